@@ -1,0 +1,330 @@
+"""Source specs: a readable YAML description of one furnisher feed.
+
+A spec says how to parse the file (format and parse options), how each source column maps onto a
+canonical field, how to read its values (type, date formats, code tables) and which **data
+category** each field belongs to. Categories matter downstream: a field of a protected category
+may be stored, but can never become a score factor.
+
+Example (abridged)::
+
+    name: northbank_accounts
+    furnisher: Northbank
+    feed: accounts
+    format: csv
+    parse: {delimiter: ",", encoding: utf-8}
+    record_key: [account_id, period]
+    require_one_of: [[national_id], [last_name, dob]]
+    fields:
+      - {column: ACCT_NO, target: account_id, category: reference, required: true}
+      - {column: DOB, target: dob, type: date, formats: ["%Y-%m-%d"], category: identity}
+      - {column: STATUS, target: payment_status, type: code, category: credit,
+         codes: {"11": current, "71": dpd30}}
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from openbureau.errors import SpecError
+
+SPEC_VERSION = 1
+
+
+class DataCategory(StrEnum):
+    """What kind of information a field carries."""
+
+    identity = "identity"
+    reference = "reference"  # account numbers, case numbers, dates a record was reported
+    credit = "credit"
+    payment = "payment"
+    inquiry = "inquiry"
+    public_record = "public_record"
+    contact = "contact"
+    # Protected categories (GDPR Art. 9, ECOA): storable, never a score factor.
+    political_opinion = "political_opinion"
+    religion_or_belief = "religion_or_belief"
+    race_or_ethnicity = "race_or_ethnicity"
+    national_origin = "national_origin"
+    health = "health"
+    sex_life_or_orientation = "sex_life_or_orientation"
+    trade_union_membership = "trade_union_membership"
+    genetic_or_biometric = "genetic_or_biometric"
+    sex = "sex"
+    marital_status = "marital_status"
+
+    @property
+    def protected(self) -> bool:
+        return self in PROTECTED_CATEGORIES
+
+
+PROTECTED_CATEGORIES: frozenset[DataCategory] = frozenset(
+    {
+        DataCategory.political_opinion,
+        DataCategory.religion_or_belief,
+        DataCategory.race_or_ethnicity,
+        DataCategory.national_origin,
+        DataCategory.health,
+        DataCategory.sex_life_or_orientation,
+        DataCategory.trade_union_membership,
+        DataCategory.genetic_or_biometric,
+        DataCategory.sex,
+        DataCategory.marital_status,
+    }
+)
+
+FieldType = Literal["string", "date", "month", "amount", "integer", "code", "boolean"]
+
+# Canonical identity fields: fixed type and category, shared by every furnisher so the identity
+# stage can compare them across feeds.
+IDENTITY_FIELDS: dict[str, FieldType] = {
+    "first_name": "string",
+    "middle_name": "string",
+    "last_name": "string",
+    "name_suffix": "string",
+    "full_name": "string",  # when the furnisher only has one name string
+    "dob": "date",
+    "address_line1": "string",
+    "address_line2": "string",
+    "city": "string",
+    "region": "string",
+    "postcode": "string",
+    "address_full": "string",  # when the furnisher only has one address string
+    "phone": "string",
+    "email": "string",
+    "national_id": "string",  # never stored in clear: replaced by a keyed token at ingest
+}
+
+# Columns every loaded table has, so they cannot be used as targets.
+RESERVED_TARGETS = frozenset(
+    {"record_id", "batch_id", "line_no", "source_record_id", "national_id_token"}
+)
+
+_SLUG = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+
+
+class FieldSpec(BaseModel):
+    """One source column and the canonical field it becomes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    column: str = Field(description="Source column name; for JSONL a dotted path like a.b.c")
+    target: str = Field(description="Canonical field name (snake_case)")
+    type: FieldType = "string"
+    category: DataCategory
+    required: bool = False
+    description: str = ""
+    formats: list[str] | None = Field(
+        default=None, description="strptime formats tried in order (date and month types)"
+    )
+    codes: dict[str, str] | None = Field(
+        default=None, description="source code -> canonical value (code and boolean types)"
+    )
+    decimal_comma: bool = Field(default=False, description="amounts written as 1.234,56")
+
+    @field_validator("target")
+    @classmethod
+    def _target_is_slug(cls, v: str) -> str:
+        if not _SLUG.match(v):
+            raise ValueError(f"{v!r} is not a snake_case name (a-z, 0-9, _)")
+        if v in RESERVED_TARGETS:
+            raise ValueError(f"{v!r} is reserved for a column openbureau adds itself")
+        return v
+
+    @field_validator("codes", mode="before")
+    @classmethod
+    def _codes_as_strings(cls, v: Any) -> Any:
+        # YAML reads 11: current as an int key; codes are matched as text.
+        if isinstance(v, dict):
+            return {str(k): str(val) for k, val in v.items()}
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> FieldSpec:
+        if self.target in IDENTITY_FIELDS:
+            if self.category is not DataCategory.identity:
+                raise ValueError(
+                    f"{self.target} is an identity field; its category must be identity, "
+                    f"not {self.category.value}"
+                )
+            if self.type != IDENTITY_FIELDS[self.target]:
+                raise ValueError(
+                    f"{self.target} must have type {IDENTITY_FIELDS[self.target]}, not {self.type}"
+                )
+        if self.type == "code" and not self.codes:
+            raise ValueError("a field of type code needs a codes table")
+        if self.type == "boolean" and self.codes is None:
+            self.codes = {"true": "true", "false": "false", "1": "true", "0": "false",
+                          "y": "true", "n": "false", "yes": "true", "no": "false"}
+        if self.type in ("date", "month") and not self.formats:
+            self.formats = ["%Y-%m-%d"] if self.type == "date" else ["%Y-%m"]
+        return self
+
+
+class ParseOptions(BaseModel):
+    """How to read the bytes of the file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    encoding: str = "utf-8"
+    delimiter: str = ","
+    quote: str = '"'
+    header: bool = True
+    compression: Literal["none", "gzip"] = "none"
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, v: str) -> str:
+        import codecs
+
+        try:
+            codecs.lookup(v)
+        except LookupError as exc:
+            raise ValueError(f"unknown encoding {v!r}") from exc
+        return v
+
+    @field_validator("delimiter", "quote")
+    @classmethod
+    def _one_char(cls, v: str) -> str:
+        if len(v) != 1:
+            raise ValueError("must be exactly one character")
+        return v
+
+
+class SourceSpec(BaseModel):
+    """A furnisher feed: its file layout and the meaning of each column."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    spec_version: int = SPEC_VERSION
+    name: str = Field(description="Unique feed name, snake_case; names the warehouse table")
+    furnisher: str
+    feed: str = Field(description="What the feed carries: accounts, inquiries, bills, ...")
+    description: str = ""
+    format: Literal["csv", "jsonl", "parquet"]
+    parse: ParseOptions = ParseOptions()
+    record_key: list[str] = Field(
+        default_factory=list,
+        description="Targets that identify a record; a repeat within a batch is quarantined",
+    )
+    require_one_of: list[list[str]] = Field(
+        default_factory=list,
+        description="Identifier groups; a row must fill every target of at least one group",
+    )
+    fields: list[FieldSpec]
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_slug(cls, v: str) -> str:
+        if not _SLUG.match(v):
+            raise ValueError(f"{v!r} is not a snake_case name (a-z, 0-9, _)")
+        return v
+
+    @field_validator("spec_version")
+    @classmethod
+    def _supported_version(cls, v: int) -> int:
+        if v != SPEC_VERSION:
+            raise ValueError(f"spec_version {v} is not supported (expected {SPEC_VERSION})")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SourceSpec:
+        if not self.fields:
+            raise ValueError("fields: a spec needs at least one field")
+        targets = [f.target for f in self.fields]
+        dupes = sorted({t for t in targets if targets.count(t) > 1})
+        if dupes:
+            raise ValueError(f"fields: target {dupes[0]!r} is mapped more than once")
+        columns = [f.column for f in self.fields]
+        dupes = sorted({c for c in columns if columns.count(c) > 1})
+        if dupes:
+            raise ValueError(f"fields: column {dupes[0]!r} is mapped more than once")
+        known = set(targets)
+        for t in self.record_key:
+            if t not in known:
+                raise ValueError(f"record_key: {t!r} is not a target of any field")
+        for group in self.require_one_of:
+            for t in group:
+                if t not in known:
+                    raise ValueError(f"require_one_of: {t!r} is not a target of any field")
+        return self
+
+    # -- helpers used by the loader ------------------------------------------------------------
+
+    def field(self, target: str) -> FieldSpec:
+        for f in self.fields:
+            if f.target == target:
+                return f
+        raise KeyError(target)
+
+    @property
+    def table(self) -> str:
+        """Warehouse table that holds this feed's loaded rows."""
+        return f"src_{self.name}"
+
+    def fingerprint(self) -> str:
+        """Hash of the spec's meaning (not its formatting): recorded on every batch."""
+        canonical = self.model_dump_json(exclude={"description"})
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+    def to_yaml(self) -> str:
+        data = self.model_dump(mode="json", exclude_defaults=False)
+        for f in data["fields"]:
+            for key in ("formats", "codes", "description"):
+                if not f.get(key):
+                    f.pop(key, None)
+            if not f.get("decimal_comma"):
+                f.pop("decimal_comma", None)
+            if not f.get("required"):
+                f.pop("required", None)
+        return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
+
+
+def _describe(err: ValidationError, origin: str) -> str:
+    first = err.errors()[0]
+    loc = ".".join(str(p) for p in first["loc"])
+    msg = first["msg"].removeprefix("Value error, ")
+    extra = f" (and {err.error_count() - 1} more problems)" if err.error_count() > 1 else ""
+    where = f"{origin}: {loc}: " if loc else f"{origin}: "
+    return f"{where}{msg}{extra}"
+
+
+def parse_spec(data: Any, origin: str = "<spec>") -> SourceSpec:
+    """Validate a spec given as a mapping; raise SpecError naming the key at fault."""
+    if not isinstance(data, dict):
+        raise SpecError(f"{origin}: a source spec must be a mapping of keys, got {type(data).__name__}")
+    try:
+        return SourceSpec.model_validate(data)
+    except ValidationError as err:
+        raise SpecError(_describe(err, origin)) from None
+
+
+def load_spec(path: str | Path) -> SourceSpec:
+    """Read and validate a YAML source spec file."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError(f"{p}: spec file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError(f"{p}: cannot read spec: {exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f", line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise SpecError(f"{p}{where}: {problem}") from None
+    return parse_spec(data, str(p))
+
+
+def save_spec(spec: SourceSpec, path: str | Path) -> Path:
+    p = Path(path)
+    p.write_text(spec.to_yaml(), encoding="utf-8")
+    return p

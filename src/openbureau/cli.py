@@ -1,0 +1,263 @@
+"""The ``openbureau`` command: one command per stage, plus ``demo``.
+
+User mistakes print one line on stderr and exit with status 2; nothing prints a traceback
+unless openbureau itself is at fault.
+"""
+
+from __future__ import annotations
+
+import functools
+import shutil
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+from openbureau import __version__
+from openbureau.errors import BureauError, UserError
+from openbureau.ingest import store
+from openbureau.ingest.load import BatchReport, ingest_files
+from openbureau.workspace import Workspace, init_workspace
+
+app = typer.Typer(
+    name="openbureau",
+    help="An open-source credit bureau engine.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+WorkspaceOpt = Annotated[
+    Path, typer.Option("--workspace", "-w", help="Workspace folder.", show_default="current folder")
+]
+
+
+def handles_errors(fn: F) -> F:
+    """Turn a UserError into one line on stderr and exit status 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except UserError as exc:
+            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(exc.exit_code) from None
+        except BureauError as exc:  # our bug, not the user's: say so, keep it to one line
+            err_console.print(f"[bold red]internal error:[/] {str(exc).splitlines()[0]}",
+                              highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+@contextmanager
+def progress_bar(transient: bool = False) -> Iterator[Callable[[str, int, int], None]]:
+    """A Rich progress bar driven by ``callback(step, done, total)``."""
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+               MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=err_console, transient=transient) as bar:
+        task = bar.add_task("starting", total=None)
+
+        def update(step: str, done: int, total: int) -> None:
+            bar.update(task, description=step, completed=done, total=total or None)
+
+        yield update
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"openbureau {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Show the version and exit.")] = False,
+) -> None:
+    """An open-source credit bureau engine."""
+
+
+@app.command()
+@handles_errors
+def init(directory: Annotated[Path, typer.Argument(help="Folder for the new workspace.")]) -> None:
+    """Create a bureau workspace: settings, warehouse, specs folder, secrets."""
+    ws = init_workspace(directory)
+    console.print(f"Created workspace [bold]{ws.root}[/]: bureau.toml, {ws.settings.warehouse.path},"
+                  " specs/, secrets/")
+
+
+def _parse_date(value: str, option: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise UserError(f"{option}: expected a date like 2024-12-31, got {value!r}") from None
+
+
+@app.command()
+@handles_errors
+def synth(
+    out: Annotated[Path, typer.Option(help="Folder to write furnisher files, specs and truth.")],
+    persons: Annotated[int, typer.Option(help="Number of persons.")] = 20_000,
+    seed: Annotated[int, typer.Option(help="Random seed; same seed, same files.")] = 42,
+    start: Annotated[str, typer.Option(help="First reporting month (date).")] = "2023-01-01",
+    months: Annotated[int, typer.Option(help="Months of history.")] = 36,
+    as_of: Annotated[str, typer.Option(help="Date the truth's 12-month outcome starts.")] =
+        "2024-12-31",
+    defect_rate: Annotated[float, typer.Option(help="Share of deliberately malformed rows.")] =
+        0.002,
+) -> None:
+    """Generate a synthetic population and the files its furnishers would send."""
+    from openbureau.synth import SynthConfig, generate
+
+    config = SynthConfig(persons=persons, seed=seed, start=_parse_date(start, "--start"),
+                         months=months, as_of=_parse_date(as_of, "--as-of"),
+                         defect_rate=defect_rate)
+    with progress_bar() as tick:
+        result = generate(out, config, progress=tick)
+    table = Table(title=f"{persons:,} persons, seed {seed} -> {out}")
+    table.add_column("feed")
+    table.add_column("file")
+    table.add_column("rows", justify="right")
+    for feed, path in result.files.items():
+        table.add_row(feed, str(path.relative_to(out)), f"{result.rows[feed]:,}")
+    console.print(table)
+    console.print(f"Truth in {result.truth_dir} (oracle AUC {result.oracle_auc:.3f}); "
+                  f"specs in {out / 'specs'}")
+
+
+def _print_reports(reports: list[BatchReport]) -> None:
+    for r in reports:
+        if r.status == "already_loaded":
+            console.print(f"[yellow]{r.file}[/]: already loaded as batch {r.batch_id}; "
+                          "nothing to do")
+            continue
+        mark = "[green]ok[/]" if r.reconciled else "[red]MISMATCH[/]"
+        console.print(
+            f"{r.file}: batch [bold]{r.batch_id}[/] read {r.read:,} = loaded {r.loaded:,} + "
+            f"quarantined {r.quarantined:,} {mark}"
+        )
+        for reason, count, first in r.reasons[:5]:
+            console.print(f"  quarantined {count:,} x {reason} (first at line {first})")
+        for w in r.warnings:
+            console.print(f"  [yellow]warning:[/] {w}")
+
+
+@app.command()
+@handles_errors
+def ingest(
+    spec: Annotated[str, typer.Argument(help="Spec file, or name of a spec in specs/.")],
+    files: Annotated[list[Path], typer.Argument(help="Furnisher files, one batch each.")],
+    workspace: WorkspaceOpt = Path("."),
+) -> None:
+    """Load furnisher files as batches: every row loaded or quarantined with a reason."""
+    ws = Workspace.open(workspace)
+    source = ws.resolve_spec(spec)
+    with ws.engine() as engine, progress_bar(transient=True) as tick:
+        reports = ingest_files(engine, source, files, key=ws.national_id_key(),
+                               max_quarantine_share=ws.settings.ingest.max_quarantine_share,
+                               progress=tick)
+    _print_reports(reports)
+
+
+@app.command()
+@handles_errors
+def batches(
+    feed: Annotated[str | None, typer.Option(help="Only this feed.")] = None,
+    workspace: WorkspaceOpt = Path("."),
+) -> None:
+    """List loaded batches with their reconciliation."""
+    ws = Workspace.open(workspace)
+    with ws.engine(read_only=True) as engine:
+        rows = store.batches(engine, feed) if engine.table_exists("ingest_batches") else []
+    table = Table(title=f"Batches in {ws.warehouse_path}")
+    for col in ("batch", "feed", "file", "loaded at", "read", "loaded", "quarantined"):
+        table.add_column(col, justify="right" if col in ("read", "loaded", "quarantined")
+                         else "left")
+    for b in rows:
+        table.add_row(b.batch_id, b.feed, b.file_name, f"{b.loaded_at:%Y-%m-%d %H:%M}",
+                      f"{b.rows_read:,}", f"{b.rows_loaded:,}", f"{b.rows_quarantined:,}")
+    console.print(table)
+
+
+@app.command()
+@handles_errors
+def quarantine(
+    batch: Annotated[str | None, typer.Option(help="Only this batch.")] = None,
+    reason: Annotated[str | None, typer.Option(help="Only this reason code.")] = None,
+    limit: Annotated[int, typer.Option(help="Rows to show.")] = 20,
+    workspace: WorkspaceOpt = Path("."),
+) -> None:
+    """Show quarantined rows: line, reason, field and the raw line (national IDs masked)."""
+    ws = Workspace.open(workspace)
+    where, params = [], []
+    if batch:
+        where.append("batch_id = ?")
+        params.append(batch)
+    if reason:
+        where.append("reason = ?")
+        params.append(reason)
+    sql = ("SELECT batch_id, feed, line_no, reason, coalesce(source_column, ''), "
+           "coalesce(value, ''), raw FROM quarantine"
+           + (" WHERE " + " AND ".join(where) if where else "")
+           + f" ORDER BY batch_id, line_no LIMIT {int(limit)}")
+    with ws.engine(read_only=True) as engine:
+        rows = engine.query(sql, params) if engine.table_exists("quarantine") else []
+    table = Table(title="Quarantined rows")
+    for col in ("batch", "feed", "line", "reason", "column", "value", "raw"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        table.add_row(*[str(v) for v in r])
+    console.print(table)
+
+
+@app.command()
+@handles_errors
+def demo(
+    directory: Annotated[Path, typer.Option("--dir", help="Workspace folder to create.")] =
+        Path("demo-workspace"),
+    persons: Annotated[int, typer.Option(help="Number of persons.")] = 20_000,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
+    replace: Annotated[bool, typer.Option(help="Replace an earlier demo workspace there.")] =
+        False,
+) -> None:
+    """The whole system on a synthetic population: generate, ingest, summarise."""
+    from openbureau.demo import run_demo
+
+    if (directory / "bureau.toml").exists():
+        if not replace:
+            raise UserError(f"{directory}: a workspace exists; pass --replace to start afresh")
+        shutil.rmtree(directory)
+    elif directory.exists() and any(directory.iterdir()):
+        raise UserError(f"{directory}: folder is not empty and is not a workspace")
+    started = time.perf_counter()
+    run_demo(directory, persons=persons, seed=seed, console=console, progress=progress_bar)
+    console.print(f"Done in {time.perf_counter() - started:.0f} s. Workspace: {directory}")
+
+
+def main() -> None:
+    """Entry point of the ``openbureau`` script."""
+    sys.exit(app())
+
+
+if __name__ == "__main__":
+    main()

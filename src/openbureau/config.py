@@ -1,0 +1,114 @@
+"""Typed bureau settings, read from a workspace's ``bureau.toml``.
+
+Every setting has a default, so a fresh ``bureau.toml`` can be nearly empty; a wrong key or value
+is reported as one line that names the key and what was expected.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from openbureau.errors import ConfigError
+
+SETTINGS_FILE = "bureau.toml"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class BureauSection(_Section):
+    name: str = "openbureau"
+    country: str = Field(
+        default="US", min_length=2, max_length=2, description="ISO 3166 country of the bureau"
+    )
+
+
+class WarehouseSection(_Section):
+    engine: Literal["duckdb"] = "duckdb"
+    path: str = Field(default="warehouse.duckdb", description="relative to the workspace")
+    threads: int | None = Field(default=None, ge=1, description="engine threads; default: all")
+    memory_limit: str | None = Field(default=None, description="e.g. '8GB'; default: engine's")
+
+
+class IngestSection(_Section):
+    max_quarantine_share: float = Field(
+        default=0.5,
+        ge=0.0,
+        le=1.0,
+        description="refuse a batch when more than this share of its rows is quarantined",
+    )
+
+
+class SecretsSection(_Section):
+    national_id_key: str = Field(
+        default="secrets/national_id.key",
+        description="file holding the HMAC key for national-ID tokens; kept out of the warehouse",
+    )
+
+
+class Settings(_Section):
+    bureau: BureauSection = BureauSection()
+    warehouse: WarehouseSection = WarehouseSection()
+    ingest: IngestSection = IngestSection()
+    secrets: SecretsSection = SecretsSection()
+
+
+DEFAULT_TOML = """\
+# openbureau workspace settings. Every key is optional; these are the defaults.
+
+[bureau]
+name = "openbureau"
+country = "US"                 # ISO 3166 alpha-2; default region for phone numbers
+
+[warehouse]
+engine = "duckdb"              # the embedded default
+path = "warehouse.duckdb"      # relative to the workspace
+# threads = 2
+# memory_limit = "8GB"
+
+[ingest]
+max_quarantine_share = 0.5     # refuse a batch when more than half of its rows are bad
+
+[secrets]
+national_id_key = "secrets/national_id.key"   # HMAC key for national-ID tokens
+"""
+
+
+def _describe(err: ValidationError, origin: str) -> str:
+    first = err.errors()[0]
+    key = ".".join(str(p) for p in first["loc"])
+    if first["type"] == "extra_forbidden":
+        problem = "unknown key"
+    else:
+        problem = first["msg"].removeprefix("Value error, ")
+        if "input" in first and not isinstance(first["input"], dict):
+            problem += f", got {first['input']!r}"
+    more = f" (and {err.error_count() - 1} more)" if err.error_count() > 1 else ""
+    return f"{origin}: {key}: {problem}{more}"
+
+
+def parse_settings(data: dict[str, Any], origin: str = SETTINGS_FILE) -> Settings:
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(_describe(err, origin)) from None
+
+
+def load_settings(path: Path) -> Settings:
+    """Read and validate ``bureau.toml``; raise ConfigError with one clear line."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{path}: not found; is this a workspace? Create one with `openbureau init DIR`"
+        ) from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    return parse_settings(data, str(path))

@@ -1,0 +1,116 @@
+"""The engine interface: template methods here, backend hooks in subclasses."""
+
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import pyarrow as pa
+
+from openbureau.errors import BureauError
+
+log = logging.getLogger(__name__)
+
+
+class EngineError(BureauError):
+    """The engine failed on SQL that openbureau generated: a bug, not a user mistake."""
+
+
+class Engine(ABC):
+    """A SQL engine holding the warehouse. Subclasses fill the ``_`` hooks."""
+
+    name: str = "engine"
+
+    # -- hooks ------------------------------------------------------------------------------------
+    @abstractmethod
+    def _execute(self, sql: str, params: Sequence[Any] | None) -> Any: ...
+
+    @abstractmethod
+    def _fetch_arrow(self, sql: str, params: Sequence[Any] | None) -> pa.Table: ...
+
+    @abstractmethod
+    def _register(self, name: str, table: pa.Table) -> None: ...
+
+    @abstractmethod
+    def _unregister(self, name: str) -> None: ...
+
+    @abstractmethod
+    def _begin(self) -> None: ...
+
+    @abstractmethod
+    def _commit(self) -> None: ...
+
+    @abstractmethod
+    def _rollback(self) -> None: ...
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    # -- template methods -------------------------------------------------------------------------
+    def execute(self, sql: str, params: Sequence[Any] | None = None) -> None:
+        log.debug("%s: %s", self.name, sql)
+        try:
+            self._execute(sql, params)
+        except Exception as exc:  # backend errors differ; wrap them once, here
+            raise EngineError(f"{self.name}: {exc}\nSQL: {sql}") from exc
+
+    def query(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
+        """Run a query and return its rows as tuples (for small results)."""
+        table = self.arrow(sql, params)
+        columns = [c.to_pylist() for c in table.columns]
+        return list(zip(*columns, strict=True)) if columns else []
+
+    def scalar(self, sql: str, params: Sequence[Any] | None = None) -> Any:
+        rows = self.query(sql, params)
+        return rows[0][0] if rows else None
+
+    def arrow(self, sql: str, params: Sequence[Any] | None = None) -> pa.Table:
+        log.debug("%s: %s", self.name, sql)
+        try:
+            return self._fetch_arrow(sql, params)
+        except Exception as exc:
+            raise EngineError(f"{self.name}: {exc}\nSQL: {sql}") from exc
+
+    @contextmanager
+    def registered(self, name: str, table: pa.Table) -> Iterator[str]:
+        """Expose an Arrow table to SQL under ``name`` for the duration of the block."""
+        self._register(name, table)
+        try:
+            yield name
+        finally:
+            self._unregister(name)
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """All or nothing: commit when the block ends normally, roll back on any exception."""
+        self._begin()
+        try:
+            yield
+        except BaseException:
+            self._rollback()
+            raise
+        self._commit()
+
+    def table_exists(self, name: str) -> bool:
+        return bool(
+            self.scalar(
+                "select count(*) from information_schema.tables where table_name = ?", [name]
+            )
+        )
+
+    def columns(self, table: str) -> list[str]:
+        rows = self.query(
+            "select column_name from information_schema.columns where table_name = ? "
+            "order by ordinal_position",
+            [table],
+        )
+        return [r[0] for r in rows]
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

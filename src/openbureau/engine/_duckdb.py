@@ -1,0 +1,59 @@
+"""DuckDB: the embedded default engine."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from openbureau.engine._base import Engine
+from openbureau.errors import UserError
+
+
+class DuckDBEngine(Engine):
+    """A DuckDB database file (or ``:memory:``)."""
+
+    name = "duckdb"
+
+    def __init__(self, path: str | Path = ":memory:", *, threads: int | None = None,
+                 memory_limit: str | None = None, read_only: bool = False) -> None:
+        try:
+            self._con = duckdb.connect(str(path), read_only=read_only)
+        except duckdb.IOException as exc:
+            # Most often: another process holds the write lock on the warehouse.
+            raise UserError(f"{path}: cannot open warehouse: {str(exc).splitlines()[0]}") from None
+        if threads:
+            self._con.execute(f"SET threads = {int(threads)}")
+        if memory_limit:
+            self._con.execute("SET memory_limit = ?", [memory_limit])
+        self.path = str(path)
+
+    def _execute(self, sql: str, params: Sequence[Any] | None) -> None:
+        self._con.execute(sql, params) if params else self._con.execute(sql)
+        # DuckDB 2 keeps a statement's result pending until fetched; statements run here
+        # return nothing we need, so finish them before the next one.
+        self._con.complete()
+
+    def _fetch_arrow(self, sql: str, params: Sequence[Any] | None) -> pa.Table:
+        return self._con.sql(sql, params=params).to_arrow_table()
+
+    def _register(self, name: str, table: pa.Table) -> None:
+        self._con.register(name, table)
+
+    def _unregister(self, name: str) -> None:
+        self._con.unregister(name)
+
+    def _begin(self) -> None:
+        self._con.execute("BEGIN TRANSACTION")
+
+    def _commit(self) -> None:
+        self._con.execute("COMMIT")
+
+    def _rollback(self) -> None:
+        self._con.execute("ROLLBACK")
+
+    def close(self) -> None:
+        self._con.close()

@@ -1,0 +1,191 @@
+"""Turn a furnisher file into rows the engine can validate, or reject the file whole.
+
+Text formats (CSV and JSON lines) are read line by line, so every physical line is accounted
+for and keeps its line number: a line that cannot be parsed is quarantined, never skipped. Bytes
+are split in Arrow and decoded in the engine, so one bad byte costs one line, not the file.
+Parquet is read by the engine with its row ordinal as the line number.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import gzip
+import hashlib
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from openbureau.errors import FileRejected
+from openbureau.ingest.spec import SourceSpec
+
+_UTF8 = {"utf-8", "utf_8", "utf8", "ascii", "us-ascii"}
+_OTHER_DELIMITERS = [",", ";", "\t", "|"]
+
+
+@dataclass
+class FileContent:
+    """What a file holds before validation."""
+
+    path: Path
+    sha256: str
+    size: int
+    # Text formats: one row per physical line after the header: (line_no int64, raw binary).
+    lines: pa.Table | None = None
+    ends_with_newline: bool = True
+    header: list[str] = field(default_factory=list)  # CSV header cells, in file order
+    header_lines: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+
+def file_digest(path: Path) -> tuple[str, int]:
+    h = hashlib.sha256()
+    size = 0
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+            size += len(chunk)
+    return h.hexdigest(), size
+
+
+def _read_bytes(path: Path, spec: SourceSpec) -> bytes:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise FileRejected(str(path), "file not found") from None
+    except IsADirectoryError:
+        raise FileRejected(str(path), "is a folder, not a file") from None
+    except OSError as exc:
+        raise FileRejected(str(path), f"cannot read: {exc.strerror}") from None
+    if spec.parse.compression == "gzip":
+        try:
+            data = gzip.decompress(data)
+        except EOFError:
+            raise FileRejected(str(path), "gzip stream is truncated") from None
+        except (OSError, zlib.error) as exc:
+            raise FileRejected(str(path), f"not a valid gzip file ({exc})") from None
+    return data
+
+
+def _to_utf8(data: bytes, encoding: str) -> bytes:
+    """Transcode to UTF-8, keeping undecodable bytes as invalid UTF-8 so that only their line is
+    quarantined (as bad encoding) rather than the whole file."""
+    name = codecs.lookup(encoding).name
+    if name in _UTF8 or name == "utf-8-sig":
+        return data
+    text = data.decode(encoding, errors="surrogateescape")
+    return text.encode("utf-8", errors="surrogateescape")
+
+
+def _check_text(path: Path, data: bytes, encoding: str) -> None:
+    if not data.strip():
+        raise FileRejected(str(path), "file is empty")
+    wide = codecs.lookup(encoding).name.startswith("utf-16") or codecs.lookup(
+        encoding
+    ).name.startswith("utf-32")
+    head = data[:65536]
+    if not wide and head.count(b"\x00") > 0:
+        offset = head.index(b"\x00")
+        line = head[:offset].count(b"\n") + 1
+        raise FileRejected(str(path), "binary data (NUL bytes): not a text file", line=line)
+
+
+def _split_lines(data: bytes) -> tuple[pa.Array, bool]:
+    ends = data.endswith(b"\n")
+    parts = pc.split_pattern(pa.array([data], pa.large_binary()), b"\n").flatten()
+    if ends:
+        parts = parts.slice(0, len(parts) - 1)
+    return parts, ends
+
+
+def _decode_one(raw: bytes, path: Path, line_no: int) -> str:
+    try:
+        return raw.decode("utf-8").rstrip("\r")
+    except UnicodeDecodeError:
+        raise FileRejected(str(path), "header is not valid text in the declared encoding",
+                           line=line_no) from None
+
+
+def _parse_header(path: Path, text: str, spec: SourceSpec) -> list[str]:
+    delim = spec.parse.delimiter
+    try:
+        cells = next(csv.reader([text], delimiter=delim, quotechar=spec.parse.quote))
+    except (csv.Error, StopIteration):
+        raise FileRejected(str(path), "header line cannot be parsed", line=1) from None
+    cells = [c.strip() for c in cells]
+    wanted = [f.column for f in spec.fields]
+    missing = [c for c in wanted if c not in cells]
+    if missing:
+        if len(cells) == 1:
+            for other in _OTHER_DELIMITERS:
+                if other != delim and text.count(other) >= 1:
+                    raise FileRejected(
+                        str(path),
+                        f"wrong delimiter: the header has one column and looks "
+                        f"{other!r}-delimited, but the spec says {delim!r}",
+                        line=1,
+                    )
+        raise FileRejected(str(path), "required column missing from the header",
+                           line=1, column=missing[0])
+    dupes = sorted({c for c in cells if cells.count(c) > 1 and c in wanted})
+    if dupes:
+        raise FileRejected(str(path), "column appears twice in the header", line=1,
+                           column=dupes[0])
+    return cells
+
+
+def read_text_file(path: Path, spec: SourceSpec) -> FileContent:
+    """Read a CSV or JSON-lines file into numbered raw lines; reject it if unreadable."""
+    sha, size = file_digest(path) if path.is_file() else ("", 0)
+    data = _read_bytes(path, spec)
+    _check_text(path, data, spec.parse.encoding)
+    data = _to_utf8(data, spec.parse.encoding)
+    if data.startswith(codecs.BOM_UTF8):
+        data = data[len(codecs.BOM_UTF8):]
+    parts, ends = _split_lines(data)
+    content = FileContent(path=path, sha256=sha, size=size, ends_with_newline=ends)
+    first_data = 1
+    if spec.format == "csv":
+        if spec.parse.header:
+            content.header = _parse_header(path, _decode_one(parts[0].as_py(), path, 1), spec)
+            content.header_lines = 1
+            first_data = 2
+            unmapped = [c for c in content.header if c not in {f.column for f in spec.fields}]
+            if unmapped:
+                content.warnings.append(
+                    "columns not in the spec were not loaded: " + ", ".join(unmapped[:8])
+                    + (" ..." if len(unmapped) > 8 else "")
+                )
+        else:
+            width = max(int(f.column) for f in spec.fields)
+            content.header = [str(i) for i in range(1, width + 1)]
+    body = parts.slice(first_data - 1)
+    header_bytes = len(parts[0].as_py()) + 1 if first_data > 1 else 0
+    if not data[header_bytes:].strip():
+        raise FileRejected(str(path), "file has a header but no data rows")
+    line_no = pa.array(np.arange(first_data, first_data + len(body), dtype=np.int64))
+    content.lines = pa.table({"line_no": line_no, "raw": body.cast(pa.binary())})
+    return content
+
+
+def read_parquet_file(path: Path, spec: SourceSpec) -> FileContent:
+    """Check a Parquet file exists and hash it; the engine reads it during validation."""
+    if not path.is_file():
+        raise FileRejected(str(path), "file not found" if not path.exists() else
+                           "is not a regular file")
+    sha, size = file_digest(path)
+    if size == 0:
+        raise FileRejected(str(path), "file is empty")
+    with path.open("rb") as fh:
+        head = fh.read(4)
+        fh.seek(max(0, size - 4))
+        tail = fh.read(4)
+    if head != b"PAR1":
+        raise FileRejected(str(path), "not a Parquet file (no PAR1 magic at the start)")
+    if tail != b"PAR1":
+        raise FileRejected(str(path), "Parquet file is truncated (no footer)")
+    return FileContent(path=path, sha256=sha, size=size)

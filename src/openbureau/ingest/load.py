@@ -1,0 +1,242 @@
+"""Load furnisher files as append-only batches: whole or not at all, nothing lost.
+
+Each file becomes one batch. Every data row is either loaded into ``src_<feed>`` or quarantined
+with a reason, and ``read = loaded + quarantined`` is checked before anything is committed; a
+file that cannot be read at all is rejected before any write. Loading the same content again
+for the same feed is a no-op.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from openbureau.engine import Engine, EngineError
+from openbureau.errors import FileRejected
+from openbureau.ingest import store
+from openbureau.ingest._read import FileContent, read_parquet_file, read_text_file
+from openbureau.ingest._validate import (
+    STAGED,
+    compile_validation,
+    csv_rows,
+    jsonl_rows,
+    lit,
+    output_column,
+    output_type,
+    parquet_rows,
+    q,
+)
+from openbureau.ingest.spec import SourceSpec
+
+Progress = Callable[[str, int, int], None]
+_STRUCTURAL = ("wrong_field_count", "malformed_quoting", "invalid_json", "bad_encoding")
+
+
+@dataclass
+class BatchReport:
+    """What happened to one file."""
+
+    feed: str
+    file: str
+    batch_id: str
+    status: str  # "loaded" or "already_loaded"
+    read: int
+    loaded: int
+    quarantined: int
+    blank_lines: int = 0
+    reasons: list[tuple[str, int, int]] = field(default_factory=list)  # reason, rows, first line
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def reconciled(self) -> bool:
+        return self.read == self.loaded + self.quarantined
+
+
+def read_file(spec: SourceSpec, path: Path) -> FileContent:
+    """Read and structurally check a file; raise FileRejected if it cannot be read at all."""
+    if spec.format == "parquet":
+        return read_parquet_file(path, spec)
+    return read_text_file(path, spec)
+
+
+def _parquet_source(engine: Engine, spec: SourceSpec, content: FileContent) -> tuple[str, int]:
+    path = str(content.path)
+    try:
+        meta = pq.read_metadata(path)
+        described = engine.query(f"DESCRIBE SELECT * FROM read_parquet({lit(path)})")
+    except (OSError, EngineError, ValueError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise FileRejected(path, f"not a readable Parquet file: {first}") from None
+    columns = [r[0] for r in described]
+    for f in spec.fields:
+        if f.column not in columns:
+            raise FileRejected(path, "required column missing from the Parquet schema",
+                               column=f.column)
+    unmapped = [c for c in columns if c not in {f.column for f in spec.fields}]
+    if unmapped:
+        content.warnings.append("columns not in the spec were not loaded: " + ", ".join(unmapped))
+    return parquet_rows(spec, path, columns), meta.num_rows
+
+
+def _stage(engine: Engine, spec: SourceSpec, content: FileContent, key: bytes) -> tuple[int, int]:
+    """Build the staged table; return (rows read, blank lines) counted from the source."""
+    if spec.format == "parquet":
+        source, read = _parquet_source(engine, spec, content)
+        blank = 0
+    else:
+        assert content.lines is not None
+        engine.execute(
+            "CREATE OR REPLACE TEMP TABLE _ingest_text AS SELECT line_no, raw, "
+            "rtrim(try(decode(raw)), chr(13)) AS text FROM _ingest_lines"
+        )
+        read, blank = engine.query(
+            "SELECT count(*) FILTER (text IS NULL OR trim(text) <> ''), "
+            "count(*) FILTER (trim(text) = '') FROM _ingest_text"
+        )[0]
+        source = csv_rows(spec, content.header) if spec.format == "csv" else jsonl_rows(spec)
+    compiled = compile_validation(spec, source, key)
+    try:
+        engine.execute(compiled.sql)
+    except EngineError as exc:
+        if spec.format == "parquet":
+            first = str(exc).split("\n")[0]
+            raise FileRejected(str(content.path), f"cannot read Parquet data: {first}") from None
+        raise
+    return int(read), int(blank)
+
+
+def _ensure_feed_table(engine: Engine, spec: SourceSpec) -> None:
+    cols = {output_column(f): output_type(f) for f in spec.fields}
+    if not engine.table_exists(spec.table):
+        defs = ", ".join(f"{q(c)} {t}" for c, t in cols.items())
+        engine.execute(
+            f"CREATE TABLE {q(spec.table)} (record_id VARCHAR NOT NULL, batch_id VARCHAR NOT NULL,"
+            f" line_no BIGINT NOT NULL, source_record_id VARCHAR, {defs})"
+        )
+        return
+    existing = set(engine.columns(spec.table))
+    for c, t in cols.items():
+        if c not in existing:  # a spec may gain fields; earlier batches read NULL for them
+            engine.execute(f"ALTER TABLE {q(spec.table)} ADD COLUMN {q(c)} {t}")
+
+
+def _reason_summary(engine: Engine) -> list[tuple[str, int, int]]:
+    rows = engine.query(
+        f"SELECT coalesce(_reason || ':' || _field, _reason), count(*), min(_line_no) "
+        f"FROM {STAGED} WHERE len(_reasons) > 0 GROUP BY 1 ORDER BY 2 DESC, 1"
+    )
+    return [(r[0], int(r[1]), int(r[2])) for r in rows]
+
+
+def _check_truncated(engine: Engine, content: FileContent) -> None:
+    if content.lines is None or content.ends_with_newline:
+        return
+    last = engine.query(f"SELECT _line_no, _reason FROM {STAGED} ORDER BY _line_no DESC LIMIT 1")
+    if last and last[0][1] in _STRUCTURAL:
+        raise FileRejected(str(content.path), f"file is truncated: the last line is incomplete "
+                           f"({last[0][1]})", line=int(last[0][0]))
+
+
+def ingest_file(engine: Engine, spec: SourceSpec, path: Path, *, key: bytes,
+                max_quarantine_share: float = 1.0, progress: Progress | None = None,
+                content: FileContent | None = None) -> BatchReport:
+    """Load one file as one batch. Raises FileRejected (nothing written) if unreadable."""
+    tick = progress or (lambda step, done, total: None)
+    tick(f"{path.name}: reading", 0, 4)
+    content = content or read_file(spec, path)
+    store.ensure_schema(engine)
+    previous = store.find_loaded(engine, spec.name, content.sha256)
+    if previous:
+        return BatchReport(spec.name, str(path), previous.batch_id, "already_loaded",
+                           previous.rows_read, previous.rows_loaded, previous.rows_quarantined)
+    tick(f"{path.name}: validating", 1, 4)
+    try:
+        lines = (engine.registered("_ingest_lines", content.lines)
+                 if content.lines is not None else nullcontext())
+        with lines:
+            read, blank = _stage(engine, spec, content, key)
+        return _publish(engine, spec, path, content, read, blank, max_quarantine_share, tick)
+    finally:
+        engine.execute(f"DROP TABLE IF EXISTS {STAGED}")
+        engine.execute("DROP TABLE IF EXISTS _ingest_text")
+
+
+def _publish(engine: Engine, spec: SourceSpec, path: Path, content: FileContent, read: int,
+             blank: int, max_share: float, tick: Progress) -> BatchReport:
+    staged, quarantined = engine.query(
+        f"SELECT count(*), count(*) FILTER (len(_reasons) > 0) FROM {STAGED}"
+    )[0]
+    if staged != read:
+        raise EngineError(f"{path}: staged {staged} rows but read {read}; refusing to load")
+    _check_truncated(engine, content)
+    reasons = _reason_summary(engine)
+    if read and quarantined / read > max_share:
+        top, _, first = reasons[0]
+        raise FileRejected(
+            str(path),
+            f"{quarantined} of {read} rows ({quarantined / read:.0%}) failed validation, above "
+            f"the limit of {max_share:.0%}; most often {top} (first at line {first}): "
+            "is this the right spec?",
+        )
+    tick(f"{path.name}: writing", 2, 4)
+    columns = [output_column(f) for f in spec.fields]
+    col_list = ", ".join(q(c) for c in columns)
+    with engine.transaction():
+        batch_id = store.next_batch_id(engine)
+        _ensure_feed_table(engine, spec)
+        engine.execute(
+            f"INSERT INTO {q(spec.table)} (record_id, batch_id, line_no, source_record_id, "
+            f"{col_list}) SELECT ? || '.' || _line_no, ?, _line_no, _source_record_id, "
+            f"{col_list} FROM {STAGED} WHERE len(_reasons) = 0 ORDER BY _line_no",
+            [batch_id, batch_id],
+        )
+        engine.execute(
+            "INSERT INTO quarantine SELECT ?, ?, _line_no, _reason, _field, _source_column, "
+            f"_value, _reasons, _raw_text FROM {STAGED} WHERE len(_reasons) > 0 "
+            "ORDER BY _line_no",
+            [batch_id, spec.name],
+        )
+        loaded = engine.scalar(
+            f"SELECT count(*) FROM {q(spec.table)} WHERE batch_id = ?", [batch_id]
+        )
+        stored_q = engine.scalar("SELECT count(*) FROM quarantine WHERE batch_id = ?", [batch_id])
+        if loaded + stored_q != read:
+            raise EngineError(f"{path}: read {read} = loaded {loaded} + quarantined {stored_q} "
+                              "does not hold; nothing was loaded")
+        engine.execute(
+            "INSERT INTO ingest_batches VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [batch_id, spec.name, spec.furnisher, spec.fingerprint(), spec.to_yaml(),
+             path.name, str(path.resolve()), content.sha256, content.size,
+             datetime.now().replace(microsecond=0), read, loaded, stored_q, blank,
+             content.warnings],
+        )
+        engine.execute("DELETE FROM field_catalog WHERE feed = ?", [spec.name])
+        for f in spec.fields:
+            engine.execute(
+                "INSERT INTO field_catalog VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [spec.name, output_column(f), f.column, f.type, f.category.value,
+                 f.category.protected, spec.fingerprint()],
+            )
+    tick(f"{path.name}: done", 4, 4)
+    return BatchReport(spec.name, str(path), batch_id, "loaded", read, int(loaded),
+                       int(stored_q), blank, reasons, content.warnings)
+
+
+def ingest_files(engine: Engine, spec: SourceSpec, paths: Sequence[Path], *, key: bytes,
+                 max_quarantine_share: float = 1.0,
+                 progress: Progress | None = None) -> list[BatchReport]:
+    """Check every file can be read, then load each as its own batch.
+
+    A file that cannot be read stops the command before any batch is written.
+    """
+    contents = [read_file(spec, p) for p in paths]
+    return [
+        ingest_file(engine, spec, p, key=key, max_quarantine_share=max_quarantine_share,
+                    progress=progress, content=c)
+        for p, c in zip(paths, contents, strict=True)
+    ]

@@ -1,0 +1,105 @@
+"""A bureau workspace: settings, warehouse, source specs and secrets in one folder.
+
+Layout::
+
+    bureau.toml          settings (see config.py)
+    warehouse.duckdb     the warehouse (path set in bureau.toml)
+    specs/               source specs, one YAML file per furnisher feed
+    secrets/             keys that must never enter the warehouse (mode 0700)
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from openbureau.config import DEFAULT_TOML, SETTINGS_FILE, Settings, load_settings
+from openbureau.engine import DuckDBEngine, Engine
+from openbureau.errors import UserError
+from openbureau.ingest.spec import SourceSpec, load_spec
+
+SPECS_DIR = "specs"
+SECRETS_DIR = "secrets"
+
+
+@dataclass(frozen=True)
+class Workspace:
+    root: Path
+    settings: Settings
+
+    @classmethod
+    def open(cls, root: str | Path) -> Workspace:
+        path = Path(root)
+        if not path.is_dir():
+            raise UserError(f"{path}: workspace folder not found")
+        return cls(path, load_settings(path / SETTINGS_FILE))
+
+    @property
+    def specs_dir(self) -> Path:
+        return self.root / SPECS_DIR
+
+    @property
+    def warehouse_path(self) -> Path:
+        return self.root / self.settings.warehouse.path
+
+    def engine(self, *, read_only: bool = False) -> Engine:
+        """Open the warehouse; use as a context manager so it is closed."""
+        wh = self.settings.warehouse
+        return DuckDBEngine(self.warehouse_path, threads=wh.threads,
+                            memory_limit=wh.memory_limit, read_only=read_only)
+
+    def national_id_key(self) -> bytes:
+        """The HMAC key for national-ID tokens, read from the secrets folder."""
+        path = self.root / self.settings.secrets.national_id_key
+        try:
+            text = path.read_text(encoding="ascii").strip()
+            key = bytes.fromhex(text)
+        except FileNotFoundError:
+            raise UserError(f"{path}: national-ID key not found; restore it from your backup "
+                            "(without it, tokens cannot be matched to earlier ones)") from None
+        except (OSError, ValueError, UnicodeDecodeError):
+            raise UserError(f"{path}: national-ID key is not a hex string") from None
+        if len(key) < 32:
+            raise UserError(f"{path}: national-ID key must be at least 32 bytes")
+        return key
+
+    def resolve_spec(self, spec: str | Path) -> SourceSpec:
+        """A spec given as a path, or as the name of a spec in the workspace's specs folder."""
+        p = Path(spec)
+        if not p.exists() and p.suffix == "" and len(p.parts) == 1:
+            p = self.specs_dir / f"{spec}.yaml"
+        return load_spec(p)
+
+
+def init_workspace(root: str | Path) -> Workspace:
+    """Create a new workspace in ``root`` (which may exist but must not hold one already)."""
+    path = Path(root)
+    if (path / SETTINGS_FILE).exists():
+        raise UserError(f"{path / SETTINGS_FILE}: a workspace already exists here")
+    if path.exists() and not path.is_dir():
+        raise UserError(f"{path}: exists and is not a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        (path / SPECS_DIR).mkdir(exist_ok=True)
+        secrets_dir = path / SECRETS_DIR
+        secrets_dir.mkdir(mode=0o700, exist_ok=True)
+        key_file = secrets_dir / "national_id.key"
+        if not key_file.exists():
+            fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w", encoding="ascii") as fh:
+                fh.write(secrets.token_hex(32) + "\n")
+        (path / ".gitignore").write_text(
+            "# never commit secrets or the warehouse\nsecrets/\n*.duckdb\n*.duckdb.wal\n",
+            encoding="utf-8",
+        )
+        (path / SETTINGS_FILE).write_text(DEFAULT_TOML, encoding="utf-8")
+    except OSError as exc:
+        raise UserError(f"{path}: cannot create workspace: {exc.strerror}") from None
+    ws = Workspace.open(path)
+    from openbureau.ingest import store  # the warehouse schema lives with the stage that owns it
+
+    with ws.engine() as engine:
+        store.ensure_schema(engine)
+    return ws

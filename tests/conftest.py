@@ -1,0 +1,71 @@
+"""Shared fixtures: a fresh workspace, a small hand-written feed, and a CLI runner."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from openbureau.cli import app
+from openbureau.workspace import Workspace, init_workspace
+
+BANK_SPEC = """\
+name: testbank_accounts
+furnisher: Testbank
+feed: accounts
+format: csv
+record_key: [account_id, period]
+require_one_of: [[national_id], [last_name, dob]]
+fields:
+  - {column: ACCT, target: account_id, category: reference, required: true}
+  - {column: FIRST, target: first_name, category: identity}
+  - {column: LAST, target: last_name, category: identity}
+  - {column: DOB, target: dob, type: date, category: identity, formats: ["%Y-%m-%d", "%d/%m/%Y"]}
+  - {column: SSN, target: national_id, category: identity}
+  - {column: PERIOD, target: period, type: month, category: reference}
+  - {column: BAL, target: balance, type: amount, category: credit}
+  - {column: STATUS, target: payment_status, type: code, category: credit,
+     codes: {11: current, 71: dpd30, 97: chargeoff}}
+"""
+
+BANK_HEADER = "ACCT,FIRST,LAST,DOB,SSN,PERIOD,BAL,STATUS\n"
+BANK_GOOD_ROWS = [
+    "1,John,Smith,1980-01-02,123-45-6789,2024-01,100.50,11",
+    "1,John,Smith,1980-01-02,123-45-6789,2024-02,90.00,11",
+    "2,Ann,Lee,05/06/1990,987654321,2024-01,\"1,234.00\",71",
+    "3,\"O'Brien, Pat\",Oak,1970-05-05,,2024-01,0,97",
+]
+
+
+@pytest.fixture
+def ws(tmp_path: Path) -> Workspace:
+    return init_workspace(tmp_path / "ws")
+
+
+@pytest.fixture
+def bank_spec(tmp_path: Path) -> Path:
+    p = tmp_path / "testbank_accounts.yaml"
+    p.write_text(BANK_SPEC, encoding="utf-8")
+    return p
+
+
+@pytest.fixture
+def write_file(tmp_path: Path) -> Callable[..., Path]:
+    def write(name: str, content: str | bytes) -> Path:
+        p = tmp_path / name
+        p.write_bytes(content.encode("utf-8") if isinstance(content, str) else content)
+        return p
+
+    return write
+
+
+@pytest.fixture
+def cli() -> Callable[..., Result]:
+    runner = CliRunner()
+
+    def run(*args: str) -> Result:
+        return runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
+
+    return run

@@ -62,7 +62,11 @@ def write_file(tmp_path: Path) -> Callable[..., Path]:
 
 
 @pytest.fixture
-def cli() -> Callable[..., Result]:
+def cli(monkeypatch: pytest.MonkeyPatch) -> Callable[..., Result]:
+    from openbureau import cli as cli_module
+
+    # Wide enough that Rich tables do not fold the values the tests look for.
+    monkeypatch.setattr(cli_module.console, "width", 250)
     runner = CliRunner()
 
     def run(*args: str) -> Result:

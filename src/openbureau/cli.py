@@ -102,8 +102,8 @@ def _root(
 def init(directory: Annotated[Path, typer.Argument(help="Folder for the new workspace.")]) -> None:
     """Create a bureau workspace: settings, warehouse, specs folder, secrets."""
     ws = init_workspace(directory)
-    console.print(f"Created workspace [bold]{ws.root}[/]: bureau.toml, {ws.settings.warehouse.path},"
-                  " specs/, secrets/")
+    console.print(f"Created workspace [bold]{ws.root}[/]: bureau.toml, "
+                  f"{ws.settings.warehouse.path}, specs/, secrets/")
 
 
 def _parse_date(value: str, option: str) -> date:

@@ -136,7 +136,7 @@ def test_declared_encodings_bom_and_crlf(ws, tmp_path, write_file) -> None:
     assert (report.loaded, report.quarantined) == (2, 1)
     assert [(n, str(a)) for n, a in got] == [("José Peña", "1234.56"), ("Zoë Müller", "7.00")]
 
-    bom = write_file("bom.csv", b"\xef\xbb\xbf" + "NAME;DUE\nA;1\n".encode())
+    bom = write_file("bom.csv", b"\xef\xbb\xbf" + b"NAME;DUE\nA;1\n")
     bom_spec = spec.model_copy(update={"name": "util_bom",
                                        "parse": spec.parse.model_copy(
                                            update={"encoding": "utf-8-sig"})})

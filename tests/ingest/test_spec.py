@@ -56,7 +56,7 @@ def test_every_protected_category_is_known_and_flagged() -> None:
     ],
 )
 def test_bad_specs_name_the_key(bad: dict, message: str) -> None:
-    with pytest.raises(SpecError, match="^my.yaml: ") as exc:
+    with pytest.raises(SpecError, match=r"^my\.yaml: ") as exc:
         parse_spec(bad, "my.yaml")
     assert message in str(exc.value)
     assert "\n" not in str(exc.value)

@@ -25,6 +25,7 @@ from openbureau.ingest.spec import SourceSpec
 
 _UTF8 = {"utf-8", "utf_8", "utf8", "ascii", "us-ascii"}
 _OTHER_DELIMITERS = [",", ";", "\t", "|"]
+_BLANK = b" \t\r\n"  # what a blank line may hold (see _validate.NOT_BLANK)
 
 
 @dataclass
@@ -82,7 +83,7 @@ def _to_utf8(data: bytes, encoding: str) -> bytes:
 
 
 def _check_text(path: Path, data: bytes, encoding: str) -> None:
-    if not data.strip():
+    if not data.strip(_BLANK):
         raise FileRejected(str(path), "file is empty")
     wide = codecs.lookup(encoding).name.startswith("utf-16") or codecs.lookup(
         encoding
@@ -165,7 +166,7 @@ def read_text_file(path: Path, spec: SourceSpec) -> FileContent:
             content.header = [str(i) for i in range(1, width + 1)]
     body = parts.slice(first_data - 1)
     header_bytes = len(parts[0].as_py()) + 1 if first_data > 1 else 0
-    if not data[header_bytes:].strip():
+    if not data[header_bytes:].strip(_BLANK):
         raise FileRejected(str(path), "file has a header but no data rows")
     line_no = pa.array(np.arange(first_data, first_data + len(body), dtype=np.int64))
     content.lines = pa.table({"line_no": line_no, "raw": body.cast(pa.binary())})

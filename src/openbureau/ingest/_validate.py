@@ -34,6 +34,8 @@ from dataclasses import dataclass
 from openbureau.ingest.spec import FieldSpec, SourceSpec
 
 STAGED = "_ingest_staged"
+# A line of only spaces, tabs and carriage returns is blank: counted, but not a row.
+NOT_BLANK = "(text IS NULL OR NOT regexp_full_match(text, '[ \t\r]*'))"
 NATIONAL_ID_MASK = "[national_id]"
 # A national ID written inside a line we could not parse: masked before the line is stored.
 _NATIONAL_ID_PATTERN = r"\b[0-9]{3}-?[0-9]{2}-?[0-9]{4}\b"
@@ -98,7 +100,7 @@ def csv_rows(spec: SourceSpec, header: list[str]) -> str:
            WHEN cells IS NULL THEN 'malformed_quoting'
            WHEN len(cells) <> {len(header)} THEN 'wrong_field_count' END AS structural,
       {", ".join(cols)}
-    FROM _ingest_text WHERE text IS NULL OR trim(text) <> ''"""
+    FROM _ingest_text WHERE {NOT_BLANK}"""
 
 
 def _json_path(column: str) -> str:
@@ -117,7 +119,7 @@ def jsonl_rows(spec: SourceSpec) -> str:
            WHEN NOT json_valid(text) THEN 'invalid_json'
            WHEN json_type(text) <> 'OBJECT' THEN 'not_an_object' END AS structural,
       {", ".join(cols)}
-    FROM _ingest_text WHERE text IS NULL OR trim(text) <> ''"""
+    FROM _ingest_text WHERE {NOT_BLANK}"""
 
 
 def parquet_rows(spec: SourceSpec, path: str, columns: list[str]) -> str:

@@ -21,6 +21,7 @@ from openbureau.errors import FileRejected
 from openbureau.ingest import store
 from openbureau.ingest._read import FileContent, read_parquet_file, read_text_file
 from openbureau.ingest._validate import (
+    NOT_BLANK,
     STAGED,
     compile_validation,
     csv_rows,
@@ -95,8 +96,8 @@ def _stage(engine: Engine, spec: SourceSpec, content: FileContent, key: bytes) -
             "rtrim(try(decode(raw)), chr(13)) AS text FROM _ingest_lines"
         )
         read, blank = engine.query(
-            "SELECT count(*) FILTER (text IS NULL OR trim(text) <> ''), "
-            "count(*) FILTER (trim(text) = '') FROM _ingest_text"
+            f"SELECT count(*) FILTER ({NOT_BLANK}), count(*) FILTER (NOT {NOT_BLANK}) "
+            "FROM _ingest_text"
         )[0]
         source = csv_rows(spec, content.header) if spec.format == "csv" else jsonl_rows(spec)
     compiled = compile_validation(spec, source, key)

@@ -298,7 +298,9 @@ def _describe(err: ValidationError, origin: str) -> str:
 def parse_spec(data: Any, origin: str = "<spec>") -> SourceSpec:
     """Validate a spec given as a mapping; raise SpecError naming the key at fault."""
     if not isinstance(data, dict):
-        raise SpecError(f"{origin}: a source spec must be a mapping of keys, got {type(data).__name__}")
+        raise SpecError(
+            f"{origin}: a source spec must be a mapping of keys, got {type(data).__name__}"
+        )
     try:
         return SourceSpec.model_validate(data)
     except ValidationError as err:

@@ -1,0 +1,37 @@
+import pyarrow as pa
+import pytest
+
+from openbureau.engine import DuckDBEngine, EngineError
+from openbureau.errors import UserError
+
+
+def test_transaction_is_all_or_nothing() -> None:
+    e = DuckDBEngine()
+    e.execute("CREATE TABLE t (a INT)")
+    with pytest.raises(ValueError), e.transaction():
+        e.execute("INSERT INTO t VALUES (1)")
+        raise ValueError("stop")
+    assert e.scalar("SELECT count(*) FROM t") == 0
+    with e.transaction():
+        e.execute("INSERT INTO t VALUES (?)", [2])
+    assert e.query("SELECT a FROM t") == [(2,)]
+
+
+def test_registered_arrow_tables_are_scoped() -> None:
+    e = DuckDBEngine()
+    with e.registered("arrow_t", pa.table({"x": [1, 2, 3]})):
+        assert e.scalar("SELECT sum(x) FROM arrow_t") == 6
+    with pytest.raises(EngineError, match="arrow_t"):
+        e.query("SELECT * FROM arrow_t")
+
+
+def test_schema_helpers() -> None:
+    e = DuckDBEngine()
+    e.execute("CREATE TABLE t (a INT, b VARCHAR)")
+    assert e.table_exists("t") and not e.table_exists("u")
+    assert e.columns("t") == ["a", "b"]
+
+
+def test_an_unopenable_warehouse_is_a_user_error(tmp_path) -> None:
+    with pytest.raises(UserError, match="cannot open warehouse"):
+        DuckDBEngine(tmp_path / "missing" / "w.duckdb")

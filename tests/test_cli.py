@@ -1,0 +1,89 @@
+"""End to end through the ``openbureau`` command: exit codes, one-line errors, output."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import BANK_GOOD_ROWS, BANK_HEADER
+
+
+def test_init_creates_a_workspace(cli, tmp_path: Path) -> None:
+    res = cli("init", tmp_path / "bureau")
+    assert res.exit_code == 0, res.output
+    root = tmp_path / "bureau"
+    assert (root / "bureau.toml").is_file() and (root / "specs").is_dir()
+    assert (root / "warehouse.duckdb").is_file()
+    key = root / "secrets" / "national_id.key"
+    assert key.stat().st_mode & 0o077 == 0  # readable by the owner only
+    again = cli("init", root)
+    assert again.exit_code == 2
+    assert "a workspace already exists here" in again.stderr
+
+
+def test_ingest_prints_the_reconciliation(cli, ws, bank_spec, write_file) -> None:
+    f = write_file("good.csv", BANK_HEADER + "\n".join(BANK_GOOD_ROWS) + "\nx,,,,,,,\n")
+    res = cli("ingest", bank_spec, f, "--workspace", ws.root)
+    assert res.exit_code == 0, res.stderr
+    assert "read 5 = loaded 4 + quarantined 1 ok" in " ".join(res.stdout.split())
+    assert "missing_identifier (first at line 6)" in res.stdout
+    res = cli("ingest", bank_spec, f, "--workspace", ws.root)
+    assert res.exit_code == 0
+    assert "already loaded as batch B000001" in " ".join(res.stdout.split())
+    listing = cli("batches", "--workspace", ws.root)
+    assert "B000001" in listing.stdout and "testbank_accounts" in listing.stdout
+    shown = cli("quarantine", "--workspace", ws.root, "--reason", "missing_identifier")
+    assert "x,,,,,,," in shown.stdout
+
+
+def test_spec_by_name_from_the_workspace(cli, ws, bank_spec, write_file) -> None:
+    (ws.specs_dir / "testbank_accounts.yaml").write_text(bank_spec.read_text())
+    f = write_file("good.csv", BANK_HEADER + "\n".join(BANK_GOOD_ROWS) + "\n")
+    res = cli("ingest", "testbank_accounts", f, "-w", ws.root)
+    assert res.exit_code == 0, res.stderr
+
+
+def test_user_errors_are_one_line_with_exit_2(cli, ws, bank_spec, write_file, tmp_path) -> None:
+    truncated = write_file("cut.csv", BANK_HEADER + BANK_GOOD_ROWS[0] + "\n" + "1,Jo")
+    cases = [
+        (("ingest", bank_spec, truncated, "-w", ws.root), "cut.csv, line 3: file is truncated"),
+        (("ingest", bank_spec, tmp_path / "nope.csv", "-w", ws.root), "nope.csv: file not found"),
+        (("ingest", tmp_path / "nospec.yaml", truncated, "-w", ws.root), "spec file not found"),
+        (("ingest", bank_spec, truncated, "-w", tmp_path / "nowhere"), "workspace folder not"),
+        (("batches", "-w", tmp_path), "bureau.toml: not found; is this a workspace?"),
+    ]
+    for args, message in cases:
+        res = cli(*args)
+        assert res.exit_code == 2, (args, res.output)
+        lines = res.stderr.strip().splitlines()
+        assert len(lines) == 1 and message in lines[0], res.stderr
+        assert "Traceback" not in res.output
+    with ws.engine(read_only=True) as engine:
+        assert engine.scalar("SELECT count(*) FROM ingest_batches") == 0
+
+
+def test_bad_settings_name_the_key(cli, ws, write_file, bank_spec) -> None:
+    (ws.root / "bureau.toml").write_text('[warehouse]\nengine = "oracle"\n')
+    res = cli("batches", "-w", ws.root)
+    assert res.exit_code == 2
+    assert "bureau.toml: warehouse.engine: Input should be 'duckdb'" in res.stderr
+    assert "got 'oracle'" in res.stderr
+    (ws.root / "bureau.toml").write_text('[ingest]\nmax_quarantine_share = 2\n')
+    res = cli("batches", "-w", ws.root)
+    assert "ingest.max_quarantine_share: Input should be less than or equal to 1" in res.stderr
+    (ws.root / "bureau.toml").write_text('[ingest]\ncolour = "red"\n')
+    assert "ingest.colour: unknown key" in cli("batches", "-w", ws.root).stderr
+    (ws.root / "bureau.toml").write_text('[ingest\n')
+    assert "invalid TOML" in cli("batches", "-w", ws.root).stderr
+
+
+def test_the_installed_script_runs(tmp_path: Path) -> None:
+    script = Path(sys.executable).parent / "openbureau"
+    res = subprocess.run([str(script), "init", str(tmp_path / "w")], capture_output=True,
+                         text=True, check=False)
+    assert res.returncode == 0, res.stderr
+    res = subprocess.run([str(script), "init", str(tmp_path / "w")], capture_output=True,
+                         text=True, check=False)
+    assert res.returncode == 2 and res.stderr.count("\n") == 1
+    assert "Traceback" not in res.stderr

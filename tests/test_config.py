@@ -1,0 +1,41 @@
+from pathlib import Path
+
+import pytest
+
+from openbureau.config import DEFAULT_TOML, load_settings, parse_settings
+from openbureau.errors import ConfigError
+
+
+def test_defaults_and_default_file_agree(tmp_path: Path) -> None:
+    p = tmp_path / "bureau.toml"
+    p.write_text(DEFAULT_TOML)
+    assert load_settings(p) == parse_settings({})
+
+
+def test_empty_file_is_all_defaults(tmp_path: Path) -> None:
+    p = tmp_path / "bureau.toml"
+    p.write_text("")
+    s = load_settings(p)
+    assert s.warehouse.engine == "duckdb" and s.ingest.max_quarantine_share == 0.5
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"warehouse": {"engine": "oracle"}}, "warehouse.engine: Input should be 'duckdb'"),
+        ({"warehouse": {"threads": 0}}, "warehouse.threads: Input should be greater than"),
+        ({"bureau": {"country": "USA"}}, "bureau.country: String should have at most 2"),
+        ({"ingest": {"max_quarantine_share": "lots"}}, "ingest.max_quarantine_share:"),
+        ({"nonsense": {}}, "nonsense: unknown key"),
+    ],
+)
+def test_bad_values_name_key_and_expectation(data: dict, message: str) -> None:
+    with pytest.raises(ConfigError) as exc:
+        parse_settings(data, "bureau.toml")
+    assert str(exc.value).startswith("bureau.toml: ")
+    assert message in str(exc.value)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not found; is this a workspace"):
+        load_settings(tmp_path / "bureau.toml")

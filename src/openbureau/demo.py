@@ -47,22 +47,26 @@ def run_demo(directory: Path, *, persons: int, seed: int, console: Console,
                                        max_quarantine_share=ws.settings.ingest
                                        .max_quarantine_share, progress=tick))
     console.print("[bold]3. Ingest[/]")
-    console.print(summary_table(reports, result.files, ws.root))
+    console.print(summary_table(reports))
     return reports
 
 
-def summary_table(reports: list[BatchReport], files: dict[str, Path], root: Path) -> Table:
-    table = Table(show_lines=False)
-    for col, justify in [("feed", "left"), ("file", "left"), ("batch", "left"),
-                         ("read", "right"), ("loaded", "right"), ("quarantined", "right"),
-                         ("read = loaded + quar.", "center"), ("top quarantine reason", "left")]:
-        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+def summary_table(reports: list[BatchReport]) -> Table:
+    """Per feed: batch, read = loaded + quarantined, and the most common reason."""
+    table = Table()
+    table.add_column("feed")
+    table.add_column("batch")
+    for col in ("read", "loaded", "quarantined"):
+        table.add_column(col, justify="right")
+    table.add_column("reconciled", justify="center")
+    table.add_column("top quarantine reason")
     for r in reports:
-        top = f"{r.reasons[0][0]} ({r.reasons[0][1]})" if r.reasons else ""
-        table.add_row(r.feed, str(files[r.feed].relative_to(root)), r.batch_id, f"{r.read:,}",
-                      f"{r.loaded:,}", f"{r.quarantined:,}",
+        top = f"{r.reasons[0][0]} ({r.reasons[0][1]:,})" if r.reasons else ""
+        table.add_row(r.feed, r.batch_id, f"{r.read:,}", f"{r.loaded:,}", f"{r.quarantined:,}",
                       "[green]yes[/]" if r.reconciled else "[red]NO[/]", top)
-    total = [sum(getattr(r, a) for r in reports) for a in ("read", "loaded", "quarantined")]
-    table.add_row("[bold]all feeds[/]", "", "", *(f"[bold]{n:,}[/]" for n in total),
-                  "[green]yes[/]" if total[0] == total[1] + total[2] else "[red]NO[/]", "")
+    read, loaded, quarantined = (sum(getattr(r, a) for r in reports)
+                                 for a in ("read", "loaded", "quarantined"))
+    table.add_row("[bold]all feeds[/]", "", f"[bold]{read:,}[/]", f"[bold]{loaded:,}[/]",
+                  f"[bold]{quarantined:,}[/]",
+                  "[green]yes[/]" if read == loaded + quarantined else "[red]NO[/]", "")
     return table

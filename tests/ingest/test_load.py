@@ -86,6 +86,7 @@ def test_national_id_is_stored_only_as_a_keyed_token(ws, bank_spec, write_file) 
         ("5,Al,Ok,1980-01-01,,2024-01,1,11,extra", "wrong_field_count"),
         ("5,Al,Ok,1980-01-01,,2024-01,1", "wrong_field_count"),
         ('5,"Al,Ok,1980-01-01,,2024-01,1,11', "malformed_quoting"),
+        ("5,A\x00l,Ok,1980-01-01,,2024-01,1,11", "control_character"),
         ("5,Al,Ok,1980-01-01,,2024-1x,1,11", "unparseable_date:period"),
     ],
 )
@@ -175,6 +176,28 @@ def test_unreadable_files_are_rejected_whole(ws, bank_spec, write_file, content,
     assert str(exc.value).startswith(str(f))
     assert "\n" not in str(exc.value)
     assert nothing_loaded(ws)
+
+
+def test_a_cut_inside_the_last_value_is_still_caught(ws, bank_spec, write_file) -> None:
+    # "100.50" cut to "100." still parses: only the missing line break gives the cut away.
+    cut = BANK_HEADER + BANK_GOOD_ROWS[0][:-4]
+    with pytest.raises(FileRejected, match="line 2: file is truncated: the last line has no"):
+        load(ws, bank_spec, write_file("cut.csv", cut))
+    assert nothing_loaded(ws)
+
+
+def test_final_newline_optional_accepts_an_unterminated_last_line(ws, bank_spec,
+                                                                   write_file) -> None:
+    spec = load_spec(bank_spec)
+    spec = spec.model_copy(update={"parse": spec.parse.model_copy(
+        update={"final_newline": "optional"})})
+    with ws.engine() as engine:
+        f = write_file("no_eol.csv", BANK_HEADER + "\n".join(BANK_GOOD_ROWS))
+        assert ingest_file(engine, spec, f, key=b"k" * 32).loaded == 4
+        # ... but a last line that does not parse is still a truncated file
+        f = write_file("cut.csv", BANK_HEADER + BANK_GOOD_ROWS[0] + "\n2,Ann,Le")
+        with pytest.raises(FileRejected, match="line 3: file is truncated"):
+            ingest_file(engine, spec, f, key=b"k" * 32)
 
 
 def test_gzip_and_truncated_gzip(ws, tmp_path, bank_spec, write_file) -> None:

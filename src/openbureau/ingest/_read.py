@@ -82,17 +82,28 @@ def _to_utf8(data: bytes, encoding: str) -> bytes:
     return text.encode("utf-8", errors="surrogateescape")
 
 
+_BINARY_MAGIC = {b"\x89PNG": "a PNG image", b"%PDF": "a PDF", b"PK\x03\x04": "a ZIP archive",
+                 b"PAR1": "a Parquet file", b"\x1f\x8b": "gzip-compressed (set compression)"}
+_CONTROL = bytes(b for b in range(32) if b not in b"\t\n\r\x0c")
+
+
 def _check_text(path: Path, data: bytes, encoding: str) -> None:
+    """Reject what is not a text file at all; a stray control byte only costs its line."""
     if not data.strip(_BLANK):
         raise FileRejected(str(path), "file is empty")
-    wide = codecs.lookup(encoding).name.startswith("utf-16") or codecs.lookup(
-        encoding
-    ).name.startswith("utf-32")
+    name = codecs.lookup(encoding).name
+    if name.startswith(("utf-16", "utf-32")):
+        return
+    for magic, what in _BINARY_MAGIC.items():
+        if data.startswith(magic):
+            raise FileRejected(str(path), f"binary data: this is {what}, not a text file")
     head = data[:65536]
-    if not wide and head.count(b"\x00") > 0:
-        offset = head.index(b"\x00")
-        line = head[:offset].count(b"\n") + 1
-        raise FileRejected(str(path), "binary data (NUL bytes): not a text file", line=line)
+    controls = len(head) - len(head.translate(None, _CONTROL))
+    if controls > max(8, len(head) // 50) or b"\x00\x00" in head:
+        offset = min(head.find(bytes([b])) for b in _CONTROL if bytes([b]) in head)
+        hint = " (UTF-16? declare it in the spec's parse.encoding)" if b"\x00" in head else ""
+        raise FileRejected(str(path), f"binary data: not a text file{hint}",
+                           line=head[:offset].count(b"\n") + 1)
 
 
 def _split_lines(data: bytes) -> tuple[pa.Array, bool]:
@@ -168,6 +179,10 @@ def read_text_file(path: Path, spec: SourceSpec) -> FileContent:
     header_bytes = len(parts[0].as_py()) + 1 if first_data > 1 else 0
     if not data[header_bytes:].strip(_BLANK):
         raise FileRejected(str(path), "file has a header but no data rows")
+    if not ends and spec.parse.final_newline == "required":
+        raise FileRejected(str(path), "file is truncated: the last line has no line break "
+                           "(if this furnisher never ends its files with one, set "
+                           "parse.final_newline: optional)", line=len(parts))
     line_no = pa.array(np.arange(first_data, first_data + len(body), dtype=np.int64))
     content.lines = pa.table({"line_no": line_no, "raw": body.cast(pa.binary())})
     return content

@@ -9,6 +9,7 @@ first.
 
 Reason codes
     bad_encoding          the line is not valid text in the declared encoding
+    control_character     the line holds a control character such as NUL
     malformed_quoting     quotes do not pair up (CSV)
     wrong_field_count     more or fewer cells than the header (CSV)
     invalid_json          the line is not JSON (JSON lines)
@@ -34,6 +35,8 @@ from dataclasses import dataclass
 from openbureau.ingest.spec import FieldSpec, SourceSpec
 
 STAGED = "_ingest_staged"
+# Control characters have no place in a furnisher's text (a NUL is a classic corrupt byte).
+CONTROL_CHARS = r"[\x00-\x08\x0B\x0C\x0E-\x1F\x7F]"
 # A line of only spaces, tabs and carriage returns is blank: counted, but not a row.
 NOT_BLANK = "(text IS NULL OR NOT regexp_full_match(text, '[ \t\r]*'))"
 NATIONAL_ID_MASK = "[national_id]"
@@ -97,6 +100,7 @@ def csv_rows(spec: SourceSpec, header: list[str]) -> str:
       CASE WHEN text IS NOT NULL AND regexp_full_match(_prefixed, {lit(full)})
            THEN regexp_extract_all(_prefixed, {lit(extract)}, 1) END AS cells,
       CASE WHEN text IS NULL THEN 'bad_encoding'
+           WHEN regexp_matches(text, {lit(CONTROL_CHARS)}) THEN 'control_character'
            WHEN cells IS NULL THEN 'malformed_quoting'
            WHEN len(cells) <> {len(header)} THEN 'wrong_field_count' END AS structural,
       {", ".join(cols)}
@@ -116,6 +120,7 @@ def jsonl_rows(spec: SourceSpec) -> str:
     return f"""
     SELECT line_no, text, coalesce(text, CAST(raw AS VARCHAR)) AS raw_text,
       CASE WHEN text IS NULL THEN 'bad_encoding'
+           WHEN regexp_matches(text, {lit(CONTROL_CHARS)}) THEN 'control_character'
            WHEN NOT json_valid(text) THEN 'invalid_json'
            WHEN json_type(text) <> 'OBJECT' THEN 'not_an_object' END AS structural,
       {", ".join(cols)}

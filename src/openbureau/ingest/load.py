@@ -135,6 +135,8 @@ def _reason_summary(engine: Engine) -> list[tuple[str, int, int]]:
 
 
 def _check_truncated(engine: Engine, content: FileContent) -> None:
+    """With parse.final_newline: optional, a last line without a break is truncated only
+    when it does not parse."""
     if content.lines is None or content.ends_with_newline:
         return
     last = engine.query(f"SELECT _line_no, _reason FROM {STAGED} ORDER BY _line_no DESC LIMIT 1")

@@ -177,6 +177,10 @@ class ParseOptions(BaseModel):
     quote: str = '"'
     header: bool = True
     compression: Literal["none", "gzip"] = "none"
+    final_newline: Literal["required", "optional"] = Field(
+        default="required",
+        description="required: a text file whose last line has no line break is truncated",
+    )
 
     @field_validator("encoding")
     @classmethod

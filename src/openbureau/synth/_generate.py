@@ -1,0 +1,192 @@
+"""``generate``: draw the population, write every furnisher file, its spec and the truth."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import numpy as np
+
+from openbureau.synth import _activity as act
+from openbureau.synth._alternative import (
+    BRIGHTWATER_UTILITY,
+    COUNTY_COURT,
+    METROTEL_TELECOM,
+    RENTRIGHT_RENT,
+    STATE_TAX,
+)
+from openbureau.synth._config import Calendar, Progress, SynthConfig, SynthResult, validate
+from openbureau.synth._layout import Feed, to_arrow, write_feed
+from openbureau.synth._lenders import (
+    CRESTLINE_INQUIRIES,
+    CRESTLINE_TRADELINES,
+    NORTHBANK_ACCOUNTS,
+    NORTHBANK_INQUIRIES,
+)
+from openbureau.synth._names import load_tables
+from openbureau.synth._noise import draw_row_noise, draw_source_noise, install_macros
+from openbureau.synth._population import Population, draw_population, load_population
+from openbureau.synth._risk import draw_risk, oracle_auc
+from openbureau.synth._specs import write_spec
+from openbureau.synth._truth import write_defects, write_manifest, write_persons, write_records
+
+FEEDS: tuple[Feed, ...] = (
+    NORTHBANK_ACCOUNTS, NORTHBANK_INQUIRIES, CRESTLINE_TRADELINES, CRESTLINE_INQUIRIES,
+    BRIGHTWATER_UTILITY, METROTEL_TELECOM, RENTRIGHT_RENT, COUNTY_COURT, STATE_TAX,
+)
+TRADELINE_SHARE = 0.85
+UTILITY_SHARE, TELECOM_SHARE, RENT_SHARE = 0.40, 0.60, 0.25
+
+
+def _prepare(rng: np.random.Generator, feed: Feed, rows: act.Rows, pop: Population,
+             cal: Calendar, defect_rate: float) -> act.Rows:
+    """Add identity noise, address slot, surname state and defects; number the lines."""
+    n = len(rows["person"])
+    n_src = int(rows["src"].max()) + 1 if n else 0
+    for key, values in draw_source_noise(rng, n_src, feed.noise).items():
+        rows[key] = values[rows["src"]]
+    rows["rmiss"] = draw_row_noise(rng, n, feed.noise)
+    person, month = rows["person"], rows["month"]
+    if "slot" not in rows:
+        rows["slot"] = pop.address_slot(person, month)
+    rows["married"] = pop.is_married(person, month)
+    rows["month_date"] = cal.month_start[np.clip(month, 0, cal.months)]
+    rows["person_id"] = person + 1
+    defect = np.zeros(n, dtype=np.int8)
+    if feed.format != "parquet" and defect_rate > 0 and n:
+        kinds = rng.choice(feed.allowed_defects(), n)
+        defect = np.where(rng.random(n) < defect_rate, kinds, 0).astype(np.int8)
+        copies = np.where(defect == 5, 2, 1)
+        rows = {k: np.repeat(v, copies) for k, v in rows.items()}
+        first_copy = (np.cumsum(copies) - 2)[defect == 5]
+        defect = np.repeat(defect, copies)
+        defect[first_copy] = 0
+    rows["defect"] = defect
+    rows["ord"] = np.arange(len(defect))
+    first_line = 2 if feed.format == "csv" else 1
+    rows["line_no"] = rows["ord"] + first_line
+    return rows
+
+
+def _events(rngs: list[np.random.Generator], pop: Population, cal: Calendar,
+            risk: act.Risk) -> tuple[dict[str, act.Rows], dict[str, np.ndarray]]:
+    n = pop.n
+    part = rngs[0].random((n, 4))
+    has_trade = part[:, 0] < TRADELINE_SHARE
+    util = np.flatnonzero(part[:, 1] < UTILITY_SHARE)
+    tel = np.flatnonzero(part[:, 2] < TELECOM_SHARE)
+    rent = np.flatnonzero(part[:, 3] < RENT_SHARE)
+    trade = act.tradelines(rngs[1], pop, risk, has_trade, cal)
+    inq = act.inquiries(rngs[2], pop, risk, has_trade, cal)
+    court = act.court_cases(rngs[6], pop, risk, cal)
+    tax = act.tax_liens(rngs[7], pop, risk, cal)
+
+    def part_of(rows: act.Rows, mask: np.ndarray) -> act.Rows:
+        out = {k: v[mask] for k, v in rows.items()}
+        out["src"] = np.unique(out["src"], return_inverse=True)[1]
+        return out
+
+    events = {
+        "northbank_accounts": part_of(trade, trade["lender"] == 0),
+        "northbank_inquiries": part_of(inq, inq["lender"] == 0),
+        "crestline_tradelines": part_of(trade, trade["lender"] == 1),
+        "crestline_inquiries": part_of(inq, inq["lender"] == 1),
+        "brightwater_utility": act.utility_bills(rngs[3], pop, risk, util, cal),
+        "metrotel_telecom": act.telecom_bills(rngs[4], pop, risk, tel, cal),
+        "rentright_rent": act.rent_payments(rngs[5], pop, risk, rent, cal),
+        "county_court_records": court,
+        "state_tax_liens": tax,
+    }
+    has_alt = np.zeros(n, bool)
+    has_alt[np.r_[util, tel, rent]] = True
+    has_tl = np.zeros(n, bool)
+    has_tl[trade["person"]] = True
+    has_any = has_tl | has_alt
+    for key in ("northbank_inquiries", "crestline_inquiries", "county_court_records",
+                "state_tax_liens"):
+        has_any[events[key]["person"]] = True
+    flags = {"has_tradeline": has_tl, "has_alternative_data": has_alt, "has_any_record": has_any}
+    return events, flags
+
+
+def generate(out: Path, config: SynthConfig = SynthConfig(),
+             progress: Progress | None = None) -> SynthResult:
+    """Write a synthetic population's furnisher files, their specs and the truth into ``out``.
+
+    Args:
+        out: Output folder, created if missing.
+        config: Size, seed and reporting window.
+        progress: Called as ``progress(step, done, total)`` while work advances.
+
+    Returns:
+        Paths of every file and spec, row counts per feed and the oracle AUC.
+
+    Raises:
+        UserError: A setting is out of range or ``out`` cannot be written.
+    """
+    out = Path(out)
+    cal = validate(config, out)
+    total = 5 + len(FEEDS)
+    step = 0
+
+    def report(what: str) -> None:
+        nonlocal step
+        step += 1
+        if progress is not None:
+            progress(what, step, total)
+
+    seeds = np.random.SeedSequence(config.seed).spawn(24)
+    rngs = [np.random.default_rng(s) for s in seeds]
+    tables = load_tables()
+    pop = draw_population(rngs[0], tables, cal, config.persons)
+    risk = draw_risk(rngs[1], config.persons, cal)
+    report("Drew persons and latent risk")
+    events, flags = _events(rngs[2:10], pop, cal, risk)
+    report("Drew accounts, bills and public records")
+
+    con = duckdb.connect()
+    con.execute("SET preserve_insertion_order = true")
+    install_macros(con)
+    load_population(con, pop, tables)
+    report("Loaded identities")
+
+    result = SynthResult(out=out, truth_dir=out / "truth")
+    records, defects = [], []
+    for i, feed in enumerate(FEEDS):
+        rows = _prepare(rngs[12 + i], feed, events[feed.name], pop, cal, config.defect_rate)
+        con.register("feed_rows", to_arrow(rows))
+        path = out / feed.path
+        write_feed(con, feed, "feed_rows", path)
+        con.unregister("feed_rows")
+        result.files[feed.name] = path
+        result.rows[feed.name] = len(rows["ord"])
+        records.append({"feed": feed.name, "file": feed.path, "line_no": rows["line_no"],
+                        "person_id": rows["person_id"]})
+        bad = rows["defect"] > 0
+        defects.append({"feed": feed.name, "file": feed.path, "line_no": rows["line_no"][bad],
+                        "kind": [feed.defect_name(int(k)) for k in rows["defect"][bad]]})
+        report(f"Wrote {feed.path}")
+
+    for feed in FEEDS:
+        result.specs[feed.name] = write_spec(feed, out / "specs")
+    report("Wrote specs")
+
+    truth = result.truth_dir
+    truth.mkdir(parents=True, exist_ok=True)
+    write_persons(con, pop, risk, flags, cal, truth / "persons.parquet")
+    write_records(records, truth / "records.parquet")
+    write_defects(defects, truth / "defects.parquet")
+    result.oracle_auc = oracle_auc(risk)
+    alive = ~risk.defaulted_before_as_of
+    figures = {
+        "oracle_auc": result.oracle_auc,
+        "default_rate_12m": float(risk.default_12m[alive].mean()) if alive.any() else 0.0,
+        "defaulted_before_as_of": float(risk.defaulted_before_as_of.mean()),
+        "share_with_tradeline": float(flags["has_tradeline"].mean()),
+        "share_without_any_record": float(1 - flags["has_any_record"].mean()),
+    }
+    write_manifest(config, result.rows, {f.name: f.path for f in FEEDS}, figures,
+                   truth / "manifest.json")
+    con.close()
+    report("Wrote truth")
+    return result

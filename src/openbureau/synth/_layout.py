@@ -1,0 +1,187 @@
+"""A furnisher feed's layout, and the writer that turns a row table into its file.
+
+A ``Feed`` lists its columns once: the SQL that formats each value, and the spec metadata
+(target, type, category, formats, codes) that ``_specs`` turns into the YAML spec. Text files
+are built line by line in DuckDB (so defects can be written exactly where the truth says they
+are) and streamed to disk in the feed's encoding; Parquet goes through pyarrow.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from openbureau.synth._noise import IDENTITY_VIEW, NoiseProfile
+
+DEFECT_KINDS = {1: "bad_date", 2: "bad_amount", 3: "missing_identifier", 4: "field_count",
+                5: "duplicate", 6: "bad_byte"}
+BAD_CHAR = 57344  # U+E000 stands in for the bad byte until the line is encoded
+
+
+@dataclass(frozen=True)
+class Col:
+    """One column of a furnisher file and the canonical field it maps to."""
+
+    name: str  # header, dotted JSON path, or Parquet column
+    sql: str  # expression over the identity view
+    target: str
+    category: str
+    type: str = "string"
+    formats: tuple[str, ...] = ()
+    codes: dict[str, str] | None = None
+    required: bool = False
+    decimal_comma: bool = False
+    defects: tuple[str, ...] = ()  # date | amount | ident | name | split
+    number: bool = False  # JSON: written unquoted
+
+
+@dataclass(frozen=True)
+class Feed:
+    name: str
+    furnisher: str
+    feed: str
+    description: str
+    path: str  # relative to the output folder
+    format: str  # csv | jsonl | parquet
+    columns: tuple[Col, ...]
+    record_key: tuple[str, ...]
+    require_one_of: tuple[tuple[str, ...], ...]
+    noise: NoiseProfile = field(default_factory=NoiseProfile)
+    encoding: str = "utf-8"
+    delimiter: str = ","
+    newline: str = "\n"
+    bom: bool = False
+    bad_date: str = "N/A"
+    bad_byte: bytes = b"\xff"
+
+    def allowed_defects(self) -> list[int]:
+        roles = {r for c in self.columns for r in c.defects}
+        wanted = {1: "date", 2: "amount", 3: "ident", 4: "split", 6: "name"}
+        kinds = [k for k, r in wanted.items() if r in roles or (k == 4 and self.format == "jsonl")]
+        return sorted([*kinds, 5])
+
+    def defect_name(self, kind: int) -> str:
+        if kind == 4 and self.format == "jsonl":
+            return "broken_json"
+        return DEFECT_KINDS[kind]
+
+
+def _lit(s: str) -> str:
+    return "'" + s.replace("'", "''") + "'"
+
+
+def _chars(s: str) -> str:
+    return " || ".join(f"chr({ord(ch)}::INTEGER)" for ch in s)
+
+
+def _cell(c: Col, feed: Feed) -> str:
+    v = f"CAST(({c.sql}) AS VARCHAR)"
+    if feed.format == "csv" and c.type == "string":
+        v = f"ob_csv({v}, {_chars(feed.delimiter)})"
+    if "date" in c.defects:
+        v = f"CASE WHEN defect = 1 THEN {_lit(feed.bad_date)} ELSE {v} END"
+    if "amount" in c.defects:
+        v = f"CASE WHEN defect = 2 THEN left({v}, 1) || 'O' || substr({v}, 2) ELSE {v} END"
+    if "ident" in c.defects:
+        v = f"CASE WHEN defect = 3 THEN '' ELSE {v} END"
+    if "name" in c.defects:
+        bad = f"chr({BAD_CHAR}::INTEGER)"
+        v = f"CASE WHEN defect = 6 THEN left({v}, 1) || {bad} || substr({v}, 2) ELSE {v} END"
+    if "split" in c.defects and feed.format == "csv":
+        v = f"CASE WHEN defect = 4 THEN {v} || {_chars(feed.delimiter)} || ' Apt 4' ELSE {v} END"
+    if feed.format == "csv":
+        return f"coalesce({v}, '')"
+    if c.number and "amount" in c.defects:
+        return f"coalesce(CASE WHEN defect = 2 THEN to_json({v}) ELSE {v} END, 'null')"
+    if c.number:
+        return f"coalesce({v}, 'null')"
+    return f"coalesce(to_json({v}), 'null')"
+
+
+def _json_object(node: dict, feed: Feed) -> str:
+    parts = []
+    for i, (key, child) in enumerate(node.items()):
+        value = _cell(child, feed) if isinstance(child, Col) else _json_object(child, feed)
+        parts.append(_lit(("," if i else "{") + f'"{key}":') + " || " + value)
+    return "(" + " || ".join(parts) + " || '}')"
+
+
+def line_sql(feed: Feed) -> str:
+    """SQL expression for one complete line of a text feed, newline included."""
+    if feed.format == "csv":
+        body = f" || {_chars(feed.delimiter)} || ".join(_cell(c, feed) for c in feed.columns)
+    else:
+        tree: dict = {}
+        for c in feed.columns:
+            *parents, leaf = c.name.split(".")
+            node = tree
+            for p in parents:
+                node = node.setdefault(p, {})
+            node[leaf] = c
+        obj = _json_object(tree, feed)
+        body = f"CASE WHEN defect = 4 THEN left({obj}, length({obj}) - 1) ELSE {obj} END"
+    return f"({body}) || {_chars(feed.newline)}"
+
+
+def header_bytes(feed: Feed) -> bytes:
+    head = b"\xef\xbb\xbf" if feed.bom else b""
+    if feed.format == "csv":
+        names = feed.delimiter.join(c.name for c in feed.columns) + feed.newline
+        head += names.encode(feed.encoding.removesuffix("-sig"))
+    return head
+
+
+def _string_bytes(arr: pa.Array) -> bytes:
+    """The concatenated UTF-8 bytes of a string array (its lines end in newlines already)."""
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    dtype = np.int64 if pa.types.is_large_string(arr.type) else np.int32
+    offsets = np.frombuffer(arr.buffers()[1], dtype=dtype)[arr.offset : arr.offset + len(arr) + 1]
+    if len(arr) == 0:
+        return b""
+    return arr.buffers()[2][int(offsets[0]) : int(offsets[-1])].to_pybytes()
+
+
+def _encode(chunk: bytes, feed: Feed) -> bytes:
+    bad = chr(BAD_CHAR)
+    if feed.encoding.startswith("utf-8"):
+        return chunk.replace(bad.encode("utf-8"), feed.bad_byte)
+    text = chunk.decode("utf-8").replace(bad, "\x01")
+    return text.encode(feed.encoding).replace(b"\x01", feed.bad_byte)
+
+
+def to_arrow(rows: dict[str, np.ndarray]) -> pa.Table:
+    """Numpy columns to Arrow, with NaT and NaN as nulls."""
+    cols = {}
+    for k, v in rows.items():
+        if v.dtype.kind == "M":
+            cols[k] = pa.array(v, mask=np.isnat(v))
+        elif v.dtype.kind == "f":
+            cols[k] = pa.array(v, mask=np.isnan(v))
+        else:
+            cols[k] = pa.array(v)
+    return pa.table(cols)
+
+
+def write_feed(con: duckdb.DuckDBPyConnection, feed: Feed, rows_table: str, path: Path) -> None:
+    """Write the rows of ``rows_table`` (ordered by ``ord``) as the feed's file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    view = IDENTITY_VIEW.format(rows=rows_table)
+    if feed.format == "parquet":
+        cols = ", ".join(f'{c.sql} AS "{c.name}"' for c in feed.columns)
+        table = con.sql(f"SELECT {cols} FROM ({view}) ORDER BY ord").to_arrow_table()
+        pq.write_table(table, path, compression="zstd")
+        return
+    reader = con.sql(f"SELECT {line_sql(feed)} AS line FROM ({view}) ORDER BY ord")
+    batches = reader.to_arrow_reader(250_000)
+    with path.open("wb") as fh:
+        fh.write(header_bytes(feed))
+        for batch in batches:
+            if batch.column(0).null_count:  # a line lost would shift every line number after it
+                raise RuntimeError(f"{feed.name}: a formatted line came out NULL")
+            fh.write(_encode(_string_bytes(batch.column(0)), feed))

@@ -51,6 +51,7 @@ def main() -> None:
     ap.add_argument("--persons", type=int, default=100_000)
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--feed", action="append", help="only these feeds (default: all)")
     args = ap.parse_args()
 
     pop = OUT / f"pop{args.persons}_s{args.seed}"
@@ -59,7 +60,8 @@ def main() -> None:
     result = generate(pop, SynthConfig(persons=args.persons, seed=args.seed))
     print(f"synth: {args.persons:,} persons, {sum(result.rows.values()):,} rows in "
           f"{time.perf_counter() - started:.1f} s")
-    specs = [result.specs[feed] for feed in sorted(result.specs)]
+    specs = [result.specs[feed] for feed in sorted(result.specs)
+             if not args.feed or feed in args.feed]
     files = result.files
 
     print(f"{'feed':24} {'rows':>10} {'ours s':>8} {'rows/s':>10} {'duckdb s':>9} {'ratio':>6}")

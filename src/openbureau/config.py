@@ -44,6 +44,19 @@ class IngestSection(_Section):
     )
 
 
+class IdentitySection(_Section):
+    link_threshold: float = Field(
+        default=0.9, gt=0.0, lt=1.0,
+        description="match probability at or above which two identity records are one person",
+    )
+    edge_threshold: float = Field(
+        default=0.5, gt=0.0, lt=1.0,
+        description="pairs scored at or above this are kept (for explanations and re-clustering)",
+    )
+    u_max_pairs: float = Field(default=5e6, ge=1e4, description="pairs sampled to estimate u")
+    seed: int = Field(default=42, description="seed for u sampling, so training repeats")
+
+
 class SecretsSection(_Section):
     national_id_key: str = Field(
         default="secrets/national_id.key",
@@ -55,6 +68,7 @@ class Settings(_Section):
     bureau: BureauSection = BureauSection()
     warehouse: WarehouseSection = WarehouseSection()
     ingest: IngestSection = IngestSection()
+    identity: IdentitySection = IdentitySection()
     secrets: SecretsSection = SecretsSection()
 
 
@@ -73,6 +87,12 @@ path = "warehouse.duckdb"      # relative to the workspace
 
 [ingest]
 max_quarantine_share = 0.5     # refuse a batch when more than half of its rows are bad
+
+[identity]
+link_threshold = 0.9           # match probability for two records to be one person
+edge_threshold = 0.5           # scored pairs kept for explanations and re-clustering
+u_max_pairs = 5e6              # random pairs sampled to estimate the model's u values
+seed = 42
 
 [secrets]
 national_id_key = "secrets/national_id.key"   # HMAC key for national-ID tokens

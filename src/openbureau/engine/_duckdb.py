@@ -55,5 +55,15 @@ class DuckDBEngine(Engine):
     def _rollback(self) -> None:
         self._con.execute("ROLLBACK")
 
+    @property
+    def connection(self) -> duckdb.DuckDBPyConnection:
+        """The DuckDB connection, for libraries that drive DuckDB themselves (Splink)."""
+        return self._con
+
+    @property
+    def catalog(self) -> str:
+        """The warehouse's catalog name, to qualify tables while another one is in use."""
+        return str(self.scalar("SELECT current_database()"))
+
     def close(self) -> None:
         self._con.close()

@@ -35,7 +35,8 @@ class FileContent:
     path: Path
     sha256: str
     size: int
-    # Text formats: one row per physical line after the header: (line_no int64, raw binary).
+    # Text formats: one row per physical line after the header: (line_no int64, raw binary,
+    # and text when every line decodes).
     lines: pa.Table | None = None
     ends_with_newline: bool = True
     header: list[str] = field(default_factory=list)  # CSV header cells, in file order
@@ -184,7 +185,12 @@ def read_text_file(path: Path, spec: SourceSpec) -> FileContent:
                            "(if this furnisher never ends its files with one, set "
                            "parse.final_newline: optional)", line=len(parts))
     line_no = pa.array(np.arange(first_data, first_data + len(body), dtype=np.int64))
-    content.lines = pa.table({"line_no": line_no, "raw": body.cast(pa.binary())})
+    raw = body.cast(pa.binary())
+    try:  # the usual case: the whole file decodes, so Arrow can hand the engine text directly
+        text = pc.utf8_rtrim(body.cast(pa.large_string()), characters="\r").cast(pa.string())
+        content.lines = pa.table({"line_no": line_no, "raw": raw, "text": text})
+    except pa.ArrowInvalid:  # some lines do not: the engine decodes line by line
+        content.lines = pa.table({"line_no": line_no, "raw": raw})
     return content
 
 

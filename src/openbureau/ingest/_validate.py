@@ -112,17 +112,17 @@ def _json_path(column: str) -> str:
 
 
 def jsonl_rows(spec: SourceSpec) -> str:
-    cols = [
-        f"CASE WHEN structural IS NULL THEN json_extract_string(text, {lit(_json_path(f.column))})"
-        f" END AS {q('v_' + f.target)}"
-        for f in spec.fields
-    ]
+    # Each line is parsed once for its type and once for all field paths together.
+    paths = "[" + ", ".join(lit(_json_path(f.column)) for f in spec.fields) + "]"
+    cols = [f"_values[{i}] AS {q('v_' + f.target)}" for i, f in enumerate(spec.fields, start=1)]
     return f"""
     SELECT line_no, text, coalesce(text, CAST(raw AS VARCHAR)) AS raw_text,
+      try(json_type(text)) AS _json_type,
       CASE WHEN text IS NULL THEN 'bad_encoding'
            WHEN regexp_matches(text, {lit(CONTROL_CHARS)}) THEN 'control_character'
-           WHEN NOT json_valid(text) THEN 'invalid_json'
-           WHEN json_type(text) <> 'OBJECT' THEN 'not_an_object' END AS structural,
+           WHEN _json_type IS NULL THEN 'invalid_json'
+           WHEN _json_type <> 'OBJECT' THEN 'not_an_object' END AS structural,
+      CASE WHEN structural IS NULL THEN json_extract_string(text, {paths}) END AS _values,
       {", ".join(cols)}
     FROM _ingest_text WHERE {NOT_BLANK}"""
 
@@ -254,7 +254,7 @@ def compile_validation(spec: SourceSpec, source_rows: str, key: bytes) -> Compil
       SELECT *, list_concat(pre, list_filter([{dup_key}], lambda x: x IS NOT NULL)) AS _reasons
       FROM typed)
     SELECT line_no AS _line_no, {source_key} AS _source_record_id, {out_list},
-      _masked AS _raw_text, _reasons,
+      CASE WHEN len(_reasons) > 0 THEN _masked END AS _raw_text, _reasons,
       split_part(_reasons[1], ':', 1) AS _reason,
       nullif(split_part(_reasons[1], ':', 2), '') AS _field,
       CASE nullif(split_part(_reasons[1], ':', 2), '') {columns_by_field} END AS _source_column,

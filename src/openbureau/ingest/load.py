@@ -91,9 +91,11 @@ def _stage(engine: Engine, spec: SourceSpec, content: FileContent, key: bytes) -
         blank = 0
     else:
         assert content.lines is not None
+        text = ("text" if "text" in content.lines.column_names
+                else "rtrim(try(decode(raw)), chr(13))")
         engine.execute(
-            "CREATE OR REPLACE TEMP TABLE _ingest_text AS SELECT line_no, raw, "
-            "rtrim(try(decode(raw)), chr(13)) AS text FROM _ingest_lines"
+            f"CREATE OR REPLACE TEMP TABLE _ingest_text AS SELECT line_no, raw, {text} AS text "
+            "FROM _ingest_lines"
         )
         read, blank = engine.query(
             f"SELECT count(*) FILTER ({NOT_BLANK}), count(*) FILTER (NOT {NOT_BLANK}) "
@@ -157,7 +159,9 @@ def ingest_file(engine: Engine, spec: SourceSpec, path: Path, *, key: bytes,
     if previous:
         return BatchReport(spec.name, str(path), previous.batch_id, "already_loaded",
                            previous.rows_read, previous.rows_loaded, previous.rows_quarantined)
-    tick(f"{path.name}: validating", 1, 4)
+    size = f"{len(content.lines):,} lines" if content.lines is not None else \
+        f"{content.size / 1e6:,.1f} MB"
+    tick(f"{path.name}: validating {size}", 1, 4)
     try:
         lines = (engine.registered("_ingest_lines", content.lines)
                  if content.lines is not None else nullcontext())
@@ -186,7 +190,7 @@ def _publish(engine: Engine, spec: SourceSpec, path: Path, content: FileContent,
             f"the limit of {max_share:.0%}; most often {top} (first at line {first}): "
             "is this the right spec?",
         )
-    tick(f"{path.name}: writing", 2, 4)
+    tick(f"{path.name}: writing {read - quarantined:,} rows, quarantining {quarantined:,}", 2, 4)
     columns = [output_column(f) for f in spec.fields]
     col_list = ", ".join(q(c) for c in columns)
     with engine.transaction():
@@ -225,7 +229,7 @@ def _publish(engine: Engine, spec: SourceSpec, path: Path, content: FileContent,
                 [spec.name, output_column(f), f.column, f.type, f.category.value,
                  f.category.protected, spec.fingerprint()],
             )
-    tick(f"{path.name}: done", 4, 4)
+    tick(f"{path.name}: batch {batch_id} written", 4, 4)
     return BatchReport(spec.name, str(path), batch_id, "loaded", read, int(loaded),
                        int(stored_q), blank, reasons, content.warnings)
 

@@ -1,0 +1,21 @@
+"""Identity: standardise identity fields, link records into persons, keep person IDs.
+
+``build_identity_records`` turns loaded rows into distinct, standardised identity records;
+``link`` clusters them into persons with Splink (full or incremental) and keeps persistent person
+IDs; ``force_link`` / ``force_split`` record manual corrections; ``explain_link`` shows why two
+records match; ``evaluate_linkage`` measures quality against a synthetic truth. Splink types do
+not leave this package.
+"""
+
+from openbureau.identity.evaluate import LinkageQuality, evaluate_linkage
+from openbureau.identity.link import LinkReport, link
+from openbureau.identity.standardise import IdentityUpdate, build_identity_records
+
+__all__ = [
+    "IdentityUpdate",
+    "LinkReport",
+    "LinkageQuality",
+    "build_identity_records",
+    "evaluate_linkage",
+    "link",
+]

@@ -1,0 +1,166 @@
+"""The person index: persistent person IDs over changing clusters, and their history.
+
+Given a new clustering of some identity records (a table ``assign(identity_id, cluster_id)``
+covering every record of every person it touches), IDs carry over by these rules:
+
+1. Each existing person goes with the cluster holding most of its records (ties: the cluster
+   whose smallest identity id sorts first).
+2. A cluster that several persons go with keeps the ID of the one with most records there
+   (ties: the ID created first, then the smaller ID); the others are **merged** into it: they are
+   retired and resolve to it from then on.
+3. A cluster no existing person goes with gets a new ID. If some of its records had an ID before,
+   it is a **split** from that person (the larger part kept the ID, by rule 1); otherwise it is
+   a **new** person.
+
+New IDs are ``P`` + 12 hex digits of a hash of the cluster's smallest identity id, so linking the
+same data from scratch gives the same IDs.
+"""
+
+from __future__ import annotations
+
+from openbureau.engine import Engine
+from openbureau.ingest._validate import lit
+
+SCHEMA = [
+    """CREATE TABLE IF NOT EXISTS person_ids (
+        person_id VARCHAR PRIMARY KEY,
+        status VARCHAR NOT NULL,            -- active | retired
+        resolves_to VARCHAR,                -- for a retired ID: the person it was merged into
+        created_seq BIGINT NOT NULL,        -- creation order, for the merge tie-break
+        created_run BIGINT NOT NULL,
+        retired_run BIGINT
+    )""",
+    """CREATE TABLE IF NOT EXISTS person_index (
+        identity_id VARCHAR PRIMARY KEY,
+        person_id VARCHAR NOT NULL,
+        run_id BIGINT NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS person_id_history (
+        run_id BIGINT NOT NULL,
+        linked_at TIMESTAMP NOT NULL,
+        event VARCHAR NOT NULL,             -- new | merge | split
+        person_id VARCHAR NOT NULL,         -- the ID created, kept or split off
+        other_person_id VARCHAR,            -- merge: the retired ID; split: the ID split from
+        records BIGINT NOT NULL,            -- identity records concerned
+        cause VARCHAR NOT NULL
+    )""",
+]
+
+
+def ensure_schema(engine: Engine) -> None:
+    for ddl in SCHEMA:
+        engine.execute(ddl)
+
+
+def new_person_id_sql(expr: str) -> str:
+    return f"'P' || upper(left(md5({expr}), 12))"
+
+
+def apply_assignment(engine: Engine, assign: str, *, run_id: int, cause: str,
+                     replace_all: bool) -> dict[str, int]:
+    """Turn a clustering into person IDs (rules in the module docstring); return event counts.
+
+    ``assign`` names a table (identity_id, cluster_id). With ``replace_all`` it covers every
+    linked record and the index is rebuilt from it; otherwise only the records it covers move.
+    Call inside a transaction.
+    """
+    engine.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _overlap AS
+        SELECT a.cluster_id, p.person_id, count(*) AS n
+        FROM {assign} a JOIN person_index p USING (identity_id) GROUP BY ALL""")
+    engine.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _cluster_key AS
+        SELECT cluster_id, min(identity_id) AS min_id, count(*) AS size
+        FROM {assign} GROUP BY cluster_id""")
+    engine.execute("""
+        CREATE OR REPLACE TEMP TABLE _best AS
+        SELECT person_id, cluster_id, n FROM (
+          SELECT o.*, row_number() OVER (PARTITION BY o.person_id ORDER BY o.n DESC, k.min_id) r
+          FROM _overlap o JOIN _cluster_key k USING (cluster_id)) WHERE r = 1""")
+    engine.execute("""
+        CREATE OR REPLACE TEMP TABLE _keep AS
+        SELECT cluster_id, person_id FROM (
+          SELECT b.*, row_number() OVER (PARTITION BY b.cluster_id
+                                         ORDER BY b.n DESC, i.created_seq, b.person_id) r
+          FROM _best b JOIN person_ids i USING (person_id)) WHERE r = 1""")
+    _mint_new_ids(engine)
+    now = "now()::TIMESTAMP"
+    # merges: persons whose best cluster kept another ID
+    engine.execute(f"""
+        INSERT INTO person_id_history
+        SELECT {run_id}, {now}, 'merge', k.person_id, b.person_id, b.n, {lit(cause)}
+        FROM _best b JOIN _keep k USING (cluster_id) WHERE b.person_id <> k.person_id""")
+    engine.execute(f"""
+        UPDATE person_ids SET status = 'retired', resolves_to = k.person_id,
+               retired_run = {run_id}
+        FROM _best b JOIN _keep k USING (cluster_id)
+        WHERE person_ids.person_id = b.person_id AND b.person_id <> k.person_id""")
+    # earlier merges into a retired ID now resolve to the survivor directly
+    engine.execute("""
+        UPDATE person_ids SET resolves_to = r.resolves_to FROM person_ids r
+        WHERE person_ids.resolves_to = r.person_id AND r.status = 'retired'""")
+    # new and split-off clusters
+    engine.execute(f"""
+        INSERT INTO person_id_history
+        SELECT {run_id}, {now}, CASE WHEN src.person_id IS NULL THEN 'new' ELSE 'split' END,
+               m.person_id, src.person_id, k.size, {lit(cause)}
+        FROM _minted m JOIN _cluster_key k USING (cluster_id)
+        LEFT JOIN (SELECT cluster_id, arg_max(person_id, n) AS person_id FROM _overlap
+                   GROUP BY cluster_id) src USING (cluster_id)""")
+    engine.execute(f"""
+        INSERT INTO person_ids
+        SELECT person_id, 'active', NULL,
+               (SELECT coalesce(max(created_seq), 0) FROM person_ids)
+                 + row_number() OVER (ORDER BY person_id), {run_id}, NULL
+        FROM _minted""")
+    if replace_all:
+        engine.execute("DELETE FROM person_index")
+    else:
+        engine.execute(f"DELETE FROM person_index WHERE identity_id IN "
+                       f"(SELECT identity_id FROM {assign})")
+    engine.execute(f"""
+        INSERT INTO person_index
+        SELECT a.identity_id, coalesce(k.person_id, m.person_id), {run_id}
+        FROM {assign} a LEFT JOIN _keep k USING (cluster_id) LEFT JOIN _minted m USING (cluster_id)""")
+    counts = dict(engine.query(
+        f"SELECT event, count(*) FROM person_id_history WHERE run_id = {run_id} GROUP BY 1"))
+    for t in ("_overlap", "_cluster_key", "_best", "_keep", "_minted"):
+        engine.execute(f"DROP TABLE IF EXISTS {t}")
+    return {k: int(v) for k, v in counts.items()}
+
+
+def _mint_new_ids(engine: Engine) -> None:
+    """IDs for clusters that keep none: derived from their smallest identity id, salted on the
+    (rare) collision with an ID that exists or was ever used."""
+    engine.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _minted AS
+        SELECT k.cluster_id, k.min_id, 0 AS salt, {new_person_id_sql('k.min_id')} AS person_id
+        FROM _cluster_key k ANTI JOIN _keep USING (cluster_id)""")
+    for salt in range(1, 20):
+        clashes = engine.scalar("""
+            SELECT count(*) FROM _minted m
+            WHERE m.person_id IN (SELECT person_id FROM person_ids)
+               OR m.person_id IN (SELECT person_id FROM _minted GROUP BY 1 HAVING count(*) > 1)""")
+        if not clashes:
+            return
+        engine.execute(f"""
+            UPDATE _minted SET salt = {salt},
+                   person_id = {new_person_id_sql(f"min_id || '#{salt}'")}
+            WHERE person_id IN (SELECT person_id FROM person_ids)
+               OR person_id IN (SELECT person_id FROM _minted GROUP BY 1 HAVING count(*) > 1)""")
+    raise RuntimeError("could not mint unique person IDs")  # 48-bit hashes: not in practice
+
+
+def resolve(engine: Engine, person_id: str) -> str | None:
+    """The active person an ID stands for today (following merges), or None if unknown."""
+    seen = person_id
+    for _ in range(64):
+        row = engine.query("SELECT status, resolves_to FROM person_ids WHERE person_id = ?",
+                           [seen])
+        if not row:
+            return None
+        status, target = row[0]
+        if status == "active":
+            return seen
+        seen = target
+    return None

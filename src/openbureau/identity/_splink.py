@@ -1,0 +1,205 @@
+"""Everything that touches Splink: the model, training, scoring pairs, clustering.
+
+Splink runs on the warehouse's own DuckDB connection, but with a scratch in-memory catalog in
+use, so its working tables never land in the warehouse. Callers pass and receive plain table
+names in that scratch catalog.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import splink.comparison_level_library as cll
+import splink.comparison_library as cl
+from splink import DuckDBAPI, Linker, SettingsCreator, block_on
+from splink.clustering import cluster_pairwise_predictions_at_threshold
+
+from openbureau.engine import DuckDBEngine, Engine
+from openbureau.errors import UserError
+
+SCRATCH = "link_scratch"
+MODEL_VERSION_KEY = "openbureau_model_version"
+
+# Columns Splink compares; identity_records provides them (see link.INPUT_SQL).
+COLUMNS = ["first_name", "last_name", "name_suffix", "dob", "national_id_token", "address_line1",
+           "postcode", "phone", "email"]
+
+logging.getLogger("splink").setLevel(logging.WARNING)
+
+
+def _address() -> cl.CustomComparison:
+    """Street line and postcode as one comparison: they are not independent evidence, and
+    counting both would let a shared household address outweigh a different first name."""
+    same_line = cll.ExactMatchLevel("address_line1")
+    same_zip = cll.ExactMatchLevel("postcode")
+    return cl.CustomComparison(
+        output_column_name="address",
+        comparison_levels=[
+            cll.And(cll.NullLevel("address_line1"), cll.NullLevel("postcode")),
+            cll.And(same_line, same_zip),
+            cll.Or(same_line, cll.And(cll.JaroWinklerLevel("address_line1", 0.9), same_zip)),
+            same_zip,
+            cll.ElseLevel(),
+        ],
+    ).configure(m_probabilities=[0.55, 0.1, 0.05, 0.3])
+
+
+def settings() -> SettingsCreator:
+    """The linkage model's structure: comparisons and the rules that find candidate pairs.
+
+    m-probabilities given here are priors for levels that EM may see too rarely to estimate
+    (a birth date decades apart, Jr against Sr, phones and emails, which only one feed has):
+    EM replaces them wherever the training pairs inform them.
+    """
+    return SettingsCreator(
+        link_type="dedupe_only",
+        unique_id_column_name="unique_id",
+        probability_two_random_records_match=1e-5,
+        comparisons=[
+            cl.NameComparison("first_name").configure(term_frequency_adjustments=True),
+            cl.NameComparison("last_name").configure(term_frequency_adjustments=True),
+            cl.ExactMatch("name_suffix").configure(m_probabilities=[0.99, 0.01]),
+            cl.DateOfBirthComparison("dob", input_is_string=False).configure(
+                m_probabilities=[0.95, 0.02, 0.015, 0.01, 0.004, 0.001]),
+            cl.ExactMatch("national_id_token").configure(m_probabilities=[0.98, 0.02]),
+            _address(),
+            cl.ExactMatch("phone").configure(m_probabilities=[0.8, 0.2]),
+            cl.EmailComparison("email").configure(
+                m_probabilities=[0.8, 0.05, 0.05, 0.05, 0.05]),
+        ],
+        # Several independent field sets, so a record with one field wrong (a typo in the
+        # surname, a move, a new phone) is still found by another rule.
+        blocking_rules_to_generate_predictions=[
+            block_on("national_id_token"),
+            block_on("dob"),
+            block_on("last_name", "postcode"),
+            block_on("first_name", "last_name"),
+            block_on("address_line1", "postcode"),
+            block_on("phone"),
+            block_on("email"),
+        ],
+        retain_intermediate_calculation_columns=False,
+        retain_matching_columns=False,
+    )
+
+
+TF_COLUMNS = ["first_name", "last_name", "email"]
+
+
+@contextmanager
+def scratch(engine: Engine) -> Iterator[tuple[DuckDBAPI, str]]:
+    """Use an in-memory catalog for Splink's tables; yield Splink's API and the warehouse name."""
+    if not isinstance(engine, DuckDBEngine):
+        raise UserError(f"identity linking needs the duckdb engine, not {engine.name}")
+    warehouse = engine.catalog
+    engine.execute(f"ATTACH ':memory:' AS {SCRATCH}")
+    engine.execute(f"USE {SCRATCH}")
+    try:
+        yield DuckDBAPI(connection=engine.connection), warehouse
+    finally:
+        engine.execute(f"USE {warehouse}")
+        engine.execute(f"DETACH {SCRATCH}")
+
+
+def train(db_api: DuckDBAPI, input_table: str, *, seed: int, max_pairs: float) -> Linker:
+    """Estimate the model without labels: u by random sampling, m by EM on several blocks."""
+    linker = Linker(db_api.register(input_table), settings())
+    linker.training.estimate_probability_two_random_records_match(
+        [block_on("national_id_token"), block_on("first_name", "last_name", "dob")], recall=0.7
+    )
+    linker.training.estimate_u_using_random_sampling(max_pairs=max_pairs, seed=seed)
+    # EM blocks chosen so that households (same surname, address, sometimes birth date: twins,
+    # Jr/Sr) do not pass for matches: pairs sharing a national-ID token, then pairs sharing
+    # full name and birth date. Each comparison is estimated in at least one of them.
+    for rule in (block_on("national_id_token"), block_on("first_name", "last_name", "dob")):
+        linker.training.estimate_parameters_using_expectation_maximisation(
+            rule, fix_probability_two_random_records_match=True
+        )
+    return linker
+
+
+def save_model(linker: Linker, path: Path, version: int) -> None:
+    model = linker.misc.save_model_to_json(out_path=None)
+    model[MODEL_VERSION_KEY] = version
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(model, indent=2, sort_keys=True), encoding="utf-8")
+    tmp.replace(path)
+
+
+def load_model(path: Path) -> tuple[dict[str, Any], int]:
+    try:
+        model = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise UserError(f"{path}: cannot read the linkage model: {exc}") from None
+    version = int(model.pop(MODEL_VERSION_KEY, 0))
+    return model, version
+
+
+def linker_for(db_api: DuckDBAPI, input_table: str, model: dict[str, Any]) -> Linker:
+    linker = Linker(db_api.register(input_table), model)
+    for col in TF_COLUMNS:
+        linker.table_management.compute_tf_table(col)
+    return linker
+
+
+def predict_all(linker: Linker, threshold: float) -> str:
+    """Score all candidate pairs; return the scratch table of edges above ``threshold``."""
+    pred = linker.inference.predict(threshold_match_probability=threshold)
+    return str(pred.physical_name)
+
+
+def predict_new(db_api: DuckDBAPI, linker: Linker, new_table: str, old_table: str,
+                threshold: float) -> list[str]:
+    """Score new records against existing ones and among themselves."""
+    new = db_api.register(new_table)
+    old = db_api.register(old_table)
+    between = linker.inference.predict_between(new, old, threshold_match_probability=threshold,
+                                               warning_mode="never")
+    within = linker.inference.predict_within(new, threshold_match_probability=threshold,
+                                             warning_mode="never")
+    return [str(between.physical_name), str(within.physical_name)]
+
+
+def cluster(db_api: DuckDBAPI, nodes: str, edges: str, threshold: float) -> str:
+    """Connected components over ``edges`` (unique_id_l, unique_id_r, match_probability)."""
+    result = cluster_pairwise_predictions_at_threshold(
+        nodes, edges, db_api, node_id_column_name="unique_id",
+        threshold_match_probability=threshold,
+    )
+    return str(result.physical_name)
+
+
+def waterfall(db_api: DuckDBAPI, input_table: str, model: dict[str, Any],
+              left: dict[str, Any], right: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per comparison: the level reached and its match weight, for two records."""
+    linker = linker_for(db_api, input_table, model)
+    scored = linker.inference.score_pair(left, right).as_record_dict()
+    settings_obj = linker._settings_obj  # the comparisons' labels live on the settings
+    rows = []
+    for comparison in settings_obj.comparisons:
+        name = comparison.output_column_name
+        gamma = scored[0].get(f"gamma_{name}")
+        level = next((lv for lv in comparison.comparison_levels
+                      if lv.comparison_vector_value == gamma), None)
+        rows.append({
+            "comparison": name,
+            "left": left.get(name), "right": right.get(name),
+            "level": level.label_for_charts if level else "",
+            "match_weight": float(scored[0].get(f"bf_{name}") or 1.0),
+        })
+    return [{**r, "match_weight": _log2(r["match_weight"])} for r in rows] + [
+        {"comparison": "total", "match_weight": float(scored[0]["match_weight"]),
+         "match_probability": float(scored[0]["match_probability"])}
+    ]
+
+
+def _log2(bayes_factor: float) -> float:
+    import math
+
+    return math.log2(bayes_factor) if bayes_factor > 0 else float("-inf")

@@ -1,0 +1,365 @@
+"""Link identity records into persons: full relinks, incremental batches, manual overrides.
+
+A **full** link scores every candidate pair with the Splink model and clusters the whole graph;
+an **incremental** link scores only the records not yet in the person index, against the
+indexed ones and among themselves, and updates just the persons they touch. Both then hand
+their clustering to the person index, which keeps IDs stable (see ``_index``).
+
+Warehouse tables written here:
+
+``link_edges``      scored pairs at or above the edge threshold, plus deterministic edges
+                    (shared national-ID token) and forced links: (identity_id_l, identity_id_r,
+                    match_probability, source, run_id)
+``link_overrides``  forced links and splits, honoured by every later run
+``link_runs``       one row per run: mode, model version, counts, seconds
+``unlinked``        identity records with no usable identifier, and why; never linked to anyone
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+
+from openbureau.config import IdentitySection
+from openbureau.engine import Engine
+from openbureau.errors import UserError
+from openbureau.identity import _index, _splink
+from openbureau.identity.standardise import build_identity_records
+
+Progress = Callable[[str, int, int], None]
+S = _splink.SCRATCH
+
+SCHEMA = [
+    """CREATE TABLE IF NOT EXISTS link_edges (
+        identity_id_l VARCHAR NOT NULL, identity_id_r VARCHAR NOT NULL,
+        match_probability DOUBLE NOT NULL, source VARCHAR NOT NULL, run_id BIGINT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS link_overrides (
+        kind VARCHAR NOT NULL, identity_id_a VARCHAR NOT NULL, identity_id_b VARCHAR NOT NULL,
+        given_a VARCHAR NOT NULL, given_b VARCHAR NOT NULL, created_at TIMESTAMP NOT NULL,
+        run_id BIGINT)""",
+    """CREATE TABLE IF NOT EXISTS link_runs (
+        run_id BIGINT PRIMARY KEY, linked_at TIMESTAMP NOT NULL, mode VARCHAR NOT NULL,
+        model_version INTEGER NOT NULL, records BIGINT NOT NULL, new_records BIGINT NOT NULL,
+        edges BIGINT NOT NULL, persons BIGINT NOT NULL, events VARCHAR NOT NULL,
+        seconds DOUBLE NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS unlinked (identity_id VARCHAR PRIMARY KEY, reason VARCHAR)""",
+]
+
+INPUT_COLUMNS = """identity_id AS unique_id, first_name_std AS first_name, last_name,
+    name_suffix, dob, national_id_token, address_line1, postcode, phone, email"""
+
+
+@dataclass
+class LinkReport:
+    run_id: int
+    mode: str  # full | incremental | none
+    model_version: int
+    records: int
+    new_records: int
+    persons: int
+    unlinked: int
+    edges: int
+    events: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def ensure_schema(engine: Engine) -> None:
+    for ddl in SCHEMA:
+        engine.execute(ddl)
+    _index.ensure_schema(engine)
+
+
+def link(engine: Engine, *, model_path: Path, settings: IdentitySection, full: bool = False,
+         retrain: bool = False, progress: Progress | None = None) -> LinkReport:
+    """Bring the person index up to date with everything ingested so far."""
+    tick = progress or (lambda step, done, total: None)
+    started = time.perf_counter()
+    tick("standardising identity fields", 0, 5)
+    build_identity_records(engine)
+    ensure_schema(engine)
+    run_id = int(engine.scalar("SELECT coalesce(max(run_id), 0) + 1 FROM link_runs"))
+    indexed = int(engine.scalar("SELECT count(*) FROM person_index"))
+    mode = "full" if full or retrain or indexed == 0 else "incremental"
+    with _splink.scratch(engine) as (db_api, wh):
+        engine.execute(f"CREATE TABLE {S}.link_input AS SELECT {INPUT_COLUMNS} "
+                       f"FROM {wh}.identity_records WHERE usable ORDER BY identity_id")
+        records = int(engine.scalar(f"SELECT count(*) FROM {S}.link_input"))
+        if records == 0:
+            raise UserError("nothing to link: no identity records with a usable identifier; "
+                            "ingest some furnisher files first")
+        model, version = _model(db_api, model_path, settings, retrain, tick)
+        linker = _splink.linker_for(db_api, "link_input", model)
+        tick(f"{mode} link: scoring pairs", 2, 5)
+        if mode == "full":
+            new = records
+            _full_edges(engine, db_api, linker, settings, wh)
+        else:
+            new = _incremental_edges(engine, db_api, linker, settings, wh)
+        tick(f"{mode} link: clustering", 3, 5)
+        if mode == "full":
+            _cluster_full(engine, db_api, settings, wh)
+        elif new:
+            _cluster_incremental(engine, db_api, settings, wh)
+        engine.execute(f"USE {wh}")
+        tick("updating the person index", 4, 5)
+        with engine.transaction():
+            events: dict[str, int] = {}
+            if mode == "full" or new:
+                events = _index.apply_assignment(
+                    engine, f"{S}.assign", run_id=run_id, cause=f"{mode} link",
+                    replace_all=mode == "full")
+            if mode == "full":
+                engine.execute("DELETE FROM link_edges")
+            engine.execute(f"INSERT INTO link_edges SELECT unique_id_l, unique_id_r, "
+                           f"match_probability, source, {run_id} FROM {S}.edges")
+            for kind, n in _apply_overrides(engine, settings, run_id).items():
+                events[kind] = events.get(kind, 0) + n
+            engine.execute("DELETE FROM unlinked")
+            engine.execute("INSERT INTO unlinked SELECT identity_id, unusable_reason "
+                           "FROM identity_records WHERE NOT usable")
+            report = _record_run(engine, run_id, mode, version, records, new, events, started)
+    tick("linked", 5, 5)
+    return report
+
+
+def _model(db_api: object, path: Path, settings: IdentitySection, retrain: bool,
+           tick: Progress) -> tuple[dict, int]:
+    if path.exists() and not retrain:
+        return _splink.load_model(path)
+    version = _splink.load_model(path)[1] + 1 if path.exists() else 1
+    tick("training the linkage model (u sampling, EM)", 1, 5)
+    linker = _splink.train(db_api, "link_input", seed=settings.seed,  # type: ignore[arg-type]
+                           max_pairs=settings.u_max_pairs)
+    _splink.save_model(linker, path, version)
+    return _splink.load_model(path)
+
+
+def _deterministic_edges(new_filter: str) -> str:
+    """Records sharing a national-ID token: a star onto the smallest identity id."""
+    return f"""
+        SELECT t.unique_id AS unique_id_l, s.root AS unique_id_r, 1.0 AS match_probability,
+               'national_id' AS source
+        FROM {S}.link_input t
+        JOIN (SELECT national_id_token, min(unique_id) AS root FROM {S}.link_input
+              WHERE national_id_token IS NOT NULL GROUP BY 1) s USING (national_id_token)
+        WHERE t.unique_id <> s.root {new_filter}"""
+
+
+def _override_edges(wh: str, new_filter: str) -> str:
+    return f"""
+        SELECT identity_id_a, identity_id_b, 1.0, 'override' FROM {wh}.link_overrides o
+        WHERE kind = 'link'
+          AND identity_id_a IN (SELECT unique_id FROM {S}.link_input)
+          AND identity_id_b IN (SELECT unique_id FROM {S}.link_input) {new_filter}"""
+
+
+def _split_filter(wh: str) -> str:
+    return f"""NOT EXISTS (SELECT 1 FROM {wh}.link_overrides o WHERE o.kind = 'split'
+        AND ((o.identity_id_a = e.unique_id_l AND o.identity_id_b = e.unique_id_r)
+          OR (o.identity_id_a = e.unique_id_r AND o.identity_id_b = e.unique_id_l)))"""
+
+
+def _full_edges(engine: Engine, db_api: object, linker: object, settings: IdentitySection,
+                wh: str) -> None:
+    scored = _splink.predict_all(linker, settings.edge_threshold)  # type: ignore[arg-type]
+    engine.execute(f"""
+        CREATE TABLE {S}.edges AS SELECT * FROM (
+          SELECT unique_id_l, unique_id_r, match_probability, 'model' AS source FROM {scored}
+          UNION ALL {_deterministic_edges("")}
+          UNION ALL {_override_edges(wh, "")}) e WHERE {_split_filter(wh)}""")
+
+
+def _incremental_edges(engine: Engine, db_api: object, linker: object,
+                       settings: IdentitySection, wh: str) -> int:
+    engine.execute(f"""CREATE TABLE {S}.new_input AS SELECT * FROM {S}.link_input
+                       WHERE unique_id NOT IN (SELECT identity_id FROM {wh}.person_index)""")
+    engine.execute(f"""CREATE TABLE {S}.old_input AS SELECT * FROM {S}.link_input
+                       WHERE unique_id IN (SELECT identity_id FROM {wh}.person_index)""")
+    new = int(engine.scalar(f"SELECT count(*) FROM {S}.new_input"))
+    if not new:
+        engine.execute(f"CREATE TABLE {S}.edges (unique_id_l VARCHAR, unique_id_r VARCHAR, "
+                       "match_probability DOUBLE, source VARCHAR)")
+        return 0
+    scored = _splink.predict_new(db_api, linker, "new_input", "old_input",  # type: ignore[arg-type]
+                                 settings.edge_threshold)
+    is_new = f"(SELECT unique_id FROM {S}.new_input)"
+    union = " UNION ALL ".join(
+        f"SELECT unique_id_l, unique_id_r, match_probability, 'model' FROM {t}" for t in scored)
+    engine.execute(f"""
+        CREATE TABLE {S}.edges AS SELECT * FROM (
+          {union}
+          UNION ALL {_deterministic_edges(f"AND (t.unique_id IN {is_new} OR s.root IN {is_new})")}
+          UNION ALL {_override_edges(wh, f"AND (identity_id_a IN {is_new} OR "
+                                         f"identity_id_b IN {is_new})")}) e
+        WHERE {_split_filter(wh)}""")
+    return new
+
+
+def _cluster_full(engine: Engine, db_api: object, settings: IdentitySection, wh: str) -> None:
+    table = _splink.cluster(db_api, "link_input", "edges",  # type: ignore[arg-type]
+                            settings.link_threshold)
+    engine.execute(f"CREATE TABLE {S}.assign AS SELECT unique_id AS identity_id, "
+                   f"CAST(cluster_id AS VARCHAR) AS cluster_id FROM {table}")
+    _enforce_splits(engine, settings, wh)
+
+
+def _cluster_incremental(engine: Engine, db_api: object, settings: IdentitySection,
+                         wh: str) -> None:
+    """Cluster the new records together with the persons they touch (as one node each)."""
+    node = """CASE WHEN p.person_id IS NULL THEN x ELSE 'person:' || p.person_id END"""
+    engine.execute(f"""
+        CREATE TABLE {S}.graph_edges AS
+        SELECT {node.replace('x', 'e.unique_id_l').replace('p.', 'pl.')} AS unique_id_l,
+               {node.replace('x', 'e.unique_id_r').replace('p.', 'pr.')} AS unique_id_r,
+               e.match_probability
+        FROM {S}.edges e
+        LEFT JOIN {wh}.person_index pl ON pl.identity_id = e.unique_id_l
+        LEFT JOIN {wh}.person_index pr ON pr.identity_id = e.unique_id_r
+        WHERE e.match_probability >= {settings.link_threshold}""")
+    engine.execute(f"""
+        CREATE TABLE {S}.graph_nodes AS
+        SELECT unique_id FROM {S}.new_input
+        UNION SELECT unique_id_l FROM {S}.graph_edges WHERE unique_id_l LIKE 'person:%'
+        UNION SELECT unique_id_r FROM {S}.graph_edges WHERE unique_id_r LIKE 'person:%'""")
+    table = _splink.cluster(db_api, "graph_nodes", "graph_edges",  # type: ignore[arg-type]
+                            settings.link_threshold)
+    engine.execute(f"""
+        CREATE TABLE {S}.assign AS
+        SELECT unique_id AS identity_id, CAST(cluster_id AS VARCHAR) AS cluster_id
+        FROM {table} WHERE unique_id NOT LIKE 'person:%'
+        UNION ALL
+        SELECT p.identity_id, CAST(c.cluster_id AS VARCHAR)
+        FROM {table} c JOIN {wh}.person_index p ON c.unique_id = 'person:' || p.person_id""")
+
+
+# Two records this far apart are never one person, however strong the path between them:
+# birth dates over a year apart (a swapped day and month stays within a year), or Jr against Sr.
+CONFLICT_SQL = """
+    SELECT a.identity_id AS id_a, b.identity_id AS id_b
+    FROM {assign} a
+    JOIN {assign} b ON a.cluster_id = b.cluster_id AND a.identity_id < b.identity_id
+    JOIN {input} x ON x.unique_id = a.identity_id JOIN {input} y ON y.unique_id = b.identity_id
+    WHERE abs(date_diff('day', x.dob, y.dob)) > 366 OR x.name_suffix <> y.name_suffix"""
+
+
+def _enforce_splits(engine: Engine, settings: IdentitySection, wh: str) -> None:
+    """Re-cluster the clusters that hold a forced split or a conflicting pair of records."""
+    engine.execute(f"""
+        CREATE OR REPLACE TABLE {S}.cannot AS
+        {CONFLICT_SQL.format(assign=f"{S}.assign", input=f"{S}.link_input")}
+        UNION
+        SELECT identity_id_a, identity_id_b FROM {wh}.link_overrides WHERE kind = 'split'""")
+    engine.execute(f"""
+        CREATE OR REPLACE TABLE {S}.conflicted AS
+        SELECT a.identity_id, a.cluster_id FROM {S}.assign a WHERE a.cluster_id IN (
+          SELECT x.cluster_id FROM {S}.cannot c
+          JOIN {S}.assign x ON x.identity_id = c.id_a
+          JOIN {S}.assign y ON y.identity_id = c.id_b AND x.cluster_id = y.cluster_id)""")
+    edges = engine.query(f"""
+        SELECT e.unique_id_l, e.unique_id_r FROM {S}.edges e
+        JOIN {S}.conflicted l ON l.identity_id = e.unique_id_l
+        JOIN {S}.conflicted r ON r.identity_id = e.unique_id_r AND l.cluster_id = r.cluster_id
+        WHERE e.match_probability >= ?
+        ORDER BY e.match_probability DESC, e.unique_id_l, e.unique_id_r""",
+        [settings.link_threshold])
+    members = [r[0] for r in engine.query(f"SELECT identity_id FROM {S}.conflicted")]
+    cannot = engine.query(f"SELECT id_a, id_b FROM {S}.cannot")
+    labels = constrained_clustering(members, edges, cannot)
+    relabel = pa.table({"identity_id": list(labels), "label": list(labels.values())})
+    with engine.registered("_relabel", relabel):
+        engine.execute(f"""
+            UPDATE {S}.assign SET cluster_id = cluster_id || '/' || r.label
+            FROM _relabel r WHERE {S}.assign.identity_id = r.identity_id""")
+
+
+def constrained_clustering(members: list[str], edges: list[tuple[str, str]],
+                           cannot: list[tuple[str, str]]) -> dict[str, str]:
+    """Greedy clustering: edges strongest first (as given), never joining two records that
+    cannot be one person. Returns each member's part label (its part's smallest member).
+
+    Sequential by nature; it runs only on the few clusters that hold a conflict.
+    """
+    parent = {m: m for m in members}
+    groups = {m: {m} for m in members}
+    forbidden: dict[str, set[str]] = {m: set() for m in members}
+    for a, b in cannot:
+        if a in forbidden and b in forbidden:
+            forbidden[a].add(b)
+            forbidden[b].add(a)
+
+    def find(x: str) -> str:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for left, right in edges:
+        a, b = find(left), find(right)
+        if a == b or forbidden[a] & groups[b]:
+            continue
+        if len(groups[a]) < len(groups[b]):
+            a, b = b, a
+        parent[b] = a
+        groups[a] |= groups.pop(b)
+        forbidden[a] |= forbidden.pop(b)
+    return {m: min(groups[find(m)]) for m in members}
+
+
+def _apply_overrides(engine: Engine, settings: IdentitySection, run_id: int) -> dict[str, int]:
+    """Honour forced links and splits that the index does not yet reflect."""
+    events: dict[str, int] = {}
+    links = engine.query("""
+        SELECT pa.person_id, pb.person_id FROM link_overrides o
+        JOIN person_index pa ON pa.identity_id = o.identity_id_a
+        JOIN person_index pb ON pb.identity_id = o.identity_id_b
+        WHERE o.kind = 'link' AND pa.person_id <> pb.person_id""")
+    for a, b in links:
+        engine.execute("CREATE OR REPLACE TEMP TABLE _forced AS SELECT identity_id, 'forced' "
+                       "AS cluster_id FROM person_index WHERE person_id IN (?, ?)", [a, b])
+        for k, n in _index.apply_assignment(engine, "_forced", run_id=run_id,
+                                            cause="forced link", replace_all=False).items():
+            events[k] = events.get(k, 0) + n
+    splits = engine.query("""
+        SELECT DISTINCT pa.person_id FROM link_overrides o
+        JOIN person_index pa ON pa.identity_id = o.identity_id_a
+        JOIN person_index pb ON pb.identity_id = o.identity_id_b
+        WHERE o.kind = 'split' AND pa.person_id = pb.person_id""")
+    for (person,) in splits:
+        members = [r[0] for r in engine.query(
+            "SELECT identity_id FROM person_index WHERE person_id = ?", [person])]
+        edges = engine.query(
+            """SELECT identity_id_l, identity_id_r FROM link_edges
+               WHERE identity_id_l IN (SELECT unnest(?::VARCHAR[]))
+                 AND identity_id_r IN (SELECT unnest(?::VARCHAR[]))
+                 AND match_probability >= ?
+               ORDER BY match_probability DESC, identity_id_l, identity_id_r""",
+            [members, members, settings.link_threshold])
+        cannot = engine.query("SELECT identity_id_a, identity_id_b FROM link_overrides "
+                              "WHERE kind = 'split'")
+        labels = constrained_clustering(members, edges, cannot)
+        relabel = pa.table({"identity_id": list(labels), "cluster_id": list(labels.values())})
+        with engine.registered("_relabel", relabel):
+            engine.execute("CREATE OR REPLACE TEMP TABLE _forced AS SELECT * FROM _relabel")
+        for k, n in _index.apply_assignment(engine, "_forced", run_id=run_id,
+                                            cause="forced split", replace_all=False).items():
+            events[k] = events.get(k, 0) + n
+    engine.execute("UPDATE link_overrides SET run_id = ? WHERE run_id IS NULL", [run_id])
+    return events
+
+
+def _record_run(engine: Engine, run_id: int, mode: str, version: int, records: int, new: int,
+                events: dict[str, int], started: float) -> LinkReport:
+    persons = int(engine.scalar("SELECT count(DISTINCT person_id) FROM person_index"))
+    unlinked = int(engine.scalar("SELECT count(*) FROM unlinked"))
+    edges = int(engine.scalar("SELECT count(*) FROM link_edges WHERE run_id = ?", [run_id]))
+    seconds = time.perf_counter() - started
+    engine.execute(
+        "INSERT INTO link_runs VALUES (?, now()::TIMESTAMP, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [run_id, mode, version, records, new, edges, persons,
+         ", ".join(f"{k} {v}" for k, v in sorted(events.items())), seconds])
+    return LinkReport(run_id, mode, version, records, new, persons, unlinked, edges, events,
+                      seconds)

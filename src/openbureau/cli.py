@@ -231,6 +231,106 @@ def quarantine(
     console.print(table)
 
 
+def _model_path(ws: Workspace) -> Path:
+    return ws.root / "models" / "linkage-model.json"
+
+
+@app.command()
+@handles_errors
+def link(
+    full: Annotated[bool, typer.Option("--full", help="Relink everything, not just new "
+                                       "records.")] = False,
+    retrain: Annotated[bool, typer.Option(help="Re-estimate the linkage model (implies "
+                                          "--full).")] = False,
+    force_link: Annotated[tuple[str, str] | None, typer.Option(
+        "--force-link", metavar="A B", help="Record ids that are one person, whatever the "
+        "model says.")] = None,
+    force_split: Annotated[tuple[str, str] | None, typer.Option(
+        "--force-split", metavar="A B", help="Record ids that are never one person.")] = None,
+    workspace: WorkspaceOpt = Path("."),
+) -> None:
+    """Link records into persons with persistent person IDs (new records only, by default)."""
+    from openbureau.identity import build_identity_records
+    from openbureau.identity import link as run_link
+    from openbureau.identity.link import add_override
+
+    ws = Workspace.open(workspace)
+    with ws.engine() as engine, progress_bar(transient=True) as tick:
+        for kind, pair in (("link", force_link), ("split", force_split)):
+            if pair:
+                build_identity_records(engine, country=ws.settings.bureau.country)
+                add_override(engine, kind, *pair)
+                console.print(f"Recorded forced {kind} of {pair[0]} and {pair[1]}; later runs "
+                              "honour it")
+        report = run_link(engine, model_path=_model_path(ws), settings=ws.settings.identity,
+                          full=full, retrain=retrain, progress=tick)
+    events = ", ".join(f"{n:,} {k}" for k, n in sorted(report.events.items())) or "none"
+    console.print(
+        f"Link run {report.run_id} ({report.mode}, model v{report.model_version}): "
+        f"{report.records:,} identity records ({report.new_records:,} new) -> "
+        f"{report.persons:,} persons; {report.unlinked:,} unlinked; ID changes: {events}; "
+        f"{report.seconds:.1f} s"
+    )
+
+
+@app.command("explain-link")
+@handles_errors
+def explain_link_cmd(
+    a: Annotated[str, typer.Argument(help="Record id (e.g. B000001.17) or identity id.")],
+    b: Annotated[str, typer.Argument(help="The other record.")],
+    workspace: WorkspaceOpt = Path("."),
+) -> None:
+    """Show each field's match weight for two records and the resulting match probability."""
+    from openbureau.identity.explain import explain_link
+
+    ws = Workspace.open(workspace)
+    with ws.engine() as engine:
+        steps = explain_link(engine, _model_path(ws), a, b)
+    table = Table(title=f"Why {a} and {b} are scored as they are")
+    for col in ("comparison", a, b, "level", "weight (bits)"):
+        table.add_column(col, justify="right" if col == "weight (bits)" else "left")
+    for step in steps[:-1]:
+        table.add_row(step["comparison"], step["left"], step["right"], step["level"],
+                      f"{step['match_weight']:+.2f}")
+    total = steps[-1]
+    table.add_row("[bold]total[/]", "", "", "", f"[bold]{total['match_weight']:+.2f}[/]")
+    console.print(table)
+    console.print(f"match probability {total['match_probability']:.4f}")
+
+
+@app.command("eval-linkage")
+@handles_errors
+def eval_linkage(
+    truth: Annotated[Path, typer.Option(help="Truth folder written by `openbureau synth`.")],
+    workspace: WorkspaceOpt = Path("."),
+) -> None:
+    """Measure linkage against the synthetic truth: pairwise and cluster-level figures."""
+    from openbureau.identity import evaluate_linkage
+
+    ws = Workspace.open(workspace)
+    with ws.engine() as engine:
+        q = evaluate_linkage(engine, truth)
+    console.print(linkage_table(q))
+
+
+def linkage_table(q: Any) -> Table:
+    table = Table(title="Linkage against truth (identity records)")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    for name, value in [
+        ("identity records", f"{q.records:,}"), ("true persons", f"{q.true_persons:,}"),
+        ("persons found", f"{q.predicted_persons:,}"),
+        ("pairwise precision", f"{q.precision:.4f}"), ("pairwise recall", f"{q.recall:.4f}"),
+        ("pairwise F1", f"{q.f1:.4f}"),
+        ("persons exactly one cluster", f"{q.exact_share:.2%}"),
+        ("merged clusters (several persons)", f"{q.merged:,}"),
+        ("split persons (several clusters)", f"{q.split:,}"),
+        ("unlinked records", f"{q.unlinked:,}"),
+    ]:
+        table.add_row(name, value)
+    return table
+
+
 @app.command()
 @handles_errors
 def demo(

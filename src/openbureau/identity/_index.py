@@ -121,7 +121,8 @@ def apply_assignment(engine: Engine, assign: str, *, run_id: int, cause: str,
     engine.execute(f"""
         INSERT INTO person_index
         SELECT a.identity_id, coalesce(k.person_id, m.person_id), {run_id}
-        FROM {assign} a LEFT JOIN _keep k USING (cluster_id) LEFT JOIN _minted m USING (cluster_id)""")
+        FROM {assign} a LEFT JOIN _keep k USING (cluster_id)
+        LEFT JOIN _minted m USING (cluster_id)""")
     counts = dict(engine.query(
         f"SELECT event, count(*) FROM person_id_history WHERE run_id = {run_id} GROUP BY 1"))
     for t in ("_overlap", "_cluster_key", "_best", "_keep", "_minted"):

@@ -18,6 +18,7 @@ import splink.comparison_level_library as cll
 import splink.comparison_library as cl
 from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 from splink.clustering import cluster_pairwise_predictions_at_threshold
+from splink.internals.exceptions import SplinkException  # not re-exported publicly
 
 from openbureau.engine import DuckDBEngine, Engine
 from openbureau.errors import UserError
@@ -107,24 +108,53 @@ def scratch(engine: Engine) -> Iterator[tuple[DuckDBAPI, str]]:
 
 
 def train(db_api: DuckDBAPI, input_table: str, *, seed: int, max_pairs: float) -> Linker:
-    """Estimate the model without labels: u by random sampling, m by EM on several blocks."""
+    """Estimate the model without labels: u by random sampling, m by EM on several blocks.
+
+    On data too small for a step (no pairs share a national ID, say), that step is skipped
+    and the priors in ``settings`` stand; the model file records what was estimated."""
     linker = Linker(db_api.register(input_table), settings())
-    linker.training.estimate_probability_two_random_records_match(
-        [block_on("national_id_token"), block_on("first_name", "last_name", "dob")], recall=0.7
-    )
-    linker.training.estimate_u_using_random_sampling(max_pairs=max_pairs, seed=seed)
+    _attempt(lambda: linker.training.estimate_probability_two_random_records_match(
+        [block_on("national_id_token"), block_on("first_name", "last_name", "dob")], recall=0.7))
+    _attempt(lambda: linker.training.estimate_u_using_random_sampling(max_pairs=max_pairs,
+                                                                      seed=seed))
     # EM blocks chosen so that households (same surname, address, sometimes birth date: twins,
     # Jr/Sr) do not pass for matches: pairs sharing a national-ID token, then pairs sharing
     # full name and birth date. Each comparison is estimated in at least one of them.
     for rule in (block_on("national_id_token"), block_on("first_name", "last_name", "dob")):
-        linker.training.estimate_parameters_using_expectation_maximisation(
-            rule, fix_probability_two_random_records_match=True
-        )
+        _attempt(lambda rule=rule: linker.training
+                 .estimate_parameters_using_expectation_maximisation(
+                     rule, fix_probability_two_random_records_match=True))
     return linker
 
 
+def _attempt(step: Any) -> None:
+    try:
+        step()
+    except SplinkException as exc:
+        logging.getLogger(__name__).warning("linkage training step skipped: %s",
+                                            str(exc).splitlines()[0])
+
+
+PROBABILITY_FLOOR = 1e-6
+
+
+def _floor(model: dict[str, Any]) -> dict[str, Any]:
+    """A level never seen in training gets a tiny probability rather than zero, whose log
+    weight would be infinite (this happens on small workspaces)."""
+    p = model.get("probability_two_random_records_match") or PROBABILITY_FLOOR
+    model["probability_two_random_records_match"] = min(max(p, PROBABILITY_FLOOR), 0.5)
+    for comparison in model["comparisons"]:
+        for level in comparison["comparison_levels"]:
+            if level.get("is_null_level"):
+                continue
+            for key in ("m_probability", "u_probability"):
+                if key in level and not level[key]:
+                    level[key] = PROBABILITY_FLOOR
+    return model
+
+
 def save_model(linker: Linker, path: Path, version: int) -> None:
-    model = linker.misc.save_model_to_json(out_path=None)
+    model = _floor(linker.misc.save_model_to_json(out_path=None))
     model[MODEL_VERSION_KEY] = version
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
@@ -176,30 +206,37 @@ def cluster(db_api: DuckDBAPI, nodes: str, edges: str, threshold: float) -> str:
 
 
 def waterfall(db_api: DuckDBAPI, input_table: str, model: dict[str, Any],
-              left: dict[str, Any], right: dict[str, Any]) -> list[dict[str, Any]]:
-    """Per comparison: the level reached and its match weight, for two records."""
+              left_table: str, right_table: str) -> list[dict[str, Any]]:
+    """Per comparison: each side's values, the level reached and its match weight (bits).
+
+    ``left_table`` and ``right_table`` hold one input record each."""
+    model = {**model, "retain_intermediate_calculation_columns": True,
+             "retain_matching_columns": True}
     linker = linker_for(db_api, input_table, model)
-    scored = linker.inference.score_pair(left, right).as_record_dict()
-    settings_obj = linker._settings_obj  # the comparisons' labels live on the settings
-    rows = []
-    for comparison in settings_obj.comparisons:
+    scored = linker.inference.score_pair(db_api.register(left_table),
+                                         db_api.register(right_table)).as_record_list()[0]
+    comparisons = linker._settings_obj.comparisons
+    # what the comparisons do not explain is the prior: log2 of the odds two records match
+    prior = float(scored["match_weight"]) - sum(
+        float(scored.get(f"mw_{c.output_column_name}") or 0.0)
+        + float(scored.get(f"mw_tf_adj_{c.output_column_name}") or 0.0) for c in comparisons)
+    steps: list[dict[str, Any]] = [{"comparison": "prior",
+                                    "level": "", "left": "", "right": "", "match_weight": prior}]
+    for comparison in comparisons:
         name = comparison.output_column_name
-        gamma = scored[0].get(f"gamma_{name}")
+        gamma = scored.get(f"gamma_{name}")
         level = next((lv for lv in comparison.comparison_levels
                       if lv.comparison_vector_value == gamma), None)
-        rows.append({
+        columns = [c.input_name for c in comparison._input_columns_used_by_case_statement]
+        steps.append({
             "comparison": name,
-            "left": left.get(name), "right": right.get(name),
+            "left": ", ".join(str(scored.get(f"{c}_l")) for c in columns),
+            "right": ", ".join(str(scored.get(f"{c}_r")) for c in columns),
             "level": level.label_for_charts if level else "",
-            "match_weight": float(scored[0].get(f"bf_{name}") or 1.0),
+            "match_weight": float(scored.get(f"mw_{name}") or 0.0)
+                            + float(scored.get(f"mw_tf_adj_{name}") or 0.0),
         })
-    return [{**r, "match_weight": _log2(r["match_weight"])} for r in rows] + [
-        {"comparison": "total", "match_weight": float(scored[0]["match_weight"]),
-         "match_probability": float(scored[0]["match_probability"])}
-    ]
-
-
-def _log2(bayes_factor: float) -> float:
-    import math
-
-    return math.log2(bayes_factor) if bayes_factor > 0 else float("-inf")
+    steps.append({"comparison": "total", "level": "", "left": "", "right": "",
+                  "match_weight": float(scored["match_weight"]),
+                  "match_probability": float(scored["match_probability"])})
+    return steps

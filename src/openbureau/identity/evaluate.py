@@ -53,8 +53,10 @@ def compare(engine: Engine, predicted: str, truth: str) -> LinkageQuality:
                           t.label AS actual, p.label IS NULL AS unlinked
                    FROM {truth} t LEFT JOIN {predicted} p USING (identity_id)),
         both_ AS (SELECT pred, actual, count(*) AS n FROM j GROUP BY ALL),
-        per_pred AS (SELECT pred, count(*) AS n, count(DISTINCT actual) AS k FROM j GROUP BY pred),
-        per_true AS (SELECT actual, count(*) AS n, count(DISTINCT pred) AS k FROM j GROUP BY actual),
+        per_pred AS (SELECT pred, count(*) AS n, count(DISTINCT actual) AS k
+                     FROM j GROUP BY pred),
+        per_true AS (SELECT actual, count(*) AS n, count(DISTINCT pred) AS k
+                     FROM j GROUP BY actual),
         exact AS (SELECT count(*) AS n FROM per_true t
                   JOIN (SELECT DISTINCT actual, pred FROM j) tp USING (actual)
                   JOIN per_pred p USING (pred) WHERE t.k = 1 AND p.k = 1)
@@ -84,3 +86,13 @@ def evaluate_linkage(engine: Engine, truth_dir: Path) -> LinkageQuality:
     engine.execute("CREATE OR REPLACE TEMP VIEW _predicted AS "
                    "SELECT identity_id, person_id AS label FROM person_index")
     return compare(engine, "_predicted", "_truth")
+
+
+def assignment_agreement(engine: Engine, a: str, b: str) -> float:
+    """Share of identity records whose person holds exactly the same records in labelings
+    ``a`` and ``b`` (tables of identity_id, label), whatever the IDs are called."""
+    signature = """SELECT identity_id, md5(string_agg(identity_id, ',' ORDER BY identity_id)
+                   OVER (PARTITION BY label)) AS sig FROM {}"""
+    return float(engine.scalar(f"""
+        SELECT avg(CASE WHEN x.sig = y.sig THEN 1.0 ELSE 0.0 END)
+        FROM ({signature.format(a)}) x FULL JOIN ({signature.format(b)}) y USING (identity_id)"""))

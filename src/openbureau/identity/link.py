@@ -67,6 +67,37 @@ class LinkReport:
     seconds: float = 0.0
 
 
+def resolve_record(engine: Engine, given: str) -> str:
+    """The identity id behind a record id (``B000001.17``) or an identity id (``I...``)."""
+    ensure_schema(engine)
+    if engine.table_exists("identity_records"):
+        if engine.scalar("SELECT count(*) FROM identity_records WHERE identity_id = ?", [given]):
+            return given
+        found = engine.scalar("SELECT identity_id FROM identity_record_map WHERE record_id = ?",
+                              [given])
+        if found:
+            return str(found)
+    raise UserError(f"{given}: no such record (give a record id like B000001.17, or an "
+                    "identity id; run `openbureau link` after ingesting)")
+
+
+def add_override(engine: Engine, kind: str, a: str, b: str) -> tuple[str, str]:
+    """Record a forced link or split between two records; every later run honours it."""
+    if kind not in ("link", "split"):
+        raise ValueError(kind)
+    ids = (resolve_record(engine, a), resolve_record(engine, b))
+    if ids[0] == ids[1]:
+        raise UserError(f"{a} and {b} are the same identity record; nothing to {kind}")
+    opposite = "split" if kind == "link" else "link"
+    with engine.transaction():
+        engine.execute("DELETE FROM link_overrides WHERE kind = ? AND ((identity_id_a = ? AND "
+                       "identity_id_b = ?) OR (identity_id_a = ? AND identity_id_b = ?))",
+                       [opposite, ids[0], ids[1], ids[1], ids[0]])
+        engine.execute("INSERT INTO link_overrides VALUES (?, ?, ?, ?, ?, now()::TIMESTAMP, "
+                       "NULL)", [kind, ids[0], ids[1], a, b])
+    return ids
+
+
 def ensure_schema(engine: Engine) -> None:
     for ddl in SCHEMA:
         engine.execute(ddl)
@@ -188,7 +219,8 @@ def _incremental_edges(engine: Engine, db_api: object, linker: object,
                                  settings.edge_threshold)
     is_new = f"(SELECT unique_id FROM {S}.new_input)"
     union = " UNION ALL ".join(
-        f"SELECT unique_id_l, unique_id_r, match_probability, 'model' FROM {t}" for t in scored)
+        f"SELECT unique_id_l, unique_id_r, match_probability, 'model' AS source FROM {t}"
+        for t in scored)
     engine.execute(f"""
         CREATE TABLE {S}.edges AS SELECT * FROM (
           {union}
@@ -204,7 +236,7 @@ def _cluster_full(engine: Engine, db_api: object, settings: IdentitySection, wh:
                             settings.link_threshold)
     engine.execute(f"CREATE TABLE {S}.assign AS SELECT unique_id AS identity_id, "
                    f"CAST(cluster_id AS VARCHAR) AS cluster_id FROM {table}")
-    _enforce_splits(engine, settings, wh)
+    _enforce_splits(engine, settings, wh, f"{S}.edges")
 
 
 def _cluster_incremental(engine: Engine, db_api: object, settings: IdentitySection,
@@ -234,6 +266,9 @@ def _cluster_incremental(engine: Engine, db_api: object, settings: IdentitySecti
         UNION ALL
         SELECT p.identity_id, CAST(c.cluster_id AS VARCHAR)
         FROM {table} c JOIN {wh}.person_index p ON c.unique_id = 'person:' || p.person_id""")
+    _enforce_splits(engine, settings, wh, f"""(
+        SELECT unique_id_l, unique_id_r, match_probability FROM {S}.edges UNION ALL
+        SELECT identity_id_l, identity_id_r, match_probability FROM {wh}.link_edges)""")
 
 
 # Two records this far apart are never one person, however strong the path between them:
@@ -246,7 +281,7 @@ CONFLICT_SQL = """
     WHERE abs(date_diff('day', x.dob, y.dob)) > 366 OR x.name_suffix <> y.name_suffix"""
 
 
-def _enforce_splits(engine: Engine, settings: IdentitySection, wh: str) -> None:
+def _enforce_splits(engine: Engine, settings: IdentitySection, wh: str, edges_table: str) -> None:
     """Re-cluster the clusters that hold a forced split or a conflicting pair of records."""
     engine.execute(f"""
         CREATE OR REPLACE TABLE {S}.cannot AS
@@ -260,7 +295,7 @@ def _enforce_splits(engine: Engine, settings: IdentitySection, wh: str) -> None:
           JOIN {S}.assign x ON x.identity_id = c.id_a
           JOIN {S}.assign y ON y.identity_id = c.id_b AND x.cluster_id = y.cluster_id)""")
     edges = engine.query(f"""
-        SELECT e.unique_id_l, e.unique_id_r FROM {S}.edges e
+        SELECT e.unique_id_l, e.unique_id_r FROM {edges_table} e
         JOIN {S}.conflicted l ON l.identity_id = e.unique_id_l
         JOIN {S}.conflicted r ON r.identity_id = e.unique_id_r AND l.cluster_id = r.cluster_id
         WHERE e.match_probability >= ?

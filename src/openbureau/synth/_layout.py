@@ -152,7 +152,9 @@ def _encode(chunk: bytes, feed: Feed) -> bytes:
     if feed.encoding.startswith("utf-8"):
         return chunk.replace(bad.encode("utf-8"), feed.bad_byte)
     text = chunk.decode("utf-8").replace(bad, "\x01")
-    return text.encode(feed.encoding).replace(b"\x01", feed.bad_byte)
+    # A character the furnisher's code page lacks (say, a capital sharp s from upper-casing)
+    # comes out as '?', as legacy systems write it.
+    return text.encode(feed.encoding, errors="replace").replace(b"\x01", feed.bad_byte)
 
 
 def to_arrow(rows: dict[str, np.ndarray]) -> pa.Table:

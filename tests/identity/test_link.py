@@ -1,0 +1,216 @@
+"""Linking through the CLI and the Python API on synthetic populations with known truth."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import duckdb
+import pytest
+from typer.testing import CliRunner
+
+from openbureau.cli import app
+from openbureau.identity import evaluate_linkage, link
+from openbureau.identity.evaluate import assignment_agreement
+from openbureau.synth import FEED_NAMES, SynthConfig, generate
+from openbureau.workspace import Workspace, init_workspace
+
+HELD_OUT = "county_court_records"  # arrives later, as the incremental batch
+
+
+def run(*args: object) -> str:
+    res = CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    return res.stdout
+
+
+def ingest(ws: Path, pop: Path, feeds: list[str]) -> None:
+    for feed in feeds:
+        file = duckdb.sql(f"SELECT DISTINCT file FROM '{pop}/truth/records.parquet' "
+                          "WHERE feed = ?", params=[feed]).fetchall()[0][0]
+        run("ingest", pop / "specs" / f"{feed}.yaml", pop / file, "-w", ws)
+
+
+def index(ws: Path) -> dict[str, str]:
+    with Workspace.open(ws).engine(read_only=True) as engine:
+        return dict(engine.query("SELECT identity_id, person_id FROM person_index"))
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """1,500 persons; everything but the court feed ingested and linked."""
+    root = tmp_path_factory.mktemp("small")
+    pop = root / "incoming"
+    generate(pop, SynthConfig(persons=1500, seed=3))
+    ws = init_workspace(root / "ws").root
+    ingest(ws, pop, [f for f in FEED_NAMES if f != HELD_OUT])
+    run("link", "-w", ws)
+    return ws, pop
+
+
+@pytest.fixture
+def ws_copy(small: tuple[Path, Path], tmp_path: Path) -> tuple[Path, Path]:
+    ws, pop = small
+    return Path(shutil.copytree(ws, tmp_path / "ws")), pop
+
+
+@pytest.mark.slow
+def test_f1_on_a_5000_person_population(tmp_path: Path) -> None:
+    pop = tmp_path / "incoming"
+    generate(pop, SynthConfig(persons=5000, seed=2026))
+    ws = init_workspace(tmp_path / "ws")
+    ingest(ws.root, pop, list(FEED_NAMES))
+    out = run("link", "-w", ws.root)
+    assert "(full, model v1)" in out
+    with ws.engine(read_only=True) as engine:
+        quality = evaluate_linkage(engine, pop / "truth")
+    print(quality)
+    assert quality.f1 >= 0.97
+    assert quality.exact_share >= 0.9
+    report = run("eval-linkage", "--truth", pop / "truth", "-w", ws.root)
+    assert f"{quality.f1:.4f}" in report
+
+
+def test_person_ids_look_right_and_every_usable_record_has_one(small) -> None:
+    ws, _ = small
+    ids = index(ws)
+    assert ids and all(re.fullmatch(r"P[0-9A-F]{12}", p) for p in ids.values())
+    with Workspace.open(ws).engine(read_only=True) as engine:
+        usable = engine.scalar("SELECT count(*) FROM identity_records WHERE usable")
+        active = engine.scalar("SELECT count(*) FROM person_ids WHERE status = 'active'")
+        assert usable == len(ids)
+        assert active == len(set(ids.values()))
+
+
+def test_linking_the_same_data_again_keeps_every_id(ws_copy) -> None:
+    ws, _ = ws_copy
+    before = index(ws)
+    out = run("link", "--full", "-w", ws)
+    assert "ID changes: none" in out
+    assert index(ws) == before
+
+
+def test_a_fresh_workspace_with_the_same_data_gets_the_same_ids(small, tmp_path) -> None:
+    ws, pop = small
+    fresh = init_workspace(tmp_path / "fresh").root
+    # the same bureau starting over: national-ID tokens are keyed, so it keeps its key
+    shutil.copyfile(ws / "secrets" / "national_id.key", fresh / "secrets" / "national_id.key")
+    ingest(fresh, pop, [f for f in FEED_NAMES if f != HELD_OUT])
+    run("link", "-w", fresh)
+    assert index(fresh) == index(ws)
+
+
+def test_a_new_batch_keeps_existing_ids_and_agrees_with_a_full_relink(ws_copy,
+                                                                      tmp_path) -> None:
+    ws, pop = ws_copy
+    before = index(ws)
+    ingest(ws, pop, [HELD_OUT])
+    out = run("link", "-w", ws)
+    assert "(incremental, model v1)" in out
+    after = index(ws)
+    assert set(before) < set(after)
+    with Workspace.open(ws).engine(read_only=True) as engine:
+        from openbureau.identity._index import resolve
+
+        for identity, person in before.items():
+            # an ID survives, or was merged and resolves to the record's person now
+            assert after[identity] == person or resolve(engine, person) == after[identity]
+    relinked = Path(shutil.copytree(ws, tmp_path / "relinked"))
+    run("link", "--full", "-w", relinked)
+    with duckdb.connect() as con:
+        con.execute(f"ATTACH '{ws}/warehouse.duckdb' AS inc (READ_ONLY)")
+        con.execute(f"ATTACH '{relinked}/warehouse.duckdb' AS ful (READ_ONLY)")
+        from openbureau.engine import DuckDBEngine
+
+        engine = DuckDBEngine()
+        engine.execute(f"ATTACH '{ws}/warehouse.duckdb' AS inc (READ_ONLY)")
+        engine.execute(f"ATTACH '{relinked}/warehouse.duckdb' AS ful (READ_ONLY)")
+        agreement = assignment_agreement(
+            engine, "(SELECT identity_id, person_id AS label FROM inc.person_index)",
+            "(SELECT identity_id, person_id AS label FROM ful.person_index)")
+    assert agreement >= 0.995
+
+
+def test_forced_link_and_split_survive_a_full_relink(ws_copy) -> None:
+    ws, _ = ws_copy
+    with Workspace.open(ws).engine(read_only=True) as engine:
+        # two records of different persons, and two records of one person
+        a, b = engine.query("""SELECT min(m.record_id) FROM identity_record_map m
+                               JOIN person_index p USING (identity_id)
+                               GROUP BY p.person_id ORDER BY p.person_id LIMIT 2""")
+        c, d = engine.query("""SELECT m.record_id FROM identity_record_map m
+                               JOIN person_index p USING (identity_id)
+                               WHERE p.person_id = (SELECT person_id FROM person_index
+                                                    GROUP BY 1 HAVING count(*) >= 4
+                                                    ORDER BY 1 LIMIT 1)
+                               QUALIFY row_number() OVER (PARTITION BY m.identity_id) = 1
+                               ORDER BY m.record_id LIMIT 2""")
+    a, b, c, d = a[0], b[0], c[0], d[0]
+
+    def person(record: str) -> str:
+        with Workspace.open(ws).engine(read_only=True) as engine:
+            return str(engine.scalar("SELECT person_id FROM person_index JOIN identity_record_map"
+                                     " USING (identity_id) WHERE record_id = ?", [record]))
+
+    assert person(a) != person(b) and person(c) == person(d)
+    out = run("link", "--force-link", a, b, "-w", ws)
+    assert "merge" in out and person(a) == person(b)
+    out = run("link", "--force-split", c, d, "-w", ws)
+    assert "split" in out and person(c) != person(d)
+    run("link", "--full", "-w", ws)
+    assert person(a) == person(b) and person(c) != person(d)
+    with Workspace.open(ws).engine(read_only=True) as engine:
+        causes = {r[0] for r in engine.query("SELECT cause FROM person_id_history")}
+    assert {"forced link", "forced split"} <= causes
+
+
+def test_explain_link_shows_the_waterfall(small) -> None:
+    ws, _ = small
+    with Workspace.open(ws).engine(read_only=True) as engine:
+        a, b = (r[0] for r in engine.query(
+            "SELECT min(record_id) FROM identity_record_map GROUP BY identity_id "
+            "ORDER BY 1 LIMIT 2"))
+    out = " ".join(run("explain-link", a, b, "-w", ws).split())
+    assert "prior" in out
+    for comparison in ("first_name", "last_name", "dob", "address", "total"):
+        assert comparison in out
+    probability = float(re.search(r"match probability ([0-9.]+)", out).group(1))
+    assert 0.0 <= probability <= 1.0
+
+
+def test_records_with_no_identifier_are_left_unlinked(tmp_path, write_file, bank_spec) -> None:
+    from tests.conftest import BANK_GOOD_ROWS, BANK_HEADER
+
+    ws = init_workspace(tmp_path / "ws")
+    spec = bank_spec.read_text().replace("require_one_of: [[national_id], [last_name, dob]]\n",
+                                         "")
+    bank_spec.write_text(spec)
+    f = write_file("b.csv", BANK_HEADER + "\n".join(BANK_GOOD_ROWS) + "\n9,,,,,2024-01,1,11\n")
+    run("ingest", bank_spec, f, "-w", ws.root)
+    out = run("link", "-w", ws.root)
+    assert "1 unlinked" in out
+    with ws.engine(read_only=True) as engine:
+        reason = engine.scalar("SELECT reason FROM unlinked")
+        assert reason and engine.scalar(
+            "SELECT count(*) FROM person_index JOIN unlinked USING (identity_id)") == 0
+
+
+def test_user_mistakes_are_one_line(cli, ws, small) -> None:
+    res = cli("link", "-w", ws.root)
+    assert res.exit_code == 2 and "nothing to link" in res.stderr
+    linked, _ = small
+    res = cli("explain-link", "B999999.1", "B000001.2", "-w", linked)
+    assert res.exit_code == 2 and "B999999.1: no such record" in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
+    res = cli("eval-linkage", "--truth", ws.root / "nowhere", "-w", linked)
+    assert res.exit_code == 2 and "truth file not found" in res.stderr
+
+
+def test_link_report_through_the_python_api(ws_copy) -> None:
+    ws, _ = ws_copy
+    w = Workspace.open(ws)
+    with w.engine() as engine:
+        report = link(engine, model_path=w.root / "models" / "linkage-model.json",
+                      settings=w.settings.identity)
+    assert report.mode == "incremental" and report.new_records == 0 and report.events == {}

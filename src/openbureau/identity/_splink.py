@@ -18,6 +18,7 @@ import splink.comparison_level_library as cll
 import splink.comparison_library as cl
 from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 from splink.clustering import cluster_pairwise_predictions_at_threshold
+from splink.internals.comparison_creator import ComparisonCreator
 from splink.internals.exceptions import SplinkException  # not re-exported publicly
 
 from openbureau.engine import DuckDBEngine, Engine
@@ -33,7 +34,7 @@ COLUMNS = ["first_name", "last_name", "name_suffix", "dob", "national_id_token",
 logging.getLogger("splink").setLevel(logging.WARNING)
 
 
-def _address() -> cl.CustomComparison:
+def _address() -> ComparisonCreator:
     """Street line and postcode as one comparison: they are not independent evidence, and
     counting both would let a shared household address outweigh a different first name."""
     same_line = cll.ExactMatchLevel("address_line1")

@@ -312,3 +312,28 @@ def test_parquet_rows_and_broken_parquet(ws, write_file) -> None:
     pq.write_table(table.drop(["amount_due"]), missing_col)
     with ws.engine() as engine, pytest.raises(FileRejected, match="column 'amount_due'"):
         ingest_file(engine, spec, missing_col, key=b"k" * 32)
+
+
+def test_invalid_null_keeps_the_row_and_counts_the_value(ws, bank_spec, write_file) -> None:
+    spec = load_spec(bank_spec)
+    fields = [f.model_copy(update={"invalid": "null"}) if f.target in ("dob", "balance") else f
+              for f in spec.fields]
+    spec = spec.model_copy(update={"fields": fields})
+    rows = [*BANK_GOOD_ROWS, "5,Al,Ok,1980-13-45,111-22-3333,2024-01,1,11",
+            "6,Bo,Ok,1850-01-01,111-22-4444,2024-01,x,11", "7,Cy,Ok,1980-13-45,,2024-01,1,11"]
+    f = write_file("n.csv", BANK_HEADER + "\n".join(rows) + "\n")
+    with ws.engine() as engine:
+        report = ingest_file(engine, spec, f, key=ws.national_id_key())
+        got = engine.query("SELECT dob, balance FROM src_testbank_accounts WHERE line_no >= 6 "
+                           "ORDER BY line_no")
+    assert (report.read, report.loaded, report.quarantined) == (7, 6, 1)
+    assert got == [(None, pytest.approx(1)), (None, None)]
+    # an emptied birth date no longer completes the [last_name, dob] identifier group
+    assert quarantined(ws) == {8: ["missing_identifier"]}
+    warnings = " ".join(report.warnings)
+    assert "dob: 2 values set to empty (unparseable_date" in warnings
+    assert "balance: 1 values set to empty (bad_amount" in warnings
+    with pytest.raises(Exception, match="required field cannot have invalid: null"):
+        parse_spec({"name": "x", "furnisher": "X", "feed": "f", "format": "csv", "fields": [
+            {"column": "A", "target": "a", "category": "reference", "required": True,
+             "invalid": "null"}]})

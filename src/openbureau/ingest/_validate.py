@@ -183,28 +183,37 @@ def output_type(f: FieldSpec) -> str:
             "boolean": "BOOLEAN"}.get(f.type, "VARCHAR")
 
 
+def _present(f: FieldSpec) -> str:
+    """The column that says whether a field counts towards an identifier group: its raw value
+    (a bad value quarantines the row anyway), or its typed value when bad values are emptied."""
+    return q(("t_" + output_column(f)) if f.invalid == "null" else ("s_" + f.target))
+
+
 def compile_validation(spec: SourceSpec, source_rows: str, key: bytes) -> Compiled:
     """The CREATE TEMP TABLE statement that stages and judges every row of a batch."""
     strings = ", ".join(
         f"nullif(trim({q('v_' + f.target)}), '') AS {q('s_' + f.target)}" for f in spec.fields
     )
-    typed_cols, checks = [], []
+    typed_cols, checks, nulled = [], [], []
     for f in spec.fields:
         value, code = _typed(f, key)
         out = q("t_" + output_column(f))
-        typed_cols.append(f"{value} AS {out}")
         s = q("s_" + f.target)
-        if code:
-            checks.append(f"CASE WHEN {s} IS NOT NULL AND {out} IS NULL "
-                          f"THEN '{code}:{f.target}' END")
         if f.type == "date":
-            checks.append(f"CASE WHEN {out} < DATE '1900-01-01' OR {out} > current_date + 366 "
-                          f"THEN 'implausible_date:{f.target}' END")
+            plausible = f"{value} BETWEEN DATE '1900-01-01' AND current_date + 366"
+            if f.invalid == "null":
+                value = f"CASE WHEN {plausible} THEN {value} END"
+            else:
+                checks.append(f"CASE WHEN NOT ({plausible}) THEN 'implausible_date:{f.target}' END")
+        typed_cols.append(f"{value} AS {out}")
+        if code:
+            problem = f"CASE WHEN {s} IS NOT NULL AND {out} IS NULL THEN '{code}:{f.target}' END"
+            (nulled if f.invalid == "null" else checks).append(problem)
         if f.required:
             checks.append(f"CASE WHEN {s} IS NULL THEN 'missing_required:{f.target}' END")
     if spec.require_one_of:
         groups = " OR ".join(
-            "(" + " AND ".join(f"{q('s_' + t)} IS NOT NULL" for t in g) + ")"
+            "(" + " AND ".join(f"{_present(spec.field(t))} IS NOT NULL" for t in g) + ")"
             for g in spec.require_one_of
         )
         checks.append(f"CASE WHEN NOT ({groups}) THEN 'missing_identifier' END")
@@ -248,13 +257,15 @@ def compile_validation(spec: SourceSpec, source_rows: str, key: bytes) -> Compil
         CASE WHEN structural IS NOT NULL
              THEN list_filter([structural, dup_row], lambda x: x IS NOT NULL)
              ELSE list_filter([dup_row, {", ".join(checks) if checks else "NULL"}],
-                              lambda x: x IS NOT NULL) END AS pre
+                              lambda x: x IS NOT NULL) END AS pre,
+        list_filter([{", ".join(nulled) if nulled else "NULL"}],
+                    lambda x: x IS NOT NULL) AS _nulled
       FROM cleaned),
     judged AS (
       SELECT *, list_concat(pre, list_filter([{dup_key}], lambda x: x IS NOT NULL)) AS _reasons
       FROM typed)
     SELECT line_no AS _line_no, {source_key} AS _source_record_id, {out_list},
-      CASE WHEN len(_reasons) > 0 THEN _masked END AS _raw_text, _reasons,
+      CASE WHEN len(_reasons) > 0 THEN _masked END AS _raw_text, _reasons, _nulled,
       split_part(_reasons[1], ':', 1) AS _reason,
       nullif(split_part(_reasons[1], ':', 2), '') AS _field,
       CASE nullif(split_part(_reasons[1], ':', 2), '') {columns_by_field} END AS _source_column,

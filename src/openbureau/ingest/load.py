@@ -190,6 +190,12 @@ def _publish(engine: Engine, spec: SourceSpec, path: Path, content: FileContent,
             f"the limit of {max_share:.0%}; most often {top} (first at line {first}): "
             "is this the right spec?",
         )
+    for problem, count in engine.query(
+            f"SELECT p, count(*) FROM (SELECT unnest(_nulled) AS p FROM {STAGED} "
+            "WHERE len(_reasons) = 0) GROUP BY p ORDER BY p"):
+        reason, target = problem.split(":")
+        content.warnings.append(f"{target}: {count:,} values set to empty ({reason}; the spec "
+                                "says invalid: null)")
     tick(f"{path.name}: writing {read - quarantined:,} rows, quarantining {quarantined:,}", 2, 4)
     columns = [output_column(f) for f in spec.fields]
     col_list = ", ".join(q(c) for c in columns)

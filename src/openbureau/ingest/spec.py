@@ -127,6 +127,11 @@ class FieldSpec(BaseModel):
         default=None, description="source code -> canonical value (code and boolean types)"
     )
     decimal_comma: bool = Field(default=False, description="amounts written as 1.234,56")
+    invalid: Literal["quarantine", "null"] = Field(
+        default="quarantine",
+        description="a value that does not parse: quarantine the row, or load it with this "
+        "field empty (counted on the batch)",
+    )
 
     @field_validator("target")
     @classmethod
@@ -157,6 +162,8 @@ class FieldSpec(BaseModel):
                 raise ValueError(
                     f"{self.target} must have type {IDENTITY_FIELDS[self.target]}, not {self.type}"
                 )
+        if self.required and self.invalid == "null":
+            raise ValueError("a required field cannot have invalid: null")
         if self.type == "code" and not self.codes:
             raise ValueError("a field of type code needs a codes table")
         if self.type == "boolean" and self.codes is None:
@@ -287,6 +294,8 @@ class SourceSpec(BaseModel):
                 f.pop("decimal_comma", None)
             if not f.get("required"):
                 f.pop("required", None)
+            if f.get("invalid") == "quarantine":
+                f.pop("invalid", None)
         return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
 
 

@@ -48,6 +48,19 @@ def run_demo(directory: Path, *, persons: int, seed: int, console: Console,
                                        .max_quarantine_share, progress=tick))
     console.print("[bold]3. Ingest[/]")
     console.print(summary_table(reports))
+
+    from openbureau.identity import evaluate_linkage, link
+
+    with ws.engine() as engine, progress(transient=True) as tick:
+        linked = link(engine, model_path=ws.root / "models" / "linkage-model.json",
+                      settings=ws.settings.identity, progress=tick)
+        quality = evaluate_linkage(engine, result.truth_dir)
+    console.print(f"[bold]4. Identity[/] {linked.records:,} identity records -> "
+                  f"{linked.persons:,} persons ({linked.unlinked:,} unlinked) in "
+                  f"{linked.seconds:.1f} s; against the truth's {quality.true_persons:,} persons: "
+                  f"pairwise precision {quality.precision:.4f}, recall {quality.recall:.4f}, "
+                  f"F1 [bold]{quality.f1:.4f}[/]; {quality.exact_share:.1%} of persons exactly "
+                  f"one file ({quality.merged} merged, {quality.split} split)")
     return reports
 
 

@@ -113,7 +113,7 @@ def train(db_api: DuckDBAPI, input_table: str, *, seed: int, max_pairs: float) -
 
     On data too small for a step (no pairs share a national ID, say), that step is skipped
     and the priors in ``settings`` stand; the model file records what was estimated."""
-    linker = Linker(db_api.register(input_table), settings())
+    linker = Linker(db_api.register(input_table), settings(), log_level=logging.WARNING)
     _attempt(lambda: linker.training.estimate_probability_two_random_records_match(
         [block_on("national_id_token"), block_on("first_name", "last_name", "dob")], recall=0.7))
     _attempt(lambda: linker.training.estimate_u_using_random_sampling(max_pairs=max_pairs,
@@ -173,7 +173,7 @@ def load_model(path: Path) -> tuple[dict[str, Any], int]:
 
 
 def linker_for(db_api: DuckDBAPI, input_table: str, model: dict[str, Any]) -> Linker:
-    linker = Linker(db_api.register(input_table), model)
+    linker = Linker(db_api.register(input_table), model, log_level=logging.WARNING)
     for col in TF_COLUMNS:
         linker.table_management.compute_tf_table(col)
     return linker

@@ -146,9 +146,13 @@ def test_phones_emails_and_unusable_rows(people) -> None:
     assert [got[i]["phone"] for i in "12345"] == \
         ["+12138675309", "+12138675309", "+12138675309", None, None]
     assert [got[i]["email"] for i in "123"] == ["foo@bar.com", None, None]
-    assert not got["6"]["usable"] and got["6"]["unusable_reason"] == "no_name_or_national_id"
+    # a name alone is not enough; a name with a phone (even a first name) is
+    reason = "no_national_id_nor_name_with_another_identifier"
+    assert [got[i]["usable"] for i in "45"] == [False, False]
+    assert got["4"]["unusable_reason"] == reason
+    assert got["6"]["usable"] and got["6"]["unusable_reason"] is None
     assert got["7"]["usable"] and got["7"]["national_id_token"]
-    assert all(got[i]["usable"] and got[i]["unusable_reason"] is None for i in "12345")
+    assert all(got[i]["usable"] and got[i]["unusable_reason"] is None for i in "123")
 
 
 def test_rows_share_records_ids_are_deterministic_and_reruns_are_noops(

@@ -11,6 +11,7 @@ import json
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,10 @@ from openbureau.errors import UserError
 
 SCRATCH = "link_scratch"
 MODEL_VERSION_KEY = "openbureau_model_version"
+# Whether birth dates far apart may split a cluster (see link.CONFLICT_SQL): only when training
+# on pairs that share a national ID found birth dates agree almost always for one person.
+DOB_DECISIVE_KEY = "openbureau_birth_dates_decisive"
+DOB_DECISIVE_MIN_EXACT_M = 0.97
 
 # Columns Splink compares; identity_records provides them (see link.INPUT_SQL).
 COLUMNS = ["first_name", "last_name", "name_suffix", "dob", "national_id_token", "address_line1",
@@ -82,6 +87,7 @@ def settings() -> SettingsCreator:
             block_on("last_name", "postcode"),
             block_on("first_name", "last_name"),
             block_on("address_line1", "postcode"),
+            block_on("house_number", "postcode"),
             block_on("phone"),
             block_on("email"),
         ],
@@ -118,22 +124,28 @@ def train(db_api: DuckDBAPI, input_table: str, *, seed: int, max_pairs: float) -
         [block_on("national_id_token"), block_on("first_name", "last_name", "dob")], recall=0.7))
     _attempt(lambda: linker.training.estimate_u_using_random_sampling(max_pairs=max_pairs,
                                                                       seed=seed))
-    # EM blocks chosen so that households (same surname, address, sometimes birth date: twins,
-    # Jr/Sr) do not pass for matches: pairs sharing a national-ID token, then pairs sharing
-    # full name and birth date. Each comparison is estimated in at least one of them.
-    for rule in (block_on("national_id_token"), block_on("first_name", "last_name", "dob")):
+    # EM blocks chosen so that households (same surname and address, sometimes the same birth
+    # date: twins, Jr/Sr) do not pass for matches: pairs sharing a national-ID token, pairs
+    # sharing full name and birth date, pairs sharing birth date and postcode. Each comparison
+    # is estimated in at least one, with or without national IDs in the data.
+    linker._openbureau_trained_on_national_id = _attempt(  # type: ignore[attr-defined]
+        lambda: linker.training.estimate_parameters_using_expectation_maximisation(
+            block_on("national_id_token"), fix_probability_two_random_records_match=True))
+    for rule in (block_on("first_name", "last_name", "dob"), block_on("dob", "postcode")):
         _attempt(lambda rule=rule: linker.training
                  .estimate_parameters_using_expectation_maximisation(
                      rule, fix_probability_two_random_records_match=True))
     return linker
 
 
-def _attempt(step: Any) -> None:
+def _attempt(step: Any) -> bool:
     try:
         step()
     except SplinkException as exc:
         logging.getLogger(__name__).warning("linkage training step skipped: %s",
                                             str(exc).splitlines()[0])
+        return False
+    return True
 
 
 PROBABILITY_FLOOR = 1e-6
@@ -154,22 +166,44 @@ def _floor(model: dict[str, Any]) -> dict[str, Any]:
     return model
 
 
+@dataclass(frozen=True)
+class LinkageModel:
+    """A trained model as saved in the workspace: Splink's settings plus our metadata."""
+
+    settings: dict[str, Any]
+    version: int
+    birth_dates_decisive: bool
+
+
+def _dob_exact_m(model: dict[str, Any]) -> float:
+    for comparison in model["comparisons"]:
+        if comparison["output_column_name"] == "dob":
+            exact = next(lv for lv in comparison["comparison_levels"]
+                         if not lv.get("is_null_level"))
+            return float(exact.get("m_probability") or 0.0)
+    return 0.0
+
+
 def save_model(linker: Linker, path: Path, version: int) -> None:
     model = _floor(linker.misc.save_model_to_json(out_path=None))
     model[MODEL_VERSION_KEY] = version
+    model[DOB_DECISIVE_KEY] = bool(
+        getattr(linker, "_openbureau_trained_on_national_id", False)
+        and _dob_exact_m(model) >= DOB_DECISIVE_MIN_EXACT_M)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(model, indent=2, sort_keys=True), encoding="utf-8")
     tmp.replace(path)
 
 
-def load_model(path: Path) -> tuple[dict[str, Any], int]:
+def load_model(path: Path) -> LinkageModel:
     try:
         model = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
         raise UserError(f"{path}: cannot read the linkage model: {exc}") from None
     version = int(model.pop(MODEL_VERSION_KEY, 0))
-    return model, version
+    decisive = bool(model.pop(DOB_DECISIVE_KEY, False))
+    return LinkageModel(model, version, decisive)
 
 
 def linker_for(db_api: DuckDBAPI, input_table: str, model: dict[str, Any]) -> Linker:

@@ -17,7 +17,7 @@ def explain_link(engine: Engine, model_path: Path, a: str, b: str) -> list[dict[
     if not model_path.exists():
         raise UserError(f"{model_path}: no linkage model yet; run `openbureau link` first")
     ids = [resolve_record(engine, r) for r in (a, b)]
-    model, _ = _splink.load_model(model_path)
+    model = _splink.load_model(model_path).settings
     with _splink.scratch(engine) as (db_api, wh):
         engine.execute(f"CREATE TABLE {_splink.SCRATCH}.link_input AS SELECT {INPUT_COLUMNS} "
                        f"FROM {wh}.identity_records WHERE usable")

@@ -50,7 +50,7 @@ SCHEMA = [
 ]
 
 INPUT_COLUMNS = """identity_id AS unique_id, first_name_std AS first_name, last_name,
-    name_suffix, dob, national_id_token, address_line1, postcode, phone, email"""
+    name_suffix, dob, national_id_token, address_line1, house_number, postcode, phone, email"""
 
 
 @dataclass
@@ -122,8 +122,9 @@ def link(engine: Engine, *, model_path: Path, settings: IdentitySection, full: b
         if records == 0:
             raise UserError("nothing to link: no identity records with a usable identifier; "
                             "ingest some furnisher files first")
-        model, version = _model(db_api, model_path, settings, retrain, tick)
-        linker = _splink.linker_for(db_api, "link_input", model)
+        model = _model(db_api, model_path, settings, retrain, tick)
+        version = model.version
+        linker = _splink.linker_for(db_api, "link_input", model.settings)
         tick(f"{mode} link: scoring pairs", 2, 5)
         if mode == "full":
             new = records
@@ -132,9 +133,9 @@ def link(engine: Engine, *, model_path: Path, settings: IdentitySection, full: b
             new = _incremental_edges(engine, db_api, linker, settings, wh)
         tick(f"{mode} link: clustering", 3, 5)
         if mode == "full":
-            _cluster_full(engine, db_api, settings, wh)
+            _cluster_full(engine, db_api, settings, wh, model.birth_dates_decisive)
         elif new:
-            _cluster_incremental(engine, db_api, settings, wh)
+            _cluster_incremental(engine, db_api, settings, wh, model.birth_dates_decisive)
         engine.execute(f"USE {wh}")
         tick("updating the person index", 4, 5)
         with engine.transaction():
@@ -158,10 +159,10 @@ def link(engine: Engine, *, model_path: Path, settings: IdentitySection, full: b
 
 
 def _model(db_api: object, path: Path, settings: IdentitySection, retrain: bool,
-           tick: Progress) -> tuple[dict, int]:
+           tick: Progress) -> _splink.LinkageModel:
     if path.exists() and not retrain:
         return _splink.load_model(path)
-    version = _splink.load_model(path)[1] + 1 if path.exists() else 1
+    version = _splink.load_model(path).version + 1 if path.exists() else 1
     tick("training the linkage model (u sampling, EM)", 1, 5)
     linker = _splink.train(db_api, "link_input", seed=settings.seed,  # type: ignore[arg-type]
                            max_pairs=settings.u_max_pairs)
@@ -231,16 +232,17 @@ def _incremental_edges(engine: Engine, db_api: object, linker: object,
     return new
 
 
-def _cluster_full(engine: Engine, db_api: object, settings: IdentitySection, wh: str) -> None:
+def _cluster_full(engine: Engine, db_api: object, settings: IdentitySection, wh: str,
+                  dob_decisive: bool) -> None:
     table = _splink.cluster(db_api, "link_input", "edges",  # type: ignore[arg-type]
                             settings.link_threshold)
     engine.execute(f"CREATE TABLE {S}.assign AS SELECT unique_id AS identity_id, "
                    f"CAST(cluster_id AS VARCHAR) AS cluster_id FROM {table}")
-    _enforce_splits(engine, settings, wh, f"{S}.edges")
+    _enforce_splits(engine, settings, wh, f"{S}.edges", dob_decisive)
 
 
 def _cluster_incremental(engine: Engine, db_api: object, settings: IdentitySection,
-                         wh: str) -> None:
+                         wh: str, dob_decisive: bool) -> None:
     """Cluster the new records together with the persons they touch (as one node each)."""
     node = """CASE WHEN p.person_id IS NULL THEN x ELSE 'person:' || p.person_id END"""
     engine.execute(f"""
@@ -268,24 +270,32 @@ def _cluster_incremental(engine: Engine, db_api: object, settings: IdentitySecti
         FROM {table} c JOIN {wh}.person_index p ON c.unique_id = 'person:' || p.person_id""")
     _enforce_splits(engine, settings, wh, f"""(
         SELECT unique_id_l, unique_id_r, match_probability FROM {S}.edges UNION ALL
-        SELECT identity_id_l, identity_id_r, match_probability FROM {wh}.link_edges)""")
+        SELECT identity_id_l, identity_id_r, match_probability FROM {wh}.link_edges)""",
+                    dob_decisive)
 
 
 # Two records this far apart are never one person, however strong the path between them:
-# birth dates over a year apart (a swapped day and month stays within a year), or Jr against Sr.
+# Jr against Sr; and, when the model found birth dates decisive (see _splink.DOB_DECISIVE_KEY),
+# birth dates over a year apart that no single typo explains (a swapped day and month stays
+# within a year; 1951 for 1915 is one transposition away).
+SUFFIX_CONFLICT = "x.name_suffix <> y.name_suffix"
+DOB_CONFLICT = """(abs(date_diff('day', x.dob, y.dob)) > 366
+    AND damerau_levenshtein(strftime(x.dob, '%Y%m%d'), strftime(y.dob, '%Y%m%d')) > 1)"""
 CONFLICT_SQL = """
     SELECT a.identity_id AS id_a, b.identity_id AS id_b
     FROM {assign} a
     JOIN {assign} b ON a.cluster_id = b.cluster_id AND a.identity_id < b.identity_id
     JOIN {input} x ON x.unique_id = a.identity_id JOIN {input} y ON y.unique_id = b.identity_id
-    WHERE abs(date_diff('day', x.dob, y.dob)) > 366 OR x.name_suffix <> y.name_suffix"""
+    WHERE {conflict}"""
 
 
-def _enforce_splits(engine: Engine, settings: IdentitySection, wh: str, edges_table: str) -> None:
+def _enforce_splits(engine: Engine, settings: IdentitySection, wh: str, edges_table: str,
+                    dob_decisive: bool) -> None:
     """Re-cluster the clusters that hold a forced split or a conflicting pair of records."""
+    conflict = SUFFIX_CONFLICT + (f" OR {DOB_CONFLICT}" if dob_decisive else "")
     engine.execute(f"""
         CREATE OR REPLACE TABLE {S}.cannot AS
-        {CONFLICT_SQL.format(assign=f"{S}.assign", input=f"{S}.link_input")}
+        {CONFLICT_SQL.format(assign=f"{S}.assign", input=f"{S}.link_input", conflict=conflict)}
         UNION
         SELECT identity_id_a, identity_id_b FROM {wh}.link_overrides WHERE kind = 'split'""")
     engine.execute(f"""

@@ -98,7 +98,7 @@ class IdentityUpdate:
     rows_mapped: int  # src rows mapped to an identity record in this call
     identity_records: int  # identity records in the warehouse after the call
     new_identity_ids: tuple[str, ...]  # identity records created by this call: link these
-    unusable_records: int  # of all identity records: no last name and no national ID token
+    unusable_records: int  # of all identity records: no national ID, nor a name with more
 
     @property
     def new_identity_records(self) -> int:
@@ -241,7 +241,11 @@ def _standardise(country: str) -> str:
         "national_id_token": "nullif(trim(national_id_token), '')",
         "rows": "rows",
     }
-    usable = "last_name IS NOT NULL OR national_id_token IS NOT NULL"
+    # Enough to tell one person from another: a national ID, or a name together with something
+    # that is not a name (a birth date, an address, a phone, an email).
+    usable = """national_id_token IS NOT NULL OR (
+        (first_name IS NOT NULL OR last_name IS NOT NULL) AND (dob IS NOT NULL
+         OR address_line1 IS NOT NULL OR phone IS NOT NULL OR email IS NOT NULL))"""
     return f"""
         WITH s1 AS (SELECT *, {_cols(s1)} FROM _id_distinct),
         s2 AS (SELECT *, {_cols(s2)} FROM s1),
@@ -252,7 +256,8 @@ def _standardise(country: str) -> str:
         SELECT {identity_id_sql()} AS identity_id, s5.*,
             coalesce(n.canonical, s5.first_name) AS first_name_std,
             ({usable}) AS usable,
-            CASE WHEN NOT ({usable}) THEN 'no_name_or_national_id' END AS unusable_reason
+            CASE WHEN NOT ({usable})
+                 THEN 'no_national_id_nor_name_with_another_identifier' END AS unusable_reason
         FROM s5 LEFT JOIN _id_nicknames n ON n.nickname = s5.first_name"""
 
 

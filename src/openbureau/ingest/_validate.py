@@ -194,7 +194,9 @@ def compile_validation(spec: SourceSpec, source_rows: str, key: bytes) -> Compil
     strings = ", ".join(
         f"nullif(trim({q('v_' + f.target)}), '') AS {q('s_' + f.target)}" for f in spec.fields
     )
-    typed_cols, checks, nulled = [], [], []
+    typed_cols: list[str] = []
+    checks: list[str] = []
+    nulled: list[str] = []
     for f in spec.fields:
         value, code = _typed(f, key)
         out = q("t_" + output_column(f))

@@ -50,10 +50,12 @@ def _address() -> ComparisonCreator:
             cll.And(cll.NullLevel("address_line1"), cll.NullLevel("postcode")),
             cll.And(same_line, same_zip),
             cll.Or(same_line, cll.And(cll.JaroWinklerLevel("address_line1", 0.9), same_zip)),
+            cll.Or(cll.JaroWinklerLevel("address_line1", 0.8),
+                   cll.And(cll.ExactMatchLevel("house_number"), same_zip)),
             same_zip,
             cll.ElseLevel(),
         ],
-    ).configure(m_probabilities=[0.55, 0.1, 0.05, 0.3])
+    ).configure(m_probabilities=[0.55, 0.1, 0.04, 0.03, 0.28])
 
 
 def settings() -> SettingsCreator:
@@ -88,6 +90,7 @@ def settings() -> SettingsCreator:
             block_on("first_name", "last_name"),
             block_on("address_line1", "postcode"),
             block_on("house_number", "postcode"),
+            block_on("last_name", "city"),
             block_on("phone"),
             block_on("email"),
         ],
@@ -114,27 +117,38 @@ def scratch(engine: Engine) -> Iterator[tuple[DuckDBAPI, str]]:
         engine.execute(f"DETACH {SCRATCH}")
 
 
-def train(db_api: DuckDBAPI, input_table: str, *, seed: int, max_pairs: float) -> Linker:
+def train(db_api: DuckDBAPI, input_table: str, *, seed: int, max_pairs: float,
+          national_id_pairs: bool) -> Linker:
     """Estimate the model without labels: u by random sampling, m by EM on several blocks.
 
-    On data too small for a step (no pairs share a national ID, say), that step is skipped
-    and the priors in ``settings`` stand; the model file records what was estimated."""
+    ``national_id_pairs`` says whether any two records share a national-ID token; without
+    them the steps that need them are left out. A step the data is too small for is skipped
+    and the priors in ``settings`` stand."""
     linker = Linker(db_api.register(input_table), settings(), log_level=logging.WARNING)
+    by_token = [block_on("national_id_token")] if national_id_pairs else []
     _attempt(lambda: linker.training.estimate_probability_two_random_records_match(
-        [block_on("national_id_token"), block_on("first_name", "last_name", "dob")], recall=0.7))
+        [*by_token, block_on("first_name", "last_name", "dob")], recall=0.7))
     _attempt(lambda: linker.training.estimate_u_using_random_sampling(max_pairs=max_pairs,
                                                                       seed=seed))
     # EM blocks chosen so that households (same surname and address, sometimes the same birth
     # date: twins, Jr/Sr) do not pass for matches: pairs sharing a national-ID token, pairs
-    # sharing full name and birth date, pairs sharing birth date and postcode. Each comparison
-    # is estimated in at least one, with or without national IDs in the data.
-    linker._openbureau_trained_on_national_id = _attempt(  # type: ignore[attr-defined]
-        lambda: linker.training.estimate_parameters_using_expectation_maximisation(
-            block_on("national_id_token"), fix_probability_two_random_records_match=True))
-    for rule in (block_on("first_name", "last_name", "dob"), block_on("dob", "postcode")):
-        _attempt(lambda rule=rule: linker.training
-                 .estimate_parameters_using_expectation_maximisation(
-                     rule, fix_probability_two_random_records_match=True))
+    # sharing full name and birth date, pairs sharing birth date and postcode, and pairs
+    # sharing full name and postcode, which estimates how often one person's birth date is
+    # wrong where there are no national IDs (a Jr/Sr pair passing it costs little next to that).
+    def em(rule: Any) -> bool:
+        return _attempt(lambda: linker.training
+                        .estimate_parameters_using_expectation_maximisation(
+                            rule, fix_probability_two_random_records_match=True))
+
+    # Birth dates are decisive (link.CONFLICT_SQL) only if pairs sharing a national ID, the
+    # one evidence free of households, show one person's birth date hardly ever differs.
+    decisive = bool(national_id_pairs and em(block_on("national_id_token"))
+                    and _dob_exact_m(linker.misc.save_model_to_json(out_path=None))
+                    >= DOB_DECISIVE_MIN_EXACT_M)
+    for rule in (block_on("first_name", "last_name", "dob"), block_on("dob", "postcode"),
+                 block_on("first_name", "last_name", "postcode")):
+        em(rule)
+    linker._openbureau_dob_decisive = decisive  # type: ignore[attr-defined]
     return linker
 
 
@@ -187,9 +201,7 @@ def _dob_exact_m(model: dict[str, Any]) -> float:
 def save_model(linker: Linker, path: Path, version: int) -> None:
     model = _floor(linker.misc.save_model_to_json(out_path=None))
     model[MODEL_VERSION_KEY] = version
-    model[DOB_DECISIVE_KEY] = bool(
-        getattr(linker, "_openbureau_trained_on_national_id", False)
-        and _dob_exact_m(model) >= DOB_DECISIVE_MIN_EXACT_M)
+    model[DOB_DECISIVE_KEY] = bool(getattr(linker, "_openbureau_dob_decisive", False))
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(model, indent=2, sort_keys=True), encoding="utf-8")

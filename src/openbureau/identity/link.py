@@ -50,7 +50,8 @@ SCHEMA = [
 ]
 
 INPUT_COLUMNS = """identity_id AS unique_id, first_name_std AS first_name, last_name,
-    name_suffix, dob, national_id_token, address_line1, house_number, postcode, phone, email"""
+    name_suffix, dob, national_id_token, address_line1, house_number, postcode, city, phone,
+    email"""
 
 
 @dataclass
@@ -122,7 +123,7 @@ def link(engine: Engine, *, model_path: Path, settings: IdentitySection, full: b
         if records == 0:
             raise UserError("nothing to link: no identity records with a usable identifier; "
                             "ingest some furnisher files first")
-        model = _model(db_api, model_path, settings, retrain, tick)
+        model = _model(engine, db_api, model_path, settings, retrain, tick)
         version = model.version
         linker = _splink.linker_for(db_api, "link_input", model.settings)
         tick(f"{mode} link: scoring pairs", 2, 5)
@@ -158,14 +159,17 @@ def link(engine: Engine, *, model_path: Path, settings: IdentitySection, full: b
     return report
 
 
-def _model(db_api: object, path: Path, settings: IdentitySection, retrain: bool,
-           tick: Progress) -> _splink.LinkageModel:
+def _model(engine: Engine, db_api: object, path: Path, settings: IdentitySection,
+           retrain: bool, tick: Progress) -> _splink.LinkageModel:
     if path.exists() and not retrain:
         return _splink.load_model(path)
     version = _splink.load_model(path).version + 1 if path.exists() else 1
     tick("training the linkage model (u sampling, EM)", 1, 5)
+    shared = engine.scalar(f"""SELECT count(*) FROM (SELECT national_id_token FROM {S}.link_input
+                               WHERE national_id_token IS NOT NULL GROUP BY 1
+                               HAVING count(*) > 1 LIMIT 1)""")
     linker = _splink.train(db_api, "link_input", seed=settings.seed,  # type: ignore[arg-type]
-                           max_pairs=settings.u_max_pairs)
+                           max_pairs=settings.u_max_pairs, national_id_pairs=bool(shared))
     _splink.save_model(linker, path, version)
     return _splink.load_model(path)
 

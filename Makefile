@@ -30,6 +30,8 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/linkage.py febrl
+	$(BIN)/python bench/linkage.py synthetic --records 100000 --records 1000000
 
 clean:
 	rm -rf $(VENV) demo-workspace bench/out .pytest_cache .mypy_cache .ruff_cache

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from openbureau.cli import app
 from openbureau.identity import evaluate_linkage, link
-from openbureau.identity.evaluate import assignment_agreement
+from openbureau.identity.evaluate import person_index_agreement
 from openbureau.synth import FEED_NAMES, SynthConfig, generate
 from openbureau.workspace import Workspace, init_workspace
 
@@ -118,17 +118,7 @@ def test_a_new_batch_keeps_existing_ids_and_agrees_with_a_full_relink(ws_copy,
             assert after[identity] == person or resolve(engine, person) == after[identity]
     relinked = Path(shutil.copytree(ws, tmp_path / "relinked"))
     run("link", "--full", "-w", relinked)
-    with duckdb.connect() as con:
-        con.execute(f"ATTACH '{ws}/warehouse.duckdb' AS inc (READ_ONLY)")
-        con.execute(f"ATTACH '{relinked}/warehouse.duckdb' AS ful (READ_ONLY)")
-        from openbureau.engine import DuckDBEngine
-
-        engine = DuckDBEngine()
-        engine.execute(f"ATTACH '{ws}/warehouse.duckdb' AS inc (READ_ONLY)")
-        engine.execute(f"ATTACH '{relinked}/warehouse.duckdb' AS ful (READ_ONLY)")
-        agreement = assignment_agreement(
-            engine, "(SELECT identity_id, person_id AS label FROM inc.person_index)",
-            "(SELECT identity_id, person_id AS label FROM ful.person_index)")
+    agreement = person_index_agreement(ws / "warehouse.duckdb", relinked / "warehouse.duckdb")
     assert agreement >= 0.995
 
 

@@ -96,3 +96,15 @@ def assignment_agreement(engine: Engine, a: str, b: str) -> float:
     return float(engine.scalar(f"""
         SELECT avg(CASE WHEN x.sig = y.sig THEN 1.0 ELSE 0.0 END)
         FROM ({signature.format(a)}) x FULL JOIN ({signature.format(b)}) y USING (identity_id)"""))
+
+
+def person_index_agreement(warehouse_a: Path, warehouse_b: Path) -> float:
+    """``assignment_agreement`` of the person indexes in two warehouse files."""
+    from openbureau.engine import DuckDBEngine
+
+    with DuckDBEngine() as engine:
+        for alias, path in (("wa", warehouse_a), ("wb", warehouse_b)):
+            engine.execute(f"ATTACH {lit(str(path))} AS {alias} (READ_ONLY)")
+        return assignment_agreement(
+            engine, "(SELECT identity_id, person_id AS label FROM wa.person_index)",
+            "(SELECT identity_id, person_id AS label FROM wb.person_index)")

@@ -39,6 +39,22 @@ COLUMNS = ["first_name", "last_name", "name_suffix", "dob", "national_id_token",
 logging.getLogger("splink").setLevel(logging.WARNING)
 
 
+# Candidate pairs: records equal on every field of one of these keys. Several independent field
+# sets, so a record with one field wrong (a typo in the surname, a move, a new phone) is still
+# found by another.
+BLOCKING_KEYS: list[tuple[str, ...]] = [
+    ("national_id_token",),
+    ("dob",),
+    ("last_name", "postcode"),
+    ("first_name", "last_name"),
+    ("address_line1", "postcode"),
+    ("house_number", "postcode"),
+    ("last_name", "city"),
+    ("phone",),
+    ("email",),
+]
+
+
 def _address() -> ComparisonCreator:
     """Street line and postcode as one comparison: they are not independent evidence, and
     counting both would let a shared household address outweigh a different first name."""
@@ -81,19 +97,7 @@ def settings() -> SettingsCreator:
             cl.EmailComparison("email").configure(
                 m_probabilities=[0.8, 0.05, 0.05, 0.05, 0.05]),
         ],
-        # Several independent field sets, so a record with one field wrong (a typo in the
-        # surname, a move, a new phone) is still found by another rule.
-        blocking_rules_to_generate_predictions=[
-            block_on("national_id_token"),
-            block_on("dob"),
-            block_on("last_name", "postcode"),
-            block_on("first_name", "last_name"),
-            block_on("address_line1", "postcode"),
-            block_on("house_number", "postcode"),
-            block_on("last_name", "city"),
-            block_on("phone"),
-            block_on("email"),
-        ],
+        blocking_rules_to_generate_predictions=[block_on(*key) for key in BLOCKING_KEYS],
         retain_intermediate_calculation_columns=False,
         retain_matching_columns=False,
     )

@@ -33,7 +33,7 @@ SCHEMA = [
     """CREATE TABLE IF NOT EXISTS person_index (
         identity_id VARCHAR PRIMARY KEY,
         person_id VARCHAR NOT NULL,
-        run_id BIGINT NOT NULL
+        run_id BIGINT NOT NULL              -- the run that last changed this record's person
     )""",
     """CREATE TABLE IF NOT EXISTS person_id_history (
         run_id BIGINT NOT NULL,
@@ -113,19 +113,25 @@ def apply_assignment(engine: Engine, assign: str, *, run_id: int, cause: str,
                (SELECT coalesce(max(created_seq), 0) FROM person_ids)
                  + row_number() OVER (ORDER BY person_id), {run_id}, NULL
         FROM _minted""")
-    if replace_all:
-        engine.execute("DELETE FROM person_index")
-    else:
-        engine.execute(f"DELETE FROM person_index WHERE identity_id IN "
-                       f"(SELECT identity_id FROM {assign})")
     engine.execute(f"""
-        INSERT INTO person_index
-        SELECT a.identity_id, coalesce(k.person_id, m.person_id), {run_id}
+        CREATE OR REPLACE TEMP TABLE _assigned AS
+        SELECT a.identity_id, coalesce(k.person_id, m.person_id) AS person_id
         FROM {assign} a LEFT JOIN _keep k USING (cluster_id)
         LEFT JOIN _minted m USING (cluster_id)""")
+    if replace_all:
+        engine.execute("DELETE FROM person_index WHERE identity_id NOT IN "
+                       "(SELECT identity_id FROM _assigned)")
+    # write only what changed: most records keep their person from run to run
+    engine.execute("""
+        DELETE FROM person_index WHERE identity_id IN (
+          SELECT identity_id FROM _assigned n JOIN person_index p USING (identity_id)
+          WHERE p.person_id <> n.person_id)""")
+    engine.execute(f"""
+        INSERT INTO person_index SELECT n.identity_id, n.person_id, {run_id}
+        FROM _assigned n ANTI JOIN person_index p USING (identity_id)""")
     counts = dict(engine.query(
         f"SELECT event, count(*) FROM person_id_history WHERE run_id = {run_id} GROUP BY 1"))
-    for t in ("_overlap", "_cluster_key", "_best", "_keep", "_minted"):
+    for t in ("_overlap", "_cluster_key", "_best", "_keep", "_minted", "_assigned"):
         engine.execute(f"DROP TABLE IF EXISTS {t}")
     return {k: int(v) for k, v in counts.items()}
 

@@ -242,7 +242,7 @@ def _cluster_full(engine: Engine, db_api: object, settings: IdentitySection, wh:
                             settings.link_threshold)
     engine.execute(f"CREATE TABLE {S}.assign AS SELECT unique_id AS identity_id, "
                    f"CAST(cluster_id AS VARCHAR) AS cluster_id FROM {table}")
-    _enforce_splits(engine, settings, wh, f"{S}.edges", dob_decisive)
+    _enforce_splits(engine, settings, wh, "{S}.edges", dob_decisive)
 
 
 def _cluster_incremental(engine: Engine, db_api: object, settings: IdentitySection,
@@ -272,10 +272,11 @@ def _cluster_incremental(engine: Engine, db_api: object, settings: IdentitySecti
         UNION ALL
         SELECT p.identity_id, CAST(c.cluster_id AS VARCHAR)
         FROM {table} c JOIN {wh}.person_index p ON c.unique_id = 'person:' || p.person_id""")
+    # stored edges too, but only those of records in a conflicted cluster ({S} is filled in)
     _enforce_splits(engine, settings, wh, f"""(
-        SELECT unique_id_l, unique_id_r, match_probability FROM {S}.edges UNION ALL
-        SELECT identity_id_l, identity_id_r, match_probability FROM {wh}.link_edges)""",
-                    dob_decisive)
+        SELECT unique_id_l, unique_id_r, match_probability FROM {{S}}.edges UNION ALL
+        SELECT identity_id_l, identity_id_r, match_probability FROM {wh}.link_edges
+        WHERE identity_id_l IN (SELECT identity_id FROM {{S}}.conflicted))""", dob_decisive)
 
 
 # Two records this far apart are never one person, however strong the path between them:
@@ -308,8 +309,10 @@ def _enforce_splits(engine: Engine, settings: IdentitySection, wh: str, edges_ta
           SELECT x.cluster_id FROM {S}.cannot c
           JOIN {S}.assign x ON x.identity_id = c.id_a
           JOIN {S}.assign y ON y.identity_id = c.id_b AND x.cluster_id = y.cluster_id)""")
+    if not engine.scalar(f"SELECT count(*) FROM {S}.conflicted"):
+        return
     edges = engine.query(f"""
-        SELECT e.unique_id_l, e.unique_id_r FROM {edges_table} e
+        SELECT e.unique_id_l, e.unique_id_r FROM {edges_table.format(S=S)} e
         JOIN {S}.conflicted l ON l.identity_id = e.unique_id_l
         JOIN {S}.conflicted r ON r.identity_id = e.unique_id_r AND l.cluster_id = r.cluster_id
         WHERE e.match_probability >= ?

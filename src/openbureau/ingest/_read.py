@@ -12,6 +12,7 @@ import codecs
 import csv
 import gzip
 import hashlib
+import re
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +26,8 @@ from openbureau.ingest.spec import SourceSpec
 
 _UTF8 = {"utf-8", "utf_8", "utf8", "ascii", "us-ascii"}
 _OTHER_DELIMITERS = [",", ";", "\t", "|"]
-_BLANK = b" \t\r\n"  # what a blank line may hold (see _validate.NOT_BLANK)
+# What a blank line may hold (see _validate.NOT_BLANK); files can be large, so search, not strip.
+_NOT_BLANK = re.compile(rb"[^ \t\r\n]")
 
 
 @dataclass
@@ -35,8 +37,8 @@ class FileContent:
     path: Path
     sha256: str
     size: int
-    # Text formats: one row per physical line after the header: (line_no int64, raw binary,
-    # and text when every line decodes).
+    # Text formats: one row per physical line after the header: line_no, raw (bytes, with the
+    # line break) and bad (the bytes are not valid text in the declared encoding).
     lines: pa.Table | None = None
     ends_with_newline: bool = True
     header: list[str] = field(default_factory=list)  # CSV header cells, in file order
@@ -90,7 +92,7 @@ _CONTROL = bytes(b for b in range(32) if b not in b"\t\n\r\x0c")
 
 def _check_text(path: Path, data: bytes, encoding: str) -> None:
     """Reject what is not a text file at all; a stray control byte only costs its line."""
-    if not data.strip(_BLANK):
+    if not _NOT_BLANK.search(data):
         raise FileRejected(str(path), "file is empty")
     name = codecs.lookup(encoding).name
     if name.startswith(("utf-16", "utf-32")):
@@ -107,17 +109,50 @@ def _check_text(path: Path, data: bytes, encoding: str) -> None:
                            line=head[:offset].count(b"\n") + 1)
 
 
-def _split_lines(data: bytes) -> tuple[pa.Array, bool]:
+def _split_lines(data: bytes) -> tuple[pa.Array, np.ndarray, bool]:
+    """Lines as a zero-copy Arrow array over ``data`` (each keeps its line break), and the
+    offsets of their starts (plus the end)."""
     ends = data.endswith(b"\n")
-    parts = pc.split_pattern(pa.array([data], pa.large_binary()), b"\n").flatten()
-    if ends:
-        parts = parts.slice(0, len(parts) - 1)
-    return parts, ends
+    breaks = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 0x0A) + 1
+    stops = breaks if ends else np.append(breaks, len(data))
+    offsets = np.concatenate([[0], stops]).astype(np.int64)
+    lines = pa.LargeBinaryArray.from_buffers(
+        pa.large_binary(), len(offsets) - 1, [None, pa.py_buffer(offsets), pa.py_buffer(data)])
+    return lines, offsets, ends
+
+
+_BAD_UTF8: list[int] = []
+
+
+def _note_bad_utf8(err: UnicodeError) -> tuple[str, int]:
+    assert isinstance(err, UnicodeDecodeError)
+    _BAD_UTF8.append(err.start)
+    return "", err.end
+
+
+codecs.register_error("openbureau_note_bad_utf8", _note_bad_utf8)
+
+
+def _undecodable_lines(data: bytes, offsets: np.ndarray) -> np.ndarray:
+    """Indices of lines that are not valid UTF-8, found by decoding line-aligned chunks."""
+    bad: list[int] = []
+    chunk = 1 << 26
+    start_idx = 0
+    view = memoryview(data)
+    while start_idx < len(offsets) - 1:
+        stop_idx = int(np.searchsorted(offsets, offsets[start_idx] + chunk, "right"))
+        stop_idx = min(max(stop_idx, start_idx + 1), len(offsets) - 1)
+        base = int(offsets[start_idx])
+        _BAD_UTF8.clear()
+        codecs.decode(view[base:int(offsets[stop_idx])], "utf-8", "openbureau_note_bad_utf8")
+        bad.extend(base + pos for pos in _BAD_UTF8)
+        start_idx = stop_idx
+    return np.unique(np.searchsorted(offsets, np.array(bad, dtype=np.int64), "right") - 1)
 
 
 def _decode_one(raw: bytes, path: Path, line_no: int) -> str:
     try:
-        return raw.decode("utf-8").rstrip("\r")
+        return raw.decode("utf-8").rstrip("\r\n")
     except UnicodeDecodeError:
         raise FileRejected(str(path), "header is not valid text in the declared encoding",
                            line=line_no) from None
@@ -159,7 +194,7 @@ def read_text_file(path: Path, spec: SourceSpec) -> FileContent:
     data = _to_utf8(data, spec.parse.encoding)
     if data.startswith(codecs.BOM_UTF8):
         data = data[len(codecs.BOM_UTF8):]
-    parts, ends = _split_lines(data)
+    parts, offsets, ends = _split_lines(data)
     content = FileContent(path=path, sha256=sha, size=size, ends_with_newline=ends)
     first_data = 1
     if spec.format == "csv":
@@ -177,20 +212,20 @@ def read_text_file(path: Path, spec: SourceSpec) -> FileContent:
             width = max(int(f.column) for f in spec.fields)
             content.header = [str(i) for i in range(1, width + 1)]
     body = parts.slice(first_data - 1)
-    header_bytes = len(parts[0].as_py()) + 1 if first_data > 1 else 0
-    if not data[header_bytes:].strip(_BLANK):
+    header_bytes = int(offsets[first_data - 1])
+    if not _NOT_BLANK.search(data, header_bytes):  # searching in place: no copy of the body
         raise FileRejected(str(path), "file has a header but no data rows")
     if not ends and spec.parse.final_newline == "required":
         raise FileRejected(str(path), "file is truncated: the last line has no line break "
                            "(if this furnisher never ends its files with one, set "
                            "parse.final_newline: optional)", line=len(parts))
     line_no = pa.array(np.arange(first_data, first_data + len(body), dtype=np.int64))
-    raw = body.cast(pa.binary())
-    try:  # the usual case: the whole file decodes, so Arrow can hand the engine text directly
-        text = pc.utf8_rtrim(body.cast(pa.large_string()), characters="\r").cast(pa.string())
-        content.lines = pa.table({"line_no": line_no, "raw": raw, "text": text})
-    except pa.ArrowInvalid:  # some lines do not: the engine decodes line by line
-        content.lines = pa.table({"line_no": line_no, "raw": raw})
+    # Lines that are not valid UTF-8 are marked; the engine decodes the others (and the marked
+    # ones are quarantined as bad_encoding, their raw bytes kept).
+    bad = _undecodable_lines(data, offsets) - (first_data - 1)
+    undecodable = np.zeros(len(body), dtype=bool)
+    undecodable[bad[bad >= 0]] = True
+    content.lines = pa.table({"line_no": line_no, "raw": body, "bad": pa.array(undecodable)})
     return content
 
 

@@ -91,11 +91,9 @@ def _stage(engine: Engine, spec: SourceSpec, content: FileContent, key: bytes) -
         blank = 0
     else:
         assert content.lines is not None
-        text = ("text" if "text" in content.lines.column_names
-                else "rtrim(try(decode(raw)), chr(13))")
         engine.execute(
-            f"CREATE OR REPLACE TEMP TABLE _ingest_text AS SELECT line_no, raw, {text} AS text "
-            "FROM _ingest_lines"
+            "CREATE OR REPLACE TEMP TABLE _ingest_text AS SELECT line_no, raw, CASE WHEN bad "
+            "THEN NULL ELSE rtrim(decode(raw), chr(13) || chr(10)) END AS text FROM _ingest_lines"
         )
         read, blank = engine.query(
             f"SELECT count(*) FILTER ({NOT_BLANK}), count(*) FILTER (NOT {NOT_BLANK}) "

@@ -19,7 +19,6 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from openbureau.errors import FileRejected
 from openbureau.ingest.spec import SourceSpec

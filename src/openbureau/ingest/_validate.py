@@ -35,6 +35,8 @@ from dataclasses import dataclass
 from openbureau.ingest.spec import FieldSpec, SourceSpec
 
 STAGED = "_ingest_staged"
+# An undecodable line shown as text (bytes above 0x7F escaped), without its line break.
+RAW_AS_TEXT = "rtrim(CAST(raw AS VARCHAR), chr(13) || chr(10))"
 # Control characters have no place in a furnisher's text (a NUL is a classic corrupt byte).
 CONTROL_CHARS = r"[\x00-\x08\x0B\x0C\x0E-\x1F\x7F]"
 # A line of only spaces, tabs and carriage returns is blank: counted, but not a row.
@@ -95,7 +97,7 @@ def csv_rows(spec: SourceSpec, header: list[str]) -> str:
                f"THEN replace({cell}[2:-2], {lit(qt * 2)}, {lit(qt)}) ELSE {cell} END")
         cols.append(f"{unq} AS {q('v_' + f.target)}")
     return f"""
-    SELECT line_no, text, coalesce(text, rtrim(CAST(raw AS VARCHAR), chr(13) || chr(10))) AS raw_text,
+    SELECT line_no, text, coalesce(text, {RAW_AS_TEXT}) AS raw_text,
       {lit(spec.parse.delimiter)} || text AS _prefixed,
       CASE WHEN text IS NOT NULL AND regexp_full_match(_prefixed, {lit(full)})
            THEN regexp_extract_all(_prefixed, {lit(extract)}, 1) END AS cells,
@@ -116,7 +118,7 @@ def jsonl_rows(spec: SourceSpec) -> str:
     paths = "[" + ", ".join(lit(_json_path(f.column)) for f in spec.fields) + "]"
     cols = [f"_values[{i}] AS {q('v_' + f.target)}" for i, f in enumerate(spec.fields, start=1)]
     return f"""
-    SELECT line_no, text, coalesce(text, rtrim(CAST(raw AS VARCHAR), chr(13) || chr(10))) AS raw_text,
+    SELECT line_no, text, coalesce(text, {RAW_AS_TEXT}) AS raw_text,
       try(json_type(text)) AS _json_type,
       CASE WHEN text IS NULL THEN 'bad_encoding'
            WHEN regexp_matches(text, {lit(CONTROL_CHARS)}) THEN 'control_character'

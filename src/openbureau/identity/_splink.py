@@ -36,7 +36,9 @@ DOB_DECISIVE_MIN_EXACT_M = 0.97
 COLUMNS = ["first_name", "last_name", "name_suffix", "dob", "national_id_token", "address_line1",
            "postcode", "phone", "email"]
 
-logging.getLogger("splink").setLevel(logging.WARNING)
+# Splink narrates training at length (levels EM could not see, untrained u values); the model
+# file records what was estimated, so only its errors reach the user.
+logging.getLogger("splink").setLevel(logging.ERROR)
 
 
 # Candidate pairs: records equal on every field of one of these keys. Several independent field
@@ -128,7 +130,7 @@ def train(db_api: DuckDBAPI, input_table: str, *, seed: int, max_pairs: float,
     ``national_id_pairs`` says whether any two records share a national-ID token; without
     them the steps that need them are left out. A step the data is too small for is skipped
     and the priors in ``settings`` stand."""
-    linker = Linker(db_api.register(input_table), settings(), log_level=logging.WARNING)
+    linker = Linker(db_api.register(input_table), settings(), log_level=logging.ERROR)
     by_token = [block_on("national_id_token")] if national_id_pairs else []
     _attempt(lambda: linker.training.estimate_probability_two_random_records_match(
         [*by_token, block_on("first_name", "last_name", "dob")], recall=0.7))
@@ -223,7 +225,7 @@ def load_model(path: Path) -> LinkageModel:
 
 
 def linker_for(db_api: DuckDBAPI, input_table: str, model: dict[str, Any]) -> Linker:
-    linker = Linker(db_api.register(input_table), model, log_level=logging.WARNING)
+    linker = Linker(db_api.register(input_table), model, log_level=logging.ERROR)
     for col in TF_COLUMNS:
         linker.table_management.compute_tf_table(col)
     return linker

@@ -225,6 +225,23 @@ def run_synthetic(records: int, seed: int) -> None:
     print(f"peak RSS of this process so far: {peak_rss_mb():,.0f} MB", flush=True)
 
 
+def run_thresholds(workspace: Path, truth: Path, thresholds: list[float]) -> None:
+    """Relink a copy of a linked workspace fully (saved model) at each threshold; F1 of each."""
+    for threshold in thresholds:
+        with tempfile.TemporaryDirectory(prefix="thresholds") as tmp:
+            copy = Path(shutil.copytree(workspace, Path(tmp) / "ws"))
+            ws = Workspace.open(copy)
+            settings = ws.settings.identity.model_copy(update={"link_threshold": threshold})
+            with ws.engine() as engine:
+                engine.execute("DELETE FROM person_index")
+                report = link(engine, model_path=copy / "models" / "linkage-model.json",
+                              settings=settings, full=True)
+                q = evaluate_linkage(engine, truth)
+        print(f"threshold {threshold}: P {q.precision:.4f} R {q.recall:.4f} F1 {q.f1:.4f} "
+              f"exact {q.exact_share:.4f} merged {q.merged} split {q.split} "
+              f"({report.seconds:.0f} s)", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="what", required=True)
@@ -232,9 +249,16 @@ def main() -> None:
     syn = sub.add_parser("synthetic")
     syn.add_argument("--records", type=int, action="append")
     syn.add_argument("--seed", type=int, default=42)
+    thr = sub.add_parser("thresholds", help="F1 of a linked workspace at other thresholds")
+    thr.add_argument("--records", type=int, default=1_000_000,
+                     help="which `synthetic` run's workspace (bench/out/linkage_N)")
+    thr.add_argument("threshold", type=float, nargs="+")
     args = ap.parse_args()
     if args.what == "febrl":
         run_febrl()
+    elif args.what == "thresholds":
+        root = OUT / f"linkage_{args.records}"
+        run_thresholds(root / "relinked", root / "incoming" / "truth", args.threshold)
     else:
         for n in args.records or [100_000]:
             run_synthetic(n, args.seed)

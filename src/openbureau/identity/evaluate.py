@@ -6,7 +6,7 @@ unlinked counts as a person of its own, so unlinking costs recall, as it should.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from openbureau.engine import Engine
@@ -26,9 +26,6 @@ class LinkageQuality:
     merged: int  # predicted persons holding records of more than one true person
     split: int  # true persons spread over more than one predicted person
     unlinked: int
-
-    def as_dict(self) -> dict[str, float | int]:
-        return asdict(self)
 
 
 def _truth_labels(engine: Engine, truth_dir: Path) -> None:

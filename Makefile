@@ -12,7 +12,7 @@ $(BIN)/python:
 # Reinstall when the declared dependencies change.
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench,train]'
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -73,3 +73,39 @@ def cli(monkeypatch: pytest.MonkeyPatch) -> Callable[..., Result]:
         return runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
 
     return run
+
+
+@pytest.fixture(scope="session")
+def linked_population(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """3,000 synthetic persons, every feed ingested, linked and in the ledger.
+
+    Returns (workspace folder, synth output folder). Tests that change the workspace copy it
+    first (``copy_population``).
+    """
+    from openbureau.identity import link
+    from openbureau.ingest import load_spec
+    from openbureau.ingest.load import ingest_file
+    from openbureau.ledger import build_ledger
+    from openbureau.synth import SynthConfig, generate
+
+    root = tmp_path_factory.mktemp("population")
+    result = generate(root / "incoming", SynthConfig(persons=3000, seed=11))
+    ws = init_workspace(root / "ws")
+    with ws.engine() as engine:
+        for feed, spec_path in result.specs.items():
+            ingest_file(engine, load_spec(spec_path), result.files[feed],
+                        key=ws.national_id_key())
+        link(engine, model_path=ws.root / "models" / "linkage-model.json",
+             settings=ws.settings.identity)
+        build_ledger(engine)
+    return ws.root, root / "incoming"
+
+
+@pytest.fixture
+def copy_population(linked_population: tuple[Path, Path],
+                    tmp_path: Path) -> tuple[Path, Path]:
+    """A private copy of the linked population's workspace, safe to change."""
+    import shutil
+
+    ws, pop = linked_population
+    return Path(shutil.copytree(ws, tmp_path / "ws")), pop

@@ -355,6 +355,9 @@ def demo(
     console.print(f"Done in {time.perf_counter() - started:.0f} s. Workspace: {directory}")
 
 
+# Stage commands kept in their own modules register themselves on ``app``.
+from openbureau import _cli_scoring  # noqa: E402,F401
+
 def main() -> None:
     """Entry point of the ``openbureau`` script."""
     sys.exit(app())

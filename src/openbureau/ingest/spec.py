@@ -208,6 +208,69 @@ class ParseOptions(BaseModel):
         return v
 
 
+EventType = Literal["account_status", "inquiry", "payment", "public_record"]
+
+
+class LedgerMapping(BaseModel):
+    """How a feed's rows become canonical ledger events (see docs/ledger.md).
+
+    The event's own fields come from the spec's canonical targets (``balance``,
+    ``payment_status``, ``due_date``...); this block only says which event a row is and
+    which targets carry its dates.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    event: EventType = Field(description="Canonical event a row of this feed becomes")
+    kind: str | None = Field(
+        default=None,
+        description="payment: utility | telecom | rent; public_record: a fixed kind "
+        "(tax_lien) when no target carries it",
+    )
+    kind_from: str | None = Field(
+        default=None, description="public_record: target holding the kind (case_type)"
+    )
+    event_date: str = Field(description="Target holding the date the event happened")
+    reported_date: str | None = Field(
+        default=None, description="Target holding the date the furnisher reported the row"
+    )
+    report_lag_days: int = Field(
+        default=0, ge=0, le=400,
+        description="Without a reported date: the row counts as known this many days after "
+        "its event date",
+    )
+
+    @model_validator(mode="after")
+    def _kind_given(self) -> LedgerMapping:
+        if self.event == "payment" and self.kind not in PAYMENT_KINDS:
+            raise ValueError(f"ledger.kind: a payment feed needs one of {sorted(PAYMENT_KINDS)}")
+        if self.event == "public_record":
+            if (self.kind is None) == (self.kind_from is None):
+                raise ValueError(
+                    "ledger: a public_record feed needs exactly one of kind, kind_from")
+            if self.kind is not None and self.kind not in PUBLIC_RECORD_KINDS:
+                raise ValueError(
+                    f"ledger.kind: {self.kind!r} is not one of {sorted(PUBLIC_RECORD_KINDS)}"
+                )
+        return self
+
+    def targets(self) -> list[str]:
+        return [t for t in (self.kind_from, self.event_date, self.reported_date) if t]
+
+
+PAYMENT_KINDS = frozenset({"utility", "telecom", "rent"})
+PUBLIC_RECORD_KINDS = frozenset(
+    {"civil_judgment", "bankruptcy_ch7", "bankruptcy_ch13", "tax_lien"}
+)
+# Targets each event needs from the feed (one of each tuple).
+EVENT_REQUIRES: dict[str, list[tuple[str, ...]]] = {
+    "account_status": [("account_id",), ("payment_status", "days_past_due")],
+    "inquiry": [("inquiry_date",)],
+    "payment": [("account_id", "contract_id", "lease_id"), ("due_date", "period")],
+    "public_record": [("filed_date",)],
+}
+
+
 class SourceSpec(BaseModel):
     """A furnisher feed: its file layout and the meaning of each column."""
 
@@ -229,6 +292,9 @@ class SourceSpec(BaseModel):
         description="Identifier groups; a row must fill every target of at least one group",
     )
     fields: list[FieldSpec]
+    ledger: LedgerMapping | None = Field(
+        default=None, description="The ledger event each row becomes; none: identity only"
+    )
 
     @field_validator("name")
     @classmethod
@@ -264,6 +330,16 @@ class SourceSpec(BaseModel):
             for t in group:
                 if t not in known:
                     raise ValueError(f"require_one_of: {t!r} is not a target of any field")
+        if self.ledger is not None:
+            for t in self.ledger.targets():
+                if t not in known:
+                    raise ValueError(f"ledger: {t!r} is not a target of any field")
+            for group in EVENT_REQUIRES[self.ledger.event]:
+                if not known.intersection(group):
+                    raise ValueError(
+                        f"ledger: a {self.ledger.event} feed needs a field with target "
+                        + " or ".join(repr(t) for t in group)
+                    )
         return self
 
     # -- helpers used by the loader ------------------------------------------------------------
@@ -281,11 +357,17 @@ class SourceSpec(BaseModel):
 
     def fingerprint(self) -> str:
         """Hash of the spec's meaning (not its formatting): recorded on every batch."""
-        canonical = self.model_dump_json(exclude={"description"})
+        # The ledger mapping does not change what is loaded, so it is not part of a batch's
+        # identity: fixing a mapping must not make the same file load twice.
+        canonical = self.model_dump_json(exclude={"description", "ledger"})
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
     def to_yaml(self) -> str:
         data = self.model_dump(mode="json", exclude_defaults=False)
+        if data.get("ledger") is None:
+            data.pop("ledger", None)
+        else:
+            data["ledger"] = {k: v for k, v in data["ledger"].items() if v is not None}
         for f in data["fields"]:
             for key in ("formats", "codes", "description"):
                 if not f.get(key):

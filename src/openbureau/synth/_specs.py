@@ -4,8 +4,26 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from openbureau.ingest.spec import FieldSpec, ParseOptions, SourceSpec, save_spec
+from openbureau.ingest.spec import FieldSpec, LedgerMapping, ParseOptions, SourceSpec, save_spec
 from openbureau.synth._layout import Feed
+
+# The ledger event each synthetic feed's rows become. Bills are known once due; a status
+# row once the furnisher reported it.
+LEDGER: dict[str, LedgerMapping] = {
+    "northbank_accounts": LedgerMapping(
+        event="account_status", event_date="period", reported_date="reported_date"),
+    "crestline_tradelines": LedgerMapping(
+        event="account_status", event_date="period", reported_date="reported_date"),
+    "northbank_inquiries": LedgerMapping(event="inquiry", event_date="inquiry_date"),
+    "crestline_inquiries": LedgerMapping(event="inquiry", event_date="inquiry_date"),
+    "brightwater_utility": LedgerMapping(event="payment", kind="utility", event_date="due_date"),
+    "metrotel_telecom": LedgerMapping(event="payment", kind="telecom", event_date="due_date"),
+    "rentright_rent": LedgerMapping(event="payment", kind="rent", event_date="period"),
+    "county_court_records": LedgerMapping(
+        event="public_record", kind_from="case_type", event_date="filed_date"),
+    "state_tax_liens": LedgerMapping(
+        event="public_record", kind="tax_lien", event_date="filed_date"),
+}
 
 
 def build_spec(feed: Feed) -> SourceSpec:
@@ -28,6 +46,7 @@ def build_spec(feed: Feed) -> SourceSpec:
         format=feed.format,  # type: ignore[arg-type]
         parse=parse, record_key=list(feed.record_key),
         require_one_of=[list(g) for g in feed.require_one_of], fields=fields,
+        ledger=LEDGER.get(feed.name),
     )
 
 

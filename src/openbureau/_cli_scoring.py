@@ -1,0 +1,153 @@
+"""CLI commands for the ledger and scoring stages (registered on ``openbureau.cli.app``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from openbureau.cli import WorkspaceOpt, _parse_date, app, console, handles_errors, progress_bar
+from openbureau.errors import UserError
+from openbureau.workspace import Workspace
+
+
+@app.command()
+@handles_errors
+def ledger(workspace: WorkspaceOpt = Path(".")) -> None:
+    """Map ingested batches onto canonical ledger events and refresh each event's person."""
+    from openbureau.ledger import build_ledger, event_counts
+
+    ws = Workspace.open(workspace)
+    with ws.engine() as engine:
+        report = build_ledger(engine)
+        counts = event_counts(engine)
+    console.print(f"Ledger: {report.batches} new batch(es) mapped, "
+                  f"{report.persons_refreshed:,} events moved to another person, "
+                  f"{report.unlinked_events:,} events without a person; {report.seconds:.1f} s")
+    if report.identity_only:
+        console.print(f"Identity only (no ledger block in the spec): "
+                      f"{', '.join(report.identity_only)}")
+    table = Table(title="Events that count (current, linked, not suppressed)")
+    table.add_column("event")
+    table.add_column("events", justify="right")
+    for event, n in counts.items():
+        table.add_row(event, f"{n:,}")
+    console.print(table)
+
+
+def _scorecard_path(ws: Workspace, given: Path | None) -> Path:
+    path = given or ws.root / "models" / "scorecard.yaml"
+    if given is None and not path.exists():
+        raise UserError("no scorecard yet: run `openbureau train --as-of DATE` or pass "
+                        "--scorecard FILE")
+    return path
+
+
+@app.command()
+@handles_errors
+def train(
+    as_of: Annotated[str, typer.Option("--as-of", help="Date of the features; the outcome is "
+                                       "the default rate in the months after it.")],
+    horizon: Annotated[int, typer.Option(help="Outcome window in months.")] = 12,
+    holdout: Annotated[float, typer.Option(help="Share of persons held out for the "
+                                           "report's figures.")] = 0.3,
+    factors: Annotated[Path | None, typer.Option(help="YAML file of custom candidate "
+                                                 "factors.")] = None,
+    name: Annotated[str, typer.Option(help="Scorecard name.")] = "openbureau",
+    workspace: WorkspaceOpt = Path("."),
+) -> None:
+    """Fit a points scorecard on the outcome after --as-of; write it and an HTML report."""
+    try:
+        from openbureau.scoring.factors import load_custom_factors
+        from openbureau.scoring.train import train as run_train
+    except ImportError as exc:  # optbinning is the `train` extra
+        raise UserError(f"training needs the train extra ({exc.name} is missing): "
+                        "pip install 'openbureau[train]'") from exc
+    if not 0 < holdout < 1:
+        raise UserError("--holdout must be between 0 and 1")
+    day = _parse_date(as_of, "--as-of")
+    ws = Workspace.open(workspace)
+    customs = load_custom_factors(factors) if factors else []
+    with ws.engine() as engine, progress_bar(transient=True) as tick:
+        result = run_train(engine, as_of=day, models_dir=ws.root / "models",
+                           reports_dir=ws.root / "reports", horizon_months=horizon,
+                           holdout=holdout, name=name, customs=customs, progress=tick)
+    card = result.scorecard
+    console.print(
+        f"Scorecard [bold]{card.name} {card.version}[/] as of {day}: {len(card.factors)} "
+        f"factors from {len(card.factors) + len(card.excluded)} candidates; trained on "
+        f"{result.persons_train:,} persons (bad rate {result.bad_rate:.1%}); held-out "
+        f"{result.persons_holdout:,}: AUC [bold]{result.auc_holdout:.3f}[/], "
+        f"KS {result.ks_holdout:.3f}"
+        + (f", PSI {result.psi:.3f}" if result.psi is not None else "")
+        + f"; {result.seconds:.1f} s")
+    console.print(f"Scorecard file: {result.scorecard_path}")
+    console.print(f"Model report:   {result.report_path}")
+
+
+@app.command()
+@handles_errors
+def score(
+    as_of: Annotated[str, typer.Option("--as-of", help="Score as of this date.")],
+    scorecard: Annotated[Path | None, typer.Option(help="Scorecard file (default: the one "
+                                                   "trained last).")] = None,
+    workspace: WorkspaceOpt = Path("."),
+) -> None:
+    """Score every person as of a date into a new, immutable snapshot."""
+    from openbureau.scoring import load_scorecard, score_snapshot
+    from openbureau.scoring.score import score_distribution
+
+    day = _parse_date(as_of, "--as-of")
+    ws = Workspace.open(workspace)
+    card = load_scorecard(_scorecard_path(ws, scorecard))
+    with ws.engine() as engine, progress_bar(transient=True) as tick:
+        tick("scoring", 0, 0)
+        report = score_snapshot(engine, card, day)
+        dist = score_distribution(engine, report.snapshot_id)
+    console.print(f"Snapshot [bold]{report.snapshot_id}[/] ({card.name} {card.version}, as of "
+                  f"{day}): {report.scored:,} of {report.persons:,} persons scored, "
+                  f"{report.persons - report.scored:,} unscorable; {report.seconds:.1f} s")
+    console.print(distribution_table(dist, report.persons))
+
+
+def distribution_table(dist: list[tuple[str, int, int, int]], persons: int) -> Table:
+    table = Table(title="Score distribution")
+    for col in ("band", "persons", "share", "scores"):
+        table.add_column(col, justify="left" if col == "band" else "right")
+    for band, n, lo, hi in dist:
+        span = f"{lo}-{hi}" if not band.startswith("unscorable") else ""
+        table.add_row(band, f"{n:,}", f"{n / max(persons, 1):.1%}", span)
+    return table
+
+
+@app.command("show-score")
+@handles_errors
+def show_score(
+    person: Annotated[str, typer.Argument(help="Person id (P...).")],
+    snapshot: Annotated[str | None, typer.Option(help="Snapshot id (default: the latest).")] =
+        None,
+    workspace: WorkspaceOpt = Path("."),
+) -> None:
+    """A person's score, band and reasons, with the records behind each reason."""
+    from openbureau.scoring.score import latest_snapshot, person_score
+
+    ws = Workspace.open(workspace)
+    with ws.engine(read_only=True) as engine:
+        snap = snapshot or latest_snapshot(engine)
+        row = person_score(engine, snap, person)
+    print_person_score(row)
+
+
+def print_person_score(row: dict[str, Any]) -> None:
+    head = f"[bold]{row['person_id']}[/] as of {row['as_of']} (snapshot {row['snapshot_id']}): "
+    if row["score"] is None:
+        console.print(head + f"no score: {row['unscorable_text']}")
+        return
+    console.print(head + f"score [bold]{row['score']}[/] ({row['band']})")
+    for r in row["reasons"] or []:
+        ids = r["record_ids"]
+        shown = ", ".join(ids[:6]) + (f" and {len(ids) - 6} more" if len(ids) > 6 else "")
+        console.print(f"  {r['rank']}. {r['code']} {r['statement']} "
+                      f"(-{r['points_lost']:.0f} points)" + (f"; records: {shown}" if ids else ""))

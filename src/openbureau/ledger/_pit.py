@@ -1,0 +1,77 @@
+"""Point-in-time views of the ledger: only what the bureau knew on a given date.
+
+``create_pit_views(engine, as_of)`` makes temporary tables in the engine session:
+
+``pit_status``     status rows reported on or before D, for periods on or before D
+``pit_accounts``   one row per (person, account) as it stood on D: latest values, worst
+                   statuses, last delinquency dates, whether open
+``pit_inquiries``  inquiries made on or before D
+``pit_payments``   utility, telecom and rent bills due on or before D with ``days_late_asof``:
+                   a bill paid after D counts as unpaid on D, late by D - due date
+``pit_public``     public records filed on or before D; ``resolved_asof`` only when resolved by D
+
+Everything reads the ``*_effective`` views, so corrections (current versions only) and
+suppressions (disputed, aged off, no consent) are honoured.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from openbureau.engine import Engine
+from openbureau.ledger.build import ensure_schema
+
+
+def date_literal(as_of: dt.date) -> str:
+    return f"DATE '{as_of.isoformat()}'"
+
+
+def create_pit_views(engine: Engine, as_of: dt.date) -> None:
+    """(Re)create the ``pit_*`` temp tables for ``as_of`` (see module docstring)."""
+    ensure_schema(engine)
+    d = date_literal(as_of)
+    engine.execute(f"""CREATE OR REPLACE TEMP TABLE pit_status AS
+        SELECT * FROM ledger_account_status_effective
+        WHERE reported_date <= {d} AND event_date <= {d}""")
+    engine.execute(f"""CREATE OR REPLACE TEMP TABLE pit_accounts AS
+        SELECT person_id, account_id,
+            arg_max(product, event_date) AS product,
+            min(opened_date) AS opened_date,
+            arg_max(closed_date, event_date) AS closed_date,
+            arg_max(credit_limit, event_date) AS credit_limit,
+            arg_max(original_amount, event_date) AS original_amount,
+            arg_max(balance, event_date) AS balance,
+            arg_max(status_rank, event_date) AS current_rank,
+            arg_max(record_id, event_date) AS latest_record_id,
+            max(event_date) AS last_period,
+            max(status_rank) AS worst_rank,
+            max(status_rank) FILTER (WHERE event_date > {d} - INTERVAL 12 MONTH) AS worst_rank_12m,
+            max(event_date) FILTER (WHERE status_rank >= 1) AS last_30,
+            max(event_date) FILTER (WHERE status_rank >= 3) AS last_90,
+            max(event_date) FILTER (WHERE status_rank >= 1
+                                    AND event_date > {d} - INTERVAL 24 MONTH) AS last_30_24m
+        FROM pit_status GROUP BY person_id, account_id""")
+    # An account is open on D when it is not closed by D, not charged off, and still reporting.
+    engine.execute("""ALTER TABLE pit_accounts ADD COLUMN is_open BOOLEAN""")
+    engine.execute(f"""UPDATE pit_accounts SET is_open =
+        (closed_date IS NULL OR closed_date > {d}) AND current_rank < 6
+        AND last_period > {d} - INTERVAL 3 MONTH""")
+    engine.execute(f"""CREATE OR REPLACE TEMP TABLE pit_inquiries AS
+        SELECT * FROM ledger_inquiries_effective
+        WHERE reported_date <= {d} AND event_date <= {d}""")
+    engine.execute(f"""CREATE OR REPLACE TEMP TABLE pit_payments AS
+        SELECT *, CASE
+                WHEN paid_date IS NOT NULL AND paid_date <= {d}
+                    THEN greatest(coalesce(days_late, date_diff('day', due_date, paid_date)), 0)
+                ELSE greatest(date_diff('day', due_date, {d}), 0) END AS days_late_asof
+        FROM ledger_payments_effective
+        WHERE reported_date <= {d} AND due_date <= {d}""")
+    engine.execute(f"""CREATE OR REPLACE TEMP TABLE pit_public AS
+        SELECT *, CASE WHEN resolved_date <= {d} THEN resolved_date END AS resolved_asof
+        FROM ledger_public_records_effective
+        WHERE reported_date <= {d} AND filed_date <= {d}""")
+
+
+def drop_pit_views(engine: Engine) -> None:
+    for t in ("pit_status", "pit_accounts", "pit_inquiries", "pit_payments", "pit_public"):
+        engine.execute(f"DROP TABLE IF EXISTS {t}")

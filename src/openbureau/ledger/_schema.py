@@ -1,0 +1,147 @@
+"""The canonical event model: four event tables, their columns, and where each column comes from.
+
+Every event row keeps its lineage (record, batch, furnisher, feed), its person, the date it
+happened (``event_date``) and the date the bureau could first know it (``reported_date``), and a
+version: a correction adds a new version and marks the old one not current, never rewriting it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# (column, SQL type) shared by every event table.
+COMMON: list[tuple[str, str]] = [
+    ("event_id", "VARCHAR NOT NULL"),  # record_id '~' version
+    ("record_id", "VARCHAR NOT NULL"),
+    ("version", "INTEGER NOT NULL"),
+    ("is_current", "BOOLEAN NOT NULL"),
+    ("supersedes", "VARCHAR"),  # event_id of the version this one corrects
+    ("person_id", "VARCHAR"),  # NULL while the record is not linked to a person
+    ("identity_id", "VARCHAR"),
+    ("furnisher", "VARCHAR NOT NULL"),
+    ("feed", "VARCHAR NOT NULL"),
+    ("batch_id", "VARCHAR NOT NULL"),
+    ("event_date", "DATE"),
+    ("reported_date", "DATE"),
+    ("recorded_at", "TIMESTAMP NOT NULL"),
+    ("correction_reason", "VARCHAR"),
+]
+
+
+@dataclass(frozen=True)
+class EventColumn:
+    name: str
+    sql_type: str
+    sources: tuple[str, ...]  # canonical targets tried in order (coalesce)
+    qualify: bool = False  # prefix with the furnisher: account numbers are only unique per lender
+
+
+@dataclass(frozen=True)
+class EventTable:
+    event: str
+    table: str
+    columns: tuple[EventColumn, ...]
+
+    @property
+    def effective(self) -> str:
+        """View of current, linked, unsuppressed versions: what features and scores read."""
+        return f"{self.table}_effective"
+
+    def correctable(self) -> list[str]:
+        return [c.name for c in self.columns if c.name != "kind_source"] + [
+            "event_date", "reported_date"]
+
+
+def _c(name: str, sql_type: str, *sources: str, qualify: bool = False) -> EventColumn:
+    return EventColumn(name, sql_type, sources or (name,), qualify)
+
+
+AMOUNT = "DECIMAL(18,2)"
+
+EVENTS: dict[str, EventTable] = {
+    "account_status": EventTable("account_status", "ledger_account_status", (
+        _c("account_id", "VARCHAR", qualify=True),
+        _c("product", "VARCHAR"),
+        _c("opened_date", "DATE"),
+        _c("closed_date", "DATE"),
+        _c("credit_limit", AMOUNT),
+        _c("original_amount", AMOUNT),
+        _c("balance", AMOUNT),
+        _c("payment_status", "VARCHAR"),
+        _c("days_past_due", "INTEGER"),
+    )),
+    "inquiry": EventTable("inquiry", "ledger_inquiries", (
+        _c("inquiry_id", "VARCHAR"),
+        _c("inquiry_type", "VARCHAR"),
+    )),
+    "payment": EventTable("payment", "ledger_payments", (
+        _c("payment_kind", "VARCHAR", "-"),  # from the mapping's kind
+        _c("account_id", "VARCHAR", "account_id", "contract_id", "lease_id", qualify=True),
+        _c("due_date", "DATE", "due_date", "period"),
+        _c("amount_due", AMOUNT),
+        _c("amount_paid", AMOUNT),
+        _c("paid_date", "DATE"),
+        _c("days_late", "INTEGER"),
+    )),
+    "public_record": EventTable("public_record", "ledger_public_records", (
+        _c("record_kind", "VARCHAR", "-"),  # from the mapping's kind or kind_from
+        _c("case_id", "VARCHAR", "case_id", "lien_id", qualify=True),
+        _c("filed_date", "DATE"),
+        _c("amount", AMOUNT),
+        _c("resolved_date", "DATE", "satisfied_date", "released_date", "resolved_date"),
+    )),
+}
+
+# Ordinal of the worst payment status: what "worse" means for delinquency features.
+STATUS_RANK_SQL = """CASE
+    WHEN payment_status = 'chargeoff' THEN 6
+    WHEN payment_status = 'dpd150' THEN 5
+    WHEN payment_status = 'dpd120' THEN 4
+    WHEN payment_status = 'dpd90' THEN 3
+    WHEN payment_status = 'dpd60' THEN 2
+    WHEN payment_status = 'dpd30' THEN 1
+    WHEN payment_status IN ('current', 'closed') THEN 0
+    WHEN days_past_due >= 150 THEN 5
+    WHEN days_past_due >= 120 THEN 4
+    WHEN days_past_due >= 90 THEN 3
+    WHEN days_past_due >= 60 THEN 2
+    WHEN days_past_due >= 30 THEN 1
+    ELSE 0 END"""
+
+SUPPRESSIONS = """CREATE TABLE IF NOT EXISTS ledger_suppressions (
+    suppression_id BIGINT PRIMARY KEY, record_id VARCHAR NOT NULL, reason VARCHAR NOT NULL,
+    note VARCHAR, created_at TIMESTAMP NOT NULL, lifted_at TIMESTAMP, lift_note VARCHAR)"""
+
+BATCHES = """CREATE TABLE IF NOT EXISTS ledger_batches (
+    batch_id VARCHAR PRIMARY KEY, feed VARCHAR NOT NULL, event VARCHAR, events BIGINT NOT NULL,
+    built_at TIMESTAMP NOT NULL)"""
+
+SUPPRESSION_REASONS = ("disputed", "aged_off", "no_consent", "fraud", "other")
+
+
+def create_sql(table: EventTable) -> str:
+    cols = COMMON + [(c.name, c.sql_type) for c in table.columns]
+    body = ",\n    ".join(f"{n} {t}" for n, t in cols)
+    return f"CREATE TABLE IF NOT EXISTS {table.table} (\n    {body})"
+
+
+def effective_view_sql(table: EventTable) -> str:
+    extra = f", {STATUS_RANK_SQL} AS status_rank" if table.event == "account_status" else ""
+    return f"""CREATE OR REPLACE VIEW {table.effective} AS
+        SELECT e.*{extra} FROM {table.table} e
+        WHERE e.is_current AND e.person_id IS NOT NULL
+          AND NOT EXISTS (SELECT 1 FROM ledger_suppressions s
+                          WHERE s.record_id = e.record_id AND s.lifted_at IS NULL)"""
+
+
+TRADELINES_VIEW = """CREATE OR REPLACE VIEW ledger_tradelines AS
+    SELECT person_id, furnisher, account_id,
+        arg_max(product, event_date) AS product, min(opened_date) AS opened_date,
+        arg_max(closed_date, event_date) AS closed_date,
+        arg_max(credit_limit, event_date) AS credit_limit,
+        arg_max(original_amount, event_date) AS original_amount,
+        arg_max(balance, event_date) AS balance,
+        arg_max(payment_status, event_date) AS payment_status,
+        min(event_date) AS first_reported, max(event_date) AS last_reported,
+        count(*) AS months_reported, max(status_rank) AS worst_status_rank
+    FROM ledger_account_status_effective GROUP BY person_id, furnisher, account_id"""

@@ -1,0 +1,104 @@
+"""Corrections and suppressions: how governance changes what counts, without deleting anything.
+
+``correct_record`` adds a new version of a record's event with some fields changed; the old
+version stays, marked not current, and the new one names it in ``supersedes``.
+``suppress_record`` keeps a record out of features and scores (disputed, aged off, no consent,
+fraud) until ``lift_suppression``; the record itself is untouched.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from openbureau.engine import Engine
+from openbureau.errors import UserError
+from openbureau.ledger._schema import EVENTS, SUPPRESSION_REASONS, EventTable
+from openbureau.ledger.build import ensure_schema
+
+
+def _find(engine: Engine, record_id: str) -> tuple[EventTable, str, int]:
+    for table in EVENTS.values():
+        row = engine.query(f"SELECT event_id, version FROM {table.table} "
+                           "WHERE record_id = ? AND is_current", [record_id])
+        if row:
+            return table, str(row[0][0]), int(row[0][1])
+    raise UserError(f"record {record_id!r} is not in the ledger")
+
+
+def correct_record(engine: Engine, record_id: str, changes: dict[str, Any], reason: str) -> str:
+    """Add a corrected version of ``record_id``'s event; returns the new event id.
+
+    Raises:
+        UserError: unknown record, a field that is not a correctable event field, no reason.
+    """
+    ensure_schema(engine)
+    if not reason.strip():
+        raise UserError("a correction needs a reason")
+    if not changes:
+        raise UserError("a correction needs at least one changed field")
+    table, event_id, version = _find(engine, record_id)
+    allowed = [c.name for c in table.columns] + ["event_date", "reported_date"]
+    for name in changes:
+        if name not in allowed:
+            raise UserError(f"{name!r} is not a field of a {table.event} event; "
+                            f"correctable: {', '.join(allowed)}")
+    new_id = f"{record_id}~{version + 1}"
+    replace = ", ".join(f"CAST(? AS {_type(table, n)}) AS {n}" for n in changes)
+    with engine.transaction():
+        engine.execute(f"""INSERT INTO {table.table}
+            SELECT * REPLACE (? AS event_id, ? AS version, true AS is_current,
+                              ? AS supersedes, now()::TIMESTAMP AS recorded_at,
+                              ? AS correction_reason, {replace})
+            FROM {table.table} WHERE event_id = ?""",
+                       [new_id, version + 1, event_id, reason, *changes.values(), event_id])
+        engine.execute(f"UPDATE {table.table} SET is_current = false WHERE event_id = ?",
+                       [event_id])
+    return new_id
+
+
+def _type(table: EventTable, name: str) -> str:
+    if name in ("event_date", "reported_date"):
+        return "DATE"
+    return next(c.sql_type for c in table.columns if c.name == name).split()[0]
+
+
+def suppress_record(engine: Engine, record_id: str, reason: str, note: str = "") -> int:
+    """Keep a record out of features and scores; returns the suppression id."""
+    ensure_schema(engine)
+    if reason not in SUPPRESSION_REASONS:
+        raise UserError(f"suppression reason {reason!r} is not one of "
+                        f"{', '.join(SUPPRESSION_REASONS)}")
+    _find(engine, record_id)
+    with engine.transaction():
+        sid = int(engine.scalar("SELECT coalesce(max(suppression_id), 0) + 1 "
+                                "FROM ledger_suppressions"))
+        engine.execute("INSERT INTO ledger_suppressions VALUES (?, ?, ?, ?, now(), NULL, NULL)",
+                       [sid, record_id, reason, note or None])
+    return sid
+
+
+def lift_suppression(engine: Engine, suppression_id: int, note: str = "") -> None:
+    ensure_schema(engine)
+    found = engine.scalar("SELECT lifted_at IS NULL FROM ledger_suppressions "
+                          "WHERE suppression_id = ?", [suppression_id])
+    if found is None:
+        raise UserError(f"no suppression {suppression_id}")
+    if not found:
+        raise UserError(f"suppression {suppression_id} was already lifted")
+    engine.execute("UPDATE ledger_suppressions SET lifted_at = now(), lift_note = ? "
+                   "WHERE suppression_id = ?", [note or None, suppression_id])
+
+
+def record_history(engine: Engine, record_id: str) -> list[dict[str, Any]]:
+    """Every version of a record's event, oldest first, with its suppressions."""
+    table, _, _ = _find(engine, record_id)
+    rows = engine.arrow(f"SELECT * FROM {table.table} WHERE record_id = ? ORDER BY version",
+                        [record_id]).to_pylist()
+    sup = engine.arrow("SELECT * FROM ledger_suppressions WHERE record_id = ? "
+                       "ORDER BY suppression_id", [record_id]).to_pylist()
+    for r in rows:
+        r["suppressions"] = sup
+    return rows
+
+
+__all__ = ["correct_record", "lift_suppression", "record_history", "suppress_record"]

@@ -1,0 +1,324 @@
+"""Point-in-time features per person, grouped the way lenders know them.
+
+``compute_features(engine, as_of, into)`` writes one row per person in the person index with
+every feature as of ``as_of``, computed set-wise in the engine from the ``pit_*`` tables (see
+``_pit``): nothing reported after ``as_of`` can reach a feature. ``NULL`` means "no data"
+(no revolving account, never delinquent...), which scorecards bin on its own.
+
+Each feature names the ledger columns it is derived from (its lineage, checked by the factor
+guard) and the evidence query that returns the records that put a person where they are
+(used for reason codes).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from openbureau.engine import Engine
+from openbureau.ledger._pit import create_pit_views, date_literal
+
+GROUPS = {
+    "payment_history": "Payment history",
+    "amounts_owed": "Amounts owed",
+    "length_of_history": "Length of credit history",
+    "new_credit": "New credit",
+    "credit_mix": "Credit mix",
+    "alternative_data": "Utility, telecom and rent payments",
+}
+
+
+@dataclass(frozen=True)
+class Feature:
+    """A candidate score factor.
+
+    Attributes:
+        trend: expected direction of the default rate as the value grows (optbinning
+            ``monotonic_trend``): ``ascending``, ``descending``, ``auto_asc_desc``...
+        source: the per-person aggregate it is computed in (acc, inq, pub, pay)
+        sql: aggregate expression over that source's ``pit_*`` table; ``{d}`` is the as-of date
+        zero_if_absent: a person with no rows in the source has 0, not "no data"
+        lineage: ``event.column`` pairs the value is derived from
+        evidence: key of the query listing the records behind the value
+    """
+
+    name: str
+    code: str
+    group: str
+    description: str
+    statement: str
+    source: str
+    sql: str
+    trend: str
+    lineage: tuple[str, ...]
+    evidence: str
+    zero_if_absent: bool = False
+    missing_statement: str = ""  # the reason when "no data" is what cost the points
+
+    @property
+    def statement_if_missing(self) -> str:
+        return self.missing_statement or f"No information on file: {self.description.lower()}"
+
+
+_STATUS = ("account_status.payment_status", "account_status.days_past_due",
+           "account_status.event_date")
+_OPEN = ("account_status.closed_date", "account_status.event_date",
+         "account_status.payment_status")
+_CARD = ("account_status.balance", "account_status.credit_limit", "account_status.product",
+         *_OPEN)
+_LOAN = ("account_status.balance", "account_status.original_amount", "account_status.product",
+         *_OPEN)
+_ALT = ("payment.due_date", "payment.paid_date", "payment.days_late")
+
+FEATURES: tuple[Feature, ...] = (
+    # -- payment history -------------------------------------------------------------------
+    Feature("worst_status_12m", "PH01", "payment_history",
+            "Worst status on any account in the last 12 months (0 current .. 6 charged off)",
+            "Serious delinquency on one or more accounts in the last 12 months",
+            "acc", "max(worst_rank_12m)", "ascending", _STATUS, "delinquent_12m",
+            missing_statement="No credit account reported in the last 12 months"),
+    Feature("months_since_delinquency", "PH02", "payment_history",
+            "Months since the most recent payment 30 or more days late",
+            "Time since the most recent late payment is too short",
+            "acc", "date_diff('month', max(last_30), {d})", "descending", _STATUS,
+            "last_delinquency"),
+    Feature("months_since_serious_delinquency", "PH03", "payment_history",
+            "Months since the most recent payment 90 or more days late or a charge-off",
+            "Time since a serious delinquency or charge-off is too short",
+            "acc", "date_diff('month', max(last_90), {d})", "descending", _STATUS,
+            "last_serious_delinquency"),
+    Feature("accounts_past_due", "PH04", "payment_history",
+            "Accounts past due in their latest report",
+            "Accounts currently past due",
+            "acc", "count(*) FILTER (WHERE current_rank >= 1 AND (closed_date IS NULL "
+                   "OR closed_date > {d}))", "ascending", _STATUS + _OPEN, "past_due_now",
+            zero_if_absent=True),
+    Feature("accounts_delinquent_24m", "PH05", "payment_history",
+            "Accounts with a payment 30 or more days late in the last 24 months",
+            "Too many accounts with late payments in the last 24 months",
+            "acc", "count(*) FILTER (WHERE last_30_24m IS NOT NULL)", "ascending", _STATUS,
+            "delinquent_24m", zero_if_absent=True),
+    Feature("public_records", "PH06", "payment_history",
+            "Civil judgments, bankruptcies and tax liens unresolved or filed in the last 7 years",
+            "Derogatory public record (judgment, bankruptcy or tax lien)",
+            "pub", "count(*) FILTER (WHERE resolved_asof IS NULL "
+                   "OR filed_date > {d} - INTERVAL 7 YEAR)", "ascending",
+            ("public_record.record_kind", "public_record.filed_date",
+             "public_record.resolved_date"), "public_records", zero_if_absent=True),
+    # -- amounts owed ----------------------------------------------------------------------
+    Feature("revolving_utilisation", "AO01", "amounts_owed",
+            "Balances on open revolving accounts as a share of their credit limits",
+            "Proportion of balances to credit limits on revolving accounts is too high",
+            "acc", "sum(balance) FILTER (WHERE product = 'card' AND is_open) / "
+                   "nullif(sum(credit_limit) FILTER (WHERE product = 'card' AND is_open), 0)",
+            "ascending", _CARD, "open_cards",
+            missing_statement="No open revolving account with a balance and limit on file"),
+    Feature("max_card_utilisation", "AO02", "amounts_owed",
+            "Highest balance-to-limit share on any open revolving account",
+            "Balance is too close to the credit limit on one or more revolving accounts",
+            "acc", "max(balance / nullif(credit_limit, 0)) FILTER (WHERE product = 'card' "
+                   "AND is_open)", "ascending",
+            _CARD, "open_cards",
+            missing_statement="No recent balance information on revolving accounts"),
+    Feature("total_balance", "AO03", "amounts_owed",
+            "Total balance on open accounts",
+            "Amount owed on accounts is too high",
+            "acc", "sum(balance) FILTER (WHERE is_open)", "auto_asc_desc",
+            ("account_status.balance", *_OPEN), "open_accounts",
+            missing_statement="No open account with a balance on file"),
+    Feature("installment_balance_ratio", "AO04", "amounts_owed",
+            "Balances on open loans as a share of the amounts borrowed",
+            "Proportion of loan balances to loan amounts is too high",
+            "acc", "sum(balance) FILTER (WHERE product <> 'card' AND is_open) / "
+                   "nullif(sum(original_amount) FILTER (WHERE product <> 'card' AND is_open), 0)",
+            "ascending", _LOAN, "open_loans",
+            missing_statement="No open loan on file"),
+    # -- length of history -----------------------------------------------------------------
+    Feature("oldest_account_months", "LH01", "length_of_history",
+            "Months since the oldest account was opened",
+            "Length of time accounts have been established is too short",
+            "acc", "date_diff('month', min(opened_date), {d})", "descending",
+            ("account_status.opened_date",), "oldest_account",
+            missing_statement="No credit account on file"),
+    Feature("average_account_months", "LH02", "length_of_history",
+            "Average months since each account was opened",
+            "Average age of accounts is too short",
+            "acc", "avg(date_diff('month', opened_date, {d}))", "descending",
+            ("account_status.opened_date",), "all_accounts",
+            missing_statement="No credit account on file"),
+    # -- new credit ------------------------------------------------------------------------
+    Feature("inquiries_6m", "NC01", "new_credit",
+            "Credit inquiries in the last 6 months",
+            "Too many inquiries in the last 6 months",
+            "inq", "count(*) FILTER (WHERE event_date > {d} - INTERVAL 6 MONTH)", "ascending",
+            ("inquiry.event_date",), "inquiries_6m", zero_if_absent=True),
+    Feature("inquiries_12m", "NC02", "new_credit",
+            "Credit inquiries in the last 12 months",
+            "Too many inquiries in the last 12 months",
+            "inq", "count(*) FILTER (WHERE event_date > {d} - INTERVAL 12 MONTH)", "ascending",
+            ("inquiry.event_date",), "inquiries_12m", zero_if_absent=True),
+    Feature("new_accounts_12m", "NC03", "new_credit",
+            "Accounts opened in the last 12 months",
+            "Too many accounts opened in the last 12 months",
+            "acc", "count(*) FILTER (WHERE opened_date > {d} - INTERVAL 12 MONTH)", "ascending",
+            ("account_status.opened_date",), "new_accounts_12m", zero_if_absent=True),
+    Feature("months_since_newest_account", "NC04", "new_credit",
+            "Months since the most recent account was opened",
+            "Time since the most recent account opening is too short",
+            "acc", "date_diff('month', max(opened_date), {d})", "descending",
+            ("account_status.opened_date",), "newest_account",
+            missing_statement="No credit account on file"),
+    # -- credit mix ------------------------------------------------------------------------
+    Feature("open_accounts", "CM01", "credit_mix",
+            "Accounts open and reporting",
+            "Too few accounts currently open",
+            "acc", "count(*) FILTER (WHERE is_open)", "descending", _OPEN, "open_accounts",
+            zero_if_absent=True),
+    Feature("product_types", "CM02", "credit_mix",
+            "Kinds of credit open (card, auto loan, personal loan, mortgage)",
+            "Lack of a mix of credit types",
+            "acc", "count(DISTINCT product) FILTER (WHERE is_open)", "descending",
+            ("account_status.product", *_OPEN), "open_accounts", zero_if_absent=True),
+    # -- alternative data ------------------------------------------------------------------
+    Feature("alt_on_time_share_12m", "AP01", "alternative_data",
+            "Share of utility, telecom and rent bills due in the last 12 months paid on time",
+            "Utility, telecom or rent payments not made on time",
+            "pay", "avg(CASE WHEN days_late_asof = 0 THEN 1.0 ELSE 0.0 END) "
+                   "FILTER (WHERE due_date > {d} - INTERVAL 12 MONTH)", "descending", _ALT,
+            "alt_late_12m"),
+    Feature("alt_late_payments_12m", "AP02", "alternative_data",
+            "Utility, telecom and rent bills 30 or more days late in the last 12 months",
+            "Utility, telecom or rent payments 30 or more days late",
+            "pay", "count(*) FILTER (WHERE days_late_asof >= 30 "
+                   "AND due_date > {d} - INTERVAL 12 MONTH)", "ascending", _ALT,
+            "alt_late_12m"),
+    Feature("alt_max_days_late_12m", "AP03", "alternative_data",
+            "Most days late on a utility, telecom or rent bill in the last 12 months",
+            "A utility, telecom or rent payment was seriously late",
+            "pay", "max(days_late_asof) FILTER (WHERE due_date > {d} - INTERVAL 12 MONTH)",
+            "ascending", _ALT, "alt_late_12m"),
+    Feature("alt_months_history", "AP04", "alternative_data",
+            "Months with a utility, telecom or rent bill on file",
+            "Length of utility, telecom or rent payment history is too short",
+            "pay", "count(DISTINCT date_trunc('month', due_date))", "descending",
+            ("payment.due_date",), "alt_accounts"),
+)
+
+FEATURES_BY_NAME = {f.name: f for f in FEATURES}
+
+# Facts about a file that decide whether it can be scored at all (not score factors).
+ELIGIBILITY = {
+    "tradelines": ("acc", "count(*)"),
+    "alt_months": ("pay", "count(DISTINCT date_trunc('month', due_date))"),
+}
+
+_SOURCES = {
+    "acc": "pit_accounts",
+    "inq": "pit_inquiries",
+    "pub": "pit_public",
+    "pay": "pit_payments",
+}
+
+# Evidence: (person_id, record_id) of the records behind a feature's value as of {d}.
+EVIDENCE: dict[str, str] = {
+    "delinquent_12m": "SELECT person_id, record_id FROM pit_status WHERE status_rank >= 1 "
+                      "AND event_date > {d} - INTERVAL 12 MONTH",
+    "last_delinquency": "SELECT person_id, record_id FROM pit_status WHERE status_rank >= 1 "
+                        "QUALIFY event_date = max(event_date) OVER (PARTITION BY person_id)",
+    "last_serious_delinquency": "SELECT person_id, record_id FROM pit_status "
+                                "WHERE status_rank >= 3 QUALIFY event_date = "
+                                "max(event_date) OVER (PARTITION BY person_id)",
+    "past_due_now": "SELECT person_id, latest_record_id FROM pit_accounts "
+                    "WHERE current_rank >= 1 AND (closed_date IS NULL OR closed_date > {d})",
+    "delinquent_24m": "SELECT person_id, record_id FROM pit_status WHERE status_rank >= 1 "
+                      "AND event_date > {d} - INTERVAL 24 MONTH QUALIFY row_number() OVER "
+                      "(PARTITION BY person_id, account_id ORDER BY event_date DESC) = 1",
+    "public_records": "SELECT person_id, record_id FROM pit_public WHERE resolved_asof IS NULL "
+                      "OR filed_date > {d} - INTERVAL 7 YEAR",
+    "open_cards": "SELECT person_id, latest_record_id FROM pit_accounts "
+                  "WHERE product = 'card' AND is_open",
+    "open_accounts": "SELECT person_id, latest_record_id FROM pit_accounts WHERE is_open",
+    "open_loans": "SELECT person_id, latest_record_id FROM pit_accounts "
+                  "WHERE product <> 'card' AND is_open",
+    "oldest_account": "SELECT person_id, latest_record_id FROM pit_accounts QUALIFY "
+                      "opened_date = min(opened_date) OVER (PARTITION BY person_id)",
+    "all_accounts": "SELECT person_id, latest_record_id FROM pit_accounts",
+    "newest_account": "SELECT person_id, latest_record_id FROM pit_accounts QUALIFY "
+                      "opened_date = max(opened_date) OVER (PARTITION BY person_id)",
+    "new_accounts_12m": "SELECT person_id, latest_record_id FROM pit_accounts "
+                        "WHERE opened_date > {d} - INTERVAL 12 MONTH",
+    "inquiries_6m": "SELECT person_id, record_id FROM pit_inquiries "
+                    "WHERE event_date > {d} - INTERVAL 6 MONTH",
+    "inquiries_12m": "SELECT person_id, record_id FROM pit_inquiries "
+                     "WHERE event_date > {d} - INTERVAL 12 MONTH",
+    "alt_late_12m": "SELECT person_id, record_id FROM pit_payments WHERE days_late_asof > 0 "
+                    "AND due_date > {d} - INTERVAL 12 MONTH",
+    "alt_accounts": "SELECT person_id, record_id FROM pit_payments QUALIFY row_number() OVER "
+                    "(PARTITION BY person_id, account_id ORDER BY due_date DESC) = 1",
+}
+
+
+def features_sql(as_of: dt.date, features: tuple[Feature, ...] = FEATURES) -> str:
+    """SELECT of one row per indexed person: every feature and eligibility fact as of D."""
+    d = date_literal(as_of)
+    per_source: dict[str, list[str]] = {s: [] for s in _SOURCES}
+    for f in features:
+        per_source[f.source].append(f"{f.sql.format(d=d)} AS {f.name}")
+    for name, (src, expr) in ELIGIBILITY.items():
+        per_source[src].append(f"{expr} AS {name}")
+    ctes = ["persons AS (SELECT DISTINCT person_id FROM person_index)"]
+    for src, cols in per_source.items():
+        if cols:
+            ctes.append(f"{src} AS (SELECT person_id, {', '.join(cols)} "
+                        f"FROM {_SOURCES[src]} GROUP BY person_id)")
+    any_record = " UNION ALL ".join(f"SELECT person_id FROM {t}" for t in _SOURCES.values())
+    ctes.append(f"anyr AS (SELECT person_id, count(*) AS records FROM ({any_record}) "
+                "GROUP BY person_id)")
+    select = [f"{date_literal(as_of)} AS as_of"]
+    for f in features:
+        col = f"{f.source}.{f.name}"
+        select.append(f"coalesce({col}, 0) AS {f.name}" if f.zero_if_absent
+                      else f"CAST({col} AS DOUBLE) AS {f.name}")
+    select += ["coalesce(acc.tradelines, 0) AS tradelines",
+               "coalesce(pay.alt_months, 0) AS alt_months",
+               "coalesce(anyr.records, 0) AS records"]
+    joins = " ".join(f"LEFT JOIN {src} USING (person_id)"
+                     for src, cols in per_source.items() if cols)
+    return (f"WITH {', '.join(ctes)} SELECT person_id, {', '.join(select)} FROM persons "
+            f"{joins} LEFT JOIN anyr USING (person_id)")
+
+
+def compute_features(engine: Engine, as_of: dt.date, into: str = "person_features",
+                     *, temp: bool = True) -> str:
+    """Write features as of ``as_of`` into table ``into`` (one row per person); returns it.
+
+    Leaves the ``pit_*`` tables for ``as_of`` in place for evidence queries.
+    """
+    create_pit_views(engine, as_of)
+    kind = "TEMP TABLE" if temp else "TABLE"
+    engine.execute(f"CREATE OR REPLACE {kind} {into} AS {features_sql(as_of)}")
+    return into
+
+
+def evidence_sql(as_of: dt.date, wanted: str, features: list[str] | None = None) -> str:
+    """Records behind each (person_id, feature) pair listed in table ``wanted``.
+
+    Requires the ``pit_*`` tables for ``as_of`` (``compute_features`` leaves them). Returns
+    (person_id, feature, record_ids) with record ids sorted.
+    """
+    d = date_literal(as_of)
+    parts = []
+    for f in FEATURES:
+        if features is not None and f.name not in features:
+            continue
+        q = EVIDENCE[f.evidence].format(d=d)
+        parts.append(f"SELECT '{f.name}' AS feature, e.person_id, e.rid "
+                     f"FROM ({q}) AS e(person_id, rid)")
+    if not parts:
+        parts = ["SELECT NULL::VARCHAR AS feature, NULL::VARCHAR AS person_id, "
+                 "NULL::VARCHAR AS rid WHERE false"]
+    union = " UNION ALL ".join(parts)
+    return f"""SELECT w.person_id, w.feature, list(DISTINCT ev.rid ORDER BY ev.rid) AS record_ids
+        FROM {wanted} w
+        JOIN ({union}) ev ON ev.person_id = w.person_id AND ev.feature = w.feature
+        GROUP BY w.person_id, w.feature"""

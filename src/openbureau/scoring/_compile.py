@@ -1,0 +1,88 @@
+"""Compile a scorecard file into scorers: SQL ``CASE`` expressions for the engine, numpy lookups.
+
+Both give exactly the points of the file's bins; neither imports the training stack.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from openbureau.scoring.scorecard import Factor, Scorecard
+
+
+def _num(v: float) -> str:
+    return repr(float(v))
+
+
+def _sql_str(v: str) -> str:
+    return "'" + v.replace("'", "''") + "'"
+
+
+def factor_points_sql(factor: Factor, column: str) -> str:
+    """``CASE`` giving the factor's points for the value in ``column``."""
+    missing = _num(factor.missing_bin.points)
+    rest = [b for b in factor.bins if not b.missing]
+    if factor.kind == "categorical":
+        whens = [f"WHEN CAST({column} AS VARCHAR) IN "
+                 f"({', '.join(map(_sql_str, b.categories or []))}) THEN {_num(b.points)}"
+                 for b in rest]
+        return f"CASE WHEN {column} IS NULL THEN {missing} {' '.join(whens)} ELSE {missing} END"
+    x = f"CAST({column} AS DOUBLE)"
+    whens = [f"WHEN {x} < {_num(b.upper)} THEN {_num(b.points)}"
+             for b in rest[:-1] if b.upper is not None]
+    return (f"CASE WHEN {column} IS NULL OR isnan({x}) THEN {missing} {' '.join(whens)} "
+            f"ELSE {_num(rest[-1].points)} END")
+
+
+def round_clip_sql(total: str, card: Scorecard) -> str:
+    s = card.scaling
+    # Half up, the same as the numpy scorer (round() would differ on exact halves).
+    return (f"CAST(least(greatest(floor({total} + 0.5), {s.min_score}), {s.max_score}) "
+            "AS INTEGER)")
+
+
+def band_sql(score: str, card: Scorecard) -> str:
+    whens = " ".join(f"WHEN {score} <= {b.max_score} THEN {_sql_str(b.name)}"
+                     for b in sorted(card.bands, key=lambda b: b.min_score))
+    return f"CASE {whens} END"
+
+
+class NumpyScorer:
+    """Vectorised lookup of a scorecard's points: ``points(data)`` and ``score(data)``."""
+
+    def __init__(self, card: Scorecard) -> None:
+        self.card = card
+
+    @staticmethod
+    def factor_points(factor: Factor, values: Any) -> np.ndarray:
+        missing = factor.missing_bin.points
+        rest = [b for b in factor.bins if not b.missing]
+        if factor.kind == "categorical":
+            arr = np.asarray(values, dtype=object)
+            isnull = np.array([v is None or (isinstance(v, float) and np.isnan(v))
+                               for v in arr]) if arr.size else np.zeros(0, bool)
+            keys = np.where(isnull, "", arr.astype(str))
+            uniq, inverse = np.unique(keys, return_inverse=True)
+            lookup = {c: b.points for b in rest for c in (b.categories or [])}
+            table = np.array([lookup.get(u, missing) for u in uniq], dtype=float)
+            out = table[inverse]
+            out[isnull] = missing
+            return out
+        x = np.asarray(values, dtype=float)
+        edges = np.array([b.upper for b in rest[:-1]], dtype=float)
+        pts = np.array([b.points for b in rest], dtype=float)
+        out = pts[np.searchsorted(edges, np.nan_to_num(x, nan=0.0), side="right")]
+        out[np.isnan(x)] = missing
+        return out
+
+    def points(self, data: Mapping[str, Any]) -> np.ndarray:
+        """(n, factors) array of points, columns in the scorecard's factor order."""
+        return np.column_stack([self.factor_points(f, data[f.name]) for f in self.card.factors])
+
+    def score(self, data: Mapping[str, Any]) -> np.ndarray:
+        s = self.card.scaling
+        total = np.floor(self.points(data).sum(axis=1) + 0.5)
+        return np.clip(total, s.min_score, s.max_score).astype(np.int64)

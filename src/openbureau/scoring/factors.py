@@ -1,0 +1,180 @@
+"""Candidate factors: the built-in features and custom ones, each checked by the factor guard.
+
+Custom factors come from a YAML file (``openbureau train --factors FILE``)::
+
+    factors:
+      - name: months_with_overdraft
+        code: X01
+        statement: Overdrafts in the last 12 months
+        trend: ascending
+        source: {feed: northbank_current, field: overdraft_days, aggregate: count,
+                 date_field: period, window_months: 12}
+
+A custom factor reads one loaded field of one feed, aggregated per person over rows dated on or
+before the as-of date. The guard runs on the field's catalogued data category before anything
+is computed; a protected category is refused.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from openbureau.engine import Engine
+from openbureau.errors import UserError
+from openbureau.governance.factor_guard import FactorRefused, catalog_categories, guard_factor
+from openbureau.ledger._pit import date_literal
+from openbureau.ledger.features import FEATURES, FEATURES_BY_NAME
+from openbureau.scoring.scorecard import CustomSource, Scorecard
+
+if TYPE_CHECKING:  # fit imports the training stack; scoring must not
+    from openbureau.scoring.fit import FactorDef
+
+INQUIRY_FACTORS = frozenset({"inquiries_6m", "inquiries_12m"})
+
+
+class CustomFactor(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    code: str
+    statement: str
+    description: str = ""
+    trend: str = "auto_asc_desc"
+    source: CustomSource
+
+
+class CustomFactorFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    factors: list[CustomFactor]
+
+
+def load_custom_factors(path: str | Path) -> list[CustomFactor]:
+    p = Path(path)
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+        return CustomFactorFile.model_validate(data).factors
+    except OSError as exc:
+        raise UserError(f"{p}: cannot read factor file ({exc.strerror or exc})") from exc
+    except yaml.YAMLError as exc:
+        raise UserError(f"{p}: not valid YAML") from exc
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(x) for x in err["loc"])
+        raise UserError(f"{p}: {where}: {err['msg'].removeprefix('Value error, ')}") from exc
+
+
+def _resolved(engine: Engine, lineage: tuple[str, ...] | list[str]) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    for ref in lineage:
+        for pair in catalog_categories(engine, ref) or [(ref, "unknown")]:
+            if pair not in out:
+                out.append(pair)
+    return out
+
+
+def builtin_candidates(engine: Engine) -> list[FactorDef]:
+    """Every built-in feature as a candidate, its fields resolved through the field catalog."""
+    from openbureau.scoring.fit import FactorDef
+
+    defs = []
+    for f in FEATURES:
+        fields = _resolved(engine, f.lineage)
+        guard_factor(f.name, fields)
+        defs.append(FactorDef(name=f.name, code=f.code, statement=f.statement, fields=fields,
+                              trend=f.trend, group=f.group, description=f.description))
+    return defs
+
+
+def custom_candidates(engine: Engine, customs: list[CustomFactor]) -> list[FactorDef]:
+    """Custom factors, refused by the guard if their field is protected or unknown."""
+    from openbureau.scoring.fit import FactorDef
+
+    defs = []
+    taken = set(FEATURES_BY_NAME)
+    for c in customs:
+        if c.name in taken:
+            raise UserError(f"custom factor {c.name!r}: the name is already a factor")
+        taken.add(c.name)
+        fields = catalog_categories(engine, c.source.field_ref)
+        if not fields:
+            raise FactorRefused(f"factor {c.name!r} is refused: field {c.source.field_ref!r} is "
+                                "not in this workspace's field catalog, so its data category "
+                                "cannot be checked")
+        guard_factor(c.name, fields, engine)
+        if c.source.date_field is None and c.source.aggregate != "latest":
+            raise UserError(f"custom factor {c.name!r}: source.date_field is required, so that "
+                            "only rows known on the as-of date count")
+        defs.append(FactorDef(name=c.name, code=c.code, statement=c.statement, fields=fields,
+                              trend=c.trend, group="custom", description=c.description))
+    return defs
+
+
+_AGG = {"count": "count({x})", "count_distinct": "count(DISTINCT {x})", "sum": "sum({x})",
+        "avg": "avg({x})", "min": "min({x})", "max": "max({x})"}
+
+
+def custom_factor_sql(as_of: dt.date, name: str, source: CustomSource) -> str:
+    """(person_id, value) of a custom factor as of D, from the feed's loaded rows."""
+    d = date_literal(as_of)
+    x = f"s.{source.field}"
+    where = []
+    order = "s.record_id"
+    if source.date_field:
+        where.append(f"s.{source.date_field} <= {d}")
+        order = f"s.{source.date_field}"
+        if source.window_months:
+            where.append(f"s.{source.date_field} > {d} - INTERVAL {source.window_months} MONTH")
+    agg = (f"arg_max({x}, {order})" if source.aggregate == "latest"
+           else _AGG[source.aggregate].format(x=x))
+    cond = f"WHERE {' AND '.join(where)}" if where else ""
+    return f"""SELECT pi.person_id, CAST({agg} AS DOUBLE) AS {name}
+        FROM src_{source.feed} s
+        JOIN identity_record_map m ON m.record_id = s.record_id
+        JOIN person_index pi ON pi.identity_id = m.identity_id
+        {cond} GROUP BY pi.person_id"""
+
+
+def add_custom_features(engine: Engine, table: str, as_of: dt.date,
+                        customs: list[tuple[str, CustomSource]]) -> None:
+    """Join custom factor values onto the features table ``table`` (in place)."""
+    for name, source in customs:
+        if not engine.table_exists(f"src_{source.feed}"):
+            raise UserError(f"custom factor {name!r}: no feed {source.feed!r} was loaded")
+        engine.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {name} DOUBLE")
+        engine.execute(f"""UPDATE {table} SET {name} = c.{name}
+            FROM ({custom_factor_sql(as_of, name, source)}) c
+            WHERE {table}.person_id = c.person_id""")
+
+
+def guard_scorecard(card: Scorecard, engine: Engine | None = None) -> None:
+    """The guard at load: every factor's declared fields, and with a warehouse its real ones.
+
+    Raises:
+        FactorRefused: a protected field, or lineage that cannot be checked.
+        UserError: a factor openbureau cannot compute.
+    """
+    for f in card.factors:
+        declared = [(r.field, r.category) for r in f.fields]
+        guard_factor(f.name, declared)
+        if f.custom is None and f.name not in FEATURES_BY_NAME:
+            raise UserError(f"factor {f.name!r} is neither a built-in feature nor a custom "
+                            "factor with a source, so it cannot be computed")
+        if engine is None:
+            continue
+        if f.custom is not None:
+            found = catalog_categories(engine, f.custom.field_ref)
+            if not found:
+                raise FactorRefused(f"factor {f.name!r} is refused: field "
+                                    f"{f.custom.field_ref!r} is not in this workspace's field "
+                                    "catalog, so its data category cannot be checked")
+            guard_factor(f.name, found)
+        else:
+            guard_factor(f.name, _resolved(engine, FEATURES_BY_NAME[f.name].lineage))
+        for r in f.fields:  # the file's own lineage must also be what the catalog says
+            found = catalog_categories(engine, r.field)
+            if found:
+                guard_factor(f.name, found)

@@ -1,0 +1,227 @@
+"""``openbureau score --as-of D``: an immutable score snapshot for every person in the index.
+
+Scoring runs in the engine: the scorecard is compiled to ``CASE`` expressions over the
+point-in-time features; reason codes and the records behind them are ranked and gathered in
+SQL. The snapshot (``score_snapshots`` + its rows in ``scores``) is written in one
+transaction: published whole or not at all, and never updated afterwards.
+
+Reason codes: the factors where the person lost the most points against that factor's best bin,
+up to four; inquiries are added as a fifth when they cost points and are not already listed.
+Each reason carries the ids of the records that put the person in that bin.
+
+Unscorable: no record as of D (``no_file``), or no credit account and under the minimum months
+of utility, telecom or rent history (``insufficient_history``). Such persons get a row with no
+score and the reason, never a made-up number.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass
+
+from openbureau.engine import Engine
+from openbureau.errors import UserError
+from openbureau.ledger import build_ledger
+from openbureau.ledger.features import compute_features, evidence_sql
+from openbureau.scoring._compile import band_sql, factor_points_sql, round_clip_sql
+from openbureau.scoring.factors import (
+    INQUIRY_FACTORS,
+    add_custom_features,
+    guard_scorecard,
+)
+from openbureau.scoring.scorecard import Scorecard
+
+MAX_REASONS = 4
+UNSCORABLE = {
+    "no_file": "No credit or payment records on file as of the score date",
+    "insufficient_history": "No credit account, and less than {m} months of utility, telecom "
+                            "or rent payment history",
+}
+
+SCHEMA = [
+    """CREATE TABLE IF NOT EXISTS score_snapshots (
+        snapshot_id VARCHAR PRIMARY KEY, as_of DATE NOT NULL, created_at TIMESTAMP NOT NULL,
+        scorecard_name VARCHAR NOT NULL, scorecard_version VARCHAR NOT NULL,
+        scorecard_yaml VARCHAR NOT NULL, persons BIGINT NOT NULL, scored BIGINT NOT NULL,
+        unscorable BIGINT NOT NULL, seconds DOUBLE)""",
+    """CREATE TABLE IF NOT EXISTS scores (
+        snapshot_id VARCHAR NOT NULL, person_id VARCHAR NOT NULL, as_of DATE NOT NULL,
+        score INTEGER, band VARCHAR, unscorable_reason VARCHAR, unscorable_text VARCHAR,
+        reasons STRUCT(rank INTEGER, code VARCHAR, factor VARCHAR, statement VARCHAR,
+                       points_lost DOUBLE, value DOUBLE, record_ids VARCHAR[])[],
+        scorecard_version VARCHAR NOT NULL,
+        PRIMARY KEY (snapshot_id, person_id),
+        CHECK ((score IS NULL) <> (unscorable_reason IS NULL)))""",
+]
+
+
+@dataclass
+class SnapshotReport:
+    snapshot_id: str
+    as_of: dt.date
+    scorecard_version: str
+    persons: int
+    scored: int
+    unscorable: dict[str, int]
+    seconds: float
+
+
+def ensure_schema(engine: Engine) -> None:
+    for sql in SCHEMA:
+        engine.execute(sql)
+
+
+def _points_select(card: Scorecard) -> str:
+    cols = [f"{factor_points_sql(f, 'f.' + f.name)} AS p_{f.name}" for f in card.factors]
+    return ", ".join(cols)
+
+
+def _scored_sql(card: Scorecard, features: str) -> str:
+    crit = card.minimum_criteria
+    total = " + ".join(f"p_{f.name}" for f in card.factors)
+    score = round_clip_sql(total, card)
+    return f"""WITH pts AS (
+            SELECT f.*, {_points_select(card)} FROM {features} f),
+        scored AS (
+            SELECT *, CASE WHEN records = 0 THEN 'no_file'
+                           WHEN tradelines < {crit.tradelines}
+                                AND alt_months < {crit.alt_months}
+                               THEN 'insufficient_history' END AS unscorable_reason
+            FROM pts)
+        SELECT *, CASE WHEN unscorable_reason IS NULL THEN {score} END AS score
+        FROM scored"""
+
+
+def _reasons_sql(card: Scorecard, scored: str) -> str:
+    lost = " UNION ALL ".join(
+        f"SELECT person_id, '{f.name}' AS factor, '{f.code}' AS code, "
+        f"{f.max_points!r} - p_{f.name} AS points_lost, CAST({f.name} AS DOUBLE) AS value, "
+        f"{'true' if f.name in INQUIRY_FACTORS else 'false'} AS is_inquiry "
+        f"FROM {scored} WHERE score IS NOT NULL" for f in card.factors)
+    return f"""WITH lost AS ({lost}),
+        ranked AS (
+            SELECT *, row_number() OVER (PARTITION BY person_id
+                                         ORDER BY points_lost DESC, code) AS rn
+            FROM lost WHERE points_lost > 0.005),
+        top AS (SELECT * FROM ranked WHERE rn <= {MAX_REASONS}),
+        fifth AS (
+            SELECT r.* FROM ranked r WHERE r.is_inquiry AND r.rn > {MAX_REASONS}
+              AND NOT EXISTS (SELECT 1 FROM top t WHERE t.person_id = r.person_id
+                              AND t.is_inquiry)
+            QUALIFY row_number() OVER (PARTITION BY r.person_id ORDER BY r.rn) = 1)
+        SELECT person_id, factor, code, points_lost, value,
+            row_number() OVER (PARTITION BY person_id ORDER BY rn) AS rank
+        FROM (SELECT * FROM top UNION ALL SELECT * FROM fifth)"""
+
+
+def score_snapshot(engine: Engine, card: Scorecard, as_of: dt.date) -> SnapshotReport:
+    """Score every indexed person as of ``as_of`` and publish one immutable snapshot.
+
+    Raises:
+        FactorRefused: the scorecard uses a protected or uncheckable field.
+        UserError: nothing is linked yet.
+    """
+    start = time.perf_counter()
+    if not engine.table_exists("person_index"):
+        raise UserError("records are not linked to persons yet: run `openbureau link` first")
+    build_ledger(engine)
+    guard_scorecard(card, engine)
+    ensure_schema(engine)
+    compute_features(engine, as_of, into="score_features")
+    add_custom_features(engine, "score_features", as_of,
+                        [(f.name, f.custom) for f in card.factors if f.custom is not None])
+    engine.execute(f"CREATE OR REPLACE TEMP TABLE score_scored AS "
+                   f"{_scored_sql(card, 'score_features')}")
+    engine.execute(f"CREATE OR REPLACE TEMP TABLE score_reasons AS "
+                   f"{_reasons_sql(card, 'score_scored')}")
+    engine.execute("CREATE OR REPLACE TEMP TABLE score_wanted AS "
+                   "SELECT DISTINCT person_id, factor AS feature FROM score_reasons")
+    builtin = [f.name for f in card.factors if f.custom is None]
+    engine.execute(f"CREATE OR REPLACE TEMP TABLE score_evidence AS "
+                   f"{evidence_sql(as_of, 'score_wanted', builtin)}")
+    statements = " ".join(
+        f"WHEN '{f.name}' THEN CASE WHEN rs.value IS NULL THEN "
+        f"'{_q(f.missing_statement or f.statement)}' ELSE '{_q(f.statement)}' END"
+        for f in card.factors)
+    seq = int(engine.scalar("SELECT count(*) FROM score_snapshots")) + 1
+    snapshot_id = f"S{as_of:%Y%m%d}-{seq:04d}"
+    hist = UNSCORABLE["insufficient_history"].format(m=card.minimum_criteria.alt_months)
+    with engine.transaction():
+        engine.execute(f"""INSERT INTO scores
+            SELECT ?, s.person_id, ?, s.score, CASE WHEN s.score IS NOT NULL THEN
+                       {band_sql('s.score', card)} END,
+                   s.unscorable_reason,
+                   CASE s.unscorable_reason WHEN 'no_file' THEN '{_q(UNSCORABLE['no_file'])}'
+                        WHEN 'insufficient_history' THEN '{_q(hist)}' END,
+                   r.reasons, ?
+            FROM score_scored s
+            LEFT JOIN (
+                SELECT rs.person_id, list({{'rank': rs.rank::INTEGER, 'code': rs.code,
+                    'factor': rs.factor,
+                    'statement': CASE rs.factor {statements} END,
+                    'points_lost': round(rs.points_lost, 2), 'value': rs.value,
+                    'record_ids': coalesce(ev.record_ids, [])::VARCHAR[]}}
+                    ORDER BY rs.rank) AS reasons
+                FROM score_reasons rs
+                LEFT JOIN score_evidence ev
+                  ON ev.person_id = rs.person_id AND ev.feature = rs.factor
+                GROUP BY rs.person_id) r USING (person_id)""",
+                       [snapshot_id, as_of, card.version])
+        counts = dict(engine.query(
+            "SELECT coalesce(unscorable_reason, 'scored'), count(*) FROM scores "
+            "WHERE snapshot_id = ? GROUP BY 1", [snapshot_id]))
+        persons = sum(int(v) for v in counts.values())
+        scored = int(counts.pop("scored", 0))
+        engine.execute("INSERT INTO score_snapshots VALUES (?, ?, now(), ?, ?, ?, ?, ?, ?, ?)",
+                       [snapshot_id, as_of, card.name, card.version, card.to_yaml(), persons,
+                        scored, persons - scored, time.perf_counter() - start])
+    for t in ("score_scored", "score_reasons", "score_wanted", "score_evidence"):
+        engine.execute(f"DROP TABLE IF EXISTS {t}")
+    return SnapshotReport(snapshot_id, as_of, card.version, persons, scored,
+                          {str(k): int(v) for k, v in counts.items()},
+                          time.perf_counter() - start)
+
+
+def _q(s: str) -> str:
+    return s.replace("'", "''")
+
+
+def latest_snapshot(engine: Engine) -> str:
+    found = None
+    if engine.table_exists("score_snapshots"):
+        found = engine.scalar("SELECT snapshot_id FROM score_snapshots "
+                              "ORDER BY created_at DESC, snapshot_id DESC LIMIT 1")
+    if found is None:
+        raise UserError("no score snapshot yet: run `openbureau score --as-of DATE` first")
+    return str(found)
+
+
+def score_distribution(engine: Engine, snapshot_id: str) -> list[tuple[str, int, int, int]]:
+    """(band, persons, min score, max score) per band, then unscorable reasons."""
+    return [(str(b), int(n), int(lo) if lo is not None else 0, int(hi) if hi is not None else 0)
+            for b, n, lo, hi in engine.query(
+                """SELECT coalesce(band, 'unscorable: ' || unscorable_reason), count(*),
+                       min(score), max(score) FROM scores WHERE snapshot_id = ?
+                   GROUP BY 1 ORDER BY min(score) NULLS LAST, 1""", [snapshot_id])]
+
+
+def person_score(engine: Engine, snapshot_id: str, person_id: str) -> dict[str, object]:
+    """One person's row of a snapshot, following a retired person id to its survivor.
+
+    Raises:
+        UserError: unknown snapshot or person.
+    """
+    if not engine.table_exists("score_snapshots") or not engine.scalar(
+            "SELECT count(*) FROM score_snapshots WHERE snapshot_id = ?", [snapshot_id]):
+        raise UserError(f"no score snapshot {snapshot_id!r}")
+    pid = person_id
+    if engine.table_exists("person_ids"):
+        moved = engine.scalar("SELECT resolves_to FROM person_ids WHERE person_id = ?",
+                              [person_id])
+        pid = str(moved) if moved else person_id
+    rows = engine.arrow("SELECT * FROM scores WHERE snapshot_id = ? AND person_id = ?",
+                        [snapshot_id, pid]).to_pylist()
+    if not rows:
+        raise UserError(f"person {person_id!r} is not in snapshot {snapshot_id}")
+    return dict(rows[0])

@@ -1,0 +1,308 @@
+"""The scorecard file: every factor, its bins and their points, in plain YAML.
+
+A scorecard is what a person can read and a reviewer can diff. ``openbureau train`` writes one;
+a hand-written file in the same format is accepted too. Loading a scorecard never imports the
+training stack (optbinning, scikit-learn): scoring compiles the file itself (``compile``).
+
+Format (``format_version: 1``)::
+
+    name: openbureau-synthetic
+    version: 2026-11-29.3f2a9c01        # date . first 8 hex of the content hash
+    trained_as_of: 2024-12-31
+    outcome: 90+ days past due ... within 12 months
+    scaling: {base_score: 700, base_odds: 30, pdo: 40, min_score: 300, max_score: 850}
+    bands: [{name: poor, min_score: 300, max_score: 579}, ...]
+    minimum_criteria: {tradelines: 1, alt_months: 6}
+    factors:
+      - name: revolving_utilisation
+        code: AO01
+        group: amounts_owed
+        statement: Proportion of balances to credit limits on revolving accounts is too high
+        fields: [{field: account_status.balance, category: credit}, ...]
+        bins:                                 # numeric bins are [lower, upper); null = open end
+          - {lower: null, upper: 0.12, points: 61.5}
+          - {lower: 0.12, upper: 0.47, points: 48.0}
+          - {lower: 0.47, upper: null, points: 20.3}
+          - {missing: true, points: 41.0}     # no value; also unseen categories
+        # categorical factors use {categories: [a, b], points: ...} bins instead
+
+Score = the sum of each factor's bin points, rounded and clipped to [min_score, max_score].
+Scaling: ``score = base_score + pdo / ln 2 * ln(odds / base_odds)``, odds = good:bad, so every
+``pdo`` points double the odds of repaying.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import itertools
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from openbureau.errors import UserError
+
+FORMAT_VERSION = 1
+
+
+class Scaling(BaseModel):
+    """Points-to-double-odds scaling: every ``pdo`` points double the good:bad odds."""
+
+    model_config = ConfigDict(extra="forbid")
+    base_score: float = 700.0
+    base_odds: float = Field(default=30.0, gt=0)
+    pdo: float = Field(default=40.0, gt=0)
+    min_score: int = 300
+    max_score: int = 850
+
+    @property
+    def factor(self) -> float:
+        return self.pdo / math.log(2)
+
+    @property
+    def offset(self) -> float:
+        return self.base_score - self.factor * math.log(self.base_odds)
+
+    def default_probability(self, score: float) -> float:
+        odds = self.base_odds * 2 ** ((score - self.base_score) / self.pdo)
+        return 1 / (1 + odds)
+
+
+class Band(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    min_score: int
+    max_score: int
+
+
+DEFAULT_BANDS = [
+    Band(name="poor", min_score=300, max_score=579),
+    Band(name="fair", min_score=580, max_score=669),
+    Band(name="good", min_score=670, max_score=739),
+    Band(name="very good", min_score=740, max_score=799),
+    Band(name="exceptional", min_score=800, max_score=850),
+]
+
+
+class Bin(BaseModel):
+    """One bin: a numeric interval [lower, upper), a set of categories, or the missing bin."""
+
+    model_config = ConfigDict(extra="forbid")
+    lower: float | None = None
+    upper: float | None = None
+    categories: list[str] | None = None
+    missing: bool = False
+    points: float
+    count: int | None = None  # training persons in the bin (for reading, not for scoring)
+    event_rate: float | None = None
+    woe: float | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Bin:
+        if not math.isfinite(self.points):
+            raise ValueError("points must be a finite number")
+        if self.missing and (self.categories is not None or self.lower is not None
+                             or self.upper is not None):
+            raise ValueError("a missing bin has no bounds or categories")
+        if self.categories is not None and (self.lower is not None or self.upper is not None):
+            raise ValueError("a bin has either categories or bounds, not both")
+        return self
+
+    @property
+    def label(self) -> str:
+        if self.missing:
+            return "missing"
+        if self.categories is not None:
+            return ", ".join(self.categories)
+        lo = "-inf" if self.lower is None else f"{self.lower:g}"
+        hi = "inf" if self.upper is None else f"{self.upper:g}"
+        return f"[{lo}, {hi})"
+
+
+class FieldRef(BaseModel):
+    """A field a factor derives from: ``event.column`` or ``feed.target``, and its category."""
+
+    model_config = ConfigDict(extra="forbid")
+    field: str
+    category: str = "unknown"
+
+
+class CustomSource(BaseModel):
+    """A factor computed from any loaded field instead of a built-in feature."""
+
+    model_config = ConfigDict(extra="forbid")
+    feed: str
+    field: str
+    aggregate: Literal["count", "count_distinct", "sum", "avg", "min", "max", "latest"]
+    date_field: str | None = Field(
+        default=None, description="Target dating each row: only rows dated on or before the "
+        "as-of date count (without it the factor is not point-in-time and is refused)")
+    window_months: int | None = Field(default=None, ge=1, le=240)
+
+    @property
+    def field_ref(self) -> str:
+        return f"{self.feed}.{self.field}"
+
+
+class Factor(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    code: str
+    group: str = "other"
+    statement: str
+    missing_statement: str | None = None  # the reason when having no value cost the points
+    description: str = ""
+    kind: str = "numeric"  # numeric | categorical
+    fields: list[FieldRef] = Field(default_factory=list)
+    iv: float | None = None
+    trend: str | None = None
+    custom: CustomSource | None = None
+    bins: list[Bin]
+
+    @model_validator(mode="after")
+    def _bins_cover(self) -> Factor:
+        missing = [b for b in self.bins if b.missing]
+        if len(missing) != 1:
+            raise ValueError(f"factor {self.name}: needs exactly one missing bin "
+                             f"(points for no value), found {len(missing)}")
+        rest = [b for b in self.bins if not b.missing]
+        if not rest:
+            raise ValueError(f"factor {self.name}: needs at least one bin besides missing")
+        if self.kind == "categorical":
+            seen: set[str] = set()
+            for b in rest:
+                if b.categories is None:
+                    raise ValueError(f"factor {self.name}: categorical bins need categories")
+                dup = seen.intersection(b.categories)
+                if dup:
+                    raise ValueError(f"factor {self.name}: category {sorted(dup)[0]!r} is in "
+                                     "two bins")
+                seen.update(b.categories)
+        elif self.kind == "numeric":
+            if rest[0].lower is not None or rest[-1].upper is not None:
+                raise ValueError(f"factor {self.name}: numeric bins must start at lower: null "
+                                 "and end at upper: null")
+            for a, b in itertools.pairwise(rest):
+                if a.upper is None or b.lower is None or a.upper != b.lower:
+                    raise ValueError(f"factor {self.name}: bins must be contiguous and ordered "
+                                     f"(upper {a.upper} then lower {b.lower})")
+        else:
+            raise ValueError(f"factor {self.name}: kind must be numeric or categorical")
+        return self
+
+    @property
+    def max_points(self) -> float:
+        return max(b.points for b in self.bins)
+
+    @property
+    def missing_bin(self) -> Bin:
+        return next(b for b in self.bins if b.missing)
+
+
+class MinimumCriteria(BaseModel):
+    """A file is scored only with enough data behind it; otherwise it is unscorable."""
+
+    model_config = ConfigDict(extra="forbid")
+    tradelines: int = 1
+    alt_months: int = 6
+
+
+class Scorecard(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    format_version: int = FORMAT_VERSION
+    name: str
+    version: str = ""
+    description: str = ""
+    created_at: str | None = None
+    trained_as_of: dt.date | None = None
+    outcome: str = ""
+    scaling: Scaling = Scaling()
+    bands: list[Band] = Field(default_factory=lambda: list(DEFAULT_BANDS))
+    minimum_criteria: MinimumCriteria = MinimumCriteria()
+    factors: list[Factor]
+    excluded: list[dict[str, Any]] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Scorecard:
+        if self.format_version != FORMAT_VERSION:
+            raise ValueError(f"format_version {self.format_version} is not supported")
+        if not self.factors:
+            raise ValueError("a scorecard needs at least one factor")
+        names = [f.name for f in self.factors]
+        codes = [f.code for f in self.factors]
+        for label, values in (("name", names), ("code", codes)):
+            dup = sorted({v for v in values if values.count(v) > 1})
+            if dup:
+                raise ValueError(f"factor {label} {dup[0]!r} appears twice")
+        bands = sorted(self.bands, key=lambda b: b.min_score)
+        if (bands[0].min_score > self.scaling.min_score
+                or bands[-1].max_score < self.scaling.max_score):
+            raise ValueError("bands must cover the whole score range")
+        for a, b in itertools.pairwise(bands):
+            if b.min_score != a.max_score + 1:
+                raise ValueError(f"bands {a.name!r} and {b.name!r} must meet without a gap")
+        return self
+
+    def band_for(self, score: int) -> str:
+        return next(b.name for b in self.bands if b.min_score <= score <= b.max_score)
+
+    def content_hash(self) -> str:
+        data = self.model_dump(mode="json", exclude={"version", "created_at"})
+        return hashlib.sha256(yaml.safe_dump(data, sort_keys=True).encode()).hexdigest()
+
+    def with_version(self, when: dt.date | None = None) -> Scorecard:
+        day = (when or dt.date.today()).isoformat()
+        return self.model_copy(update={"version": f"{day}.{self.content_hash()[:8]}"})
+
+    def to_yaml(self) -> str:
+        data = self.model_dump(mode="json", exclude_none=True)
+        for factor in data["factors"]:
+            for b in factor["bins"]:
+                if not b.get("missing"):
+                    b.pop("missing", None)
+        return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
+
+
+def load_scorecard(path: str | Path) -> Scorecard:
+    """Read and validate a scorecard file (the factor guard runs on top: ``governance``).
+
+    Raises:
+        UserError: unreadable file, bad YAML, or a scorecard that does not validate.
+    """
+    p = Path(path)
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise UserError(f"{p}: cannot read scorecard ({exc.strerror or exc})") from exc
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        raise UserError(f"{p}:{where} not valid YAML") from exc
+    if not isinstance(data, dict):
+        raise UserError(f"{p}: a scorecard file must be a YAML mapping")
+    try:
+        card = Scorecard.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(x) for x in err["loc"])
+        msg = err["msg"].removeprefix("Value error, ")
+        raise UserError(f"{p}: {where + ': ' if where else ''}{msg}") from exc
+    if not card.version:
+        card = card.with_version()
+    return card
+
+
+def save_scorecard(card: Scorecard, path: str | Path) -> Path:
+    """Write atomically: a reader never sees half a scorecard."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(card.to_yaml())
+    os.replace(tmp, p)
+    return p

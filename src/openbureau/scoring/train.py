@@ -1,0 +1,184 @@
+"""``openbureau train --as-of D``: fit a scorecard on the outcome after D, write it and a report.
+
+1. the ledger is brought up to date, candidate factors pass the factor guard;
+2. features as of D and the outcome in the 12 months after it are computed in the engine;
+3. the population is every scorable person not already in serious delinquency on D; a fixed
+   share of persons (by a hash of their ID, so the split is stable) is held out;
+4. the trainer fits on the rest; the held-out persons give the report's figures;
+5. the scorecard file (versioned YAML) and the HTML report are written; the run is recorded.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from openbureau.engine import Engine
+from openbureau.errors import UserError
+from openbureau.ledger import build_ledger
+from openbureau.ledger.features import FEATURES_BY_NAME, compute_features
+from openbureau.ledger.outcome import horizon_end, label_outcomes
+from openbureau.scoring import _report as rpt
+from openbureau.scoring._compile import NumpyScorer
+from openbureau.scoring.factors import (
+    CustomFactor,
+    add_custom_features,
+    builtin_candidates,
+    custom_candidates,
+)
+from openbureau.scoring.fit import ScorecardTrainer
+from openbureau.scoring.scorecard import MinimumCriteria, Scorecard, save_scorecard
+
+OUTCOME = ("90+ days past due or charged off on any account, a bankruptcy filed, or a "
+           "utility, telecom or rent bill 60+ days unpaid, within {h} months after the as-of date")
+
+RUNS = """CREATE TABLE IF NOT EXISTS scorecard_runs (
+    version VARCHAR PRIMARY KEY, name VARCHAR NOT NULL, as_of DATE NOT NULL,
+    trained_at TIMESTAMP NOT NULL, persons_train BIGINT NOT NULL, persons_holdout BIGINT NOT NULL,
+    bad_rate DOUBLE NOT NULL, auc_holdout DOUBLE, ks_holdout DOUBLE, psi DOUBLE,
+    factors INTEGER NOT NULL, excluded INTEGER NOT NULL, scorecard_path VARCHAR NOT NULL,
+    report_path VARCHAR NOT NULL)"""
+
+
+@dataclass
+class TrainResult:
+    scorecard: Scorecard
+    scorecard_path: Path
+    report_path: Path
+    persons_train: int
+    persons_holdout: int
+    bad_rate: float
+    auc_holdout: float
+    ks_holdout: float
+    psi: float | None
+    excluded: list[dict[str, object]] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def scorable_sql(table: str, crit: MinimumCriteria) -> str:
+    return f"({table}.tradelines >= {crit.tradelines} OR {table}.alt_months >= {crit.alt_months})"
+
+
+def _training_frame(engine: Engine, as_of: dt.date, horizon: int, holdout: float,
+                    customs: list[CustomFactor], crit: MinimumCriteria) -> pd.DataFrame:
+    compute_features(engine, as_of, into="train_features")
+    add_custom_features(engine, "train_features", as_of,
+                        [(c.name, c.source) for c in customs])
+    label_outcomes(engine, as_of, horizon, into="train_outcomes")
+    share = round(holdout * 1000)
+    return engine.arrow(f"""
+        SELECT f.*, o.bad::INTEGER AS bad,
+            (('0x' || substr(md5(f.person_id), 1, 8))::UBIGINT % 1000) < {share} AS holdout
+        FROM train_features f JOIN train_outcomes o USING (person_id)
+        WHERE o.excluded_reason IS NULL AND {scorable_sql('f', crit)}
+        ORDER BY f.person_id""").to_pandas()
+
+
+def train(engine: Engine, *, as_of: dt.date, models_dir: Path, reports_dir: Path,
+          horizon_months: int = 12, holdout: float = 0.3, name: str = "openbureau",
+          customs: list[CustomFactor] | None = None, psi_as_of: dt.date | None = None,
+          min_iv: float = 0.02, min_bin_size: float = 0.01,
+          progress: object | None = None) -> TrainResult:
+    """Fit, write and record a scorecard trained on the outcome after ``as_of``."""
+    start = time.perf_counter()
+    customs = customs or []
+    build_ledger(engine)
+    candidates = builtin_candidates(engine) + custom_candidates(engine, customs)
+    crit = MinimumCriteria()
+    frame = _training_frame(engine, as_of, horizon_months, holdout, customs, crit)
+    fit_part, held = frame[~frame["holdout"]], frame[frame["holdout"]]
+    for part, label in ((fit_part, "training"), (held, "held-out")):
+        if part["bad"].nunique() < 2 or len(part) < 50:
+            raise UserError(f"not enough {label} data as of {as_of}: {len(part)} scorable "
+                            f"persons, {int(part['bad'].sum())} defaults; train on a larger "
+                            "population or another --as-of")
+    # A factor that does not vary among the training persons can say nothing (for example
+    # "months since a serious delinquency" once those in serious delinquency are excluded).
+    flat = [c for c in candidates if fit_part[c.name].nunique(dropna=True) < 2]
+    candidates = [c for c in candidates if c not in flat]
+    trainer = ScorecardTrainer(candidates, name=name, min_iv=min_iv, minimum_criteria=crit,
+                               min_bin_size=min_bin_size,
+                               outcome=OUTCOME.format(h=horizon_months))
+    trainer.fit(fit_part, fit_part["bad"].to_numpy())
+    card = trainer.scorecard_.model_copy(update={
+        "trained_as_of": as_of, "created_at": dt.datetime.now().isoformat(timespec="seconds"),
+        "excluded": trainer.scorecard_.excluded + [
+            {"name": c.name, "reason": "takes a single value (or none) among training persons"}
+            for c in flat]})
+    for f in card.factors:  # custom factors carry their source, so scoring can compute them
+        custom = next((c for c in customs if c.name == f.name), None)
+        if custom is not None:
+            f.custom = custom.source
+        elif f.name in FEATURES_BY_NAME:
+            f.missing_statement = FEATURES_BY_NAME[f.name].statement_if_missing
+    card = card.with_version()
+    scorer = NumpyScorer(card)
+    held_scores = scorer.score(held)
+    outcomes = held["bad"].to_numpy()
+    auc = rpt.roc_auc(held_scores, outcomes)
+    ks = rpt.ks_statistic(held_scores, outcomes)
+
+    psi_report = None
+    later = psi_as_of or horizon_end(as_of, horizon_months)
+    compute_features(engine, later, into="psi_features")
+    add_custom_features(engine, "psi_features", later, [(c.name, c.source) for c in customs])
+    later_frame = engine.arrow(f"SELECT * FROM psi_features f WHERE {scorable_sql('f', crit)}"
+                               ).to_pandas()
+    if len(later_frame):
+        edges = [300.0, 500.0, 550.0, 600.0, 650.0, 700.0, 750.0, 800.0, 851.0]
+        psi_report = rpt.population_stability(
+            scorer.score(frame), scorer.score(later_frame), edges,
+            expected_label=f"as of {as_of}", actual_label=f"as of {later}")
+
+    models_dir.mkdir(parents=True, exist_ok=True)
+    path = save_scorecard(card, models_dir / "scorecards" / f"{name}-{card.version}.yaml")
+    shutil.copyfile(path, models_dir / "scorecard.yaml")  # the active scorecard
+    report = rpt.write_report(_report_data(card, trainer, held, held_scores, as_of, len(fit_part),
+                                           psi_report),
+                              reports_dir / f"model-{name}-{card.version}.html")
+    engine.execute(RUNS)
+    with engine.transaction():
+        engine.execute("DELETE FROM scorecard_runs WHERE version = ?", [card.version])
+        engine.execute(
+            "INSERT INTO scorecard_runs VALUES (?, ?, ?, now(), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [card.version, name, as_of, len(fit_part), len(held),
+             float(frame["bad"].mean()), auc, ks, psi_report.psi if psi_report else None,
+             len(card.factors), len(card.excluded), str(path), str(report)])
+    return TrainResult(card, path, report, len(fit_part), len(held), float(frame["bad"].mean()),
+                       auc, ks, psi_report.psi if psi_report else None, card.excluded,
+                       time.perf_counter() - start)
+
+
+def _report_data(card: Scorecard, trainer: ScorecardTrainer, held: pd.DataFrame,
+                 scores: np.ndarray, as_of: dt.date, n_train: int,
+                 psi: rpt.PsiReport | None) -> rpt.ReportData:
+    s = card.scaling
+    factors = [rpt.FactorReport(
+        name=f.name, code=f.code, group=f.group, statement=f.statement, iv=f.iv or 0.0,
+        trend=f.trend or "", bins=[rpt.BinRow(
+            label=b.label, count=b.count or 0,
+            event_rate=b.event_rate if b.event_rate is not None else float("nan"),
+            woe=b.woe or 0.0, points=b.points) for b in f.bins]) for f in card.factors]
+    excluded = [rpt.ExcludedFactor(name=str(e["name"]), reason=str(e["reason"]),
+                                   iv=float(e["iv"]) if e.get("iv") is not None else None)
+                for e in card.excluded]
+    return rpt.ReportData(
+        title=f"Scorecard {card.name} {card.version}", scorecard_name=card.name,
+        scorecard_version=card.version, as_of=as_of, outcome=card.outcome,
+        created_at=dt.datetime.now(),
+        sample_label=f"held-out persons ({len(held):,}; trained on {n_train:,})",
+        scores=scores, outcomes=held["bad"].to_numpy(),
+        scaling=rpt.Scaling(base_score=s.base_score, base_odds=s.base_odds, pdo=s.pdo,
+                            min_score=s.min_score, max_score=s.max_score),
+        bands=[rpt.Band(b.name, b.min_score, b.max_score) for b in card.bands],
+        factors=factors, excluded=excluded, psi=psi,
+        figures={"factors": str(len(card.factors)),
+                 "candidate factors": str(len(card.factors) + len(card.excluded)),
+                 "scaling": f"{s.base_score:g} points at odds {s.base_odds:g}:1, "
+                            f"{s.pdo:g} points to double the odds"})

@@ -358,6 +358,7 @@ def demo(
 # Stage commands kept in their own modules register themselves on ``app``.
 from openbureau import _cli_scoring  # noqa: E402,F401
 
+
 def main() -> None:
     """Entry point of the ``openbureau`` script."""
     sys.exit(app())

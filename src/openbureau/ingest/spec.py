@@ -334,11 +334,11 @@ class SourceSpec(BaseModel):
             for t in self.ledger.targets():
                 if t not in known:
                     raise ValueError(f"ledger: {t!r} is not a target of any field")
-            for group in EVENT_REQUIRES[self.ledger.event]:
-                if not known.intersection(group):
+            for needed in EVENT_REQUIRES[self.ledger.event]:
+                if not known.intersection(needed):
                     raise ValueError(
                         f"ledger: a {self.ledger.event} feed needs a field with target "
-                        + " or ".join(repr(t) for t in group)
+                        + " or ".join(repr(t) for t in needed)
                     )
         return self
 

@@ -38,6 +38,9 @@ class LedgerReport:
 
 
 def ensure_schema(engine: Engine) -> None:
+    """Create the ledger tables and views when missing (a no-op, so fine on read-only)."""
+    if engine.table_exists("ledger_tradelines"):
+        return
     engine.execute(SUPPRESSIONS)
     engine.execute(BATCHES)
     for table in EVENTS.values():
@@ -100,7 +103,8 @@ def build_ledger(engine: Engine) -> LedgerReport:
         UserError: nothing was ingested yet, or the records were never linked.
     """
     start = time.perf_counter()
-    if not engine.table_exists("ingest_batches"):
+    if not engine.table_exists("ingest_batches") or not engine.scalar(
+            "SELECT count(*) FROM ingest_batches"):
         raise UserError("nothing to build a ledger from: ingest a furnisher file first")
     if not engine.table_exists("person_index"):
         raise UserError("records are not linked to persons yet: run `openbureau link` first")

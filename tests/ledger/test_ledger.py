@@ -1,0 +1,243 @@
+"""The ledger: every loaded row as one event with its person; corrections and suppressions."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from openbureau.errors import UserError
+from openbureau.ingest import load_spec
+from openbureau.ledger import (
+    build_ledger,
+    compute_features,
+    correct_record,
+    lift_suppression,
+    record_history,
+    suppress_record,
+)
+from openbureau.ledger.outcome import label_outcomes
+from openbureau.scoring.evaluate import truth_outcomes
+from openbureau.workspace import Workspace, init_workspace
+
+D = dt.date(2024, 12, 31)
+EVENT_TABLES = ("ledger_account_status", "ledger_inquiries", "ledger_payments",
+                "ledger_public_records")
+
+
+def test_every_loaded_row_is_exactly_one_event_with_lineage(linked_population) -> None:
+    ws, _ = linked_population
+    with Workspace.open(ws).engine(read_only=True) as engine:
+        loaded = dict(engine.query("SELECT feed, sum(rows_loaded) FROM ingest_batches "
+                                   "GROUP BY feed"))
+        union = " UNION ALL ".join(f"SELECT feed, record_id, batch_id, person_id, identity_id "
+                                   f"FROM {t}" for t in EVENT_TABLES)
+        events = dict(engine.query(f"SELECT feed, count(*) FROM ({union}) GROUP BY feed"))
+        assert events == loaded
+        assert engine.scalar(f"SELECT count(*) - count(DISTINCT record_id) FROM ({union})") == 0
+        # Lineage: the event's batch is the record's batch, its person the index's person.
+        wrong = engine.scalar(f"""SELECT count(*) FROM ({union}) e
+            JOIN identity_record_map m USING (record_id)
+            LEFT JOIN person_index p ON p.identity_id = m.identity_id
+            WHERE e.batch_id <> m.batch_id OR e.person_id IS DISTINCT FROM p.person_id""")
+        assert wrong == 0
+        kinds = dict(engine.query("SELECT payment_kind, count(*) FROM ledger_payments "
+                                  "GROUP BY 1"))
+        assert set(kinds) == {"utility", "telecom", "rent"}
+        assert engine.scalar("SELECT count(*) FROM ledger_public_records "
+                             "WHERE record_kind = 'tax_lien'") > 0
+        # Account numbers are qualified by furnisher: two lenders may reuse one.
+        assert engine.scalar("SELECT count(*) FROM ledger_account_status "
+                             "WHERE account_id NOT LIKE furnisher || ':%'") == 0
+
+
+def test_build_is_incremental_and_idempotent(copy_population) -> None:
+    ws, _ = copy_population
+    with Workspace.open(ws).engine() as engine:
+        again = build_ledger(engine)
+        assert again.batches == 0 and again.events == {} and again.persons_refreshed == 0
+
+
+def test_events_follow_their_person_after_a_merge(copy_population) -> None:
+    ws, _ = copy_population
+    with Workspace.open(ws).engine() as engine:
+        a, b = engine.query("""SELECT person_id FROM ledger_account_status
+            GROUP BY person_id ORDER BY person_id LIMIT 2""")
+        # Simulate what a merge in the person index does, then rebuild.
+        engine.execute("UPDATE person_index SET person_id = ? WHERE person_id = ?",
+                       [a[0], b[0]])
+        report = build_ledger(engine)
+        assert report.persons_refreshed > 0
+        assert engine.scalar("SELECT count(*) FROM ledger_payments WHERE person_id = ?",
+                             [b[0]]) == 0
+
+
+def test_ledger_needs_ingest_and_link(tmp_path: Path, cli) -> None:
+    init_workspace(tmp_path / "ws")
+    res = cli("ledger", "-w", tmp_path / "ws")
+    assert res.exit_code == 2
+    assert "ingest a furnisher file first" in res.stderr
+    assert "Traceback" not in res.output
+
+
+@pytest.mark.parametrize(("block", "message"), [
+    ("{event: payment, event_date: due_date}", "a payment feed needs one of"),
+    ("{event: account_status, event_date: nowhere}", "'nowhere' is not a target"),
+    ("{event: public_record, event_date: due_date}", "needs exactly one of kind, kind_from"),
+    ("{event: salary, event_date: due_date}", "ledger.event"),
+    ("{event: inquiry, event_date: due_date}", "needs a field with target 'inquiry_date'"),
+])
+def test_a_bad_ledger_block_is_one_clear_spec_error(tmp_path: Path, block: str,
+                                                     message: str, cli) -> None:
+    spec = tmp_path / "bills.yaml"
+    spec.write_text(f"""name: bills
+furnisher: Water
+feed: bills
+format: csv
+fields:
+  - {{column: ACC, target: account_id, category: reference}}
+  - {{column: DUE, target: due_date, type: date, category: payment}}
+  - {{column: LAST, target: last_name, category: identity}}
+ledger: {block}
+""")
+    with pytest.raises(Exception, match=message):
+        load_spec(spec)
+    init_workspace(tmp_path / "ws")
+    data = tmp_path / "b.csv"
+    data.write_text("ACC,DUE,LAST\n1,2024-01-01,Lee\n")
+    res = cli("ingest", spec, data, "-w", tmp_path / "ws")
+    assert res.exit_code == 2 and "bills.yaml" in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
+
+
+def _known_on(engine, day: dt.date) -> None:
+    """Cut the ledger back to what the bureau knew on ``day``: later rows gone, later
+    payments, closures and resolutions not yet happened."""
+    d = f"DATE '{day}'"
+    for t in EVENT_TABLES:
+        engine.execute(f"DELETE FROM {t} WHERE reported_date > {d}")
+    engine.execute(f"UPDATE ledger_payments SET paid_date = NULL, days_late = NULL, "
+                   f"amount_paid = NULL WHERE paid_date > {d}")
+    engine.execute(f"UPDATE ledger_account_status SET closed_date = NULL "
+                   f"WHERE closed_date > {d}")
+    engine.execute(f"UPDATE ledger_public_records SET resolved_date = NULL "
+                   f"WHERE resolved_date > {d}")
+
+
+def _features(engine, day: dt.date) -> list[tuple]:
+    compute_features(engine, day, into="f")
+    return engine.query("SELECT * FROM f ORDER BY person_id")
+
+
+def test_no_information_after_the_as_of_date_reaches_a_feature(copy_population) -> None:
+    ws, _ = copy_population
+    with Workspace.open(ws).engine() as engine:
+        full = _features(engine, D)
+        later = _features(engine, dt.date(2025, 6, 30))
+        removed = engine.scalar(f"SELECT count(*) FROM ledger_account_status "
+                                f"WHERE reported_date > DATE '{D}'")
+        paid_later = engine.scalar(f"SELECT count(*) FROM ledger_payments "
+                                   f"WHERE due_date <= DATE '{D}' AND paid_date > DATE '{D}'")
+        _known_on(engine, D)
+        cut = _features(engine, D)
+    # The cut really removed later information, and it would have changed features...
+    assert removed > 10_000 and paid_later > 0
+    assert later != full
+    # ...but none of it leaked into the features as of D.
+    assert cut == full
+
+
+def test_a_correction_adds_a_version_and_features_use_it(copy_population) -> None:
+    ws, _ = copy_population
+    with Workspace.open(ws).engine() as engine:
+        person, record = engine.query(f"""
+            SELECT person_id, latest_record_id FROM (
+                SELECT person_id, account_id, arg_max(record_id, event_date)
+                    AS latest_record_id, count(*) OVER (PARTITION BY person_id) AS n
+                FROM ledger_account_status_effective
+                WHERE product = 'card' AND event_date <= DATE '{D}'
+                  AND reported_date <= DATE '{D}' AND closed_date IS NULL
+                GROUP BY person_id, account_id)
+            WHERE n = 1 ORDER BY person_id LIMIT 1""")[0]
+        compute_features(engine, D, into="f")
+        before, limit = engine.query(
+            "SELECT f.revolving_utilisation, e.credit_limit FROM f, ledger_account_status e "
+            "WHERE f.person_id = ? AND e.record_id = ?", [person, record])[0]
+        new_id = correct_record(engine, record, {"balance": float(limit)}, "furnisher fix")
+        compute_features(engine, D, into="f")
+        after = engine.scalar("SELECT revolving_utilisation FROM f WHERE person_id = ?",
+                              [person])
+        history = record_history(engine, record)
+    assert after == pytest.approx(1.0) and before != pytest.approx(1.0)
+    assert [v["version"] for v in history] == [1, 2]
+    assert [v["is_current"] for v in history] == [False, True]
+    assert history[1]["event_id"] == new_id and history[1]["supersedes"] == history[0]["event_id"]
+    assert history[1]["correction_reason"] == "furnisher fix"
+    assert history[0]["balance"] != history[1]["balance"]
+
+
+def test_suppression_hides_a_record_until_lifted(copy_population) -> None:
+    ws, _ = copy_population
+    with Workspace.open(ws).engine() as engine:
+        person, record = engine.query(f"""SELECT person_id, record_id FROM ledger_inquiries
+            WHERE event_date > DATE '{D}' - INTERVAL 12 MONTH AND event_date <= DATE '{D}'
+            ORDER BY record_id LIMIT 1""")[0]
+
+        def inquiries() -> int:
+            compute_features(engine, D, into="f")
+            return int(engine.scalar("SELECT inquiries_12m FROM f WHERE person_id = ?",
+                                     [person]))
+
+        before = inquiries()
+        sid = suppress_record(engine, record, "disputed", "consumer says not theirs")
+        during = inquiries()
+        lift_suppression(engine, sid, "dispute rejected")
+        after = inquiries()
+        kept = engine.scalar("SELECT count(*) FROM ledger_inquiries WHERE record_id = ?",
+                             [record])
+        with pytest.raises(UserError, match="already lifted"):
+            lift_suppression(engine, sid)
+        with pytest.raises(UserError, match="not one of"):
+            suppress_record(engine, record, "because")
+        with pytest.raises(UserError, match="not in the ledger"):
+            suppress_record(engine, "B999999.1", "disputed")
+    assert (before, during, after) == (before, before - 1, before)
+    assert kept == 1
+
+
+def test_corrections_refuse_bad_input(copy_population) -> None:
+    ws, _ = copy_population
+    with Workspace.open(ws).engine() as engine:
+        record = engine.scalar("SELECT min(record_id) FROM ledger_inquiries")
+        with pytest.raises(UserError, match="not a field of a inquiry event"):
+            correct_record(engine, record, {"balance": 1}, "x")
+        with pytest.raises(UserError, match="needs a reason"):
+            correct_record(engine, record, {"inquiry_type": "card"}, " ")
+        with pytest.raises(UserError, match="not in the ledger"):
+            correct_record(engine, "nope", {"inquiry_type": "card"}, "x")
+
+
+def test_outcomes_agree_with_the_generators_truth(linked_population) -> None:
+    """The outcome read from the ledger is the generator's 12-month default."""
+    ws, pop = linked_population
+    with Workspace.open(ws).engine() as engine:
+        label_outcomes(engine, D)
+        truth_outcomes(engine, pop / "truth")
+        agree, n, bad, excluded = engine.query("""
+            SELECT avg((o.bad = t.default_12m)::INTEGER), count(*), avg(o.bad::INTEGER),
+                (SELECT avg((excluded_reason IS NOT NULL)::INTEGER) FROM person_outcomes)
+            FROM person_outcomes o JOIN person_truth t USING (person_id)
+            WHERE o.excluded_reason IS NULL AND NOT t.defaulted_before_as_of""")[0]
+    assert n > 1500
+    assert agree >= 0.97
+    # Generator: ~9-11% default within 12 months, ~25% defaulted before the as-of date.
+    assert 0.06 <= bad <= 0.14
+    assert 0.18 <= excluded <= 0.32
+
+
+def test_outcome_needs_an_observed_window(linked_population) -> None:
+    ws, _ = linked_population
+    with Workspace.open(ws).engine(read_only=True) as engine, \
+            pytest.raises(UserError, match="choose an earlier --as-of"):
+        label_outcomes(engine, dt.date(2025, 6, 30))

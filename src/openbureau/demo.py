@@ -5,6 +5,7 @@ Each stage adds its step here, so one command keeps showing everything working.
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -61,7 +62,66 @@ def run_demo(directory: Path, *, persons: int, seed: int, console: Console,
                   f"pairwise precision {quality.precision:.4f}, recall {quality.recall:.4f}, "
                   f"F1 [bold]{quality.f1:.4f}[/]; {quality.exact_share:.1%} of persons exactly "
                   f"one file ({quality.merged} merged, {quality.split} split)")
+    score_demo(ws.root, result.truth_dir, console=console, progress=progress)
     return reports
+
+
+TRAIN_AS_OF = dt.date(2024, 12, 31)  # the synthetic population's as-of date
+SCORE_AS_OF = dt.date(2025, 12, 31)  # the last month the furnisher files report
+
+
+def score_demo(root: Path, truth_dir: Path, *, console: Console,
+               progress: ProgressFactory) -> None:
+    """Ledger, scorecard, snapshot; then the distribution and three persons' reasons."""
+    from openbureau._cli_scoring import distribution_table
+    from openbureau.ledger import build_ledger, event_counts
+    from openbureau.scoring import score_snapshot
+    from openbureau.scoring.score import describe_records, person_score, score_distribution
+    from openbureau.scoring.train import train
+    from openbureau.workspace import Workspace
+
+    ws = Workspace.open(root)
+    with ws.engine() as engine, progress(transient=True) as tick:
+        ledger = build_ledger(engine)
+        counts = event_counts(engine)
+        console.print(f"[bold]5. Ledger[/] {sum(counts.values()):,} events "
+                      + ", ".join(f"{n:,} {e}" for e, n in counts.items())
+                      + f" ({ledger.seconds:.1f} s)")
+        trained = train(engine, as_of=TRAIN_AS_OF, models_dir=root / "models",
+                        reports_dir=root / "reports", progress=tick)
+        card = trained.scorecard
+        console.print(
+            f"[bold]6. Scorecard[/] {card.version}: {len(card.factors)} factors kept of "
+            f"{len(card.factors) + len(card.excluded)}, trained as of {TRAIN_AS_OF} on "
+            f"{trained.persons_train:,} persons; held-out AUC [bold]{trained.auc_holdout:.3f}"
+            f"[/], KS {trained.ks_holdout:.3f}; report {trained.report_path.relative_to(root)}")
+        snap = score_snapshot(engine, card, SCORE_AS_OF)
+        console.print(f"[bold]7. Scores[/] as of {SCORE_AS_OF}, snapshot {snap.snapshot_id}: "
+                      f"{snap.scored:,} scored, {snap.persons - snap.scored:,} unscorable "
+                      f"({snap.seconds:.1f} s)")
+        console.print(distribution_table(score_distribution(engine, snap.snapshot_id),
+                                         snap.persons))
+        # Three persons across the range: low, middle and high scores that have reasons.
+        picks = [str(p) for (p,) in engine.query(
+            """SELECT person_id FROM (
+                SELECT person_id, third, row_number() OVER (PARTITION BY third
+                                                            ORDER BY md5(person_id)) AS n
+                FROM (SELECT person_id, ntile(3) OVER (ORDER BY score, person_id) AS third
+                      FROM scores WHERE snapshot_id = ? AND len(reasons) >= 2))
+               WHERE n = 1 ORDER BY third""", [snap.snapshot_id])]
+        for pid in picks:
+            row = person_score(engine, snap.snapshot_id, pid)
+            reasons = row["reasons"] or []
+            ids = [i for r in reasons for i in r["record_ids"][:2]]  # type: ignore[index]
+            described = describe_records(engine, ids)
+            console.print(f"\n[bold]{pid}[/]: score [bold]{row['score']}[/] ({row['band']})")
+            for r in reasons:  # type: ignore[attr-defined]
+                console.print(f"  {r['rank']}. {r['code']} {r['statement']} "
+                              f"(-{r['points_lost']:.0f} points)")
+                for rid in r["record_ids"][:2]:
+                    console.print(f"       {rid}  {described.get(rid, '')}")
+                if len(r["record_ids"]) > 2:
+                    console.print(f"       ... and {len(r['record_ids']) - 2} more records")
 
 
 def summary_table(reports: list[BatchReport]) -> Table:

@@ -185,23 +185,27 @@ FEATURES: tuple[Feature, ...] = (
             "Utility, telecom or rent payments not made on time",
             "pay", "avg(CASE WHEN days_late_asof = 0 THEN 1.0 ELSE 0.0 END) "
                    "FILTER (WHERE due_date > {d} - INTERVAL 12 MONTH)", "descending", _ALT,
-            "alt_late_12m"),
+            "alt_late_12m",
+            missing_statement="No utility, telecom or rent payment history on file"),
     Feature("alt_late_payments_12m", "AP02", "alternative_data",
             "Utility, telecom and rent bills 30 or more days late in the last 12 months",
             "Utility, telecom or rent payments 30 or more days late",
             "pay", "count(*) FILTER (WHERE days_late_asof >= 30 "
                    "AND due_date > {d} - INTERVAL 12 MONTH)", "ascending", _ALT,
-            "alt_late_12m"),
+            "alt_late_12m",
+            missing_statement="No utility, telecom or rent payment history on file"),
     Feature("alt_max_days_late_12m", "AP03", "alternative_data",
             "Most days late on a utility, telecom or rent bill in the last 12 months",
             "A utility, telecom or rent payment was seriously late",
             "pay", "max(days_late_asof) FILTER (WHERE due_date > {d} - INTERVAL 12 MONTH)",
-            "ascending", _ALT, "alt_late_12m"),
+            "ascending", _ALT, "alt_late_12m",
+            missing_statement="No utility, telecom or rent payment history on file"),
     Feature("alt_months_history", "AP04", "alternative_data",
             "Months with a utility, telecom or rent bill on file",
             "Length of utility, telecom or rent payment history is too short",
             "pay", "count(DISTINCT date_trunc('month', due_date))", "descending",
-            ("payment.due_date",), "alt_accounts"),
+            ("payment.due_date",), "alt_accounts",
+            missing_statement="No utility, telecom or rent payment history on file"),
 )
 
 FEATURES_BY_NAME = {f.name: f for f in FEATURES}

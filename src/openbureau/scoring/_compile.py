@@ -40,8 +40,10 @@ def factor_points_sql(factor: Factor, column: str) -> str:
 def round_clip_sql(total: str, card: Scorecard) -> str:
     s = card.scaling
     # Half up, the same as the numpy scorer (round() would differ on exact halves).
-    return (f"CAST(least(greatest(floor({total} + 0.5), {s.min_score}), {s.max_score}) "
-            "AS INTEGER)")
+    # Points have two decimals: rounding the sum to 6 first makes the summation order (SQL vs
+    # numpy) irrelevant at exact halves.
+    return (f"CAST(least(greatest(floor(round({total}, 6) + 0.5), {s.min_score}), "
+            f"{s.max_score}) AS INTEGER)")
 
 
 def band_sql(score: str, card: Scorecard) -> str:
@@ -84,5 +86,5 @@ class NumpyScorer:
 
     def score(self, data: Mapping[str, Any]) -> np.ndarray:
         s = self.card.scaling
-        total = np.floor(self.points(data).sum(axis=1) + 0.5)
+        total = np.floor(np.round(self.points(data).sum(axis=1), 6) + 0.5)
         return np.clip(total, s.min_score, s.max_score).astype(np.int64)

@@ -97,20 +97,27 @@ def _reasons_sql(card: Scorecard, scored: str) -> str:
     lost = " UNION ALL ".join(
         f"SELECT person_id, '{f.name}' AS factor, '{f.code}' AS code, "
         f"{f.max_points!r} - p_{f.name} AS points_lost, CAST({f.name} AS DOUBLE) AS value, "
-        f"{'true' if f.name in INQUIRY_FACTORS else 'false'} AS is_inquiry "
+        f"{'true' if f.name in INQUIRY_FACTORS else 'false'} AS is_inquiry, "
+        f"CASE WHEN {f.name} IS NULL THEN '{_q(f.missing_statement or f.statement)}' "
+        f"ELSE '{_q(f.statement)}' END AS statement "
         f"FROM {scored} WHERE score IS NOT NULL" for f in card.factors)
+    # One statement is never listed twice (two factors can share "no data" wording).
     return f"""WITH lost AS ({lost}),
+        distinct_lost AS (
+            SELECT * FROM lost WHERE points_lost > 0.005
+            QUALIFY row_number() OVER (PARTITION BY person_id, statement
+                                       ORDER BY points_lost DESC, code) = 1),
         ranked AS (
             SELECT *, row_number() OVER (PARTITION BY person_id
                                          ORDER BY points_lost DESC, code) AS rn
-            FROM lost WHERE points_lost > 0.005),
+            FROM distinct_lost),
         top AS (SELECT * FROM ranked WHERE rn <= {MAX_REASONS}),
         fifth AS (
             SELECT r.* FROM ranked r WHERE r.is_inquiry AND r.rn > {MAX_REASONS}
               AND NOT EXISTS (SELECT 1 FROM top t WHERE t.person_id = r.person_id
                               AND t.is_inquiry)
             QUALIFY row_number() OVER (PARTITION BY r.person_id ORDER BY r.rn) = 1)
-        SELECT person_id, factor, code, points_lost, value,
+        SELECT person_id, factor, code, statement, points_lost, value,
             row_number() OVER (PARTITION BY person_id ORDER BY rn) AS rank
         FROM (SELECT * FROM top UNION ALL SELECT * FROM fifth)"""
 
@@ -140,10 +147,6 @@ def score_snapshot(engine: Engine, card: Scorecard, as_of: dt.date) -> SnapshotR
     builtin = [f.name for f in card.factors if f.custom is None]
     engine.execute(f"CREATE OR REPLACE TEMP TABLE score_evidence AS "
                    f"{evidence_sql(as_of, 'score_wanted', builtin)}")
-    statements = " ".join(
-        f"WHEN '{f.name}' THEN CASE WHEN rs.value IS NULL THEN "
-        f"'{_q(f.missing_statement or f.statement)}' ELSE '{_q(f.statement)}' END"
-        for f in card.factors)
     seq = int(engine.scalar("SELECT count(*) FROM score_snapshots")) + 1
     snapshot_id = f"S{as_of:%Y%m%d}-{seq:04d}"
     hist = UNSCORABLE["insufficient_history"].format(m=card.minimum_criteria.alt_months)
@@ -159,7 +162,7 @@ def score_snapshot(engine: Engine, card: Scorecard, as_of: dt.date) -> SnapshotR
             LEFT JOIN (
                 SELECT rs.person_id, list({{'rank': rs.rank::INTEGER, 'code': rs.code,
                     'factor': rs.factor,
-                    'statement': CASE rs.factor {statements} END,
+                    'statement': rs.statement,
                     'points_lost': round(rs.points_lost, 2), 'value': rs.value,
                     'record_ids': coalesce(ev.record_ids, [])::VARCHAR[]}}
                     ORDER BY rs.rank) AS reasons
@@ -225,3 +228,32 @@ def person_score(engine: Engine, snapshot_id: str, person_id: str) -> dict[str, 
     if not rows:
         raise UserError(f"person {person_id!r} is not in snapshot {snapshot_id}")
     return dict(rows[0])
+
+
+def describe_records(engine: Engine, record_ids: list[str]) -> dict[str, str]:
+    """A short plain description of each ledger record: feed, date and what it says."""
+    if not record_ids:
+        return {}
+    marks = ", ".join("?" * len(record_ids))
+    rows = engine.query(f"""
+        SELECT record_id, feed || ' ' || strftime(event_date, '%Y-%m') || ': ' || product
+               || ' ' || coalesce(payment_status, '') || ', balance '
+               || coalesce(balance::VARCHAR, '-') || coalesce(' of limit '
+               || credit_limit::VARCHAR, '')
+        FROM ledger_account_status WHERE is_current AND record_id IN ({marks})
+        UNION ALL
+        SELECT record_id, feed || ' ' || strftime(event_date, '%Y-%m-%d') || ': inquiry '
+               || coalesce(inquiry_type, '')
+        FROM ledger_inquiries WHERE is_current AND record_id IN ({marks})
+        UNION ALL
+        SELECT record_id, feed || ' ' || payment_kind || ' bill due '
+               || strftime(due_date, '%Y-%m-%d') || ': ' || CASE WHEN paid_date IS NULL
+               THEN 'unpaid' ELSE 'paid ' || strftime(paid_date, '%Y-%m-%d') END
+        FROM ledger_payments WHERE is_current AND record_id IN ({marks})
+        UNION ALL
+        SELECT record_id, feed || ' ' || record_kind || ' filed '
+               || strftime(filed_date, '%Y-%m-%d') || coalesce(', resolved '
+               || strftime(resolved_date, '%Y-%m-%d'), ', unresolved')
+        FROM ledger_public_records WHERE is_current AND record_id IN ({marks})""",
+                        record_ids * 4)
+    return {str(r): str(d) for r, d in rows}

@@ -65,16 +65,20 @@ def scorable_sql(table: str, crit: MinimumCriteria) -> str:
     return f"({table}.tradelines >= {crit.tradelines} OR {table}.alt_months >= {crit.alt_months})"
 
 
+def holdout_sql(person_id: str, share: float) -> str:
+    """True for the persons held out: a stable hash of the person id, not a random draw."""
+    return (f"((('0x' || substr(md5({person_id}), 1, 8))::UBIGINT % 1000) "
+            f"< {round(share * 1000)})")
+
+
 def _training_frame(engine: Engine, as_of: dt.date, horizon: int, holdout: float,
                     customs: list[CustomFactor], crit: MinimumCriteria) -> pd.DataFrame:
     compute_features(engine, as_of, into="train_features")
     add_custom_features(engine, "train_features", as_of,
                         [(c.name, c.source) for c in customs])
     label_outcomes(engine, as_of, horizon, into="train_outcomes")
-    share = round(holdout * 1000)
     return engine.arrow(f"""
-        SELECT f.*, o.bad::INTEGER AS bad,
-            (('0x' || substr(md5(f.person_id), 1, 8))::UBIGINT % 1000) < {share} AS holdout
+        SELECT f.*, o.bad::INTEGER AS bad, {holdout_sql('f.person_id', holdout)} AS holdout
         FROM train_features f JOIN train_outcomes o USING (person_id)
         WHERE o.excluded_reason IS NULL AND {scorable_sql('f', crit)}
         ORDER BY f.person_id""").to_pandas()

@@ -49,7 +49,9 @@ def create_pit_views(engine: Engine, as_of: dt.date) -> None:
             max(event_date) FILTER (WHERE status_rank >= 1) AS last_30,
             max(event_date) FILTER (WHERE status_rank >= 3) AS last_90,
             max(event_date) FILTER (WHERE status_rank >= 1
-                                    AND event_date > {d} - INTERVAL 24 MONTH) AS last_30_24m
+                                    AND event_date > {d} - INTERVAL 24 MONTH) AS last_30_24m,
+            count(*) FILTER (WHERE status_rank >= 1
+                             AND event_date > {d} - INTERVAL 24 MONTH) AS late_months_24m
         FROM pit_status GROUP BY person_id, account_id""")
     # An account is open on D when it is not closed by D, not charged off, and still reporting.
     engine.execute("""ALTER TABLE pit_accounts ADD COLUMN is_open BOOLEAN""")

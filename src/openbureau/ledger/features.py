@@ -98,6 +98,11 @@ FEATURES: tuple[Feature, ...] = (
             "Too many accounts with late payments in the last 24 months",
             "acc", "count(*) FILTER (WHERE last_30_24m IS NOT NULL)", "ascending", _STATUS,
             "delinquent_24m", zero_if_absent=True),
+    Feature("delinquent_months_24m", "PH07", "payment_history",
+            "Monthly reports 30 or more days late, on any account, in the last 24 months",
+            "Too many late payments in the last 24 months",
+            "acc", "sum(late_months_24m)", "ascending", _STATUS, "delinquent_rows_24m",
+            zero_if_absent=True),
     Feature("public_records", "PH06", "payment_history",
             "Civil judgments, bankruptcies and tax liens unresolved or filed in the last 7 years",
             "Derogatory public record (judgment, bankruptcy or tax lien)",
@@ -126,6 +131,12 @@ FEATURES: tuple[Feature, ...] = (
             "acc", "sum(balance) FILTER (WHERE is_open)", "auto_asc_desc",
             ("account_status.balance", *_OPEN), "open_accounts",
             missing_statement="No open account with a balance on file"),
+    Feature("available_revolving_credit", "AO05", "amounts_owed",
+            "Credit limits minus balances on open revolving accounts",
+            "Not enough available credit on revolving accounts",
+            "acc", "sum(credit_limit - balance) FILTER (WHERE product = 'card' AND is_open)",
+            "descending", _CARD, "open_cards",
+            missing_statement="No recent balance information on revolving accounts"),
     Feature("installment_balance_ratio", "AO04", "amounts_owed",
             "Balances on open loans as a share of the amounts borrowed",
             "Proportion of loan balances to loan amounts is too high",
@@ -157,6 +168,11 @@ FEATURES: tuple[Feature, ...] = (
             "Too many inquiries in the last 12 months",
             "inq", "count(*) FILTER (WHERE event_date > {d} - INTERVAL 12 MONTH)", "ascending",
             ("inquiry.event_date",), "inquiries_12m", zero_if_absent=True),
+    Feature("inquiries_24m", "NC05", "new_credit",
+            "Credit inquiries in the last 24 months",
+            "Too many inquiries in the last 24 months",
+            "inq", "count(*) FILTER (WHERE event_date > {d} - INTERVAL 24 MONTH)", "ascending",
+            ("inquiry.event_date",), "inquiries_24m", zero_if_absent=True),
     Feature("new_accounts_12m", "NC03", "new_credit",
             "Accounts opened in the last 12 months",
             "Too many accounts opened in the last 12 months",
@@ -199,6 +215,13 @@ FEATURES: tuple[Feature, ...] = (
             "A utility, telecom or rent payment was seriously late",
             "pay", "max(days_late_asof) FILTER (WHERE due_date > {d} - INTERVAL 12 MONTH)",
             "ascending", _ALT, "alt_late_12m",
+            missing_statement="No utility, telecom or rent payment history on file"),
+    Feature("alt_late_payments_24m", "AP05", "alternative_data",
+            "Utility, telecom and rent bills paid late (any days) in the last 24 months",
+            "Too many late utility, telecom or rent payments in the last 24 months",
+            "pay", "count(*) FILTER (WHERE days_late_asof > 0 "
+                   "AND due_date > {d} - INTERVAL 24 MONTH)", "ascending", _ALT,
+            "alt_late_24m",
             missing_statement="No utility, telecom or rent payment history on file"),
     Feature("alt_months_history", "AP04", "alternative_data",
             "Months with a utility, telecom or rent bill on file",
@@ -255,6 +278,12 @@ EVIDENCE: dict[str, str] = {
                     "WHERE event_date > {d} - INTERVAL 6 MONTH",
     "inquiries_12m": "SELECT person_id, record_id FROM pit_inquiries "
                      "WHERE event_date > {d} - INTERVAL 12 MONTH",
+    "inquiries_24m": "SELECT person_id, record_id FROM pit_inquiries "
+                     "WHERE event_date > {d} - INTERVAL 24 MONTH",
+    "delinquent_rows_24m": "SELECT person_id, record_id FROM pit_status WHERE status_rank >= 1 "
+                           "AND event_date > {d} - INTERVAL 24 MONTH",
+    "alt_late_24m": "SELECT person_id, record_id FROM pit_payments WHERE days_late_asof > 0 "
+                    "AND due_date > {d} - INTERVAL 24 MONTH",
     "alt_late_12m": "SELECT person_id, record_id FROM pit_payments WHERE days_late_asof > 0 "
                     "AND due_date > {d} - INTERVAL 12 MONTH",
     "alt_accounts": "SELECT person_id, record_id FROM pit_payments QUALIFY row_number() OVER "
@@ -281,8 +310,8 @@ def features_sql(as_of: dt.date, features: tuple[Feature, ...] = FEATURES) -> st
     select = [f"{date_literal(as_of)} AS as_of"]
     for f in features:
         col = f"{f.source}.{f.name}"
-        select.append(f"coalesce({col}, 0) AS {f.name}" if f.zero_if_absent
-                      else f"CAST({col} AS DOUBLE) AS {f.name}")
+        value = f"coalesce({col}, 0)" if f.zero_if_absent else col
+        select.append(f"CAST({value} AS DOUBLE) AS {f.name}")
     select += ["coalesce(acc.tradelines, 0) AS tradelines",
                "coalesce(pay.alt_months, 0) AS alt_months",
                "coalesce(anyr.records, 0) AS records"]

@@ -34,7 +34,7 @@ from openbureau.scoring.scorecard import CustomSource, Scorecard
 if TYPE_CHECKING:  # fit imports the training stack; scoring must not
     from openbureau.scoring.fit import FactorDef
 
-INQUIRY_FACTORS = frozenset({"inquiries_6m", "inquiries_12m"})
+INQUIRY_FACTORS = frozenset({"inquiries_6m", "inquiries_12m", "inquiries_24m"})
 
 
 class CustomFactor(BaseModel):

@@ -1,6 +1,7 @@
 """Point-in-time views of the ledger: only what the bureau knew on a given date.
 
-``create_pit_views(engine, as_of)`` makes temporary tables in the engine session:
+``create_pit_views(engine, as_of)`` makes temporary views (and one table) in the engine
+session:
 
 ``pit_status``     status rows reported on or before D, for periods on or before D
 ``pit_accounts``   one row per (person, account) as it stood on D: latest values, worst
@@ -30,7 +31,9 @@ def create_pit_views(engine: Engine, as_of: dt.date) -> None:
     """(Re)create the ``pit_*`` temp tables for ``as_of`` (see module docstring)."""
     ensure_schema(engine)
     d = date_literal(as_of)
-    engine.execute(f"""CREATE OR REPLACE TEMP TABLE pit_status AS
+    # Row-level scopes are views (a copy of every status row would cost gigabytes at a
+    # million persons); the per-account summary, read many times, is materialised.
+    engine.execute(f"""CREATE OR REPLACE TEMP VIEW pit_status AS
         SELECT * FROM ledger_account_status_effective
         WHERE reported_date <= {d} AND event_date <= {d}""")
     engine.execute(f"""CREATE OR REPLACE TEMP TABLE pit_accounts AS
@@ -51,29 +54,38 @@ def create_pit_views(engine: Engine, as_of: dt.date) -> None:
             max(event_date) FILTER (WHERE status_rank >= 1
                                     AND event_date > {d} - INTERVAL 24 MONTH) AS last_30_24m,
             count(*) FILTER (WHERE status_rank >= 1
-                             AND event_date > {d} - INTERVAL 24 MONTH) AS late_months_24m
+                             AND event_date > {d} - INTERVAL 24 MONTH) AS late_months_24m,
+            count(*) FILTER (WHERE event_date > {d} - INTERVAL 24 MONTH) AS months_24m,
+            -- trended utilisation: monthly balance / limit of a card, summed over 12 months
+            sum(balance / nullif(credit_limit, 0)) FILTER (
+                WHERE product = 'card' AND status_rank < 6 AND credit_limit > 0
+                  AND event_date > {d} - INTERVAL 12 MONTH) AS util_sum_12m,
+            count(*) FILTER (
+                WHERE product = 'card' AND status_rank < 6 AND credit_limit > 0
+                  AND event_date > {d} - INTERVAL 12 MONTH) AS util_months_12m
         FROM pit_status GROUP BY person_id, account_id""")
     # An account is open on D when it is not closed by D, not charged off, and still reporting.
     engine.execute("""ALTER TABLE pit_accounts ADD COLUMN is_open BOOLEAN""")
     engine.execute(f"""UPDATE pit_accounts SET is_open =
         (closed_date IS NULL OR closed_date > {d}) AND current_rank < 6
         AND last_period > {d} - INTERVAL 3 MONTH""")
-    engine.execute(f"""CREATE OR REPLACE TEMP TABLE pit_inquiries AS
+    engine.execute(f"""CREATE OR REPLACE TEMP VIEW pit_inquiries AS
         SELECT * FROM ledger_inquiries_effective
         WHERE reported_date <= {d} AND event_date <= {d}""")
-    engine.execute(f"""CREATE OR REPLACE TEMP TABLE pit_payments AS
+    engine.execute(f"""CREATE OR REPLACE TEMP VIEW pit_payments AS
         SELECT *, CASE
                 WHEN paid_date IS NOT NULL AND paid_date <= {d}
                     THEN greatest(coalesce(days_late, date_diff('day', due_date, paid_date)), 0)
                 ELSE greatest(date_diff('day', due_date, {d}), 0) END AS days_late_asof
         FROM ledger_payments_effective
         WHERE reported_date <= {d} AND due_date <= {d}""")
-    engine.execute(f"""CREATE OR REPLACE TEMP TABLE pit_public AS
+    engine.execute(f"""CREATE OR REPLACE TEMP VIEW pit_public AS
         SELECT *, CASE WHEN resolved_date <= {d} THEN resolved_date END AS resolved_asof
         FROM ledger_public_records_effective
         WHERE reported_date <= {d} AND filed_date <= {d}""")
 
 
 def drop_pit_views(engine: Engine) -> None:
-    for t in ("pit_status", "pit_accounts", "pit_inquiries", "pit_payments", "pit_public"):
-        engine.execute(f"DROP TABLE IF EXISTS {t}")
+    for t in ("pit_status", "pit_inquiries", "pit_payments", "pit_public"):
+        engine.execute(f"DROP VIEW IF EXISTS {t}")
+    engine.execute("DROP TABLE IF EXISTS pit_accounts")

@@ -103,6 +103,12 @@ FEATURES: tuple[Feature, ...] = (
             "Too many late payments in the last 24 months",
             "acc", "sum(late_months_24m)", "ascending", _STATUS, "delinquent_rows_24m",
             zero_if_absent=True),
+    Feature("late_month_share_24m", "PH08", "payment_history",
+            "Share of monthly account reports in the last 24 months that were 30 or more days "
+            "late",
+            "Proportion of late payments on accounts in the last 24 months is too high",
+            "acc", "sum(late_months_24m) / nullif(sum(months_24m), 0)", "ascending", _STATUS,
+            "delinquent_rows_24m"),
     Feature("public_records", "PH06", "payment_history",
             "Civil judgments, bankruptcies and tax liens unresolved or filed in the last 7 years",
             "Derogatory public record (judgment, bankruptcy or tax lien)",
@@ -118,6 +124,14 @@ FEATURES: tuple[Feature, ...] = (
                    "nullif(sum(credit_limit) FILTER (WHERE product = 'card' AND is_open), 0)",
             "ascending", _CARD, "open_cards",
             missing_statement="No open revolving account with a balance and limit on file"),
+    Feature("utilisation_trend_12m", "AO06", "amounts_owed",
+            "Average over the last 12 months of revolving balances as a share of limits "
+            "(trended data)",
+            "Balances on revolving accounts have been high relative to limits over the last "
+            "12 months",
+            "acc", "sum(util_sum_12m) / nullif(sum(util_months_12m), 0)", "ascending", _CARD,
+            "cards_12m",
+            missing_statement="No recent balance information on revolving accounts"),
     Feature("max_card_utilisation", "AO02", "amounts_owed",
             "Highest balance-to-limit share on any open revolving account",
             "Balance is too close to the credit limit on one or more revolving accounts",
@@ -223,6 +237,13 @@ FEATURES: tuple[Feature, ...] = (
                    "AND due_date > {d} - INTERVAL 24 MONTH)", "ascending", _ALT,
             "alt_late_24m",
             missing_statement="No utility, telecom or rent payment history on file"),
+    Feature("alt_late_share_24m", "AP06", "alternative_data",
+            "Share of utility, telecom and rent bills due in the last 24 months paid late",
+            "Proportion of utility, telecom or rent bills paid late is too high",
+            "pay", "avg(CASE WHEN days_late_asof > 0 THEN 1.0 ELSE 0.0 END) "
+                   "FILTER (WHERE due_date > {d} - INTERVAL 24 MONTH)", "ascending", _ALT,
+            "alt_late_24m",
+            missing_statement="No utility, telecom or rent payment history on file"),
     Feature("alt_months_history", "AP04", "alternative_data",
             "Months with a utility, telecom or rent bill on file",
             "Length of utility, telecom or rent payment history is too short",
@@ -278,6 +299,8 @@ EVIDENCE: dict[str, str] = {
                     "WHERE event_date > {d} - INTERVAL 6 MONTH",
     "inquiries_12m": "SELECT person_id, record_id FROM pit_inquiries "
                      "WHERE event_date > {d} - INTERVAL 12 MONTH",
+    "cards_12m": "SELECT person_id, latest_record_id FROM pit_accounts "
+                 "WHERE product = 'card' AND util_months_12m > 0",
     "inquiries_24m": "SELECT person_id, record_id FROM pit_inquiries "
                      "WHERE event_date > {d} - INTERVAL 24 MONTH",
     "delinquent_rows_24m": "SELECT person_id, record_id FROM pit_status WHERE status_rank >= 1 "
@@ -294,31 +317,28 @@ EVIDENCE: dict[str, str] = {
 def features_sql(as_of: dt.date, features: tuple[Feature, ...] = FEATURES) -> str:
     """SELECT of one row per indexed person: every feature and eligibility fact as of D."""
     d = date_literal(as_of)
-    per_source: dict[str, list[str]] = {s: [] for s in _SOURCES}
+    # Every source counts its rows, so "has any record" needs no extra pass over the ledger.
+    per_source: dict[str, list[str]] = {s: [f"count(*) AS n_{s}"] for s in _SOURCES}
     for f in features:
         per_source[f.source].append(f"{f.sql.format(d=d)} AS {f.name}")
     for name, (src, expr) in ELIGIBILITY.items():
         per_source[src].append(f"{expr} AS {name}")
     ctes = ["persons AS (SELECT DISTINCT person_id FROM person_index)"]
     for src, cols in per_source.items():
-        if cols:
-            ctes.append(f"{src} AS (SELECT person_id, {', '.join(cols)} "
-                        f"FROM {_SOURCES[src]} GROUP BY person_id)")
-    any_record = " UNION ALL ".join(f"SELECT person_id FROM {t}" for t in _SOURCES.values())
-    ctes.append(f"anyr AS (SELECT person_id, count(*) AS records FROM ({any_record}) "
-                "GROUP BY person_id)")
-    select = [f"{date_literal(as_of)} AS as_of"]
+        ctes.append(f"{src} AS (SELECT person_id, {', '.join(cols)} "
+                    f"FROM {_SOURCES[src]} GROUP BY person_id)")
+    select = [f"{d} AS as_of"]
     for f in features:
         col = f"{f.source}.{f.name}"
         value = f"coalesce({col}, 0)" if f.zero_if_absent else col
         select.append(f"CAST({value} AS DOUBLE) AS {f.name}")
+    records = " + ".join(f"coalesce({s}.n_{s}, 0)" for s in _SOURCES)
     select += ["coalesce(acc.tradelines, 0) AS tradelines",
                "coalesce(pay.alt_months, 0) AS alt_months",
-               "coalesce(anyr.records, 0) AS records"]
-    joins = " ".join(f"LEFT JOIN {src} USING (person_id)"
-                     for src, cols in per_source.items() if cols)
+               f"{records} AS records"]
+    joins = " ".join(f"LEFT JOIN {src} USING (person_id)" for src in per_source)
     return (f"WITH {', '.join(ctes)} SELECT person_id, {', '.join(select)} FROM persons "
-            f"{joins} LEFT JOIN anyr USING (person_id)")
+            f"{joins}")
 
 
 def compute_features(engine: Engine, as_of: dt.date, into: str = "person_features",

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -88,13 +89,16 @@ def train(engine: Engine, *, as_of: dt.date, models_dir: Path, reports_dir: Path
           horizon_months: int = 12, holdout: float = 0.3, name: str = "openbureau",
           customs: list[CustomFactor] | None = None, psi_as_of: dt.date | None = None,
           min_iv: float = 0.02, min_bin_size: float = 0.01,
-          progress: object | None = None) -> TrainResult:
+          progress: Callable[[str, int, int], None] | None = None) -> TrainResult:
     """Fit, write and record a scorecard trained on the outcome after ``as_of``."""
     start = time.perf_counter()
     customs = customs or []
+    tick = progress or (lambda step, done, total: None)
+    tick("ledger", 0, 5)
     build_ledger(engine)
     candidates = builtin_candidates(engine) + custom_candidates(engine, customs)
     crit = MinimumCriteria()
+    tick("features and outcomes", 1, 5)
     frame = _training_frame(engine, as_of, horizon_months, holdout, customs, crit)
     fit_part, held = frame[~frame["holdout"]], frame[frame["holdout"]]
     for part, label in ((fit_part, "training"), (held, "held-out")):
@@ -109,6 +113,7 @@ def train(engine: Engine, *, as_of: dt.date, models_dir: Path, reports_dir: Path
     trainer = ScorecardTrainer(candidates, name=name, min_iv=min_iv, minimum_criteria=crit,
                                min_bin_size=min_bin_size,
                                outcome=OUTCOME.format(h=horizon_months))
+    tick("binning and fitting", 2, 5)
     trainer.fit(fit_part, fit_part["bad"].to_numpy())
     card = trainer.scorecard_.model_copy(update={
         "trained_as_of": as_of, "created_at": dt.datetime.now().isoformat(timespec="seconds"),
@@ -128,6 +133,7 @@ def train(engine: Engine, *, as_of: dt.date, models_dir: Path, reports_dir: Path
     auc = rpt.roc_auc(held_scores, outcomes)
     ks = rpt.ks_statistic(held_scores, outcomes)
 
+    tick("population stability", 3, 5)
     psi_report = None
     later = psi_as_of or horizon_end(as_of, horizon_months)
     compute_features(engine, later, into="psi_features")
@@ -140,6 +146,7 @@ def train(engine: Engine, *, as_of: dt.date, models_dir: Path, reports_dir: Path
             scorer.score(frame), scorer.score(later_frame), edges,
             expected_label=f"as of {as_of}", actual_label=f"as of {later}")
 
+    tick("writing scorecard and report", 4, 5)
     models_dir.mkdir(parents=True, exist_ok=True)
     path = save_scorecard(card, models_dir / "scorecards" / f"{name}-{card.version}.yaml")
     shutil.copyfile(path, models_dir / "scorecard.yaml")  # the active scorecard

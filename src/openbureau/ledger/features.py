@@ -247,7 +247,8 @@ FEATURES: tuple[Feature, ...] = (
     Feature("alt_months_history", "AP04", "alternative_data",
             "Months with a utility, telecom or rent bill on file",
             "Length of utility, telecom or rent payment history is too short",
-            "pay", "count(DISTINCT date_trunc('month', due_date))", "descending",
+            # the eligibility fact alt_months, computed once (DuckDB reuses a select alias)
+            "pay", "alt_months", "descending",
             ("payment.due_date",), "alt_accounts",
             missing_statement="No utility, telecom or rent payment history on file"),
 )
@@ -319,10 +320,10 @@ def features_sql(as_of: dt.date, features: tuple[Feature, ...] = FEATURES) -> st
     d = date_literal(as_of)
     # Every source counts its rows, so "has any record" needs no extra pass over the ledger.
     per_source: dict[str, list[str]] = {s: [f"count(*) AS n_{s}"] for s in _SOURCES}
-    for f in features:
-        per_source[f.source].append(f"{f.sql.format(d=d)} AS {f.name}")
     for name, (src, expr) in ELIGIBILITY.items():
         per_source[src].append(f"{expr} AS {name}")
+    for f in features:
+        per_source[f.source].append(f"{f.sql.format(d=d)} AS {f.name}")
     ctes = ["persons AS (SELECT DISTINCT person_id FROM person_index)"]
     for src, cols in per_source.items():
         ctes.append(f"{src} AS (SELECT person_id, {', '.join(cols)} "
@@ -365,8 +366,10 @@ def evidence_sql(as_of: dt.date, wanted: str, features: list[str] | None = None)
         if features is not None and f.name not in features:
             continue
         q = EVIDENCE[f.evidence].format(d=d)
+        # Only the persons this feature is a reason for: the filter reaches the scans.
         parts.append(f"SELECT '{f.name}' AS feature, e.person_id, e.rid "
-                     f"FROM ({q}) AS e(person_id, rid)")
+                     f"FROM ({q}) AS e(person_id, rid) WHERE e.person_id IN "
+                     f"(SELECT person_id FROM {wanted} WHERE feature = '{f.name}')")
     if not parts:
         parts = ["SELECT NULL::VARCHAR AS feature, NULL::VARCHAR AS person_id, "
                  "NULL::VARCHAR AS rid WHERE false"]

@@ -32,6 +32,10 @@ bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/linkage.py febrl
 	$(BIN)/python bench/linkage.py synthetic --records 100000 --records 1000000
+	$(BIN)/python bench/scoring.py german
+	$(BIN)/python bench/scoring.py speed
+	$(BIN)/python bench/scoring.py synthetic --persons 20000 --persons 100000
+	$(BIN)/python bench/scoring.py scale --base 100000 --copies 10
 
 clean:
 	rm -rf $(VENV) demo-workspace bench/out .pytest_cache .mypy_cache .ruff_cache

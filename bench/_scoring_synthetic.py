@@ -171,8 +171,9 @@ def scale(base: int, copies: int, seed: int) -> None:
             snap = score_snapshot(engine, card, TRAIN_AS_OF)
             snaps.append(time.perf_counter() - t)
     print(f"\n## scale: {persons:,} persons, {events:,} ledger events ({base:,} x {copies})")
-    print(f"  point-in-time features: {min(feats):.1f} s (runs {', '.join(f'{x:.1f}' for x in feats)}"
-          f") = {persons / min(feats):,.0f} persons/s")
+    runs = ", ".join(f"{x:.1f}" for x in feats)
+    print(f"  point-in-time features: {min(feats):.1f} s (runs {runs}) = "
+          f"{persons / min(feats):,.0f} persons/s")
     print(f"  score snapshot (features, points, reasons with records, publish): "
           f"{min(snaps):.1f} s (runs {', '.join(f'{x:.1f}' for x in snaps)}) = "
           f"{persons / min(snaps):,.0f} persons/s; last: {snap.scored:,} scored")

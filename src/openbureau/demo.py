@@ -112,10 +112,10 @@ def score_demo(root: Path, truth_dir: Path, *, console: Console,
         for pid in picks:
             row = person_score(engine, snap.snapshot_id, pid)
             reasons = row["reasons"] or []
-            ids = [i for r in reasons for i in r["record_ids"][:2]]  # type: ignore[index]
+            ids = [i for r in reasons for i in r["record_ids"][:2]]
             described = describe_records(engine, ids)
             console.print(f"\n[bold]{pid}[/]: score [bold]{row['score']}[/] ({row['band']})")
-            for r in reasons:  # type: ignore[attr-defined]
+            for r in reasons:
                 console.print(f"  {r['rank']}. {r['code']} {r['statement']} "
                               f"(-{r['points_lost']:.0f} points)")
                 for rid in r["record_ids"][:2]:

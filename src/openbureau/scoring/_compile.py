@@ -9,6 +9,8 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from openbureau.scoring.scorecard import Factor, Scorecard
 
@@ -63,16 +65,16 @@ class NumpyScorer:
         missing = factor.missing_bin.points
         rest = [b for b in factor.bins if not b.missing]
         if factor.kind == "categorical":
-            arr = np.asarray(values, dtype=object)
-            isnull = np.array([v is None or (isinstance(v, float) and np.isnan(v))
-                               for v in arr]) if arr.size else np.zeros(0, bool)
-            keys = np.where(isnull, "", arr.astype(str))
-            uniq, inverse = np.unique(keys, return_inverse=True)
-            lookup = {c: b.points for b in rest for c in (b.categories or [])}
-            table = np.array([lookup.get(u, missing) for u in uniq], dtype=float)
-            out = table[inverse]
-            out[isnull] = missing
-            return out
+            # Hash lookup in Arrow (C), not a Python loop or a sort over the values.
+            arr = pa.array(np.asarray(values, dtype=object), from_pandas=True)
+            if not pa.types.is_string(arr.type):
+                arr = pc.cast(arr, pa.string())
+            cats = [c for b in rest for c in (b.categories or [])]
+            table = np.array([b.points for b in rest for _ in (b.categories or [])] + [missing],
+                             dtype=float)
+            idx = pc.index_in(arr, value_set=pa.array(cats, pa.string()))
+            pos = idx.fill_null(len(cats)).to_numpy(zero_copy_only=False)
+            return table[pos]
         x = np.asarray(values, dtype=float)
         edges = np.array([b.upper for b in rest[:-1]], dtype=float)
         pts = np.array([b.points for b in rest], dtype=float)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from openbureau.engine import Engine
 from openbureau.errors import UserError
@@ -209,7 +210,7 @@ def score_distribution(engine: Engine, snapshot_id: str) -> list[tuple[str, int,
                    GROUP BY 1 ORDER BY min(score) NULLS LAST, 1""", [snapshot_id])]
 
 
-def person_score(engine: Engine, snapshot_id: str, person_id: str) -> dict[str, object]:
+def person_score(engine: Engine, snapshot_id: str, person_id: str) -> dict[str, Any]:
     """One person's row of a snapshot, following a retired person id to its survivor.
 
     Raises:

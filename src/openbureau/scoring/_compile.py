@@ -65,8 +65,17 @@ class NumpyScorer:
         missing = factor.missing_bin.points
         rest = [b for b in factor.bins if not b.missing]
         if factor.kind == "categorical":
+            lookup = {c: b.points for b in rest for c in (b.categories or [])}
+            cat = getattr(values, "cat", None)
+            if cat is not None:  # pandas categorical: points per category once, take by code
+                per_code = np.array([lookup.get(str(c), missing) for c in cat.categories]
+                                    + [missing], dtype=float)
+                codes = np.asarray(cat.codes)
+                return per_code[np.where(codes < 0, len(per_code) - 1, codes)]
             # Hash lookup in Arrow (C), not a Python loop or a sort over the values.
-            arr = pa.array(np.asarray(values, dtype=object), from_pandas=True)
+            if isinstance(values, (list, tuple)):
+                values = np.asarray(values, dtype=object)
+            arr = pa.array(values, from_pandas=True)
             if not pa.types.is_string(arr.type):
                 arr = pc.cast(arr, pa.string())
             cats = [c for b in rest for c in (b.categories or [])]

@@ -113,7 +113,7 @@ def score_demo(root: Path, truth_dir: Path, *, console: Console,
             row = person_score(engine, snap.snapshot_id, pid)
             reasons = row["reasons"] or []
             ids = [i for r in reasons for i in r["record_ids"][:2]]
-            described = describe_records(engine, ids)
+            described = describe_records(engine, ids, SCORE_AS_OF)
             console.print(f"\n[bold]{pid}[/]: score [bold]{row['score']}[/] ({row['band']})")
             for r in reasons:
                 console.print(f"  {r['rank']}. {r['code']} {r['statement']} "

@@ -112,6 +112,8 @@ def test_reasons_are_ranked_and_traced_to_the_persons_own_records(trained: Path)
         assert len({r["code"] for r in reasons}) == len(reasons)
         if len(reasons) == 5:
             assert reasons[4]["factor"].startswith("inquiries")
+        # Inquiries are one reason, however many inquiry factors cost points.
+        assert sum(r["factor"].startswith("inquiries") for r in reasons) <= 1
         for r in reasons:
             assert r["points_lost"] > 0 and r["statement"]
             for rid in r["record_ids"]:

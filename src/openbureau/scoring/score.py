@@ -102,12 +102,14 @@ def _reasons_sql(card: Scorecard, scored: str) -> str:
         f"CASE WHEN {f.name} IS NULL THEN '{_q(f.missing_statement or f.statement)}' "
         f"ELSE '{_q(f.statement)}' END AS statement "
         f"FROM {scored} WHERE score IS NOT NULL" for f in card.factors)
-    # One statement is never listed twice (two factors can share "no data" wording).
+    # One statement is never listed twice (two factors can share "no data" wording), and
+    # inquiries count as one reason however many inquiry factors the scorecard has.
     return f"""WITH lost AS ({lost}),
         distinct_lost AS (
             SELECT * FROM lost WHERE points_lost > 0.005
-            QUALIFY row_number() OVER (PARTITION BY person_id, statement
-                                       ORDER BY points_lost DESC, code) = 1),
+            QUALIFY row_number() OVER (
+                PARTITION BY person_id, CASE WHEN is_inquiry THEN '' ELSE statement END
+                ORDER BY points_lost DESC, code) = 1),
         ranked AS (
             SELECT *, row_number() OVER (PARTITION BY person_id
                                          ORDER BY points_lost DESC, code) AS rn
@@ -231,8 +233,15 @@ def person_score(engine: Engine, snapshot_id: str, person_id: str) -> dict[str, 
     return dict(rows[0])
 
 
-def describe_records(engine: Engine, record_ids: list[str]) -> dict[str, str]:
-    """A short plain description of each ledger record: feed, date and what it says."""
+def describe_records(engine: Engine, record_ids: list[str],
+                     as_of: dt.date | None = None) -> dict[str, str]:
+    """A short plain description of each ledger record: feed, date and what it says.
+
+    With ``as_of``, a bill paid after that date is described as unpaid on it, as the score
+    saw it.
+    """
+    day = f"DATE '{(as_of or dt.date.max).isoformat()}'"
+    unpaid = f"'unpaid on {as_of.isoformat()}'" if as_of else "'unpaid'"
     if not record_ids:
         return {}
     marks = ", ".join("?" * len(record_ids))
@@ -249,7 +258,8 @@ def describe_records(engine: Engine, record_ids: list[str]) -> dict[str, str]:
         UNION ALL
         SELECT record_id, feed || ' ' || payment_kind || ' bill due '
                || strftime(due_date, '%Y-%m-%d') || ': ' || CASE WHEN paid_date IS NULL
-               THEN 'unpaid' ELSE 'paid ' || strftime(paid_date, '%Y-%m-%d') END
+               OR paid_date > {day} THEN {unpaid} ELSE 'paid ' || strftime(paid_date, '%Y-%m-%d')
+               END
         FROM ledger_payments WHERE is_current AND record_id IN ({marks})
         UNION ALL
         SELECT record_id, feed || ' ' || record_kind || ' filed '

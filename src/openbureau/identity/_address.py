@@ -128,6 +128,27 @@ def street(words: str) -> str:
     return f"nullif(array_to_string(list_transform({words}, lambda t, i: {word}), ' '), '')"
 
 
+WORDS_MACRO = "ob_address_words"
+
+
+def words(line: str) -> str:
+    """A street line's words as a list, every street type and directional abbreviated wherever
+    it stands, so that the words of "4 OAK STREET NORTHGATE" hold all those of "4 OAK ST".
+
+    Calls the macro that :func:`words_macro` defines, so that queries stay short."""
+    return f"{WORDS_MACRO}({line})"
+
+
+def words_macro() -> str:
+    """The statement defining the macro behind :func:`words` (in the current catalog). The
+    abbreviations are one MAP constant: a CASE of that size makes every query that uses the
+    macro slow to plan."""
+    table = {**STREET_TYPES, **DIRECTIONALS}
+    abbreviation = "MAP {" + ", ".join(f"'{k}': '{v}'" for k, v in table.items()) + "}"
+    return (f"CREATE OR REPLACE MACRO {WORDS_MACRO}(line) AS "
+            f"list_transform(string_split(line, ' '), lambda w: coalesce({abbreviation}[w], w))")
+
+
 def _quoted(table: dict[str, str]) -> str:
     return ", ".join(f"'{k}'" for k in list(table) + list(table.values()))
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,12 +19,17 @@ from typing import Any
 import splink.comparison_level_library as cll
 import splink.comparison_library as cl
 from splink import DuckDBAPI, Linker, SettingsCreator, block_on
+from splink.blocking_rule_library import CustomRule
 from splink.clustering import cluster_pairwise_predictions_at_threshold
 from splink.internals.comparison_creator import ComparisonCreator
+from splink.internals.comparison_level_creator import ComparisonLevelCreator
+from splink.internals.comparison_level_library import DateMetricType
 from splink.internals.exceptions import SplinkException  # not re-exported publicly
 
 from openbureau.engine import DuckDBEngine, Engine
 from openbureau.errors import UserError
+from openbureau.identity._address import words as address_words
+from openbureau.identity._address import words_macro
 
 SCRATCH = "link_scratch"
 MODEL_VERSION_KEY = "openbureau_model_version"
@@ -32,9 +38,9 @@ MODEL_VERSION_KEY = "openbureau_model_version"
 DOB_DECISIVE_KEY = "openbureau_birth_dates_decisive"
 DOB_DECISIVE_MIN_EXACT_M = 0.97
 
-# Columns Splink compares; identity_records provides them (see link.INPUT_SQL).
+# Columns Splink compares and blocks on; identity_records provides them (see link.INPUT_COLUMNS).
 COLUMNS = ["first_name", "last_name", "name_suffix", "dob", "national_id_token", "address_line1",
-           "postcode", "phone", "email"]
+           "house_number", "street", "postcode", "city", "phone", "email"]
 
 # Splink narrates training at length (levels EM could not see, untrained u values); the model
 # file records what was estimated, so only its errors reach the user.
@@ -42,8 +48,8 @@ logging.getLogger("splink").setLevel(logging.ERROR)
 
 
 # Candidate pairs: records equal on every field of one of these keys. Several independent field
-# sets, so a record with one field wrong (a typo in the surname, a move, a new phone) is still
-# found by another.
+# sets, so a record with two fields wrong (a typo in the surname and no birth date, a move and a
+# new phone) is still found by another.
 BLOCKING_KEYS: list[tuple[str, ...]] = [
     ("national_id_token",),
     ("dob",),
@@ -52,28 +58,116 @@ BLOCKING_KEYS: list[tuple[str, ...]] = [
     ("address_line1", "postcode"),
     ("house_number", "postcode"),
     ("last_name", "city"),
+    ("first_name", "postcode"),
+    ("first_name", "street"),
     ("phone",),
     ("email",),
 ]
+# ... and records whose given name and surname are each other's.
+SWAPPED_NAMES_RULE = "l.first_name = r.last_name AND l.last_name = r.first_name"
 
 
 def _address() -> ComparisonCreator:
-    """Street line and postcode as one comparison: they are not independent evidence, and
-    counting both would let a shared household address outweigh a different first name."""
+    """Street line, postcode and town as one comparison: they are not independent evidence,
+    and counting each would let a shared household address outweigh a different first name."""
     same_line = cll.ExactMatchLevel("address_line1")
     same_zip = cll.ExactMatchLevel("postcode")
+    left, right = (address_words(f'"address_line1_{side}"') for side in "lr")
     return cl.CustomComparison(
         output_column_name="address",
         comparison_levels=[
             cll.And(cll.NullLevel("address_line1"), cll.NullLevel("postcode")),
-            cll.And(same_line, same_zip),
             cll.Or(same_line, cll.And(cll.JaroWinklerLevel("address_line1", 0.9), same_zip)),
+            # (as CASE: words are split and compared only where the house numbers agree)
+            cll.CustomLevel(
+                'CASE WHEN "house_number_l" = "house_number_r" AND ("postcode_l" = "postcode_r" '
+                'OR "city_l" = "city_r") THEN "street_l" IS NOT NULL AND "street_r" IS NOT NULL '
+                f'AND (list_has_all({left}, {right}) OR list_has_all({right}, {left})) '
+                'ELSE FALSE END',
+                label_for_charts="same house number, one line's words all in the other's, "
+                                 "same postcode or town"),
             cll.Or(cll.JaroWinklerLevel("address_line1", 0.8),
                    cll.And(cll.ExactMatchLevel("house_number"), same_zip)),
             same_zip,
+            cll.ExactMatchLevel("city"),
             cll.ElseLevel(),
         ],
-    ).configure(m_probabilities=[0.55, 0.1, 0.04, 0.03, 0.28])
+    ).configure(m_probabilities=[0.65, 0.02, 0.03, 0.03, 0.02, 0.25])
+
+
+def _jw(a: str, b: str) -> str:
+    """SQL: Jaro-Winkler similarity of column ``a`` of the left record and ``b`` of the right."""
+    return f'jaro_winkler_similarity("{a}_l", "{b}_r")'
+
+
+# A name written in the other name field (given name as surname, or surname as given name)
+# while the names in place differ. Such pairs are judged on their names by the name_order
+# comparison alone: the first- and last-name comparisons say nothing of them (a swapped pair's
+# names differing in place is no evidence against it). Written as CASE so that the
+# similarities are computed only for the few pairs with a name in the other field.
+_ONE_IN_OTHER = '"first_name_l" = "last_name_r" OR "last_name_l" = "first_name_r"'
+_IN_PLACE_DIFFER = (f"{_jw('first_name', 'first_name')} < 0.88 AND "
+                    f"{_jw('last_name', 'last_name')} < 0.88")
+CROSSED = f"CASE WHEN {_ONE_IN_OTHER} THEN {_IN_PLACE_DIFFER} ELSE FALSE END"
+# ... both names: swapped, one exactly, the other at least much like it (a swap and a typo).
+SWAPPED = (f"CASE WHEN {_ONE_IN_OTHER} THEN "
+           f"(\"first_name_l\" = \"last_name_r\" AND {_jw('last_name', 'first_name')} >= 0.9 OR "
+           f"\"last_name_l\" = \"first_name_r\" AND {_jw('first_name', 'last_name')} >= 0.9) AND "
+           f"{_IN_PLACE_DIFFER} ELSE FALSE END")
+
+
+def _name(col: str) -> ComparisonCreator:
+    """Splink's name comparison (exact with term frequencies, Jaro-Winkler 0.92, 0.88, 0.7),
+    saying nothing when names are crossed between fields (``name_order`` weighs those)."""
+    return cl.CustomComparison(output_column_name=col, comparison_levels=[
+        cll.NullLevel(col),
+        cll.ExactMatchLevel(col).configure(tf_adjustment_column=col),
+        cll.CustomLevel(CROSSED).configure(
+            is_null_level=True, label_for_charts="names crossed (weighed in name_order)"),
+        cll.JaroWinklerLevel(col, 0.92),
+        cll.JaroWinklerLevel(col, 0.88),
+        cll.JaroWinklerLevel(col, 0.7),
+        cll.ElseLevel(),
+    ])
+
+
+def _name_order() -> ComparisonCreator:
+    """Given name and surname written in each other's field, wholly or in part.
+
+    The m priors say such records are rare: they stand where EM sees no swap among the
+    matching pairs of its blocks (a feed that never swaps names), so that a chance crossing
+    (JAMES THOMAS, THOMAS JAMES) counts for little there."""
+    names = ("first_name", "last_name")
+    return cl.CustomComparison(output_column_name="name_order", comparison_levels=[
+        cll.Or(*(cll.NullLevel(c) for c in names)),
+        cll.CustomLevel(SWAPPED, label_for_charts="given name and surname swapped"),
+        cll.CustomLevel(CROSSED, label_for_charts="one name in the other field, the other "
+                                                  "different"),
+        cll.ElseLevel().configure(label_for_charts="names in place"),
+    ]).configure(m_probabilities=[1e-5, 1e-5, 1 - 2e-5])
+
+
+def _birth_date() -> ComparisonCreator:
+    """Splink's birth-date comparison (exact; one typo; within a month, a year, ten years),
+    with a typo that swaps two adjacent digits (1914-10-12 for 1914-01-12) counted as one, as
+    the conflict rule does."""
+    def within(threshold: int, metric: DateMetricType) -> ComparisonLevelCreator:
+        return cll.AbsoluteDateDifferenceLevel("dob", input_is_string=False,
+                                               threshold=threshold, metric=metric)
+
+    return cl.CustomComparison(output_column_name="dob", comparison_levels=[
+        cll.NullLevel("dob"),
+        cll.ExactMatchLevel("dob").configure(label_for_charts="same birth date"),
+        # one typo leaves two of year, month and day as they were (as CASE: that is checked
+        # first, and the edit distance computed only where it holds)
+        cll.CustomLevel(
+            'CASE WHEN (year("dob_l") = year("dob_r"))::INT + (month("dob_l") = month("dob_r"))'
+            '::INT + (day("dob_l") = day("dob_r"))::INT >= 2 THEN damerau_levenshtein('
+            'CAST("dob_l" AS VARCHAR), CAST("dob_r" AS VARCHAR)) <= 1 ELSE FALSE END',
+            label_for_charts="one typo (a digit changed or two swapped)"),
+        within(1, "month"), within(1, "year"), within(10, "year"),
+        cll.ElseLevel(),
+    ])
 
 
 def settings() -> SettingsCreator:
@@ -88,24 +182,34 @@ def settings() -> SettingsCreator:
         unique_id_column_name="unique_id",
         probability_two_random_records_match=1e-5,
         comparisons=[
-            cl.NameComparison("first_name").configure(term_frequency_adjustments=True),
-            cl.NameComparison("last_name").configure(term_frequency_adjustments=True),
+            _name("first_name"),
+            _name("last_name"),
+            _name_order(),
             cl.ExactMatch("name_suffix").configure(m_probabilities=[0.99, 0.01]),
-            cl.DateOfBirthComparison("dob", input_is_string=False).configure(
-                m_probabilities=[0.95, 0.02, 0.015, 0.01, 0.004, 0.001]),
+            _birth_date().configure(m_probabilities=[0.95, 0.02, 0.015, 0.01, 0.004, 0.001]),
             cl.ExactMatch("national_id_token").configure(m_probabilities=[0.98, 0.02]),
             _address(),
             cl.ExactMatch("phone").configure(m_probabilities=[0.8, 0.2]),
             cl.EmailComparison("email").configure(
                 m_probabilities=[0.8, 0.05, 0.05, 0.05, 0.05]),
         ],
-        blocking_rules_to_generate_predictions=[block_on(*key) for key in BLOCKING_KEYS],
+        blocking_rules_to_generate_predictions=[
+            *(block_on(*key) for key in BLOCKING_KEYS), CustomRule(SWAPPED_NAMES_RULE)],
         retain_intermediate_calculation_columns=False,
         retain_matching_columns=False,
     )
 
 
 TF_COLUMNS = ["first_name", "last_name", "email"]
+
+
+def levels(comparison: str) -> list[tuple[int, str, str]]:
+    """A comparison's levels in order: (level value, SQL condition on ``x_l``/``x_r``, label);
+    the value is -1 for levels that say nothing."""
+    settings_obj = settings().get_settings("duckdb")
+    found = next(c for c in settings_obj.comparisons if c.output_column_name == comparison)
+    return [(lv.comparison_vector_value, lv.sql_condition, lv.label_for_charts)
+            for lv in found.comparison_levels]
 
 
 @contextmanager
@@ -116,6 +220,7 @@ def scratch(engine: Engine) -> Iterator[tuple[DuckDBAPI, str]]:
     warehouse = engine.catalog
     engine.execute(f"ATTACH ':memory:' AS {SCRATCH}")
     engine.execute(f"USE {SCRATCH}")
+    engine.execute(words_macro())  # the address comparison calls it
     try:
         yield DuckDBAPI(connection=engine.connection), warehouse
     finally:
@@ -123,17 +228,41 @@ def scratch(engine: Engine) -> Iterator[tuple[DuckDBAPI, str]]:
         engine.execute(f"DETACH {SCRATCH}")
 
 
+# The prior (how many pairs match) is estimated from the pairs that agree exactly on these
+# fields (and on a national-ID token), divided by the share of matching pairs that do (the
+# rule's recall). That share is first taken as INITIAL_RECALL, then, once EM has estimated
+# how often one person's records agree on each field, from the model (see _rule_recall).
+DETERMINISTIC_FIELDS = ("first_name", "last_name", "dob")
+INITIAL_RECALL = 0.7
+MIN_RECALL = 0.05
+# Comparisons whose first level is exact agreement on these columns: its u is counted over all
+# pairs (see link._model) rather than sampled, since taking the matching pairs out of it (see
+# _u_without_matches) leaves a small difference of two close numbers, which sampling noise
+# would swamp. (Name levels need not be counted: term frequencies replace their u.)
+COUNTED_LEVELS: dict[str, tuple[str, ...]] = {
+    "dob": ("dob",),
+    "national_id_token": ("national_id_token",),
+}
+
+
 def train(db_api: DuckDBAPI, input_table: str, *, seed: int, max_pairs: float,
-          national_id_pairs: bool) -> Linker:
-    """Estimate the model without labels: u by random sampling, m by EM on several blocks.
+          national_id_pairs: bool, completeness: dict[str, float],
+          agreement: dict[str, float]) -> dict[str, Any]:
+    """Estimate the model without labels: u by random sampling, m by EM on several blocks,
+    the prior from pairs agreeing on every field of a deterministic rule. Returns the model
+    as saved (Splink's settings and our metadata).
 
     ``national_id_pairs`` says whether any two records share a national-ID token; without
-    them the steps that need them are left out. A step the data is too small for is skipped
-    and the priors in ``settings`` stand."""
+    them the steps that need them are left out. ``completeness`` is the share of records
+    with each field of the deterministic rules; ``agreement``, for the comparisons of
+    COUNTED_LEVELS, the share of all pairs (both records having the field) that agree on its
+    columns. A step the data is too small for is skipped and the priors in ``settings``
+    stand."""
     linker = Linker(db_api.register(input_table), settings(), log_level=logging.ERROR)
     by_token = [block_on("national_id_token")] if national_id_pairs else []
-    _attempt(lambda: linker.training.estimate_probability_two_random_records_match(
-        [*by_token, block_on("first_name", "last_name", "dob")], recall=0.7))
+
+    counted = _attempt(lambda: linker.training.estimate_probability_two_random_records_match(
+        [*by_token, block_on(*DETERMINISTIC_FIELDS)], recall=INITIAL_RECALL))
     _attempt(lambda: linker.training.estimate_u_using_random_sampling(max_pairs=max_pairs,
                                                                       seed=seed))
     # EM blocks chosen so that households (same surname and address, sometimes the same birth
@@ -149,13 +278,85 @@ def train(db_api: DuckDBAPI, input_table: str, *, seed: int, max_pairs: float,
     # Birth dates are decisive (link.CONFLICT_SQL) only if pairs sharing a national ID, the
     # one evidence free of households, show one person's birth date hardly ever differs.
     decisive = bool(national_id_pairs and em(block_on("national_id_token"))
-                    and _dob_exact_m(linker.misc.save_model_to_json(out_path=None))
+                    and _exact_m(linker.misc.save_model_to_json(out_path=None), "dob")
                     >= DOB_DECISIVE_MIN_EXACT_M)
     for rule in (block_on("first_name", "last_name", "dob"), block_on("dob", "postcode"),
                  block_on("first_name", "last_name", "postcode")):
         em(rule)
-    linker._openbureau_dob_decisive = decisive  # type: ignore[attr-defined]
-    return linker
+    model = linker.misc.save_model_to_json(out_path=None)
+    for name, share in agreement.items():
+        counted_level = _top_level(model, name)
+        if counted_level is not None and share:
+            counted_level["u_probability"] = share
+    recall = _rule_recall(model, completeness, national_id_pairs)
+    if counted and recall >= MIN_RECALL:  # the same count of pairs, divided by this recall
+        model["probability_two_random_records_match"] *= INITIAL_RECALL / recall
+    model = _floor(_swap_no_stronger(_u_without_matches(model, 1.0 / max_pairs)))
+    model[DOB_DECISIVE_KEY] = decisive
+    return model
+
+
+def _top_level(model: dict[str, Any], comparison: str) -> dict[str, Any] | None:
+    """A comparison's first level after its null ones: exact agreement, or for name_order a
+    whole swap."""
+    for c in model["comparisons"]:
+        if c["output_column_name"] == comparison:
+            return next((lv for lv in c["comparison_levels"] if not lv.get("is_null_level")),
+                        None)
+    return None
+
+
+def _swap_no_stronger(model: dict[str, Any]) -> dict[str, Any]:
+    """A given name and surname swapped count for no more than the two agreeing in place
+    (whose weights term frequencies then lower for common names; a swap has none)."""
+    levels = [_top_level(model, name) for name in ("name_order", "first_name", "last_name")]
+    estimated = [lv for lv in levels if lv and isinstance(lv.get("m_probability"), float)
+                 and isinstance(lv.get("u_probability"), float) and lv["u_probability"] > 0]
+    if len(estimated) == len(levels):
+        swapped, first, last = estimated
+        in_place = math.prod(lv["m_probability"] / lv["u_probability"] for lv in (first, last))
+        swapped["u_probability"] = max(swapped["u_probability"],
+                                       swapped["m_probability"] / in_place)
+    return model
+
+
+def _u_without_matches(model: dict[str, Any], resolution: float) -> dict[str, Any]:
+    """Take the matching pairs out of the u values.
+
+    Random sampling estimates u over all pairs, matching ones included; where one person has
+    several records (a share ``p`` of all pairs match, agreeing as m says) they explain much
+    of the agreement on strong levels (an exact birth date or address), whose u then comes out
+    too high and their weight too low. Without them: u = (u sampled - p m) / (1 - p). Where
+    matches explain all of it within the sample's error (two standard errors of a share
+    estimated from 1 / ``resolution`` pairs), one pair in the sample (``resolution``)."""
+    p = float(model.get("probability_two_random_records_match") or 0.0)
+    for comparison in model["comparisons"]:
+        for level in comparison["comparison_levels"]:
+            m, u = level.get("m_probability"), level.get("u_probability")
+            if (level.get("is_null_level") or level.get("fix_u_probability")
+                    or not isinstance(m, float) or not isinstance(u, float) or not u):
+                continue
+            rest = u - p * m
+            explained = rest <= 2 * math.sqrt(u * resolution)
+            level["u_probability"] = min(u, resolution) if explained else rest / (1 - p)
+    return model
+
+
+def _rule_recall(model: dict[str, Any], completeness: dict[str, float],
+                 national_id_pairs: bool) -> float:
+    """The share of matching pairs that the deterministic rules find, by the model: both
+    records have the field (completeness squared) and agree on it exactly (the exact level's
+    m), field by field; a national-ID rule finds its own share besides."""
+    def agree(fields: tuple[str, ...]) -> float:
+        share = 1.0
+        for name in fields:
+            share *= completeness.get(name, 0.0) ** 2 * _exact_m(model, name)
+        return share
+
+    missed = 1.0 - agree(DETERMINISTIC_FIELDS)
+    if national_id_pairs:
+        missed *= 1.0 - agree(("national_id_token",))
+    return 1.0 - missed
 
 
 def _attempt(step: Any) -> bool:
@@ -195,19 +396,14 @@ class LinkageModel:
     birth_dates_decisive: bool
 
 
-def _dob_exact_m(model: dict[str, Any]) -> float:
-    for comparison in model["comparisons"]:
-        if comparison["output_column_name"] == "dob":
-            exact = next(lv for lv in comparison["comparison_levels"]
-                         if not lv.get("is_null_level"))
-            return float(exact.get("m_probability") or 0.0)
-    return 0.0
+def _exact_m(model: dict[str, Any], name: str) -> float:
+    """m of a comparison's first level after the null one (its exact match)."""
+    exact = _top_level(model, name)
+    return float(exact.get("m_probability") or 0.0) if exact else 0.0
 
 
-def save_model(linker: Linker, path: Path, version: int) -> None:
-    model = _floor(linker.misc.save_model_to_json(out_path=None))
-    model[MODEL_VERSION_KEY] = version
-    model[DOB_DECISIVE_KEY] = bool(getattr(linker, "_openbureau_dob_decisive", False))
+def save_model(model: dict[str, Any], path: Path, version: int) -> None:
+    model = {**model, MODEL_VERSION_KEY: version}
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(model, indent=2, sort_keys=True), encoding="utf-8")
@@ -278,14 +474,17 @@ def waterfall(db_api: DuckDBAPI, input_table: str, model: dict[str, Any],
     for comparison in comparisons:
         name = comparison.output_column_name
         gamma = scored.get(f"gamma_{name}")
-        level = next((lv for lv in comparison.comparison_levels
-                      if lv.comparison_vector_value == gamma), None)
+        levels = [lv for lv in comparison.comparison_levels if lv.comparison_vector_value == gamma]
+        if len(levels) > 1 and None not in (scored.get(f"{name}_l"), scored.get(f"{name}_r")):
+            # several levels say nothing (the field missing; names crossed): not the first
+            levels = [lv for lv in levels if "IS NULL" not in lv.sql_condition]
+        labels = [lv.label_for_charts for lv in levels]
         columns = [c.input_name for c in comparison._input_columns_used_by_case_statement]
         steps.append({
             "comparison": name,
             "left": ", ".join(str(scored.get(f"{c}_l")) for c in columns),
             "right": ", ".join(str(scored.get(f"{c}_r")) for c in columns),
-            "level": level.label_for_charts if level else "",
+            "level": " or ".join(labels),
             "match_weight": float(scored.get(f"mw_{name}") or 0.0)
                             + float(scored.get(f"mw_tf_adj_{name}") or 0.0),
         })

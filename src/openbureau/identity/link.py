@@ -50,8 +50,8 @@ SCHEMA = [
 ]
 
 INPUT_COLUMNS = """identity_id AS unique_id, first_name_std AS first_name, last_name,
-    name_suffix, dob, national_id_token, address_line1, house_number, postcode, city, phone,
-    email"""
+    name_suffix, dob, national_id_token, address_line1, house_number, street, postcode, city,
+    phone, email"""
 
 
 @dataclass
@@ -168,10 +168,33 @@ def _model(engine: Engine, db_api: object, path: Path, settings: IdentitySection
     shared = engine.scalar(f"""SELECT count(*) FROM (SELECT national_id_token FROM {S}.link_input
                                WHERE national_id_token IS NOT NULL GROUP BY 1
                                HAVING count(*) > 1 LIMIT 1)""")
-    linker = _splink.train(db_api, "link_input", seed=settings.seed,  # type: ignore[arg-type]
-                           max_pairs=settings.u_max_pairs, national_id_pairs=bool(shared))
-    _splink.save_model(linker, path, version)
+    # the share of records with each field of the deterministic rules (see _splink.train)
+    fields = ("national_id_token", *_splink.DETERMINISTIC_FIELDS)
+    shares = engine.query(f"SELECT {', '.join(f'avg(({f} IS NOT NULL)::DOUBLE)' for f in fields)} "
+                          f"FROM {S}.link_input")[0]
+    completeness = {f: float(v or 0.0) for f, v in zip(fields, shares, strict=True)}
+    model = _splink.train(db_api, "link_input", seed=settings.seed,  # type: ignore[arg-type]
+                          max_pairs=settings.u_max_pairs, national_id_pairs=bool(shared),
+                          completeness=completeness, agreement=_agreement(engine))
+    _splink.save_model(model, path, version)
     return _splink.load_model(path)
+
+
+def _agreement(engine: Engine) -> dict[str, float]:
+    """For each comparison of _splink.COUNTED_LEVELS: of all pairs of records that both have
+    one of its columns, the share that agree on all of them."""
+    shares = {}
+    for name, columns in _splink.COUNTED_LEVELS.items():
+        cols = ", ".join(columns)
+        present = " OR ".join(f"{c} IS NOT NULL" for c in columns)
+        agreeing, records = engine.query(f"""
+            SELECT (SELECT sum(n * (n - 1)) FROM (
+                      SELECT count(*)::DOUBLE AS n FROM {S}.link_input
+                      WHERE {" AND ".join(f"{c} IS NOT NULL" for c in columns)} GROUP BY {cols})),
+                   (SELECT count(*)::DOUBLE FROM {S}.link_input WHERE {present})""")[0]
+        if agreeing and records and records > 1:
+            shares[name] = float(agreeing) / (records * (records - 1))
+    return shares
 
 
 def _deterministic_edges(new_filter: str) -> str:

@@ -83,9 +83,3 @@ def create_pit_views(engine: Engine, as_of: dt.date) -> None:
         SELECT *, CASE WHEN resolved_date <= {d} THEN resolved_date END AS resolved_asof
         FROM ledger_public_records_effective
         WHERE reported_date <= {d} AND filed_date <= {d}""")
-
-
-def drop_pit_views(engine: Engine) -> None:
-    for t in ("pit_status", "pit_inquiries", "pit_payments", "pit_public"):
-        engine.execute(f"DROP VIEW IF EXISTS {t}")
-    engine.execute("DROP TABLE IF EXISTS pit_accounts")

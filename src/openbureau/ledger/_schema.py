@@ -48,8 +48,8 @@ class EventTable:
         return f"{self.table}_effective"
 
     def correctable(self) -> list[str]:
-        return [c.name for c in self.columns if c.name != "kind_source"] + [
-            "event_date", "reported_date"]
+        """Fields a correction may change: the event's own columns and its two dates."""
+        return [c.name for c in self.columns] + ["event_date", "reported_date"]
 
 
 def _c(name: str, sql_type: str, *sources: str, qualify: bool = False) -> EventColumn:

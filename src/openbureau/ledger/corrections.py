@@ -37,7 +37,7 @@ def correct_record(engine: Engine, record_id: str, changes: dict[str, Any], reas
     if not changes:
         raise UserError("a correction needs at least one changed field")
     table, event_id, version = _find(engine, record_id)
-    allowed = [c.name for c in table.columns] + ["event_date", "reported_date"]
+    allowed = table.correctable()
     for name in changes:
         if name not in allowed:
             raise UserError(f"{name!r} is not a field of a {table.event} event; "

@@ -68,10 +68,6 @@ class Scaling(BaseModel):
     def offset(self) -> float:
         return self.base_score - self.factor * math.log(self.base_odds)
 
-    def default_probability(self, score: float) -> float:
-        odds = self.base_odds * 2 ** ((score - self.base_score) / self.pdo)
-        return 1 / (1 + odds)
-
 
 class Band(BaseModel):
     model_config = ConfigDict(extra="forbid")

@@ -98,6 +98,7 @@ def score(
     """Score every person as of a date into a new, immutable snapshot."""
     from openbureau.scoring import load_scorecard, score_snapshot
     from openbureau.scoring.score import score_distribution
+    from openbureau.service.serving import publish_snapshot
 
     day = _parse_date(as_of, "--as-of")
     ws = Workspace.open(workspace)
@@ -105,6 +106,8 @@ def score(
     with ws.engine() as engine, progress_bar(transient=True) as tick:
         tick("scoring", 0, 0)
         report = score_snapshot(engine, card, day)
+        tick("publishing for the service", 0, 0)
+        publish_snapshot(engine, ws.root, report.snapshot_id, "score_features")
         dist = score_distribution(engine, report.snapshot_id)
     console.print(f"Snapshot [bold]{report.snapshot_id}[/] ({card.name} {card.version}, as of "
                   f"{day}): {report.scored:,} of {report.persons:,} persons scored, "

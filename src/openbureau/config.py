@@ -64,12 +64,27 @@ class SecretsSection(_Section):
     )
 
 
+class ServiceSection(_Section):
+    store_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the operational store (accounts, sessions, audit log); "
+                    "default: a SQLite file in the workspace's service folder",
+    )
+    secure_cookies: bool = Field(
+        default=True, description="send session cookies only over HTTPS (browsers treat "
+                                  "http://127.0.0.1 and localhost as secure)")
+    session_minutes: int = Field(default=480, ge=5, le=10080)
+    attestation_days: int = Field(default=30, ge=1, le=90,
+                                  description="default lifetime of a shared score")
+
+
 class Settings(_Section):
     bureau: BureauSection = BureauSection()
     warehouse: WarehouseSection = WarehouseSection()
     ingest: IngestSection = IngestSection()
     identity: IdentitySection = IdentitySection()
     secrets: SecretsSection = SecretsSection()
+    service: ServiceSection = ServiceSection()
 
 
 DEFAULT_TOML = """\
@@ -96,6 +111,12 @@ seed = 42
 
 [secrets]
 national_id_key = "secrets/national_id.key"   # HMAC key for national-ID tokens
+
+[service]
+# store_url = "postgresql+psycopg://bureau@db/bureau"   # default: service/store.sqlite
+secure_cookies = true
+session_minutes = 480
+attestation_days = 30          # default lifetime of a shared score (at most 90)
 """
 
 

@@ -31,6 +31,15 @@ class DuckDBEngine(Engine):
             self._con.execute("SET memory_limit = ?", [memory_limit])
         self.path = str(path)
 
+    @classmethod
+    def wrap(cls, connection: duckdb.DuckDBPyConnection, name: str = "<connection>"
+             ) -> DuckDBEngine:
+        """An engine over a connection someone else opened (the service's read-only copy)."""
+        engine = cls.__new__(cls)
+        engine._con = connection
+        engine.path = name
+        return engine
+
     def _execute(self, sql: str, params: Sequence[Any] | None) -> None:
         self._con.execute(sql, params) if params else self._con.execute(sql)
         # DuckDB 2 keeps a statement's result pending until fetched; statements run here

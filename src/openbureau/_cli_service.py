@@ -1,0 +1,142 @@
+"""CLI commands for the service: ``serve``, ``accounts``, ``audit`` and ``publish``."""
+
+from __future__ import annotations
+
+import getpass
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+from sqlalchemy.orm import Session, sessionmaker
+
+from openbureau.cli import WorkspaceOpt, app, console, handles_errors, progress_bar
+from openbureau.errors import UserError
+from openbureau.workspace import Workspace
+
+accounts_app = typer.Typer(help="Service accounts: people, lenders, auditors, admins.",
+                           no_args_is_help=True)
+audit_app = typer.Typer(help="The service's tamper-evident audit log.", no_args_is_help=True)
+app.add_typer(accounts_app, name="accounts")
+app.add_typer(audit_app, name="audit")
+
+StoreOpt = Annotated[str | None, typer.Option("--store", help="Store URL (default: "
+                                              "[service] store_url, else the workspace's "
+                                              "SQLite file).")]
+
+
+@app.command()
+@handles_errors
+def serve(
+    workspace: WorkspaceOpt = Path("."),
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+    store: StoreOpt = None,
+) -> None:
+    """Serve the API and pages on the workspace's published score snapshot."""
+    import uvicorn
+
+    from openbureau.service.app import create_app
+
+    application = create_app(workspace, store_url=store)
+    pub = application.state.ctx.published()
+    console.print(f"Serving {'snapshot ' + pub.snapshot_id if pub else 'no snapshot yet'} on "
+                  f"http://{host}:{port}/  (API docs: /api/docs; Ctrl+C stops)")
+    uvicorn.run(application, host=host, port=port, log_level="warning")
+
+
+def _store(workspace: Path, url: str | None) -> sessionmaker[Session]:
+    from openbureau.service.app import service_config
+    from openbureau.service.store import open_store
+
+    return open_store(service_config(Workspace.open(workspace), url).store_url)
+
+
+@accounts_app.command("add")
+@handles_errors
+def accounts_add(
+    username: Annotated[str, typer.Argument(help="Login name.")],
+    role: Annotated[str, typer.Option(help="person, lender, auditor or admin.")],
+    person: Annotated[str | None, typer.Option(help="The person id a person account "
+                                               "sees.")] = None,
+    organisation: Annotated[str | None, typer.Option(help="A lender's organisation.")] = None,
+    api_key: Annotated[bool, typer.Option("--api-key", help="Also issue an API key "
+                                          "(printed once).")] = False,
+    workspace: WorkspaceOpt = Path("."),
+    store: StoreOpt = None,
+) -> None:
+    """Add an account. The password is read from OPENBUREAU_PASSWORD or asked for."""
+    from openbureau.service.auth import create_account, issue_api_key
+
+    password = os.environ.get("OPENBUREAU_PASSWORD") or getpass.getpass("Password: ")
+    factory = _store(workspace, store)
+    with factory() as session:
+        account = create_account(session, username=username, role=role, password=password,
+                                 person_id=person, organisation=organisation)
+        key = issue_api_key(session, account, "issued at creation") if api_key else None
+        session.commit()
+    console.print(f"Account [bold]{username}[/] ({role}) created.")
+    if key:
+        console.print(f"API key (shown once): {key}")
+
+
+@accounts_app.command("list")
+@handles_errors
+def accounts_list(workspace: WorkspaceOpt = Path("."), store: StoreOpt = None) -> None:
+    """List accounts."""
+    from sqlalchemy import select
+
+    from openbureau.service.store import Account
+
+    table = Table()
+    for col in ("username", "role", "person", "organisation", "created"):
+        table.add_column(col)
+    with _store(workspace, store)() as session:
+        for a in session.execute(select(Account).order_by(Account.id)).scalars():
+            table.add_row(a.username, a.role, a.person_id or "", a.organisation or "",
+                          f"{a.created_at:%Y-%m-%d}")
+    console.print(table)
+
+
+@audit_app.command("verify")
+@handles_errors
+def audit_verify(workspace: WorkspaceOpt = Path("."), store: StoreOpt = None) -> None:
+    """Recompute the audit log's hash chain; exit 1 if any entry was changed or removed."""
+    from openbureau.service.audit import verify_chain
+
+    check = verify_chain(_store(workspace, store))
+    if check.ok:
+        console.print(f"Audit log intact: {check.entries:,} entries.")
+        return
+    console.print(f"[bold red]Audit log broken[/] at entry {check.first_bad_seq}: "
+                  f"{check.problem} ({check.entries:,} entries before it check out).")
+    raise typer.Exit(1)
+
+
+@app.command()
+@handles_errors
+def publish(
+    snapshot: Annotated[str | None, typer.Option(help="Snapshot id (default: the "
+                                                 "latest).")] = None,
+    workspace: WorkspaceOpt = Path("."),
+) -> None:
+    """Publish a score snapshot to the service (``score`` does this itself)."""
+    from openbureau.ledger.features import compute_features
+    from openbureau.scoring.factors import add_custom_features
+    from openbureau.scoring.score import latest_snapshot
+    from openbureau.service.serving import publish_snapshot, snapshot_card
+
+    ws = Workspace.open(workspace)
+    with ws.engine() as engine, progress_bar(transient=True) as tick:
+        sid = snapshot or latest_snapshot(engine)
+        card, as_of = snapshot_card(engine, sid)
+        if card is None:
+            raise UserError(f"no score snapshot {sid!r}")
+        tick("features", 0, 0)
+        compute_features(engine, as_of, into="publish_features")
+        add_custom_features(engine, "publish_features", as_of,
+                            [(f.name, f.custom) for f in card.factors if f.custom is not None])
+        tick("publishing", 0, 0)
+        path = publish_snapshot(engine, ws.root, sid, "publish_features")
+    console.print(f"Published snapshot [bold]{sid}[/] to {path.relative_to(ws.root)}.")

@@ -1,0 +1,1 @@
+"""The bureau service: API and pages for people, lenders and auditors."""

@@ -1,0 +1,250 @@
+"""The JSON API, ``/api/v1``: one router per audience.
+
+Every read of a person's data is written to the audit log (who, whose, purpose, what), and so is
+every refusal.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+
+from openbureau.scoring.whatif import Scenario
+from openbureau.service import audit, views
+from openbureau.service.auth import create_account, issue_api_key
+from openbureau.service.context import AUDITOR_PURPOSES, PURPOSES, ServiceContext
+from openbureau.service.deps import (
+    AdminUser,
+    AuditorUser,
+    Csrf,
+    Ctx,
+    LenderUser,
+    PersonUser,
+    Snapshot,
+    User,
+)
+from openbureau.service.errors import ApiError
+from openbureau.service.lending import lookup
+from openbureau.service.schemas import (
+    AccountIn,
+    AccountOut,
+    ApiKeyOut,
+    AttestationIn,
+    AttestationOut,
+    AuditEntryOut,
+    ChainOut,
+    ErrorBody,
+    HistoryPoint,
+    LookupIn,
+    LookupOut,
+    Me,
+    ModelOut,
+    PersonFile,
+    Score,
+    VerifyIn,
+    VerifyOut,
+)
+from openbureau.service.serving import Published
+from openbureau.service.sharing import share_score, verify_token
+from openbureau.service.store import Account
+from openbureau.service.whatif_view import result_json, simulate
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody} for code in (401, 403, 404, 422, 503)}
+
+router = APIRouter(prefix="/api/v1", responses=ERRORS)
+
+
+def own_score(ctx: ServiceContext, pub: Published, who: User, action: str) -> dict[str, Any]:
+    """The person's own current score row (audited)."""
+    pid = who.person_id or ""
+    row = views.current_score(pub, views.resolve_person(pub, pid) or pid)
+    ctx.audit(who, action, subject=pid, purpose="consumer_request",
+              outcome="allowed" if row else "not_found")
+    if row is None:
+        raise ApiError(404, "no_file", f"person {pid} is not in snapshot {pub.snapshot_id}")
+    return row
+
+
+@router.get("/health", tags=["service"])
+def health(ctx: Ctx) -> dict[str, Any]:
+    pub = ctx.published()
+    return {"status": "ok", "snapshot_id": pub.snapshot_id if pub else None,
+            "as_of": pub.as_of.isoformat() if pub else None}
+
+
+@router.get("/me", response_model=Me, tags=["person"])
+def me(who: User) -> Me:
+    return Me(username=who.username, role=who.role, person_id=who.person_id,
+              organisation=who.organisation)
+
+
+@router.get("/me/score", response_model=Score, tags=["person"])
+def my_score(who: PersonUser, ctx: Ctx, pub: Snapshot) -> dict[str, Any]:
+    return own_score(ctx, pub, who, "read score")
+
+
+@router.get("/me/history", response_model=list[HistoryPoint], tags=["person"])
+def my_history(who: PersonUser, ctx: Ctx, pub: Snapshot) -> list[dict[str, Any]]:
+    ctx.audit(who, "read score history", subject=who.person_id, purpose="consumer_request")
+    return views.history(pub, who.person_id or "")
+
+
+@router.get("/me/file", response_model=PersonFile, tags=["person"])
+def my_file(who: PersonUser, ctx: Ctx, pub: Snapshot) -> dict[str, Any]:
+    ctx.audit(who, "read file", subject=who.person_id, purpose="consumer_request")
+    pid = who.person_id or ""
+    return {"person_id": pid, "as_of": pub.as_of, "furnishers": views.file_items(pub, pid)}
+
+
+@router.get("/me/access", response_model=list[AuditEntryOut], tags=["person"])
+def who_looked(who: PersonUser, ctx: Ctx,
+               limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list[dict[str, Any]]:
+    """Who read my file: every lender, auditor and admin access, and refusals."""
+    rows = [e for e in audit.query(ctx.store, subject=who.person_id, limit=limit)
+            if e["actor_role"] != "person"]
+    ctx.audit(who, "read access log", subject=who.person_id, purpose="consumer_request")
+    return rows
+
+
+@router.post("/me/attestations", response_model=AttestationOut, status_code=201,
+             tags=["person"], dependencies=[Csrf])
+def share(body: AttestationIn, who: PersonUser, ctx: Ctx, pub: Snapshot,
+          request: Request) -> dict[str, Any]:
+    """A signed, expiring statement of my score to give a landlord or lender."""
+    row = own_score(ctx, pub, who, "share score")
+    return share_score(ctx, pub, who, row, body.days, body.audience, str(request.base_url))
+
+
+class WhatIfIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    scenarios: list[Scenario] = Field(min_length=1, max_length=10)
+
+
+@router.post("/me/what-if", tags=["person"], dependencies=[Csrf])
+def my_what_if(body: WhatIfIn, who: PersonUser, ctx: Ctx, pub: Snapshot) -> dict[str, Any]:
+    """My score and reasons if I paid cards down, brought accounts current, removed inquiries
+    or paid bills on time for more months; computed with the real scorecard."""
+    return result_json(simulate(ctx, pub, who, body.scenarios))
+
+
+@router.get("/persons/{person_id}/score", response_model=Score, tags=["lender"])
+def person_score(person_id: str, who: User, ctx: Ctx, pub: Snapshot,
+                 purpose: Annotated[str | None, Query(max_length=40)] = None) -> dict[str, Any]:
+    """A person's current score. Persons may read only their own; lenders and auditors must
+    state a permissible purpose."""
+    action = "read score"
+    if who.role == "person":
+        if person_id != who.person_id:
+            ctx.audit(who, action, subject=person_id, outcome="denied",
+                      detail="a person may read only their own file")
+            raise ApiError(403, "forbidden", "you may read only your own file")
+        return own_score(ctx, pub, who, action)
+    allowed = AUDITOR_PURPOSES if who.role in ("auditor", "admin") else {
+        k: v for k, v in PURPOSES.items() if k not in AUDITOR_PURPOSES}
+    if purpose not in allowed:
+        ctx.audit(who, action, subject=person_id, purpose=purpose, outcome="denied",
+                  detail="no permissible purpose stated")
+        raise ApiError(422, "purpose_required",
+                       f"purpose: state one of {', '.join(allowed)}", "purpose")
+    pid = views.resolve_person(pub, person_id)
+    row = views.current_score(pub, pid) if pid else None
+    ctx.audit(who, action, subject=person_id, purpose=purpose,
+              outcome="allowed" if row else "not_found")
+    if row is None:
+        raise ApiError(404, "no_file", f"no file for person {person_id}")
+    return row
+
+
+@router.post("/lookups", response_model=LookupOut, tags=["lender"], dependencies=[Csrf])
+def lender_lookup(body: LookupIn, who: LenderUser, ctx: Ctx, pub: Snapshot) -> dict[str, Any]:
+    """Find a file by identity (through the linker) or id, and decide against a cut-off."""
+    return lookup(ctx, pub, who, body)
+
+
+@router.post("/verify", response_model=VerifyOut, tags=["public"])
+def verify(body: VerifyIn, ctx: Ctx) -> dict[str, Any]:
+    """Check a shared score against the bureau's public key. No login needed."""
+    return verify_token(ctx, body.token)
+
+
+@router.get("/audit", response_model=list[AuditEntryOut], tags=["auditor"])
+def audit_log(who: AuditorUser, ctx: Ctx,
+              actor: Annotated[str | None, Query(max_length=64)] = None,
+              subject: Annotated[str | None, Query(max_length=32)] = None,
+              action: Annotated[str | None, Query(max_length=64)] = None,
+              outcome: Annotated[str | None, Query(pattern="^(allowed|denied|not_found)$")]
+              = None,
+              since: dt.datetime | None = None, until: dt.datetime | None = None,
+              limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+              offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0) -> list[dict[str, Any]]:
+    ctx.audit(who, "read audit log", detail=f"filters actor={actor} subject={subject} "
+                                            f"action={action} outcome={outcome}")
+    return audit.query(ctx.store, actor=actor, subject=subject, action=action, outcome=outcome,
+                       since=_naive(since), until=_naive(until), limit=limit, offset=offset)
+
+
+def _naive(t: dt.datetime | None) -> dt.datetime | None:
+    if t is None or t.tzinfo is None:
+        return t
+    return t.astimezone(dt.UTC).replace(tzinfo=None)
+
+
+@router.get("/audit/verify", response_model=ChainOut, tags=["auditor"])
+def audit_verify(who: AuditorUser, ctx: Ctx) -> Any:
+    """Recompute the audit log's hash chain."""
+    ctx.audit(who, "verify audit log")
+    return audit.verify_chain(ctx.store)
+
+
+@router.get("/model", response_model=ModelOut, tags=["auditor"])
+def model(who: AuditorUser, ctx: Ctx, pub: Snapshot) -> dict[str, Any]:
+    """The scorecard behind the current snapshot."""
+    ctx.audit(who, "read model")
+    card = pub.card
+    return {"snapshot_id": pub.snapshot_id, "as_of": pub.as_of, "scorecard_name": card.name,
+            "scorecard_version": card.version,
+            "factors": [{"name": f.name, "code": f.code, "statement": f.statement,
+                         "max_points": f.max_points, "bins": len(f.bins)}
+                        for f in card.factors],
+            "report_url": "/auditor/report" if report_path(ctx, card.version) else None}
+
+
+def report_path(ctx: ServiceContext, version: str) -> Any:
+    reports = sorted((ctx.config.workspace / "reports").glob(f"model-*{version}*.html"))
+    return reports[-1] if reports else None
+
+
+@router.get("/accounts", response_model=list[AccountOut], tags=["admin"])
+def accounts(who: AdminUser, ctx: Ctx) -> list[Account]:
+    with ctx.store() as session:
+        return list(session.execute(select(Account).order_by(Account.id)).scalars())
+
+
+@router.post("/accounts", response_model=AccountOut, status_code=201, tags=["admin"],
+             dependencies=[Csrf])
+def add_account(body: AccountIn, who: AdminUser, ctx: Ctx) -> Account:
+    with ctx.store() as session:
+        account = create_account(session, username=body.username, role=body.role,
+                                 password=body.password, display_name=body.display_name,
+                                 person_id=body.person_id, organisation=body.organisation)
+        session.commit()
+    ctx.audit(who, "create account", detail=f"{body.username} ({body.role})")
+    return account
+
+
+@router.post("/accounts/{username}/keys", response_model=ApiKeyOut, status_code=201,
+             tags=["admin"], dependencies=[Csrf])
+def add_key(username: str, who: AdminUser, ctx: Ctx) -> dict[str, str]:
+    with ctx.store() as session:
+        account = session.execute(select(Account).where(Account.username == username)).scalar()
+        if account is None:
+            raise ApiError(404, "not_found", f"no account {username!r}")
+        key = issue_api_key(session, account, label=f"issued by {who.username}")
+        session.commit()
+    ctx.audit(who, "issue API key", detail=username)
+    return {"key": key, "prefix": key.split("_")[1]}

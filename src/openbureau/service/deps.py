@@ -1,0 +1,99 @@
+"""Request dependencies: who is asking, their role, CSRF, and the published snapshot."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from openbureau.service.auth import Principal, account_for_api_key, principal, session_principal
+from openbureau.service.context import ServiceContext
+from openbureau.service.errors import ApiError
+from openbureau.service.serving import Published
+
+SESSION_COOKIE = "ob_session"
+
+
+def get_ctx(request: Request) -> ServiceContext:
+    ctx: ServiceContext = request.app.state.ctx
+    return ctx
+
+
+Ctx = Annotated[ServiceContext, Depends(get_ctx)]
+
+
+def optional_principal(request: Request, ctx: Ctx) -> Principal | None:
+    """From ``Authorization: Bearer <API key>``, else from the session cookie."""
+    header = request.headers.get("authorization", "")
+    with ctx.store() as session:
+        if header:
+            scheme, _, key = header.partition(" ")
+            account = account_for_api_key(session, key.strip()) \
+                if scheme.lower() == "bearer" else None
+            if account is None:
+                raise ApiError(401, "not_authenticated", "API key not recognised or revoked")
+            return principal(account, "api_key")
+        token = request.cookies.get(SESSION_COOKIE)
+        return session_principal(session, token) if token else None
+
+
+MaybeUser = Annotated[Principal | None, Depends(optional_principal)]
+
+
+def current_principal(who: MaybeUser) -> Principal:
+    if who is None:
+        raise ApiError(401, "not_authenticated", "log in, or send an API key as a Bearer token")
+    return who
+
+
+User = Annotated[Principal, Depends(current_principal)]
+
+
+def _role(*roles: str) -> Callable[..., Principal]:
+    def check(who: User, ctx: Ctx, request: Request) -> Principal:
+        if who.role not in roles:
+            ctx.audit(who, f"{request.method} {request.url.path}", outcome="denied",
+                      detail=f"role {who.role} may not use this")
+            raise ApiError(403, "forbidden", f"this needs the {' or '.join(roles)} role")
+        return who
+
+    return check
+
+
+PersonUser = Annotated[Principal, Depends(_role("person"))]
+LenderUser = Annotated[Principal, Depends(_role("lender"))]
+AuditorUser = Annotated[Principal, Depends(_role("auditor", "admin"))]
+AdminUser = Annotated[Principal, Depends(_role("admin"))]
+LenderOrAuditor = Annotated[Principal, Depends(_role("lender", "auditor", "admin", "person"))]
+
+
+async def csrf_protect(request: Request, who: MaybeUser) -> None:
+    """A cookie-authenticated change must echo the session's CSRF token (form field
+    ``csrf_token`` or header ``X-CSRF-Token``); API-key calls carry no cookie to forge."""
+    if request.method in ("GET", "HEAD", "OPTIONS") or who is None or who.via != "session":
+        return
+    sent = request.headers.get("x-csrf-token")
+    if sent is None and request.headers.get("content-type", "").startswith(
+            ("application/x-www-form-urlencoded", "multipart/form-data")):
+        form = await request.form()
+        value = form.get("csrf_token")
+        sent = value if isinstance(value, str) else None
+    if not sent or not who.csrf_token or not hmac.compare_digest(sent, who.csrf_token):
+        raise ApiError(403, "csrf_failed", "the form expired or did not come from this site; "
+                                           "reload the page and try again")
+
+
+Csrf = Depends(csrf_protect)
+
+
+def get_published(ctx: Ctx) -> Published:
+    pub = ctx.published()
+    if pub is None:
+        raise ApiError(503, "no_snapshot", "no score snapshot is published yet: run "
+                                           "`openbureau score --as-of DATE`")
+    return pub
+
+
+Snapshot = Annotated[Published, Depends(get_published)]

@@ -1,0 +1,260 @@
+"""Server-rendered pages (Jinja2) for persons, lenders, auditors and admins.
+
+The pages call the same functions as the API, so a page and its API answer cannot disagree;
+reads are audited the same way. Forms carry the session's CSRF token.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from pydantic import ValidationError
+from sqlalchemy import select
+
+from openbureau.errors import UserError
+from openbureau.service import audit, views
+from openbureau.service.api import own_score, report_path
+from openbureau.service.auth import check_password, create_account, end_session, start_session
+from openbureau.service.charts import history_svg
+from openbureau.service.context import LENDER_PURPOSES, ServiceContext
+from openbureau.service.deps import (
+    SESSION_COOKIE,
+    AdminUser,
+    AuditorUser,
+    Csrf,
+    Ctx,
+    LenderUser,
+    MaybeUser,
+    PersonUser,
+    Snapshot,
+)
+from openbureau.service.errors import ApiError
+from openbureau.service.lending import lookup
+from openbureau.service.schemas import IdentityIn, LookupIn
+from openbureau.service.sharing import share_score, verify_token
+from openbureau.service.store import Account
+from openbureau.service.whatif_view import run_what_if
+
+router = APIRouter(include_in_schema=False)
+HOME = {"person": "/me", "lender": "/lender", "auditor": "/auditor", "admin": "/admin"}
+
+
+def render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+    templates = request.app.state.templates
+    response: HTMLResponse = templates.TemplateResponse(request, template, context,
+                                                        status_code=status)
+    return response
+
+
+@router.get("/")
+def index(request: Request, who: MaybeUser) -> Response:
+    if who is not None:
+        return RedirectResponse(HOME[who.role], status_code=303)
+    return render(request, "landing.html", me=None)
+
+
+@router.get("/login")
+def login_form(request: Request, next: str = "") -> Response:
+    return render(request, "login.html", me=None, next=next, error=None)
+
+
+def _safe_next(target: str, fallback: str) -> str:
+    parts = urlsplit(target)
+    if not target.startswith("/") or target.startswith("//") or parts.netloc:
+        return fallback  # never redirect off-site after login
+    return target
+
+
+@router.post("/login")
+def login(request: Request, ctx: Ctx, username: Annotated[str, Form(max_length=64)],
+          password: Annotated[str, Form(max_length=200)],
+          next: Annotated[str, Form(max_length=200)] = "") -> Response:
+    with ctx.store() as session:
+        account = check_password(session, username, password)
+        if account is None:
+            ctx.audit(None, "login", outcome="denied", detail=f"username {username!r}")
+            return render(request, "login.html", status=401, me=None, next=next,
+                          error="Wrong username or password.")
+        token, _csrf = start_session(session, account, ctx.config.session_minutes)
+        role = account.role
+        session.commit()
+    response = RedirectResponse(_safe_next(next, HOME[role]), status_code=303)
+    response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax",
+                        secure=ctx.config.secure_cookies,
+                        max_age=ctx.config.session_minutes * 60)
+    return response
+
+
+@router.post("/logout", dependencies=[Csrf])
+def logout(request: Request, ctx: Ctx) -> Response:
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        with ctx.store() as session:
+            end_session(session, token)
+            session.commit()
+    response = RedirectResponse("/", status_code=303)
+    response.delete_cookie(SESSION_COOKIE)
+    return response
+
+
+# -- person ----------------------------------------------------------------------------------
+def _person_context(ctx: ServiceContext, pub: Any, who: Any) -> dict[str, Any]:
+    row = own_score(ctx, pub, who, "read score page")
+    pid = row["person_id"]
+    points = views.history(pub, pid)
+    looked = [e for e in audit.query(ctx.store, subject=pid, limit=50)
+              if e["actor_role"] not in ("person", "anonymous")]
+    return {"me": who, "row": row, "name": views.person_name(pub, pid),
+            "reasons": views.reason_records(pub, pid, row["reasons"]),
+            "history": points, "chart": history_svg(points), "looked": looked,
+            "as_of": pub.as_of, "attestation_days": ctx.config.attestation_days}
+
+
+@router.get("/me")
+def person_home(request: Request, who: PersonUser, ctx: Ctx, pub: Snapshot) -> Response:
+    return render(request, "person.html", **_person_context(ctx, pub, who))
+
+
+@router.get("/me/file")
+def person_file(request: Request, who: PersonUser, ctx: Ctx, pub: Snapshot) -> Response:
+    pid = who.person_id or ""
+    ctx.audit(who, "read file page", subject=pid, purpose="consumer_request")
+    return render(request, "file.html", me=who, furnishers=views.file_items(pub, pid),
+                  as_of=pub.as_of, name=views.person_name(pub, pid))
+
+
+@router.post("/me/what-if", dependencies=[Csrf])
+def person_what_if(request: Request, who: PersonUser, ctx: Ctx, pub: Snapshot,
+                   utilisation: Annotated[str, Form(max_length=10)] = "",
+                   bring_current: Annotated[str, Form(max_length=10)] = "",
+                   remove_inquiries: Annotated[str, Form(max_length=10)] = "") -> Response:
+    context = _person_context(ctx, pub, who)
+    try:
+        context["whatif"] = run_what_if(ctx, pub, who, utilisation=utilisation,
+                                        bring_current=bool(bring_current),
+                                        remove_inquiries=remove_inquiries)
+        context["whatif_error"] = None
+    except UserError as exc:
+        context["whatif"], context["whatif_error"] = None, str(exc)
+    return render(request, "person.html", **context)
+
+
+@router.post("/me/share", dependencies=[Csrf])
+def person_share(request: Request, who: PersonUser, ctx: Ctx, pub: Snapshot,
+                 days: Annotated[int, Form(ge=1, le=90)] = 30,
+                 audience: Annotated[str, Form(max_length=128)] = "") -> Response:
+    context = _person_context(ctx, pub, who)
+    context["shared"] = share_score(ctx, pub, who, context["row"], days, audience or None,
+                                    str(request.base_url))
+    return render(request, "person.html", **context)
+
+
+# -- lender ----------------------------------------------------------------------------------
+@router.get("/lender")
+def lender_home(request: Request, who: LenderUser) -> Response:
+    return render(request, "lender.html", me=who, purposes=LENDER_PURPOSES, result=None,
+                  form={}, error=None)
+
+
+@router.post("/lender", dependencies=[Csrf])
+async def lender_lookup(request: Request, who: LenderUser, ctx: Ctx, pub: Snapshot) -> Response:
+    form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+    identity = {k: form.get(k) or None for k in IdentityIn.model_fields}
+    try:
+        body = LookupIn(purpose=form.get("purpose", ""),
+                        cutoff=int(form.get("cutoff") or 620),
+                        identity=IdentityIn(**identity))  # type: ignore[arg-type]
+        result = lookup(ctx, pub, who, body)
+        error = None
+    except (ValidationError, ValueError, UserError) as exc:
+        result, error = None, _first_error(exc)
+    return render(request, "lender.html", status=200 if error is None else 422, me=who,
+                  purposes=LENDER_PURPOSES, result=result, form=form, error=error)
+
+
+def _first_error(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        err = exc.errors()[0]
+        where = ".".join(str(x) for x in err["loc"] if x != "identity")
+        return f"{where}: {err['msg'].removeprefix('Value error, ')}" if where else err["msg"]
+    return str(exc)
+
+
+# -- auditor ---------------------------------------------------------------------------------
+@router.get("/auditor")
+def auditor_home(request: Request, who: AuditorUser, ctx: Ctx, actor: str = "",
+                 subject: str = "", action: str = "", outcome: str = "", since: str = "",
+                 until: str = "") -> Response:
+    try:
+        start = dt.datetime.fromisoformat(since) if since else None
+        end = dt.datetime.fromisoformat(until) if until else None
+    except ValueError:
+        raise ApiError(422, "invalid_input", "since/until: use YYYY-MM-DD", "since") from None
+    filters = {"actor": actor, "subject": subject, "action": action, "outcome": outcome,
+               "since": since, "until": until}
+    ctx.audit(who, "read audit log page", detail=" ".join(f"{k}={v}" for k, v in
+                                                          filters.items() if v))
+    entries = audit.query(ctx.store, actor=actor or None, subject=subject or None,
+                          action=action or None, outcome=outcome or None, since=start,
+                          until=end, limit=200)
+    pub = ctx.published()
+    return render(request, "auditor.html", me=who, entries=entries, filters=filters,
+                  chain=audit.verify_chain(ctx.store), pub=pub,
+                  has_report=bool(pub and report_path(ctx, pub.card.version)))
+
+
+@router.get("/auditor/report")
+def auditor_report(who: AuditorUser, ctx: Ctx, pub: Snapshot) -> Response:
+    path = report_path(ctx, pub.card.version)
+    if path is None:
+        raise ApiError(404, "not_found", "no model report for the current scorecard")
+    ctx.audit(who, "read model report", detail=path.name)
+    return FileResponse(path, media_type="text/html")
+
+
+# -- admin -----------------------------------------------------------------------------------
+@router.get("/admin")
+def admin_home(request: Request, who: AdminUser, ctx: Ctx) -> Response:
+    with ctx.store() as session:
+        accounts = list(session.execute(select(Account).order_by(Account.id)).scalars())
+    return render(request, "admin.html", me=who, accounts=accounts, error=None, created=None)
+
+
+@router.post("/admin/accounts", dependencies=[Csrf])
+def admin_create(request: Request, who: AdminUser, ctx: Ctx,
+                 username: Annotated[str, Form(max_length=64)],
+                 role: Annotated[str, Form(max_length=16)],
+                 password: Annotated[str, Form(max_length=200)],
+                 person_id: Annotated[str, Form(max_length=32)] = "",
+                 organisation: Annotated[str, Form(max_length=128)] = "") -> Response:
+    error, created = None, None
+    with ctx.store() as session:
+        try:
+            create_account(session, username=username, role=role, password=password,
+                           person_id=person_id or None, organisation=organisation or None)
+            session.commit()
+            created = username
+        except UserError as exc:
+            session.rollback()
+            error = str(exc)
+        accounts = list(session.execute(select(Account).order_by(Account.id)).scalars())
+    if created:
+        ctx.audit(who, "create account", detail=f"{username} ({role})")
+    return render(request, "admin.html", status=200 if error is None else 422, me=who,
+                  accounts=accounts, error=error, created=created)
+
+
+# -- public ----------------------------------------------------------------------------------
+@router.get("/verify")
+def verify_form(request: Request, who: MaybeUser) -> Response:
+    return render(request, "verify.html", me=who, result=None, token="")
+
+
+@router.post("/verify")
+def verify_page(request: Request, who: MaybeUser, ctx: Ctx,
+                token: Annotated[str, Form(max_length=8192)]) -> Response:
+    return render(request, "verify.html", me=who, result=verify_token(ctx, token), token=token)

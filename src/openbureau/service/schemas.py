@@ -1,0 +1,237 @@
+"""API request and response models (what goes in and out; internal fields never leak)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from openbureau.service.context import AUDITOR_PURPOSES, LENDER_PURPOSES
+
+LenderPurpose = Literal[tuple(LENDER_PURPOSES)]  # type: ignore[valid-type]
+AuditorPurpose = Literal[tuple(AUDITOR_PURPOSES)]  # type: ignore[valid-type]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    field: str | None = None
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+class Reason(BaseModel):
+    rank: int
+    code: str
+    factor: str
+    statement: str
+    points_lost: float
+    value: float | None = None
+    record_ids: list[str] = []
+
+
+class Score(BaseModel):
+    person_id: str
+    snapshot_id: str
+    as_of: dt.date
+    score: int | None
+    band: str | None
+    unscorable_reason: str | None = None
+    unscorable_text: str | None = None
+    scorecard_version: str
+    reasons: list[Reason] = []
+
+
+class HistoryPoint(BaseModel):
+    as_of: dt.date
+    snapshot_id: str
+    score: int | None
+    band: str | None
+    unscorable_reason: str | None = None
+
+
+class FileItem(BaseModel):
+    feed: str
+    kind: str
+    item_id: str
+    title: str | None
+    status: str | None
+    status_text: str
+    amount: float | None
+    credit_limit: float | None
+    opened: dt.date | None
+    closed: dt.date | None
+    last_date: dt.date | None
+    months: int
+    history: list[str | None]
+    records: int
+
+
+class PersonFile(BaseModel):
+    person_id: str
+    as_of: dt.date
+    furnishers: dict[str, list[FileItem]]
+
+
+class FileSummary(BaseModel):
+    open_accounts: int
+    accounts: int
+    balances: float
+    credit_limits: float
+    accounts_not_current: int
+    bill_accounts: int
+    bills_unpaid: int
+    inquiries_12m: int
+    public_records_unresolved: int
+    oldest_opened: dt.date | None
+
+
+class IdentityIn(_In):
+    first_name: str | None = Field(default=None, max_length=100)
+    last_name: str | None = Field(default=None, max_length=100)
+    dob: dt.date | None = None
+    address_line1: str | None = Field(default=None, max_length=200)
+    postcode: str | None = Field(default=None, max_length=20)
+    city: str | None = Field(default=None, max_length=100)
+    phone: str | None = Field(default=None, max_length=40)
+    email: str | None = Field(default=None, max_length=200)
+    national_id: str | None = Field(default=None, max_length=40)
+
+
+class LookupIn(_In):
+    purpose: LenderPurpose  # type: ignore[valid-type]
+    person_id: str | None = Field(default=None, max_length=32,
+                                  description="a file already known (e.g. account review)")
+    identity: IdentityIn | None = None
+    cutoff: int = Field(default=620, ge=300, le=850,
+                        description="approve at or above this score")
+
+    @model_validator(mode="after")
+    def _one_way(self) -> LookupIn:
+        if (self.person_id is None) == (self.identity is None):
+            raise ValueError("give either person_id or identity, not both and not neither")
+        return self
+
+
+class AdverseReason(BaseModel):
+    code: str
+    statement: str
+
+
+class Candidate(BaseModel):
+    match_probability: float
+
+
+class LookupOut(BaseModel):
+    lookup_id: int
+    match: Literal["found", "ambiguous", "not_found"]
+    match_probability: float | None = None
+    person_id: str | None = None
+    purpose: str
+    snapshot_id: str | None = None
+    as_of: dt.date | None = None
+    score: int | None = None
+    band: str | None = None
+    cutoff: int
+    decision: Literal["approve", "decline", "refer", "no_file"]
+    adverse_action: list[AdverseReason] = []
+    reasons: list[Reason] = []
+    file_summary: FileSummary | None = None
+    message: str
+
+
+class AccountIn(_In):
+    username: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")
+    role: Literal["person", "lender", "auditor", "admin"]
+    password: str | None = Field(default=None, min_length=10, max_length=200)
+    display_name: str = Field(default="", max_length=128)
+    person_id: str | None = Field(default=None, max_length=32)
+    organisation: str | None = Field(default=None, max_length=128)
+
+
+class AccountOut(BaseModel):
+    id: int
+    username: str
+    role: str
+    display_name: str
+    person_id: str | None
+    organisation: str | None
+    created_at: dt.datetime
+
+
+class ApiKeyOut(BaseModel):
+    key: str = Field(description="shown once; only its hash is stored")
+    prefix: str
+
+
+class Me(BaseModel):
+    username: str
+    role: str
+    person_id: str | None
+    organisation: str | None
+
+
+class AttestationIn(_In):
+    days: int = Field(default=30, ge=1, le=90)
+    audience: str | None = Field(default=None, max_length=128,
+                                 description="who it is for, e.g. a landlord's name")
+
+
+class AttestationOut(BaseModel):
+    token: str
+    expires_at: dt.datetime
+    verify_url: str
+
+
+class VerifyIn(_In):
+    token: str = Field(min_length=1, max_length=8192)
+
+
+class VerifyOut(BaseModel):
+    valid: bool
+    reason: str | None = None
+    message: str
+    person_id: str | None = None
+    score: int | None = None
+    band: str | None = None
+    as_of: dt.date | None = None
+    issued_at: dt.datetime | None = None
+    expires_at: dt.datetime | None = None
+    key_id: str | None = None
+    audience: str | None = None
+
+
+class AuditEntryOut(BaseModel):
+    seq: int
+    at: dt.datetime
+    actor: str
+    actor_role: str
+    subject: str | None
+    purpose: str | None
+    action: str
+    outcome: str
+    detail: str
+    hash: str
+
+
+class ChainOut(BaseModel):
+    entries: int
+    ok: bool
+    first_bad_seq: int | None
+    problem: str
+
+
+class ModelOut(BaseModel):
+    snapshot_id: str
+    as_of: dt.date
+    scorecard_name: str
+    scorecard_version: str
+    factors: list[dict[str, Any]]
+    report_url: str | None

@@ -1,0 +1,186 @@
+"""Published snapshots: what the service reads, apart from the warehouse.
+
+DuckDB lets one process write a database file, so a service holding the warehouse open would
+block ``openbureau score``. Instead, publishing a snapshot writes a read-only serving copy
+(``serving/<snapshot>.duckdb``: scores of every snapshot, the snapshot's features and file items,
+and the identity tables the lender lookup needs) and then points ``serving/CURRENT`` at it with
+an atomic rename. The service notices the new pointer on its next request and switches without a
+restart; a half-written copy is never pointed at.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import yaml
+
+from openbureau.engine import Engine
+from openbureau.errors import UserError
+from openbureau.scoring.scorecard import Scorecard
+
+SERVING_DIR = "serving"
+POINTER = "CURRENT"
+KEEP = 2  # serving copies kept: the current one and the one before (requests may still read it)
+
+# Tables the lender lookup reads, copied as they are.
+IDENTITY_TABLES = ("identity_records", "person_index", "person_ids")
+
+
+def _file_items_sql(day: str) -> str:
+    """One row per thing on a person's file as of ``day``: an account, a bill account, an
+    inquiry or a public record, with its recent history and the records behind it."""
+    known = f"event_date <= {day} AND coalesce(reported_date, event_date) <= {day}"
+    return f"""
+    SELECT person_id, furnisher, feed, 'account' AS kind, account_id AS item_id,
+        arg_max(product, event_date) AS title, arg_max(payment_status, event_date) AS status,
+        arg_max(balance, event_date)::DOUBLE AS amount,
+        arg_max(credit_limit, event_date)::DOUBLE AS credit_limit,
+        min(opened_date) AS opened, arg_max(closed_date, event_date) AS closed,
+        max(event_date) AS last_date, count(*)::INTEGER AS months,
+        list(payment_status ORDER BY event_date DESC)[1:24] AS history,
+        list(record_id ORDER BY event_date DESC) AS record_ids
+    FROM ledger_account_status_effective WHERE {known} GROUP BY ALL
+    UNION ALL
+    SELECT person_id, furnisher, feed, 'bill' AS kind, account_id,
+        any_value(payment_kind),
+        CASE WHEN bool_or(due_date < {day} AND (paid_date IS NULL OR paid_date > {day}))
+             THEN 'unpaid' WHEN bool_or(days_late >= 30) THEN 'paid late' ELSE 'paid on time'
+        END,
+        sum(CASE WHEN paid_date IS NULL OR paid_date > {day} THEN amount_due END)::DOUBLE,
+        NULL, min(due_date), NULL, max(due_date), count(*)::INTEGER,
+        list(CASE WHEN paid_date IS NULL OR paid_date > {day} THEN 'unpaid'
+                  WHEN days_late >= 30 THEN 'late' ELSE 'on_time' END
+             ORDER BY due_date DESC)[1:24],
+        list(record_id ORDER BY due_date DESC)
+    FROM ledger_payments_effective WHERE {known} GROUP BY person_id, furnisher, feed, account_id
+    UNION ALL
+    SELECT person_id, furnisher, feed, 'inquiry', record_id, 'inquiry: ' ||
+        coalesce(inquiry_type, 'credit'), NULL, NULL, NULL, event_date, NULL, event_date, 1,
+        [], [record_id]
+    FROM ledger_inquiries_effective WHERE {known}
+    UNION ALL
+    SELECT person_id, furnisher, feed, 'public_record', coalesce(case_id, record_id),
+        record_kind, CASE WHEN resolved_date <= {day} THEN 'resolved' ELSE 'unresolved' END,
+        amount::DOUBLE, NULL, filed_date,
+        CASE WHEN resolved_date <= {day} THEN resolved_date END, event_date, 1, [], [record_id]
+    FROM ledger_public_records_effective WHERE {known}"""
+
+
+def publish_snapshot(engine: Engine, workspace: Path, snapshot_id: str,
+                     features_table: str) -> Path:
+    """Write the serving copy of ``snapshot_id`` and point ``serving/CURRENT`` at it.
+
+    ``features_table`` holds the features the snapshot was scored on (one row per person).
+    """
+    as_of = engine.scalar("SELECT as_of FROM score_snapshots WHERE snapshot_id = ?",
+                          [snapshot_id])
+    if as_of is None:
+        raise UserError(f"no score snapshot {snapshot_id!r}")
+    folder = workspace / SERVING_DIR
+    folder.mkdir(exist_ok=True)
+    final = folder / f"{snapshot_id}-{time.time_ns()}.duckdb"
+    tmp = final.with_suffix(".tmp")
+    tmp.unlink(missing_ok=True)
+    day = f"DATE '{as_of.isoformat()}'"
+    engine.execute(f"ATTACH '{tmp}' AS pub")
+    try:
+        tables = {
+            "meta": f"SELECT '{snapshot_id}' AS snapshot_id, {day} AS as_of, "
+                    "now() AS published_at",
+            "snapshots": "SELECT * FROM score_snapshots",
+            "scores": "SELECT * FROM scores ORDER BY person_id, as_of",
+            "features": f"SELECT * FROM {features_table} ORDER BY person_id",
+            "file_items": f"SELECT * FROM ({_file_items_sql(day)}) ORDER BY person_id",
+            "persons": """SELECT p.person_id, mode(r.first_name) AS first_name,
+                    mode(r.last_name) AS last_name, mode(r.dob) AS dob,
+                    mode(r.postcode) AS postcode
+                FROM person_index p JOIN identity_records r USING (identity_id)
+                GROUP BY p.person_id ORDER BY p.person_id""",
+        }
+        for name in IDENTITY_TABLES:
+            if engine.table_exists(name):
+                tables[name] = f"SELECT * FROM {name}"
+        for name, sql in tables.items():
+            engine.execute(f"CREATE TABLE pub.{name} AS {sql}")
+        engine.execute("CREATE INDEX scores_person ON pub.scores (person_id)")
+    finally:
+        engine.execute("DETACH pub")
+    os.replace(tmp, final)
+    pointer = folder / f"{POINTER}.tmp"
+    pointer.write_text(final.name + "\n", encoding="utf-8")
+    os.replace(pointer, folder / POINTER)
+    for old in sorted(folder.glob("*.duckdb"), key=lambda p: p.stat().st_mtime)[:-KEEP]:
+        old.unlink(missing_ok=True)
+    return final
+
+
+def snapshot_card(engine: Engine, snapshot_id: str) -> tuple[Scorecard | None, dt.date]:
+    """The scorecard a snapshot was scored with, and its as-of date."""
+    rows = engine.query("SELECT scorecard_yaml, as_of FROM score_snapshots "
+                        "WHERE snapshot_id = ?", [snapshot_id])
+    if not rows:
+        return None, dt.date.min
+    return Scorecard.model_validate(yaml.safe_load(rows[0][0])), rows[0][1]
+
+
+@dataclass
+class Published:
+    """One opened serving copy. ``cursor()`` gives each request its own connection."""
+
+    path: Path
+    snapshot_id: str
+    as_of: dt.date
+    card: Scorecard
+    connection: duckdb.DuckDBPyConnection
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        return self.connection.cursor()
+
+
+class ServingStore:
+    """Follows ``serving/CURRENT``; reopens when it points somewhere new."""
+
+    def __init__(self, workspace: Path) -> None:
+        self.folder = workspace / SERVING_DIR
+        self._lock = threading.Lock()
+        self._stamp: tuple[int, int] | None = None
+        self._current: Published | None = None
+
+    def current(self) -> Published | None:
+        """The newest published snapshot, or None before the first publish."""
+        try:
+            st = (self.folder / POINTER).stat()
+        except FileNotFoundError:
+            return None
+        stamp = (st.st_mtime_ns, st.st_ino)
+        if stamp == self._stamp and self._current is not None:
+            return self._current
+        with self._lock:
+            if stamp != self._stamp or self._current is None:
+                self._current = self._open()
+                self._stamp = stamp
+        return self._current
+
+    def _open(self) -> Published:
+        name = (self.folder / POINTER).read_text(encoding="utf-8").strip()
+        path = self.folder / name
+        con = duckdb.connect(":memory:")
+        con.execute(f"ATTACH '{path}' AS srv (READ_ONLY)")
+        # the lender lookup reads warehouse table names in the main catalog
+        for (table,) in con.execute("SELECT table_name FROM duckdb_tables() "
+                                    "WHERE database_name = 'srv'").fetchall():
+            con.execute(f"CREATE VIEW main.{table} AS SELECT * FROM srv.{table}")
+        snapshot_id, as_of = con.execute("SELECT snapshot_id, as_of FROM meta").fetchone() or (
+            None, None)
+        yaml_text = con.execute("SELECT scorecard_yaml FROM snapshots WHERE snapshot_id = ?",
+                                [snapshot_id]).fetchone()
+        card = Scorecard.model_validate(yaml.safe_load(yaml_text[0])) if yaml_text else None
+        if snapshot_id is None or card is None:
+            raise UserError(f"{path}: not a serving copy of a score snapshot")
+        return Published(path, str(snapshot_id), as_of, card, con)

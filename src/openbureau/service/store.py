@@ -1,0 +1,182 @@
+"""The operational store: accounts, API keys, sessions, lender lookups, attestations, audit log.
+
+SQLAlchemy models on a SQLite file by default (``service/store.sqlite`` in the workspace) or
+PostgreSQL when ``[service] store_url`` is set. The schema is created and changed only by the
+Alembic migrations in ``migrations/``; :func:`open_store` upgrades to the newest on start.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    Engine,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    create_engine,
+    event,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
+
+from openbureau.errors import UserError
+
+ROLES = ("person", "lender", "auditor", "admin")
+STORE_FILE = "service/store.sqlite"
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Account(Base):
+    __tablename__ = "accounts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    display_name: Mapped[str] = mapped_column(String(128))
+    password_hash: Mapped[str | None] = mapped_column(String(256))
+    # a person account sees this file only; a lender account names its organisation
+    person_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    organisation: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    prefix: Mapped[str] = mapped_column(String(16), unique=True)  # shown, to tell keys apart
+    key_hash: Mapped[str] = mapped_column(String(64))
+    label: Mapped[str] = mapped_column(String(128), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+
+class WebSession(Base):
+    __tablename__ = "sessions"
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+
+class Lookup(Base):
+    """A lender's lookup: who asked for whose score, why, and what was decided."""
+    __tablename__ = "lookups"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    person_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    purpose: Mapped[str] = mapped_column(String(32))
+    snapshot_id: Mapped[str | None] = mapped_column(String(32))
+    score: Mapped[int | None] = mapped_column(Integer)
+    cutoff: Mapped[int | None] = mapped_column(Integer)
+    decision: Mapped[str | None] = mapped_column(String(16))
+
+
+class Attestation(Base):
+    """A shared score: only its id and facts, never the token itself."""
+    __tablename__ = "attestations"
+    jti: Mapped[str] = mapped_column(String(64), primary_key=True)
+    person_id: Mapped[str] = mapped_column(String(32), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    snapshot_id: Mapped[str] = mapped_column(String(32))
+    score: Mapped[int] = mapped_column(Integer)
+    audience: Mapped[str | None] = mapped_column(String(128))
+
+
+class AuditEntry(Base):
+    """One read or change of a person's data. Each row's hash covers the previous row's hash,
+    so an edited or deleted row breaks the chain (``openbureau audit verify``)."""
+    __tablename__ = "audit_log"
+    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"),
+                                     primary_key=True, autoincrement=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime, index=True)
+    actor: Mapped[str] = mapped_column(String(64), index=True)  # username, or "anonymous"
+    actor_role: Mapped[str] = mapped_column(String(16))
+    subject: Mapped[str | None] = mapped_column(String(32), index=True)  # whose data
+    purpose: Mapped[str | None] = mapped_column(String(32))
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    outcome: Mapped[str] = mapped_column(String(16))  # allowed | denied
+    detail: Mapped[str] = mapped_column(Text, default="")
+    # unique: two writers that read the same last row cannot both append after it
+    prev_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+def default_url(workspace: Path) -> str:
+    return f"sqlite:///{(workspace / STORE_FILE).resolve()}"
+
+
+def _sqlite_pragmas(dbapi_conn: object, _record: object) -> None:
+    cur = dbapi_conn.cursor()  # type: ignore[attr-defined]
+    # WAL lets page reads go on during an audit write; NORMAL sync is durable at checkpoints
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=5000")
+    cur.close()
+
+
+def _alembic_config(url: str) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", "openbureau.service:migrations")
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Bring the store's schema to ``revision`` (the newest by default)."""
+    cfg = _alembic_config(str(engine.url))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)
+
+
+def open_store(url: str) -> sessionmaker:
+    """Connect to the store, apply pending migrations, and return a session factory.
+
+    Raises:
+        UserError: the URL is malformed or the database cannot be reached.
+    """
+    try:
+        if url.startswith("sqlite:///"):
+            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+            engine = create_engine(url, connect_args={"check_same_thread": False})
+            event.listen(engine, "connect", _sqlite_pragmas)
+        else:
+            engine = create_engine(url, pool_pre_ping=True)
+        migrate(engine)
+    except Exception as exc:  # driver errors differ; the user needs the URL and the cause
+        from sqlalchemy.exc import ArgumentError, OperationalError
+
+        if isinstance(exc, ArgumentError | OperationalError | ModuleNotFoundError):
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise UserError(f"service store {_safe(url)}: {first}") from None
+        raise
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+def _safe(url: str) -> str:
+    """The URL without its password, for messages."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "<unparseable URL>"

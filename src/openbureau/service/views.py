@@ -1,0 +1,150 @@
+"""Read a person's data from the published snapshot: score, history, file, reasons' records.
+
+Each function takes the published snapshot and a person id and returns plain data, for the API
+(as JSON) and the pages (through templates) alike.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from typing import Any
+
+from openbureau.service.serving import Published
+
+STATUS_WORDS = {
+    "current": "paid as agreed", "closed": "closed", "dpd30": "30 days late",
+    "dpd60": "60 days late", "dpd90": "90 days late", "dpd120": "120 days late",
+    "dpd150": "150+ days late", "chargeoff": "charged off", "on_time": "paid on time",
+    "late": "paid 30+ days late", "unpaid": "unpaid",
+}
+
+
+def _rows(pub: Published, sql: str, params: list[Any]) -> list[dict[str, Any]]:
+    cur = pub.cursor()
+    try:
+        res = cur.execute(sql, params)
+        cols = [d[0] for d in res.description or []]
+        return [dict(zip(cols, r, strict=True)) for r in res.fetchall()]
+    finally:
+        cur.close()
+
+
+def resolve_person(pub: Published, person_id: str) -> str | None:
+    """The person id now in use for ``person_id`` (a retired id resolves to its survivor),
+    or None when no such person is in the snapshot."""
+    rows = _rows(pub, """SELECT coalesce(
+            (SELECT resolves_to FROM person_ids WHERE person_id = $1 AND resolves_to IS NOT NULL),
+            $1) AS pid""", [person_id]) if _has(pub, "person_ids") else [{"pid": person_id}]
+    pid = rows[0]["pid"]
+    found = _rows(pub, "SELECT 1 FROM scores WHERE snapshot_id = ? AND person_id = ?",
+                  [pub.snapshot_id, pid])
+    return str(pid) if found else None
+
+
+def _has(pub: Published, table: str) -> bool:
+    return bool(_rows(pub, "SELECT 1 FROM duckdb_tables() WHERE database_name = 'srv' "
+                           "AND table_name = ?", [table]))
+
+
+def current_score(pub: Published, person_id: str) -> dict[str, Any] | None:
+    rows = _rows(pub, """SELECT person_id, snapshot_id, as_of, score, band, unscorable_reason,
+            unscorable_text, reasons, scorecard_version
+        FROM scores WHERE snapshot_id = ? AND person_id = ?""", [pub.snapshot_id, person_id])
+    if not rows:
+        return None
+    row = rows[0]
+    row["reasons"] = [dict(r) for r in row["reasons"] or []]
+    return row
+
+
+def history(pub: Published, person_id: str) -> list[dict[str, Any]]:
+    """One point per snapshot up to the current one, oldest first (the latest snapshot of a
+    day counts when a day was scored twice)."""
+    return _rows(pub, """SELECT s.as_of, s.snapshot_id, s.score, s.band, s.unscorable_reason
+        FROM scores s JOIN snapshots n USING (snapshot_id)
+        WHERE s.person_id = ? AND s.as_of <= ?
+        QUALIFY row_number() OVER (PARTITION BY s.as_of
+                                   ORDER BY n.created_at DESC, s.snapshot_id DESC) = 1
+        ORDER BY s.as_of""", [person_id, pub.as_of])
+
+
+def file_items(pub: Published, person_id: str) -> dict[str, list[dict[str, Any]]]:
+    """The whole file as of the snapshot, grouped by furnisher."""
+    rows = _rows(pub, """SELECT furnisher, feed, kind, item_id, title, status, amount,
+            credit_limit, opened, closed, last_date, months, history, len(record_ids) AS records
+        FROM file_items WHERE person_id = ?
+        ORDER BY furnisher, CASE kind WHEN 'account' THEN 0 WHEN 'bill' THEN 1
+                 WHEN 'public_record' THEN 2 ELSE 3 END, last_date DESC""", [person_id])
+    grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        r["status_text"] = STATUS_WORDS.get(r["status"] or "", r["status"] or "")
+        grouped[r["furnisher"]].append(r)
+    return dict(grouped)
+
+
+def reason_records(pub: Published, person_id: str,
+                   reasons: list[dict[str, Any]], limit: int = 12) -> list[dict[str, Any]]:
+    """Each reason with the file items its records belong to (the records behind it)."""
+    wanted = sorted({rid for r in reasons for rid in r.get("record_ids") or []})
+    by_record: dict[str, dict[str, Any]] = {}
+    if wanted:
+        for row in _rows(pub, """SELECT rid, furnisher, kind, item_id, title, status, last_date
+                FROM (SELECT *, unnest(record_ids) AS rid FROM file_items WHERE person_id = ?)
+                WHERE list_contains(?, rid)""", [person_id, wanted]):
+            by_record[row["rid"]] = row
+    out = []
+    for r in reasons:
+        items: dict[tuple[str, str], dict[str, Any]] = {}
+        for rid in r.get("record_ids") or []:
+            hit = by_record.get(rid)
+            if hit is None:
+                continue
+            key = (hit["furnisher"], hit["item_id"])
+            item = items.setdefault(key, {
+                "furnisher": hit["furnisher"], "kind": hit["kind"], "item_id": hit["item_id"],
+                "title": hit["title"],
+                "status_text": STATUS_WORDS.get(hit["status"] or "", hit["status"] or ""),
+                "record_ids": []})
+            item["record_ids"].append(rid)
+        listed = list(items.values())
+        out.append({**r, "items": listed[:limit], "more_items": max(0, len(listed) - limit)})
+    return out
+
+
+def file_summary(pub: Published, person_id: str) -> dict[str, Any]:
+    """What a lender sees of the file: counts and totals, not the records."""
+    rows = _rows(pub, """SELECT
+            count(*) FILTER (kind = 'account' AND closed IS NULL) AS open_accounts,
+            count(*) FILTER (kind = 'account') AS accounts,
+            coalesce(sum(amount) FILTER (kind = 'account' AND closed IS NULL), 0) AS balances,
+            coalesce(sum(credit_limit) FILTER (kind = 'account' AND closed IS NULL), 0)
+                AS credit_limits,
+            count(*) FILTER (kind = 'account' AND status NOT IN ('current', 'closed'))
+                AS accounts_not_current,
+            count(*) FILTER (kind = 'bill') AS bill_accounts,
+            count(*) FILTER (kind = 'bill' AND status = 'unpaid') AS bills_unpaid,
+            count(*) FILTER (kind = 'inquiry' AND last_date > ? - INTERVAL 12 MONTH)
+                AS inquiries_12m,
+            count(*) FILTER (kind = 'public_record' AND status = 'unresolved')
+                AS public_records_unresolved,
+            min(opened) AS oldest_opened
+        FROM file_items WHERE person_id = ?""", [pub.as_of, person_id])
+    row = rows[0] if rows else {}
+    return {k: (float(v) if isinstance(v, int | float) and k in ("balances", "credit_limits")
+                else v) for k, v in row.items()}
+
+
+def features(pub: Published, person_id: str) -> dict[str, Any] | None:
+    rows = _rows(pub, "SELECT * FROM features WHERE person_id = ?", [person_id])
+    return rows[0] if rows else None
+
+
+def person_name(pub: Published, person_id: str) -> dict[str, Any]:
+    rows = _rows(pub, "SELECT first_name, last_name, dob FROM persons WHERE person_id = ?",
+                 [person_id])
+    return rows[0] if rows else {"first_name": None, "last_name": None, "dob": None}
+
+
+def isoformat(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, dt.date) else value

@@ -1,0 +1,111 @@
+"""A served workspace: the linked population trained, scored at three dates and published."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pytest
+from fastapi.testclient import TestClient
+
+from openbureau.service.app import create_app
+from openbureau.service.auth import create_account, issue_api_key
+from openbureau.service.store import open_store
+
+SCORE_DATES = ("2025-06-30", "2025-09-30", "2025-12-31")
+PASSWORD = "correct horse battery"
+
+
+@dataclass
+class Served:
+    ws: Path
+    person: str  # a scored person with reasons, high utilisation and inquiries
+    other: str  # another scored person
+    unscorable: str | None
+
+
+@pytest.fixture(scope="session")
+def served(linked_population: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory
+           ) -> Served:
+    from typer.testing import CliRunner
+
+    from openbureau.cli import app
+
+    ws = Path(shutil.copytree(linked_population[0], tmp_path_factory.mktemp("srv") / "ws"))
+    runner = CliRunner()
+    steps = [["train", "--as-of", "2024-12-31"]] + [["score", "--as-of", d] for d in SCORE_DATES]
+    for args in steps:
+        res = runner.invoke(app, [*args, "-w", str(ws)], catch_exceptions=False)
+        assert res.exit_code == 0, res.output
+    con = duckdb.connect(str(ws / "warehouse.duckdb"), read_only=True)
+    try:
+        snap = con.execute("SELECT max(snapshot_id) FROM score_snapshots").fetchone()[0]
+        person, other = _pick(con, snap)
+        row = con.execute("SELECT person_id FROM scores WHERE snapshot_id = ? AND score IS NULL "
+                          "ORDER BY person_id LIMIT 1", [snap]).fetchone()
+    finally:
+        con.close()
+    return Served(ws, person, other, row[0] if row else None)
+
+
+def _pick(con: duckdb.DuckDBPyConnection, snap: str) -> tuple[str, str]:
+    """Scored persons with three reasons or more; the first one with cards to pay down and
+    inquiries to remove, so every what-if applies."""
+    serving = sorted((Path(con.execute("SELECT path FROM duckdb_databases() "
+                                       "WHERE database_name = current_database()")
+                           .fetchone()[0]).parent / "serving").glob("*.duckdb"))[-1]
+    con.execute(f"ATTACH '{serving}' AS pub (READ_ONLY)")
+    rows = con.execute(
+        """SELECT s.person_id FROM scores s JOIN pub.features f USING (person_id)
+           WHERE s.snapshot_id = ? AND len(s.reasons) >= 3
+           ORDER BY (f.revolving_utilisation > 0.6 AND f.inquiries_24m > 0) DESC,
+                    md5(s.person_id) LIMIT 2""", [snap]).fetchall()
+    return rows[0][0], rows[1][0]
+
+
+@pytest.fixture
+def store_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'store.sqlite'}"
+
+
+@dataclass
+class Service:
+    client: TestClient
+    served: Served
+    keys: dict[str, str]  # username -> API key
+    store_url: str
+
+    def login(self, username: str) -> TestClient:
+        """A fresh browser-like client logged in as ``username``."""
+        c = TestClient(self.client.app, base_url="https://testserver")
+        r = c.post("/login", data={"username": username, "password": PASSWORD},
+                   follow_redirects=False)
+        assert r.status_code == 303, r.text
+        return c
+
+    def api(self, username: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.keys[username]}"}
+
+
+ACCOUNTS = [("ada", "admin", None, None), ("audrey", "auditor", None, None),
+            ("lena", "lender", None, "Northwind Bank"), ("pat", "person", "person", None),
+            ("quinn", "person", "other", None)]
+
+
+@pytest.fixture
+def service(served: Served, store_url: str) -> Iterator[Service]:
+    app = create_app(served.ws, store_url=store_url)
+    factory = open_store(store_url)
+    keys = {}
+    with factory() as session:
+        for username, role, who, org in ACCOUNTS:
+            pid = getattr(served, who) if who else None
+            account = create_account(session, username=username, role=role, password=PASSWORD,
+                                     person_id=pid, organisation=org)
+            keys[username] = issue_api_key(session, account)
+        session.commit()
+    with TestClient(app, base_url="https://testserver") as client:
+        yield Service(client, served, keys, store_url)

@@ -1,0 +1,235 @@
+"""The JSON API: roles, purposes, audit, errors, snapshots."""
+
+from __future__ import annotations
+
+from tests.service.conftest import Service
+
+
+def test_person_reads_own_score_with_reasons_and_records(service: Service) -> None:
+    r = service.client.get("/api/v1/me/score", headers=service.api("pat"))
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["person_id"] == service.served.person
+    assert 300 <= body["score"] <= 850
+    assert len(body["reasons"]) >= 3
+    assert any(reason["record_ids"] for reason in body["reasons"])
+
+
+def _audit(service: Service, **filters: str) -> list[dict]:
+    r = service.client.get("/api/v1/audit", params={"limit": 1000, **filters},
+                           headers=service.api("audrey"))
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_a_person_may_not_read_another_persons_file_and_the_attempt_is_logged(
+        service: Service) -> None:
+    other = service.served.other
+    r = service.client.get(f"/api/v1/persons/{other}/score", headers=service.api("pat"))
+    assert r.status_code == 403
+    assert r.json()["error"]["code"] == "forbidden"
+    denied = _audit(service, actor="pat", outcome="denied")
+    assert [e["subject"] for e in denied] == [other]
+    # the same id as their own is fine
+    own = service.client.get(f"/api/v1/persons/{service.served.person}/score",
+                             headers=service.api("pat"))
+    assert own.status_code == 200
+
+
+def test_every_role_is_held_to_its_endpoints(service: Service) -> None:
+    pid = service.served.person
+    matrix = [  # (method, path, json, allowed roles)
+        ("GET", "/api/v1/me/score", None, {"pat"}),
+        ("GET", "/api/v1/me/history", None, {"pat"}),
+        ("GET", "/api/v1/me/file", None, {"pat"}),
+        ("GET", "/api/v1/me/access", None, {"pat"}),
+        ("POST", "/api/v1/lookups", {"purpose": "account_review", "person_id": pid}, {"lena"}),
+        ("GET", "/api/v1/audit", None, {"audrey", "ada"}),
+        ("GET", "/api/v1/audit/verify", None, {"audrey", "ada"}),
+        ("GET", "/api/v1/model", None, {"audrey", "ada"}),
+        ("GET", "/api/v1/accounts", None, {"ada"}),
+        ("POST", "/api/v1/accounts/lena/keys", None, {"ada"}),
+    ]
+    for method, path, body, allowed in matrix:
+        for user in ("ada", "audrey", "lena", "pat"):
+            r = service.client.request(method, path, json=body, headers=service.api(user))
+            want = {200, 201} if user in allowed else {403}
+            assert r.status_code in want, (user, path, r.status_code, r.text)
+        anon = service.client.request(method, path, json=body)
+        assert anon.status_code == 401, (path, anon.text)
+        assert anon.json()["error"]["code"] == "not_authenticated"
+
+
+def test_a_lender_must_state_a_permissible_purpose(service: Service) -> None:
+    pid = service.served.person
+    url = f"/api/v1/persons/{pid}/score"
+    for purpose in (None, "curiosity", "dispute_investigation"):
+        r = service.client.get(url, params={"purpose": purpose} if purpose else {},
+                               headers=service.api("lena"))
+        assert r.status_code == 422, r.text
+        assert r.json()["error"] == {"code": "purpose_required", "field": "purpose",
+                                     "message": r.json()["error"]["message"]}
+    ok = service.client.get(url, params={"purpose": "credit_application"},
+                            headers=service.api("lena"))
+    assert ok.status_code == 200
+    entries = _audit(service, actor="lena", subject=pid)
+    assert [(e["outcome"], e["purpose"]) for e in reversed(entries)] == [
+        ("denied", None), ("denied", "curiosity"), ("denied", "dispute_investigation"),
+        ("allowed", "credit_application")]
+    # an auditor sees no one's file without an auditor's purpose
+    assert service.client.get(url, headers=service.api("audrey")).status_code == 422
+    assert service.client.get(url, params={"purpose": "dispute_investigation"},
+                              headers=service.api("audrey")).status_code == 200
+
+
+def test_lender_decision_against_the_cutoff_with_adverse_action_reasons(
+        service: Service) -> None:
+    pid = service.served.person
+    score = service.client.get("/api/v1/me/score", headers=service.api("pat")).json()
+    for cutoff, decision in ((score["score"], "approve"), (score["score"] + 1, "decline")):
+        r = service.client.post("/api/v1/lookups", headers=service.api("lena"), json={
+            "purpose": "credit_application", "person_id": pid, "cutoff": cutoff})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert (body["decision"], body["score"]) == (decision, score["score"])
+        if decision == "decline":
+            assert body["adverse_action"] == [
+                {"code": x["code"], "statement": x["statement"]} for x in score["reasons"][:4]]
+        else:
+            assert body["adverse_action"] == []
+        assert body["file_summary"]["accounts"] >= 1
+    # the person sees who looked
+    looked = service.client.get("/api/v1/me/access", headers=service.api("pat")).json()
+    assert {(e["actor"], e["purpose"]) for e in looked} >= {("lena", "credit_application")}
+
+
+def test_lender_finds_a_file_by_identity_through_the_linker(service: Service) -> None:
+    import duckdb
+
+    pid = service.served.person
+    pub = service.client.app.state.ctx.published()
+    first, last, dob, postcode = pub.cursor().execute(
+        "SELECT first_name, last_name, dob, postcode FROM persons WHERE person_id = ?",
+        [pid]).fetchone()
+    r = service.client.post("/api/v1/lookups", headers=service.api("lena"), json={
+        "purpose": "credit_application", "cutoff": 300,
+        "identity": {"first_name": first.title(), "last_name": last.upper(),
+                     "dob": dob.isoformat(), "postcode": postcode}})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert (body["match"], body["person_id"], body["decision"]) == (
+        "found", pid, "approve")
+    assert body["match_probability"] >= 0.9
+    nobody = service.client.post("/api/v1/lookups", headers=service.api("lena"), json={
+        "purpose": "credit_application",
+        "identity": {"first_name": "Zebulon", "last_name": "Quixotic-Nonesuch",
+                     "dob": "1901-01-01", "postcode": "00001"}})
+    assert nobody.status_code == 200
+    assert (nobody.json()["match"], nobody.json()["decision"]) == ("not_found", "no_file")
+    too_little = service.client.post("/api/v1/lookups", headers=service.api("lena"), json={
+        "purpose": "credit_application", "identity": {"last_name": "Smith"}})
+    assert too_little.status_code == 422
+    assert duckdb  # the copy is read-only: nothing above wrote to it
+
+
+def test_invalid_input_is_a_422_naming_the_field(service: Service) -> None:
+    cases = [
+        ({"purpose": "credit_application"}, None),  # neither id nor identity
+        ({"purpose": "gossip", "person_id": "P1"}, "purpose"),
+        ({"purpose": "credit_application", "person_id": "P1", "cutoff": 900}, "cutoff"),
+        ({"purpose": "credit_application", "person_id": "P1", "extra": 1}, "extra"),
+        ({"purpose": "credit_application", "identity": {"dob": "31/12/1980"}}, "identity.dob"),
+    ]
+    for body, field in cases:
+        r = service.client.post("/api/v1/lookups", json=body, headers=service.api("lena"))
+        assert r.status_code == 422, (body, r.text)
+        err = r.json()["error"]
+        assert err["code"] == "invalid_input"
+        assert err["field"] == field, (body, err)
+    r = service.client.post("/api/v1/lookups", content=b"{not json",
+                            headers={**service.api("lena"), "content-type": "application/json"})
+    assert r.status_code == 422
+
+
+def test_audit_log_is_a_hash_chain_that_detects_tampering(service: Service) -> None:
+    import sqlite3
+
+    from typer.testing import CliRunner
+
+    from openbureau.cli import app
+
+    for _ in range(3):
+        service.client.get("/api/v1/me/score", headers=service.api("pat"))
+    check = service.client.get("/api/v1/audit/verify", headers=service.api("audrey")).json()
+    assert check["ok"] and check["entries"] >= 4
+    runner = CliRunner()
+    args = ["audit", "verify", "-w", str(service.served.ws), "--store", service.store_url]
+    ok = runner.invoke(app, args)
+    assert ok.exit_code == 0 and "intact" in ok.output
+    db = sqlite3.connect(service.store_url.removeprefix("sqlite:///"))
+    db.execute("UPDATE audit_log SET subject = 'P-someone-else' WHERE seq = 2")
+    db.commit()
+    db.close()
+    bad = runner.invoke(app, args)
+    assert bad.exit_code == 1
+    assert "broken at entry 2" in bad.output
+
+
+def test_what_if_moves_the_score_with_the_real_scorecard(service: Service) -> None:
+    r = service.client.post("/api/v1/me/what-if", headers=service.api("pat"), json={
+        "scenarios": [{"kind": "pay_down", "target_percent": 5},
+                      {"kind": "remove_inquiry", "count": 1}]})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    own = service.client.get("/api/v1/me/score", headers=service.api("pat")).json()
+    assert body["before"]["score"] == own["score"]
+    assert body["after"]["score"] > body["before"]["score"]
+    assert {c["name"] for c in body["features_changed"]} >= {"revolving_utilisation"}
+    bad = service.client.post("/api/v1/me/what-if", headers=service.api("pat"), json={
+        "scenarios": [{"kind": "pay_down", "target_percent": 140}]})
+    assert bad.status_code == 422
+    assert "target_percent" in bad.json()["error"]["field"]
+    none = service.client.post("/api/v1/me/what-if", headers=service.api("pat"),
+                               json={"scenarios": []})
+    assert none.status_code == 422
+
+
+def test_shared_score_verifies_and_tampering_is_named(service: Service) -> None:
+    r = service.client.post("/api/v1/me/attestations", headers=service.api("pat"),
+                            json={"days": 7, "audience": "Oak Street Lettings"})
+    assert r.status_code == 201, r.text
+    token = r.json()["token"]
+    ok = service.client.post("/api/v1/verify", json={"token": token}).json()
+    score = service.client.get("/api/v1/me/score", headers=service.api("pat")).json()
+    assert ok["valid"] and ok["score"] == score["score"] and ok["audience"] == \
+        "Oak Street Lettings"
+    head, payload, sig = token.split(".")
+    forged = ".".join([head, payload[:-4] + ("AAAA" if payload[-4:] != "AAAA" else "BBBB"),
+                       sig])
+    bad = service.client.post("/api/v1/verify", json={"token": forged}).json()
+    assert not bad["valid"] and bad["reason"] in ("tampered", "malformed")
+    jwks = service.client.get("/.well-known/jwks.json").json()
+    assert jwks["keys"] and all("d" not in k for k in jwks["keys"])
+
+
+def test_session_changes_need_the_csrf_token(service: Service) -> None:
+    c = service.login("pat")
+    body = {"scenarios": [{"kind": "pay_down", "target_percent": 5}]}
+    assert c.post("/api/v1/me/what-if", json=body).status_code == 403
+    csrf = c.app.state.ctx  # the token is in the page's forms
+    page = c.get("/me").text
+    token = page.split('name="csrf_token" value="')[1].split('"')[0]
+    assert csrf and c.post("/api/v1/me/what-if", json=body,
+                           headers={"X-CSRF-Token": token}).status_code == 200
+    forged = c.post("/me/what-if", data={"utilisation": "5", "csrf_token": "guess"})
+    assert forged.status_code == 403
+
+
+def test_errors_are_json_with_a_stable_code(service: Service) -> None:
+    r = service.client.get("/api/v1/nothing-here")
+    assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+    r = service.client.get("/api/v1/me", headers={"Authorization": "Bearer obk_x_y"})
+    assert r.status_code == 401 and r.json()["error"]["code"] == "not_authenticated"
+    r = service.client.get("/api/v1/persons/P-nobody/score",
+                           params={"purpose": "account_review"}, headers=service.api("lena"))
+    assert r.status_code == 404 and r.json()["error"]["code"] == "no_file"

@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from openbureau.service.context import AUDITOR_PURPOSES, LENDER_PURPOSES
 
 LenderPurpose = Literal[tuple(LENDER_PURPOSES)]  # type: ignore[valid-type]
 AuditorPurpose = Literal[tuple(AUDITOR_PURPOSES)]  # type: ignore[valid-type]
+
+
+def _utc(t: dt.datetime) -> dt.datetime:
+    return t.replace(tzinfo=dt.UTC) if t.tzinfo is None else t
+
+
+# The store keeps naive UTC times; the API always says so.
+UtcDateTime = Annotated[dt.datetime, AfterValidator(_utc)]
 
 
 class _In(BaseModel):
@@ -163,7 +171,7 @@ class AccountOut(BaseModel):
     display_name: str
     person_id: str | None
     organisation: str | None
-    created_at: dt.datetime
+    created_at: UtcDateTime
 
 
 class ApiKeyOut(BaseModel):
@@ -186,7 +194,7 @@ class AttestationIn(_In):
 
 class AttestationOut(BaseModel):
     token: str
-    expires_at: dt.datetime
+    expires_at: UtcDateTime
     verify_url: str
 
 
@@ -202,15 +210,15 @@ class VerifyOut(BaseModel):
     score: int | None = None
     band: str | None = None
     as_of: dt.date | None = None
-    issued_at: dt.datetime | None = None
-    expires_at: dt.datetime | None = None
+    issued_at: UtcDateTime | None = None
+    expires_at: UtcDateTime | None = None
     key_id: str | None = None
     audience: str | None = None
 
 
 class AuditEntryOut(BaseModel):
     seq: int
-    at: dt.datetime
+    at: UtcDateTime
     actor: str
     actor_role: str
     subject: str | None

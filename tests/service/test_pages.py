@@ -1,0 +1,139 @@
+"""The pages, through a cookie session: login, person, lender, auditor, admin, verify."""
+
+from __future__ import annotations
+
+import re
+
+from tests.service.conftest import PASSWORD, Service
+
+
+def _csrf(html: str) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert found, "page has no CSRF token"
+    return found.group(1)
+
+
+def test_login_sends_each_role_home_and_wrong_password_is_refused(service: Service) -> None:
+    homes = {"pat": "/me", "lena": "/lender", "audrey": "/auditor", "ada": "/admin"}
+    for user, home in homes.items():
+        c = service.login(user)
+        r = c.get("/", follow_redirects=False)
+        assert r.headers["location"] == home
+        assert c.get(home).status_code == 200
+    bad = service.client.post("/login", data={"username": "pat", "password": "nope-nope-no"})
+    assert bad.status_code == 401 and "Wrong username or password" in bad.text
+    ghost = service.client.post("/login", data={"username": "ghost", "password": PASSWORD})
+    assert ghost.status_code == 401
+    off_site = service.client.post("/login", follow_redirects=False, data={
+        "username": "pat", "password": PASSWORD, "next": "//evil.example/x"})
+    assert off_site.headers["location"] == "/me"
+
+
+def test_session_cookie_is_httponly_secure_and_samesite(service: Service) -> None:
+    r = service.client.post("/login", data={"username": "pat", "password": PASSWORD},
+                            follow_redirects=False)
+    cookie = r.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "secure" in cookie and "samesite=lax" in cookie
+
+
+def test_person_page_shows_score_history_reasons_with_records_and_the_file(
+        service: Service) -> None:
+    c = service.login("pat")
+    score = c.get("/api/v1/me/score").json()
+    page = c.get("/me").text
+    assert f'<span class="score" id="score">{score["score"]}</span>' in page
+    assert page.count('<details class="reason">') == len(score["reasons"])
+    for reason in score["reasons"]:
+        assert reason["statement"] in page
+    assert page.count('class="dot"') == 3  # three snapshots in the history chart
+    some_record = next(rid for r in score["reasons"] for rid in r["record_ids"])
+    assert some_record in page
+    file_page = c.get("/me/file").text
+    furnishers = c.get("/api/v1/me/file").json()["furnishers"]
+    for name in furnishers:
+        assert f"<h2>{name}</h2>" in file_page
+
+
+def test_what_if_form_moves_the_score(service: Service) -> None:
+    c = service.login("pat")
+    page = c.get("/me").text
+    r = c.post("/me/what-if", data={"csrf_token": _csrf(page), "utilisation": "5"})
+    assert r.status_code == 200
+    new = int(re.search(r'id="whatif-score">(\d+)<', r.text).group(1))
+    old = c.get("/api/v1/me/score").json()["score"]
+    assert new > old
+    bad = c.post("/me/what-if", data={"csrf_token": _csrf(page), "utilisation": "lots"})
+    assert 'role="alert"' in bad.text
+
+
+def test_person_cannot_open_other_roles_pages(service: Service) -> None:
+    c = service.login("pat")
+    for path in ("/lender", "/auditor", "/admin"):
+        r = c.get(path, headers={"accept": "text/html"})
+        assert r.status_code == 403, path
+        assert "Not allowed" in r.text
+    denied = service.client.get("/api/v1/audit", params={"actor": "pat", "outcome": "denied"},
+                                headers=service.api("audrey")).json()
+    assert {e["action"] for e in denied} == {"GET /lender", "GET /auditor", "GET /admin"}
+
+
+def test_anonymous_pages_redirect_to_login(service: Service) -> None:
+    r = service.client.get("/me", headers={"accept": "text/html"}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].startswith("/login")
+
+
+def test_lender_page_looks_up_and_decides(service: Service) -> None:
+    c = service.login("lena")
+    pub = service.client.app.state.ctx.published()
+    first, last, dob, postcode = pub.cursor().execute(
+        "SELECT first_name, last_name, dob, postcode FROM persons WHERE person_id = ?",
+        [service.served.person]).fetchone()
+    page = c.get("/lender").text
+    r = c.post("/lender", data={"csrf_token": _csrf(page), "purpose": "credit_application",
+                                "first_name": first, "last_name": last,
+                                "dob": dob.isoformat(), "postcode": postcode,
+                                "cutoff": "850"})
+    assert r.status_code == 200, r.text
+    assert 'id="decision">decline<' in r.text
+    assert 'id="adverse-reasons"' in r.text
+    missing = c.post("/lender", data={"csrf_token": _csrf(page), "first_name": first,
+                                      "last_name": last})
+    assert missing.status_code == 422 and "purpose" in missing.text
+
+
+def test_auditor_page_filters_and_shows_chain(service: Service) -> None:
+    service.client.get("/api/v1/me/score", headers=service.api("pat"))
+    c = service.login("audrey")
+    page = c.get("/auditor", params={"actor": "pat"}).text
+    assert "Hash chain intact" in page
+    rows = re.findall(r"<tr><td>\d+</td>", page)
+    assert rows and all("pat (person)" in line for line in page.split("<tr><td>")[1:])
+
+
+def test_admin_creates_an_account_through_the_page(service: Service) -> None:
+    c = service.login("ada")
+    page = c.get("/admin").text
+    r = c.post("/admin/accounts", data={"csrf_token": _csrf(page), "username": "newlender",
+                                        "role": "lender", "password": "long enough pw",
+                                        "organisation": "Acme"})
+    assert r.status_code == 200 and "Account newlender created" in r.text
+    again = c.post("/admin/accounts", data={"csrf_token": _csrf(page), "username": "newlender",
+                                            "role": "lender", "password": "long enough pw"})
+    assert again.status_code == 422 and "is taken" in again.text
+    person_without_file = c.post("/admin/accounts", data={
+        "csrf_token": _csrf(page), "username": "p2", "role": "person",
+        "password": "long enough pw"})
+    assert person_without_file.status_code == 422
+
+
+def test_share_and_verify_pages(service: Service) -> None:
+    c = service.login("pat")
+    page = c.get("/me").text
+    shared = c.post("/me/share", data={"csrf_token": _csrf(page), "days": "3",
+                                       "audience": "Landlord Ltd"}).text
+    token = re.search(r'<code class="token" id="token">([^<]+)</code>', shared).group(1)
+    anon = service.client
+    ok = anon.post("/verify", data={"token": token}).text
+    assert "Valid." in ok and "Landlord Ltd" in ok
+    bad = anon.post("/verify", data={"token": token[:-6] + "AAAAAA"}).text
+    assert "Not valid" in bad

@@ -68,6 +68,7 @@ def run_demo(directory: Path, *, persons: int, seed: int, console: Console,
 
 TRAIN_AS_OF = dt.date(2024, 12, 31)  # the synthetic population's as-of date
 SCORE_AS_OF = dt.date(2025, 12, 31)  # the last month the furnisher files report
+HISTORY = (dt.date(2025, 3, 31), dt.date(2025, 6, 30), dt.date(2025, 9, 30))
 
 
 def score_demo(root: Path, truth_dir: Path, *, console: Console,
@@ -78,6 +79,7 @@ def score_demo(root: Path, truth_dir: Path, *, console: Console,
     from openbureau.scoring import score_snapshot
     from openbureau.scoring.score import describe_records, person_score, score_distribution
     from openbureau.scoring.train import train
+    from openbureau.service.serving import publish_snapshot
     from openbureau.workspace import Workspace
 
     ws = Workspace.open(root)
@@ -95,10 +97,16 @@ def score_demo(root: Path, truth_dir: Path, *, console: Console,
             f"{len(card.factors) + len(card.excluded)}, trained as of {TRAIN_AS_OF} on "
             f"{trained.persons_train:,} persons; held-out AUC [bold]{trained.auc_holdout:.3f}"
             f"[/], KS {trained.ks_holdout:.3f}; report {trained.report_path.relative_to(root)}")
+        # A year of quarterly snapshots gives each person a score history; the last one is
+        # published to the service.
+        for day in HISTORY:
+            score_snapshot(engine, card, day)
         snap = score_snapshot(engine, card, SCORE_AS_OF)
+        publish_snapshot(engine, root, snap.snapshot_id, "score_features")
         console.print(f"[bold]7. Scores[/] as of {SCORE_AS_OF}, snapshot {snap.snapshot_id}: "
                       f"{snap.scored:,} scored, {snap.persons - snap.scored:,} unscorable "
-                      f"({snap.seconds:.1f} s)")
+                      f"({snap.seconds:.1f} s); history at {', '.join(map(str, HISTORY))}; "
+                      "published to the service")
         console.print(distribution_table(score_distribution(engine, snap.snapshot_id),
                                          snap.persons))
         # Three persons across the range: low, middle and high scores that have reasons.
@@ -122,6 +130,38 @@ def score_demo(root: Path, truth_dir: Path, *, console: Console,
                     console.print(f"       {rid}  {described.get(rid, '')}")
                 if len(r["record_ids"]) > 2:
                     console.print(f"       ... and {len(r['record_ids']) - 2} more records")
+    service_demo(root, picks, console=console)
+
+
+def service_demo(root: Path, persons: list[str], *, console: Console) -> None:
+    """Demo accounts for every role (the persons shown above get one each), and how to
+    open the pages."""
+    import secrets
+
+    from openbureau.service.app import create_app
+    from openbureau.service.auth import create_account
+
+    app = create_app(root)  # migrates the store, makes the signing key
+    accounts = [("admin", "admin", None, None), ("auditor", "auditor", None, None),
+                ("lender", "lender", None, "Northwind Bank")]
+    accounts += [(f"person{i}", "person", pid, None) for i, pid in enumerate(persons, 1)]
+    lines = []
+    with app.state.ctx.store() as session:
+        for username, role, pid, org in accounts:
+            password = f"demo-{secrets.token_urlsafe(9)}"
+            create_account(session, username=username, role=role, password=password,
+                           person_id=pid, organisation=org)
+            lines.append(f"{username:10} {password:22} {role:8} {pid or org or ''}")
+        session.commit()
+    path = root / "service" / "demo-accounts.txt"
+    path.write_text("username   password               role     sees\n" + "\n".join(lines)
+                    + "\n", encoding="utf-8")
+    path.chmod(0o600)
+    console.print(f"\n[bold]8. Service[/] demo accounts (also in {path.relative_to(root)}):")
+    for line in lines:
+        console.print(f"   {line}", highlight=False)
+    console.print(f"   Start it with [bold]openbureau serve -w {root}[/] (or `make serve`), then "
+                  "open http://127.0.0.1:8000/ and log in; API docs at /api/docs.")
 
 
 def summary_table(reports: list[BatchReport]) -> Table:

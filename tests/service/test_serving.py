@@ -1,0 +1,70 @@
+"""Publishing snapshots to the service, and the service's CLI commands."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from openbureau.cli import app as cli
+from openbureau.service.app import create_app
+from tests.service.conftest import Served
+
+runner = CliRunner()
+
+
+def test_a_new_snapshot_is_picked_up_without_a_restart(served: Served, tmp_path: Path) -> None:
+    ws = Path(shutil.copytree(served.ws, tmp_path / "ws"))
+    app = create_app(ws, store_url=f"sqlite:///{tmp_path / 's.sqlite'}")
+    with TestClient(app, base_url="https://testserver") as client:
+        first = client.get("/api/v1/health").json()
+        assert first["as_of"] == "2025-12-31"
+        older = runner.invoke(cli, ["publish", "--snapshot", "S20250630-0001", "-w", str(ws)])
+        assert older.exit_code == 0, older.output
+        second = client.get("/api/v1/health").json()
+        assert (second["snapshot_id"], second["as_of"]) == ("S20250630-0001", "2025-06-30")
+    # at most two serving copies are kept
+    assert len(list((ws / "serving").glob("*.duckdb"))) == 2
+
+
+def test_no_snapshot_yet_is_a_503_with_a_code(served: Served, tmp_path: Path) -> None:
+    ws = Path(shutil.copytree(served.ws, tmp_path / "ws"))
+    shutil.rmtree(ws / "serving")
+    app = create_app(ws, store_url=f"sqlite:///{tmp_path / 's.sqlite'}")
+    with TestClient(app, base_url="https://testserver") as client:
+        r = client.get("/api/v1/model")
+        assert r.status_code == 401  # authentication comes first
+        assert client.get("/api/v1/health").json()["snapshot_id"] is None
+
+
+def test_accounts_cli_adds_lists_and_refuses_bad_input(served: Served, tmp_path: Path,
+                                                      monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    store = f"sqlite:///{tmp_path / 's.sqlite'}"
+    monkeypatch.setenv("OPENBUREAU_PASSWORD", "a long password")
+    base = ["-w", str(served.ws), "--store", store]
+    ok = runner.invoke(cli, ["accounts", "add", "bank1", "--role", "lender", "--api-key",
+                             *base])
+    assert ok.exit_code == 0 and "API key (shown once): obk_" in ok.output
+    listed = runner.invoke(cli, ["accounts", "list", *base])
+    assert "bank1" in listed.output and "lender" in listed.output
+    for args, message in (
+            (["accounts", "add", "x", "--role", "wizard"], "role"),
+            (["accounts", "add", "bank1", "--role", "lender"], "is taken"),
+            (["accounts", "add", "p", "--role", "person"], "person_id"),
+            (["accounts", "add", "bad name", "--role", "lender"], "username")):
+        bad = runner.invoke(cli, [*args, *base])
+        assert bad.exit_code == 2, (args, bad.output)
+        assert message in bad.output and "Traceback" not in bad.output
+    monkeypatch.setenv("OPENBUREAU_PASSWORD", "short")
+    short = runner.invoke(cli, ["accounts", "add", "y", "--role", "lender", *base])
+    assert short.exit_code == 2 and "at least 10 characters" in short.output
+
+
+def test_unreachable_store_is_one_line(served: Served) -> None:
+    r = runner.invoke(cli, ["accounts", "list", "-w", str(served.ws), "--store",
+                            "postgresql+psycopg://nobody@127.0.0.1:1/none"])
+    assert r.exit_code == 2
+    assert r.output.count("\n") <= 3 and "service store" in r.output
+    assert "secret" not in r.output

@@ -4,7 +4,12 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench clean system-packages pg-start pg-stop pg-status pg-clean
+
+# The browser and store tests need Debian's chromium and a PostgreSQL server: `test` installs
+# the packages when missing (apt-get, as root) and starts a private server in .pg/, left
+# running for the next run (`make pg-stop` stops it). See docs/development.md.
+PG := bash .ci/postgres.sh
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,10 +23,25 @@ $(STAMP): pyproject.toml | $(BIN)/python
 demo: $(STAMP)
 	$(BIN)/openbureau demo --dir demo-workspace --replace
 
-test: $(STAMP)
+test: $(STAMP) system-packages pg-start
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
-	$(BIN)/pytest
+	OPENBUREAU_TEST_POSTGRES_URL="$$($(PG) url)" $(BIN)/pytest
+
+system-packages:
+	bash .ci/system-packages.sh
+
+pg-start: system-packages
+	PYTHON=$(PYTHON) $(PG) start
+
+pg-stop:
+	$(PG) stop
+
+pg-status:
+	$(PG) status
+
+pg-clean:
+	$(PG) clean
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
@@ -37,5 +57,5 @@ bench: $(STAMP)
 	$(BIN)/python bench/scoring.py synthetic --persons 20000 --persons 100000
 	$(BIN)/python bench/scoring.py scale --base 100000 --copies 10
 
-clean:
+clean: pg-clean
 	rm -rf $(VENV) demo-workspace bench/out .pytest_cache .mypy_cache .ruff_cache

@@ -11,7 +11,7 @@ LO, HI = 300, 850
 
 def history_svg(points: list[dict[str, Any]], width: int = 640, height: int = 200) -> Markup:
     """Score over snapshot dates; unscorable dates are marked on the axis."""
-    left, right, top, bottom = 44, 16, 12, 28
+    left, right, top, bottom = 44, 34, 12, 28
     scored = [p for p in points if p["score"] is not None]
     if not points:
         return Markup("")

@@ -148,6 +148,14 @@ def migrate(engine: Engine, revision: str = "head") -> None:
         command.upgrade(cfg, revision)
 
 
+def downgrade(engine: Engine, revision: str) -> None:
+    """Take the store's schema back to ``revision`` (``"base"``: nothing)."""
+    cfg = _alembic_config(str(engine.url))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, revision)
+
+
 def open_store(url: str) -> sessionmaker:
     """Connect to the store, apply pending migrations, and return a session factory.
 

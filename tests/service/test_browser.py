@@ -1,0 +1,129 @@
+"""In a real browser (Playwright driving Debian's chromium): a person sees the score and its
+reasons and runs a what-if; a lender looks someone up; a person is refused another's file.
+
+Screenshots of the main pages go to $OPENBUREAU_SCREENSHOTS (``make screenshots`` sets it to
+docs/screenshots), else to the test's temporary folder.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.service.conftest import PASSWORD, Service
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def shots(tmp_path: Path) -> Path:
+    folder = Path(os.environ.get("OPENBUREAU_SCREENSHOTS") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture
+def site(service: Service, live_server: Callable[[Any], str]) -> str:
+    return live_server(service.client.app)
+
+
+def _login(page: Any, site: str, username: str) -> None:
+    page.goto(f"{site}/login")
+    page.fill("#username", username)
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_load_state("networkidle")
+
+
+def test_person_sees_score_and_reasons_and_runs_a_what_if(page: Any, site: str,
+                                                         service: Service, shots: Path) -> None:
+    page.set_viewport_size({"width": 1200, "height": 900})
+    page.goto(site)
+    page.screenshot(path=str(shots / "landing.png"))
+    _login(page, site, "pat")
+    assert page.url.endswith("/me")
+    score = int(page.text_content("#score") or "0")
+    expected = service.client.get("/api/v1/me/score", headers=service.api("pat")).json()
+    assert score == expected["score"]
+    reasons = page.locator("details.reason")
+    assert reasons.count() == len(expected["reasons"])
+    first = reasons.nth(0)
+    assert not first.locator("ul").is_visible()
+    first.locator("summary").click()
+    assert first.locator("ul li").first.is_visible()  # the records behind the reason
+    page.screenshot(path=str(shots / "person.png"), full_page=True)
+
+    page.fill("#utilisation", "5")
+    page.click("#what-if button[type=submit]")
+    page.wait_for_selector("#whatif-result")
+    new = int(page.text_content("#whatif-score") or "0")
+    assert new > score
+    page.locator("#what-if").screenshot(path=str(shots / "what-if.png"))
+
+    page.goto(f"{site}/me/file")
+    assert page.locator(".card.furnisher").count() >= 1
+    page.screenshot(path=str(shots / "file.png"), full_page=True)
+
+
+def test_lender_looks_someone_up_and_sees_a_decision_with_reasons(
+        page: Any, site: str, service: Service, shots: Path) -> None:
+    page.set_viewport_size({"width": 1200, "height": 900})
+    pub = service.client.app.state.ctx.published()
+    first, last, dob, postcode = pub.cursor().execute(
+        "SELECT first_name, last_name, dob, postcode FROM persons WHERE person_id = ?",
+        [service.served.person]).fetchone()
+    _login(page, site, "lena")
+    assert page.url.endswith("/lender")
+    page.select_option("#purpose", "credit_application")
+    page.fill("#first_name", first.title())
+    page.fill("#last_name", last.title())
+    page.fill("#dob", dob.isoformat())
+    page.fill("#postcode", postcode)
+    page.fill("#cutoff", "850")
+    page.click("#lookup-form button[type=submit]")
+    page.wait_for_selector("#decision")
+    assert (page.text_content("#decision") or "").strip() == "decline"
+    items = page.locator("#adverse-reasons li")
+    assert 1 <= items.count() <= 4
+    page.screenshot(path=str(shots / "lender.png"), full_page=True)
+
+    # the person sees the lookup under "who looked"
+    page.context.clear_cookies()
+    _login(page, site, "pat")
+    assert "lena" in (page.text_content("#who-looked") or "")
+
+
+def test_a_person_is_refused_another_persons_file(page: Any, site: str,
+                                                 service: Service) -> None:
+    _login(page, site, "pat")
+    other = service.served.other
+    response = page.goto(f"{site}/api/v1/persons/{other}/score")
+    assert response is not None and response.status == 403
+    assert "you may read only your own file" in (page.text_content("body") or "")
+    response = page.goto(f"{site}/lender")
+    assert response is not None and response.status == 403
+    assert "Not allowed" in (page.text_content("h1") or "")
+    denied = service.client.get("/api/v1/audit", params={"actor": "pat", "outcome": "denied"},
+                                headers=service.api("audrey")).json()
+    assert {e["subject"] for e in denied} >= {other}
+
+
+def test_auditor_and_verify_pages(page: Any, site: str, service: Service,
+                                  shots: Path) -> None:
+    page.set_viewport_size({"width": 1200, "height": 900})
+    token = service.client.post("/api/v1/me/attestations", headers=service.api("pat"),
+                                json={"days": 14, "audience": "Oak Street Lettings"}
+                                ).json()["token"]
+    page.goto(f"{site}/verify")
+    page.fill("#token", token)
+    page.click("button[type=submit]")
+    page.wait_for_selector("#verify-result")
+    assert "Valid." in (page.text_content("#verify-result") or "")
+    page.screenshot(path=str(shots / "verify.png"), full_page=True)
+    _login(page, site, "audrey")
+    assert "Hash chain intact" in (page.text_content("#chain") or "")
+    page.screenshot(path=str(shots / "auditor.png"))

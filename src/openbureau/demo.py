@@ -142,7 +142,8 @@ def service_demo(root: Path, persons: list[str], *, console: Console) -> None:
     from openbureau.service.auth import create_account
 
     app = create_app(root)  # migrates the store, makes the signing key
-    accounts = [("admin", "admin", None, None), ("auditor", "auditor", None, None),
+    accounts: list[tuple[str, str, str | None, str | None]] = [
+        ("admin", "admin", None, None), ("auditor", "auditor", None, None),
                 ("lender", "lender", None, "Northwind Bank")]
     accounts += [(f"person{i}", "person", pid, None) for i, pid in enumerate(persons, 1)]
     lines = []

@@ -9,13 +9,18 @@ not leave this package.
 
 from openbureau.identity.evaluate import LinkageQuality, evaluate_linkage
 from openbureau.identity.link import LinkReport, link
+from openbureau.identity.lookup import Candidate, IdentityQuery, LookupResult, find_person
 from openbureau.identity.standardise import IdentityUpdate, build_identity_records
 
 __all__ = [
+    "Candidate",
+    "IdentityQuery",
     "IdentityUpdate",
     "LinkReport",
     "LinkageQuality",
+    "LookupResult",
     "build_identity_records",
     "evaluate_linkage",
+    "find_person",
     "link",
 ]

@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean system-packages pg-start pg-stop pg-status pg-clean
+.PHONY: demo serve screenshots test lint bench clean system-packages pg-start pg-stop pg-status pg-clean
 
 # The browser and store tests need Debian's chromium and a PostgreSQL server: `test` installs
 # the packages when missing (apt-get, as root) and starts a private server in .pg/, left
@@ -22,6 +22,16 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 demo: $(STAMP)
 	$(BIN)/openbureau demo --dir demo-workspace --replace
+
+# The service on the demo workspace: http://127.0.0.1:8000/ (accounts printed by `make demo`).
+serve: $(STAMP)
+	@test -f demo-workspace/bureau.toml || $(MAKE) demo
+	@cat demo-workspace/service/demo-accounts.txt
+	$(BIN)/openbureau serve -w demo-workspace
+
+# Screenshots of the main pages for the README, taken by the browser tests.
+screenshots: $(STAMP) system-packages pg-start
+	OPENBUREAU_SCREENSHOTS=docs/screenshots $(BIN)/pytest tests/service/test_browser.py -q
 
 test: $(STAMP) system-packages pg-start
 	$(BIN)/ruff check src tests bench

@@ -233,3 +233,15 @@ def test_errors_are_json_with_a_stable_code(service: Service) -> None:
     r = service.client.get("/api/v1/persons/P-nobody/score",
                            params={"purpose": "account_review"}, headers=service.api("lena"))
     assert r.status_code == 404 and r.json()["error"]["code"] == "no_file"
+
+
+def test_admin_disables_an_account_and_its_key_stops_working(service: Service) -> None:
+    assert service.client.get("/api/v1/me", headers=service.api("quinn")).status_code == 200
+    r = service.client.post("/api/v1/accounts/quinn/disable", headers=service.api("ada"))
+    assert r.status_code == 200, r.text
+    assert service.client.get("/api/v1/me", headers=service.api("quinn")).status_code == 401
+    self_disable = service.client.post("/api/v1/accounts/ada/disable",
+                                       headers=service.api("ada"))
+    assert self_disable.status_code == 409
+    assert service.client.post("/api/v1/accounts/nobody/disable",
+                               headers=service.api("ada")).status_code == 404

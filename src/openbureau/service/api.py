@@ -54,7 +54,7 @@ from openbureau.service.store import Account
 from openbureau.service.whatif_view import result_json, simulate
 
 ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorBody} for code in (401, 403, 404, 422, 503)}
+    code: {"model": ErrorBody} for code in (401, 403, 404, 409, 422, 503)}
 
 router = APIRouter(prefix="/api/v1", responses=ERRORS)
 
@@ -234,6 +234,22 @@ def add_account(body: AccountIn, who: AdminUser, ctx: Ctx) -> Account:
                                  person_id=body.person_id, organisation=body.organisation)
         session.commit()
     ctx.audit(who, "create account", detail=f"{body.username} ({body.role})")
+    return account
+
+
+@router.post("/accounts/{username}/disable", response_model=AccountOut, tags=["admin"],
+             dependencies=[Csrf])
+def disable_account(username: str, who: AdminUser, ctx: Ctx) -> Account:
+    """Disable an account: its sessions and API keys stop working at once."""
+    with ctx.store() as session:
+        account = session.execute(select(Account).where(Account.username == username)).scalar()
+        if account is None:
+            raise ApiError(404, "not_found", f"no account {username!r}")
+        if account.id == who.account_id:
+            raise ApiError(409, "conflict", "an admin cannot disable their own account")
+        account.disabled = True
+        session.commit()
+    ctx.audit(who, "disable account", detail=username)
     return account
 
 

@@ -25,7 +25,7 @@ from openbureau.identity.lookup import (
     _national_id_token,
     find_person,
 )
-from openbureau.ingest._validate import _typed
+from openbureau.ingest._validate import _typed, hmac_key_bound
 from openbureau.ingest.spec import DataCategory, FieldSpec
 from openbureau.workspace import Workspace
 
@@ -209,8 +209,9 @@ def test_a_national_id_alone_finds_the_person_and_is_never_kept(population, mode
 def test_the_national_id_token_is_ingest_s(typed: str) -> None:
     key = bytes(range(40))
     field = FieldSpec(column="SSN", target="national_id", category=DataCategory.identity)
-    token_sql, _ = _typed(field, key)
-    with DuckDBEngine() as engine:
+    token_sql, _ = _typed(field)
+    assert key.hex() not in token_sql
+    with DuckDBEngine() as engine, hmac_key_bound(engine, key):
         ingested = engine.scalar(f"SELECT {token_sql} FROM (SELECT nullif(trim(?), '') "
                                  'AS "s_national_id")', [typed])
     assert ingested and _national_id_token(typed, key) == ingested

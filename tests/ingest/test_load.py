@@ -73,6 +73,20 @@ def test_national_id_is_stored_only_as_a_keyed_token(ws, bank_spec, write_file) 
     assert "[national_id]" in raw and "6789" not in raw
 
 
+def test_the_key_never_enters_logged_sql(ws, bank_spec, write_file, caplog) -> None:
+    import logging
+
+    key = ws.national_id_key()
+    block = key.ljust(64, b"\x00")
+    pads = [bytes(b ^ x for b in block).hex() for x in (0x36, 0x5C)]
+    f = write_file("ids.csv", BANK_HEADER + "\n".join(BANK_GOOD_ROWS) + "\n")
+    with caplog.at_level(logging.DEBUG, logger="openbureau"):
+        load(ws, bank_spec, f)
+    assert "sha256(" in caplog.text  # the token SQL was logged ...
+    for secret in (key.hex(), *pads):  # ... without the key in any form
+        assert secret not in caplog.text.lower()
+
+
 @pytest.mark.parametrize(
     ("line", "reason"),
     [

@@ -30,8 +30,11 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
+from openbureau.engine import Engine
 from openbureau.ingest.spec import FieldSpec, SourceSpec
 
 STAGED = "_ingest_staged"
@@ -56,18 +59,33 @@ def lit(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def hmac_sql(expr: str, key: bytes) -> str:
+HMAC_VARIABLES = ("ob_hmac_ipad", "ob_hmac_opad")
+
+
+def hmac_sql(expr: str) -> str:
     """HMAC-SHA256 of a VARCHAR expression, computed in the engine (RFC 2104).
 
-    Written with sha256 over blobs so tokens are computed set-wise; the key enters the query
-    only as its padded inner and outer blocks, and never reaches a table.
+    Written with sha256 over blobs so tokens are computed set-wise. The key's padded blocks are
+    engine variables bound as parameters (:func:`hmac_key_bound`), never part of the SQL text,
+    so they cannot reach a log or an error message, nor a table.
     """
+    ipad, opad = (f"getvariable('{v}')" for v in HMAC_VARIABLES)
+    return f"sha256({opad} || unhex(sha256({ipad} || encode({expr}))))"
+
+
+@contextmanager
+def hmac_key_bound(engine: Engine, key: bytes) -> Iterator[None]:
+    """Bind the key's padded blocks for :func:`hmac_sql` for the duration of the block."""
     block = key if len(key) <= 64 else hashlib.sha256(key).digest()
     block = block.ljust(64, b"\x00")
-    ipad = bytes(b ^ 0x36 for b in block).hex()
-    opad = bytes(b ^ 0x5C for b in block).hex()
-    inner = f"unhex(sha256(unhex('{ipad}') || encode({expr})))"
-    return f"sha256(unhex('{opad}') || {inner})"
+    pads = (bytes(b ^ 0x36 for b in block), bytes(b ^ 0x5C for b in block))
+    for name, pad in zip(HMAC_VARIABLES, pads, strict=True):
+        engine.execute(f"SET VARIABLE {name} = ?", [pad])
+    try:
+        yield
+    finally:
+        for name in HMAC_VARIABLES:
+            engine.execute(f"RESET VARIABLE {name}")
 
 
 @dataclass(frozen=True)
@@ -148,7 +166,7 @@ def _amount_sql(f: FieldSpec, s: str) -> str:
     return f"TRY_CAST({cleaned} AS DECIMAL(18, 2))"
 
 
-def _typed(f: FieldSpec, key: bytes) -> tuple[str, str | None]:
+def _typed(f: FieldSpec) -> tuple[str, str | None]:
     """SQL for the typed value of a field and for its value error code (None if no check)."""
     s = q("s_" + f.target)
     if f.type in ("date", "month"):
@@ -170,7 +188,7 @@ def _typed(f: FieldSpec, key: bytes) -> tuple[str, str | None]:
         return value, "unknown_code"
     if f.target == "national_id":
         norm = f"upper(regexp_replace({s}, '[^0-9A-Za-z]', '', 'g'))"
-        token = f"left({hmac_sql(norm, key)}, 32)"
+        token = f"left({hmac_sql(norm)}, 32)"
         return (f"CASE WHEN regexp_full_match({norm}, '[0-9A-Z]{{5,20}}') THEN {token} END",
                 "bad_national_id")
     return s, None
@@ -191,7 +209,7 @@ def _present(f: FieldSpec) -> str:
     return q(("t_" + output_column(f)) if f.invalid == "null" else ("s_" + f.target))
 
 
-def compile_validation(spec: SourceSpec, source_rows: str, key: bytes) -> Compiled:
+def compile_validation(spec: SourceSpec, source_rows: str) -> Compiled:
     """The CREATE TEMP TABLE statement that stages and judges every row of a batch."""
     strings = ", ".join(
         f"nullif(trim({q('v_' + f.target)}), '') AS {q('s_' + f.target)}" for f in spec.fields
@@ -200,7 +218,7 @@ def compile_validation(spec: SourceSpec, source_rows: str, key: bytes) -> Compil
     checks: list[str] = []
     nulled: list[str] = []
     for f in spec.fields:
-        value, code = _typed(f, key)
+        value, code = _typed(f)
         out = q("t_" + output_column(f))
         s = q("s_" + f.target)
         if f.type == "date":

@@ -25,6 +25,7 @@ from openbureau.ingest._validate import (
     STAGED,
     compile_validation,
     csv_rows,
+    hmac_key_bound,
     jsonl_rows,
     lit,
     output_column,
@@ -100,9 +101,10 @@ def _stage(engine: Engine, spec: SourceSpec, content: FileContent, key: bytes) -
             "FROM _ingest_text"
         )[0]
         source = csv_rows(spec, content.header) if spec.format == "csv" else jsonl_rows(spec)
-    compiled = compile_validation(spec, source, key)
+    compiled = compile_validation(spec, source)
     try:
-        engine.execute(compiled.sql)
+        with hmac_key_bound(engine, key):
+            engine.execute(compiled.sql)
     except EngineError as exc:
         if spec.format == "parquet":
             first = str(exc).split("\n")[0]

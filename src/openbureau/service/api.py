@@ -62,7 +62,7 @@ router = APIRouter(prefix="/api/v1", responses=ERRORS)
 def own_score(ctx: ServiceContext, pub: Published, who: User, action: str) -> dict[str, Any]:
     """The person's own current score row (audited)."""
     pid = who.person_id or ""
-    row = views.current_score(pub, views.resolve_person(pub, pid) or pid)
+    row = views.current_score(pub, pid)
     ctx.audit(who, action, subject=pid, purpose="consumer_request",
               outcome="allowed" if row else "not_found")
     if row is None:
@@ -151,8 +151,7 @@ def person_score(person_id: str, who: User, ctx: Ctx, pub: Snapshot,
                   detail="no permissible purpose stated")
         raise ApiError(422, "purpose_required",
                        f"purpose: state one of {', '.join(allowed)}", "purpose")
-    pid = views.resolve_person(pub, person_id)
-    row = views.current_score(pub, pid) if pid else None
+    row = views.current_score(pub, person_id)
     ctx.audit(who, action, subject=person_id, purpose=purpose,
               outcome="allowed" if row else "not_found")
     if row is None:

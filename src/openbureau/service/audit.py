@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +23,8 @@ from openbureau.service.store import AuditEntry, utcnow
 
 GENESIS = "0" * 64
 _RETRIES = 20
+# Threads of one process take turns; the unique prev_hash settles races between processes.
+_append_lock = threading.Lock()
 
 
 def _digest(prev_hash: str, at: dt.datetime, actor: str, actor_role: str, subject: str | None,
@@ -37,7 +40,7 @@ def record(factory: sessionmaker[Session], *, actor: str, actor_role: str, actio
            detail: str = "") -> AuditEntry:
     """Append one entry in its own transaction (so a refused request is logged too)."""
     for _ in range(_RETRIES):
-        with factory() as session:
+        with _append_lock, factory() as session:
             last = session.execute(
                 select(AuditEntry.hash).order_by(AuditEntry.seq.desc()).limit(1)).scalar()
             prev = last or GENESIS

@@ -138,6 +138,7 @@ class Published:
     as_of: dt.date
     card: Scorecard
     connection: duckdb.DuckDBPyConnection
+    tables: frozenset[str]
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         return self.connection.cursor()
@@ -172,9 +173,10 @@ class ServingStore:
         path = self.folder / name
         con = duckdb.connect(":memory:")
         con.execute(f"ATTACH '{path}' AS srv (READ_ONLY)")
+        tables = frozenset(t for (t,) in con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = 'srv'").fetchall())
         # the lender lookup reads warehouse table names in the main catalog
-        for (table,) in con.execute("SELECT table_name FROM duckdb_tables() "
-                                    "WHERE database_name = 'srv'").fetchall():
+        for table in tables:
             con.execute(f"CREATE VIEW main.{table} AS SELECT * FROM srv.{table}")
         snapshot_id, as_of = con.execute("SELECT snapshot_id, as_of FROM meta").fetchone() or (
             None, None)
@@ -183,4 +185,4 @@ class ServingStore:
         card = Scorecard.model_validate(yaml.safe_load(yaml_text[0])) if yaml_text else None
         if snapshot_id is None or card is None:
             raise UserError(f"{path}: not a serving copy of a score snapshot")
-        return Published(path, str(snapshot_id), as_of, card, con)
+        return Published(path, str(snapshot_id), as_of, card, con, tables)

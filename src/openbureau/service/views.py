@@ -30,27 +30,29 @@ def _rows(pub: Published, sql: str, params: list[Any]) -> list[dict[str, Any]]:
         cur.close()
 
 
+def _resolved(pub: Published) -> str:
+    """SQL for the person id now in use for parameter ``$2`` (a retired id resolves to its
+    survivor)."""
+    if "person_ids" not in pub.tables:
+        return "$2"
+    return ("coalesce((SELECT resolves_to FROM person_ids WHERE person_id = $2 "
+            "AND resolves_to IS NOT NULL), $2)")
+
+
 def resolve_person(pub: Published, person_id: str) -> str | None:
-    """The person id now in use for ``person_id`` (a retired id resolves to its survivor),
-    or None when no such person is in the snapshot."""
-    rows = _rows(pub, """SELECT coalesce(
-            (SELECT resolves_to FROM person_ids WHERE person_id = $1 AND resolves_to IS NOT NULL),
-            $1) AS pid""", [person_id]) if _has(pub, "person_ids") else [{"pid": person_id}]
-    pid = rows[0]["pid"]
-    found = _rows(pub, "SELECT 1 FROM scores WHERE snapshot_id = ? AND person_id = ?",
-                  [pub.snapshot_id, pid])
-    return str(pid) if found else None
-
-
-def _has(pub: Published, table: str) -> bool:
-    return bool(_rows(pub, "SELECT 1 FROM duckdb_tables() WHERE database_name = 'srv' "
-                           "AND table_name = ?", [table]))
+    """The person id now in use for ``person_id``, or None when that person is not in the
+    snapshot."""
+    rows = _rows(pub, f"SELECT person_id FROM scores WHERE snapshot_id = $1 "
+                      f"AND person_id = {_resolved(pub)}", [pub.snapshot_id, person_id])
+    return str(rows[0]["person_id"]) if rows else None
 
 
 def current_score(pub: Published, person_id: str) -> dict[str, Any] | None:
-    rows = _rows(pub, """SELECT person_id, snapshot_id, as_of, score, band, unscorable_reason,
+    """The person's row of the published snapshot (following a retired id), or None."""
+    rows = _rows(pub, f"""SELECT person_id, snapshot_id, as_of, score, band, unscorable_reason,
             unscorable_text, reasons, scorecard_version
-        FROM scores WHERE snapshot_id = ? AND person_id = ?""", [pub.snapshot_id, person_id])
+        FROM scores WHERE snapshot_id = $1 AND person_id = {_resolved(pub)}""",
+                 [pub.snapshot_id, person_id])
     if not rows:
         return None
     row = rows[0]

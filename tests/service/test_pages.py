@@ -137,3 +137,43 @@ def test_share_and_verify_pages(service: Service) -> None:
     assert "Valid." in ok and "Landlord Ltd" in ok
     bad = anon.post("/verify", data={"token": token[:-6] + "AAAAAA"}).text
     assert "Not valid" in bad
+
+
+def test_every_page_is_held_to_its_roles(service: Service) -> None:
+    pages = {"/me": {"pat"}, "/me/file": {"pat"}, "/lender": {"lena"},
+             "/auditor": {"audrey", "ada"}, "/auditor/report": {"audrey", "ada"},
+             "/admin": {"ada"}}
+    for user in ("pat", "lena", "audrey", "ada"):
+        c = service.login(user)
+        for path, allowed in pages.items():
+            r = c.get(path, headers={"accept": "text/html"})
+            assert r.status_code == (200 if user in allowed else 403), (user, path)
+
+
+def test_every_read_of_a_persons_data_is_in_the_audit_log(service: Service) -> None:
+    pid = service.served.person
+
+    def entries() -> list[dict]:
+        return service.client.get("/api/v1/audit", params={"subject": pid, "limit": 1000},
+                                  headers=service.api("ada")).json()
+
+    pat = service.login("pat")
+    reads = [
+        lambda: pat.get("/me"), lambda: pat.get("/me/file"),
+        lambda: pat.get("/api/v1/me/score"), lambda: pat.get("/api/v1/me/history"),
+        lambda: pat.get("/api/v1/me/file"), lambda: pat.get("/api/v1/me/access"),
+        lambda: service.client.get(f"/api/v1/persons/{pid}/score",
+                                   params={"purpose": "collection"},
+                                   headers=service.api("lena")),
+        lambda: service.client.post("/api/v1/lookups", headers=service.api("lena"),
+                                    json={"purpose": "account_review", "person_id": pid}),
+        lambda: service.client.get(f"/api/v1/persons/{pid}/score",
+                                   params={"purpose": "legal_order"},
+                                   headers=service.api("audrey")),
+    ]
+    for read in reads:
+        before = len(entries())
+        assert read().status_code == 200
+        after = entries()
+        assert len(after) == before + 1
+        assert after[0]["subject"] == pid and after[0]["outcome"] == "allowed"

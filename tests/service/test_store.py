@@ -119,3 +119,26 @@ def test_audit_chain_holds_under_concurrent_writers_and_detects_edits(
         s.commit()
     removed = audit.verify_chain(store)
     assert (removed.ok, removed.first_bad_seq) == (False, seqs[42])
+
+
+def test_group_commit_writer_chains_concurrent_requests(store: sessionmaker[Session]) -> None:
+    writer = audit.AuditWriter(store)
+    unseen: list[tuple[int, int]] = []
+
+    def request(n: int) -> None:
+        for i in range(20):
+            writer.record(actor=f"u{n}", actor_role="person", action="read score",
+                          subject=f"P{n}", detail=str(i))
+            # returning means committed: a fresh reader sees the entry
+            if audit.query(store, actor=f"u{n}", limit=100)[0]["detail"] != str(i):
+                unseen.append((n, i))
+
+    threads = [threading.Thread(target=request, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert unseen == []
+    audit.record(store, actor="cli", actor_role="admin", action="direct")
+    check = audit.verify_chain(store)
+    assert (check.ok, check.entries) == (True, 161)

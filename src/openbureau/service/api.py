@@ -248,6 +248,7 @@ def disable_account(username: str, who: AdminUser, ctx: Ctx) -> Account:
             raise ApiError(409, "conflict", "an admin cannot disable their own account")
         account.disabled = True
         session.commit()
+    ctx.credentials.clear()
     ctx.audit(who, "disable account", detail=username)
     return account
 

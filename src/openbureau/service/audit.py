@@ -11,11 +11,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import queue
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -35,29 +36,103 @@ def _digest(prev_hash: str, at: dt.datetime, actor: str, actor_role: str, subjec
     return hashlib.sha256(body.encode("utf-8")).hexdigest()
 
 
+@dataclass
+class _Pending:
+    fields: dict[str, Any]
+    done: threading.Event = field(default_factory=threading.Event)
+    error: BaseException | None = None
+
+
+def _append(factory: sessionmaker[Session], batch: list[_Pending]) -> None:
+    """Chain ``batch`` after the current last entry and commit it in one transaction; retry
+    from the new last entry when another writer got there first."""
+    engine = factory.kw["bind"]
+    for _ in range(_RETRIES):
+        with engine.connect() as conn:
+            last = conn.execute(select(AuditEntry.hash).order_by(AuditEntry.seq.desc())
+                                .limit(1)).scalar()
+            prev = last or GENESIS
+            rows = []
+            for p in batch:
+                f = p.fields
+                digest = _digest(prev, f["at"], f["actor"], f["actor_role"], f["subject"],
+                                 f["purpose"], f["action"], f["outcome"], f["detail"])
+                rows.append({**f, "prev_hash": prev, "hash": digest})
+                prev = digest
+            try:
+                conn.execute(insert(AuditEntry), rows)
+                conn.commit()
+            except IntegrityError:
+                conn.rollback()
+                continue
+            return
+    raise RuntimeError("audit log: could not append after repeated conflicts")
+
+
+def _fields(actor: str, actor_role: str, action: str, subject: str | None,
+            purpose: str | None, outcome: str, detail: str) -> dict[str, Any]:
+    return {"at": utcnow(), "actor": actor, "actor_role": actor_role, "subject": subject,
+            "purpose": purpose, "action": action, "outcome": outcome, "detail": detail}
+
+
 def record(factory: sessionmaker[Session], *, actor: str, actor_role: str, action: str,
            subject: str | None = None, purpose: str | None = None, outcome: str = "allowed",
-           detail: str = "") -> AuditEntry:
+           detail: str = "") -> None:
     """Append one entry in its own transaction (so a refused request is logged too)."""
-    for _ in range(_RETRIES):
-        with _append_lock, factory() as session:
-            last = session.execute(
-                select(AuditEntry.hash).order_by(AuditEntry.seq.desc()).limit(1)).scalar()
-            prev = last or GENESIS
-            at = utcnow()
-            entry = AuditEntry(at=at, actor=actor, actor_role=actor_role, subject=subject,
-                               purpose=purpose, action=action, outcome=outcome, detail=detail,
-                               prev_hash=prev,
-                               hash=_digest(prev, at, actor, actor_role, subject, purpose,
-                                            action, outcome, detail))
-            session.add(entry)
+    with _append_lock:
+        _append(factory, [_Pending(_fields(actor, actor_role, action, subject, purpose,
+                                           outcome, detail))])
+
+
+class AuditWriter:
+    """Group commit for a busy service: requests hand their entry to one writer thread, which
+    chains and commits whatever has queued up in a single transaction, then wakes them. A
+    request returns only once its entry is committed, so no read goes unlogged; under load one
+    commit serves many requests instead of each paying for its own."""
+
+    def __init__(self, factory: sessionmaker[Session], max_batch: int = 500) -> None:
+        self.factory = factory
+        self.max_batch = max_batch
+        self._queue: queue.SimpleQueue[_Pending] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+
+    def record(self, *, actor: str, actor_role: str, action: str, subject: str | None = None,
+               purpose: str | None = None, outcome: str = "allowed", detail: str = "") -> None:
+        pending = _Pending(_fields(actor, actor_role, action, subject, purpose, outcome,
+                                   detail))
+        self._ensure_thread()
+        self._queue.put(pending)
+        if not pending.done.wait(timeout=30):
+            raise RuntimeError("audit log: the writer did not commit within 30 s")
+        if pending.error is not None:
+            raise RuntimeError("audit log: entry not written") from pending.error
+
+    def _ensure_thread(self) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            with self._start_lock:
+                if self._thread is None or not self._thread.is_alive():
+                    self._thread = threading.Thread(target=self._run, name="audit-writer",
+                                                    daemon=True)
+                    self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            batch = [self._queue.get()]
+            while len(batch) < self.max_batch:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            error: BaseException | None = None
             try:
-                session.commit()
-            except IntegrityError:
-                session.rollback()
-                continue
-            return entry
-    raise RuntimeError("audit log: could not append after repeated conflicts")
+                with _append_lock:
+                    _append(self.factory, batch)
+            except BaseException as exc:  # handed to every waiting request
+                error = exc
+            for p in batch:
+                p.error = error
+                p.done.set()
 
 
 @dataclass

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +44,38 @@ class ServiceConfig:
     country: str
 
 
+class CredentialCache:
+    """Recently checked API keys and session tokens (by their hash), for a few seconds: a
+    busy lender's key is checked against the store once per ``ttl``, not per request. A
+    disabled account or ended session in this process is forgotten at once; another
+    process's change is seen within ``ttl``."""
+
+    def __init__(self, ttl: float = 5.0) -> None:
+        self.ttl = ttl
+        self._entries: dict[str, tuple[float, Principal]] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _key(kind: str, secret: str) -> str:
+        return kind + hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+    def get(self, kind: str, secret: str) -> Principal | None:
+        hit = self._entries.get(self._key(kind, secret))
+        if hit is None or hit[0] < time.monotonic():
+            return None
+        return hit[1]
+
+    def put(self, kind: str, secret: str, who: Principal) -> None:
+        with self._lock:
+            if len(self._entries) > 10_000:
+                self._entries.clear()
+            self._entries[self._key(kind, secret)] = (time.monotonic() + self.ttl, who)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
 class ServiceContext:
     """One per app: shared, thread-safe parts."""
 
@@ -48,12 +83,14 @@ class ServiceContext:
         self.config = config
         self.store = store
         self.serving = ServingStore(config.workspace)
+        self.audit_writer = audit.AuditWriter(store)
+        self.credentials = CredentialCache()
 
     def published(self) -> Published | None:
         return self.serving.current()
 
     def audit(self, who: Principal | None, action: str, *, subject: str | None = None,
               purpose: str | None = None, outcome: str = "allowed", detail: str = "") -> None:
-        audit.record(self.store, actor=who.username if who else "anonymous",
+        self.audit_writer.record(actor=who.username if who else "anonymous",
                      actor_role=who.role if who else "anonymous", action=action,
                      subject=subject, purpose=purpose, outcome=outcome, detail=detail)

@@ -27,16 +27,31 @@ Ctx = Annotated[ServiceContext, Depends(get_ctx)]
 def optional_principal(request: Request, ctx: Ctx) -> Principal | None:
     """From ``Authorization: Bearer <API key>``, else from the session cookie."""
     header = request.headers.get("authorization", "")
-    with ctx.store() as session:
-        if header:
-            scheme, _, key = header.partition(" ")
-            account = account_for_api_key(session, key.strip()) \
-                if scheme.lower() == "bearer" else None
-            if account is None:
-                raise ApiError(401, "not_authenticated", "API key not recognised or revoked")
-            return principal(account, "api_key")
-        token = request.cookies.get(SESSION_COOKIE)
-        return session_principal(session, token) if token else None
+    cache = ctx.credentials
+    if header:
+        scheme, _, key = header.partition(" ")
+        key = key.strip()
+        who = cache.get("key", key)
+        if who is None:
+            with ctx.store() as session:
+                account = account_for_api_key(session, key) \
+                    if scheme.lower() == "bearer" else None
+                if account is None:
+                    raise ApiError(401, "not_authenticated",
+                                   "API key not recognised or revoked")
+                who = principal(account, "api_key")
+            cache.put("key", key, who)
+        return who
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        return None
+    who = cache.get("session", token)
+    if who is None:
+        with ctx.store() as session:
+            who = session_principal(session, token)
+        if who is not None:
+            cache.put("session", token, who)
+    return who
 
 
 MaybeUser = Annotated[Principal | None, Depends(optional_principal)]

@@ -14,10 +14,12 @@ import datetime as dt
 import os
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import duckdb
+import pyarrow as pa
 import yaml
 
 from openbureau.engine import Engine
@@ -140,8 +142,38 @@ class Published:
     connection: duckdb.DuckDBPyConnection
     tables: frozenset[str]
 
+    scores: pa.Table | None = None  # this snapshot's rows, for the hot path
+    index: dict[str, int] = field(default_factory=dict)  # person_id -> row of ``scores``
+    moved: dict[str, str] = field(default_factory=dict)  # retired person_id -> survivor
+
     def cursor(self) -> duckdb.DuckDBPyConnection:
         return self.connection.cursor()
+
+    def score_row(self, person_id: str) -> dict[str, Any] | None:
+        """The person's row of this snapshot (following a retired id), from memory."""
+        pid = self.moved.get(person_id, person_id)
+        i = self.index.get(pid)
+        if i is None or self.scores is None:
+            return None
+        return dict(self.scores.slice(i, 1).to_pylist()[0])
+
+    def load_scores(self) -> None:
+        """Hold the snapshot's scores in memory: a score lookup is then a dict lookup, not a
+        query (about 0.3 KB a person)."""
+        cur = self.cursor()
+        try:
+            scores: pa.Table = cur.execute(
+                """SELECT person_id, snapshot_id, as_of, score, band, unscorable_reason,
+                       unscorable_text, reasons, scorecard_version
+                   FROM scores WHERE snapshot_id = ?""", [self.snapshot_id]).to_arrow_table()
+            if "person_ids" in self.tables:
+                self.moved = dict(cur.execute(
+                    "SELECT person_id, resolves_to FROM person_ids "
+                    "WHERE resolves_to IS NOT NULL AND resolves_to <> person_id").fetchall())
+        finally:
+            cur.close()
+        self.scores = scores
+        self.index = {pid: i for i, pid in enumerate(scores.column("person_id").to_pylist())}
 
 
 class ServingStore:
@@ -185,4 +217,6 @@ class ServingStore:
         card = Scorecard.model_validate(yaml.safe_load(yaml_text[0])) if yaml_text else None
         if snapshot_id is None or card is None:
             raise UserError(f"{path}: not a serving copy of a score snapshot")
-        return Published(path, str(snapshot_id), as_of, card, con, tables)
+        published = Published(path, str(snapshot_id), as_of, card, con, tables)
+        published.load_scores()
+        return published

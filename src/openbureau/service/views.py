@@ -30,32 +30,18 @@ def _rows(pub: Published, sql: str, params: list[Any]) -> list[dict[str, Any]]:
         cur.close()
 
 
-def _resolved(pub: Published) -> str:
-    """SQL for the person id now in use for parameter ``$2`` (a retired id resolves to its
-    survivor)."""
-    if "person_ids" not in pub.tables:
-        return "$2"
-    return ("coalesce((SELECT resolves_to FROM person_ids WHERE person_id = $2 "
-            "AND resolves_to IS NOT NULL), $2)")
-
-
 def resolve_person(pub: Published, person_id: str) -> str | None:
     """The person id now in use for ``person_id``, or None when that person is not in the
     snapshot."""
-    rows = _rows(pub, f"SELECT person_id FROM scores WHERE snapshot_id = $1 "
-                      f"AND person_id = {_resolved(pub)}", [pub.snapshot_id, person_id])
-    return str(rows[0]["person_id"]) if rows else None
+    pid = pub.moved.get(person_id, person_id)
+    return pid if pid in pub.index else None
 
 
 def current_score(pub: Published, person_id: str) -> dict[str, Any] | None:
     """The person's row of the published snapshot (following a retired id), or None."""
-    rows = _rows(pub, f"""SELECT person_id, snapshot_id, as_of, score, band, unscorable_reason,
-            unscorable_text, reasons, scorecard_version
-        FROM scores WHERE snapshot_id = $1 AND person_id = {_resolved(pub)}""",
-                 [pub.snapshot_id, person_id])
-    if not rows:
+    row = pub.score_row(person_id)
+    if row is None:
         return None
-    row = rows[0]
     row["reasons"] = [dict(r) for r in row["reasons"] or []]
     return row
 

@@ -162,10 +162,11 @@ class Published:
         query (about 0.3 KB a person)."""
         cur = self.cursor()
         try:
-            scores: pa.Table = cur.execute(
+            scores: pa.Table = cur.sql(
                 """SELECT person_id, snapshot_id, as_of, score, band, unscorable_reason,
                        unscorable_text, reasons, scorecard_version
-                   FROM scores WHERE snapshot_id = ?""", [self.snapshot_id]).to_arrow_table()
+                   FROM scores WHERE snapshot_id = ?""",
+                params=[self.snapshot_id]).to_arrow_table()
             if "person_ids" in self.tables:
                 self.moved = dict(cur.execute(
                     "SELECT person_id, resolves_to FROM person_ids "

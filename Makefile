@@ -66,6 +66,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/scoring.py speed
 	$(BIN)/python bench/scoring.py synthetic --persons 20000 --persons 100000
 	$(BIN)/python bench/scoring.py scale --base 100000 --copies 10
+	$(BIN)/python bench/api.py --repeat 3
 
 clean: pg-clean
 	rm -rf $(VENV) demo-workspace bench/out .pytest_cache .mypy_cache .ruff_cache

@@ -10,6 +10,14 @@ from typer.testing import CliRunner, Result
 
 from openbureau.cli import app
 from openbureau.workspace import Workspace, init_workspace
+from tests._servers import (  # noqa: F401  (fixtures: one browser and one server per session)
+    browser,
+    chromium_path,
+    live_server,
+    page,
+    postgres_db_url,
+    postgres_url,
+)
 
 BANK_SPEC = """\
 name: testbank_accounts

@@ -12,19 +12,13 @@ from typing import TYPE_CHECKING
 from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
 
-from tests import _servers
 from tests._servers import serve_in_thread
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
 
-# The fixtures this module uses, bound in its namespace so that pytest finds them (a conftest
-# may bring them in too: the same fixtures either way).
-chromium_path = _servers.chromium_path
-browser = _servers.browser
-live_server = _servers.live_server
-postgres_url = _servers.postgres_url
-postgres_db_url = _servers.postgres_db_url
+# Fixtures (browser, live_server, postgres_db_url, ...) come from tests/conftest.py: one
+# browser per session, since Playwright's sync API cannot start twice in one thread.
 
 PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>openbureau smoke</title></head>

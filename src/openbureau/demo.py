@@ -149,7 +149,7 @@ def service_demo(root: Path, persons: list[str], *, console: Console) -> None:
     lines = []
     with app.state.ctx.store() as session:
         for username, role, pid, org in accounts:
-            password = f"demo-{secrets.token_urlsafe(9)}"
+            password = f"demo-{secrets.token_hex(6)}"  # lower case: reads clearly
             create_account(session, username=username, role=role, password=password,
                            person_id=pid, organisation=org)
             lines.append(f"{username:10} {password:22} {role:8} {pid or org or ''}")

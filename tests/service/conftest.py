@@ -14,14 +14,6 @@ from fastapi.testclient import TestClient
 from openbureau.service.app import create_app
 from openbureau.service.auth import create_account, issue_api_key
 from openbureau.service.store import open_store
-from tests._servers import (  # noqa: F401  (fixtures)
-    browser,
-    chromium_path,
-    live_server,
-    page,
-    postgres_db_url,
-    postgres_url,
-)
 
 SCORE_DATES = ("2025-06-30", "2025-09-30", "2025-12-31")
 PASSWORD = "correct horse battery"

@@ -33,6 +33,9 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
     store: StoreOpt = None,
+    limit_concurrency: Annotated[int, typer.Option(
+        min=1, help="Requests in progress at once; beyond it the service answers 503 at "
+                    "once instead of queueing work its clients will give up on.")] = 256,
 ) -> None:
     """Serve the API and pages on the workspace's published score snapshot."""
     import uvicorn
@@ -43,7 +46,8 @@ def serve(
     pub = application.state.ctx.published()
     console.print(f"Serving {'snapshot ' + pub.snapshot_id if pub else 'no snapshot yet'} on "
                   f"http://{host}:{port}/  (API docs: /api/docs; Ctrl+C stops)")
-    uvicorn.run(application, host=host, port=port, log_level="warning")
+    uvicorn.run(application, host=host, port=port, log_level="warning",
+                limit_concurrency=limit_concurrency)
 
 
 def _store(workspace: Path, url: str | None) -> sessionmaker[Session]:

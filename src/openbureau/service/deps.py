@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
 
 from openbureau.service.auth import Principal, account_for_api_key, principal, session_principal
 from openbureau.service.context import ServiceContext
@@ -16,7 +17,12 @@ from openbureau.service.serving import Published
 SESSION_COOKIE = "ob_session"
 
 
-def get_ctx(request: Request) -> ServiceContext:
+# The hot-path dependencies are ``async def``: a plain ``def`` costs a hop to the thread pool
+# per dependency per request. Anything that may block (the store, the audit writer) is handed
+# to the thread pool explicitly.
+
+
+async def get_ctx(request: Request) -> ServiceContext:
     ctx: ServiceContext = request.app.state.ctx
     return ctx
 
@@ -24,7 +30,18 @@ def get_ctx(request: Request) -> ServiceContext:
 Ctx = Annotated[ServiceContext, Depends(get_ctx)]
 
 
-def optional_principal(request: Request, ctx: Ctx) -> Principal | None:
+def _key_principal(ctx: ServiceContext, scheme: str, key: str) -> Principal | None:
+    with ctx.store() as session:
+        account = account_for_api_key(session, key) if scheme.lower() == "bearer" else None
+        return principal(account, "api_key") if account is not None else None
+
+
+def _session_principal(ctx: ServiceContext, token: str) -> Principal | None:
+    with ctx.store() as session:
+        return session_principal(session, token)
+
+
+async def optional_principal(request: Request, ctx: Ctx) -> Principal | None:
     """From ``Authorization: Bearer <API key>``, else from the session cookie."""
     header = request.headers.get("authorization", "")
     cache = ctx.credentials
@@ -33,13 +50,9 @@ def optional_principal(request: Request, ctx: Ctx) -> Principal | None:
         key = key.strip()
         who = cache.get("key", key)
         if who is None:
-            with ctx.store() as session:
-                account = account_for_api_key(session, key) \
-                    if scheme.lower() == "bearer" else None
-                if account is None:
-                    raise ApiError(401, "not_authenticated",
-                                   "API key not recognised or revoked")
-                who = principal(account, "api_key")
+            who = await run_in_threadpool(_key_principal, ctx, scheme, key)
+            if who is None:
+                raise ApiError(401, "not_authenticated", "API key not recognised or revoked")
             cache.put("key", key, who)
         return who
     token = request.cookies.get(SESSION_COOKIE)
@@ -47,8 +60,7 @@ def optional_principal(request: Request, ctx: Ctx) -> Principal | None:
         return None
     who = cache.get("session", token)
     if who is None:
-        with ctx.store() as session:
-            who = session_principal(session, token)
+        who = await run_in_threadpool(_session_principal, ctx, token)
         if who is not None:
             cache.put("session", token, who)
     return who
@@ -57,7 +69,7 @@ def optional_principal(request: Request, ctx: Ctx) -> Principal | None:
 MaybeUser = Annotated[Principal | None, Depends(optional_principal)]
 
 
-def current_principal(who: MaybeUser) -> Principal:
+async def current_principal(who: MaybeUser) -> Principal:
     if who is None:
         raise ApiError(401, "not_authenticated", "log in, or send an API key as a Bearer token")
     return who
@@ -66,11 +78,12 @@ def current_principal(who: MaybeUser) -> Principal:
 User = Annotated[Principal, Depends(current_principal)]
 
 
-def _role(*roles: str) -> Callable[..., Principal]:
-    def check(who: User, ctx: Ctx, request: Request) -> Principal:
+def _role(*roles: str) -> Callable[..., Awaitable[Principal]]:
+    async def check(who: User, ctx: Ctx, request: Request) -> Principal:
         if who.role not in roles:
-            ctx.audit(who, f"{request.method} {request.url.path}", outcome="denied",
-                      detail=f"role {who.role} may not use this")
+            await run_in_threadpool(ctx.audit, who, f"{request.method} {request.url.path}",
+                                    outcome="denied",
+                                    detail=f"role {who.role} may not use this")
             raise ApiError(403, "forbidden", f"this needs the {' or '.join(roles)} role")
         return who
 
@@ -103,8 +116,8 @@ async def csrf_protect(request: Request, who: MaybeUser) -> None:
 Csrf = Depends(csrf_protect)
 
 
-def get_published(ctx: Ctx) -> Published:
-    pub = ctx.published()
+async def get_published(ctx: Ctx) -> Published:
+    pub = ctx.serving.fresh() or await run_in_threadpool(ctx.published)
     if pub is None:
         raise ApiError(503, "no_snapshot", "no score snapshot is published yet: run "
                                            "`openbureau score --as-of DATE`")

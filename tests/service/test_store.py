@@ -142,3 +142,18 @@ def test_group_commit_writer_chains_concurrent_requests(store: sessionmaker[Sess
     audit.record(store, actor="cli", actor_role="admin", action="direct")
     check = audit.verify_chain(store)
     assert (check.ok, check.entries) == (True, 161)
+
+
+def test_async_waiters_are_woken_after_their_entry_is_committed(
+        store: sessionmaker[Session]) -> None:
+    import asyncio
+
+    writer = audit.AuditWriter(store)
+
+    async def many() -> None:
+        await asyncio.gather(*(writer.record_async(actor=f"a{i}", actor_role="lender",
+                                                   action="read score") for i in range(50)))
+
+    asyncio.run(many())
+    check = audit.verify_chain(store)
+    assert (check.ok, check.entries) == (True, 50)

@@ -8,6 +8,7 @@ cannot both append after it: the loser retries on the new last entry.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import json
@@ -41,6 +42,24 @@ class _Pending:
     fields: dict[str, Any]
     done: threading.Event = field(default_factory=threading.Event)
     error: BaseException | None = None
+    # set when an async request waits: resolved on its event loop, no thread held meanwhile
+    future: asyncio.Future[None] | None = None
+
+    def finish(self, error: BaseException | None) -> None:
+        self.error = error
+        self.done.set()
+        fut = self.future
+        if fut is not None:
+            fut.get_loop().call_soon_threadsafe(_resolve, fut, error)
+
+
+def _resolve(fut: asyncio.Future[None], error: BaseException | None) -> None:
+    if fut.done():
+        return
+    if error is None:
+        fut.set_result(None)
+    else:
+        fut.set_exception(RuntimeError(f"audit log: entry not written ({error})"))
 
 
 def _append(factory: sessionmaker[Session], batch: list[_Pending]) -> None:
@@ -108,6 +127,17 @@ class AuditWriter:
         if pending.error is not None:
             raise RuntimeError("audit log: entry not written") from pending.error
 
+    async def record_async(self, *, actor: str, actor_role: str, action: str,
+                           subject: str | None = None, purpose: str | None = None,
+                           outcome: str = "allowed", detail: str = "") -> None:
+        """:meth:`record` for ``async`` endpoints: awaits the commit without a thread."""
+        pending = _Pending(_fields(actor, actor_role, action, subject, purpose, outcome,
+                                   detail), future=asyncio.get_running_loop().create_future())
+        self._ensure_thread()
+        self._queue.put(pending)
+        assert pending.future is not None
+        await asyncio.wait_for(pending.future, timeout=30)
+
     def _ensure_thread(self) -> None:
         if self._thread is None or not self._thread.is_alive():
             with self._start_lock:
@@ -131,8 +161,7 @@ class AuditWriter:
             except BaseException as exc:  # handed to every waiting request
                 error = exc
             for p in batch:
-                p.error = error
-                p.done.set()
+                p.finish(error)
 
 
 @dataclass

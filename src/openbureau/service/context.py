@@ -89,6 +89,14 @@ class ServiceContext:
     def published(self) -> Published | None:
         return self.serving.current()
 
+    async def audit_async(self, who: Principal | None, action: str, *,
+                          subject: str | None = None, purpose: str | None = None,
+                          outcome: str = "allowed", detail: str = "") -> None:
+        await self.audit_writer.record_async(
+            actor=who.username if who else "anonymous",
+            actor_role=who.role if who else "anonymous", action=action, subject=subject,
+            purpose=purpose, outcome=outcome, detail=detail)
+
     def audit(self, who: Principal | None, action: str, *, subject: str | None = None,
               purpose: str | None = None, outcome: str = "allowed", detail: str = "") -> None:
         self.audit_writer.record(actor=who.username if who else "anonymous",

@@ -81,9 +81,8 @@ User = Annotated[Principal, Depends(current_principal)]
 def _role(*roles: str) -> Callable[..., Awaitable[Principal]]:
     async def check(who: User, ctx: Ctx, request: Request) -> Principal:
         if who.role not in roles:
-            await run_in_threadpool(ctx.audit, who, f"{request.method} {request.url.path}",
-                                    outcome="denied",
-                                    detail=f"role {who.role} may not use this")
+            await ctx.audit_async(who, f"{request.method} {request.url.path}",
+                                  outcome="denied", detail=f"role {who.role} may not use this")
             raise ApiError(403, "forbidden", f"this needs the {' or '.join(roles)} role")
         return who
 

@@ -93,7 +93,6 @@ PersonUser = Annotated[Principal, Depends(_role("person"))]
 LenderUser = Annotated[Principal, Depends(_role("lender"))]
 AuditorUser = Annotated[Principal, Depends(_role("auditor", "admin"))]
 AdminUser = Annotated[Principal, Depends(_role("admin"))]
-LenderOrAuditor = Annotated[Principal, Depends(_role("lender", "auditor", "admin", "person"))]
 
 
 async def csrf_protect(request: Request, who: MaybeUser) -> None:

@@ -17,7 +17,8 @@ from openbureau.service.schemas import IdentityIn, LookupIn
 from openbureau.service.serving import Published
 from openbureau.service.store import Lookup
 
-# Splink's scratch catalog has one name per connection's database: one identity search at a time.
+# One identity search at a time: find_person keeps Splink's compiled scoring SQL per process,
+# and that cache has not been shown to be safe under concurrent use.
 _search_lock = threading.Lock()
 
 

@@ -7,10 +7,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from openbureau.service.context import AUDITOR_PURPOSES, LENDER_PURPOSES
+from openbureau.service.context import LENDER_PURPOSES
 
 LenderPurpose = Literal[tuple(LENDER_PURPOSES)]  # type: ignore[valid-type]
-AuditorPurpose = Literal[tuple(AUDITOR_PURPOSES)]  # type: ignore[valid-type]
 
 
 def _utc(t: dt.datetime) -> dt.datetime:
@@ -131,10 +130,6 @@ class LookupIn(_In):
 class AdverseReason(BaseModel):
     code: str
     statement: str
-
-
-class Candidate(BaseModel):
-    match_probability: float
 
 
 class LookupOut(BaseModel):

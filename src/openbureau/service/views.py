@@ -6,7 +6,6 @@ Each function takes the published snapshot and a person id and returns plain dat
 
 from __future__ import annotations
 
-import datetime as dt
 from collections import defaultdict
 from typing import Any
 
@@ -133,6 +132,3 @@ def person_name(pub: Published, person_id: str) -> dict[str, Any]:
                  [person_id])
     return rows[0] if rows else {"first_name": None, "last_name": None, "dob": None}
 
-
-def isoformat(value: Any) -> Any:
-    return value.isoformat() if isinstance(value, dt.date) else value

@@ -24,7 +24,6 @@ class Served:
     ws: Path
     person: str  # a scored person with reasons, high utilisation and inquiries
     other: str  # another scored person
-    unscorable: str | None
 
 
 @pytest.fixture(scope="session")
@@ -44,11 +43,9 @@ def served(linked_population: tuple[Path, Path], tmp_path_factory: pytest.TempPa
     try:
         snap = con.execute("SELECT max(snapshot_id) FROM score_snapshots").fetchone()[0]
         person, other = _pick(con, snap)
-        row = con.execute("SELECT person_id FROM scores WHERE snapshot_id = ? AND score IS NULL "
-                          "ORDER BY person_id LIMIT 1", [snap]).fetchone()
     finally:
         con.close()
-    return Served(ws, person, other, row[0] if row else None)
+    return Served(ws, person, other)
 
 
 def _pick(con: duckdb.DuckDBPyConnection, snap: str) -> tuple[str, str]:

@@ -104,8 +104,6 @@ def test_lender_decision_against_the_cutoff_with_adverse_action_reasons(
 
 
 def test_lender_finds_a_file_by_identity_through_the_linker(service: Service) -> None:
-    import duckdb
-
     pid = service.served.person
     pub = service.client.app.state.ctx.published()
     first, last, dob, postcode = pub.cursor().execute(
@@ -129,7 +127,13 @@ def test_lender_finds_a_file_by_identity_through_the_linker(service: Service) ->
     too_little = service.client.post("/api/v1/lookups", headers=service.api("lena"), json={
         "purpose": "credit_application", "identity": {"last_name": "Smith"}})
     assert too_little.status_code == 422
-    assert duckdb  # the copy is read-only: nothing above wrote to it
+    # the search wrote nothing to the serving copy it read (a clear national ID included)
+    mtime = pub.path.stat().st_mtime_ns
+    by_id = service.client.post("/api/v1/lookups", headers=service.api("lena"), json={
+        "purpose": "credit_application", "identity": {"national_id": "123-45-6789"}})
+    assert by_id.status_code == 200
+    assert pub.path.stat().st_mtime_ns == mtime
+    assert b"123-45-6789" not in pub.path.read_bytes()
 
 
 def test_invalid_input_is_a_422_naming_the_field(service: Service) -> None:
@@ -216,11 +220,10 @@ def test_session_changes_need_the_csrf_token(service: Service) -> None:
     c = service.login("pat")
     body = {"scenarios": [{"kind": "pay_down", "target_percent": 5}]}
     assert c.post("/api/v1/me/what-if", json=body).status_code == 403
-    csrf = c.app.state.ctx  # the token is in the page's forms
-    page = c.get("/me").text
+    page = c.get("/me").text  # the session's token is in the page's forms
     token = page.split('name="csrf_token" value="')[1].split('"')[0]
-    assert csrf and c.post("/api/v1/me/what-if", json=body,
-                           headers={"X-CSRF-Token": token}).status_code == 200
+    assert c.post("/api/v1/me/what-if", json=body,
+                  headers={"X-CSRF-Token": token}).status_code == 200
     forged = c.post("/me/what-if", data={"utilisation": "5", "csrf_token": "guess"})
     assert forged.status_code == 403
 

@@ -248,3 +248,11 @@ def test_admin_disables_an_account_and_its_key_stops_working(service: Service) -
     assert self_disable.status_code == 409
     assert service.client.post("/api/v1/accounts/nobody/disable",
                                headers=service.api("ada")).status_code == 404
+
+
+def test_a_what_if_that_does_not_apply_names_no_field(service: Service) -> None:
+    r = service.client.post("/api/v1/me/what-if", headers=service.api("pat"), json={
+        "scenarios": [{"kind": "remove_inquiry", "count": 1000}]})
+    assert r.status_code == 422, r.text
+    assert "cannot remove 1000" in r.json()["error"]["message"]
+    assert r.json()["error"]["field"] is None  # a sentence before the colon, not a field

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -71,7 +72,9 @@ def install(app: FastAPI) -> None:
     async def user_error(request: Request, exc: UserError) -> Response:
         if _wants_html(request):
             return _page(request, 422, str(exc))
-        field = str(exc).split(":", 1)[0] if ":" in str(exc) else None
+        # our messages start "field: problem" when one field is at fault
+        named = re.match(r"([a-z_][a-z0-9_.]*): ", str(exc))
+        field = named.group(1) if named else None
         return JSONResponse(body("invalid_input", str(exc), field), status_code=422)
 
     @app.exception_handler(StarletteHTTPException)

@@ -468,9 +468,13 @@ def test_paying_down_high_utilisation_raises_scores_and_removes_a_reason(snapsho
         if not lost_elsewhere:  # only a factor without a declared trend could lower it
             assert res.after.score >= res.before.score
     assert sum((res.score_change or 0) > 0 for res in results.values()) >= 0.8 * len(results)
-    # One person whose utilisation reason no longer costs points at all.
+    # One person whose utilisation reason no longer costs points at all, with balances not equal
+    # to the limits (at exactly 100% the amount paid, and with it the available credit, cannot be
+    # derived from the features).
+    at_limit = {r["person_id"] for r in high if r["revolving_utilisation"] == 1}
     person, res, change = next(
-        (p, res, c) for p, res in sorted(results.items()) for c in res.reason_changes
+        (p, res, c) for p, res in sorted(results.items()) if p not in at_limit
+        for c in res.reason_changes
         if c.change == "disappeared" and c.factor in UTILISATION
         and res.after.points[c.factor] == max(b.points for b in card.factors[
             [f.name for f in card.factors].index(c.factor)].bins))
@@ -482,3 +486,7 @@ def test_paying_down_high_utilisation_raises_scores_and_removes_a_reason(snapsho
     names = {c.name for c in res.features_changed}
     assert {"revolving_utilisation", "available_revolving_credit"} <= names
     assert any("in proportion to its balance" in n for n in res.notes)
+    # At the limit: the amounts stay as they are, and the result says so.
+    for p in sorted(at_limit):
+        assert "available_revolving_credit" not in {c.name for c in results[p].features_changed}
+        assert any("cannot be derived" in n for n in results[p].notes)

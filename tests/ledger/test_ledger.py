@@ -150,6 +150,32 @@ def test_no_information_after_the_as_of_date_reaches_a_feature(copy_population) 
     assert cut == full
 
 
+def test_a_bill_unpaid_on_the_as_of_date_counts_its_days_past_due(copy_population) -> None:
+    ws, _ = copy_population
+    d = f"DATE '{D}'"
+    with Workspace.open(ws).engine() as engine:
+        # A person with a bill due before D and paid only after it: unpaid on D.
+        person = engine.scalar(f"""SELECT person_id FROM ledger_payments_effective
+            WHERE due_date < {d} - INTERVAL 5 DAY AND paid_date > {d} AND reported_date <= {d}
+            ORDER BY record_id LIMIT 1""")
+        bills = engine.query(f"""SELECT record_id, due_date, paid_date
+            FROM ledger_payments_effective WHERE person_id = ? AND due_date <= {d}
+              AND reported_date <= {d}""", [person])
+        unpaid = [(rec, due) for rec, due, paid in bills if paid is None or paid > D]
+        compute_features(engine, D, into="f")
+        before = engine.scalar("SELECT alt_past_due_days FROM f WHERE person_id = ?", [person])
+        no_bills, all_paid = engine.query("""SELECT
+            count(*) FILTER (WHERE alt_months = 0 AND alt_past_due_days IS NOT NULL),
+            count(*) FILTER (WHERE alt_months > 0 AND alt_past_due_days IS NULL) FROM f""")[0]
+        for rec, due in unpaid:  # the furnisher reports them paid on their due dates after all
+            correct_record(engine, rec, {"paid_date": due}, "payment found")
+        compute_features(engine, D, into="f")
+        after = engine.scalar("SELECT alt_past_due_days FROM f WHERE person_id = ?", [person])
+    assert before == max((D - due).days for _, due in unpaid) > 5
+    assert (no_bills, all_paid) == (0, 0)  # no bill: no data; none unpaid: 0
+    assert after == 0
+
+
 def test_a_correction_adds_a_version_and_features_use_it(copy_population) -> None:
     ws, _ = copy_population
     with Workspace.open(ws).engine() as engine:

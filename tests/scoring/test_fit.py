@@ -158,6 +158,23 @@ def test_a_factor_that_cannot_separate_is_left_out_with_its_reason() -> None:
     assert all("no split" in r for r in reasons.values())
 
 
+def test_a_small_group_that_is_nearly_all_bad_gets_its_own_bin_when_prebins_allow() -> None:
+    """2% of persons past due, 90% of them bad: optbinning's default pre-binning (5%) hides
+    them; with pre-bins as small as the bins they are a bin of their own."""
+    rng = np.random.default_rng(0)
+    past_due = (rng.random(5000) < 0.02).astype(float)
+    y = (rng.random(5000) < np.where(past_due == 1, 0.9, 0.08)).astype(int)
+    X = pd.DataFrame({"past_due": past_due})
+    factor = [FactorDef(name="past_due", code="A1", statement="past due",
+                        fields=[("t.p", "credit")], trend="ascending")]
+    with pytest.raises(UserError, match="no candidate factor separates"):
+        ScorecardTrainer(factor, min_bin_size=0.01).fit(X, y)
+    card = ScorecardTrainer(factor, min_bin_size=0.01, min_prebin_size=0.01).fit(X, y).scorecard_
+    current, late, _missing = card.factors[0].bins
+    assert (current.upper, late.lower) == (0.5, 0.5)
+    assert late.count == int(past_due.sum()) and late.points < current.points - 100
+
+
 @pytest.mark.parametrize(
     ("frame", "outcome", "message"),
     [

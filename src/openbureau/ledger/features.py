@@ -244,6 +244,14 @@ FEATURES: tuple[Feature, ...] = (
                    "FILTER (WHERE due_date > {d} - INTERVAL 24 MONTH)", "ascending", _ALT,
             "alt_late_24m",
             missing_statement="No utility, telecom or rent payment history on file"),
+    Feature("alt_past_due_days", "AP07", "alternative_data",
+            "Days the oldest utility, telecom or rent bill still unpaid on the as-of date is "
+            "past its due date (0: none unpaid)",
+            "A utility, telecom or rent bill is unpaid past its due date",
+            "pay", "coalesce(max(days_late_asof) FILTER (WHERE paid_date IS NULL "
+                   "OR paid_date > {d}), 0)", "ascending",
+            ("payment.due_date", "payment.paid_date"), "alt_past_due_now",
+            missing_statement="No utility, telecom or rent payment history on file"),
     Feature("alt_months_history", "AP04", "alternative_data",
             "Months with a utility, telecom or rent bill on file",
             "Length of utility, telecom or rent payment history is too short",
@@ -310,6 +318,8 @@ EVIDENCE: dict[str, str] = {
                     "AND due_date > {d} - INTERVAL 24 MONTH",
     "alt_late_12m": "SELECT person_id, record_id FROM pit_payments WHERE days_late_asof > 0 "
                     "AND due_date > {d} - INTERVAL 12 MONTH",
+    "alt_past_due_now": "SELECT person_id, record_id FROM pit_payments WHERE days_late_asof > 0 "
+                        "AND (paid_date IS NULL OR paid_date > {d})",
     "alt_accounts": "SELECT person_id, record_id FROM pit_payments QUALIFY row_number() OVER "
                     "(PARTITION BY person_id, account_id ORDER BY due_date DESC) = 1",
 }

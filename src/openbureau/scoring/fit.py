@@ -84,14 +84,16 @@ class ScorecardTrainer(BaseEstimator):
         factors: candidate factors; None takes every column of X (object/category columns as
             categorical) with fields named after the columns and category "unknown".
         min_iv: information value below which a candidate is left out (0: none on that count).
-        max_n_bins / min_bin_size / max_n_prebins: optbinning's binning limits.
+        max_n_bins / min_bin_size / max_n_prebins / min_prebin_size: optbinning's binning
+            limits (shares of the training rows but ``max_n_*``).
         C: inverse regularisation strength of the logistic regression.
         min_missing_count: training persons without a value needed to trust their WoE.
     """
 
     def __init__(self, factors: list[FactorDef] | None = None, *, name: str = "scorecard",
                  min_iv: float = 0.0, max_n_bins: int = 6, min_bin_size: float = 0.03,
-                 max_n_prebins: int = 20, C: float = 1.0, min_missing_count: int = 30,
+                 max_n_prebins: int = 20, min_prebin_size: float = 0.05, C: float = 1.0,
+                 min_missing_count: int = 30,
                  scaling: Scaling | None = None, bands: list[Band] | None = None,
                  minimum_criteria: MinimumCriteria | None = None, outcome: str = "") -> None:
         self.factors = factors
@@ -100,6 +102,7 @@ class ScorecardTrainer(BaseEstimator):
         self.max_n_bins = max_n_bins
         self.min_bin_size = min_bin_size
         self.max_n_prebins = max_n_prebins
+        self.min_prebin_size = min_prebin_size
         self.C = C
         self.min_missing_count = min_missing_count
         self.scaling = scaling
@@ -139,7 +142,8 @@ class ScorecardTrainer(BaseEstimator):
         names = [f.name for f in candidates]
         process = BinningProcess(
             names, categorical_variables=[f.name for f in candidates if f.kind == "categorical"],
-            max_n_prebins=self.max_n_prebins, min_bin_size=self.min_bin_size,
+            max_n_prebins=self.max_n_prebins, min_prebin_size=self.min_prebin_size,
+            min_bin_size=self.min_bin_size,
             max_n_bins=self.max_n_bins,
             binning_fit_params={f.name: {"monotonic_trend": _trend(f)} for f in candidates})
         with warnings.catch_warnings():

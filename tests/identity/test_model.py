@@ -196,3 +196,78 @@ def test_febrl4_without_national_ids(tmp_path: Path) -> None:
     assert quality.precision >= 0.999
     assert quality.f1 >= 0.99
 
+
+
+def test_emails_count_only_when_they_are_the_same() -> None:
+    # user names are made of names: alike addresses are no evidence beyond the names
+    assert level("email", {"email": "michaeleaton@yahoo.com"},
+                 {"email": "michael.eaton@gmail.com"}) == "All other comparisons"
+    assert level("email", {"email": "meaton@yahoo.com"},
+                 {"email": "meaton@gmail.com"}) == "All other comparisons"
+    assert level("email", {"email": "meaton@yahoo.com"},
+                 {"email": "meaton@yahoo.com"}).startswith("Exact match")
+
+
+def pairs_found(left: dict[str, Any], right: dict[str, Any]) -> list[int]:
+    """The blocking rules (by position) under which two records form a candidate pair."""
+    cols = ("first_name", "last_name", "dob", "national_id_token", "address_line1",
+            "house_number", "street", "postcode", "city", "phone", "email")
+    con = duckdb.connect()
+    for side, rec in (("l", left), ("r", right)):
+        con.execute(f"CREATE TABLE {side} AS SELECT " + ", ".join(
+            f"?::{'DATE' if c == 'dob' else 'VARCHAR'} AS {c}" for c in cols),
+            [rec.get(c) for c in cols])
+    return [i for i, rule in enumerate(_splink.BLOCKING_RULES)
+            if con.sql(f"SELECT count(*) FROM l, r WHERE {rule}").fetchall()[0][0]]
+
+
+def test_blocking_finds_one_typo_in_a_birth_date_but_not_unrelated_dates() -> None:
+    base = {"first_name": "MARY", "last_name": "HICKS", "dob": "1974-03-13",
+            "postcode": "10001", "city": "NEW YORK"}
+    moved = {**base, "postcode": "94110", "city": "SAN FRANCISCO"}
+    name_rule = next(i for i, r in enumerate(_splink.BLOCKING_RULES)
+                     if 'l."first_name" = r."first_name" AND l."last_name"' in r)
+    for dob in ("1974-03-13", "1974-08-13", "1974-03-31", "1947-03-13", None):
+        assert name_rule in pairs_found(base, {**moved, "dob": dob}), dob
+    # same name, moved, a birth date no typo explains: two people, never scored
+    assert pairs_found(base, {**moved, "dob": "1981-06-02"}) == []
+    # a birth date alone is not enough; with an initial or a postcode area it is
+    stranger = {"first_name": "JOHN", "last_name": "DOE", "dob": "1974-03-13",
+                "postcode": "30301", "city": "ATLANTA"}
+    assert pairs_found(base, stranger) == []
+    assert pairs_found(base, {**stranger, "postcode": "10002"}) != []
+    assert pairs_found(base, {**stranger, "last_name": "HILL"}) != []
+
+
+def conflicting(model: _splink.LinkageModel, x: dict[str, Any], y: dict[str, Any]) -> bool:
+    con = duckdb.connect()
+    cols = ("first_name", "last_name", "name_suffix", "dob", "national_id_token")
+    for name, rec in (("x", x), ("y", y)):
+        con.execute(f"CREATE TABLE {name} AS SELECT " + ", ".join(
+            f"?::{'DATE' if c == 'dob' else 'VARCHAR'} AS {c}" for c in cols),
+            [rec.get(c) for c in cols])
+    from openbureau.identity.link import conflict_sql
+
+    return bool(con.sql(f"SELECT coalesce(({conflict_sql(model)}), false) "
+                        "FROM x, y").fetchall()[0][0])
+
+
+def test_twins_with_their_own_national_ids_are_two_people() -> None:
+    decisive = _splink.LinkageModel({}, 1, birth_dates_decisive=False,
+                                    national_ids_decisive=True)
+    twin = {"first_name": "EMMA", "last_name": "HALL", "dob": "1990-05-01",
+            "national_id_token": "t1"}
+    assert conflicting(decisive, twin, {**twin, "first_name": "OLIVER",
+                                        "national_id_token": "t2"})
+    # one person: a mistyped ID with the same or a similar given name, a swapped name, or an
+    # ID missing on one side
+    assert not conflicting(decisive, twin, {**twin, "national_id_token": "t2"})
+    assert not conflicting(decisive, twin, {**twin, "first_name": "EMA",
+                                            "national_id_token": "t2"})
+    assert not conflicting(decisive, twin, {**twin, "first_name": "HALL", "last_name": "EMMA",
+                                            "national_id_token": "t2"})
+    assert not conflicting(decisive, twin, {**twin, "first_name": "OLIVER",
+                                            "national_id_token": None})
+    # a model that found IDs often mistyped for one person does not rule on them
+    assert not conflicting(_splink.LinkageModel({}, 1, False, False), twin,
+                           {**twin, "first_name": "OLIVER", "national_id_token": "t2"})

@@ -37,6 +37,10 @@ MODEL_VERSION_KEY = "openbureau_model_version"
 # on pairs that share a national ID found birth dates agree almost always for one person.
 DOB_DECISIVE_KEY = "openbureau_birth_dates_decisive"
 DOB_DECISIVE_MIN_EXACT_M = 0.97
+# Whether national IDs that differ, together with given names that differ, may split a
+# cluster: only when the model found one person's records share a token almost always (a
+# feed whose IDs are often mistyped would otherwise split people).
+NID_DECISIVE_KEY = "openbureau_national_ids_decisive"
 
 # Columns Splink compares and blocks on; identity_records provides them (see link.INPUT_COLUMNS).
 COLUMNS = ["first_name", "last_name", "name_suffix", "dob", "national_id_token", "address_line1",
@@ -47,24 +51,60 @@ COLUMNS = ["first_name", "last_name", "name_suffix", "dob", "national_id_token",
 logging.getLogger("splink").setLevel(logging.ERROR)
 
 
-# Candidate pairs: records equal on every field of one of these keys. Several independent field
-# sets, so a record with two fields wrong (a typo in the surname and no birth date, a move and a
-# new phone) is still found by another.
-BLOCKING_KEYS: list[tuple[str, ...]] = [
-    ("national_id_token",),
-    ("dob",),
-    ("last_name", "postcode"),
-    ("first_name", "last_name"),
-    ("address_line1", "postcode"),
-    ("house_number", "postcode"),
-    ("last_name", "city"),
-    ("first_name", "postcode"),
-    ("first_name", "street"),
-    ("phone",),
-    ("email",),
+@dataclass(frozen=True)
+class Rule:
+    """A blocking rule: pairs whose ``l`` side equals the ``r`` side on every key, and that
+    meet ``where`` (SQL on ``l`` and ``r``). A key is a pair of expressions, ``{s}`` standing
+    for the record: ``("{s}.first_name", "{s}.last_name")`` is l.first_name = r.last_name."""
+
+    keys: tuple[tuple[str, str], ...]
+    where: str = ""
+
+    @property
+    def sql(self) -> str:
+        on = [f"{a.format(s='l')} = {b.format(s='r')}" for a, b in self.keys]
+        return " AND ".join([*on, *([self.where] if self.where else [])])
+
+
+def same(*exprs: str, where: str = "") -> Rule:
+    """Records equal on each column (``dob``) or expression (``left({s}.first_name, 1)``)."""
+    return Rule(tuple((e, e) if "{s}" in e else (f'{{s}}."{e}"', f'{{s}}."{e}"')
+                      for e in exprs), where)
+
+
+# Birth dates that one person's records could show: either missing, or two of year, month and
+# day the same (which every single typo leaves, see _birth_date).
+BIRTH_DATES_COMPATIBLE = """(l.dob IS NULL OR r.dob IS NULL OR year(l.dob) = year(r.dob)
+    OR (month(l.dob) = month(r.dob) AND day(l.dob) = day(r.dob)))"""
+FIRST_INITIAL, LAST_INITIAL = "left({s}.first_name, 1)", "left({s}.last_name, 1)"
+POSTCODE_AREA = "left({s}.postcode, 3)"
+
+# Candidate pairs: records agreeing on one of these. Several independent field sets, so a
+# record with two fields wrong (a typo in the surname and no birth date, a move and a new
+# phone) is still found by another. Each rule is as narrow as the true pairs it alone finds
+# allow: a birth date is shared by thousands of people in a large population, but rarely
+# together with an initial or a postcode area; two records with one name and birth dates no
+# typo explains are two people. (On a 1,000,000-record synthetic population these rules give
+# half the candidate pairs of the plain keys, dob alone, first + last name, last name + town,
+# first name + street, and miss 400 of 2.95 million true pairs more; docs/benchmarks.md.)
+RULES: list[Rule] = [
+    same("national_id_token"),
+    same("dob", FIRST_INITIAL),
+    same("dob", LAST_INITIAL),
+    same("dob", POSTCODE_AREA),
+    same("last_name", "postcode"),
+    same("first_name", "last_name", where=BIRTH_DATES_COMPATIBLE),
+    same("address_line1", "postcode"),
+    same("house_number", "postcode"),
+    same("last_name", "city", FIRST_INITIAL),
+    same("first_name", "postcode"),
+    same("first_name", "street", "city"),
+    same("phone"),
+    same("email"),
+    # given name and surname each other's
+    Rule((("{s}.first_name", "{s}.last_name"), ("{s}.last_name", "{s}.first_name"))),
 ]
-# ... and records whose given name and surname are each other's.
-SWAPPED_NAMES_RULE = "l.first_name = r.last_name AND l.last_name = r.first_name"
+BLOCKING_RULES: list[str] = [rule.sql for rule in RULES]
 
 
 def _address() -> ComparisonCreator:
@@ -170,6 +210,18 @@ def _birth_date() -> ComparisonCreator:
     ])
 
 
+def _email() -> ComparisonCreator:
+    """The same email address, or not. Splink's email comparison also rewards alike addresses
+    and the same user name at another domain, but user names are made of names
+    (michaeleaton@yahoo.com, michael.eaton@gmail.com): two people of one name agree there as
+    much as one person does, so that would count the name twice."""
+    return cl.CustomComparison(output_column_name="email", comparison_levels=[
+        cll.NullLevel("email"),
+        cll.ExactMatchLevel("email").configure(tf_adjustment_column="email"),
+        cll.ElseLevel(),
+    ]).configure(m_probabilities=[0.8, 0.2])
+
+
 def settings() -> SettingsCreator:
     """The linkage model's structure: comparisons and the rules that find candidate pairs.
 
@@ -190,11 +242,9 @@ def settings() -> SettingsCreator:
             cl.ExactMatch("national_id_token").configure(m_probabilities=[0.98, 0.02]),
             _address(),
             cl.ExactMatch("phone").configure(m_probabilities=[0.8, 0.2]),
-            cl.EmailComparison("email").configure(
-                m_probabilities=[0.8, 0.05, 0.05, 0.05, 0.05]),
+            _email(),
         ],
-        blocking_rules_to_generate_predictions=[
-            *(block_on(*key) for key in BLOCKING_KEYS), CustomRule(SWAPPED_NAMES_RULE)],
+        blocking_rules_to_generate_predictions=[CustomRule(rule) for rule in BLOCKING_RULES],
         retain_intermediate_calculation_columns=False,
         retain_matching_columns=False,
     )
@@ -242,6 +292,10 @@ MIN_RECALL = 0.05
 COUNTED_LEVELS: dict[str, tuple[str, ...]] = {
     "dob": ("dob",),
     "national_id_token": ("national_id_token",),
+    # (the address's first level is the same line, or nearly with the same postcode: the
+    # same line is most of it; members of one household share it, which sampling sees too
+    # rarely to measure)
+    "address": ("address_line1",),
 }
 
 
@@ -293,6 +347,8 @@ def train(db_api: DuckDBAPI, input_table: str, *, seed: int, max_pairs: float,
         model["probability_two_random_records_match"] *= INITIAL_RECALL / recall
     model = _floor(_swap_no_stronger(_u_without_matches(model, 1.0 / max_pairs)))
     model[DOB_DECISIVE_KEY] = decisive
+    model[NID_DECISIVE_KEY] = bool(national_id_pairs and _exact_m(model, "national_id_token")
+                                   >= DOB_DECISIVE_MIN_EXACT_M)
     return model
 
 
@@ -394,6 +450,7 @@ class LinkageModel:
     settings: dict[str, Any]
     version: int
     birth_dates_decisive: bool
+    national_ids_decisive: bool = False
 
 
 def _exact_m(model: dict[str, Any], name: str) -> float:
@@ -417,14 +474,37 @@ def load_model(path: Path) -> LinkageModel:
         raise UserError(f"{path}: cannot read the linkage model: {exc}") from None
     version = int(model.pop(MODEL_VERSION_KEY, 0))
     decisive = bool(model.pop(DOB_DECISIVE_KEY, False))
-    return LinkageModel(model, version, decisive)
+    nid_decisive = bool(model.pop(NID_DECISIVE_KEY, False))
+    return LinkageModel(model, version, decisive, nid_decisive)
 
 
-def linker_for(db_api: DuckDBAPI, input_table: str, model: dict[str, Any]) -> Linker:
+def linker_for(db_api: DuckDBAPI, input_table: str, model: dict[str, Any],
+               tf_for: tuple[str, ...] = ()) -> Linker:
+    """A linker for ``input_table`` with term-frequency tables over all its records; with
+    ``tf_for`` (tables of input records), only for the values those records hold."""
     linker = Linker(db_api.register(input_table), model, log_level=logging.ERROR)
     for col in TF_COLUMNS:
-        linker.table_management.compute_tf_table(col)
+        if not tf_for:
+            linker.table_management.compute_tf_table(col)
+            continue
+        values = " UNION ".join(f"SELECT {col} FROM {t}" for t in tf_for)
+        db_api.duckdb_con.execute(f"""
+            CREATE OR REPLACE TABLE tf_values_{col} AS
+            SELECT {col}, count(*)::DOUBLE / (SELECT count({col}) FROM {input_table})
+                AS tf_{col}
+            FROM {input_table} WHERE {col} IN ({values}) GROUP BY {col}""")
+        linker.table_management.register_term_frequency_lookup(
+            db_api.register(f"tf_values_{col}"), col)
     return linker
+
+
+def blocking_rules(model: dict[str, Any]) -> list[str]:
+    """The SQL conditions (on records ``l`` and ``r``) of a saved model's blocking rules; none
+    if a rule is of a kind that is not one condition (Splink's exploding rules)."""
+    rules = model.get("blocking_rules_to_generate_predictions") or []
+    if any(isinstance(r, dict) and r.get("arrays_to_explode") for r in rules):
+        return []
+    return [r["blocking_rule"] if isinstance(r, dict) else str(r) for r in rules]
 
 
 def predict_all(linker: Linker, threshold: float) -> str:

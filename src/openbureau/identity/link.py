@@ -13,6 +13,8 @@ Warehouse tables written here:
 ``link_overrides``  forced links and splits, honoured by every later run
 ``link_runs``       one row per run: mode, model version, counts, seconds
 ``unlinked``        identity records with no usable identifier, and why; never linked to anyone
+``link_batches``    the identity batches linked so far: an incremental run links the usable
+                    records first seen in any other
 """
 
 from __future__ import annotations
@@ -47,6 +49,8 @@ SCHEMA = [
         edges BIGINT NOT NULL, persons BIGINT NOT NULL, events VARCHAR NOT NULL,
         seconds DOUBLE NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS unlinked (identity_id VARCHAR PRIMARY KEY, reason VARCHAR)""",
+    # the identity batches whose records the person index holds (all usable ones)
+    """CREATE TABLE IF NOT EXISTS link_batches (batch_id VARCHAR PRIMARY KEY, run_id BIGINT)""",
 ]
 
 INPUT_COLUMNS = """identity_id AS unique_id, first_name_std AS first_name, last_name,
@@ -117,26 +121,32 @@ def link(engine: Engine, *, model_path: Path, settings: IdentitySection, full: b
     indexed = int(engine.scalar("SELECT count(*) FROM person_index"))
     mode = "full" if full or retrain or indexed == 0 else "incremental"
     with _splink.scratch(engine) as (db_api, wh):
+        # A full link copies the records (in a fixed order: u sampling draws rows from it); an
+        # incremental one reads them where they are, and copies only the new records and the
+        # indexed ones that could pair with them (see _incremental_edges).
         engine.execute(f"CREATE TABLE {S}.link_input AS SELECT {INPUT_COLUMNS} "
-                       f"FROM {wh}.identity_records WHERE usable ORDER BY identity_id")
+                       f"FROM {wh}.identity_records WHERE usable ORDER BY identity_id"
+                       if mode == "full" else
+                       f"CREATE VIEW {S}.link_input AS SELECT {INPUT_COLUMNS} "
+                       f"FROM {wh}.identity_records WHERE usable")
         records = int(engine.scalar(f"SELECT count(*) FROM {S}.link_input"))
         if records == 0:
             raise UserError("nothing to link: no identity records with a usable identifier; "
                             "ingest some furnisher files first")
         model = _model(engine, db_api, model_path, settings, retrain, tick)
         version = model.version
-        linker = _splink.linker_for(db_api, "link_input", model.settings)
         tick(f"{mode} link: scoring pairs", 2, 5)
         if mode == "full":
             new = records
-            _full_edges(engine, db_api, linker, settings, wh)
+            _full_edges(engine, db_api, _splink.linker_for(db_api, "link_input", model.settings),
+                        settings, wh)
         else:
-            new = _incremental_edges(engine, db_api, linker, settings, wh)
+            new = _incremental_edges(engine, db_api, model, settings, wh)
         tick(f"{mode} link: clustering", 3, 5)
         if mode == "full":
-            _cluster_full(engine, db_api, settings, wh, model.birth_dates_decisive)
+            _cluster_full(engine, db_api, settings, wh, conflict_sql(model))
         elif new:
-            _cluster_incremental(engine, db_api, settings, wh, model.birth_dates_decisive)
+            _cluster_incremental(engine, db_api, settings, wh, conflict_sql(model))
         engine.execute(f"USE {wh}")
         tick("updating the person index", 4, 5)
         with engine.transaction():
@@ -151,6 +161,8 @@ def link(engine: Engine, *, model_path: Path, settings: IdentitySection, full: b
                            f"match_probability, source, {run_id} FROM {S}.edges")
             for kind, n in _apply_overrides(engine, settings, run_id).items():
                 events[kind] = events.get(kind, 0) + n
+            engine.execute(f"INSERT INTO link_batches SELECT batch_id, {run_id} FROM "
+                           "identity_batches ANTI JOIN link_batches USING (batch_id)")
             engine.execute("DELETE FROM unlinked")
             engine.execute("INSERT INTO unlinked SELECT identity_id, unusable_reason "
                            "FROM identity_records WHERE NOT usable")
@@ -197,14 +209,16 @@ def _agreement(engine: Engine) -> dict[str, float]:
     return shares
 
 
-def _deterministic_edges(new_filter: str) -> str:
-    """Records sharing a national-ID token: a star onto the smallest identity id."""
+def _deterministic_edges(new_filter: str, tokens: str = "") -> str:
+    """Records sharing a national-ID token: a star onto the smallest identity id (of the
+    tokens in SQL ``tokens``, if given)."""
+    some = f"AND national_id_token IN ({tokens})" if tokens else ""
     return f"""
         SELECT t.unique_id AS unique_id_l, s.root AS unique_id_r, 1.0 AS match_probability,
                'national_id' AS source
         FROM {S}.link_input t
         JOIN (SELECT national_id_token, min(unique_id) AS root FROM {S}.link_input
-              WHERE national_id_token IS NOT NULL GROUP BY 1) s USING (national_id_token)
+              WHERE national_id_token IS NOT NULL {some} GROUP BY 1) s USING (national_id_token)
         WHERE t.unique_id <> s.root {new_filter}"""
 
 
@@ -232,17 +246,31 @@ def _full_edges(engine: Engine, db_api: object, linker: object, settings: Identi
           UNION ALL {_override_edges(wh, "")}) e WHERE {_split_filter(wh)}""")
 
 
-def _incremental_edges(engine: Engine, db_api: object, linker: object,
+def _incremental_edges(engine: Engine, db_api: object, model: _splink.LinkageModel,
                        settings: IdentitySection, wh: str) -> int:
-    engine.execute(f"""CREATE TABLE {S}.new_input AS SELECT * FROM {S}.link_input
-                       WHERE unique_id NOT IN (SELECT identity_id FROM {wh}.person_index)""")
-    engine.execute(f"""CREATE TABLE {S}.old_input AS SELECT * FROM {S}.link_input
-                       WHERE unique_id IN (SELECT identity_id FROM {wh}.person_index)""")
+    """Score the records not in the person index against the indexed ones and among
+    themselves. Only indexed records that meet a new one under some blocking rule can form a
+    candidate pair, so only those are handed to Splink (the same pairs, a far smaller input)."""
+    # Records of batches not linked yet (or, in a workspace linked before link_batches
+    # existed, records not in the index). Every other usable record is in the index.
+    engine.execute(f"""CREATE TABLE {S}.new_input AS SELECT {INPUT_COLUMNS}
+                       FROM {wh}.identity_records WHERE usable AND first_batch_id NOT IN
+                       (SELECT batch_id FROM {wh}.link_batches)"""
+                   if engine.scalar(f"SELECT count(*) FROM {wh}.link_batches") else
+                   f"""CREATE TABLE {S}.new_input AS SELECT i.* FROM {S}.link_input i
+                       ANTI JOIN {wh}.person_index p ON p.identity_id = i.unique_id""")
+    engine.execute(f"""CREATE TABLE {S}.old_input AS SELECT i.* FROM {S}.link_input i
+                       SEMI JOIN ({_reachable(_splink.blocking_rules(model.settings))}) c
+                       USING (unique_id)
+                       ANTI JOIN {S}.new_input n USING (unique_id)""")
     new = int(engine.scalar(f"SELECT count(*) FROM {S}.new_input"))
     if not new:
         engine.execute(f"CREATE TABLE {S}.edges (unique_id_l VARCHAR, unique_id_r VARCHAR, "
                        "match_probability DOUBLE, source VARCHAR)")
         return 0
+    # term frequencies over all records, of the values the pairs can hold
+    linker = _splink.linker_for(db_api, "link_input", model.settings,  # type: ignore[arg-type]
+                                tf_for=("new_input", "old_input"))
     scored = _splink.predict_new(db_api, linker, "new_input", "old_input",  # type: ignore[arg-type]
                                  settings.edge_threshold)
     is_new = f"(SELECT unique_id FROM {S}.new_input)"
@@ -252,34 +280,59 @@ def _incremental_edges(engine: Engine, db_api: object, linker: object,
     engine.execute(f"""
         CREATE TABLE {S}.edges AS SELECT * FROM (
           {union}
-          UNION ALL {_deterministic_edges(f"AND (t.unique_id IN {is_new} OR s.root IN {is_new})")}
+          UNION ALL {_deterministic_edges(
+              f"AND (t.unique_id IN {is_new} OR s.root IN {is_new})",
+              f"SELECT national_id_token FROM {S}.new_input")}
           UNION ALL {_override_edges(wh, f"AND (identity_id_a IN {is_new} OR "
                                          f"identity_id_b IN {is_new})")}) e
         WHERE {_split_filter(wh)}""")
     return new
 
 
+def _reachable(rules: list[str]) -> str:
+    """SQL: the records some new record forms a candidate pair with, or more.
+
+    With the current rules, one semi-join per rule on its keys (a superset: a rule's other
+    conditions are left to Splink); a model saved with other rules gets their pairs joined."""
+    if rules == _splink.BLOCKING_RULES:
+        parts = []
+        for rule in _splink.RULES:
+            keys = ", ".join(f"{a.format(s='l')} AS k{i}" for i, (a, _) in enumerate(rule.keys))
+            on = " AND ".join(f"n.k{i} = {b.format(s='r')}" for i, (_, b) in enumerate(rule.keys))
+            parts.append(f"SELECT r.unique_id FROM {S}.link_input r SEMI JOIN "
+                         f"(SELECT DISTINCT {keys} FROM {S}.new_input l) n ON {on}")
+        return " UNION ".join(parts)
+    return " UNION ".join(f"SELECT r.unique_id FROM {S}.new_input l JOIN {S}.link_input r "
+                          f"ON {rule}" for rule in rules) or f"SELECT unique_id FROM {S}.link_input"
+
+
 def _cluster_full(engine: Engine, db_api: object, settings: IdentitySection, wh: str,
-                  dob_decisive: bool) -> None:
+                  conflict: str) -> None:
     table = _splink.cluster(db_api, "link_input", "edges",  # type: ignore[arg-type]
                             settings.link_threshold)
     engine.execute(f"CREATE TABLE {S}.assign AS SELECT unique_id AS identity_id, "
                    f"CAST(cluster_id AS VARCHAR) AS cluster_id FROM {table}")
-    _enforce_splits(engine, settings, wh, "{S}.edges", dob_decisive)
+    _enforce_splits(engine, settings, wh, "{S}.edges", conflict)
 
 
 def _cluster_incremental(engine: Engine, db_api: object, settings: IdentitySection,
-                         wh: str, dob_decisive: bool) -> None:
+                         wh: str, conflict: str) -> None:
     """Cluster the new records together with the persons they touch (as one node each)."""
     node = """CASE WHEN p.person_id IS NULL THEN x ELSE 'person:' || p.person_id END"""
+    # (the index entries of the edges' records first: a join's build side is then small)
+    engine.execute(f"""
+        CREATE TABLE {S}.edge_persons AS SELECT p.identity_id, p.person_id
+        FROM {wh}.person_index p SEMI JOIN (
+          SELECT unique_id_l AS id FROM {S}.edges UNION SELECT unique_id_r FROM {S}.edges
+        ) e ON e.id = p.identity_id""")
     engine.execute(f"""
         CREATE TABLE {S}.graph_edges AS
         SELECT {node.replace('x', 'e.unique_id_l').replace('p.', 'pl.')} AS unique_id_l,
                {node.replace('x', 'e.unique_id_r').replace('p.', 'pr.')} AS unique_id_r,
                e.match_probability
         FROM {S}.edges e
-        LEFT JOIN {wh}.person_index pl ON pl.identity_id = e.unique_id_l
-        LEFT JOIN {wh}.person_index pr ON pr.identity_id = e.unique_id_r
+        LEFT JOIN {S}.edge_persons pl ON pl.identity_id = e.unique_id_l
+        LEFT JOIN {S}.edge_persons pr ON pr.identity_id = e.unique_id_r
         WHERE e.match_probability >= {settings.link_threshold}""")
     engine.execute(f"""
         CREATE TABLE {S}.graph_nodes AS
@@ -290,40 +343,60 @@ def _cluster_incremental(engine: Engine, db_api: object, settings: IdentitySecti
                             settings.link_threshold)
     engine.execute(f"""
         CREATE TABLE {S}.assign AS
-        SELECT unique_id AS identity_id, CAST(cluster_id AS VARCHAR) AS cluster_id
+        SELECT unique_id AS identity_id, CAST(cluster_id AS VARCHAR) AS cluster_id,
+               NULL::VARCHAR AS prev_person
         FROM {table} WHERE unique_id NOT LIKE 'person:%'
         UNION ALL
-        SELECT p.identity_id, CAST(c.cluster_id AS VARCHAR)
+        SELECT p.identity_id, CAST(c.cluster_id AS VARCHAR), p.person_id
         FROM {table} c JOIN {wh}.person_index p ON c.unique_id = 'person:' || p.person_id""")
     # stored edges too, but only those of records in a conflicted cluster ({S} is filled in)
     _enforce_splits(engine, settings, wh, f"""(
         SELECT unique_id_l, unique_id_r, match_probability FROM {{S}}.edges UNION ALL
         SELECT identity_id_l, identity_id_r, match_probability FROM {wh}.link_edges
-        WHERE identity_id_l IN (SELECT identity_id FROM {{S}}.conflicted))""", dob_decisive)
+        WHERE identity_id_l IN (SELECT identity_id FROM {{S}}.conflicted))""", conflict,
+                    incremental=True)
 
 
 # Two records this far apart are never one person, however strong the path between them:
-# Jr against Sr; and, when the model found birth dates decisive (see _splink.DOB_DECISIVE_KEY),
-# birth dates over a year apart that no single typo explains (a swapped day and month stays
-# within a year; 1951 for 1915 is one transposition away).
+# Jr against Sr; when the model found national IDs decisive (see _splink.NID_DECISIVE_KEY),
+# different national IDs together with given names that are not alike (twins and other
+# members of one household share a surname, an address and sometimes a birth date; for one
+# person each of these two differs rarely, together almost never); and when the model found
+# birth dates decisive (see _splink.DOB_DECISIVE_KEY), birth dates over a year apart that no
+# single typo explains (a swapped day and month stays within a year; 1951 for 1915 is one
+# transposition away).
 SUFFIX_CONFLICT = "x.name_suffix <> y.name_suffix"
+NID_CONFLICT = """(x.national_id_token <> y.national_id_token
+    AND jaro_winkler_similarity(x.first_name, y.first_name) < 0.7
+    AND x.first_name <> y.last_name AND x.last_name <> y.first_name)"""
 DOB_CONFLICT = """(abs(date_diff('day', x.dob, y.dob)) > 366
     AND damerau_levenshtein(strftime(x.dob, '%Y%m%d'), strftime(y.dob, '%Y%m%d')) > 1)"""
+
+
+def conflict_sql(model: _splink.LinkageModel) -> str:
+    """SQL on records ``x`` and ``y``: they cannot be one person (under this model)."""
+    return " OR ".join([SUFFIX_CONFLICT,
+                        *([NID_CONFLICT] if model.national_ids_decisive else []),
+                        *([DOB_CONFLICT] if model.birth_dates_decisive else [])])
+
+
 CONFLICT_SQL = """
     SELECT a.identity_id AS id_a, b.identity_id AS id_b
     FROM {assign} a
-    JOIN {assign} b ON a.cluster_id = b.cluster_id AND a.identity_id < b.identity_id
+    JOIN {assign} b ON a.cluster_id = b.cluster_id AND a.identity_id < b.identity_id {pairs}
     JOIN {input} x ON x.unique_id = a.identity_id JOIN {input} y ON y.unique_id = b.identity_id
     WHERE {conflict}"""
+# In an incremental run, two records one person held before were checked when it was formed.
+NOT_CHECKED_BEFORE = "AND (a.prev_person IS NULL OR b.prev_person IS DISTINCT FROM a.prev_person)"
 
 
 def _enforce_splits(engine: Engine, settings: IdentitySection, wh: str, edges_table: str,
-                    dob_decisive: bool) -> None:
+                    conflict: str, *, incremental: bool = False) -> None:
     """Re-cluster the clusters that hold a forced split or a conflicting pair of records."""
-    conflict = SUFFIX_CONFLICT + (f" OR {DOB_CONFLICT}" if dob_decisive else "")
     engine.execute(f"""
         CREATE OR REPLACE TABLE {S}.cannot AS
-        {CONFLICT_SQL.format(assign=f"{S}.assign", input=f"{S}.link_input", conflict=conflict)}
+        {CONFLICT_SQL.format(assign=f"{S}.assign", input=f"{S}.link_input", conflict=conflict,
+                             pairs=NOT_CHECKED_BEFORE if incremental else "")}
         UNION
         SELECT identity_id_a, identity_id_b FROM {wh}.link_overrides WHERE kind = 'split'""")
     engine.execute(f"""

@@ -18,8 +18,8 @@ Decision rule, with ``threshold`` the link threshold (0.9):
 
 As in ``openbureau link``, a record sharing the query's national-ID token matches with
 certainty (probability 1). A person holding a record that cannot be one person with the query
-(Jr against Sr; birth dates far apart, when the model found them decisive) is not a match,
-as link would not put the query in that person's file.
+(Jr against Sr; birth dates far apart or national IDs and given names both different, when the
+model found those decisive) is not a match, as link would not put the query in that person's file.
 
 Reads only the tables ``identity_records`` and ``person_index``, by name, so they may be views
 over an attached read-only copy; everything it writes goes to a private in-memory catalog,
@@ -50,7 +50,7 @@ from openbureau.engine import DuckDBEngine, Engine
 from openbureau.errors import UserError
 from openbureau.identity import _names, _phone, _splink, standardise
 from openbureau.identity._address import words_macro
-from openbureau.identity.link import DOB_CONFLICT, INPUT_COLUMNS, SUFFIX_CONFLICT
+from openbureau.identity.link import INPUT_COLUMNS, conflict_sql
 
 Status = Literal["found", "ambiguous", "not_found"]
 QUERY_ID = "query"
@@ -131,8 +131,7 @@ def find_person(engine: Engine, model_path: Path, query: IdentityQuery, *,
         if not engine.scalar(f"SELECT count(*) FROM {s}.candidates"):
             return LookupResult("not_found", None, [])
         scored = _score(engine, wh, s, model.settings)
-        conflict = SUFFIX_CONFLICT + (f" OR {DOB_CONFLICT}" if model.birth_dates_decisive
-                                      else "")
+        conflict = conflict_sql(model)
         rows = engine.query(f"""
             WITH pairs AS (
               SELECT p.person_id, CASE WHEN c.national_id_token = x.national_id_token THEN 1.0
@@ -224,8 +223,7 @@ def _standardise_query(engine: Engine, s: str, query: IdentityQuery, token: str 
 
 def _blocking() -> str:
     """SQL: record ``r`` shares a blocking key of the model with the query ``l``."""
-    rules = [" AND ".join(f"l.{c} = r.{c}" for c in key) for key in _splink.BLOCKING_KEYS]
-    return " OR ".join(f"({rule})" for rule in [*rules, _splink.SWAPPED_NAMES_RULE])
+    return " OR ".join(f"({rule})" for rule in _splink.BLOCKING_RULES)
 
 
 def _tf_columns(settings: dict[str, Any]) -> list[str]:

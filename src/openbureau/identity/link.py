@@ -259,10 +259,9 @@ def _incremental_edges(engine: Engine, db_api: object, model: _splink.LinkageMod
                    if engine.scalar(f"SELECT count(*) FROM {wh}.link_batches") else
                    f"""CREATE TABLE {S}.new_input AS SELECT i.* FROM {S}.link_input i
                        ANTI JOIN {wh}.person_index p ON p.identity_id = i.unique_id""")
-    engine.execute(f"""CREATE TABLE {S}.old_input AS SELECT i.* FROM {S}.link_input i
-                       SEMI JOIN ({_reachable(_splink.blocking_rules(model.settings))}) c
-                       USING (unique_id)
-                       ANTI JOIN {S}.new_input n USING (unique_id)""")
+    engine.execute(f"""CREATE TABLE {S}.old_input AS SELECT r.* FROM {S}.link_input r
+                       ANTI JOIN {S}.new_input n USING (unique_id)
+                       WHERE {_reachable(_splink.blocking_rules(model.settings))}""")
     new = int(engine.scalar(f"SELECT count(*) FROM {S}.new_input"))
     if not new:
         engine.execute(f"CREATE TABLE {S}.edges (unique_id_l VARCHAR, unique_id_r VARCHAR, "
@@ -290,20 +289,24 @@ def _incremental_edges(engine: Engine, db_api: object, model: _splink.LinkageMod
 
 
 def _reachable(rules: list[str]) -> str:
-    """SQL: the records some new record forms a candidate pair with, or more.
+    """SQL on record ``r``: some new record may form a candidate pair with it.
 
-    With the current rules, one semi-join per rule on its keys (a superset: a rule's other
-    conditions are left to Splink); a model saved with other rules gets their pairs joined."""
+    With the current rules: ``r``'s keys under some rule hash like a new record's (one pass
+    over the records; a hash collision or a rule's other conditions only let a few more
+    through, which Splink's blocking then leaves out). A model saved with other rules gets
+    their pairs joined."""
     if rules == _splink.BLOCKING_RULES:
-        parts = []
+        any_rule = []
         for rule in _splink.RULES:
-            keys = ", ".join(f"{a.format(s='l')} AS k{i}" for i, (a, _) in enumerate(rule.keys))
-            on = " AND ".join(f"n.k{i} = {b.format(s='r')}" for i, (_, b) in enumerate(rule.keys))
-            parts.append(f"SELECT r.unique_id FROM {S}.link_input r SEMI JOIN "
-                         f"(SELECT DISTINCT {keys} FROM {S}.new_input l) n ON {on}")
-        return " UNION ".join(parts)
-    return " UNION ".join(f"SELECT r.unique_id FROM {S}.new_input l JOIN {S}.link_input r "
-                          f"ON {rule}" for rule in rules) or f"SELECT unique_id FROM {S}.link_input"
+            new_keys = ", ".join(a.format(s="l") for a, _ in rule.keys)
+            keys = [b.format(s="r") for _, b in rule.keys]
+            present = " AND ".join(f"{k} IS NOT NULL" for k in keys)
+            any_rule.append(f"({present} AND hash({', '.join(keys)}) IN "
+                            f"(SELECT hash({new_keys}) FROM {S}.new_input l))")
+        return " OR ".join(any_rule)
+    pairs = " UNION ".join(f"SELECT r.unique_id FROM {S}.new_input l JOIN {S}.link_input r "
+                           f"ON {rule}" for rule in rules)
+    return f"r.unique_id IN ({pairs})" if pairs else "TRUE"
 
 
 def _cluster_full(engine: Engine, db_api: object, settings: IdentitySection, wh: str,

@@ -24,6 +24,7 @@ from openbureau.scoring.whatif import (
     AddOnTimeMonths,
     BringCurrent,
     PayDown,
+    PayOverdueBills,
     RemoveInquiry,
     Scenario,
     WhatIfNotApplicable,
@@ -231,6 +232,7 @@ _SCENARIO_CASES = st.one_of(
     st.builds(PayDown, target_utilisation=st.floats(0, 1)),
     st.builds(PayDown, target_percent=st.floats(0, 100)),
     st.just(BringCurrent()),
+    st.just(PayOverdueBills()),
     st.builds(RemoveInquiry, count=st.integers(1, 6)),
     st.builds(AddOnTimeMonths, months=st.integers(1, 30)),
 )
@@ -364,6 +366,21 @@ def test_bring_current_clears_past_due_accounts_but_not_the_history() -> None:
     assert any("stay on file" in n for n in res.notes)
     assert res.after.score is not None and res.before.score is not None
     assert res.after.score > res.before.score
+
+
+def test_paying_overdue_bills_clears_the_days_past_due_but_not_the_late_history() -> None:
+    row = _row(alt_past_due_days=75.0, alt_months=12, alt_late_payments_12m=3.0,
+               alt_on_time_share_12m=0.75)
+    res = what_if(MONOTONE_CARD, row, [PayOverdueBills()])
+    assert [(c.name, c.before, c.after) for c in res.features_changed] == [
+        ("alt_past_due_days", 75.0, 0.0)]
+    assert any("paid today, late" in n for n in res.notes)
+    assert res.after.score is not None and res.before.score is not None
+    assert res.after.score > res.before.score
+    for nothing_due in (_row(alt_past_due_days=0.0, alt_months=12), _row()):
+        with pytest.raises(WhatIfNotApplicable, match="no utility, telecom or rent bill"):
+            what_if(MONOTONE_CARD, nothing_due, [PayOverdueBills()])
+    assert parse_scenarios([{"kind": "pay_overdue_bills"}]) == [PayOverdueBills()]
 
 
 def test_remove_inquiry_and_add_on_time_months() -> None:

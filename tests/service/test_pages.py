@@ -64,6 +64,11 @@ def test_what_if_form_moves_the_score(service: Service) -> None:
     assert new > old
     bad = c.post("/me/what-if", data={"csrf_token": _csrf(page), "utilisation": "lots"})
     assert 'role="alert"' in bad.text
+    # the overdue-bills box reaches the simulator: a new score, or why there is nothing to pay
+    bills = c.post("/me/what-if", data={"csrf_token": _csrf(page), "pay_overdue_bills": "1"})
+    assert bills.status_code == 200
+    assert ('id="whatif-score"' in bills.text
+            or "no utility, telecom or rent bill is unpaid" in bills.text)
 
 
 def test_person_cannot_open_other_roles_pages(service: Service) -> None:

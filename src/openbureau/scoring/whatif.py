@@ -15,6 +15,8 @@ Scenarios compose in order. What each one changes (see ``docs/scoring.md``, "Wha
                         available_revolving_credit, total_balance, utilisation_trend_12m (only
                         this month's reports change: a twelfth of the change)
 ``bring_current``       accounts_past_due to 0; the late payments already reported stay on file
+``pay_overdue_bills``   alt_past_due_days to 0: every utility, telecom or rent bill unpaid past
+                        its due date paid; the days they were late stay on file
 ``remove_inquiry``      the N most recent inquiries: inquiries_6m/12m/24m, records
 ``add_on_time_months``  N more months with every utility, telecom or rent bill paid on time:
                         alt_months, alt_months_history, records, and the 12/24-month payment
@@ -37,10 +39,10 @@ from openbureau.scoring.factors import INQUIRY_FACTORS
 from openbureau.scoring.score import MAX_REASONS
 from openbureau.scoring.scorecard import Factor, Scorecard
 
-__all__ = ["AddOnTimeMonths", "BringCurrent", "FeatureChange", "PayDown", "Reason",
-           "ReasonChange", "RemoveInquiry", "Scenario", "ScoreState", "WhatIfNotApplicable",
-           "WhatIfResult", "parse_scenarios", "points_and_score", "reasons_for", "score_state",
-           "unscorable_reason", "what_if"]
+__all__ = ["AddOnTimeMonths", "BringCurrent", "FeatureChange", "PayDown", "PayOverdueBills",
+           "Reason", "ReasonChange", "RemoveInquiry", "Scenario", "ScoreState",
+           "WhatIfNotApplicable", "WhatIfResult", "parse_scenarios", "points_and_score",
+           "reasons_for", "score_state", "unscorable_reason", "what_if"]
 
 FeatureRow = Mapping[str, Any]
 ELIGIBILITY_FACTS = ("records", "tradelines", "alt_months")
@@ -265,6 +267,23 @@ class BringCurrent(_Scenario):
             "are left as they are."]
 
 
+class PayOverdueBills(_Scenario):
+    """Pay every utility, telecom or rent bill that is unpaid past its due date."""
+
+    kind: Literal["pay_overdue_bills"] = "pay_overdue_bills"
+    changes: ClassVar[tuple[str, ...]] = ("alt_past_due_days",)
+
+    def apply(self, features: FeatureRow) -> tuple[dict[str, Any], list[str]]:
+        if _count(features, "alt_past_due_days") <= 0:
+            raise WhatIfNotApplicable("no utility, telecom or rent bill is unpaid past its due "
+                                      "date: nothing to pay")
+        row = dict(features)
+        row["alt_past_due_days"] = 0.0
+        return row, [
+            "The bills are paid today, late: the days they were late count as before in the "
+            "late payments and on-time share of the last 12 and 24 months."]
+
+
 class RemoveInquiry(_Scenario):
     """Remove the N most recent credit inquiries (e.g. ones disputed as not made by you)."""
 
@@ -330,7 +349,7 @@ class AddOnTimeMonths(_Scenario):
         return row, notes
 
 
-Scenario = Annotated[PayDown | BringCurrent | RemoveInquiry | AddOnTimeMonths,
+Scenario = Annotated[PayDown | BringCurrent | PayOverdueBills | RemoveInquiry | AddOnTimeMonths,
                      Field(discriminator="kind")]
 _SCENARIOS: TypeAdapter[list[Scenario]] = TypeAdapter(list[Scenario])
 

@@ -132,11 +132,13 @@ def person_file(request: Request, who: PersonUser, ctx: Ctx, pub: Snapshot) -> R
 def person_what_if(request: Request, who: PersonUser, ctx: Ctx, pub: Snapshot,
                    utilisation: Annotated[str, Form(max_length=10)] = "",
                    bring_current: Annotated[str, Form(max_length=10)] = "",
+                   pay_overdue_bills: Annotated[str, Form(max_length=10)] = "",
                    remove_inquiries: Annotated[str, Form(max_length=10)] = "") -> Response:
     context = _person_context(ctx, pub, who)
     try:
         context["whatif"] = run_what_if(ctx, pub, who, utilisation=utilisation,
                                         bring_current=bool(bring_current),
+                                        pay_overdue_bills=bool(pay_overdue_bills),
                                         remove_inquiries=remove_inquiries)
         context["whatif_error"] = None
     except UserError as exc:

@@ -8,6 +8,7 @@ from openbureau.errors import UserError
 from openbureau.scoring.whatif import (
     BringCurrent,
     PayDown,
+    PayOverdueBills,
     RemoveInquiry,
     Scenario,
     WhatIfResult,
@@ -46,7 +47,8 @@ def result_json(result: WhatIfResult) -> dict[str, Any]:
 
 
 def run_what_if(ctx: ServiceContext, pub: Published, who: Principal, *, utilisation: str,
-                bring_current: bool, remove_inquiries: str) -> dict[str, Any]:
+                bring_current: bool, remove_inquiries: str,
+                pay_overdue_bills: bool = False) -> dict[str, Any]:
     """The page's form: each field a scenario when filled in."""
     scenarios: list[Scenario] = []
     try:
@@ -54,6 +56,8 @@ def run_what_if(ctx: ServiceContext, pub: Published, who: Principal, *, utilisat
             scenarios.append(PayDown(target_percent=float(utilisation)))
         if bring_current:
             scenarios.append(BringCurrent())
+        if pay_overdue_bills:
+            scenarios.append(PayOverdueBills())
         if remove_inquiries.strip() and int(remove_inquiries) > 0:
             scenarios.append(RemoveInquiry(count=int(remove_inquiries)))
     except ValueError as exc:

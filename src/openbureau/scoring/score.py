@@ -34,6 +34,9 @@ from openbureau.scoring.factors import (
 from openbureau.scoring.scorecard import Scorecard
 
 MAX_REASONS = 4
+# Points lost at or below this are no reason (rounding noise). A string: the SQL writes it as a
+# DECIMAL literal, and the what-if compares with the same decimal.
+MIN_POINTS_LOST = "0.005"
 UNSCORABLE = {
     "no_file": "No credit or payment records on file as of the score date",
     "insufficient_history": "No credit account, and less than {m} months of utility, telecom "
@@ -106,7 +109,7 @@ def _reasons_sql(card: Scorecard, scored: str) -> str:
     # inquiries count as one reason however many inquiry factors the scorecard has.
     return f"""WITH lost AS ({lost}),
         distinct_lost AS (
-            SELECT * FROM lost WHERE points_lost > 0.005
+            SELECT * FROM lost WHERE points_lost > {MIN_POINTS_LOST}
             QUALIFY row_number() OVER (
                 PARTITION BY person_id, CASE WHEN is_inquiry THEN '' ELSE statement END
                 ORDER BY points_lost DESC, code) = 1),

@@ -36,7 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 from openbureau.errors import UserError
 from openbureau.scoring._compile import NumpyScorer
 from openbureau.scoring.factors import INQUIRY_FACTORS
-from openbureau.scoring.score import MAX_REASONS
+from openbureau.scoring.score import MAX_REASONS, MIN_POINTS_LOST
 from openbureau.scoring.scorecard import Factor, Scorecard
 
 __all__ = ["AddOnTimeMonths", "BringCurrent", "FeatureChange", "PayDown", "PayOverdueBills",
@@ -46,7 +46,6 @@ __all__ = ["AddOnTimeMonths", "BringCurrent", "FeatureChange", "PayDown", "PayOv
 
 FeatureRow = Mapping[str, Any]
 ELIGIBILITY_FACTS = ("records", "tradelines", "alt_months")
-MIN_POINTS_LOST = "0.005"  # as the SQL writes it
 
 
 class WhatIfNotApplicable(UserError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -83,6 +84,19 @@ def test_points_follow_the_declared_trend(trained: ScorecardTrainer, name: str) 
     # event rate ascending = more risk to the right = fewer points
     assert (steps <= 0).all() if TRENDS[name] == "ascending" else (steps >= 0).all(), points
     assert factor.missing_bin.points <= points.max()  # no data never beats the best bin
+
+
+def test_a_valley_trend_gives_points_that_rise_then_fall(
+        german: tuple[pd.DataFrame, np.ndarray]) -> None:
+    X, y = german
+    factors = [dataclasses.replace(f, trend="valley") if f.name == "credit_amount" else f
+               for f in factors_for(X)]
+    card = ScorecardTrainer(factors).fit(X, y).scorecard_
+    factor = next(f for f in card.factors if f.name == "credit_amount")
+    assert factor.trend == "valley"
+    points = np.array([b.points for b in factor.bins if not b.missing])
+    top = int(np.argmax(points))  # event rate in a valley = points in a peak
+    assert (np.diff(points[:top + 1]) >= 0).all() and (np.diff(points[top:]) <= 0).all(), points
 
 
 def test_numpy_and_sql_scores_are_identical(trained: ScorecardTrainer,

@@ -230,3 +230,20 @@ def test_no_person_holds_two_records_that_cannot_be_one_person(ws_copy) -> None:
                                  AND x.person_id <> y.person_id
                                  WHERE {conflict_sql(model)}""")
     assert held == 0 and apart > 0
+
+
+def test_a_workspace_linked_before_batches_were_recorded_still_links_only_new_records(
+        ws_copy) -> None:
+    ws, pop = ws_copy
+    with Workspace.open(ws).engine() as engine:  # as an older version left it
+        engine.execute("DELETE FROM link_batches")
+    before = index(ws)
+    ingest(ws, pop, [HELD_OUT])
+    out = run("link", "-w", ws)
+    assert "(incremental, model v1)" in out
+    after = index(ws)
+    new = set(after) - set(before)
+    assert new and re.search(rf"\({len(new):,} new\)", out), out
+    with Workspace.open(ws).engine(read_only=True) as engine:
+        assert engine.scalar("SELECT count(*) FROM link_batches") == engine.scalar(
+            "SELECT count(*) FROM identity_batches")

@@ -247,3 +247,17 @@ def test_a_workspace_linked_before_batches_were_recorded_still_links_only_new_re
     with Workspace.open(ws).engine(read_only=True) as engine:
         assert engine.scalar("SELECT count(*) FROM link_batches") == engine.scalar(
             "SELECT count(*) FROM identity_batches")
+
+
+def test_explain_link_works_on_a_read_only_warehouse(small) -> None:
+    from openbureau.identity.explain import explain_link
+
+    ws, _ = small
+    w = Workspace.open(ws)
+    with w.engine(read_only=True) as engine:
+        a, b = (r[0] for r in engine.query(
+            "SELECT min(record_id) FROM identity_record_map GROUP BY identity_id "
+            "ORDER BY 1 LIMIT 2"))
+        steps = explain_link(engine, w.root / "models" / "linkage-model.json", a, b)
+    assert steps[0]["comparison"] == "prior" and steps[-1]["comparison"] == "total"
+    assert 0.0 <= steps[-1]["match_probability"] <= 1.0

@@ -268,7 +268,7 @@ def scratch(engine: Engine) -> Iterator[tuple[DuckDBAPI, str]]:
     if not isinstance(engine, DuckDBEngine):
         raise UserError(f"identity linking needs the duckdb engine, not {engine.name}")
     warehouse = engine.catalog
-    engine.execute(f"ATTACH ':memory:' AS {SCRATCH}")
+    engine.execute(f"ATTACH ':memory:' AS {SCRATCH} (READ_WRITE)")  # also on a read-only engine
     engine.execute(f"USE {SCRATCH}")
     engine.execute(words_macro())  # the address comparison calls it
     try:

@@ -74,7 +74,6 @@ class LinkReport:
 
 def resolve_record(engine: Engine, given: str) -> str:
     """The identity id behind a record id (``B000001.17``) or an identity id (``I...``)."""
-    ensure_schema(engine)
     if engine.table_exists("identity_records"):
         if engine.scalar("SELECT count(*) FROM identity_records WHERE identity_id = ?", [given]):
             return given
@@ -90,6 +89,7 @@ def add_override(engine: Engine, kind: str, a: str, b: str) -> tuple[str, str]:
     """Record a forced link or split between two records; every later run honours it."""
     if kind not in ("link", "split"):
         raise ValueError(kind)
+    ensure_schema(engine)
     ids = (resolve_record(engine, a), resolve_record(engine, b))
     if ids[0] == ids[1]:
         raise UserError(f"{a} and {b} are the same identity record; nothing to {kind}")

@@ -357,26 +357,25 @@ def _row(**values: Any) -> dict[str, Any]:
     return row
 
 
-def test_bring_current_clears_past_due_accounts_but_not_the_history() -> None:
-    row = _row(accounts_past_due=2.0, worst_status_12m=3.0, months_since_delinquency=0.0,
-               delinquent_months_24m=5.0, late_month_share_24m=0.2)
-    res = what_if(MONOTONE_CARD, row, [BringCurrent()])
+@pytest.mark.parametrize(("scenario", "values", "feature", "note"), [
+    (BringCurrent(), {"accounts_past_due": 2.0, "worst_status_12m": 3.0,
+                      "months_since_delinquency": 0.0, "delinquent_months_24m": 5.0,
+                      "late_month_share_24m": 0.2}, "accounts_past_due", "stay on file"),
+    (PayOverdueBills(), {"alt_past_due_days": 75.0, "alt_months": 12,
+                         "alt_late_payments_12m": 3.0, "alt_on_time_share_12m": 0.75},
+     "alt_past_due_days", "paid today, late"),
+])
+def test_catching_up_clears_what_is_due_now_but_not_the_late_history(
+        scenario: Any, values: dict[str, float], feature: str, note: str) -> None:
+    res = what_if(MONOTONE_CARD, _row(**values), [scenario])
     assert [(c.name, c.before, c.after) for c in res.features_changed] == [
-        ("accounts_past_due", 2.0, 0.0)]
-    assert any("stay on file" in n for n in res.notes)
+        (feature, values[feature], 0.0)]
+    assert any(note in n for n in res.notes)
     assert res.after.score is not None and res.before.score is not None
     assert res.after.score > res.before.score
 
 
-def test_paying_overdue_bills_clears_the_days_past_due_but_not_the_late_history() -> None:
-    row = _row(alt_past_due_days=75.0, alt_months=12, alt_late_payments_12m=3.0,
-               alt_on_time_share_12m=0.75)
-    res = what_if(MONOTONE_CARD, row, [PayOverdueBills()])
-    assert [(c.name, c.before, c.after) for c in res.features_changed] == [
-        ("alt_past_due_days", 75.0, 0.0)]
-    assert any("paid today, late" in n for n in res.notes)
-    assert res.after.score is not None and res.before.score is not None
-    assert res.after.score > res.before.score
+def test_paying_overdue_bills_needs_a_bill_past_due() -> None:
     for nothing_due in (_row(alt_past_due_days=0.0, alt_months=12), _row()):
         with pytest.raises(WhatIfNotApplicable, match="no utility, telecom or rent bill"):
             what_if(MONOTONE_CARD, nothing_due, [PayOverdueBills()])

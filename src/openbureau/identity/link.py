@@ -163,9 +163,10 @@ def link(engine: Engine, *, model_path: Path, settings: IdentitySection, full: b
                 events[kind] = events.get(kind, 0) + n
             engine.execute(f"INSERT INTO link_batches SELECT batch_id, {run_id} FROM "
                            "identity_batches ANTI JOIN link_batches USING (batch_id)")
-            engine.execute("DELETE FROM unlinked")
+            # (whether a record is usable never changes: only new ones can join)
             engine.execute("INSERT INTO unlinked SELECT identity_id, unusable_reason "
-                           "FROM identity_records WHERE NOT usable")
+                           "FROM identity_records r ANTI JOIN unlinked u USING (identity_id) "
+                           "WHERE NOT r.usable")
             report = _record_run(engine, run_id, mode, version, records, new, events, started)
     tick("linked", 5, 5)
     return report

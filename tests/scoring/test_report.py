@@ -15,18 +15,17 @@ from scipy.stats import ks_2samp
 from sklearn.metrics import roc_auc_score
 
 from openbureau.scoring._report import (
-    Band,
     BinRow,
     ExcludedFactor,
     FactorReport,
     ReportData,
-    Scaling,
     ks_statistic,
     population_stability,
     render_report,
     roc_auc,
     write_report,
 )
+from openbureau.scoring.scorecard import Band, Scaling
 
 VOID = {"meta", "br", "hr", "img", "input", "link", "col", "area", "base", "source", "wbr"}
 STATEMENT = 'High utilisation <script>alert("x")</script> raises risk & "more"'
@@ -137,9 +136,11 @@ def test_psi_rejects_bad_edges_and_labels(edges: list[float], labels: list[str] 
         population_stability(np.array([350.0]), np.array([350.0]), edges, labels)
 
 
+SCALING = Scaling(base_score=600, base_odds=30, pdo=40)  # scores near 600: PD about 3 %
+
+
 def test_scaling_default_probability() -> None:
-    scaling = Scaling()
-    pd = scaling.default_probability(np.array([600.0, 640.0, 560.0]))
+    pd = SCALING.default_probability(np.array([600.0, 640.0, 560.0]))
     np.testing.assert_allclose(pd, [1 / 31, 1 / 61, 1 / 16])
 
 
@@ -175,7 +176,7 @@ def make_data(n: int = 4000, seed: int = 3, **overrides: object) -> ReportData:
     rng = np.random.default_rng(seed)
     # outcomes drawn from the PD the scaling implies, so the calibration section looks real
     scores = np.round(rng.normal(630, 70, n))
-    outcomes = (rng.random(n) < Scaling().default_probability(scores)).astype(int)
+    outcomes = (rng.random(n) < SCALING.default_probability(scores)).astype(int)
     scores[:3] = [250, 880, 900]  # outside 300-850: clipped in the histogram
     bins = [
         BinRow("[0.00, 0.30)", 1800, 0.05, -0.95, 35.0),
@@ -197,9 +198,11 @@ def make_data(n: int = 4000, seed: int = 3, **overrides: object) -> ReportData:
         scorecard_version="1.0.0", as_of=dt.date(2024, 6, 30),
         outcome="90+ days past due, charge-off or bankruptcy within 12 months",
         created_at=dt.datetime(2024, 7, 1, 9, 30, 5), sample_label=f"held-out 30% ({n:,})",
-        scores=scores, outcomes=outcomes, scaling=Scaling(),
-        bands=[Band("A", 750, 850), Band("B", 650, 749), Band("C", 300, 649),
-               Band("Ghost", 1000, 1100)],
+        scores=scores, outcomes=outcomes, scaling=SCALING,
+        bands=[Band(name="A", min_score=750, max_score=850),
+               Band(name="B", min_score=650, max_score=749),
+               Band(name="C", min_score=300, max_score=649),
+               Band(name="Ghost", min_score=1000, max_score=1100)],
         factors=factors,
         excluded=[ExcludedFactor("Postcode", "proxy for a protected attribute", 0.08),
                   ExcludedFactor("Shoe size", "IV below 0.02", None)],
@@ -289,7 +292,7 @@ def test_report_psi_reading() -> None:
 
 
 def test_report_scores_outside_all_bands() -> None:
-    page = render_report(make_data(bands=[Band("A", 700, 850)]))
+    page = render_report(make_data(bands=[Band(name="A", min_score=700, max_score=850)]))
     check_well_formed(page)
     assert "outside all bands" in page
 

@@ -19,46 +19,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from openbureau.scoring.scorecard import Band, Scaling
+
 _Floats = npt.NDArray[np.float64]
 _Bools = npt.NDArray[np.bool_]
 
 _PSI_FLOOR = 1e-4  # share floor so an empty bin adds a large but finite PSI term
 _HIST_STEP = 20  # points per bin in the score distribution chart
-
-
-@dataclass(frozen=True)
-class Scaling:
-    """Points-to-double-odds scaling: ``base_score`` at ``base_odds`` (good:bad), +``pdo``
-    points per doubling of the odds, scores reported within ``[min_score, max_score]``."""
-
-    base_score: float = 600.0
-    base_odds: float = 30.0
-    pdo: float = 40.0
-    min_score: int = 300
-    max_score: int = 850
-
-    def default_probability(self, score: np.ndarray) -> np.ndarray:
-        """PD implied by scores under this scaling.
-
-        Args:
-            score: Scores, any shape.
-
-        Returns:
-            ``1 / (1 + odds)`` with ``odds = base_odds * 2 ** ((score - base_score) / pdo)``.
-        """
-        s = np.asarray(score, dtype=float)
-        with np.errstate(over="ignore"):  # absurd scores overflow to odds=inf, i.e. PD 0
-            odds = self.base_odds * np.exp2((s - self.base_score) / self.pdo)
-        return np.asarray(1.0 / (1.0 + odds))
-
-
-@dataclass(frozen=True)
-class Band:
-    """A named score band; both bounds inclusive."""
-
-    name: str
-    min_score: int
-    max_score: int
 
 
 @dataclass(frozen=True)

@@ -68,6 +68,16 @@ class Scaling(BaseModel):
     def offset(self) -> float:
         return self.base_score - self.factor * math.log(self.base_odds)
 
+    def default_probability(self, score: Any) -> Any:
+        """PD implied by scores (a number or a numpy array) under this scaling:
+        ``1 / (1 + odds)`` with ``odds = base_odds * 2 ** ((score - base_score) / pdo)``."""
+        import numpy as np  # only the model report calls this
+
+        s = np.asarray(score, dtype=float)
+        with np.errstate(over="ignore"):  # absurd scores overflow to odds=inf, i.e. PD 0
+            odds = self.base_odds * np.exp2((s - self.base_score) / self.pdo)
+        return np.asarray(1.0 / (1.0 + odds))
+
 
 class Band(BaseModel):
     model_config = ConfigDict(extra="forbid")

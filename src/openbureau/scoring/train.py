@@ -33,7 +33,7 @@ from openbureau.scoring.factors import (
     builtin_candidates,
     custom_candidates,
 )
-from openbureau.scoring.fit import ScorecardTrainer
+from openbureau.scoring.fit import FactorDef, ScorecardTrainer
 from openbureau.scoring.scorecard import MinimumCriteria, Scorecard, save_scorecard
 
 OUTCOME = ("90+ days past due or charged off on any account, a bankruptcy filed, or a "
@@ -114,6 +114,40 @@ def train(engine: Engine, *, as_of: dt.date, models_dir: Path, reports_dir: Path
             raise UserError(f"not enough {label} data as of {as_of}: {len(part)} scorable "
                             f"persons, {int(part['bad'].sum())} defaults; train on a larger "
                             "population or another --as-of")
+    tick("binning and fitting", 2, 5)
+    trainer, card = _fit(fit_part, candidates, customs, crit, as_of=as_of, name=name,
+                         min_iv=min_iv, min_bin_size=min_bin_size, max_n_bins=max_n_bins,
+                         outcome=OUTCOME.format(h=horizon_months))
+    scorer = NumpyScorer(card)
+    held_scores = scorer.score(held)
+    outcomes = held["bad"].to_numpy()
+    auc = rpt.roc_auc(held_scores, outcomes)
+    ks = rpt.ks_statistic(held_scores, outcomes)
+
+    tick("population stability", 3, 5)
+    later = psi_as_of or horizon_end(as_of, horizon_months)
+    psi_report = _stability(engine, scorer, frame, customs, crit, as_of, later)
+
+    tick("writing scorecard and report", 4, 5)
+    models_dir.mkdir(parents=True, exist_ok=True)
+    path = save_scorecard(card, models_dir / "scorecards" / f"{name}-{card.version}.yaml")
+    shutil.copyfile(path, models_dir / "scorecard.yaml")  # the active scorecard
+    report = rpt.write_report(_report_data(card, trainer, held, held_scores, as_of, len(fit_part),
+                                           psi_report),
+                              reports_dir / f"model-{name}-{card.version}.html")
+    result = TrainResult(card, path, report, len(fit_part), len(held),
+                         float(frame["bad"].mean()), auc, ks,
+                         psi_report.psi if psi_report else None, card.excluded,
+                         time.perf_counter() - start)
+    _record(engine, result, name, as_of)
+    return result
+
+
+def _fit(fit_part: pd.DataFrame, candidates: list[FactorDef], customs: list[CustomFactor],
+         crit: MinimumCriteria, *, as_of: dt.date, name: str, min_iv: float,
+         min_bin_size: float, max_n_bins: int, outcome: str,
+         ) -> tuple[ScorecardTrainer, Scorecard]:
+    """Bin, select and fit on the training persons; the versioned scorecard."""
     # A factor that does not vary among the training persons can say nothing (for example
     # "months since a serious delinquency" once those in serious delinquency are excluded).
     flat = [c for c in candidates if fit_part[c.name].nunique(dropna=True) < 2]
@@ -121,9 +155,7 @@ def train(engine: Engine, *, as_of: dt.date, models_dir: Path, reports_dir: Path
     bin_size = max(min_bin_size, MIN_BIN_PERSONS / len(fit_part))
     trainer = ScorecardTrainer(candidates, name=name, min_iv=min_iv, minimum_criteria=crit,
                                min_bin_size=bin_size, min_prebin_size=bin_size,
-                               max_n_bins=max_n_bins,
-                               outcome=OUTCOME.format(h=horizon_months))
-    tick("binning and fitting", 2, 5)
+                               max_n_bins=max_n_bins, outcome=outcome)
     trainer.fit(fit_part, fit_part["bad"].to_numpy())
     card = trainer.scorecard_.model_copy(update={
         "trained_as_of": as_of, "created_at": dt.datetime.now().isoformat(timespec="seconds"),
@@ -136,44 +168,35 @@ def train(engine: Engine, *, as_of: dt.date, models_dir: Path, reports_dir: Path
             f.custom = custom.source
         elif f.name in FEATURES_BY_NAME:
             f.missing_statement = FEATURES_BY_NAME[f.name].statement_if_missing
-    card = card.with_version()
-    scorer = NumpyScorer(card)
-    held_scores = scorer.score(held)
-    outcomes = held["bad"].to_numpy()
-    auc = rpt.roc_auc(held_scores, outcomes)
-    ks = rpt.ks_statistic(held_scores, outcomes)
+    return trainer, card.with_version()
 
-    tick("population stability", 3, 5)
-    psi_report = None
-    later = psi_as_of or horizon_end(as_of, horizon_months)
+
+def _stability(engine: Engine, scorer: NumpyScorer, frame: pd.DataFrame,
+               customs: list[CustomFactor], crit: MinimumCriteria, as_of: dt.date,
+               later: dt.date) -> rpt.PsiReport | None:
+    """Population stability of the scores between ``as_of`` and ``later`` (None: nobody
+    scorable then)."""
     compute_features(engine, later, into="psi_features")
     add_custom_features(engine, "psi_features", later, [(c.name, c.source) for c in customs])
     later_frame = engine.arrow(f"SELECT * FROM psi_features f WHERE {scorable_sql('f', crit)}"
                                ).to_pandas()
-    if len(later_frame):
-        edges = [300.0, 500.0, 550.0, 600.0, 650.0, 700.0, 750.0, 800.0, 851.0]
-        psi_report = rpt.population_stability(
-            scorer.score(frame), scorer.score(later_frame), edges,
-            expected_label=f"as of {as_of}", actual_label=f"as of {later}")
+    if not len(later_frame):
+        return None
+    edges = [300.0, 500.0, 550.0, 600.0, 650.0, 700.0, 750.0, 800.0, 851.0]
+    return rpt.population_stability(scorer.score(frame), scorer.score(later_frame), edges,
+                                    expected_label=f"as of {as_of}",
+                                    actual_label=f"as of {later}")
 
-    tick("writing scorecard and report", 4, 5)
-    models_dir.mkdir(parents=True, exist_ok=True)
-    path = save_scorecard(card, models_dir / "scorecards" / f"{name}-{card.version}.yaml")
-    shutil.copyfile(path, models_dir / "scorecard.yaml")  # the active scorecard
-    report = rpt.write_report(_report_data(card, trainer, held, held_scores, as_of, len(fit_part),
-                                           psi_report),
-                              reports_dir / f"model-{name}-{card.version}.html")
+
+def _record(engine: Engine, r: TrainResult, name: str, as_of: dt.date) -> None:
     engine.execute(RUNS)
     with engine.transaction():
-        engine.execute("DELETE FROM scorecard_runs WHERE version = ?", [card.version])
+        engine.execute("DELETE FROM scorecard_runs WHERE version = ?", [r.scorecard.version])
         engine.execute(
             "INSERT INTO scorecard_runs VALUES (?, ?, ?, now(), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [card.version, name, as_of, len(fit_part), len(held),
-             float(frame["bad"].mean()), auc, ks, psi_report.psi if psi_report else None,
-             len(card.factors), len(card.excluded), str(path), str(report)])
-    return TrainResult(card, path, report, len(fit_part), len(held), float(frame["bad"].mean()),
-                       auc, ks, psi_report.psi if psi_report else None, card.excluded,
-                       time.perf_counter() - start)
+            [r.scorecard.version, name, as_of, r.persons_train, r.persons_holdout,
+             r.bad_rate, r.auc_holdout, r.ks_holdout, r.psi, len(r.scorecard.factors),
+             len(r.scorecard.excluded), str(r.scorecard_path), str(r.report_path)])
 
 
 def _report_data(card: Scorecard, trainer: ScorecardTrainer, held: pd.DataFrame,

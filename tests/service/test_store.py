@@ -160,3 +160,30 @@ def test_async_waiters_are_woken_after_their_entry_is_committed(
     runner.join()
     check = audit.verify_chain(store)
     assert (check.ok, check.entries) == (True, 50)
+
+
+def test_one_bad_entry_fails_only_its_own_request(store: sessionmaker[Session]) -> None:
+    import asyncio
+
+    writer = audit.AuditWriter(store)
+    results: list[object] = []
+
+    async def many() -> None:
+        calls = [writer.record_async(actor=f"a{i}", actor_role="lender", action="read score",
+                                     purpose="x" * 100 if i == 3 else "credit_application")
+                 for i in range(20)]
+        # no actor: the database refuses it, whichever batch it lands in
+        calls.insert(7, writer.record_async(actor=None, actor_role="lender",  # type: ignore
+                                            action="read score"))
+        results.extend(await asyncio.gather(*calls, return_exceptions=True))
+
+    runner = threading.Thread(target=asyncio.run, args=(many(),))
+    runner.start()
+    runner.join()
+    failed = [i for i, r in enumerate(results) if isinstance(r, BaseException)]
+    assert failed == [7]
+    check = audit.verify_chain(store)
+    assert (check.ok, check.entries) == (True, 20)
+    # a value longer than its column is cut to fit, and kept whole in the detail
+    long = audit.query(store, actor="a3", limit=5)[0]
+    assert long["purpose"] == "x" * 32 and "purpose in full: " + "x" * 100 in long["detail"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
@@ -133,8 +133,9 @@ def my_what_if(body: WhatIfIn, who: PersonUser, ctx: Ctx, pub: Snapshot) -> dict
 
 
 @router.get("/persons/{person_id}/score", response_model=Score, tags=["lender"])
-async def person_score(person_id: str, who: User, ctx: Ctx, pub: Snapshot,
-                       purpose: Annotated[str | None, Query(max_length=40)] = None
+async def person_score(person_id: Annotated[str, Path(max_length=32)], who: User, ctx: Ctx,
+                       pub: Snapshot,
+                       purpose: Annotated[str | None, Query(max_length=32)] = None
                        ) -> dict[str, Any]:
     """A person's current score. Persons may read only their own; lenders and auditors must
     state a permissible purpose. (The hot path: all in memory, on the event loop.)"""

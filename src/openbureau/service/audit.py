@@ -9,6 +9,7 @@ cannot both append after it: the loser retries on the new last entry.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -90,8 +91,17 @@ def _append(factory: sessionmaker[Session], batch: list[_Pending]) -> None:
 
 def _fields(actor: str, actor_role: str, action: str, subject: str | None,
             purpose: str | None, outcome: str, detail: str) -> dict[str, Any]:
-    return {"at": utcnow(), "actor": actor, "actor_role": actor_role, "subject": subject,
-            "purpose": purpose, "action": action, "outcome": outcome, "detail": detail}
+    """An entry's fields; a value longer than its column (anything a caller typed) is cut to
+    fit, whole in ``detail``, so that no entry fails to be written (and with it its batch)."""
+    fields: dict[str, Any] = {"actor": actor, "actor_role": actor_role, "subject": subject,
+                              "purpose": purpose, "action": action, "outcome": outcome}
+    for name, value in fields.items():
+        size = getattr(AuditEntry.__table__.c[name].type, "length", None)
+        if value is not None and size is not None and len(value) > size:
+            fields[name] = value[:size]
+            detail = f"{detail}; {name} in full: {value}" if detail else \
+                f"{name} in full: {value}"
+    return {"at": utcnow(), **fields, "detail": detail}
 
 
 def record(factory: sessionmaker[Session], *, actor: str, actor_role: str, action: str,
@@ -154,13 +164,27 @@ class AuditWriter:
                     batch.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
-            error: BaseException | None = None
-            try:
-                with _append_lock:
-                    _append(self.factory, batch)
-            except BaseException as exc:  # handed to every waiting request
-                error = exc
-            for p in batch:
+            self._commit(batch)
+
+    def _commit(self, batch: list[_Pending]) -> None:
+        """Commit the batch; if that fails, each entry on its own, so that one bad entry
+        fails its own request only. Every waiter is told, whatever happens to another."""
+        try:
+            with _append_lock:
+                _append(self.factory, batch)
+            outcomes: list[BaseException | None] = [None] * len(batch)
+        except Exception as exc:
+            outcomes = [exc] * len(batch)
+            if len(batch) > 1:
+                for i, p in enumerate(batch):
+                    try:
+                        with _append_lock:
+                            _append(self.factory, [p])
+                        outcomes[i] = None
+                    except Exception as one:  # handed to this entry's request
+                        outcomes[i] = one
+        for p, error in zip(batch, outcomes, strict=True):
+            with contextlib.suppress(RuntimeError):  # the waiter's event loop is gone
                 p.finish(error)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from tests.service.conftest import Service
 
 
@@ -134,6 +136,11 @@ def test_lender_finds_a_file_by_identity_through_the_linker(service: Service) ->
     assert by_id.status_code == 200
     assert pub.path.stat().st_mtime_ns == mtime
     assert b"123-45-6789" not in pub.path.read_bytes()
+    # ... nor to the store: the lookup is logged (its search written down), the ID is not
+    store = Path(service.store_url.removeprefix("sqlite:///"))
+    written = b"".join(f.read_bytes() for f in store.parent.glob(store.name + "*"))
+    assert b"lookup" in written and b"credit_application" in written
+    assert b"123-45-6789" not in written and b"123456789" not in written
 
 
 def test_invalid_input_is_a_422_naming_the_field(service: Service) -> None:

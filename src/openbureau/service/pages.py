@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Form, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from sqlalchemy import select
@@ -171,7 +172,8 @@ async def lender_lookup(request: Request, who: LenderUser, ctx: Ctx, pub: Snapsh
         body = LookupIn(purpose=form.get("purpose", ""),
                         cutoff=int(form.get("cutoff") or 620),
                         identity=IdentityIn(**identity))  # type: ignore[arg-type]
-        result = lookup(ctx, pub, who, body)
+        # (the identity search blocks: off the event loop, where the score lookups run)
+        result = await run_in_threadpool(lookup, ctx, pub, who, body)
         error = None
     except (ValidationError, ValueError, UserError) as exc:
         result, error = None, _first_error(exc)

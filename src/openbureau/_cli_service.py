@@ -34,8 +34,9 @@ def serve(
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
     store: StoreOpt = None,
     limit_concurrency: Annotated[int, typer.Option(
-        min=1, help="Requests in progress at once; beyond it the service answers 503 at "
-                    "once instead of queueing work its clients will give up on.")] = 256,
+        min=1, help="Open connections (idle keep-alive ones too) or requests in progress; "
+                    "beyond it the service answers 503 at once instead of queueing work its "
+                    "clients will give up on.")] = 256,
 ) -> None:
     """Serve the API and pages on the workspace's published score snapshot."""
     import uvicorn

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import re
 
+from fastapi.testclient import TestClient
+
+from openbureau.service.deps import SESSION_COOKIE
 from tests.service.conftest import PASSWORD, Service
 
 
@@ -182,3 +185,28 @@ def test_every_read_of_a_persons_data_is_in_the_audit_log(service: Service) -> N
         after = entries()
         assert len(after) == before + 1
         assert after[0]["subject"] == pid and after[0]["outcome"] == "allowed"
+
+
+def test_logout_ends_the_session_at_once_even_though_it_was_cached(service: Service) -> None:
+    c, other = service.login("pat"), service.login("quinn")
+    page = c.get("/me")
+    assert page.status_code == 200  # the session is now in the credential cache
+    assert other.get("/api/v1/me/score").status_code == 200
+    token = c.cookies[SESSION_COOKIE]
+    assert c.post("/logout", data={"csrf_token": _csrf(page.text)},
+                  follow_redirects=False).status_code == 303
+    replay = TestClient(service.client.app, base_url="https://testserver",
+                        cookies={SESSION_COOKIE: token})
+    r = replay.get("/api/v1/me/score")
+    assert r.status_code == 401, r.text
+    # another person's cached session is untouched by this logout
+    assert other.get("/api/v1/me/score").status_code == 200
+
+
+def test_an_api_key_counts_only_as_a_bearer_token(service: Service) -> None:
+    key = service.keys["lena"]
+    assert service.client.get("/api/v1/persons/P000000000000/score?purpose=account_review",
+                              headers={"Authorization": f"Bearer {key}"}).status_code in (200, 404)
+    basic = service.client.get("/api/v1/persons/P000000000000/score?purpose=account_review",
+                               headers={"Authorization": f"Basic {key}"})
+    assert basic.status_code == 401, basic.text

@@ -54,6 +54,8 @@ class CredentialCache:
         self.ttl = ttl
         self._entries: dict[str, tuple[float, Principal]] = {}
         self._lock = threading.Lock()
+        # bumped by clear(): a store read begun before it must not be cached after it
+        self.generation = 0
 
     @staticmethod
     def _key(kind: str, secret: str) -> str:
@@ -65,14 +67,23 @@ class CredentialCache:
             return None
         return hit[1]
 
-    def put(self, kind: str, secret: str, who: Principal) -> None:
+    def put(self, kind: str, secret: str, who: Principal, generation: int) -> None:
+        """Cache what the store said, unless the cache was cleared since the read began
+        (``generation`` as it was then)."""
         with self._lock:
+            if generation != self.generation:
+                return
             if len(self._entries) > 10_000:
                 self._entries.clear()
             self._entries[self._key(kind, secret)] = (time.monotonic() + self.ttl, who)
 
+    def forget(self, kind: str, secret: str) -> None:
+        with self._lock:
+            self._entries.pop(self._key(kind, secret), None)
+
     def clear(self) -> None:
         with self._lock:
+            self.generation += 1
             self._entries.clear()
 
 

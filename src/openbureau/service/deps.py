@@ -47,22 +47,24 @@ async def optional_principal(request: Request, ctx: Ctx) -> Principal | None:
     cache = ctx.credentials
     if header:
         scheme, _, key = header.partition(" ")
-        key = key.strip()
-        who = cache.get("key", key)
+        key, kind = key.strip(), "key " + scheme.lower()  # a key is good only as Bearer
+        who = cache.get(kind, key)
         if who is None:
+            generation = cache.generation
             who = await run_in_threadpool(_key_principal, ctx, scheme, key)
             if who is None:
                 raise ApiError(401, "not_authenticated", "API key not recognised or revoked")
-            cache.put("key", key, who)
+            cache.put(kind, key, who, generation)
         return who
     token = request.cookies.get(SESSION_COOKIE)
     if not token:
         return None
     who = cache.get("session", token)
     if who is None:
+        generation = cache.generation
         who = await run_in_threadpool(_session_principal, ctx, token)
         if who is not None:
-            cache.put("session", token, who)
+            cache.put("session", token, who, generation)
     return who
 
 

@@ -97,7 +97,7 @@ def logout(request: Request, ctx: Ctx) -> Response:
         with ctx.store() as session:
             end_session(session, token)
             session.commit()
-        ctx.credentials.clear()
+        ctx.credentials.forget("session", token)
     response = RedirectResponse("/", status_code=303)
     response.delete_cookie(SESSION_COOKIE)
     return response

@@ -36,7 +36,7 @@ MODEL_VERSION_KEY = "openbureau_model_version"
 # Whether birth dates far apart may split a cluster (see link.CONFLICT_SQL): only when training
 # on pairs that share a national ID found birth dates agree almost always for one person.
 DOB_DECISIVE_KEY = "openbureau_birth_dates_decisive"
-DOB_DECISIVE_MIN_EXACT_M = 0.97
+DECISIVE_MIN_EXACT_M = 0.97
 # Whether national IDs that differ, together with given names that differ, may split a
 # cluster: only when the model found one person's records share a token almost always (a
 # feed whose IDs are often mistyped would otherwise split people).
@@ -250,7 +250,18 @@ def settings() -> SettingsCreator:
     )
 
 
-TF_COLUMNS = ["first_name", "last_name", "email"]
+def tf_columns(model: dict[str, Any]) -> list[str]:
+    """The columns a model adjusts for term frequency."""
+    return sorted({lv["tf_adjustment_column"] for c in model["comparisons"]
+                   for lv in c["comparison_levels"] if lv.get("tf_adjustment_column")})
+
+
+def tf_table_sql(col: str, population: str, values: str) -> str:
+    """SQL: the term frequencies over ``population`` of the values of ``col`` that the SQL
+    ``values`` lists (a single-column SELECT), named as Splink's lookups are."""
+    return f"""SELECT {col}, count(*)::DOUBLE / (SELECT count({col}) FROM {population})
+                   AS tf_{col}
+               FROM {population} WHERE {col} IN ({values}) GROUP BY {col}"""
 
 
 def levels(comparison: str) -> list[tuple[int, str, str]]:
@@ -337,7 +348,7 @@ def train(db_api: DuckDBAPI, input_table: str, *, seed: int, max_pairs: float,
     # one evidence free of households, show one person's birth date hardly ever differs.
     decisive = bool(national_id_pairs and em(block_on("national_id_token"))
                     and _exact_m(linker.misc.save_model_to_json(out_path=None), "dob")
-                    >= DOB_DECISIVE_MIN_EXACT_M)
+                    >= DECISIVE_MIN_EXACT_M)
     for rule in (block_on("first_name", "last_name", "dob"), block_on("dob", "postcode"),
                  block_on("first_name", "last_name", "postcode")):
         em(rule)
@@ -352,7 +363,7 @@ def train(db_api: DuckDBAPI, input_table: str, *, seed: int, max_pairs: float,
     model = _floor(_swap_no_stronger(_u_without_matches(model, 1.0 / max_pairs)))
     model[DOB_DECISIVE_KEY] = decisive
     model[NID_DECISIVE_KEY] = bool(national_id_pairs and _exact_m(model, "national_id_token")
-                                   >= DOB_DECISIVE_MIN_EXACT_M)
+                                   >= DECISIVE_MIN_EXACT_M)
     return model
 
 
@@ -487,16 +498,13 @@ def linker_for(db_api: DuckDBAPI, input_table: str, model: dict[str, Any],
     """A linker for ``input_table`` with term-frequency tables over all its records; with
     ``tf_for`` (tables of input records), only for the values those records hold."""
     linker = Linker(db_api.register(input_table), model, log_level=logging.ERROR)
-    for col in TF_COLUMNS:
+    for col in tf_columns(model):
         if not tf_for:
             linker.table_management.compute_tf_table(col)
             continue
         values = " UNION ".join(f"SELECT {col} FROM {t}" for t in tf_for)
-        db_api.duckdb_con.execute(f"""
-            CREATE OR REPLACE TABLE tf_values_{col} AS
-            SELECT {col}, count(*)::DOUBLE / (SELECT count({col}) FROM {input_table})
-                AS tf_{col}
-            FROM {input_table} WHERE {col} IN ({values}) GROUP BY {col}""")
+        db_api.duckdb_con.execute(f"CREATE OR REPLACE TABLE tf_values_{col} AS "
+                                  f"{tf_table_sql(col, input_table, values)}")
         linker.table_management.register_term_frequency_lookup(
             db_api.register(f"tf_values_{col}"), col)
     return linker

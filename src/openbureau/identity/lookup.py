@@ -127,7 +127,7 @@ def find_person(engine: Engine, model_path: Path, query: IdentityQuery, *,
     with _scratch(engine) as (wh, s):
         _standardise_query(engine, s, query, token, country)
         engine.execute(f"""CREATE TABLE {s}.candidates AS SELECT r.* FROM
-            {POPULATION.format(wh=wh)} r, {s}.query_record l WHERE {_blocking()}""")
+            {POPULATION.format(wh=wh)} r, {s}.query_record l WHERE {_blocking(model.settings)}""")
         if not engine.scalar(f"SELECT count(*) FROM {s}.candidates"):
             return LookupResult("not_found", None, [])
         scored = _score(engine, wh, s, model.settings)
@@ -221,15 +221,9 @@ def _standardise_query(engine: Engine, s: str, query: IdentityQuery, token: str 
             "phone or an email), or a national ID")
 
 
-def _blocking() -> str:
-    """SQL: record ``r`` shares a blocking key of the model with the query ``l``."""
-    return " OR ".join(f"({rule})" for rule in _splink.BLOCKING_RULES)
-
-
-def _tf_columns(settings: dict[str, Any]) -> list[str]:
-    """The columns the model adjusts for term frequency."""
-    return sorted({lv["tf_adjustment_column"] for c in settings["comparisons"]
-                   for lv in c["comparison_levels"] if lv.get("tf_adjustment_column")})
+def _blocking(settings: dict[str, Any]) -> str:
+    """SQL: record ``r`` and the query ``l`` form a candidate pair under the model's rules."""
+    return " OR ".join(f"({rule})" for rule in _splink.blocking_rules(settings)) or "TRUE"
 
 
 def _score(engine: DuckDBEngine, wh: str, s: str,
@@ -239,16 +233,11 @@ def _score(engine: DuckDBEngine, wh: str, s: str,
     Term frequencies are those of all usable records, as when linking; only the values the
     query and its candidates hold are computed."""
     population = POPULATION.format(wh=wh)
-    tf_columns = _tf_columns(settings)
+    tf_columns = _splink.tf_columns(settings)
     for col in tf_columns:
-        engine.execute(f"""
-            CREATE TABLE {s}.tf_{col} AS
-            SELECT {col}, count(*)::DOUBLE / (SELECT count({col}) FROM {population})
-                AS tf_{col}
-            FROM {population}
-            WHERE {col} IN (SELECT {col} FROM {s}.query_record
-                            UNION SELECT {col} FROM {s}.candidates)
-            GROUP BY {col}""")
+        values = f"SELECT {col} FROM {s}.query_record UNION SELECT {col} FROM {s}.candidates"
+        engine.execute(f"CREATE TABLE {s}.tf_{col} AS "
+                       f"{_splink.tf_table_sql(col, population, values)}")
     engine.execute(f"CREATE TABLE {s}.scored AS {_scoring_sql(engine, settings, tf_columns)}")
     return f"{s}.scored"
 

@@ -260,14 +260,14 @@ def _incremental_edges(engine: Engine, db_api: object, model: _splink.LinkageMod
                    if engine.scalar(f"SELECT count(*) FROM {wh}.link_batches") else
                    f"""CREATE TABLE {S}.new_input AS SELECT i.* FROM {S}.link_input i
                        ANTI JOIN {wh}.person_index p ON p.identity_id = i.unique_id""")
-    engine.execute(f"""CREATE TABLE {S}.old_input AS SELECT r.* FROM {S}.link_input r
-                       ANTI JOIN {S}.new_input n USING (unique_id)
-                       WHERE {_reachable(_splink.blocking_rules(model.settings))}""")
     new = int(engine.scalar(f"SELECT count(*) FROM {S}.new_input"))
     if not new:
         engine.execute(f"CREATE TABLE {S}.edges (unique_id_l VARCHAR, unique_id_r VARCHAR, "
                        "match_probability DOUBLE, source VARCHAR)")
         return 0
+    engine.execute(f"""CREATE TABLE {S}.old_input AS SELECT r.* FROM {S}.link_input r
+                       ANTI JOIN {S}.new_input n USING (unique_id)
+                       WHERE {_reachable(_splink.blocking_rules(model.settings))}""")
     # term frequencies over all records, of the values the pairs can hold
     linker = _splink.linker_for(db_api, "link_input", model.settings,  # type: ignore[arg-type]
                                 tf_for=("new_input", "old_input"))

@@ -261,3 +261,32 @@ def test_explain_link_works_on_a_read_only_warehouse(small) -> None:
         steps = explain_link(engine, w.root / "models" / "linkage-model.json", a, b)
     assert steps[0]["comparison"] == "prior" and steps[-1]["comparison"] == "total"
     assert 0.0 <= steps[-1]["match_probability"] <= 1.0
+
+
+def test_a_workspace_whose_big_tables_have_primary_keys_loses_them_rows_kept(ws_copy) -> None:
+    ws, pop = ws_copy
+    tables = ("identity_record_map", "person_index")
+    with Workspace.open(ws).engine() as engine:  # as versions before 2026-11-29 made them
+        for table in tables:
+            key = engine.columns(table)[0]
+            engine.execute(f"CREATE TABLE {table}__pk AS SELECT * FROM {table}")
+            engine.execute(f"DROP TABLE {table}")
+            engine.execute(f"CREATE TABLE {table} AS SELECT * FROM {table}__pk LIMIT 0")
+            engine.execute(f"ALTER TABLE {table} ADD PRIMARY KEY ({key})")
+            engine.execute(f"INSERT INTO {table} SELECT * FROM {table}__pk")
+            engine.execute(f"DROP TABLE {table}__pk")
+        counts = {t: engine.scalar(f"SELECT count(*) FROM {t}") for t in tables}
+        keyed = "SELECT count(*) FROM information_schema.table_constraints WHERE " \
+                "table_name = ? AND constraint_type = 'PRIMARY KEY'"
+        assert all(engine.scalar(keyed, [t]) == 1 for t in tables)
+    before = index(ws)
+    ingest(ws, pop, [HELD_OUT])
+    run("link", "-w", ws)
+    with Workspace.open(ws).engine(read_only=True) as engine:
+        assert all(engine.scalar(keyed, [t]) == 0 for t in tables)
+        assert engine.scalar("SELECT count(*) FROM identity_record_map") > counts[
+            "identity_record_map"]
+        # every row kept: the records linked before keep their persons
+        kept = dict(engine.query("SELECT identity_id, person_id FROM person_index"))
+    assert len(kept) > len(before)
+    assert sum(kept[i] == p for i, p in before.items()) / len(before) > 0.99

@@ -109,6 +109,22 @@ class Engine(ABC):
         )
         return [r[0] for r in rows]
 
+    def rebuild_without_primary_key(self, table: str, ddl: str) -> None:
+        """If ``table`` was made with a primary key (by an earlier openbureau), make it again
+        from ``ddl`` (its ``CREATE TABLE IF NOT EXISTS``, without one), rows kept.
+
+        Large tables whose rows are unique by construction carry none: a key is an index to
+        keep up on every insert and to write out, whole, at every checkpoint."""
+        if not self.scalar(
+                "select count(*) from information_schema.table_constraints "
+                "where table_name = ? and constraint_type = 'PRIMARY KEY'", [table]):
+            return
+        with self.transaction():
+            self.execute(f"ALTER TABLE {table} RENAME TO {table}__old")
+            self.execute(ddl)
+            self.execute(f"INSERT INTO {table} SELECT * FROM {table}__old")
+            self.execute(f"DROP TABLE {table}__old")
+
     def __enter__(self) -> Engine:
         return self
 

@@ -30,8 +30,9 @@ SCHEMA = [
         created_run BIGINT NOT NULL,
         retired_run BIGINT
     )""",
+    # (unique by construction: apply_assignment inserts only records not in it)
     """CREATE TABLE IF NOT EXISTS person_index (
-        identity_id VARCHAR PRIMARY KEY,
+        identity_id VARCHAR NOT NULL,
         person_id VARCHAR NOT NULL,
         run_id BIGINT NOT NULL              -- the run that last changed this record's person
     )""",
@@ -50,6 +51,7 @@ SCHEMA = [
 def ensure_schema(engine: Engine) -> None:
     for ddl in SCHEMA:
         engine.execute(ddl)
+    engine.rebuild_without_primary_key("person_index", SCHEMA[1])
 
 
 def new_person_id_sql(expr: str) -> str:

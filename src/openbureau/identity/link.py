@@ -31,6 +31,7 @@ from openbureau.engine import Engine
 from openbureau.errors import UserError
 from openbureau.identity import _index, _splink
 from openbureau.identity.standardise import build_identity_records
+from openbureau.ingest._validate import lit
 
 Progress = Callable[[str, int, int], None]
 S = _splink.SCRATCH
@@ -255,12 +256,17 @@ def _incremental_edges(engine: Engine, db_api: object, model: _splink.LinkageMod
     candidate pair, so only those are handed to Splink (the same pairs, a far smaller input)."""
     # Records of batches not linked yet (or, in a workspace linked before link_batches
     # existed, records not in the index). Every other usable record is in the index.
-    engine.execute(f"""CREATE TABLE {S}.new_input AS SELECT {INPUT_COLUMNS}
-                       FROM {wh}.identity_records WHERE usable AND first_batch_id NOT IN
-                       (SELECT batch_id FROM {wh}.link_batches)"""
-                   if engine.scalar(f"SELECT count(*) FROM {wh}.link_batches") else
-                   f"""CREATE TABLE {S}.new_input AS SELECT i.* FROM {S}.link_input i
-                       ANTI JOIN {wh}.person_index p ON p.identity_id = i.unique_id""")
+    if engine.scalar(f"SELECT count(*) FROM {wh}.link_batches"):
+        batches = [lit(r[0]) for r in engine.query(
+            f"SELECT batch_id FROM {wh}.identity_batches ANTI JOIN {wh}.link_batches "
+            "USING (batch_id) ORDER BY 1")] or ["NULL"]
+        # (as constants: the scan then skips the earlier batches' row groups by their bounds)
+        engine.execute(f"""CREATE TABLE {S}.new_input AS SELECT {INPUT_COLUMNS}
+                           FROM {wh}.identity_records
+                           WHERE usable AND first_batch_id IN ({", ".join(batches)})""")
+    else:
+        engine.execute(f"""CREATE TABLE {S}.new_input AS SELECT i.* FROM {S}.link_input i
+                           ANTI JOIN {wh}.person_index p ON p.identity_id = i.unique_id""")
     new = int(engine.scalar(f"SELECT count(*) FROM {S}.new_input"))
     if not new:
         engine.execute(f"CREATE TABLE {S}.edges (unique_id_l VARCHAR, unique_id_r VARCHAR, "

@@ -328,7 +328,7 @@ def measure(root: Path, ws: Workspace, pop: Path, held_out: str, *,
 def run_thresholds(workspace: Path, truth: Path, thresholds: list[float]) -> None:
     """Relink a copy of a linked workspace fully (saved model) at each threshold; F1 of each."""
     for threshold in thresholds:
-        with tempfile.TemporaryDirectory(prefix="thresholds") as tmp:
+        with tempfile.TemporaryDirectory(prefix="thresholds", dir=OUT) as tmp:
             copy = Path(shutil.copytree(workspace, Path(tmp) / "ws"))
             ws = Workspace.open(copy)
             settings = ws.settings.identity.model_copy(update={"link_threshold": threshold})
@@ -358,6 +358,8 @@ def main() -> None:
     thr = sub.add_parser("thresholds", help="F1 of a linked workspace at other thresholds")
     thr.add_argument("--records", type=int, default=1_000_000,
                      help="which `synthetic` run's workspace (bench/out/linkage_N)")
+    thr.add_argument("--again", action="store_true",
+                     help="the workspace of the last `again` run instead")
     thr.add_argument("threshold", type=float, nargs="+")
     args = ap.parse_args()
     if args.what == "febrl":
@@ -367,7 +369,8 @@ def main() -> None:
             run_again(n, args.batch_share)
     elif args.what == "thresholds":
         root = OUT / f"linkage_{args.records}"
-        run_thresholds(root / "relinked", root / "incoming" / "truth", args.threshold)
+        run_thresholds(root / "again" / "relinked" if args.again else root / "relinked",
+                       root / "incoming" / "truth", args.threshold)
     else:
         for n in args.records or [100_000]:
             run_synthetic(n, args.seed)

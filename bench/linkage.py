@@ -226,7 +226,7 @@ def run_again(records: int, batch_share: float | None = None) -> None:
         con.execute("BEGIN")
         con.execute("CREATE TABLE held_batches AS SELECT * FROM ingest_batches WHERE feed = ?",
                     [HELD_OUT])
-        if batch_share:
+        if batch_share is not None:
             _cut_held_batch(con, batch_share)
         for sql in ("DELETE FROM identity_record_map WHERE batch_id IN "
                     "(SELECT batch_id FROM held_batches)",
@@ -268,11 +268,14 @@ def _cut_held_batch(con: duckdb.DuckDBPyConnection, share: float) -> None:
         SELECT (SELECT sum(rows_loaded) FROM held_batches),
                (SELECT count(*) FROM identity_records WHERE feed = '{HELD_OUT}'),
                (SELECT count(*) FROM identity_records WHERE feed <> '{HELD_OUT}')""").fetchall()[0]
+    if not 0 < share <= 1 or not held:
+        sys.exit(f"--batch-share {share}: give a share between 0 and 1 of a batch that has "
+                 "identity records")
     keep = round(share * others * rows / held)
     con.execute(f"""DELETE FROM src_{HELD_OUT} WHERE batch_id IN (SELECT batch_id FROM
                     held_batches) AND record_id NOT IN (SELECT record_id FROM src_{HELD_OUT}
                     WHERE batch_id IN (SELECT batch_id FROM held_batches)
-                    ORDER BY line_no LIMIT {keep})""")
+                    ORDER BY batch_id, line_no LIMIT {keep})""")
     con.execute(f"UPDATE held_batches SET rows_loaded = (SELECT count(*) FROM src_{HELD_OUT} "
                 "WHERE batch_id = held_batches.batch_id)")
     con.execute("UPDATE held_batches SET rows_read = rows_loaded + rows_quarantined")

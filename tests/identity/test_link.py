@@ -302,7 +302,9 @@ def test_linking_leaves_the_engines_checkpoint_threshold_as_it_found_it(
     w = Workspace.open(ws)
     setting = "SELECT current_setting('checkpoint_threshold')"
     with w.engine() as engine:
+        engine.execute("SET checkpoint_threshold = '1.5GiB'")  # not the default
         before = engine.scalar(setting)
+        assert before == "1.5 GiB"
         link(engine, model_path=ws / "models" / "linkage-model.json", settings=w.settings.identity)
         assert engine.scalar(setting) == before
 
@@ -314,3 +316,20 @@ def test_linking_leaves_the_engines_checkpoint_threshold_as_it_found_it(
             link(engine, model_path=ws / "models" / "linkage-model.json",
                  settings=w.settings.identity, full=True)
         assert engine.scalar(setting) == before
+
+
+def test_a_clustering_that_assigns_a_record_twice_is_refused_and_nothing_written(ws_copy) -> None:
+    from openbureau.engine import EngineError
+    from openbureau.identity import _index
+
+    ws, _ = ws_copy
+    before = index(ws)
+    one, other = sorted(before)[:2]
+    with Workspace.open(ws).engine() as engine:
+        engine.execute("CREATE TEMP TABLE clash AS SELECT * FROM (VALUES (?, 'a'), (?, 'b'), "
+                       "(?, 'c')) t(identity_id, cluster_id)", [one, one, other])
+        with pytest.raises(EngineError, match="1 records assigned twice"):
+            with engine.transaction():
+                _index.apply_assignment(engine, "clash", run_id=99, cause="test",
+                                        replace_all=False)
+    assert index(ws) == before

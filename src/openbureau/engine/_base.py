@@ -117,7 +117,9 @@ class Engine(ABC):
         keep up on every insert and to write out, whole, at every checkpoint."""
         if not self.scalar(
                 "select count(*) from information_schema.table_constraints "
-                "where table_name = ? and constraint_type = 'PRIMARY KEY'", [table]):
+                "where table_name = ? and constraint_type = 'PRIMARY KEY' "
+                "and table_catalog = current_database() and table_schema = current_schema()",
+                [table]):
             return
         with self.transaction():
             self.execute(f"ALTER TABLE {table} RENAME TO {table}__old")

@@ -18,7 +18,7 @@ same data from scratch gives the same IDs.
 
 from __future__ import annotations
 
-from openbureau.engine import Engine
+from openbureau.engine import Engine, EngineError
 from openbureau.ingest._validate import lit
 
 SCHEMA = [
@@ -120,6 +120,11 @@ def apply_assignment(engine: Engine, assign: str, *, run_id: int, cause: str,
         SELECT a.identity_id, coalesce(k.person_id, m.person_id) AS person_id
         FROM {assign} a LEFT JOIN _keep k USING (cluster_id)
         LEFT JOIN _minted m USING (cluster_id)""")
+    # (the index has no key: one row per record is this function's to keep)
+    twice = engine.scalar("SELECT count(*) - count(DISTINCT identity_id) FROM _assigned")
+    if twice:
+        raise EngineError(f"person index: {twice} records assigned twice in one clustering; "
+                          "nothing was written")
     if replace_all:
         engine.execute("DELETE FROM person_index WHERE identity_id NOT IN "
                        "(SELECT identity_id FROM _assigned)")

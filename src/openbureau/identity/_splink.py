@@ -285,21 +285,22 @@ def scratch(engine: Engine) -> Iterator[tuple[DuckDBAPI, str]]:
     # resume_checkpoints.
     engine.execute("SET VARIABLE openbureau_checkpoint_threshold = "
                    "current_setting('checkpoint_threshold')")
-    engine.execute("SET checkpoint_threshold = '1TB'")
-    engine.execute(f"ATTACH ':memory:' AS {SCRATCH} (READ_WRITE)")  # also on a read-only engine
-    engine.execute(f"USE {SCRATCH}")
-    engine.execute(words_macro())  # the address comparison calls it
     try:
+        engine.execute("SET checkpoint_threshold = '1TB'")
+        engine.execute(f"ATTACH ':memory:' AS {SCRATCH} (READ_WRITE)")  # also when read-only
+        engine.execute(f"USE {SCRATCH}")
+        engine.execute(words_macro())  # the address comparison calls it
         yield DuckDBAPI(connection=engine.connection), warehouse
     finally:
-        engine.execute(f"USE {warehouse}")
-        engine.execute(f"DETACH {SCRATCH}")
         resume_checkpoints(engine)
+        engine.execute(f"USE {warehouse}")
+        engine.execute(f"DETACH DATABASE IF EXISTS {SCRATCH}")
 
 
 def resume_checkpoints(engine: Engine) -> None:
     """Checkpoints as before the scratch block again: for the warehouse writes at its end."""
-    threshold = engine.scalar("SELECT getvariable('openbureau_checkpoint_threshold')")
+    threshold = engine.scalar("SELECT coalesce(getvariable('openbureau_checkpoint_threshold'), "
+                              "current_setting('checkpoint_threshold'))")
     engine.execute("RESET checkpoint_threshold")
     if engine.scalar("SELECT current_setting('checkpoint_threshold')") != threshold:
         # (a value set before: as DuckDB shows it, to 0.1 of its unit)

@@ -74,6 +74,13 @@ class ServiceSection(_Section):
         default=True, description="send session cookies only over HTTPS (browsers treat "
                                   "http://127.0.0.1 and localhost as secure)")
     session_minutes: int = Field(default=480, ge=5, le=10080)
+    login_failures_per_account: int = Field(
+        default=5, ge=1, le=1000, description="failed logins to an account within the window "
+                                              "after which its logins are refused for a while")
+    login_failures_per_address: int = Field(
+        default=20, ge=1, le=100000, description="the same for one client address, whatever "
+                                                 "the accounts tried")
+    login_window_minutes: int = Field(default=15, ge=1, le=1440)
     attestation_days: int = Field(default=30, ge=1, le=90,
                                   description="default lifetime of a shared score")
 
@@ -116,6 +123,9 @@ national_id_key = "secrets/national_id.key"   # HMAC key for national-ID tokens
 # store_url = "postgresql+psycopg://bureau@db/bureau"   # default: service/store.sqlite
 secure_cookies = true
 session_minutes = 480
+login_failures_per_account = 5   # failed logins within the window before logins are refused
+login_failures_per_address = 20  # the same for one client address, whatever the accounts
+login_window_minutes = 15
 attestation_days = 30          # default lifetime of a shared score (at most 90)
 """
 

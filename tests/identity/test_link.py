@@ -328,8 +328,8 @@ def test_a_clustering_that_assigns_a_record_twice_is_refused_and_nothing_written
     with Workspace.open(ws).engine() as engine:
         engine.execute("CREATE TEMP TABLE clash AS SELECT * FROM (VALUES (?, 'a'), (?, 'b'), "
                        "(?, 'c')) t(identity_id, cluster_id)", [one, one, other])
-        with pytest.raises(EngineError, match="1 records assigned twice"):
-            with engine.transaction():
-                _index.apply_assignment(engine, "clash", run_id=99, cause="test",
-                                        replace_all=False)
+        with pytest.raises(EngineError, match="1 records assigned twice"), \
+                engine.transaction():
+            _index.apply_assignment(engine, "clash", run_id=99, cause="test",
+                                    replace_all=False)
     assert index(ws) == before

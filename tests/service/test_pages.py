@@ -6,7 +6,9 @@ import re
 
 from fastapi.testclient import TestClient
 
+from openbureau.service import audit
 from openbureau.service.deps import SESSION_COOKIE
+from openbureau.service.store import open_store
 from tests.service.conftest import PASSWORD, Service
 
 
@@ -210,3 +212,47 @@ def test_an_api_key_counts_only_as_a_bearer_token(service: Service) -> None:
     basic = service.client.get("/api/v1/persons/P000000000000/score?purpose=account_review",
                                headers={"Authorization": f"Basic {key}"})
     assert basic.status_code == 401, basic.text
+
+
+def _clock(service: Service) -> list[float]:
+    """Make the login throttle's clock one the test moves."""
+    now = [1000.0]
+    service.client.app.state.ctx.logins.clock = lambda: now[0]  # type: ignore[attr-defined]
+    return now
+
+
+def _login(service: Service, username: str, password: str) -> int:
+    r = service.client.post("/login", data={"username": username, "password": password},
+                            follow_redirects=False)
+    return r.status_code
+
+
+def test_repeated_wrong_passwords_refuse_the_account_for_a_while(service: Service) -> None:
+    now = _clock(service)
+    assert [_login(service, "pat", "wrong-guess") for _ in range(5)] == [401] * 5
+    r = service.client.post("/login", data={"username": "PAT ", "password": PASSWORD})
+    # the right password too: guessing must not go on
+    assert r.status_code == 429 and "Too many failed logins" in r.text
+    assert 0 < int(r.headers["Retry-After"]) <= 15 * 60
+    assert _login(service, "lena", PASSWORD) == 303  # other accounts are not affected
+    now[0] += 15 * 60 + 1
+    assert _login(service, "pat", PASSWORD) == 303
+    # a login that succeeds clears the count
+    assert [_login(service, "pat", "wrong-guess") for _ in range(4)] == [401] * 4
+    assert _login(service, "pat", PASSWORD) == 303
+    assert _login(service, "pat", "wrong-guess") == 401
+    assert _login(service, "pat", PASSWORD) == 303
+    refused = [e for e in audit.query(open_store(service.store_url), action="login",
+                                      outcome="denied", limit=100)
+               if "too many failed logins" in e["detail"]]
+    assert len(refused) == 1 and "'PAT '" in refused[0]["detail"]
+
+
+def test_many_failed_logins_from_one_address_refuse_it_whatever_the_account(
+        service: Service) -> None:
+    now = _clock(service)
+    codes = [_login(service, f"nobody{i}", "wrong-guess") for i in range(20)]
+    assert codes == [401] * 20
+    assert _login(service, "quinn", PASSWORD) == 429
+    now[0] += 15 * 60 + 1
+    assert _login(service, "quinn", PASSWORD) == 303

@@ -69,7 +69,10 @@ def service_config(ws: Workspace, store_url: str | None = None) -> ServiceConfig
         secure_cookies=s.service.secure_cookies, session_minutes=s.service.session_minutes,
         attestation_days=s.service.attestation_days,
         linkage_model=ws.root / "models" / "linkage-model.json", national_id_key=key,
-        country=s.bureau.country)
+        country=s.bureau.country,
+        login_failures_per_account=s.service.login_failures_per_account,
+        login_failures_per_address=s.service.login_failures_per_address,
+        login_window_minutes=s.service.login_window_minutes)
 
 
 def create_app(workspace: str | Path, *, store_url: str | None = None) -> FastAPI:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import threading
 import time
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,6 +45,59 @@ class ServiceConfig:
     linkage_model: Path
     national_id_key: bytes | None
     country: str
+    login_failures_per_account: int = 5
+    login_failures_per_address: int = 20
+    login_window_minutes: int = 15
+
+
+class LoginThrottle:
+    """Failed logins counted per account and per client address over a sliding window. Once
+    either passes its limit, logins for it are refused until enough failures have aged out,
+    a right password included (otherwise guessing simply goes on). A login that succeeds
+    clears its account's count. Kept in this process: each worker counts its own."""
+
+    MAX_KEYS = 100_000  # (beyond this, the keys idle longest are dropped)
+
+    def __init__(self, per_account: int, per_address: int, window_minutes: int,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.limits = {"account": per_account, "address": per_address}
+        self.window = window_minutes * 60.0
+        self.clock = clock
+        self._failures: dict[tuple[str, str], deque[float]] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _keys(username: str, address: str) -> list[tuple[str, str]]:
+        return [("account", username.strip().casefold()), ("address", address)]
+
+    def retry_after(self, username: str, address: str) -> int:
+        """Seconds until a login for ``username`` from ``address`` may be tried; 0: now."""
+        now = self.clock()
+        wait = 0.0
+        with self._lock:
+            for key in self._keys(username, address):
+                times = self._failures.get(key)
+                if times is None:
+                    continue
+                while times and times[0] <= now - self.window:
+                    times.popleft()
+                excess = len(times) - self.limits[key[0]] + 1
+                if excess > 0:  # wait until that many have aged out
+                    wait = max(wait, times[excess - 1] + self.window - now)
+        return math.ceil(wait)
+
+    def failed(self, username: str, address: str) -> None:
+        now = self.clock()
+        with self._lock:
+            for key in self._keys(username, address):
+                self._failures.setdefault(key, deque()).append(now)
+                self._failures[key] = self._failures.pop(key)  # most recent last
+            while len(self._failures) > self.MAX_KEYS:
+                del self._failures[next(iter(self._failures))]
+
+    def succeeded(self, username: str) -> None:
+        with self._lock:
+            self._failures.pop(self._keys(username, "")[0], None)
 
 
 class CredentialCache:
@@ -96,6 +152,9 @@ class ServiceContext:
         self.serving = ServingStore(config.workspace)
         self.audit_writer = audit.AuditWriter(store)
         self.credentials = CredentialCache()
+        self.logins = LoginThrottle(config.login_failures_per_account,
+                                    config.login_failures_per_address,
+                                    config.login_window_minutes)
 
     def published(self) -> Published | None:
         return self.serving.current()

@@ -7,6 +7,7 @@ reads are audited the same way. Forms carry the session's CSRF token.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
@@ -74,12 +75,24 @@ def _safe_next(target: str, fallback: str) -> str:
 def login(request: Request, ctx: Ctx, username: Annotated[str, Form(max_length=64)],
           password: Annotated[str, Form(max_length=200)],
           next: Annotated[str, Form(max_length=200)] = "") -> Response:
+    address = request.client.host if request.client else "unknown"
+    wait = ctx.logins.retry_after(username, address)
+    if wait:
+        ctx.audit(None, "login", outcome="denied",
+                  detail=f"username {username!r} from {address}: too many failed logins")
+        refused = render(request, "login.html", status=429, me=None, next=next,
+                         error=f"Too many failed logins. Try again in {math.ceil(wait / 60)} "
+                               "minutes.")
+        refused.headers["Retry-After"] = str(wait)
+        return refused
     with ctx.store() as session:
         account = check_password(session, username, password)
         if account is None:
+            ctx.logins.failed(username, address)
             ctx.audit(None, "login", outcome="denied", detail=f"username {username!r}")
             return render(request, "login.html", status=401, me=None, next=next,
                           error="Wrong username or password.")
+        ctx.logins.succeeded(username)
         token, _csrf = start_session(session, account, ctx.config.session_minutes)
         role = account.role
         session.commit()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from tests.service.conftest import Service
 
@@ -263,3 +264,60 @@ def test_a_what_if_that_does_not_apply_names_no_field(service: Service) -> None:
     assert r.status_code == 422, r.text
     assert "cannot remove 1000" in r.json()["error"]["message"]
     assert r.json()["error"]["field"] is None  # a sentence before the colon, not a field
+
+
+def test_a_retired_person_id_reads_the_file_it_was_merged_into(service: Service,
+                                                               tmp_path: Path) -> None:
+    """A merge of files retires an ID (person_ids.resolves_to). Lenders asking for it, and a
+    person whose account still holds it, reach the surviving file; the reads are the
+    survivor's in its access log."""
+    import shutil
+
+    import duckdb
+    from fastapi.testclient import TestClient
+    from typer.testing import CliRunner
+
+    from openbureau.cli import app as cli
+    from openbureau.service.app import create_app
+    from openbureau.service.auth import create_account, issue_api_key
+    from openbureau.service.store import open_store
+
+    survivor, retired = service.served.person, "P0RETIRED0001"
+    ws = Path(shutil.copytree(service.served.ws, tmp_path / "ws"))
+    with duckdb.connect(str(ws / "warehouse.duckdb")) as con:  # as a merge leaves it
+        con.execute("""INSERT INTO person_ids SELECT ?, 'retired', ?, max(created_seq) + 1,
+                       max(created_run), max(created_run) FROM person_ids""",
+                    [retired, survivor])
+    res = CliRunner().invoke(cli, ["score", "--as-of", "2025-12-31", "-w", str(ws)],
+                             catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    url = f"sqlite:///{tmp_path / 'store.sqlite'}"
+    keys = {}
+    with open_store(url)() as session:
+        for username, role, pid in (("lee", "lender", None), ("old", "person", retired),
+                                    ("now", "person", survivor)):
+            account = create_account(session, username=username, role=role, password=None,
+                                     person_id=pid, organisation="Bank" if pid is None else None)
+            keys[username] = issue_api_key(session, account)
+        session.commit()
+    with TestClient(create_app(ws, store_url=url), base_url="https://testserver") as client:
+        def get(path: str, who: str, **params: str) -> Any:
+            r = client.get(path, params=params, headers={"Authorization": f"Bearer {keys[who]}"})
+            assert r.status_code == 200, r.text
+            return r.json()
+
+        assert get(f"/api/v1/persons/{retired}/score", "lee",
+                   purpose="account_review")["person_id"] == survivor
+        assert get("/api/v1/me/score", "old")["person_id"] == survivor
+        assert get(f"/api/v1/persons/{survivor}/score", "old")["person_id"] == survivor
+        assert len(get("/api/v1/me/history", "old")) == len(get("/api/v1/me/history", "now")) > 0
+        assert get("/api/v1/me/file", "old")["furnishers"] == get("/api/v1/me/file",
+                                                                   "now")["furnishers"]
+        looked = [e for e in get("/api/v1/me/access", "now") if e["actor"] == "lee"]
+        assert len(looked) == 1 and looked[0]["subject"] == survivor
+        assert retired in looked[0]["detail"]
+        assert get("/api/v1/me/access", "old") == get("/api/v1/me/access", "now")
+        r = client.get("/api/v1/persons/P0NOBODY00001/score",
+                       params={"purpose": "account_review"},
+                       headers={"Authorization": f"Bearer {keys['lee']}"})
+        assert r.status_code == 404

@@ -61,7 +61,7 @@ router = APIRouter(prefix="/api/v1", responses=ERRORS)
 
 def own_score(ctx: ServiceContext, pub: Published, who: User, action: str) -> dict[str, Any]:
     """The person's own current score row (audited)."""
-    pid = who.person_id or ""
+    pid = views.own_id(pub, who.person_id)
     row = views.current_score(pub, pid)
     ctx.audit(who, action, subject=pid, purpose="consumer_request",
               outcome="allowed" if row else "not_found")
@@ -90,14 +90,15 @@ def my_score(who: PersonUser, ctx: Ctx, pub: Snapshot) -> dict[str, Any]:
 
 @router.get("/me/history", response_model=list[HistoryPoint], tags=["person"])
 def my_history(who: PersonUser, ctx: Ctx, pub: Snapshot) -> list[dict[str, Any]]:
-    ctx.audit(who, "read score history", subject=who.person_id, purpose="consumer_request")
-    return views.history(pub, who.person_id or "")
+    pid = views.own_id(pub, who.person_id)
+    ctx.audit(who, "read score history", subject=pid, purpose="consumer_request")
+    return views.history(pub, pid)
 
 
 @router.get("/me/file", response_model=PersonFile, tags=["person"])
 def my_file(who: PersonUser, ctx: Ctx, pub: Snapshot) -> dict[str, Any]:
-    ctx.audit(who, "read file", subject=who.person_id, purpose="consumer_request")
-    pid = who.person_id or ""
+    pid = views.own_id(pub, who.person_id)
+    ctx.audit(who, "read file", subject=pid, purpose="consumer_request")
     return {"person_id": pid, "as_of": pub.as_of, "furnishers": views.file_items(pub, pid)}
 
 
@@ -105,9 +106,13 @@ def my_file(who: PersonUser, ctx: Ctx, pub: Snapshot) -> dict[str, Any]:
 def who_looked(who: PersonUser, ctx: Ctx,
                limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list[dict[str, Any]]:
     """Who read my file: every lender, auditor and admin access, and refusals."""
-    rows = [e for e in audit.query(ctx.store, subject=who.person_id, limit=limit)
+    pub = ctx.published()
+    pid = views.own_id(pub, who.person_id)
+    # (reads of the files merged into this one, under their old IDs, too)
+    rows = [e for e in audit.query(ctx.store, subjects=views.merged_into(pub, pid),
+                                   limit=limit)
             if e["actor_role"] != "person"]
-    ctx.audit(who, "read access log", subject=who.person_id, purpose="consumer_request")
+    ctx.audit(who, "read access log", subject=pid, purpose="consumer_request")
     return rows
 
 
@@ -141,7 +146,7 @@ async def person_score(person_id: Annotated[str, Path(max_length=32)], who: User
     state a permissible purpose. (The hot path: all in memory, on the event loop.)"""
     action = "read score"
     if who.role == "person":
-        if person_id != who.person_id:
+        if views.own_id(pub, person_id) != views.own_id(pub, who.person_id):
             await ctx.audit_async(who, action, subject=person_id, outcome="denied",
                                   detail="a person may read only their own file")
             raise ApiError(403, "forbidden", "you may read only your own file")
@@ -155,8 +160,11 @@ async def person_score(person_id: Annotated[str, Path(max_length=32)], who: User
             raise ApiError(422, "purpose_required",
                            f"purpose: state one of {', '.join(allowed)}", "purpose")
     row = views.current_score(pub, person_id)
-    await ctx.audit_async(who, action, subject=person_id, purpose=purpose,
-                          outcome="allowed" if row else "not_found")
+    # (a retired ID's reads are the survivor's: its access log shows them)
+    subject = row["person_id"] if row else person_id
+    await ctx.audit_async(who, action, subject=subject, purpose=purpose,
+                          outcome="allowed" if row else "not_found",
+                          detail=f"asked for {person_id}" if subject != person_id else "")
     if row is None:
         raise ApiError(404, "no_file", f"no file for person {person_id}")
     return row

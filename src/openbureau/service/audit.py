@@ -15,6 +15,7 @@ import hashlib
 import json
 import queue
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -223,9 +224,13 @@ def verify_chain(factory: sessionmaker[Session], batch: int = 10_000) -> ChainCh
 def query(factory: sessionmaker[Session], *, actor: str | None = None,
           subject: str | None = None, action: str | None = None, outcome: str | None = None,
           since: dt.datetime | None = None, until: dt.datetime | None = None,
-          limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
-    """Entries newest first, filtered; for the auditor's page and API."""
+          limit: int = 100, offset: int = 0,
+          subjects: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """Entries newest first, filtered; for the auditor's page and API. ``subjects``: entries
+    about any of these (a person's ID and the IDs merged into it)."""
     stmt = select(AuditEntry)
+    if subjects:
+        stmt = stmt.where(AuditEntry.subject.in_(list(subjects)))
     for col, value in ((AuditEntry.actor, actor), (AuditEntry.subject, subject),
                        (AuditEntry.action, action), (AuditEntry.outcome, outcome)):
         if value:

@@ -136,7 +136,7 @@ def person_home(request: Request, who: PersonUser, ctx: Ctx, pub: Snapshot) -> R
 
 @router.get("/me/file")
 def person_file(request: Request, who: PersonUser, ctx: Ctx, pub: Snapshot) -> Response:
-    pid = who.person_id or ""
+    pid = views.own_id(pub, who.person_id)
     ctx.audit(who, "read file page", subject=pid, purpose="consumer_request")
     return render(request, "file.html", me=who, furnishers=views.file_items(pub, pid),
                   as_of=pub.as_of, name=views.person_name(pub, pid))

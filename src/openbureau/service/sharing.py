@@ -35,7 +35,7 @@ def share_score(ctx: ServiceContext, pub: Published, who: Principal, row: dict[s
                                 snapshot_id=claims.snapshot_id, score=claims.score,
                                 audience=audience))
         session.commit()
-    ctx.audit(who, "create attestation", subject=who.person_id, purpose="consumer_request",
+    ctx.audit(who, "create attestation", subject=row["person_id"], purpose="consumer_request",
               detail=f"{claims.jti} for {audience or 'anyone'} until {claims.expires_at:%Y-%m-%d}")
     return {"token": token, "expires_at": claims.expires_at,
             "verify_url": base_url.rstrip("/") + "/verify"}

@@ -29,6 +29,19 @@ def _rows(pub: Published, sql: str, params: list[Any]) -> list[dict[str, Any]]:
         cur.close()
 
 
+def own_id(pub: Published | None, person_id: str | None) -> str:
+    """The ID a person's account stands for now: an account may hold an ID that a merge of
+    files has since retired (it then resolves to the surviving one)."""
+    pid = person_id or ""
+    return pub.moved.get(pid, pid) if pub is not None else pid
+
+
+def merged_into(pub: Published | None, person_id: str) -> list[str]:
+    """``person_id`` and the retired IDs that resolve to it."""
+    moved = pub.moved if pub is not None else {}
+    return [person_id, *sorted(old for old, new in moved.items() if new == person_id)]
+
+
 def resolve_person(pub: Published, person_id: str) -> str | None:
     """The person id now in use for ``person_id``, or None when that person is not in the
     snapshot."""

@@ -23,7 +23,7 @@ from openbureau.service.serving import Published
 
 def simulate(ctx: ServiceContext, pub: Published, who: Principal,
              scenarios: list[Scenario]) -> WhatIfResult:
-    pid = who.person_id or ""
+    pid = views.own_id(pub, who.person_id)
     row = views.features(pub, pid)
     ctx.audit(who, "what-if", subject=pid, purpose="consumer_request",
               detail=", ".join(s.kind for s in scenarios))

@@ -113,8 +113,8 @@ class Engine(ABC):
         """If ``table`` was made with a primary key (by an earlier openbureau), make it again
         from ``ddl`` (its ``CREATE TABLE IF NOT EXISTS``, without one), rows kept.
 
-        Large tables whose rows are unique by construction carry none: a key is an index to
-        keep up on every insert and to write out, whole, at every checkpoint."""
+        Large tables whose rows are unique by construction carry none: a key is an index
+        checked and kept up at every insert and delete."""
         if not self.scalar(
                 "select count(*) from information_schema.table_constraints "
                 "where table_name = ? and constraint_type = 'PRIMARY KEY' "

@@ -59,6 +59,15 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 router = APIRouter(prefix="/api/v1", responses=ERRORS)
 
 
+def access_log(ctx: ServiceContext, pub: Published | None, person_id: str,
+               limit: int) -> list[dict[str, Any]]:
+    """Who read the person's file, newest first: lender, auditor and admin reads and refusals,
+    also those logged under the retired IDs merged into it (not the person's own reads)."""
+    return [e for e in audit.query(ctx.store, subject=views.merged_into(pub, person_id),
+                                   limit=limit)
+            if e["actor_role"] not in ("person", "anonymous")]
+
+
 def own_score(ctx: ServiceContext, pub: Published, who: User, action: str) -> dict[str, Any]:
     """The person's own current score row (audited)."""
     pid = views.own_id(pub, who.person_id)
@@ -108,10 +117,7 @@ def who_looked(who: PersonUser, ctx: Ctx,
     """Who read my file: every lender, auditor and admin access, and refusals."""
     pub = ctx.published()
     pid = views.own_id(pub, who.person_id)
-    # (reads of the files merged into this one, under their old IDs, too)
-    rows = [e for e in audit.query(ctx.store, subjects=views.merged_into(pub, pid),
-                                   limit=limit)
-            if e["actor_role"] != "person"]
+    rows = access_log(ctx, pub, pid, limit)
     ctx.audit(who, "read access log", subject=pid, purpose="consumer_request")
     return rows
 

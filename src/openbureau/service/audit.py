@@ -222,15 +222,16 @@ def verify_chain(factory: sessionmaker[Session], batch: int = 10_000) -> ChainCh
 
 
 def query(factory: sessionmaker[Session], *, actor: str | None = None,
-          subject: str | None = None, action: str | None = None, outcome: str | None = None,
-          since: dt.datetime | None = None, until: dt.datetime | None = None,
-          limit: int = 100, offset: int = 0,
-          subjects: Sequence[str] = ()) -> list[dict[str, Any]]:
-    """Entries newest first, filtered; for the auditor's page and API. ``subjects``: entries
-    about any of these (a person's ID and the IDs merged into it)."""
+          subject: str | Sequence[str] | None = None, action: str | None = None,
+          outcome: str | None = None, since: dt.datetime | None = None,
+          until: dt.datetime | None = None, limit: int = 100,
+          offset: int = 0) -> list[dict[str, Any]]:
+    """Entries newest first, filtered; for the auditor's page and API. ``subject`` may list
+    several (a person's ID and the IDs merged into it)."""
     stmt = select(AuditEntry)
-    if subjects:
-        stmt = stmt.where(AuditEntry.subject.in_(list(subjects)))
+    if subject and not isinstance(subject, str):
+        stmt = stmt.where(AuditEntry.subject.in_(list(subject)))
+        subject = None
     for col, value in ((AuditEntry.actor, actor), (AuditEntry.subject, subject),
                        (AuditEntry.action, action), (AuditEntry.outcome, outcome)):
         if value:

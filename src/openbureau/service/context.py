@@ -45,9 +45,9 @@ class ServiceConfig:
     linkage_model: Path
     national_id_key: bytes | None
     country: str
-    login_failures_per_account: int = 5
-    login_failures_per_address: int = 20
-    login_window_minutes: int = 15
+    login_failures_per_account: int
+    login_failures_per_address: int
+    login_window_minutes: int
 
 
 class LoginThrottle:
@@ -67,8 +67,11 @@ class LoginThrottle:
         self._lock = threading.Lock()
 
     @staticmethod
-    def _keys(username: str, address: str) -> list[tuple[str, str]]:
-        return [("account", username.strip().casefold()), ("address", address)]
+    def _account(username: str) -> tuple[str, str]:
+        return "account", username.strip().casefold()
+
+    def _keys(self, username: str, address: str) -> list[tuple[str, str]]:
+        return [self._account(username), ("address", address)]
 
     def retry_after(self, username: str, address: str) -> int:
         """Seconds until a login for ``username`` from ``address`` may be tried; 0: now."""
@@ -97,7 +100,7 @@ class LoginThrottle:
 
     def succeeded(self, username: str) -> None:
         with self._lock:
-            self._failures.pop(self._keys(username, "")[0], None)
+            self._failures.pop(self._account(username), None)
 
 
 class CredentialCache:

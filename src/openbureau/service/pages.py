@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from openbureau.errors import UserError
 from openbureau.service import audit, views
-from openbureau.service.api import own_score, report_path
+from openbureau.service.api import access_log, own_score, report_path
 from openbureau.service.auth import check_password, create_account, end_session, start_session
 from openbureau.service.charts import history_svg
 from openbureau.service.context import LENDER_PURPOSES, ServiceContext
@@ -121,8 +121,7 @@ def _person_context(ctx: ServiceContext, pub: Any, who: Any) -> dict[str, Any]:
     row = own_score(ctx, pub, who, "read score page")
     pid = row["person_id"]
     points = views.history(pub, pid)
-    looked = [e for e in audit.query(ctx.store, subject=pid, limit=50)
-              if e["actor_role"] not in ("person", "anonymous")]
+    looked = access_log(ctx, pub, pid, 50)
     return {"me": who, "row": row, "name": views.person_name(pub, pid),
             "reasons": views.reason_records(pub, pid, row["reasons"]),
             "history": points, "chart": history_svg(points), "looked": looked,

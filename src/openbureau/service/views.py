@@ -45,7 +45,7 @@ def merged_into(pub: Published | None, person_id: str) -> list[str]:
 def resolve_person(pub: Published, person_id: str) -> str | None:
     """The person id now in use for ``person_id``, or None when that person is not in the
     snapshot."""
-    pid = pub.moved.get(person_id, person_id)
+    pid = own_id(pub, person_id)
     return pid if pid in pub.index else None
 
 

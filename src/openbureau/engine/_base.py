@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -75,13 +75,28 @@ class Engine(ABC):
             raise EngineError(f"{self.name}: {exc}\nSQL: {sql}") from exc
 
     @contextmanager
-    def registered(self, name: str, table: pa.Table) -> Iterator[str]:
-        """Expose an Arrow table to SQL under ``name`` for the duration of the block."""
-        self._register(name, table)
+    def registered(self, name: str, table: pa.Table | Mapping[str, Sequence[str | None]]
+                   ) -> Iterator[str]:
+        """Expose a table to SQL under ``name`` for the duration of the block: an Arrow table,
+        or text columns given as Python lists.
+
+        (Lists are bound as query parameters into a temporary table. Arrow arrays built from
+        Python objects would import pandas, 0.4-0.6 s the first time in a process, which
+        ``openbureau link`` would pay for a few thousand values.)"""
+        if isinstance(table, pa.Table):
+            self._register(name, table)
+        else:
+            columns = ", ".join(f'unnest(${i}::VARCHAR[]) AS "{c}"'
+                                for i, c in enumerate(table, start=1))
+            self.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT {columns}",
+                         [list(v) for v in table.values()])
         try:
             yield name
         finally:
-            self._unregister(name)
+            if isinstance(table, pa.Table):
+                self._unregister(name)
+            else:
+                self.execute(f"DROP TABLE IF EXISTS temp.{name}")
 
     @contextmanager
     def transaction(self) -> Iterator[None]:

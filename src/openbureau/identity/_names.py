@@ -8,9 +8,8 @@ spaces, hyphens kept without spaces around them, whitespace collapsed, and ``''`
 from __future__ import annotations
 
 import csv
+from collections.abc import Sequence
 from pathlib import Path
-
-import pyarrow as pa
 
 SUFFIXES = ("JR", "SR", "II", "III", "IV")
 # Written-out suffixes and their abbreviation.
@@ -94,8 +93,9 @@ def full_name_parts() -> dict[str, str]:
     }
 
 
-def nickname_table() -> pa.Table:
-    """The shipped nickname table (nickname, canonical), both upper case."""
+def nickname_table() -> dict[str, Sequence[str | None]]:
+    """The shipped nickname table: columns nickname and canonical, both upper case (for
+    ``Engine.registered``)."""
     with NICKNAMES_FILE.open(encoding="utf-8", newline="") as fh:
         rows = [r for r in csv.reader(line for line in fh if not line.startswith("#"))][1:]
-    return pa.table({"nickname": [r[0] for r in rows], "canonical": [r[1] for r in rows]})
+    return {"nickname": [r[0] for r in rows], "canonical": [r[1] for r in rows]}

@@ -1,15 +1,14 @@
 """Phone numbers as E.164, parsed with ``phonenumbers`` once per distinct raw value.
 
 Parsing is the one per-value step of standardisation that is not SQL: the distinct raw values
-(far fewer than rows) are parsed here into a small Arrow table that the SQL joins.
+(far fewer than rows) are parsed here into a small table that the SQL joins.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import phonenumbers
-import pyarrow as pa
 
 
 def raw_phone(expr: str) -> str:
@@ -28,8 +27,8 @@ def to_e164(value: str, region: str) -> str | None:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-def phone_table(values: Iterable[str], region: str) -> pa.Table:
-    """An Arrow table ``(raw, e164)`` for the given distinct raw values."""
+def phone_table(values: Iterable[str], region: str) -> dict[str, Sequence[str | None]]:
+    """Columns ``raw`` and ``e164`` for the given distinct raw values (for
+    ``Engine.registered``)."""
     raw = list(values)
-    return pa.table({"raw": pa.array(raw, pa.string()),
-                     "e164": pa.array([to_e164(v, region) for v in raw], pa.string())})
+    return {"raw": raw, "e164": [to_e164(v, region) for v in raw]}

@@ -24,8 +24,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pyarrow as pa
-
 from openbureau.config import IdentitySection
 from openbureau.engine import Engine
 from openbureau.errors import UserError
@@ -428,7 +426,7 @@ def _enforce_splits(engine: Engine, settings: IdentitySection, wh: str, edges_ta
     members = [r[0] for r in engine.query(f"SELECT identity_id FROM {S}.conflicted")]
     cannot = engine.query(f"SELECT id_a, id_b FROM {S}.cannot")
     labels = constrained_clustering(members, edges, cannot)
-    relabel = pa.table({"identity_id": list(labels), "label": list(labels.values())})
+    relabel = {"identity_id": list(labels), "label": list(labels.values())}
     with engine.registered("_relabel", relabel):
         engine.execute(f"""
             UPDATE {S}.assign SET cluster_id = cluster_id || '/' || r.label
@@ -500,7 +498,7 @@ def _apply_overrides(engine: Engine, settings: IdentitySection, run_id: int) -> 
         cannot = engine.query("SELECT identity_id_a, identity_id_b FROM link_overrides "
                               "WHERE kind = 'split'")
         labels = constrained_clustering(members, edges, cannot)
-        relabel = pa.table({"identity_id": list(labels), "cluster_id": list(labels.values())})
+        relabel = {"identity_id": list(labels), "cluster_id": list(labels.values())}
         with engine.registered("_relabel", relabel):
             engine.execute("CREATE OR REPLACE TEMP TABLE _forced AS SELECT * FROM _relabel")
         for k, n in _index.apply_assignment(engine, "_forced", run_id=run_id,

@@ -35,7 +35,7 @@ import json
 import logging
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
@@ -180,7 +180,7 @@ def _national_id_token(national_id: str | None, key: bytes | None) -> str | None
 
 
 @cache
-def _nicknames() -> pa.Table:
+def _nicknames() -> dict[str, Sequence[str | None]]:
     return _names.nickname_table()
 
 

@@ -21,11 +21,9 @@ Tables (all maintained incrementally, batch by batch, in one transaction per cal
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-
-import pyarrow as pa
 
 from openbureau.engine import Engine, EngineError
 from openbureau.identity import _address, _names, _phone
@@ -196,12 +194,12 @@ def _collect(engine: Engine, pending: list[tuple[str, list[str]]]) -> int:
     return total
 
 
-def _parsed_phones(engine: Engine, country: str) -> pa.Table:
-    raw = engine.arrow(
+def _parsed_phones(engine: Engine, country: str) -> dict[str, Sequence[str | None]]:
+    raw = engine.query(
         f"SELECT DISTINCT {_phone.raw_phone('phone')} AS raw FROM _id_distinct "
         "WHERE raw IS NOT NULL"
     )
-    return _phone.phone_table(raw.column("raw").to_pylist(), country)
+    return _phone.phone_table((r[0] for r in raw), country)
 
 
 def _standardise(country: str) -> str:

@@ -59,17 +59,20 @@ def new_person_id_sql(expr: str) -> str:
 
 
 def apply_assignment(engine: Engine, assign: str, *, run_id: int, cause: str,
-                     replace_all: bool) -> dict[str, int]:
+                     replace_all: bool, with_prev: bool = False) -> dict[str, int]:
     """Turn a clustering into person IDs (rules in the module docstring); return event counts.
 
     ``assign`` names a table (identity_id, cluster_id). With ``replace_all`` it covers every
     linked record and the index is rebuilt from it; otherwise only the records it covers move.
-    Call inside a transaction.
+    ``with_prev``: it also has ``prev_person``, each record's person in the index (NULL for a
+    record not in it), so the index is read only to be written. Call inside a transaction.
     """
+    current = (f"(SELECT identity_id, prev_person AS person_id FROM {assign} "
+               "WHERE prev_person IS NOT NULL)" if with_prev else "person_index")
     engine.execute(f"""
         CREATE OR REPLACE TEMP TABLE _overlap AS
         SELECT a.cluster_id, p.person_id, count(*) AS n
-        FROM {assign} a JOIN person_index p USING (identity_id) GROUP BY ALL""")
+        FROM {assign} a JOIN {current} p USING (identity_id) GROUP BY ALL""")
     engine.execute(f"""
         CREATE OR REPLACE TEMP TABLE _cluster_key AS
         SELECT cluster_id, min(identity_id) AS min_id, count(*) AS size
@@ -129,13 +132,13 @@ def apply_assignment(engine: Engine, assign: str, *, run_id: int, cause: str,
         engine.execute("DELETE FROM person_index WHERE identity_id NOT IN "
                        "(SELECT identity_id FROM _assigned)")
     # write only what changed: most records keep their person from run to run
-    engine.execute("""
+    engine.execute(f"""
         DELETE FROM person_index WHERE identity_id IN (
-          SELECT identity_id FROM _assigned n JOIN person_index p USING (identity_id)
+          SELECT n.identity_id FROM _assigned n JOIN {current} p USING (identity_id)
           WHERE p.person_id <> n.person_id)""")
     engine.execute(f"""
         INSERT INTO person_index SELECT n.identity_id, n.person_id, {run_id}
-        FROM _assigned n ANTI JOIN person_index p USING (identity_id)""")
+        FROM _assigned n ANTI JOIN {current} p USING (identity_id, person_id)""")
     counts = dict(engine.query(
         f"SELECT event, count(*) FROM person_id_history WHERE run_id = {run_id} GROUP BY 1"))
     for t in ("_overlap", "_cluster_key", "_best", "_keep", "_minted", "_assigned"):
@@ -151,17 +154,13 @@ def _mint_new_ids(engine: Engine) -> None:
         SELECT k.cluster_id, k.min_id, 0 AS salt, {new_person_id_sql('k.min_id')} AS person_id
         FROM _cluster_key k ANTI JOIN _keep USING (cluster_id)""")
     for salt in range(1, 20):
-        clashes = engine.scalar("""
-            SELECT count(*) FROM _minted m
-            WHERE m.person_id IN (SELECT person_id FROM person_ids)
-               OR m.person_id IN (SELECT person_id FROM _minted GROUP BY 1 HAVING count(*) > 1)""")
-        if not clashes:
+        if not engine.query(f"""
+                UPDATE _minted SET salt = {salt},
+                       person_id = {new_person_id_sql(f"min_id || '#{salt}'")}
+                WHERE person_id IN (SELECT person_id FROM person_ids) OR person_id IN (
+                  SELECT person_id FROM _minted GROUP BY 1 HAVING count(*) > 1)
+                RETURNING salt"""):
             return
-        engine.execute(f"""
-            UPDATE _minted SET salt = {salt},
-                   person_id = {new_person_id_sql(f"min_id || '#{salt}'")}
-            WHERE person_id IN (SELECT person_id FROM person_ids)
-               OR person_id IN (SELECT person_id FROM _minted GROUP BY 1 HAVING count(*) > 1)""")
     raise RuntimeError("could not mint unique person IDs")  # 48-bit hashes: not in practice
 
 

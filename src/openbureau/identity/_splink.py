@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -64,6 +65,11 @@ class Rule:
     def sql(self) -> str:
         on = [f"{a.format(s='l')} = {b.format(s='r')}" for a, b in self.keys]
         return " AND ".join([*on, *([self.where] if self.where else [])])
+
+    @property
+    def key_columns(self) -> set[str]:
+        """The columns its keys read: a record missing one meets no other under this rule."""
+        return {c for a, b in self.keys for c in re.findall(r'\{s\}\."?(\w+)', a + b)}
 
 
 def same(*exprs: str, where: str = "") -> Rule:
@@ -254,6 +260,22 @@ def tf_columns(model: dict[str, Any]) -> list[str]:
     """The columns a model adjusts for term frequency."""
     return sorted({lv["tf_adjustment_column"] for c in model["comparisons"]
                    for lv in c["comparison_levels"] if lv.get("tf_adjustment_column")})
+
+
+def with_blocking_rules(model: dict[str, Any], rules: list[Rule]) -> dict[str, Any]:
+    """The model with only these blocking rules (each of them one of its own)."""
+    return {**model, "blocking_rules_to_generate_predictions": [
+        r for r in model["blocking_rules_to_generate_predictions"]
+        if (r["blocking_rule"] if isinstance(r, dict) else str(r)) in {x.sql for x in rules}]}
+
+
+def tf_on_exact_match_only(model: dict[str, Any]) -> bool:
+    """Whether the model adjusts for term frequency only where the two values are the same.
+    Splink then needs a pair's frequency from one side only (it takes either side's), so the
+    values of one record of every pair are enough."""
+    return all(lv["sql_condition"].replace(" ", "") == f'"{col}_l"="{col}_r"'
+               for c in model["comparisons"] for lv in c["comparison_levels"]
+               if (col := lv.get("tf_adjustment_column")))
 
 
 def tf_table_sql(col: str, population: str, values: str) -> str:
@@ -515,7 +537,9 @@ def linker_for(db_api: DuckDBAPI, input_table: str, model: dict[str, Any],
                tf_for: tuple[str, ...] = ()) -> Linker:
     """A linker for ``input_table`` with term-frequency tables over all its records; with
     ``tf_for`` (tables of input records), only for the values those records hold."""
-    linker = Linker(db_api.register(input_table), model, log_level=logging.ERROR)
+    # (Splink's validation of a saved model only logs, below the level shown: 0.1 s)
+    linker = Linker(db_api.register(input_table), model, log_level=logging.ERROR,
+                    validate_settings=False)
     for col in tf_columns(model):
         if not tf_for:
             linker.table_management.compute_tf_table(col)

@@ -154,7 +154,7 @@ def link(engine: Engine, *, model_path: Path, settings: IdentitySection, full: b
             if mode == "full" or new:
                 events = _index.apply_assignment(
                     engine, f"{S}.assign", run_id=run_id, cause=f"{mode} link",
-                    replace_all=mode == "full")
+                    replace_all=mode == "full", with_prev=mode == "incremental")
             if mode == "full":
                 engine.execute("DELETE FROM link_edges")
             engine.execute(f"INSERT INTO link_edges SELECT unique_id_l, unique_id_r, "
@@ -270,22 +270,27 @@ def _incremental_edges(engine: Engine, db_api: object, model: _splink.LinkageMod
         engine.execute(f"CREATE TABLE {S}.edges (unique_id_l VARCHAR, unique_id_r VARCHAR, "
                        "match_probability DOUBLE, source VARCHAR)")
         return 0
+    rules = _batch_rules(engine, model)
     engine.execute(f"""CREATE TABLE {S}.old_input AS SELECT r.* FROM {S}.link_input r
                        ANTI JOIN {S}.new_input n USING (unique_id)
-                       WHERE {_reachable(_splink.blocking_rules(model.settings))}""")
-    # term frequencies over all records, of the values the pairs can hold
-    linker = _splink.linker_for(db_api, "link_input", model.settings,  # type: ignore[arg-type]
-                                tf_for=("new_input", "old_input"))
-    scored = _splink.predict_new(db_api, linker, "new_input", "old_input",  # type: ignore[arg-type]
-                                 settings.edge_threshold)
+                       WHERE {_reachable(rules, model)}""")
+    scored: list[str] = []
+    if rules != []:  # (Splink without blocking rules would score every pair)
+        # term frequencies over all records, of the values the pairs can hold
+        linker = _splink.linker_for(
+            db_api, "link_input",  # type: ignore[arg-type]
+            _splink.with_blocking_rules(model.settings, rules) if rules else model.settings,
+            tf_for=("new_input",) if _splink.tf_on_exact_match_only(model.settings)
+            else ("new_input", "old_input"))
+        scored = _splink.predict_new(db_api, linker, "new_input",  # type: ignore[arg-type]
+                                     "old_input", settings.edge_threshold)
     is_new = f"(SELECT unique_id FROM {S}.new_input)"
-    union = " UNION ALL ".join(
-        f"SELECT unique_id_l, unique_id_r, match_probability, 'model' AS source FROM {t}"
-        for t in scored)
+    union = "".join(
+        f"SELECT unique_id_l, unique_id_r, match_probability, 'model' AS source FROM {t} "
+        "UNION ALL " for t in scored)
     engine.execute(f"""
         CREATE TABLE {S}.edges AS SELECT * FROM (
-          {union}
-          UNION ALL {_deterministic_edges(
+          {union}{_deterministic_edges(
               f"AND (t.unique_id IN {is_new} OR s.root IN {is_new})",
               f"SELECT national_id_token FROM {S}.new_input")}
           UNION ALL {_override_edges(wh, f"AND (identity_id_a IN {is_new} OR "
@@ -294,24 +299,36 @@ def _incremental_edges(engine: Engine, db_api: object, model: _splink.LinkageMod
     return new
 
 
-def _reachable(rules: list[str]) -> str:
+def _batch_rules(engine: Engine, model: _splink.LinkageModel) -> list[_splink.Rule] | None:
+    """The current blocking rules that the new records can meet: those whose key columns
+    some new record has (a batch from a court registry has no phones or emails). None for a
+    model saved with other rules."""
+    if _splink.blocking_rules(model.settings) != _splink.BLOCKING_RULES:
+        return None
+    held = engine.query("SELECT " + ", ".join(f"count({c}) > 0" for c in _splink.COLUMNS)
+                        + f" FROM {S}.new_input")[0]
+    present = {c for c, has in zip(_splink.COLUMNS, held, strict=True) if has}
+    return [rule for rule in _splink.RULES if rule.key_columns <= present]
+
+
+def _reachable(rules: list[_splink.Rule] | None, model: _splink.LinkageModel) -> str:
     """SQL on record ``r``: some new record may form a candidate pair with it.
 
-    With the current rules: ``r``'s keys under some rule hash like a new record's (one pass
-    over the records; a hash collision or a rule's other conditions only let a few more
+    With the current ``rules``: ``r``'s keys under one of them hash like a new record's (one
+    pass over the records; a hash collision or a rule's other conditions only let a few more
     through, which Splink's blocking then leaves out). A model saved with other rules gets
     their pairs joined."""
-    if rules == _splink.BLOCKING_RULES:
+    if rules is not None:
         any_rule = []
-        for rule in _splink.RULES:
+        for rule in rules:
             new_keys = ", ".join(a.format(s="l") for a, _ in rule.keys)
             keys = [b.format(s="r") for _, b in rule.keys]
             present = " AND ".join(f"{k} IS NOT NULL" for k in keys)
             any_rule.append(f"({present} AND hash({', '.join(keys)}) IN "
                             f"(SELECT hash({new_keys}) FROM {S}.new_input l))")
-        return " OR ".join(any_rule)
+        return " OR ".join(any_rule) or "FALSE"
     pairs = " UNION ".join(f"SELECT r.unique_id FROM {S}.new_input l JOIN {S}.link_input r "
-                           f"ON {rule}" for rule in rules)
+                           f"ON {rule}" for rule in _splink.blocking_rules(model.settings))
     return f"r.unique_id IN ({pairs})" if pairs else "TRUE"
 
 
@@ -357,7 +374,8 @@ def _cluster_incremental(engine: Engine, db_api: object, settings: IdentitySecti
         FROM {table} WHERE unique_id NOT LIKE 'person:%'
         UNION ALL
         SELECT p.identity_id, CAST(c.cluster_id AS VARCHAR), p.person_id
-        FROM {table} c JOIN {wh}.person_index p ON c.unique_id = 'person:' || p.person_id""")
+        FROM {table} c JOIN (SELECT * FROM {wh}.person_index SEMI JOIN {S}.edge_persons
+                             USING (person_id)) p ON c.unique_id = 'person:' || p.person_id""")
     # stored edges too, but only those of records in a conflicted cluster ({S} is filled in)
     _enforce_splits(engine, settings, wh, f"""(
         SELECT unique_id_l, unique_id_r, match_probability FROM {{S}}.edges UNION ALL
@@ -389,6 +407,8 @@ def conflict_sql(model: _splink.LinkageModel) -> str:
                         *([DOB_CONFLICT] if model.birth_dates_decisive else [])])
 
 
+CONFLICT_COLUMNS = ("unique_id", "first_name", "last_name", "name_suffix", "dob",
+                    "national_id_token")
 CONFLICT_SQL = """
     SELECT a.identity_id AS id_a, b.identity_id AS id_b
     FROM {assign} a
@@ -402,9 +422,16 @@ NOT_CHECKED_BEFORE = "AND (a.prev_person IS NULL OR b.prev_person IS DISTINCT FR
 def _enforce_splits(engine: Engine, settings: IdentitySection, wh: str, edges_table: str,
                     conflict: str, *, incremental: bool = False) -> None:
     """Re-cluster the clusters that hold a forced split or a conflicting pair of records."""
+    records = f"{S}.link_input"
+    if incremental:
+        # (the few records concerned, in one pass over the view of all)
+        records = f"{S}.assign_input"
+        engine.execute(f"""
+            CREATE TABLE {records} AS SELECT {", ".join(CONFLICT_COLUMNS)}
+            FROM {S}.link_input i SEMI JOIN {S}.assign a ON a.identity_id = i.unique_id""")
     engine.execute(f"""
         CREATE OR REPLACE TABLE {S}.cannot AS
-        {CONFLICT_SQL.format(assign=f"{S}.assign", input=f"{S}.link_input", conflict=conflict,
+        {CONFLICT_SQL.format(assign=f"{S}.assign", input=records, conflict=conflict,
                              pairs=NOT_CHECKED_BEFORE if incremental else "")}
         UNION
         SELECT identity_id_a, identity_id_b FROM {wh}.link_overrides WHERE kind = 'split'""")
@@ -510,7 +537,8 @@ def _apply_overrides(engine: Engine, settings: IdentitySection, run_id: int) -> 
 
 def _record_run(engine: Engine, run_id: int, mode: str, version: int, records: int, new: int,
                 events: dict[str, int], started: float) -> LinkReport:
-    persons = int(engine.scalar("SELECT count(DISTINCT person_id) FROM person_index"))
+    # (each active ID holds records: a person whose records all went elsewhere was merged)
+    persons = int(engine.scalar("SELECT count(*) FROM person_ids WHERE status = 'active'"))
     unlinked = int(engine.scalar("SELECT count(*) FROM unlinked"))
     edges = int(engine.scalar("SELECT count(*) FROM link_edges WHERE run_id = ?", [run_id]))
     seconds = time.perf_counter() - started

@@ -116,10 +116,42 @@ def test_a_new_batch_keeps_existing_ids_and_agrees_with_a_full_relink(ws_copy,
         for identity, person in before.items():
             # an ID survives, or was merged and resolves to the record's person now
             assert after[identity] == person or resolve(engine, person) == after[identity]
+    assert_persons_counted(ws)
     relinked = Path(shutil.copytree(ws, tmp_path / "relinked"))
     run("link", "--full", "-w", relinked)
     agreement = person_index_agreement(ws / "warehouse.duckdb", relinked / "warehouse.duckdb")
     assert agreement >= 0.995
+
+
+def assert_persons_counted(ws: Path) -> None:
+    """The last run reports as many persons as the index holds."""
+    with Workspace.open(ws).engine(read_only=True) as engine:
+        assert engine.scalar("SELECT persons FROM link_runs ORDER BY run_id DESC LIMIT 1") == \
+            engine.scalar("SELECT count(DISTINCT person_id) FROM person_index")
+
+
+def test_a_batch_that_meets_no_blocking_rule_gets_persons_of_its_own(ws_copy, tmp_path) -> None:
+    from tests.conftest import BANK_HEADER, BANK_SPEC
+
+    ws, _ = ws_copy
+    # a surname and a street line: enough to keep (unlike a name alone), but no rule pairs
+    # records on these alone (each wants a postcode, a town, a first name or a birth date)
+    spec = tmp_path / "lines.yaml"
+    spec.write_text(BANK_SPEC.replace("require_one_of: [[national_id], [last_name, dob]]\n", "")
+                    .replace('target: dob, type: date, category: identity, '
+                             'formats: ["%Y-%m-%d", "%d/%m/%Y"]',
+                             "target: address_line1, category: identity"))
+    rows = tmp_path / "lines.csv"
+    rows.write_text(BANK_HEADER + "1,,Smith,12 Oak Street,,2024-01,1,11\n"
+                                  "2,,Jones,12 Oak Street,,2024-01,1,11\n")
+    before = index(ws)
+    run("ingest", spec, rows, "-w", ws)
+    out = run("link", "-w", ws)
+    assert "(incremental, model v1)" in out and "(2 new)" in out, out
+    after = index(ws)
+    new = set(after) - set(before)
+    assert len(new) == 2 and len({after[i] for i in new} - set(before.values())) == 2
+    assert_persons_counted(ws)
 
 
 def test_forced_link_and_split_survive_a_full_relink(ws_copy) -> None:
@@ -146,10 +178,13 @@ def test_forced_link_and_split_survive_a_full_relink(ws_copy) -> None:
     assert person(a) != person(b) and person(c) == person(d)
     out = run("link", "--force-link", a, b, "-w", ws)
     assert "merge" in out and person(a) == person(b)
+    assert_persons_counted(ws)
     out = run("link", "--force-split", c, d, "-w", ws)
     assert "split" in out and person(c) != person(d)
+    assert_persons_counted(ws)
     run("link", "--full", "-w", ws)
     assert person(a) == person(b) and person(c) != person(d)
+    assert_persons_counted(ws)
     with Workspace.open(ws).engine(read_only=True) as engine:
         causes = {r[0] for r in engine.query("SELECT cause FROM person_id_history")}
     assert {"forced link", "forced split"} <= causes

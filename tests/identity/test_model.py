@@ -208,6 +208,26 @@ def test_emails_count_only_when_they_are_the_same() -> None:
                  {"email": "meaton@yahoo.com"}).startswith("Exact match")
 
 
+def test_term_frequencies_of_one_side_do_only_for_exact_matches() -> None:
+    model = _splink.settings().get_settings("duckdb").as_dict()
+    assert _splink.tf_on_exact_match_only(model)
+    for comparison in model["comparisons"]:
+        for lv in comparison["comparison_levels"]:
+            if lv.get("tf_adjustment_column") == "first_name":
+                lv["sql_condition"] = ('jaro_winkler_similarity("first_name_l", '
+                                       '"first_name_r") >= 0.9')
+    assert not _splink.tf_on_exact_match_only(model)
+
+
+def test_the_rules_a_record_can_meet_need_every_column_of_their_keys() -> None:
+    crossed = _splink.RULES[-1]
+    assert crossed.key_columns == {"first_name", "last_name"}
+    assert _splink.same("dob", _splink.POSTCODE_AREA).key_columns == {"dob", "postcode"}
+    kept = _splink.with_blocking_rules(_splink.settings().get_settings("duckdb").as_dict(),
+                                       [crossed])
+    assert _splink.blocking_rules(kept) == [crossed.sql]
+
+
 def pairs_found(left: dict[str, Any], right: dict[str, Any]) -> list[int]:
     """The blocking rules (by position) under which two records form a candidate pair."""
     cols = ("first_name", "last_name", "dob", "national_id_token", "address_line1",

@@ -176,6 +176,28 @@ def test_rows_share_records_ids_are_deterministic_and_reruns_are_noops(
     assert second["3"] == first["3"]
 
 
+def test_batch_ids_keep_their_loading_order_past_a_million_batches(ws: Workspace,
+                                                                    people) -> None:
+    people({"ID": "1", "FIRST": "Ann", "LAST": "Lee", "DOB": "1990-05-06"})
+    with ws.engine() as engine:  # as if 999,997 batches more had been loaded since
+        engine.execute("INSERT INTO ingest_batches SELECT * REPLACE ('B999998' AS batch_id, "
+                       "'other' AS file_sha256, 0 AS rows_read, 0 AS rows_loaded, "
+                       "0 AS rows_quarantined) FROM ingest_batches")
+    first = people({"ID": "2", "FIRST": "Bob", "LAST": "Ray", "DOB": "1970-01-01"})
+    again = people({"ID": "3", "FIRST": "Bob", "LAST": "Ray", "DOB": "1970-01-01"})
+    assert again["3"]["identity_id"] == first["2"]["identity_id"]
+    assert again["3"]["first_batch_id"] == "B999999"
+    assert again["3"]["last_batch_id"] == "C1000000"
+    with ws.engine() as engine:
+        loaded = [r[0] for r in engine.query("SELECT batch_id FROM ingest_batches ORDER BY 1")]
+        assert loaded == ["B000001", "B999998", "B999999", "C1000000"]
+        engine.execute("INSERT INTO ingest_batches SELECT * REPLACE ('C9999999' AS batch_id, "
+                       "'more' AS file_sha256) FROM ingest_batches WHERE batch_id = 'B000001'")
+        from openbureau.ingest.store import next_batch_id
+
+        assert next_batch_id(engine) == "D10000000" > "C9999999"
+
+
 # -- a synthetic population ------------------------------------------------------------------
 
 @pytest.fixture(scope="module")

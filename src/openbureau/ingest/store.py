@@ -87,10 +87,14 @@ def find_loaded(engine: Engine, feed: str, sha256: str) -> BatchRecord | None:
 
 
 def next_batch_id(engine: Engine) -> str:
-    n = engine.scalar(
+    """``B000001``, ``B000002``, ...: ids whose text order is the order batches were loaded in
+    (the first and last batch of a record are taken by it). Past ``B999999`` a digit is added
+    and the letter moves on, so the order holds: ``C1000000``, later ``D10000000``."""
+    n = int(engine.scalar(
         "SELECT coalesce(max(CAST(substr(batch_id, 2) AS BIGINT)), 0) + 1 FROM ingest_batches"
-    )
-    return f"B{int(n):06d}"
+    ))
+    digits = max(6, len(str(n)))
+    return f"{chr(ord('B') + digits - 6)}{n:0{digits}d}"
 
 
 def batches(engine: Engine, feed: str | None = None) -> list[BatchRecord]:

@@ -6,6 +6,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from openbureau.engine import EngineError
 from tests.conftest import BANK_GOOD_ROWS, BANK_HEADER
 
 
@@ -61,6 +64,50 @@ def test_user_errors_are_one_line_with_exit_2(cli, ws, bank_spec, write_file, tm
         assert "Traceback" not in res.output
     with ws.engine(read_only=True) as engine:
         assert engine.scalar("SELECT count(*) FROM ingest_batches") == 0
+
+
+def test_compact_gives_back_the_space_of_dropped_rows_and_keeps_the_rest(
+        cli, ws, bank_spec, write_file) -> None:
+    import duckdb
+
+    f = write_file("good.csv", BANK_HEADER + "\n".join(BANK_GOOD_ROWS) + "\n")
+    assert cli("ingest", bank_spec, f, "-w", ws.root).exit_code == 0
+    with ws.engine() as engine:  # what a full relink leaves behind, in small
+        engine.execute("CREATE TABLE scratch AS SELECT range AS n, md5(range::VARCHAR) AS h "
+                       "FROM range(2000000)")
+        engine.execute("CHECKPOINT")
+        # (data written after it, or the checkpoint just cuts the file short)
+        engine.execute("CREATE TABLE later AS SELECT range AS n FROM range(100000)")
+        engine.execute("CHECKPOINT")
+        engine.execute("DROP TABLE scratch")
+        engine.execute("CHECKPOINT")
+        assert engine.free_share() > 0.5
+        before = engine.query("SELECT * FROM ingest_batches ORDER BY batch_id")
+    size = ws.warehouse_path.stat().st_size
+
+    res = cli("compact", "-w", ws.root)
+    assert res.exit_code == 0, res.output
+    assert ws.warehouse_path.stat().st_size < size / 2
+    assert not ws.warehouse_path.with_name(ws.warehouse_path.name + ".compact").exists()
+    with ws.engine() as engine:
+        assert engine.free_share() < 0.1
+        assert engine.query("SELECT * FROM ingest_batches ORDER BY batch_id") == before
+        assert engine.scalar("SELECT count(*) FROM src_testbank_accounts") == 4
+        with pytest.raises(EngineError):  # the primary key came along
+            engine.execute("INSERT INTO ingest_batches SELECT * FROM ingest_batches")
+
+    # another process writing the warehouse: refused, nothing touched
+    with duckdb.connect(str(ws.warehouse_path)):
+        res = subprocess.run([str(Path(sys.executable).parent / "openbureau"), "compact",
+                              "-w", str(ws.root)], capture_output=True, text=True)
+    assert res.returncode == 2 and "cannot open warehouse" in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
+    fresh = ws.root.parent / "fresh"
+    assert cli("init", fresh).exit_code == 0
+    assert cli("compact", "-w", fresh).exit_code == 0
+    (fresh / "warehouse.duckdb").unlink()
+    res = cli("compact", "-w", fresh)
+    assert res.exit_code == 2 and "no warehouse yet" in res.stderr
 
 
 def test_bad_settings_name_the_key(cli, ws, write_file, bank_spec) -> None:

@@ -25,6 +25,17 @@ def test_registered_arrow_tables_are_scoped() -> None:
         e.query("SELECT * FROM arrow_t")
 
 
+def test_text_columns_given_as_lists_are_scoped() -> None:
+    e = DuckDBEngine()
+    with e.registered("lists_t", {"a": ["x", None, "z"], "b": ["1", "2", None]}):
+        assert e.query("SELECT a, b FROM lists_t ORDER BY b") == [
+            ("x", "1"), (None, "2"), ("z", None)]
+    with pytest.raises(EngineError, match="lists_t"):
+        e.query("SELECT * FROM lists_t")
+    with e.registered("empty_t", {"a": []}):
+        assert e.query("SELECT * FROM empty_t") == []
+
+
 def test_schema_helpers() -> None:
     e = DuckDBEngine()
     e.execute("CREATE TABLE t (a INT, b VARCHAR)")

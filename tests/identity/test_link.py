@@ -284,6 +284,18 @@ def test_a_workspace_linked_before_batches_were_recorded_still_links_only_new_re
             "SELECT count(*) FROM identity_batches")
 
 
+def test_link_suggests_compact_when_the_warehouse_is_mostly_free_space(ws_copy) -> None:
+    ws, _ = ws_copy
+    with Workspace.open(ws).engine() as engine:
+        engine.execute("CREATE TABLE scratch AS SELECT range AS n, md5(range::VARCHAR) AS h "
+                       "FROM range(3000000)")
+        engine.execute("CHECKPOINT")
+        engine.execute("DROP TABLE scratch")
+    assert "`openbureau compact`" in run("link", "-w", ws)
+    run("compact", "-w", ws)
+    assert "compact" not in run("link", "-w", ws)
+
+
 def test_explain_link_works_on_a_read_only_warehouse(small) -> None:
     from openbureau.identity.explain import explain_link
 

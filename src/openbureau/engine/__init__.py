@@ -5,6 +5,6 @@ DuckDB is the embedded default.
 """
 
 from openbureau.engine._base import Engine, EngineError
-from openbureau.engine._duckdb import DuckDBEngine
+from openbureau.engine._duckdb import DuckDBEngine, compact
 
-__all__ = ["DuckDBEngine", "Engine", "EngineError"]
+__all__ = ["DuckDBEngine", "Engine", "EngineError", "compact"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -76,3 +77,38 @@ class DuckDBEngine(Engine):
 
     def close(self) -> None:
         self._con.close()
+
+    def free_share(self) -> float:
+        """The share of the database file's blocks that are free (see ``compact``)."""
+        total, free = self.query("SELECT total_blocks, free_blocks FROM pragma_database_size() "
+                                 "WHERE database_name = current_database()")[0]
+        return float(free) / total if total else 0.0
+
+
+def compact(path: Path) -> tuple[int, int]:
+    """Rewrite a DuckDB database file without its free blocks; return its size before and
+    after in bytes.
+
+    Dropped tables and deleted rows leave free blocks, which DuckDB reuses but never gives
+    back; with many of them (a warehouse relinked in full several times) the first checkpoint
+    in each process takes most of a second. The rewritten file replaces the old one only once
+    it is complete. Nothing else may use the file meanwhile: DuckDB's lock refuses to open it
+    while another process writes it, and a process that opened it after that would lose its
+    writes.
+    """
+    rewritten = path.with_name(path.name + ".compact")
+    rewritten.unlink(missing_ok=True)  # (left by a run that was stopped)
+    engine = DuckDBEngine(path)
+    try:
+        engine.execute("CHECKPOINT")
+        engine.execute(f"ATTACH '{rewritten}' AS compacted")
+        engine.execute(f'COPY FROM DATABASE "{engine.catalog}" TO compacted')
+        engine.execute("DETACH compacted")
+    except BaseException:
+        rewritten.unlink(missing_ok=True)
+        raise
+    finally:
+        engine.close()
+    before = path.stat().st_size
+    os.replace(rewritten, path)
+    return before, path.stat().st_size

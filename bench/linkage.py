@@ -14,9 +14,10 @@ and wall time.
 ``synthetic``: a population sized so that it yields about N identity records; everything but the
 court feed (about 1.6% of the identity records) is ingested and fully linked; then the court feed
 arrives, is standardised (timed apart) and linked incrementally; then a full relink of everything
-for comparison. Wall time and peak memory (RSS high-water mark of this process) of each, F1
-against the truth, and the share of records whose person is the same in the incremental and the
-full result.
+for comparison. The incremental link and the relink run as `openbureau link` in processes of
+their own, three times each on copies of one workspace (the median is compared). Wall time and
+peak memory (RSS high-water mark) of each, F1 against the truth, and the share of records whose
+person is the same in the incremental and the full result.
 
 ``again``: the same linking steps on the population the last ``synthetic`` run generated and
 ingested (its workspace copied to ``bench/out/linkage_N/again``, the court feed's batch taken
@@ -27,16 +28,19 @@ ingesting 17 million rows again. Peak RSS is then that of linking alone.
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from statistics import median
 
 import duckdb
 
-from openbureau.engine import DuckDBEngine
+from openbureau.engine import DuckDBEngine, compact
 from openbureau.identity import build_identity_records, evaluate_linkage, link
 from openbureau.identity.evaluate import compare, person_index_agreement
 from openbureau.ingest import load_spec, parse_spec, save_spec
@@ -239,26 +243,14 @@ def run_again(records: int, batch_share: float | None = None) -> None:
             con.execute(f"DROP TABLE IF EXISTS {table}")
         con.execute("COMMIT")
         con.execute("CHECKPOINT")
-    _compact(again / "ws" / "warehouse.duckdb")
+    # as a `synthetic` run's warehouse is before its first link (ingesting only appends): the
+    # free blocks the steps above left would slow whichever link commits first
+    compact(again / "ws" / "warehouse.duckdb")
     with Workspace.open(again / "ws").engine() as engine:
         build_identity_records(engine)  # (nothing new: brings an older workspace's tables up)
     print(f"\n{records:,} records target, population of the last `synthetic` run, linked again",
           flush=True)
     measure(again, Workspace.open(again / "ws"), pop, HELD_OUT, held_back=True)
-
-
-def _compact(warehouse: Path) -> None:
-    """Rewrite a warehouse without the free blocks that dropping and deleting left in it, as
-    a `synthetic` run's warehouse is before its first link (ingesting only appends). DuckDB's
-    first checkpoint in a process takes time with the free blocks (about 1 s for 3,000 of them,
-    half this file), which would otherwise land in whichever link commits first."""
-    compact = warehouse.with_suffix(".compact")
-    compact.unlink(missing_ok=True)
-    with duckdb.connect() as con:
-        con.execute(f"ATTACH '{warehouse}' AS old (READ_ONLY)")
-        con.execute(f"ATTACH '{compact}' AS new")
-        con.execute("COPY FROM DATABASE old TO new")
-    compact.replace(warehouse)
 
 
 def _cut_held_batch(con: duckdb.DuckDBPyConnection, share: float) -> None:
@@ -281,9 +273,16 @@ def _cut_held_batch(con: duckdb.DuckDBPyConnection, share: float) -> None:
     con.execute("UPDATE held_batches SET rows_read = rows_loaded + rows_quarantined")
 
 
+REPEATS = 3  # runs of the incremental link and of the full relink, each on a fresh copy
+
+
 def measure(root: Path, ws: Workspace, pop: Path, held_out: str, *,
             held_back: bool = False) -> None:
-    """Full link with training; the held-out feed linked incrementally; a full relink."""
+    """Full link with training; the held-out feed linked incrementally; a full relink.
+
+    The incremental link and the relink run as a user runs them, `openbureau link` in a
+    process of its own, REPEATS times each on a copy of the same workspace; their figures
+    are the seconds the run records in link_runs, and the median is compared."""
     model = ws.root / "models" / "linkage-model.json"
     with ws.engine() as engine:
         full = link(engine, model_path=model, settings=ws.settings.identity)
@@ -304,28 +303,49 @@ def measure(root: Path, ws: Workspace, pop: Path, held_out: str, *,
         t = time.perf_counter()
         build_identity_records(engine)
         std_seconds = time.perf_counter() - t
-        t = time.perf_counter()
-        inc = link(engine, model_path=model, settings=ws.settings.identity)
-        inc_seconds = time.perf_counter() - t
+    inc = cli_link_runs(ws.root, root / "before_incremental")
+    with ws.engine() as engine:
+        new = engine.scalar("SELECT new_records FROM link_runs ORDER BY run_id DESC LIMIT 1")
         q_inc = evaluate_linkage(engine, pop / "truth")
-    print(f"incremental link of {inc.new_records:,} new records "
-          f"({inc.new_records / base:.1%} of {base:,}): {inc_seconds:.2f} s, after "
+    print(f"incremental link of {new:,} new records ({new / base:.1%} of {base:,}): "
+          f"{median(inc):.2f} s (runs: {', '.join(f'{s:.2f}' for s in inc)}), after "
           f"standardising the batch in {std_seconds:.2f} s; F1 {q_inc.f1:.4f}", flush=True)
 
     relinked = Path(shutil.copytree(ws.root, root / "relinked"))
-    rws = Workspace.open(relinked)
-    with rws.engine() as engine:
-        t = time.perf_counter()
-        rel = link(engine, model_path=relinked / "models" / "linkage-model.json",
-                   settings=rws.settings.identity, full=True)
-        rel_seconds = time.perf_counter() - t
+    rel = cli_link_runs(relinked, root / "before_relink", "--full")
+    with Workspace.open(relinked).engine() as engine:
+        records = engine.scalar("SELECT records FROM link_runs ORDER BY run_id DESC LIMIT 1")
         q_rel = evaluate_linkage(engine, pop / "truth")
-    agreement = person_index_agreement(ws.warehouse_path, rws.warehouse_path)
-    print(f"full relink of all {rel.records:,} records (model reused): {rel_seconds:.1f} s, "
-          f"F1 {q_rel.f1:.4f}; incremental is {rel_seconds / inc_seconds:.1f}x faster "
-          f"({rel_seconds / (inc_seconds + std_seconds):.1f}x with standardising) and "
+    agreement = person_index_agreement(ws.warehouse_path, relinked / "warehouse.duckdb")
+    print(f"full relink of all {records:,} records (model reused): {median(rel):.1f} s "
+          f"(runs: {', '.join(f'{s:.1f}' for s in rel)}), F1 {q_rel.f1:.4f}; incremental is "
+          f"{median(rel) / median(inc):.1f}x faster "
+          f"({median(rel) / (median(inc) + std_seconds):.1f}x with standardising) and "
           f"agrees on {agreement:.2%} of record-to-person assignments", flush=True)
     print(f"peak RSS of this process so far: {peak_rss_mb():,.0f} MB", flush=True)
+
+
+def cli_link_runs(workspace: Path, keep: Path, *flags: str) -> list[float]:
+    """Run `openbureau link` on ``workspace`` REPEATS times, each time on the workspace as it
+    was before (kept in ``keep`` meanwhile); the seconds each run recorded. The workspace is
+    left as the last run left it."""
+    shutil.rmtree(keep, ignore_errors=True)
+    shutil.copytree(workspace, keep)
+    seconds = []
+    for i in range(REPEATS):
+        if i:
+            shutil.rmtree(workspace)
+            shutil.copytree(keep, workspace)
+        os.sync()  # (the copy's writes would otherwise land during the run)
+        done = subprocess.run([str(Path(sys.executable).parent / "openbureau"), "link", *flags,
+                               "-w", str(workspace)], capture_output=True, text=True)
+        if done.returncode:
+            sys.exit(f"openbureau link {' '.join(flags)} failed: {done.stderr.strip()}")
+        with duckdb.connect(str(workspace / "warehouse.duckdb"), read_only=True) as con:
+            seconds.append(con.execute("SELECT seconds FROM link_runs "
+                                       "ORDER BY run_id DESC LIMIT 1").fetchall()[0][0])
+    shutil.rmtree(keep)
+    return seconds
 
 
 def run_thresholds(workspace: Path, truth: Path, thresholds: list[float]) -> None:

@@ -159,7 +159,7 @@ def build_identity_records(engine: Engine, *, country: str = "US",
         with engine.transaction():
             new_ids, mapped = _publish(engine, batch_ids, src_rows)
     finally:
-        for t in ("_id_distinct", "_id_std", "_id_new"):
+        for t in ("_id_distinct", "_id_std", "_id_new", "_id_known"):
             engine.execute(f"DROP TABLE IF EXISTS {t}")
     tick(f"identity: {mapped:,} rows, {len(new_ids):,} new identity records", 4, 4)
     return _summary(engine, batch_ids, mapped, new_ids)
@@ -279,20 +279,27 @@ def _publish(engine: Engine, batch_ids: tuple[str, ...],
     mapped = int(engine.scalar("SELECT sum(len(rows)) FROM _id_std") or 0)
     if mapped != src_rows:
         raise EngineError(f"identity: mapped {mapped} rows but the batches hold {src_rows}")
+    # the records seen before (one pass over a million of them; a new feed's batch has none)
     engine.execute(
-        "UPDATE identity_records AS r SET n_records = r.n_records + n.n_records, "
-        "first_batch_id = least(r.first_batch_id, n.first_batch_id), "
-        "last_batch_id = greatest(r.last_batch_id, n.last_batch_id) "
-        "FROM _id_new AS n WHERE r.identity_id = n.identity_id"
+        "CREATE OR REPLACE TEMP TABLE _id_known AS "
+        "SELECT identity_id FROM _id_new SEMI JOIN identity_records USING (identity_id)"
     )
+    if engine.scalar("SELECT count(*) FROM _id_known"):
+        engine.execute(
+            "UPDATE identity_records AS r SET n_records = r.n_records + n.n_records, "
+            "first_batch_id = least(r.first_batch_id, n.first_batch_id), "
+            "last_batch_id = greatest(r.last_batch_id, n.last_batch_id) "
+            "FROM _id_new AS n SEMI JOIN _id_known USING (identity_id) "
+            "WHERE r.identity_id = n.identity_id"
+        )
     new_ids = tuple(r[0] for r in engine.query(
-        "SELECT identity_id FROM _id_new WHERE identity_id NOT IN "
-        "(SELECT identity_id FROM identity_records) ORDER BY identity_id"
+        "SELECT identity_id FROM _id_new ANTI JOIN _id_known USING (identity_id) "
+        "ORDER BY identity_id"
     ))
     cols = ", ".join(RECORD_COLUMNS) + ", n_records, first_batch_id, last_batch_id"
     engine.execute(
         f"INSERT INTO identity_records ({cols}) SELECT {cols} FROM _id_new "
-        "WHERE identity_id NOT IN (SELECT identity_id FROM identity_records)"
+        "ANTI JOIN _id_known USING (identity_id)"
     )
     now = datetime.now().replace(microsecond=0)
     engine.execute(

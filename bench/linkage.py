@@ -15,7 +15,7 @@ and wall time.
 court feed (about 1.6% of the identity records) is ingested and fully linked; then the court feed
 arrives, is standardised (timed apart) and linked incrementally; then a full relink of everything
 for comparison. The incremental link and the relink run as `openbureau link` in processes of
-their own, three times each on copies of one workspace (the median is compared). Wall time and
+their own, five times each on copies of one workspace (the median is compared). Wall time and
 peak memory (RSS high-water mark) of each, F1 against the truth, and the share of records whose
 person is the same in the incremental and the full result.
 
@@ -273,7 +273,7 @@ def _cut_held_batch(con: duckdb.DuckDBPyConnection, share: float) -> None:
     con.execute("UPDATE held_batches SET rows_read = rows_loaded + rows_quarantined")
 
 
-REPEATS = 3  # runs of the incremental link and of the full relink, each on a fresh copy
+REPEATS = 5  # runs of the incremental link and of the full relink, each on a fresh copy
 
 
 def measure(root: Path, ws: Workspace, pop: Path, held_out: str, *,

@@ -65,7 +65,7 @@ def apply_assignment(engine: Engine, assign: str, *, run_id: int, cause: str,
     ``assign`` names a table (identity_id, cluster_id). With ``replace_all`` it covers every
     linked record and the index is rebuilt from it; otherwise only the records it covers move.
     ``with_prev``: it also has ``prev_person``, each record's person in the index (NULL for a
-    record not in it), so the index is read only to be written. Call inside a transaction.
+    record not in it), which saves reading the index to find them. Call inside a transaction.
     """
     current = (f"(SELECT identity_id, prev_person AS person_id FROM {assign} "
                "WHERE prev_person IS NOT NULL)" if with_prev else "person_index")

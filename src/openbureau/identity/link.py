@@ -276,7 +276,8 @@ def _incremental_edges(engine: Engine, db_api: object, model: _splink.LinkageMod
                        WHERE {_reachable(rules, model)}""")
     scored: list[str] = []
     if rules != []:  # (Splink without blocking rules would score every pair)
-        # term frequencies over all records, of the values the pairs can hold
+        # term frequencies over all records, of the values the pairs can hold: the new
+        # records' ones suffice where the model adjusts exact matches only
         linker = _splink.linker_for(
             db_api, "link_input",  # type: ignore[arg-type]
             _splink.with_blocking_rules(model.settings, rules) if rules else model.settings,

@@ -283,7 +283,7 @@ def link(
 @app.command()
 @handles_errors
 def compact(workspace: WorkspaceOpt = Path(".")) -> None:
-    """Rewrite the warehouse without the free space that relinking and deleting leave.
+    """Rewrite the warehouse without the free space that dropped and deleted rows leave.
 
     Run it while nothing else uses the workspace."""
     from openbureau.engine import compact as compact_file

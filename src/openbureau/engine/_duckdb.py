@@ -90,11 +90,11 @@ def compact(path: Path) -> tuple[int, int]:
     after in bytes.
 
     Dropped tables and deleted rows leave free blocks, which DuckDB reuses but never gives
-    back; with many of them (a warehouse relinked in full several times) the first checkpoint
-    in each process takes most of a second. The rewritten file replaces the old one only once
-    it is complete. Nothing else may use the file meanwhile: DuckDB's lock refuses to open it
-    while another process writes it, and a process that opened it after that would lose its
-    writes.
+    back; with many of them (half the file, after a feed was taken back out) the first
+    checkpoint in each process takes most of a second. The rewritten file replaces the old
+    one only once it is complete. Nothing else may use the file meanwhile: DuckDB's lock
+    refuses to open it while another process writes it, and a process that opened it after
+    that would lose its writes.
     """
     rewritten = path.with_name(path.name + ".compact")
     rewritten.unlink(missing_ok=True)  # (left by a run that was stopped)

@@ -34,6 +34,12 @@ def test_text_columns_given_as_lists_are_scoped() -> None:
         e.query("SELECT * FROM lists_t")
     with e.registered("empty_t", {"a": []}):
         assert e.query("SELECT * FROM empty_t") == []
+    # a failure inside a transaction is the error raised, not the clean-up after it
+    with pytest.raises(EngineError, match="nowhere"), e.transaction(), \
+            e.registered("lists_t", {"a": ["x"]}):
+        e.execute("SELECT * FROM nowhere")
+    with pytest.raises(EngineError, match="lists_t"):
+        e.query("SELECT * FROM lists_t")
 
 
 def test_schema_helpers() -> None:

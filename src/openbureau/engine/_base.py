@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 import pyarrow as pa
@@ -96,7 +96,9 @@ class Engine(ABC):
             if isinstance(table, pa.Table):
                 self._unregister(name)
             else:
-                self.execute(f"DROP TABLE IF EXISTS temp.{name}")
+                # (in a transaction that failed, DuckDB refuses it; the rollback drops it then)
+                with suppress(EngineError):
+                    self.execute(f"DROP TABLE IF EXISTS temp.{name}")
 
     @contextmanager
     def transaction(self) -> Iterator[None]:

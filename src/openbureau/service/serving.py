@@ -146,6 +146,7 @@ class Published:
     scores: pa.Table | None = None  # this snapshot's rows, for the hot path
     index: dict[str, int] = field(default_factory=dict)  # person_id -> row of ``scores``
     moved: dict[str, str] = field(default_factory=dict)  # retired person_id -> survivor
+    merged: dict[str, list[str]] = field(default_factory=dict)  # survivor -> its retired IDs
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         return self.connection.cursor()
@@ -176,6 +177,9 @@ class Published:
             cur.close()
         self.scores = scores
         self.index = {pid: i for i, pid in enumerate(scores.column("person_id").to_pylist())}
+        self.merged = {}
+        for old, new in sorted(self.moved.items()):
+            self.merged.setdefault(new, []).append(old)
 
 
 class ServingStore:

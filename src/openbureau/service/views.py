@@ -38,8 +38,7 @@ def own_id(pub: Published | None, person_id: str | None) -> str:
 
 def merged_into(pub: Published | None, person_id: str) -> list[str]:
     """``person_id`` and the retired IDs that resolve to it."""
-    moved = pub.moved if pub is not None else {}
-    return [person_id, *sorted(old for old, new in moved.items() if new == person_id)]
+    return [person_id, *(pub.merged.get(person_id, []) if pub is not None else [])]
 
 
 def resolve_person(pub: Published, person_id: str) -> str | None:

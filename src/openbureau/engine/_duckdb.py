@@ -101,7 +101,7 @@ def compact(path: Path) -> tuple[int, int]:
     engine = DuckDBEngine(path)
     try:
         engine.execute("CHECKPOINT")
-        engine.execute(f"ATTACH '{rewritten}' AS compacted")
+        engine.execute("ATTACH '" + str(rewritten).replace("'", "''") + "' AS compacted")
         engine.execute(f'COPY FROM DATABASE "{engine.catalog}" TO compacted')
         engine.execute("DETACH compacted")
     except BaseException:

@@ -264,9 +264,10 @@ def tf_columns(model: dict[str, Any]) -> list[str]:
 
 def with_blocking_rules(model: dict[str, Any], rules: list[Rule]) -> dict[str, Any]:
     """The model with only these blocking rules (each of them one of its own)."""
+    kept = {rule.sql for rule in rules}
     return {**model, "blocking_rules_to_generate_predictions": [
         r for r in model["blocking_rules_to_generate_predictions"]
-        if (r["blocking_rule"] if isinstance(r, dict) else str(r)) in {x.sql for x in rules}]}
+        if (r["blocking_rule"] if isinstance(r, dict) else str(r)) in kept]}
 
 
 def tf_on_exact_match_only(model: dict[str, Any]) -> bool:

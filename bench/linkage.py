@@ -15,9 +15,10 @@ and wall time.
 court feed (about 1.6% of the identity records) is ingested and fully linked; then the court feed
 arrives, is standardised (timed apart) and linked incrementally; then a full relink of everything
 for comparison. The incremental link and the relink run as `openbureau link` in processes of
-their own, five times each on copies of one workspace (the median is compared). Wall time and
-peak memory (RSS high-water mark) of each, F1 against the truth, and the share of records whose
-person is the same in the incremental and the full result.
+their own, five times each on copies of one workspace (the median is compared). Wall time of
+each, peak memory (RSS high-water mark) of the benchmark's process, which runs the full link,
+F1 against the truth, and the share of records whose person is the same in the incremental and
+the full result.
 
 ``again``: the same linking steps on the population the last ``synthetic`` run generated and
 ingested (its workspace copied to ``bench/out/linkage_N/again``, the court feed's batch taken

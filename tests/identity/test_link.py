@@ -123,6 +123,44 @@ def test_a_new_batch_keeps_existing_ids_and_agrees_with_a_full_relink(ws_copy,
     assert agreement >= 0.995
 
 
+def test_a_new_batch_never_splits_a_person_the_index_holds(ws_copy, tmp_path) -> None:
+    """A new record that matches two persons who cannot be one (a Jr and a Sr) joins one of
+    them; it takes no record away from either. (Re-clustering the records one by one would
+    move Zebulon's record to the Sr, whose national ID differs, and leave the Jr alone.)"""
+    from tests.conftest import BANK_SPEC
+
+    ws, _ = ws_copy
+    spec = tmp_path / "bank.yaml"
+    spec.write_text(BANK_SPEC.replace("  - {column: PERIOD", (
+        "  - {column: STREET, target: address_line1, category: identity}\n"
+        "  - {column: ZIP, target: postcode, category: identity}\n  - {column: PERIOD")))
+    header = "ACCT,FIRST,LAST,DOB,SSN,STREET,ZIP,PERIOD,BAL,STATUS\n"
+    rows = ["1,Zebulon,Quixley,1980-01-02,111-11-1111,1 Elm Road,11111,2024-01,1,11",
+            "2,Zebulin,Quixley Jr,1980-01-02,,,,2024-01,1,11",
+            "3,Zebulon,Quixley Sr,1980-01-02,222-22-2222,9 Oak Lane,99999,2024-01,1,11",
+            "4,Zebulon,Quixley,1980-01-02,,,,2024-01,1,11"]
+
+    def quixleys() -> dict[str, str]:
+        with Workspace.open(ws).engine(read_only=True) as engine:
+            return dict(engine.query(
+                "SELECT identity_id, p.person_id FROM identity_records r "
+                "JOIN person_index p USING (identity_id) WHERE r.last_name = 'QUIXLEY'"))
+
+    for i, batch in enumerate((rows[:3], rows[3:])):
+        (tmp_path / f"{i}.csv").write_text(header + "\n".join(batch) + "\n")
+        run("ingest", spec, tmp_path / f"{i}.csv", "-w", ws)
+        run("link", "-w", ws)
+        if i == 0:
+            before = quixleys()
+            assert len(set(before.values())) == 2, before  # Zebulon with the Jr; the Sr apart
+    after = quixleys()
+    assert {k: after[k] for k in before} == before
+    with Workspace.open(ws).engine(read_only=True) as engine:
+        events = dict(engine.query("SELECT event, count(*) FROM person_id_history WHERE run_id "
+                                   "= (SELECT max(run_id) FROM link_runs) GROUP BY 1"))
+    assert "split" not in events
+
+
 def assert_persons_counted(ws: Path) -> None:
     """The last run reports as many persons as the index holds."""
     with Workspace.open(ws).engine(read_only=True) as engine:

@@ -339,7 +339,7 @@ def _cluster_full(engine: Engine, db_api: object, settings: IdentitySection, wh:
                             settings.link_threshold)
     engine.execute(f"CREATE TABLE {S}.assign AS SELECT unique_id AS identity_id, "
                    f"CAST(cluster_id AS VARCHAR) AS cluster_id FROM {table}")
-    _enforce_splits(engine, settings, wh, "{S}.edges", conflict)
+    _enforce_splits(engine, settings, wh, f"{S}.edges", conflict)
 
 
 def _cluster_incremental(engine: Engine, db_api: object, settings: IdentitySection,
@@ -377,12 +377,7 @@ def _cluster_incremental(engine: Engine, db_api: object, settings: IdentitySecti
         SELECT p.identity_id, CAST(c.cluster_id AS VARCHAR), p.person_id
         FROM {table} c JOIN (SELECT * FROM {wh}.person_index SEMI JOIN {S}.edge_persons
                              USING (person_id)) p ON c.unique_id = 'person:' || p.person_id""")
-    # stored edges too, but only those of records in a conflicted cluster ({S} is filled in)
-    _enforce_splits(engine, settings, wh, f"""(
-        SELECT unique_id_l, unique_id_r, match_probability FROM {{S}}.edges UNION ALL
-        SELECT identity_id_l, identity_id_r, match_probability FROM {wh}.link_edges
-        WHERE identity_id_l IN (SELECT identity_id FROM {{S}}.conflicted))""", conflict,
-                    incremental=True)
+    _enforce_splits(engine, settings, wh, f"{S}.graph_edges", conflict, incremental=True)
 
 
 # Two records this far apart are never one person, however strong the path between them:
@@ -420,13 +415,19 @@ CONFLICT_SQL = """
 NOT_CHECKED_BEFORE = "AND (a.prev_person IS NULL OR b.prev_person IS DISTINCT FROM a.prev_person)"
 
 
-def _enforce_splits(engine: Engine, settings: IdentitySection, wh: str, edges_table: str,
+def _enforce_splits(engine: Engine, settings: IdentitySection, wh: str, edges: str,
                     conflict: str, *, incremental: bool = False) -> None:
-    """Re-cluster the clusters that hold a forced split or a conflicting pair of records."""
-    records = f"{S}.link_input"
+    """Re-cluster the clusters that hold a forced split or a conflicting pair of records.
+
+    ``edges`` (unique_id_l, unique_id_r, match_probability) join the clustering's nodes. In a
+    full link a node is a record. In an incremental one it is a new record or a person of the
+    index, whose records were checked when it was formed and stay together here (forced
+    splits inside one are applied afterwards, see _apply_overrides); ``edges`` then join
+    nodes as ``_cluster_incremental`` names them."""
+    records, node = f"{S}.link_input", "a.identity_id"
     if incremental:
         # (the few records concerned, in one pass over the view of all)
-        records = f"{S}.assign_input"
+        records, node = f"{S}.assign_input", "coalesce('person:' || a.prev_person, a.identity_id)"
         engine.execute(f"""
             CREATE TABLE {records} AS SELECT {", ".join(CONFLICT_COLUMNS)}
             FROM {S}.link_input i SEMI JOIN {S}.assign a ON a.identity_id = i.unique_id""")
@@ -438,27 +439,33 @@ def _enforce_splits(engine: Engine, settings: IdentitySection, wh: str, edges_ta
         SELECT identity_id_a, identity_id_b FROM {wh}.link_overrides WHERE kind = 'split'""")
     engine.execute(f"""
         CREATE OR REPLACE TABLE {S}.conflicted AS
-        SELECT a.identity_id, a.cluster_id FROM {S}.assign a WHERE a.cluster_id IN (
+        SELECT a.identity_id, a.cluster_id, {node} AS node FROM {S}.assign a
+        WHERE a.cluster_id IN (
           SELECT x.cluster_id FROM {S}.cannot c
           JOIN {S}.assign x ON x.identity_id = c.id_a
           JOIN {S}.assign y ON y.identity_id = c.id_b AND x.cluster_id = y.cluster_id)""")
     if not engine.scalar(f"SELECT count(*) FROM {S}.conflicted"):
         return
-    edges = engine.query(f"""
-        SELECT e.unique_id_l, e.unique_id_r FROM {edges_table.format(S=S)} e
-        JOIN {S}.conflicted l ON l.identity_id = e.unique_id_l
-        JOIN {S}.conflicted r ON r.identity_id = e.unique_id_r AND l.cluster_id = r.cluster_id
+    nodes = f"(SELECT DISTINCT node, cluster_id FROM {S}.conflicted)"
+    among = engine.query(f"""
+        SELECT e.unique_id_l, e.unique_id_r FROM {edges} e
+        JOIN {nodes} l ON l.node = e.unique_id_l
+        JOIN {nodes} r ON r.node = e.unique_id_r AND l.cluster_id = r.cluster_id
         WHERE e.match_probability >= ?
         ORDER BY e.match_probability DESC, e.unique_id_l, e.unique_id_r""",
         [settings.link_threshold])
-    members = [r[0] for r in engine.query(f"SELECT identity_id FROM {S}.conflicted")]
-    cannot = engine.query(f"SELECT id_a, id_b FROM {S}.cannot")
-    labels = constrained_clustering(members, edges, cannot)
-    relabel = {"identity_id": list(labels), "label": list(labels.values())}
+    members = [r[0] for r in engine.query(f"SELECT DISTINCT node FROM {S}.conflicted")]
+    cannot = engine.query(f"""
+        SELECT DISTINCT a.node, b.node FROM {S}.cannot c
+        JOIN {S}.conflicted a ON a.identity_id = c.id_a
+        JOIN {S}.conflicted b ON b.identity_id = c.id_b WHERE a.node <> b.node""")
+    labels = constrained_clustering(members, among, cannot)
+    relabel = {"node": list(labels), "label": list(labels.values())}
     with engine.registered("_relabel", relabel):
         engine.execute(f"""
-            UPDATE {S}.assign SET cluster_id = cluster_id || '/' || r.label
-            FROM _relabel r WHERE {S}.assign.identity_id = r.identity_id""")
+            UPDATE {S}.assign SET cluster_id = {S}.assign.cluster_id || '/' || r.label
+            FROM _relabel r JOIN {S}.conflicted c ON c.node = r.node
+            WHERE {S}.assign.identity_id = c.identity_id""")
 
 
 def constrained_clustering(members: list[str], edges: list[tuple[str, str]],

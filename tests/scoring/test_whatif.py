@@ -470,12 +470,24 @@ def test_a_row_without_a_scorecard_feature_is_a_user_error() -> None:
 # -- a realistic case on the population ---------------------------------------------------------
 
 
+def best_utilisation(card: Scorecard) -> float:
+    """A revolving utilisation inside the card's best bin for it (the middle of that bin)."""
+    factor = next(f for f in card.factors if f.name == "revolving_utilisation")
+    best = max((b for b in factor.bins if not b.missing and b.categories is None),
+               key=lambda b: b.points)
+    lower, upper = max(best.lower or 0.0, 0.0), min(best.upper or 1.0, 1.0)
+    assert lower < upper, best
+    return (lower + upper) / 2
+
+
 def test_paying_down_high_utilisation_raises_scores_and_removes_a_reason(snapshot) -> None:
     card = snapshot["card"]
     high = [r for r in snapshot["rows"] if (r["revolving_utilisation"] or 0) >= 0.75
             and snapshot["scores"][r["person_id"]]["score"] is not None]
     assert len(high) >= 20
-    results = {r["person_id"]: what_if(card, r, [PayDown(target_percent=10)]) for r in high}
+    # (to the card's best utilisation, whatever a retrained card finds that to be)
+    target = PayDown(target_utilisation=best_utilisation(card))
+    results = {r["person_id"]: what_if(card, r, [target]) for r in high}
     trendless = {f.name for f in card.factors if f.trend not in MONOTONE}
     for res in results.values():
         assert res.before.score is not None and res.after.score is not None

@@ -3,6 +3,7 @@ arithmetic on the model; FEBRL4 as a whole (slow)."""
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 from typing import Any
 
@@ -291,3 +292,22 @@ def test_twins_with_their_own_national_ids_are_two_people() -> None:
     # a model that found IDs often mistyped for one person does not rule on them
     assert not conflicting(_splink.LinkageModel({}, 1, False, False), twin,
                            {**twin, "first_name": "OLIVER", "national_id_token": "t2"})
+
+
+def test_a_model_saved_with_a_retired_rule_keeps_its_rules_in_an_incremental_run() -> None:
+    """A model trained before a rule was dropped still blocks with it; an incremental run
+    knows that rule's keys, and a rule it does not know sends it the slow way (None)."""
+    linking = importlib.import_module("openbureau.identity.link")  # (not the function)
+
+    class AllColumnsHeld:
+        def query(self, sql: str) -> list[tuple[bool, ...]]:
+            return [tuple(True for _ in _splink.COLUMNS)]
+
+    settings = _splink.settings().get_settings("duckdb").as_dict()
+    retired = [rule.sql for rule in _splink.RETIRED_RULES]
+    old = {**settings, "blocking_rules_to_generate_predictions": [
+        *settings["blocking_rules_to_generate_predictions"], *retired]}
+    rules = linking._batch_rules(AllColumnsHeld(), _splink.LinkageModel(old, 1, False))
+    assert rules is not None and [r.sql for r in rules] == _splink.BLOCKING_RULES + retired
+    other = {**settings, "blocking_rules_to_generate_predictions": ["l.city = r.city"]}
+    assert linking._batch_rules(AllColumnsHeld(), _splink.LinkageModel(other, 1, False)) is None

@@ -301,15 +301,17 @@ def _incremental_edges(engine: Engine, db_api: object, model: _splink.LinkageMod
 
 
 def _batch_rules(engine: Engine, model: _splink.LinkageModel) -> list[_splink.Rule] | None:
-    """The current blocking rules that the new records can meet: those whose key columns
-    some new record has (a batch from a court registry has no phones or emails). None for a
-    model saved with other rules."""
-    if _splink.blocking_rules(model.settings) != _splink.BLOCKING_RULES:
+    """The saved model's blocking rules that the new records can meet: those whose key
+    columns some new record has (a batch from a court registry has no phones or emails).
+    None for a model with a rule not in _splink.RULES or RETIRED_RULES."""
+    known = {rule.sql: rule for rule in (*_splink.RULES, *_splink.RETIRED_RULES)}
+    saved = _splink.blocking_rules(model.settings)
+    if not saved or any(sql not in known for sql in saved):
         return None
     held = engine.query("SELECT " + ", ".join(f"count({c}) > 0" for c in _splink.COLUMNS)
                         + f" FROM {S}.new_input")[0]
     present = {c for c, has in zip(_splink.COLUMNS, held, strict=True) if has}
-    return [rule for rule in _splink.RULES if rule.key_columns <= present]
+    return [known[sql] for sql in saved if known[sql].key_columns <= present]
 
 
 def _reachable(rules: list[_splink.Rule] | None, model: _splink.LinkageModel) -> str:

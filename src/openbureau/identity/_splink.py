@@ -275,7 +275,7 @@ def with_blocking_rules(model: dict[str, Any], rules: list[Rule]) -> dict[str, A
     kept = {rule.sql for rule in rules}
     return {**model, "blocking_rules_to_generate_predictions": [
         r for r in model["blocking_rules_to_generate_predictions"]
-        if (r["blocking_rule"] if isinstance(r, dict) else str(r)) in kept]}
+        if _rule_sql(r) in kept]}
 
 
 def tf_on_exact_match_only(model: dict[str, Any]) -> bool:
@@ -567,7 +567,12 @@ def blocking_rules(model: dict[str, Any]) -> list[str]:
     rules = model.get("blocking_rules_to_generate_predictions") or []
     if any(isinstance(r, dict) and r.get("arrays_to_explode") for r in rules):
         return []
-    return [r["blocking_rule"] if isinstance(r, dict) else str(r) for r in rules]
+    return [_rule_sql(r) for r in rules]
+
+
+def _rule_sql(rule: dict[str, Any] | str) -> str:
+    """A saved blocking rule's SQL condition (saved as a dict, or as the bare string)."""
+    return str(rule["blocking_rule"]) if isinstance(rule, dict) else str(rule)
 
 
 def predict_all(linker: Linker, threshold: float) -> str:

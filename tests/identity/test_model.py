@@ -295,7 +295,7 @@ def test_twins_with_their_own_national_ids_are_two_people() -> None:
 
 
 def test_a_model_saved_with_a_retired_rule_keeps_its_rules_in_an_incremental_run() -> None:
-    """A model trained before a rule was dropped still blocks with it; an incremental run
+    """A model trained before a rule was narrowed still blocks with it; an incremental run
     knows that rule's keys, and a rule it does not know sends it the slow way (None)."""
     linking = importlib.import_module("openbureau.identity.link")  # (not the function)
 

@@ -344,10 +344,20 @@ def _cluster_full(engine: Engine, db_api: object, settings: IdentitySection, wh:
     _enforce_splits(engine, settings, wh, f"{S}.edges", conflict)
 
 
+# An incremental run's clustering node for an indexed person (a new record is its own node):
+# the prefix keeps person IDs apart from identity ids.
+PERSON_NODE = "person:"
+
+
+def _person_node(person_id: str) -> str:
+    """SQL: the node of the person whose ID is the SQL ``person_id``."""
+    return f"'{PERSON_NODE}' || {person_id}"
+
+
 def _cluster_incremental(engine: Engine, db_api: object, settings: IdentitySection,
                          wh: str, conflict: str) -> None:
     """Cluster the new records together with the persons they touch (as one node each)."""
-    node = """CASE WHEN p.person_id IS NULL THEN x ELSE 'person:' || p.person_id END"""
+    node = f"CASE WHEN p.person_id IS NULL THEN x ELSE {_person_node('p.person_id')} END"
     # (the index entries of the edges' records first: a join's build side is then small)
     engine.execute(f"""
         CREATE TABLE {S}.edge_persons AS SELECT p.identity_id, p.person_id
@@ -366,19 +376,19 @@ def _cluster_incremental(engine: Engine, db_api: object, settings: IdentitySecti
     engine.execute(f"""
         CREATE TABLE {S}.graph_nodes AS
         SELECT unique_id FROM {S}.new_input
-        UNION SELECT unique_id_l FROM {S}.graph_edges WHERE unique_id_l LIKE 'person:%'
-        UNION SELECT unique_id_r FROM {S}.graph_edges WHERE unique_id_r LIKE 'person:%'""")
+        UNION SELECT unique_id_l FROM {S}.graph_edges WHERE unique_id_l LIKE '{PERSON_NODE}%'
+        UNION SELECT unique_id_r FROM {S}.graph_edges WHERE unique_id_r LIKE '{PERSON_NODE}%'""")
     table = _splink.cluster(db_api, "graph_nodes", "graph_edges",  # type: ignore[arg-type]
                             settings.link_threshold)
     engine.execute(f"""
         CREATE TABLE {S}.assign AS
         SELECT unique_id AS identity_id, CAST(cluster_id AS VARCHAR) AS cluster_id,
                NULL::VARCHAR AS prev_person
-        FROM {table} WHERE unique_id NOT LIKE 'person:%'
+        FROM {table} WHERE unique_id NOT LIKE '{PERSON_NODE}%'
         UNION ALL
         SELECT p.identity_id, CAST(c.cluster_id AS VARCHAR), p.person_id
         FROM {table} c JOIN (SELECT * FROM {wh}.person_index SEMI JOIN {S}.edge_persons
-                             USING (person_id)) p ON c.unique_id = 'person:' || p.person_id""")
+                             USING (person_id)) p ON c.unique_id = {_person_node('p.person_id')}""")
     _enforce_splits(engine, settings, wh, f"{S}.graph_edges", conflict, incremental=True)
 
 
@@ -429,7 +439,8 @@ def _enforce_splits(engine: Engine, settings: IdentitySection, wh: str, edges: s
     records, node = f"{S}.link_input", "a.identity_id"
     if incremental:
         # (the few records concerned, in one pass over the view of all)
-        records, node = f"{S}.assign_input", "coalesce('person:' || a.prev_person, a.identity_id)"
+        records = f"{S}.assign_input"
+        node = f"coalesce({_person_node('a.prev_person')}, a.identity_id)"
         engine.execute(f"""
             CREATE TABLE {records} AS SELECT {", ".join(CONFLICT_COLUMNS)}
             FROM {S}.link_input i SEMI JOIN {S}.assign a ON a.identity_id = i.unique_id""")

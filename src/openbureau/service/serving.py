@@ -170,16 +170,17 @@ class Published:
                    FROM scores WHERE snapshot_id = ?""",
                 params=[self.snapshot_id]).to_arrow_table()
             if "person_ids" in self.tables:
+                retired = ("FROM person_ids "
+                           "WHERE resolves_to IS NOT NULL AND resolves_to <> person_id")
                 self.moved = dict(cur.execute(
-                    "SELECT person_id, resolves_to FROM person_ids "
-                    "WHERE resolves_to IS NOT NULL AND resolves_to <> person_id").fetchall())
+                    f"SELECT person_id, resolves_to {retired}").fetchall())
+                self.merged = dict(cur.execute(
+                    f"SELECT resolves_to, list(person_id ORDER BY person_id) {retired} "
+                    "GROUP BY resolves_to").fetchall())
         finally:
             cur.close()
         self.scores = scores
         self.index = {pid: i for i, pid in enumerate(scores.column("person_id").to_pylist())}
-        self.merged = {}
-        for old, new in sorted(self.moved.items()):
-            self.merged.setdefault(new, []).append(old)
 
 
 class ServingStore:

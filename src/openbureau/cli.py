@@ -304,12 +304,14 @@ def explain_link_cmd(
     b: Annotated[str, typer.Argument(help="The other record.")],
     workspace: WorkspaceOpt = Path("."),
 ) -> None:
-    """Show each field's match weight for two records and the resulting match probability."""
-    from openbureau.identity.explain import explain_link
+    """Show each field's match weight for two records and the resulting match probability;
+    then the person files they are in, and the chain of links that joins them into one."""
+    from openbureau.identity.explain import explain_link, files_of
 
     ws = Workspace.open(workspace)
     with ws.engine() as engine:
         steps = explain_link(engine, _model_path(ws), a, b)
+        files = files_of(engine, a, b, ws.settings.identity.link_threshold)
     table = Table(title=f"Why {a} and {b} are scored as they are")
     for col in ("comparison", a, b, "level", "weight (bits)"):
         table.add_column(col, justify="right" if col == "weight (bits)" else "left")
@@ -320,6 +322,29 @@ def explain_link_cmd(
     table.add_row("[bold]total[/]", "", "", "", f"[bold]{total['match_weight']:+.2f}[/]")
     console.print(table)
     console.print(f"match probability {total['match_probability']:.4f}")
+    console.print(files_text(files))
+
+
+LINK_SOURCES = {"model": "model, match probability {p:.4f}", "national_id": "same national ID",
+                "override": "forced link"}
+
+
+def files_text(files: dict[str, Any]) -> str:
+    """explain-link's account of the person files two records are in."""
+    (ra, rb), path = files["records"], files["path"]
+    if ra["person_id"] is not None and ra["person_id"] == rb["person_id"]:
+        if ra["identity_id"] == rb["identity_id"]:
+            return f"{ra['given']} and {rb['given']} are one identity record, in {ra['person_id']}."
+        lines = [f"{ra['given']} and {rb['given']} are in one file, {ra['person_id']}, joined by "
+                 f"{len(path)} link{'s' if len(path) != 1 else ''}:"]
+        for hop in path:
+            how = LINK_SOURCES.get(hop["source"], hop["source"])
+            lines.append(f"  {hop['from']} - {hop['to']}: "
+                         f"{how.format(p=hop['match_probability'])} (link run {hop['run_id']})")
+        return "\n".join(lines)
+    return "; ".join(f"{r['given']} is in file {r['person_id']}" if r["person_id"] is not None
+                     else f"{r['given']} is in no file: {r['not_in_a_file']}"
+                     for r in (ra, rb)) + "."
 
 
 @app.command("eval-linkage")

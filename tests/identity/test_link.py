@@ -214,11 +214,16 @@ def test_forced_link_and_split_survive_a_full_relink(ws_copy) -> None:
                                      " USING (identity_id) WHERE record_id = ?", [record]))
 
     assert person(a) != person(b) and person(c) == person(d)
+    assert files_line(a, b, ws) == f"{a} is in file {person(a)}; {b} is in file {person(b)}."
     out = run("link", "--force-link", a, b, "-w", ws)
     assert "merge" in out and person(a) == person(b)
     assert_persons_counted(ws)
+    # the most probable chain between them is the forced link itself
+    assert re.fullmatch(rf"{a} and {b} are in one file, {person(a)}, joined by 1 link: "
+                        r"I\w+ - I\w+: forced link \(link run \d+\)", files_line(a, b, ws))
     out = run("link", "--force-split", c, d, "-w", ws)
     assert "split" in out and person(c) != person(d)
+    assert files_line(c, d, ws) == f"{c} is in file {person(c)}; {d} is in file {person(d)}."
     assert_persons_counted(ws)
     run("link", "--full", "-w", ws)
     assert person(a) == person(b) and person(c) != person(d)
@@ -226,6 +231,68 @@ def test_forced_link_and_split_survive_a_full_relink(ws_copy) -> None:
     with Workspace.open(ws).engine(read_only=True) as engine:
         causes = {r[0] for r in engine.query("SELECT cause FROM person_id_history")}
     assert {"forced link", "forced split"} <= causes
+
+
+def files_line(a: str, b: str, ws: Path) -> str:
+    """explain-link's account of the files two records are in, on one line."""
+    out = " ".join(run("explain-link", a, b, "-w", ws).split())
+    return out[re.search(r"match probability [0-9.]+ ", out).end():]
+
+
+def test_explain_link_gives_the_chain_of_links_that_made_one_file(small) -> None:
+    """Two records of one person that no link joins directly: explain-link names the chain of
+    stored links between them, each one the clustering could follow, within that person."""
+    ws, _ = small
+    with Workspace.open(ws).engine(read_only=True) as engine:
+        person, a, b = engine.query("""
+            WITH m AS (SELECT p.person_id, min(r.record_id) AS record_id, p.identity_id
+                       FROM person_index p JOIN identity_record_map r USING (identity_id)
+                       GROUP BY ALL)
+            SELECT x.person_id, x.record_id, y.record_id FROM m x JOIN m y
+              ON x.person_id = y.person_id AND x.record_id < y.record_id
+            WHERE NOT EXISTS (SELECT 1 FROM link_edges e
+              WHERE (e.identity_id_l, e.identity_id_r) IN ((x.identity_id, y.identity_id),
+                                                           (y.identity_id, x.identity_id)))
+            ORDER BY 1, 2, 3 LIMIT 1""")[0]
+        members = {r[0] for r in engine.query(
+            "SELECT identity_id FROM person_index WHERE person_id = ?", [person])}
+        ends = [resolve(engine, r) for r in (a, b)]
+        stored = engine.query("SELECT identity_id_l, identity_id_r, source, "
+                              "min(match_probability) FROM link_edges GROUP BY ALL")
+    line = files_line(a, b, ws)
+    head = re.match(rf"{a} and {b} are in one file, {person}, joined by (\d+) links: ", line)
+    assert head, line
+    hops = re.findall(r"(I\w+) - (I\w+): (model, match probability ([0-9.]+)|same national ID)"
+                      r" \(link run \d+\)", line)
+    assert len(hops) == int(head.group(1)) >= 2
+    assert hops[0][0] == ends[0] and hops[-1][1] == ends[1]
+    for (x, y, _how, p), after in zip(hops, [*hops[1:], None], strict=True):
+        assert {x, y} <= members and (after is None or after[0] == y)
+        source = "model" if p else "national_id"
+        assert [prob for l_, r_, s_, prob in stored if {l_, r_} == {x, y} and s_ == source
+                and (s_ != "model" or prob >= 0.9)]
+
+
+def resolve(engine: object, record: str) -> str:
+    from openbureau.identity.link import resolve_record
+
+    return resolve_record(engine, record)  # type: ignore[arg-type]
+
+
+def test_explain_link_says_which_record_is_not_linked_yet(ws_copy) -> None:
+    ws, pop = ws_copy
+    from openbureau.identity import build_identity_records
+
+    ingest(ws, pop, [HELD_OUT])
+    with Workspace.open(ws).engine() as engine:
+        build_identity_records(engine)  # standardised, not linked
+    with Workspace.open(ws).engine(read_only=True) as engine:
+        indexed = engine.scalar("SELECT min(record_id) FROM identity_record_map "
+                                "JOIN person_index USING (identity_id)")
+        new = engine.scalar("SELECT min(record_id) FROM identity_record_map WHERE feed = ?",
+                            [HELD_OUT])
+    assert files_line(indexed, new, ws).endswith(
+        f"; {new} is in no file: not linked yet (run `openbureau link`).")
 
 
 def test_explain_link_shows_the_waterfall(small) -> None:

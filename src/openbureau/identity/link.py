@@ -386,9 +386,11 @@ def _cluster_incremental(engine: Engine, db_api: object, settings: IdentitySecti
                NULL::VARCHAR AS prev_person
         FROM {table} WHERE unique_id NOT LIKE '{PERSON_NODE}%'
         UNION ALL
-        SELECT p.identity_id, CAST(c.cluster_id AS VARCHAR), p.person_id
-        FROM {table} c JOIN (SELECT * FROM {wh}.person_index SEMI JOIN {S}.edge_persons
-                             USING (person_id)) p ON c.unique_id = {_person_node('p.person_id')}""")
+        SELECT p.identity_id, c.cluster_id, p.person_id
+        FROM {wh}.person_index p JOIN (
+          SELECT CAST(cluster_id AS VARCHAR) AS cluster_id,
+                 substr(unique_id, {len(PERSON_NODE) + 1}) AS person_id
+          FROM {table} WHERE unique_id LIKE '{PERSON_NODE}%') c USING (person_id)""")
     _enforce_splits(engine, settings, wh, f"{S}.graph_edges", conflict, incremental=True)
 
 

@@ -304,8 +304,10 @@ def explain_link_cmd(
     b: Annotated[str, typer.Argument(help="The other record.")],
     workspace: WorkspaceOpt = Path("."),
 ) -> None:
-    """Show each field's match weight for two records and the resulting match probability;
-    then the person files they are in, and the chain of links that joins them into one."""
+    """Why two records are scored as they are, and which person files they are in.
+
+    Each field's match weight and the resulting match probability; then each record's person
+    file and, for one file, the chain of links that joins them."""
     from openbureau.identity.explain import explain_link, files_of
 
     ws = Workspace.open(workspace)
@@ -345,6 +347,55 @@ def files_text(files: dict[str, Any]) -> str:
     return "; ".join(f"{r['given']} is in file {r['person_id']}" if r["person_id"] is not None
                      else f"{r['given']} is in no file: {r['not_in_a_file']}"
                      for r in (ra, rb)) + "."
+
+
+@app.command("person")
+@handles_errors
+def person_cmd(
+    person_id: Annotated[str, typer.Argument(
+        help="Person ID (P...); a retired one leads to the file it was merged into.")],
+    workspace: WorkspaceOpt = Path("."),
+) -> None:
+    """A person's file on the identity side: its records, the IDs merged into it, its history."""
+    from openbureau.identity.person import person_file
+
+    ws = Workspace.open(workspace)
+    with ws.engine(read_only=True) as engine:
+        f = person_file(engine, person_id)
+    pid, records = f["person_id"], f["records"]
+    if pid != f["asked"].strip().upper():
+        console.print(f"{f['asked']} was merged into {pid}.")
+    feeds = len({r["feed"] for r in records})
+    console.print(f"[bold]{pid}[/]: {len(records)} identity record"
+                  f"{'s' if len(records) != 1 else ''} from {feeds} feed"
+                  f"{'s' if feeds != 1 else ''}")
+    table = Table(title="Identity records (one per distinct identity a feed shows)")
+    for col in ("identity id", "feed", "record ids", "name", "birth date", "address",
+                "phone, email", "national ID", "run"):
+        # (the ids whole: they are what explain-link and link --force-split take)
+        table.add_column(col, no_wrap=col in ("identity id", "record ids", "birth date"))
+    for r in records:
+        name = " ".join(str(r[k]) for k in ("first_name", "middle_name", "last_name",
+                                             "name_suffix") if r[k])
+        address = ", ".join(str(r[k]) for k in ("address_line1", "city", "region", "postcode")
+                            if r[k])
+        more = f"\n+ {r['rows'] - 1:,} more" if r["rows"] > 1 else ""
+        table.add_row(r["identity_id"], r["feed"], f"{r['first_record_id']}{more}", name,
+                      str(r["dob"] or ""), address,
+                      ", ".join(str(r[k]) for k in ("phone", "email") if r[k]),
+                      "yes" if r["national_id"] else "", str(r["run_id"]))
+    console.print(table)
+    if f["merged"]:
+        console.print("Merged into it: " + ", ".join(
+            f"{m['person_id']} (link run {m['run_id']})" for m in f["merged"]))
+    history = Table(title="ID history")
+    for col in ("run", "time", "event", "person ID", "other ID", "records", "cause"):
+        history.add_column(col)
+    for h in f["history"]:
+        history.add_row(str(h["run_id"]), f"{h['linked_at']:%Y-%m-%d %H:%M:%S}", h["event"],
+                        h["person_id"], h["other_person_id"] or "", f"{h['records']:,}",
+                        h["cause"])
+    console.print(history)
 
 
 @app.command("eval-linkage")

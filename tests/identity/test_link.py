@@ -32,6 +32,11 @@ def ingest(ws: Path, pop: Path, feeds: list[str]) -> None:
         run("ingest", pop / "specs" / f"{feed}.yaml", pop / file, "-w", ws)
 
 
+def plain(out: str) -> str:
+    """CLI output on one line, without the tables' box drawing."""
+    return " ".join(re.sub("[\u2500-\u257f]", " ", out).split())
+
+
 def index(ws: Path) -> dict[str, str]:
     with Workspace.open(ws).engine(read_only=True) as engine:
         return dict(engine.query("SELECT identity_id, person_id FROM person_index"))
@@ -215,9 +220,19 @@ def test_forced_link_and_split_survive_a_full_relink(ws_copy) -> None:
 
     assert person(a) != person(b) and person(c) == person(d)
     assert files_line(a, b, ws) == f"{a} is in file {person(a)}; {b} is in file {person(b)}."
+    before = {person(a), person(b)}
     out = run("link", "--force-link", a, b, "-w", ws)
     assert "merge" in out and person(a) == person(b)
     assert_persons_counted(ws)
+    # either ID shows the one file now: both records, the retired ID, the forced merge
+    (retired,) = before - {person(a)}
+    shown = plain(run("person", retired, "-w", ws))
+    assert shown.startswith(f"{retired} was merged into {person(a)}.")
+    assert f"Merged into it: {retired} (link run" in shown
+    assert re.search(rf"merge {person(a)} {retired} \d+ forced link", shown)
+    with Workspace.open(ws).engine(read_only=True) as engine:
+        for record in (a, b):
+            assert resolve(engine, record) in shown
     # the most probable chain between them is the forced link itself
     assert re.fullmatch(rf"{a} and {b} are in one file, {person(a)}, joined by 1 link: "
                         r"I\w+ - I\w+: forced link \(link run \d+\)", files_line(a, b, ws))
@@ -295,6 +310,27 @@ def test_explain_link_says_which_record_is_not_linked_yet(ws_copy) -> None:
         f"; {new} is in no file: not linked yet (run `openbureau link`).")
 
 
+def test_person_shows_the_records_of_a_file_and_its_history(small) -> None:
+    ws, _ = small
+    with Workspace.open(ws).engine(read_only=True) as engine:
+        pid = engine.scalar("SELECT person_id FROM person_index GROUP BY 1 "
+                            "HAVING count(*) >= 3 ORDER BY 1 LIMIT 1")
+        held = engine.query("""SELECT p.identity_id, r.feed, min(m.record_id), count(*)
+                               FROM person_index p JOIN identity_records r USING (identity_id)
+                               JOIN identity_record_map m USING (identity_id)
+                               WHERE p.person_id = ? GROUP BY ALL""", [pid])
+        others = {r[0] for r in engine.query(
+            "SELECT identity_id FROM person_index WHERE person_id <> ? LIMIT 50", [pid])}
+    out = plain(run("person", pid.lower(), "-w", ws))
+    feeds = len({feed for _, feed, _, _ in held})
+    assert out.startswith(f"{pid}: {len(held)} identity records from {feeds} feed")
+    for identity, _, first, rows in held:
+        assert identity in out and first in out
+        assert rows == 1 or f"+ {rows - 1:,} more" in out
+    assert not any(other in out for other in others)
+    assert re.search(rf"\b1 \S+ \S+ new {pid} {len(held)} full link", out)
+
+
 def test_explain_link_shows_the_waterfall(small) -> None:
     ws, _ = small
     with Workspace.open(ws).engine(read_only=True) as engine:
@@ -332,6 +368,11 @@ def test_user_mistakes_are_one_line(cli, ws, small) -> None:
     linked, _ = small
     res = cli("explain-link", "B999999.1", "B000001.2", "-w", linked)
     assert res.exit_code == 2 and "B999999.1: no such record" in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
+    res = cli("person", "P0NOBODY0000", "-w", linked)
+    assert res.exit_code == 2 and res.stderr.strip() == "error: P0NOBODY0000: no such person ID"
+    res = cli("person", "P0NOBODY0000", "-w", ws.root)
+    assert res.exit_code == 2 and "no person index yet" in res.stderr
     assert len(res.stderr.strip().splitlines()) == 1
     res = cli("eval-linkage", "--truth", ws.root / "nowhere", "-w", linked)
     assert res.exit_code == 2 and "truth file not found" in res.stderr

@@ -18,6 +18,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -63,10 +64,11 @@ def handles_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except UserError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False,
+                              soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
         except BureauError as exc:  # our bug, not the user's: say so, keep it to one line
-            err_console.print(f"[bold red]internal error:[/] {str(exc).splitlines()[0]}",
+            err_console.print(f"[bold red]internal error:[/] {escape(str(exc).splitlines()[0])}",
                               highlight=False, soft_wrap=True)
             raise typer.Exit(1) from None
 
@@ -324,19 +326,25 @@ def explain_link_cmd(
     table.add_row("[bold]total[/]", "", "", "", f"[bold]{total['match_weight']:+.2f}[/]")
     console.print(table)
     console.print(f"match probability {total['match_probability']:.4f}")
-    console.print(files_text(files))
+    console.print(escape(files_text(files, ws.settings.identity.link_threshold)))
 
 
 LINK_SOURCES = {"model": "model, match probability {p:.4f}", "national_id": "same national ID",
                 "override": "forced link"}
 
 
-def files_text(files: dict[str, Any]) -> str:
+def files_text(files: dict[str, Any], threshold: float) -> str:
     """explain-link's account of the person files two records are in."""
     (ra, rb), path = files["records"], files["path"]
+    if ra["identity_id"] == rb["identity_id"]:
+        where = (f"in {ra['person_id']}" if ra["person_id"] is not None
+                 else f"in no file: {ra['not_in_a_file']}")
+        return f"{ra['given']} and {rb['given']} are one identity record, {where}."
     if ra["person_id"] is not None and ra["person_id"] == rb["person_id"]:
-        if ra["identity_id"] == rb["identity_id"]:
-            return f"{ra['given']} and {rb['given']} are one identity record, in {ra['person_id']}."
+        if not path:
+            return (f"{ra['given']} and {rb['given']} are in one file, {ra['person_id']}, but "
+                    f"no chain of stored links at today's link_threshold ({threshold}) joins "
+                    "them (it was lower when they were linked).")
         lines = [f"{ra['given']} and {rb['given']} are in one file, {ra['person_id']}, joined by "
                  f"{len(path)} link{'s' if len(path) != 1 else ''}:"]
         for hop in path:
@@ -363,8 +371,8 @@ def person_cmd(
     with ws.engine(read_only=True) as engine:
         f = person_file(engine, person_id)
     pid, records = f["person_id"], f["records"]
-    if pid != f["asked"].strip().upper():
-        console.print(f"{f['asked']} was merged into {pid}.")
+    if f["retired"]:
+        console.print(f"{escape(f['asked'])} was merged into {pid}.")
     feeds = len({r["feed"] for r in records})
     console.print(f"[bold]{pid}[/]: {len(records)} identity record"
                   f"{'s' if len(records) != 1 else ''} from {feeds} feed"

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from openbureau.cli import app
 from openbureau.identity import evaluate_linkage, link
 from openbureau.identity.evaluate import person_index_agreement
+from openbureau.identity.explain import _most_probable_chain, files_of
 from openbureau.synth import FEED_NAMES, SynthConfig, generate
 from openbureau.workspace import Workspace, init_workspace
 
@@ -233,9 +234,10 @@ def test_forced_link_and_split_survive_a_full_relink(ws_copy) -> None:
     with Workspace.open(ws).engine(read_only=True) as engine:
         for record in (a, b):
             assert resolve(engine, record) in shown
+        ia, ib = (resolve(engine, r) for r in (a, b))
     # the most probable chain between them is the forced link itself
     assert re.fullmatch(rf"{a} and {b} are in one file, {person(a)}, joined by 1 link: "
-                        r"I\w+ - I\w+: forced link \(link run \d+\)", files_line(a, b, ws))
+                        rf"{ia} - {ib}: forced link \(link run \d+\)", files_line(a, b, ws))
     out = run("link", "--force-split", c, d, "-w", ws)
     assert "split" in out and person(c) != person(d)
     assert files_line(c, d, ws) == f"{c} is in file {person(c)}; {d} is in file {person(d)}."
@@ -274,6 +276,7 @@ def test_explain_link_gives_the_chain_of_links_that_made_one_file(small) -> None
         ends = [resolve(engine, r) for r in (a, b)]
         stored = engine.query("SELECT identity_id_l, identity_id_r, source, "
                               "min(match_probability) FROM link_edges GROUP BY ALL")
+    threshold = Workspace.open(ws).settings.identity.link_threshold
     line = files_line(a, b, ws)
     head = re.match(rf"{a} and {b} are in one file, {person}, joined by (\d+) links: ", line)
     assert head, line
@@ -285,7 +288,7 @@ def test_explain_link_gives_the_chain_of_links_that_made_one_file(small) -> None
         assert {x, y} <= members and (after is None or after[0] == y)
         source = "model" if p else "national_id"
         assert [prob for l_, r_, s_, prob in stored if {l_, r_} == {x, y} and s_ == source
-                and (s_ != "model" or prob >= 0.9)]
+                and (s_ != "model" or prob >= threshold)]
 
 
 def resolve(engine: object, record: str) -> str:
@@ -331,6 +334,43 @@ def test_person_shows_the_records_of_a_file_and_its_history(small) -> None:
     assert re.search(rf"\b1 \S+ \S+ new {pid} {len(held)} full link", out)
 
 
+def test_the_chain_is_the_most_probable_one_whichever_way_links_are_stored() -> None:
+    links = [("A", "B", 0.95, "model", 1), ("C", "B", 0.999, "model", 1),
+             ("A", "C", 0.999, "model", 2), ("D", "E", 1.0, "national_id", 1)]
+    chain = _most_probable_chain(links, "A", "B")
+    # 0.999 * 0.999 beats the direct 0.95; the link stored as C-B is walked C to B
+    assert [(h["from"], h["to"], h["run_id"]) for h in chain] == [("A", "C", 2), ("C", "B", 1)]
+    assert _most_probable_chain(links[:1], "B", "A")[0]["from"] == "B"
+    # of equals, the shorter chain
+    equal = [("A", "B", 1.0, "override", 3), ("A", "C", 1.0, "model", 1),
+             ("C", "B", 1.0, "model", 1)]
+    assert [h["source"] for h in _most_probable_chain(equal, "A", "B")] == ["override"]
+    assert _most_probable_chain(links, "A", "E") == []
+
+
+def test_a_file_no_stored_chain_joins_at_todays_threshold_says_so(small) -> None:
+    """Raising link_threshold after linking leaves some files joined only by links now below
+    it: explain-link says so rather than showing an empty chain."""
+    from openbureau.cli import files_text
+
+    ws, _ = small
+    with Workspace.open(ws).engine(read_only=True) as engine:
+        a, b = (r[0] for r in engine.query("""
+            SELECT min(m.record_id) FROM identity_record_map m JOIN person_index p
+              USING (identity_id) JOIN identity_records r USING (identity_id)
+            WHERE p.person_id = (SELECT person_id FROM person_index JOIN identity_records
+                                 USING (identity_id) GROUP BY 1
+                                 HAVING count(*) >= 2 AND count(national_id_token) = 0
+                                 ORDER BY 1 LIMIT 1)
+            GROUP BY p.identity_id ORDER BY 1 LIMIT 2"""))
+        files = files_of(engine, a, b, 1.5)
+    assert files["path"] == [] and files["records"][0]["person_id"] == \
+        files["records"][1]["person_id"]
+    assert files_text(files, 1.5).endswith(
+        "no chain of stored links at today's link_threshold (1.5) joins them (it was lower "
+        "when they were linked).")
+
+
 def test_explain_link_shows_the_waterfall(small) -> None:
     ws, _ = small
     with Workspace.open(ws).engine(read_only=True) as engine:
@@ -360,6 +400,16 @@ def test_records_with_no_identifier_are_left_unlinked(tmp_path, write_file, bank
         reason = engine.scalar("SELECT reason FROM unlinked")
         assert reason and engine.scalar(
             "SELECT count(*) FROM person_index JOIN unlinked USING (identity_id)") == 0
+        lost, kept = engine.query("""SELECT min(m.record_id) FROM identity_record_map m
+                                     JOIN identity_records r USING (identity_id)
+                                     GROUP BY r.usable ORDER BY r.usable""")
+        files = files_of(engine, lost[0], kept[0], 0.9)
+    assert files["records"][0]["person_id"] is None and files["path"] == []
+    assert files["records"][0]["not_in_a_file"] == f"unlinked ({reason.replace('_', ' ')})"
+    assert files["records"][1]["person_id"] is not None
+    # the CLI refuses such a record before it gets there, saying why
+    res = CliRunner().invoke(app, ["explain-link", lost[0], kept[0], "-w", str(ws.root)])
+    assert res.exit_code == 2 and "no usable identifier, so it is never linked" in res.stderr
 
 
 def test_user_mistakes_are_one_line(cli, ws, small) -> None:
@@ -371,6 +421,9 @@ def test_user_mistakes_are_one_line(cli, ws, small) -> None:
     assert len(res.stderr.strip().splitlines()) == 1
     res = cli("person", "P0NOBODY0000", "-w", linked)
     assert res.exit_code == 2 and res.stderr.strip() == "error: P0NOBODY0000: no such person ID"
+    for given in ("[/]", "B000001.2"):  # (markup is printed as given, not parsed)
+        res = cli("person", given, "-w", linked)
+        assert res.exit_code == 2 and res.stderr.strip() == f"error: {given}: no such person ID"
     res = cli("person", "P0NOBODY0000", "-w", ws.root)
     assert res.exit_code == 2 and "no person index yet" in res.stderr
     assert len(res.stderr.strip().splitlines()) == 1

@@ -41,7 +41,8 @@ def files_of(engine: Engine, a: str, b: str, threshold: float) -> dict[str, Any]
 
     ``{"records": [{"given", "identity_id", "person_id", "not_in_a_file"}, ...],
     "path": [{"from", "to", "match_probability", "source", "run_id"}, ...]}``; the path is
-    empty unless both are in one file."""
+    empty unless both are in one file, and then only if no chain at today's ``threshold``
+    joins them (a threshold raised since they were linked)."""
     records = []
     ids = [resolve_record(engine, given) for given in (a, b)]
     for given, identity in zip((a, b), ids, strict=True):
@@ -67,9 +68,14 @@ def files_of(engine: Engine, a: str, b: str, threshold: float) -> dict[str, Any]
               {"UNION ALL SELECT identity_id_a, identity_id_b, 1.0, 'override', run_id "
                "FROM link_overrides WHERE kind = 'link'"
                if engine.table_exists("link_overrides") else ""})
-            SELECT l, r, max(p), arg_max(source, p), arg_max(run_id, p) FROM links
+            SELECT least(l, r) AS x, greatest(l, r) AS y, p, source, run_id FROM links
             WHERE l IN (SELECT * FROM members) AND r IN (SELECT * FROM members)
-            GROUP BY l, r""", [person_a, threshold])
+            -- one link per pair: the most probable; of equals a forced link, then a shared
+            -- national ID, then the latest run
+            QUALIFY row_number() OVER (PARTITION BY x, y ORDER BY p DESC,
+              CASE source WHEN 'override' THEN 0 WHEN 'national_id' THEN 1 ELSE 2 END,
+              run_id DESC) = 1
+            ORDER BY x, y""", [person_a, threshold])
         path = _most_probable_chain(links, *ids)
     return {"records": records, "path": path}
 

@@ -15,12 +15,14 @@ def person_file(engine: Engine, person_id: str) -> dict[str, Any]:
     into. For an operator handling a dispute about a mixed file (with ``explain-link`` and
     ``link --force-split``), and as data for the service.
 
-    ``{"person_id", "asked", "records": [...], "merged": [{"person_id", "run_id"}],
-    "history": [...]}``; a record's national ID shows only as present or not."""
+    ``{"person_id", "asked", "retired", "records": [...], "merged": [{"person_id", "run_id"}],
+    "history": [...]}`` (``retired``: the ID asked for was merged into ``person_id``); a
+    record's national ID shows only as present or not, and of its record ids the smallest."""
     if not engine.table_exists("person_ids") or not engine.scalar(
             "SELECT count(*) FROM person_ids"):
         raise UserError("no person index yet: run `openbureau link` first")
-    active = _index.resolve(engine, person_id.strip().upper())
+    asked = person_id.strip().upper()
+    active = _index.resolve(engine, asked)
     if active is None:
         raise UserError(f"{person_id}: no such person ID")
     records = engine.arrow("""
@@ -42,5 +44,5 @@ def person_file(engine: Engine, person_id: str) -> dict[str, Any]:
         FROM person_id_history
         WHERE list_contains(?, person_id) OR list_contains(?, other_person_id)
         ORDER BY run_id, linked_at, event, person_id""", [ids, ids]).to_pylist()
-    return {"person_id": active, "asked": person_id, "records": records, "merged": merged,
-            "history": history}
+    return {"person_id": active, "asked": person_id, "retired": active != asked,
+            "records": records, "merged": merged, "history": history}

@@ -41,8 +41,8 @@ def files_of(engine: Engine, a: str, b: str, threshold: float) -> dict[str, Any]
 
     ``{"records": [{"given", "identity_id", "person_id", "not_in_a_file"}, ...],
     "path": [{"from", "to", "match_probability", "source", "run_id"}, ...]}``; the path is
-    empty unless both are in one file, and then only if no chain at today's ``threshold``
-    joins them (a threshold raised since they were linked)."""
+    empty for two files, and for one file that no chain at today's ``threshold`` joins (a
+    threshold raised since they were linked)."""
     records = []
     ids = [resolve_record(engine, given) for given in (a, b)]
     for given, identity in zip((a, b), ids, strict=True):

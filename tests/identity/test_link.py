@@ -123,6 +123,18 @@ def test_a_new_batch_keeps_existing_ids_and_agrees_with_a_full_relink(ws_copy,
             # an ID survives, or was merged and resolves to the record's person now
             assert after[identity] == person or resolve(engine, person) == after[identity]
     assert_persons_counted(ws)
+    # a new record that joined a person indexed before: the chain to that person's record is
+    # made of links stored by this run (the new record's) and, past it, by the first
+    with Workspace.open(ws).engine(read_only=True) as engine:
+        new, old = engine.query("""
+            SELECT n.identity_id, o.identity_id FROM person_index n
+            JOIN identity_records r ON r.identity_id = n.identity_id AND r.feed = ?
+            JOIN person_index o ON o.person_id = n.person_id AND o.run_id = 1
+            ORDER BY 1, 2 LIMIT 1""", [HELD_OUT])[0]
+    line = files_line(new, old, ws)
+    assert line.startswith(f"{new} and {old} are in one file, {after[old]}, joined by "), line
+    runs = [int(r) for r in re.findall(r"\(link run (\d+)\)", line)]
+    assert runs and runs[0] == 2 and set(runs) <= {1, 2}
     relinked = Path(shutil.copytree(ws, tmp_path / "relinked"))
     run("link", "--full", "-w", relinked)
     agreement = person_index_agreement(ws / "warehouse.duckdb", relinked / "warehouse.duckdb")

@@ -27,6 +27,8 @@ def test_empty_file_is_all_defaults(tmp_path: Path) -> None:
         ({"bureau": {"country": "USA"}}, "bureau.country: String should have at most 2"),
         ({"ingest": {"max_quarantine_share": "lots"}}, "ingest.max_quarantine_share:"),
         ({"nonsense": {}}, "nonsense: unknown key"),
+        ({"identity": {"edge_threshold": 0.95}},
+         "identity: edge_threshold (0.95) is above link_threshold (0.9); it must not be"),
         ({"service": {"login_failures_per_account": 0}},
          "service.login_failures_per_account: Input should be greater than or equal to 1"),
     ],

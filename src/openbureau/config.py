@@ -10,7 +10,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from openbureau.errors import ConfigError
 
@@ -55,6 +55,15 @@ class IdentitySection(_Section):
     )
     u_max_pairs: float = Field(default=5e6, ge=1e4, description="pairs sampled to estimate u")
     seed: int = Field(default=42, description="seed for u sampling, so training repeats")
+
+    @model_validator(mode="after")
+    def _edges_kept_for_every_link(self) -> IdentitySection:
+        # (pairs below edge_threshold are never kept, so none could join persons either, and
+        # explain-link could not show the links that did)
+        if self.edge_threshold > self.link_threshold:
+            raise ValueError(f"edge_threshold ({self.edge_threshold}) is above link_threshold "
+                             f"({self.link_threshold}); it must not be")
+        return self
 
 
 class SecretsSection(_Section):

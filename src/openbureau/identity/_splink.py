@@ -21,7 +21,6 @@ import splink.comparison_level_library as cll
 import splink.comparison_library as cl
 from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 from splink.blocking_rule_library import CustomRule
-from splink.clustering import cluster_pairwise_predictions_at_threshold
 from splink.internals.comparison_creator import ComparisonCreator
 from splink.internals.comparison_level_creator import ComparisonLevelCreator
 from splink.internals.comparison_level_library import DateMetricType
@@ -583,23 +582,23 @@ def predict_all(linker: Linker, threshold: float) -> str:
 
 def predict_new(db_api: DuckDBAPI, linker: Linker, new_table: str, old_table: str,
                 threshold: float) -> list[str]:
-    """Score new records against existing ones and among themselves."""
-    new = db_api.register(new_table)
-    old = db_api.register(old_table)
-    between = linker.inference.predict_between(new, old, threshold_match_probability=threshold,
-                                               warning_mode="never")
-    within = linker.inference.predict_within(new, threshold_match_probability=threshold,
-                                             warning_mode="never")
-    return [str(between.physical_name), str(within.physical_name)]
+    """Score new records against existing ones and among themselves; return SQL selecting
+    the pairs, each once (a pair of new records as ``predict_within`` has it, the smaller id
+    on the left).
 
-
-def cluster(db_api: DuckDBAPI, nodes: str, edges: str, threshold: float) -> str:
-    """Connected components over ``edges`` (unique_id_l, unique_id_r, match_probability)."""
-    result = cluster_pairwise_predictions_at_threshold(
-        nodes, edges, db_api, node_id_column_name="unique_id",
-        threshold_match_probability=threshold,
-    )
-    return str(result.physical_name)
+    One call to Splink, new records against existing and new ones together: a second call
+    for the pairs among the new records cost about 0.3 s at 1,000,000 records (Splink's
+    Python, and a blocking pass of its own) and is the same SQL, the pair found both ways
+    round and with each record against itself, which are left out here."""
+    both = f"{old_table}_and_new"
+    db_api.duckdb_con.execute(f"CREATE OR REPLACE VIEW {both} AS SELECT * FROM {old_table} "
+                              f"UNION ALL SELECT * FROM {new_table}")
+    between = linker.inference.predict_between(
+        db_api.register(new_table), db_api.register(both),
+        threshold_match_probability=threshold, warning_mode="never")
+    is_new = f"(SELECT unique_id FROM {new_table})"
+    return [f"(SELECT * FROM {between.physical_name} WHERE unique_id_l < unique_id_r "
+            f"OR unique_id_l NOT IN {is_new} OR unique_id_r NOT IN {is_new})"]
 
 
 def waterfall(db_api: DuckDBAPI, input_table: str, model: dict[str, Any],

@@ -262,17 +262,20 @@ def _incremental_edges(engine: Engine, db_api: object, model: _splink.LinkageMod
         engine.execute(f"""CREATE TABLE {S}.new_input AS SELECT {INPUT_COLUMNS}
                            FROM {wh}.identity_records
                            WHERE usable AND first_batch_id IN ({", ".join(batches)})""")
+        # (the others by the same constants: cheaper than joining the new records' ids)
+        indexed = (f"(SELECT {INPUT_COLUMNS} FROM {wh}.identity_records WHERE usable AND "
+                   f"first_batch_id NOT IN ({', '.join(batches)})) r")
     else:
         engine.execute(f"""CREATE TABLE {S}.new_input AS SELECT i.* FROM {S}.link_input i
                            ANTI JOIN {wh}.person_index p ON p.identity_id = i.unique_id""")
+        indexed = f"{S}.link_input r ANTI JOIN {S}.new_input n USING (unique_id)"
     new = int(engine.scalar(f"SELECT count(*) FROM {S}.new_input"))
     if not new:
         engine.execute(f"CREATE TABLE {S}.edges (unique_id_l VARCHAR, unique_id_r VARCHAR, "
                        "match_probability DOUBLE, source VARCHAR)")
         return 0
     rules = _batch_rules(engine, model)
-    engine.execute(f"""CREATE TABLE {S}.old_input AS SELECT r.* FROM {S}.link_input r
-                       ANTI JOIN {S}.new_input n USING (unique_id)
+    engine.execute(f"""CREATE TABLE {S}.old_input AS SELECT r.* FROM {indexed}
                        WHERE {_reachable(rules, model)}""")
     scored: list[str] = []
     if rules != []:  # (Splink without blocking rules would score every pair)
@@ -384,11 +387,13 @@ def _cluster_incremental(engine: Engine, settings: IdentitySection,
                          wh: str, conflict: str) -> None:
     """Cluster the new records together with the persons they touch (as one node each)."""
     node = f"CASE WHEN p.person_id IS NULL THEN x ELSE {_person_node('p.person_id')} END"
-    # (the index entries of the edges' records first: a join's build side is then small)
+    # (the index entries of the records of edges that join, first: a join's build side is
+    # then small)
+    strong = f"FROM {S}.edges WHERE match_probability >= {settings.link_threshold}"
     engine.execute(f"""
         CREATE TABLE {S}.edge_persons AS SELECT p.identity_id, p.person_id
         FROM {wh}.person_index p SEMI JOIN (
-          SELECT unique_id_l AS id FROM {S}.edges UNION SELECT unique_id_r FROM {S}.edges
+          SELECT unique_id_l AS id {strong} UNION SELECT unique_id_r {strong}
         ) e ON e.id = p.identity_id""")
     engine.execute(f"""
         CREATE TABLE {S}.graph_edges AS

@@ -142,6 +142,48 @@ def test_a_new_batch_keeps_existing_ids_and_agrees_with_a_full_relink(ws_copy,
     assert agreement >= 0.995
 
 
+def test_an_incremental_run_scores_each_pair_once_as_a_full_relink_does(ws_copy,
+                                                                         tmp_path) -> None:
+    ws, pop = ws_copy
+    # the court batch, with twenty defendants sued twice, from a new address the second time:
+    # pairs among the batch's own records as well as with the indexed ones
+    court = pop / "court" / "judgments.tsv"
+    header, *rows = court.read_text().splitlines()
+
+    def sued_again(row: str) -> str:
+        case, *middle, address = row.split("\t")
+        number, street = address.split(" ", 1)
+        return "\t".join([f"{case}-2", *middle, f"{int(number) + 2} {street}"])
+
+    again = [sued_again(r) for r in rows if re.match(r"\d+ ", r.rsplit("\t", 1)[-1])][:20]
+    assert len(again) == 20
+    batch_file = tmp_path / "judgments.tsv"
+    batch_file.write_text("\n".join([header, *rows, *again]) + "\n")
+    run("ingest", pop / "specs" / f"{HELD_OUT}.yaml", batch_file, "-w", ws)
+    assert "(incremental, model v1)" in run("link", "-w", ws)
+    relinked = Path(shutil.copytree(ws, tmp_path / "relinked"))
+    run("link", "--full", "-w", relinked)
+    con = duckdb.connect()
+    con.execute(f"ATTACH '{ws / 'warehouse.duckdb'}' AS inc (READ_ONLY)")
+    con.execute(f"ATTACH '{relinked / 'warehouse.duckdb'}' AS relinked (READ_ONLY)")
+    con.execute("CREATE TEMP TABLE new AS SELECT identity_id FROM inc.identity_records "
+                "WHERE feed = ?", [HELD_OUT])
+    pair = "least(identity_id_l, identity_id_r) AS a, greatest(identity_id_l, identity_id_r) AS b"
+    con.execute(f"""CREATE TEMP TABLE i AS SELECT {pair}, match_probability AS p
+                    FROM inc.link_edges WHERE run_id = 2 AND source = 'model'""")
+    pairs, once, itself, within = con.execute("""
+        SELECT count(*), count(DISTINCT (a, b)), count(*) FILTER (WHERE a = b),
+               count(*) FILTER (WHERE a IN (FROM new) AND b IN (FROM new)) FROM i""").fetchone()
+    assert pairs == once and itself == 0 and within >= 20, (pairs, once, itself, within)
+    differ = con.execute(f"""
+        WITH f AS (SELECT {pair}, match_probability AS p FROM relinked.link_edges
+                   WHERE source = 'model' AND (identity_id_l IN (FROM new)
+                                                OR identity_id_r IN (FROM new)))
+        SELECT count(*) FROM i FULL JOIN f USING (a, b)
+        WHERE i.p IS NULL OR f.p IS NULL OR abs(i.p - f.p) > 1e-9""").fetchone()[0]
+    assert differ == 0
+
+
 def test_a_new_batch_never_splits_a_person_the_index_holds(ws_copy, tmp_path) -> None:
     """A new record that matches two persons who cannot be one (a Jr and a Sr) joins one of
     them; it takes no record away from either. (Re-clustering the records one by one would

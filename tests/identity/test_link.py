@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import re
 import shutil
 from pathlib import Path
@@ -403,6 +402,28 @@ def test_the_chain_is_the_most_probable_one_whichever_way_links_are_stored() -> 
     assert _most_probable_chain(links, "A", "E") == []
 
 
+def test_an_incremental_runs_components_are_connected_components_at_the_threshold() -> None:
+    from types import SimpleNamespace
+
+    from openbureau.identity.link import S, _components
+
+    con = duckdb.connect()
+    con.execute(f"ATTACH ':memory:' AS {S}")
+    # d-b-a-c-e: the smallest in the middle, reached both ways; x-y below the threshold; z alone;
+    # f-g-h and h-f: a cycle, one link given twice and one node linked to itself
+    con.execute("""CREATE TABLE memory.edges AS SELECT * FROM (VALUES
+        ('d', 'b', 0.95), ('b', 'a', 0.9), ('a', 'c', 1.0), ('e', 'c', 0.99),
+        ('x', 'y', 0.89), ('f', 'g', 0.97), ('g', 'h', 0.97), ('h', 'f', 0.97),
+        ('h', 'f', 0.97), ('g', 'g', 0.97)) t(unique_id_l, unique_id_r, match_probability)""")
+    con.execute("CREATE TABLE memory.nodes AS SELECT unnest(['a', 'b', 'c', 'd', 'e', 'x', "
+                "'y', 'z', 'f', 'g', 'h']) AS unique_id")
+    table = _components(SimpleNamespace(execute=con.execute), "memory.nodes", "memory.edges",
+                        0.9)
+    got = dict(con.execute(f"SELECT unique_id, cluster_id FROM {table}").fetchall())
+    assert got == {**dict.fromkeys("abcde", "a"), "x": "x", "y": "y", "z": "z",
+                   **dict.fromkeys("fgh", "f")}
+
+
 def test_a_file_no_stored_chain_joins_at_todays_threshold_says_so(small) -> None:
     """Raising link_threshold after linking leaves some files joined only by links now below
     it: explain-link says so rather than showing an empty chain."""
@@ -596,8 +617,7 @@ def test_a_workspace_whose_big_tables_have_primary_keys_loses_them_rows_kept(ws_
 def test_linking_leaves_the_engines_checkpoint_threshold_as_it_found_it(
         ws_copy, monkeypatch: pytest.MonkeyPatch) -> None:
     # (scratch tables are never checkpointed while linking; the warehouse is as usual after)
-    # (the package's ``link`` is the function; the module is where clustering is looked up)
-    link_module = importlib.import_module("openbureau.identity.link")
+    from openbureau.identity import _splink
 
     ws, pop = ws_copy
     ingest(ws, pop, [HELD_OUT])
@@ -613,7 +633,7 @@ def test_linking_leaves_the_engines_checkpoint_threshold_as_it_found_it(
         def broken(*args: object, **kwargs: object) -> str:
             raise RuntimeError("clustering failed")
 
-        monkeypatch.setattr(link_module, "_components", broken)
+        monkeypatch.setattr(_splink, "cluster", broken)
         with pytest.raises(RuntimeError):  # a run that fails leaves it as well
             link(engine, model_path=ws / "models" / "linkage-model.json",
                  settings=w.settings.identity, full=True)

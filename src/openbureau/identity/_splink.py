@@ -21,6 +21,7 @@ import splink.comparison_level_library as cll
 import splink.comparison_library as cl
 from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 from splink.blocking_rule_library import CustomRule
+from splink.clustering import cluster_pairwise_predictions_at_threshold
 from splink.internals.comparison_creator import ComparisonCreator
 from splink.internals.comparison_level_creator import ComparisonLevelCreator
 from splink.internals.comparison_level_library import DateMetricType
@@ -599,6 +600,15 @@ def predict_new(db_api: DuckDBAPI, linker: Linker, new_table: str, old_table: st
     is_new = f"(SELECT unique_id FROM {new_table})"
     return [f"(SELECT * FROM {between.physical_name} WHERE unique_id_l < unique_id_r "
             f"OR unique_id_l NOT IN {is_new} OR unique_id_r NOT IN {is_new})"]
+
+
+def cluster(db_api: DuckDBAPI, nodes: str, edges: str, threshold: float) -> str:
+    """Connected components over ``edges`` (unique_id_l, unique_id_r, match_probability)."""
+    result = cluster_pairwise_predictions_at_threshold(
+        nodes, edges, db_api, node_id_column_name="unique_id",
+        threshold_match_probability=threshold,
+    )
+    return str(result.physical_name)
 
 
 def waterfall(db_api: DuckDBAPI, input_table: str, model: dict[str, Any],

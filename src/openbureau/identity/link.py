@@ -143,7 +143,7 @@ def link(engine: Engine, *, model_path: Path, settings: IdentitySection, full: b
             new = _incremental_edges(engine, db_api, model, settings, wh)
         tick(f"{mode} link: clustering", 3, 5)
         if mode == "full":
-            _cluster_full(engine, settings, wh, conflict_sql(model))
+            _cluster_full(engine, db_api, settings, wh, conflict_sql(model))
         elif new:
             _cluster_incremental(engine, settings, wh, conflict_sql(model))
         engine.execute(f"USE {wh}")
@@ -338,24 +338,26 @@ def _reachable(rules: list[_splink.Rule] | None, model: _splink.LinkageModel) ->
     return f"r.unique_id IN ({pairs})" if pairs else "TRUE"
 
 
-def _cluster_full(engine: Engine, settings: IdentitySection, wh: str,
+def _cluster_full(engine: Engine, db_api: object, settings: IdentitySection, wh: str,
                   conflict: str) -> None:
-    table = _components(engine, f"{S}.link_input", f"{S}.edges", settings.link_threshold)
+    table = _splink.cluster(db_api, "link_input", "edges",  # type: ignore[arg-type]
+                            settings.link_threshold)
     engine.execute(f"CREATE TABLE {S}.assign AS SELECT unique_id AS identity_id, "
                    f"CAST(cluster_id AS VARCHAR) AS cluster_id FROM {table}")
     _enforce_splits(engine, settings, wh, f"{S}.edges", conflict)
 
 
 def _components(engine: Engine, nodes: str, edges: str, threshold: float) -> str:
-    """Connected components: the table (unique_id, cluster_id) of each node of ``nodes``
-    (unique_id) and the smallest node of its component, joined by ``edges`` (unique_id_l,
-    unique_id_r, match_probability) at or above ``threshold``.
+    """Connected components of an incremental run's graph: the table (unique_id, cluster_id)
+    of each node of ``nodes`` (unique_id) and the smallest node of its component, joined by
+    ``edges`` (unique_id_l, unique_id_r, match_probability) at or above ``threshold``.
 
     One recursive query: each node takes the smallest name its neighbours hold until none
     changes; only nodes whose name changed pass it on (DuckDB's USING KEY keeps one row a
-    node). The same partition as Splink's clustering, which is some twenty statements: at
-    1,000,000 records 6.3 s against 6.5 s, for an incremental batch 0.05 s against 0.16 s,
-    and a chain of 1,000 records 0.6 s against 26 s (docs/benchmarks.md)."""
+    node). The same partition as Splink's clustering, whose twenty-odd statements cost more
+    than the work on a graph this small: 0.14 s against 0.34 s on the 47,269 links of a 1%
+    batch at 1,000,000 records. On a full link's graph Splink's is the quicker (5.1 s against
+    6.2 s), and a full link uses it (`bench/linkage.py components`, docs/benchmarks.md)."""
     strong = f"FROM {edges} WHERE match_probability >= {threshold}"
     engine.execute(f"""
         CREATE OR REPLACE TABLE {S}.components AS

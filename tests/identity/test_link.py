@@ -376,6 +376,11 @@ def test_person_shows_the_records_of_a_file_and_its_history(small) -> None:
                                FROM person_index p JOIN identity_records r USING (identity_id)
                                JOIN identity_record_map m USING (identity_id)
                                WHERE p.person_id = ? GROUP BY ALL""", [pid])
+        # who reported each, and when it was loaded
+        reported = engine.query("""SELECT DISTINCT b.furnisher, b.loaded_at::DATE::VARCHAR
+                                   FROM person_index p JOIN identity_records r USING (identity_id)
+                                   JOIN ingest_batches b ON b.batch_id = r.first_batch_id
+                                   WHERE p.person_id = ?""", [pid])
         others = {r[0] for r in engine.query(
             "SELECT identity_id FROM person_index WHERE person_id <> ? LIMIT 50", [pid])}
     out = plain(run("person", pid.lower(), "-w", ws))
@@ -384,6 +389,9 @@ def test_person_shows_the_records_of_a_file_and_its_history(small) -> None:
     for identity, _, first, rows in held:
         assert identity in out and first in out
         assert rows == 1 or f"+ {rows - 1:,} more" in out
+    drawn = run("person", pid, "-w", ws)  # (furnisher, then the day, in one cell)
+    for furnisher, day in reported:
+        assert re.search(rf"│ {furnisher} +│.*\n.*│ {day} +│", drawn)
     assert not any(other in out for other in others)
     assert re.search(rf"\b1 \S+ \S+ new {pid} {len(held)} full link", out)
 

@@ -313,6 +313,7 @@ def test_a_retired_person_id_reads_the_file_it_was_merged_into(service: Service,
         assert len(get("/api/v1/me/history", "old")) == len(get("/api/v1/me/history", "now")) > 0
         assert get("/api/v1/me/file", "old")["furnishers"] == get("/api/v1/me/file",
                                                                    "now")["furnishers"]
+        assert get("/api/v1/me/file", "old")["identity"]["former_ids"] == [retired]
         looked = [e for e in get("/api/v1/me/access", "now") if e["actor"] == "lee"]
         assert len(looked) == 1 and looked[0]["subject"] == survivor
         assert retired in looked[0]["detail"]

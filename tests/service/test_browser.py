@@ -66,6 +66,9 @@ def test_person_sees_score_and_reasons_and_runs_a_what_if(page: Any, site: str,
 
     page.goto(f"{site}/me/file")
     assert page.locator(".card.furnisher").count() >= 1
+    assert page.locator("#identity tr").count() >= 3  # a header and two identities or more
+    page.locator("#file-history summary").click()
+    assert page.locator("#file-history li").first.is_visible()
     page.screenshot(path=str(shots / "file.png"), full_page=True)
 
 

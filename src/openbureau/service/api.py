@@ -108,7 +108,8 @@ def my_history(who: PersonUser, ctx: Ctx, pub: Snapshot) -> list[dict[str, Any]]
 def my_file(who: PersonUser, ctx: Ctx, pub: Snapshot) -> dict[str, Any]:
     pid = views.own_id(pub, who.person_id)
     ctx.audit(who, "read file", subject=pid, purpose="consumer_request")
-    return {"person_id": pid, "as_of": pub.as_of, "furnishers": views.file_items(pub, pid)}
+    return {"person_id": pid, "as_of": pub.as_of, "furnishers": views.file_items(pub, pid),
+            "identity": views.identity_on_file(pub, pid)}
 
 
 @router.get("/me/access", response_model=list[AuditEntryOut], tags=["person"])

@@ -138,7 +138,8 @@ def person_file(request: Request, who: PersonUser, ctx: Ctx, pub: Snapshot) -> R
     pid = views.own_id(pub, who.person_id)
     ctx.audit(who, "read file page", subject=pid, purpose="consumer_request")
     return render(request, "file.html", me=who, furnishers=views.file_items(pub, pid),
-                  as_of=pub.as_of, name=views.person_name(pub, pid))
+                  identity=views.identity_on_file(pub, pid), as_of=pub.as_of,
+                  name=views.person_name(pub, pid))
 
 
 @router.post("/me/what-if", dependencies=[Csrf])

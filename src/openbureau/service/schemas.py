@@ -81,10 +81,56 @@ class FileItem(BaseModel):
     records: int
 
 
+class IdentityRecord(BaseModel):
+    """One identity a furnisher reported for the person (every loaded row showing exactly it
+    counts in ``rows``)."""
+
+    furnisher: str | None
+    feed: str
+    first_record_id: str | None
+    rows: int
+    first_name: str | None
+    middle_name: str | None
+    last_name: str | None
+    name_suffix: str | None
+    dob: dt.date | None
+    address_line1: str | None
+    city: str | None
+    region: str | None
+    postcode: str | None
+    phone: str | None
+    email: str | None
+    national_id: bool = Field(description="a national ID is held (as a keyed token, never "
+                                          "shown)")
+    first_reported: dt.date | None
+    last_reported: dt.date | None
+
+
+class FileEvent(BaseModel):
+    """A change to the file's ID: formed new, merged with another file, split. IDs of other
+    persons' files are left out (None)."""
+
+    linked_at: dt.datetime
+    event: str
+    person_id: str | None
+    other_person_id: str | None
+    records: int
+    cause: str
+
+
+class IdentityOnFile(BaseModel):
+    records: list[IdentityRecord]
+    former_ids: list[str] = Field(description="file IDs merged into this one; they lead here")
+    history: list[FileEvent]
+
+
 class PersonFile(BaseModel):
     person_id: str
     as_of: dt.date
     furnishers: dict[str, list[FileItem]]
+    identity: IdentityOnFile | None = Field(
+        default=None, description="who the file says the person is, as each furnisher "
+                                  "reported it, and how the file was linked")
 
 
 class FileSummary(BaseModel):

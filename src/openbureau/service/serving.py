@@ -3,7 +3,8 @@
 DuckDB lets one process write a database file, so a service holding the warehouse open would
 block ``openbureau score``. Instead, publishing a snapshot writes a read-only serving copy
 (``serving/<snapshot>.duckdb``: scores of every snapshot, the snapshot's features and file items,
-and the identity tables the lender lookup needs) and then points ``serving/CURRENT`` at it with
+the identity tables the lender lookup needs, and what a person's own file shows of how it was
+linked) and then points ``serving/CURRENT`` at it with
 an atomic rename. The service notices the new pointer on its next request and switches without a
 restart; a half-written copy is never pointed at.
 """
@@ -31,8 +32,9 @@ SERVING_DIR = "serving"
 POINTER = "CURRENT"
 KEEP = 2  # serving copies kept: the current one and the one before (requests may still read it)
 
-# Tables the lender lookup reads, copied as they are.
-IDENTITY_TABLES = ("identity_records", "person_index", "person_ids")
+# Tables the lender lookup and a person's file (identity.person.person_file) read, copied as
+# they are.
+IDENTITY_TABLES = ("identity_records", "person_index", "person_ids", "person_id_history")
 
 
 def _file_items_sql(day: str) -> str:
@@ -81,6 +83,9 @@ def publish_snapshot(engine: Engine, workspace: Path, snapshot_id: str,
 
     ``features_table`` holds the features the snapshot was scored on (one row per person).
     """
+    # (here: importing the identity package loads Splink)
+    from openbureau.identity.person import PERSON_IDENTITY_SQL, PERSON_IDENTITY_TABLE
+
     as_of = engine.scalar("SELECT as_of FROM score_snapshots WHERE snapshot_id = ?",
                           [snapshot_id])
     if as_of is None:
@@ -109,6 +114,9 @@ def publish_snapshot(engine: Engine, workspace: Path, snapshot_id: str,
         for name in IDENTITY_TABLES:
             if engine.table_exists(name):
                 tables[name] = f"SELECT * FROM {name}"
+        # ... and each person's identity records, as person_file reads them, in person order
+        if all(engine.table_exists(t) for t in ("person_index", "identity_record_map")):
+            tables[PERSON_IDENTITY_TABLE] = f"{PERSON_IDENTITY_SQL} ORDER BY p.person_id"
         for name, sql in tables.items():
             engine.execute(f"CREATE TABLE pub.{name} AS {sql}")
         engine.execute("CREATE INDEX scores_person ON pub.scores (person_id)")

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
+from openbureau.engine import DuckDBEngine
+from openbureau.errors import UserError
 from openbureau.service.serving import Published
 
 STATUS_WORDS = {
@@ -144,3 +146,45 @@ def person_name(pub: Published, person_id: str) -> dict[str, Any]:
                  [person_id])
     return rows[0] if rows else {"first_name": None, "last_name": None, "dob": None}
 
+
+
+IDENTITY_FIELDS = ("furnisher", "feed", "first_record_id", "rows", "first_name", "middle_name",
+                   "last_name", "name_suffix", "dob", "address_line1", "city", "region",
+                   "postcode", "phone", "email", "national_id", "first_reported",
+                   "last_reported")
+
+
+# What person_file reads in a published snapshot.
+IDENTITY_SOURCES = frozenset({"person_ids", "person_id_history", "person_identity"})
+
+
+def identity_on_file(pub: Published, person_id: str) -> dict[str, Any] | None:
+    """What the file holds of who the person is: each identity a furnisher reported (names,
+    birth date, address, phone, email; a national ID only as held or not), the file IDs
+    merged into this one, and how the file was formed. None for a snapshot published
+    without them (before the person index, or by an earlier version).
+
+    IDs of other persons' files (a file split off from this one, or this one split from)
+    show as None: the person learns what happened to their file, not someone else's ID."""
+    from openbureau.identity.person import person_file  # (loads Splink: only when asked)
+
+    if not IDENTITY_SOURCES.issubset(pub.tables):  # (a copy published before they were)
+        return None
+    cur = pub.cursor()
+    try:
+        found = person_file(DuckDBEngine.wrap(cur), person_id)
+    except UserError:
+        return None
+    finally:
+        cur.close()
+    own = {found["person_id"], *(m["person_id"] for m in found["merged"])}
+    return {
+        "records": [{k: r[k] for k in IDENTITY_FIELDS} for r in found["records"]],
+        "former_ids": [m["person_id"] for m in found["merged"]],
+        "history": [{"linked_at": h["linked_at"], "event": h["event"],
+                     "person_id": h["person_id"] if h["person_id"] in own else None,
+                     "other_person_id": (h["other_person_id"]
+                                         if h["other_person_id"] in own else None),
+                     "records": h["records"], "cause": h["cause"]}
+                    for h in found["history"]],
+    }

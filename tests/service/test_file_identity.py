@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from tests.service.conftest import Service
 
 IDENTITY_SQL = """
-    SELECT b.furnisher, r.first_name, r.last_name, r.dob::VARCHAR AS dob,
+    SELECT r.identity_id, b.furnisher, r.first_name, r.last_name, r.dob::VARCHAR AS dob,
            r.national_id_token IS NOT NULL AS national_id,
            (SELECT min(record_id) FROM identity_record_map m
             WHERE m.identity_id = r.identity_id) AS first_record_id,
@@ -36,8 +36,8 @@ def _expected(ws: Path, person_id: str) -> list[dict[str, Any]]:
 
 
 def _key(r: dict[str, Any]) -> tuple[str, ...]:
-    return tuple(str(r[k]) for k in ("furnisher", "first_name", "last_name", "dob",
-                                     "national_id", "first_record_id", "rows", "first_reported"))
+    return tuple(str(r[k]) for k in ("identity_id", "furnisher", "first_name", "last_name",
+                                     "dob", "national_id", "rows", "first_reported"))
 
 
 def test_a_persons_file_shows_each_identity_reported_for_them_and_no_one_elses(
@@ -55,10 +55,10 @@ def test_a_persons_file_shows_each_identity_reported_for_them_and_no_one_elses(
     card = page.split('id="identity"')[1].split('<div class="card furnisher">')[0]
     assert "Personal information" in card
     for record in mine:
-        assert record["first_record_id"] in card and record["furnisher"] in card
+        assert record["identity_id"] in card and record["furnisher"] in card
         assert record["last_name"] in card
     for record in theirs:
-        assert record["first_record_id"] not in r.text and record["first_record_id"] not in page
+        assert record["identity_id"] not in r.text and record["identity_id"] not in page
     # a national ID is said to be held, never shown, not even as its token
     tokens = [t["national_id_token"] for t in mine + theirs if t["national_id_token"]]
     assert any(t["national_id"] for t in got) and tokens
@@ -117,10 +117,8 @@ def test_a_split_file_tells_each_person_what_happened_without_the_others_id(
     began = [h for h in new["identity"]["history"] if h["event"] == "split"]
     assert began and began[-1]["person_id"] == split_off and began[-1]["other_person_id"] is None
     assert split_off not in was_text and kept not in new_text
-    assert {r["first_record_id"] for r in new["identity"]["records"]} >= {
-        records[-1]["first_record_id"]}
-    assert records[-1]["first_record_id"] not in {
-        r["first_record_id"] for r in was["identity"]["records"]}
+    assert records[-1]["identity_id"] in {r["identity_id"] for r in new["identity"]["records"]}
+    assert records[-1]["identity_id"] not in {r["identity_id"] for r in was["identity"]["records"]}
 
 
 def test_a_snapshot_published_before_the_identity_part_still_serves_the_file(

@@ -9,18 +9,16 @@ from openbureau.errors import UserError
 from openbureau.identity import _index
 
 # Each person's identity records: who reported each (the furnisher of the batch that first
-# showed it) and when the bureau received it first and last, its smallest record id and how many
-# loaded rows show it. A published snapshot holds it as a table (PERSON_IDENTITY_TABLE), in
-# person order, so that a person's rows are read without a pass over a million.
+# showed it), when the bureau received it first and last, and how many loaded rows show it. A
+# published snapshot holds it as a table (PERSON_IDENTITY_TABLE), in person order, so that a
+# person's rows are read without a pass over a million.
 PERSON_IDENTITY_SQL = """
-    SELECT p.person_id, r.identity_id, r.feed, fb.furnisher, m.first_record_id,
-           coalesce(m.rows, 0) AS rows, r.first_name, r.middle_name, r.last_name,
-           r.name_suffix, r.dob, r.address_line1, r.city, r.region, r.postcode, r.phone,
-           r.email, r.national_id_token IS NOT NULL AS national_id,
+    SELECT p.person_id, r.identity_id, r.feed, fb.furnisher, r.n_records AS rows,
+           r.first_name, r.middle_name, r.last_name, r.name_suffix, r.dob, r.address_line1,
+           r.city, r.region, r.postcode, r.phone, r.email,
+           r.national_id_token IS NOT NULL AS national_id,
            fb.loaded_at::DATE AS first_reported, lb.loaded_at::DATE AS last_reported, p.run_id
     FROM person_index p JOIN identity_records r USING (identity_id)
-    LEFT JOIN (SELECT identity_id, min(record_id) AS first_record_id, count(*) AS rows
-               FROM identity_record_map GROUP BY identity_id) m USING (identity_id)
     LEFT JOIN ingest_batches fb ON fb.batch_id = r.first_batch_id
     LEFT JOIN ingest_batches lb ON lb.batch_id = r.last_batch_id"""
 PERSON_IDENTITY_TABLE = "person_identity"
@@ -34,11 +32,13 @@ def person_file(engine: Engine, person_id: str) -> dict[str, Any]:
 
     ``{"person_id", "asked", "retired", "records": [...], "merged": [{"person_id", "run_id"}],
     "history": [...]}`` (``retired``: the ID asked for was merged into ``person_id``); a
-    record's national ID shows only as present or not, and of its record ids the smallest.
-    Each record also says which furnisher reported it and when it was first and last loaded.
+    record's national ID shows only as present or not. Each record also says which furnisher
+    reported it and when it was first and last loaded.
 
     Works on the warehouse and on a published snapshot (which holds the records as
-    ``PERSON_IDENTITY_TABLE`` instead of the record map and the ingest log)."""
+    ``PERSON_IDENTITY_TABLE`` instead of the ingest log). A record's smallest record id
+    (``first_record_id``) comes from the warehouse's record map; a snapshot has none (None):
+    aggregating a row per loaded record would add seconds to every publish."""
     if not engine.table_exists("person_ids") or not engine.scalar(
             "SELECT count(*) FROM person_ids"):
         raise UserError("no person index yet: run `openbureau link` first")
@@ -46,11 +46,18 @@ def person_file(engine: Engine, person_id: str) -> dict[str, Any]:
     active = _index.resolve(engine, asked)
     if active is None:
         raise UserError(f"{person_id}: no such person ID")
-    source = (PERSON_IDENTITY_TABLE if engine.table_exists(PERSON_IDENTITY_TABLE)
-              else f"({PERSON_IDENTITY_SQL})")
-    records = engine.arrow(f"""
-        SELECT * EXCLUDE (person_id) FROM {source} WHERE person_id = ?
-        ORDER BY feed, first_record_id, identity_id""", [active]).to_pylist()
+    if engine.table_exists(PERSON_IDENTITY_TABLE):  # (a published snapshot)
+        records = engine.arrow(f"""
+            SELECT *, NULL::VARCHAR AS first_record_id FROM {PERSON_IDENTITY_TABLE}
+            WHERE person_id = ? ORDER BY feed, identity_id""", [active]).to_pylist()
+    else:  # (the warehouse: with each record's smallest record id, which the snapshot lacks)
+        records = engine.arrow(f"""
+            WITH mine AS (SELECT * FROM ({PERSON_IDENTITY_SQL}) WHERE person_id = ?)
+            SELECT mine.*, m.first_record_id FROM mine LEFT JOIN (
+              SELECT identity_id, min(record_id) AS first_record_id FROM identity_record_map
+              WHERE identity_id IN (SELECT identity_id FROM mine) GROUP BY identity_id
+            ) m USING (identity_id) ORDER BY feed, first_record_id, identity_id""",
+            [active]).to_pylist()
     merged = engine.arrow("""
         SELECT person_id, retired_run AS run_id FROM person_ids
         WHERE resolves_to = ? AND status = 'retired' ORDER BY retired_run, person_id""",

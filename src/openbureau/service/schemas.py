@@ -85,9 +85,10 @@ class IdentityRecord(BaseModel):
     """One identity a furnisher reported for the person (every loaded row showing exactly it
     counts in ``rows``)."""
 
+    identity_id: str = Field(description="the bureau's id of this identity: quote it to dispute "
+                                         "it (`openbureau link --force-split` takes it)")
     furnisher: str | None
     feed: str
-    first_record_id: str | None
     rows: int
     first_name: str | None
     middle_name: str | None

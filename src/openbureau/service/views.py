@@ -148,7 +148,7 @@ def person_name(pub: Published, person_id: str) -> dict[str, Any]:
 
 
 
-IDENTITY_FIELDS = ("furnisher", "feed", "first_record_id", "rows", "first_name", "middle_name",
+IDENTITY_FIELDS = ("identity_id", "furnisher", "feed", "rows", "first_name", "middle_name",
                    "last_name", "name_suffix", "dob", "address_line1", "city", "region",
                    "postcode", "phone", "email", "national_id", "first_reported",
                    "last_reported")

@@ -224,8 +224,8 @@ def run_synthetic(records: int, seed: int) -> None:
 
 
 HELD_OUT = "county_court_records"
-LINKING_TABLES = ("person_index", "person_ids", "person_id_history", "link_edges", "link_runs",
-                  "link_overrides", "link_batches", "unlinked")
+LINKING_TABLES = ("person_index", "person_ids", "person_id_history", "person_id_members",
+                  "link_edges", "link_runs", "link_overrides", "link_batches", "unlinked")
 
 
 def run_again(records: int, batch_share: float | None = None) -> None:

@@ -248,10 +248,11 @@ def link(
     retrain: Annotated[bool, typer.Option(help="Re-estimate the linkage model (implies "
                                           "--full).")] = False,
     force_link: Annotated[tuple[str, str] | None, typer.Option(
-        "--force-link", metavar="A B", help="Record ids that are one person, whatever the "
-        "model says.")] = None,
+        "--force-link", metavar="A B", help="Record ids (or identity ids) that are one person, "
+        "whatever the model says.")] = None,
     force_split: Annotated[tuple[str, str] | None, typer.Option(
-        "--force-split", metavar="A B", help="Record ids that are never one person.")] = None,
+        "--force-split", metavar="A B", help="Record ids (or identity ids) that are never one "
+        "person.")] = None,
     workspace: WorkspaceOpt = Path("."),
 ) -> None:
     """Link records into persons with persistent person IDs (new records only, by default)."""

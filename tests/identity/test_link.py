@@ -304,6 +304,61 @@ def test_forced_link_and_split_survive_a_full_relink(ws_copy) -> None:
     assert {"forced link", "forced split"} <= causes
 
 
+def test_a_split_undoing_merges_gives_the_merged_ids_back(ws_copy) -> None:
+    """X merged into A, then A into a larger B (forced links). Forcing A and B apart gives the
+    X-and-A part its earlier ID back instead of a new one (rule 4), and the ID retired first,
+    which a merge had pointed at B, leads to that part again (rule 5). IDs then hold."""
+    ws, _ = ws_copy
+
+    def persons() -> dict[str, set[str]]:
+        with Workspace.open(ws).engine(read_only=True) as engine:
+            rows = engine.query("SELECT person_id, list(identity_id) FROM person_index "
+                                "GROUP BY 1")
+        return {pid: set(ids) for pid, ids in rows}
+
+    def ids() -> dict[str, tuple[str, str | None]]:
+        with Workspace.open(ws).engine(read_only=True) as engine:
+            return {p: (s, r) for p, s, r in engine.query(
+                "SELECT person_id, status, resolves_to FROM person_ids")}
+
+    with Workspace.open(ws).engine(read_only=True) as engine:
+        # two files of two records and one of five or more: a record id of each
+        (x, px), (a, pa) = engine.query("""
+            SELECT min(m.record_id), p.person_id FROM identity_record_map m
+            JOIN person_index p USING (identity_id) GROUP BY p.person_id
+            HAVING count(DISTINCT p.identity_id) = 2 ORDER BY 2 LIMIT 2""")
+        b, pb = engine.query("""
+            SELECT min(m.record_id), p.person_id FROM identity_record_map m
+            JOIN person_index p USING (identity_id) GROUP BY p.person_id
+            HAVING count(DISTINCT p.identity_id) >= 5 ORDER BY 2 LIMIT 1""")[0]
+    before = persons()
+    run("link", "--force-link", x, a, "-w", ws)
+    (first,) = {px, pa} - set(persons())  # the ID retired first
+    kept = ({px, pa} - {first}).pop()
+    run("link", "--force-link", a, b, "-w", ws)
+    assert ids()[first] == ("retired", pb) and ids()[kept] == ("retired", pb)
+
+    out = run("link", "--force-split", a, b, "-w", ws)
+    assert "1 split" in out and "new" not in out.split("ID changes:")[1]
+    after = persons()
+    assert after[kept] == before[px] | before[pa] and after[pb] == before[pb]
+    assert ids()[kept] == ("active", None) and ids()[first] == ("retired", kept)
+    with Workspace.open(ws).engine(read_only=True) as engine:
+        events = engine.query("""SELECT event, person_id, other_person_id, cause
+                                 FROM person_id_history
+                                 WHERE run_id = (SELECT max(run_id) FROM link_runs)""")
+        members = engine.scalar("SELECT count(*) FROM person_id_members WHERE person_id = ?",
+                                [kept])
+    assert sorted(events) == [("redirect", kept, first, "forced split"),
+                              ("split", kept, pb, "forced split")]
+    assert members == 0  # (an active ID holds no retired records)
+    assert plain(run("person", first, "-w", ws)).startswith(f"{first} was merged into {kept}.")
+    # and they hold through a full relink
+    run("link", "--full", "-w", ws)
+    assert persons()[kept] == after[kept] and persons()[pb] == after[pb]
+    assert ids()[first] == ("retired", kept)
+
+
 def files_line(a: str, b: str, ws: Path) -> str:
     """explain-link's account of the files two records are in, on one line."""
     out = " ".join(run("explain-link", a, b, "-w", ws).split())
@@ -391,7 +446,7 @@ def test_person_shows_the_records_of_a_file_and_its_history(small) -> None:
         assert rows == 1 or f"+ {rows - 1:,} more" in out
     drawn = run("person", pid, "-w", ws)  # (furnisher, then the day, in one cell)
     for furnisher, day in reported:
-        assert re.search(rf"│ {furnisher} +│.*\n.*│ {day} +│", drawn)
+        assert re.search(rf"│ {re.escape(furnisher)} +│.*\n.*│ {day} +│", drawn)
     assert not any(other in out for other in others)
     assert re.search(rf"\b1 \S+ \S+ new {pid} {len(held)} full link", out)
 

@@ -69,56 +69,58 @@ def test_a_persons_file_shows_each_identity_reported_for_them_and_no_one_elses(
                if h["event"] == "new")
 
 
-def test_a_split_file_tells_each_person_what_happened_without_the_others_id(
+def test_a_wrong_merge_undone_gives_each_person_their_own_file_and_no_other_id(
         service: Service, tmp_path: Path) -> None:
-    """After a forced split, the file that lost records and the file split off each show the
-    split, and neither shows the other's ID."""
+    """Two persons' files merged by a forced link, then forced apart (a dispute about a mixed
+    file): each person's account is back on their own file, identities and all, and each sees
+    the merge and the split without the other's ID or file size."""
     from openbureau.cli import app as cli
     from openbureau.service.app import create_app
-    from openbureau.service.auth import create_account, issue_api_key
+    from openbureau.service.auth import create_account
     from openbureau.service.store import open_store
+    from tests.service.conftest import PASSWORD
 
     ws = Path(shutil.copytree(service.served.ws, tmp_path / "ws"))
-    person = service.served.person
-    records = sorted(_expected(ws, person), key=lambda r: r["first_record_id"])
+    mine, theirs = service.served.person, service.served.other
+    before = {pid: _expected(ws, pid) for pid in (mine, theirs)}
+    a, b = (min(r["first_record_id"] for r in before[pid]) for pid in (mine, theirs))
     runner = CliRunner()
-    for args in (["link", "--force-split", records[0]["first_record_id"],
-                  records[-1]["first_record_id"]], ["score", "--as-of", "2025-12-31"]):
+    for args in (["link", "--force-link", a, b], ["link", "--force-split", a, b],
+                 ["score", "--as-of", "2025-12-31"]):
         res = runner.invoke(cli, [*args, "-w", str(ws)], catch_exceptions=False)
         assert res.exit_code == 0, res.output
-    with duckdb.connect(str(ws / "warehouse.duckdb"), read_only=True) as con:
-        parts = dict(con.execute(
-            """SELECT m.record_id, p.person_id FROM identity_record_map m
-               JOIN person_index p USING (identity_id) WHERE m.record_id IN (?, ?)""",
-            [records[0]["first_record_id"], records[-1]["first_record_id"]]).fetchall())
-    kept, split_off = parts[records[0]["first_record_id"]], parts[records[-1]["first_record_id"]]
-    if kept != person:
-        kept, split_off = split_off, kept
-    assert kept == person and split_off != person  # the larger part keeps the ID
-
     url = f"sqlite:///{tmp_path / 'own-store.sqlite'}"
-    keys = {}
     with open_store(url)() as session:
-        for username, pid in (("kept", kept), ("split", split_off)):
-            account = create_account(session, username=username, role="person", password=None,
-                                     person_id=pid)
-            keys[username] = issue_api_key(session, account)
+        for pid in (mine, theirs):
+            create_account(session, username=pid.lower(), role="person", password=PASSWORD,
+                           person_id=pid)
         session.commit()
     with TestClient(create_app(ws, store_url=url), base_url="https://testserver") as client:
-        def get(who: str) -> tuple[dict[str, Any], str]:
-            r = client.get("/api/v1/me/file", headers={"Authorization": f"Bearer {keys[who]}"})
-            assert r.status_code == 200, r.text
-            return r.json(), r.text
-
-        (was, was_text), (new, new_text) = get("kept"), get("split")
-    lost = [h for h in was["identity"]["history"] if h["event"] == "split"]
-    assert lost and lost[-1]["other_person_id"] == kept and lost[-1]["person_id"] is None
-    assert lost[-1]["cause"] == "forced split"
-    began = [h for h in new["identity"]["history"] if h["event"] == "split"]
-    assert began and began[-1]["person_id"] == split_off and began[-1]["other_person_id"] is None
-    assert split_off not in was_text and kept not in new_text
-    assert records[-1]["identity_id"] in {r["identity_id"] for r in new["identity"]["records"]}
-    assert records[-1]["identity_id"] not in {r["identity_id"] for r in was["identity"]["records"]}
+        seen = {}
+        for pid in (mine, theirs):
+            client.cookies.clear()
+            r = client.post("/login", data={"username": pid.lower(), "password": PASSWORD},
+                            follow_redirects=False)
+            assert r.status_code == 303, r.text
+            api = client.get("/api/v1/me/file")
+            assert api.status_code == 200, api.text
+            seen[pid] = (api.json(), api.text, client.get("/me/file").text)
+    for pid, other in ((mine, theirs), (theirs, mine)):
+        body, text, page = seen[pid]
+        assert body["person_id"] == pid  # the account's ID is active again
+        assert sorted(map(_key, body["identity"]["records"])) == sorted(map(_key, before[pid]))
+        events = {h["event"]: h for h in body["identity"]["history"]}
+        assert {"merge", "split"} <= set(events)
+        for h in body["identity"]["history"]:
+            assert {h["person_id"], h["other_person_id"]} - {None} <= {pid}
+        # the part that is the other person's is not counted either
+        assert events["merge"]["records"] is None or events["merge"]["other_person_id"] == pid
+        assert events["split"]["records"] is None or events["split"]["person_id"] == pid
+        assert other not in text and other not in page
+        assert not any(r["identity_id"] in text for r in before[other])
+        history = page.split('id="file-history"')[1].split("</details>")[0]
+        assert "another file" in history and "forced split" in history
+        assert "None" not in history
 
 
 def test_a_snapshot_published_before_the_identity_part_still_serves_the_file(

@@ -11,6 +11,12 @@ covering every record of every person it touches), IDs carry over by these rules
 3. A cluster no existing person goes with gets a new ID. If some of its records had an ID before,
    it is a **split** from that person (the larger part kept the ID, by rule 1); otherwise it is
    a **new** person.
+4. A split gives a merged ID back: where a retired ID held more than half of its records in the
+   split-off cluster when it was retired, the cluster takes that ID again rather than a new one
+   (of several such IDs, the one with most records there; ties: created first, then the smaller
+   ID). A wrong merge undone by a forced split thus leaves the person the ID they had.
+5. A retired ID resolves to the person holding most of the records it held when it was retired
+   (ties: the smaller ID): the survivor of its merge, until a split moves those records on.
 
 New IDs are ``P`` + 12 hex digits of a hash of the cluster's smallest identity id, so linking the
 same data from scratch gives the same IDs.
@@ -36,12 +42,17 @@ SCHEMA = [
         person_id VARCHAR NOT NULL,
         run_id BIGINT NOT NULL              -- the run that last changed this record's person
     )""",
+    # the records each retired ID held when it was retired (rules 4 and 5)
+    """CREATE TABLE IF NOT EXISTS person_id_members (
+        person_id VARCHAR NOT NULL,
+        identity_id VARCHAR NOT NULL
+    )""",
     """CREATE TABLE IF NOT EXISTS person_id_history (
         run_id BIGINT NOT NULL,
         linked_at TIMESTAMP NOT NULL,
-        event VARCHAR NOT NULL,             -- new | merge | split
-        person_id VARCHAR NOT NULL,         -- the ID created, kept or split off
-        other_person_id VARCHAR,            -- merge: the retired ID; split: the ID split from
+        event VARCHAR NOT NULL,             -- new | merge | split | redirect
+        person_id VARCHAR NOT NULL,         -- the ID created, kept, split off or led to
+        other_person_id VARCHAR,            -- merge, redirect: the retired ID; split: from
         records BIGINT NOT NULL,            -- identity records concerned
         cause VARCHAR NOT NULL
     )""",
@@ -88,13 +99,22 @@ def apply_assignment(engine: Engine, assign: str, *, run_id: int, cause: str,
           SELECT b.*, row_number() OVER (PARTITION BY b.cluster_id
                                          ORDER BY b.n DESC, i.created_seq, b.person_id) r
           FROM _best b JOIN person_ids i USING (person_id)) WHERE r = 1""")
-    _mint_new_ids(engine)
     now = "now()::TIMESTAMP"
+    # (clusters that split off from a person: rules 3 and 4; none in most runs)
+    splits = bool(engine.scalar("""SELECT count(*) FROM (
+        SELECT cluster_id FROM _overlap ANTI JOIN _keep USING (cluster_id) LIMIT 1)"""))
+    if splits:
+        _restore_merged_ids(engine, assign, run_id, cause)
+    _mint_new_ids(engine)
     # merges: persons whose best cluster kept another ID
     engine.execute(f"""
         INSERT INTO person_id_history
         SELECT {run_id}, {now}, 'merge', k.person_id, b.person_id, b.n, {lit(cause)}
         FROM _best b JOIN _keep k USING (cluster_id) WHERE b.person_id <> k.person_id""")
+    engine.execute(f"""
+        INSERT INTO person_id_members SELECT p.person_id, p.identity_id FROM {current} p
+        WHERE p.person_id IN (SELECT b.person_id FROM _best b JOIN _keep k USING (cluster_id)
+                              WHERE b.person_id <> k.person_id)""")
     engine.execute(f"""
         UPDATE person_ids SET status = 'retired', resolves_to = k.person_id,
                retired_run = {run_id}
@@ -139,11 +159,68 @@ def apply_assignment(engine: Engine, assign: str, *, run_id: int, cause: str,
     engine.execute(f"""
         INSERT INTO person_index SELECT n.identity_id, n.person_id, {run_id}
         FROM _assigned n ANTI JOIN {current} p USING (identity_id, person_id)""")
+    if splits or replace_all:
+        _redirect_retired_ids(engine, run_id, cause)
     counts = dict(engine.query(
         f"SELECT event, count(*) FROM person_id_history WHERE run_id = {run_id} GROUP BY 1"))
-    for t in ("_overlap", "_cluster_key", "_best", "_keep", "_minted", "_assigned"):
+    for t in ("_overlap", "_cluster_key", "_best", "_keep", "_minted", "_assigned",
+              "_restored"):
         engine.execute(f"DROP TABLE IF EXISTS {t}")
     return {k: int(v) for k, v in counts.items()}
+
+
+def _restore_merged_ids(engine: Engine, assign: str, run_id: int, cause: str) -> None:
+    """Rule 4: a cluster that splits off takes back a retired ID that held more than half of
+    its records there; the ID is active again (and added to ``_keep``)."""
+    engine.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _restored AS
+        SELECT cluster_id, person_id FROM (
+          SELECT a.cluster_id, m.person_id, row_number() OVER (
+                   PARTITION BY a.cluster_id ORDER BY count(*) DESC, i.created_seq, m.person_id
+                 ) AS r
+          FROM person_id_members m JOIN {assign} a USING (identity_id)
+          JOIN (SELECT person_id, count(*) AS held FROM person_id_members GROUP BY 1) h
+            USING (person_id)
+          JOIN person_ids i USING (person_id)
+          WHERE i.status = 'retired' AND a.cluster_id IN (
+            SELECT cluster_id FROM _overlap ANTI JOIN _keep USING (cluster_id))
+          GROUP BY a.cluster_id, m.person_id, h.held, i.created_seq
+          HAVING count(*) * 2 > h.held)
+        WHERE r = 1""")
+    engine.execute(f"""
+        INSERT INTO person_id_history
+        SELECT {run_id}, now()::TIMESTAMP, 'split', r.person_id, src.person_id, k.size,
+               {lit(cause)}
+        FROM _restored r JOIN _cluster_key k USING (cluster_id)
+        LEFT JOIN (SELECT cluster_id, arg_max(person_id, n) AS person_id FROM _overlap
+                   GROUP BY cluster_id) src USING (cluster_id)""")
+    engine.execute("""UPDATE person_ids SET status = 'active', resolves_to = NULL,
+                      retired_run = NULL WHERE person_id IN (SELECT person_id FROM _restored)""")
+    engine.execute("DELETE FROM person_id_members "
+                   "WHERE person_id IN (SELECT person_id FROM _restored)")
+    engine.execute("INSERT INTO _keep SELECT cluster_id, person_id FROM _restored")
+
+
+def _redirect_retired_ids(engine: Engine, run_id: int, cause: str) -> None:
+    """Rule 5, after records moved between persons (a split; a full relink): each retired ID
+    resolves to the person now holding most of its records, recorded as a ``redirect``."""
+    engine.execute("""
+        CREATE OR REPLACE TEMP TABLE _redirect AS
+        SELECT h.retired, h.holder, h.n FROM (
+          SELECT m.person_id AS retired, p.person_id AS holder, count(*) AS n,
+                 row_number() OVER (PARTITION BY m.person_id
+                                    ORDER BY count(*) DESC, p.person_id) AS r
+          FROM person_id_members m JOIN person_index p USING (identity_id)
+          GROUP BY m.person_id, p.person_id) h
+        JOIN person_ids i ON i.person_id = h.retired
+        WHERE h.r = 1 AND i.status = 'retired' AND i.resolves_to IS DISTINCT FROM h.holder""")
+    engine.execute(f"""
+        INSERT INTO person_id_history
+        SELECT {run_id}, now()::TIMESTAMP, 'redirect', holder, retired, n, {lit(cause)}
+        FROM _redirect""")
+    engine.execute("""UPDATE person_ids SET resolves_to = r.holder FROM _redirect r
+                      WHERE person_ids.person_id = r.retired""")
+    engine.execute("DROP TABLE _redirect")
 
 
 def _mint_new_ids(engine: Engine) -> None:

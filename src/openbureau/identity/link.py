@@ -586,13 +586,17 @@ def _apply_overrides(engine: Engine, settings: IdentitySection, run_id: int) -> 
     for (person,) in splits:
         members = [r[0] for r in engine.query(
             "SELECT identity_id FROM person_index WHERE person_id = ?", [person])]
+        # (forced links first: a run that stored no edges for them still keeps them together)
         edges = engine.query(
-            """SELECT identity_id_l, identity_id_r FROM link_edges
-               WHERE identity_id_l IN (SELECT unnest(?::VARCHAR[]))
-                 AND identity_id_r IN (SELECT unnest(?::VARCHAR[]))
-                 AND match_probability >= ?
-               ORDER BY match_probability DESC, identity_id_l, identity_id_r""",
-            [members, members, settings.link_threshold])
+            """SELECT l, r FROM (
+                 SELECT identity_id_a AS l, identity_id_b AS r, 2.0 AS p FROM link_overrides
+                 WHERE kind = 'link'
+                 UNION ALL
+                 SELECT identity_id_l, identity_id_r, match_probability FROM link_edges
+                 WHERE match_probability >= ?)
+               WHERE l IN (SELECT unnest(?::VARCHAR[])) AND r IN (SELECT unnest(?::VARCHAR[]))
+               ORDER BY p DESC, l, r""",
+            [settings.link_threshold, members, members])
         cannot = engine.query("SELECT identity_id_a, identity_id_b FROM link_overrides "
                               "WHERE kind = 'split'")
         labels = constrained_clustering(members, edges, cannot)

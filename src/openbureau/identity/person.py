@@ -22,6 +22,7 @@ PERSON_IDENTITY_SQL = """
     LEFT JOIN ingest_batches fb ON fb.batch_id = r.first_batch_id
     LEFT JOIN ingest_batches lb ON lb.batch_id = r.last_batch_id"""
 PERSON_IDENTITY_TABLE = "person_identity"
+ORDER = "furnisher, feed, first_reported, identity_id"  # (the same from either source)
 
 
 def person_file(engine: Engine, person_id: str) -> dict[str, Any]:
@@ -49,14 +50,14 @@ def person_file(engine: Engine, person_id: str) -> dict[str, Any]:
     if engine.table_exists(PERSON_IDENTITY_TABLE):  # (a published snapshot)
         records = engine.arrow(f"""
             SELECT *, NULL::VARCHAR AS first_record_id FROM {PERSON_IDENTITY_TABLE}
-            WHERE person_id = ? ORDER BY feed, identity_id""", [active]).to_pylist()
+            WHERE person_id = ? ORDER BY {ORDER}""", [active]).to_pylist()
     else:  # (the warehouse: with each record's smallest record id, which the snapshot lacks)
         records = engine.arrow(f"""
             WITH mine AS (SELECT * FROM ({PERSON_IDENTITY_SQL}) WHERE person_id = ?)
             SELECT mine.*, m.first_record_id FROM mine LEFT JOIN (
               SELECT identity_id, min(record_id) AS first_record_id FROM identity_record_map
               WHERE identity_id IN (SELECT identity_id FROM mine) GROUP BY identity_id
-            ) m USING (identity_id) ORDER BY feed, first_record_id, identity_id""",
+            ) m USING (identity_id) ORDER BY {ORDER}""",
             [active]).to_pylist()
     merged = engine.arrow("""
         SELECT person_id, retired_run AS run_id FROM person_ids

@@ -108,14 +108,16 @@ class IdentityRecord(BaseModel):
 
 
 class FileEvent(BaseModel):
-    """A change to the file's ID: formed new, merged with another file, split. IDs of other
-    persons' files are left out (None)."""
+    """A change to the file's ID: ``new``, ``merge`` (``other_person_id`` merged into
+    ``person_id``), ``split`` (``person_id`` split off from ``other_person_id``), ``redirect``
+    (the retired ``other_person_id`` now leads to ``person_id``). IDs of other persons' files,
+    and the size of a part split off into one, are left out (None)."""
 
-    linked_at: dt.datetime
+    linked_at: UtcDateTime
     event: str
     person_id: str | None
     other_person_id: str | None
-    records: int
+    records: int | None
     cause: str
 
 

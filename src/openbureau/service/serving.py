@@ -115,7 +115,7 @@ def publish_snapshot(engine: Engine, workspace: Path, snapshot_id: str,
             if engine.table_exists(name):
                 tables[name] = f"SELECT * FROM {name}"
         # ... and each person's identity records, as person_file reads them, in person order
-        if all(engine.table_exists(t) for t in ("person_index", "identity_record_map")):
+        if all(engine.table_exists(t) for t in ("person_index", "identity_records")):
             tables[PERSON_IDENTITY_TABLE] = f"{PERSON_IDENTITY_SQL} ORDER BY p.person_id"
         for name, sql in tables.items():
             engine.execute(f"CREATE TABLE pub.{name} AS {sql}")

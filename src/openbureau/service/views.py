@@ -164,8 +164,10 @@ def identity_on_file(pub: Published, person_id: str) -> dict[str, Any] | None:
     merged into this one, and how the file was formed. None for a snapshot published
     without them (before the person index, or by an earlier version).
 
-    IDs of other persons' files (a file split off from this one, or this one split from)
-    show as None: the person learns what happened to their file, not someone else's ID."""
+    IDs of other persons' files (a file split off from this one, or this one split from, or
+    merged with it and taken apart again) show as None, and so does the count of records of a
+    part split off into another person's file: the person learns what happened to their
+    file, not someone else's ID or file size."""
     from openbureau.identity.person import person_file  # (loads Splink: only when asked)
 
     if not IDENTITY_SOURCES.issubset(pub.tables):  # (a copy published before they were)
@@ -185,6 +187,10 @@ def identity_on_file(pub: Published, person_id: str) -> dict[str, Any] | None:
                      "person_id": h["person_id"] if h["person_id"] in own else None,
                      "other_person_id": (h["other_person_id"]
                                          if h["other_person_id"] in own else None),
-                     "records": h["records"], "cause": h["cause"]}
+                     # (a merge counts the records of the ID retired, the others those of
+                     # the ID in person_id: left out when that is another person's file)
+                     "records": h["records"] if h["other_person_id" if h["event"] == "merge"
+                                                  else "person_id"] in own else None,
+                     "cause": h["cause"]}
                     for h in found["history"]],
     }

@@ -362,7 +362,8 @@ def files_text(files: dict[str, Any], threshold: float) -> str:
 @handles_errors
 def person_cmd(
     person_id: Annotated[str, typer.Argument(
-        help="Person ID (P...); a retired one leads to the file it was merged into.")],
+        help="Person ID (P...); a retired one leads to the file holding most of its "
+             "records.")],
     workspace: WorkspaceOpt = Path("."),
 ) -> None:
     """A person's file on the identity side: its records, the IDs merged into it, its history."""
@@ -373,7 +374,7 @@ def person_cmd(
         f = person_file(engine, person_id)
     pid, records = f["person_id"], f["records"]
     if f["retired"]:
-        console.print(f"{escape(f['asked'])} was merged into {pid}.")
+        console.print(f"{escape(f['asked'])} was merged; it now leads to {pid}.")
     feeds = len({r["feed"] for r in records})
     console.print(f"[bold]{pid}[/]: {len(records)} identity record"
                   f"{'s' if len(records) != 1 else ''} from {feeds} feed"

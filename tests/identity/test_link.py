@@ -282,7 +282,7 @@ def test_forced_link_and_split_survive_a_full_relink(ws_copy) -> None:
     # either ID shows the one file now: both records, the retired ID, the forced merge
     (retired,) = before - {person(a)}
     shown = plain(run("person", retired, "-w", ws))
-    assert shown.startswith(f"{retired} was merged into {person(a)}.")
+    assert shown.startswith(f"{retired} was merged; it now leads to {person(a)}.")
     assert f"Merged into it: {retired} (link run" in shown
     assert re.search(rf"merge {person(a)} {retired} \d+ forced link", shown)
     with Workspace.open(ws).engine(read_only=True) as engine:
@@ -352,7 +352,8 @@ def test_a_split_undoing_merges_gives_the_merged_ids_back(ws_copy) -> None:
     assert sorted(events) == [("redirect", kept, first, "forced split"),
                               ("split", kept, pb, "forced split")]
     assert members == 0  # (an active ID holds no retired records)
-    assert plain(run("person", first, "-w", ws)).startswith(f"{first} was merged into {kept}.")
+    shown = plain(run("person", first, "-w", ws))
+    assert shown.startswith(f"{first} was merged; it now leads to {kept}.")
     # and they hold through a full relink
     run("link", "--full", "-w", ws)
     assert persons()[kept] == after[kept] and persons()[pb] == after[pb]

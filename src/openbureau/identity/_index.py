@@ -4,19 +4,24 @@ Given a new clustering of some identity records (a table ``assign(identity_id, c
 covering every record of every person it touches), IDs carry over by these rules:
 
 1. Each existing person goes with the cluster holding most of its records (ties: the cluster
-   whose smallest identity id sorts first).
+   whose smallest identity id sorts first), leaving aside clusters that rule 4 gives back to a
+   retired ID where it has others.
 2. A cluster that several persons go with keeps the ID of the one with most records there
    (ties: the ID created first, then the smaller ID); the others are **merged** into it: they are
    retired and resolve to it from then on.
 3. A cluster no existing person goes with gets a new ID. If some of its records had an ID before,
    it is a **split** from that person (the larger part kept the ID, by rule 1); otherwise it is
    a **new** person.
-4. A split gives a merged ID back: where a retired ID held more than half of its records in the
-   split-off cluster when it was retired, the cluster takes that ID again rather than a new one
-   (of several such IDs, the one with most records there; ties: created first, then the smaller
-   ID). A wrong merge undone by a forced split thus leaves the person the ID they had.
+4. A split gives a merged ID back. When a person's records are split among clusters, a retired ID
+   that resolves to it takes back a cluster holding more than half of the records the retired ID
+   held when it was merged, and more of them than of the records its survivor held then (of
+   several such IDs, the one with most of its records there; ties: created first, then the
+   smaller ID). Records that joined the file after the merge do not count. A wrong merge undone
+   by a forced split thus leaves each person the ID they had, whichever part is larger.
 5. A retired ID resolves to the person holding most of the records it held when it was retired
-   (ties: the smaller ID): the survivor of its merge, until a split moves those records on.
+   (ties: the person it resolves to already, then the smaller ID): the survivor of its merge
+   until a split or a full relink moves those records on; it is then pointed at their person
+   (a **redirect**).
 
 New IDs are ``P`` + 12 hex digits of a hash of the cluster's smallest identity id, so linking the
 same data from scratch gives the same IDs.
@@ -31,7 +36,7 @@ SCHEMA = [
     """CREATE TABLE IF NOT EXISTS person_ids (
         person_id VARCHAR PRIMARY KEY,
         status VARCHAR NOT NULL,            -- active | retired
-        resolves_to VARCHAR,                -- for a retired ID: the person it was merged into
+        resolves_to VARCHAR,                -- for a retired ID: the person it leads to (rule 5)
         created_seq BIGINT NOT NULL,        -- creation order, for the merge tie-break
         created_run BIGINT NOT NULL,
         retired_run BIGINT
@@ -42,10 +47,12 @@ SCHEMA = [
         person_id VARCHAR NOT NULL,
         run_id BIGINT NOT NULL              -- the run that last changed this record's person
     )""",
-    # the records each retired ID held when it was retired (rules 4 and 5)
+    # for each retired ID, the records it held when it was merged (role 'retired') and those its
+    # survivor held then ('kept'): rules 4 and 5
     """CREATE TABLE IF NOT EXISTS person_id_members (
         person_id VARCHAR NOT NULL,
-        identity_id VARCHAR NOT NULL
+        identity_id VARCHAR NOT NULL,
+        role VARCHAR NOT NULL               -- retired | kept
     )""",
     """CREATE TABLE IF NOT EXISTS person_id_history (
         run_id BIGINT NOT NULL,
@@ -63,6 +70,14 @@ def ensure_schema(engine: Engine) -> None:
     for ddl in SCHEMA:
         engine.execute(ddl)
     engine.rebuild_without_primary_key("person_index", SCHEMA[1])
+
+
+# The person whose records a cluster mostly holds (ties: created first, then the smaller ID): the
+# person a split is from.
+SOURCE = """SELECT cluster_id, person_id FROM (
+    SELECT o.cluster_id, o.person_id, row_number() OVER (
+             PARTITION BY o.cluster_id ORDER BY o.n DESC, i.created_seq, o.person_id) AS r
+    FROM _overlap o JOIN person_ids i USING (person_id)) WHERE r = 1"""
 
 
 def new_person_id_sql(expr: str) -> str:
@@ -88,38 +103,58 @@ def apply_assignment(engine: Engine, assign: str, *, run_id: int, cause: str,
         CREATE OR REPLACE TEMP TABLE _cluster_key AS
         SELECT cluster_id, min(identity_id) AS min_id, count(*) AS size
         FROM {assign} GROUP BY cluster_id""")
-    engine.execute("""
+    # (a person split among clusters: rules 3 and 4; none in an incremental run, whose nodes
+    # are whole persons)
+    splits = bool(engine.scalar("""SELECT count(*) FROM (
+        SELECT person_id FROM _overlap GROUP BY 1 HAVING count(*) > 1 LIMIT 1)"""))
+    claims = _claim_clusters(engine, assign) if splits else 0
+    claimed = "(SELECT cluster_id FROM _claims)" if claims else "(SELECT NULL)"
+    engine.execute(f"""
         CREATE OR REPLACE TEMP TABLE _best AS
         SELECT person_id, cluster_id, n FROM (
-          SELECT o.*, row_number() OVER (PARTITION BY o.person_id ORDER BY o.n DESC, k.min_id) r
+          SELECT o.*, row_number() OVER (
+                   PARTITION BY o.person_id
+                   ORDER BY coalesce(o.cluster_id IN {claimed}, FALSE), o.n DESC, k.min_id) r
           FROM _overlap o JOIN _cluster_key k USING (cluster_id)) WHERE r = 1""")
-    engine.execute("""
+    engine.execute(f"""
         CREATE OR REPLACE TEMP TABLE _keep AS
         SELECT cluster_id, person_id FROM (
           SELECT b.*, row_number() OVER (PARTITION BY b.cluster_id
                                          ORDER BY b.n DESC, i.created_seq, b.person_id) r
-          FROM _best b JOIN person_ids i USING (person_id)) WHERE r = 1""")
+          FROM _best b JOIN person_ids i USING (person_id)
+          WHERE coalesce(b.cluster_id NOT IN {claimed}, TRUE)) WHERE r = 1
+        {"UNION ALL SELECT cluster_id, person_id FROM _claims" if claims else ""}""")
     now = "now()::TIMESTAMP"
-    # (clusters that split off from a person: rules 3 and 4; none in most runs)
-    splits = bool(engine.scalar("""SELECT count(*) FROM (
-        SELECT cluster_id FROM _overlap ANTI JOIN _keep USING (cluster_id) LIMIT 1)"""))
-    if splits:
-        _restore_merged_ids(engine, assign, run_id, cause)
+    if claims:  # rule 4: the retired IDs given back, active again
+        engine.execute(f"""
+            INSERT INTO person_id_history
+            SELECT {run_id}, {now}, 'split', c.person_id, s.person_id, k.size, {lit(cause)}
+            FROM _claims c JOIN _cluster_key k USING (cluster_id)
+            LEFT JOIN ({SOURCE}) s USING (cluster_id)""")
+        engine.execute("""UPDATE person_ids SET status = 'active', resolves_to = NULL,
+                          retired_run = NULL WHERE person_id IN (SELECT person_id FROM _claims)""")
+        engine.execute("DELETE FROM person_id_members "
+                       "WHERE person_id IN (SELECT person_id FROM _claims)")
     _mint_new_ids(engine)
     # merges: persons whose best cluster kept another ID
-    engine.execute(f"""
-        INSERT INTO person_id_history
-        SELECT {run_id}, {now}, 'merge', k.person_id, b.person_id, b.n, {lit(cause)}
+    engine.execute("""
+        CREATE OR REPLACE TEMP TABLE _merged AS
+        SELECT b.person_id, k.person_id AS survivor, b.n
         FROM _best b JOIN _keep k USING (cluster_id) WHERE b.person_id <> k.person_id""")
     engine.execute(f"""
-        INSERT INTO person_id_members SELECT p.person_id, p.identity_id FROM {current} p
-        WHERE p.person_id IN (SELECT b.person_id FROM _best b JOIN _keep k USING (cluster_id)
-                              WHERE b.person_id <> k.person_id)""")
+        INSERT INTO person_id_history
+        SELECT {run_id}, {now}, 'merge', survivor, person_id, n, {lit(cause)} FROM _merged""")
     engine.execute(f"""
-        UPDATE person_ids SET status = 'retired', resolves_to = k.person_id,
+        INSERT INTO person_id_members
+        SELECT m.person_id, p.identity_id, 'retired' FROM _merged m
+        JOIN {current} p ON p.person_id = m.person_id
+        UNION ALL
+        SELECT m.person_id, p.identity_id, 'kept' FROM _merged m
+        JOIN {current} p ON p.person_id = m.survivor""")
+    engine.execute(f"""
+        UPDATE person_ids SET status = 'retired', resolves_to = m.survivor,
                retired_run = {run_id}
-        FROM _best b JOIN _keep k USING (cluster_id)
-        WHERE person_ids.person_id = b.person_id AND b.person_id <> k.person_id""")
+        FROM _merged m WHERE person_ids.person_id = m.person_id""")
     # earlier merges into a retired ID now resolve to the survivor directly
     engine.execute("""
         UPDATE person_ids SET resolves_to = r.resolves_to FROM person_ids r
@@ -130,8 +165,7 @@ def apply_assignment(engine: Engine, assign: str, *, run_id: int, cause: str,
         SELECT {run_id}, {now}, CASE WHEN src.person_id IS NULL THEN 'new' ELSE 'split' END,
                m.person_id, src.person_id, k.size, {lit(cause)}
         FROM _minted m JOIN _cluster_key k USING (cluster_id)
-        LEFT JOIN (SELECT cluster_id, arg_max(person_id, n) AS person_id FROM _overlap
-                   GROUP BY cluster_id) src USING (cluster_id)""")
+        LEFT JOIN ({SOURCE}) src USING (cluster_id)""")
     engine.execute(f"""
         INSERT INTO person_ids
         SELECT person_id, 'active', NULL,
@@ -164,41 +198,34 @@ def apply_assignment(engine: Engine, assign: str, *, run_id: int, cause: str,
     counts = dict(engine.query(
         f"SELECT event, count(*) FROM person_id_history WHERE run_id = {run_id} GROUP BY 1"))
     for t in ("_overlap", "_cluster_key", "_best", "_keep", "_minted", "_assigned",
-              "_restored"):
+              "_claims", "_merged"):
         engine.execute(f"DROP TABLE IF EXISTS {t}")
     return {k: int(v) for k, v in counts.items()}
 
 
-def _restore_merged_ids(engine: Engine, assign: str, run_id: int, cause: str) -> None:
-    """Rule 4: a cluster that splits off takes back a retired ID that held more than half of
-    its records there; the ID is active again (and added to ``_keep``)."""
+def _claim_clusters(engine: Engine, assign: str) -> int:
+    """Rule 4: the clusters given back to retired IDs, as ``_claims`` (cluster_id, person_id);
+    their number. Only clusters of a person split among several, and only for retired IDs
+    resolving to that person."""
     engine.execute(f"""
-        CREATE OR REPLACE TEMP TABLE _restored AS
+        CREATE OR REPLACE TEMP TABLE _claims AS
         SELECT cluster_id, person_id FROM (
-          SELECT a.cluster_id, m.person_id, row_number() OVER (
-                   PARTITION BY a.cluster_id ORDER BY count(*) DESC, i.created_seq, m.person_id
-                 ) AS r
-          FROM person_id_members m JOIN {assign} a USING (identity_id)
-          JOIN (SELECT person_id, count(*) AS held FROM person_id_members GROUP BY 1) h
-            USING (person_id)
+          SELECT c.cluster_id, c.person_id, row_number() OVER (
+                   PARTITION BY c.cluster_id ORDER BY c.m DESC, i.created_seq, c.person_id) r
+          FROM (SELECT a.cluster_id, x.person_id,
+                       count(*) FILTER (x.role = 'retired') AS m,
+                       count(*) FILTER (x.role = 'kept') AS k
+                FROM person_id_members x JOIN {assign} a USING (identity_id) GROUP BY ALL) c
+          JOIN (SELECT person_id, count(*) AS held FROM person_id_members
+                WHERE role = 'retired' GROUP BY 1) h USING (person_id)
           JOIN person_ids i USING (person_id)
-          WHERE i.status = 'retired' AND a.cluster_id IN (
-            SELECT cluster_id FROM _overlap ANTI JOIN _keep USING (cluster_id))
-          GROUP BY a.cluster_id, m.person_id, h.held, i.created_seq
-          HAVING count(*) * 2 > h.held)
+          JOIN _overlap o ON o.cluster_id = c.cluster_id AND o.person_id = i.resolves_to
+          WHERE i.status = 'retired' AND c.m * 2 > h.held AND c.m > c.k
+            AND i.resolves_to IN (SELECT person_id FROM _overlap GROUP BY 1
+                                  HAVING count(*) > 1))
         WHERE r = 1""")
-    engine.execute(f"""
-        INSERT INTO person_id_history
-        SELECT {run_id}, now()::TIMESTAMP, 'split', r.person_id, src.person_id, k.size,
-               {lit(cause)}
-        FROM _restored r JOIN _cluster_key k USING (cluster_id)
-        LEFT JOIN (SELECT cluster_id, arg_max(person_id, n) AS person_id FROM _overlap
-                   GROUP BY cluster_id) src USING (cluster_id)""")
-    engine.execute("""UPDATE person_ids SET status = 'active', resolves_to = NULL,
-                      retired_run = NULL WHERE person_id IN (SELECT person_id FROM _restored)""")
-    engine.execute("DELETE FROM person_id_members "
-                   "WHERE person_id IN (SELECT person_id FROM _restored)")
-    engine.execute("INSERT INTO _keep SELECT cluster_id, person_id FROM _restored")
+    # (a retired ID takes at most one cluster: it held more than half of its records there)
+    return int(engine.scalar("SELECT count(*) FROM _claims"))
 
 
 def _redirect_retired_ids(engine: Engine, run_id: int, cause: str) -> None:
@@ -208,12 +235,14 @@ def _redirect_retired_ids(engine: Engine, run_id: int, cause: str) -> None:
         CREATE OR REPLACE TEMP TABLE _redirect AS
         SELECT h.retired, h.holder, h.n FROM (
           SELECT m.person_id AS retired, p.person_id AS holder, count(*) AS n,
-                 row_number() OVER (PARTITION BY m.person_id
-                                    ORDER BY count(*) DESC, p.person_id) AS r
+                 row_number() OVER (PARTITION BY m.person_id ORDER BY count(*) DESC,
+                                    p.person_id = i.resolves_to DESC, p.person_id) AS r
           FROM person_id_members m JOIN person_index p USING (identity_id)
-          GROUP BY m.person_id, p.person_id) h
+          JOIN person_ids i ON i.person_id = m.person_id
+          WHERE m.role = 'retired' AND i.status = 'retired'
+          GROUP BY m.person_id, p.person_id, i.resolves_to) h
         JOIN person_ids i ON i.person_id = h.retired
-        WHERE h.r = 1 AND i.status = 'retired' AND i.resolves_to IS DISTINCT FROM h.holder""")
+        WHERE h.r = 1 AND i.resolves_to IS DISTINCT FROM h.holder""")
     engine.execute(f"""
         INSERT INTO person_id_history
         SELECT {run_id}, now()::TIMESTAMP, 'redirect', holder, retired, n, {lit(cause)}

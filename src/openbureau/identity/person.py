@@ -32,7 +32,7 @@ def person_file(engine: Engine, person_id: str) -> dict[str, Any]:
     ``link --force-split``), and as data for the service.
 
     ``{"person_id", "asked", "retired", "records": [...], "merged": [{"person_id", "run_id"}],
-    "history": [...]}`` (``retired``: the ID asked for was merged into ``person_id``); a
+    "history": [...]}`` (``retired``: the ID asked for was merged, and leads to ``person_id``); a
     record's national ID shows only as present or not. Each record also says which furnisher
     reported it and when it was first and last loaded.
 

@@ -166,6 +166,61 @@ def test_an_id_is_not_given_back_to_pieces_of_its_records(ix: Index) -> None:
     assert [e for e, _, _ in ix.events()] == ["split", "split"]
 
 
+def test_records_that_joined_an_id_later_merged_again_are_not_the_later_ids(ix: Index) -> None:
+    """A merged into B; A's later records join B's file; B is merged into C. Taking A's
+    records out gives them A (B's claim counts only B's own merge-time records, half of them
+    there); B, whose own records stay with C's, leads to C."""
+    start(ix, A="a1 a2", B="b1 b2 b3", C="c1 c2 c3 c4 c5 c6 c7 c8 c9")
+    ix.step(["a1 a2 b1 b2 b3", "c1 c2 c3 c4 c5 c6 c7 c8 c9"])
+    ix.step(["a1 a2 a3 a4 a5 b1 b2 b3", "c1 c2 c3 c4 c5 c6 c7 c8 c9"])
+    ix.step(["a1 a2 a3 a4 a5 b1 b2 b3 c1 c2 c3 c4 c5 c6 c7 c8 c9"])
+    ix.step(["a1 a2 a3 a4 a5", "b1 b2 b3 c1 c2 c3 c4 c5 c6 c7 c8 c9"])
+    assert ix.files()["A"] == {"a1", "a2", "a3", "a4", "a5"}
+    assert ix.status("B") == ("retired", "C")
+    assert ix.events() == [("split", "A", "C")]
+
+
+def test_a_chain_split_the_other_way_gives_back_the_middle_id_and_merges_no_one(
+        ix: Index) -> None:
+    """X merged into A, A into B; a forced split takes A's own records out, and one of B's: A
+    comes back; X, whose records stay with B's, is not handed B's cluster (its survivors held
+    B's records too by then), and no one is merged by a split."""
+    start(ix, X="x1 x2", A="a1 a2 a3", B="b1 b2 b3 b4 b5 b6 b7")
+    ix.step(["x1 x2 a1 a2 a3", "b1 b2 b3 b4 b5 b6 b7"])
+    ix.step(["x1 x2 a1 a2 a3 b1 b2 b3 b4 b5 b6 b7"])
+    events = ix.step(["a1 a2 a3", "x1 x2 b1 b2 b3 b4 b5 b6", "b7"], replace_all=False)
+    assert events == {"split": 2}
+    files = ix.files()
+    assert files["A"] == {"a1", "a2", "a3"}
+    assert files["B"] == {"x1", "x2", "b1", "b2", "b3", "b4", "b5", "b6"}
+    assert ix.status("X") == ("retired", "B")
+
+
+def test_no_id_is_given_back_to_a_cluster_another_person_holds_as_much_of(ix: Index) -> None:
+    """A merged into B; a relink puts A's records with D's nine: D keeps its ID, and A leads
+    to D, where its records now are."""
+    start(ix, A="a1 a2", B="b1 b2 b3", D="d1 d2 d3 d4 d5 d6 d7 d8 d9")
+    ix.step(["a1 a2 b1 b2 b3", "d1 d2 d3 d4 d5 d6 d7 d8 d9"])
+    ix.step(["a1 a2 d1 d2 d3 d4 d5 d6 d7 d8 d9", "b1 b2 b3"])
+    assert ix.files()["D"] == {"a1", "a2", *(f"d{i}" for i in range(1, 10))}
+    assert ix.status("A") == ("retired", "D") and ix.status("D") == ("active", None)
+    assert ix.events() == [("redirect", "D", "A")]
+
+
+def test_the_person_split_keeps_a_cluster_when_every_one_could_be_given_back(
+        ix: Index) -> None:
+    """A and X merged into B; the split's two parts could each go back to one of them. B keeps
+    the one where it has most records (a tie: the smaller identity id), X takes the other,
+    and A, whose records are in B's part, stays merged."""
+    start(ix, A="a1 a2 a3", X="x1 x2 x3", B="b1 b2 b3 b4")
+    ix.step(["a1 a2 a3 b1 b2 b3 b4", "x1 x2 x3"])
+    ix.step(["a1 a2 a3 b1 b2 b3 b4 x1 x2 x3"])
+    ix.step(["a1 a2 a3 b1 b2", "x1 x2 x3 b3 b4"], replace_all=False)
+    assert ix.files() == {"B": {"a1", "a2", "a3", "b1", "b2"}, "X": {"x1", "x2", "x3", "b3", "b4"}}
+    assert ix.status("A") == ("retired", "B")
+    assert [e for e, _, _ in ix.events()] == ["split"]
+
+
 def test_a_merge_with_a_tie_is_not_redirected_in_the_same_run(ix: Index) -> None:
     """D's two records go one to E's cluster and one to F's: the merge picks E (smaller
     identity id); rule 5's tie keeps it there rather than redirecting D to F."""

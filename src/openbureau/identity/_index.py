@@ -7,17 +7,20 @@ covering every record of every person it touches), IDs carry over by these rules
    whose smallest identity id sorts first), leaving aside clusters that rule 4 gives back to a
    retired ID where it has others.
 2. A cluster that several persons go with keeps the ID of the one with most records there
-   (ties: the ID created first, then the smaller ID); the others are **merged** into it: they are
-   retired and resolve to it from then on.
+   (ties: the ID created first, then the smaller ID), or the ID rule 4 gives it back; the others
+   are **merged** into it: they are retired and resolve to it from then on.
 3. A cluster no existing person goes with gets a new ID. If some of its records had an ID before,
-   it is a **split** from that person (the larger part kept the ID, by rule 1); otherwise it is
-   a **new** person.
+   it is a **split** from that person (the larger part kept the ID, by rule 1, unless rule 4
+   gave it back); otherwise it is a **new** person.
 4. A split gives a merged ID back. When a person's records are split among clusters, a retired ID
-   that resolves to it takes back a cluster holding more than half of the records the retired ID
-   held when it was merged, and more of them than of the records its survivor held then (of
-   several such IDs, the one with most of its records there; ties: created first, then the
-   smaller ID). Records that joined the file after the merge do not count. A wrong merge undone
-   by a forced split thus leaves each person the ID they had, whichever part is larger.
+   that resolves to it takes back a cluster holding more than half of the records it held when
+   it was merged (not counting those of IDs merged into it before), and more of them than of the
+   records its survivors held then (the one it was merged into, and any that one was merged into
+   later); of several such IDs, the one with most of its records there (ties: created first, then
+   the smaller ID). Not where another person has as many records as it there, and never every
+   cluster of the person it resolves to. Records that joined the file after the merge do not
+   count. A wrong merge undone by a forced split thus leaves each person the ID they had,
+   whichever part is larger.
 5. A retired ID resolves to the person holding most of the records it held when it was retired
    (ties: the person it resolves to already, then the smaller ID): the survivor of its merge
    until a split or a full relink moves those records on; it is then pointed at their person
@@ -70,6 +73,8 @@ def ensure_schema(engine: Engine) -> None:
     for ddl in SCHEMA:
         engine.execute(ddl)
     engine.rebuild_without_primary_key("person_index", SCHEMA[1])
+    if "role" not in engine.columns("person_id_members"):  # (as a commit of 2026-11-30 made it)
+        engine.execute("ALTER TABLE person_id_members ADD COLUMN role VARCHAR DEFAULT 'retired'")
 
 
 # The person whose records a cluster mostly holds (ties: created first, then the smaller ID): the
@@ -128,9 +133,8 @@ def apply_assignment(engine: Engine, assign: str, *, run_id: int, cause: str,
     if claims:  # rule 4: the retired IDs given back, active again
         engine.execute(f"""
             INSERT INTO person_id_history
-            SELECT {run_id}, {now}, 'split', c.person_id, s.person_id, k.size, {lit(cause)}
-            FROM _claims c JOIN _cluster_key k USING (cluster_id)
-            LEFT JOIN ({SOURCE}) s USING (cluster_id)""")
+            SELECT {run_id}, {now}, 'split', c.person_id, c.holder, k.size, {lit(cause)}
+            FROM _claims c JOIN _cluster_key k USING (cluster_id)""")
         engine.execute("""UPDATE person_ids SET status = 'active', resolves_to = NULL,
                           retired_run = NULL WHERE person_id IN (SELECT person_id FROM _claims)""")
         engine.execute("DELETE FROM person_id_members "
@@ -144,12 +148,21 @@ def apply_assignment(engine: Engine, assign: str, *, run_id: int, cause: str,
     engine.execute(f"""
         INSERT INTO person_id_history
         SELECT {run_id}, {now}, 'merge', survivor, person_id, n, {lit(cause)} FROM _merged""")
+    # what each side held (of a person's records, those of IDs merged into it before are
+    # theirs); IDs merged into a person before now also go with the survivor's records
     engine.execute(f"""
         INSERT INTO person_id_members
         SELECT m.person_id, p.identity_id, 'retired' FROM _merged m
         JOIN {current} p ON p.person_id = m.person_id
+        WHERE p.identity_id NOT IN (
+          SELECT x.identity_id FROM person_id_members x JOIN person_ids r USING (person_id)
+          WHERE x.role = 'retired' AND r.status = 'retired' AND r.resolves_to = m.person_id)
         UNION ALL
         SELECT m.person_id, p.identity_id, 'kept' FROM _merged m
+        JOIN {current} p ON p.person_id = m.survivor
+        UNION ALL
+        SELECT r.person_id, p.identity_id, 'kept' FROM _merged m
+        JOIN person_ids r ON r.resolves_to = m.person_id AND r.status = 'retired'
         JOIN {current} p ON p.person_id = m.survivor""")
     engine.execute(f"""
         UPDATE person_ids SET status = 'retired', resolves_to = m.survivor,
@@ -204,13 +217,15 @@ def apply_assignment(engine: Engine, assign: str, *, run_id: int, cause: str,
 
 
 def _claim_clusters(engine: Engine, assign: str) -> int:
-    """Rule 4: the clusters given back to retired IDs, as ``_claims`` (cluster_id, person_id);
-    their number. Only clusters of a person split among several, and only for retired IDs
-    resolving to that person."""
+    """Rule 4: the clusters given back to retired IDs, as ``_claims`` (cluster_id, person_id,
+    holder: the person it resolved to); their number. Only clusters of a person split among
+    several, for retired IDs resolving to it; not where another person has as many records as
+    the retired ID has there, and never every cluster of the person it resolves to (that one
+    keeps the cluster where it has most records)."""
     engine.execute(f"""
         CREATE OR REPLACE TEMP TABLE _claims AS
-        SELECT cluster_id, person_id FROM (
-          SELECT c.cluster_id, c.person_id, row_number() OVER (
+        SELECT cluster_id, person_id, holder FROM (
+          SELECT c.cluster_id, c.person_id, i.resolves_to AS holder, row_number() OVER (
                    PARTITION BY c.cluster_id ORDER BY c.m DESC, i.created_seq, c.person_id) r
           FROM (SELECT a.cluster_id, x.person_id,
                        count(*) FILTER (x.role = 'retired') AS m,
@@ -222,9 +237,21 @@ def _claim_clusters(engine: Engine, assign: str) -> int:
           JOIN _overlap o ON o.cluster_id = c.cluster_id AND o.person_id = i.resolves_to
           WHERE i.status = 'retired' AND c.m * 2 > h.held AND c.m > c.k
             AND i.resolves_to IN (SELECT person_id FROM _overlap GROUP BY 1
-                                  HAVING count(*) > 1))
+                                  HAVING count(*) > 1)
+            AND NOT EXISTS (SELECT 1 FROM _overlap other WHERE other.cluster_id = c.cluster_id
+                            AND other.person_id <> i.resolves_to AND other.n >= c.m))
         WHERE r = 1""")
     # (a retired ID takes at most one cluster: it held more than half of its records there)
+    engine.execute("""
+        DELETE FROM _claims WHERE cluster_id IN (
+          SELECT cluster_id FROM (
+            SELECT o.cluster_id, row_number() OVER (PARTITION BY o.person_id
+                                                    ORDER BY o.n DESC, k.min_id) AS r
+            FROM _overlap o JOIN _cluster_key k USING (cluster_id)
+            WHERE o.person_id IN (SELECT holder FROM _claims) AND NOT EXISTS (
+              SELECT 1 FROM _overlap u WHERE u.person_id = o.person_id
+              AND u.cluster_id NOT IN (SELECT cluster_id FROM _claims)))
+          WHERE r = 1)""")
     return int(engine.scalar("SELECT count(*) FROM _claims"))
 
 

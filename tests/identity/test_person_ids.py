@@ -21,10 +21,11 @@ class Index:
         self.run = 0
         self.names: dict[str, str] = {}  # person ID -> the name the test gives it
 
-    def step(self, clusters: list[str], *, replace_all: bool = True) -> dict[str, int]:
+    def step(self, clusters: list[str], *, replace_all: bool = True,
+             same_run: bool = False) -> dict[str, int]:
         """Apply a clustering given as strings of record names ("a1 a2", "b1"): one cluster
         each."""
-        self.run += 1
+        self.run += 0 if same_run else 1
         rows = [(rec, f"c{i}") for i, cluster in enumerate(clusters) for rec in cluster.split()]
         values = ", ".join(f"('{rec}', '{cid}')" for rec, cid in rows)
         self.engine.execute(f"CREATE OR REPLACE TEMP TABLE step AS SELECT * FROM (VALUES "
@@ -237,3 +238,11 @@ def test_an_id_retired_before_members_were_kept_stays_merged(ix: Index) -> None:
     ix.step(["a1 a2", "b1 b2 b3"])
     assert ix.status("A") == ("retired", "B")
     assert "A" not in ix.files() and len(ix.files()) == 2
+
+
+def test_each_clustering_of_a_run_counts_its_own_id_changes(ix: Index) -> None:
+    """A run applies its clustering, then each forced link or split as a clustering of its
+    own: each returns the changes it made, not the run's so far (which `link` adds up)."""
+    start(ix, A="a1 a2", B="b1 b2 b3", C="c1")
+    assert ix.step(["a1 a2 b1 b2 b3", "c1"]) == {"merge": 1}
+    assert ix.step(["a1 a2", "b1 b2 b3"], replace_all=False, same_run=True) == {"split": 1}

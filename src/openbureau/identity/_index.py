@@ -100,6 +100,8 @@ def apply_assignment(engine: Engine, assign: str, *, run_id: int, cause: str,
     """
     current = (f"(SELECT identity_id, prev_person AS person_id FROM {assign} "
                "WHERE prev_person IS NOT NULL)" if with_prev else "person_index")
+    earlier = {k: int(v) for k, v in engine.query(
+        f"SELECT event, count(*) FROM person_id_history WHERE run_id = {run_id} GROUP BY 1")}
     engine.execute(f"""
         CREATE OR REPLACE TEMP TABLE _overlap AS
         SELECT a.cluster_id, p.person_id, count(*) AS n
@@ -208,12 +210,14 @@ def apply_assignment(engine: Engine, assign: str, *, run_id: int, cause: str,
         FROM _assigned n ANTI JOIN {current} p USING (identity_id, person_id)""")
     if splits or replace_all:
         _redirect_retired_ids(engine, run_id, cause)
-    counts = dict(engine.query(
-        f"SELECT event, count(*) FROM person_id_history WHERE run_id = {run_id} GROUP BY 1"))
+    counts = dict(engine.query(f"SELECT event, count(*) FROM person_id_history "
+                               f"WHERE run_id = {run_id} GROUP BY 1"))
     for t in ("_overlap", "_cluster_key", "_best", "_keep", "_minted", "_assigned",
               "_claims", "_merged"):
         engine.execute(f"DROP TABLE IF EXISTS {t}")
-    return {k: int(v) for k, v in counts.items()}
+    # (this call's events: a run may apply several clusterings, forced links and splits)
+    return {k: int(v) - earlier.get(k, 0) for k, v in counts.items()
+            if int(v) > earlier.get(k, 0)}
 
 
 def _claim_clusters(engine: Engine, assign: str) -> int:

@@ -47,12 +47,18 @@ def test_accounts_cli_adds_lists_and_refuses_bad_input(served: Served, tmp_path:
     ok = runner.invoke(cli, ["accounts", "add", "bank1", "--role", "lender", "--api-key",
                              *base])
     assert ok.exit_code == 0 and "API key (shown once): obk_" in ok.output
+    # a person ID as typed, lower case and spaced: stored as person IDs are written
+    person = runner.invoke(cli, ["accounts", "add", "pat1", "--role", "person", "--person",
+                                 f" {served.person.lower()} ", *base])
+    assert person.exit_code == 0, person.output
     listed = runner.invoke(cli, ["accounts", "list", *base])
     assert "bank1" in listed.output and "lender" in listed.output
+    assert served.person in listed.output
     for args, message in (
             (["accounts", "add", "x", "--role", "wizard"], "role"),
             (["accounts", "add", "bank1", "--role", "lender"], "is taken"),
             (["accounts", "add", "p", "--role", "person"], "person_id"),
+            (["accounts", "add", "p", "--role", "person", "--person", " "], "person_id"),
             (["accounts", "add", "bad name", "--role", "lender"], "username")):
         bad = runner.invoke(cli, [*args, *base])
         assert bad.exit_code == 2, (args, bad.output)

@@ -61,6 +61,8 @@ def create_account(session: Session, *, username: str, role: str, password: str 
     """
     if role not in ROLES:
         raise UserError(f"role: {role!r} is not one of {', '.join(ROLES)}")
+    # (as person IDs are written: the file reads compare them exactly)
+    person_id = (person_id or "").strip().upper() or None
     if role == "person" and not person_id:
         raise UserError("person_id: a person account must name the person whose file it sees")
     if not username or len(username) > 64 or not username.replace(".", "").replace(

@@ -582,10 +582,10 @@ def predict_all(linker: Linker, threshold: float) -> str:
 
 
 def predict_new(db_api: DuckDBAPI, linker: Linker, new_table: str, old_table: str,
-                threshold: float) -> list[str]:
-    """Score new records against existing ones and among themselves; return SQL selecting
-    the pairs, each once (a pair of new records as ``predict_within`` has it, the smaller id
-    on the left).
+                threshold: float) -> str:
+    """Score new records against existing ones and among themselves; return a subquery
+    selecting the pairs, each once (a pair of new records as ``predict_within`` has it, the
+    smaller id on the left).
 
     One call to Splink, the new records against the existing and the new ones together; a
     pair of new records then comes both ways round, and each new record with itself, and the
@@ -599,8 +599,8 @@ def predict_new(db_api: DuckDBAPI, linker: Linker, new_table: str, old_table: st
         db_api.register(new_table), db_api.register(both),
         threshold_match_probability=threshold, warning_mode="never")
     is_new = f"(SELECT unique_id FROM {new_table})"
-    return [f"(SELECT * FROM {between.physical_name} WHERE unique_id_l < unique_id_r "
-            f"OR unique_id_l NOT IN {is_new} OR unique_id_r NOT IN {is_new})"]
+    return (f"(SELECT * FROM {between.physical_name} WHERE unique_id_l < unique_id_r "
+            f"OR unique_id_l NOT IN {is_new} OR unique_id_r NOT IN {is_new})")
 
 
 def cluster(db_api: DuckDBAPI, nodes: str, edges: str, threshold: float) -> str:

@@ -277,7 +277,7 @@ def _incremental_edges(engine: Engine, db_api: object, model: _splink.LinkageMod
     rules = _batch_rules(engine, model)
     engine.execute(f"""CREATE TABLE {S}.old_input AS SELECT r.* FROM {indexed}
                        WHERE {_reachable(rules, model)}""")
-    scored: list[str] = []
+    union = ""  # (the scored pairs, and UNION ALL)
     if rules != []:  # (Splink without blocking rules would score every pair)
         # term frequencies over all records, of the values the pairs can hold: the new
         # records' ones suffice where the model adjusts exact matches only
@@ -288,10 +288,9 @@ def _incremental_edges(engine: Engine, db_api: object, model: _splink.LinkageMod
             else ("new_input", "old_input"))
         scored = _splink.predict_new(db_api, linker, "new_input",  # type: ignore[arg-type]
                                      "old_input", settings.edge_threshold)
+        union = (f"SELECT unique_id_l, unique_id_r, match_probability, 'model' AS source "
+                 f"FROM {scored} UNION ALL ")
     is_new = f"(SELECT unique_id FROM {S}.new_input)"
-    union = "".join(
-        f"SELECT unique_id_l, unique_id_r, match_probability, 'model' AS source FROM {t} "
-        "UNION ALL " for t in scored)
     engine.execute(f"""
         CREATE TABLE {S}.edges AS SELECT * FROM (
           {union}{_deterministic_edges(

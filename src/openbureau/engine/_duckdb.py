@@ -26,6 +26,9 @@ class DuckDBEngine(Engine):
         except duckdb.IOException as exc:
             # Most often: another process holds the write lock on the warehouse.
             raise UserError(f"{path}: cannot open warehouse: {str(exc).splitlines()[0]}") from None
+        # times are stored in UTC (``now()::TIMESTAMP`` is otherwise the machine's local
+        # time), as the service's audit log keeps them: a person's access log compares the two
+        self._con.execute("SET TimeZone = 'UTC'")
         if threads:
             self._con.execute(f"SET threads = {int(threads)}")
         if memory_limit:

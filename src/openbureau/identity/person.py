@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from openbureau.engine import Engine
@@ -71,3 +72,109 @@ def person_file(engine: Engine, person_id: str) -> dict[str, Any]:
         ORDER BY run_id, linked_at, event, person_id""", [ids, ids]).to_pylist()
     return {"person_id": active, "asked": person_id, "retired": active != asked,
             "records": records, "merged": merged, "history": history}
+
+
+# How a run's events apply, in the order apply_assignment writes them: IDs given back (a split
+# naming a retired ID), merges, new IDs and parts split off, redirects (rule 5).
+_EVENT_ORDER = {"split": 0, "merge": 1, "new": 2, "redirect": 3}
+
+
+def held_elsewhere(engine: Engine, person_id: str) -> list[dict[str, Any]]:
+    """When records now in the file of ``person_id`` were in another person's file, by the ID
+    history: ``[{"person_id", "since", "until"}]``, the other file's ID as reads of it were
+    logged, oldest first. For the person's access log: a lender who read that file then read
+    their records too.
+
+    - An ID merged into another file and given back by a split (rule 4): from the run that
+      merged it to the run that gave it back.
+    - A file split off another (a part of a mixed file given an ID of its own): from the day
+      its earliest record was first reported to the run that split it off. (The records may
+      have joined that file later than they were reported; the ID history does not say.)
+
+    Each is followed through the other file's own merges and redirects. Periods in the
+    person's own file (its ID and the IDs merged into it) are left out, and so are IDs in the
+    person's file whose records were never anywhere else."""
+    active = _index.resolve(engine, person_id.strip().upper())
+    if active is None:
+        raise UserError(f"{person_id}: no such person ID")
+    own = {active, *(p for (p,) in engine.query(
+        "SELECT person_id FROM person_ids WHERE resolves_to = ? AND status = 'retired'",
+        [active]))}
+    # the events of the IDs whose files may have held this person's records: these IDs, the
+    # files they were split off, and any file those were merged into or led to
+    tracked = set(own)
+    events: list[tuple[Any, ...]] = []
+    for _ in range(64):
+        events = engine.query("""
+            SELECT run_id, linked_at, event, person_id, other_person_id FROM person_id_history
+            WHERE event <> 'new' AND (list_contains(?, person_id)
+                                      OR list_contains(?, other_person_id))""",
+                              [sorted(tracked), sorted(tracked)])
+        more = {p for _, _, event, p, other in events if other in tracked and event != "split"}
+        more |= {other for _, _, event, p, other in events
+                 if event == "split" and p in own and other is not None}
+        if more <= tracked:
+            break
+        tracked |= more
+    events.sort(key=lambda e: (e[0], _EVENT_ORDER.get(e[2], 9)))
+
+    parent: dict[str, str] = {}  # a retired ID -> the file it led to then
+
+    def root(pid: str) -> str:
+        for _ in range(64):
+            if pid not in parent:
+                break
+            pid = parent[pid]
+        return pid
+
+    # each tracked ID's file over time: (from, file) at every run that changed it
+    timeline: dict[str, list[tuple[Any, str]]] = {p: [(None, p)] for p in tracked}
+    split_off: list[tuple[str, Any]] = []  # (the file an own ID was split off, when)
+    i = 0
+    while i < len(events):
+        run, at = events[i][0], events[i][1]
+        while i < len(events) and events[i][0] == run:
+            _, _, event, pid, other = events[i]
+            if event == "split" and pid in parent:  # rule 4: given back
+                del parent[pid]
+            elif event == "split" and pid in own and other is not None:
+                split_off.append((other, at))
+            elif event in ("merge", "redirect") and other is not None:
+                parent[other] = pid
+            i += 1
+        for p, line in timeline.items():
+            now = root(p)
+            if line[-1][1] != now:
+                line.append((at, now))
+
+    periods: list[dict[str, Any]] = []
+
+    def within(pid: str, start: Any, end: Any) -> None:
+        """The files ``pid`` was in over [start, end) (None: open) that are not this person's."""
+        line = timeline[pid]
+        for k, (since, holder) in enumerate(line):
+            until = line[k + 1][0] if k + 1 < len(line) else None
+            lo = since if start is None or (since is not None and since > start) else start
+            hi = until if end is None or (until is not None and until < end) else end
+            period = {"person_id": holder, "since": lo, "until": hi}
+            if holder not in own and (lo is None or hi is None or lo < hi) \
+                    and period not in periods:  # (an ID merged into another: once)
+                periods.append(period)
+
+    for p in own:
+        within(p, None, None)
+    if split_off:
+        first = engine.scalar(f"SELECT min(first_reported) FROM ({_identity_source(engine)}) "
+                              "WHERE person_id = ?", [active])
+        start = None if first is None else dt.datetime.combine(first, dt.time())
+        for source, at in split_off:
+            within(source, start, at)
+    periods.sort(key=lambda x: (x["since"] is not None, x["since"], x["person_id"]))
+    return periods
+
+
+def _identity_source(engine: Engine) -> str:
+    """Each person's identity records: the published snapshot's table, or the warehouse's."""
+    if engine.table_exists(PERSON_IDENTITY_TABLE):
+        return f"SELECT * FROM {PERSON_IDENTITY_TABLE}"
+    return PERSON_IDENTITY_SQL

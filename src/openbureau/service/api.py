@@ -59,13 +59,27 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 router = APIRouter(prefix="/api/v1", responses=ERRORS)
 
 
+ELSEWHERE = "a read of another person's file, which then held records of yours"
+ASKED = "asked for "
+
+
 def access_log(ctx: ServiceContext, pub: Published | None, person_id: str,
                limit: int) -> list[dict[str, Any]]:
     """Who read the person's file, newest first: lender, auditor and admin reads and refusals,
-    also those logged under the retired IDs merged into it (not the person's own reads)."""
-    return [e for e in audit.query(ctx.store, subject=views.merged_into(pub, person_id),
-                                   limit=limit)
-            if e["actor_role"] not in ("person", "anonymous")]
+    also those logged under the retired IDs merged into it (not the person's own reads), and
+    those of another file while it held the person's records (a mixed file since taken apart:
+    shown without that file's ID or what was asked for)."""
+    own = views.merged_into(pub, person_id)
+    entries = [e for e in audit.query(ctx.store, subject=own, limit=limit,
+                                      periods=views.held_elsewhere(pub, person_id))
+               if e["actor_role"] not in ("person", "anonymous")]
+    for e in entries:
+        if e["subject"] not in own:
+            e.update(subject=None, detail=ELSEWHERE)
+        elif e["detail"].startswith(ASKED) and e["detail"][len(ASKED):] not in own:
+            # (an ID merged into this file then, since given back: another person's now)
+            e["detail"] = f"{ASKED}another person's ID"
+    return entries
 
 
 def own_score(ctx: ServiceContext, pub: Published, who: User, action: str) -> dict[str, Any]:
@@ -171,7 +185,7 @@ async def person_score(person_id: Annotated[str, Path(max_length=32)], who: User
     subject = row["person_id"] if row else person_id
     await ctx.audit_async(who, action, subject=subject, purpose=purpose,
                           outcome="allowed" if row else "not_found",
-                          detail=f"asked for {person_id}" if subject != person_id else "")
+                          detail=f"{ASKED}{person_id}" if subject != person_id else "")
     if row is None:
         raise ApiError(404, "no_file", f"no file for person {person_id}")
     return row

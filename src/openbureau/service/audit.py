@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import and_, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -224,13 +224,19 @@ def verify_chain(factory: sessionmaker[Session], batch: int = 10_000) -> ChainCh
 def query(factory: sessionmaker[Session], *, actor: str | None = None,
           subject: str | Sequence[str] | None = None, action: str | None = None,
           outcome: str | None = None, since: dt.datetime | None = None,
-          until: dt.datetime | None = None, limit: int = 100,
-          offset: int = 0) -> list[dict[str, Any]]:
+          until: dt.datetime | None = None, limit: int = 100, offset: int = 0,
+          periods: Sequence[dict[str, Any]] = ()) -> list[dict[str, Any]]:
     """Entries newest first, filtered; for the auditor's page and API. ``subject`` may list
-    several (a person's ID and the IDs merged into it)."""
+    several (a person's ID and the IDs merged into it); ``periods``
+    (``{"person_id", "since", "until"}``, None for open) adds the entries of other subjects
+    logged within a period each (another file that held the person's records then)."""
     stmt = select(AuditEntry)
     if subject and not isinstance(subject, str):
-        stmt = stmt.where(AuditEntry.subject.in_(list(subject)))
+        within = [and_(AuditEntry.subject == p["person_id"],
+                       *([AuditEntry.at >= p["since"]] if p["since"] is not None else []),
+                       *([AuditEntry.at < p["until"]] if p["until"] is not None else []))
+                  for p in periods]
+        stmt = stmt.where(or_(AuditEntry.subject.in_(list(subject)), *within))
         subject = None
     for col, value in ((AuditEntry.actor, actor), (AuditEntry.subject, subject),
                        (AuditEntry.action, action), (AuditEntry.outcome, outcome)):

@@ -194,3 +194,20 @@ def identity_on_file(pub: Published, person_id: str) -> dict[str, Any] | None:
                      "cause": h["cause"]}
                     for h in found["history"]],
     }
+
+
+def held_elsewhere(pub: Published | None, person_id: str) -> list[dict[str, Any]]:
+    """When the person's records were in another person's file (a mixed file since taken
+    apart): that file's ID and from when to when (``identity.person.held_elsewhere``). None
+    such for a snapshot published without the identity part."""
+    if pub is None or not IDENTITY_SOURCES.issubset(pub.tables):
+        return []
+    from openbureau.identity.person import held_elsewhere as periods  # (loads Splink)
+
+    cur = pub.cursor()
+    try:
+        return periods(DuckDBEngine.wrap(cur), person_id)
+    except UserError:
+        return []
+    finally:
+        cur.close()

@@ -64,9 +64,21 @@ SCHEMA = [
         person_id VARCHAR NOT NULL,         -- the ID created, kept, split off or led to
         other_person_id VARCHAR,            -- merge, redirect: the retired ID; split: from
         records BIGINT NOT NULL,            -- identity records concerned
-        cause VARCHAR NOT NULL
+        cause VARCHAR NOT NULL,
+        -- a part split off (a new ID): since when its records had been in the file it was split
+        -- from (the earliest link run that put one there); NULL otherwise and before 2026-11-30
+        since TIMESTAMP,
+        seq BIGINT                          -- the order events were written in (a run may write
+                                            -- several clusterings: forced links and splits)
     )""",
 ]
+HISTORY_COLUMNS = "run_id, linked_at, event, person_id, other_person_id, records, cause, since"
+
+
+def _history(select: str) -> str:
+    """Append the events ``select`` gives (HISTORY_COLUMNS), numbered in order."""
+    return (f"INSERT INTO person_id_history ({HISTORY_COLUMNS}, seq) "
+            f"SELECT *, nextval('person_id_history_seq') FROM ({select})")
 
 
 def ensure_schema(engine: Engine) -> None:
@@ -75,6 +87,10 @@ def ensure_schema(engine: Engine) -> None:
     engine.rebuild_without_primary_key("person_index", SCHEMA[1])
     if "role" not in engine.columns("person_id_members"):  # (as a commit of 2026-11-30 made it)
         engine.execute("ALTER TABLE person_id_members ADD COLUMN role VARCHAR DEFAULT 'retired'")
+    if "seq" not in engine.columns("person_id_history"):  # (likewise)
+        engine.execute("ALTER TABLE person_id_history ADD COLUMN since TIMESTAMP")
+        engine.execute("ALTER TABLE person_id_history ADD COLUMN seq BIGINT")
+    engine.execute("CREATE SEQUENCE IF NOT EXISTS person_id_history_seq")
 
 
 # The person whose records a cluster mostly holds (ties: created first, then the smaller ID): the
@@ -133,10 +149,9 @@ def apply_assignment(engine: Engine, assign: str, *, run_id: int, cause: str,
         {"UNION ALL SELECT cluster_id, person_id FROM _claims" if claims else ""}""")
     now = "now()::TIMESTAMP"
     if claims:  # rule 4: the retired IDs given back, active again
-        engine.execute(f"""
-            INSERT INTO person_id_history
-            SELECT {run_id}, {now}, 'split', c.person_id, c.holder, k.size, {lit(cause)}
-            FROM _claims c JOIN _cluster_key k USING (cluster_id)""")
+        engine.execute(_history(f"""
+            SELECT {run_id}, {now}, 'split', c.person_id, c.holder, k.size, {lit(cause)}, NULL
+            FROM _claims c JOIN _cluster_key k USING (cluster_id)"""))
         engine.execute("""UPDATE person_ids SET status = 'active', resolves_to = NULL,
                           retired_run = NULL WHERE person_id IN (SELECT person_id FROM _claims)""")
         engine.execute("DELETE FROM person_id_members "
@@ -147,9 +162,9 @@ def apply_assignment(engine: Engine, assign: str, *, run_id: int, cause: str,
         CREATE OR REPLACE TEMP TABLE _merged AS
         SELECT b.person_id, k.person_id AS survivor, b.n
         FROM _best b JOIN _keep k USING (cluster_id) WHERE b.person_id <> k.person_id""")
-    engine.execute(f"""
-        INSERT INTO person_id_history
-        SELECT {run_id}, {now}, 'merge', survivor, person_id, n, {lit(cause)} FROM _merged""")
+    engine.execute(_history(f"""
+        SELECT {run_id}, {now}, 'merge', survivor, person_id, n, {lit(cause)}, NULL
+        FROM _merged"""))
     # what each side held (of a person's records, those of IDs merged into it before are
     # theirs); IDs merged into a person before now also go with the survivor's records
     engine.execute(f"""
@@ -174,13 +189,23 @@ def apply_assignment(engine: Engine, assign: str, *, run_id: int, cause: str,
     engine.execute("""
         UPDATE person_ids SET resolves_to = r.resolves_to FROM person_ids r
         WHERE person_ids.resolves_to = r.person_id AND r.status = 'retired'""")
-    # new and split-off clusters
-    engine.execute(f"""
-        INSERT INTO person_id_history
+    # new and split-off clusters; for a part split off, since when its records had been in the
+    # file it is split from: the earliest run that put one of them there (this one if it did)
+    since = "NULL"
+    if splits:
+        engine.execute(f"""
+            CREATE OR REPLACE TEMP TABLE _since AS
+            SELECT a.cluster_id, p.person_id, min(coalesce(r.linked_at, {now})) AS since
+            FROM {assign} a JOIN person_index p USING (identity_id)
+            LEFT JOIN link_runs r ON r.run_id = p.run_id AND p.run_id <> {run_id}
+            WHERE a.cluster_id IN (SELECT cluster_id FROM _minted) GROUP BY ALL""")
+        since = ("(SELECT s.since FROM _since s WHERE s.cluster_id = m.cluster_id "
+                 "AND s.person_id = src.person_id)")
+    engine.execute(_history(f"""
         SELECT {run_id}, {now}, CASE WHEN src.person_id IS NULL THEN 'new' ELSE 'split' END,
-               m.person_id, src.person_id, k.size, {lit(cause)}
+               m.person_id, src.person_id, k.size, {lit(cause)}, {since}
         FROM _minted m JOIN _cluster_key k USING (cluster_id)
-        LEFT JOIN ({SOURCE}) src USING (cluster_id)""")
+        LEFT JOIN ({SOURCE}) src USING (cluster_id)"""))
     engine.execute(f"""
         INSERT INTO person_ids
         SELECT person_id, 'active', NULL,
@@ -213,7 +238,7 @@ def apply_assignment(engine: Engine, assign: str, *, run_id: int, cause: str,
     counts = dict(engine.query(f"SELECT event, count(*) FROM person_id_history "
                                f"WHERE run_id = {run_id} GROUP BY 1"))
     for t in ("_overlap", "_cluster_key", "_best", "_keep", "_minted", "_assigned",
-              "_claims", "_merged"):
+              "_claims", "_merged", "_since"):
         engine.execute(f"DROP TABLE IF EXISTS {t}")
     # (this call's events: a run may apply several clusterings, forced links and splits)
     return {k: int(v) - earlier.get(k, 0) for k, v in counts.items()
@@ -274,10 +299,9 @@ def _redirect_retired_ids(engine: Engine, run_id: int, cause: str) -> None:
           GROUP BY m.person_id, p.person_id, i.resolves_to) h
         JOIN person_ids i ON i.person_id = h.retired
         WHERE h.r = 1 AND i.resolves_to IS DISTINCT FROM h.holder""")
-    engine.execute(f"""
-        INSERT INTO person_id_history
-        SELECT {run_id}, now()::TIMESTAMP, 'redirect', holder, retired, n, {lit(cause)}
-        FROM _redirect""")
+    engine.execute(_history(f"""
+        SELECT {run_id}, now()::TIMESTAMP, 'redirect', holder, retired, n, {lit(cause)}, NULL
+        FROM _redirect"""))
     engine.execute("""UPDATE person_ids SET resolves_to = r.holder FROM _redirect r
                       WHERE person_ids.person_id = r.retired""")
     engine.execute("DROP TABLE _redirect")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from openbureau.engine import Engine
@@ -74,8 +73,9 @@ def person_file(engine: Engine, person_id: str) -> dict[str, Any]:
             "records": records, "merged": merged, "history": history}
 
 
-# How a run's events apply, in the order apply_assignment writes them: IDs given back (a split
-# naming a retired ID), merges, new IDs and parts split off, redirects (rule 5).
+# Events written before they were numbered (``seq``, 2026-11-30): in the order apply_assignment
+# writes them (IDs given back, merges, new IDs and parts split off, redirects), which holds
+# within one clustering; a run that also applied forced links or splits may differ.
 _EVENT_ORDER = {"split": 0, "merge": 1, "new": 2, "redirect": 3}
 
 
@@ -87,13 +87,17 @@ def held_elsewhere(engine: Engine, person_id: str) -> list[dict[str, Any]]:
 
     - An ID merged into another file and given back by a split (rule 4): from the run that
       merged it to the run that gave it back.
-    - A file split off another (a part of a mixed file given an ID of its own): from the day
-      its earliest record was first reported to the run that split it off. (The records may
-      have joined that file later than they were reported; the ID history does not say.)
+    - A part split off another file and given an ID of its own (a mixed file taken apart):
+      from the earliest link run that put one of its records in that file to the run that
+      split it off. (Records that came to that file by a merge count from the merge: the
+      reads of the file they were in before are not followed. A split written before
+      2026-11-30 has no start recorded and is left out.)
 
     Each is followed through the other file's own merges and redirects. Periods in the
     person's own file (its ID and the IDs merged into it) are left out, and so are IDs in the
-    person's file whose records were never anywhere else."""
+    person's file whose records were never anywhere else. Nothing is listed that the history
+    does not show: a period may end late or start early only by the time between a link run
+    and the snapshot published after it."""
     active = _index.resolve(engine, person_id.strip().upper())
     if active is None:
         raise UserError(f"{person_id}: no such person ID")
@@ -102,21 +106,23 @@ def held_elsewhere(engine: Engine, person_id: str) -> list[dict[str, Any]]:
         [active]))}
     # the events of the IDs whose files may have held this person's records: these IDs, the
     # files they were split off, and any file those were merged into or led to
+    numbered = "seq" in engine.columns("person_id_history")
+    extra = "since, seq" if numbered else "NULL, NULL"
     tracked = set(own)
     events: list[tuple[Any, ...]] = []
     for _ in range(64):
-        events = engine.query("""
-            SELECT run_id, linked_at, event, person_id, other_person_id FROM person_id_history
+        events = engine.query(f"""
+            SELECT run_id, linked_at, event, person_id, other_person_id, {extra}
+            FROM person_id_history
             WHERE event <> 'new' AND (list_contains(?, person_id)
                                       OR list_contains(?, other_person_id))""",
                               [sorted(tracked), sorted(tracked)])
-        more = {p for _, _, event, p, other in events if other in tracked and event != "split"}
-        more |= {other for _, _, event, p, other in events
-                 if event == "split" and p in own and other is not None}
+        more = {e[3] for e in events if e[4] in tracked and e[2] != "split"}
+        more |= {e[4] for e in events if e[2] == "split" and e[3] in own and e[4] is not None}
         if more <= tracked:
             break
         tracked |= more
-    events.sort(key=lambda e: (e[0], _EVENT_ORDER.get(e[2], 9)))
+    events.sort(key=lambda e: (e[0], e[6] is not None, e[6] or 0, _EVENT_ORDER.get(e[2], 9)))
 
     parent: dict[str, str] = {}  # a retired ID -> the file it led to then
 
@@ -129,16 +135,16 @@ def held_elsewhere(engine: Engine, person_id: str) -> list[dict[str, Any]]:
 
     # each tracked ID's file over time: (from, file) at every run that changed it
     timeline: dict[str, list[tuple[Any, str]]] = {p: [(None, p)] for p in tracked}
-    split_off: list[tuple[str, Any]] = []  # (the file an own ID was split off, when)
+    split_off: list[tuple[str, Any, Any]] = []  # (the file an own ID was split off, from, to)
     i = 0
     while i < len(events):
         run, at = events[i][0], events[i][1]
         while i < len(events) and events[i][0] == run:
-            _, _, event, pid, other = events[i]
+            _, _, event, pid, other, since, _ = events[i]
             if event == "split" and pid in parent:  # rule 4: given back
                 del parent[pid]
-            elif event == "split" and pid in own and other is not None:
-                split_off.append((other, at))
+            elif event == "split" and pid in own and other is not None and since is not None:
+                split_off.append((other, since, at))
             elif event in ("merge", "redirect") and other is not None:
                 parent[other] = pid
             i += 1
@@ -163,18 +169,8 @@ def held_elsewhere(engine: Engine, person_id: str) -> list[dict[str, Any]]:
 
     for p in own:
         within(p, None, None)
-    if split_off:
-        first = engine.scalar(f"SELECT min(first_reported) FROM ({_identity_source(engine)}) "
-                              "WHERE person_id = ?", [active])
-        start = None if first is None else dt.datetime.combine(first, dt.time())
-        for source, at in split_off:
-            within(source, start, at)
+    for source, since, at in split_off:
+        within(source, since, at)
     periods.sort(key=lambda x: (x["since"] is not None, x["since"], x["person_id"]))
     return periods
 
-
-def _identity_source(engine: Engine) -> str:
-    """Each person's identity records: the published snapshot's table, or the warehouse's."""
-    if engine.table_exists(PERSON_IDENTITY_TABLE):
-        return f"SELECT * FROM {PERSON_IDENTITY_TABLE}"
-    return PERSON_IDENTITY_SQL

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from openbureau.engine import Engine, EngineError
 from openbureau.identity import _address, _names, _phone
@@ -301,7 +301,7 @@ def _publish(engine: Engine, batch_ids: tuple[str, ...],
         f"INSERT INTO identity_records ({cols}) SELECT {cols} FROM _id_new "
         "ANTI JOIN _id_known USING (identity_id)"
     )
-    now = datetime.now().replace(microsecond=0)
+    now = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
     engine.execute(
         "INSERT INTO identity_batches SELECT unnest(?::VARCHAR[]), ?", [list(batch_ids), now]
     )

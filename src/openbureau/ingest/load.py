@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -225,7 +225,7 @@ def _publish(engine: Engine, spec: SourceSpec, path: Path, content: FileContent,
             "INSERT INTO ingest_batches VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [batch_id, spec.name, spec.furnisher, spec.fingerprint(), spec.to_yaml(),
              path.name, str(path.resolve()), content.sha256, content.size,
-             datetime.now().replace(microsecond=0), read, loaded, stored_q, blank,
+             datetime.now(UTC).replace(tzinfo=None, microsecond=0), read, loaded, stored_q, blank,
              content.warnings],
         )
         engine.execute("DELETE FROM field_catalog WHERE feed = ?", [spec.name])

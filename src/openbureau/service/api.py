@@ -70,12 +70,14 @@ def access_log(ctx: ServiceContext, pub: Published | None, person_id: str,
     those of another file while it held the person's records (a mixed file since taken apart:
     shown without that file's ID or what was asked for)."""
     own = views.merged_into(pub, person_id)
-    entries = [e for e in audit.query(ctx.store, subject=own, limit=limit,
-                                      periods=views.held_elsewhere(pub, person_id))
-               if e["actor_role"] not in ("person", "anonymous")]
+    entries = audit.query(ctx.store, subject=own, limit=limit,
+                          periods=views.held_elsewhere(pub, person_id),
+                          not_roles=("person", "anonymous"))
     for e in entries:
         if e["subject"] not in own:
-            e.update(subject=None, detail=ELSEWHERE)
+            # (the entry's hash covers the other file's ID, and its number leads to the hash
+            # of the entry before: neither is shown)
+            e.update(subject=None, detail=ELSEWHERE, seq=None, hash=None)
         elif e["detail"].startswith(ASKED) and e["detail"][len(ASKED):] not in own:
             # (an ID merged into this file then, since given back: another person's now)
             e["detail"] = f"{ASKED}another person's ID"

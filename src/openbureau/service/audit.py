@@ -225,12 +225,16 @@ def query(factory: sessionmaker[Session], *, actor: str | None = None,
           subject: str | Sequence[str] | None = None, action: str | None = None,
           outcome: str | None = None, since: dt.datetime | None = None,
           until: dt.datetime | None = None, limit: int = 100, offset: int = 0,
-          periods: Sequence[dict[str, Any]] = ()) -> list[dict[str, Any]]:
+          periods: Sequence[dict[str, Any]] = (),
+          not_roles: Sequence[str] = ()) -> list[dict[str, Any]]:
     """Entries newest first, filtered; for the auditor's page and API. ``subject`` may list
     several (a person's ID and the IDs merged into it); ``periods``
     (``{"person_id", "since", "until"}``, None for open) adds the entries of other subjects
-    logged within a period each (another file that held the person's records then)."""
+    logged within a period each (another file that held the person's records then);
+    ``not_roles`` leaves out the entries of actors in those roles."""
     stmt = select(AuditEntry)
+    if not_roles:
+        stmt = stmt.where(AuditEntry.actor_role.not_in(list(not_roles)))
     if subject and not isinstance(subject, str):
         within = [and_(AuditEntry.subject == p["person_id"],
                        *([AuditEntry.at >= p["since"]] if p["since"] is not None else []),

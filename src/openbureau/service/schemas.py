@@ -261,7 +261,7 @@ class VerifyOut(BaseModel):
 
 
 class AuditEntryOut(BaseModel):
-    seq: int
+    seq: int | None  # (None, and hash too, on a person's entry of another person's file)
     at: UtcDateTime
     actor: str
     actor_role: str
@@ -270,7 +270,7 @@ class AuditEntryOut(BaseModel):
     action: str
     outcome: str
     detail: str
-    hash: str
+    hash: str | None
 
 
 class ChainOut(BaseModel):

@@ -318,6 +318,19 @@ def test_a_part_split_off_a_mixed_file_was_held_by_it_from_when_it_joined(ix: In
     assert elsewhere(ix, "A") == []
 
 
+def test_a_part_split_off_counts_from_when_the_records_of_its_source_joined(
+        ix: Index) -> None:
+    """b1, b2 join A's file (run 2); a split (run 3) puts them with c1, a record of C's file
+    since run 1, under a new ID split off A: A held its records from run 2, not run 1 (c1's
+    own file is not followed back)."""
+    start(ix, A="a1 a2 a3 a4", C="c1 c2 c3")
+    ix.step(["a1 a2 a3 a4 b1 b2", "c1 c2 c3"])
+    ix.step(["a1 a2 a3 a4", "b1 b2 c1", "c2 c3"])
+    ix.name(ix.person("b1"), "N")
+    assert ix.events() == [("split", "N", "A")]
+    assert elsewhere(ix, "N") == [("A", 2, 3)]
+
+
 def test_a_merge_given_back_in_the_same_run_leaves_nothing_held_elsewhere(ix: Index) -> None:
     """A forced link merges A into B and a forced split of the same run gives A back: the
     merged file was never published, and the events replay in the order they were written."""

@@ -50,6 +50,8 @@ def test_every_role_is_held_to_its_endpoints(service: Service) -> None:
         ("GET", "/api/v1/audit", None, {"audrey", "ada"}),
         ("GET", "/api/v1/audit/verify", None, {"audrey", "ada"}),
         ("GET", "/api/v1/model", None, {"audrey", "ada"}),
+        ("GET", f"/api/v1/persons/{pid}/file?purpose=dispute_investigation", None,
+         {"audrey", "ada"}),
         ("GET", "/api/v1/accounts", None, {"ada"}),
         ("POST", "/api/v1/accounts/lena/keys", None, {"ada"}),
     ]

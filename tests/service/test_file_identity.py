@@ -94,6 +94,7 @@ def test_a_wrong_merge_undone_gives_each_person_their_own_file_and_no_other_id(
         for pid in (mine, theirs):
             create_account(session, username=pid.lower(), role="person", password=PASSWORD,
                            person_id=pid)
+        create_account(session, username="audrey", role="auditor", password=PASSWORD)
         session.commit()
     with TestClient(create_app(ws, store_url=url), base_url="https://testserver") as client:
         seen = {}
@@ -105,6 +106,17 @@ def test_a_wrong_merge_undone_gives_each_person_their_own_file_and_no_other_id(
             api = client.get("/api/v1/me/file")
             assert api.status_code == 200, api.text
             seen[pid] = (api.json(), api.text, client.get("/me/file").text)
+        # an auditor investigating the dispute sees both files' IDs in the history
+        client.cookies.clear()
+        client.post("/login", data={"username": "audrey", "password": PASSWORD})
+        audited = client.get(f"/api/v1/persons/{mine}/file",
+                             params={"purpose": "dispute_investigation"})
+        assert audited.status_code == 200, audited.text
+        ids = {h[k] for h in audited.json()["identity"]["history"]
+               for k in ("person_id", "other_person_id")}
+        assert {mine, theirs} <= ids
+        assert theirs in client.get("/auditor/file", params={
+            "person_id": mine, "purpose": "dispute_investigation"}).text
     for pid, other in ((mine, theirs), (theirs, mine)):
         body, text, page = seen[pid]
         assert body["person_id"] == pid  # the account's ID is active again
@@ -152,7 +164,9 @@ def test_a_lender_read_of_a_mixed_file_is_in_each_persons_access_log_once_it_is_
     """While two persons' files were one (a wrong merge), a lender's read of that file read
     both persons' records: after a split undoes the merge, each person's access log shows it,
     without the other's ID. Reads of the other's file before the merge and after the split do
-    not show, whichever ID survived the merge."""
+    not show, whichever ID survived the merge. The periods run from publication to
+    publication: between a link run and the snapshot published after it, reads were served
+    the file as it was before (a second lender reads then)."""
     from openbureau.cli import app as cli
     from openbureau.service.app import create_app
     from openbureau.service.auth import create_account, issue_api_key
@@ -164,8 +178,8 @@ def test_a_lender_read_of_a_mixed_file_is_in_each_persons_access_log_once_it_is_
     url = f"sqlite:///{tmp_path / 'own-store.sqlite'}"
     keys = {}
     with open_store(url)() as session:
-        for name, role, pid in (("lee", "lender", None), (mine, "person", mine),
-                                (theirs, "person", theirs)):
+        for name, role, pid in (("lee", "lender", None), ("lou", "lender", None),
+                                (mine, "person", mine), (theirs, "person", theirs)):
             account = create_account(session, username=name.lower(), role=role,
                                      password=PASSWORD if pid else None, person_id=pid,
                                      organisation="Bank" if pid is None else None)
@@ -183,23 +197,32 @@ def test_a_lender_read_of_a_mixed_file_is_in_each_persons_access_log_once_it_is_
             assert r.status_code == 200, r.text
             return r.json()
 
-        def read(pid: str, purpose: str) -> str:
-            return str(get(f"/api/v1/persons/{pid}/score", "lee", purpose=purpose)["person_id"])
+        def read(pid: str, purpose: str, who: str = "lee") -> str:
+            return str(get(f"/api/v1/persons/{pid}/score", who, purpose=purpose)["person_id"])
 
         read(mine, "employment_with_consent")  # before: each file alone
         read(theirs, "account_review")
         cli_run("link", "--force-link", a, b)
+        assert read(mine, "account_review", "lou") != read(theirs, "account_review", "lou")
         cli_run("score", "--as-of", "2025-12-31")
         assert read(mine, "credit_application") == read(theirs, "collection")  # one file
         cli_run("link", "--force-split", a, b)
+        assert read(mine, "collection", "lou") == read(theirs, "collection", "lou")
         cli_run("score", "--as-of", "2025-12-31")
         assert read(mine, "insurance_underwriting") == mine  # after: each file alone again
         assert read(theirs, "tenant_screening") == theirs
         logs = {pid: [e for e in get("/api/v1/me/access", pid) if e["actor"] == "lee"]
                 for pid in (mine, theirs)}
+        # lou's reads: each person's own before the merge was served, and the mixed file's
+        # two after the split run, which was served until the next publication
+        lou = {pid: [e["subject"] is None for e in get("/api/v1/me/access", pid)
+                     if e["actor"] == "lou"] for pid in (mine, theirs)}
+        assert sorted(map(sorted, lou.values())) == [[False, False, False],
+                                                     [False, True, True]]
         # (the limit counts the entries shown: not the person's own reads, newer than these)
         for pid in (mine, theirs):
-            assert get("/api/v1/me/access", pid, limit=str(len(logs[pid]))) == logs[pid]
+            shown = get("/api/v1/me/access", pid)
+            assert get("/api/v1/me/access", pid, limit=str(len(shown))) == shown
         pages = {}
         for pid in (mine, theirs):
             client.cookies.clear()
@@ -223,3 +246,52 @@ def test_a_lender_read_of_a_mixed_file_is_in_each_persons_access_log_once_it_is_
         assert other not in pages[pid]
         assert ("which then held records of yours" in pages[pid]) == bool(elsewhere[pid])
         assert pages[pid].count("credit_application") == 1
+
+
+def test_an_auditor_with_a_purpose_sees_the_whole_file_and_it_is_logged_for_the_person(
+        service: Service) -> None:
+    """An auditor investigating a dispute opens a person's file (API and page): only with an
+    auditor's purpose, every read and refusal logged, and the person sees the read."""
+    pid = service.served.person
+    url = f"/api/v1/persons/{pid.lower()}/file"
+    for purpose in (None, "credit_application", "curiosity"):
+        r = service.client.get(url, params={"purpose": purpose} if purpose else {},
+                               headers=service.api("audrey"))
+        assert r.status_code == 422, r.text
+        assert r.json()["error"]["code"] == "purpose_required"
+    r = service.client.get(url, params={"purpose": "dispute_investigation"},
+                           headers=service.api("audrey"))
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["person_id"] == pid
+    assert sorted(map(_key, body["identity"]["records"])) == sorted(
+        map(_key, _expected(service.served.ws, pid)))
+    own = service.client.get("/api/v1/me/file", headers=service.api("pat")).json()
+    assert body["furnishers"] == own["furnishers"] and body["furnishers"]
+    missing = service.client.get("/api/v1/persons/P000000000000/file",
+                                 params={"purpose": "legal_order"},
+                                 headers=service.api("audrey"))
+    assert missing.status_code == 404
+    for user in ("lena", "quinn"):
+        r = service.client.get(url, params={"purpose": "dispute_investigation"},
+                               headers=service.api(user))
+        assert r.status_code == 403
+    log = service.client.get("/api/v1/audit", params={"actor": "audrey", "action": "read file"},
+                             headers=service.api("audrey")).json()
+    assert [(e["subject"], e["purpose"], e["outcome"]) for e in reversed(log)] == [
+        (pid, None, "denied"), (pid, "credit_application", "denied"), (pid, "curiosity", "denied"),
+        (pid, "dispute_investigation", "allowed"), ("P000000000000", "legal_order", "not_found")]
+    seen = service.client.get("/api/v1/me/access", headers=service.api("pat")).json()
+    assert ("audrey", "dispute_investigation", "allowed") in {
+        (e["actor"], e["purpose"], e["outcome"]) for e in seen}
+
+    c = service.login("audrey")
+    assert 'id="open-file"' in c.get("/auditor").text
+    page = c.get("/auditor/file", params={"person_id": pid, "purpose": "dispute_investigation"})
+    assert page.status_code == 200, page.text
+    assert pid in page.text and "Investigating a dispute the person raised" in page.text
+    assert all(r["identity_id"] in page.text for r in body["identity"]["records"])
+    assert c.get("/auditor/file", params={"person_id": pid}).status_code == 422
+    assert service.login("pat").get(
+        "/auditor/file", params={"person_id": pid, "purpose": "legal_order"}).status_code == 403
+

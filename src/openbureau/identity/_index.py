@@ -88,8 +88,8 @@ def ensure_schema(engine: Engine) -> None:
     if "role" not in engine.columns("person_id_members"):  # (as a commit of 2026-11-30 made it)
         engine.execute("ALTER TABLE person_id_members ADD COLUMN role VARCHAR DEFAULT 'retired'")
     if "seq" not in engine.columns("person_id_history"):  # (likewise)
-        engine.execute("ALTER TABLE person_id_history ADD COLUMN since TIMESTAMP")
-        engine.execute("ALTER TABLE person_id_history ADD COLUMN seq BIGINT")
+        engine.execute("ALTER TABLE person_id_history ADD COLUMN IF NOT EXISTS since TIMESTAMP")
+        engine.execute("ALTER TABLE person_id_history ADD COLUMN IF NOT EXISTS seq BIGINT")
     engine.execute("CREATE SEQUENCE IF NOT EXISTS person_id_history_seq")
 
 

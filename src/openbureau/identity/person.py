@@ -95,9 +95,9 @@ def held_elsewhere(engine: Engine, person_id: str) -> list[dict[str, Any]]:
 
     Each is followed through the other file's own merges and redirects. Periods in the
     person's own file (its ID and the IDs merged into it) are left out, and so are IDs in the
-    person's file whose records were never anywhere else. Nothing is listed that the history
-    does not show: a period may end late or start early only by the time between a link run
-    and the snapshot published after it."""
+    person's file whose records were never anywhere else. A period starts and ends when the
+    service began to serve a copy showing the change (``publications``); without a record of
+    that, at the link run, which is earlier by the time until the next publication."""
     active = _index.resolve(engine, person_id.strip().upper())
     if active is None:
         raise UserError(f"{person_id}: no such person ID")
@@ -171,6 +171,21 @@ def held_elsewhere(engine: Engine, person_id: str) -> list[dict[str, Any]]:
         within(p, None, None)
     for source, since, at in split_off:
         within(source, since, at)
+    # a change reached reads when a published copy first showed it (publications: recorded by
+    # publish_snapshot since 2026-11-30; before the first one recorded, the run's time stands)
+    if periods and engine.table_exists("publications"):
+        shown = engine.query("""SELECT identity_as_of, published_at FROM publications
+                                WHERE identity_as_of IS NOT NULL ORDER BY published_at""")
+
+        def served(t: Any) -> Any:
+            if t is None or not shown or t <= shown[0][0]:
+                return t
+            return min((at for linked, at in shown if linked >= t), default=t)
+
+        for period in periods:
+            period["since"], period["until"] = served(period["since"]), served(period["until"])
+        periods[:] = [x for i, x in enumerate(periods) if x not in periods[:i] and (
+            x["since"] is None or x["until"] is None or x["since"] < x["until"])]
     periods.sort(key=lambda x: (x["since"] is not None, x["since"], x["person_id"]))
     return periods
 

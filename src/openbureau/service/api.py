@@ -193,6 +193,36 @@ async def person_score(person_id: Annotated[str, Path(max_length=32)], who: User
     return row
 
 
+@router.get("/persons/{person_id}/file", response_model=PersonFile, tags=["auditor"])
+def person_file(person_id: Annotated[str, Path(max_length=32)], who: AuditorUser, ctx: Ctx,
+                pub: Snapshot,
+                purpose: Annotated[str | None, Query(max_length=32)] = None) -> dict[str, Any]:
+    """A person's whole file for an auditor with a purpose (investigating a dispute, an
+    examination, a court order): the items by furnisher, and the identities linked into it
+    with its ID history, other files' IDs included (what `openbureau link --force-split`
+    needs)."""
+    return audited_file(ctx, pub, who, person_id, purpose, "read file")
+
+
+def audited_file(ctx: ServiceContext, pub: Published, who: User, person_id: str,
+                 purpose: str | None, action: str) -> dict[str, Any]:
+    """An auditor's read of a person's file, with its purpose, audited (as is a refusal)."""
+    asked = person_id.strip().upper()
+    if purpose not in AUDITOR_PURPOSES:
+        ctx.audit(who, action, subject=asked, purpose=purpose, outcome="denied",
+                  detail="no permissible purpose stated")
+        raise ApiError(422, "purpose_required",
+                       f"purpose: state one of {', '.join(AUDITOR_PURPOSES)}", "purpose")
+    pid = views.resolve_person(pub, asked)
+    ctx.audit(who, action, subject=pid or asked, purpose=purpose,
+              outcome="allowed" if pid else "not_found",
+              detail=f"{ASKED}{asked}" if pid and pid != asked else "")
+    if pid is None:
+        raise ApiError(404, "no_file", f"no file for person {asked}")
+    return {"person_id": pid, "as_of": pub.as_of, "furnishers": views.file_items(pub, pid),
+            "identity": views.identity_on_file(pub, pid, redact=False)}
+
+
 @router.post("/lookups", response_model=LookupOut, tags=["lender"], dependencies=[Csrf])
 def lender_lookup(body: LookupIn, who: LenderUser, ctx: Ctx, pub: Snapshot) -> dict[str, Any]:
     """Find a file by identity (through the linker) or id, and decide against a cut-off."""

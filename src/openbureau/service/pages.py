@@ -11,7 +11,7 @@ import math
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
@@ -19,10 +19,10 @@ from sqlalchemy import select
 
 from openbureau.errors import UserError
 from openbureau.service import audit, views
-from openbureau.service.api import access_log, own_score, report_path
+from openbureau.service.api import access_log, audited_file, own_score, report_path
 from openbureau.service.auth import check_password, create_account, end_session, start_session
 from openbureau.service.charts import history_svg
-from openbureau.service.context import LENDER_PURPOSES, ServiceContext
+from openbureau.service.context import AUDITOR_PURPOSES, LENDER_PURPOSES, ServiceContext
 from openbureau.service.deps import (
     SESSION_COOKIE,
     AdminUser,
@@ -221,8 +221,22 @@ def auditor_home(request: Request, who: AuditorUser, ctx: Ctx, actor: str = "",
                           until=end, limit=200)
     pub = ctx.published()
     return render(request, "auditor.html", me=who, entries=entries, filters=filters,
+                  purposes=AUDITOR_PURPOSES,
                   chain=audit.verify_chain(ctx.store), pub=pub,
                   has_report=bool(pub and report_path(ctx, pub.card.version)))
+
+
+@router.get("/auditor/file")
+def auditor_file(request: Request, who: AuditorUser, ctx: Ctx, pub: Snapshot,
+                 person_id: Annotated[str, Query(max_length=32)] = "",
+                 purpose: Annotated[str, Query(max_length=32)] = "") -> Response:
+    """A person's file for an auditor who states a purpose (see api.person_file)."""
+    found = audited_file(ctx, pub, who, person_id, purpose or None, "read file page")
+    pid = found["person_id"]
+    return render(request, "file.html", me=who, furnishers=found["furnishers"],
+                  identity=found["identity"], as_of=pub.as_of,
+                  name=views.person_name(pub, pid), auditor={
+                      "person_id": pid, "purpose": AUDITOR_PURPOSES[purpose]})
 
 
 @router.get("/auditor/report")

@@ -77,6 +77,11 @@ def _file_items_sql(day: str) -> str:
     FROM ledger_public_records_effective WHERE {known}"""
 
 
+PUBLICATIONS = """CREATE TABLE IF NOT EXISTS publications (
+    snapshot_id VARCHAR NOT NULL, published_at TIMESTAMP NOT NULL,
+    identity_as_of TIMESTAMP)  -- the newest link run's time (NULL: none yet)"""
+
+
 def publish_snapshot(engine: Engine, workspace: Path, snapshot_id: str,
                      features_table: str) -> Path:
     """Write the serving copy of ``snapshot_id`` and point ``serving/CURRENT`` at it.
@@ -120,12 +125,22 @@ def publish_snapshot(engine: Engine, workspace: Path, snapshot_id: str,
         for name, sql in tables.items():
             engine.execute(f"CREATE TABLE pub.{name} AS {sql}")
         engine.execute("CREATE INDEX scores_person ON pub.scores (person_id)")
+        # when each published copy began to be served, and the link runs it shows: a person's
+        # access log maps the ID history's times to the reads they changed (the last step, a
+        # moment before the copy is put in place)
+        engine.execute(PUBLICATIONS)
+        linked = (engine.scalar("SELECT max(linked_at) FROM link_runs")
+                  if engine.table_exists("link_runs") else None)
+        this = [snapshot_id, engine.scalar("SELECT now()::TIMESTAMP"), linked]
+        engine.execute("CREATE TABLE pub.publications AS SELECT * FROM publications "
+                       "UNION ALL SELECT ?, ?, ?", this)
     finally:
         engine.execute("DETACH pub")
     os.replace(tmp, final)
     pointer = folder / f"{POINTER}.tmp"
     pointer.write_text(final.name + "\n", encoding="utf-8")
     os.replace(pointer, folder / POINTER)
+    engine.execute("INSERT INTO publications VALUES (?, ?, ?)", this)
     for old in sorted(folder.glob("*.duckdb"), key=lambda p: p.stat().st_mtime)[:-KEEP]:
         old.unlink(missing_ok=True)
     return final

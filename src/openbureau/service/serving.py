@@ -97,6 +97,7 @@ def publish_snapshot(engine: Engine, workspace: Path, snapshot_id: str,
         raise UserError(f"no score snapshot {snapshot_id!r}")
     folder = workspace / SERVING_DIR
     folder.mkdir(exist_ok=True)
+    _record_served(engine, folder)
     final = folder / f"{snapshot_id}-{time.time_ns()}.duckdb"
     tmp = final.with_suffix(".tmp")
     tmp.unlink(missing_ok=True)
@@ -126,9 +127,9 @@ def publish_snapshot(engine: Engine, workspace: Path, snapshot_id: str,
             engine.execute(f"CREATE TABLE pub.{name} AS {sql}")
         engine.execute("CREATE INDEX scores_person ON pub.scores (person_id)")
         # when each published copy began to be served, and the link runs it shows: a person's
-        # access log maps the ID history's times to the reads they changed (the last step, a
-        # moment before the copy is put in place)
-        engine.execute(PUBLICATIONS)
+        # access log maps the ID history's times to the reads they changed (written last, once
+        # the rest is on disk, a moment before the copy is put in place)
+        engine.execute("CHECKPOINT pub")
         linked = (engine.scalar("SELECT max(linked_at) FROM link_runs")
                   if engine.table_exists("link_runs") else None)
         this = [snapshot_id, engine.scalar("SELECT now()::TIMESTAMP"), linked]
@@ -144,6 +145,27 @@ def publish_snapshot(engine: Engine, workspace: Path, snapshot_id: str,
     for old in sorted(folder.glob("*.duckdb"), key=lambda p: p.stat().st_mtime)[:-KEEP]:
         old.unlink(missing_ok=True)
     return final
+
+
+def _record_served(engine: Engine, folder: Path) -> None:
+    """Make sure the warehouse's ``publications`` holds those of the copy served now: a
+    publish that stopped after putting its copy in place (before it recorded it) left them
+    only there."""
+    engine.execute(PUBLICATIONS)
+    try:
+        served = folder / (folder / POINTER).read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return
+    if not served.is_file():
+        return
+    engine.execute("ATTACH '" + str(served).replace("'", "''") + "' AS served (READ_ONLY)")
+    try:
+        if engine.scalar("SELECT count(*) FROM duckdb_tables() WHERE database_name = 'served' "
+                         "AND table_name = 'publications'"):
+            engine.execute("""INSERT INTO publications SELECT * FROM served.publications
+                              EXCEPT SELECT * FROM publications""")
+    finally:
+        engine.execute("DETACH served")
 
 
 def snapshot_card(engine: Engine, snapshot_id: str) -> tuple[Scorecard | None, dt.date]:

@@ -36,6 +36,14 @@ def _expected(ws: Path, person_id: str) -> list[dict[str, Any]]:
         return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
 
 
+def _log_in(client: TestClient, username: str) -> None:
+    """Log ``client`` in as ``username`` (and no one else)."""
+    client.cookies.clear()
+    r = client.post("/login", data={"username": username, "password": PASSWORD},
+                    follow_redirects=False)
+    assert r.status_code == 303, r.text
+
+
 def _key(r: dict[str, Any]) -> tuple[str, ...]:
     return tuple(str(r[k]) for k in ("identity_id", "furnisher", "first_name", "last_name",
                                      "dob", "national_id", "rows", "first_reported"))
@@ -99,16 +107,12 @@ def test_a_wrong_merge_undone_gives_each_person_their_own_file_and_no_other_id(
     with TestClient(create_app(ws, store_url=url), base_url="https://testserver") as client:
         seen = {}
         for pid in (mine, theirs):
-            client.cookies.clear()
-            r = client.post("/login", data={"username": pid.lower(), "password": PASSWORD},
-                            follow_redirects=False)
-            assert r.status_code == 303, r.text
+            _log_in(client, pid.lower())
             api = client.get("/api/v1/me/file")
             assert api.status_code == 200, api.text
             seen[pid] = (api.json(), api.text, client.get("/me/file").text)
         # an auditor investigating the dispute sees both files' IDs in the history
-        client.cookies.clear()
-        client.post("/login", data={"username": "audrey", "password": PASSWORD})
+        _log_in(client, "audrey")
         audited = client.get(f"/api/v1/persons/{mine}/file",
                              params={"purpose": "dispute_investigation"})
         assert audited.status_code == 200, audited.text
@@ -225,10 +229,7 @@ def test_a_lender_read_of_a_mixed_file_is_in_each_persons_access_log_once_it_is_
             assert get("/api/v1/me/access", pid, limit=str(len(shown))) == shown
         pages = {}
         for pid in (mine, theirs):
-            client.cookies.clear()
-            r = client.post("/login", data={"username": pid.lower(), "password": PASSWORD},
-                            follow_redirects=False)
-            assert r.status_code == 303, r.text
+            _log_in(client, pid.lower())
             pages[pid] = client.get("/me").text.split('id="who-looked"')[1]
     purposes = {pid: sorted(e["purpose"] for e in log) for pid, log in logs.items()}
     assert purposes[mine] == ["collection", "credit_application", "employment_with_consent",

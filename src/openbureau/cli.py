@@ -367,11 +367,12 @@ def person_cmd(
     workspace: WorkspaceOpt = Path("."),
 ) -> None:
     """A person's file on the identity side: its records, the IDs merged into it, its history."""
-    from openbureau.identity.person import person_file
+    from openbureau.identity.person import held_elsewhere, person_file
 
     ws = Workspace.open(workspace)
     with ws.engine(read_only=True) as engine:
         f = person_file(engine, person_id)
+        elsewhere = held_elsewhere(engine, person_id)
     pid, records = f["person_id"], f["records"]
     if f["retired"]:
         console.print(f"{escape(f['asked'])} was merged; it now leads to {pid}.")
@@ -410,6 +411,15 @@ def person_cmd(
                         h["person_id"], h["other_person_id"] or "", f"{h['records']:,}",
                         h["cause"])
     console.print(history)
+    if elsewhere:
+        # (whose reads then touched this person's records: the service's access log lists them)
+        held = Table(title="Its records in another file (a mixed file since taken apart)")
+        for col in ("file", "from", "until"):
+            held.add_column(col, no_wrap=True)
+        for e in elsewhere:
+            held.add_row(e["person_id"], *(f"{e[k]:%Y-%m-%d %H:%M:%S}" if e[k] else "-"
+                                           for k in ("since", "until")))
+        console.print(held)
 
 
 @app.command("eval-linkage")

@@ -343,6 +343,10 @@ def test_a_split_undoing_merges_gives_the_merged_ids_back(ws_copy) -> None:
     after = persons()
     assert after[kept] == before[px] | before[pa] and after[pb] == before[pb]
     assert ids()[kept] == ("active", None) and ids()[first] == ("retired", kept)
+    # its records were in B's file from the second forced link to the split
+    shown = run("person", kept, "-w", ws)
+    assert "Its records in another file" in shown and pb in shown.split("another file")[1]
+    assert "Its records in another file" not in run("person", pb, "-w", ws)
     with Workspace.open(ws).engine(read_only=True) as engine:
         events = engine.query("""SELECT event, person_id, other_person_id, cause
                                  FROM person_id_history

@@ -289,6 +289,9 @@ def test_an_auditor_with_a_purpose_sees_the_whole_file_and_it_is_logged_for_the_
     seen = service.client.get("/api/v1/me/access", headers=service.api("pat")).json()
     assert ("audrey", "dispute_investigation", "allowed") in {
         (e["actor"], e["purpose"], e["outcome"]) for e in seen}
+    # the person sees refused purposes only from the list, not a caller's own words
+    assert ("audrey", None, "denied") in {(e["actor"], e["purpose"], e["outcome"]) for e in seen}
+    assert not any(e["purpose"] == "curiosity" for e in seen)
 
     c = service.login("audrey")
     assert 'id="open-file"' in c.get("/auditor").text

@@ -81,6 +81,8 @@ def access_log(ctx: ServiceContext, pub: Published | None, person_id: str,
         elif e["detail"].startswith(ASKED) and e["detail"][len(ASKED):] not in own:
             # (an ID merged into this file then, since given back: another person's now)
             e["detail"] = f"{ASKED}another person's ID"
+        if e["purpose"] not in PURPOSES:  # (a refused caller's own words: the auditors see them)
+            e["purpose"] = None
     return entries
 
 

@@ -58,6 +58,7 @@ import tempfile
 import time
 from pathlib import Path
 from statistics import median
+from typing import Any
 
 import duckdb
 
@@ -547,8 +548,15 @@ def run_person_file(records: int, persons: int = 20) -> None:
     """What a person's file page adds to a published snapshot: writing ``person_identity``
     (and the ID history beside it) from the last ``again`` run's linked workspace, read-only,
     into a file as ``publish_snapshot`` does, then ``person_file`` read from that file the way
-    the service reads it, for ``persons`` persons drawn at random (median and slowest)."""
-    from openbureau.identity.person import PERSON_IDENTITY_SQL, PERSON_IDENTITY_TABLE, person_file
+    the service reads it, for ``persons`` persons drawn at random (median and slowest); and
+    ``held_elsewhere``, which the person's access log (``/me``, ``/me/access``) reads, for
+    them and for as many persons who have merged IDs."""
+    from openbureau.identity.person import (
+        PERSON_IDENTITY_SQL,
+        PERSON_IDENTITY_TABLE,
+        held_elsewhere,
+        person_file,
+    )
 
     root = OUT / f"linkage_{records}" / "again"
     if not (root / "ws").is_dir():
@@ -576,17 +584,28 @@ def run_person_file(records: int, persons: int = 20) -> None:
         drawn = [r[0] for r in con.execute(
             f"SELECT person_id FROM {PERSON_IDENTITY_TABLE} USING SAMPLE {persons} ROWS "
             "(reservoir, 42)").fetchall()]
-        seconds = []
-        for pid in drawn:
-            cur = con.cursor()
-            t = time.perf_counter()
-            person_file(DuckDBEngine.wrap(cur), pid)
-            seconds.append(time.perf_counter() - t)
-            cur.close()
+        merged = [r[0] for r in con.execute(
+            "SELECT DISTINCT person_id FROM person_id_history WHERE event = 'merge' "
+            f"ORDER BY person_id LIMIT {persons}").fetchall()]
+
+        def timed(read: Any, pids: list[str]) -> list[float]:
+            seconds = []
+            for pid in pids:
+                cur = con.cursor()
+                t = time.perf_counter()
+                read(DuckDBEngine.wrap(cur), pid)
+                seconds.append(time.perf_counter() - t)
+                cur.close()
+            return seconds
+
+        seconds = timed(person_file, drawn)
+        periods = timed(held_elsewhere, drawn + merged)
         con.close()
     print(f"person_identity: {rows:,} rows (with the ID history) written in {written:.2f} s; "
           f"one person's file read in {median(seconds) * 1000:.0f} ms (median of {persons}, "
-          f"slowest {max(seconds) * 1000:.0f} ms)", flush=True)
+          f"slowest {max(seconds) * 1000:.0f} ms); the periods their records were in another "
+          f"file in {median(periods) * 1000:.0f} ms (median of {len(periods)}, {len(merged)} of "
+          f"them with merged IDs; slowest {max(periods) * 1000:.0f} ms)", flush=True)
 
 
 def run_thresholds(workspace: Path, truth: Path, thresholds: list[float]) -> None:

@@ -7,11 +7,14 @@ Each function takes the published snapshot and a person id and returns plain dat
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-from openbureau.engine import DuckDBEngine
+from openbureau.engine import DuckDBEngine, Engine
 from openbureau.errors import UserError
 from openbureau.service.serving import Published
+
+T = TypeVar("T")
 
 STATUS_WORDS = {
     "current": "paid as agreed", "closed": "closed", "dpd30": "30 days late",
@@ -172,15 +175,9 @@ def identity_on_file(pub: Published, person_id: str, *,
     (``redact=False``)."""
     from openbureau.identity.person import person_file  # (loads Splink: only when asked)
 
-    if not IDENTITY_SOURCES.issubset(pub.tables):  # (a copy published before they were)
+    found = _identity_read(pub, person_file, person_id)
+    if found is None:
         return None
-    cur = pub.cursor()
-    try:
-        found = person_file(DuckDBEngine.wrap(cur), person_id)
-    except UserError:
-        return None
-    finally:
-        cur.close()
     own = {found["person_id"], *(m["person_id"] for m in found["merged"])}
     if not redact:
         own |= {h[k] for h in found["history"] for k in ("person_id", "other_person_id")}
@@ -204,14 +201,21 @@ def held_elsewhere(pub: Published | None, person_id: str) -> list[dict[str, Any]
     """When the person's records were in another person's file (a mixed file since taken
     apart): that file's ID and from when to when (``identity.person.held_elsewhere``). None
     such for a snapshot published without the identity part."""
-    if pub is None or not IDENTITY_SOURCES.issubset(pub.tables):
-        return []
     from openbureau.identity.person import held_elsewhere as periods  # (loads Splink)
 
+    return _identity_read(pub, periods, person_id) or []
+
+
+def _identity_read(pub: Published | None, read: Callable[[Engine, str], T],
+                   person_id: str) -> T | None:
+    """``read(engine, person_id)`` on the snapshot's identity tables; None for a copy
+    published before they were, or for a person ID they do not hold."""
+    if pub is None or not IDENTITY_SOURCES.issubset(pub.tables):
+        return None
     cur = pub.cursor()
     try:
-        return periods(DuckDBEngine.wrap(cur), person_id)
+        return read(DuckDBEngine.wrap(cur), person_id)
     except UserError:
-        return []
+        return None
     finally:
         cur.close()

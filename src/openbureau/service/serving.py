@@ -6,7 +6,8 @@ block ``openbureau score``. Instead, publishing a snapshot writes a read-only se
 the identity tables the lender lookup needs, and what a person's own file shows of how it was
 linked) and then points ``serving/CURRENT`` at it with an atomic rename. The service notices
 the new pointer on its next request and switches without a restart; a half-written copy is
-never pointed at.
+never pointed at. Each publication is recorded (``publications``: when, and the newest link run
+the copy shows), in the copy and in the warehouse, for the periods of a person's access log.
 """
 
 from __future__ import annotations

@@ -15,27 +15,27 @@ down_revision = '0001'
 branch_labels = None
 depends_on = None
 
-# (accounts and keys that exist already were made before any of this was recorded: they are
-# active, their creator unknown)
-_COMMON = (
-    ('created_by', lambda: sa.Column('created_by', sa.String(length=128), nullable=True)),
-    ('created_by_role', lambda: sa.Column('created_by_role', sa.String(length=16),
-                                          nullable=True)),
-    ('pending', lambda: sa.Column('pending', sa.Boolean(), server_default=sa.false(),
-                                  nullable=False)),
-    ('approved_by', lambda: sa.Column('approved_by', sa.String(length=64), nullable=True)),
-    ('approved_at', lambda: sa.Column('approved_at', sa.DateTime(), nullable=True)),
-)
+NAMES = ('created_by', 'created_by_role', 'pending', 'approved_by', 'approved_at')
+
+
+def _common() -> list[sa.Column]:
+    """What accounts and keys both gain. (Those that exist already were made before any of
+    this was recorded: they are active, their creator unknown.)"""
+    return [sa.Column('created_by', sa.String(length=128), nullable=True),
+            sa.Column('created_by_role', sa.String(length=16), nullable=True),
+            sa.Column('pending', sa.Boolean(), server_default=sa.false(), nullable=False),
+            sa.Column('approved_by', sa.String(length=64), nullable=True),
+            sa.Column('approved_at', sa.DateTime(), nullable=True)]
 
 
 def upgrade() -> None:
     with op.batch_alter_table('accounts', schema=None) as batch_op:
-        for _name, column in _COMMON:
-            batch_op.add_column(column())
+        for column in _common():
+            batch_op.add_column(column)
         batch_op.add_column(sa.Column('last_login_at', sa.DateTime(), nullable=True))
     with op.batch_alter_table('api_keys', schema=None) as batch_op:
-        for _name, column in _COMMON:
-            batch_op.add_column(column())
+        for column in _common():
+            batch_op.add_column(column)
         batch_op.add_column(sa.Column('last_used_at', sa.DateTime(), nullable=True))
 
     op.create_table('login_failures',
@@ -58,9 +58,9 @@ def downgrade() -> None:
     op.drop_table('login_failures')
     with op.batch_alter_table('api_keys', schema=None) as batch_op:
         batch_op.drop_column('last_used_at')
-        for name, _column in reversed(_COMMON):
+        for name in reversed(NAMES):
             batch_op.drop_column(name)
     with op.batch_alter_table('accounts', schema=None) as batch_op:
         batch_op.drop_column('last_login_at')
-        for name, _column in reversed(_COMMON):
+        for name in reversed(NAMES):
             batch_op.drop_column(name)

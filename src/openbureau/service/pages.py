@@ -114,8 +114,10 @@ def login(request: Request, ctx: Ctx, username: Annotated[str, Form(max_length=6
         ctx.logins.succeeded(username)
         if account.pending:
             # (with the person as subject: a login to their file that is not theirs yet shows)
-            ctx.audit(None, "login", subject=account.person_id, outcome="denied",
-                      detail=f"username {username!r}: waits for approval by another admin")
+            ctx.audit_writer.record(actor=account.username, actor_role=account.role,
+                                    action="login", subject=account.person_id,
+                                    outcome="denied", detail=f"with the right password, but "
+                                                             f"{bindings.WAITS}")
             return _login_page(request, ctx, status=403, next=next,
                                error="This account waits for another admin's approval.")
         token, _csrf = start_session(session, account, ctx.config.session_minutes)

@@ -280,6 +280,7 @@ def test_a_retired_person_id_reads_the_file_it_was_merged_into(service: Service,
     from typer.testing import CliRunner
 
     from openbureau.cli import app as cli
+    from openbureau.service import bindings
     from openbureau.service.app import create_app
     from openbureau.service.auth import create_account, issue_api_key
     from openbureau.service.store import open_store
@@ -293,6 +294,9 @@ def test_a_retired_person_id_reads_the_file_it_was_merged_into(service: Service,
     res = CliRunner().invoke(cli, ["score", "--as-of", "2025-12-31", "-w", str(ws)],
                              catch_exceptions=False)
     assert res.exit_code == 0, res.output
+    # (the command line finds the IDs of a file in the published snapshot, as the service)
+    assert bindings.file_ids(ws, retired.lower()) == bindings.file_ids(ws, survivor) == [
+        survivor, retired]
     url = f"sqlite:///{tmp_path / 'own-store.sqlite'}"
     keys = {}
     with open_store(url)() as session:

@@ -124,7 +124,7 @@ def accounts_list(workspace: WorkspaceOpt = Path("."), store: StoreOpt = None) -
     """List accounts: who made each, and whether it works."""
     from sqlalchemy import select
 
-    from openbureau.service import bindings
+    from openbureau.service import logins
     from openbureau.service.store import Account
 
     table = Table()
@@ -133,7 +133,7 @@ def accounts_list(workspace: WorkspaceOpt = Path("."), store: StoreOpt = None) -
     with _store(workspace, store)() as session:
         for a in session.execute(select(Account).order_by(Account.id)).scalars():
             table.add_row(a.username, a.role, a.person_id or "", a.organisation or "",
-                          f"{a.created_at:%Y-%m-%d}", a.created_by or "", bindings.status(a))
+                          f"{a.created_at:%Y-%m-%d}", a.created_by or "", logins.status(a))
     console.print(table)
 
 

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import not_, select
 
 from openbureau.scoring.whatif import Scenario
-from openbureau.service import audit, bindings, views
+from openbureau.service import audit, bindings, logins, views
 from openbureau.service.auth import Principal
 from openbureau.service.context import AUDITOR_PURPOSES, PURPOSES, ServiceContext
 from openbureau.service.deps import (
@@ -74,7 +74,7 @@ def access_log(ctx: ServiceContext, pub: Published | None, person_id: str,
     IDs merged into it, and those of another file while it held the person's records (a mixed
     file since taken apart: shown without that file's ID or what was asked for)."""
     own = views.merged_into(pub, person_id)
-    hidden = (bindings.own_reads(viewer, own) if viewer is not None
+    hidden = (logins.own_reads(viewer, own) if viewer is not None
               else AuditEntry.actor_role == "person")
     entries = audit.query(ctx.store, subject=own, limit=limit,
                           periods=views.held_elsewhere(pub, person_id),
@@ -153,7 +153,7 @@ def my_logins(who: PersonUser, ctx: Ctx) -> list[dict[str, Any]]:
     it, whether it works, when it was last used, and which one I am using."""
     pub = ctx.published()
     pid = views.own_id(pub, who.person_id)
-    rows = bindings.logins_to_file(ctx.store, views.merged_into(pub, pid), who)
+    rows = logins.logins_to_file(ctx.store, views.merged_into(pub, pid), who)
     ctx.audit(who, "read logins", subject=pid, purpose="consumer_request")
     return rows
 
@@ -340,7 +340,7 @@ def add_account(body: AccountIn, who: AdminUser, ctx: Ctx) -> Account:
 @router.get("/accounts/waiting", response_model=WaitingOut, tags=["admin"])
 def waiting(who: AdminUser, ctx: Ctx) -> dict[str, Any]:
     """Accounts and API keys waiting for an admin's approval."""
-    return bindings.waiting(ctx.store)
+    return logins.waiting(ctx.store)
 
 
 @router.post("/accounts/{username}/approve", response_model=AccountOut, tags=["admin"],

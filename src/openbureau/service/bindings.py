@@ -11,30 +11,28 @@ is here: an admin other than the one who created the account or key.
 
 from __future__ import annotations
 
-import datetime as dt
 import getpass
 import os
 import socket
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import duckdb
-from sqlalchemy import ColumnElement, and_, not_, or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from openbureau.errors import UserError
 from openbureau.service import audit
-from openbureau.service.auth import PASSWORD_LOGIN, Principal, new_account, new_api_key
-from openbureau.service.store import Account, ApiKey, AuditEntry, utcnow
+from openbureau.service.auth import Principal, new_account, new_api_key
+from openbureau.service.store import Account, ApiKey, utcnow
 
 # log(actor=, actor_role=, action=, subject=, detail=, outcome=): audit.record bound to a store,
 # or the service's AuditWriter.record
 Log = Callable[..., None]
 WAITS = "waits for approval by another admin"
-VIA = "via "  # a person's reads end "via password login" or "via API key <prefix>"
 
 
 class BindingError(UserError):
@@ -69,8 +67,10 @@ def admin(who: Principal) -> Actor:
 
 def store_log(store: sessionmaker[Session]) -> Log:
     """Write entries straight to the store's audit log (for the command line)."""
+
     def log(**entry: Any) -> None:
         audit.record(store, **entry)
+
     return log
 
 
@@ -89,29 +89,65 @@ class Added:
     key_row: ApiKey | None = None
 
 
-def add_account(store: sessionmaker[Session], log: Log, by: Actor, *, username: str,
-                role: str, password: str | None, display_name: str = "",
-                person_id: str | None = None, organisation: str | None = None,
-                same_file: Collection[str] = (), api_key: bool = False) -> Added:
+def add_account(
+    store: sessionmaker[Session],
+    log: Log,
+    by: Actor,
+    *,
+    username: str,
+    role: str,
+    password: str | None,
+    display_name: str = "",
+    person_id: str | None = None,
+    organisation: str | None = None,
+    same_file: Collection[str] = (),
+    api_key: bool = False,
+) -> Added:
     """Make an account (and a first key), logged before it exists.
 
     Raises:
         UserError: as :func:`auth.new_account`.
     """
     with store() as session:
-        account = new_account(session, username=username, role=role, password=password,
-                              display_name=display_name, person_id=person_id,
-                              organisation=organisation, created_by=by.name,
-                              created_by_role=by.role, same_file=same_file)
-        row, key = new_api_key(session, account, "issued at creation", created_by=by.name,
-                               created_by_role=by.role, with_account=True) if api_key else (
-            None, None)
-    log(actor=by.name, actor_role=by.role, action="create account", subject=account.person_id,
-        detail=describe(account))
+        account = new_account(
+            session,
+            username=username,
+            role=role,
+            password=password,
+            display_name=display_name,
+            person_id=person_id,
+            organisation=organisation,
+            created_by=by.name,
+            created_by_role=by.role,
+            same_file=same_file,
+        )
+        row, key = (
+            new_api_key(
+                session,
+                account,
+                "issued at creation",
+                created_by=by.name,
+                created_by_role=by.role,
+                with_account=True,
+            )
+            if api_key
+            else (None, None)
+        )
+    log(
+        actor=by.name,
+        actor_role=by.role,
+        action="create account",
+        subject=account.person_id,
+        detail=describe(account),
+    )
     if row is not None:
-        log(actor=by.name, actor_role=by.role, action="issue API key",
-            subject=account.person_id, detail=f"key {row.prefix} for {username}, with the "
-                                              "account")
+        log(
+            actor=by.name,
+            actor_role=by.role,
+            action="issue API key",
+            subject=account.person_id,
+            detail=f"key {row.prefix} for {username}, with the account",
+        )
     with store() as session:
         try:
             session.add(account)
@@ -122,8 +158,14 @@ def add_account(store: sessionmaker[Session], log: Log, by: Actor, *, username: 
             session.commit()
         except IntegrityError:  # (the same username, made a moment ago by someone else)
             session.rollback()
-            log(actor=by.name, actor_role=by.role, action="create account",
-                subject=account.person_id, outcome="denied", detail=f"{username}: taken")
+            log(
+                actor=by.name,
+                actor_role=by.role,
+                action="create account",
+                subject=account.person_id,
+                outcome="denied",
+                detail=f"{username}: taken",
+            )
             raise UserError(f"username: {username!r} is taken") from None
     return Added(account, key, row)
 
@@ -135,55 +177,76 @@ def _account(session: Session, username: str) -> Account:
     return account
 
 
-def add_key(store: sessionmaker[Session], log: Log, by: Actor, username: str) -> tuple[ApiKey,
-                                                                                      str]:
+def add_key(store: sessionmaker[Session], log: Log, by: Actor, username: str) -> tuple[ApiKey, str]:
     """Issue a key for an existing account, logged before it exists; the clear key is
     returned once. A key that adds a login to a person's file waits for approval."""
     with store() as session:
         account = _account(session, username)
-        row, key = new_api_key(session, account, f"issued by {by.name}", created_by=by.name,
-                               created_by_role=by.role)
+        row, key = new_api_key(
+            session, account, f"issued by {by.name}", created_by=by.name, created_by_role=by.role
+        )
     detail = f"key {row.prefix} for {username}" + (f"; {WAITS}" if row.pending else "")
-    log(actor=by.name, actor_role=by.role, action="issue API key", subject=account.person_id,
-        detail=detail)
+    log(
+        actor=by.name,
+        actor_role=by.role,
+        action="issue API key",
+        subject=account.person_id,
+        detail=detail,
+    )
     with store() as session:
         session.add(row)
         session.commit()
     return row, key
 
 
-def approve_account(store: sessionmaker[Session], log: Log, by: Actor,
-                    username: str) -> Account:
+def approve_account(store: sessionmaker[Session], log: Log, by: Actor, username: str) -> Account:
     """Let a waiting account work: by an admin other than its creator."""
     with store() as session:
         account = _account(session, username)
     _may_approve(by, account.pending, account.created_by, f"account {username!r}")
-    log(actor=by.name, actor_role=by.role, action="approve account", subject=account.person_id,
+    log(
+        actor=by.name,
+        actor_role=by.role,
+        action="approve account",
+        subject=account.person_id,
         detail=f"{account.username} ({account.role}), created by "
-               f"{account.created_by or 'an unrecorded creator'}")
+        f"{account.created_by or 'an unrecorded creator'}",
+    )
     with store() as session:
-        session.execute(update(Account).where(Account.id == account.id).values(
-            pending=False, approved_by=by.name, approved_at=utcnow()))
+        session.execute(
+            update(Account)
+            .where(Account.id == account.id)
+            .values(pending=False, approved_by=by.name, approved_at=utcnow())
+        )
         session.commit()
         return _account(session, username)
 
 
-def approve_key(store: sessionmaker[Session], log: Log, by: Actor, username: str,
-                prefix: str) -> ApiKey:
+def approve_key(
+    store: sessionmaker[Session], log: Log, by: Actor, username: str, prefix: str
+) -> ApiKey:
     """Let a waiting key work: by an admin other than the one who issued it."""
     with store() as session:
         account = _account(session, username)
-        row = session.execute(select(ApiKey).where(ApiKey.account_id == account.id,
-                                                   ApiKey.prefix == prefix)).scalar()
+        row = session.execute(
+            select(ApiKey).where(ApiKey.account_id == account.id, ApiKey.prefix == prefix)
+        ).scalar()
         if row is None:
             raise BindingError(404, "not_found", f"account {username!r} has no key {prefix!r}")
     _may_approve(by, row.pending and row.revoked_at is None, row.created_by, f"key {prefix!r}")
-    log(actor=by.name, actor_role=by.role, action="approve API key", subject=account.person_id,
-        detail=f"key {prefix} for {username}, issued by "
-               f"{row.created_by or 'an unrecorded issuer'}")
+    log(
+        actor=by.name,
+        actor_role=by.role,
+        action="approve API key",
+        subject=account.person_id,
+        detail=f"key {prefix} for {username}, issued by {row.created_by or 'an unrecorded issuer'}",
+    )
     with store() as session:
-        session.execute(update(ApiKey).where(ApiKey.id == row.id).values(
-            pending=False, approved_by=by.name, approved_at=utcnow()))
+        session.execute(
+            update(ApiKey)
+            .where(ApiKey.id == row.id)
+            .values(pending=False, approved_by=by.name, approved_at=utcnow())
+        )
         session.commit()
         approved = session.get(ApiKey, row.id)
         assert approved is not None
@@ -194,119 +257,40 @@ def _may_approve(by: Actor, waiting: bool, creator: str | None, what: str) -> No
     if by.role != "admin":
         # (an operator at the command line is no one in particular: approval is an admin's
         # login, through the API or the admin page)
-        raise BindingError(403, "forbidden", "approval needs an admin account, through the "
-                                             "API or the admin page")
+        raise BindingError(
+            403, "forbidden", "approval needs an admin account, through the API or the admin page"
+        )
     if not waiting:
         raise BindingError(409, "conflict", f"{what} is not waiting for approval")
     if creator == by.name:
-        raise BindingError(403, "forbidden", f"{what}: another admin must approve what you "
-                                             "created")
+        raise BindingError(403, "forbidden", f"{what}: another admin must approve what you created")
 
 
-def set_disabled(store: sessionmaker[Session], log: Log, by: Actor, username: str,
-                 disabled: bool) -> Account:
+def set_disabled(
+    store: sessionmaker[Session], log: Log, by: Actor, username: str, disabled: bool
+) -> Account:
     """Disable an account (its sessions and keys stop at once) or enable it again."""
     with store() as session:
         account = _account(session, username)
     if disabled and by.role == "admin" and account.username == by.name:
         raise BindingError(409, "conflict", "an admin cannot disable their own account")
     if account.disabled == disabled:
-        raise BindingError(409, "conflict", f"account {username!r} is already "
-                                            f"{'disabled' if disabled else 'enabled'}")
-    log(actor=by.name, actor_role=by.role,
+        raise BindingError(
+            409,
+            "conflict",
+            f"account {username!r} is already {'disabled' if disabled else 'enabled'}",
+        )
+    log(
+        actor=by.name,
+        actor_role=by.role,
         action="disable account" if disabled else "enable account",
-        subject=account.person_id, detail=describe(account))
+        subject=account.person_id,
+        detail=describe(account),
+    )
     with store() as session:
-        session.execute(update(Account).where(Account.id == account.id).values(
-            disabled=disabled))
+        session.execute(update(Account).where(Account.id == account.id).values(disabled=disabled))
         session.commit()
         return _account(session, username)
-
-
-def status(account: Account | ApiKey) -> str:
-    """active, pending (waiting for approval), disabled (an account) or revoked (a key)."""
-    if isinstance(account, Account) and account.disabled:
-        return "disabled"
-    if isinstance(account, ApiKey) and account.revoked_at is not None:
-        return "revoked"
-    return "pending" if account.pending else "active"
-
-
-def logins_to_file(store: sessionmaker[Session], person_ids: Sequence[str],
-                   viewer: Principal | None = None) -> list[dict[str, Any]]:
-    """Every account bound to the file (its ID or an ID merged into it) with its keys: who
-    made each and when, who approved it, its state and last use, whether the viewer is using
-    it, and whether the audit log holds its making (an account put straight into the store
-    does not show there)."""
-    with store() as session:
-        accounts = list(session.execute(select(Account).where(
-            Account.person_id.in_(list(person_ids))).order_by(Account.id)).scalars())
-        keys = list(session.execute(select(ApiKey).where(
-            ApiKey.account_id.in_([a.id for a in accounts])).order_by(ApiKey.id)).scalars())
-    made = {(e["action"], e["detail"].split(" (")[0].removeprefix("key ").split(" ")[0])
-            for action in ("create account", "issue API key")
-            for e in audit.query(store, subject=list(person_ids), action=action,
-                                 outcome="allowed", limit=10_000)}
-    out = []
-    for a in accounts:
-        mine = viewer is not None and viewer.account_id == a.id
-        out.append({
-            "username": a.username, "person_id": a.person_id, "status": status(a),
-            "password": a.password_hash is not None, "created_at": _utc(a.created_at),
-            "created_by": a.created_by, "created_by_role": a.created_by_role,
-            "approved_by": a.approved_by, "approved_at": _utc(a.approved_at),
-            "last_login_at": _utc(a.last_login_at),
-            "in_audit_log": ("create account", a.username) in made,
-            "this_login": mine and viewer is not None and viewer.credential == PASSWORD_LOGIN,
-            "keys": [{
-                "prefix": k.prefix, "label": k.label, "status": status(k),
-                "created_at": _utc(k.created_at), "created_by": k.created_by,
-                "created_by_role": k.created_by_role, "approved_by": k.approved_by,
-                "approved_at": _utc(k.approved_at), "last_used_at": _utc(k.last_used_at),
-                "revoked_at": _utc(k.revoked_at),
-                "in_audit_log": ("issue API key", k.prefix) in made,
-                "this_login": mine and viewer is not None
-                and viewer.credential == f"API key {k.prefix}",
-            } for k in keys if k.account_id == a.id],
-        })
-    return out
-
-
-def waiting(store: sessionmaker[Session]) -> dict[str, list[dict[str, Any]]]:
-    """Accounts and keys waiting for approval, for the admins."""
-    with store() as session:
-        accounts = session.execute(select(Account).where(
-            Account.pending, Account.disabled.is_(False)).order_by(Account.id)).scalars()
-        keys = session.execute(select(ApiKey, Account.username, Account.role,
-                                      Account.person_id).join(Account).where(
-            ApiKey.pending, ApiKey.revoked_at.is_(None)).order_by(ApiKey.id)).all()
-        return {
-            "accounts": [{"username": a.username, "role": a.role, "person_id": a.person_id,
-                          "created_by": a.created_by, "created_at": _utc(a.created_at)}
-                         for a in accounts],
-            "keys": [{"username": u, "role": r, "person_id": p, "prefix": k.prefix,
-                      "created_by": k.created_by, "created_at": _utc(k.created_at)}
-                     for k, u, r, p in keys],
-        }
-
-
-def _utc(t: dt.datetime | None) -> dt.datetime | None:
-    return t.replace(tzinfo=dt.UTC) if t is not None else None
-
-
-def own_reads(viewer: Principal, own: Sequence[str]) -> ColumnElement[bool]:
-    """The audit entries a person's access log leaves out: their reads through the very
-    login they use now (their password, or the one key), and their reads logged before logins
-    were named; also a person's reads of another file (a file that held the viewer's records
-    for a while: that is the other person's own business). Everything else shows, reads
-    through another account bound to the file or another key of their own included."""
-    unnamed = not_(or_(AuditEntry.detail.endswith(f"{VIA}{PASSWORD_LOGIN}", autoescape=True),
-                       AuditEntry.detail.contains(f"{VIA}API key ", autoescape=True)))
-    return and_(AuditEntry.actor_role == "person", or_(
-        AuditEntry.subject.not_in(list(own)),
-        and_(AuditEntry.actor == viewer.username,
-             or_(AuditEntry.detail.endswith(f"{VIA}{viewer.credential}", autoescape=True),
-                 unnamed))))
 
 
 def file_ids(workspace: Path, person_id: str) -> list[str]:
@@ -323,15 +307,19 @@ def file_ids(workspace: Path, person_id: str) -> list[str]:
     except (OSError, duckdb.Error):
         return [pid]
     try:
-        if not con.execute("SELECT count(*) FROM duckdb_tables() "
-                           "WHERE table_name = 'person_ids'").fetchone()[0]:  # type: ignore[index]
+        if not con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'person_ids'"
+        ).fetchone()[0]:  # type: ignore[index]
             return [pid]
         retired = "FROM person_ids WHERE resolves_to IS NOT NULL AND resolves_to <> person_id"
         found = con.execute(f"SELECT resolves_to {retired} AND person_id = ?", [pid]).fetchone()
         own = found[0] if found else pid
-        merged = [r for (r,) in con.execute(
-            f"SELECT person_id {retired} AND resolves_to = ? ORDER BY person_id",
-            [own]).fetchall()]
+        merged = [
+            r
+            for (r,) in con.execute(
+                f"SELECT person_id {retired} AND resolves_to = ? ORDER BY person_id", [own]
+            ).fetchall()
+        ]
         return [own, *merged]
     finally:
         con.close()

@@ -35,8 +35,12 @@ def login_token(cookie: str | None) -> str:
 
 def login_token_ok(cookie: str | None, sent: str | None) -> bool:
     """Whether the form's token is the one in the browser's cookie."""
-    return bool(cookie and sent and _TOKEN.fullmatch(cookie)
-                and hmac.compare_digest(cookie.encode(), sent.encode()))
+    return bool(
+        cookie
+        and sent
+        and _TOKEN.fullmatch(cookie)
+        and hmac.compare_digest(cookie.encode(), sent.encode())
+    )
 
 
 class LoginThrottle:
@@ -47,8 +51,14 @@ class LoginThrottle:
     over a restart. (Two processes checking at the same moment may each let one more guess
     through: the limit holds to within the number of processes.)"""
 
-    def __init__(self, store: sessionmaker[Session], per_account: int, per_address: int,
-                 window_minutes: int, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        store: sessionmaker[Session],
+        per_account: int,
+        per_address: int,
+        window_minutes: int,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.store = store
         self.limits = {"account": per_account, "address": per_address}
         self.window = window_minutes * 60.0
@@ -68,11 +78,18 @@ class LoginThrottle:
         wait = 0.0
         with self.store() as session:
             for scope, key in self._keys(username, address):
-                times = [(t.replace(tzinfo=dt.UTC)).timestamp() for t in session.execute(
-                    select(LoginFailure.at).where(
-                        LoginFailure.scope == scope, LoginFailure.key == key,
-                        LoginFailure.at > self._at(now - self.window))
-                    .order_by(LoginFailure.at)).scalars()]
+                times = [
+                    (t.replace(tzinfo=dt.UTC)).timestamp()
+                    for t in session.execute(
+                        select(LoginFailure.at)
+                        .where(
+                            LoginFailure.scope == scope,
+                            LoginFailure.key == key,
+                            LoginFailure.at > self._at(now - self.window),
+                        )
+                        .order_by(LoginFailure.at)
+                    ).scalars()
+                ]
                 excess = len(times) - self.limits[scope] + 1
                 if excess > 0:  # wait until that many have aged out
                     wait = max(wait, times[excess - 1] + self.window - now)
@@ -82,16 +99,22 @@ class LoginThrottle:
         now = self.clock()
         with self.store() as session:
             # (what has aged out goes: the table holds one window of failures at most)
-            session.execute(delete(LoginFailure).where(
-                LoginFailure.at <= self._at(now - self.window)))
-            session.execute(insert(LoginFailure), [
-                {"scope": scope, "key": key, "at": self._at(now)}
-                for scope, key in self._keys(username, address)])
+            session.execute(
+                delete(LoginFailure).where(LoginFailure.at <= self._at(now - self.window))
+            )
+            session.execute(
+                insert(LoginFailure),
+                [
+                    {"scope": scope, "key": key, "at": self._at(now)}
+                    for scope, key in self._keys(username, address)
+                ],
+            )
             session.commit()
 
     def succeeded(self, username: str) -> None:
         scope, key = self._keys(username, "")[0]
         with self.store() as session:
-            session.execute(delete(LoginFailure).where(LoginFailure.scope == scope,
-                                                       LoginFailure.key == key))
+            session.execute(
+                delete(LoginFailure).where(LoginFailure.scope == scope, LoginFailure.key == key)
+            )
             session.commit()

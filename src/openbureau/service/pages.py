@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 
 from openbureau.errors import UserError
-from openbureau.service import audit, bindings, views
+from openbureau.service import audit, bindings, logins, views
 from openbureau.service.api import access_log, audited_file, own_score, report_path, same_file
 from openbureau.service.auth import check_password, end_session, start_session
 from openbureau.service.charts import history_svg
@@ -151,8 +151,8 @@ def _person_context(ctx: ServiceContext, pub: Any, who: Any) -> dict[str, Any]:
     pid = row["person_id"]
     points = views.history(pub, pid)
     looked = access_log(ctx, pub, pid, 50, who)
-    logins = bindings.logins_to_file(ctx.store, views.merged_into(pub, pid), who)
-    return {"me": who, "row": row, "name": views.person_name(pub, pid), "logins": logins,
+    bound = logins.logins_to_file(ctx.store, views.merged_into(pub, pid), who)
+    return {"me": who, "row": row, "name": views.person_name(pub, pid), "logins": bound,
             "reasons": views.reason_records(pub, pid, row["reasons"]),
             "history": points, "chart": history_svg(points), "looked": looked,
             "as_of": pub.as_of, "attestation_days": ctx.config.attestation_days}
@@ -284,7 +284,7 @@ def _admin_page(request: Request, ctx: ServiceContext, who: Any, status: int = 2
     with ctx.store() as session:
         accounts = list(session.execute(select(Account).order_by(Account.id)).scalars())
     return render(request, "admin.html", status=status, me=who, accounts=accounts,
-                  waiting=bindings.waiting(ctx.store), **{"error": None, "created": None,
+                  waiting=logins.waiting(ctx.store), **{"error": None, "created": None,
                                                           "done": None, **context})
 
 

@@ -44,6 +44,7 @@ import asyncio
 import json
 import os
 import random
+import re
 import signal
 import socket
 import statistics
@@ -387,7 +388,14 @@ def login_cookies(port: int, n: int) -> list[str]:
     cookies = []
     with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as c:
         for i in range(n):
-            r = c.post("/login", data={"username": f"bench-person-{i}", "password": PASSWORD},
+            # the login form's token, and its cookie (Secure: sent by hand, as below)
+            form = c.get("/login")
+            token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+            if token is None or "ob_login" not in form.cookies:
+                sys.exit(f"no login form: {form.status_code} {form.text[:200]}")
+            r = c.post("/login", data={"username": f"bench-person-{i}", "password": PASSWORD,
+                                       "csrf_token": token.group(1)},
+                       headers={"Cookie": f"ob_login={form.cookies['ob_login']}"},
                        follow_redirects=False)
             if r.status_code != 303 or "ob_session" not in r.cookies:
                 sys.exit(f"login failed: {r.status_code} {r.text[:200]}")

@@ -84,13 +84,28 @@ def keys_show(workspace: WorkspaceOpt = Path(".")) -> None:
 
 @keys_app.command("rotate")
 @handles_errors
-def keys_rotate(workspace: WorkspaceOpt = Path(".")) -> None:
-    """Sign with a new key from now on; old public keys stay so earlier tokens still verify."""
+def keys_rotate(
+    workspace: WorkspaceOpt = Path("."),
+    store: Annotated[str | None, typer.Option("--store", help="Store URL for the audit entry "
+                                              "(default: [service] store_url, else the "
+                                              "workspace's SQLite file).")] = None,
+) -> None:
+    """Sign with a new key from now on; old public keys stay so earlier tokens still verify.
+    The rotation is in the audit log, as done by you (OS user@host)."""
+    from openbureau.service import bindings
+    from openbureau.service.app import service_config
     from openbureau.service.attest import load_jwks, rotate_signing_key
+    from openbureau.service.store import open_store
 
     ws = Workspace.open(workspace)
+    # (the store first: one that cannot be reached stops the rotation before it happens)
+    factory = open_store(service_config(ws, store).store_url)
+    by = bindings.operator()
     kid = rotate_signing_key(ws.root)
     others = [k.get("kid") for k in load_jwks(ws.root)["keys"] if k.get("kid") != kid]
+    bindings.store_log(factory)(actor=by.name, actor_role=by.role, action="rotate signing key",
+                                detail=f"signs with {kid} from now on; earlier keys still "
+                                       f"published: {', '.join(map(str, others)) or 'none'}")
     console.print(f"Signing key is now {kid}", markup=False, highlight=False, soft_wrap=True)
     if others:
         console.print(f"Still published for earlier tokens: {', '.join(map(str, others))}",

@@ -71,36 +71,69 @@ def accounts_add(
     workspace: WorkspaceOpt = Path("."),
     store: StoreOpt = None,
 ) -> None:
-    """Add an account. The password is read from OPENBUREAU_PASSWORD or asked for."""
-    from openbureau.service.auth import create_account, issue_api_key
+    """Add an account, in the audit log as done by you (OS user@host). The password is read
+    from OPENBUREAU_PASSWORD or asked for. A further account bound to a person's file, or a
+    further admin, waits until an admin approves it in the service."""
+    from openbureau.service import bindings
 
     password = os.environ.get("OPENBUREAU_PASSWORD") or getpass.getpass("Password: ")
     factory = _store(workspace, store)
-    with factory() as session:
-        account = create_account(session, username=username, role=role, password=password,
-                                 person_id=person, organisation=organisation)
-        key = issue_api_key(session, account, "issued at creation") if api_key else None
-        session.commit()
+    added = bindings.add_account(
+        factory, bindings.store_log(factory), bindings.operator(), username=username,
+        role=role, password=password, person_id=person, organisation=organisation,
+        same_file=bindings.file_ids(Workspace.open(workspace).root, person) if person else (),
+        api_key=api_key)
     console.print(f"Account [bold]{username}[/] ({role}) created.")
-    if key:
-        console.print(f"API key (shown once): {key}")
+    if added.account.pending:
+        what = (f"person {added.account.person_id}'s file has a login already"
+                if role == "person" else "there is an admin already")
+        console.print(f"It waits for an admin's approval ({what}): `POST /api/v1/accounts/"
+                      f"{username}/approve` or the admin page.", markup=False, highlight=False)
+    if added.key:
+        console.print(f"API key (shown once): {added.key}")
+
+
+def _set_disabled(username: str, workspace: Path, store: str | None, disabled: bool) -> None:
+    from openbureau.service import bindings
+
+    factory = _store(workspace, store)
+    bindings.set_disabled(factory, bindings.store_log(factory), bindings.operator(), username,
+                          disabled)
+    console.print(f"Account [bold]{username}[/] {'disabled' if disabled else 'enabled'}.")
+
+
+@accounts_app.command("disable")
+@handles_errors
+def accounts_disable(username: Annotated[str, typer.Argument(help="Login name.")],
+                     workspace: WorkspaceOpt = Path("."), store: StoreOpt = None) -> None:
+    """Disable an account: its sessions and API keys stop working (audited)."""
+    _set_disabled(username, workspace, store, True)
+
+
+@accounts_app.command("enable")
+@handles_errors
+def accounts_enable(username: Annotated[str, typer.Argument(help="Login name.")],
+                    workspace: WorkspaceOpt = Path("."), store: StoreOpt = None) -> None:
+    """Enable a disabled account again (audited)."""
+    _set_disabled(username, workspace, store, False)
 
 
 @accounts_app.command("list")
 @handles_errors
 def accounts_list(workspace: WorkspaceOpt = Path("."), store: StoreOpt = None) -> None:
-    """List accounts."""
+    """List accounts: who made each, and whether it works."""
     from sqlalchemy import select
 
+    from openbureau.service import logins
     from openbureau.service.store import Account
 
     table = Table()
-    for col in ("username", "role", "person", "organisation", "created"):
+    for col in ("username", "role", "person", "organisation", "created", "by", "state"):
         table.add_column(col)
     with _store(workspace, store)() as session:
         for a in session.execute(select(Account).order_by(Account.id)).scalars():
             table.add_row(a.username, a.role, a.person_id or "", a.organisation or "",
-                          f"{a.created_at:%Y-%m-%d}")
+                          f"{a.created_at:%Y-%m-%d}", a.created_by or "", logins.status(a))
     console.print(table)
 
 

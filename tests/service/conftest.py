@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
@@ -68,6 +70,15 @@ def store_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'store.sqlite'}"
 
 
+def post_login(client: TestClient, username: str, password: str, **fields: str) -> Any:
+    """Log in through the form as a browser does: open it (its token and cookie), post it."""
+    form = client.get("/login")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+    assert form.status_code == 200 and token, form.text
+    return client.post("/login", follow_redirects=False, data={
+        "username": username, "password": password, "csrf_token": token.group(1), **fields})
+
+
 @dataclass
 class Service:
     client: TestClient
@@ -78,8 +89,7 @@ class Service:
     def login(self, username: str) -> TestClient:
         """A fresh browser-like client logged in as ``username``."""
         c = TestClient(self.client.app, base_url="https://testserver")
-        r = c.post("/login", data={"username": username, "password": PASSWORD},
-                   follow_redirects=False)
+        r = post_login(c, username, PASSWORD)
         assert r.status_code == 303, r.text
         return c
 
@@ -102,7 +112,7 @@ def service(served: Served, store_url: str) -> Iterator[Service]:
             pid = getattr(served, who) if who else None
             account = create_account(session, username=username, role=role, password=PASSWORD,
                                      person_id=pid, organisation=org)
-            keys[username] = issue_api_key(session, account)
+            keys[username] = issue_api_key(session, account, with_account=True)
         session.commit()
     with TestClient(app, base_url="https://testserver") as client:
         yield Service(client, served, keys, store_url)

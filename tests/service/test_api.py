@@ -280,6 +280,7 @@ def test_a_retired_person_id_reads_the_file_it_was_merged_into(service: Service,
     from typer.testing import CliRunner
 
     from openbureau.cli import app as cli
+    from openbureau.service import bindings
     from openbureau.service.app import create_app
     from openbureau.service.auth import create_account, issue_api_key
     from openbureau.service.store import open_store
@@ -293,14 +294,17 @@ def test_a_retired_person_id_reads_the_file_it_was_merged_into(service: Service,
     res = CliRunner().invoke(cli, ["score", "--as-of", "2025-12-31", "-w", str(ws)],
                              catch_exceptions=False)
     assert res.exit_code == 0, res.output
-    url = f"sqlite:///{tmp_path / 'store.sqlite'}"
+    # (the command line finds the IDs of a file in the published snapshot, as the service)
+    assert bindings.file_ids(ws, retired.lower()) == bindings.file_ids(ws, survivor) == [
+        survivor, retired]
+    url = f"sqlite:///{tmp_path / 'own-store.sqlite'}"
     keys = {}
     with open_store(url)() as session:
         for username, role, pid in (("lee", "lender", None), ("old", "person", retired),
                                     ("now", "person", survivor)):
             account = create_account(session, username=username, role=role, password=None,
                                      person_id=pid, organisation="Bank" if pid is None else None)
-            keys[username] = issue_api_key(session, account)
+            keys[username] = issue_api_key(session, account, with_account=True)
         session.commit()
     with TestClient(create_app(ws, store_url=url), base_url="https://testserver") as client:
         def get(path: str, who: str, **params: str) -> Any:
@@ -319,7 +323,13 @@ def test_a_retired_person_id_reads_the_file_it_was_merged_into(service: Service,
         looked = [e for e in get("/api/v1/me/access", "now") if e["actor"] == "lee"]
         assert len(looked) == 1 and looked[0]["subject"] == survivor
         assert retired in looked[0]["detail"]
-        assert get("/api/v1/me/access", "old") == get("/api/v1/me/access", "now")
+        # the two accounts see the same reads by others, and each sees the other's reads
+        # (two logins to one file), never its own
+        old_log, now_log = get("/api/v1/me/access", "old"), get("/api/v1/me/access", "now")
+        assert [e for e in old_log if e["actor_role"] != "person"] == [
+            e for e in now_log if e["actor_role"] != "person"]
+        assert {e["actor"] for e in old_log if e["actor_role"] == "person"} == {"now"}
+        assert {e["actor"] for e in now_log if e["actor_role"] == "person"} == {"old"}
         r = client.get("/api/v1/persons/P0NOBODY00001/score",
                        params={"purpose": "account_review"},
                        headers={"Authorization": f"Bearer {keys['lee']}"})

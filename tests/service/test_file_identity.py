@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from openbureau.service.api import ELSEWHERE
-from tests.service.conftest import PASSWORD, Service
+from tests.service.conftest import PASSWORD, Service, post_login
 
 IDENTITY_SQL = """
     SELECT r.identity_id, b.furnisher, r.first_name, r.last_name, r.dob::VARCHAR AS dob,
@@ -39,8 +39,7 @@ def _expected(ws: Path, person_id: str) -> list[dict[str, Any]]:
 def _log_in(client: TestClient, username: str) -> None:
     """Log ``client`` in as ``username`` (and no one else)."""
     client.cookies.clear()
-    r = client.post("/login", data={"username": username, "password": PASSWORD},
-                    follow_redirects=False)
+    r = post_login(client, username, PASSWORD)
     assert r.status_code == 303, r.text
 
 
@@ -155,7 +154,7 @@ def test_a_snapshot_published_before_the_identity_part_still_serves_the_file(
     with open_store(url)() as session:
         account = create_account(session, username="pat", role="person", password=None,
                                  person_id=service.served.person)
-        key = issue_api_key(session, account)
+        key = issue_api_key(session, account, with_account=True)
         session.commit()
     with TestClient(create_app(ws, store_url=url), base_url="https://testserver") as client:
         r = client.get("/api/v1/me/file", headers={"Authorization": f"Bearer {key}"})
@@ -187,7 +186,7 @@ def test_a_lender_read_of_a_mixed_file_is_in_each_persons_access_log_once_it_is_
             account = create_account(session, username=name.lower(), role=role,
                                      password=PASSWORD if pid else None, person_id=pid,
                                      organisation="Bank" if pid is None else None)
-            keys[name] = issue_api_key(session, account)
+            keys[name] = issue_api_key(session, account, with_account=True)
         session.commit()
     runner = CliRunner()
 

@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from openbureau.service import audit
 from openbureau.service.deps import SESSION_COOKIE
 from openbureau.service.store import open_store
-from tests.service.conftest import PASSWORD, Service
+from tests.service.conftest import PASSWORD, Service, post_login
 
 
 def _csrf(html: str) -> str:
@@ -25,19 +25,18 @@ def test_login_sends_each_role_home_and_wrong_password_is_refused(service: Servi
         r = c.get("/", follow_redirects=False)
         assert r.headers["location"] == home
         assert c.get(home).status_code == 200
-    bad = service.client.post("/login", data={"username": "pat", "password": "nope-nope-no"})
+    bad = post_login(service.client, "pat", "nope-nope-no")
     assert bad.status_code == 401 and "Wrong username or password" in bad.text
-    ghost = service.client.post("/login", data={"username": "ghost", "password": PASSWORD})
+    ghost = post_login(service.client, "ghost", PASSWORD)
     assert ghost.status_code == 401
-    off_site = service.client.post("/login", follow_redirects=False, data={
-        "username": "pat", "password": PASSWORD, "next": "//evil.example/x"})
+    off_site = post_login(service.client, "pat", PASSWORD, next="//evil.example/x")
     assert off_site.headers["location"] == "/me"
 
 
 def test_session_cookie_is_httponly_secure_and_samesite(service: Service) -> None:
-    r = service.client.post("/login", data={"username": "pat", "password": PASSWORD},
-                            follow_redirects=False)
-    cookie = r.headers["set-cookie"].lower()
+    r = post_login(service.client, "pat", PASSWORD)
+    cookie = next(c for c in r.headers.get_list("set-cookie")
+                  if c.startswith("ob_session=")).lower()
     assert "httponly" in cookie and "secure" in cookie and "samesite=lax" in cookie
 
 
@@ -223,15 +222,13 @@ def _clock(service: Service) -> list[float]:
 
 
 def _login(service: Service, username: str, password: str) -> int:
-    r = service.client.post("/login", data={"username": username, "password": password},
-                            follow_redirects=False)
-    return r.status_code
+    return int(post_login(service.client, username, password).status_code)
 
 
 def test_repeated_wrong_passwords_refuse_the_account_for_a_while(service: Service) -> None:
     now = _clock(service)
     assert [_login(service, "pat", "wrong-guess") for _ in range(5)] == [401] * 5
-    r = service.client.post("/login", data={"username": "PAT ", "password": PASSWORD})
+    r = post_login(service.client, "PAT ", PASSWORD)
     # the right password too: guessing must not go on
     assert r.status_code == 429 and "Too many failed logins" in r.text
     assert 0 < int(r.headers["Retry-After"]) <= 15 * 60

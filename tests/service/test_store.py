@@ -24,6 +24,7 @@ from openbureau.service.auth import (
     start_session,
 )
 from openbureau.service.store import (
+    Account,
     ApiKey,
     AuditEntry,
     Base,
@@ -33,8 +34,8 @@ from openbureau.service.store import (
     open_store,
 )
 
-TABLES = {"accounts", "api_keys", "sessions", "lookups", "attestations", "audit_log",
-          "alembic_version"}
+TABLES = {"accounts", "api_keys", "sessions", "login_failures", "lookups", "attestations",
+          "audit_log", "alembic_version"}
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -88,6 +89,30 @@ def test_accounts_passwords_keys_and_sessions(store: sessionmaker[Session]) -> N
             create_account(s, username="bank", role="lender", password="long password 1")
         with pytest.raises(UserError, match="role"):
             create_account(s, username="x", role="root", password="long password 1")
+
+
+def test_accounts_made_before_approval_existed_stay_active(
+        store: sessionmaker[Session]) -> None:
+    """Migration 0003e: an account and key that were there before are active, their maker
+    unrecorded; failed logins get their table."""
+    engine = store.kw["bind"]
+    downgrade(engine, "0001")
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO accounts (username, role, display_name, person_id, "
+                          "created_at, disabled) VALUES ('old', 'person', 'old', 'P1', "
+                          "'2026-01-01 00:00:00', false)"))
+    migrate(engine)
+    with store() as s:
+        old = s.query(Account).one()
+        assert (old.pending, old.created_by, old.disabled) == (False, None, False)
+        # a further account for the same file waits; one for a file merged into it too
+        again = create_account(s, username="again", role="person", password=None,
+                               person_id="p1")
+        merged = create_account(s, username="merged", role="person", password=None,
+                                person_id="P9", same_file=["P1", "P9"])
+        other = create_account(s, username="other", role="person", password=None,
+                               person_id="P2")
+        assert (again.pending, merged.pending, other.pending) == (True, True, False)
 
 
 def test_audit_chain_holds_under_concurrent_writers_and_detects_edits(

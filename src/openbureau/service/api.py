@@ -11,11 +11,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
+from sqlalchemy import not_, select
 
 from openbureau.scoring.whatif import Scenario
-from openbureau.service import audit, views
-from openbureau.service.auth import create_account, issue_api_key
+from openbureau.service import audit, bindings, logins, views
+from openbureau.service.auth import Principal
 from openbureau.service.context import AUDITOR_PURPOSES, PURPOSES, ServiceContext
 from openbureau.service.deps import (
     AdminUser,
@@ -32,6 +32,7 @@ from openbureau.service.lending import lookup
 from openbureau.service.schemas import (
     AccountIn,
     AccountOut,
+    ApiKeyApprovedOut,
     ApiKeyOut,
     AttestationIn,
     AttestationOut,
@@ -39,6 +40,7 @@ from openbureau.service.schemas import (
     ChainOut,
     ErrorBody,
     HistoryPoint,
+    LoginOut,
     LookupIn,
     LookupOut,
     Me,
@@ -47,10 +49,11 @@ from openbureau.service.schemas import (
     Score,
     VerifyIn,
     VerifyOut,
+    WaitingOut,
 )
 from openbureau.service.serving import Published
 from openbureau.service.sharing import share_score, verify_token
-from openbureau.service.store import Account
+from openbureau.service.store import Account, ApiKey, AuditEntry
 from openbureau.service.whatif_view import result_json, simulate
 
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -64,15 +67,18 @@ ASKED = "asked for "
 
 
 def access_log(ctx: ServiceContext, pub: Published | None, person_id: str,
-               limit: int) -> list[dict[str, Any]]:
+               limit: int, viewer: Principal | None = None) -> list[dict[str, Any]]:
     """Who read the person's file, newest first: lender, auditor and admin reads and refusals,
-    also those logged under the retired IDs merged into it (not the person's own reads), and
-    those of another file while it held the person's records (a mixed file since taken apart:
-    shown without that file's ID or what was asked for)."""
+    changes to the logins bound to the file, reads through any login to the file but the one
+    ``viewer`` uses (without a viewer: no person's reads), also those logged under the retired
+    IDs merged into it, and those of another file while it held the person's records (a mixed
+    file since taken apart: shown without that file's ID or what was asked for)."""
     own = views.merged_into(pub, person_id)
+    hidden = (logins.own_reads(viewer, own) if viewer is not None
+              else AuditEntry.actor_role == "person")
     entries = audit.query(ctx.store, subject=own, limit=limit,
                           periods=views.held_elsewhere(pub, person_id),
-                          not_roles=("person", "anonymous"))
+                          not_roles=("anonymous",), where=[not_(hidden)])
     for e in entries:
         if e["subject"] not in own:
             # (the entry's hash covers the other file's ID, and its number leads to the hash
@@ -136,8 +142,19 @@ def who_looked(who: PersonUser, ctx: Ctx,
     """Who read my file: every lender, auditor and admin access, and refusals."""
     pub = ctx.published()
     pid = views.own_id(pub, who.person_id)
-    rows = access_log(ctx, pub, pid, limit)
+    rows = access_log(ctx, pub, pid, limit, who)
     ctx.audit(who, "read access log", subject=pid, purpose="consumer_request")
+    return rows
+
+
+@router.get("/me/logins", response_model=list[LoginOut], tags=["person"])
+def my_logins(who: PersonUser, ctx: Ctx) -> list[dict[str, Any]]:
+    """Every account bound to my file and its API keys: who made each and when, who approved
+    it, whether it works, when it was last used, and which one I am using."""
+    pub = ctx.published()
+    pid = views.own_id(pub, who.person_id)
+    rows = logins.logins_to_file(ctx.store, views.merged_into(pub, pid), who)
+    ctx.audit(who, "read logins", subject=pid, purpose="consumer_request")
     return rows
 
 
@@ -297,43 +314,95 @@ def accounts(who: AdminUser, ctx: Ctx) -> list[Account]:
         return list(session.execute(select(Account).order_by(Account.id)).scalars())
 
 
+def same_file(pub: Published | None, person_id: str | None) -> list[str]:
+    """The IDs that stand for the file an account for ``person_id`` would see."""
+    if not person_id:
+        return []
+    return views.merged_into(pub, views.own_id(pub, person_id.strip().upper()))
+
+
+def _refused(exc: bindings.BindingError) -> ApiError:
+    return ApiError(exc.status, exc.code, str(exc))
+
+
 @router.post("/accounts", response_model=AccountOut, status_code=201, tags=["admin"],
              dependencies=[Csrf])
 def add_account(body: AccountIn, who: AdminUser, ctx: Ctx) -> Account:
-    with ctx.store() as session:
-        account = create_account(session, username=body.username, role=body.role,
-                                 password=body.password, display_name=body.display_name,
-                                 person_id=body.person_id, organisation=body.organisation)
-        session.commit()
-    ctx.audit(who, "create account", detail=f"{body.username} ({body.role})")
-    return account
+    """Add an account. A further account bound to a person's file, or a further admin,
+    waits (``pending``) until another admin approves it."""
+    return bindings.add_account(
+        ctx.store, ctx.audit_writer.record, bindings.admin(who), username=body.username,
+        role=body.role, password=body.password, display_name=body.display_name,
+        person_id=body.person_id, organisation=body.organisation,
+        same_file=same_file(ctx.published(), body.person_id)).account
+
+
+@router.get("/accounts/waiting", response_model=WaitingOut, tags=["admin"])
+def waiting(who: AdminUser, ctx: Ctx) -> dict[str, Any]:
+    """Accounts and API keys waiting for an admin's approval."""
+    return logins.waiting(ctx.store)
+
+
+@router.post("/accounts/{username}/approve", response_model=AccountOut, tags=["admin"],
+             dependencies=[Csrf])
+def approve_account(username: Annotated[str, Path(max_length=64)], who: AdminUser,
+                    ctx: Ctx) -> Account:
+    """Approve a waiting account: an admin other than the one who created it."""
+    try:
+        return bindings.approve_account(ctx.store, ctx.audit_writer.record,
+                                        bindings.admin(who), username)
+    except bindings.BindingError as exc:
+        raise _refused(exc) from None
 
 
 @router.post("/accounts/{username}/disable", response_model=AccountOut, tags=["admin"],
              dependencies=[Csrf])
-def disable_account(username: str, who: AdminUser, ctx: Ctx) -> Account:
+def disable_account(username: Annotated[str, Path(max_length=64)], who: AdminUser,
+                    ctx: Ctx) -> Account:
     """Disable an account: its sessions and API keys stop working at once."""
-    with ctx.store() as session:
-        account = session.execute(select(Account).where(Account.username == username)).scalar()
-        if account is None:
-            raise ApiError(404, "not_found", f"no account {username!r}")
-        if account.id == who.account_id:
-            raise ApiError(409, "conflict", "an admin cannot disable their own account")
-        account.disabled = True
-        session.commit()
+    try:
+        account = bindings.set_disabled(ctx.store, ctx.audit_writer.record,
+                                        bindings.admin(who), username, True)
+    except bindings.BindingError as exc:
+        raise _refused(exc) from None
     ctx.credentials.clear()
-    ctx.audit(who, "disable account", detail=username)
     return account
+
+
+@router.post("/accounts/{username}/enable", response_model=AccountOut, tags=["admin"],
+             dependencies=[Csrf])
+def enable_account(username: Annotated[str, Path(max_length=64)], who: AdminUser,
+                   ctx: Ctx) -> Account:
+    """Enable a disabled account again."""
+    try:
+        return bindings.set_disabled(ctx.store, ctx.audit_writer.record,
+                                     bindings.admin(who), username, False)
+    except bindings.BindingError as exc:
+        raise _refused(exc) from None
 
 
 @router.post("/accounts/{username}/keys", response_model=ApiKeyOut, status_code=201,
              tags=["admin"], dependencies=[Csrf])
-def add_key(username: str, who: AdminUser, ctx: Ctx) -> dict[str, str]:
-    with ctx.store() as session:
-        account = session.execute(select(Account).where(Account.username == username)).scalar()
-        if account is None:
-            raise ApiError(404, "not_found", f"no account {username!r}")
-        key = issue_api_key(session, account, label=f"issued by {who.username}")
-        session.commit()
-    ctx.audit(who, "issue API key", detail=username)
-    return {"key": key, "prefix": key.split("_")[1]}
+def add_key(username: Annotated[str, Path(max_length=64)], who: AdminUser,
+            ctx: Ctx) -> dict[str, Any]:
+    """An API key, shown once. A key that adds a login to a person's account (or, issued by
+    another admin, to an admin's) waits until another admin approves it."""
+    try:
+        row, key = bindings.add_key(ctx.store, ctx.audit_writer.record, bindings.admin(who),
+                                    username)
+    except bindings.BindingError as exc:
+        raise _refused(exc) from None
+    return {"key": key, "prefix": row.prefix, "pending": row.pending}
+
+
+@router.post("/accounts/{username}/keys/{prefix}/approve", response_model=ApiKeyApprovedOut,
+             tags=["admin"], dependencies=[Csrf])
+def approve_key(username: Annotated[str, Path(max_length=64)],
+                prefix: Annotated[str, Path(max_length=16)], who: AdminUser,
+                ctx: Ctx) -> ApiKey:
+    """Approve a waiting API key: an admin other than the one who issued it."""
+    try:
+        return bindings.approve_key(ctx.store, ctx.audit_writer.record, bindings.admin(who),
+                                    username, prefix)
+    except bindings.BindingError as exc:
+        raise _refused(exc) from None

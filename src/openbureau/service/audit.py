@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, insert, or_, select
+from sqlalchemy import ColumnElement, and_, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -226,13 +226,15 @@ def query(factory: sessionmaker[Session], *, actor: str | None = None,
           outcome: str | None = None, since: dt.datetime | None = None,
           until: dt.datetime | None = None, limit: int = 100, offset: int = 0,
           periods: Sequence[dict[str, Any]] = (),
-          not_roles: Sequence[str] = ()) -> list[dict[str, Any]]:
+          not_roles: Sequence[str] = (),
+          where: Sequence[ColumnElement[bool]] = ()) -> list[dict[str, Any]]:
     """Entries newest first, filtered; for the auditor's page and API. ``subject`` may list
     several (a person's ID and the IDs merged into it); ``periods``
     (``{"person_id", "since", "until"}``, None for open) adds the entries of other subjects
     logged within a period each (another file that held the person's records then);
-    ``not_roles`` leaves out the entries of actors in those roles."""
-    stmt = select(AuditEntry)
+    ``not_roles`` leaves out the entries of actors in those roles; ``where`` adds conditions
+    on :class:`AuditEntry` columns."""
+    stmt = select(AuditEntry).where(*where)
     if not_roles:
         stmt = stmt.where(AuditEntry.actor_role.not_in(list(not_roles)))
     if subject and not isinstance(subject, str):

@@ -4,6 +4,11 @@ Passwords are argon2id hashes. API keys and session tokens are random 256-bit se
 plain SHA-256 of them is enough to store (nothing to brute-force); only the hash is kept, and a
 key's short prefix is shown to tell keys apart. A session carries its own CSRF token, which
 every form post must echo.
+
+Four eyes (docs/service.md, "What an admin can and cannot do unseen"): the first account bound to
+a person's file, and the first admin, work at once; every further account bound to that file,
+every further admin, and a new key for a person's (or, issued by someone else, an admin's)
+account that already has a login wait for an admin other than their creator to approve them.
 """
 
 from __future__ import annotations
@@ -12,11 +17,12 @@ import datetime as dt
 import hashlib
 import hmac
 import secrets
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import exists, select, update
 from sqlalchemy.orm import Session
 
 from openbureau.errors import UserError
@@ -26,6 +32,9 @@ _hasher = PasswordHasher()
 KEY_PREFIX = "obk_"
 # verified against when the username is unknown, so both paths take the same time
 _DUMMY_HASH = _hasher.hash("not-a-password")
+# a key's last use is written at most this often (a busy lender's key: not per request)
+LAST_USED_STEP = dt.timedelta(minutes=1)
+PASSWORD_LOGIN = "password login"
 
 
 @dataclass(frozen=True)
@@ -39,6 +48,8 @@ class Principal:
     organisation: str | None
     via: str  # "session" | "api_key"
     csrf_token: str | None = None
+    # which login: "password login" (any session of the account), or "API key <prefix>"
+    credential: str = ""
 
 
 def _sha256(token: str) -> str:
@@ -51,10 +62,14 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
-def create_account(session: Session, *, username: str, role: str, password: str | None,
-                   display_name: str = "", person_id: str | None = None,
-                   organisation: str | None = None) -> Account:
-    """Add an account (committed by the caller).
+def new_account(session: Session, *, username: str, role: str, password: str | None,
+                display_name: str = "", person_id: str | None = None,
+                organisation: str | None = None, created_by: str | None = None,
+                created_by_role: str | None = None, same_file: Collection[str] = ()) -> Account:
+    """A checked account, not yet added to ``session``; ``pending`` when it waits for approval.
+
+    ``same_file``: other person IDs that stand for the same file (IDs merged into it), so that
+    an account bound to a retired ID counts as one bound to the file.
 
     Raises:
         UserError: unknown role, a person account without a person, or a taken username.
@@ -70,16 +85,43 @@ def create_account(session: Session, *, username: str, role: str, password: str 
         raise UserError(f"username: {username!r}: 1-64 letters, digits, '.', '-' or '_'")
     if session.execute(select(Account.id).where(Account.username == username)).first():
         raise UserError(f"username: {username!r} is taken")
-    account = Account(username=username, role=role, display_name=display_name or username,
-                      password_hash=hash_password(password) if password else None,
-                      person_id=person_id if role == "person" else None,
-                      organisation=organisation)
+    person_id = person_id if role == "person" else None
+    if role == "person":
+        ids = {person_id, *same_file}
+        pending = session.execute(select(exists().where(Account.person_id.in_(ids)))).scalar()
+    else:
+        pending = role == "admin" and session.execute(
+            select(exists().where(Account.role == "admin"))).scalar()
+    return Account(username=username, role=role, display_name=display_name or username,
+                   password_hash=hash_password(password) if password else None,
+                   person_id=person_id, organisation=organisation, created_at=utcnow(),
+                   disabled=False, created_by=created_by, created_by_role=created_by_role,
+                   pending=bool(pending))
+
+
+def create_account(session: Session, *, username: str, role: str, password: str | None,
+                   display_name: str = "", person_id: str | None = None,
+                   organisation: str | None = None, created_by: str | None = None,
+                   created_by_role: str | None = None,
+                   same_file: Collection[str] = ()) -> Account:
+    """Add an account (committed by the caller): :func:`new_account`, added.
+
+    Raises:
+        UserError: unknown role, a person account without a person, or a taken username.
+    """
+    account = new_account(session, username=username, role=role, password=password,
+                          display_name=display_name, person_id=person_id,
+                          organisation=organisation, created_by=created_by,
+                          created_by_role=created_by_role, same_file=same_file)
     session.add(account)
     session.flush()
     return account
 
 
-def check_password(session: Session, username: str, password: str) -> Account | None:
+def check_password(session: Session, username: str, password: str, *,
+                   waiting_ok: bool = False) -> Account | None:
+    """The account if the password is right and it may log in; an account waiting for
+    approval too when ``waiting_ok`` (to tell its user so)."""
     account = session.execute(select(Account).where(Account.username == username)).scalar()
     stored = account.password_hash if account and account.password_hash else _DUMMY_HASH
     try:
@@ -88,29 +130,70 @@ def check_password(session: Session, username: str, password: str) -> Account | 
         return None
     if account is None or account.disabled or not account.password_hash:
         return None
+    if account.pending and not waiting_ok:
+        return None
     return account
 
 
-def issue_api_key(session: Session, account: Account, label: str = "") -> str:
-    """A new key for ``account``; the clear key is returned once and never stored."""
+def has_login(session: Session, account: Account) -> bool:
+    """Whether the account can be used already: a password, or a key not revoked."""
+    return bool(account.password_hash) or bool(session.execute(select(exists().where(
+        ApiKey.account_id == account.id, ApiKey.revoked_at.is_(None)))).scalar())
+
+
+def new_api_key(session: Session, account: Account, label: str = "", *,
+                created_by: str | None = None, created_by_role: str | None = None,
+                with_account: bool = False) -> tuple[ApiKey, str]:
+    """A new key for ``account``, not yet added to ``session``, and the clear key (returned
+    once, never stored). The key waits for approval when it adds a login to a person's
+    account, or someone else's to an admin's (``with_account``: issued with a new account,
+    it goes with the account's approval)."""
     prefix = secrets.token_hex(4)
     key = f"{KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
-    session.add(ApiKey(account_id=account.id, prefix=prefix, key_hash=_sha256(key), label=label))
+    pending = not with_account and (
+        account.role == "person" or (account.role == "admin" and created_by != account.username)
+    ) and has_login(session, account)
+    row = ApiKey(account_id=account.id, prefix=prefix, key_hash=_sha256(key), label=label,
+                 created_at=utcnow(), created_by=created_by, created_by_role=created_by_role,
+                 pending=pending)
+    return row, key
+
+
+def issue_api_key(session: Session, account: Account, label: str = "", *,
+                  created_by: str | None = None, created_by_role: str | None = None,
+                  with_account: bool = False) -> str:
+    """A new key for ``account`` (:func:`new_api_key`), added; the clear key is returned
+    once."""
+    row, key = new_api_key(session, account, label, created_by=created_by,
+                           created_by_role=created_by_role, with_account=with_account)
+    session.add(row)
     session.flush()
     return key
 
 
 def account_for_api_key(session: Session, key: str) -> Account | None:
+    """The account the key logs in as, or None; notes the key's use (to the minute)."""
     parts = key.split("_")
     if not key.startswith(KEY_PREFIX) or len(parts) < 3:
         return None
     row = session.execute(select(ApiKey).where(ApiKey.prefix == parts[1])).scalar()
-    if row is None or row.revoked_at is not None:
+    if row is None or row.revoked_at is not None or row.pending:
         return None
     if not hmac.compare_digest(row.key_hash, _sha256(key)):
         return None
     account = session.get(Account, row.account_id)
-    return None if account is None or account.disabled else account
+    if account is None or account.disabled or account.pending:
+        return None
+    now = utcnow()
+    if row.last_used_at is None or row.last_used_at < now - LAST_USED_STEP:
+        session.execute(update(ApiKey).where(ApiKey.id == row.id).values(last_used_at=now))
+        session.commit()
+    return account
+
+
+def key_prefix(key: str) -> str:
+    """The shown part of a key, that tells it apart."""
+    return key.split("_")[1] if key.count("_") >= 2 else ""
 
 
 def start_session(session: Session, account: Account, minutes: int) -> tuple[str, str]:
@@ -128,9 +211,9 @@ def session_principal(session: Session, token: str) -> Principal | None:
     if row is None or row.expires_at <= utcnow():
         return None
     account = session.get(Account, row.account_id)
-    if account is None or account.disabled:
+    if account is None or account.disabled or account.pending:
         return None
-    return principal(account, "session", row.csrf_token)
+    return principal(account, "session", row.csrf_token, PASSWORD_LOGIN)
 
 
 def end_session(session: Session, token: str) -> None:
@@ -139,6 +222,15 @@ def end_session(session: Session, token: str) -> None:
         session.delete(row)
 
 
-def principal(account: Account, via: str, csrf: str | None = None) -> Principal:
+def audit_detail(who: Principal | None, detail: str) -> str:
+    """A person's entry names the login it came through ("via password login", "via API key
+    <prefix>"), so that their access log can show reads through any other login."""
+    if who is None or who.role != "person" or not who.credential:
+        return detail
+    return f"{detail}; via {who.credential}" if detail else f"via {who.credential}"
+
+
+def principal(account: Account, via: str, csrf: str | None = None,
+              credential: str = "") -> Principal:
     return Principal(account.id, account.username, account.role, account.person_id,
-                     account.organisation, via, csrf)
+                     account.organisation, via, csrf, credential)

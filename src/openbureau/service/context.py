@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import hashlib
-import math
 import threading
 import time
-from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from openbureau.service import audit
-from openbureau.service.auth import Principal
+from openbureau.service.auth import Principal, audit_detail
+from openbureau.service.login_guard import LoginThrottle
 from openbureau.service.serving import Published, ServingStore
 
 # Permissible purposes (after FCRA s.604): a lender states one for every lookup.
@@ -48,59 +46,6 @@ class ServiceConfig:
     login_failures_per_account: int
     login_failures_per_address: int
     login_window_minutes: int
-
-
-class LoginThrottle:
-    """Failed logins counted per account and per client address over a sliding window. Once
-    either passes its limit, logins for it are refused until enough failures have aged out,
-    a right password included (otherwise guessing simply goes on). A login that succeeds
-    clears its account's count. Kept in this process: each worker counts its own."""
-
-    MAX_KEYS = 100_000  # (beyond this, the keys idle longest are dropped)
-
-    def __init__(self, per_account: int, per_address: int, window_minutes: int,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self.limits = {"account": per_account, "address": per_address}
-        self.window = window_minutes * 60.0
-        self.clock = clock
-        self._failures: dict[tuple[str, str], deque[float]] = {}
-        self._lock = threading.Lock()
-
-    @staticmethod
-    def _account(username: str) -> tuple[str, str]:
-        return "account", username.strip().casefold()
-
-    def _keys(self, username: str, address: str) -> list[tuple[str, str]]:
-        return [self._account(username), ("address", address)]
-
-    def retry_after(self, username: str, address: str) -> int:
-        """Seconds until a login for ``username`` from ``address`` may be tried; 0: now."""
-        now = self.clock()
-        wait = 0.0
-        with self._lock:
-            for key in self._keys(username, address):
-                times = self._failures.get(key)
-                if times is None:
-                    continue
-                while times and times[0] <= now - self.window:
-                    times.popleft()
-                excess = len(times) - self.limits[key[0]] + 1
-                if excess > 0:  # wait until that many have aged out
-                    wait = max(wait, times[excess - 1] + self.window - now)
-        return math.ceil(wait)
-
-    def failed(self, username: str, address: str) -> None:
-        now = self.clock()
-        with self._lock:
-            for key in self._keys(username, address):
-                self._failures.setdefault(key, deque()).append(now)
-                self._failures[key] = self._failures.pop(key)  # most recent last
-            while len(self._failures) > self.MAX_KEYS:
-                del self._failures[next(iter(self._failures))]
-
-    def succeeded(self, username: str) -> None:
-        with self._lock:
-            self._failures.pop(self._account(username), None)
 
 
 class CredentialCache:
@@ -155,7 +100,7 @@ class ServiceContext:
         self.serving = ServingStore(config.workspace)
         self.audit_writer = audit.AuditWriter(store)
         self.credentials = CredentialCache()
-        self.logins = LoginThrottle(config.login_failures_per_account,
+        self.logins = LoginThrottle(store, config.login_failures_per_account,
                                     config.login_failures_per_address,
                                     config.login_window_minutes)
 
@@ -168,10 +113,11 @@ class ServiceContext:
         await self.audit_writer.record_async(
             actor=who.username if who else "anonymous",
             actor_role=who.role if who else "anonymous", action=action, subject=subject,
-            purpose=purpose, outcome=outcome, detail=detail)
+            purpose=purpose, outcome=outcome, detail=audit_detail(who, detail))
 
     def audit(self, who: Principal | None, action: str, *, subject: str | None = None,
               purpose: str | None = None, outcome: str = "allowed", detail: str = "") -> None:
         self.audit_writer.record(actor=who.username if who else "anonymous",
                      actor_role=who.role if who else "anonymous", action=action,
-                     subject=subject, purpose=purpose, outcome=outcome, detail=detail)
+                     subject=subject, purpose=purpose, outcome=outcome,
+                     detail=audit_detail(who, detail))

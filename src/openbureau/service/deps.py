@@ -9,7 +9,13 @@ from typing import Annotated
 from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
-from openbureau.service.auth import Principal, account_for_api_key, principal, session_principal
+from openbureau.service.auth import (
+    Principal,
+    account_for_api_key,
+    key_prefix,
+    principal,
+    session_principal,
+)
 from openbureau.service.context import ServiceContext
 from openbureau.service.errors import ApiError
 from openbureau.service.serving import Published
@@ -33,7 +39,8 @@ Ctx = Annotated[ServiceContext, Depends(get_ctx)]
 def _key_principal(ctx: ServiceContext, scheme: str, key: str) -> Principal | None:
     with ctx.store() as session:
         account = account_for_api_key(session, key) if scheme.lower() == "bearer" else None
-        return principal(account, "api_key") if account is not None else None
+        return (principal(account, "api_key", credential=f"API key {key_prefix(key)}")
+                if account is not None else None)
 
 
 def _session_principal(ctx: ServiceContext, token: str) -> Principal | None:

@@ -11,16 +11,16 @@ import math
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from sqlalchemy import select
 
 from openbureau.errors import UserError
-from openbureau.service import audit, views
-from openbureau.service.api import access_log, audited_file, own_score, report_path
-from openbureau.service.auth import check_password, create_account, end_session, start_session
+from openbureau.service import audit, bindings, logins, views
+from openbureau.service.api import access_log, audited_file, own_score, report_path, same_file
+from openbureau.service.auth import check_password, end_session, start_session
 from openbureau.service.charts import history_svg
 from openbureau.service.context import AUDITOR_PURPOSES, LENDER_PURPOSES, ServiceContext
 from openbureau.service.deps import (
@@ -37,9 +37,10 @@ from openbureau.service.deps import (
 )
 from openbureau.service.errors import ApiError
 from openbureau.service.lending import lookup
+from openbureau.service.login_guard import LOGIN_COOKIE, login_token, login_token_ok
 from openbureau.service.schemas import IdentityIn, LookupIn
 from openbureau.service.sharing import share_score, verify_token
-from openbureau.service.store import Account
+from openbureau.service.store import Account, utcnow
 from openbureau.service.whatif_view import run_what_if
 
 router = APIRouter(include_in_schema=False)
@@ -61,8 +62,19 @@ def index(request: Request, who: MaybeUser) -> Response:
 
 
 @router.get("/login")
-def login_form(request: Request, next: str = "") -> Response:
-    return render(request, "login.html", me=None, next=next, error=None)
+def login_form(request: Request, ctx: Ctx, next: str = "") -> Response:
+    return _login_page(request, ctx, next=next[:200], error=None)
+
+
+def _login_page(request: Request, ctx: ServiceContext, status: int = 200,
+                **context: Any) -> Response:
+    """The login form, with its token and the cookie the token must match."""
+    token = login_token(request.cookies.get(LOGIN_COOKIE))
+    response = render(request, "login.html", status=status, me=None, login_token=token,
+                      **context)
+    response.set_cookie(LOGIN_COOKIE, token, httponly=True, samesite="lax", path="/login",
+                        secure=ctx.config.secure_cookies, max_age=12 * 3600)
+    return response
 
 
 def _safe_next(target: str, fallback: str) -> str:
@@ -75,32 +87,48 @@ def _safe_next(target: str, fallback: str) -> str:
 @router.post("/login")
 def login(request: Request, ctx: Ctx, username: Annotated[str, Form(max_length=64)],
           password: Annotated[str, Form(max_length=200)],
-          next: Annotated[str, Form(max_length=200)] = "") -> Response:
+          next: Annotated[str, Form(max_length=200)] = "",
+          csrf_token: Annotated[str, Form(max_length=64)] = "") -> Response:
+    # (first: a post from another site counts as no attempt at all)
+    if not login_token_ok(request.cookies.get(LOGIN_COOKIE), csrf_token):
+        return _login_page(request, ctx, status=403, next=next,
+                           error="The login form expired or did not come from this site. "
+                                 "Please log in again.")
     address = request.client.host if request.client else "unknown"
     wait = ctx.logins.retry_after(username, address)
     if wait:
         ctx.audit(None, "login", outcome="denied",
                   detail=f"username {username!r} from {address}: too many failed logins")
-        refused = render(request, "login.html", status=429, me=None, next=next,
-                         error=f"Too many failed logins. Try again in {math.ceil(wait / 60)} "
-                               "minutes.")
+        refused = _login_page(request, ctx, status=429, next=next,
+                              error=f"Too many failed logins. Try again in "
+                                    f"{math.ceil(wait / 60)} minutes.")
         refused.headers["Retry-After"] = str(wait)
         return refused
     with ctx.store() as session:
-        account = check_password(session, username, password)
+        account = check_password(session, username, password, waiting_ok=True)
         if account is None:
             ctx.logins.failed(username, address)
             ctx.audit(None, "login", outcome="denied", detail=f"username {username!r}")
-            return render(request, "login.html", status=401, me=None, next=next,
-                          error="Wrong username or password.")
+            return _login_page(request, ctx, status=401, next=next,
+                               error="Wrong username or password.")
         ctx.logins.succeeded(username)
+        if account.pending:
+            # (with the person as subject: a login to their file that is not theirs yet shows)
+            ctx.audit_writer.record(actor=account.username, actor_role=account.role,
+                                    action="login", subject=account.person_id,
+                                    outcome="denied", detail=f"with the right password, but "
+                                                             f"{bindings.WAITS}")
+            return _login_page(request, ctx, status=403, next=next,
+                               error="This account waits for another admin's approval.")
         token, _csrf = start_session(session, account, ctx.config.session_minutes)
+        account.last_login_at = utcnow()
         role = account.role
         session.commit()
     response = RedirectResponse(_safe_next(next, HOME[role]), status_code=303)
     response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax",
                         secure=ctx.config.secure_cookies,
                         max_age=ctx.config.session_minutes * 60)
+    response.delete_cookie(LOGIN_COOKIE, path="/login")
     return response
 
 
@@ -122,8 +150,9 @@ def _person_context(ctx: ServiceContext, pub: Any, who: Any) -> dict[str, Any]:
     row = own_score(ctx, pub, who, "read score page")
     pid = row["person_id"]
     points = views.history(pub, pid)
-    looked = access_log(ctx, pub, pid, 50)
-    return {"me": who, "row": row, "name": views.person_name(pub, pid),
+    looked = access_log(ctx, pub, pid, 50, who)
+    bound = logins.logins_to_file(ctx.store, views.merged_into(pub, pid), who)
+    return {"me": who, "row": row, "name": views.person_name(pub, pid), "logins": bound,
             "reasons": views.reason_records(pub, pid, row["reasons"]),
             "history": points, "chart": history_svg(points), "looked": looked,
             "as_of": pub.as_of, "attestation_days": ctx.config.attestation_days}
@@ -249,12 +278,19 @@ def auditor_report(who: AuditorUser, ctx: Ctx, pub: Snapshot) -> Response:
     return FileResponse(path, media_type="text/html")
 
 
-# -- admin -----------------------------------------------------------------------------------
-@router.get("/admin")
-def admin_home(request: Request, who: AdminUser, ctx: Ctx) -> Response:
+# -- admin ---------------------------------------------------------------------------------
+def _admin_page(request: Request, ctx: ServiceContext, who: Any, status: int = 200,
+                **context: Any) -> Response:
     with ctx.store() as session:
         accounts = list(session.execute(select(Account).order_by(Account.id)).scalars())
-    return render(request, "admin.html", me=who, accounts=accounts, error=None, created=None)
+    return render(request, "admin.html", status=status, me=who, accounts=accounts,
+                  waiting=logins.waiting(ctx.store), **{"error": None, "created": None,
+                                                          "done": None, **context})
+
+
+@router.get("/admin")
+def admin_home(request: Request, who: AdminUser, ctx: Ctx) -> Response:
+    return _admin_page(request, ctx, who)
 
 
 @router.post("/admin/accounts", dependencies=[Csrf])
@@ -264,21 +300,45 @@ def admin_create(request: Request, who: AdminUser, ctx: Ctx,
                  password: Annotated[str, Form(max_length=200)],
                  person_id: Annotated[str, Form(max_length=32)] = "",
                  organisation: Annotated[str, Form(max_length=128)] = "") -> Response:
-    error, created = None, None
-    with ctx.store() as session:
-        try:
-            create_account(session, username=username, role=role, password=password,
-                           person_id=person_id or None, organisation=organisation or None)
-            session.commit()
-            created = username
-        except UserError as exc:
-            session.rollback()
-            error = str(exc)
-        accounts = list(session.execute(select(Account).order_by(Account.id)).scalars())
-    if created:
-        ctx.audit(who, "create account", detail=f"{username} ({role})")
-    return render(request, "admin.html", status=200 if error is None else 422, me=who,
-                  accounts=accounts, error=error, created=created)
+    try:
+        added = bindings.add_account(ctx.store, ctx.audit_writer.record, bindings.admin(who),
+                                     username=username, role=role, password=password,
+                                     person_id=person_id or None,
+                                     organisation=organisation or None,
+                                     same_file=same_file(ctx.published(), person_id))
+    except UserError as exc:
+        return _admin_page(request, ctx, who, status=422, error=str(exc))
+    return _admin_page(request, ctx, who, created=added.account)
+
+
+@router.post("/admin/accounts/{username}/{change}", dependencies=[Csrf])
+def admin_change(request: Request, who: AdminUser, ctx: Ctx,
+                 username: Annotated[str, Path(max_length=64)],
+                 change: Annotated[str, Path(pattern="^(approve|enable|disable)$")]
+                 ) -> Response:
+    """Approve a waiting account, or enable or disable one (audited as through the API)."""
+    log, by = ctx.audit_writer.record, bindings.admin(who)
+    try:
+        if change == "approve":
+            bindings.approve_account(ctx.store, log, by, username)
+        else:
+            bindings.set_disabled(ctx.store, log, by, username, change == "disable")
+            ctx.credentials.clear()
+    except bindings.BindingError as exc:
+        return _admin_page(request, ctx, who, status=exc.status, error=str(exc))
+    return _admin_page(request, ctx, who, done=f"Account {username}: {change}d.")
+
+
+@router.post("/admin/accounts/{username}/keys/{prefix}/approve", dependencies=[Csrf])
+def admin_approve_key(request: Request, who: AdminUser, ctx: Ctx,
+                      username: Annotated[str, Path(max_length=64)],
+                      prefix: Annotated[str, Path(max_length=16)]) -> Response:
+    try:
+        bindings.approve_key(ctx.store, ctx.audit_writer.record, bindings.admin(who), username,
+                             prefix)
+    except bindings.BindingError as exc:
+        return _admin_page(request, ctx, who, status=exc.status, error=str(exc))
+    return _admin_page(request, ctx, who, done=f"Key {prefix} of {username}: approved.")
 
 
 # -- public ----------------------------------------------------------------------------------

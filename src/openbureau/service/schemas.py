@@ -216,11 +216,77 @@ class AccountOut(BaseModel):
     person_id: str | None
     organisation: str | None
     created_at: UtcDateTime
+    disabled: bool = False
+    pending: bool = Field(default=False, description="waits for another admin's approval")
+    created_by: str | None = Field(default=None, description="an admin's username, or "
+                                   "user@host of an operator at the command line")
+    created_by_role: str | None = None
+    approved_by: str | None = None
+    approved_at: UtcDateTime | None = None
 
 
 class ApiKeyOut(BaseModel):
     key: str = Field(description="shown once; only its hash is stored")
     prefix: str
+    pending: bool = Field(default=False, description="waits for another admin's approval")
+
+
+class ApiKeyApprovedOut(BaseModel):
+    prefix: str
+    pending: bool
+    approved_by: str | None
+    approved_at: UtcDateTime | None
+
+
+class LoginKeyOut(BaseModel):
+    prefix: str
+    label: str
+    status: Literal["active", "pending", "revoked"]
+    created_at: UtcDateTime
+    created_by: str | None
+    created_by_role: str | None
+    approved_by: str | None
+    approved_at: UtcDateTime | None
+    last_used_at: UtcDateTime | None = Field(description="to the minute")
+    revoked_at: UtcDateTime | None
+    in_audit_log: bool = Field(description="its issue is in the audit log (false: put into "
+                                           "the store some other way, or before 2026-12-07)")
+    this_login: bool = Field(description="the key this request came with")
+
+
+class LoginOut(BaseModel):
+    """An account bound to the person's file, and its keys."""
+    username: str
+    person_id: str | None
+    status: Literal["active", "pending", "disabled"]
+    password: bool = Field(description="whether it logs in with a password")
+    created_at: UtcDateTime
+    created_by: str | None
+    created_by_role: str | None
+    approved_by: str | None
+    approved_at: UtcDateTime | None
+    last_login_at: UtcDateTime | None
+    in_audit_log: bool = Field(description="its making is in the audit log (false: put into "
+                                           "the store some other way, or before 2026-12-07)")
+    this_login: bool = Field(description="the password login this request came with")
+    keys: list[LoginKeyOut]
+
+
+class WaitingAccountOut(BaseModel):
+    username: str
+    role: str
+    person_id: str | None
+    created_by: str | None
+    created_at: UtcDateTime
+
+
+class WaitingKeyOut(WaitingAccountOut):
+    prefix: str
+
+
+class WaitingOut(BaseModel):
+    accounts: list[WaitingAccountOut]
+    keys: list[WaitingKeyOut]
 
 
 class Me(BaseModel):

@@ -1,4 +1,5 @@
-"""The operational store: accounts, API keys, sessions, lender lookups, attestations, audit log.
+"""The operational store: accounts, API keys, sessions, failed logins, lender lookups,
+attestations, audit log.
 
 SQLAlchemy models on a SQLite file by default (``service/store.sqlite`` in the workspace) or
 PostgreSQL when ``[service] store_url`` is set. The schema is created and changed only by the
@@ -18,11 +19,13 @@ from sqlalchemy import (
     DateTime,
     Engine,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
     create_engine,
     event,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
@@ -52,6 +55,16 @@ class Account(Base):
     organisation: Mapped[str | None] = mapped_column(String(128))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    # who made it: an admin's username, or the OS user@host of an operator at the command line
+    # (role "operator"); None for an account made before this was recorded
+    created_by: Mapped[str | None] = mapped_column(String(128))
+    created_by_role: Mapped[str | None] = mapped_column(String(16))
+    # a further login to a person's file (or a further admin) works only once an admin other
+    # than its creator approves it (service/bindings.py)
+    pending: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    approved_by: Mapped[str | None] = mapped_column(String(64))
+    approved_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    last_login_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
 
 
 class ApiKey(Base):
@@ -63,6 +76,12 @@ class ApiKey(Base):
     label: Mapped[str] = mapped_column(String(128), default="")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    created_by: Mapped[str | None] = mapped_column(String(128))  # as for accounts
+    created_by_role: Mapped[str | None] = mapped_column(String(16))
+    pending: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    approved_by: Mapped[str | None] = mapped_column(String(64))
+    approved_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(DateTime)  # to the minute
 
 
 class WebSession(Base):
@@ -72,6 +91,17 @@ class WebSession(Base):
     csrf_token: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     expires_at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+
+class LoginFailure(Base):
+    """A failed login, counted against the account and against the client address (one row
+    each), for as long as the throttle's window (service/login_guard.py)."""
+    __tablename__ = "login_failures"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    scope: Mapped[str] = mapped_column(String(8))  # account | address
+    key: Mapped[str] = mapped_column(String(128))
+    at: Mapped[dt.datetime] = mapped_column(DateTime, index=True)
+    __table_args__ = (Index("ix_login_failures_scope_key_at", "scope", "key", "at"),)
 
 
 class Lookup(Base):

@@ -159,9 +159,9 @@ def _print_reports(reports: list[BatchReport]) -> None:
             continue
         mark = "[green]ok[/]" if r.reconciled else "[red]MISMATCH[/]"
         console.print(
-            f"{r.file}: batch [bold]{r.batch_id}[/] read {r.read:,} = loaded {r.loaded:,} "
-            f"(new {r.new:,}, identical {r.identical:,}, superseding {r.superseding:,}) + "
-            f"quarantined {r.quarantined:,} {mark}"
+            f"{r.file}: batch [bold]{r.batch_id}[/] read {r.read:,} = loaded {r.loaded:,} + "
+            f"quarantined {r.quarantined:,} {mark} (loaded: {r.new:,} new, {r.identical:,} "
+            f"identical to the current report, {r.superseding:,} superseding it)"
         )
         for reason, count, first in r.reasons[:5]:
             console.print(f"  quarantined {count:,} x {reason} (first at line {first})")

@@ -28,7 +28,9 @@ def _types(engine: Engine, table: str) -> dict[str, str]:
     rows = engine.query(
         "SELECT column_name, data_type FROM information_schema.columns "
         "WHERE table_name = ? AND table_catalog = current_database() "
-        "AND table_schema = current_schema()", [table])
+        "AND table_schema = current_schema()",
+        [table],
+    )
     return {str(n): str(t) for n, t in rows}
 
 

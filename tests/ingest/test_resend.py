@@ -9,7 +9,7 @@ import pytest
 
 from openbureau.ingest import load_spec, parse_spec
 from openbureau.ingest.load import BatchReport, ingest_file
-from openbureau.ingest.spec import SourceSpec
+from openbureau.ingest.spec import LedgerMapping, SourceSpec
 from openbureau.workspace import Workspace
 from tests.conftest import BANK_GOOD_ROWS, BANK_HEADER
 
@@ -163,6 +163,18 @@ def test_a_feed_without_a_record_key_recognises_identical_rows_only(
     report = load(ws, spec, write_file("again.csv", GOOD.replace("90.00", "91.00")))
     # the changed row cannot say which report it replaces: it is a report of its own
     assert counts(report) == (4, 1, 3, 0, 0)
+    assert report.warnings == []  # (an identity-only feed: no event is counted twice)
+    ledger = spec.model_copy(
+        update={
+            "name": "keyless_events",
+            "ledger": LedgerMapping(event="account_status", event_date="period"),
+        }
+    )
+    report = load(ws, ledger, write_file("events.csv", GOOD))
+    assert report.warnings == [
+        "the spec has no record_key: a row re-sent with a changed value "
+        "cannot supersede its earlier report and is another event"
+    ]
     assert rows(ws, "SELECT count(*), count(supersedes) FROM src_testbank_accounts")[0] == (5, 0)
 
 

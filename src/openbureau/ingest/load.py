@@ -207,6 +207,9 @@ def _publish(engine: Engine, spec: SourceSpec, path: Path, content: FileContent,
         reason, target = problem.split(":")
         content.warnings.append(f"{target}: {count:,} values set to empty ({reason}; the spec "
                                 "says invalid: null)")
+    if spec.ledger is not None and not spec.record_key:
+        content.warnings.append("the spec has no record_key: a row re-sent with a changed value "
+                                "cannot supersede its earlier report and is another event")
     tick(f"{path.name}: writing {read - quarantined:,} rows, quarantining {quarantined:,}", 2, 4)
     columns = [output_column(f) for f in spec.fields]
     col_list = ", ".join(q(c) for c in columns)

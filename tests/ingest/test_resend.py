@@ -221,6 +221,8 @@ def test_a_warehouse_from_before_reads_its_batches_as_new(ws, bank_spec, write_f
         "SELECT batch_id, rows_new, rows_identical, rows_superseding "
         "FROM ingest_batches ORDER BY 1",
     ) == [("B000001", None, None, None), ("B000002", 0, 3, 1)]
+    listing = " ".join(cli("batches", "-w", ws.root).stdout.split())
+    assert "│ 4 │ 4 │ 4 │ 0 │ 0 │ 0 │" in listing and "│ 4 │ 4 │ 0 │ 3 │ 1 │ 0 │" in listing
 
 
 def test_the_cli_says_what_each_batch_held(cli, ws, bank_spec, write_file) -> None:

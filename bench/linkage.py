@@ -293,6 +293,11 @@ def _cut_held_batch(con: duckdb.DuckDBPyConnection, share: float) -> None:
     con.execute(f"UPDATE held_batches SET rows_loaded = (SELECT count(*) FROM src_{HELD_OUT} "
                 "WHERE batch_id = held_batches.batch_id)")
     con.execute("UPDATE held_batches SET rows_read = rows_loaded + rows_quarantined")
+    counted = con.execute("SELECT count(*) FROM information_schema.columns "
+                          "WHERE table_name = 'held_batches' AND column_name = 'rows_new'")
+    if counted.fetchall()[0][0]:  # (a synthetic feed is loaded once: every row is new)
+        con.execute("UPDATE held_batches SET rows_new = rows_loaded, rows_identical = 0, "
+                    "rows_superseding = 0")
 
 
 REPEATS = 5  # runs of the incremental link and of the full relink, each on a fresh copy

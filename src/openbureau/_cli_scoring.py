@@ -26,6 +26,10 @@ def ledger(workspace: WorkspaceOpt = Path(".")) -> None:
     console.print(f"Ledger: {report.batches} new batch(es) mapped, "
                   f"{report.persons_refreshed:,} events moved to another person, "
                   f"{report.unlinked_events:,} events without a person; {report.seconds:.1f} s")
+    if report.superseded:
+        console.print(f"{report.superseded:,} reports superseded by the furnisher's new report "
+                      f"of the same record (kept in the record's history), "
+                      f"{report.corrections_superseded:,} of them bureau corrections")
     if report.identity_only:
         console.print(f"Identity only (no ledger block in the spec): "
                       f"{', '.join(report.identity_only)}")

@@ -160,7 +160,8 @@ def _print_reports(reports: list[BatchReport]) -> None:
         mark = "[green]ok[/]" if r.reconciled else "[red]MISMATCH[/]"
         console.print(
             f"{r.file}: batch [bold]{r.batch_id}[/] read {r.read:,} = loaded {r.loaded:,} + "
-            f"quarantined {r.quarantined:,} {mark}"
+            f"quarantined {r.quarantined:,} {mark} (loaded: {r.new:,} new, {r.identical:,} "
+            f"identical to the current report, {r.superseding:,} superseding it)"
         )
         for reason, count, first in r.reasons[:5]:
             console.print(f"  quarantined {count:,} x {reason} (first at line {first})")
@@ -191,17 +192,20 @@ def batches(
     feed: Annotated[str | None, typer.Option(help="Only this feed.")] = None,
     workspace: WorkspaceOpt = Path("."),
 ) -> None:
-    """List loaded batches with their reconciliation."""
+    """List loaded batches with their reconciliation: of the loaded rows, how many were new
+    reports, identical to the feed's current report of their key, or superseding it."""
     ws = Workspace.open(workspace)
     with ws.engine(read_only=True) as engine:
         rows = store.batches(engine, feed) if engine.table_exists("ingest_batches") else []
     table = Table(title=f"Batches in {ws.warehouse_path}")
-    for col in ("batch", "feed", "file", "loaded at", "read", "loaded", "quarantined"):
-        table.add_column(col, justify="right" if col in ("read", "loaded", "quarantined")
-                         else "left")
+    counts = ("read", "loaded", *store.REPORTS, "quarantined")
+    for col in ("batch", "feed", "file", "loaded at", *counts):
+        table.add_column(col, justify="right" if col in counts else "left")
     for b in rows:
         table.add_row(b.batch_id, b.feed, b.file_name, f"{b.loaded_at:%Y-%m-%d %H:%M}",
-                      f"{b.rows_read:,}", f"{b.rows_loaded:,}", f"{b.rows_quarantined:,}")
+                      *(f"{n:,}" for n in (b.rows_read, b.rows_loaded, b.rows_new,
+                                          b.rows_identical, b.rows_superseding,
+                                          b.rows_quarantined)))
     console.print(table)
 
 

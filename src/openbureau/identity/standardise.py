@@ -306,7 +306,9 @@ def _publish(engine: Engine, batch_ids: tuple[str, ...],
         "INSERT INTO identity_batches SELECT unnest(?::VARCHAR[]), ?", [list(batch_ids), now]
     )
     expected, stored = engine.query(
-        "SELECT (SELECT coalesce(sum(rows_loaded), 0) FROM ingest_batches WHERE batch_id IN "
+        # (a row identical to its key's current report is loaded without a src_ row to map)
+        "SELECT (SELECT coalesce(sum(rows_loaded - coalesce(rows_identical, 0)), 0) "
+        "FROM ingest_batches WHERE batch_id IN "
         "(SELECT batch_id FROM identity_batches)), (SELECT count(*) FROM identity_record_map)"
     )[0]
     if expected != stored:

@@ -2,8 +2,9 @@
 
 Each file becomes one batch. Every data row is either loaded into ``src_<feed>`` or quarantined
 with a reason, and ``read = loaded + quarantined`` is checked before anything is committed; a
-file that cannot be read at all is rejected before any write. Loading the same content again
-for the same feed is a no-op.
+file that cannot be read at all is rejected before any write. A loaded row is new, identical to
+the feed's current report of its record key (a no-op: only its line is recorded) or superseding
+that report (see ``_compare``); loading the same content again for the same feed is a no-op.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import pyarrow.parquet as pq
 from openbureau.engine import Engine, EngineError
 from openbureau.errors import FileRejected
 from openbureau.ingest import store
+from openbureau.ingest._compare import REPORTED, compare_with_earlier
 from openbureau.ingest._read import FileContent, read_parquet_file, read_text_file
 from openbureau.ingest._validate import (
     NOT_BLANK,
@@ -53,10 +55,15 @@ class BatchReport:
     blank_lines: int = 0
     reasons: list[tuple[str, int, int]] = field(default_factory=list)  # reason, rows, first line
     warnings: list[str] = field(default_factory=list)
+    # the loaded rows against the feed's earlier reports of their key (store.REPORTS)
+    new: int = 0
+    identical: int = 0
+    superseding: int = 0
 
     @property
     def reconciled(self) -> bool:
-        return self.read == self.loaded + self.quarantined
+        return (self.read == self.loaded + self.quarantined
+                and self.loaded == self.new + self.identical + self.superseding)
 
 
 def read_file(spec: SourceSpec, path: Path) -> FileContent:
@@ -119,9 +126,11 @@ def _ensure_feed_table(engine: Engine, spec: SourceSpec) -> None:
         defs = ", ".join(f"{q(c)} {t}" for c, t in cols.items())
         engine.execute(
             f"CREATE TABLE {q(spec.table)} (record_id VARCHAR NOT NULL, batch_id VARCHAR NOT NULL,"
-            f" line_no BIGINT NOT NULL, source_record_id VARCHAR, {defs})"
+            f" line_no BIGINT NOT NULL, source_record_id VARCHAR, supersedes VARCHAR, {defs})"
         )
         return
+    # (a table from before rows were compared: its rows read as new reports)
+    engine.execute(f"ALTER TABLE {q(spec.table)} ADD COLUMN IF NOT EXISTS supersedes VARCHAR")
     existing = set(engine.columns(spec.table))
     for c, t in cols.items():
         if c not in existing:  # a spec may gain fields; earlier batches read NULL for them
@@ -158,7 +167,9 @@ def ingest_file(engine: Engine, spec: SourceSpec, path: Path, *, key: bytes,
     previous = store.find_loaded(engine, spec.name, content.sha256)
     if previous:
         return BatchReport(spec.name, str(path), previous.batch_id, "already_loaded",
-                           previous.rows_read, previous.rows_loaded, previous.rows_quarantined)
+                           previous.rows_read, previous.rows_loaded, previous.rows_quarantined,
+                           new=previous.rows_new, identical=previous.rows_identical,
+                           superseding=previous.rows_superseding)
     size = f"{len(content.lines):,} lines" if content.lines is not None else \
         f"{content.size / 1e6:,.1f} MB"
     tick(f"{path.name}: validating {size}", 1, 4)
@@ -169,8 +180,8 @@ def ingest_file(engine: Engine, spec: SourceSpec, path: Path, *, key: bytes,
             read, blank = _stage(engine, spec, content, key)
         return _publish(engine, spec, path, content, read, blank, max_quarantine_share, tick)
     finally:
-        engine.execute(f"DROP TABLE IF EXISTS {STAGED}")
-        engine.execute("DROP TABLE IF EXISTS _ingest_text")
+        for temp in (STAGED, "_ingest_text", REPORTED):
+            engine.execute(f"DROP TABLE IF EXISTS {temp}")
 
 
 def _publish(engine: Engine, spec: SourceSpec, path: Path, content: FileContent, read: int,
@@ -196,17 +207,31 @@ def _publish(engine: Engine, spec: SourceSpec, path: Path, content: FileContent,
         reason, target = problem.split(":")
         content.warnings.append(f"{target}: {count:,} values set to empty ({reason}; the spec "
                                 "says invalid: null)")
+    if spec.ledger is not None and not spec.record_key:
+        content.warnings.append("the spec has no record_key: a row re-sent with a changed value "
+                                "cannot supersede its earlier report and is another event")
     tick(f"{path.name}: writing {read - quarantined:,} rows, quarantining {quarantined:,}", 2, 4)
     columns = [output_column(f) for f in spec.fields]
     col_list = ", ".join(q(c) for c in columns)
     with engine.transaction():
         batch_id = store.next_batch_id(engine)
         _ensure_feed_table(engine, spec)
+        compare_with_earlier(engine, spec)
+        counts = dict.fromkeys(store.REPORTS, 0) | {
+            str(r): int(n) for r, n in engine.query(
+                f"SELECT _report, count(*) FROM {REPORTED} GROUP BY 1")}
         engine.execute(
             f"INSERT INTO {q(spec.table)} (record_id, batch_id, line_no, source_record_id, "
-            f"{col_list}) SELECT ? || '.' || _line_no, ?, _line_no, _source_record_id, "
-            f"{col_list} FROM {STAGED} WHERE len(_reasons) = 0 ORDER BY _line_no",
+            f"supersedes, {col_list}) SELECT ? || '.' || _line_no, ?, _line_no, "
+            f"_source_record_id, r._supersedes, {col_list} FROM {STAGED} "
+            f"JOIN {REPORTED} r USING (_line_no) WHERE r._report <> 'identical' "
+            "ORDER BY _line_no",
             [batch_id, batch_id],
+        )
+        engine.execute(
+            f"INSERT INTO identical_rows SELECT ?, ?, _line_no, _supersedes FROM {REPORTED} "
+            "WHERE _report = 'identical' ORDER BY _line_no",
+            [batch_id, spec.name],
         )
         engine.execute(
             "INSERT INTO quarantine SELECT ?, ?, _line_no, _reason, _field, _source_column, "
@@ -214,19 +239,25 @@ def _publish(engine: Engine, spec: SourceSpec, path: Path, content: FileContent,
             "ORDER BY _line_no",
             [batch_id, spec.name],
         )
-        loaded = engine.scalar(
-            f"SELECT count(*) FROM {q(spec.table)} WHERE batch_id = ?", [batch_id]
-        )
+        stored, superseding = engine.query(
+            f"SELECT count(*), count(supersedes) FROM {q(spec.table)} WHERE batch_id = ?",
+            [batch_id])[0]
+        same = engine.scalar("SELECT count(*) FROM identical_rows WHERE batch_id = ?", [batch_id])
         stored_q = engine.scalar("SELECT count(*) FROM quarantine WHERE batch_id = ?", [batch_id])
-        if loaded + stored_q != read:
+        loaded = stored + same
+        if (loaded + stored_q != read or same != counts["identical"]
+                or superseding != counts["superseding"]):
             raise EngineError(f"{path}: read {read} = loaded {loaded} + quarantined {stored_q} "
-                              "does not hold; nothing was loaded")
+                              f"(of the loaded: {counts}) does not hold; nothing was loaded")
         engine.execute(
-            "INSERT INTO ingest_batches VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO ingest_batches (batch_id, feed, furnisher, spec_fingerprint, spec_yaml, "
+            "file_name, file_path, file_sha256, file_bytes, loaded_at, rows_read, rows_loaded, "
+            "rows_quarantined, blank_lines, warnings, rows_new, rows_identical, rows_superseding)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [batch_id, spec.name, spec.furnisher, spec.fingerprint(), spec.to_yaml(),
              path.name, str(path.resolve()), content.sha256, content.size,
              datetime.now(UTC).replace(tzinfo=None, microsecond=0), read, loaded, stored_q, blank,
-             content.warnings],
+             content.warnings, counts["new"], counts["identical"], counts["superseding"]],
         )
         engine.execute("DELETE FROM field_catalog WHERE feed = ?", [spec.name])
         for f in spec.fields:
@@ -237,7 +268,8 @@ def _publish(engine: Engine, spec: SourceSpec, path: Path, content: FileContent,
             )
     tick(f"{path.name}: batch {batch_id} written", 4, 4)
     return BatchReport(spec.name, str(path), batch_id, "loaded", read, int(loaded),
-                       int(stored_q), blank, reasons, content.warnings)
+                       int(stored_q), blank, reasons, content.warnings, counts["new"],
+                       counts["identical"], counts["superseding"])
 
 
 def ingest_files(engine: Engine, spec: SourceSpec, paths: Sequence[Path], *, key: bytes,

@@ -103,7 +103,7 @@ IDENTITY_FIELDS: dict[str, FieldType] = {
 
 # Columns every loaded table has, so they cannot be used as targets.
 RESERVED_TARGETS = frozenset(
-    {"record_id", "batch_id", "line_no", "source_record_id", "national_id_token"}
+    {"record_id", "batch_id", "line_no", "source_record_id", "supersedes", "national_id_token"}
 )
 
 _SLUG = re.compile(r"^[a-z][a-z0-9_]{0,62}$")

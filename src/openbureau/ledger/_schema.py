@@ -2,7 +2,14 @@
 
 Every event row keeps its lineage (record, batch, furnisher, feed), its person, the date it
 happened (``event_date``) and the date the bureau could first know it (``reported_date``), and a
-version: a correction adds a new version and marks the old one not current, never rewriting it.
+version: a correction, or the furnisher's new report of the same record key, adds a new version
+and marks the old one not current, never rewriting it.
+
+``record_id`` names the furnisher's report: the loaded row that first reported its record key.
+Every version of the report keeps it (so suppressions and disputes, made on the record, hold for
+every version), and ``loaded_record_id`` names the loaded row whose values the version carries:
+the report's own row for version 1, a later batch's row for a superseding report, and the row of
+the version it corrects for a correction.
 """
 
 from __future__ import annotations
@@ -15,12 +22,13 @@ COMMON: list[tuple[str, str]] = [
     ("record_id", "VARCHAR NOT NULL"),
     ("version", "INTEGER NOT NULL"),
     ("is_current", "BOOLEAN NOT NULL"),
-    ("supersedes", "VARCHAR"),  # event_id of the version this one corrects
+    ("supersedes", "VARCHAR"),  # event_id of the version this one corrects or re-reports
     ("person_id", "VARCHAR"),  # NULL while the record is not linked to a person
     ("identity_id", "VARCHAR"),
     ("furnisher", "VARCHAR NOT NULL"),
     ("feed", "VARCHAR NOT NULL"),
-    ("batch_id", "VARCHAR NOT NULL"),
+    ("batch_id", "VARCHAR NOT NULL"),  # the batch of loaded_record_id
+    ("loaded_record_id", "VARCHAR"),  # the src_ row whose values this version carries
     ("event_date", "DATE"),
     ("reported_date", "DATE"),
     ("recorded_at", "TIMESTAMP NOT NULL"),

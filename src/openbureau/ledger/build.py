@@ -5,6 +5,10 @@ corrections and suppressions made later are never overwritten. Every run then re
 ``person_id`` of all events from the current person index, because linking merges and splits
 persons after events were written. The mapping of a feed comes from the ``ledger`` block of the
 source spec the batch was loaded with (kept on the batch), not from code per furnisher.
+
+A loaded row that supersedes the feed's earlier report of its record key (see
+``openbureau.ingest._compare``) becomes the next version of that report's event: the current
+version, a bureau correction included, is marked not current and named by the new one.
 """
 
 from __future__ import annotations
@@ -30,7 +34,9 @@ from openbureau.ledger._schema import (
 @dataclass
 class LedgerReport:
     batches: int  # newly mapped
-    events: dict[str, int] = field(default_factory=dict)  # new events per event type
+    events: dict[str, int] = field(default_factory=dict)  # new event versions per event type
+    superseded: int = 0  # current versions replaced by the furnisher's new report
+    corrections_superseded: int = 0  # of those, bureau corrections (kept in the history)
     identity_only: list[str] = field(default_factory=list)  # feeds without a ledger block
     unlinked_events: int = 0  # events with no person (their identity is unusable)
     persons_refreshed: int = 0  # events whose person changed since the last build
@@ -49,8 +55,27 @@ def ensure_schema(engine: Engine) -> None:
     engine.execute(TRADELINES_VIEW)
 
 
-def _select_sql(table: EventTable, spec: SourceSpec, mapping: LedgerMapping) -> str:
-    """SELECT mapping one feed's loaded rows onto ``table``'s columns."""
+def upgrade_schema(engine: Engine) -> None:
+    """Create the ledger, or add the columns a ledger built by an earlier openbureau lacks
+    (its versions carry the values of their own record: ``loaded_record_id = record_id``)."""
+    ensure_schema(engine)
+    added = False
+    for table in EVENTS.values():
+        if "loaded_record_id" not in engine.columns(table.table):
+            engine.execute(f"ALTER TABLE {table.table} ADD COLUMN loaded_record_id VARCHAR")
+            engine.execute(f"UPDATE {table.table} SET loaded_record_id = record_id")
+            added = True
+    if added:  # (views listing e.* are made again with the new column)
+        for table in EVENTS.values():
+            engine.execute(effective_view_sql(table))
+        engine.execute(TRADELINES_VIEW)
+
+
+def _select_sql(table: EventTable, spec: SourceSpec, mapping: LedgerMapping,
+                compared: bool) -> str:
+    """SELECT mapping one batch's loaded rows onto ``table``'s columns, each as version 1 of
+    its own record, with the loaded row it supersedes (``_prior_record``; ``compared``: the
+    feed table has the column)."""
     have = {f.target for f in spec.fields}
     furnisher = spec.furnisher.replace("'", "''")
 
@@ -78,8 +103,11 @@ def _select_sql(table: EventTable, spec: SourceSpec, mapping: LedgerMapping) -> 
         reported = f"coalesce(CAST(s.{mapping.reported_date} AS DATE), {reported})"
     return f"""
         SELECT s.record_id || '~1' AS event_id, s.record_id, 1 AS version, true AS is_current,
-            NULL AS supersedes, pi.person_id, m.identity_id, '{furnisher}' AS furnisher,
-            '{spec.name}' AS feed, s.batch_id, {event_date} AS event_date,
+            NULL::VARCHAR AS supersedes, pi.person_id, m.identity_id,
+            '{furnisher}' AS furnisher, '{spec.name}' AS feed, s.batch_id,
+            s.record_id AS loaded_record_id,
+            {"s.supersedes" if compared else "NULL::VARCHAR"} AS _prior_record,
+            {event_date} AS event_date,
             CAST({reported} AS DATE) AS reported_date, now()::TIMESTAMP AS recorded_at,
             NULL AS correction_reason,
             {", ".join(cols)}
@@ -108,9 +136,9 @@ def build_ledger(engine: Engine) -> LedgerReport:
         raise UserError("nothing to build a ledger from: ingest a furnisher file first")
     if not engine.table_exists("person_index"):
         raise UserError("records are not linked to persons yet: run `openbureau link` first")
-    ensure_schema(engine)
     report = LedgerReport(batches=0)
     with engine.transaction():
+        upgrade_schema(engine)
         for batch_id, feed, spec_yaml in _pending_batches(engine):
             spec = parse_spec(_yaml(spec_yaml), origin=f"batch {batch_id}")
             if spec.ledger is None:
@@ -121,10 +149,7 @@ def build_ledger(engine: Engine) -> LedgerReport:
                 report.batches += 1
                 continue
             table = EVENTS[spec.ledger.event]
-            before = engine.scalar(f"SELECT count(*) FROM {table.table}")
-            engine.execute(f"INSERT INTO {table.table} {_select_sql(table, spec, spec.ledger)}",
-                           [batch_id])
-            added = int(engine.scalar(f"SELECT count(*) FROM {table.table}")) - int(before)
+            added = _map_batch(engine, table, spec, batch_id, report)
             engine.execute("INSERT INTO ledger_batches VALUES (?, ?, ?, ?, now())",
                            [batch_id, feed, table.event, added])
             report.events[table.event] = report.events.get(table.event, 0) + added
@@ -135,6 +160,46 @@ def build_ledger(engine: Engine) -> LedgerReport:
             for t in EVENTS.values())
     report.seconds = time.perf_counter() - start
     return report
+
+
+def _map_batch(engine: Engine, table: EventTable, spec: SourceSpec, batch_id: str,
+               report: LedgerReport) -> int:
+    """Add one batch's events to ``table``; returns the versions added.
+
+    A row superseding an earlier report becomes the next version of that report's event
+    (found by the loaded row it supersedes); without one in this table (the earlier batch was
+    identity only) it is a report of its own.
+    """
+    assert spec.ledger is not None
+    t = table.table
+    compared = "supersedes" in engine.columns(spec.table)
+    engine.execute(f"""CREATE OR REPLACE TEMP TABLE _ledger_batch AS
+        WITH mapped AS ({_select_sql(table, spec, spec.ledger, compared)}),
+        chain AS (
+          SELECT loaded_record_id AS _prior_record, any_value(record_id) AS root FROM {t}
+          WHERE loaded_record_id IN (SELECT _prior_record FROM mapped) GROUP BY 1),
+        head AS (
+          SELECT record_id AS root, max(version) AS top,
+                 any_value(event_id) FILTER (WHERE is_current) AS head_event
+          FROM {t} WHERE record_id IN (SELECT root FROM chain) GROUP BY 1)
+        SELECT mapped.* REPLACE (
+            coalesce(h.root || '~' || (h.top + 1), mapped.event_id) AS event_id,
+            coalesce(h.root, mapped.record_id) AS record_id,
+            coalesce(h.top + 1, 1) AS version, h.head_event AS supersedes)
+        FROM mapped LEFT JOIN chain c USING (_prior_record) LEFT JOIN head h USING (root)""",
+                   [batch_id])
+    superseded, corrections = engine.query(f"""
+        SELECT count(*), count(correction_reason) FROM {t}
+        WHERE event_id IN (SELECT supersedes FROM _ledger_batch)""")[0]
+    engine.execute(f"""UPDATE {t} SET is_current = false
+        WHERE event_id IN (SELECT supersedes FROM _ledger_batch)""")
+    engine.execute(f"INSERT INTO {t} BY NAME SELECT * EXCLUDE (_prior_record) FROM _ledger_batch")
+    added = int(engine.scalar("SELECT count(*) FROM _ledger_batch"))
+    # (inside the build's transaction: a failure rolls the temp table back with the rest)
+    engine.execute("DROP TABLE _ledger_batch")
+    report.superseded += int(superseded)
+    report.corrections_superseded += int(corrections)
+    return added
 
 
 def refresh_persons(engine: Engine) -> int:
@@ -168,4 +233,4 @@ def event_counts(engine: Engine) -> dict[str, int]:
 
 
 __all__ = ["COMMON", "LedgerReport", "build_ledger", "ensure_schema", "event_counts",
-           "refresh_persons"]
+           "refresh_persons", "upgrade_schema"]

@@ -4,6 +4,9 @@
 version stays, marked not current, and the new one names it in ``supersedes``.
 ``suppress_record`` keeps a record out of features and scores (disputed, aged off, no consent,
 fraud) until ``lift_suppression``; the record itself is untouched.
+
+A record is a furnisher's report (its ``record_id``, see ``_schema``); the loaded row of a later
+batch that superseded it (its ``loaded_record_id``) names the same record here.
 """
 
 from __future__ import annotations
@@ -13,15 +16,24 @@ from typing import Any
 from openbureau.engine import Engine
 from openbureau.errors import UserError
 from openbureau.ledger._schema import EVENTS, SUPPRESSION_REASONS, EventTable
-from openbureau.ledger.build import ensure_schema
+from openbureau.ledger.build import ensure_schema, upgrade_schema
 
 
-def _find(engine: Engine, record_id: str) -> tuple[EventTable, str, int]:
+def _find(engine: Engine, record_id: str) -> tuple[EventTable, str, str, int]:
+    """(table, the report's record id, its current event id, that event's version)."""
     for table in EVENTS.values():
+        # (a ledger built by an earlier openbureau, read-only, has no loaded_record_id)
+        loaded = ("loaded_record_id" in engine.columns(table.table))
+        report = engine.query(
+            f"SELECT record_id FROM {table.table} WHERE record_id = ?"
+            + (" OR loaded_record_id = ?" if loaded else "") + " LIMIT 1",
+            [record_id, record_id] if loaded else [record_id])
+        if not report:
+            continue
         row = engine.query(f"SELECT event_id, version FROM {table.table} "
-                           "WHERE record_id = ? AND is_current", [record_id])
+                           "WHERE record_id = ? AND is_current", [report[0][0]])
         if row:
-            return table, str(row[0][0]), int(row[0][1])
+            return table, str(report[0][0]), str(row[0][0]), int(row[0][1])
     raise UserError(f"record {record_id!r} is not in the ledger")
 
 
@@ -31,12 +43,12 @@ def correct_record(engine: Engine, record_id: str, changes: dict[str, Any], reas
     Raises:
         UserError: unknown record, a field that is not a correctable event field, no reason.
     """
-    ensure_schema(engine)
+    upgrade_schema(engine)
     if not reason.strip():
         raise UserError("a correction needs a reason")
     if not changes:
         raise UserError("a correction needs at least one changed field")
-    table, event_id, version = _find(engine, record_id)
+    table, record_id, event_id, version = _find(engine, record_id)
     allowed = table.correctable()
     for name in changes:
         if name not in allowed:
@@ -63,12 +75,13 @@ def _type(table: EventTable, name: str) -> str:
 
 
 def suppress_record(engine: Engine, record_id: str, reason: str, note: str = "") -> int:
-    """Keep a record out of features and scores; returns the suppression id."""
-    ensure_schema(engine)
+    """Keep a record out of features and scores, whichever of its versions is current (a
+    furnisher's later report of it included); returns the suppression id."""
+    upgrade_schema(engine)
     if reason not in SUPPRESSION_REASONS:
         raise UserError(f"suppression reason {reason!r} is not one of "
                         f"{', '.join(SUPPRESSION_REASONS)}")
-    _find(engine, record_id)
+    _, record_id, _, _ = _find(engine, record_id)
     with engine.transaction():
         sid = int(engine.scalar("SELECT coalesce(max(suppression_id), 0) + 1 "
                                 "FROM ledger_suppressions"))
@@ -90,8 +103,9 @@ def lift_suppression(engine: Engine, suppression_id: int, note: str = "") -> Non
 
 
 def record_history(engine: Engine, record_id: str) -> list[dict[str, Any]]:
-    """Every version of a record's event, oldest first, with its suppressions."""
-    table, _, _ = _find(engine, record_id)
+    """Every version of a record's event, oldest first, with its suppressions: the bureau's
+    corrections and the furnisher's later reports, each with its batch and loaded row."""
+    table, record_id, _, _ = _find(engine, record_id)
     rows = engine.arrow(f"SELECT * FROM {table.table} WHERE record_id = ? ORDER BY version",
                         [record_id]).to_pylist()
     sup = engine.arrow("SELECT * FROM ledger_suppressions WHERE record_id = ? "

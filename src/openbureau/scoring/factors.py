@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from openbureau.engine import Engine
 from openbureau.errors import UserError
 from openbureau.governance.factor_guard import FactorRefused, catalog_categories, guard_factor
+from openbureau.ingest import store
 from openbureau.ledger._pit import date_literal
 from openbureau.ledger.features import FEATURES, FEATURES_BY_NAME
 from openbureau.scoring.scorecard import CustomSource, Scorecard
@@ -117,8 +118,10 @@ _AGG = {"count": "count({x})", "count_distinct": "count(DISTINCT {x})", "sum": "
         "avg": "avg({x})", "min": "min({x})", "max": "max({x})"}
 
 
-def custom_factor_sql(as_of: dt.date, name: str, source: CustomSource) -> str:
-    """(person_id, value) of a custom factor as of D, from the feed's loaded rows."""
+def custom_factor_sql(as_of: dt.date, name: str, source: CustomSource,
+                      rows: str | None = None) -> str:
+    """(person_id, value) of a custom factor as of D, from the feed's loaded rows (``rows``: a
+    FROM item of them, by default the whole feed table)."""
     d = date_literal(as_of)
     x = f"s.{source.field}"
     where = []
@@ -132,7 +135,7 @@ def custom_factor_sql(as_of: dt.date, name: str, source: CustomSource) -> str:
            else _AGG[source.aggregate].format(x=x))
     cond = f"WHERE {' AND '.join(where)}" if where else ""
     return f"""SELECT pi.person_id, CAST({agg} AS DOUBLE) AS {name}
-        FROM src_{source.feed} s
+        FROM {rows or f"src_{source.feed}"} s
         JOIN identity_record_map m ON m.record_id = s.record_id
         JOIN person_index pi ON pi.identity_id = m.identity_id
         {cond} GROUP BY pi.person_id"""
@@ -144,9 +147,11 @@ def add_custom_features(engine: Engine, table: str, as_of: dt.date,
     for name, source in customs:
         if not engine.table_exists(f"src_{source.feed}"):
             raise UserError(f"custom factor {name!r}: no feed {source.feed!r} was loaded")
+        # a report re-sent with new values counts once, as its latest version
+        rows = store.current_reports(engine, f"src_{source.feed}")
         engine.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {name} DOUBLE")
         engine.execute(f"""UPDATE {table} SET {name} = c.{name}
-            FROM ({custom_factor_sql(as_of, name, source)}) c
+            FROM ({custom_factor_sql(as_of, name, source, rows)}) c
             WHERE {table}.person_id = c.person_id""")
 
 

@@ -1,0 +1,246 @@
+"""Re-sent rows: each loaded row is new, identical to its key's current report, or supersedes it."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import pytest
+
+from openbureau.ingest import load_spec, parse_spec
+from openbureau.ingest.load import BatchReport, ingest_file
+from openbureau.ingest.spec import LedgerMapping, SourceSpec
+from openbureau.workspace import Workspace
+from tests.conftest import BANK_GOOD_ROWS, BANK_HEADER
+
+GOOD = BANK_HEADER + "\n".join(BANK_GOOD_ROWS) + "\n"
+
+
+def load(ws: Workspace, spec: SourceSpec | Path, file: Path) -> BatchReport:
+    source = spec if isinstance(spec, SourceSpec) else load_spec(spec)
+    with ws.engine() as engine:
+        return ingest_file(engine, source, file, key=ws.national_id_key())
+
+
+def rows(ws: Workspace, sql: str, params=None):
+    with ws.engine(read_only=True) as engine:
+        return engine.query(sql, params)
+
+
+def counts(r: BatchReport) -> tuple[int, int, int, int, int]:
+    assert r.reconciled
+    return r.loaded, r.new, r.identical, r.superseding, r.quarantined
+
+
+def with_parse(spec_path: Path, **parse) -> SourceSpec:
+    spec = load_spec(spec_path)
+    return spec.model_copy(update={"parse": spec.parse.model_copy(update=parse)})
+
+
+def test_a_file_re_sent_gzip_compressed_loads_nothing_twice(ws, bank_spec, write_file) -> None:
+    first = load(ws, bank_spec, write_file("good.csv", GOOD))
+    gz = write_file("good.csv.gz", gzip.compress(GOOD.encode()))
+    again = load(ws, with_parse(bank_spec, compression="gzip"), gz)
+    assert rows(ws, "SELECT count(*) FROM src_testbank_accounts")[0][0] == 4
+    assert counts(first) == (4, 4, 0, 0, 0)
+    assert again.status == "loaded" and again.batch_id == "B000002"
+    assert counts(again) == (4, 0, 4, 0, 0)
+    # every line of the re-sent batch is accounted for, and names the row it repeats
+    assert rows(ws, "SELECT line_no, record_id FROM identical_rows ORDER BY line_no") == [
+        (n, f"B000001.{n}") for n in (2, 3, 4, 5)
+    ]
+    assert rows(
+        ws,
+        "SELECT batch_id, rows_read, rows_loaded, rows_new, rows_identical, "
+        "rows_superseding FROM ingest_batches ORDER BY batch_id",
+    ) == [("B000001", 4, 4, 4, 0, 0), ("B000002", 4, 4, 0, 4, 0)]
+
+
+def test_renamed_with_one_changed_byte_supersedes_one_report(ws, bank_spec, write_file) -> None:
+    load(ws, bank_spec, write_file("good.csv", GOOD))
+    changed = GOOD.replace("2024-02,90.00,11", "2024-02,91.00,11")
+    report = load(ws, bank_spec, write_file("resent.csv", changed))
+    assert rows(ws, "SELECT count(*) FROM src_testbank_accounts")[0][0] == 5
+    assert counts(report) == (4, 0, 3, 1, 0)
+    got = rows(
+        ws,
+        "SELECT record_id, supersedes, balance FROM src_testbank_accounts "
+        "WHERE source_record_id = '1|2024-02-01' ORDER BY batch_id",
+    )
+    # the old report is kept, with its batch; the new one names it
+    assert [(r[0], r[1], float(r[2])) for r in got] == [
+        ("B000001.3", None, 90.0),
+        ("B000002.3", "B000001.3", 91.0),
+    ]
+
+
+def test_identical_means_the_same_values_not_the_same_bytes(
+    ws, tmp_path, bank_spec, write_file
+) -> None:
+    load(ws, bank_spec, write_file("good.csv", GOOD))
+    # another delimiter, every cell quoted, another date format, spaces, CRLF, a blank line
+    semi = [
+        '"1";"John";"Smith";"1980-01-02";"123456789";"2024-01";" 100.5 ";"11"',
+        '"1";"John";"Smith";"02/01/1980";"123-45-6789";"2024-02";"90";"11"',
+        '"2";"Ann";"Lee";"1990-06-05";"987-65-4321";"2024-01";"1234";"71"',
+        '"3";"O\'Brien, Pat";"Oak";"1970-05-05";"";"2024-01";"0.00";"97"',
+    ]
+    body = BANK_HEADER.replace(",", ";") + "\r\n".join(semi) + "\r\n\r\n"
+    report = load(ws, with_parse(bank_spec, delimiter=";"), write_file("semi.csv", body))
+    assert counts(report) == (4, 0, 4, 0, 0)
+    # ... while a value that changes, even only from empty, is a new version
+    body = body.replace(
+        '"3";"O\'Brien, Pat";"Oak";"1970-05-05";""',
+        '"3";"O\'Brien, Pat";"Oak";"1970-05-05";"111-22-3333"',
+    )
+    report = load(ws, with_parse(bank_spec, delimiter=";"), write_file("semi2.csv", body))
+    assert counts(report) == (4, 0, 3, 1, 0)
+
+
+def test_a_then_a_changed_then_a_again(ws, bank_spec, write_file) -> None:
+    """The latest report wins, whatever bytes carry it, and the same bytes twice are a no-op."""
+    a = write_file("a.csv", GOOD)
+    changed = write_file("a2.csv", GOOD.replace("100.50", "100.75").replace(",71", ",11"))
+    gz = write_file("a.csv.gz", gzip.compress(GOOD.encode()))
+    assert counts(load(ws, bank_spec, a)) == (4, 4, 0, 0, 0)
+    assert counts(load(ws, bank_spec, changed)) == (4, 0, 2, 2, 0)
+    # A again, byte for byte: its rows differ from the current reports, so it is compared
+    # (not "already loaded" by its hash) and supersedes them, as the gzip copy would
+    again = load(ws, bank_spec, a)
+    assert again.status == "loaded" and counts(again) == (4, 0, 2, 2, 0)
+    assert counts(load(ws, with_parse(bank_spec, compression="gzip"), gz)) == (4, 0, 4, 0, 0)
+    third = load(ws, bank_spec, a)
+    assert third.status == "already_loaded" and third.batch_id == "B000003"
+    assert counts(third) == (4, 0, 2, 2, 0)
+    chain = rows(
+        ws,
+        "SELECT record_id, supersedes, balance FROM src_testbank_accounts "
+        "WHERE source_record_id = '1|2024-01-01' ORDER BY batch_id",
+    )
+    assert [(r[0], r[1], float(r[2])) for r in chain] == [
+        ("B000001.2", None, 100.5),
+        ("B000002.2", "B000001.2", 100.75),
+        ("B000003.2", "B000002.2", 100.5),
+    ]
+
+
+def test_an_older_period_re_sent_after_a_newer_one(ws, bank_spec, write_file) -> None:
+    jan = [r for r in BANK_GOOD_ROWS if "2024-01" in r]
+    feb = [r for r in BANK_GOOD_ROWS if "2024-02" in r] + [
+        "2,Ann,Lee,05/06/1990,987654321,2024-02,1200.00,71"
+    ]
+    assert counts(
+        load(ws, bank_spec, write_file("jan.csv", BANK_HEADER + "\n".join(jan) + "\n"))
+    ) == (3, 3, 0, 0, 0)
+    assert counts(
+        load(ws, bank_spec, write_file("feb.csv", BANK_HEADER + "\n".join(feb) + "\n"))
+    ) == (2, 2, 0, 0, 0)
+    late = BANK_HEADER + "\n".join(jan).replace("0,97", "0,71") + "\n"
+    assert counts(load(ws, bank_spec, write_file("jan-again.csv", late))) == (3, 0, 2, 1, 0)
+    # only January's report of account 3 has a new version; February's reports are untouched
+    assert rows(
+        ws, "SELECT source_record_id FROM src_testbank_accounts WHERE supersedes IS NOT NULL"
+    ) == [("3|2024-01-01",)]
+
+
+def test_quarantined_rows_of_a_re_send_are_still_counted(ws, bank_spec, write_file) -> None:
+    load(ws, bank_spec, write_file("good.csv", GOOD))
+    bad = GOOD + "9,Bad,Row,1980-01-02,,2024-01,xx,11\n" + BANK_GOOD_ROWS[0] + "\n"
+    report = load(ws, bank_spec, write_file("bad.csv", bad))
+    assert counts(report) == (4, 0, 4, 0, 2)
+    assert report.read == 6
+    assert dict(rows(ws, "SELECT line_no, reason FROM quarantine WHERE batch_id = 'B000002'")) == {
+        6: "bad_amount",
+        7: "duplicate_row",
+    }
+
+
+def test_a_feed_without_a_record_key_recognises_identical_rows_only(
+    ws, bank_spec, write_file
+) -> None:
+    spec = load_spec(bank_spec).model_copy(update={"record_key": []})
+    load(ws, spec, write_file("good.csv", GOOD))
+    report = load(ws, spec, write_file("again.csv", GOOD.replace("90.00", "91.00")))
+    # the changed row cannot say which report it replaces: it is a report of its own
+    assert counts(report) == (4, 1, 3, 0, 0)
+    assert report.warnings == []  # (an identity-only feed: no event is counted twice)
+    ledger = spec.model_copy(
+        update={
+            "name": "keyless_events",
+            "ledger": LedgerMapping(event="account_status", event_date="period"),
+        }
+    )
+    report = load(ws, ledger, write_file("events.csv", GOOD))
+    assert report.warnings == [
+        "the spec has no record_key: a row re-sent with a changed value "
+        "cannot supersede its earlier report and is another event"
+    ]
+    assert rows(ws, "SELECT count(*), count(supersedes) FROM src_testbank_accounts")[0] == (5, 0)
+
+
+def test_a_spec_cannot_use_the_supersedes_column(bank_spec) -> None:
+    from openbureau.errors import SpecError
+
+    data = load_spec(bank_spec).model_dump(mode="json")
+    data["fields"][1]["target"] = "supersedes"
+    with pytest.raises(SpecError, match="'supersedes' is reserved"):
+        parse_spec(data)
+
+
+OLD_BATCHES = """CREATE TABLE ingest_batches (
+    batch_id VARCHAR PRIMARY KEY, feed VARCHAR NOT NULL, furnisher VARCHAR NOT NULL,
+    spec_fingerprint VARCHAR NOT NULL, spec_yaml VARCHAR NOT NULL, file_name VARCHAR NOT NULL,
+    file_path VARCHAR NOT NULL, file_sha256 VARCHAR NOT NULL, file_bytes BIGINT NOT NULL,
+    loaded_at TIMESTAMP NOT NULL, rows_read BIGINT NOT NULL, rows_loaded BIGINT NOT NULL,
+    rows_quarantined BIGINT NOT NULL, blank_lines BIGINT NOT NULL, warnings VARCHAR[] NOT NULL,
+    CHECK (rows_read = rows_loaded + rows_quarantined))"""
+
+
+def test_a_warehouse_from_before_reads_its_batches_as_new(ws, bank_spec, write_file, cli) -> None:
+    """Batches and feed tables written before rows were compared gain the columns on the next
+    load; their rows read as new reports, and a re-send is compared with them."""
+    load(ws, bank_spec, write_file("good.csv", GOOD))
+    with ws.engine() as engine:  # the same warehouse as an earlier openbureau left it
+        engine.execute(
+            "CREATE TABLE old AS SELECT * EXCLUDE (rows_new, rows_identical, "
+            "rows_superseding) FROM ingest_batches"
+        )
+        engine.execute("DROP TABLE ingest_batches")
+        engine.execute(OLD_BATCHES)
+        engine.execute("INSERT INTO ingest_batches SELECT * FROM old")
+        engine.execute("DROP TABLE old")
+        engine.execute("ALTER TABLE src_testbank_accounts DROP COLUMN supersedes")
+        engine.execute("DROP TABLE identical_rows")
+    listing = cli("batches", "-w", ws.root)  # (read-only: nothing added yet)
+    assert listing.exit_code == 0, listing.output
+    assert "│ 4 │ 4 │ 4 │ 0 │ 0 │ 0 │" in " ".join(listing.stdout.split())
+    changed = GOOD.replace("90.00", "91.00")
+    assert counts(load(ws, bank_spec, write_file("resent.csv", changed))) == (4, 0, 3, 1, 0)
+    assert rows(
+        ws,
+        "SELECT batch_id, rows_new, rows_identical, rows_superseding "
+        "FROM ingest_batches ORDER BY 1",
+    ) == [("B000001", None, None, None), ("B000002", 0, 3, 1)]
+    listing = " ".join(cli("batches", "-w", ws.root).stdout.split())
+    assert "│ 4 │ 4 │ 4 │ 0 │ 0 │ 0 │" in listing and "│ 4 │ 4 │ 0 │ 3 │ 1 │ 0 │" in listing
+
+
+def test_the_cli_says_what_each_batch_held(cli, ws, bank_spec, write_file) -> None:
+    cli("ingest", bank_spec, write_file("good.csv", GOOD), "-w", ws.root)
+    res = cli(
+        "ingest",
+        bank_spec,
+        write_file("resent.csv", GOOD.replace("90.00", "91.00") + "x,,,,,,,\n"),
+        "-w",
+        ws.root,
+    )
+    assert res.exit_code == 0, res.output
+    said = " ".join(res.stdout.split())
+    assert (
+        "batch B000002 read 5 = loaded 4 + quarantined 1 ok (loaded: 0 new, 3 identical to "
+        "the current report, 1 superseding it)"
+    ) in said
+    listing = " ".join(cli("batches", "-w", ws.root).stdout.split())
+    for column in ("read", "loaded", "new", "identical", "superseding", "quarantined"):
+        assert column in listing
+    assert "resent.csv" in listing and "│ 5 │ 4 │ 0 │ 3 │ 1 │ 1 │" in listing

@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 
 from openbureau.engine import Engine
 from openbureau.errors import UserError
+from openbureau.ingest._yaml import load_yaml
 from openbureau.ingest.spec import LedgerMapping, SourceSpec, parse_spec
+from openbureau.ledger._checks import refuse_unknown_values
 from openbureau.ledger._schema import (
     BATCHES,
     COMMON,
@@ -45,6 +47,13 @@ def ensure_schema(engine: Engine) -> None:
     engine.execute(BATCHES)
     for table in EVENTS.values():
         engine.execute(create_sql(table))
+    create_views(engine)
+
+
+def create_views(engine: Engine) -> None:
+    """(Re)create the ledger's views, so a warehouse built by an earlier version reads events
+    the way this one does."""
+    for table in EVENTS.values():
         engine.execute(effective_view_sql(table))
     engine.execute(TRADELINES_VIEW)
 
@@ -109,10 +118,11 @@ def build_ledger(engine: Engine) -> LedgerReport:
     if not engine.table_exists("person_index"):
         raise UserError("records are not linked to persons yet: run `openbureau link` first")
     ensure_schema(engine)
+    create_views(engine)
     report = LedgerReport(batches=0)
     with engine.transaction():
         for batch_id, feed, spec_yaml in _pending_batches(engine):
-            spec = parse_spec(_yaml(spec_yaml), origin=f"batch {batch_id}")
+            spec = parse_spec(load_yaml(spec_yaml), origin=f"batch {batch_id}", historical=True)
             if spec.ledger is None:
                 if feed not in report.identity_only:
                     report.identity_only.append(feed)
@@ -133,6 +143,7 @@ def build_ledger(engine: Engine) -> LedgerReport:
         report.unlinked_events = sum(
             int(engine.scalar(f"SELECT count(*) FROM {t.table} WHERE person_id IS NULL"))
             for t in EVENTS.values())
+    refuse_unknown_values(engine)  # after the commit: what it names can then be corrected
     report.seconds = time.perf_counter() - start
     return report
 
@@ -152,12 +163,6 @@ def refresh_persons(engine: Engine) -> int:
                 WHERE {t.table}.event_id = pi.event_id""")
             changed += int(n)
     return changed
-
-
-def _yaml(text: str) -> object:
-    import yaml
-
-    return yaml.safe_load(text)
 
 
 def event_counts(engine: Engine) -> dict[str, int]:

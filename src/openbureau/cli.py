@@ -162,7 +162,7 @@ def _print_reports(reports: list[BatchReport]) -> None:
             f"{r.file}: batch [bold]{r.batch_id}[/] read {r.read:,} = loaded {r.loaded:,} + "
             f"quarantined {r.quarantined:,} {mark}"
         )
-        for reason, count, first in r.reasons[:5]:
+        for reason, count, first in r.reasons:  # every reason: a rare one may matter most
             console.print(f"  quarantined {count:,} x {reason} (first at line {first})")
         for w in r.warnings:
             console.print(f"  [yellow]warning:[/] {w}")

@@ -48,37 +48,40 @@ def field_sql(spec: SourceSpec, f: FieldSpec, tokenise: Callable[[str], str]) ->
     elif f.type in ("amount", "integer"):
         cleaned = s if f.type == "integer" else f"regexp_replace({s}, '{_NOISE}', '', 'g')"
         if f.decimal_comma:
-            pattern, number = AMOUNT_SYNTAX_DECIMAL_COMMA, \
-                f"replace(replace({cleaned}, '.', ''), ',', '.')"
+            pattern, number = (
+                AMOUNT_SYNTAX_DECIMAL_COMMA,
+                f"replace(replace({cleaned}, '.', ''), ',', '.')",
+            )
         else:
             pattern = AMOUNT_SYNTAX if f.type == "amount" else INTEGER_SYNTAX
             number = f"replace({cleaned}, ',', '')"
         sql_type = "DECIMAL(18, 2)" if f.type == "amount" else "BIGINT"
         value = f"TRY_CAST({number} AS {sql_type})"
         syntax = f"regexp_full_match({cleaned}, {lit(pattern)})"
-        checks.append((f"NOT {q('ok_' + f.target)}",
-                       "bad_amount" if f.type == "amount" else "bad_integer"))
+        checks.append(
+            (f"NOT {q('ok_' + f.target)}", "bad_amount" if f.type == "amount" else "bad_integer")
+        )
         checks.append((f"{p} IS NULL", "implausible_value"))  # too large for its type
     elif f.type in ("code", "boolean") or spec.vocabulary(f) is not None:
         value = _code_sql(spec, f, s)
         checks.append((f"{p} IS NULL", "unknown_code"))
     elif f.target == "national_id":
         norm = f"upper(regexp_replace({s}, '[^0-9A-Za-z]', '', 'g'))"
-        value = (f"CASE WHEN regexp_full_match({norm}, '[0-9A-Z]{{5,20}}') "
-                 f"THEN {tokenise(norm)} END")
+        value = f"CASE WHEN regexp_full_match({norm}, '[0-9A-Z]{{5,20}}') THEN {tokenise(norm)} END"
         checks.append((f"{p} IS NULL", "bad_national_id"))
     else:
         value = s
     limits = bounds.field_bounds(f)
     if limits is not None:
-        code = "implausible_date" if isinstance(limits, bounds.DateBounds) else \
-            "implausible_value"
+        code = "implausible_date" if isinstance(limits, bounds.DateBounds) else "implausible_value"
         checks.append((f"NOT ({limits.sql(p)})", code))
-    whens = " ".join(f"WHEN {cond} THEN {reason_sql(code, f.target)}"
-                     for cond, code in [(f"length({s}) > {f.length_limit}", "field_too_long"),
-                                        *checks])
-    return FieldSql(parsed=value, syntax=syntax,
-                    problem=f"CASE WHEN {s} IS NULL THEN NULL {whens} END")
+    whens = " ".join(
+        f"WHEN {cond} THEN {reason_sql(code, f.target)}"
+        for cond, code in [(f"length({s}) > {f.length_limit}", "field_too_long"), *checks]
+    )
+    return FieldSql(
+        parsed=value, syntax=syntax, problem=f"CASE WHEN {s} IS NULL THEN NULL {whens} END"
+    )
 
 
 def _code_sql(spec: SourceSpec, f: FieldSpec, s: str) -> str:

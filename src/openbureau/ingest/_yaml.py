@@ -23,23 +23,30 @@ class StrictSpecLoader(yaml.SafeLoader):
 
     def construct_mapping(self, node: Node, deep: bool = False) -> dict[Any, Any]:
         if not isinstance(node, MappingNode):
-            raise ConstructorError(None, None, "expected a mapping",
-                                   node.start_mark)
+            raise ConstructorError(None, None, "expected a mapping", node.start_mark)
         self.flatten_mapping(node)
         mapping: dict[Any, Any] = {}
         first_line: dict[Any, int] = {}
         for key_node, value_node in node.value:
-            key = (key_node.value if isinstance(key_node, ScalarNode)
-                   else self.construct_object(key_node, deep=True))
+            key = (
+                key_node.value
+                if isinstance(key_node, ScalarNode)
+                else self.construct_object(key_node, deep=True)
+            )
             try:
                 seen = first_line.get(key)
             except TypeError:
-                raise ConstructorError(None, None, "a mapping key must be text",
-                                       key_node.start_mark) from None
+                raise ConstructorError(
+                    None, None, "a mapping key must be text", key_node.start_mark
+                ) from None
             if seen is not None:
                 raise ConstructorError(
-                    None, None, f"duplicate key {key!r} (first at line {seen + 1}); YAML would "
-                    "silently keep only the last", key_node.start_mark)
+                    None,
+                    None,
+                    f"duplicate key {key!r} (first at line {seen + 1}); YAML would "
+                    "silently keep only the last",
+                    key_node.start_mark,
+                )
             first_line[key] = key_node.start_mark.line
             if key == CODES_KEY and isinstance(value_node, MappingNode):
                 mapping[key] = self._codes(value_node)

@@ -51,8 +51,11 @@ class DateBounds:
         return f"{expr} BETWEEN DATE '{self.low.isoformat()}' AND {latest}"
 
     def words(self) -> str:
-        ahead = ("the day of loading" if self.days_ahead == 0
-                 else f"{self.days_ahead} days after the day of loading")
+        ahead = (
+            "the day of loading"
+            if self.days_ahead == 0
+            else f"{self.days_ahead} days after the day of loading"
+        )
         return f"{self.low.isoformat()} to {ahead}"
 
 
@@ -90,8 +93,9 @@ def declared_bounds(target: str, field_type: str) -> Bounds | None:
     return TYPE_BOUNDS.get(field_type)
 
 
-def tightened(declared: Bounds, low: Decimal | dt.date | None,
-              high: Decimal | dt.date | None) -> Bounds:
+def tightened(
+    declared: Bounds, low: Decimal | dt.date | None, high: Decimal | dt.date | None
+) -> Bounds:
     """``declared`` with a spec's ``min`` and ``max``; raises ValueError if they widen it."""
     if isinstance(declared, NumberBounds):
         lo = _number(low, "min") if low is not None else declared.low

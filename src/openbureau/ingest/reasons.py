@@ -20,11 +20,11 @@ REASONS: dict[str, str] = {
     "duplicate_row": "the same line appeared earlier in the batch",
     "duplicate_key": "the same record key appeared earlier in the batch",
     "field_too_long": f"a value longer than its field's maximum length (default "
-                      f"{DEFAULT_MAX_LENGTH:,} characters; a spec's `max_length`)",
+    f"{DEFAULT_MAX_LENGTH:,} characters; a spec's `max_length`)",
     "unparseable_date": "the value matches none of the field's date formats",
     "implausible_date": "a date outside its field's bounds (see Plausible values)",
     "bad_amount": "not a number: digits, an optional sign, thousands separators in groups of "
-                  "three and one decimal separator (no exponent, no underscores)",
+    "three and one decimal separator (no exponent, no underscores)",
     "bad_integer": "not a whole number (same syntax, no decimals but .0)",
     "implausible_value": "a number outside its field's bounds (see Plausible values)",
     "unknown_code": "not in the field's code table, or not a value of its target's vocabulary",
@@ -32,7 +32,7 @@ REASONS: dict[str, str] = {
     "missing_required": "a required field is empty",
     "missing_identifier": "none of the spec's identifier groups is complete",
     "unclassifiable_status": "an account status row with neither a payment_status nor a "
-                             "days_past_due: the ledger could not tell how late it is",
+    "days_past_due: the ledger could not tell how late it is",
 }
 
 

@@ -415,7 +415,7 @@ class SourceSpec(BaseModel):
                              f"boolean; {f.column} has type {f.type}")
         vocab = self.vocabulary(f)
         if vocab is not None and vocab is not BOOLEAN and f.type not in ("code", "string"):
-            raise ValueError(f"{where}: {f.target} takes {vocab.title.lower()} values "
+            raise ValueError(f"{where}: {f.target} takes {vocab.label} values "
                              f"({vocab.listing()}): give it type code with a codes table, "
                              f"not type {f.type}")
         if vocab is None or f.type == "string":
@@ -423,8 +423,8 @@ class SourceSpec(BaseModel):
         for key, value in (f.codes or {}).items():
             if value not in vocab:
                 raise ValueError(
-                    f"{where}.codes: {f.column} code {key!r} maps to {value!r}, which is not "
-                    f"a {vocab.title.lower()} value; the values are {vocab.listing()}")
+                    f"{where}.codes: {f.column} code {key!r} maps to {value!r}, not one of "
+                    f"the {vocab.label} values ({vocab.listing()})")
 
     # -- helpers used by the loader ------------------------------------------------------------
 

@@ -41,6 +41,11 @@ class Vocabulary:
     def __iter__(self) -> Iterator[str]:
         return iter(self.values)
 
+    @property
+    def label(self) -> str:
+        """The vocabulary's name in a sentence: "account status"."""
+        return self.title.split(" (")[0].lower()
+
     def listing(self) -> str:
         """The values as a reader sees them in an error message."""
         return ", ".join(self.values)
@@ -51,7 +56,8 @@ class Vocabulary:
 
 
 ACCOUNT_STATUS = Vocabulary(
-    "account_status", "Account status (payment status of a month)",
+    "account_status",
+    "Account status (payment status of a month)",
     (
         Term("current", "paid as agreed; not past due"),
         Term("dpd30", "30 to 59 days past due"),
@@ -66,7 +72,8 @@ ACCOUNT_STATUS = Vocabulary(
 )
 
 PRODUCT = Vocabulary(
-    "product", "Product (kind of credit account)",
+    "product",
+    "Product (kind of credit account)",
     (
         Term("card", "credit card: revolving credit with a limit"),
         Term("auto_loan", "car loan: instalments, secured on the vehicle"),
@@ -77,7 +84,8 @@ PRODUCT = Vocabulary(
 )
 
 INQUIRY_PURPOSE = Vocabulary(
-    "inquiry_purpose", "Inquiry purpose (what the applicant applied for)",
+    "inquiry_purpose",
+    "Inquiry purpose (what the applicant applied for)",
     (
         Term("card", "an application for a credit card"),
         Term("auto_loan", "an application for a car loan"),
@@ -88,7 +96,8 @@ INQUIRY_PURPOSE = Vocabulary(
 )
 
 PUBLIC_RECORD_KIND = Vocabulary(
-    "public_record_kind", "Public record kind",
+    "public_record_kind",
+    "Public record kind",
     (
         Term("civil_judgment", "a court ordered the person to pay a debt"),
         Term("bankruptcy_ch7", "bankruptcy with liquidation of assets (US Chapter 7)"),
@@ -101,7 +110,8 @@ PUBLIC_RECORD_KIND = Vocabulary(
 )
 
 PAYMENT_KIND = Vocabulary(
-    "payment_kind", "Payment kind (alternative data)",
+    "payment_kind",
+    "Payment kind (alternative data)",
     (
         Term("utility", "a utility bill: water, power, gas"),
         Term("telecom", "a telephone, mobile or internet bill"),
@@ -111,13 +121,19 @@ PAYMENT_KIND = Vocabulary(
 )
 
 BOOLEAN = Vocabulary(
-    "boolean", "Boolean",
+    "boolean",
+    "Boolean",
     (Term("true", "yes"), Term("false", "no")),
     also_governs="the `codes` of every field of `type: boolean`",
 )
 
 VOCABULARIES: tuple[Vocabulary, ...] = (
-    ACCOUNT_STATUS, PRODUCT, INQUIRY_PURPOSE, PUBLIC_RECORD_KIND, PAYMENT_KIND, BOOLEAN,
+    ACCOUNT_STATUS,
+    PRODUCT,
+    INQUIRY_PURPOSE,
+    PUBLIC_RECORD_KIND,
+    PAYMENT_KIND,
+    BOOLEAN,
 )
 
 _BY_TARGET = {t: v for v in VOCABULARIES for t in v.targets}
@@ -132,11 +148,22 @@ def for_target(target: str) -> Vocabulary | None:
 # delinquency features. A row with no status is ranked from its days past due: the rank of the
 # worst status whose fewest days it reaches (``current`` below 30).
 STATUS_RANK: dict[str, int] = {
-    "current": 0, "closed": 0, "dpd30": 1, "dpd60": 2, "dpd90": 3, "dpd120": 4, "dpd150": 5,
+    "current": 0,
+    "closed": 0,
+    "dpd30": 1,
+    "dpd60": 2,
+    "dpd90": 3,
+    "dpd120": 4,
+    "dpd150": 5,
     "chargeoff": 6,
 }
-DAYS_PAST_DUE: dict[str, int] = {"dpd30": 30, "dpd60": 60, "dpd90": 90, "dpd120": 120,
-                                 "dpd150": 150}
+DAYS_PAST_DUE: dict[str, int] = {
+    "dpd30": 30,
+    "dpd60": 60,
+    "dpd90": 90,
+    "dpd120": 120,
+    "dpd150": 150,
+}
 CHARGED_OFF = "chargeoff"
 REVOLVING = "card"  # the product whose balance over its limit is a utilisation
 

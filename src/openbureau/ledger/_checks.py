@@ -24,14 +24,22 @@ def _problems(table: EventTable) -> list[tuple[str, str]]:
         if c.vocabulary is None:
             continue
         if c.name == "payment_status":
-            found.append((f"NOT {RANKABLE_STATUS_SQL}", "CASE WHEN payment_status IS NULL "
-                          "THEN 'has neither a payment_status nor a days_past_due' "
-                          f"ELSE 'has payment_status ''' || payment_status || ''', not one of "
-                          f"{c.vocabulary.listing()}' END"))
+            found.append(
+                (
+                    f"NOT {RANKABLE_STATUS_SQL}",
+                    "CASE WHEN payment_status IS NULL "
+                    "THEN 'has neither a payment_status nor a days_past_due' "
+                    f"ELSE 'has payment_status ''' || payment_status || ''', not one of "
+                    f"{c.vocabulary.listing()}' END",
+                )
+            )
         else:
-            found.append((f"{c.name} NOT IN ({c.vocabulary.sql_list()})",
-                          f"'has {c.name} ''' || {c.name} || ''', not one of "
-                          f"{c.vocabulary.listing()}'"))
+            found.append(
+                (
+                    f"{c.name} NOT IN ({c.vocabulary.sql_list()})",
+                    f"'has {c.name} ''' || {c.name} || ''', not one of {c.vocabulary.listing()}'",
+                )
+            )
     return found
 
 
@@ -50,11 +58,12 @@ def refuse_unknown_values(engine: Engine) -> None:
         which = "CASE " + " ".join(f"WHEN {cond} THEN {text}" for cond, text in problems) + " END"
         rows = engine.query(f"""SELECT count(*) OVER (), batch_id, record_id, {which}
             FROM {table.table} e WHERE e.is_current AND ({where}) AND {_NOT_SUPPRESSED}
-            ORDER BY batch_id, record_id LIMIT 1""")
+            ORDER BY batch_id, length(record_id), record_id LIMIT 1""")  # first line first
         if rows:
             n, batch_id, record_id, what = rows[0]
             more = f"; {n - 1:,} more {table.event} events like it" if n > 1 else ""
             raise UserError(
                 f"ledger: record {record_id} of batch {batch_id} {what}{more}. Loaded before "
                 "ingest checked this; features and scores are refused until such records are "
-                "corrected or suppressed (openbureau.ledger.correct_record, suppress_record)")
+                "corrected or suppressed (openbureau.ledger.correct_record, suppress_record)"
+            )

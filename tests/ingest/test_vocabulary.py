@@ -248,3 +248,28 @@ def test_each_vocabulary_is_declared_once_with_meanings() -> None:
         assert v.terms and all(t.meaning for t in v.terms)
         assert len(set(v.values)) == len(v.values)
     assert for_target("payment_status") is ACCOUNT_STATUS and for_target("balance") is None
+
+
+def test_a_status_row_that_says_nothing_of_lateness_is_quarantined(ws, write_file) -> None:
+    data = load_yaml(BANK_SPEC)
+    data["fields"].append(
+        {"column": "DPD", "target": "days_past_due", "type": "integer", "category": "credit"}
+    )
+    data["fields"][-2]["required"] = False  # STATUS may be empty when DPD says how late
+    data["ledger"] = {"event": "account_status", "event_date": "period"}
+    spec = parse_spec(data)
+    rows = [r + ",0" for r in BANK_GOOD_ROWS[:2]]
+    rows += [
+        "5,Al,Ok,1980-01-01,,2024-01,1,,95",
+        "6,Al,Ok,1980-01-01,,2024-01,1,,",
+        "7,Al,Ok,1980-01-01,,2024-01,1,42,",
+    ]
+    f = write_file("d.csv", BANK_HEADER.rstrip("\n") + ",DPD\n" + "\n".join(rows) + "\n")
+    with ws.engine() as engine:
+        report = ingest_file(engine, spec, f, key=ws.national_id_key())
+        reasons = dict(engine.query("SELECT line_no, reasons FROM quarantine"))
+    assert (report.loaded, report.quarantined) == (3, 2)
+    assert reasons == {
+        5: ["unclassifiable_status"],
+        6: ["unknown_code:payment_status", "unclassifiable_status"],
+    }

@@ -157,9 +157,9 @@ def _present(f: FieldSpec) -> str:
 
 def compile_validation(spec: SourceSpec, source_rows: str) -> Compiled:
     """The CREATE TEMP TABLE statement that stages and judges every row of a batch."""
-    strings = ", ".join(
+    strings = [
         f"nullif(trim({q('v_' + f.target)}), '') AS {q('s_' + f.target)}" for f in spec.fields
-    )
+    ]
     parsed_cols: list[str] = []
     problem_cols: list[str] = []
     typed_cols: list[str] = []
@@ -168,6 +168,8 @@ def compile_validation(spec: SourceSpec, source_rows: str) -> Compiled:
     for f in spec.fields:
         read = field_sql(spec, f, lambda norm: f"left({hmac_sql(norm)}, 32)")
         p, e, t = q("p_" + f.target), q("e_" + f.target), q("t_" + output_column(f))
+        if read.number_text:
+            strings.append(f"{read.number_text} AS {q('n_' + f.target)}")
         parsed_cols.append(f"{read.parsed} AS {p}")
         if read.syntax:
             parsed_cols.append(f"{read.syntax} AS {q('ok_' + f.target)}")
@@ -221,7 +223,7 @@ def compile_validation(spec: SourceSpec, source_rows: str) -> Compiled:
     CREATE OR REPLACE TEMP TABLE {STAGED} AS
     WITH src AS ({source_rows}),
     cleaned AS (
-      SELECT *, {strings},
+      SELECT *, {", ".join(strings)},
         CASE WHEN row_number() OVER (PARTITION BY raw_text ORDER BY line_no) > 1
              THEN {reason_sql("duplicate_row")} END AS dup_row
       FROM src),

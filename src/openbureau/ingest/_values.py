@@ -1,8 +1,9 @@
 """How one field's text becomes its typed value, and the reason when it cannot.
 
-Every expression here is SQL over the staged row's columns: ``s_<target>`` (the trimmed text,
-NULL when empty), ``p_<target>`` (the parsed value) and ``ok_<target>`` (whether a number has
-the right syntax). They are compiled into the one validation pass (``_validate``).
+Every expression here is SQL over the staged row's columns: ``v_<target>`` (the cell),
+``s_<target>`` (its trimmed text, NULL when empty), ``n_<target>`` (an amount's text without
+currency signs and spaces), ``p_<target>`` (the parsed value) and ``ok_<target>`` (whether a
+number has the right syntax). They are compiled into the one validation pass (``_validate``).
 """
 
 from __future__ import annotations
@@ -28,9 +29,10 @@ INTEGER_SYNTAX = "[+-]?" + _GROUPED.format(sep=",") + "(\\.0*)?"
 class FieldSql:
     """The SQL that reads one field."""
 
-    parsed: str  # the typed value (NULL when the text does not parse), over s_
-    syntax: str | None  # whether the text has the type's syntax, over s_ (numbers only)
+    parsed: str  # the typed value (NULL when the text does not parse), over s_ and n_
+    syntax: str | None  # whether the text has the type's syntax, over s_ and n_ (numbers)
     problem: str  # the field's reason ('code:target') or NULL, over s_, p_ and ok_
+    number_text: str | None = None  # an amount's n_, over v_ (computed once, read twice)
 
 
 def field_sql(spec: SourceSpec, f: FieldSpec, tokenise: Callable[[str], str]) -> FieldSql:
@@ -39,6 +41,7 @@ def field_sql(spec: SourceSpec, f: FieldSpec, tokenise: Callable[[str], str]) ->
     p = q("p_" + f.target)
     checks: list[tuple[str, str]] = []  # (condition, reason), first that holds wins
     syntax: str | None = None
+    number_text: str | None = None
     if f.type in ("date", "month"):
         parsed = ", ".join(f"try_strptime({s}, {lit(fmt)})" for fmt in f.formats or [])
         value = f"CAST(coalesce({parsed}) AS DATE)"
@@ -46,7 +49,10 @@ def field_sql(spec: SourceSpec, f: FieldSpec, tokenise: Callable[[str], str]) ->
             value = f"date_trunc('month', {value})::DATE"
         checks.append((f"{p} IS NULL", "unparseable_date"))
     elif f.type in ("amount", "integer"):
-        cleaned = s if f.type == "integer" else f"regexp_replace({s}, '{_NOISE}', '', 'g')"
+        cleaned = s
+        if f.type == "amount":
+            number_text = f"regexp_replace(trim({q('v_' + f.target)}), '{_NOISE}', '', 'g')"
+            cleaned = q("n_" + f.target)
         if f.decimal_comma:
             pattern, number = (
                 AMOUNT_SYNTAX_DECIMAL_COMMA,
@@ -80,7 +86,10 @@ def field_sql(spec: SourceSpec, f: FieldSpec, tokenise: Callable[[str], str]) ->
         for cond, code in [(f"length({s}) > {f.length_limit}", "field_too_long"), *checks]
     )
     return FieldSql(
-        parsed=value, syntax=syntax, problem=f"CASE WHEN {s} IS NULL THEN NULL {whens} END"
+        parsed=value,
+        syntax=syntax,
+        problem=f"CASE WHEN {s} IS NULL THEN NULL {whens} END",
+        number_text=number_text,
     )
 
 

@@ -450,8 +450,9 @@ class SourceSpec(BaseModel):
 
     def fingerprint(self) -> str:
         """Hash of the spec's meaning (not its formatting): recorded on every batch."""
-        # The ledger mapping does not change what is loaded, so it is not part of a batch's
-        # identity: fixing a mapping must not make the same file load twice.
+        # The ledger mapping is left out: fixing a mapping must not make a spec look like
+        # another one (it only decides which rows must say how late they are, and which target
+        # holds a public record's kind).
         # Bounds a spec does not set are left out, so specs written before they existed keep
         # their fingerprint.
         unset = {i: {k for k in ("min", "max", "max_length") if getattr(f, k) is None}

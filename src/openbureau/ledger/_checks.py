@@ -63,7 +63,7 @@ def refuse_unknown_values(engine: Engine) -> None:
             n, batch_id, record_id, what = rows[0]
             more = f"; {n - 1:,} more {table.event} events like it" if n > 1 else ""
             raise UserError(
-                f"ledger: record {record_id} of batch {batch_id} {what}{more}. Loaded before "
-                "ingest checked this; features and scores are refused until such records are "
-                "corrected or suppressed (openbureau.ledger.correct_record, suppress_record)"
+                f"ledger: record {record_id} of batch {batch_id} {what}{more}; features and "
+                "scores are refused until such records are corrected or suppressed "
+                "(openbureau.ledger.correct_record, suppress_record)"
             )

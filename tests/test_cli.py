@@ -40,6 +40,28 @@ def test_ingest_prints_the_reconciliation(cli, ws, bank_spec, write_file) -> Non
     assert "x,,,,,,," in shown.stdout
 
 
+def test_ingest_lists_every_quarantine_reason(cli, ws, bank_spec, write_file) -> None:
+    bad = {
+        "missing_identifier": "x,,,,,,,",
+        "unparseable_date:dob": "5,Al,Ok,1980-13-45,,2024-01,1,11",
+        "implausible_date:dob": "6,Al,Ok,1850-01-01,,2024-01,1,11",
+        "bad_amount:balance": "7,Al,Ok,1980-01-01,,2024-01,1e5,11",
+        "unknown_code:payment_status": "8,Al,Ok,1980-01-01,,2024-01,1,42",
+        "missing_required:account_id": ",Al,Ok,1980-01-01,,2024-01,1,11",
+        "bad_national_id:national_id": "9,Al,Ok,1980-01-01,12-3,2024-01,1,11",
+        "wrong_field_count": "10,Al,Ok,1980-01-01,,2024-01,1",
+    }
+    good = [f"{n},Jo,Lee,1980-01-01,,2024-01,1,11" for n in range(20, 30)]
+    lines = [*bad.values(), bad["bad_amount:balance"].replace("7,", "17,"), *good]
+    f = write_file("mixed.csv", BANK_HEADER + "\n".join(lines) + "\n")
+    res = cli("ingest", bank_spec, f, "--workspace", ws.root)
+    assert res.exit_code == 0, res.stderr
+    out = " ".join(res.stdout.split())
+    assert "quarantined 2 x bad_amount:balance (first at line 5)" in out
+    for line_no, reason in enumerate(bad, start=2):  # all eight, not the first five
+        assert f"x {reason} (first at line {line_no})" in out, reason
+
+
 def test_spec_by_name_from_the_workspace(cli, ws, bank_spec, write_file) -> None:
     (ws.specs_dir / "testbank_accounts.yaml").write_text(bank_spec.read_text())
     f = write_file("good.csv", BANK_HEADER + "\n".join(BANK_GOOD_ROWS) + "\n")

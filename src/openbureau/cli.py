@@ -163,7 +163,7 @@ def _print_reports(reports: list[BatchReport]) -> None:
             f"quarantined {r.quarantined:,} {mark} (loaded: {r.new:,} new, {r.identical:,} "
             f"identical to the current report, {r.superseding:,} superseding it)"
         )
-        for reason, count, first in r.reasons[:5]:
+        for reason, count, first in r.reasons:  # every reason: a rare one may matter most
             console.print(f"  quarantined {count:,} x {reason} (first at line {first})")
         for w in r.warnings:
             console.print(f"  [yellow]warning:[/] {w}")

@@ -345,7 +345,9 @@ def test_invalid_null_keeps_the_row_and_counts_the_value(ws, bank_spec, write_fi
     # an emptied birth date no longer completes the [last_name, dob] identifier group
     assert quarantined(ws) == {8: ["missing_identifier"]}
     warnings = " ".join(report.warnings)
-    assert "dob: 2 values set to empty (unparseable_date" in warnings
+    # 1850 parses: it is emptied as implausible, not as unparseable
+    assert "dob: 1 values set to empty (unparseable_date" in warnings
+    assert "dob: 1 values set to empty (implausible_date" in warnings
     assert "balance: 1 values set to empty (bad_amount" in warnings
     with pytest.raises(Exception, match="required field cannot have invalid: null"):
         parse_spec({"name": "x", "furnisher": "X", "feed": "f", "format": "csv", "fields": [

@@ -7,23 +7,8 @@ machine-readable reasons the row must be quarantined, empty when it loads. Reaso
 ``code`` or ``code:field``; ``_reason``, ``_field``, ``_source_column`` and ``_value`` describe the
 first.
 
-Reason codes
-    bad_encoding          the line is not valid text in the declared encoding
-    control_character     the line holds a control character such as NUL
-    malformed_quoting     quotes do not pair up (CSV)
-    wrong_field_count     more or fewer cells than the header (CSV)
-    invalid_json          the line is not JSON (JSON lines)
-    not_an_object         the line is JSON but not an object (JSON lines)
-    duplicate_row         the same line appeared earlier in the batch
-    duplicate_key         the same record key appeared earlier in the batch
-    unparseable_date      the value matches none of the field's date formats
-    implausible_date      a date before 1900 or more than a year in the future
-    bad_amount            not a number
-    bad_integer           not a whole number
-    unknown_code          not in the field's code table
-    bad_national_id       a national ID that is not 5-20 letters or digits
-    missing_required      a required field is empty
-    missing_identifier    none of the spec's identifier groups is complete
+The reason codes are declared in ``ingest.reasons`` (and listed in docs/ingest.md from there);
+how each field's text is parsed, bounded and judged is in ``ingest._values``.
 """
 
 from __future__ import annotations
@@ -35,6 +20,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from openbureau.engine import Engine
+from openbureau.ingest._sql import lit, q
+from openbureau.ingest._values import field_sql
+from openbureau.ingest.reasons import reason_sql
 from openbureau.ingest.spec import FieldSpec, SourceSpec
 
 STAGED = "_ingest_staged"
@@ -47,16 +35,6 @@ NOT_BLANK = "(text IS NULL OR NOT regexp_full_match(text, '[ \t\r]*'))"
 NATIONAL_ID_MASK = "[national_id]"
 # A national ID written inside a line we could not parse: masked before the line is stored.
 _NATIONAL_ID_PATTERN = r"\b[0-9]{3}-?[0-9]{2}-?[0-9]{4}\b"
-
-
-def q(name: str) -> str:
-    """Quote an identifier."""
-    return '"' + name.replace('"', '""') + '"'
-
-
-def lit(value: str) -> str:
-    """Quote a string literal."""
-    return "'" + value.replace("'", "''") + "'"
 
 
 HMAC_VARIABLES = ("ob_hmac_ipad", "ob_hmac_opad")
@@ -94,6 +72,12 @@ class Compiled:
     value_columns: list[str]  # typed output columns, in spec order (national_id -> token)
 
 
+# The first arms of a text line's structural check: not text, or a control character in it.
+_UNREADABLE = (f"WHEN text IS NULL THEN {reason_sql('bad_encoding')} "
+               f"WHEN regexp_matches(text, {lit(CONTROL_CHARS)}) "
+               f"THEN {reason_sql('control_character')}")
+
+
 def _csv_cell_pattern(delim: str, quote: str) -> tuple[str, str]:
     """Patterns for one cell and for a whole line, both applied to delimiter || line.
 
@@ -119,10 +103,10 @@ def csv_rows(spec: SourceSpec, header: list[str]) -> str:
       {lit(spec.parse.delimiter)} || text AS _prefixed,
       CASE WHEN text IS NOT NULL AND regexp_full_match(_prefixed, {lit(full)})
            THEN regexp_extract_all(_prefixed, {lit(extract)}, 1) END AS cells,
-      CASE WHEN text IS NULL THEN 'bad_encoding'
-           WHEN regexp_matches(text, {lit(CONTROL_CHARS)}) THEN 'control_character'
-           WHEN cells IS NULL THEN 'malformed_quoting'
-           WHEN len(cells) <> {len(header)} THEN 'wrong_field_count' END AS structural,
+      CASE {_UNREADABLE}
+           WHEN cells IS NULL THEN {reason_sql("malformed_quoting")}
+           WHEN len(cells) <> {len(header)} THEN {reason_sql("wrong_field_count")}
+      END AS structural,
       {", ".join(cols)}
     FROM _ingest_text WHERE {NOT_BLANK}"""
 
@@ -138,10 +122,9 @@ def jsonl_rows(spec: SourceSpec) -> str:
     return f"""
     SELECT line_no, text, coalesce(text, {RAW_AS_TEXT}) AS raw_text,
       try(json_type(text)) AS _json_type,
-      CASE WHEN text IS NULL THEN 'bad_encoding'
-           WHEN regexp_matches(text, {lit(CONTROL_CHARS)}) THEN 'control_character'
-           WHEN _json_type IS NULL THEN 'invalid_json'
-           WHEN _json_type <> 'OBJECT' THEN 'not_an_object' END AS structural,
+      CASE {_UNREADABLE}
+           WHEN _json_type IS NULL THEN {reason_sql("invalid_json")}
+           WHEN _json_type <> 'OBJECT' THEN {reason_sql("not_an_object")} END AS structural,
       CASE WHEN structural IS NULL THEN json_extract_string(text, {paths}) END AS _values,
       {", ".join(cols)}
     FROM _ingest_text WHERE {NOT_BLANK}"""
@@ -155,43 +138,6 @@ def parquet_rows(spec: SourceSpec, path: str, columns: list[str]) -> str:
       to_json({record})::VARCHAR AS raw_text, NULL::VARCHAR AS structural,
       {", ".join(cols)}
     FROM read_parquet({lit(path)}, file_row_number = true) p"""
-
-
-def _amount_sql(f: FieldSpec, s: str) -> str:
-    cleaned = f"regexp_replace({s}, '[\\s$€£¥]', '', 'g')"
-    if f.decimal_comma:
-        cleaned = f"replace(replace({cleaned}, '.', ''), ',', '.')"
-    else:
-        cleaned = f"replace({cleaned}, ',', '')"
-    return f"TRY_CAST({cleaned} AS DECIMAL(18, 2))"
-
-
-def _typed(f: FieldSpec) -> tuple[str, str | None]:
-    """SQL for the typed value of a field and for its value error code (None if no check)."""
-    s = q("s_" + f.target)
-    if f.type in ("date", "month"):
-        parsed = ", ".join(f"try_strptime({s}, {lit(fmt)})" for fmt in f.formats or [])
-        value = f"CAST(coalesce({parsed}) AS DATE)"
-        if f.type == "month":
-            value = f"date_trunc('month', {value})::DATE"
-        return value, "unparseable_date"
-    if f.type == "amount":
-        return _amount_sql(f, s), "bad_amount"
-    if f.type == "integer":
-        return f"TRY_CAST(replace({s}, ',', '') AS BIGINT)", "bad_integer"
-    if f.type in ("code", "boolean"):
-        codes = f.codes or {}
-        whens = " ".join(f"WHEN {lit(k.lower())} THEN {lit(v)}" for k, v in codes.items())
-        value = f"CASE lower({s}) {whens} END"
-        if f.type == "boolean":
-            value = f"CAST({value} AS BOOLEAN)"
-        return value, "unknown_code"
-    if f.target == "national_id":
-        norm = f"upper(regexp_replace({s}, '[^0-9A-Za-z]', '', 'g'))"
-        token = f"left({hmac_sql(norm)}, 32)"
-        return (f"CASE WHEN regexp_full_match({norm}, '[0-9A-Z]{{5,20}}') THEN {token} END",
-                "bad_national_id")
-    return s, None
 
 
 def output_column(f: FieldSpec) -> str:
@@ -211,34 +157,41 @@ def _present(f: FieldSpec) -> str:
 
 def compile_validation(spec: SourceSpec, source_rows: str) -> Compiled:
     """The CREATE TEMP TABLE statement that stages and judges every row of a batch."""
-    strings = ", ".join(
+    strings = [
         f"nullif(trim({q('v_' + f.target)}), '') AS {q('s_' + f.target)}" for f in spec.fields
-    )
+    ]
+    parsed_cols: list[str] = []
+    problem_cols: list[str] = []
     typed_cols: list[str] = []
     checks: list[str] = []
     nulled: list[str] = []
     for f in spec.fields:
-        value, code = _typed(f)
-        out = q("t_" + output_column(f))
-        s = q("s_" + f.target)
-        if f.type == "date":
-            plausible = f"{value} BETWEEN DATE '1900-01-01' AND current_date + 366"
-            if f.invalid == "null":
-                value = f"CASE WHEN {plausible} THEN {value} END"
-            else:
-                checks.append(f"CASE WHEN NOT ({plausible}) THEN 'implausible_date:{f.target}' END")
-        typed_cols.append(f"{value} AS {out}")
-        if code:
-            problem = f"CASE WHEN {s} IS NOT NULL AND {out} IS NULL THEN '{code}:{f.target}' END"
-            (nulled if f.invalid == "null" else checks).append(problem)
+        read = field_sql(spec, f, lambda norm: f"left({hmac_sql(norm)}, 32)")
+        p, e, t = q("p_" + f.target), q("e_" + f.target), q("t_" + output_column(f))
+        if read.number_text:
+            strings.append(f"{read.number_text} AS {q('n_' + f.target)}")
+        parsed_cols.append(f"{read.parsed} AS {p}")
+        if read.syntax:
+            parsed_cols.append(f"{read.syntax} AS {q('ok_' + f.target)}")
+        problem_cols.append(f"{read.problem} AS {e}")
+        if f.invalid == "null":  # the value is emptied, the row loads, the batch counts it
+            typed_cols.append(f"CASE WHEN {e} IS NULL THEN {p} END AS {t}")
+            nulled.append(e)
+        else:
+            typed_cols.append(f"{p} AS {t}")
+            checks.append(e)
         if f.required:
-            checks.append(f"CASE WHEN {s} IS NULL THEN 'missing_required:{f.target}' END")
+            checks.append(f"CASE WHEN {q('s_' + f.target)} IS NULL "
+                          f"THEN {reason_sql('missing_required', f.target)} END")
     if spec.require_one_of:
         groups = " OR ".join(
             "(" + " AND ".join(f"{_present(spec.field(t))} IS NOT NULL" for t in g) + ")"
             for g in spec.require_one_of
         )
-        checks.append(f"CASE WHEN NOT ({groups}) THEN 'missing_identifier' END")
+        checks.append(f"CASE WHEN NOT ({groups}) THEN {reason_sql('missing_identifier')} END")
+    status = _status_check(spec)
+    if status:
+        checks.append(status)
 
     key_cols = [q("t_" + output_column(spec.field(t))) for t in spec.record_key]
     source_key = (
@@ -247,7 +200,7 @@ def compile_validation(spec: SourceSpec, source_rows: str) -> Compiled:
     )
     dup_key = (
         f"CASE WHEN len(pre) = 0 AND row_number() OVER (PARTITION BY len(pre) = 0, "
-        f"{', '.join(key_cols)} ORDER BY line_no) > 1 THEN 'duplicate_key' END"
+        f"{', '.join(key_cols)} ORDER BY line_no) > 1 THEN {reason_sql('duplicate_key')} END"
         if key_cols else "NULL::VARCHAR"
     )
 
@@ -270,22 +223,27 @@ def compile_validation(spec: SourceSpec, source_rows: str) -> Compiled:
     CREATE OR REPLACE TEMP TABLE {STAGED} AS
     WITH src AS ({source_rows}),
     cleaned AS (
-      SELECT *, {strings},
+      SELECT *, {", ".join(strings)},
         CASE WHEN row_number() OVER (PARTITION BY raw_text ORDER BY line_no) > 1
-             THEN 'duplicate_row' END AS dup_row
+             THEN {reason_sql("duplicate_row")} END AS dup_row
       FROM src),
+    parsed AS (SELECT cleaned.*, {", ".join(parsed_cols)} FROM cleaned),
+    checked AS (SELECT parsed.*, {", ".join(problem_cols)} FROM parsed),
     typed AS (
-      SELECT cleaned.*, {", ".join(typed_cols)}, {mask} AS _masked,
+      SELECT checked.*, {", ".join(typed_cols)}, {mask} AS _masked,
+        list_filter([{", ".join(nulled) if nulled else "NULL"}],
+                    lambda x: x IS NOT NULL) AS _nulled
+      FROM checked),
+    prejudged AS (
+      SELECT typed.*,
         CASE WHEN structural IS NOT NULL
              THEN list_filter([structural, dup_row], lambda x: x IS NOT NULL)
              ELSE list_filter([dup_row, {", ".join(checks) if checks else "NULL"}],
-                              lambda x: x IS NOT NULL) END AS pre,
-        list_filter([{", ".join(nulled) if nulled else "NULL"}],
-                    lambda x: x IS NOT NULL) AS _nulled
-      FROM cleaned),
+                              lambda x: x IS NOT NULL) END AS pre
+      FROM typed),
     judged AS (
       SELECT *, list_concat(pre, list_filter([{dup_key}], lambda x: x IS NOT NULL)) AS _reasons
-      FROM typed)
+      FROM prejudged)
     SELECT line_no AS _line_no, {source_key} AS _source_record_id, {out_list},
       CASE WHEN len(_reasons) > 0 THEN _masked END AS _raw_text, _reasons, _nulled,
       split_part(_reasons[1], ':', 1) AS _reason,
@@ -294,3 +252,12 @@ def compile_validation(spec: SourceSpec, source_rows: str) -> Compiled:
       CASE nullif(split_part(_reasons[1], ':', 2), '') {values_by_field} END AS _value
     FROM judged"""
     return Compiled(sql=sql, value_columns=outputs)
+
+
+def _status_check(spec: SourceSpec) -> str | None:
+    """An account status row must say how late it is, or the ledger cannot rank it."""
+    if spec.ledger is None or spec.ledger.event != "account_status":
+        return None
+    targets = [f for f in spec.fields if f.target in ("payment_status", "days_past_due")]
+    missing = " AND ".join(f"{q('t_' + output_column(f))} IS NULL" for f in targets)
+    return f"CASE WHEN {missing} THEN {reason_sql('unclassifiable_status')} END"

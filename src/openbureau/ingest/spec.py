@@ -23,16 +23,29 @@ Example (abridged)::
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import re
+from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from openbureau.errors import SpecError
+from openbureau.ingest import bounds, vocabulary
+from openbureau.ingest._yaml import load_yaml
+from openbureau.ingest.vocabulary import BOOLEAN, PAYMENT_KIND, PUBLIC_RECORD_KIND, Vocabulary
 
 SPEC_VERSION = 1
 
@@ -107,6 +120,19 @@ RESERVED_TARGETS = frozenset(
 )
 
 _SLUG = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+# The field types a spec's min and max apply to.
+BOUNDED_TYPES = ("amount", "integer", "date", "month")
+
+
+def code_key(key: str) -> str:
+    """A code as the engine matches it: surrounding spaces trimmed, case ignored."""
+    return key.strip(" ").lower()
+
+
+def _historical(info: ValidationInfo) -> bool:
+    """Whether the spec is one a batch was loaded with earlier: the checks added since are
+    then the ledger's to make, on the rows (see ``parse_spec``)."""
+    return bool(info.context and info.context.get("historical"))
 
 
 class FieldSpec(BaseModel):
@@ -127,6 +153,19 @@ class FieldSpec(BaseModel):
         default=None, description="source code -> canonical value (code and boolean types)"
     )
     decimal_comma: bool = Field(default=False, description="amounts written as 1.234,56")
+    min: Decimal | dt.date | None = Field(
+        default=None, description="lowest plausible value (amount, integer, date, month); "
+        "tightens the declared bounds"
+    )
+    max: Decimal | dt.date | None = Field(
+        default=None, description="highest plausible value (amount, integer, date, month); "
+        "tightens the declared bounds"
+    )
+    max_length: int | None = Field(
+        default=None, ge=1, le=bounds.MAX_LENGTH_LIMIT,
+        description=f"longest value accepted, in characters "
+        f"(default {bounds.DEFAULT_MAX_LENGTH:,})",
+    )
     invalid: Literal["quarantine", "null"] = Field(
         default="quarantine",
         description="a value that does not parse: quarantine the row, or load it with this "
@@ -144,11 +183,29 @@ class FieldSpec(BaseModel):
 
     @field_validator("codes", mode="before")
     @classmethod
-    def _codes_as_strings(cls, v: Any) -> Any:
-        # YAML reads 11: current as an int key; codes are matched as text.
-        if isinstance(v, dict):
-            return {str(k): str(val) for k, val in v.items()}
-        return v
+    def _codes_as_text(cls, v: Any, info: ValidationInfo) -> Any:
+        # Codes are matched as text, trimmed and ignoring case: two keys that match the same
+        # values (11 and "11", "L" and "l") would make one of them silently unused.
+        if not isinstance(v, dict):
+            return v
+        table: dict[str, str] = {}
+        seen: dict[str, str] = {}
+        for k, val in v.items():
+            key = str(k)
+            value = str(val).lower() if isinstance(val, bool) else str(val)
+            norm = code_key(key)
+            if not _historical(info):
+                if not norm:
+                    raise ValueError(f"key {key!r} can never match: an empty value is a "
+                                     "missing value")
+                if norm in seen:
+                    raise ValueError(f"keys {seen[norm]!r} and {key!r} are the same code "
+                                     "(codes match ignoring case and surrounding spaces)")
+                if not value.strip():
+                    raise ValueError(f"key {key!r} maps to an empty value")
+            seen[norm] = key
+            table[key] = value
+        return table
 
     @model_validator(mode="after")
     def _consistent(self) -> FieldSpec:
@@ -171,7 +228,16 @@ class FieldSpec(BaseModel):
                           "y": "true", "n": "false", "yes": "true", "no": "false"}
         if self.type in ("date", "month") and not self.formats:
             self.formats = ["%Y-%m-%d"] if self.type == "date" else ["%Y-%m"]
+        if (self.min is not None or self.max is not None) and self.type not in BOUNDED_TYPES:
+            raise ValueError(f"min and max apply to fields of type {', '.join(BOUNDED_TYPES)}, "
+                             f"not {self.type}")
+        bounds.field_bounds(self)  # raises ValueError when min or max widen the bounds
         return self
+
+    @property
+    def length_limit(self) -> int:
+        """The most characters a value of this field may have."""
+        return self.max_length or bounds.DEFAULT_MAX_LENGTH
 
 
 class ParseOptions(BaseModel):
@@ -242,15 +308,15 @@ class LedgerMapping(BaseModel):
 
     @model_validator(mode="after")
     def _kind_given(self) -> LedgerMapping:
-        if self.event == "payment" and self.kind not in PAYMENT_KINDS:
-            raise ValueError(f"ledger.kind: a payment feed needs one of {sorted(PAYMENT_KINDS)}")
+        if self.event == "payment" and self.kind not in PAYMENT_KIND:
+            raise ValueError(f"ledger.kind: a payment feed needs one of {PAYMENT_KIND.listing()}")
         if self.event == "public_record":
             if (self.kind is None) == (self.kind_from is None):
                 raise ValueError(
                     "ledger: a public_record feed needs exactly one of kind, kind_from")
-            if self.kind is not None and self.kind not in PUBLIC_RECORD_KINDS:
+            if self.kind is not None and self.kind not in PUBLIC_RECORD_KIND:
                 raise ValueError(
-                    f"ledger.kind: {self.kind!r} is not one of {sorted(PUBLIC_RECORD_KINDS)}"
+                    f"ledger.kind: {self.kind!r} is not one of {PUBLIC_RECORD_KIND.listing()}"
                 )
         return self
 
@@ -258,10 +324,6 @@ class LedgerMapping(BaseModel):
         return [t for t in (self.kind_from, self.event_date, self.reported_date) if t]
 
 
-PAYMENT_KINDS = frozenset({"utility", "telecom", "rent"})
-PUBLIC_RECORD_KINDS = frozenset(
-    {"civil_judgment", "bankruptcy_ch7", "bankruptcy_ch13", "tax_lien"}
-)
 # Targets each event needs from the feed (one of each tuple).
 EVENT_REQUIRES: dict[str, list[tuple[str, ...]]] = {
     "account_status": [("account_id",), ("payment_status", "days_past_due")],
@@ -311,7 +373,7 @@ class SourceSpec(BaseModel):
         return v
 
     @model_validator(mode="after")
-    def _consistent(self) -> SourceSpec:
+    def _consistent(self, info: ValidationInfo) -> SourceSpec:
         if not self.fields:
             raise ValueError("fields: a spec needs at least one field")
         targets = [f.target for f in self.fields]
@@ -340,9 +402,40 @@ class SourceSpec(BaseModel):
                         f"ledger: a {self.ledger.event} feed needs a field with target "
                         + " or ".join(repr(t) for t in needed)
                     )
+        if not _historical(info):
+            for i, f in enumerate(self.fields):
+                self._check_vocabulary(i, f)
         return self
 
+    def _check_vocabulary(self, i: int, f: FieldSpec) -> None:
+        """A coded field maps only onto its target's vocabulary (file, field and key named)."""
+        where = f"fields.{i}"
+        if f.codes and f.type not in ("code", "boolean"):
+            raise ValueError(f"{where}.codes: a codes table applies to fields of type code or "
+                             f"boolean; {f.column} has type {f.type}")
+        vocab = self.vocabulary(f)
+        if vocab is not None and vocab is not BOOLEAN and f.type not in ("code", "string"):
+            raise ValueError(f"{where}: {f.target} takes {vocab.label} values "
+                             f"({vocab.listing()}): give it type code with a codes table, "
+                             f"not type {f.type}")
+        if vocab is None or f.type == "string":
+            return  # a string with a vocabulary is checked value by value at ingest
+        for key, value in (f.codes or {}).items():
+            if value not in vocab:
+                raise ValueError(
+                    f"{where}.codes: {f.column} code {key!r} maps to {value!r}, not one of "
+                    f"the {vocab.label} values ({vocab.listing()})")
+
     # -- helpers used by the loader ------------------------------------------------------------
+
+    def vocabulary(self, f: FieldSpec) -> Vocabulary | None:
+        """The vocabulary a field's values must come from: its target's, the public record
+        kind for the target the ledger block takes the kind from, booleans for a boolean."""
+        if f.type == "boolean":
+            return vocabulary.for_target(f.target) or BOOLEAN
+        if self.ledger is not None and self.ledger.kind_from == f.target:
+            return PUBLIC_RECORD_KIND
+        return vocabulary.for_target(f.target)
 
     def field(self, target: str) -> FieldSpec:
         for f in self.fields:
@@ -357,9 +450,15 @@ class SourceSpec(BaseModel):
 
     def fingerprint(self) -> str:
         """Hash of the spec's meaning (not its formatting): recorded on every batch."""
-        # The ledger mapping does not change what is loaded, so it is not part of a batch's
-        # identity: fixing a mapping must not make the same file load twice.
-        canonical = self.model_dump_json(exclude={"description", "ledger"})
+        # The ledger mapping is left out: fixing a mapping must not make a spec look like
+        # another one (it only decides which rows must say how late they are, and which target
+        # holds a public record's kind).
+        # Bounds a spec does not set are left out, so specs written before they existed keep
+        # their fingerprint.
+        unset = {i: {k for k in ("min", "max", "max_length") if getattr(f, k) is None}
+                 for i, f in enumerate(self.fields)}
+        canonical = self.model_dump_json(exclude={"description": True, "ledger": True,
+                                                  "fields": unset})
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
     def to_yaml(self) -> str:
@@ -368,7 +467,7 @@ class SourceSpec(BaseModel):
             data.pop("ledger", None)
         else:
             data["ledger"] = {k: v for k, v in data["ledger"].items() if v is not None}
-        for f in data["fields"]:
+        for f, field_spec in zip(data["fields"], self.fields, strict=True):
             for key in ("formats", "codes", "description"):
                 if not f.get(key):
                     f.pop(key, None)
@@ -378,6 +477,12 @@ class SourceSpec(BaseModel):
                 f.pop("required", None)
             if f.get("invalid") == "quarantine":
                 f.pop("invalid", None)
+            for key in ("min", "max", "max_length"):
+                value = getattr(field_spec, key)
+                if value is None:
+                    f.pop(key, None)
+                elif isinstance(value, Decimal):  # JSON mode writes it as text
+                    f[key] = int(value) if value == value.to_integral() else float(value)
         return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
 
 
@@ -390,14 +495,19 @@ def _describe(err: ValidationError, origin: str) -> str:
     return f"{where}{msg}{extra}"
 
 
-def parse_spec(data: Any, origin: str = "<spec>") -> SourceSpec:
-    """Validate a spec given as a mapping; raise SpecError naming the key at fault."""
+def parse_spec(data: Any, origin: str = "<spec>", *, historical: bool = False) -> SourceSpec:
+    """Validate a spec given as a mapping; raise SpecError naming the key at fault.
+
+    ``historical``: the spec a batch was loaded with, read again to map the batch. The checks
+    of code tables against the vocabularies are then skipped: a batch loaded before they
+    existed is checked row by row by the ledger instead, which names the records at fault.
+    """
     if not isinstance(data, dict):
         raise SpecError(
             f"{origin}: a source spec must be a mapping of keys, got {type(data).__name__}"
         )
     try:
-        return SourceSpec.model_validate(data)
+        return SourceSpec.model_validate(data, context={"historical": historical})
     except ValidationError as err:
         raise SpecError(_describe(err, origin)) from None
 
@@ -412,7 +522,7 @@ def load_spec(path: str | Path) -> SourceSpec:
     except (OSError, UnicodeDecodeError) as exc:
         raise SpecError(f"{p}: cannot read spec: {exc}") from None
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f", line {mark.line + 1}" if mark is not None else ""

@@ -20,7 +20,10 @@ from __future__ import annotations
 import datetime as dt
 
 from openbureau.engine import Engine
+from openbureau.ingest.vocabulary import CHARGED_OFF, REVOLVING, STATUS_RANK
 from openbureau.ledger.build import ensure_schema
+
+_CHARGED_OFF = STATUS_RANK[CHARGED_OFF]
 
 
 def date_literal(as_of: dt.date) -> str:
@@ -39,6 +42,7 @@ def create_pit_views(engine: Engine, as_of: dt.date) -> None:
     engine.execute(f"""CREATE OR REPLACE TEMP TABLE pit_accounts AS
         SELECT person_id, account_id,
             arg_max(product, event_date) AS product,
+            arg_max(product, event_date) = '{REVOLVING}' AS revolving,
             min(opened_date) AS opened_date,
             arg_max(closed_date, event_date) AS closed_date,
             arg_max(credit_limit, event_date) AS credit_limit,
@@ -58,16 +62,17 @@ def create_pit_views(engine: Engine, as_of: dt.date) -> None:
             count(*) FILTER (WHERE event_date > {d} - INTERVAL 24 MONTH) AS months_24m,
             -- trended utilisation: monthly balance / limit of a card, summed over 12 months
             sum(balance / nullif(credit_limit, 0)) FILTER (
-                WHERE product = 'card' AND status_rank < 6 AND credit_limit > 0
-                  AND event_date > {d} - INTERVAL 12 MONTH) AS util_sum_12m,
+                WHERE product = '{REVOLVING}' AND status_rank < {_CHARGED_OFF}
+                  AND credit_limit > 0 AND event_date > {d} - INTERVAL 12 MONTH) AS util_sum_12m,
             count(*) FILTER (
-                WHERE product = 'card' AND status_rank < 6 AND credit_limit > 0
-                  AND event_date > {d} - INTERVAL 12 MONTH) AS util_months_12m
+                WHERE product = '{REVOLVING}' AND status_rank < {_CHARGED_OFF}
+                  AND credit_limit > 0 AND event_date > {d} - INTERVAL 12 MONTH)
+                AS util_months_12m
         FROM pit_status GROUP BY person_id, account_id""")
     # An account is open on D when it is not closed by D, not charged off, and still reporting.
     engine.execute("""ALTER TABLE pit_accounts ADD COLUMN is_open BOOLEAN""")
     engine.execute(f"""UPDATE pit_accounts SET is_open =
-        (closed_date IS NULL OR closed_date > {d}) AND current_rank < 6
+        (closed_date IS NULL OR closed_date > {d}) AND current_rank < {_CHARGED_OFF}
         AND last_period > {d} - INTERVAL 3 MONTH""")
     engine.execute(f"""CREATE OR REPLACE TEMP VIEW pit_inquiries AS
         SELECT * FROM ledger_inquiries_effective

@@ -16,6 +16,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from openbureau.ingest.vocabulary import (
+    ACCOUNT_STATUS,
+    DAYS_PAST_DUE,
+    INQUIRY_PURPOSE,
+    PAYMENT_KIND,
+    PRODUCT,
+    PUBLIC_RECORD_KIND,
+    STATUS_RANK,
+    Vocabulary,
+)
+
 # (column, SQL type) shared by every event table.
 COMMON: list[tuple[str, str]] = [
     ("event_id", "VARCHAR NOT NULL"),  # record_id '~' version
@@ -42,6 +53,7 @@ class EventColumn:
     sql_type: str
     sources: tuple[str, ...]  # canonical targets tried in order (coalesce)
     qualify: bool = False  # prefix with the furnisher: account numbers are only unique per lender
+    vocabulary: Vocabulary | None = None  # the values it may hold (checked by build_ledger)
 
 
 @dataclass(frozen=True)
@@ -60,8 +72,9 @@ class EventTable:
         return [c.name for c in self.columns] + ["event_date", "reported_date"]
 
 
-def _c(name: str, sql_type: str, *sources: str, qualify: bool = False) -> EventColumn:
-    return EventColumn(name, sql_type, sources or (name,), qualify)
+def _c(name: str, sql_type: str, *sources: str, qualify: bool = False,
+       vocabulary: Vocabulary | None = None) -> EventColumn:
+    return EventColumn(name, sql_type, sources or (name,), qualify, vocabulary)
 
 
 AMOUNT = "DECIMAL(18,2)"
@@ -69,21 +82,21 @@ AMOUNT = "DECIMAL(18,2)"
 EVENTS: dict[str, EventTable] = {
     "account_status": EventTable("account_status", "ledger_account_status", (
         _c("account_id", "VARCHAR", qualify=True),
-        _c("product", "VARCHAR"),
+        _c("product", "VARCHAR", vocabulary=PRODUCT),
         _c("opened_date", "DATE"),
         _c("closed_date", "DATE"),
         _c("credit_limit", AMOUNT),
         _c("original_amount", AMOUNT),
         _c("balance", AMOUNT),
-        _c("payment_status", "VARCHAR"),
+        _c("payment_status", "VARCHAR", vocabulary=ACCOUNT_STATUS),
         _c("days_past_due", "INTEGER"),
     )),
     "inquiry": EventTable("inquiry", "ledger_inquiries", (
         _c("inquiry_id", "VARCHAR"),
-        _c("inquiry_type", "VARCHAR"),
+        _c("inquiry_type", "VARCHAR", vocabulary=INQUIRY_PURPOSE),
     )),
     "payment": EventTable("payment", "ledger_payments", (
-        _c("payment_kind", "VARCHAR", "-"),  # from the mapping's kind
+        _c("payment_kind", "VARCHAR", "-", vocabulary=PAYMENT_KIND),  # the mapping's kind
         _c("account_id", "VARCHAR", "account_id", "contract_id", "lease_id", qualify=True),
         _c("due_date", "DATE", "due_date", "period"),
         _c("amount_due", AMOUNT),
@@ -92,7 +105,8 @@ EVENTS: dict[str, EventTable] = {
         _c("days_late", "INTEGER"),
     )),
     "public_record": EventTable("public_record", "ledger_public_records", (
-        _c("record_kind", "VARCHAR", "-"),  # from the mapping's kind or kind_from
+        # from the mapping's kind or kind_from
+        _c("record_kind", "VARCHAR", "-", vocabulary=PUBLIC_RECORD_KIND),
         _c("case_id", "VARCHAR", "case_id", "lien_id", qualify=True),
         _c("filed_date", "DATE"),
         _c("amount", AMOUNT),
@@ -100,21 +114,30 @@ EVENTS: dict[str, EventTable] = {
     )),
 }
 
-# Ordinal of the worst payment status: what "worse" means for delinquency features.
-STATUS_RANK_SQL = """CASE
-    WHEN payment_status = 'chargeoff' THEN 6
-    WHEN payment_status = 'dpd150' THEN 5
-    WHEN payment_status = 'dpd120' THEN 4
-    WHEN payment_status = 'dpd90' THEN 3
-    WHEN payment_status = 'dpd60' THEN 2
-    WHEN payment_status = 'dpd30' THEN 1
-    WHEN payment_status IN ('current', 'closed') THEN 0
-    WHEN days_past_due >= 150 THEN 5
-    WHEN days_past_due >= 120 THEN 4
-    WHEN days_past_due >= 90 THEN 3
-    WHEN days_past_due >= 60 THEN 2
-    WHEN days_past_due >= 30 THEN 1
-    ELSE 0 END"""
+# A status row the ledger can rank: a known status, or none and a count of days past due.
+RANKABLE_STATUS_SQL = (f"coalesce(payment_status IN ({ACCOUNT_STATUS.sql_list()}) "
+                       "OR (payment_status IS NULL AND days_past_due >= 0), false)")
+
+
+def _status_rank_sql() -> str:
+    """Ordinal of a status row's delinquency (vocabulary.STATUS_RANK): what "worse" means for
+    the delinquency features. A row it cannot rank is an error, never "current": ingest
+    quarantines such rows and build_ledger refuses older ones, so this only fires if a row
+    slipped past both."""
+    by_status = "\n    ".join(f"WHEN payment_status = '{status}' THEN {rank}"
+                               for status, rank in STATUS_RANK.items())
+    by_days = "\n    ".join(
+        f"WHEN payment_status IS NULL AND days_past_due >= {days} THEN {STATUS_RANK[status]}"
+        for status, days in sorted(DAYS_PAST_DUE.items(), key=lambda item: -item[1]))
+    return f"""CASE
+    {by_status}
+    {by_days}
+    WHEN payment_status IS NULL AND days_past_due >= 0 THEN {STATUS_RANK["current"]}
+    ELSE error('ledger: record ' || record_id || ' of batch ' || batch_id
+               || ' has no account status the ledger can rank; run openbureau ledger') END"""
+
+
+STATUS_RANK_SQL = _status_rank_sql()
 
 SUPPRESSIONS = """CREATE TABLE IF NOT EXISTS ledger_suppressions (
     suppression_id BIGINT PRIMARY KEY, record_id VARCHAR NOT NULL, reason VARCHAR NOT NULL,

@@ -18,7 +18,9 @@ from dataclasses import dataclass, field
 
 from openbureau.engine import Engine
 from openbureau.errors import UserError
+from openbureau.ingest._yaml import load_yaml
 from openbureau.ingest.spec import LedgerMapping, SourceSpec, parse_spec
+from openbureau.ledger._checks import refuse_unknown_values
 from openbureau.ledger._schema import (
     BATCHES,
     COMMON,
@@ -51,6 +53,13 @@ def ensure_schema(engine: Engine) -> None:
     engine.execute(BATCHES)
     for table in EVENTS.values():
         engine.execute(create_sql(table))
+    create_views(engine)
+
+
+def create_views(engine: Engine) -> None:
+    """(Re)create the ledger's views, so a warehouse built by an earlier version reads events
+    the way this one does."""
+    for table in EVENTS.values():
         engine.execute(effective_view_sql(table))
     engine.execute(TRADELINES_VIEW)
 
@@ -59,16 +68,13 @@ def upgrade_schema(engine: Engine) -> None:
     """Create the ledger, or add the columns a ledger built by an earlier openbureau lacks
     (its versions carry the values of their own record: ``loaded_record_id = record_id``)."""
     ensure_schema(engine)
-    added = False
     for table in EVENTS.values():
         if "loaded_record_id" not in engine.columns(table.table):
             engine.execute(f"ALTER TABLE {table.table} ADD COLUMN loaded_record_id VARCHAR")
             engine.execute(f"UPDATE {table.table} SET loaded_record_id = record_id")
-            added = True
-    if added:  # (views listing e.* are made again with the new column)
-        for table in EVENTS.values():
-            engine.execute(effective_view_sql(table))
-        engine.execute(TRADELINES_VIEW)
+    # (views listing e.* are made again with any new column, and rank statuses as this
+    # version does)
+    create_views(engine)
 
 
 def _select_sql(table: EventTable, spec: SourceSpec, mapping: LedgerMapping,
@@ -140,7 +146,7 @@ def build_ledger(engine: Engine) -> LedgerReport:
     with engine.transaction():
         upgrade_schema(engine)
         for batch_id, feed, spec_yaml in _pending_batches(engine):
-            spec = parse_spec(_yaml(spec_yaml), origin=f"batch {batch_id}")
+            spec = parse_spec(load_yaml(spec_yaml), origin=f"batch {batch_id}", historical=True)
             if spec.ledger is None:
                 if feed not in report.identity_only:
                     report.identity_only.append(feed)
@@ -158,6 +164,7 @@ def build_ledger(engine: Engine) -> LedgerReport:
         report.unlinked_events = sum(
             int(engine.scalar(f"SELECT count(*) FROM {t.table} WHERE person_id IS NULL"))
             for t in EVENTS.values())
+    refuse_unknown_values(engine)  # after the commit: what it names can then be corrected
     report.seconds = time.perf_counter() - start
     return report
 
@@ -217,12 +224,6 @@ def refresh_persons(engine: Engine) -> int:
                 WHERE {t.table}.event_id = pi.event_id""")
             changed += int(n)
     return changed
-
-
-def _yaml(text: str) -> object:
-    import yaml
-
-    return yaml.safe_load(text)
 
 
 def event_counts(engine: Engine) -> dict[str, int]:

@@ -50,10 +50,14 @@ def correct_record(engine: Engine, record_id: str, changes: dict[str, Any], reas
         raise UserError("a correction needs at least one changed field")
     table, record_id, event_id, version = _find(engine, record_id)
     allowed = table.correctable()
-    for name in changes:
+    vocabularies = {c.name: c.vocabulary for c in table.columns if c.vocabulary}
+    for name, value in changes.items():
         if name not in allowed:
             raise UserError(f"{name!r} is not a field of a {table.event} event; "
                             f"correctable: {', '.join(allowed)}")
+        vocab = vocabularies.get(name)
+        if vocab is not None and value is not None and value not in vocab:
+            raise UserError(f"{name} {value!r} is not one of {vocab.listing()}")
     new_id = f"{record_id}~{version + 1}"
     replace = ", ".join(f"CAST(? AS {_type(table, n)}) AS {n}" for n in changes)
     with engine.transaction():

@@ -120,8 +120,8 @@ FEATURES: tuple[Feature, ...] = (
     Feature("revolving_utilisation", "AO01", "amounts_owed",
             "Balances on open revolving accounts as a share of their credit limits",
             "Proportion of balances to credit limits on revolving accounts is too high",
-            "acc", "sum(balance) FILTER (WHERE product = 'card' AND is_open) / "
-                   "nullif(sum(credit_limit) FILTER (WHERE product = 'card' AND is_open), 0)",
+            "acc", "sum(balance) FILTER (WHERE revolving AND is_open) / "
+                   "nullif(sum(credit_limit) FILTER (WHERE revolving AND is_open), 0)",
             "ascending", _CARD, "open_cards",
             missing_statement="No open revolving account with a balance and limit on file"),
     Feature("utilisation_trend_12m", "AO06", "amounts_owed",
@@ -135,7 +135,7 @@ FEATURES: tuple[Feature, ...] = (
     Feature("max_card_utilisation", "AO02", "amounts_owed",
             "Highest balance-to-limit share on any open revolving account",
             "Balance is too close to the credit limit on one or more revolving accounts",
-            "acc", "max(balance / nullif(credit_limit, 0)) FILTER (WHERE product = 'card' "
+            "acc", "max(balance / nullif(credit_limit, 0)) FILTER (WHERE revolving "
                    "AND is_open)", "ascending",
             _CARD, "open_cards",
             missing_statement="No recent balance information on revolving accounts"),
@@ -148,14 +148,14 @@ FEATURES: tuple[Feature, ...] = (
     Feature("available_revolving_credit", "AO05", "amounts_owed",
             "Credit limits minus balances on open revolving accounts",
             "Not enough available credit on revolving accounts",
-            "acc", "sum(credit_limit - balance) FILTER (WHERE product = 'card' AND is_open)",
+            "acc", "sum(credit_limit - balance) FILTER (WHERE revolving AND is_open)",
             "descending", _CARD, "open_cards",
             missing_statement="No recent balance information on revolving accounts"),
     Feature("installment_balance_ratio", "AO04", "amounts_owed",
             "Balances on open loans as a share of the amounts borrowed",
             "Proportion of loan balances to loan amounts is too high",
-            "acc", "sum(balance) FILTER (WHERE product <> 'card' AND is_open) / "
-                   "nullif(sum(original_amount) FILTER (WHERE product <> 'card' AND is_open), 0)",
+            "acc", "sum(balance) FILTER (WHERE NOT revolving AND is_open) / "
+                   "nullif(sum(original_amount) FILTER (WHERE NOT revolving AND is_open), 0)",
             "ascending", _LOAN, "open_loans",
             missing_statement="No open loan on file"),
     # -- length of history -----------------------------------------------------------------
@@ -293,10 +293,10 @@ EVIDENCE: dict[str, str] = {
     "public_records": "SELECT person_id, record_id FROM pit_public WHERE resolved_asof IS NULL "
                       "OR filed_date > {d} - INTERVAL 7 YEAR",
     "open_cards": "SELECT person_id, latest_record_id FROM pit_accounts "
-                  "WHERE product = 'card' AND is_open",
+                  "WHERE revolving AND is_open",
     "open_accounts": "SELECT person_id, latest_record_id FROM pit_accounts WHERE is_open",
     "open_loans": "SELECT person_id, latest_record_id FROM pit_accounts "
-                  "WHERE product <> 'card' AND is_open",
+                  "WHERE NOT revolving AND is_open",
     "oldest_account": "SELECT person_id, latest_record_id FROM pit_accounts QUALIFY "
                       "opened_date = min(opened_date) OVER (PARTITION BY person_id)",
     "all_accounts": "SELECT person_id, latest_record_id FROM pit_accounts",
@@ -309,7 +309,7 @@ EVIDENCE: dict[str, str] = {
     "inquiries_12m": "SELECT person_id, record_id FROM pit_inquiries "
                      "WHERE event_date > {d} - INTERVAL 12 MONTH",
     "cards_12m": "SELECT person_id, latest_record_id FROM pit_accounts "
-                 "WHERE product = 'card' AND util_months_12m > 0",
+                 "WHERE revolving AND util_months_12m > 0",
     "inquiries_24m": "SELECT person_id, record_id FROM pit_inquiries "
                      "WHERE event_date > {d} - INTERVAL 24 MONTH",
     "delinquent_rows_24m": "SELECT person_id, record_id FROM pit_status WHERE status_rank >= 1 "

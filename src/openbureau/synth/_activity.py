@@ -111,7 +111,8 @@ def tradelines(rng: np.random.Generator, pop: Population, risk: Risk, has_trade:
     status[roll] = np.minimum(since[roll] + 3, CHARGEOFF)
     dpd = np.select(
         [status == CURRENT, status == CLOSED, status == CHARGEOFF],
-        [0, 0, 180 + 30 * (since - 3)], 30 * status + rng.integers(0, 30, n))
+        # in int64: 30 * dpd150 overflows status's int8 (the file said -100 days past due)
+        [0, 0, 180 + 30 * (since - 3)], 30 * status.astype(np.int64) + rng.integers(0, 30, n))
     age = month - open_m[a]
     frozen_age = np.where(roll, d[a] - 3 - open_m[a], age)
     remaining = np.clip(1 - frozen_age / np.maximum(term[a], 1), 0.05, 1)

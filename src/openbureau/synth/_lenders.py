@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from openbureau.ingest.vocabulary import ACCOUNT_STATUS, PRODUCT
 from openbureau.synth._layout import Col, Feed
 from openbureau.synth._noise import NoiseProfile
 
@@ -10,8 +11,12 @@ REF = "reference"
 CREDIT = "credit"
 INQ = "inquiry"
 
-PRODUCTS = ("card", "auto_loan", "personal_loan", "mortgage")
-STATUSES = ("current", "dpd30", "dpd60", "dpd90", "dpd120", "dpd150", "chargeoff", "closed")
+# Canonical values in the order of the generator's codes (_activity: CARD, AUTO, ...; CURRENT,
+# DPD30, ...), from the vocabularies that ingest checks the specs' code tables against.
+PRODUCTS = tuple(PRODUCT.values)
+STATUSES = tuple(ACCOUNT_STATUS.values)
+if PRODUCTS[0] != "card" or STATUSES[-2:] != ("chargeoff", "closed"):
+    raise AssertionError("the generator's codes follow the vocabularies' order")
 
 NB_PRODUCT = ("18", "00", "01", "26")  # Metro 2 account types
 NB_STATUS = ("11", "71", "78", "80", "82", "83", "97", "13")  # Metro 2 account status

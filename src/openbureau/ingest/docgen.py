@@ -1,0 +1,111 @@
+"""The parts of docs/ingest.md written from the code, so they cannot drift from it.
+
+The doc marks each generated block::
+
+    <!-- generated: vocabularies -->
+    ...
+    <!-- end generated: vocabularies -->
+
+``python -m openbureau.ingest.docgen`` rewrites the blocks of docs/ingest.md in place;
+``--check`` only says whether they are up to date (exit status 1 if not). A test fails when
+they differ.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from openbureau.ingest import bounds
+from openbureau.ingest.reasons import REASONS
+from openbureau.ingest.vocabulary import VOCABULARIES
+
+
+def vocabularies() -> str:
+    """Every canonical vocabulary: its values, their meaning, and what it governs."""
+    parts = []
+    for v in VOCABULARIES:
+        governs = [f"target `{t}`" for t in v.targets]
+        if v.also_governs:
+            governs.append(v.also_governs)
+        rows = "\n".join(f"| `{t.value}` | {t.meaning} |" for t in v.terms)
+        parts.append(
+            f"**{v.title}** (`{v.name}`): {'; '.join(governs)}.\n\n"
+            f"| value | meaning |\n|---|---|\n{rows}"
+        )
+    return "\n\n".join(parts)
+
+
+def plausible_values() -> str:
+    """The bounds of each field type and the canonical targets that tighten them."""
+    types = "\n".join(f"| `{t}` | {b.words()} |" for t, b in bounds.TYPE_BOUNDS.items())
+    targets = "\n".join(
+        f"| `{t}` | {b.words()} | {why} |" for t, (b, why) in bounds.TARGET_BOUNDS.items()
+    )
+    return (
+        f"| type | plausible values |\n|---|---|\n{types}\n"
+        f"| every type | at most {bounds.DEFAULT_MAX_LENGTH:,} characters of text |\n\n"
+        f"| target | plausible values | why |\n|---|---|---|\n{targets}"
+    )
+
+
+def reasons() -> str:
+    """The quarantine reason codes."""
+    rows = "\n".join(f"| `{code}` | {meaning} |" for code, meaning in REASONS.items())
+    return f"| code | meaning |\n|---|---|\n{rows}"
+
+
+BLOCKS: dict[str, Callable[[], str]] = {
+    "vocabularies": vocabularies,
+    "plausible values": plausible_values,
+    "reasons": reasons,
+}
+
+
+def _block(name: str) -> re.Pattern[str]:
+    return re.compile(
+        rf"(<!-- generated: {re.escape(name)} -->\n)(.*?)"
+        rf"(<!-- end generated: {re.escape(name)} -->)",
+        re.DOTALL,
+    )
+
+
+def render(text: str) -> str:
+    """``text`` with every generated block rewritten from the code.
+
+    Raises:
+        ValueError: a block's markers are missing.
+    """
+    for name, write in BLOCKS.items():
+        found = _block(name).search(text)
+        if found is None:
+            raise ValueError(f"no generated block {name!r} in the document")
+        start, _, end = found.groups()
+        text = text[: found.start()] + start + write() + "\n" + end + text[found.end() :]
+    return text
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    check = "--check" in args
+    paths = [a for a in args if a != "--check"] or ["docs/ingest.md"]
+    path = Path(paths[0])
+    text = path.read_text(encoding="utf-8")
+    new = render(text)
+    if new == text:
+        print(f"{path}: generated blocks are up to date")
+        return 0
+    if check:
+        print(
+            f"{path}: generated blocks differ from the code; run python -m openbureau.ingest.docgen"
+        )
+        return 1
+    path.write_text(new, encoding="utf-8")
+    print(f"{path}: generated blocks rewritten")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

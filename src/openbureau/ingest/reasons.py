@@ -1,0 +1,43 @@
+"""Why a row is quarantined: the reason codes, declared once.
+
+A quarantined row keeps every reason it has, each ``code`` or ``code:field`` (the spec
+target at fault); the first is its ``reason``. docs/ingest.md lists these from here
+(``python -m openbureau.ingest.docgen``), and the compiled validation can only emit codes
+declared here (:func:`reason_sql`).
+"""
+
+from __future__ import annotations
+
+from openbureau.ingest.bounds import DEFAULT_MAX_LENGTH
+
+REASONS: dict[str, str] = {
+    "bad_encoding": "the line is not valid text in the declared encoding",
+    "control_character": "the line holds a control character such as NUL",
+    "malformed_quoting": "quotes do not pair up (CSV)",
+    "wrong_field_count": "more or fewer cells than the header (CSV)",
+    "invalid_json": "the line is not JSON (JSON lines)",
+    "not_an_object": "the line is JSON but not an object (JSON lines)",
+    "duplicate_row": "the same line appeared earlier in the batch",
+    "duplicate_key": "the same record key appeared earlier in the batch",
+    "field_too_long": f"a value longer than its field's maximum length (default "
+    f"{DEFAULT_MAX_LENGTH:,} characters; a spec's `max_length`)",
+    "unparseable_date": "the value matches none of the field's date formats",
+    "implausible_date": "a date outside its field's bounds (see Plausible values)",
+    "bad_amount": "not a number: digits, an optional sign, thousands separators in groups of "
+    "three and one decimal separator (no exponent, no underscores)",
+    "bad_integer": "not a whole number (same syntax, no decimals but .0)",
+    "implausible_value": "a number outside its field's bounds (see Plausible values)",
+    "unknown_code": "not in the field's code table, or not a value of its target's vocabulary",
+    "bad_national_id": "a national ID that is not 5-20 letters or digits",
+    "missing_required": "a required field is empty",
+    "missing_identifier": "none of the spec's identifier groups is complete",
+    "unclassifiable_status": "an account status row with neither a payment_status nor a "
+    "days_past_due: the ledger could not tell how late it is",
+}
+
+
+def reason_sql(code: str, target: str | None = None) -> str:
+    """The SQL literal of a reason (``'code:target'``); the code must be declared."""
+    if code not in REASONS:
+        raise KeyError(f"quarantine reason {code!r} is not declared in ingest.reasons.REASONS")
+    return f"'{code}:{target}'" if target else f"'{code}'"

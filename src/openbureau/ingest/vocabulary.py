@@ -1,0 +1,171 @@
+"""The canonical vocabularies: every value a coded canonical field may hold, declared once.
+
+A furnisher's codes are mapped onto these values by the ``codes`` table of a spec field; a table
+that maps to a value outside its target's vocabulary is refused when the spec is loaded, and a
+value the table lacks is quarantined (``unknown_code``). The ledger reads the same declarations
+(the delinquency rank of each account status, the kinds of payments and public records), and
+docs/ingest.md lists them from here (``python -m openbureau.ingest.docgen``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Term:
+    """One canonical value and what it means."""
+
+    value: str
+    meaning: str
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """The values a canonical field may hold, and which fields they govern."""
+
+    name: str
+    title: str
+    terms: tuple[Term, ...]
+    targets: tuple[str, ...] = ()  # canonical targets whose values it governs
+    also_governs: str = ""  # in words: what else takes its values (a ledger block's kind ...)
+
+    @property
+    def values(self) -> tuple[str, ...]:
+        return tuple(t.value for t in self.terms)
+
+    def __contains__(self, value: object) -> bool:
+        return value in self.values
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.values)
+
+    @property
+    def label(self) -> str:
+        """The vocabulary's name in a sentence: "account status"."""
+        return self.title.split(" (")[0].lower()
+
+    def listing(self) -> str:
+        """The values as a reader sees them in an error message."""
+        return ", ".join(self.values)
+
+    def sql_list(self) -> str:
+        """The values as a SQL list, for ``IN (...)``."""
+        return ", ".join("'" + v + "'" for v in self.values)
+
+
+ACCOUNT_STATUS = Vocabulary(
+    "account_status",
+    "Account status (payment status of a month)",
+    (
+        Term("current", "paid as agreed; not past due"),
+        Term("dpd30", "30 to 59 days past due"),
+        Term("dpd60", "60 to 89 days past due"),
+        Term("dpd90", "90 to 119 days past due"),
+        Term("dpd120", "120 to 149 days past due"),
+        Term("dpd150", "150 or more days past due"),
+        Term("chargeoff", "charged off: the lender wrote the debt off as a loss"),
+        Term("closed", "closed in good standing (paid off, or closed by either side)"),
+    ),
+    targets=("payment_status",),
+)
+
+PRODUCT = Vocabulary(
+    "product",
+    "Product (kind of credit account)",
+    (
+        Term("card", "credit card: revolving credit with a limit"),
+        Term("auto_loan", "car loan: instalments, secured on the vehicle"),
+        Term("personal_loan", "unsecured instalment loan"),
+        Term("mortgage", "loan secured on a home"),
+    ),
+    targets=("product",),
+)
+
+INQUIRY_PURPOSE = Vocabulary(
+    "inquiry_purpose",
+    "Inquiry purpose (what the applicant applied for)",
+    (
+        Term("card", "an application for a credit card"),
+        Term("auto_loan", "an application for a car loan"),
+        Term("personal_loan", "an application for a personal loan"),
+        Term("mortgage", "an application for a mortgage"),
+    ),
+    targets=("inquiry_type",),
+)
+
+PUBLIC_RECORD_KIND = Vocabulary(
+    "public_record_kind",
+    "Public record kind",
+    (
+        Term("civil_judgment", "a court ordered the person to pay a debt"),
+        Term("bankruptcy_ch7", "bankruptcy with liquidation of assets (US Chapter 7)"),
+        Term("bankruptcy_ch13", "bankruptcy with a repayment plan (US Chapter 13)"),
+        Term("tax_lien", "a tax authority's claim on the person's property for unpaid tax"),
+    ),
+    targets=("case_type",),
+    also_governs="a public_record feed's `ledger.kind`, and the target its `ledger.kind_from` "
+    "names",
+)
+
+PAYMENT_KIND = Vocabulary(
+    "payment_kind",
+    "Payment kind (alternative data)",
+    (
+        Term("utility", "a utility bill: water, power, gas"),
+        Term("telecom", "a telephone, mobile or internet bill"),
+        Term("rent", "rent due on a lease"),
+    ),
+    also_governs="a payment feed's `ledger.kind`",
+)
+
+BOOLEAN = Vocabulary(
+    "boolean",
+    "Boolean",
+    (Term("true", "yes"), Term("false", "no")),
+    also_governs="the `codes` of every field of `type: boolean`",
+)
+
+VOCABULARIES: tuple[Vocabulary, ...] = (
+    ACCOUNT_STATUS,
+    PRODUCT,
+    INQUIRY_PURPOSE,
+    PUBLIC_RECORD_KIND,
+    PAYMENT_KIND,
+    BOOLEAN,
+)
+
+_BY_TARGET = {t: v for v in VOCABULARIES for t in v.targets}
+
+
+def for_target(target: str) -> Vocabulary | None:
+    """The vocabulary a canonical target's values must come from, if it has one."""
+    return _BY_TARGET.get(target)
+
+
+# How bad each account status is: the ledger's ``status_rank``, what "worse" means for the
+# delinquency features. A row with no status is ranked from its days past due: the rank of the
+# worst status whose fewest days it reaches (``current`` below 30).
+STATUS_RANK: dict[str, int] = {
+    "current": 0,
+    "closed": 0,
+    "dpd30": 1,
+    "dpd60": 2,
+    "dpd90": 3,
+    "dpd120": 4,
+    "dpd150": 5,
+    "chargeoff": 6,
+}
+DAYS_PAST_DUE: dict[str, int] = {
+    "dpd30": 30,
+    "dpd60": 60,
+    "dpd90": 90,
+    "dpd120": 120,
+    "dpd150": 150,
+}
+CHARGED_OFF = "chargeoff"
+REVOLVING = "card"  # the product whose balance over its limit is a utilisation
+
+if set(STATUS_RANK) != set(ACCOUNT_STATUS.values) or not set(DAYS_PAST_DUE) <= set(STATUS_RANK):
+    raise AssertionError("every account status needs a rank (vocabulary.STATUS_RANK)")

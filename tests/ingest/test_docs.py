@@ -1,0 +1,40 @@
+"""docs/ingest.md lists the vocabularies, bounds and reasons as the code declares them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from openbureau.ingest import docgen
+from openbureau.ingest.reasons import REASONS
+from openbureau.ingest.vocabulary import VOCABULARIES
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "ingest.md"
+
+
+def test_the_generated_blocks_match_the_code() -> None:
+    text = DOC.read_text(encoding="utf-8")
+    assert docgen.render(text) == text, (
+        "docs/ingest.md differs from the code: run python -m openbureau.ingest.docgen"
+    )
+
+
+def test_a_drifted_block_is_caught_and_rewritten(tmp_path: Path) -> None:
+    doc = tmp_path / "ingest.md"
+    text = DOC.read_text(encoding="utf-8")
+    doc.write_text(text.replace("| `chargeoff` |", "| `charged_off` |"), encoding="utf-8")
+    assert docgen.main(["--check", str(doc)]) == 1
+    assert docgen.main([str(doc)]) == 0
+    assert doc.read_text(encoding="utf-8") == text
+    with pytest.raises(ValueError, match="no generated block 'reasons'"):
+        docgen.render(text.replace("<!-- generated: reasons -->", ""))
+
+
+def test_every_value_and_reason_is_in_the_doc() -> None:
+    text = DOC.read_text(encoding="utf-8")
+    for v in VOCABULARIES:
+        for value in v.values:
+            assert f"| `{value}` |" in text
+    for code in REASONS:
+        assert f"| `{code}` |" in text

@@ -56,7 +56,7 @@ def people(ws: Workspace, write_file: Callable[..., Path]) -> Callable[..., dict
         path = write_file(f"people{len(calls)}.csv", HEADER + "\n".join(lines) + "\n")
         with ws.engine() as engine:
             ingest_file(engine, load_spec(spec_path), path, key=ws.national_id_key())
-            build_identity_records(engine)
+            build_identity_records(engine, country="US")
             return _records_by_id(engine)
 
     return load
@@ -163,7 +163,7 @@ def test_rows_share_records_ids_are_deterministic_and_reruns_are_noops(
     assert first["1"]["identity_id"] == first["2"]["identity_id"] != first["3"]["identity_id"]
     assert first["1"]["n_records"] == 2 and first["1"]["identity_id"].startswith("I")
     with ws.engine() as engine:
-        again = build_identity_records(engine)
+        again = build_identity_records(engine, country="US")
         assert again.batches == () and again.rows_mapped == 0 and again.new_identity_ids == ()
         assert again.identity_records == 2
     second = people({"ID": "4", "FIRST": "John", "LAST": "Smith", "DOB": "1980-01-02"},
@@ -225,7 +225,7 @@ def test_population(population: SynthResult, ws: Workspace, tmp_path: Path) -> N
         for feed, path in population.files.items():
             spec = load_spec(population.specs[feed])
             ingest_file(engine, spec, half if feed == held_back else path, key=key)
-        first = build_identity_records(engine)
+        first = build_identity_records(engine, country="US")
         rows = engine.scalar(f"SELECT count(*) FROM ({_src_union(engine)})")
         assert len(first.batches) == len(population.files)
         assert first.rows_mapped == rows
@@ -233,10 +233,10 @@ def test_population(population: SynthResult, ws: Workspace, tmp_path: Path) -> N
         assert first.identity_records < rows / 10
         before = engine.arrow("SELECT * FROM identity_records ORDER BY identity_id")
 
-        assert build_identity_records(engine).batches == ()
+        assert build_identity_records(engine, country="US").batches == ()
 
         report = ingest_file(engine, load_spec(population.specs[held_back]), full, key=key)
-        second = build_identity_records(engine)
+        second = build_identity_records(engine, country="US")
         assert second.batches == (report.batch_id,)
         assert second.rows_mapped == report.loaded
         assert second.identity_records == first.identity_records + len(second.new_identity_ids)

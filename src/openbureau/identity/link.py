@@ -11,7 +11,9 @@ Warehouse tables written here:
                     (shared national-ID token) and forced links: (identity_id_l, identity_id_r,
                     match_probability, source, run_id)
 ``link_overrides``  forced links and splits, honoured by every later run
-``link_runs``       one row per run: mode, model version, counts, seconds
+``link_runs``       one row per run: mode, model version, counts, seconds, the country whose
+                    conventions standardised its batches and the values standardisation
+                    emptied in them (``phone:not_a_valid_number_for_country 7, ...``)
 ``unlinked``        identity records with no usable identifier, and why; never linked to anyone
 ``link_batches``    the identity batches linked so far: an incremental run links the usable
                     records first seen in any other
@@ -27,8 +29,7 @@ from pathlib import Path
 from openbureau.config import IdentitySection
 from openbureau.engine import Engine
 from openbureau.errors import UserError
-from openbureau.identity import _index, _splink
-from openbureau.identity.standardise import build_identity_records
+from openbureau.identity import _index, _splink, _training, standardise
 from openbureau.ingest._validate import lit
 
 Progress = Callable[[str, int, int], None]
@@ -46,7 +47,9 @@ SCHEMA = [
         run_id BIGINT PRIMARY KEY, linked_at TIMESTAMP NOT NULL, mode VARCHAR NOT NULL,
         model_version INTEGER NOT NULL, records BIGINT NOT NULL, new_records BIGINT NOT NULL,
         edges BIGINT NOT NULL, persons BIGINT NOT NULL, events VARCHAR NOT NULL,
-        seconds DOUBLE NOT NULL)""",
+        seconds DOUBLE NOT NULL,
+        country VARCHAR,    -- whose conventions standardised the run's batches
+        emptied VARCHAR)    -- values standardisation emptied in them: field:reason n, ...""",
     """CREATE TABLE IF NOT EXISTS unlinked (identity_id VARCHAR PRIMARY KEY, reason VARCHAR)""",
     # the identity batches whose records the person index holds (all usable ones)
     """CREATE TABLE IF NOT EXISTS link_batches (batch_id VARCHAR PRIMARY KEY, run_id BIGINT)""",
@@ -69,6 +72,23 @@ class LinkReport:
     edges: int
     events: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    country: str = ""  # whose conventions standardised the batches linked
+    # rows of the batches linked whose value of a field standardisation emptied, by
+    # "field:reason" (see standardise.EMPTIED)
+    emptied: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Run:
+    """What a run is, for its record in link_runs."""
+
+    run_id: int
+    mode: str
+    model_version: int
+    records: int
+    new_records: int
+    country: str
+    emptied: dict[str, int]
 
 
 def resolve_record(engine: Engine, given: str) -> str:
@@ -106,50 +126,106 @@ def ensure_schema(engine: Engine) -> None:
     for ddl in SCHEMA:
         engine.execute(ddl)
     _index.ensure_schema(engine)
+    migrate(engine)
 
 
-def link(engine: Engine, *, model_path: Path, settings: IdentitySection, full: bool = False,
-         retrain: bool = False, progress: Progress | None = None) -> LinkReport:
-    """Bring the person index up to date with everything ingested so far."""
+def migrate(engine: Engine) -> None:
+    """Bring the link tables an earlier openbureau made up to date (rows kept); creates none."""
+    standardise.migrate(engine)
+    _index.migrate(engine)
+    if engine.table_exists("link_runs"):
+        for column in ("country", "emptied"):
+            engine.execute(f"ALTER TABLE link_runs ADD COLUMN IF NOT EXISTS {column} VARCHAR")
+
+
+# The warehouse tables a run reads while it works in the scratch catalog: there as views, the
+# identity tables with the batches this run standardises (not written until its end), an empty
+# table for one that does not exist yet.
+READ_IN_SCRATCH = ("identity_records", "identity_batches", "link_overrides", "link_batches",
+                   "person_index")
+
+
+def link(engine: Engine, *, model_path: Path, settings: IdentitySection, country: str,
+         full: bool = False, retrain: bool = False, model_from: Path | None = None,
+         progress: Progress | None = None) -> LinkReport:
+    """Bring the person index up to date with everything ingested so far.
+
+    All or nothing, like an ingest batch: the batches not standardised yet are standardised,
+    and the person index, ID history, edges and the run's record written, in one transaction
+    at the end; a run that fails leaves every identity table as it was, and the model too.
+
+    Args:
+        engine: the warehouse.
+        model_path: the workspace's linkage model: used if it exists, else trained and saved.
+        settings: ``bureau.toml``'s ``[identity]``.
+        country: the bureau's country (``bureau.toml``): phone and postcode conventions.
+        full: relink every record, not only those of new batches.
+        retrain: estimate a new model (implies ``full``).
+        model_from: a saved model to link with instead (implies ``full``); it becomes the
+            workspace's model.
+        progress: called as ``progress(step, done, total)``.
+
+    Raises:
+        UserError: nothing to link, or too little data to train a model (see ``_training``).
+    """
     tick = progress or (lambda step, done, total: None)
     started = time.perf_counter()
     tick("standardising identity fields", 0, 5)
-    build_identity_records(engine)
-    ensure_schema(engine)
-    run_id = int(engine.scalar("SELECT coalesce(max(run_id), 0) + 1 FROM link_runs"))
-    indexed = int(engine.scalar("SELECT count(*) FROM person_index"))
-    mode = "full" if full or retrain or indexed == 0 else "incremental"
+    migrate(engine)
+    try:
+        staged = standardise.stage_identity_records(engine, country=country)
+        return _run(engine, staged, model_path=model_path, settings=settings,
+                    country=country.upper(), full=full or retrain or model_from is not None,
+                    retrain=retrain, model_from=model_from, tick=tick, started=started)
+    finally:
+        standardise.drop_staged(engine)
+
+
+def _run(engine: Engine, staged: standardise.Staged | None, *, model_path: Path,
+         settings: IdentitySection, country: str, full: bool, retrain: bool,
+         model_from: Path | None, tick: Progress, started: float) -> LinkReport:
+    run_id = (int(engine.scalar("SELECT coalesce(max(run_id), 0) + 1 FROM link_runs"))
+              if engine.table_exists("link_runs") else 1)
+    indexed = (int(engine.scalar("SELECT count(*) FROM person_index"))
+               if engine.table_exists("person_index") else 0)
+    mode = "full" if full or indexed == 0 else "incremental"
     with _splink.scratch(engine) as (db_api, wh):
+        _read_in_scratch(engine, wh, staged)
         # A full link copies the records (in a fixed order: u sampling draws rows from it); an
         # incremental one reads them where they are, and copies only the new records and the
         # indexed ones that could pair with them (see _incremental_edges).
         engine.execute(f"CREATE TABLE {S}.link_input AS SELECT {INPUT_COLUMNS} "
-                       f"FROM {wh}.identity_records WHERE usable ORDER BY identity_id"
+                       f"FROM {S}.identity_records WHERE usable ORDER BY identity_id"
                        if mode == "full" else
                        f"CREATE VIEW {S}.link_input AS SELECT {INPUT_COLUMNS} "
-                       f"FROM {wh}.identity_records WHERE usable")
+                       f"FROM {S}.identity_records WHERE usable")
         records = int(engine.scalar(f"SELECT count(*) FROM {S}.link_input"))
         if records == 0:
             raise UserError("nothing to link: no identity records with a usable identifier; "
                             "ingest some furnisher files first")
-        model = _model(engine, db_api, model_path, settings, retrain, tick)
-        version = model.version
+        model, to_save = _training.model_for_run(engine, db_api, model_path, settings,
+                                                 retrain=retrain, model_from=model_from,
+                                                 tick=tick)
         tick(f"{mode} link: scoring pairs", 2, 5)
+        # (the scratch catalog holds views of the warehouse tables these read: see above)
         if mode == "full":
             new = records
             _full_edges(engine, db_api, _splink.linker_for(db_api, "link_input", model.settings),
-                        settings, wh)
+                        settings, S)
         else:
-            new = _incremental_edges(engine, db_api, model, settings, wh)
+            new = _incremental_edges(engine, db_api, model, settings, S)
         tick(f"{mode} link: clustering", 3, 5)
         if mode == "full":
-            _cluster_full(engine, db_api, settings, wh, conflict_sql(model))
+            _cluster_full(engine, db_api, settings, S, conflict_sql(model))
         elif new:
-            _cluster_incremental(engine, settings, wh, conflict_sql(model))
+            _cluster_incremental(engine, settings, S, conflict_sql(model))
         engine.execute(f"USE {wh}")
         _splink.resume_checkpoints(engine)
         tick("updating the person index", 4, 5)
         with engine.transaction():
+            if staged is not None:
+                standardise.publish_identity_records(engine, staged)
+            ensure_schema(engine)
             events: dict[str, int] = {}
             if mode == "full" or new:
                 events = _index.apply_assignment(
@@ -161,53 +237,44 @@ def link(engine: Engine, *, model_path: Path, settings: IdentitySection, full: b
                            f"match_probability, source, {run_id} FROM {S}.edges")
             for kind, n in _apply_overrides(engine, settings, run_id).items():
                 events[kind] = events.get(kind, 0) + n
-            engine.execute(f"INSERT INTO link_batches SELECT batch_id, {run_id} FROM "
-                           "identity_batches ANTI JOIN link_batches USING (batch_id)")
+            linked = [r[0] for r in engine.query(
+                "SELECT batch_id FROM identity_batches ANTI JOIN link_batches USING (batch_id)")]
+            engine.execute("INSERT INTO link_batches SELECT unnest(?::VARCHAR[]), ?",
+                           [linked, run_id])
             # (whether a record is usable never changes: only new ones can join)
             engine.execute("INSERT INTO unlinked SELECT identity_id, unusable_reason "
                            "FROM identity_records r ANTI JOIN unlinked u USING (identity_id) "
                            "WHERE NOT r.usable")
-            report = _record_run(engine, run_id, mode, version, records, new, events, started)
+            report = _record_run(engine, Run(run_id, mode, model.version, records, new, country,
+                                             standardise.emptied_counts(engine, linked)),
+                                 events, started)
+    if to_save is not None:  # (only once the run is in: a run that failed keeps the old one)
+        _splink.save_model(to_save, model_path, model.version)
     tick("linked", 5, 5)
     return report
 
 
-def _model(engine: Engine, db_api: object, path: Path, settings: IdentitySection,
-           retrain: bool, tick: Progress) -> _splink.LinkageModel:
-    if path.exists() and not retrain:
-        return _splink.load_model(path)
-    version = _splink.load_model(path).version + 1 if path.exists() else 1
-    tick("training the linkage model (u sampling, EM)", 1, 5)
-    shared = engine.scalar(f"""SELECT count(*) FROM (SELECT national_id_token FROM {S}.link_input
-                               WHERE national_id_token IS NOT NULL GROUP BY 1
-                               HAVING count(*) > 1 LIMIT 1)""")
-    # the share of records with each field of the deterministic rules (see _splink.train)
-    fields = ("national_id_token", *_splink.DETERMINISTIC_FIELDS)
-    shares = engine.query(f"SELECT {', '.join(f'avg(({f} IS NOT NULL)::DOUBLE)' for f in fields)} "
-                          f"FROM {S}.link_input")[0]
-    completeness = {f: float(v or 0.0) for f, v in zip(fields, shares, strict=True)}
-    model = _splink.train(db_api, "link_input", seed=settings.seed,  # type: ignore[arg-type]
-                          max_pairs=settings.u_max_pairs, national_id_pairs=bool(shared),
-                          completeness=completeness, agreement=_agreement(engine))
-    _splink.save_model(model, path, version)
-    return _splink.load_model(path)
-
-
-def _agreement(engine: Engine) -> dict[str, float]:
-    """For each comparison of _splink.COUNTED_LEVELS: of all pairs of records that both have
-    one of its columns, the share that agree on all of them."""
-    shares = {}
-    for name, columns in _splink.COUNTED_LEVELS.items():
-        cols = ", ".join(columns)
-        present = " OR ".join(f"{c} IS NOT NULL" for c in columns)
-        agreeing, records = engine.query(f"""
-            SELECT (SELECT sum(n * (n - 1)) FROM (
-                      SELECT count(*)::DOUBLE AS n FROM {S}.link_input
-                      WHERE {" AND ".join(f"{c} IS NOT NULL" for c in columns)} GROUP BY {cols})),
-                   (SELECT count(*)::DOUBLE FROM {S}.link_input WHERE {present})""")[0]
-        if agreeing and records and records > 1:
-            shares[name] = float(agreeing) / (records * (records - 1))
-    return shares
+def _read_in_scratch(engine: Engine, wh: str, staged: standardise.Staged | None) -> None:
+    """The warehouse tables of READ_IN_SCRATCH as views in the scratch catalog (in use)."""
+    for name in READ_IN_SCRATCH:
+        have = engine.table_exists(name)
+        if name == "identity_records" and staged is not None:
+            cols = ", ".join(standardise.RECORD_COLUMNS) + (", n_records, first_batch_id, "
+                                                             "last_batch_id")
+            rows = [f"SELECT {cols} FROM {standardise.STAGED_NEW_RECORDS}",
+                    *([f"SELECT {cols} FROM {wh}.identity_records"] if have else [])]
+            engine.execute(f"CREATE VIEW {S}.{name} AS {' UNION ALL '.join(rows)}")
+        elif name == "identity_batches" and staged is not None:
+            ids = ", ".join(lit(b) for b in staged.batch_ids)
+            rows = [f"SELECT unnest([{ids}]) AS batch_id",
+                    *([f"SELECT batch_id FROM {wh}.identity_batches"] if have else [])]
+            engine.execute(f"CREATE VIEW {S}.{name} AS {' UNION ALL '.join(rows)}")
+        elif have:
+            engine.execute(f"CREATE VIEW {S}.{name} AS SELECT * FROM {wh}.{name}")
+        else:
+            ddl = next(d for d in (*SCHEMA, *standardise.SCHEMA, *_index.SCHEMA)
+                       if f"EXISTS {name} (" in d)
+            engine.execute(ddl.replace(f"EXISTS {name} (", f"EXISTS {S}.{name} ("))
 
 
 def _deterministic_edges(new_filter: str, tokens: str = "") -> str:
@@ -609,16 +676,19 @@ def _apply_overrides(engine: Engine, settings: IdentitySection, run_id: int) -> 
     return events
 
 
-def _record_run(engine: Engine, run_id: int, mode: str, version: int, records: int, new: int,
-                events: dict[str, int], started: float) -> LinkReport:
+def _record_run(engine: Engine, run: Run, events: dict[str, int],
+                started: float) -> LinkReport:
     # (each active ID holds records: a person whose records all went elsewhere was merged)
     persons = int(engine.scalar("SELECT count(*) FROM person_ids WHERE status = 'active'"))
     unlinked = int(engine.scalar("SELECT count(*) FROM unlinked"))
-    edges = int(engine.scalar("SELECT count(*) FROM link_edges WHERE run_id = ?", [run_id]))
+    edges = int(engine.scalar("SELECT count(*) FROM link_edges WHERE run_id = ?", [run.run_id]))
     seconds = time.perf_counter() - started
     engine.execute(
-        "INSERT INTO link_runs VALUES (?, now()::TIMESTAMP, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [run_id, mode, version, records, new, edges, persons,
-         ", ".join(f"{k} {v}" for k, v in sorted(events.items())), seconds])
-    return LinkReport(run_id, mode, version, records, new, persons, unlinked, edges, events,
-                      seconds)
+        "INSERT INTO link_runs (run_id, linked_at, mode, model_version, records, new_records, "
+        "edges, persons, events, seconds, country, emptied) "
+        "VALUES (?, now()::TIMESTAMP, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [run.run_id, run.mode, run.model_version, run.records, run.new_records, edges, persons,
+         ", ".join(f"{k} {v}" for k, v in sorted(events.items())), seconds, run.country,
+         ", ".join(f"{k} {v}" for k, v in sorted(run.emptied.items()))])
+    return LinkReport(run.run_id, run.mode, run.model_version, run.records, run.new_records,
+                      persons, unlinked, edges, events, seconds, run.country, run.emptied)

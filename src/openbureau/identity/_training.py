@@ -65,14 +65,14 @@ def _train(engine: Engine, db_api: object, settings: IdentitySection) -> dict[st
              WHERE national_id_token IS NOT NULL GROUP BY 1 HAVING count(*) > 1 LIMIT 1)),
           ({_deterministic_pairs()})
         FROM {S}.link_input""")[0]
-    agreeing = float(agreeing)
+    agreeing = int(agreeing)
     if records < 2:
         raise TooLittleToTrain(f"{records} usable identity record (it needs records of "
                                "several persons)")
-    pairs = records * (records - 1) / 2
+    pairs = records * (records - 1) // 2
     if agreeing / _splink.INITIAL_RECALL / pairs > MAX_PRIOR:
         raise TooLittleToTrain(
-            f"{agreeing:,} of the {pairs:,.0f} pairs of the {records:,} usable identity "
+            f"{agreeing:,} of the {pairs:,} pairs of the {records:,} usable identity "
             "records share a national ID or a name and birth date: too few distinct persons")
     # the share of records with each field of the deterministic rules (see _splink.train)
     fields = ("national_id_token", *_splink.DETERMINISTIC_FIELDS)

@@ -288,6 +288,11 @@ def link(
     )
     console.print(f"Emptied by standardisation ({report.country} conventions): "
                   f"{escape(describe_emptied(report.emptied, report.country) or 'nothing')}")
+    if report.other_countries:
+        others = ", ".join(f"{n:,} with {c}'s" for c, n in report.other_countries.items())
+        console.print(f"[yellow]warning:[/] batches standardised with another country's "
+                      f"conventions before bureau.toml said {report.country}: {others}; their "
+                      "phones and postcodes stay as those left them")
     if free >= COMPACT_HINT_SHARE:
         console.print(f"{free:.0%} of the warehouse file is free space, which slows each "
                       "command's first write; `openbureau compact` rewrites it without")

@@ -169,6 +169,15 @@ def test_the_same_data_linked_as_a_us_bureau_loses_them_and_says_so(tmp_path) ->
             ("B000001", "phone", "not_a_valid_number_for_country", 40),
             ("B000001", "postcode", "not_a_postcode_of_country", 40),
             ("B000002", "postcode", "not_a_postcode_of_country", 40)]
+    # the bureau set right: later batches are read as GB's, and link says the first were not
+    toml = ws.root / "bureau.toml"
+    toml.write_text(toml.read_text().replace('country = "US"', 'country = "GB"'))
+    ingest(ws, write_feeds(tmp_path / "more", fmt, range(PERSONS, PERSONS + 5)))
+    out = plain(run("link", "-w", ws.root))
+    assert "Emptied by standardisation (GB conventions): nothing" in out
+    assert ("warning: batches standardised with another country's conventions before "
+            "bureau.toml said GB: 2 with US's; their phones and postcodes stay as those left "
+            "them") in out
 
 
 def test_a_forced_link_standardises_with_the_bureaus_country_too(tmp_path) -> None:

@@ -76,6 +76,9 @@ class LinkReport:
     # rows of the batches linked whose value of a field standardisation emptied, by
     # "field:reason" (see standardise.EMPTIED)
     emptied: dict[str, int] = field(default_factory=dict)
+    # batches standardised earlier with another country's conventions (bureau.toml's country
+    # changed since), by country
+    other_countries: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -248,6 +251,10 @@ def _run(engine: Engine, staged: standardise.Staged | None, *, model_path: Path,
             report = _record_run(engine, Run(run_id, mode, model.version, records, new, country,
                                              standardise.emptied_counts(engine, linked)),
                                  events, started)
+            # (before countries were recorded, link standardised with US conventions)
+            report.other_countries = {str(c): int(n) for c, n in engine.query(
+                "SELECT coalesce(country, 'US') AS c, count(*) FROM identity_batches "
+                "WHERE c <> ? GROUP BY 1 ORDER BY 1", [country])}
     if to_save is not None:  # (only once the run is in: a run that failed keeps the old one)
         _splink.save_model(to_save, model_path, model.version)
     tick("linked", 5, 5)

@@ -375,13 +375,14 @@ def cli_link_runs(workspace: Path, keep: Path, *flags: str) -> list[float]:
 
 
 def run_components(records: int, chain: int = 1000) -> None:
-    """``link._components`` beside Splink's clustering on the same graphs; see the docstring."""
+    """``_cluster.components`` beside Splink's clustering on the same graphs; see the docstring."""
     from types import SimpleNamespace
 
     from splink import DuckDBAPI
     from splink.clustering import cluster_pairwise_predictions_at_threshold
 
-    from openbureau.identity.link import S, _components
+    from openbureau.identity._cluster import S
+    from openbureau.identity._cluster import components as _components
 
     root = OUT / f"linkage_{records}" / "again"
     if not (root / "relinked").is_dir():

@@ -477,7 +477,8 @@ def test_the_chain_is_the_most_probable_one_whichever_way_links_are_stored() -> 
 def test_an_incremental_runs_components_are_connected_components_at_the_threshold() -> None:
     from types import SimpleNamespace
 
-    from openbureau.identity.link import S, _components
+    from openbureau.identity._cluster import S
+    from openbureau.identity._cluster import components as _components
 
     con = duckdb.connect()
     con.execute(f"ATTACH ':memory:' AS {S}")

@@ -346,9 +346,9 @@ DETERMINISTIC_FIELDS = ("first_name", "last_name", "dob")
 INITIAL_RECALL = 0.7
 MIN_RECALL = 0.05
 # Comparisons whose first level is exact agreement on these columns: its u is counted over all
-# pairs (see link._model) rather than sampled, since taking the matching pairs out of it (see
-# _u_without_matches) leaves a small difference of two close numbers, which sampling noise
-# would swamp. (Name levels need not be counted: term frequencies replace their u.)
+# pairs (see _training._agreement) rather than sampled, since taking the matching pairs out of
+# it (see _u_without_matches) leaves a small difference of two close numbers, which sampling
+# noise would swamp. (Name levels need not be counted: term frequencies replace their u.)
 COUNTED_LEVELS: dict[str, tuple[str, ...]] = {
     "dob": ("dob",),
     "national_id_token": ("national_id_token",),
@@ -499,7 +499,7 @@ def _rule_recall(model: dict[str, Any], completeness: dict[str, float],
 def _attempt(step: Any) -> bool:
     # (Splink raises SplinkException where a step finds no pairs, and ValueError or
     # ZeroDivisionError where degenerate data makes a probability 0 or 1; the caller sees
-    # which steps ran, and refuses a model the data could not train: link._training)
+    # which steps ran, and refuses a model the data could not train: _training)
     try:
         step()
     except (SplinkException, ValueError, ZeroDivisionError) as exc:

@@ -54,7 +54,7 @@ def population(persons: int, seed: int) -> tuple[Path, Path, dict[str, float]]:
         timings["ingest"] = time.perf_counter() - t
         t = time.perf_counter()
         link(engine, model_path=ws.root / "models" / "linkage-model.json",
-             settings=ws.settings.identity)
+             settings=ws.settings.identity, country=ws.settings.bureau.country)
         timings["link"] = time.perf_counter() - t
         t = time.perf_counter()
         build_ledger(engine)

@@ -116,7 +116,8 @@ def febrl_openbureau(a, b, with_ssn: bool) -> tuple[float, float, float, float]:
                 df.to_csv(path, index=False)
                 spec_path = save_spec(parse_spec(febrl_spec(name, with_ssn)), tmp / f"{name}.yaml")
                 ingest_file(engine, load_spec(spec_path), path, key=ws.national_id_key())
-            link(engine, model_path=ws.root / "models" / "m.json", settings=ws.settings.identity)
+            link(engine, model_path=ws.root / "models" / "m.json", settings=ws.settings.identity,
+                 country=ws.settings.bureau.country)
             elapsed = time.perf_counter() - started
             # truth: rec-1070-org and rec-1070-dup-0 are one person
             engine.execute("""
@@ -222,7 +223,7 @@ def run_synthetic(records: int, seed: int) -> None:
     t = time.perf_counter()
     ingest_feeds(ws, pop, [f for f in FEED_NAMES if f != held_out])
     with ws.engine() as engine:
-        build_identity_records(engine)
+        build_identity_records(engine, country=ws.settings.bureau.country)
         base = engine.scalar("SELECT count(*) FROM identity_records")
     print(f"ingested and standardised in {time.perf_counter() - t:.0f} s: {base:,} identity "
           "records", flush=True)
@@ -268,8 +269,10 @@ def run_again(records: int, batch_share: float | None = None) -> None:
     # as a `synthetic` run's warehouse is before its first link (ingesting only appends): the
     # free blocks the steps above left would slow whichever link commits first
     compact(again / "ws" / "warehouse.duckdb")
-    with Workspace.open(again / "ws").engine() as engine:
-        build_identity_records(engine)  # (nothing new: brings an older workspace's tables up)
+    again_ws = Workspace.open(again / "ws")
+    with again_ws.engine() as engine:
+        # (nothing new: brings an older workspace's tables up)
+        build_identity_records(engine, country=again_ws.settings.bureau.country)
     print(f"\n{records:,} records target, population of the last `synthetic` run, linked again",
           flush=True)
     measure(again, Workspace.open(again / "ws"), pop, HELD_OUT, held_back=True)
@@ -312,7 +315,8 @@ def measure(root: Path, ws: Workspace, pop: Path, held_out: str, *,
     are the seconds the run records in link_runs, and the median is compared."""
     model = ws.root / "models" / "linkage-model.json"
     with ws.engine() as engine:
-        full = link(engine, model_path=model, settings=ws.settings.identity)
+        full = link(engine, model_path=model, settings=ws.settings.identity,
+                    country=ws.settings.bureau.country)
         q_full = evaluate_linkage(engine, pop / "truth")
     print(f"full link (incl. training): {full.seconds:.1f} s, peak RSS {peak_rss_mb():,.0f} MB, "
           f"F1 {q_full.f1:.4f} (P {q_full.precision:.4f}, R {q_full.recall:.4f})", flush=True)
@@ -328,7 +332,7 @@ def measure(root: Path, ws: Workspace, pop: Path, held_out: str, *,
         # standardising is the batch's own work, apart (a full relink has its records
         # standardised already too); `openbureau link` does both
         t = time.perf_counter()
-        build_identity_records(engine)
+        build_identity_records(engine, country=ws.settings.bureau.country)
         std_seconds = time.perf_counter() - t
     inc = cli_link_runs(ws.root, root / "before_incremental")
     with ws.engine() as engine:
@@ -376,13 +380,14 @@ def cli_link_runs(workspace: Path, keep: Path, *flags: str) -> list[float]:
 
 
 def run_components(records: int, chain: int = 1000) -> None:
-    """``link._components`` beside Splink's clustering on the same graphs; see the docstring."""
+    """``_cluster.components`` beside Splink's clustering on the same graphs; see the docstring."""
     from types import SimpleNamespace
 
     from splink import DuckDBAPI
     from splink.clustering import cluster_pairwise_predictions_at_threshold
 
-    from openbureau.identity.link import S, _components
+    from openbureau.identity._cluster import S
+    from openbureau.identity._cluster import components as _components
 
     root = OUT / f"linkage_{records}" / "again"
     if not (root / "relinked").is_dir():

@@ -107,7 +107,7 @@ def linked_population(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, P
             ingest_file(engine, load_spec(spec_path), result.files[feed],
                         key=ws.national_id_key())
         link(engine, model_path=ws.root / "models" / "linkage-model.json",
-             settings=ws.settings.identity)
+             settings=ws.settings.identity, country=ws.settings.bureau.country)
         build_ledger(engine)
     return ws.root, root / "incoming"
 

@@ -122,7 +122,7 @@ def test_compact_gives_back_the_space_of_dropped_rows_and_keeps_the_rest(
     with duckdb.connect(str(ws.warehouse_path)):
         res = subprocess.run([str(Path(sys.executable).parent / "openbureau"), "compact",
                               "-w", str(ws.root)], capture_output=True, text=True)
-    assert res.returncode == 2 and "cannot open warehouse" in res.stderr
+    assert res.returncode == 2 and "workspace busy: another openbureau process" in res.stderr
     assert len(res.stderr.strip().splitlines()) == 1
     fresh = ws.root.parent / "fresh"
     assert cli("init", fresh).exit_code == 0

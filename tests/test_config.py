@@ -25,6 +25,7 @@ def test_empty_file_is_all_defaults(tmp_path: Path) -> None:
         ({"warehouse": {"engine": "oracle"}}, "warehouse.engine: Input should be 'duckdb'"),
         ({"warehouse": {"threads": 0}}, "warehouse.threads: Input should be greater than"),
         ({"bureau": {"country": "USA"}}, "bureau.country: String should have at most 2"),
+        ({"bureau": {"country": "XX"}}, "bureau.country: 'XX' is not an ISO 3166 country code"),
         ({"ingest": {"max_quarantine_share": "lots"}}, "ingest.max_quarantine_share:"),
         ({"nonsense": {}}, "nonsense: unknown key"),
         ({"identity": {"edge_threshold": 0.95}},
@@ -38,6 +39,10 @@ def test_bad_values_name_key_and_expectation(data: dict, message: str) -> None:
         parse_settings(data, "bureau.toml")
     assert str(exc.value).startswith("bureau.toml: ")
     assert message in str(exc.value)
+
+
+def test_the_country_is_read_in_capitals(tmp_path: Path) -> None:
+    assert parse_settings({"bureau": {"country": "gb"}}, "bureau.toml").bureau.country == "GB"
 
 
 def test_missing_file(tmp_path: Path) -> None:

@@ -251,6 +251,9 @@ def link(
                                        "records.")] = False,
     retrain: Annotated[bool, typer.Option(help="Re-estimate the linkage model (implies "
                                           "--full).")] = False,
+    model: Annotated[Path | None, typer.Option(
+        "--model", metavar="FILE", help="Link with this saved linkage model instead of the "
+        "workspace's (implies --full); it becomes the workspace's model.")] = None,
     force_link: Annotated[tuple[str, str] | None, typer.Option(
         "--force-link", metavar="A B", help="Record ids (or identity ids) that are one person, "
         "whatever the model says.")] = None,
@@ -263,17 +266,22 @@ def link(
     from openbureau.identity import build_identity_records
     from openbureau.identity import link as run_link
     from openbureau.identity.link import add_override
+    from openbureau.identity.standardise import describe_emptied
 
     ws = Workspace.open(workspace)
+    country = ws.settings.bureau.country
+    if model is not None and not model.is_file():
+        raise UserError(f"{model}: no such model file")
     with ws.engine() as engine, progress_bar(transient=True) as tick:
         for kind, pair in (("link", force_link), ("split", force_split)):
             if pair:
-                build_identity_records(engine, country=ws.settings.bureau.country)
+                build_identity_records(engine, country=country)
                 add_override(engine, kind, *pair)
                 console.print(f"Recorded forced {kind} of {pair[0]} and {pair[1]}; later runs "
                               "honour it")
         report = run_link(engine, model_path=_model_path(ws), settings=ws.settings.identity,
-                          full=full, retrain=retrain, progress=tick)
+                          country=country, full=full, retrain=retrain, model_from=model,
+                          progress=tick)
         free = engine.free_share() if isinstance(engine, DuckDBEngine) else 0.0
     events = ", ".join(f"{n:,} {k}" for k, n in sorted(report.events.items())) or "none"
     console.print(
@@ -282,6 +290,13 @@ def link(
         f"{report.persons:,} persons; {report.unlinked:,} unlinked; ID changes: {events}; "
         f"{report.seconds:.1f} s"
     )
+    console.print(f"Emptied by standardisation ({report.country} conventions): "
+                  f"{escape(describe_emptied(report.emptied, report.country) or 'nothing')}")
+    if report.other_countries:
+        others = ", ".join(f"{n:,} with {c}'s" for c, n in report.other_countries.items())
+        console.print(f"[yellow]warning:[/] batches standardised with another country's "
+                      f"conventions before bureau.toml said {report.country}: {others}; their "
+                      "phones and postcodes stay as those left them")
     if free >= COMPACT_HINT_SHARE:
         console.print(f"{free:.0%} of the warehouse file is free space, which slows each "
                       "command's first write; `openbureau compact` rewrites it without")

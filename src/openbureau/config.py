@@ -10,7 +10,14 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from openbureau.errors import ConfigError
 
@@ -24,8 +31,18 @@ class _Section(BaseModel):
 class BureauSection(_Section):
     name: str = "openbureau"
     country: str = Field(
-        default="US", min_length=2, max_length=2, description="ISO 3166 country of the bureau"
+        default="US", min_length=2, max_length=2,
+        description="ISO 3166 country of the bureau: its phone and postcode conventions apply",
     )
+
+    @field_validator("country")
+    @classmethod
+    def _a_country(cls, value: str) -> str:
+        import phonenumbers  # (only here: reading settings stays cheap otherwise)
+
+        if value.upper() not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(f"{value!r} is not an ISO 3166 country code (e.g. US, GB, DE)")
+        return value.upper()
 
 
 class WarehouseSection(_Section):
@@ -108,7 +125,7 @@ DEFAULT_TOML = """\
 
 [bureau]
 name = "openbureau"
-country = "US"                 # ISO 3166 alpha-2; default region for phone numbers
+country = "US"                 # ISO 3166 alpha-2: its phone and postcode conventions
 
 [warehouse]
 engine = "duckdb"              # the embedded default

@@ -54,7 +54,8 @@ def run_demo(directory: Path, *, persons: int, seed: int, console: Console,
 
     with ws.engine() as engine, progress(transient=True) as tick:
         linked = link(engine, model_path=ws.root / "models" / "linkage-model.json",
-                      settings=ws.settings.identity, progress=tick)
+                      settings=ws.settings.identity, country=ws.settings.bureau.country,
+                      progress=tick)
         quality = evaluate_linkage(engine, result.truth_dir)
     console.print(f"[bold]4. Identity[/] {linked.records:,} identity records -> "
                   f"{linked.persons:,} persons ({linked.unlinked:,} unlinked) in "

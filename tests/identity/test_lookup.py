@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import logging
@@ -16,6 +17,7 @@ import pytest
 
 from openbureau.engine import DuckDBEngine, Engine
 from openbureau.errors import UserError
+from openbureau.identity import lookup
 from openbureau.identity.evaluate import _truth_labels
 from openbureau.identity.lookup import (
     MARGIN_BITS,
@@ -23,12 +25,13 @@ from openbureau.identity.lookup import (
     IdentityQuery,
     _decide,
     _national_id_token,
-    find_person,
 )
 from openbureau.ingest._validate import _typed, hmac_key_bound
 from openbureau.ingest.spec import DataCategory, FieldSpec
 from openbureau.workspace import Workspace
 
+# (the population is a US bureau's: its country, as the service passes it from bureau.toml)
+find_person = functools.partial(lookup.find_person, country="US")
 STREET_TYPES = {"CT": "Court", "ST": "Street", "AVE": "Avenue", "DR": "Drive", "LN": "Lane",
                 "RD": "Road", "PL": "Place", "BLVD": "Boulevard", "CIR": "Circle"}
 VARIANTS = ("as typed", "given name and surname swapped", "surname mistyped", "no birth date",

@@ -181,7 +181,8 @@ def test_febrl4_without_national_ids(tmp_path: Path) -> None:
                                          "fields": FEBRL_FIELDS}), tmp_path / f"{name}.yaml")
             ingest_file(engine, load_spec(spec), tmp_path / f"{name}.csv",
                         key=ws.national_id_key())
-        link(engine, model_path=ws.root / "models" / "m.json", settings=ws.settings.identity)
+        link(engine, model_path=ws.root / "models" / "m.json", settings=ws.settings.identity,
+             country=ws.settings.bureau.country)
         # truth: rec-1070-org and rec-1070-dup-0 are one person
         engine.execute("""
             CREATE TEMP TABLE _t AS SELECT m.identity_id,

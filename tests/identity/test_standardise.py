@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from openbureau.engine import Engine
-from openbureau.identity.standardise import build_identity_records
+from openbureau.identity.standardise import EMPTIED, build_identity_records
 from openbureau.ingest.load import ingest_file
 from openbureau.ingest.spec import load_spec
 from openbureau.synth import SynthConfig, SynthResult, generate
@@ -50,14 +50,17 @@ def people(ws: Workspace, write_file: Callable[..., Path]) -> Callable[..., dict
     columns = HEADER.strip().split(",")
     calls = []
 
-    def load(*rows: dict[str, str]) -> dict[str, dict[str, Any]]:
+    def load(*rows: dict[str, str], country: str = "US") -> dict[str, dict[str, Any]]:
         calls.append(1)
         lines = [",".join(_csv(r.get(c, "")) for c in columns) for r in rows]
         path = write_file(f"people{len(calls)}.csv", HEADER + "\n".join(lines) + "\n")
         with ws.engine() as engine:
             ingest_file(engine, load_spec(spec_path), path, key=ws.national_id_key())
-            build_identity_records(engine)
+            emptied.append(build_identity_records(engine, country=country).emptied)
             return _records_by_id(engine)
+
+    emptied: list[dict[str, int]] = []
+    load.emptied = emptied  # type: ignore[attr-defined]  # (what each call emptied)
 
     return load
 
@@ -163,7 +166,7 @@ def test_rows_share_records_ids_are_deterministic_and_reruns_are_noops(
     assert first["1"]["identity_id"] == first["2"]["identity_id"] != first["3"]["identity_id"]
     assert first["1"]["n_records"] == 2 and first["1"]["identity_id"].startswith("I")
     with ws.engine() as engine:
-        again = build_identity_records(engine)
+        again = build_identity_records(engine, country="US")
         assert again.batches == () and again.rows_mapped == 0 and again.new_identity_ids == ()
         assert again.identity_records == 2
     second = people({"ID": "4", "FIRST": "John", "LAST": "Smith", "DOB": "1980-01-02"},
@@ -225,7 +228,7 @@ def test_population(population: SynthResult, ws: Workspace, tmp_path: Path) -> N
         for feed, path in population.files.items():
             spec = load_spec(population.specs[feed])
             ingest_file(engine, spec, half if feed == held_back else path, key=key)
-        first = build_identity_records(engine)
+        first = build_identity_records(engine, country="US")
         rows = engine.scalar(f"SELECT count(*) FROM ({_src_union(engine)})")
         assert len(first.batches) == len(population.files)
         assert first.rows_mapped == rows
@@ -233,10 +236,10 @@ def test_population(population: SynthResult, ws: Workspace, tmp_path: Path) -> N
         assert first.identity_records < rows / 10
         before = engine.arrow("SELECT * FROM identity_records ORDER BY identity_id")
 
-        assert build_identity_records(engine).batches == ()
+        assert build_identity_records(engine, country="US").batches == ()
 
         report = ingest_file(engine, load_spec(population.specs[held_back]), full, key=key)
-        second = build_identity_records(engine)
+        second = build_identity_records(engine, country="US")
         assert second.batches == (report.batch_id,)
         # The first half repeats the first file: those rows are identical reports, not mapped
         # again (ingest keeps one row per report).
@@ -278,3 +281,50 @@ def test_population(population: SynthResult, ws: Workspace, tmp_path: Path) -> N
                 GROUP BY 1)""")[0]
         assert records == engine.scalar("SELECT count(*) FROM identity_records")
         assert pure / records >= 0.99
+
+
+POSTCODES = {  # country: [(as written, as kept)]; None: not a postcode of the country, emptied
+    "US": [("90033", "90033"), ("63126-1234", "63126"), ("1608", "01608"), ("SW1A 1AA", None)],
+    "GB": [("SW1A 1AA", "SW1A 1AA"), ("sw1a1aa", "SW1A 1AA"), ("M1 1AE", "M1 1AE"),
+           ("m11ae", "M1 1AE"), ("EC1Y-8SY", "EC1Y 8SY"), ("BFPO 61", "BFPO 61"),
+           ("90210", None), ("SW1A 1AAX", None)],
+    "DE": [("10115", "10115"), ("01067", "01067"), ("1067", "01067"), ("D-10115", None),
+           ("101150", None)],
+    "CA": [("h3z2y7", "H3Z 2Y7"), ("H3Z 2Y7", "H3Z 2Y7"), ("H3Z", None)],
+    "NL": [("1234ab", "1234 AB"), ("1234 AB", "1234 AB")],
+    "PL": [("00950", "00-950"), ("00-950", "00-950")],
+    "FR": [("75 008", "75008")],
+    # no postcode format in the data: kept as written, in capitals, never emptied
+    "HK": [("hk-123", "HK 123"), ("Kowloon", "KOWLOON")],
+}
+
+
+@pytest.mark.parametrize("country", list(POSTCODES))
+def test_postcodes_by_country(people, country) -> None:
+    cases = POSTCODES[country]
+    got = people(*({"ID": str(i), "LAST": "Lee", "DOB": "1990-01-01", "ZIP": written}
+                   for i, (written, _) in enumerate(cases)), country=country)
+    assert [got[str(i)]["postcode"] for i in range(len(cases))] == [kept for _, kept in cases]
+    lost = sum(kept is None for _, kept in cases)
+    assert people.emptied[-1] == ({"postcode:not_a_postcode_of_country": lost} if lost else {})
+
+
+def test_every_value_emptied_is_counted_by_field_and_reason(people) -> None:
+    got = people(
+        {"ID": "1", "FIRST": "李", "LAST": "Lee", "DOB": "1990-01-01", "SUFFIX": "Esq",
+         "EMAIL": "not an email", "PHONE": "020 7946 0958", "STATE": "Bavaria"},
+        {"ID": "2", "FIRST": "Ann", "LAST": "Lee", "DOB": "1990-01-01", "PHONE": "call me",
+         "LINE1": "?!", "CITY": "?", "FULL": "…", "ADDRESS": "!!"},
+        {"ID": "3", "FIRST": "Ann", "LAST": "Lee", "DOB": "1990-01-01", "PHONE": "+44 7946",
+         "MIDDLE": "#"},
+        {"ID": "4", "FIRST": "Ann", "LAST": "Lee", "DOB": "1990-01-01", "PHONE": "+44 7946"})
+    assert people.emptied[-1] == {
+        "address_full:no_latin_letters_or_digits": 1, "address_line1:no_latin_letters_or_digits": 1,
+        "city:no_latin_letters_or_digits": 1, "email:not_an_email_address": 1,
+        "first_name:no_latin_letters_or_digits": 1, "full_name:no_latin_letters_or_digits": 1,
+        "middle_name:no_latin_letters_or_digits": 1, "name_suffix:not_a_name_suffix": 1,
+        "phone:not_a_phone_number": 1, "phone:not_a_valid_international_number": 2,
+        "phone:not_a_valid_number_for_country": 1, "region:not_a_us_state": 1}
+    assert got["1"]["first_name"] is None and got["1"]["phone"] is None
+    # (each a description in words, for link's summary and the docs)
+    assert all((f, r) in EMPTIED for f, r in (k.split(":") for k in people.emptied[-1]))

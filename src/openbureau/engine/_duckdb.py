@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -24,8 +25,7 @@ class DuckDBEngine(Engine):
         try:
             self._con = duckdb.connect(str(path), read_only=read_only)
         except duckdb.IOException as exc:
-            # Most often: another process holds the write lock on the warehouse.
-            raise UserError(f"{path}: cannot open warehouse: {str(exc).splitlines()[0]}") from None
+            raise _open_error(path, str(exc)) from None
         # times are stored in UTC (``now()::TIMESTAMP`` is otherwise the machine's local
         # time), as the service's audit log keeps them: a person's access log compares the two
         self._con.execute("SET TimeZone = 'UTC'")
@@ -86,6 +86,29 @@ class DuckDBEngine(Engine):
         total, free = self.query("SELECT total_blocks, free_blocks FROM pragma_database_size() "
                                  "WHERE database_name = current_database()")[0]
         return float(free) / total if total else 0.0
+
+
+# DuckDB's words when another process holds the file: 'Could not set lock on file "...":
+# Conflicting lock is held in /usr/bin/python3 (PID 1234) by user ...'
+_LOCK_HELD = re.compile(r"Conflicting lock is held in (.*?) \(PID (\d+)\)")
+
+
+class WarehouseBusy(UserError):
+    """Another process has the warehouse open (DuckDB lets one process write a file, or
+    several read it)."""
+
+
+def _open_error(path: str | Path, message: str) -> UserError:
+    """The one line for a warehouse DuckDB cannot open: busy (with the holder's PID), or why."""
+    held = _LOCK_HELD.search(message)
+    if held is None:
+        return UserError(f"{path}: cannot open warehouse: {message.splitlines()[0]}")
+    program, pid = held.groups()
+    # (openbureau runs as python, or as its own script; anything else is named)
+    who = ("another openbureau process" if re.search(r"python|openbureau", Path(program).name)
+           else f"another process ({Path(program).name})")
+    return WarehouseBusy(f"workspace busy: {who} (PID {pid}) holds it ({path}); try again "
+                         "once it has finished")
 
 
 def compact(path: Path) -> tuple[int, int]:

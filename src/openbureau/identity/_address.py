@@ -1,4 +1,5 @@
-"""SQL expressions that standardise postal addresses (US rules: USPS Publication 28).
+"""SQL expressions that standardise postal addresses (street lines by USPS Publication 28's
+rules; postcodes by country are in ``_postcode``).
 
 Every function takes SQL expressions and returns one. A street line is split into house number,
 street and unit; the street's type word (STREET, DRIVE, ...) and directionals are abbreviated the
@@ -163,13 +164,6 @@ def region_code(expr: str) -> str:
 def _lookup_or_null(expr: str, table: dict[str, str]) -> str:
     whens = " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in table.items())
     return f"(CASE {expr} {whens} ELSE NULL END)"
-
-
-def postcode5(expr: str) -> str:
-    """A US ZIP code as 5 digits: ZIP+4 cut, leading zeros lost to a spreadsheet put back."""
-    digits = f"regexp_replace(coalesce({expr}, ''), '[^0-9]', '', 'g')"
-    return f"""(CASE WHEN length({digits}) IN (5, 9) THEN left({digits}, 5)
-        WHEN length({digits}) IN (3, 4) THEN lpad({digits}, 5, '0') END)"""
 
 
 def clean_city(expr: str) -> str:

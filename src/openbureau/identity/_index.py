@@ -84,13 +84,21 @@ def _history(select: str) -> str:
 def ensure_schema(engine: Engine) -> None:
     for ddl in SCHEMA:
         engine.execute(ddl)
-    engine.rebuild_without_primary_key("person_index", SCHEMA[1])
-    if "role" not in engine.columns("person_id_members"):  # (as a commit of 2026-11-30 made it)
+    migrate(engine)
+    engine.execute("CREATE SEQUENCE IF NOT EXISTS person_id_history_seq")
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the tables an earlier openbureau made up to date (rows kept); creates none."""
+    if engine.table_exists("person_index"):
+        engine.rebuild_without_primary_key("person_index", SCHEMA[1])
+    if engine.table_exists("person_id_members") and "role" not in engine.columns(
+            "person_id_members"):  # (as a commit of 2026-11-30 made it)
         engine.execute("ALTER TABLE person_id_members ADD COLUMN role VARCHAR DEFAULT 'retired'")
-    if "seq" not in engine.columns("person_id_history"):  # (likewise)
+    if engine.table_exists("person_id_history") and "seq" not in engine.columns(
+            "person_id_history"):  # (likewise)
         engine.execute("ALTER TABLE person_id_history ADD COLUMN IF NOT EXISTS since TIMESTAMP")
         engine.execute("ALTER TABLE person_id_history ADD COLUMN IF NOT EXISTS seq BIGINT")
-    engine.execute("CREATE SEQUENCE IF NOT EXISTS person_id_history_seq")
 
 
 # The person whose records a cluster mostly holds (ties: created first, then the smaller ID): the

@@ -346,9 +346,9 @@ DETERMINISTIC_FIELDS = ("first_name", "last_name", "dob")
 INITIAL_RECALL = 0.7
 MIN_RECALL = 0.05
 # Comparisons whose first level is exact agreement on these columns: its u is counted over all
-# pairs (see link._model) rather than sampled, since taking the matching pairs out of it (see
-# _u_without_matches) leaves a small difference of two close numbers, which sampling noise
-# would swamp. (Name levels need not be counted: term frequencies replace their u.)
+# pairs (see _training._agreement) rather than sampled, since taking the matching pairs out of
+# it (see _u_without_matches) leaves a small difference of two close numbers, which sampling
+# noise would swamp. (Name levels need not be counted: term frequencies replace their u.)
 COUNTED_LEVELS: dict[str, tuple[str, ...]] = {
     "dob": ("dob",),
     "national_id_token": ("national_id_token",),
@@ -359,26 +359,39 @@ COUNTED_LEVELS: dict[str, tuple[str, ...]] = {
 }
 
 
+@dataclass
+class Trained:
+    """A model as :func:`train` estimated it, and which of its steps the data allowed."""
+
+    model: dict[str, Any]
+    prior_counted: bool  # the prior from pairs agreeing on a deterministic rule
+    u_sampled: bool  # u by random sampling
+    em_blocks: list[str]  # the EM blocks that had pairs to learn from
+
+
 def train(db_api: DuckDBAPI, input_table: str, *, seed: int, max_pairs: float,
-          national_id_pairs: bool, completeness: dict[str, float],
-          agreement: dict[str, float]) -> dict[str, Any]:
+          national_id_pairs: bool, deterministic_pairs: bool, completeness: dict[str, float],
+          agreement: dict[str, float]) -> Trained:
     """Estimate the model without labels: u by random sampling, m by EM on several blocks,
     the prior from pairs agreeing on every field of a deterministic rule. Returns the model
     as saved (Splink's settings and our metadata).
 
-    ``national_id_pairs`` says whether any two records share a national-ID token; without
-    them the steps that need them are left out. ``completeness`` is the share of records
-    with each field of the deterministic rules; ``agreement``, for the comparisons of
+    ``national_id_pairs`` says whether any two records share a national-ID token, and
+    ``deterministic_pairs`` whether any agree on a deterministic rule; without them the steps
+    that need them are left out (Splink would take the prior for 0 and fail).
+    ``completeness`` is the share of records with each field of the deterministic rules;
+    ``agreement``, for the comparisons of
     COUNTED_LEVELS, the share of all pairs (both records having the field) that agree on its
     columns. A step the data is too small for is skipped and the priors in ``settings``
     stand."""
     linker = Linker(db_api.register(input_table), settings(), log_level=logging.ERROR)
     by_token = [block_on("national_id_token")] if national_id_pairs else []
 
-    counted = _attempt(lambda: linker.training.estimate_probability_two_random_records_match(
-        [*by_token, block_on(*DETERMINISTIC_FIELDS)], recall=INITIAL_RECALL))
-    _attempt(lambda: linker.training.estimate_u_using_random_sampling(max_pairs=max_pairs,
-                                                                      seed=seed))
+    counted = deterministic_pairs and _attempt(
+        lambda: linker.training.estimate_probability_two_random_records_match(
+            [*by_token, block_on(*DETERMINISTIC_FIELDS)], recall=INITIAL_RECALL))
+    sampled = _attempt(lambda: linker.training.estimate_u_using_random_sampling(
+        max_pairs=max_pairs, seed=seed))
     # EM blocks chosen so that households (same surname and address, sometimes the same birth
     # date: twins, Jr/Sr) do not pass for matches: pairs sharing a national-ID token, pairs
     # sharing full name and birth date, pairs sharing birth date and postcode, and pairs
@@ -387,20 +400,24 @@ def train(db_api: DuckDBAPI, input_table: str, *, seed: int, max_pairs: float,
     # EM iterates on the counts of each agreement pattern rather than on every pair (Splink's
     # estimate_without_term_frequencies: term frequencies touch only the names' exact levels,
     # and rescoring a million pairs per iteration took a third of the training time).
-    def em(rule: Any) -> bool:
-        return _attempt(lambda: linker.training
-                        .estimate_parameters_using_expectation_maximisation(
-                            rule, fix_probability_two_random_records_match=True,
-                            estimate_without_term_frequencies=True))
+    learned: list[str] = []
+
+    def em(*columns: str) -> bool:
+        if _attempt(lambda: linker.training.estimate_parameters_using_expectation_maximisation(
+                block_on(*columns), fix_probability_two_random_records_match=True,
+                estimate_without_term_frequencies=True)):
+            learned.append(" and ".join(columns))
+            return True
+        return False
 
     # Birth dates are decisive (link.CONFLICT_SQL) only if pairs sharing a national ID, the
     # one evidence free of households, show one person's birth date hardly ever differs.
-    decisive = bool(national_id_pairs and em(block_on("national_id_token"))
+    decisive = bool(national_id_pairs and em("national_id_token")
                     and _exact_m(linker.misc.save_model_to_json(out_path=None), "dob")
                     >= DECISIVE_MIN_EXACT_M)
-    for rule in (block_on("first_name", "last_name", "dob"), block_on("dob", "postcode"),
-                 block_on("first_name", "last_name", "postcode")):
-        em(rule)
+    for rule in (("first_name", "last_name", "dob"), ("dob", "postcode"),
+                 ("first_name", "last_name", "postcode")):
+        em(*rule)
     model = linker.misc.save_model_to_json(out_path=None)
     for name, share in agreement.items():
         counted_level = _top_level(model, name)
@@ -413,7 +430,7 @@ def train(db_api: DuckDBAPI, input_table: str, *, seed: int, max_pairs: float,
     model[DOB_DECISIVE_KEY] = decisive
     model[NID_DECISIVE_KEY] = bool(national_id_pairs and _exact_m(model, "national_id_token")
                                    >= DECISIVE_MIN_EXACT_M)
-    return model
+    return Trained(model, counted, sampled, learned)
 
 
 def _top_level(model: dict[str, Any], comparison: str) -> dict[str, Any] | None:
@@ -480,11 +497,14 @@ def _rule_recall(model: dict[str, Any], completeness: dict[str, float],
 
 
 def _attempt(step: Any) -> bool:
+    # (Splink raises SplinkException where a step finds no pairs, and ValueError or
+    # ZeroDivisionError where degenerate data makes a probability 0 or 1; the caller sees
+    # which steps ran, and refuses a model the data could not train: _training)
     try:
         step()
-    except SplinkException as exc:
-        logging.getLogger(__name__).warning("linkage training step skipped: %s",
-                                            str(exc).splitlines()[0])
+    except (SplinkException, ValueError, ZeroDivisionError) as exc:
+        logging.getLogger(__name__).info("linkage training step skipped: %s",
+                                         str(exc).splitlines()[0] if str(exc) else repr(exc))
         return False
     return True
 
@@ -536,10 +556,23 @@ def load_model(path: Path) -> LinkageModel:
         model = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
         raise UserError(f"{path}: cannot read the linkage model: {exc}") from None
-    version = int(model.pop(MODEL_VERSION_KEY, 0))
-    decisive = bool(model.pop(DOB_DECISIVE_KEY, False))
-    nid_decisive = bool(model.pop(NID_DECISIVE_KEY, False))
-    return LinkageModel(model, version, decisive, nid_decisive)
+    if not isinstance(model, dict) or not isinstance(model.get("comparisons"), list):
+        raise UserError(f"{path}: not a linkage model (no comparisons)")
+    return as_model(model, int(model.get(MODEL_VERSION_KEY, 0)))
+
+
+def as_model(saved: dict[str, Any], version: int) -> LinkageModel:
+    """A model as saved (Splink's settings and our metadata) as a LinkageModel."""
+    model = {k: v for k, v in saved.items()
+             if k not in (MODEL_VERSION_KEY, DOB_DECISIVE_KEY, NID_DECISIVE_KEY)}
+    return LinkageModel(model, version, bool(saved.get(DOB_DECISIVE_KEY, False)),
+                        bool(saved.get(NID_DECISIVE_KEY, False)))
+
+
+def as_saved(model: LinkageModel) -> dict[str, Any]:
+    """A LinkageModel as it is saved (without its version: save_model adds it)."""
+    return {**model.settings, DOB_DECISIVE_KEY: model.birth_dates_decisive,
+            NID_DECISIVE_KEY: model.national_ids_decisive}
 
 
 def linker_for(db_api: DuckDBAPI, input_table: str, model: dict[str, Any],

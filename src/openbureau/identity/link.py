@@ -11,7 +11,9 @@ Warehouse tables written here:
                     (shared national-ID token) and forced links: (identity_id_l, identity_id_r,
                     match_probability, source, run_id)
 ``link_overrides``  forced links and splits, honoured by every later run
-``link_runs``       one row per run: mode, model version, counts, seconds
+``link_runs``       one row per run: mode, model version, counts, seconds, the country whose
+                    conventions standardised its batches and the values standardisation
+                    emptied in them (``phone:not_a_valid_number_for_country 7, ...``)
 ``unlinked``        identity records with no usable identifier, and why; never linked to anyone
 ``link_batches``    the identity batches linked so far: an incremental run links the usable
                     records first seen in any other
@@ -27,8 +29,8 @@ from pathlib import Path
 from openbureau.config import IdentitySection
 from openbureau.engine import Engine
 from openbureau.errors import UserError
-from openbureau.identity import _index, _splink
-from openbureau.identity.standardise import build_identity_records
+from openbureau.identity import _cluster, _index, _splink, _training, standardise
+from openbureau.identity._cluster import conflict_sql
 from openbureau.ingest._validate import lit
 
 Progress = Callable[[str, int, int], None]
@@ -46,7 +48,9 @@ SCHEMA = [
         run_id BIGINT PRIMARY KEY, linked_at TIMESTAMP NOT NULL, mode VARCHAR NOT NULL,
         model_version INTEGER NOT NULL, records BIGINT NOT NULL, new_records BIGINT NOT NULL,
         edges BIGINT NOT NULL, persons BIGINT NOT NULL, events VARCHAR NOT NULL,
-        seconds DOUBLE NOT NULL)""",
+        seconds DOUBLE NOT NULL,
+        country VARCHAR,    -- whose conventions standardised the run's batches
+        emptied VARCHAR)    -- values standardisation emptied in them: field:reason n, ...""",
     """CREATE TABLE IF NOT EXISTS unlinked (identity_id VARCHAR PRIMARY KEY, reason VARCHAR)""",
     # the identity batches whose records the person index holds (all usable ones)
     """CREATE TABLE IF NOT EXISTS link_batches (batch_id VARCHAR PRIMARY KEY, run_id BIGINT)""",
@@ -69,6 +73,26 @@ class LinkReport:
     edges: int
     events: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    country: str = ""  # whose conventions standardised the batches linked
+    # rows of the batches linked whose value of a field standardisation emptied, by
+    # "field:reason" (see standardise.EMPTIED)
+    emptied: dict[str, int] = field(default_factory=dict)
+    # batches standardised earlier with another country's conventions (bureau.toml's country
+    # changed since), by country
+    other_countries: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Run:
+    """What a run is, for its record in link_runs."""
+
+    run_id: int
+    mode: str
+    model_version: int
+    records: int
+    new_records: int
+    country: str
+    emptied: dict[str, int]
 
 
 def resolve_record(engine: Engine, given: str) -> str:
@@ -106,50 +130,106 @@ def ensure_schema(engine: Engine) -> None:
     for ddl in SCHEMA:
         engine.execute(ddl)
     _index.ensure_schema(engine)
+    migrate(engine)
 
 
-def link(engine: Engine, *, model_path: Path, settings: IdentitySection, full: bool = False,
-         retrain: bool = False, progress: Progress | None = None) -> LinkReport:
-    """Bring the person index up to date with everything ingested so far."""
+def migrate(engine: Engine) -> None:
+    """Bring the link tables an earlier openbureau made up to date (rows kept); creates none."""
+    standardise.migrate(engine)
+    _index.migrate(engine)
+    if engine.table_exists("link_runs"):
+        for column in ("country", "emptied"):
+            engine.execute(f"ALTER TABLE link_runs ADD COLUMN IF NOT EXISTS {column} VARCHAR")
+
+
+# The warehouse tables a run reads while it works in the scratch catalog: there as views, the
+# identity tables with the batches this run standardises (not written until its end), an empty
+# table for one that does not exist yet.
+READ_IN_SCRATCH = ("identity_records", "identity_batches", "link_overrides", "link_batches",
+                   "person_index")
+
+
+def link(engine: Engine, *, model_path: Path, settings: IdentitySection, country: str,
+         full: bool = False, retrain: bool = False, model_from: Path | None = None,
+         progress: Progress | None = None) -> LinkReport:
+    """Bring the person index up to date with everything ingested so far.
+
+    All or nothing, like an ingest batch: the batches not standardised yet are standardised,
+    and the person index, ID history, edges and the run's record written, in one transaction
+    at the end; a run that fails leaves every identity table as it was, and the model too.
+
+    Args:
+        engine: the warehouse.
+        model_path: the workspace's linkage model: used if it exists, else trained and saved.
+        settings: ``bureau.toml``'s ``[identity]``.
+        country: the bureau's country (``bureau.toml``): phone and postcode conventions.
+        full: relink every record, not only those of new batches.
+        retrain: estimate a new model (implies ``full``).
+        model_from: a saved model to link with instead (implies ``full``); it becomes the
+            workspace's model.
+        progress: called as ``progress(step, done, total)``.
+
+    Raises:
+        UserError: nothing to link, or too little data to train a model (see ``_training``).
+    """
     tick = progress or (lambda step, done, total: None)
     started = time.perf_counter()
     tick("standardising identity fields", 0, 5)
-    build_identity_records(engine)
-    ensure_schema(engine)
-    run_id = int(engine.scalar("SELECT coalesce(max(run_id), 0) + 1 FROM link_runs"))
-    indexed = int(engine.scalar("SELECT count(*) FROM person_index"))
-    mode = "full" if full or retrain or indexed == 0 else "incremental"
+    migrate(engine)
+    try:
+        staged = standardise.stage_identity_records(engine, country=country)
+        return _run(engine, staged, model_path=model_path, settings=settings,
+                    country=country.upper(), full=full or retrain or model_from is not None,
+                    retrain=retrain, model_from=model_from, tick=tick, started=started)
+    finally:
+        standardise.drop_staged(engine)
+
+
+def _run(engine: Engine, staged: standardise.Staged | None, *, model_path: Path,
+         settings: IdentitySection, country: str, full: bool, retrain: bool,
+         model_from: Path | None, tick: Progress, started: float) -> LinkReport:
+    run_id = (int(engine.scalar("SELECT coalesce(max(run_id), 0) + 1 FROM link_runs"))
+              if engine.table_exists("link_runs") else 1)
+    indexed = (int(engine.scalar("SELECT count(*) FROM person_index"))
+               if engine.table_exists("person_index") else 0)
+    mode = "full" if full or indexed == 0 else "incremental"
     with _splink.scratch(engine) as (db_api, wh):
+        _read_in_scratch(engine, wh, staged)
         # A full link copies the records (in a fixed order: u sampling draws rows from it); an
         # incremental one reads them where they are, and copies only the new records and the
         # indexed ones that could pair with them (see _incremental_edges).
         engine.execute(f"CREATE TABLE {S}.link_input AS SELECT {INPUT_COLUMNS} "
-                       f"FROM {wh}.identity_records WHERE usable ORDER BY identity_id"
+                       f"FROM {S}.identity_records WHERE usable ORDER BY identity_id"
                        if mode == "full" else
                        f"CREATE VIEW {S}.link_input AS SELECT {INPUT_COLUMNS} "
-                       f"FROM {wh}.identity_records WHERE usable")
+                       f"FROM {S}.identity_records WHERE usable")
         records = int(engine.scalar(f"SELECT count(*) FROM {S}.link_input"))
         if records == 0:
             raise UserError("nothing to link: no identity records with a usable identifier; "
                             "ingest some furnisher files first")
-        model = _model(engine, db_api, model_path, settings, retrain, tick)
-        version = model.version
+        model, to_save = _training.model_for_run(engine, db_api, model_path, settings,
+                                                 retrain=retrain, model_from=model_from,
+                                                 tick=tick)
         tick(f"{mode} link: scoring pairs", 2, 5)
+        # (the scratch catalog holds views of the warehouse tables these read: see above)
         if mode == "full":
             new = records
             _full_edges(engine, db_api, _splink.linker_for(db_api, "link_input", model.settings),
-                        settings, wh)
+                        settings, S)
         else:
-            new = _incremental_edges(engine, db_api, model, settings, wh)
+            new = _incremental_edges(engine, db_api, model, settings, S)
         tick(f"{mode} link: clustering", 3, 5)
         if mode == "full":
-            _cluster_full(engine, db_api, settings, wh, conflict_sql(model))
+            _cluster.cluster_full(engine, db_api, settings, S, conflict_sql(model))
         elif new:
-            _cluster_incremental(engine, settings, wh, conflict_sql(model))
+            _cluster.cluster_incremental(engine, settings, S, conflict_sql(model))
         engine.execute(f"USE {wh}")
         _splink.resume_checkpoints(engine)
         tick("updating the person index", 4, 5)
         with engine.transaction():
+            if staged is not None:
+                standardise.publish_identity_records(engine, staged)
+            ensure_schema(engine)
             events: dict[str, int] = {}
             if mode == "full" or new:
                 events = _index.apply_assignment(
@@ -161,53 +241,48 @@ def link(engine: Engine, *, model_path: Path, settings: IdentitySection, full: b
                            f"match_probability, source, {run_id} FROM {S}.edges")
             for kind, n in _apply_overrides(engine, settings, run_id).items():
                 events[kind] = events.get(kind, 0) + n
-            engine.execute(f"INSERT INTO link_batches SELECT batch_id, {run_id} FROM "
-                           "identity_batches ANTI JOIN link_batches USING (batch_id)")
+            linked = [r[0] for r in engine.query(
+                "SELECT batch_id FROM identity_batches ANTI JOIN link_batches USING (batch_id)")]
+            engine.execute("INSERT INTO link_batches SELECT unnest(?::VARCHAR[]), ?",
+                           [linked, run_id])
             # (whether a record is usable never changes: only new ones can join)
             engine.execute("INSERT INTO unlinked SELECT identity_id, unusable_reason "
                            "FROM identity_records r ANTI JOIN unlinked u USING (identity_id) "
                            "WHERE NOT r.usable")
-            report = _record_run(engine, run_id, mode, version, records, new, events, started)
+            report = _record_run(engine, Run(run_id, mode, model.version, records, new, country,
+                                             standardise.emptied_counts(engine, linked)),
+                                 events, started)
+            # (before countries were recorded, link standardised with US conventions)
+            report.other_countries = {str(c): int(n) for c, n in engine.query(
+                "SELECT coalesce(country, 'US') AS c, count(*) FROM identity_batches "
+                "WHERE c <> ? GROUP BY 1 ORDER BY 1", [country])}
+    if to_save is not None:  # (only once the run is in: a run that failed keeps the old one)
+        _splink.save_model(to_save, model_path, model.version)
     tick("linked", 5, 5)
     return report
 
 
-def _model(engine: Engine, db_api: object, path: Path, settings: IdentitySection,
-           retrain: bool, tick: Progress) -> _splink.LinkageModel:
-    if path.exists() and not retrain:
-        return _splink.load_model(path)
-    version = _splink.load_model(path).version + 1 if path.exists() else 1
-    tick("training the linkage model (u sampling, EM)", 1, 5)
-    shared = engine.scalar(f"""SELECT count(*) FROM (SELECT national_id_token FROM {S}.link_input
-                               WHERE national_id_token IS NOT NULL GROUP BY 1
-                               HAVING count(*) > 1 LIMIT 1)""")
-    # the share of records with each field of the deterministic rules (see _splink.train)
-    fields = ("national_id_token", *_splink.DETERMINISTIC_FIELDS)
-    shares = engine.query(f"SELECT {', '.join(f'avg(({f} IS NOT NULL)::DOUBLE)' for f in fields)} "
-                          f"FROM {S}.link_input")[0]
-    completeness = {f: float(v or 0.0) for f, v in zip(fields, shares, strict=True)}
-    model = _splink.train(db_api, "link_input", seed=settings.seed,  # type: ignore[arg-type]
-                          max_pairs=settings.u_max_pairs, national_id_pairs=bool(shared),
-                          completeness=completeness, agreement=_agreement(engine))
-    _splink.save_model(model, path, version)
-    return _splink.load_model(path)
-
-
-def _agreement(engine: Engine) -> dict[str, float]:
-    """For each comparison of _splink.COUNTED_LEVELS: of all pairs of records that both have
-    one of its columns, the share that agree on all of them."""
-    shares = {}
-    for name, columns in _splink.COUNTED_LEVELS.items():
-        cols = ", ".join(columns)
-        present = " OR ".join(f"{c} IS NOT NULL" for c in columns)
-        agreeing, records = engine.query(f"""
-            SELECT (SELECT sum(n * (n - 1)) FROM (
-                      SELECT count(*)::DOUBLE AS n FROM {S}.link_input
-                      WHERE {" AND ".join(f"{c} IS NOT NULL" for c in columns)} GROUP BY {cols})),
-                   (SELECT count(*)::DOUBLE FROM {S}.link_input WHERE {present})""")[0]
-        if agreeing and records and records > 1:
-            shares[name] = float(agreeing) / (records * (records - 1))
-    return shares
+def _read_in_scratch(engine: Engine, wh: str, staged: standardise.Staged | None) -> None:
+    """The warehouse tables of READ_IN_SCRATCH as views in the scratch catalog (in use)."""
+    for name in READ_IN_SCRATCH:
+        have = engine.table_exists(name)
+        if name == "identity_records" and staged is not None:
+            cols = ", ".join(standardise.RECORD_COLUMNS) + (", n_records, first_batch_id, "
+                                                             "last_batch_id")
+            rows = [f"SELECT {cols} FROM {standardise.STAGED_NEW_RECORDS}",
+                    *([f"SELECT {cols} FROM {wh}.identity_records"] if have else [])]
+            engine.execute(f"CREATE VIEW {S}.{name} AS {' UNION ALL '.join(rows)}")
+        elif name == "identity_batches" and staged is not None:
+            ids = ", ".join(lit(b) for b in staged.batch_ids)
+            rows = [f"SELECT unnest([{ids}]) AS batch_id",
+                    *([f"SELECT batch_id FROM {wh}.identity_batches"] if have else [])]
+            engine.execute(f"CREATE VIEW {S}.{name} AS {' UNION ALL '.join(rows)}")
+        elif have:
+            engine.execute(f"CREATE VIEW {S}.{name} AS SELECT * FROM {wh}.{name}")
+        else:
+            ddl = next(d for d in (*SCHEMA, *standardise.SCHEMA, *_index.SCHEMA)
+                       if f"EXISTS {name} (" in d)
+            engine.execute(ddl.replace(f"EXISTS {name} (", f"EXISTS {S}.{name} ("))
 
 
 def _deterministic_edges(new_filter: str, tokens: str = "") -> str:
@@ -337,232 +412,6 @@ def _reachable(rules: list[_splink.Rule] | None, model: _splink.LinkageModel) ->
     return f"r.unique_id IN ({pairs})" if pairs else "TRUE"
 
 
-def _cluster_full(engine: Engine, db_api: object, settings: IdentitySection, wh: str,
-                  conflict: str) -> None:
-    table = _splink.cluster(db_api, "link_input", "edges",  # type: ignore[arg-type]
-                            settings.link_threshold)
-    engine.execute(f"CREATE TABLE {S}.assign AS SELECT unique_id AS identity_id, "
-                   f"CAST(cluster_id AS VARCHAR) AS cluster_id FROM {table}")
-    _enforce_splits(engine, settings, wh, f"{S}.edges", conflict)
-
-
-def _components(engine: Engine, nodes: str, edges: str, threshold: float) -> str:
-    """Connected components of an incremental run's graph: the table (unique_id, cluster_id)
-    of each node of ``nodes`` (unique_id) and the smallest node of its component, joined by
-    ``edges`` (unique_id_l, unique_id_r, match_probability) at or above ``threshold``.
-
-    One recursive query: each node takes the smallest name its neighbours hold until none
-    changes; only nodes whose name changed pass it on (DuckDB's USING KEY keeps one row a
-    node). The same partition as Splink's clustering, whose twenty-odd statements cost more
-    than the work on a graph this small: 0.14 s against 0.34 s on the 47,269 links of a 1%
-    batch at 1,000,000 records. On a full link's graph Splink's is the quicker (5.1 s against
-    6.2 s), and a full link uses it (`bench/linkage.py components`, docs/benchmarks.md)."""
-    strong = f"FROM {edges} WHERE match_probability >= {threshold}"
-    engine.execute(f"""
-        CREATE OR REPLACE TABLE {S}.components AS
-        WITH RECURSIVE adjacent AS (
-          SELECT unique_id_l AS a, unique_id_r AS b {strong}
-          UNION ALL SELECT unique_id_r, unique_id_l {strong}),
-        walk(node, name) USING KEY (node) AS (
-          SELECT unique_id, unique_id FROM {nodes}
-          UNION
-          SELECT w.node, n.name
-          FROM (SELECT j.a AS node, min(c.name) AS name FROM walk c JOIN adjacent j ON j.b = c.node
-                GROUP BY j.a) n
-          JOIN recurring.walk w ON w.node = n.node WHERE n.name < w.name)
-        SELECT node AS unique_id, name AS cluster_id FROM walk""")
-    return f"{S}.components"
-
-
-# An incremental run's clustering node for an indexed person (a new record is its own node):
-# the prefix keeps person IDs apart from identity ids.
-PERSON_NODE = "person:"
-
-
-def _person_node(person_id: str) -> str:
-    """SQL: the node of the person whose ID is the SQL ``person_id``."""
-    return f"'{PERSON_NODE}' || {person_id}"
-
-
-def _cluster_incremental(engine: Engine, settings: IdentitySection,
-                         wh: str, conflict: str) -> None:
-    """Cluster the new records together with the persons they touch (as one node each)."""
-    node = f"CASE WHEN p.person_id IS NULL THEN x ELSE {_person_node('p.person_id')} END"
-    # (the index entries of the records of edges that join, first: a join's build side is
-    # then small)
-    strong = f"FROM {S}.edges WHERE match_probability >= {settings.link_threshold}"
-    engine.execute(f"""
-        CREATE TABLE {S}.edge_persons AS SELECT p.identity_id, p.person_id
-        FROM {wh}.person_index p SEMI JOIN (
-          SELECT unique_id_l AS id {strong} UNION SELECT unique_id_r {strong}
-        ) e ON e.id = p.identity_id""")
-    engine.execute(f"""
-        CREATE TABLE {S}.graph_edges AS
-        SELECT {node.replace('x', 'e.unique_id_l').replace('p.', 'pl.')} AS unique_id_l,
-               {node.replace('x', 'e.unique_id_r').replace('p.', 'pr.')} AS unique_id_r,
-               e.match_probability
-        FROM {S}.edges e
-        LEFT JOIN {S}.edge_persons pl ON pl.identity_id = e.unique_id_l
-        LEFT JOIN {S}.edge_persons pr ON pr.identity_id = e.unique_id_r
-        WHERE e.match_probability >= {settings.link_threshold}""")
-    engine.execute(f"""
-        CREATE TABLE {S}.graph_nodes AS
-        SELECT unique_id FROM {S}.new_input
-        UNION SELECT unique_id_l FROM {S}.graph_edges WHERE unique_id_l LIKE '{PERSON_NODE}%'
-        UNION SELECT unique_id_r FROM {S}.graph_edges WHERE unique_id_r LIKE '{PERSON_NODE}%'""")
-    table = _components(engine, f"{S}.graph_nodes", f"{S}.graph_edges",
-                        settings.link_threshold)
-    engine.execute(f"""
-        CREATE TABLE {S}.assign AS
-        SELECT unique_id AS identity_id, CAST(cluster_id AS VARCHAR) AS cluster_id,
-               NULL::VARCHAR AS prev_person
-        FROM {table} WHERE unique_id NOT LIKE '{PERSON_NODE}%'
-        UNION ALL
-        SELECT p.identity_id, c.cluster_id, p.person_id
-        FROM {wh}.person_index p JOIN (
-          SELECT CAST(cluster_id AS VARCHAR) AS cluster_id,
-                 substr(unique_id, {len(PERSON_NODE) + 1}) AS person_id
-          FROM {table} WHERE unique_id LIKE '{PERSON_NODE}%') c USING (person_id)""")
-    _enforce_splits(engine, settings, wh, f"{S}.graph_edges", conflict, incremental=True)
-
-
-# Two records this far apart are never one person, however strong the path between them:
-# Jr against Sr; when the model found national IDs decisive (see _splink.NID_DECISIVE_KEY),
-# different national IDs together with given names that are not alike (twins and other
-# members of one household share a surname, an address and sometimes a birth date; for one
-# person each of these two differs rarely, together almost never); and when the model found
-# birth dates decisive (see _splink.DOB_DECISIVE_KEY), birth dates over a year apart that no
-# single typo explains (a swapped day and month stays within a year; 1951 for 1915 is one
-# transposition away).
-SUFFIX_CONFLICT = "x.name_suffix <> y.name_suffix"
-NID_CONFLICT = """(x.national_id_token <> y.national_id_token
-    AND jaro_winkler_similarity(x.first_name, y.first_name) < 0.7
-    AND x.first_name <> y.last_name AND x.last_name <> y.first_name)"""
-DOB_CONFLICT = """(abs(date_diff('day', x.dob, y.dob)) > 366
-    AND damerau_levenshtein(strftime(x.dob, '%Y%m%d'), strftime(y.dob, '%Y%m%d')) > 1)"""
-
-
-def conflict_sql(model: _splink.LinkageModel) -> str:
-    """SQL on records ``x`` and ``y``: they cannot be one person (under this model)."""
-    return " OR ".join([SUFFIX_CONFLICT,
-                        *([NID_CONFLICT] if model.national_ids_decisive else []),
-                        *([DOB_CONFLICT] if model.birth_dates_decisive else [])])
-
-
-CONFLICT_COLUMNS = ("unique_id", "first_name", "last_name", "name_suffix", "dob",
-                    "national_id_token")
-CONFLICT_SQL = """
-    SELECT p.id_a, p.id_b FROM ({pairs}) p
-    JOIN {input} x ON x.unique_id = p.id_a JOIN {input} y ON y.unique_id = p.id_b
-    WHERE {conflict}"""
-# The pairs of records of one cluster, ...
-ALL_PAIRS = """
-    SELECT a.identity_id AS id_a, b.identity_id AS id_b FROM {assign} a
-    JOIN {assign} b ON a.cluster_id = b.cluster_id AND a.identity_id < b.identity_id"""
-# ... in an incremental run those not checked before (two records one person held before were
-# checked when it was formed): a new record with each other record of its cluster, and two
-# records of different persons where a cluster merges persons (taken apart, so that the pairs
-# inside each person are never formed: a cluster holds a few new records and persons of
-# several records each)
-NOT_CHECKED_BEFORE = """
-    SELECT a.identity_id AS id_a, b.identity_id AS id_b FROM {assign} a
-    JOIN {assign} b ON a.cluster_id = b.cluster_id AND a.identity_id <> b.identity_id
-    WHERE a.prev_person IS NULL AND (b.prev_person IS NOT NULL OR a.identity_id < b.identity_id)
-    UNION ALL
-    SELECT a.identity_id, b.identity_id FROM {assign} a
-    JOIN {assign} b ON a.cluster_id = b.cluster_id AND a.identity_id < b.identity_id
-                   AND a.prev_person <> b.prev_person
-    WHERE a.cluster_id IN (SELECT cluster_id FROM {assign} GROUP BY 1
-                           HAVING count(DISTINCT prev_person) > 1)"""
-
-
-def _enforce_splits(engine: Engine, settings: IdentitySection, wh: str, edges: str,
-                    conflict: str, *, incremental: bool = False) -> None:
-    """Re-cluster the clusters that hold a forced split or a conflicting pair of records.
-
-    ``edges`` (unique_id_l, unique_id_r, match_probability) join the clustering's nodes. In a
-    full link a node is a record. In an incremental one it is a new record or a person of the
-    index, whose records were checked when it was formed and stay together here (forced
-    splits inside one are applied afterwards, see _apply_overrides); ``edges`` then join
-    nodes as ``_cluster_incremental`` names them."""
-    records, node = f"{S}.link_input", "a.identity_id"
-    if incremental:
-        # (the few records concerned, in one pass over the view of all)
-        records = f"{S}.assign_input"
-        node = f"coalesce({_person_node('a.prev_person')}, a.identity_id)"
-        engine.execute(f"""
-            CREATE TABLE {records} AS SELECT {", ".join(CONFLICT_COLUMNS)}
-            FROM {S}.link_input i SEMI JOIN {S}.assign a ON a.identity_id = i.unique_id""")
-    engine.execute(f"""
-        CREATE OR REPLACE TABLE {S}.cannot AS
-        {CONFLICT_SQL.format(input=records, conflict=conflict, pairs=(
-            NOT_CHECKED_BEFORE if incremental else ALL_PAIRS).format(assign=f"{S}.assign"))}
-        UNION
-        SELECT identity_id_a, identity_id_b FROM {wh}.link_overrides WHERE kind = 'split'""")
-    engine.execute(f"""
-        CREATE OR REPLACE TABLE {S}.conflicted AS
-        SELECT a.identity_id, a.cluster_id, {node} AS node FROM {S}.assign a
-        WHERE a.cluster_id IN (
-          SELECT x.cluster_id FROM {S}.cannot c
-          JOIN {S}.assign x ON x.identity_id = c.id_a
-          JOIN {S}.assign y ON y.identity_id = c.id_b AND x.cluster_id = y.cluster_id)""")
-    if not engine.scalar(f"SELECT count(*) FROM {S}.conflicted"):
-        return
-    nodes = f"(SELECT DISTINCT node, cluster_id FROM {S}.conflicted)"
-    among = engine.query(f"""
-        SELECT e.unique_id_l, e.unique_id_r FROM {edges} e
-        JOIN {nodes} l ON l.node = e.unique_id_l
-        JOIN {nodes} r ON r.node = e.unique_id_r AND l.cluster_id = r.cluster_id
-        WHERE e.match_probability >= ?
-        ORDER BY e.match_probability DESC, e.unique_id_l, e.unique_id_r""",
-        [settings.link_threshold])
-    members = [r[0] for r in engine.query(f"SELECT DISTINCT node FROM {S}.conflicted")]
-    cannot = engine.query(f"""
-        SELECT DISTINCT a.node, b.node FROM {S}.cannot c
-        JOIN {S}.conflicted a ON a.identity_id = c.id_a
-        JOIN {S}.conflicted b ON b.identity_id = c.id_b WHERE a.node <> b.node""")
-    labels = constrained_clustering(members, among, cannot)
-    relabel = {"node": list(labels), "label": list(labels.values())}
-    with engine.registered("_relabel", relabel):
-        engine.execute(f"""
-            UPDATE {S}.assign SET cluster_id = {S}.assign.cluster_id || '/' || r.label
-            FROM _relabel r JOIN {S}.conflicted c ON c.node = r.node
-            WHERE {S}.assign.identity_id = c.identity_id""")
-
-
-def constrained_clustering(members: list[str], edges: list[tuple[str, str]],
-                           cannot: list[tuple[str, str]]) -> dict[str, str]:
-    """Greedy clustering: edges strongest first (as given), never joining two records that
-    cannot be one person. Returns each member's part label (its part's smallest member).
-
-    Sequential by nature; it runs only on the few clusters that hold a conflict.
-    """
-    parent = {m: m for m in members}
-    groups = {m: {m} for m in members}
-    forbidden: dict[str, set[str]] = {m: set() for m in members}
-    for a, b in cannot:
-        if a in forbidden and b in forbidden:
-            forbidden[a].add(b)
-            forbidden[b].add(a)
-
-    def find(x: str) -> str:
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    for left, right in edges:
-        a, b = find(left), find(right)
-        if a == b or forbidden[a] & groups[b]:
-            continue
-        if len(groups[a]) < len(groups[b]):
-            a, b = b, a
-        parent[b] = a
-        groups[a] |= groups.pop(b)
-        forbidden[a] |= forbidden.pop(b)
-    return {m: min(groups[find(m)]) for m in members}
-
-
 def _apply_overrides(engine: Engine, settings: IdentitySection, run_id: int) -> dict[str, int]:
     """Honour forced links and splits that the index does not yet reflect."""
     events: dict[str, int] = {}
@@ -598,7 +447,7 @@ def _apply_overrides(engine: Engine, settings: IdentitySection, run_id: int) -> 
             [settings.link_threshold, members, members])
         cannot = engine.query("SELECT identity_id_a, identity_id_b FROM link_overrides "
                               "WHERE kind = 'split'")
-        labels = constrained_clustering(members, edges, cannot)
+        labels = _cluster.constrained_clustering(members, edges, cannot)
         relabel = {"identity_id": list(labels), "cluster_id": list(labels.values())}
         with engine.registered("_relabel", relabel):
             engine.execute("CREATE OR REPLACE TEMP TABLE _forced AS SELECT * FROM _relabel")
@@ -609,16 +458,19 @@ def _apply_overrides(engine: Engine, settings: IdentitySection, run_id: int) -> 
     return events
 
 
-def _record_run(engine: Engine, run_id: int, mode: str, version: int, records: int, new: int,
-                events: dict[str, int], started: float) -> LinkReport:
+def _record_run(engine: Engine, run: Run, events: dict[str, int],
+                started: float) -> LinkReport:
     # (each active ID holds records: a person whose records all went elsewhere was merged)
     persons = int(engine.scalar("SELECT count(*) FROM person_ids WHERE status = 'active'"))
     unlinked = int(engine.scalar("SELECT count(*) FROM unlinked"))
-    edges = int(engine.scalar("SELECT count(*) FROM link_edges WHERE run_id = ?", [run_id]))
+    edges = int(engine.scalar("SELECT count(*) FROM link_edges WHERE run_id = ?", [run.run_id]))
     seconds = time.perf_counter() - started
     engine.execute(
-        "INSERT INTO link_runs VALUES (?, now()::TIMESTAMP, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [run_id, mode, version, records, new, edges, persons,
-         ", ".join(f"{k} {v}" for k, v in sorted(events.items())), seconds])
-    return LinkReport(run_id, mode, version, records, new, persons, unlinked, edges, events,
-                      seconds)
+        "INSERT INTO link_runs (run_id, linked_at, mode, model_version, records, new_records, "
+        "edges, persons, events, seconds, country, emptied) "
+        "VALUES (?, now()::TIMESTAMP, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [run.run_id, run.mode, run.model_version, run.records, run.new_records, edges, persons,
+         ", ".join(f"{k} {v}" for k, v in sorted(events.items())), seconds, run.country,
+         ", ".join(f"{k} {v}" for k, v in sorted(run.emptied.items()))])
+    return LinkReport(run.run_id, run.mode, run.model_version, run.records, run.new_records,
+                      persons, unlinked, edges, events, seconds, run.country, run.emptied)

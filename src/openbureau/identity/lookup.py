@@ -98,7 +98,7 @@ class LookupResult:
 
 
 def find_person(engine: Engine, model_path: Path, query: IdentityQuery, *,
-                national_id_key: bytes | None, country: str = "US", threshold: float = 0.9,
+                national_id_key: bytes | None, country: str, threshold: float = 0.9,
                 max_candidates: int = 5) -> LookupResult:
     """Find the person whose file it is, with the linkage model ``openbureau link`` uses.
 
@@ -108,7 +108,8 @@ def find_person(engine: Engine, model_path: Path, query: IdentityQuery, *,
         model_path: the saved linkage model (``models/linkage-model.json``).
         query: the identity typed in.
         national_id_key: the workspace's national-ID key (needed only with a national ID).
-        country: as for ``build_identity_records``: the phone and address conventions.
+        country: the bureau's country (``bureau.toml``), as for
+            ``build_identity_records``: the phone and postcode conventions.
         threshold: the match probability a person must reach (the link threshold).
         max_candidates: how many persons to list in ``candidates``.
 

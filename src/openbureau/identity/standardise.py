@@ -6,7 +6,8 @@ compares identity records, not rows.
 
 Tables (all maintained incrementally, batch by batch, in one transaction per call):
 
-``identity_batches``     ``batch_id, processed_at``: the ingest batches already standardised
+``identity_batches``     ``batch_id, processed_at, country``: the ingest batches already
+                         standardised, and the country whose conventions did it
 ``identity_records``     one row per identity record: ``identity_id`` (deterministic, see
                          :func:`identity_id_sql`), ``feed``, standardised ``first_name``,
                          ``first_name_std`` (nickname canonicalised), ``middle_name``,
@@ -17,16 +18,19 @@ Tables (all maintained incrementally, batch by batch, in one transaction per cal
                          ``last_batch_id``
 ``identity_record_map``  ``record_id, identity_id, feed, batch_id``: every loaded row of a
                          processed batch, exactly once
+``identity_emptied``     ``batch_id, field, reason, rows``: the values standardisation emptied
+                         (a phone that is no number of the country, a postcode that is none
+                         of its postcodes...), counted per batch, field and reason (EMPTIED)
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from openbureau.engine import Engine, EngineError
-from openbureau.identity import _address, _names, _phone
+from openbureau.identity import _address, _names, _phone, _postcode
 from openbureau.ingest import store
 
 Progress = Callable[[str, int, int], None]
@@ -47,7 +51,8 @@ IDENTITY_VALUES = ("first_name", "middle_name", "last_name", "name_suffix", "dob
 SCHEMA = [
     """CREATE TABLE IF NOT EXISTS identity_batches (
         batch_id VARCHAR PRIMARY KEY,
-        processed_at TIMESTAMP NOT NULL
+        processed_at TIMESTAMP NOT NULL,
+        country VARCHAR                     -- NULL: standardised before this was recorded
     )""",
     """CREATE TABLE IF NOT EXISTS identity_records (
         identity_id VARCHAR PRIMARY KEY,
@@ -81,11 +86,35 @@ SCHEMA = [
         feed VARCHAR NOT NULL,
         batch_id VARCHAR NOT NULL
     )""",
+    """CREATE TABLE IF NOT EXISTS identity_emptied (
+        batch_id VARCHAR NOT NULL,
+        field VARCHAR NOT NULL,
+        reason VARCHAR NOT NULL,
+        rows BIGINT NOT NULL
+    )""",
 ]
 RECORD_COLUMNS = ("identity_id", "feed", "first_name", "first_name_std", "middle_name",
                   "last_name", "name_suffix", "dob", "address_line1", "house_number", "street",
                   "unit", "city", "region", "postcode", "phone", "email", "national_id_token",
                   "usable", "unusable_reason")
+# Why standardisation emptied a value that a row had, by field: declared once, for link's
+# summary, the link run record and docs/identity.md ({country}: the bureau's).
+NO_LATIN = "no_latin_letters_or_digits"
+_NO_LATIN = "no Latin letter or digit (names and addresses are compared in Latin letters)"
+EMPTIED: dict[tuple[str, str], str] = {
+    **{(f, NO_LATIN): _NO_LATIN for f in ("first_name", "middle_name", "last_name",
+                                          "full_name", "address_line1", "address_full",
+                                          "city", "region")},
+    ("name_suffix", "not_a_name_suffix"): "not JR, SR, II, III or IV",
+    ("region", "not_a_us_state"): "not a US state, its code or its name",
+    ("postcode", "not_a_postcode_of_country"): "not a postcode of {country}",
+    ("phone", _phone.NOT_A_PHONE_NUMBER): "not a phone number",
+    ("phone", _phone.NOT_VALID_IN_COUNTRY): "no country code, and not a valid number of "
+                                            "{country}",
+    ("phone", _phone.NOT_VALID_INTERNATIONAL): "not a valid number of the country its "
+                                               "country code names",
+    ("email", "not_an_email_address"): "not an email address",
+}
 _EMAIL = r"^[a-z0-9!#$%&*+/=?^_{}~.'-]+@[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,}$"
 
 
@@ -98,6 +127,8 @@ class IdentityUpdate:
     identity_records: int  # identity records in the warehouse after the call
     new_identity_ids: tuple[str, ...]  # identity records created by this call: link these
     unusable_records: int  # of all identity records: no national ID, nor a name with more
+    # rows whose value of a field standardisation emptied, by "field:reason" (see EMPTIED)
+    emptied: dict[str, int] = field(default_factory=dict)
 
     @property
     def new_identity_records(self) -> int:
@@ -107,7 +138,15 @@ class IdentityUpdate:
 def ensure_schema(engine: Engine) -> None:
     for ddl in SCHEMA:
         engine.execute(ddl)
-    engine.rebuild_without_primary_key("identity_record_map", SCHEMA[2])
+    migrate(engine)
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the tables an earlier openbureau made up to date (rows kept); creates none."""
+    if engine.table_exists("identity_record_map"):
+        engine.rebuild_without_primary_key("identity_record_map", SCHEMA[2])
+    if engine.table_exists("identity_batches"):
+        engine.execute("ALTER TABLE identity_batches ADD COLUMN IF NOT EXISTS country VARCHAR")
 
 
 def identity_id_sql(feed: str = "feed") -> str:
@@ -119,7 +158,23 @@ def identity_id_sql(feed: str = "feed") -> str:
     return f"'I' || left(md5({feed} || '|' || concat_ws('|', {values})), 16)"
 
 
-def build_identity_records(engine: Engine, *, country: str = "US",
+@dataclass(frozen=True)
+class Staged:
+    """Batches standardised into temporary tables (``_id_std``, ``_id_new``, ``_id_known``),
+    not yet written to the warehouse: see :func:`stage_identity_records`."""
+
+    batch_ids: tuple[str, ...]
+    src_rows: int  # rows the batches loaded
+    country: str
+
+
+# The identity records new in the staged batches, as rows of identity_records (for a link run,
+# which reads them before they are written).
+STAGED_NEW_RECORDS = ("(SELECT * FROM temp._id_new ANTI JOIN temp._id_known "
+                      "USING (identity_id))")
+
+
+def build_identity_records(engine: Engine, *, country: str,
                            progress: Progress | None = None) -> IdentityUpdate:
     """Standardise every ingest batch not yet processed into identity records.
 
@@ -128,41 +183,143 @@ def build_identity_records(engine: Engine, *, country: str = "US",
 
     Args:
         engine: the warehouse.
-        country: ISO country whose phone and address conventions apply (phones without a
-            country code are read as this country's).
+        country: the bureau's ISO country (``bureau.toml``), whose phone and postcode
+            conventions apply (phones without a country code are read as this country's).
         progress: called as ``progress(step, done, total)``.
 
     Returns:
         What was processed, and the ids of the identity records new in this call.
     """
-    tick = progress or (lambda step, done, total: None)
-    store.ensure_schema(engine)
-    ensure_schema(engine)
-    pending = engine.query(
-        "SELECT feed, list(batch_id ORDER BY batch_id) FROM ingest_batches "
-        "WHERE batch_id NOT IN (SELECT batch_id FROM identity_batches) GROUP BY feed "
-        "ORDER BY feed"
-    )
-    if not pending:
-        return _summary(engine, (), 0, ())
-    batch_ids = tuple(sorted(b for _, bs in pending for b in bs))
-    # Staging reads the warehouse and writes only temp tables; the transaction holds the writes.
     try:
-        tick(f"identity: reading {len(batch_ids)} batches", 0, 4)
-        src_rows = _collect(engine, [(f, list(bs)) for f, bs in pending])
-        tick("identity: parsing phone numbers", 1, 4)
-        with engine.registered("_id_phones", _parsed_phones(engine, country)), \
-                engine.registered("_id_nicknames", _names.nickname_table()):
-            tick("identity: standardising", 2, 4)
-            engine.execute(f"CREATE OR REPLACE TEMP TABLE _id_std AS {_standardise(country)}")
-        tick("identity: writing identity records", 3, 4)
+        staged = stage_identity_records(engine, country=country, progress=progress)
+        if staged is None:
+            return _summary(engine, (), 0, (), {})
         with engine.transaction():
-            new_ids, mapped = _publish(engine, batch_ids, src_rows)
+            new_ids, mapped, emptied = publish_identity_records(engine, staged)
     finally:
-        for t in ("_id_distinct", "_id_std", "_id_new", "_id_known"):
-            engine.execute(f"DROP TABLE IF EXISTS {t}")
-    tick(f"identity: {mapped:,} rows, {len(new_ids):,} new identity records", 4, 4)
-    return _summary(engine, batch_ids, mapped, new_ids)
+        drop_staged(engine)
+    return _summary(engine, staged.batch_ids, mapped, new_ids, emptied)
+
+
+def stage_identity_records(engine: Engine, *, country: str,
+                           progress: Progress | None = None) -> Staged | None:
+    """Standardise the batches not processed yet into temporary tables, writing nothing to
+    the warehouse (tables of an earlier openbureau are brought up to date). None if there
+    are none. Publish with :func:`publish_identity_records`; :func:`drop_staged` after."""
+    tick = progress or (lambda step, done, total: None)
+    country = country.upper()
+    store.ensure_schema(engine)
+    migrate(engine)
+    done = ("WHERE batch_id NOT IN (SELECT batch_id FROM identity_batches)"
+            if engine.table_exists("identity_batches") else "")
+    pending = engine.query(f"SELECT feed, list(batch_id ORDER BY batch_id) FROM ingest_batches "
+                           f"{done} GROUP BY feed ORDER BY feed")
+    if not pending:
+        return None
+    batch_ids = tuple(sorted(b for _, bs in pending for b in bs))
+    tick(f"identity: reading {len(batch_ids)} batches", 0, 4)
+    src_rows = _collect(engine, [(f, list(bs)) for f, bs in pending])
+    tick("identity: parsing phone numbers", 1, 4)
+    with engine.registered("_id_phones", _parsed_phones(engine, country)), \
+            engine.registered("_id_nicknames", _names.nickname_table()):
+        tick("identity: standardising", 2, 4)
+        engine.execute(f"CREATE OR REPLACE TEMP TABLE _id_std AS {_standardise(country)}")
+    tick("identity: writing identity records", 3, 4)
+    keep = ", ".join(f"any_value({c}) AS {c}" for c in RECORD_COLUMNS if c != "identity_id")
+    engine.execute(
+        "CREATE OR REPLACE TEMP TABLE _id_new AS "
+        f"SELECT identity_id, {keep}, sum(len(rows)) AS n_records, "
+        "min(list_min(list_transform(rows, lambda r: r.batch_id))) AS first_batch_id, "
+        "max(list_max(list_transform(rows, lambda r: r.batch_id))) AS last_batch_id "
+        "FROM _id_std GROUP BY identity_id"
+    )
+    # the records seen before (one pass over a million of them; a new feed's batch has none)
+    engine.execute(
+        "CREATE OR REPLACE TEMP TABLE _id_known AS SELECT identity_id FROM _id_new "
+        + ("SEMI JOIN identity_records USING (identity_id)"
+           if engine.table_exists("identity_records") else "LIMIT 0")
+    )
+    return Staged(batch_ids, src_rows, country)
+
+
+def drop_staged(engine: Engine) -> None:
+    for t in ("_id_distinct", "_id_std", "_id_new", "_id_known"):
+        engine.execute(f"DROP TABLE IF EXISTS temp.{t}")
+
+
+def publish_identity_records(engine: Engine, staged: Staged
+                             ) -> tuple[tuple[str, ...], int, dict[str, int]]:
+    """Write what :func:`stage_identity_records` staged: map the rows, insert the new
+    identity records, update the counts of existing ones, count what was emptied. Call
+    inside a transaction. Returns the new records' ids, the rows mapped and the emptied
+    counts ("field:reason" -> rows)."""
+    ensure_schema(engine)
+    engine.execute(
+        "INSERT INTO identity_record_map SELECT r.record_id, identity_id, feed, r.batch_id "
+        "FROM (SELECT identity_id, feed, unnest(rows) AS r FROM _id_std)"
+    )
+    mapped = int(engine.scalar("SELECT sum(len(rows)) FROM _id_std") or 0)
+    if mapped != staged.src_rows:
+        raise EngineError(f"identity: mapped {mapped} rows but the batches hold "
+                          f"{staged.src_rows}")
+    if engine.scalar("SELECT count(*) FROM _id_known"):
+        engine.execute(
+            "UPDATE identity_records AS r SET n_records = r.n_records + n.n_records, "
+            "first_batch_id = least(r.first_batch_id, n.first_batch_id), "
+            "last_batch_id = greatest(r.last_batch_id, n.last_batch_id) "
+            "FROM _id_new AS n SEMI JOIN _id_known USING (identity_id) "
+            "WHERE r.identity_id = n.identity_id"
+        )
+    new_ids = tuple(r[0] for r in engine.query(
+        "SELECT identity_id FROM _id_new ANTI JOIN _id_known USING (identity_id) "
+        "ORDER BY identity_id"
+    ))
+    cols = ", ".join(RECORD_COLUMNS) + ", n_records, first_batch_id, last_batch_id"
+    engine.execute(
+        f"INSERT INTO identity_records ({cols}) SELECT {cols} FROM _id_new "
+        "ANTI JOIN _id_known USING (identity_id)"
+    )
+    now = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+    engine.execute(
+        "INSERT INTO identity_batches (batch_id, processed_at, country) "
+        "SELECT unnest(?::VARCHAR[]), ?, ?", [list(staged.batch_ids), now, staged.country]
+    )
+    engine.execute("""
+        INSERT INTO identity_emptied
+        SELECT row.batch_id, split_part(e, ':', 1), split_part(e, ':', 2), count(*)
+        FROM (SELECT unnest(rows) AS row, e
+              FROM (SELECT rows, unnest(emptied) AS e FROM _id_std))
+        GROUP BY ALL ORDER BY ALL""")
+    expected, stored = engine.query(
+        # (a row identical to its key's current report is loaded without a src_ row to map)
+        "SELECT (SELECT coalesce(sum(rows_loaded - coalesce(rows_identical, 0)), 0) "
+        "FROM ingest_batches WHERE batch_id IN "
+        "(SELECT batch_id FROM identity_batches)), (SELECT count(*) FROM identity_record_map)"
+    )[0]
+    if expected != stored:
+        raise EngineError(f"identity: {stored} rows mapped in all, but the processed batches "
+                          f"loaded {expected}; nothing was written")
+    return new_ids, mapped, emptied_counts(engine, staged.batch_ids)
+
+
+def emptied_counts(engine: Engine, batch_ids: Sequence[str]) -> dict[str, int]:
+    """Rows whose value standardisation emptied in these batches, by "field:reason"."""
+    if not batch_ids or not engine.table_exists("identity_emptied"):
+        return {}
+    return {f"{f}:{r}": int(n) for f, r, n in engine.query(
+        "SELECT field, reason, sum(rows) FROM identity_emptied "
+        "WHERE batch_id IN (SELECT unnest(?::VARCHAR[])) GROUP BY ALL ORDER BY ALL",
+        [list(batch_ids)])}
+
+
+def describe_emptied(emptied: dict[str, int], country: str) -> str:
+    """``emptied`` in words: "phone 7 rows (not a postcode of GB), ..."; "" for none."""
+    parts = []
+    for key, rows in emptied.items():
+        name, reason = key.split(":", 1)
+        why = EMPTIED.get((name, reason), reason).format(country=country)
+        parts.append(f"{name} {rows:,} row{'s' if rows != 1 else ''} ({why})")
+    return "; ".join(parts)
 
 
 def _collect(engine: Engine, pending: list[tuple[str, list[str]]]) -> int:
@@ -203,7 +360,8 @@ def _parsed_phones(engine: Engine, country: str) -> dict[str, Sequence[str | Non
 
 
 def _standardise(country: str) -> str:
-    """One SELECT over ``_id_distinct``: each stage a CTE naming the columns it adds."""
+    """One SELECT over ``_id_distinct``: each stage a CTE naming the columns it adds; the
+    last adds ``emptied``, the "field:reason" of each value given that came out empty."""
     us = country.upper() == "US"
     email = _EMAIL.replace("'", "''")
     full = _address.split_full_address("address_full")
@@ -233,14 +391,43 @@ def _standardise(country: str) -> str:
         "unit": "unit",
         "city": _address.clean_city("coalesce(city, af_city)"),
         "region": _address.region_code(region) if us else _address.clean_city(region),
-        "postcode": (_address.postcode5(postcode) if us else
-                     f"nullif(regexp_replace(upper({postcode}), '[^A-Z0-9]', '', 'g'), '')"),
+        "postcode": _postcode.postcode(postcode, country),
         "phone": "p.e164",
         "email": f"""CASE WHEN regexp_full_match(lower(trim(email)), '{email}')
             THEN lower(trim(email)) END""",
         "national_id_token": "nullif(trim(national_id_token), '')",
         "rows": "rows",
     }
+    # what each row gave (a value with more than spaces), for the fields that may come out
+    # empty; full_name and address_full are lost only when nothing at all is read from them
+    def given(*cols: str) -> str:
+        return " OR ".join(f"nullif(trim({c}), '') IS NOT NULL" for c in cols)
+
+    def no_latin(col: str) -> str:
+        return f"({given(col)}) AND NOT regexp_matches(upper(strip_accents({col})), '[A-Z0-9]')"
+
+    gave = {
+        **{c: given(c) for c in ("first_name", "middle_name", "last_name", "name_suffix",
+                                 "city", "email")},
+        "address_line1": given("address_line1", "address_line2"),
+        "region": given(region), "postcode": given(postcode),
+        "full_name": no_latin("full_name"), "address_full": no_latin("address_full"),
+    }
+    emptied = [
+        *(f"CASE WHEN _given.{c} AND {c} IS NULL THEN '{c}:{NO_LATIN}' END"
+          for c in ("first_name", "middle_name", "last_name", "address_line1", "city")),
+        *(f"CASE WHEN _given.{c} THEN '{c}:{NO_LATIN}' END" for c in ("full_name",
+                                                                   "address_full")),
+        "CASE WHEN _given.name_suffix AND name_suffix IS NULL THEN 'name_suffix:not_a_name_suffix'"
+        " END",
+        "CASE WHEN _given.region AND region IS NULL THEN 'region:"
+        + ("not_a_us_state" if us else NO_LATIN) + "' END",
+        "CASE WHEN _given.postcode AND postcode IS NULL "
+        "THEN 'postcode:not_a_postcode_of_country' END",
+        "CASE WHEN _given.phone_reason IS NOT NULL THEN 'phone:' || _given.phone_reason END",
+        "CASE WHEN _given.email AND email IS NULL THEN 'email:not_an_email_address' END",
+    ]
+    gave_struct = ", ".join(f"{k} := ({v})" for k, v in gave.items())
     # Enough to tell one person from another: a national ID, or a name together with something
     # that is not a name (a birth date, an address, a phone, an email).
     usable = """national_id_token IS NOT NULL OR (
@@ -251,78 +438,28 @@ def _standardise(country: str) -> str:
         s2 AS (SELECT *, {_cols(s2)} FROM s1),
         s3 AS (SELECT *, {_cols(s3)} FROM s2),
         s4 AS (SELECT *, {_cols(s4)} FROM s3),
-        s5 AS (SELECT {_cols(std)} FROM s4
-            LEFT JOIN _id_phones p ON p.raw = {_phone.raw_phone('s4.phone')})
-        SELECT {identity_id_sql()} AS identity_id, s5.*,
-            coalesce(n.canonical, s5.first_name) AS first_name_std,
+        s5 AS (SELECT {_cols(std)},
+                      struct_pack({gave_struct}, phone_reason := p.reason) AS _given
+            FROM s4 LEFT JOIN _id_phones p ON p.raw = {_phone.raw_phone('s4.phone')}),
+        s6 AS (SELECT * EXCLUDE (_given),
+                      list_filter([{", ".join(emptied)}], lambda e: e IS NOT NULL) AS emptied
+               FROM s5)
+        SELECT {identity_id_sql()} AS identity_id, s6.*,
+            coalesce(n.canonical, s6.first_name) AS first_name_std,
             ({usable}) AS usable,
             CASE WHEN NOT ({usable})
                  THEN 'no_national_id_nor_name_with_another_identifier' END AS unusable_reason
-        FROM s5 LEFT JOIN _id_nicknames n ON n.nickname = s5.first_name"""
-
-
-def _publish(engine: Engine, batch_ids: tuple[str, ...],
-             src_rows: int) -> tuple[tuple[str, ...], int]:
-    """Map the rows, insert new identity records, update the counts of existing ones."""
-    keep = ", ".join(f"any_value({c}) AS {c}" for c in RECORD_COLUMNS if c != "identity_id")
-    engine.execute(
-        "CREATE OR REPLACE TEMP TABLE _id_new AS "
-        f"SELECT identity_id, {keep}, sum(len(rows)) AS n_records, "
-        "min(list_min(list_transform(rows, lambda r: r.batch_id))) AS first_batch_id, "
-        "max(list_max(list_transform(rows, lambda r: r.batch_id))) AS last_batch_id "
-        "FROM _id_std GROUP BY identity_id"
-    )
-    engine.execute(
-        "INSERT INTO identity_record_map SELECT r.record_id, identity_id, feed, r.batch_id "
-        "FROM (SELECT identity_id, feed, unnest(rows) AS r FROM _id_std)"
-    )
-    mapped = int(engine.scalar("SELECT sum(len(rows)) FROM _id_std") or 0)
-    if mapped != src_rows:
-        raise EngineError(f"identity: mapped {mapped} rows but the batches hold {src_rows}")
-    # the records seen before (one pass over a million of them; a new feed's batch has none)
-    engine.execute(
-        "CREATE OR REPLACE TEMP TABLE _id_known AS "
-        "SELECT identity_id FROM _id_new SEMI JOIN identity_records USING (identity_id)"
-    )
-    if engine.scalar("SELECT count(*) FROM _id_known"):
-        engine.execute(
-            "UPDATE identity_records AS r SET n_records = r.n_records + n.n_records, "
-            "first_batch_id = least(r.first_batch_id, n.first_batch_id), "
-            "last_batch_id = greatest(r.last_batch_id, n.last_batch_id) "
-            "FROM _id_new AS n SEMI JOIN _id_known USING (identity_id) "
-            "WHERE r.identity_id = n.identity_id"
-        )
-    new_ids = tuple(r[0] for r in engine.query(
-        "SELECT identity_id FROM _id_new ANTI JOIN _id_known USING (identity_id) "
-        "ORDER BY identity_id"
-    ))
-    cols = ", ".join(RECORD_COLUMNS) + ", n_records, first_batch_id, last_batch_id"
-    engine.execute(
-        f"INSERT INTO identity_records ({cols}) SELECT {cols} FROM _id_new "
-        "ANTI JOIN _id_known USING (identity_id)"
-    )
-    now = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
-    engine.execute(
-        "INSERT INTO identity_batches SELECT unnest(?::VARCHAR[]), ?", [list(batch_ids), now]
-    )
-    expected, stored = engine.query(
-        # (a row identical to its key's current report is loaded without a src_ row to map)
-        "SELECT (SELECT coalesce(sum(rows_loaded - coalesce(rows_identical, 0)), 0) "
-        "FROM ingest_batches WHERE batch_id IN "
-        "(SELECT batch_id FROM identity_batches)), (SELECT count(*) FROM identity_record_map)"
-    )[0]
-    if expected != stored:
-        raise EngineError(f"identity: {stored} rows mapped in all, but the processed batches "
-                          f"loaded {expected}; nothing was written")
-    return new_ids, mapped
+        FROM s6 LEFT JOIN _id_nicknames n ON n.nickname = s6.first_name"""
 
 
 def _summary(engine: Engine, batch_ids: tuple[str, ...], mapped: int,
-             new_ids: tuple[str, ...]) -> IdentityUpdate:
+             new_ids: tuple[str, ...], emptied: dict[str, int]) -> IdentityUpdate:
+    if not engine.table_exists("identity_records"):
+        return IdentityUpdate(batch_ids, mapped, 0, new_ids, 0, emptied)
     total, unusable = engine.query(
         "SELECT count(*), count(*) FILTER (NOT usable) FROM identity_records"
     )[0]
-    return IdentityUpdate(batch_ids, mapped, int(total), new_ids, int(unusable))
+    return IdentityUpdate(batch_ids, mapped, int(total), new_ids, int(unusable), emptied)
 
 
 def _cols(exprs: dict[str, str]) -> str:

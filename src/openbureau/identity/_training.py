@@ -1,0 +1,124 @@
+"""The model a link run uses: the workspace's saved one, one given, or one trained on the
+records, refused when they are too few or too alike to train it.
+
+Training (``_splink.train``) estimates u from random pairs of records and m by EM on pairs
+that share a national ID, a name and birth date, a birth date and postcode, or a name and
+postcode. It needs records of several persons, some of them in more than one record. What it
+refuses, each with one line that says what is missing and what to do:
+
+- fewer than two usable identity records;
+- records so alike that most pairs agree on name and birth date (or national ID): one or two
+  persons, whom no model can learn to tell apart from others;
+- no pair of records in any EM block (one record per person, as a single feed often has; no
+  two records with a field in common): nothing says how often one person's records agree.
+
+A run that a saved model serves trains nothing, and links whatever the workspace holds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from openbureau.config import IdentitySection
+from openbureau.engine import Engine
+from openbureau.errors import UserError
+from openbureau.identity import _splink
+
+S = _splink.SCRATCH
+Progress = Callable[[str, int, int], None]
+# A prior above this (more than half of all pairs of records one person) is no population.
+MAX_PRIOR = 0.5
+WHAT_TO_DO = ("ingest more feeds (records of the same persons from other furnishers), or "
+              "link with a saved model: openbureau link --model FILE")
+
+
+class TooLittleToTrain(UserError):
+    """The records cannot train a linkage model; linking needs a saved one."""
+
+    def __init__(self, missing: str) -> None:
+        super().__init__(f"too little data to train the linkage model: {missing}; "
+                         f"{WHAT_TO_DO}")
+
+
+def model_for_run(engine: Engine, db_api: object, path: Path, settings: IdentitySection, *,
+                  retrain: bool, model_from: Path | None,
+                  tick: Progress) -> tuple[_splink.LinkageModel, dict[str, object] | None]:
+    """The model to link with, and what to save at ``path`` once the run is in (None when
+    the workspace's model is used as it is)."""
+    current = _splink.load_model(path).version if path.exists() else 0
+    if model_from is not None:
+        given = _splink.load_model(model_from)
+        model = _splink.as_model(_splink.as_saved(given), current + 1)
+        return model, _splink.as_saved(model)
+    if path.exists() and not retrain:
+        return _splink.load_model(path), None
+    tick("training the linkage model (u sampling, EM)", 1, 5)
+    trained = _train(engine, db_api, settings)
+    return _splink.as_model(trained, current + 1), trained
+
+
+def _train(engine: Engine, db_api: object, settings: IdentitySection) -> dict[str, object]:
+    records, shared, agreeing = engine.query(f"""
+        SELECT count(*),
+          (SELECT count(*) FROM (SELECT national_id_token FROM {S}.link_input
+             WHERE national_id_token IS NOT NULL GROUP BY 1 HAVING count(*) > 1 LIMIT 1)),
+          ({_deterministic_pairs()})
+        FROM {S}.link_input""")[0]
+    agreeing = int(agreeing)
+    if records < 2:
+        raise TooLittleToTrain(f"{records} usable identity record (it needs records of "
+                               "several persons)")
+    pairs = records * (records - 1) // 2
+    if agreeing / _splink.INITIAL_RECALL / pairs > MAX_PRIOR:
+        raise TooLittleToTrain(
+            f"{agreeing:,} of the {pairs:,} pairs of the {records:,} usable identity "
+            "records share a national ID or a name and birth date: too few distinct persons")
+    # the share of records with each field of the deterministic rules (see _splink.train)
+    fields = ("national_id_token", *_splink.DETERMINISTIC_FIELDS)
+    shares = engine.query(f"SELECT {', '.join(f'avg(({f} IS NOT NULL)::DOUBLE)' for f in fields)} "
+                          f"FROM {S}.link_input")[0]
+    completeness = {f: float(v or 0.0) for f, v in zip(fields, shares, strict=True)}
+    trained = _splink.train(db_api, "link_input", seed=settings.seed,  # type: ignore[arg-type]
+                            max_pairs=settings.u_max_pairs, national_id_pairs=bool(shared),
+                            deterministic_pairs=bool(agreeing), completeness=completeness,
+                            agreement=_agreement(engine))
+    if not trained.u_sampled:
+        raise TooLittleToTrain(f"no random pairs could be drawn from the {records:,} usable "
+                               "identity records")
+    if not trained.em_blocks:
+        raise TooLittleToTrain(
+            f"no two of the {records:,} usable identity records share a national ID, a name "
+            "and birth date, a birth date and postcode, or a name and postcode, the pairs "
+            "training learns from")
+    return trained.model
+
+
+def _deterministic_pairs() -> str:
+    """SQL: the pairs of records that share a national ID, or a first name, last name and
+    birth date (the pairs _splink.train counts for the prior)."""
+    def pairs(*columns: str) -> str:
+        present = " AND ".join(f"{c} IS NOT NULL" for c in columns)
+        return (f"(SELECT coalesce(sum(n * (n - 1) / 2), 0) FROM (SELECT count(*) AS n "
+                f"FROM {S}.link_input WHERE {present} GROUP BY {', '.join(columns)}))")
+
+    names = _splink.DETERMINISTIC_FIELDS
+    return (f"{pairs('national_id_token')} + {pairs(*names)} "
+            f"- {pairs('national_id_token', *names)}")
+
+
+def _agreement(engine: Engine) -> dict[str, float]:
+    """For each comparison of _splink.COUNTED_LEVELS: of all pairs of records that both have
+    one of its columns, the share that agree on all of them."""
+    shares = {}
+    for name, columns in _splink.COUNTED_LEVELS.items():
+        cols = ", ".join(columns)
+        present = " OR ".join(f"{c} IS NOT NULL" for c in columns)
+        agreeing, records = engine.query(f"""
+            SELECT (SELECT sum(n * (n - 1)) FROM (
+                      SELECT count(*)::DOUBLE AS n FROM {S}.link_input
+                      WHERE {" AND ".join(f"{c} IS NOT NULL" for c in columns)} GROUP BY {cols})),
+                   (SELECT count(*)::DOUBLE FROM {S}.link_input WHERE {present})""")[0]
+        if agreeing and records and records > 1:
+            shares[name] = float(agreeing) / (records * (records - 1))
+    return shares

@@ -26,8 +26,9 @@ from openbureau.identity.lookup import (
     _decide,
     _national_id_token,
 )
-from openbureau.ingest._validate import _typed, hmac_key_bound
-from openbureau.ingest.spec import DataCategory, FieldSpec
+from openbureau.ingest._validate import hmac_key_bound, national_id_token_sql
+from openbureau.ingest._values import field_sql
+from openbureau.ingest.spec import DataCategory, FieldSpec, SourceSpec
 from openbureau.workspace import Workspace
 
 # (the population is a US bureau's: its country, as the service passes it from bureau.toml)
@@ -212,7 +213,9 @@ def test_a_national_id_alone_finds_the_person_and_is_never_kept(population, mode
 def test_the_national_id_token_is_ingest_s(typed: str) -> None:
     key = bytes(range(40))
     field = FieldSpec(column="SSN", target="national_id", category=DataCategory.identity)
-    token_sql, _ = _typed(field)
+    spec = SourceSpec(name="bank", furnisher="Bank", feed="accounts", format="csv",
+                      fields=[field])
+    token_sql = field_sql(spec, field, national_id_token_sql).parsed
     assert key.hex() not in token_sql
     with DuckDBEngine() as engine, hmac_key_bound(engine, key):
         ingested = engine.scalar(f"SELECT {token_sql} FROM (SELECT nullif(trim(?), '') "

@@ -51,6 +51,11 @@ def hmac_sql(expr: str) -> str:
     return f"sha256({opad} || unhex(sha256({ipad} || encode({expr}))))"
 
 
+def national_id_token_sql(norm: str) -> str:
+    """The keyed token stored for a normalised national ID (lookups compute the same)."""
+    return f"left({hmac_sql(norm)}, 32)"
+
+
 @contextmanager
 def hmac_key_bound(engine: Engine, key: bytes) -> Iterator[None]:
     """Bind the key's padded blocks for :func:`hmac_sql` for the duration of the block."""
@@ -166,7 +171,7 @@ def compile_validation(spec: SourceSpec, source_rows: str) -> Compiled:
     checks: list[str] = []
     nulled: list[str] = []
     for f in spec.fields:
-        read = field_sql(spec, f, lambda norm: f"left({hmac_sql(norm)}, 32)")
+        read = field_sql(spec, f, national_id_token_sql)
         p, e, t = q("p_" + f.target), q("e_" + f.target), q("t_" + output_column(f))
         if read.number_text:
             strings.append(f"{read.number_text} AS {q('n_' + f.target)}")

@@ -75,17 +75,12 @@ def test_person_sees_score_and_reasons_and_runs_a_what_if(page: Any, site: str,
 def test_lender_looks_someone_up_and_sees_a_decision_with_reasons(
         page: Any, site: str, service: Service, shots: Path) -> None:
     page.set_viewport_size({"width": 1200, "height": 900})
-    pub = service.client.app.state.ctx.published()
-    first, last, dob, postcode = pub.cursor().execute(
-        "SELECT first_name, last_name, dob, postcode FROM persons WHERE person_id = ?",
-        [service.served.person]).fetchone()
+    identity = service.identity(service.served.person)
     _login(page, site, "lena")
     assert page.url.endswith("/lender")
     page.select_option("#purpose", "credit_application")
-    page.fill("#first_name", first.title())
-    page.fill("#last_name", last.title())
-    page.fill("#dob", dob.isoformat())
-    page.fill("#postcode", postcode)
+    for name, value in identity.items():
+        page.fill(f"#{name}", value)
     page.fill("#cutoff", "850")
     page.click("#lookup-form button[type=submit]")
     page.wait_for_selector("#decision")

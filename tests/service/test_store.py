@@ -33,8 +33,8 @@ from openbureau.service.store import (
     open_store,
 )
 
-TABLES = {"accounts", "api_keys", "sessions", "lookups", "attestations", "audit_log",
-          "alembic_version"}
+TABLES = {"accounts", "api_keys", "sessions", "lookups", "lookup_windows", "attestations",
+          "audit_log", "alembic_version"}
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

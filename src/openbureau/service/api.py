@@ -55,6 +55,12 @@ from openbureau.service.whatif_view import result_json, simulate
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody} for code in (401, 403, 404, 409, 422, 503)}
+# a body that cannot be read at all (not UTF-8, a broken form): FastAPI's 400
+ERRORS[400] = {"model": ErrorBody, "description": "the request body could not be parsed"}
+TOO_MANY: dict[int | str, dict[str, Any]] = {429: {
+    "model": ErrorBody, "description": "over the limit: wait the seconds Retry-After says",
+    "headers": {"Retry-After": {"description": "seconds to wait", "schema": {
+        "type": "integer"}}}}}
 
 router = APIRouter(prefix="/api/v1", responses=ERRORS)
 
@@ -232,16 +238,44 @@ def audited_file(ctx: ServiceContext, pub: Published, who: User, person_id: str,
             "identity": views.identity_on_file(pub, pid, redact=False)}
 
 
-@router.post("/lookups", response_model=LookupOut, tags=["lender"], dependencies=[Csrf])
-def lender_lookup(body: LookupIn, who: LenderUser, ctx: Ctx, pub: Snapshot) -> dict[str, Any]:
-    """Find a file by identity (through the linker) or id, and decide against a cut-off."""
-    return lookup(ctx, pub, who, body)
+@router.post("/lookups", response_model=LookupOut, tags=["lender"], dependencies=[Csrf],
+             responses=TOO_MANY)
+async def lender_lookup(body: LookupIn, who: LenderUser, ctx: Ctx, pub: Snapshot
+                        ) -> dict[str, Any]:
+    """Find a file by identity (through the linker) or id, and decide against a cut-off.
+
+    Needs a permissible purpose, and by identity at least a first and last name, a birth
+    date, and an address (line and postcode) or a national ID (else 422
+    `not_enough_to_identify`). Counted against the lender's lookups a minute (else 429
+    `quota_exceeded`, with Retry-After). Every refusal is in the audit log."""
+    return await lookup(ctx, pub, who, body)
 
 
-@router.post("/verify", response_model=VerifyOut, tags=["public"])
-def verify(body: VerifyIn, ctx: Ctx) -> dict[str, Any]:
-    """Check a shared score against the bureau's public key. No login needed."""
-    return verify_token(ctx, body.token)
+def client_address(request: Request) -> str:
+    """The caller's address (a proxy's X-Forwarded-For only with ``proxy_headers``)."""
+    return request.client.host if request.client else "unknown"
+
+
+def verify_limited(ctx: ServiceContext, request: Request) -> str:
+    """The caller's address, once its verification is within the limits (a refusal is
+    logged the first time a minute for its address, see limits.AddressLimit)."""
+    address = client_address(request)
+    wait, log = ctx.verifications.check(address)
+    if wait:
+        if log:
+            ctx.audit(None, "verify attestation", outcome="denied",
+                      detail=f"from {address}: over the limit of verifications a minute; "
+                             "further refusals this minute are not logged")
+        raise ApiError(429, "rate_limited", f"too many verifications: try again in {wait} s",
+                       headers={"Retry-After": str(wait)})
+    return address
+
+
+@router.post("/verify", response_model=VerifyOut, tags=["public"], responses=TOO_MANY)
+def verify(body: VerifyIn, ctx: Ctx, request: Request) -> dict[str, Any]:
+    """Check a shared score against the bureau's public key. No login needed; limited per
+    client address (429 `rate_limited`, with Retry-After)."""
+    return verify_token(ctx, body.token, verify_limited(ctx, request))
 
 
 @router.get("/audit", response_model=list[AuditEntryOut], tags=["auditor"])

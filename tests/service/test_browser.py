@@ -125,3 +125,19 @@ def test_auditor_and_verify_pages(page: Any, site: str, service: Service,
     _login(page, site, "audrey")
     assert "Hash chain intact" in (page.text_content("#chain") or "")
     page.screenshot(path=str(shots / "auditor.png"))
+
+
+def test_api_docs_render_in_a_browser_under_the_csp(page: Any, site: str) -> None:
+    """Swagger UI draws the spec, and the browser reports no CSP violation (FastAPI's own
+    page, from a CDN with an inline script, draws nothing under this CSP)."""
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    response = page.goto(f"{site}/api/docs")
+    assert response is not None and response.status == 200
+    assert "script-src 'self'" in response.headers["content-security-policy"]
+    page.wait_for_selector(".swagger-ui .info .title", timeout=15_000)
+    assert "credit bureau API" in (page.text_content(".swagger-ui .info .title") or "")
+    page.wait_for_selector("#operations-lender-lender_lookup_api_v1_lookups_post")
+    assert not [p for p in problems if "Content Security Policy" in p or "Refused" in p], \
+        problems

@@ -171,7 +171,12 @@ def my_what_if(body: WhatIfIn, who: PersonUser, ctx: Ctx, pub: Snapshot) -> dict
 @router.get("/persons/{person_id}/score", response_model=Score, tags=["lender"])
 async def person_score(person_id: Annotated[str, Path(max_length=32)], who: User, ctx: Ctx,
                        pub: Snapshot,
-                       purpose: Annotated[str | None, Query(max_length=32)] = None
+                       purpose: Annotated[str | None, Query(
+                           max_length=32, description="required of lenders (a lender's "
+                           "purpose) and of auditors and admins (an auditor's): "
+                           f"{', '.join(PURPOSES)}; a person reading their own score leaves "
+                           "it out. Without one the read is refused (422 purpose_required) "
+                           "and logged.")] = None
                        ) -> dict[str, Any]:
     """A person's current score. Persons may read only their own; lenders and auditors must
     state a permissible purpose. (The hot path: all in memory, on the event loop.)"""
@@ -201,10 +206,22 @@ async def person_score(person_id: Annotated[str, Path(max_length=32)], who: User
     return row
 
 
-@router.get("/persons/{person_id}/file", response_model=PersonFile, tags=["auditor"])
+def _required_purpose(purposes: dict[str, str]) -> dict[str, Any]:
+    """The spec's ``purpose`` query parameter, required and from ``purposes``: the handler
+    itself takes any (or none), so that it can log the refusal."""
+    return {"parameters": [{
+        "name": "purpose", "in": "query", "required": True,
+        "description": "the permissible purpose; without one from this list the read is "
+                       "refused (422 purpose_required) and logged",
+        "schema": {"type": "string", "enum": list(purposes), "title": "Purpose"}}]}
+
+
+@router.get("/persons/{person_id}/file", response_model=PersonFile, tags=["auditor"],
+            openapi_extra=_required_purpose(AUDITOR_PURPOSES))
 def person_file(person_id: Annotated[str, Path(max_length=32)], who: User, ctx: Ctx,
                 pub: Snapshot,
-                purpose: Annotated[str | None, Query(max_length=32)] = None) -> dict[str, Any]:
+                purpose: Annotated[str | None, Query(max_length=32, include_in_schema=False)]
+                = None) -> dict[str, Any]:
     """A person's whole file for an auditor with a purpose (investigating a dispute, an
     examination, a court order): the items by furnisher, and the identities linked into it
     with its ID history, other files' IDs included (what `openbureau link --force-split`

@@ -24,15 +24,15 @@ MINUTE = 60 * 31_700_000.0  # a minute's start (2030-04-10): the limits count ca
 
 
 def _audit(service: Service, **filters: Any) -> list[dict[str, Any]]:
-    r = service.client.get("/api/v1/audit", params={"limit": 1000, **filters},
-                           headers=service.api("audrey"))
+    r = service.client.get(
+        "/api/v1/audit", params={"limit": 1000, **filters}, headers=service.api("audrey")
+    )
     assert r.status_code == 200, r.text
     return list(r.json())
 
 
 def _lookups_logged(service: Service, outcome: str) -> list[dict[str, Any]]:
-    return [e for e in _audit(service, actor="lena", outcome=outcome)
-            if e["action"] == "lookup"]
+    return [e for e in _audit(service, actor="lena", outcome=outcome) if e["action"] == "lookup"]
 
 
 def test_a_surname_and_birth_date_sweep_is_refused_and_logged(service: Service) -> None:
@@ -42,54 +42,84 @@ def test_a_surname_and_birth_date_sweep_is_refused_and_logged(service: Service) 
     who = service.identity(pid)
     born = dt.date.fromisoformat(who["dob"])
     for day in range(-3, 4):
-        r = service.client.post(LOOKUPS, headers=service.api("lena"), json={
-            "purpose": "credit_application",
-            "identity": {"last_name": who["last_name"],
-                         "dob": (born + dt.timedelta(days=day)).isoformat()}})
+        r = service.client.post(
+            LOOKUPS,
+            headers=service.api("lena"),
+            json={
+                "purpose": "credit_application",
+                "identity": {
+                    "last_name": who["last_name"],
+                    "dob": (born + dt.timedelta(days=day)).isoformat(),
+                },
+            },
+        )
         assert r.status_code == 422, r.text
         error = r.json()["error"]
         assert (error["code"], error["field"]) == ("not_enough_to_identify", "identity")
         assert "the first name" in error["message"] and pid not in r.text
     refused = _lookups_logged(service, "denied")
     assert len(refused) == 7
-    assert all(e["subject"] is None and e["purpose"] == "credit_application"
-               and "not enough to identify" in e["detail"] for e in refused)
+    assert all(
+        e["subject"] is None
+        and e["purpose"] == "credit_application"
+        and "not enough to identify" in e["detail"]
+        for e in refused
+    )
     assert not _lookups_logged(service, "allowed") and not _lookups_logged(service, "not_found")
     # ... while the minimum identity finds the person
-    found = service.client.post(LOOKUPS, headers=service.api("lena"), json={
-        "purpose": "credit_application", "identity": who})
+    found = service.client.post(
+        LOOKUPS,
+        headers=service.api("lena"),
+        json={"purpose": "credit_application", "identity": who},
+    )
     assert found.status_code == 200 and found.json()["person_id"] == pid
 
 
 @pytest.mark.parametrize("purpose", [None, "curiosity", "dispute_investigation"])
 def test_a_lookup_without_a_permissible_purpose_is_refused_and_logged(
-        service: Service, purpose: str | None) -> None:
+    service: Service, purpose: str | None
+) -> None:
     pid = service.served.person
     by_id = {"person_id": pid.lower()}
     by_identity = {"identity": service.identity(pid)}
     for body in (by_id, by_identity):
-        r = service.client.post(LOOKUPS, headers=service.api("lena"),
-                                json={**body, **({"purpose": purpose} if purpose else {})})
+        r = service.client.post(
+            LOOKUPS,
+            headers=service.api("lena"),
+            json={**body, **({"purpose": purpose} if purpose else {})},
+        )
         assert r.status_code == 422, r.text
         assert r.json()["error"]["code"] == "purpose_required"
         assert r.json()["error"]["field"] == "purpose"
     refused = _lookups_logged(service, "denied")
     assert [(e["subject"], e["purpose"], e["detail"]) for e in refused] == [
         (None, purpose, "no permissible purpose stated"),  # by identity: nobody searched
-        (pid, purpose, "no permissible purpose stated")]   # by ID: the person's to see
+        (pid, purpose, "no permissible purpose stated"),
+    ]  # by ID: the person's to see
     looked = service.client.get("/api/v1/me/access", headers=service.api("pat")).json()
     assert [(e["actor"], e["outcome"]) for e in looked if e["action"] == "lookup"] == [
-        ("lena", "denied")]
+        ("lena", "denied")
+    ]
 
 
 def _quota(service: Service, username: str, *args: str) -> None:
-    done = runner.invoke(cli, ["accounts", "quota", username, *args, "-w",
-                               str(service.served.ws), "--store", service.store_url])
+    done = runner.invoke(
+        cli,
+        [
+            "accounts",
+            "quota",
+            username,
+            *args,
+            "-w",
+            str(service.served.ws),
+            "--store",
+            service.store_url,
+        ],
+    )
     assert done.exit_code == 0, done.output
 
 
-def test_a_lender_over_its_quota_gets_429_logged_until_the_minute_is_over(
-        service: Service) -> None:
+def test_a_lender_over_its_quota_gets_429_logged_until_the_minute_is_over(service: Service) -> None:
     ctx = service.client.app.state.ctx
     now = [MINUTE]
     ctx.lookup_quota.clock = lambda: now[0]
@@ -130,17 +160,20 @@ def test_the_quota_holds_across_service_processes_on_one_store(service: Service)
         now = [MINUTE]
         for c in (service.client, second):
             c.app.state.ctx.lookup_quota.clock = lambda: now[0]  # type: ignore[attr-defined]
-        answers = [c.post(LOOKUPS, headers=service.api("lena"), json=body).status_code
-                   for c in clients]
+        answers = [
+            c.post(LOOKUPS, headers=service.api("lena"), json=body).status_code for c in clients
+        ]
     assert answers == [200] * 4 + [429] * 4
 
 
 def test_the_quota_is_set_only_on_a_lender_account(service: Service) -> None:
     base = ["-w", str(service.served.ws), "--store", service.store_url]
-    for args, message in ((["quota", "pat", "--lookups-per-minute", "5"], "not a lender"),
-                          (["quota", "nobody", "--lookups-per-minute", "5"], "no account"),
-                          (["quota", "lena"], "--lookups-per-minute N or --default"),
-                          (["quota", "lena", "--lookups-per-minute", "-1"], "Invalid value")):
+    for args, message in (
+        (["quota", "pat", "--lookups-per-minute", "5"], "not a lender"),
+        (["quota", "nobody", "--lookups-per-minute", "5"], "no account"),
+        (["quota", "lena"], "--lookups-per-minute N or --default"),
+        (["quota", "lena", "--lookups-per-minute", "-1"], "Invalid value"),
+    ):
         bad = runner.invoke(cli, ["accounts", *args, *base])
         assert bad.exit_code == 2, (args, bad.output)
         assert message in bad.output and "Traceback" not in bad.output
@@ -148,8 +181,11 @@ def test_the_quota_is_set_only_on_a_lender_account(service: Service) -> None:
     assert "default" in listed.output
     _quota(service, "lena", "--lookups-per-minute", "7")
     listed = runner.invoke(cli, ["accounts", "list", *base])
-    assert next(line for line in listed.output.splitlines() if "lena" in line).rstrip(
-        " │").endswith("7")
+    assert (
+        next(line for line in listed.output.splitlines() if "lena" in line)
+        .rstrip(" │")
+        .endswith("7")
+    )
 
 
 @pytest.fixture
@@ -158,8 +194,13 @@ def blocked_search(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     from openbureau.identity import lookup as identity_lookup
     from openbureau.identity.lookup import LookupResult
 
-    state: dict[str, Any] = {"running": 0, "most": 0, "entered": threading.Event(),
-                             "release": threading.Event(), "lock": threading.Lock()}
+    state: dict[str, Any] = {
+        "running": 0,
+        "most": 0,
+        "entered": threading.Event(),
+        "release": threading.Event(),
+        "lock": threading.Lock(),
+    }
 
     def find_person(*args: Any, **kwargs: Any) -> LookupResult:
         with state["lock"]:
@@ -189,22 +230,31 @@ def _answers_while(call: Callable[[], Any], timeout: float) -> Any:
 
 
 def test_health_and_score_reads_answer_while_a_lender_floods_lookups(
-        service: Service, blocked_search: dict[str, Any]) -> None:
+    service: Service, blocked_search: dict[str, Any]
+) -> None:
     """48 identity lookups from one key, all stuck in the search: the service still answers
     /health and a score read, and searches no more than two of that lender's at once."""
     identity = service.identity(service.served.person)
     body = {"purpose": "credit_application", "identity": identity}
     pool = ThreadPoolExecutor(48)
     try:
-        flood = [pool.submit(service.client.post, LOOKUPS, headers=service.api("lena"),
-                             json=body) for _ in range(48)]
+        flood = [
+            pool.submit(service.client.post, LOOKUPS, headers=service.api("lena"), json=body)
+            for _ in range(48)
+        ]
         assert blocked_search["entered"].wait(60)
         health = _answers_while(lambda: service.client.get("/api/v1/health"), 30)
-        score = _answers_while(lambda: service.client.get(
-            f"/api/v1/persons/{service.served.other}/score",
-            params={"purpose": "account_review"}, headers=service.api("lena")), 30)
-        page = _answers_while(lambda: service.client.get("/api/v1/me",
-                                                         headers=service.api("pat")), 30)
+        score = _answers_while(
+            lambda: service.client.get(
+                f"/api/v1/persons/{service.served.other}/score",
+                params={"purpose": "account_review"},
+                headers=service.api("lena"),
+            ),
+            30,
+        )
+        page = _answers_while(
+            lambda: service.client.get("/api/v1/me", headers=service.api("pat")), 30
+        )
         assert health is not None and health.status_code == 200
         assert score is not None and score.status_code == 200
         assert page is not None and page.status_code == 200
@@ -225,9 +275,14 @@ def test_anonymous_verifications_are_limited_per_address(service: Service) -> No
     ctx = service.client.app.state.ctx
     now = [MINUTE]
     ctx.verifications.clock = lambda: now[0]
-    answers = [service.client.post("/api/v1/verify", json={"token": "not.a.token"},
-                                   headers={"x-forwarded-for": f"198.51.100.{i}"})
-               for i in range(40)]
+    answers = [
+        service.client.post(
+            "/api/v1/verify",
+            json={"token": "not.a.token"},
+            headers={"x-forwarded-for": f"198.51.100.{i}"},
+        )
+        for i in range(40)
+    ]
     assert [a.status_code for a in answers] == [200] * 30 + [429] * 10
     assert answers[-1].json()["error"]["code"] == "rate_limited"
     assert answers[-1].headers["retry-after"] == "60"
@@ -241,17 +296,23 @@ def test_anonymous_verifications_are_limited_per_address(service: Service) -> No
 
 
 def _verified_from(client: TestClient, service: Service) -> str:
-    r = client.post("/api/v1/verify", json={"token": "not.a.token"},
-                    headers={"x-forwarded-for": "203.0.113.7"})
+    r = client.post(
+        "/api/v1/verify", json={"token": "not.a.token"}, headers={"x-forwarded-for": "203.0.113.7"}
+    )
     assert r.status_code == 200, r.text
     return str(_audit(service, action="verify attestation")[0]["detail"])
 
 
 def test_x_forwarded_for_is_believed_only_with_proxy_headers(
-        service: Service, monkeypatch: pytest.MonkeyPatch) -> None:
+    service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
     assert _verified_from(service.client, service).endswith("from testclient")
-    behind = create_app(service.served.ws, store_url=service.store_url, proxy_headers=True,
-                        forwarded_allow_ips="testclient")
+    behind = create_app(
+        service.served.ws,
+        store_url=service.store_url,
+        proxy_headers=True,
+        forwarded_allow_ips="testclient",
+    )
     with TestClient(behind, base_url="https://testserver") as client:
         assert _verified_from(client, service).endswith("from 203.0.113.7")
     # `serve` turns uvicorn's own reading off (on by default for 127.0.0.1), and reads the
@@ -290,7 +351,10 @@ def test_api_docs_load_under_the_csp(service: Service) -> None:
         got = service.client.get(url)
         assert got.status_code == 200, url
         assert got.headers["content-type"].split(";")[0] in (
-            "text/javascript", "application/javascript", "text/css"), url
+            "text/javascript",
+            "application/javascript",
+            "text/css",
+        ), url
     assert "SwaggerUIBundle" in service.client.get(assets[1]).text
     spec = re.search(r'data-openapi-url="([^"]+)"', r.text)
     assert spec and service.client.get(spec.group(1)).json()["openapi"].startswith("3.")
@@ -299,19 +363,28 @@ def test_api_docs_load_under_the_csp(service: Service) -> None:
 def test_the_spec_documents_the_400s_429s_and_required_purposes(service: Service) -> None:
     spec = service.client.get("/api/v1/openapi.json").json()
     paths = spec["paths"]
-    for path, method in (("/api/v1/lookups", "post"), ("/api/v1/verify", "post"),
-                         ("/api/v1/me/attestations", "post"), ("/api/v1/me/what-if", "post")):
+    for path, method in (
+        ("/api/v1/lookups", "post"),
+        ("/api/v1/verify", "post"),
+        ("/api/v1/me/attestations", "post"),
+        ("/api/v1/me/what-if", "post"),
+    ):
         assert "400" in paths[path][method]["responses"], path
     for path in ("/api/v1/lookups", "/api/v1/verify"):
         assert "Retry-After" in paths[path]["post"]["responses"]["429"]["headers"]
     lookup_in = spec["components"]["schemas"]["LookupIn"]
     assert "purpose" in lookup_in["required"]
     assert "credit_application" in lookup_in["properties"]["purpose"]["enum"]
-    (purpose,) = [p for p in paths["/api/v1/persons/{person_id}/file"]["get"]["parameters"]
-                  if p["name"] == "purpose"]
+    (purpose,) = [
+        p
+        for p in paths["/api/v1/persons/{person_id}/file"]["get"]["parameters"]
+        if p["name"] == "purpose"
+    ]
     assert purpose["required"] is True and "legal_order" in purpose["schema"]["enum"]
     # ... and a 400 is what the spec says it is
-    r = service.client.post(LOOKUPS, content=b'{"purpose": "\xff"}',
-                            headers={**service.api("lena"),
-                                     "content-type": "application/json"})
+    r = service.client.post(
+        LOOKUPS,
+        content=b'{"purpose": "\xff"}',
+        headers={**service.api("lena"), "content-type": "application/json"},
+    )
     assert r.status_code == 400 and r.json()["error"]["code"] == "bad_request"

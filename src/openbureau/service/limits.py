@@ -45,8 +45,12 @@ class LookupQuota:
     lookup, atomic on SQLite and PostgreSQL, so concurrent lookups from several processes
     cannot all slip under the quota. Refused lookups count too."""
 
-    def __init__(self, factory: sessionmaker[Session], default_per_minute: int,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        factory: sessionmaker[Session],
+        default_per_minute: int,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.factory = factory
         self.default_per_minute = default_per_minute
         self.clock = clock
@@ -59,17 +63,24 @@ class LookupQuota:
         now = self.clock()
         minute = int(now // WINDOW)
         with self.factory() as session:
-            own = session.execute(select(Account.lookups_per_minute)
-                                  .where(Account.id == account_id)).scalar()
+            own = session.execute(
+                select(Account.lookups_per_minute).where(Account.id == account_id)
+            ).scalar()
             quota = self.default_per_minute if own is None else own
             used = session.execute(
                 self._insert.values(account_id=account_id, window_minute=minute, used=1)
-                .on_conflict_do_update(index_elements=["account_id", "window_minute"],
-                                       set_={"used": LookupWindow.used + 1})
-                .returning(LookupWindow.used)).scalar_one()
+                .on_conflict_do_update(
+                    index_elements=["account_id", "window_minute"],
+                    set_={"used": LookupWindow.used + 1},
+                )
+                .returning(LookupWindow.used)
+            ).scalar_one()
             if used == 1:  # the account's first lookup this minute: forget its older minutes
-                session.execute(delete(LookupWindow).where(
-                    LookupWindow.account_id == account_id, LookupWindow.window_minute < minute))
+                session.execute(
+                    delete(LookupWindow).where(
+                        LookupWindow.account_id == account_id, LookupWindow.window_minute < minute
+                    )
+                )
             session.commit()
         return (0 if used <= quota else _wait(now)), quota
 
@@ -82,9 +93,9 @@ class LookupPool:
         self.per_lender = per_lender
         self._executor = ThreadPoolExecutor(threads, thread_name_prefix="lookup")
         # a semaphore belongs to one event loop (a test client may run several)
-        self._slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop,
-                                               dict[int, asyncio.Semaphore]] = \
-            weakref.WeakKeyDictionary()
+        self._slots: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, dict[int, asyncio.Semaphore]
+        ] = weakref.WeakKeyDictionary()
         self._lock = threading.Lock()
 
     def _slot(self, account_id: int) -> asyncio.Semaphore:
@@ -101,9 +112,6 @@ class LookupPool:
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(self._executor, functools.partial(fn, *args))
 
-    def shutdown(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
-
 
 class AddressLimit:
     """Calls a minute from one client address, and from all addresses together, counted in
@@ -112,8 +120,9 @@ class AddressLimit:
     refusal would let anyone grow the log without bound again. So at most ``overall`` calls,
     ``overall / per_address`` address refusals and one overall refusal are logged a minute."""
 
-    def __init__(self, per_address: int, overall: int,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, per_address: int, overall: int, clock: Callable[[], float] = time.time
+    ) -> None:
         self.per_address = per_address
         self.overall = overall
         self.clock = clock

@@ -5,6 +5,7 @@ limit, and which client address the service believes."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -12,6 +13,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from markupsafe import escape
 from typer.testing import CliRunner
 
 from openbureau.cli import app as cli
@@ -143,6 +145,21 @@ def test_a_lender_over_its_quota_gets_429_logged_until_the_minute_is_over(servic
     assert len(refused) == 17
     assert {e["detail"] for e in refused} == {"over the lookup quota of 3 a minute"}
     assert len(_lookups_logged(service, "allowed")) == 3
+    # the lender page says so too, with its code, and keeps the form
+    page = service.login("lena")
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.get("/lender").text)
+    assert csrf is not None
+    refused = page.post(
+        "/lender",
+        data={
+            "csrf_token": csrf.group(1),
+            "purpose": "account_review",
+            **service.identity(service.served.person),
+        },
+    )
+    assert refused.status_code == 429 and refused.headers["retry-after"] == "40"
+    assert 'data-code="quota_exceeded"' in refused.text
+    assert str(escape(service.identity(service.served.person)["address_line1"])) in refused.text
     now[0] += 40  # the next minute
     assert look().status_code == 200
     # back to the workspace's default (60 a minute)
@@ -166,8 +183,31 @@ def test_the_quota_holds_across_service_processes_on_one_store(service: Service)
     assert answers == [200] * 4 + [429] * 4
 
 
-def test_the_quota_is_set_only_on_a_lender_account(service: Service) -> None:
+def test_the_quota_is_set_only_on_a_lender_account(
+    service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
     base = ["-w", str(service.served.ws), "--store", service.store_url]
+    monkeypatch.setenv("OPENBUREAU_PASSWORD", "a long password")
+    added = runner.invoke(
+        cli, ["accounts", "add", "bank2", "--role", "lender", "--lookups-per-minute", "5", *base]
+    )
+    assert added.exit_code == 0, added.output
+    person = runner.invoke(
+        cli,
+        [
+            "accounts",
+            "add",
+            "p2",
+            "--role",
+            "person",
+            "--person",
+            service.served.other,
+            "--lookups-per-minute",
+            "5",
+            *base,
+        ],
+    )
+    assert person.exit_code == 2 and "only a lender account" in person.output
     for args, message in (
         (["quota", "pat", "--lookups-per-minute", "5"], "not a lender"),
         (["quota", "nobody", "--lookups-per-minute", "5"], "no account"),
@@ -179,6 +219,11 @@ def test_the_quota_is_set_only_on_a_lender_account(service: Service) -> None:
         assert message in bad.output and "Traceback" not in bad.output
     listed = runner.invoke(cli, ["accounts", "list", *base])
     assert "default" in listed.output
+    assert (
+        next(line for line in listed.output.splitlines() if "bank2" in line)
+        .rstrip(" │")
+        .endswith("5")
+    )
     _quota(service, "lena", "--lookups-per-minute", "7")
     listed = runner.invoke(cli, ["accounts", "list", *base])
     assert (

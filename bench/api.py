@@ -22,8 +22,17 @@ server: a small keep-alive HTTP/1.1 client by default (``--client httpx`` uses o
    last one is answered, for ``--closed-seconds``: the most the server does.
 3. ``GET /me`` (the person page, logged in through ``POST /login``) open loop at
    ``--page-rate`` per second, then closed loop.
-4. ``POST /api/v1/lookups`` by identity (name, birth date and postcode of a person in the
-   snapshot, through the linker), closed loop, ``--lookups`` requests or ``--lookup-seconds``.
+4. ``POST /api/v1/lookups`` by identity (name, birth date, address line and postcode of a
+   person in the snapshot, through the linker), closed loop, ``--lookups`` requests or
+   ``--lookup-seconds``.
+
+``--flood`` runs another measurement instead: one lender floods identity lookups (``--flood-
+clients``, 48, closed loop, one API key, its quota raised out of the way) while ``/health``
+and a score read are sent open loop at ``--probe-rate`` each; first the same probes on the idle
+server. With ``--compare-src DIR`` (a source tree's ``src``, e.g. main's) the same runs first
+against a server started from that tree, then against this one, and the ratios of the probes'
+median and p95 are printed: the machine is shared, so the ratio measured side by side means
+more than either figure.
 
 Columns: achieved throughput of answers with 200 (``req/s``); latency percentiles of those in
 ms; ``errors`` (anything but 200, transport errors, time-outs); ``srv ms/req``, the server
@@ -94,7 +103,7 @@ def demo_workspace(persons: int, seed: int) -> Path:
 @dataclass
 class Population:
     person_ids: list[str]  # every person in the current snapshot
-    identities: list[dict[str, str]]  # name, birth date and postcode of persons with all three
+    identities: list[dict[str, str]]  # name, birth date, address line and postcode
     scored: list[str]  # persons with a score, for the person accounts
 
 
@@ -108,20 +117,29 @@ def read_population(ws: Path) -> Population:
         scored = [p for (p,) in con.execute(
             "SELECT person_id FROM scores WHERE snapshot_id = ? AND score IS NOT NULL "
             "ORDER BY md5(person_id) LIMIT ?", [snap, PERSON_ACCOUNTS]).fetchall()]
+        # (one identity record of each person, with all a lookup needs)
         identities = [{"first_name": f.title(), "last_name": la.title(), "dob": d.isoformat(),
-                       "postcode": pc}
-                      for f, la, d, pc in con.execute(
-                          "SELECT first_name, last_name, dob, postcode FROM persons "
-                          "WHERE first_name IS NOT NULL AND last_name IS NOT NULL "
-                          "AND dob IS NOT NULL AND postcode IS NOT NULL "
-                          "ORDER BY md5(person_id) LIMIT 2000").fetchall()]
+                       "address_line1": line, "postcode": pc}
+                      for f, la, d, line, pc in con.execute(
+                          """SELECT arg_min(r.first_name, r.identity_id),
+                                 arg_min(r.last_name, r.identity_id),
+                                 arg_min(r.dob, r.identity_id),
+                                 arg_min(r.address_line1, r.identity_id),
+                                 arg_min(r.postcode, r.identity_id)
+                             FROM identity_records r JOIN person_index p USING (identity_id)
+                             WHERE r.first_name IS NOT NULL AND r.last_name IS NOT NULL
+                               AND r.dob IS NOT NULL AND r.address_line1 IS NOT NULL
+                               AND r.postcode IS NOT NULL
+                             GROUP BY p.person_id ORDER BY md5(p.person_id)
+                             LIMIT 2000""").fetchall()]
     finally:
         con.close()
     return Population(ids, identities, scored)
 
 
 def make_store(url: str, scored: list[str]) -> str:
-    """A fresh store: one lender with an API key, and a person account per scored person."""
+    """A fresh store: one lender with an API key (and no lookup quota to speak of, where
+    accounts have one), and a person account per scored person."""
     path = Path(url.removeprefix("sqlite:///"))
     for suffix in ("", "-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
@@ -129,6 +147,8 @@ def make_store(url: str, scored: list[str]) -> str:
     with factory() as session:
         lender = create_account(session, username="bench-lender", role="lender",
                                 password=PASSWORD, organisation="Bench Bank")
+        if hasattr(lender, "lookups_per_minute"):  # (a tree from before quotas has none)
+            lender.lookups_per_minute = 1_000_000
         key = issue_api_key(session, lender, "bench")
         for i, pid in enumerate(scored):
             create_account(session, username=f"bench-person-{i}", role="person",
@@ -136,6 +156,27 @@ def make_store(url: str, scored: list[str]) -> str:
         session.commit()
     factory.kw["bind"].dispose()
     return key
+
+
+def make_store_with(src: Path | None, url: str, scored: list[str]) -> str:
+    """:func:`make_store` with the code of the source tree ``src`` (its store migrations),
+    in a process of its own; None: this process's."""
+    if src is None:
+        return make_store(url, scored)
+    script = ("import json, sys; sys.path.insert(0, sys.argv[1]); import api; "
+              "print(api.make_store(sys.argv[2], json.loads(sys.argv[3])))")
+    done = subprocess.run([sys.executable, "-c", script, str(Path(__file__).parent), url,
+                           json.dumps(scored)], env=_env(src), check=True,
+                          capture_output=True, text=True)
+    return done.stdout.strip().splitlines()[-1]
+
+
+def _env(src: Path | None) -> dict[str, str]:
+    """This process's environment, with ``src`` first on the Python path when given."""
+    env = dict(os.environ)
+    if src is not None:
+        env["PYTHONPATH"] = str(src.resolve())
+    return env
 
 
 def free_port() -> int:
@@ -149,11 +190,13 @@ def server_command(ws: Path, store_url: str, port: int) -> list[str]:
             "--store", store_url]
 
 
-def start_server(ws: Path, store_url: str, port: int, log: Path) -> subprocess.Popen[bytes]:
-    """``openbureau serve``, waited for until ``/api/v1/health`` answers (60 s at most)."""
+def start_server(ws: Path, store_url: str, port: int, log: Path,
+                 src: Path | None = None) -> subprocess.Popen[bytes]:
+    """``openbureau serve`` (from the source tree ``src`` if given), waited for until
+    ``/api/v1/health`` answers (60 s at most)."""
     with log.open("wb") as out:
         proc = subprocess.Popen(server_command(ws, store_url, port), stdout=out,
-                                stderr=subprocess.STDOUT)
+                                stderr=subprocess.STDOUT, env=_env(src))
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -260,7 +303,7 @@ class HttpxClient:
 
 
 Client = RawClient | HttpxClient
-CLIENTS = {"raw": RawClient, "httpx": HttpxClient}
+CLIENTS: dict[str, type[RawClient] | type[HttpxClient]] = {"raw": RawClient, "httpx": HttpxClient}
 
 
 @dataclass
@@ -275,6 +318,7 @@ class Phase:
     server_cpu: float = 0.0
     client_cpu: float = 0.0
     load: float = 0.0  # the machine's 1-minute load average at the end
+    completed: int = 0  # flood: lookups the server completed, answers given up on included
 
     @property
     def done(self) -> int:
@@ -406,10 +450,11 @@ def login_cookies(port: int, n: int) -> list[str]:
 
 
 @contextmanager
-def serving(ws: Path, store_url: str, log: Path) -> Iterator[tuple[int, int]]:
+def serving(ws: Path, store_url: str, log: Path,
+            src: Path | None = None) -> Iterator[tuple[int, int]]:
     """A fresh ``openbureau serve``: (port, process id); stopped afterwards."""
     port = free_port()
-    proc = start_server(ws, store_url, port, log)
+    proc = start_server(ws, store_url, port, log, src)
     try:
         yield port, proc.pid
     finally:
@@ -486,6 +531,150 @@ def run_phases(ws: Path, store_url: str, log: Path, key: str, pop: Population, s
     return phases
 
 
+# -- one lender floods lookups ---------------------------------------------------------------
+@dataclass
+class Flood:
+    clients: int  # the lender's lookups in flight at once
+    seconds: float
+    warmup: float
+    probe_rate: float  # /health and score reads a second, each
+    client: str
+
+
+async def _flood(port: int, pop: Population, key: str, f: Flood, seed: int) -> list[Phase]:
+    """/health and score reads on the idle server, then while one key floods lookups."""
+    rng = random.Random(seed)
+    lender = {"Authorization": f"Bearer {key}"}
+
+    def health() -> Request:
+        return "GET", "/api/v1/health", {}, b""
+
+    def score() -> Request:
+        pid = rng.choice(pop.person_ids)
+        return "GET", f"/api/v1/persons/{pid}/score?purpose=account_review", lender, b""
+
+    def identity() -> Request:
+        body = json.dumps({"purpose": "credit_application",
+                           "identity": rng.choice(pop.identities)}).encode()
+        return "POST", "/api/v1/lookups", {**lender, "Content-Type": "application/json"}, body
+
+    client = CLIENTS[f.client](port, MAX_CONNECTIONS)
+    idle = [Phase("/health, idle"), Phase("score, idle")]
+    busy = [Phase(f"lookups, {f.clients} at once"), Phase("/health, during the flood"),
+            Phase("score, during the flood")]
+    try:
+        await asyncio.gather(
+            open_loop(client, health, idle[0], f.probe_rate, f.seconds, f.warmup),
+            open_loop(client, score, idle[1], f.probe_rate, f.seconds, f.warmup))
+        await asyncio.gather(
+            closed_loop(client, identity, busy[0], f.clients, f.seconds, f.warmup),
+            open_loop(client, health, busy[1], f.probe_rate, f.seconds, f.warmup),
+            open_loop(client, score, busy[2], f.probe_rate, f.seconds, f.warmup))
+    finally:
+        await client.aclose()
+    return idle + busy
+
+
+def lookups_done(store: Path) -> int:
+    """Lookups the server completed (in the store's ``lookups``), whether or not the client
+    still waited for the answer (it gives up after 10 s: a queue of 48 lookups is longer)."""
+    import sqlite3
+
+    con = sqlite3.connect(store)
+    try:
+        return int(con.execute("SELECT count(*) FROM lookups").fetchone()[0])
+    finally:
+        con.close()
+
+
+def _q(phase: Phase, q: float) -> float:
+    lat = sorted(phase.latencies)
+    return lat[min(len(lat) - 1, int(q * len(lat)))] * 1000 if lat else float("nan")
+
+
+FLOOD_COLUMNS = ("answered", "p50", "p95", "p99", "max", "errors", "completed")
+
+
+def _flood_row(phase: Phase) -> dict[str, float]:
+    return {"answered": float(len(phase.latencies)), "completed": float(phase.completed),
+            "p50": _q(phase, 0.5),
+            "p95": _q(phase, 0.95), "p99": _q(phase, 0.99), "max": _q(phase, 1.0),
+            "errors": float(sum(phase.errors.values()))}
+
+
+def run_flood(ws: Path, store_dir: Path, pop: Population, f: Flood, repeat: int, seed: int,
+              compare: Path | None) -> None:
+    """The flood on this tree's server, and first on ``compare``'s if given; each run a fresh
+    store and server, old and new taking turns."""
+    store_url = f"sqlite:///{store_dir / 'store.sqlite'}"
+    targets: list[tuple[str, Path | None]] = [("this tree", None)]
+    if compare is not None:
+        targets.insert(0, (str(compare), compare))
+    results: dict[str, list[list[Phase]]] = {label: [] for label, _ in targets}
+    with settings_both_read(ws, compare):
+        for run in range(repeat):
+            for label, src in targets:
+                print(f"run {run + 1}/{repeat}: {label} ...", flush=True)
+                key = make_store_with(src, store_url, pop.scored)
+                with serving(ws, store_url, store_dir / "server.log", src) as (port, _pid):
+                    phases = asyncio.run(_flood(port, pop, key, f, seed + run))
+                results[label].append(phases)
+                done = lookups_done(store_dir / "store.sqlite")
+                print(f"  lookups the server completed (its clients waited or not): {done}")
+                phases[2].completed = done
+                for p in phases:
+                    if p.errors:
+                        print(f"  {p.name}: {dict(p.errors)}")
+    _flood_report(results, f, repeat, compare)
+
+
+@contextmanager
+def settings_both_read(ws: Path, compare: Path | None) -> Iterator[None]:
+    """The workspace's settings as the other tree writes them, while both trees serve it:
+    a tree refuses the settings keys it does not know, and a newer tree writes more. Only
+    for the defaults (a demo workspace's), which both trees then read the same."""
+    if compare is None:
+        yield
+        return
+    from openbureau.config import DEFAULT_TOML
+
+    path = ws / "bureau.toml"
+    mine = path.read_text(encoding="utf-8")
+    if mine.strip() != DEFAULT_TOML.strip():
+        sys.exit(f"{path}: --compare-src needs a workspace with the default settings")
+    script = "from openbureau.config import DEFAULT_TOML; print(DEFAULT_TOML)"
+    theirs = subprocess.run([sys.executable, "-c", script], env=_env(compare), check=True,
+                            capture_output=True, text=True).stdout
+    path.write_text(theirs, encoding="utf-8")
+    try:
+        yield
+    finally:
+        path.write_text(mine, encoding="utf-8")
+
+
+def _flood_report(results: dict[str, list[list[Phase]]], f: Flood, repeat: int,
+                  compare: Path | None) -> None:
+    print(f"\nmedian of {repeat} run(s); latencies in ms; probes {f.probe_rate:g}/s each, "
+          f"{f.seconds:g} s after {f.warmup:g} s of warm-up")
+    print(f"{'server':24}{'phase':30}" + "".join(f"{c:>10}" for c in FLOOD_COLUMNS))
+    medians: dict[str, dict[str, dict[str, float]]] = {}
+    for label, runs in results.items():
+        medians[label] = {}
+        for i, phase in enumerate(runs[0]):
+            row = {c: statistics.median(_flood_row(r[i])[c] for r in runs)
+                   for c in FLOOD_COLUMNS}
+            medians[label][phase.name] = row
+            print(f"{label[-24:]:24}{phase.name:30}" +
+                  "".join(f"{row[c]:>10.1f}" for c in FLOOD_COLUMNS))
+    if compare is not None:
+        old, new = medians[str(compare)], medians["this tree"]
+        print()
+        for name in ("/health, during the flood", "score, during the flood"):
+            for q in ("p50", "p95"):
+                print(f"{name} {q}: {old[name][q]:.1f} ms before, {new[name][q]:.1f} ms "
+                      f"after: {old[name][q] / new[name][q]:.1f} times faster")
+
+
 # -- report ----------------------------------------------------------------------------------
 COLUMNS = ("req/s", "p50", "p90", "p99", "max", "errors", "srv ms/req", "gen ms/req", "lag p99",
            "load")
@@ -522,6 +711,15 @@ def main() -> None:
     ap.add_argument("--client", choices=sorted(CLIENTS), default="raw",
                     help="load generator's HTTP client")
     ap.add_argument("--repeat", type=int, default=1, help="runs, each with a fresh server")
+    ap.add_argument("--flood", action="store_true",
+                    help="instead: /health and score reads while one lender floods lookups")
+    ap.add_argument("--flood-clients", type=int, default=48, help="the lender's lookups at once")
+    ap.add_argument("--flood-seconds", type=float, default=15)
+    ap.add_argument("--probe-rate", type=float, default=10,
+                    help="/health and score reads a second, each, during the flood")
+    ap.add_argument("--compare-src", type=Path,
+                    help="with --flood: first a server from this source tree (its src folder, "
+                         "e.g. another checkout's), then this one, and the ratios")
     args = ap.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the server on the way out
 
@@ -537,6 +735,11 @@ def main() -> None:
                         args.lookup_seconds, args.lookup_clients, args.client)
     print(f"workspace {ws}: {len(pop.person_ids):,} persons in the snapshot; "
           f"{os.cpu_count()} CPUs; server and load generator on this machine, loopback")
+    if args.flood:
+        run_flood(ws, store_dir, pop, Flood(args.flood_clients, args.flood_seconds,
+                                            args.warmup, args.probe_rate, args.client),
+                  args.repeat, args.seed, args.compare_src)
+        return
 
     runs: list[list[Phase]] = []
     for run in range(args.repeat):

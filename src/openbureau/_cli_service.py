@@ -24,6 +24,10 @@ app.add_typer(audit_app, name="audit")
 StoreOpt = Annotated[str | None, typer.Option("--store", help="Store URL (default: "
                                               "[service] store_url, else the workspace's "
                                               "SQLite file).")]
+LookupsOpt = Annotated[int | None, typer.Option(
+    "--lookups-per-minute", min=0, max=1_000_000,
+    help="A lender's lookups a minute, refused ones included (default: [service] "
+         "lookups_per_minute; 0: none).")]
 
 
 @app.command()
@@ -37,18 +41,33 @@ def serve(
         min=1, help="Open connections (idle keep-alive ones too) or requests in progress; "
                     "beyond it the service answers 503 at once instead of queueing work its "
                     "clients will give up on.")] = 256,
+    proxy_headers: Annotated[bool | None, typer.Option(
+        "--proxy-headers/--no-proxy-headers",
+        help="Take the client's address from X-Forwarded-For, sent by a proxy at "
+             "--forwarded-allow-ips (default: [service] proxy_headers, off). Only behind "
+             "such a proxy: otherwise any caller can name its own address.")] = None,
+    forwarded_allow_ips: Annotated[str | None, typer.Option(
+        help="Comma-separated addresses or networks of the trusted proxies ('*': any; "
+             "default: [service] forwarded_allow_ips, 127.0.0.1).")] = None,
 ) -> None:
     """Serve the API and pages on the workspace's published score snapshot."""
     import uvicorn
 
     from openbureau.service.app import create_app
 
-    application = create_app(workspace, store_url=store)
-    pub = application.state.ctx.published()
+    application = create_app(workspace, store_url=store, proxy_headers=proxy_headers,
+                             forwarded_allow_ips=forwarded_allow_ips)
+    ctx = application.state.ctx
+    pub = ctx.published()
     console.print(f"Serving {'snapshot ' + pub.snapshot_id if pub else 'no snapshot yet'} on "
                   f"http://{host}:{port}/  (API docs: /api/docs; Ctrl+C stops)")
+    if ctx.config.proxy_headers:
+        console.print(f"Client addresses from X-Forwarded-For, trusted from "
+                      f"{ctx.config.forwarded_allow_ips}.")
+    # (the app reads forwarded headers itself, when told to: uvicorn's own reading, on by
+    # default for 127.0.0.1, would let any local caller name its address)
     uvicorn.run(application, host=host, port=port, log_level="warning",
-                limit_concurrency=limit_concurrency)
+                limit_concurrency=limit_concurrency, proxy_headers=False)
 
 
 def _store(workspace: Path, url: str | None) -> sessionmaker[Session]:
@@ -68,6 +87,7 @@ def accounts_add(
     organisation: Annotated[str | None, typer.Option(help="A lender's organisation.")] = None,
     api_key: Annotated[bool, typer.Option("--api-key", help="Also issue an API key "
                                           "(printed once).")] = False,
+    lookups_per_minute: LookupsOpt = None,
     workspace: WorkspaceOpt = Path("."),
     store: StoreOpt = None,
 ) -> None:
@@ -76,13 +96,15 @@ def accounts_add(
     further admin, waits until an admin approves it in the service."""
     from openbureau.service import bindings
 
+    if lookups_per_minute is not None and role != "lender":
+        raise UserError("--lookups-per-minute: only a lender account looks people up")
     password = os.environ.get("OPENBUREAU_PASSWORD") or getpass.getpass("Password: ")
     factory = _store(workspace, store)
     added = bindings.add_account(
         factory, bindings.store_log(factory), bindings.operator(), username=username,
         role=role, password=password, person_id=person, organisation=organisation,
         same_file=bindings.file_ids(Workspace.open(workspace).root, person) if person else (),
-        api_key=api_key)
+        api_key=api_key, lookups_per_minute=lookups_per_minute)
     console.print(f"Account [bold]{username}[/] ({role}) created.")
     if added.account.pending:
         what = (f"person {added.account.person_id}'s file has a login already"
@@ -118,6 +140,37 @@ def accounts_enable(username: Annotated[str, typer.Argument(help="Login name.")]
     _set_disabled(username, workspace, store, False)
 
 
+@accounts_app.command("quota")
+@handles_errors
+def accounts_quota(
+    username: Annotated[str, typer.Argument(help="The lender's login name.")],
+    lookups_per_minute: LookupsOpt = None,
+    default: Annotated[bool, typer.Option("--default", help="Back to the workspace's "
+                                          "[service] lookups_per_minute.")] = False,
+    workspace: WorkspaceOpt = Path("."),
+    store: StoreOpt = None,
+) -> None:
+    """Set a lender's lookups a minute (every service process on the store sees it)."""
+    from sqlalchemy import select
+
+    from openbureau.service.store import Account
+
+    if (lookups_per_minute is None) == (not default):
+        raise UserError("give --lookups-per-minute N or --default")
+    with _store(workspace, store)() as session:
+        account = session.execute(select(Account).where(Account.username == username)).scalar()
+        if account is None:
+            raise UserError(f"username: no account {username!r}")
+        if account.role != "lender":
+            raise UserError(f"username: {username!r} is a {account.role} account, not a "
+                            "lender's")
+        account.lookups_per_minute = lookups_per_minute
+        session.commit()
+    quota = (f"{lookups_per_minute} lookups a minute" if lookups_per_minute is not None
+             else "the workspace's default lookups a minute")
+    console.print(f"Lender [bold]{username}[/]: {quota}.")
+
+
 @accounts_app.command("list")
 @handles_errors
 def accounts_list(workspace: WorkspaceOpt = Path("."), store: StoreOpt = None) -> None:
@@ -128,12 +181,16 @@ def accounts_list(workspace: WorkspaceOpt = Path("."), store: StoreOpt = None) -
     from openbureau.service.store import Account
 
     table = Table()
-    for col in ("username", "role", "person", "organisation", "created", "by", "state"):
+    for col in ("username", "role", "person", "organisation", "created", "by", "state",
+                "lookups/min"):
         table.add_column(col)
     with _store(workspace, store)() as session:
         for a in session.execute(select(Account).order_by(Account.id)).scalars():
+            quota = "" if a.role != "lender" else (
+                "default" if a.lookups_per_minute is None else str(a.lookups_per_minute))
             table.add_row(a.username, a.role, a.person_id or "", a.organisation or "",
-                          f"{a.created_at:%Y-%m-%d}", a.created_by or "", logins.status(a))
+                          f"{a.created_at:%Y-%m-%d}", a.created_by or "", logins.status(a),
+                          quota)
     console.print(table)
 
 

@@ -109,6 +109,30 @@ class ServiceSection(_Section):
     login_window_minutes: int = Field(default=15, ge=1, le=1440)
     attestation_days: int = Field(default=30, ge=1, le=90,
                                   description="default lifetime of a shared score")
+    lookups_per_minute: int = Field(
+        default=60, ge=0, le=1_000_000, description="a lender's lookups a minute (refused "
+        "ones included), unless its account sets its own; counted in the store, so across "
+        "every service process on it")
+    lookups_at_once_per_lender: int = Field(
+        default=2, ge=1, le=64, description="a lender's lookups searched at the same time in "
+                                            "one service process; the rest wait their turn")
+    lookup_threads: int = Field(
+        default=4, ge=1, le=64, description="threads of one service process that search "
+                                            "identities (apart from those serving requests)")
+    verify_per_minute_per_address: int = Field(
+        default=30, ge=1, le=1_000_000, description="score verifications (anonymous) a "
+                                                    "minute from one client address")
+    verify_per_minute: int = Field(
+        default=600, ge=1, le=10_000_000, description="score verifications a minute from all "
+                                                      "addresses together, per process")
+    proxy_headers: bool = Field(
+        default=False, description="take the client's address from X-Forwarded-For (and "
+                                   "the scheme from X-Forwarded-Proto), as sent by a proxy at "
+                                   "forwarded_allow_ips; only behind such a proxy")
+    forwarded_allow_ips: str = Field(
+        default="127.0.0.1", max_length=2000,
+        description="comma-separated addresses or networks of the proxies trusted with "
+                    "proxy_headers ('*': any)")
 
 
 class Settings(_Section):
@@ -153,6 +177,13 @@ login_failures_per_account = 5   # failed logins within the window before logins
 login_failures_per_address = 20  # the same for one client address, whatever the accounts
 login_window_minutes = 15
 attestation_days = 30          # default lifetime of a shared score (at most 90)
+lookups_per_minute = 60        # a lender's lookups a minute, unless its account sets its own
+lookups_at_once_per_lender = 2 # a lender's lookups searched at once, per service process
+lookup_threads = 4             # threads searching identities, per service process
+verify_per_minute_per_address = 30  # anonymous score verifications a minute, per address
+verify_per_minute = 600        # ... from all addresses together, per service process
+proxy_headers = false          # trust X-Forwarded-For from forwarded_allow_ips (behind a proxy)
+forwarded_allow_ips = "127.0.0.1"
 """
 
 

@@ -96,6 +96,26 @@ class Service:
     def api(self, username: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.keys[username]}"}
 
+    def identity(self, person_id: str) -> dict[str, str]:
+        """The minimum identity of one of the person's records, as a lender would type it:
+        first and last name, birth date, address line and postcode."""
+        pub = self.client.app.state.ctx.published()
+        cur = pub.cursor()
+        try:
+            row = cur.execute(
+                """SELECT r.first_name, r.last_name, r.dob, r.address_line1, r.postcode
+                   FROM identity_records r JOIN person_index p USING (identity_id)
+                   WHERE p.person_id = ? AND r.first_name IS NOT NULL
+                     AND r.last_name IS NOT NULL AND r.dob IS NOT NULL
+                     AND r.address_line1 IS NOT NULL AND r.postcode IS NOT NULL
+                   ORDER BY r.identity_id LIMIT 1""", [person_id]).fetchone()
+        finally:
+            cur.close()
+        assert row is not None, person_id
+        first, last, dob, line, postcode = row
+        return {"first_name": first.title(), "last_name": last.upper(),
+                "dob": dob.isoformat(), "address_line1": line, "postcode": postcode}
+
 
 ACCOUNTS = [("ada", "admin", None, None), ("audrey", "auditor", None, None),
             ("lena", "lender", None, "Northwind Bank"), ("pat", "person", "person", None),

@@ -75,17 +75,12 @@ def test_person_sees_score_and_reasons_and_runs_a_what_if(page: Any, site: str,
 def test_lender_looks_someone_up_and_sees_a_decision_with_reasons(
         page: Any, site: str, service: Service, shots: Path) -> None:
     page.set_viewport_size({"width": 1200, "height": 900})
-    pub = service.client.app.state.ctx.published()
-    first, last, dob, postcode = pub.cursor().execute(
-        "SELECT first_name, last_name, dob, postcode FROM persons WHERE person_id = ?",
-        [service.served.person]).fetchone()
+    identity = service.identity(service.served.person)
     _login(page, site, "lena")
     assert page.url.endswith("/lender")
     page.select_option("#purpose", "credit_application")
-    page.fill("#first_name", first.title())
-    page.fill("#last_name", last.title())
-    page.fill("#dob", dob.isoformat())
-    page.fill("#postcode", postcode)
+    for name, value in identity.items():
+        page.fill(f"#{name}", value)
     page.fill("#cutoff", "850")
     page.click("#lookup-form button[type=submit]")
     page.wait_for_selector("#decision")
@@ -130,3 +125,19 @@ def test_auditor_and_verify_pages(page: Any, site: str, service: Service,
     _login(page, site, "audrey")
     assert "Hash chain intact" in (page.text_content("#chain") or "")
     page.screenshot(path=str(shots / "auditor.png"))
+
+
+def test_api_docs_render_in_a_browser_under_the_csp(page: Any, site: str) -> None:
+    """Swagger UI draws the spec, and the browser reports no CSP violation (FastAPI's own
+    page, from a CDN with an inline script, draws nothing under this CSP)."""
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    response = page.goto(f"{site}/api/docs")
+    assert response is not None and response.status == 200
+    assert "script-src 'self'" in response.headers["content-security-policy"]
+    page.wait_for_selector(".swagger-ui .info .title", timeout=15_000)
+    assert "credit bureau API" in (page.text_content(".swagger-ui .info .title") or "")
+    page.wait_for_selector("#operations-lender-lender_lookup_api_v1_lookups_post")
+    assert not [p for p in problems if "Content Security Policy" in p or "Refused" in p], \
+        problems

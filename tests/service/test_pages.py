@@ -93,21 +93,29 @@ def test_anonymous_pages_redirect_to_login(service: Service) -> None:
 
 def test_lender_page_looks_up_and_decides(service: Service) -> None:
     c = service.login("lena")
-    pub = service.client.app.state.ctx.published()
-    first, last, dob, postcode = pub.cursor().execute(
-        "SELECT first_name, last_name, dob, postcode FROM persons WHERE person_id = ?",
-        [service.served.person]).fetchone()
+    identity = service.identity(service.served.person)
     page = c.get("/lender").text
     r = c.post("/lender", data={"csrf_token": _csrf(page), "purpose": "credit_application",
-                                "first_name": first, "last_name": last,
-                                "dob": dob.isoformat(), "postcode": postcode,
-                                "cutoff": "850"})
+                                **identity, "cutoff": "850"})
     assert r.status_code == 200, r.text
     assert 'id="decision">decline<' in r.text
     assert 'id="adverse-reasons"' in r.text
-    missing = c.post("/lender", data={"csrf_token": _csrf(page), "first_name": first,
-                                      "last_name": last})
+    missing = c.post("/lender", data={"csrf_token": _csrf(page), **identity})
     assert missing.status_code == 422 and "purpose" in missing.text
+    assert 'data-code="purpose_required"' in missing.text
+    # a surname and a birth date: not enough, said on the page with its code, and logged
+    swept = c.post("/lender", data={"csrf_token": _csrf(page), "purpose": "credit_application",
+                                    "last_name": identity["last_name"],
+                                    "dob": identity["dob"]})
+    assert swept.status_code == 422
+    assert 'data-code="not_enough_to_identify"' in swept.text
+    assert "not enough to identify a person" in swept.text
+    assert 'id="decision"' not in swept.text
+    denied = service.client.get("/api/v1/audit", params={"actor": "lena", "outcome": "denied"},
+                                headers=service.api("audrey")).json()
+    assert [(e["action"], e["purpose"]) for e in denied] == [
+        ("lookup", "credit_application"), ("lookup", None)]
+    assert "not enough to identify" in denied[0]["detail"]
 
 
 def test_auditor_page_filters_and_shows_chain(service: Service) -> None:

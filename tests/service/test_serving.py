@@ -105,3 +105,20 @@ def test_unreachable_store_is_one_line(served: Served) -> None:
     assert r.exit_code == 2
     assert r.output.count("\n") <= 3 and "service store" in r.output
     assert "secret" not in r.output
+
+
+def test_a_killed_publish_leaves_no_tmp_files_after_the_next_one(served: Served,
+                                                                 tmp_path: Path) -> None:
+    """A `score` or `publish` killed while writing leaves its half-written copy (and its
+    write-ahead log, and a pointer file not yet renamed): the next publish removes them."""
+    ws = Path(shutil.copytree(served.ws, tmp_path / "ws"))
+    folder = ws / "serving"
+    killed = [folder / "S20251231-0003-1700000000000000000.tmp",
+              folder / "S20251231-0003-1700000000000000000.tmp.wal", folder / "CURRENT.tmp"]
+    for path in killed:
+        path.write_bytes(b"half written")
+    done = runner.invoke(cli, ["publish", "-w", str(ws)])
+    assert done.exit_code == 0, done.output
+    assert not [p.name for p in folder.iterdir() if ".tmp" in p.name]
+    current = (folder / "CURRENT").read_text().strip()
+    assert (folder / current).is_file() and current.endswith(".duckdb")

@@ -34,7 +34,8 @@ from openbureau.service.store import (
     open_store,
 )
 
-TABLES = {"accounts", "api_keys", "sessions", "login_failures", "lookups", "attestations",
+TABLES = {"accounts", "api_keys", "sessions", "login_failures", "lookups", "lookup_windows",
+          "attestations",
           "audit_log", "alembic_version"}
 
 
@@ -212,3 +213,38 @@ def test_one_bad_entry_fails_only_its_own_request(store: sessionmaker[Session]) 
     # a value longer than its column is cut to fit, and kept whole in the detail
     long = audit.query(store, actor="a3", limit=5)[0]
     assert long["purpose"] == "x" * 32 and "purpose in full: " + "x" * 100 in long["detail"]
+
+
+def test_the_lookup_quota_is_one_count_for_concurrent_writers(
+        store: sessionmaker[Session]) -> None:
+    """Eight threads, each with its own quota counter on the store (as separate service
+    processes have), take 40 lookups for one lender in one minute: exactly its 25 pass."""
+    from openbureau.service.limits import LookupQuota
+    from openbureau.service.store import LookupWindow
+
+    with store() as s:
+        lender = create_account(s, username="bank", role="lender", password=None)
+        lender.lookups_per_minute = 25
+        other = create_account(s, username="other", role="lender", password=None)
+        s.commit()
+    minute = 60 * 31_700_000.0
+    waits: list[int] = []
+
+    def lookups() -> None:
+        quota = LookupQuota(store, default_per_minute=1000, clock=lambda: minute + 5)
+        waits.extend(quota.take(lender.id)[0] for _ in range(5))
+
+    threads = [threading.Thread(target=lookups) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(waits) == [0] * 25 + [55] * 15
+    # another lender counts apart, on the workspace's default; a new minute starts afresh and
+    # forgets the account's older ones
+    assert LookupQuota(store, 1, clock=lambda: minute).take(other.id) == (0, 1)
+    assert LookupQuota(store, 1, clock=lambda: minute).take(other.id) == (60, 1)
+    assert LookupQuota(store, 1000, clock=lambda: minute + 60).take(lender.id) == (0, 25)
+    with store() as s:
+        rows = s.query(LookupWindow).order_by(LookupWindow.account_id).all()
+        assert [(r.account_id, r.used) for r in rows] == [(lender.id, 1), (other.id, 2)]

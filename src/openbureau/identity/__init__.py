@@ -10,7 +10,13 @@ measures quality against a synthetic truth. Splink types do not leave this packa
 
 from openbureau.identity.evaluate import LinkageQuality, evaluate_linkage
 from openbureau.identity.link import LinkReport, link
-from openbureau.identity.lookup import Candidate, IdentityQuery, LookupResult, find_person
+from openbureau.identity.lookup import (
+    Candidate,
+    IdentityQuery,
+    LookupResult,
+    NotEnoughToIdentify,
+    find_person,
+)
 from openbureau.identity.standardise import IdentityUpdate, build_identity_records
 
 __all__ = [
@@ -20,6 +26,7 @@ __all__ = [
     "LinkReport",
     "LinkageQuality",
     "LookupResult",
+    "NotEnoughToIdentify",
     "build_identity_records",
     "evaluate_linkage",
     "find_person",

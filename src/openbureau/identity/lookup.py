@@ -1,5 +1,12 @@
 """Find the person whose file it is from an identity a lender types in, through the linker.
 
+A lookup needs a minimum identity (``MINIMUM_IDENTITY``): a first and a last name, a birth
+date, and an address (a line and a postcode) or a national ID. Less than that is refused with
+:class:`NotEnoughToIdentify` before anything is searched, and so is an identity that
+standardising leaves short of it (a postcode that is no postcode): a surname with a birth date
+finds a person often enough that sweeping birth dates for a common surname would find people
+the caller could not otherwise name.
+
 The lender's identity is standardised by the identity stage's own SQL, compared with the
 identity records that share a blocking key with it using the saved linkage model (the same
 comparisons, weights and term frequencies as ``openbureau link``), and the scores are gathered
@@ -34,6 +41,7 @@ import hmac
 import json
 import logging
 import re
+import threading
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -53,6 +61,8 @@ from openbureau.identity._address import words_macro
 from openbureau.identity.link import INPUT_COLUMNS, conflict_sql
 
 Status = Literal["found", "ambiguous", "not_found"]
+MINIMUM_IDENTITY = ("a first name, a last name, a birth date, and an address (line and "
+                    "postcode) or a national ID")
 QUERY_ID = "query"
 # Of two persons at or above the threshold, the stronger is the one when its match weight is
 # this much higher: odds of 1,024 to 1 between them.
@@ -61,11 +71,39 @@ MARGIN_BITS = 10.0
 POPULATION = f"(SELECT {INPUT_COLUMNS} FROM {{wh}}.identity_records WHERE usable)"
 
 
+class NotEnoughToIdentify(UserError):
+    """An identity short of the minimum a lookup needs; ``missing`` names the parts."""
+
+    code = "not_enough_to_identify"
+
+    def __init__(self, missing: Sequence[str]) -> None:
+        self.missing = tuple(missing)
+        super().__init__(f"not enough to identify a person: {_listed(self.missing)} missing; "
+                         f"a lookup needs {MINIMUM_IDENTITY}")
+
+
+def _listed(parts: Sequence[str]) -> str:
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+def _missing(values: dict[str, Any]) -> list[str]:
+    """The parts of the minimum identity that ``values`` lack (blank counts as missing)."""
+    def given(name: str) -> bool:
+        value = values.get(name)
+        return value is not None and (not isinstance(value, str) or bool(value.strip()))
+
+    missing = [label for name, label in (("first_name", "the first name"),
+                                         ("last_name", "the last name"),
+                                         ("dob", "the birth date")) if not given(name)]
+    if not (given("national_id") or (given("address_line1") and given("postcode"))):
+        missing.append("an address (line and postcode) or a national ID")
+    return missing
+
+
 @dataclass(frozen=True)
 class IdentityQuery:
-    """An identity as a lender types it. Every field is optional; together they must be
-    enough to tell one person from another: a national ID, or a name with a birth date, an
-    address, a phone or an email."""
+    """An identity as a lender types it. A lookup needs at least ``MINIMUM_IDENTITY``; the
+    other fields (town, phone, email, name suffix) help tell people apart."""
 
     first_name: str | None = None
     last_name: str | None = None
@@ -77,6 +115,11 @@ class IdentityQuery:
     email: str | None = None
     national_id: str | None = field(default=None, repr=False)  # clear; never stored
     name_suffix: str | None = None  # JR, SR, II..IV
+
+    def missing(self) -> list[str]:
+        """What this identity lacks of ``MINIMUM_IDENTITY`` (empty when it has it all)."""
+        return _missing({name: getattr(self, name) for name in (
+            "first_name", "last_name", "dob", "address_line1", "postcode", "national_id")})
 
 
 @dataclass(frozen=True)
@@ -99,7 +142,7 @@ class LookupResult:
 
 def find_person(engine: Engine, model_path: Path, query: IdentityQuery, *,
                 national_id_key: bytes | None, country: str, threshold: float = 0.9,
-                max_candidates: int = 5) -> LookupResult:
+                max_candidates: int = 5, minimum: bool = True) -> LookupResult:
     """Find the person whose file it is, with the linkage model ``openbureau link`` uses.
 
     Args:
@@ -112,13 +155,20 @@ def find_person(engine: Engine, model_path: Path, query: IdentityQuery, *,
             ``build_identity_records``: the phone and postcode conventions.
         threshold: the match probability a person must reach (the link threshold).
         max_candidates: how many persons to list in ``candidates``.
+        minimum: hold the query to ``MINIMUM_IDENTITY``. Without it, the linker's own rule
+            for a usable record applies (a national ID, or a name with one more identifier):
+            for measuring the linker on partial identities, never for a caller outside the
+            bureau.
 
     Returns:
         found, ambiguous or not_found (rule in the module docstring) and the best candidates.
 
     Raises:
+        NotEnoughToIdentify: short of the minimum identity (as typed, or once standardised).
         UserError: too little to identify anyone, a malformed national ID, or no model yet.
     """
+    if minimum and (missing := query.missing()):
+        raise NotEnoughToIdentify(missing)
     if not isinstance(engine, DuckDBEngine):
         raise UserError(f"looking a person up needs the duckdb engine, not {engine.name}")
     if not model_path.exists():
@@ -126,7 +176,7 @@ def find_person(engine: Engine, model_path: Path, query: IdentityQuery, *,
     model = _splink.load_model(model_path)
     token = _national_id_token(query.national_id, national_id_key)
     with _scratch(engine) as (wh, s):
-        _standardise_query(engine, s, query, token, country)
+        _standardise_query(engine, s, query, token, country, minimum)
         engine.execute(f"""CREATE TABLE {s}.candidates AS SELECT r.* FROM
             {POPULATION.format(wh=wh)} r, {s}.query_record l WHERE {_blocking(model.settings)}""")
         if not engine.scalar(f"SELECT count(*) FROM {s}.candidates"):
@@ -186,9 +236,10 @@ def _nicknames() -> dict[str, Sequence[str | None]]:
 
 
 def _standardise_query(engine: Engine, s: str, query: IdentityQuery, token: str | None,
-                       country: str) -> None:
+                       country: str, minimum: bool) -> None:
     """``{s}.query_record``: the query as a Splink input record, standardised by the identity
-    stage's SQL. Raises UserError when it is too little to identify anyone."""
+    stage's SQL. Raises NotEnoughToIdentify when, standardised, it falls short of the minimum
+    (with ``minimum``), UserError when it is too little to identify anyone."""
     values: dict[str, Any] = {
         "first_name": query.first_name, "last_name": query.last_name,
         "name_suffix": query.name_suffix, "dob": query.dob,
@@ -212,8 +263,13 @@ def _standardise_query(engine: Engine, s: str, query: IdentityQuery, token: str 
             SELECT {INPUT_COLUMNS}, usable
             FROM (SELECT * REPLACE ('{QUERY_ID}' AS identity_id)
                   FROM ({standardise._standardise(country)}))""")
-    usable, named = engine.query(f"""SELECT usable, first_name IS NOT NULL OR last_name IS NOT
-                                     NULL FROM {s}.query_record""")[0]
+    usable, named, *kept = engine.query(f"""
+        SELECT usable, first_name IS NOT NULL OR last_name IS NOT NULL, first_name, last_name,
+               dob, address_line1, postcode, national_id_token FROM {s}.query_record""")[0]
+    if minimum and (missing := _missing(dict(zip(
+            ("first_name", "last_name", "dob", "address_line1", "postcode", "national_id"),
+            kept, strict=True)))):
+        raise NotEnoughToIdentify(missing)
     if not usable:
         raise UserError(
             "too little to identify a person: give a birth date, an address, a phone or an "
@@ -245,7 +301,10 @@ def _score(engine: DuckDBEngine, wh: str, s: str,
 
 # Splink's SQL scoring query_record against candidates, per model: generating it (settings
 # parsed, every comparison rendered through sqlglot) costs several times more than running it.
+# Lookups run side by side on several threads; only generating it is one at a time (once per
+# model and process), so that Splink is not driven from two threads at once.
 _SCORING_SQL: dict[str, str] = {}
+_SCORING_SQL_LOCK = threading.Lock()
 
 
 def _scoring_sql(engine: DuckDBEngine, settings: dict[str, Any],
@@ -253,7 +312,11 @@ def _scoring_sql(engine: DuckDBEngine, settings: dict[str, Any],
     """The SELECT Splink's ``score_pairs`` runs for the scratch tables ``query_record`` and
     ``candidates`` (and ``tf_<column>``), which it names without a catalog."""
     key = json.dumps(settings, sort_keys=True)
-    if key not in _SCORING_SQL:
+    if (sql := _SCORING_SQL.get(key)) is not None:
+        return sql
+    with _SCORING_SQL_LOCK:
+        if (sql := _SCORING_SQL.get(key)) is not None:
+            return sql
         db_api = DuckDBAPI(connection=engine.connection)
         linker = Linker(db_api.register("candidates"), settings, log_level=logging.ERROR,
                         validate_settings=False)
@@ -264,8 +327,8 @@ def _scoring_sql(engine: DuckDBEngine, settings: dict[str, Any],
                                               db_api.register("candidates"))
         if len(_SCORING_SQL) >= 8:  # a long-running service outliving many retrainings
             _SCORING_SQL.clear()
-        _SCORING_SQL[key] = str(scored.sql_used_to_create)
-    return _SCORING_SQL[key]
+        sql = _SCORING_SQL[key] = str(scored.sql_used_to_create)
+    return sql
 
 
 @contextmanager

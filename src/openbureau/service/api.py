@@ -58,6 +58,12 @@ from openbureau.service.whatif_view import result_json, simulate
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody} for code in (401, 403, 404, 409, 422, 503)}
+# a body that cannot be read at all (not UTF-8, a broken form): FastAPI's 400
+ERRORS[400] = {"model": ErrorBody, "description": "the request body could not be parsed"}
+TOO_MANY: dict[int | str, dict[str, Any]] = {429: {
+    "model": ErrorBody, "description": "over the limit: wait the seconds Retry-After says",
+    "headers": {"Retry-After": {"description": "seconds to wait", "schema": {
+        "type": "integer"}}}}}
 
 router = APIRouter(prefix="/api/v1", responses=ERRORS)
 
@@ -182,7 +188,12 @@ def my_what_if(body: WhatIfIn, who: PersonUser, ctx: Ctx, pub: Snapshot) -> dict
 @router.get("/persons/{person_id}/score", response_model=Score, tags=["lender"])
 async def person_score(person_id: Annotated[str, Path(max_length=32)], who: User, ctx: Ctx,
                        pub: Snapshot,
-                       purpose: Annotated[str | None, Query(max_length=32)] = None
+                       purpose: Annotated[str | None, Query(
+                           max_length=32, description="required of lenders (a lender's "
+                           "purpose) and of auditors and admins (an auditor's): "
+                           f"{', '.join(PURPOSES)}; a person reading their own score leaves "
+                           "it out. Without one the read is refused (422 purpose_required) "
+                           "and logged.")] = None
                        ) -> dict[str, Any]:
     """A person's current score. Persons may read only their own; lenders and auditors must
     state a permissible purpose. (The hot path: all in memory, on the event loop.)"""
@@ -212,10 +223,22 @@ async def person_score(person_id: Annotated[str, Path(max_length=32)], who: User
     return row
 
 
-@router.get("/persons/{person_id}/file", response_model=PersonFile, tags=["auditor"])
+def _required_purpose(purposes: dict[str, str]) -> dict[str, Any]:
+    """The spec's ``purpose`` query parameter, required and from ``purposes``: the handler
+    itself takes any (or none), so that it can log the refusal."""
+    return {"parameters": [{
+        "name": "purpose", "in": "query", "required": True,
+        "description": "the permissible purpose; without one from this list the read is "
+                       "refused (422 purpose_required) and logged",
+        "schema": {"type": "string", "enum": list(purposes), "title": "Purpose"}}]}
+
+
+@router.get("/persons/{person_id}/file", response_model=PersonFile, tags=["auditor"],
+            openapi_extra=_required_purpose(AUDITOR_PURPOSES))
 def person_file(person_id: Annotated[str, Path(max_length=32)], who: User, ctx: Ctx,
                 pub: Snapshot,
-                purpose: Annotated[str | None, Query(max_length=32)] = None) -> dict[str, Any]:
+                purpose: Annotated[str | None, Query(max_length=32, include_in_schema=False)]
+                = None) -> dict[str, Any]:
     """A person's whole file for an auditor with a purpose (investigating a dispute, an
     examination, a court order): the items by furnisher, and the identities linked into it
     with its ID history, other files' IDs included (what `openbureau link --force-split`
@@ -249,16 +272,44 @@ def audited_file(ctx: ServiceContext, pub: Published, who: User, person_id: str,
             "identity": views.identity_on_file(pub, pid, redact=False)}
 
 
-@router.post("/lookups", response_model=LookupOut, tags=["lender"], dependencies=[Csrf])
-def lender_lookup(body: LookupIn, who: LenderUser, ctx: Ctx, pub: Snapshot) -> dict[str, Any]:
-    """Find a file by identity (through the linker) or id, and decide against a cut-off."""
-    return lookup(ctx, pub, who, body)
+@router.post("/lookups", response_model=LookupOut, tags=["lender"], dependencies=[Csrf],
+             responses=TOO_MANY)
+async def lender_lookup(body: LookupIn, who: LenderUser, ctx: Ctx, pub: Snapshot
+                        ) -> dict[str, Any]:
+    """Find a file by identity (through the linker) or id, and decide against a cut-off.
+
+    Needs a permissible purpose, and by identity at least a first and last name, a birth
+    date, and an address (line and postcode) or a national ID (else 422
+    `not_enough_to_identify`). Counted against the lender's lookups a minute (else 429
+    `quota_exceeded`, with Retry-After). Every refusal is in the audit log."""
+    return await lookup(ctx, pub, who, body)
 
 
-@router.post("/verify", response_model=VerifyOut, tags=["public"])
-def verify(body: VerifyIn, ctx: Ctx) -> dict[str, Any]:
-    """Check a shared score against the bureau's public key. No login needed."""
-    return verify_token(ctx, body.token)
+def client_address(request: Request) -> str:
+    """The caller's address (a proxy's X-Forwarded-For only with ``proxy_headers``)."""
+    return request.client.host if request.client else "unknown"
+
+
+def verify_limited(ctx: ServiceContext, request: Request) -> str:
+    """The caller's address, once its verification is within the limits (a refusal is
+    logged the first time a minute for its address, see limits.AddressLimit)."""
+    address = client_address(request)
+    wait, log = ctx.verifications.check(address)
+    if wait:
+        if log:
+            ctx.audit(None, "verify attestation", outcome="denied",
+                      detail=f"from {address}: over the limit of verifications a minute; "
+                             "further refusals this minute are not logged")
+        raise ApiError(429, "rate_limited", f"too many verifications: try again in {wait} s",
+                       headers={"Retry-After": str(wait)})
+    return address
+
+
+@router.post("/verify", response_model=VerifyOut, tags=["public"], responses=TOO_MANY)
+def verify(body: VerifyIn, ctx: Ctx, request: Request) -> dict[str, Any]:
+    """Check a shared score against the bureau's public key. No login needed; limited per
+    client address (429 `rate_limited`, with Retry-After)."""
+    return verify_token(ctx, body.token, verify_limited(ctx, request))
 
 
 @router.get("/audit", response_model=list[AuditEntryOut], tags=["auditor"])

@@ -5,11 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from openbureau import __version__
 from openbureau.errors import UserError
@@ -20,6 +21,8 @@ from openbureau.service.store import default_url, open_store
 from openbureau.workspace import Workspace
 
 HERE = Path(__file__).parent
+# Swagger UI's files, from the fastapi-offline package (no CDN: the CSP allows this site only)
+SWAGGER_ASSETS = "/static/swagger-ui"
 
 _HEADERS = [
     (b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
@@ -72,30 +75,61 @@ def service_config(ws: Workspace, store_url: str | None = None) -> ServiceConfig
         country=s.bureau.country,
         login_failures_per_account=s.service.login_failures_per_account,
         login_failures_per_address=s.service.login_failures_per_address,
-        login_window_minutes=s.service.login_window_minutes)
+        login_window_minutes=s.service.login_window_minutes,
+        lookups_per_minute=s.service.lookups_per_minute,
+        lookups_at_once_per_lender=s.service.lookups_at_once_per_lender,
+        lookup_threads=s.service.lookup_threads,
+        verify_per_minute_per_address=s.service.verify_per_minute_per_address,
+        verify_per_minute=s.service.verify_per_minute,
+        proxy_headers=s.service.proxy_headers,
+        forwarded_allow_ips=s.service.forwarded_allow_ips)
 
 
-def create_app(workspace: str | Path, *, store_url: str | None = None) -> FastAPI:
+def create_app(workspace: str | Path, *, store_url: str | None = None,
+               proxy_headers: bool | None = None,
+               forwarded_allow_ips: str | None = None) -> FastAPI:
     """The service on a workspace; the store is migrated and the signing key made if new.
+
+    Args:
+        workspace: the workspace folder.
+        store_url: the operational store (default: the workspace's setting, else SQLite).
+        proxy_headers: take the client's address from X-Forwarded-For (default: the
+            workspace's ``[service] proxy_headers``); only from ``forwarded_allow_ips``.
+        forwarded_allow_ips: the proxies trusted with it (default: the setting).
 
     Raises:
         UserError: no workspace there, or the store cannot be reached.
     """
     ws = Workspace.open(workspace)
     config = service_config(ws, store_url)
+    if proxy_headers is not None:
+        config.proxy_headers = proxy_headers
+    if forwarded_allow_ips is not None:
+        config.forwarded_allow_ips = forwarded_allow_ips
     ctx = ServiceContext(config, open_store(config.store_url))
     ensure_signing_key(ws.root)
     app = FastAPI(title=f"{config.bureau_name} credit bureau API", version=__version__,
                   description="Scores with their reasons and records, for the people scored, "
                               "lenders with a permissible purpose, and auditors.",
-                  openapi_url="/api/v1/openapi.json", docs_url="/api/docs", redoc_url=None)
+                  openapi_url="/api/v1/openapi.json", docs_url=None, redoc_url=None)
     app.state.ctx = ctx
     app.state.templates = Jinja2Templates(directory=HERE / "templates")
     app.state.templates.env.globals["bureau_name"] = config.bureau_name
     errors.install(app)
     app.include_router(api.router)
     app.include_router(pages.router)
+    app.mount(SWAGGER_ASSETS, StaticFiles(packages=[("fastapi_offline", "static")]),
+              name="swagger-ui")
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+
+    @app.get("/api/docs", include_in_schema=False)
+    def api_docs(request: Request) -> HTMLResponse:
+        """Swagger UI, its script and styles served from here, started by a script file:
+        the same CSP as every page (FastAPI's own page loads them from a CDN and starts
+        them with an inline script, both of which the CSP refuses)."""
+        return app.state.templates.TemplateResponse(request, "api_docs.html", {
+            "title": f"{app.title} - API", "assets": SWAGGER_ASSETS,
+            "openapi_url": app.openapi_url})
 
     @app.get("/.well-known/jwks.json", tags=["public"])
     def jwks() -> dict[str, Any]:
@@ -103,6 +137,11 @@ def create_app(workspace: str | Path, *, store_url: str | None = None) -> FastAP
         return public_jwks(ws.root)
 
     app.add_middleware(SecurityHeaders)
+    if config.proxy_headers:
+        # outermost, so the audit log, login lockouts and limits all see the client's address
+        app.add_middleware(ProxyHeadersMiddleware,
+                           trusted_hosts=[h.strip() for h in
+                                          config.forwarded_allow_ips.split(",")])
 
     @app.get("/api/v1", include_in_schema=False)
     def api_root() -> JSONResponse:

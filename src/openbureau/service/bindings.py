@@ -102,6 +102,7 @@ def add_account(
     organisation: str | None = None,
     same_file: Collection[str] = (),
     api_key: bool = False,
+    lookups_per_minute: int | None = None,
 ) -> Added:
     """Make an account (and a first key), logged before it exists.
 
@@ -121,6 +122,7 @@ def add_account(
             created_by_role=by.role,
             same_file=same_file,
         )
+        account.lookups_per_minute = lookups_per_minute
         row, key = (
             new_api_key(
                 session,

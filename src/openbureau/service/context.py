@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from openbureau.service import audit
 from openbureau.service.auth import Principal, audit_detail
+from openbureau.service.limits import AddressLimit, LookupPool, LookupQuota
 from openbureau.service.login_guard import LoginThrottle
 from openbureau.service.serving import Published, ServingStore
 
@@ -46,6 +47,14 @@ class ServiceConfig:
     login_failures_per_account: int
     login_failures_per_address: int
     login_window_minutes: int
+    # lender lookups and anonymous calls (service/limits.py; defaults as in config.py)
+    lookups_per_minute: int = 60
+    lookups_at_once_per_lender: int = 2
+    lookup_threads: int = 4
+    verify_per_minute_per_address: int = 30
+    verify_per_minute: int = 600
+    proxy_headers: bool = False
+    forwarded_allow_ips: str = "127.0.0.1"
 
 
 class CredentialCache:
@@ -103,6 +112,10 @@ class ServiceContext:
         self.logins = LoginThrottle(store, config.login_failures_per_account,
                                     config.login_failures_per_address,
                                     config.login_window_minutes)
+        self.lookup_quota = LookupQuota(store, config.lookups_per_minute)
+        self.lookups = LookupPool(config.lookup_threads, config.lookups_at_once_per_lender)
+        self.verifications = AddressLimit(config.verify_per_minute_per_address,
+                                          config.verify_per_minute)
 
     def published(self) -> Published | None:
         return self.serving.current()

@@ -17,18 +17,20 @@ log = logging.getLogger(__name__)
 
 _CODES = {400: "bad_request", 401: "not_authenticated", 403: "forbidden", 404: "not_found",
           405: "method_not_allowed", 409: "conflict", 422: "invalid_input",
-          503: "unavailable"}
+          429: "too_many_requests", 503: "unavailable"}
 
 
 class ApiError(Exception):
     """An error the API reports as it is: status, stable code, message, maybe a field."""
 
-    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
+    def __init__(self, status: int, code: str, message: str, field: str | None = None,
+                 headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.field = field
+        self.headers = headers  # e.g. Retry-After on a 429
 
 
 def body(code: str, message: str, field: str | None = None) -> dict[str, Any]:
@@ -53,8 +55,11 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> Response:
         if _wants_html(request):
-            return _page(request, exc.status, exc.message)
-        return JSONResponse(body(exc.code, exc.message, exc.field), status_code=exc.status)
+            page = _page(request, exc.status, exc.message)
+            page.headers.update(exc.headers or {})
+            return page
+        return JSONResponse(body(exc.code, exc.message, exc.field), status_code=exc.status,
+                            headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> Response:

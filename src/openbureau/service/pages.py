@@ -12,14 +12,20 @@ from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Form, Path, Query, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from sqlalchemy import select
 
 from openbureau.errors import UserError
 from openbureau.service import audit, bindings, logins, views
-from openbureau.service.api import access_log, audited_file, own_score, report_path, same_file
+from openbureau.service.api import (
+    access_log,
+    audited_file,
+    own_score,
+    report_path,
+    same_file,
+    verify_limited,
+)
 from openbureau.service.auth import check_password, end_session, start_session
 from openbureau.service.charts import history_svg
 from openbureau.service.context import AUDITOR_PURPOSES, LENDER_PURPOSES, ServiceContext
@@ -211,17 +217,24 @@ def lender_home(request: Request, who: LenderUser) -> Response:
 async def lender_lookup(request: Request, who: LenderUser, ctx: Ctx, pub: Snapshot) -> Response:
     form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
     identity = {k: form.get(k) or None for k in IdentityIn.model_fields}
+    status, code, headers = 200, None, {}
     try:
-        body = LookupIn(purpose=form.get("purpose", ""),
+        body = LookupIn(purpose=form.get("purpose") or None,
                         cutoff=int(form.get("cutoff") or 620),
                         identity=IdentityIn(**identity))  # type: ignore[arg-type]
-        # (the identity search blocks: off the event loop, where the score lookups run)
-        result = await run_in_threadpool(lookup, ctx, pub, who, body)
-        error = None
+        # (as the API's: refusals logged, the search on the lookup pool)
+        result, error = await lookup(ctx, pub, who, body), None
+    except ApiError as exc:
+        if exc.status not in (422, 429):
+            raise
+        result, error, status, code = None, exc.message, exc.status, exc.code
+        headers = exc.headers or {}
     except (ValidationError, ValueError, UserError) as exc:
-        result, error = None, _first_error(exc)
-    return render(request, "lender.html", status=200 if error is None else 422, me=who,
-                  purposes=LENDER_PURPOSES, result=result, form=form, error=error)
+        result, error, status, code = None, _first_error(exc), 422, "invalid_input"
+    page = render(request, "lender.html", status=status, me=who, purposes=LENDER_PURPOSES,
+                  result=result, form=form, error=error, error_code=code)
+    page.headers.update(headers)
+    return page
 
 
 def _first_error(exc: Exception) -> str:
@@ -350,4 +363,6 @@ def verify_form(request: Request, who: MaybeUser) -> Response:
 @router.post("/verify")
 def verify_page(request: Request, who: MaybeUser, ctx: Ctx,
                 token: Annotated[str, Form(max_length=8192)]) -> Response:
-    return render(request, "verify.html", me=who, result=verify_token(ctx, token), token=token)
+    """(Limited per client address as the API's is: a 429 page with Retry-After.)"""
+    result = verify_token(ctx, token, verify_limited(ctx, request))
+    return render(request, "verify.html", me=who, result=result, token=token)

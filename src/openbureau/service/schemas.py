@@ -9,8 +9,6 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 
 from openbureau.service.context import LENDER_PURPOSES
 
-LenderPurpose = Literal[tuple(LENDER_PURPOSES)]  # type: ignore[valid-type]
-
 
 def _utc(t: dt.datetime) -> dt.datetime:
     return t.replace(tzinfo=dt.UTC) if t.tzinfo is None else t
@@ -150,6 +148,10 @@ class FileSummary(BaseModel):
 
 
 class IdentityIn(_In):
+    """The identity to look up. At the least: first and last name, birth date, and an address
+    (``address_line1`` and ``postcode``) or a national ID; less is refused (422
+    ``not_enough_to_identify``) and logged."""
+
     first_name: str | None = Field(default=None, max_length=100)
     last_name: str | None = Field(default=None, max_length=100)
     dob: dt.date | None = None
@@ -161,8 +163,20 @@ class IdentityIn(_In):
     national_id: str | None = Field(default=None, max_length=40)
 
 
+def _purpose_required(schema: dict[str, Any]) -> None:
+    """The spec says what a lender must send: a purpose from the list. (The model itself
+    takes any purpose, or none, so that the refusal is logged, as the score endpoint's is.)"""
+    schema["properties"]["purpose"] = {
+        "type": "string", "enum": list(LENDER_PURPOSES), "title": "Purpose",
+        "description": "the permissible purpose of the lookup; a lookup without one from "
+                       "this list is refused (422 purpose_required) and logged"}
+    schema["required"] = ["purpose", *schema.get("required", [])]
+
+
 class LookupIn(_In):
-    purpose: LenderPurpose  # type: ignore[valid-type]
+    model_config = ConfigDict(json_schema_extra=_purpose_required)
+
+    purpose: str | None = Field(default=None, max_length=32)
     person_id: str | None = Field(default=None, max_length=32,
                                   description="a file already known (e.g. account review)")
     identity: IdentityIn | None = None

@@ -98,10 +98,10 @@ def publish_snapshot(engine: Engine, workspace: Path, snapshot_id: str,
         raise UserError(f"no score snapshot {snapshot_id!r}")
     folder = workspace / SERVING_DIR
     folder.mkdir(exist_ok=True)
+    remove_leftovers(folder)
     _record_served(engine, folder)
     final = folder / f"{snapshot_id}-{time.time_ns()}.duckdb"
     tmp = final.with_suffix(".tmp")
-    tmp.unlink(missing_ok=True)
     day = f"DATE '{as_of.isoformat()}'"
     engine.execute(f"ATTACH '{tmp}' AS pub")
     try:
@@ -136,8 +136,11 @@ def publish_snapshot(engine: Engine, workspace: Path, snapshot_id: str,
         this = [snapshot_id, engine.scalar("SELECT now()::TIMESTAMP"), linked]
         engine.execute("CREATE TABLE pub.publications AS SELECT * FROM publications "
                        "UNION ALL SELECT ?, ?, ?", this)
-    finally:
+    except BaseException:
         engine.execute("DETACH pub")
+        remove_leftovers(folder)  # (a publish that failed; one killed is cleaned up next time)
+        raise
+    engine.execute("DETACH pub")
     os.replace(tmp, final)
     pointer = folder / f"{POINTER}.tmp"
     pointer.write_text(final.name + "\n", encoding="utf-8")
@@ -146,6 +149,15 @@ def publish_snapshot(engine: Engine, workspace: Path, snapshot_id: str,
     for old in sorted(folder.glob("*.duckdb"), key=lambda p: p.stat().st_mtime)[:-KEEP]:
         old.unlink(missing_ok=True)
     return final
+
+
+def remove_leftovers(folder: Path) -> None:
+    """Delete what a killed ``score`` or ``publish`` left in ``folder``: a half-written copy
+    (``*.tmp``), its write-ahead log (``*.tmp.wal``) and a pointer never renamed into place
+    (``CURRENT.tmp``). None of them is ever served, and no other publish is writing them now
+    (publishing writes the warehouse, which one process at a time may open for writing)."""
+    for path in [*folder.glob("*.tmp"), *folder.glob("*.tmp.wal")]:
+        path.unlink(missing_ok=True)
 
 
 def _record_served(engine: Engine, folder: Path) -> None:

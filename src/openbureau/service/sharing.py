@@ -41,14 +41,17 @@ def share_score(ctx: ServiceContext, pub: Published, who: Principal, row: dict[s
             "verify_url": base_url.rstrip("/") + "/verify"}
 
 
-def verify_token(ctx: ServiceContext, token: str) -> dict[str, Any]:
-    """Verification result for anyone: valid with the claims, or exactly why not."""
+def verify_token(ctx: ServiceContext, token: str, address: str) -> dict[str, Any]:
+    """Verification result for anyone: valid with the claims, or exactly why not. The audit
+    entry names the caller's address (an anonymous caller has nothing else)."""
     try:
         claims = verify_attestation(token.strip(), public_jwks(ctx.config.workspace))
     except AttestationInvalid as exc:
-        ctx.audit(None, "verify attestation", outcome="denied", detail=exc.reason)
+        ctx.audit(None, "verify attestation", outcome="denied",
+                  detail=f"{exc.reason}, from {address}")
         return {"valid": False, "reason": exc.reason, "message": exc.message}
-    ctx.audit(None, "verify attestation", subject=claims.person_id, detail=claims.jti)
+    ctx.audit(None, "verify attestation", subject=claims.person_id,
+              detail=f"{claims.jti}, from {address}")
     return {"valid": True, "message": f"Valid: signed by this bureau (key {claims.kid}), "
                                       f"expires {claims.expires_at:%Y-%m-%d %H:%M} UTC.",
             "person_id": claims.person_id, "score": claims.score, "band": claims.band,

@@ -1,5 +1,5 @@
-"""The operational store: accounts, API keys, sessions, failed logins, lender lookups,
-attestations, audit log.
+"""The operational store: accounts, API keys, sessions, failed logins, lender lookups and
+their quota windows, attestations, audit log.
 
 SQLAlchemy models on a SQLite file by default (``service/store.sqlite`` in the workspace) or
 PostgreSQL when ``[service] store_url`` is set. The schema is created and changed only by the
@@ -65,6 +65,8 @@ class Account(Base):
     approved_by: Mapped[str | None] = mapped_column(String(64))
     approved_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     last_login_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    # a lender's lookups a minute; None: the workspace's [service] lookups_per_minute
+    lookups_per_minute: Mapped[int | None] = mapped_column(Integer)
 
 
 class ApiKey(Base):
@@ -116,6 +118,16 @@ class Lookup(Base):
     score: Mapped[int | None] = mapped_column(Integer)
     cutoff: Mapped[int | None] = mapped_column(Integer)
     decision: Mapped[str | None] = mapped_column(String(16))
+
+
+class LookupWindow(Base):
+    """A lender's lookups in one minute (``window_minute``: minutes since 1970, UTC), counted
+    here so that every service process on the store draws on the same quota."""
+    __tablename__ = "lookup_windows"
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+    window_minute: Mapped[int] = mapped_column(BigInteger, primary_key=True,
+                                               autoincrement=False)
+    used: Mapped[int] = mapped_column(Integer)
 
 
 class Attestation(Base):

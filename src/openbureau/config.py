@@ -92,6 +92,10 @@ class ServiceSection(_Section):
     login_window_minutes: int = Field(default=15, ge=1, le=1440)
     attestation_days: int = Field(default=30, ge=1, le=90,
                                   description="default lifetime of a shared score")
+    audit_sign_every: int = Field(
+        default=1000, ge=0, le=10_000_000,
+        description="sign a head of the audit log every this many entries (0: only at "
+                    "publications, on demand, and when a person's access log needs one)")
 
 
 class Settings(_Section):
@@ -136,6 +140,7 @@ login_failures_per_account = 5   # failed logins within the window before logins
 login_failures_per_address = 20  # the same for one client address, whatever the accounts
 login_window_minutes = 15
 attestation_days = 30          # default lifetime of a shared score (at most 90)
+audit_sign_every = 1000        # sign a head of the audit log every N entries (0: not by count)
 """
 
 

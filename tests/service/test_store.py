@@ -1,5 +1,5 @@
 """The operational store on SQLite and on a real PostgreSQL server: migrations, accounts,
-keys, sessions, and the audit log's hash chain under concurrent writers."""
+keys, sessions, and the audit log's tree under concurrent writers."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from openbureau.errors import UserError
 from openbureau.service import audit
+from openbureau.service.audit_check import verify_log
 from openbureau.service.auth import (
     account_for_api_key,
     check_password,
@@ -34,7 +35,7 @@ from openbureau.service.store import (
 )
 
 TABLES = {"accounts", "api_keys", "sessions", "lookups", "attestations", "audit_log",
-          "alembic_version"}
+          "audit_tree", "audit_heads", "audit_checks", "transparency_log", "alembic_version"}
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -90,8 +91,8 @@ def test_accounts_passwords_keys_and_sessions(store: sessionmaker[Session]) -> N
             create_account(s, username="x", role="root", password="long password 1")
 
 
-def test_audit_chain_holds_under_concurrent_writers_and_detects_edits(
-        store: sessionmaker[Session]) -> None:
+def test_audit_tree_holds_under_concurrent_writers_and_detects_edits(
+        store: sessionmaker[Session], tmp_path: Path) -> None:
     def write(n: int) -> None:
         for i in range(15):
             audit.record(store, actor=f"user{n}", actor_role="lender", action="read score",
@@ -102,26 +103,28 @@ def test_audit_chain_holds_under_concurrent_writers_and_detects_edits(
         t.start()
     for t in threads:
         t.join()
-    check = audit.verify_chain(store)
-    assert (check.ok, check.entries) == (True, 90)
+    check = verify_log(store, tmp_path)
+    assert (check.ok, check.entries, check.tree_size) == (True, 90, 90), check.problems
     rows = audit.query(store, actor="user1", limit=500)
     assert len(rows) == 15 and all(r["actor"] == "user1" for r in rows)
-    with store() as s:  # sequences may skip numbers (a lost race uses one up)
-        seqs = [r[0] for r in s.execute(text("SELECT seq FROM audit_log ORDER BY seq"))]
-        s.execute(update(AuditEntry).where(AuditEntry.seq == seqs[40]).values(detail="edited"))
+    with store() as s:  # sequences may skip numbers (a lost race uses one up); positions not
+        seqs = [r[0] for r in s.execute(text("SELECT seq FROM audit_log ORDER BY leaf_index"))]
+        s.execute(update(AuditEntry).where(AuditEntry.leaf_index == 40)
+                  .values(detail="edited"))
         s.commit()
-    broken = audit.verify_chain(store)
-    assert (broken.ok, broken.first_bad_seq) == (False, seqs[40])
-    assert "changed" in broken.problem
+    broken = verify_log(store, tmp_path)
+    assert broken.problems == [f"entry #{seqs[40]} at position 40 was changed after it was "
+                               "written (its fields do not give its hash)"]
     with store() as s:
-        s.execute(update(AuditEntry).where(AuditEntry.seq == seqs[40]).values(detail=""))
-        s.execute(text(f"DELETE FROM audit_log WHERE seq = {seqs[41]}"))
+        s.execute(update(AuditEntry).where(AuditEntry.leaf_index == 40).values(detail=""))
+        s.execute(text("DELETE FROM audit_log WHERE leaf_index = 41"))
         s.commit()
-    removed = audit.verify_chain(store)
-    assert (removed.ok, removed.first_bad_seq) == (False, seqs[42])
+    removed = verify_log(store, tmp_path)
+    assert removed.problems == ["position 41: no entry (removed from the log)"]
 
 
-def test_group_commit_writer_chains_concurrent_requests(store: sessionmaker[Session]) -> None:
+def test_group_commit_writer_appends_concurrent_requests(store: sessionmaker[Session],
+                                                        tmp_path: Path) -> None:
     writer = audit.AuditWriter(store)
     unseen: list[tuple[int, int]] = []
 
@@ -140,12 +143,12 @@ def test_group_commit_writer_chains_concurrent_requests(store: sessionmaker[Sess
         t.join()
     assert unseen == []
     audit.record(store, actor="cli", actor_role="admin", action="direct")
-    check = audit.verify_chain(store)
-    assert (check.ok, check.entries) == (True, 161)
+    check = verify_log(store, tmp_path)
+    assert (check.ok, check.entries, check.tree_size) == (True, 161, 161), check.problems
 
 
 def test_async_waiters_are_woken_after_their_entry_is_committed(
-        store: sessionmaker[Session]) -> None:
+        store: sessionmaker[Session], tmp_path: Path) -> None:
     import asyncio
 
     writer = audit.AuditWriter(store)
@@ -158,11 +161,12 @@ def test_async_waiters_are_woken_after_their_entry_is_committed(
     runner = threading.Thread(target=asyncio.run, args=(many(),))
     runner.start()
     runner.join()
-    check = audit.verify_chain(store)
-    assert (check.ok, check.entries) == (True, 50)
+    check = verify_log(store, tmp_path)
+    assert (check.ok, check.entries) == (True, 50), check.problems
 
 
-def test_one_bad_entry_fails_only_its_own_request(store: sessionmaker[Session]) -> None:
+def test_one_bad_entry_fails_only_its_own_request(store: sessionmaker[Session],
+                                                 tmp_path: Path) -> None:
     import asyncio
 
     writer = audit.AuditWriter(store)
@@ -182,8 +186,8 @@ def test_one_bad_entry_fails_only_its_own_request(store: sessionmaker[Session]) 
     runner.join()
     failed = [i for i, r in enumerate(results) if isinstance(r, BaseException)]
     assert failed == [7]
-    check = audit.verify_chain(store)
-    assert (check.ok, check.entries) == (True, 20)
+    check = verify_log(store, tmp_path)
+    assert (check.ok, check.entries) == (True, 20), check.problems
     # a value longer than its column is cut to fit, and kept whole in the detail
     long = audit.query(store, actor="a3", limit=5)[0]
     assert long["purpose"] == "x" * 32 and "purpose in full: " + "x" * 100 in long["detail"]

@@ -14,6 +14,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session, sessionmaker
 
 from openbureau.service import audit
+from openbureau.service.audit_heads import HeadSigner
 from openbureau.service.auth import Principal
 from openbureau.service.serving import Published, ServingStore
 
@@ -48,6 +49,7 @@ class ServiceConfig:
     login_failures_per_account: int
     login_failures_per_address: int
     login_window_minutes: int
+    audit_sign_every: int = 1000
 
 
 class LoginThrottle:
@@ -153,7 +155,8 @@ class ServiceContext:
         self.config = config
         self.store = store
         self.serving = ServingStore(config.workspace)
-        self.audit_writer = audit.AuditWriter(store)
+        self.heads = HeadSigner(store, config.workspace, config.audit_sign_every)
+        self.audit_writer = audit.AuditWriter(store, on_append=self.heads.after_append)
         self.credentials = CredentialCache()
         self.logins = LoginThrottle(config.login_failures_per_account,
                                     config.login_failures_per_address,

@@ -223,15 +223,22 @@ def _latest_in_file(ws_root: Path, lid: str, private: dict[str, Any]) -> SignedH
     except FileNotFoundError:
         return None
     keys = {"keys": [_public_part(private)]}
-    found = None
+    candidates = []
     for line in tail:
         try:
-            head = verify_head(json.loads(line), keys)
-        except (ValueError, HeadInvalid):
+            data = json.loads(line)
+        except ValueError:
             continue
-        if head.log_id == lid and (found is None or head.tree_size > found.tree_size):
-            found = head
-    return found
+        if isinstance(data, dict) and data.get("log_id") == lid and \
+                isinstance(data.get("tree_size"), int):
+            candidates.append(data)
+    # the largest that is a valid head (one signature checked, as a rule)
+    for data in sorted(candidates, key=lambda d: -int(d["tree_size"])):
+        try:
+            return verify_head(data, keys)
+        except HeadInvalid:
+            continue
+    return None
 
 
 def read_heads_file(ws_root: Path) -> list[tuple[int, Any]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -191,3 +192,62 @@ def test_one_bad_entry_fails_only_its_own_request(store: sessionmaker[Session],
     # a value longer than its column is cut to fit, and kept whole in the detail
     long = audit.query(store, actor="a3", limit=5)[0]
     assert long["purpose"] == "x" * 32 and "purpose in full: " + "x" * 100 in long["detail"]
+
+
+def _chain_entries(conn: object, n: int) -> None:
+    """``n`` entries as the hash chain of revision 0001 wrote them."""
+    import hashlib
+    import json
+
+    prev = "0" * 64
+    for i in range(n):
+        at = dt.datetime(2026, 11, 1, 9, 0, i, 1234 * i)
+        fields = [f"lender{i}", "lender", f"P{i:012d}", "credit_application", "read score",
+                  "allowed", ""]
+        body = json.dumps([prev, at.isoformat(timespec="microseconds"), *fields],
+                          separators=(",", ":"), ensure_ascii=False)
+        digest = hashlib.sha256(body.encode("utf-8")).hexdigest()
+        conn.execute(text(  # type: ignore[attr-defined]
+            "INSERT INTO audit_log (at, actor, actor_role, subject, purpose, action, outcome, "
+            "detail, prev_hash, hash) VALUES (:at, :a, :r, :s, :p, :act, :o, :d, :prev, :h)"),
+            dict(zip(("a", "r", "s", "p", "act", "o", "d"), fields, strict=True),
+                 at=at, prev=prev, h=digest))
+        prev = digest
+
+
+@pytest.mark.parametrize("broken", [False, True])
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_hash_chain_log_becomes_the_first_leaves_of_the_tree(
+        backend: str, broken: bool, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    """Migrating a store written as a hash chain: its entries become positions 0..n-1, in
+    order, checkable as leaves; an entry after them says how the chain stood, so an entry
+    changed before the conversion stays visible after it."""
+    from sqlalchemy import create_engine
+
+    url = (f"sqlite:///{tmp_path / 'old.sqlite'}" if backend == "sqlite"
+           else request.getfixturevalue("postgres_db_url"))
+    engine = create_engine(url)
+    migrate(engine, "0001")
+    with engine.begin() as conn:
+        _chain_entries(conn, 40)
+        if broken:
+            conn.execute(text("UPDATE audit_log SET detail = 'edited' WHERE seq = 7"))
+    engine.dispose()
+    store = open_store(url)
+    check = verify_log(store, tmp_path)
+    assert (check.ok, check.entries, check.tree_size) == (True, 41, 41), check.problems
+    rows = audit.query(store, limit=100)
+    assert [r["actor"] for r in rows[1:]] == [f"lender{i}" for i in reversed(range(40))]
+    assert [r["leaf_index"] for r in rows] == list(reversed(range(41)))
+    assert rows[1]["at"] == dt.datetime(2026, 11, 1, 9, 0, 39, 1234 * 39, tzinfo=dt.UTC)
+    note = rows[0]
+    assert (note["actor"], note["action"]) == ("openbureau", "convert audit log")
+    assert ("broken at entry #7" in note["detail"]) == broken
+    assert ("the chain checked out" in note["detail"]) == (not broken)
+    audit.record(store, actor="after", actor_role="lender", action="read score")
+    assert verify_log(store, tmp_path).ok
+    downgrade(store.kw["bind"], "0001")  # and back: the chain recomputed in the tree's order
+    with store.kw["bind"].connect() as conn:
+        chained = conn.execute(text("SELECT prev_hash, hash FROM audit_log ORDER BY seq")).all()
+    assert chained[0][0] == "0" * 64
+    assert all(a[1] == b[0] for a, b in pairwise(chained))

@@ -346,3 +346,19 @@ def test_the_auditor_page_shows_the_last_check_and_checks_when_asked(service: Se
     assert "Audit log intact at the last check" in c.get("/auditor").text
     found = c.post("/auditor/verify", data={"csrf_token": csrf}).text
     assert "found 1 problem(s)" in found and "at position 0 was changed" in found
+
+
+def test_each_publication_signs_a_head(served: Any) -> None:
+    """`openbureau score` published three snapshots for the served workspace: each signed a
+    head of the workspace's store's log, in the store and the heads file."""
+    from tests.service.conftest import SCORE_DATES
+
+    store = open_store(default_url(served.ws))
+    with store() as s:
+        heads = s.execute(select(AuditHead)).scalars().all()
+    assert len(heads) >= len(SCORE_DATES)
+    keys = log_keys(served.ws)
+    assert all(verify_head(h.jws, keys).tree_size == h.tree_size for h in heads)
+    in_file = {json.loads(line)["signature"]
+               for line in (served.ws / HEADS_FILE).read_text().splitlines()}
+    assert {h.jws for h in heads} <= in_file

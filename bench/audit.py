@@ -40,9 +40,17 @@ from openbureau.workspace import init_workspace
 
 
 def _entry(i: int) -> audit._Pending:
-    return audit._Pending(audit._fields(f"lender{i % 50}", "lender", "read score",
-                                        f"P{i % 100_003:012d}", "credit_application",
-                                        "allowed", ""))
+    return audit._Pending(
+        audit._fields(
+            f"lender{i % 50}",
+            "lender",
+            "read score",
+            f"P{i % 100_003:012d}",
+            "credit_application",
+            "allowed",
+            "",
+        )
+    )
 
 
 def _times(label: str, repeat: int, fn: Callable[[], object]) -> None:
@@ -75,15 +83,21 @@ def main() -> int:
         audit._append(store, [_entry(done + i) for i in range(n)])
         done += n
     build = time.perf_counter() - t
-    print(f"built a log of {args.entries:,} entries in {build:.1f} s "
-          f"({args.entries / build:,.0f} entries/s, batches of 5,000)")
+    print(
+        f"built a log of {args.entries:,} entries in {build:.1f} s "
+        f"({args.entries / build:,.0f} entries/s, batches of 5,000)"
+    )
     sign_head(store, root)
 
     print(f"{'operation':<14} {'median ms':>9} {'p95 ms':>9}")
-    _times("append 1", args.repeat, lambda: audit.record(
-        store, actor="lender1", actor_role="lender", action="read score", subject="P1"))
-    _times("append 100", args.repeat, lambda: audit._append(
-        store, [_entry(i) for i in range(100)]))
+    _times(
+        "append 1",
+        args.repeat,
+        lambda: audit.record(
+            store, actor="lender1", actor_role="lender", action="read score", subject="P1"
+        ),
+    )
+    _times("append 100", args.repeat, lambda: audit._append(store, [_entry(i) for i in range(100)]))
     _times("sign", args.repeat, lambda: sign_head(store, root))
     with store() as s:
         head = latest_head(s)
@@ -111,8 +125,10 @@ def main() -> int:
 
     t = time.perf_counter()
     check = verify_log(store, root)
-    print(f"verify: {check.entries:,} entries, {len(check.heads)} heads, "
-          f"{'intact' if check.ok else check.problems[:3]} in {time.perf_counter() - t:.1f} s")
+    print(
+        f"verify: {check.entries:,} entries, {len(check.heads)} heads, "
+        f"{'intact' if check.ok else check.problems[:3]} in {time.perf_counter() - t:.1f} s"
+    )
     return 0 if check.ok else 1
 
 

@@ -164,8 +164,8 @@ def audit_prove(
     consistency proof); exit 1 if not."""
     import json
 
-    from openbureau.service.audit_check import prove_head
     from openbureau.service.audit_heads import log_keys, read_key_set, verify_head
+    from openbureau.service.audit_prove import prove_head
 
     ws = Workspace.open(workspace)
     try:

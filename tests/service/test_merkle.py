@@ -70,7 +70,8 @@ def _tree(leaves: list[bytes]) -> dict[tuple[int, int], bytes]:
 
 # distinct leaves (a log's leaves hold their own position): no two leaf hashes are equal
 leaves_st = st.lists(st.binary(max_size=8), min_size=1, max_size=130).map(
-    lambda xs: [f"{i}:".encode() + x for i, x in enumerate(xs)])
+    lambda xs: [f"{i}:".encode() + x for i, x in enumerate(xs)]
+)
 
 
 def _flip(h: bytes) -> bytes:
@@ -79,8 +80,7 @@ def _flip(h: bytes) -> bytes:
 
 @settings(max_examples=300, deadline=None)
 @given(leaves_st, st.data())
-def test_root_and_inclusion_proofs_are_the_rfcs(leaves: list[bytes], data: st.DataObject
-                                                ) -> None:
+def test_root_and_inclusion_proofs_are_the_rfcs(leaves: list[bytes], data: st.DataObject) -> None:
     n = len(leaves)
     nodes = _tree(leaves)
     root = mth(leaves)
@@ -96,8 +96,9 @@ def test_root_and_inclusion_proofs_are_the_rfcs(leaves: list[bytes], data: st.Da
     assert not verify_inclusion(m, n, leaf, proof, _flip(root))
     if proof:
         i = data.draw(st.integers(0, len(proof) - 1))
-        assert not verify_inclusion(m, n, leaf, [*proof[:i], _flip(proof[i]), *proof[i + 1:]],
-                                    root)
+        assert not verify_inclusion(
+            m, n, leaf, [*proof[:i], _flip(proof[i]), *proof[i + 1 :]], root
+        )
         assert not verify_inclusion(m, n, leaf, proof[:-1], root)
     other = data.draw(st.integers(0, n - 1))
     assume(other != m)
@@ -127,13 +128,14 @@ def test_consistency_proofs_are_the_rfcs(leaves: list[bytes], data: st.DataObjec
     if m:
         assert not verify_consistency(m, n, old, _flip(new), proof)
         j = data.draw(st.integers(0, m - 1))
-        changed = [*leaves[:j], b"changed", *leaves[j + 1:]]
+        changed = [*leaves[:j], b"changed", *leaves[j + 1 :]]
         assert not verify_consistency(m, n, mth(changed[:m]), new, proof)
         assert not verify_consistency(m, n, old, mth(changed), proof)
     if proof:
         i = data.draw(st.integers(0, len(proof) - 1))
-        assert not verify_consistency(m, n, old, new,
-                                      [*proof[:i], _flip(proof[i]), *proof[i + 1:]])
+        assert not verify_consistency(
+            m, n, old, new, [*proof[:i], _flip(proof[i]), *proof[i + 1 :]]
+        )
     other = data.draw(st.integers(1, max(1, n - 1)))
     if other not in (m, n):
         assert not verify_consistency(other, n, mth(leaves[:other]), new, proof)

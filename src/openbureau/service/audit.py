@@ -4,7 +4,8 @@ Each entry is a leaf of an RFC 9162 Merkle tree (merkle.py): its leaf hash cover
 position (``leaf_index``) and a random nonce, and the hashes of the tree's complete subtrees are
 written with the entries that complete them (audit_tree.py), so a proof never reads every leaf.
 The bureau signs the tree's size and root (audit_heads.py); ``openbureau audit verify``
-(audit_check.py) checks the entries against their hashes, the tree and every signed head.
+(audit_check.py) checks the entries against their hashes, the tree and every signed head, and
+``openbureau audit prove`` (audit_prove.py) a saved head against today's log.
 ``leaf_index`` is unique, so two writers (threads or processes) that read the same tree size
 cannot both append at it: the loser retries at the new size.
 """
@@ -48,6 +49,19 @@ def _utc_text(at: dt.datetime) -> str:
     if at.tzinfo is not None:
         at = at.astimezone(dt.UTC).replace(tzinfo=None)
     return at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def entry_fields(e: AuditEntry) -> dict[str, Any]:
+    """The fields of a stored entry that its leaf covers (with its position and nonce)."""
+    return {name: getattr(e, name) for name in FIELDS}
+
+
+def unhex(text: str) -> bytes:
+    """A stored hex hash as bytes; empty when it is not hex (a tampered row)."""
+    try:
+        return bytes.fromhex(text)
+    except (TypeError, ValueError):
+        return b""
 
 
 def leaf_bytes(index: int, entry: Mapping[str, Any], nonce: str) -> bytes:
@@ -269,8 +283,8 @@ def query(factory: sessionmaker[Session], *, actor: str | None = None,
 
 
 def _public(e: AuditEntry) -> dict[str, Any]:
-    """An entry as the pages and API read it; ``nonce`` is for proofs only (never shown)."""
+    """An entry as the pages and API read it (not its nonce: proofs read that themselves)."""
     return {"seq": e.seq, "leaf_index": e.leaf_index, "at": e.at.replace(tzinfo=dt.UTC),
             "actor": e.actor, "actor_role": e.actor_role, "subject": e.subject,
             "purpose": e.purpose, "action": e.action, "outcome": e.outcome,
-            "detail": e.detail, "hash": e.hash, "nonce": e.nonce}
+            "detail": e.detail, "hash": e.hash}

@@ -1,6 +1,6 @@
 """Checking the audit log: every entry against its hash, the tree against its entries, and the
-log against every head the bureau signed (:func:`verify_log`); a saved head against today's log
-(:func:`prove_head`).
+log against every head the bureau signed (:func:`verify_log`, `openbureau audit verify`); a
+saved head against today's log is audit_prove.py's.
 
 What each problem says, and where:
 
@@ -29,12 +29,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from openbureau.errors import UserError
 from openbureau.service import audit_tree
-from openbureau.service.audit import FIELDS, leaf_bytes
+from openbureau.service.audit import entry_fields, leaf_bytes, unhex
 from openbureau.service.audit_heads import (
     HEADS_FILE,
     HeadInvalid,
     SignedHead,
-    latest_head,
     log_id,
     log_keys,
     read_heads_file,
@@ -46,7 +45,6 @@ from openbureau.service.merkle import (
     Node,
     leaf_hash,
     verify_consistency,
-    verify_inclusion,
 )
 from openbureau.service.store import AuditCheck, AuditEntry, AuditHead, AuditTreeNode
 
@@ -73,12 +71,16 @@ def _span(first: int, last: int) -> str:
     return f"position {first}" if first == last else f"positions {first}-{last}"
 
 
-def _heads(session: Session, ws_root: Path, keys: dict[str, Any] | None,
-           check: LogCheck) -> list[SignedHead]:
+def _heads(
+    session: Session, ws_root: Path, keys: dict[str, Any] | None, check: LogCheck
+) -> list[SignedHead]:
     """Every valid head of this log, from the store and the file, smallest first."""
     lid = log_id(session)
-    stored = list(session.execute(select(AuditHead).where(AuditHead.log_id == lid)
-                                  .order_by(AuditHead.id)).scalars())
+    stored = list(
+        session.execute(
+            select(AuditHead).where(AuditHead.log_id == lid).order_by(AuditHead.id)
+        ).scalars()
+    )
     in_file = read_heads_file(ws_root)
     if (stored or in_file) and keys is None:
         try:
@@ -91,12 +93,20 @@ def _heads(session: Session, ws_root: Path, keys: dict[str, Any] | None,
         try:
             head = verify_head(row.jws, keys or {})
         except HeadInvalid as exc:
-            check.problems.append(f"signed head #{row.id} in the store (size {row.tree_size:,})"
-                                  f": {exc}")
+            check.problems.append(
+                f"signed head #{row.id} in the store (size {row.tree_size:,}): {exc}"
+            )
             continue
-        if (head.tree_size, head.root_hash.hex()) != (row.tree_size, row.root_hash):
-            check.problems.append(f"signed head #{row.id} in the store: its size or root is "
-                                  "not what its signature says")
+        if (head.log_id, head.tree_size, head.root_hash.hex()) != (
+            lid,
+            row.tree_size,
+            row.root_hash,
+        ):
+            check.problems.append(
+                f"signed head #{row.id} in the store: its log, size or root "
+                "is not what its signature says"
+            )
+            continue
         found[head.jws] = head
     from_store = set(found)
     others: set[str] = set()
@@ -113,9 +123,11 @@ def _heads(session: Session, ws_root: Path, keys: dict[str, Any] | None,
         file_heads.add(head.jws)
         found.setdefault(head.jws, head)
     if others:
-        check.notes.append(f"{HEADS_FILE} also holds heads of {len(others)} other log(s) (other "
-                           f"stores of this workspace, or one this store replaced; this store's "
-                           f"log is {lid})")
+        check.notes.append(
+            f"{HEADS_FILE} also holds heads of {len(others)} other log(s) (other "
+            f"stores of this workspace, or one this store replaced; this store's "
+            f"log is {lid})"
+        )
     if missing := len(file_heads - from_store):
         check.notes.append(f"{missing} signed head(s) in {HEADS_FILE} are not in the store")
     if missing := len(from_store - file_heads):
@@ -126,8 +138,16 @@ def _heads(session: Session, ws_root: Path, keys: dict[str, Any] | None,
 def _entries(session: Session, batch: int) -> Iterator[AuditEntry]:
     after = -1
     while True:
-        rows = session.execute(select(AuditEntry).where(AuditEntry.leaf_index > after)
-                               .order_by(AuditEntry.leaf_index).limit(batch)).scalars().all()
+        rows = (
+            session.execute(
+                select(AuditEntry)
+                .where(AuditEntry.leaf_index > after)
+                .order_by(AuditEntry.leaf_index)
+                .limit(batch)
+            )
+            .scalars()
+            .all()
+        )
         if not rows:
             return
         yield from rows
@@ -152,10 +172,14 @@ class _NodeCheck:
         for level, idx in self.pending:
             by_level.setdefault(level, []).append(idx)
         for level, ids in by_level.items():
-            stored.update(((level, int(i)), bytes(h)) for i, h in self.session.execute(
-                select(AuditTreeNode.idx, AuditTreeNode.hash).where(
-                    AuditTreeNode.level == level,
-                    AuditTreeNode.idx.between(min(ids), max(ids)))))
+            stored.update(
+                ((level, int(i)), bytes(h))
+                for i, h in self.session.execute(
+                    select(AuditTreeNode.idx, AuditTreeNode.hash).where(
+                        AuditTreeNode.level == level, AuditTreeNode.idx.between(min(ids), max(ids))
+                    )
+                )
+            )
         for node in sorted(self.pending):
             if stored.get(node) == self.pending[node]:
                 continue
@@ -166,12 +190,18 @@ class _NodeCheck:
             what = "is missing" if node not in stored else "does not match their hashes"
             self.problems.append(
                 f"the tree node over {_span(idx << level, ((idx + 1) << level) - 1)} {what}: "
-                "an entry there was rewritten with a new hash, or the node was")
+                "an entry there was rewritten with a new hash, or the node was"
+            )
         self.pending.clear()
 
 
-def verify_log(factory: sessionmaker[Session], ws_root: Path, *,
-               keys: dict[str, Any] | None = None, batch: int = 10_000) -> LogCheck:
+def verify_log(
+    factory: sessionmaker[Session],
+    ws_root: Path,
+    *,
+    keys: dict[str, Any] | None = None,
+    batch: int = 10_000,
+) -> LogCheck:
     """Check every entry, the tree and every signed head (store and file) of the log.
 
     Reads every entry once, a batch at a time (and the leaf hashes once more when entries were
@@ -190,7 +220,7 @@ def verify_log(factory: sessionmaker[Session], ws_root: Path, *,
                 stored = bytes.fromhex(e.hash)
             except ValueError:
                 stored = b""
-            if leaf_hash(leaf_bytes(e.leaf_index, _fields(e), e.nonce)) != stored:
+            if leaf_hash(leaf_bytes(e.leaf_index, entry_fields(e), e.nonce)) != stored:
                 changed.append(e)
             tree.add(e.leaf_index, stored)
         moved = _changed(changed, check)
@@ -198,32 +228,33 @@ def verify_log(factory: sessionmaker[Session], ws_root: Path, *,
             tree = _TreePass(session, tree.want, batch)
             for rows in _leaf_hashes(session, batch):
                 for i, text in rows:
-                    tree.add(i, moved.get(i) or _unhex(text))
+                    tree.add(i, moved.get(i) or unhex(text))
         tree.finish()
         check.problems += tree.problems
         check.tree_size = tree.expected
         cut = _against_heads(session, heads, tree.roots, tree.expected, tree.gap, check)
         beyond = audit_tree.count_nodes_beyond(session, tree.expected)
         if beyond and not cut:  # (evidence of the same, when no head covers the lost entries)
-            check.problems.append(f"{beyond} tree node(s) cover positions from {tree.expected} "
-                                  f"on, past the last entry: the entries after position "
-                                  f"{tree.expected - 1} were removed")
+            check.problems.append(
+                f"{beyond} tree node(s) cover positions from {tree.expected} "
+                f"on, past the last entry: the entries after position "
+                f"{tree.expected - 1} were removed"
+            )
     return check
-
-
-def _unhex(text: str) -> bytes:
-    try:
-        return bytes.fromhex(text)
-    except ValueError:
-        return b""
 
 
 def _leaf_hashes(session: Session, batch: int) -> Iterator[list[tuple[int, str]]]:
     after = -1
     while True:
-        rows = [(int(i), str(h)) for i, h in session.execute(
-            select(AuditEntry.leaf_index, AuditEntry.hash).where(AuditEntry.leaf_index > after)
-            .order_by(AuditEntry.leaf_index).limit(batch))]
+        rows = [
+            (int(i), str(h))
+            for i, h in session.execute(
+                select(AuditEntry.leaf_index, AuditEntry.hash)
+                .where(AuditEntry.leaf_index > after)
+                .order_by(AuditEntry.leaf_index)
+                .limit(batch)
+            )
+        ]
         if not rows:
             return
         yield rows
@@ -245,8 +276,7 @@ class _TreePass:
 
     def add(self, i: int, leaf: bytes) -> None:
         if i > self.expected:
-            self.problems.append(f"{_span(self.expected, i - 1)}: no entry (removed from the "
-                                 "log)")
+            self.problems.append(f"{_span(self.expected, i - 1)}: no entry (removed from the log)")
             self.gap = self.expected if self.gap is None else self.gap
         self.expected = i + 1
         if self.gap is not None:
@@ -262,10 +292,6 @@ class _TreePass:
         self.nodes.flush()
 
 
-def _fields(e: AuditEntry) -> dict[str, Any]:
-    return {name: getattr(e, name) for name in FIELDS}
-
-
 def _changed(changed: list[AuditEntry], check: LogCheck) -> dict[int, bytes]:
     """Report entries that do not match their hashes: moved (their hash is that of another
     changed position: reordered) or changed. Returns, for each position an entry was moved
@@ -275,48 +301,65 @@ def _changed(changed: list[AuditEntry], check: LogCheck) -> dict[int, bytes]:
     if len(changed) <= 1000:
         for e in changed:
             for p in where.keys() - {e.leaf_index}:
-                if leaf_hash(leaf_bytes(p, _fields(e), e.nonce)).hex() == e.hash:
+                if leaf_hash(leaf_bytes(p, entry_fields(e), e.nonce)).hex() == e.hash:
                     moved[e.leaf_index] = p
                     break
     lines = []
     for e in changed:
         i, was = e.leaf_index, moved.get(e.leaf_index)
         if was is None:
-            lines.append(f"entry #{e.seq} at position {i} was changed after it was written "
-                         "(its fields do not give its hash)")
+            lines.append(
+                f"entry #{e.seq} at position {i} was changed after it was written "
+                "(its fields do not give its hash)"
+            )
         elif moved.get(was) == i:
             if i < was:
-                lines.append(f"entries #{e.seq} and #{where[was].seq} at positions {i} and "
-                             f"{was} were swapped (reordered)")
+                lines.append(
+                    f"entries #{e.seq} and #{where[was].seq} at positions {i} and "
+                    f"{was} were swapped (reordered)"
+                )
         else:
-            lines.append(f"entry #{e.seq} at position {i} was written at position {was} "
-                         "(reordered)")
+            lines.append(
+                f"entry #{e.seq} at position {i} was written at position {was} (reordered)"
+            )
     check.problems.extend(lines[:_SHOWN])
     if len(lines) > _SHOWN:
         check.problems.append(f"... and {len(lines) - _SHOWN} more entries changed or moved")
-    return {was: _unhex(where[i].hash) for i, was in moved.items()}
+    return {was: unhex(where[i].hash) for i, was in moved.items()}
 
 
-def _against_heads(session: Session, heads: list[SignedHead], roots: dict[int, bytes],
-                   size: int, gap: int | None, check: LogCheck) -> bool:
+def _against_heads(
+    session: Session,
+    heads: list[SignedHead],
+    roots: dict[int, bytes],
+    size: int,
+    gap: int | None,
+    check: LogCheck,
+) -> bool:
     """Report what the heads show; return whether the log is shorter than one of them."""
     by_size: dict[int, SignedHead] = {}
     for h in heads:
         other = by_size.setdefault(h.tree_size, h)
         if other.root_hash != h.root_hash:
-            check.problems.append(f"two signed heads of size {h.tree_size:,} differ (signed "
-                                  f"{other.signed_at:%Y-%m-%d %H:%M:%S} and "
-                                  f"{h.signed_at:%Y-%m-%d %H:%M:%S} UTC): the bureau signed "
-                                  "two different logs")
+            check.problems.append(
+                f"two signed heads of size {h.tree_size:,} differ (signed "
+                f"{other.signed_at:%Y-%m-%d %H:%M:%S} and "
+                f"{h.signed_at:%Y-%m-%d %H:%M:%S} UTC): the bureau signed "
+                "two different logs"
+            )
     longer = [h for h in heads if h.tree_size > size]
     if longer:
         top = longer[-1]
         lost = top.tree_size - size
-        what = (f"all {lost:,} entries were removed" if size == 0 else
-                f"the newest {'entry' if lost == 1 else f'{lost:,} entries'} (from position "
-                f"{size} on) {'was' if lost == 1 else 'were'} removed")
-        check.problems.append(f"the log holds {size:,} entries, fewer than the signed head "
-                              f"({top.describe()}): {what}")
+        what = (
+            f"all {lost:,} entries were removed"
+            if size == 0
+            else f"the newest {'entry' if lost == 1 else f'{lost:,} entries'} (from position "
+            f"{size} on) {'was' if lost == 1 else 'were'} removed"
+        )
+        check.problems.append(
+            f"the log holds {size:,} entries, fewer than the signed head ({top.describe()}): {what}"
+        )
     good: SignedHead | None = None
     inconsistent: list[SignedHead] = []
     for h in heads:
@@ -329,15 +372,17 @@ def _against_heads(session: Session, heads: list[SignedHead], roots: dict[int, b
             inconsistent.append(h)
     if inconsistent:
         first = inconsistent[0]
-        since = (f"those up to position {good.tree_size - 1} match the head "
-                 f"({good.describe()})"
-                 if good is not None and good.tree_size else "none of them match")
-        more = (f" (and {len(inconsistent) - 1} later head(s))" if len(inconsistent) > 1
-                else "")
+        since = (
+            f"those up to position {good.tree_size - 1} match the head ({good.describe()})"
+            if good is not None and good.tree_size
+            else "none of them match"
+        )
+        more = f" (and {len(inconsistent) - 1} later head(s))" if len(inconsistent) > 1 else ""
         check.problems.append(
             f"the log is inconsistent with the signed head ({first.describe()}){more}: its "
             f"first {first.tree_size:,} entries are not those the bureau signed ({since}); an "
-            "entry was removed, added or rewritten with every hash after it recomputed")
+            "entry was removed, added or rewritten with every hash after it recomputed"
+        )
         return bool(longer)
     # successive heads, proved as a reader would: a consistency proof from the stored tree
     checked = [h for h in heads if h.tree_size <= size and (gap is None or h.tree_size <= gap)]
@@ -348,10 +393,13 @@ def _against_heads(session: Session, heads: list[SignedHead], roots: dict[int, b
             proof = audit_tree.consistency_proof(session, old.tree_size, new.tree_size)
         except audit_tree.TreeDamaged:
             proof = []
-        if not verify_consistency(old.tree_size, new.tree_size, old.root_hash, new.root_hash,
-                                  proof):
-            check.problems.append(f"no consistency proof from the head {old.describe()} to the "
-                                  f"head {new.describe()} in the stored tree")
+        if not verify_consistency(
+            old.tree_size, new.tree_size, old.root_hash, new.root_hash, proof
+        ):
+            check.problems.append(
+                f"no consistency proof from the head {old.describe()} to the "
+                f"head {new.describe()} in the stored tree"
+            )
     return bool(longer)
 
 
@@ -360,101 +408,30 @@ def _against_heads(session: Session, heads: list[SignedHead], roots: dict[int, b
 
 def record_check(factory: sessionmaker[Session], check: LogCheck, actor: str) -> None:
     with factory() as session:
-        session.add(AuditCheck(at=check.checked_at.replace(tzinfo=None), actor=actor,
-                               entries=check.entries, heads=len(check.heads), ok=check.ok,
-                               problems="\n".join(check.problems)))
+        session.add(
+            AuditCheck(
+                at=check.checked_at.replace(tzinfo=None),
+                actor=actor,
+                entries=check.entries,
+                heads=len(check.heads),
+                ok=check.ok,
+                problems="\n".join(check.problems),
+            )
+        )
         session.commit()
 
 
 def last_check(factory: sessionmaker[Session]) -> dict[str, Any] | None:
     """The latest recorded check: when, by whom, what it found."""
     with factory() as session:
-        row = session.execute(select(AuditCheck).order_by(AuditCheck.id.desc())
-                              .limit(1)).scalar()
+        row = session.execute(select(AuditCheck).order_by(AuditCheck.id.desc()).limit(1)).scalar()
     if row is None:
         return None
-    return {"at": row.at.replace(tzinfo=dt.UTC), "actor": row.actor, "entries": row.entries,
-            "heads": row.heads, "ok": row.ok,
-            "problems": row.problems.splitlines() if row.problems else []}
-
-
-# --- a saved head against today's log -----------------------------------------------------
-
-
-@dataclass
-class HeadProof:
-    """What :func:`prove_head` found: ``problems`` one a line (none: the head holds)."""
-
-    head: SignedHead
-    tree_size: int = 0
-    root_hash: bytes = b""
-    proof_hashes: int = 0
-    latest: SignedHead | None = None
-    entry: dict[str, Any] | None = None
-    problems: list[str] = field(default_factory=list)
-
-
-def prove_head(factory: sessionmaker[Session], head: SignedHead,
-               entry: int | None = None) -> HeadProof:
-    """Prove today's log consistent with ``head`` (an already verified head), and the latest
-    signed head too; with ``entry``, prove that entry in ``head`` and check its content.
-
-    Raises:
-        UserError: ``entry`` is not a position the head covers.
-    """
-    out = HeadProof(head)
-    if entry is not None and not 0 <= entry < head.tree_size:
-        raise UserError(f"entry {entry}: the head covers positions 0-{head.tree_size - 1}")
-    with factory() as session:
-        lid = log_id(session)
-        if head.log_id != lid:
-            out.problems.append(f"the head is of another log ({head.log_id}); this store's log "
-                                f"is {lid}")
-            return out
-        size = out.tree_size = audit_tree.tree_size(session)
-        if head.tree_size > size:
-            out.problems.append(f"the log holds {size:,} entries, fewer than the head's "
-                                f"{head.tree_size:,}: entries were removed since it was signed")
-            return out
-        try:
-            out.root_hash = audit_tree.root_at(session, size)
-            proof = audit_tree.consistency_proof(session, head.tree_size, size)
-        except audit_tree.TreeDamaged as exc:
-            out.problems.append(str(exc))
-            return out
-        out.proof_hashes = len(proof)
-        if not verify_consistency(head.tree_size, size, head.root_hash, out.root_hash, proof):
-            out.problems.append(f"today's log is not consistent with the head: its first "
-                                f"{head.tree_size:,} entries are not those signed then "
-                                "(changed, removed or reordered since)")
-        latest = out.latest = latest_head(session)
-        if latest is not None and latest.tree_size >= head.tree_size:
-            later = audit_tree.consistency_proof(session, head.tree_size, latest.tree_size)
-            if not verify_consistency(head.tree_size, latest.tree_size, head.root_hash,
-                                      latest.root_hash, later):
-                out.problems.append(f"the bureau's latest head ({latest.describe()}) is not "
-                                    "consistent with this one")
-        if entry is not None:
-            _prove_entry(session, head, entry, out)
-    return out
-
-
-def _prove_entry(session: Session, head: SignedHead, index: int, out: HeadProof) -> None:
-    e = session.execute(select(AuditEntry).where(AuditEntry.leaf_index == index)).scalar()
-    if e is None:
-        out.problems.append(f"entry {index}: not in the log (removed)")
-        return
-    out.entry = {"seq": e.seq, **_fields(e)}
-    try:
-        path = audit_tree.inclusion_proofs(session, [index], head.tree_size)[index]
-    except audit_tree.TreeDamaged as exc:
-        out.problems.append(str(exc))
-        return
-    if not verify_inclusion(index, head.tree_size, bytes.fromhex(e.hash), path,
-                            head.root_hash):
-        out.problems.append(f"entry {index}: its hash is not the one at position {index} in "
-                            "the head (no inclusion proof)")
-    if leaf_hash(leaf_bytes(index, _fields(e), e.nonce)).hex() != e.hash:
-        out.problems.append(f"entry {index}: its fields were changed after it was written "
-                            "(they do not give its hash)")
-
+    return {
+        "at": row.at.replace(tzinfo=dt.UTC),
+        "actor": row.actor,
+        "entries": row.entries,
+        "heads": row.heads,
+        "ok": row.ok,
+        "problems": row.problems.splitlines() if row.problems else [],
+    }

@@ -79,10 +79,15 @@ class SignedHead:
     def as_json(self) -> dict[str, Any]:
         """The head as given out and kept in the file: the claims, and the JWS that signs them
         (``signature``: all a verifier needs)."""
-        return {"log_id": self.log_id, "tree_size": self.tree_size,
-                "root_hash": self.root_hash.hex(), "timestamp": self.timestamp,
-                "signed_at": self.signed_at.isoformat(timespec="milliseconds"),
-                "key_id": self.key_id, "signature": self.jws}
+        return {
+            "log_id": self.log_id,
+            "tree_size": self.tree_size,
+            "root_hash": self.root_hash.hex(),
+            "timestamp": self.timestamp,
+            "signed_at": self.signed_at.isoformat(timespec="milliseconds"),
+            "key_id": self.key_id,
+            "signature": self.jws,
+        }
 
     def describe(self) -> str:
         return f"size {self.tree_size:,}, signed {self.signed_at:%Y-%m-%d %H:%M:%S} UTC"
@@ -112,8 +117,9 @@ def ensure_log_key(ws_root: Path) -> dict[str, Any]:
     if not any(isinstance(k, dict) and k.get("kid") == private["kid"] for k in keys):
         public.parent.mkdir(parents=True, exist_ok=True)
         tmp = public.with_name(f".{public.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"keys": [_public_part(private), *keys]}, indent=2) + "\n",
-                       encoding="utf-8")
+        tmp.write_text(
+            json.dumps({"keys": [_public_part(private), *keys]}, indent=2) + "\n", encoding="utf-8"
+        )
         os.replace(tmp, public)
     return dict(private)
 
@@ -127,8 +133,10 @@ def read_key_set(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise UserError(f"{path}: key set not found (the bureau publishes it as "
-                        "/.well-known/audit-log-keys.json)") from None
+        raise UserError(
+            f"{path}: key set not found (the bureau publishes it as "
+            "/.well-known/audit-log-keys.json)"
+        ) from None
     except (OSError, UnicodeDecodeError, ValueError):
         raise UserError(f"{path}: not a JSON key set") from None
     if not isinstance(data, dict) or not isinstance(data.get("keys"), list):
@@ -148,18 +156,28 @@ def log_id(session: Session) -> str:
 
 def latest_head(session: Session) -> SignedHead | None:
     """The largest (then newest) head the store holds for its log, as stored (not checked)."""
-    row = session.execute(select(AuditHead).where(AuditHead.log_id == log_id(session))
-                          .order_by(AuditHead.tree_size.desc(), AuditHead.id.desc())
-                          .limit(1)).scalar()
+    row = session.execute(
+        select(AuditHead)
+        .where(AuditHead.log_id == log_id(session))
+        .order_by(AuditHead.tree_size.desc(), AuditHead.id.desc())
+        .limit(1)
+    ).scalar()
     if row is None:
         return None
     claims = _segment(row.jws, 1)  # (its own: what it says, unchecked; verify checks them)
-    return SignedHead(row.log_id, row.tree_size, bytes.fromhex(row.root_hash),
-                      int(claims.get("timestamp", 0)), row.key_id, row.jws)
+    return SignedHead(
+        row.log_id,
+        row.tree_size,
+        bytes.fromhex(row.root_hash),
+        int(claims.get("timestamp", 0)),
+        row.key_id,
+        row.jws,
+    )
 
 
-def sign_head(factory: sessionmaker[Session], ws_root: Path,
-              key: dict[str, Any] | None = None) -> SignedHead:
+def sign_head(
+    factory: sessionmaker[Session], ws_root: Path, key: dict[str, Any] | None = None
+) -> SignedHead:
     """Sign the log's current size and root, keep the head in the file and the store.
 
     Raises:
@@ -171,29 +189,48 @@ def sign_head(factory: sessionmaker[Session], ws_root: Path,
         lid = log_id(session)
         size = audit_tree.tree_size(session)
         root = audit_tree.root_at(session, size)
-        last = max((h for h in (latest_head(session), _latest_in_file(ws_root, lid, private))
-                    if h is not None), key=lambda h: h.tree_size, default=None)
+        last = max(
+            (
+                h
+                for h in (latest_head(session), _latest_in_file(ws_root, lid, private))
+                if h is not None
+            ),
+            key=lambda h: h.tree_size,
+            default=None,
+        )
         if last is not None:
             if last.tree_size > size:
                 raise LogInconsistent(
                     f"audit log: {size:,} entries, fewer than the {last.describe()}: entries "
-                    "were removed; not signed (run `openbureau audit verify`)")
+                    "were removed; not signed (run `openbureau audit verify`)"
+                )
             proof = audit_tree.consistency_proof(session, last.tree_size, size)
             if not verify_consistency(last.tree_size, size, last.root_hash, root, proof):
                 raise LogInconsistent(
                     f"audit log: its first {last.tree_size:,} entries are not those of the "
-                    f"head {last.describe()}; not signed (run `openbureau audit verify`)")
+                    f"head {last.describe()}; not signed (run `openbureau audit verify`)"
+                )
         now = int(dt.datetime.now(dt.UTC).timestamp() * 1000)
         claims = {"log_id": lid, "tree_size": size, "root_hash": root.hex(), "timestamp": now}
         header = {"alg": ALGORITHM, "kid": private["kid"], "typ": HEAD_TYPE}
-        token = jws.serialize_compact(header, json.dumps(claims, sort_keys=True,
-                                                         separators=(",", ":")),
-                                      OKPKey.import_key(private), registry=_REGISTRY)
+        token = jws.serialize_compact(
+            header,
+            json.dumps(claims, sort_keys=True, separators=(",", ":")),
+            OKPKey.import_key(private),
+            registry=_REGISTRY,
+        )
         head = SignedHead(lid, size, root, now, str(private["kid"]), token)
         _append_to_file(ws_root, head)  # (first: a head in the store is in the file too)
-        session.add(AuditHead(log_id=lid, tree_size=size, root_hash=root.hex(),
-                              signed_at=head.signed_at.replace(tzinfo=None),
-                              key_id=head.key_id, jws=token))
+        session.add(
+            AuditHead(
+                log_id=lid,
+                tree_size=size,
+                root_hash=root.hex(),
+                signed_at=head.signed_at.replace(tzinfo=None),
+                key_id=head.key_id,
+                jws=token,
+            )
+        )
         session.commit()
     return head
 
@@ -219,7 +256,7 @@ def _latest_in_file(ws_root: Path, lid: str, private: dict[str, Any]) -> SignedH
         with path.open("rb") as fh:
             start = max(0, fh.seek(0, os.SEEK_END) - 65536)
             fh.seek(start)
-            tail = fh.read().decode("utf-8", "replace").splitlines()[1 if start else 0:]
+            tail = fh.read().decode("utf-8", "replace").splitlines()[1 if start else 0 :]
     except FileNotFoundError:
         return None
     keys = {"keys": [_public_part(private)]}
@@ -229,8 +266,11 @@ def _latest_in_file(ws_root: Path, lid: str, private: dict[str, Any]) -> SignedH
             data = json.loads(line)
         except ValueError:
             continue
-        if isinstance(data, dict) and data.get("log_id") == lid and \
-                isinstance(data.get("tree_size"), int):
+        if (
+            isinstance(data, dict)
+            and data.get("log_id") == lid
+            and isinstance(data.get("tree_size"), int)
+        ):
             candidates.append(data)
     # the largest that is a valid head (one signature checked, as a rule)
     for data in sorted(candidates, key=lambda d: -int(d["tree_size"])):
@@ -301,8 +341,10 @@ def _find_key(keys: dict[str, Any], kid: str) -> OKPKey:
                 return OKPKey.import_key({"kty": "OKP", "crv": "Ed25519", "x": str(jwk["x"])})
             except (JoseError, KeyError, ValueError, TypeError):
                 break
-    raise HeadInvalid(f"signed with key {kid[:64]!r}, which is not in the log's key set (not "
-                      "this bureau's log, or the key set is out of date)")
+    raise HeadInvalid(
+        f"signed with key {kid[:64]!r}, which is not in the log's key set (not "
+        "this bureau's log, or the key set is out of date)"
+    )
 
 
 def _segment(token: str, i: int) -> dict[str, Any]:
@@ -332,16 +374,19 @@ def verify_head(head: dict[str, Any] | str, keys: dict[str, Any]) -> SignedHead:
         raise HeadInvalid("not a signed tree head (no compact JWS in 'signature')")
     header = _segment(token, 0)
     if header.get("alg") != ALGORITHM or header.get("typ") != HEAD_TYPE:
-        raise HeadInvalid(f"not a signed tree head (alg {str(header.get('alg'))[:20]!r}, typ "
-                          f"{str(header.get('typ'))[:40]!r})")
+        raise HeadInvalid(
+            f"not a signed tree head (alg {str(header.get('alg'))[:20]!r}, typ "
+            f"{str(header.get('typ'))[:40]!r})"
+        )
     kid = header.get("kid")
     if not isinstance(kid, str):
         raise HeadInvalid("the head names no key (kid)")
     try:
         jws.deserialize_compact(token, _find_key(keys, kid), registry=_REGISTRY)
     except BadSignatureError:
-        raise HeadInvalid("the signature does not match: the head was altered or not signed "
-                          "by this bureau") from None
+        raise HeadInvalid(
+            "the signature does not match: the head was altered or not signed by this bureau"
+        ) from None
     except JoseError as exc:
         raise HeadInvalid(f"not a valid JWS ({exc})") from None
     claims = _segment(token, 1)
@@ -355,12 +400,15 @@ def verify_head(head: dict[str, Any] | str, keys: dict[str, Any]) -> SignedHead:
         root = b""
     if len(root) != 32 or claims["tree_size"] < 0 or claims["timestamp"] < 0:
         raise HeadInvalid("the head's claims are not a tree size, a root hash and a time")
-    signed = SignedHead(claims["log_id"], claims["tree_size"], root, claims["timestamp"], kid,
-                        token)
+    signed = SignedHead(
+        claims["log_id"], claims["tree_size"], root, claims["timestamp"], kid, token
+    )
     if isinstance(head, dict):
         shown = signed.as_json()
         for name in ("log_id", "tree_size", "root_hash", "timestamp", "key_id"):
             if name in head and head[name] != shown[name]:
-                raise HeadInvalid(f"the head's {name} ({str(head[name])[:70]}) is not what is "
-                                  f"signed ({shown[name]})")
+                raise HeadInvalid(
+                    f"the head's {name} ({str(head[name])[:70]}) is not what is "
+                    f"signed ({shown[name]})"
+                )
     return signed

@@ -35,8 +35,7 @@ class TreeDamaged(RuntimeError):
         level, idx = node
         first, last = idx << level, ((idx + 1) << level) - 1
         where = f"entry {first}" if level == 0 else f"the tree node over entries {first}-{last}"
-        super().__init__(f"audit log: {where} is missing or damaged; run "
-                         "`openbureau audit verify`")
+        super().__init__(f"audit log: {where} is missing or damaged; run `openbureau audit verify`")
         self.node = node
 
 
@@ -65,18 +64,20 @@ def fetch_nodes(conn: Conn, nodes: Iterable[Node]) -> dict[Node, bytes]:
     # (the keys are integers this module computed, written into the SQL: building the same
     # query as expressions with bound parameters costs more than the database's work)
     if leaves := by_level.pop(0, []):
-        for idx, digest in conn.execute(text(
-                "SELECT leaf_index, hash FROM audit_log "
-                f"WHERE leaf_index IN ({_ints(leaves)})")):
+        for idx, digest in conn.execute(
+            text(f"SELECT leaf_index, hash FROM audit_log WHERE leaf_index IN ({_ints(leaves)})")
+        ):
             try:
                 found[(0, int(idx))] = bytes.fromhex(digest)
             except (TypeError, ValueError):
                 raise TreeDamaged((0, int(idx))) from None
     if by_level:
-        where = " OR ".join(f"(level = {int(level)} AND idx IN ({_ints(ids)}))"
-                            for level, ids in by_level.items())
-        for level, idx, digest in conn.execute(text(
-                f"SELECT level, idx, hash FROM audit_tree WHERE {where}")):
+        where = " OR ".join(
+            f"(level = {int(level)} AND idx IN ({_ints(ids)}))" for level, ids in by_level.items()
+        )
+        for level, idx, digest in conn.execute(
+            text(f"SELECT level, idx, hash FROM audit_tree WHERE {where}")
+        ):
             found[(int(level), int(idx))] = bytes(digest)
     bad = [n for n in wanted if len(found.get(n, b"")) != 32]
     if bad:
@@ -113,15 +114,24 @@ def consistency_proof(conn: Conn, old: int, new: int) -> list[bytes]:
 def drop_nodes_beyond(conn: Conn, size: int) -> int:
     """Delete the nodes that cover leaves at or past ``size`` (left by entries removed from the
     end of the log); return how many there were."""
-    stale = or_(*(and_(AuditTreeNode.level == level, AuditTreeNode.idx >= size >> level)
-                  for level in range(1, 63)))
+    stale = or_(
+        *(
+            and_(AuditTreeNode.level == level, AuditTreeNode.idx >= size >> level)
+            for level in range(1, 63)
+        )
+    )
     result: Any = conn.execute(delete(AuditTreeNode).where(stale))
     return int(result.rowcount or 0)
 
 
 def count_nodes_beyond(conn: Conn, size: int) -> int:
     """How many nodes cover leaves at or past ``size`` (none in an intact log)."""
-    stale = or_(*(and_(AuditTreeNode.level == level, AuditTreeNode.idx >= size >> level)
-                  for level in range(1, 63)))
-    return int(conn.execute(select(func.count()).select_from(AuditTreeNode)
-                            .where(stale)).scalar() or 0)
+    stale = or_(
+        *(
+            and_(AuditTreeNode.level == level, AuditTreeNode.idx >= size >> level)
+            for level in range(1, 63)
+        )
+    )
+    return int(
+        conn.execute(select(func.count()).select_from(AuditTreeNode).where(stale)).scalar() or 0
+    )

@@ -21,25 +21,30 @@ from openbureau.service.audit_heads import HeadSigner, LogInconsistent, latest_h
 from openbureau.service.errors import ApiError
 from openbureau.service.store import AuditEntry
 
-UNSIGNED = ("The bureau's audit log does not match the last head it signed, so these entries "
-            "come without proofs; the bureau's auditors find why with `openbureau audit "
-            "verify`.")
+UNSIGNED = (
+    "The bureau's audit log does not match the last head it signed, so these entries "
+    "come without proofs; the bureau's auditors find why with `openbureau audit "
+    "verify`."
+)
 
 
-def with_proofs(factory: sessionmaker[Session], signer: HeadSigner,
-                entries: list[dict[str, Any]]) -> dict[str, Any]:
+def with_proofs(
+    factory: sessionmaker[Session], signer: HeadSigner, entries: list[dict[str, Any]]
+) -> dict[str, Any]:
     """``entries`` (from ``audit.query``, as shown to a reader) with a proof each, and the
     signed head the proofs are for: the latest, or a new one when it does not cover them.
-    Takes out each entry's nonce and position, which are given only inside its proof."""
+    Takes out each entry's position, which is given inside its proof."""
     positions = [e.pop("leaf_index") for e in entries]
-    for e in entries:
-        e.pop("nonce", None)
     try:
         head = signer.covering(max(positions, default=-1) + 1)
         with factory() as session:
             paths = audit_tree.inclusion_proofs(session, positions, head.tree_size)
-            stored = {e.leaf_index: e for e in session.execute(
-                select(AuditEntry).where(AuditEntry.leaf_index.in_(positions))).scalars()}
+            stored = {
+                e.leaf_index: e
+                for e in session.execute(
+                    select(AuditEntry).where(AuditEntry.leaf_index.in_(positions))
+                ).scalars()
+            }
     except (LogInconsistent, audit_tree.TreeDamaged):
         for e in entries:
             e["proof"] = None
@@ -50,15 +55,17 @@ def with_proofs(factory: sessionmaker[Session], signer: HeadSigner,
         # the leaf as stored (not as re-made from what is shown): an entry changed in the
         # store then shows as a leaf that does not give its hash, which the person can see
         full = all(e[name] == as_stored[name] for name in FIELDS if name != "at")
-        e["proof"] = {"leaf_index": i, "tree_size": head.tree_size, "leaf_hash": row.hash,
-                      "audit_path": [h.hex() for h in paths[i]],
-                      "leaf": leaf_bytes(i, as_stored, row.nonce).decode("utf-8")
-                      if full else None}
+        e["proof"] = {
+            "leaf_index": i,
+            "tree_size": head.tree_size,
+            "leaf_hash": row.hash,
+            "audit_path": [h.hex() for h in paths[i]],
+            "leaf": leaf_bytes(i, as_stored, row.nonce).decode("utf-8") if full else None,
+        }
     return {"signed_head": head.as_json(), "entries": entries, "warning": None}
 
 
-def consistency(factory: sessionmaker[Session], first: int,
-                second: int | None) -> dict[str, Any]:
+def consistency(factory: sessionmaker[Session], first: int, second: int | None) -> dict[str, Any]:
     """The proof that the log's first ``first`` entries are the start of its first ``second``
     (default: the latest signed head's size, which is returned with it).
 
@@ -73,11 +80,19 @@ def consistency(factory: sessionmaker[Session], first: int,
                 raise ApiError(404, "not_found", "the audit log has no signed head yet")
             second = head.tree_size
         if not first <= second <= size:
-            raise ApiError(422, "invalid_input", f"first and second: 0 <= first <= second <= "
-                           f"{size:,} (the log's size)", "second")
+            raise ApiError(
+                422,
+                "invalid_input",
+                f"first and second: 0 <= first <= second <= {size:,} (the log's size)",
+                "second",
+            )
         try:
             proof = audit_tree.consistency_proof(session, first, second)
         except audit_tree.TreeDamaged as exc:
             raise ApiError(503, "log_damaged", str(exc)) from None
-    return {"first": first, "second": second, "proof": [h.hex() for h in proof],
-            "signed_head": head.as_json() if head is not None else None}
+    return {
+        "first": first,
+        "second": second,
+        "proof": [h.hex() for h in proof],
+        "signed_head": head.as_json() if head is not None else None,
+    }

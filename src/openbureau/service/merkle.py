@@ -134,8 +134,9 @@ def _shift_while_odd(fn: int, sn: int) -> tuple[int, int]:
     return fn, sn
 
 
-def verify_inclusion(index: int, size: int, leaf: bytes, path: Sequence[bytes],
-                     root: bytes) -> bool:
+def verify_inclusion(
+    index: int, size: int, leaf: bytes, path: Sequence[bytes], root: bytes
+) -> bool:
     """RFC 9162 2.1.3.2: is the leaf hash ``leaf`` at ``index`` in the tree of ``size`` leaves
     whose root is ``root``, by ``path``?"""
     if not 0 <= index < size:
@@ -154,8 +155,9 @@ def verify_inclusion(index: int, size: int, leaf: bytes, path: Sequence[bytes],
     return sn == 0 and r == root
 
 
-def verify_consistency(old: int, new: int, old_root: bytes, new_root: bytes,
-                       path: Sequence[bytes]) -> bool:
+def verify_consistency(
+    old: int, new: int, old_root: bytes, new_root: bytes, path: Sequence[bytes]
+) -> bool:
     """RFC 9162 2.1.4.2: is the tree of ``old`` leaves (root ``old_root``) a prefix of the tree
     of ``new`` leaves (root ``new_root``), by ``path``? Trees of equal size are consistent when
     their roots are equal; the empty tree is a prefix of every tree."""

@@ -28,16 +28,34 @@ depends_on = None
 
 _FIELDS = ("at", "actor", "actor_role", "subject", "purpose", "action", "outcome", "detail")
 _BATCH = 5000
-_log = sa.table("audit_log", sa.column("seq", sa.BigInteger), sa.column("at", sa.DateTime),
-                *(sa.column(f, sa.String) for f in _FIELDS[1:]),
-                sa.column("prev_hash", sa.String), sa.column("hash", sa.String),
-                sa.column("leaf_index", sa.BigInteger), sa.column("nonce", sa.String))
+_log = sa.table(
+    "audit_log",
+    sa.column("seq", sa.BigInteger),
+    sa.column("at", sa.DateTime),
+    *(sa.column(f, sa.String) for f in _FIELDS[1:]),
+    sa.column("prev_hash", sa.String),
+    sa.column("hash", sa.String),
+    sa.column("leaf_index", sa.BigInteger),
+    sa.column("nonce", sa.String),
+)
 
 
 def _chain_digest(prev: str, e: Any) -> str:
-    body = json.dumps([prev, e.at.isoformat(timespec="microseconds"), e.actor, e.actor_role,
-                       e.subject, e.purpose, e.action, e.outcome, e.detail],
-                      separators=(",", ":"), ensure_ascii=False)
+    body = json.dumps(
+        [
+            prev,
+            e.at.isoformat(timespec="microseconds"),
+            e.actor,
+            e.actor_role,
+            e.subject,
+            e.purpose,
+            e.action,
+            e.outcome,
+            e.detail,
+        ],
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
     return hashlib.sha256(body.encode("utf-8")).hexdigest()
 
 
@@ -84,18 +102,28 @@ def _rows(conn: sa.Connection, order: Any, *extra: Any) -> Any:
 
 
 def _convert(conn: sa.Connection) -> None:
-    nodes = sa.table("audit_tree", sa.column("level", sa.SmallInteger),
-                     sa.column("idx", sa.BigInteger), sa.column("hash", sa.LargeBinary))
+    nodes = sa.table(
+        "audit_tree",
+        sa.column("level", sa.SmallInteger),
+        sa.column("idx", sa.BigInteger),
+        sa.column("hash", sa.LargeBinary),
+    )
     edge, prev, broken = _Edge(), "0" * 64, None
     updates: list[dict[str, Any]] = []
     made: list[dict[str, Any]] = []
 
     def flush() -> None:
         if updates:
-            conn.execute(_log.update().where(_log.c.seq == sa.bindparam("b_seq"))
-                         .values(leaf_index=sa.bindparam("b_index"),
-                                 nonce=sa.bindparam("b_nonce"), hash=sa.bindparam("b_hash")),
-                         updates)
+            conn.execute(
+                _log.update()
+                .where(_log.c.seq == sa.bindparam("b_seq"))
+                .values(
+                    leaf_index=sa.bindparam("b_index"),
+                    nonce=sa.bindparam("b_nonce"),
+                    hash=sa.bindparam("b_hash"),
+                ),
+                updates,
+            )
         if made:
             conn.execute(nodes.insert(), made)
         updates.clear()
@@ -107,29 +135,47 @@ def _convert(conn: sa.Connection) -> None:
         prev = e.hash
         nonce = secrets.token_hex(16)
         leaf = _leaf_hash(edge.size, e, nonce)
-        updates.append({"b_seq": e.seq, "b_index": edge.size, "b_nonce": nonce,
-                        "b_hash": leaf.hex()})
+        updates.append(
+            {"b_seq": e.seq, "b_index": edge.size, "b_nonce": nonce, "b_hash": leaf.hex()}
+        )
         made.extend(edge.append(leaf))
         if len(updates) >= _BATCH:
             flush()
     if edge.size:
-        state = ("the chain checked out" if broken is None else
-                 f"the chain was broken at entry #{broken} (changed, removed or reordered "
-                 "before this conversion); the entries were converted as they stood")
-        note = sa.table("audit_log", *(sa.column(c) for c in (
-            "at", *_FIELDS[1:], "prev_hash", "hash", "leaf_index", "nonce")))
-        fields = {"at": dt.datetime.now(dt.UTC).replace(tzinfo=None), "actor": "openbureau",
-                  "actor_role": "system", "subject": None, "purpose": None,
-                  "action": "convert audit log", "outcome": "allowed",
-                  "detail": f"{edge.size:,} entries of the hash chain are positions 0 to "
-                            f"{edge.size - 1} of the Merkle tree; {state}"}
+        state = (
+            "the chain checked out"
+            if broken is None
+            else f"the chain was broken at entry #{broken} (changed, removed or reordered "
+            "before this conversion); the entries were converted as they stood"
+        )
+        note = sa.table(
+            "audit_log",
+            *(
+                sa.column(c)
+                for c in ("at", *_FIELDS[1:], "prev_hash", "hash", "leaf_index", "nonce")
+            ),
+        )
+        fields = {
+            "at": dt.datetime.now(dt.UTC).replace(tzinfo=None),
+            "actor": "openbureau",
+            "actor_role": "system",
+            "subject": None,
+            "purpose": None,
+            "action": "convert audit log",
+            "outcome": "allowed",
+            "detail": f"{edge.size:,} entries of the hash chain are positions 0 to "
+            f"{edge.size - 1} of the Merkle tree; {state}",
+        }
         nonce = secrets.token_hex(16)
         leaf = _leaf_hash(edge.size, _Entry(fields), nonce)
         index = edge.size
         made.extend(edge.append(leaf))
         flush()
-        conn.execute(note.insert().values(**fields, prev_hash=leaf.hex(), hash=leaf.hex(),
-                                          leaf_index=index, nonce=nonce))
+        conn.execute(
+            note.insert().values(
+                **fields, prev_hash=leaf.hex(), hash=leaf.hex(), leaf_index=index, nonce=nonce
+            )
+        )
     flush()
 
 
@@ -143,15 +189,24 @@ def upgrade() -> None:
         "transparency_log",
         sa.Column("log_id", sa.String(length=32), nullable=False),
         sa.Column("created_at", sa.DateTime(), nullable=False),
-        sa.PrimaryKeyConstraint("log_id"))
-    op.bulk_insert(log_ids, [{"log_id": secrets.token_hex(16),
-                              "created_at": dt.datetime.now(dt.UTC).replace(tzinfo=None)}])
+        sa.PrimaryKeyConstraint("log_id"),
+    )
+    op.bulk_insert(
+        log_ids,
+        [
+            {
+                "log_id": secrets.token_hex(16),
+                "created_at": dt.datetime.now(dt.UTC).replace(tzinfo=None),
+            }
+        ],
+    )
     op.create_table(
         "audit_tree",
         sa.Column("level", sa.SmallInteger(), autoincrement=False, nullable=False),
         sa.Column("idx", sa.BigInteger(), autoincrement=False, nullable=False),
         sa.Column("hash", sa.LargeBinary(length=32), nullable=False),
-        sa.PrimaryKeyConstraint("level", "idx"))
+        sa.PrimaryKeyConstraint("level", "idx"),
+    )
     op.create_table(
         "audit_heads",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -161,10 +216,10 @@ def upgrade() -> None:
         sa.Column("signed_at", sa.DateTime(), nullable=False),
         sa.Column("key_id", sa.String(length=64), nullable=False),
         sa.Column("jws", sa.Text(), nullable=False),
-        sa.PrimaryKeyConstraint("id"))
+        sa.PrimaryKeyConstraint("id"),
+    )
     with op.batch_alter_table("audit_heads", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_audit_heads_tree_size"), ["tree_size"],
-                              unique=False)
+        batch_op.create_index(batch_op.f("ix_audit_heads_tree_size"), ["tree_size"], unique=False)
     op.create_table(
         "audit_checks",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -174,7 +229,8 @@ def upgrade() -> None:
         sa.Column("heads", sa.Integer(), nullable=False),
         sa.Column("ok", sa.Boolean(), nullable=False),
         sa.Column("problems", sa.Text(), nullable=False),
-        sa.PrimaryKeyConstraint("id"))
+        sa.PrimaryKeyConstraint("id"),
+    )
     with op.batch_alter_table("audit_log", schema=None) as batch_op:
         batch_op.add_column(sa.Column("leaf_index", sa.BigInteger(), nullable=True))
         batch_op.add_column(sa.Column("nonce", sa.String(length=32), nullable=True))
@@ -192,8 +248,11 @@ def downgrade() -> None:
     conn = op.get_bind()
     prev = "0" * 64
     updates: list[dict[str, Any]] = []
-    rechain = (_log.update().where(_log.c.seq == sa.bindparam("b_seq"))
-               .values(prev_hash=sa.bindparam("b_prev"), hash=sa.bindparam("b_hash")))
+    rechain = (
+        _log.update()
+        .where(_log.c.seq == sa.bindparam("b_seq"))
+        .values(prev_hash=sa.bindparam("b_prev"), hash=sa.bindparam("b_hash"))
+    )
     for e in _rows(conn, _log.c.leaf_index):
         digest = _chain_digest(prev, e)
         updates.append({"b_seq": e.seq, "b_prev": prev, "b_hash": digest})

@@ -135,8 +135,8 @@ def audit_verify(workspace: WorkspaceOpt = Path("."), store: StoreOpt = None) ->
 @audit_app.command("sign")
 @handles_errors
 def audit_sign(workspace: WorkspaceOpt = Path("."), store: StoreOpt = None) -> None:
-    """Sign the log's current size and root now (also done at every publication and every
-    [service] audit_sign_every entries)."""
+    """Sign the log's current size and root now (also done at every publication, and every
+    audit_sign_every entries as bureau.toml's service section says)."""
     from openbureau.service.audit_heads import HEADS_FILE, sign_head
 
     ws = Workspace.open(workspace)

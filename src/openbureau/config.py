@@ -133,6 +133,10 @@ class ServiceSection(_Section):
         default="127.0.0.1", max_length=2000,
         description="comma-separated addresses or networks of the proxies trusted with "
                     "proxy_headers ('*': any)")
+    audit_sign_every: int = Field(
+        default=1000, ge=0, le=10_000_000,
+        description="sign a head of the audit log every this many entries (0: only at "
+                    "publications, on demand, and when a person's access log needs one)")
 
 
 class Settings(_Section):
@@ -184,6 +188,7 @@ verify_per_minute_per_address = 30  # anonymous score verifications a minute, pe
 verify_per_minute = 600        # ... from all addresses together, per service process
 proxy_headers = false          # trust X-Forwarded-For from forwarded_allow_ips (behind a proxy)
 forwarded_allow_ips = "127.0.0.1"
+audit_sign_every = 1000        # sign a head of the audit log every N entries (0: not by count)
 """
 
 

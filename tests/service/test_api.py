@@ -104,7 +104,8 @@ def test_lender_decision_against_the_cutoff_with_adverse_action_reasons(
             assert body["adverse_action"] == []
         assert body["file_summary"]["accounts"] >= 1
     # the person sees who looked
-    looked = service.client.get("/api/v1/me/access", headers=service.api("pat")).json()
+    looked = service.client.get("/api/v1/me/access",
+                                headers=service.api("pat")).json()["entries"]
     assert {(e["actor"], e["purpose"]) for e in looked} >= {("lena", "credit_application")}
 
 
@@ -169,7 +170,7 @@ def test_invalid_input_is_a_422_naming_the_field(service: Service) -> None:
     assert r.status_code == 422
 
 
-def test_audit_log_is_a_hash_chain_that_detects_tampering(service: Service) -> None:
+def test_audit_log_check_through_the_api_and_the_cli_finds_an_edit(service: Service) -> None:
     import sqlite3
 
     from typer.testing import CliRunner
@@ -178,19 +179,22 @@ def test_audit_log_is_a_hash_chain_that_detects_tampering(service: Service) -> N
 
     for _ in range(3):
         service.client.get("/api/v1/me/score", headers=service.api("pat"))
-    check = service.client.get("/api/v1/audit/verify", headers=service.api("audrey")).json()
-    assert check["ok"] and check["entries"] >= 4
     runner = CliRunner()
-    args = ["audit", "verify", "-w", str(service.served.ws), "--store", service.store_url]
-    ok = runner.invoke(app, args)
+    where = ["-w", str(service.served.ws), "--store", service.store_url]
+    assert runner.invoke(app, ["audit", "sign", *where]).exit_code == 0
+    check = service.client.get("/api/v1/audit/verify", headers=service.api("audrey")).json()
+    assert check["ok"] and check["entries"] >= 4 and check["signed_heads"] == 1, check
+    ok = runner.invoke(app, ["audit", "verify", *where])
     assert ok.exit_code == 0 and "intact" in ok.output
     db = sqlite3.connect(service.store_url.removeprefix("sqlite:///"))
-    db.execute("UPDATE audit_log SET subject = 'P-someone-else' WHERE seq = 2")
+    db.execute("UPDATE audit_log SET subject = 'P-someone-else' WHERE leaf_index = 1")
     db.commit()
     db.close()
-    bad = runner.invoke(app, args)
+    bad = runner.invoke(app, ["audit", "verify", *where])
     assert bad.exit_code == 1
-    assert "broken at entry 2" in bad.output
+    assert "at position 1 was changed" in " ".join(bad.output.split())
+    check = service.client.get("/api/v1/audit/verify", headers=service.api("audrey")).json()
+    assert not check["ok"] and any("position 1" in p for p in check["problems"])
 
 
 def test_what_if_moves_the_score_with_the_real_scorecard(service: Service) -> None:
@@ -324,12 +328,16 @@ def test_a_retired_person_id_reads_the_file_it_was_merged_into(service: Service,
         assert get("/api/v1/me/file", "old")["furnishers"] == get("/api/v1/me/file",
                                                                    "now")["furnishers"]
         assert get("/api/v1/me/file", "old")["identity"]["former_ids"] == [retired]
-        looked = [e for e in get("/api/v1/me/access", "now") if e["actor"] == "lee"]
+        looked = [e for e in get("/api/v1/me/access", "now")["entries"]
+                  if e["actor"] == "lee"]
         assert len(looked) == 1 and looked[0]["subject"] == survivor
         assert retired in looked[0]["detail"]
         # the two accounts see the same reads by others, and each sees the other's reads
         # (two logins to one file), never its own
-        old_log, now_log = get("/api/v1/me/access", "old"), get("/api/v1/me/access", "now")
+        # (the proofs differ: each read of the access log is itself a new leaf of the log)
+        old_log, now_log = (
+            [{k: v for k, v in e.items() if k != "proof"} for e in
+             get("/api/v1/me/access", who)["entries"]] for who in ("old", "now"))
         assert [e for e in old_log if e["actor_role"] != "person"] == [
             e for e in now_log if e["actor_role"] != "person"]
         assert {e["actor"] for e in old_log if e["actor_role"] == "person"} == {"now"}

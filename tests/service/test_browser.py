@@ -93,6 +93,7 @@ def test_lender_looks_someone_up_and_sees_a_decision_with_reasons(
     page.context.clear_cookies()
     _login(page, site, "pat")
     assert "lena" in (page.text_content("#who-looked") or "")
+    assert "which the bureau signs" in (page.text_content("#log-head") or "")
 
 
 def test_a_person_is_refused_another_persons_file(page: Any, site: str,
@@ -123,7 +124,10 @@ def test_auditor_and_verify_pages(page: Any, site: str, service: Service,
     assert "Valid." in (page.text_content("#verify-result") or "")
     page.screenshot(path=str(shots / "verify.png"), full_page=True)
     _login(page, site, "audrey")
-    assert "Hash chain intact" in (page.text_content("#chain") or "")
+    assert "not been checked yet" in (page.text_content("#chain") or "")
+    page.click("text=Check the whole log now")
+    page.wait_for_selector("#chain")
+    assert "Audit log intact at the last check" in (page.text_content("#chain") or "")
     page.screenshot(path=str(shots / "auditor.png"))
 
 

@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from openbureau.service.api import ELSEWHERE
+from openbureau.service.merkle import verify_inclusion
 from tests.service.conftest import PASSWORD, Service, post_login
 
 IDENTITY_SQL = """
@@ -214,18 +215,19 @@ def test_a_lender_read_of_a_mixed_file_is_in_each_persons_access_log_once_it_is_
         cli_run("score", "--as-of", "2025-12-31")
         assert read(mine, "insurance_underwriting") == mine  # after: each file alone again
         assert read(theirs, "tenant_screening") == theirs
-        logs = {pid: [e for e in get("/api/v1/me/access", pid) if e["actor"] == "lee"]
+        proved = {pid: get("/api/v1/me/access", pid) for pid in (mine, theirs)}
+        logs = {pid: [e for e in proved[pid]["entries"] if e["actor"] == "lee"]
                 for pid in (mine, theirs)}
         # lou's reads: each person's own before the merge was served, and the mixed file's
         # two after the split run, which was served until the next publication
-        lou = {pid: [e["subject"] is None for e in get("/api/v1/me/access", pid)
+        lou = {pid: [e["subject"] is None for e in get("/api/v1/me/access", pid)["entries"]
                      if e["actor"] == "lou"] for pid in (mine, theirs)}
         assert sorted(map(sorted, lou.values())) == [[False, False, False],
                                                      [False, True, True]]
         # (the limit counts the entries shown: not the person's own reads, newer than these)
         for pid in (mine, theirs):
-            shown = get("/api/v1/me/access", pid)
-            assert get("/api/v1/me/access", pid, limit=str(len(shown))) == shown
+            shown = get("/api/v1/me/access", pid)["entries"]
+            assert get("/api/v1/me/access", pid, limit=str(len(shown)))["entries"] == shown
         pages = {}
         for pid in (mine, theirs):
             _log_in(client, pid.lower())
@@ -242,10 +244,24 @@ def test_a_lender_read_of_a_mixed_file_is_in_each_persons_access_log_once_it_is_
     for pid, other in ((mine, theirs), (theirs, mine)):
         assert all(e["detail"] == ELSEWHERE and e["hash"] is None and e["seq"] is None
                    for e in elsewhere[pid])
+        # each with a proof of its place in the signed log, but not its leaf (the other file's
+        # ID is in it); the leaf hash is salted, so it does not give the ID away either
+        head = proved[pid]["signed_head"]
+        for e in elsewhere[pid]:
+            p = e["proof"]
+            assert p["leaf"] is None and p["tree_size"] == head["tree_size"]
+            assert verify_inclusion(p["leaf_index"], p["tree_size"],
+                                    bytes.fromhex(p["leaf_hash"]),
+                                    [bytes.fromhex(h) for h in p["audit_path"]],
+                                    bytes.fromhex(head["root_hash"]))
+        # (an entry of their own shows its leaf, unless a field is reworded for them)
+        assert all(e["proof"]["leaf"] is not None for e in logs[pid]
+                   if e["subject"] and "another person's" not in e["detail"])
         assert all(other not in str(e) for e in logs[pid])
-        assert other not in pages[pid]
-        assert ("which then held records of yours" in pages[pid]) == bool(elsewhere[pid])
-        assert pages[pid].count("credit_application") == 1
+        assert other not in pages[pid]  # (the proofs on the page included)
+        table = pages[pid].split('id="log-proofs"')[0]
+        assert ("which then held records of yours" in table) == bool(elsewhere[pid])
+        assert table.count("credit_application") == 1
 
 
 def test_an_auditor_with_a_purpose_sees_the_whole_file_and_it_is_logged_for_the_person(
@@ -285,7 +301,7 @@ def test_an_auditor_with_a_purpose_sees_the_whole_file_and_it_is_logged_for_the_
     assert [(e["subject"], e["purpose"], e["outcome"]) for e in reversed(log)] == [
         (pid, None, "denied"), (pid, "credit_application", "denied"), (pid, "curiosity", "denied"),
         (pid, "dispute_investigation", "allowed"), ("P000000000000", "legal_order", "not_found")]
-    seen = service.client.get("/api/v1/me/access", headers=service.api("pat")).json()
+    seen = service.client.get("/api/v1/me/access", headers=service.api("pat")).json()["entries"]
     assert ("audrey", "dispute_investigation", "allowed") in {
         (e["actor"], e["purpose"], e["outcome"]) for e in seen}
     # the person sees refused purposes only from the list, not a caller's own words

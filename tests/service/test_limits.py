@@ -98,7 +98,7 @@ def test_a_lookup_without_a_permissible_purpose_is_refused_and_logged(
         (None, purpose, "no permissible purpose stated"),  # by identity: nobody searched
         (pid, purpose, "no permissible purpose stated"),
     ]  # by ID: the person's to see
-    looked = service.client.get("/api/v1/me/access", headers=service.api("pat")).json()
+    looked = service.client.get("/api/v1/me/access", headers=service.api("pat")).json()["entries"]
     assert [(e["actor"], e["outcome"]) for e in looked if e["action"] == "lookup"] == [
         ("lena", "denied")
     ]

@@ -116,7 +116,7 @@ def test_one_admin_alone_cannot_get_a_working_second_login_to_a_persons_file(
     # refused attempts at a login that waits show in the person's access log too
     refused_logins = [
         e
-        for e in _get(service, "pat", "/me/access")
+        for e in _get(service, "pat", "/me/access")["entries"]
         if e["action"] == "login" and e["outcome"] == "denied"
     ]
     assert [e["actor"] for e in refused_logins] == ["pat2"]
@@ -153,7 +153,7 @@ def test_the_person_sees_a_second_login_every_step_of_it_and_its_reads(service: 
 
     pat = service.login("pat")
     assert pat.get("/api/v1/me/file").status_code == 200  # the person's own read
-    log = pat.get("/api/v1/me/access").json()
+    log = pat.get("/api/v1/me/access").json()["entries"]
     steps = {(e["actor"], e["action"]) for e in log}
     assert {
         ("ada", "create account"),
@@ -169,7 +169,7 @@ def test_the_person_sees_a_second_login_every_step_of_it_and_its_reads(service: 
         ("pat", f"via API key {new['prefix']}"),
     }
     # through its first key, pat sees the read made through the password login as well
-    via_key = _get(service, "pat", "/me/access")
+    via_key = _get(service, "pat", "/me/access")["entries"]
     assert ("pat", "via password login") in {
         (e["actor"], e["detail"]) for e in via_key if e["action"] == "read file"
     }
@@ -239,7 +239,7 @@ def test_admins_approve_enable_and_disable_through_the_page(service: Service) ->
     for change, status in (("disable", 200), ("disable", 409), ("enable", 200)):
         r = bea.post(f"/admin/accounts/quinn/{change}", data={"csrf_token": _csrf(bea_page)})
         assert r.status_code == status, (change, r.text)
-    actions = [e["action"] for e in _get(service, "quinn", "/me/access")]
+    actions = [e["action"] for e in _get(service, "quinn", "/me/access")["entries"]]
     assert actions[:2] == ["enable account", "disable account"]
 
 
@@ -252,7 +252,7 @@ def test_an_account_is_enabled_again_through_the_api(service: Service) -> None:
     assert _post(service, "ada", "/accounts/quinn/enable").status_code == 409
     assert _post(service, "ada", "/accounts/nobody/enable").status_code == 404
     assert _post(service, "lena", "/accounts/quinn/enable").status_code == 403
-    seen = [(e["actor"], e["action"]) for e in _get(service, "quinn", "/me/access")]
+    seen = [(e["actor"], e["action"]) for e in _get(service, "quinn", "/me/access")["entries"]]
     assert seen[:2] == [("ada", "enable account"), ("ada", "disable account")]
 
 
@@ -314,7 +314,7 @@ def test_the_command_line_is_audited_as_its_os_user_and_host(
     ]
     assert any(e["detail"].startswith(f"key {prefix} for bank9") for e in entries)
     # the person whose file got a second account sees who made it, from where
-    log = _get(service, "pat", "/me/access")
+    log = _get(service, "pat", "/me/access")["entries"]
     assert (me, "create account") in {(e["actor"], e["action"]) for e in log}
     # and no operator approves at the command line: an admin other than the creator does
     assert _post(service, "ada", "/accounts/pat3/approve").status_code == 200

@@ -118,11 +118,12 @@ def test_lender_page_looks_up_and_decides(service: Service) -> None:
     assert "not enough to identify" in denied[0]["detail"]
 
 
-def test_auditor_page_filters_and_shows_chain(service: Service) -> None:
+def test_auditor_page_filters_and_shows_the_last_check(service: Service) -> None:
     service.client.get("/api/v1/me/score", headers=service.api("pat"))
+    service.client.get("/api/v1/audit/verify", headers=service.api("ada"))
     c = service.login("audrey")
     page = c.get("/auditor", params={"actor": "pat"}).text
-    assert "Hash chain intact" in page
+    assert "Audit log intact at the last check" in page and "by ada" in page
     rows = re.findall(r"<tr><td>\d+</td>", page)
     assert rows and all("pat (person)" in line for line in page.split("<tr><td>")[1:])
 

@@ -1,10 +1,11 @@
 """The operational store on SQLite and on a real PostgreSQL server: migrations, accounts,
-keys, sessions, and the audit log's hash chain under concurrent writers."""
+keys, sessions, and the audit log's tree under concurrent writers."""
 
 from __future__ import annotations
 
 import datetime as dt
 import threading
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from openbureau.errors import UserError
 from openbureau.service import audit
+from openbureau.service.audit_check import verify_log
 from openbureau.service.auth import (
     account_for_api_key,
     check_password,
@@ -35,8 +37,8 @@ from openbureau.service.store import (
 )
 
 TABLES = {"accounts", "api_keys", "sessions", "login_failures", "lookups", "lookup_windows",
-          "attestations",
-          "audit_log", "alembic_version"}
+          "attestations", "audit_log", "audit_tree", "audit_heads", "audit_checks",
+          "transparency_log", "alembic_version"}
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -116,8 +118,8 @@ def test_accounts_made_before_approval_existed_stay_active(
         assert (again.pending, merged.pending, other.pending) == (True, True, False)
 
 
-def test_audit_chain_holds_under_concurrent_writers_and_detects_edits(
-        store: sessionmaker[Session]) -> None:
+def test_audit_tree_holds_under_concurrent_writers_and_detects_edits(
+        store: sessionmaker[Session], tmp_path: Path) -> None:
     def write(n: int) -> None:
         for i in range(15):
             audit.record(store, actor=f"user{n}", actor_role="lender", action="read score",
@@ -128,26 +130,28 @@ def test_audit_chain_holds_under_concurrent_writers_and_detects_edits(
         t.start()
     for t in threads:
         t.join()
-    check = audit.verify_chain(store)
-    assert (check.ok, check.entries) == (True, 90)
+    check = verify_log(store, tmp_path)
+    assert (check.ok, check.entries, check.tree_size) == (True, 90, 90), check.problems
     rows = audit.query(store, actor="user1", limit=500)
     assert len(rows) == 15 and all(r["actor"] == "user1" for r in rows)
-    with store() as s:  # sequences may skip numbers (a lost race uses one up)
-        seqs = [r[0] for r in s.execute(text("SELECT seq FROM audit_log ORDER BY seq"))]
-        s.execute(update(AuditEntry).where(AuditEntry.seq == seqs[40]).values(detail="edited"))
+    with store() as s:  # sequences may skip numbers (a lost race uses one up); positions not
+        seqs = [r[0] for r in s.execute(text("SELECT seq FROM audit_log ORDER BY leaf_index"))]
+        s.execute(update(AuditEntry).where(AuditEntry.leaf_index == 40)
+                  .values(detail="edited"))
         s.commit()
-    broken = audit.verify_chain(store)
-    assert (broken.ok, broken.first_bad_seq) == (False, seqs[40])
-    assert "changed" in broken.problem
+    broken = verify_log(store, tmp_path)
+    assert broken.problems == [f"entry #{seqs[40]} at position 40 was changed after it was "
+                               "written (its fields do not give its hash)"]
     with store() as s:
-        s.execute(update(AuditEntry).where(AuditEntry.seq == seqs[40]).values(detail=""))
-        s.execute(text(f"DELETE FROM audit_log WHERE seq = {seqs[41]}"))
+        s.execute(update(AuditEntry).where(AuditEntry.leaf_index == 40).values(detail=""))
+        s.execute(text("DELETE FROM audit_log WHERE leaf_index = 41"))
         s.commit()
-    removed = audit.verify_chain(store)
-    assert (removed.ok, removed.first_bad_seq) == (False, seqs[42])
+    removed = verify_log(store, tmp_path)
+    assert removed.problems == ["position 41: no entry (removed from the log)"]
 
 
-def test_group_commit_writer_chains_concurrent_requests(store: sessionmaker[Session]) -> None:
+def test_group_commit_writer_appends_concurrent_requests(store: sessionmaker[Session],
+                                                        tmp_path: Path) -> None:
     writer = audit.AuditWriter(store)
     unseen: list[tuple[int, int]] = []
 
@@ -166,12 +170,12 @@ def test_group_commit_writer_chains_concurrent_requests(store: sessionmaker[Sess
         t.join()
     assert unseen == []
     audit.record(store, actor="cli", actor_role="admin", action="direct")
-    check = audit.verify_chain(store)
-    assert (check.ok, check.entries) == (True, 161)
+    check = verify_log(store, tmp_path)
+    assert (check.ok, check.entries, check.tree_size) == (True, 161, 161), check.problems
 
 
 def test_async_waiters_are_woken_after_their_entry_is_committed(
-        store: sessionmaker[Session]) -> None:
+        store: sessionmaker[Session], tmp_path: Path) -> None:
     import asyncio
 
     writer = audit.AuditWriter(store)
@@ -184,11 +188,12 @@ def test_async_waiters_are_woken_after_their_entry_is_committed(
     runner = threading.Thread(target=asyncio.run, args=(many(),))
     runner.start()
     runner.join()
-    check = audit.verify_chain(store)
-    assert (check.ok, check.entries) == (True, 50)
+    check = verify_log(store, tmp_path)
+    assert (check.ok, check.entries) == (True, 50), check.problems
 
 
-def test_one_bad_entry_fails_only_its_own_request(store: sessionmaker[Session]) -> None:
+def test_one_bad_entry_fails_only_its_own_request(store: sessionmaker[Session],
+                                                 tmp_path: Path) -> None:
     import asyncio
 
     writer = audit.AuditWriter(store)
@@ -208,8 +213,8 @@ def test_one_bad_entry_fails_only_its_own_request(store: sessionmaker[Session]) 
     runner.join()
     failed = [i for i, r in enumerate(results) if isinstance(r, BaseException)]
     assert failed == [7]
-    check = audit.verify_chain(store)
-    assert (check.ok, check.entries) == (True, 20)
+    check = verify_log(store, tmp_path)
+    assert (check.ok, check.entries) == (True, 20), check.problems
     # a value longer than its column is cut to fit, and kept whole in the detail
     long = audit.query(store, actor="a3", limit=5)[0]
     assert long["purpose"] == "x" * 32 and "purpose in full: " + "x" * 100 in long["detail"]
@@ -248,3 +253,62 @@ def test_the_lookup_quota_is_one_count_for_concurrent_writers(
     with store() as s:
         rows = s.query(LookupWindow).order_by(LookupWindow.account_id).all()
         assert [(r.account_id, r.used) for r in rows] == [(lender.id, 1), (other.id, 2)]
+
+
+def _chain_entries(conn: object, n: int) -> None:
+    """``n`` entries as the hash chain of revision 0001 wrote them."""
+    import hashlib
+    import json
+
+    prev = "0" * 64
+    for i in range(n):
+        at = dt.datetime(2026, 11, 1, 9, 0, i, 1234 * i)
+        fields = [f"lender{i}", "lender", f"P{i:012d}", "credit_application", "read score",
+                  "allowed", ""]
+        body = json.dumps([prev, at.isoformat(timespec="microseconds"), *fields],
+                          separators=(",", ":"), ensure_ascii=False)
+        digest = hashlib.sha256(body.encode("utf-8")).hexdigest()
+        conn.execute(text(  # type: ignore[attr-defined]
+            "INSERT INTO audit_log (at, actor, actor_role, subject, purpose, action, outcome, "
+            "detail, prev_hash, hash) VALUES (:at, :a, :r, :s, :p, :act, :o, :d, :prev, :h)"),
+            dict(zip(("a", "r", "s", "p", "act", "o", "d"), fields, strict=True),
+                 at=at, prev=prev, h=digest))
+        prev = digest
+
+
+@pytest.mark.parametrize("broken", [False, True])
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_hash_chain_log_becomes_the_first_leaves_of_the_tree(
+        backend: str, broken: bool, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    """Migrating a store written as a hash chain: its entries become positions 0..n-1, in
+    order, checkable as leaves; an entry after them says how the chain stood, so an entry
+    changed before the conversion stays visible after it."""
+    from sqlalchemy import create_engine
+
+    url = (f"sqlite:///{tmp_path / 'old.sqlite'}" if backend == "sqlite"
+           else request.getfixturevalue("postgres_db_url"))
+    engine = create_engine(url)
+    migrate(engine, "0001")
+    with engine.begin() as conn:
+        _chain_entries(conn, 40)
+        if broken:
+            conn.execute(text("UPDATE audit_log SET detail = 'edited' WHERE seq = 7"))
+    engine.dispose()
+    store = open_store(url)
+    check = verify_log(store, tmp_path)
+    assert (check.ok, check.entries, check.tree_size) == (True, 41, 41), check.problems
+    rows = audit.query(store, limit=100)
+    assert [r["actor"] for r in rows[1:]] == [f"lender{i}" for i in reversed(range(40))]
+    assert [r["leaf_index"] for r in rows] == list(reversed(range(41)))
+    assert rows[1]["at"] == dt.datetime(2026, 11, 1, 9, 0, 39, 1234 * 39, tzinfo=dt.UTC)
+    note = rows[0]
+    assert (note["actor"], note["action"]) == ("openbureau", "convert audit log")
+    assert ("broken at entry #7" in note["detail"]) == broken
+    assert ("the chain checked out" in note["detail"]) == (not broken)
+    audit.record(store, actor="after", actor_role="lender", action="read score")
+    assert verify_log(store, tmp_path).ok
+    downgrade(store.kw["bind"], "0001")  # and back: the chain recomputed in the tree's order
+    with store.kw["bind"].connect() as conn:
+        chained = conn.execute(text("SELECT prev_hash, hash FROM audit_log ORDER BY seq")).all()
+    assert chained[0][0] == "0" * 64
+    assert all(a[1] == b[0] for a, b in pairwise(chained))

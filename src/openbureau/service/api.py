@@ -15,6 +15,7 @@ from sqlalchemy import not_, select
 
 from openbureau.scoring.whatif import Scenario
 from openbureau.service import audit, bindings, logins, views
+from openbureau.service.audit_check import LogCheck, record_check, verify_log
 from openbureau.service.auth import Principal
 from openbureau.service.context import AUDITOR_PURPOSES, PURPOSES, ServiceContext
 from openbureau.service.deps import (
@@ -29,7 +30,9 @@ from openbureau.service.deps import (
 )
 from openbureau.service.errors import ApiError
 from openbureau.service.lending import lookup
+from openbureau.service.log_proofs import consistency, with_proofs
 from openbureau.service.schemas import (
+    AccessLogOut,
     AccountIn,
     AccountOut,
     ApiKeyApprovedOut,
@@ -37,9 +40,10 @@ from openbureau.service.schemas import (
     AttestationIn,
     AttestationOut,
     AuditEntryOut,
-    ChainOut,
+    ConsistencyOut,
     ErrorBody,
     HistoryPoint,
+    LogCheckOut,
     LoginOut,
     LookupIn,
     LookupOut,
@@ -93,8 +97,8 @@ def access_log(ctx: ServiceContext, pub: Published | None, person_id: str,
         elif e["detail"].startswith(ASKED) and e["detail"][len(ASKED):] not in own:
             # (an ID merged into this file then, since given back: another person's now)
             e["detail"] = f"{ASKED}another person's ID"
-        if e["purpose"] not in PURPOSES:  # (a refused caller's own words: the auditors see them)
-            e["purpose"] = None
+        if e["purpose"] not in PURPOSES and e["purpose"] != "consumer_request":
+            e["purpose"] = None  # (a refused caller's own words: the auditors see them)
     return entries
 
 
@@ -142,13 +146,15 @@ def my_file(who: PersonUser, ctx: Ctx, pub: Snapshot) -> dict[str, Any]:
             "identity": views.identity_on_file(pub, pid)}
 
 
-@router.get("/me/access", response_model=list[AuditEntryOut], tags=["person"])
+@router.get("/me/access", response_model=AccessLogOut, tags=["person"])
 def who_looked(who: PersonUser, ctx: Ctx,
-               limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list[dict[str, Any]]:
-    """Who read my file: every lender, auditor and admin access, and refusals."""
+               limit: Annotated[int, Query(ge=1, le=500)] = 100) -> dict[str, Any]:
+    """Who read my file: every lender, auditor and admin access, and refusals; with the audit
+    log's signed head and a proof that each entry is in it (docs/service.md says how to check
+    them)."""
     pub = ctx.published()
     pid = views.own_id(pub, who.person_id)
-    rows = access_log(ctx, pub, pid, limit, who)
+    rows = with_proofs(ctx.store, ctx.heads, access_log(ctx, pub, pid, limit, who))
     ctx.audit(who, "read access log", subject=pid, purpose="consumer_request")
     return rows
 
@@ -162,6 +168,14 @@ def my_logins(who: PersonUser, ctx: Ctx) -> list[dict[str, Any]]:
     rows = logins.logins_to_file(ctx.store, views.merged_into(pub, pid), who)
     ctx.audit(who, "read logins", subject=pid, purpose="consumer_request")
     return rows
+
+
+@router.get("/log/consistency", response_model=ConsistencyOut, tags=["person"])
+def log_consistency(who: User, ctx: Ctx, first: Annotated[int, Query(ge=0)],
+                    second: Annotated[int | None, Query(ge=0)] = None) -> dict[str, Any]:
+    """Proof that the audit log of ``first`` entries (a signed head you kept) is the start of
+    the log of ``second`` (default: the latest signed head, returned with it)."""
+    return consistency(ctx.store, first, second)
 
 
 @router.post("/me/attestations", response_model=AttestationOut, status_code=201,
@@ -334,11 +348,25 @@ def _naive(t: dt.datetime | None) -> dt.datetime | None:
     return t.astimezone(dt.UTC).replace(tzinfo=None)
 
 
-@router.get("/audit/verify", response_model=ChainOut, tags=["auditor"])
-def audit_verify(who: AuditorUser, ctx: Ctx) -> Any:
-    """Recompute the audit log's hash chain."""
+@router.get("/audit/verify", response_model=LogCheckOut, tags=["auditor"])
+def audit_verify(who: AuditorUser, ctx: Ctx) -> dict[str, Any]:
+    """Check the whole audit log now: every entry, its tree, and every signed head (as
+    `openbureau audit verify` does); the result is what the auditor page shows next."""
     ctx.audit(who, "verify audit log")
-    return audit.verify_chain(ctx.store)
+    return check_json(run_check(ctx, who.username))
+
+
+def run_check(ctx: ServiceContext, actor: str) -> LogCheck:
+    check = verify_log(ctx.store, ctx.config.workspace)
+    record_check(ctx.store, check, actor)
+    return check
+
+
+def check_json(check: LogCheck) -> dict[str, Any]:
+    latest = check.heads[-1].as_json() if check.heads else None
+    return {"ok": check.ok, "entries": check.entries, "tree_size": check.tree_size,
+            "signed_heads": len(check.heads), "latest_head": latest,
+            "problems": check.problems, "notes": check.notes, "checked_at": check.checked_at}
 
 
 @router.get("/model", response_model=ModelOut, tags=["auditor"])

@@ -16,6 +16,7 @@ from openbureau import __version__
 from openbureau.errors import UserError
 from openbureau.service import api, errors, pages
 from openbureau.service.attest import ensure_signing_key, public_jwks
+from openbureau.service.audit_heads import ensure_log_key, log_keys
 from openbureau.service.context import ServiceConfig, ServiceContext
 from openbureau.service.store import default_url, open_store
 from openbureau.workspace import Workspace
@@ -82,7 +83,8 @@ def service_config(ws: Workspace, store_url: str | None = None) -> ServiceConfig
         verify_per_minute_per_address=s.service.verify_per_minute_per_address,
         verify_per_minute=s.service.verify_per_minute,
         proxy_headers=s.service.proxy_headers,
-        forwarded_allow_ips=s.service.forwarded_allow_ips)
+        forwarded_allow_ips=s.service.forwarded_allow_ips,
+        audit_sign_every=s.service.audit_sign_every)
 
 
 def create_app(workspace: str | Path, *, store_url: str | None = None,
@@ -108,6 +110,7 @@ def create_app(workspace: str | Path, *, store_url: str | None = None,
         config.forwarded_allow_ips = forwarded_allow_ips
     ctx = ServiceContext(config, open_store(config.store_url))
     ensure_signing_key(ws.root)
+    ensure_log_key(ws.root)
     app = FastAPI(title=f"{config.bureau_name} credit bureau API", version=__version__,
                   description="Scores with their reasons and records, for the people scored, "
                               "lenders with a permissible purpose, and auditors.",
@@ -135,6 +138,11 @@ def create_app(workspace: str | Path, *, store_url: str | None = None,
     def jwks() -> dict[str, Any]:
         """The bureau's public keys, to verify shared scores offline."""
         return public_jwks(ws.root)
+
+    @app.get("/.well-known/audit-log-keys.json", tags=["public"])
+    def audit_log_keys() -> dict[str, Any]:
+        """The public key of the audit log, to check its signed tree heads."""
+        return log_keys(ws.root)
 
     app.add_middleware(SecurityHeaders)
     if config.proxy_headers:

@@ -1,9 +1,13 @@
-"""The audit log: every read of a person's data, and every refusal, as a hash chain.
+"""The audit log: every read of a person's data, and every refusal, as a transparency log.
 
-Each entry's hash covers its fields and the previous entry's hash, so editing, deleting or
-reordering a row breaks the chain from that row on; :func:`verify_chain` finds the first break.
-``prev_hash`` is unique, so two writers (threads or processes) that read the same last entry
-cannot both append after it: the loser retries on the new last entry.
+Each entry is a leaf of an RFC 9162 Merkle tree (merkle.py): its leaf hash covers its fields, its
+position (``leaf_index``) and a random nonce, and the hashes of the tree's complete subtrees are
+written with the entries that complete them (audit_tree.py), so a proof never reads every leaf.
+The bureau signs the tree's size and root (audit_heads.py); ``openbureau audit verify``
+(audit_check.py) checks the entries against their hashes, the tree and every signed head, and
+``openbureau audit prove`` (audit_prove.py) a saved head against today's log.
+``leaf_index`` is unique, so two writers (threads or processes) that read the same tree size
+cannot both append at it: the loser retries at the new size.
 """
 
 from __future__ import annotations
@@ -11,11 +15,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import hashlib
 import json
+import logging
 import queue
+import secrets
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,20 +28,51 @@ from sqlalchemy import ColumnElement, and_, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from openbureau.service.store import AuditEntry, utcnow
+from openbureau.service import audit_tree
+from openbureau.service.merkle import leaf_hash
+from openbureau.service.store import AuditEntry, AuditTreeNode, utcnow
 
-GENESIS = "0" * 64
 _RETRIES = 20
-# Threads of one process take turns; the unique prev_hash settles races between processes.
+# Threads of one process take turns; the unique leaf_index settles races between processes.
 _append_lock = threading.Lock()
+log = logging.getLogger(__name__)
+
+#: The fields of an entry a leaf covers, besides its position and nonce.
+FIELDS = ("at", "actor", "actor_role", "subject", "purpose", "action", "outcome", "detail")
+#: Called with the tree's size before and after a commit (to sign a head every N entries).
+OnAppend = Callable[[int, int], None]
 
 
-def _digest(prev_hash: str, at: dt.datetime, actor: str, actor_role: str, subject: str | None,
-            purpose: str | None, action: str, outcome: str, detail: str) -> str:
-    body = json.dumps([prev_hash, at.isoformat(timespec="microseconds"), actor, actor_role,
-                       subject, purpose, action, outcome, detail],
-                      separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(body.encode("utf-8")).hexdigest()
+def _utc_text(at: dt.datetime) -> str:
+    """An entry's time as its leaf states it: UTC, to the microsecond (the store keeps naive
+    UTC; an aware time is converted)."""
+    if at.tzinfo is not None:
+        at = at.astimezone(dt.UTC).replace(tzinfo=None)
+    return at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def entry_fields(e: AuditEntry) -> dict[str, Any]:
+    """The fields of a stored entry that its leaf covers (with its position and nonce)."""
+    return {name: getattr(e, name) for name in FIELDS}
+
+
+def unhex(text: str) -> bytes:
+    """A stored hex hash as bytes; empty when it is not hex (a tampered row)."""
+    try:
+        return bytes.fromhex(text)
+    except (TypeError, ValueError):
+        return b""
+
+
+def leaf_bytes(index: int, entry: Mapping[str, Any], nonce: str) -> bytes:
+    """The leaf of the entry at ``index``: its fields, position and nonce as canonical JSON
+    (keys sorted, no spaces, UTF-8). What is hashed, and what a person is given to check an
+    entry of theirs shown in full. The nonce (16 random bytes, hex) keeps the leaf hash from
+    revealing fields a reader is not shown."""
+    body = {name: entry[name] for name in FIELDS}
+    body.update(v=1, index=index, at=_utc_text(entry["at"]), nonce=nonce)
+    return json.dumps(body, sort_keys=True, separators=(",", ":"),
+                      ensure_ascii=False).encode("utf-8")
 
 
 @dataclass
@@ -64,29 +100,43 @@ def _resolve(fut: asyncio.Future[None], error: BaseException | None) -> None:
         fut.set_exception(RuntimeError(f"audit log: entry not written ({error})"))
 
 
-def _append(factory: sessionmaker[Session], batch: list[_Pending]) -> None:
-    """Chain ``batch`` after the current last entry and commit it in one transaction; retry
-    from the new last entry when another writer got there first."""
+def _append(factory: sessionmaker[Session], batch: list[_Pending]) -> tuple[int, int]:
+    """Append ``batch`` as the next leaves, with the tree nodes they complete, in one
+    transaction; retry at the new size when another writer got there first. Returns the tree's
+    size before and after."""
     engine = factory.kw["bind"]
+    stale = False
     for _ in range(_RETRIES):
         with engine.connect() as conn:
-            last = conn.execute(select(AuditEntry.hash).order_by(AuditEntry.seq.desc())
-                                .limit(1)).scalar()
-            prev = last or GENESIS
-            rows = []
-            for p in batch:
-                f = p.fields
-                digest = _digest(prev, f["at"], f["actor"], f["actor_role"], f["subject"],
-                                 f["purpose"], f["action"], f["outcome"], f["detail"])
-                rows.append({**f, "prev_hash": prev, "hash": digest})
-                prev = digest
+            size = audit_tree.tree_size(conn)
+            entries = [p.fields for p in batch]
+            if stale and audit_tree.drop_nodes_beyond(conn, size):
+                # Nodes of leaves past the last entry: entries were removed from the end of the
+                # log. Say so in the log itself before writing over them.
+                entries.insert(0, _fields(
+                    "openbureau", "system", "audit log cut short", None, None, "allowed",
+                    f"tree nodes of entries from position {size} on were found with no entries:"
+                    " the newest entries were removed; their nodes are replaced"))
+            front = audit_tree.frontier(conn, size)
+            rows, nodes = [], []
+            for index, fields in enumerate(entries, start=size):
+                nonce = secrets.token_hex(16)
+                digest = leaf_hash(leaf_bytes(index, fields, nonce))
+                rows.append({**fields, "leaf_index": index, "nonce": nonce,
+                             "hash": digest.hex()})
+                nodes += [{"level": level, "idx": idx, "hash": h}
+                          for (level, idx), h in front.append(digest)]
             try:
                 conn.execute(insert(AuditEntry), rows)
+                if nodes:
+                    conn.execute(insert(AuditTreeNode), nodes)
                 conn.commit()
             except IntegrityError:
                 conn.rollback()
+                # no one else appended: the conflict is with stale nodes (or a bad entry)
+                stale = audit_tree.tree_size(conn) == size
                 continue
-            return
+            return size, size + len(rows)
     raise RuntimeError("audit log: could not append after repeated conflicts")
 
 
@@ -120,9 +170,11 @@ class AuditWriter:
     request returns only once its entry is committed, so no read goes unlogged; under load one
     commit serves many requests instead of each paying for its own."""
 
-    def __init__(self, factory: sessionmaker[Session], max_batch: int = 500) -> None:
+    def __init__(self, factory: sessionmaker[Session], max_batch: int = 500,
+                 on_append: OnAppend | None = None) -> None:
         self.factory = factory
         self.max_batch = max_batch
+        self.on_append = on_append
         self._queue: queue.SimpleQueue[_Pending] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
@@ -170,9 +222,10 @@ class AuditWriter:
     def _commit(self, batch: list[_Pending]) -> None:
         """Commit the batch; if that fails, each entry on its own, so that one bad entry
         fails its own request only. Every waiter is told, whatever happens to another."""
+        sizes: list[tuple[int, int]] = []
         try:
             with _append_lock:
-                _append(self.factory, batch)
+                sizes.append(_append(self.factory, batch))
             outcomes: list[BaseException | None] = [None] * len(batch)
         except Exception as exc:
             outcomes = [exc] * len(batch)
@@ -180,45 +233,18 @@ class AuditWriter:
                 for i, p in enumerate(batch):
                     try:
                         with _append_lock:
-                            _append(self.factory, [p])
+                            sizes.append(_append(self.factory, [p]))
                         outcomes[i] = None
                     except Exception as one:  # handed to this entry's request
                         outcomes[i] = one
         for p, error in zip(batch, outcomes, strict=True):
             with contextlib.suppress(RuntimeError):  # the waiter's event loop is gone
                 p.finish(error)
-
-
-@dataclass
-class ChainCheck:
-    entries: int
-    ok: bool
-    first_bad_seq: int | None = None
-    problem: str = ""
-
-
-def verify_chain(factory: sessionmaker[Session], batch: int = 10_000) -> ChainCheck:
-    """Recompute every hash in order; report the first entry that does not fit."""
-    prev = GENESIS
-    n = 0
-    after = -1
-    with factory() as session:
-        while True:
-            rows = session.execute(select(AuditEntry).where(AuditEntry.seq > after)
-                                   .order_by(AuditEntry.seq).limit(batch)).scalars().all()
-            if not rows:
-                return ChainCheck(n, True)
-            for e in rows:
-                if e.prev_hash != prev:
-                    return ChainCheck(n, False, e.seq, "does not follow the entry before it "
-                                                        "(an entry was removed or reordered)")
-                want = _digest(e.prev_hash, e.at, e.actor, e.actor_role, e.subject, e.purpose,
-                               e.action, e.outcome, e.detail)
-                if want != e.hash:
-                    return ChainCheck(n, False, e.seq, "its content was changed")
-                prev = e.hash
-                n += 1
-                after = e.seq
+        if self.on_append is not None and sizes:
+            try:  # (after the waiters are woken: signing is no request's business)
+                self.on_append(sizes[0][0], sizes[-1][1])
+            except Exception:
+                log.exception("audit log: signing a tree head after an append failed")
 
 
 def query(factory: sessionmaker[Session], *, actor: str | None = None,
@@ -252,12 +278,15 @@ def query(factory: sessionmaker[Session], *, actor: str | None = None,
         stmt = stmt.where(AuditEntry.at >= since)
     if until:
         stmt = stmt.where(AuditEntry.at < until)
-    stmt = stmt.order_by(AuditEntry.seq.desc()).limit(limit).offset(offset)
+    # (the log's order is its leaves': an entry's row number says nothing)
+    stmt = stmt.order_by(AuditEntry.leaf_index.desc()).limit(limit).offset(offset)
     with factory() as session:
         return [_public(e) for e in session.execute(stmt).scalars()]
 
 
 def _public(e: AuditEntry) -> dict[str, Any]:
-    return {"seq": e.seq, "at": e.at.replace(tzinfo=dt.UTC), "actor": e.actor,
-            "actor_role": e.actor_role, "subject": e.subject, "purpose": e.purpose,
-            "action": e.action, "outcome": e.outcome, "detail": e.detail, "hash": e.hash}
+    """An entry as the pages and API read it (not its nonce: proofs read that themselves)."""
+    return {"seq": e.seq, "leaf_index": e.leaf_index, "at": e.at.replace(tzinfo=dt.UTC),
+            "actor": e.actor, "actor_role": e.actor_role, "subject": e.subject,
+            "purpose": e.purpose, "action": e.action, "outcome": e.outcome,
+            "detail": e.detail, "hash": e.hash}

@@ -11,6 +11,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session, sessionmaker
 
 from openbureau.service import audit
+from openbureau.service.audit_heads import HeadSigner
 from openbureau.service.auth import Principal, audit_detail
 from openbureau.service.limits import AddressLimit, LookupPool, LookupQuota
 from openbureau.service.login_guard import LoginThrottle
@@ -55,6 +56,7 @@ class ServiceConfig:
     verify_per_minute: int = 600
     proxy_headers: bool = False
     forwarded_allow_ips: str = "127.0.0.1"
+    audit_sign_every: int = 1000
 
 
 class CredentialCache:
@@ -107,7 +109,8 @@ class ServiceContext:
         self.config = config
         self.store = store
         self.serving = ServingStore(config.workspace)
-        self.audit_writer = audit.AuditWriter(store)
+        self.heads = HeadSigner(store, config.workspace, config.audit_sign_every)
+        self.audit_writer = audit.AuditWriter(store, on_append=self.heads.after_append)
         self.credentials = CredentialCache()
         self.logins = LoginThrottle(store, config.login_failures_per_account,
                                     config.login_failures_per_address,

@@ -17,15 +17,18 @@ from pydantic import ValidationError
 from sqlalchemy import select
 
 from openbureau.errors import UserError
-from openbureau.service import audit, bindings, logins, views
+from openbureau.service import audit, audit_tree, bindings, logins, views
 from openbureau.service.api import (
     access_log,
     audited_file,
     own_score,
     report_path,
+    run_check,
     same_file,
     verify_limited,
 )
+from openbureau.service.audit_check import last_check
+from openbureau.service.audit_heads import latest_head
 from openbureau.service.auth import check_password, end_session, start_session
 from openbureau.service.charts import history_svg
 from openbureau.service.context import AUDITOR_PURPOSES, LENDER_PURPOSES, ServiceContext
@@ -43,8 +46,9 @@ from openbureau.service.deps import (
 )
 from openbureau.service.errors import ApiError
 from openbureau.service.lending import lookup
+from openbureau.service.log_proofs import with_proofs
 from openbureau.service.login_guard import LOGIN_COOKIE, login_token, login_token_ok
-from openbureau.service.schemas import IdentityIn, LookupIn
+from openbureau.service.schemas import AccessLogOut, IdentityIn, LookupIn
 from openbureau.service.sharing import share_score, verify_token
 from openbureau.service.store import Account, utcnow
 from openbureau.service.whatif_view import run_what_if
@@ -156,11 +160,13 @@ def _person_context(ctx: ServiceContext, pub: Any, who: Any) -> dict[str, Any]:
     row = own_score(ctx, pub, who, "read score page")
     pid = row["person_id"]
     points = views.history(pub, pid)
-    looked = access_log(ctx, pub, pid, 50, who)
+    proved = with_proofs(ctx.store, ctx.heads, access_log(ctx, pub, pid, 50, who))
     bound = logins.logins_to_file(ctx.store, views.merged_into(pub, pid), who)
     return {"me": who, "row": row, "name": views.person_name(pub, pid), "logins": bound,
             "reasons": views.reason_records(pub, pid, row["reasons"]),
-            "history": points, "chart": history_svg(points), "looked": looked,
+            "history": points, "chart": history_svg(points), "looked": proved["entries"],
+            "log_head": proved["signed_head"], "log_warning": proved["warning"],
+            "log_proofs": AccessLogOut.model_validate(proved).model_dump_json(),
             "as_of": pub.as_of, "attestation_days": ctx.config.attestation_days}
 
 
@@ -262,11 +268,31 @@ def auditor_home(request: Request, who: AuditorUser, ctx: Ctx, actor: str = "",
     entries = audit.query(ctx.store, actor=actor or None, subject=subject or None,
                           action=action or None, outcome=outcome or None, since=start,
                           until=end, limit=200)
+    return _auditor_page(request, ctx, who, entries, filters)
+
+
+def _auditor_page(request: Request, ctx: ServiceContext, who: Any,
+                  entries: list[dict[str, Any]], filters: dict[str, str]) -> Response:
+    """The auditor's page. The log's integrity shown is that of the last full check (when,
+    by whom): checking reads every entry, so it runs when asked (``POST /auditor/verify``),
+    not on every view."""
     pub = ctx.published()
+    with ctx.store() as session:
+        head, size = latest_head(session), audit_tree.tree_size(session)
     return render(request, "auditor.html", me=who, entries=entries, filters=filters,
-                  purposes=AUDITOR_PURPOSES,
-                  chain=audit.verify_chain(ctx.store), pub=pub,
+                  purposes=AUDITOR_PURPOSES, check=last_check(ctx.store), head=head,
+                  tree_size=size, pub=pub,
                   has_report=bool(pub and report_path(ctx, pub.card.version)))
+
+
+@router.post("/auditor/verify", dependencies=[Csrf])
+def auditor_verify(request: Request, who: AuditorUser, ctx: Ctx) -> Response:
+    """Check the whole log now (as `openbureau audit verify`), then show the page."""
+    ctx.audit(who, "verify audit log")
+    run_check(ctx, who.username)
+    entries = audit.query(ctx.store, limit=200)
+    return _auditor_page(request, ctx, who, entries, dict.fromkeys(
+        ("actor", "subject", "action", "outcome", "since", "until"), ""))
 
 
 @router.get("/auditor/file")

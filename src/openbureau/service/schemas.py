@@ -342,6 +342,8 @@ class VerifyOut(BaseModel):
 
 class AuditEntryOut(BaseModel):
     seq: int | None  # (None, and hash too, on a person's entry of another person's file)
+    leaf_index: int | None = Field(default=None, description="the entry's position in the "
+                                   "log's Merkle tree (from 0)")
     at: UtcDateTime
     actor: str
     actor_role: str
@@ -353,11 +355,73 @@ class AuditEntryOut(BaseModel):
     hash: str | None
 
 
-class ChainOut(BaseModel):
-    entries: int
+class SignedHeadOut(BaseModel):
+    """The bureau's signature on the audit log's size and root: ``signature`` is a compact JWS
+    (Ed25519, key at ``/.well-known/audit-log-keys.json``) over the other fields' values."""
+
+    log_id: str
+    tree_size: int
+    root_hash: str
+    timestamp: int = Field(description="milliseconds since 1970-01-01 UTC")
+    signed_at: UtcDateTime
+    key_id: str
+    signature: str
+
+
+class InclusionProofOut(BaseModel):
+    """RFC 9162 inclusion proof of an entry in the tree of the signed head (``tree_size``)."""
+
+    leaf_index: int
+    tree_size: int
+    leaf_hash: str = Field(description="SHA-256(0x00 || leaf), hex")
+    audit_path: list[str] = Field(description="hex hashes, bottom up (RFC 9162 2.1.3)")
+    leaf: str | None = Field(description="the leaf itself (the entry as canonical JSON, with "
+                             "its nonce) when every field of it is shown; None when some are "
+                             "not (then only its inclusion can be checked, not its content)")
+
+
+class AccessEntryOut(BaseModel):
+    seq: int | None
+    at: UtcDateTime
+    actor: str
+    actor_role: str
+    subject: str | None
+    purpose: str | None
+    action: str
+    outcome: str
+    detail: str
+    hash: str | None
+    proof: InclusionProofOut | None
+
+
+class AccessLogOut(BaseModel):
+    """Who read my file, with the audit log's latest signed head and a proof that each entry is
+    in it (None, with ``warning``, when the log could not be signed)."""
+
+    signed_head: SignedHeadOut | None
+    entries: list[AccessEntryOut]
+    warning: str | None = None
+
+
+class ConsistencyOut(BaseModel):
+    """RFC 9162 consistency proof between two sizes of the audit log's tree."""
+
+    first: int
+    second: int
+    proof: list[str]
+    signed_head: SignedHeadOut | None = Field(
+        description="the signed head of size ``second``, when ``second`` was left out")
+
+
+class LogCheckOut(BaseModel):
     ok: bool
-    first_bad_seq: int | None
-    problem: str
+    entries: int
+    tree_size: int
+    signed_heads: int
+    latest_head: SignedHeadOut | None
+    problems: list[str]
+    notes: list[str]
+    checked_at: UtcDateTime
 
 
 class ModelOut(BaseModel):

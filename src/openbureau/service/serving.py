@@ -7,7 +7,8 @@ the identity tables the lender lookup needs, and what a person's own file shows 
 linked) and then points ``serving/CURRENT`` at it with an atomic rename. The service notices
 the new pointer on its next request and switches without a restart; a half-written copy is
 never pointed at. Each publication is recorded (``publications``: when, and the newest link run
-the copy shows), in the copy and in the warehouse, for the periods of a person's access log.
+the copy shows), in the copy and in the warehouse, for the periods of a person's access log, and
+signs a head of the service's audit log.
 """
 
 from __future__ import annotations
@@ -148,6 +149,7 @@ def publish_snapshot(engine: Engine, workspace: Path, snapshot_id: str,
     engine.execute("INSERT INTO publications VALUES (?, ?, ?)", this)
     for old in sorted(folder.glob("*.duckdb"), key=lambda p: p.stat().st_mtime)[:-KEEP]:
         old.unlink(missing_ok=True)
+    _sign_audit_log(workspace, snapshot_id)
     return final
 
 
@@ -158,6 +160,21 @@ def remove_leftovers(folder: Path) -> None:
     (publishing writes the warehouse, which one process at a time may open for writing)."""
     for path in [*folder.glob("*.tmp"), *folder.glob("*.tmp.wal")]:
         path.unlink(missing_ok=True)
+
+
+def _sign_audit_log(workspace: Path, snapshot_id: str) -> None:
+    """Sign the audit log's head at each publication: the reads of the snapshot served until
+    now are then covered by a head kept outside the store (audit_heads.py)."""
+    from openbureau.service.audit_heads import sign_head
+    from openbureau.service.store import default_url, open_store
+    from openbureau.workspace import Workspace
+
+    url = Workspace.open(workspace).settings.service.store_url or default_url(workspace)
+    try:
+        sign_head(open_store(url), workspace)
+    except UserError as exc:
+        raise UserError(f"snapshot {snapshot_id} is published, but the audit log's head was "
+                        f"not signed: {exc}") from None
 
 
 def _record_served(engine: Engine, folder: Path) -> None:

@@ -1,5 +1,6 @@
 """The operational store: accounts, API keys, sessions, failed logins, lender lookups and
-their quota windows, attestations, audit log.
+their quota windows, attestations, audit log (a transparency log: entries, tree nodes, signed
+heads).
 
 SQLAlchemy models on a SQLite file by default (``service/store.sqlite`` in the workspace) or
 PostgreSQL when ``[service] store_url`` is set. The schema is created and changed only by the
@@ -21,6 +22,8 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
+    SmallInteger,
     String,
     Text,
     create_engine,
@@ -143,11 +146,14 @@ class Attestation(Base):
 
 
 class AuditEntry(Base):
-    """One read or change of a person's data. Each row's hash covers the previous row's hash,
-    so an edited or deleted row breaks the chain (``openbureau audit verify``)."""
+    """One read or change of a person's data: a leaf of the audit log's Merkle tree
+    (``leaf_index``, from 0). ``hash`` is its leaf hash, over its fields, its index and a random
+    ``nonce`` (audit.py ``leaf_bytes``); the tree's complete subtrees are in ``audit_tree``."""
     __tablename__ = "audit_log"
     seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"),
                                      primary_key=True, autoincrement=True)
+    # unique: two writers that read the same tree size cannot both append at it
+    leaf_index: Mapped[int] = mapped_column(BigInteger, unique=True)
     at: Mapped[dt.datetime] = mapped_column(DateTime, index=True)
     actor: Mapped[str] = mapped_column(String(64), index=True)  # username, or "anonymous"
     actor_role: Mapped[str] = mapped_column(String(16))
@@ -156,9 +162,52 @@ class AuditEntry(Base):
     action: Mapped[str] = mapped_column(String(64), index=True)
     outcome: Mapped[str] = mapped_column(String(16))  # allowed | denied
     detail: Mapped[str] = mapped_column(Text, default="")
-    # unique: two writers that read the same last row cannot both append after it
-    prev_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    nonce: Mapped[str] = mapped_column(String(32))  # hex; hides the fields behind the hash
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class AuditTreeNode(Base):
+    """The hash of a complete subtree of the audit log's tree: leaves ``[idx << level,
+    (idx + 1) << level)``, level 1 and up (level 0 is ``audit_log.hash``). Written with the
+    entries that complete it; proofs are built from these, not from every leaf."""
+    __tablename__ = "audit_tree"
+    level: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    idx: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
+class TransparencyLog(Base):
+    """The log's identity (one row): signed tree heads name it, so heads of another store's
+    log (a store replaced, or another one of the same workspace) are told apart."""
+    __tablename__ = "transparency_log"
+    log_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class AuditHead(Base):
+    """A signed tree head (the compact JWS in ``jws``; the rest repeats its claims to query
+    by). Also appended to ``public/audit-heads.jsonl`` in the workspace."""
+    __tablename__ = "audit_heads"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    log_id: Mapped[str] = mapped_column(String(32))
+    tree_size: Mapped[int] = mapped_column(BigInteger, index=True)
+    root_hash: Mapped[str] = mapped_column(String(64))
+    signed_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    key_id: Mapped[str] = mapped_column(String(64))
+    jws: Mapped[str] = mapped_column(Text)
+
+
+class AuditCheck(Base):
+    """The outcome of a full check of the log (``openbureau audit verify``, or an auditor's
+    "verify now"): what the auditor page shows instead of checking on every view."""
+    __tablename__ = "audit_checks"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    actor: Mapped[str] = mapped_column(String(64))
+    entries: Mapped[int] = mapped_column(BigInteger)
+    heads: Mapped[int] = mapped_column(Integer)
+    ok: Mapped[bool] = mapped_column(Boolean)
+    problems: Mapped[str] = mapped_column(Text, default="")  # one a line
 
 
 def default_url(workspace: Path) -> str:

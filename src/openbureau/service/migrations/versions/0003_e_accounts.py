@@ -1,7 +1,7 @@
 """accounts and keys: who created them, approval, last use; failed logins kept in the store
 
 Revision ID: 0003e
-Revises: 0001
+Revises: 0002d
 Create Date: 2026-12-07
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0003e"
-down_revision = "0001"
+down_revision = "0002d"
 branch_labels = None
 depends_on = None
 

@@ -35,6 +35,7 @@ screenshots: $(STAMP) system-packages pg-start
 
 test: $(STAMP) system-packages pg-start
 	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 	OPENBUREAU_TEST_POSTGRES_URL="$$($(PG) url)" $(BIN)/pytest
 

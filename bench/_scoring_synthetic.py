@@ -23,8 +23,12 @@ import numpy as np
 
 OUT = Path(__file__).resolve().parent / "out"
 TRAIN_AS_OF = dt.date(2024, 12, 31)
-EVENT_TABLES = ("ledger_account_status", "ledger_inquiries", "ledger_payments",
-                "ledger_public_records")
+EVENT_TABLES = (
+    "ledger_account_status",
+    "ledger_inquiries",
+    "ledger_payments",
+    "ledger_public_records",
+)
 
 
 def population(persons: int, seed: int) -> tuple[Path, Path, dict[str, float]]:
@@ -53,8 +57,12 @@ def population(persons: int, seed: int) -> tuple[Path, Path, dict[str, float]]:
             ingest_file(engine, load_spec(spec), result.files[feed], key=ws.national_id_key())
         timings["ingest"] = time.perf_counter() - t
         t = time.perf_counter()
-        link(engine, model_path=ws.root / "models" / "linkage-model.json",
-             settings=ws.settings.identity, country=ws.settings.bureau.country)
+        link(
+            engine,
+            model_path=ws.root / "models" / "linkage-model.json",
+            settings=ws.settings.identity,
+            country=ws.settings.bureau.country,
+        )
         timings["link"] = time.perf_counter() - t
         t = time.perf_counter()
         build_ledger(engine)
@@ -82,8 +90,12 @@ def synthetic(persons: int, seed: int) -> dict[str, float]:
     ws = Workspace.open(ws_dir)
     with ws.engine() as engine:
         t = time.perf_counter()
-        trained = train(engine, as_of=TRAIN_AS_OF, models_dir=ws.root / "models",
-                        reports_dir=ws.root / "reports")
+        trained = train(
+            engine,
+            as_of=TRAIN_AS_OF,
+            models_dir=ws.root / "models",
+            reports_dir=ws.root / "reports",
+        )
         timings["train"] = time.perf_counter() - t
         t = time.perf_counter()
         snap = score_snapshot(engine, trained.scorecard, TRAIN_AS_OF)
@@ -92,45 +104,63 @@ def synthetic(persons: int, seed: int) -> dict[str, float]:
         names = [f.name for f in FEATURES]
         candidates = builtin_candidates(engine)
         # train_features / train_outcomes are the training run's temp tables (same session).
-        frame = engine.arrow(f"""
-            SELECT f.person_id, {', '.join('f.' + n for n in names)}, o.bad::INTEGER AS bad,
+        frame = engine.arrow(
+            f"""
+            SELECT f.person_id, {", ".join("f." + n for n in names)}, o.bad::INTEGER AS bad,
                 o.excluded_reason IS NULL AND (f.tradelines >= 1 OR f.alt_months >= 6)
                     AS trainable,
-                {holdout_sql('f.person_id', 0.3)} AS holdout,
+                {holdout_sql("f.person_id", 0.3)} AS holdout,
                 ('0x' || substr(md5(f.person_id), 9, 8))::UBIGINT % 3 AS inner_fold,
                 s.score, t.default_12m::INTEGER AS true_default, t.pd_12m,
                 t.defaulted_before_as_of AS true_defaulted_before
             FROM train_features f JOIN train_outcomes o USING (person_id)
             JOIN scores s ON s.person_id = f.person_id AND s.snapshot_id = ?
             LEFT JOIN person_truth t ON t.person_id = f.person_id""",
-                             [snap.snapshot_id]).to_pandas()
+            [snap.snapshot_id],
+        ).to_pandas()
     fit = frame[frame.trainable & ~frame.holdout]
-    held = frame[frame.holdout & frame.score.notna() & frame.true_default.notna()
-                 & ~frame.true_defaulted_before.fillna(True).astype(bool)]
+    held = frame[
+        frame.holdout
+        & frame.score.notna()
+        & frame.true_default.notna()
+        & ~frame.true_defaulted_before.fillna(True).astype(bool)
+    ]
     truth = held.true_default.to_numpy()
     ours = _auc(held.score.to_numpy(float), truth)
     oracle = _auc(-held.pd_12m.to_numpy(float), truth)
     gbm_aucs = {}
-    for label, params in (("defaults", {}),
-                          ("300 trees, 7 leaves, lr 0.03",
-                           {"n_estimators": 300, "num_leaves": 7, "learning_rate": 0.03})):
+    for label, params in (
+        ("defaults", {}),
+        (
+            "300 trees, 7 leaves, lr 0.03",
+            {"n_estimators": 300, "num_leaves": 7, "learning_rate": 0.03},
+        ),
+    ):
         model = lgb.LGBMClassifier(n_jobs=1, verbose=-1, random_state=42, **params)
         model.fit(fit[names], fit.bad)
         gbm_aucs[label] = _auc(-model.predict_proba(held[names])[:, 1], truth)
     print(f"\n## synthetic population, {persons:,} persons (seed {seed})")
     for k, v in timings.items():
         print(f"  {k:<8} {v:8.1f} s")
-    print(f"  scorecard {trained.scorecard.version}: {len(trained.scorecard.factors)} factors, "
-          f"trained on {trained.persons_train:,} persons, ledger-outcome held-out AUC "
-          f"{trained.auc_holdout:.4f}")
-    print(f"  held-out persons not defaulted before {TRAIN_AS_OF} (truth): {len(held):,}, "
-          f"true 12-month default rate {truth.mean():.2%}")
-    print(f"  AUC against the true 12-month default: ours {ours:.4f}; oracle {oracle:.4f}; "
-          f"ours / oracle {ours / oracle:.3f}")
+    print(
+        f"  scorecard {trained.scorecard.version}: {len(trained.scorecard.factors)} factors, "
+        f"trained on {trained.persons_train:,} persons, ledger-outcome held-out AUC "
+        f"{trained.auc_holdout:.4f}"
+    )
+    print(
+        f"  held-out persons not defaulted before {TRAIN_AS_OF} (truth): {len(held):,}, "
+        f"true 12-month default rate {truth.mean():.2%}"
+    )
+    print(
+        f"  AUC against the true 12-month default: ours {ours:.4f}; oracle {oracle:.4f}; "
+        f"ours / oracle {ours / oracle:.3f}"
+    )
     for label, auc in gbm_aucs.items():
         print(f"  LightGBM ({label}) on the same features and labels: {auc:.4f}")
-    print(f"  score snapshot: {snap.persons:,} persons in {timings['score']:.1f} s "
-          f"({snap.persons / timings['score']:,.0f} persons/s)")
+    print(
+        f"  score snapshot: {snap.persons:,} persons in {timings['score']:.1f} s "
+        f"({snap.persons / timings['score']:,.0f} persons/s)"
+    )
     _what_moved(candidates, fit, held)
     return {"ours": ours, "oracle": oracle, **gbm_aucs}
 
@@ -158,22 +188,27 @@ def _what_moved(candidates: list, fit, held) -> None:
     binning: on the held-out persons, and on 3 folds inside the training part alone (where the
     settings were chosen; the held-out persons play no part there)."""
     without = [c for c in candidates if c.name != NEW_FEATURE]
-    variants = {"previous binning, without " + NEW_FEATURE: (without, PREVIOUS_BINNING),
-                "current binning, without " + NEW_FEATURE: (without, None),
-                "current binning, all features": (candidates, None)}
+    variants = {
+        "previous binning, without " + NEW_FEATURE: (without, PREVIOUS_BINNING),
+        "current binning, without " + NEW_FEATURE: (without, None),
+        "current binning, all features": (candidates, None),
+    }
     fold = fit["inner_fold"].to_numpy()
     alive = fit["true_default"].notna() & ~fit["true_defaulted_before"].fillna(True).astype(bool)
     print("  what moved the ratio (ours / oracle): held-out; 3 folds inside the training part")
     for label, (cands, binning) in variants.items():
         truth = held["true_default"].to_numpy()
-        held_ratio = (_auc(_fit_and_score(cands, fit, held, binning), truth)
-                      / _auc(-held["pd_12m"].to_numpy(float), truth))
+        held_ratio = _auc(_fit_and_score(cands, fit, held, binning), truth) / _auc(
+            -held["pd_12m"].to_numpy(float), truth
+        )
         inner = []
         for k in range(3):
             val = fit[(fold == k) & alive]
             y = val["true_default"].to_numpy()
-            inner.append(_auc(_fit_and_score(cands, fit[fold != k], val, binning), y)
-                         / _auc(-val["pd_12m"].to_numpy(float), y))
+            inner.append(
+                _auc(_fit_and_score(cands, fit[fold != k], val, binning), y)
+                / _auc(-val["pd_12m"].to_numpy(float), y)
+            )
         print(f"    {label:<45} {held_ratio:.3f}; {np.mean(inner):.3f}")
 
 
@@ -188,8 +223,12 @@ def scale(base: int, copies: int, seed: int) -> None:
     card_path = ws_dir / "models" / "scorecard.yaml"
     if not card_path.exists():
         with Workspace.open(ws_dir).engine() as engine:
-            train(engine, as_of=TRAIN_AS_OF, models_dir=ws_dir / "models",
-                  reports_dir=ws_dir / "reports")
+            train(
+                engine,
+                as_of=TRAIN_AS_OF,
+                models_dir=ws_dir / "models",
+                reports_dir=ws_dir / "reports",
+            )
     big = OUT / f"scoring_scale_{base}x{copies}"
     if not (big / "warehouse.duckdb").exists():
         shutil.rmtree(big, ignore_errors=True)
@@ -220,8 +259,12 @@ def scale(base: int, copies: int, seed: int) -> None:
             snaps.append(time.perf_counter() - t)
     print(f"\n## scale: {persons:,} persons, {events:,} ledger events ({base:,} x {copies})")
     runs = ", ".join(f"{x:.1f}" for x in feats)
-    print(f"  point-in-time features: {min(feats):.1f} s (runs {runs}) = "
-          f"{persons / min(feats):,.0f} persons/s")
-    print(f"  score snapshot (features, points, reasons with records, publish): "
-          f"{min(snaps):.1f} s (runs {', '.join(f'{x:.1f}' for x in snaps)}) = "
-          f"{persons / min(snaps):,.0f} persons/s; last: {snap.scored:,} scored")
+    print(
+        f"  point-in-time features: {min(feats):.1f} s (runs {runs}) = "
+        f"{persons / min(feats):,.0f} persons/s"
+    )
+    print(
+        f"  score snapshot (features, points, reasons with records, publish): "
+        f"{min(snaps):.1f} s (runs {', '.join(f'{x:.1f}' for x in snaps)}) = "
+        f"{persons / min(snaps):,.0f} persons/s; last: {snap.scored:,} scored"
+    )

@@ -92,10 +92,22 @@ def demo_workspace(persons: int, seed: int) -> Path:
     ws.parent.mkdir(parents=True, exist_ok=True)
     print(f"building a {persons:,}-person demo workspace in {ws} (once) ...", flush=True)
     started = time.perf_counter()
-    subprocess.run([BIN / "openbureau", "demo", "--dir", ws, "--persons", str(persons),
-                    "--seed", str(seed), "--replace"], check=True, stdout=subprocess.DEVNULL)
-    subprocess.run([BIN / "openbureau", "publish", "-w", ws], check=True,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [
+            BIN / "openbureau",
+            "demo",
+            "--dir",
+            ws,
+            "--persons",
+            str(persons),
+            "--seed",
+            str(seed),
+            "--replace",
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    subprocess.run([BIN / "openbureau", "publish", "-w", ws], check=True, stdout=subprocess.DEVNULL)
     print(f"built in {time.perf_counter() - started:.0f} s", flush=True)
     return ws
 
@@ -112,16 +124,31 @@ def read_population(ws: Path) -> Population:
     con = duckdb.connect(str(path), read_only=True)
     try:
         snap = con.execute("SELECT snapshot_id FROM meta").fetchone()[0]  # type: ignore[index]
-        ids = [p for (p,) in con.execute("SELECT person_id FROM scores WHERE snapshot_id = ? "
-                                         "ORDER BY person_id", [snap]).fetchall()]
-        scored = [p for (p,) in con.execute(
-            "SELECT person_id FROM scores WHERE snapshot_id = ? AND score IS NOT NULL "
-            "ORDER BY md5(person_id) LIMIT ?", [snap, PERSON_ACCOUNTS]).fetchall()]
+        ids = [
+            p
+            for (p,) in con.execute(
+                "SELECT person_id FROM scores WHERE snapshot_id = ? ORDER BY person_id", [snap]
+            ).fetchall()
+        ]
+        scored = [
+            p
+            for (p,) in con.execute(
+                "SELECT person_id FROM scores WHERE snapshot_id = ? AND score IS NOT NULL "
+                "ORDER BY md5(person_id) LIMIT ?",
+                [snap, PERSON_ACCOUNTS],
+            ).fetchall()
+        ]
         # (one identity record of each person, with all a lookup needs)
-        identities = [{"first_name": f.title(), "last_name": la.title(), "dob": d.isoformat(),
-                       "address_line1": line, "postcode": pc}
-                      for f, la, d, line, pc in con.execute(
-                          """SELECT arg_min(r.first_name, r.identity_id),
+        identities = [
+            {
+                "first_name": f.title(),
+                "last_name": la.title(),
+                "dob": d.isoformat(),
+                "address_line1": line,
+                "postcode": pc,
+            }
+            for f, la, d, line, pc in con.execute(
+                """SELECT arg_min(r.first_name, r.identity_id),
                                  arg_min(r.last_name, r.identity_id),
                                  arg_min(r.dob, r.identity_id),
                                  arg_min(r.address_line1, r.identity_id),
@@ -131,7 +158,9 @@ def read_population(ws: Path) -> Population:
                                AND r.dob IS NOT NULL AND r.address_line1 IS NOT NULL
                                AND r.postcode IS NOT NULL
                              GROUP BY p.person_id ORDER BY md5(p.person_id)
-                             LIMIT 2000""").fetchall()]
+                             LIMIT 2000"""
+            ).fetchall()
+        ]
     finally:
         con.close()
     return Population(ids, identities, scored)
@@ -145,14 +174,24 @@ def make_store(url: str, scored: list[str]) -> str:
         Path(f"{path}{suffix}").unlink(missing_ok=True)
     factory = open_store(url)
     with factory() as session:
-        lender = create_account(session, username="bench-lender", role="lender",
-                                password=PASSWORD, organisation="Bench Bank")
+        lender = create_account(
+            session,
+            username="bench-lender",
+            role="lender",
+            password=PASSWORD,
+            organisation="Bench Bank",
+        )
         if hasattr(lender, "lookups_per_minute"):  # (a tree from before quotas has none)
             lender.lookups_per_minute = 1_000_000
         key = issue_api_key(session, lender, "bench")
         for i, pid in enumerate(scored):
-            create_account(session, username=f"bench-person-{i}", role="person",
-                           password=PASSWORD, person_id=pid)
+            create_account(
+                session,
+                username=f"bench-person-{i}",
+                role="person",
+                password=PASSWORD,
+                person_id=pid,
+            )
         session.commit()
     factory.kw["bind"].dispose()
     return key
@@ -163,11 +202,17 @@ def make_store_with(src: Path | None, url: str, scored: list[str]) -> str:
     in a process of its own; None: this process's."""
     if src is None:
         return make_store(url, scored)
-    script = ("import json, sys; sys.path.insert(0, sys.argv[1]); import api; "
-              "print(api.make_store(sys.argv[2], json.loads(sys.argv[3])))")
-    done = subprocess.run([sys.executable, "-c", script, str(Path(__file__).parent), url,
-                           json.dumps(scored)], env=_env(src), check=True,
-                          capture_output=True, text=True)
+    script = (
+        "import json, sys; sys.path.insert(0, sys.argv[1]); import api; "
+        "print(api.make_store(sys.argv[2], json.loads(sys.argv[3])))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(Path(__file__).parent), url, json.dumps(scored)],
+        env=_env(src),
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return done.stdout.strip().splitlines()[-1]
 
 
@@ -186,17 +231,27 @@ def free_port() -> int:
 
 
 def server_command(ws: Path, store_url: str, port: int) -> list[str]:
-    return [str(BIN / "openbureau"), "serve", "-w", str(ws), "--port", str(port),
-            "--store", store_url]
+    return [
+        str(BIN / "openbureau"),
+        "serve",
+        "-w",
+        str(ws),
+        "--port",
+        str(port),
+        "--store",
+        store_url,
+    ]
 
 
-def start_server(ws: Path, store_url: str, port: int, log: Path,
-                 src: Path | None = None) -> subprocess.Popen[bytes]:
+def start_server(
+    ws: Path, store_url: str, port: int, log: Path, src: Path | None = None
+) -> subprocess.Popen[bytes]:
     """``openbureau serve`` (from the source tree ``src`` if given), waited for until
     ``/api/v1/health`` answers (60 s at most)."""
     with log.open("wb") as out:
-        proc = subprocess.Popen(server_command(ws, store_url, port), stdout=out,
-                                stderr=subprocess.STDOUT, env=_env(src))
+        proc = subprocess.Popen(
+            server_command(ws, store_url, port), stdout=out, stderr=subprocess.STDOUT, env=_env(src)
+        )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -231,16 +286,18 @@ class RawClient:
         self._idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
         self._slots = asyncio.Semaphore(max_connections)
 
-    async def request(self, method: str, target: str, headers: dict[str, str],
-                      body: bytes) -> int:
+    async def request(self, method: str, target: str, headers: dict[str, str], body: bytes) -> int:
         head = f"{method} {target} HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\n"
         head += "".join(f"{k}: {v}\r\n" for k, v in headers.items())
         head += f"Content-Length: {len(body)}\r\n\r\n" if body else "\r\n"
         async with self._slots:
             for attempt in (1, 2):
                 reused = attempt == 1 and bool(self._idle)
-                reader, writer = (self._idle.pop() if reused
-                                  else await asyncio.open_connection("127.0.0.1", self.port))
+                reader, writer = (
+                    self._idle.pop()
+                    if reused
+                    else await asyncio.open_connection("127.0.0.1", self.port)
+                )
                 try:
                     writer.write(head.encode() + body)
                     await writer.drain()
@@ -269,8 +326,10 @@ class RawClient:
     async def _response(reader: asyncio.StreamReader) -> tuple[int, bool]:
         lines = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
         status = int(lines[0].split(" ", 2)[1])
-        fields = {k.strip().lower(): v.strip() for k, _, v in
-                  (line.partition(":") for line in lines[1:] if line)}
+        fields = {
+            k.strip().lower(): v.strip()
+            for k, _, v in (line.partition(":") for line in lines[1:] if line)
+        }
         if fields.get("transfer-encoding", "").lower() == "chunked":
             while size := int((await reader.readuntil(b"\r\n")).split(b";")[0], 16):
                 await reader.readexactly(size + 2)
@@ -288,13 +347,14 @@ class HttpxClient:
     """The same through one ``httpx.AsyncClient`` (``--client httpx``)."""
 
     def __init__(self, port: int, max_connections: int) -> None:
-        limits = httpx.Limits(max_connections=max_connections,
-                              max_keepalive_connections=max_connections)
-        self._client = httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", limits=limits,
-                                         timeout=None)
+        limits = httpx.Limits(
+            max_connections=max_connections, max_keepalive_connections=max_connections
+        )
+        self._client = httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{port}", limits=limits, timeout=None
+        )
 
-    async def request(self, method: str, target: str, headers: dict[str, str],
-                      body: bytes) -> int:
+    async def request(self, method: str, target: str, headers: dict[str, str], body: bytes) -> int:
         r = await self._client.request(method, target, headers=headers, content=body or None)
         return r.status_code
 
@@ -330,17 +390,25 @@ class Phase:
         def q(p: float) -> float:
             return lat[min(len(lat) - 1, int(p * len(lat)))] * 1000 if lat else float("nan")
 
-        return {"req/s": len(lat) / self.wall if self.wall else 0.0, "p50": q(0.50),
-                "p90": q(0.90), "p99": q(0.99), "max": q(1.0),
-                "errors": float(sum(self.errors.values())),
-                "srv ms/req": self.server_cpu / max(self.sent, 1) * 1000,
-                "gen ms/req": self.client_cpu / max(self.done, 1) * 1000,
-                "lag p99": (sorted(self.lag)[int(0.99 * len(self.lag))] * 1000
-                            if self.lag else float("nan")), "load": self.load}
+        return {
+            "req/s": len(lat) / self.wall if self.wall else 0.0,
+            "p50": q(0.50),
+            "p90": q(0.90),
+            "p99": q(0.99),
+            "max": q(1.0),
+            "errors": float(sum(self.errors.values())),
+            "srv ms/req": self.server_cpu / max(self.sent, 1) * 1000,
+            "gen ms/req": self.client_cpu / max(self.done, 1) * 1000,
+            "lag p99": (
+                sorted(self.lag)[int(0.99 * len(self.lag))] * 1000 if self.lag else float("nan")
+            ),
+            "load": self.load,
+        }
 
 
-async def _one(client: Client, request: Request, phase: Phase, scheduled: float,
-               counted: bool) -> None:
+async def _one(
+    client: Client, request: Request, phase: Phase, scheduled: float, counted: bool
+) -> None:
     loop = asyncio.get_running_loop()
     phase.sent += 1
     if counted:
@@ -360,8 +428,15 @@ async def _one(client: Client, request: Request, phase: Phase, scheduled: float,
         phase.errors[kind] += 1
 
 
-async def open_loop(client: Client, make: Callable[[], Request], phase: Phase, rate: float,
-                    seconds: float, warmup: float, drain: float = DRAIN) -> None:
+async def open_loop(
+    client: Client,
+    make: Callable[[], Request],
+    phase: Phase,
+    rate: float,
+    seconds: float,
+    warmup: float,
+    drain: float = DRAIN,
+) -> None:
     """Send ``rate`` requests per second on schedule; count those after ``warmup``. Answers
     still missing ``drain`` seconds after the last send are given up on (errors)."""
     loop = asyncio.get_running_loop()
@@ -389,8 +464,15 @@ async def open_loop(client: Client, make: Callable[[], Request], phase: Phase, r
     phase.client_cpu = time.process_time() - cpu0
 
 
-async def closed_loop(client: Client, make: Callable[[], Request], phase: Phase, clients: int,
-                      seconds: float, warmup: float, limit: int | None = None) -> None:
+async def closed_loop(
+    client: Client,
+    make: Callable[[], Request],
+    phase: Phase,
+    clients: int,
+    seconds: float,
+    warmup: float,
+    limit: int | None = None,
+) -> None:
     """``clients`` senders, each waiting for its answer; counted after ``warmup``."""
     loop = asyncio.get_running_loop()
     t0 = loop.time()
@@ -437,10 +519,16 @@ def login_cookies(port: int, n: int) -> list[str]:
             token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
             if token is None or "ob_login" not in form.cookies:
                 sys.exit(f"no login form: {form.status_code} {form.text[:200]}")
-            r = c.post("/login", data={"username": f"bench-person-{i}", "password": PASSWORD,
-                                       "csrf_token": token.group(1)},
-                       headers={"Cookie": f"ob_login={form.cookies['ob_login']}"},
-                       follow_redirects=False)
+            r = c.post(
+                "/login",
+                data={
+                    "username": f"bench-person-{i}",
+                    "password": PASSWORD,
+                    "csrf_token": token.group(1),
+                },
+                headers={"Cookie": f"ob_login={form.cookies['ob_login']}"},
+                follow_redirects=False,
+            )
             if r.status_code != 303 or "ob_session" not in r.cookies:
                 sys.exit(f"login failed: {r.status_code} {r.text[:200]}")
             # the cookie is Secure and this is plain http on loopback: sent by hand below
@@ -450,8 +538,9 @@ def login_cookies(port: int, n: int) -> list[str]:
 
 
 @contextmanager
-def serving(ws: Path, store_url: str, log: Path,
-            src: Path | None = None) -> Iterator[tuple[int, int]]:
+def serving(
+    ws: Path, store_url: str, log: Path, src: Path | None = None
+) -> Iterator[tuple[int, int]]:
     """A fresh ``openbureau serve``: (port, process id); stopped afterwards."""
     port = free_port()
     proc = start_server(ws, store_url, port, log, src)
@@ -482,8 +571,9 @@ async def _measure(port: int, pid: int, name: str, kind: str, go: PhaseRun) -> P
     return phase
 
 
-def run_phases(ws: Path, store_url: str, log: Path, key: str, pop: Population, s: Settings,
-               seed: int) -> list[Phase]:
+def run_phases(
+    ws: Path, store_url: str, log: Path, key: str, pop: Population, s: Settings, seed: int
+) -> list[Phase]:
     """Each phase on a server of its own: an overloaded server keeps working through requests
     its clients gave up on, which would slow the next phase down."""
     rng = random.Random(seed)
@@ -501,25 +591,41 @@ def run_phases(ws: Path, store_url: str, log: Path, key: str, pop: Population, s
         return "GET", "/me", {"Cookie": rng.choice(cookies)}, b""
 
     def identity() -> Request:
-        body = json.dumps({"purpose": "credit_application",
-                           "identity": rng.choice(pop.identities)}).encode()
+        body = json.dumps(
+            {"purpose": "credit_application", "identity": rng.choice(pop.identities)}
+        ).encode()
         return "POST", "/api/v1/lookups", {**lender, "Content-Type": "application/json"}, body
 
     plan: list[tuple[str, PhaseRun]] = [
-        (f"health (no data), closed loop {s.clients} clients",
-         lambda c, p: closed_loop(c, health, p, s.clients, s.closed_seconds, 2)),
-        *((f"score, open loop {rate:g}/s",
-           lambda c, p, rate=rate: open_loop(c, score, p, rate, s.seconds, s.warmup))
-          for rate in s.rates),
-        (f"score, closed loop {s.clients} clients",
-         lambda c, p: closed_loop(c, score, p, s.clients, s.closed_seconds, 2)),
-        (f"/me page, open loop {s.page_rate:g}/s",
-         lambda c, p: open_loop(c, page, p, s.page_rate, s.page_seconds, s.warmup)),
-        (f"/me page, closed loop {s.clients} clients",
-         lambda c, p: closed_loop(c, page, p, s.clients, s.closed_seconds, 2)),
-        (f"identity lookup, closed loop {s.lookup_clients} client(s)",
-         lambda c, p: closed_loop(c, identity, p, s.lookup_clients, s.lookup_seconds, 2,
-                                  limit=s.lookups)),
+        (
+            f"health (no data), closed loop {s.clients} clients",
+            lambda c, p: closed_loop(c, health, p, s.clients, s.closed_seconds, 2),
+        ),
+        *(
+            (
+                f"score, open loop {rate:g}/s",
+                lambda c, p, rate=rate: open_loop(c, score, p, rate, s.seconds, s.warmup),
+            )
+            for rate in s.rates
+        ),
+        (
+            f"score, closed loop {s.clients} clients",
+            lambda c, p: closed_loop(c, score, p, s.clients, s.closed_seconds, 2),
+        ),
+        (
+            f"/me page, open loop {s.page_rate:g}/s",
+            lambda c, p: open_loop(c, page, p, s.page_rate, s.page_seconds, s.warmup),
+        ),
+        (
+            f"/me page, closed loop {s.clients} clients",
+            lambda c, p: closed_loop(c, page, p, s.clients, s.closed_seconds, 2),
+        ),
+        (
+            f"identity lookup, closed loop {s.lookup_clients} client(s)",
+            lambda c, p: closed_loop(
+                c, identity, p, s.lookup_clients, s.lookup_seconds, 2, limit=s.lookups
+            ),
+        ),
     ]
     phases = []
     for name, go in plan:
@@ -554,22 +660,28 @@ async def _flood(port: int, pop: Population, key: str, f: Flood, seed: int) -> l
         return "GET", f"/api/v1/persons/{pid}/score?purpose=account_review", lender, b""
 
     def identity() -> Request:
-        body = json.dumps({"purpose": "credit_application",
-                           "identity": rng.choice(pop.identities)}).encode()
+        body = json.dumps(
+            {"purpose": "credit_application", "identity": rng.choice(pop.identities)}
+        ).encode()
         return "POST", "/api/v1/lookups", {**lender, "Content-Type": "application/json"}, body
 
     client = CLIENTS[f.client](port, MAX_CONNECTIONS)
     idle = [Phase("/health, idle"), Phase("score, idle")]
-    busy = [Phase(f"lookups, {f.clients} at once"), Phase("/health, during the flood"),
-            Phase("score, during the flood")]
+    busy = [
+        Phase(f"lookups, {f.clients} at once"),
+        Phase("/health, during the flood"),
+        Phase("score, during the flood"),
+    ]
     try:
         await asyncio.gather(
             open_loop(client, health, idle[0], f.probe_rate, f.seconds, f.warmup),
-            open_loop(client, score, idle[1], f.probe_rate, f.seconds, f.warmup))
+            open_loop(client, score, idle[1], f.probe_rate, f.seconds, f.warmup),
+        )
         await asyncio.gather(
             closed_loop(client, identity, busy[0], f.clients, f.seconds, f.warmup),
             open_loop(client, health, busy[1], f.probe_rate, f.seconds, f.warmup),
-            open_loop(client, score, busy[2], f.probe_rate, f.seconds, f.warmup))
+            open_loop(client, score, busy[2], f.probe_rate, f.seconds, f.warmup),
+        )
     finally:
         await client.aclose()
     return idle + busy
@@ -596,14 +708,26 @@ FLOOD_COLUMNS = ("answered", "p50", "p95", "p99", "max", "errors", "completed")
 
 
 def _flood_row(phase: Phase) -> dict[str, float]:
-    return {"answered": float(len(phase.latencies)), "completed": float(phase.completed),
-            "p50": _q(phase, 0.5),
-            "p95": _q(phase, 0.95), "p99": _q(phase, 0.99), "max": _q(phase, 1.0),
-            "errors": float(sum(phase.errors.values()))}
+    return {
+        "answered": float(len(phase.latencies)),
+        "completed": float(phase.completed),
+        "p50": _q(phase, 0.5),
+        "p95": _q(phase, 0.95),
+        "p99": _q(phase, 0.99),
+        "max": _q(phase, 1.0),
+        "errors": float(sum(phase.errors.values())),
+    }
 
 
-def run_flood(ws: Path, store_dir: Path, pop: Population, f: Flood, repeat: int, seed: int,
-              compare: Path | None) -> None:
+def run_flood(
+    ws: Path,
+    store_dir: Path,
+    pop: Population,
+    f: Flood,
+    repeat: int,
+    seed: int,
+    compare: Path | None,
+) -> None:
     """The flood on this tree's server, and first on ``compare``'s if given; each run a fresh
     store and server, old and new taking turns."""
     store_url = f"sqlite:///{store_dir / 'store.sqlite'}"
@@ -643,8 +767,13 @@ def settings_both_read(ws: Path, compare: Path | None) -> Iterator[None]:
     if mine.strip() != DEFAULT_TOML.strip():
         sys.exit(f"{path}: --compare-src needs a workspace with the default settings")
     script = "from openbureau.config import DEFAULT_TOML; print(DEFAULT_TOML)"
-    theirs = subprocess.run([sys.executable, "-c", script], env=_env(compare), check=True,
-                            capture_output=True, text=True).stdout
+    theirs = subprocess.run(
+        [sys.executable, "-c", script],
+        env=_env(compare),
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     path.write_text(theirs, encoding="utf-8")
     try:
         yield
@@ -652,32 +781,48 @@ def settings_both_read(ws: Path, compare: Path | None) -> Iterator[None]:
         path.write_text(mine, encoding="utf-8")
 
 
-def _flood_report(results: dict[str, list[list[Phase]]], f: Flood, repeat: int,
-                  compare: Path | None) -> None:
-    print(f"\nmedian of {repeat} run(s); latencies in ms; probes {f.probe_rate:g}/s each, "
-          f"{f.seconds:g} s after {f.warmup:g} s of warm-up")
+def _flood_report(
+    results: dict[str, list[list[Phase]]], f: Flood, repeat: int, compare: Path | None
+) -> None:
+    print(
+        f"\nmedian of {repeat} run(s); latencies in ms; probes {f.probe_rate:g}/s each, "
+        f"{f.seconds:g} s after {f.warmup:g} s of warm-up"
+    )
     print(f"{'server':24}{'phase':30}" + "".join(f"{c:>10}" for c in FLOOD_COLUMNS))
     medians: dict[str, dict[str, dict[str, float]]] = {}
     for label, runs in results.items():
         medians[label] = {}
         for i, phase in enumerate(runs[0]):
-            row = {c: statistics.median(_flood_row(r[i])[c] for r in runs)
-                   for c in FLOOD_COLUMNS}
+            row = {c: statistics.median(_flood_row(r[i])[c] for r in runs) for c in FLOOD_COLUMNS}
             medians[label][phase.name] = row
-            print(f"{label[-24:]:24}{phase.name:30}" +
-                  "".join(f"{row[c]:>10.1f}" for c in FLOOD_COLUMNS))
+            print(
+                f"{label[-24:]:24}{phase.name:30}"
+                + "".join(f"{row[c]:>10.1f}" for c in FLOOD_COLUMNS)
+            )
     if compare is not None:
         old, new = medians[str(compare)], medians["this tree"]
         print()
         for name in ("/health, during the flood", "score, during the flood"):
             for q in ("p50", "p95"):
-                print(f"{name} {q}: {old[name][q]:.1f} ms before, {new[name][q]:.1f} ms "
-                      f"after: {old[name][q] / new[name][q]:.1f} times faster")
+                print(
+                    f"{name} {q}: {old[name][q]:.1f} ms before, {new[name][q]:.1f} ms "
+                    f"after: {old[name][q] / new[name][q]:.1f} times faster"
+                )
 
 
 # -- report ----------------------------------------------------------------------------------
-COLUMNS = ("req/s", "p50", "p90", "p99", "max", "errors", "srv ms/req", "gen ms/req", "lag p99",
-           "load")
+COLUMNS = (
+    "req/s",
+    "p50",
+    "p90",
+    "p99",
+    "max",
+    "errors",
+    "srv ms/req",
+    "gen ms/req",
+    "lag p99",
+    "load",
+)
 
 
 def print_table(title: str, rows: list[tuple[str, dict[str, float]]]) -> None:
@@ -689,15 +834,22 @@ def print_table(title: str, rows: list[tuple[str, dict[str, float]]]) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--workspace", type=Path,
-                    help="a workspace with a published snapshot (default: a demo workspace "
-                         "built once in bench/out)")
+    ap.add_argument(
+        "--workspace",
+        type=Path,
+        help="a workspace with a published snapshot (default: a demo workspace "
+        "built once in bench/out)",
+    )
     ap.add_argument("--persons", type=int, default=20_000, help="persons in the demo workspace")
     ap.add_argument("--seed", type=int, default=42)
-    ap.add_argument("--rate", type=float, action="append",
-                    help="score lookups per second, open loop; repeat for several phases "
-                         "(default: 200, the issue's goal, then 50); the first is checked "
-                         "against the goal")
+    ap.add_argument(
+        "--rate",
+        type=float,
+        action="append",
+        help="score lookups per second, open loop; repeat for several phases "
+        "(default: 200, the issue's goal, then 50); the first is checked "
+        "against the goal",
+    )
     ap.add_argument("--seconds", type=float, default=20, help="open-loop measured seconds")
     ap.add_argument("--warmup", type=float, default=3, help="open-loop seconds not counted")
     ap.add_argument("--clients", type=int, default=8, help="closed-loop clients")
@@ -705,21 +857,33 @@ def main() -> None:
     ap.add_argument("--page-rate", type=float, default=50, help="/me pages per second (open)")
     ap.add_argument("--page-seconds", type=float, default=10)
     ap.add_argument("--lookups", type=int, default=300, help="identity lookups at most")
-    ap.add_argument("--lookup-seconds", type=float, default=120, help="identity lookups: "
-                                                                     "seconds at most")
+    ap.add_argument(
+        "--lookup-seconds", type=float, default=120, help="identity lookups: seconds at most"
+    )
     ap.add_argument("--lookup-clients", type=int, default=1)
-    ap.add_argument("--client", choices=sorted(CLIENTS), default="raw",
-                    help="load generator's HTTP client")
+    ap.add_argument(
+        "--client", choices=sorted(CLIENTS), default="raw", help="load generator's HTTP client"
+    )
     ap.add_argument("--repeat", type=int, default=1, help="runs, each with a fresh server")
-    ap.add_argument("--flood", action="store_true",
-                    help="instead: /health and score reads while one lender floods lookups")
+    ap.add_argument(
+        "--flood",
+        action="store_true",
+        help="instead: /health and score reads while one lender floods lookups",
+    )
     ap.add_argument("--flood-clients", type=int, default=48, help="the lender's lookups at once")
     ap.add_argument("--flood-seconds", type=float, default=15)
-    ap.add_argument("--probe-rate", type=float, default=10,
-                    help="/health and score reads a second, each, during the flood")
-    ap.add_argument("--compare-src", type=Path,
-                    help="with --flood: first a server from this source tree (its src folder, "
-                         "e.g. another checkout's), then this one, and the ratios")
+    ap.add_argument(
+        "--probe-rate",
+        type=float,
+        default=10,
+        help="/health and score reads a second, each, during the flood",
+    )
+    ap.add_argument(
+        "--compare-src",
+        type=Path,
+        help="with --flood: first a server from this source tree (its src folder, "
+        "e.g. another checkout's), then this one, and the ratios",
+    )
     args = ap.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the server on the way out
 
@@ -730,38 +894,63 @@ def main() -> None:
     store_dir = (OUT / "api_store").resolve()
     store_dir.mkdir(parents=True, exist_ok=True)
     store_url = f"sqlite:///{store_dir / 'store.sqlite'}"
-    settings = Settings(args.rate or [200.0, 50.0], args.seconds, args.warmup, args.clients,
-                        args.closed_seconds, args.page_rate, args.page_seconds, args.lookups,
-                        args.lookup_seconds, args.lookup_clients, args.client)
-    print(f"workspace {ws}: {len(pop.person_ids):,} persons in the snapshot; "
-          f"{os.cpu_count()} CPUs; server and load generator on this machine, loopback")
+    settings = Settings(
+        args.rate or [200.0, 50.0],
+        args.seconds,
+        args.warmup,
+        args.clients,
+        args.closed_seconds,
+        args.page_rate,
+        args.page_seconds,
+        args.lookups,
+        args.lookup_seconds,
+        args.lookup_clients,
+        args.client,
+    )
+    print(
+        f"workspace {ws}: {len(pop.person_ids):,} persons in the snapshot; "
+        f"{os.cpu_count()} CPUs; server and load generator on this machine, loopback"
+    )
     if args.flood:
-        run_flood(ws, store_dir, pop, Flood(args.flood_clients, args.flood_seconds,
-                                            args.warmup, args.probe_rate, args.client),
-                  args.repeat, args.seed, args.compare_src)
+        run_flood(
+            ws,
+            store_dir,
+            pop,
+            Flood(
+                args.flood_clients, args.flood_seconds, args.warmup, args.probe_rate, args.client
+            ),
+            args.repeat,
+            args.seed,
+            args.compare_src,
+        )
         return
 
     runs: list[list[Phase]] = []
     for run in range(args.repeat):
         key = make_store(store_url, pop.scored)
         print(f"run {run + 1}/{args.repeat}", flush=True)
-        phases = run_phases(ws, store_url, store_dir / "server.log", key, pop, settings,
-                            args.seed + run)
+        phases = run_phases(
+            ws, store_url, store_dir / "server.log", key, pop, settings, args.seed + run
+        )
         runs.append(phases)
         print_table(f"run {run + 1}", [(p.name, p.row()) for p in phases])
         for p in phases:
             if p.errors:
                 print(f"  {p.name}: errors {dict(p.errors)}")
     if args.repeat > 1:
-        medians = [(phase.name, {c: statistics.median(r[i].row()[c] for r in runs)
-                                 for c in COLUMNS}) for i, phase in enumerate(runs[0])]
+        medians = [
+            (phase.name, {c: statistics.median(r[i].row()[c] for r in runs) for c in COLUMNS})
+            for i, phase in enumerate(runs[0])
+        ]
         print_table(f"median of {args.repeat} runs", medians)
     rate = settings.rates[0]
     p99 = statistics.median(r[1].row()["p99"] for r in runs)
     errors = statistics.median(r[1].row()["errors"] for r in runs)
     met = p99 < TARGET_P99_MS and not errors
-    print(f"\ntarget: score p99 under {TARGET_P99_MS} ms at {rate:g} req/s with no errors: "
-          f"{'met' if met else 'MISSED'} (p99 {p99:.1f} ms, {errors:.0f} errors)")
+    print(
+        f"\ntarget: score p99 under {TARGET_P99_MS} ms at {rate:g} req/s with no errors: "
+        f"{'met' if met else 'MISSED'} (p99 {p99:.1f} ms, {errors:.0f} errors)"
+    )
 
 
 if __name__ == "__main__":

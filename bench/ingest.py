@@ -33,8 +33,10 @@ def peer_load(path: Path, fmt: str, delimiter: str, encoding: str, db: Path) -> 
     p = str(path).replace("'", "''")
     if fmt == "csv":
         enc = {"cp1252": "latin-1", "utf-8-sig": "utf-8"}.get(encoding, encoding)
-        src = (f"read_csv('{p}', all_varchar = true, delim = '{delimiter}', header = true, "
-               f"encoding = '{enc}', ignore_errors = true)")
+        src = (
+            f"read_csv('{p}', all_varchar = true, delim = '{delimiter}', header = true, "
+            f"encoding = '{enc}', ignore_errors = true)"
+        )
     elif fmt == "jsonl":
         src = f"read_json('{p}', format = 'newline_delimited', ignore_errors = true)"
     else:
@@ -58,10 +60,13 @@ def main() -> None:
     shutil.rmtree(pop, ignore_errors=True)
     started = time.perf_counter()
     result = generate(pop, SynthConfig(persons=args.persons, seed=args.seed))
-    print(f"synth: {args.persons:,} persons, {sum(result.rows.values()):,} rows in "
-          f"{time.perf_counter() - started:.1f} s")
-    specs = [result.specs[feed] for feed in sorted(result.specs)
-             if not args.feed or feed in args.feed]
+    print(
+        f"synth: {args.persons:,} persons, {sum(result.rows.values()):,} rows in "
+        f"{time.perf_counter() - started:.1f} s"
+    )
+    specs = [
+        result.specs[feed] for feed in sorted(result.specs) if not args.feed or feed in args.feed
+    ]
     files = result.files
 
     print(f"{'feed':24} {'rows':>10} {'ours s':>8} {'rows/s':>10} {'duckdb s':>9} {'ratio':>6}")
@@ -80,8 +85,15 @@ def main() -> None:
                     ours.append(time.perf_counter() - started)
                 rows = report.read
                 assert report.reconciled
-                peer.append(peer_load(files[spec.name], spec.format, spec.parse.delimiter,
-                                      spec.parse.encoding, tmp / "peer.duckdb"))
+                peer.append(
+                    peer_load(
+                        files[spec.name],
+                        spec.format,
+                        spec.parse.delimiter,
+                        spec.parse.encoding,
+                        tmp / "peer.duckdb",
+                    )
+                )
             finally:
                 shutil.rmtree(tmp)
         o, p = statistics.median(ours), statistics.median(peer)
@@ -89,8 +101,10 @@ def main() -> None:
         total_ours += o
         total_peer += p
         print(f"{spec.name:24} {rows:>10,} {o:>8.2f} {rows / o:>10,.0f} {p:>9.2f} {o / p:>6.1f}")
-    print(f"{'all feeds':24} {total_rows:>10,} {total_ours:>8.2f} "
-          f"{total_rows / total_ours:>10,.0f} {total_peer:>9.2f} {total_ours / total_peer:>6.1f}")
+    print(
+        f"{'all feeds':24} {total_rows:>10,} {total_ours:>8.2f} "
+        f"{total_rows / total_ours:>10,.0f} {total_peer:>9.2f} {total_ours / total_peer:>6.1f}"
+    )
 
 
 if __name__ == "__main__":

@@ -92,14 +92,32 @@ def febrl_spec(name: str, with_ssn: bool) -> dict:
         {"column": "suburb", "target": "city", "category": "identity"},
         {"column": "postcode", "target": "postcode", "category": "identity"},
         {"column": "state", "target": "region", "category": "identity"},
-        {"column": "date_of_birth", "target": "dob", "type": "date", "formats": ["%Y%m%d"],
-         "category": "identity", "invalid": "null"},
+        {
+            "column": "date_of_birth",
+            "target": "dob",
+            "type": "date",
+            "formats": ["%Y%m%d"],
+            "category": "identity",
+            "invalid": "null",
+        },
     ]
     if with_ssn:
-        fields.append({"column": "soc_sec_id", "target": "national_id", "category": "identity",
-                       "invalid": "null"})
-    return {"name": name, "furnisher": "FEBRL", "feed": "persons", "format": "csv",
-            "record_key": ["rec_id"], "fields": fields}
+        fields.append(
+            {
+                "column": "soc_sec_id",
+                "target": "national_id",
+                "category": "identity",
+                "invalid": "null",
+            }
+        )
+    return {
+        "name": name,
+        "furnisher": "FEBRL",
+        "feed": "persons",
+        "format": "csv",
+        "record_key": ["rec_id"],
+        "fields": fields,
+    }
 
 
 def febrl_openbureau(a, b, with_ssn: bool) -> tuple[float, float, float, float]:
@@ -110,14 +128,19 @@ def febrl_openbureau(a, b, with_ssn: bool) -> tuple[float, float, float, float]:
         with ws.engine() as engine:
             for name, frame in (("febrl_a", a), ("febrl_b", b)):
                 df = frame.reset_index()
-                df["street"] = (df["street_number"].fillna("") + " "
-                                + df["address_1"].fillna("")).str.strip()
+                df["street"] = (
+                    df["street_number"].fillna("") + " " + df["address_1"].fillna("")
+                ).str.strip()
                 path = tmp / f"{name}.csv"
                 df.to_csv(path, index=False)
                 spec_path = save_spec(parse_spec(febrl_spec(name, with_ssn)), tmp / f"{name}.yaml")
                 ingest_file(engine, load_spec(spec_path), path, key=ws.national_id_key())
-            link(engine, model_path=ws.root / "models" / "m.json", settings=ws.settings.identity,
-                 country=ws.settings.bureau.country)
+            link(
+                engine,
+                model_path=ws.root / "models" / "m.json",
+                settings=ws.settings.identity,
+                country=ws.settings.bureau.country,
+            )
             elapsed = time.perf_counter() - started
             # truth: rec-1070-org and rec-1070-dup-0 are one person
             engine.execute("""
@@ -127,8 +150,9 @@ def febrl_openbureau(a, b, with_ssn: bool) -> tuple[float, float, float, float]:
                   SELECT record_id, rec_id FROM src_febrl_a UNION ALL
                   SELECT record_id, rec_id FROM src_febrl_b) s USING (record_id)
                 GROUP BY 1""")
-            engine.execute("CREATE TEMP VIEW _p AS SELECT identity_id, person_id AS label "
-                           "FROM person_index")
+            engine.execute(
+                "CREATE TEMP VIEW _p AS SELECT identity_id, person_id AS label FROM person_index"
+            )
             q = compare(engine, "_p", "_t")
         return q.precision, q.recall, q.f1, elapsed
     finally:
@@ -155,17 +179,22 @@ def febrl_splink(a, b, with_ssn: bool) -> tuple[float, float, float, float]:
         cl.ExactMatch("suburb").configure(term_frequency_adjustments=True),
         cl.ExactMatch("postcode"),
     ]
-    rules = [block_on("given_name", "surname"), block_on("date_of_birth"),
-             block_on("postcode", "street_number"), block_on("surname", "suburb")]
+    rules = [
+        block_on("given_name", "surname"),
+        block_on("date_of_birth"),
+        block_on("postcode", "street_number"),
+        block_on("surname", "suburb"),
+    ]
     if with_ssn:
         comparisons.append(cl.ExactMatch("soc_sec_id"))
         rules.append(block_on("soc_sec_id"))
-    settings = SettingsCreator(link_type="link_only", comparisons=comparisons,
-                               blocking_rules_to_generate_predictions=rules)
-    linker = Linker([db_api.register("t_a"), db_api.register("t_b")], settings,
-                    log_level="WARNING")
+    settings = SettingsCreator(
+        link_type="link_only", comparisons=comparisons, blocking_rules_to_generate_predictions=rules
+    )
+    linker = Linker([db_api.register("t_a"), db_api.register("t_b")], settings, log_level="WARNING")
     linker.training.estimate_probability_two_random_records_match(
-        [block_on("given_name", "surname", "date_of_birth")], recall=0.7)
+        [block_on("given_name", "surname", "date_of_birth")], recall=0.7
+    )
     linker.training.estimate_u_using_random_sampling(max_pairs=1e7, seed=1)
     for rule in (block_on("date_of_birth"), block_on("given_name", "surname")):
         linker.training.estimate_parameters_using_expectation_maximisation(rule)
@@ -173,10 +202,14 @@ def febrl_splink(a, b, with_ssn: bool) -> tuple[float, float, float, float]:
     clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(pred, 0.9)
     elapsed = time.perf_counter() - started
     engine = DuckDBEngine()
-    table = con.sql(f"SELECT unique_id AS identity_id, CAST(cluster_id AS VARCHAR) AS label "
-                    f"FROM {clusters.physical_name}").to_arrow_table()
-    truth = con.sql(f"SELECT unique_id AS identity_id, split_part(unique_id, '-', 2) AS label "
-                    f"FROM {clusters.physical_name}").to_arrow_table()
+    table = con.sql(
+        f"SELECT unique_id AS identity_id, CAST(cluster_id AS VARCHAR) AS label "
+        f"FROM {clusters.physical_name}"
+    ).to_arrow_table()
+    truth = con.sql(
+        f"SELECT unique_id AS identity_id, split_part(unique_id, '-', 2) AS label "
+        f"FROM {clusters.physical_name}"
+    ).to_arrow_table()
     with engine.registered("_p", table), engine.registered("_t", truth):
         quality = compare(engine, "_p", "_t")
     return quality.precision, quality.recall, quality.f1, elapsed
@@ -192,8 +225,7 @@ def run_febrl() -> None:
         label = "all fields" if with_ssn else "without soc_sec_id"
         for who, fn in (("openbureau", febrl_openbureau), ("plain Splink", febrl_splink)):
             p, r, f1, t = fn(a, b, with_ssn)
-            print(f"{who + ', ' + label:34} {p:>9.4f} {r:>9.4f} {f1:>7.4f} {t:>8.1f}",
-                  flush=True)
+            print(f"{who + ', ' + label:34} {p:>9.4f} {r:>9.4f} {f1:>7.4f} {t:>8.1f}", flush=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -201,12 +233,18 @@ def run_febrl() -> None:
 
 
 def ingest_feeds(ws: Workspace, pop: Path, feeds: list[str]) -> None:
-    files = dict(duckdb.sql(f"SELECT DISTINCT feed, file FROM '{pop}/truth/records.parquet'")
-                 .fetchall())
+    files = dict(
+        duckdb.sql(f"SELECT DISTINCT feed, file FROM '{pop}/truth/records.parquet'").fetchall()
+    )
     with ws.engine() as engine:
         for feed in feeds:
-            ingest_file(engine, load_spec(pop / "specs" / f"{feed}.yaml"), pop / files[feed],
-                        key=ws.national_id_key(), max_quarantine_share=1.0)
+            ingest_file(
+                engine,
+                load_spec(pop / "specs" / f"{feed}.yaml"),
+                pop / files[feed],
+                key=ws.national_id_key(),
+                max_quarantine_share=1.0,
+            )
 
 
 def run_synthetic(records: int, seed: int) -> None:
@@ -216,8 +254,11 @@ def run_synthetic(records: int, seed: int) -> None:
     pop = root / "incoming"
     t = time.perf_counter()
     generate(pop, SynthConfig(persons=persons, seed=seed))
-    print(f"\n{records:,} records target: {persons:,} persons generated in "
-          f"{time.perf_counter() - t:.0f} s", flush=True)
+    print(
+        f"\n{records:,} records target: {persons:,} persons generated in "
+        f"{time.perf_counter() - t:.0f} s",
+        flush=True,
+    )
     ws = init_workspace(root / "ws")
     held_out = HELD_OUT
     t = time.perf_counter()
@@ -225,14 +266,25 @@ def run_synthetic(records: int, seed: int) -> None:
     with ws.engine() as engine:
         build_identity_records(engine, country=ws.settings.bureau.country)
         base = engine.scalar("SELECT count(*) FROM identity_records")
-    print(f"ingested and standardised in {time.perf_counter() - t:.0f} s: {base:,} identity "
-          "records", flush=True)
+    print(
+        f"ingested and standardised in {time.perf_counter() - t:.0f} s: {base:,} identity records",
+        flush=True,
+    )
     measure(root, ws, pop, held_out)
 
 
 HELD_OUT = "county_court_records"
-LINKING_TABLES = ("person_index", "person_ids", "person_id_history", "person_id_members",
-                  "link_edges", "link_runs", "link_overrides", "link_batches", "unlinked")
+LINKING_TABLES = (
+    "person_index",
+    "person_ids",
+    "person_id_history",
+    "person_id_members",
+    "link_edges",
+    "link_runs",
+    "link_overrides",
+    "link_batches",
+    "unlinked",
+)
 
 
 def run_again(records: int, batch_share: float | None = None) -> None:
@@ -251,16 +303,17 @@ def run_again(records: int, batch_share: float | None = None) -> None:
     (again / "ws" / "models" / "linkage-model.json").unlink(missing_ok=True)
     with duckdb.connect(str(again / "ws" / "warehouse.duckdb")) as con:
         con.execute("BEGIN")
-        con.execute("CREATE TABLE held_batches AS SELECT * FROM ingest_batches WHERE feed = ?",
-                    [HELD_OUT])
+        con.execute(
+            "CREATE TABLE held_batches AS SELECT * FROM ingest_batches WHERE feed = ?", [HELD_OUT]
+        )
         if batch_share is not None:
             _cut_held_batch(con, batch_share)
-        for sql in ("DELETE FROM identity_record_map WHERE batch_id IN "
-                    "(SELECT batch_id FROM held_batches)",
-                    "DELETE FROM identity_records WHERE feed = ?",
-                    "DELETE FROM identity_batches WHERE batch_id IN "
-                    "(SELECT batch_id FROM held_batches)",
-                    "DELETE FROM ingest_batches WHERE feed = ?"):
+        for sql in (
+            "DELETE FROM identity_record_map WHERE batch_id IN (SELECT batch_id FROM held_batches)",
+            "DELETE FROM identity_records WHERE feed = ?",
+            "DELETE FROM identity_batches WHERE batch_id IN (SELECT batch_id FROM held_batches)",
+            "DELETE FROM ingest_batches WHERE feed = ?",
+        ):
             con.execute(sql, [HELD_OUT] if "?" in sql else [])
         for table in LINKING_TABLES:
             con.execute(f"DROP TABLE IF EXISTS {table}")
@@ -273,8 +326,10 @@ def run_again(records: int, batch_share: float | None = None) -> None:
     with again_ws.engine() as engine:
         # (nothing new: brings an older workspace's tables up)
         build_identity_records(engine, country=again_ws.settings.bureau.country)
-    print(f"\n{records:,} records target, population of the last `synthetic` run, linked again",
-          flush=True)
+    print(
+        f"\n{records:,} records target, population of the last `synthetic` run, linked again",
+        flush=True,
+    )
     measure(again, Workspace.open(again / "ws"), pop, HELD_OUT, held_back=True)
 
 
@@ -286,28 +341,37 @@ def _cut_held_batch(con: duckdb.DuckDBPyConnection, share: float) -> None:
                (SELECT count(*) FROM identity_records WHERE feed = '{HELD_OUT}'),
                (SELECT count(*) FROM identity_records WHERE feed <> '{HELD_OUT}')""").fetchall()[0]
     if not 0 < share <= 1 or not held:
-        sys.exit(f"--batch-share {share}: give a share between 0 and 1 of a batch that has "
-                 "identity records")
+        sys.exit(
+            f"--batch-share {share}: give a share between 0 and 1 of a batch that has "
+            "identity records"
+        )
     keep = round(share * others * rows / held)
     con.execute(f"""DELETE FROM src_{HELD_OUT} WHERE batch_id IN (SELECT batch_id FROM
                     held_batches) AND record_id NOT IN (SELECT record_id FROM src_{HELD_OUT}
                     WHERE batch_id IN (SELECT batch_id FROM held_batches)
                     ORDER BY batch_id, line_no LIMIT {keep})""")
-    con.execute(f"UPDATE held_batches SET rows_loaded = (SELECT count(*) FROM src_{HELD_OUT} "
-                "WHERE batch_id = held_batches.batch_id)")
+    con.execute(
+        f"UPDATE held_batches SET rows_loaded = (SELECT count(*) FROM src_{HELD_OUT} "
+        "WHERE batch_id = held_batches.batch_id)"
+    )
     con.execute("UPDATE held_batches SET rows_read = rows_loaded + rows_quarantined")
-    counted = con.execute("SELECT count(*) FROM information_schema.columns "
-                          "WHERE table_name = 'held_batches' AND column_name = 'rows_new'")
+    counted = con.execute(
+        "SELECT count(*) FROM information_schema.columns "
+        "WHERE table_name = 'held_batches' AND column_name = 'rows_new'"
+    )
     if counted.fetchall()[0][0]:  # (a synthetic feed is loaded once: every row is new)
-        con.execute("UPDATE held_batches SET rows_new = rows_loaded, rows_identical = 0, "
-                    "rows_superseding = 0")
+        con.execute(
+            "UPDATE held_batches SET rows_new = rows_loaded, rows_identical = 0, "
+            "rows_superseding = 0"
+        )
 
 
 REPEATS = 5  # runs of the incremental link and of the full relink, each on a fresh copy
 
 
-def measure(root: Path, ws: Workspace, pop: Path, held_out: str, *,
-            held_back: bool = False) -> None:
+def measure(
+    root: Path, ws: Workspace, pop: Path, held_out: str, *, held_back: bool = False
+) -> None:
     """Full link with training; the held-out feed linked incrementally; a full relink.
 
     The incremental link and the relink run as a user runs them, `openbureau link` in a
@@ -315,11 +379,18 @@ def measure(root: Path, ws: Workspace, pop: Path, held_out: str, *,
     are the seconds the run records in link_runs, and the median is compared."""
     model = ws.root / "models" / "linkage-model.json"
     with ws.engine() as engine:
-        full = link(engine, model_path=model, settings=ws.settings.identity,
-                    country=ws.settings.bureau.country)
+        full = link(
+            engine,
+            model_path=model,
+            settings=ws.settings.identity,
+            country=ws.settings.bureau.country,
+        )
         q_full = evaluate_linkage(engine, pop / "truth")
-    print(f"full link (incl. training): {full.seconds:.1f} s, peak RSS {peak_rss_mb():,.0f} MB, "
-          f"F1 {q_full.f1:.4f} (P {q_full.precision:.4f}, R {q_full.recall:.4f})", flush=True)
+    print(
+        f"full link (incl. training): {full.seconds:.1f} s, peak RSS {peak_rss_mb():,.0f} MB, "
+        f"F1 {q_full.f1:.4f} (P {q_full.precision:.4f}, R {q_full.recall:.4f})",
+        flush=True,
+    )
 
     if held_back:
         with duckdb.connect(str(ws.warehouse_path)) as con:
@@ -338,9 +409,12 @@ def measure(root: Path, ws: Workspace, pop: Path, held_out: str, *,
     with ws.engine() as engine:
         new = engine.scalar("SELECT new_records FROM link_runs ORDER BY run_id DESC LIMIT 1")
         q_inc = evaluate_linkage(engine, pop / "truth")
-    print(f"incremental link of {new:,} new records ({new / base:.1%} of {base:,}): "
-          f"{median(inc):.2f} s (runs: {', '.join(f'{s:.2f}' for s in inc)}), after "
-          f"standardising the batch in {std_seconds:.2f} s; F1 {q_inc.f1:.4f}", flush=True)
+    print(
+        f"incremental link of {new:,} new records ({new / base:.1%} of {base:,}): "
+        f"{median(inc):.2f} s (runs: {', '.join(f'{s:.2f}' for s in inc)}), after "
+        f"standardising the batch in {std_seconds:.2f} s; F1 {q_inc.f1:.4f}",
+        flush=True,
+    )
 
     relinked = Path(shutil.copytree(ws.root, root / "relinked"))
     rel = cli_link_runs(relinked, root / "before_relink", "--full")
@@ -348,11 +422,14 @@ def measure(root: Path, ws: Workspace, pop: Path, held_out: str, *,
         records = engine.scalar("SELECT records FROM link_runs ORDER BY run_id DESC LIMIT 1")
         q_rel = evaluate_linkage(engine, pop / "truth")
     agreement = person_index_agreement(ws.warehouse_path, relinked / "warehouse.duckdb")
-    print(f"full relink of all {records:,} records (model reused): {median(rel):.1f} s "
-          f"(runs: {', '.join(f'{s:.1f}' for s in rel)}), F1 {q_rel.f1:.4f}; incremental is "
-          f"{median(rel) / median(inc):.1f}x faster "
-          f"({median(rel) / (median(inc) + std_seconds):.1f}x with standardising) and "
-          f"agrees on {agreement:.2%} of record-to-person assignments", flush=True)
+    print(
+        f"full relink of all {records:,} records (model reused): {median(rel):.1f} s "
+        f"(runs: {', '.join(f'{s:.1f}' for s in rel)}), F1 {q_rel.f1:.4f}; incremental is "
+        f"{median(rel) / median(inc):.1f}x faster "
+        f"({median(rel) / (median(inc) + std_seconds):.1f}x with standardising) and "
+        f"agrees on {agreement:.2%} of record-to-person assignments",
+        flush=True,
+    )
     print(f"peak RSS of this process so far: {peak_rss_mb():,.0f} MB", flush=True)
 
 
@@ -368,13 +445,19 @@ def cli_link_runs(workspace: Path, keep: Path, *flags: str) -> list[float]:
             shutil.rmtree(workspace)
             shutil.copytree(keep, workspace)
         os.sync()  # (the copy's writes would otherwise land during the run)
-        done = subprocess.run([str(Path(sys.executable).parent / "openbureau"), "link", *flags,
-                               "-w", str(workspace)], capture_output=True, text=True)
+        done = subprocess.run(
+            [str(Path(sys.executable).parent / "openbureau"), "link", *flags, "-w", str(workspace)],
+            capture_output=True,
+            text=True,
+        )
         if done.returncode:
             sys.exit(f"openbureau link {' '.join(flags)} failed: {done.stderr.strip()}")
         with duckdb.connect(str(workspace / "warehouse.duckdb"), read_only=True) as con:
-            seconds.append(con.execute("SELECT seconds FROM link_runs "
-                                       "ORDER BY run_id DESC LIMIT 1").fetchall()[0][0])
+            seconds.append(
+                con.execute(
+                    "SELECT seconds FROM link_runs ORDER BY run_id DESC LIMIT 1"
+                ).fetchall()[0][0]
+            )
     shutil.rmtree(keep)
     return seconds
 
@@ -400,21 +483,27 @@ def run_components(records: int, chain: int = 1000) -> None:
     edges = "SELECT identity_id_l AS unique_id_l, identity_id_r AS unique_id_r, match_probability"
     graphs = {
         "full relink's links": (
-            f"{edges} FROM r.link_edges", "SELECT identity_id AS unique_id FROM r.person_index"),
+            f"{edges} FROM r.link_edges",
+            "SELECT identity_id AS unique_id FROM r.person_index",
+        ),
         "incremental run's links": (
             f"{edges} FROM w.link_edges WHERE run_id = (SELECT max(run_id) FROM w.link_edges)",
-            "SELECT unique_id_l AS unique_id FROM edges UNION SELECT unique_id_r FROM edges"),
+            "SELECT unique_id_l AS unique_id FROM edges UNION SELECT unique_id_r FROM edges",
+        ),
         f"chain of {chain:,} records": (
             f"SELECT printf('R%06d', i) AS unique_id_l, printf('R%06d', i + 1) AS unique_id_r, "
             f"0.99 AS match_probability FROM range({chain - 1}) t(i)",
-            f"SELECT printf('R%06d', i) AS unique_id FROM range({chain}) t(i)")}
+            f"SELECT printf('R%06d', i) AS unique_id FROM range({chain}) t(i)",
+        ),
+    }
     con.execute(f"ATTACH '{root / 'relinked' / 'warehouse.duckdb'}' AS r (READ_ONLY)")
     con.execute(f"ATTACH '{root / 'ws' / 'warehouse.duckdb'}' AS w (READ_ONLY)")
     for name, (edge_sql, node_sql) in graphs.items():
         con.execute(f"CREATE OR REPLACE TABLE memory.edges AS {edge_sql}")
         con.execute(f"CREATE OR REPLACE TABLE memory.nodes AS {node_sql}")
-        n_nodes, n_edges = con.execute("SELECT (SELECT count(*) FROM nodes), "
-                                       "(SELECT count(*) FROM edges)").fetchall()[0]
+        n_nodes, n_edges = con.execute(
+            "SELECT (SELECT count(*) FROM nodes), (SELECT count(*) FROM edges)"
+        ).fetchall()[0]
         repeats = 1 if name.startswith("chain") else 3
         ours, theirs = [], []
         for _ in range(repeats):
@@ -423,15 +512,22 @@ def run_components(records: int, chain: int = 1000) -> None:
             ours.append(time.perf_counter() - t)
             t = time.perf_counter()
             splink = cluster_pairwise_predictions_at_threshold(
-                "nodes", "edges", api, node_id_column_name="unique_id",
-                threshold_match_probability=threshold).physical_name
+                "nodes",
+                "edges",
+                api,
+                node_id_column_name="unique_id",
+                threshold_match_probability=threshold,
+            ).physical_name
             theirs.append(time.perf_counter() - t)
         differ = con.execute(f"""
             SELECT count(*) FROM (SELECT unique_id, cluster_id FROM {table}
                                   EXCEPT SELECT unique_id, cluster_id FROM {splink})""").fetchall()
         assert differ[0][0] == 0, f"{name}: {differ[0][0]} nodes clustered otherwise"
-        print(f"{name} ({n_nodes:,} nodes, {n_edges:,} links): one recursive query "
-              f"{median(ours):.2f} s, Splink {median(theirs):.2f} s, same partition", flush=True)
+        print(
+            f"{name} ({n_nodes:,} nodes, {n_edges:,} links): one recursive query "
+            f"{median(ours):.2f} s, Splink {median(theirs):.2f} s, same partition",
+            flush=True,
+        )
 
 
 def run_key_table(records: int, repeats: int = 3) -> None:
@@ -455,12 +551,17 @@ def run_key_table(records: int, repeats: int = 3) -> None:
     con.execute(words_macro())  # (the address comparison calls it)
     engine = DuckDBEngine.wrap(con)
     batches = f"(SELECT batch_id FROM w.ingest_batches WHERE feed = '{HELD_OUT}')"
-    con.execute(f"CREATE TABLE new_input AS SELECT {INPUT_COLUMNS} FROM w.identity_records "
-                f"WHERE usable AND first_batch_id IN {batches}")
-    indexed = (f"(SELECT {INPUT_COLUMNS} FROM w.identity_records WHERE usable AND "
-               f"first_batch_id NOT IN {batches})")
-    con.execute(f"CREATE VIEW link_input AS SELECT {INPUT_COLUMNS} FROM w.identity_records "
-                "WHERE usable")
+    con.execute(
+        f"CREATE TABLE new_input AS SELECT {INPUT_COLUMNS} FROM w.identity_records "
+        f"WHERE usable AND first_batch_id IN {batches}"
+    )
+    indexed = (
+        f"(SELECT {INPUT_COLUMNS} FROM w.identity_records WHERE usable AND "
+        f"first_batch_id NOT IN {batches})"
+    )
+    con.execute(
+        f"CREATE VIEW link_input AS SELECT {INPUT_COLUMNS} FROM w.identity_records WHERE usable"
+    )
     rules = _batch_rules(engine, model) or []
 
     def keys(side: str, role: int) -> str:
@@ -480,13 +581,13 @@ def run_key_table(records: int, repeats: int = 3) -> None:
         return time.perf_counter() - t
 
     built = timed(f"""CREATE TABLE link_keys AS SELECT key, unique_id FROM (
-        SELECT unique_id, unnest({keys('r', 1)}) AS key FROM {indexed} r) WHERE key IS NOT NULL""")
+        SELECT unique_id, unnest({keys("r", 1)}) AS key FROM {indexed} r) WHERE key IS NOT NULL""")
     n_keys = con.execute("SELECT count(*) FROM link_keys").fetchall()[0][0]
     any_rule = " OR ".join(f"({r.sql})" for r in rules)
     key_steps = {
         "the new records' keys": f"""CREATE OR REPLACE TABLE new_keys AS
             SELECT key, key_r, unique_id FROM (
-              SELECT unique_id, unnest({keys('l', 0)}) AS key, unnest({keys('l', 1)}) AS key_r
+              SELECT unique_id, unnest({keys("l", 0)}) AS key, unnest({keys("l", 1)}) AS key_r
               FROM new_input l)""",
         "indexed records sharing a key": """CREATE OR REPLACE TABLE candidates AS
             SELECT DISTINCT n.unique_id AS l, k.unique_id AS r
@@ -503,9 +604,12 @@ def run_key_table(records: int, repeats: int = 3) -> None:
                      greatest(a.unique_id, b.unique_id) AS r FROM new_keys a
               JOIN new_keys b ON a.key = b.key_r AND a.unique_id <> b.unique_id) c
             JOIN new_input l ON l.unique_id = c.l JOIN new_input r ON r.unique_id = c.r
-            WHERE {any_rule}"""}
-    chosen = (f"CREATE OR REPLACE TABLE old_input AS SELECT r.* FROM {indexed} r "
-              f"WHERE {_reachable(rules, model)}")
+            WHERE {any_rule}""",
+    }
+    chosen = (
+        f"CREATE OR REPLACE TABLE old_input AS SELECT r.* FROM {indexed} r "
+        f"WHERE {_reachable(rules, model)}"
+    )
     blocking: list[float] = []
 
     class Timed(DuckDBAPI):  # (times Splink's blocking statement and keeps its pairs)
@@ -515,8 +619,10 @@ def run_key_table(records: int, repeats: int = 3) -> None:
             if "CREATE TABLE __splink__blocked_id_pairs" in sql:
                 blocking.append(time.perf_counter() - t)
                 name = sql.split()[2]
-                con.execute(f"CREATE OR REPLACE TABLE splink_pairs AS SELECT join_key_l AS l, "
-                            f"join_key_r AS r FROM {name}")
+                con.execute(
+                    f"CREATE OR REPLACE TABLE splink_pairs AS SELECT join_key_l AS l, "
+                    f"join_key_r AS r FROM {name}"
+                )
             return result
 
     api = Timed(connection=con)
@@ -526,32 +632,39 @@ def run_key_table(records: int, repeats: int = 3) -> None:
         for name, sql in key_steps.items():
             ours[name].append(timed(sql))
         today.append(timed(chosen))
-        linker = _splink.linker_for(api, "link_input",
-                                    _splink.with_blocking_rules(model.settings, rules),
-                                    tf_for=("new_input",))
+        linker = _splink.linker_for(
+            api,
+            "link_input",
+            _splink.with_blocking_rules(model.settings, rules),
+            tf_for=("new_input",),
+        )
         _splink.predict_new(api, linker, "new_input", "old_input", 0.5)
     # the same pairs: Splink's, a pair of new records once, against the key table's
-    differ = con.execute("""
+    differ_sql = """
         SELECT count(*) FROM (
           (SELECT least(l, r), greatest(l, r) FROM splink_pairs WHERE l <> r
            EXCEPT SELECT least(l, r), greatest(l, r) FROM key_pairs)
           UNION ALL
           (SELECT least(l, r), greatest(l, r) FROM key_pairs
            EXCEPT SELECT least(l, r), greatest(l, r) FROM splink_pairs WHERE l <> r))"""
-                         ).fetchall()[0][0]
+    differ = con.execute(differ_sql).fetchall()[0][0]
     assert differ == 0, f"{differ} pairs found by one way and not the other"
-    pairs, n_old = con.execute("SELECT (SELECT count(*) FROM key_pairs), "
-                               "(SELECT count(*) FROM old_input)").fetchall()[0]
+    pairs, n_old = con.execute(
+        "SELECT (SELECT count(*) FROM key_pairs), (SELECT count(*) FROM old_input)"
+    ).fetchall()[0]
     new = con.execute("SELECT count(*) FROM new_input").fetchall()[0][0]
     print(f"{new:,} new records; key table of {n_keys:,} keys built in {built:.2f} s")
     for name, seconds in ours.items():
         print(f"  key table: {name}: {median(seconds):.2f} s")
     key_total = median([sum(s) for s in zip(*ours.values(), strict=True)])
     print(f"key table, in all: {key_total:.2f} s for {pairs:,} pairs")
-    print(f"today: choosing {n_old:,} indexed records {median(today):.2f} s, Splink's blocking "
-          f"{median(blocking):.2f} s, in all "
-          f"{median([a + b for a, b in zip(today, blocking, strict=True)]):.2f} s; "
-          "the same pairs", flush=True)
+    print(
+        f"today: choosing {n_old:,} indexed records {median(today):.2f} s, Splink's blocking "
+        f"{median(blocking):.2f} s, in all "
+        f"{median([a + b for a, b in zip(today, blocking, strict=True)]):.2f} s; "
+        "the same pairs",
+        flush=True,
+    )
 
 
 def run_person_file(records: int, persons: int = 20) -> None:
@@ -579,8 +692,10 @@ def run_person_file(records: int, persons: int = 20) -> None:
         t = time.perf_counter()
         for name in ("person_ids", "person_id_history"):
             con.execute(f"CREATE TABLE pub.{name} AS SELECT * FROM {name}")
-        con.execute(f"CREATE TABLE pub.{PERSON_IDENTITY_TABLE} AS {PERSON_IDENTITY_SQL} "
-                    "ORDER BY p.person_id")
+        con.execute(
+            f"CREATE TABLE pub.{PERSON_IDENTITY_TABLE} AS {PERSON_IDENTITY_SQL} "
+            "ORDER BY p.person_id"
+        )
         con.execute("USE pub")
         con.execute("CHECKPOINT")
         written = time.perf_counter() - t
@@ -588,15 +703,24 @@ def run_person_file(records: int, persons: int = 20) -> None:
         con.close()
         con = duckdb.connect()  # (as the service: views over the copy, attached read-only)
         con.execute(f"ATTACH '{copy}' AS srv (READ_ONLY)")
-        for (table,) in con.execute("SELECT table_name FROM duckdb_tables() "
-                                    "WHERE database_name = 'srv'").fetchall():
+        for (table,) in con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = 'srv'"
+        ).fetchall():
             con.execute(f"CREATE VIEW main.{table} AS SELECT * FROM srv.{table}")
-        drawn = [r[0] for r in con.execute(
-            f"SELECT person_id FROM {PERSON_IDENTITY_TABLE} USING SAMPLE {persons} ROWS "
-            "(reservoir, 42)").fetchall()]
-        merged = [r[0] for r in con.execute(
-            "SELECT DISTINCT person_id FROM person_id_history WHERE event = 'merge' "
-            f"ORDER BY person_id LIMIT {persons}").fetchall()]
+        drawn = [
+            r[0]
+            for r in con.execute(
+                f"SELECT person_id FROM {PERSON_IDENTITY_TABLE} USING SAMPLE {persons} ROWS "
+                "(reservoir, 42)"
+            ).fetchall()
+        ]
+        merged = [
+            r[0]
+            for r in con.execute(
+                "SELECT DISTINCT person_id FROM person_id_history WHERE event = 'merge' "
+                f"ORDER BY person_id LIMIT {persons}"
+            ).fetchall()
+        ]
 
         def timed(read: Any, pids: list[str]) -> list[float]:
             seconds = []
@@ -611,11 +735,14 @@ def run_person_file(records: int, persons: int = 20) -> None:
         seconds = timed(person_file, drawn)
         periods = timed(held_elsewhere, drawn + merged)
         con.close()
-    print(f"person_identity: {rows:,} rows (with the ID history) written in {written:.2f} s; "
-          f"one person's file read in {median(seconds) * 1000:.0f} ms (median of {persons}, "
-          f"slowest {max(seconds) * 1000:.0f} ms); the periods their records were in another "
-          f"file in {median(periods) * 1000:.0f} ms (median of {len(periods)}, {len(merged)} of "
-          f"them with merged IDs; slowest {max(periods) * 1000:.0f} ms)", flush=True)
+    print(
+        f"person_identity: {rows:,} rows (with the ID history) written in {written:.2f} s; "
+        f"one person's file read in {median(seconds) * 1000:.0f} ms (median of {persons}, "
+        f"slowest {max(seconds) * 1000:.0f} ms); the periods their records were in another "
+        f"file in {median(periods) * 1000:.0f} ms (median of {len(periods)}, {len(merged)} of "
+        f"them with merged IDs; slowest {max(periods) * 1000:.0f} ms)",
+        flush=True,
+    )
 
 
 def run_thresholds(workspace: Path, truth: Path, thresholds: list[float]) -> None:
@@ -627,12 +754,19 @@ def run_thresholds(workspace: Path, truth: Path, thresholds: list[float]) -> Non
             settings = ws.settings.identity.model_copy(update={"link_threshold": threshold})
             with ws.engine() as engine:
                 engine.execute("DELETE FROM person_index")
-                report = link(engine, model_path=copy / "models" / "linkage-model.json",
-                              settings=settings, full=True)
+                report = link(
+                    engine,
+                    model_path=copy / "models" / "linkage-model.json",
+                    settings=settings,
+                    full=True,
+                )
                 q = evaluate_linkage(engine, truth)
-        print(f"threshold {threshold}: P {q.precision:.4f} R {q.recall:.4f} F1 {q.f1:.4f} "
-              f"exact {q.exact_share:.4f} merged {q.merged} split {q.split} "
-              f"({report.seconds:.0f} s)", flush=True)
+        print(
+            f"threshold {threshold}: P {q.precision:.4f} R {q.recall:.4f} F1 {q.f1:.4f} "
+            f"exact {q.exact_share:.4f} merged {q.merged} split {q.split} "
+            f"({report.seconds:.0f} s)",
+            flush=True,
+        )
 
 
 def main() -> None:
@@ -642,26 +776,42 @@ def main() -> None:
     syn = sub.add_parser("synthetic")
     syn.add_argument("--records", type=int, action="append")
     syn.add_argument("--seed", type=int, default=42)
-    again = sub.add_parser("again", help="`synthetic`'s linking steps again, on the "
-                                         "population its last run generated")
+    again = sub.add_parser(
+        "again", help="`synthetic`'s linking steps again, on the population its last run generated"
+    )
     again.add_argument("--records", type=int, action="append")
-    again.add_argument("--batch-share", type=float,
-                       help="cut the incremental batch (the court feed) to about this share "
-                            "of the other records, e.g. 0.01")
-    comp = sub.add_parser("components", help="connected components: ours beside Splink's, "
-                                             "on the last `again` run's graphs")
+    again.add_argument(
+        "--batch-share",
+        type=float,
+        help="cut the incremental batch (the court feed) to about this share "
+        "of the other records, e.g. 0.01",
+    )
+    comp = sub.add_parser(
+        "components",
+        help="connected components: ours beside Splink's, on the last `again` run's graphs",
+    )
     comp.add_argument("--records", type=int, default=1_000_000)
-    keys = sub.add_parser("key-table", help="candidate pairs from a stored key table beside "
-                                            "today's way, on the last `again` run's workspace")
+    keys = sub.add_parser(
+        "key-table",
+        help="candidate pairs from a stored key table beside "
+        "today's way, on the last `again` run's workspace",
+    )
     keys.add_argument("--records", type=int, default=1_000_000)
-    pf = sub.add_parser("person-file", help="what a person's file page adds to a snapshot, "
-                                            "on the last `again` run's workspace")
+    pf = sub.add_parser(
+        "person-file",
+        help="what a person's file page adds to a snapshot, on the last `again` run's workspace",
+    )
     pf.add_argument("--records", type=int, default=1_000_000)
     thr = sub.add_parser("thresholds", help="F1 of a linked workspace at other thresholds")
-    thr.add_argument("--records", type=int, default=1_000_000,
-                     help="which `synthetic` run's workspace (bench/out/linkage_N)")
-    thr.add_argument("--again", action="store_true",
-                     help="the workspace of the last `again` run instead")
+    thr.add_argument(
+        "--records",
+        type=int,
+        default=1_000_000,
+        help="which `synthetic` run's workspace (bench/out/linkage_N)",
+    )
+    thr.add_argument(
+        "--again", action="store_true", help="the workspace of the last `again` run instead"
+    )
     thr.add_argument("threshold", type=float, nargs="+")
     args = ap.parse_args()
     if args.what == "febrl":
@@ -677,8 +827,11 @@ def main() -> None:
         run_person_file(args.records)
     elif args.what == "thresholds":
         root = OUT / f"linkage_{args.records}"
-        run_thresholds(root / "again" / "relinked" if args.again else root / "relinked",
-                       root / "incoming" / "truth", args.threshold)
+        run_thresholds(
+            root / "again" / "relinked" if args.again else root / "relinked",
+            root / "incoming" / "truth",
+            args.threshold,
+        )
     else:
         for n in args.records or [100_000]:
             run_synthetic(n, args.seed)

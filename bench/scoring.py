@@ -122,8 +122,9 @@ def categorical(X: pd.DataFrame) -> list[str]:
     return [c for c in X.columns if not pd.api.types.is_numeric_dtype(X[c])]
 
 
-def german_factors(X: pd.DataFrame, *, honest: bool = True,
-                   trends: dict[str, str] | None = None) -> list[FactorDef]:
+def german_factors(
+    X: pd.DataFrame, *, honest: bool = True, trends: dict[str, str] | None = None
+) -> list[FactorDef]:
     """A FactorDef per column, its one field declared with its data category.
 
     ``honest=False`` declares the protected columns as category "unknown": only for the
@@ -134,57 +135,86 @@ def german_factors(X: pd.DataFrame, *, honest: bool = True,
     cats = set(categorical(X))
     out = []
     for i, col in enumerate(X.columns):
-        category = PROTECTED_COLUMNS.get(col, "credit") if honest else (
-            "unknown" if col in PROTECTED_COLUMNS else "credit")
-        out.append(FactorDef(
-            name=col, code=f"G{i + 1:02d}", statement=col.replace("_", " "),
-            fields=[(col, category)], kind="categorical" if col in cats else "numeric",
-            trend=trend_of.get(col, "auto_asc_desc"), group="german"))
+        category = (
+            PROTECTED_COLUMNS.get(col, "credit")
+            if honest
+            else ("unknown" if col in PROTECTED_COLUMNS else "credit")
+        )
+        out.append(
+            FactorDef(
+                name=col,
+                code=f"G{i + 1:02d}",
+                statement=col.replace("_", " "),
+                fields=[(col, category)],
+                kind="categorical" if col in cats else "numeric",
+                trend=trend_of.get(col, "auto_asc_desc"),
+                group="german",
+            )
+        )
     return out
 
 
 def folds(y: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
     """The same 15 (train, test) splits for every model."""
-    return [split for seed in SEEDS
-            for split in StratifiedKFold(5, shuffle=True, random_state=seed).split(
-                np.zeros(len(y)), y)]
+    return [
+        split
+        for seed in SEEDS
+        for split in StratifiedKFold(5, shuffle=True, random_state=seed).split(np.zeros(len(y)), y)
+    ]
 
 
 def _auc_of_scores(est: ScorecardTrainer, X: pd.DataFrame, y: np.ndarray) -> float:
     return float(roc_auc_score(y, -est.predict_score(X)))  # higher score = less risk
 
 
-def _ours(X: pd.DataFrame, honest: bool, **params: Any) -> Callable[
-        [pd.DataFrame, np.ndarray, pd.DataFrame], np.ndarray]:
+def _ours(
+    X: pd.DataFrame, honest: bool, **params: Any
+) -> Callable[[pd.DataFrame, np.ndarray, pd.DataFrame], np.ndarray]:
     def run(Xtr: pd.DataFrame, ytr: np.ndarray, Xte: pd.DataFrame) -> np.ndarray:
         model = ScorecardTrainer(german_factors(X, honest=honest), **params).fit(Xtr, ytr)
         return -model.predict_score(Xte).astype(float)
+
     return run
 
 
 def _ours_nested(X: pd.DataFrame, chosen: Counter[str]) -> Callable[..., np.ndarray]:
     def run(Xtr: pd.DataFrame, ytr: np.ndarray, Xte: pd.DataFrame) -> np.ndarray:
         inner = StratifiedKFold(5, shuffle=True, random_state=100 + sum(chosen.values()))
-        search = GridSearchCV(ScorecardTrainer(german_factors(X)), NESTED_GRID, cv=inner,
-                              scoring=_auc_of_scores, refit=True, n_jobs=1)
+        search = GridSearchCV(
+            ScorecardTrainer(german_factors(X)),
+            NESTED_GRID,
+            cv=inner,
+            scoring=_auc_of_scores,
+            refit=True,
+            n_jobs=1,
+        )
         search.fit(Xtr, ytr)
         chosen[", ".join(f"{k}={v}" for k, v in sorted(search.best_params_.items()))] += 1
         return -search.best_estimator_.predict_score(Xte).astype(float)
+
     return run
 
 
 def _ours_nested_amount(X: pd.DataFrame, chosen: Counter[str]) -> Callable[..., np.ndarray]:
     """The credit amount's trend chosen by inner CV on each outer training part."""
-    grid = {"factors": [german_factors(X, trends={"credit_amount": t})
-                        for t in NESTED_AMOUNT_TRENDS]}
+    grid = {
+        "factors": [german_factors(X, trends={"credit_amount": t}) for t in NESTED_AMOUNT_TRENDS]
+    }
 
     def run(Xtr: pd.DataFrame, ytr: np.ndarray, Xte: pd.DataFrame) -> np.ndarray:
         inner = StratifiedKFold(5, shuffle=True, random_state=100 + sum(chosen.values()))
-        search = GridSearchCV(ScorecardTrainer(german_factors(X)), grid, cv=inner,
-                              scoring=_auc_of_scores, refit=True, n_jobs=1)
+        search = GridSearchCV(
+            ScorecardTrainer(german_factors(X)),
+            grid,
+            cv=inner,
+            scoring=_auc_of_scores,
+            refit=True,
+            n_jobs=1,
+        )
         search.fit(Xtr, ytr)
         chosen[f"credit_amount {NESTED_AMOUNT_TRENDS[search.best_index_]}"] += 1
         return -search.best_estimator_.predict_score(Xte).astype(float)
+
     return run
 
 
@@ -196,12 +226,12 @@ def _optbinning(Xtr: pd.DataFrame, ytr: np.ndarray, Xte: pd.DataFrame) -> np.nda
     return np.asarray(card.predict_proba(Xte)[:, 1])
 
 
-def _lgbm(params: dict[str, Any]) -> Callable[[pd.DataFrame, np.ndarray, pd.DataFrame],
-                                               np.ndarray]:
+def _lgbm(params: dict[str, Any]) -> Callable[[pd.DataFrame, np.ndarray, pd.DataFrame], np.ndarray]:
     def run(Xtr: pd.DataFrame, ytr: np.ndarray, Xte: pd.DataFrame) -> np.ndarray:
         model = lgb.LGBMClassifier(n_jobs=1, verbose=-1, **params)  # pandas categoricals
         model.fit(Xtr, ytr)
         return np.asarray(model.predict_proba(Xte)[:, 1])
+
     return run
 
 
@@ -210,15 +240,20 @@ def _onehot(Xtr: pd.DataFrame, ytr: np.ndarray, Xte: pd.DataFrame) -> np.ndarray
     cats = categorical(Xtr)
     nums = [c for c in Xtr.columns if c not in cats]
     model = make_pipeline(
-        make_column_transformer((OneHotEncoder(handle_unknown="ignore"), cats),
-                                (StandardScaler(), nums)),
-        LogisticRegression(max_iter=5000))
+        make_column_transformer(
+            (OneHotEncoder(handle_unknown="ignore"), cats), (StandardScaler(), nums)
+        ),
+        LogisticRegression(max_iter=5000),
+    )
     model.fit(Xtr, ytr)
     return np.asarray(model.predict_proba(Xte)[:, 1])
 
 
-def cv_auc(run: Callable[[pd.DataFrame, np.ndarray, pd.DataFrame], np.ndarray],
-           X: pd.DataFrame, y: np.ndarray) -> np.ndarray:
+def cv_auc(
+    run: Callable[[pd.DataFrame, np.ndarray, pd.DataFrame], np.ndarray],
+    X: pd.DataFrame,
+    y: np.ndarray,
+) -> np.ndarray:
     """Held-out AUC on each of the 15 folds; ``run`` returns a risk (higher = worse)."""
     aucs = []
     for train, test in folds(y):
@@ -244,8 +279,10 @@ def show_refusals(X: pd.DataFrame, y: np.ndarray) -> None:
 def run_german(args: argparse.Namespace) -> None:
     X, y = german_credit()
     guarded = X.drop(columns=list(PROTECTED_COLUMNS))
-    print(f"German Credit: {len(X)} persons, {int(y.sum())} bad; {len(folds(y))} folds "
-          f"(StratifiedKFold(5, shuffle=True), seeds {', '.join(map(str, SEEDS))})")
+    print(
+        f"German Credit: {len(X)} persons, {int(y.sum())} bad; {len(folds(y))} folds "
+        f"(StratifiedKFold(5, shuffle=True), seeds {', '.join(map(str, SEEDS))})"
+    )
     print("Factor guard, our pipeline with the protected columns declared honestly:")
     show_refusals(X, y)
     chosen: Counter[str] = Counter()
@@ -258,13 +295,21 @@ def run_german(args: argparse.Namespace) -> None:
         ("one-hot logistic regression", lambda frame, honest: _onehot),
     ]
     extra: list[tuple[str, Callable[[pd.DataFrame, bool], Any]]] = [
-        ("openbureau, min_iv=0.02 (old default)",
-         lambda frame, honest: _ours(frame, honest, min_iv=0.02))]
+        (
+            "openbureau, min_iv=0.02 (old default)",
+            lambda frame, honest: _ours(frame, honest, min_iv=0.02),
+        )
+    ]
     if args.nested:
-        extra.append(("openbureau, nested CV over min_iv x C",
-                      lambda frame, honest: _ours_nested(frame, chosen)))
-        extra.append((NESTED_AMOUNT_LABEL,
-                      lambda frame, honest: _ours_nested_amount(frame, chosen_amount)))
+        extra.append(
+            (
+                "openbureau, nested CV over min_iv x C",
+                lambda frame, honest: _ours_nested(frame, chosen),
+            )
+        )
+        extra.append(
+            (NESTED_AMOUNT_LABEL, lambda frame, honest: _ours_nested_amount(frame, chosen_amount))
+        )
     models[1:1] = extra
     results: dict[str, dict[str, np.ndarray]] = {}
     for label, make in models:
@@ -274,8 +319,10 @@ def run_german(args: argparse.Namespace) -> None:
         if not label.startswith("openbureau,"):  # variants: the guarded set only
             row["all"] = cv_auc(make(X, False), X, y)
         results[label] = row
-        print(f"  {label}: {guarded_aucs.mean():.4f} ({time.perf_counter() - started:.0f} s)",
-              flush=True)
+        print(
+            f"  {label}: {guarded_aucs.mean():.4f} ({time.perf_counter() - started:.0f} s)",
+            flush=True,
+        )
 
     print()
     print("Held-out AUC, mean ± std over the 15 folds")
@@ -285,23 +332,31 @@ def run_german(args: argparse.Namespace) -> None:
         a = row.get("all")
         ref = f"{a.mean():.4f} ± {a.std():.4f}" if a is not None else "-"
         print(f"{label:44} {g.mean():>13.4f} ± {g.std():.4f} {ref:>28}")
-    print("Guarded: personal_status_and_sex and foreign_worker dropped (the factor guard refuses "
-          "them).")
-    print("All columns: for our pipeline only, those two are declared with category 'unknown' "
-          "so that the guard lets them through; an honest declaration is refused (above).")
+    print(
+        "Guarded: personal_status_and_sex and foreign_worker dropped (the factor guard refuses "
+        "them)."
+    )
+    print(
+        "All columns: for our pipeline only, those two are declared with category 'unknown' "
+        "so that the guard lets them through; an honest declaration is refused (above)."
+    )
     for counts in (chosen, chosen_amount):
         if counts:
-            print("Nested CV choices (per outer fold, on its training part only): "
-                  + "; ".join(f"{k} x{n}" for k, n in counts.most_common()))
+            print(
+                "Nested CV choices (per outer fold, on its training part only): "
+                + "; ".join(f"{k} x{n}" for k, n in counts.most_common())
+            )
     best = max(results[k]["guarded"].mean() for k in results if k.startswith("LightGBM"))
     for label in ("openbureau ScorecardTrainer", NESTED_AMOUNT_LABEL):
         if label not in results:
             continue
         ours = results[label]["guarded"].mean()
-        print(f"Goals (guarded), {label}: AUC >= 0.79: "
-              f"{'met' if ours >= 0.79 else 'NOT met'} ({ours:.4f}); within 0.01 of the best "
-              f"LightGBM ({best:.4f}): {'met' if ours >= best - 0.01 else 'NOT met'} "
-              f"({ours - best:+.4f})")
+        print(
+            f"Goals (guarded), {label}: AUC >= 0.79: "
+            f"{'met' if ours >= 0.79 else 'NOT met'} ({ours:.4f}); within 0.01 of the best "
+            f"LightGBM ({best:.4f}): {'met' if ours >= best - 0.01 else 'NOT met'} "
+            f"({ours - best:+.4f})"
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -327,16 +382,25 @@ def run_speed(args: argparse.Namespace) -> None:
     # optbinning's equivalent: the same factors, binning limits, trends, C and scaling.
     used = [f for f in factors if f.name in {c.name for c in card.factors}]
     process = BinningProcess(
-        [f.name for f in used], max_n_prebins=trainer.max_n_prebins,
+        [f.name for f in used],
+        max_n_prebins=trainer.max_n_prebins,
         categorical_variables=[f.name for f in used if f.kind == "categorical"],
-        min_bin_size=trainer.min_bin_size, max_n_bins=trainer.max_n_bins,
-        binning_fit_params={f.name: {"monotonic_trend": f.trend} for f in used
-                            if f.kind == "numeric"})
-    optb = OptbScorecard(binning_process=process, estimator=LogisticRegression(C=trainer.C),
-                         scaling_method="pdo_odds",
-                         scaling_method_params={"pdo": card.scaling.pdo,
-                                                "odds": card.scaling.base_odds,
-                                                "scorecard_points": card.scaling.base_score})
+        min_bin_size=trainer.min_bin_size,
+        max_n_bins=trainer.max_n_bins,
+        binning_fit_params={
+            f.name: {"monotonic_trend": f.trend} for f in used if f.kind == "numeric"
+        },
+    )
+    optb = OptbScorecard(
+        binning_process=process,
+        estimator=LogisticRegression(C=trainer.C),
+        scaling_method="pdo_odds",
+        scaling_method_params={
+            "pdo": card.scaling.pdo,
+            "odds": card.scaling.base_odds,
+            "scorecard_points": card.scaling.base_score,
+        },
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         optb.fit(as_text(X[[f.name for f in used]]), y)
@@ -346,8 +410,10 @@ def run_speed(args: argparse.Namespace) -> None:
     n = len(sample)
     inputs = {"text": as_text(sample), "pandas categorical": sample}
     n_cat = sum(f.kind == "categorical" for f in card.factors)
-    print(f"scorecard: {len(card.factors)} factors ({n_cat} categorical), "
-          f"{sum(len(f.bins) for f in card.factors)} bins; {n:,} rows")
+    print(
+        f"scorecard: {len(card.factors)} factors ({n_cat} categorical), "
+        f"{sum(len(f.bins) for f in card.factors)} bins; {n:,} rows"
+    )
 
     con = duckdb.connect()
     con.execute("SET threads = 1")  # one core, like the numpy and optbinning scorers
@@ -362,15 +428,29 @@ def run_speed(args: argparse.Namespace) -> None:
     for kind, frame in inputs.items():
         base = _median_seconds(lambda frame=frame: optb.score(frame), args.repeat)
         ours = _median_seconds(lambda frame=frame: scorer.score(frame), args.repeat)
-        rows += [("optbinning Scorecard.score()", kind, base, base),
-                 ("openbureau NumpyScorer", kind, ours, base)]
+        rows += [
+            ("optbinning Scorecard.score()", kind, base, base),
+            ("openbureau NumpyScorer", kind, ours, base),
+        ]
     base_text = rows[0][2]
-    rows.append(("DuckDB, compiled CASE SQL", "VARCHAR table",
-                 _median_seconds(lambda: con.execute(sql).fetchnumpy(), args.repeat), base_text))
+    rows.append(
+        (
+            "DuckDB, compiled CASE SQL",
+            "VARCHAR table",
+            _median_seconds(lambda: con.execute(sql).fetchnumpy(), args.repeat),
+            base_text,
+        )
+    )
     con.execute("RESET threads")  # for reference: DuckDB as the engine runs it, on every core
-    rows.append((f"DuckDB, {con.execute('SELECT current_setting(?)', ['threads']).fetchone()[0]}"
-                 " threads (reference)", "VARCHAR table",
-                 _median_seconds(lambda: con.execute(sql).fetchnumpy(), args.repeat), base_text))
+    rows.append(
+        (
+            f"DuckDB, {con.execute('SELECT current_setting(?)', ['threads']).fetchone()[0]}"
+            " threads (reference)",
+            "VARCHAR table",
+            _median_seconds(lambda: con.execute(sql).fetchnumpy(), args.repeat),
+            base_text,
+        )
+    )
 
     numpy_scores = scorer.score(inputs["text"])
     sql_scores = con.execute(f"{sql} ORDER BY rid").fetchnumpy()["score"]
@@ -380,24 +460,35 @@ def run_speed(args: argparse.Namespace) -> None:
     print(f"NumpyScorer and DuckDB SQL scores identical on all {n:,} rows")
     # Points have two decimals, so the exact total is a whole number of hundredths; where it
     # ends in exactly .50, floor(total + 0.5) in floating point depends on the summation order.
-    cents = sum(np.rint(scorer.factor_points(f, inputs["text"][f.name]) * 100).astype(np.int64)
-                for f in card.factors)
+    cents = sum(
+        np.rint(scorer.factor_points(f, inputs["text"][f.name]) * 100).astype(np.int64)
+        for f in card.factors
+    )
     s = card.scaling
     exact = np.clip((cents + 50) // 100, s.min_score, s.max_score)
     halves = int(np.count_nonzero(np.asarray(cents) % 100 == 50))
-    print(f"rows whose exact total ends in .50 (the integer depends on float summation order): "
-          f"{halves:,}; scores differing from exact decimal arithmetic: "
-          f"{int(np.count_nonzero(exact != numpy_scores)):,}")
+    print(
+        f"rows whose exact total ends in .50 (the integer depends on float summation order): "
+        f"{halves:,}; scores differing from exact decimal arithmetic: "
+        f"{int(np.count_nonzero(exact != numpy_scores)):,}"
+    )
 
-    print(f"\nmedian of {args.repeat}, one thread each unless said; ratio = optbinning's time "
-          "on the same input (text for DuckDB) / this scorer's")
+    print(
+        f"\nmedian of {args.repeat}, one thread each unless said; ratio = optbinning's time "
+        "on the same input (text for DuckDB) / this scorer's"
+    )
     print(f"{'scorer':30} {'input':20} {'seconds':>8} {'rows/s':>11} {'ratio':>6}")
     for label, kind, secs, base in rows:
         print(f"{label:30} {kind:20} {secs:8.3f} {n / secs:11,.0f} {base / secs:6.1f}")
-    best = max(base / secs for label, _, secs, base in rows
-               if not label.startswith("optb") and "reference" not in label)
-    print(f"Goal: a compiled scorer >= 8x optbinning's score(): "
-          f"{'met' if best >= 8 else 'NOT met'} (best {best:.1f}x)")
+    best = max(
+        base / secs
+        for label, _, secs, base in rows
+        if not label.startswith("optb") and "reference" not in label
+    )
+    print(
+        f"Goal: a compiled scorer >= 8x optbinning's score(): "
+        f"{'met' if best >= 8 else 'NOT met'} (best {best:.1f}x)"
+    )
 
 
 def run_synthetic(args: argparse.Namespace) -> None:
@@ -417,8 +508,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="what", required=True)
     ger = sub.add_parser("german", help="AUC on German Credit beside optbinning and LightGBM")
-    ger.add_argument("--no-nested", dest="nested", action="store_false",
-                     help="skip the nested-CV variant of our pipeline (the slowest line)")
+    ger.add_argument(
+        "--no-nested",
+        dest="nested",
+        action="store_false",
+        help="skip the nested-CV variant of our pipeline (the slowest line)",
+    )
     spd = sub.add_parser("speed", help="compiled scorer throughput beside optbinning")
     spd.add_argument("--rows", type=int, default=1_000_000)
     spd.add_argument("--repeat", type=int, default=3)
@@ -432,8 +527,11 @@ def main() -> None:
     sca.add_argument("--seed", type=int, default=42)
     args = ap.parse_args()
     commands: dict[str, Callable[[argparse.Namespace], None]] = {
-        "german": run_german, "speed": run_speed, "synthetic": run_synthetic,
-        "scale": run_scale}
+        "german": run_german,
+        "speed": run_speed,
+        "synthetic": run_synthetic,
+        "scale": run_scale,
+    }
     commands[args.what](args)
     sys.stdout.flush()
 

@@ -42,8 +42,8 @@ BANK_HEADER = "ACCT,FIRST,LAST,DOB,SSN,PERIOD,BAL,STATUS\n"
 BANK_GOOD_ROWS = [
     "1,John,Smith,1980-01-02,123-45-6789,2024-01,100.50,11",
     "1,John,Smith,1980-01-02,123-45-6789,2024-02,90.00,11",
-    "2,Ann,Lee,05/06/1990,987654321,2024-01,\"1,234.00\",71",
-    "3,\"O'Brien, Pat\",Oak,1970-05-05,,2024-01,0,97",
+    '2,Ann,Lee,05/06/1990,987654321,2024-01,"1,234.00",71',
+    '3,"O\'Brien, Pat",Oak,1970-05-05,,2024-01,0,97',
 ]
 
 
@@ -104,17 +104,19 @@ def linked_population(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, P
     (ws.root / ws.settings.secrets.national_id_key).write_text("5a" * 32 + "\n")
     with ws.engine() as engine:
         for feed, spec_path in result.specs.items():
-            ingest_file(engine, load_spec(spec_path), result.files[feed],
-                        key=ws.national_id_key())
-        link(engine, model_path=ws.root / "models" / "linkage-model.json",
-             settings=ws.settings.identity, country=ws.settings.bureau.country)
+            ingest_file(engine, load_spec(spec_path), result.files[feed], key=ws.national_id_key())
+        link(
+            engine,
+            model_path=ws.root / "models" / "linkage-model.json",
+            settings=ws.settings.identity,
+            country=ws.settings.bureau.country,
+        )
         build_ledger(engine)
     return ws.root, root / "incoming"
 
 
 @pytest.fixture
-def copy_population(linked_population: tuple[Path, Path],
-                    tmp_path: Path) -> tuple[Path, Path]:
+def copy_population(linked_population: tuple[Path, Path], tmp_path: Path) -> tuple[Path, Path]:
     """A private copy of the linked population's workspace, safe to change."""
     import shutil
 

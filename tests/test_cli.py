@@ -89,14 +89,17 @@ def test_user_errors_are_one_line_with_exit_2(cli, ws, bank_spec, write_file, tm
 
 
 def test_compact_gives_back_the_space_of_dropped_rows_and_keeps_the_rest(
-        cli, ws, bank_spec, write_file) -> None:
+    cli, ws, bank_spec, write_file
+) -> None:
     import duckdb
 
     f = write_file("good.csv", BANK_HEADER + "\n".join(BANK_GOOD_ROWS) + "\n")
     assert cli("ingest", bank_spec, f, "-w", ws.root).exit_code == 0
     with ws.engine() as engine:  # what a full relink leaves behind, in small
-        engine.execute("CREATE TABLE scratch AS SELECT range AS n, md5(range::VARCHAR) AS h "
-                       "FROM range(2000000)")
+        engine.execute(
+            "CREATE TABLE scratch AS SELECT range AS n, md5(range::VARCHAR) AS h "
+            "FROM range(2000000)"
+        )
         engine.execute("CHECKPOINT")
         # (data written after it, or the checkpoint just cuts the file short)
         engine.execute("CREATE TABLE later AS SELECT range AS n FROM range(100000)")
@@ -120,8 +123,11 @@ def test_compact_gives_back_the_space_of_dropped_rows_and_keeps_the_rest(
 
     # another process writing the warehouse: refused, nothing touched
     with duckdb.connect(str(ws.warehouse_path)):
-        res = subprocess.run([str(Path(sys.executable).parent / "openbureau"), "compact",
-                              "-w", str(ws.root)], capture_output=True, text=True)
+        res = subprocess.run(
+            [str(Path(sys.executable).parent / "openbureau"), "compact", "-w", str(ws.root)],
+            capture_output=True,
+            text=True,
+        )
     assert res.returncode == 2 and "workspace busy: another openbureau process" in res.stderr
     assert len(res.stderr.strip().splitlines()) == 1
     fresh = ws.root.parent / "fresh"
@@ -138,21 +144,23 @@ def test_bad_settings_name_the_key(cli, ws, write_file, bank_spec) -> None:
     assert res.exit_code == 2
     assert "bureau.toml: warehouse.engine: Input should be 'duckdb'" in res.stderr
     assert "got 'oracle'" in res.stderr
-    (ws.root / "bureau.toml").write_text('[ingest]\nmax_quarantine_share = 2\n')
+    (ws.root / "bureau.toml").write_text("[ingest]\nmax_quarantine_share = 2\n")
     res = cli("batches", "-w", ws.root)
     assert "ingest.max_quarantine_share: Input should be less than or equal to 1" in res.stderr
     (ws.root / "bureau.toml").write_text('[ingest]\ncolour = "red"\n')
     assert "ingest.colour: unknown key" in cli("batches", "-w", ws.root).stderr
-    (ws.root / "bureau.toml").write_text('[ingest\n')
+    (ws.root / "bureau.toml").write_text("[ingest\n")
     assert "invalid TOML" in cli("batches", "-w", ws.root).stderr
 
 
 def test_the_installed_script_runs(tmp_path: Path) -> None:
     script = Path(sys.executable).parent / "openbureau"
-    res = subprocess.run([str(script), "init", str(tmp_path / "w")], capture_output=True,
-                         text=True, check=False)
+    res = subprocess.run(
+        [str(script), "init", str(tmp_path / "w")], capture_output=True, text=True, check=False
+    )
     assert res.returncode == 0, res.stderr
-    res = subprocess.run([str(script), "init", str(tmp_path / "w")], capture_output=True,
-                         text=True, check=False)
+    res = subprocess.run(
+        [str(script), "init", str(tmp_path / "w")], capture_output=True, text=True, check=False
+    )
     assert res.returncode == 2 and res.stderr.count("\n") == 1
     assert "Traceback" not in res.stderr

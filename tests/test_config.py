@@ -28,10 +28,14 @@ def test_empty_file_is_all_defaults(tmp_path: Path) -> None:
         ({"bureau": {"country": "XX"}}, "bureau.country: 'XX' is not an ISO 3166 country code"),
         ({"ingest": {"max_quarantine_share": "lots"}}, "ingest.max_quarantine_share:"),
         ({"nonsense": {}}, "nonsense: unknown key"),
-        ({"identity": {"edge_threshold": 0.95}},
-         "identity: edge_threshold (0.95) is above link_threshold (0.9); it must not be"),
-        ({"service": {"login_failures_per_account": 0}},
-         "service.login_failures_per_account: Input should be greater than or equal to 1"),
+        (
+            {"identity": {"edge_threshold": 0.95}},
+            "identity: edge_threshold (0.95) is above link_threshold (0.9); it must not be",
+        ),
+        (
+            {"service": {"login_failures_per_account": 0}},
+            "service.login_failures_per_account: Input should be greater than or equal to 1",
+        ),
     ],
 )
 def test_bad_values_name_key_and_expectation(data: dict, message: str) -> None:

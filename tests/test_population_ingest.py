@@ -31,8 +31,11 @@ REASON_FOR_DEFECT = {
 @pytest.fixture(scope="module")
 def population(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("pop") / "incoming"
-    res = CliRunner().invoke(app, ["synth", "--persons", "2000", "--seed", "7", "--out",
-                                   str(out)], catch_exceptions=False)
+    res = CliRunner().invoke(
+        app,
+        ["synth", "--persons", "2000", "--seed", "7", "--out", str(out)],
+        catch_exceptions=False,
+    )
     assert res.exit_code == 0, res.output
     return out
 
@@ -40,14 +43,16 @@ def population(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def spec_and_file(population: Path, feed: str) -> tuple[Path, Path]:
     truth = duckdb.sql(
         f"SELECT DISTINCT file FROM '{population}/truth/records.parquet' WHERE feed = ?",
-        params=[feed]).fetchall()
+        params=[feed],
+    ).fetchall()
     assert len(truth) == 1
     return population / "specs" / f"{feed}.yaml", population / truth[0][0]
 
 
 @pytest.mark.parametrize("feed", FEED_NAMES)
-def test_every_feed_reconciles_and_quarantines_exactly_the_defects(cli, population, tmp_path,
-                                                                    feed) -> None:
+def test_every_feed_reconciles_and_quarantines_exactly_the_defects(
+    cli, population, tmp_path, feed
+) -> None:
     ws = init_workspace(tmp_path / "ws")
     spec, file = spec_and_file(population, feed)
     res = cli("ingest", spec, file, "-w", ws.root)
@@ -55,21 +60,32 @@ def test_every_feed_reconciles_and_quarantines_exactly_the_defects(cli, populati
     assert "ok" in res.stdout and "MISMATCH" not in res.stdout
     con = duckdb.connect(str(ws.warehouse_path), read_only=True)
     read, loaded, quarantined = con.sql(
-        "SELECT rows_read, rows_loaded, rows_quarantined FROM ingest_batches").fetchall()[0]
+        "SELECT rows_read, rows_loaded, rows_quarantined FROM ingest_batches"
+    ).fetchall()[0]
     assert read == loaded + quarantined
-    truth_lines = {r[0] for r in con.sql(
-        f"SELECT line_no FROM '{population}/truth/records.parquet' WHERE feed = ?",
-        params=[feed]).fetchall()}
+    truth_lines = {
+        r[0]
+        for r in con.sql(
+            f"SELECT line_no FROM '{population}/truth/records.parquet' WHERE feed = ?",
+            params=[feed],
+        ).fetchall()
+    }
     loaded_lines = {r[0] for r in con.sql(f"SELECT line_no FROM src_{feed}").fetchall()}
     got = dict(con.sql("SELECT line_no, reason FROM quarantine").fetchall())
-    defects = dict(con.sql(
-        f"SELECT line_no, kind FROM '{population}/truth/defects.parquet' WHERE feed = ?",
-        params=[feed]).fetchall())
+    defects = dict(
+        con.sql(
+            f"SELECT line_no, kind FROM '{population}/truth/defects.parquet' WHERE feed = ?",
+            params=[feed],
+        ).fetchall()
+    )
     assert read == len(truth_lines)
     assert loaded_lines | set(got) == truth_lines and not loaded_lines & set(got)
     assert set(got) == set(defects)
-    wrong = {line: (defects[line], got[line]) for line in got
-             if got[line] not in REASON_FOR_DEFECT[defects[line]]}
+    wrong = {
+        line: (defects[line], got[line])
+        for line in got
+        if got[line] not in REASON_FOR_DEFECT[defects[line]]
+    }
     assert not wrong
 
 

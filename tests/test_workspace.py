@@ -14,13 +14,16 @@ def test_init_lays_out_a_workspace(tmp_path: Path) -> None:
     assert len(ws.national_id_key()) == 32
     with ws.engine(read_only=True) as engine:
         assert {"ingest_batches", "quarantine", "field_catalog"} <= {
-            r[0] for r in engine.query("SELECT table_name FROM information_schema.tables")}
+            r[0] for r in engine.query("SELECT table_name FROM information_schema.tables")
+        }
     assert "secrets/" in (ws.root / ".gitignore").read_text()
 
 
 def test_each_workspace_has_its_own_key(tmp_path: Path) -> None:
-    assert init_workspace(tmp_path / "a").national_id_key() != \
-        init_workspace(tmp_path / "b").national_id_key()
+    assert (
+        init_workspace(tmp_path / "a").national_id_key()
+        != init_workspace(tmp_path / "b").national_id_key()
+    )
 
 
 def test_init_refuses_a_file_and_an_existing_workspace(tmp_path: Path) -> None:
@@ -67,10 +70,19 @@ sys.stdin.read()
 """
 # Every command that opens the warehouse, with arguments that get it that far.
 WAREHOUSE_COMMANDS = [
-    ["ingest", "{spec}", "{file}"], ["batches"], ["quarantine"], ["link"], ["compact"],
-    ["explain-link", "B000001.1", "B000001.2"], ["person", "P000000000000"],
-    ["eval-linkage", "--truth", "{root}"], ["ledger"], ["train", "--as-of", "2024-01-31"],
-    ["score", "--as-of", "2024-01-31"], ["show-score", "P000000000000"], ["publish"],
+    ["ingest", "{spec}", "{file}"],
+    ["batches"],
+    ["quarantine"],
+    ["link"],
+    ["compact"],
+    ["explain-link", "B000001.1", "B000001.2"],
+    ["person", "P000000000000"],
+    ["eval-linkage", "--truth", "{root}"],
+    ["ledger"],
+    ["train", "--as-of", "2024-01-31"],
+    ["score", "--as-of", "2024-01-31"],
+    ["show-score", "P000000000000"],
+    ["publish"],
 ]
 
 
@@ -92,8 +104,12 @@ def held(tmp_path: Path, bank_spec: Path, write_file) -> Iterator[Callable[..., 
     holders: list[subprocess.Popen[str]] = []
 
     def hold(mode: str) -> tuple[Workspace, Path, Path, int]:
-        proc = subprocess.Popen([sys.executable, "-c", HOLD, str(ws.root), mode],
-                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", HOLD, str(ws.root), mode],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         holders.append(proc)
         assert proc.stdout is not None and proc.stdout.readline() == "holding\n"
         return ws, bank_spec, file, proc.pid
@@ -103,8 +119,9 @@ def held(tmp_path: Path, bank_spec: Path, write_file) -> Iterator[Callable[..., 
         proc.communicate("")  # (stdin closed: it exits)
 
 
-def test_a_busy_workspace_is_one_line_for_every_command_that_opens_it(cli, held,
-                                                                      monkeypatch) -> None:
+def test_a_busy_workspace_is_one_line_for_every_command_that_opens_it(
+    cli, held, monkeypatch
+) -> None:
     import openbureau.scoring
     from openbureau import _cli_scoring
 
@@ -112,8 +129,10 @@ def test_a_busy_workspace_is_one_line_for_every_command_that_opens_it(cli, held,
     monkeypatch.setattr(_cli_scoring, "_scorecard_path", lambda ws, given: ws.root)
     monkeypatch.setattr(openbureau.scoring, "load_scorecard", lambda path: None)
     ws, spec, file, pid = held("write")
-    busy = (f"error: workspace busy: another openbureau process (PID {pid}) holds it "
-            f"({ws.warehouse_path}); try again once it has finished")
+    busy = (
+        f"error: workspace busy: another openbureau process (PID {pid}) holds it "
+        f"({ws.warehouse_path}); try again once it has finished"
+    )
     for command in WAREHOUSE_COMMANDS:
         args = [a.format(spec=spec, file=file, root=ws.root) for a in command]
         res = cli(*args, "-w", ws.root)
@@ -125,7 +144,8 @@ def test_a_reader_keeps_writers_out_with_the_same_line(cli, held) -> None:
     res = cli("ingest", spec, file, "-w", ws.root)
     assert res.exit_code == 2
     assert res.stderr.strip().startswith(
-        f"error: workspace busy: another openbureau process (PID {pid}) holds it")
+        f"error: workspace busy: another openbureau process (PID {pid}) holds it"
+    )
     assert cli("batches", "-w", ws.root).exit_code == 0  # (readers share it)
 
 

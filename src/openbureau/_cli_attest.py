@@ -32,11 +32,16 @@ def _read_token(token: str) -> str:
 @app.command()
 @handles_errors
 def verify(
-    token: Annotated[str, typer.Argument(help="The attestation (compact JWS), or '-' to read "
-                                         "it from stdin.")],
-    keys: Annotated[Path | None, typer.Option(help="The bureau's public key set (jwks.json); "
-                                              "default: the workspace's public/jwks.json.")] =
-        None,
+    token: Annotated[
+        str, typer.Argument(help="The attestation (compact JWS), or '-' to read it from stdin.")
+    ],
+    keys: Annotated[
+        Path | None,
+        typer.Option(
+            help="The bureau's public key set (jwks.json); "
+            "default: the workspace's public/jwks.json."
+        ),
+    ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
     workspace: WorkspaceOpt = Path("."),
 ) -> None:
@@ -51,8 +56,12 @@ def verify(
         if json_out:
             print(json.dumps({"valid": False, "reason": exc.reason, "message": exc.message}))
         else:
-            console.print(f"invalid: {exc.reason}: {exc.message}", markup=False,
-                          highlight=False, soft_wrap=True)
+            console.print(
+                f"invalid: {exc.reason}: {exc.message}",
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
+            )
         raise typer.Exit(1) from None
     if json_out:
         print(json.dumps({"valid": True, **att.as_dict()}))
@@ -86,9 +95,15 @@ def keys_show(workspace: WorkspaceOpt = Path(".")) -> None:
 @handles_errors
 def keys_rotate(
     workspace: WorkspaceOpt = Path("."),
-    store: Annotated[str | None, typer.Option("--store", help="Store URL for the audit entry "
-                                              "(default: [service] store_url, else the "
-                                              "workspace's SQLite file).")] = None,
+    store: Annotated[
+        str | None,
+        typer.Option(
+            "--store",
+            help="Store URL for the audit entry "
+            "(default: [service] store_url, else the "
+            "workspace's SQLite file).",
+        ),
+    ] = None,
 ) -> None:
     """Sign with a new key from now on; old public keys stay so earlier tokens still verify.
     The rotation is in the audit log, as done by you (OS user@host)."""
@@ -103,10 +118,18 @@ def keys_rotate(
     by = bindings.operator()
     kid = rotate_signing_key(ws.root)
     others = [k.get("kid") for k in load_jwks(ws.root)["keys"] if k.get("kid") != kid]
-    bindings.store_log(factory)(actor=by.name, actor_role=by.role, action="rotate signing key",
-                                detail=f"signs with {kid} from now on; earlier keys still "
-                                       f"published: {', '.join(map(str, others)) or 'none'}")
+    bindings.store_log(factory)(
+        actor=by.name,
+        actor_role=by.role,
+        action="rotate signing key",
+        detail=f"signs with {kid} from now on; earlier keys still "
+        f"published: {', '.join(map(str, others)) or 'none'}",
+    )
     console.print(f"Signing key is now {kid}", markup=False, highlight=False, soft_wrap=True)
     if others:
-        console.print(f"Still published for earlier tokens: {', '.join(map(str, others))}",
-                          markup=False, highlight=False, soft_wrap=True)
+        console.print(
+            f"Still published for earlier tokens: {', '.join(map(str, others))}",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )

@@ -23,16 +23,21 @@ def ledger(workspace: WorkspaceOpt = Path(".")) -> None:
     with ws.engine() as engine:
         report = build_ledger(engine)
         counts = event_counts(engine)
-    console.print(f"Ledger: {report.batches} new batch(es) mapped, "
-                  f"{report.persons_refreshed:,} events moved to another person, "
-                  f"{report.unlinked_events:,} events without a person; {report.seconds:.1f} s")
+    console.print(
+        f"Ledger: {report.batches} new batch(es) mapped, "
+        f"{report.persons_refreshed:,} events moved to another person, "
+        f"{report.unlinked_events:,} events without a person; {report.seconds:.1f} s"
+    )
     if report.superseded:
-        console.print(f"{report.superseded:,} reports superseded by the furnisher's new report "
-                      f"of the same record (kept in the record's history), "
-                      f"{report.corrections_superseded:,} of them bureau corrections")
+        console.print(
+            f"{report.superseded:,} reports superseded by the furnisher's new report "
+            f"of the same record (kept in the record's history), "
+            f"{report.corrections_superseded:,} of them bureau corrections"
+        )
     if report.identity_only:
-        console.print(f"Identity only (no ledger block in the spec): "
-                      f"{', '.join(report.identity_only)}")
+        console.print(
+            f"Identity only (no ledger block in the spec): {', '.join(report.identity_only)}"
+        )
     table = Table(title="Events that count (current, linked, not suppressed)")
     table.add_column("event")
     table.add_column("events", justify="right")
@@ -44,21 +49,29 @@ def ledger(workspace: WorkspaceOpt = Path(".")) -> None:
 def _scorecard_path(ws: Workspace, given: Path | None) -> Path:
     path = given or ws.root / "models" / "scorecard.yaml"
     if given is None and not path.exists():
-        raise UserError("no scorecard yet: run `openbureau train --as-of DATE` or pass "
-                        "--scorecard FILE")
+        raise UserError(
+            "no scorecard yet: run `openbureau train --as-of DATE` or pass --scorecard FILE"
+        )
     return path
 
 
 @app.command()
 @handles_errors
 def train(
-    as_of: Annotated[str, typer.Option("--as-of", help="Date of the features; the outcome is "
-                                       "the default rate in the months after it.")],
+    as_of: Annotated[
+        str,
+        typer.Option(
+            "--as-of",
+            help="Date of the features; the outcome is the default rate in the months after it.",
+        ),
+    ],
     horizon: Annotated[int, typer.Option(help="Outcome window in months.")] = 12,
-    holdout: Annotated[float, typer.Option(help="Share of persons held out for the "
-                                           "report's figures.")] = 0.3,
-    factors: Annotated[Path | None, typer.Option(help="YAML file of custom candidate "
-                                                 "factors.")] = None,
+    holdout: Annotated[
+        float, typer.Option(help="Share of persons held out for the report's figures.")
+    ] = 0.3,
+    factors: Annotated[
+        Path | None, typer.Option(help="YAML file of custom candidate factors.")
+    ] = None,
     name: Annotated[str, typer.Option(help="Scorecard name.")] = "openbureau",
     workspace: WorkspaceOpt = Path("."),
 ) -> None:
@@ -67,17 +80,27 @@ def train(
         from openbureau.scoring.factors import load_custom_factors
         from openbureau.scoring.train import train as run_train
     except ImportError as exc:  # optbinning is the `train` extra
-        raise UserError(f"training needs the train extra ({exc.name} is missing): "
-                        "pip install 'openbureau[train]'") from exc
+        raise UserError(
+            f"training needs the train extra ({exc.name} is missing): "
+            "pip install 'openbureau[train]'"
+        ) from exc
     if not 0 < holdout < 1:
         raise UserError("--holdout must be between 0 and 1")
     day = _parse_date(as_of, "--as-of")
     ws = Workspace.open(workspace)
     customs = load_custom_factors(factors) if factors else []
     with ws.engine() as engine, progress_bar(transient=True) as tick:
-        result = run_train(engine, as_of=day, models_dir=ws.root / "models",
-                           reports_dir=ws.root / "reports", horizon_months=horizon,
-                           holdout=holdout, name=name, customs=customs, progress=tick)
+        result = run_train(
+            engine,
+            as_of=day,
+            models_dir=ws.root / "models",
+            reports_dir=ws.root / "reports",
+            horizon_months=horizon,
+            holdout=holdout,
+            name=name,
+            customs=customs,
+            progress=tick,
+        )
     card = result.scorecard
     console.print(
         f"Scorecard [bold]{card.name} {card.version}[/] as of {day}: {len(card.factors)} "
@@ -86,7 +109,8 @@ def train(
         f"{result.persons_holdout:,}: AUC [bold]{result.auc_holdout:.3f}[/], "
         f"KS {result.ks_holdout:.3f}"
         + (f", PSI {result.psi:.3f}" if result.psi is not None else "")
-        + f"; {result.seconds:.1f} s")
+        + f"; {result.seconds:.1f} s"
+    )
     console.print(f"Scorecard file: {result.scorecard_path}")
     console.print(f"Model report:   {result.report_path}")
 
@@ -95,8 +119,9 @@ def train(
 @handles_errors
 def score(
     as_of: Annotated[str, typer.Option("--as-of", help="Score as of this date.")],
-    scorecard: Annotated[Path | None, typer.Option(help="Scorecard file (default: the one "
-                                                   "trained last).")] = None,
+    scorecard: Annotated[
+        Path | None, typer.Option(help="Scorecard file (default: the one trained last).")
+    ] = None,
     workspace: WorkspaceOpt = Path("."),
 ) -> None:
     """Score every person as of a date into a new, immutable snapshot."""
@@ -113,9 +138,11 @@ def score(
         tick("publishing for the service", 0, 0)
         publish_snapshot(engine, ws.root, report.snapshot_id, "score_features")
         dist = score_distribution(engine, report.snapshot_id)
-    console.print(f"Snapshot [bold]{report.snapshot_id}[/] ({card.name} {card.version}, as of "
-                  f"{day}): {report.scored:,} of {report.persons:,} persons scored, "
-                  f"{report.persons - report.scored:,} unscorable; {report.seconds:.1f} s")
+    console.print(
+        f"Snapshot [bold]{report.snapshot_id}[/] ({card.name} {card.version}, as of "
+        f"{day}): {report.scored:,} of {report.persons:,} persons scored, "
+        f"{report.persons - report.scored:,} unscorable; {report.seconds:.1f} s"
+    )
     console.print(distribution_table(dist, report.persons))
 
 
@@ -133,8 +160,7 @@ def distribution_table(dist: list[tuple[str, int, int, int]], persons: int) -> T
 @handles_errors
 def show_score(
     person: Annotated[str, typer.Argument(help="Person id (P...).")],
-    snapshot: Annotated[str | None, typer.Option(help="Snapshot id (default: the latest).")] =
-        None,
+    snapshot: Annotated[str | None, typer.Option(help="Snapshot id (default: the latest).")] = None,
     workspace: WorkspaceOpt = Path("."),
 ) -> None:
     """A person's score, band and reasons, with the records behind each reason."""
@@ -156,5 +182,7 @@ def print_person_score(row: dict[str, Any]) -> None:
     for r in row["reasons"] or []:
         ids = r["record_ids"]
         shown = ", ".join(ids[:6]) + (f" and {len(ids) - 6} more" if len(ids) > 6 else "")
-        console.print(f"  {r['rank']}. {r['code']} {r['statement']} "
-                      f"(-{r['points_lost']:.0f} points)" + (f"; records: {shown}" if ids else ""))
+        console.print(
+            f"  {r['rank']}. {r['code']} {r['statement']} "
+            f"(-{r['points_lost']:.0f} points)" + (f"; records: {shown}" if ids else "")
+        )

@@ -16,20 +16,32 @@ from openbureau.cli import WorkspaceOpt, app, console, handles_errors, progress_
 from openbureau.errors import UserError
 from openbureau.workspace import Workspace
 
-accounts_app = typer.Typer(help="Service accounts: people, lenders, auditors, admins.",
-                           no_args_is_help=True)
-audit_app = typer.Typer(help="The service's audit log, a transparency log: verify, sign, "
-                         "prove.", no_args_is_help=True)
+accounts_app = typer.Typer(
+    help="Service accounts: people, lenders, auditors, admins.", no_args_is_help=True
+)
+audit_app = typer.Typer(
+    help="The service's audit log, a transparency log: verify, sign, prove.", no_args_is_help=True
+)
 app.add_typer(accounts_app, name="accounts")
 app.add_typer(audit_app, name="audit")
 
-StoreOpt = Annotated[str | None, typer.Option("--store", help="Store URL (default: "
-                                              "[service] store_url, else the workspace's "
-                                              "SQLite file).")]
-LookupsOpt = Annotated[int | None, typer.Option(
-    "--lookups-per-minute", min=0, max=1_000_000,
-    help="A lender's lookups a minute, refused ones included (default: [service] "
-         "lookups_per_minute; 0: none).")]
+StoreOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--store",
+        help="Store URL (default: [service] store_url, else the workspace's SQLite file).",
+    ),
+]
+LookupsOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--lookups-per-minute",
+        min=0,
+        max=1_000_000,
+        help="A lender's lookups a minute, refused ones included (default: [service] "
+        "lookups_per_minute; 0: none).",
+    ),
+]
 
 
 @app.command()
@@ -39,37 +51,63 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
     store: StoreOpt = None,
-    limit_concurrency: Annotated[int, typer.Option(
-        min=1, help="Open connections (idle keep-alive ones too) or requests in progress; "
-                    "beyond it the service answers 503 at once instead of queueing work its "
-                    "clients will give up on.")] = 256,
-    proxy_headers: Annotated[bool | None, typer.Option(
-        "--proxy-headers/--no-proxy-headers",
-        help="Take the client's address from X-Forwarded-For, sent by a proxy at "
-             "--forwarded-allow-ips (default: [service] proxy_headers, off). Only behind "
-             "such a proxy: otherwise any caller can name its own address.")] = None,
-    forwarded_allow_ips: Annotated[str | None, typer.Option(
-        help="Comma-separated addresses or networks of the trusted proxies ('*': any; "
-             "default: [service] forwarded_allow_ips, 127.0.0.1).")] = None,
+    limit_concurrency: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Open connections (idle keep-alive ones too) or requests in progress; "
+            "beyond it the service answers 503 at once instead of queueing work its "
+            "clients will give up on.",
+        ),
+    ] = 256,
+    proxy_headers: Annotated[
+        bool | None,
+        typer.Option(
+            "--proxy-headers/--no-proxy-headers",
+            help="Take the client's address from X-Forwarded-For, sent by a proxy at "
+            "--forwarded-allow-ips (default: [service] proxy_headers, off). Only behind "
+            "such a proxy: otherwise any caller can name its own address.",
+        ),
+    ] = None,
+    forwarded_allow_ips: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated addresses or networks of the trusted proxies ('*': any; "
+            "default: [service] forwarded_allow_ips, 127.0.0.1)."
+        ),
+    ] = None,
 ) -> None:
     """Serve the API and pages on the workspace's published score snapshot."""
     import uvicorn
 
     from openbureau.service.app import create_app
 
-    application = create_app(workspace, store_url=store, proxy_headers=proxy_headers,
-                             forwarded_allow_ips=forwarded_allow_ips)
+    application = create_app(
+        workspace,
+        store_url=store,
+        proxy_headers=proxy_headers,
+        forwarded_allow_ips=forwarded_allow_ips,
+    )
     ctx = application.state.ctx
     pub = ctx.published()
-    console.print(f"Serving {'snapshot ' + pub.snapshot_id if pub else 'no snapshot yet'} on "
-                  f"http://{host}:{port}/  (API docs: /api/docs; Ctrl+C stops)")
+    console.print(
+        f"Serving {'snapshot ' + pub.snapshot_id if pub else 'no snapshot yet'} on "
+        f"http://{host}:{port}/  (API docs: /api/docs; Ctrl+C stops)"
+    )
     if ctx.config.proxy_headers:
-        console.print(f"Client addresses from X-Forwarded-For, trusted from "
-                      f"{ctx.config.forwarded_allow_ips}.")
+        console.print(
+            f"Client addresses from X-Forwarded-For, trusted from {ctx.config.forwarded_allow_ips}."
+        )
     # (the app reads forwarded headers itself, when told to: uvicorn's own reading, on by
     # default for 127.0.0.1, would let any local caller name its address)
-    uvicorn.run(application, host=host, port=port, log_level="warning",
-                limit_concurrency=limit_concurrency, proxy_headers=False)
+    uvicorn.run(
+        application,
+        host=host,
+        port=port,
+        log_level="warning",
+        limit_concurrency=limit_concurrency,
+        proxy_headers=False,
+    )
 
 
 def _store(workspace: Path, url: str | None) -> sessionmaker[Session]:
@@ -84,11 +122,11 @@ def _store(workspace: Path, url: str | None) -> sessionmaker[Session]:
 def accounts_add(
     username: Annotated[str, typer.Argument(help="Login name.")],
     role: Annotated[str, typer.Option(help="person, lender, auditor or admin.")],
-    person: Annotated[str | None, typer.Option(help="The person id a person account "
-                                               "sees.")] = None,
+    person: Annotated[str | None, typer.Option(help="The person id a person account sees.")] = None,
     organisation: Annotated[str | None, typer.Option(help="A lender's organisation.")] = None,
-    api_key: Annotated[bool, typer.Option("--api-key", help="Also issue an API key "
-                                          "(printed once).")] = False,
+    api_key: Annotated[
+        bool, typer.Option("--api-key", help="Also issue an API key (printed once).")
+    ] = False,
     lookups_per_minute: LookupsOpt = None,
     workspace: WorkspaceOpt = Path("."),
     store: StoreOpt = None,
@@ -103,16 +141,31 @@ def accounts_add(
     password = os.environ.get("OPENBUREAU_PASSWORD") or getpass.getpass("Password: ")
     factory = _store(workspace, store)
     added = bindings.add_account(
-        factory, bindings.store_log(factory), bindings.operator(), username=username,
-        role=role, password=password, person_id=person, organisation=organisation,
+        factory,
+        bindings.store_log(factory),
+        bindings.operator(),
+        username=username,
+        role=role,
+        password=password,
+        person_id=person,
+        organisation=organisation,
         same_file=bindings.file_ids(Workspace.open(workspace).root, person) if person else (),
-        api_key=api_key, lookups_per_minute=lookups_per_minute)
+        api_key=api_key,
+        lookups_per_minute=lookups_per_minute,
+    )
     console.print(f"Account [bold]{username}[/] ({role}) created.")
     if added.account.pending:
-        what = (f"person {added.account.person_id}'s file has a login already"
-                if role == "person" else "there is an admin already")
-        console.print(f"It waits for an admin's approval ({what}): `POST /api/v1/accounts/"
-                      f"{username}/approve` or the admin page.", markup=False, highlight=False)
+        what = (
+            f"person {added.account.person_id}'s file has a login already"
+            if role == "person"
+            else "there is an admin already"
+        )
+        console.print(
+            f"It waits for an admin's approval ({what}): `POST /api/v1/accounts/"
+            f"{username}/approve` or the admin page.",
+            markup=False,
+            highlight=False,
+        )
     if added.key:
         console.print(f"API key (shown once): {added.key}")
 
@@ -121,23 +174,30 @@ def _set_disabled(username: str, workspace: Path, store: str | None, disabled: b
     from openbureau.service import bindings
 
     factory = _store(workspace, store)
-    bindings.set_disabled(factory, bindings.store_log(factory), bindings.operator(), username,
-                          disabled)
+    bindings.set_disabled(
+        factory, bindings.store_log(factory), bindings.operator(), username, disabled
+    )
     console.print(f"Account [bold]{username}[/] {'disabled' if disabled else 'enabled'}.")
 
 
 @accounts_app.command("disable")
 @handles_errors
-def accounts_disable(username: Annotated[str, typer.Argument(help="Login name.")],
-                     workspace: WorkspaceOpt = Path("."), store: StoreOpt = None) -> None:
+def accounts_disable(
+    username: Annotated[str, typer.Argument(help="Login name.")],
+    workspace: WorkspaceOpt = Path("."),
+    store: StoreOpt = None,
+) -> None:
     """Disable an account: its sessions and API keys stop working (audited)."""
     _set_disabled(username, workspace, store, True)
 
 
 @accounts_app.command("enable")
 @handles_errors
-def accounts_enable(username: Annotated[str, typer.Argument(help="Login name.")],
-                    workspace: WorkspaceOpt = Path("."), store: StoreOpt = None) -> None:
+def accounts_enable(
+    username: Annotated[str, typer.Argument(help="Login name.")],
+    workspace: WorkspaceOpt = Path("."),
+    store: StoreOpt = None,
+) -> None:
     """Enable a disabled account again (audited)."""
     _set_disabled(username, workspace, store, False)
 
@@ -147,8 +207,10 @@ def accounts_enable(username: Annotated[str, typer.Argument(help="Login name.")]
 def accounts_quota(
     username: Annotated[str, typer.Argument(help="The lender's login name.")],
     lookups_per_minute: LookupsOpt = None,
-    default: Annotated[bool, typer.Option("--default", help="Back to the workspace's "
-                                          "[service] lookups_per_minute.")] = False,
+    default: Annotated[
+        bool,
+        typer.Option("--default", help="Back to the workspace's [service] lookups_per_minute."),
+    ] = False,
     workspace: WorkspaceOpt = Path("."),
     store: StoreOpt = None,
 ) -> None:
@@ -164,12 +226,14 @@ def accounts_quota(
         if account is None:
             raise UserError(f"username: no account {username!r}")
         if account.role != "lender":
-            raise UserError(f"username: {username!r} is a {account.role} account, not a "
-                            "lender's")
+            raise UserError(f"username: {username!r} is a {account.role} account, not a lender's")
         account.lookups_per_minute = lookups_per_minute
         session.commit()
-    quota = (f"{lookups_per_minute} lookups a minute" if lookups_per_minute is not None
-             else "the workspace's default lookups a minute")
+    quota = (
+        f"{lookups_per_minute} lookups a minute"
+        if lookups_per_minute is not None
+        else "the workspace's default lookups a minute"
+    )
     console.print(f"Lender [bold]{username}[/]: {quota}.")
 
 
@@ -183,16 +247,34 @@ def accounts_list(workspace: WorkspaceOpt = Path("."), store: StoreOpt = None) -
     from openbureau.service.store import Account
 
     table = Table()
-    for col in ("username", "role", "person", "organisation", "created", "by", "state",
-                "lookups/min"):
+    for col in (
+        "username",
+        "role",
+        "person",
+        "organisation",
+        "created",
+        "by",
+        "state",
+        "lookups/min",
+    ):
         table.add_column(col)
     with _store(workspace, store)() as session:
         for a in session.execute(select(Account).order_by(Account.id)).scalars():
-            quota = "" if a.role != "lender" else (
-                "default" if a.lookups_per_minute is None else str(a.lookups_per_minute))
-            table.add_row(a.username, a.role, a.person_id or "", a.organisation or "",
-                          f"{a.created_at:%Y-%m-%d}", a.created_by or "", logins.status(a),
-                          quota)
+            quota = (
+                ""
+                if a.role != "lender"
+                else ("default" if a.lookups_per_minute is None else str(a.lookups_per_minute))
+            )
+            table.add_row(
+                a.username,
+                a.role,
+                a.person_id or "",
+                a.organisation or "",
+                f"{a.created_at:%Y-%m-%d}",
+                a.created_by or "",
+                logins.status(a),
+                quota,
+            )
     console.print(table)
 
 
@@ -210,13 +292,20 @@ def audit_verify(workspace: WorkspaceOpt = Path("."), store: StoreOpt = None) ->
     for note in check.notes:
         console.print(f"[dim]note: {escape(note)}[/]", highlight=False)
     if check.ok:
-        latest = (f"; latest signed head: {check.heads[-1].describe()}" if check.heads
-                  else "; no head signed yet (`openbureau audit sign`)")
-        console.print(f"Audit log intact: {check.entries:,} entries, consistent with "
-                      f"{len(check.heads):,} signed heads{latest}.")
+        latest = (
+            f"; latest signed head: {check.heads[-1].describe()}"
+            if check.heads
+            else "; no head signed yet (`openbureau audit sign`)"
+        )
+        console.print(
+            f"Audit log intact: {check.entries:,} entries, consistent with "
+            f"{len(check.heads):,} signed heads{latest}."
+        )
         return
-    console.print(f"[bold red]Audit log: {len(check.problems)} problem(s)[/] in "
-                  f"{check.entries:,} entries, {len(check.heads):,} signed heads:")
+    console.print(
+        f"[bold red]Audit log: {len(check.problems)} problem(s)[/] in "
+        f"{check.entries:,} entries, {len(check.heads):,} signed heads:"
+    )
     for problem in check.problems:
         console.print(f"- {escape(problem)}", highlight=False, soft_wrap=True)
     raise typer.Exit(1)
@@ -231,22 +320,36 @@ def audit_sign(workspace: WorkspaceOpt = Path("."), store: StoreOpt = None) -> N
 
     ws = Workspace.open(workspace)
     head = sign_head(_store(workspace, store), ws.root)
-    console.print(f"Signed tree head: {head.describe()}, root {head.root_hash.hex()} (key "
-                  f"{head.key_id}); kept in the store and {HEADS_FILE}.")
+    console.print(
+        f"Signed tree head: {head.describe()}, root {head.root_hash.hex()} (key "
+        f"{head.key_id}); kept in the store and {HEADS_FILE}."
+    )
 
 
 @audit_app.command("prove")
 @handles_errors
 def audit_prove(
-    head_file: Annotated[Path, typer.Argument(help="A signed head saved as JSON (the "
-                                              "`signed_head` of a person's access log, a line "
-                                              "of audit-heads.jsonl, or a whole access log).")],
-    entry: Annotated[int | None, typer.Option(min=0, help="Also prove the entry at this "
-                                              "position is in the head, and check its "
-                                              "content.")] = None,
-    keys: Annotated[Path | None, typer.Option(help="The log's public key set (default: the "
-                                              "workspace's public/audit-log-keys.json).")]
-    = None,
+    head_file: Annotated[
+        Path,
+        typer.Argument(
+            help="A signed head saved as JSON (the "
+            "`signed_head` of a person's access log, a line "
+            "of audit-heads.jsonl, or a whole access log)."
+        ),
+    ],
+    entry: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            help="Also prove the entry at this position is in the head, and check its content.",
+        ),
+    ] = None,
+    keys: Annotated[
+        Path | None,
+        typer.Option(
+            help="The log's public key set (default: the workspace's public/audit-log-keys.json)."
+        ),
+    ] = None,
     workspace: WorkspaceOpt = Path("."),
     store: StoreOpt = None,
 ) -> None:
@@ -267,34 +370,40 @@ def audit_prove(
     if isinstance(data, dict) and isinstance(data.get("signed_head"), dict):
         data = data["signed_head"]  # (a whole access log, as the API gives it)
     head = verify_head(data, read_key_set(keys) if keys else log_keys(ws.root))
-    console.print(f"Head: log {head.log_id}, {head.describe()}, key {head.key_id}: "
-                  "signature valid.")
+    console.print(
+        f"Head: log {head.log_id}, {head.describe()}, key {head.key_id}: signature valid."
+    )
     found = prove_head(_store(workspace, store), head, entry)
     if not found.problems:
-        console.print(f"Today's log: {found.tree_size:,} entries, root "
-                      f"{found.root_hash.hex()[:16]}…: it extends the head (consistency proof "
-                      f"of {found.proof_hashes} hashes).")
+        console.print(
+            f"Today's log: {found.tree_size:,} entries, root "
+            f"{found.root_hash.hex()[:16]}…: it extends the head (consistency proof "
+            f"of {found.proof_hashes} hashes)."
+        )
         if found.latest is not None:
-            console.print(f"The bureau's latest signed head ({found.latest.describe()}) "
-                          "extends it too.")
+            console.print(
+                f"The bureau's latest signed head ({found.latest.describe()}) extends it too."
+            )
         if found.entry is not None:
             e = found.entry
-            console.print(f"Entry {entry} is in the head, and its fields give its hash: "
-                          f"{e['at']:%Y-%m-%d %H:%M:%S} {e['actor']} ({e['actor_role']}) "
-                          f"{e['action']} {e['subject'] or ''} {e['purpose'] or ''} "
-                          f"{e['outcome']}".rstrip())
+            console.print(
+                f"Entry {entry} is in the head, and its fields give its hash: "
+                f"{e['at']:%Y-%m-%d %H:%M:%S} {e['actor']} ({e['actor_role']}) "
+                f"{e['action']} {e['subject'] or ''} {e['purpose'] or ''} "
+                f"{e['outcome']}".rstrip()
+            )
         return
     for problem in found.problems:
-        console.print(f"[bold red]not proved:[/] {escape(problem)}", highlight=False,
-                      soft_wrap=True)
+        console.print(
+            f"[bold red]not proved:[/] {escape(problem)}", highlight=False, soft_wrap=True
+        )
     raise typer.Exit(1)
 
 
 @app.command()
 @handles_errors
 def publish(
-    snapshot: Annotated[str | None, typer.Option(help="Snapshot id (default: the "
-                                                 "latest).")] = None,
+    snapshot: Annotated[str | None, typer.Option(help="Snapshot id (default: the latest).")] = None,
     workspace: WorkspaceOpt = Path("."),
 ) -> None:
     """Publish a score snapshot to the service (``score`` does this itself)."""
@@ -311,8 +420,12 @@ def publish(
             raise UserError(f"no score snapshot {sid!r}")
         tick("features", 0, 0)
         compute_features(engine, as_of, into="publish_features")
-        add_custom_features(engine, "publish_features", as_of,
-                            [(f.name, f.custom) for f in card.factors if f.custom is not None])
+        add_custom_features(
+            engine,
+            "publish_features",
+            as_of,
+            [(f.name, f.custom) for f in card.factors if f.custom is not None],
+        )
         tick("publishing", 0, 0)
         path = publish_snapshot(engine, ws.root, sid, "publish_features")
     console.print(f"Published snapshot [bold]{sid}[/] to {path.relative_to(ws.root)}.")

@@ -64,12 +64,16 @@ def handles_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except UserError as exc:
-            err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False,
-                              soft_wrap=True)
+            err_console.print(
+                f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True
+            )
             raise typer.Exit(exc.exit_code) from None
         except BureauError as exc:  # our bug, not the user's: say so, keep it to one line
-            err_console.print(f"[bold red]internal error:[/] {escape(str(exc).splitlines()[0])}",
-                              highlight=False, soft_wrap=True)
+            err_console.print(
+                f"[bold red]internal error:[/] {escape(str(exc).splitlines()[0])}",
+                highlight=False,
+                soft_wrap=True,
+            )
             raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]
@@ -78,8 +82,13 @@ def handles_errors(fn: F) -> F:
 @contextmanager
 def progress_bar(transient: bool = False) -> Iterator[Callable[[str, int, int], None]]:
     """A Rich progress bar driven by ``callback(step, done, total)``."""
-    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
-               MofNCompleteColumn(), TimeElapsedColumn())
+    columns = (
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns, console=err_console, transient=transient) as bar:
         task = bar.add_task("starting", total=None)
 
@@ -97,8 +106,12 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
-                                          help="Show the version and exit.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Show the version and exit."
+        ),
+    ] = False,
 ) -> None:
     """An open-source credit bureau engine."""
 
@@ -108,8 +121,10 @@ def _root(
 def init(directory: Annotated[Path, typer.Argument(help="Folder for the new workspace.")]) -> None:
     """Create a bureau workspace: settings, warehouse, specs folder, secrets."""
     ws = init_workspace(directory)
-    console.print(f"Created workspace [bold]{ws.root}[/]: bureau.toml, "
-                  f"{ws.settings.warehouse.path}, specs/, secrets/")
+    console.print(
+        f"Created workspace [bold]{ws.root}[/]: bureau.toml, "
+        f"{ws.settings.warehouse.path}, specs/, secrets/"
+    )
 
 
 def _parse_date(value: str, option: str) -> date:
@@ -127,17 +142,24 @@ def synth(
     seed: Annotated[int, typer.Option(help="Random seed; same seed, same files.")] = 42,
     start: Annotated[str, typer.Option(help="First reporting month (date).")] = "2023-01-01",
     months: Annotated[int, typer.Option(help="Months of history.")] = 36,
-    as_of: Annotated[str, typer.Option(help="Date the truth's 12-month outcome starts.")] =
-        "2024-12-31",
-    defect_rate: Annotated[float, typer.Option(help="Share of deliberately malformed rows.")] =
-        0.002,
+    as_of: Annotated[
+        str, typer.Option(help="Date the truth's 12-month outcome starts.")
+    ] = "2024-12-31",
+    defect_rate: Annotated[
+        float, typer.Option(help="Share of deliberately malformed rows.")
+    ] = 0.002,
 ) -> None:
     """Generate a synthetic population and the files its furnishers would send."""
     from openbureau.synth import SynthConfig, generate
 
-    config = SynthConfig(persons=persons, seed=seed, start=_parse_date(start, "--start"),
-                         months=months, as_of=_parse_date(as_of, "--as-of"),
-                         defect_rate=defect_rate)
+    config = SynthConfig(
+        persons=persons,
+        seed=seed,
+        start=_parse_date(start, "--start"),
+        months=months,
+        as_of=_parse_date(as_of, "--as-of"),
+        defect_rate=defect_rate,
+    )
     with progress_bar() as tick:
         result = generate(out, config, progress=tick)
     table = Table(title=f"{persons:,} persons, seed {seed} -> {out}")
@@ -147,15 +169,18 @@ def synth(
     for feed, path in result.files.items():
         table.add_row(feed, str(path.relative_to(out)), f"{result.rows[feed]:,}")
     console.print(table)
-    console.print(f"Truth in {result.truth_dir} (oracle AUC {result.oracle_auc:.3f}); "
-                  f"specs in {out / 'specs'}")
+    console.print(
+        f"Truth in {result.truth_dir} (oracle AUC {result.oracle_auc:.3f}); "
+        f"specs in {out / 'specs'}"
+    )
 
 
 def _print_reports(reports: list[BatchReport]) -> None:
     for r in reports:
         if r.status == "already_loaded":
-            console.print(f"[yellow]{r.file}[/]: already loaded as batch {r.batch_id}; "
-                          "nothing to do")
+            console.print(
+                f"[yellow]{r.file}[/]: already loaded as batch {r.batch_id}; nothing to do"
+            )
             continue
         mark = "[green]ok[/]" if r.reconciled else "[red]MISMATCH[/]"
         console.print(
@@ -180,9 +205,14 @@ def ingest(
     ws = Workspace.open(workspace)
     source = ws.resolve_spec(spec)
     with ws.engine() as engine, progress_bar(transient=True) as tick:
-        reports = ingest_files(engine, source, files, key=ws.national_id_key(),
-                               max_quarantine_share=ws.settings.ingest.max_quarantine_share,
-                               progress=tick)
+        reports = ingest_files(
+            engine,
+            source,
+            files,
+            key=ws.national_id_key(),
+            max_quarantine_share=ws.settings.ingest.max_quarantine_share,
+            progress=tick,
+        )
     _print_reports(reports)
 
 
@@ -202,10 +232,23 @@ def batches(
     for col in ("batch", "feed", "file", "loaded at", *counts):
         table.add_column(col, justify="right" if col in counts else "left")
     for b in rows:
-        table.add_row(b.batch_id, b.feed, b.file_name, f"{b.loaded_at:%Y-%m-%d %H:%M}",
-                      *(f"{n:,}" for n in (b.rows_read, b.rows_loaded, b.rows_new,
-                                          b.rows_identical, b.rows_superseding,
-                                          b.rows_quarantined)))
+        table.add_row(
+            b.batch_id,
+            b.feed,
+            b.file_name,
+            f"{b.loaded_at:%Y-%m-%d %H:%M}",
+            *(
+                f"{n:,}"
+                for n in (
+                    b.rows_read,
+                    b.rows_loaded,
+                    b.rows_new,
+                    b.rows_identical,
+                    b.rows_superseding,
+                    b.rows_quarantined,
+                )
+            ),
+        )
     console.print(table)
 
 
@@ -226,10 +269,12 @@ def quarantine(
     if reason:
         where.append("reason = ?")
         params.append(reason)
-    sql = ("SELECT batch_id, feed, line_no, reason, coalesce(source_column, ''), "
-           "coalesce(value, ''), raw FROM quarantine"
-           + (" WHERE " + " AND ".join(where) if where else "")
-           + f" ORDER BY batch_id, line_no LIMIT {int(limit)}")
+    sql = (
+        "SELECT batch_id, feed, line_no, reason, coalesce(source_column, ''), "
+        "coalesce(value, ''), raw FROM quarantine"
+        + (" WHERE " + " AND ".join(where) if where else "")
+        + f" ORDER BY batch_id, line_no LIMIT {int(limit)}"
+    )
     with ws.engine(read_only=True) as engine:
         rows = engine.query(sql, params) if engine.table_exists("quarantine") else []
     table = Table(title="Quarantined rows")
@@ -247,19 +292,37 @@ def _model_path(ws: Workspace) -> Path:
 @app.command()
 @handles_errors
 def link(
-    full: Annotated[bool, typer.Option("--full", help="Relink everything, not just new "
-                                       "records.")] = False,
-    retrain: Annotated[bool, typer.Option(help="Re-estimate the linkage model (implies "
-                                          "--full).")] = False,
-    model: Annotated[Path | None, typer.Option(
-        "--model", metavar="FILE", help="Link with this saved linkage model instead of the "
-        "workspace's (implies --full); it becomes the workspace's model.")] = None,
-    force_link: Annotated[tuple[str, str] | None, typer.Option(
-        "--force-link", metavar="A B", help="Record ids (or identity ids) that are one person, "
-        "whatever the model says.")] = None,
-    force_split: Annotated[tuple[str, str] | None, typer.Option(
-        "--force-split", metavar="A B", help="Record ids (or identity ids) that are never one "
-        "person.")] = None,
+    full: Annotated[
+        bool, typer.Option("--full", help="Relink everything, not just new records.")
+    ] = False,
+    retrain: Annotated[
+        bool, typer.Option(help="Re-estimate the linkage model (implies --full).")
+    ] = False,
+    model: Annotated[
+        Path | None,
+        typer.Option(
+            "--model",
+            metavar="FILE",
+            help="Link with this saved linkage model instead of the "
+            "workspace's (implies --full); it becomes the workspace's model.",
+        ),
+    ] = None,
+    force_link: Annotated[
+        tuple[str, str] | None,
+        typer.Option(
+            "--force-link",
+            metavar="A B",
+            help="Record ids (or identity ids) that are one person, whatever the model says.",
+        ),
+    ] = None,
+    force_split: Annotated[
+        tuple[str, str] | None,
+        typer.Option(
+            "--force-split",
+            metavar="A B",
+            help="Record ids (or identity ids) that are never one person.",
+        ),
+    ] = None,
     workspace: WorkspaceOpt = Path("."),
 ) -> None:
     """Link records into persons with persistent person IDs (new records only, by default)."""
@@ -277,11 +340,19 @@ def link(
             if pair:
                 build_identity_records(engine, country=country)
                 add_override(engine, kind, *pair)
-                console.print(f"Recorded forced {kind} of {pair[0]} and {pair[1]}; later runs "
-                              "honour it")
-        report = run_link(engine, model_path=_model_path(ws), settings=ws.settings.identity,
-                          country=country, full=full, retrain=retrain, model_from=model,
-                          progress=tick)
+                console.print(
+                    f"Recorded forced {kind} of {pair[0]} and {pair[1]}; later runs honour it"
+                )
+        report = run_link(
+            engine,
+            model_path=_model_path(ws),
+            settings=ws.settings.identity,
+            country=country,
+            full=full,
+            retrain=retrain,
+            model_from=model,
+            progress=tick,
+        )
         free = engine.free_share() if isinstance(engine, DuckDBEngine) else 0.0
     events = ", ".join(f"{n:,} {k}" for k, n in sorted(report.events.items())) or "none"
     console.print(
@@ -290,16 +361,22 @@ def link(
         f"{report.persons:,} persons; {report.unlinked:,} unlinked; ID changes: {events}; "
         f"{report.seconds:.1f} s"
     )
-    console.print(f"Emptied by standardisation ({report.country} conventions): "
-                  f"{escape(describe_emptied(report.emptied, report.country) or 'nothing')}")
+    console.print(
+        f"Emptied by standardisation ({report.country} conventions): "
+        f"{escape(describe_emptied(report.emptied, report.country) or 'nothing')}"
+    )
     if report.other_countries:
         others = ", ".join(f"{n:,} with {c}'s" for c, n in report.other_countries.items())
-        console.print(f"[yellow]warning:[/] batches standardised with another country's "
-                      f"conventions before bureau.toml said {report.country}: {others}; their "
-                      "phones and postcodes stay as those left them")
+        console.print(
+            f"[yellow]warning:[/] batches standardised with another country's "
+            f"conventions before bureau.toml said {report.country}: {others}; their "
+            "phones and postcodes stay as those left them"
+        )
     if free >= COMPACT_HINT_SHARE:
-        console.print(f"{free:.0%} of the warehouse file is free space, which slows each "
-                      "command's first write; `openbureau compact` rewrites it without")
+        console.print(
+            f"{free:.0%} of the warehouse file is free space, which slows each "
+            "command's first write; `openbureau compact` rewrites it without"
+        )
 
 
 @app.command()
@@ -340,8 +417,13 @@ def explain_link_cmd(
     for col in ("comparison", a, b, "level", "weight (bits)"):
         table.add_column(col, justify="right" if col == "weight (bits)" else "left")
     for step in steps[:-1]:
-        table.add_row(step["comparison"], step["left"], step["right"], step["level"],
-                      f"{step['match_weight']:+.2f}")
+        table.add_row(
+            step["comparison"],
+            step["left"],
+            step["right"],
+            step["level"],
+            f"{step['match_weight']:+.2f}",
+        )
     total = steps[-1]
     table.add_row("[bold]total[/]", "", "", "", f"[bold]{total['match_weight']:+.2f}[/]")
     console.print(table)
@@ -349,40 +431,61 @@ def explain_link_cmd(
     console.print(escape(files_text(files, ws.settings.identity.link_threshold)))
 
 
-LINK_SOURCES = {"model": "model, match probability {p:.4f}", "national_id": "same national ID",
-                "override": "forced link"}
+LINK_SOURCES = {
+    "model": "model, match probability {p:.4f}",
+    "national_id": "same national ID",
+    "override": "forced link",
+}
 
 
 def files_text(files: dict[str, Any], threshold: float) -> str:
     """explain-link's account of the person files two records are in."""
     (ra, rb), path = files["records"], files["path"]
     if ra["identity_id"] == rb["identity_id"]:
-        where = (f"in {ra['person_id']}" if ra["person_id"] is not None
-                 else f"in no file: {ra['not_in_a_file']}")
+        where = (
+            f"in {ra['person_id']}"
+            if ra["person_id"] is not None
+            else f"in no file: {ra['not_in_a_file']}"
+        )
         return f"{ra['given']} and {rb['given']} are one identity record, {where}."
     if ra["person_id"] is not None and ra["person_id"] == rb["person_id"]:
         if not path:
-            return (f"{ra['given']} and {rb['given']} are in one file, {ra['person_id']}, but "
-                    f"no chain of stored links at today's link_threshold ({threshold}) joins "
-                    "them (it was lower when they were linked).")
-        lines = [f"{ra['given']} and {rb['given']} are in one file, {ra['person_id']}, joined by "
-                 f"{len(path)} link{'s' if len(path) != 1 else ''}:"]
+            return (
+                f"{ra['given']} and {rb['given']} are in one file, {ra['person_id']}, but "
+                f"no chain of stored links at today's link_threshold ({threshold}) joins "
+                "them (it was lower when they were linked)."
+            )
+        lines = [
+            f"{ra['given']} and {rb['given']} are in one file, {ra['person_id']}, joined by "
+            f"{len(path)} link{'s' if len(path) != 1 else ''}:"
+        ]
         for hop in path:
             how = LINK_SOURCES.get(hop["source"], hop["source"])
-            lines.append(f"  {hop['from']} - {hop['to']}: "
-                         f"{how.format(p=hop['match_probability'])} (link run {hop['run_id']})")
+            lines.append(
+                f"  {hop['from']} - {hop['to']}: "
+                f"{how.format(p=hop['match_probability'])} (link run {hop['run_id']})"
+            )
         return "\n".join(lines)
-    return "; ".join(f"{r['given']} is in file {r['person_id']}" if r["person_id"] is not None
-                     else f"{r['given']} is in no file: {r['not_in_a_file']}"
-                     for r in (ra, rb)) + "."
+    return (
+        "; ".join(
+            f"{r['given']} is in file {r['person_id']}"
+            if r["person_id"] is not None
+            else f"{r['given']} is in no file: {r['not_in_a_file']}"
+            for r in (ra, rb)
+        )
+        + "."
+    )
 
 
 @app.command("person")
 @handles_errors
 def person_cmd(
-    person_id: Annotated[str, typer.Argument(
-        help="Person ID (P...); a retired one leads to the file holding most of its "
-             "records.")],
+    person_id: Annotated[
+        str,
+        typer.Argument(
+            help="Person ID (P...); a retired one leads to the file holding most of its records."
+        ),
+    ],
     workspace: WorkspaceOpt = Path("."),
 ) -> None:
     """A person's file on the identity side: its records, the IDs merged into it, its history."""
@@ -396,39 +499,69 @@ def person_cmd(
     if f["retired"]:
         console.print(f"{escape(f['asked'])} was merged; it now leads to {pid}.")
     feeds = len({r["feed"] for r in records})
-    console.print(f"[bold]{pid}[/]: {len(records)} identity record"
-                  f"{'s' if len(records) != 1 else ''} from {feeds} feed"
-                  f"{'s' if feeds != 1 else ''}")
+    console.print(
+        f"[bold]{pid}[/]: {len(records)} identity record"
+        f"{'s' if len(records) != 1 else ''} from {feeds} feed"
+        f"{'s' if feeds != 1 else ''}"
+    )
     table = Table(title="Identity records (one per distinct identity a feed shows)")
-    for col in ("identity id", "reported by", "record ids", "name", "birth date", "address",
-                "phone, email", "national ID", "run"):
+    for col in (
+        "identity id",
+        "reported by",
+        "record ids",
+        "name",
+        "birth date",
+        "address",
+        "phone, email",
+        "national ID",
+        "run",
+    ):
         # (the ids whole: they are what explain-link and link --force-split take)
-        table.add_column(col, no_wrap=col in ("identity id", "reported by", "record ids",
-                                              "birth date"))
+        table.add_column(
+            col, no_wrap=col in ("identity id", "reported by", "record ids", "birth date")
+        )
     for r in records:
-        name = " ".join(str(r[k]) for k in ("first_name", "middle_name", "last_name",
-                                             "name_suffix") if r[k])
-        address = ", ".join(str(r[k]) for k in ("address_line1", "city", "region", "postcode")
-                            if r[k])
+        name = " ".join(
+            str(r[k]) for k in ("first_name", "middle_name", "last_name", "name_suffix") if r[k]
+        )
+        address = ", ".join(
+            str(r[k]) for k in ("address_line1", "city", "region", "postcode") if r[k]
+        )
         more = f"\n+ {r['rows'] - 1:,} more" if r["rows"] > 1 else ""
         # (the feed's furnisher, and when the first and the last row showing it were loaded)
-        dates = " to ".join(sorted({str(r[k]) for k in ("first_reported", "last_reported")
-                                    if r[k]}))
-        table.add_row(r["identity_id"], f"{r['furnisher'] or r['feed']}\n{dates}",
-                      f"{r['first_record_id'] or ''}{more}", name, str(r["dob"] or ""),
-                      address, ", ".join(str(r[k]) for k in ("phone", "email") if r[k]),
-                      "yes" if r["national_id"] else "", str(r["run_id"]))
+        dates = " to ".join(
+            sorted({str(r[k]) for k in ("first_reported", "last_reported") if r[k]})
+        )
+        table.add_row(
+            r["identity_id"],
+            f"{r['furnisher'] or r['feed']}\n{dates}",
+            f"{r['first_record_id'] or ''}{more}",
+            name,
+            str(r["dob"] or ""),
+            address,
+            ", ".join(str(r[k]) for k in ("phone", "email") if r[k]),
+            "yes" if r["national_id"] else "",
+            str(r["run_id"]),
+        )
     console.print(table)
     if f["merged"]:
-        console.print("Merged into it: " + ", ".join(
-            f"{m['person_id']} (link run {m['run_id']})" for m in f["merged"]))
+        console.print(
+            "Merged into it: "
+            + ", ".join(f"{m['person_id']} (link run {m['run_id']})" for m in f["merged"])
+        )
     history = Table(title="ID history")
     for col in ("run", "time", "event", "person ID", "other ID", "records", "cause"):
         history.add_column(col)
     for h in f["history"]:
-        history.add_row(str(h["run_id"]), f"{h['linked_at']:%Y-%m-%d %H:%M:%S}", h["event"],
-                        h["person_id"], h["other_person_id"] or "", f"{h['records']:,}",
-                        h["cause"])
+        history.add_row(
+            str(h["run_id"]),
+            f"{h['linked_at']:%Y-%m-%d %H:%M:%S}",
+            h["event"],
+            h["person_id"],
+            h["other_person_id"] or "",
+            f"{h['records']:,}",
+            h["cause"],
+        )
     console.print(history)
     if elsewhere:
         # (whose reads then touched this person's records: the service's access log lists them)
@@ -436,8 +569,10 @@ def person_cmd(
         for col in ("file", "from", "until"):
             held.add_column(col, no_wrap=True)
         for e in elsewhere:
-            held.add_row(e["person_id"], *(f"{e[k]:%Y-%m-%d %H:%M:%S}" if e[k] else "-"
-                                           for k in ("since", "until")))
+            held.add_row(
+                e["person_id"],
+                *(f"{e[k]:%Y-%m-%d %H:%M:%S}" if e[k] else "-" for k in ("since", "until")),
+            )
         console.print(held)
 
 
@@ -461,9 +596,11 @@ def linkage_table(q: Any) -> Table:
     table.add_column("measure")
     table.add_column("value", justify="right")
     for name, value in [
-        ("identity records", f"{q.records:,}"), ("true persons", f"{q.true_persons:,}"),
+        ("identity records", f"{q.records:,}"),
+        ("true persons", f"{q.true_persons:,}"),
         ("persons found", f"{q.predicted_persons:,}"),
-        ("pairwise precision", f"{q.precision:.4f}"), ("pairwise recall", f"{q.recall:.4f}"),
+        ("pairwise precision", f"{q.precision:.4f}"),
+        ("pairwise recall", f"{q.recall:.4f}"),
         ("pairwise F1", f"{q.f1:.4f}"),
         ("persons exactly one cluster", f"{q.exact_share:.2%}"),
         ("merged clusters (several persons)", f"{q.merged:,}"),
@@ -477,12 +614,12 @@ def linkage_table(q: Any) -> Table:
 @app.command()
 @handles_errors
 def demo(
-    directory: Annotated[Path, typer.Option("--dir", help="Workspace folder to create.")] =
-        Path("demo-workspace"),
+    directory: Annotated[Path, typer.Option("--dir", help="Workspace folder to create.")] = Path(
+        "demo-workspace"
+    ),
     persons: Annotated[int, typer.Option(help="Number of persons.")] = 20_000,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
-    replace: Annotated[bool, typer.Option(help="Replace an earlier demo workspace there.")] =
-        False,
+    replace: Annotated[bool, typer.Option(help="Replace an earlier demo workspace there.")] = False,
 ) -> None:
     """The whole system on a synthetic population: generate, ingest, summarise."""
     from openbureau.demo import run_demo

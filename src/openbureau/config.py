@@ -31,7 +31,9 @@ class _Section(BaseModel):
 class BureauSection(_Section):
     name: str = "openbureau"
     country: str = Field(
-        default="US", min_length=2, max_length=2,
+        default="US",
+        min_length=2,
+        max_length=2,
         description="ISO 3166 country of the bureau: its phone and postcode conventions apply",
     )
 
@@ -63,11 +65,15 @@ class IngestSection(_Section):
 
 class IdentitySection(_Section):
     link_threshold: float = Field(
-        default=0.9, gt=0.0, lt=1.0,
+        default=0.9,
+        gt=0.0,
+        lt=1.0,
         description="match probability at or above which two identity records are one person",
     )
     edge_threshold: float = Field(
-        default=0.5, gt=0.0, lt=1.0,
+        default=0.5,
+        gt=0.0,
+        lt=1.0,
         description="pairs scored at or above this are kept (for explanations and re-clustering)",
     )
     u_max_pairs: float = Field(default=5e6, ge=1e4, description="pairs sampled to estimate u")
@@ -78,8 +84,10 @@ class IdentitySection(_Section):
         # (pairs below edge_threshold are never kept, so none could join persons either, and
         # explain-link could not show the links that did)
         if self.edge_threshold > self.link_threshold:
-            raise ValueError(f"edge_threshold ({self.edge_threshold}) is above link_threshold "
-                             f"({self.link_threshold}); it must not be")
+            raise ValueError(
+                f"edge_threshold ({self.edge_threshold}) is above link_threshold "
+                f"({self.link_threshold}); it must not be"
+            )
         return self
 
 
@@ -94,49 +102,84 @@ class ServiceSection(_Section):
     store_url: str | None = Field(
         default=None,
         description="SQLAlchemy URL of the operational store (accounts, sessions, audit log); "
-                    "default: a SQLite file in the workspace's service folder",
+        "default: a SQLite file in the workspace's service folder",
     )
     secure_cookies: bool = Field(
-        default=True, description="send session cookies only over HTTPS (browsers treat "
-                                  "http://127.0.0.1 and localhost as secure)")
+        default=True,
+        description="send session cookies only over HTTPS (browsers treat "
+        "http://127.0.0.1 and localhost as secure)",
+    )
     session_minutes: int = Field(default=480, ge=5, le=10080)
     login_failures_per_account: int = Field(
-        default=5, ge=1, le=1000, description="failed logins to an account within the window "
-                                              "after which its logins are refused for a while")
+        default=5,
+        ge=1,
+        le=1000,
+        description="failed logins to an account within the window "
+        "after which its logins are refused for a while",
+    )
     login_failures_per_address: int = Field(
-        default=20, ge=1, le=100000, description="the same for one client address, whatever "
-                                                 "the accounts tried")
+        default=20,
+        ge=1,
+        le=100000,
+        description="the same for one client address, whatever the accounts tried",
+    )
     login_window_minutes: int = Field(default=15, ge=1, le=1440)
-    attestation_days: int = Field(default=30, ge=1, le=90,
-                                  description="default lifetime of a shared score")
+    attestation_days: int = Field(
+        default=30, ge=1, le=90, description="default lifetime of a shared score"
+    )
     lookups_per_minute: int = Field(
-        default=60, ge=0, le=1_000_000, description="a lender's lookups a minute (refused "
+        default=60,
+        ge=0,
+        le=1_000_000,
+        description="a lender's lookups a minute (refused "
         "ones included), unless its account sets its own; counted in the store, so across "
-        "every service process on it")
+        "every service process on it",
+    )
     lookups_at_once_per_lender: int = Field(
-        default=2, ge=1, le=64, description="a lender's lookups searched at the same time in "
-                                            "one service process; the rest wait their turn")
+        default=2,
+        ge=1,
+        le=64,
+        description="a lender's lookups searched at the same time in "
+        "one service process; the rest wait their turn",
+    )
     lookup_threads: int = Field(
-        default=4, ge=1, le=64, description="threads of one service process that search "
-                                            "identities (apart from those serving requests)")
+        default=4,
+        ge=1,
+        le=64,
+        description="threads of one service process that search "
+        "identities (apart from those serving requests)",
+    )
     verify_per_minute_per_address: int = Field(
-        default=30, ge=1, le=1_000_000, description="score verifications (anonymous) a "
-                                                    "minute from one client address")
+        default=30,
+        ge=1,
+        le=1_000_000,
+        description="score verifications (anonymous) a minute from one client address",
+    )
     verify_per_minute: int = Field(
-        default=600, ge=1, le=10_000_000, description="score verifications a minute from all "
-                                                      "addresses together, per process")
+        default=600,
+        ge=1,
+        le=10_000_000,
+        description="score verifications a minute from all addresses together, per process",
+    )
     proxy_headers: bool = Field(
-        default=False, description="take the client's address from X-Forwarded-For (and "
-                                   "the scheme from X-Forwarded-Proto), as sent by a proxy at "
-                                   "forwarded_allow_ips; only behind such a proxy")
+        default=False,
+        description="take the client's address from X-Forwarded-For (and "
+        "the scheme from X-Forwarded-Proto), as sent by a proxy at "
+        "forwarded_allow_ips; only behind such a proxy",
+    )
     forwarded_allow_ips: str = Field(
-        default="127.0.0.1", max_length=2000,
+        default="127.0.0.1",
+        max_length=2000,
         description="comma-separated addresses or networks of the proxies trusted with "
-                    "proxy_headers ('*': any)")
+        "proxy_headers ('*': any)",
+    )
     audit_sign_every: int = Field(
-        default=1000, ge=0, le=10_000_000,
+        default=1000,
+        ge=0,
+        le=10_000_000,
         description="sign a head of the audit log every this many entries (0: only at "
-                    "publications, on demand, and when a person's access log needs one)")
+        "publications, on demand, and when a person's access log needs one)",
+    )
 
 
 class Settings(_Section):

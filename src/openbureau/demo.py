@@ -24,18 +24,22 @@ ProgressFactory = Callable[..., AbstractContextManager[Callable[[str, int, int],
 INCOMING = "incoming"
 
 
-def run_demo(directory: Path, *, persons: int, seed: int, console: Console,
-             progress: ProgressFactory) -> list[BatchReport]:
+def run_demo(
+    directory: Path, *, persons: int, seed: int, console: Console, progress: ProgressFactory
+) -> list[BatchReport]:
     """Create a workspace, generate furnisher files into it, ingest them all, summarise."""
     ws = init_workspace(directory)
     console.print(f"[bold]1. Workspace[/] {ws.root}")
 
     with progress() as tick:
-        result = generate(ws.root / INCOMING, SynthConfig(persons=persons, seed=seed),
-                          progress=tick)
-    console.print(f"[bold]2. Synthetic population[/] {persons:,} persons, "
-                  f"{sum(result.rows.values()):,} furnisher rows in {len(result.files)} feeds "
-                  f"(oracle AUC {result.oracle_auc:.3f})")
+        result = generate(
+            ws.root / INCOMING, SynthConfig(persons=persons, seed=seed), progress=tick
+        )
+    console.print(
+        f"[bold]2. Synthetic population[/] {persons:,} persons, "
+        f"{sum(result.rows.values()):,} furnisher rows in {len(result.files)} feeds "
+        f"(oracle AUC {result.oracle_auc:.3f})"
+    )
 
     reports: list[BatchReport] = []
     key = ws.national_id_key()
@@ -44,25 +48,38 @@ def run_demo(directory: Path, *, persons: int, seed: int, console: Console,
             spec_file = ws.specs_dir / spec_path.name
             shutil.copyfile(spec_path, spec_file)
             spec = load_spec(spec_file)
-            reports.append(ingest_file(engine, spec, result.files[feed], key=key,
-                                       max_quarantine_share=ws.settings.ingest
-                                       .max_quarantine_share, progress=tick))
+            reports.append(
+                ingest_file(
+                    engine,
+                    spec,
+                    result.files[feed],
+                    key=key,
+                    max_quarantine_share=ws.settings.ingest.max_quarantine_share,
+                    progress=tick,
+                )
+            )
     console.print("[bold]3. Ingest[/]")
     console.print(summary_table(reports))
 
     from openbureau.identity import evaluate_linkage, link
 
     with ws.engine() as engine, progress(transient=True) as tick:
-        linked = link(engine, model_path=ws.root / "models" / "linkage-model.json",
-                      settings=ws.settings.identity, country=ws.settings.bureau.country,
-                      progress=tick)
+        linked = link(
+            engine,
+            model_path=ws.root / "models" / "linkage-model.json",
+            settings=ws.settings.identity,
+            country=ws.settings.bureau.country,
+            progress=tick,
+        )
         quality = evaluate_linkage(engine, result.truth_dir)
-    console.print(f"[bold]4. Identity[/] {linked.records:,} identity records -> "
-                  f"{linked.persons:,} persons ({linked.unlinked:,} unlinked) in "
-                  f"{linked.seconds:.1f} s; against the truth's {quality.true_persons:,} persons: "
-                  f"pairwise precision {quality.precision:.4f}, recall {quality.recall:.4f}, "
-                  f"F1 [bold]{quality.f1:.4f}[/]; {quality.exact_share:.1%} of persons exactly "
-                  f"one file ({quality.merged} merged, {quality.split} split)")
+    console.print(
+        f"[bold]4. Identity[/] {linked.records:,} identity records -> "
+        f"{linked.persons:,} persons ({linked.unlinked:,} unlinked) in "
+        f"{linked.seconds:.1f} s; against the truth's {quality.true_persons:,} persons: "
+        f"pairwise precision {quality.precision:.4f}, recall {quality.recall:.4f}, "
+        f"F1 [bold]{quality.f1:.4f}[/]; {quality.exact_share:.1%} of persons exactly "
+        f"one file ({quality.merged} merged, {quality.split} split)"
+    )
     score_demo(ws.root, result.truth_dir, console=console, progress=progress)
     return reports
 
@@ -72,8 +89,7 @@ SCORE_AS_OF = dt.date(2025, 12, 31)  # the last month the furnisher files report
 HISTORY = (dt.date(2025, 3, 31), dt.date(2025, 6, 30), dt.date(2025, 9, 30))
 
 
-def score_demo(root: Path, truth_dir: Path, *, console: Console,
-               progress: ProgressFactory) -> None:
+def score_demo(root: Path, truth_dir: Path, *, console: Console, progress: ProgressFactory) -> None:
     """Ledger, scorecard, snapshot; then the distribution and three persons' reasons."""
     from openbureau._cli_scoring import distribution_table
     from openbureau.ledger import build_ledger, event_counts
@@ -87,37 +103,53 @@ def score_demo(root: Path, truth_dir: Path, *, console: Console,
     with ws.engine() as engine, progress(transient=True) as tick:
         ledger = build_ledger(engine)
         counts = event_counts(engine)
-        console.print(f"[bold]5. Ledger[/] {sum(counts.values()):,} events "
-                      + ", ".join(f"{n:,} {e}" for e, n in counts.items())
-                      + f" ({ledger.seconds:.1f} s)")
-        trained = train(engine, as_of=TRAIN_AS_OF, models_dir=root / "models",
-                        reports_dir=root / "reports", progress=tick)
+        console.print(
+            f"[bold]5. Ledger[/] {sum(counts.values()):,} events "
+            + ", ".join(f"{n:,} {e}" for e, n in counts.items())
+            + f" ({ledger.seconds:.1f} s)"
+        )
+        trained = train(
+            engine,
+            as_of=TRAIN_AS_OF,
+            models_dir=root / "models",
+            reports_dir=root / "reports",
+            progress=tick,
+        )
         card = trained.scorecard
         console.print(
             f"[bold]6. Scorecard[/] {card.version}: {len(card.factors)} factors kept of "
             f"{len(card.factors) + len(card.excluded)}, trained as of {TRAIN_AS_OF} on "
             f"{trained.persons_train:,} persons; held-out AUC [bold]{trained.auc_holdout:.3f}"
-            f"[/], KS {trained.ks_holdout:.3f}; report {trained.report_path.relative_to(root)}")
+            f"[/], KS {trained.ks_holdout:.3f}; report {trained.report_path.relative_to(root)}"
+        )
         # A year of quarterly snapshots gives each person a score history; the last one is
         # published to the service.
         for day in HISTORY:
             score_snapshot(engine, card, day)
         snap = score_snapshot(engine, card, SCORE_AS_OF)
         publish_snapshot(engine, root, snap.snapshot_id, "score_features")
-        console.print(f"[bold]7. Scores[/] as of {SCORE_AS_OF}, snapshot {snap.snapshot_id}: "
-                      f"{snap.scored:,} scored, {snap.persons - snap.scored:,} unscorable "
-                      f"({snap.seconds:.1f} s); history at {', '.join(map(str, HISTORY))}; "
-                      "published to the service")
-        console.print(distribution_table(score_distribution(engine, snap.snapshot_id),
-                                         snap.persons))
+        console.print(
+            f"[bold]7. Scores[/] as of {SCORE_AS_OF}, snapshot {snap.snapshot_id}: "
+            f"{snap.scored:,} scored, {snap.persons - snap.scored:,} unscorable "
+            f"({snap.seconds:.1f} s); history at {', '.join(map(str, HISTORY))}; "
+            "published to the service"
+        )
+        console.print(
+            distribution_table(score_distribution(engine, snap.snapshot_id), snap.persons)
+        )
         # Three persons across the range: low, middle and high scores that have reasons.
-        picks = [str(p) for (p,) in engine.query(
-            """SELECT person_id FROM (
+        picks = [
+            str(p)
+            for (p,) in engine.query(
+                """SELECT person_id FROM (
                 SELECT person_id, third, row_number() OVER (PARTITION BY third
                                                             ORDER BY md5(person_id)) AS n
                 FROM (SELECT person_id, ntile(3) OVER (ORDER BY score, person_id) AS third
                       FROM scores WHERE snapshot_id = ? AND len(reasons) >= 2))
-               WHERE n = 1 ORDER BY third""", [snap.snapshot_id])]
+               WHERE n = 1 ORDER BY third""",
+                [snap.snapshot_id],
+            )
+        ]
         for pid in picks:
             row = person_score(engine, snap.snapshot_id, pid)
             reasons = row["reasons"] or []
@@ -125,8 +157,9 @@ def score_demo(root: Path, truth_dir: Path, *, console: Console,
             described = describe_records(engine, ids, SCORE_AS_OF)
             console.print(f"\n[bold]{pid}[/]: score [bold]{row['score']}[/] ({row['band']})")
             for r in reasons:
-                console.print(f"  {r['rank']}. {r['code']} {r['statement']} "
-                              f"(-{r['points_lost']:.0f} points)")
+                console.print(
+                    f"  {r['rank']}. {r['code']} {r['statement']} (-{r['points_lost']:.0f} points)"
+                )
                 for rid in r["record_ids"][:2]:
                     console.print(f"       {rid}  {described.get(rid, '')}")
                 if len(r["record_ids"]) > 2:
@@ -144,26 +177,38 @@ def service_demo(root: Path, persons: list[str], *, console: Console) -> None:
 
     app = create_app(root)  # migrates the store, makes the signing key
     accounts: list[tuple[str, str, str | None, str | None]] = [
-        ("admin", "admin", None, None), ("auditor", "auditor", None, None),
-                ("lender", "lender", None, "Northwind Bank")]
+        ("admin", "admin", None, None),
+        ("auditor", "auditor", None, None),
+        ("lender", "lender", None, "Northwind Bank"),
+    ]
     accounts += [(f"person{i}", "person", pid, None) for i, pid in enumerate(persons, 1)]
     lines = []
     with app.state.ctx.store() as session:
         for username, role, pid, org in accounts:
             password = f"demo-{secrets.token_hex(6)}"  # lower case: reads clearly
-            create_account(session, username=username, role=role, password=password,
-                           person_id=pid, organisation=org)
+            create_account(
+                session,
+                username=username,
+                role=role,
+                password=password,
+                person_id=pid,
+                organisation=org,
+            )
             lines.append(f"{username:10} {password:22} {role:8} {pid or org or ''}")
         session.commit()
     path = root / "service" / "demo-accounts.txt"
-    path.write_text("username   password               role     sees\n" + "\n".join(lines)
-                    + "\n", encoding="utf-8")
+    path.write_text(
+        "username   password               role     sees\n" + "\n".join(lines) + "\n",
+        encoding="utf-8",
+    )
     path.chmod(0o600)
     console.print(f"\n[bold]8. Service[/] demo accounts (also in {path.relative_to(root)}):")
     for line in lines:
         console.print(f"   {line}", highlight=False)
-    console.print(f"   Start it with [bold]openbureau serve -w {root}[/] (or `make serve`), then "
-                  "open http://127.0.0.1:8000/ and log in; API docs at /api/docs.")
+    console.print(
+        f"   Start it with [bold]openbureau serve -w {root}[/] (or `make serve`), then "
+        "open http://127.0.0.1:8000/ and log in; API docs at /api/docs."
+    )
 
 
 def summary_table(reports: list[BatchReport]) -> Table:
@@ -177,11 +222,25 @@ def summary_table(reports: list[BatchReport]) -> Table:
     table.add_column("top quarantine reason")
     for r in reports:
         top = f"{r.reasons[0][0]} ({r.reasons[0][1]:,})" if r.reasons else ""
-        table.add_row(r.feed, r.batch_id, f"{r.read:,}", f"{r.loaded:,}", f"{r.quarantined:,}",
-                      "[green]yes[/]" if r.reconciled else "[red]NO[/]", top)
-    read, loaded, quarantined = (sum(getattr(r, a) for r in reports)
-                                 for a in ("read", "loaded", "quarantined"))
-    table.add_row("[bold]all feeds[/]", "", f"[bold]{read:,}[/]", f"[bold]{loaded:,}[/]",
-                  f"[bold]{quarantined:,}[/]",
-                  "[green]yes[/]" if read == loaded + quarantined else "[red]NO[/]", "")
+        table.add_row(
+            r.feed,
+            r.batch_id,
+            f"{r.read:,}",
+            f"{r.loaded:,}",
+            f"{r.quarantined:,}",
+            "[green]yes[/]" if r.reconciled else "[red]NO[/]",
+            top,
+        )
+    read, loaded, quarantined = (
+        sum(getattr(r, a) for r in reports) for a in ("read", "loaded", "quarantined")
+    )
+    table.add_row(
+        "[bold]all feeds[/]",
+        "",
+        f"[bold]{read:,}[/]",
+        f"[bold]{loaded:,}[/]",
+        f"[bold]{quarantined:,}[/]",
+        "[green]yes[/]" if read == loaded + quarantined else "[red]NO[/]",
+        "",
+    )
     return table

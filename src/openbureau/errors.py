@@ -29,8 +29,9 @@ class SpecError(UserError):
 class FileRejected(UserError):
     """A furnisher file cannot be read at all; nothing from it was loaded."""
 
-    def __init__(self, path: str, problem: str, *, line: int | None = None,
-                 column: str | None = None) -> None:
+    def __init__(
+        self, path: str, problem: str, *, line: int | None = None, column: str | None = None
+    ) -> None:
         where = path
         if line is not None:
             where += f", line {line}"

@@ -47,8 +47,12 @@ class Workspace:
     def engine(self, *, read_only: bool = False) -> Engine:
         """Open the warehouse; use as a context manager so it is closed."""
         wh = self.settings.warehouse
-        return DuckDBEngine(self.warehouse_path, threads=wh.threads,
-                            memory_limit=wh.memory_limit, read_only=read_only)
+        return DuckDBEngine(
+            self.warehouse_path,
+            threads=wh.threads,
+            memory_limit=wh.memory_limit,
+            read_only=read_only,
+        )
 
     def national_id_key(self) -> bytes:
         """The HMAC key for national-ID tokens, read from the secrets folder."""
@@ -57,8 +61,10 @@ class Workspace:
             text = path.read_text(encoding="ascii").strip()
             key = bytes.fromhex(text)
         except FileNotFoundError:
-            raise UserError(f"{path}: national-ID key not found; restore it from your backup "
-                            "(without it, tokens cannot be matched to earlier ones)") from None
+            raise UserError(
+                f"{path}: national-ID key not found; restore it from your backup "
+                "(without it, tokens cannot be matched to earlier ones)"
+            ) from None
         except (OSError, ValueError, UnicodeDecodeError):
             raise UserError(f"{path}: national-ID key is not a hex string") from None
         if len(key) < 32:

@@ -29,14 +29,20 @@ def test_text_columns_given_as_lists_are_scoped() -> None:
     e = DuckDBEngine()
     with e.registered("lists_t", {"a": ["x", None, "z"], "b": ["1", "2", None]}):
         assert e.query("SELECT a, b FROM lists_t ORDER BY b") == [
-            ("x", "1"), (None, "2"), ("z", None)]
+            ("x", "1"),
+            (None, "2"),
+            ("z", None),
+        ]
     with pytest.raises(EngineError, match="lists_t"):
         e.query("SELECT * FROM lists_t")
     with e.registered("empty_t", {"a": []}):
         assert e.query("SELECT * FROM empty_t") == []
     # a failure inside a transaction is the error raised, not the clean-up after it
-    with pytest.raises(EngineError, match="nowhere"), e.transaction(), \
-            e.registered("lists_t", {"a": ["x"]}):
+    with (
+        pytest.raises(EngineError, match="nowhere"),
+        e.transaction(),
+        e.registered("lists_t", {"a": ["x"]}),
+    ):
         e.execute("SELECT * FROM nowhere")
     with pytest.raises(EngineError, match="lists_t"):
         e.query("SELECT * FROM lists_t")

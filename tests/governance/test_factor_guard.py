@@ -43,32 +43,65 @@ def social_ws(linked_population, tmp_path_factory) -> Path:
         {"column": "POSTED", "target": "post_date", "type": "date", "category": "reference"},
         {"column": "LIKES", "target": "likes", "type": "integer", "category": "contact"},
     ] + [{"column": t.upper(), "target": t, "category": c} for c, t in PROTECTED_FIELDS.items()]
-    spec = {"name": "social", "furnisher": "Chirper", "feed": "posts", "format": "csv",
-            "require_one_of": [["last_name", "dob"]], "fields": fields}
+    spec = {
+        "name": "social",
+        "furnisher": "Chirper",
+        "feed": "posts",
+        "format": "csv",
+        "require_one_of": [["last_name", "dob"]],
+        "fields": fields,
+    }
     (root / "social.yaml").write_text(yaml.safe_dump(spec))
     header = ",".join(f["column"] for f in fields)
     values = ",".join(["Ann", "Lee", "1980-01-02", "2024-05-01", "3"] + ["x"] * 10)
     (root / "posts.csv").write_text(f"{header}\n{values}\n")
-    res = CliRunner().invoke(app, ["ingest", str(root / "social.yaml"), str(root / "posts.csv"),
-                                   "-w", str(ws)], catch_exceptions=False)
+    res = CliRunner().invoke(
+        app,
+        ["ingest", str(root / "social.yaml"), str(root / "posts.csv"), "-w", str(ws)],
+        catch_exceptions=False,
+    )
     assert res.exit_code == 0, res.output
     return ws
 
 
 def _factor_file(tmp_path: Path, field: str) -> Path:
     path = tmp_path / "factors.yaml"
-    path.write_text(yaml.safe_dump({"factors": [{
-        "name": f"{field}_score", "code": "X01", "statement": "Posts", "trend": "ascending",
-        "source": {"feed": "social", "field": field, "aggregate": "count",
-                   "date_field": "post_date"}}]}))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "factors": [
+                    {
+                        "name": f"{field}_score",
+                        "code": "X01",
+                        "statement": "Posts",
+                        "trend": "ascending",
+                        "source": {
+                            "feed": "social",
+                            "field": field,
+                            "aggregate": "count",
+                            "date_field": "post_date",
+                        },
+                    }
+                ]
+            }
+        )
+    )
     return path
 
 
 @pytest.mark.parametrize(("category", "field"), sorted(PROTECTED_FIELDS.items()))
 def test_training_refuses_a_factor_from_every_protected_category(
-        social_ws: Path, tmp_path: Path, cli, category: str, field: str) -> None:
-    res = cli("train", "--as-of", "2024-12-31", "--factors", _factor_file(tmp_path, field),
-              "-w", social_ws)
+    social_ws: Path, tmp_path: Path, cli, category: str, field: str
+) -> None:
+    res = cli(
+        "train",
+        "--as-of",
+        "2024-12-31",
+        "--factors",
+        _factor_file(tmp_path, field),
+        "-w",
+        social_ws,
+    )
     assert res.exit_code == 2, res.output
     line = res.stderr.strip()
     assert len(line.splitlines()) == 1 and "Traceback" not in res.output
@@ -77,19 +110,29 @@ def test_training_refuses_a_factor_from_every_protected_category(
     assert not list((social_ws / "models").glob("scorecards/*"))  # nothing was trained
 
 
-def test_a_factor_built_from_political_posts_is_refused(social_ws: Path, tmp_path: Path,
-                                                         cli) -> None:
-    res = cli("train", "--as-of", "2024-12-31", "--factors",
-              _factor_file(tmp_path, "political_posts"), "-w", social_ws)
+def test_a_factor_built_from_political_posts_is_refused(
+    social_ws: Path, tmp_path: Path, cli
+) -> None:
+    res = cli(
+        "train",
+        "--as-of",
+        "2024-12-31",
+        "--factors",
+        _factor_file(tmp_path, "political_posts"),
+        "-w",
+        social_ws,
+    )
     assert res.exit_code == 2
     assert "political_opinion" in res.stderr and "political_posts" in res.stderr
 
 
-def test_a_factor_from_an_allowed_field_passes_the_guard(social_ws: Path, tmp_path: Path,
-                                                          cli) -> None:
+def test_a_factor_from_an_allowed_field_passes_the_guard(
+    social_ws: Path, tmp_path: Path, cli
+) -> None:
     ws = Path(shutil.copytree(social_ws, tmp_path / "ws"))
-    res = cli("train", "--as-of", "2024-12-31", "--factors", _factor_file(tmp_path, "likes"),
-              "-w", ws)
+    res = cli(
+        "train", "--as-of", "2024-12-31", "--factors", _factor_file(tmp_path, "likes"), "-w", ws
+    )
     assert res.exit_code == 0, res.output
     card = yaml.safe_load((ws / "models" / "scorecard.yaml").read_text())
     listed = [f["name"] for f in card["factors"]] + [e["name"] for e in card["excluded"]]
@@ -112,58 +155,74 @@ factors:
 
 @pytest.mark.parametrize(("category", "field"), sorted(PROTECTED_FIELDS.items()))
 def test_loading_a_scorecard_with_a_protected_field_is_refused(
-        linked_population, tmp_path: Path, cli, category: str, field: str) -> None:
+    linked_population, tmp_path: Path, cli, category: str, field: str
+) -> None:
     path = tmp_path / "card.yaml"
-    path.write_text(CARD.format(name="inquiries_12m", field=f"social.{field}",
-                                category=category, custom=""))
-    res = cli("score", "--as-of", "2025-12-31", "--scorecard", path, "-w",
-              linked_population[0])
+    path.write_text(
+        CARD.format(name="inquiries_12m", field=f"social.{field}", category=category, custom="")
+    )
+    res = cli("score", "--as-of", "2025-12-31", "--scorecard", path, "-w", linked_population[0])
     assert res.exit_code == 2
     assert "factor 'inquiries_12m' is refused" in res.stderr
     assert f"'social.{field}'" in res.stderr and f"'{category}'" in res.stderr
 
 
-def test_the_catalog_overrules_a_scorecard_that_mislabels_a_field(social_ws: Path,
-                                                                  tmp_path: Path, cli) -> None:
-    custom = ("    custom: {feed: social, field: political_posts, aggregate: count, "
-              "date_field: post_date}\n")
+def test_the_catalog_overrules_a_scorecard_that_mislabels_a_field(
+    social_ws: Path, tmp_path: Path, cli
+) -> None:
+    custom = (
+        "    custom: {feed: social, field: political_posts, aggregate: count, "
+        "date_field: post_date}\n"
+    )
     path = tmp_path / "card.yaml"
-    path.write_text(CARD.format(name="posts", field="social.political_posts",
-                                category="credit", custom=custom))
+    path.write_text(
+        CARD.format(name="posts", field="social.political_posts", category="credit", custom=custom)
+    )
     res = cli("score", "--as-of", "2025-12-31", "--scorecard", path, "-w", social_ws)
     assert res.exit_code == 2
     assert "'political_opinion'" in res.stderr and "factor 'posts'" in res.stderr
 
 
-def test_the_telecom_title_field_is_sex_and_can_never_be_a_factor(linked_population,
-                                                                   tmp_path: Path, cli) -> None:
+def test_the_telecom_title_field_is_sex_and_can_never_be_a_factor(
+    linked_population, tmp_path: Path, cli
+) -> None:
     path = tmp_path / "card.yaml"
-    path.write_text(CARD.format(name="inquiries_12m", field="metrotel_telecom.title",
-                                category="reference", custom=""))
-    res = cli("score", "--as-of", "2025-12-31", "--scorecard", path, "-w",
-              linked_population[0])
+    path.write_text(
+        CARD.format(
+            name="inquiries_12m", field="metrotel_telecom.title", category="reference", custom=""
+        )
+    )
+    res = cli("score", "--as-of", "2025-12-31", "--scorecard", path, "-w", linked_population[0])
     assert res.exit_code == 2 and "'sex'" in res.stderr
 
 
-def test_a_built_in_feature_fed_by_a_protected_field_is_refused(linked_population,
-                                                                tmp_path: Path, cli) -> None:
+def test_a_built_in_feature_fed_by_a_protected_field_is_refused(
+    linked_population, tmp_path: Path, cli
+) -> None:
     """Lineage runs through the ledger: if a spec declared balances as health data, every
     factor computed from balances would be refused."""
     ws = Path(shutil.copytree(linked_population[0], tmp_path / "ws"))
     with Workspace.open(ws).engine() as engine:
-        engine.execute("UPDATE field_catalog SET category = 'health' WHERE target = 'balance' "
-                       "AND feed = 'northbank_accounts'")
+        engine.execute(
+            "UPDATE field_catalog SET category = 'health' WHERE target = 'balance' "
+            "AND feed = 'northbank_accounts'"
+        )
     res = cli("train", "--as-of", "2024-12-31", "-w", ws)
     assert res.exit_code == 2
     assert "'northbank_accounts.balance'" in res.stderr and "'health'" in res.stderr
 
 
 def test_a_factor_whose_field_is_unknown_to_the_catalog_is_refused(
-        linked_population, tmp_path: Path, cli) -> None:
+    linked_population, tmp_path: Path, cli
+) -> None:
     path = tmp_path / "card.yaml"
-    path.write_text(CARD.format(name="posts", field="nowhere.posts", category="credit",
-                                custom="    custom: {feed: nowhere, field: posts, "
-                                       "aggregate: count, date_field: d}\n"))
-    res = cli("score", "--as-of", "2025-12-31", "--scorecard", path, "-w",
-              linked_population[0])
+    path.write_text(
+        CARD.format(
+            name="posts",
+            field="nowhere.posts",
+            category="credit",
+            custom="    custom: {feed: nowhere, field: posts, aggregate: count, date_field: d}\n",
+        )
+    )
+    res = cli("score", "--as-of", "2025-12-31", "--scorecard", path, "-w", linked_population[0])
     assert res.exit_code == 2 and "not in this workspace's field catalog" in res.stderr

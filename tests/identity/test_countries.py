@@ -33,8 +33,15 @@ fields:
 HEADER = "ID,FIRST,LAST,DOB,LINE1,CITY,POSTCODE,PHONE\n"
 FIRST = ["OLIVER", "AMELIA", "HARRY", "ISLA", "JACK", "AVA", "NOAH", "MIA", "LEO", "EMILY"]
 LAST = ["SMITH", "JONES", "TAYLOR", "BROWN", "WILLIAMS", "WILSON", "JOHNSON", "DAVIES"]
-STREETS = ["HIGH STREET", "STATION ROAD", "CHURCH LANE", "MILL ROAD", "PARK AVENUE",
-           "VICTORIA ROAD", "GREEN LANE"]
+STREETS = [
+    "HIGH STREET",
+    "STATION ROAD",
+    "CHURCH LANE",
+    "MILL ROAD",
+    "PARK AVENUE",
+    "VICTORIA ROAD",
+    "GREEN LANE",
+]
 PERSONS = 40
 _INWARD = "ABDEFGHJLNPQRSTUWXYZ"
 
@@ -49,10 +56,11 @@ class Formats:
     city: str
 
     def phone(self, i: int) -> tuple[str, str, str]:
-        return {"US": (f"(213) 867-{1000 + i}", f"+1 213 867 {1000 + i}", f"+1213867{1000 + i}"),
-                "GB": (f"020 7946 {i:04d}", f"+44 20 7946 {i:04d}", f"+44207946{i:04d}"),
-                "DE": (f"030 9018{i:04d}", f"+49 30 9018{i:04d}", f"+493090{18 * 10000 + i}"),
-                }[self.country]
+        return {
+            "US": (f"(213) 867-{1000 + i}", f"+1 213 867 {1000 + i}", f"+1213867{1000 + i}"),
+            "GB": (f"020 7946 {i:04d}", f"+44 20 7946 {i:04d}", f"+44207946{i:04d}"),
+            "DE": (f"030 9018{i:04d}", f"+49 30 9018{i:04d}", f"+493090{18 * 10000 + i}"),
+        }[self.country]
 
     def postcode(self, i: int) -> tuple[str, str, str]:
         if self.country == "US":
@@ -64,15 +72,19 @@ class Formats:
         return f"{1067 + i:05d}", f"{1067 + i}", f"{1067 + i:05d}"
 
 
-FORMATS = {c: Formats(c, city) for c, city in (("US", "LOS ANGELES"), ("GB", "LONDON"),
-                                               ("DE", "DRESDEN"))}
+FORMATS = {
+    c: Formats(c, city) for c, city in (("US", "LOS ANGELES"), ("GB", "LONDON"), ("DE", "DRESDEN"))
+}
 
 
 def person(i: int) -> tuple[str, str, str, str]:
     rng = random.Random(i)
-    return (FIRST[i % len(FIRST)], LAST[i // len(FIRST) % len(LAST)],
-            f"{rng.randint(1950, 2000)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}",
-            f"{10 + i} {STREETS[i % len(STREETS)]}")
+    return (
+        FIRST[i % len(FIRST)],
+        LAST[i // len(FIRST) % len(LAST)],
+        f"{rng.randint(1950, 2000)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}",
+        f"{10 + i} {STREETS[i % len(STREETS)]}",
+    )
 
 
 def write_feeds(folder: Path, fmt: Formats, persons: range) -> dict[str, Path]:
@@ -83,8 +95,20 @@ def write_feeds(folder: Path, fmt: Formats, persons: range) -> dict[str, Path]:
         rows = []
         for i in persons:
             first, last, dob, line = person(i)
-            rows.append(",".join([f"{feed}{i}", first.title(), last.title(), dob, line,
-                                  fmt.city.title(), fmt.postcode(i)[side], fmt.phone(i)[side]]))
+            rows.append(
+                ",".join(
+                    [
+                        f"{feed}{i}",
+                        first.title(),
+                        last.title(),
+                        dob,
+                        line,
+                        fmt.city.title(),
+                        fmt.postcode(i)[side],
+                        fmt.phone(i)[side],
+                    ]
+                )
+            )
         files[feed] = folder / f"{feed}_{persons.start}.csv"
         files[feed].write_text(HEADER + "\n".join(rows) + "\n")
         (folder / f"{feed}.yaml").write_text(SPEC.format(name=feed))
@@ -105,16 +129,23 @@ def ingest(ws: Workspace, files: dict[str, Path]) -> None:
 
 def kept(ws: Workspace) -> list[tuple[str, str | None, str | None]]:
     with ws.engine(read_only=True) as engine:
-        return [(r[0], r[1], r[2]) for r in engine.query(
-            "SELECT s.id, r.phone, r.postcode FROM identity_records r "
-            "JOIN identity_record_map m USING (identity_id) JOIN ("
-            "SELECT record_id, id FROM src_bank UNION ALL SELECT record_id, id FROM src_telco"
-            ") s USING (record_id) ORDER BY 1")]
+        return [
+            (r[0], r[1], r[2])
+            for r in engine.query(
+                "SELECT s.id, r.phone, r.postcode FROM identity_records r "
+                "JOIN identity_record_map m USING (identity_id) JOIN ("
+                "SELECT record_id, id FROM src_bank UNION ALL SELECT record_id, id FROM src_telco"
+                ") s USING (record_id) ORDER BY 1"
+            )
+        ]
 
 
 def expected(fmt: Formats, persons: range) -> list[tuple[str, str | None, str | None]]:
-    return sorted((f"{feed}{i}", fmt.phone(i)[2], fmt.postcode(i)[2])
-                  for feed in ("bank", "telco") for i in persons)
+    return sorted(
+        (f"{feed}{i}", fmt.phone(i)[2], fmt.postcode(i)[2])
+        for feed in ("bank", "telco")
+        for i in persons
+    )
 
 
 @pytest.mark.parametrize("country", ["US", "GB", "DE"])
@@ -135,17 +166,23 @@ def test_a_bureaus_own_formats_keep_their_phones_and_postcodes(tmp_path, country
     assert kept(ws) == expected(fmt, range(PERSONS))
     with ws.engine(read_only=True) as engine:
         assert engine.query("SELECT DISTINCT country FROM identity_batches") == [(country,)]
-        assert engine.query("SELECT country, emptied FROM link_runs ORDER BY run_id") == \
-            [(country, ""), (country, "")]
+        assert engine.query("SELECT country, emptied FROM link_runs ORDER BY run_id") == [
+            (country, ""),
+            (country, ""),
+        ]
         # a lender who types the national form finds the person
-        found = find_person(engine, ws.root / "models" / "linkage-model.json",
-                            IdentityQuery(first_name=FIRST[3], last_name=LAST[0],
-                                          phone=fmt.phone(3)[0]),
-                            national_id_key=None, country=country)
+        found = find_person(
+            engine,
+            ws.root / "models" / "linkage-model.json",
+            IdentityQuery(first_name=FIRST[3], last_name=LAST[0], phone=fmt.phone(3)[0]),
+            national_id_key=None,
+            country=country,
+        )
         assert found.status == "found"
         assert found.best is not None and found.best.person_id == engine.scalar(
             "SELECT person_id FROM person_index JOIN identity_record_map m USING "
-            "(identity_id) JOIN src_bank USING (record_id) WHERE id = 'bank3'")
+            "(identity_id) JOIN src_bank USING (record_id) WHERE id = 'bank3'"
+        )
     # explain-link compares the phones as kept
     res = run("explain-link", "B000001.2", "B000002.2", "-w", ws.root)
     assert fmt.phone(0)[2] in res
@@ -156,28 +193,36 @@ def test_the_same_data_linked_as_a_us_bureau_loses_them_and_says_so(tmp_path) ->
     ws = workspace(tmp_path / "ws", "US")
     ingest(ws, write_feeds(tmp_path / "in", fmt, range(PERSONS)))
     out = plain(run("link", "-w", ws.root))
-    national_lost = ("phone 40 rows (no country code, and not a valid number of US); "
-                     "postcode 80 rows (not a postcode of US)")
+    national_lost = (
+        "phone 40 rows (no country code, and not a valid number of US); "
+        "postcode 80 rows (not a postcode of US)"
+    )
     assert f"Emptied by standardisation (US conventions): {national_lost}" in out
     phones = [phone for _, phone, _ in kept(ws)]
     assert phones.count(None) == PERSONS  # (the bank's, written without +44)
     with ws.engine(read_only=True) as engine:
-        assert engine.scalar("SELECT emptied FROM link_runs") == \
-            "phone:not_a_valid_number_for_country 40, postcode:not_a_postcode_of_country 80"
-        assert engine.query("SELECT batch_id, field, reason, rows FROM identity_emptied "
-                            "ORDER BY ALL") == [
+        assert (
+            engine.scalar("SELECT emptied FROM link_runs")
+            == "phone:not_a_valid_number_for_country 40, postcode:not_a_postcode_of_country 80"
+        )
+        assert engine.query(
+            "SELECT batch_id, field, reason, rows FROM identity_emptied ORDER BY ALL"
+        ) == [
             ("B000001", "phone", "not_a_valid_number_for_country", 40),
             ("B000001", "postcode", "not_a_postcode_of_country", 40),
-            ("B000002", "postcode", "not_a_postcode_of_country", 40)]
+            ("B000002", "postcode", "not_a_postcode_of_country", 40),
+        ]
     # the bureau set right: later batches are read as GB's, and link says the first were not
     toml = ws.root / "bureau.toml"
     toml.write_text(toml.read_text().replace('country = "US"', 'country = "GB"'))
     ingest(ws, write_feeds(tmp_path / "more", fmt, range(PERSONS, PERSONS + 5)))
     out = plain(run("link", "-w", ws.root))
     assert "Emptied by standardisation (GB conventions): nothing" in out
-    assert ("warning: batches standardised with another country's conventions before "
-            "bureau.toml said GB: 2 with US's; their phones and postcodes stay as those left "
-            "them") in out
+    assert (
+        "warning: batches standardised with another country's conventions before "
+        "bureau.toml said GB: 2 with US's; their phones and postcodes stay as those left "
+        "them"
+    ) in out
 
 
 def test_a_forced_link_standardises_with_the_bureaus_country_too(tmp_path) -> None:

@@ -28,8 +28,9 @@ def run(*args: object) -> str:
 
 def ingest(ws: Path, pop: Path, feeds: list[str]) -> None:
     for feed in feeds:
-        file = duckdb.sql(f"SELECT DISTINCT file FROM '{pop}/truth/records.parquet' "
-                          "WHERE feed = ?", params=[feed]).fetchall()[0][0]
+        file = duckdb.sql(
+            f"SELECT DISTINCT file FROM '{pop}/truth/records.parquet' WHERE feed = ?", params=[feed]
+        ).fetchall()[0][0]
         run("ingest", pop / "specs" / f"{feed}.yaml", pop / file, "-w", ws)
 
 
@@ -107,8 +108,7 @@ def test_a_fresh_workspace_with_the_same_data_gets_the_same_ids(small, tmp_path)
     assert index(fresh) == index(ws)
 
 
-def test_a_new_batch_keeps_existing_ids_and_agrees_with_a_full_relink(ws_copy,
-                                                                      tmp_path) -> None:
+def test_a_new_batch_keeps_existing_ids_and_agrees_with_a_full_relink(ws_copy, tmp_path) -> None:
     ws, pop = ws_copy
     before = index(ws)
     ingest(ws, pop, [HELD_OUT])
@@ -126,11 +126,14 @@ def test_a_new_batch_keeps_existing_ids_and_agrees_with_a_full_relink(ws_copy,
     # a new record that joined a person indexed before: the chain to that person's record is
     # made of links stored by this run (the new record's) and, past it, by the first
     with Workspace.open(ws).engine(read_only=True) as engine:
-        new, old = engine.query("""
+        new, old = engine.query(
+            """
             SELECT n.identity_id, o.identity_id FROM person_index n
             JOIN identity_records r ON r.identity_id = n.identity_id AND r.feed = ?
             JOIN person_index o ON o.person_id = n.person_id AND o.run_id = 1
-            ORDER BY 1, 2 LIMIT 1""", [HELD_OUT])[0]
+            ORDER BY 1, 2 LIMIT 1""",
+            [HELD_OUT],
+        )[0]
     line = files_line(new, old, ws)
     assert line.startswith(f"{new} and {old} are in one file, {after[old]}, joined by "), line
     runs = [int(r) for r in re.findall(r"\(link run (\d+)\)", line)]
@@ -141,8 +144,7 @@ def test_a_new_batch_keeps_existing_ids_and_agrees_with_a_full_relink(ws_copy,
     assert agreement >= 0.995
 
 
-def test_an_incremental_run_scores_each_pair_once_as_a_full_relink_does(ws_copy,
-                                                                         tmp_path) -> None:
+def test_an_incremental_run_scores_each_pair_once_as_a_full_relink_does(ws_copy, tmp_path) -> None:
     ws, pop = ws_copy
     # the court batch, with twenty defendants sued twice, from a new address the second time:
     # pairs among the batch's own records as well as with the indexed ones
@@ -165,8 +167,10 @@ def test_an_incremental_run_scores_each_pair_once_as_a_full_relink_does(ws_copy,
     con = duckdb.connect()
     con.execute(f"ATTACH '{ws / 'warehouse.duckdb'}' AS inc (READ_ONLY)")
     con.execute(f"ATTACH '{relinked / 'warehouse.duckdb'}' AS relinked (READ_ONLY)")
-    con.execute("CREATE TEMP TABLE new AS SELECT identity_id FROM inc.identity_records "
-                "WHERE feed = ?", [HELD_OUT])
+    con.execute(
+        "CREATE TEMP TABLE new AS SELECT identity_id FROM inc.identity_records WHERE feed = ?",
+        [HELD_OUT],
+    )
     pair = "least(identity_id_l, identity_id_r) AS a, greatest(identity_id_l, identity_id_r) AS b"
     con.execute(f"""CREATE TEMP TABLE i AS SELECT {pair}, match_probability AS p
                     FROM inc.link_edges WHERE run_id = 2 AND source = 'model'""")
@@ -191,20 +195,31 @@ def test_a_new_batch_never_splits_a_person_the_index_holds(ws_copy, tmp_path) ->
 
     ws, _ = ws_copy
     spec = tmp_path / "bank.yaml"
-    spec.write_text(BANK_SPEC.replace("  - {column: PERIOD", (
-        "  - {column: STREET, target: address_line1, category: identity}\n"
-        "  - {column: ZIP, target: postcode, category: identity}\n  - {column: PERIOD")))
+    spec.write_text(
+        BANK_SPEC.replace(
+            "  - {column: PERIOD",
+            (
+                "  - {column: STREET, target: address_line1, category: identity}\n"
+                "  - {column: ZIP, target: postcode, category: identity}\n  - {column: PERIOD"
+            ),
+        )
+    )
     header = "ACCT,FIRST,LAST,DOB,SSN,STREET,ZIP,PERIOD,BAL,STATUS\n"
-    rows = ["1,Zebulon,Quixley,1980-01-02,111-11-1111,1 Elm Road,11111,2024-01,1,11",
-            "2,Zebulin,Quixley Jr,1980-01-02,,,,2024-01,1,11",
-            "3,Zebulon,Quixley Sr,1980-01-02,222-22-2222,9 Oak Lane,99999,2024-01,1,11",
-            "4,Zebulon,Quixley,1980-01-02,,,,2024-01,1,11"]
+    rows = [
+        "1,Zebulon,Quixley,1980-01-02,111-11-1111,1 Elm Road,11111,2024-01,1,11",
+        "2,Zebulin,Quixley Jr,1980-01-02,,,,2024-01,1,11",
+        "3,Zebulon,Quixley Sr,1980-01-02,222-22-2222,9 Oak Lane,99999,2024-01,1,11",
+        "4,Zebulon,Quixley,1980-01-02,,,,2024-01,1,11",
+    ]
 
     def quixleys() -> dict[str, str]:
         with Workspace.open(ws).engine(read_only=True) as engine:
-            return dict(engine.query(
-                "SELECT identity_id, p.person_id FROM identity_records r "
-                "JOIN person_index p USING (identity_id) WHERE r.last_name = 'QUIXLEY'"))
+            return dict(
+                engine.query(
+                    "SELECT identity_id, p.person_id FROM identity_records r "
+                    "JOIN person_index p USING (identity_id) WHERE r.last_name = 'QUIXLEY'"
+                )
+            )
 
     for i, batch in enumerate((rows[:3], rows[3:])):
         (tmp_path / f"{i}.csv").write_text(header + "\n".join(batch) + "\n")
@@ -216,16 +231,21 @@ def test_a_new_batch_never_splits_a_person_the_index_holds(ws_copy, tmp_path) ->
     after = quixleys()
     assert {k: after[k] for k in before} == before
     with Workspace.open(ws).engine(read_only=True) as engine:
-        events = dict(engine.query("SELECT event, count(*) FROM person_id_history WHERE run_id "
-                                   "= (SELECT max(run_id) FROM link_runs) GROUP BY 1"))
+        events = dict(
+            engine.query(
+                "SELECT event, count(*) FROM person_id_history WHERE run_id "
+                "= (SELECT max(run_id) FROM link_runs) GROUP BY 1"
+            )
+        )
     assert "split" not in events
 
 
 def assert_persons_counted(ws: Path) -> None:
     """The last run reports as many persons as the index holds."""
     with Workspace.open(ws).engine(read_only=True) as engine:
-        assert engine.scalar("SELECT persons FROM link_runs ORDER BY run_id DESC LIMIT 1") == \
-            engine.scalar("SELECT count(DISTINCT person_id) FROM person_index")
+        assert engine.scalar(
+            "SELECT persons FROM link_runs ORDER BY run_id DESC LIMIT 1"
+        ) == engine.scalar("SELECT count(DISTINCT person_id) FROM person_index")
 
 
 def test_a_batch_that_meets_no_blocking_rule_gets_persons_of_its_own(ws_copy, tmp_path) -> None:
@@ -235,13 +255,16 @@ def test_a_batch_that_meets_no_blocking_rule_gets_persons_of_its_own(ws_copy, tm
     # a surname and a street line: enough to keep (unlike a name alone), but no rule pairs
     # records on these alone (each wants a postcode, a town, a first name or a birth date)
     spec = tmp_path / "lines.yaml"
-    spec.write_text(BANK_SPEC.replace("require_one_of: [[national_id], [last_name, dob]]\n", "")
-                    .replace('target: dob, type: date, category: identity, '
-                             'formats: ["%Y-%m-%d", "%d/%m/%Y"]',
-                             "target: address_line1, category: identity"))
+    spec.write_text(
+        BANK_SPEC.replace("require_one_of: [[national_id], [last_name, dob]]\n", "").replace(
+            'target: dob, type: date, category: identity, formats: ["%Y-%m-%d", "%d/%m/%Y"]',
+            "target: address_line1, category: identity",
+        )
+    )
     rows = tmp_path / "lines.csv"
-    rows.write_text(BANK_HEADER + "1,,Smith,12 Oak Street,,2024-01,1,11\n"
-                                  "2,,Jones,12 Oak Street,,2024-01,1,11\n")
+    rows.write_text(
+        BANK_HEADER + "1,,Smith,12 Oak Street,,2024-01,1,11\n2,,Jones,12 Oak Street,,2024-01,1,11\n"
+    )
     before = index(ws)
     run("ingest", spec, rows, "-w", ws)
     out = run("link", "-w", ws)
@@ -270,8 +293,13 @@ def test_forced_link_and_split_survive_a_full_relink(ws_copy) -> None:
 
     def person(record: str) -> str:
         with Workspace.open(ws).engine(read_only=True) as engine:
-            return str(engine.scalar("SELECT person_id FROM person_index JOIN identity_record_map"
-                                     " USING (identity_id) WHERE record_id = ?", [record]))
+            return str(
+                engine.scalar(
+                    "SELECT person_id FROM person_index JOIN identity_record_map"
+                    " USING (identity_id) WHERE record_id = ?",
+                    [record],
+                )
+            )
 
     assert person(a) != person(b) and person(c) == person(d)
     assert files_line(a, b, ws) == f"{a} is in file {person(a)}; {b} is in file {person(b)}."
@@ -290,8 +318,11 @@ def test_forced_link_and_split_survive_a_full_relink(ws_copy) -> None:
             assert resolve(engine, record) in shown
         ia, ib = (resolve(engine, r) for r in (a, b))
     # the most probable chain between them is the forced link itself
-    assert re.fullmatch(rf"{a} and {b} are in one file, {person(a)}, joined by 1 link: "
-                        rf"{ia} - {ib}: forced link \(link run \d+\)", files_line(a, b, ws))
+    assert re.fullmatch(
+        rf"{a} and {b} are in one file, {person(a)}, joined by 1 link: "
+        rf"{ia} - {ib}: forced link \(link run \d+\)",
+        files_line(a, b, ws),
+    )
     out = run("link", "--force-split", c, d, "-w", ws)
     assert "split" in out and person(c) != person(d)
     assert files_line(c, d, ws) == f"{c} is in file {person(c)}; {d} is in file {person(d)}."
@@ -312,14 +343,15 @@ def test_a_split_undoing_merges_gives_the_merged_ids_back(ws_copy) -> None:
 
     def persons() -> dict[str, set[str]]:
         with Workspace.open(ws).engine(read_only=True) as engine:
-            rows = engine.query("SELECT person_id, list(identity_id) FROM person_index "
-                                "GROUP BY 1")
+            rows = engine.query("SELECT person_id, list(identity_id) FROM person_index GROUP BY 1")
         return {pid: set(ids) for pid, ids in rows}
 
     def ids() -> dict[str, tuple[str, str | None]]:
         with Workspace.open(ws).engine(read_only=True) as engine:
-            return {p: (s, r) for p, s, r in engine.query(
-                "SELECT person_id, status, resolves_to FROM person_ids")}
+            return {
+                p: (s, r)
+                for p, s, r in engine.query("SELECT person_id, status, resolves_to FROM person_ids")
+            }
 
     # (starting from a full relink's files, as the test ends with one: in one CI run the
     # closing relink put one record elsewhere than the workspace's first link had; the cause is
@@ -355,10 +387,13 @@ def test_a_split_undoing_merges_gives_the_merged_ids_back(ws_copy) -> None:
         events = engine.query("""SELECT event, person_id, other_person_id, cause
                                  FROM person_id_history
                                  WHERE run_id = (SELECT max(run_id) FROM link_runs)""")
-        members = engine.scalar("SELECT count(*) FROM person_id_members WHERE person_id = ?",
-                                [kept])
-    assert sorted(events) == [("redirect", kept, first, "forced split"),
-                              ("split", kept, pb, "forced split")]
+        members = engine.scalar(
+            "SELECT count(*) FROM person_id_members WHERE person_id = ?", [kept]
+        )
+    assert sorted(events) == [
+        ("redirect", kept, first, "forced split"),
+        ("split", kept, pb, "forced split"),
+    ]
     assert members == 0  # (an active ID holds no retired records)
     shown = plain(run("person", first, "-w", ws))
     assert shown.startswith(f"{first} was merged; it now leads to {kept}.")
@@ -371,7 +406,7 @@ def test_a_split_undoing_merges_gives_the_merged_ids_back(ws_copy) -> None:
 def files_line(a: str, b: str, ws: Path) -> str:
     """explain-link's account of the files two records are in, on one line."""
     out = " ".join(run("explain-link", a, b, "-w", ws).split())
-    return out[re.search(r"match probability [0-9.]+ ", out).end():]
+    return out[re.search(r"match probability [0-9.]+ ", out).end() :]
 
 
 def test_explain_link_gives_the_chain_of_links_that_made_one_file(small) -> None:
@@ -389,24 +424,36 @@ def test_explain_link_gives_the_chain_of_links_that_made_one_file(small) -> None
               WHERE (e.identity_id_l, e.identity_id_r) IN ((x.identity_id, y.identity_id),
                                                            (y.identity_id, x.identity_id)))
             ORDER BY 1, 2, 3 LIMIT 1""")[0]
-        members = {r[0] for r in engine.query(
-            "SELECT identity_id FROM person_index WHERE person_id = ?", [person])}
+        members = {
+            r[0]
+            for r in engine.query(
+                "SELECT identity_id FROM person_index WHERE person_id = ?", [person]
+            )
+        }
         ends = [resolve(engine, r) for r in (a, b)]
-        stored = engine.query("SELECT identity_id_l, identity_id_r, source, "
-                              "min(match_probability) FROM link_edges GROUP BY ALL")
+        stored = engine.query(
+            "SELECT identity_id_l, identity_id_r, source, "
+            "min(match_probability) FROM link_edges GROUP BY ALL"
+        )
     threshold = Workspace.open(ws).settings.identity.link_threshold
     line = files_line(a, b, ws)
     head = re.match(rf"{a} and {b} are in one file, {person}, joined by (\d+) links: ", line)
     assert head, line
-    hops = re.findall(r"(I\w+) - (I\w+): (model, match probability ([0-9.]+)|same national ID)"
-                      r" \(link run \d+\)", line)
+    hops = re.findall(
+        r"(I\w+) - (I\w+): (model, match probability ([0-9.]+)|same national ID)"
+        r" \(link run \d+\)",
+        line,
+    )
     assert len(hops) == int(head.group(1)) >= 2
     assert hops[0][0] == ends[0] and hops[-1][1] == ends[1]
     for (x, y, _how, p), after in zip(hops, [*hops[1:], None], strict=True):
         assert {x, y} <= members and (after is None or after[0] == y)
         source = "model" if p else "national_id"
-        assert [prob for l_, r_, s_, prob in stored if {l_, r_} == {x, y} and s_ == source
-                and (s_ != "model" or prob >= threshold)]
+        assert [
+            prob
+            for l_, r_, s_, prob in stored
+            if {l_, r_} == {x, y} and s_ == source and (s_ != "model" or prob >= threshold)
+        ]
 
 
 def resolve(engine: object, record: str) -> str:
@@ -423,30 +470,44 @@ def test_explain_link_says_which_record_is_not_linked_yet(ws_copy) -> None:
     with Workspace.open(ws).engine() as engine:
         build_identity_records(engine, country="US")  # standardised, not linked
     with Workspace.open(ws).engine(read_only=True) as engine:
-        indexed = engine.scalar("SELECT min(record_id) FROM identity_record_map "
-                                "JOIN person_index USING (identity_id)")
-        new = engine.scalar("SELECT min(record_id) FROM identity_record_map WHERE feed = ?",
-                            [HELD_OUT])
+        indexed = engine.scalar(
+            "SELECT min(record_id) FROM identity_record_map JOIN person_index USING (identity_id)"
+        )
+        new = engine.scalar(
+            "SELECT min(record_id) FROM identity_record_map WHERE feed = ?", [HELD_OUT]
+        )
     assert files_line(indexed, new, ws).endswith(
-        f"; {new} is in no file: not linked yet (run `openbureau link`).")
+        f"; {new} is in no file: not linked yet (run `openbureau link`)."
+    )
 
 
 def test_person_shows_the_records_of_a_file_and_its_history(small) -> None:
     ws, _ = small
     with Workspace.open(ws).engine(read_only=True) as engine:
-        pid = engine.scalar("SELECT person_id FROM person_index GROUP BY 1 "
-                            "HAVING count(*) >= 3 ORDER BY 1 LIMIT 1")
-        held = engine.query("""SELECT p.identity_id, r.feed, min(m.record_id), count(*)
+        pid = engine.scalar(
+            "SELECT person_id FROM person_index GROUP BY 1 HAVING count(*) >= 3 ORDER BY 1 LIMIT 1"
+        )
+        held = engine.query(
+            """SELECT p.identity_id, r.feed, min(m.record_id), count(*)
                                FROM person_index p JOIN identity_records r USING (identity_id)
                                JOIN identity_record_map m USING (identity_id)
-                               WHERE p.person_id = ? GROUP BY ALL""", [pid])
+                               WHERE p.person_id = ? GROUP BY ALL""",
+            [pid],
+        )
         # who reported each, and when it was loaded
-        reported = engine.query("""SELECT DISTINCT b.furnisher, b.loaded_at::DATE::VARCHAR
+        reported = engine.query(
+            """SELECT DISTINCT b.furnisher, b.loaded_at::DATE::VARCHAR
                                    FROM person_index p JOIN identity_records r USING (identity_id)
                                    JOIN ingest_batches b ON b.batch_id = r.first_batch_id
-                                   WHERE p.person_id = ?""", [pid])
-        others = {r[0] for r in engine.query(
-            "SELECT identity_id FROM person_index WHERE person_id <> ? LIMIT 50", [pid])}
+                                   WHERE p.person_id = ?""",
+            [pid],
+        )
+        others = {
+            r[0]
+            for r in engine.query(
+                "SELECT identity_id FROM person_index WHERE person_id <> ? LIMIT 50", [pid]
+            )
+        }
     out = plain(run("person", pid.lower(), "-w", ws))
     feeds = len({feed for _, feed, _, _ in held})
     assert out.startswith(f"{pid}: {len(held)} identity records from {feeds} feed")
@@ -461,15 +522,22 @@ def test_person_shows_the_records_of_a_file_and_its_history(small) -> None:
 
 
 def test_the_chain_is_the_most_probable_one_whichever_way_links_are_stored() -> None:
-    links = [("A", "B", 0.95, "model", 1), ("C", "B", 0.999, "model", 1),
-             ("A", "C", 0.999, "model", 2), ("D", "E", 1.0, "national_id", 1)]
+    links = [
+        ("A", "B", 0.95, "model", 1),
+        ("C", "B", 0.999, "model", 1),
+        ("A", "C", 0.999, "model", 2),
+        ("D", "E", 1.0, "national_id", 1),
+    ]
     chain = _most_probable_chain(links, "A", "B")
     # 0.999 * 0.999 beats the direct 0.95; the link stored as C-B is walked C to B
     assert [(h["from"], h["to"], h["run_id"]) for h in chain] == [("A", "C", 2), ("C", "B", 1)]
     assert _most_probable_chain(links[:1], "B", "A")[0]["from"] == "B"
     # of equals, the shorter chain
-    equal = [("A", "B", 1.0, "override", 3), ("A", "C", 1.0, "model", 1),
-             ("C", "B", 1.0, "model", 1)]
+    equal = [
+        ("A", "B", 1.0, "override", 3),
+        ("A", "C", 1.0, "model", 1),
+        ("C", "B", 1.0, "model", 1),
+    ]
     assert [h["source"] for h in _most_probable_chain(equal, "A", "B")] == ["override"]
     assert _most_probable_chain(links, "A", "E") == []
 
@@ -488,13 +556,19 @@ def test_an_incremental_runs_components_are_connected_components_at_the_threshol
         ('d', 'b', 0.95), ('b', 'a', 0.9), ('a', 'c', 1.0), ('e', 'c', 0.99),
         ('x', 'y', 0.89), ('f', 'g', 0.97), ('g', 'h', 0.97), ('h', 'f', 0.97),
         ('h', 'f', 0.97), ('g', 'g', 0.97)) t(unique_id_l, unique_id_r, match_probability)""")
-    con.execute("CREATE TABLE memory.nodes AS SELECT unnest(['a', 'b', 'c', 'd', 'e', 'x', "
-                "'y', 'z', 'f', 'g', 'h']) AS unique_id")
-    table = _components(SimpleNamespace(execute=con.execute), "memory.nodes", "memory.edges",
-                        0.9)
+    con.execute(
+        "CREATE TABLE memory.nodes AS SELECT unnest(['a', 'b', 'c', 'd', 'e', 'x', "
+        "'y', 'z', 'f', 'g', 'h']) AS unique_id"
+    )
+    table = _components(SimpleNamespace(execute=con.execute), "memory.nodes", "memory.edges", 0.9)
     got = dict(con.execute(f"SELECT unique_id, cluster_id FROM {table}").fetchall())
-    assert got == {**dict.fromkeys("abcde", "a"), "x": "x", "y": "y", "z": "z",
-                   **dict.fromkeys("fgh", "f")}
+    assert got == {
+        **dict.fromkeys("abcde", "a"),
+        "x": "x",
+        "y": "y",
+        "z": "z",
+        **dict.fromkeys("fgh", "f"),
+    }
 
 
 def test_a_file_no_stored_chain_joins_at_todays_threshold_says_so(small) -> None:
@@ -504,28 +578,37 @@ def test_a_file_no_stored_chain_joins_at_todays_threshold_says_so(small) -> None
 
     ws, _ = small
     with Workspace.open(ws).engine(read_only=True) as engine:
-        a, b = (r[0] for r in engine.query("""
+        a, b = (
+            r[0]
+            for r in engine.query("""
             SELECT min(m.record_id) FROM identity_record_map m JOIN person_index p
               USING (identity_id) JOIN identity_records r USING (identity_id)
             WHERE p.person_id = (SELECT person_id FROM person_index JOIN identity_records
                                  USING (identity_id) GROUP BY 1
                                  HAVING count(*) >= 2 AND count(national_id_token) = 0
                                  ORDER BY 1 LIMIT 1)
-            GROUP BY p.identity_id ORDER BY 1 LIMIT 2"""))
+            GROUP BY p.identity_id ORDER BY 1 LIMIT 2""")
+        )
         files = files_of(engine, a, b, 1.5)
-    assert files["path"] == [] and files["records"][0]["person_id"] == \
-        files["records"][1]["person_id"]
+    assert (
+        files["path"] == [] and files["records"][0]["person_id"] == files["records"][1]["person_id"]
+    )
     assert files_text(files, 1.5).endswith(
         "no chain of stored links at today's link_threshold (1.5) joins them (it was lower "
-        "when they were linked).")
+        "when they were linked)."
+    )
 
 
 def test_explain_link_shows_the_waterfall(small) -> None:
     ws, _ = small
     with Workspace.open(ws).engine(read_only=True) as engine:
-        a, b = (r[0] for r in engine.query(
-            "SELECT min(record_id) FROM identity_record_map GROUP BY identity_id "
-            "ORDER BY 1 LIMIT 2"))
+        a, b = (
+            r[0]
+            for r in engine.query(
+                "SELECT min(record_id) FROM identity_record_map GROUP BY identity_id "
+                "ORDER BY 1 LIMIT 2"
+            )
+        )
     out = " ".join(run("explain-link", a, b, "-w", ws).split())
     assert "prior" in out
     for comparison in ("first_name", "last_name", "dob", "address", "total"):
@@ -534,13 +617,13 @@ def test_explain_link_shows_the_waterfall(small) -> None:
     assert 0.0 <= probability <= 1.0
 
 
-def test_records_with_no_identifier_are_left_unlinked(tmp_path, write_file, bank_spec,
-                                                      small) -> None:
+def test_records_with_no_identifier_are_left_unlinked(
+    tmp_path, write_file, bank_spec, small
+) -> None:
     from tests.conftest import BANK_GOOD_ROWS, BANK_HEADER
 
     ws = init_workspace(tmp_path / "ws")
-    spec = bank_spec.read_text().replace("require_one_of: [[national_id], [last_name, dob]]\n",
-                                         "")
+    spec = bank_spec.read_text().replace("require_one_of: [[national_id], [last_name, dob]]\n", "")
     bank_spec.write_text(spec)
     f = write_file("b.csv", BANK_HEADER + "\n".join(BANK_GOOD_ROWS) + "\n9,,,,,2024-01,1,11\n")
     run("ingest", bank_spec, f, "-w", ws.root)
@@ -549,8 +632,11 @@ def test_records_with_no_identifier_are_left_unlinked(tmp_path, write_file, bank
     assert "1 unlinked" in out
     with ws.engine(read_only=True) as engine:
         reason = engine.scalar("SELECT reason FROM unlinked")
-        assert reason and engine.scalar(
-            "SELECT count(*) FROM person_index JOIN unlinked USING (identity_id)") == 0
+        assert (
+            reason
+            and engine.scalar("SELECT count(*) FROM person_index JOIN unlinked USING (identity_id)")
+            == 0
+        )
         lost, kept = engine.query("""SELECT min(m.record_id) FROM identity_record_map m
                                      JOIN identity_records r USING (identity_id)
                                      GROUP BY r.usable ORDER BY r.usable""")
@@ -586,8 +672,12 @@ def test_link_report_through_the_python_api(ws_copy) -> None:
     ws, _ = ws_copy
     w = Workspace.open(ws)
     with w.engine() as engine:
-        report = link(engine, model_path=w.root / "models" / "linkage-model.json",
-                      settings=w.settings.identity, country=w.settings.bureau.country)
+        report = link(
+            engine,
+            model_path=w.root / "models" / "linkage-model.json",
+            settings=w.settings.identity,
+            country=w.settings.bureau.country,
+        )
     assert report.mode == "incremental" and report.new_records == 0 and report.events == {}
 
 
@@ -618,7 +708,8 @@ def test_no_person_holds_two_records_that_cannot_be_one_person(ws_copy) -> None:
 
 
 def test_a_workspace_linked_before_batches_were_recorded_still_links_only_new_records(
-        ws_copy) -> None:
+    ws_copy,
+) -> None:
     ws, pop = ws_copy
     with Workspace.open(ws).engine() as engine:  # as an older version left it
         engine.execute("DELETE FROM link_batches")
@@ -631,14 +722,17 @@ def test_a_workspace_linked_before_batches_were_recorded_still_links_only_new_re
     assert new and re.search(rf"\({len(new):,} new\)", out), out
     with Workspace.open(ws).engine(read_only=True) as engine:
         assert engine.scalar("SELECT count(*) FROM link_batches") == engine.scalar(
-            "SELECT count(*) FROM identity_batches")
+            "SELECT count(*) FROM identity_batches"
+        )
 
 
 def test_link_suggests_compact_when_the_warehouse_is_mostly_free_space(ws_copy) -> None:
     ws, _ = ws_copy
     with Workspace.open(ws).engine() as engine:
-        engine.execute("CREATE TABLE scratch AS SELECT range AS n, md5(range::VARCHAR) AS h "
-                       "FROM range(3000000)")
+        engine.execute(
+            "CREATE TABLE scratch AS SELECT range AS n, md5(range::VARCHAR) AS h "
+            "FROM range(3000000)"
+        )
         engine.execute("CHECKPOINT")
         engine.execute("DROP TABLE scratch")
     assert "`openbureau compact`" in run("link", "-w", ws)
@@ -652,9 +746,13 @@ def test_explain_link_works_on_a_read_only_warehouse(small) -> None:
     ws, _ = small
     w = Workspace.open(ws)
     with w.engine(read_only=True) as engine:
-        a, b = (r[0] for r in engine.query(
-            "SELECT min(record_id) FROM identity_record_map GROUP BY identity_id "
-            "ORDER BY 1 LIMIT 2"))
+        a, b = (
+            r[0]
+            for r in engine.query(
+                "SELECT min(record_id) FROM identity_record_map GROUP BY identity_id "
+                "ORDER BY 1 LIMIT 2"
+            )
+        )
         steps = explain_link(engine, w.root / "models" / "linkage-model.json", a, b)
     assert steps[0]["comparison"] == "prior" and steps[-1]["comparison"] == "total"
     assert 0.0 <= steps[-1]["match_probability"] <= 1.0
@@ -673,16 +771,20 @@ def test_a_workspace_whose_big_tables_have_primary_keys_loses_them_rows_kept(ws_
             engine.execute(f"INSERT INTO {table} SELECT * FROM {table}__pk")
             engine.execute(f"DROP TABLE {table}__pk")
         counts = {t: engine.scalar(f"SELECT count(*) FROM {t}") for t in tables}
-        keyed = "SELECT count(*) FROM information_schema.table_constraints WHERE " \
-                "table_name = ? AND constraint_type = 'PRIMARY KEY'"
+        keyed = (
+            "SELECT count(*) FROM information_schema.table_constraints WHERE "
+            "table_name = ? AND constraint_type = 'PRIMARY KEY'"
+        )
         assert all(engine.scalar(keyed, [t]) == 1 for t in tables)
     before = index(ws)
     ingest(ws, pop, [HELD_OUT])
     run("link", "-w", ws)
     with Workspace.open(ws).engine(read_only=True) as engine:
         assert all(engine.scalar(keyed, [t]) == 0 for t in tables)
-        assert engine.scalar("SELECT count(*) FROM identity_record_map") > counts[
-            "identity_record_map"]
+        assert (
+            engine.scalar("SELECT count(*) FROM identity_record_map")
+            > counts["identity_record_map"]
+        )
         # every row kept: the records linked before keep their persons
         kept = dict(engine.query("SELECT identity_id, person_id FROM person_index"))
     assert len(kept) > len(before)
@@ -690,7 +792,8 @@ def test_a_workspace_whose_big_tables_have_primary_keys_loses_them_rows_kept(ws_
 
 
 def test_linking_leaves_the_engines_checkpoint_threshold_as_it_found_it(
-        ws_copy, monkeypatch: pytest.MonkeyPatch) -> None:
+    ws_copy, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # (scratch tables are never checkpointed while linking; the warehouse is as usual after)
     from openbureau.identity import _splink
 
@@ -702,8 +805,12 @@ def test_linking_leaves_the_engines_checkpoint_threshold_as_it_found_it(
         engine.execute("SET checkpoint_threshold = '1.5GiB'")  # not the default
         before = engine.scalar(setting)
         assert before == "1.5 GiB"
-        link(engine, model_path=ws / "models" / "linkage-model.json", settings=w.settings.identity,
-             country=w.settings.bureau.country)
+        link(
+            engine,
+            model_path=ws / "models" / "linkage-model.json",
+            settings=w.settings.identity,
+            country=w.settings.bureau.country,
+        )
         assert engine.scalar(setting) == before
 
         def broken(*args: object, **kwargs: object) -> str:
@@ -711,8 +818,13 @@ def test_linking_leaves_the_engines_checkpoint_threshold_as_it_found_it(
 
         monkeypatch.setattr(_splink, "cluster", broken)
         with pytest.raises(RuntimeError):  # a run that fails leaves it as well
-            link(engine, model_path=ws / "models" / "linkage-model.json",
-                 settings=w.settings.identity, country=w.settings.bureau.country, full=True)
+            link(
+                engine,
+                model_path=ws / "models" / "linkage-model.json",
+                settings=w.settings.identity,
+                country=w.settings.bureau.country,
+                full=True,
+            )
         assert engine.scalar(setting) == before
 
 
@@ -724,10 +836,11 @@ def test_a_clustering_that_assigns_a_record_twice_is_refused_and_nothing_written
     before = index(ws)
     one, other = sorted(before)[:2]
     with Workspace.open(ws).engine() as engine:
-        engine.execute("CREATE TEMP TABLE clash AS SELECT * FROM (VALUES (?, 'a'), (?, 'b'), "
-                       "(?, 'c')) t(identity_id, cluster_id)", [one, one, other])
-        with pytest.raises(EngineError, match="1 records assigned twice"), \
-                engine.transaction():
-            _index.apply_assignment(engine, "clash", run_id=99, cause="test",
-                                    replace_all=False)
+        engine.execute(
+            "CREATE TEMP TABLE clash AS SELECT * FROM (VALUES (?, 'a'), (?, 'b'), "
+            "(?, 'c')) t(identity_id, cluster_id)",
+            [one, one, other],
+        )
+        with pytest.raises(EngineError, match="1 records assigned twice"), engine.transaction():
+            _index.apply_assignment(engine, "clash", run_id=99, cause="test", replace_all=False)
     assert index(ws) == before

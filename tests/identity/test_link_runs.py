@@ -20,42 +20,57 @@ from tests.conftest import BANK_GOOD_ROWS, BANK_HEADER, BANK_SPEC
 link_module = importlib.import_module("openbureau.identity.link")
 MODEL = Path("models") / "linkage-model.json"
 LATE = "county_court_records"  # arrives after the first link
-TRAINING_NEEDS = ("ingest more feeds (records of the same persons from other furnishers), or "
-                  "link with a saved model: openbureau link --model FILE")
+TRAINING_NEEDS = (
+    "ingest more feeds (records of the same persons from other furnishers), or "
+    "link with a saved model: openbureau link --model FILE"
+)
 
 
 @pytest.fixture(scope="module")
 def population(tmp_path_factory: pytest.TempPathFactory) -> SynthResult:
-    return generate(tmp_path_factory.mktemp("pop") / "incoming",
-                    SynthConfig(persons=300, seed=5))
+    return generate(tmp_path_factory.mktemp("pop") / "incoming", SynthConfig(persons=300, seed=5))
 
 
 def ingested(root: Path, population: SynthResult, feeds: list[str]) -> Workspace:
     ws = init_workspace(root)
     with ws.engine() as engine:
         for feed in feeds:
-            ingest_file(engine, load_spec(population.specs[feed]), population.files[feed],
-                        key=ws.national_id_key())
+            ingest_file(
+                engine,
+                load_spec(population.specs[feed]),
+                population.files[feed],
+                key=ws.national_id_key(),
+            )
     return ws
 
 
 def tables(ws: Workspace) -> dict[str, list[tuple[Any, ...]]]:
     """Every table of the warehouse, rows sorted."""
     with ws.engine(read_only=True) as engine:
-        names = [r[0] for r in engine.query(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' "
-            "ORDER BY 1")]
+        names = [
+            r[0]
+            for r in engine.query(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' "
+                "ORDER BY 1"
+            )
+        ]
         return {n: engine.query(f'SELECT * FROM "{n}" ORDER BY ALL') for n in names}
 
 
 def run_link(ws: Workspace, **kwargs: Any) -> Any:
     with ws.engine() as engine:
-        return link(engine, model_path=ws.root / MODEL, settings=ws.settings.identity,
-                    country=ws.settings.bureau.country, **kwargs)
+        return link(
+            engine,
+            model_path=ws.root / MODEL,
+            settings=ws.settings.identity,
+            country=ws.settings.bureau.country,
+            **kwargs,
+        )
 
 
 def fail_late(monkeypatch: pytest.MonkeyPatch) -> None:
     """The last step of a run (recording it, inside its transaction) fails."""
+
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("the disk is full")
 
@@ -63,7 +78,8 @@ def fail_late(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_a_first_run_that_fails_late_leaves_the_warehouse_as_it_was(
-        population, tmp_path, monkeypatch) -> None:
+    population, tmp_path, monkeypatch
+) -> None:
     ws = ingested(tmp_path / "ws", population, [f for f in population.files if f != LATE])
     before = tables(ws)
     assert "identity_records" not in before  # (nothing standardised before the first link)
@@ -77,12 +93,17 @@ def test_a_first_run_that_fails_late_leaves_the_warehouse_as_it_was(
 
 
 def test_a_later_run_that_fails_late_leaves_the_warehouse_and_model_as_they_were(
-        population, tmp_path, monkeypatch) -> None:
+    population, tmp_path, monkeypatch
+) -> None:
     ws = ingested(tmp_path / "ws", population, [f for f in population.files if f != LATE])
     run_link(ws)
     with ws.engine() as engine:
-        ingest_file(engine, load_spec(population.specs[LATE]), population.files[LATE],
-                    key=ws.national_id_key())
+        ingest_file(
+            engine,
+            load_spec(population.specs[LATE]),
+            population.files[LATE],
+            key=ws.national_id_key(),
+        )
     before, model = tables(ws), (ws.root / MODEL).read_bytes()
     fail_late(monkeypatch)
     for kwargs in ({}, {"retrain": True}):  # incremental; a full relink with a new model
@@ -97,10 +118,14 @@ def test_a_later_run_that_fails_late_leaves_the_warehouse_and_model_as_they_were
 
 # -- too little to train -----------------------------------------------------------------------
 
+
 def bank(tmp_path: Path, name: str, rows: list[str], spec: str = BANK_SPEC) -> tuple[Path, Path]:
     spec_path = tmp_path / f"{name}.yaml"
-    spec_path.write_text(spec.replace("testbank_accounts", name)
-                         .replace("require_one_of: [[national_id], [last_name, dob]]\n", ""))
+    spec_path.write_text(
+        spec.replace("testbank_accounts", name).replace(
+            "require_one_of: [[national_id], [last_name, dob]]\n", ""
+        )
+    )
     data = tmp_path / f"{name}.csv"
     data.write_text(BANK_HEADER + "\n".join(rows) + "\n")
     return spec_path, data
@@ -108,31 +133,44 @@ def bank(tmp_path: Path, name: str, rows: list[str], spec: str = BANK_SPEC) -> t
 
 PHONE_SPEC = BANK_SPEC.replace(
     "  - {column: DOB, target: dob, type: date, category: identity, formats: "
-    '["%Y-%m-%d", "%d/%m/%Y"]}', "  - {column: DOB, target: phone, category: identity}")
+    '["%Y-%m-%d", "%d/%m/%Y"]}',
+    "  - {column: DOB, target: phone, category: identity}",
+)
 SMALL = {
-    "one record": ([BANK_GOOD_ROWS[0]], None,
-                   "1 usable identity record (it needs records of several persons)"),
-    "all records alike": ([BANK_GOOD_ROWS[0], BANK_GOOD_ROWS[1]], [BANK_GOOD_ROWS[0]],
-                          "1 of the 1 pairs of the 2 usable identity records share a national "
-                          "ID or a name and birth date: too few distinct persons"),
-    "one record a person": (BANK_GOOD_ROWS, None,
-                            "no two of the 3 usable identity records share a national ID, a "
-                            "name and birth date, a birth date and postcode, or a name and "
-                            "postcode, the pairs training learns from"),
+    "one record": (
+        [BANK_GOOD_ROWS[0]],
+        None,
+        "1 usable identity record (it needs records of several persons)",
+    ),
+    "all records alike": (
+        [BANK_GOOD_ROWS[0], BANK_GOOD_ROWS[1]],
+        [BANK_GOOD_ROWS[0]],
+        "1 of the 1 pairs of the 2 usable identity records share a national "
+        "ID or a name and birth date: too few distinct persons",
+    ),
+    "one record a person": (
+        BANK_GOOD_ROWS,
+        None,
+        "no two of the 3 usable identity records share a national ID, a "
+        "name and birth date, a birth date and postcode, or a name and "
+        "postcode, the pairs training learns from",
+    ),
     # the same persons, with birth dates in one feed and phones in the other
-    "no field in common": ([r.replace("123-45-6789", "").replace("987654321", "")
-                            for r in BANK_GOOD_ROWS],
-                           [f"{i},{r.split(',')[1]},{r.split(',')[2]},213867530{i},,2024-01,"
-                            "1,11" for i, r in enumerate(BANK_GOOD_ROWS[::2])],
-                           "no two of the 5 usable identity records share a national ID"),
+    "no field in common": (
+        [r.replace("123-45-6789", "").replace("987654321", "") for r in BANK_GOOD_ROWS],
+        [
+            f"{i},{r.split(',')[1]},{r.split(',')[2]},213867530{i},,2024-01,1,11"
+            for i, r in enumerate(BANK_GOOD_ROWS[::2])
+        ],
+        "no two of the 5 usable identity records share a national ID",
+    ),
 }
 
 
 @pytest.fixture(scope="module")
 def saved_model(population: SynthResult, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A model trained on a single synthetic feed (one that once crashed training)."""
-    ws = ingested(tmp_path_factory.mktemp("one_feed") / "ws", population,
-                  ["brightwater_utility"])
+    ws = ingested(tmp_path_factory.mktemp("one_feed") / "ws", population, ["brightwater_utility"])
     run_link(ws)
     return ws.root / MODEL
 
@@ -145,13 +183,17 @@ def test_a_single_synthetic_feed_links(saved_model, cli) -> None:
 
 @pytest.mark.parametrize("case", list(SMALL))
 def test_too_little_data_to_train_is_one_line_and_a_saved_model_links_it(
-        case, tmp_path, cli, saved_model) -> None:
+    case, tmp_path, cli, saved_model
+) -> None:
     first, second, missing = SMALL[case]
     ws = init_workspace(tmp_path / "ws")
     feeds = [bank(tmp_path, "bank", first)]
     if second is not None:
-        feeds.append(bank(tmp_path, "other", second, PHONE_SPEC if case.startswith("no field")
-                          else BANK_SPEC))
+        feeds.append(
+            bank(
+                tmp_path, "other", second, PHONE_SPEC if case.startswith("no field") else BANK_SPEC
+            )
+        )
     for spec, data in feeds:
         assert cli("ingest", spec, data, "-w", ws.root).exit_code == 0
     before = tables(ws)
@@ -175,8 +217,10 @@ def test_a_model_file_that_is_not_one_is_one_line(tmp_path, cli) -> None:
     ws = init_workspace(tmp_path / "ws")
     spec, data = bank(tmp_path, "bank", BANK_GOOD_ROWS)
     cli("ingest", spec, data, "-w", ws.root)
-    for content, says in (("{not json", "cannot read the linkage model"),
-                          ('{"comparisons": 3}', "not a linkage model")):
+    for content, says in (
+        ("{not json", "cannot read the linkage model"),
+        ('{"comparisons": 3}', "not a linkage model"),
+    ):
         (tmp_path / "m.json").write_text(content)
         res = cli("link", "--model", tmp_path / "m.json", "-w", ws.root)
         assert res.exit_code == 2 and says in res.stderr

@@ -34,10 +34,24 @@ from openbureau.workspace import Workspace
 
 # (the population is a US bureau's: its country, as the service passes it from bureau.toml)
 find_person = functools.partial(lookup.find_person, country="US")
-STREET_TYPES = {"CT": "Court", "ST": "Street", "AVE": "Avenue", "DR": "Drive", "LN": "Lane",
-                "RD": "Road", "PL": "Place", "BLVD": "Boulevard", "CIR": "Circle"}
-VARIANTS = ("as typed", "given name and surname swapped", "surname mistyped", "no birth date",
-            "address written out, ZIP+4, town")
+STREET_TYPES = {
+    "CT": "Court",
+    "ST": "Street",
+    "AVE": "Avenue",
+    "DR": "Drive",
+    "LN": "Lane",
+    "RD": "Road",
+    "PL": "Place",
+    "BLVD": "Boulevard",
+    "CIR": "Circle",
+}
+VARIANTS = (
+    "as typed",
+    "given name and surname swapped",
+    "surname mistyped",
+    "no birth date",
+    "address written out, ZIP+4, town",
+)
 
 
 @pytest.fixture(scope="module")
@@ -57,12 +71,14 @@ def model(population: tuple[Workspace, Engine, Path]) -> Path:
 
 def clean_persons(engine: Engine) -> dict[int, str]:
     """True persons whose records are all in one person, holding nobody else's: their file."""
-    return dict(engine.query("""
+    return dict(
+        engine.query("""
         WITH j AS (SELECT t.label, p.person_id FROM _truth t
                    JOIN person_index p USING (identity_id))
         SELECT label, min(person_id) FROM j GROUP BY label
         HAVING count(DISTINCT person_id) = 1 AND min(person_id) NOT IN (
-            SELECT person_id FROM j GROUP BY person_id HAVING count(DISTINCT label) > 1)"""))
+            SELECT person_id FROM j GROUP BY person_id HAVING count(DISTINCT label) > 1)""")
+    )
 
 
 def own_identities(engine: Engine, n: int, seed: int) -> list[tuple[str, dict[str, Any]]]:
@@ -77,33 +93,53 @@ def own_identities(engine: Engine, n: int, seed: int) -> list[tuple[str, dict[st
           AND r.address_line1 IS NOT NULL AND r.street IS NOT NULL AND r.postcode IS NOT NULL
         GROUP BY t.label ORDER BY t.label""")
     rows = random.Random(seed).sample([r for r in rows if r[0] in clean], n)
-    names = ("first_name", "last_name", "name_suffix", "dob", "address_line1", "house_number",
-             "street", "unit", "city", "postcode")
+    names = (
+        "first_name",
+        "last_name",
+        "name_suffix",
+        "dob",
+        "address_line1",
+        "house_number",
+        "street",
+        "unit",
+        "city",
+        "postcode",
+    )
     return [(clean[label], dict(zip(names, values, strict=True))) for label, values in rows]
 
 
 def typo(name: str) -> str:
     i = len(name) // 2
-    return name[:i] + ("E" if name[i] == "A" else "A") + name[i + 1:]
+    return name[:i] + ("E" if name[i] == "A" else "A") + name[i + 1 :]
 
 
 def as_lender_types_it(record: dict[str, Any], variant: str) -> IdentityQuery:
     words = record["street"].split()
     words[-1] = STREET_TYPES.get(words[-1], words[-1])
     line = f"{record['house_number']} {' '.join(w.title() for w in words)}" + (
-        f" # {record['unit']}" if record["unit"] else "")
-    query = {"first_name": record["first_name"].title(), "last_name": record["last_name"].title(),
-             "name_suffix": record["name_suffix"], "dob": date.fromisoformat(record["dob"]),
-             "address_line1": record["address_line1"], "postcode": record["postcode"]}
+        f" # {record['unit']}" if record["unit"] else ""
+    )
+    query = {
+        "first_name": record["first_name"].title(),
+        "last_name": record["last_name"].title(),
+        "name_suffix": record["name_suffix"],
+        "dob": date.fromisoformat(record["dob"]),
+        "address_line1": record["address_line1"],
+        "postcode": record["postcode"],
+    }
     changes: dict[str, dict[str, Any]] = {
         "as typed": {},
-        "given name and surname swapped": {"first_name": record["last_name"],
-                                           "last_name": record["first_name"]},
+        "given name and surname swapped": {
+            "first_name": record["last_name"],
+            "last_name": record["first_name"],
+        },
         "surname mistyped": {"last_name": typo(record["last_name"])},
         "no birth date": {"dob": None},
-        "address written out, ZIP+4, town": {"address_line1": line,
-                                             "postcode": record["postcode"] + "-0001",
-                                             "city": record["city"].lower()},
+        "address written out, ZIP+4, town": {
+            "address_line1": line,
+            "postcode": record["postcode"] + "-0001",
+            "city": record["city"].lower(),
+        },
     }
     return IdentityQuery(**{**query, **changes[variant]})
 
@@ -115,8 +151,13 @@ def test_fifty_persons_are_found_from_their_own_identities_with_typos(population
         variant = VARIANTS[i % len(VARIANTS)]
         # (the linker measured on an identity without a birth date too: below the minimum a
         # lookup needs, so held to the linker's own rule only)
-        result = find_person(engine, model, as_lender_types_it(record, variant),
-                             national_id_key=None, minimum=variant != "no birth date")
+        result = find_person(
+            engine,
+            model,
+            as_lender_types_it(record, variant),
+            national_id_key=None,
+            minimum=variant != "no birth date",
+        )
         if result.status == "found":
             assert result.best is not None and result.candidates[0] == result.best
             outcome = "right" if result.best.person_id == person_id else "wrong"
@@ -132,59 +173,94 @@ def test_fifty_persons_are_found_from_their_own_identities_with_typos(population
 
 def test_a_made_up_identity_is_not_found(population, model) -> None:
     _, engine, _ = population
-    query = IdentityQuery(first_name="Zebediah", last_name="Quackenbush", dob=date(1931, 2, 3),
-                          address_line1="1 Nowhere Lane", postcode="00501")
+    query = IdentityQuery(
+        first_name="Zebediah",
+        last_name="Quackenbush",
+        dob=date(1931, 2, 3),
+        address_line1="1 Nowhere Lane",
+        postcode="00501",
+    )
     assert find_person(engine, model, query, national_id_key=None).status == "not_found"
 
 
 def test_a_real_name_with_another_birth_date_and_address_is_not_found(population, model) -> None:
     _, engine, _ = population
     for _, record in own_identities(engine, 10, seed=2):
-        query = IdentityQuery(first_name=record["first_name"], last_name=record["last_name"],
-                              dob=date(1930, 1, 1), address_line1="1 Made Up Road",
-                              postcode="00501")
+        query = IdentityQuery(
+            first_name=record["first_name"],
+            last_name=record["last_name"],
+            dob=date(1930, 1, 1),
+            address_line1="1 Made Up Road",
+            postcode="00501",
+        )
         result = find_person(engine, model, query, national_id_key=None)
         assert result.status == "not_found", (query, result)
 
 
-@pytest.mark.parametrize(("query", "missing"), [
-    (IdentityQuery(last_name="Smith"), "besides the name"),
-    (IdentityQuery(first_name="Ann", last_name="Lee", postcode="10001"), "besides the name"),
-    (IdentityQuery(first_name="Ann", email="not an email"), "besides the name"),
-    (IdentityQuery(dob=date(1980, 1, 2), address_line1="1 Main St", postcode="10001"),
-     "give a name"),
-    (IdentityQuery(), "give a name"),
-])
-def test_too_little_for_the_linker_is_a_user_error(population, model, query,
-                                                   missing) -> None:
+@pytest.mark.parametrize(
+    ("query", "missing"),
+    [
+        (IdentityQuery(last_name="Smith"), "besides the name"),
+        (IdentityQuery(first_name="Ann", last_name="Lee", postcode="10001"), "besides the name"),
+        (IdentityQuery(first_name="Ann", email="not an email"), "besides the name"),
+        (
+            IdentityQuery(dob=date(1980, 1, 2), address_line1="1 Main St", postcode="10001"),
+            "give a name",
+        ),
+        (IdentityQuery(), "give a name"),
+    ],
+)
+def test_too_little_for_the_linker_is_a_user_error(population, model, query, missing) -> None:
     _, engine, _ = population
     with pytest.raises(UserError, match=missing) as exc:
         find_person(engine, model, query, national_id_key=None, minimum=False)
     assert "\n" not in str(exc.value)
 
 
-FULL = {"first_name": "Ann", "last_name": "Lee", "dob": date(1980, 1, 2),
-        "address_line1": "1 Main St", "postcode": "10001"}
+FULL = {
+    "first_name": "Ann",
+    "last_name": "Lee",
+    "dob": date(1980, 1, 2),
+    "address_line1": "1 Main St",
+    "postcode": "10001",
+}
 
 
-@pytest.mark.parametrize(("given", "missing"), [
-    ({"last_name": "Smith", "dob": date(1980, 1, 2)},
-     ("the first name", "an address (line and postcode) or a national ID")),
-    ({**FULL, "address_line1": None}, ("an address (line and postcode) or a national ID",)),
-    ({**FULL, "postcode": "  "}, ("an address (line and postcode) or a national ID",)),
-    ({**FULL, "city": "Springfield", "postcode": None},
-     ("an address (line and postcode) or a national ID",)),
-    ({**FULL, "dob": None, "phone": "+1 212 555 0100", "email": "ann@example.com"},
-     ("the birth date",)),
-    ({**FULL, "first_name": None, "national_id": "123-45-6789"}, ("the first name",)),
-    ({}, ("the first name", "the last name", "the birth date",
-          "an address (line and postcode) or a national ID")),
-    # ... and once standardised: a name of punctuation, a postcode that is none
-    ({**FULL, "first_name": "."}, ("the first name",)),
-    ({**FULL, "postcode": "?!"}, ("an address (line and postcode) or a national ID",)),
-])
-def test_a_lookup_short_of_the_minimum_identity_is_refused(population, model, given,
-                                                           missing) -> None:
+@pytest.mark.parametrize(
+    ("given", "missing"),
+    [
+        (
+            {"last_name": "Smith", "dob": date(1980, 1, 2)},
+            ("the first name", "an address (line and postcode) or a national ID"),
+        ),
+        ({**FULL, "address_line1": None}, ("an address (line and postcode) or a national ID",)),
+        ({**FULL, "postcode": "  "}, ("an address (line and postcode) or a national ID",)),
+        (
+            {**FULL, "city": "Springfield", "postcode": None},
+            ("an address (line and postcode) or a national ID",),
+        ),
+        (
+            {**FULL, "dob": None, "phone": "+1 212 555 0100", "email": "ann@example.com"},
+            ("the birth date",),
+        ),
+        ({**FULL, "first_name": None, "national_id": "123-45-6789"}, ("the first name",)),
+        (
+            {},
+            (
+                "the first name",
+                "the last name",
+                "the birth date",
+                "an address (line and postcode) or a national ID",
+            ),
+        ),
+        # ... and once standardised: a name of punctuation, a postcode that is none
+        ({**FULL, "first_name": "."}, ("the first name",)),
+        ({**FULL, "postcode": "?!"}, ("an address (line and postcode) or a national ID",)),
+    ],
+)
+def test_a_lookup_short_of_the_minimum_identity_is_refused(
+    population, model, given, missing
+) -> None:
     _, engine, _ = population
     with pytest.raises(NotEnoughToIdentify) as exc:
         find_person(engine, model, IdentityQuery(**given), national_id_key=b"k" * 32)
@@ -222,12 +298,14 @@ class SpyEngine(DuckDBEngine):
     def _execute(self, sql: str, params: Sequence[Any] | None) -> None:
         if sql.startswith("DETACH lookup_"):
             catalog = sql.split()[1]
-            tables = self._con.execute("SELECT table_name FROM duckdb_tables() WHERE "
-                                       "database_name = ?", [catalog]).fetchall()
+            tables = self._con.execute(
+                "SELECT table_name FROM duckdb_tables() WHERE database_name = ?", [catalog]
+            ).fetchall()
             assert tables  # the query record, candidates, scores
             for (table,) in tables:
                 self.scratch_values.append(
-                    str(self._con.execute(f"SELECT * FROM {catalog}.{table}").fetchall()))
+                    str(self._con.execute(f"SELECT * FROM {catalog}.{table}").fetchall())
+                )
         super()._execute(sql, params)
 
 
@@ -237,12 +315,19 @@ def test_a_national_id_alone_finds_the_person_and_is_never_kept(population, mode
     clean = clean_persons(engine)
     ssns = engine.query(f"""SELECT person_id, ssn FROM read_parquet('{pop}/truth/persons.parquet')
                             WHERE ssn IS NOT NULL ORDER BY person_id""")
-    tokens = {r[0] for r in engine.query(
-        "SELECT DISTINCT national_id_token FROM identity_records "
-        "WHERE national_id_token IS NOT NULL")}
+    tokens = {
+        r[0]
+        for r in engine.query(
+            "SELECT DISTINCT national_id_token FROM identity_records "
+            "WHERE national_id_token IS NOT NULL"
+        )
+    }
     # the token computed here by RFC 2104, independently of ingest's SQL
-    label, ssn = next((label, ssn) for label, ssn in ssns if label in clean and hmac.new(
-        key, ssn.encode(), hashlib.sha256).hexdigest()[:32] in tokens)
+    label, ssn = next(
+        (label, ssn)
+        for label, ssn in ssns
+        if label in clean and hmac.new(key, ssn.encode(), hashlib.sha256).hexdigest()[:32] in tokens
+    )
     typed = f"{ssn[:3]}-{ssn[3:5]}-{ssn[5:]}"
     spy = SpyEngine(ws.warehouse_path, read_only=True)
     spy.scratch_values = []
@@ -252,13 +337,16 @@ def test_a_national_id_alone_finds_the_person_and_is_never_kept(population, mode
         assert result.status == "found" and result.best is not None
         assert result.best.person_id == clean[label]
         assert result.best.match_probability == 1.0
-        assert spy.scratch_values and not any(
-            ssn in v or typed in v for v in spy.scratch_values)
+        assert spy.scratch_values and not any(ssn in v or typed in v for v in spy.scratch_values)
         for catalog, schema, table in spy.query(
-                "SELECT database_name, schema_name, table_name FROM duckdb_tables()"):
-            hits = spy.scalar(f'SELECT count(*) FROM "{catalog}"."{schema}"."{table}" t '
-                              "WHERE contains(CAST(t AS VARCHAR), ?) "
-                              "OR contains(CAST(t AS VARCHAR), ?)", [ssn, typed])
+            "SELECT database_name, schema_name, table_name FROM duckdb_tables()"
+        ):
+            hits = spy.scalar(
+                f'SELECT count(*) FROM "{catalog}"."{schema}"."{table}" t '
+                "WHERE contains(CAST(t AS VARCHAR), ?) "
+                "OR contains(CAST(t AS VARCHAR), ?)",
+                [ssn, typed],
+            )
             assert hits == 0, table
     assert ssn not in caplog.text and typed not in caplog.text and typed not in repr(query)
 
@@ -267,13 +355,13 @@ def test_a_national_id_alone_finds_the_person_and_is_never_kept(population, mode
 def test_the_national_id_token_is_ingest_s(typed: str) -> None:
     key = bytes(range(40))
     field = FieldSpec(column="SSN", target="national_id", category=DataCategory.identity)
-    spec = SourceSpec(name="bank", furnisher="Bank", feed="accounts", format="csv",
-                      fields=[field])
+    spec = SourceSpec(name="bank", furnisher="Bank", feed="accounts", format="csv", fields=[field])
     token_sql = field_sql(spec, field, national_id_token_sql).parsed
     assert key.hex() not in token_sql
     with DuckDBEngine() as engine, hmac_key_bound(engine, key):
-        ingested = engine.scalar(f"SELECT {token_sql} FROM (SELECT nullif(trim(?), '') "
-                                 'AS "s_national_id")', [typed])
+        ingested = engine.scalar(
+            f"SELECT {token_sql} FROM (SELECT nullif(trim(?), '') AS \"s_national_id\")", [typed]
+        )
     assert ingested and _national_id_token(typed, key) == ingested
 
 
@@ -281,20 +369,30 @@ def test_national_id_needs_the_key_and_a_plausible_value(population, model) -> N
     ws, engine, _ = population
     named = {k: v for k, v in FULL.items() if k in ("first_name", "last_name", "dob")}
     with pytest.raises(UserError, match="no national-ID key"):
-        find_person(engine, model, IdentityQuery(**named, national_id="123-45-6789"),
-                    national_id_key=None)
+        find_person(
+            engine, model, IdentityQuery(**named, national_id="123-45-6789"), national_id_key=None
+        )
     with pytest.raises(UserError, match="5-20 letters or digits"):
-        find_person(engine, model, IdentityQuery(**named, national_id="12-3"),
-                    national_id_key=ws.national_id_key())
-    unknown = find_person(engine, model, IdentityQuery(**named, national_id="000-12-0000"),
-                          national_id_key=ws.national_id_key())
+        find_person(
+            engine,
+            model,
+            IdentityQuery(**named, national_id="12-3"),
+            national_id_key=ws.national_id_key(),
+        )
+    unknown = find_person(
+        engine,
+        model,
+        IdentityQuery(**named, national_id="000-12-0000"),
+        national_id_key=ws.national_id_key(),
+    )
     assert unknown.status == "not_found"
 
 
 def test_jr_and_sr_at_one_address_need_a_suffix_or_birth_date(population, model) -> None:
     _, engine, pop = population
     clean = clean_persons(engine)
-    jr, sr, first, last, line, postcode, jr_dob = engine.query(f"""
+    jr, sr, first, last, line, postcode, jr_dob = engine.query(
+        f"""
         WITH persons AS (SELECT * FROM read_parquet('{pop}/truth/persons.parquet')),
         rec AS (SELECT t.label, r.* FROM identity_records r JOIN _truth t USING (identity_id))
         SELECT j.person_id, s.person_id, rj.first_name, rj.last_name, rj.address_line1,
@@ -305,25 +403,30 @@ def test_jr_and_sr_at_one_address_need_a_suffix_or_birth_date(population, model)
          AND rs.address_line1 = rj.address_line1 AND rs.postcode = rj.postcode
          AND rs.first_name = rj.first_name AND rs.last_name = rj.last_name
         WHERE list_contains(?::BIGINT[], j.person_id) AND list_contains(?::BIGINT[], s.person_id)
-        ORDER BY j.person_id LIMIT 1""", [list(clean), list(clean)])[0]
+        ORDER BY j.person_id LIMIT 1""",
+        [list(clean), list(clean)],
+    )[0]
     home = {"first_name": first, "last_name": last, "address_line1": line, "postcode": postcode}
     # (without a birth date: below a lookup's minimum, the linker's own rule only)
-    both = find_person(engine, model, IdentityQuery(**home), national_id_key=None,
-                       minimum=False)
+    both = find_person(engine, model, IdentityQuery(**home), national_id_key=None, minimum=False)
     assert both.status == "ambiguous" and both.best is None
     assert {c.person_id for c in both.candidates[:2]} == {clean[jr], clean[sr]}
     for given in ({"name_suffix": "Jr"}, {"dob": jr_dob}):
-        one = find_person(engine, model, IdentityQuery(**home, **given), national_id_key=None,
-                          minimum=False)
+        one = find_person(
+            engine, model, IdentityQuery(**home, **given), national_id_key=None, minimum=False
+        )
         assert one.status == "found" and one.best is not None
         assert one.best.person_id == clean[jr]
 
 
 def _catalog_objects(engine: Engine) -> list[tuple[Any, ...]]:
-    return sorted(engine.query(
-        "SELECT database_name, schema_name, table_name FROM duckdb_tables() UNION ALL "
-        "SELECT database_name, schema_name, view_name FROM duckdb_views() WHERE NOT internal "
-        "UNION ALL SELECT database_name, '', '' FROM duckdb_databases()"))
+    return sorted(
+        engine.query(
+            "SELECT database_name, schema_name, table_name FROM duckdb_tables() UNION ALL "
+            "SELECT database_name, schema_name, view_name FROM duckdb_views() WHERE NOT internal "
+            "UNION ALL SELECT database_name, '', '' FROM duckdb_databases()"
+        )
+    )
 
 
 def test_a_lookup_leaves_the_warehouse_as_it_was(population, model) -> None:
@@ -331,8 +434,9 @@ def test_a_lookup_leaves_the_warehouse_as_it_was(population, model) -> None:
     person_id, record = own_identities(engine, 1, seed=3)[0]
     before = _catalog_objects(engine)
     catalog = engine.scalar("SELECT current_database()")
-    result = find_person(engine, model, as_lender_types_it(record, "as typed"),
-                         national_id_key=None)
+    result = find_person(
+        engine, model, as_lender_types_it(record, "as typed"), national_id_key=None
+    )
     assert result.best is not None and result.best.person_id == person_id
     assert _catalog_objects(engine) == before
     assert engine.scalar("SELECT current_database()") == catalog
@@ -365,22 +469,29 @@ def test_a_read_only_published_copy_behind_views_works(population, model, tmp_pa
 def test_no_model_yet_is_a_user_error(population, tmp_path) -> None:
     _, engine, _ = population
     with pytest.raises(UserError, match="openbureau link"):
-        find_person(engine, tmp_path / "linkage-model.json",
-                    IdentityQuery(**FULL), national_id_key=b"k" * 32)
+        find_person(
+            engine,
+            tmp_path / "linkage-model.json",
+            IdentityQuery(**FULL),
+            national_id_key=b"k" * 32,
+        )
 
 
 def _candidate(person_id: str, probability: float, weight: float) -> Candidate:
     return Candidate(person_id, probability, weight, 1)
 
 
-@pytest.mark.parametrize(("persons", "status"), [
-    ([], "not_found"),
-    ([_candidate("A", 0.89, 3.0)], "not_found"),
-    ([_candidate("A", 0.95, 4.0), _candidate("B", 0.5, 0.0)], "found"),
-    ([_candidate("A", 1.0, 30.0), _candidate("B", 0.99, 30.0 - MARGIN_BITS)], "found"),
-    ([_candidate("A", 1.0, 30.0), _candidate("B", 0.99, 25.0)], "ambiguous"),
-    # a shared national ID is certain, but a stronger other match still makes it ambiguous
-    ([_candidate("A", 1.0, -5.0), _candidate("B", 0.999, 20.0)], "ambiguous"),
-])
+@pytest.mark.parametrize(
+    ("persons", "status"),
+    [
+        ([], "not_found"),
+        ([_candidate("A", 0.89, 3.0)], "not_found"),
+        ([_candidate("A", 0.95, 4.0), _candidate("B", 0.5, 0.0)], "found"),
+        ([_candidate("A", 1.0, 30.0), _candidate("B", 0.99, 30.0 - MARGIN_BITS)], "found"),
+        ([_candidate("A", 1.0, 30.0), _candidate("B", 0.99, 25.0)], "ambiguous"),
+        # a shared national ID is certain, but a stronger other match still makes it ambiguous
+        ([_candidate("A", 1.0, -5.0), _candidate("B", 0.999, 20.0)], "ambiguous"),
+    ],
+)
 def test_the_decision_rule(persons: list[Candidate], status: str) -> None:
     assert _decide(persons, 0.9) == status

@@ -21,21 +21,26 @@ class Index:
         self.run = 0
         self.names: dict[str, str] = {}  # person ID -> the name the test gives it
 
-    def step(self, clusters: list[str], *, replace_all: bool = True,
-             same_run: bool = False) -> dict[str, int]:
+    def step(
+        self, clusters: list[str], *, replace_all: bool = True, same_run: bool = False
+    ) -> dict[str, int]:
         """Apply a clustering given as strings of record names ("a1 a2", "b1"): one cluster
         each."""
         self.run += 0 if same_run else 1
         rows = [(rec, f"c{i}") for i, cluster in enumerate(clusters) for rec in cluster.split()]
         values = ", ".join(f"('{rec}', '{cid}')" for rec, cid in rows)
-        self.engine.execute(f"CREATE OR REPLACE TEMP TABLE step AS SELECT * FROM (VALUES "
-                            f"{values}) t(identity_id, cluster_id)")
+        self.engine.execute(
+            f"CREATE OR REPLACE TEMP TABLE step AS SELECT * FROM (VALUES "
+            f"{values}) t(identity_id, cluster_id)"
+        )
         with self.engine.transaction():
-            events = _index.apply_assignment(self.engine, "step", run_id=self.run,
-                                             cause="test", replace_all=replace_all)
+            events = _index.apply_assignment(
+                self.engine, "step", run_id=self.run, cause="test", replace_all=replace_all
+            )
             if not same_run:  # (as link() records its runs)
-                self.engine.execute("INSERT INTO link_runs VALUES (?, now()::TIMESTAMP)",
-                                    [self.run])
+                self.engine.execute(
+                    "INSERT INTO link_runs VALUES (?, now()::TIMESTAMP)", [self.run]
+                )
             return events
 
     def name(self, person_id: str, as_: str) -> None:
@@ -43,25 +48,30 @@ class Index:
 
     def files(self) -> dict[str, set[str]]:
         """Each active ID's records, by the ID's name (its person ID if not named)."""
-        rows = self.engine.query("SELECT person_id, list(identity_id) FROM person_index "
-                                 "GROUP BY 1")
+        rows = self.engine.query("SELECT person_id, list(identity_id) FROM person_index GROUP BY 1")
         return {self.names.get(pid, pid): set(recs) for pid, recs in rows}
 
     def person(self, record: str) -> str:
-        return str(self.engine.scalar("SELECT person_id FROM person_index WHERE identity_id = ?",
-                                      [record]))
+        return str(
+            self.engine.scalar("SELECT person_id FROM person_index WHERE identity_id = ?", [record])
+        )
 
     def status(self, name: str) -> tuple[str, str | None]:
         pid = next(p for p, n in self.names.items() if n == name)
         status, target = self.engine.query(
-            "SELECT status, resolves_to FROM person_ids WHERE person_id = ?", [pid])[0]
+            "SELECT status, resolves_to FROM person_ids WHERE person_id = ?", [pid]
+        )[0]
         return status, self.names.get(target, target) if target else None
 
     def events(self) -> list[tuple[str, str | None, str | None]]:
-        rows = self.engine.query("SELECT event, person_id, other_person_id FROM "
-                                 "person_id_history WHERE run_id = ? ORDER BY ALL", [self.run])
-        return sorted((e, self.names.get(a, a), self.names.get(b, b) if b else None)
-                      for e, a, b in rows)
+        rows = self.engine.query(
+            "SELECT event, person_id, other_person_id FROM "
+            "person_id_history WHERE run_id = ? ORDER BY ALL",
+            [self.run],
+        )
+        return sorted(
+            (e, self.names.get(a, a), self.names.get(b, b) if b else None) for e, a, b in rows
+        )
 
     def members(self) -> int:
         return int(self.engine.scalar("SELECT count(*) FROM person_id_members"))
@@ -86,7 +96,8 @@ def start(ix: Index, **files: str) -> None:
 
 @pytest.mark.parametrize("later", ["", "a3 a4 a5"])
 def test_a_wrong_merge_taken_apart_gives_each_person_their_id_whichever_part_is_larger(
-        ix: Index, later: str) -> None:
+    ix: Index, later: str
+) -> None:
     """A (2 records) merged into B (3); A's later records join the mixed file, so A's part is
     the larger when a split takes the file apart: rule 1 alone would give it B's ID."""
     start(ix, A="a1 a2", B="b1 b2 b3")
@@ -103,7 +114,8 @@ def test_a_wrong_merge_taken_apart_gives_each_person_their_id_whichever_part_is_
 
 @pytest.mark.parametrize(("first", "second"), [("a", "b"), ("b", "a")])
 def test_two_files_of_one_size_merged_and_taken_apart_keep_their_ids(
-        ix: Index, first: str, second: str) -> None:
+    ix: Index, first: str, second: str
+) -> None:
     """Equal parts: which ID survived the merge decided nothing about who gets which part."""
     start(ix, **{first.upper(): f"{first}1 {first}2", second.upper(): f"{second}1 {second}2"})
     ix.step(["a1 a2 b1 b2"])
@@ -121,8 +133,7 @@ def test_a_forced_split_of_one_persons_records_gives_back_the_id_merged_in(ix: I
     assert ix.files() == {"A": {"a1", "a2"}, "B": {"b1", "b2", "b3"}}
 
 
-def test_a_chain_of_merges_undone_gives_back_the_last_id_and_redirects_the_first(
-        ix: Index) -> None:
+def test_a_chain_of_merges_undone_gives_back_the_last_id_and_redirects_the_first(ix: Index) -> None:
     """X merged into A, then A into B. Taking A's and X's records from B gives that part A
     (more of A's merge-time records there than X's); X, which led to B, leads to A again."""
     start(ix, X="x1", A="a1 a2", B="b1 b2 b3 b4 b5")
@@ -145,12 +156,16 @@ def test_an_id_given_back_and_merged_again_is_given_back_again(ix: Index) -> Non
         assert ix.status("A") == ("active", None) and ix.members() == 0
 
 
-@pytest.mark.parametrize(("parts", "big"), [
-    (["a2 b1 b2 b4", "a1 b3"], "a2 b1 b2 b4"),  # half of A's records in either part
-    (["a1 a2 b1 b2 b3", "b4"], "a1 a2 b1 b2 b3"),  # all of A's, but more of B's there
-])
+@pytest.mark.parametrize(
+    ("parts", "big"),
+    [
+        (["a2 b1 b2 b4", "a1 b3"], "a2 b1 b2 b4"),  # half of A's records in either part
+        (["a1 a2 b1 b2 b3", "b4"], "a1 a2 b1 b2 b3"),  # all of A's, but more of B's there
+    ],
+)
 def test_no_id_is_given_back_without_most_of_its_records_and_more_than_its_survivors(
-        ix: Index, parts: list[str], big: str) -> None:
+    ix: Index, parts: list[str], big: str
+) -> None:
     """A retired ID takes a part back only with more than half of its own records there and
     more of them than of its survivor's merge-time records; otherwise rule 1 stands: the
     survivor keeps its larger part, the other part is a split with a new ID, A stays merged."""
@@ -186,8 +201,7 @@ def test_records_that_joined_an_id_later_merged_again_are_not_the_later_ids(ix: 
     assert ix.events() == [("split", "A", "C")]
 
 
-def test_a_chain_split_the_other_way_gives_back_the_middle_id_and_merges_no_one(
-        ix: Index) -> None:
+def test_a_chain_split_the_other_way_gives_back_the_middle_id_and_merges_no_one(ix: Index) -> None:
     """X merged into A, A into B; a forced split takes A's own records out, and one of B's: A
     comes back; X, whose records stay with B's, is not handed B's cluster (its survivors held
     B's records too by then), and no one is merged by a split."""
@@ -213,8 +227,7 @@ def test_no_id_is_given_back_to_a_cluster_another_person_holds_as_much_of(ix: In
     assert ix.events() == [("redirect", "D", "A")]
 
 
-def test_the_person_split_keeps_a_cluster_when_every_one_could_be_given_back(
-        ix: Index) -> None:
+def test_the_person_split_keeps_a_cluster_when_every_one_could_be_given_back(ix: Index) -> None:
     """A and X merged into B; the split's two parts could each go back to one of them. B keeps
     the one where it has most records (a tie: the smaller identity id), X takes the other,
     and A, whose records are in B's part, stays merged."""
@@ -258,11 +271,21 @@ def elsewhere(ix: Index, name: str) -> list[tuple[str, int | None, int | None]]:
     period starts and ends at (None: before any run, or still open)."""
     from openbureau.identity.person import held_elsewhere
 
-    run_at = {at: run for run, at in ix.engine.query(
-        "SELECT run_id, linked_at FROM person_id_history UNION SELECT * FROM link_runs")}
+    run_at = {
+        at: run
+        for run, at in ix.engine.query(
+            "SELECT run_id, linked_at FROM person_id_history UNION SELECT * FROM link_runs"
+        )
+    }
     pid = next(p for p, n in ix.names.items() if n == name)
-    return [(ix.names.get(p["person_id"], p["person_id"]), run_at.get(p["since"]),
-             run_at.get(p["until"])) for p in held_elsewhere(ix.engine, pid)]
+    return [
+        (
+            ix.names.get(p["person_id"], p["person_id"]),
+            run_at.get(p["since"]),
+            run_at.get(p["until"]),
+        )
+        for p in held_elsewhere(ix.engine, pid)
+    ]
 
 
 def test_an_id_merged_and_given_back_was_held_by_the_other_file_in_between(ix: Index) -> None:
@@ -291,8 +314,7 @@ def test_records_merged_through_a_chain_were_held_by_the_last_file_only(ix: Inde
     assert elsewhere(ix, "B") == []
 
 
-def test_an_id_given_back_from_the_end_of_a_chain_was_held_by_each_file_in_turn(
-        ix: Index) -> None:
+def test_an_id_given_back_from_the_end_of_a_chain_was_held_by_each_file_in_turn(ix: Index) -> None:
     """X merged into A (run 2), A into B (run 3), X's record split out and X given back
     (run 4): A's file held X's record from run 2 to run 3, B's from run 3 to run 4."""
     start(ix, X="x1", A="a1 a2", B="b1 b2 b3 b4 b5")
@@ -318,8 +340,7 @@ def test_a_part_split_off_a_mixed_file_was_held_by_it_from_when_it_joined(ix: In
     assert elsewhere(ix, "A") == []
 
 
-def test_a_part_split_off_counts_from_when_the_records_of_its_source_joined(
-        ix: Index) -> None:
+def test_a_part_split_off_counts_from_when_the_records_of_its_source_joined(ix: Index) -> None:
     """b1, b2 join A's file (run 2); a split (run 3) puts them with c1, a record of C's file
     since run 1, under a new ID split off A: A held its records from run 2, not run 1 (c1's
     own file is not followed back)."""

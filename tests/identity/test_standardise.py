@@ -78,14 +78,16 @@ def _records_by_id(engine: Engine) -> dict[str, dict[str, Any]]:
 
 
 def test_full_names_in_both_orders(people) -> None:
-    got = people({"ID": "1", "FULL": "SMITH, JOHN A"},
-                 {"ID": "2", "FULL": "John A. Smith Jr."},
-                 {"ID": "3", "FULL": "José Peña"},
-                 {"ID": "4", "FULL": "Rebecca K Grant"},
-                 {"ID": "5", "FULL": "ZIELINSKI, ARJUN P SR"},
-                 {"ID": "6", "FULL": "MARTINEZ-GUZMAN, KAREN BARBARA"},
-                 {"ID": "7", "FULL": "Maria de la Cruz"},
-                 {"ID": "8", "FULL": "o'brien ,  pat"})
+    got = people(
+        {"ID": "1", "FULL": "SMITH, JOHN A"},
+        {"ID": "2", "FULL": "John A. Smith Jr."},
+        {"ID": "3", "FULL": "José Peña"},
+        {"ID": "4", "FULL": "Rebecca K Grant"},
+        {"ID": "5", "FULL": "ZIELINSKI, ARJUN P SR"},
+        {"ID": "6", "FULL": "MARTINEZ-GUZMAN, KAREN BARBARA"},
+        {"ID": "7", "FULL": "Maria de la Cruz"},
+        {"ID": "8", "FULL": "o'brien ,  pat"},
+    )
     name = ("first_name", "middle_name", "last_name", "name_suffix")
     assert [tuple(got[i][k] for k in name) for i in "12345678"] == [
         ("JOHN", "A", "SMITH", None),
@@ -100,15 +102,20 @@ def test_full_names_in_both_orders(people) -> None:
 
 
 def test_name_fields_nicknames_and_suffixes(people) -> None:
-    got = people({"ID": "1", "FIRST": "Bob", "LAST": "Jones"},
-                 {"ID": "2", "FIRST": "liz", "LAST": "Olsen - Johnson"},
-                 {"ID": "3", "FIRST": "Peggy", "LAST": "Hill Sr.", "SUFFIX": ""},
-                 {"ID": "4", "FIRST": "Robert", "LAST": "Jones", "SUFFIX": "Jr."},
-                 {"ID": "5", "FIRST": "  ", "LAST": "Doe", "MIDDLE": "q."})
+    got = people(
+        {"ID": "1", "FIRST": "Bob", "LAST": "Jones"},
+        {"ID": "2", "FIRST": "liz", "LAST": "Olsen - Johnson"},
+        {"ID": "3", "FIRST": "Peggy", "LAST": "Hill Sr.", "SUFFIX": ""},
+        {"ID": "4", "FIRST": "Robert", "LAST": "Jones", "SUFFIX": "Jr."},
+        {"ID": "5", "FIRST": "  ", "LAST": "Doe", "MIDDLE": "q."},
+    )
     assert got["1"]["first_name"] == "BOB" and got["1"]["first_name_std"] == "ROBERT"
     assert (got["2"]["first_name_std"], got["2"]["last_name"]) == ("ELIZABETH", "OLSEN-JOHNSON")
-    assert (got["3"]["first_name_std"], got["3"]["last_name"], got["3"]["name_suffix"]) == \
-        ("MARGARET", "HILL", "SR")
+    assert (got["3"]["first_name_std"], got["3"]["last_name"], got["3"]["name_suffix"]) == (
+        "MARGARET",
+        "HILL",
+        "SR",
+    )
     assert (got["4"]["first_name_std"], got["4"]["name_suffix"]) == ("ROBERT", "JR")
     assert got["5"]["first_name"] is None and got["5"]["middle_name"] == "Q"
 
@@ -116,38 +123,76 @@ def test_name_fields_nicknames_and_suffixes(people) -> None:
 def test_addresses(people) -> None:
     got = people(
         {"ID": "1", "ADDRESS": "168 Liberty Dr Apt 43, Los Angeles, CA 90033"},
-        {"ID": "2", "LINE1": "1124 Liberty Drive", "CITY": "St. Louis", "STATE": "mo",
-         "ZIP": "63126-1234"},
-        {"ID": "3", "LINE1": "7 North Main Street", "LINE2": "Suite 200", "CITY": "Worcester",
-         "STATE": "Massachusetts", "ZIP": "1608"},
+        {
+            "ID": "2",
+            "LINE1": "1124 Liberty Drive",
+            "CITY": "St. Louis",
+            "STATE": "mo",
+            "ZIP": "63126-1234",
+        },
+        {
+            "ID": "3",
+            "LINE1": "7 North Main Street",
+            "LINE2": "Suite 200",
+            "CITY": "Worcester",
+            "STATE": "Massachusetts",
+            "ZIP": "1608",
+        },
         {"ID": "4", "LINE1": "55 Oak Avenue #12B", "CITY": "Boise", "STATE": "ID"},
         {"ID": "5", "ADDRESS": "1681 Wood Street Apartment 56, Houston, TX"},
     )
     parts = ("house_number", "street", "unit", "city", "region", "postcode")
-    assert tuple(got["1"][k] for k in parts) == \
-        ("168", "LIBERTY DR", "43", "LOS ANGELES", "CA", "90033")
+    assert tuple(got["1"][k] for k in parts) == (
+        "168",
+        "LIBERTY DR",
+        "43",
+        "LOS ANGELES",
+        "CA",
+        "90033",
+    )
     assert got["1"]["address_line1"] == "168 LIBERTY DR APT 43"
-    assert tuple(got["2"][k] for k in parts) == \
-        ("1124", "LIBERTY DR", None, "ST LOUIS", "MO", "63126")
-    assert tuple(got["3"][k] for k in parts) == \
-        ("7", "N MAIN ST", "200", "WORCESTER", "MA", "01608")
+    assert tuple(got["2"][k] for k in parts) == (
+        "1124",
+        "LIBERTY DR",
+        None,
+        "ST LOUIS",
+        "MO",
+        "63126",
+    )
+    assert tuple(got["3"][k] for k in parts) == (
+        "7",
+        "N MAIN ST",
+        "200",
+        "WORCESTER",
+        "MA",
+        "01608",
+    )
     assert got["3"]["address_line1"] == "7 N MAIN ST STE 200"
-    assert (got["4"]["street"], got["4"]["unit"], got["4"]["address_line1"]) == \
-        ("OAK AVE", "12B", "55 OAK AVE APT 12B")
-    assert tuple(got["5"][k] for k in parts) == \
-        ("1681", "WOOD ST", "56", "HOUSTON", "TX", None)
+    assert (got["4"]["street"], got["4"]["unit"], got["4"]["address_line1"]) == (
+        "OAK AVE",
+        "12B",
+        "55 OAK AVE APT 12B",
+    )
+    assert tuple(got["5"][k] for k in parts) == ("1681", "WOOD ST", "56", "HOUSTON", "TX", None)
 
 
 def test_phones_emails_and_unusable_rows(people) -> None:
-    got = people({"ID": "1", "LAST": "A", "PHONE": "(213) 867-5309", "EMAIL": " Foo@Bar.COM "},
-                 {"ID": "2", "LAST": "B", "PHONE": "213.867.5309", "EMAIL": "not an email"},
-                 {"ID": "3", "LAST": "C", "PHONE": "+12138675309", "EMAIL": "a@b"},
-                 {"ID": "4", "LAST": "D", "PHONE": "12345"},
-                 {"ID": "5", "LAST": "E", "PHONE": "call me maybe"},
-                 {"ID": "6", "FIRST": "Nobody", "PHONE": "2138675309"},
-                 {"ID": "7", "SSN": "123-45-6789"})
-    assert [got[i]["phone"] for i in "12345"] == \
-        ["+12138675309", "+12138675309", "+12138675309", None, None]
+    got = people(
+        {"ID": "1", "LAST": "A", "PHONE": "(213) 867-5309", "EMAIL": " Foo@Bar.COM "},
+        {"ID": "2", "LAST": "B", "PHONE": "213.867.5309", "EMAIL": "not an email"},
+        {"ID": "3", "LAST": "C", "PHONE": "+12138675309", "EMAIL": "a@b"},
+        {"ID": "4", "LAST": "D", "PHONE": "12345"},
+        {"ID": "5", "LAST": "E", "PHONE": "call me maybe"},
+        {"ID": "6", "FIRST": "Nobody", "PHONE": "2138675309"},
+        {"ID": "7", "SSN": "123-45-6789"},
+    )
+    assert [got[i]["phone"] for i in "12345"] == [
+        "+12138675309",
+        "+12138675309",
+        "+12138675309",
+        None,
+        None,
+    ]
     assert [got[i]["email"] for i in "123"] == ["foo@bar.com", None, None]
     # a name alone is not enough; a name with a phone (even a first name) is
     reason = "no_national_id_nor_name_with_another_identifier"
@@ -159,18 +204,23 @@ def test_phones_emails_and_unusable_rows(people) -> None:
 
 
 def test_rows_share_records_ids_are_deterministic_and_reruns_are_noops(
-        ws: Workspace, people) -> None:
-    first = people({"ID": "1", "FIRST": "John", "LAST": "Smith", "DOB": "1980-01-02"},
-                   {"ID": "2", "FIRST": "JOHN", "LAST": "smith", "DOB": "1980-01-02"},
-                   {"ID": "3", "FIRST": "Bob", "LAST": "Smith", "DOB": "1980-01-02"})
+    ws: Workspace, people
+) -> None:
+    first = people(
+        {"ID": "1", "FIRST": "John", "LAST": "Smith", "DOB": "1980-01-02"},
+        {"ID": "2", "FIRST": "JOHN", "LAST": "smith", "DOB": "1980-01-02"},
+        {"ID": "3", "FIRST": "Bob", "LAST": "Smith", "DOB": "1980-01-02"},
+    )
     assert first["1"]["identity_id"] == first["2"]["identity_id"] != first["3"]["identity_id"]
     assert first["1"]["n_records"] == 2 and first["1"]["identity_id"].startswith("I")
     with ws.engine() as engine:
         again = build_identity_records(engine, country="US")
         assert again.batches == () and again.rows_mapped == 0 and again.new_identity_ids == ()
         assert again.identity_records == 2
-    second = people({"ID": "4", "FIRST": "John", "LAST": "Smith", "DOB": "1980-01-02"},
-                    {"ID": "5", "FIRST": "Ann", "LAST": "Lee"})
+    second = people(
+        {"ID": "4", "FIRST": "John", "LAST": "Smith", "DOB": "1980-01-02"},
+        {"ID": "5", "FIRST": "Ann", "LAST": "Lee"},
+    )
     assert second["4"]["identity_id"] == first["1"]["identity_id"]
     assert second["4"]["n_records"] == 3
     assert second["4"]["first_batch_id"] == "B000001"
@@ -179,13 +229,14 @@ def test_rows_share_records_ids_are_deterministic_and_reruns_are_noops(
     assert second["3"] == first["3"]
 
 
-def test_batch_ids_keep_their_loading_order_past_a_million_batches(ws: Workspace,
-                                                                    people) -> None:
+def test_batch_ids_keep_their_loading_order_past_a_million_batches(ws: Workspace, people) -> None:
     people({"ID": "1", "FIRST": "Ann", "LAST": "Lee", "DOB": "1990-05-06"})
     with ws.engine() as engine:  # as if 999,997 batches more had been loaded since
-        engine.execute("INSERT INTO ingest_batches SELECT * REPLACE ('B999998' AS batch_id, "
-                       "'other' AS file_sha256, 0 AS rows_read, 0 AS rows_loaded, "
-                       "0 AS rows_quarantined, 0 AS rows_new) FROM ingest_batches")
+        engine.execute(
+            "INSERT INTO ingest_batches SELECT * REPLACE ('B999998' AS batch_id, "
+            "'other' AS file_sha256, 0 AS rows_read, 0 AS rows_loaded, "
+            "0 AS rows_quarantined, 0 AS rows_new) FROM ingest_batches"
+        )
     first = people({"ID": "2", "FIRST": "Bob", "LAST": "Ray", "DOB": "1970-01-01"})
     again = people({"ID": "3", "FIRST": "Bob", "LAST": "Ray", "DOB": "1970-01-01"})
     assert again["3"]["identity_id"] == first["2"]["identity_id"]
@@ -194,8 +245,10 @@ def test_batch_ids_keep_their_loading_order_past_a_million_batches(ws: Workspace
     with ws.engine() as engine:
         loaded = [r[0] for r in engine.query("SELECT batch_id FROM ingest_batches ORDER BY 1")]
         assert loaded == ["B000001", "B999998", "B999999", "C1000000"]
-        engine.execute("INSERT INTO ingest_batches SELECT * REPLACE ('C9999999' AS batch_id, "
-                       "'more' AS file_sha256) FROM ingest_batches WHERE batch_id = 'B000001'")
+        engine.execute(
+            "INSERT INTO ingest_batches SELECT * REPLACE ('C9999999' AS batch_id, "
+            "'more' AS file_sha256) FROM ingest_batches WHERE batch_id = 'B000001'"
+        )
         from openbureau.ingest.store import next_batch_id
 
         assert next_batch_id(engine) == "D10000000" > "C9999999"
@@ -203,16 +256,17 @@ def test_batch_ids_keep_their_loading_order_past_a_million_batches(ws: Workspace
 
 # -- a synthetic population ------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def population(tmp_path_factory: pytest.TempPathFactory) -> SynthResult:
-    return generate(tmp_path_factory.mktemp("pop") / "incoming",
-                    SynthConfig(persons=2000, seed=11))
+    return generate(tmp_path_factory.mktemp("pop") / "incoming", SynthConfig(persons=2000, seed=11))
 
 
 def _src_union(engine: Engine) -> str:
     feeds = [r[0] for r in engine.query("SELECT DISTINCT feed FROM ingest_batches")]
     return " UNION ALL ".join(
-        f"SELECT record_id, batch_id, line_no, '{f}' AS feed FROM src_{f}" for f in feeds)
+        f"SELECT record_id, batch_id, line_no, '{f}' AS feed FROM src_{f}" for f in feeds
+    )
 
 
 @pytest.mark.slow
@@ -249,25 +303,35 @@ def test_population(population: SynthResult, ws: Workspace, tmp_path: Path) -> N
         # Some identities of the second half were shown by the first (a person's account that
         # spans both halves, or another of their accounts): found, not made again.
         new = set(second.new_identity_ids)
-        seen = {r[0] for r in engine.query(
-            "SELECT DISTINCT identity_id FROM identity_record_map WHERE batch_id = ?",
-            [report.batch_id])}
+        seen = {
+            r[0]
+            for r in engine.query(
+                "SELECT DISTINCT identity_id FROM identity_record_map WHERE batch_id = ?",
+                [report.batch_id],
+            )
+        }
         assert new < seen and len(seen - new) > len(seen) / 20
-        assert {r[0] for r in engine.query(
-            "SELECT identity_id FROM identity_records WHERE first_batch_id = ?",
-            [report.batch_id])} == new
-        fixed = [c for c in before.column_names
-                 if c not in ("n_records", "last_batch_id")]
+        assert {
+            r[0]
+            for r in engine.query(
+                "SELECT identity_id FROM identity_records WHERE first_batch_id = ?",
+                [report.batch_id],
+            )
+        } == new
+        fixed = [c for c in before.column_names if c not in ("n_records", "last_batch_id")]
         after = engine.arrow(
             f"SELECT {', '.join(fixed)} FROM identity_records WHERE first_batch_id <> ? "
-            "ORDER BY identity_id", [report.batch_id])
+            "ORDER BY identity_id",
+            [report.batch_id],
+        )
         assert after.equals(before.select(fixed))
 
         union = _src_union(engine)
         once, missing = engine.query(
             f"SELECT count(*) FILTER (n = 1), count(*) FILTER (n IS NULL) FROM ("
             f"SELECT s.record_id, (SELECT count(*) FROM identity_record_map m "
-            f"WHERE m.record_id = s.record_id) AS n FROM ({union}) s)")[0]
+            f"WHERE m.record_id = s.record_id) AS n FROM ({union}) s)"
+        )[0]
         total = engine.scalar(f"SELECT count(*) FROM ({union})")
         assert once == total and missing == 0
         assert engine.scalar("SELECT count(*) FROM identity_record_map") == total
@@ -285,11 +349,23 @@ def test_population(population: SynthResult, ws: Workspace, tmp_path: Path) -> N
 
 POSTCODES = {  # country: [(as written, as kept)]; None: not a postcode of the country, emptied
     "US": [("90033", "90033"), ("63126-1234", "63126"), ("1608", "01608"), ("SW1A 1AA", None)],
-    "GB": [("SW1A 1AA", "SW1A 1AA"), ("sw1a1aa", "SW1A 1AA"), ("M1 1AE", "M1 1AE"),
-           ("m11ae", "M1 1AE"), ("EC1Y-8SY", "EC1Y 8SY"), ("BFPO 61", "BFPO 61"),
-           ("90210", None), ("SW1A 1AAX", None)],
-    "DE": [("10115", "10115"), ("01067", "01067"), ("1067", "01067"), ("D-10115", None),
-           ("101150", None)],
+    "GB": [
+        ("SW1A 1AA", "SW1A 1AA"),
+        ("sw1a1aa", "SW1A 1AA"),
+        ("M1 1AE", "M1 1AE"),
+        ("m11ae", "M1 1AE"),
+        ("EC1Y-8SY", "EC1Y 8SY"),
+        ("BFPO 61", "BFPO 61"),
+        ("90210", None),
+        ("SW1A 1AAX", None),
+    ],
+    "DE": [
+        ("10115", "10115"),
+        ("01067", "01067"),
+        ("1067", "01067"),
+        ("D-10115", None),
+        ("101150", None),
+    ],
     "CA": [("h3z2y7", "H3Z 2Y7"), ("H3Z 2Y7", "H3Z 2Y7"), ("H3Z", None)],
     "NL": [("1234ab", "1234 AB"), ("1234 AB", "1234 AB")],
     "PL": [("00950", "00-950"), ("00-950", "00-950")],
@@ -302,8 +378,13 @@ POSTCODES = {  # country: [(as written, as kept)]; None: not a postcode of the c
 @pytest.mark.parametrize("country", list(POSTCODES))
 def test_postcodes_by_country(people, country) -> None:
     cases = POSTCODES[country]
-    got = people(*({"ID": str(i), "LAST": "Lee", "DOB": "1990-01-01", "ZIP": written}
-                   for i, (written, _) in enumerate(cases)), country=country)
+    got = people(
+        *(
+            {"ID": str(i), "LAST": "Lee", "DOB": "1990-01-01", "ZIP": written}
+            for i, (written, _) in enumerate(cases)
+        ),
+        country=country,
+    )
     assert [got[str(i)]["postcode"] for i in range(len(cases))] == [kept for _, kept in cases]
     lost = sum(kept is None for _, kept in cases)
     assert people.emptied[-1] == ({"postcode:not_a_postcode_of_country": lost} if lost else {})
@@ -311,20 +392,51 @@ def test_postcodes_by_country(people, country) -> None:
 
 def test_every_value_emptied_is_counted_by_field_and_reason(people) -> None:
     got = people(
-        {"ID": "1", "FIRST": "李", "LAST": "Lee", "DOB": "1990-01-01", "SUFFIX": "Esq",
-         "EMAIL": "not an email", "PHONE": "020 7946 0958", "STATE": "Bavaria"},
-        {"ID": "2", "FIRST": "Ann", "LAST": "Lee", "DOB": "1990-01-01", "PHONE": "call me",
-         "LINE1": "?!", "CITY": "?", "FULL": "…", "ADDRESS": "!!"},
-        {"ID": "3", "FIRST": "Ann", "LAST": "Lee", "DOB": "1990-01-01", "PHONE": "+44 7946",
-         "MIDDLE": "#"},
-        {"ID": "4", "FIRST": "Ann", "LAST": "Lee", "DOB": "1990-01-01", "PHONE": "+44 7946"})
+        {
+            "ID": "1",
+            "FIRST": "李",
+            "LAST": "Lee",
+            "DOB": "1990-01-01",
+            "SUFFIX": "Esq",
+            "EMAIL": "not an email",
+            "PHONE": "020 7946 0958",
+            "STATE": "Bavaria",
+        },
+        {
+            "ID": "2",
+            "FIRST": "Ann",
+            "LAST": "Lee",
+            "DOB": "1990-01-01",
+            "PHONE": "call me",
+            "LINE1": "?!",
+            "CITY": "?",
+            "FULL": "…",
+            "ADDRESS": "!!",
+        },
+        {
+            "ID": "3",
+            "FIRST": "Ann",
+            "LAST": "Lee",
+            "DOB": "1990-01-01",
+            "PHONE": "+44 7946",
+            "MIDDLE": "#",
+        },
+        {"ID": "4", "FIRST": "Ann", "LAST": "Lee", "DOB": "1990-01-01", "PHONE": "+44 7946"},
+    )
     assert people.emptied[-1] == {
-        "address_full:no_latin_letters_or_digits": 1, "address_line1:no_latin_letters_or_digits": 1,
-        "city:no_latin_letters_or_digits": 1, "email:not_an_email_address": 1,
-        "first_name:no_latin_letters_or_digits": 1, "full_name:no_latin_letters_or_digits": 1,
-        "middle_name:no_latin_letters_or_digits": 1, "name_suffix:not_a_name_suffix": 1,
-        "phone:not_a_phone_number": 1, "phone:not_a_valid_international_number": 2,
-        "phone:not_a_valid_number_for_country": 1, "region:not_a_us_state": 1}
+        "address_full:no_latin_letters_or_digits": 1,
+        "address_line1:no_latin_letters_or_digits": 1,
+        "city:no_latin_letters_or_digits": 1,
+        "email:not_an_email_address": 1,
+        "first_name:no_latin_letters_or_digits": 1,
+        "full_name:no_latin_letters_or_digits": 1,
+        "middle_name:no_latin_letters_or_digits": 1,
+        "name_suffix:not_a_name_suffix": 1,
+        "phone:not_a_phone_number": 1,
+        "phone:not_a_valid_international_number": 2,
+        "phone:not_a_valid_number_for_country": 1,
+        "region:not_a_us_state": 1,
+    }
     assert got["1"]["first_name"] is None and got["1"]["phone"] is None
     # (each a description in words, for link's summary and the docs)
     assert all((f, r) in EMPTIED for f, r in (k.split(":") for k in people.emptied[-1]))

@@ -20,21 +20,29 @@ from openbureau.ingest.load import ingest_file
 from tests.conftest import BANK_SPEC
 
 CSV_SPEC = parse_spec(yaml.safe_load(BANK_SPEC))
-JSONL_SPEC = parse_spec({
-    "name": "jl", "furnisher": "J", "feed": "f", "format": "jsonl",
-    "record_key": ["account_id"],
-    "fields": [
-        {"column": "id", "target": "account_id", "category": "reference", "required": True},
-        {"column": "who.name", "target": "full_name", "category": "identity"},
-        {"column": "dob", "target": "dob", "type": "date", "category": "identity"},
-        {"column": "bal", "target": "balance", "type": "amount", "category": "credit"},
-    ]})
+JSONL_SPEC = parse_spec(
+    {
+        "name": "jl",
+        "furnisher": "J",
+        "feed": "f",
+        "format": "jsonl",
+        "record_key": ["account_id"],
+        "fields": [
+            {"column": "id", "target": "account_id", "category": "reference", "required": True},
+            {"column": "who.name", "target": "full_name", "category": "identity"},
+            {"column": "dob", "target": "dob", "type": "date", "category": "identity"},
+            {"column": "bal", "target": "balance", "type": "amount", "category": "credit"},
+        ],
+    }
+)
 
 # tmp_path is shared by the examples of one test; each example overwrites its file.
 FIXTURE_OK = [HealthCheck.function_scoped_fixture]
 names = st.text(alphabet=st.characters(codec="utf-8", exclude_characters="\n\x00"), max_size=8)
 csv_row = st.tuples(
-    st.integers(0, 50), names, names,
+    st.integers(0, 50),
+    names,
+    names,
     st.dates().map(str) | st.sampled_from(["", "1999-02-30", "31/12/1999"]),
     st.sampled_from(["", "123-45-6789", "987654321", "12"]),
     st.sampled_from(["2024-01", "2024-13", ""]),
@@ -42,10 +50,26 @@ csv_row = st.tuples(
     st.sampled_from(["11", "71", "97", "42", ""]),
 ).map(lambda r: ",".join(str(v) for v in r))
 
-mangle = st.sampled_from([
-    b"\x00", b"\xff", b"\xc3", b",", b"\"", b"\n", b"\r\n", b"\n\n", b" \t ", b"\n\t \r\n",
-    b";", b"\xef\xbb\xbf", "é".encode(), b"{", b"}", b"\\",
-])
+mangle = st.sampled_from(
+    [
+        b"\x00",
+        b"\xff",
+        b"\xc3",
+        b",",
+        b'"',
+        b"\n",
+        b"\r\n",
+        b"\n\n",
+        b" \t ",
+        b"\n\t \r\n",
+        b";",
+        b"\xef\xbb\xbf",
+        "é".encode(),
+        b"{",
+        b"}",
+        b"\\",
+    ]
+)
 
 
 @st.composite
@@ -58,7 +82,7 @@ def mangled(draw: st.DrawFn, body: bytes, header_len: int) -> bytes:
         if op == "insert":
             data[pos:pos] = draw(mangle)
         elif op == "delete":
-            del data[pos:pos + draw(st.integers(1, 5))]
+            del data[pos : pos + draw(st.integers(1, 5))]
         elif op == "truncate":
             del data[pos:]
         elif op == "blank_line":
@@ -90,8 +114,7 @@ def check(spec, path: Path, data: bytes, header_lines: int) -> None:
     lines = text.split(b"\n")
     if text.endswith(b"\n"):
         lines.pop()
-    expected = {i + 1 for i, line in enumerate(lines)
-                if i >= header_lines and line.strip(b" \t\r")}
+    expected = {i + 1 for i, line in enumerate(lines) if i >= header_lines and line.strip(b" \t\r")}
     loaded = {r[0] for r in engine.query(f"SELECT line_no FROM {spec.table}")}
     quarantined = {r[0] for r in engine.query("SELECT line_no FROM quarantine")}
     assert report.read == len(expected) == report.loaded + report.quarantined
@@ -109,12 +132,14 @@ def test_mangled_csv_is_loaded_or_rejected_whole(tmp_path: Path, rows, data) -> 
     check(CSV_SPEC, tmp_path / "f.csv", data.draw(mangled(body, len(header))), 1)
 
 
-json_row = st.fixed_dictionaries({
-    "id": st.integers(0, 30) | st.none(),
-    "who": st.fixed_dictionaries({"name": names}) | st.none(),
-    "dob": st.sampled_from(["1980-01-02", "1980-02-30", "", None]),
-    "bal": st.integers(-5, 5) | st.text(max_size=3),
-})
+json_row = st.fixed_dictionaries(
+    {
+        "id": st.integers(0, 30) | st.none(),
+        "who": st.fixed_dictionaries({"name": names}) | st.none(),
+        "dob": st.sampled_from(["1980-01-02", "1980-02-30", "", None]),
+        "bal": st.integers(-5, 5) | st.text(max_size=3),
+    }
+)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=FIXTURE_OK)

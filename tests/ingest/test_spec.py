@@ -9,8 +9,13 @@ BASE = {"name": "x_feed", "furnisher": "X", "feed": "accounts", "format": "csv"}
 
 
 def spec(**fields):
-    return {**BASE, "fields": [{"column": "A", "target": "account_id", "category": "reference"},
-                               *fields.get("extra", [])]}
+    return {
+        **BASE,
+        "fields": [
+            {"column": "A", "target": "account_id", "category": "reference"},
+            *fields.get("extra", []),
+        ],
+    }
 
 
 def test_round_trip_through_yaml(bank_spec: Path, tmp_path: Path) -> None:
@@ -24,9 +29,16 @@ def test_round_trip_through_yaml(bank_spec: Path, tmp_path: Path) -> None:
 def test_every_protected_category_is_known_and_flagged() -> None:
     names = {c.value for c in PROTECTED_CATEGORIES}
     assert names == {
-        "political_opinion", "religion_or_belief", "race_or_ethnicity", "national_origin",
-        "health", "sex_life_or_orientation", "trade_union_membership", "genetic_or_biometric",
-        "sex", "marital_status",
+        "political_opinion",
+        "religion_or_belief",
+        "race_or_ethnicity",
+        "national_origin",
+        "health",
+        "sex_life_or_orientation",
+        "trade_union_membership",
+        "genetic_or_biometric",
+        "sex",
+        "marital_status",
     }
     assert not DataCategory.credit.protected
     assert DataCategory.political_opinion.protected
@@ -36,18 +48,27 @@ def test_every_protected_category_is_known_and_flagged() -> None:
     ("bad", "message"),
     [
         ({**BASE, "fields": []}, "at least one field"),
-        (spec(extra=[{"column": "B", "target": "dob", "type": "date", "category": "credit"}]),
-         "fields.1: dob is an identity field; its category must be identity"),
-        (spec(extra=[{"column": "B", "target": "account_id", "category": "reference"}]),
-         "target 'account_id' is mapped more than once"),
-        (spec(extra=[{"column": "B", "target": "Bad Name", "category": "credit"}]),
-         "not a snake_case name"),
-        (spec(extra=[{"column": "B", "target": "record_id", "category": "credit"}]),
-         "reserved"),
-        (spec(extra=[{"column": "B", "target": "s", "type": "code", "category": "credit"}]),
-         "needs a codes table"),
-        (spec(extra=[{"column": "B", "target": "t", "category": "astrology"}]),
-         "fields.1.category"),
+        (
+            spec(extra=[{"column": "B", "target": "dob", "type": "date", "category": "credit"}]),
+            "fields.1: dob is an identity field; its category must be identity",
+        ),
+        (
+            spec(extra=[{"column": "B", "target": "account_id", "category": "reference"}]),
+            "target 'account_id' is mapped more than once",
+        ),
+        (
+            spec(extra=[{"column": "B", "target": "Bad Name", "category": "credit"}]),
+            "not a snake_case name",
+        ),
+        (spec(extra=[{"column": "B", "target": "record_id", "category": "credit"}]), "reserved"),
+        (
+            spec(extra=[{"column": "B", "target": "s", "type": "code", "category": "credit"}]),
+            "needs a codes table",
+        ),
+        (
+            spec(extra=[{"column": "B", "target": "t", "category": "astrology"}]),
+            "fields.1.category",
+        ),
         ({**spec(), "record_key": ["nope"]}, "record_key: 'nope' is not a target"),
         ({**spec(), "parse": {"encoding": "klingon"}}, "unknown encoding"),
         ({**spec(), "parse": {"delimiter": ";;"}}, "exactly one character"),

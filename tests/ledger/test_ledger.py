@@ -22,36 +22,55 @@ from openbureau.scoring.evaluate import truth_outcomes
 from openbureau.workspace import Workspace, init_workspace
 
 D = dt.date(2024, 12, 31)
-EVENT_TABLES = ("ledger_account_status", "ledger_inquiries", "ledger_payments",
-                "ledger_public_records")
+EVENT_TABLES = (
+    "ledger_account_status",
+    "ledger_inquiries",
+    "ledger_payments",
+    "ledger_public_records",
+)
 
 
 def test_every_loaded_row_is_exactly_one_event_with_lineage(linked_population) -> None:
     ws, _ = linked_population
     with Workspace.open(ws).engine(read_only=True) as engine:
         # (a row identical to its key's current report is loaded as no event)
-        loaded = dict(engine.query("SELECT feed, sum(rows_loaded - coalesce(rows_identical, 0)) "
-                                   "FROM ingest_batches GROUP BY feed"))
-        union = " UNION ALL ".join(f"SELECT feed, record_id, loaded_record_id, batch_id, "
-                                   f"person_id, identity_id FROM {t}" for t in EVENT_TABLES)
+        loaded = dict(
+            engine.query(
+                "SELECT feed, sum(rows_loaded - coalesce(rows_identical, 0)) "
+                "FROM ingest_batches GROUP BY feed"
+            )
+        )
+        union = " UNION ALL ".join(
+            f"SELECT feed, record_id, loaded_record_id, batch_id, person_id, identity_id FROM {t}"
+            for t in EVENT_TABLES
+        )
         events = dict(engine.query(f"SELECT feed, count(*) FROM ({union}) GROUP BY feed"))
         assert events == loaded
-        assert engine.scalar(f"SELECT count(*) - count(DISTINCT loaded_record_id) "
-                             f"FROM ({union})") == 0
+        assert (
+            engine.scalar(f"SELECT count(*) - count(DISTINCT loaded_record_id) FROM ({union})") == 0
+        )
         # Lineage: the event's batch is its loaded row's batch, its person the index's person.
         wrong = engine.scalar(f"""SELECT count(*) FROM ({union}) e
             JOIN identity_record_map m ON m.record_id = e.loaded_record_id
             LEFT JOIN person_index p ON p.identity_id = m.identity_id
             WHERE e.batch_id <> m.batch_id OR e.person_id IS DISTINCT FROM p.person_id""")
         assert wrong == 0
-        kinds = dict(engine.query("SELECT payment_kind, count(*) FROM ledger_payments "
-                                  "GROUP BY 1"))
+        kinds = dict(engine.query("SELECT payment_kind, count(*) FROM ledger_payments GROUP BY 1"))
         assert set(kinds) == {"utility", "telecom", "rent"}
-        assert engine.scalar("SELECT count(*) FROM ledger_public_records "
-                             "WHERE record_kind = 'tax_lien'") > 0
+        assert (
+            engine.scalar(
+                "SELECT count(*) FROM ledger_public_records WHERE record_kind = 'tax_lien'"
+            )
+            > 0
+        )
         # Account numbers are qualified by furnisher: two lenders may reuse one.
-        assert engine.scalar("SELECT count(*) FROM ledger_account_status "
-                             "WHERE account_id NOT LIKE furnisher || ':%'") == 0
+        assert (
+            engine.scalar(
+                "SELECT count(*) FROM ledger_account_status "
+                "WHERE account_id NOT LIKE furnisher || ':%'"
+            )
+            == 0
+        )
 
 
 def test_build_is_incremental_and_idempotent(copy_population) -> None:
@@ -67,12 +86,12 @@ def test_events_follow_their_person_after_a_merge(copy_population) -> None:
         a, b = engine.query("""SELECT person_id FROM ledger_account_status
             GROUP BY person_id ORDER BY person_id LIMIT 2""")
         # Simulate what a merge in the person index does, then rebuild.
-        engine.execute("UPDATE person_index SET person_id = ? WHERE person_id = ?",
-                       [a[0], b[0]])
+        engine.execute("UPDATE person_index SET person_id = ? WHERE person_id = ?", [a[0], b[0]])
         report = build_ledger(engine)
         assert report.persons_refreshed > 0
-        assert engine.scalar("SELECT count(*) FROM ledger_payments WHERE person_id = ?",
-                             [b[0]]) == 0
+        assert (
+            engine.scalar("SELECT count(*) FROM ledger_payments WHERE person_id = ?", [b[0]]) == 0
+        )
 
 
 def test_ledger_needs_ingest_and_link(tmp_path: Path, cli) -> None:
@@ -83,15 +102,19 @@ def test_ledger_needs_ingest_and_link(tmp_path: Path, cli) -> None:
     assert "Traceback" not in res.output
 
 
-@pytest.mark.parametrize(("block", "message"), [
-    ("{event: payment, event_date: due_date}", "a payment feed needs one of"),
-    ("{event: account_status, event_date: nowhere}", "'nowhere' is not a target"),
-    ("{event: public_record, event_date: due_date}", "needs exactly one of kind, kind_from"),
-    ("{event: salary, event_date: due_date}", "ledger.event"),
-    ("{event: inquiry, event_date: due_date}", "needs a field with target 'inquiry_date'"),
-])
-def test_a_bad_ledger_block_is_one_clear_spec_error(tmp_path: Path, block: str,
-                                                     message: str, cli) -> None:
+@pytest.mark.parametrize(
+    ("block", "message"),
+    [
+        ("{event: payment, event_date: due_date}", "a payment feed needs one of"),
+        ("{event: account_status, event_date: nowhere}", "'nowhere' is not a target"),
+        ("{event: public_record, event_date: due_date}", "needs exactly one of kind, kind_from"),
+        ("{event: salary, event_date: due_date}", "ledger.event"),
+        ("{event: inquiry, event_date: due_date}", "needs a field with target 'inquiry_date'"),
+    ],
+)
+def test_a_bad_ledger_block_is_one_clear_spec_error(
+    tmp_path: Path, block: str, message: str, cli
+) -> None:
     spec = tmp_path / "bills.yaml"
     spec.write_text(f"""name: bills
 furnisher: Water
@@ -119,19 +142,23 @@ def _known_on(engine, day: dt.date) -> None:
     d = f"DATE '{day}'"
     for t in EVENT_TABLES:
         engine.execute(f"DELETE FROM {t} WHERE reported_date > {d}")
-    engine.execute(f"UPDATE ledger_payments SET paid_date = NULL, days_late = NULL, "
-                   f"amount_paid = NULL WHERE paid_date > {d}")
-    engine.execute(f"UPDATE ledger_account_status SET closed_date = NULL "
-                   f"WHERE closed_date > {d}")
-    engine.execute(f"UPDATE ledger_public_records SET resolved_date = NULL "
-                   f"WHERE resolved_date > {d}")
+    engine.execute(
+        f"UPDATE ledger_payments SET paid_date = NULL, days_late = NULL, "
+        f"amount_paid = NULL WHERE paid_date > {d}"
+    )
+    engine.execute(f"UPDATE ledger_account_status SET closed_date = NULL WHERE closed_date > {d}")
+    engine.execute(
+        f"UPDATE ledger_public_records SET resolved_date = NULL WHERE resolved_date > {d}"
+    )
 
 
 def _features(engine, day: dt.date) -> list[tuple]:
     compute_features(engine, day, into="f")
     # Parallel sums may add floats in another order: compare to 9 decimals.
-    return [tuple(round(v, 9) if isinstance(v, float) else v for v in row)
-            for row in engine.query("SELECT * FROM f ORDER BY person_id")]
+    return [
+        tuple(round(v, 9) if isinstance(v, float) else v for v in row)
+        for row in engine.query("SELECT * FROM f ORDER BY person_id")
+    ]
 
 
 def test_no_information_after_the_as_of_date_reaches_a_feature(copy_population) -> None:
@@ -139,10 +166,13 @@ def test_no_information_after_the_as_of_date_reaches_a_feature(copy_population) 
     with Workspace.open(ws).engine() as engine:
         full = _features(engine, D)
         later = _features(engine, dt.date(2025, 6, 30))
-        removed = engine.scalar(f"SELECT count(*) FROM ledger_account_status "
-                                f"WHERE reported_date > DATE '{D}'")
-        paid_later = engine.scalar(f"SELECT count(*) FROM ledger_payments "
-                                   f"WHERE due_date <= DATE '{D}' AND paid_date > DATE '{D}'")
+        removed = engine.scalar(
+            f"SELECT count(*) FROM ledger_account_status WHERE reported_date > DATE '{D}'"
+        )
+        paid_later = engine.scalar(
+            f"SELECT count(*) FROM ledger_payments "
+            f"WHERE due_date <= DATE '{D}' AND paid_date > DATE '{D}'"
+        )
         _known_on(engine, D)
         cut = _features(engine, D)
     # The cut really removed later information, and it would have changed features...
@@ -160,9 +190,12 @@ def test_a_bill_unpaid_on_the_as_of_date_counts_its_days_past_due(copy_populatio
         person = engine.scalar(f"""SELECT person_id FROM ledger_payments_effective
             WHERE due_date < {d} - INTERVAL 5 DAY AND paid_date > {d} AND reported_date <= {d}
             ORDER BY record_id LIMIT 1""")
-        bills = engine.query(f"""SELECT record_id, due_date, paid_date
+        bills = engine.query(
+            f"""SELECT record_id, due_date, paid_date
             FROM ledger_payments_effective WHERE person_id = ? AND due_date <= {d}
-              AND reported_date <= {d}""", [person])
+              AND reported_date <= {d}""",
+            [person],
+        )
         unpaid = [(rec, due) for rec, due, paid in bills if paid is None or paid > D]
         compute_features(engine, D, into="f")
         before = engine.scalar("SELECT alt_past_due_days FROM f WHERE person_id = ?", [person])
@@ -191,11 +224,12 @@ def test_a_correction_adds_a_version_and_features_use_it(copy_population) -> Non
         compute_features(engine, D, into="f")
         before, limit = engine.query(
             "SELECT f.revolving_utilisation, e.credit_limit FROM f, ledger_account_status e "
-            "WHERE f.person_id = ? AND e.record_id = ?", [person, record])[0]
+            "WHERE f.person_id = ? AND e.record_id = ?",
+            [person, record],
+        )[0]
         new_id = correct_record(engine, record, {"balance": float(limit)}, "furnisher fix")
         compute_features(engine, D, into="f")
-        after = engine.scalar("SELECT revolving_utilisation FROM f WHERE person_id = ?",
-                              [person])
+        after = engine.scalar("SELECT revolving_utilisation FROM f WHERE person_id = ?", [person])
         history = record_history(engine, record)
     assert after == pytest.approx(1.0) and before != pytest.approx(1.0)
     assert [v["version"] for v in history] == [1, 2]
@@ -214,16 +248,14 @@ def test_suppression_hides_a_record_until_lifted(copy_population) -> None:
 
         def inquiries() -> int:
             compute_features(engine, D, into="f")
-            return int(engine.scalar("SELECT inquiries_12m FROM f WHERE person_id = ?",
-                                     [person]))
+            return int(engine.scalar("SELECT inquiries_12m FROM f WHERE person_id = ?", [person]))
 
         before = inquiries()
         sid = suppress_record(engine, record, "disputed", "consumer says not theirs")
         during = inquiries()
         lift_suppression(engine, sid, "dispute rejected")
         after = inquiries()
-        kept = engine.scalar("SELECT count(*) FROM ledger_inquiries WHERE record_id = ?",
-                             [record])
+        kept = engine.scalar("SELECT count(*) FROM ledger_inquiries WHERE record_id = ?", [record])
         with pytest.raises(UserError, match="already lifted"):
             lift_suppression(engine, sid)
         with pytest.raises(UserError, match="not one of"):
@@ -266,6 +298,8 @@ def test_outcomes_agree_with_the_generators_truth(linked_population) -> None:
 
 def test_outcome_needs_an_observed_window(linked_population) -> None:
     ws, _ = linked_population
-    with Workspace.open(ws).engine(read_only=True) as engine, \
-            pytest.raises(UserError, match="choose an earlier --as-of"):
+    with (
+        Workspace.open(ws).engine(read_only=True) as engine,
+        pytest.raises(UserError, match="choose an earlier --as-of"),
+    ):
         label_outcomes(engine, dt.date(2025, 6, 30))

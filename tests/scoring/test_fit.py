@@ -41,11 +41,17 @@ def german() -> tuple[pd.DataFrame, np.ndarray]:
 
 
 def factors_for(X: pd.DataFrame) -> list[FactorDef]:
-    return [FactorDef(name=c, code=f"G{i + 1:02d}", statement=c.replace("_", " "),
-                      fields=[(c, "credit")],
-                      kind="numeric" if pd.api.types.is_numeric_dtype(X[c]) else "categorical",
-                      trend=TRENDS.get(c, "auto_asc_desc"))
-            for i, c in enumerate(X.columns)]
+    return [
+        FactorDef(
+            name=c,
+            code=f"G{i + 1:02d}",
+            statement=c.replace("_", " "),
+            fields=[(c, "credit")],
+            kind="numeric" if pd.api.types.is_numeric_dtype(X[c]) else "categorical",
+            trend=TRENDS.get(c, "auto_asc_desc"),
+        )
+        for i, c in enumerate(X.columns)
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -55,8 +61,8 @@ def trained(german: tuple[pd.DataFrame, np.ndarray]) -> ScorecardTrainer:
 
 
 def test_fit_gives_a_valid_scorecard_that_round_trips(
-        trained: ScorecardTrainer, german: tuple[pd.DataFrame, np.ndarray],
-        tmp_path: Path) -> None:
+    trained: ScorecardTrainer, german: tuple[pd.DataFrame, np.ndarray], tmp_path: Path
+) -> None:
     X, _ = german
     card = trained.scorecard_
     assert isinstance(card, Scorecard)
@@ -87,26 +93,35 @@ def test_points_follow_the_declared_trend(trained: ScorecardTrainer, name: str) 
 
 
 def test_a_valley_trend_gives_points_that_rise_then_fall(
-        german: tuple[pd.DataFrame, np.ndarray]) -> None:
+    german: tuple[pd.DataFrame, np.ndarray],
+) -> None:
     X, y = german
-    factors = [dataclasses.replace(f, trend="valley") if f.name == "credit_amount" else f
-               for f in factors_for(X)]
+    factors = [
+        dataclasses.replace(f, trend="valley") if f.name == "credit_amount" else f
+        for f in factors_for(X)
+    ]
     card = ScorecardTrainer(factors).fit(X, y).scorecard_
     factor = next(f for f in card.factors if f.name == "credit_amount")
     assert factor.trend == "valley"
     points = np.array([b.points for b in factor.bins if not b.missing])
     top = int(np.argmax(points))  # event rate in a valley = points in a peak
-    assert (np.diff(points[:top + 1]) >= 0).all() and (np.diff(points[top:]) <= 0).all(), points
+    assert (np.diff(points[: top + 1]) >= 0).all() and (np.diff(points[top:]) <= 0).all(), points
 
 
-def test_numpy_and_sql_scores_are_identical(trained: ScorecardTrainer,
-                                            german: tuple[pd.DataFrame, np.ndarray]) -> None:
+def test_numpy_and_sql_scores_are_identical(
+    trained: ScorecardTrainer, german: tuple[pd.DataFrame, np.ndarray]
+) -> None:
     X, _ = german
     card = trained.scorecard_
     frame = X.astype({c: str for c in X.columns if not pd.api.types.is_numeric_dtype(X[c])})
     # Edge rows: every bin boundary exactly, missing values, a category never seen in training.
-    edges = [float(b.upper) for f in card.factors if f.kind == "numeric"
-             for b in f.bins if b.upper is not None]
+    edges = [
+        float(b.upper)
+        for f in card.factors
+        if f.kind == "numeric"
+        for b in f.bins
+        if b.upper is not None
+    ]
     extra = pd.DataFrame([frame.iloc[i % len(frame)].to_dict() for i in range(len(edges) + 2)])
     numeric = [f.name for f in card.factors if f.kind == "numeric"]
     categorical = [f.name for f in card.factors if f.kind == "categorical"]
@@ -121,8 +136,9 @@ def test_numpy_and_sql_scores_are_identical(trained: ScorecardTrainer,
     con = duckdb.connect()
     con.register("df", frame.assign(rid=np.arange(len(frame))))
     total = " + ".join(factor_points_sql(f, f'"{f.name}"') for f in card.factors)
-    sql_scores = con.execute(f"SELECT {round_clip_sql(f'({total})', card)} AS s FROM df "
-                             "ORDER BY rid").fetchnumpy()["s"]
+    sql_scores = con.execute(
+        f"SELECT {round_clip_sql(f'({total})', card)} AS s FROM df ORDER BY rid"
+    ).fetchnumpy()["s"]
     numpy_scores = NumpyScorer(card).score(frame)
     np.testing.assert_array_equal(numpy_scores, np.asarray(sql_scores, dtype=np.int64))
     missing_row = NumpyScorer(card).points(frame.iloc[[len(X) + len(edges)]])[0]
@@ -133,9 +149,15 @@ def test_numpy_and_sql_scores_are_identical(trained: ScorecardTrainer,
 def test_factor_guard_refuses_every_protected_category(category: str) -> None:
     X = pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0] * 10, "z": [0.5, 1.5] * 20})
     y = np.array([0, 1] * 20)
-    factors = [FactorDef(name="ok", code="A1", statement="fine", fields=[("t.z", "credit")]),
-               FactorDef(name="suspect", code="A2", statement="no",
-                         fields=[("t.y", "credit"), ("feed.x", category)])]
+    factors = [
+        FactorDef(name="ok", code="A1", statement="fine", fields=[("t.z", "credit")]),
+        FactorDef(
+            name="suspect",
+            code="A2",
+            statement="no",
+            fields=[("t.y", "credit"), ("feed.x", category)],
+        ),
+    ]
     X = X.rename(columns={"x": "suspect", "z": "ok"})
     with pytest.raises(FactorRefused) as info:
         ScorecardTrainer(factors).fit(X, y)
@@ -148,8 +170,7 @@ def test_unprotected_categories_pass_the_guard() -> None:
     rng = np.random.default_rng(0)
     x = rng.normal(size=400)
     y = (x + rng.normal(size=400) > 0.5).astype(int)
-    f = FactorDef(name="x", code="A1", statement="x", fields=[("t.x", "credit")],
-                  trend="ascending")
+    f = FactorDef(name="x", code="A1", statement="x", fields=[("t.x", "credit")], trend="ascending")
     card = ScorecardTrainer([f]).fit(pd.DataFrame({"x": x}), y).scorecard_
     assert [g.name for g in card.factors] == ["x"]
 
@@ -159,12 +180,21 @@ def test_a_factor_that_cannot_separate_is_left_out_with_its_reason() -> None:
     x = rng.normal(size=500)
     y = (x + rng.normal(size=500) > 0.5).astype(int)
     X = pd.DataFrame({"x": x, "flat": np.ones(500), "one_kind": ["a"] * 500})
-    factors = [FactorDef(name="x", code="A1", statement="x", fields=[("t.x", "credit")],
-                         trend="ascending"),
-               FactorDef(name="flat", code="A2", statement="flat", fields=[("t.f", "credit")],
-                         trend="ascending"),
-               FactorDef(name="one_kind", code="A3", statement="kind", kind="categorical",
-                         fields=[("t.k", "credit")])]
+    factors = [
+        FactorDef(
+            name="x", code="A1", statement="x", fields=[("t.x", "credit")], trend="ascending"
+        ),
+        FactorDef(
+            name="flat", code="A2", statement="flat", fields=[("t.f", "credit")], trend="ascending"
+        ),
+        FactorDef(
+            name="one_kind",
+            code="A3",
+            statement="kind",
+            kind="categorical",
+            fields=[("t.k", "credit")],
+        ),
+    ]
     trainer = ScorecardTrainer(factors).fit(X, y)
     assert [f.name for f in trainer.scorecard_.factors] == ["x"]
     reasons = {e.name: e.reason for e in trainer.excluded_}
@@ -179,8 +209,15 @@ def test_a_small_group_that_is_nearly_all_bad_gets_its_own_bin_when_prebins_allo
     past_due = (rng.random(5000) < 0.02).astype(float)
     y = (rng.random(5000) < np.where(past_due == 1, 0.9, 0.08)).astype(int)
     X = pd.DataFrame({"past_due": past_due})
-    factor = [FactorDef(name="past_due", code="A1", statement="past due",
-                        fields=[("t.p", "credit")], trend="ascending")]
+    factor = [
+        FactorDef(
+            name="past_due",
+            code="A1",
+            statement="past due",
+            fields=[("t.p", "credit")],
+            trend="ascending",
+        )
+    ]
     with pytest.raises(UserError, match="no candidate factor separates"):
         ScorecardTrainer(factor, min_bin_size=0.01).fit(X, y)
     card = ScorecardTrainer(factor, min_bin_size=0.01, min_prebin_size=0.01).fit(X, y).scorecard_
@@ -198,16 +235,18 @@ def test_a_small_group_that_is_nearly_all_bad_gets_its_own_bin_when_prebins_allo
         ({"x": [1.0, 2.0, 3.0]}, [0, 1], "3 rows of factors but 2 outcomes"),
     ],
 )
-def test_bad_input_is_a_user_error(frame: dict[str, list[float]], outcome: list[int],
-                                   message: str) -> None:
+def test_bad_input_is_a_user_error(
+    frame: dict[str, list[float]], outcome: list[int], message: str
+) -> None:
     f = FactorDef(name="x", code="A1", statement="x", fields=[("t.x", "credit")])
     with pytest.raises(UserError, match=message) as info:
         ScorecardTrainer([f]).fit(pd.DataFrame(frame), outcome)
     assert "\n" not in str(info.value)
 
 
-def test_scoring_does_not_import_the_training_stack(trained: ScorecardTrainer,
-                                                    tmp_path: Path) -> None:
+def test_scoring_does_not_import_the_training_stack(
+    trained: ScorecardTrainer, tmp_path: Path
+) -> None:
     path = save_scorecard(trained.scorecard_, tmp_path / "card.yaml")
     code = textwrap.dedent(f"""
         import json, sys
@@ -221,8 +260,7 @@ def test_scoring_does_not_import_the_training_stack(trained: ScorecardTrainer,
                            "loaded": sorted(m for m in ("optbinning", "sklearn", "lightgbm")
                                             if m in sys.modules)}}))
     """)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["loaded"] == []
     assert 300 <= result["score"] <= 850

@@ -53,9 +53,7 @@ def test_roc_auc_matches_sklearn(seed: int, rounded: bool) -> None:
     scores = rng.normal(650, 60, 5000) - 40 * outcomes
     if rounded:  # many ties
         scores = np.round(scores / 10) * 10
-    assert roc_auc(scores, outcomes) == pytest.approx(
-        roc_auc_score(outcomes, -scores), abs=1e-12
-    )
+    assert roc_auc(scores, outcomes) == pytest.approx(roc_auc_score(outcomes, -scores), abs=1e-12)
 
 
 @pytest.mark.parametrize(
@@ -111,8 +109,12 @@ def test_psi_shifted_sample_is_significant() -> None:
 def test_psi_hand_value_and_labels() -> None:
     # shares 1/2, 1/2 against 1/4, 3/4: PSI = -1/4 ln(1/2) + 1/4 ln(3/2)
     report = population_stability(
-        np.array([1, 1, 3, 3]), np.array([1, 3, 3, 3]), [0, 2, 4], labels=["low", "high"],
-        expected_label="dev", actual_label="now",
+        np.array([1, 1, 3, 3]),
+        np.array([1, 3, 3, 3]),
+        [0, 2, 4],
+        labels=["low", "high"],
+        expected_label="dev",
+        actual_label="now",
     )
     assert report.psi == pytest.approx(0.25 * math.log(2) + 0.25 * math.log(1.5), abs=1e-12)
     assert (report.expected_label, report.actual_label) == ("dev", "now")
@@ -185,28 +187,51 @@ def make_data(n: int = 4000, seed: int = 3, **overrides: object) -> ReportData:
         BinRow("missing", 0, float("nan"), 0.0, 0.0),
     ]
     factors = [
-        FactorReport("Utilisation & limits", "UTIL_01", "utilisation", STATEMENT, 0.312,
-                     "increasing", bins),
-        FactorReport("Months since delinquency", "DELQ_02", "delinquency",
-                     "Recent delinquency raises risk.", 0.201, "decreasing", bins[:2]),
+        FactorReport(
+            "Utilisation & limits", "UTIL_01", "utilisation", STATEMENT, 0.312, "increasing", bins
+        ),
+        FactorReport(
+            "Months since delinquency",
+            "DELQ_02",
+            "delinquency",
+            "Recent delinquency raises risk.",
+            0.201,
+            "decreasing",
+            bins[:2],
+        ),
         FactorReport("Empty factor", "EMPTY_03", "misc", "No bins yet.", 0.0, "flat", []),
     ]
-    psi = population_stability(scores, scores + 15, [300, 550, 650, 700, 750, 850],
-                               expected_label="as of 2023-12-31", actual_label="as of 2024-06-30")
+    psi = population_stability(
+        scores,
+        scores + 15,
+        [300, 550, 650, 700, 750, 850],
+        expected_label="as of 2023-12-31",
+        actual_label="as of 2024-06-30",
+    )
     values: dict[str, object] = dict(
-        title="Consumer scorecard <v1> report", scorecard_name="consumer-risk",
-        scorecard_version="1.0.0", as_of=dt.date(2024, 6, 30),
+        title="Consumer scorecard <v1> report",
+        scorecard_name="consumer-risk",
+        scorecard_version="1.0.0",
+        as_of=dt.date(2024, 6, 30),
         outcome="90+ days past due, charge-off or bankruptcy within 12 months",
-        created_at=dt.datetime(2024, 7, 1, 9, 30, 5), sample_label=f"held-out 30% ({n:,})",
-        scores=scores, outcomes=outcomes, scaling=SCALING,
-        bands=[Band(name="A", min_score=750, max_score=850),
-               Band(name="B", min_score=650, max_score=749),
-               Band(name="C", min_score=300, max_score=649),
-               Band(name="Ghost", min_score=1000, max_score=1100)],
+        created_at=dt.datetime(2024, 7, 1, 9, 30, 5),
+        sample_label=f"held-out 30% ({n:,})",
+        scores=scores,
+        outcomes=outcomes,
+        scaling=SCALING,
+        bands=[
+            Band(name="A", min_score=750, max_score=850),
+            Band(name="B", min_score=650, max_score=749),
+            Band(name="C", min_score=300, max_score=649),
+            Band(name="Ghost", min_score=1000, max_score=1100),
+        ],
         factors=factors,
-        excluded=[ExcludedFactor("Postcode", "proxy for a protected attribute", 0.08),
-                  ExcludedFactor("Shoe size", "IV below 0.02", None)],
-        psi=psi, figures={"Development sample": "14,003 persons", "Bins": "quantile"},
+        excluded=[
+            ExcludedFactor("Postcode", "proxy for a protected attribute", 0.08),
+            ExcludedFactor("Shoe size", "IV below 0.02", None),
+        ],
+        psi=psi,
+        figures={"Development sample": "14,003 persons", "Bins": "quantile"},
     )
     values.update(overrides)
     return ReportData(**values)  # type: ignore[arg-type]

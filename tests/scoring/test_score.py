@@ -75,8 +75,10 @@ def test_points_follow_each_factors_declared_trend(trained: Path) -> None:
 def test_score_snapshot_covers_everyone_with_a_score_or_a_reason(trained: Path) -> None:
     card = _card(trained)
     with Workspace.open(trained).engine(read_only=True) as engine:
-        snap = engine.query("SELECT snapshot_id, persons, scored, unscorable, scorecard_version "
-                            "FROM score_snapshots")
+        snap = engine.query(
+            "SELECT snapshot_id, persons, scored, unscorable, scorecard_version "
+            "FROM score_snapshots"
+        )
         assert len(snap) == 1
         _sid, persons, scored, unscorable, version = snap[0]
         assert version == card.version
@@ -84,10 +86,16 @@ def test_score_snapshot_covers_everyone_with_a_score_or_a_reason(trained: Path) 
         assert scored + unscorable == persons and unscorable > 0
         lo, hi = engine.query("SELECT min(score), max(score) FROM scores")[0]
         assert 300 <= lo < hi <= 850
-        assert engine.scalar("SELECT count(*) FROM scores WHERE score IS NULL AND "
-                             "(unscorable_text IS NULL OR reasons IS NOT NULL)") == 0
-        bands = engine.query("SELECT band, min(score), max(score) FROM scores "
-                             "WHERE score IS NOT NULL GROUP BY band")
+        assert (
+            engine.scalar(
+                "SELECT count(*) FROM scores WHERE score IS NULL AND "
+                "(unscorable_text IS NULL OR reasons IS NOT NULL)"
+            )
+            == 0
+        )
+        bands = engine.query(
+            "SELECT band, min(score), max(score) FROM scores WHERE score IS NOT NULL GROUP BY band"
+        )
         for band, b_lo, b_hi in bands:
             spec = next(b for b in card.bands if b.name == band)
             assert spec.min_score <= b_lo <= b_hi <= spec.max_score
@@ -95,13 +103,16 @@ def test_score_snapshot_covers_everyone_with_a_score_or_a_reason(trained: Path) 
 
 def test_reasons_are_ranked_and_traced_to_the_persons_own_records(trained: Path) -> None:
     with Workspace.open(trained).engine(read_only=True) as engine:
-        rows = engine.arrow("SELECT person_id, score, reasons FROM scores "
-                            "WHERE score IS NOT NULL").to_pylist()
-        owners = dict(engine.query("""
+        rows = engine.arrow(
+            "SELECT person_id, score, reasons FROM scores WHERE score IS NOT NULL"
+        ).to_pylist()
+        owners = dict(
+            engine.query("""
             SELECT record_id, person_id FROM ledger_account_status UNION ALL
             SELECT record_id, person_id FROM ledger_inquiries UNION ALL
             SELECT record_id, person_id FROM ledger_payments UNION ALL
-            SELECT record_id, person_id FROM ledger_public_records"""))
+            SELECT record_id, person_id FROM ledger_public_records""")
+        )
     with_records = 0
     for row in rows:
         reasons = row["reasons"] or []
@@ -128,14 +139,17 @@ def test_engine_scores_equal_the_numpy_scorer(trained: Path) -> None:
     card = _card(trained)
     with Workspace.open(trained).engine() as engine:
         compute_features(engine, dt.date(2025, 12, 31), into="f")
-        table = engine.arrow("SELECT f.*, s.score FROM f JOIN scores s USING (person_id) "
-                             "WHERE s.score IS NOT NULL ORDER BY person_id")
+        table = engine.arrow(
+            "SELECT f.*, s.score FROM f JOIN scores s USING (person_id) "
+            "WHERE s.score IS NOT NULL ORDER BY person_id"
+        )
     data = {name: table.column(name).to_numpy(zero_copy_only=False) for name in table.column_names}
     assert (NumpyScorer(card).score(data) == data["score"]).all()
 
 
-def test_scored_defaults_rank_below_goods_against_truth(trained: Path, linked_population,
-                                                        tmp_path: Path) -> None:
+def test_scored_defaults_rank_below_goods_against_truth(
+    trained: Path, linked_population, tmp_path: Path
+) -> None:
     from openbureau.scoring._report import roc_auc
 
     _, pop = linked_population
@@ -143,13 +157,16 @@ def test_scored_defaults_rank_below_goods_against_truth(trained: Path, linked_po
     res = runner_invoke(["score", "--as-of", TRAIN_AS_OF, "-w", str(ws)])
     assert res.exit_code == 0, res.output
     with Workspace.open(ws).engine() as engine:
-        sid = engine.scalar("SELECT snapshot_id FROM score_snapshots WHERE as_of = ?",
-                            [dt.date(2024, 12, 31)])
+        sid = engine.scalar(
+            "SELECT snapshot_id FROM score_snapshots WHERE as_of = ?", [dt.date(2024, 12, 31)]
+        )
         truth_outcomes(engine, pop / "truth")
-        pairs = engine.query("""SELECT s.score, t.default_12m::INTEGER FROM scores s
+        pairs = engine.query(
+            """SELECT s.score, t.default_12m::INTEGER FROM scores s
             JOIN person_truth t USING (person_id)
             WHERE s.snapshot_id = ? AND s.score IS NOT NULL AND NOT t.defaulted_before_as_of""",
-                             [sid])
+            [sid],
+        )
     import numpy as np
 
     scores, bad = np.array(pairs, dtype=float).T
@@ -166,8 +183,9 @@ def runner_invoke(args: list[str]):
 
 def test_show_score_prints_reasons_and_records(trained: Path, cli) -> None:
     with Workspace.open(trained).engine(read_only=True) as engine:
-        person = engine.scalar("SELECT person_id FROM scores WHERE len(reasons) >= 3 "
-                               "ORDER BY score LIMIT 1")
+        person = engine.scalar(
+            "SELECT person_id FROM scores WHERE len(reasons) >= 3 ORDER BY score LIMIT 1"
+        )
         nobody = engine.scalar("SELECT person_id FROM scores WHERE score IS NULL LIMIT 1")
     out = cli("show-score", person, "-w", trained)
     assert out.exit_code == 0 and "score " in out.stdout and "records: B" in out.stdout
@@ -177,8 +195,9 @@ def test_show_score_prints_reasons_and_records(trained: Path, cli) -> None:
     assert out.exit_code == 2 and "not in snapshot" in out.stderr
 
 
-def test_snapshots_are_immutable_and_published_whole(trained: Path, tmp_path: Path,
-                                                      cli, monkeypatch) -> None:
+def test_snapshots_are_immutable_and_published_whole(
+    trained: Path, tmp_path: Path, cli, monkeypatch
+) -> None:
     from openbureau.errors import BureauError
     from openbureau.scoring import score_snapshot
 
@@ -211,9 +230,12 @@ def test_snapshots_are_immutable_and_published_whole(trained: Path, tmp_path: Pa
     assert res.exit_code == 0
     with Workspace.open(ws).engine(read_only=True) as engine:
         snaps = engine.query("SELECT snapshot_id FROM score_snapshots ORDER BY 1")
-        old = engine.query("SELECT * FROM scores WHERE snapshot_id IN (SELECT DISTINCT "
-                           "snapshot_id FROM scores s2 WHERE s2.snapshot_id <> ?) "
-                           "ORDER BY snapshot_id, person_id", [snaps[-1][0]])
+        old = engine.query(
+            "SELECT * FROM scores WHERE snapshot_id IN (SELECT DISTINCT "
+            "snapshot_id FROM scores s2 WHERE s2.snapshot_id <> ?) "
+            "ORDER BY snapshot_id, person_id",
+            [snaps[-1][0]],
+        )
     assert len(snaps) == len({r[0] for r in before}) + 1 and old == before
 
 
@@ -252,31 +274,41 @@ def test_a_hand_written_scorecard_is_accepted(linked_population, tmp_path: Path,
     assert scores - {None} <= {690, 670, 650, 640, 630, 620, 600, 590}
 
 
-@pytest.mark.parametrize(("edit", "message"), [
-    (lambda t: t.replace("{lower: 1, upper: 3", "{lower: 2, upper: 3"), "contiguous"),
-    (lambda t: t.replace("      - {missing: true, points: 300}\n", "", 1),
-     "exactly one missing bin"),
-    (lambda t: t.replace("points: 350", "points: .nan"), "finite"),
-    (lambda t: t.replace("code: AO01", "code: NC02"), "appears twice"),
-    (lambda t: t.replace("    fields: [{field: inquiry.event_date, category: inquiry}]\n", ""),
-     "lists no fields"),
-    (lambda t: t.replace("name: inquiries_12m", "name: zodiac_sign"),
-     "neither a built-in feature"),
-    (lambda t: t + "  - [broken\n", "not valid YAML"),
-])
-def test_a_bad_scorecard_is_one_clear_error(linked_population, tmp_path: Path, cli, edit,
-                                            message: str) -> None:
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda t: t.replace("{lower: 1, upper: 3", "{lower: 2, upper: 3"), "contiguous"),
+        (
+            lambda t: t.replace("      - {missing: true, points: 300}\n", "", 1),
+            "exactly one missing bin",
+        ),
+        (lambda t: t.replace("points: 350", "points: .nan"), "finite"),
+        (lambda t: t.replace("code: AO01", "code: NC02"), "appears twice"),
+        (
+            lambda t: t.replace(
+                "    fields: [{field: inquiry.event_date, category: inquiry}]\n", ""
+            ),
+            "lists no fields",
+        ),
+        (
+            lambda t: t.replace("name: inquiries_12m", "name: zodiac_sign"),
+            "neither a built-in feature",
+        ),
+        (lambda t: t + "  - [broken\n", "not valid YAML"),
+    ],
+)
+def test_a_bad_scorecard_is_one_clear_error(
+    linked_population, tmp_path: Path, cli, edit, message: str
+) -> None:
     path = tmp_path / "card.yaml"
     path.write_text(edit(HAND_WRITTEN))
-    res = cli("score", "--as-of", SCORE_AS_OF, "--scorecard", path, "-w",
-              linked_population[0])
+    res = cli("score", "--as-of", SCORE_AS_OF, "--scorecard", path, "-w", linked_population[0])
     assert res.exit_code == 2, res.output
     assert message in res.stderr
     assert len(res.stderr.strip().splitlines()) == 1 and "Traceback" not in res.output
 
 
-def test_train_refuses_an_unobserved_outcome_window_and_bad_dates(linked_population,
-                                                                    cli) -> None:
+def test_train_refuses_an_unobserved_outcome_window_and_bad_dates(linked_population, cli) -> None:
     ws = linked_population[0]
     res = cli("train", "--as-of", "2025-06-30", "-w", ws)
     assert res.exit_code == 2 and "choose an earlier --as-of" in res.stderr
@@ -290,9 +322,20 @@ def test_reason_rules_four_by_points_lost_then_inquiries_fifth() -> None:
     """Inquiries come fifth when they cost points and are not already among the four."""
     card = Scorecard.model_validate(yaml.safe_load(HAND_WRITTEN))
     names = ["a_factor", "b_factor", "c_factor", "d_factor"]
-    extra = [dict(name=n, code=f"X0{i}", statement=n, fields=[{"field": "x", "category": "credit"}],
-                  bins=[{"upper": 1, "points": 100}, {"lower": 1, "points": 0},
-                        {"missing": True, "points": 0}]) for i, n in enumerate(names)]
+    extra = [
+        dict(
+            name=n,
+            code=f"X0{i}",
+            statement=n,
+            fields=[{"field": "x", "category": "credit"}],
+            bins=[
+                {"upper": 1, "points": 100},
+                {"lower": 1, "points": 0},
+                {"missing": True, "points": 0},
+            ],
+        )
+        for i, n in enumerate(names)
+    ]
     data = yaml.safe_load(HAND_WRITTEN)
     data["factors"] += extra
     card = Scorecard.model_validate(data)
@@ -305,8 +348,9 @@ def test_reason_rules_four_by_points_lost_then_inquiries_fifth() -> None:
         AS t(person_id, score, p_inquiries_12m, p_revolving_utilisation, p_a_factor,
              p_b_factor, p_c_factor, p_d_factor, inquiries_12m, revolving_utilisation,
              a_factor, b_factor, c_factor, d_factor)""")
-    rows = engine.query(f"SELECT person_id, rank, factor FROM ({_reasons_sql(card, 's')}) "
-                        "ORDER BY person_id, rank")
+    rows = engine.query(
+        f"SELECT person_id, rank, factor FROM ({_reasons_sql(card, 's')}) ORDER BY person_id, rank"
+    )
     p1 = [f for p, _, f in rows if p == "p1"]
     p2 = [f for p, _, f in rows if p == "p2"]
     assert p1 == ["a_factor", "b_factor", "c_factor", "d_factor", "inquiries_12m"]

@@ -29,8 +29,9 @@ class Served:
 
 
 @pytest.fixture(scope="session")
-def served(linked_population: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory
-           ) -> Served:
+def served(
+    linked_population: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory
+) -> Served:
     from typer.testing import CliRunner
 
     from openbureau.cli import app
@@ -53,15 +54,24 @@ def served(linked_population: tuple[Path, Path], tmp_path_factory: pytest.TempPa
 def _pick(con: duckdb.DuckDBPyConnection, snap: str) -> tuple[str, str]:
     """Scored persons with three reasons or more; the first one with cards to pay down and
     inquiries to remove, so every what-if applies."""
-    serving = sorted((Path(con.execute("SELECT path FROM duckdb_databases() "
-                                       "WHERE database_name = current_database()")
-                           .fetchone()[0]).parent / "serving").glob("*.duckdb"))[-1]
+    serving = sorted(
+        (
+            Path(
+                con.execute(
+                    "SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
+                ).fetchone()[0]
+            ).parent
+            / "serving"
+        ).glob("*.duckdb")
+    )[-1]
     con.execute(f"ATTACH '{serving}' AS pub (READ_ONLY)")
     rows = con.execute(
         """SELECT s.person_id FROM scores s JOIN pub.features f USING (person_id)
            WHERE s.snapshot_id = ? AND len(s.reasons) >= 3
            ORDER BY (f.revolving_utilisation > 0.6 AND f.inquiries_24m > 0) DESC,
-                    md5(s.person_id) LIMIT 2""", [snap]).fetchall()
+                    md5(s.person_id) LIMIT 2""",
+        [snap],
+    ).fetchall()
     return rows[0][0], rows[1][0]
 
 
@@ -75,8 +85,11 @@ def post_login(client: TestClient, username: str, password: str, **fields: str) 
     form = client.get("/login")
     token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
     assert form.status_code == 200 and token, form.text
-    return client.post("/login", follow_redirects=False, data={
-        "username": username, "password": password, "csrf_token": token.group(1), **fields})
+    return client.post(
+        "/login",
+        follow_redirects=False,
+        data={"username": username, "password": password, "csrf_token": token.group(1), **fields},
+    )
 
 
 @dataclass
@@ -108,18 +121,29 @@ class Service:
                    WHERE p.person_id = ? AND r.first_name IS NOT NULL
                      AND r.last_name IS NOT NULL AND r.dob IS NOT NULL
                      AND r.address_line1 IS NOT NULL AND r.postcode IS NOT NULL
-                   ORDER BY r.identity_id LIMIT 1""", [person_id]).fetchone()
+                   ORDER BY r.identity_id LIMIT 1""",
+                [person_id],
+            ).fetchone()
         finally:
             cur.close()
         assert row is not None, person_id
         first, last, dob, line, postcode = row
-        return {"first_name": first.title(), "last_name": last.upper(),
-                "dob": dob.isoformat(), "address_line1": line, "postcode": postcode}
+        return {
+            "first_name": first.title(),
+            "last_name": last.upper(),
+            "dob": dob.isoformat(),
+            "address_line1": line,
+            "postcode": postcode,
+        }
 
 
-ACCOUNTS = [("ada", "admin", None, None), ("audrey", "auditor", None, None),
-            ("lena", "lender", None, "Northwind Bank"), ("pat", "person", "person", None),
-            ("quinn", "person", "other", None)]
+ACCOUNTS = [
+    ("ada", "admin", None, None),
+    ("audrey", "auditor", None, None),
+    ("lena", "lender", None, "Northwind Bank"),
+    ("pat", "person", "person", None),
+    ("quinn", "person", "other", None),
+]
 
 
 @pytest.fixture
@@ -130,8 +154,14 @@ def service(served: Served, store_url: str) -> Iterator[Service]:
     with factory() as session:
         for username, role, who, org in ACCOUNTS:
             pid = getattr(served, who) if who else None
-            account = create_account(session, username=username, role=role, password=PASSWORD,
-                                     person_id=pid, organisation=org)
+            account = create_account(
+                session,
+                username=username,
+                role=role,
+                password=PASSWORD,
+                person_id=pid,
+                organisation=org,
+            )
             keys[username] = issue_api_key(session, account, with_account=True)
         session.commit()
     with TestClient(app, base_url="https://testserver") as client:

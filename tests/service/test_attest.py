@@ -41,8 +41,13 @@ NOW = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
 
 def _attest(root: Path, **overrides: Any) -> str:
     kwargs: dict[str, Any] = dict(
-        person_id="P000042", score=712, band="B", as_of=date(2026, 2, 28),
-        snapshot_id="S20260228", scorecard_version="openbureau-1.3", ttl=timedelta(days=30),
+        person_id="P000042",
+        score=712,
+        band="B",
+        as_of=date(2026, 2, 28),
+        snapshot_id="S20260228",
+        scorecard_version="openbureau-1.3",
+        ttl=timedelta(days=30),
         now=NOW,
     )
     kwargs.update(overrides)
@@ -64,8 +69,9 @@ def _encode(obj: dict[str, Any]) -> str:
 def _sign(root: Path, header: dict[str, Any], claims: dict[str, Any]) -> str:
     """Sign arbitrary claims with a workspace's own private key."""
     jwk = json.loads((root / "secrets" / "attestation_ed25519.jwk").read_text())
-    return jws.serialize_compact(header, json.dumps(claims), OKPKey.import_key(jwk),
-                                 algorithms=[ALGORITHM])
+    return jws.serialize_compact(
+        header, json.dumps(claims), OKPKey.import_key(jwk), algorithms=[ALGORITHM]
+    )
 
 
 @pytest.fixture
@@ -75,6 +81,7 @@ def other(tmp_path: Path) -> Workspace:
 
 
 # --- each invalid token, built from a good one; shared by the API and the CLI tests -------
+
 
 def _tampered_payload(ws: Workspace, other: Workspace) -> str:
     head, claims, sig = _attest(ws.root).split(".")
@@ -172,13 +179,18 @@ BAD_TOKENS: dict[str, tuple[Callable[[Workspace, Workspace], str], str, str]] = 
 
 # --- the Python API ------------------------------------------------------------------------
 
+
 def test_round_trip(ws: Workspace) -> None:
     token = _attest(ws.root, audience="landlord:acme")
     head = _decode(token.split(".")[0])
     assert head == {"alg": "Ed25519", "kid": ensure_signing_key(ws.root), "typ": TOKEN_TYPE}
     att = verify_attestation(token, load_jwks(ws.root), now=NOW + timedelta(days=1))
-    assert (att.person_id, att.score, att.band, att.as_of) == ("P000042", 712, "B",
-                                                              date(2026, 2, 28))
+    assert (att.person_id, att.score, att.band, att.as_of) == (
+        "P000042",
+        712,
+        "B",
+        date(2026, 2, 28),
+    )
     assert (att.snapshot_id, att.scorecard_version) == ("S20260228", "openbureau-1.3")
     assert att.issued_at == NOW and att.expires_at == NOW + timedelta(days=30)
     assert att.audience == "landlord:acme" and att.issuer == "openbureau"
@@ -216,8 +228,9 @@ def test_clock_skew_up_to_five_minutes_is_tolerated(ws: Workspace) -> None:
     assert info.value.reason == "not_yet_valid"
 
 
-@pytest.mark.parametrize("ttl", [timedelta(seconds=59), timedelta(days=90, seconds=1),
-                                 timedelta(0), timedelta(days=-1)])
+@pytest.mark.parametrize(
+    "ttl", [timedelta(seconds=59), timedelta(days=90, seconds=1), timedelta(0), timedelta(days=-1)]
+)
 def test_ttl_outside_bounds_is_refused(ws: Workspace, ttl: timedelta) -> None:
     with pytest.raises(UserError, match="between 1 minute and 90 days"):
         _attest(ws.root, ttl=ttl)
@@ -282,11 +295,15 @@ def shared_ws(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(score=st.integers(300, 850), band=st.text(min_size=1, max_size=12),
-       person=st.text(min_size=1, max_size=30), as_of=st.dates(date(1990, 1, 1),
-                                                               date(2100, 1, 1)))
-def test_any_score_and_band_round_trip(shared_ws: Path, score: int, band: str, person: str,
-                                       as_of: date) -> None:
+@given(
+    score=st.integers(300, 850),
+    band=st.text(min_size=1, max_size=12),
+    person=st.text(min_size=1, max_size=30),
+    as_of=st.dates(date(1990, 1, 1), date(2100, 1, 1)),
+)
+def test_any_score_and_band_round_trip(
+    shared_ws: Path, score: int, band: str, person: str, as_of: date
+) -> None:
     token = _attest(shared_ws, score=score, band=band, person_id=person, as_of=as_of)
     att = verify_attestation(token, load_jwks(shared_ws), now=NOW)
     assert (att.score, att.band, att.person_id, att.as_of) == (score, band, person, as_of)
@@ -294,14 +311,21 @@ def test_any_score_and_band_round_trip(shared_ws: Path, score: int, band: str, p
 
 # --- the CLI -----------------------------------------------------------------------------
 
+
 def test_cli_verify_prints_the_attestation(cli: Callable[..., Result], ws: Workspace) -> None:
     token = _attest(ws.root, now=datetime.now(UTC))
     kid = ensure_signing_key(ws.root)
     res = cli("verify", token, "-w", ws.root)
     assert res.exit_code == 0, res.output
     out = " ".join(res.stdout.split())
-    for words in ("valid", "score 712 (band B)", "as of 2026-02-28", "person P000042",
-                  f"key {kid}", "expires"):
+    for words in (
+        "valid",
+        "score 712 (band B)",
+        "as of 2026-02-28",
+        "person P000042",
+        f"key {kid}",
+        "expires",
+    ):
         assert words in out
     res = cli("verify", token, "--keys", ws.root / JWKS_FILE, "--json")
     assert res.exit_code == 0, res.output
@@ -317,8 +341,9 @@ def test_cli_verify_reads_stdin(ws: Workspace) -> None:
 
 
 @pytest.mark.parametrize("case", list(BAD_TOKENS))
-def test_cli_verify_invalid_exits_1(cli: Callable[..., Result], ws: Workspace,
-                                    other: Workspace, case: str) -> None:
+def test_cli_verify_invalid_exits_1(
+    cli: Callable[..., Result], ws: Workspace, other: Workspace, case: str
+) -> None:
     build, reason, words = BAD_TOKENS[case]
     token = build(ws, other)
     res = cli("verify", token, "--keys", ws.root / JWKS_FILE)
@@ -330,8 +355,9 @@ def test_cli_verify_invalid_exits_1(cli: Callable[..., Result], ws: Workspace,
     assert json.loads(res.stdout)["reason"] == reason
 
 
-def test_cli_verify_usage_errors_exit_2(cli: Callable[..., Result], ws: Workspace,
-                                        tmp_path: Path) -> None:
+def test_cli_verify_usage_errors_exit_2(
+    cli: Callable[..., Result], ws: Workspace, tmp_path: Path
+) -> None:
     token = _attest(ws.root)
     res = cli("verify", token, "--keys", tmp_path / "missing.json")
     assert res.exit_code == 2 and "key set not found" in res.stderr
@@ -358,8 +384,7 @@ def test_cli_keys_show_and_rotate(cli: Callable[..., Result], ws: Workspace) -> 
     assert cli("verify", old_token, "-w", ws.root).exit_code == 0
 
 
-def test_private_key_file_is_never_world_readable_even_with_a_loose_umask(
-        tmp_path: Path) -> None:
+def test_private_key_file_is_never_world_readable_even_with_a_loose_umask(tmp_path: Path) -> None:
     old = os.umask(0)
     try:
         ensure_signing_key(tmp_path / "loose")

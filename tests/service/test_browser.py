@@ -39,8 +39,9 @@ def _login(page: Any, site: str, username: str) -> None:
     page.wait_for_load_state("networkidle")
 
 
-def test_person_sees_score_and_reasons_and_runs_a_what_if(page: Any, site: str,
-                                                         service: Service, shots: Path) -> None:
+def test_person_sees_score_and_reasons_and_runs_a_what_if(
+    page: Any, site: str, service: Service, shots: Path
+) -> None:
     page.set_viewport_size({"width": 1200, "height": 900})
     page.goto(site)
     page.screenshot(path=str(shots / "landing.png"))
@@ -73,7 +74,8 @@ def test_person_sees_score_and_reasons_and_runs_a_what_if(page: Any, site: str,
 
 
 def test_lender_looks_someone_up_and_sees_a_decision_with_reasons(
-        page: Any, site: str, service: Service, shots: Path) -> None:
+    page: Any, site: str, service: Service, shots: Path
+) -> None:
     page.set_viewport_size({"width": 1200, "height": 900})
     identity = service.identity(service.served.person)
     _login(page, site, "lena")
@@ -96,8 +98,7 @@ def test_lender_looks_someone_up_and_sees_a_decision_with_reasons(
     assert "which the bureau signs" in (page.text_content("#log-head") or "")
 
 
-def test_a_person_is_refused_another_persons_file(page: Any, site: str,
-                                                 service: Service) -> None:
+def test_a_person_is_refused_another_persons_file(page: Any, site: str, service: Service) -> None:
     _login(page, site, "pat")
     other = service.served.other
     response = page.goto(f"{site}/api/v1/persons/{other}/score")
@@ -106,17 +107,19 @@ def test_a_person_is_refused_another_persons_file(page: Any, site: str,
     response = page.goto(f"{site}/lender")
     assert response is not None and response.status == 403
     assert "Not allowed" in (page.text_content("h1") or "")
-    denied = service.client.get("/api/v1/audit", params={"actor": "pat", "outcome": "denied"},
-                                headers=service.api("audrey")).json()
+    denied = service.client.get(
+        "/api/v1/audit", params={"actor": "pat", "outcome": "denied"}, headers=service.api("audrey")
+    ).json()
     assert {e["subject"] for e in denied} >= {other}
 
 
-def test_auditor_and_verify_pages(page: Any, site: str, service: Service,
-                                  shots: Path) -> None:
+def test_auditor_and_verify_pages(page: Any, site: str, service: Service, shots: Path) -> None:
     page.set_viewport_size({"width": 1200, "height": 900})
-    token = service.client.post("/api/v1/me/attestations", headers=service.api("pat"),
-                                json={"days": 14, "audience": "Oak Street Lettings"}
-                                ).json()["token"]
+    token = service.client.post(
+        "/api/v1/me/attestations",
+        headers=service.api("pat"),
+        json={"days": 14, "audience": "Oak Street Lettings"},
+    ).json()["token"]
     page.goto(f"{site}/verify")
     page.fill("#token", token)
     page.click("button[type=submit]")
@@ -143,5 +146,4 @@ def test_api_docs_render_in_a_browser_under_the_csp(page: Any, site: str) -> Non
     page.wait_for_selector(".swagger-ui .info .title", timeout=15_000)
     assert "credit bureau API" in (page.text_content(".swagger-ui .info .title") or "")
     page.wait_for_selector("#operations-lender-lender_lookup_api_v1_lookups_post")
-    assert not [p for p in problems if "Content Security Policy" in p or "Refused" in p], \
-        problems
+    assert not [p for p in problems if "Content Security Policy" in p or "Refused" in p], problems

@@ -45,12 +45,24 @@ def _log_in(client: TestClient, username: str) -> None:
 
 
 def _key(r: dict[str, Any]) -> tuple[str, ...]:
-    return tuple(str(r[k]) for k in ("identity_id", "furnisher", "first_name", "last_name",
-                                     "dob", "national_id", "rows", "first_reported"))
+    return tuple(
+        str(r[k])
+        for k in (
+            "identity_id",
+            "furnisher",
+            "first_name",
+            "last_name",
+            "dob",
+            "national_id",
+            "rows",
+            "first_reported",
+        )
+    )
 
 
 def test_a_persons_file_shows_each_identity_reported_for_them_and_no_one_elses(
-        service: Service) -> None:
+    service: Service,
+) -> None:
     c = service.login("pat")
     r = c.get("/api/v1/me/file")
     assert r.status_code == 200, r.text
@@ -74,12 +86,16 @@ def test_a_persons_file_shows_each_identity_reported_for_them_and_no_one_elses(
     assert "on file (not shown)" in card
     for token in tokens:
         assert token not in r.text and token not in page
-    assert all(h["person_id"] == body["person_id"] for h in body["identity"]["history"]
-               if h["event"] == "new")
+    assert all(
+        h["person_id"] == body["person_id"]
+        for h in body["identity"]["history"]
+        if h["event"] == "new"
+    )
 
 
 def test_a_wrong_merge_undone_gives_each_person_their_own_file_and_no_other_id(
-        service: Service, tmp_path: Path) -> None:
+    service: Service, tmp_path: Path
+) -> None:
     """Two persons' files merged by a forced link, then forced apart (a dispute about a mixed
     file): each person's account is back on their own file, identities and all, and each sees
     the merge and the split without the other's ID or file size."""
@@ -93,15 +109,19 @@ def test_a_wrong_merge_undone_gives_each_person_their_own_file_and_no_other_id(
     before = {pid: _expected(ws, pid) for pid in (mine, theirs)}
     a, b = (min(r["first_record_id"] for r in before[pid]) for pid in (mine, theirs))
     runner = CliRunner()
-    for args in (["link", "--force-link", a, b], ["link", "--force-split", a, b],
-                 ["score", "--as-of", "2025-12-31"]):
+    for args in (
+        ["link", "--force-link", a, b],
+        ["link", "--force-split", a, b],
+        ["score", "--as-of", "2025-12-31"],
+    ):
         res = runner.invoke(cli, [*args, "-w", str(ws)], catch_exceptions=False)
         assert res.exit_code == 0, res.output
     url = f"sqlite:///{tmp_path / 'own-store.sqlite'}"
     with open_store(url)() as session:
         for pid in (mine, theirs):
-            create_account(session, username=pid.lower(), role="person", password=PASSWORD,
-                           person_id=pid)
+            create_account(
+                session, username=pid.lower(), role="person", password=PASSWORD, person_id=pid
+            )
         create_account(session, username="audrey", role="auditor", password=PASSWORD)
         session.commit()
     with TestClient(create_app(ws, store_url=url), base_url="https://testserver") as client:
@@ -113,14 +133,22 @@ def test_a_wrong_merge_undone_gives_each_person_their_own_file_and_no_other_id(
             seen[pid] = (api.json(), api.text, client.get("/me/file").text)
         # an auditor investigating the dispute sees both files' IDs in the history
         _log_in(client, "audrey")
-        audited = client.get(f"/api/v1/persons/{mine}/file",
-                             params={"purpose": "dispute_investigation"})
+        audited = client.get(
+            f"/api/v1/persons/{mine}/file", params={"purpose": "dispute_investigation"}
+        )
         assert audited.status_code == 200, audited.text
-        ids = {h[k] for h in audited.json()["identity"]["history"]
-               for k in ("person_id", "other_person_id")}
+        ids = {
+            h[k]
+            for h in audited.json()["identity"]["history"]
+            for k in ("person_id", "other_person_id")
+        }
         assert {mine, theirs} <= ids
-        assert theirs in client.get("/auditor/file", params={
-            "person_id": mine, "purpose": "dispute_investigation"}).text
+        assert (
+            theirs
+            in client.get(
+                "/auditor/file", params={"person_id": mine, "purpose": "dispute_investigation"}
+            ).text
+        )
     for pid, other in ((mine, theirs), (theirs, mine)):
         body, text, page = seen[pid]
         assert body["person_id"] == pid  # the account's ID is active again
@@ -140,7 +168,8 @@ def test_a_wrong_merge_undone_gives_each_person_their_own_file_and_no_other_id(
 
 
 def test_a_snapshot_published_before_the_identity_part_still_serves_the_file(
-        service: Service, tmp_path: Path) -> None:
+    service: Service, tmp_path: Path
+) -> None:
     """A serving copy an earlier version published has no person_identity table: the file
     is served without its personal information, not with an error."""
     from openbureau.service.app import create_app
@@ -153,8 +182,9 @@ def test_a_snapshot_published_before_the_identity_part_still_serves_the_file(
         con.execute("DROP TABLE person_identity")
     url = f"sqlite:///{tmp_path / 'own-store.sqlite'}"
     with open_store(url)() as session:
-        account = create_account(session, username="pat", role="person", password=None,
-                                 person_id=service.served.person)
+        account = create_account(
+            session, username="pat", role="person", password=None, person_id=service.served.person
+        )
         key = issue_api_key(session, account, with_account=True)
         session.commit()
     with TestClient(create_app(ws, store_url=url), base_url="https://testserver") as client:
@@ -164,7 +194,8 @@ def test_a_snapshot_published_before_the_identity_part_still_serves_the_file(
 
 
 def test_a_lender_read_of_a_mixed_file_is_in_each_persons_access_log_once_it_is_undone(
-        service: Service, tmp_path: Path) -> None:
+    service: Service, tmp_path: Path
+) -> None:
     """While two persons' files were one (a wrong merge), a lender's read of that file read
     both persons' records: after a split undoes the merge, each person's access log shows it,
     without the other's ID. Reads of the other's file before the merge and after the split do
@@ -182,11 +213,20 @@ def test_a_lender_read_of_a_mixed_file_is_in_each_persons_access_log_once_it_is_
     url = f"sqlite:///{tmp_path / 'own-store.sqlite'}"
     keys = {}
     with open_store(url)() as session:
-        for name, role, pid in (("lee", "lender", None), ("lou", "lender", None),
-                                (mine, "person", mine), (theirs, "person", theirs)):
-            account = create_account(session, username=name.lower(), role=role,
-                                     password=PASSWORD if pid else None, person_id=pid,
-                                     organisation="Bank" if pid is None else None)
+        for name, role, pid in (
+            ("lee", "lender", None),
+            ("lou", "lender", None),
+            (mine, "person", mine),
+            (theirs, "person", theirs),
+        ):
+            account = create_account(
+                session,
+                username=name.lower(),
+                role=role,
+                password=PASSWORD if pid else None,
+                person_id=pid,
+                organisation="Bank" if pid is None else None,
+            )
             keys[name] = issue_api_key(session, account, with_account=True)
         session.commit()
     runner = CliRunner()
@@ -196,6 +236,7 @@ def test_a_lender_read_of_a_mixed_file_is_in_each_persons_access_log_once_it_is_
         assert res.exit_code == 0, res.output
 
     with TestClient(create_app(ws, store_url=url), base_url="https://testserver") as client:
+
         def get(path: str, who: str, **params: str) -> Any:
             r = client.get(path, params=params, headers={"Authorization": f"Bearer {keys[who]}"})
             assert r.status_code == 200, r.text
@@ -216,14 +257,21 @@ def test_a_lender_read_of_a_mixed_file_is_in_each_persons_access_log_once_it_is_
         assert read(mine, "insurance_underwriting") == mine  # after: each file alone again
         assert read(theirs, "tenant_screening") == theirs
         proved = {pid: get("/api/v1/me/access", pid) for pid in (mine, theirs)}
-        logs = {pid: [e for e in proved[pid]["entries"] if e["actor"] == "lee"]
-                for pid in (mine, theirs)}
+        logs = {
+            pid: [e for e in proved[pid]["entries"] if e["actor"] == "lee"]
+            for pid in (mine, theirs)
+        }
         # lou's reads: each person's own before the merge was served, and the mixed file's
         # two after the split run, which was served until the next publication
-        lou = {pid: [e["subject"] is None for e in get("/api/v1/me/access", pid)["entries"]
-                     if e["actor"] == "lou"] for pid in (mine, theirs)}
-        assert sorted(map(sorted, lou.values())) == [[False, False, False],
-                                                     [False, True, True]]
+        lou = {
+            pid: [
+                e["subject"] is None
+                for e in get("/api/v1/me/access", pid)["entries"]
+                if e["actor"] == "lou"
+            ]
+            for pid in (mine, theirs)
+        }
+        assert sorted(map(sorted, lou.values())) == [[False, False, False], [False, True, True]]
         # (the limit counts the entries shown: not the person's own reads, newer than these)
         for pid in (mine, theirs):
             shown = get("/api/v1/me/access", pid)["entries"]
@@ -233,30 +281,46 @@ def test_a_lender_read_of_a_mixed_file_is_in_each_persons_access_log_once_it_is_
             _log_in(client, pid.lower())
             pages[pid] = client.get("/me").text.split('id="who-looked"')[1]
     purposes = {pid: sorted(e["purpose"] for e in log) for pid, log in logs.items()}
-    assert purposes[mine] == ["collection", "credit_application", "employment_with_consent",
-                              "insurance_underwriting"]
-    assert purposes[theirs] == ["account_review", "collection", "credit_application",
-                                "tenant_screening"]
+    assert purposes[mine] == [
+        "collection",
+        "credit_application",
+        "employment_with_consent",
+        "insurance_underwriting",
+    ]
+    assert purposes[theirs] == [
+        "account_review",
+        "collection",
+        "credit_application",
+        "tenant_screening",
+    ]
     # the two reads of the mixed file were logged under the ID that survived the merge: the
     # other person sees them as reads of another file, and neither sees the other's ID
     elsewhere = {pid: [e for e in log if e["subject"] is None] for pid, log in logs.items()}
     assert sorted(map(len, elsewhere.values())) == [0, 2]
     for pid, other in ((mine, theirs), (theirs, mine)):
-        assert all(e["detail"] == ELSEWHERE and e["hash"] is None and e["seq"] is None
-                   for e in elsewhere[pid])
+        assert all(
+            e["detail"] == ELSEWHERE and e["hash"] is None and e["seq"] is None
+            for e in elsewhere[pid]
+        )
         # each with a proof of its place in the signed log, but not its leaf (the other file's
         # ID is in it); the leaf hash is salted, so it does not give the ID away either
         head = proved[pid]["signed_head"]
         for e in elsewhere[pid]:
             p = e["proof"]
             assert p["leaf"] is None and p["tree_size"] == head["tree_size"]
-            assert verify_inclusion(p["leaf_index"], p["tree_size"],
-                                    bytes.fromhex(p["leaf_hash"]),
-                                    [bytes.fromhex(h) for h in p["audit_path"]],
-                                    bytes.fromhex(head["root_hash"]))
+            assert verify_inclusion(
+                p["leaf_index"],
+                p["tree_size"],
+                bytes.fromhex(p["leaf_hash"]),
+                [bytes.fromhex(h) for h in p["audit_path"]],
+                bytes.fromhex(head["root_hash"]),
+            )
         # (an entry of their own shows its leaf, unless a field is reworded for them)
-        assert all(e["proof"]["leaf"] is not None for e in logs[pid]
-                   if e["subject"] and "another person's" not in e["detail"])
+        assert all(
+            e["proof"]["leaf"] is not None
+            for e in logs[pid]
+            if e["subject"] and "another person's" not in e["detail"]
+        )
         assert all(other not in str(e) for e in logs[pid])
         assert other not in pages[pid]  # (the proofs on the page included)
         table = pages[pid].split('id="log-proofs"')[0]
@@ -265,45 +329,62 @@ def test_a_lender_read_of_a_mixed_file_is_in_each_persons_access_log_once_it_is_
 
 
 def test_an_auditor_with_a_purpose_sees_the_whole_file_and_it_is_logged_for_the_person(
-        service: Service) -> None:
+    service: Service,
+) -> None:
     """An auditor investigating a dispute opens a person's file (API and page): only with an
     auditor's purpose, every read and refusal logged, and the person sees the read."""
     pid = service.served.person
     url = f"/api/v1/persons/{pid.lower()}/file"
     for purpose in (None, "credit_application", "curiosity"):
-        r = service.client.get(url, params={"purpose": purpose} if purpose else {},
-                               headers=service.api("audrey"))
+        r = service.client.get(
+            url, params={"purpose": purpose} if purpose else {}, headers=service.api("audrey")
+        )
         assert r.status_code == 422, r.text
         assert r.json()["error"]["code"] == "purpose_required"
-    r = service.client.get(url, params={"purpose": "dispute_investigation"},
-                           headers=service.api("audrey"))
+    r = service.client.get(
+        url, params={"purpose": "dispute_investigation"}, headers=service.api("audrey")
+    )
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["person_id"] == pid
     assert sorted(map(_key, body["identity"]["records"])) == sorted(
-        map(_key, _expected(service.served.ws, pid)))
+        map(_key, _expected(service.served.ws, pid))
+    )
     own = service.client.get("/api/v1/me/file", headers=service.api("pat")).json()
     assert body["furnishers"] == own["furnishers"] and body["furnishers"]
-    missing = service.client.get("/api/v1/persons/P000000000000/file",
-                                 params={"purpose": "legal_order"},
-                                 headers=service.api("audrey"))
+    missing = service.client.get(
+        "/api/v1/persons/P000000000000/file",
+        params={"purpose": "legal_order"},
+        headers=service.api("audrey"),
+    )
     assert missing.status_code == 404
     for user in ("lena", "quinn"):  # refused, and the person sees the attempt
-        r = service.client.get(url, params={"purpose": "dispute_investigation"},
-                               headers=service.api(user))
+        r = service.client.get(
+            url, params={"purpose": "dispute_investigation"}, headers=service.api(user)
+        )
         assert r.status_code == 403
-    refused = service.client.get("/api/v1/audit", params={"subject": pid, "outcome": "denied",
-                                                          "action": "read file"},
-                                 headers=service.api("audrey")).json()
+    refused = service.client.get(
+        "/api/v1/audit",
+        params={"subject": pid, "outcome": "denied", "action": "read file"},
+        headers=service.api("audrey"),
+    ).json()
     assert {e["actor"] for e in refused} >= {"lena", "quinn"}
-    log = service.client.get("/api/v1/audit", params={"actor": "audrey", "action": "read file"},
-                             headers=service.api("audrey")).json()
+    log = service.client.get(
+        "/api/v1/audit",
+        params={"actor": "audrey", "action": "read file"},
+        headers=service.api("audrey"),
+    ).json()
     assert [(e["subject"], e["purpose"], e["outcome"]) for e in reversed(log)] == [
-        (pid, None, "denied"), (pid, "credit_application", "denied"), (pid, "curiosity", "denied"),
-        (pid, "dispute_investigation", "allowed"), ("P000000000000", "legal_order", "not_found")]
+        (pid, None, "denied"),
+        (pid, "credit_application", "denied"),
+        (pid, "curiosity", "denied"),
+        (pid, "dispute_investigation", "allowed"),
+        ("P000000000000", "legal_order", "not_found"),
+    ]
     seen = service.client.get("/api/v1/me/access", headers=service.api("pat")).json()["entries"]
     assert ("audrey", "dispute_investigation", "allowed") in {
-        (e["actor"], e["purpose"], e["outcome"]) for e in seen}
+        (e["actor"], e["purpose"], e["outcome"]) for e in seen
+    }
     # the person sees refused purposes only from the list, not a caller's own words
     assert ("audrey", None, "denied") in {(e["actor"], e["purpose"], e["outcome"]) for e in seen}
     assert not any(e["purpose"] == "curiosity" for e in seen)
@@ -316,6 +397,9 @@ def test_an_auditor_with_a_purpose_sees_the_whole_file_and_it_is_logged_for_the_
     assert all(r["identity_id"] in page.text for r in body["identity"]["records"])
     assert c.get("/auditor/file", params={"person_id": pid}).status_code == 422
     assert c.get("/auditor/file", params={"purpose": "legal_order"}).status_code == 422
-    assert service.login("pat").get(
-        "/auditor/file", params={"person_id": pid, "purpose": "legal_order"}).status_code == 403
-
+    assert (
+        service.login("pat")
+        .get("/auditor/file", params={"person_id": pid, "purpose": "legal_order"})
+        .status_code
+        == 403
+    )

@@ -14,8 +14,12 @@ from schemathesis.specs.openapi.checks import (
 
 from tests.service.conftest import Service
 
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
-          response_schema_conformance]
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+]
 USERS = ("pat", "lena", "audrey", "ada", None)
 
 
@@ -25,12 +29,17 @@ def test_api_never_fails_and_keeps_to_its_spec(service: Service) -> None:
     assert len(operations) >= 15
 
     for operation in operations:
+
         @hypothesis.given(case=operation.as_strategy())
-        @hypothesis.settings(max_examples=10, deadline=None, derandomize=True, database=None,
-                             suppress_health_check=list(hypothesis.HealthCheck))
+        @hypothesis.settings(
+            max_examples=10,
+            deadline=None,
+            derandomize=True,
+            database=None,
+            suppress_health_check=list(hypothesis.HealthCheck),
+        )
         def check(case):  # type: ignore[no-untyped-def]
             for user in USERS:
-                case.call_and_validate(headers=service.api(user) if user else {},
-                                       checks=CHECKS)
+                case.call_and_validate(headers=service.api(user) if user else {}, checks=CHECKS)
 
         check()

@@ -30,21 +30,28 @@ def test_a_new_snapshot_is_picked_up_without_a_restart(served: Served, tmp_path:
 
 
 def test_each_publication_is_recorded_even_when_a_publish_stopped_before_recording_it(
-        served: Served, tmp_path: Path) -> None:
+    served: Served, tmp_path: Path
+) -> None:
     """Every copy the service was given is in the warehouse's ``publications`` (and in each
     later copy), with the newest link run it shows: the access log's periods start there."""
     import duckdb
 
     ws = Path(shutil.copytree(served.ws, tmp_path / "ws"))
     with duckdb.connect(str(ws / "warehouse.duckdb"), read_only=True) as con:
-        snapshots = [s for (s,) in con.execute(
-            "SELECT snapshot_id FROM score_snapshots ORDER BY created_at").fetchall()]
+        snapshots = [
+            s
+            for (s,) in con.execute(
+                "SELECT snapshot_id FROM score_snapshots ORDER BY created_at"
+            ).fetchall()
+        ]
     for snapshot in (snapshots[0], snapshots[-1]):
         done = runner.invoke(cli, ["publish", "--snapshot", snapshot, "-w", str(ws)])
         assert done.exit_code == 0, done.output
     with duckdb.connect(str(ws / "warehouse.duckdb")) as con:
-        rows = con.execute("SELECT snapshot_id, published_at, identity_as_of "
-                           "FROM publications ORDER BY published_at").fetchall()
+        rows = con.execute(
+            "SELECT snapshot_id, published_at, identity_as_of "
+            "FROM publications ORDER BY published_at"
+        ).fetchall()
         linked = con.execute("SELECT max(linked_at) FROM link_runs").fetchall()[0][0]
         assert [r[0] for r in rows[-2:]] == [snapshots[0], snapshots[-1]]
         assert all(r[2] == linked for r in rows[-2:])
@@ -55,9 +62,11 @@ def test_each_publication_is_recorded_even_when_a_publish_stopped_before_recordi
     current = ws / "serving" / (ws / "serving" / "CURRENT").read_text().strip()
     for db in (ws / "warehouse.duckdb", current):
         with duckdb.connect(str(db), read_only=True) as con:
-            again = con.execute("SELECT snapshot_id, published_at, identity_as_of "
-                                "FROM publications ORDER BY published_at").fetchall()
-        assert again[:len(rows)] == rows and len(again) == len(rows) + 1, db
+            again = con.execute(
+                "SELECT snapshot_id, published_at, identity_as_of "
+                "FROM publications ORDER BY published_at"
+            ).fetchall()
+        assert again[: len(rows)] == rows and len(again) == len(rows) + 1, db
 
 
 def test_no_snapshot_yet_is_a_503_with_a_code(served: Served, tmp_path: Path) -> None:
@@ -70,27 +79,39 @@ def test_no_snapshot_yet_is_a_503_with_a_code(served: Served, tmp_path: Path) ->
         assert client.get("/api/v1/health").json()["snapshot_id"] is None
 
 
-def test_accounts_cli_adds_lists_and_refuses_bad_input(served: Served, tmp_path: Path,
-                                                      monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_accounts_cli_adds_lists_and_refuses_bad_input(
+    served: Served, tmp_path: Path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
     store = f"sqlite:///{tmp_path / 's.sqlite'}"
     monkeypatch.setenv("OPENBUREAU_PASSWORD", "a long password")
     base = ["-w", str(served.ws), "--store", store]
-    ok = runner.invoke(cli, ["accounts", "add", "bank1", "--role", "lender", "--api-key",
-                             *base])
+    ok = runner.invoke(cli, ["accounts", "add", "bank1", "--role", "lender", "--api-key", *base])
     assert ok.exit_code == 0 and "API key (shown once): obk_" in ok.output
     # a person ID as typed, lower case and spaced: stored as person IDs are written
-    person = runner.invoke(cli, ["accounts", "add", "pat1", "--role", "person", "--person",
-                                 f" {served.person.lower()} ", *base])
+    person = runner.invoke(
+        cli,
+        [
+            "accounts",
+            "add",
+            "pat1",
+            "--role",
+            "person",
+            "--person",
+            f" {served.person.lower()} ",
+            *base,
+        ],
+    )
     assert person.exit_code == 0, person.output
     listed = runner.invoke(cli, ["accounts", "list", *base])
     assert "bank1" in listed.output and "lender" in listed.output
     assert served.person in listed.output
     for args, message in (
-            (["accounts", "add", "x", "--role", "wizard"], "role"),
-            (["accounts", "add", "bank1", "--role", "lender"], "is taken"),
-            (["accounts", "add", "p", "--role", "person"], "person_id"),
-            (["accounts", "add", "p", "--role", "person", "--person", " "], "person_id"),
-            (["accounts", "add", "bad name", "--role", "lender"], "username")):
+        (["accounts", "add", "x", "--role", "wizard"], "role"),
+        (["accounts", "add", "bank1", "--role", "lender"], "is taken"),
+        (["accounts", "add", "p", "--role", "person"], "person_id"),
+        (["accounts", "add", "p", "--role", "person", "--person", " "], "person_id"),
+        (["accounts", "add", "bad name", "--role", "lender"], "username"),
+    ):
         bad = runner.invoke(cli, [*args, *base])
         assert bad.exit_code == 2, (args, bad.output)
         assert message in bad.output and "Traceback" not in bad.output
@@ -100,21 +121,34 @@ def test_accounts_cli_adds_lists_and_refuses_bad_input(served: Served, tmp_path:
 
 
 def test_unreachable_store_is_one_line(served: Served) -> None:
-    r = runner.invoke(cli, ["accounts", "list", "-w", str(served.ws), "--store",
-                            "postgresql+psycopg://nobody@127.0.0.1:1/none"])
+    r = runner.invoke(
+        cli,
+        [
+            "accounts",
+            "list",
+            "-w",
+            str(served.ws),
+            "--store",
+            "postgresql+psycopg://nobody@127.0.0.1:1/none",
+        ],
+    )
     assert r.exit_code == 2
     assert r.output.count("\n") <= 3 and "service store" in r.output
     assert "secret" not in r.output
 
 
-def test_a_killed_publish_leaves_no_tmp_files_after_the_next_one(served: Served,
-                                                                 tmp_path: Path) -> None:
+def test_a_killed_publish_leaves_no_tmp_files_after_the_next_one(
+    served: Served, tmp_path: Path
+) -> None:
     """A `score` or `publish` killed while writing leaves its half-written copy (and its
     write-ahead log, and a pointer file not yet renamed): the next publish removes them."""
     ws = Path(shutil.copytree(served.ws, tmp_path / "ws"))
     folder = ws / "serving"
-    killed = [folder / "S20251231-0003-1700000000000000000.tmp",
-              folder / "S20251231-0003-1700000000000000000.tmp.wal", folder / "CURRENT.tmp"]
+    killed = [
+        folder / "S20251231-0003-1700000000000000000.tmp",
+        folder / "S20251231-0003-1700000000000000000.tmp.wal",
+        folder / "CURRENT.tmp",
+    ]
     for path in killed:
         path.write_bytes(b"half written")
     done = runner.invoke(cli, ["publish", "-w", str(ws)])

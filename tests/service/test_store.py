@@ -36,9 +36,21 @@ from openbureau.service.store import (
     open_store,
 )
 
-TABLES = {"accounts", "api_keys", "sessions", "login_failures", "lookups", "lookup_windows",
-          "attestations", "audit_log", "audit_tree", "audit_heads", "audit_checks",
-          "transparency_log", "alembic_version"}
+TABLES = {
+    "accounts",
+    "api_keys",
+    "sessions",
+    "login_failures",
+    "lookups",
+    "lookup_windows",
+    "attestations",
+    "audit_log",
+    "audit_tree",
+    "audit_heads",
+    "audit_checks",
+    "transparency_log",
+    "alembic_version",
+}
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -51,7 +63,8 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> sessionmaker[Sessio
 
 
 def test_migrations_build_exactly_the_models_and_run_both_ways(
-        store: sessionmaker[Session]) -> None:
+    store: sessionmaker[Session],
+) -> None:
     engine = store.kw["bind"]
     assert set(inspect(engine).get_table_names()) == TABLES
     with engine.connect() as conn:
@@ -66,8 +79,9 @@ def test_migrations_build_exactly_the_models_and_run_both_ways(
 
 def test_accounts_passwords_keys_and_sessions(store: sessionmaker[Session]) -> None:
     with store() as s:
-        lender = create_account(s, username="bank", role="lender", password="long password 1",
-                                organisation="Bank")
+        lender = create_account(
+            s, username="bank", role="lender", password="long password 1", organisation="Bank"
+        )
         key = issue_api_key(s, lender)
         s.commit()
     with store() as s:
@@ -94,36 +108,50 @@ def test_accounts_passwords_keys_and_sessions(store: sessionmaker[Session]) -> N
             create_account(s, username="x", role="root", password="long password 1")
 
 
-def test_accounts_made_before_approval_existed_stay_active(
-        store: sessionmaker[Session]) -> None:
+def test_accounts_made_before_approval_existed_stay_active(store: sessionmaker[Session]) -> None:
     """Migration 0003e: an account and key that were there before are active, their maker
     unrecorded; failed logins get their table."""
     engine = store.kw["bind"]
     downgrade(engine, "0001")
     with engine.begin() as conn:
-        conn.execute(text("INSERT INTO accounts (username, role, display_name, person_id, "
-                          "created_at, disabled) VALUES ('old', 'person', 'old', 'P1', "
-                          "'2026-01-01 00:00:00', false)"))
+        conn.execute(
+            text(
+                "INSERT INTO accounts (username, role, display_name, person_id, "
+                "created_at, disabled) VALUES ('old', 'person', 'old', 'P1', "
+                "'2026-01-01 00:00:00', false)"
+            )
+        )
     migrate(engine)
     with store() as s:
         old = s.query(Account).one()
         assert (old.pending, old.created_by, old.disabled) == (False, None, False)
         # a further account for the same file waits; one for a file merged into it too
-        again = create_account(s, username="again", role="person", password=None,
-                               person_id="p1")
-        merged = create_account(s, username="merged", role="person", password=None,
-                                person_id="P9", same_file=["P1", "P9"])
-        other = create_account(s, username="other", role="person", password=None,
-                               person_id="P2")
+        again = create_account(s, username="again", role="person", password=None, person_id="p1")
+        merged = create_account(
+            s,
+            username="merged",
+            role="person",
+            password=None,
+            person_id="P9",
+            same_file=["P1", "P9"],
+        )
+        other = create_account(s, username="other", role="person", password=None, person_id="P2")
         assert (again.pending, merged.pending, other.pending) == (True, True, False)
 
 
 def test_audit_tree_holds_under_concurrent_writers_and_detects_edits(
-        store: sessionmaker[Session], tmp_path: Path) -> None:
+    store: sessionmaker[Session], tmp_path: Path
+) -> None:
     def write(n: int) -> None:
         for i in range(15):
-            audit.record(store, actor=f"user{n}", actor_role="lender", action="read score",
-                         subject=f"P{i}", purpose="account_review")
+            audit.record(
+                store,
+                actor=f"user{n}",
+                actor_role="lender",
+                action="read score",
+                subject=f"P{i}",
+                purpose="account_review",
+            )
 
     threads = [threading.Thread(target=write, args=(n,)) for n in range(6)]
     for t in threads:
@@ -136,12 +164,13 @@ def test_audit_tree_holds_under_concurrent_writers_and_detects_edits(
     assert len(rows) == 15 and all(r["actor"] == "user1" for r in rows)
     with store() as s:  # sequences may skip numbers (a lost race uses one up); positions not
         seqs = [r[0] for r in s.execute(text("SELECT seq FROM audit_log ORDER BY leaf_index"))]
-        s.execute(update(AuditEntry).where(AuditEntry.leaf_index == 40)
-                  .values(detail="edited"))
+        s.execute(update(AuditEntry).where(AuditEntry.leaf_index == 40).values(detail="edited"))
         s.commit()
     broken = verify_log(store, tmp_path)
-    assert broken.problems == [f"entry #{seqs[40]} at position 40 was changed after it was "
-                               "written (its fields do not give its hash)"]
+    assert broken.problems == [
+        f"entry #{seqs[40]} at position 40 was changed after it was "
+        "written (its fields do not give its hash)"
+    ]
     with store() as s:
         s.execute(update(AuditEntry).where(AuditEntry.leaf_index == 40).values(detail=""))
         s.execute(text("DELETE FROM audit_log WHERE leaf_index = 41"))
@@ -150,15 +179,21 @@ def test_audit_tree_holds_under_concurrent_writers_and_detects_edits(
     assert removed.problems == ["position 41: no entry (removed from the log)"]
 
 
-def test_group_commit_writer_appends_concurrent_requests(store: sessionmaker[Session],
-                                                        tmp_path: Path) -> None:
+def test_group_commit_writer_appends_concurrent_requests(
+    store: sessionmaker[Session], tmp_path: Path
+) -> None:
     writer = audit.AuditWriter(store)
     unseen: list[tuple[int, int]] = []
 
     def request(n: int) -> None:
         for i in range(20):
-            writer.record(actor=f"u{n}", actor_role="person", action="read score",
-                          subject=f"P{n}", detail=str(i))
+            writer.record(
+                actor=f"u{n}",
+                actor_role="person",
+                action="read score",
+                subject=f"P{n}",
+                detail=str(i),
+            )
             # returning means committed: a fresh reader sees the entry
             if audit.query(store, actor=f"u{n}", limit=100)[0]["detail"] != str(i):
                 unseen.append((n, i))
@@ -175,14 +210,19 @@ def test_group_commit_writer_appends_concurrent_requests(store: sessionmaker[Ses
 
 
 def test_async_waiters_are_woken_after_their_entry_is_committed(
-        store: sessionmaker[Session], tmp_path: Path) -> None:
+    store: sessionmaker[Session], tmp_path: Path
+) -> None:
     import asyncio
 
     writer = audit.AuditWriter(store)
 
     async def many() -> None:
-        await asyncio.gather(*(writer.record_async(actor=f"a{i}", actor_role="lender",
-                                                   action="read score") for i in range(50)))
+        await asyncio.gather(
+            *(
+                writer.record_async(actor=f"a{i}", actor_role="lender", action="read score")
+                for i in range(50)
+            )
+        )
 
     # a loop of its own, in its own thread: the session's browser keeps one in this thread
     runner = threading.Thread(target=asyncio.run, args=(many(),))
@@ -192,20 +232,33 @@ def test_async_waiters_are_woken_after_their_entry_is_committed(
     assert (check.ok, check.entries) == (True, 50), check.problems
 
 
-def test_one_bad_entry_fails_only_its_own_request(store: sessionmaker[Session],
-                                                 tmp_path: Path) -> None:
+def test_one_bad_entry_fails_only_its_own_request(
+    store: sessionmaker[Session], tmp_path: Path
+) -> None:
     import asyncio
 
     writer = audit.AuditWriter(store)
     results: list[object] = []
 
     async def many() -> None:
-        calls = [writer.record_async(actor=f"a{i}", actor_role="lender", action="read score",
-                                     purpose="x" * 100 if i == 3 else "credit_application")
-                 for i in range(20)]
+        calls = [
+            writer.record_async(
+                actor=f"a{i}",
+                actor_role="lender",
+                action="read score",
+                purpose="x" * 100 if i == 3 else "credit_application",
+            )
+            for i in range(20)
+        ]
         # no actor: the database refuses it, whichever batch it lands in
-        calls.insert(7, writer.record_async(actor=None, actor_role="lender",  # type: ignore
-                                            action="read score"))
+        calls.insert(
+            7,
+            writer.record_async(
+                actor=None,
+                actor_role="lender",  # type: ignore
+                action="read score",
+            ),
+        )
         results.extend(await asyncio.gather(*calls, return_exceptions=True))
 
     runner = threading.Thread(target=asyncio.run, args=(many(),))
@@ -220,8 +273,7 @@ def test_one_bad_entry_fails_only_its_own_request(store: sessionmaker[Session],
     assert long["purpose"] == "x" * 32 and "purpose in full: " + "x" * 100 in long["detail"]
 
 
-def test_the_lookup_quota_is_one_count_for_concurrent_writers(
-        store: sessionmaker[Session]) -> None:
+def test_the_lookup_quota_is_one_count_for_concurrent_writers(store: sessionmaker[Session]) -> None:
     """Eight threads, each with its own quota counter on the store (as separate service
     processes have), take 40 lookups for one lender in one minute: exactly its 25 pass."""
     from openbureau.service.limits import LookupQuota
@@ -263,30 +315,51 @@ def _chain_entries(conn: object, n: int) -> None:
     prev = "0" * 64
     for i in range(n):
         at = dt.datetime(2026, 11, 1, 9, 0, i, 1234 * i)
-        fields = [f"lender{i}", "lender", f"P{i:012d}", "credit_application", "read score",
-                  "allowed", ""]
-        body = json.dumps([prev, at.isoformat(timespec="microseconds"), *fields],
-                          separators=(",", ":"), ensure_ascii=False)
+        fields = [
+            f"lender{i}",
+            "lender",
+            f"P{i:012d}",
+            "credit_application",
+            "read score",
+            "allowed",
+            "",
+        ]
+        body = json.dumps(
+            [prev, at.isoformat(timespec="microseconds"), *fields],
+            separators=(",", ":"),
+            ensure_ascii=False,
+        )
         digest = hashlib.sha256(body.encode("utf-8")).hexdigest()
-        conn.execute(text(  # type: ignore[attr-defined]
-            "INSERT INTO audit_log (at, actor, actor_role, subject, purpose, action, outcome, "
-            "detail, prev_hash, hash) VALUES (:at, :a, :r, :s, :p, :act, :o, :d, :prev, :h)"),
-            dict(zip(("a", "r", "s", "p", "act", "o", "d"), fields, strict=True),
-                 at=at, prev=prev, h=digest))
+        conn.execute(
+            text(  # type: ignore[attr-defined]
+                "INSERT INTO audit_log (at, actor, actor_role, subject, purpose, action, outcome, "
+                "detail, prev_hash, hash) VALUES (:at, :a, :r, :s, :p, :act, :o, :d, :prev, :h)"
+            ),
+            dict(
+                zip(("a", "r", "s", "p", "act", "o", "d"), fields, strict=True),
+                at=at,
+                prev=prev,
+                h=digest,
+            ),
+        )
         prev = digest
 
 
 @pytest.mark.parametrize("broken", [False, True])
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_a_hash_chain_log_becomes_the_first_leaves_of_the_tree(
-        backend: str, broken: bool, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    backend: str, broken: bool, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
     """Migrating a store written as a hash chain: its entries become positions 0..n-1, in
     order, checkable as leaves; an entry after them says how the chain stood, so an entry
     changed before the conversion stays visible after it."""
     from sqlalchemy import create_engine
 
-    url = (f"sqlite:///{tmp_path / 'old.sqlite'}" if backend == "sqlite"
-           else request.getfixturevalue("postgres_db_url"))
+    url = (
+        f"sqlite:///{tmp_path / 'old.sqlite'}"
+        if backend == "sqlite"
+        else request.getfixturevalue("postgres_db_url")
+    )
     engine = create_engine(url)
     migrate(engine, "0001")
     with engine.begin() as conn:

@@ -26,8 +26,11 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> SynthResult:
 
 
 def _digest(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def _text_lines(path: Path, encoding: str) -> list[str]:
@@ -81,8 +84,9 @@ def test_encodings_and_delimiters(run: SynthResult) -> None:
     assert set(telecom.column("title").to_pylist()) <= {"Mr", "Mrs", "Ms", "Mx"}
 
 
-def _columns_in_file(run: SynthResult, name: str, spec_format: str, encoding: str,
-                     delimiter: str) -> set[str]:
+def _columns_in_file(
+    run: SynthResult, name: str, spec_format: str, encoding: str, delimiter: str
+) -> set[str]:
     path = run.files[name]
     if spec_format == "parquet":
         return set(pq.read_schema(path).names)
@@ -106,8 +110,9 @@ def test_specs_load_and_name_existing_columns(run: SynthResult) -> None:
     for name, spec_path in run.specs.items():
         spec = load_spec(spec_path)
         assert spec.name == name
-        present = _columns_in_file(run, name, spec.format, spec.parse.encoding,
-                                   spec.parse.delimiter)
+        present = _columns_in_file(
+            run, name, spec.format, spec.parse.encoding, spec.parse.delimiter
+        )
         missing = {f.column for f in spec.fields} - present
         assert not missing, f"{name}: {missing}"
         dates = [f for f in spec.fields if f.type in ("date", "month")]
@@ -141,15 +146,25 @@ def test_truth_person_matches_file_identity(run: SynthResult) -> None:
     persons = pq.read_table(run.truth_dir / "persons.parquet").to_pydict()
     ssn_of = dict(zip(persons["person_id"], persons["ssn"], strict=True))
     records = pq.read_table(run.truth_dir / "records.parquet").to_pydict()
-    who = {ln: pid for f, ln, pid in zip(records["feed"], records["line_no"],
-                                          records["person_id"], strict=True)
-           if f == "northbank_accounts"}
-    rows = list(csv.reader(io.StringIO(run.files["northbank_accounts"].read_text(
-        "utf-8", errors="replace"))))
+    who = {
+        ln: pid
+        for f, ln, pid in zip(
+            records["feed"], records["line_no"], records["person_id"], strict=True
+        )
+        if f == "northbank_accounts"
+    }
+    rows = list(
+        csv.reader(
+            io.StringIO(run.files["northbank_accounts"].read_text("utf-8", errors="replace"))
+        )
+    )
     header = rows[0]
     ssn_col = header.index("SSN")
-    agree = sum(r[ssn_col].replace("-", "") == ssn_of[who[i + 2]]
-                for i, r in enumerate(rows[1:]) if len(r) == len(header))
+    agree = sum(
+        r[ssn_col].replace("-", "") == ssn_of[who[i + 2]]
+        for i, r in enumerate(rows[1:])
+        if len(r) == len(header)
+    )
     assert agree / (len(rows) - 1) > 0.9
 
 
@@ -219,12 +234,21 @@ def test_defaults_show_up_in_the_files(run: SynthResult) -> None:
     lines = run.files["northbank_accounts"].read_text("utf-8", errors="replace").splitlines()
     bad_status = {"80", "82", "83", "97"}
     status_col = lines[0].split(",").index("ACCT_STATUS")
-    seriously_late = {pid for f, ln, pid in zip(records["feed"], records["line_no"],
-                                                 records["person_id"], strict=True)
-                      if f == "northbank_accounts"
-                      and lines[ln - 1].split(",")[status_col:status_col + 1][0] in bad_status}
-    defaulted = {pid for pid, y, b in zip(p["person_id"], p["default_12m"],
-                                          p["defaulted_before_as_of"], strict=True) if y or b}
+    seriously_late = {
+        pid
+        for f, ln, pid in zip(
+            records["feed"], records["line_no"], records["person_id"], strict=True
+        )
+        if f == "northbank_accounts"
+        and lines[ln - 1].split(",")[status_col : status_col + 1][0] in bad_status
+    }
+    defaulted = {
+        pid
+        for pid, y, b in zip(
+            p["person_id"], p["default_12m"], p["defaulted_before_as_of"], strict=True
+        )
+        if y or b
+    }
     assert seriously_late and seriously_late <= defaulted
 
 
@@ -235,12 +259,15 @@ def test_progress_is_reported(tmp_path: Path) -> None:
     assert calls[-1][1] == calls[-1][2]
 
 
-@pytest.mark.parametrize("config", [
-    SynthConfig(persons=0),
-    SynthConfig(months=12),
-    SynthConfig(as_of=date(2025, 6, 30)),
-    SynthConfig(as_of=date(2022, 12, 31)),
-])
+@pytest.mark.parametrize(
+    "config",
+    [
+        SynthConfig(persons=0),
+        SynthConfig(months=12),
+        SynthConfig(as_of=date(2025, 6, 30)),
+        SynthConfig(as_of=date(2022, 12, 31)),
+    ],
+)
 def test_bad_config_raises_user_error(config: SynthConfig, tmp_path: Path) -> None:
     with pytest.raises(UserError):
         generate(tmp_path / "x", config)

@@ -75,8 +75,9 @@ class Engine(ABC):
             raise EngineError(f"{self.name}: {exc}\nSQL: {sql}") from exc
 
     @contextmanager
-    def registered(self, name: str, table: pa.Table | Mapping[str, Sequence[str | None]]
-                   ) -> Iterator[str]:
+    def registered(
+        self, name: str, table: pa.Table | Mapping[str, Sequence[str | None]]
+    ) -> Iterator[str]:
         """Expose a table to SQL under ``name`` for the duration of the block: an Arrow table,
         or text columns given as Python lists.
 
@@ -86,10 +87,13 @@ class Engine(ABC):
         if isinstance(table, pa.Table):
             self._register(name, table)
         else:
-            columns = ", ".join(f'unnest(${i}::VARCHAR[]) AS "{c}"'
-                                for i, c in enumerate(table, start=1))
-            self.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT {columns}",
-                         [list(v) for v in table.values()])
+            columns = ", ".join(
+                f'unnest(${i}::VARCHAR[]) AS "{c}"' for i, c in enumerate(table, start=1)
+            )
+            self.execute(
+                f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT {columns}",
+                [list(v) for v in table.values()],
+            )
         try:
             yield name
         finally:
@@ -133,10 +137,11 @@ class Engine(ABC):
         Large tables whose rows are unique by construction carry none: a key is an index
         checked and kept up at every insert and delete."""
         if not self.scalar(
-                "select count(*) from information_schema.table_constraints "
-                "where table_name = ? and constraint_type = 'PRIMARY KEY' "
-                "and table_catalog = current_database() and table_schema = current_schema()",
-                [table]):
+            "select count(*) from information_schema.table_constraints "
+            "where table_name = ? and constraint_type = 'PRIMARY KEY' "
+            "and table_catalog = current_database() and table_schema = current_schema()",
+            [table],
+        ):
             return
         with self.transaction():
             self.execute(f"ALTER TABLE {table} RENAME TO {table}__old")

@@ -20,8 +20,14 @@ class DuckDBEngine(Engine):
 
     name = "duckdb"
 
-    def __init__(self, path: str | Path = ":memory:", *, threads: int | None = None,
-                 memory_limit: str | None = None, read_only: bool = False) -> None:
+    def __init__(
+        self,
+        path: str | Path = ":memory:",
+        *,
+        threads: int | None = None,
+        memory_limit: str | None = None,
+        read_only: bool = False,
+    ) -> None:
         try:
             self._con = duckdb.connect(str(path), read_only=read_only)
         except duckdb.IOException as exc:
@@ -36,8 +42,9 @@ class DuckDBEngine(Engine):
         self.path = str(path)
 
     @classmethod
-    def wrap(cls, connection: duckdb.DuckDBPyConnection, name: str = "<connection>"
-             ) -> DuckDBEngine:
+    def wrap(
+        cls, connection: duckdb.DuckDBPyConnection, name: str = "<connection>"
+    ) -> DuckDBEngine:
         """An engine over a connection someone else opened (the service's read-only copy)."""
         engine = cls.__new__(cls)
         engine._con = connection
@@ -83,8 +90,10 @@ class DuckDBEngine(Engine):
 
     def free_share(self) -> float:
         """The share of the database file's blocks that are free (see ``compact``)."""
-        total, free = self.query("SELECT total_blocks, free_blocks FROM pragma_database_size() "
-                                 "WHERE database_name = current_database()")[0]
+        total, free = self.query(
+            "SELECT total_blocks, free_blocks FROM pragma_database_size() "
+            "WHERE database_name = current_database()"
+        )[0]
         return float(free) / total if total else 0.0
 
 
@@ -105,10 +114,14 @@ def _open_error(path: str | Path, message: str) -> UserError:
         return UserError(f"{path}: cannot open warehouse: {message.splitlines()[0]}")
     program, pid = held.groups()
     # (openbureau runs as python, or as its own script; anything else is named)
-    who = ("another openbureau process" if re.search(r"python|openbureau", Path(program).name)
-           else f"another process ({Path(program).name})")
-    return WarehouseBusy(f"workspace busy: {who} (PID {pid}) holds it ({path}); try again "
-                         "once it has finished")
+    who = (
+        "another openbureau process"
+        if re.search(r"python|openbureau", Path(program).name)
+        else f"another process ({Path(program).name})"
+    )
+    return WarehouseBusy(
+        f"workspace busy: {who} (PID {pid}) holds it ({path}); try again once it has finished"
+    )
 
 
 def compact(path: Path) -> tuple[int, int]:

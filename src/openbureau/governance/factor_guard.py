@@ -32,7 +32,8 @@ def check_fields(factor: str, fields: Iterable[tuple[str, str]]) -> None:
             raise FactorRefused(
                 f"factor {factor!r} is refused: it derives from field {field!r} whose data "
                 f"category is {category!r}, a protected category that a credit score may "
-                "never use")
+                "never use"
+            )
 
 
 def catalog_categories(engine: Engine, field: str) -> list[tuple[str, str]]:
@@ -55,11 +56,15 @@ def catalog_categories(engine: Engine, field: str) -> list[tuple[str, str]]:
         rows = engine.query(
             f"""SELECT DISTINCT c.feed || '.' || c.target, c.category
                 FROM field_catalog c JOIN ledger_batches b ON b.feed = c.feed
-                WHERE b.event = ? AND c.target IN ({', '.join('?' * len(cols[column]))})""",
-            [owner, *cols[column]])
+                WHERE b.event = ? AND c.target IN ({", ".join("?" * len(cols[column]))})""",
+            [owner, *cols[column]],
+        )
         return [(str(f), str(c)) for f, c in rows] or [(field, "derived")]
-    rows = engine.query("SELECT DISTINCT feed || '.' || target, category FROM field_catalog "
-                        "WHERE feed = ? AND target = ?", [owner, column])
+    rows = engine.query(
+        "SELECT DISTINCT feed || '.' || target, category FROM field_catalog "
+        "WHERE feed = ? AND target = ?",
+        [owner, column],
+    )
     return [(str(f), str(c)) for f, c in rows]
 
 
@@ -71,15 +76,19 @@ def guard_factor(name: str, fields: list[tuple[str, str]], engine: Engine | None
             the catalog does not know, so its category cannot be checked.
     """
     if not fields:
-        raise FactorRefused(f"factor {name!r} is refused: it lists no fields, so its data "
-                            "categories cannot be checked")
+        raise FactorRefused(
+            f"factor {name!r} is refused: it lists no fields, so its data "
+            "categories cannot be checked"
+        )
     check_fields(name, fields)
     if engine is None:
         return
     for field, _ in fields:
         found = catalog_categories(engine, field)
         if not found:
-            raise FactorRefused(f"factor {name!r} is refused: field {field!r} is not in this "
-                                "workspace's field catalog, so its data category cannot be "
-                                "checked")
+            raise FactorRefused(
+                f"factor {name!r} is refused: field {field!r} is not in this "
+                "workspace's field catalog, so its data category cannot be "
+                "checked"
+            )
         check_fields(name, found)

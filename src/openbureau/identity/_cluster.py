@@ -18,12 +18,19 @@ from openbureau.identity import _splink
 S = _splink.SCRATCH
 
 
-def cluster_full(engine: Engine, db_api: object, settings: IdentitySection, wh: str,
-                  conflict: str) -> None:
-    table = _splink.cluster(db_api, "link_input", "edges",  # type: ignore[arg-type]
-                            settings.link_threshold)
-    engine.execute(f"CREATE TABLE {S}.assign AS SELECT unique_id AS identity_id, "
-                   f"CAST(cluster_id AS VARCHAR) AS cluster_id FROM {table}")
+def cluster_full(
+    engine: Engine, db_api: object, settings: IdentitySection, wh: str, conflict: str
+) -> None:
+    table = _splink.cluster(
+        db_api,  # type: ignore[arg-type]
+        "link_input",
+        "edges",
+        settings.link_threshold,
+    )
+    engine.execute(
+        f"CREATE TABLE {S}.assign AS SELECT unique_id AS identity_id, "
+        f"CAST(cluster_id AS VARCHAR) AS cluster_id FROM {table}"
+    )
     enforce_splits(engine, settings, wh, f"{S}.edges", conflict)
 
 
@@ -65,8 +72,7 @@ def _person_node(person_id: str) -> str:
     return f"'{PERSON_NODE}' || {person_id}"
 
 
-def cluster_incremental(engine: Engine, settings: IdentitySection,
-                         wh: str, conflict: str) -> None:
+def cluster_incremental(engine: Engine, settings: IdentitySection, wh: str, conflict: str) -> None:
     """Cluster the new records together with the persons they touch (as one node each)."""
     node = f"CASE WHEN p.person_id IS NULL THEN x ELSE {_person_node('p.person_id')} END"
     # (the index entries of the records of edges that join, first: a join's build side is
@@ -79,8 +85,8 @@ def cluster_incremental(engine: Engine, settings: IdentitySection,
         ) e ON e.id = p.identity_id""")
     engine.execute(f"""
         CREATE TABLE {S}.graph_edges AS
-        SELECT {node.replace('x', 'e.unique_id_l').replace('p.', 'pl.')} AS unique_id_l,
-               {node.replace('x', 'e.unique_id_r').replace('p.', 'pr.')} AS unique_id_r,
+        SELECT {node.replace("x", "e.unique_id_l").replace("p.", "pl.")} AS unique_id_l,
+               {node.replace("x", "e.unique_id_r").replace("p.", "pr.")} AS unique_id_r,
                e.match_probability
         FROM {S}.edges e
         LEFT JOIN {S}.edge_persons pl ON pl.identity_id = e.unique_id_l
@@ -91,8 +97,7 @@ def cluster_incremental(engine: Engine, settings: IdentitySection,
         SELECT unique_id FROM {S}.new_input
         UNION SELECT unique_id_l FROM {S}.graph_edges WHERE unique_id_l LIKE '{PERSON_NODE}%'
         UNION SELECT unique_id_r FROM {S}.graph_edges WHERE unique_id_r LIKE '{PERSON_NODE}%'""")
-    table = components(engine, f"{S}.graph_nodes", f"{S}.graph_edges",
-                        settings.link_threshold)
+    table = components(engine, f"{S}.graph_nodes", f"{S}.graph_edges", settings.link_threshold)
     engine.execute(f"""
         CREATE TABLE {S}.assign AS
         SELECT unique_id AS identity_id, CAST(cluster_id AS VARCHAR) AS cluster_id,
@@ -125,13 +130,23 @@ DOB_CONFLICT = """(abs(date_diff('day', x.dob, y.dob)) > 366
 
 def conflict_sql(model: _splink.LinkageModel) -> str:
     """SQL on records ``x`` and ``y``: they cannot be one person (under this model)."""
-    return " OR ".join([SUFFIX_CONFLICT,
-                        *([NID_CONFLICT] if model.national_ids_decisive else []),
-                        *([DOB_CONFLICT] if model.birth_dates_decisive else [])])
+    return " OR ".join(
+        [
+            SUFFIX_CONFLICT,
+            *([NID_CONFLICT] if model.national_ids_decisive else []),
+            *([DOB_CONFLICT] if model.birth_dates_decisive else []),
+        ]
+    )
 
 
-CONFLICT_COLUMNS = ("unique_id", "first_name", "last_name", "name_suffix", "dob",
-                    "national_id_token")
+CONFLICT_COLUMNS = (
+    "unique_id",
+    "first_name",
+    "last_name",
+    "name_suffix",
+    "dob",
+    "national_id_token",
+)
 CONFLICT_SQL = """
     SELECT p.id_a, p.id_b FROM ({pairs}) p
     JOIN {input} x ON x.unique_id = p.id_a JOIN {input} y ON y.unique_id = p.id_b
@@ -157,8 +172,15 @@ NOT_CHECKED_BEFORE = """
                            HAVING count(DISTINCT prev_person) > 1)"""
 
 
-def enforce_splits(engine: Engine, settings: IdentitySection, wh: str, edges: str,
-                    conflict: str, *, incremental: bool = False) -> None:
+def enforce_splits(
+    engine: Engine,
+    settings: IdentitySection,
+    wh: str,
+    edges: str,
+    conflict: str,
+    *,
+    incremental: bool = False,
+) -> None:
     """Re-cluster the clusters that hold a forced split or a conflicting pair of records.
 
     ``edges`` (unique_id_l, unique_id_r, match_probability) join the clustering's nodes. In a
@@ -176,8 +198,13 @@ def enforce_splits(engine: Engine, settings: IdentitySection, wh: str, edges: st
             FROM {S}.link_input i SEMI JOIN {S}.assign a ON a.identity_id = i.unique_id""")
     engine.execute(f"""
         CREATE OR REPLACE TABLE {S}.cannot AS
-        {CONFLICT_SQL.format(input=records, conflict=conflict, pairs=(
-            NOT_CHECKED_BEFORE if incremental else ALL_PAIRS).format(assign=f"{S}.assign"))}
+        {
+        CONFLICT_SQL.format(
+            input=records,
+            conflict=conflict,
+            pairs=(NOT_CHECKED_BEFORE if incremental else ALL_PAIRS).format(assign=f"{S}.assign"),
+        )
+    }
         UNION
         SELECT identity_id_a, identity_id_b FROM {wh}.link_overrides WHERE kind = 'split'""")
     engine.execute(f"""
@@ -190,13 +217,15 @@ def enforce_splits(engine: Engine, settings: IdentitySection, wh: str, edges: st
     if not engine.scalar(f"SELECT count(*) FROM {S}.conflicted"):
         return
     nodes = f"(SELECT DISTINCT node, cluster_id FROM {S}.conflicted)"
-    among = engine.query(f"""
+    among = engine.query(
+        f"""
         SELECT e.unique_id_l, e.unique_id_r FROM {edges} e
         JOIN {nodes} l ON l.node = e.unique_id_l
         JOIN {nodes} r ON r.node = e.unique_id_r AND l.cluster_id = r.cluster_id
         WHERE e.match_probability >= ?
         ORDER BY e.match_probability DESC, e.unique_id_l, e.unique_id_r""",
-        [settings.link_threshold])
+        [settings.link_threshold],
+    )
     members = [r[0] for r in engine.query(f"SELECT DISTINCT node FROM {S}.conflicted")]
     cannot = engine.query(f"""
         SELECT DISTINCT a.node, b.node FROM {S}.cannot c
@@ -211,8 +240,9 @@ def enforce_splits(engine: Engine, settings: IdentitySection, wh: str, edges: st
             WHERE {S}.assign.identity_id = c.identity_id""")
 
 
-def constrained_clustering(members: list[str], edges: list[tuple[str, str]],
-                           cannot: list[tuple[str, str]]) -> dict[str, str]:
+def constrained_clustering(
+    members: list[str], edges: list[tuple[str, str]], cannot: list[tuple[str, str]]
+) -> dict[str, str]:
     """Greedy clustering: edges strongest first (as given), never joining two records that
     cannot be one person. Returns each member's part label (its part's smallest member).
 

@@ -77,8 +77,10 @@ HISTORY_COLUMNS = "run_id, linked_at, event, person_id, other_person_id, records
 
 def _history(select: str) -> str:
     """Append the events ``select`` gives (HISTORY_COLUMNS), numbered in order."""
-    return (f"INSERT INTO person_id_history ({HISTORY_COLUMNS}, seq) "
-            f"SELECT *, nextval('person_id_history_seq') FROM ({select})")
+    return (
+        f"INSERT INTO person_id_history ({HISTORY_COLUMNS}, seq) "
+        f"SELECT *, nextval('person_id_history_seq') FROM ({select})"
+    )
 
 
 def ensure_schema(engine: Engine) -> None:
@@ -93,10 +95,12 @@ def migrate(engine: Engine) -> None:
     if engine.table_exists("person_index"):
         engine.rebuild_without_primary_key("person_index", SCHEMA[1])
     if engine.table_exists("person_id_members") and "role" not in engine.columns(
-            "person_id_members"):  # (as a commit of 2026-11-30 made it)
+        "person_id_members"
+    ):  # (as a commit of 2026-11-30 made it)
         engine.execute("ALTER TABLE person_id_members ADD COLUMN role VARCHAR DEFAULT 'retired'")
     if engine.table_exists("person_id_history") and "seq" not in engine.columns(
-            "person_id_history"):  # (likewise)
+        "person_id_history"
+    ):  # (likewise)
         engine.execute("ALTER TABLE person_id_history ADD COLUMN IF NOT EXISTS since TIMESTAMP")
         engine.execute("ALTER TABLE person_id_history ADD COLUMN IF NOT EXISTS seq BIGINT")
 
@@ -113,8 +117,15 @@ def new_person_id_sql(expr: str) -> str:
     return f"'P' || upper(left(md5({expr}), 12))"
 
 
-def apply_assignment(engine: Engine, assign: str, *, run_id: int, cause: str,
-                     replace_all: bool, with_prev: bool = False) -> dict[str, int]:
+def apply_assignment(
+    engine: Engine,
+    assign: str,
+    *,
+    run_id: int,
+    cause: str,
+    replace_all: bool,
+    with_prev: bool = False,
+) -> dict[str, int]:
     """Turn a clustering into person IDs (rules in the module docstring); return event counts.
 
     ``assign`` names a table (identity_id, cluster_id). With ``replace_all`` it covers every
@@ -122,10 +133,18 @@ def apply_assignment(engine: Engine, assign: str, *, run_id: int, cause: str,
     ``with_prev``: it also has ``prev_person``, each record's person in the index (NULL for a
     record not in it), which saves reading the index to find them. Call inside a transaction.
     """
-    current = (f"(SELECT identity_id, prev_person AS person_id FROM {assign} "
-               "WHERE prev_person IS NOT NULL)" if with_prev else "person_index")
-    earlier = {k: int(v) for k, v in engine.query(
-        f"SELECT event, count(*) FROM person_id_history WHERE run_id = {run_id} GROUP BY 1")}
+    current = (
+        f"(SELECT identity_id, prev_person AS person_id FROM {assign} "
+        "WHERE prev_person IS NOT NULL)"
+        if with_prev
+        else "person_index"
+    )
+    earlier = {
+        k: int(v)
+        for k, v in engine.query(
+            f"SELECT event, count(*) FROM person_id_history WHERE run_id = {run_id} GROUP BY 1"
+        )
+    }
     engine.execute(f"""
         CREATE OR REPLACE TEMP TABLE _overlap AS
         SELECT a.cluster_id, p.person_id, count(*) AS n
@@ -136,8 +155,10 @@ def apply_assignment(engine: Engine, assign: str, *, run_id: int, cause: str,
         FROM {assign} GROUP BY cluster_id""")
     # (a person split among clusters: rules 3 and 4; none in an incremental run, whose nodes
     # are whole persons)
-    splits = bool(engine.scalar("""SELECT count(*) FROM (
-        SELECT person_id FROM _overlap GROUP BY 1 HAVING count(*) > 1 LIMIT 1)"""))
+    splits = bool(
+        engine.scalar("""SELECT count(*) FROM (
+        SELECT person_id FROM _overlap GROUP BY 1 HAVING count(*) > 1 LIMIT 1)""")
+    )
     claims = _claim_clusters(engine, assign) if splits else 0
     claimed = "(SELECT cluster_id FROM _claims)" if claims else "(SELECT NULL)"
     engine.execute(f"""
@@ -157,22 +178,27 @@ def apply_assignment(engine: Engine, assign: str, *, run_id: int, cause: str,
         {"UNION ALL SELECT cluster_id, person_id FROM _claims" if claims else ""}""")
     now = "now()::TIMESTAMP"
     if claims:  # rule 4: the retired IDs given back, active again
-        engine.execute(_history(f"""
+        engine.execute(
+            _history(f"""
             SELECT {run_id}, {now}, 'split', c.person_id, c.holder, k.size, {lit(cause)}, NULL
-            FROM _claims c JOIN _cluster_key k USING (cluster_id)"""))
+            FROM _claims c JOIN _cluster_key k USING (cluster_id)""")
+        )
         engine.execute("""UPDATE person_ids SET status = 'active', resolves_to = NULL,
                           retired_run = NULL WHERE person_id IN (SELECT person_id FROM _claims)""")
-        engine.execute("DELETE FROM person_id_members "
-                       "WHERE person_id IN (SELECT person_id FROM _claims)")
+        engine.execute(
+            "DELETE FROM person_id_members WHERE person_id IN (SELECT person_id FROM _claims)"
+        )
     _mint_new_ids(engine)
     # merges: persons whose best cluster kept another ID
     engine.execute("""
         CREATE OR REPLACE TEMP TABLE _merged AS
         SELECT b.person_id, k.person_id AS survivor, b.n
         FROM _best b JOIN _keep k USING (cluster_id) WHERE b.person_id <> k.person_id""")
-    engine.execute(_history(f"""
+    engine.execute(
+        _history(f"""
         SELECT {run_id}, {now}, 'merge', survivor, person_id, n, {lit(cause)}, NULL
-        FROM _merged"""))
+        FROM _merged""")
+    )
     # what each side held (of a person's records, those of IDs merged into it before are
     # theirs); IDs merged into a person before now also go with the survivor's records
     engine.execute(f"""
@@ -207,13 +233,17 @@ def apply_assignment(engine: Engine, assign: str, *, run_id: int, cause: str,
             FROM {assign} a JOIN person_index p USING (identity_id)
             LEFT JOIN link_runs r ON r.run_id = p.run_id AND p.run_id <> {run_id}
             WHERE a.cluster_id IN (SELECT cluster_id FROM _minted) GROUP BY ALL""")
-        since = ("(SELECT s.since FROM _since s WHERE s.cluster_id = m.cluster_id "
-                 "AND s.person_id = src.person_id)")
-    engine.execute(_history(f"""
+        since = (
+            "(SELECT s.since FROM _since s WHERE s.cluster_id = m.cluster_id "
+            "AND s.person_id = src.person_id)"
+        )
+    engine.execute(
+        _history(f"""
         SELECT {run_id}, {now}, CASE WHEN src.person_id IS NULL THEN 'new' ELSE 'split' END,
                m.person_id, src.person_id, k.size, {lit(cause)}, {since}
         FROM _minted m JOIN _cluster_key k USING (cluster_id)
-        LEFT JOIN ({SOURCE}) src USING (cluster_id)"""))
+        LEFT JOIN ({SOURCE}) src USING (cluster_id)""")
+    )
     engine.execute(f"""
         INSERT INTO person_ids
         SELECT person_id, 'active', NULL,
@@ -228,11 +258,13 @@ def apply_assignment(engine: Engine, assign: str, *, run_id: int, cause: str,
     # (the index has no key: one row per record is this function's to keep)
     twice = engine.scalar("SELECT count(*) - count(DISTINCT identity_id) FROM _assigned")
     if twice:
-        raise EngineError(f"person index: {twice} records assigned twice in one clustering; "
-                          "nothing was written")
+        raise EngineError(
+            f"person index: {twice} records assigned twice in one clustering; nothing was written"
+        )
     if replace_all:
-        engine.execute("DELETE FROM person_index WHERE identity_id NOT IN "
-                       "(SELECT identity_id FROM _assigned)")
+        engine.execute(
+            "DELETE FROM person_index WHERE identity_id NOT IN (SELECT identity_id FROM _assigned)"
+        )
     # write only what changed: most records keep their person from run to run
     engine.execute(f"""
         DELETE FROM person_index WHERE identity_id IN (
@@ -243,14 +275,25 @@ def apply_assignment(engine: Engine, assign: str, *, run_id: int, cause: str,
         FROM _assigned n ANTI JOIN {current} p USING (identity_id, person_id)""")
     if splits or replace_all:
         _redirect_retired_ids(engine, run_id, cause)
-    counts = dict(engine.query(f"SELECT event, count(*) FROM person_id_history "
-                               f"WHERE run_id = {run_id} GROUP BY 1"))
-    for t in ("_overlap", "_cluster_key", "_best", "_keep", "_minted", "_assigned",
-              "_claims", "_merged", "_since"):
+    counts = dict(
+        engine.query(
+            f"SELECT event, count(*) FROM person_id_history WHERE run_id = {run_id} GROUP BY 1"
+        )
+    )
+    for t in (
+        "_overlap",
+        "_cluster_key",
+        "_best",
+        "_keep",
+        "_minted",
+        "_assigned",
+        "_claims",
+        "_merged",
+        "_since",
+    ):
         engine.execute(f"DROP TABLE IF EXISTS {t}")
     # (this call's events: a run may apply several clusterings, forced links and splits)
-    return {k: int(v) - earlier.get(k, 0) for k, v in counts.items()
-            if int(v) > earlier.get(k, 0)}
+    return {k: int(v) - earlier.get(k, 0) for k, v in counts.items() if int(v) > earlier.get(k, 0)}
 
 
 def _claim_clusters(engine: Engine, assign: str) -> int:
@@ -307,9 +350,11 @@ def _redirect_retired_ids(engine: Engine, run_id: int, cause: str) -> None:
           GROUP BY m.person_id, p.person_id, i.resolves_to) h
         JOIN person_ids i ON i.person_id = h.retired
         WHERE h.r = 1 AND i.resolves_to IS DISTINCT FROM h.holder""")
-    engine.execute(_history(f"""
+    engine.execute(
+        _history(f"""
         SELECT {run_id}, now()::TIMESTAMP, 'redirect', holder, retired, n, {lit(cause)}, NULL
-        FROM _redirect"""))
+        FROM _redirect""")
+    )
     engine.execute("""UPDATE person_ids SET resolves_to = r.holder FROM _redirect r
                       WHERE person_ids.person_id = r.retired""")
     engine.execute("DROP TABLE _redirect")
@@ -320,7 +365,7 @@ def _mint_new_ids(engine: Engine) -> None:
     (rare) collision with an ID that exists or was ever used."""
     engine.execute(f"""
         CREATE OR REPLACE TEMP TABLE _minted AS
-        SELECT k.cluster_id, k.min_id, 0 AS salt, {new_person_id_sql('k.min_id')} AS person_id
+        SELECT k.cluster_id, k.min_id, 0 AS salt, {new_person_id_sql("k.min_id")} AS person_id
         FROM _cluster_key k ANTI JOIN _keep USING (cluster_id)""")
     for salt in range(1, 20):
         if not engine.query(f"""
@@ -337,8 +382,7 @@ def resolve(engine: Engine, person_id: str) -> str | None:
     """The active person an ID stands for today (following merges), or None if unknown."""
     seen = person_id
     for _ in range(64):
-        row = engine.query("SELECT status, resolves_to FROM person_ids WHERE person_id = ?",
-                           [seen])
+        row = engine.query("SELECT status, resolves_to FROM person_ids WHERE person_id = ?", [seen])
         if not row:
             return None
         status, target = row[0]

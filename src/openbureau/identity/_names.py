@@ -16,9 +16,33 @@ SUFFIXES = ("JR", "SR", "II", "III", "IV")
 _SUFFIX_WORDS = {"JUNIOR": "JR", "SENIOR": "SR", "2ND": "II", "3RD": "III", "4TH": "IV"}
 # Particles that begin a multi-word surname ("MARIA DE LA CRUZ", "LUDWIG VAN BEETHOVEN"), so
 # they are not taken for a middle name when a full name is read first-name-first.
-_PARTICLES = ("DE", "DEL", "DELA", "DELLA", "DA", "DI", "DOS", "DAS", "DU", "LA", "LE", "LOS",
-              "VAN", "VON", "DER", "DEN", "TER", "BIN", "BEN", "AL", "EL", "ST", "SAINT", "MC",
-              "MAC")
+_PARTICLES = (
+    "DE",
+    "DEL",
+    "DELA",
+    "DELLA",
+    "DA",
+    "DI",
+    "DOS",
+    "DAS",
+    "DU",
+    "LA",
+    "LE",
+    "LOS",
+    "VAN",
+    "VON",
+    "DER",
+    "DEN",
+    "TER",
+    "BIN",
+    "BEN",
+    "AL",
+    "EL",
+    "ST",
+    "SAINT",
+    "MC",
+    "MAC",
+)
 _SUFFIX_RE = "|".join(SUFFIXES + tuple(_SUFFIX_WORDS))
 
 NICKNAMES_FILE = Path(__file__).parent / "data" / "nicknames.csv"
@@ -85,11 +109,11 @@ def full_name_parts() -> dict[str, str]:
             WHEN {last} IS NULL THEN NULL ELSE {f} END""",
         "fn_middle_name": f"""CASE WHEN fn_comma
             THEN nullif(array_to_string(fn_given_tokens[2:], ' '), '') ELSE {m} END""",
-        "fn_last_name": f"""CASE WHEN fn_comma THEN {without_suffix('fn_last')}
+        "fn_last_name": f"""CASE WHEN fn_comma THEN {without_suffix("fn_last")}
             ELSE coalesce({last}, {f}) END""",
         "fn_name_suffix": f"""CASE WHEN fn_comma
-            THEN coalesce({trailing_suffix('fn_given')}, {trailing_suffix('fn_last')})
-            ELSE {trailing_suffix('fn_whole')} END""",
+            THEN coalesce({trailing_suffix("fn_given")}, {trailing_suffix("fn_last")})
+            ELSE {trailing_suffix("fn_whole")} END""",
     }
 
 

@@ -39,8 +39,9 @@ def country_format(country: str) -> tuple[str, tuple[tuple[str, int], ...], int]
     try:
         data = load_validation_data(country.lower()).get(country.upper(), {})
     except ValueError:
-        raise UserError(f"{country}: not a country with address data (ISO 3166 alpha-2, "
-                        "e.g. US, GB, DE)") from None
+        raise UserError(
+            f"{country}: not a country with address data (ISO 3166 alpha-2, e.g. US, GB, DE)"
+        ) from None
     pattern, examples = data.get("zip"), [e for e in data.get("zipex", "").split(",") if e]
     if not pattern:
         return None
@@ -50,8 +51,7 @@ def country_format(country: str) -> tuple[str, tuple[tuple[str, int], ...], int]
         layouts[(sep.group(), len(example) - sep.end()) if sep else ("", 0)] += 1
     layouts[("", 0)] += 0  # (the compact form is always tried, last unless it is the usual)
     digits = {len(e) for e in examples if e.isdigit()}
-    all_digits = (digits.pop() if len(digits) == 1 and all(e.isdigit() for e in examples)
-                  else 0)
+    all_digits = digits.pop() if len(digits) == 1 and all(e.isdigit() for e in examples) else 0
     return f"(?:{pattern})", tuple(layout for layout, _ in layouts.most_common()), all_digits
 
 
@@ -87,8 +87,10 @@ def postcode(expr: str, country: str) -> str:
                  || right({compact}, {after}) END""")
     if all_digits:
         short = f"[0-9]{{{all_digits - 2},{all_digits - 1}}}"
-        candidates.append(f"CASE WHEN regexp_full_match({compact}, '{short}') "
-                          f"THEN lpad({compact}, {all_digits}, '0') END")
+        candidates.append(
+            f"CASE WHEN regexp_full_match({compact}, '{short}') "
+            f"THEN lpad({compact}, {all_digits}, '0') END"
+        )
     quoted = pattern.replace("'", "''")
     whens = " ".join(f"WHEN regexp_full_match({c}, '{quoted}') THEN {c}" for c in candidates)
     return f"(CASE {whens} END)"

@@ -44,8 +44,20 @@ DECISIVE_MIN_EXACT_M = 0.97
 NID_DECISIVE_KEY = "openbureau_national_ids_decisive"
 
 # Columns Splink compares and blocks on; identity_records provides them (see link.INPUT_COLUMNS).
-COLUMNS = ["first_name", "last_name", "name_suffix", "dob", "national_id_token", "address_line1",
-           "house_number", "street", "postcode", "city", "phone", "email"]
+COLUMNS = [
+    "first_name",
+    "last_name",
+    "name_suffix",
+    "dob",
+    "national_id_token",
+    "address_line1",
+    "house_number",
+    "street",
+    "postcode",
+    "city",
+    "phone",
+    "email",
+]
 
 # Splink narrates training at length (levels EM could not see, untrained u values); the model
 # file records what was estimated, so only its errors reach the user.
@@ -74,8 +86,9 @@ class Rule:
 
 def same(*exprs: str, where: str = "") -> Rule:
     """Records equal on each column (``dob``) or expression (``left({s}.first_name, 1)``)."""
-    return Rule(tuple((e, e) if "{s}" in e else (f'{{s}}."{e}"', f'{{s}}."{e}"')
-                      for e in exprs), where)
+    return Rule(
+        tuple((e, e) if "{s}" in e else (f'{{s}}."{e}"', f'{{s}}."{e}"') for e in exprs), where
+    )
 
 
 # Birth dates that one person's records could show: either missing, or two of year, month and
@@ -136,12 +149,15 @@ def _address() -> ComparisonCreator:
             cll.CustomLevel(
                 'CASE WHEN "house_number_l" = "house_number_r" AND ("postcode_l" = "postcode_r" '
                 'OR "city_l" = "city_r") THEN "street_l" IS NOT NULL AND "street_r" IS NOT NULL '
-                f'AND (list_has_all({left}, {right}) OR list_has_all({right}, {left})) '
-                'ELSE FALSE END',
+                f"AND (list_has_all({left}, {right}) OR list_has_all({right}, {left})) "
+                "ELSE FALSE END",
                 label_for_charts="same house number, one line's words all in the other's, "
-                                 "same postcode or town"),
-            cll.Or(cll.JaroWinklerLevel("address_line1", 0.8),
-                   cll.And(cll.ExactMatchLevel("house_number"), same_zip)),
+                "same postcode or town",
+            ),
+            cll.Or(
+                cll.JaroWinklerLevel("address_line1", 0.8),
+                cll.And(cll.ExactMatchLevel("house_number"), same_zip),
+            ),
             same_zip,
             cll.ExactMatchLevel("city"),
             cll.ElseLevel(),
@@ -160,29 +176,36 @@ def _jw(a: str, b: str) -> str:
 # names differing in place is no evidence against it). Written as CASE so that the
 # similarities are computed only for the few pairs with a name in the other field.
 _ONE_IN_OTHER = '"first_name_l" = "last_name_r" OR "last_name_l" = "first_name_r"'
-_IN_PLACE_DIFFER = (f"{_jw('first_name', 'first_name')} < 0.88 AND "
-                    f"{_jw('last_name', 'last_name')} < 0.88")
+_IN_PLACE_DIFFER = (
+    f"{_jw('first_name', 'first_name')} < 0.88 AND {_jw('last_name', 'last_name')} < 0.88"
+)
 CROSSED = f"CASE WHEN {_ONE_IN_OTHER} THEN {_IN_PLACE_DIFFER} ELSE FALSE END"
 # ... both names: swapped, one exactly, the other at least much like it (a swap and a typo).
-SWAPPED = (f"CASE WHEN {_ONE_IN_OTHER} THEN "
-           f"(\"first_name_l\" = \"last_name_r\" AND {_jw('last_name', 'first_name')} >= 0.9 OR "
-           f"\"last_name_l\" = \"first_name_r\" AND {_jw('first_name', 'last_name')} >= 0.9) AND "
-           f"{_IN_PLACE_DIFFER} ELSE FALSE END")
+SWAPPED = (
+    f"CASE WHEN {_ONE_IN_OTHER} THEN "
+    f'("first_name_l" = "last_name_r" AND {_jw("last_name", "first_name")} >= 0.9 OR '
+    f'"last_name_l" = "first_name_r" AND {_jw("first_name", "last_name")} >= 0.9) AND '
+    f"{_IN_PLACE_DIFFER} ELSE FALSE END"
+)
 
 
 def _name(col: str) -> ComparisonCreator:
     """Splink's name comparison (exact with term frequencies, Jaro-Winkler 0.92, 0.88, 0.7),
     saying nothing when names are crossed between fields (``name_order`` weighs those)."""
-    return cl.CustomComparison(output_column_name=col, comparison_levels=[
-        cll.NullLevel(col),
-        cll.ExactMatchLevel(col).configure(tf_adjustment_column=col),
-        cll.CustomLevel(CROSSED).configure(
-            is_null_level=True, label_for_charts="names crossed (weighed in name_order)"),
-        cll.JaroWinklerLevel(col, 0.92),
-        cll.JaroWinklerLevel(col, 0.88),
-        cll.JaroWinklerLevel(col, 0.7),
-        cll.ElseLevel(),
-    ])
+    return cl.CustomComparison(
+        output_column_name=col,
+        comparison_levels=[
+            cll.NullLevel(col),
+            cll.ExactMatchLevel(col).configure(tf_adjustment_column=col),
+            cll.CustomLevel(CROSSED).configure(
+                is_null_level=True, label_for_charts="names crossed (weighed in name_order)"
+            ),
+            cll.JaroWinklerLevel(col, 0.92),
+            cll.JaroWinklerLevel(col, 0.88),
+            cll.JaroWinklerLevel(col, 0.7),
+            cll.ElseLevel(),
+        ],
+    )
 
 
 def _name_order() -> ComparisonCreator:
@@ -192,36 +215,48 @@ def _name_order() -> ComparisonCreator:
     matching pairs of its blocks (a feed that never swaps names), so that a chance crossing
     (JAMES THOMAS, THOMAS JAMES) counts for little there."""
     names = ("first_name", "last_name")
-    return cl.CustomComparison(output_column_name="name_order", comparison_levels=[
-        cll.Or(*(cll.NullLevel(c) for c in names)),
-        cll.CustomLevel(SWAPPED, label_for_charts="given name and surname swapped"),
-        cll.CustomLevel(CROSSED, label_for_charts="one name in the other field, the other "
-                                                  "different"),
-        cll.ElseLevel().configure(label_for_charts="names in place"),
-    ]).configure(m_probabilities=[1e-5, 1e-5, 1 - 2e-5])
+    return cl.CustomComparison(
+        output_column_name="name_order",
+        comparison_levels=[
+            cll.Or(*(cll.NullLevel(c) for c in names)),
+            cll.CustomLevel(SWAPPED, label_for_charts="given name and surname swapped"),
+            cll.CustomLevel(
+                CROSSED, label_for_charts="one name in the other field, the other different"
+            ),
+            cll.ElseLevel().configure(label_for_charts="names in place"),
+        ],
+    ).configure(m_probabilities=[1e-5, 1e-5, 1 - 2e-5])
 
 
 def _birth_date() -> ComparisonCreator:
     """Splink's birth-date comparison (exact; one typo; within a month, a year, ten years),
     with a typo that swaps two adjacent digits (1914-10-12 for 1914-01-12) counted as one, as
     the conflict rule does."""
-    def within(threshold: int, metric: DateMetricType) -> ComparisonLevelCreator:
-        return cll.AbsoluteDateDifferenceLevel("dob", input_is_string=False,
-                                               threshold=threshold, metric=metric)
 
-    return cl.CustomComparison(output_column_name="dob", comparison_levels=[
-        cll.NullLevel("dob"),
-        cll.ExactMatchLevel("dob").configure(label_for_charts="same birth date"),
-        # one typo leaves two of year, month and day as they were (as CASE: that is checked
-        # first, and the edit distance computed only where it holds)
-        cll.CustomLevel(
-            'CASE WHEN (year("dob_l") = year("dob_r"))::INT + (month("dob_l") = month("dob_r"))'
-            '::INT + (day("dob_l") = day("dob_r"))::INT >= 2 THEN damerau_levenshtein('
-            'CAST("dob_l" AS VARCHAR), CAST("dob_r" AS VARCHAR)) <= 1 ELSE FALSE END',
-            label_for_charts="one typo (a digit changed or two swapped)"),
-        within(1, "month"), within(1, "year"), within(10, "year"),
-        cll.ElseLevel(),
-    ])
+    def within(threshold: int, metric: DateMetricType) -> ComparisonLevelCreator:
+        return cll.AbsoluteDateDifferenceLevel(
+            "dob", input_is_string=False, threshold=threshold, metric=metric
+        )
+
+    return cl.CustomComparison(
+        output_column_name="dob",
+        comparison_levels=[
+            cll.NullLevel("dob"),
+            cll.ExactMatchLevel("dob").configure(label_for_charts="same birth date"),
+            # one typo leaves two of year, month and day as they were (as CASE: that is checked
+            # first, and the edit distance computed only where it holds)
+            cll.CustomLevel(
+                'CASE WHEN (year("dob_l") = year("dob_r"))::INT + (month("dob_l") = month("dob_r"))'
+                '::INT + (day("dob_l") = day("dob_r"))::INT >= 2 THEN damerau_levenshtein('
+                'CAST("dob_l" AS VARCHAR), CAST("dob_r" AS VARCHAR)) <= 1 ELSE FALSE END',
+                label_for_charts="one typo (a digit changed or two swapped)",
+            ),
+            within(1, "month"),
+            within(1, "year"),
+            within(10, "year"),
+            cll.ElseLevel(),
+        ],
+    )
 
 
 def _email() -> ComparisonCreator:
@@ -229,11 +264,14 @@ def _email() -> ComparisonCreator:
     and the same user name at another domain, but user names are made of names
     (michaeleaton@yahoo.com, michael.eaton@gmail.com): two people of one name agree there as
     much as one person does, so that would count the name twice."""
-    return cl.CustomComparison(output_column_name="email", comparison_levels=[
-        cll.NullLevel("email"),
-        cll.ExactMatchLevel("email").configure(tf_adjustment_column="email"),
-        cll.ElseLevel(),
-    ]).configure(m_probabilities=[0.8, 0.2])
+    return cl.CustomComparison(
+        output_column_name="email",
+        comparison_levels=[
+            cll.NullLevel("email"),
+            cll.ExactMatchLevel("email").configure(tf_adjustment_column="email"),
+            cll.ElseLevel(),
+        ],
+    ).configure(m_probabilities=[0.8, 0.2])
 
 
 def settings() -> SettingsCreator:
@@ -266,25 +304,37 @@ def settings() -> SettingsCreator:
 
 def tf_columns(model: dict[str, Any]) -> list[str]:
     """The columns a model adjusts for term frequency."""
-    return sorted({lv["tf_adjustment_column"] for c in model["comparisons"]
-                   for lv in c["comparison_levels"] if lv.get("tf_adjustment_column")})
+    return sorted(
+        {
+            lv["tf_adjustment_column"]
+            for c in model["comparisons"]
+            for lv in c["comparison_levels"]
+            if lv.get("tf_adjustment_column")
+        }
+    )
 
 
 def with_blocking_rules(model: dict[str, Any], rules: list[Rule]) -> dict[str, Any]:
     """The model with only these blocking rules (each of them one of its own)."""
     kept = {rule.sql for rule in rules}
-    return {**model, "blocking_rules_to_generate_predictions": [
-        r for r in model["blocking_rules_to_generate_predictions"]
-        if _rule_sql(r) in kept]}
+    return {
+        **model,
+        "blocking_rules_to_generate_predictions": [
+            r for r in model["blocking_rules_to_generate_predictions"] if _rule_sql(r) in kept
+        ],
+    }
 
 
 def tf_on_exact_match_only(model: dict[str, Any]) -> bool:
     """Whether the model adjusts for term frequency only where the two values are the same.
     Splink then needs a pair's frequency from one side only (it takes either side's), so the
     values of one record of every pair are enough."""
-    return all(lv["sql_condition"].replace(" ", "") == f'"{col}_l"="{col}_r"'
-               for c in model["comparisons"] for lv in c["comparison_levels"]
-               if (col := lv.get("tf_adjustment_column")))
+    return all(
+        lv["sql_condition"].replace(" ", "") == f'"{col}_l"="{col}_r"'
+        for c in model["comparisons"]
+        for lv in c["comparison_levels"]
+        if (col := lv.get("tf_adjustment_column"))
+    )
 
 
 def tf_table_sql(col: str, population: str, values: str) -> str:
@@ -300,8 +350,10 @@ def levels(comparison: str) -> list[tuple[int, str, str]]:
     the value is -1 for levels that say nothing."""
     settings_obj = settings().get_settings("duckdb")
     found = next(c for c in settings_obj.comparisons if c.output_column_name == comparison)
-    return [(lv.comparison_vector_value, lv.sql_condition, lv.label_for_charts)
-            for lv in found.comparison_levels]
+    return [
+        (lv.comparison_vector_value, lv.sql_condition, lv.label_for_charts)
+        for lv in found.comparison_levels
+    ]
 
 
 @contextmanager
@@ -314,8 +366,9 @@ def scratch(engine: Engine) -> Iterator[tuple[DuckDBAPI, str]]:
     # written to it passes the threshold: about 0.5 s each time in an incremental link at
     # 1,000,000 records, for tables dropped a moment later. None while it is attached, until
     # resume_checkpoints.
-    engine.execute("SET VARIABLE openbureau_checkpoint_threshold = "
-                   "current_setting('checkpoint_threshold')")
+    engine.execute(
+        "SET VARIABLE openbureau_checkpoint_threshold = current_setting('checkpoint_threshold')"
+    )
     try:
         engine.execute("SET checkpoint_threshold = '1TB'")
         engine.execute(f"ATTACH ':memory:' AS {SCRATCH} (READ_WRITE)")  # also when read-only
@@ -330,8 +383,10 @@ def scratch(engine: Engine) -> Iterator[tuple[DuckDBAPI, str]]:
 
 def resume_checkpoints(engine: Engine) -> None:
     """Checkpoints as before the scratch block again: for the warehouse writes at its end."""
-    threshold = engine.scalar("SELECT coalesce(getvariable('openbureau_checkpoint_threshold'), "
-                              "current_setting('checkpoint_threshold'))")
+    threshold = engine.scalar(
+        "SELECT coalesce(getvariable('openbureau_checkpoint_threshold'), "
+        "current_setting('checkpoint_threshold'))"
+    )
     engine.execute("RESET checkpoint_threshold")
     if engine.scalar("SELECT current_setting('checkpoint_threshold')") != threshold:
         # (a value set before: as DuckDB shows it, to 0.1 of its unit)
@@ -369,9 +424,17 @@ class Trained:
     em_blocks: list[str]  # the EM blocks that had pairs to learn from
 
 
-def train(db_api: DuckDBAPI, input_table: str, *, seed: int, max_pairs: float,
-          national_id_pairs: bool, deterministic_pairs: bool, completeness: dict[str, float],
-          agreement: dict[str, float]) -> Trained:
+def train(
+    db_api: DuckDBAPI,
+    input_table: str,
+    *,
+    seed: int,
+    max_pairs: float,
+    national_id_pairs: bool,
+    deterministic_pairs: bool,
+    completeness: dict[str, float],
+    agreement: dict[str, float],
+) -> Trained:
     """Estimate the model without labels: u by random sampling, m by EM on several blocks,
     the prior from pairs agreeing on every field of a deterministic rule. Returns the model
     as saved (Splink's settings and our metadata).
@@ -389,9 +452,12 @@ def train(db_api: DuckDBAPI, input_table: str, *, seed: int, max_pairs: float,
 
     counted = deterministic_pairs and _attempt(
         lambda: linker.training.estimate_probability_two_random_records_match(
-            [*by_token, block_on(*DETERMINISTIC_FIELDS)], recall=INITIAL_RECALL))
-    sampled = _attempt(lambda: linker.training.estimate_u_using_random_sampling(
-        max_pairs=max_pairs, seed=seed))
+            [*by_token, block_on(*DETERMINISTIC_FIELDS)], recall=INITIAL_RECALL
+        )
+    )
+    sampled = _attempt(
+        lambda: linker.training.estimate_u_using_random_sampling(max_pairs=max_pairs, seed=seed)
+    )
     # EM blocks chosen so that households (same surname and address, sometimes the same birth
     # date: twins, Jr/Sr) do not pass for matches: pairs sharing a national-ID token, pairs
     # sharing full name and birth date, pairs sharing birth date and postcode, and pairs
@@ -403,20 +469,29 @@ def train(db_api: DuckDBAPI, input_table: str, *, seed: int, max_pairs: float,
     learned: list[str] = []
 
     def em(*columns: str) -> bool:
-        if _attempt(lambda: linker.training.estimate_parameters_using_expectation_maximisation(
-                block_on(*columns), fix_probability_two_random_records_match=True,
-                estimate_without_term_frequencies=True)):
+        if _attempt(
+            lambda: linker.training.estimate_parameters_using_expectation_maximisation(
+                block_on(*columns),
+                fix_probability_two_random_records_match=True,
+                estimate_without_term_frequencies=True,
+            )
+        ):
             learned.append(" and ".join(columns))
             return True
         return False
 
     # Birth dates are decisive (link.CONFLICT_SQL) only if pairs sharing a national ID, the
     # one evidence free of households, show one person's birth date hardly ever differs.
-    decisive = bool(national_id_pairs and em("national_id_token")
-                    and _exact_m(linker.misc.save_model_to_json(out_path=None), "dob")
-                    >= DECISIVE_MIN_EXACT_M)
-    for rule in (("first_name", "last_name", "dob"), ("dob", "postcode"),
-                 ("first_name", "last_name", "postcode")):
+    decisive = bool(
+        national_id_pairs
+        and em("national_id_token")
+        and _exact_m(linker.misc.save_model_to_json(out_path=None), "dob") >= DECISIVE_MIN_EXACT_M
+    )
+    for rule in (
+        ("first_name", "last_name", "dob"),
+        ("dob", "postcode"),
+        ("first_name", "last_name", "postcode"),
+    ):
         em(*rule)
     model = linker.misc.save_model_to_json(out_path=None)
     for name, share in agreement.items():
@@ -428,8 +503,9 @@ def train(db_api: DuckDBAPI, input_table: str, *, seed: int, max_pairs: float,
         model["probability_two_random_records_match"] *= INITIAL_RECALL / recall
     model = _floor(_swap_no_stronger(_u_without_matches(model, 1.0 / max_pairs)))
     model[DOB_DECISIVE_KEY] = decisive
-    model[NID_DECISIVE_KEY] = bool(national_id_pairs and _exact_m(model, "national_id_token")
-                                   >= DECISIVE_MIN_EXACT_M)
+    model[NID_DECISIVE_KEY] = bool(
+        national_id_pairs and _exact_m(model, "national_id_token") >= DECISIVE_MIN_EXACT_M
+    )
     return Trained(model, counted, sampled, learned)
 
 
@@ -438,8 +514,7 @@ def _top_level(model: dict[str, Any], comparison: str) -> dict[str, Any] | None:
     whole swap."""
     for c in model["comparisons"]:
         if c["output_column_name"] == comparison:
-            return next((lv for lv in c["comparison_levels"] if not lv.get("is_null_level")),
-                        None)
+            return next((lv for lv in c["comparison_levels"] if not lv.get("is_null_level")), None)
     return None
 
 
@@ -447,13 +522,20 @@ def _swap_no_stronger(model: dict[str, Any]) -> dict[str, Any]:
     """A given name and surname swapped count for no more than the two agreeing in place
     (whose weights term frequencies then lower for common names; a swap has none)."""
     levels = [_top_level(model, name) for name in ("name_order", "first_name", "last_name")]
-    estimated = [lv for lv in levels if lv and isinstance(lv.get("m_probability"), float)
-                 and isinstance(lv.get("u_probability"), float) and lv["u_probability"] > 0]
+    estimated = [
+        lv
+        for lv in levels
+        if lv
+        and isinstance(lv.get("m_probability"), float)
+        and isinstance(lv.get("u_probability"), float)
+        and lv["u_probability"] > 0
+    ]
     if len(estimated) == len(levels):
         swapped, first, last = estimated
         in_place = math.prod(lv["m_probability"] / lv["u_probability"] for lv in (first, last))
-        swapped["u_probability"] = max(swapped["u_probability"],
-                                       swapped["m_probability"] / in_place)
+        swapped["u_probability"] = max(
+            swapped["u_probability"], swapped["m_probability"] / in_place
+        )
     return model
 
 
@@ -470,8 +552,13 @@ def _u_without_matches(model: dict[str, Any], resolution: float) -> dict[str, An
     for comparison in model["comparisons"]:
         for level in comparison["comparison_levels"]:
             m, u = level.get("m_probability"), level.get("u_probability")
-            if (level.get("is_null_level") or level.get("fix_u_probability")
-                    or not isinstance(m, float) or not isinstance(u, float) or not u):
+            if (
+                level.get("is_null_level")
+                or level.get("fix_u_probability")
+                or not isinstance(m, float)
+                or not isinstance(u, float)
+                or not u
+            ):
                 continue
             rest = u - p * m
             explained = rest <= 2 * math.sqrt(u * resolution)
@@ -479,11 +566,13 @@ def _u_without_matches(model: dict[str, Any], resolution: float) -> dict[str, An
     return model
 
 
-def _rule_recall(model: dict[str, Any], completeness: dict[str, float],
-                 national_id_pairs: bool) -> float:
+def _rule_recall(
+    model: dict[str, Any], completeness: dict[str, float], national_id_pairs: bool
+) -> float:
     """The share of matching pairs that the deterministic rules find, by the model: both
     records have the field (completeness squared) and agree on it exactly (the exact level's
     m), field by field; a national-ID rule finds its own share besides."""
+
     def agree(fields: tuple[str, ...]) -> float:
         share = 1.0
         for name in fields:
@@ -503,8 +592,9 @@ def _attempt(step: Any) -> bool:
     try:
         step()
     except (SplinkException, ValueError, ZeroDivisionError) as exc:
-        logging.getLogger(__name__).info("linkage training step skipped: %s",
-                                         str(exc).splitlines()[0] if str(exc) else repr(exc))
+        logging.getLogger(__name__).info(
+            "linkage training step skipped: %s", str(exc).splitlines()[0] if str(exc) else repr(exc)
+        )
         return False
     return True
 
@@ -563,34 +653,48 @@ def load_model(path: Path) -> LinkageModel:
 
 def as_model(saved: dict[str, Any], version: int) -> LinkageModel:
     """A model as saved (Splink's settings and our metadata) as a LinkageModel."""
-    model = {k: v for k, v in saved.items()
-             if k not in (MODEL_VERSION_KEY, DOB_DECISIVE_KEY, NID_DECISIVE_KEY)}
-    return LinkageModel(model, version, bool(saved.get(DOB_DECISIVE_KEY, False)),
-                        bool(saved.get(NID_DECISIVE_KEY, False)))
+    model = {
+        k: v
+        for k, v in saved.items()
+        if k not in (MODEL_VERSION_KEY, DOB_DECISIVE_KEY, NID_DECISIVE_KEY)
+    }
+    return LinkageModel(
+        model,
+        version,
+        bool(saved.get(DOB_DECISIVE_KEY, False)),
+        bool(saved.get(NID_DECISIVE_KEY, False)),
+    )
 
 
 def as_saved(model: LinkageModel) -> dict[str, Any]:
     """A LinkageModel as it is saved (without its version: save_model adds it)."""
-    return {**model.settings, DOB_DECISIVE_KEY: model.birth_dates_decisive,
-            NID_DECISIVE_KEY: model.national_ids_decisive}
+    return {
+        **model.settings,
+        DOB_DECISIVE_KEY: model.birth_dates_decisive,
+        NID_DECISIVE_KEY: model.national_ids_decisive,
+    }
 
 
-def linker_for(db_api: DuckDBAPI, input_table: str, model: dict[str, Any],
-               tf_for: tuple[str, ...] = ()) -> Linker:
+def linker_for(
+    db_api: DuckDBAPI, input_table: str, model: dict[str, Any], tf_for: tuple[str, ...] = ()
+) -> Linker:
     """A linker for ``input_table`` with term-frequency tables over all its records; with
     ``tf_for`` (tables of input records), only for the values those records hold."""
     # (Splink's validation of a saved model only logs, below the level shown: 0.1 s)
-    linker = Linker(db_api.register(input_table), model, log_level=logging.ERROR,
-                    validate_settings=False)
+    linker = Linker(
+        db_api.register(input_table), model, log_level=logging.ERROR, validate_settings=False
+    )
     for col in tf_columns(model):
         if not tf_for:
             linker.table_management.compute_tf_table(col)
             continue
         values = " UNION ".join(f"SELECT {col} FROM {t}" for t in tf_for)
-        db_api.duckdb_con.execute(f"CREATE OR REPLACE TABLE tf_values_{col} AS "
-                                  f"{tf_table_sql(col, input_table, values)}")
+        db_api.duckdb_con.execute(
+            f"CREATE OR REPLACE TABLE tf_values_{col} AS {tf_table_sql(col, input_table, values)}"
+        )
         linker.table_management.register_term_frequency_lookup(
-            db_api.register(f"tf_values_{col}"), col)
+            db_api.register(f"tf_values_{col}"), col
+        )
     return linker
 
 
@@ -614,8 +718,9 @@ def predict_all(linker: Linker, threshold: float) -> str:
     return str(pred.physical_name)
 
 
-def predict_new(db_api: DuckDBAPI, linker: Linker, new_table: str, old_table: str,
-                threshold: float) -> str:
+def predict_new(
+    db_api: DuckDBAPI, linker: Linker, new_table: str, old_table: str, threshold: float
+) -> str:
     """Score new records against existing ones and among themselves; return a subquery
     selecting the pairs, each once (a pair of new records as ``predict_within`` has it, the
     smaller id on the left).
@@ -626,42 +731,60 @@ def predict_new(db_api: DuckDBAPI, linker: Linker, new_table: str, old_table: st
     records cost about 0.2 s more at 1,000,000 records (Splink's Python, and a blocking pass
     of its own)."""
     both = f"{old_table}_and_new"
-    db_api.duckdb_con.execute(f"CREATE OR REPLACE VIEW {both} AS SELECT * FROM {old_table} "
-                              f"UNION ALL SELECT * FROM {new_table}")
+    db_api.duckdb_con.execute(
+        f"CREATE OR REPLACE VIEW {both} AS SELECT * FROM {old_table} "
+        f"UNION ALL SELECT * FROM {new_table}"
+    )
     between = linker.inference.predict_between(
-        db_api.register(new_table), db_api.register(both),
-        threshold_match_probability=threshold, warning_mode="never")
+        db_api.register(new_table),
+        db_api.register(both),
+        threshold_match_probability=threshold,
+        warning_mode="never",
+    )
     is_new = f"(SELECT unique_id FROM {new_table})"
-    return (f"(SELECT * FROM {between.physical_name} WHERE unique_id_l < unique_id_r "
-            f"OR unique_id_l NOT IN {is_new} OR unique_id_r NOT IN {is_new})")
+    return (
+        f"(SELECT * FROM {between.physical_name} WHERE unique_id_l < unique_id_r "
+        f"OR unique_id_l NOT IN {is_new} OR unique_id_r NOT IN {is_new})"
+    )
 
 
 def cluster(db_api: DuckDBAPI, nodes: str, edges: str, threshold: float) -> str:
     """Connected components over ``edges`` (unique_id_l, unique_id_r, match_probability)."""
     result = cluster_pairwise_predictions_at_threshold(
-        nodes, edges, db_api, node_id_column_name="unique_id",
+        nodes,
+        edges,
+        db_api,
+        node_id_column_name="unique_id",
         threshold_match_probability=threshold,
     )
     return str(result.physical_name)
 
 
-def waterfall(db_api: DuckDBAPI, input_table: str, model: dict[str, Any],
-              left_table: str, right_table: str) -> list[dict[str, Any]]:
+def waterfall(
+    db_api: DuckDBAPI, input_table: str, model: dict[str, Any], left_table: str, right_table: str
+) -> list[dict[str, Any]]:
     """Per comparison: each side's values, the level reached and its match weight (bits).
 
     ``left_table`` and ``right_table`` hold one input record each."""
-    model = {**model, "retain_intermediate_calculation_columns": True,
-             "retain_matching_columns": True}
+    model = {
+        **model,
+        "retain_intermediate_calculation_columns": True,
+        "retain_matching_columns": True,
+    }
     linker = linker_for(db_api, input_table, model)
-    scored = linker.inference.score_pair(db_api.register(left_table),
-                                         db_api.register(right_table)).as_record_list()[0]
+    scored = linker.inference.score_pair(
+        db_api.register(left_table), db_api.register(right_table)
+    ).as_record_list()[0]
     comparisons = linker._settings_obj.comparisons
     # what the comparisons do not explain is the prior: log2 of the odds two records match
     prior = float(scored["match_weight"]) - sum(
         float(scored.get(f"mw_{c.output_column_name}") or 0.0)
-        + float(scored.get(f"mw_tf_adj_{c.output_column_name}") or 0.0) for c in comparisons)
-    steps: list[dict[str, Any]] = [{"comparison": "prior",
-                                    "level": "", "left": "", "right": "", "match_weight": prior}]
+        + float(scored.get(f"mw_tf_adj_{c.output_column_name}") or 0.0)
+        for c in comparisons
+    )
+    steps: list[dict[str, Any]] = [
+        {"comparison": "prior", "level": "", "left": "", "right": "", "match_weight": prior}
+    ]
     for comparison in comparisons:
         name = comparison.output_column_name
         gamma = scored.get(f"gamma_{name}")
@@ -671,15 +794,24 @@ def waterfall(db_api: DuckDBAPI, input_table: str, model: dict[str, Any],
             levels = [lv for lv in levels if "IS NULL" not in lv.sql_condition]
         labels = [lv.label_for_charts for lv in levels]
         columns = [c.input_name for c in comparison._input_columns_used_by_case_statement]
-        steps.append({
-            "comparison": name,
-            "left": ", ".join(str(scored.get(f"{c}_l")) for c in columns),
-            "right": ", ".join(str(scored.get(f"{c}_r")) for c in columns),
-            "level": " or ".join(labels),
-            "match_weight": float(scored.get(f"mw_{name}") or 0.0)
-                            + float(scored.get(f"mw_tf_adj_{name}") or 0.0),
-        })
-    steps.append({"comparison": "total", "level": "", "left": "", "right": "",
-                  "match_weight": float(scored["match_weight"]),
-                  "match_probability": float(scored["match_probability"])})
+        steps.append(
+            {
+                "comparison": name,
+                "left": ", ".join(str(scored.get(f"{c}_l")) for c in columns),
+                "right": ", ".join(str(scored.get(f"{c}_r")) for c in columns),
+                "level": " or ".join(labels),
+                "match_weight": float(scored.get(f"mw_{name}") or 0.0)
+                + float(scored.get(f"mw_tf_adj_{name}") or 0.0),
+            }
+        )
+    steps.append(
+        {
+            "comparison": "total",
+            "level": "",
+            "left": "",
+            "right": "",
+            "match_weight": float(scored["match_weight"]),
+            "match_probability": float(scored["match_probability"]),
+        }
+    )
     return steps

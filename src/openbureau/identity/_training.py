@@ -29,21 +29,29 @@ S = _splink.SCRATCH
 Progress = Callable[[str, int, int], None]
 # A prior above this (more than half of all pairs of records one person) is no population.
 MAX_PRIOR = 0.5
-WHAT_TO_DO = ("ingest more feeds (records of the same persons from other furnishers), or "
-              "link with a saved model: openbureau link --model FILE")
+WHAT_TO_DO = (
+    "ingest more feeds (records of the same persons from other furnishers), or "
+    "link with a saved model: openbureau link --model FILE"
+)
 
 
 class TooLittleToTrain(UserError):
     """The records cannot train a linkage model; linking needs a saved one."""
 
     def __init__(self, missing: str) -> None:
-        super().__init__(f"too little data to train the linkage model: {missing}; "
-                         f"{WHAT_TO_DO}")
+        super().__init__(f"too little data to train the linkage model: {missing}; {WHAT_TO_DO}")
 
 
-def model_for_run(engine: Engine, db_api: object, path: Path, settings: IdentitySection, *,
-                  retrain: bool, model_from: Path | None,
-                  tick: Progress) -> tuple[_splink.LinkageModel, dict[str, object] | None]:
+def model_for_run(
+    engine: Engine,
+    db_api: object,
+    path: Path,
+    settings: IdentitySection,
+    *,
+    retrain: bool,
+    model_from: Path | None,
+    tick: Progress,
+) -> tuple[_splink.LinkageModel, dict[str, object] | None]:
     """The model to link with, and what to save at ``path`` once the run is in (None when
     the workspace's model is used as it is)."""
     current = _splink.load_model(path).version if path.exists() else 0
@@ -67,44 +75,57 @@ def _train(engine: Engine, db_api: object, settings: IdentitySection) -> dict[st
         FROM {S}.link_input""")[0]
     agreeing = int(agreeing)
     if records < 2:
-        raise TooLittleToTrain(f"{records} usable identity record (it needs records of "
-                               "several persons)")
+        raise TooLittleToTrain(
+            f"{records} usable identity record (it needs records of several persons)"
+        )
     pairs = records * (records - 1) // 2
     if agreeing / _splink.INITIAL_RECALL / pairs > MAX_PRIOR:
         raise TooLittleToTrain(
             f"{agreeing:,} of the {pairs:,} pairs of the {records:,} usable identity "
-            "records share a national ID or a name and birth date: too few distinct persons")
+            "records share a national ID or a name and birth date: too few distinct persons"
+        )
     # the share of records with each field of the deterministic rules (see _splink.train)
     fields = ("national_id_token", *_splink.DETERMINISTIC_FIELDS)
-    shares = engine.query(f"SELECT {', '.join(f'avg(({f} IS NOT NULL)::DOUBLE)' for f in fields)} "
-                          f"FROM {S}.link_input")[0]
+    shares = engine.query(
+        f"SELECT {', '.join(f'avg(({f} IS NOT NULL)::DOUBLE)' for f in fields)} FROM {S}.link_input"
+    )[0]
     completeness = {f: float(v or 0.0) for f, v in zip(fields, shares, strict=True)}
-    trained = _splink.train(db_api, "link_input", seed=settings.seed,  # type: ignore[arg-type]
-                            max_pairs=settings.u_max_pairs, national_id_pairs=bool(shared),
-                            deterministic_pairs=bool(agreeing), completeness=completeness,
-                            agreement=_agreement(engine))
+    trained = _splink.train(
+        db_api,  # type: ignore[arg-type]
+        "link_input",
+        seed=settings.seed,
+        max_pairs=settings.u_max_pairs,
+        national_id_pairs=bool(shared),
+        deterministic_pairs=bool(agreeing),
+        completeness=completeness,
+        agreement=_agreement(engine),
+    )
     if not trained.u_sampled:
-        raise TooLittleToTrain(f"no random pairs could be drawn from the {records:,} usable "
-                               "identity records")
+        raise TooLittleToTrain(
+            f"no random pairs could be drawn from the {records:,} usable identity records"
+        )
     if not trained.em_blocks:
         raise TooLittleToTrain(
             f"no two of the {records:,} usable identity records share a national ID, a name "
             "and birth date, a birth date and postcode, or a name and postcode, the pairs "
-            "training learns from")
+            "training learns from"
+        )
     return trained.model
 
 
 def _deterministic_pairs() -> str:
     """SQL: the pairs of records that share a national ID, or a first name, last name and
     birth date (the pairs _splink.train counts for the prior)."""
+
     def pairs(*columns: str) -> str:
         present = " AND ".join(f"{c} IS NOT NULL" for c in columns)
-        return (f"(SELECT coalesce(sum(n * (n - 1) / 2), 0) FROM (SELECT count(*) AS n "
-                f"FROM {S}.link_input WHERE {present} GROUP BY {', '.join(columns)}))")
+        return (
+            f"(SELECT coalesce(sum(n * (n - 1) / 2), 0) FROM (SELECT count(*) AS n "
+            f"FROM {S}.link_input WHERE {present} GROUP BY {', '.join(columns)}))"
+        )
 
     names = _splink.DETERMINISTIC_FIELDS
-    return (f"{pairs('national_id_token')} + {pairs(*names)} "
-            f"- {pairs('national_id_token', *names)}")
+    return f"{pairs('national_id_token')} + {pairs(*names)} - {pairs('national_id_token', *names)}"
 
 
 def _agreement(engine: Engine) -> dict[str, float]:

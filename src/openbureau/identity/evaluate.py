@@ -66,13 +66,22 @@ def compare(engine: Engine, predicted: str, truth: str) -> LinkageQuality:
                (SELECT count(*) FILTER (k > 1) FROM per_pred),
                (SELECT count(*) FILTER (k > 1) FROM per_true),
                (SELECT count(*) FILTER (unlinked) FROM j)""")[0]
-    records, n_true, n_pred, tp, pp, ap, exact, merged, split, unlinked = (
-        int(v or 0) for v in row)
+    records, n_true, n_pred, tp, pp, ap, exact, merged, split, unlinked = (int(v or 0) for v in row)
     precision = tp / pp if pp else 1.0
     recall = tp / ap if ap else 1.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return LinkageQuality(records, n_true, n_pred, precision, recall, f1,
-                          exact / n_true if n_true else 1.0, merged, split, unlinked)
+    return LinkageQuality(
+        records,
+        n_true,
+        n_pred,
+        precision,
+        recall,
+        f1,
+        exact / n_true if n_true else 1.0,
+        merged,
+        split,
+        unlinked,
+    )
 
 
 def evaluate_linkage(engine: Engine, truth_dir: Path) -> LinkageQuality:
@@ -80,8 +89,10 @@ def evaluate_linkage(engine: Engine, truth_dir: Path) -> LinkageQuality:
     if not engine.table_exists("person_index"):
         raise UserError("nothing linked yet: run `openbureau link` first")
     _truth_labels(engine, truth_dir)
-    engine.execute("CREATE OR REPLACE TEMP VIEW _predicted AS "
-                   "SELECT identity_id, person_id AS label FROM person_index")
+    engine.execute(
+        "CREATE OR REPLACE TEMP VIEW _predicted AS "
+        "SELECT identity_id, person_id AS label FROM person_index"
+    )
     return compare(engine, "_predicted", "_truth")
 
 
@@ -90,9 +101,11 @@ def assignment_agreement(engine: Engine, a: str, b: str) -> float:
     ``a`` and ``b`` (tables of identity_id, label), whatever the IDs are called."""
     signature = """SELECT identity_id, md5(string_agg(identity_id, ',' ORDER BY identity_id)
                    OVER (PARTITION BY label)) AS sig FROM {}"""
-    return float(engine.scalar(f"""
+    return float(
+        engine.scalar(f"""
         SELECT avg(CASE WHEN x.sig = y.sig THEN 1.0 ELSE 0.0 END)
-        FROM ({signature.format(a)}) x FULL JOIN ({signature.format(b)}) y USING (identity_id)"""))
+        FROM ({signature.format(a)}) x FULL JOIN ({signature.format(b)}) y USING (identity_id)""")
+    )
 
 
 def person_index_agreement(warehouse_a: Path, warehouse_b: Path) -> float:
@@ -103,5 +116,7 @@ def person_index_agreement(warehouse_a: Path, warehouse_b: Path) -> float:
         for alias, path in (("wa", warehouse_a), ("wb", warehouse_b)):
             engine.execute(f"ATTACH {lit(str(path))} AS {alias} (READ_ONLY)")
         return assignment_agreement(
-            engine, "(SELECT identity_id, person_id AS label FROM wa.person_index)",
-            "(SELECT identity_id, person_id AS label FROM wb.person_index)")
+            engine,
+            "(SELECT identity_id, person_id AS label FROM wa.person_index)",
+            "(SELECT identity_id, person_id AS label FROM wb.person_index)",
+        )

@@ -22,11 +22,16 @@ def explain_link(engine: Engine, model_path: Path, a: str, b: str) -> list[dict[
     ids = [resolve_record(engine, r) for r in (a, b)]
     model = _splink.load_model(model_path).settings
     with _splink.scratch(engine) as (db_api, wh):
-        engine.execute(f"CREATE TABLE {_splink.SCRATCH}.link_input AS SELECT {INPUT_COLUMNS} "
-                       f"FROM {wh}.identity_records WHERE usable")
+        engine.execute(
+            f"CREATE TABLE {_splink.SCRATCH}.link_input AS SELECT {INPUT_COLUMNS} "
+            f"FROM {wh}.identity_records WHERE usable"
+        )
         for side, given, identity in zip(("left", "right"), (a, b), ids, strict=True):
-            engine.execute(f"CREATE TABLE {_splink.SCRATCH}.explain_{side} AS SELECT * FROM "
-                           f"{_splink.SCRATCH}.link_input WHERE unique_id = ?", [identity])
+            engine.execute(
+                f"CREATE TABLE {_splink.SCRATCH}.explain_{side} AS SELECT * FROM "
+                f"{_splink.SCRATCH}.link_input WHERE unique_id = ?",
+                [identity],
+            )
             if not engine.scalar(f"SELECT count(*) FROM {_splink.SCRATCH}.explain_{side}"):
                 raise UserError(f"{given}: record has no usable identifier, so it is never linked")
         return _splink.waterfall(db_api, "link_input", model, "explain_left", "explain_right")
@@ -46,28 +51,46 @@ def files_of(engine: Engine, a: str, b: str, threshold: float) -> dict[str, Any]
     records = []
     ids = [resolve_record(engine, given) for given in (a, b)]
     for given, identity in zip((a, b), ids, strict=True):
-        person = (engine.scalar("SELECT person_id FROM person_index WHERE identity_id = ?",
-                                [identity]) if engine.table_exists("person_index") else None)
+        person = (
+            engine.scalar("SELECT person_id FROM person_index WHERE identity_id = ?", [identity])
+            if engine.table_exists("person_index")
+            else None
+        )
         reason = None
         if person is None:
-            unlinked = (engine.scalar("SELECT reason FROM unlinked WHERE identity_id = ?",
-                                      [identity]) if engine.table_exists("unlinked") else None)
-            reason = (f"unlinked ({str(unlinked).replace('_', ' ')})" if unlinked
-                      else "not linked yet (run `openbureau link`)")
-        records.append({"given": given, "identity_id": identity,
-                        "person_id": None if person is None else str(person),
-                        "not_in_a_file": reason})
+            unlinked = (
+                engine.scalar("SELECT reason FROM unlinked WHERE identity_id = ?", [identity])
+                if engine.table_exists("unlinked")
+                else None
+            )
+            reason = (
+                f"unlinked ({str(unlinked).replace('_', ' ')})"
+                if unlinked
+                else "not linked yet (run `openbureau link`)"
+            )
+        records.append(
+            {
+                "given": given,
+                "identity_id": identity,
+                "person_id": None if person is None else str(person),
+                "not_in_a_file": reason,
+            }
+        )
     person_a, person_b = (r["person_id"] for r in records)
     path: list[dict[str, Any]] = []
     if person_a is not None and person_a == person_b and ids[0] != ids[1]:
-        links = engine.query(f"""
+        links = engine.query(
+            f"""
             WITH members AS (SELECT identity_id FROM person_index WHERE person_id = ?),
             links AS (
               SELECT identity_id_l AS l, identity_id_r AS r, match_probability AS p, source,
                      run_id FROM link_edges WHERE match_probability >= ? OR source <> 'model'
-              {"UNION ALL SELECT identity_id_a, identity_id_b, 1.0, 'override', run_id "
-               "FROM link_overrides WHERE kind = 'link'"
-               if engine.table_exists("link_overrides") else ""})
+              {
+                "UNION ALL SELECT identity_id_a, identity_id_b, 1.0, 'override', run_id "
+                "FROM link_overrides WHERE kind = 'link'"
+                if engine.table_exists("link_overrides")
+                else ""
+            })
             SELECT least(l, r) AS x, greatest(l, r) AS y, p, source, run_id FROM links
             WHERE l IN (SELECT * FROM members) AND r IN (SELECT * FROM members)
             -- one link per pair: the most probable; of equals a forced link, then a shared
@@ -75,13 +98,16 @@ def files_of(engine: Engine, a: str, b: str, threshold: float) -> dict[str, Any]
             QUALIFY row_number() OVER (PARTITION BY x, y ORDER BY p DESC,
               CASE source WHEN 'override' THEN 0 WHEN 'national_id' THEN 1 ELSE 2 END,
               run_id DESC) = 1
-            ORDER BY x, y""", [person_a, threshold])
+            ORDER BY x, y""",
+            [person_a, threshold],
+        )
         path = _most_probable_chain(links, *ids)
     return {"records": records, "path": path}
 
 
-def _most_probable_chain(links: list[tuple[Any, ...]], start: str,
-                         end: str) -> list[dict[str, Any]]:
+def _most_probable_chain(
+    links: list[tuple[Any, ...]], start: str, end: str
+) -> list[dict[str, Any]]:
     """The chain of ``links`` (l, r, p, source, run_id; either way round) from ``start`` to
     ``end`` whose probabilities multiply to the most, the shorter of equals: Dijkstra over one
     person's links, a few dozen."""
@@ -108,7 +134,14 @@ def _most_probable_chain(links: list[tuple[Any, ...]], start: str,
     chain, node = [], end
     while node != start:
         prev, link = came[node]
-        chain.append({"from": prev, "to": node, "match_probability": float(link[2]),
-                      "source": str(link[3]), "run_id": link[4]})
+        chain.append(
+            {
+                "from": prev,
+                "to": node,
+                "match_probability": float(link[2]),
+                "source": str(link[3]),
+                "run_id": link[4],
+            }
+        )
         node = prev
     return chain[::-1]

@@ -100,12 +100,15 @@ def resolve_record(engine: Engine, given: str) -> str:
     if engine.table_exists("identity_records"):
         if engine.scalar("SELECT count(*) FROM identity_records WHERE identity_id = ?", [given]):
             return given
-        found = engine.scalar("SELECT identity_id FROM identity_record_map WHERE record_id = ?",
-                              [given])
+        found = engine.scalar(
+            "SELECT identity_id FROM identity_record_map WHERE record_id = ?", [given]
+        )
         if found:
             return str(found)
-    raise UserError(f"{given}: no such record (give a record id like B000001.17, or an "
-                    "identity id; run `openbureau link` after ingesting)")
+    raise UserError(
+        f"{given}: no such record (give a record id like B000001.17, or an "
+        "identity id; run `openbureau link` after ingesting)"
+    )
 
 
 def add_override(engine: Engine, kind: str, a: str, b: str) -> tuple[str, str]:
@@ -118,11 +121,15 @@ def add_override(engine: Engine, kind: str, a: str, b: str) -> tuple[str, str]:
         raise UserError(f"{a} and {b} are the same identity record; nothing to {kind}")
     opposite = "split" if kind == "link" else "link"
     with engine.transaction():
-        engine.execute("DELETE FROM link_overrides WHERE kind = ? AND ((identity_id_a = ? AND "
-                       "identity_id_b = ?) OR (identity_id_a = ? AND identity_id_b = ?))",
-                       [opposite, ids[0], ids[1], ids[1], ids[0]])
-        engine.execute("INSERT INTO link_overrides VALUES (?, ?, ?, ?, ?, now()::TIMESTAMP, "
-                       "NULL)", [kind, ids[0], ids[1], a, b])
+        engine.execute(
+            "DELETE FROM link_overrides WHERE kind = ? AND ((identity_id_a = ? AND "
+            "identity_id_b = ?) OR (identity_id_a = ? AND identity_id_b = ?))",
+            [opposite, ids[0], ids[1], ids[1], ids[0]],
+        )
+        engine.execute(
+            "INSERT INTO link_overrides VALUES (?, ?, ?, ?, ?, now()::TIMESTAMP, NULL)",
+            [kind, ids[0], ids[1], a, b],
+        )
     return ids
 
 
@@ -145,13 +152,26 @@ def migrate(engine: Engine) -> None:
 # The warehouse tables a run reads while it works in the scratch catalog: there as views, the
 # identity tables with the batches this run standardises (not written until its end), an empty
 # table for one that does not exist yet.
-READ_IN_SCRATCH = ("identity_records", "identity_batches", "link_overrides", "link_batches",
-                   "person_index")
+READ_IN_SCRATCH = (
+    "identity_records",
+    "identity_batches",
+    "link_overrides",
+    "link_batches",
+    "person_index",
+)
 
 
-def link(engine: Engine, *, model_path: Path, settings: IdentitySection, country: str,
-         full: bool = False, retrain: bool = False, model_from: Path | None = None,
-         progress: Progress | None = None) -> LinkReport:
+def link(
+    engine: Engine,
+    *,
+    model_path: Path,
+    settings: IdentitySection,
+    country: str,
+    full: bool = False,
+    retrain: bool = False,
+    model_from: Path | None = None,
+    progress: Progress | None = None,
+) -> LinkReport:
     """Bring the person index up to date with everything ingested so far.
 
     All or nothing, like an ingest batch: the batches not standardised yet are standardised,
@@ -178,44 +198,78 @@ def link(engine: Engine, *, model_path: Path, settings: IdentitySection, country
     migrate(engine)
     try:
         staged = standardise.stage_identity_records(engine, country=country)
-        return _run(engine, staged, model_path=model_path, settings=settings,
-                    country=country.upper(), full=full or retrain or model_from is not None,
-                    retrain=retrain, model_from=model_from, tick=tick, started=started)
+        return _run(
+            engine,
+            staged,
+            model_path=model_path,
+            settings=settings,
+            country=country.upper(),
+            full=full or retrain or model_from is not None,
+            retrain=retrain,
+            model_from=model_from,
+            tick=tick,
+            started=started,
+        )
     finally:
         standardise.drop_staged(engine)
 
 
-def _run(engine: Engine, staged: standardise.Staged | None, *, model_path: Path,
-         settings: IdentitySection, country: str, full: bool, retrain: bool,
-         model_from: Path | None, tick: Progress, started: float) -> LinkReport:
-    run_id = (int(engine.scalar("SELECT coalesce(max(run_id), 0) + 1 FROM link_runs"))
-              if engine.table_exists("link_runs") else 1)
-    indexed = (int(engine.scalar("SELECT count(*) FROM person_index"))
-               if engine.table_exists("person_index") else 0)
+def _run(
+    engine: Engine,
+    staged: standardise.Staged | None,
+    *,
+    model_path: Path,
+    settings: IdentitySection,
+    country: str,
+    full: bool,
+    retrain: bool,
+    model_from: Path | None,
+    tick: Progress,
+    started: float,
+) -> LinkReport:
+    run_id = (
+        int(engine.scalar("SELECT coalesce(max(run_id), 0) + 1 FROM link_runs"))
+        if engine.table_exists("link_runs")
+        else 1
+    )
+    indexed = (
+        int(engine.scalar("SELECT count(*) FROM person_index"))
+        if engine.table_exists("person_index")
+        else 0
+    )
     mode = "full" if full or indexed == 0 else "incremental"
     with _splink.scratch(engine) as (db_api, wh):
         _read_in_scratch(engine, wh, staged)
         # A full link copies the records (in a fixed order: u sampling draws rows from it); an
         # incremental one reads them where they are, and copies only the new records and the
         # indexed ones that could pair with them (see _incremental_edges).
-        engine.execute(f"CREATE TABLE {S}.link_input AS SELECT {INPUT_COLUMNS} "
-                       f"FROM {S}.identity_records WHERE usable ORDER BY identity_id"
-                       if mode == "full" else
-                       f"CREATE VIEW {S}.link_input AS SELECT {INPUT_COLUMNS} "
-                       f"FROM {S}.identity_records WHERE usable")
+        engine.execute(
+            f"CREATE TABLE {S}.link_input AS SELECT {INPUT_COLUMNS} "
+            f"FROM {S}.identity_records WHERE usable ORDER BY identity_id"
+            if mode == "full"
+            else f"CREATE VIEW {S}.link_input AS SELECT {INPUT_COLUMNS} "
+            f"FROM {S}.identity_records WHERE usable"
+        )
         records = int(engine.scalar(f"SELECT count(*) FROM {S}.link_input"))
         if records == 0:
-            raise UserError("nothing to link: no identity records with a usable identifier; "
-                            "ingest some furnisher files first")
-        model, to_save = _training.model_for_run(engine, db_api, model_path, settings,
-                                                 retrain=retrain, model_from=model_from,
-                                                 tick=tick)
+            raise UserError(
+                "nothing to link: no identity records with a usable identifier; "
+                "ingest some furnisher files first"
+            )
+        model, to_save = _training.model_for_run(
+            engine, db_api, model_path, settings, retrain=retrain, model_from=model_from, tick=tick
+        )
         tick(f"{mode} link: scoring pairs", 2, 5)
         # (the scratch catalog holds views of the warehouse tables these read: see above)
         if mode == "full":
             new = records
-            _full_edges(engine, db_api, _splink.linker_for(db_api, "link_input", model.settings),
-                        settings, S)
+            _full_edges(
+                engine,
+                db_api,
+                _splink.linker_for(db_api, "link_input", model.settings),
+                settings,
+                S,
+            )
         else:
             new = _incremental_edges(engine, db_api, model, settings, S)
         tick(f"{mode} link: clustering", 3, 5)
@@ -233,29 +287,59 @@ def _run(engine: Engine, staged: standardise.Staged | None, *, model_path: Path,
             events: dict[str, int] = {}
             if mode == "full" or new:
                 events = _index.apply_assignment(
-                    engine, f"{S}.assign", run_id=run_id, cause=f"{mode} link",
-                    replace_all=mode == "full", with_prev=mode == "incremental")
+                    engine,
+                    f"{S}.assign",
+                    run_id=run_id,
+                    cause=f"{mode} link",
+                    replace_all=mode == "full",
+                    with_prev=mode == "incremental",
+                )
             if mode == "full":
                 engine.execute("DELETE FROM link_edges")
-            engine.execute(f"INSERT INTO link_edges SELECT unique_id_l, unique_id_r, "
-                           f"match_probability, source, {run_id} FROM {S}.edges")
+            engine.execute(
+                f"INSERT INTO link_edges SELECT unique_id_l, unique_id_r, "
+                f"match_probability, source, {run_id} FROM {S}.edges"
+            )
             for kind, n in _apply_overrides(engine, settings, run_id).items():
                 events[kind] = events.get(kind, 0) + n
-            linked = [r[0] for r in engine.query(
-                "SELECT batch_id FROM identity_batches ANTI JOIN link_batches USING (batch_id)")]
-            engine.execute("INSERT INTO link_batches SELECT unnest(?::VARCHAR[]), ?",
-                           [linked, run_id])
+            linked = [
+                r[0]
+                for r in engine.query(
+                    "SELECT batch_id FROM identity_batches ANTI JOIN link_batches USING (batch_id)"
+                )
+            ]
+            engine.execute(
+                "INSERT INTO link_batches SELECT unnest(?::VARCHAR[]), ?", [linked, run_id]
+            )
             # (whether a record is usable never changes: only new ones can join)
-            engine.execute("INSERT INTO unlinked SELECT identity_id, unusable_reason "
-                           "FROM identity_records r ANTI JOIN unlinked u USING (identity_id) "
-                           "WHERE NOT r.usable")
-            report = _record_run(engine, Run(run_id, mode, model.version, records, new, country,
-                                             standardise.emptied_counts(engine, linked)),
-                                 events, started)
+            engine.execute(
+                "INSERT INTO unlinked SELECT identity_id, unusable_reason "
+                "FROM identity_records r ANTI JOIN unlinked u USING (identity_id) "
+                "WHERE NOT r.usable"
+            )
+            report = _record_run(
+                engine,
+                Run(
+                    run_id,
+                    mode,
+                    model.version,
+                    records,
+                    new,
+                    country,
+                    standardise.emptied_counts(engine, linked),
+                ),
+                events,
+                started,
+            )
             # (before countries were recorded, link standardised with US conventions)
-            report.other_countries = {str(c): int(n) for c, n in engine.query(
-                "SELECT coalesce(country, 'US') AS c, count(*) FROM identity_batches "
-                "WHERE c <> ? GROUP BY 1 ORDER BY 1", [country])}
+            report.other_countries = {
+                str(c): int(n)
+                for c, n in engine.query(
+                    "SELECT coalesce(country, 'US') AS c, count(*) FROM identity_batches "
+                    "WHERE c <> ? GROUP BY 1 ORDER BY 1",
+                    [country],
+                )
+            }
     if to_save is not None:  # (only once the run is in: a run that failed keeps the old one)
         _splink.save_model(to_save, model_path, model.version)
     tick("linked", 5, 5)
@@ -267,21 +351,27 @@ def _read_in_scratch(engine: Engine, wh: str, staged: standardise.Staged | None)
     for name in READ_IN_SCRATCH:
         have = engine.table_exists(name)
         if name == "identity_records" and staged is not None:
-            cols = ", ".join(standardise.RECORD_COLUMNS) + (", n_records, first_batch_id, "
-                                                             "last_batch_id")
-            rows = [f"SELECT {cols} FROM {standardise.STAGED_NEW_RECORDS}",
-                    *([f"SELECT {cols} FROM {wh}.identity_records"] if have else [])]
+            cols = ", ".join(standardise.RECORD_COLUMNS) + (
+                ", n_records, first_batch_id, last_batch_id"
+            )
+            rows = [
+                f"SELECT {cols} FROM {standardise.STAGED_NEW_RECORDS}",
+                *([f"SELECT {cols} FROM {wh}.identity_records"] if have else []),
+            ]
             engine.execute(f"CREATE VIEW {S}.{name} AS {' UNION ALL '.join(rows)}")
         elif name == "identity_batches" and staged is not None:
             ids = ", ".join(lit(b) for b in staged.batch_ids)
-            rows = [f"SELECT unnest([{ids}]) AS batch_id",
-                    *([f"SELECT batch_id FROM {wh}.identity_batches"] if have else [])]
+            rows = [
+                f"SELECT unnest([{ids}]) AS batch_id",
+                *([f"SELECT batch_id FROM {wh}.identity_batches"] if have else []),
+            ]
             engine.execute(f"CREATE VIEW {S}.{name} AS {' UNION ALL '.join(rows)}")
         elif have:
             engine.execute(f"CREATE VIEW {S}.{name} AS SELECT * FROM {wh}.{name}")
         else:
-            ddl = next(d for d in (*SCHEMA, *standardise.SCHEMA, *_index.SCHEMA)
-                       if f"EXISTS {name} (" in d)
+            ddl = next(
+                d for d in (*SCHEMA, *standardise.SCHEMA, *_index.SCHEMA) if f"EXISTS {name} (" in d
+            )
             engine.execute(ddl.replace(f"EXISTS {name} (", f"EXISTS {S}.{name} ("))
 
 
@@ -312,8 +402,9 @@ def _split_filter(wh: str) -> str:
           OR (o.identity_id_a = e.unique_id_r AND o.identity_id_b = e.unique_id_l)))"""
 
 
-def _full_edges(engine: Engine, db_api: object, linker: object, settings: IdentitySection,
-                wh: str) -> None:
+def _full_edges(
+    engine: Engine, db_api: object, linker: object, settings: IdentitySection, wh: str
+) -> None:
     scored = _splink.predict_all(linker, settings.edge_threshold)  # type: ignore[arg-type]
     engine.execute(f"""
         CREATE TABLE {S}.edges AS SELECT * FROM (
@@ -322,32 +413,41 @@ def _full_edges(engine: Engine, db_api: object, linker: object, settings: Identi
           UNION ALL {_override_edges(wh, "")}) e WHERE {_split_filter(wh)}""")
 
 
-def _incremental_edges(engine: Engine, db_api: object, model: _splink.LinkageModel,
-                       settings: IdentitySection, wh: str) -> int:
+def _incremental_edges(
+    engine: Engine, db_api: object, model: _splink.LinkageModel, settings: IdentitySection, wh: str
+) -> int:
     """Score the records not in the person index against the indexed ones and among
     themselves. Only indexed records that meet a new one under some blocking rule can form a
     candidate pair, so only those are handed to Splink (the same pairs, a far smaller input)."""
     # Records of batches not linked yet (or, in a workspace linked before link_batches
     # existed, records not in the index). Every other usable record is in the index.
     if engine.scalar(f"SELECT count(*) FROM {wh}.link_batches"):
-        batches = [lit(r[0]) for r in engine.query(
-            f"SELECT batch_id FROM {wh}.identity_batches ANTI JOIN {wh}.link_batches "
-            "USING (batch_id) ORDER BY 1")] or ["NULL"]
+        batches = [
+            lit(r[0])
+            for r in engine.query(
+                f"SELECT batch_id FROM {wh}.identity_batches ANTI JOIN {wh}.link_batches "
+                "USING (batch_id) ORDER BY 1"
+            )
+        ] or ["NULL"]
         # (as constants: the scan then skips the earlier batches' row groups by their bounds)
         engine.execute(f"""CREATE TABLE {S}.new_input AS SELECT {INPUT_COLUMNS}
                            FROM {wh}.identity_records
                            WHERE usable AND first_batch_id IN ({", ".join(batches)})""")
         # (the others by the same constants: cheaper than joining the new records' ids)
-        indexed = (f"(SELECT {INPUT_COLUMNS} FROM {wh}.identity_records WHERE usable AND "
-                   f"first_batch_id NOT IN ({', '.join(batches)})) r")
+        indexed = (
+            f"(SELECT {INPUT_COLUMNS} FROM {wh}.identity_records WHERE usable AND "
+            f"first_batch_id NOT IN ({', '.join(batches)})) r"
+        )
     else:
         engine.execute(f"""CREATE TABLE {S}.new_input AS SELECT i.* FROM {S}.link_input i
                            ANTI JOIN {wh}.person_index p ON p.identity_id = i.unique_id""")
         indexed = f"{S}.link_input r ANTI JOIN {S}.new_input n USING (unique_id)"
     new = int(engine.scalar(f"SELECT count(*) FROM {S}.new_input"))
     if not new:
-        engine.execute(f"CREATE TABLE {S}.edges (unique_id_l VARCHAR, unique_id_r VARCHAR, "
-                       "match_probability DOUBLE, source VARCHAR)")
+        engine.execute(
+            f"CREATE TABLE {S}.edges (unique_id_l VARCHAR, unique_id_r VARCHAR, "
+            "match_probability DOUBLE, source VARCHAR)"
+        )
         return 0
     rules = _batch_rules(engine, model)
     engine.execute(f"""CREATE TABLE {S}.old_input AS SELECT r.* FROM {indexed}
@@ -357,22 +457,36 @@ def _incremental_edges(engine: Engine, db_api: object, model: _splink.LinkageMod
         # term frequencies over all records, of the values the pairs can hold: the new
         # records' ones suffice where the model adjusts exact matches only
         linker = _splink.linker_for(
-            db_api, "link_input",  # type: ignore[arg-type]
+            db_api,  # type: ignore[arg-type]
+            "link_input",
             _splink.with_blocking_rules(model.settings, rules) if rules else model.settings,
-            tf_for=("new_input",) if _splink.tf_on_exact_match_only(model.settings)
-            else ("new_input", "old_input"))
-        scored = _splink.predict_new(db_api, linker, "new_input",  # type: ignore[arg-type]
-                                     "old_input", settings.edge_threshold)
-        union = (f"SELECT unique_id_l, unique_id_r, match_probability, 'model' AS source "
-                 f"FROM {scored} UNION ALL ")
+            tf_for=("new_input",)
+            if _splink.tf_on_exact_match_only(model.settings)
+            else ("new_input", "old_input"),
+        )
+        scored = _splink.predict_new(
+            db_api,  # type: ignore[arg-type]
+            linker,
+            "new_input",
+            "old_input",
+            settings.edge_threshold,
+        )
+        union = (
+            f"SELECT unique_id_l, unique_id_r, match_probability, 'model' AS source "
+            f"FROM {scored} UNION ALL "
+        )
     is_new = f"(SELECT unique_id FROM {S}.new_input)"
     engine.execute(f"""
         CREATE TABLE {S}.edges AS SELECT * FROM (
-          {union}{_deterministic_edges(
-              f"AND (t.unique_id IN {is_new} OR s.root IN {is_new})",
-              f"SELECT national_id_token FROM {S}.new_input")}
-          UNION ALL {_override_edges(wh, f"AND (identity_id_a IN {is_new} OR "
-                                         f"identity_id_b IN {is_new})")}) e
+          {union}{
+        _deterministic_edges(
+            f"AND (t.unique_id IN {is_new} OR s.root IN {is_new})",
+            f"SELECT national_id_token FROM {S}.new_input",
+        )
+    }
+          UNION ALL {
+        _override_edges(wh, f"AND (identity_id_a IN {is_new} OR identity_id_b IN {is_new})")
+    }) e
         WHERE {_split_filter(wh)}""")
     return new
 
@@ -385,8 +499,9 @@ def _batch_rules(engine: Engine, model: _splink.LinkageModel) -> list[_splink.Ru
     saved = _splink.blocking_rules(model.settings)
     if not saved or any(sql not in known for sql in saved):
         return None
-    held = engine.query("SELECT " + ", ".join(f"count({c}) > 0" for c in _splink.COLUMNS)
-                        + f" FROM {S}.new_input")[0]
+    held = engine.query(
+        "SELECT " + ", ".join(f"count({c}) > 0" for c in _splink.COLUMNS) + f" FROM {S}.new_input"
+    )[0]
     present = {c for c, has in zip(_splink.COLUMNS, held, strict=True) if has}
     return [known[sql] for sql in saved if known[sql].key_columns <= present]
 
@@ -404,11 +519,15 @@ def _reachable(rules: list[_splink.Rule] | None, model: _splink.LinkageModel) ->
             new_keys = ", ".join(a.format(s="l") for a, _ in rule.keys)
             keys = [b.format(s="r") for _, b in rule.keys]
             present = " AND ".join(f"{k} IS NOT NULL" for k in keys)
-            any_rule.append(f"({present} AND hash({', '.join(keys)}) IN "
-                            f"(SELECT hash({new_keys}) FROM {S}.new_input l))")
+            any_rule.append(
+                f"({present} AND hash({', '.join(keys)}) IN "
+                f"(SELECT hash({new_keys}) FROM {S}.new_input l))"
+            )
         return " OR ".join(any_rule) or "FALSE"
-    pairs = " UNION ".join(f"SELECT r.unique_id FROM {S}.new_input l JOIN {S}.link_input r "
-                           f"ON {rule}" for rule in _splink.blocking_rules(model.settings))
+    pairs = " UNION ".join(
+        f"SELECT r.unique_id FROM {S}.new_input l JOIN {S}.link_input r ON {rule}"
+        for rule in _splink.blocking_rules(model.settings)
+    )
     return f"r.unique_id IN ({pairs})" if pairs else "TRUE"
 
 
@@ -421,10 +540,14 @@ def _apply_overrides(engine: Engine, settings: IdentitySection, run_id: int) -> 
         JOIN person_index pb ON pb.identity_id = o.identity_id_b
         WHERE o.kind = 'link' AND pa.person_id <> pb.person_id""")
     for a, b in links:
-        engine.execute("CREATE OR REPLACE TEMP TABLE _forced AS SELECT identity_id, 'forced' "
-                       "AS cluster_id FROM person_index WHERE person_id IN (?, ?)", [a, b])
-        for k, n in _index.apply_assignment(engine, "_forced", run_id=run_id,
-                                            cause="forced link", replace_all=False).items():
+        engine.execute(
+            "CREATE OR REPLACE TEMP TABLE _forced AS SELECT identity_id, 'forced' "
+            "AS cluster_id FROM person_index WHERE person_id IN (?, ?)",
+            [a, b],
+        )
+        for k, n in _index.apply_assignment(
+            engine, "_forced", run_id=run_id, cause="forced link", replace_all=False
+        ).items():
             events[k] = events.get(k, 0) + n
     splits = engine.query("""
         SELECT DISTINCT pa.person_id FROM link_overrides o
@@ -432,8 +555,12 @@ def _apply_overrides(engine: Engine, settings: IdentitySection, run_id: int) -> 
         JOIN person_index pb ON pb.identity_id = o.identity_id_b
         WHERE o.kind = 'split' AND pa.person_id = pb.person_id""")
     for (person,) in splits:
-        members = [r[0] for r in engine.query(
-            "SELECT identity_id FROM person_index WHERE person_id = ?", [person])]
+        members = [
+            r[0]
+            for r in engine.query(
+                "SELECT identity_id FROM person_index WHERE person_id = ?", [person]
+            )
+        ]
         # (forced links first: a run that stored no edges for them still keeps them together)
         edges = engine.query(
             """SELECT l, r FROM (
@@ -444,22 +571,24 @@ def _apply_overrides(engine: Engine, settings: IdentitySection, run_id: int) -> 
                  WHERE match_probability >= ?)
                WHERE l IN (SELECT unnest(?::VARCHAR[])) AND r IN (SELECT unnest(?::VARCHAR[]))
                ORDER BY p DESC, l, r""",
-            [settings.link_threshold, members, members])
-        cannot = engine.query("SELECT identity_id_a, identity_id_b FROM link_overrides "
-                              "WHERE kind = 'split'")
+            [settings.link_threshold, members, members],
+        )
+        cannot = engine.query(
+            "SELECT identity_id_a, identity_id_b FROM link_overrides WHERE kind = 'split'"
+        )
         labels = _cluster.constrained_clustering(members, edges, cannot)
         relabel = {"identity_id": list(labels), "cluster_id": list(labels.values())}
         with engine.registered("_relabel", relabel):
             engine.execute("CREATE OR REPLACE TEMP TABLE _forced AS SELECT * FROM _relabel")
-        for k, n in _index.apply_assignment(engine, "_forced", run_id=run_id,
-                                            cause="forced split", replace_all=False).items():
+        for k, n in _index.apply_assignment(
+            engine, "_forced", run_id=run_id, cause="forced split", replace_all=False
+        ).items():
             events[k] = events.get(k, 0) + n
     engine.execute("UPDATE link_overrides SET run_id = ? WHERE run_id IS NULL", [run_id])
     return events
 
 
-def _record_run(engine: Engine, run: Run, events: dict[str, int],
-                started: float) -> LinkReport:
+def _record_run(engine: Engine, run: Run, events: dict[str, int], started: float) -> LinkReport:
     # (each active ID holds records: a person whose records all went elsewhere was merged)
     persons = int(engine.scalar("SELECT count(*) FROM person_ids WHERE status = 'active'"))
     unlinked = int(engine.scalar("SELECT count(*) FROM unlinked"))
@@ -469,8 +598,31 @@ def _record_run(engine: Engine, run: Run, events: dict[str, int],
         "INSERT INTO link_runs (run_id, linked_at, mode, model_version, records, new_records, "
         "edges, persons, events, seconds, country, emptied) "
         "VALUES (?, now()::TIMESTAMP, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [run.run_id, run.mode, run.model_version, run.records, run.new_records, edges, persons,
-         ", ".join(f"{k} {v}" for k, v in sorted(events.items())), seconds, run.country,
-         ", ".join(f"{k} {v}" for k, v in sorted(run.emptied.items()))])
-    return LinkReport(run.run_id, run.mode, run.model_version, run.records, run.new_records,
-                      persons, unlinked, edges, events, seconds, run.country, run.emptied)
+        [
+            run.run_id,
+            run.mode,
+            run.model_version,
+            run.records,
+            run.new_records,
+            edges,
+            persons,
+            ", ".join(f"{k} {v}" for k, v in sorted(events.items())),
+            seconds,
+            run.country,
+            ", ".join(f"{k} {v}" for k, v in sorted(run.emptied.items())),
+        ],
+    )
+    return LinkReport(
+        run.run_id,
+        run.mode,
+        run.model_version,
+        run.records,
+        run.new_records,
+        persons,
+        unlinked,
+        edges,
+        events,
+        seconds,
+        run.country,
+        run.emptied,
+    )

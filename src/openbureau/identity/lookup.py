@@ -61,8 +61,9 @@ from openbureau.identity._address import words_macro
 from openbureau.identity.link import INPUT_COLUMNS, conflict_sql
 
 Status = Literal["found", "ambiguous", "not_found"]
-MINIMUM_IDENTITY = ("a first name, a last name, a birth date, and an address (line and "
-                    "postcode) or a national ID")
+MINIMUM_IDENTITY = (
+    "a first name, a last name, a birth date, and an address (line and postcode) or a national ID"
+)
 QUERY_ID = "query"
 # Of two persons at or above the threshold, the stronger is the one when its match weight is
 # this much higher: odds of 1,024 to 1 between them.
@@ -78,8 +79,10 @@ class NotEnoughToIdentify(UserError):
 
     def __init__(self, missing: Sequence[str]) -> None:
         self.missing = tuple(missing)
-        super().__init__(f"not enough to identify a person: {_listed(self.missing)} missing; "
-                         f"a lookup needs {MINIMUM_IDENTITY}")
+        super().__init__(
+            f"not enough to identify a person: {_listed(self.missing)} missing; "
+            f"a lookup needs {MINIMUM_IDENTITY}"
+        )
 
 
 def _listed(parts: Sequence[str]) -> str:
@@ -88,13 +91,20 @@ def _listed(parts: Sequence[str]) -> str:
 
 def _missing(values: dict[str, Any]) -> list[str]:
     """The parts of the minimum identity that ``values`` lack (blank counts as missing)."""
+
     def given(name: str) -> bool:
         value = values.get(name)
         return value is not None and (not isinstance(value, str) or bool(value.strip()))
 
-    missing = [label for name, label in (("first_name", "the first name"),
-                                         ("last_name", "the last name"),
-                                         ("dob", "the birth date")) if not given(name)]
+    missing = [
+        label
+        for name, label in (
+            ("first_name", "the first name"),
+            ("last_name", "the last name"),
+            ("dob", "the birth date"),
+        )
+        if not given(name)
+    ]
     if not (given("national_id") or (given("address_line1") and given("postcode"))):
         missing.append("an address (line and postcode) or a national ID")
     return missing
@@ -118,8 +128,19 @@ class IdentityQuery:
 
     def missing(self) -> list[str]:
         """What this identity lacks of ``MINIMUM_IDENTITY`` (empty when it has it all)."""
-        return _missing({name: getattr(self, name) for name in (
-            "first_name", "last_name", "dob", "address_line1", "postcode", "national_id")})
+        return _missing(
+            {
+                name: getattr(self, name)
+                for name in (
+                    "first_name",
+                    "last_name",
+                    "dob",
+                    "address_line1",
+                    "postcode",
+                    "national_id",
+                )
+            }
+        )
 
 
 @dataclass(frozen=True)
@@ -140,9 +161,17 @@ class LookupResult:
     candidates: list[Candidate]
 
 
-def find_person(engine: Engine, model_path: Path, query: IdentityQuery, *,
-                national_id_key: bytes | None, country: str, threshold: float = 0.9,
-                max_candidates: int = 5, minimum: bool = True) -> LookupResult:
+def find_person(
+    engine: Engine,
+    model_path: Path,
+    query: IdentityQuery,
+    *,
+    national_id_key: bytes | None,
+    country: str,
+    threshold: float = 0.9,
+    max_candidates: int = 5,
+    minimum: bool = True,
+) -> LookupResult:
     """Find the person whose file it is, with the linkage model ``openbureau link`` uses.
 
     Args:
@@ -183,7 +212,8 @@ def find_person(engine: Engine, model_path: Path, query: IdentityQuery, *,
             return LookupResult("not_found", None, [])
         scored = _score(engine, wh, s, model.settings)
         conflict = conflict_sql(model)
-        rows = engine.query(f"""
+        rows = engine.query(
+            f"""
             WITH pairs AS (
               SELECT p.person_id, CASE WHEN c.national_id_token = x.national_id_token THEN 1.0
                   ELSE s.match_probability END AS match_probability, s.match_weight
@@ -196,11 +226,12 @@ def find_person(engine: Engine, model_path: Path, query: IdentityQuery, *,
             SELECT person_id, max(match_probability) AS p, max(match_weight) AS w,
                    count(*) FILTER (match_probability >= ?) AS n
             FROM pairs WHERE person_id NOT IN (SELECT person_id FROM ruled_out)
-            GROUP BY person_id ORDER BY p DESC, w DESC, person_id""", [threshold])
+            GROUP BY person_id ORDER BY p DESC, w DESC, person_id""",
+            [threshold],
+        )
     persons = [Candidate(str(pid), float(p), float(w), int(k)) for pid, p, w, k in rows]
     status = _decide(persons, threshold)
-    return LookupResult(status, persons[0] if status == "found" else None,
-                        persons[:max_candidates])
+    return LookupResult(status, persons[0] if status == "found" else None, persons[:max_candidates])
 
 
 def _decide(persons: list[Candidate], threshold: float) -> Status:
@@ -222,8 +253,9 @@ def _national_id_token(national_id: str | None, key: bytes | None) -> str | None
     if national_id is None or not national_id.strip():
         return None
     if key is None:
-        raise UserError("a national ID was given but no national-ID key: pass the workspace's "
-                        "key to match it")
+        raise UserError(
+            "a national ID was given but no national-ID key: pass the workspace's key to match it"
+        )
     normalised = re.sub("[^0-9A-Za-z]", "", national_id).upper()
     if not re.fullmatch("[0-9A-Z]{5,20}", normalised):
         raise UserError("the national ID is not 5-20 letters or digits")
@@ -235,26 +267,40 @@ def _nicknames() -> dict[str, Sequence[str | None]]:
     return _names.nickname_table()
 
 
-def _standardise_query(engine: Engine, s: str, query: IdentityQuery, token: str | None,
-                       country: str, minimum: bool) -> None:
+def _standardise_query(
+    engine: Engine, s: str, query: IdentityQuery, token: str | None, country: str, minimum: bool
+) -> None:
     """``{s}.query_record``: the query as a Splink input record, standardised by the identity
     stage's SQL. Raises NotEnoughToIdentify when, standardised, it falls short of the minimum
     (with ``minimum``), UserError when it is too little to identify anyone."""
     values: dict[str, Any] = {
-        "first_name": query.first_name, "last_name": query.last_name,
-        "name_suffix": query.name_suffix, "dob": query.dob,
-        "address_line1": query.address_line1, "city": query.city,
-        "postcode": query.postcode, "phone": query.phone, "email": query.email,
+        "first_name": query.first_name,
+        "last_name": query.last_name,
+        "name_suffix": query.name_suffix,
+        "dob": query.dob,
+        "address_line1": query.address_line1,
+        "city": query.city,
+        "postcode": query.postcode,
+        "phone": query.phone,
+        "email": query.email,
         "national_id_token": token,
     }
-    raw = pa.table({"feed": pa.array(["lookup"]), **{
-        name: pa.array([values.get(name)], pa.date32() if kind == "DATE" else pa.string())
-        for name, kind in standardise.RAW_FIELDS.items()}})
+    raw = pa.table(
+        {
+            "feed": pa.array(["lookup"]),
+            **{
+                name: pa.array([values.get(name)], pa.date32() if kind == "DATE" else pa.string())
+                for name, kind in standardise.RAW_FIELDS.items()
+            },
+        }
+    )
     # the key of the parsed-phone table is the phone trimmed of spaces (see _phone.raw_phone)
     phones = [p for p in [(query.phone or "").strip(" ")] if p]
-    with engine.registered("_lookup_raw", raw), \
-            engine.registered("_lookup_phones", _phone.phone_table(phones, country)), \
-            engine.registered("_lookup_nicknames", _nicknames()):
+    with (
+        engine.registered("_lookup_raw", raw),
+        engine.registered("_lookup_phones", _phone.phone_table(phones, country)),
+        engine.registered("_lookup_nicknames", _nicknames()),
+    ):
         engine.execute(f"""
             CREATE TABLE {s}.query_record AS
             WITH _id_distinct AS (SELECT *, NULL AS rows FROM _lookup_raw),
@@ -266,16 +312,26 @@ def _standardise_query(engine: Engine, s: str, query: IdentityQuery, token: str 
     usable, named, *kept = engine.query(f"""
         SELECT usable, first_name IS NOT NULL OR last_name IS NOT NULL, first_name, last_name,
                dob, address_line1, postcode, national_id_token FROM {s}.query_record""")[0]
-    if minimum and (missing := _missing(dict(zip(
-            ("first_name", "last_name", "dob", "address_line1", "postcode", "national_id"),
-            kept, strict=True)))):
+    if minimum and (
+        missing := _missing(
+            dict(
+                zip(
+                    ("first_name", "last_name", "dob", "address_line1", "postcode", "national_id"),
+                    kept,
+                    strict=True,
+                )
+            )
+        )
+    ):
         raise NotEnoughToIdentify(missing)
     if not usable:
         raise UserError(
             "too little to identify a person: give a birth date, an address, a phone or an "
-            "email besides the name, or a national ID" if named else
-            "too little to identify a person: give a name (with a birth date, an address, a "
-            "phone or an email), or a national ID")
+            "email besides the name, or a national ID"
+            if named
+            else "too little to identify a person: give a name (with a birth date, an address, a "
+            "phone or an email), or a national ID"
+        )
 
 
 def _blocking(settings: dict[str, Any]) -> str:
@@ -283,8 +339,7 @@ def _blocking(settings: dict[str, Any]) -> str:
     return " OR ".join(f"({rule})" for rule in _splink.blocking_rules(settings)) or "TRUE"
 
 
-def _score(engine: DuckDBEngine, wh: str, s: str,
-           settings: dict[str, Any]) -> str:
+def _score(engine: DuckDBEngine, wh: str, s: str, settings: dict[str, Any]) -> str:
     """Score the query against every candidate; return the scratch table of scored pairs.
 
     Term frequencies are those of all usable records, as when linking; only the values the
@@ -293,8 +348,9 @@ def _score(engine: DuckDBEngine, wh: str, s: str,
     tf_columns = _splink.tf_columns(settings)
     for col in tf_columns:
         values = f"SELECT {col} FROM {s}.query_record UNION SELECT {col} FROM {s}.candidates"
-        engine.execute(f"CREATE TABLE {s}.tf_{col} AS "
-                       f"{_splink.tf_table_sql(col, population, values)}")
+        engine.execute(
+            f"CREATE TABLE {s}.tf_{col} AS {_splink.tf_table_sql(col, population, values)}"
+        )
     engine.execute(f"CREATE TABLE {s}.scored AS {_scoring_sql(engine, settings, tf_columns)}")
     return f"{s}.scored"
 
@@ -307,8 +363,7 @@ _SCORING_SQL: dict[str, str] = {}
 _SCORING_SQL_LOCK = threading.Lock()
 
 
-def _scoring_sql(engine: DuckDBEngine, settings: dict[str, Any],
-                 tf_columns: list[str]) -> str:
+def _scoring_sql(engine: DuckDBEngine, settings: dict[str, Any], tf_columns: list[str]) -> str:
     """The SELECT Splink's ``score_pairs`` runs for the scratch tables ``query_record`` and
     ``candidates`` (and ``tf_<column>``), which it names without a catalog."""
     key = json.dumps(settings, sort_keys=True)
@@ -318,13 +373,19 @@ def _scoring_sql(engine: DuckDBEngine, settings: dict[str, Any],
         if (sql := _SCORING_SQL.get(key)) is not None:
             return sql
         db_api = DuckDBAPI(connection=engine.connection)
-        linker = Linker(db_api.register("candidates"), settings, log_level=logging.ERROR,
-                        validate_settings=False)
+        linker = Linker(
+            db_api.register("candidates"),
+            settings,
+            log_level=logging.ERROR,
+            validate_settings=False,
+        )
         for col in tf_columns:
             linker.table_management.register_term_frequency_lookup(
-                db_api.register(f"tf_{col}"), col)
-        scored = linker.inference.score_pairs(db_api.register("query_record"),
-                                              db_api.register("candidates"))
+                db_api.register(f"tf_{col}"), col
+            )
+        scored = linker.inference.score_pairs(
+            db_api.register("query_record"), db_api.register("candidates")
+        )
         if len(_SCORING_SQL) >= 8:  # a long-running service outliving many retrainings
             _SCORING_SQL.clear()
         sql = _SCORING_SQL[key] = str(scored.sql_used_to_create)

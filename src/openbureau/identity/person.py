@@ -41,36 +41,53 @@ def person_file(engine: Engine, person_id: str) -> dict[str, Any]:
     (``first_record_id``) comes from the warehouse's record map; a snapshot has none (None):
     aggregating a row per loaded record would add seconds to every publish."""
     if not engine.table_exists("person_ids") or not engine.scalar(
-            "SELECT count(*) FROM person_ids"):
+        "SELECT count(*) FROM person_ids"
+    ):
         raise UserError("no person index yet: run `openbureau link` first")
     asked = person_id.strip().upper()
     active = _index.resolve(engine, asked)
     if active is None:
         raise UserError(f"{person_id}: no such person ID")
     if engine.table_exists(PERSON_IDENTITY_TABLE):  # (a published snapshot)
-        records = engine.arrow(f"""
+        records = engine.arrow(
+            f"""
             SELECT *, NULL::VARCHAR AS first_record_id FROM {PERSON_IDENTITY_TABLE}
-            WHERE person_id = ? ORDER BY {ORDER}""", [active]).to_pylist()
+            WHERE person_id = ? ORDER BY {ORDER}""",
+            [active],
+        ).to_pylist()
     else:  # (the warehouse: with each record's smallest record id, which the snapshot lacks)
-        records = engine.arrow(f"""
+        records = engine.arrow(
+            f"""
             WITH mine AS (SELECT * FROM ({PERSON_IDENTITY_SQL}) WHERE person_id = ?)
             SELECT mine.*, m.first_record_id FROM mine LEFT JOIN (
               SELECT identity_id, min(record_id) AS first_record_id FROM identity_record_map
               WHERE identity_id IN (SELECT identity_id FROM mine) GROUP BY identity_id
             ) m USING (identity_id) ORDER BY {ORDER}""",
-            [active]).to_pylist()
-    merged = engine.arrow("""
+            [active],
+        ).to_pylist()
+    merged = engine.arrow(
+        """
         SELECT person_id, retired_run AS run_id FROM person_ids
         WHERE resolves_to = ? AND status = 'retired' ORDER BY retired_run, person_id""",
-        [active]).to_pylist()
+        [active],
+    ).to_pylist()
     ids = [active, *(m["person_id"] for m in merged)]
-    history = engine.arrow("""
+    history = engine.arrow(
+        """
         SELECT run_id, linked_at, event, person_id, other_person_id, records, cause
         FROM person_id_history
         WHERE list_contains(?, person_id) OR list_contains(?, other_person_id)
-        ORDER BY run_id, linked_at, event, person_id""", [ids, ids]).to_pylist()
-    return {"person_id": active, "asked": person_id, "retired": active != asked,
-            "records": records, "merged": merged, "history": history}
+        ORDER BY run_id, linked_at, event, person_id""",
+        [ids, ids],
+    ).to_pylist()
+    return {
+        "person_id": active,
+        "asked": person_id,
+        "retired": active != asked,
+        "records": records,
+        "merged": merged,
+        "history": history,
+    }
 
 
 # Events written before they were numbered (``seq``, 2026-11-30): in the order apply_assignment
@@ -101,9 +118,16 @@ def held_elsewhere(engine: Engine, person_id: str) -> list[dict[str, Any]]:
     active = _index.resolve(engine, person_id.strip().upper())
     if active is None:
         raise UserError(f"{person_id}: no such person ID")
-    own = {active, *(p for (p,) in engine.query(
-        "SELECT person_id FROM person_ids WHERE resolves_to = ? AND status = 'retired'",
-        [active]))}
+    own = {
+        active,
+        *(
+            p
+            for (p,) in engine.query(
+                "SELECT person_id FROM person_ids WHERE resolves_to = ? AND status = 'retired'",
+                [active],
+            )
+        ),
+    }
     # the events of the IDs whose files may have held this person's records: these IDs, the
     # files they were split off, and any file those were merged into or led to
     numbered = "seq" in engine.columns("person_id_history")
@@ -111,12 +135,14 @@ def held_elsewhere(engine: Engine, person_id: str) -> list[dict[str, Any]]:
     tracked = set(own)
     events: list[tuple[Any, ...]] = []
     for _ in range(64):
-        events = engine.query(f"""
+        events = engine.query(
+            f"""
             SELECT run_id, linked_at, event, person_id, other_person_id, {extra}
             FROM person_id_history
             WHERE event <> 'new' AND (list_contains(?, person_id)
                                       OR list_contains(?, other_person_id))""",
-                              [sorted(tracked), sorted(tracked)])
+            [sorted(tracked), sorted(tracked)],
+        )
         more = {e[3] for e in events if e[4] in tracked and e[2] != "split"}
         more |= {e[4] for e in events if e[2] == "split" and e[3] in own and e[4] is not None}
         if more <= tracked:
@@ -163,8 +189,11 @@ def held_elsewhere(engine: Engine, person_id: str) -> list[dict[str, Any]]:
             lo = since if start is None or (since is not None and since > start) else start
             hi = until if end is None or (until is not None and until < end) else end
             period = {"person_id": holder, "since": lo, "until": hi}
-            if holder not in own and (lo is None or hi is None or lo < hi) \
-                    and period not in periods:  # (an ID merged into another: once)
+            if (
+                holder not in own
+                and (lo is None or hi is None or lo < hi)
+                and period not in periods
+            ):  # (an ID merged into another: once)
                 periods.append(period)
 
     for p in own:
@@ -184,8 +213,11 @@ def held_elsewhere(engine: Engine, person_id: str) -> list[dict[str, Any]]:
 
         for period in periods:
             period["since"], period["until"] = served(period["since"]), served(period["until"])
-        periods[:] = [x for i, x in enumerate(periods) if x not in periods[:i] and (
-            x["since"] is None or x["until"] is None or x["since"] < x["until"])]
+        periods[:] = [
+            x
+            for i, x in enumerate(periods)
+            if x not in periods[:i]
+            and (x["since"] is None or x["until"] is None or x["since"] < x["until"])
+        ]
     periods.sort(key=lambda x: (x["since"] is not None, x["since"], x["person_id"]))
     return periods
-

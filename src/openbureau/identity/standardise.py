@@ -37,16 +37,37 @@ Progress = Callable[[str, int, int], None]
 
 # Canonical identity fields a src_ table may carry, with the type they are read as.
 RAW_FIELDS: dict[str, str] = {
-    "first_name": "VARCHAR", "middle_name": "VARCHAR", "last_name": "VARCHAR",
-    "name_suffix": "VARCHAR", "full_name": "VARCHAR", "dob": "DATE",
-    "address_line1": "VARCHAR", "address_line2": "VARCHAR", "city": "VARCHAR",
-    "region": "VARCHAR", "postcode": "VARCHAR", "address_full": "VARCHAR", "phone": "VARCHAR",
-    "email": "VARCHAR", "national_id_token": "VARCHAR",
+    "first_name": "VARCHAR",
+    "middle_name": "VARCHAR",
+    "last_name": "VARCHAR",
+    "name_suffix": "VARCHAR",
+    "full_name": "VARCHAR",
+    "dob": "DATE",
+    "address_line1": "VARCHAR",
+    "address_line2": "VARCHAR",
+    "city": "VARCHAR",
+    "region": "VARCHAR",
+    "postcode": "VARCHAR",
+    "address_full": "VARCHAR",
+    "phone": "VARCHAR",
+    "email": "VARCHAR",
+    "national_id_token": "VARCHAR",
 }
 # The standardised values an identity is made of, in the order they are hashed.
-IDENTITY_VALUES = ("first_name", "middle_name", "last_name", "name_suffix", "dob",
-                   "address_line1", "city", "region", "postcode", "phone", "email",
-                   "national_id_token")
+IDENTITY_VALUES = (
+    "first_name",
+    "middle_name",
+    "last_name",
+    "name_suffix",
+    "dob",
+    "address_line1",
+    "city",
+    "region",
+    "postcode",
+    "phone",
+    "email",
+    "national_id_token",
+)
 
 SCHEMA = [
     """CREATE TABLE IF NOT EXISTS identity_batches (
@@ -93,26 +114,53 @@ SCHEMA = [
         rows BIGINT NOT NULL
     )""",
 ]
-RECORD_COLUMNS = ("identity_id", "feed", "first_name", "first_name_std", "middle_name",
-                  "last_name", "name_suffix", "dob", "address_line1", "house_number", "street",
-                  "unit", "city", "region", "postcode", "phone", "email", "national_id_token",
-                  "usable", "unusable_reason")
+RECORD_COLUMNS = (
+    "identity_id",
+    "feed",
+    "first_name",
+    "first_name_std",
+    "middle_name",
+    "last_name",
+    "name_suffix",
+    "dob",
+    "address_line1",
+    "house_number",
+    "street",
+    "unit",
+    "city",
+    "region",
+    "postcode",
+    "phone",
+    "email",
+    "national_id_token",
+    "usable",
+    "unusable_reason",
+)
 # Why standardisation emptied a value that a row had, by field: declared once, for link's
 # summary, the link run record and docs/identity.md ({country}: the bureau's).
 NO_LATIN = "no_latin_letters_or_digits"
 _NO_LATIN = "no Latin letter or digit (names and addresses are compared in Latin letters)"
 EMPTIED: dict[tuple[str, str], str] = {
-    **{(f, NO_LATIN): _NO_LATIN for f in ("first_name", "middle_name", "last_name",
-                                          "full_name", "address_line1", "address_full",
-                                          "city", "region")},
+    **{
+        (f, NO_LATIN): _NO_LATIN
+        for f in (
+            "first_name",
+            "middle_name",
+            "last_name",
+            "full_name",
+            "address_line1",
+            "address_full",
+            "city",
+            "region",
+        )
+    },
     ("name_suffix", "not_a_name_suffix"): "not JR, SR, II, III or IV",
     ("region", "not_a_us_state"): "not a US state, its code or its name",
     ("postcode", "not_a_postcode_of_country"): "not a postcode of {country}",
     ("phone", _phone.NOT_A_PHONE_NUMBER): "not a phone number",
-    ("phone", _phone.NOT_VALID_IN_COUNTRY): "no country code, and not a valid number of "
-                                            "{country}",
+    ("phone", _phone.NOT_VALID_IN_COUNTRY): "no country code, and not a valid number of {country}",
     ("phone", _phone.NOT_VALID_INTERNATIONAL): "not a valid number of the country its "
-                                               "country code names",
+    "country code names",
     ("email", "not_an_email_address"): "not an email address",
 }
 _EMAIL = r"^[a-z0-9!#$%&*+/=?^_{}~.'-]+@[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,}$"
@@ -170,12 +218,12 @@ class Staged:
 
 # The identity records new in the staged batches, as rows of identity_records (for a link run,
 # which reads them before they are written).
-STAGED_NEW_RECORDS = ("(SELECT * FROM temp._id_new ANTI JOIN temp._id_known "
-                      "USING (identity_id))")
+STAGED_NEW_RECORDS = "(SELECT * FROM temp._id_new ANTI JOIN temp._id_known USING (identity_id))"
 
 
-def build_identity_records(engine: Engine, *, country: str,
-                           progress: Progress | None = None) -> IdentityUpdate:
+def build_identity_records(
+    engine: Engine, *, country: str, progress: Progress | None = None
+) -> IdentityUpdate:
     """Standardise every ingest batch not yet processed into identity records.
 
     All or nothing: the batches' rows are mapped, new identity records inserted and existing
@@ -201,8 +249,9 @@ def build_identity_records(engine: Engine, *, country: str,
     return _summary(engine, staged.batch_ids, mapped, new_ids, emptied)
 
 
-def stage_identity_records(engine: Engine, *, country: str,
-                           progress: Progress | None = None) -> Staged | None:
+def stage_identity_records(
+    engine: Engine, *, country: str, progress: Progress | None = None
+) -> Staged | None:
     """Standardise the batches not processed yet into temporary tables, writing nothing to
     the warehouse (tables of an earlier openbureau are brought up to date). None if there
     are none. Publish with :func:`publish_identity_records`; :func:`drop_staged` after."""
@@ -210,18 +259,25 @@ def stage_identity_records(engine: Engine, *, country: str,
     country = country.upper()
     store.ensure_schema(engine)
     migrate(engine)
-    done = ("WHERE batch_id NOT IN (SELECT batch_id FROM identity_batches)"
-            if engine.table_exists("identity_batches") else "")
-    pending = engine.query(f"SELECT feed, list(batch_id ORDER BY batch_id) FROM ingest_batches "
-                           f"{done} GROUP BY feed ORDER BY feed")
+    done = (
+        "WHERE batch_id NOT IN (SELECT batch_id FROM identity_batches)"
+        if engine.table_exists("identity_batches")
+        else ""
+    )
+    pending = engine.query(
+        f"SELECT feed, list(batch_id ORDER BY batch_id) FROM ingest_batches "
+        f"{done} GROUP BY feed ORDER BY feed"
+    )
     if not pending:
         return None
     batch_ids = tuple(sorted(b for _, bs in pending for b in bs))
     tick(f"identity: reading {len(batch_ids)} batches", 0, 4)
     src_rows = _collect(engine, [(f, list(bs)) for f, bs in pending])
     tick("identity: parsing phone numbers", 1, 4)
-    with engine.registered("_id_phones", _parsed_phones(engine, country)), \
-            engine.registered("_id_nicknames", _names.nickname_table()):
+    with (
+        engine.registered("_id_phones", _parsed_phones(engine, country)),
+        engine.registered("_id_nicknames", _names.nickname_table()),
+    ):
         tick("identity: standardising", 2, 4)
         engine.execute(f"CREATE OR REPLACE TEMP TABLE _id_std AS {_standardise(country)}")
     tick("identity: writing identity records", 3, 4)
@@ -236,8 +292,11 @@ def stage_identity_records(engine: Engine, *, country: str,
     # the records seen before (one pass over a million of them; a new feed's batch has none)
     engine.execute(
         "CREATE OR REPLACE TEMP TABLE _id_known AS SELECT identity_id FROM _id_new "
-        + ("SEMI JOIN identity_records USING (identity_id)"
-           if engine.table_exists("identity_records") else "LIMIT 0")
+        + (
+            "SEMI JOIN identity_records USING (identity_id)"
+            if engine.table_exists("identity_records")
+            else "LIMIT 0"
+        )
     )
     return Staged(batch_ids, src_rows, country)
 
@@ -247,8 +306,9 @@ def drop_staged(engine: Engine) -> None:
         engine.execute(f"DROP TABLE IF EXISTS temp.{t}")
 
 
-def publish_identity_records(engine: Engine, staged: Staged
-                             ) -> tuple[tuple[str, ...], int, dict[str, int]]:
+def publish_identity_records(
+    engine: Engine, staged: Staged
+) -> tuple[tuple[str, ...], int, dict[str, int]]:
     """Write what :func:`stage_identity_records` staged: map the rows, insert the new
     identity records, update the counts of existing ones, count what was emptied. Call
     inside a transaction. Returns the new records' ids, the rows mapped and the emptied
@@ -260,8 +320,7 @@ def publish_identity_records(engine: Engine, staged: Staged
     )
     mapped = int(engine.scalar("SELECT sum(len(rows)) FROM _id_std") or 0)
     if mapped != staged.src_rows:
-        raise EngineError(f"identity: mapped {mapped} rows but the batches hold "
-                          f"{staged.src_rows}")
+        raise EngineError(f"identity: mapped {mapped} rows but the batches hold {staged.src_rows}")
     if engine.scalar("SELECT count(*) FROM _id_known"):
         engine.execute(
             "UPDATE identity_records AS r SET n_records = r.n_records + n.n_records, "
@@ -270,10 +329,13 @@ def publish_identity_records(engine: Engine, staged: Staged
             "FROM _id_new AS n SEMI JOIN _id_known USING (identity_id) "
             "WHERE r.identity_id = n.identity_id"
         )
-    new_ids = tuple(r[0] for r in engine.query(
-        "SELECT identity_id FROM _id_new ANTI JOIN _id_known USING (identity_id) "
-        "ORDER BY identity_id"
-    ))
+    new_ids = tuple(
+        r[0]
+        for r in engine.query(
+            "SELECT identity_id FROM _id_new ANTI JOIN _id_known USING (identity_id) "
+            "ORDER BY identity_id"
+        )
+    )
     cols = ", ".join(RECORD_COLUMNS) + ", n_records, first_batch_id, last_batch_id"
     engine.execute(
         f"INSERT INTO identity_records ({cols}) SELECT {cols} FROM _id_new "
@@ -282,7 +344,8 @@ def publish_identity_records(engine: Engine, staged: Staged
     now = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
     engine.execute(
         "INSERT INTO identity_batches (batch_id, processed_at, country) "
-        "SELECT unnest(?::VARCHAR[]), ?, ?", [list(staged.batch_ids), now, staged.country]
+        "SELECT unnest(?::VARCHAR[]), ?, ?",
+        [list(staged.batch_ids), now, staged.country],
     )
     engine.execute("""
         INSERT INTO identity_emptied
@@ -297,8 +360,10 @@ def publish_identity_records(engine: Engine, staged: Staged
         "(SELECT batch_id FROM identity_batches)), (SELECT count(*) FROM identity_record_map)"
     )[0]
     if expected != stored:
-        raise EngineError(f"identity: {stored} rows mapped in all, but the processed batches "
-                          f"loaded {expected}; nothing was written")
+        raise EngineError(
+            f"identity: {stored} rows mapped in all, but the processed batches "
+            f"loaded {expected}; nothing was written"
+        )
     return new_ids, mapped, emptied_counts(engine, staged.batch_ids)
 
 
@@ -306,10 +371,14 @@ def emptied_counts(engine: Engine, batch_ids: Sequence[str]) -> dict[str, int]:
     """Rows whose value standardisation emptied in these batches, by "field:reason"."""
     if not batch_ids or not engine.table_exists("identity_emptied"):
         return {}
-    return {f"{f}:{r}": int(n) for f, r, n in engine.query(
-        "SELECT field, reason, sum(rows) FROM identity_emptied "
-        "WHERE batch_id IN (SELECT unnest(?::VARCHAR[])) GROUP BY ALL ORDER BY ALL",
-        [list(batch_ids)])}
+    return {
+        f"{f}:{r}": int(n)
+        for f, r, n in engine.query(
+            "SELECT field, reason, sum(rows) FROM identity_emptied "
+            "WHERE batch_id IN (SELECT unnest(?::VARCHAR[])) GROUP BY ALL ORDER BY ALL",
+            [list(batch_ids)],
+        )
+    }
 
 
 def describe_emptied(emptied: dict[str, int], country: str) -> str:
@@ -338,10 +407,13 @@ def _collect(engine: Engine, pending: list[tuple[str, list[str]]]) -> int:
             for c, t in RAW_FIELDS.items()
         )
         in_list = ", ".join(f"'{b}'" for b in batch_ids)
-        selects.append(f"SELECT record_id, batch_id, '{feed}' AS feed, {cols} FROM {_q(table)} "
-                       f"WHERE batch_id IN ({in_list})")
-        total += int(engine.scalar(f"SELECT count(*) FROM {_q(table)} "
-                                   f"WHERE batch_id IN ({in_list})"))
+        selects.append(
+            f"SELECT record_id, batch_id, '{feed}' AS feed, {cols} FROM {_q(table)} "
+            f"WHERE batch_id IN ({in_list})"
+        )
+        total += int(
+            engine.scalar(f"SELECT count(*) FROM {_q(table)} WHERE batch_id IN ({in_list})")
+        )
     fields = ", ".join(RAW_FIELDS)
     engine.execute(
         "CREATE OR REPLACE TEMP TABLE _id_distinct AS "
@@ -370,7 +442,8 @@ def _standardise(country: str) -> str:
         **_names.full_name_tokens(),
         "last_clean": _names.clean_name("last_name"),
         "line_clean": _address.clean_text(
-            "coalesce(nullif(concat_ws(' ', address_line1, address_line2), ''), af_line)"),
+            "coalesce(nullif(concat_ws(' ', address_line1, address_line2), ''), af_line)"
+        ),
     }
     s3 = {**_names.full_name_parts(), **_address.line_parts("line_clean")}
     s4 = {"street": _address.street("street_words")}
@@ -381,11 +454,11 @@ def _standardise(country: str) -> str:
         "first_name": f"coalesce({_names.clean_name('first_name')}, fn_first_name)",
         "middle_name": f"coalesce({_names.clean_name('middle_name')}, fn_middle_name)",
         "last_name": f"coalesce({_names.without_suffix('last_clean')}, fn_last_name)",
-        "name_suffix": f"""coalesce({_names.suffix_code(_names.clean_name('name_suffix'))},
-            {_names.trailing_suffix('last_clean')}, fn_name_suffix)""",
+        "name_suffix": f"""coalesce({_names.suffix_code(_names.clean_name("name_suffix"))},
+            {_names.trailing_suffix("last_clean")}, fn_name_suffix)""",
         "dob": "dob",
         "address_line1": "nullif(concat_ws(' ', house_number, street, unit_type || ' ' || unit), "
-                         "'')",
+        "'')",
         "house_number": "house_number",
         "street": "street",
         "unit": "unit",
@@ -398,6 +471,7 @@ def _standardise(country: str) -> str:
         "national_id_token": "nullif(trim(national_id_token), '')",
         "rows": "rows",
     }
+
     # what each row gave (a value with more than spaces), for the fields that may come out
     # empty; full_name and address_full are lost only when nothing at all is read from them
     def given(*cols: str) -> str:
@@ -407,21 +481,27 @@ def _standardise(country: str) -> str:
         return f"({given(col)}) AND NOT regexp_matches(upper(strip_accents({col})), '[A-Z0-9]')"
 
     gave = {
-        **{c: given(c) for c in ("first_name", "middle_name", "last_name", "name_suffix",
-                                 "city", "email")},
+        **{
+            c: given(c)
+            for c in ("first_name", "middle_name", "last_name", "name_suffix", "city", "email")
+        },
         "address_line1": given("address_line1", "address_line2"),
-        "region": given(region), "postcode": given(postcode),
-        "full_name": no_latin("full_name"), "address_full": no_latin("address_full"),
+        "region": given(region),
+        "postcode": given(postcode),
+        "full_name": no_latin("full_name"),
+        "address_full": no_latin("address_full"),
     }
     emptied = [
-        *(f"CASE WHEN _given.{c} AND {c} IS NULL THEN '{c}:{NO_LATIN}' END"
-          for c in ("first_name", "middle_name", "last_name", "address_line1", "city")),
-        *(f"CASE WHEN _given.{c} THEN '{c}:{NO_LATIN}' END" for c in ("full_name",
-                                                                   "address_full")),
+        *(
+            f"CASE WHEN _given.{c} AND {c} IS NULL THEN '{c}:{NO_LATIN}' END"
+            for c in ("first_name", "middle_name", "last_name", "address_line1", "city")
+        ),
+        *(f"CASE WHEN _given.{c} THEN '{c}:{NO_LATIN}' END" for c in ("full_name", "address_full")),
         "CASE WHEN _given.name_suffix AND name_suffix IS NULL THEN 'name_suffix:not_a_name_suffix'"
         " END",
         "CASE WHEN _given.region AND region IS NULL THEN 'region:"
-        + ("not_a_us_state" if us else NO_LATIN) + "' END",
+        + ("not_a_us_state" if us else NO_LATIN)
+        + "' END",
         "CASE WHEN _given.postcode AND postcode IS NULL "
         "THEN 'postcode:not_a_postcode_of_country' END",
         "CASE WHEN _given.phone_reason IS NOT NULL THEN 'phone:' || _given.phone_reason END",
@@ -440,7 +520,7 @@ def _standardise(country: str) -> str:
         s4 AS (SELECT *, {_cols(s4)} FROM s3),
         s5 AS (SELECT {_cols(std)},
                       struct_pack({gave_struct}, phone_reason := p.reason) AS _given
-            FROM s4 LEFT JOIN _id_phones p ON p.raw = {_phone.raw_phone('s4.phone')}),
+            FROM s4 LEFT JOIN _id_phones p ON p.raw = {_phone.raw_phone("s4.phone")}),
         s6 AS (SELECT * EXCLUDE (_given),
                       list_filter([{", ".join(emptied)}], lambda e: e IS NOT NULL) AS emptied
                FROM s5)
@@ -452,8 +532,13 @@ def _standardise(country: str) -> str:
         FROM s6 LEFT JOIN _id_nicknames n ON n.nickname = s6.first_name"""
 
 
-def _summary(engine: Engine, batch_ids: tuple[str, ...], mapped: int,
-             new_ids: tuple[str, ...], emptied: dict[str, int]) -> IdentityUpdate:
+def _summary(
+    engine: Engine,
+    batch_ids: tuple[str, ...],
+    mapped: int,
+    new_ids: tuple[str, ...],
+    emptied: dict[str, int],
+) -> IdentityUpdate:
     if not engine.table_exists("identity_records"):
         return IdentityUpdate(batch_ids, mapped, 0, new_ids, 0, emptied)
     total, unusable = engine.query(

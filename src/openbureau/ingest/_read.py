@@ -84,8 +84,13 @@ def _to_utf8(data: bytes, encoding: str) -> bytes:
     return text.encode("utf-8", errors="surrogateescape")
 
 
-_BINARY_MAGIC = {b"\x89PNG": "a PNG image", b"%PDF": "a PDF", b"PK\x03\x04": "a ZIP archive",
-                 b"PAR1": "a Parquet file", b"\x1f\x8b": "gzip-compressed (set compression)"}
+_BINARY_MAGIC = {
+    b"\x89PNG": "a PNG image",
+    b"%PDF": "a PDF",
+    b"PK\x03\x04": "a ZIP archive",
+    b"PAR1": "a Parquet file",
+    b"\x1f\x8b": "gzip-compressed (set compression)",
+}
 _CONTROL = bytes(b for b in range(32) if b not in b"\t\n\r\x0c")
 
 
@@ -104,8 +109,9 @@ def _check_text(path: Path, data: bytes, encoding: str) -> None:
     if controls > max(8, len(head) // 50) or b"\x00\x00" in head:
         offset = min(head.find(bytes([b])) for b in _CONTROL if bytes([b]) in head)
         hint = " (UTF-16? declare it in the spec's parse.encoding)" if b"\x00" in head else ""
-        raise FileRejected(str(path), f"binary data: not a text file{hint}",
-                           line=head[:offset].count(b"\n") + 1)
+        raise FileRejected(
+            str(path), f"binary data: not a text file{hint}", line=head[:offset].count(b"\n") + 1
+        )
 
 
 def _split_lines(data: bytes) -> tuple[pa.Array, np.ndarray, bool]:
@@ -116,7 +122,8 @@ def _split_lines(data: bytes) -> tuple[pa.Array, np.ndarray, bool]:
     stops = breaks if ends else np.append(breaks, len(data))
     offsets = np.concatenate([[0], stops]).astype(np.int64)
     lines = pa.LargeBinaryArray.from_buffers(
-        pa.large_binary(), len(offsets) - 1, [None, pa.py_buffer(offsets), pa.py_buffer(data)])
+        pa.large_binary(), len(offsets) - 1, [None, pa.py_buffer(offsets), pa.py_buffer(data)]
+    )
     return lines, offsets, ends
 
 
@@ -143,7 +150,7 @@ def _undecodable_lines(data: bytes, offsets: np.ndarray) -> np.ndarray:
         stop_idx = min(max(stop_idx, start_idx + 1), len(offsets) - 1)
         base = int(offsets[start_idx])
         _BAD_UTF8.clear()
-        codecs.decode(view[base:int(offsets[stop_idx])], "utf-8", "openbureau_note_bad_utf8")
+        codecs.decode(view[base : int(offsets[stop_idx])], "utf-8", "openbureau_note_bad_utf8")
         bad.extend(base + pos for pos in _BAD_UTF8)
         start_idx = stop_idx
     return np.unique(np.searchsorted(offsets, np.array(bad, dtype=np.int64), "right") - 1)
@@ -153,8 +160,9 @@ def _decode_one(raw: bytes, path: Path, line_no: int) -> str:
     try:
         return raw.decode("utf-8").rstrip("\r\n")
     except UnicodeDecodeError:
-        raise FileRejected(str(path), "header is not valid text in the declared encoding",
-                           line=line_no) from None
+        raise FileRejected(
+            str(path), "header is not valid text in the declared encoding", line=line_no
+        ) from None
 
 
 def _parse_header(path: Path, text: str, spec: SourceSpec) -> list[str]:
@@ -176,12 +184,12 @@ def _parse_header(path: Path, text: str, spec: SourceSpec) -> list[str]:
                         f"{other!r}-delimited, but the spec says {delim!r}",
                         line=1,
                     )
-        raise FileRejected(str(path), "required column missing from the header",
-                           line=1, column=missing[0])
+        raise FileRejected(
+            str(path), "required column missing from the header", line=1, column=missing[0]
+        )
     dupes = sorted({c for c in cells if cells.count(c) > 1 and c in wanted})
     if dupes:
-        raise FileRejected(str(path), "column appears twice in the header", line=1,
-                           column=dupes[0])
+        raise FileRejected(str(path), "column appears twice in the header", line=1, column=dupes[0])
     return cells
 
 
@@ -192,7 +200,7 @@ def read_text_file(path: Path, spec: SourceSpec) -> FileContent:
     _check_text(path, data, spec.parse.encoding)
     data = _to_utf8(data, spec.parse.encoding)
     if data.startswith(codecs.BOM_UTF8):
-        data = data[len(codecs.BOM_UTF8):]
+        data = data[len(codecs.BOM_UTF8) :]
     parts, offsets, ends = _split_lines(data)
     content = FileContent(path=path, sha256=sha, size=size, ends_with_newline=ends)
     first_data = 1
@@ -204,7 +212,8 @@ def read_text_file(path: Path, spec: SourceSpec) -> FileContent:
             unmapped = [c for c in content.header if c not in {f.column for f in spec.fields}]
             if unmapped:
                 content.warnings.append(
-                    "columns not in the spec were not loaded: " + ", ".join(unmapped[:8])
+                    "columns not in the spec were not loaded: "
+                    + ", ".join(unmapped[:8])
                     + (" ..." if len(unmapped) > 8 else "")
                 )
         else:
@@ -215,9 +224,13 @@ def read_text_file(path: Path, spec: SourceSpec) -> FileContent:
     if not _NOT_BLANK.search(data, header_bytes):  # searching in place: no copy of the body
         raise FileRejected(str(path), "file has a header but no data rows")
     if not ends and spec.parse.final_newline == "required":
-        raise FileRejected(str(path), "file is truncated: the last line has no line break "
-                           "(if this furnisher never ends its files with one, set "
-                           "parse.final_newline: optional)", line=len(parts))
+        raise FileRejected(
+            str(path),
+            "file is truncated: the last line has no line break "
+            "(if this furnisher never ends its files with one, set "
+            "parse.final_newline: optional)",
+            line=len(parts),
+        )
     line_no = pa.array(np.arange(first_data, first_data + len(body), dtype=np.int64))
     # Lines that are not valid UTF-8 are marked; the engine decodes the others (and the marked
     # ones are quarantined as bad_encoding, their raw bytes kept).
@@ -231,8 +244,9 @@ def read_text_file(path: Path, spec: SourceSpec) -> FileContent:
 def read_parquet_file(path: Path, spec: SourceSpec) -> FileContent:
     """Check a Parquet file exists and hash it; the engine reads it during validation."""
     if not path.is_file():
-        raise FileRejected(str(path), "file not found" if not path.exists() else
-                           "is not a regular file")
+        raise FileRejected(
+            str(path), "file not found" if not path.exists() else "is not a regular file"
+        )
     sha, size = file_digest(path)
     if size == 0:
         raise FileRejected(str(path), "file is empty")

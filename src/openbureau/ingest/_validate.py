@@ -78,9 +78,11 @@ class Compiled:
 
 
 # The first arms of a text line's structural check: not text, or a control character in it.
-_UNREADABLE = (f"WHEN text IS NULL THEN {reason_sql('bad_encoding')} "
-               f"WHEN regexp_matches(text, {lit(CONTROL_CHARS)}) "
-               f"THEN {reason_sql('control_character')}")
+_UNREADABLE = (
+    f"WHEN text IS NULL THEN {reason_sql('bad_encoding')} "
+    f"WHEN regexp_matches(text, {lit(CONTROL_CHARS)}) "
+    f"THEN {reason_sql('control_character')}"
+)
 
 
 def _csv_cell_pattern(delim: str, quote: str) -> tuple[str, str]:
@@ -100,8 +102,10 @@ def csv_rows(spec: SourceSpec, header: list[str]) -> str:
     cols = []
     for f in spec.fields:
         cell = f"cells[{index[f.column]}]"
-        unq = (f"CASE WHEN starts_with({cell}, {lit(qt)}) "
-               f"THEN replace({cell}[2:-2], {lit(qt * 2)}, {lit(qt)}) ELSE {cell} END")
+        unq = (
+            f"CASE WHEN starts_with({cell}, {lit(qt)}) "
+            f"THEN replace({cell}[2:-2], {lit(qt * 2)}, {lit(qt)}) ELSE {cell} END"
+        )
         cols.append(f"{unq} AS {q('v_' + f.target)}")
     return f"""
     SELECT line_no, text, coalesce(text, {RAW_AS_TEXT}) AS raw_text,
@@ -150,8 +154,13 @@ def output_column(f: FieldSpec) -> str:
 
 
 def output_type(f: FieldSpec) -> str:
-    return {"date": "DATE", "month": "DATE", "amount": "DECIMAL(18,2)", "integer": "BIGINT",
-            "boolean": "BOOLEAN"}.get(f.type, "VARCHAR")
+    return {
+        "date": "DATE",
+        "month": "DATE",
+        "amount": "DECIMAL(18,2)",
+        "integer": "BIGINT",
+        "boolean": "BOOLEAN",
+    }.get(f.type, "VARCHAR")
 
 
 def _present(f: FieldSpec) -> str:
@@ -186,8 +195,10 @@ def compile_validation(spec: SourceSpec, source_rows: str) -> Compiled:
             typed_cols.append(f"{p} AS {t}")
             checks.append(e)
         if f.required:
-            checks.append(f"CASE WHEN {q('s_' + f.target)} IS NULL "
-                          f"THEN {reason_sql('missing_required', f.target)} END")
+            checks.append(
+                f"CASE WHEN {q('s_' + f.target)} IS NULL "
+                f"THEN {reason_sql('missing_required', f.target)} END"
+            )
     if spec.require_one_of:
         groups = " OR ".join(
             "(" + " AND ".join(f"{_present(spec.field(t))} IS NOT NULL" for t in g) + ")"
@@ -201,20 +212,24 @@ def compile_validation(spec: SourceSpec, source_rows: str) -> Compiled:
     key_cols = [q("t_" + output_column(spec.field(t))) for t in spec.record_key]
     source_key = (
         "concat_ws('|', " + ", ".join(f"CAST({c} AS VARCHAR)" for c in key_cols) + ")"
-        if key_cols else "NULL::VARCHAR"
+        if key_cols
+        else "NULL::VARCHAR"
     )
     dup_key = (
         f"CASE WHEN len(pre) = 0 AND row_number() OVER (PARTITION BY len(pre) = 0, "
         f"{', '.join(key_cols)} ORDER BY line_no) > 1 THEN {reason_sql('duplicate_key')} END"
-        if key_cols else "NULL::VARCHAR"
+        if key_cols
+        else "NULL::VARCHAR"
     )
 
     mask = "raw_text"
     if any(f.target == "national_id" for f in spec.fields):
         nid = q("s_national_id")
-        mask = (f"regexp_replace(CASE WHEN {nid} IS NULL THEN raw_text ELSE replace(raw_text, "
-                f"{nid}, {lit(NATIONAL_ID_MASK)}) END, {lit(_NATIONAL_ID_PATTERN)}, "
-                f"{lit(NATIONAL_ID_MASK)}, 'g')")
+        mask = (
+            f"regexp_replace(CASE WHEN {nid} IS NULL THEN raw_text ELSE replace(raw_text, "
+            f"{nid}, {lit(NATIONAL_ID_MASK)}) END, {lit(_NATIONAL_ID_PATTERN)}, "
+            f"{lit(NATIONAL_ID_MASK)}, 'g')"
+        )
     values_by_field = " ".join(
         f"WHEN {lit(f.target)} THEN "
         + (lit(NATIONAL_ID_MASK) if f.target == "national_id" else q("s_" + f.target))

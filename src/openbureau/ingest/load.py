@@ -62,8 +62,10 @@ class BatchReport:
 
     @property
     def reconciled(self) -> bool:
-        return (self.read == self.loaded + self.quarantined
-                and self.loaded == self.new + self.identical + self.superseding)
+        return (
+            self.read == self.loaded + self.quarantined
+            and self.loaded == self.new + self.identical + self.superseding
+        )
 
 
 def read_file(spec: SourceSpec, path: Path) -> FileContent:
@@ -84,8 +86,9 @@ def _parquet_source(engine: Engine, spec: SourceSpec, content: FileContent) -> t
     columns = [r[0] for r in described]
     for f in spec.fields:
         if f.column not in columns:
-            raise FileRejected(path, "required column missing from the Parquet schema",
-                               column=f.column)
+            raise FileRejected(
+                path, "required column missing from the Parquet schema", column=f.column
+            )
     unmapped = [c for c in columns if c not in {f.column for f in spec.fields}]
     if unmapped:
         content.warnings.append("columns not in the spec were not loaded: " + ", ".join(unmapped))
@@ -152,13 +155,23 @@ def _check_truncated(engine: Engine, content: FileContent) -> None:
         return
     last = engine.query(f"SELECT _line_no, _reason FROM {STAGED} ORDER BY _line_no DESC LIMIT 1")
     if last and last[0][1] in _STRUCTURAL:
-        raise FileRejected(str(content.path), f"file is truncated: the last line is incomplete "
-                           f"({last[0][1]})", line=int(last[0][0]))
+        raise FileRejected(
+            str(content.path),
+            f"file is truncated: the last line is incomplete ({last[0][1]})",
+            line=int(last[0][0]),
+        )
 
 
-def ingest_file(engine: Engine, spec: SourceSpec, path: Path, *, key: bytes,
-                max_quarantine_share: float = 1.0, progress: Progress | None = None,
-                content: FileContent | None = None) -> BatchReport:
+def ingest_file(
+    engine: Engine,
+    spec: SourceSpec,
+    path: Path,
+    *,
+    key: bytes,
+    max_quarantine_share: float = 1.0,
+    progress: Progress | None = None,
+    content: FileContent | None = None,
+) -> BatchReport:
     """Load one file as one batch. Raises FileRejected (nothing written) if unreadable."""
     tick = progress or (lambda step, done, total: None)
     tick(f"{path.name}: reading", 0, 4)
@@ -166,16 +179,30 @@ def ingest_file(engine: Engine, spec: SourceSpec, path: Path, *, key: bytes,
     store.ensure_schema(engine)
     previous = store.find_loaded(engine, spec.name, content.sha256)
     if previous:
-        return BatchReport(spec.name, str(path), previous.batch_id, "already_loaded",
-                           previous.rows_read, previous.rows_loaded, previous.rows_quarantined,
-                           new=previous.rows_new, identical=previous.rows_identical,
-                           superseding=previous.rows_superseding)
-    size = f"{len(content.lines):,} lines" if content.lines is not None else \
-        f"{content.size / 1e6:,.1f} MB"
+        return BatchReport(
+            spec.name,
+            str(path),
+            previous.batch_id,
+            "already_loaded",
+            previous.rows_read,
+            previous.rows_loaded,
+            previous.rows_quarantined,
+            new=previous.rows_new,
+            identical=previous.rows_identical,
+            superseding=previous.rows_superseding,
+        )
+    size = (
+        f"{len(content.lines):,} lines"
+        if content.lines is not None
+        else f"{content.size / 1e6:,.1f} MB"
+    )
     tick(f"{path.name}: validating {size}", 1, 4)
     try:
-        lines = (engine.registered("_ingest_lines", content.lines)
-                 if content.lines is not None else nullcontext())
+        lines = (
+            engine.registered("_ingest_lines", content.lines)
+            if content.lines is not None
+            else nullcontext()
+        )
         with lines:
             read, blank = _stage(engine, spec, content, key)
         return _publish(engine, spec, path, content, read, blank, max_quarantine_share, tick)
@@ -184,8 +211,16 @@ def ingest_file(engine: Engine, spec: SourceSpec, path: Path, *, key: bytes,
             engine.execute(f"DROP TABLE IF EXISTS {temp}")
 
 
-def _publish(engine: Engine, spec: SourceSpec, path: Path, content: FileContent, read: int,
-             blank: int, max_share: float, tick: Progress) -> BatchReport:
+def _publish(
+    engine: Engine,
+    spec: SourceSpec,
+    path: Path,
+    content: FileContent,
+    read: int,
+    blank: int,
+    max_share: float,
+    tick: Progress,
+) -> BatchReport:
     staged, quarantined = engine.query(
         f"SELECT count(*), count(*) FILTER (len(_reasons) > 0) FROM {STAGED}"
     )[0]
@@ -202,14 +237,18 @@ def _publish(engine: Engine, spec: SourceSpec, path: Path, content: FileContent,
             "is this the right spec?",
         )
     for problem, count in engine.query(
-            f"SELECT p, count(*) FROM (SELECT unnest(_nulled) AS p FROM {STAGED} "
-            "WHERE len(_reasons) = 0) GROUP BY p ORDER BY p"):
+        f"SELECT p, count(*) FROM (SELECT unnest(_nulled) AS p FROM {STAGED} "
+        "WHERE len(_reasons) = 0) GROUP BY p ORDER BY p"
+    ):
         reason, target = problem.split(":")
-        content.warnings.append(f"{target}: {count:,} values set to empty ({reason}; the spec "
-                                "says invalid: null)")
+        content.warnings.append(
+            f"{target}: {count:,} values set to empty ({reason}; the spec says invalid: null)"
+        )
     if spec.ledger is not None and not spec.record_key:
-        content.warnings.append("the spec has no record_key: a row re-sent with a changed value "
-                                "cannot supersede its earlier report and is another event")
+        content.warnings.append(
+            "the spec has no record_key: a row re-sent with a changed value "
+            "cannot supersede its earlier report and is another event"
+        )
     tick(f"{path.name}: writing {read - quarantined:,} rows, quarantining {quarantined:,}", 2, 4)
     columns = [output_column(f) for f in spec.fields]
     col_list = ", ".join(q(c) for c in columns)
@@ -218,8 +257,9 @@ def _publish(engine: Engine, spec: SourceSpec, path: Path, content: FileContent,
         _ensure_feed_table(engine, spec)
         compare_with_earlier(engine, spec)
         counts = dict.fromkeys(store.REPORTS, 0) | {
-            str(r): int(n) for r, n in engine.query(
-                f"SELECT _report, count(*) FROM {REPORTED} GROUP BY 1")}
+            str(r): int(n)
+            for r, n in engine.query(f"SELECT _report, count(*) FROM {REPORTED} GROUP BY 1")
+        }
         engine.execute(
             f"INSERT INTO {q(spec.table)} (record_id, batch_id, line_no, source_record_id, "
             f"supersedes, {col_list}) SELECT ? || '.' || _line_no, ?, _line_no, "
@@ -241,47 +281,101 @@ def _publish(engine: Engine, spec: SourceSpec, path: Path, content: FileContent,
         )
         stored, superseding = engine.query(
             f"SELECT count(*), count(supersedes) FROM {q(spec.table)} WHERE batch_id = ?",
-            [batch_id])[0]
+            [batch_id],
+        )[0]
         same = engine.scalar("SELECT count(*) FROM identical_rows WHERE batch_id = ?", [batch_id])
         stored_q = engine.scalar("SELECT count(*) FROM quarantine WHERE batch_id = ?", [batch_id])
         loaded = stored + same
-        if (loaded + stored_q != read or same != counts["identical"]
-                or superseding != counts["superseding"]):
-            raise EngineError(f"{path}: read {read} = loaded {loaded} + quarantined {stored_q} "
-                              f"(of the loaded: {counts}) does not hold; nothing was loaded")
+        if (
+            loaded + stored_q != read
+            or same != counts["identical"]
+            or superseding != counts["superseding"]
+        ):
+            raise EngineError(
+                f"{path}: read {read} = loaded {loaded} + quarantined {stored_q} "
+                f"(of the loaded: {counts}) does not hold; nothing was loaded"
+            )
         engine.execute(
             "INSERT INTO ingest_batches (batch_id, feed, furnisher, spec_fingerprint, spec_yaml, "
             "file_name, file_path, file_sha256, file_bytes, loaded_at, rows_read, rows_loaded, "
             "rows_quarantined, blank_lines, warnings, rows_new, rows_identical, rows_superseding)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [batch_id, spec.name, spec.furnisher, spec.fingerprint(), spec.to_yaml(),
-             path.name, str(path.resolve()), content.sha256, content.size,
-             datetime.now(UTC).replace(tzinfo=None, microsecond=0), read, loaded, stored_q, blank,
-             content.warnings, counts["new"], counts["identical"], counts["superseding"]],
+            [
+                batch_id,
+                spec.name,
+                spec.furnisher,
+                spec.fingerprint(),
+                spec.to_yaml(),
+                path.name,
+                str(path.resolve()),
+                content.sha256,
+                content.size,
+                datetime.now(UTC).replace(tzinfo=None, microsecond=0),
+                read,
+                loaded,
+                stored_q,
+                blank,
+                content.warnings,
+                counts["new"],
+                counts["identical"],
+                counts["superseding"],
+            ],
         )
         engine.execute("DELETE FROM field_catalog WHERE feed = ?", [spec.name])
         for f in spec.fields:
             engine.execute(
                 "INSERT INTO field_catalog VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [spec.name, output_column(f), f.column, f.type, f.category.value,
-                 f.category.protected, spec.fingerprint()],
+                [
+                    spec.name,
+                    output_column(f),
+                    f.column,
+                    f.type,
+                    f.category.value,
+                    f.category.protected,
+                    spec.fingerprint(),
+                ],
             )
     tick(f"{path.name}: batch {batch_id} written", 4, 4)
-    return BatchReport(spec.name, str(path), batch_id, "loaded", read, int(loaded),
-                       int(stored_q), blank, reasons, content.warnings, counts["new"],
-                       counts["identical"], counts["superseding"])
+    return BatchReport(
+        spec.name,
+        str(path),
+        batch_id,
+        "loaded",
+        read,
+        int(loaded),
+        int(stored_q),
+        blank,
+        reasons,
+        content.warnings,
+        counts["new"],
+        counts["identical"],
+        counts["superseding"],
+    )
 
 
-def ingest_files(engine: Engine, spec: SourceSpec, paths: Sequence[Path], *, key: bytes,
-                 max_quarantine_share: float = 1.0,
-                 progress: Progress | None = None) -> list[BatchReport]:
+def ingest_files(
+    engine: Engine,
+    spec: SourceSpec,
+    paths: Sequence[Path],
+    *,
+    key: bytes,
+    max_quarantine_share: float = 1.0,
+    progress: Progress | None = None,
+) -> list[BatchReport]:
     """Check every file can be read, then load each as its own batch.
 
     A file that cannot be read stops the command before any batch is written.
     """
     contents = [read_file(spec, p) for p in paths]
     return [
-        ingest_file(engine, spec, p, key=key, max_quarantine_share=max_quarantine_share,
-                    progress=progress, content=c)
+        ingest_file(
+            engine,
+            spec,
+            p,
+            key=key,
+            max_quarantine_share=max_quarantine_share,
+            progress=progress,
+            content=c,
+        )
         for p, c in zip(paths, contents, strict=True)
     ]

@@ -154,15 +154,19 @@ class FieldSpec(BaseModel):
     )
     decimal_comma: bool = Field(default=False, description="amounts written as 1.234,56")
     min: Decimal | dt.date | None = Field(
-        default=None, description="lowest plausible value (amount, integer, date, month); "
-        "tightens the declared bounds"
+        default=None,
+        description="lowest plausible value (amount, integer, date, month); "
+        "tightens the declared bounds",
     )
     max: Decimal | dt.date | None = Field(
-        default=None, description="highest plausible value (amount, integer, date, month); "
-        "tightens the declared bounds"
+        default=None,
+        description="highest plausible value (amount, integer, date, month); "
+        "tightens the declared bounds",
     )
     max_length: int | None = Field(
-        default=None, ge=1, le=bounds.MAX_LENGTH_LIMIT,
+        default=None,
+        ge=1,
+        le=bounds.MAX_LENGTH_LIMIT,
         description=f"longest value accepted, in characters "
         f"(default {bounds.DEFAULT_MAX_LENGTH:,})",
     )
@@ -196,11 +200,14 @@ class FieldSpec(BaseModel):
             norm = code_key(key)
             if not _historical(info):
                 if not norm:
-                    raise ValueError(f"key {key!r} can never match: an empty value is a "
-                                     "missing value")
+                    raise ValueError(
+                        f"key {key!r} can never match: an empty value is a missing value"
+                    )
                 if norm in seen:
-                    raise ValueError(f"keys {seen[norm]!r} and {key!r} are the same code "
-                                     "(codes match ignoring case and surrounding spaces)")
+                    raise ValueError(
+                        f"keys {seen[norm]!r} and {key!r} are the same code "
+                        "(codes match ignoring case and surrounding spaces)"
+                    )
                 if not value.strip():
                     raise ValueError(f"key {key!r} maps to an empty value")
             seen[norm] = key
@@ -224,13 +231,22 @@ class FieldSpec(BaseModel):
         if self.type == "code" and not self.codes:
             raise ValueError("a field of type code needs a codes table")
         if self.type == "boolean" and self.codes is None:
-            self.codes = {"true": "true", "false": "false", "1": "true", "0": "false",
-                          "y": "true", "n": "false", "yes": "true", "no": "false"}
+            self.codes = {
+                "true": "true",
+                "false": "false",
+                "1": "true",
+                "0": "false",
+                "y": "true",
+                "n": "false",
+                "yes": "true",
+                "no": "false",
+            }
         if self.type in ("date", "month") and not self.formats:
             self.formats = ["%Y-%m-%d"] if self.type == "date" else ["%Y-%m"]
         if (self.min is not None or self.max is not None) and self.type not in BOUNDED_TYPES:
-            raise ValueError(f"min and max apply to fields of type {', '.join(BOUNDED_TYPES)}, "
-                             f"not {self.type}")
+            raise ValueError(
+                f"min and max apply to fields of type {', '.join(BOUNDED_TYPES)}, not {self.type}"
+            )
         bounds.field_bounds(self)  # raises ValueError when min or max widen the bounds
         return self
 
@@ -301,7 +317,9 @@ class LedgerMapping(BaseModel):
         default=None, description="Target holding the date the furnisher reported the row"
     )
     report_lag_days: int = Field(
-        default=0, ge=0, le=400,
+        default=0,
+        ge=0,
+        le=400,
         description="Without a reported date: the row counts as known this many days after "
         "its event date",
     )
@@ -313,7 +331,8 @@ class LedgerMapping(BaseModel):
         if self.event == "public_record":
             if (self.kind is None) == (self.kind_from is None):
                 raise ValueError(
-                    "ledger: a public_record feed needs exactly one of kind, kind_from")
+                    "ledger: a public_record feed needs exactly one of kind, kind_from"
+                )
             if self.kind is not None and self.kind not in PUBLIC_RECORD_KIND:
                 raise ValueError(
                     f"ledger.kind: {self.kind!r} is not one of {PUBLIC_RECORD_KIND.listing()}"
@@ -411,20 +430,25 @@ class SourceSpec(BaseModel):
         """A coded field maps only onto its target's vocabulary (file, field and key named)."""
         where = f"fields.{i}"
         if f.codes and f.type not in ("code", "boolean"):
-            raise ValueError(f"{where}.codes: a codes table applies to fields of type code or "
-                             f"boolean; {f.column} has type {f.type}")
+            raise ValueError(
+                f"{where}.codes: a codes table applies to fields of type code or "
+                f"boolean; {f.column} has type {f.type}"
+            )
         vocab = self.vocabulary(f)
         if vocab is not None and vocab is not BOOLEAN and f.type not in ("code", "string"):
-            raise ValueError(f"{where}: {f.target} takes {vocab.label} values "
-                             f"({vocab.listing()}): give it type code with a codes table, "
-                             f"not type {f.type}")
+            raise ValueError(
+                f"{where}: {f.target} takes {vocab.label} values "
+                f"({vocab.listing()}): give it type code with a codes table, "
+                f"not type {f.type}"
+            )
         if vocab is None or f.type == "string":
             return  # a string with a vocabulary is checked value by value at ingest
         for key, value in (f.codes or {}).items():
             if value not in vocab:
                 raise ValueError(
                     f"{where}.codes: {f.column} code {key!r} maps to {value!r}, not one of "
-                    f"the {vocab.label} values ({vocab.listing()})")
+                    f"the {vocab.label} values ({vocab.listing()})"
+                )
 
     # -- helpers used by the loader ------------------------------------------------------------
 
@@ -455,10 +479,13 @@ class SourceSpec(BaseModel):
         # holds a public record's kind).
         # Bounds a spec does not set are left out, so specs written before they existed keep
         # their fingerprint.
-        unset = {i: {k for k in ("min", "max", "max_length") if getattr(f, k) is None}
-                 for i, f in enumerate(self.fields)}
-        canonical = self.model_dump_json(exclude={"description": True, "ledger": True,
-                                                  "fields": unset})
+        unset = {
+            i: {k for k in ("min", "max", "max_length") if getattr(f, k) is None}
+            for i, f in enumerate(self.fields)
+        }
+        canonical = self.model_dump_json(
+            exclude={"description": True, "ledger": True, "fields": unset}
+        )
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
     def to_yaml(self) -> str:

@@ -111,12 +111,15 @@ def _record_columns(engine: Engine) -> str:
     report counts, and its batches read as all new."""
     have = set(engine.columns("ingest_batches"))
     counts = [
-        f"coalesce({c}, {'rows_loaded' if c == 'rows_new' else '0'})" if c in have
+        f"coalesce({c}, {'rows_loaded' if c == 'rows_new' else '0'})"
+        if c in have
         else ("rows_loaded" if c == "rows_new" else "0")
         for c in _REPORT_COLUMNS
     ]
-    return ("batch_id, feed, file_name, loaded_at, rows_read, rows_loaded, rows_quarantined, "
-            + ", ".join(counts))
+    return (
+        "batch_id, feed, file_name, loaded_at, rows_read, rows_loaded, rows_quarantined, "
+        + ", ".join(counts)
+    )
 
 
 def find_loaded(engine: Engine, feed: str, sha256: str) -> BatchRecord | None:
@@ -144,16 +147,18 @@ def current_reports(engine: Engine, table: str) -> str:
     name = '"' + table.replace('"', '""') + '"'
     if "supersedes" not in engine.columns(table):  # (never re-sent since rows were compared)
         return name
-    return (f"(SELECT s.* FROM {name} s ANTI JOIN {name} n ON n.supersedes = s.record_id)")
+    return f"(SELECT s.* FROM {name} s ANTI JOIN {name} n ON n.supersedes = s.record_id)"
 
 
 def next_batch_id(engine: Engine) -> str:
     """``B000001``, ``B000002``, ...: ids whose text order is the order batches were loaded in
     (the first and last batch of a record are taken by it). Past ``B999999`` a digit is added
     and the letter moves on, so the order holds: ``C1000000``, later ``D10000000``."""
-    n = int(engine.scalar(
-        "SELECT coalesce(max(CAST(substr(batch_id, 2) AS BIGINT)), 0) + 1 FROM ingest_batches"
-    ))
+    n = int(
+        engine.scalar(
+            "SELECT coalesce(max(CAST(substr(batch_id, 2) AS BIGINT)), 0) + 1 FROM ingest_batches"
+        )
+    )
     digits = max(6, len(str(n)))
     return f"{chr(ord('B') + digits - 6)}{n:0{digits}d}"
 

@@ -10,6 +10,16 @@ from openbureau.ledger.corrections import (
 from openbureau.ledger.features import FEATURES, Feature, compute_features
 from openbureau.ledger.outcome import label_outcomes
 
-__all__ = ["FEATURES", "Feature", "LedgerReport", "build_ledger", "compute_features",
-           "correct_record", "event_counts", "label_outcomes", "lift_suppression",
-           "record_history", "suppress_record"]
+__all__ = [
+    "FEATURES",
+    "Feature",
+    "LedgerReport",
+    "build_ledger",
+    "compute_features",
+    "correct_record",
+    "event_counts",
+    "label_outcomes",
+    "lift_suppression",
+    "record_history",
+    "suppress_record",
+]

@@ -72,51 +72,74 @@ class EventTable:
         return [c.name for c in self.columns] + ["event_date", "reported_date"]
 
 
-def _c(name: str, sql_type: str, *sources: str, qualify: bool = False,
-       vocabulary: Vocabulary | None = None) -> EventColumn:
+def _c(
+    name: str,
+    sql_type: str,
+    *sources: str,
+    qualify: bool = False,
+    vocabulary: Vocabulary | None = None,
+) -> EventColumn:
     return EventColumn(name, sql_type, sources or (name,), qualify, vocabulary)
 
 
 AMOUNT = "DECIMAL(18,2)"
 
 EVENTS: dict[str, EventTable] = {
-    "account_status": EventTable("account_status", "ledger_account_status", (
-        _c("account_id", "VARCHAR", qualify=True),
-        _c("product", "VARCHAR", vocabulary=PRODUCT),
-        _c("opened_date", "DATE"),
-        _c("closed_date", "DATE"),
-        _c("credit_limit", AMOUNT),
-        _c("original_amount", AMOUNT),
-        _c("balance", AMOUNT),
-        _c("payment_status", "VARCHAR", vocabulary=ACCOUNT_STATUS),
-        _c("days_past_due", "INTEGER"),
-    )),
-    "inquiry": EventTable("inquiry", "ledger_inquiries", (
-        _c("inquiry_id", "VARCHAR"),
-        _c("inquiry_type", "VARCHAR", vocabulary=INQUIRY_PURPOSE),
-    )),
-    "payment": EventTable("payment", "ledger_payments", (
-        _c("payment_kind", "VARCHAR", "-", vocabulary=PAYMENT_KIND),  # the mapping's kind
-        _c("account_id", "VARCHAR", "account_id", "contract_id", "lease_id", qualify=True),
-        _c("due_date", "DATE", "due_date", "period"),
-        _c("amount_due", AMOUNT),
-        _c("amount_paid", AMOUNT),
-        _c("paid_date", "DATE"),
-        _c("days_late", "INTEGER"),
-    )),
-    "public_record": EventTable("public_record", "ledger_public_records", (
-        # from the mapping's kind or kind_from
-        _c("record_kind", "VARCHAR", "-", vocabulary=PUBLIC_RECORD_KIND),
-        _c("case_id", "VARCHAR", "case_id", "lien_id", qualify=True),
-        _c("filed_date", "DATE"),
-        _c("amount", AMOUNT),
-        _c("resolved_date", "DATE", "satisfied_date", "released_date", "resolved_date"),
-    )),
+    "account_status": EventTable(
+        "account_status",
+        "ledger_account_status",
+        (
+            _c("account_id", "VARCHAR", qualify=True),
+            _c("product", "VARCHAR", vocabulary=PRODUCT),
+            _c("opened_date", "DATE"),
+            _c("closed_date", "DATE"),
+            _c("credit_limit", AMOUNT),
+            _c("original_amount", AMOUNT),
+            _c("balance", AMOUNT),
+            _c("payment_status", "VARCHAR", vocabulary=ACCOUNT_STATUS),
+            _c("days_past_due", "INTEGER"),
+        ),
+    ),
+    "inquiry": EventTable(
+        "inquiry",
+        "ledger_inquiries",
+        (
+            _c("inquiry_id", "VARCHAR"),
+            _c("inquiry_type", "VARCHAR", vocabulary=INQUIRY_PURPOSE),
+        ),
+    ),
+    "payment": EventTable(
+        "payment",
+        "ledger_payments",
+        (
+            _c("payment_kind", "VARCHAR", "-", vocabulary=PAYMENT_KIND),  # the mapping's kind
+            _c("account_id", "VARCHAR", "account_id", "contract_id", "lease_id", qualify=True),
+            _c("due_date", "DATE", "due_date", "period"),
+            _c("amount_due", AMOUNT),
+            _c("amount_paid", AMOUNT),
+            _c("paid_date", "DATE"),
+            _c("days_late", "INTEGER"),
+        ),
+    ),
+    "public_record": EventTable(
+        "public_record",
+        "ledger_public_records",
+        (
+            # from the mapping's kind or kind_from
+            _c("record_kind", "VARCHAR", "-", vocabulary=PUBLIC_RECORD_KIND),
+            _c("case_id", "VARCHAR", "case_id", "lien_id", qualify=True),
+            _c("filed_date", "DATE"),
+            _c("amount", AMOUNT),
+            _c("resolved_date", "DATE", "satisfied_date", "released_date", "resolved_date"),
+        ),
+    ),
 }
 
 # A status row the ledger can rank: a known status, or none and a count of days past due.
-RANKABLE_STATUS_SQL = (f"coalesce(payment_status IN ({ACCOUNT_STATUS.sql_list()}) "
-                       "OR (payment_status IS NULL AND days_past_due >= 0), false)")
+RANKABLE_STATUS_SQL = (
+    f"coalesce(payment_status IN ({ACCOUNT_STATUS.sql_list()}) "
+    "OR (payment_status IS NULL AND days_past_due >= 0), false)"
+)
 
 
 def _status_rank_sql() -> str:
@@ -124,11 +147,13 @@ def _status_rank_sql() -> str:
     the delinquency features. A row it cannot rank is an error, never "current": ingest
     quarantines such rows and build_ledger refuses older ones, so this only fires if a row
     slipped past both."""
-    by_status = "\n    ".join(f"WHEN payment_status = '{status}' THEN {rank}"
-                               for status, rank in STATUS_RANK.items())
+    by_status = "\n    ".join(
+        f"WHEN payment_status = '{status}' THEN {rank}" for status, rank in STATUS_RANK.items()
+    )
     by_days = "\n    ".join(
         f"WHEN payment_status IS NULL AND days_past_due >= {days} THEN {STATUS_RANK[status]}"
-        for status, days in sorted(DAYS_PAST_DUE.items(), key=lambda item: -item[1]))
+        for status, days in sorted(DAYS_PAST_DUE.items(), key=lambda item: -item[1])
+    )
     return f"""CASE
     {by_status}
     {by_days}

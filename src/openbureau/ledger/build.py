@@ -77,8 +77,7 @@ def upgrade_schema(engine: Engine) -> None:
     create_views(engine)
 
 
-def _select_sql(table: EventTable, spec: SourceSpec, mapping: LedgerMapping,
-                compared: bool) -> str:
+def _select_sql(table: EventTable, spec: SourceSpec, mapping: LedgerMapping, compared: bool) -> str:
     """SELECT mapping one batch's loaded rows onto ``table``'s columns, each as version 1 of
     its own record, with the loaded row it supersedes (``_prior_record``; ``compared``: the
     feed table has the column)."""
@@ -124,10 +123,14 @@ def _select_sql(table: EventTable, spec: SourceSpec, mapping: LedgerMapping,
 
 
 def _pending_batches(engine: Engine) -> list[tuple[str, str, str]]:
-    return [(str(b), str(f), str(y)) for b, f, y in engine.query(
-        """SELECT b.batch_id, b.feed, b.spec_yaml FROM ingest_batches b
+    return [
+        (str(b), str(f), str(y))
+        for b, f, y in engine.query(
+            """SELECT b.batch_id, b.feed, b.spec_yaml FROM ingest_batches b
            WHERE b.batch_id NOT IN (SELECT batch_id FROM ledger_batches)
-             AND b.rows_loaded > 0 ORDER BY b.batch_id""")]
+             AND b.rows_loaded > 0 ORDER BY b.batch_id"""
+        )
+    ]
 
 
 def build_ledger(engine: Engine) -> LedgerReport:
@@ -138,7 +141,8 @@ def build_ledger(engine: Engine) -> LedgerReport:
     """
     start = time.perf_counter()
     if not engine.table_exists("ingest_batches") or not engine.scalar(
-            "SELECT count(*) FROM ingest_batches"):
+        "SELECT count(*) FROM ingest_batches"
+    ):
         raise UserError("nothing to build a ledger from: ingest a furnisher file first")
     if not engine.table_exists("person_index"):
         raise UserError("records are not linked to persons yet: run `openbureau link` first")
@@ -150,27 +154,32 @@ def build_ledger(engine: Engine) -> LedgerReport:
             if spec.ledger is None:
                 if feed not in report.identity_only:
                     report.identity_only.append(feed)
-                engine.execute("INSERT INTO ledger_batches VALUES (?, ?, NULL, 0, now())",
-                               [batch_id, feed])
+                engine.execute(
+                    "INSERT INTO ledger_batches VALUES (?, ?, NULL, 0, now())", [batch_id, feed]
+                )
                 report.batches += 1
                 continue
             table = EVENTS[spec.ledger.event]
             added = _map_batch(engine, table, spec, batch_id, report)
-            engine.execute("INSERT INTO ledger_batches VALUES (?, ?, ?, ?, now())",
-                           [batch_id, feed, table.event, added])
+            engine.execute(
+                "INSERT INTO ledger_batches VALUES (?, ?, ?, ?, now())",
+                [batch_id, feed, table.event, added],
+            )
             report.events[table.event] = report.events.get(table.event, 0) + added
             report.batches += 1
         report.persons_refreshed = refresh_persons(engine)
         report.unlinked_events = sum(
             int(engine.scalar(f"SELECT count(*) FROM {t.table} WHERE person_id IS NULL"))
-            for t in EVENTS.values())
+            for t in EVENTS.values()
+        )
     refuse_unknown_values(engine)  # after the commit: what it names can then be corrected
     report.seconds = time.perf_counter() - start
     return report
 
 
-def _map_batch(engine: Engine, table: EventTable, spec: SourceSpec, batch_id: str,
-               report: LedgerReport) -> int:
+def _map_batch(
+    engine: Engine, table: EventTable, spec: SourceSpec, batch_id: str, report: LedgerReport
+) -> int:
     """Add one batch's events to ``table``; returns the versions added.
 
     A row superseding an earlier report becomes the next version of that report's event
@@ -180,7 +189,8 @@ def _map_batch(engine: Engine, table: EventTable, spec: SourceSpec, batch_id: st
     assert spec.ledger is not None
     t = table.table
     compared = "supersedes" in engine.columns(spec.table)
-    engine.execute(f"""CREATE OR REPLACE TEMP TABLE _ledger_batch AS
+    engine.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _ledger_batch AS
         WITH mapped AS ({_select_sql(table, spec, spec.ledger, compared)}),
         chain AS (
           SELECT loaded_record_id AS _prior_record, any_value(record_id) AS root FROM {t}
@@ -194,7 +204,8 @@ def _map_batch(engine: Engine, table: EventTable, spec: SourceSpec, batch_id: st
             coalesce(h.root, mapped.record_id) AS record_id,
             coalesce(h.top + 1, 1) AS version, h.head_event AS supersedes)
         FROM mapped LEFT JOIN chain c USING (_prior_record) LEFT JOIN head h USING (root)""",
-                   [batch_id])
+        [batch_id],
+    )
     superseded, corrections = engine.query(f"""
         SELECT count(*), count(correction_reason) FROM {t}
         WHERE event_id IN (SELECT supersedes FROM _ledger_batch)""")[0]
@@ -229,9 +240,15 @@ def refresh_persons(engine: Engine) -> int:
 def event_counts(engine: Engine) -> dict[str, int]:
     """Current, linked, unsuppressed events per event type."""
     ensure_schema(engine)
-    return {e: int(engine.scalar(f"SELECT count(*) FROM {t.effective}"))
-            for e, t in EVENTS.items()}
+    return {e: int(engine.scalar(f"SELECT count(*) FROM {t.effective}")) for e, t in EVENTS.items()}
 
 
-__all__ = ["COMMON", "LedgerReport", "build_ledger", "ensure_schema", "event_counts",
-           "refresh_persons", "upgrade_schema"]
+__all__ = [
+    "COMMON",
+    "LedgerReport",
+    "build_ledger",
+    "ensure_schema",
+    "event_counts",
+    "refresh_persons",
+    "upgrade_schema",
+]

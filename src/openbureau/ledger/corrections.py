@@ -23,15 +23,19 @@ def _find(engine: Engine, record_id: str) -> tuple[EventTable, str, str, int]:
     """(table, the report's record id, its current event id, that event's version)."""
     for table in EVENTS.values():
         # (a ledger built by an earlier openbureau, read-only, has no loaded_record_id)
-        loaded = ("loaded_record_id" in engine.columns(table.table))
+        loaded = "loaded_record_id" in engine.columns(table.table)
         report = engine.query(
             f"SELECT record_id FROM {table.table} WHERE record_id = ?"
-            + (" OR loaded_record_id = ?" if loaded else "") + " LIMIT 1",
-            [record_id, record_id] if loaded else [record_id])
+            + (" OR loaded_record_id = ?" if loaded else "")
+            + " LIMIT 1",
+            [record_id, record_id] if loaded else [record_id],
+        )
         if not report:
             continue
-        row = engine.query(f"SELECT event_id, version FROM {table.table} "
-                           "WHERE record_id = ? AND is_current", [report[0][0]])
+        row = engine.query(
+            f"SELECT event_id, version FROM {table.table} WHERE record_id = ? AND is_current",
+            [report[0][0]],
+        )
         if row:
             return table, str(report[0][0]), str(row[0][0]), int(row[0][1])
     raise UserError(f"record {record_id!r} is not in the ledger")
@@ -53,22 +57,27 @@ def correct_record(engine: Engine, record_id: str, changes: dict[str, Any], reas
     vocabularies = {c.name: c.vocabulary for c in table.columns if c.vocabulary}
     for name, value in changes.items():
         if name not in allowed:
-            raise UserError(f"{name!r} is not a field of a {table.event} event; "
-                            f"correctable: {', '.join(allowed)}")
+            raise UserError(
+                f"{name!r} is not a field of a {table.event} event; "
+                f"correctable: {', '.join(allowed)}"
+            )
         vocab = vocabularies.get(name)
         if vocab is not None and value is not None and value not in vocab:
             raise UserError(f"{name} {value!r} is not one of {vocab.listing()}")
     new_id = f"{record_id}~{version + 1}"
     replace = ", ".join(f"CAST(? AS {_type(table, n)}) AS {n}" for n in changes)
     with engine.transaction():
-        engine.execute(f"""INSERT INTO {table.table}
+        engine.execute(
+            f"""INSERT INTO {table.table}
             SELECT * REPLACE (? AS event_id, ? AS version, true AS is_current,
                               ? AS supersedes, now()::TIMESTAMP AS recorded_at,
                               ? AS correction_reason, {replace})
             FROM {table.table} WHERE event_id = ?""",
-                       [new_id, version + 1, event_id, reason, *changes.values(), event_id])
-        engine.execute(f"UPDATE {table.table} SET is_current = false WHERE event_id = ?",
-                       [event_id])
+            [new_id, version + 1, event_id, reason, *changes.values(), event_id],
+        )
+        engine.execute(
+            f"UPDATE {table.table} SET is_current = false WHERE event_id = ?", [event_id]
+        )
     return new_id
 
 
@@ -83,37 +92,47 @@ def suppress_record(engine: Engine, record_id: str, reason: str, note: str = "")
     furnisher's later report of it included); returns the suppression id."""
     upgrade_schema(engine)
     if reason not in SUPPRESSION_REASONS:
-        raise UserError(f"suppression reason {reason!r} is not one of "
-                        f"{', '.join(SUPPRESSION_REASONS)}")
+        raise UserError(
+            f"suppression reason {reason!r} is not one of {', '.join(SUPPRESSION_REASONS)}"
+        )
     _, record_id, _, _ = _find(engine, record_id)
     with engine.transaction():
-        sid = int(engine.scalar("SELECT coalesce(max(suppression_id), 0) + 1 "
-                                "FROM ledger_suppressions"))
-        engine.execute("INSERT INTO ledger_suppressions VALUES (?, ?, ?, ?, now(), NULL, NULL)",
-                       [sid, record_id, reason, note or None])
+        sid = int(
+            engine.scalar("SELECT coalesce(max(suppression_id), 0) + 1 FROM ledger_suppressions")
+        )
+        engine.execute(
+            "INSERT INTO ledger_suppressions VALUES (?, ?, ?, ?, now(), NULL, NULL)",
+            [sid, record_id, reason, note or None],
+        )
     return sid
 
 
 def lift_suppression(engine: Engine, suppression_id: int, note: str = "") -> None:
     ensure_schema(engine)
-    found = engine.scalar("SELECT lifted_at IS NULL FROM ledger_suppressions "
-                          "WHERE suppression_id = ?", [suppression_id])
+    found = engine.scalar(
+        "SELECT lifted_at IS NULL FROM ledger_suppressions WHERE suppression_id = ?",
+        [suppression_id],
+    )
     if found is None:
         raise UserError(f"no suppression {suppression_id}")
     if not found:
         raise UserError(f"suppression {suppression_id} was already lifted")
-    engine.execute("UPDATE ledger_suppressions SET lifted_at = now(), lift_note = ? "
-                   "WHERE suppression_id = ?", [note or None, suppression_id])
+    engine.execute(
+        "UPDATE ledger_suppressions SET lifted_at = now(), lift_note = ? WHERE suppression_id = ?",
+        [note or None, suppression_id],
+    )
 
 
 def record_history(engine: Engine, record_id: str) -> list[dict[str, Any]]:
     """Every version of a record's event, oldest first, with its suppressions: the bureau's
     corrections and the furnisher's later reports, each with its batch and loaded row."""
     table, record_id, _, _ = _find(engine, record_id)
-    rows = engine.arrow(f"SELECT * FROM {table.table} WHERE record_id = ? ORDER BY version",
-                        [record_id]).to_pylist()
-    sup = engine.arrow("SELECT * FROM ledger_suppressions WHERE record_id = ? "
-                       "ORDER BY suppression_id", [record_id]).to_pylist()
+    rows = engine.arrow(
+        f"SELECT * FROM {table.table} WHERE record_id = ? ORDER BY version", [record_id]
+    ).to_pylist()
+    sup = engine.arrow(
+        "SELECT * FROM ledger_suppressions WHERE record_id = ? ORDER BY suppression_id", [record_id]
+    ).to_pylist()
     for r in rows:
         r["suppressions"] = sup
     return rows

@@ -30,8 +30,9 @@ def horizon_end(as_of: dt.date, horizon_months: int) -> dt.date:
     return dt.date(year, month, min(as_of.day, last))
 
 
-def label_outcomes(engine: Engine, as_of: dt.date, horizon_months: int = 12,
-                   into: str = "person_outcomes") -> str:
+def label_outcomes(
+    engine: Engine, as_of: dt.date, horizon_months: int = 12, into: str = "person_outcomes"
+) -> str:
     """Write (person_id, bad, excluded_reason) for every indexed person into ``into``.
 
     Raises:
@@ -43,7 +44,8 @@ def label_outcomes(engine: Engine, as_of: dt.date, horizon_months: int = 12,
     if latest is None or latest < end - dt.timedelta(days=31):
         raise UserError(
             f"cannot train as of {as_of}: the outcome window runs to {end} but the ledger's "
-            f"latest account report is {latest or 'none'}; choose an earlier --as-of")
+            f"latest account report is {latest or 'none'}; choose an earlier --as-of"
+        )
     d, e = date_literal(as_of), date_literal(end)
     engine.execute(f"""CREATE OR REPLACE TEMP TABLE {into} AS
         WITH st AS (

@@ -8,5 +8,11 @@ from openbureau.scoring._compile import NumpyScorer
 from openbureau.scoring.score import SnapshotReport, score_snapshot
 from openbureau.scoring.scorecard import Scorecard, load_scorecard, save_scorecard
 
-__all__ = ["NumpyScorer", "Scorecard", "SnapshotReport", "load_scorecard", "save_scorecard",
-           "score_snapshot"]
+__all__ = [
+    "NumpyScorer",
+    "Scorecard",
+    "SnapshotReport",
+    "load_scorecard",
+    "save_scorecard",
+    "score_snapshot",
+]

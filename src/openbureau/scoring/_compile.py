@@ -28,15 +28,22 @@ def factor_points_sql(factor: Factor, column: str) -> str:
     missing = _num(factor.missing_bin.points)
     rest = [b for b in factor.bins if not b.missing]
     if factor.kind == "categorical":
-        whens = [f"WHEN CAST({column} AS VARCHAR) IN "
-                 f"({', '.join(map(_sql_str, b.categories or []))}) THEN {_num(b.points)}"
-                 for b in rest]
+        whens = [
+            f"WHEN CAST({column} AS VARCHAR) IN "
+            f"({', '.join(map(_sql_str, b.categories or []))}) THEN {_num(b.points)}"
+            for b in rest
+        ]
         return f"CASE WHEN {column} IS NULL THEN {missing} {' '.join(whens)} ELSE {missing} END"
     x = f"CAST({column} AS DOUBLE)"
-    whens = [f"WHEN {x} < {_num(b.upper)} THEN {_num(b.points)}"
-             for b in rest[:-1] if b.upper is not None]
-    return (f"CASE WHEN {column} IS NULL OR isnan({x}) THEN {missing} {' '.join(whens)} "
-            f"ELSE {_num(rest[-1].points)} END")
+    whens = [
+        f"WHEN {x} < {_num(b.upper)} THEN {_num(b.points)}"
+        for b in rest[:-1]
+        if b.upper is not None
+    ]
+    return (
+        f"CASE WHEN {column} IS NULL OR isnan({x}) THEN {missing} {' '.join(whens)} "
+        f"ELSE {_num(rest[-1].points)} END"
+    )
 
 
 def round_clip_sql(total: str, card: Scorecard) -> str:
@@ -44,13 +51,17 @@ def round_clip_sql(total: str, card: Scorecard) -> str:
     # Half up, the same as the numpy scorer (round() would differ on exact halves).
     # Points have two decimals: rounding the sum to 6 first makes the summation order (SQL vs
     # numpy) irrelevant at exact halves.
-    return (f"CAST(least(greatest(floor(round({total}, 6) + 0.5), {s.min_score}), "
-            f"{s.max_score}) AS INTEGER)")
+    return (
+        f"CAST(least(greatest(floor(round({total}, 6) + 0.5), {s.min_score}), "
+        f"{s.max_score}) AS INTEGER)"
+    )
 
 
 def band_sql(score: str, card: Scorecard) -> str:
-    whens = " ".join(f"WHEN {score} <= {b.max_score} THEN {_sql_str(b.name)}"
-                     for b in sorted(card.bands, key=lambda b: b.min_score))
+    whens = " ".join(
+        f"WHEN {score} <= {b.max_score} THEN {_sql_str(b.name)}"
+        for b in sorted(card.bands, key=lambda b: b.min_score)
+    )
     return f"CASE {whens} END"
 
 
@@ -68,8 +79,9 @@ class NumpyScorer:
             lookup = {c: b.points for b in rest for c in (b.categories or [])}
             cat = getattr(values, "cat", None)
             if cat is not None:  # pandas categorical: points per category once, take by code
-                per_code = np.array([lookup.get(str(c), missing) for c in cat.categories]
-                                    + [missing], dtype=float)
+                per_code = np.array(
+                    [lookup.get(str(c), missing) for c in cat.categories] + [missing], dtype=float
+                )
                 codes = np.asarray(cat.codes)
                 return per_code[np.where(codes < 0, len(per_code) - 1, codes)]
             # Hash lookup in Arrow (C), not a Python loop or a sort over the values.
@@ -79,8 +91,9 @@ class NumpyScorer:
             if not pa.types.is_string(arr.type):
                 arr = pc.cast(arr, pa.string())
             cats = [c for b in rest for c in (b.categories or [])]
-            table = np.array([b.points for b in rest for _ in (b.categories or [])] + [missing],
-                             dtype=float)
+            table = np.array(
+                [b.points for b in rest for _ in (b.categories or [])] + [missing], dtype=float
+            )
             idx = pc.index_in(arr, value_set=pa.array(cats, pa.string()))
             pos = idx.fill_null(len(cats)).to_numpy(zero_copy_only=False)
             return table[pos]

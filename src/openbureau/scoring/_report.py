@@ -221,8 +221,9 @@ def population_stability(
     if len(labels) != n_bins:
         raise ValueError(f"{len(labels)} labels for {n_bins} bins")
     exp, act = _shares(expected, e, "expected"), _shares(actual, e, "actual")
-    rows = [PsiRow(str(lab), float(x), float(y))
-            for lab, x, y in zip(labels, exp, act, strict=True)]
+    rows = [
+        PsiRow(str(lab), float(x), float(y)) for lab, x, y in zip(labels, exp, act, strict=True)
+    ]
     return PsiReport(expected_label, actual_label, rows, float(_psi_terms(exp, act).sum()))
 
 
@@ -255,9 +256,12 @@ def _clip(text: str, n: int) -> str:
 
 def _table(head: Sequence[str], rows: Sequence[Sequence[str]], text: Collection[int] = (0,)) -> str:
     """An HTML table; every cell is escaped, columns not in ``text`` are right-aligned numbers."""
+
     def cells(tag: str, values: Sequence[str]) -> str:
-        return "".join(f'<{tag}{"" if i in text else " class=num"}>{_e(v)}</{tag}>'
-                       for i, v in enumerate(values))
+        return "".join(
+            f"<{tag}{'' if i in text else ' class=num'}>{_e(v)}</{tag}>"
+            for i, v in enumerate(values)
+        )
 
     body = "".join(f"<tr>{cells('td', r)}</tr>" for r in rows)
     return f"<table><thead><tr>{cells('th', head)}</tr></thead><tbody>{body}</tbody></table>"
@@ -299,19 +303,28 @@ def _ticks(lo: float, hi: float, pct: bool = False) -> _Ticks:
 
 
 def _svg(
-    title: str, ax: _Axes, body: list[str], labels: tuple[str, str], ticks: tuple[_Ticks, _Ticks],
-    legend: Sequence[tuple[str, str]] = (), rotate: bool = False,
+    title: str,
+    ax: _Axes,
+    body: list[str],
+    labels: tuple[str, str],
+    ticks: tuple[_Ticks, _Ticks],
+    legend: Sequence[tuple[str, str]] = (),
+    rotate: bool = False,
 ) -> str:
     """A complete chart: title, grid, ``body`` marks, axes with ticks and labels, legend."""
     xlabel, ylabel = labels
     base, top = _H - _BOTTOM, _TOP
-    out = [f'<svg class="chart" viewBox="0 0 {_W} {_H}" width="{_W}" height="{_H}" role="img" '
-           f'aria-label="{_e(title)}"><title>{_e(title)}</title>',
-           f'<text x="{_W / 2}" y="16" class="ct">{_e(_clip(title, 58))}</text>']
+    out = [
+        f'<svg class="chart" viewBox="0 0 {_W} {_H}" width="{_W}" height="{_H}" role="img" '
+        f'aria-label="{_e(title)}"><title>{_e(title)}</title>',
+        f'<text x="{_W / 2}" y="16" class="ct">{_e(_clip(title, 58))}</text>',
+    ]
     for v, lab in ticks[1]:
         y = ax.py(v)
-        out.append(f'<line x1="{_LEFT}" x2="{_W - _RIGHT}" y1="{y:.1f}" y2="{y:.1f}" class="grid"/>'
-                   f'<text x="{_LEFT - 5}" y="{y + 4:.1f}" class="yt">{_e(lab)}</text>')
+        out.append(
+            f'<line x1="{_LEFT}" x2="{_W - _RIGHT}" y1="{y:.1f}" y2="{y:.1f}" class="grid"/>'
+            f'<text x="{_LEFT - 5}" y="{y + 4:.1f}" class="yt">{_e(lab)}</text>'
+        )
     out += body
     for v, lab in ticks[0]:
         x = ax.px(v)
@@ -319,17 +332,25 @@ def _svg(
         tr = f' transform="rotate(-35 {x:.1f} {base + 15})"' if rotate else ""
         cls = "xr" if rotate else "xt"
         out.append(f'<text x="{x:.1f}" y="{base + 15}" class="{cls}"{tr}>{_e(lab)}</text>')
-    out.append(f'<polyline points="{_LEFT},{top} {_LEFT},{base} {_W - _RIGHT},{base}" '
-               'class="axis" fill="none"/>')
+    out.append(
+        f'<polyline points="{_LEFT},{top} {_LEFT},{base} {_W - _RIGHT},{base}" '
+        'class="axis" fill="none"/>'
+    )
     # rotated tick labels fill the bottom margin, so the axis label goes below them
-    out.append(f'<text x="{(_LEFT + _W - _RIGHT) / 2}" y="{_H - 6 if rotate else base + 36}" '
-               f'class="al">{_e(xlabel)}</text>')
-    out.append(f'<text x="14" y="{(top + base) / 2}" class="al" '
-               f'transform="rotate(-90 14 {(top + base) / 2})">{_e(ylabel)}</text>')
+    out.append(
+        f'<text x="{(_LEFT + _W - _RIGHT) / 2}" y="{_H - 6 if rotate else base + 36}" '
+        f'class="al">{_e(xlabel)}</text>'
+    )
+    out.append(
+        f'<text x="14" y="{(top + base) / 2}" class="al" '
+        f'transform="rotate(-90 14 {(top + base) / 2})">{_e(ylabel)}</text>'
+    )
     x = _W - _RIGHT - sum(24 + 6 * len(name) for name, _ in legend)
     for name, colour in legend:  # one row above the plot, so it never hides data
-        out.append(f'<rect x="{x}" y="24" width="10" height="10" fill="{colour}"/>'
-                   f'<text x="{x + 14}" y="33" class="lg">{_e(name)}</text>')
+        out.append(
+            f'<rect x="{x}" y="24" width="10" height="10" fill="{colour}"/>'
+            f'<text x="{x + 14}" y="33" class="lg">{_e(name)}</text>'
+        )
         x += 24 + 6 * len(name)
     out.append("</svg>")
     return "".join(out)
@@ -344,8 +365,11 @@ def _polyline(ax: _Axes, xs: _Floats, ys: _Floats, colour: str, dash: bool = Fal
 
 
 def _bar_chart(
-    title: str, categories: Sequence[str], series: Sequence[tuple[str, str, Sequence[float]]],
-    labels: tuple[str, str], notes: Sequence[str] | None = None,
+    title: str,
+    categories: Sequence[str],
+    series: Sequence[tuple[str, str, Sequence[float]]],
+    labels: tuple[str, str],
+    notes: Sequence[str] | None = None,
 ) -> str:
     """Grouped bars of shares/rates per category; NaN values draw no bar. ``notes`` go on top."""
     finite = [v for _, _, vals in series for v in vals if math.isfinite(v)]
@@ -363,12 +387,16 @@ def _bar_chart(
                 continue
             x, y = ax.px(i) + slot * 0.1 + j * width, ax.py(v)
             tops.append(y)
-            body.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{width:.1f}" '
-                        f'height="{ax.py(0) - y:.1f}" fill="{colour}"><title>{_e(cat)} '
-                        f"\u00b7 {_e(name)}: {v:.2%}</title></rect>")
+            body.append(
+                f'<rect x="{x:.1f}" y="{y:.1f}" width="{width:.1f}" '
+                f'height="{ax.py(0) - y:.1f}" fill="{colour}"><title>{_e(cat)} '
+                f"\u00b7 {_e(name)}: {v:.2%}</title></rect>"
+            )
         if notes:
-            body.append(f'<text x="{ax.px(i + 0.5):.1f}" y="{min(tops) - 4:.1f}" class="note">'
-                        f"{_e(notes[i])}</text>")
+            body.append(
+                f'<text x="{ax.px(i + 0.5):.1f}" y="{min(tops) - 4:.1f}" class="note">'
+                f"{_e(notes[i])}</text>"
+            )
     every = max(1, math.ceil(len(categories) / 14))
     xt = [(i + 0.5, c) for i, c in enumerate(categories) if i % every == 0]
     rotate = any(len(c) * 6 > slot * every for _, c in xt)
@@ -379,40 +407,62 @@ def _bar_chart(
 
 # -- report sections ------------------------------------------------------------------------------
 def _header(d: ReportData, s: _Floats, bad: _Bools, auc: float, ks: float) -> str:
-    meta = [("Scorecard", f"{d.scorecard_name} (version {d.scorecard_version})"),
-            ("As of", d.as_of.isoformat()), ("Outcome (bad)", d.outcome),
-            ("Evaluation sample", d.sample_label),
-            ("Created", d.created_at.isoformat(sep=" ", timespec="seconds"))]
+    meta = [
+        ("Scorecard", f"{d.scorecard_name} (version {d.scorecard_version})"),
+        ("As of", d.as_of.isoformat()),
+        ("Outcome (bad)", d.outcome),
+        ("Evaluation sample", d.sample_label),
+        ("Created", d.created_at.isoformat(sep=" ", timespec="seconds")),
+    ]
     dl = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in meta)
-    figures = [("AUC", f"{auc:.4f}"), ("Gini", f"{2 * auc - 1:.4f}"), ("KS", f"{ks:.4f}"),
-               ("Persons (n)", f"{s.size:,}"), ("Bad rate", f"{bad.mean():.2%}"),
-               *d.figures.items()]
-    return (f"<header><h1>{_e(d.title)}</h1><dl>{dl}</dl></header>"
-            f"<section><h2>Key figures</h2>{_table(['Figure', 'Value'], figures)}</section>")
+    figures = [
+        ("AUC", f"{auc:.4f}"),
+        ("Gini", f"{2 * auc - 1:.4f}"),
+        ("KS", f"{ks:.4f}"),
+        ("Persons (n)", f"{s.size:,}"),
+        ("Bad rate", f"{bad.mean():.2%}"),
+        *d.figures.items(),
+    ]
+    return (
+        f"<header><h1>{_e(d.title)}</h1><dl>{dl}</dl></header>"
+        f"<section><h2>Key figures</h2>{_table(['Figure', 'Value'], figures)}</section>"
+    )
 
 
 def _discrimination(d: ReportData, s: _Floats, bad: _Bools, auc: float) -> str:
     values, cum_bad, cum_good = _cumulative(s, bad)
     unit = _Axes(0, 1, 0, 1)
     ticks01 = (_ticks(0, 1), _ticks(0, 1))
-    roc = _svg(f"ROC curve (AUC {auc:.4f})", unit,
-               [_polyline(unit, np.array([0.0, 1.0]), np.array([0.0, 1.0]), _GREY, dash=True),
-                _polyline(unit, np.r_[0.0, cum_good], np.r_[0.0, cum_bad], _BLUE)],
-               ("share of goods at or below cutoff", "share of bads at or below cutoff"), ticks01,
-               [("scorecard", _BLUE), ("random", _GREY)])
+    roc = _svg(
+        f"ROC curve (AUC {auc:.4f})",
+        unit,
+        [
+            _polyline(unit, np.array([0.0, 1.0]), np.array([0.0, 1.0]), _GREY, dash=True),
+            _polyline(unit, np.r_[0.0, cum_good], np.r_[0.0, cum_bad], _BLUE),
+        ],
+        ("share of goods at or below cutoff", "share of bads at or below cutoff"),
+        ticks01,
+        [("scorecard", _BLUE), ("random", _GREY)],
+    )
     gap = np.abs(cum_bad - cum_good)
     k = int(np.argmax(gap))
     lo = min(float(values[0]), d.scaling.min_score)
     hi = max(float(values[-1]), d.scaling.max_score)
     ax = _Axes(lo, hi, 0, 1)
     x, y_b, y_g = ax.px(float(values[k])), ax.py(float(cum_bad[k])), ax.py(float(cum_good[k]))
-    mark = (f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{y_b:.1f}" y2="{y_g:.1f}" stroke="#222" '
-            f'stroke-width="2"/><text x="{x + 5:.1f}" y="{ax.py(0.04):.1f}" class="lg">'
-            f"KS {gap[k]:.3f} at {values[k]:g}</text>")
-    ks = _svg("KS: cumulative share by score", ax,
-              [_polyline(ax, values, cum_bad, _RED), _polyline(ax, values, cum_good, _BLUE), mark],
-              ("score", "cumulative share"), (_ticks(lo, hi), _ticks(0, 1, pct=True)),
-              [("bads", _RED), ("goods", _BLUE)])
+    mark = (
+        f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{y_b:.1f}" y2="{y_g:.1f}" stroke="#222" '
+        f'stroke-width="2"/><text x="{x + 5:.1f}" y="{ax.py(0.04):.1f}" class="lg">'
+        f"KS {gap[k]:.3f} at {values[k]:g}</text>"
+    )
+    ks = _svg(
+        "KS: cumulative share by score",
+        ax,
+        [_polyline(ax, values, cum_bad, _RED), _polyline(ax, values, cum_good, _BLUE), mark],
+        ("score", "cumulative share"),
+        (_ticks(lo, hi), _ticks(0, 1, pct=True)),
+        [("bads", _RED), ("goods", _BLUE)],
+    )
     return f'<section><h2>Discrimination</h2><div class="charts">{roc}{ks}</div></section>'
 
 
@@ -422,9 +472,12 @@ def _distribution(d: ReportData, s: _Floats, bad: _Bools) -> str:
     clipped = np.clip(s, lo, hi)  # out-of-range scores land in the outer bins
     shares = [np.histogram(clipped[m], bins=edges)[0] / m.sum() for m in (~bad, bad)]
     cats = [f"{v:g}" for v in edges[:-1]]
-    chart = _bar_chart(f"Score distribution by outcome ({_HIST_STEP}-point bins)", cats,
-                       [("goods", _BLUE, list(shares[0])), ("bads", _RED, list(shares[1]))],
-                       ("score (bin start)", "share of class"))
+    chart = _bar_chart(
+        f"Score distribution by outcome ({_HIST_STEP}-point bins)",
+        cats,
+        [("goods", _BLUE, list(shares[0])), ("bads", _RED, list(shares[1]))],
+        ("score (bin start)", "share of class"),
+    )
     n_out = int(((s < lo) | (s > hi)).sum())
     note = f"<p>{n_out:,} scores outside {lo}\u2013{hi} are counted in the outer bins.</p>"
     return f"<section><h2>Score distribution</h2>{chart}{note if n_out else ''}</section>"
@@ -433,8 +486,14 @@ def _distribution(d: ReportData, s: _Floats, bad: _Bools) -> str:
 def _calibration(d: ReportData, s: _Floats, bad: _Bools) -> str:
     rounded = np.rint(s)  # bands have integer bounds; a score is reported as an integer
     pd = d.scaling.default_probability(s)
-    groups = [(b.name, f"{b.min_score}\u2013{b.max_score}",
-               (rounded >= b.min_score) & (rounded <= b.max_score)) for b in d.bands]
+    groups = [
+        (
+            b.name,
+            f"{b.min_score}\u2013{b.max_score}",
+            (rounded >= b.min_score) & (rounded <= b.max_score),
+        )
+        for b in d.bands
+    ]
     outside = ~np.logical_or.reduce([m for *_, m in groups]) if groups else np.ones_like(bad)
     if outside.any():
         groups.append(("outside all bands", "", outside))
@@ -444,40 +503,67 @@ def _calibration(d: ReportData, s: _Floats, bad: _Bools) -> str:
         notes.append(f"n={n:,}")
         obs.append(float(bad[m].mean()) if n else math.nan)
         pred.append(float(pd[m].mean()) if n else math.nan)
-        rows.append([name, span, f"{n:,}", _num(n / s.size, ".1%"), _num(obs[-1], ".2%"),
-                     _num(pred[-1], ".2%")])
-    table = _table(["Band", "Scores", "Persons", "Share", "Observed bad rate",
-                    "Mean predicted PD"], rows, text=(0, 1))
-    chart = _bar_chart("Observed bad rate vs predicted PD by band", [g[0] for g in groups],
-                       [("observed", _RED, obs), ("predicted", _BLUE, pred)], ("band", "rate"),
-                       notes)
-    return (f'<section><h2>Calibration by band</h2><div class="charts">{table}{chart}</div>'
-            "<p>Predicted PD follows the scaling: odds = "
-            f"{d.scaling.base_odds:g} \u00d7 2^((score \u2212 {d.scaling.base_score:g}) / "
-            f"{d.scaling.pdo:g}), PD = 1 / (1 + odds).</p></section>")
+        rows.append(
+            [
+                name,
+                span,
+                f"{n:,}",
+                _num(n / s.size, ".1%"),
+                _num(obs[-1], ".2%"),
+                _num(pred[-1], ".2%"),
+            ]
+        )
+    table = _table(
+        ["Band", "Scores", "Persons", "Share", "Observed bad rate", "Mean predicted PD"],
+        rows,
+        text=(0, 1),
+    )
+    chart = _bar_chart(
+        "Observed bad rate vs predicted PD by band",
+        [g[0] for g in groups],
+        [("observed", _RED, obs), ("predicted", _BLUE, pred)],
+        ("band", "rate"),
+        notes,
+    )
+    return (
+        f'<section><h2>Calibration by band</h2><div class="charts">{table}{chart}</div>'
+        "<p>Predicted PD follows the scaling: odds = "
+        f"{d.scaling.base_odds:g} \u00d7 2^((score \u2212 {d.scaling.base_score:g}) / "
+        f"{d.scaling.pdo:g}), PD = 1 / (1 + odds).</p></section>"
+    )
 
 
 def _factor(i: int, f: FactorReport) -> str:
-    facts = _table(["Code", "Group", "IV", "Trend"],
-                   [[f.code, f.group, _num(f.iv, ".3f"), f.trend]], text=(0, 1, 3))
+    facts = _table(
+        ["Code", "Group", "IV", "Trend"],
+        [[f.code, f.group, _num(f.iv, ".3f"), f.trend]],
+        text=(0, 1, 3),
+    )
     head = f'<section class="factor" id="factor-{i}"><h3>{_e(f.name)}</h3><p>{_e(f.statement)}</p>'
     if not f.bins:
         return f"{head}{facts}<p>No bins.</p></section>"
-    rows = [[b.label, f"{b.count:,}", _num(b.event_rate, ".2%"), _num(b.woe, "+.3f"),
-             _points(b.points)] for b in f.bins]
+    rows = [
+        [b.label, f"{b.count:,}", _num(b.event_rate, ".2%"), _num(b.woe, "+.3f"), _points(b.points)]
+        for b in f.bins
+    ]
     table = _table(["Bin", "Persons", "Event rate", "WoE", "Points"], rows)
-    chart = _bar_chart(f"{f.name}: event rate by bin", [b.label for b in f.bins],
-                       [("event rate", _RED, [b.event_rate for b in f.bins])],
-                       ("bin (points on top)", "event rate"),
-                       notes=[f"{_points(b.points)} pts" for b in f.bins])
+    chart = _bar_chart(
+        f"{f.name}: event rate by bin",
+        [b.label for b in f.bins],
+        [("event rate", _RED, [b.event_rate for b in f.bins])],
+        ("bin (points on top)", "event rate"),
+        notes=[f"{_points(b.points)} pts" for b in f.bins],
+    )
     return f'{head}{facts}<div class="charts">{table}{chart}</div></section>'
 
 
 def _factors(factors: list[FactorReport]) -> str:
     if not factors:
         return "<section><h2>Factors</h2><p>none</p></section>"
-    links = "".join(f'<li><a href="#factor-{i}">{_e(f.name)}</a> ({_e(f.code)}, IV '
-                    f"{_num(f.iv, '.3f')})</li>" for i, f in enumerate(factors, 1))
+    links = "".join(
+        f'<li><a href="#factor-{i}">{_e(f.name)}</a> ({_e(f.code)}, IV {_num(f.iv, ".3f")})</li>'
+        for i, f in enumerate(factors, 1)
+    )
     body = "".join(_factor(i, f) for i, f in enumerate(factors, 1))
     return f"<section><h2>Factors</h2><ol>{links}</ol>{body}</section>"
 
@@ -488,15 +574,22 @@ def _stability(p: PsiReport | None) -> str:
     exp = np.array([r.share_expected for r in p.rows])
     act = np.array([r.share_actual for r in p.rows])
     terms = _psi_terms(exp, act)
-    rows = [[r.label, _num(r.share_expected, ".2%"), _num(r.share_actual, ".2%"),
-             _num(float(t), ".4f")] for r, t in zip(p.rows, terms, strict=True)]
+    rows = [
+        [r.label, _num(r.share_expected, ".2%"), _num(r.share_actual, ".2%"), _num(float(t), ".4f")]
+        for r, t in zip(p.rows, terms, strict=True)
+    ]
     table = _table(["Scores", p.expected_label, p.actual_label, "PSI term"], rows)
-    chart = _bar_chart("Score shares: expected vs actual", [r.label for r in p.rows],
-                       [(p.expected_label, _GREY, list(exp)), (p.actual_label, _BLUE, list(act))],
-                       ("score bin", "share"))
-    return (f"<section><h2>Population stability</h2><p>PSI = <b>{p.psi:.4f}</b>: "
-            f"{_psi_reading(p.psi)} (below 0.1 stable, 0.1\u20130.25 some shift, above 0.25 "
-            f'significant shift).</p><div class="charts">{table}{chart}</div></section>')
+    chart = _bar_chart(
+        "Score shares: expected vs actual",
+        [r.label for r in p.rows],
+        [(p.expected_label, _GREY, list(exp)), (p.actual_label, _BLUE, list(act))],
+        ("score bin", "share"),
+    )
+    return (
+        f"<section><h2>Population stability</h2><p>PSI = <b>{p.psi:.4f}</b>: "
+        f"{_psi_reading(p.psi)} (below 0.1 stable, 0.1\u20130.25 some shift, above 0.25 "
+        f'significant shift).</p><div class="charts">{table}{chart}</div></section>'
+    )
 
 
 def _excluded(items: list[ExcludedFactor]) -> str:
@@ -538,15 +631,23 @@ def render_report(data: ReportData) -> str:
     """
     s, bad = _checked(data.scores, data.outcomes)
     auc, ks = roc_auc(s, bad), ks_statistic(s, bad)
-    body = "\n".join([
-        _header(data, s, bad, auc, ks), _discrimination(data, s, bad, auc),
-        _distribution(data, s, bad), _calibration(data, s, bad), _factors(data.factors),
-        _stability(data.psi), _excluded(data.excluded),
-    ])
-    return ('<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-            '<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f"<title>{_e(data.title)}</title><style>{_CSS}</style></head>\n<body>\n{body}\n"
-            "</body></html>\n")
+    body = "\n".join(
+        [
+            _header(data, s, bad, auc, ks),
+            _discrimination(data, s, bad, auc),
+            _distribution(data, s, bad),
+            _calibration(data, s, bad),
+            _factors(data.factors),
+            _stability(data.psi),
+            _excluded(data.excluded),
+        ]
+    )
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{_e(data.title)}</title><style>{_CSS}</style></head>\n<body>\n{body}\n"
+        "</body></html>\n"
+    )
 
 
 def write_report(data: ReportData, path: str | os.PathLike[str]) -> pathlib.Path:

@@ -85,8 +85,17 @@ def builtin_candidates(engine: Engine) -> list[FactorDef]:
     for f in FEATURES:
         fields = _resolved(engine, f.lineage)
         guard_factor(f.name, fields)
-        defs.append(FactorDef(name=f.name, code=f.code, statement=f.statement, fields=fields,
-                              trend=f.trend, group=f.group, description=f.description))
+        defs.append(
+            FactorDef(
+                name=f.name,
+                code=f.code,
+                statement=f.statement,
+                fields=fields,
+                trend=f.trend,
+                group=f.group,
+                description=f.description,
+            )
+        )
     return defs
 
 
@@ -102,24 +111,44 @@ def custom_candidates(engine: Engine, customs: list[CustomFactor]) -> list[Facto
         taken.add(c.name)
         fields = catalog_categories(engine, c.source.field_ref)
         if not fields:
-            raise FactorRefused(f"factor {c.name!r} is refused: field {c.source.field_ref!r} is "
-                                "not in this workspace's field catalog, so its data category "
-                                "cannot be checked")
+            raise FactorRefused(
+                f"factor {c.name!r} is refused: field {c.source.field_ref!r} is "
+                "not in this workspace's field catalog, so its data category "
+                "cannot be checked"
+            )
         guard_factor(c.name, fields, engine)
         if c.source.date_field is None and c.source.aggregate != "latest":
-            raise UserError(f"custom factor {c.name!r}: source.date_field is required, so that "
-                            "only rows known on the as-of date count")
-        defs.append(FactorDef(name=c.name, code=c.code, statement=c.statement, fields=fields,
-                              trend=c.trend, group="custom", description=c.description))
+            raise UserError(
+                f"custom factor {c.name!r}: source.date_field is required, so that "
+                "only rows known on the as-of date count"
+            )
+        defs.append(
+            FactorDef(
+                name=c.name,
+                code=c.code,
+                statement=c.statement,
+                fields=fields,
+                trend=c.trend,
+                group="custom",
+                description=c.description,
+            )
+        )
     return defs
 
 
-_AGG = {"count": "count({x})", "count_distinct": "count(DISTINCT {x})", "sum": "sum({x})",
-        "avg": "avg({x})", "min": "min({x})", "max": "max({x})"}
+_AGG = {
+    "count": "count({x})",
+    "count_distinct": "count(DISTINCT {x})",
+    "sum": "sum({x})",
+    "avg": "avg({x})",
+    "min": "min({x})",
+    "max": "max({x})",
+}
 
 
-def custom_factor_sql(as_of: dt.date, name: str, source: CustomSource,
-                      rows: str | None = None) -> str:
+def custom_factor_sql(
+    as_of: dt.date, name: str, source: CustomSource, rows: str | None = None
+) -> str:
     """(person_id, value) of a custom factor as of D, from the feed's loaded rows (``rows``: a
     FROM item of them, by default the whole feed table)."""
     d = date_literal(as_of)
@@ -131,8 +160,11 @@ def custom_factor_sql(as_of: dt.date, name: str, source: CustomSource,
         order = f"s.{source.date_field}"
         if source.window_months:
             where.append(f"s.{source.date_field} > {d} - INTERVAL {source.window_months} MONTH")
-    agg = (f"arg_max({x}, {order})" if source.aggregate == "latest"
-           else _AGG[source.aggregate].format(x=x))
+    agg = (
+        f"arg_max({x}, {order})"
+        if source.aggregate == "latest"
+        else _AGG[source.aggregate].format(x=x)
+    )
     cond = f"WHERE {' AND '.join(where)}" if where else ""
     return f"""SELECT pi.person_id, CAST({agg} AS DOUBLE) AS {name}
         FROM {rows or f"src_{source.feed}"} s
@@ -141,8 +173,9 @@ def custom_factor_sql(as_of: dt.date, name: str, source: CustomSource,
         {cond} GROUP BY pi.person_id"""
 
 
-def add_custom_features(engine: Engine, table: str, as_of: dt.date,
-                        customs: list[tuple[str, CustomSource]]) -> None:
+def add_custom_features(
+    engine: Engine, table: str, as_of: dt.date, customs: list[tuple[str, CustomSource]]
+) -> None:
     """Join custom factor values onto the features table ``table`` (in place)."""
     for name, source in customs:
         if not engine.table_exists(f"src_{source.feed}"):
@@ -166,16 +199,20 @@ def guard_scorecard(card: Scorecard, engine: Engine | None = None) -> None:
         declared = [(r.field, r.category) for r in f.fields]
         guard_factor(f.name, declared)
         if f.custom is None and f.name not in FEATURES_BY_NAME:
-            raise UserError(f"factor {f.name!r} is neither a built-in feature nor a custom "
-                            "factor with a source, so it cannot be computed")
+            raise UserError(
+                f"factor {f.name!r} is neither a built-in feature nor a custom "
+                "factor with a source, so it cannot be computed"
+            )
         if engine is None:
             continue
         if f.custom is not None:
             found = catalog_categories(engine, f.custom.field_ref)
             if not found:
-                raise FactorRefused(f"factor {f.name!r} is refused: field "
-                                    f"{f.custom.field_ref!r} is not in this workspace's field "
-                                    "catalog, so its data category cannot be checked")
+                raise FactorRefused(
+                    f"factor {f.name!r} is refused: field "
+                    f"{f.custom.field_ref!r} is not in this workspace's field "
+                    "catalog, so its data category cannot be checked"
+                )
             guard_factor(f.name, found)
         else:
             guard_factor(f.name, _resolved(engine, FEATURES_BY_NAME[f.name].lineage))

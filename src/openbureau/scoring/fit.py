@@ -90,12 +90,23 @@ class ScorecardTrainer(BaseEstimator):
         min_missing_count: training persons without a value needed to trust their WoE.
     """
 
-    def __init__(self, factors: list[FactorDef] | None = None, *, name: str = "scorecard",
-                 min_iv: float = 0.0, max_n_bins: int = 6, min_bin_size: float = 0.03,
-                 max_n_prebins: int = 20, min_prebin_size: float = 0.05, C: float = 1.0,
-                 min_missing_count: int = 30,
-                 scaling: Scaling | None = None, bands: list[Band] | None = None,
-                 minimum_criteria: MinimumCriteria | None = None, outcome: str = "") -> None:
+    def __init__(
+        self,
+        factors: list[FactorDef] | None = None,
+        *,
+        name: str = "scorecard",
+        min_iv: float = 0.0,
+        max_n_bins: int = 6,
+        min_bin_size: float = 0.03,
+        max_n_prebins: int = 20,
+        min_prebin_size: float = 0.05,
+        C: float = 1.0,
+        min_missing_count: int = 30,
+        scaling: Scaling | None = None,
+        bands: list[Band] | None = None,
+        minimum_criteria: MinimumCriteria | None = None,
+        outcome: str = "",
+    ) -> None:
         self.factors = factors
         self.name = name
         self.min_iv = min_iv
@@ -121,9 +132,15 @@ class ScorecardTrainer(BaseEstimator):
         out = []
         for i, col in enumerate(X.columns):
             cat = X[col].dtype.name in ("object", "category", "string", "bool")
-            out.append(FactorDef(name=str(col), code=f"F{i + 1:02d}", statement=str(col),
-                                 fields=[(str(col), "unknown")],
-                                 kind="categorical" if cat else "numeric"))
+            out.append(
+                FactorDef(
+                    name=str(col),
+                    code=f"F{i + 1:02d}",
+                    statement=str(col),
+                    fields=[(str(col), "unknown")],
+                    kind="categorical" if cat else "numeric",
+                )
+            )
         return out
 
     def fit(self, X: pd.DataFrame, y: Any) -> ScorecardTrainer:
@@ -141,11 +158,14 @@ class ScorecardTrainer(BaseEstimator):
         frame = _frame(X, candidates)
         names = [f.name for f in candidates]
         process = BinningProcess(
-            names, categorical_variables=[f.name for f in candidates if f.kind == "categorical"],
-            max_n_prebins=self.max_n_prebins, min_prebin_size=self.min_prebin_size,
+            names,
+            categorical_variables=[f.name for f in candidates if f.kind == "categorical"],
+            max_n_prebins=self.max_n_prebins,
+            min_prebin_size=self.min_prebin_size,
             min_bin_size=self.min_bin_size,
             max_n_bins=self.max_n_bins,
-            binning_fit_params={f.name: {"monotonic_trend": _trend(f)} for f in candidates})
+            binning_fit_params={f.name: {"monotonic_trend": _trend(f)} for f in candidates},
+        )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             process.fit(frame, y_arr)
@@ -156,18 +176,26 @@ class ScorecardTrainer(BaseEstimator):
         kept = []
         for b in binned:
             if b.iv < self.min_iv:
-                self.excluded_.append(Excluded(
-                    b.factor.name, f"information value {b.iv:.4f} is below {self.min_iv}", b.iv))
+                self.excluded_.append(
+                    Excluded(
+                        b.factor.name, f"information value {b.iv:.4f} is below {self.min_iv}", b.iv
+                    )
+                )
             elif len(b.bins) == 2 and (b.bins[-1].count or 0) < self.min_missing_count:
-                self.excluded_.append(Excluded(
-                    b.factor.name, "binning found no split: every value would get the same "
-                    "points", b.iv))
+                self.excluded_.append(
+                    Excluded(
+                        b.factor.name,
+                        "binning found no split: every value would get the same points",
+                        b.iv,
+                    )
+                )
             else:
                 kept.append(b)
         if not kept:
-            raise UserError("no candidate factor separates goods from bads"
-                            + (f" with information value {self.min_iv} or more"
-                               if self.min_iv > 0 else ""))
+            raise UserError(
+                "no candidate factor separates goods from bads"
+                + (f" with information value {self.min_iv} or more" if self.min_iv > 0 else "")
+            )
         kept, model = self._fit_signs(kept, frame, y_arr)
         self.estimator_ = model
         self.scorecard_ = self._scale(kept, model)
@@ -186,20 +214,41 @@ class ScorecardTrainer(BaseEstimator):
             if f.kind == "categorical":
                 kw = {"categories": [str(c) for c in splits[i]]}
             else:
-                kw = {"lower": None if i == 0 else float(splits[i - 1]),
-                      "upper": None if i == n - 1 else float(splits[i])}
-            bins.append(Bin(points=0.0, count=int(r["Count"]), event_rate=float(r["Event rate"]),
-                            woe=float(r["WoE"]), **kw))
+                kw = {
+                    "lower": None if i == 0 else float(splits[i - 1]),
+                    "upper": None if i == n - 1 else float(splits[i]),
+                }
+            bins.append(
+                Bin(
+                    points=0.0,
+                    count=int(r["Count"]),
+                    event_rate=float(r["Event rate"]),
+                    woe=float(r["WoE"]),
+                    **kw,
+                )
+            )
         if not bins:  # a constant column: one bin over everything
-            bins.append(Bin(points=0.0, count=0, woe=0.0,
-                            categories=[] if f.kind == "categorical" else None))
+            bins.append(
+                Bin(
+                    points=0.0, count=0, woe=0.0, categories=[] if f.kind == "categorical" else None
+                )
+            )
         miss = rows.iloc[n + 1]
         miss_count = int(miss["Count"])
-        miss_woe = (float(miss["WoE"]) if miss_count >= self.min_missing_count
-                    else min(b.woe or 0.0 for b in bins))
-        bins.append(Bin(missing=True, points=0.0, count=miss_count,
-                        event_rate=float(miss["Event rate"]) if miss_count else None,
-                        woe=miss_woe))
+        miss_woe = (
+            float(miss["WoE"])
+            if miss_count >= self.min_missing_count
+            else min(b.woe or 0.0 for b in bins)
+        )
+        bins.append(
+            Bin(
+                missing=True,
+                points=0.0,
+                count=miss_count,
+                event_rate=float(miss["Event rate"]) if miss_count else None,
+                woe=miss_woe,
+            )
+        )
         iv = float(table.loc["Totals", "IV"]) if "Totals" in table.index else 0.0
         return _Binned(f, bins, iv if math.isfinite(iv) else 0.0)
 
@@ -207,13 +256,19 @@ class ScorecardTrainer(BaseEstimator):
         cols = []
         for b in kept:
             as_points = [bn.model_copy(update={"points": bn.woe or 0.0}) for bn in b.bins]
-            fac = Factor(name=b.factor.name, code=b.factor.code, statement="-",
-                         kind=b.factor.kind, bins=as_points)
+            fac = Factor(
+                name=b.factor.name,
+                code=b.factor.code,
+                statement="-",
+                kind=b.factor.kind,
+                bins=as_points,
+            )
             cols.append(NumpyScorer.factor_points(fac, frame[b.factor.name]))
         return np.column_stack(cols)
 
-    def _fit_signs(self, kept: list[_Binned], frame: pd.DataFrame,
-                   y: np.ndarray) -> tuple[list[_Binned], LogisticRegression]:
+    def _fit_signs(
+        self, kept: list[_Binned], frame: pd.DataFrame, y: np.ndarray
+    ) -> tuple[list[_Binned], LogisticRegression]:
         while True:
             model = LogisticRegression(C=self.C, max_iter=2000)
             model.fit(self._woe_matrix(kept, frame), y)
@@ -223,9 +278,14 @@ class ScorecardTrainer(BaseEstimator):
             if coefs[worst] <= 0 or len(kept) == 1:
                 return kept, model
             b = kept.pop(worst)
-            self.excluded_.append(Excluded(
-                b.factor.name, "its weight turned against its own evidence in the joint model "
-                "(collinear with stronger factors)", b.iv))
+            self.excluded_.append(
+                Excluded(
+                    b.factor.name,
+                    "its weight turned against its own evidence in the joint model "
+                    "(collinear with stronger factors)",
+                    b.iv,
+                )
+            )
 
     def _scale(self, kept: list[_Binned], model: LogisticRegression) -> Scorecard:
         scaling = self.scaling or Scaling()
@@ -233,21 +293,45 @@ class ScorecardTrainer(BaseEstimator):
         shared = (scaling.offset - scaling.factor * float(model.intercept_[0])) / k
         factors = []
         for b, coef in zip(kept, model.coef_[0], strict=True):
-            bins = [bn.model_copy(update={"points": round(
-                shared - scaling.factor * float(coef) * (bn.woe or 0.0), 2)}) for bn in b.bins]
+            bins = [
+                bn.model_copy(
+                    update={
+                        "points": round(shared - scaling.factor * float(coef) * (bn.woe or 0.0), 2)
+                    }
+                )
+                for bn in b.bins
+            ]
             f = b.factor
-            factors.append(Factor(
-                name=f.name, code=f.code, group=f.group, statement=f.statement,
-                description=f.description, kind=f.kind, trend=_trend(f),
-                fields=[FieldRef(field=n, category=c) for n, c in f.fields],
-                iv=round(b.iv, 4), bins=bins))
+            factors.append(
+                Factor(
+                    name=f.name,
+                    code=f.code,
+                    group=f.group,
+                    statement=f.statement,
+                    description=f.description,
+                    kind=f.kind,
+                    trend=_trend(f),
+                    fields=[FieldRef(field=n, category=c) for n, c in f.fields],
+                    iv=round(b.iv, 4),
+                    bins=bins,
+                )
+            )
         return Scorecard(
-            name=self.name, outcome=self.outcome, scaling=scaling,
+            name=self.name,
+            outcome=self.outcome,
+            scaling=scaling,
             bands=self.bands or list(DEFAULT_BANDS),
-            minimum_criteria=self.minimum_criteria or MinimumCriteria(), factors=factors,
-            excluded=[{"name": e.name, "reason": e.reason,
-                       **({"iv": round(e.iv, 4)} if e.iv is not None else {})}
-                      for e in self.excluded_])
+            minimum_criteria=self.minimum_criteria or MinimumCriteria(),
+            factors=factors,
+            excluded=[
+                {
+                    "name": e.name,
+                    "reason": e.reason,
+                    **({"iv": round(e.iv, 4)} if e.iv is not None else {}),
+                }
+                for e in self.excluded_
+            ],
+        )
 
     # -- using the fitted scorecard ----------------------------------------------------------
 
@@ -255,8 +339,9 @@ class ScorecardTrainer(BaseEstimator):
         """Scores from the compiled scorecard (300-850 by default)."""
         check_is_fitted(self, "scorecard_")
         card: Scorecard = self.scorecard_
-        frame = _frame(X, [f for f in self._candidates(X)
-                           if f.name in {c.name for c in card.factors}])
+        frame = _frame(
+            X, [f for f in self._candidates(X) if f.name in {c.name for c in card.factors}]
+        )
         return NumpyScorer(card).score(frame)
 
 
@@ -269,8 +354,11 @@ def _frame(X: pd.DataFrame, factors: list[FactorDef]) -> pd.DataFrame:
     for f in factors:
         col = X[f.name]
         if f.kind == "categorical":
-            out[f.name] = col.astype(object).where(col.notna(), None).map(
-                lambda v: v if v is None else str(v))
+            out[f.name] = (
+                col.astype(object)
+                .where(col.notna(), None)
+                .map(lambda v: v if v is None else str(v))
+            )
         else:
             out[f.name] = pd.to_numeric(col, errors="coerce").astype(float)
     return pd.DataFrame(out, index=X.index)

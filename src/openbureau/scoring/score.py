@@ -40,7 +40,7 @@ MIN_POINTS_LOST = "0.005"
 UNSCORABLE = {
     "no_file": "No credit or payment records on file as of the score date",
     "insufficient_history": "No credit account, and less than {m} months of utility, telecom "
-                            "or rent payment history",
+    "or rent payment history",
 }
 
 SCHEMA = [
@@ -104,7 +104,9 @@ def _reasons_sql(card: Scorecard, scored: str) -> str:
         f"{'true' if f.name in INQUIRY_FACTORS else 'false'} AS is_inquiry, "
         f"CASE WHEN {f.name} IS NULL THEN '{_q(f.missing_statement or f.statement)}' "
         f"ELSE '{_q(f.statement)}' END AS statement "
-        f"FROM {scored} WHERE score IS NOT NULL" for f in card.factors)
+        f"FROM {scored} WHERE score IS NOT NULL"
+        for f in card.factors
+    )
     # One statement is never listed twice (two factors can share "no data" wording), and
     # inquiries count as one reason however many inquiry factors the scorecard has.
     return f"""WITH lost AS ({lost}),
@@ -142,26 +144,37 @@ def score_snapshot(engine: Engine, card: Scorecard, as_of: dt.date) -> SnapshotR
     guard_scorecard(card, engine)
     ensure_schema(engine)
     compute_features(engine, as_of, into="score_features")
-    add_custom_features(engine, "score_features", as_of,
-                        [(f.name, f.custom) for f in card.factors if f.custom is not None])
-    engine.execute(f"CREATE OR REPLACE TEMP TABLE score_scored AS "
-                   f"{_scored_sql(card, 'score_features')}")
-    engine.execute(f"CREATE OR REPLACE TEMP TABLE score_reasons AS "
-                   f"{_reasons_sql(card, 'score_scored')}")
-    engine.execute("CREATE OR REPLACE TEMP TABLE score_wanted AS "
-                   "SELECT DISTINCT person_id, factor AS feature FROM score_reasons")
+    add_custom_features(
+        engine,
+        "score_features",
+        as_of,
+        [(f.name, f.custom) for f in card.factors if f.custom is not None],
+    )
+    engine.execute(
+        f"CREATE OR REPLACE TEMP TABLE score_scored AS {_scored_sql(card, 'score_features')}"
+    )
+    engine.execute(
+        f"CREATE OR REPLACE TEMP TABLE score_reasons AS {_reasons_sql(card, 'score_scored')}"
+    )
+    engine.execute(
+        "CREATE OR REPLACE TEMP TABLE score_wanted AS "
+        "SELECT DISTINCT person_id, factor AS feature FROM score_reasons"
+    )
     builtin = [f.name for f in card.factors if f.custom is None]
-    engine.execute(f"CREATE OR REPLACE TEMP TABLE score_evidence AS "
-                   f"{evidence_sql(as_of, 'score_wanted', builtin)}")
+    engine.execute(
+        f"CREATE OR REPLACE TEMP TABLE score_evidence AS "
+        f"{evidence_sql(as_of, 'score_wanted', builtin)}"
+    )
     seq = int(engine.scalar("SELECT count(*) FROM score_snapshots")) + 1
     snapshot_id = f"S{as_of:%Y%m%d}-{seq:04d}"
     hist = UNSCORABLE["insufficient_history"].format(m=card.minimum_criteria.alt_months)
     with engine.transaction():
-        engine.execute(f"""INSERT INTO scores
+        engine.execute(
+            f"""INSERT INTO scores
             SELECT ?, s.person_id, ?, s.score, CASE WHEN s.score IS NOT NULL THEN
-                       {band_sql('s.score', card)} END,
+                       {band_sql("s.score", card)} END,
                    s.unscorable_reason,
-                   CASE s.unscorable_reason WHEN 'no_file' THEN '{_q(UNSCORABLE['no_file'])}'
+                   CASE s.unscorable_reason WHEN 'no_file' THEN '{_q(UNSCORABLE["no_file"])}'
                         WHEN 'insufficient_history' THEN '{_q(hist)}' END,
                    r.reasons, ?
             FROM score_scored s
@@ -176,20 +189,42 @@ def score_snapshot(engine: Engine, card: Scorecard, as_of: dt.date) -> SnapshotR
                 LEFT JOIN score_evidence ev
                   ON ev.person_id = rs.person_id AND ev.feature = rs.factor
                 GROUP BY rs.person_id) r USING (person_id)""",
-                       [snapshot_id, as_of, card.version])
-        counts = dict(engine.query(
-            "SELECT coalesce(unscorable_reason, 'scored'), count(*) FROM scores "
-            "WHERE snapshot_id = ? GROUP BY 1", [snapshot_id]))
+            [snapshot_id, as_of, card.version],
+        )
+        counts = dict(
+            engine.query(
+                "SELECT coalesce(unscorable_reason, 'scored'), count(*) FROM scores "
+                "WHERE snapshot_id = ? GROUP BY 1",
+                [snapshot_id],
+            )
+        )
         persons = sum(int(v) for v in counts.values())
         scored = int(counts.pop("scored", 0))
-        engine.execute("INSERT INTO score_snapshots VALUES (?, ?, now(), ?, ?, ?, ?, ?, ?, ?)",
-                       [snapshot_id, as_of, card.name, card.version, card.to_yaml(), persons,
-                        scored, persons - scored, time.perf_counter() - start])
+        engine.execute(
+            "INSERT INTO score_snapshots VALUES (?, ?, now(), ?, ?, ?, ?, ?, ?, ?)",
+            [
+                snapshot_id,
+                as_of,
+                card.name,
+                card.version,
+                card.to_yaml(),
+                persons,
+                scored,
+                persons - scored,
+                time.perf_counter() - start,
+            ],
+        )
     for t in ("score_scored", "score_reasons", "score_wanted", "score_evidence"):
         engine.execute(f"DROP TABLE IF EXISTS {t}")
-    return SnapshotReport(snapshot_id, as_of, card.version, persons, scored,
-                          {str(k): int(v) for k, v in counts.items()},
-                          time.perf_counter() - start)
+    return SnapshotReport(
+        snapshot_id,
+        as_of,
+        card.version,
+        persons,
+        scored,
+        {str(k): int(v) for k, v in counts.items()},
+        time.perf_counter() - start,
+    )
 
 
 def _q(s: str) -> str:
@@ -199,8 +234,10 @@ def _q(s: str) -> str:
 def latest_snapshot(engine: Engine) -> str:
     found = None
     if engine.table_exists("score_snapshots"):
-        found = engine.scalar("SELECT snapshot_id FROM score_snapshots "
-                              "ORDER BY created_at DESC, snapshot_id DESC LIMIT 1")
+        found = engine.scalar(
+            "SELECT snapshot_id FROM score_snapshots "
+            "ORDER BY created_at DESC, snapshot_id DESC LIMIT 1"
+        )
     if found is None:
         raise UserError("no score snapshot yet: run `openbureau score --as-of DATE` first")
     return str(found)
@@ -208,11 +245,15 @@ def latest_snapshot(engine: Engine) -> str:
 
 def score_distribution(engine: Engine, snapshot_id: str) -> list[tuple[str, int, int, int]]:
     """(band, persons, min score, max score) per band, then unscorable reasons."""
-    return [(str(b), int(n), int(lo) if lo is not None else 0, int(hi) if hi is not None else 0)
-            for b, n, lo, hi in engine.query(
-                """SELECT coalesce(band, 'unscorable: ' || unscorable_reason), count(*),
+    return [
+        (str(b), int(n), int(lo) if lo is not None else 0, int(hi) if hi is not None else 0)
+        for b, n, lo, hi in engine.query(
+            """SELECT coalesce(band, 'unscorable: ' || unscorable_reason), count(*),
                        min(score), max(score) FROM scores WHERE snapshot_id = ?
-                   GROUP BY 1 ORDER BY min(score) NULLS LAST, 1""", [snapshot_id])]
+                   GROUP BY 1 ORDER BY min(score) NULLS LAST, 1""",
+            [snapshot_id],
+        )
+    ]
 
 
 def person_score(engine: Engine, snapshot_id: str, person_id: str) -> dict[str, Any]:
@@ -222,22 +263,24 @@ def person_score(engine: Engine, snapshot_id: str, person_id: str) -> dict[str, 
         UserError: unknown snapshot or person.
     """
     if not engine.table_exists("score_snapshots") or not engine.scalar(
-            "SELECT count(*) FROM score_snapshots WHERE snapshot_id = ?", [snapshot_id]):
+        "SELECT count(*) FROM score_snapshots WHERE snapshot_id = ?", [snapshot_id]
+    ):
         raise UserError(f"no score snapshot {snapshot_id!r}")
     pid = person_id
     if engine.table_exists("person_ids"):
-        moved = engine.scalar("SELECT resolves_to FROM person_ids WHERE person_id = ?",
-                              [person_id])
+        moved = engine.scalar("SELECT resolves_to FROM person_ids WHERE person_id = ?", [person_id])
         pid = str(moved) if moved else person_id
-    rows = engine.arrow("SELECT * FROM scores WHERE snapshot_id = ? AND person_id = ?",
-                        [snapshot_id, pid]).to_pylist()
+    rows = engine.arrow(
+        "SELECT * FROM scores WHERE snapshot_id = ? AND person_id = ?", [snapshot_id, pid]
+    ).to_pylist()
     if not rows:
         raise UserError(f"person {person_id!r} is not in snapshot {snapshot_id}")
     return dict(rows[0])
 
 
-def describe_records(engine: Engine, record_ids: list[str],
-                     as_of: dt.date | None = None) -> dict[str, str]:
+def describe_records(
+    engine: Engine, record_ids: list[str], as_of: dt.date | None = None
+) -> dict[str, str]:
     """A short plain description of each ledger record: feed, date and what it says.
 
     With ``as_of``, a bill paid after that date is described as unpaid on it, as the score
@@ -248,7 +291,8 @@ def describe_records(engine: Engine, record_ids: list[str],
     if not record_ids:
         return {}
     marks = ", ".join("?" * len(record_ids))
-    rows = engine.query(f"""
+    rows = engine.query(
+        f"""
         SELECT record_id, feed || ' ' || strftime(event_date, '%Y-%m') || ': ' || product
                || ' ' || coalesce(payment_status, '') || ', balance '
                || coalesce(balance::VARCHAR, '-') || coalesce(' of limit '
@@ -269,5 +313,6 @@ def describe_records(engine: Engine, record_ids: list[str],
                || strftime(filed_date, '%Y-%m-%d') || coalesce(', resolved '
                || strftime(resolved_date, '%Y-%m-%d'), ', unresolved')
         FROM ledger_public_records WHERE is_current AND record_id IN ({marks})""",
-                        record_ids * 4)
+        record_ids * 4,
+    )
     return {str(r): str(d) for r, d in rows}

@@ -112,8 +112,9 @@ class Bin(BaseModel):
     def _one_kind(self) -> Bin:
         if not math.isfinite(self.points):
             raise ValueError("points must be a finite number")
-        if self.missing and (self.categories is not None or self.lower is not None
-                             or self.upper is not None):
+        if self.missing and (
+            self.categories is not None or self.lower is not None or self.upper is not None
+        ):
             raise ValueError("a missing bin has no bounds or categories")
         if self.categories is not None and (self.lower is not None or self.upper is not None):
             raise ValueError("a bin has either categories or bounds, not both")
@@ -146,8 +147,10 @@ class CustomSource(BaseModel):
     field: str
     aggregate: Literal["count", "count_distinct", "sum", "avg", "min", "max", "latest"]
     date_field: str | None = Field(
-        default=None, description="Target dating each row: only rows dated on or before the "
-        "as-of date count (without it the factor is not point-in-time and is refused)")
+        default=None,
+        description="Target dating each row: only rows dated on or before the "
+        "as-of date count (without it the factor is not point-in-time and is refused)",
+    )
     window_months: int | None = Field(default=None, ge=1, le=240)
 
     @property
@@ -174,8 +177,10 @@ class Factor(BaseModel):
     def _bins_cover(self) -> Factor:
         missing = [b for b in self.bins if b.missing]
         if len(missing) != 1:
-            raise ValueError(f"factor {self.name}: needs exactly one missing bin "
-                             f"(points for no value), found {len(missing)}")
+            raise ValueError(
+                f"factor {self.name}: needs exactly one missing bin "
+                f"(points for no value), found {len(missing)}"
+            )
         rest = [b for b in self.bins if not b.missing]
         if not rest:
             raise ValueError(f"factor {self.name}: needs at least one bin besides missing")
@@ -186,17 +191,22 @@ class Factor(BaseModel):
                     raise ValueError(f"factor {self.name}: categorical bins need categories")
                 dup = seen.intersection(b.categories)
                 if dup:
-                    raise ValueError(f"factor {self.name}: category {sorted(dup)[0]!r} is in "
-                                     "two bins")
+                    raise ValueError(
+                        f"factor {self.name}: category {sorted(dup)[0]!r} is in two bins"
+                    )
                 seen.update(b.categories)
         elif self.kind == "numeric":
             if rest[0].lower is not None or rest[-1].upper is not None:
-                raise ValueError(f"factor {self.name}: numeric bins must start at lower: null "
-                                 "and end at upper: null")
+                raise ValueError(
+                    f"factor {self.name}: numeric bins must start at lower: null "
+                    "and end at upper: null"
+                )
             for a, b in itertools.pairwise(rest):
                 if a.upper is None or b.lower is None or a.upper != b.lower:
-                    raise ValueError(f"factor {self.name}: bins must be contiguous and ordered "
-                                     f"(upper {a.upper} then lower {b.lower})")
+                    raise ValueError(
+                        f"factor {self.name}: bins must be contiguous and ordered "
+                        f"(upper {a.upper} then lower {b.lower})"
+                    )
         else:
             raise ValueError(f"factor {self.name}: kind must be numeric or categorical")
         return self
@@ -246,8 +256,10 @@ class Scorecard(BaseModel):
             if dup:
                 raise ValueError(f"factor {label} {dup[0]!r} appears twice")
         bands = sorted(self.bands, key=lambda b: b.min_score)
-        if (bands[0].min_score > self.scaling.min_score
-                or bands[-1].max_score < self.scaling.max_score):
+        if (
+            bands[0].min_score > self.scaling.min_score
+            or bands[-1].max_score < self.scaling.max_score
+        ):
             raise ValueError("bands must cover the whole score range")
         for a, b in itertools.pairwise(bands):
             if b.min_score != a.max_score + 1:

@@ -36,8 +36,10 @@ from openbureau.scoring.factors import (
 from openbureau.scoring.fit import FactorDef, ScorecardTrainer
 from openbureau.scoring.scorecard import MinimumCriteria, Scorecard, save_scorecard
 
-OUTCOME = ("90+ days past due or charged off on any account, a bankruptcy filed, or a "
-           "utility, telecom or rent bill 60+ days unpaid, within {h} months after the as-of date")
+OUTCOME = (
+    "90+ days past due or charged off on any account, a bankruptcy filed, or a "
+    "utility, telecom or rent bill 60+ days unpaid, within {h} months after the as-of date"
+)
 
 # The fewest training persons a bin may hold, whatever the share: a WoE needs some to rest on.
 MIN_BIN_PERSONS = 30
@@ -71,28 +73,43 @@ def scorable_sql(table: str, crit: MinimumCriteria) -> str:
 
 def holdout_sql(person_id: str, share: float) -> str:
     """True for the persons held out: a stable hash of the person id, not a random draw."""
-    return (f"((('0x' || substr(md5({person_id}), 1, 8))::UBIGINT % 1000) "
-            f"< {round(share * 1000)})")
+    return f"((('0x' || substr(md5({person_id}), 1, 8))::UBIGINT % 1000) < {round(share * 1000)})"
 
 
-def _training_frame(engine: Engine, as_of: dt.date, horizon: int, holdout: float,
-                    customs: list[CustomFactor], crit: MinimumCriteria) -> pd.DataFrame:
+def _training_frame(
+    engine: Engine,
+    as_of: dt.date,
+    horizon: int,
+    holdout: float,
+    customs: list[CustomFactor],
+    crit: MinimumCriteria,
+) -> pd.DataFrame:
     compute_features(engine, as_of, into="train_features")
-    add_custom_features(engine, "train_features", as_of,
-                        [(c.name, c.source) for c in customs])
+    add_custom_features(engine, "train_features", as_of, [(c.name, c.source) for c in customs])
     label_outcomes(engine, as_of, horizon, into="train_outcomes")
     return engine.arrow(f"""
-        SELECT f.*, o.bad::INTEGER AS bad, {holdout_sql('f.person_id', holdout)} AS holdout
+        SELECT f.*, o.bad::INTEGER AS bad, {holdout_sql("f.person_id", holdout)} AS holdout
         FROM train_features f JOIN train_outcomes o USING (person_id)
-        WHERE o.excluded_reason IS NULL AND {scorable_sql('f', crit)}
+        WHERE o.excluded_reason IS NULL AND {scorable_sql("f", crit)}
         ORDER BY f.person_id""").to_pandas()
 
 
-def train(engine: Engine, *, as_of: dt.date, models_dir: Path, reports_dir: Path,
-          horizon_months: int = 12, holdout: float = 0.3, name: str = "openbureau",
-          customs: list[CustomFactor] | None = None, psi_as_of: dt.date | None = None,
-          min_iv: float = 0.02, min_bin_size: float = 0.002, max_n_bins: int = 10,
-          progress: Callable[[str, int, int], None] | None = None) -> TrainResult:
+def train(
+    engine: Engine,
+    *,
+    as_of: dt.date,
+    models_dir: Path,
+    reports_dir: Path,
+    horizon_months: int = 12,
+    holdout: float = 0.3,
+    name: str = "openbureau",
+    customs: list[CustomFactor] | None = None,
+    psi_as_of: dt.date | None = None,
+    min_iv: float = 0.02,
+    min_bin_size: float = 0.002,
+    max_n_bins: int = 10,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> TrainResult:
     """Fit, write and record a scorecard trained on the outcome after ``as_of``.
 
     ``min_bin_size`` (a share of the training persons, never fewer than ``MIN_BIN_PERSONS``)
@@ -111,13 +128,24 @@ def train(engine: Engine, *, as_of: dt.date, models_dir: Path, reports_dir: Path
     fit_part, held = frame[~frame["holdout"]], frame[frame["holdout"]]
     for part, label in ((fit_part, "training"), (held, "held-out")):
         if part["bad"].nunique() < 2 or len(part) < 50:
-            raise UserError(f"not enough {label} data as of {as_of}: {len(part)} scorable "
-                            f"persons, {int(part['bad'].sum())} defaults; train on a larger "
-                            "population or another --as-of")
+            raise UserError(
+                f"not enough {label} data as of {as_of}: {len(part)} scorable "
+                f"persons, {int(part['bad'].sum())} defaults; train on a larger "
+                "population or another --as-of"
+            )
     tick("binning and fitting", 2, 5)
-    trainer, card = _fit(fit_part, candidates, customs, crit, as_of=as_of, name=name,
-                         min_iv=min_iv, min_bin_size=min_bin_size, max_n_bins=max_n_bins,
-                         outcome=OUTCOME.format(h=horizon_months))
+    trainer, card = _fit(
+        fit_part,
+        candidates,
+        customs,
+        crit,
+        as_of=as_of,
+        name=name,
+        min_iv=min_iv,
+        min_bin_size=min_bin_size,
+        max_n_bins=max_n_bins,
+        outcome=OUTCOME.format(h=horizon_months),
+    )
     scorer = NumpyScorer(card)
     held_scores = scorer.score(held)
     outcomes = held["bad"].to_numpy()
@@ -132,36 +160,68 @@ def train(engine: Engine, *, as_of: dt.date, models_dir: Path, reports_dir: Path
     models_dir.mkdir(parents=True, exist_ok=True)
     path = save_scorecard(card, models_dir / "scorecards" / f"{name}-{card.version}.yaml")
     shutil.copyfile(path, models_dir / "scorecard.yaml")  # the active scorecard
-    report = rpt.write_report(_report_data(card, trainer, held, held_scores, as_of, len(fit_part),
-                                           psi_report),
-                              reports_dir / f"model-{name}-{card.version}.html")
-    result = TrainResult(card, path, report, len(fit_part), len(held),
-                         float(frame["bad"].mean()), auc, ks,
-                         psi_report.psi if psi_report else None, card.excluded,
-                         time.perf_counter() - start)
+    report = rpt.write_report(
+        _report_data(card, trainer, held, held_scores, as_of, len(fit_part), psi_report),
+        reports_dir / f"model-{name}-{card.version}.html",
+    )
+    result = TrainResult(
+        card,
+        path,
+        report,
+        len(fit_part),
+        len(held),
+        float(frame["bad"].mean()),
+        auc,
+        ks,
+        psi_report.psi if psi_report else None,
+        card.excluded,
+        time.perf_counter() - start,
+    )
     _record(engine, result, name, as_of)
     return result
 
 
-def _fit(fit_part: pd.DataFrame, candidates: list[FactorDef], customs: list[CustomFactor],
-         crit: MinimumCriteria, *, as_of: dt.date, name: str, min_iv: float,
-         min_bin_size: float, max_n_bins: int, outcome: str,
-         ) -> tuple[ScorecardTrainer, Scorecard]:
+def _fit(
+    fit_part: pd.DataFrame,
+    candidates: list[FactorDef],
+    customs: list[CustomFactor],
+    crit: MinimumCriteria,
+    *,
+    as_of: dt.date,
+    name: str,
+    min_iv: float,
+    min_bin_size: float,
+    max_n_bins: int,
+    outcome: str,
+) -> tuple[ScorecardTrainer, Scorecard]:
     """Bin, select and fit on the training persons; the versioned scorecard."""
     # A factor that does not vary among the training persons can say nothing (for example
     # "months since a serious delinquency" once those in serious delinquency are excluded).
     flat = [c for c in candidates if fit_part[c.name].nunique(dropna=True) < 2]
     candidates = [c for c in candidates if c not in flat]
     bin_size = max(min_bin_size, MIN_BIN_PERSONS / len(fit_part))
-    trainer = ScorecardTrainer(candidates, name=name, min_iv=min_iv, minimum_criteria=crit,
-                               min_bin_size=bin_size, min_prebin_size=bin_size,
-                               max_n_bins=max_n_bins, outcome=outcome)
+    trainer = ScorecardTrainer(
+        candidates,
+        name=name,
+        min_iv=min_iv,
+        minimum_criteria=crit,
+        min_bin_size=bin_size,
+        min_prebin_size=bin_size,
+        max_n_bins=max_n_bins,
+        outcome=outcome,
+    )
     trainer.fit(fit_part, fit_part["bad"].to_numpy())
-    card = trainer.scorecard_.model_copy(update={
-        "trained_as_of": as_of, "created_at": dt.datetime.now().isoformat(timespec="seconds"),
-        "excluded": trainer.scorecard_.excluded + [
-            {"name": c.name, "reason": "takes a single value (or none) among training persons"}
-            for c in flat]})
+    card = trainer.scorecard_.model_copy(
+        update={
+            "trained_as_of": as_of,
+            "created_at": dt.datetime.now().isoformat(timespec="seconds"),
+            "excluded": trainer.scorecard_.excluded
+            + [
+                {"name": c.name, "reason": "takes a single value (or none) among training persons"}
+                for c in flat
+            ],
+        }
+    )
     for f in card.factors:  # custom factors carry their source, so scoring can compute them
         custom = next((c for c in customs if c.name == f.name), None)
         if custom is not None:
@@ -171,21 +231,32 @@ def _fit(fit_part: pd.DataFrame, candidates: list[FactorDef], customs: list[Cust
     return trainer, card.with_version()
 
 
-def _stability(engine: Engine, scorer: NumpyScorer, frame: pd.DataFrame,
-               customs: list[CustomFactor], crit: MinimumCriteria, as_of: dt.date,
-               later: dt.date) -> rpt.PsiReport | None:
+def _stability(
+    engine: Engine,
+    scorer: NumpyScorer,
+    frame: pd.DataFrame,
+    customs: list[CustomFactor],
+    crit: MinimumCriteria,
+    as_of: dt.date,
+    later: dt.date,
+) -> rpt.PsiReport | None:
     """Population stability of the scores between ``as_of`` and ``later`` (None: nobody
     scorable then)."""
     compute_features(engine, later, into="psi_features")
     add_custom_features(engine, "psi_features", later, [(c.name, c.source) for c in customs])
-    later_frame = engine.arrow(f"SELECT * FROM psi_features f WHERE {scorable_sql('f', crit)}"
-                               ).to_pandas()
+    later_frame = engine.arrow(
+        f"SELECT * FROM psi_features f WHERE {scorable_sql('f', crit)}"
+    ).to_pandas()
     if not len(later_frame):
         return None
     edges = [300.0, 500.0, 550.0, 600.0, 650.0, 700.0, 750.0, 800.0, 851.0]
-    return rpt.population_stability(scorer.score(frame), scorer.score(later_frame), edges,
-                                    expected_label=f"as of {as_of}",
-                                    actual_label=f"as of {later}")
+    return rpt.population_stability(
+        scorer.score(frame),
+        scorer.score(later_frame),
+        edges,
+        expected_label=f"as of {as_of}",
+        actual_label=f"as of {later}",
+    )
 
 
 def _record(engine: Engine, r: TrainResult, name: str, as_of: dt.date) -> None:
@@ -194,33 +265,82 @@ def _record(engine: Engine, r: TrainResult, name: str, as_of: dt.date) -> None:
         engine.execute("DELETE FROM scorecard_runs WHERE version = ?", [r.scorecard.version])
         engine.execute(
             "INSERT INTO scorecard_runs VALUES (?, ?, ?, now(), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [r.scorecard.version, name, as_of, r.persons_train, r.persons_holdout,
-             r.bad_rate, r.auc_holdout, r.ks_holdout, r.psi, len(r.scorecard.factors),
-             len(r.scorecard.excluded), str(r.scorecard_path), str(r.report_path)])
+            [
+                r.scorecard.version,
+                name,
+                as_of,
+                r.persons_train,
+                r.persons_holdout,
+                r.bad_rate,
+                r.auc_holdout,
+                r.ks_holdout,
+                r.psi,
+                len(r.scorecard.factors),
+                len(r.scorecard.excluded),
+                str(r.scorecard_path),
+                str(r.report_path),
+            ],
+        )
 
 
-def _report_data(card: Scorecard, trainer: ScorecardTrainer, held: pd.DataFrame,
-                 scores: np.ndarray, as_of: dt.date, n_train: int,
-                 psi: rpt.PsiReport | None) -> rpt.ReportData:
+def _report_data(
+    card: Scorecard,
+    trainer: ScorecardTrainer,
+    held: pd.DataFrame,
+    scores: np.ndarray,
+    as_of: dt.date,
+    n_train: int,
+    psi: rpt.PsiReport | None,
+) -> rpt.ReportData:
     s = card.scaling
-    factors = [rpt.FactorReport(
-        name=f.name, code=f.code, group=f.group, statement=f.statement, iv=f.iv or 0.0,
-        trend=f.trend or "", bins=[rpt.BinRow(
-            label=b.label, count=b.count or 0,
-            event_rate=b.event_rate if b.event_rate is not None else float("nan"),
-            woe=b.woe or 0.0, points=b.points) for b in f.bins]) for f in card.factors]
-    excluded = [rpt.ExcludedFactor(name=str(e["name"]), reason=str(e["reason"]),
-                                   iv=float(e["iv"]) if e.get("iv") is not None else None)
-                for e in card.excluded]
+    factors = [
+        rpt.FactorReport(
+            name=f.name,
+            code=f.code,
+            group=f.group,
+            statement=f.statement,
+            iv=f.iv or 0.0,
+            trend=f.trend or "",
+            bins=[
+                rpt.BinRow(
+                    label=b.label,
+                    count=b.count or 0,
+                    event_rate=b.event_rate if b.event_rate is not None else float("nan"),
+                    woe=b.woe or 0.0,
+                    points=b.points,
+                )
+                for b in f.bins
+            ],
+        )
+        for f in card.factors
+    ]
+    excluded = [
+        rpt.ExcludedFactor(
+            name=str(e["name"]),
+            reason=str(e["reason"]),
+            iv=float(e["iv"]) if e.get("iv") is not None else None,
+        )
+        for e in card.excluded
+    ]
     return rpt.ReportData(
-        title=f"Scorecard {card.name} {card.version}", scorecard_name=card.name,
-        scorecard_version=card.version, as_of=as_of, outcome=card.outcome,
+        title=f"Scorecard {card.name} {card.version}",
+        scorecard_name=card.name,
+        scorecard_version=card.version,
+        as_of=as_of,
+        outcome=card.outcome,
         created_at=dt.datetime.now(),
         sample_label=f"held-out persons ({len(held):,}; trained on {n_train:,})",
-        scores=scores, outcomes=held["bad"].to_numpy(),
-        scaling=card.scaling, bands=list(card.bands),
-        factors=factors, excluded=excluded, psi=psi,
-        figures={"factors": str(len(card.factors)),
-                 "candidate factors": str(len(card.factors) + len(card.excluded)),
-                 "scaling": f"{s.base_score:g} points at odds {s.base_odds:g}:1, "
-                            f"{s.pdo:g} points to double the odds"})
+        scores=scores,
+        outcomes=held["bad"].to_numpy(),
+        scaling=card.scaling,
+        bands=list(card.bands),
+        factors=factors,
+        excluded=excluded,
+        psi=psi,
+        figures={
+            "factors": str(len(card.factors)),
+            "candidate factors": str(len(card.factors) + len(card.excluded)),
+            "scaling": f"{s.base_score:g} points at odds {s.base_odds:g}:1, "
+            f"{s.pdo:g} points to double the odds",
+        },
+    )

@@ -39,10 +39,26 @@ from openbureau.scoring.factors import INQUIRY_FACTORS
 from openbureau.scoring.score import MAX_REASONS, MIN_POINTS_LOST
 from openbureau.scoring.scorecard import Factor, Scorecard
 
-__all__ = ["AddOnTimeMonths", "BringCurrent", "FeatureChange", "PayDown", "PayOverdueBills",
-           "Reason", "ReasonChange", "RemoveInquiry", "Scenario", "ScoreState",
-           "WhatIfNotApplicable", "WhatIfResult", "parse_scenarios", "points_and_score",
-           "reasons_for", "score_state", "unscorable_reason", "what_if"]
+__all__ = [
+    "AddOnTimeMonths",
+    "BringCurrent",
+    "FeatureChange",
+    "PayDown",
+    "PayOverdueBills",
+    "Reason",
+    "ReasonChange",
+    "RemoveInquiry",
+    "Scenario",
+    "ScoreState",
+    "WhatIfNotApplicable",
+    "WhatIfResult",
+    "parse_scenarios",
+    "points_and_score",
+    "reasons_for",
+    "score_state",
+    "unscorable_reason",
+    "what_if",
+]
 
 FeatureRow = Mapping[str, Any]
 ELIGIBILITY_FACTS = ("records", "tradelines", "alt_months")
@@ -81,8 +97,10 @@ def unscorable_reason(card: Scorecard, features: FeatureRow) -> str | None:
     return None
 
 
-def points_and_score(card: Scorecard, features: FeatureRow,
-                     ) -> tuple[dict[str, float], int | None, str | None, str | None]:
+def points_and_score(
+    card: Scorecard,
+    features: FeatureRow,
+) -> tuple[dict[str, float], int | None, str | None, str | None]:
     """Points per factor, and the score and band, or the reason the file cannot be scored.
 
     Returns:
@@ -126,8 +144,9 @@ def reasons_for(card: Scorecard, features: FeatureRow) -> list[Reason]:
     return [] if score is None else _ranked_reasons(card, features, points)
 
 
-def _ranked_reasons(card: Scorecard, features: FeatureRow,
-                    points: dict[str, float]) -> list[Reason]:
+def _ranked_reasons(
+    card: Scorecard, features: FeatureRow, points: dict[str, float]
+) -> list[Reason]:
     lost = {f.name: _points_lost(f, points[f.name]) for f in card.factors}
     threshold: Decimal | float = Decimal(MIN_POINTS_LOST)
     if any(isinstance(v, float) for v in lost.values()):
@@ -152,8 +171,10 @@ def _ranked_reasons(card: Scorecard, features: FeatureRow,
     chosen = ranked[:MAX_REASONS]
     if not any(r[1].name in INQUIRY_FACTORS for r in chosen):
         chosen += [r for r in ranked[MAX_REASONS:] if r[1].name in INQUIRY_FACTORS][:1]
-    return [Reason(rank, f.code, f.name, statement, _round2(lost_), value)
-            for rank, (lost_, f, statement, value) in enumerate(chosen, start=1)]
+    return [
+        Reason(rank, f.code, f.name, statement, _round2(lost_), value)
+        for rank, (lost_, f, statement, value) in enumerate(chosen, start=1)
+    ]
 
 
 def _round2(v: Decimal | float) -> float:
@@ -197,14 +218,19 @@ class PayDown(_Scenario):
     target_utilisation: float | None = Field(default=None, ge=0, le=1, allow_inf_nan=False)
     target_percent: float | None = Field(default=None, ge=0, le=100, allow_inf_nan=False)
     changes: ClassVar[tuple[str, ...]] = (
-        "revolving_utilisation", "max_card_utilisation", "available_revolving_credit",
-        "total_balance", "utilisation_trend_12m")
+        "revolving_utilisation",
+        "max_card_utilisation",
+        "available_revolving_credit",
+        "total_balance",
+        "utilisation_trend_12m",
+    )
 
     @model_validator(mode="after")
     def _one_target(self) -> PayDown:
         if (self.target_utilisation is None) == (self.target_percent is None):
-            raise ValueError("give exactly one of target_utilisation (0..1) or "
-                             "target_percent (0..100)")
+            raise ValueError(
+                "give exactly one of target_utilisation (0..1) or target_percent (0..100)"
+            )
         return self
 
     @property
@@ -217,26 +243,34 @@ class PayDown(_Scenario):
         row = dict(features)
         u, t = _value(row, "revolving_utilisation"), self.target
         if u is None:
-            raise WhatIfNotApplicable("no open revolving account with a balance and a limit "
-                                      "on file: nothing to pay down")
+            raise WhatIfNotApplicable(
+                "no open revolving account with a balance and a limit on file: nothing to pay down"
+            )
         if u <= t:
-            raise WhatIfNotApplicable(f"revolving utilisation is already {u:.0%}, at or below "
-                                      f"the {t:.0%} target")
-        notes = [f"Each open card is paid down in proportion to its balance, to {t:.0%} "
-                 "utilisation overall."]
+            raise WhatIfNotApplicable(
+                f"revolving utilisation is already {u:.0%}, at or below the {t:.0%} target"
+            )
+        notes = [
+            f"Each open card is paid down in proportion to its balance, to {t:.0%} "
+            "utilisation overall."
+        ]
         row["revolving_utilisation"] = t
         if (m := _value(row, "max_card_utilisation")) is not None:
             row["max_card_utilisation"] = m * t / u
         if (trend := _value(row, "utilisation_trend_12m")) is not None:
             # Only this month's reports change; the 11 months before stay on file.
             row["utilisation_trend_12m"] = max(0.0, trend + (t - u) / 12)
-            notes.append("The 12-month utilisation average moves by a twelfth of the change: "
-                         "only this month's reports change, earlier months stay on file.")
+            notes.append(
+                "The 12-month utilisation average moves by a twelfth of the change: "
+                "only this month's reports change, earlier months stay on file."
+            )
         available = _value(row, "available_revolving_credit")
         if available is None or abs(1 - u) < 1e-9:
-            notes.append("The balances equal the limits, so the amount paid (and with it the "
-                         "available credit and total balance) cannot be derived from the "
-                         "features; they are left as they are.")
+            notes.append(
+                "The balances equal the limits, so the amount paid (and with it the "
+                "available credit and total balance) cannot be derived from the "
+                "features; they are left as they are."
+            )
             return row, notes
         paid = available / (1 - u) * (u - t)  # limits = available / (1 - utilisation)
         # Amounts are in cents; rounding keeps float noise (529.9999999) off the bin edges.
@@ -263,7 +297,8 @@ class BringCurrent(_Scenario):
             "12 months, the months since the last late payment, and the late accounts, months "
             "and share of the last 24 months do not change.",
             "The amounts paid to catch up are not in the features, so balances and utilisation "
-            "are left as they are."]
+            "are left as they are.",
+        ]
 
 
 class PayOverdueBills(_Scenario):
@@ -274,13 +309,15 @@ class PayOverdueBills(_Scenario):
 
     def apply(self, features: FeatureRow) -> tuple[dict[str, Any], list[str]]:
         if _count(features, "alt_past_due_days") <= 0:
-            raise WhatIfNotApplicable("no utility, telecom or rent bill is unpaid past its due "
-                                      "date: nothing to pay")
+            raise WhatIfNotApplicable(
+                "no utility, telecom or rent bill is unpaid past its due date: nothing to pay"
+            )
         row = dict(features)
         row["alt_past_due_days"] = 0.0
         return row, [
             "The bills are paid today, late: the days they were late count as before in the "
-            "late payments and on-time share of the last 12 and 24 months."]
+            "late payments and on-time share of the last 12 and 24 months."
+        ]
 
 
 class RemoveInquiry(_Scenario):
@@ -288,18 +325,22 @@ class RemoveInquiry(_Scenario):
 
     kind: Literal["remove_inquiry"] = "remove_inquiry"
     count: int = Field(default=1, ge=1, le=1000)
-    changes: ClassVar[tuple[str, ...]] = ("inquiries_6m", "inquiries_12m", "inquiries_24m",
-                                          "records")
+    changes: ClassVar[tuple[str, ...]] = (
+        "inquiries_6m",
+        "inquiries_12m",
+        "inquiries_24m",
+        "records",
+    )
 
     def apply(self, features: FeatureRow) -> tuple[dict[str, Any], list[str]]:
         have = int(_count(features, "inquiries_24m"))
         if have == 0:
-            raise WhatIfNotApplicable("no credit inquiry in the last 24 months: nothing to "
-                                      "remove")
+            raise WhatIfNotApplicable("no credit inquiry in the last 24 months: nothing to remove")
         if self.count > have:
             noun = "inquiry" if have == 1 else "inquiries"
-            raise WhatIfNotApplicable(f"only {have} credit {noun} in the last 24 months: "
-                                      f"cannot remove {self.count}")
+            raise WhatIfNotApplicable(
+                f"only {have} credit {noun} in the last 24 months: cannot remove {self.count}"
+            )
         row = dict(features)
         # The most recent ones count in every window, so they leave the 6-month window first.
         for name in ("inquiries_6m", "inquiries_12m", "inquiries_24m"):
@@ -308,8 +349,11 @@ class RemoveInquiry(_Scenario):
         return row, [f"The {self.count} most recent inquiries are removed."]
 
 
-_ALT_12M = {"alt_on_time_share_12m": 1.0, "alt_late_payments_12m": 0.0,
-            "alt_max_days_late_12m": 0.0}
+_ALT_12M = {
+    "alt_on_time_share_12m": 1.0,
+    "alt_late_payments_12m": 0.0,
+    "alt_max_days_late_12m": 0.0,
+}
 _ALT_24M = {"alt_late_payments_24m": 0.0, "alt_late_share_24m": 0.0}
 
 
@@ -323,7 +367,12 @@ class AddOnTimeMonths(_Scenario):
     kind: Literal["add_on_time_months"] = "add_on_time_months"
     months: int = Field(ge=1, le=120)
     changes: ClassVar[tuple[str, ...]] = (
-        "alt_months", "alt_months_history", "records", *_ALT_12M, *_ALT_24M)
+        "alt_months",
+        "alt_months_history",
+        "records",
+        *_ALT_12M,
+        *_ALT_24M,
+    )
 
     def apply(self, features: FeatureRow) -> tuple[dict[str, Any], list[str]]:
         row = dict(features)
@@ -332,24 +381,32 @@ class AddOnTimeMonths(_Scenario):
         row["alt_months"] = months
         row["alt_months_history"] = float(months)
         row["records"] = _count(features, "records") + n
-        notes = [f"{n} more months with every utility, telecom or rent bill paid on time; "
-                 "account ages, months since a late payment and inquiry windows are left as "
-                 "they are."]
+        notes = [
+            f"{n} more months with every utility, telecom or rent bill paid on time; "
+            "account ages, months since a late payment and inquiry windows are left as "
+            "they are."
+        ]
         # A window's figures are known only when the new months are all it holds: they fill
         # it, or it held no bill before. Otherwise which older bills leave it is unknown.
-        for window, values, share in ((12, _ALT_12M, "alt_on_time_share_12m"),
-                                      (24, _ALT_24M, "alt_late_share_24m")):
+        for window, values, share in (
+            (12, _ALT_12M, "alt_on_time_share_12m"),
+            (24, _ALT_24M, "alt_late_share_24m"),
+        ):
             if n >= window or _missing(features.get(share)):
                 row.update(values)
             else:
-                notes.append(f"The {window}-month payment figures are left as they are (which "
-                             "older bills would leave the window is not in the features); the "
-                             "new on-time months could only improve them.")
+                notes.append(
+                    f"The {window}-month payment figures are left as they are (which "
+                    "older bills would leave the window is not in the features); the "
+                    "new on-time months could only improve them."
+                )
         return row, notes
 
 
-Scenario = Annotated[PayDown | BringCurrent | PayOverdueBills | RemoveInquiry | AddOnTimeMonths,
-                     Field(discriminator="kind")]
+Scenario = Annotated[
+    PayDown | BringCurrent | PayOverdueBills | RemoveInquiry | AddOnTimeMonths,
+    Field(discriminator="kind"),
+]
 _SCENARIOS: TypeAdapter[list[Scenario]] = TypeAdapter(list[Scenario])
 
 
@@ -421,17 +478,28 @@ def score_state(card: Scorecard, features: FeatureRow) -> ScoreState:
     return ScoreState(score, band, why, reasons, points)
 
 
-def _reason_changes(before: tuple[Reason, ...], after: tuple[Reason, ...],
-                    ) -> tuple[ReasonChange, ...]:
+def _reason_changes(
+    before: tuple[Reason, ...],
+    after: tuple[Reason, ...],
+) -> tuple[ReasonChange, ...]:
     # A reason is its factor and its wording: "no data" turning into a value is a new reason.
     old = {(r.code, r.statement): r for r in before}
     new = {(r.code, r.statement): r for r in after}
-    out = [ReasonChange("disappeared", r.code, r.factor, r.statement, r.rank, None)
-           for k, r in old.items() if k not in new]
-    out += [ReasonChange("moved", r.code, r.factor, r.statement, old[k].rank, r.rank)
-            for k, r in new.items() if k in old and old[k].rank != r.rank]
-    out += [ReasonChange("appeared", r.code, r.factor, r.statement, None, r.rank)
-            for k, r in new.items() if k not in old]
+    out = [
+        ReasonChange("disappeared", r.code, r.factor, r.statement, r.rank, None)
+        for k, r in old.items()
+        if k not in new
+    ]
+    out += [
+        ReasonChange("moved", r.code, r.factor, r.statement, old[k].rank, r.rank)
+        for k, r in new.items()
+        if k in old and old[k].rank != r.rank
+    ]
+    out += [
+        ReasonChange("appeared", r.code, r.factor, r.statement, None, r.rank)
+        for k, r in new.items()
+        if k not in old
+    ]
     return tuple(out)
 
 
@@ -449,10 +517,14 @@ def what_if(card: Scorecard, features: FeatureRow, scenarios: list[Scenario]) ->
         row, more = scenario.apply(row)
         notes += [n for n in more if n not in notes]
     before, after = score_state(card, features), score_state(card, row)
-    changed = tuple(FeatureChange(k, features.get(k), v) for k, v in row.items()
-                    if not _same(features.get(k), v))
-    return WhatIfResult(before, after, _reason_changes(before.reasons, after.reasons), changed,
-                        tuple(notes))
+    changed = tuple(
+        FeatureChange(k, features.get(k), v)
+        for k, v in row.items()
+        if not _same(features.get(k), v)
+    )
+    return WhatIfResult(
+        before, after, _reason_changes(before.reasons, after.reasons), changed, tuple(notes)
+    )
 
 
 def _same(a: Any, b: Any) -> bool:

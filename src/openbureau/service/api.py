@@ -61,13 +61,19 @@ from openbureau.service.store import Account, ApiKey, AuditEntry
 from openbureau.service.whatif_view import result_json, simulate
 
 ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorBody} for code in (401, 403, 404, 409, 422, 503)}
+    code: {"model": ErrorBody} for code in (401, 403, 404, 409, 422, 503)
+}
 # a body that cannot be read at all (not UTF-8, a broken form): FastAPI's 400
 ERRORS[400] = {"model": ErrorBody, "description": "the request body could not be parsed"}
-TOO_MANY: dict[int | str, dict[str, Any]] = {429: {
-    "model": ErrorBody, "description": "over the limit: wait the seconds Retry-After says",
-    "headers": {"Retry-After": {"description": "seconds to wait", "schema": {
-        "type": "integer"}}}}}
+TOO_MANY: dict[int | str, dict[str, Any]] = {
+    429: {
+        "model": ErrorBody,
+        "description": "over the limit: wait the seconds Retry-After says",
+        "headers": {
+            "Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}
+        },
+    }
+}
 
 router = APIRouter(prefix="/api/v1", responses=ERRORS)
 
@@ -76,25 +82,36 @@ ELSEWHERE = "a read of another person's file, which then held records of yours"
 ASKED = "asked for "
 
 
-def access_log(ctx: ServiceContext, pub: Published | None, person_id: str,
-               limit: int, viewer: Principal | None = None) -> list[dict[str, Any]]:
+def access_log(
+    ctx: ServiceContext,
+    pub: Published | None,
+    person_id: str,
+    limit: int,
+    viewer: Principal | None = None,
+) -> list[dict[str, Any]]:
     """Who read the person's file, newest first: lender, auditor and admin reads and refusals,
     changes to the logins bound to the file, reads through any login to the file but the one
     ``viewer`` uses (without a viewer: no person's reads), also those logged under the retired
     IDs merged into it, and those of another file while it held the person's records (a mixed
     file since taken apart: shown without that file's ID or what was asked for)."""
     own = views.merged_into(pub, person_id)
-    hidden = (logins.own_reads(viewer, own) if viewer is not None
-              else AuditEntry.actor_role == "person")
-    entries = audit.query(ctx.store, subject=own, limit=limit,
-                          periods=views.held_elsewhere(pub, person_id),
-                          not_roles=("anonymous",), where=[not_(hidden)])
+    hidden = (
+        logins.own_reads(viewer, own) if viewer is not None else AuditEntry.actor_role == "person"
+    )
+    entries = audit.query(
+        ctx.store,
+        subject=own,
+        limit=limit,
+        periods=views.held_elsewhere(pub, person_id),
+        not_roles=("anonymous",),
+        where=[not_(hidden)],
+    )
     for e in entries:
         if e["subject"] not in own:
             # (the entry's hash covers the other file's ID, and its number leads to the hash
             # of the entry before: neither is shown)
             e.update(subject=None, detail=ELSEWHERE, seq=None, hash=None)
-        elif e["detail"].startswith(ASKED) and e["detail"][len(ASKED):] not in own:
+        elif e["detail"].startswith(ASKED) and e["detail"][len(ASKED) :] not in own:
             # (an ID merged into this file then, since given back: another person's now)
             e["detail"] = f"{ASKED}another person's ID"
         if e["purpose"] not in PURPOSES and e["purpose"] != "consumer_request":
@@ -106,8 +123,13 @@ def own_score(ctx: ServiceContext, pub: Published, who: User, action: str) -> di
     """The person's own current score row (audited)."""
     pid = views.own_id(pub, who.person_id)
     row = views.current_score(pub, pid)
-    ctx.audit(who, action, subject=pid, purpose="consumer_request",
-              outcome="allowed" if row else "not_found")
+    ctx.audit(
+        who,
+        action,
+        subject=pid,
+        purpose="consumer_request",
+        outcome="allowed" if row else "not_found",
+    )
     if row is None:
         raise ApiError(404, "no_file", f"person {pid} is not in snapshot {pub.snapshot_id}")
     return row
@@ -116,14 +138,18 @@ def own_score(ctx: ServiceContext, pub: Published, who: User, action: str) -> di
 @router.get("/health", tags=["service"])
 def health(ctx: Ctx) -> dict[str, Any]:
     pub = ctx.published()
-    return {"status": "ok", "snapshot_id": pub.snapshot_id if pub else None,
-            "as_of": pub.as_of.isoformat() if pub else None}
+    return {
+        "status": "ok",
+        "snapshot_id": pub.snapshot_id if pub else None,
+        "as_of": pub.as_of.isoformat() if pub else None,
+    }
 
 
 @router.get("/me", response_model=Me, tags=["person"])
 def me(who: User) -> Me:
-    return Me(username=who.username, role=who.role, person_id=who.person_id,
-              organisation=who.organisation)
+    return Me(
+        username=who.username, role=who.role, person_id=who.person_id, organisation=who.organisation
+    )
 
 
 @router.get("/me/score", response_model=Score, tags=["person"])
@@ -142,13 +168,18 @@ def my_history(who: PersonUser, ctx: Ctx, pub: Snapshot) -> list[dict[str, Any]]
 def my_file(who: PersonUser, ctx: Ctx, pub: Snapshot) -> dict[str, Any]:
     pid = views.own_id(pub, who.person_id)
     ctx.audit(who, "read file", subject=pid, purpose="consumer_request")
-    return {"person_id": pid, "as_of": pub.as_of, "furnishers": views.file_items(pub, pid),
-            "identity": views.identity_on_file(pub, pid)}
+    return {
+        "person_id": pid,
+        "as_of": pub.as_of,
+        "furnishers": views.file_items(pub, pid),
+        "identity": views.identity_on_file(pub, pid),
+    }
 
 
 @router.get("/me/access", response_model=AccessLogOut, tags=["person"])
-def who_looked(who: PersonUser, ctx: Ctx,
-               limit: Annotated[int, Query(ge=1, le=500)] = 100) -> dict[str, Any]:
+def who_looked(
+    who: PersonUser, ctx: Ctx, limit: Annotated[int, Query(ge=1, le=500)] = 100
+) -> dict[str, Any]:
     """Who read my file: every lender, auditor and admin access, and refusals; with the audit
     log's signed head and a proof that each entry is in it (docs/service.md says how to check
     them)."""
@@ -171,17 +202,27 @@ def my_logins(who: PersonUser, ctx: Ctx) -> list[dict[str, Any]]:
 
 
 @router.get("/log/consistency", response_model=ConsistencyOut, tags=["person"])
-def log_consistency(who: User, ctx: Ctx, first: Annotated[int, Query(ge=0)],
-                    second: Annotated[int | None, Query(ge=0)] = None) -> dict[str, Any]:
+def log_consistency(
+    who: User,
+    ctx: Ctx,
+    first: Annotated[int, Query(ge=0)],
+    second: Annotated[int | None, Query(ge=0)] = None,
+) -> dict[str, Any]:
     """Proof that the audit log of ``first`` entries (a signed head you kept) is the start of
     the log of ``second`` (default: the latest signed head, returned with it)."""
     return consistency(ctx.store, first, second)
 
 
-@router.post("/me/attestations", response_model=AttestationOut, status_code=201,
-             tags=["person"], dependencies=[Csrf])
-def share(body: AttestationIn, who: PersonUser, ctx: Ctx, pub: Snapshot,
-          request: Request) -> dict[str, Any]:
+@router.post(
+    "/me/attestations",
+    response_model=AttestationOut,
+    status_code=201,
+    tags=["person"],
+    dependencies=[Csrf],
+)
+def share(
+    body: AttestationIn, who: PersonUser, ctx: Ctx, pub: Snapshot, request: Request
+) -> dict[str, Any]:
     """A signed, expiring statement of my score to give a landlord or lender."""
     row = own_score(ctx, pub, who, "share score")
     return share_score(ctx, pub, who, row, body.days, body.audience, str(request.base_url))
@@ -200,38 +241,66 @@ def my_what_if(body: WhatIfIn, who: PersonUser, ctx: Ctx, pub: Snapshot) -> dict
 
 
 @router.get("/persons/{person_id}/score", response_model=Score, tags=["lender"])
-async def person_score(person_id: Annotated[str, Path(max_length=32)], who: User, ctx: Ctx,
-                       pub: Snapshot,
-                       purpose: Annotated[str | None, Query(
-                           max_length=32, description="required of lenders (a lender's "
-                           "purpose) and of auditors and admins (an auditor's): "
-                           f"{', '.join(PURPOSES)}; a person reading their own score leaves "
-                           "it out. Without one the read is refused (422 purpose_required) "
-                           "and logged.")] = None
-                       ) -> dict[str, Any]:
+async def person_score(
+    person_id: Annotated[str, Path(max_length=32)],
+    who: User,
+    ctx: Ctx,
+    pub: Snapshot,
+    purpose: Annotated[
+        str | None,
+        Query(
+            max_length=32,
+            description="required of lenders (a lender's "
+            "purpose) and of auditors and admins (an auditor's): "
+            f"{', '.join(PURPOSES)}; a person reading their own score leaves "
+            "it out. Without one the read is refused (422 purpose_required) "
+            "and logged.",
+        ),
+    ] = None,
+) -> dict[str, Any]:
     """A person's current score. Persons may read only their own; lenders and auditors must
     state a permissible purpose. (The hot path: all in memory, on the event loop.)"""
     action = "read score"
     if who.role == "person":
         if views.own_id(pub, person_id) != views.own_id(pub, who.person_id):
-            await ctx.audit_async(who, action, subject=person_id, outcome="denied",
-                                  detail="a person may read only their own file")
+            await ctx.audit_async(
+                who,
+                action,
+                subject=person_id,
+                outcome="denied",
+                detail="a person may read only their own file",
+            )
             raise ApiError(403, "forbidden", "you may read only your own file")
         purpose = "consumer_request"
     else:
-        allowed = AUDITOR_PURPOSES if who.role in ("auditor", "admin") else {
-            k: v for k, v in PURPOSES.items() if k not in AUDITOR_PURPOSES}
+        allowed = (
+            AUDITOR_PURPOSES
+            if who.role in ("auditor", "admin")
+            else {k: v for k, v in PURPOSES.items() if k not in AUDITOR_PURPOSES}
+        )
         if purpose not in allowed:
-            await ctx.audit_async(who, action, subject=person_id, purpose=purpose,
-                                  outcome="denied", detail="no permissible purpose stated")
-            raise ApiError(422, "purpose_required",
-                           f"purpose: state one of {', '.join(allowed)}", "purpose")
+            await ctx.audit_async(
+                who,
+                action,
+                subject=person_id,
+                purpose=purpose,
+                outcome="denied",
+                detail="no permissible purpose stated",
+            )
+            raise ApiError(
+                422, "purpose_required", f"purpose: state one of {', '.join(allowed)}", "purpose"
+            )
     row = views.current_score(pub, person_id)
     # (a retired ID's reads are the survivor's: its access log shows them)
     subject = row["person_id"] if row else person_id
-    await ctx.audit_async(who, action, subject=subject, purpose=purpose,
-                          outcome="allowed" if row else "not_found",
-                          detail=f"{ASKED}{person_id}" if subject != person_id else "")
+    await ctx.audit_async(
+        who,
+        action,
+        subject=subject,
+        purpose=purpose,
+        outcome="allowed" if row else "not_found",
+        detail=f"{ASKED}{person_id}" if subject != person_id else "",
+    )
     if row is None:
         raise ApiError(404, "no_file", f"no file for person {person_id}")
     return row
@@ -240,19 +309,33 @@ async def person_score(person_id: Annotated[str, Path(max_length=32)], who: User
 def _required_purpose(purposes: dict[str, str]) -> dict[str, Any]:
     """The spec's ``purpose`` query parameter, required and from ``purposes``: the handler
     itself takes any (or none), so that it can log the refusal."""
-    return {"parameters": [{
-        "name": "purpose", "in": "query", "required": True,
-        "description": "the permissible purpose; without one from this list the read is "
-                       "refused (422 purpose_required) and logged",
-        "schema": {"type": "string", "enum": list(purposes), "title": "Purpose"}}]}
+    return {
+        "parameters": [
+            {
+                "name": "purpose",
+                "in": "query",
+                "required": True,
+                "description": "the permissible purpose; without one from this list the read is "
+                "refused (422 purpose_required) and logged",
+                "schema": {"type": "string", "enum": list(purposes), "title": "Purpose"},
+            }
+        ]
+    }
 
 
-@router.get("/persons/{person_id}/file", response_model=PersonFile, tags=["auditor"],
-            openapi_extra=_required_purpose(AUDITOR_PURPOSES))
-def person_file(person_id: Annotated[str, Path(max_length=32)], who: User, ctx: Ctx,
-                pub: Snapshot,
-                purpose: Annotated[str | None, Query(max_length=32, include_in_schema=False)]
-                = None) -> dict[str, Any]:
+@router.get(
+    "/persons/{person_id}/file",
+    response_model=PersonFile,
+    tags=["auditor"],
+    openapi_extra=_required_purpose(AUDITOR_PURPOSES),
+)
+def person_file(
+    person_id: Annotated[str, Path(max_length=32)],
+    who: User,
+    ctx: Ctx,
+    pub: Snapshot,
+    purpose: Annotated[str | None, Query(max_length=32, include_in_schema=False)] = None,
+) -> dict[str, Any]:
     """A person's whole file for an auditor with a purpose (investigating a dispute, an
     examination, a court order): the items by furnisher, and the identities linked into it
     with its ID history, other files' IDs included (what `openbureau link --force-split`
@@ -260,36 +343,62 @@ def person_file(person_id: Annotated[str, Path(max_length=32)], who: User, ctx: 
     return audited_file(ctx, pub, who, person_id, purpose, "read file")
 
 
-def audited_file(ctx: ServiceContext, pub: Published, who: User, person_id: str,
-                 purpose: str | None, action: str) -> dict[str, Any]:
+def audited_file(
+    ctx: ServiceContext, pub: Published, who: User, person_id: str, purpose: str | None, action: str
+) -> dict[str, Any]:
     """An auditor's read of a person's file, with its purpose, audited (as is a refusal: with
     the person as its subject, so that the person sees it too)."""
     asked = person_id.strip().upper()
     if who.role not in ("auditor", "admin"):
-        ctx.audit(who, action, subject=asked or None, purpose=purpose, outcome="denied",
-                  detail=f"role {who.role} may not use this")
+        ctx.audit(
+            who,
+            action,
+            subject=asked or None,
+            purpose=purpose,
+            outcome="denied",
+            detail=f"role {who.role} may not use this",
+        )
         raise ApiError(403, "forbidden", "this needs the auditor or admin role")
     if not asked:
         raise ApiError(422, "invalid_input", "person_id: give a person ID", "person_id")
     if purpose not in AUDITOR_PURPOSES:
-        ctx.audit(who, action, subject=asked, purpose=purpose, outcome="denied",
-                  detail="no permissible purpose stated")
-        raise ApiError(422, "purpose_required",
-                       f"purpose: state one of {', '.join(AUDITOR_PURPOSES)}", "purpose")
+        ctx.audit(
+            who,
+            action,
+            subject=asked,
+            purpose=purpose,
+            outcome="denied",
+            detail="no permissible purpose stated",
+        )
+        raise ApiError(
+            422,
+            "purpose_required",
+            f"purpose: state one of {', '.join(AUDITOR_PURPOSES)}",
+            "purpose",
+        )
     pid = views.resolve_person(pub, asked)
-    ctx.audit(who, action, subject=pid or asked, purpose=purpose,
-              outcome="allowed" if pid else "not_found",
-              detail=f"{ASKED}{asked}" if pid and pid != asked else "")
+    ctx.audit(
+        who,
+        action,
+        subject=pid or asked,
+        purpose=purpose,
+        outcome="allowed" if pid else "not_found",
+        detail=f"{ASKED}{asked}" if pid and pid != asked else "",
+    )
     if pid is None:
         raise ApiError(404, "no_file", f"no file for person {asked}")
-    return {"person_id": pid, "as_of": pub.as_of, "furnishers": views.file_items(pub, pid),
-            "identity": views.identity_on_file(pub, pid, redact=False)}
+    return {
+        "person_id": pid,
+        "as_of": pub.as_of,
+        "furnishers": views.file_items(pub, pid),
+        "identity": views.identity_on_file(pub, pid, redact=False),
+    }
 
 
-@router.post("/lookups", response_model=LookupOut, tags=["lender"], dependencies=[Csrf],
-             responses=TOO_MANY)
-async def lender_lookup(body: LookupIn, who: LenderUser, ctx: Ctx, pub: Snapshot
-                        ) -> dict[str, Any]:
+@router.post(
+    "/lookups", response_model=LookupOut, tags=["lender"], dependencies=[Csrf], responses=TOO_MANY
+)
+async def lender_lookup(body: LookupIn, who: LenderUser, ctx: Ctx, pub: Snapshot) -> dict[str, Any]:
     """Find a file by identity (through the linker) or id, and decide against a cut-off.
 
     Needs a permissible purpose, and by identity at least a first and last name, a birth
@@ -311,11 +420,19 @@ def verify_limited(ctx: ServiceContext, request: Request) -> str:
     wait, log = ctx.verifications.check(address)
     if wait:
         if log:
-            ctx.audit(None, "verify attestation", outcome="denied",
-                      detail=f"from {address}: over the limit of verifications a minute; "
-                             "further refusals this minute are not logged")
-        raise ApiError(429, "rate_limited", f"too many verifications: try again in {wait} s",
-                       headers={"Retry-After": str(wait)})
+            ctx.audit(
+                None,
+                "verify attestation",
+                outcome="denied",
+                detail=f"from {address}: over the limit of verifications a minute; "
+                "further refusals this minute are not logged",
+            )
+        raise ApiError(
+            429,
+            "rate_limited",
+            f"too many verifications: try again in {wait} s",
+            headers={"Retry-After": str(wait)},
+        )
     return address
 
 
@@ -327,19 +444,34 @@ def verify(body: VerifyIn, ctx: Ctx, request: Request) -> dict[str, Any]:
 
 
 @router.get("/audit", response_model=list[AuditEntryOut], tags=["auditor"])
-def audit_log(who: AuditorUser, ctx: Ctx,
-              actor: Annotated[str | None, Query(max_length=64)] = None,
-              subject: Annotated[str | None, Query(max_length=32)] = None,
-              action: Annotated[str | None, Query(max_length=64)] = None,
-              outcome: Annotated[str | None, Query(pattern="^(allowed|denied|not_found)$")]
-              = None,
-              since: dt.datetime | None = None, until: dt.datetime | None = None,
-              limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-              offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0) -> list[dict[str, Any]]:
-    ctx.audit(who, "read audit log", detail=f"filters actor={actor} subject={subject} "
-                                            f"action={action} outcome={outcome}")
-    return audit.query(ctx.store, actor=actor, subject=subject, action=action, outcome=outcome,
-                       since=_naive(since), until=_naive(until), limit=limit, offset=offset)
+def audit_log(
+    who: AuditorUser,
+    ctx: Ctx,
+    actor: Annotated[str | None, Query(max_length=64)] = None,
+    subject: Annotated[str | None, Query(max_length=32)] = None,
+    action: Annotated[str | None, Query(max_length=64)] = None,
+    outcome: Annotated[str | None, Query(pattern="^(allowed|denied|not_found)$")] = None,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+) -> list[dict[str, Any]]:
+    ctx.audit(
+        who,
+        "read audit log",
+        detail=f"filters actor={actor} subject={subject} action={action} outcome={outcome}",
+    )
+    return audit.query(
+        ctx.store,
+        actor=actor,
+        subject=subject,
+        action=action,
+        outcome=outcome,
+        since=_naive(since),
+        until=_naive(until),
+        limit=limit,
+        offset=offset,
+    )
 
 
 def _naive(t: dt.datetime | None) -> dt.datetime | None:
@@ -364,9 +496,16 @@ def run_check(ctx: ServiceContext, actor: str) -> LogCheck:
 
 def check_json(check: LogCheck) -> dict[str, Any]:
     latest = check.heads[-1].as_json() if check.heads else None
-    return {"ok": check.ok, "entries": check.entries, "tree_size": check.tree_size,
-            "signed_heads": len(check.heads), "latest_head": latest,
-            "problems": check.problems, "notes": check.notes, "checked_at": check.checked_at}
+    return {
+        "ok": check.ok,
+        "entries": check.entries,
+        "tree_size": check.tree_size,
+        "signed_heads": len(check.heads),
+        "latest_head": latest,
+        "problems": check.problems,
+        "notes": check.notes,
+        "checked_at": check.checked_at,
+    }
 
 
 @router.get("/model", response_model=ModelOut, tags=["auditor"])
@@ -374,12 +513,23 @@ def model(who: AuditorUser, ctx: Ctx, pub: Snapshot) -> dict[str, Any]:
     """The scorecard behind the current snapshot."""
     ctx.audit(who, "read model")
     card = pub.card
-    return {"snapshot_id": pub.snapshot_id, "as_of": pub.as_of, "scorecard_name": card.name,
-            "scorecard_version": card.version,
-            "factors": [{"name": f.name, "code": f.code, "statement": f.statement,
-                         "max_points": f.max_points, "bins": len(f.bins)}
-                        for f in card.factors],
-            "report_url": "/auditor/report" if report_path(ctx, card.version) else None}
+    return {
+        "snapshot_id": pub.snapshot_id,
+        "as_of": pub.as_of,
+        "scorecard_name": card.name,
+        "scorecard_version": card.version,
+        "factors": [
+            {
+                "name": f.name,
+                "code": f.code,
+                "statement": f.statement,
+                "max_points": f.max_points,
+                "bins": len(f.bins),
+            }
+            for f in card.factors
+        ],
+        "report_url": "/auditor/report" if report_path(ctx, card.version) else None,
+    }
 
 
 def report_path(ctx: ServiceContext, version: str) -> Any:
@@ -404,16 +554,24 @@ def _refused(exc: bindings.BindingError) -> ApiError:
     return ApiError(exc.status, exc.code, str(exc))
 
 
-@router.post("/accounts", response_model=AccountOut, status_code=201, tags=["admin"],
-             dependencies=[Csrf])
+@router.post(
+    "/accounts", response_model=AccountOut, status_code=201, tags=["admin"], dependencies=[Csrf]
+)
 def add_account(body: AccountIn, who: AdminUser, ctx: Ctx) -> Account:
     """Add an account. A further account bound to a person's file, or a further admin,
     waits (``pending``) until another admin approves it."""
     return bindings.add_account(
-        ctx.store, ctx.audit_writer.record, bindings.admin(who), username=body.username,
-        role=body.role, password=body.password, display_name=body.display_name,
-        person_id=body.person_id, organisation=body.organisation,
-        same_file=same_file(ctx.published(), body.person_id)).account
+        ctx.store,
+        ctx.audit_writer.record,
+        bindings.admin(who),
+        username=body.username,
+        role=body.role,
+        password=body.password,
+        display_name=body.display_name,
+        person_id=body.person_id,
+        organisation=body.organisation,
+        same_file=same_file(ctx.published(), body.person_id),
+    ).account
 
 
 @router.get("/accounts/waiting", response_model=WaitingOut, tags=["admin"])
@@ -422,66 +580,90 @@ def waiting(who: AdminUser, ctx: Ctx) -> dict[str, Any]:
     return logins.waiting(ctx.store)
 
 
-@router.post("/accounts/{username}/approve", response_model=AccountOut, tags=["admin"],
-             dependencies=[Csrf])
-def approve_account(username: Annotated[str, Path(max_length=64)], who: AdminUser,
-                    ctx: Ctx) -> Account:
+@router.post(
+    "/accounts/{username}/approve", response_model=AccountOut, tags=["admin"], dependencies=[Csrf]
+)
+def approve_account(
+    username: Annotated[str, Path(max_length=64)], who: AdminUser, ctx: Ctx
+) -> Account:
     """Approve a waiting account: an admin other than the one who created it."""
     try:
-        return bindings.approve_account(ctx.store, ctx.audit_writer.record,
-                                        bindings.admin(who), username)
+        return bindings.approve_account(
+            ctx.store, ctx.audit_writer.record, bindings.admin(who), username
+        )
     except bindings.BindingError as exc:
         raise _refused(exc) from None
 
 
-@router.post("/accounts/{username}/disable", response_model=AccountOut, tags=["admin"],
-             dependencies=[Csrf])
-def disable_account(username: Annotated[str, Path(max_length=64)], who: AdminUser,
-                    ctx: Ctx) -> Account:
+@router.post(
+    "/accounts/{username}/disable", response_model=AccountOut, tags=["admin"], dependencies=[Csrf]
+)
+def disable_account(
+    username: Annotated[str, Path(max_length=64)], who: AdminUser, ctx: Ctx
+) -> Account:
     """Disable an account: its sessions and API keys stop working at once."""
     try:
-        account = bindings.set_disabled(ctx.store, ctx.audit_writer.record,
-                                        bindings.admin(who), username, True)
+        account = bindings.set_disabled(
+            ctx.store, ctx.audit_writer.record, bindings.admin(who), username, True
+        )
     except bindings.BindingError as exc:
         raise _refused(exc) from None
     ctx.credentials.clear()
     return account
 
 
-@router.post("/accounts/{username}/enable", response_model=AccountOut, tags=["admin"],
-             dependencies=[Csrf])
-def enable_account(username: Annotated[str, Path(max_length=64)], who: AdminUser,
-                   ctx: Ctx) -> Account:
+@router.post(
+    "/accounts/{username}/enable", response_model=AccountOut, tags=["admin"], dependencies=[Csrf]
+)
+def enable_account(
+    username: Annotated[str, Path(max_length=64)], who: AdminUser, ctx: Ctx
+) -> Account:
     """Enable a disabled account again."""
     try:
-        return bindings.set_disabled(ctx.store, ctx.audit_writer.record,
-                                     bindings.admin(who), username, False)
+        return bindings.set_disabled(
+            ctx.store, ctx.audit_writer.record, bindings.admin(who), username, False
+        )
     except bindings.BindingError as exc:
         raise _refused(exc) from None
 
 
-@router.post("/accounts/{username}/keys", response_model=ApiKeyOut, status_code=201,
-             tags=["admin"], dependencies=[Csrf])
-def add_key(username: Annotated[str, Path(max_length=64)], who: AdminUser,
-            ctx: Ctx) -> dict[str, Any]:
+@router.post(
+    "/accounts/{username}/keys",
+    response_model=ApiKeyOut,
+    status_code=201,
+    tags=["admin"],
+    dependencies=[Csrf],
+)
+def add_key(
+    username: Annotated[str, Path(max_length=64)], who: AdminUser, ctx: Ctx
+) -> dict[str, Any]:
     """An API key, shown once. A key that adds a login to a person's account (or, issued by
     another admin, to an admin's) waits until another admin approves it."""
     try:
-        row, key = bindings.add_key(ctx.store, ctx.audit_writer.record, bindings.admin(who),
-                                    username)
+        row, key = bindings.add_key(
+            ctx.store, ctx.audit_writer.record, bindings.admin(who), username
+        )
     except bindings.BindingError as exc:
         raise _refused(exc) from None
     return {"key": key, "prefix": row.prefix, "pending": row.pending}
 
 
-@router.post("/accounts/{username}/keys/{prefix}/approve", response_model=ApiKeyApprovedOut,
-             tags=["admin"], dependencies=[Csrf])
-def approve_key(username: Annotated[str, Path(max_length=64)],
-                prefix: Annotated[str, Path(max_length=16)], who: AdminUser,
-                ctx: Ctx) -> ApiKey:
+@router.post(
+    "/accounts/{username}/keys/{prefix}/approve",
+    response_model=ApiKeyApprovedOut,
+    tags=["admin"],
+    dependencies=[Csrf],
+)
+def approve_key(
+    username: Annotated[str, Path(max_length=64)],
+    prefix: Annotated[str, Path(max_length=16)],
+    who: AdminUser,
+    ctx: Ctx,
+) -> ApiKey:
     """Approve a waiting API key: an admin other than the one who issued it."""
     try:
-        return bindings.approve_key(ctx.store, ctx.audit_writer.record, bindings.admin(who),
-                                    username, prefix)
+        return bindings.approve_key(
+            ctx.store, ctx.audit_writer.record, bindings.admin(who), username, prefix
+        )
     except bindings.BindingError as exc:
         raise _refused(exc) from None

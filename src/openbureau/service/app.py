@@ -26,11 +26,14 @@ HERE = Path(__file__).parent
 SWAGGER_ASSETS = "/static/swagger-ui"
 
 _HEADERS = [
-    (b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
     (b"referrer-policy", b"same-origin"),
-    (b"content-security-policy",
-     b"default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
-     b"script-src 'self'; frame-ancestors 'none'"),
+    (
+        b"content-security-policy",
+        b"default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+        b"script-src 'self'; frame-ancestors 'none'",
+    ),
 ]
 _PRIVATE = ("/me", "/lender", "/auditor", "/admin", "/api/")
 
@@ -68,11 +71,14 @@ def service_config(ws: Workspace, store_url: str | None = None) -> ServiceConfig
     except UserError:
         key = None  # identity search then works on names, dates and addresses only
     return ServiceConfig(
-        workspace=ws.root, bureau_name=s.bureau.name,
+        workspace=ws.root,
+        bureau_name=s.bureau.name,
         store_url=store_url or s.service.store_url or default_url(ws.root),
-        secure_cookies=s.service.secure_cookies, session_minutes=s.service.session_minutes,
+        secure_cookies=s.service.secure_cookies,
+        session_minutes=s.service.session_minutes,
         attestation_days=s.service.attestation_days,
-        linkage_model=ws.root / "models" / "linkage-model.json", national_id_key=key,
+        linkage_model=ws.root / "models" / "linkage-model.json",
+        national_id_key=key,
         country=s.bureau.country,
         login_failures_per_account=s.service.login_failures_per_account,
         login_failures_per_address=s.service.login_failures_per_address,
@@ -84,12 +90,17 @@ def service_config(ws: Workspace, store_url: str | None = None) -> ServiceConfig
         verify_per_minute=s.service.verify_per_minute,
         proxy_headers=s.service.proxy_headers,
         forwarded_allow_ips=s.service.forwarded_allow_ips,
-        audit_sign_every=s.service.audit_sign_every)
+        audit_sign_every=s.service.audit_sign_every,
+    )
 
 
-def create_app(workspace: str | Path, *, store_url: str | None = None,
-               proxy_headers: bool | None = None,
-               forwarded_allow_ips: str | None = None) -> FastAPI:
+def create_app(
+    workspace: str | Path,
+    *,
+    store_url: str | None = None,
+    proxy_headers: bool | None = None,
+    forwarded_allow_ips: str | None = None,
+) -> FastAPI:
     """The service on a workspace; the store is migrated and the signing key made if new.
 
     Args:
@@ -111,18 +122,24 @@ def create_app(workspace: str | Path, *, store_url: str | None = None,
     ctx = ServiceContext(config, open_store(config.store_url))
     ensure_signing_key(ws.root)
     ensure_log_key(ws.root)
-    app = FastAPI(title=f"{config.bureau_name} credit bureau API", version=__version__,
-                  description="Scores with their reasons and records, for the people scored, "
-                              "lenders with a permissible purpose, and auditors.",
-                  openapi_url="/api/v1/openapi.json", docs_url=None, redoc_url=None)
+    app = FastAPI(
+        title=f"{config.bureau_name} credit bureau API",
+        version=__version__,
+        description="Scores with their reasons and records, for the people scored, "
+        "lenders with a permissible purpose, and auditors.",
+        openapi_url="/api/v1/openapi.json",
+        docs_url=None,
+        redoc_url=None,
+    )
     app.state.ctx = ctx
     app.state.templates = Jinja2Templates(directory=HERE / "templates")
     app.state.templates.env.globals["bureau_name"] = config.bureau_name
     errors.install(app)
     app.include_router(api.router)
     app.include_router(pages.router)
-    app.mount(SWAGGER_ASSETS, StaticFiles(packages=[("fastapi_offline", "static")]),
-              name="swagger-ui")
+    app.mount(
+        SWAGGER_ASSETS, StaticFiles(packages=[("fastapi_offline", "static")]), name="swagger-ui"
+    )
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
     @app.get("/api/docs", include_in_schema=False)
@@ -130,9 +147,15 @@ def create_app(workspace: str | Path, *, store_url: str | None = None,
         """Swagger UI, its script and styles served from here, started by a script file:
         the same CSP as every page (FastAPI's own page loads them from a CDN and starts
         them with an inline script, both of which the CSP refuses)."""
-        return app.state.templates.TemplateResponse(request, "api_docs.html", {
-            "title": f"{app.title} - API", "assets": SWAGGER_ASSETS,
-            "openapi_url": app.openapi_url})
+        return app.state.templates.TemplateResponse(
+            request,
+            "api_docs.html",
+            {
+                "title": f"{app.title} - API",
+                "assets": SWAGGER_ASSETS,
+                "openapi_url": app.openapi_url,
+            },
+        )
 
     @app.get("/.well-known/jwks.json", tags=["public"])
     def jwks() -> dict[str, Any]:
@@ -147,9 +170,10 @@ def create_app(workspace: str | Path, *, store_url: str | None = None,
     app.add_middleware(SecurityHeaders)
     if config.proxy_headers:
         # outermost, so the audit log, login lockouts and limits all see the client's address
-        app.add_middleware(ProxyHeadersMiddleware,
-                           trusted_hosts=[h.strip() for h in
-                                          config.forwarded_allow_ips.split(",")])
+        app.add_middleware(
+            ProxyHeadersMiddleware,
+            trusted_hosts=[h.strip() for h in config.forwarded_allow_ips.split(",")],
+        )
 
     @app.get("/api/v1", include_in_schema=False)
     def api_root() -> JSONResponse:

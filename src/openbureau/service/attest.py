@@ -179,8 +179,9 @@ def _read_jwks_file(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise UserError(f"{path}: key set not found; pass the bureau's published jwks.json") \
-            from None
+        raise UserError(
+            f"{path}: key set not found; pass the bureau's published jwks.json"
+        ) from None
     except (OSError, UnicodeDecodeError, ValueError):
         raise UserError(f"{path}: not a JSON key set") from None
     if not isinstance(data, dict) or not isinstance(data.get("keys"), list):
@@ -273,18 +274,29 @@ def create_attestation(
         raise UserError(f"attestation lifetime must be between 1 minute and 90 days, got {ttl}")
     if isinstance(score, bool) or not isinstance(score, int):
         raise UserError(f"score must be a whole number, got {score!r}")
-    for name, value in (("person_id", person_id), ("band", band), ("snapshot_id", snapshot_id),
-                        ("scorecard_version", scorecard_version), ("issuer", issuer)):
+    for name, value in (
+        ("person_id", person_id),
+        ("band", band),
+        ("snapshot_id", snapshot_id),
+        ("scorecard_version", scorecard_version),
+        ("issuer", issuer),
+    ):
         if not isinstance(value, str) or not value:
             raise UserError(f"{name} must be a non-empty string, got {value!r}")
     kid = ensure_signing_key(ws_root)
     key = OKPKey.import_key(_read_private(_signing_key_path(ws_root)))
     issued = int(_utc(now).timestamp())
     claims: dict[str, Any] = {
-        "iss": issuer, "sub": person_id, "jti": secrets.token_urlsafe(16),
-        "iat": issued, "exp": issued + int(ttl.total_seconds()),
-        "score": score, "band": band, "as_of": as_of.isoformat()[:10],
-        "snapshot": snapshot_id, "scorecard": scorecard_version,
+        "iss": issuer,
+        "sub": person_id,
+        "jti": secrets.token_urlsafe(16),
+        "iat": issued,
+        "exp": issued + int(ttl.total_seconds()),
+        "score": score,
+        "band": band,
+        "as_of": as_of.isoformat()[:10],
+        "snapshot": snapshot_id,
+        "scorecard": scorecard_version,
     }
     if audience is not None:
         claims["aud"] = audience
@@ -326,10 +338,12 @@ def _find_key(jwks: dict[str, Any] | Path, kid: str) -> OKPKey:
             try:  # the public part only, whatever else the entry holds
                 return OKPKey.import_key({"kty": "OKP", "crv": "Ed25519", "x": str(jwk["x"])})
             except (JoseError, KeyError, ValueError, TypeError):
-                raise UserError(f"key set: key {kid} is not a valid Ed25519 public key") \
-                    from None
-    raise AttestationInvalid("unknown_key", f"signed with key {kid}, which is not in the key "
-                             "set (not this bureau's key, or the key set is out of date)")
+                raise UserError(f"key set: key {kid} is not a valid Ed25519 public key") from None
+    raise AttestationInvalid(
+        "unknown_key",
+        f"signed with key {kid}, which is not in the key "
+        "set (not this bureau's key, or the key set is out of date)",
+    )
 
 
 def _claims(claims: dict[str, Any]) -> dict[str, Any]:
@@ -340,8 +354,9 @@ def _claims(claims: dict[str, Any]) -> dict[str, Any]:
         want = int if name in ("iat", "exp", "score") else str
         value = claims[name]
         if isinstance(value, bool) or not isinstance(value, want):
-            raise AttestationInvalid("malformed", f"claim {name!r} must be "
-                                     f"{'an integer' if want is int else 'a string'}")
+            raise AttestationInvalid(
+                "malformed", f"claim {name!r} must be {'an integer' if want is int else 'a string'}"
+            )
     if "aud" in claims and not isinstance(claims["aud"], str):
         raise AttestationInvalid("malformed", "claim 'aud' must be a string")
     if not 0 <= claims["iat"] < claims["exp"] <= _LAST_SECOND:
@@ -370,33 +385,43 @@ def verify_attestation(
     token = token.strip() if isinstance(token, str) else ""
     parts = token.split(".")
     if len(parts) != 3:
-        raise AttestationInvalid("malformed", "not a compact JWS (expected header.claims."
-                                 f"signature, got {len(parts)} part(s))")
+        raise AttestationInvalid(
+            "malformed",
+            f"not a compact JWS (expected header.claims.signature, got {len(parts)} part(s))",
+        )
     header = _json_object(parts[0], "header")
     if "alg" not in header:
         raise AttestationInvalid("malformed", "the header has no algorithm (alg)")
     alg = header["alg"]
     if alg != ALGORITHM:
-        raise AttestationInvalid("wrong_algorithm", f"token uses algorithm {str(alg)[:40]!r}; "
-                                 f"only {ALGORITHM} is accepted")
+        raise AttestationInvalid(
+            "wrong_algorithm",
+            f"token uses algorithm {str(alg)[:40]!r}; only {ALGORITHM} is accepted",
+        )
     kid = header.get("kid")
     if not isinstance(kid, str) or not kid:
         raise AttestationInvalid("malformed", "the header has no key id (kid)")
     payload = _json_object(parts[1], "claims")
     if len(_b64decode(parts[2], "signature")) != _SIGNATURE_BYTES:
-        raise AttestationInvalid("malformed", "the signature is not 64 bytes (is the token "
-                                 "truncated?)")
+        raise AttestationInvalid(
+            "malformed", "the signature is not 64 bytes (is the token truncated?)"
+        )
     key = _find_key(jwks, kid)
     try:
         jws.deserialize_compact(token, key, registry=_REGISTRY)
     except BadSignatureError:
-        raise AttestationInvalid("tampered", "signature does not match: the token was altered "
-                                 "or not signed by this bureau") from None
+        raise AttestationInvalid(
+            "tampered",
+            "signature does not match: the token was altered or not signed by this bureau",
+        ) from None
     except JoseError as exc:
         raise AttestationInvalid("malformed", f"not a valid JWS ({exc})") from None
     if set(header) - _HEADER_FIELDS or header.get("typ") != TOKEN_TYPE:
-        raise AttestationInvalid("malformed", "not an openbureau score attestation (header "
-                                 f"{sorted(header)}, typ {header.get('typ')!r})")
+        raise AttestationInvalid(
+            "malformed",
+            "not an openbureau score attestation (header "
+            f"{sorted(header)}, typ {header.get('typ')!r})",
+        )
     claims = _claims(payload)
     moment = _utc(now)
     expires = datetime.fromtimestamp(claims["exp"], UTC)
@@ -404,11 +429,21 @@ def verify_attestation(
     if moment >= expires:
         raise AttestationInvalid("expired", f"attestation expired at {_fmt(expires)}")
     if issued > moment + CLOCK_SKEW:
-        raise AttestationInvalid("not_yet_valid", f"attestation is issued at {_fmt(issued)}, "
-                                 "in the future: check the clocks")
+        raise AttestationInvalid(
+            "not_yet_valid",
+            f"attestation is issued at {_fmt(issued)}, in the future: check the clocks",
+        )
     return Attestation(
-        person_id=claims["sub"], score=claims["score"], band=claims["band"],
-        as_of=claims["as_of"], issued_at=issued, expires_at=expires,
-        snapshot_id=claims["snapshot"], scorecard_version=claims["scorecard"], kid=kid,
-        jti=claims["jti"], audience=claims.get("aud"), issuer=claims["iss"],
+        person_id=claims["sub"],
+        score=claims["score"],
+        band=claims["band"],
+        as_of=claims["as_of"],
+        issued_at=issued,
+        expires_at=expires,
+        snapshot_id=claims["snapshot"],
+        scorecard_version=claims["scorecard"],
+        kid=kid,
+        jti=claims["jti"],
+        audience=claims.get("aud"),
+        issuer=claims["iss"],
     )

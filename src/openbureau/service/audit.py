@@ -71,8 +71,9 @@ def leaf_bytes(index: int, entry: Mapping[str, Any], nonce: str) -> bytes:
     revealing fields a reader is not shown."""
     body = {name: entry[name] for name in FIELDS}
     body.update(v=1, index=index, at=_utc_text(entry["at"]), nonce=nonce)
-    return json.dumps(body, sort_keys=True, separators=(",", ":"),
-                      ensure_ascii=False).encode("utf-8")
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(
+        "utf-8"
+    )
 
 
 @dataclass
@@ -113,19 +114,29 @@ def _append(factory: sessionmaker[Session], batch: list[_Pending]) -> tuple[int,
             if stale and audit_tree.drop_nodes_beyond(conn, size):
                 # Nodes of leaves past the last entry: entries were removed from the end of the
                 # log. Say so in the log itself before writing over them.
-                entries.insert(0, _fields(
-                    "openbureau", "system", "audit log cut short", None, None, "allowed",
-                    f"tree nodes of entries from position {size} on were found with no entries:"
-                    " the newest entries were removed; their nodes are replaced"))
+                entries.insert(
+                    0,
+                    _fields(
+                        "openbureau",
+                        "system",
+                        "audit log cut short",
+                        None,
+                        None,
+                        "allowed",
+                        f"tree nodes of entries from position {size} on were found with no entries:"
+                        " the newest entries were removed; their nodes are replaced",
+                    ),
+                )
             front = audit_tree.frontier(conn, size)
             rows, nodes = [], []
             for index, fields in enumerate(entries, start=size):
                 nonce = secrets.token_hex(16)
                 digest = leaf_hash(leaf_bytes(index, fields, nonce))
-                rows.append({**fields, "leaf_index": index, "nonce": nonce,
-                             "hash": digest.hex()})
-                nodes += [{"level": level, "idx": idx, "hash": h}
-                          for (level, idx), h in front.append(digest)]
+                rows.append({**fields, "leaf_index": index, "nonce": nonce, "hash": digest.hex()})
+                nodes += [
+                    {"level": level, "idx": idx, "hash": h}
+                    for (level, idx), h in front.append(digest)
+                ]
             try:
                 conn.execute(insert(AuditEntry), rows)
                 if nodes:
@@ -140,28 +151,50 @@ def _append(factory: sessionmaker[Session], batch: list[_Pending]) -> tuple[int,
     raise RuntimeError("audit log: could not append after repeated conflicts")
 
 
-def _fields(actor: str, actor_role: str, action: str, subject: str | None,
-            purpose: str | None, outcome: str, detail: str) -> dict[str, Any]:
+def _fields(
+    actor: str,
+    actor_role: str,
+    action: str,
+    subject: str | None,
+    purpose: str | None,
+    outcome: str,
+    detail: str,
+) -> dict[str, Any]:
     """An entry's fields; a value longer than its column (anything a caller typed) is cut to
     fit, whole in ``detail``, so that no entry fails to be written (and with it its batch)."""
-    fields: dict[str, Any] = {"actor": actor, "actor_role": actor_role, "subject": subject,
-                              "purpose": purpose, "action": action, "outcome": outcome}
+    fields: dict[str, Any] = {
+        "actor": actor,
+        "actor_role": actor_role,
+        "subject": subject,
+        "purpose": purpose,
+        "action": action,
+        "outcome": outcome,
+    }
     for name, value in fields.items():
         size = getattr(AuditEntry.__table__.c[name].type, "length", None)
         if value is not None and size is not None and len(value) > size:
             fields[name] = value[:size]
-            detail = f"{detail}; {name} in full: {value}" if detail else \
-                f"{name} in full: {value}"
+            detail = f"{detail}; {name} in full: {value}" if detail else f"{name} in full: {value}"
     return {"at": utcnow(), **fields, "detail": detail}
 
 
-def record(factory: sessionmaker[Session], *, actor: str, actor_role: str, action: str,
-           subject: str | None = None, purpose: str | None = None, outcome: str = "allowed",
-           detail: str = "") -> None:
+def record(
+    factory: sessionmaker[Session],
+    *,
+    actor: str,
+    actor_role: str,
+    action: str,
+    subject: str | None = None,
+    purpose: str | None = None,
+    outcome: str = "allowed",
+    detail: str = "",
+) -> None:
     """Append one entry in its own transaction (so a refused request is logged too)."""
     with _append_lock:
-        _append(factory, [_Pending(_fields(actor, actor_role, action, subject, purpose,
-                                           outcome, detail))])
+        _append(
+            factory,
+            [_Pending(_fields(actor, actor_role, action, subject, purpose, outcome, detail))],
+        )
 
 
 class AuditWriter:
@@ -170,8 +203,12 @@ class AuditWriter:
     request returns only once its entry is committed, so no read goes unlogged; under load one
     commit serves many requests instead of each paying for its own."""
 
-    def __init__(self, factory: sessionmaker[Session], max_batch: int = 500,
-                 on_append: OnAppend | None = None) -> None:
+    def __init__(
+        self,
+        factory: sessionmaker[Session],
+        max_batch: int = 500,
+        on_append: OnAppend | None = None,
+    ) -> None:
         self.factory = factory
         self.max_batch = max_batch
         self.on_append = on_append
@@ -179,10 +216,18 @@ class AuditWriter:
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
 
-    def record(self, *, actor: str, actor_role: str, action: str, subject: str | None = None,
-               purpose: str | None = None, outcome: str = "allowed", detail: str = "") -> None:
-        pending = _Pending(_fields(actor, actor_role, action, subject, purpose, outcome,
-                                   detail))
+    def record(
+        self,
+        *,
+        actor: str,
+        actor_role: str,
+        action: str,
+        subject: str | None = None,
+        purpose: str | None = None,
+        outcome: str = "allowed",
+        detail: str = "",
+    ) -> None:
+        pending = _Pending(_fields(actor, actor_role, action, subject, purpose, outcome, detail))
         self._ensure_thread()
         self._queue.put(pending)
         if not pending.done.wait(timeout=30):
@@ -190,12 +235,22 @@ class AuditWriter:
         if pending.error is not None:
             raise RuntimeError("audit log: entry not written") from pending.error
 
-    async def record_async(self, *, actor: str, actor_role: str, action: str,
-                           subject: str | None = None, purpose: str | None = None,
-                           outcome: str = "allowed", detail: str = "") -> None:
+    async def record_async(
+        self,
+        *,
+        actor: str,
+        actor_role: str,
+        action: str,
+        subject: str | None = None,
+        purpose: str | None = None,
+        outcome: str = "allowed",
+        detail: str = "",
+    ) -> None:
         """:meth:`record` for ``async`` endpoints: awaits the commit without a thread."""
-        pending = _Pending(_fields(actor, actor_role, action, subject, purpose, outcome,
-                                   detail), future=asyncio.get_running_loop().create_future())
+        pending = _Pending(
+            _fields(actor, actor_role, action, subject, purpose, outcome, detail),
+            future=asyncio.get_running_loop().create_future(),
+        )
         self._ensure_thread()
         self._queue.put(pending)
         assert pending.future is not None
@@ -205,8 +260,9 @@ class AuditWriter:
         if self._thread is None or not self._thread.is_alive():
             with self._start_lock:
                 if self._thread is None or not self._thread.is_alive():
-                    self._thread = threading.Thread(target=self._run, name="audit-writer",
-                                                    daemon=True)
+                    self._thread = threading.Thread(
+                        target=self._run, name="audit-writer", daemon=True
+                    )
                     self._thread.start()
 
     def _run(self) -> None:
@@ -247,13 +303,21 @@ class AuditWriter:
                 log.exception("audit log: signing a tree head after an append failed")
 
 
-def query(factory: sessionmaker[Session], *, actor: str | None = None,
-          subject: str | Sequence[str] | None = None, action: str | None = None,
-          outcome: str | None = None, since: dt.datetime | None = None,
-          until: dt.datetime | None = None, limit: int = 100, offset: int = 0,
-          periods: Sequence[dict[str, Any]] = (),
-          not_roles: Sequence[str] = (),
-          where: Sequence[ColumnElement[bool]] = ()) -> list[dict[str, Any]]:
+def query(
+    factory: sessionmaker[Session],
+    *,
+    actor: str | None = None,
+    subject: str | Sequence[str] | None = None,
+    action: str | None = None,
+    outcome: str | None = None,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+    limit: int = 100,
+    offset: int = 0,
+    periods: Sequence[dict[str, Any]] = (),
+    not_roles: Sequence[str] = (),
+    where: Sequence[ColumnElement[bool]] = (),
+) -> list[dict[str, Any]]:
     """Entries newest first, filtered; for the auditor's page and API. ``subject`` may list
     several (a person's ID and the IDs merged into it); ``periods``
     (``{"person_id", "since", "until"}``, None for open) adds the entries of other subjects
@@ -264,14 +328,22 @@ def query(factory: sessionmaker[Session], *, actor: str | None = None,
     if not_roles:
         stmt = stmt.where(AuditEntry.actor_role.not_in(list(not_roles)))
     if subject and not isinstance(subject, str):
-        within = [and_(AuditEntry.subject == p["person_id"],
-                       *([AuditEntry.at >= p["since"]] if p["since"] is not None else []),
-                       *([AuditEntry.at < p["until"]] if p["until"] is not None else []))
-                  for p in periods]
+        within = [
+            and_(
+                AuditEntry.subject == p["person_id"],
+                *([AuditEntry.at >= p["since"]] if p["since"] is not None else []),
+                *([AuditEntry.at < p["until"]] if p["until"] is not None else []),
+            )
+            for p in periods
+        ]
         stmt = stmt.where(or_(AuditEntry.subject.in_(list(subject)), *within))
         subject = None
-    for col, value in ((AuditEntry.actor, actor), (AuditEntry.subject, subject),
-                       (AuditEntry.action, action), (AuditEntry.outcome, outcome)):
+    for col, value in (
+        (AuditEntry.actor, actor),
+        (AuditEntry.subject, subject),
+        (AuditEntry.action, action),
+        (AuditEntry.outcome, outcome),
+    ):
         if value:
             stmt = stmt.where(col == value)
     if since:
@@ -286,7 +358,16 @@ def query(factory: sessionmaker[Session], *, actor: str | None = None,
 
 def _public(e: AuditEntry) -> dict[str, Any]:
     """An entry as the pages and API read it (not its nonce: proofs read that themselves)."""
-    return {"seq": e.seq, "leaf_index": e.leaf_index, "at": e.at.replace(tzinfo=dt.UTC),
-            "actor": e.actor, "actor_role": e.actor_role, "subject": e.subject,
-            "purpose": e.purpose, "action": e.action, "outcome": e.outcome,
-            "detail": e.detail, "hash": e.hash}
+    return {
+        "seq": e.seq,
+        "leaf_index": e.leaf_index,
+        "at": e.at.replace(tzinfo=dt.UTC),
+        "actor": e.actor,
+        "actor_role": e.actor_role,
+        "subject": e.subject,
+        "purpose": e.purpose,
+        "action": e.action,
+        "outcome": e.outcome,
+        "detail": e.detail,
+        "hash": e.hash,
+    }

@@ -62,10 +62,19 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
-def new_account(session: Session, *, username: str, role: str, password: str | None,
-                display_name: str = "", person_id: str | None = None,
-                organisation: str | None = None, created_by: str | None = None,
-                created_by_role: str | None = None, same_file: Collection[str] = ()) -> Account:
+def new_account(
+    session: Session,
+    *,
+    username: str,
+    role: str,
+    password: str | None,
+    display_name: str = "",
+    person_id: str | None = None,
+    organisation: str | None = None,
+    created_by: str | None = None,
+    created_by_role: str | None = None,
+    same_file: Collection[str] = (),
+) -> Account:
     """A checked account, not yet added to ``session``; ``pending`` when it waits for approval.
 
     ``same_file``: other person IDs that stand for the same file (IDs merged into it), so that
@@ -80,8 +89,11 @@ def new_account(session: Session, *, username: str, role: str, password: str | N
     person_id = (person_id or "").strip().upper() or None
     if role == "person" and not person_id:
         raise UserError("person_id: a person account must name the person whose file it sees")
-    if not username or len(username) > 64 or not username.replace(".", "").replace(
-            "-", "").replace("_", "").isalnum():
+    if (
+        not username
+        or len(username) > 64
+        or not username.replace(".", "").replace("-", "").replace("_", "").isalnum()
+    ):
         raise UserError(f"username: {username!r}: 1-64 letters, digits, '.', '-' or '_'")
     if session.execute(select(Account.id).where(Account.username == username)).first():
         raise UserError(f"username: {username!r} is taken")
@@ -90,36 +102,63 @@ def new_account(session: Session, *, username: str, role: str, password: str | N
         ids = {person_id, *same_file}
         pending = session.execute(select(exists().where(Account.person_id.in_(ids)))).scalar()
     else:
-        pending = role == "admin" and session.execute(
-            select(exists().where(Account.role == "admin"))).scalar()
-    return Account(username=username, role=role, display_name=display_name or username,
-                   password_hash=hash_password(password) if password else None,
-                   person_id=person_id, organisation=organisation, created_at=utcnow(),
-                   disabled=False, created_by=created_by, created_by_role=created_by_role,
-                   pending=bool(pending))
+        pending = (
+            role == "admin"
+            and session.execute(select(exists().where(Account.role == "admin"))).scalar()
+        )
+    return Account(
+        username=username,
+        role=role,
+        display_name=display_name or username,
+        password_hash=hash_password(password) if password else None,
+        person_id=person_id,
+        organisation=organisation,
+        created_at=utcnow(),
+        disabled=False,
+        created_by=created_by,
+        created_by_role=created_by_role,
+        pending=bool(pending),
+    )
 
 
-def create_account(session: Session, *, username: str, role: str, password: str | None,
-                   display_name: str = "", person_id: str | None = None,
-                   organisation: str | None = None, created_by: str | None = None,
-                   created_by_role: str | None = None,
-                   same_file: Collection[str] = ()) -> Account:
+def create_account(
+    session: Session,
+    *,
+    username: str,
+    role: str,
+    password: str | None,
+    display_name: str = "",
+    person_id: str | None = None,
+    organisation: str | None = None,
+    created_by: str | None = None,
+    created_by_role: str | None = None,
+    same_file: Collection[str] = (),
+) -> Account:
     """Add an account (committed by the caller): :func:`new_account`, added.
 
     Raises:
         UserError: unknown role, a person account without a person, or a taken username.
     """
-    account = new_account(session, username=username, role=role, password=password,
-                          display_name=display_name, person_id=person_id,
-                          organisation=organisation, created_by=created_by,
-                          created_by_role=created_by_role, same_file=same_file)
+    account = new_account(
+        session,
+        username=username,
+        role=role,
+        password=password,
+        display_name=display_name,
+        person_id=person_id,
+        organisation=organisation,
+        created_by=created_by,
+        created_by_role=created_by_role,
+        same_file=same_file,
+    )
     session.add(account)
     session.flush()
     return account
 
 
-def check_password(session: Session, username: str, password: str, *,
-                   waiting_ok: bool = False) -> Account | None:
+def check_password(
+    session: Session, username: str, password: str, *, waiting_ok: bool = False
+) -> Account | None:
     """The account if the password is right and it may log in; an account waiting for
     approval too when ``waiting_ok`` (to tell its user so)."""
     account = session.execute(select(Account).where(Account.username == username)).scalar()
@@ -137,35 +176,67 @@ def check_password(session: Session, username: str, password: str, *,
 
 def has_login(session: Session, account: Account) -> bool:
     """Whether the account can be used already: a password, or a key not revoked."""
-    return bool(account.password_hash) or bool(session.execute(select(exists().where(
-        ApiKey.account_id == account.id, ApiKey.revoked_at.is_(None)))).scalar())
+    return bool(account.password_hash) or bool(
+        session.execute(
+            select(exists().where(ApiKey.account_id == account.id, ApiKey.revoked_at.is_(None)))
+        ).scalar()
+    )
 
 
-def new_api_key(session: Session, account: Account, label: str = "", *,
-                created_by: str | None = None, created_by_role: str | None = None,
-                with_account: bool = False) -> tuple[ApiKey, str]:
+def new_api_key(
+    session: Session,
+    account: Account,
+    label: str = "",
+    *,
+    created_by: str | None = None,
+    created_by_role: str | None = None,
+    with_account: bool = False,
+) -> tuple[ApiKey, str]:
     """A new key for ``account``, not yet added to ``session``, and the clear key (returned
     once, never stored). The key waits for approval when it adds a login to a person's
     account, or someone else's to an admin's (``with_account``: issued with a new account,
     it goes with the account's approval)."""
     prefix = secrets.token_hex(4)
     key = f"{KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
-    pending = not with_account and (
-        account.role == "person" or (account.role == "admin" and created_by != account.username)
-    ) and has_login(session, account)
-    row = ApiKey(account_id=account.id, prefix=prefix, key_hash=_sha256(key), label=label,
-                 created_at=utcnow(), created_by=created_by, created_by_role=created_by_role,
-                 pending=pending)
+    pending = (
+        not with_account
+        and (
+            account.role == "person" or (account.role == "admin" and created_by != account.username)
+        )
+        and has_login(session, account)
+    )
+    row = ApiKey(
+        account_id=account.id,
+        prefix=prefix,
+        key_hash=_sha256(key),
+        label=label,
+        created_at=utcnow(),
+        created_by=created_by,
+        created_by_role=created_by_role,
+        pending=pending,
+    )
     return row, key
 
 
-def issue_api_key(session: Session, account: Account, label: str = "", *,
-                  created_by: str | None = None, created_by_role: str | None = None,
-                  with_account: bool = False) -> str:
+def issue_api_key(
+    session: Session,
+    account: Account,
+    label: str = "",
+    *,
+    created_by: str | None = None,
+    created_by_role: str | None = None,
+    with_account: bool = False,
+) -> str:
     """A new key for ``account`` (:func:`new_api_key`), added; the clear key is returned
     once."""
-    row, key = new_api_key(session, account, label, created_by=created_by,
-                           created_by_role=created_by_role, with_account=with_account)
+    row, key = new_api_key(
+        session,
+        account,
+        label,
+        created_by=created_by,
+        created_by_role=created_by_role,
+        with_account=with_account,
+    )
     session.add(row)
     session.flush()
     return key
@@ -200,8 +271,14 @@ def start_session(session: Session, account: Account, minutes: int) -> tuple[str
     """A new login session: returns (cookie token, CSRF token)."""
     token = secrets.token_urlsafe(32)
     csrf = secrets.token_urlsafe(24)
-    session.add(WebSession(token_hash=_sha256(token), account_id=account.id, csrf_token=csrf,
-                           expires_at=utcnow() + dt.timedelta(minutes=minutes)))
+    session.add(
+        WebSession(
+            token_hash=_sha256(token),
+            account_id=account.id,
+            csrf_token=csrf,
+            expires_at=utcnow() + dt.timedelta(minutes=minutes),
+        )
+    )
     session.flush()
     return token, csrf
 
@@ -230,7 +307,16 @@ def audit_detail(who: Principal | None, detail: str) -> str:
     return f"{detail}; via {who.credential}" if detail else f"via {who.credential}"
 
 
-def principal(account: Account, via: str, csrf: str | None = None,
-              credential: str = "") -> Principal:
-    return Principal(account.id, account.username, account.role, account.person_id,
-                     account.organisation, via, csrf, credential)
+def principal(
+    account: Account, via: str, csrf: str | None = None, credential: str = ""
+) -> Principal:
+    return Principal(
+        account.id,
+        account.username,
+        account.role,
+        account.person_id,
+        account.organisation,
+        via,
+        csrf,
+        credential,
+    )

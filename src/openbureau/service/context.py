@@ -112,28 +112,57 @@ class ServiceContext:
         self.heads = HeadSigner(store, config.workspace, config.audit_sign_every)
         self.audit_writer = audit.AuditWriter(store, on_append=self.heads.after_append)
         self.credentials = CredentialCache()
-        self.logins = LoginThrottle(store, config.login_failures_per_account,
-                                    config.login_failures_per_address,
-                                    config.login_window_minutes)
+        self.logins = LoginThrottle(
+            store,
+            config.login_failures_per_account,
+            config.login_failures_per_address,
+            config.login_window_minutes,
+        )
         self.lookup_quota = LookupQuota(store, config.lookups_per_minute)
         self.lookups = LookupPool(config.lookup_threads, config.lookups_at_once_per_lender)
-        self.verifications = AddressLimit(config.verify_per_minute_per_address,
-                                          config.verify_per_minute)
+        self.verifications = AddressLimit(
+            config.verify_per_minute_per_address, config.verify_per_minute
+        )
 
     def published(self) -> Published | None:
         return self.serving.current()
 
-    async def audit_async(self, who: Principal | None, action: str, *,
-                          subject: str | None = None, purpose: str | None = None,
-                          outcome: str = "allowed", detail: str = "") -> None:
+    async def audit_async(
+        self,
+        who: Principal | None,
+        action: str,
+        *,
+        subject: str | None = None,
+        purpose: str | None = None,
+        outcome: str = "allowed",
+        detail: str = "",
+    ) -> None:
         await self.audit_writer.record_async(
             actor=who.username if who else "anonymous",
-            actor_role=who.role if who else "anonymous", action=action, subject=subject,
-            purpose=purpose, outcome=outcome, detail=audit_detail(who, detail))
+            actor_role=who.role if who else "anonymous",
+            action=action,
+            subject=subject,
+            purpose=purpose,
+            outcome=outcome,
+            detail=audit_detail(who, detail),
+        )
 
-    def audit(self, who: Principal | None, action: str, *, subject: str | None = None,
-              purpose: str | None = None, outcome: str = "allowed", detail: str = "") -> None:
-        self.audit_writer.record(actor=who.username if who else "anonymous",
-                     actor_role=who.role if who else "anonymous", action=action,
-                     subject=subject, purpose=purpose, outcome=outcome,
-                     detail=audit_detail(who, detail))
+    def audit(
+        self,
+        who: Principal | None,
+        action: str,
+        *,
+        subject: str | None = None,
+        purpose: str | None = None,
+        outcome: str = "allowed",
+        detail: str = "",
+    ) -> None:
+        self.audit_writer.record(
+            actor=who.username if who else "anonymous",
+            actor_role=who.role if who else "anonymous",
+            action=action,
+            subject=subject,
+            purpose=purpose,
+            outcome=outcome,
+            detail=audit_detail(who, detail),
+        )

@@ -39,8 +39,11 @@ Ctx = Annotated[ServiceContext, Depends(get_ctx)]
 def _key_principal(ctx: ServiceContext, scheme: str, key: str) -> Principal | None:
     with ctx.store() as session:
         account = account_for_api_key(session, key) if scheme.lower() == "bearer" else None
-        return (principal(account, "api_key", credential=f"API key {key_prefix(key)}")
-                if account is not None else None)
+        return (
+            principal(account, "api_key", credential=f"API key {key_prefix(key)}")
+            if account is not None
+            else None
+        )
 
 
 def _session_principal(ctx: ServiceContext, token: str) -> Principal | None:
@@ -90,8 +93,12 @@ User = Annotated[Principal, Depends(current_principal)]
 def _role(*roles: str) -> Callable[..., Awaitable[Principal]]:
     async def check(who: User, ctx: Ctx, request: Request) -> Principal:
         if who.role not in roles:
-            await ctx.audit_async(who, f"{request.method} {request.url.path}",
-                                  outcome="denied", detail=f"role {who.role} may not use this")
+            await ctx.audit_async(
+                who,
+                f"{request.method} {request.url.path}",
+                outcome="denied",
+                detail=f"role {who.role} may not use this",
+            )
             raise ApiError(403, "forbidden", f"this needs the {' or '.join(roles)} role")
         return who
 
@@ -111,13 +118,17 @@ async def csrf_protect(request: Request, who: MaybeUser) -> None:
         return
     sent = request.headers.get("x-csrf-token")
     if sent is None and request.headers.get("content-type", "").startswith(
-            ("application/x-www-form-urlencoded", "multipart/form-data")):
+        ("application/x-www-form-urlencoded", "multipart/form-data")
+    ):
         form = await request.form()
         value = form.get("csrf_token")
         sent = value if isinstance(value, str) else None
     if not sent or not who.csrf_token or not hmac.compare_digest(sent, who.csrf_token):
-        raise ApiError(403, "csrf_failed", "the form expired or did not come from this site; "
-                                           "reload the page and try again")
+        raise ApiError(
+            403,
+            "csrf_failed",
+            "the form expired or did not come from this site; reload the page and try again",
+        )
 
 
 Csrf = Depends(csrf_protect)
@@ -126,8 +137,11 @@ Csrf = Depends(csrf_protect)
 async def get_published(ctx: Ctx) -> Published:
     pub = ctx.serving.fresh() or await run_in_threadpool(ctx.published)
     if pub is None:
-        raise ApiError(503, "no_snapshot", "no score snapshot is published yet: run "
-                                           "`openbureau score --as-of DATE`")
+        raise ApiError(
+            503,
+            "no_snapshot",
+            "no score snapshot is published yet: run `openbureau score --as-of DATE`",
+        )
     return pub
 
 

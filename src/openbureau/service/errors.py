@@ -15,16 +15,30 @@ from openbureau.errors import UserError
 
 log = logging.getLogger(__name__)
 
-_CODES = {400: "bad_request", 401: "not_authenticated", 403: "forbidden", 404: "not_found",
-          405: "method_not_allowed", 409: "conflict", 422: "invalid_input",
-          429: "too_many_requests", 503: "unavailable"}
+_CODES = {
+    400: "bad_request",
+    401: "not_authenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    422: "invalid_input",
+    429: "too_many_requests",
+    503: "unavailable",
+}
 
 
 class ApiError(Exception):
     """An error the API reports as it is: status, stable code, message, maybe a field."""
 
-    def __init__(self, status: int, code: str, message: str, field: str | None = None,
-                 headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        field: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
@@ -38,17 +52,21 @@ def body(code: str, message: str, field: str | None = None) -> dict[str, Any]:
 
 
 def _wants_html(request: Request) -> bool:
-    return not request.url.path.startswith(("/api/", "/.well-known/")) and "text/html" in \
-        request.headers.get("accept", "")
+    return not request.url.path.startswith(
+        ("/api/", "/.well-known/")
+    ) and "text/html" in request.headers.get("accept", "")
 
 
 def _page(request: Request, status: int, message: str) -> Response:
     if status == 401:
         return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
     templates = request.app.state.templates
-    return templates.TemplateResponse(request, "error.html",
-                                      {"status": status, "message": message, "me": None},
-                                      status_code=status)
+    return templates.TemplateResponse(
+        request,
+        "error.html",
+        {"status": status, "message": message, "me": None},
+        status_code=status,
+    )
 
 
 def install(app: FastAPI) -> None:
@@ -58,8 +76,9 @@ def install(app: FastAPI) -> None:
             page = _page(request, exc.status, exc.message)
             page.headers.update(exc.headers or {})
             return page
-        return JSONResponse(body(exc.code, exc.message, exc.field), status_code=exc.status,
-                            headers=exc.headers)
+        return JSONResponse(
+            body(exc.code, exc.message, exc.field), status_code=exc.status, headers=exc.headers
+        )
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> Response:
@@ -87,11 +106,15 @@ def install(app: FastAPI) -> None:
         code = _CODES.get(exc.status_code, "error")
         if _wants_html(request):
             return _page(request, exc.status_code, str(exc.detail))
-        return JSONResponse(body(code, str(exc.detail)), status_code=exc.status_code,
-                            headers=getattr(exc, "headers", None))
+        return JSONResponse(
+            body(code, str(exc.detail)),
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )
 
     @app.exception_handler(Exception)
     async def internal(request: Request, exc: Exception) -> Response:
         log.exception("internal error on %s", request.url.path)
-        return JSONResponse(body("internal_error", "internal error; it has been logged"),
-                            status_code=500)
+        return JSONResponse(
+            body("internal_error", "internal error; it has been logged"), status_code=500
+        )

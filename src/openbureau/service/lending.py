@@ -36,21 +36,29 @@ def identity_query(identity: IdentityIn) -> IdentityQuery:
     return IdentityQuery(**identity.model_dump())
 
 
-def find_by_identity(ctx: ServiceContext, pub: Published,
-                     identity: IdentityIn) -> tuple[str, str | None, float | None]:
+def find_by_identity(
+    ctx: ServiceContext, pub: Published, identity: IdentityIn
+) -> tuple[str, str | None, float | None]:
     """(match status, person id, match probability) for an identity, through the linker.
     Blocks: run it on the lookup pool."""
     from openbureau.identity import lookup as identity_lookup
 
     model = ctx.config.linkage_model
     if not model.exists():
-        raise ApiError(503, "no_linkage_model", "identity search needs the linkage model: run "
-                                                "`openbureau link`")
+        raise ApiError(
+            503,
+            "no_linkage_model",
+            "identity search needs the linkage model: run `openbureau link`",
+        )
     cur = pub.cursor()  # (a connection of its own: searches run side by side)
     try:
         result = identity_lookup.find_person(
-            DuckDBEngine.wrap(cur, str(pub.path)), model, identity_query(identity),
-            national_id_key=ctx.config.national_id_key, country=ctx.config.country)
+            DuckDBEngine.wrap(cur, str(pub.path)),
+            model,
+            identity_query(identity),
+            national_id_key=ctx.config.national_id_key,
+            country=ctx.config.country,
+        )
     finally:
         cur.close()
     best = result.best
@@ -65,18 +73,25 @@ def decide(row: dict[str, Any] | None, cutoff: int) -> tuple[str, list[dict[str,
         return "no_file", [], "No file found for this identity."
     if row["score"] is None:
         text = row["unscorable_text"] or "Insufficient credit history"
-        return ("refer", [{"code": row["unscorable_reason"], "statement": text}],
-                f"No score: {text}. Decide on other information.")
+        return (
+            "refer",
+            [{"code": row["unscorable_reason"], "statement": text}],
+            f"No score: {text}. Decide on other information.",
+        )
     if row["score"] >= cutoff:
         return "approve", [], f"Score {row['score']} is at or above the cut-off {cutoff}."
     reasons = [{"code": r["code"], "statement": r["statement"]} for r in row["reasons"]][:4]
-    return ("decline", reasons,
-            f"Score {row['score']} is below the cut-off {cutoff}. Principal reasons are "
-            "listed for the adverse-action notice.")
+    return (
+        "decline",
+        reasons,
+        f"Score {row['score']} is below the cut-off {cutoff}. Principal reasons are "
+        "listed for the adverse-action notice.",
+    )
 
 
-async def lookup(ctx: ServiceContext, pub: Published, who: Principal, body: LookupIn
-                 ) -> dict[str, Any]:
+async def lookup(
+    ctx: ServiceContext, pub: Published, who: Principal, body: LookupIn
+) -> dict[str, Any]:
     """A lender's lookup, refused (and logged) over the quota, without a permissible purpose
     or short of the minimum identity.
 
@@ -90,18 +105,26 @@ async def lookup(ctx: ServiceContext, pub: Published, who: Principal, body: Look
     wait, quota = await run_in_threadpool(ctx.lookup_quota.take, who.account_id)
     if wait:
         await _refused(ctx, who, body, f"over the lookup quota of {quota} a minute")
-        raise ApiError(429, "quota_exceeded", f"lookup quota reached ({quota} a minute): try "
-                                              f"again in {wait} s",
-                       headers={"Retry-After": str(wait)})
+        raise ApiError(
+            429,
+            "quota_exceeded",
+            f"lookup quota reached ({quota} a minute): try again in {wait} s",
+            headers={"Retry-After": str(wait)},
+        )
     if body.purpose not in LENDER_PURPOSES:
         await _refused(ctx, who, body, "no permissible purpose stated")
-        raise ApiError(422, "purpose_required",
-                       f"purpose: state one of {', '.join(LENDER_PURPOSES)}", "purpose")
+        raise ApiError(
+            422,
+            "purpose_required",
+            f"purpose: state one of {', '.join(LENDER_PURPOSES)}",
+            "purpose",
+        )
     try:
         if body.identity is not None and (missing := identity_query(body.identity).missing()):
             raise NotEnoughToIdentify(missing)
         match, pid, probability, row, summary = await ctx.lookups.run(
-            who.account_id, _search, ctx, pub, body)
+            who.account_id, _search, ctx, pub, body
+        )
     except NotEnoughToIdentify as exc:
         await _refused(ctx, who, body, str(exc))
         raise ApiError(422, NotEnoughToIdentify.code, str(exc), "identity") from None
@@ -110,26 +133,41 @@ async def lookup(ctx: ServiceContext, pub: Published, who: Principal, body: Look
         raise
     decision, adverse, message = decide(row, body.cutoff)
     if match == "ambiguous":
-        message = ("More than one file matches this identity closely; add a national ID, a "
-                   "phone or an email to tell them apart.")
+        message = (
+            "More than one file matches this identity closely; add a national ID, a "
+            "phone or an email to tell them apart."
+        )
     entry = await run_in_threadpool(_record, ctx, who, body, pid, pub, row, decision)
-    await ctx.audit_async(who, ACTION, subject=pid, purpose=body.purpose,
-                          outcome="allowed" if pid else "not_found",
-                          detail=f"lookup {entry.id}: {match}, decision {decision}, "
-                                 f"cut-off {body.cutoff}")
+    await ctx.audit_async(
+        who,
+        ACTION,
+        subject=pid,
+        purpose=body.purpose,
+        outcome="allowed" if pid else "not_found",
+        detail=f"lookup {entry.id}: {match}, decision {decision}, cut-off {body.cutoff}",
+    )
     return {
-        "lookup_id": entry.id, "match": match, "match_probability": probability,
-        "person_id": pid, "purpose": body.purpose,
-        "snapshot_id": pub.snapshot_id if row else None, "as_of": pub.as_of if row else None,
-        "score": row["score"] if row else None, "band": row["band"] if row else None,
-        "cutoff": body.cutoff, "decision": decision, "adverse_action": adverse,
-        "reasons": row["reasons"] if row else [], "file_summary": summary, "message": message,
+        "lookup_id": entry.id,
+        "match": match,
+        "match_probability": probability,
+        "person_id": pid,
+        "purpose": body.purpose,
+        "snapshot_id": pub.snapshot_id if row else None,
+        "as_of": pub.as_of if row else None,
+        "score": row["score"] if row else None,
+        "band": row["band"] if row else None,
+        "cutoff": body.cutoff,
+        "decision": decision,
+        "adverse_action": adverse,
+        "reasons": row["reasons"] if row else [],
+        "file_summary": summary,
+        "message": message,
     }
 
 
-def _search(ctx: ServiceContext, pub: Published, body: LookupIn
-            ) -> tuple[str, str | None, float | None, dict[str, Any] | None,
-                       dict[str, Any] | None]:
+def _search(
+    ctx: ServiceContext, pub: Published, body: LookupIn
+) -> tuple[str, str | None, float | None, dict[str, Any] | None, dict[str, Any] | None]:
     """(match, person id, match probability, score row, file summary): all the lookup reads,
     on a lookup thread."""
     probability: float | None = None
@@ -146,15 +184,29 @@ async def _refused(ctx: ServiceContext, who: Principal, body: LookupIn, why: str
     """A refused lookup in the audit log: by person ID with that ID as its subject (so the
     person sees it), by identity without one (nobody was searched for); the purpose as sent."""
     asked = (body.person_id or "").strip().upper() or None
-    await ctx.audit_async(who, ACTION, subject=asked, purpose=body.purpose, outcome="denied",
-                          detail=why)
+    await ctx.audit_async(
+        who, ACTION, subject=asked, purpose=body.purpose, outcome="denied", detail=why
+    )
 
 
-def _record(ctx: ServiceContext, who: Principal, body: LookupIn, pid: str | None,
-            pub: Published, row: dict[str, Any] | None, decision: str) -> Lookup:
-    entry = Lookup(account_id=who.account_id, person_id=pid, purpose=body.purpose,
-                   snapshot_id=pub.snapshot_id, score=row["score"] if row else None,
-                   cutoff=body.cutoff, decision=decision)
+def _record(
+    ctx: ServiceContext,
+    who: Principal,
+    body: LookupIn,
+    pid: str | None,
+    pub: Published,
+    row: dict[str, Any] | None,
+    decision: str,
+) -> Lookup:
+    entry = Lookup(
+        account_id=who.account_id,
+        person_id=pid,
+        purpose=body.purpose,
+        snapshot_id=pub.snapshot_id,
+        score=row["score"] if row else None,
+        cutoff=body.cutoff,
+        decision=decision,
+    )
     with ctx.store() as session:
         session.add(entry)
         session.commit()

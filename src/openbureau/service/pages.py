@@ -59,8 +59,9 @@ HOME = {"person": "/me", "lender": "/lender", "auditor": "/auditor", "admin": "/
 
 def render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
     templates = request.app.state.templates
-    response: HTMLResponse = templates.TemplateResponse(request, template, context,
-                                                        status_code=status)
+    response: HTMLResponse = templates.TemplateResponse(
+        request, template, context, status_code=status
+    )
     return response
 
 
@@ -76,14 +77,21 @@ def login_form(request: Request, ctx: Ctx, next: str = "") -> Response:
     return _login_page(request, ctx, next=next[:200], error=None)
 
 
-def _login_page(request: Request, ctx: ServiceContext, status: int = 200,
-                **context: Any) -> Response:
+def _login_page(
+    request: Request, ctx: ServiceContext, status: int = 200, **context: Any
+) -> Response:
     """The login form, with its token and the cookie the token must match."""
     token = login_token(request.cookies.get(LOGIN_COOKIE))
-    response = render(request, "login.html", status=status, me=None, login_token=token,
-                      **context)
-    response.set_cookie(LOGIN_COOKIE, token, httponly=True, samesite="lax", path="/login",
-                        secure=ctx.config.secure_cookies, max_age=12 * 3600)
+    response = render(request, "login.html", status=status, me=None, login_token=token, **context)
+    response.set_cookie(
+        LOGIN_COOKIE,
+        token,
+        httponly=True,
+        samesite="lax",
+        path="/login",
+        secure=ctx.config.secure_cookies,
+        max_age=12 * 3600,
+    )
     return response
 
 
@@ -95,23 +103,39 @@ def _safe_next(target: str, fallback: str) -> str:
 
 
 @router.post("/login")
-def login(request: Request, ctx: Ctx, username: Annotated[str, Form(max_length=64)],
-          password: Annotated[str, Form(max_length=200)],
-          next: Annotated[str, Form(max_length=200)] = "",
-          csrf_token: Annotated[str, Form(max_length=64)] = "") -> Response:
+def login(
+    request: Request,
+    ctx: Ctx,
+    username: Annotated[str, Form(max_length=64)],
+    password: Annotated[str, Form(max_length=200)],
+    next: Annotated[str, Form(max_length=200)] = "",
+    csrf_token: Annotated[str, Form(max_length=64)] = "",
+) -> Response:
     # (first: a post from another site counts as no attempt at all)
     if not login_token_ok(request.cookies.get(LOGIN_COOKIE), csrf_token):
-        return _login_page(request, ctx, status=403, next=next,
-                           error="The login form expired or did not come from this site. "
-                                 "Please log in again.")
+        return _login_page(
+            request,
+            ctx,
+            status=403,
+            next=next,
+            error="The login form expired or did not come from this site. Please log in again.",
+        )
     address = request.client.host if request.client else "unknown"
     wait = ctx.logins.retry_after(username, address)
     if wait:
-        ctx.audit(None, "login", outcome="denied",
-                  detail=f"username {username!r} from {address}: too many failed logins")
-        refused = _login_page(request, ctx, status=429, next=next,
-                              error=f"Too many failed logins. Try again in "
-                                    f"{math.ceil(wait / 60)} minutes.")
+        ctx.audit(
+            None,
+            "login",
+            outcome="denied",
+            detail=f"username {username!r} from {address}: too many failed logins",
+        )
+        refused = _login_page(
+            request,
+            ctx,
+            status=429,
+            next=next,
+            error=f"Too many failed logins. Try again in {math.ceil(wait / 60)} minutes.",
+        )
         refused.headers["Retry-After"] = str(wait)
         return refused
     with ctx.store() as session:
@@ -119,25 +143,40 @@ def login(request: Request, ctx: Ctx, username: Annotated[str, Form(max_length=6
         if account is None:
             ctx.logins.failed(username, address)
             ctx.audit(None, "login", outcome="denied", detail=f"username {username!r}")
-            return _login_page(request, ctx, status=401, next=next,
-                               error="Wrong username or password.")
+            return _login_page(
+                request, ctx, status=401, next=next, error="Wrong username or password."
+            )
         ctx.logins.succeeded(username)
         if account.pending:
             # (with the person as subject: a login to their file that is not theirs yet shows)
-            ctx.audit_writer.record(actor=account.username, actor_role=account.role,
-                                    action="login", subject=account.person_id,
-                                    outcome="denied", detail=f"with the right password, but "
-                                                             f"{bindings.WAITS}")
-            return _login_page(request, ctx, status=403, next=next,
-                               error="This account waits for another admin's approval.")
+            ctx.audit_writer.record(
+                actor=account.username,
+                actor_role=account.role,
+                action="login",
+                subject=account.person_id,
+                outcome="denied",
+                detail=f"with the right password, but {bindings.WAITS}",
+            )
+            return _login_page(
+                request,
+                ctx,
+                status=403,
+                next=next,
+                error="This account waits for another admin's approval.",
+            )
         token, _csrf = start_session(session, account, ctx.config.session_minutes)
         account.last_login_at = utcnow()
         role = account.role
         session.commit()
     response = RedirectResponse(_safe_next(next, HOME[role]), status_code=303)
-    response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax",
-                        secure=ctx.config.secure_cookies,
-                        max_age=ctx.config.session_minutes * 60)
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        httponly=True,
+        samesite="lax",
+        secure=ctx.config.secure_cookies,
+        max_age=ctx.config.session_minutes * 60,
+    )
     response.delete_cookie(LOGIN_COOKIE, path="/login")
     return response
 
@@ -162,12 +201,21 @@ def _person_context(ctx: ServiceContext, pub: Any, who: Any) -> dict[str, Any]:
     points = views.history(pub, pid)
     proved = with_proofs(ctx.store, ctx.heads, access_log(ctx, pub, pid, 50, who))
     bound = logins.logins_to_file(ctx.store, views.merged_into(pub, pid), who)
-    return {"me": who, "row": row, "name": views.person_name(pub, pid), "logins": bound,
-            "reasons": views.reason_records(pub, pid, row["reasons"]),
-            "history": points, "chart": history_svg(points), "looked": proved["entries"],
-            "log_head": proved["signed_head"], "log_warning": proved["warning"],
-            "log_proofs": AccessLogOut.model_validate(proved).model_dump_json(),
-            "as_of": pub.as_of, "attestation_days": ctx.config.attestation_days}
+    return {
+        "me": who,
+        "row": row,
+        "name": views.person_name(pub, pid),
+        "logins": bound,
+        "reasons": views.reason_records(pub, pid, row["reasons"]),
+        "history": points,
+        "chart": history_svg(points),
+        "looked": proved["entries"],
+        "log_head": proved["signed_head"],
+        "log_warning": proved["warning"],
+        "log_proofs": AccessLogOut.model_validate(proved).model_dump_json(),
+        "as_of": pub.as_of,
+        "attestation_days": ctx.config.attestation_days,
+    }
 
 
 @router.get("/me")
@@ -179,23 +227,39 @@ def person_home(request: Request, who: PersonUser, ctx: Ctx, pub: Snapshot) -> R
 def person_file(request: Request, who: PersonUser, ctx: Ctx, pub: Snapshot) -> Response:
     pid = views.own_id(pub, who.person_id)
     ctx.audit(who, "read file page", subject=pid, purpose="consumer_request")
-    return render(request, "file.html", me=who, furnishers=views.file_items(pub, pid),
-                  identity=views.identity_on_file(pub, pid), as_of=pub.as_of,
-                  name=views.person_name(pub, pid))
+    return render(
+        request,
+        "file.html",
+        me=who,
+        furnishers=views.file_items(pub, pid),
+        identity=views.identity_on_file(pub, pid),
+        as_of=pub.as_of,
+        name=views.person_name(pub, pid),
+    )
 
 
 @router.post("/me/what-if", dependencies=[Csrf])
-def person_what_if(request: Request, who: PersonUser, ctx: Ctx, pub: Snapshot,
-                   utilisation: Annotated[str, Form(max_length=10)] = "",
-                   bring_current: Annotated[str, Form(max_length=10)] = "",
-                   pay_overdue_bills: Annotated[str, Form(max_length=10)] = "",
-                   remove_inquiries: Annotated[str, Form(max_length=10)] = "") -> Response:
+def person_what_if(
+    request: Request,
+    who: PersonUser,
+    ctx: Ctx,
+    pub: Snapshot,
+    utilisation: Annotated[str, Form(max_length=10)] = "",
+    bring_current: Annotated[str, Form(max_length=10)] = "",
+    pay_overdue_bills: Annotated[str, Form(max_length=10)] = "",
+    remove_inquiries: Annotated[str, Form(max_length=10)] = "",
+) -> Response:
     context = _person_context(ctx, pub, who)
     try:
-        context["whatif"] = run_what_if(ctx, pub, who, utilisation=utilisation,
-                                        bring_current=bool(bring_current),
-                                        pay_overdue_bills=bool(pay_overdue_bills),
-                                        remove_inquiries=remove_inquiries)
+        context["whatif"] = run_what_if(
+            ctx,
+            pub,
+            who,
+            utilisation=utilisation,
+            bring_current=bool(bring_current),
+            pay_overdue_bills=bool(pay_overdue_bills),
+            remove_inquiries=remove_inquiries,
+        )
         context["whatif_error"] = None
     except UserError as exc:
         context["whatif"], context["whatif_error"] = None, str(exc)
@@ -203,20 +267,27 @@ def person_what_if(request: Request, who: PersonUser, ctx: Ctx, pub: Snapshot,
 
 
 @router.post("/me/share", dependencies=[Csrf])
-def person_share(request: Request, who: PersonUser, ctx: Ctx, pub: Snapshot,
-                 days: Annotated[int, Form(ge=1, le=90)] = 30,
-                 audience: Annotated[str, Form(max_length=128)] = "") -> Response:
+def person_share(
+    request: Request,
+    who: PersonUser,
+    ctx: Ctx,
+    pub: Snapshot,
+    days: Annotated[int, Form(ge=1, le=90)] = 30,
+    audience: Annotated[str, Form(max_length=128)] = "",
+) -> Response:
     context = _person_context(ctx, pub, who)
-    context["shared"] = share_score(ctx, pub, who, context["row"], days, audience or None,
-                                    str(request.base_url))
+    context["shared"] = share_score(
+        ctx, pub, who, context["row"], days, audience or None, str(request.base_url)
+    )
     return render(request, "person.html", **context)
 
 
 # -- lender ----------------------------------------------------------------------------------
 @router.get("/lender")
 def lender_home(request: Request, who: LenderUser) -> Response:
-    return render(request, "lender.html", me=who, purposes=LENDER_PURPOSES, result=None,
-                  form={}, error=None)
+    return render(
+        request, "lender.html", me=who, purposes=LENDER_PURPOSES, result=None, form={}, error=None
+    )
 
 
 @router.post("/lender", dependencies=[Csrf])
@@ -225,9 +296,11 @@ async def lender_lookup(request: Request, who: LenderUser, ctx: Ctx, pub: Snapsh
     identity = {k: form.get(k) or None for k in IdentityIn.model_fields}
     status, code, headers = 200, None, {}
     try:
-        body = LookupIn(purpose=form.get("purpose") or None,
-                        cutoff=int(form.get("cutoff") or 620),
-                        identity=IdentityIn(**identity))  # type: ignore[arg-type]
+        body = LookupIn(
+            purpose=form.get("purpose") or None,
+            cutoff=int(form.get("cutoff") or 620),
+            identity=IdentityIn(**identity),  # type: ignore[arg-type]
+        )
         # (as the API's: refusals logged, the search on the lookup pool)
         result, error = await lookup(ctx, pub, who, body), None
     except ApiError as exc:
@@ -237,8 +310,17 @@ async def lender_lookup(request: Request, who: LenderUser, ctx: Ctx, pub: Snapsh
         headers = exc.headers or {}
     except (ValidationError, ValueError, UserError) as exc:
         result, error, status, code = None, _first_error(exc), 422, "invalid_input"
-    page = render(request, "lender.html", status=status, me=who, purposes=LENDER_PURPOSES,
-                  result=result, form=form, error=error, error_code=code)
+    page = render(
+        request,
+        "lender.html",
+        status=status,
+        me=who,
+        purposes=LENDER_PURPOSES,
+        result=result,
+        form=form,
+        error=error,
+        error_code=code,
+    )
     page.headers.update(headers)
     return page
 
@@ -253,36 +335,72 @@ def _first_error(exc: Exception) -> str:
 
 # -- auditor ---------------------------------------------------------------------------------
 @router.get("/auditor")
-def auditor_home(request: Request, who: AuditorUser, ctx: Ctx, actor: str = "",
-                 subject: str = "", action: str = "", outcome: str = "", since: str = "",
-                 until: str = "") -> Response:
+def auditor_home(
+    request: Request,
+    who: AuditorUser,
+    ctx: Ctx,
+    actor: str = "",
+    subject: str = "",
+    action: str = "",
+    outcome: str = "",
+    since: str = "",
+    until: str = "",
+) -> Response:
     try:
         start = dt.datetime.fromisoformat(since) if since else None
         end = dt.datetime.fromisoformat(until) if until else None
     except ValueError:
         raise ApiError(422, "invalid_input", "since/until: use YYYY-MM-DD", "since") from None
-    filters = {"actor": actor, "subject": subject, "action": action, "outcome": outcome,
-               "since": since, "until": until}
-    ctx.audit(who, "read audit log page", detail=" ".join(f"{k}={v}" for k, v in
-                                                          filters.items() if v))
-    entries = audit.query(ctx.store, actor=actor or None, subject=subject or None,
-                          action=action or None, outcome=outcome or None, since=start,
-                          until=end, limit=200)
+    filters = {
+        "actor": actor,
+        "subject": subject,
+        "action": action,
+        "outcome": outcome,
+        "since": since,
+        "until": until,
+    }
+    ctx.audit(
+        who, "read audit log page", detail=" ".join(f"{k}={v}" for k, v in filters.items() if v)
+    )
+    entries = audit.query(
+        ctx.store,
+        actor=actor or None,
+        subject=subject or None,
+        action=action or None,
+        outcome=outcome or None,
+        since=start,
+        until=end,
+        limit=200,
+    )
     return _auditor_page(request, ctx, who, entries, filters)
 
 
-def _auditor_page(request: Request, ctx: ServiceContext, who: Any,
-                  entries: list[dict[str, Any]], filters: dict[str, str]) -> Response:
+def _auditor_page(
+    request: Request,
+    ctx: ServiceContext,
+    who: Any,
+    entries: list[dict[str, Any]],
+    filters: dict[str, str],
+) -> Response:
     """The auditor's page. The log's integrity shown is that of the last full check (when,
     by whom): checking reads every entry, so it runs when asked (``POST /auditor/verify``),
     not on every view."""
     pub = ctx.published()
     with ctx.store() as session:
         head, size = latest_head(session), audit_tree.tree_size(session)
-    return render(request, "auditor.html", me=who, entries=entries, filters=filters,
-                  purposes=AUDITOR_PURPOSES, check=last_check(ctx.store), head=head,
-                  tree_size=size, pub=pub,
-                  has_report=bool(pub and report_path(ctx, pub.card.version)))
+    return render(
+        request,
+        "auditor.html",
+        me=who,
+        entries=entries,
+        filters=filters,
+        purposes=AUDITOR_PURPOSES,
+        check=last_check(ctx.store),
+        head=head,
+        tree_size=size,
+        pub=pub,
+        has_report=bool(pub and report_path(ctx, pub.card.version)),
+    )
 
 
 @router.post("/auditor/verify", dependencies=[Csrf])
@@ -291,21 +409,37 @@ def auditor_verify(request: Request, who: AuditorUser, ctx: Ctx) -> Response:
     ctx.audit(who, "verify audit log")
     run_check(ctx, who.username)
     entries = audit.query(ctx.store, limit=200)
-    return _auditor_page(request, ctx, who, entries, dict.fromkeys(
-        ("actor", "subject", "action", "outcome", "since", "until"), ""))
+    return _auditor_page(
+        request,
+        ctx,
+        who,
+        entries,
+        dict.fromkeys(("actor", "subject", "action", "outcome", "since", "until"), ""),
+    )
 
 
 @router.get("/auditor/file")
-def auditor_file(request: Request, who: User, ctx: Ctx, pub: Snapshot,
-                 person_id: Annotated[str, Query(max_length=32)] = "",
-                 purpose: Annotated[str, Query(max_length=32)] = "") -> Response:
+def auditor_file(
+    request: Request,
+    who: User,
+    ctx: Ctx,
+    pub: Snapshot,
+    person_id: Annotated[str, Query(max_length=32)] = "",
+    purpose: Annotated[str, Query(max_length=32)] = "",
+) -> Response:
     """A person's file for an auditor who states a purpose (see api.person_file)."""
     found = audited_file(ctx, pub, who, person_id, purpose or None, "read file page")
     pid = found["person_id"]
-    return render(request, "file.html", me=who, furnishers=found["furnishers"],
-                  identity=found["identity"], as_of=pub.as_of,
-                  name=views.person_name(pub, pid), auditor={
-                      "person_id": pid, "purpose": AUDITOR_PURPOSES[purpose]})
+    return render(
+        request,
+        "file.html",
+        me=who,
+        furnishers=found["furnishers"],
+        identity=found["identity"],
+        as_of=pub.as_of,
+        name=views.person_name(pub, pid),
+        auditor={"person_id": pid, "purpose": AUDITOR_PURPOSES[purpose]},
+    )
 
 
 @router.get("/auditor/report")
@@ -318,13 +452,20 @@ def auditor_report(who: AuditorUser, ctx: Ctx, pub: Snapshot) -> Response:
 
 
 # -- admin ---------------------------------------------------------------------------------
-def _admin_page(request: Request, ctx: ServiceContext, who: Any, status: int = 200,
-                **context: Any) -> Response:
+def _admin_page(
+    request: Request, ctx: ServiceContext, who: Any, status: int = 200, **context: Any
+) -> Response:
     with ctx.store() as session:
         accounts = list(session.execute(select(Account).order_by(Account.id)).scalars())
-    return render(request, "admin.html", status=status, me=who, accounts=accounts,
-                  waiting=logins.waiting(ctx.store), **{"error": None, "created": None,
-                                                          "done": None, **context})
+    return render(
+        request,
+        "admin.html",
+        status=status,
+        me=who,
+        accounts=accounts,
+        waiting=logins.waiting(ctx.store),
+        **{"error": None, "created": None, "done": None, **context},
+    )
 
 
 @router.get("/admin")
@@ -333,28 +474,41 @@ def admin_home(request: Request, who: AdminUser, ctx: Ctx) -> Response:
 
 
 @router.post("/admin/accounts", dependencies=[Csrf])
-def admin_create(request: Request, who: AdminUser, ctx: Ctx,
-                 username: Annotated[str, Form(max_length=64)],
-                 role: Annotated[str, Form(max_length=16)],
-                 password: Annotated[str, Form(max_length=200)],
-                 person_id: Annotated[str, Form(max_length=32)] = "",
-                 organisation: Annotated[str, Form(max_length=128)] = "") -> Response:
+def admin_create(
+    request: Request,
+    who: AdminUser,
+    ctx: Ctx,
+    username: Annotated[str, Form(max_length=64)],
+    role: Annotated[str, Form(max_length=16)],
+    password: Annotated[str, Form(max_length=200)],
+    person_id: Annotated[str, Form(max_length=32)] = "",
+    organisation: Annotated[str, Form(max_length=128)] = "",
+) -> Response:
     try:
-        added = bindings.add_account(ctx.store, ctx.audit_writer.record, bindings.admin(who),
-                                     username=username, role=role, password=password,
-                                     person_id=person_id or None,
-                                     organisation=organisation or None,
-                                     same_file=same_file(ctx.published(), person_id))
+        added = bindings.add_account(
+            ctx.store,
+            ctx.audit_writer.record,
+            bindings.admin(who),
+            username=username,
+            role=role,
+            password=password,
+            person_id=person_id or None,
+            organisation=organisation or None,
+            same_file=same_file(ctx.published(), person_id),
+        )
     except UserError as exc:
         return _admin_page(request, ctx, who, status=422, error=str(exc))
     return _admin_page(request, ctx, who, created=added.account)
 
 
 @router.post("/admin/accounts/{username}/{change}", dependencies=[Csrf])
-def admin_change(request: Request, who: AdminUser, ctx: Ctx,
-                 username: Annotated[str, Path(max_length=64)],
-                 change: Annotated[str, Path(pattern="^(approve|enable|disable)$")]
-                 ) -> Response:
+def admin_change(
+    request: Request,
+    who: AdminUser,
+    ctx: Ctx,
+    username: Annotated[str, Path(max_length=64)],
+    change: Annotated[str, Path(pattern="^(approve|enable|disable)$")],
+) -> Response:
     """Approve a waiting account, or enable or disable one (audited as through the API)."""
     log, by = ctx.audit_writer.record, bindings.admin(who)
     try:
@@ -369,12 +523,17 @@ def admin_change(request: Request, who: AdminUser, ctx: Ctx,
 
 
 @router.post("/admin/accounts/{username}/keys/{prefix}/approve", dependencies=[Csrf])
-def admin_approve_key(request: Request, who: AdminUser, ctx: Ctx,
-                      username: Annotated[str, Path(max_length=64)],
-                      prefix: Annotated[str, Path(max_length=16)]) -> Response:
+def admin_approve_key(
+    request: Request,
+    who: AdminUser,
+    ctx: Ctx,
+    username: Annotated[str, Path(max_length=64)],
+    prefix: Annotated[str, Path(max_length=16)],
+) -> Response:
     try:
-        bindings.approve_key(ctx.store, ctx.audit_writer.record, bindings.admin(who), username,
-                             prefix)
+        bindings.approve_key(
+            ctx.store, ctx.audit_writer.record, bindings.admin(who), username, prefix
+        )
     except bindings.BindingError as exc:
         return _admin_page(request, ctx, who, status=exc.status, error=str(exc))
     return _admin_page(request, ctx, who, done=f"Key {prefix} of {username}: approved.")
@@ -387,8 +546,9 @@ def verify_form(request: Request, who: MaybeUser) -> Response:
 
 
 @router.post("/verify")
-def verify_page(request: Request, who: MaybeUser, ctx: Ctx,
-                token: Annotated[str, Form(max_length=8192)]) -> Response:
+def verify_page(
+    request: Request, who: MaybeUser, ctx: Ctx, token: Annotated[str, Form(max_length=8192)]
+) -> Response:
     """(Limited per client address as the API's is: a 429 page with Retry-After.)"""
     result = verify_token(ctx, token, verify_limited(ctx, request))
     return render(request, "verify.html", me=who, result=result, token=token)

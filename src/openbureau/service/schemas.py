@@ -83,8 +83,10 @@ class IdentityRecord(BaseModel):
     """One identity a furnisher reported for the person (every loaded row showing exactly it
     counts in ``rows``)."""
 
-    identity_id: str = Field(description="the bureau's id of this identity: quote it to dispute "
-                                         "it (`openbureau link --force-split` takes it)")
+    identity_id: str = Field(
+        description="the bureau's id of this identity: quote it to dispute "
+        "it (`openbureau link --force-split` takes it)"
+    )
     furnisher: str | None
     feed: str
     rows: int
@@ -99,8 +101,7 @@ class IdentityRecord(BaseModel):
     postcode: str | None
     phone: str | None
     email: str | None
-    national_id: bool = Field(description="a national ID is held (as a keyed token, never "
-                                          "shown)")
+    national_id: bool = Field(description="a national ID is held (as a keyed token, never shown)")
     first_reported: dt.date | None
     last_reported: dt.date | None
 
@@ -130,8 +131,10 @@ class PersonFile(BaseModel):
     as_of: dt.date
     furnishers: dict[str, list[FileItem]]
     identity: IdentityOnFile | None = Field(
-        default=None, description="who the file says the person is, as each furnisher "
-                                  "reported it, and how the file was linked")
+        default=None,
+        description="who the file says the person is, as each furnisher "
+        "reported it, and how the file was linked",
+    )
 
 
 class FileSummary(BaseModel):
@@ -167,9 +170,12 @@ def _purpose_required(schema: dict[str, Any]) -> None:
     """The spec says what a lender must send: a purpose from the list. (The model itself
     takes any purpose, or none, so that the refusal is logged, as the score endpoint's is.)"""
     schema["properties"]["purpose"] = {
-        "type": "string", "enum": list(LENDER_PURPOSES), "title": "Purpose",
+        "type": "string",
+        "enum": list(LENDER_PURPOSES),
+        "title": "Purpose",
         "description": "the permissible purpose of the lookup; a lookup without one from "
-                       "this list is refused (422 purpose_required) and logged"}
+        "this list is refused (422 purpose_required) and logged",
+    }
     schema["required"] = ["purpose", *schema.get("required", [])]
 
 
@@ -177,11 +183,11 @@ class LookupIn(_In):
     model_config = ConfigDict(json_schema_extra=_purpose_required)
 
     purpose: str | None = Field(default=None, max_length=32)
-    person_id: str | None = Field(default=None, max_length=32,
-                                  description="a file already known (e.g. account review)")
+    person_id: str | None = Field(
+        default=None, max_length=32, description="a file already known (e.g. account review)"
+    )
     identity: IdentityIn | None = None
-    cutoff: int = Field(default=620, ge=300, le=850,
-                        description="approve at or above this score")
+    cutoff: int = Field(default=620, ge=300, le=850, description="approve at or above this score")
 
     @model_validator(mode="after")
     def _one_way(self) -> LookupIn:
@@ -232,8 +238,10 @@ class AccountOut(BaseModel):
     created_at: UtcDateTime
     disabled: bool = False
     pending: bool = Field(default=False, description="waits for another admin's approval")
-    created_by: str | None = Field(default=None, description="an admin's username, or "
-                                   "user@host of an operator at the command line")
+    created_by: str | None = Field(
+        default=None,
+        description="an admin's username, or user@host of an operator at the command line",
+    )
     created_by_role: str | None = None
     approved_by: str | None = None
     approved_at: UtcDateTime | None = None
@@ -263,13 +271,16 @@ class LoginKeyOut(BaseModel):
     approved_at: UtcDateTime | None
     last_used_at: UtcDateTime | None = Field(description="to the minute")
     revoked_at: UtcDateTime | None
-    in_audit_log: bool = Field(description="its issue is in the audit log (false: put into "
-                                           "the store some other way, or before 2026-12-07)")
+    in_audit_log: bool = Field(
+        description="its issue is in the audit log (false: put into "
+        "the store some other way, or before 2026-12-07)"
+    )
     this_login: bool = Field(description="the key this request came with")
 
 
 class LoginOut(BaseModel):
     """An account bound to the person's file, and its keys."""
+
     username: str
     person_id: str | None
     status: Literal["active", "pending", "disabled"]
@@ -280,8 +291,10 @@ class LoginOut(BaseModel):
     approved_by: str | None
     approved_at: UtcDateTime | None
     last_login_at: UtcDateTime | None
-    in_audit_log: bool = Field(description="its making is in the audit log (false: put into "
-                                           "the store some other way, or before 2026-12-07)")
+    in_audit_log: bool = Field(
+        description="its making is in the audit log (false: put into "
+        "the store some other way, or before 2026-12-07)"
+    )
     this_login: bool = Field(description="the password login this request came with")
     keys: list[LoginKeyOut]
 
@@ -312,8 +325,9 @@ class Me(BaseModel):
 
 class AttestationIn(_In):
     days: int = Field(default=30, ge=1, le=90)
-    audience: str | None = Field(default=None, max_length=128,
-                                 description="who it is for, e.g. a landlord's name")
+    audience: str | None = Field(
+        default=None, max_length=128, description="who it is for, e.g. a landlord's name"
+    )
 
 
 class AttestationOut(BaseModel):
@@ -342,8 +356,9 @@ class VerifyOut(BaseModel):
 
 class AuditEntryOut(BaseModel):
     seq: int | None  # (None, and hash too, on a person's entry of another person's file)
-    leaf_index: int | None = Field(default=None, description="the entry's position in the "
-                                   "log's Merkle tree (from 0)")
+    leaf_index: int | None = Field(
+        default=None, description="the entry's position in the log's Merkle tree (from 0)"
+    )
     at: UtcDateTime
     actor: str
     actor_role: str
@@ -375,9 +390,11 @@ class InclusionProofOut(BaseModel):
     tree_size: int
     leaf_hash: str = Field(description="SHA-256(0x00 || leaf), hex")
     audit_path: list[str] = Field(description="hex hashes, bottom up (RFC 9162 2.1.3)")
-    leaf: str | None = Field(description="the leaf itself (the entry as canonical JSON, with "
-                             "its nonce) when every field of it is shown; None when some are "
-                             "not (then only its inclusion can be checked, not its content)")
+    leaf: str | None = Field(
+        description="the leaf itself (the entry as canonical JSON, with "
+        "its nonce) when every field of it is shown; None when some are "
+        "not (then only its inclusion can be checked, not its content)"
+    )
 
 
 class AccessEntryOut(BaseModel):
@@ -410,7 +427,8 @@ class ConsistencyOut(BaseModel):
     second: int
     proof: list[str]
     signed_head: SignedHeadOut | None = Field(
-        description="the signed head of size ``second``, when ``second`` was left out")
+        description="the signed head of size ``second``, when ``second`` was left out"
+    )
 
 
 class LogCheckOut(BaseModel):

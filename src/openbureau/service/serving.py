@@ -84,8 +84,9 @@ PUBLICATIONS = """CREATE TABLE IF NOT EXISTS publications (
     identity_as_of TIMESTAMP)  -- the newest link run's time (NULL: none yet)"""
 
 
-def publish_snapshot(engine: Engine, workspace: Path, snapshot_id: str,
-                     features_table: str) -> Path:
+def publish_snapshot(
+    engine: Engine, workspace: Path, snapshot_id: str, features_table: str
+) -> Path:
     """Write the serving copy of ``snapshot_id`` and point ``serving/CURRENT`` at it.
 
     ``features_table`` holds the features the snapshot was scored on (one row per person).
@@ -93,8 +94,7 @@ def publish_snapshot(engine: Engine, workspace: Path, snapshot_id: str,
     # (here: importing the identity package loads Splink)
     from openbureau.identity.person import PERSON_IDENTITY_SQL, PERSON_IDENTITY_TABLE
 
-    as_of = engine.scalar("SELECT as_of FROM score_snapshots WHERE snapshot_id = ?",
-                          [snapshot_id])
+    as_of = engine.scalar("SELECT as_of FROM score_snapshots WHERE snapshot_id = ?", [snapshot_id])
     if as_of is None:
         raise UserError(f"no score snapshot {snapshot_id!r}")
     folder = workspace / SERVING_DIR
@@ -107,8 +107,7 @@ def publish_snapshot(engine: Engine, workspace: Path, snapshot_id: str,
     engine.execute(f"ATTACH '{tmp}' AS pub")
     try:
         tables = {
-            "meta": f"SELECT '{snapshot_id}' AS snapshot_id, {day} AS as_of, "
-                    "now() AS published_at",
+            "meta": f"SELECT '{snapshot_id}' AS snapshot_id, {day} AS as_of, now() AS published_at",
             "snapshots": "SELECT * FROM score_snapshots",
             "scores": "SELECT * FROM scores ORDER BY person_id, as_of",
             "features": f"SELECT * FROM {features_table} ORDER BY person_id",
@@ -132,11 +131,16 @@ def publish_snapshot(engine: Engine, workspace: Path, snapshot_id: str,
         # access log maps the ID history's times to the reads they changed (written last, once
         # the rest is on disk, a moment before the copy is put in place)
         engine.execute("CHECKPOINT pub")
-        linked = (engine.scalar("SELECT max(linked_at) FROM link_runs")
-                  if engine.table_exists("link_runs") else None)
+        linked = (
+            engine.scalar("SELECT max(linked_at) FROM link_runs")
+            if engine.table_exists("link_runs")
+            else None
+        )
         this = [snapshot_id, engine.scalar("SELECT now()::TIMESTAMP"), linked]
-        engine.execute("CREATE TABLE pub.publications AS SELECT * FROM publications "
-                       "UNION ALL SELECT ?, ?, ?", this)
+        engine.execute(
+            "CREATE TABLE pub.publications AS SELECT * FROM publications UNION ALL SELECT ?, ?, ?",
+            this,
+        )
     except BaseException:
         engine.execute("DETACH pub")
         remove_leftovers(folder)  # (a publish that failed; one killed is cleaned up next time)
@@ -173,8 +177,9 @@ def _sign_audit_log(workspace: Path, snapshot_id: str) -> None:
     try:
         sign_head(open_store(url), workspace)
     except UserError as exc:
-        raise UserError(f"snapshot {snapshot_id} is published, but the audit log's head was "
-                        f"not signed: {exc}") from None
+        raise UserError(
+            f"snapshot {snapshot_id} is published, but the audit log's head was not signed: {exc}"
+        ) from None
 
 
 def _record_served(engine: Engine, folder: Path) -> None:
@@ -190,8 +195,10 @@ def _record_served(engine: Engine, folder: Path) -> None:
         return
     engine.execute("ATTACH '" + str(served).replace("'", "''") + "' AS served (READ_ONLY)")
     try:
-        if engine.scalar("SELECT count(*) FROM duckdb_tables() WHERE database_name = 'served' "
-                         "AND table_name = 'publications'"):
+        if engine.scalar(
+            "SELECT count(*) FROM duckdb_tables() WHERE database_name = 'served' "
+            "AND table_name = 'publications'"
+        ):
             engine.execute("""INSERT INTO publications SELECT * FROM served.publications
                               EXCEPT SELECT * FROM publications""")
     finally:
@@ -200,8 +207,9 @@ def _record_served(engine: Engine, folder: Path) -> None:
 
 def snapshot_card(engine: Engine, snapshot_id: str) -> tuple[Scorecard | None, dt.date]:
     """The scorecard a snapshot was scored with, and its as-of date."""
-    rows = engine.query("SELECT scorecard_yaml, as_of FROM score_snapshots "
-                        "WHERE snapshot_id = ?", [snapshot_id])
+    rows = engine.query(
+        "SELECT scorecard_yaml, as_of FROM score_snapshots WHERE snapshot_id = ?", [snapshot_id]
+    )
     if not rows:
         return None, dt.date.min
     return Scorecard.model_validate(yaml.safe_load(rows[0][0])), rows[0][1]
@@ -243,15 +251,21 @@ class Published:
                 """SELECT person_id, snapshot_id, as_of, score, band, unscorable_reason,
                        unscorable_text, reasons, scorecard_version
                    FROM scores WHERE snapshot_id = ?""",
-                params=[self.snapshot_id]).to_arrow_table()
+                params=[self.snapshot_id],
+            ).to_arrow_table()
             if "person_ids" in self.tables:
-                retired = ("FROM person_ids "
-                           "WHERE resolves_to IS NOT NULL AND resolves_to <> person_id")
-                self.moved = dict(cur.execute(
-                    f"SELECT person_id, resolves_to {retired}").fetchall())
-                self.merged = dict(cur.execute(
-                    f"SELECT resolves_to, list(person_id ORDER BY person_id) {retired} "
-                    "GROUP BY resolves_to").fetchall())
+                retired = (
+                    "FROM person_ids WHERE resolves_to IS NOT NULL AND resolves_to <> person_id"
+                )
+                self.moved = dict(
+                    cur.execute(f"SELECT person_id, resolves_to {retired}").fetchall()
+                )
+                self.merged = dict(
+                    cur.execute(
+                        f"SELECT resolves_to, list(person_id ORDER BY person_id) {retired} "
+                        "GROUP BY resolves_to"
+                    ).fetchall()
+                )
         finally:
             cur.close()
         self.scores = scores
@@ -298,15 +312,22 @@ class ServingStore:
         path = self.folder / name
         con = duckdb.connect(":memory:")
         con.execute(f"ATTACH '{path}' AS srv (READ_ONLY)")
-        tables = frozenset(t for (t,) in con.execute(
-            "SELECT table_name FROM duckdb_tables() WHERE database_name = 'srv'").fetchall())
+        tables = frozenset(
+            t
+            for (t,) in con.execute(
+                "SELECT table_name FROM duckdb_tables() WHERE database_name = 'srv'"
+            ).fetchall()
+        )
         # the lender lookup reads warehouse table names in the main catalog
         for table in tables:
             con.execute(f"CREATE VIEW main.{table} AS SELECT * FROM srv.{table}")
         snapshot_id, as_of = con.execute("SELECT snapshot_id, as_of FROM meta").fetchone() or (
-            None, None)
-        yaml_text = con.execute("SELECT scorecard_yaml FROM snapshots WHERE snapshot_id = ?",
-                                [snapshot_id]).fetchone()
+            None,
+            None,
+        )
+        yaml_text = con.execute(
+            "SELECT scorecard_yaml FROM snapshots WHERE snapshot_id = ?", [snapshot_id]
+        ).fetchone()
         card = Scorecard.model_validate(yaml.safe_load(yaml_text[0])) if yaml_text else None
         if snapshot_id is None or card is None:
             raise UserError(f"{path}: not a serving copy of a score snapshot")

@@ -101,6 +101,7 @@ class WebSession(Base):
 class LoginFailure(Base):
     """A failed login, counted against the account and against the client address (one row
     each), for as long as the throttle's window (service/login_guard.py)."""
+
     __tablename__ = "login_failures"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     scope: Mapped[str] = mapped_column(String(8))  # account | address
@@ -111,6 +112,7 @@ class LoginFailure(Base):
 
 class Lookup(Base):
     """A lender's lookup: who asked for whose score, why, and what was decided."""
+
     __tablename__ = "lookups"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
@@ -126,15 +128,16 @@ class Lookup(Base):
 class LookupWindow(Base):
     """A lender's lookups in one minute (``window_minute``: minutes since 1970, UTC), counted
     here so that every service process on the store draws on the same quota."""
+
     __tablename__ = "lookup_windows"
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
-    window_minute: Mapped[int] = mapped_column(BigInteger, primary_key=True,
-                                               autoincrement=False)
+    window_minute: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     used: Mapped[int] = mapped_column(Integer)
 
 
 class Attestation(Base):
     """A shared score: only its id and facts, never the token itself."""
+
     __tablename__ = "attestations"
     jti: Mapped[str] = mapped_column(String(64), primary_key=True)
     person_id: Mapped[str] = mapped_column(String(32), index=True)
@@ -149,9 +152,11 @@ class AuditEntry(Base):
     """One read or change of a person's data: a leaf of the audit log's Merkle tree
     (``leaf_index``, from 0). ``hash`` is its leaf hash, over its fields, its index and a random
     ``nonce`` (audit.py ``leaf_bytes``); the tree's complete subtrees are in ``audit_tree``."""
+
     __tablename__ = "audit_log"
-    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"),
-                                     primary_key=True, autoincrement=True)
+    seq: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
     # unique: two writers that read the same tree size cannot both append at it
     leaf_index: Mapped[int] = mapped_column(BigInteger, unique=True)
     at: Mapped[dt.datetime] = mapped_column(DateTime, index=True)
@@ -170,6 +175,7 @@ class AuditTreeNode(Base):
     """The hash of a complete subtree of the audit log's tree: leaves ``[idx << level,
     (idx + 1) << level)``, level 1 and up (level 0 is ``audit_log.hash``). Written with the
     entries that complete it; proofs are built from these, not from every leaf."""
+
     __tablename__ = "audit_tree"
     level: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
     idx: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
@@ -179,6 +185,7 @@ class AuditTreeNode(Base):
 class TransparencyLog(Base):
     """The log's identity (one row): signed tree heads name it, so heads of another store's
     log (a store replaced, or another one of the same workspace) are told apart."""
+
     __tablename__ = "transparency_log"
     log_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
@@ -187,6 +194,7 @@ class TransparencyLog(Base):
 class AuditHead(Base):
     """A signed tree head (the compact JWS in ``jws``; the rest repeats its claims to query
     by). Also appended to ``public/audit-heads.jsonl`` in the workspace."""
+
     __tablename__ = "audit_heads"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     log_id: Mapped[str] = mapped_column(String(32))
@@ -200,6 +208,7 @@ class AuditHead(Base):
 class AuditCheck(Base):
     """The outcome of a full check of the log (``openbureau audit verify``, or an auditor's
     "verify now"): what the auditor page shows instead of checking on every view."""
+
     __tablename__ = "audit_checks"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)

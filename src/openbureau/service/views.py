@@ -17,10 +17,17 @@ from openbureau.service.serving import Published
 T = TypeVar("T")
 
 STATUS_WORDS = {
-    "current": "paid as agreed", "closed": "closed", "dpd30": "30 days late",
-    "dpd60": "60 days late", "dpd90": "90 days late", "dpd120": "120 days late",
-    "dpd150": "150+ days late", "chargeoff": "charged off", "on_time": "paid on time",
-    "late": "paid 30+ days late", "unpaid": "unpaid",
+    "current": "paid as agreed",
+    "closed": "closed",
+    "dpd30": "30 days late",
+    "dpd60": "60 days late",
+    "dpd90": "90 days late",
+    "dpd120": "120 days late",
+    "dpd150": "150+ days late",
+    "chargeoff": "charged off",
+    "on_time": "paid on time",
+    "late": "paid 30+ days late",
+    "unpaid": "unpaid",
 }
 
 
@@ -65,21 +72,29 @@ def current_score(pub: Published, person_id: str) -> dict[str, Any] | None:
 def history(pub: Published, person_id: str) -> list[dict[str, Any]]:
     """One point per snapshot up to the current one, oldest first (the latest snapshot of a
     day counts when a day was scored twice)."""
-    return _rows(pub, """SELECT s.as_of, s.snapshot_id, s.score, s.band, s.unscorable_reason
+    return _rows(
+        pub,
+        """SELECT s.as_of, s.snapshot_id, s.score, s.band, s.unscorable_reason
         FROM scores s JOIN snapshots n USING (snapshot_id)
         WHERE s.person_id = ? AND s.as_of <= ?
         QUALIFY row_number() OVER (PARTITION BY s.as_of
                                    ORDER BY n.created_at DESC, s.snapshot_id DESC) = 1
-        ORDER BY s.as_of""", [person_id, pub.as_of])
+        ORDER BY s.as_of""",
+        [person_id, pub.as_of],
+    )
 
 
 def file_items(pub: Published, person_id: str) -> dict[str, list[dict[str, Any]]]:
     """The whole file as of the snapshot, grouped by furnisher."""
-    rows = _rows(pub, """SELECT furnisher, feed, kind, item_id, title, status, amount,
+    rows = _rows(
+        pub,
+        """SELECT furnisher, feed, kind, item_id, title, status, amount,
             credit_limit, opened, closed, last_date, months, history, len(record_ids) AS records
         FROM file_items WHERE person_id = ?
         ORDER BY furnisher, CASE kind WHEN 'account' THEN 0 WHEN 'bill' THEN 1
-                 WHEN 'public_record' THEN 2 ELSE 3 END, last_date DESC""", [person_id])
+                 WHEN 'public_record' THEN 2 ELSE 3 END, last_date DESC""",
+        [person_id],
+    )
     grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
         r["status_text"] = STATUS_WORDS.get(r["status"] or "", r["status"] or "")
@@ -87,15 +102,20 @@ def file_items(pub: Published, person_id: str) -> dict[str, list[dict[str, Any]]
     return dict(grouped)
 
 
-def reason_records(pub: Published, person_id: str,
-                   reasons: list[dict[str, Any]], limit: int = 12) -> list[dict[str, Any]]:
+def reason_records(
+    pub: Published, person_id: str, reasons: list[dict[str, Any]], limit: int = 12
+) -> list[dict[str, Any]]:
     """Each reason with the file items its records belong to (the records behind it)."""
     wanted = sorted({rid for r in reasons for rid in r.get("record_ids") or []})
     by_record: dict[str, dict[str, Any]] = {}
     if wanted:
-        for row in _rows(pub, """SELECT rid, furnisher, kind, item_id, title, status, last_date
+        for row in _rows(
+            pub,
+            """SELECT rid, furnisher, kind, item_id, title, status, last_date
                 FROM (SELECT *, unnest(record_ids) AS rid FROM file_items WHERE person_id = ?)
-                WHERE list_contains(?, rid)""", [person_id, wanted]):
+                WHERE list_contains(?, rid)""",
+            [person_id, wanted],
+        ):
             by_record[row["rid"]] = row
     out = []
     for r in reasons:
@@ -105,11 +125,17 @@ def reason_records(pub: Published, person_id: str,
             if hit is None:
                 continue
             key = (hit["furnisher"], hit["item_id"])
-            item = items.setdefault(key, {
-                "furnisher": hit["furnisher"], "kind": hit["kind"], "item_id": hit["item_id"],
-                "title": hit["title"],
-                "status_text": STATUS_WORDS.get(hit["status"] or "", hit["status"] or ""),
-                "record_ids": []})
+            item = items.setdefault(
+                key,
+                {
+                    "furnisher": hit["furnisher"],
+                    "kind": hit["kind"],
+                    "item_id": hit["item_id"],
+                    "title": hit["title"],
+                    "status_text": STATUS_WORDS.get(hit["status"] or "", hit["status"] or ""),
+                    "record_ids": [],
+                },
+            )
             item["record_ids"].append(rid)
         listed = list(items.values())
         out.append({**r, "items": listed[:limit], "more_items": max(0, len(listed) - limit)})
@@ -118,7 +144,9 @@ def reason_records(pub: Published, person_id: str,
 
 def file_summary(pub: Published, person_id: str) -> dict[str, Any]:
     """What a lender sees of the file: counts and totals, not the records."""
-    rows = _rows(pub, """SELECT
+    rows = _rows(
+        pub,
+        """SELECT
             count(*) FILTER (kind = 'account' AND closed IS NULL) AS open_accounts,
             count(*) FILTER (kind = 'account') AS accounts,
             coalesce(sum(amount) FILTER (kind = 'account' AND closed IS NULL), 0) AS balances,
@@ -133,10 +161,14 @@ def file_summary(pub: Published, person_id: str) -> dict[str, Any]:
             count(*) FILTER (kind = 'public_record' AND status = 'unresolved')
                 AS public_records_unresolved,
             min(opened) AS oldest_opened
-        FROM file_items WHERE person_id = ?""", [pub.as_of, person_id])
+        FROM file_items WHERE person_id = ?""",
+        [pub.as_of, person_id],
+    )
     row = rows[0] if rows else {}
-    return {k: (float(v) if isinstance(v, int | float) and k in ("balances", "credit_limits")
-                else v) for k, v in row.items()}
+    return {
+        k: (float(v) if isinstance(v, int | float) and k in ("balances", "credit_limits") else v)
+        for k, v in row.items()
+    }
 
 
 def features(pub: Published, person_id: str) -> dict[str, Any] | None:
@@ -145,15 +177,32 @@ def features(pub: Published, person_id: str) -> dict[str, Any] | None:
 
 
 def person_name(pub: Published, person_id: str) -> dict[str, Any]:
-    rows = _rows(pub, "SELECT first_name, last_name, dob FROM persons WHERE person_id = ?",
-                 [person_id])
+    rows = _rows(
+        pub, "SELECT first_name, last_name, dob FROM persons WHERE person_id = ?", [person_id]
+    )
     return rows[0] if rows else {"first_name": None, "last_name": None, "dob": None}
 
 
-IDENTITY_FIELDS = ("identity_id", "furnisher", "feed", "rows", "first_name", "middle_name",
-                   "last_name", "name_suffix", "dob", "address_line1", "city", "region",
-                   "postcode", "phone", "email", "national_id", "first_reported",
-                   "last_reported")
+IDENTITY_FIELDS = (
+    "identity_id",
+    "furnisher",
+    "feed",
+    "rows",
+    "first_name",
+    "middle_name",
+    "last_name",
+    "name_suffix",
+    "dob",
+    "address_line1",
+    "city",
+    "region",
+    "postcode",
+    "phone",
+    "email",
+    "national_id",
+    "first_reported",
+    "last_reported",
+)
 
 
 # What person_file reads in a published snapshot ("person_identity" is
@@ -161,8 +210,9 @@ IDENTITY_FIELDS = ("identity_id", "furnisher", "feed", "rows", "first_name", "mi
 IDENTITY_SOURCES = frozenset({"person_ids", "person_id_history", "person_identity"})
 
 
-def identity_on_file(pub: Published, person_id: str, *,
-                     redact: bool = True) -> dict[str, Any] | None:
+def identity_on_file(
+    pub: Published, person_id: str, *, redact: bool = True
+) -> dict[str, Any] | None:
     """What the file holds of who the person is: each identity a furnisher reported (names,
     birth date, address, phone, email; a national ID only as held or not), the file IDs
     merged into this one, and how the file was formed. None for a snapshot published
@@ -184,16 +234,21 @@ def identity_on_file(pub: Published, person_id: str, *,
     return {
         "records": [{k: r[k] for k in IDENTITY_FIELDS} for r in found["records"]],
         "former_ids": [m["person_id"] for m in found["merged"]],
-        "history": [{"linked_at": h["linked_at"], "event": h["event"],
-                     "person_id": h["person_id"] if h["person_id"] in own else None,
-                     "other_person_id": (h["other_person_id"]
-                                         if h["other_person_id"] in own else None),
-                     # (a merge counts the records of the ID retired, the others those of
-                     # the ID in person_id: left out when that is another person's file)
-                     "records": h["records"] if h["other_person_id" if h["event"] == "merge"
-                                                  else "person_id"] in own else None,
-                     "cause": h["cause"]}
-                    for h in found["history"]],
+        "history": [
+            {
+                "linked_at": h["linked_at"],
+                "event": h["event"],
+                "person_id": h["person_id"] if h["person_id"] in own else None,
+                "other_person_id": (h["other_person_id"] if h["other_person_id"] in own else None),
+                # (a merge counts the records of the ID retired, the others those of
+                # the ID in person_id: left out when that is another person's file)
+                "records": h["records"]
+                if h["other_person_id" if h["event"] == "merge" else "person_id"] in own
+                else None,
+                "cause": h["cause"],
+            }
+            for h in found["history"]
+        ],
     }
 
 
@@ -206,8 +261,9 @@ def held_elsewhere(pub: Published | None, person_id: str) -> list[dict[str, Any]
     return _identity_read(pub, periods, person_id) or []
 
 
-def _identity_read(pub: Published | None, read: Callable[[Engine, str], T],
-                   person_id: str) -> T | None:
+def _identity_read(
+    pub: Published | None, read: Callable[[Engine, str], T], person_id: str
+) -> T | None:
     """``read(engine, person_id)`` on the snapshot's identity tables; None for a copy
     published before they were, or for a person ID they do not hold."""
     if pub is None or not IDENTITY_SOURCES.issubset(pub.tables):

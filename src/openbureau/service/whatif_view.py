@@ -21,12 +21,18 @@ from openbureau.service.errors import ApiError
 from openbureau.service.serving import Published
 
 
-def simulate(ctx: ServiceContext, pub: Published, who: Principal,
-             scenarios: list[Scenario]) -> WhatIfResult:
+def simulate(
+    ctx: ServiceContext, pub: Published, who: Principal, scenarios: list[Scenario]
+) -> WhatIfResult:
     pid = views.own_id(pub, who.person_id)
     row = views.features(pub, pid)
-    ctx.audit(who, "what-if", subject=pid, purpose="consumer_request",
-              detail=", ".join(s.kind for s in scenarios))
+    ctx.audit(
+        who,
+        "what-if",
+        subject=pid,
+        purpose="consumer_request",
+        detail=", ".join(s.kind for s in scenarios),
+    )
     if row is None:
         raise ApiError(404, "no_file", f"person {pid} is not in snapshot {pub.snapshot_id}")
     if not scenarios:
@@ -36,19 +42,33 @@ def simulate(ctx: ServiceContext, pub: Published, who: Principal,
 
 def result_json(result: WhatIfResult) -> dict[str, Any]:
     def state(s: Any) -> dict[str, Any]:
-        return {"score": s.score, "band": s.band, "unscorable_reason": s.unscorable_reason,
-                "reasons": [vars(r) for r in s.reasons]}
+        return {
+            "score": s.score,
+            "band": s.band,
+            "unscorable_reason": s.unscorable_reason,
+            "reasons": [vars(r) for r in s.reasons],
+        }
 
-    return {"before": state(result.before), "after": state(result.after),
-            "score_change": result.score_change,
-            "reason_changes": [vars(c) for c in result.reason_changes],
-            "features_changed": [vars(c) for c in result.features_changed],
-            "notes": list(result.notes)}
+    return {
+        "before": state(result.before),
+        "after": state(result.after),
+        "score_change": result.score_change,
+        "reason_changes": [vars(c) for c in result.reason_changes],
+        "features_changed": [vars(c) for c in result.features_changed],
+        "notes": list(result.notes),
+    }
 
 
-def run_what_if(ctx: ServiceContext, pub: Published, who: Principal, *, utilisation: str,
-                bring_current: bool, remove_inquiries: str,
-                pay_overdue_bills: bool = False) -> dict[str, Any]:
+def run_what_if(
+    ctx: ServiceContext,
+    pub: Published,
+    who: Principal,
+    *,
+    utilisation: str,
+    bring_current: bool,
+    remove_inquiries: str,
+    pay_overdue_bills: bool = False,
+) -> dict[str, Any]:
     """The page's form: each field a scenario when filled in."""
     scenarios: list[Scenario] = []
     try:
@@ -62,8 +82,10 @@ def run_what_if(ctx: ServiceContext, pub: Published, who: Principal, *, utilisat
             scenarios.append(RemoveInquiry(count=int(remove_inquiries)))
     except ValueError as exc:
         first = str(exc).splitlines()
-        raise UserError("what-if: utilisation must be a percent from 0 to 100 and inquiries a "
-                        f"whole number ({first[-1].strip() if first else exc})") from None
+        raise UserError(
+            "what-if: utilisation must be a percent from 0 to 100 and inquiries a "
+            f"whole number ({first[-1].strip() if first else exc})"
+        ) from None
     result = simulate(ctx, pub, who, scenarios)
     before, after = result.before, result.after
     changes = []
@@ -73,8 +95,12 @@ def run_what_if(ctx: ServiceContext, pub: Published, who: Principal, *, utilisat
         elif c.change == "appeared":
             changes.append(f"New reason: {c.statement}")
         else:
-            changes.append(f"Moved from reason {c.rank_before} to {c.rank_after}: "
-                           f"{c.statement}")
-    return {"before_score": before.score, "after_score": after.score,
-            "after_band": after.band, "delta": result.score_change or 0,
-            "changes": changes, "notes": list(result.notes)}
+            changes.append(f"Moved from reason {c.rank_before} to {c.rank_after}: {c.statement}")
+    return {
+        "before_score": before.score,
+        "after_score": after.score,
+        "after_band": after.band,
+        "delta": result.score_change or 0,
+        "changes": changes,
+        "notes": list(result.notes),
+    }

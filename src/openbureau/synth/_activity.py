@@ -61,8 +61,9 @@ def _renumber(src: np.ndarray) -> np.ndarray:
     return inv
 
 
-def tradelines(rng: np.random.Generator, pop: Population, risk: Risk, has_trade: np.ndarray,
-               cal: Calendar) -> Rows:
+def tradelines(
+    rng: np.random.Generator, pop: Population, risk: Risk, has_trade: np.ndarray, cal: Calendar
+) -> Rows:
     """Monthly tradeline rows of both lenders, ordered by lender, account number and month."""
     n_acc = np.where(has_trade, 1 + np.minimum(rng.poisson(1.1, pop.n), 5), 0)
     owner = np.repeat(np.arange(pop.n), n_acc)
@@ -71,8 +72,11 @@ def tradelines(rng: np.random.Generator, pop: Population, risk: Risk, has_trade:
     product = np.where(primary, CARD, rng.choice(4, k, p=[0.45, 0.2, 0.2, 0.15]))
     lender = (rng.random(k) >= 0.55).astype(np.int8)  # 0 northbank, 1 crestline
     open_m = np.where(primary, -rng.integers(1, 120, k), rng.integers(-96, cal.months, k))
-    term = np.select([product == AUTO, product == PERSONAL, product == MORTGAGE],
-                     [rng.integers(36, 73, k), rng.integers(24, 61, k), np.full(k, 360)], 0)
+    term = np.select(
+        [product == AUTO, product == PERSONAL, product == MORTGAGE],
+        [rng.integers(36, 73, k), rng.integers(24, 61, k), np.full(k, 360)],
+        0,
+    )
     card_close = np.where(rng.random(k) < 0.15, open_m + rng.integers(12, 60, k), NEVER)
     close_m = np.where(product == CARD, np.where(primary, NEVER, card_close), open_m + term)
     d = risk.default_month[owner]
@@ -84,8 +88,11 @@ def tradelines(rng: np.random.Generator, pop: Population, risk: Risk, has_trade:
     z = risk.z[owner]
     amount = np.select(
         [product == CARD, product == AUTO, product == PERSONAL],
-        [np.clip(np.exp(rng.normal(8.4 - 0.35 * z, 0.6)), 300, 50_000),
-         np.exp(rng.normal(10.0, 0.4, k)), np.exp(rng.normal(8.9, 0.6, k))],
+        [
+            np.clip(np.exp(rng.normal(8.4 - 0.35 * z, 0.6)), 300, 50_000),
+            np.exp(rng.normal(10.0, 0.4, k)),
+            np.exp(rng.normal(8.9, 0.6, k)),
+        ],
         np.exp(rng.normal(12.4, 0.5, k)),
     ).round(-2)
     util = sigmoid(UTIL_A + UTIL_B * z + rng.normal(0, 0.7, k))
@@ -112,27 +119,43 @@ def tradelines(rng: np.random.Generator, pop: Population, risk: Risk, has_trade:
     dpd = np.select(
         [status == CURRENT, status == CLOSED, status == CHARGEOFF],
         # in int64: 30 * dpd150 overflows status's int8 (the file said -100 days past due)
-        [0, 0, 180 + 30 * (since - 3)], 30 * status.astype(np.int64) + rng.integers(0, 30, n))
+        [0, 0, 180 + 30 * (since - 3)],
+        30 * status.astype(np.int64) + rng.integers(0, 30, n),
+    )
     age = month - open_m[a]
     frozen_age = np.where(roll, d[a] - 3 - open_m[a], age)
     remaining = np.clip(1 - frozen_age / np.maximum(term[a], 1), 0.05, 1)
-    card_util = np.where(roll, np.minimum(util[a] + 0.1 * np.minimum(since + 3, 6), 1.15),
-                         np.clip(util[a] * np.exp(rng.normal(0, 0.25, n)), 0, 1))
+    card_util = np.where(
+        roll,
+        np.minimum(util[a] + 0.1 * np.minimum(since + 3, 6), 1.15),
+        np.clip(util[a] * np.exp(rng.normal(0, 0.25, n)), 0, 1),
+    )
     balance = np.where(product[a] == CARD, amount[a] * card_util, amount[a] * remaining)
     balance = np.where(status == CLOSED, 0.0, balance).round(2)
     month_start = cal.month_start
     return {
-        "person": owner[a], "month": month, "src": src, "lender": lender[a],
-        "account": acct[a], "product": product[a], "open_date": open_date[a],
-        "amount": amount[a], "period": month, "balance": balance, "status": status,
-        "dpd": dpd, "reported": month_start[month + 1] + report_day[a].astype("timedelta64[D]"),
-        "closed_date": np.where(status == CLOSED, month_start[month] + 14,
-                                np.datetime64("NaT", "D")),
+        "person": owner[a],
+        "month": month,
+        "src": src,
+        "lender": lender[a],
+        "account": acct[a],
+        "product": product[a],
+        "open_date": open_date[a],
+        "amount": amount[a],
+        "period": month,
+        "balance": balance,
+        "status": status,
+        "dpd": dpd,
+        "reported": month_start[month + 1] + report_day[a].astype("timedelta64[D]"),
+        "closed_date": np.where(
+            status == CLOSED, month_start[month] + 14, np.datetime64("NaT", "D")
+        ),
     }
 
 
-def inquiries(rng: np.random.Generator, pop: Population, risk: Risk, has_trade: np.ndarray,
-              cal: Calendar) -> Rows:
+def inquiries(
+    rng: np.random.Generator, pop: Population, risk: Risk, has_trade: np.ndarray, cal: Calendar
+) -> Rows:
     """Credit inquiries of both lenders, ordered by lender, date and inquiry id."""
     lam = INQ_RATE * np.exp(INQ_B * risk.z) * np.where(has_trade, 1.0, 0.6)
     cnt = rng.poisson(lam)
@@ -140,10 +163,11 @@ def inquiries(rng: np.random.Generator, pop: Population, risk: Risk, has_trade: 
     k = len(who)
     span = int((cal.month_start[-1] - cal.month_start[0]).astype(int))
     date = cal.month_start[0] + _days(rng, 0, span, k)
-    month = ((date.astype("datetime64[M]") - cal.start.astype("datetime64[M]"))
-             .astype(np.int64))
+    month = (date.astype("datetime64[M]") - cal.start.astype("datetime64[M]")).astype(np.int64)
     rows = {
-        "person": who, "month": month, "date": date,
+        "person": who,
+        "month": month,
+        "date": date,
         "purpose": rng.choice(4, k, p=[0.5, 0.2, 0.18, 0.12]),
         "lender": (rng.random(k) >= 0.55).astype(np.int8),
         "inquiry": _unique_ids(rng, k, 1_000_000, 9_999_999),
@@ -165,8 +189,14 @@ def _slots(pop: Population, members: np.ndarray, cal: Calendar) -> tuple[np.ndar
     return person, slot, starts[valid], np.minimum(ends[valid], cal.months - 1)
 
 
-def _bill_payment(rng: np.random.Generator, z: np.ndarray, since_default: np.ndarray,
-                  due: np.ndarray, cal: Calendar, max_late: int) -> tuple[np.ndarray, np.ndarray]:
+def _bill_payment(
+    rng: np.random.Generator,
+    z: np.ndarray,
+    since_default: np.ndarray,
+    due: np.ndarray,
+    cal: Calendar,
+    max_late: int,
+) -> tuple[np.ndarray, np.ndarray]:
     """Paid date (NaT when unpaid at extraction) and days late as of extraction."""
     n = len(z)
     late = rng.random(n) < sigmoid(BILL_LATE_A + BILL_LATE_B * z)
@@ -180,8 +210,9 @@ def _bill_payment(rng: np.random.Generator, z: np.ndarray, since_default: np.nda
     return paid, days_late
 
 
-def utility_bills(rng: np.random.Generator, pop: Population, risk: Risk, members: np.ndarray,
-                  cal: Calendar) -> Rows:
+def utility_bills(
+    rng: np.random.Generator, pop: Population, risk: Risk, members: np.ndarray, cal: Calendar
+) -> Rows:
     person, slot, first, last = _slots(pop, members, cal)
     k = len(person)
     acct = _unique_ids(rng, k, 100_000_000, 999_999_999)
@@ -199,19 +230,31 @@ def utility_bills(rng: np.random.Generator, pop: Population, risk: Risk, members
     partial = rng.random(len(s)) < 0.03
     amount_paid = np.where(partial, (amount * rng.uniform(0.3, 0.9, len(s))).round(2), amount)
     amount_paid = np.where(np.isnat(paid), np.nan, amount_paid)
-    return {"person": p, "month": month, "src": src, "slot": slot[s], "account": acct[s],
-            "bill_date": bill, "due_date": due, "amount_due": amount, "amount_paid": amount_paid,
-            "paid_date": paid}
+    return {
+        "person": p,
+        "month": month,
+        "src": src,
+        "slot": slot[s],
+        "account": acct[s],
+        "bill_date": bill,
+        "due_date": due,
+        "amount_due": amount,
+        "amount_paid": amount_paid,
+        "paid_date": paid,
+    }
 
 
-def telecom_bills(rng: np.random.Generator, pop: Population, risk: Risk, members: np.ndarray,
-                  cal: Calendar) -> Rows:
+def telecom_bills(
+    rng: np.random.Generator, pop: Population, risk: Risk, members: np.ndarray, cal: Calendar
+) -> Rows:
     k = len(members)
-    start_m = np.where(rng.random(k) < 0.7, -rng.integers(1, 60, k),
-                       rng.integers(0, cal.months - 6, k))
+    start_m = np.where(
+        rng.random(k) < 0.7, -rng.integers(1, 60, k), rng.integers(0, cal.months - 6, k)
+    )
     contract = _unique_ids(rng, k, 10_000_000, 99_999_999)
-    start_date = ((cal.start.astype("datetime64[M]") + start_m).astype("datetime64[D]")
-                  + _days(rng, 0, 28, k))
+    start_date = (cal.start.astype("datetime64[M]") + start_m).astype("datetime64[D]") + _days(
+        rng, 0, 28, k
+    )
     base = np.exp(rng.normal(4.2, 0.4, k))
     order = np.argsort(contract)
     src, month = expand(np.maximum(start_m, 0)[order], np.full(k, cal.months - 1))
@@ -219,15 +262,25 @@ def telecom_bills(rng: np.random.Generator, pop: Population, risk: Risk, members
     p = members[c]
     due = cal.month_start[month] + np.timedelta64(20, "D")
     paid, days_late = _bill_payment(rng, risk.z[p], month - risk.default_month[p], due, cal, 60)
-    return {"person": p, "month": month, "src": src, "contract": contract[c],
-            "contract_start": start_date[c], "amount_due": (base[c] + rng.normal(0, 3, len(c)))
-            .clip(10).round(2), "due_date": due, "paid_date": paid, "days_late": days_late,
-            "phone_style": rng.integers(0, 4, k)[src], "email_missing": (rng.random(k) < 0.25)[src],
-            "title_u": rng.random(k)[src]}
+    return {
+        "person": p,
+        "month": month,
+        "src": src,
+        "contract": contract[c],
+        "contract_start": start_date[c],
+        "amount_due": (base[c] + rng.normal(0, 3, len(c))).clip(10).round(2),
+        "due_date": due,
+        "paid_date": paid,
+        "days_late": days_late,
+        "phone_style": rng.integers(0, 4, k)[src],
+        "email_missing": (rng.random(k) < 0.25)[src],
+        "title_u": rng.random(k)[src],
+    }
 
 
-def rent_payments(rng: np.random.Generator, pop: Population, risk: Risk, members: np.ndarray,
-                  cal: Calendar) -> Rows:
+def rent_payments(
+    rng: np.random.Generator, pop: Population, risk: Risk, members: np.ndarray, cal: Calendar
+) -> Rows:
     person, slot, first, last = _slots(pop, members, cal)
     k = len(person)
     lease = _unique_ids(rng, k, 100_000, 999_999)
@@ -238,8 +291,17 @@ def rent_payments(rng: np.random.Generator, pop: Population, risk: Risk, members
     p = person[s]
     due = cal.month_start[month]
     paid, days_late = _bill_payment(rng, risk.z[p], month - risk.default_month[p], due, cal, 30)
-    return {"person": p, "month": month, "src": src, "slot": slot[s], "lease": lease[s],
-            "rent_month": month, "amount": rent[s], "paid_date": paid, "days_late": days_late}
+    return {
+        "person": p,
+        "month": month,
+        "src": src,
+        "slot": slot[s],
+        "lease": lease[s],
+        "rent_month": month,
+        "amount": rent[s],
+        "paid_date": paid,
+        "days_late": days_late,
+    }
 
 
 def court_cases(rng: np.random.Generator, pop: Population, risk: Risk, cal: Calendar) -> Rows:
@@ -250,23 +312,38 @@ def court_cases(rng: np.random.Generator, pop: Population, risk: Risk, cal: Cale
     who = np.r_[np.flatnonzero(base), np.flatnonzero(sued)]
     k = len(who)
     kind = np.r_[rng.choice(3, int(base.sum()), p=[0.6, 0.25, 0.15]), np.zeros(int(sued.sum()))]
-    filed_m = np.r_[rng.integers(-24, cal.months, int(base.sum())),
-                    d[sued] + rng.integers(3, 10, int(sued.sum()))]
+    filed_m = np.r_[
+        rng.integers(-24, cal.months, int(base.sum())),
+        d[sued] + rng.integers(3, 10, int(sued.sum())),
+    ]
     keep = filed_m < cal.months
     who, kind, filed_m = who[keep], kind[keep].astype(np.int8), filed_m[keep]
     k = len(who)
-    filed = ((cal.start.astype("datetime64[M]") + filed_m).astype("datetime64[D]")
-             + _days(rng, 0, 28, k))
-    amount = np.where(kind == CIVIL, np.exp(rng.normal(8.3, 0.8, k)),
-                      np.exp(rng.normal(10.5, 0.7, k))).round(2)
-    after = np.select([kind == CIVIL, kind == BK7], [rng.integers(60, 720, k), np.full(k, 120)],
-                      rng.integers(1100, 1800, k)).astype("timedelta64[D]")
+    filed = (cal.start.astype("datetime64[M]") + filed_m).astype("datetime64[D]") + _days(
+        rng, 0, 28, k
+    )
+    amount = np.where(
+        kind == CIVIL, np.exp(rng.normal(8.3, 0.8, k)), np.exp(rng.normal(10.5, 0.7, k))
+    ).round(2)
+    after = np.select(
+        [kind == CIVIL, kind == BK7],
+        [rng.integers(60, 720, k), np.full(k, 120)],
+        rng.integers(1100, 1800, k),
+    ).astype("timedelta64[D]")
     done = rng.random(k) < np.select([kind == CIVIL, kind == BK7], [0.45, 0.9], 0.3)
-    satisfied = np.where(done & (filed + after <= cal.extract_date), filed + after,
-                         np.datetime64("NaT", "D"))
+    satisfied = np.where(
+        done & (filed + after <= cal.extract_date), filed + after, np.datetime64("NaT", "D")
+    )
     case = _unique_ids(rng, k, 1, 999_999)
-    rows = {"person": who, "month": np.maximum(filed_m, 0), "case": case, "kind": kind,
-            "filed": filed, "amount": amount, "satisfied": satisfied}
+    rows = {
+        "person": who,
+        "month": np.maximum(filed_m, 0),
+        "case": case,
+        "kind": kind,
+        "filed": filed,
+        "amount": amount,
+        "satisfied": satisfied,
+    }
     rows = _order(rows, "filed", "case")
     rows["src"] = np.arange(k)
     return rows
@@ -276,15 +353,23 @@ def tax_liens(rng: np.random.Generator, pop: Population, risk: Risk, cal: Calend
     who = np.flatnonzero(rng.random(pop.n) < sigmoid(TAX_A + TAX_B * risk.z))
     k = len(who)
     filed_m = rng.integers(-24, cal.months, k)
-    filed = ((cal.start.astype("datetime64[M]") + filed_m).astype("datetime64[D]")
-             + _days(rng, 0, 28, k))
+    filed = (cal.start.astype("datetime64[M]") + filed_m).astype("datetime64[D]") + _days(
+        rng, 0, 28, k
+    )
     release = filed + _days(rng, 90, 900, k)
-    released = np.where((rng.random(k) < 0.4) & (release <= cal.extract_date), release,
-                        np.datetime64("NaT", "D"))
+    released = np.where(
+        (rng.random(k) < 0.4) & (release <= cal.extract_date), release, np.datetime64("NaT", "D")
+    )
     lien = _unique_ids(rng, k, 1_000_000, 9_999_999)
-    rows = {"person": who, "month": np.maximum(filed_m, 0), "lien": lien, "filed": filed,
-            "amount": np.exp(rng.normal(8.5, 0.9, k)).round(2), "released": released,
-            "tin_dashes": rng.random(k) < 0.3}
+    rows = {
+        "person": who,
+        "month": np.maximum(filed_m, 0),
+        "lien": lien,
+        "filed": filed,
+        "amount": np.exp(rng.normal(8.5, 0.9, k)).round(2),
+        "released": released,
+        "tin_dashes": rng.random(k) < 0.3,
+    }
     rows = _order(rows, "lien")
     rows["src"] = np.arange(k)
     return rows

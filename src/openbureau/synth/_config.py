@@ -76,8 +76,9 @@ def validate(config: SynthConfig, out: Path) -> Calendar:
         raise UserError(f"seed must be a non-negative whole number, got {config.seed!r}")
     if not 0.0 <= config.defect_rate <= 0.2:
         raise UserError(f"defect_rate must be between 0 and 0.2, got {config.defect_rate!r}")
-    as_of_month = ((config.as_of.year - config.start.year) * 12
-                   + config.as_of.month - config.start.month)
+    as_of_month = (
+        (config.as_of.year - config.start.year) * 12 + config.as_of.month - config.start.month
+    )
     if config.as_of < config.start or as_of_month + 12 > config.months - 1:
         last = np.datetime64(config.start, "M") + config.months - 13
         raise UserError(

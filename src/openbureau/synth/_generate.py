@@ -31,15 +31,28 @@ from openbureau.synth._specs import write_spec
 from openbureau.synth._truth import write_defects, write_manifest, write_persons, write_records
 
 FEEDS: tuple[Feed, ...] = (
-    NORTHBANK_ACCOUNTS, NORTHBANK_INQUIRIES, CRESTLINE_TRADELINES, CRESTLINE_INQUIRIES,
-    BRIGHTWATER_UTILITY, METROTEL_TELECOM, RENTRIGHT_RENT, COUNTY_COURT, STATE_TAX,
+    NORTHBANK_ACCOUNTS,
+    NORTHBANK_INQUIRIES,
+    CRESTLINE_TRADELINES,
+    CRESTLINE_INQUIRIES,
+    BRIGHTWATER_UTILITY,
+    METROTEL_TELECOM,
+    RENTRIGHT_RENT,
+    COUNTY_COURT,
+    STATE_TAX,
 )
 TRADELINE_SHARE = 0.85
 UTILITY_SHARE, TELECOM_SHARE, RENT_SHARE = 0.40, 0.60, 0.25
 
 
-def _prepare(rng: np.random.Generator, feed: Feed, rows: act.Rows, pop: Population,
-             cal: Calendar, defect_rate: float) -> act.Rows:
+def _prepare(
+    rng: np.random.Generator,
+    feed: Feed,
+    rows: act.Rows,
+    pop: Population,
+    cal: Calendar,
+    defect_rate: float,
+) -> act.Rows:
     """Add identity noise, address slot, surname state and defects; number the lines."""
     n = len(rows["person"])
     n_src = int(rows["src"].max()) + 1 if n else 0
@@ -68,8 +81,9 @@ def _prepare(rng: np.random.Generator, feed: Feed, rows: act.Rows, pop: Populati
     return rows
 
 
-def _events(rngs: list[np.random.Generator], pop: Population, cal: Calendar,
-            risk: act.Risk) -> tuple[dict[str, act.Rows], dict[str, np.ndarray]]:
+def _events(
+    rngs: list[np.random.Generator], pop: Population, cal: Calendar, risk: act.Risk
+) -> tuple[dict[str, act.Rows], dict[str, np.ndarray]]:
     n = pop.n
     part = rngs[0].random((n, 4))
     has_trade = part[:, 0] < TRADELINE_SHARE
@@ -102,15 +116,20 @@ def _events(rngs: list[np.random.Generator], pop: Population, cal: Calendar,
     has_tl = np.zeros(n, bool)
     has_tl[trade["person"]] = True
     has_any = has_tl | has_alt
-    for key in ("northbank_inquiries", "crestline_inquiries", "county_court_records",
-                "state_tax_liens"):
+    for key in (
+        "northbank_inquiries",
+        "crestline_inquiries",
+        "county_court_records",
+        "state_tax_liens",
+    ):
         has_any[events[key]["person"]] = True
     flags = {"has_tradeline": has_tl, "has_alternative_data": has_alt, "has_any_record": has_any}
     return events, flags
 
 
-def generate(out: Path, config: SynthConfig = SynthConfig(),
-             progress: Progress | None = None) -> SynthResult:
+def generate(
+    out: Path, config: SynthConfig = SynthConfig(), progress: Progress | None = None
+) -> SynthResult:
     """Write a synthetic population's furnisher files, their specs and the truth into ``out``.
 
     Args:
@@ -160,11 +179,23 @@ def generate(out: Path, config: SynthConfig = SynthConfig(),
         con.unregister("feed_rows")
         result.files[feed.name] = path
         result.rows[feed.name] = len(rows["ord"])
-        records.append({"feed": feed.name, "file": feed.path, "line_no": rows["line_no"],
-                        "person_id": rows["person_id"]})
+        records.append(
+            {
+                "feed": feed.name,
+                "file": feed.path,
+                "line_no": rows["line_no"],
+                "person_id": rows["person_id"],
+            }
+        )
         bad = rows["defect"] > 0
-        defects.append({"feed": feed.name, "file": feed.path, "line_no": rows["line_no"][bad],
-                        "kind": [feed.defect_name(int(k)) for k in rows["defect"][bad]]})
+        defects.append(
+            {
+                "feed": feed.name,
+                "file": feed.path,
+                "line_no": rows["line_no"][bad],
+                "kind": [feed.defect_name(int(k)) for k in rows["defect"][bad]],
+            }
+        )
         report(f"Wrote {feed.path}")
 
     for feed in FEEDS:
@@ -185,8 +216,9 @@ def generate(out: Path, config: SynthConfig = SynthConfig(),
         "share_with_tradeline": float(flags["has_tradeline"].mean()),
         "share_without_any_record": float(1 - flags["has_any_record"].mean()),
     }
-    write_manifest(config, result.rows, {f.name: f.path for f in FEEDS}, figures,
-                   truth / "manifest.json")
+    write_manifest(
+        config, result.rows, {f.name: f.path for f in FEEDS}, figures, truth / "manifest.json"
+    )
     con.close()
     report("Wrote truth")
     return result

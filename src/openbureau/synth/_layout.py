@@ -18,8 +18,14 @@ import pyarrow.parquet as pq
 
 from openbureau.synth._noise import IDENTITY_VIEW, NoiseProfile
 
-DEFECT_KINDS = {1: "bad_date", 2: "bad_amount", 3: "missing_identifier", 4: "field_count",
-                5: "duplicate", 6: "bad_byte"}
+DEFECT_KINDS = {
+    1: "bad_date",
+    2: "bad_amount",
+    3: "missing_identifier",
+    4: "field_count",
+    5: "duplicate",
+    6: "bad_byte",
+}
 BAD_CHAR = 57344  # U+E000 stands in for the bad byte until the line is encoded
 
 

@@ -8,12 +8,30 @@ from importlib import resources
 
 import numpy as np
 
-STREET_TYPES = [("St", "Street"), ("Ave", "Avenue"), ("Rd", "Road"), ("Dr", "Drive"),
-                ("Ln", "Lane"), ("Blvd", "Boulevard"), ("Ct", "Court"), ("Way", "Way"),
-                ("Pl", "Place"), ("Ter", "Terrace")]
+STREET_TYPES = [
+    ("St", "Street"),
+    ("Ave", "Avenue"),
+    ("Rd", "Road"),
+    ("Dr", "Drive"),
+    ("Ln", "Lane"),
+    ("Blvd", "Boulevard"),
+    ("Ct", "Court"),
+    ("Way", "Way"),
+    ("Pl", "Place"),
+    ("Ter", "Terrace"),
+]
 STREET_TYPE_WEIGHTS = np.array([30, 18, 14, 12, 8, 4, 6, 4, 2, 2], dtype=float)
-EMAIL_DOMAINS = ["gmail.com", "yahoo.com", "outlook.com", "hotmail.com", "aol.com",
-                 "icloud.com", "comcast.net", "att.net", "protonmail.com"]
+EMAIL_DOMAINS = [
+    "gmail.com",
+    "yahoo.com",
+    "outlook.com",
+    "hotmail.com",
+    "aol.com",
+    "icloud.com",
+    "comcast.net",
+    "att.net",
+    "protonmail.com",
+]
 EMAIL_DOMAIN_WEIGHTS = np.array([42, 16, 10, 9, 5, 8, 4, 4, 2], dtype=float)
 
 

@@ -129,13 +129,31 @@ def draw_population(rng: np.random.Generator, t: NameTables, cal: Calendar, n: i
     phone = area * 10_000_000 + rng.integers(200, 1000, n) * 10_000 + rng.integers(0, 10_000, n)
 
     pop = Population(
-        n=n, sex=sex, first=first, middle=middle, last=last, last_hyphen=last_hyphen,
-        suffix=suffix, dob=dob, ssn=_ssns(rng, n), marry_month=marry_month,
-        married_last=married_last, married_hyphen=married_hyphen, moves=moves, house=house,
-        street=street, street_type=street_type, unit=unit, city=city, zip=zips, phone=phone,
-        email_style=rng.integers(0, 6, n), email_num=rng.integers(1, 100, n),
+        n=n,
+        sex=sex,
+        first=first,
+        middle=middle,
+        last=last,
+        last_hyphen=last_hyphen,
+        suffix=suffix,
+        dob=dob,
+        ssn=_ssns(rng, n),
+        marry_month=marry_month,
+        married_last=married_last,
+        married_hyphen=married_hyphen,
+        moves=moves,
+        house=house,
+        street=street,
+        street_type=street_type,
+        unit=unit,
+        city=city,
+        zip=zips,
+        phone=phone,
+        email_style=rng.integers(0, 6, n),
+        email_num=rng.integers(1, 100, n),
         email_domain=_weighted(rng, EMAIL_DOMAIN_WEIGHTS, n),
-        twin_of=np.zeros(n, dtype=np.int64), jr_sr_of=np.zeros(n, dtype=np.int64),
+        twin_of=np.zeros(n, dtype=np.int64),
+        jr_sr_of=np.zeros(n, dtype=np.int64),
     )
     _add_hard_negatives(rng, pop, t, cal)
     return pop
@@ -178,8 +196,9 @@ def _add_hard_negatives(
     male = np.flatnonzero(t.first_sex == 0)
     pop.sex[sr] = 0
     pop.sex[jr] = 0
-    pop.first[sr] = np.where(t.first_sex[pop.first[sr]] == 0, pop.first[sr],
-                             male[rng.integers(0, len(male), n_jr)])
+    pop.first[sr] = np.where(
+        t.first_sex[pop.first[sr]] == 0, pop.first[sr], male[rng.integers(0, len(male), n_jr)]
+    )
     pop.first[jr] = pop.first[sr]
     keep_middle = rng.random(n_jr) < 0.5
     pop.middle[jr] = np.where(keep_middle, pop.middle[sr], male[rng.integers(0, len(male), n_jr)])
@@ -197,19 +216,42 @@ def _add_hard_negatives(
 def load_population(con: duckdb.DuckDBPyConnection, pop: Population, t: NameTables) -> None:
     """Create DuckDB tables ``persons`` (true identity, one row per person) and ``addresses``."""
     nick_lists = [t.nicknames.get(f, []) for f in t.first]
-    con.register("first_t", pa.table({"idx": np.arange(len(t.first)), "name": t.first,
-                                      "nicks": pa.array(nick_lists, pa.list_(pa.string()))}))
+    con.register(
+        "first_t",
+        pa.table(
+            {
+                "idx": np.arange(len(t.first)),
+                "name": t.first,
+                "nicks": pa.array(nick_lists, pa.list_(pa.string())),
+            }
+        ),
+    )
     con.register("sur_t", pa.table({"idx": np.arange(len(t.surname)), "name": t.surname}))
     con.register("sfx_t", pa.table({"idx": np.arange(len(SUFFIXES)), "name": SUFFIXES}))
     con.register("dom_t", pa.table({"idx": np.arange(len(EMAIL_DOMAINS)), "name": EMAIL_DOMAINS}))
-    con.register("p_raw", pa.table({
-        "person_id": np.arange(1, pop.n + 1), "sex": pop.sex, "first": pop.first,
-        "middle": pop.middle, "last": pop.last, "last_hyphen": pop.last_hyphen,
-        "suffix": pop.suffix, "dob": pop.dob, "ssn": pop.ssn, "marry_month": pop.marry_month,
-        "married_last": pop.married_last, "married_hyphen": pop.married_hyphen,
-        "phone": pop.phone, "email_style": pop.email_style, "email_num": pop.email_num,
-        "email_domain": pop.email_domain,
-    }))
+    con.register(
+        "p_raw",
+        pa.table(
+            {
+                "person_id": np.arange(1, pop.n + 1),
+                "sex": pop.sex,
+                "first": pop.first,
+                "middle": pop.middle,
+                "last": pop.last,
+                "last_hyphen": pop.last_hyphen,
+                "suffix": pop.suffix,
+                "dob": pop.dob,
+                "ssn": pop.ssn,
+                "marry_month": pop.marry_month,
+                "married_last": pop.married_last,
+                "married_hyphen": pop.married_hyphen,
+                "phone": pop.phone,
+                "email_style": pop.email_style,
+                "email_num": pop.email_num,
+                "email_domain": pop.email_domain,
+            }
+        ),
+    )
     con.execute("""
         CREATE OR REPLACE TABLE persons AS
         WITH b AS (
@@ -243,18 +285,36 @@ def load_population(con: duckdb.DuckDBPyConnection, pop: Population, t: NameTabl
     k = np.tile(np.arange(3), n)
     types_abbr = [s[0] for s in STREET_TYPES]
     types_full = [s[1] for s in STREET_TYPES]
-    con.register("a_raw", pa.table({
-        "person_id": np.repeat(np.arange(1, n + 1), 3), "k": k,
-        "house": pop.house.ravel(), "street": pop.street.ravel(),
-        "stype": pop.street_type.ravel(), "unit": pop.unit.ravel(), "city": pop.city.ravel(),
-        "zip": pop.zip.ravel(),
-    }))
+    con.register(
+        "a_raw",
+        pa.table(
+            {
+                "person_id": np.repeat(np.arange(1, n + 1), 3),
+                "k": k,
+                "house": pop.house.ravel(),
+                "street": pop.street.ravel(),
+                "stype": pop.street_type.ravel(),
+                "unit": pop.unit.ravel(),
+                "city": pop.city.ravel(),
+                "zip": pop.zip.ravel(),
+            }
+        ),
+    )
     con.register("street_t", pa.table({"idx": np.arange(len(t.streets)), "name": t.streets}))
-    con.register("stype_t", pa.table({"idx": np.arange(len(STREET_TYPES)),
-                                      "abbr": types_abbr, "full": types_full}))
-    con.register("city_t", pa.table({"idx": np.arange(len(t.cities)),
-                                     "name": [c[0] for c in t.cities],
-                                     "state": [c[1] for c in t.cities]}))
+    con.register(
+        "stype_t",
+        pa.table({"idx": np.arange(len(STREET_TYPES)), "abbr": types_abbr, "full": types_full}),
+    )
+    con.register(
+        "city_t",
+        pa.table(
+            {
+                "idx": np.arange(len(t.cities)),
+                "name": [c[0] for c in t.cities],
+                "state": [c[1] for c in t.cities],
+            }
+        ),
+    )
     con.execute("""
         CREATE OR REPLACE TABLE addresses AS
         SELECT a.person_id, a.k, a.house::VARCHAR AS house, s.name AS street_name,

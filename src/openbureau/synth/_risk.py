@@ -33,7 +33,7 @@ MODEL_PARAMETERS = {
     "court_case": {"a": COURT_A, "b": COURT_B},
     "tax_lien": {"a": TAX_A, "b": TAX_B},
     "default_roll": "dpd30 at D-2, dpd60 at D-1, dpd90 at D, dpd120 D+1, dpd150 D+2, "
-                    "charge-off from D+3; bills unpaid from D-2",
+    "charge-off from D+3; bills unpaid from D-2",
 }
 
 

@@ -11,18 +11,22 @@ from openbureau.synth._layout import Feed
 # row once the furnisher reported it.
 LEDGER: dict[str, LedgerMapping] = {
     "northbank_accounts": LedgerMapping(
-        event="account_status", event_date="period", reported_date="reported_date"),
+        event="account_status", event_date="period", reported_date="reported_date"
+    ),
     "crestline_tradelines": LedgerMapping(
-        event="account_status", event_date="period", reported_date="reported_date"),
+        event="account_status", event_date="period", reported_date="reported_date"
+    ),
     "northbank_inquiries": LedgerMapping(event="inquiry", event_date="inquiry_date"),
     "crestline_inquiries": LedgerMapping(event="inquiry", event_date="inquiry_date"),
     "brightwater_utility": LedgerMapping(event="payment", kind="utility", event_date="due_date"),
     "metrotel_telecom": LedgerMapping(event="payment", kind="telecom", event_date="due_date"),
     "rentright_rent": LedgerMapping(event="payment", kind="rent", event_date="period"),
     "county_court_records": LedgerMapping(
-        event="public_record", kind_from="case_type", event_date="filed_date"),
+        event="public_record", kind_from="case_type", event_date="filed_date"
+    ),
     "state_tax_liens": LedgerMapping(
-        event="public_record", kind="tax_lien", event_date="filed_date"),
+        event="public_record", kind="tax_lien", event_date="filed_date"
+    ),
 }
 
 
@@ -30,8 +34,13 @@ def build_spec(feed: Feed) -> SourceSpec:
     """The ``SourceSpec`` a bureau analyst would write for this feed."""
     fields = [
         FieldSpec(
-            column=c.name, target=c.target, type=c.type, category=c.category,  # type: ignore[arg-type]
-            required=c.required, formats=list(c.formats) or None, codes=c.codes,
+            column=c.name,
+            target=c.target,
+            type=c.type,  # type: ignore[arg-type]
+            category=c.category,  # type: ignore[arg-type]
+            required=c.required,
+            formats=list(c.formats) or None,
+            codes=c.codes,
             decimal_comma=c.decimal_comma,
         )
         for c in feed.columns
@@ -42,10 +51,15 @@ def build_spec(feed: Feed) -> SourceSpec:
     elif feed.format == "jsonl":
         parse = ParseOptions(encoding=feed.encoding)
     return SourceSpec(
-        name=feed.name, furnisher=feed.furnisher, feed=feed.feed, description=feed.description,
+        name=feed.name,
+        furnisher=feed.furnisher,
+        feed=feed.feed,
+        description=feed.description,
         format=feed.format,  # type: ignore[arg-type]
-        parse=parse, record_key=list(feed.record_key),
-        require_one_of=[list(g) for g in feed.require_one_of], fields=fields,
+        parse=parse,
+        record_key=list(feed.record_key),
+        require_one_of=[list(g) for g in feed.require_one_of],
+        fields=fields,
         ledger=LEDGER.get(feed.name),
     )
 

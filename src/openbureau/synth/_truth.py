@@ -18,26 +18,41 @@ from openbureau.synth._population import NEVER, Population
 from openbureau.synth._risk import MODEL_PARAMETERS, Risk
 
 
-def write_persons(con: duckdb.DuckDBPyConnection, pop: Population, risk: Risk,
-                  flags: dict[str, np.ndarray], cal: Calendar, path: Path) -> None:
+def write_persons(
+    con: duckdb.DuckDBPyConnection,
+    pop: Population,
+    risk: Risk,
+    flags: dict[str, np.ndarray],
+    cal: Calendar,
+    path: Path,
+) -> None:
     """persons.parquet: true identity, address history, latent risk and outcome per person."""
     month_start = cal.month_start
     moves = np.where(pop.moves < NEVER, pop.moves, 0)
     d = risk.default_month
     n_addr = 1 + (pop.moves < NEVER).sum(axis=1)
-    con.register("truth_raw", to_arrow({
-        "person_id": np.arange(1, pop.n + 1),
-        "latent_risk": risk.z, "monthly_hazard": risk.hazard, "pd_12m": risk.pd_12m,
-        "default_12m": risk.default_12m, "defaulted_before_as_of": risk.defaulted_before_as_of,
-        "default_month": np.where(d < NEVER, month_start[np.minimum(d, cal.months - 1)],
-                                  np.datetime64("NaT", "D")),
-        "n_addresses": n_addr,
-        "move_1": np.where(n_addr > 1, month_start[moves[:, 0]], np.datetime64("NaT", "D")),
-        "move_2": np.where(n_addr > 2, month_start[moves[:, 1]], np.datetime64("NaT", "D")),
-        **flags,
-        "twin_of": np.where(pop.twin_of > 0, pop.twin_of, np.nan),
-        "jr_sr_of": np.where(pop.jr_sr_of > 0, pop.jr_sr_of, np.nan),
-    }))
+    con.register(
+        "truth_raw",
+        to_arrow(
+            {
+                "person_id": np.arange(1, pop.n + 1),
+                "latent_risk": risk.z,
+                "monthly_hazard": risk.hazard,
+                "pd_12m": risk.pd_12m,
+                "default_12m": risk.default_12m,
+                "defaulted_before_as_of": risk.defaulted_before_as_of,
+                "default_month": np.where(
+                    d < NEVER, month_start[np.minimum(d, cal.months - 1)], np.datetime64("NaT", "D")
+                ),
+                "n_addresses": n_addr,
+                "move_1": np.where(n_addr > 1, month_start[moves[:, 0]], np.datetime64("NaT", "D")),
+                "move_2": np.where(n_addr > 2, month_start[moves[:, 1]], np.datetime64("NaT", "D")),
+                **flags,
+                "twin_of": np.where(pop.twin_of > 0, pop.twin_of, np.nan),
+                "jr_sr_of": np.where(pop.jr_sr_of > 0, pop.jr_sr_of, np.nan),
+            }
+        ),
+    )
     con.register("month_t", pa.table({"m": np.arange(cal.months + 1), "d": month_start}))
     table = con.sql("""
         WITH addr AS (
@@ -67,12 +82,14 @@ def _constant(value: str, n: int) -> pa.DictionaryArray:
 def write_records(parts: list[dict[str, Any]], path: Path) -> None:
     """records.parquet: feed, file, line_no, person_id for every data row of every file."""
     tables = [
-        pa.table({
-            "feed": _constant(str(p["feed"]), len(p["line_no"])),
-            "file": _constant(str(p["file"]), len(p["line_no"])),
-            "line_no": pa.array(p["line_no"], pa.int64()),
-            "person_id": pa.array(p["person_id"], pa.int64()),
-        })
+        pa.table(
+            {
+                "feed": _constant(str(p["feed"]), len(p["line_no"])),
+                "file": _constant(str(p["file"]), len(p["line_no"])),
+                "line_no": pa.array(p["line_no"], pa.int64()),
+                "person_id": pa.array(p["person_id"], pa.int64()),
+            }
+        )
         for p in parts
     ]
     pq.write_table(pa.concat_tables(tables), path, compression="zstd")
@@ -87,22 +104,36 @@ def write_defects(parts: list[dict[str, Any]], path: Path) -> None:
         file += [p["file"]] * n
         line.append(np.asarray(p["line_no"], np.int64))
         kind += list(p["kind"])
-    table = pa.table({
-        "feed": pa.array(feed, pa.string()), "file": pa.array(file, pa.string()),
-        "line_no": pa.array(np.concatenate(line) if line else [], pa.int64()),
-        "kind": pa.array(kind, pa.string()),
-    })
+    table = pa.table(
+        {
+            "feed": pa.array(feed, pa.string()),
+            "file": pa.array(file, pa.string()),
+            "line_no": pa.array(np.concatenate(line) if line else [], pa.int64()),
+            "kind": pa.array(kind, pa.string()),
+        }
+    )
     pq.write_table(table, path, compression="zstd")
 
 
-def write_manifest(config: SynthConfig, rows: dict[str, int], files: dict[str, str],
-                   figures: dict[str, float], path: Path) -> None:
-    cfg = {k: (v.isoformat() if hasattr(v, "isoformat") else v)
-           for k, v in dataclasses.asdict(config).items()}
+def write_manifest(
+    config: SynthConfig,
+    rows: dict[str, int],
+    files: dict[str, str],
+    figures: dict[str, float],
+    path: Path,
+) -> None:
+    cfg = {
+        k: (v.isoformat() if hasattr(v, "isoformat") else v)
+        for k, v in dataclasses.asdict(config).items()
+    }
     manifest = {
-        "generator": "openbureau.synth", "generator_version": GENERATOR_VERSION,
-        "config": cfg, "rows": rows, "files": files,
-        "oracle_auc": round(figures["oracle_auc"], 6), "figures": figures,
+        "generator": "openbureau.synth",
+        "generator_version": GENERATOR_VERSION,
+        "config": cfg,
+        "rows": rows,
+        "files": files,
+        "oracle_auc": round(figures["oracle_auc"], 6),
+        "figures": figures,
         "model": MODEL_PARAMETERS,
     }
     path.write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n", encoding="utf-8")

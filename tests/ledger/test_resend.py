@@ -243,6 +243,52 @@ def test_a_then_a_revised_then_a_again(copy_population, cli, tmp_path) -> None:
         assert _features(engine) == features
 
 
+def test_a_report_revised_later_counts_as_it_was_known_on_each_date(
+    copy_population, cli, tmp_path
+) -> None:
+    """As of a date before a revised report was reported, the report then known counts; from
+    its reported date on, the revision does; never both, even once the file with the old
+    reporting dates is sent again."""
+    ws, pop = copy_population
+    spec = pop / "specs" / f"{FEED}.yaml"
+    later = D + dt.timedelta(days=31)
+    with Workspace.open(ws).engine() as engine:
+        batch, line_nos, lines, header = _account_lines(engine, pop)
+        person = engine.scalar(
+            "SELECT person_id FROM ledger_account_status WHERE record_id = ?",
+            [f"{batch}.{line_nos[-1]}"],
+        )
+
+    def late_months() -> tuple[int, int]:
+        with Workspace.open(ws).engine() as engine:
+            build_ledger(engine)
+            counts = []
+            for day in (D, later):
+                compute_features(engine, day, into="f")
+                counts.append(
+                    engine.scalar(
+                        "SELECT delinquent_months_24m FROM f WHERE person_id = ?", [person]
+                    )
+                )
+        return counts[0], counts[1]
+
+    def send(name: str, changes: dict[str, str]) -> None:
+        path = tmp_path / name
+        path.write_text(_with(header, [lines[-1]], {0: changes}))
+        _run(cli, "ingest", spec, path, "-w", ws)
+        _run(cli, "link", "-w", ws)
+
+    # the latest month re-sent 30 days late, reported when it first was: it holds from then on
+    send("late.csv", {"ACCT_STATUS": "71"})
+    assert late_months() == (1, 1)
+    # revised back to current, reported after D: on D the bureau knew it as late
+    send("revised.csv", {"ACCT_STATUS": "11", "RPT_DT": later.isoformat()})
+    assert late_months() == (1, 0)
+    # the late file sent again, with its old reporting date: one version counts on each day
+    send("late-again.csv", {"ACCT_STATUS": "71"})
+    assert late_months() == (1, 1)
+
+
 @pytest.mark.parametrize("what", ["suppress", "correct"])
 def test_an_upgraded_ledger_keeps_its_versions(copy_population, what) -> None:
     """A ledger built before versions named their loaded row gains the column on the next

@@ -11,8 +11,10 @@ session:
                    a bill paid after D counts as unpaid on D, late by D - due date
 ``pit_public``     public records filed on or before D; ``resolved_asof`` only when resolved by D
 
-Everything reads the ``*_effective`` views, so corrections (current versions only) and
-suppressions (disputed, aged off, no consent) are honoured.
+Everything reads the ``*_known`` views: of each record, the version that was the furnisher's
+latest report on D (a report re-sent with other values replaces the old one only from the new
+report's reported date on), bureau corrections (which hold from the report's start) and
+suppressions (disputed, aged off, no consent) honoured.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ import datetime as dt
 
 from openbureau.engine import Engine
 from openbureau.ingest.vocabulary import CHARGED_OFF, REVOLVING, STATUS_RANK
-from openbureau.ledger.build import ensure_schema
+from openbureau.ledger._schema import EVENTS
+from openbureau.ledger.build import upgrade_schema
 
 _CHARGED_OFF = STATUS_RANK[CHARGED_OFF]
 
@@ -32,12 +35,13 @@ def date_literal(as_of: dt.date) -> str:
 
 def create_pit_views(engine: Engine, as_of: dt.date) -> None:
     """(Re)create the ``pit_*`` temp tables for ``as_of`` (see module docstring)."""
-    ensure_schema(engine)
+    upgrade_schema(engine)
     d = date_literal(as_of)
+    known = {e: _known_on(t.known, d) for e, t in EVENTS.items()}
     # Row-level scopes are views (a copy of every status row would cost gigabytes at a
     # million persons); the per-account summary, read many times, is materialised.
     engine.execute(f"""CREATE OR REPLACE TEMP VIEW pit_status AS
-        SELECT * FROM ledger_account_status_effective
+        SELECT * FROM {known["account_status"]}
         WHERE reported_date <= {d} AND event_date <= {d}""")
     engine.execute(f"""CREATE OR REPLACE TEMP TABLE pit_accounts AS
         SELECT person_id, account_id,
@@ -75,16 +79,21 @@ def create_pit_views(engine: Engine, as_of: dt.date) -> None:
         (closed_date IS NULL OR closed_date > {d}) AND current_rank < {_CHARGED_OFF}
         AND last_period > {d} - INTERVAL 3 MONTH""")
     engine.execute(f"""CREATE OR REPLACE TEMP VIEW pit_inquiries AS
-        SELECT * FROM ledger_inquiries_effective
+        SELECT * FROM {known["inquiry"]}
         WHERE reported_date <= {d} AND event_date <= {d}""")
     engine.execute(f"""CREATE OR REPLACE TEMP VIEW pit_payments AS
         SELECT *, CASE
                 WHEN paid_date IS NOT NULL AND paid_date <= {d}
                     THEN greatest(coalesce(days_late, date_diff('day', due_date, paid_date)), 0)
                 ELSE greatest(date_diff('day', due_date, {d}), 0) END AS days_late_asof
-        FROM ledger_payments_effective
+        FROM {known["payment"]}
         WHERE reported_date <= {d} AND due_date <= {d}""")
     engine.execute(f"""CREATE OR REPLACE TEMP VIEW pit_public AS
         SELECT *, CASE WHEN resolved_date <= {d} THEN resolved_date END AS resolved_asof
-        FROM ledger_public_records_effective
+        FROM {known["public_record"]}
         WHERE reported_date <= {d} AND filed_date <= {d}""")
+
+
+def _known_on(view: str, d: str) -> str:
+    """The versions of ``view`` that were the latest report on ``d``, as a subquery."""
+    return f"(SELECT * FROM {view} WHERE superseded_on IS NULL OR superseded_on > {d})"

@@ -44,6 +44,10 @@ COMMON: list[tuple[str, str]] = [
     ("reported_date", "DATE"),
     ("recorded_at", "TIMESTAMP NOT NULL"),
     ("correction_reason", "VARCHAR"),
+    # when a furnisher's next report of the record replaced this version (the next version's
+    # reported_date): until then this version is what the bureau knew. NULL while current, and
+    # for a version a bureau correction replaced (a correction holds from the report's start)
+    ("superseded_on", "DATE"),
 ]
 
 
@@ -66,6 +70,12 @@ class EventTable:
     def effective(self) -> str:
         """View of current, linked, unsuppressed versions: what features and scores read."""
         return f"{self.table}_effective"
+
+    @property
+    def known(self) -> str:
+        """View of the linked, unsuppressed versions that are or were a furnisher's latest
+        report (``superseded_on`` says until when): what point-in-time features read."""
+        return f"{self.table}_known"
 
     def correctable(self) -> list[str]:
         """Fields a correction may change: the event's own columns and its two dates."""
@@ -182,10 +192,18 @@ def create_sql(table: EventTable) -> str:
 
 
 def effective_view_sql(table: EventTable) -> str:
+    return _view_sql(table, table.effective, "e.is_current")
+
+
+def known_view_sql(table: EventTable) -> str:
+    return _view_sql(table, table.known, "(e.is_current OR e.superseded_on IS NOT NULL)")
+
+
+def _view_sql(table: EventTable, name: str, versions: str) -> str:
     extra = f", {STATUS_RANK_SQL} AS status_rank" if table.event == "account_status" else ""
-    return f"""CREATE OR REPLACE VIEW {table.effective} AS
+    return f"""CREATE OR REPLACE VIEW {name} AS
         SELECT e.*{extra} FROM {table.table} e
-        WHERE e.is_current AND e.person_id IS NOT NULL
+        WHERE {versions} AND e.person_id IS NOT NULL
           AND NOT EXISTS (SELECT 1 FROM ledger_suppressions s
                           WHERE s.record_id = e.record_id AND s.lifted_at IS NULL)"""
 

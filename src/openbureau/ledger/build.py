@@ -30,6 +30,7 @@ from openbureau.ledger._schema import (
     EventTable,
     create_sql,
     effective_view_sql,
+    known_view_sql,
 )
 
 
@@ -61,6 +62,7 @@ def create_views(engine: Engine) -> None:
     the way this one does."""
     for table in EVENTS.values():
         engine.execute(effective_view_sql(table))
+        engine.execute(known_view_sql(table))
     engine.execute(TRADELINES_VIEW)
 
 
@@ -72,6 +74,8 @@ def upgrade_schema(engine: Engine) -> None:
         if "loaded_record_id" not in engine.columns(table.table):
             engine.execute(f"ALTER TABLE {table.table} ADD COLUMN loaded_record_id VARCHAR")
             engine.execute(f"UPDATE {table.table} SET loaded_record_id = record_id")
+        if "superseded_on" not in engine.columns(table.table):
+            engine.execute(f"ALTER TABLE {table.table} ADD COLUMN superseded_on DATE")
     # (views listing e.* are made again with any new column, and rank statuses as this
     # version does)
     create_views(engine)
@@ -209,8 +213,14 @@ def _map_batch(
     superseded, corrections = engine.query(f"""
         SELECT count(*), count(correction_reason) FROM {t}
         WHERE event_id IN (SELECT supersedes FROM _ledger_batch)""")[0]
-    engine.execute(f"""UPDATE {t} SET is_current = false
-        WHERE event_id IN (SELECT supersedes FROM _ledger_batch)""")
+    # The old version stays what the bureau knew until the new report was reported; so does
+    # any earlier one still counting then (a file re-sent with its old reporting dates after a
+    # revision must not bring back two versions of one report on the same day).
+    engine.execute(f"""UPDATE {t} SET is_current = false,
+            superseded_on = least(coalesce({t}.superseded_on, b.reported_date), b.reported_date)
+        FROM _ledger_batch b
+        WHERE b.supersedes IS NOT NULL AND {t}.record_id = b.record_id
+          AND ({t}.event_id = b.supersedes OR {t}.superseded_on IS NOT NULL)""")
     engine.execute(f"INSERT INTO {t} BY NAME SELECT * EXCLUDE (_prior_record) FROM _ledger_batch")
     added = int(engine.scalar("SELECT count(*) FROM _ledger_batch"))
     # (inside the build's transaction: a failure rolls the temp table back with the rest)

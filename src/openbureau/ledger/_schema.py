@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from openbureau.ingest.vocabulary import (
     ACCOUNT_STATUS,
+    DATE_TYPES,
     DAYS_PAST_DUE,
     INQUIRY_PURPOSE,
     PAYMENT_KIND,
@@ -25,6 +26,7 @@ from openbureau.ingest.vocabulary import (
     PUBLIC_RECORD_KIND,
     STATUS_RANK,
     Vocabulary,
+    types_of,
 )
 
 # (column, SQL type) shared by every event table.
@@ -144,6 +146,24 @@ EVENTS: dict[str, EventTable] = {
         ),
     ),
 }
+
+
+def _check_typed_sources() -> None:
+    """Every typed event column reads only targets whose type ingest fixes to its kind (see
+    vocabulary.TYPED_TARGETS), so a value that reaches it was parsed and bounded at ingest."""
+    kinds = {AMOUNT: {"amount"}, "INTEGER": {"integer"}, "DATE": set(DATE_TYPES)}
+    for table in EVENTS.values():
+        for c in table.columns:
+            want = kinds.get(c.sql_type)
+            for source in c.sources if want else ():
+                if not set(types_of(source) or {"string"}) <= want:
+                    raise AssertionError(
+                        f"{table.table}.{c.name} reads {source}: declare its type in "
+                        "ingest.vocabulary.TYPED_TARGETS"
+                    )
+
+
+_check_typed_sources()
 
 # A status row the ledger can rank: a known status, or none and a count of days past due.
 RANKABLE_STATUS_SQL = (

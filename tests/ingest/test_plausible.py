@@ -238,7 +238,7 @@ def test_decimal_comma_amounts_are_judged_as_written(ws, write_file) -> None:
             {**f, "decimal_comma": True} if f["target"] == "balance" else f for f in SPEC["fields"]
         ],
     }
-    report, reasons = load(
+    _, reasons = load(
         ws,
         write_file,
         [
@@ -282,7 +282,7 @@ def test_a_ledger_date_must_be_a_date_whatever_its_name() -> None:
         "fields": [*SPEC["fields"], {"column": "ASOF", "target": "as_of", "category": "credit"}],
         "ledger": {"event": "account_status", "event_date": "as_of"},
     }
-    with pytest.raises(SpecError, match="ledger.event_date: 'as_of' has type string; the ledger"):
+    with pytest.raises(SpecError, match=r"ledger\.event_date: 'as_of' has type string; the ledger"):
         parse_spec(spec, "cu.yaml")
     spec["fields"][-1]["type"] = "date"
     assert parse_spec(spec, "cu.yaml").ledger is not None

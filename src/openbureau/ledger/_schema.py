@@ -29,6 +29,10 @@ from openbureau.ingest.vocabulary import (
     types_of,
 )
 
+# What the ledger could not read of a version's loaded row: the event column, the target, the
+# text and why (see ``_legacy``).
+UNREADABLE = "STRUCT(field VARCHAR, target VARCHAR, text VARCHAR, why VARCHAR)[]"
+
 # (column, SQL type) shared by every event table.
 COMMON: list[tuple[str, str]] = [
     ("event_id", "VARCHAR NOT NULL"),  # record_id '~' version
@@ -50,6 +54,10 @@ COMMON: list[tuple[str, str]] = [
     # reported_date): until then this version is what the bureau knew. NULL while current, and
     # for a version a bureau correction replaced (a correction holds from the report's start)
     ("superseded_on", "DATE"),
+    # values of the version's loaded row the ledger could not read (a batch loaded before the
+    # target's type was fixed: ``N/A`` as a credit limit); its column is then NULL, and
+    # build_ledger refuses the version until it is corrected or suppressed
+    ("unreadable", UNREADABLE),
 ]
 
 

@@ -21,11 +21,13 @@ from openbureau.ledger._schema import EVENTS, SUPPRESSION_REASONS, EventTable
 from openbureau.ledger.build import ensure_schema, upgrade_schema
 
 
-def _find(engine: Engine, record_id: str) -> tuple[EventTable, str, str]:
+def _find(
+    engine: Engine, record_id: str, *, to_correct: bool = False
+) -> tuple[EventTable, str, str]:
     """(table, the report's record id, the event id of the version meant: the current one, or
-    the one an event id names)."""
+    the one an event id names; ``to_correct``: one features can still read)."""
     if "~" in record_id:  # an event id: one version of a report
-        return _find_version(engine, record_id)
+        return _find_version(engine, record_id, to_correct)
     for table in EVENTS.values():
         # (a ledger built by an earlier openbureau, read-only, has no loaded_record_id)
         loaded = "loaded_record_id" in engine.columns(table.table)
@@ -46,9 +48,10 @@ def _find(engine: Engine, record_id: str) -> tuple[EventTable, str, str]:
     raise UserError(f"record {record_id!r} is not in the ledger")
 
 
-def _find_version(engine: Engine, event_id: str) -> tuple[EventTable, str, str]:
-    """A version that features can still read: the current one, or one a furnisher's newer
-    report replaced (it counts until ``superseded_on``)."""
+def _find_version(engine: Engine, event_id: str, to_correct: bool) -> tuple[EventTable, str, str]:
+    """A version by its event id; to be corrected, one that features can still read: the
+    current one, or one a furnisher's newer report replaced (it counts until
+    ``superseded_on``)."""
     for table in EVENTS.values():
         counted = (
             "superseded_on IS NOT NULL"
@@ -61,7 +64,7 @@ def _find_version(engine: Engine, event_id: str) -> tuple[EventTable, str, str]:
         )
         if not row:
             continue
-        if not row[0][1]:
+        if to_correct and not row[0][1]:
             raise UserError(
                 f"event {event_id} no longer counts: a correction replaced it; correct the "
                 "version that did (record_history lists them)"
@@ -86,7 +89,7 @@ def correct_record(engine: Engine, record_id: str, changes: dict[str, Any], reas
         raise UserError("a correction needs a reason")
     if not changes:
         raise UserError("a correction needs at least one changed field")
-    table, record_id, event_id = _find(engine, record_id)
+    table, record_id, event_id = _find(engine, record_id, to_correct=True)
     allowed = table.correctable()
     vocabularies = {c.name: c.vocabulary for c in table.columns if c.vocabulary}
     for name, value in changes.items():

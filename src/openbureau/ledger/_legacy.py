@@ -50,12 +50,14 @@ def _as_field(target: str, field_type: str) -> FieldSpec:
     declared = types_of(target)
     if declared:
         field_type = declared[0]
-    return FieldSpec(
-        column=target,
-        target=target,
-        type=field_type,  # type: ignore[arg-type]  (one of the types in _LOADED_AS or _FORMATS)
-        category=DataCategory.credit,
-        formats=_FORMATS.get(field_type),
+    return FieldSpec.model_validate(
+        {
+            "column": target,
+            "target": target,
+            "type": field_type,
+            "category": DataCategory.credit,
+            "formats": _FORMATS.get(field_type),
+        }
     )
 
 

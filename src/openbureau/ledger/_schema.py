@@ -163,7 +163,9 @@ def _check_typed_sources() -> None:
     for table in EVENTS.values():
         for c in table.columns:
             want = kinds.get(c.sql_type)
-            for source in c.sources if want else ():
+            if want is None:
+                continue
+            for source in c.sources:
                 if not set(types_of(source) or {"string"}) <= want:
                     raise AssertionError(
                         f"{table.table}.{c.name} reads {source}: declare its type in "

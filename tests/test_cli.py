@@ -62,6 +62,33 @@ def test_ingest_lists_every_quarantine_reason(cli, ws, bank_spec, write_file) ->
         assert f"x {reason} (first at line {line_no})" in out, reason
 
 
+def test_every_reason_of_a_row_is_counted_and_can_be_listed(cli, ws, bank_spec, write_file) -> None:
+    """A bad period and an unknown status on the same rows: the code-table gap must show too."""
+    both = ["5,Al,Ok,1980-01-01,,2024-1x,1,42", "6,Bo,Ok,1980-01-01,,2024-1x,1,42"]
+    only = "7,Cy,Ok,1980-01-01,,2024-13,1,11"
+    good = [f"{n},Jo,Lee,1980-01-01,,2024-01,1,11" for n in range(20, 30)]
+    f = write_file("two.csv", BANK_HEADER + "\n".join([*both, only, *good]) + "\n")
+    res = cli("ingest", bank_spec, f, "--workspace", ws.root)
+    assert res.exit_code == 0, res.stderr
+    out = " ".join(res.stdout.split())
+    assert "quarantined 3 x unparseable_date:period (first at line 2)" in out
+    assert "quarantined 2 x unknown_code:payment_status (first at line 2)" in out
+    assert "2 of the 3 quarantined rows have more than one reason and are counted under each" in out
+
+    for reason in ("unknown_code", "unknown_code:payment_status"):
+        shown = cli("quarantine", "-w", ws.root, "--reason", reason)
+        assert shown.exit_code == 0, shown.stderr
+        assert "5,Al,Ok" in shown.stdout and "6,Bo,Ok" in shown.stdout
+        assert "7,Cy,Ok" not in shown.stdout
+        assert "unparseable_date:period, unknown_code:payment_status" in shown.stdout
+    shown = cli("quarantine", "-w", ws.root, "--reason", "unparseable_date")
+    assert all(f"{n}," in shown.stdout for n in ("5,Al", "6,Bo", "7,Cy"))
+    assert "7,Cy" not in cli("quarantine", "-w", ws.root, "--reason", "bad_amount").stdout
+    wrong = cli("quarantine", "-w", ws.root, "--reason", "unkown_code")
+    assert wrong.exit_code == 2
+    assert "'unkown_code' is not a quarantine reason code" in wrong.stderr
+
+
 def test_spec_by_name_from_the_workspace(cli, ws, bank_spec, write_file) -> None:
     (ws.specs_dir / "testbank_accounts.yaml").write_text(bank_spec.read_text())
     f = write_file("good.csv", BANK_HEADER + "\n".join(BANK_GOOD_ROWS) + "\n")

@@ -34,6 +34,7 @@ from openbureau.engine import DuckDBEngine
 from openbureau.errors import BureauError, UserError
 from openbureau.ingest import store
 from openbureau.ingest.load import BatchReport, ingest_files
+from openbureau.ingest.reasons import REASONS
 from openbureau.workspace import Workspace, init_workspace
 
 app = typer.Typer(
@@ -190,6 +191,11 @@ def _print_reports(reports: list[BatchReport]) -> None:
         )
         for reason, count, first in r.reasons:  # every reason: a rare one may matter most
             console.print(f"  quarantined {count:,} x {reason} (first at line {first})")
+        if r.several_reasons:
+            console.print(
+                f"  ({r.several_reasons:,} of the {r.quarantined:,} quarantined rows have more "
+                "than one reason and are counted under each, so these counts add up to more)"
+            )
         for w in r.warnings:
             console.print(f"  [yellow]warning:[/] {w}")
 
@@ -256,29 +262,44 @@ def batches(
 @handles_errors
 def quarantine(
     batch: Annotated[str | None, typer.Option(help="Only this batch.")] = None,
-    reason: Annotated[str | None, typer.Option(help="Only this reason code.")] = None,
+    reason: Annotated[
+        str | None,
+        typer.Option(
+            help="Only rows with this reason among theirs: a code (bad_amount) or a code and "
+            "its field (bad_amount:balance)."
+        ),
+    ] = None,
     limit: Annotated[int, typer.Option(help="Rows to show.")] = 20,
     workspace: WorkspaceOpt = Path("."),
 ) -> None:
-    """Show quarantined rows: line, reason, field and the raw line (national IDs masked)."""
+    """Show quarantined rows: line, every reason, the column and value of the first, and the
+    raw line (national IDs masked)."""
     ws = Workspace.open(workspace)
     where, params = [], []
     if batch:
         where.append("batch_id = ?")
         params.append(batch)
     if reason:
-        where.append("reason = ?")
-        params.append(reason)
+        if reason.split(":")[0] not in REASONS:
+            raise UserError(
+                f"--reason: {reason.split(':')[0]!r} is not a quarantine reason code; one of "
+                + ", ".join(REASONS)
+            )
+        where.append(
+            "(list_contains(reasons, ?) "
+            "OR list_contains(list_transform(reasons, lambda r: split_part(r, ':', 1)), ?))"
+        )
+        params += [reason, reason]
     sql = (
-        "SELECT batch_id, feed, line_no, reason, coalesce(source_column, ''), "
-        "coalesce(value, ''), raw FROM quarantine"
+        "SELECT batch_id, feed, line_no, array_to_string(reasons, ', '), "
+        "coalesce(source_column, ''), coalesce(value, ''), raw FROM quarantine"
         + (" WHERE " + " AND ".join(where) if where else "")
         + f" ORDER BY batch_id, line_no LIMIT {int(limit)}"
     )
     with ws.engine(read_only=True) as engine:
         rows = engine.query(sql, params) if engine.table_exists("quarantine") else []
     table = Table(title="Quarantined rows")
-    for col in ("batch", "feed", "line", "reason", "column", "value", "raw"):
+    for col in ("batch", "feed", "line", "reasons", "column", "value", "raw"):
         table.add_column(col, overflow="fold")
     for r in rows:
         table.add_row(*[str(v) for v in r])

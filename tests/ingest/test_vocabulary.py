@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import ast
+import io
+import re
+import tokenize
 from pathlib import Path
 
 import pytest
 
+import openbureau
 from openbureau.errors import SpecError
 from openbureau.ingest import load_spec, parse_spec
 from openbureau.ingest._yaml import load_yaml
 from openbureau.ingest.load import ingest_file
-from openbureau.ingest.vocabulary import ACCOUNT_STATUS, VOCABULARIES, for_target
+from openbureau.ingest.vocabulary import ACCOUNT_STATUS, BOOLEAN, VOCABULARIES, for_target
 from tests.conftest import BANK_GOOD_ROWS, BANK_HEADER, BANK_SPEC
 
 CODES_LINE = "     codes: {11: current, 71: dpd30, 97: chargeoff}}\n"
@@ -248,6 +253,53 @@ def test_each_vocabulary_is_declared_once_with_meanings() -> None:
         assert v.terms and all(t.meaning for t in v.terms)
         assert len(set(v.values)) == len(v.values)
     assert for_target("payment_status") is ACCOUNT_STATUS and for_target("balance") is None
+
+
+def _spelled_values(source: str) -> list[tuple[int, str]]:
+    """(line, value) of every vocabulary value a module spells: a Python string equal to one,
+    a SQL literal of one inside a string ('current'), or a SQL LIKE pattern one starts with
+    ('bankruptcy%')."""
+    values = {v for voc in VOCABULARIES if voc is not BOOLEAN for v in voc.values}
+    found = []
+    for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+        if tok.type != tokenize.STRING:  # (an f-string is one STRING token up to Python 3.11)
+            continue
+        try:
+            literal = ast.literal_eval(tok.string)
+        except (ValueError, SyntaxError):
+            literal = None
+        if literal in values:
+            found.append((tok.start[0], str(literal)))
+            continue
+        for quoted in re.findall(r"'([a-z0-9_]+%?)'", tok.string):
+            prefix = quoted.rstrip("%")
+            if quoted in values or (
+                quoted.endswith("%") and any(v.startswith(prefix) for v in values)
+            ):
+                found.append((tok.start[0], quoted))
+    return found
+
+
+def test_no_module_spells_a_vocabulary_value_outside_its_declaration() -> None:
+    """What the ledger, scoring and the service do with a status, a kind or a purpose comes
+    from ingest/vocabulary.py, so a renamed or added value cannot leave them behind. (The
+    synthetic furnishers are exempt: they write specs as a furnisher does, checked at load.)"""
+    root = Path(openbureau.__file__).parent
+    spelled = {
+        f"{p.relative_to(root).as_posix()}:{line}: {value}"
+        for p in root.rglob("*.py")
+        if p.relative_to(root).as_posix() != "ingest/vocabulary.py"
+        and p.relative_to(root).parts[0] != "synth"
+        for line, value in _spelled_values(p.read_text(encoding="utf-8"))
+    }
+    assert not spelled, sorted(spelled)
+    assert _spelled_values(
+        "x = {'dpd30': 1}\ny = f\"k LIKE 'bankruptcy%' AND s = 'closed'\"\n"
+    ) == [
+        (1, "dpd30"),
+        (2, "bankruptcy%"),
+        (2, "closed"),
+    ]
 
 
 def test_a_status_row_that_says_nothing_of_lateness_is_quarantined(ws, write_file) -> None:

@@ -200,3 +200,80 @@ def test_the_rank_has_no_default(status, days) -> None:
             "?::INTEGER AS days_past_due, 'r' AS record_id, 'b' AS batch_id)",
             [status, days],
         ).fetchone()
+
+
+REPORTED_SPEC = """\
+name: r_accounts
+furnisher: R
+feed: accounts
+format: csv
+record_key: [account_id, period]
+fields:
+  - {column: ACCT, target: account_id, category: reference, required: true}
+  - {column: PERIOD, target: period, type: month, category: credit, required: true}
+  - {column: STATUS, target: payment_status, type: code, category: credit,
+     codes: {"1": current, "9": %s}}
+  - {column: RPT, target: reported_date, type: date, category: reference}
+  - {column: NAME, target: last_name, category: identity}
+  - {column: DOB, target: dob, type: date, category: identity}
+ledger: {event: account_status, event_date: period, reported_date: reported_date}
+"""
+
+
+def test_a_replaced_version_the_ledger_cannot_rank_is_refused_and_can_be_corrected(
+    ws, cli, write_file, link_small
+) -> None:
+    """Point-in-time features read a version until the furnisher's newer report: an unrankable
+    one loaded by an earlier version, then revised, passed `ledger` and crashed `train`."""
+    header = "ACCT,PERIOD,STATUS,RPT,NAME,DOB\n"
+    with ws.engine() as engine:  # an earlier version took the wrong mapping
+        ingest_file(
+            engine,
+            parse_spec(load_yaml(REPORTED_SPEC % "charged_off"), historical=True),
+            write_file(
+                "v1.csv",
+                header + "a1,2023-01,1,2023-02-05,Smith,1980-01-01\n"
+                "a1,2023-02,9,2023-03-05,Smith,1980-01-01\n",
+            ),
+            key=ws.national_id_key(),
+        )
+    spec = write_file("r_accounts.yaml", REPORTED_SPEC % "chargeoff")
+    revised = write_file("v2.csv", header + "a1,2023-02,9,2023-04-05,Smith,1980-01-01\n")
+    res = cli("ingest", spec, revised, "-w", ws.root)
+    assert res.exit_code == 0 and "1 superseding it" in " ".join(res.stdout.split())
+    link_small(ws)
+
+    for command in (("ledger",), ("train", "--as-of", "2023-03-31")):
+        res = cli(*command, "-w", ws.root)
+        assert res.exit_code == 2, res.output  # not 1, the engine's error from status_rank
+        assert " ".join(res.stderr.split()) == (
+            "error: ledger: record B000001.3 (its version B000001.3~1, the furnisher's report "
+            "until 2023-04-05) of batch B000001 has payment_status 'charged_off', not one of "
+            "current, dpd30, dpd60, dpd90, dpd120, dpd150, chargeoff, closed; features and "
+            "scores are refused until such records are corrected or suppressed "
+            "(openbureau.ledger.correct_record with the event id B000001.3~1, or "
+            "suppress_record)"
+        )
+    as_of = dt.date(2023, 3, 31)  # after the first report, before the revision
+    with ws.engine() as engine:
+        with pytest.raises(Exception, match="has no account status the ledger can rank"):
+            compute_features(engine, as_of, into="f")
+        # The remedy the error names reaches that version: the current one stays as it is.
+        fixed = correct_record(engine, "B000001.3~1", {"payment_status": "chargeoff"}, "typo")
+        build_ledger(engine)
+        versions = engine.query(
+            "SELECT event_id, is_current, payment_status, superseded_on FROM "
+            "ledger_account_status WHERE record_id = 'B000001.3' ORDER BY version"
+        )
+        assert versions == [
+            ("B000001.3~1", False, "charged_off", None),  # counts on no date
+            ("B000001.3~2", True, "chargeoff", None),
+            (fixed, False, "chargeoff", dt.date(2023, 4, 5)),  # where ~1 counted
+        ]
+        compute_features(engine, as_of, into="f")
+        assert engine.query("SELECT worst_status_12m FROM f WHERE tradelines > 0") == [(6,)]
+        with pytest.raises(UserError, match=r"B000001\.3~1 no longer counts: a correction"):
+            correct_record(engine, "B000001.3~1", {"payment_status": "dpd30"}, "again")
+        with pytest.raises(UserError, match=r"event 'B000001\.3~9' is not in the ledger"):
+            correct_record(engine, "B000001.3~9", {"payment_status": "dpd30"}, "x")
+    assert cli("ledger", "-w", ws.root).exit_code == 0

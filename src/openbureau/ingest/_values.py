@@ -1,9 +1,17 @@
 """How one field's text becomes its typed value, and the reason when it cannot.
 
 Every expression here is SQL over the staged row's columns: ``v_<target>`` (the cell),
-``s_<target>`` (its trimmed text, NULL when empty), ``n_<target>`` (an amount's text without
-currency signs and spaces), ``p_<target>`` (the parsed value) and ``ok_<target>`` (whether a
-number has the right syntax). They are compiled into the one validation pass (``_validate``).
+``s_<target>`` (its trimmed text, NULL when empty), ``n_<target>`` (a number's digits, without
+its currency sign, spaces and thousands separators), ``p_<target>`` (the parsed value) and
+``ok_<target>`` (whether a number's text, as written, has the right syntax). They are compiled
+into the one validation pass (``_validate``). :func:`read_sql` reads a text column the same
+way in one expression, for the ledger's reading of batches loaded before a target's type was
+fixed.
+
+A number is judged on its text as written: a currency sign only once, at the start or the end;
+spaces only as thousands separators; an amount with decimals past the second that are not
+zeros is not rounded but quarantined (``too_many_decimals``), so bounds are checked on the
+exact value.
 """
 
 from __future__ import annotations
@@ -16,13 +24,70 @@ from openbureau.ingest._sql import lit, q
 from openbureau.ingest.reasons import reason_sql
 from openbureau.ingest.spec import FieldSpec, SourceSpec, code_key
 
-# Currency signs and spaces (a thousands separator in many countries) are dropped first.
-_NOISE = "[\\s$€£¥]"
-# Digits with thousands separators in groups of three, or none; then a decimal part.
-_GROUPED = "([0-9]+|[0-9]{{1,3}}(\\{sep}[0-9]{{3}})+)"
-AMOUNT_SYNTAX = "[+-]?" + _GROUPED.format(sep=",") + "(\\.[0-9]*)?|[+-]?\\.[0-9]+"
-AMOUNT_SYNTAX_DECIMAL_COMMA = "[+-]?" + _GROUPED.format(sep=".") + "(,[0-9]*)?|[+-]?,[0-9]+"
-INTEGER_SYNTAX = "[+-]?" + _GROUPED.format(sep=",") + "(\\.0*)?"
+_CURRENCY = "[$€£¥]"
+_SPACE = "[ \\x{00A0}\\x{202F}]"  # a space, a no-break space or a narrow one
+
+
+def _digits(sep: str) -> str:
+    """Digits, with thousands separators (``sep`` or a space, not both) in groups of three."""
+    return f"(?:[0-9]+|[0-9]{{1,3}}(?:{sep}[0-9]{{3}})+|[0-9]{{1,3}}(?:{_SPACE}[0-9]{{3}})+)"
+
+
+def _amount(sep: str, point: str) -> str:
+    """An amount as written: a sign, at most one currency sign at the start or the end (a space
+    between it and the digits allowed), digits and a decimal part."""
+    n = f"(?:{_digits(sep)}(?:{point}[0-9]*)?|{point}[0-9]+)"
+    c = f"{_CURRENCY}{_SPACE}?"
+    return f"[+-]?(?:{c})?{n}|{c}[+-]{n}|[+-]?{n}{_SPACE}?{_CURRENCY}"
+
+
+AMOUNT_SYNTAX = _amount(",", "\\.")
+AMOUNT_SYNTAX_DECIMAL_COMMA = _amount("\\.", ",")
+INTEGER_SYNTAX = "[+-]?" + _digits(",") + "(?:\\.0*)?"
+INTEGER_SYNTAX_DECIMAL_COMMA = "[+-]?" + _digits("\\.") + "(?:,0*)?"
+# Decimals past the second that are not zeros: the amount cannot be stored (two decimals)
+# without changing it. (Checked after the syntax, so the point is the decimal separator.)
+_EXCESS = "\\.[0-9]{2}[0-9]*[1-9]"
+_EXCESS_DECIMAL_COMMA = ",[0-9]{2}[0-9]*[1-9]"
+# What is left out of an amount's text before it is cast, once its syntax is checked.
+_DROPPED = f"(?:{_CURRENCY}|{_SPACE})"
+
+
+@dataclass(frozen=True)
+class _Number:
+    """How the text of an amount or an integer field is checked and cast."""
+
+    syntax: str  # the text as written, trimmed
+    excess: str | None  # found in the text: more decimals than the type stores
+    sql_type: str
+    decimal_comma: bool
+
+    @staticmethod
+    def of(f: FieldSpec) -> _Number:
+        amount = f.type == "amount"
+        comma = f.decimal_comma
+        if amount:
+            syntax = AMOUNT_SYNTAX_DECIMAL_COMMA if comma else AMOUNT_SYNTAX
+        else:
+            syntax = INTEGER_SYNTAX_DECIMAL_COMMA if comma else INTEGER_SYNTAX
+        excess = (_EXCESS_DECIMAL_COMMA if comma else _EXCESS) if amount else None
+        return _Number(syntax, excess, "DECIMAL(18, 2)" if amount else "BIGINT", comma)
+
+    def digits(self, text: str) -> str:
+        """``text`` without currency signs, spaces and thousands separators: what is cast."""
+        bare = f"regexp_replace({text}, {lit(_DROPPED)}, '', 'g')"
+        if self.decimal_comma:
+            return f"replace(replace({bare}, '.', ''), ',', '.')"
+        return f"replace({bare}, ',', '')"
+
+    def value(self, digits: str) -> str:
+        return f"TRY_CAST({digits} AS {self.sql_type})"
+
+    def well_formed(self, text: str) -> str:
+        return f"regexp_full_match({text}, {lit(self.syntax)})"
+
+    def too_precise(self, text: str) -> str:
+        return f"regexp_matches({text}, {lit(self.excess)})" if self.excess else "false"
 
 
 @dataclass(frozen=True)
@@ -30,9 +95,9 @@ class FieldSql:
     """The SQL that reads one field."""
 
     parsed: str  # the typed value (NULL when the text does not parse), over s_ and n_
-    syntax: str | None  # whether the text has the type's syntax, over s_ and n_ (numbers)
+    syntax: str | None  # whether the text as written has the type's syntax, over s_ (numbers)
     problem: str  # the field's reason ('code:target') or NULL, over s_, p_ and ok_
-    number_text: str | None = None  # an amount's n_, over v_ (computed once, read twice)
+    number_text: str | None = None  # a number's n_, over v_
 
 
 def field_sql(spec: SourceSpec, f: FieldSpec, tokenise: Callable[[str], str]) -> FieldSql:
@@ -43,30 +108,17 @@ def field_sql(spec: SourceSpec, f: FieldSpec, tokenise: Callable[[str], str]) ->
     syntax: str | None = None
     number_text: str | None = None
     if f.type in ("date", "month"):
-        parsed = ", ".join(f"try_strptime({s}, {lit(fmt)})" for fmt in f.formats or [])
-        value = f"CAST(coalesce({parsed}) AS DATE)"
-        if f.type == "month":
-            value = f"date_trunc('month', {value})::DATE"
+        value = _date(f, s)
         checks.append((f"{p} IS NULL", "unparseable_date"))
     elif f.type in ("amount", "integer"):
-        cleaned = s
-        if f.type == "amount":
-            number_text = f"regexp_replace(trim({q('v_' + f.target)}), '{_NOISE}', '', 'g')"
-            cleaned = q("n_" + f.target)
-        if f.decimal_comma:
-            pattern, number = (
-                AMOUNT_SYNTAX_DECIMAL_COMMA,
-                f"replace(replace({cleaned}, '.', ''), ',', '.')",
-            )
-        else:
-            pattern = AMOUNT_SYNTAX if f.type == "amount" else INTEGER_SYNTAX
-            number = f"replace({cleaned}, ',', '')"
-        sql_type = "DECIMAL(18, 2)" if f.type == "amount" else "BIGINT"
-        value = f"TRY_CAST({number} AS {sql_type})"
-        syntax = f"regexp_full_match({cleaned}, {lit(pattern)})"
+        number = _Number.of(f)
+        number_text = number.digits(f"trim({q('v_' + f.target)})")
+        value = number.value(q("n_" + f.target))
+        syntax = number.well_formed(s)  # the text as written, not as cleaned
         checks.append(
             (f"NOT {q('ok_' + f.target)}", "bad_amount" if f.type == "amount" else "bad_integer")
         )
+        checks.append((number.too_precise(s), "too_many_decimals"))
         checks.append((f"{p} IS NULL", "implausible_value"))  # too large for its type
     elif f.type in ("code", "boolean") or spec.vocabulary(f) is not None:
         value = _code_sql(spec, f, s)
@@ -91,6 +143,32 @@ def field_sql(spec: SourceSpec, f: FieldSpec, tokenise: Callable[[str], str]) ->
         problem=f"CASE WHEN {s} IS NULL THEN NULL {whens} END",
         number_text=number_text,
     )
+
+
+def _date(f: FieldSpec, text: str) -> str:
+    parsed = ", ".join(f"try_strptime({text}, {lit(fmt)})" for fmt in f.formats or [])
+    value = f"CAST(coalesce({parsed}) AS DATE)"
+    return f"date_trunc('month', {value})::DATE" if f.type == "month" else value
+
+
+def read_sql(f: FieldSpec, text: str) -> str:
+    """One expression reading the text ``text`` as ingest reads field ``f`` (an amount, an
+    integer, a date or a month): the typed value, or NULL wherever ingest would quarantine it
+    (syntax, decimals, size, bounds, length)."""
+    t = f"nullif(trim({text}), '')"
+    if f.type in ("amount", "integer"):
+        n = _Number.of(f)
+        ok = f"{n.well_formed(t)} AND NOT {n.too_precise(t)}"
+        value = f"CASE WHEN {ok} THEN {n.value(n.digits(t))} END"
+    elif f.type in ("date", "month"):
+        value = _date(f, t)
+    else:
+        raise ValueError(f"{f.target}: type {f.type} is not read from text here")
+    limits = bounds.field_bounds(f)
+    within = f"length({t}) <= {f.length_limit}"
+    if limits is not None:
+        within += f" AND {limits.sql(value)}"
+    return f"CASE WHEN {within} THEN {value} END"
 
 
 def _code_sql(spec: SourceSpec, f: FieldSpec, s: str) -> str:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from openbureau.ingest import bounds
 from openbureau.ingest.reasons import REASONS
-from openbureau.ingest.vocabulary import VOCABULARIES
+from openbureau.ingest.vocabulary import TYPED_TARGETS, VOCABULARIES
 
 
 def vocabularies() -> str:
@@ -51,6 +51,15 @@ def plausible_values() -> str:
     )
 
 
+def typed_targets() -> str:
+    """The canonical targets the ledger reads with a fixed type."""
+    rows = "\n".join(
+        f"| `{t.target}` | {' or '.join(f'`{ty}`' for ty in t.types)} | {t.meaning} |"
+        for t in TYPED_TARGETS
+    )
+    return f"| target | type | what it holds |\n|---|---|---|\n{rows}"
+
+
 def reasons() -> str:
     """The quarantine reason codes."""
     rows = "\n".join(f"| `{code}` | {meaning} |" for code, meaning in REASONS.items())
@@ -60,6 +69,7 @@ def reasons() -> str:
 BLOCKS: dict[str, Callable[[], str]] = {
     "vocabularies": vocabularies,
     "plausible values": plausible_values,
+    "typed targets": typed_targets,
     "reasons": reasons,
 }
 

@@ -53,12 +53,15 @@ class BatchReport:
     loaded: int
     quarantined: int
     blank_lines: int = 0
-    reasons: list[tuple[str, int, int]] = field(default_factory=list)  # reason, rows, first line
+    # every reason of the quarantined rows: (reason, rows with it, first line); a row with
+    # several reasons counts under each, so the rows do not add up to ``quarantined``
+    reasons: list[tuple[str, int, int]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     # the loaded rows against the feed's earlier reports of their key (store.REPORTS)
     new: int = 0
     identical: int = 0
     superseding: int = 0
+    several_reasons: int = 0  # quarantined rows with more than one reason
 
     @property
     def reconciled(self) -> bool:
@@ -140,12 +143,16 @@ def _ensure_feed_table(engine: Engine, spec: SourceSpec) -> None:
             engine.execute(f"ALTER TABLE {q(spec.table)} ADD COLUMN {q(c)} {t}")
 
 
-def _reason_summary(engine: Engine) -> list[tuple[str, int, int]]:
+def _reason_summary(engine: Engine) -> tuple[list[tuple[str, int, int]], int]:
+    """Every reason with the rows that have it and its first line, most frequent first; and
+    how many rows have more than one (they count under each)."""
     rows = engine.query(
-        f"SELECT coalesce(_reason || ':' || _field, _reason), count(*), min(_line_no) "
-        f"FROM {STAGED} WHERE len(_reasons) > 0 GROUP BY 1 ORDER BY 2 DESC, 1"
+        f"SELECT reason, count(DISTINCT _line_no), min(_line_no) FROM (SELECT _line_no, "
+        f"unnest(_reasons) AS reason FROM {STAGED} WHERE len(_reasons) > 0) "
+        "GROUP BY 1 ORDER BY 2 DESC, 1"
     )
-    return [(r[0], int(r[1]), int(r[2])) for r in rows]
+    several = engine.scalar(f"SELECT count(*) FROM {STAGED} WHERE len(list_distinct(_reasons)) > 1")
+    return [(r[0], int(r[1]), int(r[2])) for r in rows], int(several)
 
 
 def _check_truncated(engine: Engine, content: FileContent) -> None:
@@ -227,7 +234,7 @@ def _publish(
     if staged != read:
         raise EngineError(f"{path}: staged {staged} rows but read {read}; refusing to load")
     _check_truncated(engine, content)
-    reasons = _reason_summary(engine)
+    reasons, several = _reason_summary(engine)
     if read and quarantined / read > max_share:
         top, _, first = reasons[0]
         raise FileRejected(
@@ -350,6 +357,7 @@ def _publish(
         counts["new"],
         counts["identical"],
         counts["superseding"],
+        several,
     )
 
 

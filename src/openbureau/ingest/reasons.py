@@ -24,8 +24,11 @@ REASONS: dict[str, str] = {
     "unparseable_date": "the value matches none of the field's date formats",
     "implausible_date": "a date outside its field's bounds (see Plausible values)",
     "bad_amount": "not a number: digits, an optional sign, thousands separators in groups of "
-    "three and one decimal separator (no exponent, no underscores)",
+    "three and one decimal separator, one currency sign at most, at the start or the end (no "
+    "exponent, no underscores, no other spaces)",
     "bad_integer": "not a whole number (same syntax, no decimals but .0)",
+    "too_many_decimals": "an amount with more than two decimals (other than trailing zeros): "
+    "it cannot be stored without rounding it",
     "implausible_value": "a number outside its field's bounds (see Plausible values)",
     "unknown_code": "not in the field's code table, or not a value of its target's vocabulary",
     "bad_national_id": "a national ID that is not 5-20 letters or digits",

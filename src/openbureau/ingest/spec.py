@@ -45,7 +45,13 @@ from pydantic import (
 from openbureau.errors import SpecError
 from openbureau.ingest import bounds, vocabulary
 from openbureau.ingest._yaml import load_yaml
-from openbureau.ingest.vocabulary import BOOLEAN, PAYMENT_KIND, PUBLIC_RECORD_KIND, Vocabulary
+from openbureau.ingest.vocabulary import (
+    BOOLEAN,
+    DATE_TYPES,
+    PAYMENT_KIND,
+    PUBLIC_RECORD_KIND,
+    Vocabulary,
+)
 
 SPEC_VERSION = 1
 
@@ -215,7 +221,12 @@ class FieldSpec(BaseModel):
         return table
 
     @model_validator(mode="after")
-    def _consistent(self) -> FieldSpec:
+    def _consistent(self, info: ValidationInfo) -> FieldSpec:
+        typed = vocabulary.types_of(self.target)
+        if typed and self.type not in typed and not _historical(info):
+            # (a batch loaded before types were fixed is read by the ledger, which names the
+            # values it cannot read)
+            raise ValueError(f"{self.target} must have type {' or '.join(typed)}, not {self.type}")
         if self.target in IDENTITY_FIELDS:
             if self.category is not DataCategory.identity:
                 raise ValueError(
@@ -415,6 +426,13 @@ class SourceSpec(BaseModel):
             for t in self.ledger.targets():
                 if t not in known:
                     raise ValueError(f"ledger: {t!r} is not a target of any field")
+            for key in ("event_date", "reported_date"):
+                t = getattr(self.ledger, key)
+                if t and not _historical(info) and self.field(t).type not in DATE_TYPES:
+                    raise ValueError(
+                        f"ledger.{key}: {t!r} has type {self.field(t).type}; the ledger reads "
+                        f"it as a date: give it type {' or '.join(DATE_TYPES)}"
+                    )
             for needed in EVENT_REQUIRES[self.ledger.event]:
                 if not known.intersection(needed):
                     raise ValueError(

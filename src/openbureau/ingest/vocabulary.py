@@ -1,10 +1,16 @@
-"""The canonical vocabularies: every value a coded canonical field may hold, declared once.
+"""The canonical vocabularies: every value a coded canonical field may hold, declared once;
+and the type of every canonical target the ledger reads as a number or a date.
 
 A furnisher's codes are mapped onto these values by the ``codes`` table of a spec field; a table
 that maps to a value outside its target's vocabulary is refused when the spec is loaded, and a
 value the table lacks is quarantined (``unknown_code``). The ledger reads the same declarations
 (the delinquency rank of each account status, the kinds of payments and public records), and
 docs/ingest.md lists them from here (``python -m openbureau.ingest.docgen``).
+
+A target the ledger reads as an amount, a count of days or a date (``TYPED_TARGETS``) has a
+fixed type, as identity fields do: a spec giving it another type is refused when it is loaded,
+so its values are always read with the type's strict syntax and bounds (a ``string`` would load
+``-5`` as a credit limit, and ``N/A`` would stop the ledger).
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ class Term:
 
     value: str
     meaning: str
+    shown: str = ""  # how a person's file shows it, when the value itself reads badly
 
 
 @dataclass(frozen=True)
@@ -59,14 +66,14 @@ ACCOUNT_STATUS = Vocabulary(
     "account_status",
     "Account status (payment status of a month)",
     (
-        Term("current", "paid as agreed; not past due"),
-        Term("dpd30", "30 to 59 days past due"),
-        Term("dpd60", "60 to 89 days past due"),
-        Term("dpd90", "90 to 119 days past due"),
-        Term("dpd120", "120 to 149 days past due"),
-        Term("dpd150", "150 or more days past due"),
-        Term("chargeoff", "charged off: the lender wrote the debt off as a loss"),
-        Term("closed", "closed in good standing (paid off, or closed by either side)"),
+        Term("current", "paid as agreed; not past due", "paid as agreed"),
+        Term("dpd30", "30 to 59 days past due", "30 days late"),
+        Term("dpd60", "60 to 89 days past due", "60 days late"),
+        Term("dpd90", "90 to 119 days past due", "90 days late"),
+        Term("dpd120", "120 to 149 days past due", "120 days late"),
+        Term("dpd150", "150 or more days past due", "150+ days late"),
+        Term("chargeoff", "charged off: the lender wrote the debt off as a loss", "charged off"),
+        Term("closed", "closed in good standing (paid off, or closed by either side)", "closed"),
     ),
     targets=("payment_status",),
 )
@@ -166,6 +173,58 @@ DAYS_PAST_DUE: dict[str, int] = {
 }
 CHARGED_OFF = "chargeoff"
 REVOLVING = "card"  # the product whose balance over its limit is a utilisation
+# Statuses of an account in good standing (rank 0): what a lender's summary counts as not late.
+GOOD_STANDING: tuple[str, ...] = tuple(s for s in ACCOUNT_STATUS if STATUS_RANK[s] == 0)
+# Public record kinds that are a bankruptcy: a default for the training outcome.
+BANKRUPTCIES: tuple[str, ...] = ("bankruptcy_ch7", "bankruptcy_ch13")
 
 if set(STATUS_RANK) != set(ACCOUNT_STATUS.values) or not set(DAYS_PAST_DUE) <= set(STATUS_RANK):
     raise AssertionError("every account status needs a rank (vocabulary.STATUS_RANK)")
+if not set(BANKRUPTCIES) <= set(PUBLIC_RECORD_KIND.values):
+    raise AssertionError("vocabulary.BANKRUPTCIES must be public record kinds")
+
+
+@dataclass(frozen=True)
+class TypedTarget:
+    """A canonical target the ledger reads as a number or a date, and the types it may have."""
+
+    target: str
+    types: tuple[str, ...]  # field types a spec may give it; the first is the usual one
+    meaning: str
+
+
+_DATE = ("date", "month")
+_MONTH = ("month", "date")
+
+# Every canonical target the ledger reads with a type (ledger/_schema.py checks its columns
+# against this). A spec must give each the type listed; a string would bypass the strict syntax
+# and the bounds of its values.
+TYPED_TARGETS: tuple[TypedTarget, ...] = (
+    TypedTarget("balance", ("amount",), "amount owed on the account"),
+    TypedTarget("credit_limit", ("amount",), "credit limit of the account"),
+    TypedTarget("original_amount", ("amount",), "amount lent at the start of a loan"),
+    TypedTarget("amount_due", ("amount",), "amount a bill asked for"),
+    TypedTarget("amount_paid", ("amount",), "amount paid against a bill"),
+    TypedTarget("amount", ("amount",), "amount of a judgment or lien"),
+    TypedTarget("days_past_due", ("integer",), "days an account is past due"),
+    TypedTarget("days_late", ("integer",), "days a bill was paid after its due date"),
+    TypedTarget("period", _MONTH, "the month a row reports"),
+    TypedTarget("opened_date", _DATE, "day the account was opened"),
+    TypedTarget("closed_date", _DATE, "day the account was closed"),
+    TypedTarget("due_date", _DATE, "day a bill was due"),
+    TypedTarget("paid_date", _DATE, "day a bill was paid"),
+    TypedTarget("inquiry_date", _DATE, "day of an application for credit"),
+    TypedTarget("filed_date", _DATE, "day a public record was filed"),
+    TypedTarget("satisfied_date", _DATE, "day a judgment was satisfied"),
+    TypedTarget("released_date", _DATE, "day a lien was released"),
+    TypedTarget("resolved_date", _DATE, "day a public record was resolved"),
+    TypedTarget("reported_date", _DATE, "day the furnisher reported the row"),
+)
+
+_TYPES = {t.target: t.types for t in TYPED_TARGETS}
+DATE_TYPES = _DATE  # the types of a target a ledger block names as a date (event_date ...)
+
+
+def types_of(target: str) -> tuple[str, ...] | None:
+    """The field types a canonical target may have, if the ledger fixes them."""
+    return _TYPES.get(target)

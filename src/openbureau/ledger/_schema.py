@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from openbureau.ingest.vocabulary import (
     ACCOUNT_STATUS,
+    DATE_TYPES,
     DAYS_PAST_DUE,
     INQUIRY_PURPOSE,
     PAYMENT_KIND,
@@ -25,7 +26,12 @@ from openbureau.ingest.vocabulary import (
     PUBLIC_RECORD_KIND,
     STATUS_RANK,
     Vocabulary,
+    types_of,
 )
+
+# What the ledger could not read of a version's loaded row: the event column, the target, the
+# text and why (see ``_legacy``).
+UNREADABLE = "STRUCT(field VARCHAR, target VARCHAR, text VARCHAR, why VARCHAR)[]"
 
 # (column, SQL type) shared by every event table.
 COMMON: list[tuple[str, str]] = [
@@ -48,6 +54,10 @@ COMMON: list[tuple[str, str]] = [
     # reported_date): until then this version is what the bureau knew. NULL while current, and
     # for a version a bureau correction replaced (a correction holds from the report's start)
     ("superseded_on", "DATE"),
+    # values of the version's loaded row the ledger could not read (a batch loaded before the
+    # target's type was fixed: ``N/A`` as a credit limit); its column is then NULL, and
+    # build_ledger refuses the version until it is corrected or suppressed
+    ("unreadable", UNREADABLE),
 ]
 
 
@@ -144,6 +154,26 @@ EVENTS: dict[str, EventTable] = {
         ),
     ),
 }
+
+
+def _check_typed_sources() -> None:
+    """Every typed event column reads only targets whose type ingest fixes to its kind (see
+    vocabulary.TYPED_TARGETS), so a value that reaches it was parsed and bounded at ingest."""
+    kinds = {AMOUNT: {"amount"}, "INTEGER": {"integer"}, "DATE": set(DATE_TYPES)}
+    for table in EVENTS.values():
+        for c in table.columns:
+            want = kinds.get(c.sql_type)
+            if want is None:
+                continue
+            for source in c.sources:
+                if not set(types_of(source) or {"string"}) <= want:
+                    raise AssertionError(
+                        f"{table.table}.{c.name} reads {source}: declare its type in "
+                        "ingest.vocabulary.TYPED_TARGETS"
+                    )
+
+
+_check_typed_sources()
 
 # A status row the ledger can rank: a known status, or none and a count of days past due.
 RANKABLE_STATUS_SQL = (

@@ -21,12 +21,14 @@ from openbureau.errors import UserError
 from openbureau.ingest._yaml import load_yaml
 from openbureau.ingest.spec import LedgerMapping, SourceSpec, parse_spec
 from openbureau.ledger._checks import refuse_unknown_values
+from openbureau.ledger._legacy import LoadedValues, column_types
 from openbureau.ledger._schema import (
     BATCHES,
     COMMON,
     EVENTS,
     SUPPRESSIONS,
     TRADELINES_VIEW,
+    UNREADABLE,
     EventTable,
     create_sql,
     effective_view_sql,
@@ -76,20 +78,30 @@ def upgrade_schema(engine: Engine) -> None:
             engine.execute(f"UPDATE {table.table} SET loaded_record_id = record_id")
         if "superseded_on" not in engine.columns(table.table):
             engine.execute(f"ALTER TABLE {table.table} ADD COLUMN superseded_on DATE")
+        if "unreadable" not in engine.columns(table.table):  # (read everything it held)
+            engine.execute(f"ALTER TABLE {table.table} ADD COLUMN unreadable {UNREADABLE}")
     # (views listing e.* are made again with any new column, and rank statuses as this
     # version does)
     create_views(engine)
 
 
-def _select_sql(table: EventTable, spec: SourceSpec, mapping: LedgerMapping, compared: bool) -> str:
+def _select_sql(
+    table: EventTable,
+    spec: SourceSpec,
+    mapping: LedgerMapping,
+    compared: bool,
+    types: dict[str, str],
+) -> str:
     """SELECT mapping one batch's loaded rows onto ``table``'s columns, each as version 1 of
     its own record, with the loaded row it supersedes (``_prior_record``; ``compared``: the
-    feed table has the column)."""
+    feed table has the column). ``types``: the feed table's column types (a column loaded as
+    text for a typed target is read as ingest reads the type; see ``_legacy``)."""
     have = {f.target for f in spec.fields}
     furnisher = spec.furnisher.replace("'", "''")
+    loaded = LoadedValues(types)
 
-    def pick(sources: tuple[str, ...], sql_type: str) -> str:
-        present = [f"s.{t}" for t in sources if t in have]
+    def pick(sources: tuple[str, ...], sql_type: str, column: str) -> str:
+        present = [loaded.value(t, sql_type, column) for t in sources if t in have]
         if not present:
             return f"CAST(NULL AS {sql_type})"
         expr = present[0] if len(present) == 1 else f"coalesce({', '.join(present)})"
@@ -102,14 +114,15 @@ def _select_sql(table: EventTable, spec: SourceSpec, mapping: LedgerMapping, com
         elif c.name == "record_kind":
             expr = f"s.{mapping.kind_from}" if mapping.kind_from else f"'{mapping.kind}'"
         else:
-            expr = pick(c.sources, c.sql_type.split()[0])
+            expr = pick(c.sources, c.sql_type.split()[0], c.name)
             if c.qualify:
                 expr = f"'{furnisher}:' || {expr}"
         cols.append(f"{expr} AS {c.name}")
-    event_date = f"CAST(s.{mapping.event_date} AS DATE)"
+    event_date = f"CAST({loaded.value(mapping.event_date, 'DATE', 'event_date')} AS DATE)"
     reported = f"{event_date} + INTERVAL {mapping.report_lag_days} DAY"
     if mapping.reported_date:
-        reported = f"coalesce(CAST(s.{mapping.reported_date} AS DATE), {reported})"
+        given = loaded.value(mapping.reported_date, "DATE", "reported_date")
+        reported = f"coalesce(CAST({given} AS DATE), {reported})"
     return f"""
         SELECT s.record_id || '~1' AS event_id, s.record_id, 1 AS version, true AS is_current,
             NULL::VARCHAR AS supersedes, pi.person_id, m.identity_id,
@@ -118,7 +131,7 @@ def _select_sql(table: EventTable, spec: SourceSpec, mapping: LedgerMapping, com
             {"s.supersedes" if compared else "NULL::VARCHAR"} AS _prior_record,
             {event_date} AS event_date,
             CAST({reported} AS DATE) AS reported_date, now()::TIMESTAMP AS recorded_at,
-            NULL AS correction_reason,
+            NULL AS correction_reason, {loaded.unreadable()} AS unreadable,
             {", ".join(cols)}
         FROM {spec.table} s
         LEFT JOIN identity_record_map m ON m.record_id = s.record_id
@@ -193,9 +206,10 @@ def _map_batch(
     assert spec.ledger is not None
     t = table.table
     compared = "supersedes" in engine.columns(spec.table)
+    types = column_types(engine, spec.table)
     engine.execute(
         f"""CREATE OR REPLACE TEMP TABLE _ledger_batch AS
-        WITH mapped AS ({_select_sql(table, spec, spec.ledger, compared)}),
+        WITH mapped AS ({_select_sql(table, spec, spec.ledger, compared, types)}),
         chain AS (
           SELECT loaded_record_id AS _prior_record, any_value(record_id) AS root FROM {t}
           WHERE loaded_record_id IN (SELECT _prior_record FROM mapped) GROUP BY 1),

@@ -1,7 +1,9 @@
 """Corrections and suppressions: how governance changes what counts, without deleting anything.
 
 ``correct_record`` adds a new version of a record's event with some fields changed; the old
-version stays, marked not current, and the new one names it in ``supersedes``.
+version stays, marked not current, and the new one names it in ``supersedes``. Given an event
+id, it corrects that version: one a furnisher's newer report replaced, which point-in-time
+features read until the newer report's date (the corrected version then counts there instead).
 ``suppress_record`` keeps a record out of features and scores (disputed, aged off, no consent,
 fraud) until ``lift_suppression``; the record itself is untouched.
 
@@ -19,8 +21,13 @@ from openbureau.ledger._schema import EVENTS, SUPPRESSION_REASONS, EventTable
 from openbureau.ledger.build import ensure_schema, upgrade_schema
 
 
-def _find(engine: Engine, record_id: str) -> tuple[EventTable, str, str, int]:
-    """(table, the report's record id, its current event id, that event's version)."""
+def _find(
+    engine: Engine, record_id: str, *, to_correct: bool = False
+) -> tuple[EventTable, str, str]:
+    """(table, the report's record id, the event id of the version meant: the current one, or
+    the one an event id names; ``to_correct``: one features can still read)."""
+    if "~" in record_id:  # an event id: one version of a report
+        return _find_version(engine, record_id, to_correct)
     for table in EVENTS.values():
         # (a ledger built by an earlier openbureau, read-only, has no loaded_record_id)
         loaded = "loaded_record_id" in engine.columns(table.table)
@@ -33,16 +40,46 @@ def _find(engine: Engine, record_id: str) -> tuple[EventTable, str, str, int]:
         if not report:
             continue
         row = engine.query(
-            f"SELECT event_id, version FROM {table.table} WHERE record_id = ? AND is_current",
+            f"SELECT event_id FROM {table.table} WHERE record_id = ? AND is_current",
             [report[0][0]],
         )
         if row:
-            return table, str(report[0][0]), str(row[0][0]), int(row[0][1])
+            return table, str(report[0][0]), str(row[0][0])
     raise UserError(f"record {record_id!r} is not in the ledger")
+
+
+def _find_version(engine: Engine, event_id: str, to_correct: bool) -> tuple[EventTable, str, str]:
+    """A version by its event id; to be corrected, one that features can still read: the
+    current one, or one a furnisher's newer report replaced (it counts until
+    ``superseded_on``)."""
+    for table in EVENTS.values():
+        counted = (
+            "superseded_on IS NOT NULL"
+            if "superseded_on" in engine.columns(table.table)
+            else "false"
+        )
+        row = engine.query(
+            f"SELECT record_id, is_current OR {counted} FROM {table.table} WHERE event_id = ?",
+            [event_id],
+        )
+        if not row:
+            continue
+        if to_correct and not row[0][1]:
+            raise UserError(
+                f"event {event_id} no longer counts: a correction replaced it; correct the "
+                "version that did (record_history lists them)"
+            )
+        return table, str(row[0][0]), event_id
+    raise UserError(f"event {event_id!r} is not in the ledger")
 
 
 def correct_record(engine: Engine, record_id: str, changes: dict[str, Any], reason: str) -> str:
     """Add a corrected version of ``record_id``'s event; returns the new event id.
+
+    ``record_id`` names the report (its record id, or a version's loaded record id), whose
+    current version is corrected; or one version by its event id (``B000001.7~1``), to correct
+    a version a furnisher's newer report replaced: features as of a date before that report
+    read it. The corrected version takes the place of the one it corrects, over the same days.
 
     Raises:
         UserError: unknown record, a field that is not a correctable event field, no reason.
@@ -52,7 +89,7 @@ def correct_record(engine: Engine, record_id: str, changes: dict[str, Any], reas
         raise UserError("a correction needs a reason")
     if not changes:
         raise UserError("a correction needs at least one changed field")
-    table, record_id, event_id, version = _find(engine, record_id)
+    table, record_id, event_id = _find(engine, record_id, to_correct=True)
     allowed = table.correctable()
     vocabularies = {c.name: c.vocabulary for c in table.columns if c.vocabulary}
     for name, value in changes.items():
@@ -64,19 +101,31 @@ def correct_record(engine: Engine, record_id: str, changes: dict[str, Any], reas
         vocab = vocabularies.get(name)
         if vocab is not None and value is not None and value not in vocab:
             raise UserError(f"{name} {value!r} is not one of {vocab.listing()}")
-    new_id = f"{record_id}~{version + 1}"
     replace = ", ".join(f"CAST(? AS {_type(table, n)}) AS {n}" for n in changes)
+    # a corrected value is read: it is no longer unreadable
+    fields = ", ".join("'" + n + "'" for n in changes)
     with engine.transaction():
+        version = 1 + int(
+            engine.scalar(
+                f"SELECT max(version) FROM {table.table} WHERE record_id = ?", [record_id]
+            )
+        )
+        new_id = f"{record_id}~{version}"
+        # The new version holds where the old one did (current, or until the newer report);
+        # the old one then counts on no date.
         engine.execute(
             f"""INSERT INTO {table.table}
-            SELECT * REPLACE (? AS event_id, ? AS version, true AS is_current,
-                              ? AS supersedes, now()::TIMESTAMP AS recorded_at,
-                              ? AS correction_reason, {replace})
+            SELECT * REPLACE (? AS event_id, ? AS version, ? AS supersedes,
+                              now()::TIMESTAMP AS recorded_at, ? AS correction_reason,
+                              list_filter(unreadable, lambda u: u.field NOT IN ({fields}))
+                                AS unreadable,
+                              {replace})
             FROM {table.table} WHERE event_id = ?""",
-            [new_id, version + 1, event_id, reason, *changes.values(), event_id],
+            [new_id, version, event_id, reason, *changes.values(), event_id],
         )
         engine.execute(
-            f"UPDATE {table.table} SET is_current = false WHERE event_id = ?", [event_id]
+            f"UPDATE {table.table} SET is_current = false, superseded_on = NULL WHERE event_id = ?",
+            [event_id],
         )
     return new_id
 
@@ -95,7 +144,7 @@ def suppress_record(engine: Engine, record_id: str, reason: str, note: str = "")
         raise UserError(
             f"suppression reason {reason!r} is not one of {', '.join(SUPPRESSION_REASONS)}"
         )
-    _, record_id, _, _ = _find(engine, record_id)
+    _, record_id, _ = _find(engine, record_id)
     with engine.transaction():
         sid = int(
             engine.scalar("SELECT coalesce(max(suppression_id), 0) + 1 FROM ledger_suppressions")
@@ -126,7 +175,7 @@ def lift_suppression(engine: Engine, suppression_id: int, note: str = "") -> Non
 def record_history(engine: Engine, record_id: str) -> list[dict[str, Any]]:
     """Every version of a record's event, oldest first, with its suppressions: the bureau's
     corrections and the furnisher's later reports, each with its batch and loaded row."""
-    table, record_id, _, _ = _find(engine, record_id)
+    table, record_id, _ = _find(engine, record_id)
     rows = engine.arrow(
         f"SELECT * FROM {table.table} WHERE record_id = ? ORDER BY version", [record_id]
     ).to_pylist()

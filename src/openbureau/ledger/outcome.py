@@ -14,8 +14,11 @@ import datetime as dt
 
 from openbureau.engine import Engine
 from openbureau.errors import UserError
+from openbureau.ingest.vocabulary import BANKRUPTCIES
 from openbureau.ledger._pit import date_literal
 from openbureau.ledger.build import ensure_schema
+
+_BANKRUPTCIES = ", ".join(f"'{kind}'" for kind in BANKRUPTCIES)
 
 
 def horizon_end(as_of: dt.date, horizon_months: int) -> dt.date:
@@ -72,7 +75,7 @@ def label_outcomes(
             WHERE status_rank >= 3 AND event_date > {d} AND event_date <= {e}
             UNION ALL
             SELECT person_id FROM ledger_public_records_effective
-            WHERE record_kind LIKE 'bankruptcy%' AND filed_date > {d} AND filed_date <= {e}
+            WHERE record_kind IN ({_BANKRUPTCIES}) AND filed_date > {d} AND filed_date <= {e}
             UNION ALL
             SELECT person_id FROM bills
             WHERE due_date > {d} AND due_date <= {e} AND late_at_end >= 60)

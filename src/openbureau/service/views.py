@@ -12,23 +12,20 @@ from typing import Any, TypeVar
 
 from openbureau.engine import DuckDBEngine, Engine
 from openbureau.errors import UserError
+from openbureau.ingest.vocabulary import ACCOUNT_STATUS, GOOD_STANDING
 from openbureau.service.serving import Published
 
 T = TypeVar("T")
 
-STATUS_WORDS = {
-    "current": "paid as agreed",
-    "closed": "closed",
-    "dpd30": "30 days late",
-    "dpd60": "60 days late",
-    "dpd90": "90 days late",
-    "dpd120": "120 days late",
-    "dpd150": "150+ days late",
-    "chargeoff": "charged off",
+# How a file item's status reads: an account's from the vocabulary's declaration, a bill's
+# from the serving copy's own words (serving._file_items_sql).
+STATUS_WORDS = {t.value: t.shown or t.value for t in ACCOUNT_STATUS.terms} | {
     "on_time": "paid on time",
     "late": "paid 30+ days late",
     "unpaid": "unpaid",
 }
+# Accounts in good standing (rank 0): the rest count as not current for a lender.
+_GOOD_STANDING_SQL = ", ".join(f"'{s}'" for s in GOOD_STANDING)
 
 
 def _rows(pub: Published, sql: str, params: list[Any]) -> list[dict[str, Any]]:
@@ -146,13 +143,13 @@ def file_summary(pub: Published, person_id: str) -> dict[str, Any]:
     """What a lender sees of the file: counts and totals, not the records."""
     rows = _rows(
         pub,
-        """SELECT
+        f"""SELECT
             count(*) FILTER (kind = 'account' AND closed IS NULL) AS open_accounts,
             count(*) FILTER (kind = 'account') AS accounts,
             coalesce(sum(amount) FILTER (kind = 'account' AND closed IS NULL), 0) AS balances,
             coalesce(sum(credit_limit) FILTER (kind = 'account' AND closed IS NULL), 0)
                 AS credit_limits,
-            count(*) FILTER (kind = 'account' AND status NOT IN ('current', 'closed'))
+            count(*) FILTER (kind = 'account' AND status NOT IN ({_GOOD_STANDING_SQL}))
                 AS accounts_not_current,
             count(*) FILTER (kind = 'bill') AS bill_accounts,
             count(*) FILTER (kind = 'bill' AND status = 'unpaid') AS bills_unpaid,

@@ -1,11 +1,13 @@
 """Attacks on the audit log that once went unseen (issue 17): a store whose log was renamed or
-migrated down and up, rewritten whole; a head signed for every request."""
+migrated down and up, rewritten whole; a head signed for every request; a person's entries read
+through the log itself; a read pushed out of the person's reach by refusals."""
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
 import json
+import re
 import secrets
 from pathlib import Path
 from typing import Any
@@ -281,6 +283,7 @@ def test_one_person_cannot_make_every_request_sign_a_head(service: Service) -> N
             assert p["leaf_hash"] == row.hash
             if p["leaf"] is not None:
                 assert leaf_hash(p["leaf"].encode()).hex() == row.hash
+    assert "(proof pending)" in page.get("/me").text
     # once the wait is over, the next reader gets a head that proves them
     service.client.app.state.ctx.heads.interval = 0
     later = page.get("/api/v1/me/access").json()
@@ -288,3 +291,102 @@ def test_one_person_cannot_make_every_request_sign_a_head(service: Service) -> N
     head = verify_head(later["signed_head"], keys)
     assert all(e["pending"] is None for e in later["entries"])
     assert all(_included(e["proof"], head) for e in later["entries"])
+
+
+# --- 3. a read of the log is a read of the persons it shows ---------------------------------
+
+
+def _log_reads_seen(service: Service, who: str) -> list[dict[str, Any]]:
+    entries = _access(service, who)["entries"]
+    return [e for e in entries if e["action"].startswith("read audit log")]
+
+
+def test_a_read_of_the_log_filtered_on_a_person_is_in_their_access_log(service: Service) -> None:
+    _lena_reads(service)
+    r = service.client.get(
+        "/api/v1/audit", params={"subject": service.served.person}, headers=service.api("ada")
+    )
+    assert r.status_code == 200 and any(e["actor"] == "lena" for e in r.json())
+    seen = _log_reads_seen(service, "pat")
+    assert [(e["actor"], e["actor_role"]) for e in seen] == [("ada", "admin")]
+    assert "entry shown" in seen[0]["detail"] or "entries shown" in seen[0]["detail"]
+    assert _log_reads_seen(service, "quinn") == []
+    # the auditor's page too
+    page = service.login("audrey").get("/auditor", params={"subject": service.served.person})
+    assert page.status_code == 200 and "lena" in page.text
+    assert [e["actor"] for e in _log_reads_seen(service, "pat")] == ["audrey", "ada"]
+
+
+def test_an_unfiltered_read_of_the_log_is_in_the_access_log_of_each_person_it_shows(
+    service: Service,
+) -> None:
+    _lena_reads(service)
+    r = service.client.get("/api/v1/audit", params={"actor": "lena"}, headers=service.api("ada"))
+    assert {e["subject"] for e in r.json()} == {service.served.person}
+    seen = _log_reads_seen(service, "pat")
+    assert len(seen) == 1 and "1 about this person" in seen[0]["detail"]
+    assert _log_reads_seen(service, "quinn") == []
+    # a read that shows the log's own reads does not log their persons again
+    again = service.client.get(
+        "/api/v1/audit", params={"action": "read audit log"}, headers=service.api("ada")
+    )
+    assert any(e["subject"] == service.served.person for e in again.json())
+    assert len(_log_reads_seen(service, "pat")) == 1
+    # the page leaves them out unless asked, and says so
+    c = service.login("audrey")
+    page = c.get("/auditor").text
+    assert "Reads of the log itself" in page
+    table = page.split('id="audit-table"')[1]
+    assert "read audit log" not in table and "lena" in table
+    assert (
+        "read audit log"
+        in c.get("/auditor", params={"log_reads": "1"}).text.split('id="audit-table"')[1]
+    )
+
+
+# --- 4. every entry within a person's reach --------------------------------------------------
+
+
+def test_refusals_do_not_push_a_read_out_of_the_persons_reach(service: Service) -> None:
+    """An auditor reads the whole file, then is refused 60 times: the read stays on /me
+    (reads are listed apart from refusals), and every entry is reached a page at a time, each
+    page with proofs that verify."""
+    service.client.app.state.ctx.heads.interval = 0
+    pid, auditor = service.served.person, service.api("audrey")
+    r = service.client.get(
+        f"/api/v1/persons/{pid}/file", params={"purpose": "legal_order"}, headers=auditor
+    )
+    assert r.status_code == 200
+    for _ in range(60):
+        assert service.client.get(f"/api/v1/persons/{pid}/file", headers=auditor).status_code == 422
+    # the API: reads apart, and everything a page at a time (before the person's page is
+    # read through the password login: those reads would show here, as another login's)
+    reads = _access(service, "pat", show="reads")["entries"]
+    assert [(e["actor"], e["outcome"]) for e in reads] == [("audrey", "allowed")]
+    keys = service.client.get("/.well-known/audit-log-keys.json").json()
+    seen: list[dict[str, Any]] = []
+    before: int | None = None
+    while True:
+        params = {"limit": 25, **({"before": before} if before is not None else {})}
+        log = _access(service, "pat", **params)
+        head = verify_head(log["signed_head"], keys)
+        assert all(_included(e["proof"], head) for e in log["entries"])
+        seen += log["entries"]
+        if log["older"] is None:
+            break
+        before = log["older"]
+    assert len(seen) == 61 and len({e["proof"]["leaf_index"] for e in seen}) == 61
+    assert [e["outcome"] for e in seen].count("allowed") == 1
+    # the page: the read among the reads; the refusals apart, the older ones a link away
+    c = service.login("pat")
+    html = c.get("/me").text
+    looked = html.split('id="who-looked"')[1].split('id="refused"')[0]
+    assert "legal_order" in looked and "audrey" in looked
+    refusals = 0
+    while True:
+        refusals += html.split('id="who-looked"')[1].count("<td>denied</td>")
+        found = re.search(r'class="older" href="(/me/access\?show=refusals[^"]+)"', html)
+        if not found:
+            break
+        html = c.get(found.group(1).replace("&amp;", "&")).text
+    assert refusals == 60

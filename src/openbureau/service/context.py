@@ -169,3 +169,22 @@ class ServiceContext:
             outcome=outcome,
             detail=audit_detail(who, detail),
         )
+
+    def audit_many(
+        self, who: Principal, action: str, entries: list[tuple[str | None, str]]
+    ) -> None:
+        """One entry of ``action`` by ``who`` for each ``(subject, detail)``, written together."""
+        self.audit_writer.record_many(
+            [
+                {
+                    "actor": who.username,
+                    "actor_role": who.role,
+                    "action": action,
+                    "subject": subject,
+                    "purpose": None,
+                    "outcome": "allowed",
+                    "detail": audit_detail(who, detail),
+                }
+                for subject, detail in entries
+            ]
+        )

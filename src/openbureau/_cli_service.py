@@ -313,13 +313,34 @@ def audit_verify(workspace: WorkspaceOpt = Path("."), store: StoreOpt = None) ->
 
 @audit_app.command("sign")
 @handles_errors
-def audit_sign(workspace: WorkspaceOpt = Path("."), store: StoreOpt = None) -> None:
+def audit_sign(
+    workspace: WorkspaceOpt = Path("."),
+    store: StoreOpt = None,
+    new_log: Annotated[
+        str | None,
+        typer.Option(
+            "--new-log",
+            metavar="REASON",
+            help="The store was replaced on purpose (moved, restored, rebuilt): make its log "
+            "this workspace's, retiring the one recorded in public/audit-log.json; written to "
+            "the log as done by you, with REASON.",
+        ),
+    ] = None,
+) -> None:
     """Sign the log's current size and root now (also done at every publication, and every
-    audit_sign_every entries as bureau.toml's service section says)."""
+    audit_sign_every entries as bureau.toml's service section says). Refused (exit 1) when the
+    log does not extend the last head signed, or is not this workspace's log."""
     from openbureau.service.audit_heads import HEADS_FILE, sign_head
+    from openbureau.service.audit_signing import start_log
+    from openbureau.service.bindings import operator
 
     ws = Workspace.open(workspace)
-    head = sign_head(_store(workspace, store), ws.root)
+    factory = _store(workspace, store)
+    if new_log is None:
+        head = sign_head(factory, ws.root)
+    else:
+        head = start_log(factory, ws.root, operator().name, new_log)
+        console.print(f"Started a new audit log: {head.log_id} is this workspace's log now.")
     console.print(
         f"Signed tree head: {head.describe()}, root {head.root_hash.hex()} (key "
         f"{head.key_id}); kept in the store and {HEADS_FILE}."

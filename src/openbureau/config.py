@@ -180,6 +180,14 @@ class ServiceSection(_Section):
         description="sign a head of the audit log every this many entries (0: only at "
         "publications, on demand, and when a person's access log needs one)",
     )
+    audit_sign_interval: int = Field(
+        default=10,
+        ge=1,
+        le=86_400,
+        description="seconds between heads signed on demand: when a person's access log shows "
+        "entries the latest head does not cover, a head is signed only if the latest is this "
+        "old (else those entries' proofs are pending until the next head)",
+    )
 
 
 class Settings(_Section):
@@ -232,6 +240,7 @@ verify_per_minute = 600        # ... from all addresses together, per service pr
 proxy_headers = false          # trust X-Forwarded-For from forwarded_allow_ips (behind a proxy)
 forwarded_allow_ips = "127.0.0.1"
 audit_sign_every = 1000        # sign a head of the audit log every N entries (0: not by count)
+audit_sign_interval = 10       # ... and on demand (an access log) at most once every N seconds
 """
 
 

@@ -146,8 +146,23 @@ ACCOUNTS = [
 ]
 
 
+def own_workspace(served: Served, where: Path) -> Served:
+    """The served workspace for one test and its store: its own ``public/`` and ``secrets/``
+    (the keys, the heads file, and the record of its audit log, which binds a workspace to one
+    store's log), the rest (warehouse, snapshots, settings) linked to the served one's."""
+    ws = where / "served-ws"
+    ws.mkdir()
+    for item in served.ws.iterdir():
+        if item.name in ("public", "secrets"):
+            shutil.copytree(item, ws / item.name)
+        elif item.name != "service":  # (the served workspace's own store)
+            (ws / item.name).symlink_to(item)
+    return Served(ws, served.person, served.other)
+
+
 @pytest.fixture
-def service(served: Served, store_url: str) -> Iterator[Service]:
+def service(served: Served, store_url: str, tmp_path: Path) -> Iterator[Service]:
+    served = own_workspace(served, tmp_path)
     app = create_app(served.ws, store_url=store_url)
     factory = open_store(store_url)
     keys = {}

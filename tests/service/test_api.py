@@ -391,6 +391,7 @@ def test_a_retired_person_id_reads_the_file_it_was_merged_into(
             ("lee", "lender", None),
             ("old", "person", retired),
             ("now", "person", survivor),
+            ("aud", "auditor", None),
         ):
             account = create_account(
                 session,
@@ -429,7 +430,7 @@ def test_a_retired_person_id_reads_the_file_it_was_merged_into(
         # (the proofs differ: each read of the access log is itself a new leaf of the log)
         old_log, now_log = (
             [
-                {k: v for k, v in e.items() if k != "proof"}
+                {k: v for k, v in e.items() if k not in ("proof", "pending")}
                 for e in get("/api/v1/me/access", who)["entries"]
             ]
             for who in ("old", "now")
@@ -439,6 +440,14 @@ def test_a_retired_person_id_reads_the_file_it_was_merged_into(
         ]
         assert {e["actor"] for e in old_log if e["actor_role"] == "person"} == {"now"}
         assert {e["actor"] for e in now_log if e["actor_role"] == "person"} == {"old"}
+        # the audit log read by the retired ID: the file's entries under each of its IDs, and
+        # the read in the person's access log, as a read of their file
+        found = get("/api/v1/audit", "aud", subject=retired.lower(), log_reads="false")
+        assert {e["subject"] for e in found} == {survivor}
+        assert {e["actor"] for e in found} >= {"lee", "old", "now"}
+        seen = [e for e in get("/api/v1/me/access", "now")["entries"] if e["actor"] == "aud"]
+        assert [(e["action"], e["subject"]) for e in seen] == [("read audit log", survivor)]
+        assert seen[0]["detail"].startswith(f"asked for {retired}; ")
         r = client.get(
             "/api/v1/persons/P0NOBODY00001/score",
             params={"purpose": "account_review"},

@@ -206,6 +206,7 @@ def test_every_page_is_held_to_its_roles(service: Service) -> None:
     pages = {
         "/me": {"pat"},
         "/me/file": {"pat"},
+        "/me/access?show=refusals": {"pat"},
         "/lender": {"lena"},
         "/auditor": {"audrey", "ada"},
         "/auditor/report": {"audrey", "ada"},
@@ -224,7 +225,10 @@ def test_every_read_of_a_persons_data_is_in_the_audit_log(service: Service) -> N
 
     def entries() -> list[dict]:
         return service.client.get(
-            "/api/v1/audit", params={"subject": pid, "limit": 1000}, headers=service.api("ada")
+            "/api/v1/audit",
+            # (these reads of the log are logged with pid as their subject too: left out here)
+            params={"subject": pid, "limit": 1000, "log_reads": "false"},
+            headers=service.api("ada"),
         ).json()
 
     pat = service.login("pat")

@@ -7,7 +7,7 @@ every refusal.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
@@ -31,6 +31,7 @@ from openbureau.service.deps import (
 from openbureau.service.errors import ApiError
 from openbureau.service.lending import lookup
 from openbureau.service.log_proofs import consistency, with_proofs
+from openbureau.service.log_reads import ASKED, LOG_READS, read_audit_log
 from openbureau.service.schemas import (
     AccessLogOut,
     AccountIn,
@@ -79,7 +80,11 @@ router = APIRouter(prefix="/api/v1", responses=ERRORS)
 
 
 ELSEWHERE = "a read of another person's file, which then held records of yours"
-ASKED = "asked for "
+#: What a person's access log lists apart (``show``): refusals, and all the rest.
+SHOW_OUTCOMES = {
+    "reads": AuditEntry.outcome != "denied",
+    "refusals": AuditEntry.outcome == "denied",
+}
 
 
 def access_log(
@@ -88,35 +93,51 @@ def access_log(
     person_id: str,
     limit: int,
     viewer: Principal | None = None,
-) -> list[dict[str, Any]]:
+    *,
+    before: int | None = None,
+    show: str = "all",
+) -> tuple[list[dict[str, Any]], int | None]:
     """Who read the person's file, newest first: lender, auditor and admin reads and refusals,
     changes to the logins bound to the file, reads through any login to the file but the one
     ``viewer`` uses (without a viewer: no person's reads), also those logged under the retired
     IDs merged into it, and those of another file while it held the person's records (a mixed
-    file since taken apart: shown without that file's ID or what was asked for)."""
+    file since taken apart: shown without that file's ID or what was asked for).
+
+    A page of ``limit`` entries before position ``before`` (None: the newest); ``show``:
+    ``all``, ``reads`` (all but refusals: reads and changes to logins) or ``refusals``. Returns
+    the entries and the ``before`` of the next page (None: no older entry), so that every entry
+    can be reached, however many come after it.
+    """
     own = views.merged_into(pub, person_id)
     hidden = (
         logins.own_reads(viewer, own) if viewer is not None else AuditEntry.actor_role == "person"
     )
+    where = [not_(hidden)]
+    if before is not None:
+        where.append(AuditEntry.leaf_index < before)
+    if show in SHOW_OUTCOMES:
+        where.append(SHOW_OUTCOMES[show])
     entries = audit.query(
         ctx.store,
         subject=own,
-        limit=limit,
+        limit=limit + 1,
         periods=views.held_elsewhere(pub, person_id),
         not_roles=("anonymous",),
-        where=[not_(hidden)],
+        where=where,
     )
+    older = entries[limit - 1]["leaf_index"] if len(entries) > limit else None
+    entries = entries[:limit]
     for e in entries:
         if e["subject"] not in own:
             # (the entry's hash covers the other file's ID, and its number leads to the hash
             # of the entry before: neither is shown)
             e.update(subject=None, detail=ELSEWHERE, seq=None, hash=None)
-        elif e["detail"].startswith(ASKED) and e["detail"][len(ASKED) :] not in own:
+        elif e["detail"].startswith(ASKED) and e["detail"][len(ASKED) :].split(";")[0] not in own:
             # (an ID merged into this file then, since given back: another person's now)
             e["detail"] = f"{ASKED}another person's ID"
         if e["purpose"] not in PURPOSES and e["purpose"] != "consumer_request":
             e["purpose"] = None  # (a refused caller's own words: the auditors see them)
-    return entries
+    return entries, older
 
 
 def own_score(ctx: ServiceContext, pub: Published, who: User, action: str) -> dict[str, Any]:
@@ -178,16 +199,27 @@ def my_file(who: PersonUser, ctx: Ctx, pub: Snapshot) -> dict[str, Any]:
 
 @router.get("/me/access", response_model=AccessLogOut, tags=["person"])
 def who_looked(
-    who: PersonUser, ctx: Ctx, limit: Annotated[int, Query(ge=1, le=500)] = 100
+    who: PersonUser,
+    ctx: Ctx,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    before: Annotated[
+        int | None,
+        Query(ge=0, description="entries older than this position (the `older` of a page)"),
+    ] = None,
+    show: Annotated[
+        Literal["all", "reads", "refusals"],
+        Query(description="reads (all but refusals: reads and changes to logins), or refusals"),
+    ] = "all",
 ) -> dict[str, Any]:
     """Who read my file: every lender, auditor and admin access, and refusals; with the audit
     log's signed head and a proof that each entry is in it (docs/service.md says how to check
-    them)."""
+    them). A page at a time, newest first: ``older`` gives the next."""
     pub = ctx.published()
     pid = views.own_id(pub, who.person_id)
-    rows = with_proofs(ctx.store, ctx.heads, access_log(ctx, pub, pid, limit, who))
+    entries, older = access_log(ctx, pub, pid, limit, who, before=before, show=show)
+    rows = with_proofs(ctx.store, ctx.heads, entries)
     ctx.audit(who, "read access log", subject=pid, purpose="consumer_request")
-    return rows
+    return {**rows, "older": older}
 
 
 @router.get("/me/logins", response_model=list[LoginOut], tags=["person"])
@@ -455,22 +487,26 @@ def audit_log(
     until: dt.datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    log_reads: Annotated[
+        bool, Query(description=f"with the log's own reads ({', '.join(LOG_READS)})")
+    ] = True,
 ) -> list[dict[str, Any]]:
-    ctx.audit(
+    """The audit log, newest first. A read of a person's entries is a read of their file: it
+    is logged with each person it shows as its subject, and so is in their access log
+    (``subject``: the person's file, under any of its IDs)."""
+    return read_audit_log(
+        ctx,
         who,
         "read audit log",
-        detail=f"filters actor={actor} subject={subject} action={action} outcome={outcome}",
-    )
-    return audit.query(
-        ctx.store,
         actor=actor,
         subject=subject,
-        action=action,
+        of_action=action,
         outcome=outcome,
         since=_naive(since),
         until=_naive(until),
         limit=limit,
         offset=offset,
+        log_reads=log_reads,
     )
 
 

@@ -91,6 +91,7 @@ def service_config(ws: Workspace, store_url: str | None = None) -> ServiceConfig
         proxy_headers=s.service.proxy_headers,
         forwarded_allow_ips=s.service.forwarded_allow_ips,
         audit_sign_every=s.service.audit_sign_every,
+        audit_sign_interval=s.service.audit_sign_interval,
     )
 
 

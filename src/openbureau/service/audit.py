@@ -235,6 +235,20 @@ class AuditWriter:
         if pending.error is not None:
             raise RuntimeError("audit log: entry not written") from pending.error
 
+    def record_many(self, entries: Sequence[Mapping[str, Any]]) -> None:
+        """:meth:`record` for several entries (keyword arguments each), handed over together:
+        they are committed in as few transactions as the batch size allows, and this returns
+        once all are."""
+        pending = [_Pending(_fields(**e)) for e in entries]
+        self._ensure_thread()
+        for p in pending:
+            self._queue.put(p)
+        for p in pending:
+            if not p.done.wait(timeout=30):
+                raise RuntimeError("audit log: the writer did not commit within 30 s")
+            if p.error is not None:
+                raise RuntimeError("audit log: entry not written") from p.error
+
     async def record_async(
         self,
         *,

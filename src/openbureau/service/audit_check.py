@@ -47,6 +47,7 @@ from openbureau.service.merkle import (
     verify_consistency,
 )
 from openbureau.service.store import AuditCheck, AuditEntry, AuditHead, AuditTreeNode
+from openbureau.service.workspace_log import WorkspaceLog, read_log
 
 _SHOWN = 20  # changed entries listed one a line; the rest are counted
 
@@ -74,13 +75,24 @@ def _span(first: int, last: int) -> str:
 def _heads(
     session: Session, ws_root: Path, keys: dict[str, Any] | None, check: LogCheck
 ) -> list[SignedHead]:
-    """Every valid head of this log, from the store and the file, smallest first."""
+    """Every valid head of the workspace's log, from the store and the file, smallest first;
+    a store whose log is another, and heads of a log the workspace neither has nor retired, are
+    problems (see workspace_log.py)."""
     lid = log_id(session)
-    stored = list(
-        session.execute(
-            select(AuditHead).where(AuditHead.log_id == lid).order_by(AuditHead.id)
-        ).scalars()
-    )
+    try:
+        own = read_log(ws_root)
+    except UserError as exc:
+        check.problems.append(str(exc))
+        own = None
+    expected = own.log_id if own is not None else lid
+    if own is not None and own.log_id != lid:
+        check.problems.append(
+            f"the store's audit log is {lid}, not this workspace's log {own.describe()}: the "
+            "store's log id was changed, or the store replaced (or migrated down and up); its "
+            "entries are checked against the heads of the workspace's log (a store replaced on "
+            "purpose: `openbureau audit sign --new-log REASON`)"
+        )
+    stored = list(session.execute(select(AuditHead).order_by(AuditHead.id)).scalars())
     in_file = read_heads_file(ws_root)
     if (stored or in_file) and keys is None:
         try:
@@ -89,6 +101,7 @@ def _heads(
             check.problems.append(f"signed heads cannot be checked: {exc}")
             return []
     found: dict[str, SignedHead] = {}
+    others: dict[str, _OtherLog] = {}
     for row in stored:
         try:
             head = verify_head(row.jws, keys or {})
@@ -98,7 +111,7 @@ def _heads(
             )
             continue
         if (head.log_id, head.tree_size, head.root_hash.hex()) != (
-            lid,
+            row.log_id,
             row.tree_size,
             row.root_hash,
         ):
@@ -107,9 +120,11 @@ def _heads(
                 "is not what its signature says"
             )
             continue
+        if head.log_id != expected:
+            others.setdefault(head.log_id, _OtherLog()).add(head, None)
+            continue
         found[head.jws] = head
     from_store = set(found)
-    others: set[str] = set()
     file_heads: set[str] = set()
     for number, data in in_file:
         try:
@@ -117,22 +132,72 @@ def _heads(
         except HeadInvalid as exc:
             check.problems.append(f"{HEADS_FILE}, line {number}: {exc}")
             continue
-        if head.log_id != lid:
-            others.add(head.log_id)
+        if head.log_id != expected:
+            others.setdefault(head.log_id, _OtherLog()).add(head, number)
             continue
         file_heads.add(head.jws)
         found.setdefault(head.jws, head)
-    if others:
-        check.notes.append(
-            f"{HEADS_FILE} also holds heads of {len(others)} other log(s) (other "
-            f"stores of this workspace, or one this store replaced; this store's "
-            f"log is {lid})"
-        )
+    for other, seen in others.items():
+        _other_log(other, seen, own, expected, check)
     if missing := len(file_heads - from_store):
         check.notes.append(f"{missing} signed head(s) in {HEADS_FILE} are not in the store")
     if missing := len(from_store - file_heads):
         check.notes.append(f"{missing} signed head(s) in the store are not in {HEADS_FILE}")
     return sorted(found.values(), key=lambda h: (h.tree_size, h.timestamp))
+
+
+@dataclass
+class _OtherLog:
+    """Heads of a log other than the workspace's, as found in the store and the heads file."""
+
+    heads: int = 0
+    largest: int = 0
+    lines: list[int] = field(default_factory=list)
+    in_store: int = 0
+
+    def add(self, head: SignedHead, line: int | None) -> None:
+        self.heads += 1
+        self.largest = max(self.largest, head.tree_size)
+        if line is None:
+            self.in_store += 1
+        else:
+            self.lines.append(line)
+
+
+def _other_log(
+    other: str, seen: _OtherLog, own: WorkspaceLog | None, expected: str, check: LogCheck
+) -> None:
+    """Say what heads of another log are: a log the workspace retired (a note), one signed
+    while empty (a note: they cover no entry), else a problem (they no longer check anything)."""
+    where = ", ".join(
+        [
+            *([f"{HEADS_FILE} line(s) {_lines(seen.lines)}"] if seen.lines else []),
+            *([f"{seen.in_store} in the store"] if seen.in_store else []),
+        ]
+    )
+    retired = own.retired_log(other) if own is not None else None
+    if retired is not None:
+        check.notes.append(
+            f"{seen.heads} signed head(s) of log {other} ({where}), which this workspace "
+            f"retired on {retired.until[:10]} (by {retired.by}: {retired.reason}); not checked "
+            "against this store"
+        )
+    elif seen.largest == 0:
+        check.notes.append(
+            f"{seen.heads} signed head(s) of log {other} while it was empty ({where}; size 0, "
+            "signed at publications before this store was used): they cover no entry"
+        )
+    else:
+        check.problems.append(
+            f"{seen.heads} signed head(s) of log {other}, up to size {seen.largest:,} ({where}), "
+            f"which is neither this workspace's log ({expected}) nor one it retired: the "
+            "store's log was renamed or replaced after they were signed, so they check nothing "
+            "now (a store replaced on purpose: `openbureau audit sign --new-log REASON`)"
+        )
+
+
+def _lines(numbers: list[int]) -> str:
+    return str(numbers[0]) if len(numbers) == 1 else f"{numbers[0]}-{numbers[-1]}"
 
 
 def _entries(session: Session, batch: int) -> Iterator[AuditEntry]:

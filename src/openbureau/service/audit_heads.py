@@ -13,8 +13,11 @@ Keys and heads in the workspace::
     public/audit-log-keys.json       its public key (a JWKS), also at
                                      /.well-known/audit-log-keys.json
     public/audit-heads.jsonl         every head signed, one JSON object a line
+    public/audit-log.json            which log the heads are of (workspace_log.py)
 
-Heads are also kept in the store (``audit_heads``), where the service finds the latest.
+Heads are also kept in the store (``audit_heads``), where the service finds the latest. A head
+is signed only for the workspace's log: a store whose log is another (renamed, or replaced) is
+refused until the operator starts a new log on purpose (:func:`start_new_log`).
 """
 
 from __future__ import annotations
@@ -23,7 +26,6 @@ import base64
 import datetime as dt
 import json
 import os
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +41,7 @@ from openbureau.service import audit_tree
 from openbureau.service.attest import ALGORITHM, _new_key, _public_part, _write_private
 from openbureau.service.merkle import verify_consistency
 from openbureau.service.store import AuditHead, TransparencyLog
+from openbureau.service.workspace_log import read_log, record_log
 from openbureau.workspace import SECRETS_DIR
 
 HEAD_TYPE = "openbureau-tree-head"
@@ -59,6 +62,17 @@ class LogInconsistent(UserError):
     """The log as stored does not extend the last head signed: it is not signed again."""
 
     exit_code = 1
+
+
+class LogMismatch(LogInconsistent):
+    """The store's log is not the workspace's (public/audit-log.json, or the heads file): its
+    id was changed, or the store replaced. Not signed: that would start a log over unseen."""
+
+
+NEW_LOG_HINT = (
+    "run `openbureau audit verify`; a store replaced on purpose: `openbureau audit sign "
+    "--new-log REASON`"
+)
 
 
 @dataclass(frozen=True)
@@ -183,12 +197,14 @@ def sign_head(
     Raises:
         LogInconsistent: the log does not extend the last head signed (it is shorter, or its
             first entries are not those signed): signing it would bless the change.
+        LogMismatch: the store's log is not the workspace's.
     """
     private = key or ensure_log_key(ws_root)
     with factory() as session:
         lid = log_id(session)
         size = audit_tree.tree_size(session)
         root = audit_tree.root_at(session, size)
+        _claim_log(ws_root, lid, size, private)
         last = max(
             (
                 h
@@ -248,6 +264,53 @@ def _append_to_file(ws_root: Path, head: SignedHead) -> None:
         os.close(fd)
 
 
+def _claim_log(ws_root: Path, lid: str, size: int, private: dict[str, Any]) -> None:
+    """Refuse to sign log ``lid`` unless it is the workspace's; record it as the workspace's
+    at its first head over a non-empty log.
+
+    Raises:
+        LogMismatch: the workspace's log is another, or (none recorded yet) the heads file holds
+            heads of another log that cover entries.
+    """
+    own = read_log(ws_root)
+    if own is None:
+        others = other_logs_in_file(ws_root, lid, {"keys": [_public_part(private)]})
+        if others:
+            other, largest = max(others.items(), key=lambda kv: kv[1])
+            raise LogMismatch(
+                f"audit log: {HEADS_FILE} holds signed heads of log {other} (up to size "
+                f"{largest:,}), not of this store's log {lid}: the store's log was renamed or "
+                f"replaced since; not signed ({NEW_LOG_HINT})"
+            )
+        if size == 0:
+            return  # (a head of an empty log binds nothing: see workspace_log.py)
+        own = record_log(ws_root, lid)
+    if own.log_id != lid:
+        raise LogMismatch(
+            f"audit log: this store's log is {lid}, but this workspace's is {own.describe()}: "
+            f"the store's log id was changed, or the store replaced; not signed ({NEW_LOG_HINT})"
+        )
+
+
+def other_logs_in_file(ws_root: Path, lid: str, keys: dict[str, Any]) -> dict[str, int]:
+    """Logs other than ``lid`` with a valid head over a non-empty log in the heads file: each
+    with the largest size signed. (Reads the whole file: done until the workspace records its
+    log, and when a new one is started.)"""
+    found: dict[str, int] = {}
+    for _, data in read_heads_file(ws_root):
+        if not isinstance(data, dict) or data.get("log_id") in (lid, None):
+            continue
+        if not isinstance(data.get("tree_size"), int) or data["tree_size"] <= 0:
+            continue
+        try:
+            head = verify_head(data, keys)
+        except HeadInvalid:
+            continue
+        if head.log_id != lid and head.tree_size > 0:
+            found[head.log_id] = max(found.get(head.log_id, 0), head.tree_size)
+    return found
+
+
 def _latest_in_file(ws_root: Path, lid: str, private: dict[str, Any]) -> SignedHead | None:
     """The largest valid head of log ``lid`` among the last lines of the heads file (the store's
     heads may have been deleted; the file is read from its end, not whole)."""
@@ -298,37 +361,6 @@ def read_heads_file(ws_root: Path) -> list[tuple[int, Any]]:
         except ValueError:
             out.append((number, None))
     return out
-
-
-class HeadSigner:
-    """Signs one store's log for the service: every ``every`` entries (0: never by count), and
-    on demand when a reader needs a head that covers what they are shown."""
-
-    def __init__(self, factory: sessionmaker[Session], ws_root: Path, every: int = 0) -> None:
-        self.factory = factory
-        self.ws_root = Path(ws_root)
-        self.every = every
-        self._lock = threading.Lock()
-        self._key: dict[str, Any] | None = None
-
-    def sign(self) -> SignedHead:
-        with self._lock:
-            if self._key is None:
-                self._key = ensure_log_key(self.ws_root)
-            return sign_head(self.factory, self.ws_root, self._key)
-
-    def covering(self, size: int) -> SignedHead:
-        """The latest head if it covers the first ``size`` leaves, else a new one."""
-        with self.factory() as session:
-            last = latest_head(session)
-        if last is not None and last.tree_size >= size:
-            return last
-        return self.sign()
-
-    def after_append(self, before: int, after: int) -> None:
-        """Sign when an append crossed a multiple of ``every`` entries."""
-        if self.every and after // self.every > before // self.every:
-            self.sign()
 
 
 # --- checking -----------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session, sessionmaker
 
 from openbureau.service import audit
-from openbureau.service.audit_heads import HeadSigner
+from openbureau.service.audit_signing import HeadSigner
 from openbureau.service.auth import Principal, audit_detail
 from openbureau.service.limits import AddressLimit, LookupPool, LookupQuota
 from openbureau.service.login_guard import LoginThrottle
@@ -57,6 +57,7 @@ class ServiceConfig:
     proxy_headers: bool = False
     forwarded_allow_ips: str = "127.0.0.1"
     audit_sign_every: int = 1000
+    audit_sign_interval: int = 10
 
 
 class CredentialCache:
@@ -109,7 +110,9 @@ class ServiceContext:
         self.config = config
         self.store = store
         self.serving = ServingStore(config.workspace)
-        self.heads = HeadSigner(store, config.workspace, config.audit_sign_every)
+        self.heads = HeadSigner(
+            store, config.workspace, config.audit_sign_every, config.audit_sign_interval
+        )
         self.audit_writer = audit.AuditWriter(store, on_append=self.heads.after_append)
         self.credentials = CredentialCache()
         self.logins = LoginThrottle(
@@ -165,4 +168,23 @@ class ServiceContext:
             purpose=purpose,
             outcome=outcome,
             detail=audit_detail(who, detail),
+        )
+
+    def audit_many(
+        self, who: Principal, action: str, entries: list[tuple[str | None, str]]
+    ) -> None:
+        """One entry of ``action`` by ``who`` for each ``(subject, detail)``, written together."""
+        self.audit_writer.record_many(
+            [
+                {
+                    "actor": who.username,
+                    "actor_role": who.role,
+                    "action": action,
+                    "subject": subject,
+                    "purpose": None,
+                    "outcome": "allowed",
+                    "detail": audit_detail(who, detail),
+                }
+                for subject, detail in entries
+            ]
         )

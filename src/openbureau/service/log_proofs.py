@@ -15,9 +15,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from openbureau.errors import UserError
 from openbureau.service import audit_tree
 from openbureau.service.audit import FIELDS, leaf_bytes
-from openbureau.service.audit_heads import HeadSigner, LogInconsistent, latest_head
+from openbureau.service.audit_heads import latest_head
+from openbureau.service.audit_signing import HeadSigner
 from openbureau.service.errors import ApiError
 from openbureau.service.store import AuditEntry
 
@@ -32,22 +34,25 @@ def with_proofs(
     factory: sessionmaker[Session], signer: HeadSigner, entries: list[dict[str, Any]]
 ) -> dict[str, Any]:
     """``entries`` (from ``audit.query``, as shown to a reader) with a proof each, and the
-    signed head the proofs are for: the latest, or a new one when it does not cover them.
-    Takes out each entry's position, which is given inside its proof."""
+    signed head the proofs are for: the latest, or a new one when it does not cover them (at
+    most once every few seconds: an entry newer than the head has ``pending`` instead, its
+    position, leaf hash and leaf, to prove once a head covers it). Takes out each entry's
+    position, which is given inside its proof."""
     positions = [e.pop("leaf_index") for e in entries]
     try:
         head = signer.covering(max(positions, default=-1) + 1)
+        covered = [i for i in positions if i < head.tree_size]
         with factory() as session:
-            paths = audit_tree.inclusion_proofs(session, positions, head.tree_size)
+            paths = audit_tree.inclusion_proofs(session, covered, head.tree_size)
             stored = {
                 e.leaf_index: e
                 for e in session.execute(
                     select(AuditEntry).where(AuditEntry.leaf_index.in_(positions))
                 ).scalars()
             }
-    except (LogInconsistent, audit_tree.TreeDamaged):
+    except (UserError, audit_tree.TreeDamaged):  # (LogInconsistent, LogMismatch among them)
         for e in entries:
-            e["proof"] = None
+            e["proof"] = e["pending"] = None
         return {"signed_head": None, "entries": entries, "warning": UNSIGNED}
     for e, i in zip(entries, positions, strict=True):
         row = stored[i]
@@ -55,12 +60,18 @@ def with_proofs(
         # the leaf as stored (not as re-made from what is shown): an entry changed in the
         # store then shows as a leaf that does not give its hash, which the person can see
         full = all(e[name] == as_stored[name] for name in FIELDS if name != "at")
+        leaf = leaf_bytes(i, as_stored, row.nonce).decode("utf-8") if full else None
+        if i >= head.tree_size:
+            e["proof"] = None
+            e["pending"] = {"leaf_index": i, "leaf_hash": row.hash, "leaf": leaf}
+            continue
+        e["pending"] = None
         e["proof"] = {
             "leaf_index": i,
             "tree_size": head.tree_size,
             "leaf_hash": row.hash,
             "audit_path": [h.hex() for h in paths[i]],
-            "leaf": leaf_bytes(i, as_stored, row.nonce).decode("utf-8") if full else None,
+            "leaf": leaf,
         }
     return {"signed_head": head.as_json(), "entries": entries, "warning": None}
 

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 
 from openbureau.errors import UserError
-from openbureau.service import audit, audit_tree, bindings, logins, views
+from openbureau.service import audit_tree, bindings, logins, views
 from openbureau.service.api import (
     access_log,
     audited_file,
@@ -47,6 +47,7 @@ from openbureau.service.deps import (
 from openbureau.service.errors import ApiError
 from openbureau.service.lending import lookup
 from openbureau.service.log_proofs import with_proofs
+from openbureau.service.log_reads import LOG_READS, read_audit_log
 from openbureau.service.login_guard import LOGIN_COOKIE, login_token, login_token_ok
 from openbureau.service.schemas import AccessLogOut, IdentityIn, LookupIn
 from openbureau.service.sharing import share_score, verify_token
@@ -195,11 +196,17 @@ def logout(request: Request, ctx: Ctx) -> Response:
 
 
 # -- person ----------------------------------------------------------------------------------
+SHOWN_ON_ME = {"reads": 50, "refusals": 20}  # the newest of each; older ones a page each
+
+
 def _person_context(ctx: ServiceContext, pub: Any, who: Any) -> dict[str, Any]:
     row = own_score(ctx, pub, who, "read score page")
     pid = row["person_id"]
     points = views.history(pub, pid)
-    proved = with_proofs(ctx.store, ctx.heads, access_log(ctx, pub, pid, 50, who))
+    # reads apart from refusals: no number of refusals pushes a read off the page
+    pages = {k: access_log(ctx, pub, pid, n, who, show=k) for k, n in SHOWN_ON_ME.items()}
+    proved = with_proofs(ctx.store, ctx.heads, [e for rows, _ in pages.values() for e in rows])
+    split = len(pages["reads"][0])
     bound = logins.logins_to_file(ctx.store, views.merged_into(pub, pid), who)
     return {
         "me": who,
@@ -209,7 +216,9 @@ def _person_context(ctx: ServiceContext, pub: Any, who: Any) -> dict[str, Any]:
         "reasons": views.reason_records(pub, pid, row["reasons"]),
         "history": points,
         "chart": history_svg(points),
-        "looked": proved["entries"],
+        "looked": proved["entries"][:split],
+        "refused": proved["entries"][split:],
+        "older": {k: older for k, (_, older) in pages.items()},
         "log_head": proved["signed_head"],
         "log_warning": proved["warning"],
         "log_proofs": AccessLogOut.model_validate(proved).model_dump_json(),
@@ -221,6 +230,35 @@ def _person_context(ctx: ServiceContext, pub: Any, who: Any) -> dict[str, Any]:
 @router.get("/me")
 def person_home(request: Request, who: PersonUser, ctx: Ctx, pub: Snapshot) -> Response:
     return render(request, "person.html", **_person_context(ctx, pub, who))
+
+
+@router.get("/me/access")
+def person_access(
+    request: Request,
+    who: PersonUser,
+    ctx: Ctx,
+    pub: Snapshot,
+    show: Annotated[str, Query(pattern="^(all|reads|refusals)$")] = "reads",
+    before: Annotated[int | None, Query(ge=0)] = None,
+) -> Response:
+    """Who looked at my file, a page at a time (older ones through the "older" link), with
+    the signed head and proofs, as ``GET /api/v1/me/access`` gives them."""
+    pid = views.own_id(pub, who.person_id)
+    entries, older = access_log(ctx, pub, pid, 100, who, before=before, show=show)
+    proved = with_proofs(ctx.store, ctx.heads, entries)
+    ctx.audit(who, "read access log page", subject=pid, purpose="consumer_request")
+    return render(
+        request,
+        "access.html",
+        me=who,
+        show=show,
+        before=before,
+        looked=proved["entries"],
+        older=older,
+        log_head=proved["signed_head"],
+        log_warning=proved["warning"],
+        log_proofs=AccessLogOut.model_validate({**proved, "older": older}).model_dump_json(),
+    )
 
 
 @router.get("/me/file")
@@ -339,12 +377,13 @@ def auditor_home(
     request: Request,
     who: AuditorUser,
     ctx: Ctx,
-    actor: str = "",
-    subject: str = "",
-    action: str = "",
-    outcome: str = "",
-    since: str = "",
-    until: str = "",
+    actor: Annotated[str, Query(max_length=64)] = "",
+    subject: Annotated[str, Query(max_length=32)] = "",
+    action: Annotated[str, Query(max_length=64)] = "",
+    outcome: Annotated[str, Query(max_length=16)] = "",
+    since: Annotated[str, Query(max_length=32)] = "",
+    until: Annotated[str, Query(max_length=32)] = "",
+    log_reads: Annotated[str, Query(max_length=8)] = "",
 ) -> Response:
     try:
         start = dt.datetime.fromisoformat(since) if since else None
@@ -358,19 +397,20 @@ def auditor_home(
         "outcome": outcome,
         "since": since,
         "until": until,
+        "log_reads": log_reads,
     }
-    ctx.audit(
-        who, "read audit log page", detail=" ".join(f"{k}={v}" for k, v in filters.items() if v)
-    )
-    entries = audit.query(
-        ctx.store,
+    entries = read_audit_log(
+        ctx,
+        who,
+        "read audit log page",
         actor=actor or None,
         subject=subject or None,
-        action=action or None,
+        of_action=action or None,
         outcome=outcome or None,
         since=start,
         until=end,
         limit=200,
+        log_reads=bool(log_reads),
     )
     return _auditor_page(request, ctx, who, entries, filters)
 
@@ -394,6 +434,7 @@ def _auditor_page(
         me=who,
         entries=entries,
         filters=filters,
+        log_reads=LOG_READS,
         purposes=AUDITOR_PURPOSES,
         check=last_check(ctx.store),
         head=head,
@@ -408,13 +449,13 @@ def auditor_verify(request: Request, who: AuditorUser, ctx: Ctx) -> Response:
     """Check the whole log now (as `openbureau audit verify`), then show the page."""
     ctx.audit(who, "verify audit log")
     run_check(ctx, who.username)
-    entries = audit.query(ctx.store, limit=200)
+    entries = read_audit_log(ctx, who, "read audit log page", limit=200, log_reads=False)
     return _auditor_page(
         request,
         ctx,
         who,
         entries,
-        dict.fromkeys(("actor", "subject", "action", "outcome", "since", "until"), ""),
+        dict.fromkeys(("actor", "subject", "action", "outcome", "since", "until", "log_reads"), ""),
     )
 
 

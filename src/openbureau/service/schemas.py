@@ -397,6 +397,16 @@ class InclusionProofOut(BaseModel):
     )
 
 
+class PendingProofOut(BaseModel):
+    """An entry newer than the signed head: its position, leaf hash and leaf (as in
+    :class:`InclusionProofOut`), to prove once a later head covers it (the bureau signs on
+    demand at most once every few seconds: ask again then)."""
+
+    leaf_index: int
+    leaf_hash: str
+    leaf: str | None
+
+
 class AccessEntryOut(BaseModel):
     seq: int | None
     at: UtcDateTime
@@ -409,15 +419,22 @@ class AccessEntryOut(BaseModel):
     detail: str
     hash: str | None
     proof: InclusionProofOut | None
+    pending: PendingProofOut | None = Field(
+        default=None, description="instead of ``proof``, for an entry newer than the signed head"
+    )
 
 
 class AccessLogOut(BaseModel):
     """Who read my file, with the audit log's latest signed head and a proof that each entry is
-    in it (None, with ``warning``, when the log could not be signed)."""
+    in it (None, with ``warning``, when the log could not be signed); a page at a time, newest
+    first: ``older`` is the ``before`` that gives the next page (None: this is the last)."""
 
     signed_head: SignedHeadOut | None
     entries: list[AccessEntryOut]
     warning: str | None = None
+    older: int | None = Field(
+        default=None, description="pass as ``before`` for the entries older than these"
+    )
 
 
 class ConsistencyOut(BaseModel):

@@ -245,13 +245,11 @@ def batches(
     for b in rows:
         reports = (b.rows_new, b.rows_identical, b.rows_superseding, b.rows_stale)
         if not b.compared:
-            compared = "not yet: openbureau ledger compares it"
+            compared = "not yet"
         elif b.chained_at is not None:
-            compared = f"by the ledger {b.chained_at:%Y-%m-%d %H:%M}"
+            compared = f"by ledger {b.chained_at:%Y-%m-%d}"
         else:
-            compared = "at ingest" + (
-                f", loaded again (--again) after {b.again_of}" if b.again_of else ""
-            )
+            compared = "at ingest" + (f" (--again: {b.again_of})" if b.again_of else "")
         table.add_row(
             b.batch_id,
             b.feed,
@@ -264,6 +262,11 @@ def batches(
             compared,
         )
     console.print(table)
+    if any(not b.compared for b in rows):
+        console.print(
+            "not yet: loaded before ingest compared rows (the counts are unknown); the next "
+            "`openbureau ledger` compares them, chaining re-sent reports"
+        )
 
 
 @app.command()

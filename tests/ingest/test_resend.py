@@ -279,7 +279,7 @@ def test_a_warehouse_from_before_reads_its_batches_as_new(ws, bank_spec, write_f
         engine.execute("DROP TABLE identical_rows")
     listing = cli("batches", "-w", ws.root)  # (read-only: nothing added yet)
     assert listing.exit_code == 0, listing.output
-    not_yet = "│ 4 │ 4 │ ? │ ? │ ? │ ? │ 0 │ not yet: openbureau ledger compares it │"
+    not_yet = "│ 4 │ 4 │ ? │ ? │ ? │ ? │ 0 │ not yet │"
     assert not_yet in " ".join(listing.stdout.split())
     changed = GOOD.replace("90.00", "91.00")
     assert counts(load(ws, bank_spec, write_file("resent.csv", changed))) == (4, 0, 3, 1, 0)
@@ -362,9 +362,7 @@ def test_the_cli_loads_the_same_bytes_again_only_when_told(cli, ws, bank_spec, w
     assert "batch B000003 read 4 = loaded 4 + quarantined 0 ok (loaded: 0 new, 3 identical" in said
     assert "warning: loaded again on purpose (--again): batch B000001 loaded the same bytes" in said
     listing = " ".join(cli("batches", "-w", ws.root).stdout.split())
-    assert (
-        "│ 4 │ 4 │ 0 │ 3 │ 1 │ 0 │ 0 │ at ingest, loaded again (--again) after B000001 │" in listing
-    )
+    assert "│ 4 │ 4 │ 0 │ 3 │ 1 │ 0 │ 0 │ at ingest (--again: B000001) │" in listing
 
 
 NOT_REQUIRED = BANK_SPEC.replace(

@@ -76,7 +76,7 @@ def test_a_gzip_re_send_changes_no_event_feature_or_person(copy_population, cli,
         assert _features(engine) == features  # late months, utilisation, everything
         # the re-sent rows carry identities too: no identity record, row or person is added
         assert _identity(engine) == identity
-    assert "(loaded: 0 new," in said and ", 0 superseding it)" in said
+    assert "(loaded: 0 new," in said and ", 0 superseding it, 0 stale" in said
 
 
 def _account_lines(engine, pop: Path) -> tuple[str, list[int], list[str], str]:
@@ -142,7 +142,10 @@ def test_a_superseding_report_is_the_next_version(copy_population, cli, tmp_path
     a2 = tmp_path / "account-revised.csv"
     a2.write_text(_with(header, lines, changes))
     said = _run(cli, "ingest", pop / "specs" / f"{FEED}.yaml", a2, "-w", ws)
-    assert f"(loaded: 0 new, {n - 3} identical to the current report, 3 superseding it)" in said
+    assert (
+        f"(loaded: 0 new, {n - 3} identical to the current report, 3 superseding it, 0 stale"
+        in said
+    )
     _run(cli, "link", "-w", ws)
     said = _run(cli, "ledger", "-w", ws)
     assert "3 reports superseded by the furnisher's new report" in said

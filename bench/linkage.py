@@ -362,7 +362,7 @@ def _cut_held_batch(con: duckdb.DuckDBPyConnection, share: float) -> None:
     if counted.fetchall()[0][0]:  # (a synthetic feed is loaded once: every row is new)
         con.execute(
             "UPDATE held_batches SET rows_new = rows_loaded, rows_identical = 0, "
-            "rows_superseding = 0"
+            "rows_superseding = 0, rows_stale = 0"
         )
 
 

@@ -32,7 +32,7 @@ fields:
   - {column: LAST, target: last_name, category: identity}
   - {column: DOB, target: dob, type: date, category: identity, formats: ["%Y-%m-%d", "%d/%m/%Y"]}
   - {column: SSN, target: national_id, category: identity}
-  - {column: PERIOD, target: period, type: month, category: reference}
+  - {column: PERIOD, target: period, type: month, category: reference, required: true}
   - {column: BAL, target: balance, type: amount, category: credit}
   - {column: STATUS, target: payment_status, type: code, category: credit,
      codes: {11: current, 71: dpd30, 97: chargeoff}}

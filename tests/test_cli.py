@@ -26,7 +26,7 @@ def test_init_creates_a_workspace(cli, tmp_path: Path) -> None:
 
 
 def test_ingest_prints_the_reconciliation(cli, ws, bank_spec, write_file) -> None:
-    f = write_file("good.csv", BANK_HEADER + "\n".join(BANK_GOOD_ROWS) + "\nx,,,,,,,\n")
+    f = write_file("good.csv", BANK_HEADER + "\n".join(BANK_GOOD_ROWS) + "\nx,,,,,2024-01,,\n")
     res = cli("ingest", bank_spec, f, "--workspace", ws.root)
     assert res.exit_code == 0, res.stderr
     assert "read 5 = loaded 4 + quarantined 1 ok" in " ".join(res.stdout.split())
@@ -37,12 +37,12 @@ def test_ingest_prints_the_reconciliation(cli, ws, bank_spec, write_file) -> Non
     listing = cli("batches", "--workspace", ws.root)
     assert "B000001" in listing.stdout and "testbank_accounts" in listing.stdout
     shown = cli("quarantine", "--workspace", ws.root, "--reason", "missing_identifier")
-    assert "x,,,,,,," in shown.stdout
+    assert "x,,,,,2024-01,," in shown.stdout
 
 
 def test_ingest_lists_every_quarantine_reason(cli, ws, bank_spec, write_file) -> None:
     bad = {
-        "missing_identifier": "x,,,,,,,",
+        "missing_identifier": "x,,,,,2024-01,,",
         "unparseable_date:dob": "5,Al,Ok,1980-13-45,,2024-01,1,11",
         "implausible_date:dob": "6,Al,Ok,1850-01-01,,2024-01,1,11",
         "bad_amount:balance": "7,Al,Ok,1980-01-01,,2024-01,1e5,11",

@@ -28,6 +28,14 @@ def ledger(workspace: WorkspaceOpt = Path(".")) -> None:
         f"{report.persons_refreshed:,} events moved to another person, "
         f"{report.unlinked_events:,} events without a person; {report.seconds:.1f} s"
     )
+    if report.chained_batches:
+        console.print(
+            f"Compared the rows of {report.chained_batches:,} batch(es) loaded before ingest "
+            f"compared rows: {report.chained_identical:,} identical to the report before them "
+            f"({report.chained_events_stopped:,} events no longer count), "
+            f"{report.chained_superseding:,} superseding it (later versions of the report); "
+            "`openbureau batches` shows each batch"
+        )
     if report.superseded:
         console.print(
             f"{report.superseded:,} reports superseded by the furnisher's new report "

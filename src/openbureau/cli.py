@@ -187,7 +187,8 @@ def _print_reports(reports: list[BatchReport]) -> None:
         console.print(
             f"{r.file}: batch [bold]{r.batch_id}[/] read {r.read:,} = loaded {r.loaded:,} + "
             f"quarantined {r.quarantined:,} {mark} (loaded: {r.new:,} new, {r.identical:,} "
-            f"identical to the current report, {r.superseding:,} superseding it)"
+            f"identical to the current report, {r.superseding:,} superseding it, "
+            f"{r.stale:,} stale: reported before it)"
         )
         for reason, count, first in r.reasons:  # every reason: a rare one may matter most
             console.print(f"  quarantined {count:,} x {reason} (first at line {first})")
@@ -205,6 +206,14 @@ def _print_reports(reports: list[BatchReport]) -> None:
 def ingest(
     spec: Annotated[str, typer.Argument(help="Spec file, or name of a spec in specs/.")],
     files: Annotated[list[Path], typer.Argument(help="Furnisher files, one batch each.")],
+    again: Annotated[
+        bool,
+        typer.Option(
+            "--again",
+            help="Load a file even if its exact bytes were loaded for the feed before "
+            "(recorded on the batch); its rows are compared like any re-send's.",
+        ),
+    ] = False,
     workspace: WorkspaceOpt = Path("."),
 ) -> None:
     """Load furnisher files as batches: every row loaded or quarantined with a reason."""
@@ -218,6 +227,7 @@ def ingest(
             key=ws.national_id_key(),
             max_quarantine_share=ws.settings.ingest.max_quarantine_share,
             progress=tick,
+            again=again,
         )
     _print_reports(reports)
 
@@ -229,33 +239,40 @@ def batches(
     workspace: WorkspaceOpt = Path("."),
 ) -> None:
     """List loaded batches with their reconciliation: of the loaded rows, how many were new
-    reports, identical to the feed's current report of their key, or superseding it."""
+    reports, identical to the feed's current report of their key, superseding it, or stale
+    (reported before it), and when they were compared."""
     ws = Workspace.open(workspace)
     with ws.engine(read_only=True) as engine:
         rows = store.batches(engine, feed) if engine.table_exists("ingest_batches") else []
     table = Table(title=f"Batches in {ws.warehouse_path}")
     counts = ("read", "loaded", *store.REPORTS, "quarantined")
-    for col in ("batch", "feed", "file", "loaded at", *counts):
+    for col in ("batch", "feed", "file", "loaded at", *counts, "compared"):
         table.add_column(col, justify="right" if col in counts else "left")
     for b in rows:
+        reports = (b.rows_new, b.rows_identical, b.rows_superseding, b.rows_stale)
+        if not b.compared:
+            compared = "not yet"
+        elif b.chained_at is not None:
+            compared = f"by ledger {b.chained_at:%Y-%m-%d}"
+        else:
+            compared = "at ingest" + (f" (--again: {b.again_of})" if b.again_of else "")
         table.add_row(
             b.batch_id,
             b.feed,
             b.file_name,
             f"{b.loaded_at:%Y-%m-%d %H:%M}",
-            *(
-                f"{n:,}"
-                for n in (
-                    b.rows_read,
-                    b.rows_loaded,
-                    b.rows_new,
-                    b.rows_identical,
-                    b.rows_superseding,
-                    b.rows_quarantined,
-                )
-            ),
+            f"{b.rows_read:,}",
+            f"{b.rows_loaded:,}",
+            *(f"{n:,}" if b.compared else "?" for n in reports),
+            f"{b.rows_quarantined:,}",
+            compared,
         )
     console.print(table)
+    if any(not b.compared for b in rows):
+        console.print(
+            "not yet: loaded before ingest compared rows (the counts are unknown); the next "
+            "`openbureau ledger` compares them, chaining re-sent reports"
+        )
 
 
 @app.command()

@@ -17,7 +17,13 @@ SPEC = {
     "fields": [
         {"column": "ACCT", "target": "account_id", "category": "reference", "required": True},
         {"column": "DOB", "target": "dob", "type": "date", "category": "identity"},
-        {"column": "PERIOD", "target": "period", "type": "month", "category": "credit"},
+        {
+            "column": "PERIOD",
+            "target": "period",
+            "type": "month",
+            "category": "credit",
+            "required": True,
+        },
         {"column": "LIMIT", "target": "credit_limit", "type": "amount", "category": "credit"},
         {"column": "BAL", "target": "balance", "type": "amount", "category": "credit"},
         {"column": "DPD", "target": "days_past_due", "type": "integer", "category": "credit"},

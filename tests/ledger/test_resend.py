@@ -76,7 +76,7 @@ def test_a_gzip_re_send_changes_no_event_feature_or_person(copy_population, cli,
         assert _features(engine) == features  # late months, utilisation, everything
         # the re-sent rows carry identities too: no identity record, row or person is added
         assert _identity(engine) == identity
-    assert "(loaded: 0 new," in said and ", 0 superseding it)" in said
+    assert "(loaded: 0 new," in said and ", 0 superseding it, 0 stale" in said
 
 
 def _account_lines(engine, pop: Path) -> tuple[str, list[int], list[str], str]:
@@ -142,7 +142,10 @@ def test_a_superseding_report_is_the_next_version(copy_population, cli, tmp_path
     a2 = tmp_path / "account-revised.csv"
     a2.write_text(_with(header, lines, changes))
     said = _run(cli, "ingest", pop / "specs" / f"{FEED}.yaml", a2, "-w", ws)
-    assert f"(loaded: 0 new, {n - 3} identical to the current report, 3 superseding it)" in said
+    assert (
+        f"(loaded: 0 new, {n - 3} identical to the current report, 3 superseding it, 0 stale"
+        in said
+    )
     _run(cli, "link", "-w", ws)
     said = _run(cli, "ledger", "-w", ws)
     assert "3 reports superseded by the furnisher's new report" in said
@@ -196,16 +199,24 @@ def test_a_superseding_report_is_the_next_version(copy_population, cli, tmp_path
 
 
 def test_a_then_a_revised_then_a_again(copy_population, cli, tmp_path) -> None:
+    """A revision reported later is not undone by the older file sent again (stale), however
+    it is sent; a revert the furnisher reports later still is the next version."""
     ws, pop = copy_population
     spec = pop / "specs" / f"{FEED}.yaml"
     with Workspace.open(ws).engine() as engine:
         batch, line_nos, lines, header = _account_lines(engine, pop)
         record = f"{batch}.{line_nos[0]}"
         features = _features(engine)
+    reported = dt.date.fromisoformat(next(csv.reader(lines[:1]))[header.split(",").index("RPT_DT")])
+    later = {"RPT_DT": (reported + dt.timedelta(days=20)).isoformat()}
     revised = tmp_path / "revised.csv"
-    revised.write_text(_with(header, lines, {0: {"ACCT_STATUS": "71"}}))
+    revised.write_text(_with(header, lines, {0: {"ACCT_STATUS": "71", **later}}))
     original = tmp_path / "original-again.csv.gz"
     original.write_bytes(gzip.compress(_with(header, lines, {}).encode()))
+    revert = tmp_path / "revert.csv"
+    revert.write_text(
+        _with(header, lines, {0: {"RPT_DT": (reported + dt.timedelta(days=40)).isoformat()}})
+    )
     plain = tmp_path / "original-once-more.csv"
     plain.write_text(_with(header, lines, {}))
     gz_spec = tmp_path / "gz.yaml"
@@ -216,8 +227,20 @@ def test_a_then_a_revised_then_a_again(copy_population, cli, tmp_path) -> None:
         ).to_yaml()
     )
 
-    for args in (("ingest", spec, revised), ("ingest", gz_spec, original), ("ingest", spec, plain)):
+    n = len(lines)
+    said = [
         _run(cli, *args, "-w", ws)
+        for args in (
+            ("ingest", spec, revised),
+            ("ingest", gz_spec, original),
+            ("ingest", spec, revert),
+            ("ingest", spec, plain),
+        )
+    ]
+    assert f"{n - 1} identical to the current report, 1 superseding it, 0 stale" in said[0]
+    assert f"{n - 1} identical to the current report, 0 superseding it, 1 stale" in said[1]
+    assert f"{n - 1} identical to the current report, 1 superseding it, 0 stale" in said[2]
+    assert f"{n - 1} identical to the current report, 0 superseding it, 1 stale" in said[3]
     _run(cli, "link", "-w", ws)
     with Workspace.open(ws).engine() as engine:
         report = build_ledger(engine)
@@ -225,21 +248,21 @@ def test_a_then_a_revised_then_a_again(copy_population, cli, tmp_path) -> None:
         history = record_history(engine, record)
         batches = [
             b for (b,) in engine.query("SELECT batch_id FROM ingest_batches ORDER BY batch_id")
-        ][-3:]
+        ][-4:]
         assert [
             (v["version"], v["is_current"], v["batch_id"], v["payment_status"]) for v in history
         ] == [
             (1, False, batch, "current"),
             (2, False, batches[0], "dpd30"),
-            (3, True, batches[1], "current"),
+            (3, True, batches[2], "current"),
         ]
-        # the third batch was identical to the second: a no-op
-        assert engine.query(
-            "SELECT rows_new, rows_identical, rows_superseding "
-            "FROM ingest_batches WHERE batch_id = ?",
-            [batches[2]],
-        ) == [(0, len(lines), 0)]
-        # back where it started: the same features as before the re-sends
+        # the revision counted from its reported date until the revert's
+        assert [v["superseded_on"] for v in history] == [
+            reported + dt.timedelta(days=20),
+            reported + dt.timedelta(days=40),
+            None,
+        ]
+        # back where it started as of D: the same features as before the re-sends
         assert _features(engine) == features
 
 
@@ -247,8 +270,9 @@ def test_a_report_revised_later_counts_as_it_was_known_on_each_date(
     copy_population, cli, tmp_path
 ) -> None:
     """As of a date before a revised report was reported, the report then known counts; from
-    its reported date on, the revision does; never both, even once the file with the old
-    reporting dates is sent again."""
+    its reported date on, the revision does; never both. The file with the old reporting
+    date sent again changes nothing: the same bytes are already loaded, and another export
+    of it is stale."""
     ws, pop = copy_population
     spec = pop / "specs" / f"{FEED}.yaml"
     later = D + dt.timedelta(days=31)
@@ -272,11 +296,12 @@ def test_a_report_revised_later_counts_as_it_was_known_on_each_date(
                 )
         return counts[0], counts[1]
 
-    def send(name: str, changes: dict[str, str]) -> None:
+    def send(name: str, changes: dict[str, str], end: str = "") -> str:
         path = tmp_path / name
-        path.write_text(_with(header, [lines[-1]], {0: changes}))
-        _run(cli, "ingest", spec, path, "-w", ws)
+        path.write_text(_with(header, [lines[-1]], {0: changes}) + end)
+        said = _run(cli, "ingest", spec, path, "-w", ws)
         _run(cli, "link", "-w", ws)
+        return said
 
     # the latest month re-sent 30 days late, reported when it first was: it holds from then on
     send("late.csv", {"ACCT_STATUS": "71"})
@@ -284,9 +309,24 @@ def test_a_report_revised_later_counts_as_it_was_known_on_each_date(
     # revised back to current, reported after D: on D the bureau knew it as late
     send("revised.csv", {"ACCT_STATUS": "11", "RPT_DT": later.isoformat()})
     assert late_months() == (1, 0)
-    # the late file sent again, with its old reporting date: one version counts on each day
-    send("late-again.csv", {"ACCT_STATUS": "71"})
-    assert late_months() == (1, 1)
+    # the late file sent again, with its old reporting date: already loaded
+    assert "already loaded as batch" in send("late.csv", {"ACCT_STATUS": "71"})
+    assert late_months() == (1, 0)
+    # exported again (a blank line more): older than the revision, so stale
+    said = send("late-again.csv", {"ACCT_STATUS": "71"}, end="\n")
+    assert "0 superseding it, 1 stale: reported before it)" in said
+    assert late_months() == (1, 0)
+    # the furnisher's own correction, reported later still: it holds from its date on
+    send(
+        "late-after-all.csv",
+        {"ACCT_STATUS": "71", "RPT_DT": (later + dt.timedelta(days=30)).isoformat()},
+    )
+    assert late_months() == (1, 0)
+    with Workspace.open(ws).engine() as engine:
+        compute_features(engine, later + dt.timedelta(days=30), into="f")
+        assert (
+            engine.scalar("SELECT delinquent_months_24m FROM f WHERE person_id = ?", [person]) == 1
+        )
 
 
 @pytest.mark.parametrize("what", ["suppress", "correct"])

@@ -354,8 +354,8 @@ def publish_identity_records(
               FROM (SELECT rows, unnest(emptied) AS e FROM _id_std))
         GROUP BY ALL ORDER BY ALL""")
     expected, stored = engine.query(
-        # (a row identical to its key's current report is loaded without a src_ row to map)
-        "SELECT (SELECT coalesce(sum(rows_loaded - coalesce(rows_identical, 0)), 0) "
+        # (a row identical to its key's current report, or stale, has no src_ row to map)
+        f"SELECT (SELECT coalesce(sum({store.ROWS_IN_FEED_TABLE}), 0) "
         "FROM ingest_batches WHERE batch_id IN "
         "(SELECT batch_id FROM identity_batches)), (SELECT count(*) FROM identity_record_map)"
     )[0]

@@ -7,12 +7,19 @@ feed's current report of its key (the latest loaded row with that key):
 ``new``          no earlier report of the key
 ``identical``    every typed value equals the current report's: nothing to load
 ``superseding``  a value differs: a new version of the report, which replaces the current one
+``stale``        a value differs, but the row was reported earlier than the current report (the
+                 ledger mapping's ``reported_date``, when the feed has one): an older report
+                 sent again, which does not replace the newer one (it is recorded, not loaded)
 
 "Typed values" are the spec's output columns as loaded (dates as dates, amounts as decimals,
 national IDs as tokens), never the lineage columns nor the raw line: a file re-sent with another
 delimiter, quoting, compression or name, but the same values, is identical. A feed without a
 record key has no way to say which report a row replaces: its rows' values are their key, so an
 identical row is recognised and nothing supersedes.
+
+A record key matches only when every part is filled: a spec must make its key fields required
+(the row is quarantined as ``missing_required`` otherwise), and a row with an empty key part
+loaded before that rule, with its batch's spec, is a report of its own, never another's.
 """
 
 from __future__ import annotations
@@ -21,7 +28,8 @@ from openbureau.engine import Engine
 from openbureau.ingest._validate import STAGED, output_column, q
 from openbureau.ingest.spec import SourceSpec
 
-REPORTED = "_ingest_reports"  # (_line_no, _report, _supersedes) per row that passed validation
+# (_line_no, _report, _supersedes, _reported_date) per row that passed validation
+REPORTED = "_ingest_reports"
 
 
 def _types(engine: Engine, table: str) -> dict[str, str]:
@@ -32,6 +40,14 @@ def _types(engine: Engine, table: str) -> dict[str, str]:
         [table],
     )
     return {str(n): str(t) for n, t in rows}
+
+
+def reported_column(spec: SourceSpec) -> str | None:
+    """The feed table's column of the date a row was reported, if a report's rows say it: the
+    ledger mapping's ``reported_date`` target, in a feed with a record key."""
+    if spec.ledger is None or spec.ledger.reported_date is None or not spec.record_key:
+        return None
+    return output_column(spec.field(spec.ledger.reported_date))
 
 
 def compare_with_earlier(engine: Engine, spec: SourceSpec) -> None:
@@ -47,9 +63,18 @@ def compare_with_earlier(engine: Engine, spec: SourceSpec) -> None:
     def staged(c: str) -> str:
         return f"CAST(t.{q(c)} AS {types[c]})"
 
-    same_key = " AND ".join(f"p.{q(c)} IS NOT DISTINCT FROM k.{q(c)}" for c in keys)
-    join_key = " AND ".join(f"p.{q(c)} IS NOT DISTINCT FROM {staged(c)}" for c in keys)
+    # A record key matches only when every part is filled and equal (``=``): a row with an empty
+    # key part (loaded with a spec from before keys had to be required) is a report of its
+    # own. Without a record key, the values are the key, and empty equals empty.
+    eq = "=" if spec.record_key else "IS NOT DISTINCT FROM"
+    same_key = " AND ".join(f"p.{q(c)} {eq} k.{q(c)}" for c in keys)
+    join_key = " AND ".join(f"p.{q(c)} {eq} {staged(c)}" for c in keys)
     same_values = " AND ".join(f"p.{q(c)} IS NOT DISTINCT FROM {staged(c)}" for c in values)
+    reported, stale = "NULL::DATE", "false"
+    column = reported_column(spec)
+    if column is not None:
+        reported = f"CAST({staged(column)} AS DATE)"
+        stale = f"{reported} < CAST(p.{q(column)} AS DATE)"  # (empty on either side: not stale)
     engine.execute(f"""
         CREATE OR REPLACE TEMP TABLE {REPORTED} AS
         WITH keyed AS (
@@ -62,10 +87,11 @@ def compare_with_earlier(engine: Engine, spec: SourceSpec) -> None:
         SELECT t._line_no,
           CASE WHEN p.record_id IS NULL THEN 'new'
                WHEN {same_values} THEN 'identical'
+               WHEN {stale} THEN 'stale'
                ELSE 'superseding' END AS _report,
-          p.record_id AS _supersedes
+          p.record_id AS _supersedes, {reported} AS _reported_date
         FROM {STAGED} t LEFT JOIN latest p ON {join_key}
         WHERE len(t._reasons) = 0""")
 
 
-__all__ = ["REPORTED", "compare_with_earlier"]
+__all__ = ["REPORTED", "compare_with_earlier", "reported_column"]

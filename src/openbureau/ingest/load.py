@@ -3,8 +3,10 @@
 Each file becomes one batch. Every data row is either loaded into ``src_<feed>`` or quarantined
 with a reason, and ``read = loaded + quarantined`` is checked before anything is committed; a
 file that cannot be read at all is rejected before any write. A loaded row is new, identical to
-the feed's current report of its record key (a no-op: only its line is recorded) or superseding
-that report (see ``_compare``); loading the same content again for the same feed is a no-op.
+the feed's current report of its record key (a no-op: only its line is recorded), superseding
+that report, or stale (reported before it: only its line is recorded; see ``_compare``).
+Loading the same content (bytes) again for the same feed is a no-op, whatever was loaded in
+between, unless asked for (``again``: the rows are then compared like any re-send's).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import pyarrow.parquet as pq
 from openbureau.engine import Engine, EngineError
 from openbureau.errors import FileRejected
 from openbureau.ingest import store
-from openbureau.ingest._compare import REPORTED, compare_with_earlier
+from openbureau.ingest._compare import REPORTED, compare_with_earlier, reported_column
 from openbureau.ingest._read import FileContent, read_parquet_file, read_text_file
 from openbureau.ingest._validate import (
     NOT_BLANK,
@@ -62,12 +64,14 @@ class BatchReport:
     identical: int = 0
     superseding: int = 0
     several_reasons: int = 0  # quarantined rows with more than one reason
+    stale: int = 0
+    again_of: str | None = None  # loaded again on purpose: the batch that loaded the same bytes
 
     @property
     def reconciled(self) -> bool:
         return (
             self.read == self.loaded + self.quarantined
-            and self.loaded == self.new + self.identical + self.superseding
+            and self.loaded == self.new + self.identical + self.superseding + self.stale
         )
 
 
@@ -178,14 +182,23 @@ def ingest_file(
     max_quarantine_share: float = 1.0,
     progress: Progress | None = None,
     content: FileContent | None = None,
+    again: bool = False,
 ) -> BatchReport:
-    """Load one file as one batch. Raises FileRejected (nothing written) if unreadable."""
+    """Load one file as one batch. Raises FileRejected (nothing written) if unreadable.
+
+    A file whose bytes were loaded for the feed before is "already loaded" (nothing written),
+    unless ``again``: then it is loaded as a new batch that names the earlier one.
+    """
     tick = progress or (lambda step, done, total: None)
     tick(f"{path.name}: reading", 0, 4)
     content = content or read_file(spec, path)
     store.ensure_schema(engine)
     previous = store.find_loaded(engine, spec.name, content.sha256)
-    if previous:
+    if previous and again:
+        content.warnings.append(
+            f"loaded again on purpose (--again): batch {previous.batch_id} loaded the same bytes"
+        )
+    elif previous:
         return BatchReport(
             spec.name,
             str(path),
@@ -197,6 +210,7 @@ def ingest_file(
             new=previous.rows_new,
             identical=previous.rows_identical,
             superseding=previous.rows_superseding,
+            stale=previous.rows_stale,
         )
     size = (
         f"{len(content.lines):,} lines"
@@ -212,7 +226,10 @@ def ingest_file(
         )
         with lines:
             read, blank = _stage(engine, spec, content, key)
-        return _publish(engine, spec, path, content, read, blank, max_quarantine_share, tick)
+        again_of = previous.batch_id if previous else None
+        return _publish(
+            engine, spec, path, content, (read, blank), max_quarantine_share, tick, again_of
+        )
     finally:
         for temp in (STAGED, "_ingest_text", REPORTED):
             engine.execute(f"DROP TABLE IF EXISTS {temp}")
@@ -223,11 +240,12 @@ def _publish(
     spec: SourceSpec,
     path: Path,
     content: FileContent,
-    read: int,
-    blank: int,
+    lines: tuple[int, int],
     max_share: float,
     tick: Progress,
+    again_of: str | None,
 ) -> BatchReport:
+    read, blank = lines
     staged, quarantined = engine.query(
         f"SELECT count(*), count(*) FILTER (len(_reasons) > 0) FROM {STAGED}"
     )[0]
@@ -267,17 +285,29 @@ def _publish(
             str(r): int(n)
             for r, n in engine.query(f"SELECT _report, count(*) FROM {REPORTED} GROUP BY 1")
         }
+        if counts["stale"]:
+            first = engine.scalar(f"SELECT min(_line_no) FROM {REPORTED} WHERE _report = 'stale'")
+            content.warnings.append(
+                f"{counts['stale']:,} rows (the first at line {first}) were reported before the "
+                f"feed's current report of their key ({reported_column(spec)}): stale, not "
+                "loaded; a furnisher's correction of a report needs a later reporting date"
+            )
         engine.execute(
             f"INSERT INTO {q(spec.table)} (record_id, batch_id, line_no, source_record_id, "
             f"supersedes, {col_list}) SELECT ? || '.' || _line_no, ?, _line_no, "
             f"_source_record_id, r._supersedes, {col_list} FROM {STAGED} "
-            f"JOIN {REPORTED} r USING (_line_no) WHERE r._report <> 'identical' "
+            f"JOIN {REPORTED} r USING (_line_no) WHERE r._report IN ('new', 'superseding') "
             "ORDER BY _line_no",
             [batch_id, batch_id],
         )
         engine.execute(
             f"INSERT INTO identical_rows SELECT ?, ?, _line_no, _supersedes FROM {REPORTED} "
             "WHERE _report = 'identical' ORDER BY _line_no",
+            [batch_id, spec.name],
+        )
+        engine.execute(
+            "INSERT INTO stale_rows SELECT ?, ?, _line_no, _reported_date, _supersedes "
+            f"FROM {REPORTED} WHERE _report = 'stale' ORDER BY _line_no",
             [batch_id, spec.name],
         )
         engine.execute(
@@ -291,12 +321,14 @@ def _publish(
             [batch_id],
         )[0]
         same = engine.scalar("SELECT count(*) FROM identical_rows WHERE batch_id = ?", [batch_id])
+        stale = engine.scalar("SELECT count(*) FROM stale_rows WHERE batch_id = ?", [batch_id])
         stored_q = engine.scalar("SELECT count(*) FROM quarantine WHERE batch_id = ?", [batch_id])
-        loaded = stored + same
+        loaded = stored + same + stale
         if (
             loaded + stored_q != read
             or same != counts["identical"]
             or superseding != counts["superseding"]
+            or stale != counts["stale"]
         ):
             raise EngineError(
                 f"{path}: read {read} = loaded {loaded} + quarantined {stored_q} "
@@ -305,8 +337,9 @@ def _publish(
         engine.execute(
             "INSERT INTO ingest_batches (batch_id, feed, furnisher, spec_fingerprint, spec_yaml, "
             "file_name, file_path, file_sha256, file_bytes, loaded_at, rows_read, rows_loaded, "
-            "rows_quarantined, blank_lines, warnings, rows_new, rows_identical, rows_superseding)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "rows_quarantined, blank_lines, warnings, rows_new, rows_identical, rows_superseding, "
+            "rows_stale, again_of) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+            "?, ?)",
             [
                 batch_id,
                 spec.name,
@@ -326,6 +359,8 @@ def _publish(
                 counts["new"],
                 counts["identical"],
                 counts["superseding"],
+                counts["stale"],
+                again_of,
             ],
         )
         engine.execute("DELETE FROM field_catalog WHERE feed = ?", [spec.name])
@@ -358,6 +393,8 @@ def _publish(
         counts["identical"],
         counts["superseding"],
         several,
+        counts["stale"],
+        again_of,
     )
 
 
@@ -369,8 +406,10 @@ def ingest_files(
     key: bytes,
     max_quarantine_share: float = 1.0,
     progress: Progress | None = None,
+    again: bool = False,
 ) -> list[BatchReport]:
-    """Check every file can be read, then load each as its own batch.
+    """Check every file can be read, then load each as its own batch (``again``: even a file
+    whose bytes were loaded before, see ``ingest_file``).
 
     A file that cannot be read stops the command before any batch is written.
     """
@@ -384,6 +423,7 @@ def ingest_files(
             max_quarantine_share=max_quarantine_share,
             progress=progress,
             content=c,
+            again=again,
         )
         for p, c in zip(paths, contents, strict=True)
     ]

@@ -418,6 +418,14 @@ class SourceSpec(BaseModel):
         for t in self.record_key:
             if t not in known:
                 raise ValueError(f"record_key: {t!r} is not a target of any field")
+            # A key with an empty part names no report: two persons' rows would share it.
+            # (A batch loaded before this check keeps its spec; its rows with an empty key
+            # part are each a report of their own, see _compare.)
+            if not _historical(info) and not self.field(t).required:
+                raise ValueError(
+                    f"record_key: {t!r} must be a required field (required: true): a row "
+                    "with an empty key part cannot say which report it is"
+                )
         for group in self.require_one_of:
             for t in group:
                 if t not in known:

@@ -4,6 +4,9 @@
 ``quarantine``      one row per rejected input row: line, reason code, field, masked raw text
 ``identical_rows``  one row per loaded input row that repeated the feed's current report of its
                     key: line, and the ``record_id`` of the ``src_`` row it repeats
+``stale_rows``      one row per loaded input row reported earlier than the feed's current report
+                    of its key (so not replacing it): line, its reported date, and the
+                    ``record_id`` of the current report
 ``field_catalog``   every loaded field with its data category (protected or not)
 ``src_<feed>``      one table per feed: one row per new or superseding input row, typed
                     canonical fields
@@ -12,7 +15,9 @@ Every ``src_`` row has ``record_id`` (``<batch>.<line>``, unique in the warehous
 ``batch_id``, ``line_no``, ``source_record_id`` (the feed's record key, ``|``-joined) and
 ``supersedes`` (the ``record_id`` of the feed's earlier report of the same key that this row
 replaces; NULL for a new report). Every data line of a batch is in exactly one of ``src_<feed>``,
-``identical_rows`` and ``quarantine``.
+``identical_rows``, ``stale_rows`` and ``quarantine``; except in a batch loaded before rows were
+compared, whose rows all stay in ``src_<feed>``: when the ledger chains them (``chained_at``),
+an identical or superseding one names in ``supersedes`` the row it repeats or replaces.
 """
 
 from __future__ import annotations
@@ -42,9 +47,12 @@ SCHEMA = [
         rows_new BIGINT,
         rows_identical BIGINT,
         rows_superseding BIGINT,
+        rows_stale BIGINT,
+        again_of VARCHAR,
+        chained_at TIMESTAMP,
         CHECK (rows_read = rows_loaded + rows_quarantined),
         CHECK (rows_new IS NULL
-               OR rows_loaded = rows_new + rows_identical + rows_superseding)
+               OR rows_loaded = rows_new + rows_identical + rows_superseding + rows_stale)
     )""",
     """CREATE TABLE IF NOT EXISTS quarantine (
         batch_id VARCHAR NOT NULL,
@@ -66,6 +74,13 @@ SCHEMA = [
         line_no BIGINT NOT NULL,
         record_id VARCHAR NOT NULL
     )""",
+    """CREATE TABLE IF NOT EXISTS stale_rows (
+        batch_id VARCHAR NOT NULL,
+        feed VARCHAR NOT NULL,
+        line_no BIGINT NOT NULL,
+        reported_date DATE NOT NULL,
+        record_id VARCHAR NOT NULL
+    )""",
     """CREATE TABLE IF NOT EXISTS field_catalog (
         feed VARCHAR NOT NULL,
         target VARCHAR NOT NULL,
@@ -80,16 +95,45 @@ SCHEMA = [
 
 
 # What a loaded row is, compared with the feed's earlier reports of the same record key.
-REPORTS = ("new", "identical", "superseding")
+REPORTS = ("new", "identical", "superseding", "stale")
 _REPORT_COLUMNS = tuple(f"rows_{r}" for r in REPORTS)
 
 
+# How many of a batch's rows are in its feed table (an expression on ``ingest_batches``): the
+# new and superseding ones; all of them in a batch loaded before rows were compared, chained or
+# not (NULL counts, or ``chained_at``).
+ROWS_IN_FEED_TABLE = (
+    "rows_loaded - CASE WHEN chained_at IS NULL "
+    "THEN coalesce(rows_identical, 0) + coalesce(rows_stale, 0) ELSE 0 END"
+)
+
+
 def ensure_schema(engine: Engine) -> None:
+    """Create the ingest tables, or bring an earlier openbureau's up to date (not inside a
+    transaction: ``ingest_batches`` may be made again, in one of its own)."""
+    if engine.table_exists("ingest_batches") and "rows_stale" not in engine.columns(
+        "ingest_batches"
+    ):
+        _rebuild_batches(engine)
     for ddl in SCHEMA:
         engine.execute(ddl)
-    # Batches loaded before rows were compared have no counts (NULL): they read as all new.
-    for column in _REPORT_COLUMNS:
-        engine.execute(f"ALTER TABLE ingest_batches ADD COLUMN IF NOT EXISTS {column} BIGINT")
+
+
+def _rebuild_batches(engine: Engine) -> None:
+    """Make ``ingest_batches`` again with this version's columns and checks, rows kept: its
+    CHECK of the report counts cannot be altered in place to count stale rows. Batches loaded
+    before rows were compared keep empty counts (they read as all new until the ledger chains
+    their rows); those compared at ingest had no stale rows."""
+    have = set(engine.columns("ingest_batches"))
+    stale = "CASE WHEN rows_new IS NOT NULL THEN 0 END" if "rows_new" in have else "NULL"
+    with engine.transaction():
+        engine.execute("ALTER TABLE ingest_batches RENAME TO ingest_batches__before")
+        engine.execute(SCHEMA[0])
+        engine.execute(
+            "INSERT INTO ingest_batches BY NAME "
+            f"SELECT *, {stale}::BIGINT AS rows_stale FROM ingest_batches__before"
+        )
+        engine.execute("DROP TABLE ingest_batches__before")
 
 
 @dataclass(frozen=True)
@@ -104,6 +148,12 @@ class BatchRecord:
     rows_new: int
     rows_identical: int
     rows_superseding: int
+    rows_stale: int
+    again_of: str | None  # loaded again on purpose (ingest --again): the batch of the same bytes
+    # False: loaded before rows were compared, and not chained by the ledger yet (the counts
+    # read as all new); chained_at: when the ledger compared the rows of such a batch
+    compared: bool
+    chained_at: datetime | None
 
 
 def _record_columns(engine: Engine) -> str:
@@ -116,25 +166,23 @@ def _record_columns(engine: Engine) -> str:
         else ("rows_loaded" if c == "rows_new" else "0")
         for c in _REPORT_COLUMNS
     ]
+    extra = [
+        "again_of" if "again_of" in have else "NULL",
+        "rows_new IS NOT NULL" if "rows_new" in have else "false",
+        "chained_at" if "chained_at" in have else "NULL::TIMESTAMP",
+    ]
     return (
         "batch_id, feed, file_name, loaded_at, rows_read, rows_loaded, rows_quarantined, "
-        + ", ".join(counts)
+        + ", ".join(counts + extra)
     )
 
 
 def find_loaded(engine: Engine, feed: str, sha256: str) -> BatchRecord | None:
-    """The batch that loaded this exact file content for this feed, if loading it again would
-    change nothing: no later batch of the feed superseded a report since.
-
-    After a later batch superseded reports, the same bytes are compared row by row again, as a
-    re-compressed copy would be, so that the outcome depends on the values, never on the bytes.
-    """
+    """The latest batch that loaded this exact file content for this feed, if any: loading
+    the same bytes again is a no-op, whatever came after (``ingest --again`` forces it)."""
     rows = engine.query(
-        f"SELECT {_record_columns(engine)} FROM ingest_batches b "
-        "WHERE feed = ? AND file_sha256 = ? AND NOT EXISTS ("
-        "  SELECT 1 FROM ingest_batches l WHERE l.feed = b.feed AND l.batch_id > b.batch_id"
-        "  AND coalesce(l.rows_superseding, 0) > 0) "
-        "ORDER BY batch_id DESC LIMIT 1",
+        f"SELECT {_record_columns(engine)} FROM ingest_batches "
+        "WHERE feed = ? AND file_sha256 = ? ORDER BY batch_id DESC LIMIT 1",
         [feed, sha256],
     )
     return BatchRecord(*rows[0]) if rows else None

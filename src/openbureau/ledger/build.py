@@ -8,7 +8,9 @@ source spec the batch was loaded with (kept on the batch), not from code per fur
 
 A loaded row that supersedes the feed's earlier report of its record key (see
 ``openbureau.ingest._compare``) becomes the next version of that report's event: the current
-version, a bureau correction included, is marked not current and named by the new one.
+version, a bureau correction included, is marked not current and named by the new one. The rows
+of batches loaded before ingest compared rows are compared on the first build after the upgrade,
+and their events chained the same way (``_chain``).
 """
 
 from __future__ import annotations
@@ -18,8 +20,10 @@ from dataclasses import dataclass, field
 
 from openbureau.engine import Engine
 from openbureau.errors import UserError
+from openbureau.ingest import store
 from openbureau.ingest._yaml import load_yaml
 from openbureau.ingest.spec import LedgerMapping, SourceSpec, parse_spec
+from openbureau.ledger._chain import chain_earlier_rows, chain_events, drop_chained
 from openbureau.ledger._checks import refuse_unknown_values
 from openbureau.ledger._legacy import LoadedValues, column_types
 from openbureau.ledger._schema import (
@@ -43,6 +47,12 @@ class LedgerReport:
     superseded: int = 0  # current versions replaced by the furnisher's new report
     corrections_superseded: int = 0  # of those, bureau corrections (kept in the history)
     identity_only: list[str] = field(default_factory=list)  # feeds without a ledger block
+    # batches loaded before rows were compared, compared by this build (see _chain): their
+    # rows identical to the row before them (events no longer counted) and superseding it
+    chained_batches: int = 0
+    chained_identical: int = 0
+    chained_superseding: int = 0
+    chained_events_stopped: int = 0
     unlinked_events: int = 0  # events with no person (their identity is unusable)
     persons_refreshed: int = 0  # events whose person changed since the last build
     seconds: float = 0.0
@@ -164,26 +174,22 @@ def build_ledger(engine: Engine) -> LedgerReport:
     if not engine.table_exists("person_index"):
         raise UserError("records are not linked to persons yet: run `openbureau link` first")
     report = LedgerReport(batches=0)
+    store.ensure_schema(engine)  # (outside the transaction: it may make a table again)
     with engine.transaction():
         upgrade_schema(engine)
-        for batch_id, feed, spec_yaml in _pending_batches(engine):
-            spec = parse_spec(load_yaml(spec_yaml), origin=f"batch {batch_id}", historical=True)
-            if spec.ledger is None:
-                if feed not in report.identity_only:
-                    report.identity_only.append(feed)
-                engine.execute(
-                    "INSERT INTO ledger_batches VALUES (?, ?, NULL, 0, now())", [batch_id, feed]
-                )
-                report.batches += 1
-                continue
-            table = EVENTS[spec.ledger.event]
-            added = _map_batch(engine, table, spec, batch_id, report)
-            engine.execute(
-                "INSERT INTO ledger_batches VALUES (?, ?, ?, ?, now())",
-                [batch_id, feed, table.event, added],
-            )
-            report.events[table.event] = report.events.get(table.event, 0) + added
-            report.batches += 1
+        chained = chain_earlier_rows(engine)
+        pending = _pending_batches(engine)
+        # batches from before rows were compared are mapped as they were (each row a report
+        # of its own), then chained; the batches after them name rows of those chains
+        earlier = [b for b in pending if b[0] in set(chained.batch_ids)]
+        _map_batches(engine, earlier, report, compared=False)
+        if chained.batch_ids:
+            report.chained_events_stopped = chain_events(engine)
+            drop_chained(engine)
+            report.chained_batches = len(chained.batch_ids)
+            report.chained_identical = chained.identical
+            report.chained_superseding = chained.superseding
+        _map_batches(engine, [b for b in pending if b not in earlier], report, compared=True)
         report.persons_refreshed = refresh_persons(engine)
         report.unlinked_events = sum(
             int(engine.scalar(f"SELECT count(*) FROM {t.table} WHERE person_id IS NULL"))
@@ -194,8 +200,39 @@ def build_ledger(engine: Engine) -> LedgerReport:
     return report
 
 
+def _map_batches(
+    engine: Engine, batches: list[tuple[str, str, str]], report: LedgerReport, *, compared: bool
+) -> None:
+    """Map each batch with the spec it was loaded with (``compared``: its rows name the
+    reports they supersede)."""
+    for batch_id, feed, spec_yaml in batches:
+        spec = parse_spec(load_yaml(spec_yaml), origin=f"batch {batch_id}", historical=True)
+        if spec.ledger is None:
+            if feed not in report.identity_only:
+                report.identity_only.append(feed)
+            engine.execute(
+                "INSERT INTO ledger_batches VALUES (?, ?, NULL, 0, now())", [batch_id, feed]
+            )
+            report.batches += 1
+            continue
+        table = EVENTS[spec.ledger.event]
+        added = _map_batch(engine, table, spec, batch_id, report, compared=compared)
+        engine.execute(
+            "INSERT INTO ledger_batches VALUES (?, ?, ?, ?, now())",
+            [batch_id, feed, table.event, added],
+        )
+        report.events[table.event] = report.events.get(table.event, 0) + added
+        report.batches += 1
+
+
 def _map_batch(
-    engine: Engine, table: EventTable, spec: SourceSpec, batch_id: str, report: LedgerReport
+    engine: Engine,
+    table: EventTable,
+    spec: SourceSpec,
+    batch_id: str,
+    report: LedgerReport,
+    *,
+    compared: bool,
 ) -> int:
     """Add one batch's events to ``table``; returns the versions added.
 
@@ -205,7 +242,7 @@ def _map_batch(
     """
     assert spec.ledger is not None
     t = table.table
-    compared = "supersedes" in engine.columns(spec.table)
+    compared = compared and "supersedes" in engine.columns(spec.table)
     types = column_types(engine, spec.table)
     engine.execute(
         f"""CREATE OR REPLACE TEMP TABLE _ledger_batch AS

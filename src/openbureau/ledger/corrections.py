@@ -174,10 +174,17 @@ def lift_suppression(engine: Engine, suppression_id: int, note: str = "") -> Non
 
 def record_history(engine: Engine, record_id: str) -> list[dict[str, Any]]:
     """Every version of a record's event, oldest first, with its suppressions: the bureau's
-    corrections and the furnisher's later reports, each with its batch and loaded row."""
+    corrections and the furnisher's later reports, each with its batch and loaded row (and
+    any row re-sent identical before ingest compared rows, as version 0)."""
     table, record_id, _ = _find(engine, record_id)
+    # (version 0: a row re-sent identical before ingest compared rows, no version of its own;
+    # shown after the version it repeated)
     rows = engine.arrow(
-        f"SELECT * FROM {table.table} WHERE record_id = ? ORDER BY version", [record_id]
+        f"""SELECT e.* FROM {table.table} e LEFT JOIN {table.table} r
+            ON e.version = 0 AND r.event_id = e.supersedes
+        WHERE e.record_id = ? ORDER BY coalesce(r.version, e.version), e.version = 0,
+            e.batch_id, e.event_id""",
+        [record_id],
     ).to_pylist()
     sup = engine.arrow(
         "SELECT * FROM ledger_suppressions WHERE record_id = ? ORDER BY suppression_id", [record_id]

@@ -550,6 +550,11 @@ def same_file(pub: Published | None, person_id: str | None) -> list[str]:
     return views.merged_into(pub, views.own_id(pub, person_id.strip().upper()))
 
 
+def file_of(ctx: ServiceContext) -> bindings.FileIds:
+    """:func:`same_file` in the snapshot the service serves now."""
+    return lambda person_id: same_file(ctx.published(), person_id)
+
+
 def _refused(exc: bindings.BindingError) -> ApiError:
     return ApiError(exc.status, exc.code, str(exc))
 
@@ -586,7 +591,8 @@ def waiting(who: AdminUser, ctx: Ctx) -> dict[str, Any]:
 def approve_account(
     username: Annotated[str, Path(max_length=64)], who: AdminUser, ctx: Ctx
 ) -> Account:
-    """Approve a waiting account: an admin other than the one who created it."""
+    """Approve a waiting account: an admin other than the one who created it (or enabled it
+    again)."""
     try:
         return bindings.approve_account(
             ctx.store, ctx.audit_writer.record, bindings.admin(who), username
@@ -604,7 +610,7 @@ def disable_account(
     """Disable an account: its sessions and API keys stop working at once."""
     try:
         account = bindings.set_disabled(
-            ctx.store, ctx.audit_writer.record, bindings.admin(who), username, True
+            ctx.store, ctx.audit_writer.record, bindings.admin(who), username, True, file_of(ctx)
         )
     except bindings.BindingError as exc:
         raise _refused(exc) from None
@@ -618,10 +624,11 @@ def disable_account(
 def enable_account(
     username: Annotated[str, Path(max_length=64)], who: AdminUser, ctx: Ctx
 ) -> Account:
-    """Enable a disabled account again."""
+    """Enable a disabled account again. A person's account waits for another admin's
+    approval when another account is bound to its file."""
     try:
         return bindings.set_disabled(
-            ctx.store, ctx.audit_writer.record, bindings.admin(who), username, False
+            ctx.store, ctx.audit_writer.record, bindings.admin(who), username, False, file_of(ctx)
         )
     except bindings.BindingError as exc:
         raise _refused(exc) from None
@@ -637,11 +644,12 @@ def enable_account(
 def add_key(
     username: Annotated[str, Path(max_length=64)], who: AdminUser, ctx: Ctx
 ) -> dict[str, Any]:
-    """An API key, shown once. A key that adds a login to a person's account (or, issued by
-    another admin, to an admin's) waits until another admin approves it."""
+    """An API key, shown once. A key for a person's account waits until another admin
+    approves it when the account has a login already or another account is bound to its
+    file; so does a key issued to an admin's account by another admin."""
     try:
         row, key = bindings.add_key(
-            ctx.store, ctx.audit_writer.record, bindings.admin(who), username
+            ctx.store, ctx.audit_writer.record, bindings.admin(who), username, file_of(ctx)
         )
     except bindings.BindingError as exc:
         raise _refused(exc) from None

@@ -21,6 +21,7 @@ from openbureau.service import audit, audit_tree, bindings, logins, views
 from openbureau.service.api import (
     access_log,
     audited_file,
+    file_of,
     own_score,
     report_path,
     run_check,
@@ -513,13 +514,16 @@ def admin_change(
     log, by = ctx.audit_writer.record, bindings.admin(who)
     try:
         if change == "approve":
-            bindings.approve_account(ctx.store, log, by, username)
+            account = bindings.approve_account(ctx.store, log, by, username)
         else:
-            bindings.set_disabled(ctx.store, log, by, username, change == "disable")
+            account = bindings.set_disabled(
+                ctx.store, log, by, username, change == "disable", file_of(ctx)
+            )
             ctx.credentials.clear()
     except bindings.BindingError as exc:
         return _admin_page(request, ctx, who, status=exc.status, error=str(exc))
-    return _admin_page(request, ctx, who, done=f"Account {username}: {change}d.")
+    waits = "; it waits for another admin's approval" if account.pending else ""
+    return _admin_page(request, ctx, who, done=f"Account {username}: {change}d{waits}.")
 
 
 @router.post("/admin/accounts/{username}/keys/{prefix}/approve", dependencies=[Csrf])

@@ -16,7 +16,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
+from typer.testing import CliRunner
 
+from openbureau.cli import app
 from openbureau.errors import UserError
 from openbureau.service import audit, bindings
 from openbureau.service.auth import create_account, issue_api_key
@@ -186,6 +188,12 @@ def test_an_account_enabled_again_waits_when_its_file_has_another_account(
         ("ada", "approve account", "denied"),
         ("ada", "enable account", "allowed"),
     ]
+    # the command line obeys the same rule (and an operator cannot approve)
+    assert _post(service, "bea", "/accounts/shadow/disable").status_code == 200
+    base = ["-w", str(service.served.ws), "--store", service.store_url]
+    cli = CliRunner().invoke(app, ["accounts", "enable", "shadow", *base])
+    assert cli.exit_code == 0 and "waits for an admin's approval" in cli.output, cli.output
+    assert post_login(browser, "shadow", "shadows password").status_code == 403
     # an account that is the only one bound to its file is enabled at once
     assert _post(service, "ada", "/accounts/quinn/disable").status_code == 200
     assert _post(service, "ada", "/accounts/quinn/enable").json()["pending"] is False

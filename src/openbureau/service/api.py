@@ -565,18 +565,21 @@ def _refused(exc: bindings.BindingError) -> ApiError:
 def add_account(body: AccountIn, who: AdminUser, ctx: Ctx) -> Account:
     """Add an account. A further account bound to a person's file, or a further admin,
     waits (``pending``) until another admin approves it."""
-    return bindings.add_account(
-        ctx.store,
-        ctx.audit_writer.record,
-        bindings.admin(who),
-        username=body.username,
-        role=body.role,
-        password=body.password,
-        display_name=body.display_name,
-        person_id=body.person_id,
-        organisation=body.organisation,
-        same_file=same_file(ctx.published(), body.person_id),
-    ).account
+    try:
+        return bindings.add_account(
+            ctx.store,
+            ctx.audit_writer.record,
+            bindings.admin(who),
+            username=body.username,
+            role=body.role,
+            password=body.password,
+            display_name=body.display_name,
+            person_id=body.person_id,
+            organisation=body.organisation,
+            same_file=same_file(ctx.published(), body.person_id),
+        ).account
+    except bindings.BindingError as exc:  # (a login to the file made meanwhile: 409)
+        raise _refused(exc) from None
 
 
 @router.get("/accounts/waiting", response_model=WaitingOut, tags=["admin"])

@@ -507,7 +507,8 @@ def admin_create(
             same_file=same_file(ctx.published(), person_id),
         )
     except UserError as exc:
-        return _admin_page(request, ctx, who, status=422, error=str(exc))
+        status = exc.status if isinstance(exc, bindings.BindingError) else 422
+        return _admin_page(request, ctx, who, status=status, error=str(exc))
     return _admin_page(request, ctx, who, created=added.account)
 
 

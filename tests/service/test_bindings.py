@@ -329,3 +329,25 @@ def test_two_first_logins_to_a_file_made_at_once_do_not_both_work(
 
 def one(person_id: str) -> list[str]:
     return [person_id]
+
+
+def test_an_account_bound_to_an_id_merged_into_the_file_counts_as_bound_to_it(
+    store: sessionmaker[Session],
+) -> None:
+    """A key for an account holding a retired ID waits when the surviving file has another
+    account, and the other way round; so does enabling one of them again."""
+    ada = bindings.Actor("ada", "admin")
+    plain = bindings.store_log(store)
+    for username, pid in (("old", "P9"), ("pat", "P1")):  # (made before the merge: both first)
+        bindings.add_account(
+            store, plain, ada, username=username, role="person", password=None, person_id=pid
+        )
+
+    def merged(person_id: str) -> list[str]:
+        return ["P1", "P9"]
+
+    # as P1's only account, pat's first key works; old's, with the files merged, waits
+    assert not bindings.add_key(store, plain, ada, "pat", one)[0].pending
+    assert bindings.add_key(store, plain, ada, "old", merged)[0].pending
+    bindings.set_disabled(store, plain, ada, "old", True, merged)
+    assert bindings.set_disabled(store, plain, ada, "old", False, merged).pending

@@ -174,10 +174,23 @@ def _set_disabled(username: str, workspace: Path, store: str | None, disabled: b
     from openbureau.service import bindings
 
     factory = _store(workspace, store)
-    bindings.set_disabled(
-        factory, bindings.store_log(factory), bindings.operator(), username, disabled
+    root = Workspace.open(workspace).root
+    account = bindings.set_disabled(
+        factory,
+        bindings.store_log(factory),
+        bindings.operator(),
+        username,
+        disabled,
+        lambda person_id: bindings.file_ids(root, person_id),
     )
     console.print(f"Account [bold]{username}[/] {'disabled' if disabled else 'enabled'}.")
+    if account.pending:
+        console.print(
+            f"It waits for an admin's approval (person {account.person_id}'s file has another "
+            f"login): `POST /api/v1/accounts/{username}/approve` or the admin page.",
+            markup=False,
+            highlight=False,
+        )
 
 
 @accounts_app.command("disable")

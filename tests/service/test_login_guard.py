@@ -4,12 +4,20 @@ same store, does not reset them), and a CSRF token before there is a session."""
 from __future__ import annotations
 
 import re
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session, sessionmaker
 
 from openbureau.service.app import create_app
 from openbureau.service.deps import SESSION_COOKIE
-from openbureau.service.login_guard import LOGIN_COOKIE
+from openbureau.service.login_guard import LOGIN_COOKIE, LoginThrottle
+from openbureau.service.store import open_store
 from tests.service.conftest import PASSWORD, Service, post_login
 
 
@@ -117,3 +125,94 @@ def test_every_post_form_of_the_pages_carries_a_csrf_token(service: Service) -> 
             ).status_code
             == 403
         )
+
+
+def _at_once(n: int, call: Callable[[int], Any]) -> list[Any]:
+    """``call(0..n-1)``, each on its own thread, all let go at the same moment."""
+    start = threading.Barrier(n)
+
+    def run(i: int) -> Any:
+        start.wait()
+        return call(i)
+
+    with ThreadPoolExecutor(n) as pool:
+        return list(pool.map(run, range(n)))
+
+
+def _guesser(service: Service) -> Callable[[str, str], int]:
+    """Posts the login form (its token fetched once, as a script would) and gives the status;
+    an exception (a stalled store) is a failure."""
+    client = _client(service)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text)
+    assert token is not None
+
+    def post(username: str, password: str) -> int:
+        r = client.post(
+            "/login",
+            follow_redirects=False,
+            data={"username": username, "password": password, "csrf_token": token.group(1)},
+        )
+        return int(r.status_code)
+
+    return post
+
+
+def test_guesses_sent_at_once_are_counted_before_any_is_tried(service: Service) -> None:
+    """Twelve wrong passwords at once for one account (limit 5): all twelve were checked
+    before the first refusal, as the count was read before any was written."""
+    guess = _guesser(service)
+    codes = _at_once(12, lambda i: guess("pat", f"wrong guess {i:04d}"))
+    assert sorted(codes) == [401] * 5 + [429] * 7
+    assert guess("pat", PASSWORD) == 429  # the right one too, now
+
+
+def test_a_burst_of_wrong_logins_larger_than_the_stores_pool_stalls_no_other_request(
+    service: Service,
+) -> None:
+    """Forty unauthenticated wrong logins at once (the store's pool holds 15 connections): each
+    held a connection while taking two more, so the pool ran dry, everything waited 30 s and
+    then failed with 500, a lender's score read included. Now each takes one at a time."""
+    guess = _guesser(service)
+    person = service.served.person
+
+    def one(i: int) -> int:
+        if i == 0:  # a lender's read, in the middle of the burst
+            r = service.client.get(
+                f"/api/v1/persons/{person}/score",
+                params={"purpose": "credit_application"},
+                headers=service.api("lena"),
+            )
+            return -int(r.status_code)
+        return guess(f"nobody{i % 10}", f"wrong guess {i:04d}")
+
+    codes = _at_once(41, one)
+    assert codes[0] == -200
+    # (the client address's limit, 20, is what stops the burst: every guess is for an
+    # unknown account, each account's limit not reached)
+    assert sorted(codes[1:]) == [401] * 20 + [429] * 20
+
+
+def test_logins_that_succeed_do_not_count_against_the_address(service: Service) -> None:
+    """A login's attempt is counted before its password is checked; a right password takes it
+    back, so an office behind one address can log in more than the address's limit."""
+    client = _client(service)
+    assert [post_login(client, "quinn", PASSWORD).status_code for _ in range(22)] == [303] * 22
+    assert post_login(client, "pat", "wrong-guess").status_code == 401
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> sessionmaker[Session]:
+    if request.param == "sqlite":
+        return open_store(f"sqlite:///{tmp_path / 'store.sqlite'}")
+    return open_store(request.getfixturevalue("postgres_db_url"))
+
+
+def test_the_limit_holds_for_attempts_at_once_on_every_store(store: sessionmaker[Session]) -> None:
+    """Two service processes (two throttles on one store) let through no more than the limit
+    between them, however many attempts come at once."""
+    a, b = (LoginThrottle(store, 5, 100, 15) for _ in range(2))
+    attempts = _at_once(16, lambda i: (a, b)[i % 2].attempt("pat", "10.0.0.1"))
+    assert sorted(x.wait == 0 for x in attempts) == [False] * 11 + [True] * 5
+    # a right password takes its attempt back: the account starts again from nothing
+    a.succeeded("pat", next(x for x in attempts if x.wait == 0))
+    assert a.attempt("PAT ", "10.0.0.2").wait == 0

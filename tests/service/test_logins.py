@@ -252,8 +252,15 @@ def test_an_account_is_enabled_again_through_the_api(service: Service) -> None:
     assert _post(service, "ada", "/accounts/quinn/enable").status_code == 409
     assert _post(service, "ada", "/accounts/nobody/enable").status_code == 404
     assert _post(service, "lena", "/accounts/quinn/enable").status_code == 403
-    seen = [(e["actor"], e["action"]) for e in _get(service, "quinn", "/me/access")["entries"]]
-    assert seen[:2] == [("ada", "enable account"), ("ada", "disable account")]
+    seen = [
+        (e["actor"], e["action"], e["outcome"])
+        for e in _get(service, "quinn", "/me/access")["entries"]
+    ]
+    assert seen[:3] == [  # (the refused second enabling too)
+        ("ada", "enable account", "denied"),
+        ("ada", "enable account", "allowed"),
+        ("ada", "disable account", "allowed"),
+    ]
 
 
 def _operator() -> str:
@@ -300,17 +307,18 @@ def test_the_command_line_is_audited_as_its_os_user_and_host(
 
     entries = _get(service, "audrey", "/audit?limit=100")
     by_cli = [
-        (e["actor"], e["actor_role"], e["action"], e["subject"])
+        (e["actor"], e["actor_role"], e["action"], e["subject"], e["outcome"])
         for e in entries
         if e["actor_role"] == "operator"
     ]
     me = _operator()
     assert by_cli[::-1] == [
-        (me, "operator", "create account", None),
-        (me, "operator", "issue API key", None),
-        (me, "operator", "create account", service.served.person),
-        (me, "operator", "disable account", service.served.other),
-        (me, "operator", "enable account", service.served.other),
+        (me, "operator", "create account", None, "allowed"),
+        (me, "operator", "issue API key", None, "allowed"),
+        (me, "operator", "create account", service.served.person, "allowed"),
+        (me, "operator", "disable account", service.served.other, "allowed"),
+        (me, "operator", "enable account", service.served.other, "allowed"),
+        (me, "operator", "enable account", service.served.other, "denied"),  # (already)
     ]
     assert any(e["detail"].startswith(f"key {prefix} for bank9") for e in entries)
     # the person whose file got a second account sees who made it, from where

@@ -7,6 +7,7 @@ import datetime as dt
 import threading
 from itertools import pairwise
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -30,6 +31,8 @@ from openbureau.service.store import (
     ApiKey,
     AuditEntry,
     Base,
+    Lookup,
+    LookupWindow,
     WebSession,
     downgrade,
     migrate,
@@ -106,6 +109,68 @@ def test_accounts_passwords_keys_and_sessions(store: sessionmaker[Session]) -> N
             create_account(s, username="bank", role="lender", password="long password 1")
         with pytest.raises(UserError, match="role"):
             create_account(s, username="x", role="root", password="long password 1")
+
+
+def _rows(engine: Any, tables: tuple[str, ...]) -> dict[str, int]:
+    with engine.connect() as conn:
+        return {t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar() for t in tables}
+
+
+def test_a_store_in_use_migrates_down_and_up_with_its_accounts_and_keys(
+    store: sessionmaker[Session],
+) -> None:
+    """Downgrading failed on SQLite once an account had a key: a migration that changes
+    ``accounts`` copies it and drops the old table, which foreign keys refused while
+    ``api_keys`` referred to it (the failed step had dropped a table already)."""
+    engine = store.kw["bind"]
+    with store() as s:
+        lender = create_account(
+            s, username="bank", role="lender", password="long password 1", organisation="Bank"
+        )
+        person = create_account(s, username="pat", role="person", password=None, person_id="P1")
+        key = issue_api_key(s, lender)
+        issue_api_key(s, person)
+        start_session(s, lender, minutes=5)
+        s.add(Lookup(account_id=lender.id, person_id="P1", purpose="credit_application"))
+        s.add(LookupWindow(account_id=lender.id, window_minute=1, used=1))
+        s.commit()
+    kept = ("accounts", "api_keys", "sessions", "lookups")
+    downgrade(engine, "0001")
+    assert _rows(engine, kept) == dict.fromkeys(kept, 1) | {"accounts": 2, "api_keys": 2}
+    migrate(engine)
+    assert _rows(engine, kept) == dict.fromkeys(kept, 1) | {"accounts": 2, "api_keys": 2}
+    with store() as s:
+        assert account_for_api_key(s, key).username == "bank"  # type: ignore[union-attr]
+    if engine.dialect.name == "sqlite":  # and foreign keys are on again for the service
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    downgrade(engine, "base")
+    assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
+
+
+def test_a_migration_that_fails_changes_nothing(tmp_path: Path) -> None:
+    """SQLite's driver begins a transaction only before a data change, so a migration's
+    dropped table stayed dropped when a later step failed; now all steps go in one."""
+    import sqlite3
+
+    path = tmp_path / "store.sqlite"
+    store = open_store(f"sqlite:///{path}")
+    version = "SELECT version_num FROM alembic_version"
+    with store.kw["bind"].connect() as conn:
+        head = conn.execute(text(version)).scalar()
+    raw = sqlite3.connect(path)  # (foreign keys off: a row referring to no account)
+    raw.execute(
+        "INSERT INTO api_keys (account_id, prefix, key_hash, label, created_at, pending) "
+        "VALUES (99, 'p', 'h', '', '2026-01-01', 0)"
+    )
+    raw.commit()
+    raw.close()
+    tables = set(inspect(store.kw["bind"]).get_table_names())
+    with pytest.raises(UserError, match=r"api_keys row 1, to accounts\).*nothing was changed"):
+        downgrade(store.kw["bind"], "0001")
+    assert set(inspect(store.kw["bind"]).get_table_names()) == tables
+    with store.kw["bind"].connect() as conn:
+        assert conn.execute(text(version)).scalar() == head
 
 
 def test_accounts_made_before_approval_existed_stay_active(store: sessionmaker[Session]) -> None:

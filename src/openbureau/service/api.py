@@ -586,6 +586,11 @@ def same_file(pub: Published | None, person_id: str | None) -> list[str]:
     return views.merged_into(pub, views.own_id(pub, person_id.strip().upper()))
 
 
+def file_of(ctx: ServiceContext) -> bindings.FileIds:
+    """:func:`same_file` in the snapshot the service serves now."""
+    return lambda person_id: same_file(ctx.published(), person_id)
+
+
 def _refused(exc: bindings.BindingError) -> ApiError:
     return ApiError(exc.status, exc.code, str(exc))
 
@@ -596,18 +601,21 @@ def _refused(exc: bindings.BindingError) -> ApiError:
 def add_account(body: AccountIn, who: AdminUser, ctx: Ctx) -> Account:
     """Add an account. A further account bound to a person's file, or a further admin,
     waits (``pending``) until another admin approves it."""
-    return bindings.add_account(
-        ctx.store,
-        ctx.audit_writer.record,
-        bindings.admin(who),
-        username=body.username,
-        role=body.role,
-        password=body.password,
-        display_name=body.display_name,
-        person_id=body.person_id,
-        organisation=body.organisation,
-        same_file=same_file(ctx.published(), body.person_id),
-    ).account
+    try:
+        return bindings.add_account(
+            ctx.store,
+            ctx.audit_writer.record,
+            bindings.admin(who),
+            username=body.username,
+            role=body.role,
+            password=body.password,
+            display_name=body.display_name,
+            person_id=body.person_id,
+            organisation=body.organisation,
+            same_file=same_file(ctx.published(), body.person_id),
+        ).account
+    except bindings.BindingError as exc:  # (a login to the file made meanwhile: 409)
+        raise _refused(exc) from None
 
 
 @router.get("/accounts/waiting", response_model=WaitingOut, tags=["admin"])
@@ -622,7 +630,8 @@ def waiting(who: AdminUser, ctx: Ctx) -> dict[str, Any]:
 def approve_account(
     username: Annotated[str, Path(max_length=64)], who: AdminUser, ctx: Ctx
 ) -> Account:
-    """Approve a waiting account: an admin other than the one who created it."""
+    """Approve a waiting account: an admin other than the one who created it (or enabled it
+    again)."""
     try:
         return bindings.approve_account(
             ctx.store, ctx.audit_writer.record, bindings.admin(who), username
@@ -640,7 +649,7 @@ def disable_account(
     """Disable an account: its sessions and API keys stop working at once."""
     try:
         account = bindings.set_disabled(
-            ctx.store, ctx.audit_writer.record, bindings.admin(who), username, True
+            ctx.store, ctx.audit_writer.record, bindings.admin(who), username, True, file_of(ctx)
         )
     except bindings.BindingError as exc:
         raise _refused(exc) from None
@@ -654,10 +663,11 @@ def disable_account(
 def enable_account(
     username: Annotated[str, Path(max_length=64)], who: AdminUser, ctx: Ctx
 ) -> Account:
-    """Enable a disabled account again."""
+    """Enable a disabled account again. A person's account waits for another admin's
+    approval when another account is bound to its file."""
     try:
         return bindings.set_disabled(
-            ctx.store, ctx.audit_writer.record, bindings.admin(who), username, False
+            ctx.store, ctx.audit_writer.record, bindings.admin(who), username, False, file_of(ctx)
         )
     except bindings.BindingError as exc:
         raise _refused(exc) from None
@@ -673,11 +683,12 @@ def enable_account(
 def add_key(
     username: Annotated[str, Path(max_length=64)], who: AdminUser, ctx: Ctx
 ) -> dict[str, Any]:
-    """An API key, shown once. A key that adds a login to a person's account (or, issued by
-    another admin, to an admin's) waits until another admin approves it."""
+    """An API key, shown once. A key for a person's account waits until another admin
+    approves it when the account has a login already or another account is bound to its
+    file; so does a key issued to an admin's account by another admin."""
     try:
         row, key = bindings.add_key(
-            ctx.store, ctx.audit_writer.record, bindings.admin(who), username
+            ctx.store, ctx.audit_writer.record, bindings.admin(who), username, file_of(ctx)
         )
     except bindings.BindingError as exc:
         raise _refused(exc) from None

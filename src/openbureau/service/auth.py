@@ -7,8 +7,11 @@ every form post must echo.
 
 Four eyes (docs/service.md, "What an admin can and cannot do unseen"): the first account bound to
 a person's file, and the first admin, work at once; every further account bound to that file,
-every further admin, and a new key for a person's (or, issued by someone else, an admin's)
-account that already has a login wait for an admin other than their creator to approve them.
+every further admin, a new key for a person's account when the account has a login already or
+another account is bound to its file, and a key issued to an admin's account by anyone but that
+admin wait for an admin other than their creator to approve them. So no admin alone adds a
+working login to a file that has one (an account bound to it is as good as a login: a key for
+it is one call away).
 """
 
 from __future__ import annotations
@@ -22,8 +25,8 @@ from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import exists, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import exists, select, true, update
+from sqlalchemy.orm import Session, sessionmaker
 
 from openbureau.errors import UserError
 from openbureau.service.store import ROLES, Account, ApiKey, WebSession, utcnow
@@ -98,14 +101,7 @@ def new_account(
     if session.execute(select(Account.id).where(Account.username == username)).first():
         raise UserError(f"username: {username!r} is taken")
     person_id = person_id if role == "person" else None
-    if role == "person":
-        ids = {person_id, *same_file}
-        pending = session.execute(select(exists().where(Account.person_id.in_(ids)))).scalar()
-    else:
-        pending = (
-            role == "admin"
-            and session.execute(select(exists().where(Account.role == "admin"))).scalar()
-        )
+    pending = account_waits(session, role, [person_id, *same_file] if person_id else [])
     return Account(
         username=username,
         role=role,
@@ -118,6 +114,28 @@ def new_account(
         created_by=created_by,
         created_by_role=created_by_role,
         pending=bool(pending),
+        pending_by=created_by if pending else None,
+    )
+
+
+def account_waits(session: Session, role: str, file_ids: Collection[str]) -> bool:
+    """Whether a new account waits for another admin: a person's, when an account is bound to
+    its file already (``file_ids``: the IDs that stand for it); an admin, when there is one."""
+    if role == "person":
+        return file_is_bound(session, file_ids)
+    return role == "admin" and bool(
+        session.execute(select(exists().where(Account.role == "admin"))).scalar()
+    )
+
+
+def file_is_bound(session: Session, file_ids: Collection[str], but: int | None = None) -> bool:
+    """Whether an account (in any state: waiting or disabled too) is bound to the file whose
+    IDs are ``file_ids``, other than the account with id ``but``."""
+    others = Account.id != but if but is not None else true()
+    return bool(
+        session.execute(
+            select(exists().where(Account.person_id.in_(list(file_ids)), others))
+        ).scalar()
     )
 
 
@@ -162,6 +180,19 @@ def check_password(
     """The account if the password is right and it may log in; an account waiting for
     approval too when ``waiting_ok`` (to tell its user so)."""
     account = session.execute(select(Account).where(Account.username == username)).scalar()
+    return _verified(account, password, waiting_ok)
+
+
+def password_login(store: sessionmaker[Session], username: str, password: str) -> Account | None:
+    """:func:`check_password` (an account waiting for approval included) holding no store
+    connection while the hash is checked: a burst of logins must not hold the store's pool
+    while they compute."""
+    with store() as session:
+        account = session.execute(select(Account).where(Account.username == username)).scalar()
+    return _verified(account, password, waiting_ok=True)
+
+
+def _verified(account: Account | None, password: str, waiting_ok: bool) -> Account | None:
     stored = account.password_hash if account and account.password_hash else _DUMMY_HASH
     try:
         _hasher.verify(stored, password)
@@ -191,20 +222,17 @@ def new_api_key(
     created_by: str | None = None,
     created_by_role: str | None = None,
     with_account: bool = False,
+    same_file: Collection[str] = (),
 ) -> tuple[ApiKey, str]:
     """A new key for ``account``, not yet added to ``session``, and the clear key (returned
-    once, never stored). The key waits for approval when it adds a login to a person's
-    account, or someone else's to an admin's (``with_account``: issued with a new account,
-    it goes with the account's approval)."""
+    once, never stored). ``with_account``: issued with a new account, it goes with the
+    account's approval; else it waits (:func:`key_waits`).
+
+    ``same_file``: for a person's account, the IDs that stand for its file (as for
+    :func:`new_account`)."""
     prefix = secrets.token_hex(4)
     key = f"{KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
-    pending = (
-        not with_account
-        and (
-            account.role == "person" or (account.role == "admin" and created_by != account.username)
-        )
-        and has_login(session, account)
-    )
+    pending = not with_account and key_waits(session, account, created_by, same_file)
     row = ApiKey(
         account_id=account.id,
         prefix=prefix,
@@ -218,6 +246,23 @@ def new_api_key(
     return row, key
 
 
+def key_waits(
+    session: Session, account: Account, issuer: str | None, same_file: Collection[str] = ()
+) -> bool:
+    """Whether a new key for ``account`` waits for another admin: for a person's account, when
+    the account can log in already or another account is bound to its file (each could be
+    someone else's: a second login to the file); for an admin's, when someone else issues it
+    (an admin approved without a login is no second self for the one who would hold its key).
+    """
+    if account.role == "admin":
+        return issuer != account.username
+    if account.role != "person" or account.person_id is None:
+        return False
+    return has_login(session, account) or file_is_bound(
+        session, [account.person_id, *same_file], but=account.id
+    )
+
+
 def issue_api_key(
     session: Session,
     account: Account,
@@ -226,6 +271,7 @@ def issue_api_key(
     created_by: str | None = None,
     created_by_role: str | None = None,
     with_account: bool = False,
+    same_file: Collection[str] = (),
 ) -> str:
     """A new key for ``account`` (:func:`new_api_key`), added; the clear key is returned
     once."""
@@ -236,6 +282,7 @@ def issue_api_key(
         created_by=created_by,
         created_by_role=created_by_role,
         with_account=with_account,
+        same_file=same_file,
     )
     session.add(row)
     session.flush()

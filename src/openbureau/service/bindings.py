@@ -6,7 +6,10 @@ person's, so the step shows in that person's access log. Who did it: an admin ac
 the API or the pages), or an operator at the command line (``user@host``, role ``operator``).
 
 The four-eyes rule itself is decided where accounts and keys are made (:mod:`auth`); approving
-is here: an admin other than the one who created the account or key.
+is here: an admin other than the one who made the account or key wait. Each change is decided,
+logged, then decided again under a lock (:func:`store.take_lock`) as it is written: two changes
+made at once (two first accounts for one file, say) cannot both work; the later is refused,
+and that too is logged. A refused change is logged as ``denied``, with the person as subject.
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ from __future__ import annotations
 import getpass
 import os
 import socket
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,13 +30,24 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from openbureau.errors import UserError
 from openbureau.service import audit
-from openbureau.service.auth import Principal, new_account, new_api_key
-from openbureau.service.store import Account, ApiKey, utcnow
+from openbureau.service.auth import (
+    Principal,
+    account_waits,
+    file_is_bound,
+    key_waits,
+    new_account,
+    new_api_key,
+)
+from openbureau.service.store import Account, ApiKey, take_lock, utcnow
 
 # log(actor=, actor_role=, action=, subject=, detail=, outcome=): audit.record bound to a store,
 # or the service's AuditWriter.record
 Log = Callable[..., None]
+# the IDs that stand for the file of a person ID (the ID it resolves to, and the IDs merged
+# into that): from the service's published snapshot, or the workspace's (:func:`file_ids`)
+FileIds = Callable[[str], Collection[str]]
 WAITS = "waits for approval by another admin"
+BINDINGS_LOCK = "logins to a file"
 
 
 class BindingError(UserError):
@@ -89,6 +104,41 @@ class Added:
     key_row: ApiKey | None = None
 
 
+@dataclass
+class _Attempt:
+    subject: str | None = None  # the person, once known
+
+
+@contextmanager
+def _refusal_logged(log: Log, by: Actor, action: str) -> Iterator[_Attempt]:
+    """A refused change (a :class:`UserError`: an unknown account, a rule that says no, a
+    login to the file made meanwhile) goes to the audit log as ``denied``, with the person as
+    the subject once known (set ``subject`` on what this yields), so that the person sees
+    an attempt on their file that did not happen too."""
+    attempt = _Attempt()
+    try:
+        yield attempt
+    except UserError as exc:
+        log(
+            actor=by.name,
+            actor_role=by.role,
+            action=action,
+            subject=attempt.subject,
+            outcome="denied",
+            detail=str(exc),
+        )
+        raise
+
+
+def _meanwhile(what: str) -> BindingError:
+    return BindingError(
+        409,
+        "conflict",
+        f"{what}: a login to the same file (or another admin) was added meanwhile, so it would "
+        "wait for approval; nothing was changed, try again",
+    )
+
+
 def add_account(
     store: sessionmaker[Session],
     log: Log,
@@ -107,68 +157,67 @@ def add_account(
     """Make an account (and a first key), logged before it exists.
 
     Raises:
-        UserError: as :func:`auth.new_account`.
+        UserError: as :func:`auth.new_account`; or a login to the file was made meanwhile.
     """
-    with store() as session:
-        account = new_account(
-            session,
-            username=username,
-            role=role,
-            password=password,
-            display_name=display_name,
-            person_id=person_id,
-            organisation=organisation,
-            created_by=by.name,
-            created_by_role=by.role,
-            same_file=same_file,
-        )
-        account.lookups_per_minute = lookups_per_minute
-        row, key = (
-            new_api_key(
+    with _refusal_logged(log, by, "create account") as attempt:
+        if role == "person":
+            attempt.subject = (person_id or "").strip().upper() or None
+        with store() as session:
+            account = new_account(
                 session,
-                account,
-                "issued at creation",
+                username=username,
+                role=role,
+                password=password,
+                display_name=display_name,
+                person_id=person_id,
+                organisation=organisation,
                 created_by=by.name,
                 created_by_role=by.role,
-                with_account=True,
+                same_file=same_file,
             )
-            if api_key
-            else (None, None)
-        )
-    log(
-        actor=by.name,
-        actor_role=by.role,
-        action="create account",
-        subject=account.person_id,
-        detail=describe(account),
-    )
-    if row is not None:
+            account.lookups_per_minute = lookups_per_minute
+            row, key = (
+                new_api_key(
+                    session,
+                    account,
+                    "issued at creation",
+                    created_by=by.name,
+                    created_by_role=by.role,
+                    with_account=True,
+                )
+                if api_key
+                else (None, None)
+            )
         log(
             actor=by.name,
             actor_role=by.role,
-            action="issue API key",
+            action="create account",
             subject=account.person_id,
-            detail=f"key {row.prefix} for {username}, with the account",
+            detail=describe(account),
         )
-    with store() as session:
-        try:
-            session.add(account)
-            session.flush()
-            if row is not None:
-                row.account_id = account.id
-                session.add(row)
-            session.commit()
-        except IntegrityError:  # (the same username, made a moment ago by someone else)
-            session.rollback()
+        if row is not None:
             log(
                 actor=by.name,
                 actor_role=by.role,
-                action="create account",
+                action="issue API key",
                 subject=account.person_id,
-                outcome="denied",
-                detail=f"{username}: taken",
+                detail=f"key {row.prefix} for {username}, with the account",
             )
-            raise UserError(f"username: {username!r} is taken") from None
+        with store() as session:
+            take_lock(session, BINDINGS_LOCK)
+            ids = [account.person_id, *same_file] if account.person_id else []
+            if not account.pending and account_waits(session, account.role, ids):
+                raise _meanwhile(f"account {username!r}")
+            try:
+                session.add(account)
+                session.flush()
+                if row is not None:
+                    row.account_id = account.id
+                    session.add(row)
+                session.commit()
+            except IntegrityError:  # (the same username, made a moment ago by someone else)
+                session.rollback()
+                raise UserError(f"username: {username!r} is taken") from None
     return Added(account, key, row)
 
 
@@ -179,46 +228,64 @@ def _account(session: Session, username: str) -> Account:
     return account
 
 
-def add_key(store: sessionmaker[Session], log: Log, by: Actor, username: str) -> tuple[ApiKey, str]:
+def add_key(
+    store: sessionmaker[Session], log: Log, by: Actor, username: str, file_of: FileIds
+) -> tuple[ApiKey, str]:
     """Issue a key for an existing account, logged before it exists; the clear key is
-    returned once. A key that adds a login to a person's file waits for approval."""
-    with store() as session:
-        account = _account(session, username)
-        row, key = new_api_key(
-            session, account, f"issued by {by.name}", created_by=by.name, created_by_role=by.role
+    returned once. A key that adds a login to a person's file waits for approval
+    (:func:`auth.key_waits`; ``file_of``: the IDs that stand for a person ID's file)."""
+    with _refusal_logged(log, by, "issue API key") as attempt:
+        with store() as session:
+            account = _account(session, username)
+            attempt.subject = account.person_id
+            same = file_of(account.person_id) if account.person_id else ()
+            row, key = new_api_key(
+                session,
+                account,
+                f"issued by {by.name}",
+                created_by=by.name,
+                created_by_role=by.role,
+                same_file=same,
+            )
+        detail = f"key {row.prefix} for {username}" + (f"; {WAITS}" if row.pending else "")
+        log(
+            actor=by.name,
+            actor_role=by.role,
+            action="issue API key",
+            subject=account.person_id,
+            detail=detail,
         )
-    detail = f"key {row.prefix} for {username}" + (f"; {WAITS}" if row.pending else "")
-    log(
-        actor=by.name,
-        actor_role=by.role,
-        action="issue API key",
-        subject=account.person_id,
-        detail=detail,
-    )
-    with store() as session:
-        session.add(row)
-        session.commit()
+        with store() as session:
+            take_lock(session, BINDINGS_LOCK)
+            if not row.pending and key_waits(session, account, by.name, same):
+                raise _meanwhile(f"key {row.prefix} for {username!r}")
+            session.add(row)
+            session.commit()
     return row, key
 
 
 def approve_account(store: sessionmaker[Session], log: Log, by: Actor, username: str) -> Account:
-    """Let a waiting account work: by an admin other than its creator."""
-    with store() as session:
-        account = _account(session, username)
-    _may_approve(by, account.pending, account.created_by, f"account {username!r}")
+    """Let a waiting account work: by an admin other than the one who made it wait."""
+    with _refusal_logged(log, by, "approve account") as attempt:
+        with store() as session:
+            account = _account(session, username)
+        attempt.subject = account.person_id
+        asker = account.pending_by or account.created_by
+        _may_approve(by, account.pending, asker, f"account {username!r}")
     log(
         actor=by.name,
         actor_role=by.role,
         action="approve account",
         subject=account.person_id,
         detail=f"{account.username} ({account.role}), created by "
-        f"{account.created_by or 'an unrecorded creator'}",
+        f"{account.created_by or 'an unrecorded creator'}"
+        + (f", enabled again by {asker}" if asker != account.created_by else ""),
     )
     with store() as session:
         session.execute(
             update(Account)
             .where(Account.id == account.id)
-            .values(pending=False, approved_by=by.name, approved_at=utcnow())
+            .values(pending=False, pending_by=None, approved_by=by.name, approved_at=utcnow())
         )
         session.commit()
         return _account(session, username)
@@ -228,14 +295,16 @@ def approve_key(
     store: sessionmaker[Session], log: Log, by: Actor, username: str, prefix: str
 ) -> ApiKey:
     """Let a waiting key work: by an admin other than the one who issued it."""
-    with store() as session:
-        account = _account(session, username)
-        row = session.execute(
-            select(ApiKey).where(ApiKey.account_id == account.id, ApiKey.prefix == prefix)
-        ).scalar()
-        if row is None:
-            raise BindingError(404, "not_found", f"account {username!r} has no key {prefix!r}")
-    _may_approve(by, row.pending and row.revoked_at is None, row.created_by, f"key {prefix!r}")
+    with _refusal_logged(log, by, "approve API key") as attempt:
+        with store() as session:
+            account = _account(session, username)
+            attempt.subject = account.person_id
+            row = session.execute(
+                select(ApiKey).where(ApiKey.account_id == account.id, ApiKey.prefix == prefix)
+            ).scalar()
+            if row is None:
+                raise BindingError(404, "not_found", f"account {username!r} has no key {prefix!r}")
+        _may_approve(by, row.pending and row.revoked_at is None, row.created_by, f"key {prefix!r}")
     log(
         actor=by.name,
         actor_role=by.role,
@@ -255,7 +324,7 @@ def approve_key(
         return approved
 
 
-def _may_approve(by: Actor, waiting: bool, creator: str | None, what: str) -> None:
+def _may_approve(by: Actor, waiting: bool, asker: str | None, what: str) -> None:
     if by.role != "admin":
         # (an operator at the command line is no one in particular: approval is an admin's
         # login, through the API or the admin page)
@@ -264,35 +333,65 @@ def _may_approve(by: Actor, waiting: bool, creator: str | None, what: str) -> No
         )
     if not waiting:
         raise BindingError(409, "conflict", f"{what} is not waiting for approval")
-    if creator == by.name:
-        raise BindingError(403, "forbidden", f"{what}: another admin must approve what you created")
+    if asker == by.name:
+        raise BindingError(
+            403, "forbidden", f"{what}: another admin must approve what you created or enabled"
+        )
 
 
 def set_disabled(
-    store: sessionmaker[Session], log: Log, by: Actor, username: str, disabled: bool
+    store: sessionmaker[Session],
+    log: Log,
+    by: Actor,
+    username: str,
+    disabled: bool,
+    file_of: FileIds,
 ) -> Account:
-    """Disable an account (its sessions and keys stop at once) or enable it again."""
-    with store() as session:
-        account = _account(session, username)
-    if disabled and by.role == "admin" and account.username == by.name:
-        raise BindingError(409, "conflict", "an admin cannot disable their own account")
-    if account.disabled == disabled:
-        raise BindingError(
-            409,
-            "conflict",
-            f"account {username!r} is already {'disabled' if disabled else 'enabled'}",
+    """Disable an account (its sessions and keys stop at once) or enable it again. A person's
+    account enabled while another account is bound to its file waits for an admin other than
+    the one who enabled it (``file_of``: the IDs that stand for a person ID's file): it is a
+    further login to the file again."""
+    action = "disable account" if disabled else "enable account"
+    with _refusal_logged(log, by, action) as attempt:
+        with store() as session:
+            account = _account(session, username)
+            attempt.subject = account.person_id
+            same = list(file_of(account.person_id)) if account.person_id else []
+            waits = not disabled and _enabled_waits(session, account, same)
+        if disabled and by.role == "admin" and account.username == by.name:
+            raise BindingError(409, "conflict", "an admin cannot disable their own account")
+        if account.disabled == disabled:
+            raise BindingError(
+                409,
+                "conflict",
+                f"account {username!r} is already {'disabled' if disabled else 'enabled'}",
+            )
+        log(
+            actor=by.name,
+            actor_role=by.role,
+            action=action,
+            subject=account.person_id,
+            detail=describe(account) + (f"; {WAITS}" if waits and not account.pending else ""),
         )
-    log(
-        actor=by.name,
-        actor_role=by.role,
-        action="disable account" if disabled else "enable account",
-        subject=account.person_id,
-        detail=describe(account),
+        with store() as session:
+            take_lock(session, BINDINGS_LOCK)
+            if not disabled and not waits and _enabled_waits(session, account, same):
+                raise _meanwhile(f"account {username!r}")
+            change: dict[str, Any] = {"disabled": disabled}
+            if waits and not account.pending:  # (one waiting already keeps who made it wait)
+                change |= {"pending": True, "pending_by": by.name}
+            session.execute(update(Account).where(Account.id == account.id).values(**change))
+            session.commit()
+            return _account(session, username)
+
+
+def _enabled_waits(session: Session, account: Account, file_ids: Sequence[str]) -> bool:
+    """Whether a person's account, enabled now, would be a further login to its file."""
+    return (
+        account.role == "person"
+        and account.person_id is not None
+        and file_is_bound(session, [account.person_id, *file_ids], but=account.id)
     )
-    with store() as session:
-        session.execute(update(Account).where(Account.id == account.id).values(disabled=disabled))
-        session.commit()
-        return _account(session, username)
 
 
 def file_ids(workspace: Path, person_id: str) -> list[str]:

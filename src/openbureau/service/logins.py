@@ -130,6 +130,8 @@ def waiting(store: sessionmaker[Session]) -> dict[str, list[dict[str, Any]]]:
                     "person_id": a.person_id,
                     "created_by": a.created_by,
                     "created_at": _utc(a.created_at),
+                    # who made it wait (its creator, or who enabled it again): not its approver
+                    "asked_by": a.pending_by or a.created_by,
                 }
                 for a in accounts
             ],
@@ -141,6 +143,7 @@ def waiting(store: sessionmaker[Session]) -> dict[str, list[dict[str, Any]]]:
                     "prefix": k.prefix,
                     "created_by": k.created_by,
                     "created_at": _utc(k.created_at),
+                    "asked_by": k.created_by,
                 }
                 for k, u, r, p in keys
             ],

@@ -14,13 +14,15 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import select, update
+from starlette.concurrency import run_in_threadpool
 
 from openbureau.errors import UserError
 from openbureau.service import audit_tree, bindings, logins, views
 from openbureau.service.api import (
     access_log,
     audited_file,
+    file_of,
     own_score,
     report_path,
     run_check,
@@ -29,7 +31,7 @@ from openbureau.service.api import (
 )
 from openbureau.service.audit_check import last_check
 from openbureau.service.audit_heads import latest_head
-from openbureau.service.auth import check_password, end_session, start_session
+from openbureau.service.auth import end_session, password_login, start_session
 from openbureau.service.charts import history_svg
 from openbureau.service.context import AUDITOR_PURPOSES, LENDER_PURPOSES, ServiceContext
 from openbureau.service.deps import (
@@ -104,7 +106,7 @@ def _safe_next(target: str, fallback: str) -> str:
 
 
 @router.post("/login")
-def login(
+async def login(
     request: Request,
     ctx: Ctx,
     username: Annotated[str, Form(max_length=64)],
@@ -112,6 +114,10 @@ def login(
     next: Annotated[str, Form(max_length=200)] = "",
     csrf_token: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:
+    """A password login. The store and the hash are worked on the thread pool, one after the
+    other, and the audit log is awaited with no thread or store connection held: a burst of
+    logins takes turns for the store's connections instead of holding one while it waits for
+    another."""
     # (first: a post from another site counts as no attempt at all)
     if not login_token_ok(request.cookies.get(LOGIN_COOKIE), csrf_token):
         return _login_page(
@@ -122,9 +128,9 @@ def login(
             error="The login form expired or did not come from this site. Please log in again.",
         )
     address = request.client.host if request.client else "unknown"
-    wait = ctx.logins.retry_after(username, address)
-    if wait:
-        ctx.audit(
+    attempt = await run_in_threadpool(ctx.logins.attempt, username, address)
+    if attempt.wait:
+        await ctx.audit_async(
             None,
             "login",
             outcome="denied",
@@ -135,41 +141,34 @@ def login(
             ctx,
             status=429,
             next=next,
-            error=f"Too many failed logins. Try again in {math.ceil(wait / 60)} minutes.",
+            error=f"Too many failed logins. Try again in {math.ceil(attempt.wait / 60)} minutes.",
         )
-        refused.headers["Retry-After"] = str(wait)
+        refused.headers["Retry-After"] = str(attempt.wait)
         return refused
-    with ctx.store() as session:
-        account = check_password(session, username, password, waiting_ok=True)
-        if account is None:
-            ctx.logins.failed(username, address)
-            ctx.audit(None, "login", outcome="denied", detail=f"username {username!r}")
-            return _login_page(
-                request, ctx, status=401, next=next, error="Wrong username or password."
-            )
-        ctx.logins.succeeded(username)
-        if account.pending:
-            # (with the person as subject: a login to their file that is not theirs yet shows)
-            ctx.audit_writer.record(
-                actor=account.username,
-                actor_role=account.role,
-                action="login",
-                subject=account.person_id,
-                outcome="denied",
-                detail=f"with the right password, but {bindings.WAITS}",
-            )
-            return _login_page(
-                request,
-                ctx,
-                status=403,
-                next=next,
-                error="This account waits for another admin's approval.",
-            )
-        token, _csrf = start_session(session, account, ctx.config.session_minutes)
-        account.last_login_at = utcnow()
-        role = account.role
-        session.commit()
-    response = RedirectResponse(_safe_next(next, HOME[role]), status_code=303)
+    account = await run_in_threadpool(password_login, ctx.store, username, password)
+    if account is None:
+        await ctx.audit_async(None, "login", outcome="denied", detail=f"username {username!r}")
+        return _login_page(request, ctx, status=401, next=next, error="Wrong username or password.")
+    await run_in_threadpool(ctx.logins.succeeded, username, attempt)
+    if account.pending:
+        # (with the person as subject: a login to their file that is not theirs yet shows)
+        await ctx.audit_writer.record_async(
+            actor=account.username,
+            actor_role=account.role,
+            action="login",
+            subject=account.person_id,
+            outcome="denied",
+            detail=f"with the right password, but {bindings.WAITS}",
+        )
+        return _login_page(
+            request,
+            ctx,
+            status=403,
+            next=next,
+            error="This account waits for another admin's approval.",
+        )
+    token = await run_in_threadpool(_start_session, ctx, account)
+    response = RedirectResponse(_safe_next(next, HOME[account.role]), status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
         token,
@@ -180,6 +179,17 @@ def login(
     )
     response.delete_cookie(LOGIN_COOKIE, path="/login")
     return response
+
+
+def _start_session(ctx: ServiceContext, account: Account) -> str:
+    """A new session for ``account`` (its cookie token), and its last login noted."""
+    with ctx.store() as session:
+        token, _csrf = start_session(session, account, ctx.config.session_minutes)
+        session.execute(
+            update(Account).where(Account.id == account.id).values(last_login_at=utcnow())
+        )
+        session.commit()
+    return token
 
 
 @router.post("/logout", dependencies=[Csrf])
@@ -538,7 +548,8 @@ def admin_create(
             same_file=same_file(ctx.published(), person_id),
         )
     except UserError as exc:
-        return _admin_page(request, ctx, who, status=422, error=str(exc))
+        status = exc.status if isinstance(exc, bindings.BindingError) else 422
+        return _admin_page(request, ctx, who, status=status, error=str(exc))
     return _admin_page(request, ctx, who, created=added.account)
 
 
@@ -554,13 +565,16 @@ def admin_change(
     log, by = ctx.audit_writer.record, bindings.admin(who)
     try:
         if change == "approve":
-            bindings.approve_account(ctx.store, log, by, username)
+            account = bindings.approve_account(ctx.store, log, by, username)
         else:
-            bindings.set_disabled(ctx.store, log, by, username, change == "disable")
+            account = bindings.set_disabled(
+                ctx.store, log, by, username, change == "disable", file_of(ctx)
+            )
             ctx.credentials.clear()
     except bindings.BindingError as exc:
         return _admin_page(request, ctx, who, status=exc.status, error=str(exc))
-    return _admin_page(request, ctx, who, done=f"Account {username}: {change}d.")
+    waits = "; it waits for another admin's approval" if account.pending else ""
+    return _admin_page(request, ctx, who, done=f"Account {username}: {change}d{waits}.")
 
 
 @router.post("/admin/accounts/{username}/keys/{prefix}/approve", dependencies=[Csrf])

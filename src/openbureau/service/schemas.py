@@ -243,6 +243,10 @@ class AccountOut(BaseModel):
         description="an admin's username, or user@host of an operator at the command line",
     )
     created_by_role: str | None = None
+    pending_by: str | None = Field(
+        default=None,
+        description="who made it wait, when it waits: its creator, or who enabled it again",
+    )
     approved_by: str | None = None
     approved_at: UtcDateTime | None = None
 
@@ -305,6 +309,10 @@ class WaitingAccountOut(BaseModel):
     person_id: str | None
     created_by: str | None
     created_at: UtcDateTime
+    asked_by: str | None = Field(
+        default=None,
+        description="who made it wait (its creator, or who enabled it again): not its approver",
+    )
 
 
 class WaitingKeyOut(WaitingAccountOut):

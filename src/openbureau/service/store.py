@@ -10,6 +10,7 @@ Alembic migrations in ``migrations/``; :func:`open_store` upgrades to the newest
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic import command
@@ -29,13 +30,16 @@ from sqlalchemy import (
     create_engine,
     event,
     false,
+    text,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 from openbureau.errors import UserError
 
 ROLES = ("person", "lender", "auditor", "admin")
 STORE_FILE = "service/store.sqlite"
+# the locks of :func:`take_lock` (PostgreSQL advisory lock keys: any fixed numbers)
+LOCKS = {"logins to a file": 0x6F62_0001, "login attempts": 0x6F62_0002}
 
 
 def utcnow() -> dt.datetime:
@@ -65,6 +69,9 @@ class Account(Base):
     # a further login to a person's file (or a further admin) works only once an admin other
     # than its creator approves it (service/bindings.py)
     pending: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # who made it wait, whom the approver must not be: its creator, or who enabled it again
+    # while another account was bound to its file; None: its creator (before this was kept)
+    pending_by: Mapped[str | None] = mapped_column(String(128))
     approved_by: Mapped[str | None] = mapped_column(String(64))
     approved_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     last_login_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
@@ -242,18 +249,63 @@ def _alembic_config(url: str) -> Config:
 
 def migrate(engine: Engine, revision: str = "head") -> None:
     """Bring the store's schema to ``revision`` (the newest by default)."""
-    cfg = _alembic_config(str(engine.url))
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, revision)
+    _run_migrations(engine, command.upgrade, revision)
 
 
 def downgrade(engine: Engine, revision: str) -> None:
     """Take the store's schema back to ``revision`` (``"base"``: nothing)."""
+    _run_migrations(engine, command.downgrade, revision)
+
+
+def _run_migrations(engine: Engine, step: Callable[[Config, str], None], revision: str) -> None:
+    """Run the migrations to ``revision`` in one transaction: all of them, or none.
+
+    On SQLite, a migration that changes a table copies it, drops the old one and renames the
+    copy (Alembic's batch mode); with foreign keys on, dropping ``accounts`` fails once a key
+    refers to it. So foreign keys are off while the migrations run (they can be switched only
+    outside a transaction) and every reference is checked before the commit. The driver
+    begins a transaction only before a data change, so the transaction is begun here: a
+    failed migration leaves no table dropped behind it.
+    """
     cfg = _alembic_config(str(engine.url))
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.downgrade(cfg, revision)
+    with engine.connect() as conn:
+        sqlite = conn.dialect.name == "sqlite"
+        if sqlite:
+            conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            conn.exec_driver_sql("BEGIN")
+        try:
+            cfg.attributes["connection"] = conn
+            step(cfg, revision)
+            if sqlite:
+                broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                if broken:
+                    table, row, parent = broken[0][0], broken[0][1], broken[0][2]
+                    raise UserError(
+                        f"service store: migrating to {revision} would leave {len(broken)} "
+                        f"row(s) referring to rows that do not exist (first: {table} row {row}, "
+                        f"to {parent}); nothing was changed"
+                    )
+            conn.commit()
+        except BaseException:
+            conn.rollback()
+            raise
+        finally:
+            if sqlite:
+                conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+
+
+def take_lock(session: Session, name: str) -> None:
+    """Serialise a check-then-write with every other holder of the lock ``name``, in any
+    process on this store, until the session's transaction ends. Call it first in the
+    transaction, then read what to check: it is then what the previous holder committed.
+
+    PostgreSQL: a transaction-level advisory lock. SQLite: the database's write lock (``BEGIN
+    IMMEDIATE``; SQLite has one writer at a time, whatever the name).
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCKS[name]})
+    else:
+        session.connection().exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def open_store(url: str) -> sessionmaker:

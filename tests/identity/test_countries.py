@@ -170,7 +170,8 @@ def test_a_bureaus_own_formats_keep_their_phones_and_postcodes(tmp_path, country
             (country, ""),
             (country, ""),
         ]
-        # a lender who types the national form finds the person
+        # the linker, given the national form of a phone, finds the person (a name and a
+        # phone are below a lender's minimum identity: the linker's own rule only)
         found = find_person(
             engine,
             ws.root / "models" / "linkage-model.json",

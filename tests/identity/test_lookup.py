@@ -9,6 +9,7 @@ import logging
 import random
 from collections import Counter
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -253,8 +254,19 @@ FULL = {
                 "an address (line and postcode) or a national ID",
             ),
         ),
+        # an initial is not a first name (it let a birth-date sweep through)
+        ({**FULL, "first_name": "J"}, ("a full first name (not an initial)",)),
+        ({**FULL, "first_name": " j. "}, ("a full first name (not an initial)",)),
+        (
+            {"first_name": "J", "last_name": "Lee", "dob": date(1980, 1, 2)},
+            (
+                "a full first name (not an initial)",
+                "an address (line and postcode) or a national ID",
+            ),
+        ),
         # ... and once standardised: a name of punctuation, a postcode that is none
         ({**FULL, "first_name": "."}, ("the first name",)),
+        ({**FULL, "first_name": "J.-"}, ("a full first name (not an initial)",)),
         ({**FULL, "postcode": "?!"}, ("an address (line and postcode) or a national ID",)),
     ],
 )
@@ -266,6 +278,88 @@ def test_a_lookup_short_of_the_minimum_identity_is_refused(
         find_person(engine, model, IdentityQuery(**given), national_id_key=b"k" * 32)
     assert exc.value.missing == missing
     assert "not enough to identify a person" in str(exc.value) and "\n" not in str(exc.value)
+
+
+def _named(record: dict[str, Any]) -> dict[str, Any]:
+    """A record's first and last name and birth date, as a lender types them."""
+    return {
+        "first_name": record["first_name"].title(),
+        "last_name": record["last_name"].title(),
+        "dob": date.fromisoformat(record["dob"]),
+    }
+
+
+def test_a_real_name_and_birth_date_with_a_made_up_address_or_national_id_is_not_found(
+    population, model
+) -> None:
+    """The attack the minimum identity checked for presence only let through: a person's own
+    name and birth date, with an address or national ID of no one's (a line "x", the
+    person's postcode with the line of a house number only, national ID "00000"). The linker
+    finds the person on the name and birth date; the lookup names nobody, for none of their
+    records agrees on what the lender gave to tie the search to them."""
+    ws, engine, _ = population
+    key = ws.national_id_key()
+    for person_id, record in own_identities(engine, 10, seed=5):
+        named, postcode = _named(record), record["postcode"]
+        made_up: list[dict[str, Any]] = [
+            {"address_line1": "x", "postcode": "90210"},
+            {"address_line1": "x", "postcode": postcode},
+            {"address_line1": "1 Nowhere Road", "postcode": postcode},
+            # the house number and the postcode, with a made-up street or the street's type
+            # only ("12 ST" for 12 ELM ST): levels of the model's address comparison too low
+            {"address_line1": f"{record['house_number']} X", "postcode": postcode},
+            {
+                "address_line1": f"{record['house_number']} {record['street'].split()[-1]}",
+                "postcode": postcode,
+            },
+            {"national_id": "00000"},
+            {"national_id": "000-12-0000", "address_line1": "x", "postcode": "90210"},
+        ]
+        for tie in made_up:
+            result = find_person(engine, model, IdentityQuery(**named, **tie), national_id_key=key)
+            assert (result.status, result.best) == ("not_found", None), (tie, result)
+            # (what the linker alone would have answered: this person, far ahead)
+            best = result.candidates[0]
+            assert best.person_id == person_id and best.match_probability >= 0.9, (tie, result)
+            assert not best.tied
+        real = find_person(
+            engine,
+            model,
+            IdentityQuery(**named, address_line1=record["address_line1"], postcode=postcode),
+            national_id_key=key,
+        )
+        assert real.status == "found" and real.best is not None and real.best.tied
+        assert real.best.person_id == person_id
+
+
+def test_a_nickname_and_the_address_written_out_still_find_the_person(population, model) -> None:
+    """What a lender really types still ties: a nickname (two letters are a first name), the
+    address written out with ZIP+4, with the town or without."""
+    _, engine, _ = population
+    shortest: dict[str, str] = {}
+    table = lookup._nicknames()
+    for nickname, canonical in zip(table["nickname"], table["canonical"], strict=True):
+        if canonical and len(nickname or "") < len(shortest.get(canonical, "?" * 99)):
+            shortest[canonical] = str(nickname)
+    # (the two-letter ones first: AL, ED, EM...)
+    nicknamed = sorted(
+        (
+            (person_id, record)
+            for person_id, record in own_identities(engine, 1000, seed=6)
+            if record["first_name"] in shortest
+        ),
+        key=lambda found: (len(shortest[found[1]["first_name"]]), found[0]),
+    )[:10]
+    assert len(nicknamed) == 10 and any(len(shortest[r["first_name"]]) == 2 for _, r in nicknamed)
+    for person_id, record in nicknamed:
+        written = as_lender_types_it(record, "address written out, ZIP+4, town")
+        for query in (
+            replace(written, first_name=shortest[record["first_name"]].title()),
+            replace(written, first_name=shortest[record["first_name"]].lower(), city=None),
+        ):
+            result = find_person(engine, model, query, national_id_key=None)
+            assert result.status == "found" and result.best is not None, (query, result)
+            assert result.best.person_id == person_id
 
 
 def test_the_surname_and_birth_date_sweep_finds_no_one(population, model) -> None:
@@ -349,6 +443,49 @@ def test_a_national_id_alone_finds_the_person_and_is_never_kept(population, mode
             )
             assert hits == 0, table
     assert ssn not in caplog.text and typed not in caplog.text and typed not in repr(query)
+
+
+def test_a_real_national_id_ties_the_lookup_and_a_real_address_with_a_wrong_one(
+    population, model
+) -> None:
+    """Either field of the minimum identity ties: the person's national ID with their name
+    and birth date finds them, whatever address comes with it; so does their address with a
+    national ID of no one's."""
+    ws, engine, pop = population
+    key = ws.national_id_key()
+    clean = clean_persons(engine)
+    rows = engine.query(
+        f"""
+        SELECT t.label, min(p.ssn), min([r.first_name, r.last_name, r.dob::VARCHAR,
+               r.address_line1, r.postcode])
+        FROM identity_records r JOIN _truth t USING (identity_id)
+        JOIN read_parquet('{pop}/truth/persons.parquet') p ON p.person_id = t.label
+        WHERE p.ssn IS NOT NULL AND r.first_name IS NOT NULL AND r.last_name IS NOT NULL
+          AND r.dob IS NOT NULL AND r.address_line1 IS NOT NULL AND r.postcode IS NOT NULL
+          AND list_contains(?::BIGINT[], t.label)
+        GROUP BY t.label ORDER BY t.label""",
+        [list(clean)],
+    )
+    tokens = {
+        r[0]
+        for r in engine.query(
+            "SELECT DISTINCT national_id_token FROM identity_records "
+            "WHERE national_id_token IS NOT NULL"
+        )
+    }
+    rows = [r for r in rows if lookup._national_id_token(r[1], key) in tokens][:5]
+    assert len(rows) == 5
+    for label, ssn, (first, last, dob, line, postcode) in rows:
+        named = _named({"first_name": first, "last_name": last, "dob": dob})
+        typed = f"{ssn[:3]}-{ssn[3:5]}-{ssn[5:]}"
+        for tie in (
+            {"national_id": typed},
+            {"national_id": typed, "address_line1": "x", "postcode": "90210"},
+            {"national_id": "000-12-0000", "address_line1": line, "postcode": postcode},
+        ):
+            result = find_person(engine, model, IdentityQuery(**named, **tie), national_id_key=key)
+            assert result.status == "found" and result.best is not None, (tie, result)
+            assert result.best.person_id == clean[label] and result.best.tied
 
 
 @pytest.mark.parametrize("typed", ["123-45-6789", " 123 45 6789 ", "ab12345", "X1234567890"])
@@ -477,8 +614,8 @@ def test_no_model_yet_is_a_user_error(population, tmp_path) -> None:
         )
 
 
-def _candidate(person_id: str, probability: float, weight: float) -> Candidate:
-    return Candidate(person_id, probability, weight, 1)
+def _candidate(person_id: str, probability: float, weight: float, tied: bool = True) -> Candidate:
+    return Candidate(person_id, probability, weight, 1, tied)
 
 
 @pytest.mark.parametrize(
@@ -491,6 +628,12 @@ def _candidate(person_id: str, probability: float, weight: float) -> Candidate:
         ([_candidate("A", 1.0, 30.0), _candidate("B", 0.99, 25.0)], "ambiguous"),
         # a shared national ID is certain, but a stronger other match still makes it ambiguous
         ([_candidate("A", 1.0, -5.0), _candidate("B", 0.999, 20.0)], "ambiguous"),
+        # the best must agree on the address or national ID given, or nobody is named...
+        ([_candidate("A", 1.0, 30.0, tied=False)], "not_found"),
+        ([_candidate("A", 1.0, 30.0, tied=False), _candidate("B", 0.5, 0.0)], "not_found"),
+        # ... nor said to be one of several
+        ([_candidate("A", 1.0, 30.0, tied=False), _candidate("B", 0.99, 25.0)], "not_found"),
+        ([_candidate("A", 1.0, 30.0), _candidate("B", 0.99, 25.0, tied=False)], "ambiguous"),
     ],
 )
 def test_the_decision_rule(persons: list[Candidate], status: str) -> None:

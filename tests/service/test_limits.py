@@ -77,6 +77,54 @@ def test_a_surname_and_birth_date_sweep_is_refused_and_logged(service: Service) 
     assert found.status_code == 200 and found.json()["person_id"] == pid
 
 
+def test_a_real_name_and_birth_date_with_a_made_up_address_or_national_id_finds_no_one(
+    service: Service,
+) -> None:
+    """The attack a check for presence let through: the person's own name and birth date with
+    an address or national ID of no one's. Each answers not_found, says nothing of the person,
+    and is logged naming nobody; a first initial is refused. The person's own address, as a
+    lender writes it (ZIP+4, title case), finds them."""
+    pid = service.served.person
+    who = service.identity(pid)
+    named = {k: who[k] for k in ("first_name", "last_name", "dob")}
+
+    def look(identity: dict[str, str]) -> Any:
+        return service.client.post(
+            LOOKUPS,
+            headers=service.api("lena"),
+            json={"purpose": "credit_application", "identity": identity},
+        )
+
+    for tie in (
+        {"address_line1": "x", "postcode": "90210"},
+        {"address_line1": "x", "postcode": who["postcode"]},
+        {"national_id": "00000"},
+    ):
+        r = look({**named, **tie})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["match"] == "not_found" and body["decision"] == "no_file", (tie, body)
+        assert body["person_id"] is None and body["match_probability"] is None
+        assert body["score"] is None and body["file_summary"] is None and pid not in r.text
+    for initial in ("J", who["first_name"][0] + "."):
+        r = look({**who, "first_name": initial})
+        assert r.status_code == 422, r.text
+        assert r.json()["error"]["code"] == "not_enough_to_identify"
+        assert "a full first name (not an initial)" in r.json()["error"]["message"]
+    assert [e["subject"] for e in _lookups_logged(service, "not_found")] == [None] * 3
+    assert [e["subject"] for e in _lookups_logged(service, "denied")] == [None] * 2
+    looked = service.client.get("/api/v1/me/access", headers=service.api("pat")).json()["entries"]
+    assert not [e for e in looked if e["action"] == "lookup"]
+    written = {
+        **who,
+        "last_name": who["last_name"].title(),
+        "address_line1": who["address_line1"].title(),
+        "postcode": who["postcode"] + "-1234",
+    }
+    found = look(written)
+    assert found.status_code == 200 and found.json()["person_id"] == pid, found.text
+
+
 @pytest.mark.parametrize("purpose", [None, "curiosity", "dispute_investigation"])
 def test_a_lookup_without_a_permissible_purpose_is_refused_and_logged(
     service: Service, purpose: str | None

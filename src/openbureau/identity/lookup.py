@@ -1,11 +1,17 @@
 """Find the person whose file it is from an identity a lender types in, through the linker.
 
-A lookup needs a minimum identity (``MINIMUM_IDENTITY``): a first and a last name, a birth
-date, and an address (a line and a postcode) or a national ID. Less than that is refused with
-:class:`NotEnoughToIdentify` before anything is searched, and so is an identity that
-standardising leaves short of it (a postcode that is no postcode): a surname with a birth date
-finds a person often enough that sweeping birth dates for a common surname would find people
-the caller could not otherwise name.
+A lookup needs a minimum identity (``MINIMUM_IDENTITY``): a first name (more than an initial)
+and a last name, a birth date, and an address (a line and a postcode) or a national ID. Less
+than that is refused with :class:`NotEnoughToIdentify` before anything is searched, and so is
+an identity that standardising leaves short of it (a postcode that is no postcode): a surname
+with a birth date finds a person often enough that sweeping birth dates for a common surname
+would find people the caller could not otherwise name.
+
+The address or national ID must also tie the search to the person (``_tie_sql``): a person is
+found only if one of their records matching the query agrees with it on the national ID (the
+same token) or on the address (the same standardised postcode, and street lines at a level of
+the model's address comparison that reads the line, above the lowest such level). A real name
+and birth date with a made-up address ("x", 90210) or national ID (00000) answers not_found.
 
 The lender's identity is standardised by the identity stage's own SQL, compared with the
 identity records that share a blocking key with it using the saved linkage model (the same
@@ -21,7 +27,8 @@ Decision rule, with ``threshold`` the link threshold (0.9):
 - **ambiguous**: two or more persons at or above it, the best not that clearly ahead (twins,
   Jr and Sr, a split file): the lender must give more (a birth date, a national ID, a name
   suffix);
-- **not_found**: nobody at or above it.
+- **not_found**: nobody at or above it, or (held to the minimum identity) the best person
+  there not tied to the query: nothing is said of them, not even that they are one of several.
 
 As in ``openbureau link``, a record sharing the query's national-ID token matches with
 certainty (probability 1). A person holding a record that cannot be one person with the query
@@ -62,9 +69,11 @@ from openbureau.identity.link import INPUT_COLUMNS, conflict_sql
 
 Status = Literal["found", "ambiguous", "not_found"]
 MINIMUM_IDENTITY = (
-    "a first name, a last name, a birth date, and an address (line and postcode) or a national ID"
+    "a first name (more than an initial), a last name, a birth date, and an address (line and "
+    "postcode) or a national ID"
 )
 QUERY_ID = "query"
+LETTER = r"[^\W\d_]"  # a letter of any alphabet
 # Of two persons at or above the threshold, the stronger is the one when its match weight is
 # this much higher: odds of 1,024 to 1 between them.
 MARGIN_BITS = 10.0
@@ -96,13 +105,17 @@ def _missing(values: dict[str, Any]) -> list[str]:
         value = values.get(name)
         return value is not None and (not isinstance(value, str) or bool(value.strip()))
 
-    missing = [
+    missing = []
+    # A first name has two letters together or more (a nickname does: standardising turns it
+    # into the given name); an initial narrows a sweep of birth dates for a surname by a 26th.
+    first = str(values.get("first_name") or "")
+    if not re.search(LETTER, first):
+        missing.append("the first name")
+    elif not re.search(LETTER * 2, first):
+        missing.append("a full first name (not an initial)")
+    missing += [
         label
-        for name, label in (
-            ("first_name", "the first name"),
-            ("last_name", "the last name"),
-            ("dob", "the birth date"),
-        )
+        for name, label in (("last_name", "the last name"), ("dob", "the birth date"))
         if not given(name)
     ]
     if not (given("national_id") or (given("address_line1") and given("postcode"))):
@@ -149,6 +162,9 @@ class Candidate:
     match_probability: float  # of the person's best-matching identity record
     match_weight: float  # its match weight (bits)
     matched_records: int  # the person's records at or above the threshold
+    # one of those records agrees with the query on its address or national ID (the tie, see
+    # the module docstring); always true for a query not held to the minimum identity
+    tied: bool
 
 
 @dataclass(frozen=True)
@@ -184,10 +200,11 @@ def find_person(
             ``build_identity_records``: the phone and postcode conventions.
         threshold: the match probability a person must reach (the link threshold).
         max_candidates: how many persons to list in ``candidates``.
-        minimum: hold the query to ``MINIMUM_IDENTITY``. Without it, the linker's own rule
-            for a usable record applies (a national ID, or a name with one more identifier):
-            for measuring the linker on partial identities, never for a caller outside the
-            bureau.
+        minimum: hold the query to ``MINIMUM_IDENTITY``, and the person found to agree with
+            its address or national ID. Without it, the linker's own rule for a usable record
+            applies (a national ID, or a name with one more identifier), and the linker's
+            answer stands: for measuring the linker on partial identities, never for a caller
+            outside the bureau.
 
     Returns:
         found, ambiguous or not_found (rule in the module docstring) and the best candidates.
@@ -210,13 +227,14 @@ def find_person(
             {POPULATION.format(wh=wh)} r, {s}.query_record l WHERE {_blocking(model.settings)}""")
         if not engine.scalar(f"SELECT count(*) FROM {s}.candidates"):
             return LookupResult("not_found", None, [])
-        scored = _score(engine, wh, s, model.settings)
+        scored, line_agrees = _score(engine, wh, s, model.settings)
         conflict = conflict_sql(model)
         rows = engine.query(
             f"""
             WITH pairs AS (
               SELECT p.person_id, CASE WHEN c.national_id_token = x.national_id_token THEN 1.0
-                  ELSE s.match_probability END AS match_probability, s.match_weight
+                  ELSE s.match_probability END AS match_probability, s.match_weight,
+                  {_tie_sql(line_agrees) if minimum else "TRUE"} AS tied
               FROM {scored} s JOIN {s}.candidates c ON c.unique_id = s.unique_id_r
               JOIN {wh}.person_index p ON p.identity_id = c.unique_id, {s}.query_record x),
             ruled_out AS (
@@ -224,12 +242,13 @@ def find_person(
               JOIN {POPULATION.format(wh=wh)} y ON y.unique_id = p.identity_id, {s}.query_record x
               WHERE p.person_id IN (SELECT person_id FROM pairs) AND ({conflict}))
             SELECT person_id, max(match_probability) AS p, max(match_weight) AS w,
-                   count(*) FILTER (match_probability >= ?) AS n
+                   count(*) FILTER (match_probability >= ?) AS n,
+                   coalesce(bool_or(tied) FILTER (match_probability >= ?), FALSE) AS tied
             FROM pairs WHERE person_id NOT IN (SELECT person_id FROM ruled_out)
             GROUP BY person_id ORDER BY p DESC, w DESC, person_id""",
-            [threshold],
+            [threshold, threshold],
         )
-    persons = [Candidate(str(pid), float(p), float(w), int(k)) for pid, p, w, k in rows]
+    persons = [Candidate(str(pid), float(p), float(w), int(k), bool(t)) for pid, p, w, k, t in rows]
     status = _decide(persons, threshold)
     return LookupResult(status, persons[0] if status == "found" else None, persons[:max_candidates])
 
@@ -237,7 +256,7 @@ def find_person(
 def _decide(persons: list[Candidate], threshold: float) -> Status:
     """found, ambiguous or not_found (see the module docstring); ``persons`` best first."""
     above = [c for c in persons if c.match_probability >= threshold]
-    if not above:
+    if not above or not above[0].tied:
         return "not_found"
     best = above[0]
     if all(best.match_weight - other.match_weight >= MARGIN_BITS for other in above[1:]):
@@ -339,8 +358,12 @@ def _blocking(settings: dict[str, Any]) -> str:
     return " OR ".join(f"({rule})" for rule in _splink.blocking_rules(settings)) or "TRUE"
 
 
-def _score(engine: DuckDBEngine, wh: str, s: str, settings: dict[str, Any]) -> str:
-    """Score the query against every candidate; return the scratch table of scored pairs.
+def _score(
+    engine: DuckDBEngine, wh: str, s: str, settings: dict[str, Any]
+) -> tuple[str, LineAgreement | None]:
+    """Score the query against every candidate; return the scratch table of scored pairs
+    (with each comparison's level, ``gamma_<comparison>``) and where the model's levels say
+    two street lines agree (None if it compares none).
 
     Term frequencies are those of all usable records, as when linking; only the values the
     query and its candidates hold are computed."""
@@ -351,31 +374,83 @@ def _score(engine: DuckDBEngine, wh: str, s: str, settings: dict[str, Any]) -> s
         engine.execute(
             f"CREATE TABLE {s}.tf_{col} AS {_splink.tf_table_sql(col, population, values)}"
         )
-    engine.execute(f"CREATE TABLE {s}.scored AS {_scoring_sql(engine, settings, tf_columns)}")
-    return f"{s}.scored"
+    sql, line_agrees = _scoring_sql(engine, settings, tf_columns)
+    engine.execute(f"CREATE TABLE {s}.scored AS {sql}")
+    return f"{s}.scored", line_agrees
 
 
-# Splink's SQL scoring query_record against candidates, per model: generating it (settings
-# parsed, every comparison rendered through sqlglot) costs several times more than running it.
-# Lookups run side by side on several threads; only generating it is one at a time (once per
-# model and process), so that Splink is not driven from two threads at once.
-_SCORING_SQL: dict[str, str] = {}
+@dataclass(frozen=True)
+class LineAgreement:
+    """The level of the model's address comparison at which two street lines agree: the
+    highest of the levels that read the line (``LINE_COLUMNS``); in the shipped model, the
+    same line, or lines 90% alike by Jaro-Winkler with the same postcode.
+
+    The lower ones are too easily met by a lender who knows only the postcode: lines 80% alike
+    or the same house number ("12 X"), and one line's words all in the other's with the same
+    house number ("12 ST" for 12 ELM ST) tied 120 of 120 persons on the test population."""
+
+    gamma_column: str  # Splink's column of the comparison's level, gamma_<comparison>
+    level: int  # that level's comparison vector value
+
+
+# The columns of a street line; a level of the address comparison that reads none of them
+# (the same postcode, the same town) says nothing of the line.
+LINE_COLUMNS = frozenset({"address_line1", "house_number", "street"})
+
+
+def _line_agreement(linker: Linker) -> LineAgreement | None:
+    """Where the linker's comparisons say two street lines agree (see :class:`LineAgreement`);
+    None when no comparison reads the line."""
+    for comparison in linker._settings_obj.comparisons:  # (Splink's parsed comparisons)
+        reading = [
+            level.comparison_vector_value
+            for level in comparison.comparison_levels
+            if not level.is_null_level
+            and LINE_COLUMNS & {c.input_name for c in level._input_columns_used_by_sql_condition}
+        ]
+        if reading:
+            return LineAgreement(comparison._gamma_column_name, max(reading))
+    return None
+
+
+def _tie_sql(line: LineAgreement | None) -> str:
+    """SQL on a scored pair (``s``), its candidate record (``c``) and the query (``x``):
+    whether the record agrees with the query on what makes the minimum identity, the national
+    ID or the address (the same standardised postcode, and the street lines agreeing)."""
+    address = (
+        f"c.postcode = x.postcode AND s.{line.gamma_column} = {line.level}" if line else "FALSE"
+    )
+    return (
+        f"(coalesce(c.national_id_token = x.national_id_token, FALSE) "
+        f"OR coalesce({address}, FALSE))"
+    )
+
+
+# Splink's SQL scoring query_record against candidates, per model, and the model's
+# LineAgreement: generating it (settings parsed, every comparison rendered through sqlglot)
+# costs several times more than running it. Lookups run side by side on several threads; only
+# generating it is one at a time (once per model and process), so that Splink is not driven
+# from two threads at once.
+_SCORING_SQL: dict[str, tuple[str, LineAgreement | None]] = {}
 _SCORING_SQL_LOCK = threading.Lock()
 
 
-def _scoring_sql(engine: DuckDBEngine, settings: dict[str, Any], tf_columns: list[str]) -> str:
+def _scoring_sql(
+    engine: DuckDBEngine, settings: dict[str, Any], tf_columns: list[str]
+) -> tuple[str, LineAgreement | None]:
     """The SELECT Splink's ``score_pairs`` runs for the scratch tables ``query_record`` and
-    ``candidates`` (and ``tf_<column>``), which it names without a catalog."""
+    ``candidates`` (and ``tf_<column>``), which it names without a catalog, keeping each
+    comparison's level; and the model's :class:`LineAgreement`."""
     key = json.dumps(settings, sort_keys=True)
-    if (sql := _SCORING_SQL.get(key)) is not None:
-        return sql
+    if (cached := _SCORING_SQL.get(key)) is not None:
+        return cached
     with _SCORING_SQL_LOCK:
-        if (sql := _SCORING_SQL.get(key)) is not None:
-            return sql
+        if (cached := _SCORING_SQL.get(key)) is not None:
+            return cached
         db_api = DuckDBAPI(connection=engine.connection)
         linker = Linker(
             db_api.register("candidates"),
-            settings,
+            {**settings, "retain_intermediate_calculation_columns": True},
             log_level=logging.ERROR,
             validate_settings=False,
         )
@@ -388,8 +463,8 @@ def _scoring_sql(engine: DuckDBEngine, settings: dict[str, Any], tf_columns: lis
         )
         if len(_SCORING_SQL) >= 8:  # a long-running service outliving many retrainings
             _SCORING_SQL.clear()
-        sql = _SCORING_SQL[key] = str(scored.sql_used_to_create)
-    return sql
+        cached = _SCORING_SQL[key] = (str(scored.sql_used_to_create), _line_agreement(linker))
+    return cached
 
 
 @contextmanager

@@ -151,9 +151,10 @@ class FileSummary(BaseModel):
 
 
 class IdentityIn(_In):
-    """The identity to look up. At the least: first and last name, birth date, and an address
-    (``address_line1`` and ``postcode``) or a national ID; less is refused (422
-    ``not_enough_to_identify``) and logged."""
+    """The identity to look up. At the least: first name (not an initial) and last name,
+    birth date, and an address (``address_line1`` and ``postcode``) or a national ID; less is
+    refused (422 ``not_enough_to_identify``) and logged. The address or national ID must be the
+    person's: with one that agrees with none of their records, the answer is not_found."""
 
     first_name: str | None = Field(default=None, max_length=100)
     last_name: str | None = Field(default=None, max_length=100)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -213,17 +214,66 @@ def test_too_little_data_to_train_is_one_line_and_a_saved_model_links_it(
     assert res.exit_code == 0 and "(full, model v1)" in res.stdout, res.output
 
 
-def test_a_model_file_that_is_not_one_is_one_line(tmp_path, cli) -> None:
+def broken_models(good: dict[str, Any]) -> list[tuple[str, str]]:
+    """Model files that are none, each with what the one line must say."""
+
+    def changed(change: Any) -> str:
+        model = json.loads(json.dumps(good))
+        change(model)
+        return json.dumps(model)
+
+    def level(model: dict[str, Any], key: str, value: Any) -> None:
+        model["comparisons"][0]["comparison_levels"][1][key] = value
+
+    cannot_use = "not a linkage model openbureau can use: "
+    return [
+        ("{not json", "cannot read the linkage model"),
+        ("[1, 2]", "not a linkage model (no comparisons)"),
+        ('{"comparisons": 3}', "not a linkage model (no comparisons)"),
+        ('{"comparisons": [1]}', cannot_use + "it has no link_type"),
+        ('{"link_type": "dedupe_only", "comparisons": []}', cannot_use + "it has no comparisons"),
+        ('{"link_type": "dedupe_only", "comparisons": [1]}', cannot_use),
+        (changed(lambda m: m.update(link_type="link_only")), cannot_use + "its link_type"),
+        (
+            changed(lambda m: level(m, "sql_condition", '"nosuch_l" = "nosuch_r"')),
+            cannot_use + 'Binder Error: Values list "l" does not have a column named "nosuch"',
+        ),
+        (changed(lambda m: level(m, "m_probability", "high")), cannot_use),
+        (
+            changed(
+                lambda m: m.update(
+                    blocking_rules_to_generate_predictions=[{"blocking_rule": "l.x = r.x"}]
+                )
+            ),
+            cannot_use + "Binder Error",
+        ),
+        (changed(lambda m: m.pop("comparisons")[0]), "not a linkage model (no comparisons)"),
+        (changed(lambda m: m.update(openbureau_model_version="two")), "not a linkage model"),
+    ]
+
+
+def test_a_model_file_that_is_not_one_is_one_line(tmp_path, cli, saved_model) -> None:
     ws = init_workspace(tmp_path / "ws")
     spec, data = bank(tmp_path, "bank", BANK_GOOD_ROWS)
     cli("ingest", spec, data, "-w", ws.root)
-    for content, says in (
-        ("{not json", "cannot read the linkage model"),
-        ('{"comparisons": 3}', "not a linkage model"),
-    ):
+    before = tables(ws)
+    for content, says in broken_models(json.loads(saved_model.read_text())):
         (tmp_path / "m.json").write_text(content)
         res = cli("link", "--model", tmp_path / "m.json", "-w", ws.root)
-        assert res.exit_code == 2 and says in res.stderr
-        assert len(res.stderr.strip().splitlines()) == 1
+        assert res.exit_code == 2, (content, res.output)
+        line = res.stderr.strip()
+        assert line.startswith(f"error: {tmp_path / 'm.json'}: {says}"), (content, line)
+        assert len(line.splitlines()) == 1 and "Traceback" not in res.output
+        # the workspace's own model, broken, the same
+        (ws.root / "models").mkdir(exist_ok=True)
+        (ws.root / MODEL).write_text(content)
+        res = cli("link", "-w", ws.root)
+        assert res.exit_code == 2 and len(res.stderr.strip().splitlines()) == 1, res.output
+        assert f"{ws.root / MODEL}: {says}" in res.stderr
+        (ws.root / MODEL).unlink()
+        assert tables(ws) == before
     res = cli("link", "--model", tmp_path / "nowhere.json", "-w", ws.root)
     assert res.exit_code == 2 and "nowhere.json: no such model file" in res.stderr
+    # the model they were made from links
+    res = cli("link", "--model", saved_model, "-w", ws.root)
+    assert res.exit_code == 0 and "(full, model v1)" in res.stdout, res.output

@@ -326,23 +326,21 @@ def link(
     workspace: WorkspaceOpt = Path("."),
 ) -> None:
     """Link records into persons with persistent person IDs (new records only, by default)."""
-    from openbureau.identity import build_identity_records
     from openbureau.identity import link as run_link
-    from openbureau.identity.link import add_override
+    from openbureau.identity.link import Override
     from openbureau.identity.standardise import describe_emptied
 
     ws = Workspace.open(workspace)
     country = ws.settings.bureau.country
     if model is not None and not model.is_file():
         raise UserError(f"{model}: no such model file")
+    overrides = [
+        Override(kind, *pair)
+        for kind, pair in (("link", force_link), ("split", force_split))
+        if pair
+    ]
     with ws.engine() as engine, progress_bar(transient=True) as tick:
-        for kind, pair in (("link", force_link), ("split", force_split)):
-            if pair:
-                build_identity_records(engine, country=country)
-                add_override(engine, kind, *pair)
-                console.print(
-                    f"Recorded forced {kind} of {pair[0]} and {pair[1]}; later runs honour it"
-                )
+        # (the overrides are recorded by the run, with it or not at all)
         report = run_link(
             engine,
             model_path=_model_path(ws),
@@ -351,9 +349,12 @@ def link(
             full=full,
             retrain=retrain,
             model_from=model,
+            overrides=overrides,
             progress=tick,
         )
         free = engine.free_share() if isinstance(engine, DuckDBEngine) else 0.0
+    for o in overrides:
+        console.print(f"Recorded forced {o.kind} of {o.a} and {o.b}; later runs honour it")
     events = ", ".join(f"{n:,} {k}" for k, n in sorted(report.events.items())) or "none"
     console.print(
         f"Link run {report.run_id} ({report.mode}, model v{report.model_version}): "

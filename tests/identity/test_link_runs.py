@@ -117,6 +117,49 @@ def test_a_later_run_that_fails_late_leaves_the_warehouse_and_model_as_they_were
     assert report.mode == "incremental" and report.new_records > 0
 
 
+def test_a_forced_link_or_split_that_fails_late_leaves_the_warehouse_as_it_was(
+    population, tmp_path, monkeypatch, cli
+) -> None:
+    ws = ingested(tmp_path / "ws", population, [f for f in population.files if f != LATE])
+    run_link(ws)
+    with ws.engine() as engine:
+        ingest_file(
+            engine,
+            load_spec(population.specs[LATE]),
+            population.files[LATE],
+            key=ws.national_id_key(),
+        )
+        # a record of the batch not standardised yet, and one linked before
+        late = engine.scalar(f"SELECT min(record_id) FROM src_{LATE}")
+        old = engine.scalar("SELECT min(record_id) FROM identity_record_map")
+    before = tables(ws)
+    for flag in ("--force-link", "--force-split"):
+        with monkeypatch.context() as m:
+            fail_late(m)
+            with pytest.raises(RuntimeError, match="the disk is full"):
+                cli("link", flag, late, old, "-w", ws.root)
+        assert tables(ws) == before, flag
+    # a record that is none, or the same record twice: one line, nothing written
+    for a, b, says in (
+        (late, "B999999.1", "B999999.1: no such record"),
+        (late, late, "are the same identity record"),
+    ):
+        res = cli("link", "--force-link", a, b, "-w", ws.root)
+        assert res.exit_code == 2 and says in res.stderr, res.output
+        assert tables(ws) == before
+    res = cli("link", "--force-link", late, old, "-w", ws.root)
+    assert res.exit_code == 0, res.output
+    assert f"Recorded forced link of {late} and {old}" in res.stdout
+    with ws.engine(read_only=True) as engine:
+        persons, run_id = engine.query(
+            "SELECT count(DISTINCT person_id), max(o.run_id) FROM identity_record_map m "
+            "JOIN person_index USING (identity_id), link_overrides o "
+            "WHERE m.record_id IN (?, ?)",
+            [late, old],
+        )[0]
+        assert persons == 1 and run_id == engine.scalar("SELECT max(run_id) FROM link_runs")
+
+
 # -- too little to train -----------------------------------------------------------------------
 
 

@@ -706,6 +706,13 @@ def _unusable(settings_json: str) -> str | None:
     return None
 
 
+def made_by_in_words(made_by: dict[str, Any] | None) -> str:
+    """How a model no workspace trained was made, in a few words ("" for a trained one)."""
+    if not made_by:
+        return ""
+    return str(made_by.get("summary") or "not trained on a workspace")
+
+
 def as_model(saved: dict[str, Any], version: int) -> LinkageModel:
     """A model as saved (Splink's settings and our metadata) as a LinkageModel."""
     model = {

@@ -31,6 +31,8 @@ from openbureau.engine import Engine
 from openbureau.errors import UserError
 from openbureau.identity import _cluster, _index, _splink, _training, standardise
 from openbureau.identity._cluster import conflict_sql
+from openbureau.identity._training import DEFAULT_MODEL as DEFAULT_MODEL  # (for callers)
+from openbureau.identity._training import DEFAULT_MODEL_NAME as DEFAULT_MODEL_NAME
 from openbureau.ingest._validate import lit
 
 Progress = Callable[[str, int, int], None]
@@ -80,6 +82,9 @@ class LinkReport:
     # batches standardised earlier with another country's conventions (bureau.toml's country
     # changed since), by country
     other_countries: dict[str, int] = field(default_factory=dict)
+    # how the model was made, if not by training on a workspace (the default model's recipe,
+    # in words); "" for a model trained on one
+    model_made_by: str = ""
 
 
 @dataclass(frozen=True)
@@ -378,6 +383,7 @@ def _run(
                 events,
                 started,
             )
+            report.model_made_by = _splink.made_by_in_words(model.made_by)
             # (before countries were recorded, link standardised with US conventions)
             report.other_countries = {
                 str(c): int(n)

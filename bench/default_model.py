@@ -92,7 +92,9 @@ def commit() -> str:
             .strip()
         )
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--", "src"], cwd=here, capture_output=True
+            ["git", "status", "--porcelain", "--", "src", f":!{DEFAULT_MODEL}"],
+            cwd=here,
+            capture_output=True,
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return ""

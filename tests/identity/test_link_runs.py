@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import importlib
 import json
+import re
 import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from openbureau.identity import link
+from openbureau.identity import _splink, evaluate_linkage, link
 from openbureau.ingest import load_spec
 from openbureau.ingest.load import ingest_file
 from openbureau.synth import SynthConfig, SynthResult, generate
@@ -22,8 +23,8 @@ link_module = importlib.import_module("openbureau.identity.link")
 MODEL = Path("models") / "linkage-model.json"
 LATE = "county_court_records"  # arrives after the first link
 TRAINING_NEEDS = (
-    "ingest more feeds (records of the same persons from other furnishers), or "
-    "link with a saved model: openbureau link --model FILE"
+    "ingest more feeds (records of the same persons from other furnishers), or link with "
+    "the default model: openbureau link --model default (or a saved one: --model FILE)"
 )
 
 
@@ -320,3 +321,50 @@ def test_a_model_file_that_is_not_one_is_one_line(tmp_path, cli, saved_model) ->
     # the model they were made from links
     res = cli("link", "--model", saved_model, "-w", ws.root)
     assert res.exit_code == 0 and "(full, model v1)" in res.stdout, res.output
+
+
+# -- the default model -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("feed", ["metrotel_telecom", "state_tax_liens"])
+def test_a_single_feed_that_cannot_train_links_with_the_default_model(
+    population, tmp_path, cli, feed
+) -> None:
+    ws = ingested(tmp_path / "ws", population, [feed])
+    before = tables(ws)
+    res = cli("link", "-w", ws.root)
+    assert res.exit_code == 2 and res.stderr.strip().endswith(TRAINING_NEEDS), res.output
+    assert tables(ws) == before
+    res = cli("link", "--model", "default", "-w", ws.root)
+    assert res.exit_code == 0, res.output
+    assert "(full, model v1)" in res.stdout
+    assert "The model is the default one (trained on a synthetic population of" in res.stdout
+    with ws.engine(read_only=True) as engine:
+        quality = evaluate_linkage(engine, population.truth_dir)
+    # (as the model trained on the workspace linked them before training was refused: one
+    # record a person in these feeds, each its own)
+    assert quality.records > 0 and quality.predicted_persons == quality.true_persons
+    assert quality.exact_share == 1.0
+    # it is the workspace's model now, its origin kept: later batches link with it
+    saved = json.loads((ws.root / MODEL).read_text())
+    assert saved["openbureau_model_version"] == 1
+    assert saved["openbureau_made_by"]["command"].startswith("python bench/default_model.py")
+    res = cli("link", "-w", ws.root)
+    assert res.exit_code == 0 and "(incremental, model v1)" in res.stdout, res.output
+
+
+def test_the_default_model_compares_only_the_standard_identity_fields() -> None:
+    model = _splink.load_model(link_module.DEFAULT_MODEL)  # (checked as any model file)
+    assert model.version == 0 and model.made_by is not None
+    assert set(model.made_by) >= {"command", "population", "versions", "identity_settings"}
+    read = set()
+    for comparison in model.settings["comparisons"]:
+        for level in comparison["comparison_levels"]:
+            read |= set(re.findall(r'"(\w+)_[lr]"', level["sql_condition"]))
+            read |= {level.get("tf_adjustment_column")} - {None}
+    for rule in _splink.blocking_rules(model.settings):
+        read |= set(re.findall(r'\b[lr]\."?(\w+)"?', rule))
+    assert read and read <= set(_splink.COLUMNS), read - set(_splink.COLUMNS)
+    # (the columns a link run gives Splink: link.INPUT_COLUMNS)
+    given = {c.split(" AS ")[-1].strip() for c in link_module.INPUT_COLUMNS.split(",")}
+    assert set(_splink.COLUMNS) <= given

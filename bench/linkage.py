@@ -120,7 +120,10 @@ def febrl_spec(name: str, with_ssn: bool) -> dict:
     }
 
 
-def febrl_openbureau(a, b, with_ssn: bool) -> tuple[float, float, float, float]:
+def febrl_openbureau(
+    a, b, with_ssn: bool, model_from: Path | None = None
+) -> tuple[float, float, float, float]:
+    """FEBRL4 through openbureau, its model trained on it (or ``model_from``)."""
     tmp = Path(tempfile.mkdtemp(prefix="febrl"))
     try:
         ws = init_workspace(tmp / "ws")
@@ -140,6 +143,7 @@ def febrl_openbureau(a, b, with_ssn: bool) -> tuple[float, float, float, float]:
                 model_path=ws.root / "models" / "m.json",
                 settings=ws.settings.identity,
                 country=ws.settings.bureau.country,
+                model_from=model_from,
             )
             elapsed = time.perf_counter() - started
             # truth: rec-1070-org and rec-1070-dup-0 are one person

@@ -337,12 +337,13 @@ def link(
         bool, typer.Option(help="Re-estimate the linkage model (implies --full).")
     ] = False,
     model: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
             "--model",
-            metavar="FILE",
-            help="Link with this saved linkage model instead of the "
-            "workspace's (implies --full); it becomes the workspace's model.",
+            metavar="FILE|default",
+            help="Link with this saved linkage model instead of the workspace's (implies "
+            "--full); it becomes the workspace's model. `default`: the model shipped with "
+            "openbureau, for records too few to train one.",
         ),
     ] = None,
     force_link: Annotated[
@@ -364,23 +365,24 @@ def link(
     workspace: WorkspaceOpt = Path("."),
 ) -> None:
     """Link records into persons with persistent person IDs (new records only, by default)."""
-    from openbureau.identity import build_identity_records
     from openbureau.identity import link as run_link
-    from openbureau.identity.link import add_override
+    from openbureau.identity.link import DEFAULT_MODEL, DEFAULT_MODEL_NAME, Override
     from openbureau.identity.standardise import describe_emptied
 
     ws = Workspace.open(workspace)
     country = ws.settings.bureau.country
-    if model is not None and not model.is_file():
+    model_from = None if model is None else Path(model)
+    if model == DEFAULT_MODEL_NAME:  # (a file of that name: ./default)
+        model_from = DEFAULT_MODEL
+    elif model_from is not None and not model_from.is_file():
         raise UserError(f"{model}: no such model file")
+    overrides = [
+        Override(kind, *pair)
+        for kind, pair in (("link", force_link), ("split", force_split))
+        if pair
+    ]
     with ws.engine() as engine, progress_bar(transient=True) as tick:
-        for kind, pair in (("link", force_link), ("split", force_split)):
-            if pair:
-                build_identity_records(engine, country=country)
-                add_override(engine, kind, *pair)
-                console.print(
-                    f"Recorded forced {kind} of {pair[0]} and {pair[1]}; later runs honour it"
-                )
+        # (the overrides are recorded by the run, with it or not at all)
         report = run_link(
             engine,
             model_path=_model_path(ws),
@@ -388,10 +390,13 @@ def link(
             country=country,
             full=full,
             retrain=retrain,
-            model_from=model,
+            model_from=model_from,
+            overrides=overrides,
             progress=tick,
         )
         free = engine.free_share() if isinstance(engine, DuckDBEngine) else 0.0
+    for o in overrides:
+        console.print(f"Recorded forced {o.kind} of {o.a} and {o.b}; later runs honour it")
     events = ", ".join(f"{n:,} {k}" for k, n in sorted(report.events.items())) or "none"
     console.print(
         f"Link run {report.run_id} ({report.mode}, model v{report.model_version}): "
@@ -399,6 +404,11 @@ def link(
         f"{report.persons:,} persons; {report.unlinked:,} unlinked; ID changes: {events}; "
         f"{report.seconds:.1f} s"
     )
+    if report.model_made_by:
+        console.print(
+            f"The model is the default one ({report.model_made_by}), not trained on this "
+            "workspace's records; `openbureau link --retrain` trains one once they can"
+        )
     console.print(
         f"Emptied by standardisation ({report.country} conventions): "
         f"{escape(describe_emptied(report.emptied, report.country) or 'nothing')}"

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from openbureau.engine import Engine
-from openbureau.identity.standardise import EMPTIED, build_identity_records
+from openbureau.identity.standardise import EMPTIED, build_identity_records, describe_emptied
 from openbureau.ingest.load import ingest_file
 from openbureau.ingest.spec import load_spec
 from openbureau.synth import SynthConfig, SynthResult, generate
@@ -440,3 +440,74 @@ def test_every_value_emptied_is_counted_by_field_and_reason(people) -> None:
     assert got["1"]["first_name"] is None and got["1"]["phone"] is None
     # (each a description in words, for link's summary and the docs)
     assert all((f, r) in EMPTIED for f, r in (k.split(":") for k in people.emptied[-1]))
+
+
+# One-string addresses as each country writes them: (address_full, (address_line1, city,
+# region, postcode) kept). The last of each is another country's address, or one whose town
+# cannot be told from its street: what cannot be read is empty, and counted.
+FULL_ADDRESSES: dict[str, list[tuple[str, tuple[str | None, ...]]]] = {
+    "US": [
+        ("123 Main St, Springfield, Illinois 62701", ("123 MAIN ST", "SPRINGFIELD", "IL", "62701")),
+        (
+            "168 Liberty Dr Apt 43, Los Angeles, CA 90033-1234",
+            ("168 LIBERTY DR APT 43", "LOS ANGELES", "CA", "90033"),
+        ),
+        ("1 Oak Court, Charleston, West Virginia 25301", ("1 OAK CT", "CHARLESTON", "WV", "25301")),
+        ("55 Elm St, Dover, DE 19901, United States", ("55 ELM ST", "DOVER", "DE", "19901")),
+        # no comma between street and town: the town cannot be read
+        ("123 Main St Springfield IL 62701", ("123 MAIN ST SPRINGFIELD", None, "IL", "62701")),
+        ("10 High Street, London, SW1A 1AA", ("10 HIGH STREET LONDON", "SW1A 1AA", None, None)),
+    ],
+    "GB": [
+        ("10 High Street, London, SW1A 1AA", ("10 HIGH ST", "LONDON", None, "SW1A 1AA")),
+        ("22 Mill Road, Cambridge cb12ad", ("22 MILL RD", "CAMBRIDGE", None, "CB1 2AD")),
+        (
+            "Flat 2, 7 Park Avenue, Bristol, BS8 1TH, United Kingdom",
+            ("FLAT 2 7 PARK AVE", "BRISTOL", None, "BS8 1TH"),
+        ),
+        ("10 High Street London SW1A 1AA", ("10 HIGH STREET LONDON", None, None, "SW1A 1AA")),
+        ("Hauptstrasse 5, 10115 Berlin", ("HAUPTSTRASSE 5", "10115 BERLIN", None, None)),
+    ],
+    "DE": [
+        ("Hauptstrasse 5, 10115 Berlin", ("HAUPTSTRASSE 5", "BERLIN", None, "10115")),
+        ("Am Markt 1 01067 Dresden", ("AM MARKT 1", "DRESDEN", None, "01067")),
+        ("Bahnhofstr. 12a, 80335 München", ("BAHNHOFSTR 12A", "MUNCHEN", None, "80335")),
+        ("Hauptstrasse 5, Berlin", ("HAUPTSTRASSE 5", "BERLIN", None, None)),
+        ("10 High Street, London, SW1A 1AA", ("10 HIGH STREET LONDON", "SW1A 1AA", None, None)),
+    ],
+}
+FULL_ADDRESSES_NOT_READ = {
+    "US": {
+        "city:not_read_from_address_full": 1,
+        "region:not_read_from_address_full": 1,
+        "postcode:not_read_from_address_full": 1,
+    },
+    "GB": {"city:not_read_from_address_full": 1, "postcode:not_read_from_address_full": 1},
+    "DE": {"postcode:not_read_from_address_full": 2},
+}
+
+
+@pytest.mark.parametrize("country", list(FULL_ADDRESSES))
+def test_one_string_addresses_by_country(people, country) -> None:
+    cases = FULL_ADDRESSES[country]
+    got = people(
+        *(
+            {"ID": str(i), "LAST": "Lee", "DOB": "1990-01-01", "ADDRESS": written}
+            for i, (written, _) in enumerate(cases)
+        ),
+        # (a row that gives town, region and postcode in columns of their own is not counted)
+        {"ID": "own", "LAST": "Lee", "ADDRESS": "9 Elm St", "CITY": "X", "STATE": "CA", "ZIP": "x"},
+        country=country,
+    )
+    parts = ("address_line1", "city", "region", "postcode")
+    assert [tuple(got[str(i)][p] for p in parts) for i in range(len(cases))] == [
+        kept for _, kept in cases
+    ]
+    assert people.emptied[-1] == {
+        **FULL_ADDRESSES_NOT_READ[country],
+        "postcode:not_a_postcode_of_country": 1,  # (the row's own "x")
+    }
+    assert describe_emptied({"postcode:not_read_from_address_full": 2}, country) == (
+        f"postcode 2 rows (none found in a one-string address (address_full) where "
+        f"{country}'s addresses have one)"
+    )

@@ -2,7 +2,7 @@
 
 ``build_identity_records`` turns loaded rows into distinct, standardised identity records;
 ``link`` clusters them into persons with Splink (full or incremental) and keeps persistent person
-IDs; ``link.add_override`` records manual corrections (forced links and splits);
+IDs, and records manual corrections given to it (``link.Override``: forced links and splits);
 ``explain.explain_link`` shows why two records match and ``explain.files_of`` which files they
 are in; ``person.person_file`` shows a person's records and ID history; ``evaluate_linkage``
 measures quality against a synthetic truth. Splink types do not leave this package.

@@ -1,5 +1,6 @@
 """SQL expressions that standardise postal addresses (street lines by USPS Publication 28's
-rules; postcodes by country are in ``_postcode``).
+rules; postcodes by country are in ``_postcode``, one-string addresses split by
+country in ``_full_address``).
 
 Every function takes SQL expressions and returns one. A street line is split into house number,
 street and unit; the street's type word (STREET, DRIVE, ...) and directionals are abbreviated the
@@ -244,23 +245,6 @@ def clean_text(expr: str) -> str:
     s = f"regexp_replace({s}, '#\\s*', ' # ', 'g')"
     s = f"regexp_replace(trim({s}), '\\s+', ' ', 'g')"
     return f"nullif({s}, '')"
-
-
-def split_full_address(full: str) -> dict[str, str]:
-    """Expressions for line, city, region and postcode from "LINE[, LINE2], CITY, ST 12345"."""
-    s = f"trim(upper(strip_accents({full})))"
-    # "CITY, ST 12345", "CITY ST 12345" or, without a ZIP code, "CITY, ST".
-    tail = "(?:[ ,]+([A-Z]{2})\\.?,?\\s+(\\d{5}(?:-?\\d{4})?)|,\\s*([A-Z]{2})\\.?)\\s*$"
-    rest = f"regexp_replace({s}, '{tail}', '')"
-    return {
-        "line": f"""CASE WHEN contains({rest}, ',')
-            THEN regexp_replace({rest}, ',[^,]*$', '') ELSE {rest} END""",
-        "city": f"""CASE WHEN contains({rest}, ',')
-            THEN regexp_extract({rest}, ',([^,]*)$', 1) END""",
-        "region": f"""coalesce(nullif(regexp_extract({s}, '{tail}', 1), ''),
-            nullif(regexp_extract({s}, '{tail}', 3), ''))""",
-        "postcode": f"nullif(regexp_extract({s}, '{tail}', 2), '')",
-    }
 
 
 def line_parts(line: str) -> dict[str, str]:

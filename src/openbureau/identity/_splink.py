@@ -14,9 +14,11 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import splink.comparison_level_library as cll
 import splink.comparison_library as cl
 from splink import DuckDBAPI, Linker, SettingsCreator, block_on
@@ -42,6 +44,8 @@ DECISIVE_MIN_EXACT_M = 0.97
 # cluster: only when the model found one person's records share a token almost always (a
 # feed whose IDs are often mistyped would otherwise split people).
 NID_DECISIVE_KEY = "openbureau_national_ids_decisive"
+# How a model that no workspace trained was made (the default model: bench/default_model.py).
+MADE_BY_KEY = "openbureau_made_by"
 
 # Columns Splink compares and blocks on; identity_records provides them (see link.INPUT_COLUMNS).
 COLUMNS = [
@@ -625,6 +629,8 @@ class LinkageModel:
     version: int
     birth_dates_decisive: bool
     national_ids_decisive: bool = False
+    # how a model not trained on the workspace was made (the default model's recipe)
+    made_by: dict[str, Any] | None = None
 
 
 def _exact_m(model: dict[str, Any], name: str) -> float:
@@ -642,13 +648,69 @@ def save_model(model: dict[str, Any], path: Path, version: int) -> None:
 
 
 def load_model(path: Path) -> LinkageModel:
+    """The model saved at ``path``, checked by building a linker with it and scoring (no
+    pairs) as a link run would.
+
+    Raises:
+        UserError: one line naming the file, when it is no model a link run can use.
+    """
     try:
         model = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise UserError(f"{path}: cannot read the linkage model: {exc}") from None
     if not isinstance(model, dict) or not isinstance(model.get("comparisons"), list):
         raise UserError(f"{path}: not a linkage model (no comparisons)")
-    return as_model(model, int(model.get(MODEL_VERSION_KEY, 0)))
+    version = model.get(MODEL_VERSION_KEY, 0)
+    if not isinstance(version, int) or version < 0:
+        raise UserError(f"{path}: not a linkage model: {MODEL_VERSION_KEY} is {version!r}")
+    loaded = as_model(model, version)
+    problem = _unusable(json.dumps(loaded.settings, sort_keys=True))
+    if problem:
+        raise UserError(f"{path}: not a linkage model openbureau can use: {problem}")
+    return loaded
+
+
+# What a link run hands Splink: link.INPUT_COLUMNS, with their types.
+INPUT_SCHEMA = "unique_id VARCHAR, " + ", ".join(
+    f"{c} {'DATE' if c == 'dob' else 'VARCHAR'}" for c in COLUMNS
+)
+
+
+@lru_cache(maxsize=16)
+def _unusable(settings_json: str) -> str | None:
+    """Why Splink settings cannot link (None if they can): a linker is built with them on an
+    empty input of our columns and scores it, in a DuckDB of its own. Cached by the settings,
+    so a lookup pays for it once a model."""
+    model = json.loads(settings_json)
+    if "link_type" not in model:
+        return "it has no link_type"
+    for key, want in (("link_type", "dedupe_only"), ("unique_id_column_name", "unique_id")):
+        if model.get(key, want) != want:
+            return f'its {key} is {model[key]!r}, not "{want}"'
+    if not model["comparisons"]:
+        return "it has no comparisons"
+    con = duckdb.connect()
+    try:
+        con.execute(words_macro())
+        con.execute(f"CREATE TABLE link_input ({INPUT_SCHEMA})")
+        linker = linker_for(DuckDBAPI(connection=con), "link_input", model)
+        linker.inference.predict(threshold_match_probability=0.5)
+        tf_on_exact_match_only(model)  # (what an incremental run reads of it)
+        blocking_rules(model)
+    except Exception as exc:  # (whatever the file holds: each says what it found wrong)
+        while exc.__cause__ is not None and isinstance(exc.__cause__, Exception):
+            exc = exc.__cause__  # (Splink wraps DuckDB's error in the SQL it ran)
+        return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    finally:
+        con.close()
+    return None
+
+
+def made_by_in_words(made_by: dict[str, Any] | None) -> str:
+    """How a model no workspace trained was made, in a few words ("" for a trained one)."""
+    if not made_by:
+        return ""
+    return str(made_by.get("summary") or "not trained on a workspace")
 
 
 def as_model(saved: dict[str, Any], version: int) -> LinkageModel:
@@ -656,13 +718,15 @@ def as_model(saved: dict[str, Any], version: int) -> LinkageModel:
     model = {
         k: v
         for k, v in saved.items()
-        if k not in (MODEL_VERSION_KEY, DOB_DECISIVE_KEY, NID_DECISIVE_KEY)
+        if k not in (MODEL_VERSION_KEY, DOB_DECISIVE_KEY, NID_DECISIVE_KEY, MADE_BY_KEY)
     }
+    made_by = saved.get(MADE_BY_KEY)
     return LinkageModel(
         model,
         version,
         bool(saved.get(DOB_DECISIVE_KEY, False)),
         bool(saved.get(NID_DECISIVE_KEY, False)),
+        made_by if isinstance(made_by, dict) else None,
     )
 
 
@@ -672,6 +736,7 @@ def as_saved(model: LinkageModel) -> dict[str, Any]:
         **model.settings,
         DOB_DECISIVE_KEY: model.birth_dates_decisive,
         NID_DECISIVE_KEY: model.national_ids_decisive,
+        **({MADE_BY_KEY: model.made_by} if model.made_by else {}),
     }
 
 

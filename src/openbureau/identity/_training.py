@@ -29,9 +29,15 @@ S = _splink.SCRATCH
 Progress = Callable[[str, int, int], None]
 # A prior above this (more than half of all pairs of records one person) is no population.
 MAX_PRIOR = 0.5
+# The model shipped with openbureau, trained on a synthetic population by
+# bench/default_model.py (which records how in the file): for a workspace whose own records
+# cannot train one. Its comparisons read only link.INPUT_COLUMNS, which every workspace has.
+DEFAULT_MODEL_NAME = "default"
+DEFAULT_MODEL = Path(__file__).parent / "data" / "default-linkage-model.json"
 WHAT_TO_DO = (
-    "ingest more feeds (records of the same persons from other furnishers), or "
-    "link with a saved model: openbureau link --model FILE"
+    "ingest more feeds (records of the same persons from other furnishers), or link with "
+    f"the default model: openbureau link --model {DEFAULT_MODEL_NAME} (or a saved one: "
+    "--model FILE)"
 )
 
 

@@ -22,7 +22,7 @@ Warehouse tables written here:
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,6 +31,8 @@ from openbureau.engine import Engine
 from openbureau.errors import UserError
 from openbureau.identity import _cluster, _index, _splink, _training, standardise
 from openbureau.identity._cluster import conflict_sql
+from openbureau.identity._training import DEFAULT_MODEL as DEFAULT_MODEL  # (for callers)
+from openbureau.identity._training import DEFAULT_MODEL_NAME as DEFAULT_MODEL_NAME
 from openbureau.ingest._validate import lit
 
 Progress = Callable[[str, int, int], None]
@@ -80,6 +82,9 @@ class LinkReport:
     # batches standardised earlier with another country's conventions (bureau.toml's country
     # changed since), by country
     other_countries: dict[str, int] = field(default_factory=dict)
+    # how the model was made, if not by training on a workspace (the default model's recipe,
+    # in words); "" for a model trained on one
+    model_made_by: str = ""
 
 
 @dataclass(frozen=True)
@@ -95,8 +100,40 @@ class Run:
     emptied: dict[str, int]
 
 
-def resolve_record(engine: Engine, given: str) -> str:
-    """The identity id behind a record id (``B000001.17``) or an identity id (``I...``)."""
+@dataclass(frozen=True)
+class Override:
+    """A forced link or split of two records, as given (record ids like ``B000001.17``, or
+    identity ids): recorded by the run it is given to, and honoured by every later one."""
+
+    kind: str  # link | split
+    a: str
+    b: str
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("link", "split"):
+            raise ValueError(self.kind)
+
+
+@dataclass(frozen=True)
+class _Forced:
+    """An override with the identity ids behind what was given."""
+
+    override: Override
+    ids: tuple[str, str]
+
+
+def resolve_record(engine: Engine, given: str, staged: standardise.Staged | None = None) -> str:
+    """The identity id behind a record id (``B000001.17``) or an identity id (``I...``); with
+    ``staged``, the records of the batches it staged too."""
+    if staged is not None:
+        found = engine.scalar(
+            "SELECT identity_id FROM temp._id_new WHERE identity_id = ? UNION ALL "
+            "SELECT identity_id FROM (SELECT identity_id, unnest(rows).record_id AS record_id "
+            "FROM temp._id_std) WHERE record_id = ? LIMIT 1",
+            [given, given],
+        )
+        if found:
+            return str(found)
     if engine.table_exists("identity_records"):
         if engine.scalar("SELECT count(*) FROM identity_records WHERE identity_id = ?", [given]):
             return given
@@ -111,26 +148,30 @@ def resolve_record(engine: Engine, given: str) -> str:
     )
 
 
-def add_override(engine: Engine, kind: str, a: str, b: str) -> tuple[str, str]:
-    """Record a forced link or split between two records; every later run honours it."""
-    if kind not in ("link", "split"):
-        raise ValueError(kind)
-    ensure_schema(engine)
-    ids = (resolve_record(engine, a), resolve_record(engine, b))
+def _resolve(engine: Engine, override: Override, staged: standardise.Staged | None) -> _Forced:
+    ids = (resolve_record(engine, override.a, staged), resolve_record(engine, override.b, staged))
     if ids[0] == ids[1]:
-        raise UserError(f"{a} and {b} are the same identity record; nothing to {kind}")
-    opposite = "split" if kind == "link" else "link"
-    with engine.transaction():
+        raise UserError(
+            f"{override.a} and {override.b} are the same identity record; "
+            f"nothing to {override.kind}"
+        )
+    return _Forced(override, ids)
+
+
+def _record_overrides(engine: Engine, table: str, forced: list[_Forced]) -> None:
+    """Write the overrides to ``table`` (link_overrides, or the run's scratch copy), each in
+    place of its opposite for the same pair."""
+    for f in forced:
+        (a, b), kind = f.ids, f.override.kind
         engine.execute(
-            "DELETE FROM link_overrides WHERE kind = ? AND ((identity_id_a = ? AND "
+            f"DELETE FROM {table} WHERE kind = ? AND ((identity_id_a = ? AND "
             "identity_id_b = ?) OR (identity_id_a = ? AND identity_id_b = ?))",
-            [opposite, ids[0], ids[1], ids[1], ids[0]],
+            ["split" if kind == "link" else "link", a, b, b, a],
         )
         engine.execute(
-            "INSERT INTO link_overrides VALUES (?, ?, ?, ?, ?, now()::TIMESTAMP, NULL)",
-            [kind, ids[0], ids[1], a, b],
+            f"INSERT INTO {table} VALUES (?, ?, ?, ?, ?, now()::TIMESTAMP, NULL)",
+            [kind, a, b, f.override.a, f.override.b],
         )
-    return ids
 
 
 def ensure_schema(engine: Engine) -> None:
@@ -170,13 +211,15 @@ def link(
     full: bool = False,
     retrain: bool = False,
     model_from: Path | None = None,
+    overrides: Sequence[Override] = (),
     progress: Progress | None = None,
 ) -> LinkReport:
     """Bring the person index up to date with everything ingested so far.
 
     All or nothing, like an ingest batch: the batches not standardised yet are standardised,
-    and the person index, ID history, edges and the run's record written, in one transaction
-    at the end; a run that fails leaves every identity table as it was, and the model too.
+    and the person index, ID history, edges, overrides and the run's record written, in one
+    transaction at the end; a run that fails leaves every identity table as it was, and the
+    model too.
 
     Args:
         engine: the warehouse.
@@ -187,10 +230,13 @@ def link(
         retrain: estimate a new model (implies ``full``).
         model_from: a saved model to link with instead (implies ``full``); it becomes the
             workspace's model.
+        overrides: forced links and splits to record (in this order) and honour, from this
+            run on; their records may be in the batches this run standardises.
         progress: called as ``progress(step, done, total)``.
 
     Raises:
-        UserError: nothing to link, or too little data to train a model (see ``_training``).
+        UserError: nothing to link, too little data to train a model (see ``_training``),
+            or an override of a record that is none.
     """
     tick = progress or (lambda step, done, total: None)
     started = time.perf_counter()
@@ -198,9 +244,11 @@ def link(
     migrate(engine)
     try:
         staged = standardise.stage_identity_records(engine, country=country)
+        forced = [_resolve(engine, o, staged) for o in overrides]
         return _run(
             engine,
             staged,
+            forced,
             model_path=model_path,
             settings=settings,
             country=country.upper(),
@@ -217,6 +265,7 @@ def link(
 def _run(
     engine: Engine,
     staged: standardise.Staged | None,
+    forced: list[_Forced],
     *,
     model_path: Path,
     settings: IdentitySection,
@@ -239,7 +288,9 @@ def _run(
     )
     mode = "full" if full or indexed == 0 else "incremental"
     with _splink.scratch(engine) as (db_api, wh):
-        _read_in_scratch(engine, wh, staged)
+        _read_in_scratch(engine, wh, staged, copied=("link_overrides",) if forced else ())
+        # (the run honours the overrides given as if recorded: in its copy of the table)
+        _record_overrides(engine, f"{S}.link_overrides", forced)
         # A full link copies the records (in a fixed order: u sampling draws rows from it); an
         # incremental one reads them where they are, and copies only the new records and the
         # indexed ones that could pair with them (see _incremental_edges).
@@ -284,6 +335,7 @@ def _run(
             if staged is not None:
                 standardise.publish_identity_records(engine, staged)
             ensure_schema(engine)
+            _record_overrides(engine, "link_overrides", forced)
             events: dict[str, int] = {}
             if mode == "full" or new:
                 events = _index.apply_assignment(
@@ -331,6 +383,7 @@ def _run(
                 events,
                 started,
             )
+            report.model_made_by = _splink.made_by_in_words(model.made_by)
             # (before countries were recorded, link standardised with US conventions)
             report.other_countries = {
                 str(c): int(n)
@@ -346,8 +399,11 @@ def _run(
     return report
 
 
-def _read_in_scratch(engine: Engine, wh: str, staged: standardise.Staged | None) -> None:
-    """The warehouse tables of READ_IN_SCRATCH as views in the scratch catalog (in use)."""
+def _read_in_scratch(
+    engine: Engine, wh: str, staged: standardise.Staged | None, copied: tuple[str, ...] = ()
+) -> None:
+    """The warehouse tables of READ_IN_SCRATCH as views in the scratch catalog (in use); those
+    ``copied`` as tables the run may write to."""
     for name in READ_IN_SCRATCH:
         have = engine.table_exists(name)
         if name == "identity_records" and staged is not None:
@@ -367,7 +423,8 @@ def _read_in_scratch(engine: Engine, wh: str, staged: standardise.Staged | None)
             ]
             engine.execute(f"CREATE VIEW {S}.{name} AS {' UNION ALL '.join(rows)}")
         elif have:
-            engine.execute(f"CREATE VIEW {S}.{name} AS SELECT * FROM {wh}.{name}")
+            kind = "TABLE" if name in copied else "VIEW"
+            engine.execute(f"CREATE {kind} {S}.{name} AS SELECT * FROM {wh}.{name}")
         else:
             ddl = next(
                 d for d in (*SCHEMA, *standardise.SCHEMA, *_index.SCHEMA) if f"EXISTS {name} (" in d

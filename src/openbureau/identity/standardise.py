@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from openbureau.engine import Engine, EngineError
-from openbureau.identity import _address, _names, _phone, _postcode
+from openbureau.identity import _address, _full_address, _names, _phone, _postcode
 from openbureau.ingest import store
 
 Progress = Callable[[str, int, int], None]
@@ -139,6 +139,7 @@ RECORD_COLUMNS = (
 # Why standardisation emptied a value that a row had, by field: declared once, for link's
 # summary, the link run record and docs/identity.md ({country}: the bureau's).
 NO_LATIN = "no_latin_letters_or_digits"
+NOT_READ = "not_read_from_address_full"
 _NO_LATIN = "no Latin letter or digit (names and addresses are compared in Latin letters)"
 EMPTIED: dict[tuple[str, str], str] = {
     **{
@@ -162,6 +163,11 @@ EMPTIED: dict[tuple[str, str], str] = {
     ("phone", _phone.NOT_VALID_INTERNATIONAL): "not a valid number of the country its "
     "country code names",
     ("email", "not_an_email_address"): "not an email address",
+    **{
+        (f, NOT_READ): "none found in a one-string address (address_full) where "
+        "{country}'s addresses have one"
+        for f in ("city", "region", "postcode")
+    },
 }
 _EMAIL = r"^[a-z0-9!#$%&*+/=?^_{}~.'-]+@[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,}$"
 
@@ -436,8 +442,8 @@ def _standardise(country: str) -> str:
     last adds ``emptied``, the "field:reason" of each value given that came out empty."""
     us = country.upper() == "US"
     email = _EMAIL.replace("'", "''")
-    full = _address.split_full_address("address_full")
-    s1 = {**_names.full_name_pieces("full_name"), **{f"af_{k}": v for k, v in full.items()}}
+    full = _full_address.split("address_full", country)
+    s1 = _names.full_name_pieces("full_name")
     s2 = {
         **_names.full_name_tokens(),
         "last_clean": _names.clean_name("last_name"),
@@ -480,6 +486,13 @@ def _standardise(country: str) -> str:
     def no_latin(col: str) -> str:
         return f"({given(col)}) AND NOT regexp_matches(upper(strip_accents({col})), '[A-Z0-9]')"
 
+    # a town, region or postcode the country's addresses require, given in address_full
+    # (with no column of its own) where it cannot be read
+    not_read = {
+        f"af_{c}": f"""({given("address_full")}) AND NOT ({no_latin("address_full")})
+            AND NOT ({given(c)}) AND af_{c} IS NULL"""
+        for c in _full_address.layout(country).counted()
+    }
     gave = {
         **{
             c: given(c)
@@ -490,6 +503,7 @@ def _standardise(country: str) -> str:
         "postcode": given(postcode),
         "full_name": no_latin("full_name"),
         "address_full": no_latin("address_full"),
+        **not_read,
     }
     emptied = [
         *(
@@ -506,6 +520,7 @@ def _standardise(country: str) -> str:
         "THEN 'postcode:not_a_postcode_of_country' END",
         "CASE WHEN _given.phone_reason IS NOT NULL THEN 'phone:' || _given.phone_reason END",
         "CASE WHEN _given.email AND email IS NULL THEN 'email:not_an_email_address' END",
+        *(f"CASE WHEN _given.{c} THEN '{c[3:]}:{NOT_READ}' END" for c in not_read),
     ]
     gave_struct = ", ".join(f"{k} := ({v})" for k, v in gave.items())
     # Enough to tell one person from another: a national ID, or a name together with something
@@ -514,7 +529,8 @@ def _standardise(country: str) -> str:
         (first_name IS NOT NULL OR last_name IS NOT NULL) AND (dob IS NOT NULL
          OR address_line1 IS NOT NULL OR phone IS NOT NULL OR email IS NOT NULL))"""
     return f"""
-        WITH s1 AS (SELECT *, {_cols(s1)} FROM _id_distinct),
+        WITH {_stages("_id_distinct", full)},
+        s1 AS (SELECT *, {_cols(s1)} FROM af{len(full)}),
         s2 AS (SELECT *, {_cols(s2)} FROM s1),
         s3 AS (SELECT *, {_cols(s3)} FROM s2),
         s4 AS (SELECT *, {_cols(s4)} FROM s3),
@@ -545,6 +561,20 @@ def _summary(
         "SELECT count(*), count(*) FILTER (NOT usable) FROM identity_records"
     )[0]
     return IdentityUpdate(batch_ids, mapped, int(total), new_ids, int(unusable), emptied)
+
+
+def _stages(source: str, stages: list[dict[str, str]]) -> str:
+    """CTEs ``af1``, ``af2``, ... over ``source``: each adds its columns to the last, or
+    replaces those the last has (see ``_full_address.split``)."""
+    ctes, have, last = [], set(), source
+    for i, stage in enumerate(stages, 1):
+        replaced = {k: v for k, v in stage.items() if k in have}
+        added = {k: v for k, v in stage.items() if k not in have}
+        star = f"* REPLACE ({_cols(replaced)})" if replaced else "*"
+        ctes.append(f"af{i} AS (SELECT {star}{', ' if added else ''}{_cols(added)} FROM {last})")
+        have |= set(stage)
+        last = f"af{i}"
+    return ",\n        ".join(ctes)
 
 
 def _cols(exprs: dict[str, str]) -> str:

@@ -1,6 +1,6 @@
 """who made an account wait: accounts.pending_by (its creator, or who enabled it again)
 
-Revision ID: 0006e2
+Revision ID: 0005e2
 Revises: 0004f
 Create Date: 2026-12-07
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0006e2"
+revision = "0005e2"
 down_revision = "0004f"
 branch_labels = None
 depends_on = None

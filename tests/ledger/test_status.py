@@ -272,8 +272,37 @@ def test_a_replaced_version_the_ledger_cannot_rank_is_refused_and_can_be_correct
         ]
         compute_features(engine, as_of, into="f")
         assert engine.query("SELECT worst_status_12m FROM f WHERE tradelines > 0") == [(6,)]
-        with pytest.raises(UserError, match=r"B000001\.3~1 no longer counts: a correction"):
+        with pytest.raises(UserError, match=r"B000001\.3~1 counts on no day: a correction"):
             correct_record(engine, "B000001.3~1", {"payment_status": "dpd30"}, "again")
         with pytest.raises(UserError, match=r"event 'B000001\.3~9' is not in the ledger"):
             correct_record(engine, "B000001.3~9", {"payment_status": "dpd30"}, "x")
     assert cli("ledger", "-w", ws.root).exit_code == 0
+
+
+def test_a_version_replaced_on_the_day_it_was_reported_is_not_held_against_the_ledger(
+    ws, cli, write_file, link_small
+) -> None:
+    """A revision reported the same day as the report it replaces (a re-sent file without new
+    reporting dates) leaves the old version read on no day: its bad value stops nothing."""
+    header = "ACCT,PERIOD,STATUS,RPT,NAME,DOB\n"
+    v1 = write_file("v1.csv", header + "a1,2023-02,9,2023-03-05,Smith,1980-01-01\n")
+    with ws.engine() as engine:  # an earlier version took the wrong mapping
+        ingest_file(
+            engine,
+            parse_spec(load_yaml(REPORTED_SPEC % "charged_off"), historical=True),
+            v1,
+            key=ws.national_id_key(),
+        )
+    spec = write_file("r_accounts.yaml", REPORTED_SPEC % "chargeoff")
+    # the same file, loaded again with the mapping fixed
+    res = cli("ingest", spec, v1, "--again", "-w", ws.root)
+    assert res.exit_code == 0 and "1 superseding it" in " ".join(res.stdout.split())
+    link_small(ws)
+    res = cli("ledger", "-w", ws.root)
+    assert res.exit_code == 0, res.output
+    with ws.engine() as engine:
+        assert engine.query(
+            "SELECT event_id, is_current, payment_status FROM ledger_account_status_known"
+        ) == [("B000001.2~2", True, "chargeoff")]
+        compute_features(engine, dt.date(2023, 3, 31), into="f")
+        assert engine.query("SELECT worst_status_12m FROM f WHERE tradelines > 0") == [(6,)]

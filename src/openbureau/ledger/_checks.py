@@ -18,12 +18,12 @@ from __future__ import annotations
 
 from openbureau.engine import Engine
 from openbureau.errors import UserError
-from openbureau.ledger._schema import EVENTS, RANKABLE_STATUS_SQL, EventTable
+from openbureau.ledger._schema import EVENTS, RANKABLE_STATUS_SQL, EventTable, counts_on_some_day
 
 _NOT_SUPPRESSED = """NOT EXISTS (SELECT 1 FROM ledger_suppressions s
     WHERE s.record_id = e.record_id AND s.lifted_at IS NULL)"""
 # The versions a ``*_known`` view returns (suppressions and persons aside): see _schema.
-_COUNTED = "(e.is_current OR e.superseded_on IS NOT NULL)"
+_COUNTED = counts_on_some_day()
 
 
 def _problems(table: EventTable) -> list[tuple[str, str]]:

@@ -225,8 +225,16 @@ def effective_view_sql(table: EventTable) -> str:
     return _view_sql(table, table.effective, "e.is_current")
 
 
+def counts_on_some_day(alias: str = "e") -> str:
+    """Whether a version is read by point-in-time features on some day: it is current, or a
+    furnisher's newer report replaced it after the day it was reported (it counts from its
+    ``reported_date`` until ``superseded_on``). One replaced on the day it was reported, as a
+    re-sent file without reporting dates replaces its reports, counts on no day."""
+    return f"({alias}.is_current OR {alias}.superseded_on > {alias}.reported_date)"
+
+
 def known_view_sql(table: EventTable) -> str:
-    return _view_sql(table, table.known, "(e.is_current OR e.superseded_on IS NOT NULL)")
+    return _view_sql(table, table.known, counts_on_some_day())
 
 
 def _view_sql(table: EventTable, name: str, versions: str) -> str:

@@ -17,7 +17,12 @@ from typing import Any
 
 from openbureau.engine import Engine
 from openbureau.errors import UserError
-from openbureau.ledger._schema import EVENTS, SUPPRESSION_REASONS, EventTable
+from openbureau.ledger._schema import (
+    EVENTS,
+    SUPPRESSION_REASONS,
+    EventTable,
+    counts_on_some_day,
+)
 from openbureau.ledger.build import ensure_schema, upgrade_schema
 
 
@@ -54,20 +59,21 @@ def _find_version(engine: Engine, event_id: str, to_correct: bool) -> tuple[Even
     ``superseded_on``)."""
     for table in EVENTS.values():
         counted = (
-            "superseded_on IS NOT NULL"
+            counts_on_some_day("v")
             if "superseded_on" in engine.columns(table.table)
-            else "false"
+            else "v.is_current"
         )
         row = engine.query(
-            f"SELECT record_id, is_current OR {counted} FROM {table.table} WHERE event_id = ?",
+            f"SELECT record_id, {counted} FROM {table.table} v WHERE event_id = ?",
             [event_id],
         )
         if not row:
             continue
         if to_correct and not row[0][1]:
             raise UserError(
-                f"event {event_id} no longer counts: a correction replaced it; correct the "
-                "version that did (record_history lists them)"
+                f"event {event_id} counts on no day: a correction replaced it, or the "
+                "furnisher's newer report did on the day it was reported; correct the version "
+                "that counts (record_history lists them)"
             )
         return table, str(row[0][0]), event_id
     raise UserError(f"event {event_id!r} is not in the ledger")

@@ -359,15 +359,18 @@ def _cut_held_batch(con: duckdb.DuckDBPyConnection, share: float) -> None:
         "WHERE batch_id = held_batches.batch_id)"
     )
     con.execute("UPDATE held_batches SET rows_read = rows_loaded + rows_quarantined")
-    counted = con.execute(
-        "SELECT count(*) FROM information_schema.columns "
-        "WHERE table_name = 'held_batches' AND column_name = 'rows_new'"
-    )
-    if counted.fetchall()[0][0]:  # (a synthetic feed is loaded once: every row is new)
-        con.execute(
-            "UPDATE held_batches SET rows_new = rows_loaded, rows_identical = 0, "
-            "rows_superseding = 0, rows_stale = 0"
-        )
+    counted = {
+        c
+        for (c,) in con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'held_batches'"
+        ).fetchall()
+    }
+    # (a synthetic feed is loaded once: every row is new; the columns a warehouse of its time
+    # has, as a population ingested by an earlier version lacks the later ones)
+    zero = [c for c in ("rows_identical", "rows_superseding", "rows_stale") if c in counted]
+    if "rows_new" in counted:
+        sets = ", ".join(["rows_new = rows_loaded", *(f"{c} = 0" for c in zero)])
+        con.execute(f"UPDATE held_batches SET {sets}")
 
 
 REPEATS = 5  # runs of the incremental link and of the full relink, each on a fresh copy

@@ -200,7 +200,12 @@ def test_a_store_replaced_on_purpose_starts_a_new_log_in_the_open(
     unsaid = _run("audit", "sign", "--new-log", "moved to the new database", *where)
     assert unsaid.exit_code == 2 and "--acknowledge" in unsaid.output, unsaid.output
     started = _run(
-        "audit", "sign", "--new-log", "moved to the new database", "--acknowledge", "a new store",
+        "audit",
+        "sign",
+        "--new-log",
+        "moved to the new database",
+        "--acknowledge",
+        "a new store",
         *where,
     )
     assert started.exit_code == 0, started.output
@@ -272,7 +277,8 @@ def test_a_new_log_over_the_same_entries_still_checks_them(
     code, lines = _verify(root)
     assert code == 1, lines
     assert any(
-        p.startswith("the log is inconsistent with the signed head (size 30") for p in _problems(lines)
+        p.startswith("the log is inconsistent with the signed head (size 30")
+        for p in _problems(lines)
     ), lines
     assert not any(line.startswith("Audit log intact") for line in lines)
 

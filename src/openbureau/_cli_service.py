@@ -304,14 +304,21 @@ def audit_verify(workspace: WorkspaceOpt = Path("."), store: StoreOpt = None) ->
     record_check(factory, check, "openbureau audit verify")
     for note in check.notes:
         console.print(f"[dim]note: {escape(note)}[/]", highlight=False)
+    for line in check.acknowledged:
+        console.print(f"[bold yellow]not vouched for:[/] {escape(line)}", highlight=False)
     if check.ok:
         latest = (
             f"; latest signed head: {check.heads[-1].describe()}"
             if check.heads
             else "; no head signed yet (`openbureau audit sign`)"
         )
+        what = (
+            "No problem found since the retired log(s) above"
+            if check.acknowledged
+            else "Audit log intact"
+        )
         console.print(
-            f"Audit log intact: {check.entries:,} entries, consistent with "
+            f"{what}: {check.entries:,} entries, consistent with "
             f"{len(check.heads):,} signed heads{latest}."
         )
         return
@@ -339,6 +346,16 @@ def audit_sign(
             "the log as done by you, with REASON.",
         ),
     ] = None,
+    acknowledge: Annotated[
+        str | None,
+        typer.Option(
+            "--acknowledge",
+            metavar="TEXT",
+            help="With --new-log, when the store does not hold the entries the retired log's "
+            "heads signed (verify reports it): what happened. Written with the problems to the "
+            "log and public/audit-log.json; verify then says the retired log is not vouched for.",
+        ),
+    ] = None,
 ) -> None:
     """Sign the log's current size and root now (also done at every publication, and every
     audit_sign_every entries as bureau.toml's service section says). Refused (exit 1) when the
@@ -350,9 +367,11 @@ def audit_sign(
     ws = Workspace.open(workspace)
     factory = _store(workspace, store)
     if new_log is None:
+        if acknowledge is not None:
+            raise UserError("--acknowledge: only with --new-log REASON")
         head = sign_head(factory, ws.root)
     else:
-        head = start_log(factory, ws.root, operator().name, new_log)
+        head = start_log(factory, ws.root, operator().name, new_log, acknowledge)
         console.print(f"Started a new audit log: {head.log_id} is this workspace's log now.")
     console.print(
         f"Signed tree head: {head.describe()}, root {head.root_hash.hex()} (key "

@@ -196,7 +196,18 @@ def test_a_store_replaced_on_purpose_starts_a_new_log_in_the_open(
     # an explicit start, with a reason, written to the new log as done by the operator
     bare = _run("audit", "sign", "--new-log", " ", *where)
     assert bare.exit_code == 2 and "give the reason" in bare.output
-    started = _run("audit", "sign", "--new-log", "moved to the new database", *where)
+    # (this store holds none of the 30 entries signed: that loss is acknowledged, or refused)
+    unsaid = _run("audit", "sign", "--new-log", "moved to the new database", *where)
+    assert unsaid.exit_code == 2 and "--acknowledge" in unsaid.output, unsaid.output
+    started = _run(
+        "audit",
+        "sign",
+        "--new-log",
+        "moved to the new database",
+        "--acknowledge",
+        "a new store",
+        *where,
+    )
     assert started.exit_code == 0, started.output
     entry = audit.query(store, action="start audit log")
     assert len(entry) == 1 and entry[0]["actor_role"] == "operator"
@@ -205,10 +216,71 @@ def test_a_store_replaced_on_purpose_starts_a_new_log_in_the_open(
     assert len(recorded["retired"]) == 1 and recorded["retired"][0]["by"] == entry[0]["actor"]
     code, lines = _verify(root, "--store", other)
     assert code == 0, lines
-    assert any("which this workspace retired on" in line for line in lines), lines
+    assert any("was retired on" in line and "not vouched for" in line for line in lines), lines
     # nothing to start twice
     again = _run("audit", "sign", "--new-log", "again", *where)
     assert again.exit_code == 2 and "already" in again.output
+
+
+def test_a_new_log_does_not_turn_a_rewrite_into_an_intact_log(
+    signed: tuple[Path, sessionmaker[Session]],
+) -> None:
+    """The attack of the test above, then `audit sign --new-log`: once, the rewritten log's
+    heads became a retired log's, noted, and verify said "intact". The start is refused while
+    the store does not hold the entries the heads signed; acknowledged, it is in the log and the
+    workspace's record, and verify says the retired log is not vouched for."""
+    root, store = signed
+    with store.kw["bind"].begin() as con:
+        con.execute(text("UPDATE transparency_log SET log_id = :x"), {"x": secrets.token_hex(16)})
+    _rewrite_without(store, 7)
+    refused = _run("audit", "sign", "--new-log", "moved the store", "-w", str(root))
+    said = " ".join(refused.output.split())
+    assert refused.exit_code == 2 and len(refused.output.strip().splitlines()) == 1, said
+    assert "does not hold the entries" in said and "the log holds 29 entries" in said, said
+    assert "--acknowledge" in said
+    assert audit.query(store, action="start audit log") == []
+    assert json.loads((root / LOG_FILE).read_text())["retired"] == []
+    code, lines = _verify(root)
+    assert code == 1 and any("the log holds 29 entries" in p for p in _problems(lines)), lines
+    # acknowledged: recorded in the log and the workspace's record; never "intact"
+    started = _run(
+        "audit", "sign", "--new-log", "rebuilt", "--acknowledge", "lost a backup", "-w", str(root)
+    )
+    assert started.exit_code == 0, started.output
+    entry = audit.query(store, action="start audit log")
+    assert len(entry) == 1 and "acknowledged: lost a backup (" in entry[0]["detail"]
+    retired = json.loads((root / LOG_FILE).read_text())["retired"]
+    assert len(retired) == 1 and retired[0]["acknowledged"].startswith("lost a backup (")
+    code, lines = _verify(root)
+    said = " ".join(lines)
+    assert code == 0 and "intact" not in said, lines
+    assert "not vouched for" in said and "despite problems" in said, lines
+
+
+def test_a_new_log_over_the_same_entries_still_checks_them(
+    signed: tuple[Path, sessionmaker[Session]],
+) -> None:
+    """The store's log renamed (as by a move, or the migrations down and up) over the same
+    entries: a new log starts without acknowledgement, and its old heads are still checked, so
+    a rewrite after it is found."""
+    root, store = signed
+    with store.kw["bind"].begin() as con:
+        con.execute(text("UPDATE transparency_log SET log_id = :x"), {"x": secrets.token_hex(16)})
+    assert _verify(root)[0] == 1
+    started = _run("audit", "sign", "--new-log", "moved the store", "-w", str(root))
+    assert started.exit_code == 0, started.output
+    retired = json.loads((root / LOG_FILE).read_text())["retired"]
+    assert len(retired) == 1 and retired[0]["acknowledged"] is None
+    code, lines = _verify(root)
+    assert code == 0 and any(line.startswith("Audit log intact") for line in lines), lines
+    _rewrite_without(store, 7)
+    code, lines = _verify(root)
+    assert code == 1, lines
+    assert any(
+        p.startswith("the log is inconsistent with the signed head (size 30")
+        for p in _problems(lines)
+    ), lines
+    assert not any(line.startswith("Audit log intact") for line in lines)
 
 
 def test_heads_of_another_log_are_a_problem_before_the_workspace_records_its_own(

@@ -540,6 +540,7 @@ def check_json(check: LogCheck) -> dict[str, Any]:
         "latest_head": latest,
         "problems": check.problems,
         "notes": check.notes,
+        "acknowledged": check.acknowledged,
         "checked_at": check.checked_at,
     }
 

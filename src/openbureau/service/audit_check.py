@@ -13,12 +13,16 @@ What each problem says, and where:
   entry removed, added or changed with every hash after it recomputed), between the last head
   that still matches and that one;
 - two heads of one size with different roots, or successive heads with no consistency proof.
+
+The heads of a log the workspace retired while the store held its entries are checked as its
+own (a rewrite of those entries is found as before); a log retired despite problems cannot be
+checked, and is reported as ``acknowledged``, not as intact (workspace_log.py).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
 from pathlib import Path
@@ -61,6 +65,8 @@ class LogCheck:
     heads: list[SignedHead] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: logs retired despite problems: the entries before the new log are not vouched for
+    acknowledged: list[str] = field(default_factory=list)
     checked_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
 
     @property
@@ -73,11 +79,16 @@ def _span(first: int, last: int) -> str:
 
 
 def _heads(
-    session: Session, ws_root: Path, keys: dict[str, Any] | None, check: LogCheck
+    session: Session,
+    ws_root: Path,
+    keys: dict[str, Any] | None,
+    check: LogCheck,
+    retiring: Sequence[str] = (),
 ) -> list[SignedHead]:
-    """Every valid head of the workspace's log, from the store and the file, smallest first;
-    a store whose log is another, and heads of a log the workspace neither has nor retired, are
-    problems (see workspace_log.py)."""
+    """Every valid head of the workspace's log (and of the logs it retired while the store held
+    their entries, and of ``retiring``), from the store and the file, smallest first; a store
+    whose log is another (unless logs are ``retiring`` for it), and heads of a log the
+    workspace neither has nor retired, are problems (see workspace_log.py)."""
     lid = log_id(session)
     try:
         own = read_log(ws_root)
@@ -85,7 +96,12 @@ def _heads(
         check.problems.append(str(exc))
         own = None
     expected = own.log_id if own is not None else lid
-    if own is not None and own.log_id != lid:
+    checked = {
+        expected,
+        *retiring,
+        *(r.log_id for r in (own.retired if own is not None else ()) if r.acknowledged is None),
+    }
+    if own is not None and own.log_id != lid and not retiring:
         check.problems.append(
             f"the store's audit log is {lid}, not this workspace's log {own.describe()}: the "
             "store's log id was changed, or the store replaced (or migrated down and up); its "
@@ -120,7 +136,7 @@ def _heads(
                 "is not what its signature says"
             )
             continue
-        if head.log_id != expected:
+        if head.log_id not in checked:
             others.setdefault(head.log_id, _OtherLog()).add(head, None)
             continue
         found[head.jws] = head
@@ -132,7 +148,7 @@ def _heads(
         except HeadInvalid as exc:
             check.problems.append(f"{HEADS_FILE}, line {number}: {exc}")
             continue
-        if head.log_id != expected:
+        if head.log_id not in checked:
             others.setdefault(head.log_id, _OtherLog()).add(head, number)
             continue
         file_heads.add(head.jws)
@@ -176,7 +192,14 @@ def _other_log(
         ]
     )
     retired = own.retired_log(other) if own is not None else None
-    if retired is not None:
+    if retired is not None and retired.acknowledged:
+        check.acknowledged.append(
+            f"log {other} ({seen.heads} signed head(s), up to size {seen.largest:,}: {where}) "
+            f"was retired on {retired.until[:10]} by {retired.by} despite problems, "
+            f"acknowledged: {retired.acknowledged}; the entries its heads signed are not "
+            "checked, and not vouched for"
+        )
+    elif retired is not None:
         check.notes.append(
             f"{seen.heads} signed head(s) of log {other} ({where}), which this workspace "
             f"retired on {retired.until[:10]} (by {retired.by}: {retired.reason}); not checked "
@@ -266,17 +289,19 @@ def verify_log(
     *,
     keys: dict[str, Any] | None = None,
     batch: int = 10_000,
+    retiring: Sequence[str] = (),
 ) -> LogCheck:
     """Check every entry, the tree and every signed head (store and file) of the log.
 
     Reads every entry once, a batch at a time (and the leaf hashes once more when entries were
     found moved: the tree is then rebuilt with each where it was written, so that one swap is
     one problem). ``keys``: the log's public key set (default: the workspace's
-    ``public/audit-log-keys.json``).
+    ``public/audit-log-keys.json``). ``retiring``: logs about to be retired for the store's
+    (``audit sign --new-log``): their heads are checked as the workspace's.
     """
     check = LogCheck()
     with factory() as session:
-        heads = check.heads = _heads(session, Path(ws_root), keys, check)
+        heads = check.heads = _heads(session, Path(ws_root), keys, check, retiring)
         changed: list[AuditEntry] = []
         tree = _TreePass(session, {h.tree_size for h in heads}, batch)
         for e in _entries(session, batch):
@@ -480,7 +505,8 @@ def record_check(factory: sessionmaker[Session], check: LogCheck, actor: str) ->
                 entries=check.entries,
                 heads=len(check.heads),
                 ok=check.ok,
-                problems="\n".join(check.problems),
+                # (an intact log's acknowledged retirements in their place: never shown as intact)
+                problems="\n".join(check.problems or check.acknowledged),
             )
         )
         session.commit()

@@ -80,16 +80,30 @@ class HeadSigner:
             self.sign()
 
 
-def start_log(factory: sessionmaker[Session], ws_root: Path, actor: str, reason: str) -> SignedHead:
+def start_log(
+    factory: sessionmaker[Session],
+    ws_root: Path,
+    actor: str,
+    reason: str,
+    acknowledge: str | None = None,
+) -> SignedHead:
     """Make the store's log the workspace's on purpose (a store replaced: moved to another
     database, restored, rebuilt), retiring the log recorded and any other whose heads the heads
     file holds: written first to the new log itself, as done by ``actor``, then recorded in
     ``public/audit-log.json``; then a head is signed.
 
+    The retired logs' heads are checked against the store first. When the store holds the
+    entries they signed, they go on being checked by ``audit verify``. When it does not (the
+    store rewritten, cut short, or another), the new log would stop verify from finding that,
+    so it is refused unless the operator ``acknowledge``s it, in words written with the problems
+    to the log and ``public/audit-log.json``; verify then says the retired log is not vouched for.
+
     Raises:
-        UserError: no reason given, or nothing to retire (the store's log is the workspace's
-            already, or no other log was ever signed).
+        UserError: no reason given, nothing to retire (the store's log is the workspace's
+            already, or no other log was ever signed), or problems not acknowledged.
     """
+    from openbureau.service.audit_check import verify_log  # (it imports what this module does)
+
     if not reason.strip():
         raise UserError("--new-log: give the reason (who replaced the store, and why)")
     private = ensure_log_key(ws_root)
@@ -108,6 +122,19 @@ def start_log(factory: sessionmaker[Session], ws_root: Path, actor: str, reason:
             f"--new-log: no other log to retire ({HEADS_FILE} holds no head of another log "
             "over any entry); sign without --new-log"
         )
+    found = verify_log(factory, ws_root, retiring=old).problems
+    if found and not (acknowledge or "").strip():
+        raise UserError(
+            f"--new-log: the store does not hold the entries the heads of {', '.join(old)} "
+            f"signed ({len(found)} problem(s), the first: {found[0]}); a new log would keep "
+            "`openbureau audit verify` from reporting them: if that loss is known, say what "
+            "happened with --acknowledge TEXT (written to the log and public/audit-log.json)"
+        )
+    acknowledged = (
+        f"{acknowledge.strip()} ({len(found)} problem(s), the first: {found[0]})"
+        if found and acknowledge
+        else None
+    )
     what = ", ".join(
         f"{x} (its heads up to size {others[x]:,} stay in {HEADS_FILE})" if x in others else x
         for x in old
@@ -117,7 +144,12 @@ def start_log(factory: sessionmaker[Session], ws_root: Path, actor: str, reason:
         actor=actor,
         actor_role="operator",
         action="start audit log",
-        detail=f"this workspace's audit log was {what}; from here on it is {lid}: {reason}",
+        detail=f"this workspace's audit log was {what}; from here on it is {lid}: {reason}"
+        + (
+            f"; retired despite problems, acknowledged: {acknowledged}"
+            if acknowledged
+            else "; the store holds the entries its heads signed: they are still checked"
+        ),
     )
-    start_new_log(ws_root, lid, actor, reason.strip(), old)
+    start_new_log(ws_root, lid, actor, reason.strip(), old, acknowledged)
     return sign_head(factory, ws_root, private)

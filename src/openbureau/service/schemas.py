@@ -465,6 +465,8 @@ class LogCheckOut(BaseModel):
     latest_head: SignedHeadOut | None
     problems: list[str]
     notes: list[str]
+    #: logs retired despite problems (``audit sign --new-log --acknowledge``): not vouched for
+    acknowledged: list[str] = []
     checked_at: UtcDateTime
 
 

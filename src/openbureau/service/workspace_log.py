@@ -10,10 +10,20 @@ workspace's log's heads against whatever the store holds and reports the mismatc
 that way are listed with who retired them and why, so that their heads in the heads file are
 known for what they are.
 
+A log retired while the store still held the entries its heads signed (``"acknowledged":
+null``: the store moved, or migrated down and up) goes on being checked: its heads are checked
+against the store as the workspace's own, so a rewrite of those entries is found as before. A
+log retired despite problems (the store rewritten, cut short or replaced by another) names them
+and the operator's acknowledgement (``"acknowledged": "..."``): its heads can no longer be
+checked against the store, and verify says that the entries before the new log are not vouched
+for. (A record written before retirements were checked has no such key: its heads are noted,
+not checked.)
+
 ::
 
     {"log_id": "...", "since": "2026-12-07T09:30:00Z",
-     "retired": [{"log_id": "...", "until": "...", "by": "ops@host", "reason": "..."}]}
+     "retired": [{"log_id": "...", "until": "...", "by": "ops@host", "reason": "...",
+                  "acknowledged": null}]}
 
 (A head of size 0 covers no entry: heads signed at publications before any entry was written,
 of a store since left for another, bind nothing.)
@@ -43,6 +53,9 @@ class Retired:
     until: str
     by: str
     reason: str
+    #: None: retired with the store holding its entries (its heads are still checked); else the
+    #: problems acknowledged when it was retired ("" for a record from before they were kept)
+    acknowledged: str | None = ""
 
 
 @dataclass(frozen=True)
@@ -88,7 +101,13 @@ def read_log(ws_root: Path) -> WorkspaceLog | None:
         if not isinstance(data, dict) or not isinstance(data.get("retired", []), list):
             raise TypeError
         retired = tuple(
-            Retired(str(r["log_id"]), str(r["until"]), str(r["by"]), str(r.get("reason", "")))
+            Retired(
+                str(r["log_id"]),
+                str(r["until"]),
+                str(r["by"]),
+                str(r.get("reason", "")),
+                None if r.get("acknowledged", "") is None else str(r.get("acknowledged", "")),
+            )
             for r in data.get("retired", [])
         )
         if not isinstance(data["log_id"], str) or not data["log_id"]:
@@ -127,9 +146,17 @@ def record_log(ws_root: Path, log_id: str) -> WorkspaceLog:
     return found
 
 
-def start_new_log(ws_root: Path, log_id: str, by: str, reason: str, old: Iterable[str]) -> None:
+def start_new_log(
+    ws_root: Path,
+    log_id: str,
+    by: str,
+    reason: str,
+    old: Iterable[str],
+    acknowledged: str | None = None,
+) -> None:
     """Make ``log_id`` the workspace's log, retiring the one recorded (and ``old``: other logs
-    whose heads the heads file holds), each with who did it and why."""
+    whose heads the heads file holds), each with who did it and why, and the problems
+    ``acknowledged`` (None: the store held their entries, and their heads are still checked)."""
     path = Path(ws_root) / LOG_FILE
     current = read_log(ws_root)
     until = _now()
@@ -137,6 +164,6 @@ def start_new_log(ws_root: Path, log_id: str, by: str, reason: str, old: Iterabl
     known = {r.log_id for r in retired}
     for lid in [*([current.log_id] if current else []), *old]:
         if lid != log_id and lid not in known:
-            retired.append(Retired(lid, until, by, reason))
+            retired.append(Retired(lid, until, by, reason, acknowledged))
             known.add(lid)
     _write(path, WorkspaceLog(log_id, until, tuple(retired)), replace=True)

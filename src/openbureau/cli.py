@@ -184,10 +184,15 @@ def _print_reports(reports: list[BatchReport]) -> None:
             )
             continue
         mark = "[green]ok[/]" if r.reconciled else "[red]MISMATCH[/]"
+        reverting = (
+            f" ({r.reverting:,} of them reverting: equal to an earlier version of the report)"
+            if r.reverting
+            else ""
+        )
         console.print(
             f"{r.file}: batch [bold]{r.batch_id}[/] read {r.read:,} = loaded {r.loaded:,} + "
             f"quarantined {r.quarantined:,} {mark} (loaded: {r.new:,} new, {r.identical:,} "
-            f"identical to the current report, {r.superseding:,} superseding it, "
+            f"identical to the current report, {r.superseding:,} superseding it{reverting}, "
             f"{r.stale:,} stale: reported before it)"
         )
         for reason, count, first in r.reasons:  # every reason: a rare one may matter most
@@ -239,17 +244,26 @@ def batches(
     workspace: WorkspaceOpt = Path("."),
 ) -> None:
     """List loaded batches with their reconciliation: of the loaded rows, how many were new
-    reports, identical to the feed's current report of their key, superseding it, or stale
-    (reported before it), and when they were compared."""
+    reports, identical to the feed's current report of their key, superseding it (reverting:
+    of those, equal to an earlier version of the report), or stale (reported before it), and
+    when they were compared."""
     ws = Workspace.open(workspace)
     with ws.engine(read_only=True) as engine:
         rows = store.batches(engine, feed) if engine.table_exists("ingest_batches") else []
     table = Table(title=f"Batches in {ws.warehouse_path}")
-    counts = ("read", "loaded", *store.REPORTS, "quarantined")
+    # store.REPORTS, and the superseding rows that revert to an earlier version next to them
+    reports_shown = ("new", "identical", "superseding", "reverting", "stale")
+    counts = ("read", "loaded", *reports_shown, "quarantined")
     for col in ("batch", "feed", "file", "loaded at", *counts, "compared"):
         table.add_column(col, justify="right" if col in counts else "left")
     for b in rows:
-        reports = (b.rows_new, b.rows_identical, b.rows_superseding, b.rows_stale)
+        reports = (
+            b.rows_new,
+            b.rows_identical,
+            b.rows_superseding,
+            b.rows_reverting,
+            b.rows_stale,
+        )
         if not b.compared:
             compared = "not yet"
         elif b.chained_at is not None:
@@ -263,7 +277,7 @@ def batches(
             f"{b.loaded_at:%Y-%m-%d %H:%M}",
             f"{b.rows_read:,}",
             f"{b.rows_loaded:,}",
-            *(f"{n:,}" if b.compared else "?" for n in reports),
+            *(f"{n:,}" if b.compared and n is not None else "?" for n in reports),
             f"{b.rows_quarantined:,}",
             compared,
         )
@@ -272,6 +286,11 @@ def batches(
         console.print(
             "not yet: loaded before ingest compared rows (the counts are unknown); the next "
             "`openbureau ledger` compares them, chaining re-sent reports"
+        )
+    if any(b.compared and b.rows_reverting is None for b in rows):
+        console.print(
+            "reverting ?: not counted for the batch (compared by the ledger, or at ingest "
+            "before superseding rows equal to an earlier version of their report were counted)"
         )
 
 

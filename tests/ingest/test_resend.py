@@ -187,7 +187,7 @@ def test_an_older_report_re_sent_after_a_revision_is_stale(ws, tmp_path, write_f
     assert (revert.superseding, revert.stale) == (1, 0)
     assert rows(ws, current) == [(Decimal("100.50"),)]
     said = " ".join(cli("batches", "-w", ws.root).stdout.split())
-    assert "a-again.csv" in said and "│ 4 │ 4 │ 0 │ 3 │ 0 │ 1 │ 0 │ at ingest" in said
+    assert "a-again.csv" in said and "│ 4 │ 4 │ 0 │ 3 │ 0 │ 0 │ 1 │ 0 │ at ingest" in said
 
 
 def test_an_older_period_re_sent_after_a_newer_one(ws, bank_spec, write_file) -> None:
@@ -269,7 +269,8 @@ def test_a_warehouse_from_before_reads_its_batches_as_new(ws, bank_spec, write_f
     with ws.engine() as engine:  # the same warehouse as an earlier openbureau left it
         engine.execute(
             "CREATE TABLE old AS SELECT * EXCLUDE (rows_new, rows_identical, "
-            "rows_superseding, rows_stale, again_of, chained_at) FROM ingest_batches"
+            "rows_superseding, rows_stale, rows_reverting, again_of, chained_at) "
+            "FROM ingest_batches"
         )
         engine.execute("DROP TABLE ingest_batches")
         engine.execute(OLD_BATCHES)
@@ -279,7 +280,7 @@ def test_a_warehouse_from_before_reads_its_batches_as_new(ws, bank_spec, write_f
         engine.execute("DROP TABLE identical_rows")
     listing = cli("batches", "-w", ws.root)  # (read-only: nothing added yet)
     assert listing.exit_code == 0, listing.output
-    not_yet = "│ 4 │ 4 │ ? │ ? │ ? │ ? │ 0 │ not yet │"
+    not_yet = "│ 4 │ 4 │ ? │ ? │ ? │ ? │ ? │ 0 │ not yet │"
     assert not_yet in " ".join(listing.stdout.split())
     changed = GOOD.replace("90.00", "91.00")
     assert counts(load(ws, bank_spec, write_file("resent.csv", changed))) == (4, 0, 3, 1, 0)
@@ -289,7 +290,7 @@ def test_a_warehouse_from_before_reads_its_batches_as_new(ws, bank_spec, write_f
         "FROM ingest_batches ORDER BY 1",
     ) == [("B000001", None, None, None), ("B000002", 0, 3, 1)]
     listing = " ".join(cli("batches", "-w", ws.root).stdout.split())
-    assert not_yet in listing and "│ 4 │ 4 │ 0 │ 3 │ 1 │ 0 │ 0 │ at ingest │" in listing
+    assert not_yet in listing and "│ 4 │ 4 │ 0 │ 3 │ 1 │ 0 │ 0 │ 0 │ at ingest │" in listing
 
 
 # ingest_batches as the version before stale rows left it: its check of the counts is made
@@ -310,8 +311,8 @@ def test_a_warehouse_of_the_previous_version_counts_stale_rows(ws, tmp_path, wri
     load(ws, spec, write_file("b.csv", header + BANK_GOOD_ROWS[0] + ",2024-03-20\n"))
     with ws.engine() as engine:
         engine.execute(
-            "CREATE TABLE kept AS SELECT * EXCLUDE (rows_stale, again_of, chained_at) "
-            "FROM ingest_batches"
+            "CREATE TABLE kept AS SELECT * EXCLUDE (rows_stale, rows_reverting, again_of, "
+            "chained_at) FROM ingest_batches"
         )
         engine.execute("DROP TABLE ingest_batches")
         engine.execute(PREVIOUS_BATCHES)
@@ -321,9 +322,13 @@ def test_a_warehouse_of_the_previous_version_counts_stale_rows(ws, tmp_path, wri
     assert (stale.status, stale.stale) == ("loaded", 1)
     assert rows(
         ws,
-        "SELECT batch_id, rows_new, rows_identical, rows_superseding, rows_stale "
-        "FROM ingest_batches ORDER BY 1",
-    ) == [("B000001", 1, 0, 0, 0), ("B000002", 0, 0, 1, 0), ("B000003", 0, 0, 0, 1)]
+        "SELECT batch_id, rows_new, rows_identical, rows_superseding, rows_stale, "
+        "rows_reverting FROM ingest_batches ORDER BY 1",
+    ) == [  # (reverting rows were not counted before: unknown)
+        ("B000001", 1, 0, 0, 0, None),
+        ("B000002", 0, 0, 1, 0, None),
+        ("B000003", 0, 0, 0, 1, 0),
+    ]
 
 
 def test_the_cli_says_what_each_batch_held(cli, ws, bank_spec, write_file) -> None:
@@ -344,7 +349,7 @@ def test_the_cli_says_what_each_batch_held(cli, ws, bank_spec, write_file) -> No
     listing = " ".join(cli("batches", "-w", ws.root).stdout.split())
     for column in ("read", "loaded", "new", "identical", "superseding", "stale", "quarantined"):
         assert column in listing
-    assert "resent.csv" in listing and "│ 5 │ 4 │ 0 │ 3 │ 1 │ 0 │ 1 │ at ingest │" in listing
+    assert "resent.csv" in listing and "│ 5 │ 4 │ 0 │ 3 │ 1 │ 0 │ 0 │ 1 │ at ingest │" in listing
 
 
 def test_the_cli_loads_the_same_bytes_again_only_when_told(cli, ws, bank_spec, write_file) -> None:
@@ -362,7 +367,7 @@ def test_the_cli_loads_the_same_bytes_again_only_when_told(cli, ws, bank_spec, w
     assert "batch B000003 read 4 = loaded 4 + quarantined 0 ok (loaded: 0 new, 3 identical" in said
     assert "warning: loaded again on purpose (--again): batch B000001 loaded the same bytes" in said
     listing = " ".join(cli("batches", "-w", ws.root).stdout.split())
-    assert "│ 4 │ 4 │ 0 │ 3 │ 1 │ 0 │ 0 │ at ingest (--again: B000001) │" in listing
+    assert "│ 4 │ 4 │ 0 │ 3 │ 1 │ 1 │ 0 │ 0 │ at ingest (--again: B000001) │" in listing
 
 
 NOT_REQUIRED = BANK_SPEC.replace(
@@ -410,3 +415,69 @@ def test_an_empty_key_part_never_names_another_report(ws, write_file) -> None:
 
 def load_spec_text(text: str) -> SourceSpec:
     return parse_spec(yaml.safe_load(text))
+
+
+def test_a_report_put_back_to_an_earlier_version_is_counted_as_reverting(
+    cli, ws, bank_spec, write_file
+) -> None:
+    """A feed without a reported date: A, then B, then A again supersedes B (the latest load
+    wins), and is counted as reverting, a sub-count of superseding, wherever that is shown."""
+
+    def send(name: str, *changes: tuple[str, str]) -> str:
+        text = GOOD
+        for old, new in changes:
+            text = text.replace(old, new)
+        res = cli("ingest", bank_spec, write_file(name, text), "-w", ws.root)
+        assert res.exit_code == 0, res.output
+        return " ".join(res.stdout.split())
+
+    def listing() -> str:
+        res = cli("batches", "-w", ws.root)
+        assert res.exit_code == 0, res.output
+        return " ".join(res.stdout.split())
+
+    january, february = ("100.50,11", "100.00,11"), ("90.00,11", "91.00,11")
+    send("a.csv")
+    said = send("b.csv", january, february)
+    assert "2 identical to the current report, 2 superseding it, 0 stale" in said
+    # February back to A's value (reverting), January kept at B's, Ann's limit revised
+    said = send("c.csv", january, ('"1,234.00"', '"1,300.00"'))
+    assert (
+        "(loaded: 0 new, 2 identical to the current report, 2 superseding it (1 of them "
+        "reverting: equal to an earlier version of the report), 0 stale: reported before it)"
+    ) in said
+    ann = ('"1,234.00"', '"1,300.00"')
+    said = send("d.csv", january, ann, february)  # and back to B's
+    assert "3 identical to the current report, 1 superseding it (1 of them reverting" in said
+    said = send("e.csv", ("100.50,11", "100.25,11"), ann, february)  # a value never sent
+    assert "3 identical to the current report, 1 superseding it, 0 stale" in said
+    shown = listing()
+    assert "┃ new ┃ identical ┃ superseding ┃ reverting ┃ stale ┃" in shown
+    for batch in (
+        "│ 4 │ 4 │ 0 │ 2 │ 2 │ 0 │ 0 │ 0 │ at ingest │",  # B
+        "│ 4 │ 4 │ 0 │ 2 │ 2 │ 1 │ 0 │ 0 │ at ingest │",  # A again, and a revision
+        "│ 4 │ 4 │ 0 │ 3 │ 1 │ 1 │ 0 │ 0 │ at ingest │",  # B again
+        "│ 4 │ 4 │ 0 │ 3 │ 1 │ 0 │ 0 │ 0 │ at ingest │",  # a new value
+    ):
+        assert batch in shown, batch
+    assert rows(ws, "SELECT rows_reverting FROM ingest_batches ORDER BY batch_id") == [
+        (0,),
+        (0,),
+        (1,),
+        (1,),
+        (0,),
+    ]
+
+    with ws.engine() as engine:  # the warehouse as the version before the count left it
+        engine.execute("ALTER TABLE ingest_batches DROP COLUMN rows_reverting")
+    shown = listing()
+    assert shown.count("│ 4 │ 4 │ 0 │ 2 │ 2 │ ? │ 0 │ 0 │ at ingest │") == 2  # unknown, not 0
+    assert shown.count("│ 4 │ 4 │ 0 │ 3 │ 1 │ ? │ 0 │ 0 │ at ingest │") == 2
+    assert "reverting ?: not counted for the batch" in shown
+    said = send("f.csv", ("100.50,11", "100,11"), ann, february)  # B's January again
+    assert "3 identical to the current report, 1 superseding it (1 of them reverting" in said
+    assert "│ 4 │ 4 │ 0 │ 3 │ 1 │ 1 │ 0 │ 0 │ at ingest │" in listing()  # the next is counted
+    assert rows(ws, "SELECT rows_reverting FROM ingest_batches ORDER BY batch_id")[-2:] == [
+        (None,),
+        (1,),
+    ]

@@ -3,6 +3,7 @@ blindly. A value the ledger cannot read is refused in one line, and can be corre
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 
 import pytest
@@ -108,3 +109,106 @@ def test_text_loaded_for_a_typed_target_is_read_strictly_and_refused_in_one_line
             == 0
         )
     assert cli("ledger", "-w", ws.root).exit_code == 0
+
+
+WIDER = TYPED.replace(
+    "  - {column: NAME",
+    "  - {column: BAL, target: balance, type: amount, category: credit}\n"
+    "  - {column: OPENED, target: opened_date, type: date, category: credit}\n"
+    "  - {column: NAME",
+)
+TYPED_ROWS = [
+    "a1,2023-01,1,100,0,10,2020-01-01,Smith,1980-01-01",
+    "a2,2023-01,1,100,0,10,2020-01-01,Jones,1970-01-01",
+    "a3,2023-01,1,100,0,10,2020-01-01,Brown,1975-01-01",
+    "a4,2023-01,1,100,0,10,2020-01-01,Green,1965-01-01",
+    "a5,2023-01,1,100,0,-250.50,2020-01-01,White,1960-01-01",
+]
+# What a version before the bounds wrote into the same typed columns (and one as DOUBLE).
+UNBOUNDED = """
+    ALTER TABLE src_t_accounts ALTER balance TYPE DOUBLE;
+    UPDATE src_t_accounts SET credit_limit = -5 WHERE account_id = 'a1';
+    UPDATE src_t_accounts SET balance = 2e9 WHERE account_id = 'a2';
+    UPDATE src_t_accounts SET days_past_due = 99999 WHERE account_id = 'a3';
+    UPDATE src_t_accounts SET opened_date = DATE '1850-01-01' WHERE account_id = 'a4';
+"""
+
+
+def test_typed_values_loaded_outside_the_bounds_are_refused_like_text(
+    ws, cli, write_file, link_small
+) -> None:
+    spec = write_file("t_accounts.yaml", WIDER)
+    rows = write_file(
+        "old.csv",
+        "ACCT,PERIOD,STATUS,LIMIT,DPD,BAL,OPENED,NAME,DOB\n" + "\n".join(TYPED_ROWS) + "\n",
+    )
+    res = cli("ingest", spec, rows, "-w", ws.root)
+    assert res.exit_code == 0, res.output
+    with ws.engine() as engine:
+        old = engine.scalar("SELECT batch_id FROM ingest_batches")
+        for statement in filter(str.strip, UNBOUNDED.split(";")):
+            engine.execute(statement)
+    link_small(ws)
+
+    res = cli("ledger", "-w", ws.root)
+    assert res.exit_code == 2, res.output
+    assert len(res.stderr.strip().splitlines()) == 1
+    assert " ".join(res.stderr.split()) == (
+        f"error: ledger: record {old}.2 of batch {old} has credit_limit '-5.00', outside 0 to "
+        "1,000,000,000 (loaded as DECIMAL(18,2) by an earlier version, which did not check the "
+        "bounds); 3 more account_status events like it; features and scores are refused until "
+        "such records are corrected or suppressed (openbureau.ledger.correct_record, "
+        "suppress_record)"
+    )
+    with ws.engine() as engine:
+        got = {
+            a: row
+            for a, *row in engine.query(
+                "SELECT account_id, credit_limit, balance, days_past_due, opened_date, "
+                "[u.text || ': ' || u.why FOR u IN unreadable] FROM ledger_account_status"
+            )
+        }
+        day = dt.date(2020, 1, 1)
+        assert got == {
+            "T:a1": [None, 10, 0, day, [f"-5.00: {_outside('0 to 1,000,000,000', 'DECIMAL')}"]],
+            "T:a2": [
+                100,
+                None,
+                0,
+                day,
+                [
+                    "2000000000.0: not an amount with at most two decimals from -1,000,000,000 "
+                    "to 1,000,000,000 (loaded as DOUBLE by an earlier version)"
+                ],
+            ],
+            "T:a3": [100, 10, None, day, [f"99999: {_outside('0 to 36,500', 'BIGINT')}"]],
+            "T:a4": [
+                100,
+                10,
+                0,
+                None,
+                [
+                    "1850-01-01: "
+                    + _outside("1900-01-01 to 366 days after the day of loading", "DATE")
+                ],
+            ],
+            "T:a5": [100, Decimal("-250.50"), 0, day, []],  # a balance may be negative
+        }
+        record = {
+            a: r for a, r in engine.query("SELECT account_id, record_id FROM ledger_account_status")
+        }
+        correct_record(engine, record["T:a1"], {"credit_limit": 5}, "sign was wrong")
+        correct_record(engine, record["T:a2"], {"balance": 2000}, "furnisher confirmed")
+        suppress_record(engine, record["T:a3"], "disputed")
+        with pytest.raises(UserError, match=rf"record {old}.5 .* has opened_date '1850-01-01'"):
+            build_ledger(engine)
+        correct_record(engine, record["T:a4"], {"opened_date": "2019-01-01"}, "typo")
+    assert cli("ledger", "-w", ws.root).exit_code == 0
+
+
+def _outside(limits: str, loaded_as: str) -> str:
+    loaded_as = "DECIMAL(18,2)" if loaded_as == "DECIMAL" else loaded_as
+    return (
+        f"outside {limits} (loaded as {loaded_as} by an earlier version, which did not check "
+        "the bounds)"
+    )

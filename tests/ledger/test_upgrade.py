@@ -17,6 +17,7 @@ import pytest
 
 from openbureau.ledger import build_ledger, record_history
 from openbureau.workspace import Workspace
+from tests._servers import missing_service
 
 OLD = "4304ac9"  # the last commit before rows were compared at ingest
 FEED = "northbank_accounts"
@@ -87,20 +88,32 @@ def _rows(text: str, changes: dict[int, dict[str, str]]) -> str:
 
 
 @pytest.fixture(scope="session")
-def old_warehouse(linked_population, tmp_path_factory) -> tuple[Path, Path]:
-    """A workspace written entirely by the old code, in a subprocess (a few seconds), and the
-    folder of the files and specs it loaded."""
-    ws, pop = linked_population
-    here = tmp_path_factory.mktemp("old")
+def old_code(tmp_path_factory) -> Path:
+    """The old code's ``src``, from this clone's history. A clone without the commit (a
+    shallow one) skips the tests, except under CI (``OPENBUREAU_REQUIRE_SERVICES=1``), where
+    they must run: there it fails them."""
+    here = tmp_path_factory.mktemp("old-code")
     archive = subprocess.run(
         ["git", "-C", str(ROOT), "archive", "--format=tar", OLD, "src"],
         capture_output=True,
         check=False,
     )
     if archive.returncode != 0:
-        pytest.skip(f"commit {OLD} is not in this clone: {archive.stderr.decode().strip()}")
+        missing_service(
+            f"commit {OLD} is not in this clone (a full clone has it): "
+            f"{archive.stderr.decode().strip()}"
+        )
     with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
-        tar.extractall(here / "code", filter="data")
+        tar.extractall(here, filter="data")
+    return here / "src"
+
+
+@pytest.fixture(scope="session")
+def old_warehouse(old_code, linked_population, tmp_path_factory) -> tuple[Path, Path]:
+    """A workspace written entirely by the old code, in a subprocess (a few seconds), and the
+    folder of the files and specs it loaded."""
+    ws, pop = linked_population
+    here = tmp_path_factory.mktemp("old")
     # (the file has a few bad bytes further on)
     head = (pop / "northbank" / "accounts.csv").read_bytes().split(b"\n")[:121]
     text = b"\n".join(head).decode() + "\n"
@@ -113,7 +126,7 @@ def old_warehouse(linked_population, tmp_path_factory) -> tuple[Path, Path]:
     (here / "t.yaml").write_text(OLD_SPEC)
     (here / "smith.csv").write_text(SMITH)
     (here / "brown.csv").write_text(BROWN)
-    env = {**os.environ, "PYTHONPATH": str(here / "code" / "src")}
+    env = {**os.environ, "PYTHONPATH": str(old_code)}
     res = subprocess.run(
         [sys.executable, "-c", OLD_RUN, str(here), str(ws / "models" / "linkage-model.json")],
         capture_output=True,
@@ -159,11 +172,11 @@ def test_the_first_build_chains_the_re_sent_rows(upgraded, cli) -> None:
     ) in said
     listing = _said(cli, "batches", "-w", ws)
     for counts in (
-        "│ 120 │ 120 │ 120 │ 0 │ 0 │ 0 │ 0 │ by ledger",  # the file
-        "│ 120 │ 120 │ 0 │ 120 │ 0 │ 0 │ 0 │ by ledger",  # the same again
-        "│ 120 │ 120 │ 0 │ 116 │ 4 │ 0 │ 0 │ by ledger",  # four rows revised
-        "│ 2 │ 2 │ 2 │ 0 │ 0 │ 0 │ 0 │ by ledger",  # Smith
-        "│ 1 │ 1 │ 1 │ 0 │ 0 │ 0 │ 0 │ by ledger",  # Brown
+        "│ 120 │ 120 │ 120 │ 0 │ 0 │ ? │ 0 │ 0 │ by ledger",  # the file
+        "│ 120 │ 120 │ 0 │ 120 │ 0 │ ? │ 0 │ 0 │ by ledger",  # the same again
+        "│ 120 │ 120 │ 0 │ 116 │ 4 │ ? │ 0 │ 0 │ by ledger",  # four rows revised
+        "│ 2 │ 2 │ 2 │ 0 │ 0 │ ? │ 0 │ 0 │ by ledger",  # Smith
+        "│ 1 │ 1 │ 1 │ 0 │ 0 │ ? │ 0 │ 0 │ by ledger",  # Brown
     ):
         assert counts in listing, counts
     assert "not yet" not in listing
@@ -285,3 +298,22 @@ def test_a_batch_after_the_upgrade_supersedes_the_chained_report(
         (3, True),
     ]
     assert versions[1][-1][2] == "dpd60"
+
+
+def test_a_clone_without_the_old_commit_fails_these_tests_under_ci(tmp_path) -> None:
+    """They skip on a developer's shallow clone, never in CI, which would pass without them."""
+    test = f"{Path(__file__).relative_to(ROOT)}::test_the_first_build_chains_the_re_sent_rows"
+    no_history = tmp_path / "empty"
+    no_history.mkdir()
+    for required, outcome in (("0", "1 skipped"), ("1", "1 error")):
+        env = {**os.environ, "GIT_DIR": str(no_history), "OPENBUREAU_REQUIRE_SERVICES": required}
+        res = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", test],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+        )
+        assert outcome in res.stdout, res.stdout[-3000:]
+        assert f"commit {OLD} is not in this clone" in res.stdout, res.stdout[-3000:]

@@ -11,6 +11,11 @@ feed's current report of its key (the latest loaded row with that key):
                  ledger mapping's ``reported_date``, when the feed has one): an older report
                  sent again, which does not replace the newer one (it is recorded, not loaded)
 
+A superseding row whose typed values equal an earlier version of its report (not the current
+one) is also ``reverting``: A, then B, then A again, from a feed whose rows do not say when they
+were reported (or say the same day), puts back a report the furnisher had replaced. It is loaded
+as any superseding row (the latest load wins), and counted, so that the flip-flop is seen.
+
 "Typed values" are the spec's output columns as loaded (dates as dates, amounts as decimals,
 national IDs as tokens), never the lineage columns nor the raw line: a file re-sent with another
 delimiter, quoting, compression or name, but the same values, is identical. A feed without a
@@ -28,7 +33,7 @@ from openbureau.engine import Engine
 from openbureau.ingest._validate import STAGED, output_column, q
 from openbureau.ingest.spec import SourceSpec
 
-# (_line_no, _report, _supersedes, _reported_date) per row that passed validation
+# (_line_no, _report, _supersedes, _reported_date, _reverting) per row that passed validation
 REPORTED = "_ingest_reports"
 
 
@@ -80,18 +85,27 @@ def compare_with_earlier(engine: Engine, spec: SourceSpec) -> None:
         WITH keyed AS (
           SELECT DISTINCT {", ".join(f"{staged(c)} AS {q(c)}" for c in keys)}
           FROM {STAGED} t WHERE len(t._reasons) = 0),
-        latest AS (  -- the current report of each key the batch holds
-          SELECT p.* FROM {q(spec.table)} p SEMI JOIN keyed k ON {same_key}
+        earlier AS (  -- every loaded version of each key the batch holds
+          SELECT p.* FROM {q(spec.table)} p SEMI JOIN keyed k ON {same_key}),
+        latest AS (  -- the current report of each key
+          SELECT p.* FROM earlier p
           QUALIFY row_number() OVER (PARTITION BY {", ".join(f"p.{q(c)}" for c in keys)}
-                                     ORDER BY p.batch_id DESC, p.line_no DESC) = 1)
-        SELECT t._line_no,
-          CASE WHEN p.record_id IS NULL THEN 'new'
-               WHEN {same_values} THEN 'identical'
-               WHEN {stale} THEN 'stale'
-               ELSE 'superseding' END AS _report,
-          p.record_id AS _supersedes, {reported} AS _reported_date
-        FROM {STAGED} t LEFT JOIN latest p ON {join_key}
-        WHERE len(t._reasons) = 0""")
+                                     ORDER BY p.batch_id DESC, p.line_no DESC) = 1),
+        compared AS (
+          SELECT t._line_no,
+            CASE WHEN p.record_id IS NULL THEN 'new'
+                 WHEN {same_values} THEN 'identical'
+                 WHEN {stale} THEN 'stale'
+                 ELSE 'superseding' END AS _report,
+            p.record_id AS _supersedes, {reported} AS _reported_date
+          FROM {STAGED} t LEFT JOIN latest p ON {join_key}
+          WHERE len(t._reasons) = 0),
+        reverting AS (  -- superseding rows equal to an earlier version (not the current one)
+          SELECT t._line_no FROM {STAGED} t
+          SEMI JOIN earlier p ON {join_key} AND {same_values}
+          WHERE t._line_no IN (SELECT _line_no FROM compared WHERE _report = 'superseding'))
+        SELECT c.*, c._line_no IN (SELECT _line_no FROM reverting) AS _reverting
+        FROM compared c""")
 
 
 __all__ = ["REPORTED", "compare_with_earlier", "reported_column"]

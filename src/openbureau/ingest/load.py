@@ -4,7 +4,8 @@ Each file becomes one batch. Every data row is either loaded into ``src_<feed>``
 with a reason, and ``read = loaded + quarantined`` is checked before anything is committed; a
 file that cannot be read at all is rejected before any write. A loaded row is new, identical to
 the feed's current report of its record key (a no-op: only its line is recorded), superseding
-that report, or stale (reported before it: only its line is recorded; see ``_compare``).
+that report, or stale (reported before it: only its line is recorded; see ``_compare``); a
+superseding row equal to an earlier version of the report is counted as reverting too.
 Loading the same content (bytes) again for the same feed is a no-op, whatever was loaded in
 between, unless asked for (``again``: the rows are then compared like any re-send's).
 """
@@ -66,6 +67,9 @@ class BatchReport:
     several_reasons: int = 0  # quarantined rows with more than one reason
     stale: int = 0
     again_of: str | None = None  # loaded again on purpose: the batch that loaded the same bytes
+    # of the superseding rows, those equal to an earlier version of their report (A, B, A);
+    # None: a batch loaded before they were counted
+    reverting: int | None = 0
 
     @property
     def reconciled(self) -> bool:
@@ -211,6 +215,7 @@ def ingest_file(
             identical=previous.rows_identical,
             superseding=previous.rows_superseding,
             stale=previous.rows_stale,
+            reverting=previous.rows_reverting,
         )
     size = (
         f"{len(content.lines):,} lines"
@@ -285,6 +290,7 @@ def _publish(
             str(r): int(n)
             for r, n in engine.query(f"SELECT _report, count(*) FROM {REPORTED} GROUP BY 1")
         }
+        reverting = int(engine.scalar(f"SELECT count(*) FROM {REPORTED} WHERE _reverting"))
         if counts["stale"]:
             first = engine.scalar(f"SELECT min(_line_no) FROM {REPORTED} WHERE _report = 'stale'")
             content.warnings.append(
@@ -338,8 +344,8 @@ def _publish(
             "INSERT INTO ingest_batches (batch_id, feed, furnisher, spec_fingerprint, spec_yaml, "
             "file_name, file_path, file_sha256, file_bytes, loaded_at, rows_read, rows_loaded, "
             "rows_quarantined, blank_lines, warnings, rows_new, rows_identical, rows_superseding, "
-            "rows_stale, again_of) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-            "?, ?)",
+            "rows_stale, rows_reverting, again_of) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+            "?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 batch_id,
                 spec.name,
@@ -360,6 +366,7 @@ def _publish(
                 counts["identical"],
                 counts["superseding"],
                 counts["stale"],
+                reverting,
                 again_of,
             ],
         )
@@ -395,6 +402,7 @@ def _publish(
         several,
         counts["stale"],
         again_of,
+        reverting,
     )
 
 

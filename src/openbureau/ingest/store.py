@@ -48,6 +48,9 @@ SCHEMA = [
         rows_identical BIGINT,
         rows_superseding BIGINT,
         rows_stale BIGINT,
+        -- of the superseding rows, those equal to an earlier version of their report (NULL:
+        -- loaded before they were counted)
+        rows_reverting BIGINT,
         again_of VARCHAR,
         chained_at TIMESTAMP,
         CHECK (rows_read = rows_loaded + rows_quarantined),
@@ -115,6 +118,10 @@ def ensure_schema(engine: Engine) -> None:
         "ingest_batches"
     ):
         _rebuild_batches(engine)
+    elif engine.table_exists("ingest_batches") and "rows_reverting" not in engine.columns(
+        "ingest_batches"
+    ):  # (its batches' reverting rows were not counted: they stay unknown)
+        engine.execute("ALTER TABLE ingest_batches ADD COLUMN rows_reverting BIGINT")
     for ddl in SCHEMA:
         engine.execute(ddl)
 
@@ -149,6 +156,7 @@ class BatchRecord:
     rows_identical: int
     rows_superseding: int
     rows_stale: int
+    rows_reverting: int | None  # of the superseding rows; None: not counted (loaded before)
     again_of: str | None  # loaded again on purpose (ingest --again): the batch of the same bytes
     # False: loaded before rows were compared, and not chained by the ledger yet (the counts
     # read as all new); chained_at: when the ledger compared the rows of such a batch
@@ -167,6 +175,7 @@ def _record_columns(engine: Engine) -> str:
         for c in _REPORT_COLUMNS
     ]
     extra = [
+        "rows_reverting" if "rows_reverting" in have else "NULL::BIGINT",
         "again_of" if "again_of" in have else "NULL",
         "rows_new IS NOT NULL" if "rows_new" in have else "false",
         "chained_at" if "chained_at" in have else "NULL::TIMESTAMP",

@@ -8,6 +8,11 @@ decimals, the bounds; ``ingest._values.read_sql``), so no value reaches an event
 would refuse. A value that cannot be read leaves the event's column empty and is noted on the
 event (``unreadable``); ``build_ledger`` then refuses the event with one line naming its batch,
 record and field (``_checks``) until it is corrected or suppressed.
+
+A column loaded with the type ingest writes may still hold values outside the bounds
+(``ingest.bounds``): versions before the bounds wrote a credit limit of -5 or 99,999 days past
+due as readily as any other. The same bounds are applied to it, and a value outside them is
+noted and refused the same way; a column of another type (a ``DOUBLE``) is read as its text.
 """
 
 from __future__ import annotations
@@ -61,10 +66,10 @@ def _as_field(target: str, field_type: str) -> FieldSpec:
     )
 
 
-def _words(f: FieldSpec) -> str:
+def _words(f: FieldSpec, loaded_as: str) -> str:
     limits = bounds.field_bounds(f)
     within = f" from {limits.words()}" if limits is not None else ""
-    return f"not {_WHAT[f.type]}{within} (loaded as text by an earlier version)"
+    return f"not {_WHAT[f.type]}{within} (loaded as {loaded_as} by an earlier version)"
 
 
 class LoadedValues:
@@ -77,24 +82,44 @@ class LoadedValues:
     def value(self, target: str, sql_type: str, field: str) -> str:
         """``s.<target>`` as a value of ``sql_type`` for the event column ``field``."""
         loaded = _LOADED_AS.get(sql_type)
-        if loaded is None or self.types.get(target) == loaded[1]:
+        if loaded is None:
             return f"s.{target}"
         f = _as_field(target, loaded[0])
+        column_type = self.types.get(target)
+        if column_type == loaded[1]:
+            return self._bounded(f, f"s.{target}", field, column_type)
         text = f"CAST(s.{target} AS VARCHAR)"
         read = read_sql(f, text)
+        loaded_as = "text" if column_type in (None, "VARCHAR") else column_type
+        self._note(field, target, text, _words(f, loaded_as), f"({read}) IS NULL")
+        return read
+
+    def _bounded(self, f: FieldSpec, value: str, field: str, column_type: str) -> str:
+        """A column loaded as the type ingest writes, by a version that may not have checked
+        the bounds (``ingest.bounds``): a value outside them is not read."""
+        limits = bounds.field_bounds(f)
+        if limits is None:
+            return value
+        why = (
+            f"outside {limits.words()} (loaded as {column_type} by an earlier version, "
+            "which did not check the bounds)"
+        )
+        within = limits.sql(value)
+        self._note(field, f.target, f"CAST({value} AS VARCHAR)", why, f"NOT ({within})")
+        return f"CASE WHEN {within} THEN {value} END"
+
+    def _note(self, field: str, target: str, text: str, why: str, unread: str) -> None:
+        """Note the value ``text`` of ``target`` as unreadable when the SQL ``unread`` holds."""
         note = ", ".join(
             f"'{k}': {v}"
             for k, v in (
                 ("field", _quoted(field)),
                 ("target", _quoted(target)),
                 ("text", text),
-                ("why", _quoted(_words(f))),
+                ("why", _quoted(why)),
             )
         )
-        self._unreadable.append(
-            f"CASE WHEN {text} IS NOT NULL AND ({read}) IS NULL THEN {{{note}}} END"
-        )
-        return read
+        self._unreadable.append(f"CASE WHEN {text} IS NOT NULL AND {unread} THEN {{{note}}} END")
 
     def unreadable(self) -> str:
         """The ``unreadable`` column: the values of the row the event could not take."""

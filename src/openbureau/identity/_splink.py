@@ -513,6 +513,31 @@ def train(
     return Trained(model, counted, sampled, learned)
 
 
+def unestimated(model: dict[str, Any], held: set[str]) -> list[str]:
+    """The comparisons a trained model cannot weigh: those of :func:`settings` it lacks, and
+    those with no m prior (the names) that read a column of ``held`` (columns the records
+    have) and whose m values training left unestimated. Under such a model agreement there
+    counts for nothing: two records of one name are no likelier one person than two of
+    different names."""
+    have = {c["output_column_name"]: c for c in model.get("comparisons", [])}
+    missing = []
+    for comparison in settings().get_settings("duckdb").comparisons:
+        name = comparison.output_column_name
+        if name not in have:
+            missing.append(name)
+            continue
+        levels = [lv.as_dict() for lv in comparison.comparison_levels if not lv.is_null_level]
+        columns = {c.input_name for c in comparison._input_columns_used_by_case_statement}
+        trained = [lv for lv in have[name]["comparison_levels"] if not lv.get("is_null_level")]
+        if (
+            all(lv.get("m_probability") is None for lv in levels)
+            and columns & held
+            and not any(isinstance(lv.get("m_probability"), float) for lv in trained)
+        ):
+            missing.append(name)
+    return missing
+
+
 def _top_level(model: dict[str, Any], comparison: str) -> dict[str, Any] | None:
     """A comparison's first level after its null ones: exact agreement, or for name_order a
     whole swap."""

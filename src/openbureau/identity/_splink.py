@@ -460,7 +460,9 @@ def train(
         )
     )
     sampled = session.attempt(
-        lambda linker: linker.training.estimate_u_using_random_sampling(max_pairs=max_pairs, seed=seed)
+        lambda linker: linker.training.estimate_u_using_random_sampling(
+            max_pairs=max_pairs, seed=seed
+        )
     )
     # EM blocks chosen so that households (same surname and address, sometimes the same birth
     # date: twins, Jr/Sr) do not pass for matches: pairs sharing a national-ID token, pairs

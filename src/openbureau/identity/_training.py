@@ -52,8 +52,10 @@ class DegenerateModel(UserError):
     """The records trained a model that cannot link them; linking needs a saved one."""
 
     def __init__(self, why: str) -> None:
-        super().__init__(f"the linkage model trained on this workspace is unusable: {why}; "
-                         f"nothing was linked; {WHAT_TO_DO}")
+        super().__init__(
+            f"the linkage model trained on this workspace is unusable: {why}; "
+            f"nothing was linked; {WHAT_TO_DO}"
+        )
 
 
 def model_for_run(
@@ -156,9 +158,12 @@ def check_links(engine: Engine, settings: IdentitySection) -> None:
     Raises:
         DegenerateModel: it links fewer than MIN_OBVIOUS_LINKED of MIN_OBVIOUS or more.
     """
-    agree = " AND ".join(f"(l.{f} IS NULL OR r.{f} IS NULL OR l.{f} = r.{f})" for f in OBVIOUS_FIELDS)
+    agree = " AND ".join(
+        f"(l.{f} IS NULL OR r.{f} IS NULL OR l.{f} = r.{f})" for f in OBVIOUS_FIELDS
+    )
     some = " OR ".join(f"l.{f} = r.{f}" for f in OBVIOUS_KEYS)
-    obvious, linked = engine.query(f"""
+    obvious, linked = engine.query(
+        f"""
         WITH obvious AS (
           SELECT l.unique_id AS a, r.unique_id AS b FROM {S}.link_input l
           JOIN {S}.link_input r ON l.first_name = r.first_name AND l.last_name = r.last_name

@@ -12,6 +12,10 @@ refuses, each with one line that says what is missing and what to do:
 - no pair of records in any EM block (one record per person, as a single feed often has; no
   two records with a field in common): nothing says how often one person's records agree.
 
+A model it trains is refused too (DegenerateModel) where training could not estimate the names'
+m values though the records have names, or where, scored, it links fewer than half of the pairs
+of records that are plainly one person (check_links).
+
 A run that a saved model serves trains nothing, and links whatever the workspace holds.
 """
 

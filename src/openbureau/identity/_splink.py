@@ -11,7 +11,7 @@ import json
 import logging
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
@@ -451,16 +451,18 @@ def train(
     COUNTED_LEVELS, the share of all pairs (both records having the field) that agree on its
     columns. A step the data is too small for is skipped and the priors in ``settings``
     stand."""
-    linker = Linker(db_api.register(input_table), settings(), log_level=logging.ERROR)
+    session = _Session(db_api, input_table)
     by_token = [block_on("national_id_token")] if national_id_pairs else []
 
-    counted = deterministic_pairs and _attempt(
-        lambda: linker.training.estimate_probability_two_random_records_match(
+    counted = deterministic_pairs and session.attempt(
+        lambda linker: linker.training.estimate_probability_two_random_records_match(
             [*by_token, block_on(*DETERMINISTIC_FIELDS)], recall=INITIAL_RECALL
         )
     )
-    sampled = _attempt(
-        lambda: linker.training.estimate_u_using_random_sampling(max_pairs=max_pairs, seed=seed)
+    sampled = session.attempt(
+        lambda linker: linker.training.estimate_u_using_random_sampling(
+            max_pairs=max_pairs, seed=seed
+        )
     )
     # EM blocks chosen so that households (same surname and address, sometimes the same birth
     # date: twins, Jr/Sr) do not pass for matches: pairs sharing a national-ID token, pairs
@@ -473,8 +475,8 @@ def train(
     learned: list[str] = []
 
     def em(*columns: str) -> bool:
-        if _attempt(
-            lambda: linker.training.estimate_parameters_using_expectation_maximisation(
+        if session.attempt(
+            lambda linker: linker.training.estimate_parameters_using_expectation_maximisation(
                 block_on(*columns),
                 fix_probability_two_random_records_match=True,
                 estimate_without_term_frequencies=True,
@@ -489,7 +491,7 @@ def train(
     decisive = bool(
         national_id_pairs
         and em("national_id_token")
-        and _exact_m(linker.misc.save_model_to_json(out_path=None), "dob") >= DECISIVE_MIN_EXACT_M
+        and _exact_m(session.model(), "dob") >= DECISIVE_MIN_EXACT_M
     )
     for rule in (
         ("first_name", "last_name", "dob"),
@@ -497,7 +499,7 @@ def train(
         ("first_name", "last_name", "postcode"),
     ):
         em(*rule)
-    model = linker.misc.save_model_to_json(out_path=None)
+    model = session.model()
     for name, share in agreement.items():
         counted_level = _top_level(model, name)
         if counted_level is not None and share:
@@ -511,6 +513,31 @@ def train(
         national_id_pairs and _exact_m(model, "national_id_token") >= DECISIVE_MIN_EXACT_M
     )
     return Trained(model, counted, sampled, learned)
+
+
+def unestimated(model: dict[str, Any], held: set[str]) -> list[str]:
+    """The comparisons a trained model cannot weigh: those of :func:`settings` it lacks, and
+    those with no m prior (the names) that read a column of ``held`` (columns the records
+    have) and whose m values training left unestimated. Under such a model agreement there
+    counts for nothing: two records of one name are no likelier one person than two of
+    different names."""
+    have = {c["output_column_name"]: c for c in model.get("comparisons", [])}
+    missing = []
+    for comparison in settings().get_settings("duckdb").comparisons:
+        name = comparison.output_column_name
+        if name not in have:
+            missing.append(name)
+            continue
+        levels = [lv.as_dict() for lv in comparison.comparison_levels if not lv.is_null_level]
+        columns = {c.input_name for c in comparison._input_columns_used_by_case_statement}
+        trained = [lv for lv in have[name]["comparison_levels"] if not lv.get("is_null_level")]
+        if (
+            all(lv.get("m_probability") is None for lv in levels)
+            and columns & held
+            and not any(isinstance(lv.get("m_probability"), float) for lv in trained)
+        ):
+            missing.append(name)
+    return missing
 
 
 def _top_level(model: dict[str, Any], comparison: str) -> dict[str, Any] | None:
@@ -589,18 +616,40 @@ def _rule_recall(
     return 1.0 - missed
 
 
-def _attempt(step: Any) -> bool:
-    # (Splink raises SplinkException where a step finds no pairs, and ValueError or
-    # ZeroDivisionError where degenerate data makes a probability 0 or 1; the caller sees
-    # which steps ran, and refuses a model the data could not train: _training)
-    try:
-        step()
-    except (SplinkException, ValueError, ZeroDivisionError) as exc:
-        logging.getLogger(__name__).info(
-            "linkage training step skipped: %s", str(exc).splitlines()[0] if str(exc) else repr(exc)
-        )
-        return False
-    return True
+class _Session:
+    """The linker that training estimates with, each of its steps tried on its own: a step
+    the data is too small for is skipped and leaves the model as it was before the step.
+
+    (Splink's EM takes the comparisons of the columns it blocks on out of the linker's model,
+    and sets the prior to its block's, before it looks for pairs; a block with none raises
+    there, and the linker would keep comparing only the other columns. Before this was undone,
+    a workspace with no birth dates lost the name, birth-date and address comparisons and
+    took a prior of 0.5: a model under which no pair of records was one person.)"""
+
+    def __init__(self, db_api: DuckDBAPI, input_table: str) -> None:
+        self._input = db_api.register(input_table)
+        self._linker = Linker(self._input, settings(), log_level=logging.ERROR)
+
+    def model(self) -> dict[str, Any]:
+        """The model as estimated so far, as saved."""
+        return dict(self._linker.misc.save_model_to_json(out_path=None))
+
+    def attempt(self, step: Callable[[Linker], object]) -> bool:
+        """Run ``step`` on the linker; False, and the model as it was, if it failed."""
+        before = self.model()
+        # (Splink raises SplinkException where a step finds no pairs, and ValueError or
+        # ZeroDivisionError where degenerate data makes a probability 0 or 1; the caller sees
+        # which steps ran, and refuses a model the data could not train: _training)
+        try:
+            step(self._linker)
+        except (SplinkException, ValueError, ZeroDivisionError) as exc:
+            logging.getLogger(__name__).info(
+                "linkage training step skipped: %s",
+                str(exc).splitlines()[0] if str(exc) else repr(exc),
+            )
+            self._linker = Linker(self._input, before, log_level=logging.ERROR)
+            return False
+        return True
 
 
 PROBABILITY_FLOOR = 1e-6

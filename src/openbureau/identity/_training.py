@@ -12,6 +12,10 @@ refuses, each with one line that says what is missing and what to do:
 - no pair of records in any EM block (one record per person, as a single feed often has; no
   two records with a field in common): nothing says how often one person's records agree.
 
+A model it trains is refused too (DegenerateModel) where training could not estimate the names'
+m values though the records have names, or where, scored, it links fewer than half of the pairs
+of records that are plainly one person (check_links).
+
 A run that a saved model serves trains nothing, and links whatever the workspace holds.
 """
 
@@ -46,6 +50,16 @@ class TooLittleToTrain(UserError):
 
     def __init__(self, missing: str) -> None:
         super().__init__(f"too little data to train the linkage model: {missing}; {WHAT_TO_DO}")
+
+
+class DegenerateModel(UserError):
+    """The records trained a model that cannot link them; linking needs a saved one."""
+
+    def __init__(self, why: str) -> None:
+        super().__init__(
+            f"the linkage model trained on this workspace is unusable: {why}; "
+            f"nothing was linked; {WHAT_TO_DO}"
+        )
 
 
 def model_for_run(
@@ -116,7 +130,62 @@ def _train(engine: Engine, db_api: object, settings: IdentitySection) -> dict[st
             "and birth date, a birth date and postcode, or a name and postcode, the pairs "
             "training learns from"
         )
+    held = engine.query(
+        "SELECT " + ", ".join(f"count({c}) > 0" for c in _splink.COLUMNS) + f" FROM {S}.link_input"
+    )[0]
+    unweighed = _splink.unestimated(
+        trained.model, {c for c, has in zip(_splink.COLUMNS, held, strict=True) if has}
+    )
+    if unweighed:
+        raise DegenerateModel(
+            f"training on the {records:,} usable identity records could not estimate how "
+            f"often one person's records agree on {', '.join(unweighed)} (the pairs it learns "
+            f"from: {'; '.join(trained.em_blocks)}), so agreement there would count for nothing"
+        )
     return trained.model
+
+
+# Pairs of records that agree on first name, last name and suffix, on every one of these that
+# both have, and on one of OBVIOUS_KEYS at least: one person's, but for a Jr/Sr pair without
+# suffixes. (Not those sharing a national-ID token: they are linked whatever the model.)
+OBVIOUS_FIELDS = ("dob", "national_id_token", "address_line1", "postcode", "city", "phone", "email")
+OBVIOUS_KEYS = ("dob", "address_line1", "phone", "email")
+# A model trained in a run that links fewer than this share of at least MIN_OBVIOUS such pairs
+# is refused: it has learnt nothing of the records (a healthy one links all but a few).
+MIN_OBVIOUS, MIN_OBVIOUS_LINKED = 20, 0.5
+
+
+def check_links(engine: Engine, settings: IdentitySection) -> None:
+    """Refuse a model trained in this run under which the run's scored pairs (``edges`` in the
+    scratch catalog) link too few of the pairs of records that are plainly one person.
+
+    Raises:
+        DegenerateModel: it links fewer than MIN_OBVIOUS_LINKED of MIN_OBVIOUS or more.
+    """
+    agree = " AND ".join(
+        f"(l.{f} IS NULL OR r.{f} IS NULL OR l.{f} = r.{f})" for f in OBVIOUS_FIELDS
+    )
+    some = " OR ".join(f"l.{f} = r.{f}" for f in OBVIOUS_KEYS)
+    obvious, linked = engine.query(
+        f"""
+        WITH obvious AS (
+          SELECT l.unique_id AS a, r.unique_id AS b FROM {S}.link_input l
+          JOIN {S}.link_input r ON l.first_name = r.first_name AND l.last_name = r.last_name
+           AND l.unique_id < r.unique_id
+          WHERE l.name_suffix IS NOT DISTINCT FROM r.name_suffix AND {agree} AND ({some})
+            AND (l.national_id_token IS NULL OR r.national_id_token IS NULL)),
+        linked AS (
+          SELECT least(unique_id_l, unique_id_r) AS a, greatest(unique_id_l, unique_id_r) AS b
+          FROM {S}.edges WHERE source = 'model' AND match_probability >= ?)
+        SELECT count(*), count(linked.a) FROM obvious LEFT JOIN linked USING (a, b)""",
+        [settings.link_threshold],
+    )[0]
+    if obvious >= MIN_OBVIOUS and linked < MIN_OBVIOUS_LINKED * obvious:
+        raise DegenerateModel(
+            f"it links {linked:,} of the {obvious:,} pairs of records that agree on name and "
+            "on every other field both have (at a match probability of "
+            f"identity.link_threshold, {settings.link_threshold})"
+        )
 
 
 def _deterministic_pairs() -> str:

@@ -321,6 +321,8 @@ def _run(
                 settings,
                 S,
             )
+            if to_save is not None and model_from is None:  # (a model trained in this run)
+                _training.check_links(engine, settings)
         else:
             new = _incremental_edges(engine, db_api, model, settings, S)
         tick(f"{mode} link: clustering", 3, 5)

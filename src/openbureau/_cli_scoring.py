@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -126,32 +127,129 @@ def train(
 @app.command()
 @handles_errors
 def score(
-    as_of: Annotated[str, typer.Option("--as-of", help="Score as of this date.")],
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Score as of this date.")] = None,
+    known_at: Annotated[
+        str | None,
+        typer.Option(
+            "--known-at",
+            help="Score with what the bureau knew at this time (YYYY-MM-DD[ HH:MM:SS]; a date "
+            "alone is its start; default: now).",
+        ),
+    ] = None,
+    recompute: Annotated[
+        str | None,
+        typer.Option(
+            "--recompute",
+            help="Compute this snapshot again (its date, known-at time and scorecard) and "
+            "check it gives the published scores; writes nothing.",
+        ),
+    ] = None,
     scorecard: Annotated[
         Path | None, typer.Option(help="Scorecard file (default: the one trained last).")
     ] = None,
     workspace: WorkspaceOpt = Path("."),
 ) -> None:
-    """Score every person as of a date into a new, immutable snapshot."""
+    """Score every person as of a date into a new, immutable snapshot (or recompute one)."""
     from openbureau.scoring import load_scorecard, score_snapshot
     from openbureau.scoring.score import score_distribution
     from openbureau.service.serving import publish_snapshot
 
+    if recompute is not None:
+        if as_of or known_at or scorecard:
+            raise UserError(
+                "--recompute uses the snapshot's own date, known-at time and scorecard: "
+                "give no --as-of, --known-at or --scorecard with it"
+            )
+        _recompute(recompute, workspace)
+        return
+    if as_of is None:
+        raise UserError("--as-of is required (or --recompute SNAPSHOT)")
     day = _parse_date(as_of, "--as-of")
+    known = _parse_time(known_at, "--known-at") if known_at else None
     ws = Workspace.open(workspace)
     card = load_scorecard(_scorecard_path(ws, scorecard))
     with ws.engine() as engine, progress_bar(transient=True) as tick:
         tick("scoring", 0, 0)
-        report = score_snapshot(engine, card, day)
+        report = score_snapshot(engine, card, day, known)
         tick("publishing for the service", 0, 0)
         publish_snapshot(engine, ws.root, report.snapshot_id, "score_features")
         dist = score_distribution(engine, report.snapshot_id)
     console.print(
         f"Snapshot [bold]{report.snapshot_id}[/] ({card.name} {card.version}, as of "
-        f"{day}): {report.scored:,} of {report.persons:,} persons scored, "
-        f"{report.persons - report.scored:,} unscorable; {report.seconds:.1f} s"
+        f"{day}, as known at {report.known_at:%Y-%m-%d %H:%M:%S}): {report.scored:,} of "
+        f"{report.persons:,} persons scored, {report.persons - report.scored:,} unscorable; "
+        f"{report.seconds:.1f} s"
     )
     console.print(distribution_table(dist, report.persons))
+
+
+def _parse_time(value: str, option: str) -> dt.datetime:
+    try:
+        return dt.datetime.fromisoformat(value).replace(tzinfo=None)
+    except ValueError:
+        raise UserError(
+            f"{option}: expected a time like 2025-06-30 or 2025-06-30 17:45:00, got {value!r}"
+        ) from None
+
+
+def _recompute(snapshot_id: str, workspace: Path) -> None:
+    from openbureau.scoring import recompute_snapshot
+
+    ws = Workspace.open(workspace)
+    with ws.engine() as engine, progress_bar(transient=True) as tick:
+        tick("recomputing", 0, 0)
+        report = recompute_snapshot(engine, snapshot_id)
+    head = (
+        f"Snapshot [bold]{report.snapshot_id}[/] recomputed as of {report.as_of}, as known at "
+        f"{report.known_at:%Y-%m-%d %H:%M:%S}: "
+    )
+    if report.equal:
+        console.print(
+            head + f"all {report.persons:,} persons' scores and reasons equal the published "
+            f"ones; {report.seconds:.1f} s"
+        )
+        return
+    console.print(
+        head + f"[bold red]{report.differ:,} persons differ[/] from the published snapshot "
+        f"({report.persons:,} persons): {', '.join(report.first)}"
+        + (" ..." if report.differ > len(report.first) else "")
+    )
+    raise typer.Exit(1)
+
+
+@app.command()
+@handles_errors
+def snapshots(workspace: WorkspaceOpt = Path(".")) -> None:
+    """List the score snapshots: as of when, as known at when, scorecard and counts."""
+    ws = Workspace.open(workspace)
+    with ws.engine(read_only=True) as engine:
+        rows = []
+        if engine.table_exists("score_snapshots"):
+            # (a warehouse not yet written by this version has no known_at: its created_at)
+            have = engine.columns("score_snapshots")
+            known = "known_at" if "known_at" in have else "created_at"
+            rows = engine.query(
+                f"SELECT snapshot_id, as_of, {known}, created_at, scorecard_name, "
+                "scorecard_version, persons, scored FROM score_snapshots "
+                "ORDER BY created_at, snapshot_id"
+            )
+    if not rows:
+        console.print("No score snapshot yet: run `openbureau score --as-of DATE`.")
+        return
+    table = Table(title="Score snapshots")
+    for col in ("snapshot", "as of", "known at", "created", "scorecard", "persons", "scored"):
+        table.add_column(col, justify="right" if col in ("persons", "scored") else "left")
+    for sid, day, known_at, created, name, version, persons, scored in rows:
+        table.add_row(
+            sid,
+            str(day),
+            f"{known_at:%Y-%m-%d %H:%M:%S}",
+            f"{created:%Y-%m-%d %H:%M:%S}",
+            f"{name} {version}",
+            f"{persons:,}",
+            f"{scored:,}",
+        )
+    console.print(table)
 
 
 def distribution_table(dist: list[tuple[str, int, int, int]], persons: int) -> Table:

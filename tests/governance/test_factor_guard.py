@@ -64,7 +64,9 @@ def social_ws(linked_population, tmp_path_factory) -> Path:
     return ws
 
 
-def _factor_file(tmp_path: Path, field: str) -> Path:
+def _factor_file(
+    tmp_path: Path, field: str, feed: str = "social", date_field: str = "post_date"
+) -> Path:
     path = tmp_path / "factors.yaml"
     path.write_text(
         yaml.safe_dump(
@@ -76,10 +78,10 @@ def _factor_file(tmp_path: Path, field: str) -> Path:
                         "statement": "Posts",
                         "trend": "ascending",
                         "source": {
-                            "feed": "social",
+                            "feed": feed,
                             "field": field,
                             "aggregate": "count",
-                            "date_field": "post_date",
+                            "date_field": date_field,
                         },
                     }
                 ]
@@ -130,13 +132,25 @@ def test_a_factor_from_an_allowed_field_passes_the_guard(
     social_ws: Path, tmp_path: Path, cli
 ) -> None:
     ws = Path(shutil.copytree(social_ws, tmp_path / "ws"))
-    res = cli(
-        "train", "--as-of", "2024-12-31", "--factors", _factor_file(tmp_path, "likes"), "-w", ws
-    )
+    factors = _factor_file(tmp_path, "amount_due", "metrotel_telecom", "due_date")
+    res = cli("train", "--as-of", "2024-12-31", "--factors", factors, "-w", ws)
     assert res.exit_code == 0, res.output
     card = yaml.safe_load((ws / "models" / "scorecard.yaml").read_text())
     listed = [f["name"] for f in card["factors"]] + [e["name"] for e in card["excluded"]]
-    assert "likes_score" in listed  # considered, then judged on its information value
+    assert "amount_due_score" in listed  # considered, then judged on its information value
+
+
+def test_an_allowed_field_of_a_feed_outside_the_ledger_is_refused(
+    social_ws: Path, tmp_path: Path, cli
+) -> None:
+    """The guard passes it, but its rows cannot be dated as known or disputed: one line."""
+    ws = Path(shutil.copytree(social_ws, tmp_path / "ws"))
+    res = cli(
+        "train", "--as-of", "2024-12-31", "--factors", _factor_file(tmp_path, "likes"), "-w", ws
+    )
+    assert res.exit_code == 2, res.output
+    assert len(res.stderr.strip().splitlines()) == 1
+    assert "custom factor 'likes_score': feed 'social' has no events in the ledger" in res.stderr
 
 
 CARD = """\

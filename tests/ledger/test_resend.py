@@ -358,7 +358,8 @@ def test_an_upgraded_ledger_keeps_its_versions(copy_population, what) -> None:
 
 
 def test_a_custom_factor_counts_a_re_sent_report_once(copy_population, cli, tmp_path) -> None:
-    """Custom factors read the feed's loaded rows: a superseded row no longer counts."""
+    """Custom factors read the feed's loaded rows the ledger counts: a superseded row no
+    longer counts, and as known before the new batch it still does."""
     from openbureau.scoring.factors import add_custom_features
     from openbureau.scoring.scorecard import CustomSource
 
@@ -366,9 +367,10 @@ def test_a_custom_factor_counts_a_re_sent_report_once(copy_population, cli, tmp_
     rows = CustomSource(feed=FEED, field="balance", aggregate="count", date_field="period")
     total = CustomSource(feed=FEED, field="balance", aggregate="sum", date_field="period")
 
-    def factors(engine) -> dict[str, tuple]:
+    def factors(engine, known_at=None) -> dict[str, tuple]:
         engine.execute("CREATE OR REPLACE TABLE pf AS SELECT DISTINCT person_id FROM person_index")
-        add_custom_features(engine, "pf", D, [("n_rows", rows), ("total", total)])
+        customs = [("n_rows", rows), ("total", total)]
+        add_custom_features(engine, "pf", D, customs, known_at=known_at)
         return {p: (n, t) for p, n, t in engine.query("SELECT * FROM pf")}
 
     with Workspace.open(ws).engine() as engine:
@@ -382,10 +384,15 @@ def test_a_custom_factor_counts_a_re_sent_report_once(copy_population, cli, tmp_
         old = [float(next(csv.reader([line]))[6] or 0) for line in lines[:2]]
     revised = tmp_path / "revised.csv"
     revised.write_text(_with(header, lines, {0: {"CUR_BAL": "1000.00"}, 1: {"CUR_BAL": "2000.00"}}))
+    with Workspace.open(ws).engine() as engine:
+        known = engine.scalar("SELECT now()::TIMESTAMP")
     _run(cli, "ingest", pop / "specs" / f"{FEED}.yaml", revised, "-w", ws)
     _run(cli, "link", "-w", ws)
+    _run(cli, "ledger", "-w", ws)
     with Workspace.open(ws).engine() as engine:
         after = factors(engine)
+        then = factors(engine, known)
+    assert then == before  # as known before the batch
     assert after[person][0] == before[person][0]  # the same rows, once each
     assert after[person][1] == pytest.approx(before[person][1] + 3000 - sum(old))
     assert {p: v for p, v in after.items() if p != person} == {

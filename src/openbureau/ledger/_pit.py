@@ -1,7 +1,7 @@
 """Point-in-time views of the ledger: only what the bureau knew on a given date.
 
-``create_pit_views(engine, as_of)`` makes temporary views (and one table) in the engine
-session:
+``create_pit_views(engine, as_of, known_at)`` makes temporary views (and one table) in the
+engine session, as of the date D and as known at the time K (default: now):
 
 ``pit_status``     status rows reported on or before D, for periods on or before D
 ``pit_accounts``   one row per (person, account) as it stood on D: latest values, worst
@@ -14,7 +14,10 @@ session:
 Everything reads the ``*_known`` views: of each record, the version that was the furnisher's
 latest report on D (a report re-sent with other values replaces the old one only from the new
 report's reported date on), bureau corrections (which hold from the report's start) and
-suppressions (disputed, aged off, no consent) honoured.
+suppressions (disputed, aged off, no consent) honoured. As known at K, the versions recorded
+after K, the standing they changed (``ledger_version_states``) and the suppressions placed or
+lifted after K are as they were at K: a snapshot computed again as known at its K reads what it
+read when it was published.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import datetime as dt
 
 from openbureau.engine import Engine
 from openbureau.ingest.vocabulary import CHARGED_OFF, REVOLVING, STATUS_RANK
-from openbureau.ledger._schema import EVENTS
+from openbureau.ledger._schema import EVENTS, known_sql
 from openbureau.ledger.build import upgrade_schema
 
 _CHARGED_OFF = STATUS_RANK[CHARGED_OFF]
@@ -33,16 +36,50 @@ def date_literal(as_of: dt.date) -> str:
     return f"DATE '{as_of.isoformat()}'"
 
 
-def create_pit_views(engine: Engine, as_of: dt.date) -> None:
-    """(Re)create the ``pit_*`` temp tables for ``as_of`` (see module docstring)."""
+def timestamp_literal(known_at: dt.datetime) -> str:
+    return f"TIMESTAMP '{known_at.replace(tzinfo=None).isoformat(sep=' ')}'"
+
+
+def known_versions(engine: Engine, known_at: dt.datetime | None) -> dict[str, str]:
+    """Per event, a FROM item of its known versions as known at ``known_at`` (None: now)."""
+    if known_at is None:
+        return {e: t.known for e, t in EVENTS.items()}
+    k = timestamp_literal(known_at)
+    changed = engine.table_exists("ledger_version_states") and bool(
+        engine.scalar(f"SELECT count(*) FROM ledger_version_states WHERE changed_at > {k}")
+    )
+    return {e: f"({known_sql(t, k, changed)})" for e, t in EVENTS.items()}
+
+
+# The date that puts an event on file on D, with its reported date (see the pit_* views).
+ON_FILE = {
+    "account_status": "event_date",
+    "inquiry": "event_date",
+    "payment": "due_date",
+    "public_record": "filed_date",
+}
+
+
+def pit_events(engine: Engine, as_of: dt.date, known_at: dt.datetime | None) -> dict[str, str]:
+    """Per event, a FROM item of the versions the ``pit_*`` views read on D as known at K:
+    the latest report on D, reported and on file by D (custom factors read these too)."""
+    d = date_literal(as_of)
+    return {
+        e: f"(SELECT * FROM {_known_on(v, d)} WHERE reported_date <= {d} AND {ON_FILE[e]} <= {d})"
+        for e, v in known_versions(engine, known_at).items()
+    }
+
+
+def create_pit_views(engine: Engine, as_of: dt.date, known_at: dt.datetime | None = None) -> None:
+    """(Re)create the ``pit_*`` temp tables for ``as_of`` as known at ``known_at`` (None: now;
+    see module docstring)."""
     upgrade_schema(engine)
     d = date_literal(as_of)
-    known = {e: _known_on(t.known, d) for e, t in EVENTS.items()}
+    known = pit_events(engine, as_of, known_at)
     # Row-level scopes are views (a copy of every status row would cost gigabytes at a
     # million persons); the per-account summary, read many times, is materialised.
     engine.execute(f"""CREATE OR REPLACE TEMP VIEW pit_status AS
-        SELECT * FROM {known["account_status"]}
-        WHERE reported_date <= {d} AND event_date <= {d}""")
+        SELECT * FROM {known["account_status"]}""")
     engine.execute(f"""CREATE OR REPLACE TEMP TABLE pit_accounts AS
         SELECT person_id, account_id,
             arg_max(product, event_date) AS product,
@@ -79,19 +116,16 @@ def create_pit_views(engine: Engine, as_of: dt.date) -> None:
         (closed_date IS NULL OR closed_date > {d}) AND current_rank < {_CHARGED_OFF}
         AND last_period > {d} - INTERVAL 3 MONTH""")
     engine.execute(f"""CREATE OR REPLACE TEMP VIEW pit_inquiries AS
-        SELECT * FROM {known["inquiry"]}
-        WHERE reported_date <= {d} AND event_date <= {d}""")
+        SELECT * FROM {known["inquiry"]}""")
     engine.execute(f"""CREATE OR REPLACE TEMP VIEW pit_payments AS
         SELECT *, CASE
                 WHEN paid_date IS NOT NULL AND paid_date <= {d}
                     THEN greatest(coalesce(days_late, date_diff('day', due_date, paid_date)), 0)
                 ELSE greatest(date_diff('day', due_date, {d}), 0) END AS days_late_asof
-        FROM {known["payment"]}
-        WHERE reported_date <= {d} AND due_date <= {d}""")
+        FROM {known["payment"]}""")
     engine.execute(f"""CREATE OR REPLACE TEMP VIEW pit_public AS
         SELECT *, CASE WHEN resolved_date <= {d} THEN resolved_date END AS resolved_asof
-        FROM {known["public_record"]}
-        WHERE reported_date <= {d} AND filed_date <= {d}""")
+        FROM {known["public_record"]}""")
 
 
 def _known_on(view: str, d: str) -> str:

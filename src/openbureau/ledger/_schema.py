@@ -1,9 +1,11 @@
 """The canonical event model: four event tables, their columns, and where each column comes from.
 
 Every event row keeps its lineage (record, batch, furnisher, feed), its person, the date it
-happened (``event_date``) and the date the bureau could first know it (``reported_date``), and a
-version: a correction, or the furnisher's new report of the same record key, adds a new version
-and marks the old one not current, never rewriting it.
+happened (``event_date``), the date the furnisher reported it (``reported_date``), the time the
+bureau learned it (``recorded_at``), and a version: a correction, or the furnisher's new report
+of the same record key, adds a new version and marks the old one not current, never rewriting its
+values (how it stood before is kept in ``ledger_version_states``, so the ledger can be read as it
+was known at an earlier time).
 
 ``record_id`` names the furnisher's report: the loaded row that first reported its record key.
 Every version of the report keeps it (so suppressions and disputes, made on the record, hold for
@@ -48,6 +50,8 @@ COMMON: list[tuple[str, str]] = [
     ("loaded_record_id", "VARCHAR"),  # the src_ row whose values this version carries
     ("event_date", "DATE"),
     ("reported_date", "DATE"),
+    # when the bureau learned this version, its known-at time: the ledger build that took in
+    # its batch (on or after the batch's load), or the correction that made it
     ("recorded_at", "TIMESTAMP NOT NULL"),
     ("correction_reason", "VARCHAR"),
     # when a furnisher's next report of the record replaced this version (the next version's
@@ -212,6 +216,14 @@ BATCHES = """CREATE TABLE IF NOT EXISTS ledger_batches (
     batch_id VARCHAR PRIMARY KEY, feed VARCHAR NOT NULL, event VARCHAR, events BIGINT NOT NULL,
     built_at TIMESTAMP NOT NULL)"""
 
+# How a version stood before a later fact changed it: its ``is_current`` and ``superseded_on``
+# until ``changed_at``, the known-at time of the report or correction that replaced it. With
+# the versions' own ``recorded_at`` (when the bureau learned each one), this lets the ledger be
+# read as it was known at an earlier time (``known_sql``).
+VERSION_STATES = """CREATE TABLE IF NOT EXISTS ledger_version_states (
+    event_id VARCHAR NOT NULL, is_current BOOLEAN NOT NULL, superseded_on DATE,
+    changed_at TIMESTAMP NOT NULL)"""
+
 SUPPRESSION_REASONS = ("disputed", "aged_off", "no_consent", "fraud", "other")
 
 
@@ -234,16 +246,46 @@ def counts_on_some_day(alias: str = "e") -> str:
 
 
 def known_view_sql(table: EventTable) -> str:
-    return _view_sql(table, table.known, counts_on_some_day())
+    return f"CREATE OR REPLACE VIEW {table.known} AS {known_sql(table)}"
+
+
+def known_sql(table: EventTable, known_at: str | None = None, changed: bool = False) -> str:
+    """SELECT of ``table``'s known versions (see ``EventTable.known``) as the bureau knew them
+    at ``known_at`` (a TIMESTAMP literal; None: now): only versions recorded by then, each
+    standing as it stood then (``changed``: some version changed after ``known_at``, so
+    ``ledger_version_states`` is read), and the suppressions in force then."""
+    if known_at is None:
+        return _select_sql(table, table.table, counts_on_some_day(), "s.lifted_at IS NULL")
+    versions = table.table
+    if changed:  # (only versions replaced after K are joined to their earlier standing)
+        versions = f"""(SELECT v.* REPLACE (
+                coalesce(h.state.is_current, v.is_current) AS is_current,
+                CASE WHEN h.state IS NULL THEN v.superseded_on ELSE h.state.superseded_on END
+                    AS superseded_on)
+            FROM {table.table} v LEFT JOIN (
+                SELECT event_id, arg_min({{'is_current': is_current,
+                                          'superseded_on': superseded_on}}, changed_at) AS state
+                FROM ledger_version_states WHERE changed_at > {known_at} GROUP BY event_id) h
+            USING (event_id))"""
+    return _select_sql(
+        table,
+        versions,
+        f"e.recorded_at <= {known_at} AND {counts_on_some_day()}",
+        f"s.created_at <= {known_at} AND (s.lifted_at IS NULL OR s.lifted_at > {known_at})",
+    )
 
 
 def _view_sql(table: EventTable, name: str, versions: str) -> str:
-    extra = f", {STATUS_RANK_SQL} AS status_rank" if table.event == "account_status" else ""
     return f"""CREATE OR REPLACE VIEW {name} AS
-        SELECT e.*{extra} FROM {table.table} e
+        {_select_sql(table, table.table, versions, "s.lifted_at IS NULL")}"""
+
+
+def _select_sql(table: EventTable, source: str, versions: str, suppressed: str) -> str:
+    extra = f", {STATUS_RANK_SQL} AS status_rank" if table.event == "account_status" else ""
+    return f"""SELECT e.*{extra} FROM {source} e
         WHERE {versions} AND e.person_id IS NOT NULL
           AND NOT EXISTS (SELECT 1 FROM ledger_suppressions s
-                          WHERE s.record_id = e.record_id AND s.lifted_at IS NULL)"""
+                          WHERE s.record_id = e.record_id AND {suppressed})"""
 
 
 TRADELINES_VIEW = """CREATE OR REPLACE VIEW ledger_tradelines AS

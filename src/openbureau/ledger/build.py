@@ -33,6 +33,7 @@ from openbureau.ledger._schema import (
     SUPPRESSIONS,
     TRADELINES_VIEW,
     UNREADABLE,
+    VERSION_STATES,
     EventTable,
     create_sql,
     effective_view_sql,
@@ -64,6 +65,7 @@ def ensure_schema(engine: Engine) -> None:
         return
     engine.execute(SUPPRESSIONS)
     engine.execute(BATCHES)
+    engine.execute(VERSION_STATES)
     for table in EVENTS.values():
         engine.execute(create_sql(table))
     create_views(engine)
@@ -80,8 +82,12 @@ def create_views(engine: Engine) -> None:
 
 def upgrade_schema(engine: Engine) -> None:
     """Create the ledger, or add the columns a ledger built by an earlier openbureau lacks
-    (its versions carry the values of their own record: ``loaded_record_id = record_id``)."""
+    (its versions carry the values of their own record: ``loaded_record_id = record_id``), and
+    ``ledger_version_states`` (empty: how versions stood before a change made by an earlier
+    openbureau was not kept; see docs/ledger.md)."""
     ensure_schema(engine)
+    if not engine.table_exists("ledger_version_states"):
+        engine.execute(VERSION_STATES)
     for table in EVENTS.values():
         if "loaded_record_id" not in engine.columns(table.table):
             engine.execute(f"ALTER TABLE {table.table} ADD COLUMN loaded_record_id VARCHAR")
@@ -266,12 +272,17 @@ def _map_batch(
         WHERE event_id IN (SELECT supersedes FROM _ledger_batch)""")[0]
     # The old version stays what the bureau knew until the new report was reported; so does
     # any earlier one still counting then (a file re-sent with its old reporting dates after a
-    # revision must not bring back two versions of one report on the same day).
+    # revision must not bring back two versions of one report on the same day). How each stood
+    # before is kept, as of the new versions' known-at time (the same now(): one transaction).
+    replaced = f"""FROM _ledger_batch b
+        WHERE b.supersedes IS NOT NULL AND {t}.record_id = b.record_id
+          AND ({t}.event_id = b.supersedes OR {t}.superseded_on IS NOT NULL)"""
+    engine.execute(f"""INSERT INTO ledger_version_states
+        SELECT DISTINCT {t}.event_id, {t}.is_current, {t}.superseded_on, now()::TIMESTAMP
+        FROM {t}, {replaced.removeprefix("FROM ")}""")
     engine.execute(f"""UPDATE {t} SET is_current = false,
             superseded_on = least(coalesce({t}.superseded_on, b.reported_date), b.reported_date)
-        FROM _ledger_batch b
-        WHERE b.supersedes IS NOT NULL AND {t}.record_id = b.record_id
-          AND ({t}.event_id = b.supersedes OR {t}.superseded_on IS NOT NULL)""")
+        {replaced}""")
     engine.execute(f"INSERT INTO {t} BY NAME SELECT * EXCLUDE (_prior_record) FROM _ledger_batch")
     added = int(engine.scalar("SELECT count(*) FROM _ledger_batch"))
     # (inside the build's transaction: a failure rolls the temp table back with the rest)

@@ -7,6 +7,10 @@ features read until the newer report's date (the corrected version then counts t
 ``suppress_record`` keeps a record out of features and scores (disputed, aged off, no consent,
 fraud) until ``lift_suppression``; the record itself is untouched.
 
+Each is dated with the time it was made (the new version's ``recorded_at``, the suppression's
+``created_at`` and ``lifted_at``), and the replaced version's earlier standing is kept in
+``ledger_version_states``: features computed as known at an earlier time see none of it.
+
 A record is a furnisher's report (its ``record_id``, see ``_schema``); the loaded row of a later
 batch that superseded it (its ``loaded_record_id``) names the same record here.
 """
@@ -128,6 +132,12 @@ def correct_record(engine: Engine, record_id: str, changes: dict[str, Any], reas
                               {replace})
             FROM {table.table} WHERE event_id = ?""",
             [new_id, version, event_id, reason, *changes.values(), event_id],
+        )
+        # (how the old one stood until now is kept: the ledger as known before the correction)
+        engine.execute(
+            f"""INSERT INTO ledger_version_states SELECT event_id, is_current, superseded_on,
+                now()::TIMESTAMP FROM {table.table} WHERE event_id = ?""",
+            [event_id],
         )
         engine.execute(
             f"UPDATE {table.table} SET is_current = false, superseded_on = NULL WHERE event_id = ?",

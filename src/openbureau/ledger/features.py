@@ -1,8 +1,9 @@
 """Point-in-time features per person, grouped the way lenders know them.
 
-``compute_features(engine, as_of, into)`` writes one row per person in the person index with
-every feature as of ``as_of``, computed set-wise in the engine from the ``pit_*`` tables (see
-``_pit``): nothing reported after ``as_of`` can reach a feature. ``NULL`` means "no data"
+``compute_features(engine, as_of, into, known_at=K)`` writes one row per person in the person
+index with every feature as of ``as_of``, as the bureau knew it at K (default: now), computed
+set-wise in the engine from the ``pit_*`` tables (see ``_pit``): nothing reported after ``as_of``
+nor learned after K can reach a feature. ``NULL`` means "no data"
 (no revolving account, never delinquent...), which scorecards bin on its own.
 
 Each feature names the ledger columns it is derived from (its lineage, checked by the factor
@@ -572,13 +573,19 @@ def features_sql(as_of: dt.date, features: tuple[Feature, ...] = FEATURES) -> st
 
 
 def compute_features(
-    engine: Engine, as_of: dt.date, into: str = "person_features", *, temp: bool = True
+    engine: Engine,
+    as_of: dt.date,
+    into: str = "person_features",
+    *,
+    temp: bool = True,
+    known_at: dt.datetime | None = None,
 ) -> str:
-    """Write features as of ``as_of`` into table ``into`` (one row per person); returns it.
+    """Write features as of ``as_of``, as known at ``known_at`` (None: now), into table
+    ``into`` (one row per person); returns it.
 
     Leaves the ``pit_*`` tables for ``as_of`` in place for evidence queries.
     """
-    create_pit_views(engine, as_of)
+    create_pit_views(engine, as_of, known_at)
     kind = "TEMP TABLE" if temp else "TABLE"
     engine.execute(f"CREATE OR REPLACE {kind} {into} AS {features_sql(as_of)}")
     return into

@@ -5,14 +5,17 @@ scikit-learn; ``openbureau.scoring.fit`` and ``openbureau.scoring.train`` do.
 """
 
 from openbureau.scoring._compile import NumpyScorer
+from openbureau.scoring.recompute import RecomputeReport, recompute_snapshot
 from openbureau.scoring.score import SnapshotReport, score_snapshot
 from openbureau.scoring.scorecard import Scorecard, load_scorecard, save_scorecard
 
 __all__ = [
     "NumpyScorer",
+    "RecomputeReport",
     "Scorecard",
     "SnapshotReport",
     "load_scorecard",
+    "recompute_snapshot",
     "save_scorecard",
     "score_snapshot",
 ]

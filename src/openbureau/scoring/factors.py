@@ -10,9 +10,13 @@ Custom factors come from a YAML file (``openbureau train --factors FILE``)::
         source: {feed: northbank_current, field: overdraft_days, aggregate: count,
                  date_field: period, window_months: 12}
 
-A custom factor reads one loaded field of one feed, aggregated per person over rows dated on or
-before the as-of date. The guard runs on the field's catalogued data category before anything
-is computed; a protected category is refused.
+A custom factor reads one loaded field of one feed, aggregated per person over the feed's rows
+whose ledger events the built-in features read on the as-of date D, as known at K: the
+furnisher's latest report on D, reported and on file by D, learned by K, not suppressed (see
+``ledger._pit``); with ``date_field``, only rows dated on or before D (and in the window). So a
+custom factor never reads a row after D, a suppressed record or a row learned after K, and a
+feed without a ledger block cannot give one. The guard runs on the field's catalogued data
+category before anything is computed; a protected category is refused.
 """
 
 from __future__ import annotations
@@ -27,8 +31,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from openbureau.engine import Engine
 from openbureau.errors import UserError
 from openbureau.governance.factor_guard import FactorRefused, catalog_categories, guard_factor
-from openbureau.ingest import store
-from openbureau.ledger._pit import date_literal
+from openbureau.ledger._pit import date_literal, pit_events
 from openbureau.ledger.features import FEATURES, FEATURES_BY_NAME
 from openbureau.scoring.scorecard import CustomSource, Scorecard
 
@@ -146,18 +149,17 @@ _AGG = {
 }
 
 
-def custom_factor_sql(
-    as_of: dt.date, name: str, source: CustomSource, rows: str | None = None
-) -> str:
-    """(person_id, value) of a custom factor as of D, from the feed's loaded rows (``rows``: a
-    FROM item of them, by default the whole feed table)."""
+def custom_factor_sql(as_of: dt.date, name: str, source: CustomSource, events: str) -> str:
+    """(person_id, value) of a custom factor as of D, from the feed's loaded rows that
+    ``events`` (a FROM item of event versions, with ``person_id``, ``loaded_record_id`` and
+    ``event_date``) carries."""
     d = date_literal(as_of)
     x = f"s.{source.field}"
     where = []
-    order = "s.record_id"
+    order = "(e.event_date, s.record_id)"  # the latest fact; of one day, the latest loaded
     if source.date_field:
         where.append(f"s.{source.date_field} <= {d}")
-        order = f"s.{source.date_field}"
+        order = f"(s.{source.date_field}, e.event_date, s.record_id)"
         if source.window_months:
             where.append(f"s.{source.date_field} > {d} - INTERVAL {source.window_months} MONTH")
     agg = (
@@ -166,25 +168,64 @@ def custom_factor_sql(
         else _AGG[source.aggregate].format(x=x)
     )
     cond = f"WHERE {' AND '.join(where)}" if where else ""
-    return f"""SELECT pi.person_id, CAST({agg} AS DOUBLE) AS {name}
-        FROM {rows or f"src_{source.feed}"} s
-        JOIN identity_record_map m ON m.record_id = s.record_id
-        JOIN person_index pi ON pi.identity_id = m.identity_id
-        {cond} GROUP BY pi.person_id"""
+    return f"""SELECT e.person_id, CAST({agg} AS DOUBLE) AS {name}
+        FROM {events} e JOIN src_{source.feed} s ON s.record_id = e.loaded_record_id
+        {cond} GROUP BY e.person_id"""
+
+
+def _feed_events(
+    engine: Engine, name: str, feed: str, as_of: dt.date, known_at: dt.datetime | None
+) -> str:
+    """FROM item of the feed's event versions the built-in features read on D as known at K."""
+    if not engine.table_exists(f"src_{feed}"):
+        raise UserError(f"custom factor {name!r}: no feed {feed!r} was loaded")
+    found = (
+        [
+            str(e)
+            for (e,) in engine.query(
+                "SELECT DISTINCT event FROM ledger_batches WHERE feed = ? AND event IS NOT NULL "
+                "ORDER BY 1",
+                [feed],
+            )
+        ]
+        if engine.table_exists("ledger_batches")
+        else []
+    )
+    if not found:
+        raise UserError(
+            f"custom factor {name!r}: feed {feed!r} has no events in the ledger (its spec has "
+            "no ledger block, or `openbureau ledger` has not run since it was loaded), so its "
+            "rows cannot be dated or suppressed"
+        )
+    scopes = pit_events(engine, as_of, known_at)
+    literal = feed.replace("'", "''")
+    return (
+        "("
+        + " UNION ALL ".join(
+            f"SELECT person_id, loaded_record_id, event_date FROM {scopes[e]} "
+            f"WHERE feed = '{literal}'"
+            for e in found
+        )
+        + ")"
+    )
 
 
 def add_custom_features(
-    engine: Engine, table: str, as_of: dt.date, customs: list[tuple[str, CustomSource]]
+    engine: Engine,
+    table: str,
+    as_of: dt.date,
+    customs: list[tuple[str, CustomSource]],
+    *,
+    known_at: dt.datetime | None = None,
 ) -> None:
-    """Join custom factor values onto the features table ``table`` (in place)."""
+    """Join custom factor values as of ``as_of``, as known at ``known_at`` (None: now), onto
+    the features table ``table`` (in place)."""
     for name, source in customs:
-        if not engine.table_exists(f"src_{source.feed}"):
-            raise UserError(f"custom factor {name!r}: no feed {source.feed!r} was loaded")
-        # a report re-sent with new values counts once, as its latest version
-        rows = store.current_reports(engine, f"src_{source.feed}")
+        # (a report re-sent with new values counts once, as the version that counts on D)
+        events = _feed_events(engine, name, source.feed, as_of, known_at)
         engine.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {name} DOUBLE")
         engine.execute(f"""UPDATE {table} SET {name} = c.{name}
-            FROM ({custom_factor_sql(as_of, name, source, rows)}) c
+            FROM ({custom_factor_sql(as_of, name, source, events)}) c
             WHERE {table}.person_id = c.person_id""")
 
 

@@ -1,5 +1,10 @@
 """``openbureau score --as-of D``: an immutable score snapshot for every person in the index.
 
+A snapshot is computed as of the date D and as known at the time K (``known_at``, default: now,
+after the ledger has taken in every loaded batch), and records both: computed again as known at
+its K (``openbureau score --recompute``, see ``recompute``), it gives its published scores,
+whatever was corrected, suppressed or loaded since.
+
 Scoring runs in the engine: the scorecard is compiled to ``CASE`` expressions over the
 point-in-time features; reason codes and the records behind them are ranked and gathered in
 SQL. The snapshot (``score_snapshots`` + its rows in ``scores``) is written in one
@@ -48,7 +53,7 @@ SCHEMA = [
         snapshot_id VARCHAR PRIMARY KEY, as_of DATE NOT NULL, created_at TIMESTAMP NOT NULL,
         scorecard_name VARCHAR NOT NULL, scorecard_version VARCHAR NOT NULL,
         scorecard_yaml VARCHAR NOT NULL, persons BIGINT NOT NULL, scored BIGINT NOT NULL,
-        unscorable BIGINT NOT NULL, seconds DOUBLE)""",
+        unscorable BIGINT NOT NULL, seconds DOUBLE, known_at TIMESTAMP)""",
     """CREATE TABLE IF NOT EXISTS scores (
         snapshot_id VARCHAR NOT NULL, person_id VARCHAR NOT NULL, as_of DATE NOT NULL,
         score INTEGER, band VARCHAR, unscorable_reason VARCHAR, unscorable_text VARCHAR,
@@ -64,6 +69,7 @@ SCHEMA = [
 class SnapshotReport:
     snapshot_id: str
     as_of: dt.date
+    known_at: dt.datetime
     scorecard_version: str
     persons: int
     scored: int
@@ -72,8 +78,21 @@ class SnapshotReport:
 
 
 def ensure_schema(engine: Engine) -> None:
+    """Create the score tables; a ``score_snapshots`` written by an earlier openbureau gains
+    ``known_at``, set to each snapshot's ``created_at`` (it was computed from the ledger as
+    it stood then)."""
     for sql in SCHEMA:
         engine.execute(sql)
+    if "known_at" not in engine.columns("score_snapshots"):
+        engine.execute("ALTER TABLE score_snapshots ADD COLUMN known_at TIMESTAMP")
+        engine.execute("UPDATE score_snapshots SET known_at = created_at")
+
+
+def engine_now(engine: Engine) -> dt.datetime:
+    """The warehouse clock (the one ``recorded_at``, ``created_at`` and ``lifted_at`` use)."""
+    now = engine.scalar("SELECT now()::TIMESTAMP")
+    assert isinstance(now, dt.datetime)
+    return now
 
 
 def _points_select(card: Scorecard) -> str:
@@ -130,25 +149,81 @@ def _reasons_sql(card: Scorecard, scored: str) -> str:
         FROM (SELECT * FROM top UNION ALL SELECT * FROM fifth)"""
 
 
-def score_snapshot(engine: Engine, card: Scorecard, as_of: dt.date) -> SnapshotReport:
-    """Score every indexed person as of ``as_of`` and publish one immutable snapshot.
+def score_snapshot(
+    engine: Engine, card: Scorecard, as_of: dt.date, known_at: dt.datetime | None = None
+) -> SnapshotReport:
+    """Score every indexed person as of ``as_of``, as known at ``known_at`` (None: now), and
+    publish one immutable snapshot that records both.
 
     Raises:
         FactorRefused: the scorecard uses a protected or uncheckable field.
-        UserError: nothing is linked yet.
+        UserError: nothing is linked yet, or ``known_at`` is in the future.
     """
     start = time.perf_counter()
     if not engine.table_exists("person_index"):
         raise UserError("records are not linked to persons yet: run `openbureau link` first")
     build_ledger(engine)
+    now = engine_now(engine)  # (after the build: every loaded batch is known by now)
+    if known_at is not None and known_at > now:
+        raise UserError(f"--known-at {known_at.isoformat(sep=' ')} is in the future")
+    k = known_at or now
+    compute_scores(engine, card, as_of, k)
+    seq = int(engine.scalar("SELECT count(*) FROM score_snapshots")) + 1
+    snapshot_id = f"S{as_of:%Y%m%d}-{seq:04d}"
+    with engine.transaction():
+        engine.execute(f"INSERT INTO scores {scores_sql(card)}", [snapshot_id, as_of, card.version])
+        counts = dict(
+            engine.query(
+                "SELECT coalesce(unscorable_reason, 'scored'), count(*) FROM scores "
+                "WHERE snapshot_id = ? GROUP BY 1",
+                [snapshot_id],
+            )
+        )
+        persons = sum(int(v) for v in counts.values())
+        scored = int(counts.pop("scored", 0))
+        engine.execute(
+            """INSERT INTO score_snapshots (snapshot_id, as_of, created_at, scorecard_name,
+                scorecard_version, scorecard_yaml, persons, scored, unscorable, seconds,
+                known_at)
+            VALUES (?, ?, now(), ?, ?, ?, ?, ?, ?, ?, ?)""",
+            [
+                snapshot_id,
+                as_of,
+                card.name,
+                card.version,
+                card.to_yaml(),
+                persons,
+                scored,
+                persons - scored,
+                time.perf_counter() - start,
+                k,
+            ],
+        )
+    drop_score_tables(engine)
+    return SnapshotReport(
+        snapshot_id,
+        as_of,
+        k,
+        card.version,
+        persons,
+        scored,
+        {str(r): int(n) for r, n in counts.items()},
+        time.perf_counter() - start,
+    )
+
+
+def compute_scores(engine: Engine, card: Scorecard, as_of: dt.date, known_at: dt.datetime) -> None:
+    """The temp tables ``scores_sql`` reads: features (``score_features``), points and scores,
+    reasons and their evidence, as of ``as_of`` as known at ``known_at``."""
     guard_scorecard(card, engine)
     ensure_schema(engine)
-    compute_features(engine, as_of, into="score_features")
+    compute_features(engine, as_of, into="score_features", known_at=known_at)
     add_custom_features(
         engine,
         "score_features",
         as_of,
         [(f.name, f.custom) for f in card.factors if f.custom is not None],
+        known_at=known_at,
     )
     engine.execute(
         f"CREATE OR REPLACE TEMP TABLE score_scored AS {_scored_sql(card, 'score_features')}"
@@ -165,66 +240,35 @@ def score_snapshot(engine: Engine, card: Scorecard, as_of: dt.date) -> SnapshotR
         f"CREATE OR REPLACE TEMP TABLE score_evidence AS "
         f"{evidence_sql(as_of, 'score_wanted', builtin)}"
     )
-    seq = int(engine.scalar("SELECT count(*) FROM score_snapshots")) + 1
-    snapshot_id = f"S{as_of:%Y%m%d}-{seq:04d}"
+
+
+def scores_sql(card: Scorecard) -> str:
+    """SELECT of the ``scores`` rows from ``compute_scores``' tables; parameters: snapshot id,
+    as-of date, scorecard version."""
     hist = UNSCORABLE["insufficient_history"].format(m=card.minimum_criteria.alt_months)
-    with engine.transaction():
-        engine.execute(
-            f"""INSERT INTO scores
-            SELECT ?, s.person_id, ?, s.score, CASE WHEN s.score IS NOT NULL THEN
-                       {band_sql("s.score", card)} END,
-                   s.unscorable_reason,
-                   CASE s.unscorable_reason WHEN 'no_file' THEN '{_q(UNSCORABLE["no_file"])}'
-                        WHEN 'insufficient_history' THEN '{_q(hist)}' END,
-                   r.reasons, ?
-            FROM score_scored s
-            LEFT JOIN (
-                SELECT rs.person_id, list({{'rank': rs.rank::INTEGER, 'code': rs.code,
-                    'factor': rs.factor,
-                    'statement': rs.statement,
-                    'points_lost': round(rs.points_lost, 2), 'value': rs.value,
-                    'record_ids': coalesce(ev.record_ids, [])::VARCHAR[]}}
-                    ORDER BY rs.rank) AS reasons
-                FROM score_reasons rs
-                LEFT JOIN score_evidence ev
-                  ON ev.person_id = rs.person_id AND ev.feature = rs.factor
-                GROUP BY rs.person_id) r USING (person_id)""",
-            [snapshot_id, as_of, card.version],
-        )
-        counts = dict(
-            engine.query(
-                "SELECT coalesce(unscorable_reason, 'scored'), count(*) FROM scores "
-                "WHERE snapshot_id = ? GROUP BY 1",
-                [snapshot_id],
-            )
-        )
-        persons = sum(int(v) for v in counts.values())
-        scored = int(counts.pop("scored", 0))
-        engine.execute(
-            "INSERT INTO score_snapshots VALUES (?, ?, now(), ?, ?, ?, ?, ?, ?, ?)",
-            [
-                snapshot_id,
-                as_of,
-                card.name,
-                card.version,
-                card.to_yaml(),
-                persons,
-                scored,
-                persons - scored,
-                time.perf_counter() - start,
-            ],
-        )
+    return f"""SELECT ? AS snapshot_id, s.person_id, ? AS as_of, s.score,
+               CASE WHEN s.score IS NOT NULL THEN {band_sql("s.score", card)} END AS band,
+               s.unscorable_reason,
+               CASE s.unscorable_reason WHEN 'no_file' THEN '{_q(UNSCORABLE["no_file"])}'
+                    WHEN 'insufficient_history' THEN '{_q(hist)}' END AS unscorable_text,
+               r.reasons, ? AS scorecard_version
+        FROM score_scored s
+        LEFT JOIN (
+            SELECT rs.person_id, list({{'rank': rs.rank::INTEGER, 'code': rs.code,
+                'factor': rs.factor,
+                'statement': rs.statement,
+                'points_lost': round(rs.points_lost, 2), 'value': rs.value,
+                'record_ids': coalesce(ev.record_ids, [])::VARCHAR[]}}
+                ORDER BY rs.rank) AS reasons
+            FROM score_reasons rs
+            LEFT JOIN score_evidence ev
+              ON ev.person_id = rs.person_id AND ev.feature = rs.factor
+            GROUP BY rs.person_id) r USING (person_id)"""
+
+
+def drop_score_tables(engine: Engine) -> None:
     for t in ("score_scored", "score_reasons", "score_wanted", "score_evidence"):
         engine.execute(f"DROP TABLE IF EXISTS {t}")
-    return SnapshotReport(
-        snapshot_id,
-        as_of,
-        card.version,
-        persons,
-        scored,
-        {str(k): int(v) for k, v in counts.items()},
-        time.perf_counter() - start,
-    )
 
 
 def _q(s: str) -> str:

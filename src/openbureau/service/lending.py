@@ -138,6 +138,11 @@ async def lookup(
             "phone or an email to tell them apart."
         )
     entry = await run_in_threadpool(_record, ctx, who, body, pid, pub, row, decision)
+    statement = (
+        await run_in_threadpool(ctx.statements.current_fresh, views.merged_into(pub, pid))
+        if row and pid
+        else None
+    )
     await ctx.audit_async(
         who,
         ACTION,
@@ -161,6 +166,7 @@ async def lookup(
         "adverse_action": adverse,
         "reasons": row["reasons"] if row else [],
         "file_summary": summary,
+        "statement": statement,
         "message": message,
     }
 

@@ -35,7 +35,7 @@ _HEADERS = [
         b"script-src 'self'; frame-ancestors 'none'",
     ),
 ]
-_PRIVATE = ("/me", "/lender", "/auditor", "/admin", "/api/")
+_PRIVATE = ("/me", "/lender", "/auditor", "/admin", "/notices", "/api/")
 
 
 class SecurityHeaders:

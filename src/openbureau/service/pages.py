@@ -18,7 +18,7 @@ from sqlalchemy import select, update
 from starlette.concurrency import run_in_threadpool
 
 from openbureau.errors import UserError
-from openbureau.service import audit_tree, bindings, logins, views
+from openbureau.service import audit_tree, bindings, logins, notices, views
 from openbureau.service.api import (
     access_log,
     audited_file,
@@ -237,6 +237,7 @@ def _person_context(ctx: ServiceContext, pub: Any, who: Any) -> dict[str, Any]:
         "attestation_days": ctx.config.attestation_days,
         "statement": statement_state(ctx, who),
         "statement_error": None,
+        "notices": notices.of_person(ctx, views.merged_into(pub, pid)),
     }
 
 
@@ -285,6 +286,7 @@ def person_file(request: Request, who: PersonUser, ctx: Ctx, pub: Snapshot) -> R
         furnishers=views.file_items(pub, pid),
         identity=views.identity_on_file(pub, pid),
         statement=ctx.statements.current_fresh(views.merged_into(pub, pid)),
+        notices=notices.of_person(ctx, views.merged_into(pub, pid)),
         as_of=pub.as_of,
         name=views.person_name(pub, pid),
     )
@@ -492,9 +494,10 @@ def auditor_file(
         furnishers=found["furnishers"],
         identity=found["identity"],
         statement=found["statement"],
+        notices=found["notices"],
         as_of=pub.as_of,
         name=views.person_name(pub, pid),
-        auditor={"person_id": pid, "purpose": AUDITOR_PURPOSES[purpose]},
+        auditor={"person_id": pid, "purpose": AUDITOR_PURPOSES[purpose], "purpose_key": purpose},
     )
 
 

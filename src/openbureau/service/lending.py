@@ -20,6 +20,7 @@ from openbureau.service import views
 from openbureau.service.auth import Principal
 from openbureau.service.context import LENDER_PURPOSES, ServiceContext
 from openbureau.service.errors import ApiError
+from openbureau.service.notices import key_factors
 from openbureau.service.schemas import IdentityIn, LookupIn
 from openbureau.service.serving import Published
 from openbureau.service.store import Lookup
@@ -80,7 +81,8 @@ def decide(row: dict[str, Any] | None, cutoff: int) -> tuple[str, list[dict[str,
         )
     if row["score"] >= cutoff:
         return "approve", [], f"Score {row['score']} is at or above the cut-off {cutoff}."
-    reasons = [{"code": r["code"], "statement": r["statement"]} for r in row["reasons"]][:4]
+    # (the notice's key factors: up to four, and inquiries where they are one)
+    reasons = [{"code": f["code"], "statement": f["statement"]} for f in key_factors(row)]
     return (
         "decline",
         reasons,

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from openbureau.cli import app
 from openbureau.synth import FEED_NAMES
-from openbureau.workspace import init_workspace
+from openbureau.workspace import Workspace, init_workspace
 
 REASON_FOR_DEFECT = {
     "bad_amount": {"bad_amount"},
@@ -113,6 +113,8 @@ def test_demo_runs_the_pipeline(cli, tmp_path) -> None:
     res = cli("demo", "--persons", "300", "--dir", tmp_path / "demo")
     assert res.exit_code == 0, res.stderr
     assert "all feeds" in res.stdout and "NO" not in res.stdout
+    # (its lenders can issue adverse-action notices: the bureau's contact is set)
+    assert Workspace.open(tmp_path / "demo").settings.bureau.contact.startswith("Demo bureau")
     again = cli("demo", "--persons", "300", "--dir", tmp_path / "demo")
     assert again.exit_code == 2 and "--replace" in again.stderr
     assert cli("demo", "--persons", "300", "--dir", tmp_path / "demo", "--replace").exit_code == 0

@@ -36,6 +36,25 @@ class BureauSection(_Section):
         max_length=2,
         description="ISO 3166 country of the bureau: its phone and postcode conventions apply",
     )
+    contact: str = Field(
+        default="",
+        max_length=300,
+        description="how a person reaches the bureau (postal address, phone, web), printed "
+        "on every adverse-action notice; a lender's decline cannot be recorded without it",
+    )
+
+    @field_validator("contact")
+    @classmethod
+    def _plain_contact(cls, value: str) -> str:
+        import unicodedata
+
+        value = value.strip()
+        bad = [ch for ch in value if unicodedata.category(ch).startswith("C")]
+        if bad:
+            raise ValueError(
+                f"holds a control character (U+{ord(bad[0]):04X}): one line of plain text"
+            )
+        return value
 
     @field_validator("country")
     @classmethod
@@ -205,6 +224,8 @@ DEFAULT_TOML = """\
 [bureau]
 name = "openbureau"
 country = "US"                 # ISO 3166 alpha-2: its phone and postcode conventions
+# how a person reaches the bureau, printed on adverse-action notices (needed for them):
+# contact = "Consumer relations, PO Box 1000, Springfield IL 62701; 1-800-555-0100"
 
 [warehouse]
 engine = "duckdb"              # the embedded default

@@ -14,6 +14,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from openbureau.config import SETTINGS_FILE
 from openbureau.ingest import load_spec
 from openbureau.ingest.load import BatchReport, ingest_file
 from openbureau.synth import SynthConfig, generate
@@ -22,6 +23,7 @@ from openbureau.workspace import init_workspace
 ProgressFactory = Callable[..., AbstractContextManager[Callable[[str, int, int], None]]]
 
 INCOMING = "incoming"
+DEMO_CONTACT = "Demo bureau (not a real one): 1 Example Street, Springfield; 555-0100"
 
 
 def run_demo(
@@ -29,6 +31,14 @@ def run_demo(
 ) -> list[BatchReport]:
     """Create a workspace, generate furnisher files into it, ingest them all, summarise."""
     ws = init_workspace(directory)
+    # (a made-up contact, so that the demo's lenders can issue adverse-action notices)
+    settings = ws.root / SETTINGS_FILE
+    settings.write_text(
+        settings.read_text(encoding="utf-8").replace(
+            "[bureau]\n", f'[bureau]\ncontact = "{DEMO_CONTACT}"\n', 1
+        ),
+        encoding="utf-8",
+    )
     console.print(f"[bold]1. Workspace[/] {ws.root}")
 
     with progress() as tick:

@@ -120,7 +120,7 @@ def test_lender_decision_against_the_cutoff_with_adverse_action_reasons(service:
         assert (body["decision"], body["score"]) == (decision, score["score"])
         if decision == "decline":
             assert body["adverse_action"] == [
-                {"code": x["code"], "statement": x["statement"]} for x in score["reasons"][:4]
+                {"code": x["code"], "statement": x["statement"]} for x in score["reasons"]
             ]
         else:
             assert body["adverse_action"] == []

@@ -88,7 +88,7 @@ def test_lender_looks_someone_up_and_sees_a_decision_with_reasons(
     page.wait_for_selector("#decision")
     assert (page.text_content("#decision") or "").strip() == "decline"
     items = page.locator("#adverse-reasons li")
-    assert 1 <= items.count() <= 4
+    assert 1 <= items.count() <= 5  # (four, and inquiries where they are one)
     page.screenshot(path=str(shots / "lender.png"), full_page=True)
 
     # the person sees the lookup under "who looked"
@@ -96,6 +96,42 @@ def test_lender_looks_someone_up_and_sees_a_decision_with_reasons(
     _login(page, site, "pat")
     assert "lena" in (page.text_content("#who-looked") or "")
     assert "which the bureau signs" in (page.text_content("#log-head") or "")
+
+
+def test_a_person_writes_a_statement_a_lender_declines_and_the_notice_prints(
+    page: Any, site: str, service: Service, shots: Path
+) -> None:
+    page.set_viewport_size({"width": 1200, "height": 900})
+    service.client.app.state.ctx.config.bureau_contact = "PO Box 1000, Springfield; 555-0100"
+    _login(page, site, "pat")
+    page.fill("#statement-text", "My card was late while I was in hospital. <b>Ask me.</b>")
+    page.click("#statement button[value=write]")
+    page.wait_for_selector("#statement-current")
+    assert "<b>Ask me.</b>" in (page.text_content("#statement-current") or "")  # as text
+
+    page.context.clear_cookies()
+    _login(page, site, "lena")
+    page.select_option("#purpose", "credit_application")
+    for name, value in service.identity(service.served.person).items():
+        page.fill(f"#{name}", value)
+    page.fill("#cutoff", "850")
+    page.click("#lookup-form button[type=submit]")
+    page.wait_for_selector("#person-statement")
+    assert "in hospital. <b>Ask me.</b>" in (page.text_content("#person-statement") or "")
+    page.fill("#reference", "APP 2026-001")
+    page.click("#decline-form button[type=submit]")
+    page.wait_for_selector("#notice")
+    assert "did not make this decision" in (page.text_content("#did-not-decide") or "")
+    assert page.locator("#key-factors li").count() >= 1
+
+    page.context.clear_cookies()
+    _login(page, site, "pat")
+    page.click("#adverse-actions a:has-text('printable')")
+    page.wait_for_selector("#notice")
+    assert "within 60 days" in (page.text_content("#free-copy") or "")
+    page.emulate_media(media="print")
+    assert page.locator(".no-print").is_hidden()
+    page.screenshot(path=str(shots / "notice.png"), full_page=True)
 
 
 def test_a_person_is_refused_another_persons_file(page: Any, site: str, service: Service) -> None:

@@ -47,6 +47,8 @@ TABLES = {
     "lookups",
     "lookup_windows",
     "attestations",
+    "person_statements",
+    "adverse_action_notices",
     "audit_log",
     "audit_tree",
     "audit_heads",

@@ -12,9 +12,10 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import not_, select
+from starlette.concurrency import run_in_threadpool
 
 from openbureau.scoring.whatif import Scenario
-from openbureau.service import audit, bindings, logins, views
+from openbureau.service import audit, bindings, logins, notices, views
 from openbureau.service.audit_check import LogCheck, record_check, verify_log
 from openbureau.service.auth import Principal
 from openbureau.service.context import AUDITOR_PURPOSES, PURPOSES, ServiceContext
@@ -153,6 +154,7 @@ def own_score(ctx: ServiceContext, pub: Published, who: User, action: str) -> di
     )
     if row is None:
         raise ApiError(404, "no_file", f"person {pid} is not in snapshot {pub.snapshot_id}")
+    row["statement"] = ctx.statements.current_fresh(views.merged_into(pub, pid))
     return row
 
 
@@ -194,6 +196,8 @@ def my_file(who: PersonUser, ctx: Ctx, pub: Snapshot) -> dict[str, Any]:
         "as_of": pub.as_of,
         "furnishers": views.file_items(pub, pid),
         "identity": views.identity_on_file(pub, pid),
+        "statement": ctx.statements.current_fresh(views.merged_into(pub, pid)),
+        "notices": notices.of_person(ctx, views.merged_into(pub, pid)),
     }
 
 
@@ -335,6 +339,9 @@ async def person_score(
     )
     if row is None:
         raise ApiError(404, "no_file", f"no file for person {person_id}")
+    if ctx.statements.stale():
+        await run_in_threadpool(ctx.statements.refresh)
+    row["statement"] = ctx.statements.current(views.merged_into(pub, subject))
     return row
 
 
@@ -424,6 +431,8 @@ def audited_file(
         "as_of": pub.as_of,
         "furnishers": views.file_items(pub, pid),
         "identity": views.identity_on_file(pub, pid, redact=False),
+        "statement": ctx.statements.current_fresh(views.merged_into(pub, pid)),
+        "notices": notices.of_person(ctx, views.merged_into(pub, pid)),
     }
 
 

@@ -14,7 +14,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from openbureau import __version__
 from openbureau.errors import UserError
-from openbureau.service import api, errors, pages
+from openbureau.service import api, api_rights, errors, pages, pages_rights
 from openbureau.service.attest import ensure_signing_key, public_jwks
 from openbureau.service.audit_heads import ensure_log_key, log_keys
 from openbureau.service.context import ServiceConfig, ServiceContext
@@ -35,7 +35,7 @@ _HEADERS = [
         b"script-src 'self'; frame-ancestors 'none'",
     ),
 ]
-_PRIVATE = ("/me", "/lender", "/auditor", "/admin", "/api/")
+_PRIVATE = ("/me", "/lender", "/auditor", "/admin", "/notices", "/api/")
 
 
 class SecurityHeaders:
@@ -73,6 +73,7 @@ def service_config(ws: Workspace, store_url: str | None = None) -> ServiceConfig
     return ServiceConfig(
         workspace=ws.root,
         bureau_name=s.bureau.name,
+        bureau_contact=s.bureau.contact,
         store_url=store_url or s.service.store_url or default_url(ws.root),
         secure_cookies=s.service.secure_cookies,
         session_minutes=s.service.session_minutes,
@@ -137,7 +138,9 @@ def create_app(
     app.state.templates.env.globals["bureau_name"] = config.bureau_name
     errors.install(app)
     app.include_router(api.router)
+    app.include_router(api_rights.router)
     app.include_router(pages.router)
+    app.include_router(pages_rights.router)
     app.mount(
         SWAGGER_ASSETS, StaticFiles(packages=[("fastapi_offline", "static")]), name="swagger-ui"
     )

@@ -16,6 +16,7 @@ from openbureau.service.auth import Principal, audit_detail
 from openbureau.service.limits import AddressLimit, LookupPool, LookupQuota
 from openbureau.service.login_guard import LoginThrottle
 from openbureau.service.serving import Published, ServingStore
+from openbureau.service.statements import StatementBook
 
 # Permissible purposes (after FCRA s.604): a lender states one for every lookup.
 LENDER_PURPOSES = {
@@ -58,6 +59,8 @@ class ServiceConfig:
     forwarded_allow_ips: str = "127.0.0.1"
     audit_sign_every: int = 1000
     audit_sign_interval: int = 10
+    # how to reach the bureau, printed on adverse-action notices ([bureau] contact)
+    bureau_contact: str = ""
 
 
 class CredentialCache:
@@ -115,6 +118,7 @@ class ServiceContext:
         )
         self.audit_writer = audit.AuditWriter(store, on_append=self.heads.after_append)
         self.credentials = CredentialCache()
+        self.statements = StatementBook(store)
         self.logins = LoginThrottle(
             store,
             config.login_failures_per_account,

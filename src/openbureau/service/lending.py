@@ -20,6 +20,7 @@ from openbureau.service import views
 from openbureau.service.auth import Principal
 from openbureau.service.context import LENDER_PURPOSES, ServiceContext
 from openbureau.service.errors import ApiError
+from openbureau.service.notices import key_factors
 from openbureau.service.schemas import IdentityIn, LookupIn
 from openbureau.service.serving import Published
 from openbureau.service.store import Lookup
@@ -80,7 +81,8 @@ def decide(row: dict[str, Any] | None, cutoff: int) -> tuple[str, list[dict[str,
         )
     if row["score"] >= cutoff:
         return "approve", [], f"Score {row['score']} is at or above the cut-off {cutoff}."
-    reasons = [{"code": r["code"], "statement": r["statement"]} for r in row["reasons"]][:4]
+    # (the notice's key factors: up to four, and inquiries where they are one)
+    reasons = [{"code": f["code"], "statement": f["statement"]} for f in key_factors(row)]
     return (
         "decline",
         reasons,
@@ -138,6 +140,11 @@ async def lookup(
             "phone or an email to tell them apart."
         )
     entry = await run_in_threadpool(_record, ctx, who, body, pid, pub, row, decision)
+    statement = (
+        await run_in_threadpool(ctx.statements.current_fresh, views.merged_into(pub, pid))
+        if row and pid
+        else None
+    )
     await ctx.audit_async(
         who,
         ACTION,
@@ -161,6 +168,7 @@ async def lookup(
         "adverse_action": adverse,
         "reasons": row["reasons"] if row else [],
         "file_summary": summary,
+        "statement": statement,
         "message": message,
     }
 

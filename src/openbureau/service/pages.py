@@ -18,7 +18,7 @@ from sqlalchemy import select, update
 from starlette.concurrency import run_in_threadpool
 
 from openbureau.errors import UserError
-from openbureau.service import audit_tree, bindings, logins, views
+from openbureau.service import audit_tree, bindings, logins, notices, views
 from openbureau.service.api import (
     access_log,
     audited_file,
@@ -29,6 +29,7 @@ from openbureau.service.api import (
     same_file,
     verify_limited,
 )
+from openbureau.service.api_rights import statement_state
 from openbureau.service.audit_check import last_check
 from openbureau.service.audit_heads import latest_head
 from openbureau.service.auth import end_session, password_login, start_session
@@ -234,6 +235,9 @@ def _person_context(ctx: ServiceContext, pub: Any, who: Any) -> dict[str, Any]:
         "log_proofs": AccessLogOut.model_validate(proved).model_dump_json(),
         "as_of": pub.as_of,
         "attestation_days": ctx.config.attestation_days,
+        "statement": statement_state(ctx, who),
+        "statement_error": None,
+        "notices": notices.of_person(ctx, views.merged_into(pub, pid)),
     }
 
 
@@ -281,6 +285,8 @@ def person_file(request: Request, who: PersonUser, ctx: Ctx, pub: Snapshot) -> R
         me=who,
         furnishers=views.file_items(pub, pid),
         identity=views.identity_on_file(pub, pid),
+        statement=ctx.statements.current_fresh(views.merged_into(pub, pid)),
+        notices=notices.of_person(ctx, views.merged_into(pub, pid)),
         as_of=pub.as_of,
         name=views.person_name(pub, pid),
     )
@@ -487,9 +493,11 @@ def auditor_file(
         me=who,
         furnishers=found["furnishers"],
         identity=found["identity"],
+        statement=found["statement"],
+        notices=found["notices"],
         as_of=pub.as_of,
         name=views.person_name(pub, pid),
-        auditor={"person_id": pid, "purpose": AUDITOR_PURPOSES[purpose]},
+        auditor={"person_id": pid, "purpose": AUDITOR_PURPOSES[purpose], "purpose_key": purpose},
     )
 
 

@@ -42,6 +42,22 @@ class Reason(BaseModel):
     record_ids: list[str] = []
 
 
+class StatementOut(BaseModel):
+    """The person's own statement on their file, in their words, not the bureau's: untrusted
+    text, to show as text (never as HTML)."""
+
+    text: str
+    at: UtcDateTime = Field(description="when the person wrote this version")
+    words: int
+
+
+STATEMENT_FIELD = Field(
+    default=None,
+    description="the person's own statement on their file (their words, not the bureau's), "
+    "or None; show it with the score",
+)
+
+
 class Score(BaseModel):
     person_id: str
     snapshot_id: str
@@ -52,6 +68,7 @@ class Score(BaseModel):
     unscorable_text: str | None = None
     scorecard_version: str
     reasons: list[Reason] = []
+    statement: StatementOut | None = STATEMENT_FIELD
 
 
 class HistoryPoint(BaseModel):
@@ -126,6 +143,22 @@ class IdentityOnFile(BaseModel):
     history: list[FileEvent]
 
 
+class NoticeSummaryOut(BaseModel):
+    """An adverse-action notice on the file: a lender's decline (the notice itself at
+    ``api_url``, a page at ``url``, a printable one at ``print_url``)."""
+
+    notice_id: int
+    issued_at: UtcDateTime
+    person_id: str
+    lender: str
+    reference: str = Field(description="the lender's own reference for the application")
+    score: int | None
+    as_of: dt.date
+    url: str
+    print_url: str
+    api_url: str
+
+
 class PersonFile(BaseModel):
     person_id: str
     as_of: dt.date
@@ -134,6 +167,10 @@ class PersonFile(BaseModel):
         default=None,
         description="who the file says the person is, as each furnisher "
         "reported it, and how the file was linked",
+    )
+    statement: StatementOut | None = STATEMENT_FIELD
+    notices: list[NoticeSummaryOut] = Field(
+        default=[], description="adverse-action notices on the file, newest first"
     )
 
 
@@ -217,6 +254,7 @@ class LookupOut(BaseModel):
     adverse_action: list[AdverseReason] = []
     reasons: list[Reason] = []
     file_summary: FileSummary | None = None
+    statement: StatementOut | None = STATEMENT_FIELD
     message: str
 
 

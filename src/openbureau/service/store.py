@@ -1,6 +1,6 @@
 """The operational store: accounts, API keys, sessions, failed logins, lender lookups and
-their quota windows, attestations, audit log (a transparency log: entries, tree nodes, signed
-heads).
+their quota windows, attestations, persons' statements, adverse-action notices, audit log (a
+transparency log: entries, tree nodes, signed heads).
 
 SQLAlchemy models on a SQLite file by default (``service/store.sqlite`` in the workspace) or
 PostgreSQL when ``[service] store_url`` is set. The schema is created and changed only by the
@@ -153,6 +153,35 @@ class Attestation(Base):
     snapshot_id: Mapped[str] = mapped_column(String(32))
     score: Mapped[int] = mapped_column(Integer)
     audience: Mapped[str | None] = mapped_column(String(128))
+
+
+class PersonStatement(Base):
+    """One version of a person's statement on their file (up to 100 words, in their own
+    words, shown to every lender that reads the file). Never changed or deleted: an edit is a
+    new row, a removal a row without ``text``; the newest row of a file is its state."""
+
+    __tablename__ = "person_statements"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    person_id: Mapped[str] = mapped_column(String(32), index=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    text: Mapped[str | None] = mapped_column(Text)  # None: the statement was removed
+    actor: Mapped[str] = mapped_column(String(64))  # the username that wrote it
+
+
+class AdverseActionNotice(Base):
+    """A lender's decline and the notice it owes the person (service/notices.py): who, whose,
+    on which score, and the notice as issued (``body``, JSON), kept as it was then."""
+
+    __tablename__ = "adverse_action_notices"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    person_id: Mapped[str] = mapped_column(String(32), index=True)
+    reference: Mapped[str] = mapped_column(String(64))  # the lender's own reference
+    purpose: Mapped[str] = mapped_column(String(32))  # that of the read it relied on
+    snapshot_id: Mapped[str] = mapped_column(String(32))
+    score: Mapped[int | None] = mapped_column(Integer)
+    body: Mapped[str] = mapped_column(Text)
 
 
 class AuditEntry(Base):

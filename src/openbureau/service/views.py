@@ -66,6 +66,23 @@ def current_score(pub: Published, person_id: str) -> dict[str, Any] | None:
     return row
 
 
+def score_in(pub: Published, person_ids: list[str], snapshot_id: str) -> dict[str, Any] | None:
+    """The person's row of snapshot ``snapshot_id`` (under any of their IDs; the serving copy
+    holds every snapshot's scores), or None when that snapshot did not score them."""
+    rows = _rows(
+        pub,
+        """SELECT person_id, snapshot_id, as_of, score, band, unscorable_reason,
+            unscorable_text, reasons, scorecard_version
+        FROM scores WHERE snapshot_id = ? AND list_contains(?, person_id)
+        ORDER BY person_id = ? DESC LIMIT 1""",
+        [snapshot_id, person_ids, person_ids[0]],
+    )
+    if not rows:
+        return None
+    rows[0]["reasons"] = [dict(r) for r in rows[0]["reasons"] or []]
+    return rows[0]
+
+
 def history(pub: Published, person_id: str) -> list[dict[str, Any]]:
     """One point per snapshot up to the current one, oldest first (the latest snapshot of a
     day counts when a day was scored twice)."""

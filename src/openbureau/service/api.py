@@ -144,7 +144,7 @@ def access_log(
 def own_score(ctx: ServiceContext, pub: Published, who: User, action: str) -> dict[str, Any]:
     """The person's own current score row (audited)."""
     pid = views.own_id(pub, who.person_id)
-    row = views.current_score(pub, pid)
+    row = views.current_score(pub, pid, ctx.consent(pub, pid))
     ctx.audit(
         who,
         action,
@@ -184,7 +184,7 @@ def my_score(who: PersonUser, ctx: Ctx, pub: Snapshot) -> dict[str, Any]:
 def my_history(who: PersonUser, ctx: Ctx, pub: Snapshot) -> list[dict[str, Any]]:
     pid = views.own_id(pub, who.person_id)
     ctx.audit(who, "read score history", subject=pid, purpose="consumer_request")
-    return views.history(pub, pid)
+    return views.history(pub, pid, ctx.consent(pub, pid))
 
 
 @router.get("/me/file", response_model=PersonFile, tags=["person"])
@@ -326,7 +326,7 @@ async def person_score(
             raise ApiError(
                 422, "purpose_required", f"purpose: state one of {', '.join(allowed)}", "purpose"
             )
-    row = views.current_score(pub, person_id)
+    row = views.current_score(pub, person_id, ctx.consent(pub, views.own_id(pub, person_id)))
     # (a retired ID's reads are the survivor's: its access log shows them)
     subject = row["person_id"] if row else person_id
     await ctx.audit_async(

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from openbureau.service import audit
 from openbureau.service.audit_signing import HeadSigner
+from openbureau.service.consent import ConsentBook
 from openbureau.service.auth import Principal, audit_detail
 from openbureau.service.limits import AddressLimit, LookupPool, LookupQuota
 from openbureau.service.login_guard import LoginThrottle
@@ -119,6 +120,7 @@ class ServiceContext:
         self.audit_writer = audit.AuditWriter(store, on_append=self.heads.after_append)
         self.credentials = CredentialCache()
         self.statements = StatementBook(store)
+        self.consents = ConsentBook(store)
         self.logins = LoginThrottle(
             store,
             config.login_failures_per_account,
@@ -133,6 +135,11 @@ class ServiceContext:
 
     def published(self) -> Published | None:
         return self.serving.current()
+
+    def consent(self, pub: Published | None, person_id: str) -> bool:
+        """Whether the person's file (under any of its IDs) consents to alternative data now."""
+        ids = [person_id, *(pub.merged.get(person_id, []) if pub is not None else [])]
+        return self.consents.given(ids)
 
     async def audit_async(
         self,

@@ -184,7 +184,7 @@ def _search(
     else:
         pid = views.resolve_person(pub, body.person_id or "")
         match = "found" if pid else "not_found"
-    row = views.current_score(pub, pid) if pid else None
+    row = views.current_score(pub, pid, ctx.consent(pub, pid)) if pid else None
     return match, pid, probability, row, views.file_summary(pub, pid) if pid else None
 
 

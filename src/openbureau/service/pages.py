@@ -29,6 +29,7 @@ from openbureau.service.api import (
     same_file,
     verify_limited,
 )
+from openbureau.service.api_consent import consent_state
 from openbureau.service.api_rights import statement_state
 from openbureau.service.audit_check import last_check
 from openbureau.service.audit_heads import latest_head
@@ -211,9 +212,10 @@ SHOWN_ON_ME = {"reads": 50, "refusals": 20}  # the newest of each; older ones a 
 
 
 def _person_context(ctx: ServiceContext, pub: Any, who: Any) -> dict[str, Any]:
+
     row = own_score(ctx, pub, who, "read score page")
     pid = row["person_id"]
-    points = views.history(pub, pid)
+    points = views.history(pub, pid, ctx.consent(pub, pid))
     # reads apart from refusals: no number of refusals pushes a read off the page
     pages = {k: access_log(ctx, pub, pid, n, who, show=k) for k, n in SHOWN_ON_ME.items()}
     proved = with_proofs(ctx.store, ctx.heads, [e for rows, _ in pages.values() for e in rows])
@@ -237,6 +239,7 @@ def _person_context(ctx: ServiceContext, pub: Any, who: Any) -> dict[str, Any]:
         "attestation_days": ctx.config.attestation_days,
         "statement": statement_state(ctx, who),
         "statement_error": None,
+        "consent": consent_state(ctx, who),
         "notices": notices.of_person(ctx, views.merged_into(pub, pid)),
     }
 

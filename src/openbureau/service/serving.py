@@ -28,6 +28,7 @@ import yaml
 
 from openbureau.engine import Engine
 from openbureau.errors import UserError
+from openbureau.scoring.alternative import ALT_COLUMNS
 from openbureau.scoring.scorecard import Scorecard
 
 SERVING_DIR = "serving"
@@ -247,9 +248,13 @@ class Published:
         query (about 0.3 KB a person)."""
         cur = self.cursor()
         try:
+            # (and the score with alternative data, served with consent: scoring/alternative.py;
+            # a copy published before it has none)
+            have = {c for (c,) in cur.execute("SELECT name FROM pragma_table_info('scores')")}
+            alt = "".join(f", {c}" for c in ALT_COLUMNS if c in have)
             scores: pa.Table = cur.sql(
-                """SELECT person_id, snapshot_id, as_of, score, band, unscorable_reason,
-                       unscorable_text, reasons, scorecard_version
+                f"""SELECT person_id, snapshot_id, as_of, score, band, unscorable_reason,
+                       unscorable_text, reasons, scorecard_version{alt}
                    FROM scores WHERE snapshot_id = ?""",
                 params=[self.snapshot_id],
             ).to_arrow_table()

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 from openbureau.engine import DuckDBEngine, Engine
 from openbureau.errors import UserError
 from openbureau.ingest.vocabulary import ACCOUNT_STATUS, GOOD_STANDING
+from openbureau.scoring.alternative import served, served_sql
 from openbureau.service.serving import Published
 
 T = TypeVar("T")
@@ -57,25 +58,46 @@ def resolve_person(pub: Published, person_id: str) -> str | None:
     return pid if pid in pub.index else None
 
 
-def current_score(pub: Published, person_id: str) -> dict[str, Any] | None:
-    """The person's row of the published snapshot (following a retired id), or None."""
+def current_score(
+    pub: Published, person_id: str, consent: bool = False
+) -> dict[str, Any] | None:
+    """The person's score as served from the published snapshot (following a retired id): the
+    core score, or with ``consent`` the better of it and the score with alternative data
+    (``served_from`` says which); None when the snapshot does not hold the person."""
     row = pub.score_row(person_id)
     if row is None:
         return None
+    row = served(row, consent)
     row["reasons"] = [dict(r) for r in row["reasons"] or []]
     return row
 
 
-def score_in(pub: Published, person_ids: list[str], snapshot_id: str) -> dict[str, Any] | None:
-    """The person's row of snapshot ``snapshot_id`` (under any of their IDs; the serving copy
-    holds every snapshot's scores), or None when that snapshot did not score them."""
+def _score_columns(pub: Published, alias: str = "") -> str:
+    """The served score's columns of a ``scores`` row, for a consent given as parameter ``?``
+    (a copy published before the score with alternative data: the core ones)."""
+    a = f"{alias}." if alias else ""
+    cols = ("score", "band", "unscorable_reason", "unscorable_text", "reasons", "scorecard_version")
+    if pub.scores is None or "alt_score" not in pub.scores.column_names:
+        return ", ".join(f"{a}{c}" for c in cols) + ", 'core' AS served_from"
+    alt = served_sql("?::BOOLEAN", a)
+    return ", ".join(
+        f"CASE WHEN {alt} THEN {a}alt_{c} ELSE {a}{c} END AS {c}" for c in cols
+    ) + f", CASE WHEN {alt} THEN 'alternative' ELSE 'core' END AS served_from"
+
+
+def score_in(
+    pub: Published, person_ids: list[str], snapshot_id: str, consent: bool = False
+) -> dict[str, Any] | None:
+    """The person's served row of snapshot ``snapshot_id`` (under any of their IDs; the
+    serving copy holds every snapshot's scores), or None when that snapshot did not score
+    them."""
+    cols = _score_columns(pub)
     rows = _rows(
         pub,
-        """SELECT person_id, snapshot_id, as_of, score, band, unscorable_reason,
-            unscorable_text, reasons, scorecard_version
+        f"""SELECT person_id, snapshot_id, as_of, {cols}
         FROM scores WHERE snapshot_id = ? AND list_contains(?, person_id)
         ORDER BY person_id = ? DESC LIMIT 1""",
-        [snapshot_id, person_ids, person_ids[0]],
+        [consent] * cols.count("?") + [snapshot_id, person_ids, person_ids[0]],
     )
     if not rows:
         return None
@@ -83,19 +105,23 @@ def score_in(pub: Published, person_ids: list[str], snapshot_id: str) -> dict[st
     return rows[0]
 
 
-def history(pub: Published, person_id: str) -> list[dict[str, Any]]:
+def history(pub: Published, person_id: str, consent: bool = False) -> list[dict[str, Any]]:
     """One point per snapshot up to the current one, oldest first (the latest snapshot of a
-    day counts when a day was scored twice)."""
-    return _rows(
+    day counts when a day was scored twice), each served as :func:`current_score` serves
+    (consent as it is now)."""
+    cols = _score_columns(pub, "s")
+    rows = _rows(
         pub,
-        """SELECT s.as_of, s.snapshot_id, s.score, s.band, s.unscorable_reason
+        f"""SELECT s.as_of, s.snapshot_id, {cols}
         FROM scores s JOIN snapshots n USING (snapshot_id)
         WHERE s.person_id = ? AND s.as_of <= ?
         QUALIFY row_number() OVER (PARTITION BY s.as_of
                                    ORDER BY n.created_at DESC, s.snapshot_id DESC) = 1
         ORDER BY s.as_of""",
-        [person_id, pub.as_of],
+        [consent] * cols.count("?") + [person_id, pub.as_of],
     )
+    keep = ("as_of", "snapshot_id", "score", "band", "unscorable_reason")
+    return [{k: r[k] for k in keep} for r in rows]
 
 
 def file_items(pub: Published, person_id: str) -> dict[str, list[dict[str, Any]]]:

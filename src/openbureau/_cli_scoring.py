@@ -165,7 +165,9 @@ def score(
     ] = None,
     scorecard: Annotated[
         Path | None,
-        typer.Option(help="Core scorecard file, no alternative data (default: the one trained last)."),
+        typer.Option(
+            help="Core scorecard file, no alternative data (default: the one trained last)."
+        ),
     ] = None,
     alt_scorecard: Annotated[
         Path | None,

@@ -119,4 +119,3 @@ def served_sql(consent: str, prefix: str = "") -> str:
         f"({consent} AND {p}alt_score IS NOT NULL "
         f"AND ({p}score IS NULL OR {p}alt_score > {p}score))"
     )
-

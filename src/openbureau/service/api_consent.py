@@ -73,9 +73,7 @@ def consent_state(ctx: ServiceContext, who: Principal) -> dict[str, Any]:
     return out
 
 
-def change_consent(
-    ctx: ServiceContext, who: Principal, given: bool, erase: bool
-) -> dict[str, Any]:
+def change_consent(ctx: ServiceContext, who: Principal, given: bool, erase: bool) -> dict[str, Any]:
     """Record the change (audited), refresh this process's book, and carry out an erasure
     asked for (or leave it pending when the warehouse is busy).
 

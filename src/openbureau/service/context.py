@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from openbureau.service import audit
 from openbureau.service.audit_signing import HeadSigner
-from openbureau.service.consent import ConsentBook
 from openbureau.service.auth import Principal, audit_detail
+from openbureau.service.consent import ConsentBook
 from openbureau.service.limits import AddressLimit, LookupPool, LookupQuota
 from openbureau.service.login_guard import LoginThrottle
 from openbureau.service.serving import Published, ServingStore

@@ -250,7 +250,8 @@ class Published:
         try:
             # (and the score with alternative data, served with consent: scoring/alternative.py;
             # a copy published before it has none)
-            have = {c for (c,) in cur.execute("SELECT name FROM pragma_table_info('scores')")}
+            info = cur.execute("SELECT name FROM pragma_table_info('scores')").fetchall()
+            have = {c for (c,) in info}
             alt = "".join(f", {c}" for c in ALT_COLUMNS if c in have)
             scores: pa.Table = cur.sql(
                 f"""SELECT person_id, snapshot_id, as_of, score, band, unscorable_reason,

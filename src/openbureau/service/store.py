@@ -1,6 +1,6 @@
 """The operational store: accounts, API keys, sessions, failed logins, lender lookups and
-their quota windows, attestations, persons' statements and consents, adverse-action notices, audit log (a
-transparency log: entries, tree nodes, signed heads).
+their quota windows, attestations, persons' statements and consents, adverse-action notices,
+audit log (a transparency log: entries, tree nodes, signed heads).
 
 SQLAlchemy models on a SQLite file by default (``service/store.sqlite`` in the workspace) or
 PostgreSQL when ``[service] store_url`` is set. The schema is created and changed only by the

@@ -58,9 +58,7 @@ def resolve_person(pub: Published, person_id: str) -> str | None:
     return pid if pid in pub.index else None
 
 
-def current_score(
-    pub: Published, person_id: str, consent: bool = False
-) -> dict[str, Any] | None:
+def current_score(pub: Published, person_id: str, consent: bool = False) -> dict[str, Any] | None:
     """The person's score as served from the published snapshot (following a retired id): the
     core score, or with ``consent`` the better of it and the score with alternative data
     (``served_from`` says which); None when the snapshot does not hold the person."""
@@ -80,9 +78,10 @@ def _score_columns(pub: Published, alias: str = "") -> str:
     if pub.scores is None or "alt_score" not in pub.scores.column_names:
         return ", ".join(f"{a}{c}" for c in cols) + ", 'core' AS served_from"
     alt = served_sql("?::BOOLEAN", a)
-    return ", ".join(
-        f"CASE WHEN {alt} THEN {a}alt_{c} ELSE {a}{c} END AS {c}" for c in cols
-    ) + f", CASE WHEN {alt} THEN 'alternative' ELSE 'core' END AS served_from"
+    return (
+        ", ".join(f"CASE WHEN {alt} THEN {a}alt_{c} ELSE {a}{c} END AS {c}" for c in cols)
+        + f", CASE WHEN {alt} THEN 'alternative' ELSE 'core' END AS served_from"
+    )
 
 
 def score_in(

@@ -1,0 +1,130 @@
+"""A person's consent to alternative data: opting in serves the better of the core score and
+the score with alternative data, to the person and to every lender, at once; withdrawing
+returns the core score at once; every change is kept and audited; a withdrawal can erase the
+alternative data, leaving a tombstone."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from typing import Any
+
+import duckdb
+
+from tests.service.conftest import Service
+
+URL = "/api/v1/me/consent"
+
+
+def _lender_score(service: Service) -> int | None:
+    r = service.client.get(
+        f"/api/v1/persons/{service.served.person}/score",
+        params={"purpose": "credit_application"},
+        headers=service.api("lena"),
+    )
+    assert r.status_code == 200, r.text
+    return r.json()["score"]
+
+
+def _put(service: Service, **body: Any) -> dict[str, Any]:
+    r = service.client.put(URL, json=body, headers=service.api("pat"))
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_opting_in_serves_the_better_score_and_opting_out_returns_the_core_one(
+    service: Service,
+) -> None:
+    pat = service.api("pat")
+    before = service.client.get(URL, headers=pat).json()
+    core, alt = before["core_score"], before["alternative_score"]
+    assert before["given"] is False and before["changes"] == []
+    assert before["score"] == core and before["served_from"] == "core"
+    assert service.client.get("/api/v1/me/score", headers=pat).json()["score"] == core
+    assert _lender_score(service) == core
+
+    after = _put(service, given=True)
+    best = max(s for s in (core, alt) if s is not None)
+    assert after["given"] is True and after["score"] == best
+    assert after["served_from"] == ("alternative" if alt is not None and alt > core else "core")
+    assert service.client.get("/api/v1/me/score", headers=pat).json()["score"] == best
+    assert _lender_score(service) == best  # a lender sees it at once
+    history = service.client.get("/api/v1/me/history", headers=pat).json()
+    assert history[-1]["score"] == best
+
+    back = _put(service, given=False)
+    assert back["score"] == core and back["served_from"] == "core"
+    assert _lender_score(service) == core
+    assert [c["change"] for c in back["changes"]] == ["withdrawn", "opted in"]
+    audit = service.client.get(
+        "/api/v1/audit", params={"limit": 1000}, headers=service.api("audrey")
+    ).json()
+    actions = [e["action"] for e in audit if e["subject"] == service.served.person]
+    assert "give consent" in actions and "withdraw consent" in actions
+
+
+def test_the_snapshot_holds_persons_whose_score_rises_with_consent(service: Service) -> None:
+    pub = service.client.app.state.ctx.published()
+    cur = pub.cursor()
+    try:
+        rises, falls, _no_alt_data = cur.execute(
+            """SELECT count(*) FILTER (alt_score > score), count(*) FILTER (alt_score < score),
+                      count(*) FILTER (score IS NOT NULL AND alt_score IS NULL)
+               FROM scores WHERE snapshot_id = ?""",
+            [pub.snapshot_id],
+        ).fetchone()
+    finally:
+        cur.close()
+    assert rises > 0 and falls > 0  # so "the better of the two" is a real choice
+
+
+def test_erase_needs_a_withdrawal(service: Service) -> None:
+    r = service.client.put(URL, json={"given": True, "erase": True}, headers=service.api("pat"))
+    assert r.status_code == 422 and r.json()["error"]["code"] == "erase_needs_withdrawal"
+    assert service.client.get(URL, headers=service.api("pat")).json()["changes"] == []
+
+
+def test_the_page_shows_consent_and_changes_it(service: Service) -> None:
+    c = service.login("pat")
+    page = c.get("/me").text
+    assert 'id="consent-give"' in page and "You have not opted in" in page
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+    r = c.post("/me/consent", data={"csrf_token": token, "change": "give"}, follow_redirects=False)
+    assert r.status_code == 303
+    page = c.get("/me").text
+    assert "You have opted in" in page and 'id="consent-withdraw"' in page
+    assert "opted in by you" in page
+
+
+def test_withdrawing_with_erasure_deletes_the_rows_and_leaves_a_tombstone(
+    service: Service,
+) -> None:
+    wh = service.served.ws / "warehouse.duckdb"
+    shutil.copyfile(wh.resolve(), wh.with_suffix(".copy"))  # (the warehouse is shared: copy)
+    wh.unlink()
+    wh.with_suffix(".copy").rename(wh)
+    pid = service.served.person
+    con = duckdb.connect(str(wh), read_only=True)
+    held = con.execute("SELECT count(*) FROM ledger_payments WHERE person_id = ?", [pid]).fetchone()
+    con.close()
+    _put(service, given=True)
+    state = _put(service, given=False, erase=True)
+    assert state["changes"][0]["erase"] is True and state["changes"][0]["erased_at"] is not None
+    con = duckdb.connect(str(wh), read_only=True)
+    try:
+        left = con.execute(
+            "SELECT count(*) FROM ledger_payments WHERE person_id = ?", [pid]
+        ).fetchone()
+        stone = con.execute(
+            "SELECT person_ids, records, rows_deleted FROM alternative_erasures"
+        ).fetchall()
+    finally:
+        con.close()
+    assert left == (0,)
+    assert len(stone) == 1 and stone[0][0] == [pid]
+    assert f'"ledger_payments": {held[0]}' in stone[0][2]  # counts, never values
+    audit = service.client.get(
+        "/api/v1/audit", params={"limit": 1000}, headers=service.api("audrey")
+    ).json()
+    erased = [e for e in audit if e["action"] == "erase alternative data"]
+    assert erased and erased[0]["subject"] == pid and "records" in erased[0]["detail"]

@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import re
 import shutil
+from pathlib import Path
 from typing import Any
 
 import duckdb
 
-from tests.service.conftest import Service
+from openbureau.service.auth import create_account, issue_api_key
+from openbureau.service.store import open_store
+from tests.service.conftest import PASSWORD, Service
 
 URL = "/api/v1/me/consent"
 
@@ -96,13 +99,19 @@ def test_the_page_shows_consent_and_changes_it(service: Service) -> None:
     assert "opted in by you" in page
 
 
+def _own_warehouse(service: Service) -> Path:
+    """The test's own copy of the warehouse (the served one is shared), which it may erase."""
+    wh = service.served.ws / "warehouse.duckdb"
+    shutil.copyfile(wh.resolve(), wh.with_suffix(".copy"))
+    wh.unlink()
+    wh.with_suffix(".copy").rename(wh)
+    return wh
+
+
 def test_withdrawing_with_erasure_deletes_the_rows_and_leaves_a_tombstone(
     service: Service,
 ) -> None:
-    wh = service.served.ws / "warehouse.duckdb"
-    shutil.copyfile(wh.resolve(), wh.with_suffix(".copy"))  # (the warehouse is shared: copy)
-    wh.unlink()
-    wh.with_suffix(".copy").rename(wh)
+    wh = _own_warehouse(service)
     pid = service.served.person
     con = duckdb.connect(str(wh), read_only=True)
     held = con.execute("SELECT count(*) FROM ledger_payments WHERE person_id = ?", [pid]).fetchone()
@@ -128,3 +137,66 @@ def test_withdrawing_with_erasure_deletes_the_rows_and_leaves_a_tombstone(
     ).json()
     erased = [e for e in audit if e["action"] == "erase alternative data"]
     assert erased and erased[0]["subject"] == pid and "records" in erased[0]["detail"]
+
+
+def _riser(service: Service) -> tuple[str, dict[str, str]]:
+    """A person with bills on file whose score with them is higher than their core score,
+    and the API key of an account ``rhea`` for them."""
+    pub = service.client.app.state.ctx.published()
+    cur = pub.cursor()
+    try:
+        pid = cur.execute(
+            """SELECT s.person_id FROM scores s WHERE snapshot_id = ? AND alt_score > score
+                 AND EXISTS (SELECT 1 FROM file_items i WHERE i.person_id = s.person_id
+                             AND i.kind = 'bill')
+               ORDER BY md5(s.person_id) LIMIT 1""",
+            [pub.snapshot_id],
+        ).fetchone()[0]
+    finally:
+        cur.close()
+    with open_store(service.store_url)() as session:
+        account = create_account(
+            session, username="rhea", role="person", password=PASSWORD, person_id=pid
+        )
+        key = issue_api_key(session, account, with_account=True)
+        session.commit()
+    return str(pid), {"Authorization": f"Bearer {key}"}
+
+
+def _bills(service: Service, headers: dict[str, str]) -> list[dict[str, Any]]:
+    file = service.client.get("/api/v1/me/file", headers=headers).json()
+    return [i for items in file["furnishers"].values() for i in items if i["kind"] == "bill"]
+
+
+def test_erased_bills_and_the_score_with_them_are_not_shown_until_the_next_snapshot(
+    service: Service,
+) -> None:
+    """The published copy still holds the erased bills and the score with them: neither is
+    shown to the person or a lender, even if the person opts in again."""
+    _own_warehouse(service)
+    pid, rhea = _riser(service)
+    lena = service.api("lena")
+
+    def lender() -> tuple[int, int]:
+        r = service.client.post(
+            "/api/v1/lookups",
+            headers=lena,
+            json={"purpose": "credit_application", "person_id": pid, "cutoff": 300},
+        )
+        assert r.status_code == 200, r.text
+        return r.json()["score"], r.json()["file_summary"]["bill_accounts"]
+
+    assert _bills(service, rhea) and lender()[1] > 0
+    given = service.client.put(URL, json={"given": True}, headers=rhea).json()
+    core, alt = given["core_score"], given["alternative_score"]
+    assert given["score"] == alt > core and lender()[0] == alt
+    gone = service.client.put(URL, json={"given": False, "erase": True}, headers=rhea).json()
+    assert gone["changes"][0]["erased_at"] is not None
+
+    again = service.client.put(URL, json={"given": True}, headers=rhea).json()
+    assert again["given"] is True and again["score"] == core and again["served_from"] == "core"
+    assert again["alternative_score"] is None
+    assert lender() == (core, 0)
+    assert _bills(service, rhea) == []
+    history = service.client.get("/api/v1/me/history", headers=rhea).json()
+    assert history[-1]["score"] == core

@@ -184,7 +184,7 @@ def my_score(who: PersonUser, ctx: Ctx, pub: Snapshot) -> dict[str, Any]:
 def my_history(who: PersonUser, ctx: Ctx, pub: Snapshot) -> list[dict[str, Any]]:
     pid = views.own_id(pub, who.person_id)
     ctx.audit(who, "read score history", subject=pid, purpose="consumer_request")
-    return views.history(pub, pid, ctx.consent(pub, pid))
+    return views.history(pub, pid, ctx.consent(pub, pid), ctx.erased_until(pub, pid))
 
 
 @router.get("/me/file", response_model=PersonFile, tags=["person"])
@@ -194,7 +194,7 @@ def my_file(who: PersonUser, ctx: Ctx, pub: Snapshot) -> dict[str, Any]:
     return {
         "person_id": pid,
         "as_of": pub.as_of,
-        "furnishers": views.file_items(pub, pid),
+        "furnishers": views.file_items(pub, pid, ctx.alternative_erased(pub, pid)),
         "identity": views.identity_on_file(pub, pid),
         "statement": ctx.statements.current_fresh(views.merged_into(pub, pid)),
         "notices": notices.of_person(ctx, views.merged_into(pub, pid)),
@@ -429,7 +429,7 @@ def audited_file(
     return {
         "person_id": pid,
         "as_of": pub.as_of,
-        "furnishers": views.file_items(pub, pid),
+        "furnishers": views.file_items(pub, pid, ctx.alternative_erased(pub, pid)),
         "identity": views.identity_on_file(pub, pid, redact=False),
         "statement": ctx.statements.current_fresh(views.merged_into(pub, pid)),
         "notices": notices.of_person(ctx, views.merged_into(pub, pid)),

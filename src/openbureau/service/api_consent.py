@@ -54,7 +54,10 @@ class ConsentOut(BaseModel):
     changes: list[ConsentChangeOut]
     score: int | None = Field(description="my score as served now")
     core_score: int | None = Field(description="my score on credit data only")
-    alternative_score: int | None = Field(description="my score with alternative data")
+    alternative_score: int | None = Field(
+        description="my score with alternative data (none after I had it erased, until the "
+        "next snapshot)"
+    )
     served_from: str = Field(description="core, or alternative")
 
 
@@ -63,11 +66,13 @@ def consent_state(ctx: ServiceContext, who: Principal) -> dict[str, Any]:
     pid = views.own_id(pub, who.person_id)
     out = consent.state(ctx.store, views.merged_into(pub, pid))
     row = pub.score_row(pid) if pub is not None else None
-    served = views.current_score(pub, pid, out["given"]) if pub is not None else None
+    served = views.current_score(pub, pid, ctx.consent(pub, pid)) if pub is not None else None
+    # (the snapshot's score with alternative data the person had erased since is not theirs)
+    erased = ctx.alternative_erased(pub, pid)
     out.update(
         score=served["score"] if served else None,
         core_score=row["score"] if row else None,
-        alternative_score=row.get("alt_score") if row else None,
+        alternative_score=row.get("alt_score") if row and not erased else None,
         served_from=served["served_from"] if served else "core",
     )
     return out

@@ -16,6 +16,7 @@ stays pending (``erased_at`` NULL) and ``openbureau consent erase-pending`` carr
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import time
 from pathlib import Path
@@ -143,6 +144,9 @@ class ConsentBook:
         self.store = store
         self.ttl = ttl
         self._latest: dict[str, tuple[int, bool]] = {}  # person_id -> (row id, given)
+        # erasures asked for: person_id -> {row id: carried out at, None while pending}
+        self._erasures: dict[str, dict[int, dt.datetime | None]] = {}
+        self._pending: dict[int, str] = {}  # row id -> person_id, while pending
         self._last_id = 0
         self._checked = -float("inf")
         self._lock = threading.Lock()
@@ -152,14 +156,30 @@ class ConsentBook:
         with self._lock:
             checked = time.monotonic()
             with self.store() as session:
+                cols = (
+                    PersonConsent.id,
+                    PersonConsent.person_id,
+                    PersonConsent.given,
+                    PersonConsent.erase,
+                    PersonConsent.erased_at,
+                )
                 rows = session.execute(
-                    select(PersonConsent.id, PersonConsent.person_id, PersonConsent.given)
-                    .where(PersonConsent.id > self._last_id)
-                    .order_by(PersonConsent.id)
+                    select(*cols).where(PersonConsent.id > self._last_id).order_by(PersonConsent.id)
                 ).all()
-                for rid, pid, given in rows:
-                    self._latest[pid] = (rid, bool(given))
-                    self._last_id = rid
+                if self._pending:  # (carried out since? only erased_at changes on a row)
+                    rows += session.execute(
+                        select(*cols).where(PersonConsent.id.in_(list(self._pending)))
+                    ).all()
+                for rid, pid, given, erase, erased_at in rows:
+                    if rid > self._last_id:
+                        self._latest[pid] = (rid, bool(given))
+                        self._last_id = rid
+                    if erase:
+                        self._erasures.setdefault(pid, {})[rid] = erased_at
+                        if erased_at is None:
+                            self._pending[rid] = pid
+                        else:
+                            self._pending.pop(rid, None)
             self._checked = checked
 
     def given(self, person_ids: list[str]) -> bool:
@@ -169,3 +189,15 @@ class ConsentBook:
             self.refresh()
         found = [self._latest[p] for p in person_ids if p in self._latest]
         return bool(found) and max(found)[1]
+
+    def erased_until(self, person_ids: list[str]) -> dt.datetime | None:
+        """When the file's alternative data was last erased at its request (under any of its
+        IDs): a snapshot made before then still holds it, so neither its bills nor its score
+        with alternative data may be shown; ``datetime.max`` while an erasure is pending;
+        None when the file has asked for none (refreshed first when stale)."""
+        if time.monotonic() - self._checked > self.ttl:
+            self.refresh()
+        found = [at for p in person_ids for at in self._erasures.get(p, {}).values()]
+        if not found:
+            return None
+        return dt.datetime.max if None in found else max(a for a in found if a is not None)

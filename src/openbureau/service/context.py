@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import threading
 import time
@@ -137,9 +138,23 @@ class ServiceContext:
         return self.serving.current()
 
     def consent(self, pub: Published | None, person_id: str) -> bool:
-        """Whether the person's file (under any of its IDs) consents to alternative data now."""
+        """Whether the person's file (under any of its IDs) consents to alternative data now,
+        and ``pub``'s score with it may be served (not when the file's alternative data was
+        erased after the snapshot was made: :meth:`alternative_erased`)."""
         ids = [person_id, *(pub.merged.get(person_id, []) if pub is not None else [])]
-        return self.consents.given(ids)
+        return self.consents.given(ids) and not self.alternative_erased(pub, person_id)
+
+    def erased_until(self, pub: Published | None, person_id: str) -> dt.datetime | None:
+        """See :meth:`ConsentBook.erased_until` (the file under any of its IDs)."""
+        ids = [person_id, *(pub.merged.get(person_id, []) if pub is not None else [])]
+        return self.consents.erased_until(ids)
+
+    def alternative_erased(self, pub: Published | None, person_id: str) -> bool:
+        """Whether the file's alternative data was erased (or is to be) after ``pub``'s
+        snapshot was made: its bills and its score with them, still in that copy until the
+        next snapshot, are not shown to anyone."""
+        until = self.erased_until(pub, person_id)
+        return until is not None and (pub is None or pub.made_at is None or pub.made_at <= until)
 
     async def audit_async(
         self,

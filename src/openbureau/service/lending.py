@@ -185,7 +185,13 @@ def _search(
         pid = views.resolve_person(pub, body.person_id or "")
         match = "found" if pid else "not_found"
     row = views.current_score(pub, pid, ctx.consent(pub, pid)) if pid else None
-    return match, pid, probability, row, views.file_summary(pub, pid) if pid else None
+    return (
+        match,
+        pid,
+        probability,
+        row,
+        views.file_summary(pub, pid, ctx.alternative_erased(pub, pid)) if pid else None,
+    )
 
 
 async def _refused(ctx: ServiceContext, who: Principal, body: LookupIn, why: str) -> None:

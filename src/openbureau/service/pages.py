@@ -212,10 +212,9 @@ SHOWN_ON_ME = {"reads": 50, "refusals": 20}  # the newest of each; older ones a 
 
 
 def _person_context(ctx: ServiceContext, pub: Any, who: Any) -> dict[str, Any]:
-
     row = own_score(ctx, pub, who, "read score page")
     pid = row["person_id"]
-    points = views.history(pub, pid, ctx.consent(pub, pid))
+    points = views.history(pub, pid, ctx.consent(pub, pid), ctx.erased_until(pub, pid))
     # reads apart from refusals: no number of refusals pushes a read off the page
     pages = {k: access_log(ctx, pub, pid, n, who, show=k) for k, n in SHOWN_ON_ME.items()}
     proved = with_proofs(ctx.store, ctx.heads, [e for rows, _ in pages.values() for e in rows])
@@ -286,7 +285,7 @@ def person_file(request: Request, who: PersonUser, ctx: Ctx, pub: Snapshot) -> R
         request,
         "file.html",
         me=who,
-        furnishers=views.file_items(pub, pid),
+        furnishers=views.file_items(pub, pid, ctx.alternative_erased(pub, pid)),
         identity=views.identity_on_file(pub, pid),
         statement=ctx.statements.current_fresh(views.merged_into(pub, pid)),
         notices=notices.of_person(ctx, views.merged_into(pub, pid)),

@@ -231,6 +231,7 @@ class Published:
     index: dict[str, int] = field(default_factory=dict)  # person_id -> row of ``scores``
     moved: dict[str, str] = field(default_factory=dict)  # retired person_id -> survivor
     merged: dict[str, list[str]] = field(default_factory=dict)  # survivor -> its retired IDs
+    made_at: dt.datetime | None = None  # when the snapshot was made (UTC, the warehouse clock)
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         return self.connection.cursor()
@@ -332,12 +333,14 @@ class ServingStore:
             None,
         )
         yaml_text = con.execute(
-            "SELECT scorecard_yaml FROM snapshots WHERE snapshot_id = ?", [snapshot_id]
+            "SELECT scorecard_yaml, created_at FROM snapshots WHERE snapshot_id = ?",
+            [snapshot_id],
         ).fetchone()
         card = Scorecard.model_validate(yaml.safe_load(yaml_text[0])) if yaml_text else None
         if snapshot_id is None or card is None:
             raise UserError(f"{path}: not a serving copy of a score snapshot")
         published = Published(path, str(snapshot_id), as_of, card, con, tables)
+        published.made_at = yaml_text[1] if yaml_text else None
         published.load_scores()
         # What was just loaded lives as long as the snapshot: keep it out of the collector's
         # full passes, which otherwise stall every request for ~0.1 s now and then.

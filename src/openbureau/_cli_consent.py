@@ -48,6 +48,7 @@ def consent_set(
 
     if erase and given:
         raise UserError("--erase: only a withdrawal can erase the alternative data")
+    person = _file_of(workspace, person)
     factory = _store(workspace, store)
     who = bindings.operator()
     change = consent.record(factory, person, given, who.name, who.role, erase=erase)
@@ -58,10 +59,35 @@ def consent_set(
         _erase(factory, workspace, change, person, who)
 
 
+def _file_of(workspace: Path, person: str) -> str:
+    """The person's file ID now in use (a retired ID gives its survivor's), refused when the
+    published snapshot holds no such person: a consent on nobody would be recorded silently."""
+    from openbureau.service import views
+    from openbureau.service.serving import ServingStore
+
+    pub = ServingStore(Workspace.open(workspace).root).current()
+    if pub is None:
+        raise UserError("no published snapshot yet: run `openbureau score` first")
+    pid = views.resolve_person(pub, person)
+    if pid is None:
+        raise UserError(f"person {person}: not in the published snapshot {pub.snapshot_id}")
+    return pid
+
+
+def _ids_of(workspace: Path, person: str) -> list[str]:
+    """The file's IDs (the one in use and those merged into it): its erasure covers them all."""
+    from openbureau.service import views
+    from openbureau.service.serving import ServingStore
+
+    pub = ServingStore(Workspace.open(workspace).root).current()
+    return views.merged_into(pub, person)
+
+
 def _erase(factory, workspace: Path, change: int, person: str, who) -> None:
     from openbureau.service import consent
 
-    done = consent.carry_out_erasure(factory, Workspace.open(workspace).root, change, [person])
+    root = Workspace.open(workspace).root
+    done = consent.carry_out_erasure(factory, root, change, _ids_of(workspace, person))
     if done is None:
         raise UserError("the warehouse is busy: run `openbureau consent erase-pending` later")
     detail = f"erasure {done['erasure_id']}: {done['records']} records, {done['rows']} rows"

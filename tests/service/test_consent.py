@@ -200,3 +200,59 @@ def test_erased_bills_and_the_score_with_them_are_not_shown_until_the_next_snaps
     assert _bills(service, rhea) == []
     history = service.client.get("/api/v1/me/history", headers=rhea).json()
     assert history[-1]["score"] == core
+
+
+def test_a_person_whose_score_rises_with_consent_gets_it_at_once_and_loses_it_at_once(
+    service: Service,
+) -> None:
+    pid, rhea = _riser(service)
+
+    def lender() -> int:
+        r = service.client.get(
+            f"/api/v1/persons/{pid}/score",
+            params={"purpose": "credit_application"},
+            headers=service.api("lena"),
+        )
+        assert r.status_code == 200, r.text
+        return int(r.json()["score"])
+
+    before = service.client.get(URL, headers=rhea).json()
+    core, alt = before["core_score"], before["alternative_score"]
+    assert alt > core and before["score"] == core and lender() == core
+    assert service.client.get("/api/v1/me/history", headers=rhea).json()[-1]["score"] == core
+
+    given = service.client.put(URL, json={"given": True}, headers=rhea).json()
+    assert given["score"] == alt and given["served_from"] == "alternative"
+    assert lender() == alt
+    assert service.client.get("/api/v1/me/score", headers=rhea).json()["score"] == alt
+    assert service.client.get("/api/v1/me/history", headers=rhea).json()[-1]["score"] == alt
+
+    back = service.client.put(URL, json={"given": False}, headers=rhea).json()
+    assert back["score"] == core and lender() == core
+    assert service.client.get("/api/v1/me/history", headers=rhea).json()[-1]["score"] == core
+
+
+def test_an_operator_records_a_consent_the_person_asked_for(service: Service) -> None:
+    from typer.testing import CliRunner
+
+    from openbureau.cli import app
+
+    runner = CliRunner()
+    where = ["-w", str(service.served.ws), "--store", service.store_url]
+    pid = service.served.person
+    for args, words in (
+        (["P-NOBODY", "--give"], "person P-NOBODY: not in the published snapshot"),
+        ([pid, "--give", "--erase"], "only a withdrawal can erase"),
+    ):
+        res = runner.invoke(app, ["consent", "set", *args, *where])
+        assert res.exit_code == 2 and words in res.stderr, res.output
+        assert len(res.stderr.strip().splitlines()) == 1
+    assert service.client.get(URL, headers=service.api("pat")).json()["changes"] == []
+    res = runner.invoke(app, ["consent", "set", pid, "--give", *where])
+    assert res.exit_code == 0, res.output
+    state = service.client.get(URL, headers=service.api("pat")).json()
+    assert state["given"] is True and state["changes"][0]["by"] != "you"
+    audit = service.client.get(
+        "/api/v1/audit", params={"limit": 1000}, headers=service.api("audrey")
+    ).json()
+    assert any(e["action"] == "give consent" and e["subject"] == pid for e in audit)

@@ -163,9 +163,13 @@ class ConsentBook:
                     PersonConsent.erase,
                     PersonConsent.erased_at,
                 )
-                rows = session.execute(
-                    select(*cols).where(PersonConsent.id > self._last_id).order_by(PersonConsent.id)
-                ).all()
+                rows = list(
+                    session.execute(
+                        select(*cols)
+                        .where(PersonConsent.id > self._last_id)
+                        .order_by(PersonConsent.id)
+                    ).all()
+                )
                 if self._pending:  # (carried out since? only erased_at changes on a row)
                     rows += session.execute(
                         select(*cols).where(PersonConsent.id.in_(list(self._pending)))

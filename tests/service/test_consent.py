@@ -79,6 +79,18 @@ def test_the_snapshot_holds_persons_whose_score_rises_with_consent(service: Serv
     finally:
         cur.close()
     assert rises > 0 and falls > 0  # so "the better of the two" is a real choice
+    # reasons with alternative data are looked up only where that score can be served
+    cur = pub.cursor()
+    try:
+        unservable_with_reasons, servable_with_reasons = cur.execute(
+            """SELECT count(*) FILTER (alt_score <= score AND alt_reasons IS NOT NULL),
+                      count(*) FILTER (alt_score > score AND len(alt_reasons) > 0)
+               FROM scores WHERE snapshot_id = ?""",
+            [pub.snapshot_id],
+        ).fetchone()
+    finally:
+        cur.close()
+    assert unservable_with_reasons == 0 and servable_with_reasons > 0
 
 
 def test_erase_needs_a_withdrawal(service: Service) -> None:

@@ -10,6 +10,8 @@ with the person's consent, and then only when they help:
 - a snapshot holds both scores per person (``scores.score`` is the core score,
   ``scores.alt_score`` the score with alternative data); the service serves the core score to a
   person without consent, and the better of the two to a person with it (:func:`served`).
+  ``alt_reasons`` are looked up only where the alternative score is above the core one (the
+  only rows it can be served from): elsewhere they are NULL.
 
 So opting in never lowers a score, withdrawing returns the core score at once, and a person
 without alternative data loses nothing for it.

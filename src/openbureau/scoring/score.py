@@ -272,9 +272,17 @@ def compute_scores(
         engine.execute(
             f"CREATE OR REPLACE TEMP TABLE {prefix}scored AS {_scored_sql(c, 'score_features')}"
         )
-        engine.execute(
-            f"CREATE OR REPLACE TEMP TABLE {prefix}reasons AS {_reasons_sql(c, prefix + 'scored')}"
-        )
+        source = prefix + "scored"
+        if prefix == "score_alt_":
+            # A score with alternative data is served only where it is above the core one
+            # (alternative.better): only there are its reasons and their records looked up.
+            engine.execute(
+                "CREATE OR REPLACE TEMP TABLE score_alt_servable AS SELECT a.* "
+                "FROM score_alt_scored a LEFT JOIN score_scored c USING (person_id) "
+                "WHERE a.score IS NOT NULL AND (c.score IS NULL OR a.score > c.score)"
+            )
+            source = "score_alt_servable"
+        engine.execute(f"CREATE OR REPLACE TEMP TABLE {prefix}reasons AS {_reasons_sql(c, source)}")
     wanted = " UNION ".join(
         f"SELECT person_id, factor AS feature FROM {prefix}reasons" for prefix, _ in cards
     )
@@ -344,6 +352,7 @@ def drop_score_tables(engine: Engine) -> None:
         "score_reasons",
         "score_alt_scored",
         "score_alt_reasons",
+        "score_alt_servable",
         "score_wanted",
         "score_evidence",
     ):

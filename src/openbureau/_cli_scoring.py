@@ -108,6 +108,7 @@ def train(
             name=name,
             customs=customs,
             progress=tick,
+            ageing=ws.settings.ageing,
         )
     card = result.scorecard
     console.print(
@@ -142,7 +143,7 @@ def score(
     card = load_scorecard(_scorecard_path(ws, scorecard))
     with ws.engine() as engine, progress_bar(transient=True) as tick:
         tick("scoring", 0, 0)
-        report = score_snapshot(engine, card, day)
+        report = score_snapshot(engine, card, day, ageing=ws.settings.ageing)
         tick("publishing for the service", 0, 0)
         publish_snapshot(engine, ws.root, report.snapshot_id, "score_features")
         dist = score_distribution(engine, report.snapshot_id)

@@ -453,7 +453,7 @@ def publish(
         if card is None:
             raise UserError(f"no score snapshot {sid!r}")
         tick("features", 0, 0)
-        compute_features(engine, as_of, into="publish_features")
+        compute_features(engine, as_of, into="publish_features", ageing=ws.settings.ageing)
         add_custom_features(
             engine,
             "publish_features",

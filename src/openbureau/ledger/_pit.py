@@ -14,16 +14,18 @@ session:
 Everything reads the ``*_known`` views: of each record, the version that was the furnisher's
 latest report on D (a report re-sent with other values replaces the old one only from the new
 report's reported date on), bureau corrections (which hold from the report's start) and
-suppressions (disputed, aged off, no consent) honoured.
+suppressions (disputed, no consent) honoured; items aged off by D (``ageing``) left out.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 
+from openbureau.config import AgeingSection
 from openbureau.engine import Engine
 from openbureau.ingest.vocabulary import CHARGED_OFF, REVOLVING, STATUS_RANK
 from openbureau.ledger._schema import EVENTS
+from openbureau.ledger.ageing import create_ageing_filters
 from openbureau.ledger.build import upgrade_schema
 
 _CHARGED_OFF = STATUS_RANK[CHARGED_OFF]
@@ -33,16 +35,20 @@ def date_literal(as_of: dt.date) -> str:
     return f"DATE '{as_of.isoformat()}'"
 
 
-def create_pit_views(engine: Engine, as_of: dt.date) -> None:
-    """(Re)create the ``pit_*`` temp tables for ``as_of`` (see module docstring)."""
+def create_pit_views(
+    engine: Engine, as_of: dt.date, ageing: AgeingSection | None = None
+) -> None:
+    """(Re)create the ``pit_*`` temp tables for ``as_of`` (see module docstring); items aged
+    off by ``as_of`` under ``ageing`` (default: the law's periods) are left out."""
     upgrade_schema(engine)
     d = date_literal(as_of)
     known = {e: _known_on(t.known, d) for e, t in EVENTS.items()}
+    known_on_d = f"WHERE reported_date <= {d} AND event_date <= {d}"
+    aged = create_ageing_filters(engine, as_of, f"({known['account_status']} {known_on_d})", ageing)
     # Row-level scopes are views (a copy of every status row would cost gigabytes at a
     # million persons); the per-account summary, read many times, is materialised.
     engine.execute(f"""CREATE OR REPLACE TEMP VIEW pit_status AS
-        SELECT * FROM {known["account_status"]}
-        WHERE reported_date <= {d} AND event_date <= {d}""")
+        SELECT * FROM {known["account_status"]} s {known_on_d}{aged.status}""")
     engine.execute(f"""CREATE OR REPLACE TEMP TABLE pit_accounts AS
         SELECT person_id, account_id,
             arg_max(product, event_date) AS product,
@@ -80,18 +86,18 @@ def create_pit_views(engine: Engine, as_of: dt.date) -> None:
         AND last_period > {d} - INTERVAL 3 MONTH""")
     engine.execute(f"""CREATE OR REPLACE TEMP VIEW pit_inquiries AS
         SELECT * FROM {known["inquiry"]}
-        WHERE reported_date <= {d} AND event_date <= {d}""")
+        WHERE reported_date <= {d} AND event_date <= {d}{aged.inquiry}""")
     engine.execute(f"""CREATE OR REPLACE TEMP VIEW pit_payments AS
         SELECT *, CASE
                 WHEN paid_date IS NOT NULL AND paid_date <= {d}
                     THEN greatest(coalesce(days_late, date_diff('day', due_date, paid_date)), 0)
                 ELSE greatest(date_diff('day', due_date, {d}), 0) END AS days_late_asof
         FROM {known["payment"]}
-        WHERE reported_date <= {d} AND due_date <= {d}""")
+        WHERE reported_date <= {d} AND due_date <= {d}{aged.payment}""")
     engine.execute(f"""CREATE OR REPLACE TEMP VIEW pit_public AS
         SELECT *, CASE WHEN resolved_date <= {d} THEN resolved_date END AS resolved_asof
         FROM {known["public_record"]}
-        WHERE reported_date <= {d} AND filed_date <= {d}""")
+        WHERE reported_date <= {d} AND filed_date <= {d}{aged.public}""")
 
 
 def _known_on(view: str, d: str) -> str:

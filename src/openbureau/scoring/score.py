@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from openbureau.config import AgeingSection
 from openbureau.engine import Engine
 from openbureau.errors import UserError
 from openbureau.ledger import build_ledger
@@ -130,8 +131,13 @@ def _reasons_sql(card: Scorecard, scored: str) -> str:
         FROM (SELECT * FROM top UNION ALL SELECT * FROM fifth)"""
 
 
-def score_snapshot(engine: Engine, card: Scorecard, as_of: dt.date) -> SnapshotReport:
+def score_snapshot(
+    engine: Engine, card: Scorecard, as_of: dt.date, *, ageing: AgeingSection | None = None
+) -> SnapshotReport:
     """Score every indexed person as of ``as_of`` and publish one immutable snapshot.
+
+    Items aged off by ``as_of`` under ``ageing`` (bureau.toml's ``[ageing]``; default: the
+    law's periods) never count in features or reasons.
 
     Raises:
         FactorRefused: the scorecard uses a protected or uncheckable field.
@@ -143,7 +149,7 @@ def score_snapshot(engine: Engine, card: Scorecard, as_of: dt.date) -> SnapshotR
     build_ledger(engine)
     guard_scorecard(card, engine)
     ensure_schema(engine)
-    compute_features(engine, as_of, into="score_features")
+    compute_features(engine, as_of, into="score_features", ageing=ageing)
     add_custom_features(
         engine,
         "score_features",

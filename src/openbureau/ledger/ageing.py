@@ -77,7 +77,7 @@ def delinquency_sql(rows: str, rules: AgeingSection = DEFAULT_RULES) -> str:
     return f"""
     WITH late AS (
         SELECT record_id, account_id, {account} AS run_key, event_date, status_rank,
-            first_delinquency_date, {plausible} AS furnished,
+            first_delinquency_date, coalesce({plausible}, false) AS furnished,
             CAST(event_date - to_months(least(status_rank, {_CHARGED_OFF}) - 1) AS DATE)
                 AS began
         FROM {rows} WHERE status_rank >= 1),

@@ -236,14 +236,14 @@ class AgeingSection(_Section):
         default="7y",
         description="late payments on an account: from the date of first delinquency",
     )
-    chargeoff: str = Field(
+    charged_off: str = Field(
         default="7y",
         description="a charged-off account (the whole tradeline): from the date of first "
         "delinquency",
     )
     late_bill: str = Field(
-        default="7y", description="a utility, telecom or rent bill paid late or unpaid: from "
-        "its due date"
+        default="7y",
+        description="a utility, telecom or rent bill paid late or unpaid: from its due date",
     )
     civil_judgment: str = Field(default="7y", description="from the filing date")
     tax_lien: str = Field(default="7y", description="from the release, or the filing date")
@@ -327,10 +327,10 @@ forwarded_allow_ips = "127.0.0.1"
 audit_sign_every = 1000        # sign a head of the audit log every N entries (0: not by count)
 audit_sign_interval = 10       # ... and on demand (an access log) at most once every N seconds
 
-[ageing]                       # negative items stop counting after (FCRA 605): "7y", "18m", "7y180d"
+[ageing]                       # negative items stop counting after (FCRA 605): "7y", "18m"...
 delinquency = "7y"             # late payments on an account, from the date of first delinquency
-chargeoff = "7y"               # a charged-off account (all of it), from the date of first delinquency
-late_bill = "7y"               # a utility, telecom or rent bill paid late or unpaid, from its due date
+charged_off = "7y"             # a charged-off account (all of it), from the same date
+late_bill = "7y"               # a utility, telecom or rent bill paid late or unpaid, from due date
 civil_judgment = "7y"          # from filing
 tax_lien = "7y"                # from its release (payment), or from filing while unreleased
 bankruptcy_ch7 = "10y"         # from filing

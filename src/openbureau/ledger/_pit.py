@@ -35,9 +35,7 @@ def date_literal(as_of: dt.date) -> str:
     return f"DATE '{as_of.isoformat()}'"
 
 
-def create_pit_views(
-    engine: Engine, as_of: dt.date, ageing: AgeingSection | None = None
-) -> None:
+def create_pit_views(engine: Engine, as_of: dt.date, ageing: AgeingSection | None = None) -> None:
     """(Re)create the ``pit_*`` temp tables for ``as_of`` (see module docstring); items aged
     off by ``as_of`` under ``ageing`` (default: the law's periods) are left out."""
     upgrade_schema(engine)

@@ -9,7 +9,7 @@ features and reasons never see them. The periods come from ``[ageing]`` in burea
 (``config.AgeingSection``); docs/ledger.md says what each counts from and why.
 
 - **Account status rows.** A row 30 or more days late (``status_rank >= 1``) is negative. It
-  ages off its *date of first delinquency* (DOFD) plus ``delinquency`` (``chargeoff`` for a
+  ages off its *date of first delinquency* (DOFD) plus ``delinquency`` (``charged_off`` for a
   charge-off row). A charged-off account ages off whole (every row of the tradeline) when its
   charge-off does; late payments on an account brought current age off row by row, and the
   account's good months keep counting.
@@ -71,7 +71,7 @@ def delinquency_sql(rows: str, rules: AgeingSection = DEFAULT_RULES) -> str:
         "AND first_delinquency_date >= coalesce(opened_date, first_delinquency_date)"
     )
     kind_ages = (
-        f"CASE WHEN status_rank >= {_CHARGED_OFF} THEN {_after('dofd', rules, 'chargeoff')} "
+        f"CASE WHEN status_rank >= {_CHARGED_OFF} THEN {_after('dofd', rules, 'charged_off')} "
         f"ELSE {_after('dofd', rules, 'delinquency')} END"
     )
     return f"""
@@ -127,10 +127,10 @@ def bill_ages_sql(day: str, rules: AgeingSection = DEFAULT_RULES) -> str:
     """The day a bill row ages off: a bill paid late or unpaid on ``day``; NULL for one paid on
     time, which never ages."""
     on_time = (
-        f"paid_date <= {day} "
-        "AND coalesce(days_late, date_diff('day', due_date, paid_date)) <= 0"
+        f"paid_date <= {day} AND coalesce(days_late, date_diff('day', due_date, paid_date)) <= 0"
     )
-    return f"CASE WHEN NOT coalesce({on_time}, false) THEN {_after('due_date', rules, 'late_bill')} END"
+    ages = _after("due_date", rules, "late_bill")
+    return f"CASE WHEN NOT coalesce({on_time}, false) THEN {ages} END"
 
 
 def inquiry_ages_sql(rules: AgeingSection = DEFAULT_RULES) -> str:
@@ -162,7 +162,7 @@ def create_ageing_filters(
     rules = rules or DEFAULT_RULES
     d = f"DATE '{as_of.isoformat()}'"
     shortest = min(
-        (rules.period(k) for k in ("delinquency", "chargeoff")), key=lambda p: p.approx_days
+        (rules.period(k) for k in ("delinquency", "charged_off")), key=lambda p: p.approx_days
     )
     earliest = engine.scalar(
         "SELECT CAST(least(min(event_date) - INTERVAL 6 MONTH, min(first_delinquency_date)) "

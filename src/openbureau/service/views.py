@@ -108,7 +108,8 @@ def _file_item_columns(pub: Published) -> set[str]:
 def _ageing_columns(pub: Published) -> str:
     have = _file_item_columns(pub)
     return ", ".join(
-        name if name in have else f"{missing} AS {name}" for name, missing in _AGEING_COLUMNS.items()
+        name if name in have else f"{missing} AS {name}"
+        for name, missing in _AGEING_COLUMNS.items()
     )
 
 

@@ -42,7 +42,8 @@ def create_pit_views(engine: Engine, as_of: dt.date, ageing: AgeingSection | Non
     d = date_literal(as_of)
     known = {e: _known_on(t.known, d) for e, t in EVENTS.items()}
     known_on_d = f"WHERE reported_date <= {d} AND event_date <= {d}"
-    aged = create_ageing_filters(engine, as_of, f"({known['account_status']} {known_on_d})", ageing)
+    status_on_d = f"(SELECT * FROM {known['account_status']} k {known_on_d})"
+    aged = create_ageing_filters(engine, as_of, status_on_d, ageing)
     # Row-level scopes are views (a copy of every status row would cost gigabytes at a
     # million persons); the per-account summary, read many times, is materialised.
     engine.execute(f"""CREATE OR REPLACE TEMP VIEW pit_status AS

@@ -126,9 +126,12 @@ def test_items_count_just_inside_their_period_and_not_just_outside(
         assert aged["months_since_delinquency"] is None and aged["tradelines"] == 1
 
         # Aged off, never gone: every row is still in the ledger.
-        assert engine.scalar(
-            "SELECT count(*) FROM ledger_account_status_effective WHERE person_id = ?", [alpha]
-        ) == 24 + 119
+        assert (
+            engine.scalar(
+                "SELECT count(*) FROM ledger_account_status_effective WHERE person_id = ?", [alpha]
+            )
+            == 24 + 119
+        )
         # ... and nothing of it is evidence for a reason
         evidence = engine.query(
             "SELECT DISTINCT person_id FROM pit_status WHERE account_id LIKE '%:A1'"
@@ -200,12 +203,12 @@ def test_bureau_toml_sets_the_periods(copy_population, cli, link_small, tmp_path
         assert _features(engine, dt.date(2024, 1, 10), alpha, rules)["tradelines"] == 2
         assert _features(engine, dt.date(2025, 1, 9), alpha, rules)["tradelines"] == 2
         assert _features(engine, dt.date(2025, 1, 10), alpha, rules)["tradelines"] == 1
-        assert _features(engine, dt.date(2022, 3, 1), gamma, rules)[
-            "months_since_delinquency"
-        ] is None
-        assert _features(engine, dt.date(2022, 2, 28), gamma, rules)[
-            "months_since_delinquency"
-        ] == 59
+        assert (
+            _features(engine, dt.date(2022, 3, 1), gamma, rules)["months_since_delinquency"] is None
+        )
+        assert (
+            _features(engine, dt.date(2022, 2, 28), gamma, rules)["months_since_delinquency"] == 59
+        )
     toml.write_text(text.replace('inquiry = "2y"', 'inquiry = "3m"'))
     res = cli("ledger", "-w", ws)
     assert res.exit_code == 2

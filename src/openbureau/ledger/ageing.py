@@ -83,18 +83,17 @@ def delinquency_sql(rows: str, rules: AgeingSection = DEFAULT_RULES) -> str:
         FROM {rows} WHERE status_rank >= 1),
     stepped AS (
         SELECT *, lag(event_date) OVER (PARTITION BY run_key {order}) AS prev FROM late),
-    runs AS (
-        SELECT *, sum(CASE WHEN prev IS NULL
-                            OR (prev < event_date - INTERVAL 1 MONTH AND began > prev)
-                           THEN 1 ELSE 0 END)
-                  OVER (PARTITION BY run_key {order} ROWS UNBOUNDED PRECEDING) AS run
-        FROM stepped),
     dated AS (
+        -- a run's first row began after every earlier late row, so the latest start so far
+        -- is the start of the row's own run
         SELECT record_id, account_id, status_rank,
             CASE WHEN furnished THEN first_delinquency_date
-                 ELSE first_value(began) OVER (PARTITION BY run_key, run {order}) END AS dofd,
+                 ELSE max(CASE WHEN prev IS NULL
+                               OR (prev < event_date - INTERVAL 1 MONTH AND began > prev)
+                               THEN began END)
+                      OVER (PARTITION BY run_key {order} ROWS UNBOUNDED PRECEDING) END AS dofd,
             NOT furnished AS dofd_derived
-        FROM runs)
+        FROM stepped)
     SELECT *, {kind_ages} AS ages_off_on FROM dated"""
 
 
@@ -126,11 +125,12 @@ def public_record_ages_sql(rules: AgeingSection = DEFAULT_RULES) -> str:
 def bill_ages_sql(day: str, rules: AgeingSection = DEFAULT_RULES) -> str:
     """The day a bill row ages off: a bill paid late or unpaid on ``day``; NULL for one paid on
     time, which never ages."""
-    on_time = (
-        f"paid_date <= {day} AND coalesce(days_late, date_diff('day', due_date, paid_date)) <= 0"
-    )
     ages = _after("due_date", rules, "late_bill")
-    return f"CASE WHEN NOT coalesce({on_time}, false) THEN {ages} END"
+    return f"CASE WHEN NOT coalesce({_bill_on_time(day)}, false) THEN {ages} END"
+
+
+def _bill_on_time(day: str) -> str:
+    return f"paid_date <= {day} AND coalesce(days_late, date_diff('day', due_date, paid_date)) <= 0"
 
 
 def inquiry_ages_sql(rules: AgeingSection = DEFAULT_RULES) -> str:
@@ -183,11 +183,19 @@ def create_ageing_filters(
                 " AND NOT EXISTS (SELECT 1 FROM pit_aged_accounts a "
                 "WHERE a.account_id = s.account_id)"
             )
+    # (each compares a row's own date with a constant first, so a row too young to have aged
+    # costs one comparison)
+    public = " OR ".join(
+        f"(record_kind = '{kind}' AND filed_date > {_before(d, rules, kind)})"
+        for kind in PUBLIC_RECORD_KIND
+    )
     return AgeingFilters(
         status=status,
         inquiry=f" AND event_date > {_before(d, rules, 'inquiry_in_score')}",
-        payment=f" AND NOT coalesce({bill_ages_sql(d, rules)} <= {d}, false)",
-        public=f" AND NOT coalesce({public_record_ages_sql(rules)} <= {d}, false)",
+        payment=f" AND (due_date > {_before(d, rules, 'late_bill')} "
+        f"OR coalesce({_bill_on_time(d)}, false))",
+        public=f" AND ({public} OR coalesce(record_kind NOT IN ({PUBLIC_RECORD_KIND.sql_list()}), "
+        "true))",
     )
 
 

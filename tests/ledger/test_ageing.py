@@ -228,3 +228,43 @@ def test_inquiries_count_in_the_score_for_twelve_months(copy_population) -> None
         longer = AgeingSection(inquiry_in_score="2y")
         compute_features(engine, day, into="f", ageing=longer)
         assert engine.scalar("SELECT max(inquiries_24m - inquiries_12m) FROM f") > 0
+
+
+def test_public_records_and_late_bills_age_off_by_kind(copy_population) -> None:
+    """At D = 2032-06-30: judgments and liens filed before 2025-06-30 are gone, bankruptcies
+    only before 2022-06-30; bills paid late or unpaid due before 2025-06-30 are gone, bills
+    paid on time stay."""
+    ws, _ = copy_population
+    day = dt.date(2032, 6, 30)
+    with Workspace.open(ws).engine() as engine:
+        compute_features(engine, day, into="f")
+        kept = dict(
+            engine.query(
+                "SELECT record_kind, min(filed_date) FROM pit_public GROUP BY 1 ORDER BY 1"
+            )
+        )
+        held = dict(
+            engine.query(
+                "SELECT record_kind, min(filed_date) FROM ledger_public_records_effective "
+                "GROUP BY 1 ORDER BY 1"
+            )
+        )
+        late_before = engine.scalar(
+            "SELECT count(*) FROM pit_payments WHERE days_late_asof > 0 "
+            "AND due_date <= DATE '2025-06-30'"
+        )
+        on_time_before = engine.scalar(
+            "SELECT count(*) FROM pit_payments WHERE days_late_asof = 0 "
+            "AND due_date <= DATE '2025-06-30'"
+        )
+        late_held = engine.scalar(
+            "SELECT count(*) FROM ledger_payments_effective WHERE due_date <= DATE "
+            "'2025-06-30' AND (paid_date IS NULL OR days_late > 0)"
+        )
+    seven, ten = dt.date(2025, 6, 30), dt.date(2022, 6, 30)
+    assert kept["civil_judgment"] > seven and kept["tax_lien"] > seven
+    assert held["civil_judgment"] <= seven and held["tax_lien"] <= seven  # (in the ledger still)
+    for bankruptcy in ("bankruptcy_ch7", "bankruptcy_ch13"):
+        assert ten < kept[bankruptcy] < seven  # kept 10 years, not 7
+        assert held[bankruptcy] < kept[bankruptcy] or held[bankruptcy] > ten
+    assert late_before == 0 and late_held > 0 and on_time_before > 0

@@ -109,6 +109,7 @@ def train(
             name=name,
             customs=customs,
             progress=tick,
+            ageing=ws.settings.ageing,
         )
     card = result.scorecard
     console.print(
@@ -170,7 +171,7 @@ def score(
     card = load_scorecard(_scorecard_path(ws, scorecard))
     with ws.engine() as engine, progress_bar(transient=True) as tick:
         tick("scoring", 0, 0)
-        report = score_snapshot(engine, card, day, known)
+        report = score_snapshot(engine, card, day, known, ageing=ws.settings.ageing)
         tick("publishing for the service", 0, 0)
         publish_snapshot(engine, ws.root, report.snapshot_id, "score_features")
         dist = score_distribution(engine, report.snapshot_id)

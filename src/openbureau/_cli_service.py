@@ -460,6 +460,7 @@ def publish(
     workspace: WorkspaceOpt = Path("."),
 ) -> None:
     """Publish a score snapshot to the service (``score`` does this itself)."""
+    from openbureau.config import AgeingSection
     from openbureau.ledger.features import compute_features
     from openbureau.scoring.factors import add_custom_features
     from openbureau.scoring.score import ensure_schema, latest_snapshot
@@ -473,17 +474,21 @@ def publish(
             raise UserError(f"no score snapshot {sid!r}")
         # the features the snapshot was scored on: as of its date, as known at its time
         ensure_schema(engine)  # (a snapshot of an earlier openbureau gains its known_at)
-        known_at = engine.scalar(
-            "SELECT known_at FROM score_snapshots WHERE snapshot_id = ?", [sid]
-        )
+        known_at, recorded = engine.query(
+            "SELECT known_at, ageing FROM score_snapshots WHERE snapshot_id = ?", [sid]
+        )[0]
+        # (the ageing-off periods the snapshot was scored with; bureau.toml's for one scored
+        # before they were recorded)
+        ageing = AgeingSection.model_validate_json(recorded) if recorded else ws.settings.ageing
         tick("features", 0, 0)
-        compute_features(engine, as_of, into="publish_features", known_at=known_at)
+        compute_features(engine, as_of, into="publish_features", known_at=known_at, ageing=ageing)
         add_custom_features(
             engine,
             "publish_features",
             as_of,
             [(f.name, f.custom) for f in card.factors if f.custom is not None],
             known_at=known_at,
+            ageing=ageing,
         )
         tick("publishing", 0, 0)
         path = publish_snapshot(engine, ws.root, sid, "publish_features")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from openbureau.config import AgeingSection
 from openbureau.engine import Engine
 from openbureau.ledger._pit import create_pit_views, date_literal
 
@@ -579,13 +580,16 @@ def compute_features(
     *,
     temp: bool = True,
     known_at: dt.datetime | None = None,
+    ageing: AgeingSection | None = None,
 ) -> str:
     """Write features as of ``as_of``, as known at ``known_at`` (None: now), into table
     ``into`` (one row per person); returns it.
 
-    Leaves the ``pit_*`` tables for ``as_of`` in place for evidence queries.
+    Items aged off by ``as_of`` under ``ageing`` (bureau.toml's ``[ageing]``; default: the
+    law's periods) never count. Leaves the ``pit_*`` tables for ``as_of`` in place for
+    evidence queries.
     """
-    create_pit_views(engine, as_of, known_at)
+    create_pit_views(engine, as_of, known_at, ageing)
     kind = "TEMP TABLE" if temp else "TABLE"
     engine.execute(f"CREATE OR REPLACE {kind} {into} AS {features_sql(as_of)}")
     return into

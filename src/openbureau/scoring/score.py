@@ -26,6 +26,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from openbureau.config import AgeingSection
 from openbureau.engine import Engine
 from openbureau.errors import UserError
 from openbureau.ledger import build_ledger
@@ -53,7 +54,7 @@ SCHEMA = [
         snapshot_id VARCHAR PRIMARY KEY, as_of DATE NOT NULL, created_at TIMESTAMP NOT NULL,
         scorecard_name VARCHAR NOT NULL, scorecard_version VARCHAR NOT NULL,
         scorecard_yaml VARCHAR NOT NULL, persons BIGINT NOT NULL, scored BIGINT NOT NULL,
-        unscorable BIGINT NOT NULL, seconds DOUBLE, known_at TIMESTAMP)""",
+        unscorable BIGINT NOT NULL, seconds DOUBLE, known_at TIMESTAMP, ageing VARCHAR)""",
     """CREATE TABLE IF NOT EXISTS scores (
         snapshot_id VARCHAR NOT NULL, person_id VARCHAR NOT NULL, as_of DATE NOT NULL,
         score INTEGER, band VARCHAR, unscorable_reason VARCHAR, unscorable_text VARCHAR,
@@ -80,12 +81,16 @@ class SnapshotReport:
 def ensure_schema(engine: Engine) -> None:
     """Create the score tables; a ``score_snapshots`` written by an earlier openbureau gains
     ``known_at``, set to each snapshot's ``created_at`` (it was computed from the ledger as
-    it stood then)."""
+    it stood then), and ``ageing``, the ageing-off periods a snapshot was computed with (JSON
+    of bureau.toml's ``[ageing]``; NULL for one computed before items aged off)."""
     for sql in SCHEMA:
         engine.execute(sql)
-    if "known_at" not in engine.columns("score_snapshots"):
+    columns = engine.columns("score_snapshots")
+    if "known_at" not in columns:
         engine.execute("ALTER TABLE score_snapshots ADD COLUMN known_at TIMESTAMP")
         engine.execute("UPDATE score_snapshots SET known_at = created_at")
+    if "ageing" not in columns:
+        engine.execute("ALTER TABLE score_snapshots ADD COLUMN ageing VARCHAR")
 
 
 def engine_now(engine: Engine) -> dt.datetime:
@@ -150,10 +155,18 @@ def _reasons_sql(card: Scorecard, scored: str) -> str:
 
 
 def score_snapshot(
-    engine: Engine, card: Scorecard, as_of: dt.date, known_at: dt.datetime | None = None
+    engine: Engine,
+    card: Scorecard,
+    as_of: dt.date,
+    known_at: dt.datetime | None = None,
+    *,
+    ageing: AgeingSection | None = None,
 ) -> SnapshotReport:
     """Score every indexed person as of ``as_of``, as known at ``known_at`` (None: now), and
     publish one immutable snapshot that records both.
+
+    Items aged off by ``as_of`` under ``ageing`` (bureau.toml's ``[ageing]``; default: the
+    law's periods) never count in features or reasons.
 
     Raises:
         FactorRefused: the scorecard uses a protected or uncheckable field.
@@ -167,7 +180,8 @@ def score_snapshot(
     if known_at is not None and known_at > now:
         raise UserError(f"--known-at {known_at.isoformat(sep=' ')} is in the future")
     k = known_at or now
-    compute_scores(engine, card, as_of, k)
+    ageing = ageing or AgeingSection()
+    compute_scores(engine, card, as_of, k, ageing=ageing)
     seq = int(engine.scalar("SELECT count(*) FROM score_snapshots")) + 1
     snapshot_id = f"S{as_of:%Y%m%d}-{seq:04d}"
     with engine.transaction():
@@ -184,8 +198,8 @@ def score_snapshot(
         engine.execute(
             """INSERT INTO score_snapshots (snapshot_id, as_of, created_at, scorecard_name,
                 scorecard_version, scorecard_yaml, persons, scored, unscorable, seconds,
-                known_at)
-            VALUES (?, ?, now(), ?, ?, ?, ?, ?, ?, ?, ?)""",
+                known_at, ageing)
+            VALUES (?, ?, now(), ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
             [
                 snapshot_id,
                 as_of,
@@ -197,6 +211,7 @@ def score_snapshot(
                 persons - scored,
                 time.perf_counter() - start,
                 k,
+                ageing.model_dump_json(),
             ],
         )
     drop_score_tables(engine)
@@ -212,18 +227,27 @@ def score_snapshot(
     )
 
 
-def compute_scores(engine: Engine, card: Scorecard, as_of: dt.date, known_at: dt.datetime) -> None:
+def compute_scores(
+    engine: Engine,
+    card: Scorecard,
+    as_of: dt.date,
+    known_at: dt.datetime,
+    *,
+    ageing: AgeingSection | None,
+) -> None:
     """The temp tables ``scores_sql`` reads: features (``score_features``), points and scores,
-    reasons and their evidence, as of ``as_of`` as known at ``known_at``."""
+    reasons and their evidence, as of ``as_of`` as known at ``known_at``, items aged off
+    under ``ageing`` left out (None: the law's periods)."""
     guard_scorecard(card, engine)
     ensure_schema(engine)
-    compute_features(engine, as_of, into="score_features", known_at=known_at)
+    compute_features(engine, as_of, into="score_features", known_at=known_at, ageing=ageing)
     add_custom_features(
         engine,
         "score_features",
         as_of,
         [(f.name, f.custom) for f in card.factors if f.custom is not None],
         known_at=known_at,
+        ageing=ageing,
     )
     engine.execute(
         f"CREATE OR REPLACE TEMP TABLE score_scored AS {_scored_sql(card, 'score_features')}"

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from openbureau.config import AgeingSection
 from openbureau.engine import Engine
 from openbureau.errors import UserError
 from openbureau.ledger import build_ledger
@@ -83,9 +84,12 @@ def _training_frame(
     holdout: float,
     customs: list[CustomFactor],
     crit: MinimumCriteria,
+    ageing: AgeingSection | None = None,
 ) -> pd.DataFrame:
-    compute_features(engine, as_of, into="train_features")
-    add_custom_features(engine, "train_features", as_of, [(c.name, c.source) for c in customs])
+    compute_features(engine, as_of, into="train_features", ageing=ageing)
+    add_custom_features(
+        engine, "train_features", as_of, [(c.name, c.source) for c in customs], ageing=ageing
+    )
     label_outcomes(engine, as_of, horizon, into="train_outcomes")
     return engine.arrow(f"""
         SELECT f.*, o.bad::INTEGER AS bad, {holdout_sql("f.person_id", holdout)} AS holdout
@@ -109,8 +113,12 @@ def train(
     min_bin_size: float = 0.002,
     max_n_bins: int = 10,
     progress: Callable[[str, int, int], None] | None = None,
+    ageing: AgeingSection | None = None,
 ) -> TrainResult:
     """Fit, write and record a scorecard trained on the outcome after ``as_of``.
+
+    Features count only items not aged off by their date under ``ageing`` (bureau.toml's
+    ``[ageing]``; default: the law's periods).
 
     ``min_bin_size`` (a share of the training persons, never fewer than ``MIN_BIN_PERSONS``)
     also bounds optbinning's pre-binning: its default (5 %) hid small groups that are almost
@@ -124,7 +132,7 @@ def train(
     candidates = builtin_candidates(engine) + custom_candidates(engine, customs)
     crit = MinimumCriteria()
     tick("features and outcomes", 1, 5)
-    frame = _training_frame(engine, as_of, horizon_months, holdout, customs, crit)
+    frame = _training_frame(engine, as_of, horizon_months, holdout, customs, crit, ageing)
     fit_part, held = frame[~frame["holdout"]], frame[frame["holdout"]]
     for part, label in ((fit_part, "training"), (held, "held-out")):
         if part["bad"].nunique() < 2 or len(part) < 50:
@@ -154,7 +162,7 @@ def train(
 
     tick("population stability", 3, 5)
     later = psi_as_of or horizon_end(as_of, horizon_months)
-    psi_report = _stability(engine, scorer, frame, customs, crit, as_of, later)
+    psi_report = _stability(engine, scorer, frame, customs, crit, as_of, later, ageing)
 
     tick("writing scorecard and report", 4, 5)
     models_dir.mkdir(parents=True, exist_ok=True)
@@ -239,11 +247,14 @@ def _stability(
     crit: MinimumCriteria,
     as_of: dt.date,
     later: dt.date,
+    ageing: AgeingSection | None = None,
 ) -> rpt.PsiReport | None:
     """Population stability of the scores between ``as_of`` and ``later`` (None: nobody
     scorable then)."""
-    compute_features(engine, later, into="psi_features")
-    add_custom_features(engine, "psi_features", later, [(c.name, c.source) for c in customs])
+    compute_features(engine, later, into="psi_features", ageing=ageing)
+    add_custom_features(
+        engine, "psi_features", later, [(c.name, c.source) for c in customs], ageing=ageing
+    )
     later_frame = engine.arrow(
         f"SELECT * FROM psi_features f WHERE {scorable_sql('f', crit)}"
     ).to_pandas()

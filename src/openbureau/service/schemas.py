@@ -94,6 +94,22 @@ class FileItem(BaseModel):
     months: int
     history: list[str | None]
     records: int
+    aged_off_on: dt.date | None = Field(
+        default=None,
+        description="the day the item stopped being reported (aged off: FCRA 605): it no "
+        "longer counts and lenders do not see it",
+    )
+    aged_off_records: int = Field(
+        default=0, description="the item's records (late months, late bills) no longer reported"
+    )
+    first_delinquency: dt.date | None = Field(
+        default=None, description="date of first delinquency of the latest late run"
+    )
+    first_delinquency_derived: bool | None = Field(
+        default=None,
+        description="true: the furnisher sent no (plausible) date of first delinquency and the "
+        "bureau derived it from the payment history",
+    )
 
 
 class IdentityRecord(BaseModel):

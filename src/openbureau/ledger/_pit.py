@@ -60,22 +60,43 @@ ON_FILE = {
 }
 
 
-def pit_events(engine: Engine, as_of: dt.date, known_at: dt.datetime | None) -> dict[str, str]:
+def persons_sql(person_ids: list[str]) -> str:
+    """A SQL list of person IDs, each quoted as a string literal, for ``IN (...)``: a literal
+    list reaches the table scans as a filter, where a join to a table of IDs would not."""
+    if not person_ids:
+        raise ValueError("a person scope needs at least one person ID")
+    return ", ".join("'" + p.replace("'", "''") + "'" for p in person_ids)
+
+
+def pit_events(
+    engine: Engine,
+    as_of: dt.date,
+    known_at: dt.datetime | None,
+    persons: list[str] | None = None,
+) -> dict[str, str]:
     """Per event, a FROM item of the versions the ``pit_*`` views read on D as known at K:
-    the latest report on D, reported and on file by D (custom factors read these too)."""
+    the latest report on D, reported and on file by D (custom factors read these too);
+    ``persons``: of these persons only (a person-level rescore)."""
     d = date_literal(as_of)
+    scope = f" AND person_id IN ({persons_sql(persons)})" if persons is not None else ""
     return {
-        e: f"(SELECT * FROM {_known_on(v, d)} WHERE reported_date <= {d} AND {ON_FILE[e]} <= {d})"
+        e: f"(SELECT * FROM {_known_on(v, d)} "
+        f"WHERE reported_date <= {d} AND {ON_FILE[e]} <= {d}{scope})"
         for e, v in known_versions(engine, known_at).items()
     }
 
 
-def create_pit_views(engine: Engine, as_of: dt.date, known_at: dt.datetime | None = None) -> None:
+def create_pit_views(
+    engine: Engine,
+    as_of: dt.date,
+    known_at: dt.datetime | None = None,
+    persons: list[str] | None = None,
+) -> None:
     """(Re)create the ``pit_*`` temp tables for ``as_of`` as known at ``known_at`` (None: now;
-    see module docstring)."""
+    see module docstring); ``persons``: of these persons only."""
     upgrade_schema(engine)
     d = date_literal(as_of)
-    known = pit_events(engine, as_of, known_at)
+    known = pit_events(engine, as_of, known_at, persons)
     # Row-level scopes are views (a copy of every status row would cost gigabytes at a
     # million persons); the per-account summary, read many times, is materialised.
     engine.execute(f"""CREATE OR REPLACE TEMP VIEW pit_status AS

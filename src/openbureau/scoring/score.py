@@ -212,12 +212,19 @@ def score_snapshot(
     )
 
 
-def compute_scores(engine: Engine, card: Scorecard, as_of: dt.date, known_at: dt.datetime) -> None:
+def compute_scores(
+    engine: Engine,
+    card: Scorecard,
+    as_of: dt.date,
+    known_at: dt.datetime,
+    persons: list[str] | None = None,
+) -> None:
     """The temp tables ``scores_sql`` reads: features (``score_features``), points and scores,
-    reasons and their evidence, as of ``as_of`` as known at ``known_at``."""
+    reasons and their evidence, as of ``as_of`` as known at ``known_at``; ``persons``: of
+    these persons only (a person-level rescore, by the same rules as a snapshot)."""
     guard_scorecard(card, engine)
     ensure_schema(engine)
-    compute_features(engine, as_of, into="score_features", known_at=known_at)
+    compute_features(engine, as_of, into="score_features", known_at=known_at, persons=persons)
     add_custom_features(
         engine,
         "score_features",

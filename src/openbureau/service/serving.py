@@ -18,6 +18,7 @@ import gc
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -230,6 +231,8 @@ class Published:
     index: dict[str, int] = field(default_factory=dict)  # person_id -> row of ``scores``
     moved: dict[str, str] = field(default_factory=dict)  # retired person_id -> survivor
     merged: dict[str, list[str]] = field(default_factory=dict)  # survivor -> its retired IDs
+    # person_id -> a row rescored since (a dispute's resolution), laid over ``scores``
+    overlay: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         return self.connection.cursor()
@@ -237,6 +240,9 @@ class Published:
     def score_row(self, person_id: str) -> dict[str, Any] | None:
         """The person's row of this snapshot (following a retired id), from memory."""
         pid = self.moved.get(person_id, person_id)
+        rescored = self.overlay.get(pid)
+        if rescored is not None:
+            return {**rescored, "reasons": [dict(r) for r in rescored["reasons"] or []]}
         i = self.index.get(pid)
         if i is None or self.scores is None:
             return None
@@ -275,8 +281,11 @@ class Published:
 class ServingStore:
     """Follows ``serving/CURRENT``; reopens when it points somewhere new."""
 
-    def __init__(self, workspace: Path) -> None:
+    def __init__(
+        self, workspace: Path, on_open: Callable[[Published], None] | None = None
+    ) -> None:
         self.folder = workspace / SERVING_DIR
+        self.on_open = on_open
         self._lock = threading.Lock()
         self._stamp: tuple[int, int] | None = None
         self._current: Published | None = None
@@ -333,6 +342,8 @@ class ServingStore:
             raise UserError(f"{path}: not a serving copy of a score snapshot")
         published = Published(path, str(snapshot_id), as_of, card, con, tables)
         published.load_scores()
+        if self.on_open is not None:
+            self.on_open(published)
         # What was just loaded lives as long as the snapshot: keep it out of the collector's
         # full passes, which otherwise stall every request for ~0.1 s now and then.
         gc.collect()

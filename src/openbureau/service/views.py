@@ -68,7 +68,12 @@ def current_score(pub: Published, person_id: str) -> dict[str, Any] | None:
 
 def score_in(pub: Published, person_ids: list[str], snapshot_id: str) -> dict[str, Any] | None:
     """The person's row of snapshot ``snapshot_id`` (under any of their IDs; the serving copy
-    holds every snapshot's scores), or None when that snapshot did not score them."""
+    holds every snapshot's scores), or None when that snapshot did not score them. For the
+    snapshot served, a person rescored since (a dispute's resolution) has the rescored row."""
+    if snapshot_id == pub.snapshot_id:
+        rescored = next((pub.overlay[p] for p in person_ids if p in pub.overlay), None)
+        if rescored is not None:
+            return {**rescored, "reasons": [dict(r) for r in rescored["reasons"] or []]}
     rows = _rows(
         pub,
         """SELECT person_id, snapshot_id, as_of, score, band, unscorable_reason,

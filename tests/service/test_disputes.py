@@ -313,3 +313,30 @@ def test_bad_disputes_are_refused_in_one_line(disputed: Service) -> None:
         headers=service.api("quinn"),
     )
     assert r.status_code == 404
+
+
+def test_disputes_expire_at_the_command_line_with_a_given_now(disputed: Service) -> None:
+    from typer.testing import CliRunner
+
+    from openbureau.cli import app
+
+    service = disputed
+    rid, _ = _record(service, "inquiry")
+    d = _file(service, rid).json()
+    filed = dt.datetime.fromisoformat(d["filed_at"][:19])
+    args = ["disputes", "expire", "-w", str(service.served.ws), "--store", service.store_url]
+    runner = CliRunner()
+    early = runner.invoke(app, [*args, "--now", (filed + dt.timedelta(days=29)).isoformat()])
+    assert early.exit_code == 0 and "0 dispute(s) expired" in early.output, early.output
+    bad = runner.invoke(app, [*args, "--now", "last tuesday"])
+    assert bad.exit_code == 2 and "--now" in bad.output and "Traceback" not in bad.output
+    res = runner.invoke(
+        app, [*args, "--now", (filed + dt.timedelta(days=30, seconds=1)).isoformat()]
+    )
+    assert res.exit_code == 0 and "1 dispute(s) expired" in res.output, res.output
+    assert f"dispute {d['dispute_id']}" in res.output and "applied" in res.output
+    mine = service.client.get("/api/v1/me/disputes", headers=service.api("pat")).json()[0]
+    assert mine["state"] == "expired" and mine["applied"]
+    # the service's score shows the rescore (read from the store within its refresh)
+    service.client.app.state.ctx.disputes.refresh()
+    assert _score(service)["score"] == mine["score_after"]

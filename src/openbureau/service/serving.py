@@ -281,9 +281,7 @@ class Published:
 class ServingStore:
     """Follows ``serving/CURRENT``; reopens when it points somewhere new."""
 
-    def __init__(
-        self, workspace: Path, on_open: Callable[[Published], None] | None = None
-    ) -> None:
+    def __init__(self, workspace: Path, on_open: Callable[[Published], None] | None = None) -> None:
         self.folder = workspace / SERVING_DIR
         self.on_open = on_open
         self._lock = threading.Lock()

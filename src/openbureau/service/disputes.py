@@ -27,6 +27,7 @@ import unicodedata
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -544,7 +545,7 @@ def apply(desk: Desk, pub: Published | None, dispute_id: int) -> bool:
                     snapshot_id=pub.snapshot_id,
                     dispute_id=dispute_id,
                     known_at=known_at,
-                    row=json.dumps(row, default=str),
+                    row=json.dumps(row, default=_json_value),
                 )
             )
         _step(
@@ -600,6 +601,13 @@ def _shown(score: int | None) -> str:
 
 
 # -- what readers of the served snapshot see --------------------------------------------------
+def _json_value(value: Any) -> Any:
+    """A scores row's value in JSON: a decimal as a number, a date as its ISO text."""
+    if isinstance(value, Decimal):
+        return float(value)
+    return value.isoformat() if isinstance(value, dt.date) else str(value)
+
+
 def _row_from_json(text: str) -> dict[str, Any]:
     row: dict[str, Any] = json.loads(text)
     row["as_of"] = dt.date.fromisoformat(str(row["as_of"])[:10])

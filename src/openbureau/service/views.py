@@ -108,7 +108,8 @@ def file_items(pub: Published, person_id: str) -> dict[str, list[dict[str, Any]]
     rows = _rows(
         pub,
         """SELECT furnisher, feed, kind, item_id, title, status, amount,
-            credit_limit, opened, closed, last_date, months, history, len(record_ids) AS records
+            credit_limit, opened, closed, last_date, months, history, len(record_ids) AS records,
+            record_ids[1] AS latest_record_id
         FROM file_items WHERE person_id = ?
         ORDER BY furnisher, CASE kind WHEN 'account' THEN 0 WHEN 'bill' THEN 1
                  WHEN 'public_record' THEN 2 ELSE 3 END, last_date DESC""",

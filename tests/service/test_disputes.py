@@ -340,3 +340,92 @@ def test_disputes_expire_at_the_command_line_with_a_given_now(disputed: Service)
     # the service's score shows the rescore (read from the store within its refresh)
     service.client.app.state.ctx.disputes.refresh()
     assert _score(service)["score"] == mine["score_after"]
+
+
+def test_a_link_dispute_splits_the_file_for_good_and_the_access_log_follows(
+    disputed: Service,
+) -> None:
+    from typer.testing import CliRunner
+
+    from openbureau.cli import app
+
+    service = disputed
+    pat = service.api("pat")
+    identity = service.client.get("/api/v1/me/file", headers=pat).json()["identity"]["records"]
+    assert len(identity) >= 2
+    taken = min(identity, key=lambda r: (r["rows"], r["identity_id"]))["identity_id"]
+    _score(service, "lena")  # a lender reads the mixed file
+    for bad, code in [
+        ([], "invalid_input"),
+        (["I-NOT-MINE"], "unknown_record"),
+        ([r["identity_id"] for r in identity], "whole_file"),
+    ]:
+        r = service.client.post(
+            "/api/v1/me/link-disputes",
+            json={"identity_ids": bad, "statement": "Not me."},
+            headers=pat,
+        )
+        assert r.status_code == 422 and r.json()["error"]["code"] == code, r.text
+    r = service.client.post(
+        "/api/v1/me/link-disputes",
+        json={"identity_ids": [taken], "statement": "That address and those loans are not mine."},
+        headers=pat,
+    )
+    assert r.status_code == 201, r.text
+    d = r.json()
+    assert d["kind"] == "link" and d["state"] == "open" and d["furnisher"] is None
+    # no furnisher sees it; a lender cannot answer it
+    assert (
+        service.client.get("/api/v1/furnisher/disputes", headers=service.api("fred")).json() == []
+    )
+    url = f"/api/v1/bureau/disputes/{d['dispute_id']}/answer"
+    assert (
+        service.client.post(url, json={"outcome": "split"}, headers=service.api("lena")).status_code
+        == 403
+    )
+    queue = service.client.get("/api/v1/bureau/disputes", headers=service.api("audrey")).json()
+    assert [q["dispute_id"] for q in queue] == [d["dispute_id"]]
+    r = service.client.post(url, json={"outcome": "split"}, headers=service.api("audrey"))
+    assert r.status_code == 200, r.text
+    done = r.json()
+    assert done["state"] == "split" and done["applied"], done["steps"]
+
+    person = service.served.person
+    moved = _ledger(service, "SELECT person_id FROM person_index WHERE identity_id = ?", [taken])
+    assert moved and moved[0][0] != person
+    split_off = moved[0][0]
+    assert (
+        _ledger(
+            service,
+            "SELECT count(*) FROM link_overrides WHERE kind = 'split' AND identity_id_a = ?",
+            [taken],
+        )[0][0]
+        >= 1
+    )
+    # the person's file no longer holds it (the snapshot was published again)
+    ids = [
+        r["identity_id"]
+        for r in service.client.get("/api/v1/me/file", headers=pat).json()["identity"]["records"]
+    ]
+    assert taken not in ids and ids
+    assert done["score_after"] == _score(service)["score"]
+    # the split-off file is scored too, and sees the reads of the mixed file
+    with open_store(service.store_url)() as session:
+        account = create_account(
+            session, username="other", role="person", password=PASSWORD, person_id=split_off
+        )
+        key = issue_api_key(session, account, with_account=True)
+        session.commit()
+    theirs = {"Authorization": f"Bearer {key}"}
+    assert service.client.get("/api/v1/me/score", headers=theirs).status_code == 200
+    log = service.client.get("/api/v1/me/access", headers=theirs).json()["entries"]
+    assert any(e["actor"] == "lena" for e in log), log
+    # a later relink keeps them apart
+    res = CliRunner().invoke(app, ["link", "--full", "-w", str(service.served.ws)])
+    assert res.exit_code == 0, res.output
+    again = _ledger(
+        service,
+        "SELECT count(DISTINCT person_id) FROM person_index WHERE identity_id IN (?, ?)",
+        [taken, next(i for i in ids if i != taken)],
+    )
+    assert again == [(2,)]

@@ -10,7 +10,10 @@ Every outcome is declared in ``OUTCOMES`` with what it does to the ledger:
 ``corrected``  a new version of the named record with the corrected fields (the old one kept:
                ``ledger.corrections.correct_record``), checked as ingest would check them
 ``deleted``    the records the dispute covers stop counting (a ``disputed`` suppression)
-``expired``    the same, in the person's favour, when the clock ran out unanswered
+``expired``    the same, in the person's favour, when the clock ran out unanswered (a link
+               dispute: the file is split)
+``split``      a link dispute upheld: the records named leave the file through the identity
+               layer's forced split (:func:`split_file`), which every later link run honours
 
 While open, a disputed record still counts (a dispute is not proof; FCRA s.611 lets the
 record stand for the investigation), and every reader is told it is disputed. The service keeps
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from typing import Any
 
 from openbureau.engine import Engine
@@ -40,13 +44,13 @@ RECORD_REASONS = {
 LINK_REASONS = {"not_my_accounts": "these accounts are not mine: my file mixes two people"}
 REASONS = {**RECORD_REASONS, **LINK_REASONS}
 ANSWERS = ("verified", "corrected", "deleted")
+LINK_ANSWERS = ("verified", "split")  # (the bureau's, of a link dispute)
 OUTCOMES = {
     "verified": "the furnisher checked the record and stands by it",
     "corrected": "the furnisher corrected the record (the earlier version is kept)",
     "deleted": "the furnisher withdrew the record: it no longer counts",
-    "expired": "no answer within the time allowed: resolved in your favour, the record no "
-    "longer counts",
-    "split": "the records you named were split off your file",
+    "expired": "no answer within the time allowed: resolved in your favour",
+    "split": "the records named were split off the file",
 }
 STATES = ("open", *OUTCOMES)
 DAYS = 30
@@ -197,6 +201,48 @@ def apply_outcome(
     raise UserError(f"outcome {outcome!r} is not one of {', '.join(OUTCOMES)}")
 
 
+def split_file(
+    engine: Engine, workspace: Path, person_id: str, disputed: list[str]
+) -> dict[str, str]:
+    """Take the identity records ``disputed`` out of ``person_id``'s file: a forced split of
+    each from each record the file keeps, recorded by a link run of the identity layer
+    (``link_overrides``), so that every later run, full or incremental, keeps them apart; then
+    the ledger's events follow the person index. Returns, per identity id, the person id it
+    is in now.
+
+    Raises:
+        UserError: a record that is none, or nothing left to keep.
+    """
+    from openbureau.identity.link import Override, link
+    from openbureau.ledger.build import build_ledger
+    from openbureau.workspace import Workspace
+
+    kept = [
+        str(r[0])
+        for r in engine.query(
+            "SELECT identity_id FROM person_index WHERE person_id = ? "
+            "AND NOT list_contains(?, identity_id) ORDER BY identity_id",
+            [person_id, disputed],
+        )
+    ]
+    if not disputed or not kept:
+        raise UserError("a split needs records to take out and records to keep")
+    ws = Workspace.open(workspace)
+    link(
+        engine,
+        model_path=ws.root / "models" / "linkage-model.json",
+        settings=ws.settings.identity,
+        country=ws.settings.bureau.country,
+        overrides=[Override("split", a, b) for a in disputed for b in kept],
+    )
+    build_ledger(engine)
+    rows = engine.query(
+        "SELECT identity_id, person_id FROM person_index WHERE list_contains(?, identity_id)",
+        [[*disputed, *kept]],
+    )
+    return {str(i): str(p) for i, p in rows}
+
+
 def rescore_persons(
     engine: Engine, card: Scorecard, as_of: dt.date, snapshot_id: str, person_ids: list[str]
 ) -> tuple[dt.datetime, list[dict[str, Any]]]:
@@ -226,6 +272,7 @@ __all__ = [
     "DAYS",
     "DAYS_WITH_INFORMATION",
     "ITEM_EVENTS",
+    "LINK_ANSWERS",
     "LINK_REASONS",
     "OUTCOMES",
     "REASONS",
@@ -237,4 +284,5 @@ __all__ = [
     "due_at",
     "event_of",
     "rescore_persons",
+    "split_file",
 ]

@@ -334,6 +334,144 @@ def file_record_dispute(
     return found_now
 
 
+def file_link_dispute(
+    desk: Desk,
+    pub: Published,
+    person_ids: list[str],
+    actor: str,
+    statement: str,
+    identity_ids: list[str],
+    upload: tuple[str, bytes] | None = None,
+) -> dict[str, Any]:
+    """File a dispute of the file's links: the identity records ``identity_ids`` (as the
+    person's file page lists them) are not the person's. The bureau answers (split or
+    verified); unanswered in time, the file is split.
+
+    Raises:
+        ApiError: 422 a record not on the file, or every record of it named; 409 one already
+            in an open link dispute.
+    """
+    from openbureau.identity.person import PERSON_IDENTITY_TABLE
+
+    wanted = sorted(set(identity_ids))
+    if not wanted:
+        raise ApiError(
+            422, "no_records", "identity_ids: name the records that are not yours", "identity_ids"
+        )
+    if PERSON_IDENTITY_TABLE not in pub.tables:
+        raise ApiError(503, "no_identity", "this snapshot was published without identity records")
+    cur = pub.cursor()
+    try:
+        held = {
+            r[0]
+            for r in cur.execute(
+                f"SELECT identity_id FROM {PERSON_IDENTITY_TABLE} "
+                "WHERE list_contains(?, person_id)",
+                [person_ids],
+            ).fetchall()
+        }
+    finally:
+        cur.close()
+    unknown = [i for i in wanted if i not in held]
+    if unknown:
+        raise ApiError(
+            422,
+            "unknown_record",
+            f"identity_ids: {unknown[0]!r} is not on your file",
+            "identity_ids",
+        )
+    if set(wanted) == held:
+        raise ApiError(
+            422,
+            "whole_file",
+            "identity_ids: that is every record on your file; leave at least one that is yours",
+            "identity_ids",
+        )
+    now = desk.clock()
+    with desk.store() as session:
+        for did, rids in session.execute(
+            select(Dispute.id, Dispute.record_ids).where(
+                Dispute.person_id.in_(person_ids), Dispute.state == "open", Dispute.kind == "link"
+            )
+        ).all():
+            if set(json.loads(rids)) & set(wanted):
+                raise ApiError(
+                    409,
+                    "already_disputed",
+                    f"identity_ids: a record is in your open dispute {did} already",
+                    "identity_ids",
+                )
+        d = Dispute(
+            person_id=person_ids[0],
+            kind="link",
+            reason="not_my_accounts",
+            statement=statement,
+            furnisher=None,
+            item_kind="identity",
+            item_id=None,
+            item_title=f"{len(wanted)} identity record(s)",
+            record_id=wanted[0],
+            record_ids=json.dumps(wanted),
+            snapshot_id=pub.snapshot_id,
+            filed_at=now,
+            due_at=rules.due_at(now, False),
+            extended=False,
+            state="open",
+        )
+        session.add(d)
+        session.flush()
+        attached = _attach(session, d.id, upload)
+        _step(
+            session,
+            d.id,
+            actor,
+            "person",
+            "filed",
+            f"{rules.REASONS['not_my_accounts']}: {', '.join(wanted)}{attached}",
+        )
+        session.commit()
+        did = d.id
+    desk.audit(actor, "person", "file link dispute", subject=person_ids[0], detail=f"dispute {did}")
+    found = one(desk.store, did)
+    assert found is not None
+    return found
+
+
+def of_kind(store: sessionmaker[Session], kind: str, state: str | None) -> list[dict[str, Any]]:
+    """Disputes of ``kind`` (the bureau's queue: links), oldest due first."""
+    with store() as session:
+        query = select(Dispute).where(Dispute.kind == kind)
+        if state is not None:
+            query = query.where(Dispute.state == state)
+        rows = list(session.execute(query.order_by(Dispute.due_at, Dispute.id)).scalars())
+        return _full(session, rows)
+
+
+def answer_link(
+    desk: Desk,
+    pub: Published | None,
+    actor: str,
+    role: str,
+    dispute_id: int,
+    outcome: str,
+    note: str,
+) -> dict[str, Any]:
+    """The bureau answers a link dispute: ``split`` (the file is split) or ``verified``.
+
+    Raises:
+        ApiError: 404 no such link dispute, 409 no longer open, 422 another outcome.
+    """
+    if outcome not in rules.LINK_ANSWERS:
+        raise ApiError(
+            422, "unknown_outcome", f"outcome: one of {', '.join(rules.LINK_ANSWERS)}", "outcome"
+        )
+    found = one(desk.store, dispute_id)
+    if found is None or found["kind"] != "link":
+        raise ApiError(404, "no_dispute", f"no link dispute {dispute_id}")
+    expire_due(desk, pub)
+    return resolve(desk, pub, dispute_id, outcome, actor, role, None, note)
+
+
 def add_information(
     desk: Desk,
     person_ids: list[str],
@@ -512,23 +650,44 @@ def apply(desk: Desk, pub: Published | None, dispute_id: int) -> bool:
         if d is None or d.state == "open" or d.applied_at is not None:
             return True
         person_id, record_id, record_ids = d.person_id, d.record_id, json.loads(d.record_ids)
+        kind = d.kind
         outcome, changes = d.state, json.loads(d.changes) if d.changes else None
     if pub is None:
         _wait(desk, dispute_id, "no score snapshot is published yet")
         return False
     before = pub.score_row(person_id)
     pid = pub.moved.get(person_id, person_id)
+    split = kind == "link" and outcome in ("split", "expired")
     try:
         with warehouse(desk.workspace) as engine:
-            done = rules.apply_outcome(engine, dispute_id, outcome, record_id, record_ids, changes)
+            if split:
+                now_in = rules.split_file(engine, desk.workspace, pid, record_ids)
+                others = sorted({now_in[i] for i in record_ids if now_in.get(i) != pid})
+                done = f"split off the file: {', '.join(record_ids)} (now in another file)"
+            elif kind == "link":
+                others, done = [], "nothing changed: the file stands"
+            else:
+                others = []
+                done = rules.apply_outcome(
+                    engine, dispute_id, outcome, record_id, record_ids, changes
+                )
             started = time.perf_counter()
             known_at, rows = rules.rescore_persons(
-                engine, pub.card, pub.as_of, pub.snapshot_id, [pid]
+                engine, pub.card, pub.as_of, pub.snapshot_id, [pid, *others]
             )
             took = time.perf_counter() - started
+            if split:  # (the identity tables served, and with them the access log, follow)
+                from openbureau.service.serving import republish
+
+                republish(engine, desk.workspace, pub.snapshot_id)
     except WarehouseBusy as exc:
         _wait(desk, dispute_id, f"the warehouse is busy ({exc})")
         return False
+    except UserError as exc:
+        _wait(desk, dispute_id, f"not applied: {exc}")
+        return False
+    rescored = {r["person_id"]: r for r in rows}
+    rows = [rescored[p] for p in [pid, *others] if p in rescored]
     row = rows[0] if rows else None
     score_before = before["score"] if before else None
     score_after = row["score"] if row else None
@@ -538,14 +697,14 @@ def apply(desk: Desk, pub: Published | None, dispute_id: int) -> bool:
         d.applied_at, d.ledger_change = utcnow(), done
         d.score_before, d.score_after = score_before, score_after
         _step(session, dispute_id, "bureau", "bureau", "applied", done)
-        if row is not None:
+        for r in rows:  # (a split: the person's file and the part split off)
             session.add(
                 PersonRescore(
-                    person_id=pid,
+                    person_id=r["person_id"],
                     snapshot_id=pub.snapshot_id,
                     dispute_id=dispute_id,
                     known_at=known_at,
-                    row=json.dumps(row, default=_json_value),
+                    row=json.dumps(r, default=_json_value),
                 )
             )
         _step(

@@ -18,7 +18,7 @@ from openbureau.service import disputes, views
 from openbureau.service.api import ERRORS
 from openbureau.service.auth import Principal
 from openbureau.service.context import ServiceContext
-from openbureau.service.deps import Csrf, Ctx, PersonUser, Snapshot, User, _role
+from openbureau.service.deps import AuditorUser, Csrf, Ctx, PersonUser, Snapshot, User, _role
 from openbureau.service.errors import ApiError
 from openbureau.service.schemas import UtcDateTime, _In
 
@@ -53,6 +53,25 @@ class DisputeIn(_Attached):
     @classmethod
     def _checked(cls, value: str) -> str:
         return disputes.check_text(value)
+
+
+class LinkDisputeIn(_Attached):
+    identity_ids: list[str] = Field(
+        min_length=1,
+        max_length=200,
+        description="the identity records on my file (as my file lists them) that are not mine",
+    )
+    statement: str = Field(max_length=4 * disputes.MAX_TEXT, description="what is wrong")
+
+    @field_validator("statement")
+    @classmethod
+    def _checked(cls, value: str) -> str:
+        return disputes.check_text(value)
+
+
+class LinkAnswerIn(_In):
+    outcome: Literal["split", "verified"]
+    note: str = Field(default="", max_length=2000)
 
 
 class InformationIn(_Attached):
@@ -163,6 +182,31 @@ def file_dispute(body: DisputeIn, who: PersonUser, ctx: Ctx, pub: Snapshot) -> d
         body.reason,
         body.statement,
         body.record_id,
+        body.upload(),
+    )
+
+
+@router.post(
+    "/me/link-disputes",
+    response_model=DisputeOut,
+    status_code=201,
+    tags=["person"],
+    dependencies=[Csrf],
+)
+def file_link_dispute(
+    body: LinkDisputeIn, who: PersonUser, ctx: Ctx, pub: Snapshot
+) -> dict[str, Any]:
+    """Dispute my file's links: these identity records (and the accounts they carry) are not
+    mine, my file mixes two people. The bureau answers within 30 days (45 once I add
+    information); upheld or unanswered, they are split off my file for good (every later
+    relink keeps them apart)."""
+    return disputes.file_link_dispute(
+        ctx.dispute_desk(),
+        pub,
+        _person_ids(ctx, who),
+        who.username,
+        body.statement,
+        body.identity_ids,
         body.upload(),
     )
 
@@ -292,6 +336,51 @@ def answer(dispute_id: DisputeId, body: AnswerIn, who: FurnisherUser, ctx: Ctx) 
     404 for a dispute of another furnisher's record, 409 once it is closed (an answer after
     the clock ran out comes too late), 422 a correction that fails its checks."""
     return answer_dispute(ctx, who, dispute_id, body)
+
+
+# -- the bureau: link disputes ----------------------------------------------------------------
+def bureau_queue(ctx: ServiceContext, who: Principal, state: str | None) -> list[dict[str, Any]]:
+    """Link disputes (after expiring those due), each read audited with its person."""
+    disputes.expire_due(ctx.dispute_desk(), ctx.published())
+    found = disputes.of_kind(ctx.store, "link", state)
+    if found:
+        ctx.audit_many(
+            who, "read dispute", [(d["person_id"], f"dispute {d['dispute_id']}") for d in found]
+        )
+    return found
+
+
+@router.get("/bureau/disputes", response_model=list[DisputeOut], tags=["auditor"])
+def bureau_disputes(
+    who: AuditorUser,
+    ctx: Ctx,
+    state: Annotated[str | None, Query(pattern="^(" + "|".join(rules.STATES) + ")$")] = "open",
+) -> list[dict[str, Any]]:
+    """Link disputes (a file that mixes two people), oldest due first."""
+    return bureau_queue(ctx, who, state)
+
+
+@router.post(
+    "/bureau/disputes/{dispute_id}/answer",
+    response_model=DisputeOut,
+    tags=["auditor"],
+    dependencies=[Csrf],
+)
+def bureau_answer(
+    dispute_id: DisputeId, body: LinkAnswerIn, who: AuditorUser, ctx: Ctx
+) -> dict[str, Any]:
+    """Answer a link dispute: ``split`` (the records named leave the file, through the
+    identity layer's forced split; both files rescored and the snapshot republished) or
+    ``verified`` (the link stands). 404 not a link dispute, 409 closed."""
+    return disputes.answer_link(
+        ctx.dispute_desk(),
+        ctx.published(),
+        who.username,
+        who.role,
+        dispute_id,
+        body.outcome,
+        body.note,
+    )
 
 
 __all__ = ["DisputeOut", "FurnisherUser", "router"]

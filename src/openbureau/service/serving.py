@@ -158,6 +158,32 @@ def publish_snapshot(
     return final
 
 
+def republish(engine: Engine, workspace: Path, snapshot_id: str) -> Path:
+    """Publish ``snapshot_id`` again, with the features it was scored on (as of its date, as
+    known at its time) and the warehouse's identity tables as they are now: after a forced
+    split, its file IDs and ID history."""
+    from openbureau.ledger.features import compute_features
+    from openbureau.scoring.factors import add_custom_features
+    from openbureau.scoring.score import ensure_schema
+
+    card, as_of = snapshot_card(engine, snapshot_id)
+    if card is None:
+        raise UserError(f"no score snapshot {snapshot_id!r}")
+    ensure_schema(engine)  # (a snapshot of an earlier openbureau gains its known_at)
+    known_at = engine.scalar(
+        "SELECT known_at FROM score_snapshots WHERE snapshot_id = ?", [snapshot_id]
+    )
+    compute_features(engine, as_of, into="publish_features", known_at=known_at)
+    add_custom_features(
+        engine,
+        "publish_features",
+        as_of,
+        [(f.name, f.custom) for f in card.factors if f.custom is not None],
+        known_at=known_at,
+    )
+    return publish_snapshot(engine, workspace, snapshot_id, "publish_features")
+
+
 def remove_leftovers(folder: Path) -> None:
     """Delete what a killed ``score`` or ``publish`` left in ``folder``: a half-written copy
     (``*.tmp``), its write-ahead log (``*.tmp.wal``) and a pointer never renamed into place

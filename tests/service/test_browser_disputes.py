@@ -121,3 +121,41 @@ def test_a_dispute_left_unanswered_expires_in_the_persons_favour(
     assert int(page.text_content("#disputes .score-after") or "-1") == after
     reasons = service.client.get("/api/v1/me/score", headers=service.api("pat")).json()["reasons"]
     assert rid not in {r for reason in reasons for r in reason["record_ids"]}
+
+
+def test_a_person_disputes_a_link_and_the_file_splits(
+    page: Any,
+    site: str,
+    disputed: Service,  # noqa: F811
+    shots: Path,
+) -> None:
+    page.set_viewport_size({"width": 1200, "height": 900})
+    _login(page, site, "pat")
+    page.goto(f"{site}/me/file")
+    boxes = page.locator("#identity input[name=identity_ids]")
+    before = boxes.count()
+    assert before >= 2
+    taken = boxes.nth(before - 1).get_attribute("value")
+    boxes.nth(before - 1).check()
+    page.locator("#link-dispute summary").click()
+    page.fill("#link-dispute-form textarea[name=statement]", "I have never lived there.")
+    page.click("#link-dispute-form button[type=submit]")
+    page.wait_for_selector("#disputes details.dispute")
+    assert (page.text_content("#disputes .dispute-state") or "") == "open"
+
+    _login(page, site, "audrey")
+    page.click("#link-disputes")
+    page.wait_for_selector("#open-disputes form.answer")
+    page.select_option("#open-disputes select[name=outcome]", "split")
+    page.screenshot(path=str(shots / "link-dispute.png"), full_page=True)
+    page.click("#open-disputes form.answer button[type=submit]")
+    page.wait_for_selector("#closed-disputes details.dispute")
+    assert "split" in (page.text_content("#closed-disputes .dispute-state") or "")
+
+    _login(page, site, "pat")
+    assert (page.text_content("#disputes .dispute-state") or "") == "split"
+    page.goto(f"{site}/me/file")
+    left = page.locator("#identity input[name=identity_ids]")
+    assert left.count() == before - 1
+    assert taken not in [left.nth(i).get_attribute("value") for i in range(left.count())]
+    assert "split off" in (page.text_content("#file-history") or "")

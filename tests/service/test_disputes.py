@@ -429,3 +429,29 @@ def test_a_link_dispute_splits_the_file_for_good_and_the_access_log_follows(
         [taken, next(i for i in ids if i != taken)],
     )
     assert again == [(2,)]
+
+
+def test_a_person_level_rescore_gives_the_snapshots_own_rows(disputed: Service) -> None:
+    """The rescore is the snapshot's SQL restricted to a few persons: on an unchanged ledger
+    it gives exactly their published rows (score, band, reasons and their records)."""
+    from openbureau.engine import DuckDBEngine
+    from openbureau.governance.disputes import rescore_persons
+
+    pub = disputed.client.app.state.ctx.published()
+    persons = [*sorted(pub.index)[:40:8], disputed.served.person]
+    engine = DuckDBEngine(disputed.served.ws / "warehouse.duckdb")
+    try:
+        _, rows = rescore_persons(engine, pub.card, pub.as_of, pub.snapshot_id, persons)
+        published = engine.arrow(
+            "SELECT * FROM scores WHERE snapshot_id = ? AND list_contains(?, person_id) "
+            "ORDER BY person_id",
+            [pub.snapshot_id, persons],
+        ).to_pylist()
+    finally:
+        engine.close()
+    assert len(rows) == len(set(persons))
+    for mine, theirs in zip(rows, published, strict=True):
+        differ = {k: (mine[k], theirs[k]) for k in mine if mine[k] != theirs[k]}
+        for a, b in zip(mine["reasons"] or [], theirs["reasons"] or [], strict=False):
+            assert a == b, [(k, a[k], b[k]) for k in a if a[k] != b[k]]
+        assert not differ, (mine["person_id"], differ)

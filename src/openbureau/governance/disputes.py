@@ -258,12 +258,15 @@ def rescore_persons(
     known_at = engine_now(engine)
     compute_scores(engine, card, as_of, known_at, persons=person_ids)
     try:
-        rows = engine.arrow(
-            f"SELECT * FROM ({scores_sql(card)}) ORDER BY person_id",
-            [snapshot_id, as_of, card.version],
-        ).to_pylist()
+        # (typed as the scores table types a snapshot's rows: inserted as a snapshot inserts)
+        engine.execute("CREATE OR REPLACE TEMP TABLE rescored AS SELECT * FROM scores LIMIT 0")
+        engine.execute(
+            f"INSERT INTO rescored {scores_sql(card)}", [snapshot_id, as_of, card.version]
+        )
+        rows = engine.arrow("SELECT * FROM rescored ORDER BY person_id").to_pylist()
     finally:
         drop_score_tables(engine)
+        engine.execute("DROP TABLE IF EXISTS rescored")
     return known_at, rows
 
 

@@ -12,12 +12,14 @@ from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
 from openbureau.service import disputes
-from openbureau.service.deps import Csrf, Ctx, PersonUser, Snapshot
+from openbureau.service.deps import AuditorUser, Csrf, Ctx, PersonUser, Snapshot
 from openbureau.service.disputes_api import (
     AnswerIn,
     FurnisherUser,
+    LinkAnswerIn,
     _person_ids,
     answer_dispute,
+    bureau_queue,
     furnisher_queue,
 )
 from openbureau.service.errors import ApiError
@@ -69,6 +71,33 @@ async def file_dispute(
     return RedirectResponse("/me#disputes", status_code=303)
 
 
+@router.post("/me/link-disputes", dependencies=[Csrf])
+async def file_link_dispute(
+    request: Request,
+    who: PersonUser,
+    ctx: Ctx,
+    pub: Snapshot,
+    identity_ids: Annotated[list[str], Form(max_length=200)] = [],  # noqa: B006
+    statement: Annotated[str, Form(max_length=8000)] = "",
+    attachment: UploadFile | None = None,
+) -> Response:
+    """File a link dispute from the file page's identity records."""
+    try:
+        upload = await _upload(attachment)
+        disputes.file_link_dispute(
+            ctx.dispute_desk(),
+            pub,
+            _person_ids(ctx, who),
+            who.username,
+            disputes.check_text(statement),
+            [i[:64] for i in identity_ids],
+            upload,
+        )
+    except (ValueError, ApiError) as exc:
+        return _person_error(request, ctx, pub, who, exc)
+    return RedirectResponse("/me#disputes", status_code=303)
+
+
 @router.post("/me/disputes/{dispute_id}/information", dependencies=[Csrf])
 async def add_information(
     request: Request,
@@ -97,12 +126,14 @@ async def add_information(
 def _furnisher_page(
     request: Request, ctx: Any, who: Any, error: str | None = None, status: int = 200
 ) -> Response:
-    found = furnisher_queue(ctx, who, None)
+    bureau = who.role != "furnisher"
+    found = bureau_queue(ctx, who, None) if bureau else furnisher_queue(ctx, who, None)
     return render(
         request,
         "furnisher.html",
         status=status,
         me=who,
+        bureau=bureau,
         furnishers=disputes.furnishers_of(who.organisation),
         open=[d for d in found if d["state"] == "open"],
         closed=[d for d in found if d["state"] != "open"],
@@ -144,3 +175,36 @@ def furnisher_answer(
     except (ValidationError, ValueError) as exc:
         return _furnisher_page(request, ctx, who, _first_error(exc), 422)
     return RedirectResponse(f"/furnisher#dispute-{dispute_id}", status_code=303)
+
+
+@router.get("/bureau/disputes")
+def bureau_home(request: Request, who: AuditorUser, ctx: Ctx) -> Response:
+    """Link disputes, for the bureau's auditors to answer."""
+    return _furnisher_page(request, ctx, who)
+
+
+@router.post("/bureau/disputes/{dispute_id}/answer", dependencies=[Csrf])
+def bureau_answer(
+    request: Request,
+    who: AuditorUser,
+    ctx: Ctx,
+    dispute_id: Annotated[int, Path(ge=1, le=2**62)],
+    outcome: Annotated[str, Form(max_length=16)] = "",
+    note: Annotated[str, Form(max_length=2000)] = "",
+) -> Response:
+    try:
+        body = LinkAnswerIn.model_validate({"outcome": outcome, "note": note})
+        disputes.answer_link(
+            ctx.dispute_desk(),
+            ctx.published(),
+            who.username,
+            who.role,
+            dispute_id,
+            body.outcome,
+            body.note,
+        )
+    except ApiError as exc:
+        return _furnisher_page(request, ctx, who, exc.message, exc.status)
+    except (ValidationError, ValueError) as exc:
+        return _furnisher_page(request, ctx, who, _first_error(exc), 422)
+    return RedirectResponse(f"/bureau/disputes#dispute-{dispute_id}", status_code=303)

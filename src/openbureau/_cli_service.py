@@ -121,7 +121,7 @@ def _store(workspace: Path, url: str | None) -> sessionmaker[Session]:
 @handles_errors
 def accounts_add(
     username: Annotated[str, typer.Argument(help="Login name.")],
-    role: Annotated[str, typer.Option(help="person, lender, auditor or admin.")],
+    role: Annotated[str, typer.Option(help="person, lender, auditor, admin or furnisher.")],
     person: Annotated[str | None, typer.Option(help="The person id a person account sees.")] = None,
     organisation: Annotated[str | None, typer.Option(help="A lender's organisation.")] = None,
     api_key: Annotated[

@@ -20,9 +20,12 @@ from openbureau.service.auth import Principal
 from openbureau.service.context import ServiceContext
 from openbureau.service.deps import AuditorUser, Csrf, Ctx, PersonUser, Snapshot, User, _role
 from openbureau.service.errors import ApiError
-from openbureau.service.schemas import UtcDateTime, _In
+from openbureau.service.schemas import ErrorBody, UtcDateTime, _In
 
 router = APIRouter(prefix="/api/v1", responses=ERRORS)
+TOO_LARGE: dict[int | str, dict[str, Any]] = {
+    413: {"model": ErrorBody, "description": "the attachment is over 2 MB"}
+}
 FurnisherUser = Annotated[Principal, Depends(_role("furnisher"))]
 DisputeId = Annotated[int, Path(ge=1, le=2**62)]
 
@@ -167,6 +170,7 @@ def my_disputes(who: PersonUser, ctx: Ctx) -> list[dict[str, Any]]:
     "/me/disputes",
     response_model=DisputeOut,
     status_code=201,
+    responses=TOO_LARGE,
     tags=["person"],
     dependencies=[Csrf],
 )
@@ -190,6 +194,7 @@ def file_dispute(body: DisputeIn, who: PersonUser, ctx: Ctx, pub: Snapshot) -> d
     "/me/link-disputes",
     response_model=DisputeOut,
     status_code=201,
+    responses=TOO_LARGE,
     tags=["person"],
     dependencies=[Csrf],
 )
@@ -214,6 +219,7 @@ def file_link_dispute(
 @router.post(
     "/me/disputes/{dispute_id}/information",
     response_model=DisputeOut,
+    responses=TOO_LARGE,
     tags=["person"],
     dependencies=[Csrf],
 )
@@ -232,7 +238,17 @@ def add_information(
     )
 
 
-@router.get("/disputes/{dispute_id}/attachments/{attachment_id}", tags=["person", "furnisher"])
+@router.get(
+    "/disputes/{dispute_id}/attachments/{attachment_id}",
+    tags=["person", "furnisher"],
+    response_class=Response,
+    responses={
+        200: {
+            "content": {m: {} for m in disputes.MEDIA_TYPES.values()},
+            "description": "the file as sent",
+        }
+    },
+)
 def get_attachment(
     dispute_id: DisputeId,
     attachment_id: Annotated[int, Path(ge=1, le=2**62)],

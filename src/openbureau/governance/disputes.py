@@ -243,6 +243,40 @@ def split_file(
     return {str(i): str(p) for i, p in rows}
 
 
+# (card, catalog) pairs the factor guard passed in this process: a person-level rescore runs
+# the guard once per scorecard and field catalog, not on every dispute (it reads the catalog
+# per factor: about 1.3 s)
+_GUARDED: set[tuple[str, str]] = set()
+
+
+def _guard_once(engine: Engine, card: Scorecard) -> None:
+    """The factor guard on ``card`` and this warehouse's catalog, unless it passed on both as
+    they are now (the catalog's fingerprint: every field's category, every feed's event)."""
+    import hashlib
+
+    from openbureau.scoring.factors import guard_scorecard
+
+    catalog = ""
+    if engine.table_exists("field_catalog"):
+        catalog += str(
+            engine.scalar(
+                "SELECT md5(string_agg(feed || '.' || target || '=' || coalesce(category, ''), "
+                "',' ORDER BY feed, target)) FROM field_catalog"
+            )
+        )
+    if engine.table_exists("ledger_batches"):
+        catalog += str(
+            engine.scalar(
+                "SELECT md5(string_agg(DISTINCT feed || ':' || coalesce(event, ''), ',' "
+                "ORDER BY feed || ':' || coalesce(event, ''))) FROM ledger_batches"
+            )
+        )
+    key = (hashlib.sha256(card.model_dump_json().encode()).hexdigest(), catalog)
+    if key not in _GUARDED:
+        guard_scorecard(card, engine)
+        _GUARDED.add(key)
+
+
 def rescore_persons(
     engine: Engine, card: Scorecard, as_of: dt.date, snapshot_id: str, person_ids: list[str]
 ) -> tuple[dt.datetime, list[dict[str, Any]]]:
@@ -256,7 +290,8 @@ def rescore_persons(
     )
 
     known_at = engine_now(engine)
-    compute_scores(engine, card, as_of, known_at, persons=person_ids)
+    _guard_once(engine, card)
+    compute_scores(engine, card, as_of, known_at, persons=person_ids, guarded=True)
     try:
         # (typed as the scores table types a snapshot's rows: inserted as a snapshot inserts)
         engine.execute("CREATE OR REPLACE TEMP TABLE rescored AS SELECT * FROM scores LIMIT 0")

@@ -218,11 +218,15 @@ def compute_scores(
     as_of: dt.date,
     known_at: dt.datetime,
     persons: list[str] | None = None,
+    *,
+    guarded: bool = False,
 ) -> None:
     """The temp tables ``scores_sql`` reads: features (``score_features``), points and scores,
     reasons and their evidence, as of ``as_of`` as known at ``known_at``; ``persons``: of
-    these persons only (a person-level rescore, by the same rules as a snapshot)."""
-    guard_scorecard(card, engine)
+    these persons only (a person-level rescore, by the same rules as a snapshot).
+    ``guarded``: the caller ran the factor guard on this card and warehouse catalog."""
+    if not guarded:
+        guard_scorecard(card, engine)
     ensure_schema(engine)
     compute_features(engine, as_of, into="score_features", known_at=known_at, persons=persons)
     add_custom_features(

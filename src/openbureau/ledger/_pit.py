@@ -62,20 +62,30 @@ ON_FILE = {
 }
 
 
+def persons_sql(person_ids: list[str]) -> str:
+    """A SQL list of person IDs, each quoted as a string literal, for ``IN (...)``: a literal
+    list reaches the table scans as a filter, where a join to a table of IDs would not."""
+    if not person_ids:
+        raise ValueError("a person scope needs at least one person ID")
+    return ", ".join("'" + p.replace("'", "''") + "'" for p in person_ids)
+
+
 def pit_events(
     engine: Engine,
     as_of: dt.date,
     known_at: dt.datetime | None,
     ageing: AgeingSection | None = None,
+    persons: list[str] | None = None,
 ) -> dict[str, str]:
     """Per event, a FROM item of the versions the ``pit_*`` views read on D as known at K:
     the latest report on D, reported and on file by D, not aged off by D under ``ageing``
-    (None: the law's periods; makes the ageing temp tables, see ``ageing``). Custom factors
-    read these too."""
+    (None: the law's periods; makes the ageing temp tables, see ``ageing``); ``persons``: of
+    these persons only (a person-level rescore). Custom factors read these too."""
     d = date_literal(as_of)
     versions = known_versions(engine, known_at)
+    scope = f" AND person_id IN ({persons_sql(persons)})" if persons is not None else ""
     on_d = {
-        e: f"{_known_on(v, d)} s WHERE reported_date <= {d} AND {ON_FILE[e]} <= {d}"
+        e: f"{_known_on(v, d)} s WHERE reported_date <= {d} AND {ON_FILE[e]} <= {d}{scope}"
         for e, v in versions.items()
     }
     aged = create_ageing_filters(engine, as_of, f"(SELECT * FROM {on_d['account_status']})", ageing)
@@ -93,13 +103,14 @@ def create_pit_views(
     as_of: dt.date,
     known_at: dt.datetime | None = None,
     ageing: AgeingSection | None = None,
+    persons: list[str] | None = None,
 ) -> None:
     """(Re)create the ``pit_*`` temp tables for ``as_of`` as known at ``known_at`` (None: now),
-    items aged off by ``as_of`` under ``ageing`` (None: the law's periods) left out; see the
-    module docstring."""
+    items aged off by ``as_of`` under ``ageing`` (None: the law's periods) left out;
+    ``persons``: of these persons only. See the module docstring."""
     upgrade_schema(engine)
     d = date_literal(as_of)
-    known = pit_events(engine, as_of, known_at, ageing)
+    known = pit_events(engine, as_of, known_at, ageing, persons)
     # Row-level scopes are views (a copy of every status row would cost gigabytes at a
     # million persons); the per-account summary, read many times, is materialised.
     engine.execute(f"""CREATE OR REPLACE TEMP VIEW pit_status AS

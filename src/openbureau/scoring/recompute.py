@@ -19,10 +19,15 @@ from dataclasses import dataclass, field
 
 import yaml
 
-from openbureau.config import AgeingSection
 from openbureau.engine import Engine
 from openbureau.errors import UserError
-from openbureau.scoring.score import compute_scores, drop_score_tables, ensure_schema, scores_sql
+from openbureau.scoring.score import (
+    compute_scores,
+    drop_score_tables,
+    ensure_schema,
+    scores_sql,
+    snapshot_ageing,
+)
 from openbureau.scoring.scorecard import Scorecard
 
 SHOWN = 10  # persons named in a report of differences
@@ -62,17 +67,17 @@ def recompute_snapshot(engine: Engine, snapshot_id: str) -> RecomputeReport:
         raise UserError(f"no score snapshot {snapshot_id!r}")
     ensure_schema(engine)
     row = engine.query(
-        "SELECT as_of, known_at, scorecard_yaml, scorecard_version, persons, ageing "
+        "SELECT as_of, known_at, scorecard_yaml, scorecard_version, persons "
         "FROM score_snapshots WHERE snapshot_id = ?",
         [snapshot_id],
     )
     if not row:
         raise UserError(f"no score snapshot {snapshot_id!r}")
-    as_of, known_at, card_yaml, version, persons, ageing = row[0]
+    as_of, known_at, card_yaml, version, persons = row[0]
     card = Scorecard.model_validate(yaml.safe_load(card_yaml))
     # (with the ageing-off periods it was computed with; one computed before items aged off
     # has none recorded and is computed with the law's periods)
-    rules = AgeingSection.model_validate_json(ageing) if ageing else None
+    rules = snapshot_ageing(engine, snapshot_id)
     compute_scores(engine, card, as_of, known_at, ageing=rules)
     engine.execute(
         f"CREATE OR REPLACE TEMP TABLE score_recomputed AS {scores_sql(card)}",

@@ -93,6 +93,16 @@ def ensure_schema(engine: Engine) -> None:
         engine.execute("ALTER TABLE score_snapshots ADD COLUMN ageing VARCHAR")
 
 
+def snapshot_ageing(engine: Engine, snapshot_id: str) -> AgeingSection | None:
+    """The ageing-off periods ``snapshot_id`` was scored with (None: none recorded, as for a
+    snapshot scored before items aged off)."""
+    ensure_schema(engine)
+    recorded = engine.scalar(
+        "SELECT ageing FROM score_snapshots WHERE snapshot_id = ?", [snapshot_id]
+    )
+    return AgeingSection.model_validate_json(recorded) if recorded else None
+
+
 def engine_now(engine: Engine) -> dt.datetime:
     """The warehouse clock (the one ``recorded_at``, ``created_at`` and ``lifted_at`` use)."""
     now = engine.scalar("SELECT now()::TIMESTAMP")
@@ -232,15 +242,22 @@ def compute_scores(
     card: Scorecard,
     as_of: dt.date,
     known_at: dt.datetime,
+    persons: list[str] | None = None,
     *,
     ageing: AgeingSection | None,
+    guarded: bool = False,
 ) -> None:
     """The temp tables ``scores_sql`` reads: features (``score_features``), points and scores,
     reasons and their evidence, as of ``as_of`` as known at ``known_at``, items aged off
-    under ``ageing`` left out (None: the law's periods)."""
-    guard_scorecard(card, engine)
+    under ``ageing`` left out (None: the law's periods); ``persons``: of these persons only
+    (a person-level rescore, by the same rules as a snapshot). ``guarded``: the caller ran
+    the factor guard on this card and warehouse catalog."""
+    if not guarded:
+        guard_scorecard(card, engine)
     ensure_schema(engine)
-    compute_features(engine, as_of, into="score_features", known_at=known_at, ageing=ageing)
+    compute_features(
+        engine, as_of, into="score_features", known_at=known_at, ageing=ageing, persons=persons
+    )
     add_custom_features(
         engine,
         "score_features",

@@ -40,6 +40,9 @@ class Reason(BaseModel):
     points_lost: float
     value: float | None = None
     record_ids: list[str] = []
+    disputed: bool = Field(
+        default=False, description="a record behind it is disputed by the consumer"
+    )
 
 
 class StatementOut(BaseModel):
@@ -58,6 +61,18 @@ STATEMENT_FIELD = Field(
 )
 
 
+class DisputeNote(BaseModel):
+    """An open dispute on the file: what every reader of the score is told."""
+
+    dispute_id: int
+    furnisher: str | None
+    item_kind: str | None
+    item_title: str | None
+    reason: str
+    filed_at: UtcDateTime
+    text: str = Field(description='"disputed by the consumer: ..."')
+
+
 class Score(BaseModel):
     person_id: str
     snapshot_id: str
@@ -69,6 +84,9 @@ class Score(BaseModel):
     scorecard_version: str
     reasons: list[Reason] = []
     statement: StatementOut | None = STATEMENT_FIELD
+    disputes: list[DisputeNote] = Field(
+        default=[], description="the file's open disputes (its records still count meanwhile)"
+    )
 
 
 class HistoryPoint(BaseModel):
@@ -271,6 +289,9 @@ class LookupOut(BaseModel):
     reasons: list[Reason] = []
     file_summary: FileSummary | None = None
     statement: StatementOut | None = STATEMENT_FIELD
+    disputes: list[DisputeNote] = Field(
+        default=[], description="the file's open disputes (its records still count meanwhile)"
+    )
     message: str
 
 

@@ -18,6 +18,7 @@ import gc
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -211,6 +212,37 @@ def publish_snapshot(
     return final
 
 
+def republish(engine: Engine, workspace: Path, snapshot_id: str) -> Path:
+    """Publish ``snapshot_id`` again, with the features it was scored on (as of its date, as
+    known at its time) and the warehouse's identity tables as they are now: after a forced
+    split, its file IDs and ID history."""
+    from openbureau.ledger.features import compute_features
+    from openbureau.scoring.factors import add_custom_features
+    from openbureau.scoring.score import ensure_schema, snapshot_ageing
+    from openbureau.workspace import Workspace
+
+    card, as_of = snapshot_card(engine, snapshot_id)
+    if card is None:
+        raise UserError(f"no score snapshot {snapshot_id!r}")
+    ensure_schema(engine)  # (a snapshot of an earlier openbureau gains its known_at)
+    known_at = engine.scalar(
+        "SELECT known_at FROM score_snapshots WHERE snapshot_id = ?", [snapshot_id]
+    )
+    # (with the ageing-off periods it was scored with; bureau.toml's for one scored before
+    # they were recorded)
+    ageing = snapshot_ageing(engine, snapshot_id) or Workspace.open(workspace).settings.ageing
+    compute_features(engine, as_of, into="publish_features", known_at=known_at, ageing=ageing)
+    add_custom_features(
+        engine,
+        "publish_features",
+        as_of,
+        [(f.name, f.custom) for f in card.factors if f.custom is not None],
+        known_at=known_at,
+        ageing=ageing,
+    )
+    return publish_snapshot(engine, workspace, snapshot_id, "publish_features")
+
+
 def remove_leftovers(folder: Path) -> None:
     """Delete what a killed ``score`` or ``publish`` left in ``folder``: a half-written copy
     (``*.tmp``), its write-ahead log (``*.tmp.wal``) and a pointer never renamed into place
@@ -284,6 +316,8 @@ class Published:
     index: dict[str, int] = field(default_factory=dict)  # person_id -> row of ``scores``
     moved: dict[str, str] = field(default_factory=dict)  # retired person_id -> survivor
     merged: dict[str, list[str]] = field(default_factory=dict)  # survivor -> its retired IDs
+    # person_id -> a row rescored since (a dispute's resolution), laid over ``scores``
+    overlay: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         return self.connection.cursor()
@@ -291,6 +325,9 @@ class Published:
     def score_row(self, person_id: str) -> dict[str, Any] | None:
         """The person's row of this snapshot (following a retired id), from memory."""
         pid = self.moved.get(person_id, person_id)
+        rescored = self.overlay.get(pid)
+        if rescored is not None:
+            return {**rescored, "reasons": [dict(r) for r in rescored["reasons"] or []]}
         i = self.index.get(pid)
         if i is None or self.scores is None:
             return None
@@ -329,8 +366,9 @@ class Published:
 class ServingStore:
     """Follows ``serving/CURRENT``; reopens when it points somewhere new."""
 
-    def __init__(self, workspace: Path) -> None:
+    def __init__(self, workspace: Path, on_open: Callable[[Published], None] | None = None) -> None:
         self.folder = workspace / SERVING_DIR
+        self.on_open = on_open
         self._lock = threading.Lock()
         self._stamp: tuple[int, int] | None = None
         self._current: Published | None = None
@@ -387,6 +425,8 @@ class ServingStore:
             raise UserError(f"{path}: not a serving copy of a score snapshot")
         published = Published(path, str(snapshot_id), as_of, card, con, tables)
         published.load_scores()
+        if self.on_open is not None:
+            self.on_open(published)
         # What was just loaded lives as long as the snapshot: keep it out of the collector's
         # full passes, which otherwise stall every request for ~0.1 s now and then.
         gc.collect()

@@ -70,7 +70,12 @@ def current_score(pub: Published, person_id: str) -> dict[str, Any] | None:
 
 def score_in(pub: Published, person_ids: list[str], snapshot_id: str) -> dict[str, Any] | None:
     """The person's row of snapshot ``snapshot_id`` (under any of their IDs; the serving copy
-    holds every snapshot's scores), or None when that snapshot did not score them."""
+    holds every snapshot's scores), or None when that snapshot did not score them. For the
+    snapshot served, a person rescored since (a dispute's resolution) has the rescored row."""
+    if snapshot_id == pub.snapshot_id:
+        rescored = next((pub.overlay[p] for p in person_ids if p in pub.overlay), None)
+        if rescored is not None:
+            return {**rescored, "reasons": [dict(r) for r in rescored["reasons"] or []]}
     rows = _rows(
         pub,
         """SELECT person_id, snapshot_id, as_of, score, band, unscorable_reason,
@@ -142,7 +147,7 @@ def file_items(pub: Published, person_id: str) -> dict[str, list[dict[str, Any]]
         pub,
         f"""SELECT furnisher, feed, kind, item_id, title, status, amount,
             credit_limit, opened, closed, last_date, months, history, len(record_ids) AS records,
-            {_ageing_columns(pub)}
+            record_ids[1] AS latest_record_id, {_ageing_columns(pub)}
         FROM file_items WHERE person_id = ?
         ORDER BY furnisher, CASE kind WHEN 'account' THEN 0 WHEN 'bill' THEN 1
                  WHEN 'public_record' THEN 2 ELSE 3 END, last_date DESC""",

@@ -212,10 +212,9 @@ def _what_moved(candidates: list, fit, held) -> None:
         print(f"    {label:<45} {held_ratio:.3f}; {np.mean(inner):.3f}")
 
 
-def scale(base: int, copies: int, seed: int) -> None:
-    """Copy a population's ledger ``copies`` times and time features and a full snapshot."""
-    from openbureau.ledger import compute_features
-    from openbureau.scoring import load_scorecard, score_snapshot
+def scaled_workspace(base: int, copies: int, seed: int) -> Path:
+    """The ledger of a ``base``-person population copied ``copies`` times under new person
+    ids, with a scorecard trained on the base (reused when it exists)."""
     from openbureau.scoring.train import train
     from openbureau.workspace import Workspace
 
@@ -245,6 +244,17 @@ def scale(base: int, copies: int, seed: int) -> None:
                     identity_id || '.{k}' AS identity_id, person_id || '.{k}' AS person_id)
                     FROM person_index WHERE person_id NOT LIKE '%.%'""")
         print(f"copied the ledger {copies} times in {time.perf_counter() - t:.0f} s")
+    return big
+
+
+def scale(base: int, copies: int, seed: int) -> None:
+    """Copy a population's ledger ``copies`` times and time features and a full snapshot."""
+    from openbureau.ledger import compute_features
+    from openbureau.scoring import load_scorecard, score_snapshot
+    from openbureau.workspace import Workspace
+
+    big = scaled_workspace(base, copies, seed)
+    card_path = big / "models" / "scorecard.yaml"
     card = load_scorecard(card_path)
     with Workspace.open(big).engine() as engine:
         persons = engine.scalar("SELECT count(DISTINCT person_id) FROM person_index")

@@ -119,6 +119,7 @@ def train(
             name=name,
             customs=customs,
             progress=tick,
+            ageing=ws.settings.ageing,
         )
     for label, r in (("core (credit data only)", result), ("with alternative data", result.alt)):
         if r is None:
@@ -201,7 +202,7 @@ def score(
     alt = load_scorecard(alt_path) if alt_path is not None else None
     with ws.engine() as engine, progress_bar(transient=True) as tick:
         tick("scoring", 0, 0)
-        report = score_snapshot(engine, card, day, known, alt=alt)
+        report = score_snapshot(engine, card, day, known, alt=alt, ageing=ws.settings.ageing)
         tick("publishing for the service", 0, 0)
         publish_snapshot(engine, ws.root, report.snapshot_id, "score_features")
         dist = score_distribution(engine, report.snapshot_id)

@@ -121,7 +121,7 @@ def _store(workspace: Path, url: str | None) -> sessionmaker[Session]:
 @handles_errors
 def accounts_add(
     username: Annotated[str, typer.Argument(help="Login name.")],
-    role: Annotated[str, typer.Option(help="person, lender, auditor or admin.")],
+    role: Annotated[str, typer.Option(help="person, lender, auditor, admin or furnisher.")],
     person: Annotated[str | None, typer.Option(help="The person id a person account sees.")] = None,
     organisation: Annotated[str | None, typer.Option(help="A lender's organisation.")] = None,
     api_key: Annotated[
@@ -460,31 +460,12 @@ def publish(
     workspace: WorkspaceOpt = Path("."),
 ) -> None:
     """Publish a score snapshot to the service (``score`` does this itself)."""
-    from openbureau.ledger.features import compute_features
-    from openbureau.scoring.factors import add_custom_features
-    from openbureau.scoring.score import ensure_schema, latest_snapshot
-    from openbureau.service.serving import publish_snapshot, snapshot_card
+    from openbureau.scoring.score import latest_snapshot
+    from openbureau.service.serving import republish
 
     ws = Workspace.open(workspace)
     with ws.engine() as engine, progress_bar(transient=True) as tick:
         sid = snapshot or latest_snapshot(engine)
-        card, as_of = snapshot_card(engine, sid)
-        if card is None:
-            raise UserError(f"no score snapshot {sid!r}")
-        # the features the snapshot was scored on: as of its date, as known at its time
-        ensure_schema(engine)  # (a snapshot of an earlier openbureau gains its known_at)
-        known_at = engine.scalar(
-            "SELECT known_at FROM score_snapshots WHERE snapshot_id = ?", [sid]
-        )
-        tick("features", 0, 0)
-        compute_features(engine, as_of, into="publish_features", known_at=known_at)
-        add_custom_features(
-            engine,
-            "publish_features",
-            as_of,
-            [(f.name, f.custom) for f in card.factors if f.custom is not None],
-            known_at=known_at,
-        )
         tick("publishing", 0, 0)
-        path = publish_snapshot(engine, ws.root, sid, "publish_features")
+        path = republish(engine, ws.root, sid)
     console.print(f"Published snapshot [bold]{sid}[/] to {path.relative_to(ws.root)}.")

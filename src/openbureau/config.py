@@ -6,7 +6,9 @@ is reported as one line that names the key and what was expected.
 
 from __future__ import annotations
 
+import re
 import tomllib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -209,6 +211,88 @@ class ServiceSection(_Section):
     )
 
 
+_PERIOD = re.compile(r"^(?:(\d+)y)?(?:(\d+)m)?(?:(\d+)d)?$")
+
+
+@dataclass(frozen=True)
+class Period:
+    """A length of time as years, months and days (``7y``, ``18m``, ``7y180d``)."""
+
+    months: int
+    days: int
+
+    @classmethod
+    def parse(cls, text: str) -> Period:
+        found = _PERIOD.match(text.strip().lower()) if isinstance(text, str) else None
+        if not found or not any(found.groups()):
+            raise ValueError("a period like '7y', '18m' or '7y180d' is expected")
+        years, months, days = (int(g or 0) for g in found.groups())
+        period = cls(12 * years + months, days)
+        if period.approx_days < 28:
+            raise ValueError("a period of at least one month is expected")
+        if period.approx_days > 50 * 366:
+            raise ValueError("a period of at most 50 years is expected")
+        return period
+
+    @property
+    def approx_days(self) -> float:
+        return self.months * 30.44 + self.days
+
+    def sql(self) -> str:
+        """The period as a SQL interval, to add to a date."""
+        return f"INTERVAL '{self.months} months {self.days} days'"
+
+    def __str__(self) -> str:
+        years, months = divmod(self.months, 12)
+        text = (f"{years}y" if years else "") + (f"{months}m" if months else "")
+        return text + (f"{self.days}d" if self.days or not text else "")
+
+
+class AgeingSection(_Section):
+    """How long negative items count (FCRA 605; docs/ledger.md "Ageing-off"), per kind."""
+
+    delinquency: str = Field(
+        default="7y",
+        description="late payments on an account: from the date of first delinquency",
+    )
+    charged_off: str = Field(
+        default="7y",
+        description="a charged-off account (the whole tradeline): from the date of first "
+        "delinquency",
+    )
+    late_bill: str = Field(
+        default="7y",
+        description="a utility, telecom or rent bill paid late or unpaid: from its due date",
+    )
+    civil_judgment: str = Field(default="7y", description="from the filing date")
+    tax_lien: str = Field(default="7y", description="from the release, or the filing date")
+    bankruptcy_ch7: str = Field(default="10y", description="from the filing date")
+    bankruptcy_ch13: str = Field(default="10y", description="from the filing date")
+    inquiry: str = Field(default="2y", description="an inquiry on file: from its date")
+    inquiry_in_score: str = Field(
+        default="1y", description="an inquiry counted in features and scores: from its date"
+    )
+
+    @field_validator("*")
+    @classmethod
+    def _a_period(cls, value: str) -> str:
+        Period.parse(value)
+        return value
+
+    @model_validator(mode="after")
+    def _scored_while_on_file(self) -> AgeingSection:
+        if self.period("inquiry_in_score").approx_days > self.period("inquiry").approx_days:
+            raise ValueError(
+                f"inquiry_in_score ({self.inquiry_in_score}) is longer than inquiry "
+                f"({self.inquiry}); an inquiry no longer on file cannot count"
+            )
+        return self
+
+    def period(self, kind: str) -> Period:
+        """The period of ``kind`` (a field name)."""
+        return Period.parse(getattr(self, kind))
+
+
 class Settings(_Section):
     bureau: BureauSection = BureauSection()
     warehouse: WarehouseSection = WarehouseSection()
@@ -216,6 +300,7 @@ class Settings(_Section):
     identity: IdentitySection = IdentitySection()
     secrets: SecretsSection = SecretsSection()
     service: ServiceSection = ServiceSection()
+    ageing: AgeingSection = AgeingSection()
 
 
 DEFAULT_TOML = """\
@@ -262,6 +347,17 @@ proxy_headers = false          # trust X-Forwarded-For from forwarded_allow_ips 
 forwarded_allow_ips = "127.0.0.1"
 audit_sign_every = 1000        # sign a head of the audit log every N entries (0: not by count)
 audit_sign_interval = 10       # ... and on demand (an access log) at most once every N seconds
+
+[ageing]                       # negative items stop counting after (FCRA 605): "7y", "18m"...
+delinquency = "7y"             # late payments on an account, from the date of first delinquency
+charged_off = "7y"             # a charged-off account (all of it), from the same date
+late_bill = "7y"               # a utility, telecom or rent bill paid late or unpaid, from due date
+civil_judgment = "7y"          # from filing
+tax_lien = "7y"                # from its release (payment), or from filing while unreleased
+bankruptcy_ch7 = "10y"         # from filing
+bankruptcy_ch13 = "10y"        # from filing (US bureaus remove a completed one at 7y by practice)
+inquiry = "2y"                 # an inquiry stays on file
+inquiry_in_score = "1y"        # ... and counts in features and scores
 """
 
 

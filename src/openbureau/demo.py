@@ -125,6 +125,7 @@ def score_demo(root: Path, truth_dir: Path, *, console: Console, progress: Progr
             models_dir=root / "models",
             reports_dir=root / "reports",
             progress=tick,
+            ageing=ws.settings.ageing,
         )
         card = trained.scorecard
         alt = trained.alt.scorecard if trained.alt else None
@@ -144,8 +145,8 @@ def score_demo(root: Path, truth_dir: Path, *, console: Console, progress: Progr
         # A year of quarterly snapshots gives each person a score history; the last one is
         # published to the service.
         for day in HISTORY:
-            score_snapshot(engine, card, day, alt=alt)
-        snap = score_snapshot(engine, card, SCORE_AS_OF, alt=alt)
+            score_snapshot(engine, card, day, alt=alt, ageing=ws.settings.ageing)
+        snap = score_snapshot(engine, card, SCORE_AS_OF, alt=alt, ageing=ws.settings.ageing)
         publish_snapshot(engine, root, snap.snapshot_id, "score_features")
         console.print(
             f"[bold]7. Scores[/] as of {SCORE_AS_OF}, snapshot {snap.snapshot_id}: "

@@ -9,7 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from openbureau.cli import app
 from openbureau.identity.lookup import IdentityQuery, find_person
 from openbureau.workspace import Workspace, init_workspace
 from tests.identity.test_link import plain, run
@@ -194,7 +196,19 @@ def test_the_same_data_linked_as_a_us_bureau_loses_them_and_says_so(tmp_path) ->
     fmt = FORMATS["GB"]
     ws = workspace(tmp_path / "ws", "US")
     ingest(ws, write_feeds(tmp_path / "in", fmt, range(PERSONS)))
-    out = plain(run("link", "-w", ws.root))
+    # (with phones and postcodes gone, these 80 records cannot train a model that weighs
+    # names: the refusal says so, and the default model links them)
+    refused = CliRunner().invoke(app, ["link", "-w", str(ws.root)])
+    assert refused.exit_code == 2
+    said = plain(refused.output)
+    assert "the linkage model trained on this workspace is unusable" in said
+    assert "\n" not in said.strip() and "Traceback" not in said  # (one line)
+    assert (  # (and why, most likely: the values the wrong country's conventions emptied)
+        "; standardisation (US conventions) emptied phone 40 rows (no country code, and not a "
+        "valid number of US); postcode 80 rows (not a postcode of US), values training could "
+        "not use (if the data is not of US, set bureau.country); ingest more feeds" in said
+    )
+    out = plain(run("link", "--model", "default", "-w", ws.root))
     national_lost = (
         "phone 40 rows (no country code, and not a valid number of US); "
         "postcode 80 rows (not a postcode of US)"

@@ -59,11 +59,17 @@ def snapshot(linked_population, tmp_path_factory) -> dict[str, Any]:
     from openbureau.workspace import Workspace
 
     ws = Path(shutil.copytree(linked_population[0], tmp_path_factory.mktemp("w") / "ws"))
+    # Inquiries counted in the score for 24 months rather than the default 12: with 12, the
+    # 3,000 persons hold too few inquiries for "inquiries as a fifth reason" to be exercised.
+    toml = ws / "bureau.toml"
+    toml.write_text(toml.read_text().replace('inquiry_in_score = "1y"', 'inquiry_in_score = "2y"'))
+    settings = Workspace.open(ws).settings
+    assert settings.ageing.inquiry_in_score == "2y"
     for args in (["train", "--as-of", "2024-12-31"], ["score", "--as-of", str(SCORE_AS_OF)]):
         res = CliRunner().invoke(app, [*args, "-w", str(ws)], catch_exceptions=False)
         assert res.exit_code == 0, res.output
     with Workspace.open(ws).engine() as engine:
-        compute_features(engine, SCORE_AS_OF, into="whatif_features")
+        compute_features(engine, SCORE_AS_OF, into="whatif_features", ageing=settings.ageing)
         rows = engine.arrow("SELECT * FROM whatif_features ORDER BY person_id").to_pylist()
         scores = engine.arrow(
             "SELECT person_id, score, band, unscorable_reason, reasons FROM scores"

@@ -106,8 +106,8 @@ def test_a_person_writes_a_statement_a_lender_declines_and_the_notice_prints(
     _login(page, site, "pat")
     page.fill("#statement-text", "My card was late while I was in hospital. <b>Ask me.</b>")
     page.click("#statement button[value=write]")
-    page.wait_for_selector("#statement-current")
-    assert "<b>Ask me.</b>" in (page.text_content("#statement-current") or "")  # as text
+    page.wait_for_selector("#statement-shown")
+    assert "<b>Ask me.</b>" in (page.text_content("#statement-shown") or "")  # as text
 
     page.context.clear_cookies()
     _login(page, site, "lena")

@@ -41,13 +41,13 @@ def test_a_person_writes_edits_and_removes_a_statement_every_lender_sees_it(
     service: Service,
 ) -> None:
     pat = service.api("pat")
-    assert service.client.get(URL, headers=pat).json() == {"current": None, "versions": []}
+    assert service.client.get(URL, headers=pat).json() == {"shown": None, "versions": []}
     assert _lender_score(service)["statement"] is None
 
     first = "The late payments on my card in 2024 were during a hospital stay."
     r = service.client.put(URL, json={"text": f"  {first}\r\n"}, headers=pat)
     assert r.status_code == 200, r.text
-    assert r.json()["current"]["text"] == first and r.json()["current"]["words"] == 13
+    assert r.json()["shown"]["text"] == first and r.json()["shown"]["words"] == 13
     assert _lender_score(service)["statement"]["text"] == first
     lookup = service.client.post(
         "/api/v1/lookups",
@@ -67,7 +67,7 @@ def test_a_person_writes_edits_and_removes_a_statement_every_lender_sees_it(
     assert _lender_score(service)["statement"]["text"] == second
     removed = service.client.delete(URL, headers=pat)
     assert removed.status_code == 200, removed.text
-    assert removed.json()["current"] is None
+    assert removed.json()["shown"] is None
     assert [(v["change"], v["text"]) for v in removed.json()["versions"]] == [
         ("removed", None),
         ("written", second),
@@ -78,7 +78,7 @@ def test_a_person_writes_edits_and_removes_a_statement_every_lender_sees_it(
     assert again.status_code == 404 and again.json()["error"]["code"] == "no_statement"
 
     # the other person's file has none of it
-    assert service.client.get(URL, headers=service.api("quinn")).json()["current"] is None
+    assert service.client.get(URL, headers=service.api("quinn")).json()["shown"] is None
     mine = _audit(service, actor="pat", subject=service.served.person)
     assert [e["action"] for e in reversed(mine) if "statement" in e["action"]] == [
         "read statement",
@@ -111,7 +111,7 @@ def test_a_statement_too_long_empty_or_with_control_characters_is_refused(
     for user in ("lena", "audrey", "ada"):
         r = service.client.put(URL, json={"text": "mine"}, headers=service.api(user))
         assert r.status_code == 403, user
-    assert service.client.get(URL, headers=pat).json()["current"]["text"] == just
+    assert service.client.get(URL, headers=pat).json()["shown"]["text"] == just
 
 
 def test_the_statement_is_escaped_on_the_person_and_lender_pages(service: Service) -> None:
@@ -124,7 +124,7 @@ def test_the_statement_is_escaped_on_the_person_and_lender_pages(service: Servic
     )
     assert r.status_code == 303, r.text
     mine = c.get("/me").text
-    assert 'id="statement-current">&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;' in mine
+    assert 'id="statement-shown">&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;' in mine
     assert "<script>alert" not in mine and "<img src=x" not in mine
 
     lender = service.login("lena")
@@ -141,7 +141,7 @@ def test_the_statement_is_escaped_on_the_person_and_lender_pages(service: Servic
     assert 'id="person-statement"' in result.text and "own words" in result.text
     assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;&lt;img" in result.text
     assert "<script>alert" not in result.text and "<img src=x" not in result.text
-    assert service.client.get(URL, headers=service.api("pat")).json()["current"]["text"] == XSS
+    assert service.client.get(URL, headers=service.api("pat")).json()["shown"]["text"] == XSS
 
 
 def test_the_statement_form_shows_a_refusal_and_keeps_what_was_typed(service: Service) -> None:

@@ -45,20 +45,33 @@ WHAT_TO_DO = (
 )
 
 
-class TooLittleToTrain(UserError):
+class _Refused(UserError):
+    """A link run refused for its training; ``noting`` adds what may explain it."""
+
+    def __init__(self, detail: str, note: str = "") -> None:
+        self.detail = detail
+        super().__init__(self._words(detail) + (f"; {note}" if note else "") + f"; {WHAT_TO_DO}")
+
+    def _words(self, detail: str) -> str:
+        raise NotImplementedError
+
+    def noting(self, note: str) -> _Refused:
+        return type(self)(self.detail, note)
+
+
+class TooLittleToTrain(_Refused):
     """The records cannot train a linkage model; linking needs a saved one."""
 
-    def __init__(self, missing: str) -> None:
-        super().__init__(f"too little data to train the linkage model: {missing}; {WHAT_TO_DO}")
+    def _words(self, detail: str) -> str:
+        return f"too little data to train the linkage model: {detail}"
 
 
-class DegenerateModel(UserError):
+class DegenerateModel(_Refused):
     """The records trained a model that cannot link them; linking needs a saved one."""
 
-    def __init__(self, why: str) -> None:
-        super().__init__(
-            f"the linkage model trained on this workspace is unusable: {why}; "
-            f"nothing was linked; {WHAT_TO_DO}"
+    def _words(self, detail: str) -> str:
+        return (
+            f"the linkage model trained on this workspace is unusable: {detail}; nothing was linked"
         )
 
 

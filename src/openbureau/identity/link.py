@@ -307,23 +307,42 @@ def _run(
                 "nothing to link: no identity records with a usable identifier; "
                 "ingest some furnisher files first"
             )
-        model, to_save = _training.model_for_run(
-            engine, db_api, model_path, settings, retrain=retrain, model_from=model_from, tick=tick
-        )
-        tick(f"{mode} link: scoring pairs", 2, 5)
-        # (the scratch catalog holds views of the warehouse tables these read: see above)
-        if mode == "full":
-            new = records
-            _full_edges(
+        try:
+            model, to_save = _training.model_for_run(
                 engine,
                 db_api,
-                _splink.linker_for(db_api, "link_input", model.settings),
+                model_path,
                 settings,
-                S,
+                retrain=retrain,
+                model_from=model_from,
+                tick=tick,
             )
-            if to_save is not None and model_from is None:  # (a model trained in this run)
-                _training.check_links(engine, settings)
-        else:
+            tick(f"{mode} link: scoring pairs", 2, 5)
+            # (the scratch catalog holds views of the warehouse tables these read: see above)
+            if mode == "full":
+                new = records
+                _full_edges(
+                    engine,
+                    db_api,
+                    _splink.linker_for(db_api, "link_input", model.settings),
+                    settings,
+                    S,
+                )
+                if to_save is not None and model_from is None:  # (a model trained in this run)
+                    _training.check_links(engine, settings)
+        except (_training.TooLittleToTrain, _training.DegenerateModel) as refused:
+            # (values standardisation emptied, as when bureau.country is not the data's, are
+            # often why: the refusal names them)
+            emptied = standardise.describe_emptied(
+                standardise.staged_emptied(engine, staged), country
+            )
+            if not emptied:
+                raise
+            raise refused.noting(
+                f"standardisation ({country} conventions) emptied {emptied}, values training "
+                f"could not use (if the data is not of {country}, set bureau.country)"
+            ) from None
+        if mode != "full":
             new = _incremental_edges(engine, db_api, model, settings, S)
         tick(f"{mode} link: clustering", 3, 5)
         if mode == "full":

@@ -387,6 +387,20 @@ def emptied_counts(engine: Engine, batch_ids: Sequence[str]) -> dict[str, int]:
     }
 
 
+def staged_emptied(engine: Engine, staged: Staged | None) -> dict[str, int]:
+    """Rows whose value standardisation emptied in batches staged, not yet published, by
+    "field:reason" (what :func:`emptied_counts` gives once they are)."""
+    if staged is None:
+        return {}
+    return {
+        f"{f}:{r}": int(n)
+        for f, r, n in engine.query(
+            "SELECT split_part(e, ':', 1), split_part(e, ':', 2), sum(len(rows)) "
+            "FROM (SELECT rows, unnest(emptied) AS e FROM _id_std) GROUP BY ALL ORDER BY ALL"
+        )
+    }
+
+
 def describe_emptied(emptied: dict[str, int], country: str) -> str:
     """``emptied`` in words: "phone 7 rows (not a postcode of GB), ..."; "" for none."""
     parts = []

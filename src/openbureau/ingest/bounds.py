@@ -81,6 +81,10 @@ TARGET_BOUNDS: dict[str, tuple[Bounds, str]] = {
     "days_past_due": (NumberBounds(Decimal(0), Decimal(36_500)), "a count of days"),
     "days_late": (NumberBounds(Decimal(0), Decimal(36_500)), "a count of days"),
     "dob": (DateBounds(EARLIEST, 0), "nobody is born in the future"),
+    "first_delinquency_date": (
+        DateBounds(EARLIEST, 0),
+        "a delinquency has begun by the time it is reported",
+    ),
 }
 
 

@@ -211,6 +211,12 @@ TYPED_TARGETS: tuple[TypedTarget, ...] = (
     TypedTarget("period", _MONTH, "the month a row reports"),
     TypedTarget("opened_date", _DATE, "day the account was opened"),
     TypedTarget("closed_date", _DATE, "day the account was closed"),
+    TypedTarget(
+        "first_delinquency_date",
+        _DATE,
+        "date of first delinquency (Metro 2 DOFD): the day the delinquency that led to the "
+        "account's late status or charge-off began; ageing-off counts from it",
+    ),
     TypedTarget("due_date", _DATE, "day a bill was due"),
     TypedTarget("paid_date", _DATE, "day a bill was paid"),
     TypedTarget("inquiry_date", _DATE, "day of an application for credit"),

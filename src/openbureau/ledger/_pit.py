@@ -14,19 +14,21 @@ engine session, as of the date D and as known at the time K (default: now):
 Everything reads the ``*_known`` views: of each record, the version that was the furnisher's
 latest report on D (a report re-sent with other values replaces the old one only from the new
 report's reported date on), bureau corrections (which hold from the report's start) and
-suppressions (disputed, aged off, no consent) honoured. As known at K, the versions recorded
-after K, the standing they changed (``ledger_version_states``) and the suppressions placed or
-lifted after K are as they were at K: a snapshot computed again as known at its K reads what it
-read when it was published.
+suppressions (disputed, no consent) honoured; items aged off by D (``ageing``) left out. As
+known at K, the versions recorded after K, the standing they changed
+(``ledger_version_states``) and the suppressions placed or lifted after K are as they were at
+K: a snapshot computed again as known at its K reads what it read when it was published.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 
+from openbureau.config import AgeingSection
 from openbureau.engine import Engine
 from openbureau.ingest.vocabulary import CHARGED_OFF, REVOLVING, STATUS_RANK
 from openbureau.ledger._schema import EVENTS, known_sql
+from openbureau.ledger.ageing import create_ageing_filters
 from openbureau.ledger.build import upgrade_schema
 
 _CHARGED_OFF = STATUS_RANK[CHARGED_OFF]
@@ -60,22 +62,55 @@ ON_FILE = {
 }
 
 
-def pit_events(engine: Engine, as_of: dt.date, known_at: dt.datetime | None) -> dict[str, str]:
+def persons_sql(person_ids: list[str]) -> str:
+    """A SQL list of person IDs, each quoted as a string literal, for ``IN (...)``: a literal
+    list reaches the table scans as a filter, where a join to a table of IDs would not."""
+    if not person_ids:
+        raise ValueError("a person scope needs at least one person ID")
+    return ", ".join("'" + p.replace("'", "''") + "'" for p in person_ids)
+
+
+def pit_events(
+    engine: Engine,
+    as_of: dt.date,
+    known_at: dt.datetime | None,
+    ageing: AgeingSection | None = None,
+    persons: list[str] | None = None,
+) -> dict[str, str]:
     """Per event, a FROM item of the versions the ``pit_*`` views read on D as known at K:
-    the latest report on D, reported and on file by D (custom factors read these too)."""
+    the latest report on D, reported and on file by D, not aged off by D under ``ageing``
+    (None: the law's periods; makes the ageing temp tables, see ``ageing``); ``persons``: of
+    these persons only (a person-level rescore). Custom factors read these too."""
     d = date_literal(as_of)
-    return {
-        e: f"(SELECT * FROM {_known_on(v, d)} WHERE reported_date <= {d} AND {ON_FILE[e]} <= {d})"
-        for e, v in known_versions(engine, known_at).items()
+    versions = known_versions(engine, known_at)
+    scope = f" AND person_id IN ({persons_sql(persons)})" if persons is not None else ""
+    on_d = {
+        e: f"{_known_on(v, d)} s WHERE reported_date <= {d} AND {ON_FILE[e]} <= {d}{scope}"
+        for e, v in versions.items()
     }
+    aged = create_ageing_filters(engine, as_of, f"(SELECT * FROM {on_d['account_status']})", ageing)
+    kept = {
+        "account_status": aged.status,
+        "inquiry": aged.inquiry,
+        "payment": aged.payment,
+        "public_record": aged.public,
+    }
+    return {e: f"(SELECT * FROM {on_d[e]}{kept[e]})" for e in versions}
 
 
-def create_pit_views(engine: Engine, as_of: dt.date, known_at: dt.datetime | None = None) -> None:
-    """(Re)create the ``pit_*`` temp tables for ``as_of`` as known at ``known_at`` (None: now;
-    see module docstring)."""
+def create_pit_views(
+    engine: Engine,
+    as_of: dt.date,
+    known_at: dt.datetime | None = None,
+    ageing: AgeingSection | None = None,
+    persons: list[str] | None = None,
+) -> None:
+    """(Re)create the ``pit_*`` temp tables for ``as_of`` as known at ``known_at`` (None: now),
+    items aged off by ``as_of`` under ``ageing`` (None: the law's periods) left out;
+    ``persons``: of these persons only. See the module docstring."""
     upgrade_schema(engine)
     d = date_literal(as_of)
-    known = pit_events(engine, as_of, known_at)
+    known = pit_events(engine, as_of, known_at, ageing, persons)
     # Row-level scopes are views (a copy of every status row would cost gigabytes at a
     # million persons); the per-account summary, read many times, is materialised.
     engine.execute(f"""CREATE OR REPLACE TEMP VIEW pit_status AS

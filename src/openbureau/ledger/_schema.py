@@ -122,6 +122,9 @@ EVENTS: dict[str, EventTable] = {
             _c("balance", AMOUNT),
             _c("payment_status", "VARCHAR", vocabulary=ACCOUNT_STATUS),
             _c("days_past_due", "INTEGER"),
+            # as the furnisher sent it (Metro 2 "Date of First Delinquency"); one missing is
+            # derived at read time from the status history (ledger.ageing), and flagged
+            _c("first_delinquency_date", "DATE"),
         ),
     ),
     "inquiry": EventTable(

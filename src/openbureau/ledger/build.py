@@ -96,6 +96,10 @@ def upgrade_schema(engine: Engine) -> None:
             engine.execute(f"ALTER TABLE {table.table} ADD COLUMN superseded_on DATE")
         if "unreadable" not in engine.columns(table.table):  # (read everything it held)
             engine.execute(f"ALTER TABLE {table.table} ADD COLUMN unreadable {UNREADABLE}")
+        have = set(engine.columns(table.table))
+        for c in table.columns:  # an event column added since (first_delinquency_date)
+            if c.name not in have:
+                engine.execute(f"ALTER TABLE {table.table} ADD COLUMN {c.name} {c.sql_type}")
     # (views listing e.* are made again with any new column, and rank statuses as this
     # version does)
     create_views(engine)

@@ -16,8 +16,9 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from openbureau.config import AgeingSection
 from openbureau.engine import Engine
-from openbureau.ledger._pit import create_pit_views, date_literal
+from openbureau.ledger._pit import create_pit_views, date_literal, persons_sql
 
 GROUPS = {
     "payment_history": "Payment history",
@@ -542,8 +543,11 @@ EVIDENCE: dict[str, str] = {
 }
 
 
-def features_sql(as_of: dt.date, features: tuple[Feature, ...] = FEATURES) -> str:
-    """SELECT of one row per indexed person: every feature and eligibility fact as of D."""
+def features_sql(
+    as_of: dt.date, features: tuple[Feature, ...] = FEATURES, persons: list[str] | None = None
+) -> str:
+    """SELECT of one row per indexed person (``persons``: of these only): every feature and
+    eligibility fact as of D."""
     d = date_literal(as_of)
     # Every source counts its rows, so "has any record" needs no extra pass over the ledger.
     per_source: dict[str, list[str]] = {s: [f"count(*) AS n_{s}"] for s in _SOURCES}
@@ -551,7 +555,8 @@ def features_sql(as_of: dt.date, features: tuple[Feature, ...] = FEATURES) -> st
         per_source[src].append(f"{expr} AS {name}")
     for f in features:
         per_source[f.source].append(f"{f.sql.format(d=d)} AS {f.name}")
-    ctes = ["persons AS (SELECT DISTINCT person_id FROM person_index)"]
+    scope = f" WHERE person_id IN ({persons_sql(persons)})" if persons is not None else ""
+    ctes = [f"persons AS (SELECT DISTINCT person_id FROM person_index{scope})"]
     for src, cols in per_source.items():
         ctes.append(
             f"{src} AS (SELECT person_id, {', '.join(cols)} "
@@ -579,15 +584,20 @@ def compute_features(
     *,
     temp: bool = True,
     known_at: dt.datetime | None = None,
+    ageing: AgeingSection | None = None,
+    persons: list[str] | None = None,
 ) -> str:
     """Write features as of ``as_of``, as known at ``known_at`` (None: now), into table
-    ``into`` (one row per person); returns it.
+    ``into`` (one row per person; ``persons``: of these only, a person-level rescore);
+    returns it.
 
-    Leaves the ``pit_*`` tables for ``as_of`` in place for evidence queries.
+    Items aged off by ``as_of`` under ``ageing`` (bureau.toml's ``[ageing]``; default: the
+    law's periods) never count. Leaves the ``pit_*`` tables for ``as_of`` (of ``persons``) in
+    place for evidence queries.
     """
-    create_pit_views(engine, as_of, known_at)
+    create_pit_views(engine, as_of, known_at, ageing, persons)
     kind = "TEMP TABLE" if temp else "TABLE"
-    engine.execute(f"CREATE OR REPLACE {kind} {into} AS {features_sql(as_of)}")
+    engine.execute(f"CREATE OR REPLACE {kind} {into} AS {features_sql(as_of, persons=persons)}")
     return into
 
 

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from openbureau.config import AgeingSection
 from openbureau.engine import Engine
 from openbureau.errors import UserError
 from openbureau.governance.factor_guard import FactorRefused, catalog_categories, guard_factor
@@ -174,7 +175,12 @@ def custom_factor_sql(as_of: dt.date, name: str, source: CustomSource, events: s
 
 
 def _feed_events(
-    engine: Engine, name: str, feed: str, as_of: dt.date, known_at: dt.datetime | None
+    engine: Engine,
+    name: str,
+    feed: str,
+    as_of: dt.date,
+    known_at: dt.datetime | None,
+    ageing: AgeingSection | None,
 ) -> str:
     """FROM item of the feed's event versions the built-in features read on D as known at K."""
     if not engine.table_exists(f"src_{feed}"):
@@ -197,7 +203,7 @@ def _feed_events(
             "no ledger block, or `openbureau ledger` has not run since it was loaded), so its "
             "rows cannot be dated or suppressed"
         )
-    scopes = pit_events(engine, as_of, known_at)
+    scopes = pit_events(engine, as_of, known_at, ageing)
     literal = feed.replace("'", "''")
     return (
         "("
@@ -217,12 +223,14 @@ def add_custom_features(
     customs: list[tuple[str, CustomSource]],
     *,
     known_at: dt.datetime | None = None,
+    ageing: AgeingSection | None = None,
 ) -> None:
-    """Join custom factor values as of ``as_of``, as known at ``known_at`` (None: now), onto
-    the features table ``table`` (in place)."""
+    """Join custom factor values as of ``as_of``, as known at ``known_at`` (None: now), items
+    aged off under ``ageing`` (None: the law's periods) left out, onto the features table
+    ``table`` (in place)."""
     for name, source in customs:
         # (a report re-sent with new values counts once, as the version that counts on D)
-        events = _feed_events(engine, name, source.feed, as_of, known_at)
+        events = _feed_events(engine, name, source.feed, as_of, known_at, ageing)
         engine.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {name} DOUBLE")
         engine.execute(f"""UPDATE {table} SET {name} = c.{name}
             FROM ({custom_factor_sql(as_of, name, source, events)}) c

@@ -26,7 +26,13 @@ import yaml
 
 from openbureau.engine import Engine
 from openbureau.errors import UserError
-from openbureau.scoring.score import compute_scores, drop_score_tables, ensure_schema, scores_sql
+from openbureau.scoring.score import (
+    compute_scores,
+    drop_score_tables,
+    ensure_schema,
+    scores_sql,
+    snapshot_ageing,
+)
 from openbureau.scoring.scorecard import Scorecard
 
 SHOWN = 10  # persons named in a report of differences
@@ -77,7 +83,10 @@ def recompute_snapshot(engine: Engine, snapshot_id: str) -> RecomputeReport:
     as_of, known_at, card_yaml, version, persons, alt_yaml, alt_version = row[0]
     card = Scorecard.model_validate(yaml.safe_load(card_yaml))
     alt = Scorecard.model_validate(yaml.safe_load(alt_yaml)) if alt_yaml else None
-    compute_scores(engine, card, as_of, known_at, alt=alt)
+    # (with the ageing-off periods it was computed with; one computed before items aged off
+    # has none recorded and is computed with the law's periods)
+    rules = snapshot_ageing(engine, snapshot_id)
+    compute_scores(engine, card, as_of, known_at, alt=alt, ageing=rules)
     engine.execute(
         f"CREATE OR REPLACE TEMP TABLE score_recomputed AS {scores_sql(card, alt)}",
         [snapshot_id, as_of, version, alt_version],

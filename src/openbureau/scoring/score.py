@@ -26,6 +26,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import yaml
+
+from openbureau.config import AgeingSection
 from openbureau.engine import Engine
 from openbureau.errors import UserError
 from openbureau.ledger import build_ledger
@@ -57,7 +60,7 @@ SCHEMA = [
         snapshot_id VARCHAR PRIMARY KEY, as_of DATE NOT NULL, created_at TIMESTAMP NOT NULL,
         scorecard_name VARCHAR NOT NULL, scorecard_version VARCHAR NOT NULL,
         scorecard_yaml VARCHAR NOT NULL, persons BIGINT NOT NULL, scored BIGINT NOT NULL,
-        unscorable BIGINT NOT NULL, seconds DOUBLE, known_at TIMESTAMP)""",
+        unscorable BIGINT NOT NULL, seconds DOUBLE, known_at TIMESTAMP, ageing VARCHAR)""",
     """CREATE TABLE IF NOT EXISTS scores (
         snapshot_id VARCHAR NOT NULL, person_id VARCHAR NOT NULL, as_of DATE NOT NULL,
         score INTEGER, band VARCHAR, unscorable_reason VARCHAR, unscorable_text VARCHAR,
@@ -96,17 +99,41 @@ class SnapshotReport:
 def ensure_schema(engine: Engine) -> None:
     """Create the score tables; a ``score_snapshots`` written by an earlier openbureau gains
     ``known_at``, set to each snapshot's ``created_at`` (it was computed from the ledger as
-    it stood then)."""
+    it stood then), and ``ageing``, the ageing-off periods a snapshot was computed with (JSON
+    of bureau.toml's ``[ageing]``; NULL for one computed before items aged off)."""
     for sql in SCHEMA:
         engine.execute(sql)
-    if "known_at" not in engine.columns("score_snapshots"):
+    columns = engine.columns("score_snapshots")
+    if "known_at" not in columns:
         engine.execute("ALTER TABLE score_snapshots ADD COLUMN known_at TIMESTAMP")
         engine.execute("UPDATE score_snapshots SET known_at = created_at")
+    if "ageing" not in columns:
+        engine.execute("ALTER TABLE score_snapshots ADD COLUMN ageing VARCHAR")
     for table, added in (("scores", ALT_SCORE_COLUMNS), ("score_snapshots", ALT_SNAPSHOT_COLUMNS)):
         have = set(engine.columns(table))
         for column, sql_type in added.items():
             if column not in have:
                 engine.execute(f"ALTER TABLE {table} ADD COLUMN {column} {sql_type}")
+
+
+def snapshot_ageing(engine: Engine, snapshot_id: str) -> AgeingSection | None:
+    """The ageing-off periods ``snapshot_id`` was scored with (None: none recorded, as for a
+    snapshot scored before items aged off)."""
+    ensure_schema(engine)
+    recorded = engine.scalar(
+        "SELECT ageing FROM score_snapshots WHERE snapshot_id = ?", [snapshot_id]
+    )
+    return AgeingSection.model_validate_json(recorded) if recorded else None
+
+
+def snapshot_alt_card(engine: Engine, snapshot_id: str) -> Scorecard | None:
+    """The scorecard with alternative data ``snapshot_id`` was scored with (None: a snapshot
+    scored with the core scorecard only)."""
+    ensure_schema(engine)
+    recorded = engine.scalar(
+        "SELECT alt_scorecard_yaml FROM score_snapshots WHERE snapshot_id = ?", [snapshot_id]
+    )
+    return Scorecard.model_validate(yaml.safe_load(recorded)) if recorded else None
 
 
 def engine_now(engine: Engine) -> dt.datetime:
@@ -176,12 +203,15 @@ def score_snapshot(
     known_at: dt.datetime | None = None,
     *,
     alt: Scorecard | None = None,
+    ageing: AgeingSection | None = None,
 ) -> SnapshotReport:
     """Score every indexed person as of ``as_of``, as known at ``known_at`` (None: now), and
     publish one immutable snapshot that records both.
 
     ``card`` is the core scorecard (no alternative data); ``alt``, the scorecard with
     alternative data, gives each person's ``alt_score`` too (scoring/alternative.py).
+    Items aged off by ``as_of`` under ``ageing`` (bureau.toml's ``[ageing]``; default: the
+    law's periods) never count in features or reasons.
 
     Raises:
         FactorRefused: the scorecard uses a protected or uncheckable field.
@@ -199,7 +229,8 @@ def score_snapshot(
     if known_at is not None and known_at > now:
         raise UserError(f"--known-at {known_at.isoformat(sep=' ')} is in the future")
     k = known_at or now
-    compute_scores(engine, card, as_of, k, alt=alt)
+    ageing = ageing or AgeingSection()
+    compute_scores(engine, card, as_of, k, alt=alt, ageing=ageing)
     seq = int(engine.scalar("SELECT count(*) FROM score_snapshots")) + 1
     snapshot_id = f"S{as_of:%Y%m%d}-{seq:04d}"
     with engine.transaction():
@@ -219,8 +250,8 @@ def score_snapshot(
         engine.execute(
             """INSERT INTO score_snapshots (snapshot_id, as_of, created_at, scorecard_name,
                 scorecard_version, scorecard_yaml, persons, scored, unscorable, seconds,
-                known_at, alt_scorecard_version, alt_scorecard_yaml)
-            VALUES (?, ?, now(), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                known_at, ageing, alt_scorecard_version, alt_scorecard_yaml)
+            VALUES (?, ?, now(), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
             [
                 snapshot_id,
                 as_of,
@@ -232,6 +263,7 @@ def score_snapshot(
                 persons - scored,
                 time.perf_counter() - start,
                 k,
+                ageing.model_dump_json(),
                 alt.version if alt else None,
                 alt.to_yaml() if alt else None,
             ],
@@ -254,20 +286,36 @@ def compute_scores(
     card: Scorecard,
     as_of: dt.date,
     known_at: dt.datetime,
+    persons: list[str] | None = None,
     *,
+    ageing: AgeingSection | None,
     alt: Scorecard | None = None,
+    guarded: bool = False,
 ) -> None:
     """The temp tables ``scores_sql`` reads: features (``score_features``), points and scores,
-    reasons and their evidence, as of ``as_of`` as known at ``known_at``; for the core
-    scorecard ``card`` (``score_scored``, ``score_reasons``) and the alternative one ``alt``
-    (``score_alt_scored``, ``score_alt_reasons``) from the same features."""
+    reasons and their evidence, as of ``as_of`` as known at ``known_at``, items aged off
+    under ``ageing`` left out (None: the law's periods); for the core scorecard ``card``
+    (``score_scored``, ``score_reasons``) and the alternative one ``alt``
+    (``score_alt_scored``, ``score_alt_reasons``) from the same features. ``persons``: of
+    these persons only (a person-level rescore, by the same rules as a snapshot).
+    ``guarded``: the caller ran the factor guard on these cards and warehouse catalog."""
     cards = [("score_", card)] + ([("score_alt_", alt)] if alt is not None else [])
-    for _, c in cards:
-        guard_scorecard(c, engine)
+    if not guarded:
+        for _, c in cards:
+            guard_scorecard(c, engine)
     ensure_schema(engine)
-    compute_features(engine, as_of, into="score_features", known_at=known_at)
+    compute_features(
+        engine, as_of, into="score_features", known_at=known_at, ageing=ageing, persons=persons
+    )
     customs = {f.name: f.custom for _, c in cards for f in c.factors if f.custom is not None}
-    add_custom_features(engine, "score_features", as_of, list(customs.items()), known_at=known_at)
+    add_custom_features(
+        engine,
+        "score_features",
+        as_of,
+        list(customs.items()),
+        known_at=known_at,
+        ageing=ageing,
+    )
     for prefix, c in cards:
         engine.execute(
             f"CREATE OR REPLACE TEMP TABLE {prefix}scored AS {_scored_sql(c, 'score_features')}"

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from openbureau.config import AgeingSection
 from openbureau.engine import Engine
 from openbureau.errors import UserError
 from openbureau.ledger import build_ledger
@@ -95,9 +96,12 @@ def _training_frame(
     holdout: float,
     customs: list[CustomFactor],
     crit: MinimumCriteria,
+    ageing: AgeingSection | None = None,
 ) -> pd.DataFrame:
-    compute_features(engine, as_of, into="train_features")
-    add_custom_features(engine, "train_features", as_of, [(c.name, c.source) for c in customs])
+    compute_features(engine, as_of, into="train_features", ageing=ageing)
+    add_custom_features(
+        engine, "train_features", as_of, [(c.name, c.source) for c in customs], ageing=ageing
+    )
     label_outcomes(engine, as_of, horizon, into="train_outcomes")
     return engine.arrow(f"""
         SELECT f.*, o.bad::INTEGER AS bad, {holdout_sql("f.person_id", holdout)} AS holdout
@@ -121,9 +125,13 @@ def train(
     min_bin_size: float = 0.002,
     max_n_bins: int = 10,
     progress: Callable[[str, int, int], None] | None = None,
+    ageing: AgeingSection | None = None,
 ) -> TrainResult:
     """Fit, write and record the core scorecard and the one with alternative data, both
     trained on the outcome after ``as_of``; the result is the core one's (``alt``: the other).
+
+    Features count only items not aged off by their date under ``ageing`` (bureau.toml's
+    ``[ageing]``; default: the law's periods).
 
     ``min_bin_size`` (a share of the training persons, never fewer than ``MIN_BIN_PERSONS``)
     also bounds optbinning's pre-binning: its default (5 %) hid small groups that are almost
@@ -141,7 +149,7 @@ def train(
     ]
     crit, core_crit = MinimumCriteria(alt_months=ALT_MONTHS), MinimumCriteria()
     tick("features and outcomes", 1, 6)
-    frame = _training_frame(engine, as_of, horizon_months, holdout, customs, crit)
+    frame = _training_frame(engine, as_of, horizon_months, holdout, customs, crit, ageing)
     core_frame = frame[frame["tradelines"] >= core_crit.tradelines]
     later = psi_as_of or horizon_end(as_of, horizon_months)
     models_dir.mkdir(parents=True, exist_ok=True)
@@ -164,6 +172,7 @@ def train(
             min_bin_size=min_bin_size,
             max_n_bins=max_n_bins,
             outcome=OUTCOME.format(h=horizon_months),
+            ageing=ageing,
         )
     core, alt = fits["core"], fits["alternative"]
     consent = consent_figures(frame, core[1], alt[1], core_crit)
@@ -214,6 +223,7 @@ def _train_one(
     min_bin_size: float,
     max_n_bins: int,
     outcome: str,
+    ageing: AgeingSection | None = None,
 ) -> tuple[ScorecardTrainer, Scorecard, NumpyScorer, pd.DataFrame, rpt.PsiReport | None]:
     """Fit one scorecard on the training persons of ``part``; its scorer and stability."""
     fit_part, held = part[~part["holdout"]], part[part["holdout"]]
@@ -237,7 +247,7 @@ def _train_one(
         outcome=outcome,
     )
     scorer = NumpyScorer(card)
-    psi_report = _stability(engine, scorer, part, customs, crit, as_of, later)
+    psi_report = _stability(engine, scorer, part, customs, crit, as_of, later, ageing)
     return trainer, card, scorer, part, psi_report
 
 
@@ -349,11 +359,14 @@ def _stability(
     crit: MinimumCriteria,
     as_of: dt.date,
     later: dt.date,
+    ageing: AgeingSection | None = None,
 ) -> rpt.PsiReport | None:
     """Population stability of the scores between ``as_of`` and ``later`` (None: nobody
     scorable then)."""
-    compute_features(engine, later, into="psi_features")
-    add_custom_features(engine, "psi_features", later, [(c.name, c.source) for c in customs])
+    compute_features(engine, later, into="psi_features", ageing=ageing)
+    add_custom_features(
+        engine, "psi_features", later, [(c.name, c.source) for c in customs], ageing=ageing
+    )
     later_frame = engine.arrow(
         f"SELECT * FROM psi_features f WHERE {scorable_sql('f', crit)}"
     ).to_pandas()

@@ -15,7 +15,7 @@ from sqlalchemy import not_, select
 from starlette.concurrency import run_in_threadpool
 
 from openbureau.scoring.whatif import Scenario
-from openbureau.service import audit, bindings, logins, notices, views
+from openbureau.service import audit, bindings, disputes, logins, notices, views
 from openbureau.service.audit_check import LogCheck, record_check, verify_log
 from openbureau.service.auth import Principal
 from openbureau.service.context import AUDITOR_PURPOSES, PURPOSES, ServiceContext
@@ -155,7 +155,7 @@ def own_score(ctx: ServiceContext, pub: Published, who: User, action: str) -> di
     if row is None:
         raise ApiError(404, "no_file", f"person {pid} is not in snapshot {pub.snapshot_id}")
     row["statement"] = ctx.statements.current_fresh(views.merged_into(pub, pid))
-    return row
+    return disputes.mark_disputed(row, ctx.disputes.disputed(views.merged_into(pub, pid)))
 
 
 @router.get("/health", tags=["service"])
@@ -342,7 +342,7 @@ async def person_score(
     if ctx.statements.stale():
         await run_in_threadpool(ctx.statements.refresh)
     row["statement"] = ctx.statements.current(views.merged_into(pub, subject))
-    return row
+    return disputes.mark_disputed(row, ctx.disputes.disputed(views.merged_into(pub, subject)))
 
 
 def _required_purpose(purposes: dict[str, str]) -> dict[str, Any]:

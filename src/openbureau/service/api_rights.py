@@ -49,7 +49,7 @@ class StatementStateOut(BaseModel):
     """My statement now (None: none), and every version of it, newest first: an edit or a
     removal adds a version, none is ever deleted."""
 
-    current: StatementOut | None
+    shown: StatementOut | None
     versions: list[StatementVersionOut]
 
 
@@ -67,7 +67,7 @@ def write_statement(ctx: ServiceContext, who: Principal, text: str | None) -> di
     """
     pub = ctx.published()
     pid = views.own_id(pub, who.person_id)
-    if text is None and statement_state(ctx, who)["current"] is None:
+    if text is None and statement_state(ctx, who)["shown"] is None:
         raise ApiError(404, "no_statement", "there is no statement on your file to remove")
     statements.write(ctx.store, pid, text, who.username)
     ctx.statements.refresh()  # (this process's lenders see it at once)

@@ -14,7 +14,16 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from openbureau import __version__
 from openbureau.errors import UserError
-from openbureau.service import api, api_consent, api_rights, errors, pages, pages_rights
+from openbureau.service import (
+    api,
+    api_consent,
+    api_rights,
+    disputes_api,
+    errors,
+    pages,
+    pages_disputes,
+    pages_rights,
+)
 from openbureau.service.attest import ensure_signing_key, public_jwks
 from openbureau.service.audit_heads import ensure_log_key, log_keys
 from openbureau.service.context import ServiceConfig, ServiceContext
@@ -140,9 +149,11 @@ def create_app(
     app.include_router(api.router)
     app.include_router(api_rights.router)
     app.include_router(api_consent.router)
+    app.include_router(disputes_api.router)
     app.include_router(pages.router)
     app.include_router(pages_rights.router)
     app.include_router(api_consent.page_router)
+    app.include_router(pages_disputes.router)
     app.mount(
         SWAGGER_ASSETS, StaticFiles(packages=[("fastapi_offline", "static")]), name="swagger-ui"
     )

@@ -60,6 +60,23 @@ def state(store: sessionmaker[Session], person_ids: list[str]) -> dict[str, Any]
     }
 
 
+def serves_alternative(
+    store: sessionmaker[Session], person_ids: list[str], made_at: dt.datetime | None
+) -> bool:
+    """Whether a score with alternative data computed by ``made_at`` may be served to the file
+    now, read from the store (as :class:`ConsentBook` and ``ServiceContext.consent`` decide
+    it): consent given, and no erasure asked since, pending or carried out after ``made_at``."""
+    found = changes(store, person_ids)
+    if not (found and found[0]["given"]):
+        return False
+    erased = [c["erased_at"] for c in found if c["erase"]]
+    if not erased:
+        return True
+    if None in erased or made_at is None:
+        return False
+    return made_at > max(erased)
+
+
 def record(
     store: sessionmaker[Session],
     person_id: str,

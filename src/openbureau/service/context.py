@@ -15,10 +15,12 @@ from openbureau.service import audit
 from openbureau.service.audit_signing import HeadSigner
 from openbureau.service.auth import Principal, audit_detail
 from openbureau.service.consent import ConsentBook
+from openbureau.service.disputes import Desk, DisputeBook
 from openbureau.service.limits import AddressLimit, LookupPool, LookupQuota
 from openbureau.service.login_guard import LoginThrottle
 from openbureau.service.serving import Published, ServingStore
 from openbureau.service.statements import StatementBook
+from openbureau.service.store import utcnow
 
 # Permissible purposes (after FCRA s.604): a lender states one for every lookup.
 LENDER_PURPOSES = {
@@ -114,7 +116,8 @@ class ServiceContext:
     def __init__(self, config: ServiceConfig, store: sessionmaker[Session]) -> None:
         self.config = config
         self.store = store
-        self.serving = ServingStore(config.workspace)
+        self.disputes = DisputeBook(store)
+        self.serving = ServingStore(config.workspace, on_open=self._laid_over)
         self.heads = HeadSigner(
             store, config.workspace, config.audit_sign_every, config.audit_sign_interval
         )
@@ -122,6 +125,7 @@ class ServiceContext:
         self.credentials = CredentialCache()
         self.statements = StatementBook(store)
         self.consents = ConsentBook(store)
+        self.clock = utcnow  # (tests set a given "now": a dispute's clock reads it)
         self.logins = LoginThrottle(
             store,
             config.login_failures_per_account,
@@ -135,7 +139,31 @@ class ServiceContext:
         )
 
     def published(self) -> Published | None:
-        return self.serving.current()
+        pub = self.serving.current()
+        if pub is not None and self.disputes.stale():
+            self.disputes.refresh()
+        return pub
+
+    def _laid_over(self, pub: Published) -> None:
+        """A snapshot just opened shows the persons rescored on it since it was published."""
+        pub.overlay = self.disputes.overlay(pub.snapshot_id)
+
+    def dispute_desk(self) -> Desk:
+        """Dispute work in this process: audited as the service, told to the book at once."""
+
+        def audit(
+            actor: str, role: str, action: str, *, subject: str | None = None, detail: str = ""
+        ) -> None:
+            self.audit_writer.record(
+                actor=actor,
+                actor_role=role,
+                action=action,
+                subject=subject,
+                purpose="consumer_request" if role == "person" else "dispute_investigation",
+                detail=detail,
+            )
+
+        return Desk(self.store, self.config.workspace, audit, self.disputes, self.clock)
 
     def consent(self, pub: Published | None, person_id: str) -> bool:
         """Whether the person's file (under any of its IDs) consents to alternative data now,

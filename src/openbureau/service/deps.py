@@ -135,7 +135,9 @@ Csrf = Depends(csrf_protect)
 
 
 async def get_published(ctx: Ctx) -> Published:
-    pub = ctx.serving.fresh() or await run_in_threadpool(ctx.published)
+    pub = ctx.serving.fresh()
+    if pub is None or ctx.disputes.stale():  # (rescores and disputes of other processes)
+        pub = await run_in_threadpool(ctx.published)
     if pub is None:
         raise ApiError(
             503,

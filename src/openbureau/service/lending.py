@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from openbureau.engine import DuckDBEngine
 from openbureau.errors import UserError
-from openbureau.service import views
+from openbureau.service import disputes, views
 from openbureau.service.auth import Principal
 from openbureau.service.context import LENDER_PURPOSES, ServiceContext
 from openbureau.service.errors import ApiError
@@ -169,6 +169,7 @@ async def lookup(
         "reasons": row["reasons"] if row else [],
         "file_summary": summary,
         "statement": statement,
+        "disputes": row.get("disputes", []) if row else [],
         "message": message,
     }
 
@@ -185,6 +186,9 @@ def _search(
         pid = views.resolve_person(pub, body.person_id or "")
         match = "found" if pid else "not_found"
     row = views.current_score(pub, pid, ctx.consent(pub, pid)) if pid else None
+    if row is not None and pid:
+        # (a lender is told which records the person disputes, FCRA s.623(a)(3))
+        disputes.mark_disputed(row, ctx.disputes.disputed(views.merged_into(pub, pid)))
     return (
         match,
         pid,

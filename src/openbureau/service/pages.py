@@ -18,6 +18,7 @@ from sqlalchemy import select, update
 from starlette.concurrency import run_in_threadpool
 
 from openbureau.errors import UserError
+from openbureau.governance.disputes import RECORD_REASONS
 from openbureau.service import audit_tree, bindings, logins, notices, views
 from openbureau.service.api import (
     access_log,
@@ -48,6 +49,7 @@ from openbureau.service.deps import (
     Snapshot,
     User,
 )
+from openbureau.service.disputes_api import my_disputes_read
 from openbureau.service.errors import ApiError
 from openbureau.service.lending import lookup
 from openbureau.service.log_proofs import with_proofs
@@ -59,7 +61,13 @@ from openbureau.service.store import Account, utcnow
 from openbureau.service.whatif_view import run_what_if
 
 router = APIRouter(include_in_schema=False)
-HOME = {"person": "/me", "lender": "/lender", "auditor": "/auditor", "admin": "/admin"}
+HOME = {
+    "person": "/me",
+    "lender": "/lender",
+    "auditor": "/auditor",
+    "admin": "/admin",
+    "furnisher": "/furnisher",
+}
 
 
 def render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
@@ -240,6 +248,8 @@ def _person_context(ctx: ServiceContext, pub: Any, who: Any) -> dict[str, Any]:
         "statement_error": None,
         "consent": consent_state(ctx, who),
         "notices": notices.of_person(ctx, views.merged_into(pub, pid)),
+        "disputes": my_disputes_read(ctx, who),
+        "dispute_error": None,
     }
 
 
@@ -291,6 +301,8 @@ def person_file(request: Request, who: PersonUser, ctx: Ctx, pub: Snapshot) -> R
         notices=notices.of_person(ctx, views.merged_into(pub, pid)),
         as_of=pub.as_of,
         name=views.person_name(pub, pid),
+        disputed=ctx.disputes.fresh().disputed(views.merged_into(pub, pid)),
+        reasons=RECORD_REASONS,
     )
 
 

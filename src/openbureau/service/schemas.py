@@ -40,6 +40,9 @@ class Reason(BaseModel):
     points_lost: float
     value: float | None = None
     record_ids: list[str] = []
+    disputed: bool = Field(
+        default=False, description="a record behind it is disputed by the consumer"
+    )
 
 
 class StatementOut(BaseModel):
@@ -58,6 +61,18 @@ STATEMENT_FIELD = Field(
 )
 
 
+class DisputeNote(BaseModel):
+    """An open dispute on the file: what every reader of the score is told."""
+
+    dispute_id: int
+    furnisher: str | None
+    item_kind: str | None
+    item_title: str | None
+    reason: str
+    filed_at: UtcDateTime
+    text: str = Field(description='"disputed by the consumer: ..."')
+
+
 class Score(BaseModel):
     person_id: str
     snapshot_id: str
@@ -69,6 +84,9 @@ class Score(BaseModel):
     scorecard_version: str
     reasons: list[Reason] = []
     statement: StatementOut | None = STATEMENT_FIELD
+    disputes: list[DisputeNote] = Field(
+        default=[], description="the file's open disputes (its records still count meanwhile)"
+    )
 
 
 class HistoryPoint(BaseModel):
@@ -94,6 +112,22 @@ class FileItem(BaseModel):
     months: int
     history: list[str | None]
     records: int
+    aged_off_on: dt.date | None = Field(
+        default=None,
+        description="the day the item stopped being reported (aged off: FCRA 605): it no "
+        "longer counts and lenders do not see it",
+    )
+    aged_off_records: int = Field(
+        default=0, description="the item's records (late months, late bills) no longer reported"
+    )
+    first_delinquency: dt.date | None = Field(
+        default=None, description="date of first delinquency of the latest late run"
+    )
+    first_delinquency_derived: bool | None = Field(
+        default=None,
+        description="true: the furnisher sent no (plausible) date of first delinquency and the "
+        "bureau derived it from the payment history",
+    )
 
 
 class IdentityRecord(BaseModel):
@@ -255,6 +289,9 @@ class LookupOut(BaseModel):
     reasons: list[Reason] = []
     file_summary: FileSummary | None = None
     statement: StatementOut | None = STATEMENT_FIELD
+    disputes: list[DisputeNote] = Field(
+        default=[], description="the file's open disputes (its records still count meanwhile)"
+    )
     message: str
 
 

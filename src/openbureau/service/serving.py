@@ -18,6 +18,7 @@ import gc
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,8 +27,16 @@ import duckdb
 import pyarrow as pa
 import yaml
 
+from openbureau.config import AgeingSection
 from openbureau.engine import Engine
 from openbureau.errors import UserError
+from openbureau.ledger.ageing import (
+    DEFAULT_RULES,
+    bill_ages_sql,
+    inquiry_ages_sql,
+    marked_status_sql,
+    public_record_ages_sql,
+)
 from openbureau.scoring.alternative import ALT_COLUMNS
 from openbureau.scoring.scorecard import Scorecard
 
@@ -40,44 +49,80 @@ KEEP = 2  # serving copies kept: the current one and the one before (requests ma
 IDENTITY_TABLES = ("identity_records", "person_index", "person_ids", "person_id_history")
 
 
-def _file_items_sql(day: str) -> str:
+def _file_items_sql(day: str, ageing: AgeingSection | None = None) -> str:
     """One row per thing on a person's file as of ``day``: an account, a bill account, an
-    inquiry or a public record, with its recent history and the records behind it."""
+    inquiry or a public record, with its recent history and the records behind it.
+
+    An item aged off by ``day`` (``ledger.ageing``) stays, with ``aged_off_on``: the person
+    sees it as no longer reported, lenders do not see it. An account's late months (or late
+    bills) aged off while the account still reports are counted in ``aged_off_records`` and
+    show as ``aged_off`` in its history; its status, amounts and dates are those still
+    reported. A late account shows its date of first delinquency and whether the bureau
+    derived it."""
+    rules = ageing or DEFAULT_RULES
     known = f"event_date <= {day} AND coalesce(reported_date, event_date) <= {day}"
+    status_rows = f"(SELECT * FROM ledger_account_status_effective WHERE {known})"
+    reported = "FILTER (WHERE aged_off_on IS NULL)"
+    unpaid = f"(paid_date IS NULL OR paid_date > {day})"
+
+    def latest(col: str) -> str:  # what is still reported, else what was last
+        return f"coalesce(arg_max({col}, event_date) {reported}, arg_max({col}, event_date))"
+
+    def any_bill(cond: str) -> str:  # the same for a bill account's bills
+        return f"coalesce(bool_or({cond}) {reported}, bool_or({cond}))"
+
     return f"""
     SELECT person_id, furnisher, feed, 'account' AS kind, account_id AS item_id,
-        arg_max(product, event_date) AS title, arg_max(payment_status, event_date) AS status,
-        arg_max(balance, event_date)::DOUBLE AS amount,
-        arg_max(credit_limit, event_date)::DOUBLE AS credit_limit,
-        min(opened_date) AS opened, arg_max(closed_date, event_date) AS closed,
-        max(event_date) AS last_date, count(*)::INTEGER AS months,
-        list(payment_status ORDER BY event_date DESC)[1:24] AS history,
-        list(record_id ORDER BY event_date DESC) AS record_ids
-    FROM ledger_account_status_effective WHERE {known} GROUP BY ALL
+        arg_max(product, event_date) AS title, {latest("payment_status")} AS status,
+        {latest("balance")}::DOUBLE AS amount,
+        {latest("credit_limit")}::DOUBLE AS credit_limit,
+        min(opened_date) AS opened, {latest("closed_date")} AS closed,
+        coalesce(max(event_date) {reported}, max(event_date)) AS last_date,
+        count(*)::INTEGER AS months,
+        list(CASE WHEN aged_off_on IS NULL THEN payment_status ELSE 'aged_off' END
+             ORDER BY event_date DESC)[1:24] AS history,
+        list(record_id ORDER BY event_date DESC) AS record_ids,
+        CASE WHEN count(*) {reported} = 0 THEN max(aged_off_on) END AS aged_off_on,
+        count(aged_off_on)::INTEGER AS aged_off_records,
+        arg_max(dofd, event_date) FILTER (WHERE dofd IS NOT NULL) AS first_delinquency,
+        arg_max(dofd_derived, event_date) FILTER (WHERE dofd IS NOT NULL)
+            AS first_delinquency_derived
+    FROM ({marked_status_sql(status_rows, day, rules)})
+    GROUP BY person_id, furnisher, feed, account_id
     UNION ALL
     SELECT person_id, furnisher, feed, 'bill' AS kind, account_id,
         any_value(payment_kind),
-        CASE WHEN bool_or(due_date < {day} AND (paid_date IS NULL OR paid_date > {day}))
-             THEN 'unpaid' WHEN bool_or(days_late >= 30) THEN 'paid late' ELSE 'paid on time'
-        END,
-        sum(CASE WHEN paid_date IS NULL OR paid_date > {day} THEN amount_due END)::DOUBLE,
+        CASE WHEN {any_bill(f"due_date < {day} AND {unpaid}")} THEN 'unpaid'
+             WHEN {any_bill("days_late >= 30")} THEN 'paid late' ELSE 'paid on time' END,
+        coalesce(sum(amount_due) FILTER (WHERE {unpaid} AND aged_off_on IS NULL),
+                 sum(CASE WHEN {unpaid} THEN amount_due END))::DOUBLE,
         NULL, min(due_date), NULL, max(due_date), count(*)::INTEGER,
-        list(CASE WHEN paid_date IS NULL OR paid_date > {day} THEN 'unpaid'
-                  WHEN days_late >= 30 THEN 'late' ELSE 'on_time' END
+        list(CASE WHEN aged_off_on IS NOT NULL THEN 'aged_off'
+                  WHEN {unpaid} THEN 'unpaid' WHEN days_late >= 30 THEN 'late' ELSE 'on_time' END
              ORDER BY due_date DESC)[1:24],
-        list(record_id ORDER BY due_date DESC)
-    FROM ledger_payments_effective WHERE {known} GROUP BY person_id, furnisher, feed, account_id
+        list(record_id ORDER BY due_date DESC),
+        -- (an account of bills is on file while one of its bills is)
+        CASE WHEN count(*) {reported} = 0 THEN max(aged_off_on) END,
+        count(aged_off_on)::INTEGER, NULL, NULL
+    FROM (SELECT *, {_aged(bill_ages_sql(day, rules), day)} AS aged_off_on
+          FROM ledger_payments_effective WHERE {known})
+    GROUP BY person_id, furnisher, feed, account_id
     UNION ALL
     SELECT person_id, furnisher, feed, 'inquiry', record_id, 'inquiry: ' ||
         coalesce(inquiry_type, 'credit'), NULL, NULL, NULL, event_date, NULL, event_date, 1,
-        [], [record_id]
+        [], [record_id], {_aged(inquiry_ages_sql(rules), day)}, 0, NULL, NULL
     FROM ledger_inquiries_effective WHERE {known}
     UNION ALL
     SELECT person_id, furnisher, feed, 'public_record', coalesce(case_id, record_id),
         record_kind, CASE WHEN resolved_date <= {day} THEN 'resolved' ELSE 'unresolved' END,
         amount::DOUBLE, NULL, filed_date,
-        CASE WHEN resolved_date <= {day} THEN resolved_date END, event_date, 1, [], [record_id]
+        CASE WHEN resolved_date <= {day} THEN resolved_date END, event_date, 1, [], [record_id],
+        {_aged(public_record_ages_sql(rules), day)}, 0, NULL, NULL
     FROM ledger_public_records_effective WHERE {known}"""
+
+
+def _aged(ages_on: str, day: str) -> str:
+    return f"CASE WHEN {ages_on} <= {day} THEN {ages_on} END"
 
 
 PUBLICATIONS = """CREATE TABLE IF NOT EXISTS publications (
@@ -86,12 +131,22 @@ PUBLICATIONS = """CREATE TABLE IF NOT EXISTS publications (
 
 
 def publish_snapshot(
-    engine: Engine, workspace: Path, snapshot_id: str, features_table: str
+    engine: Engine,
+    workspace: Path,
+    snapshot_id: str,
+    features_table: str,
+    ageing: AgeingSection | None = None,
 ) -> Path:
     """Write the serving copy of ``snapshot_id`` and point ``serving/CURRENT`` at it.
 
-    ``features_table`` holds the features the snapshot was scored on (one row per person).
+    ``features_table`` holds the features the snapshot was scored on (one row per person);
+    ``ageing``: the periods after which items are no longer reported (default: the
+    workspace's ``[ageing]``).
     """
+    from openbureau.workspace import Workspace
+
+    if ageing is None:
+        ageing = Workspace.open(workspace).settings.ageing
     # (here: importing the identity package loads Splink)
     from openbureau.identity.person import PERSON_IDENTITY_SQL, PERSON_IDENTITY_TABLE
 
@@ -112,7 +167,7 @@ def publish_snapshot(
             "snapshots": "SELECT * FROM score_snapshots",
             "scores": "SELECT * FROM scores ORDER BY person_id, as_of",
             "features": f"SELECT * FROM {features_table} ORDER BY person_id",
-            "file_items": f"SELECT * FROM ({_file_items_sql(day)}) ORDER BY person_id",
+            "file_items": f"SELECT * FROM ({_file_items_sql(day, ageing)}) ORDER BY person_id",
             "persons": """SELECT p.person_id, mode(r.first_name) AS first_name,
                     mode(r.last_name) AS last_name, mode(r.dob) AS dob,
                     mode(r.postcode) AS postcode
@@ -156,6 +211,37 @@ def publish_snapshot(
         old.unlink(missing_ok=True)
     _sign_audit_log(workspace, snapshot_id)
     return final
+
+
+def republish(engine: Engine, workspace: Path, snapshot_id: str) -> Path:
+    """Publish ``snapshot_id`` again, with the features it was scored on (as of its date, as
+    known at its time) and the warehouse's identity tables as they are now: after a forced
+    split, its file IDs and ID history."""
+    from openbureau.ledger.features import compute_features
+    from openbureau.scoring.factors import add_custom_features
+    from openbureau.scoring.score import ensure_schema, snapshot_ageing
+    from openbureau.workspace import Workspace
+
+    card, as_of = snapshot_card(engine, snapshot_id)
+    if card is None:
+        raise UserError(f"no score snapshot {snapshot_id!r}")
+    ensure_schema(engine)  # (a snapshot of an earlier openbureau gains its known_at)
+    known_at = engine.scalar(
+        "SELECT known_at FROM score_snapshots WHERE snapshot_id = ?", [snapshot_id]
+    )
+    # (with the ageing-off periods it was scored with; bureau.toml's for one scored before
+    # they were recorded)
+    ageing = snapshot_ageing(engine, snapshot_id) or Workspace.open(workspace).settings.ageing
+    compute_features(engine, as_of, into="publish_features", known_at=known_at, ageing=ageing)
+    add_custom_features(
+        engine,
+        "publish_features",
+        as_of,
+        [(f.name, f.custom) for f in card.factors if f.custom is not None],
+        known_at=known_at,
+        ageing=ageing,
+    )
+    return publish_snapshot(engine, workspace, snapshot_id, "publish_features")
 
 
 def remove_leftovers(folder: Path) -> None:
@@ -232,6 +318,8 @@ class Published:
     moved: dict[str, str] = field(default_factory=dict)  # retired person_id -> survivor
     merged: dict[str, list[str]] = field(default_factory=dict)  # survivor -> its retired IDs
     made_at: dt.datetime | None = None  # when the snapshot was made (UTC, the warehouse clock)
+    # person_id -> a row rescored since (a dispute's resolution), laid over ``scores``
+    overlay: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         return self.connection.cursor()
@@ -239,6 +327,9 @@ class Published:
     def score_row(self, person_id: str) -> dict[str, Any] | None:
         """The person's row of this snapshot (following a retired id), from memory."""
         pid = self.moved.get(person_id, person_id)
+        rescored = self.overlay.get(pid)
+        if rescored is not None:
+            return {**rescored, "reasons": [dict(r) for r in rescored["reasons"] or []]}
         i = self.index.get(pid)
         if i is None or self.scores is None:
             return None
@@ -282,8 +373,9 @@ class Published:
 class ServingStore:
     """Follows ``serving/CURRENT``; reopens when it points somewhere new."""
 
-    def __init__(self, workspace: Path) -> None:
+    def __init__(self, workspace: Path, on_open: Callable[[Published], None] | None = None) -> None:
         self.folder = workspace / SERVING_DIR
+        self.on_open = on_open
         self._lock = threading.Lock()
         self._stamp: tuple[int, int] | None = None
         self._current: Published | None = None
@@ -342,6 +434,8 @@ class ServingStore:
         published = Published(path, str(snapshot_id), as_of, card, con, tables)
         published.made_at = yaml_text[1] if yaml_text else None
         published.load_scores()
+        if self.on_open is not None:
+            self.on_open(published)
         # What was just loaded lives as long as the snapshot: keep it out of the collector's
         # full passes, which otherwise stall every request for ~0.1 s now and then.
         gc.collect()

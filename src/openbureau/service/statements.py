@@ -72,10 +72,11 @@ def versions(store: sessionmaker[Session], person_ids: list[str]) -> list[dict[s
 
 
 def state(store: sessionmaker[Session], person_ids: list[str]) -> dict[str, Any]:
-    """``{"current": the statement or None, "versions": every version, newest first}``."""
+    """``{"shown": the statement lenders are shown, or None, "versions": every version,
+    newest first}``."""
     found = versions(store, person_ids)
     current = found[0] if found and found[0]["text"] is not None else None
-    return {"current": current, "versions": found}
+    return {"shown": current, "versions": found}
 
 
 def write(store: sessionmaker[Session], person_id: str, text: str | None, actor: str) -> None:

@@ -1,6 +1,7 @@
 """The operational store: accounts, API keys, sessions, failed logins, lender lookups and
 their quota windows, attestations, persons' statements and consents, adverse-action notices,
-audit log (a transparency log: entries, tree nodes, signed heads).
+disputes (with their steps, attachments and the person-level rescores they caused), audit log
+(a transparency log: entries, tree nodes, signed heads).
 
 SQLAlchemy models on a SQLite file by default (``service/store.sqlite`` in the workspace) or
 PostgreSQL when ``[service] store_url`` is set. The schema is created and changed only by the
@@ -36,7 +37,9 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sess
 
 from openbureau.errors import UserError
 
-ROLES = ("person", "lender", "auditor", "admin")
+# (a furnisher account's ``organisation`` names the furnisher(s) it answers disputes for, as in
+# the ledger's furnisher column, comma-separated)
+ROLES = ("person", "lender", "auditor", "admin", "furnisher")
 STORE_FILE = "service/store.sqlite"
 # the locks of :func:`take_lock` (PostgreSQL advisory lock keys: any fixed numbers)
 LOCKS = {"logins to a file": 0x6F62_0001, "login attempts": 0x6F62_0002}
@@ -198,6 +201,82 @@ class AdverseActionNotice(Base):
     snapshot_id: Mapped[str] = mapped_column(String(32))
     score: Mapped[int | None] = mapped_column(Integer)
     body: Mapped[str] = mapped_column(Text)
+
+
+class Dispute(Base):
+    """A person's dispute of a record on their file (or of a link: records that are not theirs),
+    and where it stands (service/disputes.py, rules in governance/disputes.py)."""
+
+    __tablename__ = "disputes"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    person_id: Mapped[str] = mapped_column(String(32), index=True)
+    kind: Mapped[str] = mapped_column(String(8))  # record | link
+    reason: Mapped[str] = mapped_column(String(16))
+    statement: Mapped[str] = mapped_column(Text)
+    furnisher: Mapped[str | None] = mapped_column(String(128), index=True)  # None: a link
+    item_kind: Mapped[str | None] = mapped_column(String(16))
+    item_id: Mapped[str | None] = mapped_column(String(128))
+    item_title: Mapped[str | None] = mapped_column(String(128))
+    record_id: Mapped[str] = mapped_column(String(64))  # the record named (a correction's)
+    record_ids: Mapped[str] = mapped_column(Text)  # JSON list: every record it covers
+    snapshot_id: Mapped[str] = mapped_column(String(32))  # the snapshot the file was read on
+    filed_at: Mapped[dt.datetime] = mapped_column(DateTime, index=True)
+    due_at: Mapped[dt.datetime] = mapped_column(DateTime, index=True)
+    extended: Mapped[bool] = mapped_column(Boolean, default=False)
+    state: Mapped[str] = mapped_column(String(16), index=True)  # open | verified | ...
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    resolved_by: Mapped[str | None] = mapped_column(String(64))
+    answer_note: Mapped[str | None] = mapped_column(Text)
+    changes: Mapped[str | None] = mapped_column(Text)  # JSON: a correction's fields
+    # the warehouse change made (a new version's event id, suppression ids), when made
+    applied_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    ledger_change: Mapped[str | None] = mapped_column(Text)
+    score_before: Mapped[int | None] = mapped_column(Integer)
+    score_after: Mapped[int | None] = mapped_column(Integer)
+
+
+class DisputeStep(Base):
+    """One step of a dispute (filed, information added, answered, expired, applied to the
+    ledger, rescored, file split): what the person's page lists. Never changed."""
+
+    __tablename__ = "dispute_steps"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dispute_id: Mapped[int] = mapped_column(ForeignKey("disputes.id"), index=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    actor: Mapped[str] = mapped_column(String(64))
+    actor_role: Mapped[str] = mapped_column(String(16))
+    step: Mapped[str] = mapped_column(String(24))
+    detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class DisputeAttachment(Base):
+    """A file the person sent with a dispute (PDF, PNG or JPEG by its content, at most 2 MB),
+    held in the store, never on a path the sender chose."""
+
+    __tablename__ = "dispute_attachments"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dispute_id: Mapped[int] = mapped_column(ForeignKey("disputes.id"), index=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    filename: Mapped[str] = mapped_column(String(128))  # as sent, cleaned: shown only
+    media_type: Mapped[str] = mapped_column(String(32))  # from the content, not the sender
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class PersonRescore(Base):
+    """A person's score computed again after a dispute's resolution changed the ledger: the
+    same scorecard and as-of date as ``snapshot_id``, as known at ``known_at``. While that
+    snapshot is served, the newest of these is the person's score (service/disputes.py)."""
+
+    __tablename__ = "person_rescores"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    person_id: Mapped[str] = mapped_column(String(32), index=True)
+    snapshot_id: Mapped[str] = mapped_column(String(32), index=True)
+    dispute_id: Mapped[int | None] = mapped_column(ForeignKey("disputes.id"))
+    known_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    row: Mapped[str] = mapped_column(Text)  # JSON: the scores row, as a snapshot's
 
 
 class AuditEntry(Base):

@@ -19,12 +19,14 @@ from openbureau.service.serving import Published
 
 T = TypeVar("T")
 
+NO_LONGER_REPORTED = "no longer reported"
 # How a file item's status reads: an account's from the vocabulary's declaration, a bill's
 # from the serving copy's own words (serving._file_items_sql).
 STATUS_WORDS = {t.value: t.shown or t.value for t in ACCOUNT_STATUS.terms} | {
     "on_time": "paid on time",
     "late": "paid 30+ days late",
     "unpaid": "unpaid",
+    "aged_off": NO_LONGER_REPORTED,
 }
 # Accounts in good standing (rank 0): the rest count as not current for a lender.
 _GOOD_STANDING_SQL = ", ".join(f"'{s}'" for s in GOOD_STANDING)
@@ -106,7 +108,19 @@ def score_in(
 ) -> dict[str, Any] | None:
     """The person's served row of snapshot ``snapshot_id`` (under any of their IDs; the
     serving copy holds every snapshot's scores), or None when that snapshot did not score
-    them. ``erased_until``: see :func:`_consent_sql`."""
+    them. ``erased_until``: see :func:`_consent_sql`. For the snapshot served, a person
+    rescored since (a dispute's resolution) has the rescored row, served by the same rule."""
+    if snapshot_id == pub.snapshot_id:
+        rescored = next((pub.overlay[p] for p in person_ids if p in pub.overlay), None)
+        if rescored is not None:
+            # (the rescore stands in for this snapshot's row: its alternative score may be
+            # served as that row's may, see _consent_sql)
+            allowed = consent and (
+                erased_until is None or (pub.made_at is not None and pub.made_at > erased_until)
+            )
+            row = served(rescored, allowed)
+            row["reasons"] = [dict(r) for r in row["reasons"] or []]
+            return row
     cols = _score_columns(pub, _consent_sql(consent, erased_until, "n.created_at"), "s")
     rows = _rows(
         pub,
@@ -158,15 +172,52 @@ def _items_shown(erased: bool) -> str:
     return "kind NOT IN (" + ", ".join(f"'{k}'" for k in ALTERNATIVE_KINDS) + ")"
 
 
+# Columns of file_items a serving copy published before ageing-off lacks, and their value then.
+_AGEING_COLUMNS = {
+    "aged_off_on": "NULL::DATE",
+    "aged_off_records": "0",
+    "first_delinquency": "NULL::DATE",
+    "first_delinquency_derived": "NULL::BOOLEAN",
+}
+
+
+def _file_item_columns(pub: Published) -> set[str]:
+    cur = pub.cursor()
+    try:
+        return {
+            c
+            for (c,) in cur.execute(
+                "SELECT column_name FROM duckdb_columns() WHERE table_name = 'file_items'"
+            ).fetchall()
+        }
+    finally:
+        cur.close()
+
+
+def _ageing_columns(pub: Published) -> str:
+    have = _file_item_columns(pub)
+    return ", ".join(
+        name if name in have else f"{missing} AS {name}"
+        for name, missing in _AGEING_COLUMNS.items()
+    )
+
+
+def reported(pub: Published) -> str:
+    """The condition on file_items of what may still be reported: all a lender may see."""
+    return "aged_off_on IS NULL" if "aged_off_on" in _file_item_columns(pub) else "true"
+
+
 def file_items(
     pub: Published, person_id: str, erased: bool = False
 ) -> dict[str, list[dict[str, Any]]]:
-    """The whole file as of the snapshot, grouped by furnisher (without its alternative data
-    when ``erased``: :func:`_items_shown`)."""
+    """The whole file as of the snapshot, grouped by furnisher: what is no longer reported
+    (aged off) too, marked with ``aged_off_on``, for the person's own eyes (without its
+    alternative data when ``erased``: :func:`_items_shown`)."""
     rows = _rows(
         pub,
         f"""SELECT furnisher, feed, kind, item_id, title, status, amount,
-            credit_limit, opened, closed, last_date, months, history, len(record_ids) AS records
+            credit_limit, opened, closed, last_date, months, history, len(record_ids) AS records,
+            record_ids[1] AS latest_record_id, {_ageing_columns(pub)}
         FROM file_items WHERE person_id = ? AND {_items_shown(erased)}
         ORDER BY furnisher, CASE kind WHEN 'account' THEN 0 WHEN 'bill' THEN 1
                  WHEN 'public_record' THEN 2 ELSE 3 END, last_date DESC""",
@@ -175,6 +226,8 @@ def file_items(
     grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
         r["status_text"] = STATUS_WORDS.get(r["status"] or "", r["status"] or "")
+        if r["aged_off_on"] is not None:
+            r["status_text"] = f"{NO_LONGER_REPORTED} (was {r['status_text']})"
         grouped[r["furnisher"]].append(r)
     return dict(grouped)
 
@@ -220,8 +273,8 @@ def reason_records(
 
 
 def file_summary(pub: Published, person_id: str, erased: bool = False) -> dict[str, Any]:
-    """What a lender sees of the file: counts and totals, not the records (``erased``: see
-    :func:`file_items`)."""
+    """What a lender sees of the file: counts and totals, not the records, and nothing no
+    longer reported (aged off) (``erased``: see :func:`file_items`)."""
     rows = _rows(
         pub,
         f"""SELECT
@@ -239,7 +292,7 @@ def file_summary(pub: Published, person_id: str, erased: bool = False) -> dict[s
             count(*) FILTER (kind = 'public_record' AND status = 'unresolved')
                 AS public_records_unresolved,
             min(opened) AS oldest_opened
-        FROM file_items WHERE person_id = ? AND {_items_shown(erased)}""",
+        FROM file_items WHERE person_id = ? AND {reported(pub)} AND {_items_shown(erased)}""",
         [pub.as_of, person_id],
     )
     row = rows[0] if rows else {}

@@ -133,6 +133,9 @@ def tradelines(
     balance = np.where(product[a] == CARD, amount[a] * card_util, amount[a] * remaining)
     balance = np.where(status == CLOSED, 0.0, balance).round(2)
     month_start = cal.month_start
+    # a roll to default began 30 days late two months before the default month, perhaps
+    # before the window: Metro 2 still reports that day
+    dofd = _first_delinquency(a, month, status, np.where(roll, d[a] - 2, NEVER), cal)
     return {
         "person": owner[a],
         "month": month,
@@ -150,7 +153,30 @@ def tradelines(
         "closed_date": np.where(
             status == CLOSED, month_start[month] + 14, np.datetime64("NaT", "D")
         ),
+        "dofd": dofd,
     }
+
+
+def _first_delinquency(
+    account: np.ndarray, month: np.ndarray, status: np.ndarray, rolled: np.ndarray, cal: Calendar
+) -> np.ndarray:
+    """Metro 2's date of first delinquency of each late or charged-off row: the day the account
+    became 30 days past due in the run of late months the row belongs to (mid-month of the
+    run's first late month); NaT on a row in good standing. Rows are in account and month
+    order; ``rolled``: the first late month of a roll to default (NEVER for other rows)."""
+    late = (status >= DPD30) & (status <= CHARGEOFF)
+    n = len(late)
+    if not n:
+        return np.zeros(0, "datetime64[D]")
+    same = np.r_[False, account[1:] == account[:-1]]
+    after_late = np.r_[False, late[:-1]] & same
+    starts = late & ~after_late
+    # index of the latest run start at or before each row
+    idx = np.maximum.accumulate(np.where(starts, np.arange(n), 0))
+    first = np.where(rolled < NEVER, rolled, month[idx])
+    began = (cal.start.astype("datetime64[M]") + first).astype("datetime64[D]")
+    began = began + np.timedelta64(14, "D")
+    return np.where(late, began, np.datetime64("NaT", "D"))
 
 
 def inquiries(

@@ -155,6 +155,16 @@ NORTHBANK_ACCOUNTS = Feed(
         Col(
             "CLOSE_DT", day("closed_date", "%Y-%m-%d"), "closed_date", CREDIT, "date", ("%Y-%m-%d",)
         ),
+        # Metro 2 "Date of First Delinquency", on late and charged-off rows (Crestline's JSON
+        # feed sends none: the ledger derives it from the status history)
+        Col(
+            "DOFD",
+            day("dofd", "%Y-%m-%d"),
+            "first_delinquency_date",
+            CREDIT,
+            "date",
+            ("%Y-%m-%d",),
+        ),
         Col(
             "RPT_DT",
             day("reported", "%Y-%m-%d"),

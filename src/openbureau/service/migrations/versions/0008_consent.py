@@ -1,11 +1,10 @@
 """a person's consent to alternative data counting in their score (every change kept)
 
 Revision ID: 0008consent
-Revises: 0006g
+Revises: 0007h
 Create Date: 2026-12-09
 
-(Made beside 0007 of the disputes work: whichever is merged second is re-chained after the
-other.)
+(Made beside 0007 of the disputes work, and re-chained after it when merged.)
 """
 
 from __future__ import annotations
@@ -14,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0008consent"
-down_revision = "0006g"
+down_revision = "0007h"
 branch_labels = None
 depends_on = None
 

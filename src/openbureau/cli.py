@@ -703,7 +703,7 @@ def demo(
 
 
 # Stage commands kept in their own modules register themselves on ``app``.
-from openbureau import _cli_attest, _cli_scoring, _cli_service  # noqa: E402, F401
+from openbureau import _cli_attest, _cli_export, _cli_scoring, _cli_service  # noqa: E402, F401
 
 
 def main() -> None:

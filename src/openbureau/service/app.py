@@ -14,7 +14,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from openbureau import __version__
 from openbureau.errors import UserError
-from openbureau.service import api, api_rights, errors, pages, pages_rights
+from openbureau.service import api, api_export, api_rights, errors, pages, pages_rights
 from openbureau.service.attest import ensure_signing_key, public_jwks
 from openbureau.service.audit_heads import ensure_log_key, log_keys
 from openbureau.service.context import ServiceConfig, ServiceContext
@@ -139,8 +139,10 @@ def create_app(
     errors.install(app)
     app.include_router(api.router)
     app.include_router(api_rights.router)
+    app.include_router(api_export.router)
     app.include_router(pages.router)
     app.include_router(pages_rights.router)
+    app.include_router(api_export.pages)
     app.mount(
         SWAGGER_ASSETS, StaticFiles(packages=[("fastapi_offline", "static")]), name="swagger-ui"
     )

@@ -3,8 +3,9 @@
 DuckDB lets one process write a database file, so a service holding the warehouse open would
 block ``openbureau score``. Instead, publishing a snapshot writes a read-only serving copy
 (``serving/<snapshot>.duckdb``: scores of every snapshot, the snapshot's features and file items,
-the identity tables the lender lookup needs, and what a person's own file shows of how it was
-linked) and then points ``serving/CURRENT`` at it with an atomic rename. The service notices
+the identity tables the lender lookup needs, what a person's own file shows of how it was
+linked, and what their export holds: every version of every record of their file, and the
+links that joined it) and then points ``serving/CURRENT`` at it with an atomic rename. The service notices
 the new pointer on its next request and switches without a restart; a half-written copy is
 never pointed at. Each publication is recorded (``publications``: when, and the newest link run
 the copy shows), in the copy and in the warehouse, for the periods of a person's access log, and
@@ -92,7 +93,13 @@ def publish_snapshot(
     ``features_table`` holds the features the snapshot was scored on (one row per person).
     """
     # (here: importing the identity package loads Splink)
-    from openbureau.identity.person import PERSON_IDENTITY_SQL, PERSON_IDENTITY_TABLE
+    from openbureau.identity.person import (
+        PERSON_IDENTITY_SQL,
+        PERSON_IDENTITY_TABLE,
+        PERSON_LINKS_SQL,
+        PERSON_LINKS_TABLE,
+    )
+    from openbureau.ledger.records import FILE_RECORDS_SQL, FILE_RECORDS_TABLE
 
     as_of = engine.scalar("SELECT as_of FROM score_snapshots WHERE snapshot_id = ?", [snapshot_id])
     if as_of is None:
@@ -124,6 +131,13 @@ def publish_snapshot(
         # ... and each person's identity records, as person_file reads them, in person order
         if all(engine.table_exists(t) for t in ("person_index", "identity_records")):
             tables[PERSON_IDENTITY_TABLE] = f"{PERSON_IDENTITY_SQL} ORDER BY p.person_id"
+        # ... and, for a person's export of their file, the links that joined it and every
+        # version of every record in it, with its batch (ledger.records)
+        if all(engine.table_exists(t) for t in ("person_index", "link_edges", "link_overrides")):
+            tables[PERSON_LINKS_TABLE] = f"SELECT * FROM ({PERSON_LINKS_SQL}) ORDER BY person_id"
+        tables[FILE_RECORDS_TABLE] = (
+            f"SELECT * FROM ({FILE_RECORDS_SQL}) ORDER BY person_id, record_id, version"
+        )
         for name, sql in tables.items():
             engine.execute(f"CREATE TABLE pub.{name} AS {sql}")
         engine.execute("CREATE INDEX scores_person ON pub.scores (person_id)")

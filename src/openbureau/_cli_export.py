@@ -15,7 +15,12 @@ from openbureau.workspace import Workspace
 
 #: Why an operator exports a file: the person asked for it (by post, at the counter), or an
 #: auditor's purpose.
-EXPORT_PURPOSES = ("consumer_request", "dispute_investigation", "regulatory_examination", "legal_order")
+EXPORT_PURPOSES = (
+    "consumer_request",
+    "dispute_investigation",
+    "regulatory_examination",
+    "legal_order",
+)
 FORMATS = ("json", "html")
 
 
@@ -27,11 +32,15 @@ def export_file(
     ] = None,
     purpose: Annotated[
         str | None,
-        typer.Option(help=f"Why you read the file (logged, and shown to the person): {', '.join(EXPORT_PURPOSES)}."),
+        typer.Option(
+            help="Why you read the file (logged, and shown to the person): "
+            f"{', '.join(EXPORT_PURPOSES)}."
+        ),
     ] = None,
     fmt: Annotated[str, typer.Option("--format", help="json or html (a printable page).")] = "json",
     output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="File to write (default: standard output).")
+        Path | None,
+        typer.Option("--output", "-o", help="File to write (default: standard output)."),
     ] = None,
     workspace: WorkspaceOpt = Path("."),
     store: Annotated[

@@ -8,7 +8,7 @@ fraud), lifted ones included.
 
 ``FILE_RECORDS_SQL`` is one row per version of every linked record, the event's own columns side
 by side (NULL where an event has no such column). A published snapshot holds it as a table
-(``FILE_RECORDS_TABLE``), in person order, so that the service reads a person's records without
+(``FILE_RECORDS_TABLE``), so that the service reads a person's records without
 the warehouse; ``person_records`` reads either.
 """
 

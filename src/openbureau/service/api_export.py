@@ -94,7 +94,9 @@ def render_export(export: dict[str, Any], *, standalone: bool) -> str:
     """The export as one HTML page; ``standalone``: its styles inline (a file handed over on
     its own, as `openbureau export-file --format html` writes), else linked from /static."""
     css = (
-        "\n".join((HERE / "static" / n).read_text(encoding="utf-8") for n in ("style.css", "print.css"))
+        "\n".join(
+            (HERE / "static" / n).read_text(encoding="utf-8") for n in ("style.css", "print.css")
+        )
         if standalone
         else None
     )

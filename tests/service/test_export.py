@@ -52,7 +52,7 @@ def _exported(export: dict[str, Any]) -> dict[str, set[str]]:
 
 def _validate(export: dict[str, Any]) -> None:
     schema = json.loads((ROOT / SCHEMA_PATH).read_text(encoding="utf-8"))
-    jsonschema_rs.validator_for(schema).validate(export)
+    jsonschema_rs.validator_for(schema, validate_formats=True).validate(export)
 
 
 def _export_cli(service: Service, ws: Path, *args: str) -> Any:

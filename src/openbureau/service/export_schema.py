@@ -22,12 +22,13 @@ from openbureau.service.schemas import FileEvent, IdentityRecord, Reason, UtcDat
 FORMAT = "openbureau.file-export"
 VERSION = 1
 SCHEMA_PATH = Path("docs") / "export.schema.json"
+# (the warehouse's times are UTC, as the store's: the export says so)
 NOT_YET = (
     "Not yet recorded by this bureau version: always empty here. A later version fills it "
     "(and raises ``version``)."
 )
 
-FieldValue = str | int | float | bool | dt.date | dt.datetime | None
+FieldValue = str | int | float | bool | dt.date | None
 
 
 class _Out(BaseModel):
@@ -80,8 +81,8 @@ class Suppression(_Out):
     suppression_id: int
     reason: str
     note: str | None
-    created_at: dt.datetime
-    lifted_at: dt.datetime | None
+    created_at: UtcDateTime
+    lifted_at: UtcDateTime | None
     lift_note: str | None
 
 
@@ -102,11 +103,11 @@ class RecordVersion(_Out):
     supersedes: str | None = Field(description="the event id this version replaced")
     identity_id: str | None = Field(description="the identity record it was linked through")
     batch_id: str = Field(description="the furnisher file (batch) the values came in")
-    loaded_at: dt.datetime | None = Field(description="when that batch was loaded")
+    loaded_at: UtcDateTime | None = Field(description="when that batch was loaded")
     loaded_record_id: str | None = Field(description="the loaded row the values come from")
     event_date: dt.date | None = Field(description="when it happened")
     reported_date: dt.date | None = Field(description="when the furnisher reported it")
-    recorded_at: dt.datetime = Field(description="when the bureau learned this version")
+    recorded_at: UtcDateTime = Field(description="when the bureau learned this version")
     correction_reason: str | None = Field(description="a bureau correction's reason")
     superseded_on: dt.date | None = Field(description="when a later report replaced it")
     unreadable: list[Unreadable] = Field(description="values the ledger could not read")
@@ -141,7 +142,7 @@ class Link(_Out):
     match_probability: float | None
     source: str = Field(description="model, national_id or override")
     run_id: int | None = Field(description="the link run that made it")
-    created_at: dt.datetime | None = Field(description="when an override was given")
+    created_at: UtcDateTime | None = Field(description="when an override was given")
 
 
 class HeldElsewhere(_Out):
@@ -164,7 +165,7 @@ class ScoreOverTime(_Out):
 
     snapshot_id: str
     as_of: dt.date = Field(description="the date scored")
-    computed_at: dt.datetime = Field(description="when the snapshot was computed")
+    computed_at: UtcDateTime = Field(description="when the snapshot was computed")
     person_id: str = Field(description="the file ID scored then")
     score: int | None
     band: str | None

@@ -7,13 +7,16 @@ suppressions placed on the record (disputed, aged off - "no longer reported" -, 
 fraud), lifted ones included.
 
 ``FILE_RECORDS_SQL`` is one row per version of every linked record, the event's own columns side
-by side (NULL where an event has no such column). A published snapshot holds it as a table
-(``FILE_RECORDS_TABLE``), so that the service reads a person's records without
-the warehouse; ``person_records`` reads either.
+by side (NULL where an event has no such column), by identity, not by person: a person's records
+are those of the identities linked into their file (``person_index``), so a link run changes
+none of its rows. The service reads it from a file of its own beside the serving copies
+(``service.serving``), written again only when ``records_stamp`` changes; ``person_records``
+reads that file's ``FILE_RECORDS_TABLE`` or the warehouse.
 """
 
 from __future__ import annotations
 
+import hashlib
 from decimal import Decimal
 from typing import Any
 
@@ -40,7 +43,7 @@ def _union_columns() -> dict[str, str]:
 UNION_COLUMNS = _union_columns()
 
 # (a version's common columns, as the export names them)
-_COMMON = """e.person_id, e.record_id, e.event_id, e.version, e.is_current, e.supersedes,
+_COMMON = """e.record_id, e.event_id, e.version, e.is_current, e.supersedes,
     e.identity_id, e.furnisher, e.feed, e.batch_id, b.loaded_at, e.loaded_record_id,
     e.event_date, e.reported_date, e.recorded_at, e.correction_reason, e.superseded_on,
     e.unreadable"""
@@ -55,11 +58,11 @@ def _event_select(event: str) -> str:
     )
     return f"""SELECT '{event}' AS event, {_COMMON}, {cols}
         FROM {table.table} e LEFT JOIN ingest_batches b USING (batch_id)
-        WHERE e.person_id IS NOT NULL"""
+        WHERE e.identity_id IS NOT NULL"""
 
 
-# One row per version of every linked record, with the record's suppressions (every one, lifted
-# ones too, oldest first; NULL: none).
+# One row per version of every record with an identity, with the record's suppressions (every
+# one, lifted ones too, oldest first; NULL: none).
 FILE_RECORDS_SQL = f"""
     WITH versions AS ({" UNION ALL ".join(_event_select(e) for e in EVENTS)}),
     sup AS (
@@ -71,6 +74,30 @@ FILE_RECORDS_SQL = f"""
     SELECT v.*, sup.suppressions FROM versions v LEFT JOIN sup USING (record_id)"""
 
 
+#: What ``records_stamp`` reads of each table: (table, the aggregates). Every write to the ledger
+#: shows in one of them: a built batch adds to ``ledger_batches`` and its versions, a correction
+#: adds a version and a version state, a suppression or its lifting changes
+#: ``ledger_suppressions``; a batch's ``loaded_at`` never changes, nor a version's identity.
+#: (A ledger write none of these shows must add its own here.)
+_STAMPED: tuple[tuple[str, str], ...] = (
+    *((t.table, "count(*), max(recorded_at)") for t in EVENTS.values()),
+    ("ledger_batches", "count(*), max(built_at)"),
+    ("ledger_version_states", "count(*), max(changed_at)"),
+    ("ledger_suppressions", "count(*), max(created_at), count(lifted_at), max(lifted_at)"),
+)
+
+
+def records_stamp(engine: Engine) -> str:
+    """What ``FILE_RECORDS_SQL`` would give now, in 16 hex digits: the same while the ledger
+    takes in no batch, correction or suppression (and this openbureau's query is the same).
+    Reads counts and newest times, not the rows (milliseconds at a million persons)."""
+    parts = [FILE_RECORDS_SQL]
+    for table, aggregates in _STAMPED:
+        if engine.table_exists(table):
+            parts.append(f"{table}: {engine.query(f'SELECT {aggregates} FROM {table}')[0]}")
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+
+
 def person_records(engine: Engine, person_ids: list[str]) -> list[dict[str, Any]]:
     """Every record of the persons ``person_ids`` (a file's ID and the IDs merged into it), one
     dict each, with its versions oldest first: ``{"record_id", "event", "furnisher", "feed",
@@ -78,7 +105,8 @@ def person_records(engine: Engine, person_ids: list[str]) -> list[dict[str, Any]
     ``counts``, ``suppressed`` or ``no_longer_reported`` (an ``aged_off`` suppression in force).
     Ordered by furnisher, feed, event, first event date and record id.
 
-    Works on the warehouse and on a published snapshot (``FILE_RECORDS_TABLE``)."""
+    The records are those of the persons' identities (``person_index``). Works on the
+    warehouse and on a published snapshot (``FILE_RECORDS_TABLE``)."""
     source = (
         FILE_RECORDS_TABLE
         if engine.table_exists(FILE_RECORDS_TABLE)
@@ -106,7 +134,9 @@ def person_records(engine: Engine, person_ids: list[str]) -> list[dict[str, Any]
     )
     rows = engine.arrow(
         f"""
-        WITH mine AS (SELECT * FROM {source} WHERE list_contains(?, person_id))
+        WITH mine AS (
+            SELECT * FROM {source} WHERE identity_id IN (
+                SELECT identity_id FROM person_index WHERE list_contains(?, person_id)))
         SELECT record_id, any_value(event) AS event, any_value(furnisher) AS furnisher,
             any_value(feed) AS feed, any_value(suppressions) AS suppressions,
             CASE WHEN list_contains(list_transform(list_filter(

@@ -5,6 +5,8 @@ that docs/export.schema.json validates and as a printable page; from `GET /api/v
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import shutil
 from pathlib import Path
@@ -16,11 +18,12 @@ import pytest
 from typer.testing import CliRunner
 
 from openbureau.cli import app as cli
-from openbureau.ledger import correct_record, suppress_record
+from openbureau.ledger import build_ledger, correct_record, lift_suppression, suppress_record
 from openbureau.ledger._schema import EVENTS
+from openbureau.ledger.records import records_stamp
 from openbureau.service.export_schema import SCHEMA_PATH, schema_text
 from openbureau.workspace import Workspace
-from tests.service.conftest import Service
+from tests.service.conftest import Served, Service, serve
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -223,3 +226,102 @@ def test_corrections_suppressions_and_aged_off_records_are_in_the_export(
     assert by_id[second]["standing"] == "no_longer_reported"
     assert by_id[second]["suppressions"][0]["reason"] == "aged_off"
     assert by_id[first]["standing"] == "counts"
+
+
+def _records_files(ws: Path) -> dict[str, tuple[int, int]]:
+    """The records files beside the serving copies: name -> (mtime in ns, inode)."""
+    return {
+        p.name: (p.stat().st_mtime_ns, p.stat().st_ino)
+        for p in (ws / "serving" / "records").glob("*")
+    }
+
+
+def _named_by_current(ws: Path) -> str:
+    current = ws / "serving" / (ws / "serving" / "CURRENT").read_text(encoding="utf-8").strip()
+    with duckdb.connect(str(current), read_only=True) as con:
+        return str(con.execute("SELECT records_file FROM meta").fetchone()[0])
+
+
+def _run(*args: str | Path) -> None:
+    res = CliRunner().invoke(cli, [str(a) for a in args])
+    assert res.exit_code == 0, res.output
+
+
+def test_a_publish_writes_the_records_file_only_when_the_ledger_changed(
+    served: Served, linked_population: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """A publish with the ledger unchanged writes no records file (the copy names the one
+    there); after a new batch it writes one, and the export shows the batch's versions."""
+    ws = Path(shutil.copytree(served.ws, tmp_path / "ws", symlinks=False))
+    feed = "northbank_accounts"
+    _run("publish", "-w", ws)
+    first = _records_files(ws)
+    assert list(first) == [_named_by_current(ws)]
+    _run("publish", "-w", ws)
+    assert _records_files(ws) == first  # the same file, not written again
+    assert _named_by_current(ws) == next(iter(first))
+
+    # a new batch: the furnisher reports new balances on two of a person's accounts
+    with duckdb.connect(str(ws / "warehouse.duckdb"), read_only=True) as con:
+        rows = con.execute(
+            f"""SELECT e.person_id, s.line_no FROM src_{feed} s
+                JOIN ledger_account_status e USING (record_id)
+                WHERE e.is_current AND e.person_id <> ? ORDER BY s.line_no LIMIT 2""",
+            [served.other],
+        ).fetchall()
+    person = rows[0][0]
+    pop = linked_population[1]
+    text = (pop / "northbank" / "accounts.csv").read_bytes().split(b"\n")
+    header = text[0].decode().split(",")
+    revised = io.StringIO()
+    writer = csv.writer(revised, lineterminator="\n")
+    writer.writerow(header)
+    for _, line_no in rows:
+        cells = dict(zip(header, next(csv.reader([text[line_no - 1].decode()])), strict=True))
+        writer.writerow({**cells, "CUR_BAL": "4321.00"}.values())
+    (tmp_path / "revised.csv").write_text(revised.getvalue(), encoding="utf-8")
+    _run("ingest", pop / "specs" / f"{feed}.yaml", tmp_path / "revised.csv", "-w", ws)
+    _run("link", "-w", ws)
+    _run("ledger", "-w", ws)
+    with duckdb.connect(str(ws / "warehouse.duckdb"), read_only=True) as con:
+        batch = con.execute("SELECT max(batch_id) FROM ledger_batches").fetchone()[0]
+
+    _run("publish", "-w", ws)
+    after = _records_files(ws)
+    new = _named_by_current(ws)
+    assert new not in first and set(after) == {*first, new}  # (the previous copy names the old)
+    with serve(Served(ws, person, served.other), f"sqlite:///{tmp_path / 's.sqlite'}") as service:
+        export = service.client.get("/api/v1/me/export", headers=service.api("pat")).json()
+    assert export["person"]["person_id"] == person
+    assert _exported(export) == _ledger(ws, person)
+    assert batch in _exported(export)["batches"]
+    # once no kept copy names the old file, it goes
+    _run("publish", "-w", ws)
+    assert _records_files(ws) == {new: after[new]}
+
+
+def test_the_records_stamp_changes_with_each_write_to_the_ledger_and_only_then(
+    copy_population: tuple[Path, Path],
+) -> None:
+    """A records file is written again when its stamp changes: a correction, a suppression and
+    its lifting each change it; a ledger build with nothing new does not."""
+    ws, _ = copy_population
+    with Workspace.open(ws).engine() as engine:
+        stamps = [records_stamp(engine)]
+        build_ledger(engine)
+        assert records_stamp(engine) == stamps[0]
+        first, second = (
+            r
+            for (r,) in engine.query(
+                "SELECT record_id FROM ledger_account_status WHERE is_current "
+                "ORDER BY record_id LIMIT 2"
+            )
+        )
+        correct_record(engine, first, {"balance": 1.0}, "furnisher's letter")
+        stamps.append(records_stamp(engine))
+        suppression = suppress_record(engine, second, "disputed", "not mine")
+        stamps.append(records_stamp(engine))
+        lift_suppression(engine, suppression, "verified")
+        stamps.append(records_stamp(engine))
+        assert records_stamp(engine) == stamps[-1]
+    assert len(set(stamps)) == len(stamps) == 4

@@ -703,7 +703,13 @@ def demo(
 
 
 # Stage commands kept in their own modules register themselves on ``app``.
-from openbureau import _cli_attest, _cli_disputes, _cli_scoring, _cli_service  # noqa: E402, F401
+from openbureau import (  # noqa: E402, F401
+    _cli_attest,
+    _cli_disputes,
+    _cli_export,
+    _cli_scoring,
+    _cli_service,
+)
 
 
 def main() -> None:

@@ -455,3 +455,24 @@ def test_a_person_level_rescore_gives_the_snapshots_own_rows(disputed: Service) 
         for a, b in zip(mine["reasons"] or [], theirs["reasons"] or [], strict=False):
             assert a == b, [(k, a[k], b[k]) for k in a if a[k] != b[k]]
         assert not differ, (mine["person_id"], differ)
+
+
+def test_the_persons_export_holds_their_disputes_with_every_step(disputed: Service) -> None:
+    from tests.service.test_export import _validate
+
+    service = disputed
+    rid, _ = _record(service, "inquiry")
+    d = _file(service, rid, statement="Not my inquiry.").json()
+    export = service.client.get("/api/v1/me/export", headers=service.api("pat")).json()
+    _validate(export)
+    assert export["counts"]["disputes"] == len(export["disputes"]) == 1
+    (held,) = export["disputes"]
+    assert (held["dispute_id"], held["record_id"], held["statement"], held["state"]) == (
+        d["dispute_id"],
+        rid,
+        "Not my inquiry.",
+        "open",
+    )
+    assert [s["step"] for s in held["steps"]] == [s["step"] for s in d["steps"]]
+    page = service.client.get("/me/export", headers=service.api("pat")).text
+    assert "Not my inquiry." in page and 'id="disputes"' in page

@@ -25,7 +25,7 @@ from sqlalchemy import and_, not_
 from sqlalchemy.orm import Session, sessionmaker
 
 from openbureau.engine import Engine
-from openbureau.service import audit, notices, statements, views
+from openbureau.service import audit, disputes, notices, statements, views
 from openbureau.service.export_schema import FORMAT, VERSION, FileExport
 from openbureau.service.store import AuditEntry
 
@@ -114,6 +114,11 @@ def notices_part(held: Held) -> list[dict[str, Any]]:
     return notices.on_file(held.store, held.ids, full=True)
 
 
+def disputes_part(held: Held) -> list[dict[str, Any]]:
+    """The file's disputes (under any of its IDs), newest first, each with its steps."""
+    return disputes.of_person(held.store, held.ids)
+
+
 def reads_part(held: Held) -> list[dict[str, Any]]:
     """The file's access log, newest first, refusals included, as the person is shown it:
     every read but anonymous calls and a person's reads of another file (``MAX_READS + 1`` at
@@ -141,6 +146,7 @@ SECTIONS: dict[str, Callable[[Held], Any]] = {
     "statements": statements_part,
     "notices": notices_part,
     "reads": reads_part,
+    "disputes": disputes_part,
 }
 
 
@@ -196,12 +202,12 @@ def build_export(
             "scores": len(parts["scores"]),
             "statements": len(parts["statements"]),
             "notices": len(parts["notices"]),
+            "disputes": len(parts["disputes"]),
             "reads": len(parts["reads"]),
             "refusals": sum(1 for e in parts["reads"] if e["outcome"] == "denied"),
         },
         **parts,
         "reads_truncated": truncated,
-        "disputes": [],
         "consents": [],
     }
     return FileExport.model_validate(body).model_dump(mode="json")

@@ -17,6 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from openbureau.service.api_rights import NoticeOut
+from openbureau.service.disputes_api import DisputeOut
 from openbureau.service.schemas import FileEvent, IdentityRecord, Reason, UtcDateTime
 
 FORMAT = "openbureau.file-export"
@@ -70,6 +71,7 @@ class Counts(_Out):
     scores: int
     statements: int
     notices: int
+    disputes: int
     reads: int = Field(description="entries of the access log, refusals included")
     refusals: int
 
@@ -222,7 +224,10 @@ class FileExport(_Out):
         description="more reads than an export lists (service.export.MAX_READS): the newest "
         "are listed; `GET /api/v1/me/access` pages through them all"
     )
-    disputes: list[Any] = Field(max_length=0, description="Disputes. " + NOT_YET)
+    disputes: list[DisputeOut] = Field(
+        description="every dispute of a record or a link on the file, newest first, with its "
+        "steps, outcome and the score before and after"
+    )
     consents: list[Any] = Field(max_length=0, description="Consent changes. " + NOT_YET)
 
 

@@ -707,6 +707,7 @@ from openbureau import (  # noqa: E402, F401
     _cli_attest,
     _cli_consent,
     _cli_disputes,
+    _cli_export,
     _cli_scoring,
     _cli_service,
 )

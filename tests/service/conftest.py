@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -162,7 +163,13 @@ def own_workspace(served: Served, where: Path) -> Served:
 
 @pytest.fixture
 def service(served: Served, store_url: str, tmp_path: Path) -> Iterator[Service]:
-    served = own_workspace(served, tmp_path)
+    with serve(own_workspace(served, tmp_path), store_url) as running:
+        yield running
+
+
+@contextmanager
+def serve(served: Served, store_url: str) -> Iterator[Service]:
+    """The service on ``served.ws`` with the accounts of ``ACCOUNTS`` in the store."""
     app = create_app(served.ws, store_url=store_url)
     factory = open_store(store_url)
     keys = {}

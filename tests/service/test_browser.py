@@ -235,3 +235,32 @@ def test_a_person_opts_in_the_score_rises_opts_out_and_it_returns(
     assert "You have not opted in" in (page.text_content("#consent-state") or "")
     page.locator("#consent-history summary").click()
     assert page.locator("#consent-history li").count() == 2
+
+
+def test_a_person_exports_their_file_and_it_holds_every_record(
+    page: Any, site: str, service: Service, shots: Path
+) -> None:
+    import duckdb
+
+    from openbureau.ledger._schema import EVENTS
+
+    page.set_viewport_size({"width": 1200, "height": 900})
+    _login(page, site, "pat")
+    page.click("#export-button")
+    page.wait_for_selector("#export-counts")
+    assert page.url.endswith("/me/export")
+    union = " UNION ALL ".join(
+        f"SELECT record_id FROM {t.table} WHERE person_id = $1" for t in EVENTS.values()
+    )
+    with duckdb.connect(str(service.served.ws / "warehouse.duckdb"), read_only=True) as con:
+        held = {r[0] for r in con.execute(union, [service.served.person]).fetchall()}
+    shown = page.locator("tr.record")
+    assert (
+        shown.count()
+        == len(held)
+        == int((page.text_content("#count-records") or "0").replace(",", ""))
+    )
+    ids = page.eval_on_selector_all("tr.record", "rows => rows.map(r => r.dataset.recordId)")
+    assert set(ids) == held
+    assert "export file" in (page.text_content("#reads") or "")  # (this read, listed)
+    page.screenshot(path=str(shots / "export.png"))

@@ -512,3 +512,24 @@ def test_a_consenting_persons_rescore_serves_the_better_of_both_rescored_scores(
     assert rid not in {x for r in lender["reasons"] for x in r["record_ids"]}
     back = service.client.put("/api/v1/me/consent", json={"given": False}, headers=rhea).json()
     assert back["score"] == core and back["served_from"] == "core"
+
+
+def test_the_persons_export_holds_their_disputes_with_every_step(disputed: Service) -> None:
+    from tests.service.test_export import _validate
+
+    service = disputed
+    rid, _ = _record(service, "inquiry")
+    d = _file(service, rid, statement="Not my inquiry.").json()
+    export = service.client.get("/api/v1/me/export", headers=service.api("pat")).json()
+    _validate(export)
+    assert export["counts"]["disputes"] == len(export["disputes"]) == 1
+    (held,) = export["disputes"]
+    assert (held["dispute_id"], held["record_id"], held["statement"], held["state"]) == (
+        d["dispute_id"],
+        rid,
+        "Not my inquiry.",
+        "open",
+    )
+    assert [s["step"] for s in held["steps"]] == [s["step"] for s in d["steps"]]
+    page = service.client.get("/me/export", headers=service.api("pat")).text
+    assert "Not my inquiry." in page and 'id="disputes"' in page

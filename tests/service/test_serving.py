@@ -148,11 +148,14 @@ def test_a_killed_publish_leaves_no_tmp_files_after_the_next_one(
         folder / "S20251231-0003-1700000000000000000.tmp",
         folder / "S20251231-0003-1700000000000000000.tmp.wal",
         folder / "CURRENT.tmp",
+        folder / "records" / "0123456789abcdef.tmp",  # (a records file, and its log)
+        folder / "records" / "0123456789abcdef.tmp.wal",
     ]
+    (folder / "records").mkdir(exist_ok=True)
     for path in killed:
         path.write_bytes(b"half written")
     done = runner.invoke(cli, ["publish", "-w", str(ws)])
     assert done.exit_code == 0, done.output
-    assert not [p.name for p in folder.iterdir() if ".tmp" in p.name]
+    assert not [p.name for p in folder.rglob("*") if ".tmp" in p.name]
     current = (folder / "CURRENT").read_text().strip()
     assert (folder / current).is_file() and current.endswith(".duckdb")

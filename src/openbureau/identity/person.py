@@ -25,6 +25,44 @@ PERSON_IDENTITY_TABLE = "person_identity"
 ORDER = "furnisher, feed, first_reported, identity_id"  # (the same from either source)
 
 
+# Why a file's identity records are one person: each stored link between two records of the
+# same file (a model match at or above the edge threshold, a shared national ID, a forced link),
+# and each forced split naming a record of the file. A published snapshot holds it as a table
+# (PERSON_LINKS_TABLE), in person order. ``kind``: link or split; ``source``: model,
+# national_id or override.
+PERSON_LINKS_SQL = """
+    SELECT a.person_id, 'link' AS kind, least(e.identity_id_l, e.identity_id_r) AS identity_a,
+           greatest(e.identity_id_l, e.identity_id_r) AS identity_b, e.match_probability,
+           e.source, e.run_id, NULL::TIMESTAMP AS created_at
+    FROM link_edges e JOIN person_index a ON a.identity_id = e.identity_id_l
+    JOIN person_index b ON b.identity_id = e.identity_id_r AND b.person_id = a.person_id
+    UNION ALL
+    SELECT p.person_id, o.kind, o.identity_id_a, o.identity_id_b,
+           CASE o.kind WHEN 'link' THEN 1.0 END, 'override', o.run_id, o.created_at
+    FROM link_overrides o JOIN person_index p
+      ON p.identity_id = o.identity_id_a OR p.identity_id = o.identity_id_b"""
+PERSON_LINKS_TABLE = "person_links"
+
+
+def person_links(engine: Engine, person_ids: list[str]) -> list[dict[str, Any]]:
+    """The links and forced splits of the files ``person_ids`` (``PERSON_LINKS_SQL``), by
+    identity pair, the most probable link of a pair first. Empty for a warehouse or snapshot
+    without stored links. Works on both."""
+    if engine.table_exists(PERSON_LINKS_TABLE):
+        source = PERSON_LINKS_TABLE
+    elif engine.table_exists("link_edges") and engine.table_exists("link_overrides"):
+        source = f"({PERSON_LINKS_SQL}) AS l"
+    else:
+        return []
+    return engine.arrow(
+        f"""SELECT DISTINCT kind, identity_a, identity_b, match_probability, source, run_id,
+                created_at
+            FROM {source} WHERE list_contains(?, person_id)
+            ORDER BY identity_a, identity_b, kind, match_probability DESC NULLS LAST, run_id""",
+        [person_ids],
+    ).to_pylist()
+
+
 def person_file(engine: Engine, person_id: str) -> dict[str, Any]:
     """The identity records in the file of ``person_id``, the IDs merged into it, and every
     ID history event of those IDs, oldest first. A retired ID leads to the file it was merged

@@ -127,7 +127,14 @@ def access_log(
         where=where,
     )
     older = entries[limit - 1]["leaf_index"] if len(entries) > limit else None
-    entries = entries[:limit]
+    return shown_to_person(entries[:limit], own), older
+
+
+def shown_to_person(entries: list[dict[str, Any]], own: list[str]) -> list[dict[str, Any]]:
+    """The entries of a person's access log as the person sees them (``own``: their file's
+    IDs): a read of another file that then held their records without that file's ID, what
+    was asked for, or the entry's number and hash; an ID since given back to another person
+    not named; a refused caller's own words for a purpose left out."""
     for e in entries:
         if e["subject"] not in own:
             # (the entry's hash covers the other file's ID, and its number leads to the hash
@@ -138,7 +145,7 @@ def access_log(
             e["detail"] = f"{ASKED}another person's ID"
         if e["purpose"] not in PURPOSES and e["purpose"] != "consumer_request":
             e["purpose"] = None  # (a refused caller's own words: the auditors see them)
-    return entries, older
+    return entries
 
 
 def own_score(ctx: ServiceContext, pub: Published, who: User, action: str) -> dict[str, Any]:

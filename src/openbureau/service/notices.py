@@ -18,6 +18,7 @@ import json
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
 from openbureau.scoring.factors import INQUIRY_FACTORS
 from openbureau.service import views
@@ -292,7 +293,14 @@ def of_person(
 ) -> list[dict[str, Any]]:
     """The notices on a file (under any of its IDs), newest first: in full, or their summaries
     (not audited: the caller's read of the file is)."""
-    with ctx.store() as session:
+    return on_file(ctx.store, person_ids, full=full)
+
+
+def on_file(
+    store: sessionmaker[Session], person_ids: list[str], *, full: bool = False
+) -> list[dict[str, Any]]:
+    """:func:`of_person` on a store (the command line has no service context)."""
+    with store() as session:
         rows = session.execute(
             select(AdverseActionNotice)
             .where(AdverseActionNotice.person_id.in_(person_ids))

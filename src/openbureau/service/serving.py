@@ -3,12 +3,15 @@
 DuckDB lets one process write a database file, so a service holding the warehouse open would
 block ``openbureau score``. Instead, publishing a snapshot writes a read-only serving copy
 (``serving/<snapshot>.duckdb``: scores of every snapshot, the snapshot's features and file items,
-the identity tables the lender lookup needs, and what a person's own file shows of how it was
-linked) and then points ``serving/CURRENT`` at it with an atomic rename. The service notices
-the new pointer on its next request and switches without a restart; a half-written copy is
-never pointed at. Each publication is recorded (``publications``: when, and the newest link run
-the copy shows), in the copy and in the warehouse, for the periods of a person's access log, and
-signs a head of the service's audit log.
+the identity tables the lender lookup needs, what a person's own file shows of how it was
+linked, and the links that joined it, for their export) and then points ``serving/CURRENT`` at
+it with an atomic rename. The service notices the new pointer on its next request and switches
+without a restart; a half-written copy is never pointed at. Every version of every record, the
+rest of a person's export, is in a records file beside the copies (``_records_file``), written
+only when the ledger changed; the copy names it, and the service opens the two together. Each
+publication is recorded (``publications``: when, and the newest link run the copy shows), in the
+copy and in the warehouse, for the periods of a person's access log, and signs a head of the
+service's audit log.
 """
 
 from __future__ import annotations
@@ -39,6 +42,13 @@ from openbureau.ledger.ageing import (
 )
 from openbureau.scoring.alternative import ALT_COLUMNS
 from openbureau.scoring.scorecard import Scorecard
+from openbureau.service._records_file import (
+    RECORDS_DIR,
+    ensure_records_file,
+    records_file_of,
+    remove_records_leftovers,
+    remove_unused_records,
+)
 
 SERVING_DIR = "serving"
 POINTER = "CURRENT"
@@ -148,7 +158,12 @@ def publish_snapshot(
     if ageing is None:
         ageing = Workspace.open(workspace).settings.ageing
     # (here: importing the identity package loads Splink)
-    from openbureau.identity.person import PERSON_IDENTITY_SQL, PERSON_IDENTITY_TABLE
+    from openbureau.identity.person import (
+        PERSON_IDENTITY_SQL,
+        PERSON_IDENTITY_TABLE,
+        PERSON_LINKS_SQL,
+        PERSON_LINKS_TABLE,
+    )
 
     as_of = engine.scalar("SELECT as_of FROM score_snapshots WHERE snapshot_id = ?", [snapshot_id])
     if as_of is None:
@@ -157,13 +172,16 @@ def publish_snapshot(
     folder.mkdir(exist_ok=True)
     remove_leftovers(folder)
     _record_served(engine, folder)
+    # (the ledger's record versions, for an export: written only if the ledger changed)
+    records = ensure_records_file(engine, folder)
     final = folder / f"{snapshot_id}-{time.time_ns()}.duckdb"
     tmp = final.with_suffix(".tmp")
     day = f"DATE '{as_of.isoformat()}'"
     engine.execute(f"ATTACH '{tmp}' AS pub")
     try:
         tables = {
-            "meta": f"SELECT '{snapshot_id}' AS snapshot_id, {day} AS as_of, now() AS published_at",
+            "meta": f"""SELECT '{snapshot_id}' AS snapshot_id, {day} AS as_of,
+                now() AS published_at, '{records}' AS records_file""",
             "snapshots": "SELECT * FROM score_snapshots",
             "scores": "SELECT * FROM scores ORDER BY person_id, as_of",
             "features": f"SELECT * FROM {features_table} ORDER BY person_id",
@@ -180,6 +198,10 @@ def publish_snapshot(
         # ... and each person's identity records, as person_file reads them, in person order
         if all(engine.table_exists(t) for t in ("person_index", "identity_records")):
             tables[PERSON_IDENTITY_TABLE] = f"{PERSON_IDENTITY_SQL} ORDER BY p.person_id"
+        # ... and, for a person's export of their file, the links that joined it (its records
+        # are in the records file)
+        if all(engine.table_exists(t) for t in ("person_index", "link_edges", "link_overrides")):
+            tables[PERSON_LINKS_TABLE] = f"SELECT * FROM ({PERSON_LINKS_SQL}) ORDER BY person_id"
         for name, sql in tables.items():
             engine.execute(f"CREATE TABLE pub.{name} AS {sql}")
         engine.execute("CREATE INDEX scores_person ON pub.scores (person_id)")
@@ -207,8 +229,10 @@ def publish_snapshot(
     pointer.write_text(final.name + "\n", encoding="utf-8")
     os.replace(pointer, folder / POINTER)
     engine.execute("INSERT INTO publications VALUES (?, ?, ?)", this)
-    for old in sorted(folder.glob("*.duckdb"), key=lambda p: p.stat().st_mtime)[:-KEEP]:
+    copies = sorted(folder.glob("*.duckdb"), key=lambda p: p.stat().st_mtime)
+    for old in copies[:-KEEP]:
         old.unlink(missing_ok=True)
+    _remove_unused_records(engine, folder, copies[-KEEP:], records)
     _sign_audit_log(workspace, snapshot_id)
     return final
 
@@ -251,6 +275,19 @@ def remove_leftovers(folder: Path) -> None:
     (publishing writes the warehouse, which one process at a time may open for writing)."""
     for path in [*folder.glob("*.tmp"), *folder.glob("*.tmp.wal")]:
         path.unlink(missing_ok=True)
+    remove_records_leftovers(folder)
+
+
+def _remove_unused_records(engine: Engine, folder: Path, kept: list[Path], records: str) -> None:
+    """Delete the records files none of the ``kept`` serving copies names (``records``: the
+    new copy's). A copy that cannot be read keeps them all."""
+    used = {records}
+    for copy in kept:
+        try:
+            used.add(records_file_of(engine, copy) or records)
+        except duckdb.Error:
+            return
+    remove_unused_records(folder, used)
 
 
 def _sign_audit_log(workspace: Path, snapshot_id: str) -> None:
@@ -411,15 +448,16 @@ class ServingStore:
         path = self.folder / name
         con = duckdb.connect(":memory:")
         con.execute(f"ATTACH '{path}' AS srv (READ_ONLY)")
-        tables = frozenset(
+        tables = {
             t
             for (t,) in con.execute(
                 "SELECT table_name FROM duckdb_tables() WHERE database_name = 'srv'"
             ).fetchall()
-        )
+        }
         # the lender lookup reads warehouse table names in the main catalog
         for table in tables:
             con.execute(f"CREATE VIEW main.{table} AS SELECT * FROM srv.{table}")
+        tables |= self._open_records(con, path, "meta" in tables)
         snapshot_id, as_of = con.execute("SELECT snapshot_id, as_of FROM meta").fetchone() or (
             None,
             None,
@@ -431,7 +469,7 @@ class ServingStore:
         card = Scorecard.model_validate(yaml.safe_load(yaml_text[0])) if yaml_text else None
         if snapshot_id is None or card is None:
             raise UserError(f"{path}: not a serving copy of a score snapshot")
-        published = Published(path, str(snapshot_id), as_of, card, con, tables)
+        published = Published(path, str(snapshot_id), as_of, card, con, frozenset(tables))
         published.made_at = yaml_text[1] if yaml_text else None
         published.load_scores()
         if self.on_open is not None:
@@ -441,3 +479,24 @@ class ServingStore:
         gc.collect()
         gc.freeze()
         return published
+
+    def _open_records(self, con: duckdb.DuckDBPyConnection, path: Path, has_meta: bool) -> set[str]:
+        """Attach the records file the copy names (none: the copy holds its records itself, as
+        copies published before records files did); the tables it adds."""
+        from openbureau.ledger.records import FILE_RECORDS_TABLE
+
+        named = has_meta and con.execute(
+            "SELECT count(*) FROM duckdb_columns() WHERE database_name = 'srv' "
+            "AND table_name = 'meta' AND column_name = 'records_file'"
+        ).fetchone() == (1,)
+        if not named:
+            return set()
+        (name,) = con.execute("SELECT records_file FROM srv.meta").fetchone() or (None,)
+        records = self.folder / RECORDS_DIR / str(name)
+        if not records.is_file():
+            raise UserError(f"{path}: its records file {records} is missing; publish again")
+        con.execute("ATTACH '" + str(records).replace("'", "''") + "' AS rec (READ_ONLY)")
+        con.execute(
+            f"CREATE VIEW main.{FILE_RECORDS_TABLE} AS SELECT * FROM rec.{FILE_RECORDS_TABLE}"
+        )
+        return {FILE_RECORDS_TABLE}

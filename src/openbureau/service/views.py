@@ -357,8 +357,11 @@ def identity_on_file(
     from openbureau.identity.person import person_file  # (loads Splink: only when asked)
 
     found = _identity_read(pub, person_file, person_id)
-    if found is None:
-        return None
+    return None if found is None else identity_shown(found, redact=redact)
+
+
+def identity_shown(found: dict[str, Any], *, redact: bool = True) -> dict[str, Any]:
+    """What :func:`identity_on_file` shows of ``identity.person.person_file``'s answer."""
     own = {found["person_id"], *(m["person_id"] for m in found["merged"])}
     if not redact:
         own |= {h[k] for h in found["history"] for k in ("person_id", "other_person_id")}

@@ -1,0 +1,213 @@
+"""A person's copy of everything held on them (their file export), built section by section.
+
+Each section is one small function of :class:`Held` (the engine with the person's data, the
+service's store, the person's file IDs) returning one part: the records from every furnisher
+with their versions and batches (``ledger.records``), the identity part and the links that
+joined it, every score with its reasons, statements, adverse-action notices, and every read of
+the file (the access log, refusals included). A later part (disputes, consents) is one more
+function in :data:`SECTIONS`, and one more field of ``export_schema.FileExport``.
+
+The engine is a published snapshot's (the person's own export, ``/me/export``) or the warehouse
+(`openbureau export-file`); the tables read have the same names in both, or each reader picks
+its source as ``identity.person.person_file`` does. Reads are set-based (SQL); Python only
+shapes the result. The export is checked against ``FileExport`` on the way out, so what is
+handed out matches docs/export.schema.json, key order included.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, not_
+from sqlalchemy.orm import Session, sessionmaker
+
+from openbureau.engine import Engine
+from openbureau.service import audit, disputes, notices, statements, views
+from openbureau.service.export_schema import FORMAT, VERSION, FileExport
+from openbureau.service.store import AuditEntry
+
+#: The most reads an export lists (the newest); ``reads_truncated`` says when there are more.
+MAX_READS = 20_000
+EXPORT_ACTION = "export file"
+
+
+@dataclass
+class Held:
+    """Where a person's data is, and who they are."""
+
+    engine: Engine
+    store: sessionmaker[Session]
+    found: dict[str, Any]  # identity.person.person_file's answer
+
+    @property
+    def person_id(self) -> str:
+        return str(self.found["person_id"])
+
+    @property
+    def ids(self) -> list[str]:
+        """The file's ID and the retired IDs merged into it."""
+        return [self.person_id, *(m["person_id"] for m in self.found["merged"])]
+
+
+def find_person(engine: Engine, person_id: str) -> dict[str, Any]:
+    """``identity.person.person_file`` of ``person_id`` (a retired ID leads to its file).
+
+    Raises:
+        UserError: no person index, or no such person ID (one line).
+    """
+    from openbureau.identity.person import person_file  # (loads Splink: only when asked)
+
+    return person_file(engine, person_id)
+
+
+# -- sections --------------------------------------------------------------------------------
+def records_part(held: Held) -> list[dict[str, Any]]:
+    """Every record of the file from every furnisher, each version with its batch."""
+    from openbureau.ledger.records import person_records
+
+    return person_records(held.engine, held.ids)
+
+
+def identity_part(held: Held) -> dict[str, Any]:
+    """The identities linked into the file, its ID history, the links and splits that made it,
+    and when its records were in another person's file (without that file's ID)."""
+    from openbureau.identity.person import held_elsewhere, person_links
+
+    shown = views.identity_shown(held.found)
+    return {
+        "records": shown["records"],
+        "history": shown["history"],
+        "links": person_links(held.engine, held.ids),
+        "held_elsewhere": [
+            {"since": p["since"], "until": p["until"]}
+            for p in held_elsewhere(held.engine, held.person_id)
+        ],
+    }
+
+
+def scores_part(held: Held) -> list[dict[str, Any]]:
+    """Every snapshot that scored the file (under any of its IDs), oldest first."""
+    snapshots = "snapshots" if held.engine.table_exists("snapshots") else "score_snapshots"
+    if not held.engine.table_exists("scores"):
+        return []
+    return held.engine.arrow(
+        f"""SELECT s.snapshot_id, s.as_of, n.created_at AS computed_at, s.person_id, s.score,
+                s.band, s.unscorable_reason, s.unscorable_text, s.scorecard_version,
+                coalesce(s.reasons, []) AS reasons
+            FROM scores s JOIN {snapshots} n USING (snapshot_id)
+            WHERE list_contains(?, s.person_id)
+            ORDER BY s.as_of, n.created_at, s.snapshot_id, s.person_id""",
+        [held.ids],
+    ).to_pylist()
+
+
+def statements_part(held: Held) -> list[dict[str, Any]]:
+    """Every version of the person's statement, newest first."""
+    return statements.versions(held.store, held.ids)
+
+
+def notices_part(held: Held) -> list[dict[str, Any]]:
+    """The adverse-action notices on the file, in full, newest first."""
+    return notices.on_file(held.store, held.ids, full=True)
+
+
+def disputes_part(held: Held) -> list[dict[str, Any]]:
+    """The file's disputes (under any of its IDs), newest first, each with its steps."""
+    return disputes.of_person(held.store, held.ids)
+
+
+def reads_part(held: Held) -> list[dict[str, Any]]:
+    """The file's access log, newest first, refusals included, as the person is shown it:
+    every read but anonymous calls and a person's reads of another file (``MAX_READS + 1`` at
+    most: one more than listed says there are more)."""
+    from openbureau.identity.person import held_elsewhere
+    from openbureau.service.api import shown_to_person
+
+    own = held.ids
+    entries = audit.query(
+        held.store,
+        subject=own,
+        limit=MAX_READS + 1,
+        periods=held_elsewhere(held.engine, held.person_id),
+        not_roles=("anonymous",),
+        where=[not_(and_(AuditEntry.actor_role == "person", AuditEntry.subject.not_in(own)))],
+    )
+    return shown_to_person(entries, own)
+
+
+#: The sections in the order the export holds them: name -> the function building it.
+SECTIONS: dict[str, Callable[[Held], Any]] = {
+    "records": records_part,
+    "identity": identity_part,
+    "scores": scores_part,
+    "statements": statements_part,
+    "notices": notices_part,
+    "reads": reads_part,
+    "disputes": disputes_part,
+}
+
+
+def _name(engine: Engine, person_id: str) -> dict[str, Any]:
+    """The most reported name and birth date (a snapshot holds them as ``persons``)."""
+    source = (
+        "persons"
+        if engine.table_exists("persons")
+        else """(SELECT p.person_id, mode(r.first_name) AS first_name,
+                    mode(r.last_name) AS last_name, mode(r.dob) AS dob
+                 FROM person_index p JOIN identity_records r USING (identity_id)
+                 WHERE p.person_id = $1 GROUP BY p.person_id)"""
+    )
+    rows = engine.arrow(
+        f"SELECT first_name, last_name, dob FROM {source} WHERE person_id = $1", [person_id]
+    ).to_pylist()
+    return rows[0] if rows else {"first_name": None, "last_name": None, "dob": None}
+
+
+def build_export(
+    held: Held,
+    *,
+    source: dict[str, Any],
+    bureau: dict[str, str],
+    now: dt.datetime | None = None,
+) -> dict[str, Any]:
+    """The person's file export: one JSON-ready dict, checked against
+    ``export_schema.FileExport`` (keys in its order). ``source``: ``{"kind",
+    "snapshot_id", "as_of"}``; ``bureau``: ``{"name", "contact"}``. Not audited: the caller
+    logs the read (before building it, so that the export lists its own read)."""
+    parts = {name: build(held) for name, build in SECTIONS.items()}
+    reads = parts["reads"]
+    truncated = len(reads) > MAX_READS
+    parts["reads"] = reads[:MAX_READS]
+    records = parts["records"]
+    body = {
+        "format": FORMAT,
+        "version": VERSION,
+        "generated_at": now or dt.datetime.now(dt.UTC),
+        "bureau": bureau,
+        "source": source,
+        "person": {
+            "person_id": held.person_id,
+            "asked": held.found["asked"],
+            "former_ids": held.ids[1:],
+            "name": _name(held.engine, held.person_id),
+        },
+        "counts": {
+            "records": len(records),
+            "versions": sum(len(r["versions"]) for r in records),
+            "identities": len(parts["identity"]["records"]),
+            "links": len(parts["identity"]["links"]),
+            "scores": len(parts["scores"]),
+            "statements": len(parts["statements"]),
+            "notices": len(parts["notices"]),
+            "disputes": len(parts["disputes"]),
+            "reads": len(parts["reads"]),
+            "refusals": sum(1 for e in parts["reads"] if e["outcome"] == "denied"),
+        },
+        **parts,
+        "reads_truncated": truncated,
+        "consents": [],
+    }
+    return FileExport.model_validate(body).model_dump(mode="json")

@@ -7,6 +7,7 @@ is refused with one line and nothing loaded.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import duckdb
@@ -115,6 +116,9 @@ def test_demo_runs_the_pipeline(cli, tmp_path) -> None:
     assert "all feeds" in res.stdout and "NO" not in res.stdout
     # (its lenders can issue adverse-action notices: the bureau's contact is set)
     assert Workspace.open(tmp_path / "demo").settings.bureau.contact.startswith("Demo bureau")
+    # one person opts in to alternative data, and their score rises
+    consent = re.search(r"9\. Consent.*?score (\d+) -> (\d+)", " ".join(res.stdout.split()))
+    assert consent and int(consent[2]) > int(consent[1]), res.stdout
     again = cli("demo", "--persons", "300", "--dir", tmp_path / "demo")
     assert again.exit_code == 2 and "--replace" in again.stderr
     assert cli("demo", "--persons", "300", "--dir", tmp_path / "demo", "--replace").exit_code == 0

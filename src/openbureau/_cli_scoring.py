@@ -11,6 +11,7 @@ from rich.table import Table
 
 from openbureau.cli import WorkspaceOpt, _parse_date, app, console, handles_errors, progress_bar
 from openbureau.errors import UserError
+from openbureau.scoring.alternative import ALT_SCORECARD
 from openbureau.workspace import Workspace
 
 
@@ -64,6 +65,15 @@ def _scorecard_path(ws: Workspace, given: Path | None) -> Path:
     return path
 
 
+def _alt_scorecard_path(ws: Workspace, given: Path | None, core_given: bool) -> Path | None:
+    """The scorecard with alternative data: given, or the one trained last beside the core
+    one (none with a core scorecard given alone: the pair is chosen together)."""
+    if given is not None:
+        return given
+    path = ws.root / "models" / ALT_SCORECARD
+    return path if path.exists() and not core_given else None
+
+
 @app.command()
 @handles_errors
 def train(
@@ -111,18 +121,27 @@ def train(
             progress=tick,
             ageing=ws.settings.ageing,
         )
-    card = result.scorecard
-    console.print(
-        f"Scorecard [bold]{card.name} {card.version}[/] as of {day}: {len(card.factors)} "
-        f"factors from {len(card.factors) + len(card.excluded)} candidates; trained on "
-        f"{result.persons_train:,} persons (bad rate {result.bad_rate:.1%}); held-out "
-        f"{result.persons_holdout:,}: AUC [bold]{result.auc_holdout:.3f}[/], "
-        f"KS {result.ks_holdout:.3f}"
-        + (f", PSI {result.psi:.3f}" if result.psi is not None else "")
-        + f"; {result.seconds:.1f} s"
-    )
-    console.print(f"Scorecard file: {result.scorecard_path}")
-    console.print(f"Model report:   {result.report_path}")
+    for label, r in (("core (credit data only)", result), ("with alternative data", result.alt)):
+        if r is None:
+            continue
+        card = r.scorecard
+        console.print(
+            f"Scorecard [bold]{card.name} {card.version}[/], {label}, as of {day}: "
+            f"{len(card.factors)} factors from {len(card.factors) + len(card.excluded)} "
+            f"candidates; trained on {r.persons_train:,} persons (bad rate {r.bad_rate:.1%}); "
+            f"held-out {r.persons_holdout:,}: AUC [bold]{r.auc_holdout:.3f}[/], "
+            f"KS {r.ks_holdout:.3f}" + (f", PSI {r.psi:.3f}" if r.psi is not None else "")
+        )
+        console.print(f"  scorecard file: {r.scorecard_path}")
+        console.print(f"  model report:   {r.report_path}")
+    c = result.consent
+    if c:
+        console.print(
+            f"Consent, if every held-out person with alternative data opted in: "
+            f"{c['share_rising']:.1%} of those with a core score score higher (median "
+            f"+{c['median_rise']:.0f} points), {c['share_newly_scorable']:.1%} become "
+            f"scorable; {result.seconds:.1f} s"
+        )
 
 
 @app.command()
@@ -146,7 +165,17 @@ def score(
         ),
     ] = None,
     scorecard: Annotated[
-        Path | None, typer.Option(help="Scorecard file (default: the one trained last).")
+        Path | None,
+        typer.Option(
+            help="Core scorecard file, no alternative data (default: the one trained last)."
+        ),
+    ] = None,
+    alt_scorecard: Annotated[
+        Path | None,
+        typer.Option(
+            help="Scorecard with alternative data, served to persons who consent when it "
+            "scores them higher (default: the one trained last, unless --scorecard is given)."
+        ),
     ] = None,
     workspace: WorkspaceOpt = Path("."),
 ) -> None:
@@ -156,7 +185,7 @@ def score(
     from openbureau.service.serving import publish_snapshot
 
     if recompute is not None:
-        if as_of or known_at or scorecard:
+        if as_of or known_at or scorecard or alt_scorecard:
             raise UserError(
                 "--recompute uses the snapshot's own date, known-at time and scorecard: "
                 "give no --as-of, --known-at or --scorecard with it"
@@ -169,14 +198,18 @@ def score(
     known = _parse_time(known_at, "--known-at") if known_at else None
     ws = Workspace.open(workspace)
     card = load_scorecard(_scorecard_path(ws, scorecard))
+    alt_path = _alt_scorecard_path(ws, alt_scorecard, scorecard is not None)
+    alt = load_scorecard(alt_path) if alt_path is not None else None
     with ws.engine() as engine, progress_bar(transient=True) as tick:
         tick("scoring", 0, 0)
-        report = score_snapshot(engine, card, day, known, ageing=ws.settings.ageing)
+        report = score_snapshot(engine, card, day, known, alt=alt, ageing=ws.settings.ageing)
         tick("publishing for the service", 0, 0)
         publish_snapshot(engine, ws.root, report.snapshot_id, "score_features")
         dist = score_distribution(engine, report.snapshot_id)
     console.print(
-        f"Snapshot [bold]{report.snapshot_id}[/] ({card.name} {card.version}, as of "
+        f"Snapshot [bold]{report.snapshot_id}[/] ({card.name} {card.version}"
+        + (f", with alternative data {alt.version}" if alt else "")
+        + f", as of "
         f"{day}, as known at {report.known_at:%Y-%m-%d %H:%M:%S}): {report.scored:,} of "
         f"{report.persons:,} persons scored, {report.persons - report.scored:,} unscorable; "
         f"{report.seconds:.1f} s"

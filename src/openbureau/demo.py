@@ -10,6 +10,7 @@ import shutil
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -127,17 +128,25 @@ def score_demo(root: Path, truth_dir: Path, *, console: Console, progress: Progr
             ageing=ws.settings.ageing,
         )
         card = trained.scorecard
-        console.print(
-            f"[bold]6. Scorecard[/] {card.version}: {len(card.factors)} factors kept of "
-            f"{len(card.factors) + len(card.excluded)}, trained as of {TRAIN_AS_OF} on "
-            f"{trained.persons_train:,} persons; held-out AUC [bold]{trained.auc_holdout:.3f}"
-            f"[/], KS {trained.ks_holdout:.3f}; report {trained.report_path.relative_to(root)}"
-        )
+        alt = trained.alt.scorecard if trained.alt else None
+        for label, t in (
+            ("core (credit data only)", trained),
+            ("with alternative data", trained.alt),
+        ):
+            if t is None:
+                continue
+            c = t.scorecard
+            console.print(
+                f"[bold]6. Scorecard[/] {c.version}, {label}: {len(c.factors)} factors kept of "
+                f"{len(c.factors) + len(c.excluded)}, trained as of {TRAIN_AS_OF} on "
+                f"{t.persons_train:,} persons; held-out AUC [bold]{t.auc_holdout:.3f}"
+                f"[/], KS {t.ks_holdout:.3f}; report {t.report_path.relative_to(root)}"
+            )
         # A year of quarterly snapshots gives each person a score history; the last one is
         # published to the service.
         for day in HISTORY:
-            score_snapshot(engine, card, day, ageing=ws.settings.ageing)
-        snap = score_snapshot(engine, card, SCORE_AS_OF, ageing=ws.settings.ageing)
+            score_snapshot(engine, card, day, alt=alt, ageing=ws.settings.ageing)
+        snap = score_snapshot(engine, card, SCORE_AS_OF, alt=alt, ageing=ws.settings.ageing)
         publish_snapshot(engine, root, snap.snapshot_id, "score_features")
         console.print(
             f"[bold]7. Scores[/] as of {SCORE_AS_OF}, snapshot {snap.snapshot_id}: "
@@ -184,20 +193,25 @@ def service_demo(root: Path, persons: list[str], *, console: Console) -> None:
     import secrets
 
     from openbureau.service.app import create_app
-    from openbureau.service.auth import create_account
+    from openbureau.service.auth import Principal, create_account
 
     app = create_app(root)  # migrates the store, makes the signing key
+    ctx = app.state.ctx
+    riser = _consent_riser(ctx.published(), exclude=persons)
     accounts: list[tuple[str, str, str | None, str | None]] = [
         ("admin", "admin", None, None),
         ("auditor", "auditor", None, None),
         ("lender", "lender", None, "Northwind Bank"),
     ]
     accounts += [(f"person{i}", "person", pid, None) for i, pid in enumerate(persons, 1)]
+    if riser is not None:  # (the person who opts in to alternative data below)
+        accounts.append((f"person{len(persons) + 1}", "person", riser, None))
     lines = []
-    with app.state.ctx.store() as session:
+    made = {}
+    with ctx.store() as session:
         for username, role, pid, org in accounts:
             password = f"demo-{secrets.token_hex(6)}"  # lower case: reads clearly
-            create_account(
+            made[username] = create_account(
                 session,
                 username=username,
                 role=role,
@@ -207,6 +221,7 @@ def service_demo(root: Path, persons: list[str], *, console: Console) -> None:
             )
             lines.append(f"{username:10} {password:22} {role:8} {pid or org or ''}")
         session.commit()
+        opting = {u: (a.id, a.person_id) for u, a in made.items() if a.person_id == riser}
     path = root / "service" / "demo-accounts.txt"
     path.write_text(
         "username   password               role     sees\n" + "\n".join(lines) + "\n",
@@ -219,6 +234,42 @@ def service_demo(root: Path, persons: list[str], *, console: Console) -> None:
     console.print(
         f"   Start it with [bold]openbureau serve -w {root}[/] (or `make serve`), then "
         "open http://127.0.0.1:8000/ and log in; API docs at /api/docs."
+    )
+    for username, (account_id, pid) in opting.items():
+        consent_demo(ctx, Principal(account_id, username, "person", pid, None, "session"), console)
+
+
+def _consent_riser(pub: Any, exclude: list[str]) -> str | None:
+    """A scored person with alternative data whose score with it is higher than their core
+    score (the one whose consent the demo shows), or None."""
+    if pub is None:
+        return None
+    cur = pub.cursor()
+    try:
+        row = cur.execute(
+            """SELECT person_id FROM scores WHERE snapshot_id = ? AND score IS NOT NULL
+                 AND alt_score > score AND NOT list_contains(?, person_id)
+               ORDER BY md5(person_id) LIMIT 1""",
+            [pub.snapshot_id, exclude],
+        ).fetchone()
+    finally:
+        cur.close()
+    return str(row[0]) if row else None
+
+
+def consent_demo(ctx: Any, who: Any, console: Console) -> None:
+    """One person opts in to their utility, telecom and rent payments counting: their score
+    before and after, as every reader is served it at once (and the page shows it)."""
+    from openbureau.service.api_consent import change_consent, consent_state
+
+    before = consent_state(ctx, who)
+    after = change_consent(ctx, who, True, False)
+    console.print(
+        f"\n[bold]9. Consent[/] {who.username} ({who.person_id}) opts in to utility, telecom "
+        f"and rent payments counting: score {before['score']} -> [bold]{after['score']}[/] "
+        f"(served from the {after['served_from']} scorecard; core score {after['core_score']}, "
+        f"with alternative data {after['alternative_score']}); withdrawing returns "
+        f"{after['core_score']} at once"
     )
 
 

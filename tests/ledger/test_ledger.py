@@ -110,6 +110,18 @@ def test_ledger_needs_ingest_and_link(tmp_path: Path, cli) -> None:
         ("{event: public_record, event_date: due_date}", "needs exactly one of kind, kind_from"),
         ("{event: salary, event_date: due_date}", "ledger.event"),
         ("{event: inquiry, event_date: due_date}", "needs a field with target 'inquiry_date'"),
+        (
+            "{event: payment, kind: utility, event_date: due_date}",
+            "ledger.alternative: a payment feed .* say `alternative: true`",
+        ),
+        (
+            "{event: payment, kind: rent, event_date: due_date, alternative: false}",
+            "ledger.alternative: .* cannot be core credit data",
+        ),
+        (
+            "{event: account_status, event_date: due_date, alternative: true}",
+            "ledger.alternative: only payment feeds carry alternative data",
+        ),
     ],
 )
 def test_a_bad_ledger_block_is_one_clear_spec_error(

@@ -120,6 +120,8 @@ def test_an_old_snapshot_recomputed_after_later_facts_gives_its_published_scores
               AND event_date <= {D} AND reported_date <= {D}
             GROUP BY 1 HAVING max(status_rank) FILTER (
                 WHERE event_date > {D} - INTERVAL 12 MONTH) >= 3
+                -- (and an on-time report left: the core score needs a credit account)
+                AND count(*) FILTER (WHERE status_rank = 0) > 0
             ORDER BY 1 LIMIT 1""",
             [first],
         )[0]

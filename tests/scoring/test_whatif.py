@@ -19,7 +19,7 @@ from openbureau.errors import UserError
 from openbureau.ledger.features import FEATURES
 from openbureau.scoring import whatif
 from openbureau.scoring.score import _reasons_sql, _scored_sql
-from openbureau.scoring.scorecard import Scorecard
+from openbureau.scoring.scorecard import ALT_MONTHS, Scorecard
 from openbureau.scoring.whatif import (
     AddOnTimeMonths,
     BringCurrent,
@@ -396,7 +396,11 @@ def _monotone_card(total_balance_points: list[float] | None = None) -> Scorecard
                 "bins": [*bins, {"missing": True, "points": 14}],
             }
         )
-    return Scorecard.model_validate({"name": "monotone", "factors": factors})
+    # (every factor, alternative data's too: a scorecard with alternative data, where months
+    # of bills make a file without a credit account scorable)
+    return Scorecard.model_validate(
+        {"name": "monotone", "factors": factors, "minimum_criteria": {"alt_months": ALT_MONTHS}}
+    )
 
 
 MONOTONE_CARD = _monotone_card()

@@ -185,6 +185,58 @@ def test_api_docs_render_in_a_browser_under_the_csp(page: Any, site: str) -> Non
     assert not [p for p in problems if "Content Security Policy" in p or "Refused" in p], problems
 
 
+def _riser(service: Service) -> str:
+    """A scored person of the published snapshot whose score with alternative data is higher
+    than their core score, given an account ``rhea``."""
+    from openbureau.service.auth import create_account
+    from openbureau.service.store import open_store
+
+    pub = service.client.app.state.ctx.published()
+    cur = pub.cursor()
+    try:
+        pid = cur.execute(
+            """SELECT person_id FROM scores WHERE snapshot_id = ? AND score IS NOT NULL
+                 AND alt_score > score + 5 ORDER BY md5(person_id) LIMIT 1""",
+            [pub.snapshot_id],
+        ).fetchone()[0]
+    finally:
+        cur.close()
+    with open_store(service.store_url)() as session:
+        create_account(session, username="rhea", role="person", password=PASSWORD, person_id=pid)
+        session.commit()
+    return str(pid)
+
+
+def test_a_person_opts_in_the_score_rises_opts_out_and_it_returns(
+    page: Any, site: str, service: Service, shots: Path
+) -> None:
+    page.set_viewport_size({"width": 1200, "height": 900})
+    pid = _riser(service)
+    _login(page, site, "rhea")
+    core = int(page.text_content("#score") or "0")
+    assert "You have not opted in" in (page.text_content("#consent-state") or "")
+    page.click("#consent-give")
+    page.wait_for_selector("#consent-withdraw")
+    risen = int(page.text_content("#score") or "0")
+    assert risen > core
+    assert int(page.text_content("#consent-score") or "0") == risen
+    page.locator("#consent").screenshot(path=str(shots / "consent.png"))
+
+    lender = service.client.get(
+        f"/api/v1/persons/{pid}/score",
+        params={"purpose": "credit_application"},
+        headers=service.api("lena"),
+    ).json()
+    assert lender["score"] == risen  # a lender reads the served score at once
+
+    page.click("#consent-withdraw")
+    page.wait_for_selector("#consent-give")
+    assert int(page.text_content("#score") or "0") == core
+    assert "You have not opted in" in (page.text_content("#consent-state") or "")
+    page.locator("#consent-history summary").click()
+    assert page.locator("#consent-history li").count() == 2
+
+
 def test_a_person_exports_their_file_and_it_holds_every_record(
     page: Any, site: str, service: Service, shots: Path
 ) -> None:

@@ -450,11 +450,68 @@ def test_a_person_level_rescore_gives_the_snapshots_own_rows(disputed: Service) 
     finally:
         engine.close()
     assert len(rows) == len(set(persons))
+    assert any(r["alt_score"] is not None for r in rows)  # (both scorecards, as a snapshot)
     for mine, theirs in zip(rows, published, strict=True):
+        for row in (mine, theirs):  # (a reason's value to 9 decimals, as recompute compares)
+            for r in [*(row["reasons"] or []), *(row["alt_reasons"] or [])]:
+                r["value"] = round(r["value"], 9) if r["value"] is not None else None
         differ = {k: (mine[k], theirs[k]) for k in mine if mine[k] != theirs[k]}
         for a, b in zip(mine["reasons"] or [], theirs["reasons"] or [], strict=False):
             assert a == b, [(k, a[k], b[k]) for k in a if a[k] != b[k]]
         assert not differ, (mine["person_id"], differ)
+
+
+def test_a_consenting_persons_rescore_serves_the_better_of_both_rescored_scores(
+    disputed: Service,
+) -> None:
+    """A resolution rescores the person on both scorecards: the row laid over the snapshot
+    holds both scores, and consent serves the better one from it, as from a snapshot row."""
+    service = disputed
+    ctx = service.client.app.state.ctx
+    pub = ctx.published()
+    cur = pub.cursor()
+    try:  # (a person whose score with alternative data is well above the core one)
+        pid, rid = cur.execute(
+            """SELECT s.person_id, i.record_ids[1] FROM scores s
+                 JOIN file_items i ON i.person_id = s.person_id AND i.kind = 'inquiry'
+               WHERE s.snapshot_id = ? AND s.alt_score > s.score + 20
+               ORDER BY s.alt_score - s.score DESC, i.last_date DESC LIMIT 1""",
+            [pub.snapshot_id],
+        ).fetchone()
+    finally:
+        cur.close()
+    with open_store(service.store_url)() as session:
+        account = create_account(
+            session, username="rhea", role="person", password=PASSWORD, person_id=pid
+        )
+        rhea = {"Authorization": f"Bearer {issue_api_key(session, account, with_account=True)}"}
+        session.commit()
+    given = service.client.put("/api/v1/me/consent", json={"given": True}, headers=rhea).json()
+    assert given["score"] == given["alternative_score"] > given["core_score"]
+
+    body = {"reason": "not_mine", "record_id": rid, "statement": "I never applied."}
+    d = service.client.post("/api/v1/me/disputes", json=body, headers=rhea).json()
+    ctx.clock = lambda: dt.datetime.fromisoformat(d["filed_at"][:19]) + dt.timedelta(days=31)
+    done = service.client.get("/api/v1/me/disputes", headers=rhea).json()[0]
+    assert done["state"] == "expired" and done["applied"], done
+
+    rescored = ctx.published().overlay[pid]
+    core, alt = rescored["score"], rescored["alt_score"]
+    assert core is not None and alt is not None and alt > core
+    assert rescored["alt_scorecard_version"] and rescored["alt_reasons"]
+    assert (done["score_before"], done["score_after"]) == (given["score"], alt)
+    now = service.client.get("/api/v1/me/consent", headers=rhea).json()
+    assert (now["score"], now["core_score"], now["served_from"]) == (alt, core, "alternative")
+    assert service.client.get("/api/v1/me/score", headers=rhea).json()["score"] == alt
+    lender = service.client.get(
+        f"/api/v1/persons/{pid}/score",
+        params={"purpose": "credit_application"},
+        headers=service.api("lena"),
+    ).json()
+    assert lender["score"] == alt
+    assert rid not in {x for r in lender["reasons"] for x in r["record_ids"]}
+    back = service.client.put("/api/v1/me/consent", json={"given": False}, headers=rhea).json()
+    assert back["score"] == core and back["served_from"] == "core"
 
 
 def test_the_persons_export_holds_their_disputes_with_every_step(disputed: Service) -> None:

@@ -53,6 +53,7 @@ TABLES = {
     "dispute_steps",
     "dispute_attachments",
     "person_rescores",
+    "person_consents",
     "audit_log",
     "audit_tree",
     "audit_heads",

@@ -281,17 +281,23 @@ def rescore_persons(
     engine: Engine, card: Scorecard, as_of: dt.date, snapshot_id: str, person_ids: list[str]
 ) -> tuple[dt.datetime, list[dict[str, Any]]]:
     """The persons' ``scores`` rows on ``card`` as of ``as_of``, as known now, by the same SQL
-    as a snapshot (``snapshot_id`` is the one they stand in for); and the known-at time."""
+    as a snapshot (``snapshot_id`` is the one they stand in for: its ageing-off periods, and
+    its scorecard with alternative data, whose score each row holds too, as a snapshot's does);
+    and the known-at time."""
     from openbureau.scoring.score import (
         compute_scores,
         drop_score_tables,
         engine_now,
         scores_sql,
         snapshot_ageing,
+        snapshot_alt_card,
     )
 
     known_at = engine_now(engine)
+    alt = snapshot_alt_card(engine, snapshot_id)
     _guard_once(engine, card)
+    if alt is not None:
+        _guard_once(engine, alt)
     compute_scores(
         engine,
         card,
@@ -299,13 +305,15 @@ def rescore_persons(
         known_at,
         persons=person_ids,
         ageing=snapshot_ageing(engine, snapshot_id),
+        alt=alt,
         guarded=True,
     )
     try:
         # (typed as the scores table types a snapshot's rows: inserted as a snapshot inserts)
         engine.execute("CREATE OR REPLACE TEMP TABLE rescored AS SELECT * FROM scores LIMIT 0")
         engine.execute(
-            f"INSERT INTO rescored {scores_sql(card)}", [snapshot_id, as_of, card.version]
+            f"INSERT INTO rescored BY NAME {scores_sql(card, alt)}",
+            [snapshot_id, as_of, card.version, alt.version if alt else None],
         )
         rows = engine.arrow("SELECT * FROM rescored ORDER BY person_id").to_pylist()
     finally:

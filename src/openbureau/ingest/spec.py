@@ -334,11 +334,18 @@ class LedgerMapping(BaseModel):
         description="Without a reported date: the row counts as known this many days after "
         "its event date",
     )
+    alternative: bool | None = Field(
+        default=None,
+        description="Alternative data (utility, telecom, rent): counts in a person's score only "
+        "with their consent, and is erased on request. A payment feed must say true; other "
+        "events are credit data (false)",
+    )
 
     @model_validator(mode="after")
-    def _kind_given(self) -> LedgerMapping:
+    def _kind_given(self, info: ValidationInfo) -> LedgerMapping:
         if self.event == "payment" and self.kind not in PAYMENT_KIND:
             raise ValueError(f"ledger.kind: a payment feed needs one of {PAYMENT_KIND.listing()}")
+        self._check_alternative(info)
         if self.event == "public_record":
             if (self.kind is None) == (self.kind_from is None):
                 raise ValueError(
@@ -349,6 +356,35 @@ class LedgerMapping(BaseModel):
                     f"ledger.kind: {self.kind!r} is not one of {PUBLIC_RECORD_KIND.listing()}"
                 )
         return self
+
+    def _check_alternative(self, info: ValidationInfo) -> None:
+        """Whether rows count only with consent is never left to a default: a payment feed
+        says so (a spec a batch was loaded with before the flag existed is read as saying so,
+        since payments were always the alternative-data factors' only input)."""
+        if self.event == "payment":
+            if self.alternative is None and not _historical(info):
+                raise ValueError(
+                    "ledger.alternative: a payment feed (utility, telecom, rent bills) is "
+                    "alternative data, counted only with the person's consent: say "
+                    "`alternative: true`"
+                )
+            if self.alternative is False:
+                raise ValueError(
+                    "ledger.alternative: payments feed only the alternative-data factors, "
+                    "which count only with the person's consent: a payment feed cannot be "
+                    "core credit data (say `alternative: true`)"
+                )
+        elif self.alternative:
+            raise ValueError(
+                f"ledger.alternative: only payment feeds carry alternative data; a "
+                f"{self.event} feed is credit data (leave alternative out, or map the feed "
+                "as event: payment)"
+            )
+
+    @property
+    def is_alternative(self) -> bool:
+        """Rows of this feed are alternative data (see ``alternative``)."""
+        return self.event == "payment"
 
     def targets(self) -> list[str]:
         return [t for t in (self.kind_from, self.event_date, self.reported_date) if t]

@@ -5,7 +5,12 @@ scores every person again as of D as known at K with that scorecard (built-in an
 factors alike read the ledger as it was known at K: versions recorded, corrections made,
 suppressions placed or lifted and batches taken in after K are invisible) and compares the
 result with the published rows: score, band, unscorable reason and every reason (rank, code,
-statement, points lost, value, records). Nothing is written.
+statement, points lost, value, records), of the core and the alternative scorecard alike.
+Nothing is written.
+
+A person's alternative data erased at their request (GDPR Art. 17, service/consent.py) is gone
+from the ledger, so an earlier snapshot's alternative score for them cannot be recomputed: it
+shows as a difference, and the erasure's tombstone (``consent_erasures``) says why.
 
 The ledger is bitemporal; the person index is not: records relinked to another person since
 the snapshot (a merge or split) show as differences.
@@ -34,10 +39,12 @@ SHOWN = 10  # persons named in a report of differences
 
 # A scores row as compared; a reason's value to 9 decimals (a sum of doubles can differ in its
 # last bit from one run to the next: the order the engine adds them in is not fixed).
-_COMPARED = """person_id, score, band, unscorable_reason, unscorable_text,
-    list_transform(reasons, lambda r: {'rank': r.rank, 'code': r.code, 'factor': r.factor,
-        'statement': r.statement, 'points_lost': r.points_lost, 'value': round(r.value, 9),
-        'record_ids': r.record_ids}) AS reasons"""
+_REASONS = """list_transform({c}, lambda r: {{'rank': r.rank, 'code': r.code,
+        'factor': r.factor, 'statement': r.statement, 'points_lost': r.points_lost,
+        'value': round(r.value, 9), 'record_ids': r.record_ids}}) AS {c}"""
+_COMPARED = f"""person_id, score, band, unscorable_reason, unscorable_text,
+    {_REASONS.format(c="reasons")}, alt_score, alt_band, alt_unscorable_reason,
+    alt_unscorable_text, {_REASONS.format(c="alt_reasons")}"""
 
 
 @dataclass
@@ -67,21 +74,22 @@ def recompute_snapshot(engine: Engine, snapshot_id: str) -> RecomputeReport:
         raise UserError(f"no score snapshot {snapshot_id!r}")
     ensure_schema(engine)
     row = engine.query(
-        "SELECT as_of, known_at, scorecard_yaml, scorecard_version, persons "
-        "FROM score_snapshots WHERE snapshot_id = ?",
+        "SELECT as_of, known_at, scorecard_yaml, scorecard_version, persons, "
+        "alt_scorecard_yaml, alt_scorecard_version FROM score_snapshots WHERE snapshot_id = ?",
         [snapshot_id],
     )
     if not row:
         raise UserError(f"no score snapshot {snapshot_id!r}")
-    as_of, known_at, card_yaml, version, persons = row[0]
+    as_of, known_at, card_yaml, version, persons, alt_yaml, alt_version = row[0]
     card = Scorecard.model_validate(yaml.safe_load(card_yaml))
+    alt = Scorecard.model_validate(yaml.safe_load(alt_yaml)) if alt_yaml else None
     # (with the ageing-off periods it was computed with; one computed before items aged off
     # has none recorded and is computed with the law's periods)
     rules = snapshot_ageing(engine, snapshot_id)
-    compute_scores(engine, card, as_of, known_at, ageing=rules)
+    compute_scores(engine, card, as_of, known_at, alt=alt, ageing=rules)
     engine.execute(
-        f"CREATE OR REPLACE TEMP TABLE score_recomputed AS {scores_sql(card)}",
-        [snapshot_id, as_of, version],
+        f"CREATE OR REPLACE TEMP TABLE score_recomputed AS {scores_sql(card, alt)}",
+        [snapshot_id, as_of, version, alt_version],
     )
     drop_score_tables(engine)
     differ = [

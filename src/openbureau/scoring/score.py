@@ -26,6 +26,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import yaml
+
 from openbureau.config import AgeingSection
 from openbureau.engine import Engine
 from openbureau.errors import UserError
@@ -48,6 +50,10 @@ UNSCORABLE = {
     "insufficient_history": "No credit account, and less than {m} months of utility, telecom "
     "or rent payment history",
 }
+# A core scorecard's insufficient history (alternative data counts only with consent).
+NO_CREDIT_ACCOUNT = (
+    "No credit account on file (utility, telecom and rent payments count only with your consent)"
+)
 
 SCHEMA = [
     """CREATE TABLE IF NOT EXISTS score_snapshots (
@@ -64,6 +70,18 @@ SCHEMA = [
         PRIMARY KEY (snapshot_id, person_id),
         CHECK ((score IS NULL) <> (unscorable_reason IS NULL)))""",
 ]
+# Added with consent (scoring/alternative.py): the score with alternative data, per person,
+# and the scorecard behind it, per snapshot (NULL: a snapshot scored with one scorecard).
+ALT_SCORE_COLUMNS = {
+    "alt_score": "INTEGER",
+    "alt_band": "VARCHAR",
+    "alt_unscorable_reason": "VARCHAR",
+    "alt_unscorable_text": "VARCHAR",
+    "alt_reasons": "STRUCT(rank INTEGER, code VARCHAR, factor VARCHAR, statement VARCHAR, "
+    "points_lost DOUBLE, value DOUBLE, record_ids VARCHAR[])[]",
+    "alt_scorecard_version": "VARCHAR",
+}
+ALT_SNAPSHOT_COLUMNS = {"alt_scorecard_version": "VARCHAR", "alt_scorecard_yaml": "VARCHAR"}
 
 
 @dataclass
@@ -91,6 +109,11 @@ def ensure_schema(engine: Engine) -> None:
         engine.execute("UPDATE score_snapshots SET known_at = created_at")
     if "ageing" not in columns:
         engine.execute("ALTER TABLE score_snapshots ADD COLUMN ageing VARCHAR")
+    for table, added in (("scores", ALT_SCORE_COLUMNS), ("score_snapshots", ALT_SNAPSHOT_COLUMNS)):
+        have = set(engine.columns(table))
+        for column, sql_type in added.items():
+            if column not in have:
+                engine.execute(f"ALTER TABLE {table} ADD COLUMN {column} {sql_type}")
 
 
 def snapshot_ageing(engine: Engine, snapshot_id: str) -> AgeingSection | None:
@@ -101,6 +124,16 @@ def snapshot_ageing(engine: Engine, snapshot_id: str) -> AgeingSection | None:
         "SELECT ageing FROM score_snapshots WHERE snapshot_id = ?", [snapshot_id]
     )
     return AgeingSection.model_validate_json(recorded) if recorded else None
+
+
+def snapshot_alt_card(engine: Engine, snapshot_id: str) -> Scorecard | None:
+    """The scorecard with alternative data ``snapshot_id`` was scored with (None: a snapshot
+    scored with the core scorecard only)."""
+    ensure_schema(engine)
+    recorded = engine.scalar(
+        "SELECT alt_scorecard_yaml FROM score_snapshots WHERE snapshot_id = ?", [snapshot_id]
+    )
+    return Scorecard.model_validate(yaml.safe_load(recorded)) if recorded else None
 
 
 def engine_now(engine: Engine) -> dt.datetime:
@@ -123,8 +156,7 @@ def _scored_sql(card: Scorecard, features: str) -> str:
             SELECT f.*, {_points_select(card)} FROM {features} f),
         scored AS (
             SELECT *, CASE WHEN records = 0 THEN 'no_file'
-                           WHEN tradelines < {crit.tradelines}
-                                AND alt_months < {crit.alt_months}
+                           WHEN NOT {crit.eligible_sql()}
                                THEN 'insufficient_history' END AS unscorable_reason
             FROM pts)
         SELECT *, CASE WHEN unscorable_reason IS NULL THEN {score} END AS score
@@ -170,32 +202,42 @@ def score_snapshot(
     as_of: dt.date,
     known_at: dt.datetime | None = None,
     *,
+    alt: Scorecard | None = None,
     ageing: AgeingSection | None = None,
 ) -> SnapshotReport:
     """Score every indexed person as of ``as_of``, as known at ``known_at`` (None: now), and
     publish one immutable snapshot that records both.
 
+    ``card`` is the core scorecard (no alternative data); ``alt``, the scorecard with
+    alternative data, gives each person's ``alt_score`` too (scoring/alternative.py).
     Items aged off by ``as_of`` under ``ageing`` (bureau.toml's ``[ageing]``; default: the
     law's periods) never count in features or reasons.
 
     Raises:
         FactorRefused: the scorecard uses a protected or uncheckable field.
-        UserError: nothing is linked yet, or ``known_at`` is in the future.
+        UserError: nothing is linked yet, ``known_at`` is in the future, or the core
+            scorecard uses alternative data.
     """
+    from openbureau.scoring.alternative import check_pair
+
     start = time.perf_counter()
     if not engine.table_exists("person_index"):
         raise UserError("records are not linked to persons yet: run `openbureau link` first")
+    check_pair(card, alt, engine)
     build_ledger(engine)
     now = engine_now(engine)  # (after the build: every loaded batch is known by now)
     if known_at is not None and known_at > now:
         raise UserError(f"--known-at {known_at.isoformat(sep=' ')} is in the future")
     k = known_at or now
     ageing = ageing or AgeingSection()
-    compute_scores(engine, card, as_of, k, ageing=ageing)
+    compute_scores(engine, card, as_of, k, alt=alt, ageing=ageing)
     seq = int(engine.scalar("SELECT count(*) FROM score_snapshots")) + 1
     snapshot_id = f"S{as_of:%Y%m%d}-{seq:04d}"
     with engine.transaction():
-        engine.execute(f"INSERT INTO scores {scores_sql(card)}", [snapshot_id, as_of, card.version])
+        engine.execute(
+            f"INSERT INTO scores BY NAME {scores_sql(card, alt)}",
+            [snapshot_id, as_of, card.version, alt.version if alt else None],
+        )
         counts = dict(
             engine.query(
                 "SELECT coalesce(unscorable_reason, 'scored'), count(*) FROM scores "
@@ -208,8 +250,8 @@ def score_snapshot(
         engine.execute(
             """INSERT INTO score_snapshots (snapshot_id, as_of, created_at, scorecard_name,
                 scorecard_version, scorecard_yaml, persons, scored, unscorable, seconds,
-                known_at, ageing)
-            VALUES (?, ?, now(), ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                known_at, ageing, alt_scorecard_version, alt_scorecard_yaml)
+            VALUES (?, ?, now(), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
             [
                 snapshot_id,
                 as_of,
@@ -222,6 +264,8 @@ def score_snapshot(
                 time.perf_counter() - start,
                 k,
                 ageing.model_dump_json(),
+                alt.version if alt else None,
+                alt.to_yaml() if alt else None,
             ],
         )
     drop_score_tables(engine)
@@ -245,55 +289,75 @@ def compute_scores(
     persons: list[str] | None = None,
     *,
     ageing: AgeingSection | None,
+    alt: Scorecard | None = None,
     guarded: bool = False,
 ) -> None:
     """The temp tables ``scores_sql`` reads: features (``score_features``), points and scores,
     reasons and their evidence, as of ``as_of`` as known at ``known_at``, items aged off
-    under ``ageing`` left out (None: the law's periods); ``persons``: of these persons only
-    (a person-level rescore, by the same rules as a snapshot). ``guarded``: the caller ran
-    the factor guard on this card and warehouse catalog."""
+    under ``ageing`` left out (None: the law's periods); for the core scorecard ``card``
+    (``score_scored``, ``score_reasons``) and the alternative one ``alt``
+    (``score_alt_scored``, ``score_alt_reasons``) from the same features. ``persons``: of
+    these persons only (a person-level rescore, by the same rules as a snapshot).
+    ``guarded``: the caller ran the factor guard on these cards and warehouse catalog."""
+    cards = [("score_", card)] + ([("score_alt_", alt)] if alt is not None else [])
     if not guarded:
-        guard_scorecard(card, engine)
+        for _, c in cards:
+            guard_scorecard(c, engine)
     ensure_schema(engine)
     compute_features(
         engine, as_of, into="score_features", known_at=known_at, ageing=ageing, persons=persons
     )
+    customs = {f.name: f.custom for _, c in cards for f in c.factors if f.custom is not None}
     add_custom_features(
         engine,
         "score_features",
         as_of,
-        [(f.name, f.custom) for f in card.factors if f.custom is not None],
+        list(customs.items()),
         known_at=known_at,
         ageing=ageing,
     )
-    engine.execute(
-        f"CREATE OR REPLACE TEMP TABLE score_scored AS {_scored_sql(card, 'score_features')}"
+    for prefix, c in cards:
+        engine.execute(
+            f"CREATE OR REPLACE TEMP TABLE {prefix}scored AS {_scored_sql(c, 'score_features')}"
+        )
+        source = prefix + "scored"
+        if prefix == "score_alt_":
+            # A score with alternative data is served only where it is above the core one
+            # (alternative.better): only there are its reasons and their records looked up.
+            engine.execute(
+                "CREATE OR REPLACE TEMP TABLE score_alt_servable AS SELECT a.* "
+                "FROM score_alt_scored a LEFT JOIN score_scored c USING (person_id) "
+                "WHERE a.score IS NOT NULL AND (c.score IS NULL OR a.score > c.score)"
+            )
+            source = "score_alt_servable"
+        engine.execute(f"CREATE OR REPLACE TEMP TABLE {prefix}reasons AS {_reasons_sql(c, source)}")
+    wanted = " UNION ".join(
+        f"SELECT person_id, factor AS feature FROM {prefix}reasons" for prefix, _ in cards
     )
-    engine.execute(
-        f"CREATE OR REPLACE TEMP TABLE score_reasons AS {_reasons_sql(card, 'score_scored')}"
-    )
-    engine.execute(
-        "CREATE OR REPLACE TEMP TABLE score_wanted AS "
-        "SELECT DISTINCT person_id, factor AS feature FROM score_reasons"
-    )
-    builtin = [f.name for f in card.factors if f.custom is None]
+    engine.execute(f"CREATE OR REPLACE TEMP TABLE score_wanted AS {wanted}")
+    builtin = sorted({f.name for _, c in cards for f in c.factors if f.custom is None})
     engine.execute(
         f"CREATE OR REPLACE TEMP TABLE score_evidence AS "
         f"{evidence_sql(as_of, 'score_wanted', builtin)}"
     )
 
 
-def scores_sql(card: Scorecard) -> str:
-    """SELECT of the ``scores`` rows from ``compute_scores``' tables; parameters: snapshot id,
-    as-of date, scorecard version."""
-    hist = UNSCORABLE["insufficient_history"].format(m=card.minimum_criteria.alt_months)
-    return f"""SELECT ? AS snapshot_id, s.person_id, ? AS as_of, s.score,
+def _card_rows_sql(card: Scorecard, prefix: str) -> str:
+    """Per person: score, band, unscorable reason and text, reasons (with their records), from
+    ``{prefix}scored`` and ``{prefix}reasons``."""
+    crit = card.minimum_criteria
+    hist = (
+        NO_CREDIT_ACCOUNT
+        if crit.alt_months is None
+        else UNSCORABLE["insufficient_history"].format(m=crit.alt_months)
+    )
+    return f"""SELECT s.person_id, s.score,
                CASE WHEN s.score IS NOT NULL THEN {band_sql("s.score", card)} END AS band,
                s.unscorable_reason,
                CASE s.unscorable_reason WHEN 'no_file' THEN '{_q(UNSCORABLE["no_file"])}'
                     WHEN 'insufficient_history' THEN '{_q(hist)}' END AS unscorable_text,
-               r.reasons, ? AS scorecard_version
-        FROM score_scored s
+               r.reasons
+        FROM {prefix}scored s
         LEFT JOIN (
             SELECT rs.person_id, list({{'rank': rs.rank::INTEGER, 'code': rs.code,
                 'factor': rs.factor,
@@ -301,14 +365,45 @@ def scores_sql(card: Scorecard) -> str:
                 'points_lost': round(rs.points_lost, 2), 'value': rs.value,
                 'record_ids': coalesce(ev.record_ids, [])::VARCHAR[]}}
                 ORDER BY rs.rank) AS reasons
-            FROM score_reasons rs
+            FROM {prefix}reasons rs
             LEFT JOIN score_evidence ev
               ON ev.person_id = rs.person_id AND ev.feature = rs.factor
             GROUP BY rs.person_id) r USING (person_id)"""
 
 
+def scores_sql(card: Scorecard, alt: Scorecard | None = None) -> str:
+    """SELECT of the ``scores`` rows from ``compute_scores``' tables (insert them BY NAME);
+    parameters: snapshot id, as-of date, scorecard version, alternative scorecard version."""
+    if alt is None:
+        alt_cols = ", ".join(
+            f"NULL::{t} AS {c}"
+            for c, t in ALT_SCORE_COLUMNS.items()
+            if c != "alt_scorecard_version"
+        )
+        alt_join = ""
+    else:
+        alt_cols = (
+            "a.score AS alt_score, a.band AS alt_band, "
+            "a.unscorable_reason AS alt_unscorable_reason, "
+            "a.unscorable_text AS alt_unscorable_text, a.reasons AS alt_reasons"
+        )
+        alt_join = f"LEFT JOIN ({_card_rows_sql(alt, 'score_alt_')}) a USING (person_id)"
+    return f"""SELECT ? AS snapshot_id, c.person_id, ? AS as_of, c.score, c.band,
+               c.unscorable_reason, c.unscorable_text, c.reasons, ? AS scorecard_version,
+               {alt_cols}, ?::VARCHAR AS alt_scorecard_version
+        FROM ({_card_rows_sql(card, "score_")}) c {alt_join}"""
+
+
 def drop_score_tables(engine: Engine) -> None:
-    for t in ("score_scored", "score_reasons", "score_wanted", "score_evidence"):
+    for t in (
+        "score_scored",
+        "score_reasons",
+        "score_alt_scored",
+        "score_alt_reasons",
+        "score_alt_servable",
+        "score_wanted",
+        "score_evidence",
+    ):
         engine.execute(f"DROP TABLE IF EXISTS {t}")
 
 

@@ -12,7 +12,7 @@ Format (``format_version: 1``)::
     outcome: 90+ days past due ... within 12 months
     scaling: {base_score: 700, base_odds: 30, pdo: 40, min_score: 300, max_score: 850}
     bands: [{name: poor, min_score: 300, max_score: 579}, ...]
-    minimum_criteria: {tradelines: 1, alt_months: 6}
+    minimum_criteria: {tradelines: 1, alt_months: null}   # 6 in a card with alternative data
     factors:
       - name: revolving_utilisation
         code: AO01
@@ -220,12 +220,33 @@ class Factor(BaseModel):
         return next(b for b in self.bins if b.missing)
 
 
+ALT_MONTHS = 6  # months of bills that make a file scorable with alternative data
+
+
 class MinimumCriteria(BaseModel):
-    """A file is scored only with enough data behind it; otherwise it is unscorable."""
+    """A file is scored only with enough data behind it; otherwise it is unscorable.
+
+    ``alt_months``: months of utility, telecom or rent history that make a file without a
+    credit account scorable (a scorecard with alternative data: ``ALT_MONTHS``); None, the
+    default, for a core scorecard (alternative data counts only with consent, so it never
+    makes a file scorable there)."""
 
     model_config = ConfigDict(extra="forbid")
     tradelines: int = 1
-    alt_months: int = 6
+    alt_months: int | None = None
+
+    def eligible_sql(self, prefix: str = "") -> str:
+        """SQL: the file has history enough (columns ``tradelines``, ``alt_months``)."""
+        by_credit = f"{prefix}tradelines >= {self.tradelines}"
+        if self.alt_months is None:
+            return f"({by_credit})"
+        return f"({by_credit} OR {prefix}alt_months >= {self.alt_months})"
+
+    def eligible(self, tradelines: float, alt_months: float) -> bool:
+        """:meth:`eligible_sql` for one file."""
+        return tradelines >= self.tradelines or (
+            self.alt_months is not None and alt_months >= self.alt_months
+        )
 
 
 class Scorecard(BaseModel):
@@ -279,6 +300,8 @@ class Scorecard(BaseModel):
 
     def to_yaml(self) -> str:
         data = self.model_dump(mode="json", exclude_none=True)
+        # (alt_months: null is meaningful: a core scorecard, see MinimumCriteria)
+        data["minimum_criteria"] = self.minimum_criteria.model_dump(mode="json")
         for factor in data["factors"]:
             for b in factor["bins"]:
                 if not b.get("missing"):

@@ -6,6 +6,14 @@
    share of persons (by a hash of their ID, so the split is stable) is held out;
 4. the trainer fits on the rest; the held-out persons give the report's figures;
 5. the scorecard file (versioned YAML) and the HTML report are written; the run is recorded.
+
+Two scorecards are fitted in one run (scoring/alternative.py): the **core** scorecard, on credit
+data only (no alternative-data factor; persons with a credit account), written as
+``models/scorecard.yaml``; and the scorecard **with alternative data** (every factor; persons
+with a credit account or enough utility, telecom or rent history), written as
+``models/scorecard-alternative.yaml``. Each has its report; the alternative one also says what
+consent would do for the held-out persons: how many would score higher, by how much, and how
+many would become scorable.
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ from openbureau.ledger.features import FEATURES_BY_NAME, compute_features
 from openbureau.ledger.outcome import horizon_end, label_outcomes
 from openbureau.scoring import _report as rpt
 from openbureau.scoring._compile import NumpyScorer
+from openbureau.scoring.alternative import ALT_SCORECARD, alternative_feeds, reads_alternative
 from openbureau.scoring.factors import (
     CustomFactor,
     add_custom_features,
@@ -35,7 +44,7 @@ from openbureau.scoring.factors import (
     custom_candidates,
 )
 from openbureau.scoring.fit import FactorDef, ScorecardTrainer
-from openbureau.scoring.scorecard import MinimumCriteria, Scorecard, save_scorecard
+from openbureau.scoring.scorecard import ALT_MONTHS, MinimumCriteria, Scorecard, save_scorecard
 
 OUTCOME = (
     "90+ days past due or charged off on any account, a bankruptcy filed, or a "
@@ -66,10 +75,13 @@ class TrainResult:
     psi: float | None
     excluded: list[dict[str, object]] = field(default_factory=list)
     seconds: float = 0.0
+    # the scorecard with alternative data, fitted in the same run (the fields above: core)
+    alt: TrainResult | None = None
+    consent: dict[str, float] = field(default_factory=dict)  # see consent_figures
 
 
 def scorable_sql(table: str, crit: MinimumCriteria) -> str:
-    return f"({table}.tradelines >= {crit.tradelines} OR {table}.alt_months >= {crit.alt_months})"
+    return crit.eligible_sql(f"{table}.")
 
 
 def holdout_sql(person_id: str, share: float) -> str:
@@ -115,7 +127,8 @@ def train(
     progress: Callable[[str, int, int], None] | None = None,
     ageing: AgeingSection | None = None,
 ) -> TrainResult:
-    """Fit, write and record a scorecard trained on the outcome after ``as_of``.
+    """Fit, write and record the core scorecard and the one with alternative data, both
+    trained on the outcome after ``as_of``; the result is the core one's (``alt``: the other).
 
     Features count only items not aged off by their date under ``ageing`` (bureau.toml's
     ``[ageing]``; default: the law's periods).
@@ -127,21 +140,100 @@ def train(
     start = time.perf_counter()
     customs = customs or []
     tick = progress or (lambda step, done, total: None)
-    tick("ledger", 0, 5)
+    tick("ledger", 0, 6)
     build_ledger(engine)
     candidates = builtin_candidates(engine) + custom_candidates(engine, customs)
-    crit = MinimumCriteria()
-    tick("features and outcomes", 1, 5)
+    feeds = alternative_feeds(engine)
+    core_candidates = [
+        c for c in candidates if not reads_alternative(c.group, [f for f, _ in c.fields], feeds)
+    ]
+    crit, core_crit = MinimumCriteria(alt_months=ALT_MONTHS), MinimumCriteria()
+    tick("features and outcomes", 1, 6)
     frame = _training_frame(engine, as_of, horizon_months, holdout, customs, crit, ageing)
-    fit_part, held = frame[~frame["holdout"]], frame[frame["holdout"]]
-    for part, label in ((fit_part, "training"), (held, "held-out")):
-        if part["bad"].nunique() < 2 or len(part) < 50:
+    core_frame = frame[frame["tradelines"] >= core_crit.tradelines]
+    later = psi_as_of or horizon_end(as_of, horizon_months)
+    models_dir.mkdir(parents=True, exist_ok=True)
+    fits = {}
+    for step, (variant, part, cands, c_crit) in enumerate(
+        (("core", core_frame, core_candidates, core_crit), ("alternative", frame, candidates, crit))
+    ):
+        card_name = name if variant == "core" else f"{name}-alternative"
+        tick(f"fitting the {variant} scorecard", 2 + 2 * step, 6)
+        fits[variant] = _train_one(
+            engine,
+            part,
+            cands,
+            customs,
+            c_crit,
+            as_of=as_of,
+            later=later,
+            name=card_name,
+            min_iv=min_iv,
+            min_bin_size=min_bin_size,
+            max_n_bins=max_n_bins,
+            outcome=OUTCOME.format(h=horizon_months),
+            ageing=ageing,
+        )
+    core, alt = fits["core"], fits["alternative"]
+    consent = consent_figures(frame, core[1], alt[1], core_crit)
+    tick("writing scorecards and reports", 5, 6)
+    results = {}
+    for variant, active in (("core", "scorecard.yaml"), ("alternative", ALT_SCORECARD)):
+        trainer, card, scorer, part, psi_report = fits[variant]
+        fit_part, held = part[~part["holdout"]], part[part["holdout"]]
+        held_scores = scorer.score(held)
+        outcomes = held["bad"].to_numpy()
+        path = save_scorecard(card, models_dir / "scorecards" / f"{card.name}-{card.version}.yaml")
+        shutil.copyfile(path, models_dir / active)  # the active scorecard of its kind
+        data = _report_data(card, trainer, held, held_scores, as_of, len(fit_part), psi_report)
+        if variant == "alternative":
+            data.figures.update(_consent_lines(consent))
+        report = rpt.write_report(data, reports_dir / f"model-{card.name}-{card.version}.html")
+        results[variant] = TrainResult(
+            card,
+            path,
+            report,
+            len(fit_part),
+            len(held),
+            float(part["bad"].mean()),
+            rpt.roc_auc(held_scores, outcomes),
+            rpt.ks_statistic(held_scores, outcomes),
+            psi_report.psi if psi_report else None,
+            card.excluded,
+            time.perf_counter() - start,
+        )
+        _record(engine, results[variant], card.name, as_of)
+    result = results["core"]
+    result.alt = results["alternative"]
+    result.consent = consent
+    return result
+
+
+def _train_one(
+    engine: Engine,
+    part: pd.DataFrame,
+    candidates: list[FactorDef],
+    customs: list[CustomFactor],
+    crit: MinimumCriteria,
+    *,
+    as_of: dt.date,
+    later: dt.date,
+    name: str,
+    min_iv: float,
+    min_bin_size: float,
+    max_n_bins: int,
+    outcome: str,
+    ageing: AgeingSection | None = None,
+) -> tuple[ScorecardTrainer, Scorecard, NumpyScorer, pd.DataFrame, rpt.PsiReport | None]:
+    """Fit one scorecard on the training persons of ``part``; its scorer and stability."""
+    fit_part, held = part[~part["holdout"]], part[part["holdout"]]
+    for rows, label in ((fit_part, "training"), (held, "held-out")):
+        if rows["bad"].nunique() < 2 or len(rows) < 50:
             raise UserError(
-                f"not enough {label} data as of {as_of}: {len(part)} scorable "
-                f"persons, {int(part['bad'].sum())} defaults; train on a larger "
-                "population or another --as-of"
+                f"not enough {label} data as of {as_of} for the {name} scorecard: "
+                f"{len(rows)} scorable persons, {int(rows['bad'].sum())} defaults; train on "
+                "a larger population or another --as-of"
             )
-    tick("binning and fitting", 2, 5)
     trainer, card = _fit(
         fit_part,
         candidates,
@@ -152,41 +244,61 @@ def train(
         min_iv=min_iv,
         min_bin_size=min_bin_size,
         max_n_bins=max_n_bins,
-        outcome=OUTCOME.format(h=horizon_months),
+        outcome=outcome,
     )
     scorer = NumpyScorer(card)
-    held_scores = scorer.score(held)
+    psi_report = _stability(engine, scorer, part, customs, crit, as_of, later, ageing)
+    return trainer, card, scorer, part, psi_report
+
+
+def consent_figures(
+    frame: pd.DataFrame,
+    core: Scorecard,
+    alt: Scorecard,
+    core_crit: MinimumCriteria,
+) -> dict[str, float]:
+    """What consent does for the held-out persons with alternative data (``alt_months`` > 0),
+    if they all opted in: the share whose served score (the better of core and alternative)
+    is above their core score, the rise (median, mean, 90th percentile, points), the share
+    newly scorable, and the AUC of the served score among all held-out persons scorable
+    either way, against the core score's among the same persons (persons unscorable without
+    consent count at the lowest score for that one)."""
+    held = frame[frame["holdout"]]
+    core_s = NumpyScorer(core).score(held).astype(float)
+    alt_s = NumpyScorer(alt).score(held).astype(float)
+    core_ok = (held["tradelines"] >= core_crit.tradelines).to_numpy()
+    core_s = np.where(core_ok, core_s, np.nan)
+    served = np.where(np.isnan(core_s), alt_s, np.maximum(core_s, alt_s))
+    with_alt = (held["alt_months"] > 0).to_numpy()
+    rises = with_alt & core_ok & (served > core_s)
+    newly = with_alt & ~core_ok
+    gain = (served - core_s)[rises]
+    floor = float(core.scaling.min_score)
     outcomes = held["bad"].to_numpy()
-    auc = rpt.roc_auc(held_scores, outcomes)
-    ks = rpt.ks_statistic(held_scores, outcomes)
+    return {
+        "persons_with_alternative_data": float(with_alt.sum()),
+        "share_rising": float(rises.sum() / max(1, (with_alt & core_ok).sum())),
+        "median_rise": float(np.median(gain)) if len(gain) else 0.0,
+        "mean_rise": float(np.mean(gain)) if len(gain) else 0.0,
+        "p90_rise": float(np.percentile(gain, 90)) if len(gain) else 0.0,
+        "share_newly_scorable": float(newly.sum() / max(1, with_alt.sum())),
+        "auc_core": rpt.roc_auc(np.where(core_ok, core_s, floor), outcomes),
+        "auc_served": rpt.roc_auc(served, outcomes),
+    }
 
-    tick("population stability", 3, 5)
-    later = psi_as_of or horizon_end(as_of, horizon_months)
-    psi_report = _stability(engine, scorer, frame, customs, crit, as_of, later, ageing)
 
-    tick("writing scorecard and report", 4, 5)
-    models_dir.mkdir(parents=True, exist_ok=True)
-    path = save_scorecard(card, models_dir / "scorecards" / f"{name}-{card.version}.yaml")
-    shutil.copyfile(path, models_dir / "scorecard.yaml")  # the active scorecard
-    report = rpt.write_report(
-        _report_data(card, trainer, held, held_scores, as_of, len(fit_part), psi_report),
-        reports_dir / f"model-{name}-{card.version}.html",
-    )
-    result = TrainResult(
-        card,
-        path,
-        report,
-        len(fit_part),
-        len(held),
-        float(frame["bad"].mean()),
-        auc,
-        ks,
-        psi_report.psi if psi_report else None,
-        card.excluded,
-        time.perf_counter() - start,
-    )
-    _record(engine, result, name, as_of)
-    return result
+def _consent_lines(c: dict[str, float]) -> dict[str, str]:
+    return {
+        "if every held-out person with alternative data consented": (
+            f"{c['persons_with_alternative_data']:,.0f} persons: "
+            f"{c['share_rising']:.1%} of those with a core score score higher (median "
+            f"+{c['median_rise']:.0f}, mean +{c['mean_rise']:.1f}, 90th percentile "
+            f"+{c['p90_rise']:.0f} points); {c['share_newly_scorable']:.1%} become scorable"
+        ),
+        "AUC, all held-out persons: core score / better of core and alternative": (
+            f"{c['auc_core']:.3f} / {c['auc_served']:.3f}"
+        ),
+    }
 
 
 def _fit(

@@ -92,7 +92,7 @@ def unscorable_reason(card: Scorecard, features: FeatureRow) -> str | None:
     crit = card.minimum_criteria
     if features["records"] == 0:
         return "no_file"
-    if features["tradelines"] < crit.tradelines and features["alt_months"] < crit.alt_months:
+    if not crit.eligible(features["tradelines"], features["alt_months"]):
         return "insufficient_history"
     return None
 

@@ -151,7 +151,7 @@ def shown_to_person(entries: list[dict[str, Any]], own: list[str]) -> list[dict[
 def own_score(ctx: ServiceContext, pub: Published, who: User, action: str) -> dict[str, Any]:
     """The person's own current score row (audited)."""
     pid = views.own_id(pub, who.person_id)
-    row = views.current_score(pub, pid)
+    row = views.current_score(pub, pid, ctx.consent(pub, pid))
     ctx.audit(
         who,
         action,
@@ -191,7 +191,7 @@ def my_score(who: PersonUser, ctx: Ctx, pub: Snapshot) -> dict[str, Any]:
 def my_history(who: PersonUser, ctx: Ctx, pub: Snapshot) -> list[dict[str, Any]]:
     pid = views.own_id(pub, who.person_id)
     ctx.audit(who, "read score history", subject=pid, purpose="consumer_request")
-    return views.history(pub, pid)
+    return views.history(pub, pid, ctx.consent(pub, pid), ctx.erased_until(pub, pid))
 
 
 @router.get("/me/file", response_model=PersonFile, tags=["person"])
@@ -201,7 +201,7 @@ def my_file(who: PersonUser, ctx: Ctx, pub: Snapshot) -> dict[str, Any]:
     return {
         "person_id": pid,
         "as_of": pub.as_of,
-        "furnishers": views.file_items(pub, pid),
+        "furnishers": views.file_items(pub, pid, ctx.alternative_erased(pub, pid)),
         "identity": views.identity_on_file(pub, pid),
         "statement": ctx.statements.current_fresh(views.merged_into(pub, pid)),
         "notices": notices.of_person(ctx, views.merged_into(pub, pid)),
@@ -333,7 +333,7 @@ async def person_score(
             raise ApiError(
                 422, "purpose_required", f"purpose: state one of {', '.join(allowed)}", "purpose"
             )
-    row = views.current_score(pub, person_id)
+    row = views.current_score(pub, person_id, ctx.consent(pub, views.own_id(pub, person_id)))
     # (a retired ID's reads are the survivor's: its access log shows them)
     subject = row["person_id"] if row else person_id
     await ctx.audit_async(
@@ -436,7 +436,7 @@ def audited_file(
     return {
         "person_id": pid,
         "as_of": pub.as_of,
-        "furnishers": views.file_items(pub, pid),
+        "furnishers": views.file_items(pub, pid, ctx.alternative_erased(pub, pid)),
         "identity": views.identity_on_file(pub, pid, redact=False),
         "statement": ctx.statements.current_fresh(views.merged_into(pub, pid)),
         "notices": notices.of_person(ctx, views.merged_into(pub, pid)),

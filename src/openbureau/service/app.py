@@ -16,6 +16,7 @@ from openbureau import __version__
 from openbureau.errors import UserError
 from openbureau.service import (
     api,
+    api_consent,
     api_export,
     api_rights,
     disputes_api,
@@ -148,10 +149,12 @@ def create_app(
     errors.install(app)
     app.include_router(api.router)
     app.include_router(api_rights.router)
+    app.include_router(api_consent.router)
     app.include_router(disputes_api.router)
     app.include_router(api_export.router)
     app.include_router(pages.router)
     app.include_router(pages_rights.router)
+    app.include_router(api_consent.page_router)
     app.include_router(pages_disputes.router)
     app.include_router(api_export.pages)
     app.mount(

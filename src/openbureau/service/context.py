@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import threading
 import time
@@ -13,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from openbureau.service import audit
 from openbureau.service.audit_signing import HeadSigner
 from openbureau.service.auth import Principal, audit_detail
+from openbureau.service.consent import ConsentBook
 from openbureau.service.disputes import Desk, DisputeBook
 from openbureau.service.limits import AddressLimit, LookupPool, LookupQuota
 from openbureau.service.login_guard import LoginThrottle
@@ -122,6 +124,7 @@ class ServiceContext:
         self.audit_writer = audit.AuditWriter(store, on_append=self.heads.after_append)
         self.credentials = CredentialCache()
         self.statements = StatementBook(store)
+        self.consents = ConsentBook(store)
         self.clock = utcnow  # (tests set a given "now": a dispute's clock reads it)
         self.logins = LoginThrottle(
             store,
@@ -161,6 +164,25 @@ class ServiceContext:
             )
 
         return Desk(self.store, self.config.workspace, audit, self.disputes, self.clock)
+
+    def consent(self, pub: Published | None, person_id: str) -> bool:
+        """Whether the person's file (under any of its IDs) consents to alternative data now,
+        and ``pub``'s score with it may be served (not when the file's alternative data was
+        erased after the snapshot was made: :meth:`alternative_erased`)."""
+        ids = [person_id, *(pub.merged.get(person_id, []) if pub is not None else [])]
+        return self.consents.given(ids) and not self.alternative_erased(pub, person_id)
+
+    def erased_until(self, pub: Published | None, person_id: str) -> dt.datetime | None:
+        """See :meth:`ConsentBook.erased_until` (the file under any of its IDs)."""
+        ids = [person_id, *(pub.merged.get(person_id, []) if pub is not None else [])]
+        return self.consents.erased_until(ids)
+
+    def alternative_erased(self, pub: Published | None, person_id: str) -> bool:
+        """Whether the file's alternative data was erased (or is to be) after ``pub``'s
+        snapshot was made: its bills and its score with them, still in that copy until the
+        next snapshot, are not shown to anyone."""
+        until = self.erased_until(pub, person_id)
+        return until is not None and (pub is None or pub.made_at is None or pub.made_at <= until)
 
     async def audit_async(
         self,

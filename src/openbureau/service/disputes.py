@@ -36,6 +36,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from openbureau.errors import UserError
 from openbureau.governance import disputes as rules
+from openbureau.scoring.alternative import served
+from openbureau.service import consent
 from openbureau.service.errors import ApiError
 from openbureau.service.serving import Published
 from openbureau.service.store import (
@@ -689,8 +691,10 @@ def apply(desk: Desk, pub: Published | None, dispute_id: int) -> bool:
     rescored = {r["person_id"]: r for r in rows}
     rows = [rescored[p] for p in [pid, *others] if p in rescored]
     row = rows[0] if rows else None
-    score_before = before["score"] if before else None
-    score_after = row["score"] if row else None
+    # (the scores served to the person: with consent, the better of core and alternative)
+    allowed = consent.serves_alternative(desk.store, [pid, *pub.merged.get(pid, [])], pub.made_at)
+    score_before = served(before, allowed)["score"] if before else None
+    score_after = served(row, allowed)["score"] if row else None
     with desk.store() as session:
         d = session.get(Dispute, dispute_id)
         assert d is not None

@@ -185,11 +185,17 @@ def _search(
     else:
         pid = views.resolve_person(pub, body.person_id or "")
         match = "found" if pid else "not_found"
-    row = views.current_score(pub, pid) if pid else None
+    row = views.current_score(pub, pid, ctx.consent(pub, pid)) if pid else None
     if row is not None and pid:
         # (a lender is told which records the person disputes, FCRA s.623(a)(3))
         disputes.mark_disputed(row, ctx.disputes.disputed(views.merged_into(pub, pid)))
-    return match, pid, probability, row, views.file_summary(pub, pid) if pid else None
+    return (
+        match,
+        pid,
+        probability,
+        row,
+        views.file_summary(pub, pid, ctx.alternative_erased(pub, pid)) if pid else None,
+    )
 
 
 async def _refused(ctx: ServiceContext, who: Principal, body: LookupIn, why: str) -> None:

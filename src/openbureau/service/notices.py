@@ -153,7 +153,7 @@ def create(
             f"you have not read the score of person {asked} with a permissible purpose: "
             "a decline needs a lookup or score read first",
         )
-    row = views.score_in(pub, ids, snapshot_id)
+    row = views.score_in(pub, ids, snapshot_id, ctx.consent(pub, pid), ctx.erased_until(pub, pid))
     if row is None:
         raise refuse(
             422,

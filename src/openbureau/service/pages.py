@@ -30,6 +30,7 @@ from openbureau.service.api import (
     same_file,
     verify_limited,
 )
+from openbureau.service.api_consent import consent_state
 from openbureau.service.api_rights import statement_state
 from openbureau.service.audit_check import last_check
 from openbureau.service.audit_heads import latest_head
@@ -221,7 +222,7 @@ SHOWN_ON_ME = {"reads": 50, "refusals": 20}  # the newest of each; older ones a 
 def _person_context(ctx: ServiceContext, pub: Any, who: Any) -> dict[str, Any]:
     row = own_score(ctx, pub, who, "read score page")
     pid = row["person_id"]
-    points = views.history(pub, pid)
+    points = views.history(pub, pid, ctx.consent(pub, pid), ctx.erased_until(pub, pid))
     # reads apart from refusals: no number of refusals pushes a read off the page
     pages = {k: access_log(ctx, pub, pid, n, who, show=k) for k, n in SHOWN_ON_ME.items()}
     proved = with_proofs(ctx.store, ctx.heads, [e for rows, _ in pages.values() for e in rows])
@@ -245,6 +246,7 @@ def _person_context(ctx: ServiceContext, pub: Any, who: Any) -> dict[str, Any]:
         "attestation_days": ctx.config.attestation_days,
         "statement": statement_state(ctx, who),
         "statement_error": None,
+        "consent": consent_state(ctx, who),
         "notices": notices.of_person(ctx, views.merged_into(pub, pid)),
         "disputes": my_disputes_read(ctx, who),
         "dispute_error": None,
@@ -293,7 +295,7 @@ def person_file(request: Request, who: PersonUser, ctx: Ctx, pub: Snapshot) -> R
         request,
         "file.html",
         me=who,
-        furnishers=views.file_items(pub, pid),
+        furnishers=views.file_items(pub, pid, ctx.alternative_erased(pub, pid)),
         identity=views.identity_on_file(pub, pid),
         statement=ctx.statements.current_fresh(views.merged_into(pub, pid)),
         notices=notices.of_person(ctx, views.merged_into(pub, pid)),

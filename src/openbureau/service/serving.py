@@ -40,6 +40,7 @@ from openbureau.ledger.ageing import (
     marked_status_sql,
     public_record_ages_sql,
 )
+from openbureau.scoring.alternative import ALT_COLUMNS
 from openbureau.scoring.scorecard import Scorecard
 from openbureau.service._records_file import (
     RECORDS_DIR,
@@ -353,6 +354,7 @@ class Published:
     index: dict[str, int] = field(default_factory=dict)  # person_id -> row of ``scores``
     moved: dict[str, str] = field(default_factory=dict)  # retired person_id -> survivor
     merged: dict[str, list[str]] = field(default_factory=dict)  # survivor -> its retired IDs
+    made_at: dt.datetime | None = None  # when the snapshot was made (UTC, the warehouse clock)
     # person_id -> a row rescored since (a dispute's resolution), laid over ``scores``
     overlay: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -375,9 +377,14 @@ class Published:
         query (about 0.3 KB a person)."""
         cur = self.cursor()
         try:
+            # (and the score with alternative data, served with consent: scoring/alternative.py;
+            # a copy published before it has none)
+            info = cur.execute("SELECT name FROM pragma_table_info('scores')").fetchall()
+            have = {c for (c,) in info}
+            alt = "".join(f", {c}" for c in ALT_COLUMNS if c in have)
             scores: pa.Table = cur.sql(
-                """SELECT person_id, snapshot_id, as_of, score, band, unscorable_reason,
-                       unscorable_text, reasons, scorecard_version
+                f"""SELECT person_id, snapshot_id, as_of, score, band, unscorable_reason,
+                       unscorable_text, reasons, scorecard_version{alt}
                    FROM scores WHERE snapshot_id = ?""",
                 params=[self.snapshot_id],
             ).to_arrow_table()
@@ -456,12 +463,14 @@ class ServingStore:
             None,
         )
         yaml_text = con.execute(
-            "SELECT scorecard_yaml FROM snapshots WHERE snapshot_id = ?", [snapshot_id]
+            "SELECT scorecard_yaml, created_at FROM snapshots WHERE snapshot_id = ?",
+            [snapshot_id],
         ).fetchone()
         card = Scorecard.model_validate(yaml.safe_load(yaml_text[0])) if yaml_text else None
         if snapshot_id is None or card is None:
             raise UserError(f"{path}: not a serving copy of a score snapshot")
         published = Published(path, str(snapshot_id), as_of, card, con, frozenset(tables))
+        published.made_at = yaml_text[1] if yaml_text else None
         published.load_scores()
         if self.on_open is not None:
             self.on_open(published)

@@ -1,7 +1,7 @@
 """The operational store: accounts, API keys, sessions, failed logins, lender lookups and
-their quota windows, attestations, persons' statements, adverse-action notices, disputes (with
-their steps, attachments and the person-level rescores they caused), audit log (a transparency
-log: entries, tree nodes, signed heads).
+their quota windows, attestations, persons' statements and consents, adverse-action notices,
+disputes (with their steps, attachments and the person-level rescores they caused), audit log
+(a transparency log: entries, tree nodes, signed heads).
 
 SQLAlchemy models on a SQLite file by default (``service/store.sqlite`` in the workspace) or
 PostgreSQL when ``[service] store_url`` is set. The schema is created and changed only by the
@@ -169,6 +169,22 @@ class PersonStatement(Base):
     at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     text: Mapped[str | None] = mapped_column(Text)  # None: the statement was removed
     actor: Mapped[str] = mapped_column(String(64))  # the username that wrote it
+
+
+class PersonConsent(Base):
+    """One consent change of a person: to their utility, telecom and rent payments counting in
+    their score (service/consent.py). Never changed, except ``erased_at`` once an erasure asked
+    for with a withdrawal is carried out; the newest row of a file is its state."""
+
+    __tablename__ = "person_consents"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    person_id: Mapped[str] = mapped_column(String(32), index=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    given: Mapped[bool] = mapped_column(Boolean)  # opted in (True) or withdrawn (False)
+    erase: Mapped[bool] = mapped_column(Boolean, default=False)  # withdrawal: erase the data
+    erased_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    actor: Mapped[str] = mapped_column(String(128))  # username, or an operator's user@host
+    actor_role: Mapped[str] = mapped_column(String(16))
 
 
 class AdverseActionNotice(Base):

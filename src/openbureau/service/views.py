@@ -6,6 +6,7 @@ Each function takes the published snapshot and a person id and returns plain dat
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import defaultdict
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -13,6 +14,7 @@ from typing import Any, TypeVar
 from openbureau.engine import DuckDBEngine, Engine
 from openbureau.errors import UserError
 from openbureau.ingest.vocabulary import ACCOUNT_STATUS, GOOD_STANDING
+from openbureau.scoring.alternative import served, served_sql
 from openbureau.service.serving import Published
 
 T = TypeVar("T")
@@ -59,29 +61,73 @@ def resolve_person(pub: Published, person_id: str) -> str | None:
     return pid if pid in pub.index else None
 
 
-def current_score(pub: Published, person_id: str) -> dict[str, Any] | None:
-    """The person's row of the published snapshot (following a retired id), or None."""
+def current_score(pub: Published, person_id: str, consent: bool = False) -> dict[str, Any] | None:
+    """The person's score as served from the published snapshot (following a retired id): the
+    core score, or with ``consent`` the better of it and the score with alternative data
+    (``served_from`` says which); None when the snapshot does not hold the person."""
     row = pub.score_row(person_id)
     if row is None:
         return None
+    row = served(row, consent)
     row["reasons"] = [dict(r) for r in row["reasons"] or []]
     return row
 
 
-def score_in(pub: Published, person_ids: list[str], snapshot_id: str) -> dict[str, Any] | None:
-    """The person's row of snapshot ``snapshot_id`` (under any of their IDs; the serving copy
-    holds every snapshot's scores), or None when that snapshot did not score them. For the
-    snapshot served, a person rescored since (a dispute's resolution) has the rescored row."""
+def _consent_sql(consent: bool, erased_until: dt.datetime | None, made_at: str) -> str:
+    """SQL: whether a snapshot's score with alternative data may be served, for a consent
+    given now (``consent``) and the file's last erasure (``erased_until``, see
+    ``ConsentBook.erased_until``): a snapshot made (``made_at``, a column) before the erasure
+    still holds the erased data."""
+    if not consent:
+        return "FALSE"
+    if erased_until is None:
+        return "TRUE"
+    return f"({made_at} > TIMESTAMP '{erased_until.isoformat(sep=' ')}')"
+
+
+def _score_columns(pub: Published, consent_sql: str, alias: str = "") -> str:
+    """The served score's columns of a ``scores`` row, for a consent given by the SQL boolean
+    ``consent_sql`` (a copy published before the score with alternative data: the core ones)."""
+    a = f"{alias}." if alias else ""
+    cols = ("score", "band", "unscorable_reason", "unscorable_text", "reasons", "scorecard_version")
+    if pub.scores is None or "alt_score" not in pub.scores.column_names:
+        return ", ".join(f"{a}{c}" for c in cols) + ", 'core' AS served_from"
+    alt = served_sql(consent_sql, a)
+    return (
+        ", ".join(f"CASE WHEN {alt} THEN {a}alt_{c} ELSE {a}{c} END AS {c}" for c in cols)
+        + f", CASE WHEN {alt} THEN 'alternative' ELSE 'core' END AS served_from"
+    )
+
+
+def score_in(
+    pub: Published,
+    person_ids: list[str],
+    snapshot_id: str,
+    consent: bool = False,
+    erased_until: dt.datetime | None = None,
+) -> dict[str, Any] | None:
+    """The person's served row of snapshot ``snapshot_id`` (under any of their IDs; the
+    serving copy holds every snapshot's scores), or None when that snapshot did not score
+    them. ``erased_until``: see :func:`_consent_sql`. For the snapshot served, a person
+    rescored since (a dispute's resolution) has the rescored row, served by the same rule."""
     if snapshot_id == pub.snapshot_id:
         rescored = next((pub.overlay[p] for p in person_ids if p in pub.overlay), None)
         if rescored is not None:
-            return {**rescored, "reasons": [dict(r) for r in rescored["reasons"] or []]}
+            # (the rescore stands in for this snapshot's row: its alternative score may be
+            # served as that row's may, see _consent_sql)
+            allowed = consent and (
+                erased_until is None or (pub.made_at is not None and pub.made_at > erased_until)
+            )
+            row = served(rescored, allowed)
+            row["reasons"] = [dict(r) for r in row["reasons"] or []]
+            return row
+    cols = _score_columns(pub, _consent_sql(consent, erased_until, "n.created_at"), "s")
     rows = _rows(
         pub,
-        """SELECT person_id, snapshot_id, as_of, score, band, unscorable_reason,
-            unscorable_text, reasons, scorecard_version
-        FROM scores WHERE snapshot_id = ? AND list_contains(?, person_id)
-        ORDER BY person_id = ? DESC LIMIT 1""",
+        f"""SELECT s.person_id, s.snapshot_id, s.as_of, {cols}
+        FROM scores s JOIN snapshots n USING (snapshot_id)
+        WHERE s.snapshot_id = ? AND list_contains(?, s.person_id)
+        ORDER BY s.person_id = ? DESC LIMIT 1""",
         [snapshot_id, person_ids, person_ids[0]],
     )
     if not rows:
@@ -90,12 +136,19 @@ def score_in(pub: Published, person_ids: list[str], snapshot_id: str) -> dict[st
     return rows[0]
 
 
-def history(pub: Published, person_id: str) -> list[dict[str, Any]]:
+def history(
+    pub: Published,
+    person_id: str,
+    consent: bool = False,
+    erased_until: dt.datetime | None = None,
+) -> list[dict[str, Any]]:
     """One point per snapshot up to the current one, oldest first (the latest snapshot of a
-    day counts when a day was scored twice)."""
-    return _rows(
+    day counts when a day was scored twice), each served as :func:`current_score` serves
+    (consent as it is now; ``erased_until``: see :func:`_consent_sql`)."""
+    cols = _score_columns(pub, _consent_sql(consent, erased_until, "n.created_at"), "s")
+    rows = _rows(
         pub,
-        """SELECT s.as_of, s.snapshot_id, s.score, s.band, s.unscorable_reason
+        f"""SELECT s.as_of, s.snapshot_id, {cols}
         FROM scores s JOIN snapshots n USING (snapshot_id)
         WHERE s.person_id = ? AND s.as_of <= ?
         QUALIFY row_number() OVER (PARTITION BY s.as_of
@@ -103,6 +156,20 @@ def history(pub: Published, person_id: str) -> list[dict[str, Any]]:
         ORDER BY s.as_of""",
         [person_id, pub.as_of],
     )
+    keep = ("as_of", "snapshot_id", "score", "band", "unscorable_reason")
+    return [{k: r[k] for k in keep} for r in rows]
+
+
+# File items of alternative data (the ledger's payment events: scoring/alternative.py)
+ALTERNATIVE_KINDS = ("bill",)
+
+
+def _items_shown(erased: bool) -> str:
+    """SQL: the file items shown; ``erased``: the file's alternative data was erased after
+    the snapshot was made, so its bills, still in the copy, are not."""
+    if not erased:
+        return "TRUE"
+    return "kind NOT IN (" + ", ".join(f"'{k}'" for k in ALTERNATIVE_KINDS) + ")"
 
 
 # Columns of file_items a serving copy published before ageing-off lacks, and their value then.
@@ -140,15 +207,18 @@ def reported(pub: Published) -> str:
     return "aged_off_on IS NULL" if "aged_off_on" in _file_item_columns(pub) else "true"
 
 
-def file_items(pub: Published, person_id: str) -> dict[str, list[dict[str, Any]]]:
+def file_items(
+    pub: Published, person_id: str, erased: bool = False
+) -> dict[str, list[dict[str, Any]]]:
     """The whole file as of the snapshot, grouped by furnisher: what is no longer reported
-    (aged off) too, marked with ``aged_off_on``, for the person's own eyes."""
+    (aged off) too, marked with ``aged_off_on``, for the person's own eyes (without its
+    alternative data when ``erased``: :func:`_items_shown`)."""
     rows = _rows(
         pub,
         f"""SELECT furnisher, feed, kind, item_id, title, status, amount,
             credit_limit, opened, closed, last_date, months, history, len(record_ids) AS records,
             record_ids[1] AS latest_record_id, {_ageing_columns(pub)}
-        FROM file_items WHERE person_id = ?
+        FROM file_items WHERE person_id = ? AND {_items_shown(erased)}
         ORDER BY furnisher, CASE kind WHEN 'account' THEN 0 WHEN 'bill' THEN 1
                  WHEN 'public_record' THEN 2 ELSE 3 END, last_date DESC""",
         [person_id],
@@ -202,9 +272,9 @@ def reason_records(
     return out
 
 
-def file_summary(pub: Published, person_id: str) -> dict[str, Any]:
+def file_summary(pub: Published, person_id: str, erased: bool = False) -> dict[str, Any]:
     """What a lender sees of the file: counts and totals, not the records, and nothing no
-    longer reported (aged off)."""
+    longer reported (aged off) (``erased``: see :func:`file_items`)."""
     rows = _rows(
         pub,
         f"""SELECT
@@ -222,7 +292,7 @@ def file_summary(pub: Published, person_id: str) -> dict[str, Any]:
             count(*) FILTER (kind = 'public_record' AND status = 'unresolved')
                 AS public_records_unresolved,
             min(opened) AS oldest_opened
-        FROM file_items WHERE person_id = ? AND {reported(pub)}""",
+        FROM file_items WHERE person_id = ? AND {reported(pub)} AND {_items_shown(erased)}""",
         [pub.as_of, person_id],
     )
     row = rows[0] if rows else {}

@@ -18,9 +18,15 @@ LEDGER: dict[str, LedgerMapping] = {
     ),
     "northbank_inquiries": LedgerMapping(event="inquiry", event_date="inquiry_date"),
     "crestline_inquiries": LedgerMapping(event="inquiry", event_date="inquiry_date"),
-    "brightwater_utility": LedgerMapping(event="payment", kind="utility", event_date="due_date"),
-    "metrotel_telecom": LedgerMapping(event="payment", kind="telecom", event_date="due_date"),
-    "rentright_rent": LedgerMapping(event="payment", kind="rent", event_date="period"),
+    "brightwater_utility": LedgerMapping(
+        event="payment", kind="utility", alternative=True, event_date="due_date"
+    ),
+    "metrotel_telecom": LedgerMapping(
+        event="payment", kind="telecom", alternative=True, event_date="due_date"
+    ),
+    "rentright_rent": LedgerMapping(
+        event="payment", kind="rent", alternative=True, event_date="period"
+    ),
     "county_court_records": LedgerMapping(
         event="public_record", kind_from="case_type", event_date="filed_date"
     ),

@@ -66,7 +66,7 @@ def write_persons(
                p.ssn, p.sex, p.married_name, m.d AS name_change_date, p.phone, p.email,
                addr.addresses, t.latent_risk, t.monthly_hazard, t.pd_12m, t.default_12m,
                t.defaulted_before_as_of, t.default_month, t.has_tradeline,
-               t.has_alternative_data, t.has_any_record,
+               t.has_alternative_data, t.has_any_record, t.consents_alternative_data,
                t.twin_of::BIGINT AS twin_of, t.jr_sr_of::BIGINT AS jr_sr_of
         FROM persons p JOIN truth_raw t USING (person_id) JOIN addr USING (person_id)
         LEFT JOIN month_t m ON m.m = p.marry_month

@@ -268,3 +268,19 @@ def test_an_operator_records_a_consent_the_person_asked_for(service: Service) ->
         "/api/v1/audit", params={"limit": 1000}, headers=service.api("audrey")
     ).json()
     assert any(e["action"] == "give consent" and e["subject"] == pid for e in audit)
+
+
+def test_the_persons_export_holds_every_consent_change(service: Service) -> None:
+    from tests.service.test_export import _validate
+
+    _, rhea = _riser(service)
+    service.client.put(URL, json={"given": True}, headers=rhea)
+    service.client.put(URL, json={"given": False}, headers=rhea)
+    export = service.client.get("/api/v1/me/export", headers=rhea).json()
+    _validate(export)
+    changes = service.client.get(URL, headers=rhea).json()["changes"]
+    assert [c["change"] for c in export["consents"]] == [c["change"] for c in changes]
+    assert [c["change"] for c in export["consents"]][:2] == ["withdrawn", "opted in"]
+    assert export["counts"]["consents"] == len(changes)
+    page = service.client.get("/me/export", headers=rhea).text
+    assert 'id="consents"' in page and "opted in" in page

@@ -25,7 +25,7 @@ from sqlalchemy import and_, not_
 from sqlalchemy.orm import Session, sessionmaker
 
 from openbureau.engine import Engine
-from openbureau.service import audit, disputes, notices, statements, views
+from openbureau.service import audit, consent, disputes, notices, statements, views
 from openbureau.service.export_schema import FORMAT, VERSION, FileExport
 from openbureau.service.store import AuditEntry
 
@@ -119,6 +119,11 @@ def disputes_part(held: Held) -> list[dict[str, Any]]:
     return disputes.of_person(held.store, held.ids)
 
 
+def consents_part(held: Held) -> list[dict[str, Any]]:
+    """Every change of the person's consent to alternative data, newest first."""
+    return consent.changes(held.store, held.ids)
+
+
 def reads_part(held: Held) -> list[dict[str, Any]]:
     """The file's access log, newest first, refusals included, as the person is shown it:
     every read but anonymous calls and a person's reads of another file (``MAX_READS + 1`` at
@@ -147,6 +152,7 @@ SECTIONS: dict[str, Callable[[Held], Any]] = {
     "notices": notices_part,
     "reads": reads_part,
     "disputes": disputes_part,
+    "consents": consents_part,
 }
 
 
@@ -203,11 +209,11 @@ def build_export(
             "statements": len(parts["statements"]),
             "notices": len(parts["notices"]),
             "disputes": len(parts["disputes"]),
+            "consents": len(parts["consents"]),
             "reads": len(parts["reads"]),
             "refusals": sum(1 for e in parts["reads"] if e["outcome"] == "denied"),
         },
         **parts,
         "reads_truncated": truncated,
-        "consents": [],
     }
     return FileExport.model_validate(body).model_dump(mode="json")

@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from openbureau.service.api_consent import ConsentChangeOut
 from openbureau.service.api_rights import NoticeOut
 from openbureau.service.disputes_api import DisputeOut
 from openbureau.service.schemas import FileEvent, IdentityRecord, Reason, UtcDateTime
@@ -23,11 +24,6 @@ from openbureau.service.schemas import FileEvent, IdentityRecord, Reason, UtcDat
 FORMAT = "openbureau.file-export"
 VERSION = 1
 SCHEMA_PATH = Path("docs") / "export.schema.json"
-# (the warehouse's times are UTC, as the store's: the export says so)
-NOT_YET = (
-    "Not yet recorded by this bureau version: always empty here. A later version fills it "
-    "(and raises ``version``)."
-)
 
 FieldValue = str | int | float | bool | dt.date | None
 
@@ -72,6 +68,7 @@ class Counts(_Out):
     statements: int
     notices: int
     disputes: int
+    consents: int
     reads: int = Field(description="entries of the access log, refusals included")
     refusals: int
 
@@ -228,7 +225,10 @@ class FileExport(_Out):
         description="every dispute of a record or a link on the file, newest first, with its "
         "steps, outcome and the score before and after"
     )
-    consents: list[Any] = Field(max_length=0, description="Consent changes. " + NOT_YET)
+    consents: list[ConsentChangeOut] = Field(
+        description="every change of the person's consent to alternative data (utility, "
+        "telecom and rent payments) counting, newest first, with any erasure asked for"
+    )
 
 
 def json_schema() -> dict[str, Any]:

@@ -119,6 +119,13 @@ def test_demo_runs_the_pipeline(cli, tmp_path) -> None:
     # one person opts in to alternative data, and their score rises
     consent = re.search(r"9\. Consent.*?score (\d+) -> (\d+)", " ".join(res.stdout.split()))
     assert consent and int(consent[2]) > int(consent[1]), res.stdout
+    # a dispute the furnisher answers: the person rescored at once, before and after shown
+    dispute = re.search(
+        r"10\. Dispute .*? disputes an inquiry .*? the furnisher deletes it \(deleted\): score "
+        r"(\d+|None) -> (\d+|None), at once",
+        " ".join(res.stdout.split()),
+    )
+    assert dispute, res.stdout
     again = cli("demo", "--persons", "300", "--dir", tmp_path / "demo")
     assert again.exit_code == 2 and "--replace" in again.stderr
     assert cli("demo", "--persons", "300", "--dir", tmp_path / "demo", "--replace").exit_code == 0

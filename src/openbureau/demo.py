@@ -198,6 +198,7 @@ def service_demo(root: Path, persons: list[str], *, console: Console) -> None:
     app = create_app(root)  # migrates the store, makes the signing key
     ctx = app.state.ctx
     riser = _consent_riser(ctx.published(), exclude=persons)
+    disputed = _disputed_inquiry(ctx.published(), persons)
     accounts: list[tuple[str, str, str | None, str | None]] = [
         ("admin", "admin", None, None),
         ("auditor", "auditor", None, None),
@@ -206,6 +207,10 @@ def service_demo(root: Path, persons: list[str], *, console: Console) -> None:
     accounts += [(f"person{i}", "person", pid, None) for i, pid in enumerate(persons, 1)]
     if riser is not None:  # (the person who opts in to alternative data below)
         accounts.append((f"person{len(persons) + 1}", "person", riser, None))
+    if disputed is not None:  # (the person who disputes below, and the furnisher answering)
+        if disputed[0] not in persons and disputed[0] != riser:
+            accounts.append((f"person{len(accounts) - 2}", "person", disputed[0], None))
+        accounts.append(("furnisher", "furnisher", None, disputed[2]))
     lines = []
     made = {}
     with ctx.store() as session:
@@ -222,6 +227,7 @@ def service_demo(root: Path, persons: list[str], *, console: Console) -> None:
             lines.append(f"{username:10} {password:22} {role:8} {pid or org or ''}")
         session.commit()
         opting = {u: (a.id, a.person_id) for u, a in made.items() if a.person_id == riser}
+        by_person = {a.person_id: u for u, a in made.items() if a.person_id}
     path = root / "service" / "demo-accounts.txt"
     path.write_text(
         "username   password               role     sees\n" + "\n".join(lines) + "\n",
@@ -237,6 +243,8 @@ def service_demo(root: Path, persons: list[str], *, console: Console) -> None:
     )
     for username, (account_id, pid) in opting.items():
         consent_demo(ctx, Principal(account_id, username, "person", pid, None, "session"), console)
+    if disputed is not None:
+        dispute_demo(ctx, by_person[disputed[0]], "furnisher", disputed, console)
 
 
 def _consent_riser(pub: Any, exclude: list[str]) -> str | None:
@@ -255,6 +263,80 @@ def _consent_riser(pub: Any, exclude: list[str]) -> str | None:
     finally:
         cur.close()
     return str(row[0]) if row else None
+
+
+def _disputed_inquiry(pub: Any, persons: list[str]) -> tuple[str, str, str] | None:
+    """(person id, record id, furnisher) of the inquiry the demo's dispute names: one that is
+    the only record behind an inquiry reason of a scored person (so its deletion shows in the
+    score), the first person shown who has one first; else any inquiry; or None."""
+    from openbureau.scoring.factors import INQUIRY_FACTORS
+
+    if pub is None:
+        return None
+    inquiry_factors = ", ".join(f"'{f}'" for f in sorted(INQUIRY_FACTORS))
+    cur = pub.cursor()
+    try:
+        row = cur.execute(
+            f"""WITH rs AS (
+                  SELECT person_id, unnest(reasons) AS r FROM scores
+                  WHERE snapshot_id = ? AND score IS NOT NULL),
+                candidates AS (
+                  SELECT rs.person_id, rs.r.record_ids[1] AS record_id, 0 AS rank
+                  FROM rs WHERE rs.r.factor IN ({inquiry_factors}) AND len(rs.r.record_ids) = 1
+                  UNION ALL
+                  SELECT f.person_id, f.record_ids[1], 1 FROM file_items f
+                  JOIN scores s ON s.person_id = f.person_id AND s.snapshot_id = ?
+                  WHERE f.kind = 'inquiry' AND s.score IS NOT NULL)
+            SELECT c.person_id, c.record_id, f.furnisher FROM candidates c
+            JOIN file_items f ON f.person_id = c.person_id AND f.kind = 'inquiry'
+             AND list_contains(f.record_ids, c.record_id)
+            ORDER BY c.rank, coalesce(list_position(?, c.person_id), 1000000), md5(c.person_id)
+            LIMIT 1""",
+            [pub.snapshot_id, pub.snapshot_id, persons],
+        ).fetchone()
+    finally:
+        cur.close()
+    return (str(row[0]), str(row[1]), str(row[2])) if row else None
+
+
+def dispute_demo(
+    ctx: Any,
+    person: str,
+    furnisher: str,
+    disputed: tuple[str, str, str],
+    console: Console,
+) -> None:
+    """The person disputes an inquiry on their file as not theirs; its furnisher answers that
+    it was reported in error and deletes it: the person is rescored at once (before, after)."""
+    from openbureau.service import disputes, views
+
+    desk, pub = ctx.dispute_desk(), ctx.published()
+    person_id, record_id, org = disputed
+    filed = disputes.file_record_dispute(
+        desk,
+        pub,
+        views.merged_into(pub, person_id),
+        person,
+        "not_mine",
+        "I never applied for credit there.",
+        record_id,
+    )
+    done = disputes.answer(
+        desk,
+        ctx.published(),
+        disputes.furnishers_of(org),
+        furnisher,
+        filed["dispute_id"],
+        "deleted",
+        None,
+        "Reported in error; deleted.",
+    )
+    console.print(
+        f"\n[bold]10. Dispute[/] {person} ({person_id}) disputes an inquiry by {org} as not "
+        f"theirs ({record_id}); the furnisher deletes it ({done['state']}): score "
+        f"{done['score_before']} -> [bold]{done['score_after']}[/], at once (left "
+        f"unanswered until {str(done['due_at'])[:10]}, it would have stopped counting anyway)"
+    )
 
 
 def consent_demo(ctx: Any, who: Any, console: Console) -> None:

@@ -50,12 +50,12 @@ def _decline(service: Service, person: str, user: str = "lena", **body: Any) -> 
     )
 
 
-def _add_lender(service: Service, username: str, organisation: str) -> None:
+def _add_lender(service: Service, username: str, organisation: str, role: str = "lender") -> None:
     with open_store(service.store_url)() as session:
         account = create_account(
             session,
             username=username,
-            role="lender",
+            role=role,
             password=PASSWORD,
             organisation=organisation,
         )
@@ -183,14 +183,16 @@ def test_a_decline_is_refused_without_a_read_for_an_unknown_person_or_a_wrong_sc
 def test_only_the_person_the_issuing_lender_and_auditors_see_a_notice(bureau: Service) -> None:
     service, pid = bureau, bureau.served.person
     _add_lender(service, "lars", "Southwind Credit")
+    _add_lender(service, "fern", "Northbank", role="furnisher")
     looked = _declined(service, pid)
     made = _decline(
         service, pid, snapshot_id=looked["snapshot_id"], score=looked["score"], reference="Q-1"
     ).json()
     url = made["api_url"]
     allowed = {"pat", "lena", "audrey", "ada"}
-    for user in ("pat", "quinn", "lena", "lars", "audrey", "ada"):
-        params = {"purpose": "dispute_investigation"} if user in ("audrey", "ada") else {}
+    for user in ("pat", "quinn", "lena", "lars", "fern", "audrey", "ada"):
+        # (a furnisher stating an auditor's purpose is still no auditor)
+        params = {"purpose": "dispute_investigation"} if user in ("fern", "audrey", "ada") else {}
         r = service.client.get(url, params=params, headers=service.api(user))
         assert r.status_code == (200 if user in allowed else 403), (user, r.text)
     assert service.client.get(url, headers=service.api("audrey")).status_code == 422
@@ -220,6 +222,7 @@ def test_only_the_person_the_issuing_lender_and_auditors_see_a_notice(bureau: Se
     log = service.client.get("/api/v1/me/access", headers=service.api("pat")).json()["entries"]
     reads = [(e["actor"], e["outcome"]) for e in log if e["action"] == "read adverse action notice"]
     assert ("lars", "denied") in reads and ("audrey", "allowed") in reads
+    assert ("fern", "denied") in reads
     assert ("lena", "allowed") in reads and ("audrey", "denied") in reads
 
 

@@ -276,6 +276,9 @@ def read(
             ctx.audit(who, READ, subject=subject, outcome="denied", detail=detail)
             raise ApiError(403, "forbidden", "another lender issued this notice")
         purpose = notice.purpose
+    elif who.role not in ("auditor", "admin"):  # (a furnisher, or any role added later)
+        ctx.audit(who, READ, subject=subject, purpose=purpose, outcome="denied", detail=detail)
+        raise ApiError(403, "forbidden", "only the person, the lender that issued it and auditors")
     elif purpose not in AUDITOR_PURPOSES:
         ctx.audit(who, READ, subject=subject, purpose=purpose, outcome="denied", detail=detail)
         raise ApiError(

@@ -97,3 +97,30 @@ def test_the_person_sees_an_aged_off_item_as_no_longer_reported_and_a_lender_not
         assert r.status_code == 200, r.text
         summary = r.json()["file_summary"]
         assert (summary["accounts"], summary["accounts_not_current"]) == (1, 0)
+
+
+def test_a_republish_ages_items_by_the_periods_the_snapshot_was_scored_with(
+    served: Served, tmp_path: Path
+) -> None:
+    ws = Path(shutil.copytree(served.ws, tmp_path / "ws"))
+    spec = tmp_path / "valley_cu_accounts.yaml"
+    spec.write_text(SPEC)
+    _cli("ingest", spec, cu_file(tmp_path / "cu.csv"), "-w", ws)
+    _cli("link", "-w", ws, "--model", ws / "models" / "linkage-model.json")
+    _cli("score", "--as-of", "2025-12-31", "-w", ws)  # (the charge-off aged off 2024-01-10)
+    # bureau.toml changed afterwards: a republish of that snapshot keeps its own periods
+    toml = ws / "bureau.toml"
+    text = toml.read_text()
+    assert 'charged_off = "7y"' in text and 'delinquency = "7y"' in text
+    toml.write_text(
+        text.replace('charged_off = "7y"', 'charged_off = "10y"').replace(
+            'delinquency = "7y"', 'delinquency = "10y"'
+        )
+    )
+    _cli("publish", "-w", ws)
+    served_copy = ws / "serving" / (ws / "serving" / "CURRENT").read_text().strip()
+    with duckdb.connect(str(served_copy), read_only=True) as con:
+        aged = con.execute(
+            "SELECT aged_off_on FROM file_items WHERE item_id = 'Valley Credit Union:A1'"
+        ).fetchall()
+    assert [str(d) for (d,) in aged] == ["2024-01-10"]

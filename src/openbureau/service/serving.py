@@ -243,7 +243,7 @@ def republish(engine: Engine, workspace: Path, snapshot_id: str) -> Path:
     split, its file IDs and ID history."""
     from openbureau.ledger.features import compute_features
     from openbureau.scoring.factors import add_custom_features
-    from openbureau.scoring.score import ensure_schema, snapshot_ageing
+    from openbureau.scoring.score import ensure_schema, snapshot_ageing, snapshot_alt_card
     from openbureau.workspace import Workspace
 
     card, as_of = snapshot_card(engine, snapshot_id)
@@ -257,15 +257,23 @@ def republish(engine: Engine, workspace: Path, snapshot_id: str) -> Path:
     # they were recorded)
     ageing = snapshot_ageing(engine, snapshot_id) or Workspace.open(workspace).settings.ageing
     compute_features(engine, as_of, into="publish_features", known_at=known_at, ageing=ageing)
+    # (the custom factors of both scorecards the snapshot scored with, as it had them)
+    alt = snapshot_alt_card(engine, snapshot_id)
+    customs = {
+        f.name: f.custom
+        for c in (card, *([alt] if alt is not None else []))
+        for f in c.factors
+        if f.custom is not None
+    }
     add_custom_features(
         engine,
         "publish_features",
         as_of,
-        [(f.name, f.custom) for f in card.factors if f.custom is not None],
+        list(customs.items()),
         known_at=known_at,
         ageing=ageing,
     )
-    return publish_snapshot(engine, workspace, snapshot_id, "publish_features")
+    return publish_snapshot(engine, workspace, snapshot_id, "publish_features", ageing=ageing)
 
 
 def remove_leftovers(folder: Path) -> None:

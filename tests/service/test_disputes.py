@@ -301,9 +301,20 @@ def test_bad_disputes_are_refused_in_one_line(disputed: Service) -> None:
         assert r.status_code == status and r.json()["error"]["code"] == code, (more, r.text)
         assert "\n" not in r.json()["error"]["message"]
     ok = _file(
-        service, rid, attachment_name="scan.png", attachment_base64=base64.b64encode(png).decode()
+        service,
+        rid,
+        attachment_name="čšž 文件.png",
+        attachment_base64=base64.b64encode(png).decode(),
     )
     assert ok.status_code == 201 and ok.json()["attachments"][0]["media_type"] == "image/png"
+    # a name outside Latin-1 is kept, and the file still downloads (RFC 6266's filename*)
+    named = service.client.get(ok.json()["attachments"][0]["url"], headers=service.api("pat"))
+    assert named.status_code == 200 and named.content == png
+    assert ok.json()["attachments"][0]["filename"] == "čšž_文件.png"
+    assert named.headers["content-disposition"] == (
+        'attachment; filename="______.png"; '
+        "filename*=UTF-8''%C4%8D%C5%A1%C5%BE_%E6%96%87%E4%BB%B6.png"
+    )
     again = _file(service, rid)
     assert again.status_code == 409 and again.json()["error"]["code"] == "already_disputed"
     # another person's dispute is not theirs to add to

@@ -7,7 +7,9 @@ furnisher's read of their dispute; every refusal is audited too.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import Response
@@ -276,11 +278,15 @@ def get_attachment(
     )
     if file is None:
         raise ApiError(404, "no_attachment", f"no attachment {attachment_id} you may read")
+    # (a header is Latin-1: an ASCII name, and the name as sent in RFC 6266's UTF-8 form)
+    plain = re.sub(r"[^A-Za-z0-9._-]", "_", file.filename) or "attachment"
     return Response(
         file.data,
         media_type=file.media_type,
         headers={
-            "Content-Disposition": f'attachment; filename="{file.filename}"',
+            "Content-Disposition": (
+                f"attachment; filename=\"{plain}\"; filename*=UTF-8''{quote(file.filename)}"
+            ),
             "X-Content-Type-Options": "nosniff",
         },
     )

@@ -544,3 +544,118 @@ def test_the_persons_export_holds_their_disputes_with_every_step(disputed: Servi
     assert [s["step"] for s in held["steps"]] == [s["step"] for s in d["steps"]]
     page = service.client.get("/me/export", headers=service.api("pat")).text
     assert "Not my inquiry." in page and 'id="disputes"' in page
+
+
+def _fail_once(monkeypatch: pytest.MonkeyPatch, error: Exception) -> list[int]:
+    """The person-level rescore raises ``error`` the first time, then runs as it does; the
+    calls made."""
+    from openbureau.governance import disputes as rules
+
+    real, calls = rules.rescore_persons, []
+
+    def rescore(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 1:
+            raise error
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(rules, "rescore_persons", rescore)
+    return calls
+
+
+@pytest.mark.parametrize("outcome", ["corrected", "deleted"])
+def test_a_failed_rescore_waits_and_the_retry_changes_the_ledger_once(
+    disputed: Service, monkeypatch: pytest.MonkeyPatch, outcome: str
+) -> None:
+    from typer.testing import CliRunner
+
+    from openbureau.cli import app
+    from openbureau.governance.factor_guard import FactorRefused
+
+    service = disputed
+    if outcome == "corrected":  # (an error of no kind foreseen: no 500, the dispute waits)
+        rid, furnisher = _record(service, "account")
+        d = _file(service, rid, reason="wrong_value", statement="My balance was paid down.").json()
+        with open_store(service.store_url)() as session:
+            acct = create_account(
+                session,
+                username="acme",
+                role="furnisher",
+                password=PASSWORD,
+                organisation=furnisher,
+            )
+            who = {"Authorization": f"Bearer {issue_api_key(session, acct, with_account=True)}"}
+            session.commit()
+        body: dict[str, Any] = {"outcome": "corrected", "changes": {"balance": "0"}}
+        calls = _fail_once(monkeypatch, RuntimeError("the scoring engine fell over\nat line 2"))
+    else:
+        rid, _ = _record(service, "inquiry")
+        d = _file(service, rid).json()
+        who, body = service.api("fred"), {"outcome": "deleted"}
+        calls = _fail_once(monkeypatch, FactorRefused("factor guard: refused for the test"))
+    r = service.client.post(
+        f"/api/v1/furnisher/disputes/{d['dispute_id']}/answer", json=body, headers=who
+    )
+    assert r.status_code == 200, r.text
+    waits = r.json()
+    assert waits["state"] == outcome and not waits["applied"] and calls == [1]
+    assert [s["step"] for s in waits["steps"]] == ["filed", outcome, "applied", "waiting"]
+    reason = waits["steps"][-1]["detail"]
+    assert "\n" not in reason and ("fell over" in reason or "refused for the test" in reason)
+
+    def changes() -> list[tuple[Any, ...]]:
+        if outcome == "corrected":
+            return _ledger(
+                service,
+                "SELECT event_id FROM ledger_account_status WHERE correction_reason LIKE ?",
+                [f"dispute {d['dispute_id']}:%"],
+            )
+        return _ledger(
+            service, "SELECT suppression_id FROM ledger_suppressions WHERE record_id = ?", [rid]
+        )
+
+    made = changes()
+    assert len(made) == 1, made
+    res = CliRunner().invoke(
+        app, ["disputes", "apply", "-w", str(service.served.ws), "--store", service.store_url]
+    )
+    assert res.exit_code == 0 and "1 resolution(s) applied" in res.output, res.output
+    assert changes() == made  # (rescored only: no second version, no second suppression)
+    done = service.client.get("/api/v1/me/disputes", headers=service.api("pat")).json()[0]
+    assert done["applied"] and done["score_after"] is not None and len(calls) == 2
+    assert [s["step"] for s in done["steps"]][-3:] == ["applied", "waiting", "rescored"]
+
+
+def test_a_not_mine_dispute_is_applied_whole_or_not_at_all(disputed: Service) -> None:
+    """An account's records stop counting together: one of them gone from the ledger, none is
+    suppressed, and the dispute waits saying which."""
+    service = disputed
+    con = _serving(service.served.ws)
+    try:
+        kind, records = con.execute(
+            """SELECT kind, list_sort(record_ids) FROM file_items WHERE person_id = ?
+               AND kind IN ('account', 'bill') AND len(record_ids) >= 2
+               ORDER BY len(record_ids) DESC, item_id LIMIT 1""",
+            [service.served.person],
+        ).fetchone()
+    finally:
+        con.close()
+    d = _file(service, records[0]).json()
+    assert d["record_ids"] == records, d
+    # (the last record, suppressed last, is no longer in the ledger)
+    table = "ledger_account_status" if kind == "account" else "ledger_payments"
+    con = duckdb.connect(str(service.served.ws / "warehouse.duckdb"))
+    try:
+        con.execute(f"DELETE FROM {table} WHERE record_id = ?", [records[-1]])
+    finally:
+        con.close()
+    ctx = service.client.app.state.ctx
+    ctx.clock = lambda: dt.datetime.fromisoformat(d["filed_at"][:19]) + dt.timedelta(days=31)
+    mine = service.client.get("/api/v1/me/disputes", headers=service.api("pat")).json()[0]
+    assert mine["state"] == "expired" and not mine["applied"], mine
+    assert mine["steps"][-1]["step"] == "waiting" and records[-1] in mine["steps"][-1]["detail"]
+    assert _ledger(
+        service,
+        "SELECT count(*) FROM ledger_suppressions WHERE list_contains(?, record_id)",
+        [records],
+    ) == [(0,)]

@@ -33,6 +33,7 @@ from openbureau.engine import Engine
 from openbureau.errors import UserError
 from openbureau.ingest.bounds import TARGET_BOUNDS, TYPE_BOUNDS, DateBounds, NumberBounds
 from openbureau.ledger._schema import AMOUNT, EVENTS, EventTable
+from openbureau.ledger.build import upgrade_schema
 from openbureau.ledger.corrections import correct_record, suppress_record
 from openbureau.scoring.scorecard import Scorecard
 
@@ -176,29 +177,42 @@ def apply_outcome(
     record_ids: list[str],
     changes: dict[str, Any] | None = None,
 ) -> str:
-    """Make ``outcome`` of dispute ``dispute_id`` true in the ledger; returns what was done,
-    in words (the new version's event id, the suppressions placed).
+    """Make ``outcome`` of dispute ``dispute_id`` true in the ledger, all or nothing (one
+    transaction: every record's suppression, or the correction); returns what was done, in
+    words (the new version's event id, the suppressions placed).
 
     Raises:
         UserError: an outcome that is not a furnisher's answer or an expiry, a correction
-            that fails its checks, or a record not in the ledger.
+            that fails its checks, or a record not in the ledger (then nothing is changed).
     """
     if outcome == "verified":
         return "nothing changed: the record stands"
-    if outcome == "corrected":
-        table, _, _ = event_of(engine, record_id)
-        checked = check_changes(table, changes or {})
-        new_id = correct_record(
-            engine, record_id, checked, f"dispute {dispute_id}: corrected by the furnisher"
-        )
-        return f"new version {new_id} of record {record_id}"
-    if outcome in ("deleted", "expired"):
+    if outcome not in ("corrected", "deleted", "expired"):
+        raise UserError(f"outcome {outcome!r} is not one of {', '.join(OUTCOMES)}")
+    upgrade_schema(engine)  # (outside the transaction: the tables it may add)
+    with engine.transaction():
+        if outcome == "corrected":
+            table, _, _ = event_of(engine, record_id)
+            checked = check_changes(table, changes or {})
+            new_id = correct_record(
+                engine,
+                record_id,
+                checked,
+                f"dispute {dispute_id}: corrected by the furnisher",
+                in_transaction=True,
+            )
+            return f"new version {new_id} of record {record_id}"
         placed = []
         for rid in record_ids:
-            sid = suppress_record(engine, rid, "disputed", note=f"dispute {dispute_id}: {outcome}")
+            sid = suppress_record(
+                engine,
+                rid,
+                "disputed",
+                note=f"dispute {dispute_id}: {outcome}",
+                in_transaction=True,
+            )
             placed.append(f"{sid} ({rid})")
         return "suppressed: " + ", ".join(placed)
-    raise UserError(f"outcome {outcome!r} is not one of {', '.join(OUTCOMES)}")
 
 
 def split_file(
@@ -236,9 +250,14 @@ def split_file(
         overrides=[Override("split", a, b) for a in disputed for b in kept],
     )
     build_ledger(engine)
+    return files_of(engine, [*disputed, *kept])
+
+
+def files_of(engine: Engine, identity_ids: list[str]) -> dict[str, str]:
+    """Per identity id, the person id whose file it is in now (the person index)."""
     rows = engine.query(
         "SELECT identity_id, person_id FROM person_index WHERE list_contains(?, identity_id)",
-        [[*disputed, *kept]],
+        [identity_ids],
     )
     return {str(i): str(p) for i, p in rows}
 
@@ -338,6 +357,7 @@ __all__ = [
     "check_item_changes",
     "due_at",
     "event_of",
+    "files_of",
     "rescore_persons",
     "split_file",
 ]

@@ -11,12 +11,16 @@ Each is dated with the time it was made (the new version's ``recorded_at``, the 
 ``created_at`` and ``lifted_at``), and the replaced version's earlier standing is kept in
 ``ledger_version_states``: features computed as known at an earlier time see none of it.
 
+Each runs in a transaction of its own, or (``in_transaction=True``) in the caller's
+``engine.transaction()``, so that several changes stand or fall together (a dispute's).
+
 A record is a furnisher's report (its ``record_id``, see ``_schema``); the loaded row of a later
 batch that superseded it (its ``loaded_record_id``) names the same record here.
 """
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from openbureau.engine import Engine
@@ -83,13 +87,21 @@ def _find_version(engine: Engine, event_id: str, to_correct: bool) -> tuple[Even
     raise UserError(f"event {event_id!r} is not in the ledger")
 
 
-def correct_record(engine: Engine, record_id: str, changes: dict[str, Any], reason: str) -> str:
+def correct_record(
+    engine: Engine,
+    record_id: str,
+    changes: dict[str, Any],
+    reason: str,
+    *,
+    in_transaction: bool = False,
+) -> str:
     """Add a corrected version of ``record_id``'s event; returns the new event id.
 
     ``record_id`` names the report (its record id, or a version's loaded record id), whose
     current version is corrected; or one version by its event id (``B000001.7~1``), to correct
     a version a furnisher's newer report replaced: features as of a date before that report
     read it. The corrected version takes the place of the one it corrects, over the same days.
+    ``in_transaction``: the caller holds a transaction, which this joins.
 
     Raises:
         UserError: unknown record, a field that is not a correctable event field, no reason.
@@ -114,7 +126,7 @@ def correct_record(engine: Engine, record_id: str, changes: dict[str, Any], reas
     replace = ", ".join(f"CAST(? AS {_type(table, n)}) AS {n}" for n in changes)
     # a corrected value is read: it is no longer unreadable
     fields = ", ".join("'" + n + "'" for n in changes)
-    with engine.transaction():
+    with _transaction(engine, in_transaction):
         version = 1 + int(
             engine.scalar(
                 f"SELECT max(version) FROM {table.table} WHERE record_id = ?", [record_id]
@@ -146,22 +158,30 @@ def correct_record(engine: Engine, record_id: str, changes: dict[str, Any], reas
     return new_id
 
 
+def _transaction(engine: Engine, joined: bool) -> AbstractContextManager[None]:
+    """A transaction of its own, or none: ``joined``, the caller's holds the change."""
+    return nullcontext() if joined else engine.transaction()
+
+
 def _type(table: EventTable, name: str) -> str:
     if name in ("event_date", "reported_date"):
         return "DATE"
     return next(c.sql_type for c in table.columns if c.name == name).split()[0]
 
 
-def suppress_record(engine: Engine, record_id: str, reason: str, note: str = "") -> int:
+def suppress_record(
+    engine: Engine, record_id: str, reason: str, note: str = "", *, in_transaction: bool = False
+) -> int:
     """Keep a record out of features and scores, whichever of its versions is current (a
-    furnisher's later report of it included); returns the suppression id."""
+    furnisher's later report of it included); returns the suppression id.
+    ``in_transaction``: the caller holds a transaction, which this joins."""
     upgrade_schema(engine)
     if reason not in SUPPRESSION_REASONS:
         raise UserError(
             f"suppression reason {reason!r} is not one of {', '.join(SUPPRESSION_REASONS)}"
         )
     _, record_id, _ = _find(engine, record_id)
-    with engine.transaction():
+    with _transaction(engine, in_transaction):
         sid = int(
             engine.scalar("SELECT coalesce(max(suppression_id), 0) + 1 FROM ledger_suppressions")
         )

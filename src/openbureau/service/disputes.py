@@ -20,6 +20,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import json
+import logging
 import re
 import threading
 import time
@@ -55,6 +56,7 @@ MEDIA_TYPES = {  # magic bytes -> the media type stored (from the content, never
     b"\xff\xd8\xff": "image/jpeg",
 }
 MAX_TEXT = 2000
+log = logging.getLogger(__name__)
 # (a single lock: two resolutions in one process do not open the warehouse at once)
 _WAREHOUSE = threading.Lock()
 
@@ -646,13 +648,16 @@ def expire_due(desk: Desk, pub: Published | None) -> list[int]:
 
 def apply(desk: Desk, pub: Published | None, dispute_id: int) -> bool:
     """Make a resolved dispute's outcome true in the warehouse and rescore the person; False
-    (and a step saying so) when the warehouse is busy or no snapshot is served."""
+    (and a step saying so) when the warehouse is busy, no snapshot is served or a step fails.
+
+    The ledger change is made once, all or nothing, and recorded at once (``ledger_change``
+    and the ``applied`` step); a retry (``openbureau disputes apply``) then only rescores."""
     with desk.store() as session:
         d = session.get(Dispute, dispute_id)
         if d is None or d.state == "open" or d.applied_at is not None:
             return True
         person_id, record_id, record_ids = d.person_id, d.record_id, json.loads(d.record_ids)
-        kind = d.kind
+        kind, done = d.kind, d.ledger_change  # (done: the ledger change, once made)
         outcome, changes = d.state, json.loads(d.changes) if d.changes else None
     if pub is None:
         _wait(desk, dispute_id, "no score snapshot is published yet")
@@ -662,17 +667,21 @@ def apply(desk: Desk, pub: Published | None, dispute_id: int) -> bool:
     split = kind == "link" and outcome in ("split", "expired")
     try:
         with warehouse(desk.workspace) as engine:
+            if done is None:
+                if split:
+                    rules.split_file(engine, desk.workspace, pid, record_ids)
+                    done = f"split off the file: {', '.join(record_ids)} (now in another file)"
+                elif kind == "link":
+                    done = "nothing changed: the file stands"
+                else:
+                    done = rules.apply_outcome(
+                        engine, dispute_id, outcome, record_id, record_ids, changes
+                    )
+                _changed(desk, dispute_id, done)
+            others: list[str] = []
             if split:
-                now_in = rules.split_file(engine, desk.workspace, pid, record_ids)
-                others = sorted({now_in[i] for i in record_ids if now_in.get(i) != pid})
-                done = f"split off the file: {', '.join(record_ids)} (now in another file)"
-            elif kind == "link":
-                others, done = [], "nothing changed: the file stands"
-            else:
-                others = []
-                done = rules.apply_outcome(
-                    engine, dispute_id, outcome, record_id, record_ids, changes
-                )
+                now_in = rules.files_of(engine, record_ids)
+                others = sorted({now_in[i] for i in record_ids if now_in.get(i, pid) != pid})
             started = time.perf_counter()
             known_at, rows = rules.rescore_persons(
                 engine, pub.card, pub.as_of, pub.snapshot_id, [pid, *others]
@@ -688,6 +697,11 @@ def apply(desk: Desk, pub: Published | None, dispute_id: int) -> bool:
     except UserError as exc:
         _wait(desk, dispute_id, f"not applied: {exc}")
         return False
+    except Exception as exc:  # (the resolution stands: `disputes apply` finishes it later)
+        log.exception("dispute %s: applying it failed", dispute_id)
+        first = (str(exc).splitlines() or [""])[0]
+        _wait(desk, dispute_id, f"not applied: {type(exc).__name__}: {first}")
+        return False
     rescored = {r["person_id"]: r for r in rows}
     rows = [rescored[p] for p in [pid, *others] if p in rescored]
     row = rows[0] if rows else None
@@ -698,9 +712,8 @@ def apply(desk: Desk, pub: Published | None, dispute_id: int) -> bool:
     with desk.store() as session:
         d = session.get(Dispute, dispute_id)
         assert d is not None
-        d.applied_at, d.ledger_change = utcnow(), done
+        d.applied_at = utcnow()
         d.score_before, d.score_after = score_before, score_after
-        _step(session, dispute_id, "bureau", "bureau", "applied", done)
         for r in rows:  # (a split: the person's file and the part split off)
             session.add(
                 PersonRescore(
@@ -744,6 +757,16 @@ def apply_waiting(desk: Desk, pub: Published | None) -> list[int]:
             ).scalars()
         )
     return [d for d in waiting if apply(desk, pub, d)]
+
+
+def _changed(desk: Desk, dispute_id: int, done: str) -> None:
+    """Record that the dispute's ledger change is made (a retry does not make it again)."""
+    with desk.store() as session:
+        d = session.get(Dispute, dispute_id)
+        assert d is not None
+        d.ledger_change = done
+        _step(session, dispute_id, "bureau", "bureau", "applied", done)
+        session.commit()
 
 
 def _wait(desk: Desk, dispute_id: int, why: str) -> None:

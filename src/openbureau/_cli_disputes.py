@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from openbureau._cli_export import EXPORT_PURPOSES
 from openbureau._cli_service import StoreOpt, _store
 from openbureau.cli import WorkspaceOpt, app, console, handles_errors
 from openbureau.errors import UserError
@@ -15,6 +16,11 @@ from openbureau.errors import UserError
 if TYPE_CHECKING:
     from openbureau.service.disputes import Desk
     from openbureau.service.serving import Published
+
+#: Why an operator lists persons' disputes (each listed person sees the read): as for a file
+#: export.
+LIST_PURPOSES = EXPORT_PURPOSES
+LIST_ACTION = "list disputes"
 
 disputes_app = typer.Typer(
     help="Persons' disputes: expire those unanswered in time, apply resolutions, list.",
@@ -105,20 +111,55 @@ def disputes_list(
     workspace: WorkspaceOpt = Path("."),
     store: StoreOpt = None,
     person: Annotated[str | None, typer.Option(help="Only this person's disputes.")] = None,
+    purpose: Annotated[
+        str | None,
+        typer.Option(
+            help="Why you read them (logged, and shown to each person listed): "
+            f"{', '.join(LIST_PURPOSES)}."
+        ),
+    ] = None,
 ) -> None:
-    """Disputes, newest first: state, due date, score before and after."""
+    """Disputes, newest first: state, due date, score before and after. A read of each person
+    listed: in the audit log and their access log as yours (OS user@host), with its purpose."""
     from sqlalchemy import select
 
+    from openbureau.service import audit, bindings
     from openbureau.service.store import Dispute
 
     factory = _store(workspace, store)
+    who = bindings.operator()
+    asked = person.strip().upper() if person else None
+    if purpose not in LIST_PURPOSES:
+        audit.record(
+            factory,
+            actor=who.name,
+            actor_role=who.role,
+            action=LIST_ACTION,
+            subject=asked,
+            purpose=purpose,
+            outcome="denied",
+            detail="no permissible purpose stated",
+        )
+        raise UserError(f"--purpose: state one of {', '.join(LIST_PURPOSES)}")
     with factory() as session:
         query = select(Dispute).order_by(Dispute.id.desc())
-        if person:
-            query = query.where(Dispute.person_id == person.strip().upper())
-        for d in session.execute(query).scalars():
-            console.print(
-                f"{d.id}\t{d.person_id}\t{d.kind}\t{d.reason}\t{d.furnisher or ''}\t{d.state}\t"
-                f"due {d.due_at:%Y-%m-%d}\t{d.score_before} -> {d.score_after}",
-                highlight=False,
-            )
+        if asked:
+            query = query.where(Dispute.person_id == asked)
+        found = list(session.execute(query).scalars())
+    # (logged before they are shown: one entry per person whose disputes are listed)
+    for pid in sorted({d.person_id for d in found}):
+        audit.record(
+            factory,
+            actor=who.name,
+            actor_role=who.role,
+            action=LIST_ACTION,
+            subject=pid,
+            purpose=purpose,
+            detail=f"{sum(d.person_id == pid for d in found)} dispute(s) listed",
+        )
+    for d in found:
+        console.print(
+            f"{d.id}\t{d.person_id}\t{d.kind}\t{d.reason}\t{d.furnisher or ''}\t{d.state}\t"
+            f"due {d.due_at:%Y-%m-%d}\t{d.score_before} -> {d.score_after}",
+            highlight=False,
+        )

@@ -659,3 +659,27 @@ def test_a_not_mine_dispute_is_applied_whole_or_not_at_all(disputed: Service) ->
         "SELECT count(*) FROM ledger_suppressions WHERE list_contains(?, record_id)",
         [records],
     ) == [(0,)]
+
+
+def test_an_operator_listing_disputes_states_a_purpose_and_each_person_sees_the_read(
+    disputed: Service,
+) -> None:
+    from typer.testing import CliRunner
+
+    from openbureau.cli import app
+
+    service = disputed
+    rid, _ = _record(service, "inquiry")
+    d = _file(service, rid).json()
+    args = ["disputes", "list", "-w", str(service.served.ws), "--store", service.store_url]
+    runner = CliRunner()
+    refused = runner.invoke(app, args)
+    assert refused.exit_code == 2 and "--purpose" in refused.output, refused.output
+    assert "Traceback" not in refused.output and str(d["dispute_id"]) not in refused.output
+    listed = runner.invoke(app, [*args, "--purpose", "dispute_investigation"])
+    assert listed.exit_code == 0 and service.served.person in listed.output, listed.output
+    log = service.client.get("/api/v1/me/access", headers=service.api("pat")).json()["entries"]
+    reads = [
+        (e["actor_role"], e["purpose"], e["outcome"]) for e in log if e["action"] == "list disputes"
+    ]
+    assert ("operator", "dispute_investigation", "allowed") in reads, log

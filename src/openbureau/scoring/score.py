@@ -223,6 +223,9 @@ def score_snapshot(
     start = time.perf_counter()
     if not engine.table_exists("person_index"):
         raise UserError("records are not linked to persons yet: run `openbureau link` first")
+    # (the factor guard first: a protected field is refused as such, whatever else is wrong)
+    for c in (card, *([alt] if alt is not None else [])):
+        guard_scorecard(c, engine)
     check_pair(card, alt, engine)
     build_ledger(engine)
     now = engine_now(engine)  # (after the build: every loaded batch is known by now)
@@ -230,7 +233,7 @@ def score_snapshot(
         raise UserError(f"--known-at {known_at.isoformat(sep=' ')} is in the future")
     k = known_at or now
     ageing = ageing or AgeingSection()
-    compute_scores(engine, card, as_of, k, alt=alt, ageing=ageing)
+    compute_scores(engine, card, as_of, k, alt=alt, ageing=ageing, guarded=True)
     seq = int(engine.scalar("SELECT count(*) FROM score_snapshots")) + 1
     snapshot_id = f"S{as_of:%Y%m%d}-{seq:04d}"
     with engine.transaction():

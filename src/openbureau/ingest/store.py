@@ -197,16 +197,6 @@ def find_loaded(engine: Engine, feed: str, sha256: str) -> BatchRecord | None:
     return BatchRecord(*rows[0]) if rows else None
 
 
-def current_reports(engine: Engine, table: str) -> str:
-    """A FROM item of a feed's loaded rows that are current reports: each report once, in its
-    latest version (a row a later batch superseded is left out). For anything that reads
-    ``src_`` rows as facts rather than as lineage."""
-    name = '"' + table.replace('"', '""') + '"'
-    if "supersedes" not in engine.columns(table):  # (never re-sent since rows were compared)
-        return name
-    return f"(SELECT s.* FROM {name} s ANTI JOIN {name} n ON n.supersedes = s.record_id)"
-
-
 def next_batch_id(engine: Engine) -> str:
     """``B000001``, ``B000002``, ...: ids whose text order is the order batches were loaded in
     (the first and last batch of a record are taken by it). Past ``B999999`` a digit is added

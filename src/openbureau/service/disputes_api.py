@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import Response
-from pydantic import BaseModel, Field, field_validator
+from pydantic import AfterValidator, BaseModel, Field
 
 from openbureau.governance import disputes as rules
 from openbureau.service import disputes, views
@@ -47,17 +47,20 @@ class _Attached(_In):
         )
 
 
+# A person's words on a dispute: checked as a statement is (plain text, its length).
+Statement = Annotated[
+    str,
+    Field(max_length=4 * disputes.MAX_TEXT, description="what is wrong"),
+    AfterValidator(disputes.check_text),
+]
+
+
 class DisputeIn(_Attached):
     reason: Literal["not_mine", "wrong_value", "paid"] = Field(
         description="; ".join(f"{k}: {v}" for k, v in rules.RECORD_REASONS.items())
     )
     record_id: str = Field(min_length=1, max_length=64, description="a record on my file")
-    statement: str = Field(max_length=4 * disputes.MAX_TEXT, description="what is wrong")
-
-    @field_validator("statement")
-    @classmethod
-    def _checked(cls, value: str) -> str:
-        return disputes.check_text(value)
+    statement: Statement
 
 
 class LinkDisputeIn(_Attached):
@@ -66,12 +69,7 @@ class LinkDisputeIn(_Attached):
         max_length=200,
         description="the identity records on my file (as my file lists them) that are not mine",
     )
-    statement: str = Field(max_length=4 * disputes.MAX_TEXT, description="what is wrong")
-
-    @field_validator("statement")
-    @classmethod
-    def _checked(cls, value: str) -> str:
-        return disputes.check_text(value)
+    statement: Statement
 
 
 class LinkAnswerIn(_In):
@@ -80,12 +78,11 @@ class LinkAnswerIn(_In):
 
 
 class InformationIn(_Attached):
-    text: str = Field(max_length=4 * disputes.MAX_TEXT)
-
-    @field_validator("text")
-    @classmethod
-    def _checked(cls, value: str) -> str:
-        return disputes.check_text(value, "text")
+    text: Annotated[
+        str,
+        Field(max_length=4 * disputes.MAX_TEXT),
+        AfterValidator(lambda value: disputes.check_text(value, "text")),
+    ]
 
 
 class AnswerIn(_In):

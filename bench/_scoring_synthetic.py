@@ -215,6 +215,7 @@ def _what_moved(candidates: list, fit, held) -> None:
 def scaled_workspace(base: int, copies: int, seed: int) -> Path:
     """The ledger of a ``base``-person population copied ``copies`` times under new person
     ids, with a scorecard trained on the base (reused when it exists)."""
+    from openbureau.scoring import seal_scorecard
     from openbureau.scoring.train import train
     from openbureau.workspace import Workspace
 
@@ -244,6 +245,8 @@ def scaled_workspace(base: int, copies: int, seed: int) -> Path:
                     identity_id || '.{k}' AS identity_id, person_id || '.{k}' AS person_id)
                     FROM person_index WHERE person_id NOT LIKE '%.%'""")
         print(f"copied the ledger {copies} times in {time.perf_counter() - t:.0f} s")
+    # (a card kept from before cards were sealed is sealed as it is; a sealed one is left alone)
+    seal_scorecard(big / "models" / "scorecard.yaml")
     return big
 
 

@@ -37,6 +37,7 @@ from openbureau.ledger.ageing import AgeingFilters, create_ageing_filters
 
 
 def _copied(base: int, copies: int, seed: int) -> Path:
+    from openbureau.scoring import seal_scorecard
     from openbureau.scoring.train import train
     from openbureau.workspace import Workspace
 
@@ -66,6 +67,8 @@ def _copied(base: int, copies: int, seed: int) -> Path:
                 engine.execute(f"""INSERT INTO person_index SELECT * REPLACE (
                     identity_id || '.{k}' AS identity_id, person_id || '.{k}' AS person_id)
                     FROM person_index WHERE person_id NOT LIKE '%.%'""")
+    # (a card kept from before cards were sealed is sealed as it is; a sealed one is left alone)
+    seal_scorecard(big / "models" / "scorecard.yaml")
     return big
 
 

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import yaml
 from typer.testing import CliRunner, Result
 
 from openbureau.cli import app
@@ -45,6 +46,16 @@ BANK_GOOD_ROWS = [
     '2,Ann,Lee,05/06/1990,987654321,2024-01,"1,234.00",71',
     '3,"O\'Brien, Pat",Oak,1970-05-05,,2024-01,0,97',
 ]
+
+
+def write_sealed_card(path: Path, text: str) -> Path:
+    """A hand-written scorecard (YAML ``text``) written to ``path`` sealed, as scoring needs.
+
+    Sealed through ``save_scorecard``, which runs no factor guard (``openbureau seal`` does), so
+    a test can give scoring a sealed card the guard must still refuse."""
+    from openbureau.scoring import Scorecard, save_scorecard
+
+    return save_scorecard(Scorecard.model_validate(yaml.safe_load(text)), path)
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from openbureau.cli import WorkspaceOpt, _parse_date, app, console, handles_errors, progress_bar
@@ -142,6 +143,39 @@ def train(
             f"+{c['median_rise']:.0f} points), {c['share_newly_scorable']:.1%} become "
             f"scorable; {result.seconds:.1f} s"
         )
+
+
+@app.command()
+@handles_errors
+def seal(
+    path: Annotated[Path, typer.Argument(help="Scorecard file, rewritten in place.")],
+    workspace: Annotated[
+        Path | None,
+        typer.Option(
+            "--workspace",
+            "-w",
+            help="Check the factors against this workspace's field catalog too, as scoring "
+            "does (default: their declared fields only).",
+        ),
+    ] = None,
+) -> None:
+    """Seal a scorecard file as a new version: validate it, run the factor guard, and write
+    its content hash (seal) and a version naming it. Scoring refuses an unsealed card."""
+    from openbureau.scoring import seal_scorecard
+
+    if workspace is None:
+        report = seal_scorecard(path)
+    else:
+        with Workspace.open(workspace).engine(read_only=True) as engine:
+            report = seal_scorecard(path, engine)
+    card, shown = report.card, escape(str(path))
+    if not report.written:
+        console.print(f"{shown}: already sealed as {card.name} {card.version}; not rewritten")
+        return
+    console.print(
+        f"Sealed {shown}: {card.name} {report.old_version or '(no version)'} -> "
+        f"[bold]{card.version}[/]"
+    )
 
 
 @app.command()

@@ -10,6 +10,7 @@ import yaml
 
 from openbureau.ingest.spec import PROTECTED_CATEGORIES
 from openbureau.workspace import Workspace
+from tests.conftest import write_sealed_card
 
 # One field per protected category, as a careless furnisher might send them.
 PROTECTED_FIELDS = {
@@ -178,13 +179,54 @@ def test_loading_a_scorecard_with_a_protected_field_is_refused(
     linked_population, tmp_path: Path, cli, category: str, field: str
 ) -> None:
     path = tmp_path / "card.yaml"
-    path.write_text(
-        CARD.format(name="inquiries_12m", field=f"social.{field}", category=category, custom="")
+    write_sealed_card(
+        path,
+        CARD.format(name="inquiries_12m", field=f"social.{field}", category=category, custom=""),
     )
     res = cli("score", "--as-of", "2025-12-31", "--scorecard", path, "-w", linked_population[0])
     assert res.exit_code == 2
     assert "factor 'inquiries_12m' is refused" in res.stderr
     assert f"'social.{field}'" in res.stderr and f"'{category}'" in res.stderr
+
+
+@pytest.mark.parametrize(("category", "field"), sorted(PROTECTED_FIELDS.items()))
+def test_sealing_a_scorecard_with_a_protected_field_is_refused(
+    tmp_path: Path, cli, category: str, field: str
+) -> None:
+    path = tmp_path / "card.yaml"
+    text = CARD.format(name="inquiries_12m", field=f"social.{field}", category=category, custom="")
+    path.write_text(text)
+    res = cli("seal", path)
+    assert res.exit_code == 2, res.output
+    line = res.stderr.strip()
+    assert len(line.splitlines()) == 1 and "Traceback" not in res.output
+    assert line.startswith(f"error: {path}: factor 'inquiries_12m' is refused")
+    assert f"'social.{field}'" in line and f"'{category}'" in line
+    assert path.read_text() == text and list(tmp_path.iterdir()) == [path]  # not rewritten
+
+
+def test_sealing_checks_the_workspace_catalog_when_given_one(
+    social_ws: Path, tmp_path: Path, cli
+) -> None:
+    """Declared as credit data, a count of political posts passes the guard on its declared
+    fields; the workspace's catalog knows better, and the card is not sealed."""
+    custom = (
+        "    custom: {feed: social, field: political_posts, aggregate: count, "
+        "date_field: post_date}\n"
+    )
+    path = tmp_path / "card.yaml"
+    text = CARD.format(
+        name="posts", field="social.political_posts", category="credit", custom=custom
+    )
+    path.write_text(text)
+    res = cli("seal", path, "-w", social_ws)
+    assert res.exit_code == 2, res.output
+    assert len(res.stderr.strip().splitlines()) == 1
+    assert "'political_opinion'" in res.stderr and "factor 'posts'" in res.stderr
+    assert path.read_text() == text
+    assert cli("seal", path).exit_code == 0  # (its declared fields alone pass)
+    res = cli("score", "--as-of", "2025-12-31", "--scorecard", path, "-w", social_ws)
+    assert res.exit_code == 2 and "'political_opinion'" in res.stderr  # and scoring refuses it
 
 
 def test_the_catalog_overrules_a_scorecard_that_mislabels_a_field(
@@ -195,8 +237,9 @@ def test_the_catalog_overrules_a_scorecard_that_mislabels_a_field(
         "date_field: post_date}\n"
     )
     path = tmp_path / "card.yaml"
-    path.write_text(
-        CARD.format(name="posts", field="social.political_posts", category="credit", custom=custom)
+    write_sealed_card(
+        path,
+        CARD.format(name="posts", field="social.political_posts", category="credit", custom=custom),
     )
     res = cli("score", "--as-of", "2025-12-31", "--scorecard", path, "-w", social_ws)
     assert res.exit_code == 2
@@ -207,10 +250,11 @@ def test_the_telecom_title_field_is_sex_and_can_never_be_a_factor(
     linked_population, tmp_path: Path, cli
 ) -> None:
     path = tmp_path / "card.yaml"
-    path.write_text(
+    write_sealed_card(
+        path,
         CARD.format(
             name="inquiries_12m", field="metrotel_telecom.title", category="reference", custom=""
-        )
+        ),
     )
     res = cli("score", "--as-of", "2025-12-31", "--scorecard", path, "-w", linked_population[0])
     assert res.exit_code == 2 and "'sex'" in res.stderr
@@ -236,13 +280,14 @@ def test_a_factor_whose_field_is_unknown_to_the_catalog_is_refused(
     linked_population, tmp_path: Path, cli
 ) -> None:
     path = tmp_path / "card.yaml"
-    path.write_text(
+    write_sealed_card(
+        path,
         CARD.format(
             name="posts",
             field="nowhere.posts",
             category="credit",
             custom="    custom: {feed: nowhere, field: posts, aggregate: count, date_field: d}\n",
-        )
+        ),
     )
     res = cli("score", "--as-of", "2025-12-31", "--scorecard", path, "-w", linked_population[0])
     assert res.exit_code == 2 and "not in this workspace's field catalog" in res.stderr

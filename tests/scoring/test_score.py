@@ -8,14 +8,16 @@ from pathlib import Path
 
 import pytest
 import yaml
+from pydantic import ValidationError
 
 from openbureau.engine import DuckDBEngine
 from openbureau.ingest.spec import PROTECTED_CATEGORIES
-from openbureau.scoring import NumpyScorer, load_scorecard
+from openbureau.scoring import NumpyScorer, load_scorecard, save_scorecard
 from openbureau.scoring.evaluate import truth_outcomes
 from openbureau.scoring.score import _reasons_sql
 from openbureau.scoring.scorecard import Scorecard
 from openbureau.workspace import Workspace
+from tests.conftest import write_sealed_card
 
 TRAIN_AS_OF = "2024-12-31"
 SCORE_AS_OF = "2025-12-31"
@@ -45,7 +47,14 @@ def test_train_writes_a_readable_versioned_scorecard_and_a_report(trained: Path)
     assert card.trained_as_of == dt.date(2024, 12, 31)
     assert 3 <= len(card.factors) <= 22
     assert card.version.startswith(dt.date.today().isoformat())
-    assert (trained / "models" / "scorecards" / f"openbureau-{card.version}.yaml").is_file()
+    # sealed: the version names the seal, the hash of the content; every copy loads
+    assert card.seal == f"sha256:{card.content_hash()}" and card.version.endswith(card.seal[7:15])
+    archived = load_scorecard(trained / "models" / "scorecards" / f"openbureau-{card.version}.yaml")
+    assert archived == card
+    alt = load_scorecard(trained / "models" / "scorecard-alternative.yaml")
+    assert alt.seal != card.seal
+    archived_alt = trained / "models" / "scorecards" / f"{alt.name}-{alt.version}.yaml"
+    assert load_scorecard(archived_alt) == alt
     text = (trained / "models" / "scorecard.yaml").read_text()
     data = yaml.safe_load(text)
     assert data["scaling"]["pdo"] == 40 and data["bands"][0]["name"] == "poor"
@@ -207,8 +216,7 @@ def test_snapshots_are_immutable_and_published_whole(
     # A scorecard openbureau cannot compute is refused before anything is written.
     bad = _card(ws).model_copy(deep=True)
     bad.factors[0].name = "ghost"
-    path = tmp_path / "ghost.yaml"
-    path.write_text(bad.to_yaml())
+    path = save_scorecard(bad, tmp_path / "ghost.yaml")  # (sealed: refused for its factor)
     res = cli("score", "--as-of", SCORE_AS_OF, "--scorecard", path, "-w", ws)
     assert res.exit_code == 2 and "ghost" in res.stderr
     assert len(res.stderr.strip().splitlines()) == 1
@@ -265,8 +273,7 @@ factors:
 
 def test_a_hand_written_scorecard_is_accepted(linked_population, tmp_path: Path, cli) -> None:
     ws = Path(shutil.copytree(linked_population[0], tmp_path / "ws"))
-    path = tmp_path / "card.yaml"
-    path.write_text(HAND_WRITTEN)
+    path = write_sealed_card(tmp_path / "card.yaml", HAND_WRITTEN)
     res = cli("score", "--as-of", SCORE_AS_OF, "--scorecard", path, "-w", ws)
     assert res.exit_code == 0, res.output
     with Workspace.open(ws).engine(read_only=True) as engine:
@@ -300,8 +307,11 @@ def test_a_hand_written_scorecard_is_accepted(linked_population, tmp_path: Path,
 def test_a_bad_scorecard_is_one_clear_error(
     linked_population, tmp_path: Path, cli, edit, message: str
 ) -> None:
-    path = tmp_path / "card.yaml"
-    path.write_text(edit(HAND_WRITTEN))
+    path, text = tmp_path / "card.yaml", edit(HAND_WRITTEN)
+    try:  # sealed where it validates: the guard's refusals come after the seal's check
+        write_sealed_card(path, text)
+    except (yaml.YAMLError, ValidationError):
+        path.write_text(text)
     res = cli("score", "--as-of", SCORE_AS_OF, "--scorecard", path, "-w", linked_population[0])
     assert res.exit_code == 2, res.output
     assert message in res.stderr

@@ -7,7 +7,8 @@ training stack (optbinning, scikit-learn): scoring compiles the file itself (``c
 Format (``format_version: 1``)::
 
     name: openbureau-synthetic
-    version: 2026-11-29.3f2a9c01        # date . first 8 hex of the content hash
+    version: 2026-11-29.3f2a9c01        # date . first 8 hex of the seal
+    seal: sha256:3f2a9c01...            # the content hash (see below)
     trained_as_of: 2024-12-31
     outcome: 90+ days past due ... within 12 months
     scaling: {base_score: 700, base_odds: 30, pdo: 40, min_score: 300, max_score: 850}
@@ -29,6 +30,12 @@ Format (``format_version: 1``)::
 Score = the sum of each factor's bin points, rounded and clipped to [min_score, max_score].
 Scaling: ``score = base_score + pdo / ln 2 * ln(odds / base_odds)``, odds = good:bad, so every
 ``pdo`` points double the odds of repaying.
+
+The seal: sha256 over a canonical serialisation (sorted-key JSON of the validated card) of
+everything but ``version``, ``created_at`` and ``seal``; the version's hash part is its first 8
+hex digits, so a version names exactly one content. ``load_scorecard`` refuses a file without a
+seal, one edited after sealing and one whose version does not name its seal;
+``openbureau seal PATH`` (``scoring/seal.py``) seals a card as a new version.
 """
 
 from __future__ import annotations
@@ -36,8 +43,10 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import itertools
+import json
 import math
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any, Literal
@@ -48,6 +57,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from openbureau.errors import UserError
 
 FORMAT_VERSION = 1
+SEAL_PREFIX = "sha256:"
+_VERSION = re.compile(r"\d{4}-\d{2}-\d{2}\.(?P<hash>[0-9a-f]{8})")
 
 
 class Scaling(BaseModel):
@@ -254,6 +265,7 @@ class Scorecard(BaseModel):
     format_version: int = FORMAT_VERSION
     name: str
     version: str = ""
+    seal: str | None = Field(default=None, pattern=r"^sha256:[0-9a-f]{64}$")
     description: str = ""
     created_at: str | None = None
     trained_as_of: dt.date | None = None
@@ -291,12 +303,40 @@ class Scorecard(BaseModel):
         return next(b.name for b in self.bands if b.min_score <= score <= b.max_score)
 
     def content_hash(self) -> str:
-        data = self.model_dump(mode="json", exclude={"version", "created_at"})
-        return hashlib.sha256(yaml.safe_dump(data, sort_keys=True).encode()).hexdigest()
+        """sha256 (hex) of everything that decides scores: the card but for ``version``,
+        ``created_at`` and ``seal``, as sorted-key JSON of the validated model (so layout,
+        comments and key order in the file do not count; a None field counts as absent)."""
+        data = self.model_dump(
+            mode="json", exclude={"version", "created_at", "seal"}, exclude_none=True
+        )
+        text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return hashlib.sha256(text.encode()).hexdigest()
 
-    def with_version(self, when: dt.date | None = None) -> Scorecard:
+    def seal_problem(self) -> str | None:
+        """Why this card's seal does not hold (None when it does)."""
+        if self.seal is None:
+            return "not sealed"
+        digest = self.content_hash()
+        if self.seal != SEAL_PREFIX + digest:
+            return "edited after sealing"
+        match = _VERSION.fullmatch(self.version)
+        if match is None or match["hash"] != digest[:8]:
+            return (
+                f"version {self.version!r} does not name its seal "
+                f"(expected DATE.{digest[:8]}, the seal's first 8 hex digits)"
+            )
+        return None
+
+    def sealed(self, when: dt.date | None = None) -> Scorecard:
+        """This card sealed: itself when its seal holds, else a copy with a new seal and a new
+        version (``when`` or today, then the seal's first 8 hex digits)."""
+        if self.seal_problem() is None:
+            return self
+        digest = self.content_hash()
         day = (when or dt.date.today()).isoformat()
-        return self.model_copy(update={"version": f"{day}.{self.content_hash()[:8]}"})
+        return self.model_copy(
+            update={"seal": SEAL_PREFIX + digest, "version": f"{day}.{digest[:8]}"}
+        )
 
     def to_yaml(self) -> str:
         data = self.model_dump(mode="json", exclude_none=True)
@@ -309,8 +349,9 @@ class Scorecard(BaseModel):
         return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
 
 
-def load_scorecard(path: str | Path) -> Scorecard:
-    """Read and validate a scorecard file (the factor guard runs on top: ``governance``).
+def read_scorecard(path: str | Path) -> Scorecard:
+    """Read and validate a scorecard file, sealed or not (``openbureau seal`` reads with this;
+    everything that scores uses :func:`load_scorecard`).
 
     Raises:
         UserError: unreadable file, bad YAML, or a scorecard that does not validate.
@@ -327,23 +368,42 @@ def load_scorecard(path: str | Path) -> Scorecard:
     if not isinstance(data, dict):
         raise UserError(f"{p}: a scorecard file must be a YAML mapping")
     try:
-        card = Scorecard.model_validate(data)
+        return Scorecard.model_validate(data)
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(x) for x in err["loc"])
         msg = err["msg"].removeprefix("Value error, ")
         raise UserError(f"{p}: {where + ': ' if where else ''}{msg}") from exc
-    if not card.version:
-        card = card.with_version()
+
+
+def load_scorecard(path: str | Path) -> Scorecard:
+    """Read and validate a sealed scorecard file (the factor guard runs on top: ``governance``).
+
+    Raises:
+        UserError: unreadable file, bad YAML, a scorecard that does not validate, or one that
+            is not sealed, was edited after sealing, or whose version does not name its seal.
+    """
+    card = read_scorecard(path)
+    problem = card.seal_problem()
+    if problem is not None:
+        again = "" if card.seal is None else " as a new version"
+        raise UserError(f"{path}: {problem}: run `openbureau seal {path}` to seal it{again}")
     return card
 
 
 def save_scorecard(card: Scorecard, path: str | Path) -> Path:
-    """Write atomically: a reader never sees half a scorecard."""
+    """Write ``card`` sealed (:meth:`Scorecard.sealed`), atomically: a reader never sees half a
+    scorecard."""
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(card.to_yaml())
-    os.replace(tmp, p)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(card.sealed().to_yaml())
+        if p.exists():  # (re-sealing keeps the file's permissions)
+            os.chmod(tmp, p.stat().st_mode & 0o7777)
+        os.replace(tmp, p)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
     return p

@@ -348,7 +348,7 @@ def _fit(
             f.custom = custom.source
         elif f.name in FEATURES_BY_NAME:
             f.missing_statement = FEATURES_BY_NAME[f.name].statement_if_missing
-    return trainer, card.with_version()
+    return trainer, card.sealed()
 
 
 def _stability(

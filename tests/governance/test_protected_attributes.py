@@ -250,3 +250,11 @@ def test_scores_never_read_the_store_and_the_warehouse_never_holds_it(
         columns = {c for (c,) in engine.query("SELECT column_name FROM information_schema.columns")}
     assert differ == 0
     assert not columns & set(ATTRIBUTES)
+
+
+def test_the_docs_name_every_attribute() -> None:
+    docs = Path(__file__).parents[2] / "docs"
+    declared = "ATTRIBUTES = (" + ", ".join(f'"{a}"' for a in ATTRIBUTES) + ")"
+    assert declared in (docs / "scoring.md").read_text(encoding="utf-8")
+    synth = (docs / "synth.md").read_text(encoding="utf-8")
+    assert all(f"| `{a}` |" in synth for a in ATTRIBUTES)

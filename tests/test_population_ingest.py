@@ -116,6 +116,9 @@ def test_demo_runs_the_pipeline(cli, tmp_path) -> None:
     assert "all feeds" in res.stdout and "NO" not in res.stdout
     # (its lenders can issue adverse-action notices: the bureau's contact is set)
     assert Workspace.open(tmp_path / "demo").settings.bureau.contact.startswith("Demo bureau")
+    # protected attributes from the truth, loaded into their own store, not the warehouse
+    assert re.search(r"4b\. Audit attributes [\d,]+ persons", res.stdout), res.stdout
+    assert (tmp_path / "demo" / "audit" / "attributes.duckdb").is_file()
     # one person opts in to alternative data, and their score rises
     consent = re.search(r"9\. Consent.*?score (\d+) -> (\d+)", " ".join(res.stdout.split()))
     assert consent and int(consent[2]) > int(consent[1]), res.stdout

@@ -705,6 +705,7 @@ def demo(
 # Stage commands kept in their own modules register themselves on ``app``.
 from openbureau import (  # noqa: E402, F401
     _cli_attest,
+    _cli_attributes,
     _cli_consent,
     _cli_disputes,
     _cli_export,

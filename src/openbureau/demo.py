@@ -19,7 +19,7 @@ from openbureau.config import SETTINGS_FILE
 from openbureau.ingest import load_spec
 from openbureau.ingest.load import BatchReport, ingest_file
 from openbureau.synth import SynthConfig, generate
-from openbureau.workspace import init_workspace
+from openbureau.workspace import Workspace, init_workspace
 
 ProgressFactory = Callable[..., AbstractContextManager[Callable[[str, int, int], None]]]
 
@@ -91,8 +91,37 @@ def run_demo(
         f"F1 [bold]{quality.f1:.4f}[/]; {quality.exact_share:.1%} of persons exactly "
         f"one file ({quality.merged} merged, {quality.split} split)"
     )
+    attributes_demo(ws, result.truth_dir, console=console)
     score_demo(ws.root, result.truth_dir, console=console, progress=progress)
     return reports
+
+
+def attributes_demo(ws: Workspace, truth_dir: Path, *, console: Console) -> None:
+    """The protected attributes a bureau would be supplied for fairness audits (here from the
+    truth), loaded into their store apart from the warehouse; later steps may read them."""
+    from openbureau.governance.protected_attributes import (
+        attribute_counts,
+        attributes_from_truth,
+        load_attributes,
+        store_path,
+    )
+    from openbureau.service.bindings import operator
+
+    who = operator().name
+    supplied = ws.root / INCOMING / "protected-attributes.csv"
+    attributes_from_truth(ws, truth_dir, supplied)
+    n = load_attributes(ws, supplied, actor=who)
+    counts = attribute_counts(ws, actor=who)
+    shown = ", ".join(
+        f"{value} {persons:,}"
+        for attribute, value, persons in counts
+        if attribute in ("ethnicity", "national_origin") and value not in (None, "domestic")
+    )
+    console.print(
+        f"[bold]4b. Audit attributes[/] {n:,} persons' protected attributes loaded into "
+        f"{store_path(ws).relative_to(ws.root)}, apart from the warehouse (never a factor; "
+        f"every read logged): {shown}"
+    )
 
 
 TRAIN_AS_OF = dt.date(2024, 12, 31)  # the synthetic population's as-of date

@@ -6,6 +6,8 @@ Layout::
     warehouse.duckdb     the warehouse (path set in bureau.toml)
     specs/               source specs, one YAML file per furnisher feed
     secrets/             keys that must never enter the warehouse (mode 0700)
+    audit/               protected attributes for fairness audits, apart from the warehouse
+                         (governance/protected_attributes.py; made at the first load)
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from openbureau.ingest.spec import SourceSpec, load_spec
 
 SPECS_DIR = "specs"
 SECRETS_DIR = "secrets"
+AUDIT_DIR = "audit"
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,11 @@ class Workspace:
     @property
     def specs_dir(self) -> Path:
         return self.root / SPECS_DIR
+
+    @property
+    def audit_dir(self) -> Path:
+        """Where data kept apart from the warehouse for audits lives (never read by scoring)."""
+        return self.root / AUDIT_DIR
 
     @property
     def warehouse_path(self) -> Path:

@@ -13,7 +13,7 @@ import numpy as np
 
 from openbureau.errors import UserError
 
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"
 
 Progress = Callable[[str, int, int], None]
 

@@ -26,6 +26,7 @@ from openbureau.synth._lenders import (
 from openbureau.synth._names import load_tables
 from openbureau.synth._noise import draw_row_noise, draw_source_noise, install_macros
 from openbureau.synth._population import Population, draw_population, load_population
+from openbureau.synth._protected import draw_protected
 from openbureau.synth._risk import draw_risk, oracle_auc
 from openbureau.synth._specs import write_spec
 from openbureau.synth._truth import write_defects, write_manifest, write_persons, write_records
@@ -161,7 +162,9 @@ def generate(
         if progress is not None:
             progress(what, step, total)
 
-    seeds = np.random.SeedSequence(config.seed).spawn(24)
+    # Streams are only ever added at the end (spawning more leaves the earlier ones as they
+    # were), so a seed's population stays the same as the generator grows.
+    seeds = np.random.SeedSequence(config.seed).spawn(25)
     rngs = [np.random.default_rng(s) for s in seeds]
     tables = load_tables()
     pop = draw_population(rngs[0], tables, cal, config.persons)
@@ -169,6 +172,7 @@ def generate(
     report("Drew persons and latent risk")
     events, flags = _events(rngs[2:10], pop, cal, risk)
     flags["consents_alternative_data"] = rngs[23].random(config.persons) < CONSENT_SHARE
+    protected = draw_protected(rngs[24], pop, tables, cal, risk.z)
     report("Drew accounts, bills and public records")
 
     con = duckdb.connect()
@@ -212,7 +216,7 @@ def generate(
 
     truth = result.truth_dir
     truth.mkdir(parents=True, exist_ok=True)
-    write_persons(con, pop, risk, flags, cal, truth / "persons.parquet")
+    write_persons(con, pop, risk, flags, protected, cal, truth / "persons.parquet")
     write_records(records, truth / "records.parquet")
     write_defects(defects, truth / "defects.parquet")
     result.oracle_auc = oracle_auc(risk)

@@ -23,10 +23,13 @@ def write_persons(
     pop: Population,
     risk: Risk,
     flags: dict[str, np.ndarray],
+    protected: dict[str, np.ndarray],
     cal: Calendar,
     path: Path,
 ) -> None:
-    """persons.parquet: true identity, address history, latent risk and outcome per person."""
+    """persons.parquet: true identity, address history, latent risk and outcome per person,
+    and the protected attributes a fairness audit compares groups by (``protected``, as
+    strings; ``sex`` there replaces the generator's 0/1)."""
     month_start = cal.month_start
     moves = np.where(pop.moves < NEVER, pop.moves, 0)
     d = risk.default_month
@@ -50,24 +53,27 @@ def write_persons(
                 **flags,
                 "twin_of": np.where(pop.twin_of > 0, pop.twin_of, np.nan),
                 "jr_sr_of": np.where(pop.jr_sr_of > 0, pop.jr_sr_of, np.nan),
+                **{f"protected_{k}": v for k, v in protected.items()},
             }
         ),
     )
     con.register("month_t", pa.table({"m": np.arange(cal.months + 1), "d": month_start}))
-    table = con.sql("""
+    more_protected = "".join(f", t.protected_{k} AS {k}" for k in protected if k != "sex")
+    table = con.sql(f"""
         WITH addr AS (
-          SELECT a.person_id, list({line1: a.house || ' ' || a.street_name || ' ' || a.type_abbr,
+          SELECT a.person_id, list({{line1: a.house || ' ' || a.street_name || ' ' || a.type_abbr,
                                    unit: a.unit, city: a.city, state: a.state, zip: a.zip,
                                    moved_in: CASE a.k WHEN 0 THEN NULL WHEN 1 THEN t.move_1
-                                             ELSE t.move_2 END} ORDER BY a.k) AS addresses
+                                             ELSE t.move_2 END}} ORDER BY a.k) AS addresses
           FROM addresses a JOIN truth_raw t ON t.person_id = a.person_id
           WHERE a.k < t.n_addresses GROUP BY a.person_id)
         SELECT p.person_id, p.first_name, p.middle_name, p.last_name, p.name_suffix, p.dob,
-               p.ssn, p.sex, p.married_name, m.d AS name_change_date, p.phone, p.email,
+               p.ssn, t.protected_sex AS sex, p.married_name, m.d AS name_change_date,
+               p.phone, p.email,
                addr.addresses, t.latent_risk, t.monthly_hazard, t.pd_12m, t.default_12m,
                t.defaulted_before_as_of, t.default_month, t.has_tradeline,
                t.has_alternative_data, t.has_any_record, t.consents_alternative_data,
-               t.twin_of::BIGINT AS twin_of, t.jr_sr_of::BIGINT AS jr_sr_of
+               t.twin_of::BIGINT AS twin_of, t.jr_sr_of::BIGINT AS jr_sr_of{more_protected}
         FROM persons p JOIN truth_raw t USING (person_id) JOIN addr USING (person_id)
         LEFT JOIN month_t m ON m.m = p.marry_month
         ORDER BY p.person_id

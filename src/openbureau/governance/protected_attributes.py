@@ -1,0 +1,376 @@
+"""Protected attributes for fairness audits, kept apart from the warehouse and read on record.
+
+A fairness audit compares groups (by sex, age, ethnicity...) that a credit score may never use.
+The bureau holds these attributes only for that: in their own DuckDB file,
+``<workspace>/audit/attributes.duckdb``, which no ledger, feature, scorecard or snapshot reads.
+A load replaces the whole content at once (``attribute_loads`` keeps who loaded which file);
+every read goes to the audit log with who read, why and how many persons.
+
+Tables of the store::
+
+    protected_attributes(person_id VARCHAR PRIMARY KEY, <one VARCHAR column per ATTRIBUTES>)
+    attribute_loads(loaded_at, file_name, sha256, rows, actor)
+
+Values are free text as supplied (trimmed); an empty value is unknown (NULL).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import datetime as dt
+import hashlib
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+
+from openbureau.engine import DuckDBEngine, EngineError
+from openbureau.errors import FileRejected, UserError
+from openbureau.ingest._sql import lit, q
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from openbureau.workspace import Workspace
+
+#: The protected attributes the store holds, one column each.
+ATTRIBUTES: tuple[str, ...] = (
+    "sex",
+    "age_band",
+    "ethnicity",
+    "national_origin",
+    "political_engagement",
+)
+STORE_FILE = "attributes.duckdb"
+LOAD_ACTION = "load protected attributes"
+READ_ACTION = "read protected attributes"
+COUNT_ACTION = "count protected attributes"
+_UPLOAD = "attributes_upload"
+
+
+def store_path(ws: Workspace) -> Path:
+    """The store's file: ``<workspace>/audit/attributes.duckdb``."""
+    return ws.audit_dir / STORE_FILE
+
+
+@contextlib.contextmanager
+def _open(path: Path, *, read_only: bool) -> Iterator[DuckDBEngine]:
+    try:
+        con = duckdb.connect(str(path), read_only=read_only)
+    except duckdb.Error as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserError(f"{path}: cannot open the protected-attribute store: {first}") from None
+    try:
+        yield DuckDBEngine.wrap(con, str(path))
+    finally:
+        con.close()
+
+
+def _log(
+    ws: Workspace, actor: str, action: str, purpose: str | None, outcome: str, detail: str
+) -> None:
+    """One entry in the service's audit log (the store the workspace's settings name)."""
+    from openbureau.service import audit
+    from openbureau.service.app import service_config
+    from openbureau.service.store import open_store
+
+    audit.record(
+        open_store(service_config(ws).store_url),
+        actor=actor,
+        actor_role="operator",
+        action=action,
+        purpose=purpose,
+        outcome=outcome,
+        detail=detail,
+    )
+
+
+def _header(path: Path) -> list[str]:
+    """The file's columns, checked: person_id once, then protected attributes, each once."""
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as fh:
+            first = fh.readline()
+    except FileNotFoundError:
+        raise UserError(f"{path}: file not found") from None
+    except UnicodeDecodeError:
+        raise FileRejected(str(path), "not UTF-8 text", line=1) from None
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    wanted = f"person_id and any of {', '.join(ATTRIBUTES)}"
+    if not first.strip():
+        raise FileRejected(str(path), f"empty file: the first line is the header ({wanted})")
+    names = [n.strip() for n in next(csv.reader([first]))]
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise FileRejected(str(path), "column appears twice", line=1, column=name)
+        if name != "person_id" and name not in ATTRIBUTES:
+            raise FileRejected(
+                str(path),
+                f"not a protected attribute; the columns are {wanted}",
+                line=1,
+                column=name,
+            )
+        seen.add(name)
+    if "person_id" not in seen:
+        raise FileRejected(str(path), f"no person_id column; the columns are {wanted}", line=1)
+    return names
+
+
+def _read_rows(store: DuckDBEngine, path: Path, names: list[str]) -> None:
+    """The file's rows into a temp table, in file order (``rowid`` 0 = line 2), trimmed, an
+    empty value NULL."""
+    columns = "{" + ", ".join(f"{lit(n)}: 'VARCHAR'" for n in names) + "}"
+    cells = ", ".join(f"nullif(trim({q(n)}), '') AS {q(n)}" for n in names)
+    try:
+        store.execute(
+            f"""CREATE OR REPLACE TEMP TABLE {_UPLOAD} AS SELECT {cells}
+            FROM read_csv({lit(str(path))}, header = true, auto_detect = false, delim = ',',
+                          quote = '"', escape = '"', columns = {columns})"""
+        )
+    except EngineError as exc:
+        lines = str(exc.__cause__ or exc).strip().splitlines()
+        why = "; ".join(ln.strip() for ln in lines[:4] if ln.strip() and "Possible" not in ln)
+        why = why.removeprefix("Invalid Input Error: ")
+        raise FileRejected(str(path), f"not a readable CSV file: {why}") from None
+
+
+def _check_rows(store: DuckDBEngine, path: Path) -> int:
+    """Refuse the first bad row (one line naming it); return the number of rows."""
+    n = int(store.scalar(f"SELECT count(*) FROM {_UPLOAD}"))
+    if n == 0:
+        raise FileRejected(str(path), "no rows: a load replaces the store, and would empty it")
+    checks = [
+        ("person_id IS NULL", "empty: every row names a person"),
+        ("first_line < line", "{pid} is also on line {first}"),
+        ("NOT known", "{pid} is not a person ID in the person index"),
+    ]
+    for where, problem in checks:
+        row = store.query(
+            f"""SELECT line, person_id, first_line FROM (
+                  SELECT rowid + 2 AS line, person_id,
+                         min(rowid + 2) OVER (PARTITION BY person_id) AS first_line,
+                         person_id IN (SELECT person_id FROM known_persons) AS known
+                  FROM {_UPLOAD})
+                WHERE {where} ORDER BY line LIMIT 1"""
+        )
+        if row:
+            line, pid, first = row[0]
+            raise FileRejected(
+                str(path), problem.format(pid=pid, first=first), line=line, column="person_id"
+            )
+    return n
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def load_attributes(ws: Workspace, path: Path, *, actor: str) -> int:
+    """Replace the store's content with a CSV file's, in one transaction.
+
+    The header is ``person_id`` and any of :data:`ATTRIBUTES`; values are free text, empty
+    for unknown. Each person_id must be a person of the person index, once.
+
+    Returns:
+        The number of persons loaded.
+
+    Raises:
+        UserError: one line naming the file, line and column of the first problem; nothing
+            is written then.
+    """
+    path = Path(path)
+    names = _header(path)
+    with ws.engine(read_only=True) as warehouse:
+        if not warehouse.table_exists("person_index") or not warehouse.scalar(
+            "SELECT count(*) FROM person_index"
+        ):
+            raise UserError(f"{path}: no persons linked yet; run openbureau link first")
+        known = warehouse.arrow("SELECT DISTINCT person_id FROM person_index")
+    ws.audit_dir.mkdir(exist_ok=True)
+    target = store_path(ws)
+    digest = _sha256(path)
+    with _open(target, read_only=False) as store:
+        _read_rows(store, path, names)
+        with store.registered("known_persons", known):
+            n = _check_rows(store, path)
+        given = [a for a in ATTRIBUTES if a in names]
+        columns = ", ".join(f"{a} VARCHAR" for a in ATTRIBUTES)
+        with store.transaction():
+            store.execute(
+                "CREATE OR REPLACE TABLE protected_attributes "
+                f"(person_id VARCHAR PRIMARY KEY, {columns})"
+            )
+            store.execute(
+                f"INSERT INTO protected_attributes (person_id{''.join(', ' + a for a in given)}) "
+                f"SELECT person_id{''.join(', ' + q(a) for a in given)} FROM {_UPLOAD}"
+            )
+            store.execute(
+                """CREATE TABLE IF NOT EXISTS attribute_loads (loaded_at TIMESTAMP NOT NULL,
+                    file_name VARCHAR NOT NULL, sha256 VARCHAR NOT NULL, rows BIGINT NOT NULL,
+                    actor VARCHAR NOT NULL)"""
+            )
+            store.execute(
+                "INSERT INTO attribute_loads VALUES (?, ?, ?, ?, ?)",
+                [_utcnow(), path.name, digest, n, actor],
+            )
+    _log(
+        ws,
+        actor,
+        LOAD_ACTION,
+        None,
+        "allowed",
+        f"{n:,} persons from {path.name} (sha256 {digest}); columns {', '.join(given) or 'none'}",
+    )
+    return n
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def _has_table(path: Path) -> bool:
+    if not path.is_file():
+        return False
+    with _open(path, read_only=True) as store:
+        return store.table_exists("protected_attributes")
+
+
+def attributes_loaded(ws: Workspace) -> bool:
+    """Whether the store holds attributes (a load has been made); not a read of them."""
+    path = store_path(ws)
+    if not _has_table(path):
+        return False
+    with _open(path, read_only=True) as store:
+        return bool(store.scalar("SELECT count(*) FROM protected_attributes"))
+
+
+def _empty_frame() -> pd.DataFrame:
+    import pandas as pd
+
+    return pd.DataFrame(
+        {a: pd.Series([], dtype=object) for a in ATTRIBUTES},
+        index=pd.Index([], dtype=object, name="person_id"),
+    )
+
+
+def read_attributes(
+    ws: Workspace, persons: Sequence[str] | None = None, *, actor: str, purpose: str
+) -> pd.DataFrame:
+    """Protected attributes of ``persons`` (all when None), recorded in the audit log.
+
+    Returns:
+        One row per person the store holds (of those asked), sorted by person_id, indexed by
+        ``person_id``, one text column per :data:`ATTRIBUTES` (None where unknown or not
+        supplied). Empty when nothing is loaded: callers decide what that means.
+
+    Raises:
+        UserError: no purpose was given (the refusal is logged too).
+    """
+    if not purpose or not purpose.strip():
+        _log(ws, actor, READ_ACTION, None, "denied", "no purpose stated")
+        raise UserError("reading protected attributes needs a purpose; it is logged")
+    path = store_path(ws)
+    frame = _empty_frame()
+    loaded = _has_table(path)
+    if loaded:
+        with _open(path, read_only=True) as store:
+            have = set(store.columns("protected_attributes"))
+            cols = ", ".join(a if a in have else f"NULL::VARCHAR AS {a}" for a in ATTRIBUTES)
+            sql = f"SELECT person_id, {cols} FROM protected_attributes"
+            if persons is None:
+                table = store.arrow(f"{sql} ORDER BY person_id")
+            else:
+                with store.registered("asked_persons", {"person_id": [str(p) for p in persons]}):
+                    table = store.arrow(
+                        f"{sql} WHERE person_id IN (SELECT person_id FROM asked_persons) "
+                        "ORDER BY person_id"
+                    )
+        if table.num_rows:
+            frame = table.to_pandas().set_index("person_id")
+    asked = "all asked" if persons is None else f"{len(persons):,} asked"
+    detail = f"{len(frame):,} persons ({asked})" + ("" if loaded else "; none loaded")
+    _log(ws, actor, READ_ACTION, purpose.strip(), "allowed", detail)
+    return frame
+
+
+def attribute_counts(ws: Workspace, *, actor: str) -> list[tuple[str, str | None, int]]:
+    """(attribute, value, persons) for every value held, None for unknown; no person rows.
+    Logged as a count, not a read of persons."""
+    path = store_path(ws)
+    rows: list[tuple[Any, ...]] = []
+    if _has_table(path):
+        with _open(path, read_only=True) as store:
+            have = set(store.columns("protected_attributes"))
+            rows = store.query(
+                " UNION ALL ".join(
+                    f"SELECT {lit(a)} AS attribute, {a if a in have else 'NULL'}::VARCHAR AS value,"
+                    f" count(*) AS persons, {i} AS k FROM protected_attributes GROUP BY ALL"
+                    for i, a in enumerate(ATTRIBUTES)
+                )
+                + " ORDER BY k, value NULLS LAST"
+            )
+    _log(ws, actor, COUNT_ACTION, None, "allowed", "persons per attribute value; no person rows")
+    return [(str(a), v, int(n)) for a, v, n, _ in rows]
+
+
+def last_load(ws: Workspace) -> dict[str, Any] | None:
+    """The latest load (loaded_at, file_name, sha256, rows, actor), or None."""
+    path = store_path(ws)
+    if not path.is_file():
+        return None
+    with _open(path, read_only=True) as store:
+        if not store.table_exists("attribute_loads"):
+            return None
+        table = store.arrow("SELECT * FROM attribute_loads ORDER BY loaded_at DESC LIMIT 1")
+    return table.to_pylist()[0] if table.num_rows else None
+
+
+def attributes_from_truth(ws: Workspace, truth_dir: Path, out: Path) -> int:
+    """Write the CSV a bureau would be supplied, from a synthetic population's truth: each of
+    our persons with the attributes of the true person most of their records belong to (as
+    :func:`openbureau.scoring.evaluate.truth_outcomes` maps them).
+
+    Returns:
+        The number of persons written.
+    """
+    from openbureau.scoring.evaluate import truth_outcomes
+
+    out = Path(out)
+    if not out.parent.is_dir():
+        raise UserError(f"{out}: folder {out.parent} does not exist")
+    persons = Path(truth_dir) / "persons.parquet"
+    tmp = out.with_name(f".{out.name}.tmp")
+    with ws.engine(read_only=True) as engine:
+        if not engine.table_exists("person_index"):
+            raise UserError(f"{ws.root}: no persons linked yet; run openbureau link first")
+        mapped = truth_outcomes(engine, Path(truth_dir), into="attribute_truth")
+        have = {
+            r[0] for r in engine.query(f"DESCRIBE SELECT * FROM read_parquet({lit(str(persons))})")
+        }
+        given = [a for a in ATTRIBUTES if a in have]
+        if not given:
+            raise UserError(
+                f"{persons}: no protected attributes (written by an earlier generator); "
+                "generate the population again"
+            )
+        cols = "".join(f", p.{a}" for a in given)
+        try:
+            engine.execute(
+                f"""COPY (SELECT t.person_id{cols} FROM {mapped} t
+                          JOIN read_parquet({lit(str(persons))}) p
+                            ON p.person_id = t.true_person_id
+                          ORDER BY t.person_id)
+                    TO {lit(str(tmp))} (FORMAT csv, HEADER, DELIMITER ',')"""
+            )
+            os.replace(tmp, out)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return int(engine.scalar(f"SELECT count(*) FROM {mapped}"))

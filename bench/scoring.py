@@ -127,19 +127,16 @@ def german_factors(
 ) -> list[FactorDef]:
     """A FactorDef per column, its one field declared with its data category.
 
-    ``honest=False`` declares the protected columns as category "unknown": only for the
-    all-column reference line, which a real deployment could never train. ``trends`` overrides
+    ``honest=False`` mislabels the protected columns as category "credit" (the guard is an
+    allowlist: nothing else gets past it): only for the all-column reference line, which a
+    real deployment could never train. ``trends`` overrides
     ``GERMAN_TRENDS`` (for the nested variants).
     """
     trend_of = {**GERMAN_TRENDS, **(trends or {})}
     cats = set(categorical(X))
     out = []
     for i, col in enumerate(X.columns):
-        category = (
-            PROTECTED_COLUMNS.get(col, "credit")
-            if honest
-            else ("unknown" if col in PROTECTED_COLUMNS else "credit")
-        )
+        category = PROTECTED_COLUMNS.get(col, "credit") if honest else "credit"
         out.append(
             FactorDef(
                 name=col,

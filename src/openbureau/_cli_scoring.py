@@ -18,13 +18,25 @@ from openbureau.workspace import Workspace
 
 @app.command()
 @handles_errors
-def ledger(workspace: WorkspaceOpt = Path(".")) -> None:
+def ledger(
+    workspace: WorkspaceOpt = Path("."),
+    keep_out: Annotated[
+        bool,
+        typer.Option(
+            "--keep-out",
+            help="Also empty, in the events of batches mapped before the ledger kept them "
+            "out, the columns taken from a protected or purchase field",
+        ),
+    ] = False,
+) -> None:
     """Map ingested batches onto canonical ledger events and refresh each event's person."""
     from openbureau.ledger import build_ledger, event_counts
+    from openbureau.ledger.lineage import keep_out_earlier
 
     ws = Workspace.open(workspace)
     with ws.engine() as engine:
         report = build_ledger(engine)
+        emptied = keep_out_earlier(engine) if keep_out else []
         counts = event_counts(engine)
     console.print(
         f"Ledger: {report.batches} new batch(es) mapped, "
@@ -44,6 +56,16 @@ def ledger(workspace: WorkspaceOpt = Path(".")) -> None:
             f"{report.superseded:,} reports superseded by the furnisher's new report "
             f"of the same record (kept in the record's history), "
             f"{report.corrections_superseded:,} of them bureau corrections"
+        )
+    if report.kept_out:
+        console.print(
+            "Kept out of the ledger (a protected or purchase field: stored, never in an "
+            f"event): {'; '.join(str(k) for k in report.kept_out)}"
+        )
+    if keep_out:
+        console.print(
+            "Taken out of the events of batches mapped before: "
+            + ("; ".join(str(k) for k in emptied) or "nothing to take out")
         )
     if report.identity_only:
         console.print(

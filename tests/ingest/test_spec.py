@@ -94,3 +94,67 @@ def test_unreadable_spec_files(tmp_path: Path) -> None:
     scalar.write_text("just text\n", encoding="utf-8")
     with pytest.raises(SpecError, match="must be a mapping"):
         load_spec(scalar)
+
+
+@pytest.mark.parametrize("target", ["postcode", "address_line1", "city", "region", "address_full"])
+@pytest.mark.parametrize("declared", ["location", "identity"])
+def test_an_address_field_is_catalogued_as_location(target: str, declared: str) -> None:
+    """Specs written before location existed had to say identity: they stay valid, and the
+    catalog records location either way."""
+    s = parse_spec(spec(extra=[{"column": "B", "target": target, "category": declared}]))
+    assert s.field(target).catalog_category is DataCategory.location
+
+
+@pytest.mark.parametrize(
+    ("target", "declared", "message"),
+    [
+        ("postcode", "credit", "postcode is a location field; its category must be location"),
+        ("phone", "location", "phone is an identity field; its category must be identity, not"),
+        ("dob", "contact", "dob is an identity field; its category must be identity, not contact"),
+    ],
+)
+def test_an_identity_field_declared_otherwise_is_refused(
+    target: str, declared: str, message: str
+) -> None:
+    field = {"column": "B", "target": target, "category": declared}
+    if target == "dob":
+        field["type"] = "date"
+    with pytest.raises(SpecError, match=r"^my\.yaml: fields\.1: ") as exc:
+        parse_spec(spec(extra=[field]), "my.yaml")
+    assert message in str(exc.value)
+
+
+def test_categories_are_declared_once_with_a_rule_each() -> None:
+    from openbureau.ingest.categories import (
+        CATEGORIES,
+        DATING_CATEGORIES,
+        FACTOR_CATEGORIES,
+        KEPT_OUT_OF_LEDGER,
+    )
+
+    assert set(CATEGORIES) == set(DataCategory)
+    assert {c.value for c in FACTOR_CATEGORIES} == {"credit", "payment", "inquiry", "public_record"}
+    assert {c.value for c in DATING_CATEGORIES} == {"reference"}
+    assert PROTECTED_CATEGORIES | {DataCategory.purchase} == KEPT_OUT_OF_LEDGER
+    assert all(rule.why for c, rule in CATEGORIES.items() if c not in FACTOR_CATEGORIES)
+
+
+@pytest.mark.parametrize("key", ["event_date", "kind_from"])
+def test_the_ledger_cannot_date_or_kind_its_events_by_a_kept_out_field(key: str) -> None:
+    data = {
+        **BASE,
+        "name": "med_records",
+        "fields": [
+            {"column": "A", "target": "case_id", "category": "reference"},
+            {"column": "F", "target": "filed_date", "type": "date", "category": "public_record"},
+            {"column": "T", "target": "case_type", "category": "public_record"},
+            {"column": "S", "target": "service_date", "type": "date", "category": "public_record"},
+        ],
+        "ledger": {"event": "public_record", "kind_from": "case_type", "event_date": "filed_date"},
+    }
+    data["fields"][3 if key == "event_date" else 2]["category"] = "health"
+    if key == "event_date":
+        data["ledger"]["event_date"] = "service_date"
+    with pytest.raises(SpecError) as exc:
+        parse_spec(data, "my.yaml")
+    assert f"ledger.{key}: " in str(exc.value) and "is declared health" in str(exc.value)

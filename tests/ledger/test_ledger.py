@@ -315,3 +315,87 @@ def test_outcome_needs_an_observed_window(linked_population) -> None:
         pytest.raises(UserError, match="choose an earlier --as-of"),
     ):
         label_outcomes(engine, dt.date(2025, 6, 30))
+
+
+def test_every_mapped_batch_records_its_lineage(linked_population) -> None:
+    """Which field each event column came from, as the spec declared it; nothing kept out of
+    the synthetic feeds, and no location field behind any event column."""
+    ws, _ = linked_population
+    with Workspace.open(ws).engine(read_only=True) as engine:
+        unrecorded = engine.scalar(
+            "SELECT count(*) FROM ledger_batches WHERE event IS NOT NULL "
+            "AND batch_id NOT IN (SELECT batch_id FROM ledger_lineage)"
+        )
+        kept, location = engine.query(
+            "SELECT count(*) FILTER (kept_out), count(*) FILTER (category = 'location') "
+            "FROM ledger_lineage"
+        )[0]
+        balance = engine.query(
+            "SELECT DISTINCT category FROM ledger_lineage "
+            "WHERE feed = 'northbank_accounts' AND ledger_column = 'balance'"
+        )
+        postcode = engine.scalar(
+            "SELECT category FROM field_catalog "
+            "WHERE feed = 'northbank_accounts' AND target = 'postcode'"
+        )
+    assert (unrecorded, kept, location) == (0, 0, 0)
+    assert balance == [("credit",)] and postcode == "location"
+
+
+BILLS = """name: paybills
+furnisher: Payco
+feed: bills
+format: csv
+record_key: [account_id, due_date]
+fields:
+  - {column: ACC, target: account_id, category: reference, required: true}
+  - {column: CON, target: contract_id, category: health}
+  - {column: DUE, target: due_date, type: date, category: payment, required: true}
+  - {column: AMT, target: amount_due, type: amount, category: purchase}
+  - {column: PAID, target: amount_paid, type: amount, category: payment}
+  - {column: LAST, target: last_name, category: identity}
+  - {column: DOB, target: dob, type: date, category: identity}
+ledger: {event: payment, kind: utility, alternative: true, event_date: due_date}
+"""
+
+
+def test_purchase_and_protected_fields_are_kept_out_of_the_events(
+    tmp_path: Path, cli, link_small
+) -> None:
+    from openbureau.ledger.lineage import keep_out_earlier
+
+    ws = init_workspace(tmp_path / "ws")
+    (tmp_path / "bills.yaml").write_text(BILLS)
+    (tmp_path / "bills.csv").write_text(
+        "ACC,CON,DUE,AMT,PAID,LAST,DOB\n"
+        "1,C1,2024-01-05,50.00,50.00,Lee,1980-01-02\n"
+        "1,C1,2024-02-05,,40.00,Lee,1980-01-02\n"
+        "2,C2,2024-01-05,70.00,0,Ray,1975-03-04\n"
+    )
+    res = cli("ingest", tmp_path / "bills.yaml", tmp_path / "bills.csv", "-w", ws.root)
+    assert res.exit_code == 0, res.output
+    link_small(ws)
+    with ws.engine() as engine:
+        report = build_ledger(engine)
+        events = engine.query(
+            "SELECT account_id, amount_due, amount_paid FROM ledger_payments ORDER BY event_id"
+        )
+        # a batch mapped before the ledger kept fields out: its values are in the events
+        engine.execute("DELETE FROM ledger_lineage WHERE feed = 'paybills'")
+        engine.execute("UPDATE ledger_payments SET amount_due = 1")
+        with pytest.raises(UserError) as exc:
+            keep_out_earlier(engine)
+        after = engine.query("SELECT DISTINCT amount_due FROM ledger_payments")
+        lineage = engine.scalar("SELECT count(*) FROM ledger_lineage")
+    assert [str(k) for k in report.kept_out] == [
+        "paybills.contract_id (health, payment.account_id): 3 rows",
+        "paybills.amount_due (purchase, payment.amount_due): 2 rows",
+    ]
+    # the account number comes from account_id alone; the amount due stays out
+    assert [(a, d) for a, d, _ in events] == [("Payco:1", None)] * 2 + [("Payco:2", None)]
+    assert [float(p) for _, _, p in events] == [50.0, 40.0, 0.0]
+    # account_id is also taken from account_id: emptying it would lose that; nothing changed
+    assert "payment.account_id is taken from 'contract_id' (health) and from 'account_id'" in (
+        str(exc.value)
+    )
+    assert after == [(1,)] and lineage == 0

@@ -290,6 +290,14 @@ def _guard_once(engine: Engine, card: Scorecard) -> None:
                 "ORDER BY feed || ':' || coalesce(event, ''))) FROM ledger_batches"
             )
         )
+    if engine.table_exists("ledger_lineage"):  # (what the ledger kept out of its columns)
+        catalog += str(
+            engine.scalar(
+                "SELECT md5(string_agg(batch_id || ':' || ledger_column || ':' || target || ':' "
+                "|| category || ':' || kept_out, ',' ORDER BY batch_id, ledger_column, target)) "
+                "FROM ledger_lineage"
+            )
+        )
     key = (hashlib.sha256(card.model_dump_json().encode()).hexdigest(), catalog)
     if key not in _GUARDED:
         guard_scorecard(card, engine)

@@ -1,12 +1,15 @@
-"""The factor guard: no score factor may derive from a protected data category.
+"""The factor guard: a score factor derives only from data that describes credit behaviour.
 
 A credit score, never a social score. Every factor lists the fields it is derived from; each
 field has a data category (declared in its source spec and kept in the warehouse's
-``field_catalog``). A factor touching a field of a protected category (GDPR Art. 9, ECOA,
-the EU AI Act: political opinion, religion, race or ethnicity, national origin, health, sex life
-or orientation, trade-union membership, genetic or biometric data, sex, marital status) is
-refused at training and at load, with one line naming the factor, the field and the category.
-There is no switch to turn this off.
+``field_catalog``). The guard is an allowlist (``ingest.categories``): a factor may take its
+value only from credit, payment, inquiry and public record data, and may date its rows by
+reference data; every other category is refused at training and at load, with one line naming
+the factor, the field and the category: who a person is (identity), where they live (location),
+how they are reached (contact), what they buy (purchase), every protected category (GDPR
+Art. 9, ECOA, the EU AI Act: political opinion, religion, race or ethnicity, national origin,
+health, sex life or orientation, trade-union membership, genetic or biometric data, sex,
+marital status), and any name that is not a category. There is no switch to turn this off.
 """
 
 from __future__ import annotations
@@ -15,51 +18,96 @@ from collections.abc import Iterable
 
 from openbureau.engine import Engine
 from openbureau.errors import UserError
-from openbureau.ingest.spec import PROTECTED_CATEGORIES
+from openbureau.ingest.categories import (
+    DATING_CATEGORIES,
+    FACTOR_CATEGORIES,
+    KEPT_OUT_OF_LEDGER,
+    PROTECTED_CATEGORIES,
+    PROTECTED_WHY,
+    listing,
+    rule_of,
+)
 from openbureau.ledger._schema import EVENTS
+from openbureau.ledger.lineage import column_sources
 
 PROTECTED = frozenset(c.value for c in PROTECTED_CATEGORIES)
+# What a factor may list among its fields: its value's categories and the ones dating it.
+ALLOWED = frozenset(c.value for c in FACTOR_CATEGORIES | DATING_CATEGORIES)
+# The label of a ledger column no loaded field feeds (a public record's kind fixed by the
+# mapping, a column every feed leaves empty): the ledger's own value, never a person's data.
+DERIVED = "derived"
+_KEPT_OUT = frozenset(c.value for c in KEPT_OUT_OF_LEDGER)
+_MAPPING_DATES = ("event_date", "reported_date")
 
 
 class FactorRefused(UserError):
-    """A factor derives from a protected data category, or its lineage cannot be checked."""
+    """A factor derives from a category no factor may use, or its lineage cannot be checked."""
 
 
-def check_fields(factor: str, fields: Iterable[tuple[str, str]]) -> None:
-    """Refuse ``factor`` if any of its (field, category) pairs is protected."""
+def _why(category: str) -> str:
+    rule = rule_of(category)
+    if rule is None:
+        return (
+            f"not a data category openbureau knows; a factor may derive only from "
+            f"{listing(FACTOR_CATEGORIES)} data"
+        )
+    return rule.why
+
+
+def check_fields(
+    factor: str, fields: Iterable[tuple[str, str]], *, through_ledger: bool = False
+) -> None:
+    """Refuse ``factor`` if any of its (field, category) pairs is of a category no factor
+    may derive from (``through_ledger``: the fields were found behind a ledger column)."""
     for field, category in fields:
-        if category in PROTECTED:
+        owner = field.partition(".")[0]
+        if category in ALLOWED or (category == DERIVED and owner in EVENTS):
+            continue
+        why = _why(category)
+        sep = ", " if why == PROTECTED_WHY else ": "
+        hint = ""
+        if through_ledger and category in _KEPT_OUT:
+            hint = (
+                "; its values reached the ledger before openbureau kept such fields out of "
+                "its events: `openbureau ledger --keep-out` takes them out"
+            )
+        raise FactorRefused(
+            f"factor {factor!r} is refused: it derives from field {field!r} whose data "
+            f"category is {category!r}{sep}{why}{hint}"
+        )
+
+
+def check_value(factor: str, fields: list[tuple[str, str]]) -> None:
+    """Refuse ``factor`` unless every field its value is read from describes credit
+    behaviour (a custom factor's source field: reference data may only date its rows)."""
+    check_fields(factor, fields)
+    for field, category in fields:
+        if category not in {c.value for c in FACTOR_CATEGORIES}:
             raise FactorRefused(
                 f"factor {factor!r} is refused: it derives from field {field!r} whose data "
-                f"category is {category!r}, a protected category that a credit score may "
-                "never use"
+                f"category is {category!r}: {_why(category)}"
             )
 
 
 def catalog_categories(engine: Engine, field: str) -> list[tuple[str, str]]:
     """(source field, category) behind ``event.column`` or ``feed.target`` in this warehouse.
 
-    For a ledger column, every feed mapped onto that event contributes the category of the
-    targets the column is taken from. Returns an empty list for an unknown field.
+    For a ledger column, every loaded field whose values are in it (see
+    ``ledger.lineage.column_sources``; a field the ledger kept out is not), or ``derived``
+    when none is. Returns an empty list for an unknown field.
     """
     if not engine.table_exists("field_catalog"):
         return []
     owner, _, column = field.partition(".")
     if owner in EVENTS:
-        if column in ("event_date", "reported_date"):
+        if column in _MAPPING_DATES:
             return [(field, "reference")]
         cols = {c.name: c.sources for c in EVENTS[owner].columns}
         if column not in cols:
             return []
         if not engine.table_exists("ledger_batches"):
-            return [(field, "derived")]
-        rows = engine.query(
-            f"""SELECT DISTINCT c.feed || '.' || c.target, c.category
-                FROM field_catalog c JOIN ledger_batches b ON b.feed = c.feed
-                WHERE b.event = ? AND c.target IN ({", ".join("?" * len(cols[column]))})""",
-            [owner, *cols[column]],
-        )
-        return [(str(f), str(c)) for f, c in rows] or [(field, "derived")]
+            return [(field, DERIVED)]
+        return column_sources(engine, owner, column, cols[column]) or [(field, DERIVED)]
     rows = engine.query(
         "SELECT DISTINCT feed || '.' || target, category FROM field_catalog "
         "WHERE feed = ? AND target = ?",
@@ -68,12 +116,41 @@ def catalog_categories(engine: Engine, field: str) -> list[tuple[str, str]]:
     return [(str(f), str(c)) for f, c in rows]
 
 
+# Catalogued fields per ledger column, kept by a caller checking several features at once
+# (they share columns) against one state of the warehouse.
+Resolved = dict[str, list[tuple[str, str]]]
+
+
+def resolve_lineage(
+    engine: Engine, lineage: Iterable[str], seen: Resolved | None = None
+) -> list[tuple[str, str]]:
+    """The catalogued (field, category) pairs behind a built-in feature's ledger columns."""
+    seen = {} if seen is None else seen
+    out: list[tuple[str, str]] = []
+    for ref in lineage:
+        if ref not in seen:
+            seen[ref] = catalog_categories(engine, ref) or [(ref, "unknown")]
+        for pair in seen[ref]:
+            if pair not in out:
+                out.append(pair)
+    return out
+
+
+def guard_lineage(
+    name: str, lineage: Iterable[str], engine: Engine, seen: Resolved | None = None
+) -> list[tuple[str, str]]:
+    """Check a built-in feature through the ledger columns it reads; returns its fields."""
+    fields = resolve_lineage(engine, lineage, seen)
+    check_fields(name, fields, through_ledger=True)
+    return fields
+
+
 def guard_factor(name: str, fields: list[tuple[str, str]], engine: Engine | None = None) -> None:
     """Check one factor's declared fields and, with a warehouse, their catalogued categories.
 
     Raises:
-        FactorRefused: a protected category, no fields at all, or (with a warehouse) a field
-            the catalog does not know, so its category cannot be checked.
+        FactorRefused: a category no factor may use, no fields at all, or (with a warehouse)
+            a field the catalog does not know, so its category cannot be checked.
     """
     if not fields:
         raise FactorRefused(
@@ -91,4 +168,4 @@ def guard_factor(name: str, fields: list[tuple[str, str]], engine: Engine | None
                 "workspace's field catalog, so its data category cannot be "
                 "checked"
             )
-        check_fields(name, found)
+        check_fields(name, found, through_ledger=field.partition(".")[0] in EVENTS)

@@ -1,8 +1,7 @@
 """Ingest: source specs, readers, validation and quarantine; loss-free batches."""
 
+from openbureau.ingest.categories import PROTECTED_CATEGORIES, DataCategory
 from openbureau.ingest.spec import (
-    PROTECTED_CATEGORIES,
-    DataCategory,
     FieldSpec,
     ParseOptions,
     SourceSpec,

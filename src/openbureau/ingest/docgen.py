@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from openbureau.ingest import bounds
+from openbureau.ingest.categories import CATEGORIES, FactorUse
 from openbureau.ingest.reasons import REASONS
 from openbureau.ingest.vocabulary import TYPED_TARGETS, VOCABULARIES
 
@@ -60,6 +61,25 @@ def typed_targets() -> str:
     return f"| target | type | what it holds |\n|---|---|---|\n{rows}"
 
 
+def categories() -> str:
+    """Every data category: what it holds, what a score factor may make of it, and whether
+    the ledger keeps it out of its events."""
+    use = {
+        FactorUse.value: "yes",
+        FactorUse.dating: "only to date its rows",
+        FactorUse.never: "never",
+    }
+    rows = "\n".join(
+        f"| `{c.value}` | {rule.meaning} | {'yes' if rule.protected else ''} | "
+        f"{use[rule.factor]} | {'taken in' if rule.in_ledger else 'kept out'} |"
+        for c, rule in CATEGORIES.items()
+    )
+    return (
+        "| category | what it holds | protected | a score factor | ledger events |\n"
+        f"|---|---|---|---|---|\n{rows}"
+    )
+
+
 def reasons() -> str:
     """The quarantine reason codes."""
     rows = "\n".join(f"| `{code}` | {meaning} |" for code, meaning in REASONS.items())
@@ -70,6 +90,7 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "vocabularies": vocabularies,
     "plausible values": plausible_values,
     "typed targets": typed_targets,
+    "data categories": categories,
     "reasons": reasons,
 }
 

@@ -379,8 +379,8 @@ def _publish(
                     output_column(f),
                     f.column,
                     f.type,
-                    f.category.value,
-                    f.category.protected,
+                    f.catalog_category.value,
+                    f.catalog_category.protected,
                     spec.fingerprint(),
                 ],
             )

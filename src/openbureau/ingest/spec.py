@@ -2,8 +2,8 @@
 
 A spec says how to parse the file (format and parse options), how each source column maps onto a
 canonical field, how to read its values (type, date formats, code tables) and which **data
-category** each field belongs to. Categories matter downstream: a field of a protected category
-may be stored, but can never become a score factor.
+category** each field belongs to (``ingest.categories``). Categories matter downstream: a field
+of any category may be stored, but only credit behaviour can become a score factor.
 
 Example (abridged)::
 
@@ -27,7 +27,6 @@ import datetime as dt
 import hashlib
 import re
 from decimal import Decimal
-from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
@@ -45,6 +44,10 @@ from pydantic import (
 from openbureau.errors import SpecError
 from openbureau.ingest import bounds, vocabulary
 from openbureau.ingest._yaml import load_yaml
+from openbureau.ingest.categories import KEPT_OUT_OF_LEDGER, DataCategory
+from openbureau.ingest.categories import (  # (re-exported: where callers have found them)
+    PROTECTED_CATEGORIES as PROTECTED_CATEGORIES,
+)
 from openbureau.ingest.vocabulary import (
     BOOLEAN,
     DATE_TYPES,
@@ -56,52 +59,11 @@ from openbureau.ingest.vocabulary import (
 SPEC_VERSION = 1
 
 
-class DataCategory(StrEnum):
-    """What kind of information a field carries."""
-
-    identity = "identity"
-    reference = "reference"  # account numbers, case numbers, dates a record was reported
-    credit = "credit"
-    payment = "payment"
-    inquiry = "inquiry"
-    public_record = "public_record"
-    contact = "contact"
-    # Protected categories (GDPR Art. 9, ECOA): storable, never a score factor.
-    political_opinion = "political_opinion"
-    religion_or_belief = "religion_or_belief"
-    race_or_ethnicity = "race_or_ethnicity"
-    national_origin = "national_origin"
-    health = "health"
-    sex_life_or_orientation = "sex_life_or_orientation"
-    trade_union_membership = "trade_union_membership"
-    genetic_or_biometric = "genetic_or_biometric"
-    sex = "sex"
-    marital_status = "marital_status"
-
-    @property
-    def protected(self) -> bool:
-        return self in PROTECTED_CATEGORIES
-
-
-PROTECTED_CATEGORIES: frozenset[DataCategory] = frozenset(
-    {
-        DataCategory.political_opinion,
-        DataCategory.religion_or_belief,
-        DataCategory.race_or_ethnicity,
-        DataCategory.national_origin,
-        DataCategory.health,
-        DataCategory.sex_life_or_orientation,
-        DataCategory.trade_union_membership,
-        DataCategory.genetic_or_biometric,
-        DataCategory.sex,
-        DataCategory.marital_status,
-    }
-)
-
 FieldType = Literal["string", "date", "month", "amount", "integer", "code", "boolean"]
 
 # Canonical identity fields: fixed type and category, shared by every furnisher so the identity
-# stage can compare them across feeds.
+# stage can compare them across feeds. Those saying where a person lives are ``location`` (the
+# others ``identity``): the catalog records that whatever the spec says (see ``catalog_category``).
 IDENTITY_FIELDS: dict[str, FieldType] = {
     "first_name": "string",
     "middle_name": "string",
@@ -119,6 +81,10 @@ IDENTITY_FIELDS: dict[str, FieldType] = {
     "email": "string",
     "national_id": "string",  # never stored in clear: replaced by a keyed token at ingest
 }
+
+LOCATION_FIELDS = frozenset(
+    {"address_line1", "address_line2", "city", "region", "postcode", "address_full"}
+)
 
 # Columns every loaded table has, so they cannot be used as targets.
 RESERVED_TARGETS = frozenset(
@@ -228,10 +194,14 @@ class FieldSpec(BaseModel):
             # values it cannot read)
             raise ValueError(f"{self.target} must have type {' or '.join(typed)}, not {self.type}")
         if self.target in IDENTITY_FIELDS:
-            if self.category is not DataCategory.identity:
+            if self.category not in (DataCategory.identity, self.catalog_category):
+                kind = self.catalog_category.value
+                # (a location field may still say identity: every spec had to, until location
+                # existed; the catalog records location either way)
+                allowed = "location (or identity)" if kind == "location" else kind
                 raise ValueError(
-                    f"{self.target} is an identity field; its category must be identity, "
-                    f"not {self.category.value}"
+                    f"{self.target} is {'an' if kind == 'identity' else 'a'} {kind} field; its "
+                    f"category must be {allowed}, not {self.category.value}"
                 )
             if self.type != IDENTITY_FIELDS[self.target]:
                 raise ValueError(
@@ -260,6 +230,17 @@ class FieldSpec(BaseModel):
             )
         bounds.field_bounds(self)  # raises ValueError when min or max widen the bounds
         return self
+
+    @property
+    def catalog_category(self) -> DataCategory:
+        """The category the field catalog records: a canonical identity field's own
+        (``location`` for an address, a city, a region or a postcode, ``identity`` for the
+        rest), whatever the spec says; the spec's for any other field."""
+        if self.target in LOCATION_FIELDS:
+            return DataCategory.location
+        if self.target in IDENTITY_FIELDS:
+            return DataCategory.identity
+        return self.category
 
     @property
     def length_limit(self) -> int:
@@ -470,8 +451,18 @@ class SourceSpec(BaseModel):
             for t in self.ledger.targets():
                 if t not in known:
                     raise ValueError(f"ledger: {t!r} is not a target of any field")
-            for key in ("event_date", "reported_date"):
+            for key in ("kind_from", "event_date", "reported_date"):
                 t = getattr(self.ledger, key)
+                kept_out = t and self.field(t).catalog_category in KEPT_OUT_OF_LEDGER
+                if kept_out and not _historical(info):
+                    category = self.field(t).catalog_category.value
+                    raise ValueError(
+                        f"ledger.{key}: {t!r} is declared {category}, which the ledger keeps "
+                        "out of its events, so it cannot say what an event is or when: "
+                        "name another field"
+                    )
+                if key == "kind_from":
+                    continue
                 if t and not _historical(info) and self.field(t).type not in DATE_TYPES:
                     raise ValueError(
                         f"ledger.{key}: {t!r} has type {self.field(t).type}; the ledger reads "

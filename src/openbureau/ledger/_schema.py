@@ -219,6 +219,19 @@ BATCHES = """CREATE TABLE IF NOT EXISTS ledger_batches (
     batch_id VARCHAR PRIMARY KEY, feed VARCHAR NOT NULL, event VARCHAR, events BIGINT NOT NULL,
     built_at TIMESTAMP NOT NULL)"""
 
+# Which loaded fields each mapped batch's events took their columns from: one row per event
+# column and target feeding it, with the field's category as the batch's spec declared it (a
+# canonical identity field's own). ``kept_out``: a category the ledger keeps out of its events
+# (``ingest.categories.KEPT_OUT_OF_LEDGER``), so the column is empty for the batch's events;
+# ``rows``: how many of them had a value that was kept out. The event's dates and a public
+# record's kind are listed too (``event_date``, ``reported_date``, ``record_kind``; never kept
+# out), so every batch with events has rows here, but one mapped before this table existed: the
+# factor guard then reads that batch's lineage from the field catalog.
+LINEAGE = """CREATE TABLE IF NOT EXISTS ledger_lineage (
+    batch_id VARCHAR NOT NULL, feed VARCHAR NOT NULL, event VARCHAR NOT NULL,
+    ledger_column VARCHAR NOT NULL, target VARCHAR NOT NULL, category VARCHAR NOT NULL,
+    kept_out BOOLEAN NOT NULL, rows BIGINT NOT NULL)"""
+
 # How a version stood before a later fact changed it: its ``is_current`` and ``superseded_on``
 # until ``changed_at``, the known-at time of the report or correction that replaced it. With
 # the versions' own ``recorded_at`` (when the bureau learned each one), this lets the ledger be

@@ -30,6 +30,7 @@ from openbureau.ledger._schema import (
     BATCHES,
     COMMON,
     EVENTS,
+    LINEAGE,
     SUPPRESSIONS,
     TRADELINES_VIEW,
     UNREADABLE,
@@ -39,6 +40,7 @@ from openbureau.ledger._schema import (
     effective_view_sql,
     known_view_sql,
 )
+from openbureau.ledger.lineage import KeptOut, record_lineage, sources
 
 
 @dataclass
@@ -55,6 +57,9 @@ class LedgerReport:
     chained_superseding: int = 0
     chained_events_stopped: int = 0
     unlinked_events: int = 0  # events with no person (their identity is unusable)
+    # fields kept out of the events (a category the ledger keeps out, see ledger.lineage),
+    # per feed field and event column: rows of the new batches that had a value for it
+    kept_out: list[KeptOut] = field(default_factory=list)
     persons_refreshed: int = 0  # events whose person changed since the last build
     seconds: float = 0.0
 
@@ -66,6 +71,7 @@ def ensure_schema(engine: Engine) -> None:
     engine.execute(SUPPRESSIONS)
     engine.execute(BATCHES)
     engine.execute(VERSION_STATES)
+    engine.execute(LINEAGE)
     for table in EVENTS.values():
         engine.execute(create_sql(table))
     create_views(engine)
@@ -88,6 +94,7 @@ def upgrade_schema(engine: Engine) -> None:
     ensure_schema(engine)
     if not engine.table_exists("ledger_version_states"):
         engine.execute(VERSION_STATES)
+    engine.execute(LINEAGE)  # (empty for the batches mapped before: see ledger.lineage)
     for table in EVENTS.values():
         if "loaded_record_id" not in engine.columns(table.table):
             engine.execute(f"ALTER TABLE {table.table} ADD COLUMN loaded_record_id VARCHAR")
@@ -111,12 +118,14 @@ def _select_sql(
     mapping: LedgerMapping,
     compared: bool,
     types: dict[str, str],
+    kept_out: set[str],
 ) -> str:
     """SELECT mapping one batch's loaded rows onto ``table``'s columns, each as version 1 of
     its own record, with the loaded row it supersedes (``_prior_record``; ``compared``: the
     feed table has the column). ``types``: the feed table's column types (a column loaded as
-    text for a typed target is read as ingest reads the type; see ``_legacy``)."""
-    have = {f.target for f in spec.fields}
+    text for a typed target is read as ingest reads the type; see ``_legacy``). The targets
+    ``kept_out`` feed no column (see ``ledger.lineage``)."""
+    have = {f.target for f in spec.fields} - kept_out
     furnisher = spec.furnisher.replace("'", "''")
     loaded = LoadedValues(types)
 
@@ -226,7 +235,10 @@ def _map_batches(
             report.batches += 1
             continue
         table = EVENTS[spec.ledger.event]
-        added = _map_batch(engine, table, spec, batch_id, report, compared=compared)
+        found = sources(spec, table)
+        kept = {s.target for s in found if s.kept_out}
+        added = _map_batch(engine, table, spec, batch_id, report, compared=compared, kept=kept)
+        _count_kept_out(report, record_lineage(engine, batch_id, spec, table, found))
         engine.execute(
             "INSERT INTO ledger_batches VALUES (?, ?, ?, ?, now())",
             [batch_id, feed, table.event, added],
@@ -243,6 +255,7 @@ def _map_batch(
     report: LedgerReport,
     *,
     compared: bool,
+    kept: set[str],
 ) -> int:
     """Add one batch's events to ``table``; returns the versions added.
 
@@ -256,7 +269,7 @@ def _map_batch(
     types = column_types(engine, spec.table)
     engine.execute(
         f"""CREATE OR REPLACE TEMP TABLE _ledger_batch AS
-        WITH mapped AS ({_select_sql(table, spec, spec.ledger, compared, types)}),
+        WITH mapped AS ({_select_sql(table, spec, spec.ledger, compared, types, kept)}),
         chain AS (
           SELECT loaded_record_id AS _prior_record, any_value(record_id) AS root FROM {t}
           WHERE loaded_record_id IN (SELECT _prior_record FROM mapped) GROUP BY 1),
@@ -294,6 +307,20 @@ def _map_batch(
     report.superseded += int(superseded)
     report.corrections_superseded += int(corrections)
     return added
+
+
+def _count_kept_out(report: LedgerReport, kept: list[KeptOut]) -> None:
+    """Add one batch's kept-out fields to the build's, per feed field and event column."""
+    for k in kept:
+        same = [
+            r
+            for r in report.kept_out
+            if (r.feed, r.target, r.category, r.column) == (k.feed, k.target, k.category, k.column)
+        ]
+        if same:
+            same[0].rows += k.rows
+        else:
+            report.kept_out.append(k)
 
 
 def refresh_persons(engine: Engine) -> int:

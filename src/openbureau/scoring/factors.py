@@ -16,7 +16,8 @@ furnisher's latest report on D, reported and on file by D, learned by K, not sup
 ``ledger._pit``); with ``date_field``, only rows dated on or before D (and in the window). So a
 custom factor never reads a row after D, a suppressed record or a row learned after K, and a
 feed without a ledger block cannot give one. The guard runs on the field's catalogued data
-category before anything is computed; a protected category is refused.
+category before anything is computed: the field must describe credit behaviour (credit,
+payment, inquiry, public record data), and ``date_field`` may be reference data too.
 """
 
 from __future__ import annotations
@@ -31,8 +32,17 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from openbureau.config import AgeingSection
 from openbureau.engine import Engine
 from openbureau.errors import UserError
-from openbureau.governance.factor_guard import FactorRefused, catalog_categories, guard_factor
+from openbureau.governance.factor_guard import (
+    FactorRefused,
+    Resolved,
+    catalog_categories,
+    check_fields,
+    check_value,
+    guard_factor,
+    guard_lineage,
+)
 from openbureau.ledger._pit import date_literal, pit_events
+from openbureau.ledger._schema import EVENTS
 from openbureau.ledger.features import FEATURES, FEATURES_BY_NAME
 from openbureau.scoring.scorecard import CustomSource, Scorecard
 
@@ -72,13 +82,26 @@ def load_custom_factors(path: str | Path) -> list[CustomFactor]:
         raise UserError(f"{p}: {where}: {err['msg'].removeprefix('Value error, ')}") from exc
 
 
-def _resolved(engine: Engine, lineage: tuple[str, ...] | list[str]) -> list[tuple[str, str]]:
-    out: list[tuple[str, str]] = []
-    for ref in lineage:
-        for pair in catalog_categories(engine, ref) or [(ref, "unknown")]:
-            if pair not in out:
-                out.append(pair)
-    return out
+def _catalogued(engine: Engine, factor: str, ref: str) -> list[tuple[str, str]]:
+    found = catalog_categories(engine, ref)
+    if not found:
+        raise FactorRefused(
+            f"factor {factor!r} is refused: field {ref!r} is not in this workspace's field "
+            "catalog, so its data category cannot be checked"
+        )
+    return found
+
+
+def guard_custom(name: str, source: CustomSource, engine: Engine) -> list[tuple[str, str]]:
+    """A custom factor's value field must describe credit behaviour, and its date field may
+    be reference data too; returns both fields with their categories."""
+    fields = _catalogued(engine, name, source.field_ref)
+    check_value(name, fields)
+    if source.date_field is not None:
+        dating = _catalogued(engine, name, f"{source.feed}.{source.date_field}")
+        check_fields(name, dating)
+        fields += [d for d in dating if d not in fields]
+    return fields
 
 
 def builtin_candidates(engine: Engine) -> list[FactorDef]:
@@ -86,9 +109,9 @@ def builtin_candidates(engine: Engine) -> list[FactorDef]:
     from openbureau.scoring.fit import FactorDef
 
     defs = []
+    seen: Resolved = {}
     for f in FEATURES:
-        fields = _resolved(engine, f.lineage)
-        guard_factor(f.name, fields)
+        fields = guard_lineage(f.name, f.lineage, engine, seen)
         defs.append(
             FactorDef(
                 name=f.name,
@@ -113,14 +136,7 @@ def custom_candidates(engine: Engine, customs: list[CustomFactor]) -> list[Facto
         if c.name in taken:
             raise UserError(f"custom factor {c.name!r}: the name is already a factor")
         taken.add(c.name)
-        fields = catalog_categories(engine, c.source.field_ref)
-        if not fields:
-            raise FactorRefused(
-                f"factor {c.name!r} is refused: field {c.source.field_ref!r} is "
-                "not in this workspace's field catalog, so its data category "
-                "cannot be checked"
-            )
-        guard_factor(c.name, fields, engine)
+        fields = guard_custom(c.name, c.source, engine)
         if c.source.date_field is None and c.source.aggregate != "latest":
             raise UserError(
                 f"custom factor {c.name!r}: source.date_field is required, so that "
@@ -244,6 +260,7 @@ def guard_scorecard(card: Scorecard, engine: Engine | None = None) -> None:
         FactorRefused: a protected field, or lineage that cannot be checked.
         UserError: a factor openbureau cannot compute.
     """
+    seen: Resolved = {}
     for f in card.factors:
         declared = [(r.field, r.category) for r in f.fields]
         guard_factor(f.name, declared)
@@ -255,17 +272,10 @@ def guard_scorecard(card: Scorecard, engine: Engine | None = None) -> None:
         if engine is None:
             continue
         if f.custom is not None:
-            found = catalog_categories(engine, f.custom.field_ref)
-            if not found:
-                raise FactorRefused(
-                    f"factor {f.name!r} is refused: field "
-                    f"{f.custom.field_ref!r} is not in this workspace's field "
-                    "catalog, so its data category cannot be checked"
-                )
-            guard_factor(f.name, found)
+            guard_custom(f.name, f.custom, engine)
         else:
-            guard_factor(f.name, _resolved(engine, FEATURES_BY_NAME[f.name].lineage))
+            guard_lineage(f.name, FEATURES_BY_NAME[f.name].lineage, engine, seen)
         for r in f.fields:  # the file's own lineage must also be what the catalog says
             found = catalog_categories(engine, r.field)
             if found:
-                guard_factor(f.name, found)
+                check_fields(f.name, found, through_ledger=r.field.partition(".")[0] in EVENTS)

@@ -82,7 +82,8 @@ class ScorecardTrainer(BaseEstimator):
 
     Args:
         factors: candidate factors; None takes every column of X (object/category columns as
-            categorical) with fields named after the columns and category "unknown".
+            categorical) with fields named after the columns and category "unknown", which
+            the factor guard refuses: declare the factors to train on data.
         min_iv: information value below which a candidate is left out (0: none on that count).
         max_n_bins / min_bin_size / max_n_prebins / min_prebin_size: optbinning's binning
             limits (shares of the training rows but ``max_n_*``).

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from openbureau.synth._layout import Col, Feed
-from openbureau.synth._lenders import ID, REF, STREET_LINE, codes, day, money, pick
+from openbureau.synth._lenders import ID, LOC, REF, STREET_LINE, codes, day, money, pick
 from openbureau.synth._noise import NoiseProfile
 
 PAY = "payment"
@@ -42,7 +42,7 @@ BRIGHTWATER_UTILITY = Feed(
     columns=(
         Col("Account Number", "account::VARCHAR", "account_id", REF, required=True),
         Col("Customer Name", SHORT_NAME, "full_name", ID, defects=("ident", "name")),
-        Col("Service Address", ONE_LINE_ADDRESS, "address_full", ID, defects=("split",)),
+        Col("Service Address", ONE_LINE_ADDRESS, "address_full", LOC, defects=("split",)),
         Col(
             "Bill Date",
             day("bill_date", "%d.%m.%Y"),
@@ -138,11 +138,11 @@ RENTRIGHT_RENT = Feed(
         Col("TenantFirstName", "first_name", "first_name", ID, defects=("name",)),
         Col("TenantLastName", "last_name", "last_name", ID, defects=("ident",)),
         Col("TenantDOB", day("dob", "%m/%d/%Y"), "dob", ID, "date", ("%m/%d/%Y",)),
-        Col("StreetAddress", "street", "address_line1", ID, defects=("split",)),
-        Col("Unit", "unit", "address_line2", ID),
-        Col("City", "city", "city", ID),
-        Col("State", "state", "region", ID),
-        Col("ZipCode", "zip", "postcode", ID),
+        Col("StreetAddress", "street", "address_line1", LOC, defects=("split",)),
+        Col("Unit", "unit", "address_line2", LOC),
+        Col("City", "city", "city", LOC),
+        Col("State", "state", "region", LOC),
+        Col("ZipCode", "zip", "postcode", LOC),
         Col(
             "RentMonth",
             day("month_date", "%m/%Y"),
@@ -210,7 +210,7 @@ COUNTY_COURT = Feed(
         Col("satisfied", day("satisfied", "%Y%m%d"), "satisfied_date", PUBLIC, "date", ("%Y%m%d",)),
         Col("defendant", LAST_FIRST, "full_name", ID, defects=("ident", "name")),
         Col("defendant-dob", day("dob", "%Y%m%d"), "dob", ID, "date", ("%Y%m%d",)),
-        Col("defendant-address", ONE_LINE_ADDRESS, "address_full", ID, defects=("split",)),
+        Col("defendant-address", ONE_LINE_ADDRESS, "address_full", LOC, defects=("split",)),
     ),
 )
 
@@ -247,10 +247,10 @@ STATE_TAX = Feed(
             ID,
             defects=("ident",),
         ),
-        Col("Street", STREET_LINE, "address_line1", ID, defects=("split",)),
-        Col("City", "city", "city", ID),
-        Col("State", "state", "region", ID),
-        Col("Zip", "zip", "postcode", ID),
+        Col("Street", STREET_LINE, "address_line1", LOC, defects=("split",)),
+        Col("City", "city", "city", LOC),
+        Col("State", "state", "region", LOC),
+        Col("Zip", "zip", "postcode", LOC),
         Col(
             "Filed_Date",
             day("filed", "%d-%b-%Y"),

@@ -7,6 +7,7 @@ from openbureau.synth._layout import Col, Feed
 from openbureau.synth._noise import NoiseProfile
 
 ID = "identity"
+LOC = "location"
 REF = "reference"
 CREDIT = "credit"
 INQ = "inquiry"
@@ -64,10 +65,10 @@ def _northbank_identity() -> tuple[Col, ...]:
         Col("GEN_CD", "upper(name_suffix)", "name_suffix", ID),
         Col("BIRTH_DT", day("dob", iso[0]), "dob", ID, "date", iso),
         Col("SSN", SSN_DASHED, "national_id", ID, defects=("ident",)),
-        Col("ADDR_LINE1", STREET_LINE, "address_line1", ID, defects=("split",)),
-        Col("CITY", "city", "city", ID),
-        Col("STATE_CD", "state", "region", ID),
-        Col("ZIP_CD", "zip", "postcode", ID),
+        Col("ADDR_LINE1", STREET_LINE, "address_line1", LOC, defects=("split",)),
+        Col("CITY", "city", "city", LOC),
+        Col("STATE_CD", "state", "region", LOC),
+        Col("ZIP_CD", "zip", "postcode", LOC),
     )
 
 
@@ -80,10 +81,10 @@ def _crestline_borrower() -> tuple[Col, ...]:
         Col("borrower.name", name, "full_name", ID, defects=("ident", "name")),
         Col("borrower.birth_date", day("dob", "%m/%d/%Y"), "dob", ID, "date", ("%m/%d/%Y",)),
         Col("borrower.tax_id", "ssn", "national_id", ID, defects=("ident",)),
-        Col("borrower.address.line1", STREET_LINE, "address_line1", ID),
-        Col("borrower.address.city", "city", "city", ID),
-        Col("borrower.address.state", "state", "region", ID),
-        Col("borrower.address.postal", "zip", "postcode", ID),
+        Col("borrower.address.line1", STREET_LINE, "address_line1", LOC),
+        Col("borrower.address.city", "city", "city", LOC),
+        Col("borrower.address.state", "state", "region", LOC),
+        Col("borrower.address.postal", "zip", "postcode", LOC),
     )
 
 

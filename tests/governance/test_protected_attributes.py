@@ -61,8 +61,8 @@ def _persons(ws: Workspace) -> list[str]:
         ]
 
 
-def _write(path: Path, text: str) -> Path:
-    path.write_text(text, encoding="utf-8")
+def _write(path: Path, content: str | bytes) -> Path:
+    path.write_bytes(content.encode("utf-8") if isinstance(content, str) else content)
     return path
 
 
@@ -123,29 +123,37 @@ def test_nothing_loaded_reads_an_empty_frame_and_is_logged(ws: Workspace) -> Non
     assert not store_path(ws).exists()
 
 
-def _bad_files(persons: list[str]) -> list[tuple[str, str, str]]:
+def _bad_files(persons: list[str]) -> list[tuple[str | bytes, str, str]]:
     """(file content, words the error must hold, where) for each refused file."""
     p1, p2 = persons[:2]
     return [
-        (f"person_id,religion\n{p1},x\n", "not a protected attribute", "line 1, column 'religion'"),
-        (f"person_id,sex,sex\n{p1},male,male\n", "column appears twice", "line 1, column 'sex'"),
-        ("sex\nmale\n", "no person_id column", "line 1"),
+        (f"person_id,religion\n{p1},x\n", "not a protected attribute", "header, column 'religion'"),
+        (f"person_id,sex,sex\n{p1},male,male\n", "column appears twice", "header, column 'sex'"),
+        ("sex\nmale\n", "no person_id column", "header"),
         (
             f"person_id,sex\n{p1},male\n{p2},female\n{p1},male\n",
-            f"{p1} is also on line 2",
-            "line 4, column 'person_id'",
+            f"{p1} is also in row 1",
+            "row 3, column 'person_id'",
         ),
         (
             f"person_id,sex\n{p1},male\nP999999,male\n",
             "not a person ID in the person index",
-            "line 3, column 'person_id'",
+            "row 2, column 'person_id'",
         ),
         (
             f"person_id,sex\n{p1},male\n ,female\n",
             "empty: every row names a person",
-            "line 3, column 'person_id'",
+            "row 2, column 'person_id'",
         ),
         ("", "empty file", ""),
+        (b"person_id,s\xffx\n", "not UTF-8 text", "header"),
+        (f"person_id,sex\n{p1},ma\xffle\n".encode("latin-1"), "not a readable CSV file", ""),
+        # (row 2 spans two lines: rows are counted, not lines)
+        (
+            f'person_id,ethnicity\n{p1},"a\nb"\n{p1},x\n',
+            f"{p1} is also in row 1",
+            "row 2, column 'person_id'",
+        ),
         ("person_id,sex\n", "no rows", ""),
         (f"person_id,sex\n{p1},male,extra\n", "not a readable CSV file", ""),
     ]

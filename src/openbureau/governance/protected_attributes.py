@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 from openbureau.engine import DuckDBEngine, EngineError
-from openbureau.errors import FileRejected, UserError
+from openbureau.errors import UserError
 from openbureau.ingest._sql import lit, q
 
 if TYPE_CHECKING:
@@ -88,41 +88,47 @@ def _log(
     )
 
 
+def _refused(path: Path, where: str, problem: str) -> UserError:
+    """The one line refusing a file: where in it (the header, or row N counting from the first
+    row after the header, and a column) and what is wrong. Rows, not lines: a quoted value may
+    span lines."""
+    return UserError(f"{path}{', ' + where if where else ''}: {problem}")
+
+
 def _header(path: Path) -> list[str]:
     """The file's columns, checked: person_id once, then protected attributes, each once."""
     try:
-        with path.open(encoding="utf-8-sig", newline="") as fh:
-            first = fh.readline()
+        with path.open("rb") as fh:
+            first = fh.readline().decode("utf-8-sig")
     except FileNotFoundError:
         raise UserError(f"{path}: file not found") from None
     except UnicodeDecodeError:
-        raise FileRejected(str(path), "not UTF-8 text", line=1) from None
+        raise _refused(path, "header", "not UTF-8 text") from None
     except OSError as exc:
         raise UserError(f"{path}: cannot read: {exc.strerror or exc}") from None
     wanted = f"person_id and any of {', '.join(ATTRIBUTES)}"
     if not first.strip():
-        raise FileRejected(str(path), f"empty file: the first line is the header ({wanted})")
+        raise _refused(path, "", f"empty file: the first line is the header ({wanted})")
     names = [n.strip() for n in next(csv.reader([first]))]
     seen: set[str] = set()
     for name in names:
         if name in seen:
-            raise FileRejected(str(path), "column appears twice", line=1, column=name)
+            raise _refused(path, f"header, column {name!r}", "column appears twice")
         if name != "person_id" and name not in ATTRIBUTES:
-            raise FileRejected(
-                str(path),
+            raise _refused(
+                path,
+                f"header, column {name!r}",
                 f"not a protected attribute; the columns are {wanted}",
-                line=1,
-                column=name,
             )
         seen.add(name)
     if "person_id" not in seen:
-        raise FileRejected(str(path), f"no person_id column; the columns are {wanted}", line=1)
+        raise _refused(path, "header", f"no person_id column; the columns are {wanted}")
     return names
 
 
 def _read_rows(store: DuckDBEngine, path: Path, names: list[str]) -> None:
-    """The file's rows into a temp table, in file order (``rowid`` 0 = line 2), trimmed, an
-    empty value NULL."""
+    """The file's rows into a temp table, in file order (``rowid`` 0 = row 1, the first after
+    the header), trimmed, an empty value NULL."""
     columns = "{" + ", ".join(f"{lit(n)}: 'VARCHAR'" for n in names) + "}"
     cells = ", ".join(f"nullif(trim({q(n)}), '') AS {q(n)}" for n in names)
     try:
@@ -135,32 +141,32 @@ def _read_rows(store: DuckDBEngine, path: Path, names: list[str]) -> None:
         lines = str(exc.__cause__ or exc).strip().splitlines()
         why = "; ".join(ln.strip() for ln in lines[:4] if ln.strip() and "Possible" not in ln)
         why = why.removeprefix("Invalid Input Error: ")
-        raise FileRejected(str(path), f"not a readable CSV file: {why}") from None
+        raise _refused(path, "", f"not a readable CSV file: {why}") from None
 
 
 def _check_rows(store: DuckDBEngine, path: Path) -> int:
     """Refuse the first bad row (one line naming it); return the number of rows."""
     n = int(store.scalar(f"SELECT count(*) FROM {_UPLOAD}"))
     if n == 0:
-        raise FileRejected(str(path), "no rows: a load replaces the store, and would empty it")
+        raise _refused(path, "", "no rows: a load replaces the store, and would empty it")
     checks = [
         ("person_id IS NULL", "empty: every row names a person"),
-        ("first_line < line", "{pid} is also on line {first}"),
+        ("first_row < row", "{pid} is also in row {first}"),
         ("NOT known", "{pid} is not a person ID in the person index"),
     ]
     for where, problem in checks:
         row = store.query(
-            f"""SELECT line, person_id, first_line FROM (
-                  SELECT rowid + 2 AS line, person_id,
-                         min(rowid + 2) OVER (PARTITION BY person_id) AS first_line,
+            f"""SELECT row, person_id, first_row FROM (
+                  SELECT rowid + 1 AS row, person_id,
+                         min(rowid + 1) OVER (PARTITION BY person_id) AS first_row,
                          person_id IN (SELECT person_id FROM known_persons) AS known
                   FROM {_UPLOAD})
-                WHERE {where} ORDER BY line LIMIT 1"""
+                WHERE {where} ORDER BY row LIMIT 1"""
         )
         if row:
-            line, pid, first = row[0]
-            raise FileRejected(
-                str(path), problem.format(pid=pid, first=first), line=line, column="person_id"
+            at, pid, first = row[0]
+            raise _refused(
+                path, f"row {at}, column 'person_id'", problem.format(pid=pid, first=first)
             )
     return n
 

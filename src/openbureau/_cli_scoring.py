@@ -119,6 +119,7 @@ def train(
 ) -> None:
     """Fit a points scorecard on the outcome after --as-of; write it and an HTML report."""
     try:
+        from openbureau.scoring._out_of_time import summary as oot_summary
         from openbureau.scoring.factors import load_custom_factors
         from openbureau.scoring.train import train as run_train
     except ImportError as exc:  # optbinning is the `train` extra
@@ -157,6 +158,8 @@ def train(
         )
         console.print(f"  scorecard file: {r.scorecard_path}")
         console.print(f"  model report:   {r.report_path}")
+        if r.out_of_time:
+            console.print(f"  out of time:    {oot_summary(r.out_of_time)}", highlight=False)
     c = result.consent
     if c:
         console.print(

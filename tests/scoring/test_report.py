@@ -18,6 +18,7 @@ from openbureau.scoring._report import (
     BinRow,
     ExcludedFactor,
     FactorReport,
+    PsiReport,
     ReportData,
     ks_statistic,
     population_stability,
@@ -314,6 +315,16 @@ def test_report_psi_reading() -> None:
     shifted = population_stability(scores, scores - 80, [300, 550, 650, 700, 750, 850])
     page = render_report(make_data(psi=shifted))
     assert f"PSI = <b>{shifted.psi:.4f}</b>: significant shift" in page
+
+
+def test_report_psi_note_and_further_sections() -> None:
+    scores = make_data().scores
+    psi = population_stability(scores, scores, [300, 600, 850])
+    noted = PsiReport(psi.expected_label, psi.actual_label, psi.rows, psi.psi, "Compared: <a & b>")
+    page = render_report(make_data(psi=noted, sections=["<section><h2>More</h2></section>"]))
+    check_well_formed(page)
+    assert "<p>Compared: &lt;a &amp; b&gt;</p>" in page
+    assert page.index("Population stability") < page.index("<h2>More") < page.index("Excluded")
 
 
 def test_report_scores_outside_all_bands() -> None:

@@ -33,6 +33,15 @@ def horizon_end(as_of: dt.date, horizon_months: int) -> dt.date:
     return dt.date(year, month, min(as_of.day, last))
 
 
+def outcome_observed(engine: Engine, as_of: dt.date, horizon_months: int = 12) -> bool:
+    """True when the ledger holds account reports to (a month before) the end of the outcome
+    window after ``as_of``: only then can the outcome be labelled."""
+    ensure_schema(engine)
+    latest = engine.scalar("SELECT max(event_date) FROM ledger_account_status_effective")
+    end = horizon_end(as_of, horizon_months)
+    return latest is not None and latest >= end - dt.timedelta(days=31)
+
+
 def label_outcomes(
     engine: Engine, as_of: dt.date, horizon_months: int = 12, into: str = "person_outcomes"
 ) -> str:
@@ -43,8 +52,8 @@ def label_outcomes(
     """
     ensure_schema(engine)
     end = horizon_end(as_of, horizon_months)
-    latest = engine.scalar("SELECT max(event_date) FROM ledger_account_status_effective")
-    if latest is None or latest < end - dt.timedelta(days=31):
+    if not outcome_observed(engine, as_of, horizon_months):
+        latest = engine.scalar("SELECT max(event_date) FROM ledger_account_status_effective")
         raise UserError(
             f"cannot train as of {as_of}: the outcome window runs to {end} but the ledger's "
             f"latest account report is {latest or 'none'}; choose an earlier --as-of"

@@ -72,15 +72,17 @@ class NumpyScorer:
         self.card = card
 
     @staticmethod
-    def factor_points(factor: Factor, values: Any) -> np.ndarray:
-        missing = factor.missing_bin.points
-        rest = [b for b in factor.bins if not b.missing]
+    def factor_bins(factor: Factor, values: Any) -> np.ndarray:
+        """Index into ``factor.bins`` of the bin each value falls in (the missing bin for no
+        value and for unseen categories): the lookup scoring uses, so bins match it exactly."""
+        rest = [i for i, b in enumerate(factor.bins) if not b.missing]
+        missing = next(i for i, b in enumerate(factor.bins) if b.missing)
         if factor.kind == "categorical":
-            lookup = {c: b.points for b in rest for c in (b.categories or [])}
+            lookup = {c: i for i in rest for c in (factor.bins[i].categories or [])}
             cat = getattr(values, "cat", None)
-            if cat is not None:  # pandas categorical: points per category once, take by code
+            if cat is not None:  # pandas categorical: a bin per category once, take by code
                 per_code = np.array(
-                    [lookup.get(str(c), missing) for c in cat.categories] + [missing], dtype=float
+                    [lookup.get(str(c), missing) for c in cat.categories] + [missing], dtype=int
                 )
                 codes = np.asarray(cat.codes)
                 return per_code[np.where(codes < 0, len(per_code) - 1, codes)]
@@ -90,19 +92,21 @@ class NumpyScorer:
             arr = pa.array(values, from_pandas=True)
             if not pa.types.is_string(arr.type):
                 arr = pc.cast(arr, pa.string())
-            cats = [c for b in rest for c in (b.categories or [])]
-            table = np.array(
-                [b.points for b in rest for _ in (b.categories or [])] + [missing], dtype=float
-            )
+            cats = list(lookup)
+            table = np.array([*lookup.values(), missing], dtype=int)
             idx = pc.index_in(arr, value_set=pa.array(cats, pa.string()))
             pos = idx.fill_null(len(cats)).to_numpy(zero_copy_only=False)
             return table[pos]
         x = np.asarray(values, dtype=float)
-        edges = np.array([b.upper for b in rest[:-1]], dtype=float)
-        pts = np.array([b.points for b in rest], dtype=float)
-        out = pts[np.searchsorted(edges, np.nan_to_num(x, nan=0.0), side="right")]
+        edges = np.array([factor.bins[i].upper for i in rest[:-1]], dtype=float)
+        out = np.array(rest)[np.searchsorted(edges, np.nan_to_num(x, nan=0.0), side="right")]
         out[np.isnan(x)] = missing
         return out
+
+    @staticmethod
+    def factor_points(factor: Factor, values: Any) -> np.ndarray:
+        points = np.array([b.points for b in factor.bins], dtype=float)
+        return points[NumpyScorer.factor_bins(factor, values)]
 
     def points(self, data: Mapping[str, Any]) -> np.ndarray:
         """(n, factors) array of points, columns in the scorecard's factor order."""

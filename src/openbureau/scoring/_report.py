@@ -78,6 +78,7 @@ class PsiReport:
     actual_label: str
     rows: list[PsiRow]
     psi: float
+    note: str = ""  # what was compared, shown under the figure
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,7 @@ class ReportData:
     excluded: list[ExcludedFactor]
     psi: PsiReport | None = None
     figures: dict[str, str] = field(default_factory=dict)
+    sections: list[str] = field(default_factory=list)  # rendered HTML, after stability
 
 
 # -- metrics --------------------------------------------------------------------------------------
@@ -588,7 +590,8 @@ def _stability(p: PsiReport | None) -> str:
     return (
         f"<section><h2>Population stability</h2><p>PSI = <b>{p.psi:.4f}</b>: "
         f"{_psi_reading(p.psi)} (below 0.1 stable, 0.1\u20130.25 some shift, above 0.25 "
-        f'significant shift).</p><div class="charts">{table}{chart}</div></section>'
+        f"significant shift).</p>{f'<p>{_e(p.note)}</p>' if p.note else ''}"
+        f'<div class="charts">{table}{chart}</div></section>'
     )
 
 
@@ -639,6 +642,7 @@ def render_report(data: ReportData) -> str:
             _calibration(data, s, bad),
             _factors(data.factors),
             _stability(data.psi),
+            *data.sections,
             _excluded(data.excluded),
         ]
     )

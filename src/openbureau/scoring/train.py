@@ -5,7 +5,8 @@
 3. the population is every scorable person not already in serious delinquency on D; a fixed
    share of persons (by a hash of their ID, so the split is stable) is held out;
 4. the trainer fits on the rest; the held-out persons give the report's figures;
-5. the scorecard file (versioned YAML) and the HTML report are written; the run is recorded.
+5. stability on comparable populations and out-of-time validation (scoring/_stability.py);
+6. the scorecard file (versioned YAML) and the HTML report are written; the run is recorded.
 
 Two scorecards are fitted in one run (scoring/alternative.py): the **core** scorecard, on credit
 data only (no alternative-data factor; persons with a credit account), written as
@@ -19,11 +20,13 @@ many would become scorable.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -32,14 +35,15 @@ from openbureau.config import AgeingSection
 from openbureau.engine import Engine
 from openbureau.errors import UserError
 from openbureau.ledger import build_ledger
-from openbureau.ledger.features import FEATURES_BY_NAME, compute_features
+from openbureau.ledger.features import FEATURES_BY_NAME
 from openbureau.ledger.outcome import horizon_end, label_outcomes
+from openbureau.scoring import _out_of_time as oot
 from openbureau.scoring import _report as rpt
+from openbureau.scoring import _stability as stab
 from openbureau.scoring._compile import NumpyScorer
 from openbureau.scoring.alternative import ALT_SCORECARD, alternative_feeds, reads_alternative
 from openbureau.scoring.factors import (
     CustomFactor,
-    add_custom_features,
     builtin_candidates,
     custom_candidates,
 )
@@ -60,6 +64,16 @@ RUNS = """CREATE TABLE IF NOT EXISTS scorecard_runs (
     bad_rate DOUBLE NOT NULL, auc_holdout DOUBLE, ks_holdout DOUBLE, psi DOUBLE,
     factors INTEGER NOT NULL, excluded INTEGER NOT NULL, scorecard_path VARCHAR NOT NULL,
     report_path VARCHAR NOT NULL)"""
+# Added with the stability checks (scoring/_stability.py); NULL where not measured. ``psi``
+# compares the populations scorable at training and a horizon later.
+RUN_COLUMNS = {
+    "csi_max": "DOUBLE",
+    "csi_max_factor": "VARCHAR",
+    "shadow_as_of": "DATE",
+    "shadow_auc_in_time": "DOUBLE",
+    "shadow_auc_out_of_time": "DOUBLE",
+    "auc_out_of_time": "DOUBLE",
+}
 
 
 @dataclass
@@ -78,10 +92,8 @@ class TrainResult:
     # the scorecard with alternative data, fitted in the same run (the fields above: core)
     alt: TrainResult | None = None
     consent: dict[str, float] = field(default_factory=dict)  # see consent_figures
-
-
-def scorable_sql(table: str, crit: MinimumCriteria) -> str:
-    return crit.eligible_sql(f"{table}.")
+    stability: stab.Stability | None = None  # psi above is its psi.psi
+    out_of_time: list[oot.OotCheck] = field(default_factory=list)  # shadow, then this one
 
 
 def holdout_sql(person_id: str, share: float) -> str:
@@ -98,16 +110,11 @@ def _training_frame(
     crit: MinimumCriteria,
     ageing: AgeingSection | None = None,
 ) -> pd.DataFrame:
-    compute_features(engine, as_of, into="train_features", ageing=ageing)
-    add_custom_features(
-        engine, "train_features", as_of, [(c.name, c.source) for c in customs], ageing=ageing
+    features = stab.features_at(engine, as_of, customs, ageing, "train_features")
+    outcomes = label_outcomes(engine, as_of, horizon, into="train_outcomes")
+    return stab.labelled(
+        engine, features, outcomes, crit, f"{holdout_sql('f.person_id', holdout)} AS holdout"
     )
-    label_outcomes(engine, as_of, horizon, into="train_outcomes")
-    return engine.arrow(f"""
-        SELECT f.*, o.bad::INTEGER AS bad, {holdout_sql("f.person_id", holdout)} AS holdout
-        FROM train_features f JOIN train_outcomes o USING (person_id)
-        WHERE o.excluded_reason IS NULL AND {scorable_sql("f", crit)}
-        ORDER BY f.person_id""").to_pandas()
 
 
 def train(
@@ -153,39 +160,52 @@ def train(
     core_frame = frame[frame["tradelines"] >= core_crit.tradelines]
     later = psi_as_of or horizon_end(as_of, horizon_months)
     models_dir.mkdir(parents=True, exist_ok=True)
-    fits = {}
+    fits, variants = {}, {}
+    settings: dict[str, Any] = {
+        "min_iv": min_iv,
+        "min_bin_size": min_bin_size,
+        "max_n_bins": max_n_bins,
+        "outcome": OUTCOME.format(h=horizon_months),
+    }
     for step, (variant, part, cands, c_crit) in enumerate(
         (("core", core_frame, core_candidates, core_crit), ("alternative", frame, candidates, crit))
     ):
         card_name = name if variant == "core" else f"{name}-alternative"
-        tick(f"fitting the {variant} scorecard", 2 + 2 * step, 6)
+        tick(f"fitting the {variant} scorecard", 2 + step, 6)
         fits[variant] = _train_one(
-            engine,
-            part,
-            cands,
-            customs,
-            c_crit,
-            as_of=as_of,
-            later=later,
-            name=card_name,
-            min_iv=min_iv,
-            min_bin_size=min_bin_size,
-            max_n_bins=max_n_bins,
-            outcome=OUTCOME.format(h=horizon_months),
-            ageing=ageing,
+            part, cands, customs, c_crit, as_of=as_of, name=card_name, **settings
         )
+        refit = functools.partial(_refit, cands, customs, c_crit, name=card_name, **settings)
+        variants[variant] = (part, c_crit, fits[variant][1], refit)
+    tick("stability and out-of-time validation", 4, 6)
+    checks = stab.run_checks(
+        engine,
+        variants,
+        features="train_features",
+        as_of=as_of,
+        later=later,
+        horizon_months=horizon_months,
+        holdout=holdout_sql("f.person_id", holdout),
+        customs=customs,
+        ageing=ageing,
+    )
     core, alt = fits["core"], fits["alternative"]
     consent = consent_figures(frame, core[1], alt[1], core_crit)
     tick("writing scorecards and reports", 5, 6)
     results = {}
     for variant, active in (("core", "scorecard.yaml"), ("alternative", ALT_SCORECARD)):
-        trainer, card, scorer, part, psi_report = fits[variant]
+        trainer, card, scorer, part = fits[variant]
+        st, oot_checks = checks[variant]
         fit_part, held = part[~part["holdout"]], part[part["holdout"]]
         held_scores = scorer.score(held)
         outcomes = held["bad"].to_numpy()
         path = save_scorecard(card, models_dir / "scorecards" / f"{card.name}-{card.version}.yaml")
         shutil.copyfile(path, models_dir / active)  # the active scorecard of its kind
-        data = _report_data(card, trainer, held, held_scores, as_of, len(fit_part), psi_report)
+        data = _report_data(
+            card, trainer, held, held_scores, as_of, len(fit_part), st.psi if st else None
+        )
+        data.figures.update(stab.key_figures(st, oot_checks))
+        data.sections.extend([stab.render_csi(st), oot.render(oot_checks, horizon_months)])
         if variant == "alternative":
             data.figures.update(_consent_lines(consent))
         report = rpt.write_report(data, reports_dir / f"model-{card.name}-{card.version}.html")
@@ -198,9 +218,11 @@ def train(
             float(part["bad"].mean()),
             rpt.roc_auc(held_scores, outcomes),
             rpt.ks_statistic(held_scores, outcomes),
-            psi_report.psi if psi_report else None,
+            st.psi.psi if st else None,
             card.excluded,
             time.perf_counter() - start,
+            stability=st,
+            out_of_time=oot_checks,
         )
         _record(engine, results[variant], card.name, as_of)
     result = results["core"]
@@ -210,25 +232,22 @@ def train(
 
 
 def _train_one(
-    engine: Engine,
     part: pd.DataFrame,
     candidates: list[FactorDef],
     customs: list[CustomFactor],
     crit: MinimumCriteria,
     *,
     as_of: dt.date,
-    later: dt.date,
     name: str,
     min_iv: float,
     min_bin_size: float,
     max_n_bins: int,
     outcome: str,
-    ageing: AgeingSection | None = None,
-) -> tuple[ScorecardTrainer, Scorecard, NumpyScorer, pd.DataFrame, rpt.PsiReport | None]:
-    """Fit one scorecard on the training persons of ``part``; its scorer and stability."""
+) -> tuple[ScorecardTrainer, Scorecard, NumpyScorer, pd.DataFrame]:
+    """Fit one scorecard on the training persons of ``part``; its scorer."""
     fit_part, held = part[~part["holdout"]], part[part["holdout"]]
     for rows, label in ((fit_part, "training"), (held, "held-out")):
-        if rows["bad"].nunique() < 2 or len(rows) < 50:
+        if rows["bad"].nunique() < 2 or len(rows) < oot.MIN_PERSONS:
             raise UserError(
                 f"not enough {label} data as of {as_of} for the {name} scorecard: "
                 f"{len(rows)} scorable persons, {int(rows['bad'].sum())} defaults; train on "
@@ -246,9 +265,19 @@ def _train_one(
         max_n_bins=max_n_bins,
         outcome=outcome,
     )
-    scorer = NumpyScorer(card)
-    psi_report = _stability(engine, scorer, part, customs, crit, as_of, later, ageing)
-    return trainer, card, scorer, part, psi_report
+    return trainer, card, NumpyScorer(card), part
+
+
+def _refit(
+    candidates: list[FactorDef],
+    customs: list[CustomFactor],
+    crit: MinimumCriteria,
+    rows: pd.DataFrame,
+    as_of: dt.date,
+    **settings: Any,
+) -> Scorecard:
+    """The same fit on other training persons as of another date (the shadow scorecard)."""
+    return _fit(rows, candidates, customs, crit, as_of=as_of, **settings)[1]
 
 
 def consent_figures(
@@ -351,58 +380,41 @@ def _fit(
     return trainer, card.sealed()
 
 
-def _stability(
-    engine: Engine,
-    scorer: NumpyScorer,
-    frame: pd.DataFrame,
-    customs: list[CustomFactor],
-    crit: MinimumCriteria,
-    as_of: dt.date,
-    later: dt.date,
-    ageing: AgeingSection | None = None,
-) -> rpt.PsiReport | None:
-    """Population stability of the scores between ``as_of`` and ``later`` (None: nobody
-    scorable then)."""
-    compute_features(engine, later, into="psi_features", ageing=ageing)
-    add_custom_features(
-        engine, "psi_features", later, [(c.name, c.source) for c in customs], ageing=ageing
-    )
-    later_frame = engine.arrow(
-        f"SELECT * FROM psi_features f WHERE {scorable_sql('f', crit)}"
-    ).to_pandas()
-    if not len(later_frame):
-        return None
-    edges = [300.0, 500.0, 550.0, 600.0, 650.0, 700.0, 750.0, 800.0, 851.0]
-    return rpt.population_stability(
-        scorer.score(frame),
-        scorer.score(later_frame),
-        edges,
-        expected_label=f"as of {as_of}",
-        actual_label=f"as of {later}",
-    )
-
-
 def _record(engine: Engine, r: TrainResult, name: str, as_of: dt.date) -> None:
     engine.execute(RUNS)
+    have = set(engine.columns("scorecard_runs"))
+    for column, sql_type in RUN_COLUMNS.items():
+        if column not in have:
+            engine.execute(f"ALTER TABLE scorecard_runs ADD COLUMN {column} {sql_type}")
+    top = r.stability.factors[0] if r.stability else None
+    shadow, this = r.out_of_time if r.out_of_time else (None, None)
+    row = {
+        "version": r.scorecard.version,
+        "name": name,
+        "as_of": as_of,
+        "persons_train": r.persons_train,
+        "persons_holdout": r.persons_holdout,
+        "bad_rate": r.bad_rate,
+        "auc_holdout": r.auc_holdout,
+        "ks_holdout": r.ks_holdout,
+        "psi": r.psi,
+        "factors": len(r.scorecard.factors),
+        "excluded": len(r.scorecard.excluded),
+        "scorecard_path": str(r.scorecard_path),
+        "report_path": str(r.report_path),
+        "csi_max": top.csi if top else None,
+        "csi_max_factor": top.name if top else None,
+        "shadow_as_of": shadow.trained_as_of if shadow else None,
+        "shadow_auc_in_time": shadow.auc_in_time if shadow else None,
+        "shadow_auc_out_of_time": shadow.auc_out_of_time if shadow else None,
+        "auc_out_of_time": this.auc_out_of_time if this else None,
+    }
     with engine.transaction():
         engine.execute("DELETE FROM scorecard_runs WHERE version = ?", [r.scorecard.version])
         engine.execute(
-            "INSERT INTO scorecard_runs VALUES (?, ?, ?, now(), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                r.scorecard.version,
-                name,
-                as_of,
-                r.persons_train,
-                r.persons_holdout,
-                r.bad_rate,
-                r.auc_holdout,
-                r.ks_holdout,
-                r.psi,
-                len(r.scorecard.factors),
-                len(r.scorecard.excluded),
-                str(r.scorecard_path),
-                str(r.report_path),
-            ],
+            f"INSERT INTO scorecard_runs ({', '.join(row)}, trained_at) "
+            f"VALUES ({', '.join('?' for _ in row)}, now())",
+            list(row.values()),
         )
 
 

@@ -1,5 +1,6 @@
-"""What ageing-off costs the score step: point-in-time features and a full score snapshot, with
-and without the ageing rules, on a synthetic population copied to the size asked.
+"""What ageing-off and consent cost the score step: point-in-time features and a full score
+snapshot, with and without the ageing rules and the second scorecard, on a synthetic population
+copied to the size asked.
 
     .venv/bin/python bench/ageing.py --base 10000 --copies 5 --repeat 3
 
@@ -15,7 +16,11 @@ of each:
   filtered;
 - ``aged``: ``delinquency`` and ``charged_off`` set to one year, so the delinquency pass (the
   DOFD derivation over every late row) runs and its anti-joins drop a good share of the late
-  rows: the cost when ageing-off has work to do.
+  rows: the cost when ageing-off has work to do;
+- ``consent``: the default periods and the scorecard with alternative data beside the core one
+  (``score_snapshot(..., alt=...)``: every person's ``alt_score``, and reasons with their
+  records where it is above the core score), as ``openbureau score`` runs when both
+  scorecards exist. Its ratio to ``without`` is what ageing-off and consent add together.
 
 Prints CPU seconds of the process (all its threads: on a machine shared with other work, wall
 time swings by 2x between runs) and the ratio to ``without``, for features and for the
@@ -90,10 +95,12 @@ def main() -> None:
 
     big = _copied(args.base, args.copies, args.seed)
     card = load_scorecard(big / "models" / "scorecard.yaml")
+    alt = load_scorecard(big / "models" / "scorecard-alternative.yaml")
     modes: dict[str, AgeingSection | None] = {
         "without": None,
         "default": AgeingSection(),
         "aged": AgeingSection(delinquency="1y", charged_off="1y"),
+        "consent": AgeingSection(),
     }
     with Workspace.open(big).engine() as engine:
         persons = engine.scalar("SELECT count(DISTINCT person_id) FROM person_index")
@@ -120,7 +127,8 @@ def main() -> None:
                 if mode == "aged":
                     aged = engine.scalar("SELECT count(*) FROM pit_aged_records")
                 t = time.process_time()
-                score_snapshot(engine, card, TRAIN_AS_OF, ageing=rules)
+                with_alt = alt if mode == "consent" else None
+                score_snapshot(engine, card, TRAIN_AS_OF, alt=with_alt, ageing=rules)
                 snaps[mode].append(time.process_time() - t)
         base_f, base_s = statistics.median(feats["without"]), statistics.median(snaps["without"])
         for mode in modes:

@@ -27,7 +27,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 from openbureau.engine import Engine
 from openbureau.errors import UserError
@@ -37,15 +37,21 @@ from openbureau.ledger.build import upgrade_schema
 from openbureau.ledger.corrections import correct_record, suppress_record
 from openbureau.scoring.scorecard import Scorecard
 
-RECORD_REASONS = {
+# The types name the values once for the API's schemas; the tables below must list exactly
+# them (checked at import).
+RecordReason = Literal["not_mine", "wrong_value", "paid"]
+Answer = Literal["verified", "corrected", "deleted"]
+LinkAnswer = Literal["verified", "split"]  # (the bureau's, of a link dispute)
+RECORD_REASONS: dict[RecordReason, str] = {
     "not_mine": "this is not mine",
     "wrong_value": "the amount or status is wrong",
     "paid": "this was paid",
 }
 LINK_REASONS = {"not_my_accounts": "these accounts are not mine: my file mixes two people"}
-REASONS = {**RECORD_REASONS, **LINK_REASONS}
-ANSWERS = ("verified", "corrected", "deleted")
-LINK_ANSWERS = ("verified", "split")  # (the bureau's, of a link dispute)
+REASONS: dict[str, str] = {str(k): v for k, v in RECORD_REASONS.items()} | LINK_REASONS
+ANSWERS: tuple[Answer, ...] = get_args(Answer)
+LINK_ANSWERS: tuple[LinkAnswer, ...] = get_args(LinkAnswer)
+assert tuple(RECORD_REASONS) == get_args(RecordReason)
 OUTCOMES = {
     "verified": "the furnisher checked the record and stands by it",
     "corrected": "the furnisher corrected the record (the earlier version is kept)",

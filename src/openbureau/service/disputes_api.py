@@ -8,7 +8,7 @@ furnisher's read of their dispute; every refusal is audited too.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Path, Query
@@ -56,7 +56,7 @@ Statement = Annotated[
 
 
 class DisputeIn(_Attached):
-    reason: Literal["not_mine", "wrong_value", "paid"] = Field(
+    reason: rules.RecordReason = Field(
         description="; ".join(f"{k}: {v}" for k, v in rules.RECORD_REASONS.items())
     )
     record_id: str = Field(min_length=1, max_length=64, description="a record on my file")
@@ -73,7 +73,7 @@ class LinkDisputeIn(_Attached):
 
 
 class LinkAnswerIn(_In):
-    outcome: Literal["split", "verified"]
+    outcome: rules.LinkAnswer
     note: str = Field(default="", max_length=2000)
 
 
@@ -86,7 +86,7 @@ class InformationIn(_Attached):
 
 
 class AnswerIn(_In):
-    outcome: Literal["verified", "corrected", "deleted"]
+    outcome: rules.Answer
     changes: dict[str, str | int | float | None] | None = Field(
         default=None,
         description="a correction's fields (the record's event fields), checked as ingest "

@@ -73,7 +73,8 @@ def _copied(base: int, copies: int, seed: int) -> Path:
                     identity_id || '.{k}' AS identity_id, person_id || '.{k}' AS person_id)
                     FROM person_index WHERE person_id NOT LIKE '%.%'""")
     # (a card kept from before cards were sealed is sealed as it is; a sealed one is left alone)
-    seal_scorecard(big / "models" / "scorecard.yaml")
+    for name in ("scorecard.yaml", "scorecard-alternative.yaml"):
+        seal_scorecard(big / "models" / name)
     return big
 
 

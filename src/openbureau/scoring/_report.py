@@ -1,14 +1,14 @@
-"""HTML model report for a scorecard: discrimination, calibration, factors and stability.
+"""HTML model report for a scorecard: discrimination, scale, calibration, factors and stability.
 
-The report is one standalone HTML5 file: the CSS is embedded and every chart is inline SVG drawn
-here, so it opens offline, prints, and can be archived next to the model as validation evidence.
-It needs no JavaScript. All metrics follow the bureau convention that a LOWER score is riskier.
+The report is one standalone HTML5 file: the CSS is embedded and every chart is inline SVG
+(``_report_svg``; the scale and calibration sections: ``_report_scale``), so it opens
+offline, prints, and can be archived next to the model as validation evidence. It needs no
+JavaScript. All metrics follow the bureau convention that a LOWER score is riskier.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import math
 import os
 import pathlib
 import secrets
@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from openbureau.scoring import _report_svg as svg
+from openbureau.scoring._report_scale import Population, calibration_section, scale_section
 from openbureau.scoring.scorecard import Band, Scaling
 
 _Floats = npt.NDArray[np.float64]
@@ -98,6 +99,8 @@ class ReportData:
     excluded: list[ExcludedFactor]
     psi: PsiReport | None = None
     figures: dict[str, str] = field(default_factory=dict)
+    # every person scorable on the as-of date, for the scale's use (None: the sample only)
+    population: Population | None = None
 
 
 # -- metrics --------------------------------------------------------------------------------------
@@ -315,56 +318,6 @@ def _distribution(d: ReportData, s: _Floats, bad: _Bools) -> str:
     return f"<section><h2>Score distribution</h2>{chart}{note if n_out else ''}</section>"
 
 
-def _calibration(d: ReportData, s: _Floats, bad: _Bools) -> str:
-    rounded = np.rint(s)  # bands have integer bounds; a score is reported as an integer
-    pd = d.scaling.default_probability(s)
-    groups = [
-        (
-            b.name,
-            f"{b.min_score}\u2013{b.max_score}",
-            (rounded >= b.min_score) & (rounded <= b.max_score),
-        )
-        for b in d.bands
-    ]
-    outside = ~np.logical_or.reduce([m for *_, m in groups]) if groups else np.ones_like(bad)
-    if outside.any():
-        groups.append(("outside all bands", "", outside))
-    rows, obs, pred, notes = [], [], [], []
-    for name, span, m in groups:
-        n = int(m.sum())
-        notes.append(f"n={n:,}")
-        obs.append(float(bad[m].mean()) if n else math.nan)
-        pred.append(float(pd[m].mean()) if n else math.nan)
-        rows.append(
-            [
-                name,
-                span,
-                f"{n:,}",
-                svg.num(n / s.size, ".1%"),
-                svg.num(obs[-1], ".2%"),
-                svg.num(pred[-1], ".2%"),
-            ]
-        )
-    table = svg.table(
-        ["Band", "Scores", "Persons", "Share", "Observed bad rate", "Mean predicted PD"],
-        rows,
-        text=(0, 1),
-    )
-    chart = svg.bar_chart(
-        "Observed bad rate vs predicted PD by band",
-        [g[0] for g in groups],
-        [("observed", svg.RED, obs), ("predicted", svg.BLUE, pred)],
-        ("band", "rate"),
-        notes,
-    )
-    return (
-        f'<section><h2>Calibration by band</h2><div class="charts">{table}{chart}</div>'
-        "<p>Predicted PD follows the scaling: odds = "
-        f"{d.scaling.base_odds:g} \u00d7 2^((score \u2212 {d.scaling.base_score:g}) / "
-        f"{d.scaling.pdo:g}), PD = 1 / (1 + odds).</p></section>"
-    )
-
-
 def _factor(i: int, f: FactorReport) -> str:
     facts = svg.table(
         ["Code", "Group", "IV", "Trend"],
@@ -459,7 +412,7 @@ th,td{border:1px solid #ccc;padding:.25em .6em;text-align:left}th{background:#f2
 svg text{font-family:sans-serif;font-size:10px;fill:#333}svg .ct{font-size:12px;
 font-weight:600;text-anchor:middle}svg .yt{text-anchor:end}svg .xt,svg .al,svg .note{
 text-anchor:middle}svg .xr{text-anchor:end}svg .al{font-size:11px}
-svg .grid{stroke:#e5e5e5}svg .axis{stroke:#444;stroke-width:1}
+svg .grid{stroke:#e5e5e5}.warn{color:#c53030}svg .axis{stroke:#444;stroke-width:1}
 @media print{body{margin:0;max-width:none}section{break-inside:avoid}}
 """
 
@@ -483,7 +436,8 @@ def render_report(data: ReportData) -> str:
             _header(data, s, bad, auc, ks),
             _discrimination(data, s, bad, auc),
             _distribution(data, s, bad),
-            _calibration(data, s, bad),
+            scale_section(data.scaling, data.bands, s, data.population),
+            calibration_section(data.scaling, data.bands, s, bad),
             _factors(data.factors),
             _stability(data.psi),
             _excluded(data.excluded),

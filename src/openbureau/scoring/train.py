@@ -4,7 +4,9 @@
 2. features as of D and the outcome in the 12 months after it are computed in the engine;
 3. the population is every scorable person not already in serious delinquency on D; a fixed
    share of persons (by a hash of their ID, so the split is stable) is held out;
-4. the trainer fits on the rest; the held-out persons give the report's figures;
+4. the trainer fits on the rest; the held-out persons give the report's figures, and every
+   scorable person on D (those left out as already in serious delinquency too) the share
+   scoring at either end of the fixed scale (``TrainResult.at_ends``; warned above 1 %);
 5. the scorecard file (versioned YAML) and the HTML report are written; the run is recorded.
 
 Two scorecards are fitted in one run (scoring/alternative.py): the **core** scorecard, on credit
@@ -36,6 +38,7 @@ from openbureau.ledger.features import FEATURES_BY_NAME, compute_features
 from openbureau.ledger.outcome import horizon_end, label_outcomes
 from openbureau.scoring import _report as rpt
 from openbureau.scoring._compile import NumpyScorer
+from openbureau.scoring._report_scale import Population, end_shares, odds_text
 from openbureau.scoring.alternative import ALT_SCORECARD, alternative_feeds, reads_alternative
 from openbureau.scoring.factors import (
     CustomFactor,
@@ -78,6 +81,8 @@ class TrainResult:
     # the scorecard with alternative data, fitted in the same run (the fields above: core)
     alt: TrainResult | None = None
     consent: dict[str, float] = field(default_factory=dict)  # see consent_figures
+    # shares of every person scorable on the as-of date at the lowest and the highest score
+    at_ends: tuple[float, float] = (0.0, 0.0)
 
 
 def scorable_sql(table: str, crit: MinimumCriteria) -> str:
@@ -104,9 +109,10 @@ def _training_frame(
     )
     label_outcomes(engine, as_of, horizon, into="train_outcomes")
     return engine.arrow(f"""
-        SELECT f.*, o.bad::INTEGER AS bad, {holdout_sql("f.person_id", holdout)} AS holdout
+        SELECT f.*, o.bad::INTEGER AS bad, {holdout_sql("f.person_id", holdout)} AS holdout,
+            o.excluded_reason IS NOT NULL AS left_out
         FROM train_features f JOIN train_outcomes o USING (person_id)
-        WHERE o.excluded_reason IS NULL AND {scorable_sql("f", crit)}
+        WHERE {scorable_sql("f", crit)}
         ORDER BY f.person_id""").to_pandas()
 
 
@@ -149,8 +155,14 @@ def train(
     ]
     crit, core_crit = MinimumCriteria(alt_months=ALT_MONTHS), MinimumCriteria()
     tick("features and outcomes", 1, 6)
-    frame = _training_frame(engine, as_of, horizon_months, holdout, customs, crit, ageing)
+    scorable = _training_frame(engine, as_of, horizon_months, holdout, customs, crit, ageing)
+    # (persons already in serious delinquency: no new default to predict, scored all the same)
+    frame, left_out = scorable[~scorable["left_out"]], scorable[scorable["left_out"]]
     core_frame = frame[frame["tradelines"] >= core_crit.tradelines]
+    outs = {
+        "core": left_out[left_out["tradelines"] >= core_crit.tradelines],
+        "alternative": left_out,
+    }
     later = psi_as_of or horizon_end(as_of, horizon_months)
     models_dir.mkdir(parents=True, exist_ok=True)
     fits = {}
@@ -173,6 +185,7 @@ def train(
             max_n_bins=max_n_bins,
             outcome=OUTCOME.format(h=horizon_months),
             ageing=ageing,
+            left_out=outs[variant],
         )
     core, alt = fits["core"], fits["alternative"]
     consent = consent_figures(frame, core[1], alt[1], core_crit)
@@ -185,7 +198,15 @@ def train(
         outcomes = held["bad"].to_numpy()
         path = save_scorecard(card, models_dir / "scorecards" / f"{card.name}-{card.version}.yaml")
         shutil.copyfile(path, models_dir / active)  # the active scorecard of its kind
-        data = _report_data(card, trainer, held, held_scores, as_of, len(fit_part), psi_report)
+        out_scores = scorer.score(outs[variant])
+        population = Population(
+            np.concatenate([scorer.score(part), out_scores]),
+            out_scores,
+            outs[variant]["bad"].to_numpy(),
+        )
+        data = _report_data(
+            card, trainer, held, held_scores, as_of, len(fit_part), psi_report, population
+        )
         if variant == "alternative":
             data.figures.update(_consent_lines(consent))
         report = rpt.write_report(data, reports_dir / f"model-{card.name}-{card.version}.html")
@@ -201,6 +222,7 @@ def train(
             psi_report.psi if psi_report else None,
             card.excluded,
             time.perf_counter() - start,
+            at_ends=end_shares(population.scores, card.scaling),
         )
         _record(engine, results[variant], card.name, as_of)
     result = results["core"]
@@ -224,8 +246,11 @@ def _train_one(
     max_n_bins: int,
     outcome: str,
     ageing: AgeingSection | None = None,
+    left_out: pd.DataFrame | None = None,
 ) -> tuple[ScorecardTrainer, Scorecard, NumpyScorer, pd.DataFrame, rpt.PsiReport | None]:
-    """Fit one scorecard on the training persons of ``part``; its scorer and stability."""
+    """Fit one scorecard on the training persons of ``part``; its scorer and the stability of
+    the scores of every scorable person (``part`` and ``left_out``: already in serious
+    delinquency, not trained on), as every scorable person is scored later."""
     fit_part, held = part[~part["holdout"]], part[part["holdout"]]
     for rows, label in ((fit_part, "training"), (held, "held-out")):
         if rows["bad"].nunique() < 2 or len(rows) < 50:
@@ -247,7 +272,8 @@ def _train_one(
         outcome=outcome,
     )
     scorer = NumpyScorer(card)
-    psi_report = _stability(engine, scorer, part, customs, crit, as_of, later, ageing)
+    scorable = part if left_out is None else pd.concat([part, left_out])
+    psi_report = _stability(engine, scorer, scorable, customs, crit, as_of, later, ageing)
     return trainer, card, scorer, part, psi_report
 
 
@@ -372,11 +398,15 @@ def _stability(
     ).to_pandas()
     if not len(later_frame):
         return None
-    edges = [300.0, 500.0, 550.0, 600.0, 650.0, 700.0, 750.0, 800.0, 851.0]
+    expected = scorer.score(frame)
+    # Bins of the scores as of D: its deciles (ties merge them), whatever the scale.
+    s = scorer.card.scaling
+    inner = np.unique(np.quantile(expected, np.linspace(0.1, 0.9, 9), method="lower") + 0.5)
+    edges = [float(s.min_score), *(e for e in inner if s.min_score < e < s.max_score)]
     return rpt.population_stability(
-        scorer.score(frame),
+        expected,
         scorer.score(later_frame),
-        edges,
+        [*edges, s.max_score + 1.0],
         expected_label=f"as of {as_of}",
         actual_label=f"as of {later}",
     )
@@ -414,6 +444,7 @@ def _report_data(
     as_of: dt.date,
     n_train: int,
     psi: rpt.PsiReport | None,
+    population: Population | None = None,
 ) -> rpt.ReportData:
     s = card.scaling
     factors = [
@@ -460,10 +491,11 @@ def _report_data(
         factors=factors,
         excluded=excluded,
         psi=psi,
+        population=population,
         figures={
             "factors": str(len(card.factors)),
             "candidate factors": str(len(card.factors) + len(card.excluded)),
-            "scaling": f"{s.base_score:g} points at odds {s.base_odds:g}:1, "
+            "scaling": f"{s.base_score:g} points at odds {odds_text(s.base_odds)}, "
             f"{s.pdo:g} points to double the odds",
         },
     )

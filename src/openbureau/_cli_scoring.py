@@ -13,6 +13,7 @@ from rich.table import Table
 from openbureau.cli import WorkspaceOpt, _parse_date, app, console, handles_errors, progress_bar
 from openbureau.errors import UserError
 from openbureau.scoring.alternative import ALT_SCORECARD
+from openbureau.scoring.scorecard import END_SHARE_LIMIT
 from openbureau.workspace import Workspace
 
 
@@ -160,6 +161,18 @@ def train(
         console.print(f"  model report:   {r.report_path}")
         if r.out_of_time:
             console.print(f"  out of time:    {oot_summary(r.out_of_time)}", highlight=False)
+        low, high = r.at_ends
+        sc = card.scaling
+        console.print(
+            f"  scale:          {low:.1%} of the persons scorable on {day} score "
+            f"{sc.min_score}, {high:.1%} score {sc.max_score}"
+        )
+        for share, end in ((low, sc.min_score), (high, sc.max_score)):
+            if share > END_SHARE_LIMIT:
+                console.print(
+                    f"  [yellow]warning:[/] more than {END_SHARE_LIMIT:.0%} score {end}: the "
+                    "fixed scale does not fit this population (see the model report)"
+                )
     c = result.consent
     if c:
         console.print(

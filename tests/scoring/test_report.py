@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import itertools
 import math
 import os
 from html.parser import HTMLParser
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from pydantic import ValidationError
 from scipy.stats import ks_2samp
 from sklearn.metrics import roc_auc_score
 
@@ -26,7 +28,22 @@ from openbureau.scoring._report import (
     roc_auc,
     write_report,
 )
-from openbureau.scoring.scorecard import Band, Scaling
+from openbureau.scoring._report_scale import (
+    DecileRow,
+    Population,
+    end_shares,
+    monotone_breaks,
+    odds_text,
+    score_deciles,
+)
+from openbureau.scoring.scorecard import (
+    BAND_ODDS,
+    DEFAULT_BANDS,
+    Band,
+    Scaling,
+    Scorecard,
+    bands_for,
+)
 
 VOID = {"meta", "br", "hr", "img", "input", "link", "col", "area", "base", "source", "wbr"}
 STATEMENT = 'High utilisation <script>alert("x")</script> raises risk & "more"'
@@ -358,3 +375,137 @@ def test_write_report_leaves_nothing_on_failure(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         write_report(bad, tmp_path / "model.html")
     assert list(tmp_path.iterdir()) == []
+
+
+# -- the scale and calibration by decile ----------------------------------------------------------
+def test_the_default_scale_is_the_documented_one() -> None:
+    s = Scaling()
+    assert (s.base_score, s.base_odds, s.pdo, s.min_score, s.max_score) == (640, 1, 30, 300, 850)
+    table = s.odds_table(50)
+    assert [row[0] for row in table] == list(range(300, 851, 50))
+    for score, odds, pd in table:
+        assert odds == pytest.approx(2 ** ((score - 640) / 30))
+        assert pd == pytest.approx(1 / (1 + odds))
+        assert s.score_at_odds(odds) == pytest.approx(score)
+    assert table[-1][1] == pytest.approx(128) and table[0][2] > 0.9995
+
+
+def test_bands_are_ranges_of_odds_on_the_scale() -> None:
+    for scaling in (Scaling(), SCALING, Scaling(base_score=500, base_odds=4, pdo=25)):
+        bands = bands_for(scaling)
+        assert [b.name for b in bands] == [name for name, _ in BAND_ODDS]
+        assert bands[0].min_score == scaling.min_score and bands[-1].max_score == 850
+        for b, (_, floor) in zip(bands[1:], BAND_ODDS[1:], strict=True):
+            # a band starts at the first score whose odds reach its floor
+            assert scaling.odds(b.min_score) >= floor * (1 - 1e-12)
+            assert scaling.odds(b.min_score - 1) < floor
+    assert bands_for(Scaling()) == DEFAULT_BANDS
+    assert [(b.min_score, b.max_score) for b in DEFAULT_BANDS] == [
+        (300, 669),
+        (670, 729),
+        (730, 759),
+        (760, 789),
+        (790, 850),
+    ]
+    with pytest.raises(ValueError, match="start at 0 and increase"):
+        bands_for(Scaling(), (("a", 0.0), ("b", 4.0), ("c", 2.0)))
+    for too_fine in ((("a", 0.0), ("b", 2.01), ("c", 2.02)), (("a", 0.0), ("b", 1e6))):
+        with pytest.raises(ValueError, match="no score"):
+            bands_for(Scaling(), too_fine)
+
+
+@pytest.mark.parametrize("n", [10, 11, 57, 1000])
+def test_deciles_are_ten_groups_none_empty_whatever_the_ties(n: int) -> None:
+    rng = np.random.default_rng(n)
+    for scores in (np.full(n, 700.0), rng.integers(690, 700, n).astype(float)):
+        bad = rng.random(n) < 0.2
+        rows = score_deciles(scores, bad, Scaling())
+        sizes = [r.persons for r in rows]
+        assert len(rows) == 10 and min(sizes) >= 1 and max(sizes) - min(sizes) <= 1
+        assert sum(sizes) == n and sum(r.observed * r.persons for r in rows) == pytest.approx(
+            bad.sum()
+        )
+        assert all(a.hi <= b.lo for a, b in itertools.pairwise(rows))
+
+
+def test_deciles_of_a_small_sample_and_bad_input() -> None:
+    rows = score_deciles(np.array([600.0, 700.0, 800.0]), np.array([1, 0, 0]), Scaling())
+    assert [(r.lo, r.persons, r.observed) for r in rows] == [(600, 1, 1), (700, 1, 0), (800, 1, 0)]
+    with pytest.raises(ValueError, match="as many outcomes as scores"):
+        score_deciles(np.array([600.0, 700.0]), np.array([1]), Scaling())
+    with pytest.raises(ValueError, match="as many outcomes as scores"):
+        score_deciles(np.array([]), np.array([]), Scaling())
+
+
+def test_the_report_says_whether_the_bad_rate_by_decile_is_monotone(data: ReportData) -> None:
+    rows = score_deciles(data.scores, data.outcomes, data.scaling)
+    page = render_report(data)
+    assert page.count("<h3>By score decile</h3>") == 1
+    for i, r in enumerate(rows, 1):
+        assert f"<tr><td>{i}</td><td>{r.lo:g}\u2013{r.hi:g}</td><td class=num>{r.persons:,}" in page
+    assert ("<b>monotone</b>" in page) == (monotone_breaks(rows) == [])
+    # the best-scoring tenth made the worst: the decile that breaks the order is named
+    top = data.scores >= np.quantile(data.scores, 0.9)
+    reversed_ = render_report(make_data(outcomes=np.where(top, 1, data.outcomes)))
+    assert "<b>not monotone</b> by score decile: " in reversed_
+    assert f"decile 10 ({rows[-1].persons} bad of {rows[-1].persons}, 100.00%) above decile 9" in (
+        reversed_
+    )
+    check_well_formed(reversed_)
+
+
+def test_monotone_breaks_names_each_rise() -> None:
+    rows = [DecileRow(i, i, 10, rate, 0.1) for i, rate in enumerate([0.5, 0.3, 0.4, 0.4, 0.1])]
+    assert monotone_breaks(rows) == [2]
+    # 15 bads among 443 then among 442: the same rate as shown (3.39 %), no rise
+    assert (
+        monotone_breaks([DecileRow(1, 1, 443, 15 / 443, 0), DecileRow(2, 2, 442, 15 / 442, 0)])
+        == []
+    )
+    assert monotone_breaks(
+        [DecileRow(1, 1, 443, 15 / 443, 0), DecileRow(2, 2, 442, 16 / 442, 0)]
+    ) == [1]
+    assert monotone_breaks(rows[:2]) == [] and monotone_breaks([]) == []
+
+
+def test_the_report_shows_the_score_to_odds_table_and_warns_at_the_ends(data: ReportData) -> None:
+    page = render_report(data)
+    for score, odds, pd in SCALING.odds_table(50):
+        assert f"<td class=num>{score}</td><td class=num>{odds_text(odds)}</td>" in page
+        assert f"<td class=num>{pd:.2%}</td>" in page
+    assert "Warning" not in page
+    scores = np.r_[np.full(98, 700.0), 300.0, 300.0, 850.0]  # 2 % at the floor, 1 % at the top
+    pop = Population(scores, np.array([300.0, 300.0]), np.array([1, 1]))
+    warned = render_report(make_data(population=pop))
+    check_well_formed(warned)
+    assert "The 101 persons scorable on the as-of date" in warned
+    assert "<b>Warning:</b> 2.0% of them score 300, more than 1%" in warned
+    assert "score 850, more than" not in warned  # exactly 1 % is within the limit
+    assert "2 of them were left out of training" in warned and "100.0% of them were bad" in warned
+    assert end_shares(scores, SCALING) == (pytest.approx(2 / 101), pytest.approx(1 / 101))
+
+
+@pytest.mark.parametrize(
+    ("odds", "text"),
+    [
+        (128, "128:1"),
+        (4, "4:1"),
+        (12.699, "12.7:1"),
+        (1, "1:1"),
+        (1 / 2.52, "1:2.52"),
+        (1 / 2580.3, "1:2,580"),
+    ],
+)
+def test_odds_text(odds: float, text: str) -> None:
+    assert odds_text(odds) == text
+
+
+def test_a_scorecard_without_bands_gets_the_band_odds_on_its_own_scale() -> None:
+    bins = [{"points": 1.0}, {"missing": True, "points": 0.0}]
+    factor = {"name": "f", "code": "F1", "statement": "s", "bins": bins}
+    old = {"base_score": 700, "base_odds": 30, "pdo": 40}
+    card = Scorecard.model_validate({"name": "c", "scaling": old, "factors": [factor]})
+    assert card.bands == bands_for(Scaling(**old)) != DEFAULT_BANDS
+    assert Scorecard.model_validate({"name": "c", "factors": [factor]}).bands == DEFAULT_BANDS
+    with pytest.raises(ValidationError, match=r"scaling\.pdo"):
+        Scorecard.model_validate({"name": "c", "scaling": {"pdo": -1}, "factors": [factor]})

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from openbureau.ingest import bounds
@@ -103,13 +103,14 @@ def _block(name: str) -> re.Pattern[str]:
     )
 
 
-def render(text: str) -> str:
-    """``text`` with every generated block rewritten from the code.
+def render(text: str, blocks: Mapping[str, Callable[[], str]] | None = None) -> str:
+    """``text`` with every generated block (``blocks``; default: docs/ingest.md's) rewritten
+    from the code.
 
     Raises:
         ValueError: a block's markers are missing.
     """
-    for name, write in BLOCKS.items():
+    for name, write in (BLOCKS if blocks is None else blocks).items():
         found = _block(name).search(text)
         if found is None:
             raise ValueError(f"no generated block {name!r} in the document")
@@ -118,20 +119,26 @@ def render(text: str) -> str:
     return text
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(
+    argv: list[str] | None = None,
+    *,
+    blocks: Mapping[str, Callable[[], str]] | None = None,
+    doc: str = "docs/ingest.md",
+    module: str = "openbureau.ingest.docgen",
+) -> int:
+    """Rewrite (or with ``--check`` only check) the generated ``blocks`` of ``doc`` (or the
+    path given); ``module`` is the command the message names."""
     args = sys.argv[1:] if argv is None else argv
     check = "--check" in args
-    paths = [a for a in args if a != "--check"] or ["docs/ingest.md"]
+    paths = [a for a in args if a != "--check"] or [doc]
     path = Path(paths[0])
     text = path.read_text(encoding="utf-8")
-    new = render(text)
+    new = render(text, blocks)
     if new == text:
         print(f"{path}: generated blocks are up to date")
         return 0
     if check:
-        print(
-            f"{path}: generated blocks differ from the code; run python -m openbureau.ingest.docgen"
-        )
+        print(f"{path}: generated blocks differ from the code; run python -m {module}")
         return 1
     path.write_text(new, encoding="utf-8")
     print(f"{path}: generated blocks rewritten")

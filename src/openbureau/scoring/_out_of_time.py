@@ -24,8 +24,9 @@ from dataclasses import dataclass, replace
 import pandas as pd
 
 from openbureau.errors import UserError
+from openbureau.scoring import _report_svg as svg
 from openbureau.scoring._compile import NumpyScorer
-from openbureau.scoring._report import _e, _num, _table, roc_auc
+from openbureau.scoring._report import roc_auc
 from openbureau.scoring.scorecard import Scorecard
 
 AUC_TOLERANCE = 0.02  # the out-of-time AUC should be within this of the in-time one
@@ -152,17 +153,17 @@ def render(checks: list[OotCheck], horizon_months: int) -> str:
         [
             c.scorecard,
             c.trained_as_of.isoformat(),
-            _num(c.auc_in_time, ".4f"),
+            svg.num(c.auc_in_time, ".4f"),
             f"{c.persons_in_time:,}" if c.auc_in_time is not None else "\u2013",
             c.validated_as_of.isoformat(),
-            _num(c.auc_out_of_time, ".4f"),
+            svg.num(c.auc_out_of_time, ".4f"),
             f"{c.persons_out_of_time:,}" if c.auc_out_of_time is not None else "\u2013",
-            _num(c.difference, "+.4f"),
+            svg.num(c.difference, "+.4f"),
             {True: "yes", False: "no", None: "\u2013"}[c.within_tolerance],
         ]
         for c in checks
     ]
-    table = _table(
+    table = svg.table(
         [
             "Scorecard",
             "Trained as of",
@@ -178,7 +179,7 @@ def render(checks: list[OotCheck], horizon_months: int) -> str:
         text=(0, 1, 4, 8),
     )
     notes = "".join(
-        f"<li>{_e(c.scorecard)} as of {c.trained_as_of}: {_e(c.note)}</li>"
+        f"<li>{svg.esc(c.scorecard)} as of {c.trained_as_of}: {svg.esc(c.note)}</li>"
         for c in checks
         if c.note
     )

@@ -31,15 +31,12 @@ from openbureau.engine import Engine
 from openbureau.ledger.features import compute_features
 from openbureau.ledger.outcome import horizon_end, label_outcomes, outcome_observed
 from openbureau.scoring import _out_of_time as oot
+from openbureau.scoring import _report_svg as svg
 from openbureau.scoring._compile import NumpyScorer
 from openbureau.scoring._report import (
     PsiReport,
-    _e,
-    _num,
-    _points,
     _psi_reading,
     _psi_terms,
-    _table,
     population_stability,
 )
 from openbureau.scoring.factors import CustomFactor, add_custom_features
@@ -199,13 +196,13 @@ def render_csi(st: Stability | None) -> str:
             [
                 f.name,
                 f.code,
-                _num(f.csi, ".4f"),
+                svg.num(f.csi, ".4f"),
                 _psi_reading(f.csi),
-                _points(f.points_shift),
+                svg.points(f.points_shift),
                 f"{f.labels[moved]}: {f.expected[moved]:.1%} \u2192 {f.actual[moved]:.1%}",
             ]
         )
-    summary = _table(
+    summary = svg.table(
         ["Factor", "Code", "CSI", "Reading", "Points shift", "Bin that moved most"],
         rows,
         text=(0, 1, 3, 5),
@@ -227,18 +224,18 @@ def _factor_details(f: FactorShift, exp: str, act: str) -> str:
     rows = [
         [
             label,
-            _points(float(p)),
-            _num(float(e), ".2%"),
-            _num(float(a), ".2%"),
-            _num(float(t), ".4f"),
-            _points(float((a - e) * p)),
+            svg.points(float(p)),
+            svg.num(float(e), ".2%"),
+            svg.num(float(a), ".2%"),
+            svg.num(float(t), ".4f"),
+            svg.points(float((a - e) * p)),
         ]
         for label, p, e, a, t in zip(f.labels, f.points, f.expected, f.actual, f.terms, strict=True)
     ]
-    table = _table(["Bin", "Points", exp, act, "CSI term", "Points shift"], rows)
+    table = svg.table(["Bin", "Points", exp, act, "CSI term", "Points shift"], rows)
     return (
-        f"<details><summary>{_e(f.name)}: CSI {_num(f.csi, '.4f')}, "
-        f"{_points(f.points_shift)} points</summary>{table}</details>"
+        f"<details><summary>{svg.esc(f.name)}: CSI {svg.num(f.csi, '.4f')}, "
+        f"{svg.points(f.points_shift)} points</summary>{table}</details>"
     )
 
 

@@ -38,7 +38,6 @@ from openbureau.errors import UserError
 from openbureau.governance.factor_guard import check_fields
 from openbureau.scoring._compile import NumpyScorer
 from openbureau.scoring.scorecard import (
-    DEFAULT_BANDS,
     Band,
     Bin,
     Factor,
@@ -46,6 +45,7 @@ from openbureau.scoring.scorecard import (
     MinimumCriteria,
     Scaling,
     Scorecard,
+    bands_for,
 )
 
 
@@ -321,7 +321,7 @@ class ScorecardTrainer(BaseEstimator):
             name=self.name,
             outcome=self.outcome,
             scaling=scaling,
-            bands=self.bands or list(DEFAULT_BANDS),
+            bands=self.bands or bands_for(scaling),  # the same odds on any scale
             minimum_criteria=self.minimum_criteria or MinimumCriteria(),
             factors=factors,
             excluded=[

@@ -11,8 +11,8 @@ Format (``format_version: 1``)::
     seal: sha256:3f2a9c01...            # the content hash (see below)
     trained_as_of: 2024-12-31
     outcome: 90+ days past due ... within 12 months
-    scaling: {base_score: 700, base_odds: 30, pdo: 40, min_score: 300, max_score: 850}
-    bands: [{name: poor, min_score: 300, max_score: 579}, ...]
+    scaling: {base_score: 640, base_odds: 1, pdo: 30, min_score: 300, max_score: 850}
+    bands: [{name: poor, min_score: 300, max_score: 669}, ...]
     minimum_criteria: {tradelines: 1, alt_months: null}   # 6 in a card with alternative data
     factors:
       - name: revolving_utilisation
@@ -36,6 +36,13 @@ everything but ``version``, ``created_at`` and ``seal``; the version's hash part
 hex digits, so a version names exactly one content. ``load_scorecard`` refuses a file without a
 seal, one edited after sealing and one whose version does not name its seal;
 ``openbureau seal PATH`` (``scoring/seal.py``) seals a card as a new version.
+
+The default scale is fixed, not fitted to each training population, so that a score (a lender's
+cut-off, a band) means the same odds across retrainings: 640 points at even odds (1:1, a 50 %
+default probability), 30 points to double the odds; 850 is odds 128:1 (PD 0.78 %), 300 about
+1:2,580 (PD 99.96 %). The model report warns when more than 1 % of the scorable persons sit at
+either end (``END_SHARE_LIMIT``). Bands are ranges of odds (``BAND_ODDS``); their scores follow
+from the scale (``bands_for``).
 """
 
 from __future__ import annotations
@@ -62,12 +69,13 @@ _VERSION = re.compile(r"\d{4}-\d{2}-\d{2}\.(?P<hash>[0-9a-f]{8})")
 
 
 class Scaling(BaseModel):
-    """Points-to-double-odds scaling: every ``pdo`` points double the good:bad odds."""
+    """Points-to-double-odds scaling: every ``pdo`` points double the good:bad odds; defaults:
+    640 points at even odds, 30 points to double them (module docstring)."""
 
     model_config = ConfigDict(extra="forbid")
-    base_score: float = 700.0
-    base_odds: float = Field(default=30.0, gt=0)
-    pdo: float = Field(default=40.0, gt=0)
+    base_score: float = 640.0
+    base_odds: float = Field(default=1.0, gt=0)
+    pdo: float = Field(default=30.0, gt=0)
     min_score: int = 300
     max_score: int = 850
 
@@ -79,6 +87,14 @@ class Scaling(BaseModel):
     def offset(self) -> float:
         return self.base_score - self.factor * math.log(self.base_odds)
 
+    def score_at_odds(self, odds: float) -> float:
+        """The (unrounded, unclipped) score at good:bad ``odds``."""
+        return self.offset + self.factor * math.log(odds)
+
+    def odds(self, score: float) -> float:
+        """The good:bad odds at ``score``: ``base_odds * 2 ** ((score - base_score) / pdo)``."""
+        return self.base_odds * 2.0 ** ((score - self.base_score) / self.pdo)
+
     def default_probability(self, score: Any) -> Any:
         """PD implied by scores (a number or a numpy array) under this scaling:
         ``1 / (1 + odds)`` with ``odds = base_odds * 2 ** ((score - base_score) / pdo)``."""
@@ -89,6 +105,12 @@ class Scaling(BaseModel):
             odds = self.base_odds * np.exp2((s - self.base_score) / self.pdo)
         return np.asarray(1.0 / (1.0 + odds))
 
+    def odds_table(self, step: int = 50) -> list[tuple[int, float, float]]:
+        """(score, good:bad odds, default probability) every ``step`` points from
+        ``min_score`` to ``max_score`` (both included): the score-to-odds table."""
+        scores = [*range(self.min_score, self.max_score, step), self.max_score]
+        return [(s, self.odds(s), 1.0 / (1.0 + self.odds(s))) for s in scores]
+
 
 class Band(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -97,13 +119,48 @@ class Band(BaseModel):
     max_score: int
 
 
-DEFAULT_BANDS = [
-    Band(name="poor", min_score=300, max_score=579),
-    Band(name="fair", min_score=580, max_score=669),
-    Band(name="good", min_score=670, max_score=739),
-    Band(name="very good", min_score=740, max_score=799),
-    Band(name="exceptional", min_score=800, max_score=850),
-]
+# Each band is a range of good:bad odds, from its floor to the next band's (PD = 1 / (1 + odds)):
+# poor below 2:1 (PD above 33.3 %), fair 2:1 to 8:1 (11.1-33.3 %), good 8:1 to 16:1
+# (5.9-11.1 %), very good 16:1 to 32:1 (3.0-5.9 %), exceptional 32:1 and above (3.0 % or less).
+BAND_ODDS: tuple[tuple[str, float], ...] = (
+    ("poor", 0.0),
+    ("fair", 2.0),
+    ("good", 8.0),
+    ("very good", 16.0),
+    ("exceptional", 32.0),
+)
+
+# Scores within this of a band's odds floor count as on it (floating point, not judgement).
+_ODDS_EPS = 1e-9
+
+# A scale the population fits uses its range: more than this share of the scorable persons at
+# either end (min_score, max_score) and the report says so.
+END_SHARE_LIMIT = 0.01
+
+
+def bands_for(scaling: Scaling, band_odds: tuple[tuple[str, float], ...] = BAND_ODDS) -> list[Band]:
+    """Bands of ``scaling``'s scores from ranges of odds: a band starts at the first whole score
+    whose odds reach its floor (the first band at ``min_score``) and ends where the next starts.
+
+    Raises:
+        ValueError: floors not increasing from 0, or a band left without a score.
+    """
+    floors = [o for _, o in band_odds]
+    if not floors or floors[0] != 0 or any(b <= a for a, b in itertools.pairwise(floors)):
+        raise ValueError("band odds must start at 0 and increase")
+    starts = [scaling.min_score] + [
+        math.ceil(scaling.score_at_odds(o) - _ODDS_EPS) for o in floors[1:]
+    ]
+    ends = [s - 1 for s in starts[1:]] + [scaling.max_score]
+    if any(lo > hi for lo, hi in zip(starts, ends, strict=True)):
+        raise ValueError("a band has no score on this scale: choose fewer or wider bands")
+    return [
+        Band(name=name, min_score=lo, max_score=hi)
+        for (name, _), lo, hi in zip(band_odds, starts, ends, strict=True)
+    ]
+
+
+DEFAULT_BANDS = bands_for(Scaling())
 
 
 class Bin(BaseModel):
@@ -275,6 +332,18 @@ class Scorecard(BaseModel):
     minimum_criteria: MinimumCriteria = MinimumCriteria()
     factors: list[Factor]
     excluded: list[dict[str, Any]] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bands_of_its_scale(cls, data: Any) -> Any:
+        # Without bands: the default ranges of odds (BAND_ODDS) on this scorecard's own scale.
+        if isinstance(data, dict) and "bands" not in data and "scaling" in data:
+            try:
+                scaling = Scaling.model_validate(data["scaling"])
+            except ValidationError:
+                return data  # (reported by the field's own validation)
+            data = {**data, "bands": bands_for(scaling)}
+        return data
 
     @model_validator(mode="after")
     def _consistent(self) -> Scorecard:

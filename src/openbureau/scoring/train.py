@@ -4,7 +4,9 @@
 2. features as of D and the outcome in the 12 months after it are computed in the engine;
 3. the population is every scorable person not already in serious delinquency on D; a fixed
    share of persons (by a hash of their ID, so the split is stable) is held out;
-4. the trainer fits on the rest; the held-out persons give the report's figures;
+4. the trainer fits on the rest; the held-out persons give the report's figures, and every
+   scorable person on D (those left out as already in serious delinquency too) the share
+   scoring at either end of the fixed scale (``TrainResult.at_ends``; warned above 1 %);
 5. stability on comparable populations and out-of-time validation (scoring/_stability.py);
 6. the scorecard file (versioned YAML) and the HTML report are written; the run is recorded.
 
@@ -41,6 +43,7 @@ from openbureau.scoring import _out_of_time as oot
 from openbureau.scoring import _report as rpt
 from openbureau.scoring import _stability as stab
 from openbureau.scoring._compile import NumpyScorer
+from openbureau.scoring._report_scale import Population, end_shares, odds_text
 from openbureau.scoring.alternative import ALT_SCORECARD, alternative_feeds, reads_alternative
 from openbureau.scoring.factors import (
     CustomFactor,
@@ -94,6 +97,8 @@ class TrainResult:
     consent: dict[str, float] = field(default_factory=dict)  # see consent_figures
     stability: stab.Stability | None = None  # psi above is its psi.psi
     out_of_time: list[oot.OotCheck] = field(default_factory=list)  # shadow, then this one
+    # shares of every person scorable on the as-of date at the lowest and the highest score
+    at_ends: tuple[float, float] = (0.0, 0.0)
 
 
 def holdout_sql(person_id: str, share: float) -> str:
@@ -112,9 +117,14 @@ def _training_frame(
 ) -> pd.DataFrame:
     features = stab.features_at(engine, as_of, customs, ageing, "train_features")
     outcomes = label_outcomes(engine, as_of, horizon, into="train_outcomes")
-    return stab.labelled(
-        engine, features, outcomes, crit, f"{holdout_sql('f.person_id', holdout)} AS holdout"
-    )
+    # every scorable person; those already in serious delinquency (``left_out``: no new
+    # default to predict) are not trained on, but are scored and count in the scale's use
+    return engine.arrow(f"""
+        SELECT f.*, o.bad::INTEGER AS bad, {holdout_sql("f.person_id", holdout)} AS holdout,
+            o.excluded_reason IS NOT NULL AS left_out
+        FROM {features} f JOIN {outcomes} o USING (person_id)
+        WHERE {crit.eligible_sql("f.")}
+        ORDER BY f.person_id""").to_pandas()
 
 
 def train(
@@ -156,8 +166,14 @@ def train(
     ]
     crit, core_crit = MinimumCriteria(alt_months=ALT_MONTHS), MinimumCriteria()
     tick("features and outcomes", 1, 6)
-    frame = _training_frame(engine, as_of, horizon_months, holdout, customs, crit, ageing)
+    scorable = _training_frame(engine, as_of, horizon_months, holdout, customs, crit, ageing)
+    # (persons already in serious delinquency: no new default to predict, scored all the same)
+    frame, left_out = scorable[~scorable["left_out"]], scorable[scorable["left_out"]]
     core_frame = frame[frame["tradelines"] >= core_crit.tradelines]
+    outs = {
+        "core": left_out[left_out["tradelines"] >= core_crit.tradelines],
+        "alternative": left_out,
+    }
     later = psi_as_of or horizon_end(as_of, horizon_months)
     models_dir.mkdir(parents=True, exist_ok=True)
     fits, variants = {}, {}
@@ -201,8 +217,21 @@ def train(
         outcomes = held["bad"].to_numpy()
         path = save_scorecard(card, models_dir / "scorecards" / f"{card.name}-{card.version}.yaml")
         shutil.copyfile(path, models_dir / active)  # the active scorecard of its kind
+        out_scores = scorer.score(outs[variant])
+        population = Population(
+            np.concatenate([scorer.score(part), out_scores]),
+            out_scores,
+            outs[variant]["bad"].to_numpy(),
+        )
         data = _report_data(
-            card, trainer, held, held_scores, as_of, len(fit_part), st.psi if st else None
+            card,
+            trainer,
+            held,
+            held_scores,
+            as_of,
+            len(fit_part),
+            st.psi if st else None,
+            population,
         )
         data.figures.update(stab.key_figures(st, oot_checks))
         data.sections.extend([stab.render_csi(st), oot.render(oot_checks, horizon_months)])
@@ -223,6 +252,7 @@ def train(
             time.perf_counter() - start,
             stability=st,
             out_of_time=oot_checks,
+            at_ends=end_shares(population.scores, card.scaling),
         )
         _record(engine, results[variant], card.name, as_of)
     result = results["core"]
@@ -426,6 +456,7 @@ def _report_data(
     as_of: dt.date,
     n_train: int,
     psi: rpt.PsiReport | None,
+    population: Population | None = None,
 ) -> rpt.ReportData:
     s = card.scaling
     factors = [
@@ -472,10 +503,11 @@ def _report_data(
         factors=factors,
         excluded=excluded,
         psi=psi,
+        population=population,
         figures={
             "factors": str(len(card.factors)),
             "candidate factors": str(len(card.factors) + len(card.excluded)),
-            "scaling": f"{s.base_score:g} points at odds {s.base_odds:g}:1, "
+            "scaling": f"{s.base_score:g} points at odds {odds_text(s.base_odds)}, "
             f"{s.pdo:g} points to double the odds",
         },
     )

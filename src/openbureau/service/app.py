@@ -28,6 +28,7 @@ from openbureau.service import (
 from openbureau.service.attest import ensure_signing_key, public_jwks
 from openbureau.service.audit_heads import ensure_log_key, log_keys
 from openbureau.service.context import ServiceConfig, ServiceContext
+from openbureau.service.schemas import DEFAULT_CUTOFF
 from openbureau.service.store import default_url, open_store
 from openbureau.workspace import Workspace
 
@@ -146,6 +147,7 @@ def create_app(
     app.state.ctx = ctx
     app.state.templates = Jinja2Templates(directory=HERE / "templates")
     app.state.templates.env.globals["bureau_name"] = config.bureau_name
+    app.state.templates.env.globals["default_cutoff"] = DEFAULT_CUTOFF
     errors.install(app)
     app.include_router(api.router)
     app.include_router(api_rights.router)

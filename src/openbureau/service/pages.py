@@ -55,7 +55,7 @@ from openbureau.service.lending import lookup
 from openbureau.service.log_proofs import with_proofs
 from openbureau.service.log_reads import LOG_READS, read_audit_log
 from openbureau.service.login_guard import LOGIN_COOKIE, login_token, login_token_ok
-from openbureau.service.schemas import AccessLogOut, IdentityIn, LookupIn
+from openbureau.service.schemas import DEFAULT_CUTOFF, AccessLogOut, IdentityIn, LookupIn
 from openbureau.service.sharing import share_score, verify_token
 from openbureau.service.store import Account, utcnow
 from openbureau.service.whatif_view import run_what_if
@@ -366,7 +366,7 @@ async def lender_lookup(request: Request, who: LenderUser, ctx: Ctx, pub: Snapsh
     try:
         body = LookupIn(
             purpose=form.get("purpose") or None,
-            cutoff=int(form.get("cutoff") or 620),
+            cutoff=int(form.get("cutoff") or DEFAULT_CUTOFF),
             identity=IdentityIn(**identity),  # type: ignore[arg-type]
         )
         # (as the API's: refusals logged, the search on the lookup pool)

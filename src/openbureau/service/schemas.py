@@ -7,7 +7,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from openbureau.scoring.scorecard import Scaling
 from openbureau.service.context import LENDER_PURPOSES
+
+# A lender's cut-off unless it gives one: odds 8:1 (PD 11.1 %) on the default scale, the floor of
+# the band "good" (the old 620 on the 700-at-30:1 scale meant odds 7.5:1, PD 11.8 %).
+DEFAULT_CUTOFF = round(Scaling().score_at_odds(8))
 
 
 def _utc(t: dt.datetime) -> dt.datetime:
@@ -259,7 +264,9 @@ class LookupIn(_In):
         default=None, max_length=32, description="a file already known (e.g. account review)"
     )
     identity: IdentityIn | None = None
-    cutoff: int = Field(default=620, ge=300, le=850, description="approve at or above this score")
+    cutoff: int = Field(
+        default=DEFAULT_CUTOFF, ge=300, le=850, description="approve at or above this score"
+    )
 
     @model_validator(mode="after")
     def _one_way(self) -> LookupIn:

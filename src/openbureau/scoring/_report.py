@@ -99,6 +99,7 @@ class ReportData:
     excluded: list[ExcludedFactor]
     psi: PsiReport | None = None
     figures: dict[str, str] = field(default_factory=dict)
+    fairness: str = ""  # the Fairness section's HTML (governance/fairness.py report_section)
 
 
 # -- metrics --------------------------------------------------------------------------------------
@@ -639,6 +640,7 @@ def render_report(data: ReportData) -> str:
             _calibration(data, s, bad),
             _factors(data.factors),
             _stability(data.psi),
+            data.fairness,
             _excluded(data.excluded),
         ]
     )

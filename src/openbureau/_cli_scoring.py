@@ -120,14 +120,17 @@ def train(
 ) -> None:
     """Fit a points scorecard on the outcome after --as-of; write it and an HTML report."""
     try:
+        from openbureau.governance.fairness import AttributeSource
         from openbureau.scoring._out_of_time import summary as oot_summary
         from openbureau.scoring.factors import load_custom_factors
         from openbureau.scoring.train import train as run_train
-    except ImportError as exc:  # optbinning is the `train` extra
+    except ImportError as exc:  # optbinning and fairlearn are the `train` extra
         raise UserError(
             f"training needs the train extra ({exc.name} is missing): "
             "pip install 'openbureau[train]'"
         ) from exc
+    from openbureau.service.bindings import operator
+
     if not 0 < holdout < 1:
         raise UserError("--holdout must be between 0 and 1")
     day = _parse_date(as_of, "--as-of")
@@ -145,6 +148,7 @@ def train(
             customs=customs,
             progress=tick,
             ageing=ws.settings.ageing,
+            fairness=AttributeSource.of(ws, operator().name),
         )
     for label, r in (("core (credit data only)", result), ("with alternative data", result.alt)):
         if r is None:

@@ -293,6 +293,35 @@ class AgeingSection(_Section):
         return Period.parse(getattr(self, kind))
 
 
+class ModelRiskSection(_Section):
+    """Model risk figures in the model report (docs/scoring.md "Fairness")."""
+
+    fairness_cutoffs: list[int] = Field(
+        default=[670, 730, 760],
+        min_length=1,
+        max_length=8,
+        description="scores at or above which lenders approve, for the fairness figures "
+        "(approval rates, adverse impact ratios) of the model report",
+    )
+    fairness_min_group: int = Field(
+        default=30,
+        ge=1,
+        le=100_000,
+        description="groups with fewer persons are shown in the fairness figures but "
+        "never flagged (their rates are too noisy)",
+    )
+
+    @field_validator("fairness_cutoffs")
+    @classmethod
+    def _scores(cls, value: list[int]) -> list[int]:
+        outside = [c for c in value if not 300 <= c <= 850]
+        if outside:
+            raise ValueError(f"{outside[0]} is not a score between 300 and 850")
+        if len(set(value)) < len(value):
+            raise ValueError("a cut-off appears twice")
+        return sorted(value)
+
+
 class Settings(_Section):
     bureau: BureauSection = BureauSection()
     warehouse: WarehouseSection = WarehouseSection()
@@ -301,6 +330,7 @@ class Settings(_Section):
     secrets: SecretsSection = SecretsSection()
     service: ServiceSection = ServiceSection()
     ageing: AgeingSection = AgeingSection()
+    model_risk: ModelRiskSection = ModelRiskSection()
 
 
 DEFAULT_TOML = """\
@@ -358,6 +388,10 @@ bankruptcy_ch7 = "10y"         # from filing
 bankruptcy_ch13 = "10y"        # from filing (US bureaus remove a completed one at 7y by practice)
 inquiry = "2y"                 # an inquiry stays on file
 inquiry_in_score = "1y"        # ... and counts in features and scores
+
+[model_risk]                   # the model report's fairness figures
+fairness_cutoffs = [670, 730, 760]  # approval at or above each score: rates, adverse impact
+fairness_min_group = 30        # smaller groups are shown but never flagged
 """
 
 

@@ -132,10 +132,12 @@ HISTORY = (dt.date(2025, 3, 31), dt.date(2025, 6, 30), dt.date(2025, 9, 30))
 def score_demo(root: Path, truth_dir: Path, *, console: Console, progress: ProgressFactory) -> None:
     """Ledger, scorecard, snapshot; then the distribution and three persons' reasons."""
     from openbureau._cli_scoring import distribution_table
+    from openbureau.governance.fairness import AttributeSource
     from openbureau.ledger import build_ledger, event_counts
     from openbureau.scoring import score_snapshot
     from openbureau.scoring.score import describe_records, person_score, score_distribution
     from openbureau.scoring.train import train
+    from openbureau.service.bindings import operator
     from openbureau.service.serving import publish_snapshot
     from openbureau.workspace import Workspace
 
@@ -155,6 +157,7 @@ def score_demo(root: Path, truth_dir: Path, *, console: Console, progress: Progr
             reports_dir=root / "reports",
             progress=tick,
             ageing=ws.settings.ageing,
+            fairness=AttributeSource.of(ws, operator().name),
         )
         card = trained.scorecard
         alt = trained.alt.scorecard if trained.alt else None

@@ -21,7 +21,7 @@ import csv
 import datetime as dt
 import hashlib
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -69,18 +69,37 @@ def _open(path: Path, *, read_only: bool) -> Iterator[DuckDBEngine]:
         con.close()
 
 
-def _log(
-    ws: Workspace, actor: str, action: str, purpose: str | None, outcome: str, detail: str
-) -> None:
-    """One entry in the service's audit log (the store the workspace's settings name)."""
-    from openbureau.service import audit
-    from openbureau.service.app import service_config
-    from openbureau.service.store import open_store
+#: Writes one audit-log entry (keyword arguments as ``service.audit.record`` takes them,
+#: without the store): a running service hands its own writer.
+AuditLog = Callable[..., None]
 
-    audit.record(
-        open_store(service_config(ws).store_url),
+
+def _log(
+    ws: Workspace,
+    actor: str,
+    action: str,
+    purpose: str | None,
+    outcome: str,
+    detail: str,
+    *,
+    actor_role: str = "operator",
+    log: AuditLog | None = None,
+) -> None:
+    """One entry in the service's audit log: through ``log``, else in the store the
+    workspace's settings name."""
+    if log is None:
+        from openbureau.service import audit
+        from openbureau.service.app import service_config
+        from openbureau.service.store import open_store
+
+        store = open_store(service_config(ws).store_url)
+
+        def log(**entry: Any) -> None:
+            audit.record(store, **entry)
+
+    log(
         actor=actor,
-        actor_role="operator",
+        actor_role=actor_role,
         action=action,
         purpose=purpose,
         outcome=outcome,
@@ -268,9 +287,16 @@ def _empty_frame() -> pd.DataFrame:
 
 
 def read_attributes(
-    ws: Workspace, persons: Sequence[str] | None = None, *, actor: str, purpose: str
+    ws: Workspace,
+    persons: Sequence[str] | None = None,
+    *,
+    actor: str,
+    purpose: str,
+    actor_role: str = "operator",
+    log: AuditLog | None = None,
 ) -> pd.DataFrame:
-    """Protected attributes of ``persons`` (all when None), recorded in the audit log.
+    """Protected attributes of ``persons`` (all when None), recorded in the audit log (as by
+    ``actor`` in ``actor_role``; through ``log`` when given, as a running service does).
 
     Returns:
         One row per person the store holds (of those asked), sorted by person_id, indexed by
@@ -281,7 +307,16 @@ def read_attributes(
         UserError: no purpose was given (the refusal is logged too).
     """
     if not purpose or not purpose.strip():
-        _log(ws, actor, READ_ACTION, None, "denied", "no purpose stated")
+        _log(
+            ws,
+            actor,
+            READ_ACTION,
+            None,
+            "denied",
+            "no purpose stated",
+            actor_role=actor_role,
+            log=log,
+        )
         raise UserError("reading protected attributes needs a purpose; it is logged")
     path = store_path(ws)
     frame = _empty_frame()
@@ -303,7 +338,7 @@ def read_attributes(
             frame = table.to_pandas().set_index("person_id")
     asked = "all asked" if persons is None else f"{len(persons):,} asked"
     detail = f"{len(frame):,} persons ({asked})" + ("" if loaded else "; none loaded")
-    _log(ws, actor, READ_ACTION, purpose.strip(), "allowed", detail)
+    _log(ws, actor, READ_ACTION, purpose.strip(), "allowed", detail, actor_role=actor_role, log=log)
     return frame
 
 

@@ -103,6 +103,7 @@ class ReportData:
     sections: list[str] = field(default_factory=list)  # rendered HTML, after stability
     # every person scorable on the as-of date, for the scale's use (None: the sample only)
     population: Population | None = None
+    fairness: str = ""  # the Fairness section's HTML (governance/fairness.py report_section)
 
 
 # -- metrics --------------------------------------------------------------------------------------
@@ -444,6 +445,7 @@ def render_report(data: ReportData) -> str:
             _factors(data.factors),
             _stability(data.psi),
             *data.sections,
+            data.fairness,
             _excluded(data.excluded),
         ]
     )

@@ -26,7 +26,7 @@ import functools
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,7 @@ import pandas as pd
 from openbureau.config import AgeingSection
 from openbureau.engine import Engine
 from openbureau.errors import UserError
+from openbureau.governance import fairness as fair
 from openbureau.ledger import build_ledger
 from openbureau.ledger.features import FEATURES_BY_NAME
 from openbureau.ledger.outcome import horizon_end, label_outcomes
@@ -143,6 +144,7 @@ def train(
     max_n_bins: int = 10,
     progress: Callable[[str, int, int], None] | None = None,
     ageing: AgeingSection | None = None,
+    fairness: fair.AttributeSource | None = None,
 ) -> TrainResult:
     """Fit, write and record the core scorecard and the one with alternative data, both
     trained on the outcome after ``as_of``; the result is the core one's (``alt``: the other).
@@ -153,6 +155,9 @@ def train(
     ``min_bin_size`` (a share of the training persons, never fewer than ``MIN_BIN_PERSONS``)
     also bounds optbinning's pre-binning: its default (5 %) hid small groups that are almost
     all bad, such as persons past due on two accounts or with a bill unpaid for weeks.
+
+    Each report's Fairness section compares the held-out persons' groups, read (on record)
+    from ``fairness``'s audit store; without it, or with nothing loaded, it says why not.
     """
     start = time.perf_counter()
     customs = customs or []
@@ -208,6 +213,8 @@ def train(
     core, alt = fits["core"], fits["alternative"]
     consent = consent_figures(frame, core[1], alt[1], core_crit)
     tick("writing scorecards and reports", 5, 6)
+    # (one audited read for both reports: the alternative's held-out persons include the core's)
+    groups = fairness.read(list(frame.loc[frame["holdout"], "person_id"])) if fairness else None
     results = {}
     for variant, active in (("core", "scorecard.yaml"), ("alternative", ALT_SCORECARD)):
         trainer, card, scorer, part = fits[variant]
@@ -237,6 +244,22 @@ def train(
         data.sections.extend([stab.render_csi(st), oot.render(oot_checks, horizon_months)])
         if variant == "alternative":
             data.figures.update(_consent_lines(consent))
+        scores = {variant: held_scores}
+        if variant == "alternative":  # side by side; no core score without a credit account
+            core_ok = (held["tradelines"] >= core_crit.tradelines).to_numpy()
+            scores = {"core": np.where(core_ok, fits["core"][2].score(held), np.nan), **scores}
+        data = replace(
+            data,
+            fairness=fair.report_section(
+                fairness,
+                groups,
+                list(held["person_id"]),
+                scores,
+                outcomes,
+                [(b.name, b.min_score, b.max_score) for b in card.bands],
+                data.sample_label,
+            ),
+        )
         report = rpt.write_report(data, reports_dir / f"model-{card.name}-{card.version}.html")
         results[variant] = TrainResult(
             card,

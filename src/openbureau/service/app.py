@@ -23,6 +23,7 @@ from openbureau.service import (
     errors,
     pages,
     pages_disputes,
+    pages_fairness,
     pages_rights,
 )
 from openbureau.service.attest import ensure_signing_key, public_jwks
@@ -158,6 +159,7 @@ def create_app(
     app.include_router(pages_rights.router)
     app.include_router(api_consent.page_router)
     app.include_router(pages_disputes.router)
+    app.include_router(pages_fairness.router)
     app.include_router(api_export.pages)
     app.mount(
         SWAGGER_ASSETS, StaticFiles(packages=[("fastapi_offline", "static")]), name="swagger-ui"

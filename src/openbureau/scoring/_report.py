@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from openbureau.governance.proxies import ProxyReport, render_section
 from openbureau.scoring.scorecard import Band, Scaling
 
 _Floats = npt.NDArray[np.float64]
@@ -99,6 +100,7 @@ class ReportData:
     excluded: list[ExcludedFactor]
     psi: PsiReport | None = None
     figures: dict[str, str] = field(default_factory=dict)
+    proxy: ProxyReport | None = None  # the proxy test of the candidates (None: no section)
 
 
 # -- metrics --------------------------------------------------------------------------------------
@@ -640,6 +642,7 @@ def render_report(data: ReportData) -> str:
             _factors(data.factors),
             _stability(data.psi),
             _excluded(data.excluded),
+            render_section(data.proxy, kept={f.name for f in data.factors}),
         ]
     )
     return (

@@ -31,6 +31,15 @@ import pandas as pd
 from openbureau.config import AgeingSection
 from openbureau.engine import Engine
 from openbureau.errors import UserError
+from openbureau.governance.proxies import (
+    NOT_LOADED,
+    ProxyGate,
+    ProxyReport,
+    enforce,
+    measure,
+    not_run,
+    with_points,
+)
 from openbureau.ledger import build_ledger
 from openbureau.ledger.features import FEATURES_BY_NAME, compute_features
 from openbureau.ledger.outcome import horizon_end, label_outcomes
@@ -44,7 +53,13 @@ from openbureau.scoring.factors import (
     custom_candidates,
 )
 from openbureau.scoring.fit import FactorDef, ScorecardTrainer
-from openbureau.scoring.scorecard import ALT_MONTHS, MinimumCriteria, Scorecard, save_scorecard
+from openbureau.scoring.scorecard import (
+    ALT_MONTHS,
+    MinimumCriteria,
+    ProxyOverride,
+    Scorecard,
+    save_scorecard,
+)
 
 OUTCOME = (
     "90+ days past due or charged off on any account, a bankruptcy filed, or a "
@@ -78,6 +93,7 @@ class TrainResult:
     # the scorecard with alternative data, fitted in the same run (the fields above: core)
     alt: TrainResult | None = None
     consent: dict[str, float] = field(default_factory=dict)  # see consent_figures
+    proxy: ProxyReport | None = None  # the proxy test of this scorecard's candidates
 
 
 def scorable_sql(table: str, crit: MinimumCriteria) -> str:
@@ -126,6 +142,7 @@ def train(
     max_n_bins: int = 10,
     progress: Callable[[str, int, int], None] | None = None,
     ageing: AgeingSection | None = None,
+    proxy: ProxyGate | None = None,
 ) -> TrainResult:
     """Fit, write and record the core scorecard and the one with alternative data, both
     trained on the outcome after ``as_of``; the result is the core one's (``alt``: the other).
@@ -136,10 +153,20 @@ def train(
     ``min_bin_size`` (a share of the training persons, never fewer than ``MIN_BIN_PERSONS``)
     also bounds optbinning's pre-binning: its default (5 %) hid small groups that are almost
     all bad, such as persons past due on two accounts or with a bill unpaid for weeks.
+
+    ``proxy``: the workspace's protected attributes and ``[model_risk]`` settings; every
+    candidate is tested on the training persons before anything is fitted (governance/
+    proxies.py), and a proxy no override covers is refused (None: the test is not run, and
+    the reports say so).
+
+    Raises:
+        ProxyRefused: a candidate is a proxy for a protected attribute; nothing is written.
     """
     start = time.perf_counter()
     customs = customs or []
     tick = progress or (lambda step, done, total: None)
+    if proxy is not None:
+        proxy.require()
     tick("ledger", 0, 6)
     build_ledger(engine)
     candidates = builtin_candidates(engine) + custom_candidates(engine, customs)
@@ -152,11 +179,14 @@ def train(
     frame = _training_frame(engine, as_of, horizon_months, holdout, customs, crit, ageing)
     core_frame = frame[frame["tradelines"] >= core_crit.tradelines]
     later = psi_as_of or horizon_end(as_of, horizon_months)
+    variants = (
+        ("core", core_frame, core_candidates, core_crit),
+        ("alternative", frame, candidates, crit),
+    )
+    proxies, attrs = proxy_test(frame, {v: (p, c) for v, p, c, _ in variants}, proxy)
     models_dir.mkdir(parents=True, exist_ok=True)
     fits = {}
-    for step, (variant, part, cands, c_crit) in enumerate(
-        (("core", core_frame, core_candidates, core_crit), ("alternative", frame, candidates, crit))
-    ):
+    for step, (variant, part, cands, c_crit) in enumerate(variants):
         card_name = name if variant == "core" else f"{name}-alternative"
         tick(f"fitting the {variant} scorecard", 2 + 2 * step, 6)
         fits[variant] = _train_one(
@@ -173,6 +203,7 @@ def train(
             max_n_bins=max_n_bins,
             outcome=OUTCOME.format(h=horizon_months),
             ageing=ageing,
+            overrides=overrides_of(proxies[variant]),
         )
     core, alt = fits["core"], fits["alternative"]
     consent = consent_figures(frame, core[1], alt[1], core_crit)
@@ -181,11 +212,20 @@ def train(
     for variant, active in (("core", "scorecard.yaml"), ("alternative", ALT_SCORECARD)):
         trainer, card, scorer, part, psi_report = fits[variant]
         fit_part, held = part[~part["holdout"]], part[part["holdout"]]
+        if attrs is not None and proxies[variant].overrides:
+            proxies[variant] = with_points(
+                proxies[variant],
+                {f.name: scorer.factor_points(f, fit_part[f.name]) for f in card.factors},
+                fit_part,
+                attrs,
+            )
         held_scores = scorer.score(held)
         outcomes = held["bad"].to_numpy()
         path = save_scorecard(card, models_dir / "scorecards" / f"{card.name}-{card.version}.yaml")
         shutil.copyfile(path, models_dir / active)  # the active scorecard of its kind
-        data = _report_data(card, trainer, held, held_scores, as_of, len(fit_part), psi_report)
+        data = _report_data(
+            card, trainer, held, held_scores, as_of, len(fit_part), psi_report, proxies[variant]
+        )
         if variant == "alternative":
             data.figures.update(_consent_lines(consent))
         report = rpt.write_report(data, reports_dir / f"model-{card.name}-{card.version}.html")
@@ -201,6 +241,7 @@ def train(
             psi_report.psi if psi_report else None,
             card.excluded,
             time.perf_counter() - start,
+            proxy=proxies[variant],
         )
         _record(engine, results[variant], card.name, as_of)
     result = results["core"]
@@ -224,6 +265,7 @@ def _train_one(
     max_n_bins: int,
     outcome: str,
     ageing: AgeingSection | None = None,
+    overrides: list[ProxyOverride] | None = None,
 ) -> tuple[ScorecardTrainer, Scorecard, NumpyScorer, pd.DataFrame, rpt.PsiReport | None]:
     """Fit one scorecard on the training persons of ``part``; its scorer and stability."""
     fit_part, held = part[~part["holdout"]], part[part["holdout"]]
@@ -245,6 +287,7 @@ def _train_one(
         min_bin_size=min_bin_size,
         max_n_bins=max_n_bins,
         outcome=outcome,
+        overrides=overrides or [],
     )
     scorer = NumpyScorer(card)
     psi_report = _stability(engine, scorer, part, customs, crit, as_of, later, ageing)
@@ -313,6 +356,7 @@ def _fit(
     min_bin_size: float,
     max_n_bins: int,
     outcome: str,
+    overrides: list[ProxyOverride] | None = None,
 ) -> tuple[ScorecardTrainer, Scorecard]:
     """Bin, select and fit on the training persons; the versioned scorecard."""
     # A factor that does not vary among the training persons can say nothing (for example
@@ -331,6 +375,7 @@ def _fit(
         outcome=outcome,
     )
     trainer.fit(fit_part, fit_part["bad"].to_numpy())
+    kept = {f.name for f in trainer.scorecard_.factors}
     card = trainer.scorecard_.model_copy(
         update={
             "trained_as_of": as_of,
@@ -340,6 +385,8 @@ def _fit(
                 {"name": c.name, "reason": "takes a single value (or none) among training persons"}
                 for c in flat
             ],
+            # (the proxies kept under a business necessity: sealed with the card)
+            "business_necessity": [o for o in overrides or [] if o.factor in kept] or None,
         }
     )
     for f in card.factors:  # custom factors carry their source, so scoring can compute them
@@ -414,6 +461,7 @@ def _report_data(
     as_of: dt.date,
     n_train: int,
     psi: rpt.PsiReport | None,
+    proxy: ProxyReport | None = None,
 ) -> rpt.ReportData:
     s = card.scaling
     factors = [
@@ -460,10 +508,62 @@ def _report_data(
         factors=factors,
         excluded=excluded,
         psi=psi,
+        proxy=proxy,
         figures={
             "factors": str(len(card.factors)),
             "candidate factors": str(len(card.factors) + len(card.excluded)),
             "scaling": f"{s.base_score:g} points at odds {s.base_odds:g}:1, "
             f"{s.pdo:g} points to double the odds",
+            **({"proxy test": proxy.summary()} if proxy is not None else {}),
         },
     )
+
+
+PROXY_PURPOSE = "proxy test of candidate factors at training"
+
+
+def proxy_test(
+    frame: pd.DataFrame,
+    variants: dict[str, tuple[pd.DataFrame, list[FactorDef]]],
+    gate: ProxyGate | None,
+) -> tuple[dict[str, ProxyReport], pd.DataFrame | None]:
+    """Each variant's candidates tested on its training persons (``holdout`` false), the
+    attributes read once for all of them (``frame``; returned, None when none are loaded);
+    refused before anything is fitted.
+
+    Raises:
+        ProxyRefused: a candidate is a proxy that no override in bureau.toml covers.
+    """
+    from openbureau.config import ModelRiskSection
+
+    policy = gate.policy if gate is not None else ModelRiskSection()
+    fit = frame[~frame["holdout"]]
+    attrs = gate.attributes(fit, PROXY_PURPOSE) if gate is not None else None
+    if attrs is None:
+        why = NOT_LOADED if gate else "no workspace was given to read protected attributes from"
+        return {v: not_run(policy, why) for v in variants}, None
+    reports = {}
+    for variant, (part, cands) in variants.items():
+        tested = measure(
+            part.loc[~part["holdout"], ["person_id", *(c.name for c in cands)]],
+            [(c.name, c.kind) for c in cands],
+            attrs,
+            policy.proxy_max_cramers_v,
+        )
+        reports[variant] = enforce(tested, policy)
+    return reports, attrs
+
+
+def overrides_of(report: ProxyReport) -> list[ProxyOverride]:
+    """The overrides a test applied, as the scorecard records them."""
+    return [
+        ProxyOverride(
+            factor=o.measure.factor,
+            attribute=o.measure.attribute,
+            cramers_v=round(o.measure.cramers_v, 4),
+            threshold=report.threshold,
+            justification=o.justification,
+            approved_by=o.approved_by,
+        )
+        for o in report.overrides
+    ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -15,6 +15,9 @@ from openbureau.errors import UserError
 from openbureau.scoring.alternative import ALT_SCORECARD
 from openbureau.scoring.scorecard import END_SHARE_LIMIT
 from openbureau.workspace import Workspace
+
+if TYPE_CHECKING:
+    from openbureau.governance.proxies import ProxyGate, ProxyReport
 
 
 @app.command()
@@ -136,6 +139,7 @@ def train(
     day = _parse_date(as_of, "--as-of")
     ws = Workspace.open(workspace)
     customs = load_custom_factors(factors) if factors else []
+    gate = proxy_gate(ws)
     with ws.engine() as engine, progress_bar(transient=True) as tick:
         result = run_train(
             engine,
@@ -149,6 +153,7 @@ def train(
             progress=tick,
             ageing=ws.settings.ageing,
             fairness=AttributeSource.of(ws, operator().name),
+            proxy=gate,
         )
     for label, r in (("core (credit data only)", result), ("with alternative data", result.alt)):
         if r is None:
@@ -177,6 +182,8 @@ def train(
                     f"  [yellow]warning:[/] more than {END_SHARE_LIMIT:.0%} score {end}: the "
                     "fixed scale does not fit this population (see the model report)"
                 )
+        if r.proxy is not None:
+            print_proxy(r.proxy)
     c = result.consent
     if c:
         console.print(
@@ -278,7 +285,9 @@ def score(
     alt = load_scorecard(alt_path) if alt_path is not None else None
     with ws.engine() as engine, progress_bar(transient=True) as tick:
         tick("scoring", 0, 0)
-        report = score_snapshot(engine, card, day, known, alt=alt, ageing=ws.settings.ageing)
+        report = score_snapshot(
+            engine, card, day, known, alt=alt, ageing=ws.settings.ageing, proxy=proxy_gate(ws)
+        )
         tick("publishing for the service", 0, 0)
         publish_snapshot(engine, ws.root, report.snapshot_id, "score_features")
         dist = score_distribution(engine, report.snapshot_id)
@@ -290,7 +299,29 @@ def score(
         f"{report.persons:,} persons scored, {report.persons - report.scored:,} unscorable; "
         f"{report.seconds:.1f} s"
     )
+    for tested in report.proxy:
+        print_proxy(tested)
     console.print(distribution_table(dist, report.persons))
+
+
+def proxy_gate(ws: Workspace) -> ProxyGate:
+    """The proxy test's access to the workspace's protected attributes, as the operator."""
+    from openbureau.governance.proxies import ProxyGate
+    from openbureau.service.bindings import operator
+
+    return ProxyGate(ws, operator().name)
+
+
+def print_proxy(report: ProxyReport) -> None:
+    """The proxy test in one line; a warning when it did not run."""
+    if report.ran:
+        console.print(f"  proxy test:     {escape(report.summary())}")
+    else:
+        console.print(
+            f"  [bold red]WARNING[/]: proxy test {escape(report.summary())}; no factor was "
+            "checked for standing in for a protected attribute (`openbureau "
+            "audit-attributes load FILE`)"
+        )
 
 
 def _parse_time(value: str, option: str) -> dt.datetime:

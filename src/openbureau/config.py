@@ -293,9 +293,56 @@ class AgeingSection(_Section):
         return Period.parse(getattr(self, kind))
 
 
-class ModelRiskSection(_Section):
-    """Model risk figures in the model report (docs/scoring.md "Fairness")."""
+class BusinessNecessity(_Section):
+    """A documented business necessity: ``factor`` may stay in a scorecard although it is a
+    proxy for protected ``attribute`` (the proxy test, governance/proxies.py). Both training and
+    scoring honour it only for this (factor, attribute) pair, and only while it is declared."""
 
+    factor: str = Field(min_length=1, description="the factor (built-in or custom) it covers")
+    attribute: str = Field(description="the protected attribute it covers (e.g. age_band)")
+    justification: str = Field(
+        description="why the factor is needed despite the association (recorded in the "
+        "scorecard and the model report)"
+    )
+    approved_by: str = Field(description="who approved the override (a person or committee)")
+
+    @field_validator("factor", "justification", "approved_by")
+    @classmethod
+    def _given(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty")
+        return value.strip()
+
+    @field_validator("attribute")
+    @classmethod
+    def _an_attribute(cls, value: str) -> str:
+        # (the attributes are declared once, with their store; imported only when used)
+        from openbureau.governance.protected_attributes import ATTRIBUTES
+
+        if value not in ATTRIBUTES:
+            raise ValueError(f"{value!r} is not a protected attribute ({', '.join(ATTRIBUTES)})")
+        return value
+
+
+class ModelRiskSection(_Section):
+    """Model risk: the proxy test (docs/scoring.md "Proxy test"): a factor whose values are
+    associated with a protected attribute is refused at training and at scoring, unless a
+    business-necessity override covers the pair; and the model report's fairness figures
+    (docs/scoring.md "Fairness")."""
+
+    proxy_max_cramers_v: float = Field(
+        default=0.3,
+        gt=0.0,
+        le=1.0,
+        description="refuse a factor whose bias-corrected Cramér's V with any protected "
+        "attribute is above this",
+    )
+    require_proxy_test: bool = Field(
+        default=False,
+        description="refuse to train or score when no protected attributes are loaded, so the "
+        "proxy test cannot run (default: run it when they are, warn when they are not)",
+    )
+    business_necessity: list[BusinessNecessity] = Field(default_factory=list)
     fairness_cutoffs: list[int] = Field(
         default=[670, 730, 760],
         min_length=1,
@@ -320,6 +367,24 @@ class ModelRiskSection(_Section):
         if len(set(value)) < len(value):
             raise ValueError("a cut-off appears twice")
         return sorted(value)
+
+    @model_validator(mode="after")
+    def _one_per_pair(self) -> ModelRiskSection:
+        seen: set[tuple[str, str]] = set()
+        for o in self.business_necessity:
+            if (o.factor, o.attribute) in seen:
+                raise ValueError(
+                    f"business_necessity: ({o.factor}, {o.attribute}) is declared twice"
+                )
+            seen.add((o.factor, o.attribute))
+        return self
+
+    def override(self, factor: str, attribute: str) -> BusinessNecessity | None:
+        """The override declared for (factor, attribute), or None."""
+        return next(
+            (o for o in self.business_necessity if (o.factor, o.attribute) == (factor, attribute)),
+            None,
+        )
 
 
 class Settings(_Section):
@@ -389,9 +454,17 @@ bankruptcy_ch13 = "10y"        # from filing (US bureaus remove a completed one 
 inquiry = "2y"                 # an inquiry stays on file
 inquiry_in_score = "1y"        # ... and counts in features and scores
 
-[model_risk]                   # the model report's fairness figures
+[model_risk]                   # the proxy test and fairness figures (docs/scoring.md)
+proxy_max_cramers_v = 0.3      # refuse a factor this associated with sex, age band, ethnicity...
+require_proxy_test = false     # true: refuse to train or score without attributes loaded
 fairness_cutoffs = [670, 730, 760]  # approval at or above each score: rates, adverse impact
 fairness_min_group = 30        # smaller groups are shown but never flagged
+# A factor over the threshold is kept only under a documented business necessity, per pair:
+# [[model_risk.business_necessity]]
+# factor = "oldest_account_months"
+# attribute = "age_band"
+# justification = "length of credit history predicts repayment; older persons score higher"
+# approved_by = "Model risk committee, 2025-01-15"
 """
 
 

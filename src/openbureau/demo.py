@@ -131,7 +131,7 @@ HISTORY = (dt.date(2025, 3, 31), dt.date(2025, 6, 30), dt.date(2025, 9, 30))
 
 def score_demo(root: Path, truth_dir: Path, *, console: Console, progress: ProgressFactory) -> None:
     """Ledger, scorecard, snapshot; then the distribution and three persons' reasons."""
-    from openbureau._cli_scoring import distribution_table
+    from openbureau._cli_scoring import distribution_table, proxy_gate
     from openbureau.governance.fairness import AttributeSource
     from openbureau.ledger import build_ledger, event_counts
     from openbureau.scoring import score_snapshot
@@ -142,6 +142,7 @@ def score_demo(root: Path, truth_dir: Path, *, console: Console, progress: Progr
     from openbureau.workspace import Workspace
 
     ws = Workspace.open(root)
+    gate = proxy_gate(ws)  # (the attributes loaded in step 4b test every factor)
     with ws.engine() as engine, progress(transient=True) as tick:
         ledger = build_ledger(engine)
         counts = event_counts(engine)
@@ -158,6 +159,7 @@ def score_demo(root: Path, truth_dir: Path, *, console: Console, progress: Progr
             progress=tick,
             ageing=ws.settings.ageing,
             fairness=AttributeSource.of(ws, operator().name),
+            proxy=gate,
         )
         card = trained.scorecard
         alt = trained.alt.scorecard if trained.alt else None
@@ -174,11 +176,15 @@ def score_demo(root: Path, truth_dir: Path, *, console: Console, progress: Progr
                 f"{t.persons_train:,} persons; held-out AUC [bold]{t.auc_holdout:.3f}"
                 f"[/], KS {t.ks_holdout:.3f}; report {t.report_path.relative_to(root)}"
             )
+            if t.proxy is not None:
+                console.print(f"   Proxy test: {t.proxy.summary()}", highlight=False)
         # A year of quarterly snapshots gives each person a score history; the last one is
         # published to the service.
         for day in HISTORY:
-            score_snapshot(engine, card, day, alt=alt, ageing=ws.settings.ageing)
-        snap = score_snapshot(engine, card, SCORE_AS_OF, alt=alt, ageing=ws.settings.ageing)
+            score_snapshot(engine, card, day, alt=alt, ageing=ws.settings.ageing, proxy=gate)
+        snap = score_snapshot(
+            engine, card, SCORE_AS_OF, alt=alt, ageing=ws.settings.ageing, proxy=gate
+        )
         publish_snapshot(engine, root, snap.snapshot_id, "score_features")
         console.print(
             f"[bold]7. Scores[/] as of {SCORE_AS_OF}, snapshot {snap.snapshot_id}: "

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from openbureau.governance.proxies import ProxyReport, render_section
 from openbureau.scoring import _report_svg as svg
 from openbureau.scoring._report_scale import Population, calibration_section, scale_section
 from openbureau.scoring.scorecard import Band, Scaling
@@ -104,6 +105,7 @@ class ReportData:
     # every person scorable on the as-of date, for the scale's use (None: the sample only)
     population: Population | None = None
     fairness: str = ""  # the Fairness section's HTML (governance/fairness.py report_section)
+    proxy: ProxyReport | None = None  # the proxy test of the candidates (None: no section)
 
 
 # -- metrics --------------------------------------------------------------------------------------
@@ -447,6 +449,7 @@ def render_report(data: ReportData) -> str:
             *data.sections,
             data.fairness,
             _excluded(data.excluded),
+            render_section(data.proxy, kept={f.name for f in data.factors}),
         ]
     )
     return (

@@ -24,7 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -40,6 +40,9 @@ from openbureau.scoring.factors import (
     guard_scorecard,
 )
 from openbureau.scoring.scorecard import Scorecard
+
+if TYPE_CHECKING:
+    from openbureau.governance.proxies import ProxyGate, ProxyReport
 
 MAX_REASONS = 4
 # Points lost at or below this are no reason (rounding noise). A string: the SQL writes it as a
@@ -94,6 +97,7 @@ class SnapshotReport:
     scored: int
     unscorable: dict[str, int]
     seconds: float
+    proxy: tuple[ProxyReport, ...] = ()  # the proxy test per scorecard (core, alternative)
 
 
 def ensure_schema(engine: Engine) -> None:
@@ -204,6 +208,7 @@ def score_snapshot(
     *,
     alt: Scorecard | None = None,
     ageing: AgeingSection | None = None,
+    proxy: ProxyGate | None = None,
 ) -> SnapshotReport:
     """Score every indexed person as of ``as_of``, as known at ``known_at`` (None: now), and
     publish one immutable snapshot that records both.
@@ -213,8 +218,14 @@ def score_snapshot(
     Items aged off by ``as_of`` under ``ageing`` (bureau.toml's ``[ageing]``; default: the
     law's periods) never count in features or reasons.
 
+    ``proxy``: the workspace's protected attributes and ``[model_risk]`` settings; each
+    scorecard's factors are tested on the persons it scores, after the features are computed
+    and before anything is published (None: not tested).
+
     Raises:
         FactorRefused: the scorecard uses a protected or uncheckable field.
+        ProxyRefused: a factor is a proxy for a protected attribute that no override (recorded
+            in the scorecard and declared in bureau.toml) covers; nothing is published.
         UserError: nothing is linked yet, ``known_at`` is in the future, or the core
             scorecard uses alternative data.
     """
@@ -227,6 +238,8 @@ def score_snapshot(
     for c in (card, *([alt] if alt is not None else [])):
         guard_scorecard(c, engine)
     check_pair(card, alt, engine)
+    if proxy is not None:
+        proxy.require()
     build_ledger(engine)
     now = engine_now(engine)  # (after the build: every loaded batch is known by now)
     if known_at is not None and known_at > now:
@@ -234,6 +247,11 @@ def score_snapshot(
     k = known_at or now
     ageing = ageing or AgeingSection()
     compute_scores(engine, card, as_of, k, alt=alt, ageing=ageing, guarded=True)
+    try:
+        proxies = _proxy_test(engine, card, alt, proxy) if proxy is not None else ()
+    except UserError:
+        drop_score_tables(engine)
+        raise
     seq = int(engine.scalar("SELECT count(*) FROM score_snapshots")) + 1
     snapshot_id = f"S{as_of:%Y%m%d}-{seq:04d}"
     with engine.transaction():
@@ -281,7 +299,52 @@ def score_snapshot(
         scored,
         {str(r): int(n) for r, n in counts.items()},
         time.perf_counter() - start,
+        proxies,
     )
+
+
+PROXY_PURPOSE = "proxy test of scorecard factors at scoring"
+
+
+def _proxy_test(
+    engine: Engine, card: Scorecard, alt: Scorecard | None, gate: ProxyGate
+) -> tuple[ProxyReport, ...]:
+    """Each scorecard's factors tested on the persons it scores (``compute_scores``' tables);
+    the attributes read once, for every person scored by either, and joined in memory only.
+
+    Raises:
+        ProxyRefused: see :func:`score_snapshot`.
+    """
+    from openbureau.governance.proxies import NOT_LOADED, enforce, measure, not_run
+
+    cards = [("score_scored", card)] + ([("score_alt_scored", alt)] if alt is not None else [])
+    frames = []
+    for table, c in cards:
+        columns = ", ".join(f"f.{f.name}" for f in c.factors)
+        frames.append(
+            engine.arrow(
+                f"SELECT f.person_id, {columns} FROM score_features f "
+                f"JOIN {table} s USING (person_id) WHERE s.score IS NOT NULL ORDER BY 1"
+            ).to_pandas()
+        )
+    import pandas as pd
+
+    everyone = pd.concat([f[["person_id"]] for f in frames]).drop_duplicates()
+    attrs = gate.attributes(everyone, PROXY_PURPOSE)
+    policy = gate.policy
+    reports = []
+    for (_, c), frame in zip(cards, frames, strict=True):
+        if attrs is None:
+            reports.append(not_run(policy, NOT_LOADED))
+            continue
+        recorded = {(o.factor, o.attribute) for o in c.business_necessity or []}
+        tested = measure(
+            frame, [(f.name, f.kind) for f in c.factors], attrs, policy.proxy_max_cramers_v
+        )
+        reports.append(
+            enforce(tested, policy, recorded.__contains__, where=f"{c.name} {c.version}: ")
+        )
+    return tuple(reports)
 
 
 def compute_scores(

@@ -317,6 +317,21 @@ class MinimumCriteria(BaseModel):
         )
 
 
+class ProxyOverride(BaseModel):
+    """A factor kept though the proxy test measured it above the threshold for a protected
+    attribute, under a business-necessity override declared in bureau.toml
+    (``[[model_risk.business_necessity]]``; governance/proxies.py). Scoring honours it only
+    while bureau.toml still declares the pair."""
+
+    model_config = ConfigDict(extra="forbid")
+    factor: str
+    attribute: str
+    cramers_v: float  # as measured on the training persons
+    threshold: float
+    justification: str = Field(min_length=1)
+    approved_by: str = Field(min_length=1)
+
+
 class Scorecard(BaseModel):
     model_config = ConfigDict(extra="forbid")
     format_version: int = FORMAT_VERSION
@@ -332,6 +347,8 @@ class Scorecard(BaseModel):
     minimum_criteria: MinimumCriteria = MinimumCriteria()
     factors: list[Factor]
     excluded: list[dict[str, Any]] = Field(default_factory=list)
+    # (None when there is none, so a card without one keeps its seal: see content_hash)
+    business_necessity: list[ProxyOverride] | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -366,6 +383,11 @@ class Scorecard(BaseModel):
         for a, b in itertools.pairwise(bands):
             if b.min_score != a.max_score + 1:
                 raise ValueError(f"bands {a.name!r} and {b.name!r} must meet without a gap")
+        if self.business_necessity is not None and not self.business_necessity:
+            self.business_necessity = None
+        for o in self.business_necessity or []:
+            if o.factor not in names:
+                raise ValueError(f"business_necessity: {o.factor!r} is not a factor of the card")
         return self
 
     def band_for(self, score: int) -> str:

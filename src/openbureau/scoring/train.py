@@ -37,6 +37,15 @@ from openbureau.config import AgeingSection
 from openbureau.engine import Engine
 from openbureau.errors import UserError
 from openbureau.governance import fairness as fair
+from openbureau.governance.proxies import (
+    NOT_LOADED,
+    ProxyGate,
+    ProxyReport,
+    enforce,
+    measure,
+    not_run,
+    with_points,
+)
 from openbureau.ledger import build_ledger
 from openbureau.ledger.features import FEATURES_BY_NAME
 from openbureau.ledger.outcome import horizon_end, label_outcomes
@@ -52,7 +61,13 @@ from openbureau.scoring.factors import (
     custom_candidates,
 )
 from openbureau.scoring.fit import FactorDef, ScorecardTrainer
-from openbureau.scoring.scorecard import ALT_MONTHS, MinimumCriteria, Scorecard, save_scorecard
+from openbureau.scoring.scorecard import (
+    ALT_MONTHS,
+    MinimumCriteria,
+    ProxyOverride,
+    Scorecard,
+    save_scorecard,
+)
 
 OUTCOME = (
     "90+ days past due or charged off on any account, a bankruptcy filed, or a "
@@ -100,6 +115,7 @@ class TrainResult:
     out_of_time: list[oot.OotCheck] = field(default_factory=list)  # shadow, then this one
     # shares of every person scorable on the as-of date at the lowest and the highest score
     at_ends: tuple[float, float] = (0.0, 0.0)
+    proxy: ProxyReport | None = None  # the proxy test of this scorecard's candidates
 
 
 def holdout_sql(person_id: str, share: float) -> str:
@@ -145,6 +161,7 @@ def train(
     progress: Callable[[str, int, int], None] | None = None,
     ageing: AgeingSection | None = None,
     fairness: fair.AttributeSource | None = None,
+    proxy: ProxyGate | None = None,
 ) -> TrainResult:
     """Fit, write and record the core scorecard and the one with alternative data, both
     trained on the outcome after ``as_of``; the result is the core one's (``alt``: the other).
@@ -158,10 +175,20 @@ def train(
 
     Each report's Fairness section compares the held-out persons' groups, read (on record)
     from ``fairness``'s audit store; without it, or with nothing loaded, it says why not.
+
+    ``proxy``: the workspace's protected attributes and ``[model_risk]`` settings; every
+    candidate is tested on the training persons before anything is fitted (governance/
+    proxies.py), and a proxy no override covers is refused (None: the test is not run, and
+    the reports say so).
+
+    Raises:
+        ProxyRefused: a candidate is a proxy for a protected attribute; nothing is written.
     """
     start = time.perf_counter()
     customs = customs or []
     tick = progress or (lambda step, done, total: None)
+    if proxy is not None:
+        proxy.require()
     tick("ledger", 0, 6)
     build_ledger(engine)
     candidates = builtin_candidates(engine) + custom_candidates(engine, customs)
@@ -180,28 +207,38 @@ def train(
         "alternative": left_out,
     }
     later = psi_as_of or horizon_end(as_of, horizon_months)
+    variants = (
+        ("core", core_frame, core_candidates, core_crit),
+        ("alternative", frame, candidates, crit),
+    )
+    proxies, attrs = proxy_test(frame, {v: (p, c) for v, p, c, _ in variants}, proxy)
     models_dir.mkdir(parents=True, exist_ok=True)
-    fits, variants = {}, {}
+    fits, checked = {}, {}
     settings: dict[str, Any] = {
         "min_iv": min_iv,
         "min_bin_size": min_bin_size,
         "max_n_bins": max_n_bins,
         "outcome": OUTCOME.format(h=horizon_months),
     }
-    for step, (variant, part, cands, c_crit) in enumerate(
-        (("core", core_frame, core_candidates, core_crit), ("alternative", frame, candidates, crit))
-    ):
+    for step, (variant, part, cands, c_crit) in enumerate(variants):
         card_name = name if variant == "core" else f"{name}-alternative"
         tick(f"fitting the {variant} scorecard", 2 + step, 6)
         fits[variant] = _train_one(
-            part, cands, customs, c_crit, as_of=as_of, name=card_name, **settings
+            part,
+            cands,
+            customs,
+            c_crit,
+            as_of=as_of,
+            name=card_name,
+            overrides=overrides_of(proxies[variant]),
+            **settings,
         )
         refit = functools.partial(_refit, cands, customs, c_crit, name=card_name, **settings)
-        variants[variant] = (part, c_crit, fits[variant][1], refit)
+        checked[variant] = (part, c_crit, fits[variant][1], refit)
     tick("stability and out-of-time validation", 4, 6)
     checks = stab.run_checks(
         engine,
-        variants,
+        checked,
         features="train_features",
         as_of=as_of,
         later=later,
@@ -220,6 +257,13 @@ def train(
         trainer, card, scorer, part = fits[variant]
         st, oot_checks = checks[variant]
         fit_part, held = part[~part["holdout"]], part[part["holdout"]]
+        if attrs is not None and proxies[variant].overrides:
+            proxies[variant] = with_points(
+                proxies[variant],
+                {f.name: scorer.factor_points(f, fit_part[f.name]) for f in card.factors},
+                fit_part,
+                attrs,
+            )
         held_scores = scorer.score(held)
         outcomes = held["bad"].to_numpy()
         path = save_scorecard(card, models_dir / "scorecards" / f"{card.name}-{card.version}.yaml")
@@ -239,6 +283,7 @@ def train(
             len(fit_part),
             st.psi if st else None,
             population,
+            proxies[variant],
         )
         data.figures.update(stab.key_figures(st, oot_checks))
         data.sections.extend([stab.render_csi(st), oot.render(oot_checks, horizon_months)])
@@ -276,6 +321,7 @@ def train(
             stability=st,
             out_of_time=oot_checks,
             at_ends=end_shares(population.scores, card.scaling),
+            proxy=proxies[variant],
         )
         _record(engine, results[variant], card.name, as_of)
     result = results["core"]
@@ -296,6 +342,7 @@ def _train_one(
     min_bin_size: float,
     max_n_bins: int,
     outcome: str,
+    overrides: list[ProxyOverride] | None = None,
 ) -> tuple[ScorecardTrainer, Scorecard, NumpyScorer, pd.DataFrame]:
     """Fit one scorecard on the training persons of ``part``; its scorer."""
     fit_part, held = part[~part["holdout"]], part[part["holdout"]]
@@ -317,6 +364,7 @@ def _train_one(
         min_bin_size=min_bin_size,
         max_n_bins=max_n_bins,
         outcome=outcome,
+        overrides=overrides or [],
     )
     return trainer, card, NumpyScorer(card), part
 
@@ -395,6 +443,7 @@ def _fit(
     min_bin_size: float,
     max_n_bins: int,
     outcome: str,
+    overrides: list[ProxyOverride] | None = None,
 ) -> tuple[ScorecardTrainer, Scorecard]:
     """Bin, select and fit on the training persons; the versioned scorecard."""
     # A factor that does not vary among the training persons can say nothing (for example
@@ -413,6 +462,7 @@ def _fit(
         outcome=outcome,
     )
     trainer.fit(fit_part, fit_part["bad"].to_numpy())
+    kept = {f.name for f in trainer.scorecard_.factors}
     card = trainer.scorecard_.model_copy(
         update={
             "trained_as_of": as_of,
@@ -422,6 +472,8 @@ def _fit(
                 {"name": c.name, "reason": "takes a single value (or none) among training persons"}
                 for c in flat
             ],
+            # (the proxies kept under a business necessity: sealed with the card)
+            "business_necessity": [o for o in overrides or [] if o.factor in kept] or None,
         }
     )
     for f in card.factors:  # custom factors carry their source, so scoring can compute them
@@ -480,6 +532,7 @@ def _report_data(
     n_train: int,
     psi: rpt.PsiReport | None,
     population: Population | None = None,
+    proxy: ProxyReport | None = None,
 ) -> rpt.ReportData:
     s = card.scaling
     factors = [
@@ -527,10 +580,62 @@ def _report_data(
         excluded=excluded,
         psi=psi,
         population=population,
+        proxy=proxy,
         figures={
             "factors": str(len(card.factors)),
             "candidate factors": str(len(card.factors) + len(card.excluded)),
             "scaling": f"{s.base_score:g} points at odds {odds_text(s.base_odds)}, "
             f"{s.pdo:g} points to double the odds",
+            **({"proxy test": proxy.summary()} if proxy is not None else {}),
         },
     )
+
+
+PROXY_PURPOSE = "proxy test of candidate factors at training"
+
+
+def proxy_test(
+    frame: pd.DataFrame,
+    variants: dict[str, tuple[pd.DataFrame, list[FactorDef]]],
+    gate: ProxyGate | None,
+) -> tuple[dict[str, ProxyReport], pd.DataFrame | None]:
+    """Each variant's candidates tested on its training persons (``holdout`` false), the
+    attributes read once for all of them (``frame``; returned, None when none are loaded);
+    refused before anything is fitted.
+
+    Raises:
+        ProxyRefused: a candidate is a proxy that no override in bureau.toml covers.
+    """
+    from openbureau.config import ModelRiskSection
+
+    policy = gate.policy if gate is not None else ModelRiskSection()
+    fit = frame[~frame["holdout"]]
+    attrs = gate.attributes(fit, PROXY_PURPOSE) if gate is not None else None
+    if attrs is None:
+        why = NOT_LOADED if gate else "no workspace was given to read protected attributes from"
+        return {v: not_run(policy, why) for v in variants}, None
+    reports = {}
+    for variant, (part, cands) in variants.items():
+        tested = measure(
+            part.loc[~part["holdout"], ["person_id", *(c.name for c in cands)]],
+            [(c.name, c.kind) for c in cands],
+            attrs,
+            policy.proxy_max_cramers_v,
+        )
+        reports[variant] = enforce(tested, policy)
+    return reports, attrs
+
+
+def overrides_of(report: ProxyReport) -> list[ProxyOverride]:
+    """The overrides a test applied, as the scorecard records them."""
+    return [
+        ProxyOverride(
+            factor=o.measure.factor,
+            attribute=o.measure.attribute,
+            cramers_v=round(o.measure.cramers_v, 4),
+            threshold=report.threshold,
+            justification=o.justification,
+            approved_by=o.approved_by,
+        )
+        for o in report.overrides
+    ]

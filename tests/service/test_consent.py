@@ -5,6 +5,7 @@ alternative data, leaving a tombstone."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from pathlib import Path
@@ -284,3 +285,112 @@ def test_the_persons_export_holds_every_consent_change(service: Service) -> None
     assert export["counts"]["consents"] == len(changes)
     page = service.client.get("/me/export", headers=rhea).text
     assert 'id="consents"' in page and "opted in" in page
+
+
+def _what_if(service: Service, headers: dict[str, str], months: int = 6) -> dict[str, Any]:
+    body = {"scenarios": [{"kind": "add_on_time_months", "months": months}]}
+    r = service.client.post("/api/v1/me/what-if", json=body, headers=headers)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_a_consenting_persons_what_if_starts_from_the_score_they_are_served(
+    service: Service,
+) -> None:
+    """Before and after are each served as the score is: for a person who consents, the better
+    of the core score and the score with alternative data."""
+    from openbureau.scoring.alternative import better
+    from openbureau.scoring.whatif import AddOnTimeMonths, what_if
+    from openbureau.service import views
+
+    pid, rhea = _riser(service)
+    core = _what_if(service, rhea)
+    own = service.client.get("/api/v1/me/score", headers=rhea).json()["score"]
+    assert core["before"]["score"] == own and core["before"]["served_from"] == "core"
+
+    given = service.client.put(URL, json={"given": True}, headers=rhea).json()
+    assert given["served_from"] == "alternative"
+    mine = _what_if(service, rhea)
+    own = service.client.get("/api/v1/me/score", headers=rhea).json()["score"]
+    assert mine["before"]["score"] == own == given["alternative_score"] > given["core_score"]
+    assert mine["before"]["served_from"] == "alternative"
+    assert any("you consented" in n for n in mine["notes"])
+    # after: the better of the two scorecards' scores after the change
+    pub = service.client.app.state.ctx.published()
+    features = views.features(pub, pid)
+    assert features is not None and pub.alt_card is not None
+    on_core, on_alt = (
+        what_if(card, features, [AddOnTimeMonths(months=6)]).after
+        for card in (pub.card, pub.alt_card)
+    )
+    served = on_alt if better(on_alt.score, on_core.score) else on_core
+    assert (mine["after"]["score"], mine["after"]["served_from"]) == (
+        served.score,
+        "alternative" if served is on_alt else "core",
+    )
+    # withdrawn: the core score again
+    service.client.put(URL, json={"given": False}, headers=rhea)
+    assert _what_if(service, rhea)["before"] == core["before"]
+
+
+def test_the_export_shows_both_scores_and_which_one_is_served_and_why(service: Service) -> None:
+    from tests.service.test_export import _validate
+
+    _, rhea = _riser(service)
+    state = service.client.get(URL, headers=rhea).json()
+
+    def latest() -> dict[str, Any]:
+        export = service.client.get("/api/v1/me/export", headers=rhea).json()
+        _validate(export)
+        return export["scores"][-1]
+
+    before = latest()
+    assert before["score"] == state["core_score"]
+    assert before["alternative"]["score"] == state["alternative_score"]
+    assert before["served_from"] == "core" and "not consented" in before["served_why"]
+    service.client.put(URL, json={"given": True}, headers=rhea)
+    after = latest()
+    assert after["served_from"] == "alternative" and after["alternative"]["reasons"]
+    assert (
+        after["alternative"]["score"]
+        == service.client.get("/api/v1/me/score", headers=rhea).json()["score"]
+    )
+    assert "above the core score" in after["served_why"]
+    page = service.client.get("/me/export", headers=rhea).text
+    assert "With utility, telecom and rent payments" in page
+    assert after["served_why"] in page
+
+
+def test_the_export_lists_an_erasure_by_its_counts_never_its_values(service: Service) -> None:
+    """From the warehouse: the tombstone (when, feeds, rows per table); from the copy published
+    before it: the erasure, said to be listed in full from the next snapshot."""
+    from tests.service.test_export import _export_cli, _validate
+
+    wh = _own_warehouse(service)
+    pid, rhea = _riser(service)
+    service.client.put(URL, json={"given": True}, headers=rhea)
+    service.client.put(URL, json={"given": False, "erase": True}, headers=rhea)
+    mine = service.client.get("/api/v1/me/export", headers=rhea).json()
+    _validate(mine)
+    (shown,) = mine["erasures"]
+    assert shown["erasure_id"] is None and shown["erased_at"] and shown["rows"] is None
+    assert "next snapshot" in shown["note"] and mine["counts"]["erasures"] == 1
+    assert 'id="erasures"' in service.client.get("/me/export", headers=rhea).text
+    # the operator's export reads the warehouse: the tombstone, once
+    out = wh.parent / "export.json"
+    ws = service.served.ws
+    res = _export_cli(service, ws, pid, "--purpose", "consumer_request", "-o", str(out))
+    assert res.exit_code == 0, res.output
+    export = json.loads(out.read_text(encoding="utf-8"))
+    _validate(export)
+    con = duckdb.connect(str(wh), read_only=True)
+    try:
+        erasure_id, feeds, records = con.execute(
+            "SELECT erasure_id, feeds, records FROM alternative_erasures"
+        ).fetchone()
+    finally:
+        con.close()
+    (stone,) = export["erasures"]
+    assert (stone["erasure_id"], stone["feeds"], stone["records"]) == (erasure_id, feeds, records)
+    assert stone["rows"]["ledger_payments"] >= records > 0 and stone["note"] is None
+    assert stone["erased_at"] and stone["requested_at"] == export["consents"][0]["at"]

@@ -683,3 +683,80 @@ def test_an_operator_listing_disputes_states_a_purpose_and_each_person_sees_the_
         (e["actor_role"], e["purpose"], e["outcome"]) for e in log if e["action"] == "list disputes"
     ]
     assert ("operator", "dispute_investigation", "allowed") in reads, log
+
+
+def _what_if(service: Service) -> dict[str, Any]:
+    body = {"scenarios": [{"kind": "remove_inquiry", "count": 1}]}
+    r = service.client.post("/api/v1/me/what-if", json=body, headers=service.api("pat"))
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_after_a_rescore_the_what_if_and_the_export_start_from_the_rescored_score(
+    disputed: Service,
+) -> None:
+    """The what-if simulates on the features the rescore used (one stored before they were
+    kept: said so, on the snapshot's); the export lists the rescore after the snapshot's row."""
+    import json
+
+    from sqlalchemy import select
+
+    from openbureau.service.store import PersonRescore
+    from tests.service.test_export import _validate
+
+    service = disputed
+    ctx = service.client.app.state.ctx
+    rid, furnisher = _record(service, "account")
+    before = _score(service)
+    d = _file(service, rid, reason="wrong_value", statement="Check it.").json()
+    with open_store(service.store_url)() as session:  # (the account's furnisher answers)
+        acct = create_account(
+            session, username="acme", role="furnisher", password=PASSWORD, organisation=furnisher
+        )
+        acme = {"Authorization": f"Bearer {issue_api_key(session, acct, with_account=True)}"}
+        session.commit()
+    r = service.client.post(
+        f"/api/v1/furnisher/disputes/{d['dispute_id']}/answer",
+        json={"outcome": "corrected", "changes": {"payment_status": "current"}},
+        headers=acme,
+    )
+    assert r.status_code == 200 and r.json()["applied"], r.text
+    after = _score(service)
+    # (so that the two can be told apart)
+    assert None not in (after["score"], before["score"]) and after["score"] != before["score"]
+    what = _what_if(service)
+    assert what["before"]["score"] == after["score"]
+    assert not any("not kept" in n for n in what["notes"])
+
+    export = service.client.get("/api/v1/me/export", headers=service.api("pat")).json()
+    _validate(export)
+    own, rescore = export["scores"][-2:]
+    assert (own["rescore_of_dispute"], own["score"]) == (None, before["score"])
+    assert (rescore["rescore_of_dispute"], rescore["score"], rescore["snapshot_id"]) == (
+        d["dispute_id"],
+        after["score"],
+        own["snapshot_id"],
+    )
+    assert "recomputed" in service.client.get("/me/export", headers=service.api("pat")).text
+
+    # a rescore stored before the features were kept
+    with open_store(service.store_url)() as session:
+        newest = session.execute(
+            select(PersonRescore).order_by(PersonRescore.id.desc()).limit(1)
+        ).scalar_one()
+        row = json.loads(newest.row)
+        assert row.pop("features")["person_id"] == service.served.person
+        session.add(
+            PersonRescore(
+                person_id=newest.person_id,
+                snapshot_id=newest.snapshot_id,
+                dispute_id=newest.dispute_id,
+                known_at=newest.known_at,
+                row=json.dumps(row),
+            )
+        )
+        session.commit()
+    ctx.disputes.refresh()
+    old = _what_if(service)
+    assert old["before"]["score"] == before["score"]
+    assert any("were not kept" in n for n in old["notes"])

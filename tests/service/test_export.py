@@ -325,3 +325,70 @@ def test_the_records_stamp_changes_with_each_write_to_the_ledger_and_only_then(
         stamps.append(records_stamp(engine))
         assert records_stamp(engine) == stamps[-1]
     assert len(set(stamps)) == len(stamps) == 4
+
+
+def test_records_aged_off_and_erasures_are_in_the_export_from_the_copy_and_the_warehouse(
+    served: Served, tmp_path: Path
+) -> None:
+    """A record past its period under the snapshot's ageing rules is no longer reported, with
+    no suppression stored; an erasure of alternative data is listed by its counts."""
+    from openbureau.ledger.erasure import erase_alternative_data
+    from tests.ledger.test_ageing import SPEC, cu_file
+
+    ws = Path(shutil.copytree(served.ws, tmp_path / "ws", ignore=shutil.ignore_patterns("service")))
+    spec = tmp_path / "valley_cu_accounts.yaml"
+    spec.write_text(SPEC)
+    _run("ingest", spec, cu_file(tmp_path / "cu.csv"), "-w", ws)
+    _run("link", "-w", ws, "--model", ws / "models" / "linkage-model.json")
+    with duckdb.connect(str(ws / "warehouse.duckdb"), read_only=True) as con:
+        payer = con.execute(
+            "SELECT min(person_id) FROM ledger_payments WHERE person_id IS NOT NULL"
+        ).fetchone()[0]
+    with Workspace.open(ws).engine() as engine:
+        erased = erase_alternative_data(engine, [payer], requested_by="pat")
+    assert erased.records > 0
+    _run("score", "--as-of", "2025-12-31", "-w", ws)  # (and publishes)
+    with duckdb.connect(str(ws / "warehouse.duckdb"), read_only=True) as con:
+        alpha, snapshot = con.execute(
+            """SELECT any_value(person_id), (SELECT max(snapshot_id) FROM score_snapshots)
+               FROM ledger_account_status WHERE account_id = 'Valley Credit Union:A1'"""
+        ).fetchone()
+        accounts = dict(
+            con.execute(
+                """SELECT account_id, list(record_id) FROM ledger_account_status
+                   WHERE person_id = ? GROUP BY account_id""",
+                [alpha],
+            ).fetchall()
+        )
+    aged, kept = accounts["Valley Credit Union:A1"], accounts["Valley Credit Union:A2"]
+
+    def check(export: dict[str, Any]) -> None:
+        _validate(export)
+        assert export["source"]["aged_off_by"] == {"snapshot_id": snapshot, "as_of": "2025-12-31"}
+        by_id = {r["record_id"]: r for r in export["records"]}
+        for rid in aged:
+            assert by_id[rid]["standing"] == "no_longer_reported", by_id[rid]
+            assert by_id[rid]["aged_off_on"] == "2024-01-10" and not by_id[rid]["suppressions"]
+        assert {(by_id[r]["standing"], by_id[r]["aged_off_on"]) for r in kept} == {("counts", None)}
+
+    with serve(Served(ws, alpha, payer), f"sqlite:///{tmp_path / 's.sqlite'}") as service:
+        mine = service.client.get("/api/v1/me/export", headers=service.api("pat")).json()
+        check(mine)
+        assert mine["erasures"] == []
+        page = service.client.get("/me/export", headers=service.api("pat")).text
+        assert "past its reporting period since 2024-01-10" in page
+        theirs = service.client.get("/api/v1/me/export", headers=service.api("quinn")).json()
+        _validate(theirs)
+        out = tmp_path / "alpha.json"
+        res = _export_cli(service, ws, alpha, "--purpose", "consumer_request", "-o", str(out))
+        assert res.exit_code == 0, res.output
+        check(json.loads(out.read_text(encoding="utf-8")))
+    # the erasure, from the copy (published after it): when, feeds, rows; never a value
+    (stone,) = theirs["erasures"]
+    assert (stone["erasure_id"], stone["feeds"], stone["records"]) == (
+        erased.erasure_id,
+        erased.feeds,
+        erased.records,
+    )
+    assert stone["rows"] == erased.rows and stone["erased_at"] and stone["note"] is None
+    assert theirs["counts"]["erasures"] == 1

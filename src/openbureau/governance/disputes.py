@@ -310,13 +310,25 @@ def _guard_once(engine: Engine, card: Scorecard) -> None:
         _GUARDED.add(key)
 
 
+# The key of a rescored row (``person_rescores.row``) that holds the features it was computed
+# on, for the person's what-if; a rescore stored before they were kept has none.
+RESCORE_FEATURES = "features"
+
+
 def rescore_persons(
-    engine: Engine, card: Scorecard, as_of: dt.date, snapshot_id: str, person_ids: list[str]
+    engine: Engine,
+    card: Scorecard,
+    as_of: dt.date,
+    snapshot_id: str,
+    person_ids: list[str],
+    *,
+    with_features: bool = False,
 ) -> tuple[dt.datetime, list[dict[str, Any]]]:
     """The persons' ``scores`` rows on ``card`` as of ``as_of``, as known now, by the same SQL
     as a snapshot (``snapshot_id`` is the one they stand in for: its ageing-off periods, and
     its scorecard with alternative data, whose score each row holds too, as a snapshot's does);
-    and the known-at time."""
+    and the known-at time. ``with_features``: each row holds the person's feature row too
+    (``RESCORE_FEATURES``)."""
     from openbureau.scoring.score import (
         compute_scores,
         drop_score_tables,
@@ -349,6 +361,11 @@ def rescore_persons(
             [snapshot_id, as_of, card.version, alt.version if alt else None],
         )
         rows = engine.arrow("SELECT * FROM rescored ORDER BY person_id").to_pylist()
+        if with_features:  # (score_features: these persons' rows, as compute_scores left them)
+            scored = engine.arrow("SELECT * FROM score_features").to_pylist()
+            by_person = {f["person_id"]: f for f in scored}
+            for r in rows:
+                r[RESCORE_FEATURES] = by_person.get(r["person_id"])
     finally:
         drop_score_tables(engine)
         engine.execute("DROP TABLE IF EXISTS rescored")
@@ -365,6 +382,7 @@ __all__ = [
     "OUTCOMES",
     "REASONS",
     "RECORD_REASONS",
+    "RESCORE_FEATURES",
     "STATES",
     "apply_outcome",
     "check_changes",

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from openbureau.config import AgeingSection, Period
 from openbureau.engine import Engine
 from openbureau.ingest.vocabulary import CHARGED_OFF, PUBLIC_RECORD_KIND, STATUS_RANK
+from openbureau.ledger._schema import EVENTS
 
 _CHARGED_OFF = STATUS_RANK[CHARGED_OFF]
 
@@ -136,6 +137,34 @@ def _bill_on_time(day: str) -> str:
 def inquiry_ages_sql(rules: AgeingSection = DEFAULT_RULES) -> str:
     """The day an inquiry row leaves the file."""
     return _after("event_date", rules, "inquiry")
+
+
+def known_on_sql(day: str) -> str:
+    """The condition on a ledger row of being known on ``day``: it happened, and was
+    reported, by then (what a person's file as of ``day`` shows)."""
+    return f"event_date <= {day} AND coalesce(reported_date, event_date) <= {day}"
+
+
+def aged_off_records_sql(day: str, rules: AgeingSection = DEFAULT_RULES, where: str = "") -> str:
+    """Every record (its version in force) known on ``day`` that is no longer reported on
+    ``day``, past its period under ``rules``: (person_id, record_id, aged_off_on). ``where``:
+    `` AND ...`` on the rows (a person's, for one export)."""
+    known = known_on_sql(day) + where
+    status = f"(SELECT * FROM {EVENTS['account_status'].effective} WHERE {known})"
+    parts = [
+        f"SELECT person_id, record_id, aged_off_on FROM ({marked_status_sql(status, day, rules)}) "
+        "WHERE aged_off_on IS NOT NULL"
+    ]
+    for event, ages_on in (
+        ("payment", bill_ages_sql(day, rules)),
+        ("inquiry", inquiry_ages_sql(rules)),
+        ("public_record", public_record_ages_sql(rules)),
+    ):
+        parts.append(
+            f"SELECT person_id, record_id, {ages_on} AS aged_off_on "
+            f"FROM {EVENTS[event].effective} WHERE {known} AND {ages_on} <= {day}"
+        )
+    return " UNION ALL ".join(parts)
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 
 from openbureau.engine import Engine
 
-TOMBSTONES = """CREATE TABLE IF NOT EXISTS alternative_erasures (
+ERASURES_TABLE = "alternative_erasures"
+TOMBSTONES = f"""CREATE TABLE IF NOT EXISTS {ERASURES_TABLE} (
     erasure_id BIGINT PRIMARY KEY, person_ids VARCHAR[] NOT NULL, requested_at TIMESTAMP,
     erased_at TIMESTAMP NOT NULL, requested_by VARCHAR NOT NULL, feeds VARCHAR[] NOT NULL,
     records BIGINT NOT NULL, rows_deleted VARCHAR NOT NULL)  -- JSON: table -> rows"""
@@ -99,10 +100,10 @@ def erase_alternative_data(
         )
         engine.execute("DROP TABLE _erased")
         erasure_id = int(
-            engine.scalar("SELECT coalesce(max(erasure_id), 0) + 1 FROM alternative_erasures")
+            engine.scalar(f"SELECT coalesce(max(erasure_id), 0) + 1 FROM {ERASURES_TABLE}")
         )
         engine.execute(
-            "INSERT INTO alternative_erasures VALUES (?, ?, ?, now()::TIMESTAMP, ?, ?, ?, ?)",
+            f"INSERT INTO {ERASURES_TABLE} VALUES (?, ?, ?, now()::TIMESTAMP, ?, ?, ?, ?)",
             [
                 erasure_id,
                 person_ids,
@@ -125,9 +126,9 @@ def _delete(engine: Engine, table: str, where: str) -> int:
 
 def erasures(engine: Engine, person_ids: list[str]) -> list[dict[str, object]]:
     """The tombstones of the person's erasures, newest first."""
-    if not engine.table_exists("alternative_erasures"):
+    if not engine.table_exists(ERASURES_TABLE):
         return []
     return engine.arrow(
-        f"SELECT * FROM alternative_erasures WHERE len(list_intersect(person_ids, "
+        f"SELECT * FROM {ERASURES_TABLE} WHERE len(list_intersect(person_ids, "
         f"{_list(person_ids)})) > 0 ORDER BY erasure_id DESC"
     ).to_pylist()

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -35,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 
 from openbureau.errors import UserError
 from openbureau.scoring._compile import NumpyScorer
+from openbureau.scoring.alternative import better
 from openbureau.scoring.factors import INQUIRY_FACTORS
 from openbureau.scoring.score import MAX_REASONS, MIN_POINTS_LOST
 from openbureau.scoring.scorecard import Factor, Scorecard
@@ -56,6 +57,7 @@ __all__ = [
     "points_and_score",
     "reasons_for",
     "score_state",
+    "served_state",
     "unscorable_reason",
     "what_if",
 ]
@@ -435,6 +437,7 @@ class ScoreState:
     unscorable_reason: str | None
     reasons: tuple[Reason, ...]
     points: dict[str, float]
+    served_from: Literal["core", "alternative"] = "core"  # (the scorecard it comes from)
 
 
 @dataclass(frozen=True)
@@ -478,6 +481,17 @@ def score_state(card: Scorecard, features: FeatureRow) -> ScoreState:
     return ScoreState(score, band, why, reasons, points)
 
 
+def served_state(card: Scorecard, alt: Scorecard | None, features: FeatureRow) -> ScoreState:
+    """:func:`score_state` of the score served: the core scorecard's, or with ``alt`` (the
+    scorecard with alternative data, for a person who consents) the better of the two by the
+    rule a snapshot's row is served by (``alternative.better``: a tie keeps the core one)."""
+    core = score_state(card, features)
+    if alt is None:
+        return core
+    other = score_state(alt, features)
+    return replace(other, served_from="alternative") if better(other.score, core.score) else core
+
+
 def _reason_changes(
     before: tuple[Reason, ...],
     after: tuple[Reason, ...],
@@ -503,8 +517,15 @@ def _reason_changes(
     return tuple(out)
 
 
-def what_if(card: Scorecard, features: FeatureRow, scenarios: list[Scenario]) -> WhatIfResult:
+def what_if(
+    card: Scorecard,
+    features: FeatureRow,
+    scenarios: list[Scenario],
+    alt: Scorecard | None = None,
+) -> WhatIfResult:
     """Apply the scenarios in order to one person's features; compare score and reasons.
+    ``alt``: the scorecard with alternative data, for a person who consents: before and after
+    are then each the score served (:func:`served_state`).
 
     Raises:
         WhatIfNotApplicable: a scenario has nothing to act on (checked on the row as the
@@ -516,7 +537,7 @@ def what_if(card: Scorecard, features: FeatureRow, scenarios: list[Scenario]) ->
     for scenario in scenarios:
         row, more = scenario.apply(row)
         notes += [n for n in more if n not in notes]
-    before, after = score_state(card, features), score_state(card, row)
+    before, after = served_state(card, alt, features), served_state(card, alt, row)
     changed = tuple(
         FeatureChange(k, features.get(k), v)
         for k, v in row.items()

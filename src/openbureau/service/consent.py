@@ -67,14 +67,19 @@ def serves_alternative(
     now, read from the store (as :class:`ConsentBook` and ``ServiceContext.consent`` decide
     it): consent given, and no erasure asked since, pending or carried out after ``made_at``."""
     found = changes(store, person_ids)
-    if not (found and found[0]["given"]):
-        return False
+    return bool(found and found[0]["given"]) and not erased_since(found, made_at)
+
+
+def erased_since(found: list[dict[str, Any]], made_at: dt.datetime | None) -> bool:
+    """Whether the file's alternative data was erased at its request (``found``: its
+    :func:`changes`) after a snapshot made at ``made_at``, or is to be (pending): that
+    snapshot's score with alternative data still counts them, and is not the person's."""
     erased = [c["erased_at"] for c in found if c["erase"]]
     if not erased:
-        return True
-    if None in erased or made_at is None:
         return False
-    return made_at > max(erased)
+    if None in erased or made_at is None:
+        return True
+    return made_at <= max(erased)
 
 
 def record(

@@ -684,7 +684,7 @@ def apply(desk: Desk, pub: Published | None, dispute_id: int) -> bool:
                 others = sorted({now_in[i] for i in record_ids if now_in.get(i, pid) != pid})
             started = time.perf_counter()
             known_at, rows = rules.rescore_persons(
-                engine, pub.card, pub.as_of, pub.snapshot_id, [pid, *others]
+                engine, pub.card, pub.as_of, pub.snapshot_id, [pid, *others], with_features=True
             )
             took = time.perf_counter() - started
             if split:  # (the identity tables served, and with them the access log, follow)
@@ -794,7 +794,8 @@ def _json_value(value: Any) -> Any:
     return value.isoformat() if isinstance(value, dt.date) else str(value)
 
 
-def _row_from_json(text: str) -> dict[str, Any]:
+def row_from_json(text: str) -> dict[str, Any]:
+    """A rescored row (``person_rescores.row``) as the ``scores`` row it was."""
     row: dict[str, Any] = json.loads(text)
     row["as_of"] = dt.date.fromisoformat(str(row["as_of"])[:10])
     return row
@@ -809,6 +810,8 @@ class DisputeBook:
     store: sessionmaker[Session]
     ttl: float = 2.0
     rescores: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    # per snapshot, person -> the features their rescore used (None: not kept, an older one)
+    features: dict[str, dict[str, dict[str, Any] | None]] = field(default_factory=dict)
     open_records: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     _last_id: int = 0
     _checked: float = -float("inf")
@@ -830,7 +833,10 @@ class DisputeBook:
                     .where(PersonRescore.id > self._last_id)
                     .order_by(PersonRescore.id)
                 ).scalars():
-                    self.overlay(r.snapshot_id)[r.person_id] = _row_from_json(r.row)
+                    row = row_from_json(r.row)
+                    used = row.pop(rules.RESCORE_FEATURES, None)
+                    self.features.setdefault(r.snapshot_id, {})[r.person_id] = used
+                    self.overlay(r.snapshot_id)[r.person_id] = row
                     self._last_id = r.id
                 opened: dict[str, dict[str, dict[str, Any]]] = {}
                 for d in session.execute(select(Dispute).where(Dispute.state == "open")).scalars():
@@ -846,6 +852,12 @@ class DisputeBook:
                         opened.setdefault(d.person_id, {})[rid] = note
                 self.open_records = opened
             self._checked = checked
+
+    def rescored_features(self, snapshot_id: str, person_id: str) -> tuple[bool, Any]:
+        """Whether the person was rescored on ``snapshot_id``, and the features the newest
+        rescore used (None: not kept, a rescore stored before they were)."""
+        used = self.features.get(snapshot_id, {})
+        return person_id in used, used.get(person_id)
 
     def fresh(self) -> DisputeBook:
         if self.stale():

@@ -3,9 +3,10 @@
 Each section is one small function of :class:`Held` (the engine with the person's data, the
 service's store, the person's file IDs) returning one part: the records from every furnisher
 with their versions and batches (``ledger.records``), the identity part and the links that
-joined it, every score with its reasons, statements, adverse-action notices, and every read of
-the file (the access log, refusals included). A later part (disputes, consents) is one more
-function in :data:`SECTIONS`, and one more field of ``export_schema.FileExport``.
+joined it, every score with its reasons (``export_scores``), statements, adverse-action notices,
+every read of the file (the access log, refusals included), disputes, consents and erasures. A
+later part is one more function in :data:`SECTIONS`, and one more field of
+``export_schema.FileExport``.
 
 The engine is a published snapshot's (the person's own export, ``/me/export``) or the warehouse
 (`openbureau export-file`); the tables read have the same names in both, or each reader picks
@@ -17,6 +18,7 @@ handed out matches docs/export.schema.json, key order included.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -24,9 +26,14 @@ from typing import Any
 from sqlalchemy import and_, not_
 from sqlalchemy.orm import Session, sessionmaker
 
+from openbureau.config import AgeingSection
 from openbureau.engine import Engine
+from openbureau.ledger.ageing import aged_off_records_sql
+from openbureau.ledger.erasure import erasures
 from openbureau.service import audit, consent, disputes, notices, statements, views
 from openbureau.service.export_schema import FORMAT, VERSION, FileExport
+from openbureau.service.export_scores import scores_part
+from openbureau.service.serving import AGED_OFF_TABLE
 from openbureau.service.store import AuditEntry
 
 #: The most reads an export lists (the newest); ``reads_truncated`` says when there are more.
@@ -41,6 +48,9 @@ class Held:
     engine: Engine
     store: sessionmaker[Session]
     found: dict[str, Any]  # identity.person.person_file's answer
+    # the snapshot by which records are aged off, and the file's records aged off by it
+    # (aged_off, once read)
+    aged: tuple[dict[str, Any] | None, dict[str, dt.date]] | None = None
 
     @property
     def person_id(self) -> str:
@@ -65,10 +75,50 @@ def find_person(engine: Engine, person_id: str) -> dict[str, Any]:
 
 # -- sections --------------------------------------------------------------------------------
 def records_part(held: Held) -> list[dict[str, Any]]:
-    """Every record of the file from every furnisher, each version with its batch."""
+    """Every record of the file from every furnisher, each version with its batch; a record
+    aged off (:func:`aged_off`) no longer reported, whether or not a suppression says so."""
     from openbureau.ledger.records import person_records
 
-    return person_records(held.engine, held.ids)
+    records = person_records(held.engine, held.ids)
+    aged = aged_off(held)[1]
+    for r in records:
+        r["aged_off_on"] = aged.get(r["record_id"])
+        if r["aged_off_on"] is not None and r["standing"] == "counts":
+            r["standing"] = "no_longer_reported"
+    return records
+
+
+def aged_off(held: Held) -> tuple[dict[str, Any] | None, dict[str, dt.date]]:
+    """The snapshot whose date and ageing-off periods say which records are no longer
+    reported (``{"snapshot_id", "as_of"}``: a serving copy's own, the warehouse's newest; None
+    when none does), and the file's records aged off by then (record id -> the day)."""
+    if held.aged is None:
+        held.aged = _aged_off(held.engine, held.ids)
+    return held.aged
+
+
+def _aged_off(engine: Engine, ids: list[str]) -> tuple[dict[str, Any] | None, dict[str, dt.date]]:
+    mine = f"SELECT record_id, aged_off_on FROM {AGED_OFF_TABLE} WHERE list_contains($1, person_id)"
+    if engine.table_exists(AGED_OFF_TABLE):  # (a serving copy: marked when published)
+        basis = engine.query("SELECT snapshot_id, as_of FROM meta")[0]
+    elif engine.table_exists("meta") or not engine.table_exists("score_snapshots"):
+        return None, {}  # (a copy published before records were marked; nothing scored)
+    else:  # the warehouse: as of its newest snapshot, by its periods (the law's: none kept)
+        ageing = "ageing" if "ageing" in engine.columns("score_snapshots") else "NULL"
+        newest = engine.query(
+            f"SELECT snapshot_id, as_of, {ageing} FROM score_snapshots "
+            "ORDER BY created_at DESC, snapshot_id DESC LIMIT 1"
+        )
+        if not newest:
+            return None, {}
+        sid, as_of, periods = newest[0]
+        rules = AgeingSection.model_validate_json(periods) if periods else AgeingSection()
+        day = f"DATE '{as_of.isoformat()}'"
+        where = " AND list_contains($1, person_id)"
+        mine = f"SELECT record_id, aged_off_on FROM ({aged_off_records_sql(day, rules, where)})"
+        basis = (sid, as_of)
+    rows = engine.query(mine, [ids])
+    return {"snapshot_id": basis[0], "as_of": basis[1]}, {str(r): d for r, d in rows}
 
 
 def identity_part(held: Held) -> dict[str, Any]:
@@ -86,22 +136,6 @@ def identity_part(held: Held) -> dict[str, Any]:
             for p in held_elsewhere(held.engine, held.person_id)
         ],
     }
-
-
-def scores_part(held: Held) -> list[dict[str, Any]]:
-    """Every snapshot that scored the file (under any of its IDs), oldest first."""
-    snapshots = "snapshots" if held.engine.table_exists("snapshots") else "score_snapshots"
-    if not held.engine.table_exists("scores"):
-        return []
-    return held.engine.arrow(
-        f"""SELECT s.snapshot_id, s.as_of, n.created_at AS computed_at, s.person_id, s.score,
-                s.band, s.unscorable_reason, s.unscorable_text, s.scorecard_version,
-                coalesce(s.reasons, []) AS reasons
-            FROM scores s JOIN {snapshots} n USING (snapshot_id)
-            WHERE list_contains(?, s.person_id)
-            ORDER BY s.as_of, n.created_at, s.snapshot_id, s.person_id""",
-        [held.ids],
-    ).to_pylist()
 
 
 def statements_part(held: Held) -> list[dict[str, Any]]:
@@ -122,6 +156,52 @@ def disputes_part(held: Held) -> list[dict[str, Any]]:
 def consents_part(held: Held) -> list[dict[str, Any]]:
     """Every change of the person's consent to alternative data, newest first."""
     return consent.changes(held.store, held.ids)
+
+
+# Said of an erasure the person asked for that the source read does not hold yet.
+ERASURE_NOT_IN_COPY = (
+    "carried out, but this copy of your file was published before it was: the feeds and rows "
+    "erased are listed in an export made from the next snapshot"
+)
+ERASURE_PENDING = "asked for, not carried out yet: it is done as soon as the warehouse is free"
+
+
+def erasures_part(held: Held) -> list[dict[str, Any]]:
+    """Every erasure of the file's alternative data, newest first: the tombstones the source
+    holds (``ledger.erasure``: when, which feeds, how many rows of each table, never a value),
+    and each erasure the person asked for that it does not hold (pending, or carried out
+    after a serving copy was published), said so."""
+    stones = [
+        {
+            "erasure_id": t["erasure_id"],
+            "requested_at": t["requested_at"],
+            "erased_at": t["erased_at"],
+            "feeds": t["feeds"],
+            "records": t["records"],
+            "rows": json.loads(str(t["rows_deleted"])),
+            "note": None,
+        }
+        for t in erasures(held.engine, held.ids)
+    ]
+    held_at = {t["requested_at"] for t in stones}
+    asked = [
+        {
+            "erasure_id": None,
+            "requested_at": c["at"],
+            "erased_at": c["erased_at"],
+            "feeds": [],
+            "records": None,
+            "rows": None,
+            "note": ERASURE_PENDING if c["erased_at"] is None else ERASURE_NOT_IN_COPY,
+        }
+        for c in consent.changes(held.store, held.ids)
+        if c["erase"] and c["at"] not in held_at
+    ]
+    return sorted(
+        [*stones, *asked],
+        key=lambda e: e["erased_at"] or e["requested_at"] or dt.datetime.max,
+        reverse=True,
+    )
 
 
 def reads_part(held: Held) -> list[dict[str, Any]]:
@@ -153,6 +233,7 @@ SECTIONS: dict[str, Callable[[Held], Any]] = {
     "reads": reads_part,
     "disputes": disputes_part,
     "consents": consents_part,
+    "erasures": erasures_part,
 }
 
 
@@ -193,7 +274,7 @@ def build_export(
         "version": VERSION,
         "generated_at": now or dt.datetime.now(dt.UTC),
         "bureau": bureau,
-        "source": source,
+        "source": {**source, "aged_off_by": aged_off(held)[0]},
         "person": {
             "person_id": held.person_id,
             "asked": held.found["asked"],
@@ -210,6 +291,7 @@ def build_export(
             "notices": len(parts["notices"]),
             "disputes": len(parts["disputes"]),
             "consents": len(parts["consents"]),
+            "erasures": len(parts["erasures"]),
             "reads": len(parts["reads"]),
             "refusals": sum(1 for e in parts["reads"] if e["outcome"] == "denied"),
         },

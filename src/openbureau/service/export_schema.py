@@ -22,7 +22,9 @@ from openbureau.service.disputes_api import DisputeOut
 from openbureau.service.schemas import FileEvent, IdentityRecord, Reason, UtcDateTime
 
 FORMAT = "openbureau.file-export"
-VERSION = 1
+# 2: scores with the score with alternative data, which is served and why, and rescores;
+# erasures; records aged off under the ageing rules
+VERSION = 2
 SCHEMA_PATH = Path("docs") / "export.schema.json"
 
 FieldValue = str | int | float | bool | dt.date | None
@@ -32,6 +34,11 @@ class _Out(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class AgedOffBy(_Out):
+    snapshot_id: str
+    as_of: dt.date
+
+
 class Source(_Out):
     kind: Literal["published_snapshot", "warehouse"] = Field(
         description="read from the snapshot the service publishes (the person's own export), "
@@ -39,6 +46,11 @@ class Source(_Out):
     )
     snapshot_id: str | None = Field(description="the published snapshot read (None: warehouse)")
     as_of: dt.date | None = Field(description="that snapshot's date")
+    aged_off_by: AgedOffBy | None = Field(
+        description="the snapshot whose date and ageing-off periods mark records no longer "
+        "reported (the one read, or the warehouse's newest); None: none known (only stored "
+        "suppressions mark them: a copy published before records were marked)"
+    )
 
 
 class Bureau(_Out):
@@ -69,6 +81,7 @@ class Counts(_Out):
     notices: int
     disputes: int
     consents: int
+    erasures: int
     reads: int = Field(description="entries of the access log, refusals included")
     refusals: int
 
@@ -123,7 +136,12 @@ class FileRecord(_Out):
     feed: str
     standing: Literal["counts", "suppressed", "no_longer_reported"] = Field(
         description="counts toward scores; suppressed (a suppression in force); no longer "
-        "reported (aged off: kept, marked, never in scores or lenders' views)"
+        "reported (aged off, by an aged_off suppression or past its period under the ageing "
+        "rules: kept, marked, never in scores or lenders' views)"
+    )
+    aged_off_on: dt.date | None = Field(
+        description="the day it stopped being reported, past its period under the ageing "
+        "rules as of source.aged_off_by (None: it has not)"
     )
     suppressions: list[Suppression]
     versions: list[RecordVersion] = Field(description="every version, oldest first")
@@ -159,19 +177,61 @@ class Identity(_Out):
     held_elsewhere: list[HeldElsewhere]
 
 
-class ScoreOverTime(_Out):
-    """The person's row of one score snapshot: the score or why none, and its reasons."""
+class AlternativeScore(_Out):
+    """The score with alternative data (utility, telecom and rent payments) beside the core
+    score: it counts only with the person's consent, and only when it is the better."""
 
-    snapshot_id: str
-    as_of: dt.date = Field(description="the date scored")
-    computed_at: UtcDateTime = Field(description="when the snapshot was computed")
-    person_id: str = Field(description="the file ID scored then")
     score: int | None
     band: str | None
     unscorable_reason: str | None
     unscorable_text: str | None
     scorecard_version: str
+    reasons: list[Reason] | None = Field(
+        description="None: not looked up, as this score is not above the core score (it is "
+        "never served)"
+    )
+
+
+class ScoreOverTime(_Out):
+    """The person's row of one score snapshot, or a rescore of it after a dispute: the core
+    score (credit data only) or why none, its reasons, the score with alternative data, and
+    which of the two is served."""
+
+    snapshot_id: str
+    as_of: dt.date = Field(description="the date scored")
+    computed_at: UtcDateTime = Field(description="when the snapshot (or the rescore) was computed")
+    person_id: str = Field(description="the file ID scored then")
+    rescore_of_dispute: int | None = Field(
+        description="a rescore after this dispute's resolution, standing in for the snapshot's "
+        "row while that snapshot is served (the newest one); None: the snapshot's own row"
+    )
+    score: int | None = Field(description="the core score: credit data only")
+    band: str | None
+    unscorable_reason: str | None
+    unscorable_text: str | None
+    scorecard_version: str
     reasons: list[Reason]
+    alternative: AlternativeScore | None = Field(
+        description="the score with alternative data; None: none computed, or the person's "
+        "alternative data were erased after it was"
+    )
+    served_from: Literal["core", "alternative"] = Field(
+        description="the score served from this row under the person's consent as it is now"
+    )
+    served_why: str = Field(description="why that one")
+
+
+class Erasure(_Out):
+    """An erasure of the person's alternative data at their request: when, which feeds, how many
+    rows (never a value)."""
+
+    erasure_id: int | None = Field(description="None: not in the source read (see note)")
+    requested_at: UtcDateTime | None
+    erased_at: UtcDateTime | None = Field(description="None: still pending")
+    feeds: list[str] = Field(description="the alternative feeds erased")
+    records: int | None = Field(description="ledger records (reports) erased")
+    rows: dict[str, int] | None = Field(description="rows deleted, per table")
+    note: str | None
 
 
 class StatementVersion(_Out):
@@ -205,7 +265,7 @@ class FileExport(_Out):
     read of the file with reader and purpose."""
 
     format: Literal["openbureau.file-export"]
-    version: Literal[1]
+    version: Literal[2]
     generated_at: UtcDateTime
     bureau: Bureau
     source: Source
@@ -213,7 +273,10 @@ class FileExport(_Out):
     counts: Counts
     records: list[FileRecord]
     identity: Identity
-    scores: list[ScoreOverTime] = Field(description="every snapshot that scored the person")
+    scores: list[ScoreOverTime] = Field(
+        description="every snapshot that scored the person, and every rescore after a dispute, "
+        "oldest first"
+    )
     statements: list[StatementVersion] = Field(description="every version, newest first")
     notices: list[NoticeOut] = Field(description="adverse-action notices, newest first")
     reads: list[Read] = Field(description="the access log, newest first, refusals included")
@@ -228,6 +291,10 @@ class FileExport(_Out):
     consents: list[ConsentChangeOut] = Field(
         description="every change of the person's consent to alternative data (utility, "
         "telecom and rent payments) counting, newest first, with any erasure asked for"
+    )
+    erasures: list[Erasure] = Field(
+        description="every erasure of the person's alternative data, newest first: when, "
+        "which feeds, how many rows (never the values erased)"
     )
 
 

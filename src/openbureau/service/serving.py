@@ -35,11 +35,14 @@ from openbureau.engine import Engine
 from openbureau.errors import UserError
 from openbureau.ledger.ageing import (
     DEFAULT_RULES,
+    aged_off_records_sql,
     bill_ages_sql,
     inquiry_ages_sql,
+    known_on_sql,
     marked_status_sql,
     public_record_ages_sql,
 )
+from openbureau.ledger.erasure import ERASURES_TABLE
 from openbureau.scoring.alternative import ALT_COLUMNS
 from openbureau.scoring.scorecard import Scorecard
 from openbureau.service._records_file import (
@@ -57,6 +60,8 @@ KEEP = 2  # serving copies kept: the current one and the one before (requests ma
 # Tables the lender lookup and a person's file (identity.person.person_file) read, copied as
 # they are.
 IDENTITY_TABLES = ("identity_records", "person_index", "person_ids", "person_id_history")
+# Each record no longer reported on the snapshot's date (ledger.ageing), for a person's export.
+AGED_OFF_TABLE = "aged_off_records"
 
 
 def _file_items_sql(day: str, ageing: AgeingSection | None = None) -> str:
@@ -70,7 +75,7 @@ def _file_items_sql(day: str, ageing: AgeingSection | None = None) -> str:
     reported. A late account shows its date of first delinquency and whether the bureau
     derived it."""
     rules = ageing or DEFAULT_RULES
-    known = f"event_date <= {day} AND coalesce(reported_date, event_date) <= {day}"
+    known = known_on_sql(day)
     status_rows = f"(SELECT * FROM ledger_account_status_effective WHERE {known})"
     reported = "FILTER (WHERE aged_off_on IS NULL)"
     unpaid = f"(paid_date IS NULL OR paid_date > {day})"
@@ -186,13 +191,16 @@ def publish_snapshot(
             "scores": "SELECT * FROM scores ORDER BY person_id, as_of",
             "features": f"SELECT * FROM {features_table} ORDER BY person_id",
             "file_items": f"SELECT * FROM ({_file_items_sql(day, ageing)}) ORDER BY person_id",
+            AGED_OFF_TABLE: f"""SELECT * FROM ({aged_off_records_sql(day, ageing)})
+                ORDER BY person_id, record_id""",
             "persons": """SELECT p.person_id, mode(r.first_name) AS first_name,
                     mode(r.last_name) AS last_name, mode(r.dob) AS dob,
                     mode(r.postcode) AS postcode
                 FROM person_index p JOIN identity_records r USING (identity_id)
                 GROUP BY p.person_id ORDER BY p.person_id""",
         }
-        for name in IDENTITY_TABLES:
+        # ... and the tombstones of erasures of alternative data, for a person's export
+        for name in (*IDENTITY_TABLES, ERASURES_TABLE):
             if engine.table_exists(name):
                 tables[name] = f"SELECT * FROM {name}"
         # ... and each person's identity records, as person_file reads them, in person order
@@ -363,6 +371,8 @@ class Published:
     moved: dict[str, str] = field(default_factory=dict)  # retired person_id -> survivor
     merged: dict[str, list[str]] = field(default_factory=dict)  # survivor -> its retired IDs
     made_at: dt.datetime | None = None  # when the snapshot was made (UTC, the warehouse clock)
+    # the scorecard with alternative data it scored with too (None: the core one only)
+    alt_card: Scorecard | None = None
     # person_id -> a row rescored since (a dispute's resolution), laid over ``scores``
     overlay: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -470,8 +480,12 @@ class ServingStore:
             None,
             None,
         )
+        # (a copy published before scores with alternative data has no alt_scorecard_yaml)
+        info = con.execute("SELECT name FROM pragma_table_info('snapshots')").fetchall()
+        have = {c for (c,) in info}
+        alt_yaml = "alt_scorecard_yaml" if "alt_scorecard_yaml" in have else "NULL"
         yaml_text = con.execute(
-            "SELECT scorecard_yaml, created_at FROM snapshots WHERE snapshot_id = ?",
+            f"SELECT scorecard_yaml, created_at, {alt_yaml} FROM snapshots WHERE snapshot_id = ?",
             [snapshot_id],
         ).fetchone()
         card = Scorecard.model_validate(yaml.safe_load(yaml_text[0])) if yaml_text else None
@@ -479,6 +493,8 @@ class ServingStore:
             raise UserError(f"{path}: not a serving copy of a score snapshot")
         published = Published(path, str(snapshot_id), as_of, card, con, frozenset(tables))
         published.made_at = yaml_text[1] if yaml_text else None
+        if yaml_text and yaml_text[2]:
+            published.alt_card = Scorecard.model_validate(yaml.safe_load(yaml_text[2]))
         published.load_scores()
         if self.on_open is not None:
             self.on_open(published)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from openbureau.errors import UserError
@@ -20,12 +21,38 @@ from openbureau.service.context import ServiceContext
 from openbureau.service.errors import ApiError
 from openbureau.service.serving import Published
 
+# Said in the notes when the person's score was rescored after a dispute by a version that
+# did not keep the features it used.
+RESCORE_WITHOUT_FEATURES = (
+    "Your score was recomputed after a dispute, but the figures it used were not kept: this "
+    "what-if starts from the figures of the snapshot of {as_of}, so its score before may "
+    "differ from your score."
+)
+CONSENTED = (
+    "Your utility, telecom and rent payments count (you consented): each score is the better "
+    "of the score on credit data only and the score with them, as your score is."
+)
+
+
+def scored_features(
+    ctx: ServiceContext, pub: Published, person_id: str
+) -> tuple[dict[str, Any] | None, list[str]]:
+    """The features the person's served score was computed on (a dispute's rescore, else the
+    snapshot's), and notes on them (a rescore that did not keep its own)."""
+    rescored, used = ctx.disputes.rescored_features(pub.snapshot_id, person_id)
+    if used is not None:
+        return dict(used), []
+    notes = [RESCORE_WITHOUT_FEATURES.format(as_of=pub.as_of)] if rescored else []
+    return views.features(pub, person_id), notes
+
 
 def simulate(
     ctx: ServiceContext, pub: Published, who: Principal, scenarios: list[Scenario]
 ) -> WhatIfResult:
+    """The what-if on the person's score as served: on the features it was computed on, with
+    the scorecard with alternative data too when the person consents (the better served)."""
     pid = views.own_id(pub, who.person_id)
-    row = views.features(pub, pid)
+    row, notes = scored_features(ctx, pub, pid)
     ctx.audit(
         who,
         "what-if",
@@ -37,7 +64,11 @@ def simulate(
         raise ApiError(404, "no_file", f"person {pid} is not in snapshot {pub.snapshot_id}")
     if not scenarios:
         raise UserError("scenarios: choose at least one change to try")
-    return what_if(pub.card, row, scenarios)
+    alt = pub.alt_card if ctx.consent(pub, pid) else None
+    result = what_if(pub.card, row, scenarios, alt=alt)
+    if alt is not None:
+        notes.append(CONSENTED)
+    return replace(result, notes=(*notes, *result.notes))
 
 
 def result_json(result: WhatIfResult) -> dict[str, Any]:
@@ -46,6 +77,7 @@ def result_json(result: WhatIfResult) -> dict[str, Any]:
             "score": s.score,
             "band": s.band,
             "unscorable_reason": s.unscorable_reason,
+            "served_from": s.served_from,
             "reasons": [vars(r) for r in s.reasons],
         }
 

@@ -334,8 +334,8 @@ def test_scoring_with_a_hand_written_card_refuses_the_catalogued_category(
         f"date_field: {'period' if feed != 'social' else 'post_date'}}}\n"
     )
     path = tmp_path / "card.yaml"
-    path.write_text(
-        CARD.format(name="x", field=f"{feed}.{field}", category=declared, custom=custom)
+    write_sealed_card(
+        path, CARD.format(name="x", field=f"{feed}.{field}", category=declared, custom=custom)
     )
     res = cli("score", "--as-of", "2025-12-31", "--scorecard", path, "-w", social_ws)
     assert res.exit_code == 2, res.output
@@ -355,7 +355,7 @@ def test_a_card_declaring_a_category_openbureau_does_not_know_is_refused(
         "{field: F, category: C}", field
     )
     path = tmp_path / "card.yaml"
-    path.write_text(card)
+    write_sealed_card(path, card)
     res = cli("score", "--as-of", "2025-12-31", "--scorecard", path, "-w", linked_population[0])
     assert res.exit_code == 2, res.output
     shown = declared or "unknown"

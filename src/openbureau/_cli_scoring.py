@@ -315,7 +315,8 @@ def proxy_gate(ws: Workspace) -> ProxyGate:
 def print_proxy(report: ProxyReport) -> None:
     """The proxy test in one line; a warning when it did not run."""
     if report.ran:
-        console.print(f"  proxy test:     {escape(report.summary())}")
+        warn = "[bold red]WARNING[/]: " if report.not_judged() else ""
+        console.print(f"  proxy test:     {warn}{escape(report.summary())}")
     else:
         console.print(
             f"  [bold red]WARNING[/]: proxy test {escape(report.summary())}; no factor was "

@@ -337,6 +337,12 @@ class ModelRiskSection(_Section):
         description="refuse a factor whose bias-corrected Cramér's V with any protected "
         "attribute is above this",
     )
+    proxy_min_persons: int = Field(
+        default=1000,
+        ge=1,
+        description="judge a (factor, attribute) pair only on at least this many persons with "
+        "a known value; on fewer, a V above the threshold is reported as not judged",
+    )
     require_proxy_test: bool = Field(
         default=False,
         description="refuse to train or score when no protected attributes are loaded, so the "
@@ -456,6 +462,7 @@ inquiry_in_score = "1y"        # ... and counts in features and scores
 
 [model_risk]                   # the proxy test and fairness figures (docs/scoring.md)
 proxy_max_cramers_v = 0.3      # refuse a factor this associated with sex, age band, ethnicity...
+proxy_min_persons = 1000       # ...measured on at least this many persons (fewer: not judged)
 require_proxy_test = false     # true: refuse to train or score without attributes loaded
 fairness_cutoffs = [670, 730, 760]  # approval at or above each score: rates, adverse impact
 fairness_min_group = 30        # smaller groups are shown but never flagged

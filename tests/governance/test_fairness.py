@@ -266,14 +266,15 @@ def test_train_reports_fairness_on_held_out_persons(copy_population, cli) -> Non
     assert overall and {int(n.replace(",", "")) for n in overall} == {held[0]}
     rates = [float(x) for x in re.findall(r">(\d+\.\d)%<", core)]
     assert rates and all(0 <= r <= 100 for r in rates) and len(set(rates)) > 5
-    assert "Score \u2265 620" in core and "Default rate by score band" in core
+    assert "Score \u2265 730" in core and "Default rate by score band" in core
     # the alternative report: core and alternative side by side, on its own held-out persons
     alt = _section(reports["alternative"])
     assert "<td>core</td>" in alt and "<td>alternative</td>" in alt and "AUC" in alt
     overall = re.findall(r"<tr><td[^>]*>\(all persons\)</td><td[^>]*>([\d,]+)</td>", alt)
     assert {int(n.replace(",", "")) for n in overall} == {held[1]}
-    # one audited read, of the held-out persons, with the stated purpose
-    ((actor, purpose, detail),) = _reads(ws)
+    # one audited read for fairness, of the held-out persons, with the stated purpose (the
+    # proxy test reads the training persons on record too, with its own purpose)
+    ((actor, purpose, detail),) = [r for r in _reads(ws) if r[1] == PURPOSE]
     assert purpose == PURPOSE and "@" in actor and f"{held[1]:,} asked" in detail
 
 

@@ -372,3 +372,28 @@ def test_without_attributes_train_warns_and_the_report_says_not_run(
         res = cli(*args, "-w", ws)
         assert res.exit_code == 2
         assert "require_proxy_test is set and the proxy test cannot run" in _refusal(res.stderr)
+
+
+def test_a_pair_over_the_threshold_on_too_few_persons_is_not_judged_but_said() -> None:
+    """On a hundred persons a factor independent of sex can show V above 0.3 by chance: the
+    test reports it as not judged instead of refusing (or passing it in silence)."""
+    import numpy as np
+    import pandas as pd
+
+    from openbureau.config import ModelRiskSection
+    from openbureau.governance.proxies import enforce, measure, render_section
+
+    rng = np.random.default_rng(3)
+    n = 60
+    persons = [f"P{i}" for i in range(n)]
+    sex = np.where(rng.random(n) < 0.5, "male", "female")
+    # a factor that follows sex closely: V well above 0.3
+    value = np.where(sex == "male", 1.0, 0.0) + rng.random(n) * 0.2
+    frame = pd.DataFrame({"person_id": persons, "f": value})
+    attrs = pd.DataFrame({"sex": sex}, index=pd.Index(persons, name="person_id"))
+    few = measure(frame, [("f", "numeric")], attrs, 0.3, min_persons=1000)
+    assert few.over() == [] and [m.factor for m in few.not_judged()] == ["f"]
+    assert enforce(few, ModelRiskSection()).overrides == ()  # not refused...
+    assert "NOT JUDGED" in few.summary() and "NOT JUDGED" in render_section(few)  # ...but said
+    with pytest.raises(Exception, match="refused as a proxy for sex"):
+        enforce(measure(frame, [("f", "numeric")], attrs, 0.3, min_persons=50), ModelRiskSection())

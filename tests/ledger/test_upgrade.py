@@ -122,7 +122,9 @@ def old_warehouse(old_code, linked_population, tmp_path_factory) -> tuple[Path, 
     rpt = {"RPT_DT": "2024-12-20"}
     revised = {i: {"ACCT_STATUS": "71"} for i in (5, 6, 7)} | {8: {"ACCT_STATUS": "80", **rpt}}
     (here / "revised.csv").write_text(_rows(text, revised))
-    shutil.copy(pop / "specs" / f"{FEED}.yaml", here / "accounts.yaml")
+    # (as the old code's synth wrote it: address fields were 'identity' before 'location')
+    spec = (pop / "specs" / f"{FEED}.yaml").read_text()
+    (here / "accounts.yaml").write_text(spec.replace("category: location", "category: identity"))
     (here / "t.yaml").write_text(OLD_SPEC)
     (here / "smith.csv").write_text(SMITH)
     (here / "brown.csv").write_text(BROWN)

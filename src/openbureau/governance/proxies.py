@@ -23,11 +23,16 @@ persons. The attributes are read from their store for the persons tested (the re
 audit log, with its purpose) and joined in memory only: they never reach the warehouse,
 features or scores.
 
-A factor whose V with an attribute is above ``[model_risk] proxy_max_cramers_v`` (bureau.toml)
-is refused, at training before anything is fitted and at scoring before anything is published,
-unless a business-necessity override covers that (factor, attribute) pair: declared in
-bureau.toml (``[[model_risk.business_necessity]]``) and, at scoring, also recorded in the
+A factor whose V with an attribute is above ``[model_risk] proxy_max_cramers_v`` (bureau.toml),
+measured on at least ``[model_risk] proxy_min_persons`` persons with a known value, is refused,
+at training before anything is fitted and at scoring before anything is published, unless a
+business-necessity override covers that (factor, attribute) pair: declared in bureau.toml
+(``[[model_risk.business_necessity]]``) and, at scoring, also recorded in the
 scorecard (training records the overrides it applied). See docs/scoring.md "Proxy test".
+
+On fewer persons a V above the threshold is noise as often as not (a ten-level factor against
+an attribute it is independent of reaches V 0.3 on about a hundred persons): such a pair is
+*not judged*, shown as such in the report and in a warning line, never silently passed.
 """
 
 from __future__ import annotations
@@ -97,11 +102,20 @@ class ProxyReport:
     overrides: tuple[AppliedOverride, ...] = ()
     note: str = ""
     attributes: tuple[str, ...] = ATTRIBUTES
+    min_persons: int = 0  # a pair measured on fewer persons is not judged
 
-    def over(self) -> list[ProxyMeasure]:
-        """The pairs above the threshold, the most associated first."""
+    def _above(self) -> list[ProxyMeasure]:
         found = [m for m in self.measures if m.cramers_v > self.threshold]
         return sorted(found, key=lambda m: (-m.cramers_v, m.factor, m.attribute))
+
+    def over(self) -> list[ProxyMeasure]:
+        """The pairs above the threshold on enough persons to judge, the most associated
+        first."""
+        return [m for m in self._above() if m.persons >= self.min_persons]
+
+    def not_judged(self) -> list[ProxyMeasure]:
+        """The pairs above the threshold on too few persons to judge (``min_persons``)."""
+        return [m for m in self._above() if m.persons < self.min_persons]
 
     def maxima(self) -> dict[str, ProxyMeasure]:
         """Per attribute, the factor most associated with it (attributes never measured left
@@ -123,9 +137,18 @@ class ProxyReport:
         )
         factors = len({m.factor for m in self.measures})
         kept = f"; {len(self.overrides)} kept under a business necessity" if self.overrides else ""
+        few = self.not_judged()
+        unjudged = (
+            f"; NOT JUDGED: {len(few)} pair(s) above the threshold on fewer than "
+            f"{self.min_persons:,} persons with a known value (first: {few[0].factor} / "
+            f"{few[0].attribute}, V {few[0].cramers_v:.2f} on {few[0].persons:,})"
+            if few
+            else ""
+        )
         return (
             f"{factors} factors on {self.persons:,} persons, highest Cramér's V "
-            f"per attribute {top or 'none measurable'} (threshold {self.threshold:.2f}){kept}"
+            f"per attribute {top or 'none measurable'} (threshold {self.threshold:.2f})"
+            f"{kept}{unjudged}"
         )
 
 
@@ -201,9 +224,11 @@ def measure(
     factors: Sequence[tuple[str, str]],
     attributes: pd.DataFrame,
     threshold: float,
+    min_persons: int = 0,
 ) -> ProxyReport:
     """The proxy test of ``factors`` ((name, kind) pairs, columns of ``frame``, which also has
-    ``person_id``) against ``attributes`` (indexed by person_id, one column per attribute)."""
+    ``person_id``) against ``attributes`` (indexed by person_id, one column per attribute);
+    a pair measured on fewer than ``min_persons`` persons is not judged."""
     import pandas as pd
 
     aligned = attributes.reindex(pd.Index(frame["person_id"]))
@@ -235,7 +260,7 @@ def measure(
                     str(present[best]) if best is not None else None,
                 )
             )
-    return ProxyReport(True, threshold, len(frame), tuple(measures))
+    return ProxyReport(True, threshold, len(frame), tuple(measures), min_persons=min_persons)
 
 
 def with_points(
@@ -363,14 +388,7 @@ def enforce(
         if why.startswith("bureau.toml"):
             why += f" ({DECLARE})"
         raise ProxyRefused(where + _refusal(first, report.threshold, rest, why))
-    return ProxyReport(
-        report.ran,
-        report.threshold,
-        report.persons,
-        report.measures,
-        tuple(applied),
-        report.note,
-    )
+    return replace(report, overrides=tuple(applied))
 
 
 # -- the model report's section -----------------------------------------------------------------
@@ -429,8 +447,20 @@ def render_section(report: ProxyReport | None, kept: Collection[str] = ()) -> st
         f"the attribute's best-predicted value, 0.5 = not at all) over the training persons "
         f"with a known value (in the column head; {report.persons:,} persons tested). "
         f"Threshold: V above <b>{report.threshold:.2f}</b> ({SETTING}) is refused unless a "
-        f"business-necessity override covers the pair; such cells are shaded.</p>{table}"
-        f"<h3>Business-necessity overrides</h3>"
+        f"business-necessity override covers the pair; such cells are shaded. A pair measured "
+        f"on fewer than {report.min_persons:,} persons ([model_risk] proxy_min_persons) is not "
+        f"judged: too few to tell an association from chance.</p>"
+        + (
+            f"<p{_WARN}>NOT JUDGED (too few persons): "
+            + "; ".join(
+                f"{e(m.factor)} / {e(m.attribute)} V {m.cramers_v:.2f} on {m.persons:,}"
+                for m in report.not_judged()
+            )
+            + "</p>"
+            if report.not_judged()
+            else ""
+        )
+        + f"{table}<h3>Business-necessity overrides</h3>"
         + (f"<ul>{overrides}</ul>" if overrides else "<p>none</p>")
         + "</section>"
     )

@@ -339,7 +339,11 @@ def _proxy_test(
             continue
         recorded = {(o.factor, o.attribute) for o in c.business_necessity or []}
         tested = measure(
-            frame, [(f.name, f.kind) for f in c.factors], attrs, policy.proxy_max_cramers_v
+            frame,
+            [(f.name, f.kind) for f in c.factors],
+            attrs,
+            policy.proxy_max_cramers_v,
+            policy.proxy_min_persons,
         )
         reports.append(
             enforce(tested, policy, recorded.__contains__, where=f"{c.name} {c.version}: ")

@@ -621,6 +621,7 @@ def proxy_test(
             [(c.name, c.kind) for c in cands],
             attrs,
             policy.proxy_max_cramers_v,
+            policy.proxy_min_persons,
         )
         reports[variant] = enforce(tested, policy)
     return reports, attrs

@@ -110,7 +110,10 @@ def attributes_demo(ws: Workspace, truth_dir: Path, *, console: Console) -> None
     who = operator().name
     supplied = ws.root / INCOMING / "protected-attributes.csv"
     attributes_from_truth(ws, truth_dir, supplied)
-    n = load_attributes(ws, supplied, actor=who)
+    try:
+        n = load_attributes(ws, supplied, actor=who)
+    finally:  # (loaded, the plain copy goes: the store is the one place they are kept)
+        supplied.unlink(missing_ok=True)
     counts = attribute_counts(ws, actor=who)
     shown = ", ".join(
         f"{value} {persons:,}"

@@ -266,3 +266,10 @@ def test_the_docs_name_every_attribute() -> None:
     assert declared in (docs / "scoring.md").read_text(encoding="utf-8")
     synth = (docs / "synth.md").read_text(encoding="utf-8")
     assert all(f"| `{a}` |" in synth for a in ATTRIBUTES)
+
+
+def test_from_truth_into_a_folder_is_one_line(linked_population, tmp_path, cli) -> None:
+    ws, pop = linked_population
+    res = cli("audit-attributes", "from-truth", pop / "truth", tmp_path, "-w", ws)
+    assert res.exit_code == 2 and "Traceback" not in res.output
+    assert len(res.stderr.strip().splitlines()) == 1 and "is a folder" in res.stderr

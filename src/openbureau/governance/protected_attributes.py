@@ -387,6 +387,8 @@ def attributes_from_truth(ws: Workspace, truth_dir: Path, out: Path) -> int:
     out = Path(out)
     if not out.parent.is_dir():
         raise UserError(f"{out}: folder {out.parent} does not exist")
+    if out.is_dir():
+        raise UserError(f"{out}: is a folder; name the file to write, e.g. {out / 'a.csv'}")
     persons = Path(truth_dir) / "persons.parquet"
     tmp = out.with_name(f".{out.name}.tmp")
     with ws.engine(read_only=True) as engine:

@@ -9,7 +9,7 @@ reads what the data says: for every factor and every protected attribute of
   factor's levels and the attribute's values: 0 for no association, 1 when either determines
   the other. The correction removes the upward bias of the plain V in finite samples (a factor
   with ten levels shows V ~ 0.03 against an attribute it is independent of at 20,000 persons,
-  more at fewer), so one threshold means the same at every population size. A numeric factor's
+  more at fewer); the noise remains, hence ``proxy_min_persons`` below. A numeric factor's
   levels are up to ten quantile bins of its values plus one for no value; a categorical
   factor's, its values plus one for no value.
 - **AUC**: how well the factor predicts the attribute. For each value of the attribute, the

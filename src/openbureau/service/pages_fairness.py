@@ -103,9 +103,12 @@ def fairness_view(ctx: ServiceContext, pub: Published, who: Principal) -> dict[s
         ws, actor=who.username, purpose=fairness.PURPOSE, actor_role=who.role, log=log
     )
     frame = _snapshot_scores(pub)
-    scores = {"core": frame["score"].to_numpy()}
+    # (what the scorecards give, not what each lender was served: that depends on each
+    # person's consent at the time; the alternative column is as if everyone with alternative
+    # data had consented)
+    scores = {"core (credit data)": frame["score"].to_numpy()}
     if "alt_score" in frame and frame["alt_score"].notna().any():
-        scores["alternative (with consent)"] = frame["alt_score"].to_numpy()
+        scores["with alternative data, if all consented"] = frame["alt_score"].to_numpy()
     result = fairness.assess(
         attributes,
         list(frame.index),

@@ -315,7 +315,7 @@ def proxy_gate(ws: Workspace) -> ProxyGate:
 def print_proxy(report: ProxyReport) -> None:
     """The proxy test in one line; a warning when it did not run."""
     if report.ran:
-        warn = "[bold red]WARNING[/]: " if report.not_judged() else ""
+        warn = "[bold red]WARNING[/]: " if report.not_judged() or report.incomplete else ""
         console.print(f"  proxy test:     {warn}{escape(report.summary())}")
     else:
         console.print(

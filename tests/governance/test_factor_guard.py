@@ -522,3 +522,81 @@ def test_a_factor_whose_field_is_unknown_to_the_catalog_is_refused(
     )
     res = cli("score", "--as-of", "2025-12-31", "--scorecard", path, "-w", linked_population[0])
     assert res.exit_code == 2 and "not in this workspace's field catalog" in res.stderr
+
+
+@pytest.fixture(scope="module")
+def payment_named_ws(social_ws: Path, tmp_path_factory) -> Path:
+    """A warehouse holding a feed named after the 'payment' event (loaded before such names
+    were refused): its 'amount_paid' is health data, the ledger column payment.amount_paid
+    is every payment feed's."""
+    ws = Path(shutil.copytree(social_ws, tmp_path_factory.mktemp("payment_named") / "ws"))
+    with Workspace.open(ws).engine() as engine:
+        engine.execute(
+            "UPDATE field_catalog SET feed = 'payment', target = 'amount_paid' "
+            "WHERE feed = 'social' AND target = 'health_condition'"
+        )
+        engine.execute(
+            "UPDATE field_catalog SET feed = 'payment' WHERE feed = 'social' "
+            "AND target = 'post_date'"
+        )
+        engine.execute(
+            "CREATE TABLE src_payment AS SELECT record_id, health_condition AS amount_paid, "
+            "post_date FROM src_social"
+        )
+    return ws
+
+
+def test_a_custom_factor_of_a_feed_named_after_an_event_is_checked_as_that_feed(
+    payment_named_ws: Path, tmp_path: Path, cli
+) -> None:
+    """The factor reads src_payment, so its field is the feed's, never the ledger column."""
+    factors = _factor_file(tmp_path, "amount_paid", "payment", "post_date")
+    res = cli("train", "--as-of", "2024-12-31", "--factors", factors, "-w", payment_named_ws)
+    assert res.exit_code == 2, res.output
+    line = res.stderr.strip()
+    assert len(line.splitlines()) == 1 and "Traceback" not in res.output
+    assert "factor 'amount_paid_score' is refused: it derives from field 'payment.amount_paid'" in (
+        line
+    )
+    assert "whose data category is 'health'" in line
+    custom = (
+        "    custom: {feed: payment, field: amount_paid, aggregate: count, date_field: post_date}\n"
+    )
+    path = tmp_path / "card.yaml"
+    write_sealed_card(
+        path,
+        CARD.format(name="paid", field="payment.amount_paid", category="payment", custom=custom),
+    )
+    res = cli("score", "--as-of", "2025-12-31", "--scorecard", path, "-w", payment_named_ws)
+    assert res.exit_code == 2, res.output
+    assert "factor 'paid' is refused" in res.stderr and "'health'" in res.stderr
+
+
+def test_a_card_naming_a_custom_factor_after_a_built_in_feature_is_refused(
+    linked_population, tmp_path: Path, cli
+) -> None:
+    """Training refuses the clash; a hand-written card must not slip it in (business-necessity
+    overrides and reason codes are matched by factor name)."""
+    custom = (
+        "    custom: {feed: northbank_accounts, field: balance, aggregate: max, "
+        "date_field: period}\n"
+    )
+    path = tmp_path / "card.yaml"
+    text = CARD.format(
+        name="oldest_account_months",
+        field="northbank_accounts.balance",
+        category="credit",
+        custom=custom,
+    )
+    write_sealed_card(path, text)
+    res = cli("score", "--as-of", "2025-12-31", "--scorecard", path, "-w", linked_population[0])
+    assert res.exit_code == 2, res.output
+    line = res.stderr.strip()
+    assert len(line.splitlines()) == 1 and "Traceback" not in res.output
+    assert "factor 'oldest_account_months' has a custom source but is named after a built-in" in (
+        line
+    )
+    unsealed = tmp_path / "unsealed.yaml"
+    unsealed.write_text(text)
+    res = cli("seal", unsealed)
+    assert res.exit_code == 2 and "named after a built-in feature" in res.stderr

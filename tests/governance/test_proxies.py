@@ -21,6 +21,7 @@ from typer.testing import CliRunner, Result
 from openbureau.cli import app
 from openbureau.config import ModelRiskSection, parse_settings
 from openbureau.errors import ConfigError
+from openbureau.governance.protected_attributes import ATTRIBUTES
 from openbureau.governance.proxies import (
     ProxyGate,
     ProxyRefused,
@@ -397,3 +398,42 @@ def test_a_pair_over_the_threshold_on_too_few_persons_is_not_judged_but_said() -
     assert "NOT JUDGED" in few.summary() and "NOT JUDGED" in render_section(few)  # ...but said
     with pytest.raises(Exception, match="refused as a proxy for sex"):
         enforce(measure(frame, [("f", "numeric")], attrs, 0.3, min_persons=50), ModelRiskSection())
+
+
+def test_an_attribute_file_that_cannot_judge_any_factor_does_not_satisfy_the_test(
+    linked_population, tmp_path: Path, cli
+) -> None:
+    """The reviewer's case: a file of person ids alone, or one whose attribute is known for a
+    handful of persons, made `score` publish "none measurable" with no warning."""
+    ws = Path(shutil.copytree(linked_population[0], tmp_path / "ws"))
+    res = cli("train", "--as-of", TRAIN_AS_OF, "-w", ws)
+    assert res.exit_code == 0, res.output
+    with Workspace.open(ws).engine(read_only=True) as engine:
+        persons = [str(p) for (p,) in engine.query("SELECT DISTINCT person_id FROM person_index")]
+    bare = tmp_path / "bare.csv"
+    bare.write_text("person_id\n" + "".join(f"{p}\n" for p in persons[:5]))
+    res = cli("audit-attributes", "load", bare, "-w", ws)
+    assert res.exit_code == 2, res.output
+    assert _refusal(res.stderr) == (
+        f"error: {bare}, header: no protected attribute column; the columns are person_id and "
+        "any of " + ", ".join(ATTRIBUTES)
+    )
+    few = tmp_path / "few.csv"
+    few.write_text("person_id,sex\n" + "".join(f"{p},female\n" for p in persons[:5]))
+    res = cli("audit-attributes", "load", few, "-w", ws)
+    assert res.exit_code == 0, res.output
+    res = cli("score", "--as-of", SCORE_AS_OF, "-w", ws)
+    assert res.exit_code == 0, res.output
+    assert "WARNING: " in res.output and "INCOMPLETE: sex is known for " in res.output
+    assert "1 known value(s), fewer than two" in res.output
+    text = (ws / "bureau.toml").read_text()
+    (ws / "bureau.toml").write_text(
+        text.replace("require_proxy_test = false", "require_proxy_test = true")
+    )
+    for args in (["train", "--as-of", TRAIN_AS_OF], ["score", "--as-of", SCORE_AS_OF]):
+        res = cli(*args, "-w", ws)
+        assert res.exit_code == 2, res.output
+        line = _refusal(res.stderr)
+        assert "require_proxy_test is set and the proxy test is incomplete: sex is known for" in (
+            line
+        )

@@ -74,6 +74,9 @@ def test_every_protected_category_is_known_and_flagged() -> None:
         ({**spec(), "parse": {"delimiter": ";;"}}, "exactly one character"),
         ({**spec(), "colour": "blue"}, "colour: Extra inputs are not permitted"),
         ({**spec(), "format": "xlsx"}, "format"),
+        # a feed named after a ledger event would read as that event's columns to the guard
+        ({**spec(), "name": "payment"}, "name: 'payment' is the name of a ledger event"),
+        ({**spec(), "name": "account_status"}, "'account_status' is the name of a ledger event"),
     ],
 )
 def test_bad_specs_name_the_key(bad: dict, message: str) -> None:

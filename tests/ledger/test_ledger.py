@@ -17,6 +17,7 @@ from openbureau.ledger import (
     record_history,
     suppress_record,
 )
+from openbureau.ledger._schema import EVENTS
 from openbureau.ledger.outcome import label_outcomes
 from openbureau.scoring.evaluate import truth_outcomes
 from openbureau.workspace import Workspace, init_workspace
@@ -399,3 +400,37 @@ def test_purchase_and_protected_fields_are_kept_out_of_the_events(
         str(exc.value)
     )
     assert after == [(1,)] and lineage == 0
+
+
+def test_a_correction_cannot_write_a_column_kept_out_of_the_ledger(
+    tmp_path: Path, cli, link_small
+) -> None:
+    """paybills' amount due is purchase data, kept out of its events: neither the bureau's
+    correction nor a furnisher's (a dispute's outcome) may put a value there."""
+    from openbureau.governance.disputes import apply_outcome, check_changes
+
+    ws = init_workspace(tmp_path / "ws")
+    (tmp_path / "bills.yaml").write_text(BILLS)
+    (tmp_path / "bills.csv").write_text(
+        "ACC,CON,DUE,AMT,PAID,LAST,DOB\n1,C1,2024-01-05,50.00,50.00,Lee,1980-01-02\n"
+    )
+    res = cli("ingest", tmp_path / "bills.yaml", tmp_path / "bills.csv", "-w", ws.root)
+    assert res.exit_code == 0, res.output
+    link_small(ws)
+    with ws.engine() as engine:
+        build_ledger(engine)
+        record = str(engine.scalar("SELECT record_id FROM ledger_payments"))
+        with pytest.raises(UserError) as exc:
+            correct_record(engine, record, {"amount_paid": 5, "amount_due": 60}, "x")
+        line = str(exc.value)
+        assert line == (
+            f"record {record}: payment.amount_due (paybills.amount_due, purchase) was kept out "
+            "of the ledger for this record's batch, so a correction cannot write it"
+        )
+        changes = check_changes(EVENTS["payment"], {"amount_due": "60.00"})
+        with pytest.raises(UserError, match=r"payment\.amount_due .* was kept out"):
+            apply_outcome(engine, 1, "corrected", record, [record], changes)
+        # account_id is also taken from a field it keeps: correctable; nothing else changed
+        correct_record(engine, record, {"account_id": "Payco:9", "amount_paid": 5}, "fix")
+        rows = engine.query("SELECT amount_due, account_id FROM ledger_payments ORDER BY version")
+    assert rows == [(None, "Payco:1"), (None, "Payco:9")]

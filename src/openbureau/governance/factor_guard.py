@@ -108,10 +108,21 @@ def catalog_categories(engine: Engine, field: str) -> list[tuple[str, str]]:
         if not engine.table_exists("ledger_batches"):
             return [(field, DERIVED)]
         return column_sources(engine, owner, column, cols[column]) or [(field, DERIVED)]
+    return feed_categories(engine, owner, column)
+
+
+def feed_categories(engine: Engine, feed: str, target: str) -> list[tuple[str, str]]:
+    """(feed.target, category) of one loaded field of one feed, from ``field_catalog`` only.
+
+    A custom factor reads its feed's own table, so its source is checked here, never as a
+    ledger column of the same name. Returns an empty list for an unknown field.
+    """
+    if not engine.table_exists("field_catalog"):
+        return []
     rows = engine.query(
         "SELECT DISTINCT feed || '.' || target, category FROM field_catalog "
         "WHERE feed = ? AND target = ?",
-        [owner, column],
+        [feed, target],
     )
     return [(str(f), str(c)) for f, c in rows]
 

@@ -142,6 +142,8 @@ def _header(path: Path) -> list[str]:
         seen.add(name)
     if "person_id" not in seen:
         raise _refused(path, "header", f"no person_id column; the columns are {wanted}")
+    if seen == {"person_id"}:
+        raise _refused(path, "header", f"no protected attribute column; the columns are {wanted}")
     return names
 
 

@@ -103,6 +103,25 @@ class ProxyReport:
     note: str = ""
     attributes: tuple[str, ...] = ATTRIBUTES
     min_persons: int = 0  # a pair measured on fewer persons is not judged
+    # (attribute, persons tested with a known value, distinct known values): an attribute the
+    # store holds that the test could not judge (fewer than two values, or than min_persons)
+    incomplete: tuple[tuple[str, int, int], ...] = ()
+
+    def incomplete_why(self) -> str:
+        """Why the test is incomplete, naming the first attribute and its count ('' if not)."""
+        if not self.incomplete:
+            return ""
+        attribute, known, distinct = self.incomplete[0]
+        short = (
+            f"{distinct} known value(s), fewer than two"
+            if distinct < 2
+            else f"fewer than {self.min_persons:,} ([model_risk] proxy_min_persons)"
+        )
+        more = f" (and {len(self.incomplete) - 1} more)" if len(self.incomplete) > 1 else ""
+        return (
+            f"{attribute} is known for {known:,} of the persons tested: {short}, so no factor "
+            f"was judged against it{more}"
+        )
 
     def _above(self) -> list[ProxyMeasure]:
         found = [m for m in self.measures if m.cramers_v > self.threshold]
@@ -145,10 +164,11 @@ class ProxyReport:
             if few
             else ""
         )
+        incomplete = f"; INCOMPLETE: {self.incomplete_why()}" if self.incomplete else ""
         return (
             f"{factors} factors on {self.persons:,} persons, highest Cramér's V "
             f"per attribute {top or 'none measurable'} (threshold {self.threshold:.2f})"
-            f"{kept}{unjudged}"
+            f"{kept}{unjudged}{incomplete}"
         )
 
 
@@ -242,9 +262,17 @@ def measure(
         for name, kind in factors
     }
     measures = []
+    incomplete = []
+    # an attribute the store holds for someone (a column of the loaded file): judged or said
+    held = [a for a in ATTRIBUTES if a in attributes.columns and attributes[a].notna().any()]
+    if not held:
+        incomplete.append(("every attribute", 0, 0))
     for attribute in (a for a in ATTRIBUTES if a in aligned.columns):
         codes, uniques = pd.factorize(aligned[attribute], use_na_sentinel=True)
         known = codes >= 0
+        distinct = len(np.unique(codes[known]))
+        if attribute in held and (distinct < 2 or known.sum() < min_persons):
+            incomplete.append((attribute, int(known.sum()), distinct))
         for name, _ in factors:
             table = contingency(levels[name][known], codes[known])
             aucs = level_aucs(table)
@@ -260,7 +288,14 @@ def measure(
                     str(present[best]) if best is not None else None,
                 )
             )
-    return ProxyReport(True, threshold, len(frame), tuple(measures), min_persons=min_persons)
+    return ProxyReport(
+        True,
+        threshold,
+        len(frame),
+        tuple(measures),
+        min_persons=min_persons,
+        incomplete=tuple(incomplete),
+    )
 
 
 def with_points(
@@ -373,7 +408,15 @@ def enforce(
     Raises:
         ProxyRefused: one line naming the most associated uncovered pair, its measures and the
             threshold (and how many more there are).
+        UserError: bureau.toml requires the test and it is incomplete (an attribute with
+            fewer than two known values, or known for fewer than proxy_min_persons persons).
     """
+    if policy.require_proxy_test and report.incomplete:
+        raise UserError(
+            f"{where}[model_risk] require_proxy_test is set and the proxy test is incomplete: "
+            f"{report.incomplete_why()}; load attributes covering the persons scored with "
+            "`openbureau audit-attributes load FILE`"
+        )
     applied, refused = [], []
     for m in report.over():
         declared = policy.override(m.factor, m.attribute)

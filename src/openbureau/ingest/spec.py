@@ -28,7 +28,7 @@ import hashlib
 import re
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import yaml
 from pydantic import (
@@ -407,9 +407,16 @@ class SourceSpec(BaseModel):
 
     @field_validator("name")
     @classmethod
-    def _name_is_slug(cls, v: str) -> str:
+    def _name_is_slug(cls, v: str, info: ValidationInfo) -> str:
         if not _SLUG.match(v):
             raise ValueError(f"{v!r} is not a snake_case name (a-z, 0-9, _)")
+        # `event.column` names a ledger column in lineage and custom factor sources: a feed
+        # of the same name would read as that column (another feed's data) to the guard
+        if v in get_args(EventType) and not _historical(info):
+            raise ValueError(
+                f"{v!r} is the name of a ledger event ({', '.join(get_args(EventType))}); "
+                f"name the feed after its furnisher, e.g. northbank_{v}"
+            )
         return v
 
     @field_validator("spec_version")

@@ -32,6 +32,7 @@ from openbureau.ledger._schema import (
     counts_on_some_day,
 )
 from openbureau.ledger.build import ensure_schema, upgrade_schema
+from openbureau.ledger.lineage import kept_out_of
 
 
 def _find(
@@ -123,6 +124,12 @@ def correct_record(
         vocab = vocabularies.get(name)
         if vocab is not None and value is not None and value not in vocab:
             raise UserError(f"{name} {value!r} is not one of {vocab.listing()}")
+    kept = kept_out_of(engine, table, event_id, list(changes))
+    if kept is not None:
+        raise UserError(
+            f"record {record_id}: {table.event}.{kept} was kept out of the ledger for this "
+            "record's batch, so a correction cannot write it"
+        )
     replace = ", ".join(f"CAST(? AS {_type(table, n)}) AS {n}" for n in changes)
     # a corrected value is read: it is no longer unreadable
     fields = ", ".join("'" + n + "'" for n in changes)

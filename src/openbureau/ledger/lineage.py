@@ -226,3 +226,25 @@ def _empty(
         [rows, category, batch_id, column, target],
     )
     return KeptOut(feed, target, category, f"{event}.{column}", rows)
+
+
+def kept_out_of(engine: Engine, table: EventTable, event_id: str, columns: list[str]) -> str | None:
+    """The first of ``columns`` the lineage of the event's batch marks kept out (and takes
+    from no other field), as ``column (feed.target, category)``; None when none is (or the
+    batch has no lineage recorded). A correction must not write what the ledger kept out."""
+    if not columns or not engine.table_exists("ledger_lineage"):
+        return None
+    marks = ", ".join("?" * len(columns))
+    row = engine.query(
+        f"""SELECT l.ledger_column || ' (' || l.feed || '.' || l.target || ', '
+                || l.category || ')'
+            FROM ledger_lineage l JOIN {table.table} e
+              ON e.batch_id = l.batch_id AND e.feed = l.feed
+            WHERE e.event_id = ? AND l.event = ? AND l.kept_out AND l.ledger_column IN ({marks})
+              -- (a column also taken from a field it keeps holds that field's values)
+              AND NOT EXISTS (SELECT 1 FROM ledger_lineage o WHERE o.batch_id = l.batch_id
+                  AND o.ledger_column = l.ledger_column AND NOT o.kept_out)
+            ORDER BY l.ledger_column, l.target LIMIT 1""",
+        [event_id, table.event, *columns],
+    )
+    return str(row[0][0]) if row else None

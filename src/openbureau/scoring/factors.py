@@ -38,6 +38,7 @@ from openbureau.governance.factor_guard import (
     catalog_categories,
     check_fields,
     check_value,
+    feed_categories,
     guard_factor,
     guard_lineage,
 )
@@ -82,23 +83,24 @@ def load_custom_factors(path: str | Path) -> list[CustomFactor]:
         raise UserError(f"{p}: {where}: {err['msg'].removeprefix('Value error, ')}") from exc
 
 
-def _catalogued(engine: Engine, factor: str, ref: str) -> list[tuple[str, str]]:
-    found = catalog_categories(engine, ref)
+def _catalogued(engine: Engine, factor: str, feed: str, target: str) -> list[tuple[str, str]]:
+    found = feed_categories(engine, feed, target)
     if not found:
         raise FactorRefused(
-            f"factor {factor!r} is refused: field {ref!r} is not in this workspace's field "
-            "catalog, so its data category cannot be checked"
+            f"factor {factor!r} is refused: field {f'{feed}.{target}'!r} is not in this "
+            "workspace's field catalog, so its data category cannot be checked"
         )
     return found
 
 
 def guard_custom(name: str, source: CustomSource, engine: Engine) -> list[tuple[str, str]]:
     """A custom factor's value field must describe credit behaviour, and its date field may
-    be reference data too; returns both fields with their categories."""
-    fields = _catalogued(engine, name, source.field_ref)
+    be reference data too; returns both fields with their categories. Both are looked up
+    among its own feed's fields: the factor reads ``src_<feed>``, never a ledger column."""
+    fields = _catalogued(engine, name, source.feed, source.field)
     check_value(name, fields)
     if source.date_field is not None:
-        dating = _catalogued(engine, name, f"{source.feed}.{source.date_field}")
+        dating = _catalogued(engine, name, source.feed, source.date_field)
         check_fields(name, dating)
         fields += [d for d in dating if d not in fields]
     return fields
@@ -264,6 +266,12 @@ def guard_scorecard(card: Scorecard, engine: Engine | None = None) -> None:
     for f in card.factors:
         declared = [(r.field, r.category) for r in f.fields]
         guard_factor(f.name, declared)
+        if f.custom is not None and f.name in FEATURES_BY_NAME:
+            # overrides, reason codes and proxy figures are matched by factor name
+            raise UserError(
+                f"factor {f.name!r} has a custom source but is named after a built-in "
+                "feature; a custom factor needs a name of its own"
+            )
         if f.custom is None and f.name not in FEATURES_BY_NAME:
             raise UserError(
                 f"factor {f.name!r} is neither a built-in feature nor a custom "
@@ -276,6 +284,10 @@ def guard_scorecard(card: Scorecard, engine: Engine | None = None) -> None:
         else:
             guard_lineage(f.name, FEATURES_BY_NAME[f.name].lineage, engine, seen)
         for r in f.fields:  # the file's own lineage must also be what the catalog says
+            if f.custom is not None:  # a custom factor's fields are its feed's own
+                owner, _, target = r.field.partition(".")
+                check_fields(f.name, feed_categories(engine, owner, target))
+                continue
             found = catalog_categories(engine, r.field)
             if found:
                 check_fields(f.name, found, through_ledger=r.field.partition(".")[0] in EVENTS)

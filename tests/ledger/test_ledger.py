@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -434,3 +436,50 @@ def test_a_correction_cannot_write_a_column_kept_out_of_the_ledger(
         correct_record(engine, record, {"account_id": "Payco:9", "amount_paid": 5}, "fix")
         rows = engine.query("SELECT amount_due, account_id FROM ledger_payments ORDER BY version")
     assert rows == [(None, "Payco:1"), (None, "Payco:9")]
+
+
+def _scan_filters(plan: list[dict[str, Any]], table: str) -> list[list[str]]:
+    """The filters of each scan of ``table`` in a JSON plan (``EXPLAIN (FORMAT json)``): those
+    a scan applies itself, where zone maps skip the row groups that cannot match."""
+    found = []
+    for node in plan:
+        info = node.get("extra_info", {})
+        if str(info.get("Table", "")).endswith("." + table):
+            filters = info.get("Filters", [])
+            found.append([filters] if isinstance(filters, str) else list(filters))
+        found += _scan_filters(node.get("children", []), table)
+    return found
+
+
+@pytest.mark.parametrize("known_at", [None, dt.datetime(2099, 1, 1)])
+def test_a_person_scope_reaches_the_table_scans_and_changes_no_feature(
+    copy_population, known_at: dt.datetime | None
+) -> None:
+    """A dispute rescores one person: with a suppression in force (the known views' anti
+    join), the person filter is a filter of each event table's scan, not of every row read,
+    and the person's features are the snapshot's row for them."""
+    from openbureau.ledger._pit import pit_events
+
+    ws, _ = copy_population
+    with Workspace.open(ws).engine() as engine:
+        person, record = engine.query(
+            "SELECT person_id, min(record_id) FROM ledger_inquiries "
+            "GROUP BY person_id ORDER BY count(*) DESC, person_id LIMIT 1"
+        )[0]
+        suppress_record(engine, record, "disputed", "not theirs")
+        suppress_record(
+            engine, engine.scalar("SELECT max(record_id) FROM ledger_account_status"), "fraud"
+        )
+        compute_features(engine, D, into="everyone", known_at=known_at)
+        compute_features(engine, D, into="one", known_at=known_at, persons=[person])
+        one = engine.query("SELECT * FROM one")
+        everyone = engine.query("SELECT * FROM everyone WHERE person_id = ?", [person])
+        scopes = pit_events(engine, D, known_at, persons=[person])
+        plans = {
+            event: json.loads(engine.query(f"EXPLAIN (FORMAT json) SELECT * FROM {scope}")[0][1])
+            for event, scope in scopes.items()
+        }
+    assert len(one) == 1 and one == everyone
+    for event, table in zip(scopes, EVENT_TABLES, strict=True):
+        scans = _scan_filters(plans[event], table)
+        assert scans and all(any("person_id" in f for f in fs) for fs in scans), (event, scans)

@@ -240,7 +240,7 @@ def scaled_workspace(base: int, copies: int, seed: int) -> Path:
                     engine.execute(f"""INSERT INTO {table} SELECT * REPLACE (
                         event_id || '.{k}' AS event_id, record_id || '.{k}' AS record_id,
                         person_id || '.{k}' AS person_id, identity_id || '.{k}' AS identity_id)
-                        FROM {table} WHERE person_id NOT LIKE '%.%'""")
+                        FROM {table} WHERE person_id NOT LIKE '%.%' ORDER BY person_id""")
                 engine.execute(f"""INSERT INTO person_index SELECT * REPLACE (
                     identity_id || '.{k}' AS identity_id, person_id || '.{k}' AS person_id)
                     FROM person_index WHERE person_id NOT LIKE '%.%'""")

@@ -483,3 +483,15 @@ def test_a_person_scope_reaches_the_table_scans_and_changes_no_feature(
     for event, table in zip(scopes, EVENT_TABLES, strict=True):
         scans = _scan_filters(plans[event], table)
         assert scans and all(any("person_id" in f for f in fs) for fs in scans), (event, scans)
+
+
+def test_each_batch_is_written_in_person_order(linked_population) -> None:
+    """A batch's events are stored in person order, so a person's rows sit in few row groups
+    and a person-level rescore reads those only (zone maps)."""
+    with Workspace.open(linked_population[0]).engine() as engine:
+        for table in (t.table for t in EVENTS.values()):
+            rows, out_of_order = engine.query(f"""
+                SELECT count(*), count(*) FILTER (WHERE prev > person_id) FROM (
+                    SELECT person_id, lag(person_id) OVER (
+                        PARTITION BY batch_id ORDER BY rowid) AS prev FROM {table})""")[0]
+            assert rows > 0 and out_of_order == 0, table

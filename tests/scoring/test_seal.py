@@ -12,29 +12,11 @@ import yaml
 from openbureau.scoring import Scorecard, load_scorecard
 from openbureau.scoring.scorecard import CustomSource
 from openbureau.workspace import Workspace
+from tests.scoring.test_score import HAND_WRITTEN
 
 SCORE_AS_OF = "2025-12-31"
-CARD = """\
-name: hand-written
-factors:
-  - name: inquiries_12m
-    code: NC02
-    statement: Too many inquiries in the last 12 months
-    fields: [{field: inquiry.event_date, category: inquiry}]
-    bins:
-      - {upper: 1, points: 350}
-      - {lower: 1, upper: 3, points: 330}
-      - {lower: 3, points: 300}
-      - {missing: true, points: 300}
-  - name: revolving_utilisation
-    code: AO01
-    statement: Proportion of balances to credit limits is too high
-    fields: [{field: account_status.balance, category: credit}]
-    bins:
-      - {upper: 0.3, points: 340}
-      - {lower: 0.3, points: 290}
-      - {missing: true, points: 300}
-"""
+# the hand-written card test_score.py scores
+CARD = HAND_WRITTEN
 
 
 def _one_line(res) -> str:

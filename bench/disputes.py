@@ -54,7 +54,7 @@ def main() -> None:
     for person_id, record_id in picked:
         t = time.perf_counter()
         with ws.engine() as engine:
-            suppress_record(engine, record_id, "disputed", note="bench")
+            suppress_record(engine, record_id, "disputed", note="bench", person_id=person_id)
             r = time.perf_counter()
             _, rows = rescore_persons(engine, card, TRAIN_AS_OF, "bench", [person_id])
             rescore.append(time.perf_counter() - r)

@@ -281,6 +281,37 @@ def test_suppression_hides_a_record_until_lifted(copy_population) -> None:
     assert kept == 1
 
 
+def test_a_record_is_found_in_the_file_named_and_outside_it(copy_population) -> None:
+    """A dispute names the person whose file holds the record: the search reads that file
+    first, and a record the file does not hold (the person named is stale, or wrong) is still
+    found, never confused with another; a record in no file is refused."""
+    ws, _ = copy_population
+    with Workspace.open(ws).engine() as engine:
+        (person, record), (other, _) = engine.query(
+            "SELECT person_id, min(record_id) FROM ledger_inquiries WHERE person_id IS NOT NULL "
+            "GROUP BY person_id ORDER BY person_id LIMIT 2"
+        )
+        right = suppress_record(engine, record, "disputed", person_id=person)
+        wrong = suppress_record(engine, record, "disputed", person_id=other)
+        new_id = correct_record(engine, record, {"inquiry_type": "card"}, "x", person_id=other)
+        suppressed = engine.query(
+            "SELECT suppression_id, record_id FROM ledger_suppressions WHERE suppression_id IN "
+            "(?, ?) ORDER BY 1",
+            [right, wrong],
+        )
+        versions = engine.query(
+            "SELECT event_id, is_current, person_id FROM ledger_inquiries WHERE record_id = ? "
+            "ORDER BY version",
+            [record],
+        )
+        with pytest.raises(UserError, match="not in the ledger"):
+            suppress_record(engine, "B999999.1", "disputed", person_id=person)
+        with pytest.raises(UserError, match="not in the ledger"):
+            correct_record(engine, "B999999.1~1", {"inquiry_type": "card"}, "x", person_id=person)
+    assert suppressed == [(right, record), (wrong, record)]
+    assert versions == [(f"{record}~1", False, person), (new_id, True, person)]
+
+
 def test_corrections_refuse_bad_input(copy_population) -> None:
     ws, _ = copy_population
     with Workspace.open(ws).engine() as engine:

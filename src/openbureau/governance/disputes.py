@@ -70,20 +70,26 @@ def due_at(filed_at: dt.datetime, extended: bool) -> dt.datetime:
     return filed_at + dt.timedelta(days=DAYS_WITH_INFORMATION if extended else DAYS)
 
 
-def event_of(engine: Engine, record_id: str) -> tuple[EventTable, str, str | None]:
-    """The event table, furnisher and person of a record (its current version).
+def event_of(
+    engine: Engine, record_id: str, person_id: str | None = None
+) -> tuple[EventTable, str, str | None]:
+    """The event table, furnisher and person of a record (its current version). ``person_id``,
+    the file the caller says the record is in, is searched first: the event tables are written
+    in person order, so that search reads the person's rows only.
 
     Raises:
         UserError: the record is not in the ledger.
     """
-    for table in EVENTS.values():
-        row = engine.query(
-            f"SELECT furnisher, person_id FROM {table.table} WHERE record_id = ? "
-            "ORDER BY is_current DESC, version DESC LIMIT 1",
-            [record_id],
-        )
-        if row:
-            return table, str(row[0][0]), row[0][1]
+    for scope in ([person_id], []) if person_id else ([],):
+        mine = "person_id = ? AND " if scope else ""
+        for table in EVENTS.values():
+            row = engine.query(
+                f"SELECT furnisher, person_id FROM {table.table} WHERE {mine}record_id = ? "
+                "ORDER BY is_current DESC, version DESC LIMIT 1",
+                [*scope, record_id],
+            )
+            if row:
+                return table, str(row[0][0]), row[0][1]
     raise UserError(f"record {record_id!r} is not in the ledger")
 
 
@@ -182,10 +188,12 @@ def apply_outcome(
     record_id: str,
     record_ids: list[str],
     changes: dict[str, Any] | None = None,
+    person_id: str | None = None,
 ) -> str:
     """Make ``outcome`` of dispute ``dispute_id`` true in the ledger, all or nothing (one
     transaction: every record's suppression, or the correction); returns what was done, in
-    words (the new version's event id, the suppressions placed).
+    words (the new version's event id, the suppressions placed). ``person_id``: the file the
+    dispute is about, where the records are looked for first.
 
     Raises:
         UserError: an outcome that is not a furnisher's answer or an expiry, a correction
@@ -198,7 +206,7 @@ def apply_outcome(
     upgrade_schema(engine)  # (outside the transaction: the tables it may add)
     with engine.transaction():
         if outcome == "corrected":
-            table, _, _ = event_of(engine, record_id)
+            table, _, _ = event_of(engine, record_id, person_id)
             checked = check_changes(table, changes or {})
             new_id = correct_record(
                 engine,
@@ -206,6 +214,7 @@ def apply_outcome(
                 checked,
                 f"dispute {dispute_id}: corrected by the furnisher",
                 in_transaction=True,
+                person_id=person_id,
             )
             return f"new version {new_id} of record {record_id}"
         placed = []
@@ -216,6 +225,7 @@ def apply_outcome(
                 "disputed",
                 note=f"dispute {dispute_id}: {outcome}",
                 in_transaction=True,
+                person_id=person_id,
             )
             placed.append(f"{sid} ({rid})")
         return "suppressed: " + ", ".join(placed)

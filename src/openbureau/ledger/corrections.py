@@ -21,7 +21,7 @@ batch that superseded it (its ``loaded_record_id``) names the same record here.
 from __future__ import annotations
 
 from contextlib import AbstractContextManager, nullcontext
-from typing import Any
+from typing import Any, NamedTuple
 
 from openbureau.engine import Engine
 from openbureau.errors import UserError
@@ -35,34 +35,72 @@ from openbureau.ledger.build import ensure_schema, upgrade_schema
 from openbureau.ledger.lineage import kept_out_of
 
 
+class _Found(NamedTuple):
+    table: EventTable
+    record_id: str  # the report's record id
+    event_id: str  # the version meant
+    person_id: str | None  # the file it is in (every version is in the same one)
+
+    def scope(self) -> tuple[str, list[Any]]:
+        """A condition (and its parameter) that keeps a query on this record's rows to its
+        person's: the event tables are written in person order, so their zone maps skip
+        the rest of a table a bare ``record_id = ?`` would scan."""
+        return ("person_id = ? AND ", [self.person_id]) if self.person_id else ("", [])
+
+
 def _find(
-    engine: Engine, record_id: str, *, to_correct: bool = False
-) -> tuple[EventTable, str, str]:
-    """(table, the report's record id, the event id of the version meant: the current one, or
-    the one an event id names; ``to_correct``: one features can still read)."""
-    if "~" in record_id:  # an event id: one version of a report
-        return _find_version(engine, record_id, to_correct)
+    engine: Engine,
+    record_id: str,
+    *,
+    to_correct: bool = False,
+    person_id: str | None = None,
+) -> _Found:
+    """The record's table, report, version meant (the current one, or the one an event id
+    names; ``to_correct``: one features can still read) and person. ``person_id``, the file
+    the caller (a dispute) says it is in, is tried first: that search reads the person's rows
+    only; a record not found there is looked for everywhere."""
+    for scope in ([person_id], []) if person_id else ([],):
+        found = (
+            _find_version(engine, record_id, to_correct, scope)
+            if "~" in record_id  # an event id: one version of a report
+            else _find_report(engine, record_id, scope)
+        )
+        if found is not None:
+            return found
+    kind = "event" if "~" in record_id else "record"
+    raise UserError(f"{kind} {record_id!r} is not in the ledger")
+
+
+def _person(scope: list[str]) -> str:
+    return "person_id = ? AND " if scope else ""
+
+
+def _find_report(engine: Engine, record_id: str, scope: list[str]) -> _Found | None:
     for table in EVENTS.values():
         # (a ledger built by an earlier openbureau, read-only, has no loaded_record_id)
         loaded = "loaded_record_id" in engine.columns(table.table)
         report = engine.query(
-            f"SELECT record_id FROM {table.table} WHERE record_id = ?"
-            + (" OR loaded_record_id = ?" if loaded else "")
+            f"SELECT record_id, person_id FROM {table.table} WHERE {_person(scope)}"
+            + ("(record_id = ? OR loaded_record_id = ?)" if loaded else "record_id = ?")
             + " LIMIT 1",
-            [record_id, record_id] if loaded else [record_id],
+            [*scope, record_id, record_id] if loaded else [*scope, record_id],
         )
         if not report:
             continue
+        rid, pid = str(report[0][0]), report[0][1]
+        where = _person([pid] if pid else [])
         row = engine.query(
-            f"SELECT event_id FROM {table.table} WHERE record_id = ? AND is_current",
-            [report[0][0]],
+            f"SELECT event_id FROM {table.table} WHERE {where}record_id = ? AND is_current",
+            [*([pid] if pid else []), rid],
         )
         if row:
-            return table, str(report[0][0]), str(row[0][0])
-    raise UserError(f"record {record_id!r} is not in the ledger")
+            return _Found(table, rid, str(row[0][0]), pid)
+    return None
 
 
-def _find_version(engine: Engine, event_id: str, to_correct: bool) -> tuple[EventTable, str, str]:
+def _find_version(
+    engine: Engine, event_id: str, to_correct: bool, scope: list[str]
+) -> _Found | None:
     """A version by its event id; to be corrected, one that features can still read: the
     current one, or one a furnisher's newer report replaced (it counts until
     ``superseded_on``)."""
@@ -73,8 +111,9 @@ def _find_version(engine: Engine, event_id: str, to_correct: bool) -> tuple[Even
             else "v.is_current"
         )
         row = engine.query(
-            f"SELECT record_id, {counted} FROM {table.table} v WHERE event_id = ?",
-            [event_id],
+            f"SELECT record_id, {counted}, person_id FROM {table.table} v "
+            f"WHERE {_person(scope)}event_id = ?",
+            [*scope, event_id],
         )
         if not row:
             continue
@@ -84,8 +123,8 @@ def _find_version(engine: Engine, event_id: str, to_correct: bool) -> tuple[Even
                 "furnisher's newer report did on the day it was reported; correct the version "
                 "that counts (record_history lists them)"
             )
-        return table, str(row[0][0]), event_id
-    raise UserError(f"event {event_id!r} is not in the ledger")
+        return _Found(table, str(row[0][0]), event_id, row[0][2])
+    return None
 
 
 def correct_record(
@@ -95,6 +134,7 @@ def correct_record(
     reason: str,
     *,
     in_transaction: bool = False,
+    person_id: str | None = None,
 ) -> str:
     """Add a corrected version of ``record_id``'s event; returns the new event id.
 
@@ -102,7 +142,8 @@ def correct_record(
     current version is corrected; or one version by its event id (``B000001.7~1``), to correct
     a version a furnisher's newer report replaced: features as of a date before that report
     read it. The corrected version takes the place of the one it corrects, over the same days.
-    ``in_transaction``: the caller holds a transaction, which this joins.
+    ``in_transaction``: the caller holds a transaction, which this joins. ``person_id``: the
+    file the caller says the record is in, searched first (see ``_find``).
 
     Raises:
         UserError: unknown record, a field that is not a correctable event field, no reason.
@@ -112,7 +153,9 @@ def correct_record(
         raise UserError("a correction needs a reason")
     if not changes:
         raise UserError("a correction needs at least one changed field")
-    table, record_id, event_id = _find(engine, record_id, to_correct=True)
+    found = _find(engine, record_id, to_correct=True, person_id=person_id)
+    table, record_id, event_id = found.table, found.record_id, found.event_id
+    mine, of = found.scope()
     allowed = table.correctable()
     vocabularies = {c.name: c.vocabulary for c in table.columns if c.vocabulary}
     for name, value in changes.items():
@@ -136,7 +179,8 @@ def correct_record(
     with _transaction(engine, in_transaction):
         version = 1 + int(
             engine.scalar(
-                f"SELECT max(version) FROM {table.table} WHERE record_id = ?", [record_id]
+                f"SELECT max(version) FROM {table.table} WHERE {mine}record_id = ?",
+                [*of, record_id],
             )
         )
         new_id = f"{record_id}~{version}"
@@ -149,18 +193,19 @@ def correct_record(
                               list_filter(unreadable, lambda u: u.field NOT IN ({fields}))
                                 AS unreadable,
                               {replace})
-            FROM {table.table} WHERE event_id = ?""",
-            [new_id, version, event_id, reason, *changes.values(), event_id],
+            FROM {table.table} WHERE {mine}event_id = ?""",
+            [new_id, version, event_id, reason, *changes.values(), *of, event_id],
         )
         # (how the old one stood until now is kept: the ledger as known before the correction)
         engine.execute(
             f"""INSERT INTO ledger_version_states SELECT event_id, is_current, superseded_on,
-                now()::TIMESTAMP FROM {table.table} WHERE event_id = ?""",
-            [event_id],
+                now()::TIMESTAMP FROM {table.table} WHERE {mine}event_id = ?""",
+            [*of, event_id],
         )
         engine.execute(
-            f"UPDATE {table.table} SET is_current = false, superseded_on = NULL WHERE event_id = ?",
-            [event_id],
+            f"UPDATE {table.table} SET is_current = false, superseded_on = NULL "
+            f"WHERE {mine}event_id = ?",
+            [*of, event_id],
         )
     return new_id
 
@@ -177,17 +222,24 @@ def _type(table: EventTable, name: str) -> str:
 
 
 def suppress_record(
-    engine: Engine, record_id: str, reason: str, note: str = "", *, in_transaction: bool = False
+    engine: Engine,
+    record_id: str,
+    reason: str,
+    note: str = "",
+    *,
+    in_transaction: bool = False,
+    person_id: str | None = None,
 ) -> int:
     """Keep a record out of features and scores, whichever of its versions is current (a
     furnisher's later report of it included); returns the suppression id.
-    ``in_transaction``: the caller holds a transaction, which this joins."""
+    ``in_transaction``: the caller holds a transaction, which this joins. ``person_id``: the
+    file the caller says the record is in, searched first (see ``_find``)."""
     upgrade_schema(engine)
     if reason not in SUPPRESSION_REASONS:
         raise UserError(
             f"suppression reason {reason!r} is not one of {', '.join(SUPPRESSION_REASONS)}"
         )
-    _, record_id, _ = _find(engine, record_id)
+    record_id = _find(engine, record_id, person_id=person_id).record_id
     with _transaction(engine, in_transaction):
         sid = int(
             engine.scalar("SELECT coalesce(max(suppression_id), 0) + 1 FROM ledger_suppressions")
@@ -219,7 +271,8 @@ def record_history(engine: Engine, record_id: str) -> list[dict[str, Any]]:
     """Every version of a record's event, oldest first, with its suppressions: the bureau's
     corrections and the furnisher's later reports, each with its batch and loaded row (and
     any row re-sent identical before ingest compared rows, as version 0)."""
-    table, record_id, _ = _find(engine, record_id)
+    found = _find(engine, record_id)
+    table, record_id = found.table, found.record_id
     # (version 0: a row re-sent identical before ingest compared rows, no version of its own;
     # shown after the version it repeated)
     rows = engine.arrow(

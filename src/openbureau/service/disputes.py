@@ -675,7 +675,7 @@ def apply(desk: Desk, pub: Published | None, dispute_id: int) -> bool:
                     done = "nothing changed: the file stands"
                 else:
                     done = rules.apply_outcome(
-                        engine, dispute_id, outcome, record_id, record_ids, changes
+                        engine, dispute_id, outcome, record_id, record_ids, changes, pid
                     )
                 _changed(desk, dispute_id, done)
             others: list[str] = []

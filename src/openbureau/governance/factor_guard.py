@@ -127,9 +127,16 @@ def feed_categories(engine: Engine, feed: str, target: str) -> list[tuple[str, s
     return [(str(f), str(c)) for f, c in rows]
 
 
-# Catalogued fields per ledger column, kept by a caller checking several features at once
-# (they share columns) against one state of the warehouse.
+# Catalogued fields per ledger column or feed field, kept by a caller checking several
+# features or scorecards at once (they share columns) against one state of the warehouse.
 Resolved = dict[str, list[tuple[str, str]]]
+
+
+def cached_categories(engine: Engine, field: str, seen: Resolved) -> list[tuple[str, str]]:
+    """``catalog_categories``, looked up once per ``seen``."""
+    if field not in seen:
+        seen[field] = catalog_categories(engine, field)
+    return seen[field]
 
 
 def resolve_lineage(
@@ -139,9 +146,7 @@ def resolve_lineage(
     seen = {} if seen is None else seen
     out: list[tuple[str, str]] = []
     for ref in lineage:
-        if ref not in seen:
-            seen[ref] = catalog_categories(engine, ref) or [(ref, "unknown")]
-        for pair in seen[ref]:
+        for pair in cached_categories(engine, ref, seen) or [(ref, "unknown")]:
             if pair not in out:
                 out.append(pair)
     return out

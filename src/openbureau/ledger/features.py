@@ -494,52 +494,111 @@ _SOURCES = {
     "pay": "pit_payments",
 }
 
-# Evidence: (person_id, record_id) of the records behind a feature's value as of {d}.
-EVIDENCE: dict[str, str] = {
-    "delinquent_12m": "SELECT person_id, record_id FROM pit_status WHERE status_rank >= 1 "
-    "AND event_date > {d} - INTERVAL 12 MONTH",
-    "last_delinquency": "SELECT person_id, record_id FROM pit_status WHERE status_rank >= 1 "
-    "QUALIFY event_date = max(event_date) OVER (PARTITION BY person_id)",
-    "last_serious_delinquency": "SELECT person_id, record_id FROM pit_status "
-    "WHERE status_rank >= 3 QUALIFY event_date = "
-    "max(event_date) OVER (PARTITION BY person_id)",
-    "past_due_now": "SELECT person_id, latest_record_id FROM pit_accounts "
-    "WHERE current_rank >= 1 AND (closed_date IS NULL OR closed_date > {d})",
-    "delinquent_24m": "SELECT person_id, record_id FROM pit_status WHERE status_rank >= 1 "
-    "AND event_date > {d} - INTERVAL 24 MONTH QUALIFY row_number() OVER "
-    "(PARTITION BY person_id, account_id ORDER BY event_date DESC) = 1",
-    "public_records": "SELECT person_id, record_id FROM pit_public WHERE resolved_asof IS NULL "
-    "OR filed_date > {d} - INTERVAL 7 YEAR",
-    "open_cards": "SELECT person_id, latest_record_id FROM pit_accounts "
-    "WHERE revolving AND is_open",
-    "open_accounts": "SELECT person_id, latest_record_id FROM pit_accounts WHERE is_open",
-    "open_loans": "SELECT person_id, latest_record_id FROM pit_accounts "
-    "WHERE NOT revolving AND is_open",
-    "oldest_account": "SELECT person_id, latest_record_id FROM pit_accounts QUALIFY "
-    "opened_date = min(opened_date) OVER (PARTITION BY person_id)",
-    "all_accounts": "SELECT person_id, latest_record_id FROM pit_accounts",
-    "newest_account": "SELECT person_id, latest_record_id FROM pit_accounts QUALIFY "
-    "opened_date = max(opened_date) OVER (PARTITION BY person_id)",
-    "new_accounts_12m": "SELECT person_id, latest_record_id FROM pit_accounts "
-    "WHERE opened_date > {d} - INTERVAL 12 MONTH",
-    "inquiries_6m": "SELECT person_id, record_id FROM pit_inquiries "
-    "WHERE event_date > {d} - INTERVAL 6 MONTH",
-    "inquiries_12m": "SELECT person_id, record_id FROM pit_inquiries "
-    "WHERE event_date > {d} - INTERVAL 12 MONTH",
-    "cards_12m": "SELECT person_id, latest_record_id FROM pit_accounts "
-    "WHERE revolving AND util_months_12m > 0",
-    "inquiries_24m": "SELECT person_id, record_id FROM pit_inquiries "
-    "WHERE event_date > {d} - INTERVAL 24 MONTH",
-    "delinquent_rows_24m": "SELECT person_id, record_id FROM pit_status WHERE status_rank >= 1 "
-    "AND event_date > {d} - INTERVAL 24 MONTH",
-    "alt_late_24m": "SELECT person_id, record_id FROM pit_payments WHERE days_late_asof > 0 "
-    "AND due_date > {d} - INTERVAL 24 MONTH",
-    "alt_late_12m": "SELECT person_id, record_id FROM pit_payments WHERE days_late_asof > 0 "
-    "AND due_date > {d} - INTERVAL 12 MONTH",
-    "alt_past_due_now": "SELECT person_id, record_id FROM pit_payments WHERE days_late_asof > 0 "
-    "AND (paid_date IS NULL OR paid_date > {d})",
-    "alt_accounts": "SELECT person_id, record_id FROM pit_payments QUALIFY row_number() OVER "
-    "(PARTITION BY person_id, account_id ORDER BY due_date DESC) = 1",
+# Evidence: (person_id, record_id) of the records behind a feature's value as of {d}: the
+# point-in-time table read ({src} in the SELECT) and the SELECT.
+EVIDENCE: dict[str, tuple[str, str]] = {
+    "delinquent_12m": (
+        "pit_status",
+        "SELECT person_id, record_id FROM {src} WHERE status_rank >= 1 AND event_date "
+        "> {d} - INTERVAL 12 MONTH",
+    ),
+    "last_delinquency": (
+        "pit_status",
+        "SELECT person_id, record_id FROM {src} WHERE status_rank >= 1 QUALIFY "
+        "event_date = max(event_date) OVER (PARTITION BY person_id)",
+    ),
+    "last_serious_delinquency": (
+        "pit_status",
+        "SELECT person_id, record_id FROM {src} WHERE status_rank >= 3 QUALIFY "
+        "event_date = max(event_date) OVER (PARTITION BY person_id)",
+    ),
+    "past_due_now": (
+        "pit_accounts",
+        "SELECT person_id, latest_record_id FROM {src} WHERE current_rank >= 1 AND "
+        "(closed_date IS NULL OR closed_date > {d})",
+    ),
+    "delinquent_24m": (
+        "pit_status",
+        "SELECT person_id, record_id FROM {src} WHERE status_rank >= 1 AND event_date "
+        "> {d} - INTERVAL 24 MONTH QUALIFY row_number() OVER (PARTITION BY person_id, "
+        "account_id ORDER BY event_date DESC) = 1",
+    ),
+    "public_records": (
+        "pit_public",
+        "SELECT person_id, record_id FROM {src} WHERE resolved_asof IS NULL OR "
+        "filed_date > {d} - INTERVAL 7 YEAR",
+    ),
+    "open_cards": (
+        "pit_accounts",
+        "SELECT person_id, latest_record_id FROM {src} WHERE revolving AND is_open",
+    ),
+    "open_accounts": (
+        "pit_accounts",
+        "SELECT person_id, latest_record_id FROM {src} WHERE is_open",
+    ),
+    "open_loans": (
+        "pit_accounts",
+        "SELECT person_id, latest_record_id FROM {src} WHERE NOT revolving AND is_open",
+    ),
+    "oldest_account": (
+        "pit_accounts",
+        "SELECT person_id, latest_record_id FROM {src} QUALIFY opened_date = "
+        "min(opened_date) OVER (PARTITION BY person_id)",
+    ),
+    "all_accounts": (
+        "pit_accounts",
+        "SELECT person_id, latest_record_id FROM {src}",
+    ),
+    "newest_account": (
+        "pit_accounts",
+        "SELECT person_id, latest_record_id FROM {src} QUALIFY opened_date = "
+        "max(opened_date) OVER (PARTITION BY person_id)",
+    ),
+    "new_accounts_12m": (
+        "pit_accounts",
+        "SELECT person_id, latest_record_id FROM {src} WHERE opened_date > {d} - INTERVAL 12 MONTH",
+    ),
+    "inquiries_6m": (
+        "pit_inquiries",
+        "SELECT person_id, record_id FROM {src} WHERE event_date > {d} - INTERVAL 6 MONTH",
+    ),
+    "inquiries_12m": (
+        "pit_inquiries",
+        "SELECT person_id, record_id FROM {src} WHERE event_date > {d} - INTERVAL 12 MONTH",
+    ),
+    "cards_12m": (
+        "pit_accounts",
+        "SELECT person_id, latest_record_id FROM {src} WHERE revolving AND util_months_12m > 0",
+    ),
+    "inquiries_24m": (
+        "pit_inquiries",
+        "SELECT person_id, record_id FROM {src} WHERE event_date > {d} - INTERVAL 24 MONTH",
+    ),
+    "delinquent_rows_24m": (
+        "pit_status",
+        "SELECT person_id, record_id FROM {src} WHERE status_rank >= 1 AND event_date "
+        "> {d} - INTERVAL 24 MONTH",
+    ),
+    "alt_late_24m": (
+        "pit_payments",
+        "SELECT person_id, record_id FROM {src} WHERE days_late_asof > 0 AND due_date "
+        "> {d} - INTERVAL 24 MONTH",
+    ),
+    "alt_late_12m": (
+        "pit_payments",
+        "SELECT person_id, record_id FROM {src} WHERE days_late_asof > 0 AND due_date "
+        "> {d} - INTERVAL 12 MONTH",
+    ),
+    "alt_past_due_now": (
+        "pit_payments",
+        "SELECT person_id, record_id FROM {src} WHERE days_late_asof > 0 AND "
+        "(paid_date IS NULL OR paid_date > {d})",
+    ),
+    "alt_accounts": (
+        "pit_payments",
+        "SELECT person_id, record_id FROM {src} QUALIFY row_number() OVER (PARTITION "
+        "BY person_id, account_id ORDER BY due_date DESC) = 1",
+    ),
 }
 
 
@@ -606,13 +665,26 @@ def evidence_sql(as_of: dt.date, wanted: str, features: list[str] | None = None)
 
     Requires the ``pit_*`` tables for ``as_of`` (``compute_features`` leaves them). Returns
     (person_id, feature, record_ids) with record ids sorted.
+
+    Each point-in-time source is read once, for the persons one of its features is a reason
+    for (a materialised CTE), however many features read it: its views (``pit_status`` over
+    every status row, the suppression and ageing anti joins) are not evaluated per feature.
     """
     d = date_literal(as_of)
+    chosen = [f for f in FEATURES if features is None or f.name in features]
+    by_source: dict[str, list[str]] = {}
+    for f in chosen:
+        by_source.setdefault(EVIDENCE[f.evidence][0], []).append(f.name)
+    ctes = [
+        f"ev_{src} AS MATERIALIZED (SELECT * FROM {src} WHERE person_id IN "
+        f"(SELECT person_id FROM {wanted} WHERE feature IN "
+        f"({', '.join(repr(n) for n in names)})))"
+        for src, names in by_source.items()
+    ]
     parts = []
-    for f in FEATURES:
-        if features is not None and f.name not in features:
-            continue
-        q = EVIDENCE[f.evidence].format(d=d)
+    for f in chosen:
+        src, select = EVIDENCE[f.evidence]
+        q = select.format(d=d, src="ev_" + src)
         # Only the persons this feature is a reason for: the filter reaches the scans.
         parts.append(
             f"SELECT '{f.name}' AS feature, e.person_id, e.rid "
@@ -625,7 +697,8 @@ def evidence_sql(as_of: dt.date, wanted: str, features: list[str] | None = None)
             "NULL::VARCHAR AS rid WHERE false"
         ]
     union = " UNION ALL ".join(parts)
-    return f"""SELECT w.person_id, w.feature, list(DISTINCT ev.rid ORDER BY ev.rid) AS record_ids
-        FROM {wanted} w
-        JOIN ({union}) ev ON ev.person_id = w.person_id AND ev.feature = w.feature
-        GROUP BY w.person_id, w.feature"""
+    with_ = f"WITH {', '.join(ctes)} " if ctes else ""
+    # (each part keeps to its feature's persons already: no join back to ``wanted``)
+    return f"""{with_}SELECT person_id, feature,
+            list_sort(list_distinct(list(rid))) AS record_ids
+        FROM ({union}) GROUP BY person_id, feature"""

@@ -35,7 +35,7 @@ from openbureau.errors import UserError
 from openbureau.governance.factor_guard import (
     FactorRefused,
     Resolved,
-    catalog_categories,
+    cached_categories,
     check_fields,
     check_value,
     feed_categories,
@@ -255,14 +255,18 @@ def add_custom_features(
             WHERE {table}.person_id = c.person_id""")
 
 
-def guard_scorecard(card: Scorecard, engine: Engine | None = None) -> None:
+def guard_scorecard(
+    card: Scorecard, engine: Engine | None = None, seen: Resolved | None = None
+) -> None:
     """The guard at load: every factor's declared fields, and with a warehouse its real ones.
+    ``seen``: the catalog's answers so far, shared by the scorecards checked against one
+    state of the warehouse (each field is looked up once).
 
     Raises:
         FactorRefused: a protected field, or lineage that cannot be checked.
         UserError: a factor openbureau cannot compute.
     """
-    seen: Resolved = {}
+    seen = {} if seen is None else seen
     for f in card.factors:
         declared = [(r.field, r.category) for r in f.fields]
         guard_factor(f.name, declared)
@@ -288,6 +292,6 @@ def guard_scorecard(card: Scorecard, engine: Engine | None = None) -> None:
                 owner, _, target = r.field.partition(".")
                 check_fields(f.name, feed_categories(engine, owner, target))
                 continue
-            found = catalog_categories(engine, r.field)
+            found = cached_categories(engine, r.field, seen)
             if found:
                 check_fields(f.name, found, through_ledger=r.field.partition(".")[0] in EVENTS)

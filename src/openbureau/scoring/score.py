@@ -31,6 +31,7 @@ import yaml
 from openbureau.config import AgeingSection
 from openbureau.engine import Engine
 from openbureau.errors import UserError
+from openbureau.governance.factor_guard import Resolved
 from openbureau.ledger import build_ledger
 from openbureau.ledger.features import compute_features, evidence_sql
 from openbureau.scoring._compile import band_sql, factor_points_sql, round_clip_sql
@@ -235,8 +236,9 @@ def score_snapshot(
     if not engine.table_exists("person_index"):
         raise UserError("records are not linked to persons yet: run `openbureau link` first")
     # (the factor guard first: a protected field is refused as such, whatever else is wrong)
+    seen: Resolved = {}
     for c in (card, *([alt] if alt is not None else [])):
-        guard_scorecard(c, engine)
+        guard_scorecard(c, engine, seen)
     check_pair(card, alt, engine)
     if proxy is not None:
         proxy.require()
@@ -371,8 +373,9 @@ def compute_scores(
     ``guarded``: the caller ran the factor guard on these cards and warehouse catalog."""
     cards = [("score_", card)] + ([("score_alt_", alt)] if alt is not None else [])
     if not guarded:
+        seen: Resolved = {}
         for _, c in cards:
-            guard_scorecard(c, engine)
+            guard_scorecard(c, engine, seen)
     ensure_schema(engine)
     compute_features(
         engine, as_of, into="score_features", known_at=known_at, ageing=ageing, persons=persons
@@ -429,12 +432,13 @@ def _card_rows_sql(card: Scorecard, prefix: str) -> str:
                r.reasons
         FROM {prefix}scored s
         LEFT JOIN (
-            SELECT rs.person_id, list({{'rank': rs.rank::INTEGER, 'code': rs.code,
+            -- (sorted after: rank comes first in each struct and is unique per person;
+            -- cheaper than an ordered aggregate)
+            SELECT rs.person_id, list_sort(list({{'rank': rs.rank::INTEGER, 'code': rs.code,
                 'factor': rs.factor,
                 'statement': rs.statement,
                 'points_lost': round(rs.points_lost, 2), 'value': rs.value,
-                'record_ids': coalesce(ev.record_ids, [])::VARCHAR[]}}
-                ORDER BY rs.rank) AS reasons
+                'record_ids': coalesce(ev.record_ids, [])::VARCHAR[]}})) AS reasons
             FROM {prefix}reasons rs
             LEFT JOIN score_evidence ev
               ON ev.person_id = rs.person_id AND ev.feature = rs.factor

@@ -643,41 +643,6 @@ def person_cmd(
         console.print(held)
 
 
-@app.command("eval-linkage")
-@handles_errors
-def eval_linkage(
-    truth: Annotated[Path, typer.Option(help="Truth folder written by `openbureau synth`.")],
-    workspace: WorkspaceOpt = Path("."),
-) -> None:
-    """Measure linkage against the synthetic truth: pairwise and cluster-level figures."""
-    from openbureau.identity import evaluate_linkage
-
-    ws = Workspace.open(workspace)
-    with ws.engine() as engine:
-        q = evaluate_linkage(engine, truth)
-    console.print(linkage_table(q))
-
-
-def linkage_table(q: Any) -> Table:
-    table = Table(title="Linkage against truth (identity records)")
-    table.add_column("measure")
-    table.add_column("value", justify="right")
-    for name, value in [
-        ("identity records", f"{q.records:,}"),
-        ("true persons", f"{q.true_persons:,}"),
-        ("persons found", f"{q.predicted_persons:,}"),
-        ("pairwise precision", f"{q.precision:.4f}"),
-        ("pairwise recall", f"{q.recall:.4f}"),
-        ("pairwise F1", f"{q.f1:.4f}"),
-        ("persons exactly one cluster", f"{q.exact_share:.2%}"),
-        ("merged clusters (several persons)", f"{q.merged:,}"),
-        ("split persons (several clusters)", f"{q.split:,}"),
-        ("unlinked records", f"{q.unlinked:,}"),
-    ]:
-        table.add_row(name, value)
-    return table
-
-
 @app.command()
 @handles_errors
 def demo(
@@ -709,6 +674,7 @@ from openbureau import (  # noqa: E402, F401
     _cli_consent,
     _cli_disputes,
     _cli_export,
+    _cli_identity,
     _cli_scoring,
     _cli_service,
 )

@@ -5,10 +5,13 @@
 IDs, and records manual corrections given to it (``link.Override``: forced links and splits);
 ``explain.explain_link`` shows why two records match and ``explain.files_of`` which files they
 are in; ``person.person_file`` shows a person's records and ID history; ``evaluate_linkage``
-measures quality against a synthetic truth. Splink types do not leave this package.
+measures quality against a synthetic truth over identity records, and ``evaluate_truth`` against
+any truth (a synth folder, a truth file or a feed's column), per feed and over records. Splink
+types do not leave this package.
 """
 
 from openbureau.identity.evaluate import LinkageQuality, evaluate_linkage
+from openbureau.identity.evaluate_truth import FeedQuality, RecordQuality, evaluate_truth
 from openbureau.identity.link import LinkReport, link
 from openbureau.identity.lookup import (
     Candidate,
@@ -21,14 +24,17 @@ from openbureau.identity.standardise import IdentityUpdate, build_identity_recor
 
 __all__ = [
     "Candidate",
+    "FeedQuality",
     "IdentityQuery",
     "IdentityUpdate",
     "LinkReport",
     "LinkageQuality",
     "LookupResult",
     "NotEnoughToIdentify",
+    "RecordQuality",
     "build_identity_records",
     "evaluate_linkage",
+    "evaluate_truth",
     "find_person",
     "link",
 ]

@@ -31,7 +31,8 @@ serve: $(STAMP)
 
 # Screenshots of the main pages for the README, taken by the browser tests.
 screenshots: $(STAMP) system-packages pg-start
-	OPENBUREAU_SCREENSHOTS=docs/screenshots $(BIN)/pytest tests/service/test_browser.py -q
+	OPENBUREAU_SCREENSHOTS=docs/screenshots $(BIN)/pytest tests/service/test_browser.py \
+		tests/service/test_browser_disputes.py -q
 
 test: $(STAMP) system-packages pg-start
 	$(BIN)/ruff check src tests bench

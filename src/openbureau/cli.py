@@ -711,6 +711,7 @@ from openbureau import (  # noqa: E402, F401
     _cli_export,
     _cli_scoring,
     _cli_service,
+    _cli_spec,
 )
 
 

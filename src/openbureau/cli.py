@@ -683,6 +683,7 @@ from openbureau import (  # noqa: E402, F401
     _cli_identity,
     _cli_scoring,
     _cli_service,
+    _cli_spec,
 )
 
 

@@ -62,6 +62,9 @@ from openbureau.ingest.vocabulary import (
 )
 
 SPEC_VERSION = 1
+# What `openbureau spec draft` writes where a person must decide (a code's canonical value, a
+# date format it could not choose, the furnisher's name): a spec holding it is refused.
+PLACEHOLDER = "FILL_IN"
 
 
 FieldType = Literal["string", "date", "month", "amount", "integer", "code", "boolean"]
@@ -217,7 +220,9 @@ class FieldSpec(BaseModel):
             # values it cannot read)
             raise ValueError(f"{self.target} must have type {' or '.join(typed)}, not {self.type}")
         if self.target in IDENTITY_FIELDS:
-            if self.category not in (DataCategory.identity, self.catalog_category):
+            # (unknown: a drafted spec's start; the catalog records the field's own category)
+            allowed_here = (DataCategory.identity, DataCategory.unknown, self.catalog_category)
+            if self.category not in allowed_here:
                 kind = self.catalog_category.value
                 # (a location field may still say identity: every spec had to, until location
                 # existed; the catalog records location either way)
@@ -549,6 +554,27 @@ def _describe(err: ValidationError, origin: str) -> str:
     return f"{where}{msg}{extra}"
 
 
+def _placeholder_at(data: Any, path: str = "") -> str | None:
+    """Where ``data`` still holds :data:`PLACEHOLDER` (a key or a value), as a dotted path
+    naming a field by its column; None when nowhere."""
+    if isinstance(data, dict):
+        items: list[tuple[Any, Any]] = list(data.items())
+    elif isinstance(data, list):
+        items = list(enumerate(data))
+    else:
+        return path if isinstance(data, str) and data.strip() == PLACEHOLDER else None
+    for key, value in items:
+        step = f"{path}.{key}" if path else str(key)
+        if path == "fields" and isinstance(value, dict) and isinstance(value.get("column"), str):
+            step += f" ({value['column']})"
+        if isinstance(key, str) and key.strip() == PLACEHOLDER:
+            return step
+        found = _placeholder_at(value, step)
+        if found is not None:
+            return found
+    return None
+
+
 def parse_spec(data: Any, origin: str = "<spec>", *, historical: bool = False) -> SourceSpec:
     """Validate a spec given as a mapping; raise SpecError naming the key at fault.
 
@@ -559,6 +585,12 @@ def parse_spec(data: Any, origin: str = "<spec>", *, historical: bool = False) -
     if not isinstance(data, dict):
         raise SpecError(
             f"{origin}: a source spec must be a mapping of keys, got {type(data).__name__}"
+        )
+    where = None if historical else _placeholder_at(data)
+    if where is not None:
+        raise SpecError(
+            f"{origin}: {where}: still {PLACEHOLDER}, left by `openbureau spec draft` for a "
+            "person to fill in"
         )
     try:
         return SourceSpec.model_validate(data, context={"historical": historical})

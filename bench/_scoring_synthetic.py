@@ -173,8 +173,8 @@ NEW_FEATURE = "alt_past_due_days"
 def _fit_and_score(candidates: list, fit, scored, binning: dict | None) -> np.ndarray:
     """The trainer as ``train`` sets it up (or with ``binning``), scores for ``scored``."""
     from openbureau.scoring._compile import NumpyScorer
+    from openbureau.scoring._train_fit import MIN_BIN_PERSONS
     from openbureau.scoring.fit import ScorecardTrainer
-    from openbureau.scoring.train import MIN_BIN_PERSONS
 
     varying = [c for c in candidates if fit[c.name].nunique(dropna=True) >= 2]
     size = max(0.002, MIN_BIN_PERSONS / len(fit))

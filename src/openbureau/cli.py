@@ -195,6 +195,12 @@ def _print_reports(reports: list[BatchReport]) -> None:
             f"identical to the current report, {r.superseding:,} superseding it{reverting}, "
             f"{r.stale:,} stale: reported before it)"
         )
+        if r.control_records:
+            matched = f"; trailer totals match: {', '.join(r.totals)}" if r.totals else ""
+            console.print(
+                f"  + {r.control_records:,} header and trailer records (counted, not rows)"
+                + matched
+            )
         for reason, count, first in r.reasons:  # every reason: a rare one may matter most
             console.print(f"  quarantined {count:,} x {reason} (first at line {first})")
         if r.several_reasons:
@@ -677,6 +683,7 @@ from openbureau import (  # noqa: E402, F401
     _cli_identity,
     _cli_scoring,
     _cli_service,
+    _cli_spec,
 )
 
 

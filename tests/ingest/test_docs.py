@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from openbureau.errors import SpecError
 from openbureau.ingest import docgen
 from openbureau.ingest.reasons import REASONS
 from openbureau.ingest.vocabulary import VOCABULARIES
@@ -38,3 +39,20 @@ def test_every_value_and_reason_is_in_the_doc() -> None:
             assert f"| `{value}` |" in text
     for code in REASONS:
         assert f"| `{code}` |" in text
+
+
+def test_the_spec_example_is_a_valid_spec() -> None:
+    from openbureau.ingest import parse_spec
+    from openbureau.ingest._yaml import load_yaml
+
+    text = DOC.read_text(encoding="utf-8")
+    example = text[text.index("## A source spec") :].split("```yaml\n", 1)[1].split("```")[0]
+    spec = parse_spec(load_yaml(example), "docs/ingest.md")
+    assert {f.target for f in spec.fields} >= {"account_id", "period", "balance", "national_id"}
+    assert spec.field("dob").invalid == "quarantine"
+    with_null = example.replace("    type: date", '    invalid: "null"\n    type: date', 1)
+    assert parse_spec(load_yaml(with_null)).field("dob").invalid == "null"
+    unquoted = with_null.replace('invalid: "null"', "invalid: null")
+    with pytest.raises(SpecError) as err:  # the refusal the docs quote, word for word
+        parse_spec(load_yaml(unquoted), "my.yaml")
+    assert f"`{err.value}`" in text

@@ -17,7 +17,7 @@ Every outcome is declared in ``OUTCOMES`` with what it does to the ledger:
 
 While open, a disputed record still counts (a dispute is not proof; FCRA s.611 lets the
 record stand for the investigation), and every reader is told it is disputed. The service keeps
-the dispute itself (service/disputes.py); this module changes the warehouse and rescores one
+the dispute itself (service/disputes/); this module changes the warehouse and rescores one
 person (:func:`rescore_persons`) by the same SQL as a snapshot, on the served snapshot's
 scorecard and as-of date, as known now.
 """

@@ -1,9 +1,11 @@
 """Turn a furnisher file into rows the engine can validate, or reject the file whole.
 
-Text formats (CSV and JSON lines) are read line by line, so every physical line is accounted
-for and keeps its line number: a line that cannot be parsed is quarantined, never skipped. Bytes
-are split in Arrow and decoded in the engine, so one bad byte costs one line, not the file.
-Parquet is read by the engine with its row ordinal as the line number.
+Text formats (CSV, JSON lines and fixed-width) are read line by line, so every physical line
+is accounted for and keeps its line number: a line that cannot be parsed is quarantined, never
+skipped. Bytes are split in Arrow and decoded in the engine, so one bad byte costs one line, not
+the file. A fixed-width file without line breaks is cut into records of its layout's
+``record_length`` characters instead, numbered from 1 like lines. Parquet is read by the engine
+with its row ordinal as the line number.
 """
 
 from __future__ import annotations
@@ -16,12 +18,16 @@ import re
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
 
 from openbureau.errors import FileRejected
 from openbureau.ingest.spec import SourceSpec
+
+if TYPE_CHECKING:
+    from openbureau.ingest._records import RecordCounts
 
 _UTF8 = {"utf-8", "utf_8", "utf8", "ascii", "us-ascii"}
 _OTHER_DELIMITERS = [",", ";", "\t", "|"]
@@ -43,6 +49,8 @@ class FileContent:
     header: list[str] = field(default_factory=list)  # CSV header cells, in file order
     header_lines: int = 0
     warnings: list[str] = field(default_factory=list)
+    # fixed width: the records' counts, once checked against the layout (see _records)
+    records: RecordCounts | None = None
 
 
 def file_digest(path: Path) -> tuple[str, int]:
@@ -127,6 +135,36 @@ def _split_lines(data: bytes) -> tuple[pa.Array, np.ndarray, bool]:
     return lines, offsets, ends
 
 
+def _split_records(data: bytes, length: int, stop: int) -> tuple[pa.Array, np.ndarray]:
+    """Records of ``length`` characters each, over ``data[:stop]`` (UTF-8 by now: a character
+    starts at every byte that is not a continuation byte), found a chunk at a time."""
+    found = [np.zeros(1, dtype=np.int64)]
+    chars = 0  # characters before the chunk
+    chunk = 1 << 26
+    for base in range(0, stop, chunk):
+        codes = np.frombuffer(data, dtype=np.uint8, count=min(chunk, stop - base), offset=base)
+        starts = np.flatnonzero((codes & 0xC0) != 0x80) + base
+        found.append(starts[(-chars) % length :: length])
+        chars += len(starts)
+    found.append(np.array([stop], dtype=np.int64))
+    offsets = np.unique(np.concatenate(found)).astype(np.int64)
+    records = pa.LargeBinaryArray.from_buffers(
+        pa.large_binary(), len(offsets) - 1, [None, pa.py_buffer(offsets), pa.py_buffer(data)]
+    )
+    return records, offsets
+
+
+def _unbroken_end(data: bytes, spec: SourceSpec) -> int | None:
+    """Where the records of a fixed-width file without line breaks end (a final line break
+    left out), or None when the file is read line by line."""
+    if spec.format != "fixed" or spec.fixed_layout.record_length is None:
+        return None
+    stop = len(data)
+    while stop and data[stop - 1] in b"\r\n":
+        stop -= 1
+    return stop if data.find(b"\n", 0, stop) < 0 else None
+
+
 _BAD_UTF8: list[int] = []
 
 
@@ -194,14 +232,21 @@ def _parse_header(path: Path, text: str, spec: SourceSpec) -> list[str]:
 
 
 def read_text_file(path: Path, spec: SourceSpec) -> FileContent:
-    """Read a CSV or JSON-lines file into numbered raw lines; reject it if unreadable."""
+    """Read a CSV, JSON-lines or fixed-width file into numbered raw lines (or records); reject
+    it if unreadable."""
     sha, size = file_digest(path) if path.is_file() else ("", 0)
     data = _read_bytes(path, spec)
     _check_text(path, data, spec.parse.encoding)
     data = _to_utf8(data, spec.parse.encoding)
     if data.startswith(codecs.BOM_UTF8):
         data = data[len(codecs.BOM_UTF8) :]
-    parts, offsets, ends = _split_lines(data)
+    unbroken = _unbroken_end(data, spec)
+    if unbroken is None:
+        parts, offsets, ends = _split_lines(data)
+    else:  # (no line breaks: nothing can be missing one)
+        assert spec.fixed_layout.record_length is not None
+        parts, offsets = _split_records(data, spec.fixed_layout.record_length, unbroken)
+        ends = True
     content = FileContent(path=path, sha256=sha, size=size, ends_with_newline=ends)
     first_data = 1
     if spec.format == "csv":
@@ -228,7 +273,12 @@ def read_text_file(path: Path, spec: SourceSpec) -> FileContent:
             str(path),
             "file is truncated: the last line has no line break "
             "(if this furnisher never ends its files with one, set "
-            "parse.final_newline: optional)",
+            "parse.final_newline: optional"
+            + (
+                "; a fixed-width file without any line breaks needs layout.record_length)"
+                if spec.format == "fixed"
+                else ")"
+            ),
             line=len(parts),
         )
     line_no = pa.array(np.arange(first_data, first_data + len(body), dtype=np.int64))

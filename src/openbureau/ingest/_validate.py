@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from openbureau.engine import Engine
+from openbureau.ingest._fixed import last_position, substr_sql
 from openbureau.ingest._sql import lit, q
 from openbureau.ingest._values import field_sql
 from openbureau.ingest.reasons import reason_sql
@@ -32,6 +33,8 @@ RAW_AS_TEXT = "rtrim(CAST(raw AS VARCHAR), chr(13) || chr(10))"
 CONTROL_CHARS = r"[\x00-\x08\x0B\x0C\x0E-\x1F\x7F]"
 # A line of only spaces, tabs and carriage returns is blank: counted, but not a row.
 NOT_BLANK = "(text IS NULL OR NOT regexp_full_match(text, '[ \t\r]*'))"
+# The records of a fixed-width file that are not rows: counted on their own (see _records).
+NOT_ROWS = ("blank", "header", "trailer")
 NATIONAL_ID_MASK = "[national_id]"
 # A national ID written inside a line we could not parse: masked before the line is stored.
 _NATIONAL_ID_PATTERN = r"\b[0-9]{3}-?[0-9]{2}-?[0-9]{4}\b"
@@ -137,6 +140,31 @@ def jsonl_rows(spec: SourceSpec) -> str:
       CASE WHEN structural IS NULL THEN json_extract_string(text, {paths}) END AS _values,
       {", ".join(cols)}
     FROM _ingest_text WHERE {NOT_BLANK}"""
+
+
+def fixed_rows(spec: SourceSpec) -> str:
+    """The rows of a fixed-width file for validation: each field's characters, and a record's
+    structural problem (unknown type, short, of the wrong length)."""
+    layout = spec.fixed_layout
+    by_end = sorted(spec.fields, key=last_position)
+    short = " ".join(
+        f"WHEN length(text) < {last_position(f)} THEN {reason_sql('short_record', f.target)}"
+        for f in by_end
+    )
+    length = (
+        f"WHEN length(text) <> {layout.record_length} THEN {reason_sql('wrong_record_length')}"
+        if layout.record_length is not None
+        else ""
+    )
+    cols = ", ".join(f"{substr_sql(f)} AS {q('v_' + f.target)}" for f in spec.fields)
+    return f"""
+    SELECT line_no, text, coalesce(text, {RAW_AS_TEXT}) AS raw_text,
+      CASE {_UNREADABLE}
+           WHEN kind = 'unknown' THEN {reason_sql("unknown_record_type")}
+           {short} {length}
+      END AS structural,
+      {cols}
+    FROM _ingest_text WHERE kind NOT IN {NOT_ROWS}"""
 
 
 def parquet_rows(spec: SourceSpec, path: str, columns: list[str]) -> str:

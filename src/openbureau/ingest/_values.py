@@ -11,13 +11,16 @@ fixed.
 A number is judged on its text as written: a currency sign only once, at the start or the end;
 spaces only as thousands separators; an amount with decimals past the second that are not
 zeros is not rounded but quarantined (``too_many_decimals``), so bounds are checked on the
-exact value.
+exact value. A field's ``scale`` (a power of ten) multiplies the number as written (``12345``
+in cents is ``123.45``), and the decimals are judged on the scaled value; ``sign: trailing``
+reads the sign after the digits (``12345-``), as fixed-width layouts often write it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 
 from openbureau.ingest import bounds
 from openbureau.ingest._sql import lit, q
@@ -41,14 +44,24 @@ def _amount(sep: str, point: str) -> str:
     return f"[+-]?(?:{c})?{n}|{c}[+-]{n}|[+-]?{n}{_SPACE}?{_CURRENCY}"
 
 
+def _amount_trailing_sign(sep: str, point: str) -> str:
+    """An amount whose sign, if any, follows its digits (``12.50-``)."""
+    n = f"(?:{_digits(sep)}(?:{point}[0-9]*)?|{point}[0-9]+)"
+    return f"(?:{_CURRENCY}{_SPACE}?)?{n}[+-]?"
+
+
 AMOUNT_SYNTAX = _amount(",", "\\.")
 AMOUNT_SYNTAX_DECIMAL_COMMA = _amount("\\.", ",")
 INTEGER_SYNTAX = "[+-]?" + _digits(",") + "(?:\\.0*)?"
 INTEGER_SYNTAX_DECIMAL_COMMA = "[+-]?" + _digits("\\.") + "(?:,0*)?"
 # Decimals past the second that are not zeros: the amount cannot be stored (two decimals)
 # without changing it. (Checked after the syntax, so the point is the decimal separator.)
-_EXCESS = "\\.[0-9]{2}[0-9]*[1-9]"
-_EXCESS_DECIMAL_COMMA = ",[0-9]{2}[0-9]*[1-9]"
+_EXCESS = "\\.[0-9]{{{0}}}[0-9]*[1-9]"
+_EXCESS_DECIMAL_COMMA = ",[0-9]{{{0}}}[0-9]*[1-9]"
+# A scaled number is cast exactly first: 14 digits before the point (more is implausible
+# anyway), 10 after; times a scale of at most 10^6 it cannot overflow.
+_EXACT = "DECIMAL(24, 10)"
+_SCALE = "DECIMAL(13, 6)"
 # What is left out of an amount's text before it is cast, once its syntax is checked.
 _DROPPED = f"(?:{_CURRENCY}|{_SPACE})"
 
@@ -61,33 +74,59 @@ class _Number:
     excess: str | None  # found in the text: more decimals than the type stores
     sql_type: str
     decimal_comma: bool
+    trailing_sign: bool = False
+    scale: Decimal | None = None
 
     @staticmethod
     def of(f: FieldSpec) -> _Number:
         amount = f.type == "amount"
         comma = f.decimal_comma
+        sep, point = ("\\.", ",") if comma else (",", "\\.")
+        trailing = f.sign == "trailing"
         if amount:
-            syntax = AMOUNT_SYNTAX_DECIMAL_COMMA if comma else AMOUNT_SYNTAX
+            syntax = _amount_trailing_sign(sep, point) if trailing else _amount(sep, point)
+        elif trailing:
+            syntax = _digits(sep) + f"(?:{point}0*)?[+-]?"
         else:
             syntax = INTEGER_SYNTAX_DECIMAL_COMMA if comma else INTEGER_SYNTAX
-        excess = (_EXCESS_DECIMAL_COMMA if comma else _EXCESS) if amount else None
-        return _Number(syntax, excess, "DECIMAL(18, 2)" if amount else "BIGINT", comma)
+        # the decimals the text may have: two, fewer or more as the scale shifts the point
+        shift = int(f.scale.adjusted()) if f.scale is not None else 0
+        kept = max(0, 2 + shift)
+        excess = (_EXCESS_DECIMAL_COMMA if comma else _EXCESS).format(kept) if amount else None
+        sql_type = "DECIMAL(18, 2)" if amount else "BIGINT"
+        return _Number(syntax, excess, sql_type, comma, trailing, f.scale)
 
     def digits(self, text: str) -> str:
-        """``text`` without currency signs, spaces and thousands separators: what is cast."""
+        """``text`` without currency signs, spaces and thousands separators, its sign in front:
+        what is cast."""
         bare = f"regexp_replace({text}, {lit(_DROPPED)}, '', 'g')"
         if self.decimal_comma:
-            return f"replace(replace({bare}, '.', ''), ',', '.')"
-        return f"replace({bare}, ',', '')"
+            bare = f"replace(replace({bare}, '.', ''), ',', '.')"
+        else:
+            bare = f"replace({bare}, ',', '')"
+        if self.trailing_sign:
+            return f"regexp_replace({bare}, '^(.*)([+-])$', '\\2\\1')"
+        return bare
+
+    def _scaled(self, digits: str) -> str:
+        return f"TRY_CAST({digits} AS {_EXACT}) * CAST({lit(format(self.scale, 'f'))} AS {_SCALE})"
 
     def value(self, digits: str) -> str:
-        return f"TRY_CAST({digits} AS {self.sql_type})"
+        if self.scale is None:
+            return f"TRY_CAST({digits} AS {self.sql_type})"
+        return f"TRY_CAST({self._scaled(digits)} AS {self.sql_type})"
 
     def well_formed(self, text: str) -> str:
         return f"regexp_full_match({text}, {lit(self.syntax)})"
 
-    def too_precise(self, text: str) -> str:
-        return f"regexp_matches({text}, {lit(self.excess)})" if self.excess else "false"
+    def too_precise(self, text: str, digits: str) -> str:
+        """More decimals than the type stores: in the text as written, or (scaled below
+        hundredths) in the scaled value."""
+        found = f"regexp_matches({text}, {lit(self.excess)})" if self.excess else "false"
+        if self.excess and self.scale is not None and self.scale < Decimal("0.01"):
+            scaled = self._scaled(digits)
+            found = f"({found} OR coalesce({scaled} <> round({scaled}, 2), false))"
+        return found
 
 
 @dataclass(frozen=True)
@@ -118,7 +157,7 @@ def field_sql(spec: SourceSpec, f: FieldSpec, tokenise: Callable[[str], str]) ->
         checks.append(
             (f"NOT {q('ok_' + f.target)}", "bad_amount" if f.type == "amount" else "bad_integer")
         )
-        checks.append((number.too_precise(s), "too_many_decimals"))
+        checks.append((number.too_precise(s, q("n_" + f.target)), "too_many_decimals"))
         checks.append((f"{p} IS NULL", "implausible_value"))  # too large for its type
     elif f.type in ("code", "boolean") or spec.vocabulary(f) is not None:
         value = _code_sql(spec, f, s)
@@ -151,15 +190,23 @@ def _date(f: FieldSpec, text: str) -> str:
     return f"date_trunc('month', {value})::DATE" if f.type == "month" else value
 
 
+def number_sql(f: FieldSpec, text: str) -> str:
+    """The value of the text ``text`` read as the amount or integer field ``f`` (scaled, its
+    sign where the field writes it), or NULL when its syntax or decimals are wrong; bounds
+    are not checked (what a trailer total adds up)."""
+    t = f"nullif(trim({text}), '')"
+    n = _Number.of(f)
+    ok = f"{n.well_formed(t)} AND NOT {n.too_precise(t, n.digits(t))}"
+    return f"CASE WHEN {ok} THEN {n.value(n.digits(t))} END"
+
+
 def read_sql(f: FieldSpec, text: str) -> str:
     """One expression reading the text ``text`` as ingest reads field ``f`` (an amount, an
     integer, a date or a month): the typed value, or NULL wherever ingest would quarantine it
     (syntax, decimals, size, bounds, length)."""
     t = f"nullif(trim({text}), '')"
     if f.type in ("amount", "integer"):
-        n = _Number.of(f)
-        ok = f"{n.well_formed(t)} AND NOT {n.too_precise(t)}"
-        value = f"CASE WHEN {ok} THEN {n.value(n.digits(t))} END"
+        value = number_sql(f, text)
     elif f.type in ("date", "month"):
         value = _date(f, t)
     else:

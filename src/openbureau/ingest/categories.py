@@ -4,6 +4,9 @@ Declared once here, for every stage: the categories a source spec may give a fie
 them are protected, which may feed a score factor (an allowlist: a category not listed as
 ``value`` or ``dating`` is refused, and so is any name that is not a category at all), which
 the ledger keeps out of its events, and the words the factor guard refuses each with.
+``unknown`` is the category of a field nobody has declared yet (``openbureau spec draft`` starts
+every field there): a feed may be loaded with it, but no factor may derive from it until a
+person sets the field's real category.
 docs/ingest.md's table of categories is written from ``CATEGORIES`` (``ingest.docgen``).
 """
 
@@ -36,6 +39,8 @@ class DataCategory(StrEnum):
     genetic_or_biometric = "genetic_or_biometric"
     sex = "sex"
     marital_status = "marital_status"
+    # Not declared yet: loadable, never a factor until a person sets the real category.
+    unknown = "unknown"
 
     @property
     def protected(self) -> bool:
@@ -121,6 +126,12 @@ CATEGORIES: dict[DataCategory, CategoryRule] = {
     DataCategory.genetic_or_biometric: _protected("genetic or biometric data"),
     DataCategory.sex: _protected("sex or gender, and what reveals it (a title such as Mrs)"),
     DataCategory.marital_status: _protected("marital or civil status"),
+    DataCategory.unknown: CategoryRule(
+        "not declared yet: where `openbureau spec draft` starts every field, until a person "
+        "sets its category",
+        why="nobody has declared its data category yet (`openbureau spec draft` starts every "
+        "field as unknown): a person must set it before a factor may derive from it",
+    ),
 }
 assert set(CATEGORIES) == set(DataCategory), "every category needs its rule"
 

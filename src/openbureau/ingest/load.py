@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 
 from openbureau.engine import Engine, EngineError
 from openbureau.errors import FileRejected
-from openbureau.ingest import store
+from openbureau.ingest import _records, store
 from openbureau.ingest._compare import REPORTED, compare_with_earlier, reported_column
 from openbureau.ingest._read import FileContent, read_parquet_file, read_text_file
 from openbureau.ingest._validate import (
@@ -30,6 +30,7 @@ from openbureau.ingest._validate import (
     STAGED,
     compile_validation,
     csv_rows,
+    fixed_rows,
     hmac_key_bound,
     jsonl_rows,
     lit,
@@ -41,7 +42,13 @@ from openbureau.ingest._validate import (
 from openbureau.ingest.spec import SourceSpec
 
 Progress = Callable[[str, int, int], None]
-_STRUCTURAL = ("wrong_field_count", "malformed_quoting", "invalid_json", "bad_encoding")
+_STRUCTURAL = (
+    "wrong_field_count",
+    "malformed_quoting",
+    "invalid_json",
+    "bad_encoding",
+    "short_record",
+)
 
 
 @dataclass
@@ -70,6 +77,10 @@ class BatchReport:
     # of the superseding rows, those equal to an earlier version of their report (A, B, A);
     # None: a batch loaded before they were counted
     reverting: int | None = 0
+    # fixed width: header and trailer records (counted, not rows), and the trailer totals
+    # found to match what was read
+    control_records: int = 0
+    totals: list[str] = field(default_factory=list)
 
     @property
     def reconciled(self) -> bool:
@@ -106,11 +117,17 @@ def _parquet_source(engine: Engine, spec: SourceSpec, content: FileContent) -> t
     return parquet_rows(spec, path, columns), meta.num_rows
 
 
-def _stage(engine: Engine, spec: SourceSpec, content: FileContent, key: bytes) -> tuple[int, int]:
-    """Build the staged table; return (rows read, blank lines) counted from the source."""
+def _stage(
+    engine: Engine, spec: SourceSpec, content: FileContent, key: bytes
+) -> _records.RecordCounts:
+    """Build the staged table; return the rows read, blank lines (and fixed-width header and
+    trailer records) counted from the source."""
     if spec.format == "parquet":
         source, read = _parquet_source(engine, spec, content)
         blank = 0
+    elif spec.format == "fixed":
+        counts = _records.check_file(engine, spec, content)
+        source, read, blank = fixed_rows(spec), counts.read, counts.blank
     else:
         assert content.lines is not None
         engine.execute(
@@ -131,7 +148,9 @@ def _stage(engine: Engine, spec: SourceSpec, content: FileContent, key: bytes) -
             first = str(exc).split("\n")[0]
             raise FileRejected(str(content.path), f"cannot read Parquet data: {first}") from None
         raise
-    return int(read), int(blank)
+    if spec.format == "fixed":
+        return counts
+    return _records.RecordCounts(int(read), int(blank), 0)
 
 
 def _ensure_feed_table(engine: Engine, spec: SourceSpec) -> None:
@@ -169,7 +188,8 @@ def _check_truncated(engine: Engine, content: FileContent) -> None:
     if content.lines is None or content.ends_with_newline:
         return
     last = engine.query(f"SELECT _line_no, _reason FROM {STAGED} ORDER BY _line_no DESC LIMIT 1")
-    if last and last[0][1] in _STRUCTURAL:
+    final = content.lines.column("line_no")[-1].as_py()  # (not a row: a fixed-width trailer)
+    if last and last[0][1] in _STRUCTURAL and last[0][0] == final:
         raise FileRejected(
             str(content.path),
             f"file is truncated: the last line is incomplete ({last[0][1]})",
@@ -230,11 +250,9 @@ def ingest_file(
             else nullcontext()
         )
         with lines:
-            read, blank = _stage(engine, spec, content, key)
+            counts = _stage(engine, spec, content, key)
         again_of = previous.batch_id if previous else None
-        return _publish(
-            engine, spec, path, content, (read, blank), max_quarantine_share, tick, again_of
-        )
+        return _publish(engine, spec, path, content, counts, max_quarantine_share, tick, again_of)
     finally:
         for temp in (STAGED, "_ingest_text", REPORTED):
             engine.execute(f"DROP TABLE IF EXISTS {temp}")
@@ -245,12 +263,12 @@ def _publish(
     spec: SourceSpec,
     path: Path,
     content: FileContent,
-    lines: tuple[int, int],
+    lines: _records.RecordCounts,
     max_share: float,
     tick: Progress,
     again_of: str | None,
 ) -> BatchReport:
-    read, blank = lines
+    read, blank = lines.read, lines.blank
     staged, quarantined = engine.query(
         f"SELECT count(*), count(*) FILTER (len(_reasons) > 0) FROM {STAGED}"
     )[0]
@@ -344,8 +362,8 @@ def _publish(
             "INSERT INTO ingest_batches (batch_id, feed, furnisher, spec_fingerprint, spec_yaml, "
             "file_name, file_path, file_sha256, file_bytes, loaded_at, rows_read, rows_loaded, "
             "rows_quarantined, blank_lines, warnings, rows_new, rows_identical, rows_superseding, "
-            "rows_stale, rows_reverting, again_of) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-            "?, ?, ?, ?, ?, ?, ?, ?)",
+            "rows_stale, rows_reverting, again_of, control_records) VALUES (?, ?, ?, ?, ?, ?, ?, "
+            "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 batch_id,
                 spec.name,
@@ -368,6 +386,7 @@ def _publish(
                 counts["stale"],
                 reverting,
                 again_of,
+                lines.control,
             ],
         )
         engine.execute("DELETE FROM field_catalog WHERE feed = ?", [spec.name])
@@ -403,6 +422,8 @@ def _publish(
         counts["stale"],
         again_of,
         reverting,
+        lines.control,
+        lines.totals,
     )
 
 
@@ -422,6 +443,8 @@ def ingest_files(
     A file that cannot be read stops the command before any batch is written.
     """
     contents = [read_file(spec, p) for p in paths]
+    if spec.format == "fixed":  # (a trailer that does not match rejects its file whole)
+        _records.check_files(engine, spec, contents)
     return [
         ingest_file(
             engine,

@@ -17,6 +17,10 @@ REASONS: dict[str, str] = {
     "wrong_field_count": "more or fewer cells than the header (CSV)",
     "invalid_json": "the line is not JSON (JSON lines)",
     "not_an_object": "the line is JSON but not an object (JSON lines)",
+    "unknown_record_type": "a record whose record type the layout does not list (fixed width)",
+    "short_record": "the record ends before this field does: it was cut short (fixed width)",
+    "wrong_record_length": "the record is not layout.record_length characters long, though "
+    "every field is in it (fixed width)",
     "duplicate_row": "the same line appeared earlier in the batch",
     "duplicate_key": "the same record key appeared earlier in the batch",
     "field_too_long": f"a value longer than its field's maximum length (default "

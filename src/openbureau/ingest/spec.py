@@ -42,7 +42,13 @@ from pydantic import (
 )
 
 from openbureau.errors import SpecError
-from openbureau.ingest import bounds, vocabulary
+from openbureau.ingest import _fixed, bounds, vocabulary
+from openbureau.ingest._mapping import (  # (re-exported: where callers have found them)
+    EVENT_REQUIRES as EVENT_REQUIRES,
+)
+from openbureau.ingest._mapping import EventType
+from openbureau.ingest._mapping import LedgerMapping as LedgerMapping
+from openbureau.ingest._mapping import historical as _historical
 from openbureau.ingest._yaml import load_yaml
 from openbureau.ingest.categories import KEPT_OUT_OF_LEDGER, DataCategory
 from openbureau.ingest.categories import (  # (re-exported: where callers have found them)
@@ -51,12 +57,14 @@ from openbureau.ingest.categories import (  # (re-exported: where callers have f
 from openbureau.ingest.vocabulary import (
     BOOLEAN,
     DATE_TYPES,
-    PAYMENT_KIND,
     PUBLIC_RECORD_KIND,
     Vocabulary,
 )
 
 SPEC_VERSION = 1
+# What `openbureau spec draft` writes where a person must decide (a code's canonical value, a
+# date format it could not choose, the furnisher's name): a spec holding it is refused.
+PLACEHOLDER = "FILL_IN"
 
 
 FieldType = Literal["string", "date", "month", "amount", "integer", "code", "boolean"]
@@ -92,6 +100,8 @@ RESERVED_TARGETS = frozenset(
 )
 
 _SLUG = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+# Field keys left out of a spec's fingerprint and YAML when not set (added after specs existed).
+_OPTIONAL_FIELD_KEYS = ("min", "max", "max_length", "start", "width", "end", "scale", "sign")
 # The field types a spec's min and max apply to.
 BOUNDED_TYPES = ("amount", "integer", "date", "month")
 
@@ -99,12 +109,6 @@ BOUNDED_TYPES = ("amount", "integer", "date", "month")
 def code_key(key: str) -> str:
     """A code as the engine matches it: surrounding spaces trimmed, case ignored."""
     return key.strip(" ").lower()
-
-
-def _historical(info: ValidationInfo) -> bool:
-    """Whether the spec is one a batch was loaded with earlier: the checks added since are
-    then the ledger's to make, on the rows (see ``parse_spec``)."""
-    return bool(info.context and info.context.get("historical"))
 
 
 class FieldSpec(BaseModel):
@@ -147,6 +151,28 @@ class FieldSpec(BaseModel):
         description="a value that does not parse: quarantine the row, or load it with this "
         "field empty (counted on the batch)",
     )
+    # format: fixed only (see ingest._fixed): 1-based, inclusive, as layouts are written
+    start: int | None = Field(default=None, description="fixed width: first character, from 1")
+    width: int | None = Field(default=None, description="fixed width: number of characters")
+    end: int | None = Field(default=None, description="fixed width: last character, inclusive")
+    scale: Decimal | None = Field(
+        default=None,
+        description="amount and integer: the number as written is multiplied by this power of "
+        "ten (0.01: written in cents)",
+    )
+    sign: _fixed.SignPosition | None = Field(
+        default=None, description="amount and integer: where a sign is written (default leading)"
+    )
+
+    @field_validator("invalid", mode="before")
+    @classmethod
+    def _null_quoted(cls, v: Any, info: ValidationInfo) -> Any:
+        if v is None:  # `invalid: null` unquoted: YAML reads it as no value at all
+            raise ValueError(
+                f"{info.data.get('column', 'this field')}: YAML reads an unquoted null as no "
+                'value; write invalid: "null" (in quotes)'
+            )
+        return v
 
     @field_validator("target")
     @classmethod
@@ -194,7 +220,9 @@ class FieldSpec(BaseModel):
             # values it cannot read)
             raise ValueError(f"{self.target} must have type {' or '.join(typed)}, not {self.type}")
         if self.target in IDENTITY_FIELDS:
-            if self.category not in (DataCategory.identity, self.catalog_category):
+            # (unknown: a drafted spec's start; the catalog records the field's own category)
+            allowed_here = (DataCategory.identity, DataCategory.unknown, self.catalog_category)
+            if self.category not in allowed_here:
                 kind = self.catalog_category.value
                 # (a location field may still say identity: every spec had to, until location
                 # existed; the catalog records location either way)
@@ -229,6 +257,20 @@ class FieldSpec(BaseModel):
                 f"min and max apply to fields of type {', '.join(BOUNDED_TYPES)}, not {self.type}"
             )
         bounds.field_bounds(self)  # raises ValueError when min or max widen the bounds
+        _fixed.check_position(self.start, self.width, self.end)
+        if (self.scale is not None or self.sign is not None) and self.type not in (
+            "amount",
+            "integer",
+        ):
+            raise ValueError(f"scale and sign apply to amount and integer fields, not {self.type}")
+        _fixed.check_scale(self.scale)
+        if self.type == "integer" and self.scale is not None and self.scale < 1:
+            raise ValueError("an integer field's scale must be a whole power of ten (10, 100...)")
+        # (the defaults written out mean what leaving them out means: one fingerprint)
+        if self.scale == 1:
+            self.scale = None
+        if self.sign == "leading":
+            self.sign = None
         return self
 
     @property
@@ -282,104 +324,6 @@ class ParseOptions(BaseModel):
         return v
 
 
-EventType = Literal["account_status", "inquiry", "payment", "public_record"]
-
-
-class LedgerMapping(BaseModel):
-    """How a feed's rows become canonical ledger events (see docs/ledger.md).
-
-    The event's own fields come from the spec's canonical targets (``balance``,
-    ``payment_status``, ``due_date``...); this block only says which event a row is and
-    which targets carry its dates.
-    """
-
-    model_config = ConfigDict(extra="forbid")
-
-    event: EventType = Field(description="Canonical event a row of this feed becomes")
-    kind: str | None = Field(
-        default=None,
-        description="payment: utility | telecom | rent; public_record: a fixed kind "
-        "(tax_lien) when no target carries it",
-    )
-    kind_from: str | None = Field(
-        default=None, description="public_record: target holding the kind (case_type)"
-    )
-    event_date: str = Field(description="Target holding the date the event happened")
-    reported_date: str | None = Field(
-        default=None, description="Target holding the date the furnisher reported the row"
-    )
-    report_lag_days: int = Field(
-        default=0,
-        ge=0,
-        le=400,
-        description="Without a reported date: the row counts as known this many days after "
-        "its event date",
-    )
-    alternative: bool | None = Field(
-        default=None,
-        description="Alternative data (utility, telecom, rent): counts in a person's score only "
-        "with their consent, and is erased on request. A payment feed must say true; other "
-        "events are credit data (false)",
-    )
-
-    @model_validator(mode="after")
-    def _kind_given(self, info: ValidationInfo) -> LedgerMapping:
-        if self.event == "payment" and self.kind not in PAYMENT_KIND:
-            raise ValueError(f"ledger.kind: a payment feed needs one of {PAYMENT_KIND.listing()}")
-        self._check_alternative(info)
-        if self.event == "public_record":
-            if (self.kind is None) == (self.kind_from is None):
-                raise ValueError(
-                    "ledger: a public_record feed needs exactly one of kind, kind_from"
-                )
-            if self.kind is not None and self.kind not in PUBLIC_RECORD_KIND:
-                raise ValueError(
-                    f"ledger.kind: {self.kind!r} is not one of {PUBLIC_RECORD_KIND.listing()}"
-                )
-        return self
-
-    def _check_alternative(self, info: ValidationInfo) -> None:
-        """Whether rows count only with consent is never left to a default: a payment feed
-        says so (a spec a batch was loaded with before the flag existed is read as saying so,
-        since payments were always the alternative-data factors' only input)."""
-        if self.event == "payment":
-            if self.alternative is None and not _historical(info):
-                raise ValueError(
-                    "ledger.alternative: a payment feed (utility, telecom, rent bills) is "
-                    "alternative data, counted only with the person's consent: say "
-                    "`alternative: true`"
-                )
-            if self.alternative is False:
-                raise ValueError(
-                    "ledger.alternative: payments feed only the alternative-data factors, "
-                    "which count only with the person's consent: a payment feed cannot be "
-                    "core credit data (say `alternative: true`)"
-                )
-        elif self.alternative:
-            raise ValueError(
-                f"ledger.alternative: only payment feeds carry alternative data; a "
-                f"{self.event} feed is credit data (leave alternative out, or map the feed "
-                "as event: payment)"
-            )
-
-    @property
-    def is_alternative(self) -> bool:
-        """Rows of this feed are alternative data (see ``alternative``)."""
-        return self.event == "payment"
-
-    def targets(self) -> list[str]:
-        return [t for t in (self.kind_from, self.event_date, self.reported_date) if t]
-
-
-# Targets each event needs from the feed (one of each tuple).
-EVENT_REQUIRES: dict[str, list[tuple[str, ...]]] = {
-    "account_status": [("account_id",), ("payment_status", "days_past_due")],
-    "inquiry": [("inquiry_date",)],
-    "payment": [("account_id", "contract_id", "lease_id"), ("due_date", "period")],
-    "public_record": [("filed_date",)],
-}
-
-
 class SourceSpec(BaseModel):
     """A furnisher feed: its file layout and the meaning of each column."""
 
@@ -390,8 +334,11 @@ class SourceSpec(BaseModel):
     furnisher: str
     feed: str = Field(description="What the feed carries: accounts, inquiries, bills, ...")
     description: str = ""
-    format: Literal["csv", "jsonl", "parquet"]
+    format: Literal["csv", "jsonl", "parquet", "fixed"]
     parse: ParseOptions = ParseOptions()
+    layout: _fixed.FixedLayout | None = Field(
+        default=None, description="format fixed: record length, record types, trailer totals"
+    )
     record_key: list[str] = Field(
         default_factory=list,
         description="Targets that identify a record; a repeat within a batch is quarantined",
@@ -484,7 +431,27 @@ class SourceSpec(BaseModel):
         if not _historical(info):
             for i, f in enumerate(self.fields):
                 self._check_vocabulary(i, f)
+        self._check_layout()
         return self
+
+    def _check_layout(self) -> None:
+        """A fixed-width spec places every field; the others place none."""
+        if self.format == "fixed":
+            _fixed.check_fields(self.fixed_layout, self.fields)
+            return
+        if self.layout is not None:
+            raise ValueError(f"layout: applies to format fixed, not {self.format}")
+        for i, f in enumerate(self.fields):
+            if f.start is not None:
+                raise ValueError(
+                    f"fields.{i}.start: positions apply to format fixed; a {self.format} "
+                    "field is found by its column"
+                )
+
+    @property
+    def fixed_layout(self) -> _fixed.FixedLayout:
+        """The record structure of a fixed-width feed (records are lines without one)."""
+        return self.layout or _fixed.FixedLayout()
 
     def _check_vocabulary(self, i: int, f: FieldSpec) -> None:
         """A coded field maps only onto its target's vocabulary (file, field and key named)."""
@@ -537,15 +504,16 @@ class SourceSpec(BaseModel):
         # The ledger mapping is left out: fixing a mapping must not make a spec look like
         # another one (it only decides which rows must say how late they are, and which target
         # holds a public record's kind).
-        # Bounds a spec does not set are left out, so specs written before they existed keep
-        # their fingerprint.
+        # Keys a spec does not set (bounds, positions, scale, sign, layout) are left out, so
+        # specs written before they existed keep their fingerprint.
         unset = {
-            i: {k for k in ("min", "max", "max_length") if getattr(f, k) is None}
+            i: {k for k in _OPTIONAL_FIELD_KEYS if getattr(f, k) is None}
             for i, f in enumerate(self.fields)
         }
-        canonical = self.model_dump_json(
-            exclude={"description": True, "ledger": True, "fields": unset}
-        )
+        exclude: dict[str, Any] = {"description": True, "ledger": True, "fields": unset}
+        if self.layout is None:
+            exclude["layout"] = True
+        canonical = self.model_dump_json(exclude=exclude)
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
     def to_yaml(self) -> str:
@@ -554,6 +522,10 @@ class SourceSpec(BaseModel):
             data.pop("ledger", None)
         else:
             data["ledger"] = {k: v for k, v in data["ledger"].items() if v is not None}
+        if self.layout is None:
+            data.pop("layout", None)
+        else:
+            data["layout"] = self.layout.to_data()
         for f, field_spec in zip(data["fields"], self.fields, strict=True):
             for key in ("formats", "codes", "description"):
                 if not f.get(key):
@@ -564,7 +536,7 @@ class SourceSpec(BaseModel):
                 f.pop("required", None)
             if f.get("invalid") == "quarantine":
                 f.pop("invalid", None)
-            for key in ("min", "max", "max_length"):
+            for key in _OPTIONAL_FIELD_KEYS:
                 value = getattr(field_spec, key)
                 if value is None:
                     f.pop(key, None)
@@ -582,6 +554,27 @@ def _describe(err: ValidationError, origin: str) -> str:
     return f"{where}{msg}{extra}"
 
 
+def _placeholder_at(data: Any, path: str = "") -> str | None:
+    """Where ``data`` still holds :data:`PLACEHOLDER` (a key or a value), as a dotted path
+    naming a field by its column; None when nowhere."""
+    if isinstance(data, dict):
+        items: list[tuple[Any, Any]] = list(data.items())
+    elif isinstance(data, list):
+        items = list(enumerate(data))
+    else:
+        return path if isinstance(data, str) and data.strip() == PLACEHOLDER else None
+    for key, value in items:
+        step = f"{path}.{key}" if path else str(key)
+        if path == "fields" and isinstance(value, dict) and isinstance(value.get("column"), str):
+            step += f" ({value['column']})"
+        if isinstance(key, str) and key.strip() == PLACEHOLDER:
+            return step
+        found = _placeholder_at(value, step)
+        if found is not None:
+            return found
+    return None
+
+
 def parse_spec(data: Any, origin: str = "<spec>", *, historical: bool = False) -> SourceSpec:
     """Validate a spec given as a mapping; raise SpecError naming the key at fault.
 
@@ -592,6 +585,12 @@ def parse_spec(data: Any, origin: str = "<spec>", *, historical: bool = False) -
     if not isinstance(data, dict):
         raise SpecError(
             f"{origin}: a source spec must be a mapping of keys, got {type(data).__name__}"
+        )
+    where = None if historical else _placeholder_at(data)
+    if where is not None:
+        raise SpecError(
+            f"{origin}: {where}: still {PLACEHOLDER}, left by `openbureau spec draft` for a "
+            "person to fill in"
         )
     try:
         return SourceSpec.model_validate(data, context={"historical": historical})

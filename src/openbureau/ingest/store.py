@@ -53,6 +53,8 @@ SCHEMA = [
         rows_reverting BIGINT,
         again_of VARCHAR,
         chained_at TIMESTAMP,
+        -- fixed width: header and trailer records, counted apart from the rows read
+        control_records BIGINT,
         CHECK (rows_read = rows_loaded + rows_quarantined),
         CHECK (rows_new IS NULL
                OR rows_loaded = rows_new + rows_identical + rows_superseding + rows_stale)
@@ -122,6 +124,10 @@ def ensure_schema(engine: Engine) -> None:
         "ingest_batches"
     ):  # (its batches' reverting rows were not counted: they stay unknown)
         engine.execute("ALTER TABLE ingest_batches ADD COLUMN rows_reverting BIGINT")
+    if engine.table_exists("ingest_batches") and "control_records" not in engine.columns(
+        "ingest_batches"
+    ):
+        engine.execute("ALTER TABLE ingest_batches ADD COLUMN control_records BIGINT")
     for ddl in SCHEMA:
         engine.execute(ddl)
 

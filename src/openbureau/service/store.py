@@ -205,7 +205,7 @@ class AdverseActionNotice(Base):
 
 class Dispute(Base):
     """A person's dispute of a record on their file (or of a link: records that are not theirs),
-    and where it stands (service/disputes.py, rules in governance/disputes.py)."""
+    and where it stands (service/disputes/, rules in governance/disputes.py)."""
 
     __tablename__ = "disputes"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -267,7 +267,7 @@ class DisputeAttachment(Base):
 class PersonRescore(Base):
     """A person's score computed again after a dispute's resolution changed the ledger: the
     same scorecard and as-of date as ``snapshot_id``, as known at ``known_at``. While that
-    snapshot is served, the newest of these is the person's score (service/disputes.py)."""
+    snapshot is served, the newest of these is the person's score (service/disputes/)."""
 
     __tablename__ = "person_rescores"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 from openbureau.workspace import Workspace
-from tests.ingest.metro2_files import base
+from tests.ingest.metro2_files import base, header, segment, trailer, write
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "ingest.md"
@@ -56,3 +56,28 @@ def test_the_bank_file_loads_and_maps_as_the_docs_say(ws: Workspace, cli) -> Non
         ("Acme Bank:1000000004", ["LEE", "RICHARD"], ["chargeoff"]),  # co-signed
     ]
     assert persons == 5
+
+
+def test_a_resent_month_with_another_joint_holder_is_a_new_version_for_each(
+    ws: Workspace, cli, tmp_path
+) -> None:
+    def month(first: str) -> list[str]:
+        joint = segment("J1", surname="DOE", first=first, ssn="987654321", dob="05061979", ecoa="2")
+        return [header(), base(joint, account="A1", ecoa="2"), trailer(base=1, J1=1, s11=1)]
+
+    for name, first in (("june.txt", "JOHN"), ("june-again.txt", "JON")):
+        path = write(tmp_path / name, month(first))
+        assert cli("ingest", SPEC, path, "-w", ws.root).exit_code == 0
+        assert cli("link", "--model", "default", "-w", ws.root).exit_code == 0
+        assert cli("ledger", "-w", ws.root).exit_code == 0
+    with ws.engine(read_only=True) as engine:
+        versions = engine.query(
+            "SELECT record_id, version, is_current, loaded_record_id FROM ledger_account_status "
+            "ORDER BY record_id, version"
+        )
+    assert versions == [
+        ("B000001.2", 1, False, "B000001.2"),
+        ("B000001.2", 2, True, "B000002.2"),  # the account row: a new version
+        ("B000001.2.1", 1, False, "B000001.2.1"),
+        ("B000001.2.1", 2, True, "B000002.2.1"),  # and its joint holder's
+    ]

@@ -363,7 +363,14 @@ def publish_identity_records(
         # (a row identical to its key's current report, or stale, has no src_ row to map)
         f"SELECT (SELECT coalesce(sum({store.ROWS_IN_FEED_TABLE}), 0) "
         "FROM ingest_batches WHERE batch_id IN "
-        "(SELECT batch_id FROM identity_batches)), (SELECT count(*) FROM identity_record_map)"
+        "(SELECT batch_id FROM identity_batches)) + "
+        + (
+            f"(SELECT count(*) FROM {store.ASSOCIATED_CONSUMERS} WHERE batch_id IN "
+            "(SELECT batch_id FROM identity_batches))"
+            if engine.table_exists(store.ASSOCIATED_CONSUMERS)
+            else "0"
+        )
+        + ", (SELECT count(*) FROM identity_record_map)"
     )[0]
     if expected != stored:
         raise EngineError(
@@ -419,21 +426,23 @@ def _collect(engine: Engine, pending: list[tuple[str, list[str]]]) -> int:
     """
     selects = []
     total = 0
+    # (a Metro 2 feed's associated consumers are identity records too: see store)
+    associated = engine.table_exists(store.ASSOCIATED_CONSUMERS)
     for feed, batch_ids in pending:
-        table = f"src_{feed}"
-        have = set(engine.columns(table))
-        cols = ", ".join(
-            f"CAST({_q(c)} AS {t}) AS {c}" if c in have else f"CAST(NULL AS {t}) AS {c}"
-            for c, t in RAW_FIELDS.items()
-        )
         in_list = ", ".join(f"'{b}'" for b in batch_ids)
-        selects.append(
-            f"SELECT record_id, batch_id, '{feed}' AS feed, {cols} FROM {_q(table)} "
-            f"WHERE batch_id IN ({in_list})"
-        )
-        total += int(
-            engine.scalar(f"SELECT count(*) FROM {_q(table)} WHERE batch_id IN ({in_list})")
-        )
+        for table in [f"src_{feed}"] + ([store.ASSOCIATED_CONSUMERS] if associated else []):
+            have = set(engine.columns(table))
+            cols = ", ".join(
+                f"CAST({_q(c)} AS {t}) AS {c}" if c in have else f"CAST(NULL AS {t}) AS {c}"
+                for c, t in RAW_FIELDS.items()
+            )
+            selects.append(
+                f"SELECT record_id, batch_id, '{feed}' AS feed, {cols} FROM {_q(table)} "
+                f"WHERE batch_id IN ({in_list})"
+            )
+            total += int(
+                engine.scalar(f"SELECT count(*) FROM {_q(table)} WHERE batch_id IN ({in_list})")
+            )
     fields = ", ".join(RAW_FIELDS)
     engine.execute(
         "CREATE OR REPLACE TEMP TABLE _id_distinct AS "

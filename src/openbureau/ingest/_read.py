@@ -155,9 +155,10 @@ def _split_records(data: bytes, length: int, stop: int) -> tuple[pa.Array, np.nd
 
 
 def _unbroken_end(data: bytes, spec: SourceSpec) -> int | None:
-    """Where the records of a fixed-width file without line breaks end (a final line break
-    left out), or None when the file is read line by line."""
-    if spec.format != "fixed" or spec.fixed_layout.record_length is None:
+    """Where the records of a fixed-width or Metro 2 file without line breaks end (a final
+    line break left out), or None when the file is read line by line."""
+    fixed = spec.format == "fixed" and spec.fixed_layout.record_length is not None
+    if not fixed and spec.format != "metro2":
         return None
     stop = len(data)
     while stop and data[stop - 1] in b"\r\n":
@@ -243,6 +244,11 @@ def read_text_file(path: Path, spec: SourceSpec) -> FileContent:
     unbroken = _unbroken_end(data, spec)
     if unbroken is None:
         parts, offsets, ends = _split_lines(data)
+    elif spec.format == "metro2":  # (each record as long as its descriptor word says)
+        from openbureau.ingest._metro2_records import split_by_descriptor
+
+        parts, offsets = split_by_descriptor(data, unbroken, path)
+        ends = True
     else:  # (no line breaks: nothing can be missing one)
         assert spec.fixed_layout.record_length is not None
         parts, offsets = _split_records(data, spec.fixed_layout.record_length, unbroken)
@@ -277,6 +283,8 @@ def read_text_file(path: Path, spec: SourceSpec) -> FileContent:
             + (
                 "; a fixed-width file without any line breaks needs layout.record_length)"
                 if spec.format == "fixed"
+                else "; a Metro 2 file without any line breaks is read by its descriptor words)"
+                if spec.format == "metro2"
                 else ")"
             ),
             line=len(parts),

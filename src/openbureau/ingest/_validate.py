@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -197,8 +197,19 @@ def _present(f: FieldSpec) -> str:
     return q(("t_" + output_column(f)) if f.invalid == "null" else ("s_" + f.target))
 
 
-def compile_validation(spec: SourceSpec, source_rows: str) -> Compiled:
-    """The CREATE TEMP TABLE statement that stages and judges every row of a batch."""
+def compile_validation(
+    spec: SourceSpec,
+    source_rows: str,
+    *,
+    table: str = STAGED,
+    keep: Sequence[str] = (),
+    extra_reasons: str | None = None,
+) -> Compiled:
+    """The CREATE TEMP TABLE statement that stages and judges every row of a batch.
+
+    ``table``: the table it creates; ``keep``: columns of the source rows kept as they are;
+    ``extra_reasons``: a list of reasons over the source rows, added to a row's own (unless
+    it has a structural problem), e.g. those of a Metro 2 record's associated consumers."""
     strings = [
         f"nullif(trim({q('v_' + f.target)}), '') AS {q('s_' + f.target)}" for f in spec.fields
     ]
@@ -267,8 +278,10 @@ def compile_validation(spec: SourceSpec, source_rows: str) -> Compiled:
     outputs = [output_column(f) for f in spec.fields]
     out_list = ", ".join(f"{q('t_' + c)} AS {q(c)}" for c in outputs)
 
+    extra = f"coalesce({extra_reasons}, [])" if extra_reasons else "[]::VARCHAR[]"
+    kept = "".join(f"{q(c)}, " for c in keep)
     sql = f"""
-    CREATE OR REPLACE TEMP TABLE {STAGED} AS
+    CREATE OR REPLACE TEMP TABLE {table} AS
     WITH src AS ({source_rows}),
     cleaned AS (
       SELECT *, {", ".join(strings)},
@@ -286,13 +299,13 @@ def compile_validation(spec: SourceSpec, source_rows: str) -> Compiled:
       SELECT typed.*,
         CASE WHEN structural IS NOT NULL
              THEN list_filter([structural, dup_row], lambda x: x IS NOT NULL)
-             ELSE list_filter([dup_row, {", ".join(checks) if checks else "NULL"}],
-                              lambda x: x IS NOT NULL) END AS pre
+             ELSE list_concat(list_filter([dup_row, {", ".join(checks) if checks else "NULL"}],
+                              lambda x: x IS NOT NULL), {extra}) END AS pre
       FROM typed),
     judged AS (
       SELECT *, list_concat(pre, list_filter([{dup_key}], lambda x: x IS NOT NULL)) AS _reasons
       FROM prejudged)
-    SELECT line_no AS _line_no, {source_key} AS _source_record_id, {out_list},
+    SELECT line_no AS _line_no, {kept}{source_key} AS _source_record_id, {out_list},
       CASE WHEN len(_reasons) > 0 THEN _masked END AS _raw_text, _reasons, _nulled,
       split_part(_reasons[1], ':', 1) AS _reason,
       nullif(split_part(_reasons[1], ':', 2), '') AS _field,

@@ -18,7 +18,7 @@ import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from openbureau.ingest import bounds
+from openbureau.ingest import _metro2, bounds
 from openbureau.ingest.categories import CATEGORIES, FactorUse
 from openbureau.ingest.reasons import REASONS
 from openbureau.ingest.vocabulary import TYPED_TARGETS, VOCABULARIES
@@ -86,12 +86,76 @@ def reasons() -> str:
     return f"| code | meaning |\n|---|---|\n{rows}"
 
 
+def metro2_fields() -> str:
+    """The fields a Metro 2 feed loads: the base segment's, those taken from its appended
+    segments, and an associated consumer's."""
+
+    def rows(fields: tuple[_metro2.Field, ...], where: str = "") -> str:
+        return "\n".join(
+            f"| {where}{f.start}-{f.end} | {f.column} | `{f.target}` | `{f.type}` |" for f in fields
+        )
+
+    segments = "\n".join(
+        f"| {seg} {f.start}-{f.end} | {f.column.split(' ', 1)[1]} | `{f.target}` | `{f.type}` |"
+        for seg, f in _metro2.SEGMENT_FIELDS
+    )
+    head = "| positions | field | target | type |\n|---|---|---|---|"
+    return (
+        f"Base segment (a record's first {_metro2.BASE_LENGTH} characters):\n\n{head}\n"
+        f"{rows(_metro2.BASE_FIELDS)}\n{segments}\n\n"
+        "An associated consumer (J1, J2), a row of `associated_consumers`; positions in the J2 "
+        "segment (a J1 segment has the first 99; its consumer's address is the base "
+        "segment's):\n\n"
+        f"{head}\n{rows(_metro2.ASSOCIATED_FIELDS)}\n\n"
+        "Appended segments: "
+        + ", ".join(
+            f"{s} ({n} characters: {_metro2.SEGMENT_MEANING[s]})"
+            for s, n in _metro2.SEGMENTS.items()
+        )
+        + "."
+    )
+
+
+def metro2_codes() -> str:
+    """How Metro 2's codes map onto the canonical vocabularies."""
+    status = "\n".join(
+        f"| `{code}` | {meaning} | "
+        + (
+            f"by the payment rating (`{_metro2.STATUS_UNRATED[code]}` with none, or 0)"
+            if canonical == "by_rating"
+            else f"`{canonical}`"
+        )
+        + " |"
+        for code, (canonical, meaning) in _metro2.STATUS.items()
+    )
+    deletes = "\n".join(
+        f"| `{code}` | {meaning} | quarantined: `delete_request` |"
+        for code, meaning in _metro2.DELETES.items()
+    )
+    rating = "\n".join(
+        f"| `{code}` | {meaning} | `{canonical}` |"
+        for code, (canonical, meaning) in _metro2.RATING.items()
+    )
+    ecoa = ", ".join(f"`{code}` {role}" for code, role in _metro2.ECOA.items())
+    product = ", ".join(f"`{code}` {p}" for code, p in _metro2.PRODUCT.items())
+    return (
+        "| account status | meaning (CRRG) | `payment_status` |\n|---|---|---|\n"
+        f"{status}\n{deletes}\n\n"
+        "| payment rating | meaning (CRRG) | `payment_status` |\n|---|---|---|\n"
+        f"{rating}\n\n"
+        f"ECOA code (`account_role`): {ecoa}.\n\n"
+        f"Account type (`product`; another type leaves it empty): {product}."
+    )
+
+
 BLOCKS: dict[str, Callable[[], str]] = {
     "vocabularies": vocabularies,
     "plausible values": plausible_values,
     "typed targets": typed_targets,
     "data categories": categories,
     "reasons": reasons,
+    "metro2 fields": metro2_fields,
+    "metro2 codes": metro2_codes,
 }
 
 

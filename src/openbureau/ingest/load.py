@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 
 from openbureau.engine import Engine, EngineError
 from openbureau.errors import FileRejected
-from openbureau.ingest import _records, store
+from openbureau.ingest import _metro2_records, _metro2_rows, _records, store
 from openbureau.ingest._compare import REPORTED, compare_with_earlier, reported_column
 from openbureau.ingest._read import FileContent, read_parquet_file, read_text_file
 from openbureau.ingest._validate import (
@@ -122,12 +122,19 @@ def _stage(
 ) -> _records.RecordCounts:
     """Build the staged table; return the rows read, blank lines (and fixed-width header and
     trailer records) counted from the source."""
+    extra: str | None = None  # (Metro 2: its associated consumers' reasons)
     if spec.format == "parquet":
         source, read = _parquet_source(engine, spec, content)
         blank = 0
     elif spec.format == "fixed":
         counts = _records.check_file(engine, spec, content)
         source, read, blank = fixed_rows(spec), counts.read, counts.blank
+    elif spec.format == "metro2":
+        counts = _metro2_records.check_file(engine, content)
+        with hmac_key_bound(engine, key):
+            _metro2_rows.stage_associated(engine)
+        source, extra = _metro2_rows.metro2_rows(spec)
+        read, blank = counts.read, counts.blank
     else:
         assert content.lines is not None
         engine.execute(
@@ -139,7 +146,7 @@ def _stage(
             "FROM _ingest_text"
         )[0]
         source = csv_rows(spec, content.header) if spec.format == "csv" else jsonl_rows(spec)
-    compiled = compile_validation(spec, source)
+    compiled = compile_validation(spec, source, extra_reasons=extra)
     try:
         with hmac_key_bound(engine, key):
             engine.execute(compiled.sql)
@@ -148,7 +155,7 @@ def _stage(
             first = str(exc).split("\n")[0]
             raise FileRejected(str(content.path), f"cannot read Parquet data: {first}") from None
         raise
-    if spec.format == "fixed":
+    if spec.format in ("fixed", "metro2"):
         return counts
     return _records.RecordCounts(int(read), int(blank), 0)
 
@@ -254,7 +261,7 @@ def ingest_file(
         again_of = previous.batch_id if previous else None
         return _publish(engine, spec, path, content, counts, max_quarantine_share, tick, again_of)
     finally:
-        for temp in (STAGED, "_ingest_text", REPORTED):
+        for temp in (STAGED, "_ingest_text", REPORTED, _metro2_rows.ASSOCIATED):
             engine.execute(f"DROP TABLE IF EXISTS {temp}")
 
 
@@ -324,6 +331,13 @@ def _publish(
             "ORDER BY _line_no",
             [batch_id, batch_id],
         )
+        if spec.format == "metro2":  # (the associated consumers of the rows written)
+            _metro2_rows.publish_associated(
+                engine,
+                spec,
+                batch_id,
+                f"SELECT _line_no FROM {REPORTED} WHERE _report IN ('new', 'superseding')",
+            )
         engine.execute(
             f"INSERT INTO identical_rows SELECT ?, ?, _line_no, _supersedes FROM {REPORTED} "
             "WHERE _report = 'identical' ORDER BY _line_no",
@@ -445,6 +459,8 @@ def ingest_files(
     contents = [read_file(spec, p) for p in paths]
     if spec.format == "fixed":  # (a trailer that does not match rejects its file whole)
         _records.check_files(engine, spec, contents)
+    elif spec.format == "metro2":
+        _metro2_records.check_files(engine, contents)
     return [
         ingest_file(
             engine,

@@ -42,7 +42,7 @@ from pydantic import (
 )
 
 from openbureau.errors import SpecError
-from openbureau.ingest import _fixed, bounds, vocabulary
+from openbureau.ingest import _fixed, _metro2, bounds, vocabulary
 from openbureau.ingest._mapping import (  # (re-exported: where callers have found them)
     EVENT_REQUIRES as EVENT_REQUIRES,
 )
@@ -334,7 +334,7 @@ class SourceSpec(BaseModel):
     furnisher: str
     feed: str = Field(description="What the feed carries: accounts, inquiries, bills, ...")
     description: str = ""
-    format: Literal["csv", "jsonl", "parquet", "fixed"]
+    format: Literal["csv", "jsonl", "parquet", "fixed", "metro2"]
     parse: ParseOptions = ParseOptions()
     layout: _fixed.FixedLayout | None = Field(
         default=None, description="format fixed: record length, record types, trailer totals"
@@ -351,6 +351,23 @@ class SourceSpec(BaseModel):
     ledger: LedgerMapping | None = Field(
         default=None, description="The ledger event each row becomes; none: identity only"
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _metro2_builtin(cls, data: Any, info: ValidationInfo) -> Any:
+        """``format: metro2`` brings its own fields, record key and ledger mapping (the spec a
+        batch was loaded with keeps them written out, and is read as written)."""
+        if not isinstance(data, dict) or data.get("format") != "metro2":
+            return data
+        given = [k for k in _metro2.BUILTIN_KEYS if k in data]
+        if given and _historical(info) and "fields" in data:
+            return data
+        if given:
+            raise ValueError(
+                f"{given[0]}: format metro2 has its {', '.join(given)} built in (see "
+                "docs/ingest.md, Metro 2); leave them out"
+            )
+        return {**data, **_metro2.builtin_spec()}
 
     @field_validator("name")
     @classmethod
@@ -435,7 +452,10 @@ class SourceSpec(BaseModel):
         return self
 
     def _check_layout(self) -> None:
-        """A fixed-width spec places every field; the others place none."""
+        """A fixed-width spec places every field; the others place none (Metro 2's fields
+        are placed by ``_metro2``, some over the same characters)."""
+        if self.format == "metro2":
+            return
         if self.format == "fixed":
             _fixed.check_fields(self.fixed_layout, self.fields)
             return

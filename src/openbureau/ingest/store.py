@@ -10,6 +10,8 @@
 ``field_catalog``   every loaded field with its data category (protected or not)
 ``src_<feed>``      one table per feed: one row per new or superseding input row, typed
                     canonical fields
+``associated_consumers``  Metro 2 feeds: one row per associated consumer (J1, J2 segment) of
+                    a ``src_`` row, with its identity fields (see ``ingest._metro2_rows``)
 
 Every ``src_`` row has ``record_id`` (``<batch>.<line>``, unique in the warehouse),
 ``batch_id``, ``line_no``, ``source_record_id`` (the feed's record key, ``|``-joined) and
@@ -26,6 +28,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from openbureau.engine import Engine
+
+# The associated consumers of Metro 2 feeds' rows: ``record_id`` (``<row's record_id>.<n>``),
+# ``feed``, ``batch_id``, ``line_no``, ``base_record_id`` (the src_ row), ``segment`` (J1,
+# J2), ``seq``, ``account_role`` and the canonical identity fields; each is an identity
+# record of its own, and the ledger maps it onto its base row's events.
+ASSOCIATED_CONSUMERS = "associated_consumers"
 
 SCHEMA = [
     """CREATE TABLE IF NOT EXISTS ingest_batches (

@@ -127,6 +127,23 @@ PAYMENT_KIND = Vocabulary(
     also_governs="a payment feed's `ledger.kind`",
 )
 
+ACCOUNT_ROLE = Vocabulary(
+    "account_role",
+    "Account role (the consumer's relationship to the account; Metro 2's ECOA code)",
+    (
+        Term("individual", "only this consumer is liable"),
+        Term("joint", "liable jointly with the other consumers of the account"),
+        Term("authorised_user", "may use the account, but is not liable for it"),
+        Term("co_signer", "co-maker or co-signer: liable if the maker does not pay"),
+        Term("maker", "liable, with a co-maker or co-signer"),
+        Term("terminated", "no longer associated with the account"),
+        Term("business", "a business account the consumer is personally liable for"),
+        Term("deceased", "the consumer has died"),
+        Term("delete_consumer", "the furnisher asks to remove this consumer from the account"),
+    ),
+    targets=("account_role",),
+)
+
 BOOLEAN = Vocabulary(
     "boolean",
     "Boolean",
@@ -140,6 +157,7 @@ VOCABULARIES: tuple[Vocabulary, ...] = (
     INQUIRY_PURPOSE,
     PUBLIC_RECORD_KIND,
     PAYMENT_KIND,
+    ACCOUNT_ROLE,
     BOOLEAN,
 )
 

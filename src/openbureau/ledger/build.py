@@ -162,10 +162,25 @@ def _select_sql(
             CAST({reported} AS DATE) AS reported_date, now()::TIMESTAMP AS recorded_at,
             NULL AS correction_reason, {loaded.unreadable()} AS unreadable,
             {", ".join(cols)}
-        FROM {spec.table} s
+        FROM {_rows_sql(spec, compared)} s
         LEFT JOIN identity_record_map m ON m.record_id = s.record_id
         LEFT JOIN person_index pi ON pi.identity_id = m.identity_id
         WHERE s.batch_id = ?"""
+
+
+def _rows_sql(spec: SourceSpec, compared: bool) -> str:
+    """The feed's loaded rows, each an event of its consumer; a Metro 2 feed's associated
+    consumers (joint holders, authorised users, co-signers: ``store.ASSOCIATED_CONSUMERS``)
+    are rows too, with their account row's values, so that the account is in each one's
+    file. An associated consumer's row supersedes the same consumer (by its place in the
+    record) of the row its account row supersedes."""
+    if spec.format != "metro2":
+        return spec.table
+    prior = "s.supersedes || '.' || a.seq" if compared else "NULL::VARCHAR"
+    return f"""(SELECT * FROM {spec.table} UNION ALL
+        SELECT s.* REPLACE (a.record_id AS record_id, {prior} AS supersedes)
+        FROM {store.ASSOCIATED_CONSUMERS} a JOIN {spec.table} s
+          ON s.record_id = a.base_record_id)"""
 
 
 def _pending_batches(engine: Engine) -> list[tuple[str, str, str]]:

@@ -61,6 +61,11 @@ def ledger(
             f"of the same record (kept in the record's history), "
             f"{report.corrections_superseded:,} of them bureau corrections"
         )
+    if report.deleted_by_furnisher:
+        console.print(
+            f"{report.deleted_by_furnisher:,} records suppressed at their furnisher's request "
+            "(Metro 2 DA or DF: kept, with the request, in ledger_suppressions)"
+        )
     if report.kept_out:
         console.print(
             "Kept out of the ledger (a protected or purchase field: stored, never in an "

@@ -30,6 +30,10 @@ def linked(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     (ws.root / ws.settings.secrets.national_id_key).write_text("3c" * 32 + "\n")
     with ws.engine() as engine:
         for feed, spec in result.specs.items():
+            # (a truth file's key names rows of the feeds' tables: a Metro 2 feed's associated
+            # consumers have none, so the synth folder's figures would count records more)
+            if feed == "harbor_accounts":
+                continue
             ingest_file(engine, load_spec(spec), result.files[feed], key=ws.national_id_key())
         link(
             engine,

@@ -181,17 +181,16 @@ def test_records_that_cannot_be_rows_are_quarantined_not_skipped(ws, tmp_path) -
         "0426" + "9" + RECORDS[1][5:],  # position 5 is not a base segment's 1
         unknown_segment,
         "0400" + RECORDS[2][4:],  # the descriptor word says less than the record holds
-        base(account="B2", status="DA"),  # a delete request: not applied yet
+        base(account="B2", status="DA"),  # a delete request: loaded (the ledger applies it)
         base(JOINT[:78] + "13131999" + JOINT[86:], account="B3"),  # the J1's birth date
         base(account="B4", status="42"),  # no such account status
         RECORDS[0],  # the same record again
     ]
     path = write(tmp_path / "acme.txt", [header(), *records, trailer(base=8)])
     report = load(ws, path)
-    assert (report.read, report.loaded, report.quarantined) == (8, 1, 7)
+    assert (report.read, report.loaded, report.quarantined) == (8, 2, 6)
     assert sorted((r, line) for r, _, line in report.reasons) == [
         ("bad_descriptor_word", 5),
-        ("delete_request", 6),
         ("duplicate_row", 9),
         ("unclassifiable_status", 8),
         ("unknown_code:payment_status", 8),

@@ -110,6 +110,8 @@ def test_specs_load_and_name_existing_columns(run: SynthResult) -> None:
     for name, spec_path in run.specs.items():
         spec = load_spec(spec_path)
         assert spec.name == name
+        if spec.format == "metro2":  # (its fields sit at built-in positions: see below)
+            continue
         present = _columns_in_file(
             run, name, spec.format, spec.parse.encoding, spec.parse.delimiter
         )
@@ -124,12 +126,14 @@ def test_specs_load_and_name_existing_columns(run: SynthResult) -> None:
 
 def test_truth_covers_every_row_once(run: SynthResult) -> None:
     records = pq.read_table(run.truth_dir / "records.parquet").to_pydict()
-    feeds = np.array(records["feed"])
-    lines = np.array(records["line_no"])
+    base = np.array(records["seq"]) == 0  # (a Metro 2 joint holder is a consumer of its row)
+    feeds = np.array(records["feed"])[base]
+    lines = np.array(records["line_no"])[base]
+    header_line = (".csv", ".tsv", ".metro2")
     for name in FEED_NAMES:
         mine = np.sort(lines[feeds == name])
         assert len(mine) == run.rows[name], name
-        first = 2 if run.files[name].suffix in (".csv", ".tsv") else 1
+        first = 2 if run.files[name].suffix in header_line else 1
         assert np.array_equal(mine, np.arange(first, first + run.rows[name])), name
     # physical line count matches the truth (header + rows) for every text file
     for name in FEED_NAMES:
@@ -138,7 +142,7 @@ def test_truth_covers_every_row_once(run: SynthResult) -> None:
             assert pq.read_metadata(path).num_rows == run.rows[name]
             continue
         n_lines = path.read_bytes().count(b"\n")
-        header = 1 if path.suffix in (".csv", ".tsv") else 0
+        header = {".csv": 1, ".tsv": 1, ".metro2": 2}.get(path.suffix, 0)  # (and trailer)
         assert n_lines == run.rows[name] + header, name
 
 
@@ -278,3 +282,37 @@ def test_unwritable_output_raises_user_error(tmp_path: Path) -> None:
     blocker.write_text("not a folder")
     with pytest.raises(UserError, match="cannot write"):
         generate(blocker / "out", SynthConfig(persons=10))
+
+
+def test_harbor_writes_a_metro2_file_with_joint_sold_and_renumbered_accounts(
+    run: SynthResult,
+) -> None:
+    lines = run.files["harbor_accounts"].read_bytes().decode("latin-1").split("\r\n")[:-1]
+    assert lines[0][4:10] == "HEADER" and lines[-1][4:11] == "TRAILER"
+    records = lines[1:-1]
+    assert all(int(r[:4]) == len(r) and r[4] == "1" for r in records)
+    tails = [r[426:] for r in records]
+    joint = {t[:2] for t in tails if t}
+    assert joint >= {"J1", "J2"}
+    sold = [r for r in records if "K2" in r[426:]]
+    renumbered = [r for r in records if "L12" in r[426:] or "L11" in r[426:]]
+    assert len(sold) == 1 and sold[0][123:125] == "05" and sold[0][154:163] == "0" * 9
+    assert sold[0][426:][3:22] == "SEAGATE CAPITAL LLC"
+    assert len(renumbered) == 1
+    old, new = renumbered[0][42:72].strip(), renumbered[0][426:][3:33].strip()
+    numbers = [r[42:72].strip() for r in records]
+    month = [r[181:189] for r in records]  # (MMDDYYYY)
+    changed = renumbered[0][181:189]
+    assert old != new and new in numbers
+    # (a bad_date defect writes month 13)
+    later = {m[4:] + m[:2] for m, n in zip(month, numbers, strict=True) if n == old and m < "13"}
+    assert max(later) == changed[4:] + changed[:2]  # the old number stops at the L1 month
+    # the truth names every joint holder (seq 1) on its record's line
+    truth = pq.read_table(run.truth_dir / "records.parquet").to_pydict()
+    seq = [
+        (ln, s)
+        for f, ln, s in zip(truth["feed"], truth["line_no"], truth["seq"], strict=True)
+        if f == "harbor_accounts"
+    ]
+    with_joint = {i + 2 for i, t in enumerate(tails) if t[:2] in ("J1", "J2")}
+    assert {ln for ln, s in seq if s == 1} == with_joint

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from openbureau.engine import Engine
 from openbureau.errors import UserError
+from openbureau.identity.evaluate_truth import synth_record_join
 from openbureau.ingest._validate import lit
 
 
@@ -37,9 +38,7 @@ def _truth_labels(engine: Engine, truth_dir: Path) -> None:
         SELECT m.identity_id, mode(t.person_id) AS label
         FROM identity_record_map m
         JOIN ingest_batches b USING (batch_id)
-        JOIN read_parquet({lit(str(records))}) t
-          ON t.feed = b.feed AND parse_filename(t.file) = b.file_name
-         AND t.line_no = CAST(split_part(m.record_id, '.', 2) AS BIGINT)
+        {synth_record_join(engine, records)}
         GROUP BY m.identity_id""")
 
 

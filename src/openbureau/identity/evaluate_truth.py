@@ -148,6 +148,20 @@ def is_synth_folder(truth: Path, column: str | None) -> bool:
     return truth.is_dir() or (not truth.exists() and column is None)
 
 
+def synth_record_join(engine: Engine, records: Path) -> str:
+    """The SQL joining ``identity_record_map m`` (with ``ingest_batches b``) to the rows ``t``
+    of synth's ``records.parquet``: by feed, file and line, and by ``seq`` (0 the row's
+    consumer; n the n-th associated consumer of a Metro 2 record, whose record ID ends in
+    ``.n``). A truth folder written before ``seq`` existed has rows' consumers only."""
+    source = f"read_parquet({lit(str(records))})"
+    has_seq = "seq" in {str(r[0]) for r in engine.query(f"DESCRIBE SELECT * FROM {source}")}
+    seq = "t.seq" if has_seq else "0"
+    return f"""JOIN {source} t
+          ON t.feed = b.feed AND parse_filename(t.file) = b.file_name
+         AND t.line_no = CAST(split_part(m.record_id, '.', 2) AS BIGINT)
+         AND {seq} = coalesce(TRY_CAST(split_part(m.record_id, '.', 3) AS BIGINT), 0)"""
+
+
 def truth_from_synth(engine: Engine, truth_dir: Path) -> TruthMatch:
     """``_truth_records`` from ``openbureau synth``'s ``records.parquet`` (by file and line)."""
     records = truth_dir / "records.parquet"
@@ -157,9 +171,7 @@ def truth_from_synth(engine: Engine, truth_dir: Path) -> TruthMatch:
         CREATE OR REPLACE TEMP TABLE {TRUTH} AS
         SELECT m.record_id, m.feed, NULL::VARCHAR AS key, CAST(t.person_id AS VARCHAR) AS label
         FROM identity_record_map m JOIN ingest_batches b USING (batch_id)
-        JOIN read_parquet({lit(str(records))}) t
-          ON t.feed = b.feed AND parse_filename(t.file) = b.file_name
-         AND t.line_no = CAST(split_part(m.record_id, '.', 2) AS BIGINT)""")
+        {synth_record_join(engine, records)}""")
     rows = int(engine.scalar(f"SELECT count(*) FROM read_parquet({lit(str(records))})"))
     # (rows of lines quarantined, or identical to a report already loaded, are no record)
     return TruthMatch(str(records), rows, 0, 0, None)

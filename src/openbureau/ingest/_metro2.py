@@ -146,6 +146,8 @@ SEGMENT_FIELDS: tuple[tuple[str, Field], ...] = (
     ("K2", Field("K2 Purchased From/Sold To Indicator", 3, 3, "sale_indicator",
                  category="reference")),
     ("K2", Field("K2 Purchased From/Sold To Name", 4, 33, "sale_party", category="reference")),
+    ("K2", Field("K2 Sold To Name (indicator 2)", 4, 33, "sold_to", category="reference",
+                 read="sold_to")),
     ("L1", Field("L1 Change Indicator", 3, 3, "change_indicator", category="reference")),
     ("L1", Field("L1 New Consumer Account Number", 4, 33, "new_account_id", "string",
                  "reference")),
@@ -219,6 +221,8 @@ DELETES: dict[str, str] = {
     "DA": "delete the entire account (not for fraud)",
     "DF": "delete the entire account because of confirmed fraud",
 }
+# The suppression reason (ledger) a delete request gives the account's reports.
+DELETE_REASON: dict[str, str] = {"DA": "deleted_by_furnisher", "DF": "fraud"}
 # Payment rating (CRRG field 17B) -> the canonical account status.
 RATING: dict[str, tuple[str, str]] = {
     "0": ("current", "current (0-29 days past the due date)"),

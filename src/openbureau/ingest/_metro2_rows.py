@@ -58,15 +58,19 @@ def _read(f: _metro2.Field, text: str) -> str:
     if f.read == "product":
         whens = " ".join(f"WHEN {lit(k)} THEN {lit(v)}" for k, v in _metro2.PRODUCT.items())
         return f"CASE {raw} {whens} ELSE '' END"
+    if f.read == "sold_to":  # (the K2 segment's indicator 2: the lender sold the account)
+        return f"CASE WHEN substr({text}, 3, 1) = '2' THEN {raw} ELSE '' END"
     if f.read == "loan_amount":
         loans = ", ".join(lit(p) for p in _metro2.LOAN_PORTFOLIOS)
         return f"CASE WHEN substr({text}, 73, 1) IN ({loans}) THEN {raw} ELSE '' END"
     if f.read == "status":
         rated = ", ".join(lit(c) for c, (s, _) in _metro2.STATUS.items() if s == "by_rating")
         status = f"substr({text}, {f.start}, 2)"
+        deletes = ", ".join(lit(c) for c in _metro2.DELETES)
+        # (a delete request is no status: the ledger applies it to the account's reports)
         return (
             f"CASE WHEN {status} IN ({rated}) THEN {status} || trim(substr({text}, "
-            f"{f.start + 2}, 1)) ELSE {status} END"
+            f"{f.start + 2}, 1)) WHEN {status} IN ({deletes}) THEN '' ELSE {status} END"
         )
     return raw
 
@@ -139,7 +143,6 @@ def metro2_rows(spec: SourceSpec) -> tuple[str, str]:
     short = " ".join(
         f"WHEN length(text) < {f.end} THEN {reason_sql('short_record', f.target)}" for f in by_end
     )
-    deletes = ", ".join(lit(c) for c in _metro2.DELETES)
     digest = " || '|' || ".join(
         f"coalesce(CAST({q(c)} AS VARCHAR), '')" for c in ["_segment", *_consumer_columns()]
     )
@@ -160,7 +163,6 @@ def metro2_rows(spec: SourceSpec) -> tuple[str, str]:
            WHEN length(text) < rdw THEN {reason_sql("short_record", "segments")}
            WHEN length(text) > rdw THEN {reason_sql("bad_descriptor_word")}
            WHEN segments IS NULL THEN {reason_sql("unknown_segment")}
-           WHEN substr(text, 124, 2) IN ({deletes}) THEN {reason_sql("delete_request")}
       END AS structural,
       {", ".join(cols)}, a._associated_reasons
     FROM {TEXT} LEFT JOIN ({associated}) a USING (line_no)

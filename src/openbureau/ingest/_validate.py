@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from openbureau.engine import Engine
+from openbureau.ingest import _metro2
 from openbureau.ingest._fixed import last_position, substr_sql
 from openbureau.ingest._sql import lit, q
 from openbureau.ingest._values import field_sql
@@ -321,4 +322,8 @@ def _status_check(spec: SourceSpec) -> str | None:
         return None
     targets = [f for f in spec.fields if f.target in ("payment_status", "days_past_due")]
     missing = " AND ".join(f"{q('t_' + output_column(f))} IS NULL" for f in targets)
+    if spec.format == "metro2":  # (a delete request says no status: see ledger._deletes)
+        status = next(f for f in spec.fields if f.target == "metro2_status")
+        deletes = ", ".join(lit(c) for c in _metro2.DELETES)
+        missing += f" AND coalesce({q('t_' + output_column(status))}, '') NOT IN ({deletes})"
     return f"CASE WHEN {missing} THEN {reason_sql('unclassifiable_status')} END"

@@ -129,7 +129,8 @@ def metro2_codes() -> str:
         for code, (canonical, meaning) in _metro2.STATUS.items()
     )
     deletes = "\n".join(
-        f"| `{code}` | {meaning} | quarantined: `delete_request` |"
+        f"| `{code}` | {meaning} | loaded; the ledger suppresses the account's reports "
+        f"(`{_metro2.DELETE_REASON[code]}`) |"
         for code, meaning in _metro2.DELETES.items()
     )
     rating = "\n".join(

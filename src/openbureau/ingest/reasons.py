@@ -25,8 +25,6 @@ REASONS: dict[str, str] = {
     "record's length) is not a number, or says a length shorter than the record (Metro 2)",
     "unknown_segment": "after the base segment, characters that are not a J1, J2, K1-K4, L1 or "
     "N1 segment of its full length (Metro 2)",
-    "delete_request": "account status DA or DF: the furnisher asks to delete the account's "
-    "reports, which openbureau does not apply yet (Metro 2)",
     "duplicate_row": "the same line appeared earlier in the batch",
     "duplicate_key": "the same record key appeared earlier in the batch",
     "field_too_long": f"a value longer than its field's maximum length (default "

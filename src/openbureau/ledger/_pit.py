@@ -88,6 +88,7 @@ def pit_events(
         e: f"{_known_on(v, d)} s WHERE reported_date <= {d} AND {ON_FILE[e]} <= {d}{scope}"
         for e, v in versions.items()
     }
+    on_d["account_status"] = f"{renumbered_sql(on_d['account_status'])} s WHERE true"
     aged = create_ageing_filters(engine, as_of, f"(SELECT * FROM {on_d['account_status']})", ageing)
     kept = {
         "account_status": aged.status,
@@ -126,6 +127,7 @@ def create_pit_views(
             arg_max(balance, event_date) AS balance,
             arg_max(status_rank, event_date) AS current_rank,
             arg_max(record_id, event_date) AS latest_record_id,
+            arg_max(sold_to, event_date) AS sold_to,
             max(event_date) AS last_period,
             max(status_rank) AS worst_rank,
             max(status_rank) FILTER (WHERE event_date > {d} - INTERVAL 12 MONTH) AS worst_rank_12m,
@@ -145,11 +147,12 @@ def create_pit_views(
                   AND credit_limit > 0 AND event_date > {d} - INTERVAL 12 MONTH)
                 AS util_months_12m
         FROM pit_status GROUP BY person_id, account_id""")
-    # An account is open on D when it is not closed by D, not charged off, and still reporting.
+    # An account is open on D when it is not closed by D, not charged off, still reporting,
+    # and not sold by its furnisher (Metro 2 K2: the purchaser reports it from then on).
     engine.execute("""ALTER TABLE pit_accounts ADD COLUMN is_open BOOLEAN""")
     engine.execute(f"""UPDATE pit_accounts SET is_open =
         (closed_date IS NULL OR closed_date > {d}) AND current_rank < {_CHARGED_OFF}
-        AND last_period > {d} - INTERVAL 3 MONTH""")
+        AND last_period > {d} - INTERVAL 3 MONTH AND sold_to IS NULL""")
     engine.execute(f"""CREATE OR REPLACE TEMP VIEW pit_inquiries AS
         SELECT * FROM {known["inquiry"]}""")
     engine.execute(f"""CREATE OR REPLACE TEMP VIEW pit_payments AS
@@ -161,6 +164,28 @@ def create_pit_views(
     engine.execute(f"""CREATE OR REPLACE TEMP VIEW pit_public AS
         SELECT *, CASE WHEN resolved_date <= {d} THEN resolved_date END AS resolved_asof
         FROM {known["public_record"]}""")
+
+
+# (a cycle, A to B and B back to A, stops here; the number reached is then one of them)
+MAX_RENUMBERINGS = 20
+
+
+def renumbered_sql(status_rows: str) -> str:
+    """The account status rows of the FROM item ``status_rows``, each account under its latest
+    number: a report naming a new number (Metro 2's L1 segment, ``new_account_id``) makes the
+    account's reports before it, under its old number, the same account as those after it, so
+    that it is counted once. Chains (A to B, then B to C) are followed; only the reports in
+    ``status_rows`` (those known on D) say so. A subquery."""
+    return f"""(WITH RECURSIVE rows_ AS (SELECT * FROM {status_rows}),
+        links AS (SELECT DISTINCT account_id AS old, new_account_id AS new FROM rows_
+                  WHERE new_account_id IS NOT NULL AND new_account_id <> account_id),
+        walk(old, new, depth) AS (
+          SELECT old, new, 1 FROM links UNION ALL
+          SELECT w.old, l.new, w.depth + 1 FROM walk w JOIN links l ON l.old = w.new
+          WHERE w.depth < {MAX_RENUMBERINGS}),
+        latest AS (SELECT old, arg_max(new, depth) AS new FROM walk GROUP BY old)
+        SELECT r.* REPLACE (coalesce(l.new, r.account_id) AS account_id) FROM rows_ r
+        LEFT JOIN latest l ON l.old = r.account_id)"""
 
 
 def _known_on(view: str, d: str) -> str:

@@ -125,6 +125,10 @@ EVENTS: dict[str, EventTable] = {
             # as the furnisher sent it (Metro 2 "Date of First Delinquency"); one missing is
             # derived at read time from the status history (ledger.ageing), and flagged
             _c("first_delinquency_date", "DATE"),
+            # Metro 2: the account's new number (L1), under which its later months come; and
+            # whom the furnisher sold it to (K2, indicator 2): it is then no longer open
+            _c("new_account_id", "VARCHAR", qualify=True),
+            _c("sold_to", "VARCHAR"),
         ),
     ),
     "inquiry": EventTable(
@@ -240,7 +244,15 @@ VERSION_STATES = """CREATE TABLE IF NOT EXISTS ledger_version_states (
     event_id VARCHAR NOT NULL, is_current BOOLEAN NOT NULL, superseded_on DATE,
     changed_at TIMESTAMP NOT NULL)"""
 
-SUPPRESSION_REASONS = ("disputed", "aged_off", "no_consent", "fraud", "other")
+# (deleted_by_furnisher: a furnisher's delete request, Metro 2's DA; its DF is fraud)
+SUPPRESSION_REASONS = (
+    "disputed",
+    "aged_off",
+    "no_consent",
+    "fraud",
+    "deleted_by_furnisher",
+    "other",
+)
 
 
 def create_sql(table: EventTable) -> str:

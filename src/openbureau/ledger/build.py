@@ -25,6 +25,7 @@ from openbureau.ingest._yaml import load_yaml
 from openbureau.ingest.spec import LedgerMapping, SourceSpec, parse_spec
 from openbureau.ledger._chain import chain_earlier_rows, chain_events, drop_chained
 from openbureau.ledger._checks import refuse_unknown_values
+from openbureau.ledger._deletes import apply_delete_requests, delete_requests_sql
 from openbureau.ledger._legacy import LoadedValues, column_types
 from openbureau.ledger._schema import (
     BATCHES,
@@ -61,6 +62,8 @@ class LedgerReport:
     # per feed field and event column: rows of the new batches that had a value for it
     kept_out: list[KeptOut] = field(default_factory=list)
     persons_refreshed: int = 0  # events whose person changed since the last build
+    # records suppressed at their furnisher's request (Metro 2 DA, DF: see ledger._deletes)
+    deleted_by_furnisher: int = 0
     seconds: float = 0.0
 
 
@@ -177,10 +180,11 @@ def _rows_sql(spec: SourceSpec, compared: bool) -> str:
     if spec.format != "metro2":
         return spec.table
     prior = "s.supersedes || '.' || a.seq" if compared else "NULL::VARCHAR"
-    return f"""(SELECT * FROM {spec.table} UNION ALL
+    # (a delete request is no month's report: see ledger._deletes)
+    return f"""(SELECT * FROM {spec.table} s WHERE NOT {delete_requests_sql(spec)} UNION ALL
         SELECT s.* REPLACE (a.record_id AS record_id, {prior} AS supersedes)
         FROM {store.ASSOCIATED_CONSUMERS} a JOIN {spec.table} s
-          ON s.record_id = a.base_record_id)"""
+          ON s.record_id = a.base_record_id WHERE NOT {delete_requests_sql(spec)})"""
 
 
 def _pending_batches(engine: Engine) -> list[tuple[str, str, str]]:
@@ -253,6 +257,7 @@ def _map_batches(
         found = sources(spec, table)
         kept = {s.target for s in found if s.kept_out}
         added = _map_batch(engine, table, spec, batch_id, report, compared=compared, kept=kept)
+        report.deleted_by_furnisher += apply_delete_requests(engine, spec, batch_id)
         _count_kept_out(report, record_lineage(engine, batch_id, spec, table, found))
         engine.execute(
             "INSERT INTO ledger_batches VALUES (?, ?, ?, ?, now())",

@@ -8,6 +8,7 @@ import duckdb
 import numpy as np
 
 from openbureau.synth import _activity as act
+from openbureau.synth import _metro2_writer as metro2
 from openbureau.synth._alternative import (
     BRIGHTWATER_UTILITY,
     COUNTY_COURT,
@@ -135,6 +136,40 @@ def _events(
     return events, flags
 
 
+def _write_metro2(
+    con: duckdb.DuckDBPyConnection,
+    rng: np.random.Generator,
+    pop: Population,
+    risk: act.Risk,
+    cal: Calendar,
+    has_tradeline: np.ndarray,
+    defect_rate: float,
+    out: Path,
+    result: SynthResult,
+    records: list[dict],
+    defects: list[dict],
+) -> None:
+    """Harbor Bank's accounts, as a Metro 2 file (see ``_metro2_writer``)."""
+    feed = metro2.HARBOR_ACCOUNTS
+    rows = metro2.draw_rows(rng, pop, risk, has_tradeline, cal)
+    rows = _prepare(rng, feed, rows, pop, cal, defect_rate)
+    rows["line_no"] = rows["ord"] + 2  # (after the header record)
+    path = out / feed.path
+    truth = metro2.write_metro2(con, rng, rows, pop, path)
+    result.files[feed.name] = path
+    result.rows[feed.name] = len(rows["ord"])
+    records.append({"feed": feed.name, "file": feed.path, **truth})
+    bad = rows["defect"] > 0
+    defects.append(
+        {
+            "feed": feed.name,
+            "file": feed.path,
+            "line_no": rows["line_no"][bad],
+            "kind": [feed.defect_name(int(k)) for k in rows["defect"][bad]],
+        }
+    )
+
+
 def generate(
     out: Path, config: SynthConfig = SynthConfig(), progress: Progress | None = None
 ) -> SynthResult:
@@ -153,7 +188,7 @@ def generate(
     """
     out = Path(out)
     cal = validate(config, out)
-    total = 5 + len(FEEDS)
+    total = 6 + len(FEEDS)
     step = 0
 
     def report(what: str) -> None:
@@ -210,8 +245,24 @@ def generate(
         )
         report(f"Wrote {feed.path}")
 
+    _write_metro2(
+        con,
+        np.random.default_rng([config.seed, metro2.STREAM]),
+        pop,
+        risk,
+        cal,
+        flags["has_tradeline"],
+        config.defect_rate,
+        out,
+        result,
+        records,
+        defects,
+    )
+    report(f"Wrote {metro2.HARBOR_ACCOUNTS.path}")
+
     for feed in FEEDS:
         result.specs[feed.name] = write_spec(feed, out / "specs")
+    result.specs[metro2.HARBOR_ACCOUNTS.name] = metro2.write_spec(out / "specs")
     report("Wrote specs")
 
     truth = result.truth_dir
@@ -228,9 +279,8 @@ def generate(
         "share_with_tradeline": float(flags["has_tradeline"].mean()),
         "share_without_any_record": float(1 - flags["has_any_record"].mean()),
     }
-    write_manifest(
-        config, result.rows, {f.name: f.path for f in FEEDS}, figures, truth / "manifest.json"
-    )
+    paths = {f.name: f.path for f in (*FEEDS, metro2.HARBOR_ACCOUNTS)}
+    write_manifest(config, result.rows, paths, figures, truth / "manifest.json")
     con.close()
     report("Wrote truth")
     return result

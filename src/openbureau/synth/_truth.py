@@ -86,7 +86,9 @@ def _constant(value: str, n: int) -> pa.DictionaryArray:
 
 
 def write_records(parts: list[dict[str, Any]], path: Path) -> None:
-    """records.parquet: feed, file, line_no, person_id for every data row of every file."""
+    """records.parquet: feed, file, line_no, person_id and seq for every consumer of every
+    data row of every file: ``seq`` 0 the row's consumer, 1, 2... a Metro 2 record's associated
+    consumers (joint holders) in the order of its segments."""
     tables = [
         pa.table(
             {
@@ -94,6 +96,7 @@ def write_records(parts: list[dict[str, Any]], path: Path) -> None:
                 "file": _constant(str(p["file"]), len(p["line_no"])),
                 "line_no": pa.array(p["line_no"], pa.int64()),
                 "person_id": pa.array(p["person_id"], pa.int64()),
+                "seq": pa.array(p.get("seq", np.zeros(len(p["line_no"]), np.int64)), pa.int64()),
             }
         )
         for p in parts

@@ -1,0 +1,150 @@
+"""Metro 2 accounts across months: a renumbered account (L1) and a sold one (K2) count once,
+and a delete request (DA, DF) takes the account's reports out of what counts."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from openbureau.ledger import compute_features
+from openbureau.workspace import Workspace
+from tests.ingest.metro2_files import base, header, segment, trailer, write
+
+JUNE = dt.date(2024, 6, 30)
+JULY = dt.date(2024, 7, 31)
+
+
+def _month(tmp_path: Path, name: str, *records: str) -> Path:
+    return write(tmp_path / name, [header(), *records, trailer(base=len(records))])
+
+
+def _load(ws: Workspace, cli, tmp_path: Path, *files: Path) -> None:
+    spec = tmp_path / "acme.yaml"
+    spec.write_text(
+        "name: acme_cards\nfurnisher: Acme Bank\nfeed: accounts\nformat: metro2\n"
+        "parse: {encoding: latin-1}\n",
+        encoding="utf-8",
+    )
+    for f in files:
+        res = cli("ingest", spec, f, "-w", ws.root)
+        assert res.exit_code == 0, res.output
+    assert cli("link", "--model", "default", "-w", ws.root).exit_code == 0
+    res = cli("ledger", "-w", ws.root)
+    assert res.exit_code == 0, res.output
+
+
+def _features(ws: Workspace, day: dt.date) -> dict[str, float]:
+    with ws.engine() as engine:
+        compute_features(engine, day, into="f")
+        rows = engine.query("SELECT open_accounts, total_balance, tradelines FROM f")
+    assert len(rows) == 1, rows  # (one person: Jane)
+    return dict(zip(("open_accounts", "total_balance", "tradelines"), rows[0], strict=True))
+
+
+def _three_months(tmp_path: Path, *, l1: bool = True, k2: bool = True) -> list[Path]:
+    """Jane's card A1 renumbered to B2 in June (L1), and her card S1 sold in June (K2)."""
+    renumber = [segment("L1", indicator="1", account="B2")] if l1 else []
+    sale = [segment("K2", indicator="2", name="SEAGATE CAPITAL LLC")] if k2 else []
+    return [
+        _month(
+            tmp_path,
+            "may.txt",
+            base(account="A1", balance=450, dai="05312024"),
+            base(account="S1", balance=300, dai="05312024"),
+        ),
+        _month(
+            tmp_path,
+            "june.txt",
+            base(*renumber, account="A1", balance=460, dai="06302024"),
+            base(*sale, account="S1", status="05", rating="0", balance=0, dai="06302024"),
+        ),
+        _month(tmp_path, "july.txt", base(account="B2" if l1 else "A1", balance=470,
+                                         dai="07312024")),
+    ]  # fmt: skip
+
+
+def test_a_renumbered_account_counts_once_and_a_sold_one_is_no_longer_open(
+    ws: Workspace, cli, tmp_path: Path
+) -> None:
+    _load(ws, cli, tmp_path, *_three_months(tmp_path))
+    # July: B2 (was A1) is the one open account, its balance July's; S1 was sold in June
+    assert _features(ws, JULY) == {"open_accounts": 1, "total_balance": 470, "tradelines": 2}
+    # June, before the new number was used: the L1 report already says A1 is B2
+    assert _features(ws, JUNE) == {"open_accounts": 1, "total_balance": 460, "tradelines": 2}
+    with ws.engine(read_only=True) as engine:
+        # the reports stay as the furnisher sent them (the old number, the new one named)
+        kept = engine.query(
+            "SELECT account_id, new_account_id, sold_to FROM ledger_account_status "
+            "WHERE event_date = DATE '2024-06-01' ORDER BY account_id"
+        )
+    assert kept == [
+        ("Acme Bank:A1", "Acme Bank:B2", None),
+        ("Acme Bank:S1", None, "SEAGATE CAPITAL LLC"),
+    ]
+
+
+def test_without_l1_and_k2_the_same_months_count_three_accounts(
+    ws: Workspace, cli, tmp_path: Path
+) -> None:
+    # (the control: the same file with the account numbers of July and no segments counts
+    # A1 and S1 open as before; with B2 in July and no L1, A1 and B2 would both count)
+    files = _three_months(tmp_path, l1=False, k2=False)
+    files[2] = _month(tmp_path, "july.txt", base(account="B2", balance=470, dai="07312024"))
+    _load(ws, cli, tmp_path, *files)
+    assert _features(ws, JULY) == {"open_accounts": 3, "total_balance": 930, "tradelines": 3}
+
+
+def test_a_delete_request_suppresses_the_accounts_reports_with_its_reason(
+    ws: Workspace, cli, tmp_path: Path
+) -> None:
+    joint = segment("J1", surname="DOE", first="JOHN", ssn="987654321", dob="05061979", ecoa="2")
+    may = _month(
+        tmp_path,
+        "may.txt",
+        base(joint, account="A1", balance=450, ecoa="2", dai="05312024"),
+        base(account="F1", balance=90, dai="05312024"),
+        base(account="K1", balance=30, dai="05312024"),
+    )
+    june = _month(
+        tmp_path,
+        "june.txt",
+        base(account="A1", status="DA", balance=0, dai="06302024"),
+        base(account="F1", status="DF", balance=0, dai="06302024"),
+        base(account="K1", balance=35, dai="06302024"),
+    )
+    _load(ws, cli, tmp_path, may)
+    spec = tmp_path / "acme.yaml"
+    res = cli("ingest", spec, june, "-w", ws.root)
+    assert res.exit_code == 0 and "quarantined 0" in " ".join(res.output.split()), res.output
+    assert cli("link", "--model", "default", "-w", ws.root).exit_code == 0
+    res = cli("ledger", "-w", ws.root)
+    assert res.exit_code == 0
+    # A1's report in Jane's file and in John's (J1), and F1's
+    assert "3 records suppressed at their furnisher's request" in res.output, res.output
+    with ws.engine() as engine:
+        kept = engine.query(
+            "SELECT e.account_id, e.record_id, s.reason, s.note FROM ledger_suppressions s "
+            "JOIN ledger_account_status e USING (record_id) ORDER BY e.record_id"
+        )
+        # nothing deleted: every report is still in the ledger, the requests are no events
+        events = engine.query(
+            "SELECT account_id, count(*) FROM ledger_account_status GROUP BY 1 ORDER BY 1"
+        )
+        counted = engine.query(
+            "SELECT DISTINCT account_id FROM ledger_account_status_effective ORDER BY 1"
+        )
+    assert [(a, r, why) for a, r, why, _ in kept] == [
+        ("Acme Bank:A1", "B000001.2", "deleted_by_furnisher"),
+        ("Acme Bank:A1", "B000001.2.1", "deleted_by_furnisher"),
+        ("Acme Bank:F1", "B000001.3", "fraud"),
+    ]
+    assert kept[2][3] == (
+        "Metro 2 DF (delete the entire account because of confirmed fraud): record B000002.3"
+    )
+    assert events == [("Acme Bank:A1", 2), ("Acme Bank:F1", 1), ("Acme Bank:K1", 2)]
+    assert counted == [("Acme Bank:K1",)]
+    # built again: nothing is suppressed twice
+    res = cli("ledger", "-w", ws.root)
+    assert res.exit_code == 0 and "furnisher's request" not in res.output
+    with ws.engine(read_only=True) as engine:
+        assert engine.scalar("SELECT count(*) FROM ledger_suppressions") == 3

@@ -210,6 +210,8 @@ def _print_reports(reports: list[BatchReport]) -> None:
             )
         for w in r.warnings:
             console.print(f"  [yellow]warning:[/] {w}")
+        if r.accuracy is not None:
+            console.print(f"  {r.accuracy.line()}", highlight=False)
 
 
 @app.command()
@@ -675,6 +677,7 @@ def demo(
 
 # Stage commands kept in their own modules register themselves on ``app``.
 from openbureau import (  # noqa: E402, F401
+    _cli_accuracy,
     _cli_attest,
     _cli_attributes,
     _cli_consent,

@@ -397,7 +397,8 @@ def consent_demo(ctx: Any, who: Any, console: Console) -> None:
 
 
 def summary_table(reports: list[BatchReport]) -> Table:
-    """Per feed: batch, read = loaded + quarantined, and the most common reason."""
+    """Per feed: batch, read = loaded + quarantined, the most common reason, and the accuracy
+    rule that found most rows (``openbureau accuracy BATCH`` shows them all)."""
     table = Table()
     table.add_column("feed")
     table.add_column("batch")
@@ -405,8 +406,12 @@ def summary_table(reports: list[BatchReport]) -> Table:
         table.add_column(col, justify="right")
     table.add_column("reconciled", justify="center")
     table.add_column("top quarantine reason")
+    table.add_column("top accuracy finding")
     for r in reports:
         top = f"{r.reasons[0][0]} ({r.reasons[0][1]:,})" if r.reasons else ""
+        found = r.accuracy.offending if r.accuracy else []
+        most = max(found, key=lambda f: f.offending or 0) if found else None
+        accuracy = f"{most.rule.id} ({most.offending:,})" if most else ""
         table.add_row(
             r.feed,
             r.batch_id,
@@ -415,6 +420,7 @@ def summary_table(reports: list[BatchReport]) -> Table:
             f"{r.quarantined:,}",
             "[green]yes[/]" if r.reconciled else "[red]NO[/]",
             top,
+            accuracy,
         )
     read, loaded, quarantined = (
         sum(getattr(r, a) for r in reports) for a in ("read", "loaded", "quarantined")
@@ -426,6 +432,7 @@ def summary_table(reports: list[BatchReport]) -> Table:
         f"[bold]{loaded:,}[/]",
         f"[bold]{quarantined:,}[/]",
         "[green]yes[/]" if read == loaded + quarantined else "[red]NO[/]",
+        "",
         "",
     )
     return table

@@ -75,12 +75,15 @@ TYPE_BOUNDS: dict[str, Bounds] = {
 TARGET_BOUNDS: dict[str, tuple[Bounds, str]] = {
     "credit_limit": (NumberBounds(Decimal(0), BILLION), "a limit is never negative"),
     "original_amount": (NumberBounds(Decimal(0), BILLION), "a loan is never negative"),
+    "amount_past_due": (NumberBounds(Decimal(0), BILLION), "nothing is owed in advance"),
+    "charge_off_amount": (NumberBounds(Decimal(0), BILLION), "a loss is never negative"),
     "amount_due": (NumberBounds(Decimal(0), BILLION), "a bill is never negative"),
     "amount_paid": (NumberBounds(Decimal(0), BILLION), "refunds are not payments"),
     "amount": (NumberBounds(Decimal(0), BILLION), "a judgment or lien is never negative"),
     "days_past_due": (NumberBounds(Decimal(0), Decimal(36_500)), "a count of days"),
     "days_late": (NumberBounds(Decimal(0), Decimal(36_500)), "a count of days"),
     "dob": (DateBounds(EARLIEST, 0), "nobody is born in the future"),
+    "last_payment_date": (DateBounds(EARLIEST, 0), "a payment is made by the time it is reported"),
     "first_delinquency_date": (
         DateBounds(EARLIEST, 0),
         "a delinquency has begun by the time it is reported",

@@ -39,6 +39,7 @@ from openbureau.ingest._validate import (
     parquet_rows,
     q,
 )
+from openbureau.ingest.accuracy import AccuracyReport, check_batch
 from openbureau.ingest.spec import SourceSpec
 
 Progress = Callable[[str, int, int], None]
@@ -81,6 +82,8 @@ class BatchReport:
     # found to match what was read
     control_records: int = 0
     totals: list[str] = field(default_factory=list)
+    # what the accuracy rules found in the loaded batch (reporting only; see ingest.accuracy)
+    accuracy: AccuracyReport | None = None
 
     @property
     def reconciled(self) -> bool:
@@ -259,10 +262,12 @@ def ingest_file(
         with lines:
             counts = _stage(engine, spec, content, key)
         again_of = previous.batch_id if previous else None
-        return _publish(engine, spec, path, content, counts, max_quarantine_share, tick, again_of)
+        report = _publish(engine, spec, path, content, counts, max_quarantine_share, tick, again_of)
     finally:
         for temp in (STAGED, "_ingest_text", REPORTED, _metro2_rows.ASSOCIATED):
             engine.execute(f"DROP TABLE IF EXISTS {temp}")
+    report.accuracy = check_batch(engine, report.batch_id)  # (after the batch commits)
+    return report
 
 
 def _publish(

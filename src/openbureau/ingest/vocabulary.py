@@ -75,7 +75,9 @@ ACCOUNT_STATUS = Vocabulary(
         Term("chargeoff", "charged off: the lender wrote the debt off as a loss", "charged off"),
         Term("closed", "closed in good standing (paid off, or closed by either side)", "closed"),
     ),
-    targets=("payment_status",),
+    # (payment_rating: Metro 2's Payment Rating, the standing of an account in the month it
+    # was closed or paid; see ingest.accuracy, which checks it against the status)
+    targets=("payment_status", "payment_rating"),
 )
 
 PRODUCT = Vocabulary(
@@ -190,6 +192,8 @@ DAYS_PAST_DUE: dict[str, int] = {
     "dpd150": 150,
 }
 CHARGED_OFF = "chargeoff"
+CURRENT = "current"  # paid as agreed
+CLOSED = "closed"  # closed in good standing
 REVOLVING = "card"  # the product whose balance over its limit is a utilisation
 # Statuses of an account in good standing (rank 0): what a lender's summary counts as not late.
 GOOD_STANDING: tuple[str, ...] = tuple(s for s in ACCOUNT_STATUS if STATUS_RANK[s] == 0)
@@ -198,6 +202,8 @@ BANKRUPTCIES: tuple[str, ...] = ("bankruptcy_ch7", "bankruptcy_ch13")
 
 if set(STATUS_RANK) != set(ACCOUNT_STATUS.values) or not set(DAYS_PAST_DUE) <= set(STATUS_RANK):
     raise AssertionError("every account status needs a rank (vocabulary.STATUS_RANK)")
+if not {CHARGED_OFF, CURRENT, CLOSED} <= set(ACCOUNT_STATUS.values):
+    raise AssertionError("vocabulary.CHARGED_OFF, CURRENT and CLOSED must be account statuses")
 if not set(BANKRUPTCIES) <= set(PUBLIC_RECORD_KIND.values):
     raise AssertionError("vocabulary.BANKRUPTCIES must be public record kinds")
 
@@ -219,6 +225,12 @@ _MONTH = ("month", "date")
 # and the bounds of its values.
 TYPED_TARGETS: tuple[TypedTarget, ...] = (
     TypedTarget("balance", ("amount",), "amount owed on the account"),
+    TypedTarget("amount_past_due", ("amount",), "amount of the balance that is past due"),
+    TypedTarget(
+        "charge_off_amount",
+        ("amount",),
+        "original charge-off amount (Metro 2): the amount the lender wrote off as a loss",
+    ),
     TypedTarget("credit_limit", ("amount",), "credit limit of the account"),
     TypedTarget("original_amount", ("amount",), "amount lent at the start of a loan"),
     TypedTarget("amount_due", ("amount",), "amount a bill asked for"),
@@ -235,6 +247,7 @@ TYPED_TARGETS: tuple[TypedTarget, ...] = (
         "date of first delinquency (Metro 2 DOFD): the day the delinquency that led to the "
         "account's late status or charge-off began; ageing-off counts from it",
     ),
+    TypedTarget("last_payment_date", _DATE, "day of the account's most recent payment"),
     TypedTarget("due_date", _DATE, "day a bill was due"),
     TypedTarget("paid_date", _DATE, "day a bill was paid"),
     TypedTarget("inquiry_date", _DATE, "day of an application for credit"),

@@ -3,7 +3,8 @@
 ``erase_alternative_data(engine, person_ids, ...)`` deletes, in one transaction, every ledger
 event of an alternative feed (``ledger.alternative: true``: utility, telecom and rent bills)
 held on the person under any of their IDs, every version of it, and the loaded rows behind them
-(``src_<feed>``, and the ``identical_rows`` / ``stale_rows`` lines that point at them). What stays
+(``src_<feed>``, and the ``identical_rows`` / ``stale_rows`` lines that point at them; their
+accuracy flags, and the examples of accuracy findings that showed their values). What stays
 is a tombstone in ``alternative_erasures``: whose, when, at whose request, which feeds and how
 many rows of each table, never a value; the service adds an audit entry.
 
@@ -91,6 +92,15 @@ def erase_alternative_data(
         for table in ("identical_rows", "stale_rows"):
             if engine.table_exists(table):
                 rows[table] = _delete(engine, table, f"record_id IN ({loaded})")
+        if engine.table_exists("accuracy_flags"):  # (and the values an example showed)
+            rows["accuracy_flags"] = _delete(engine, "accuracy_flags", f"record_id IN ({loaded})")
+            erased = [str(r) for (r,) in engine.query(loaded)]
+            engine.execute(
+                "UPDATE accuracy_findings SET examples = list_filter(examples, "
+                "lambda e: NOT list_contains(?, e.record_id)) "
+                "WHERE len(list_filter(examples, lambda e: list_contains(?, e.record_id))) > 0",
+                [erased, erased],
+            )
         if engine.table_exists("ledger_version_states"):
             rows["ledger_version_states"] = _delete(
                 engine, "ledger_version_states", "event_id IN (SELECT event_id FROM _erased)"

@@ -9,7 +9,7 @@ import pytest
 from openbureau.ingest import load_spec
 from openbureau.ingest.accuracy import AccuracyReport
 from openbureau.ingest.load import ingest_file
-from openbureau.synth import SynthConfig, generate
+from openbureau.synth import FEED_NAMES, SynthConfig, generate
 from openbureau.workspace import Workspace, init_workspace
 
 # Rules the generator's own quirks trip (docs/accuracy.md, "On the synthetic population").
@@ -42,7 +42,7 @@ def _frame(ws: Workspace, sql: str) -> pd.DataFrame:
 
 def test_the_synthetic_feeds_are_clean_but_for_known_quirks(checked) -> None:
     _, reports = checked
-    assert len(reports) == 9
+    assert len(reports) == len(FEED_NAMES)
     for feed, report in reports.items():
         assert report.rows > 0
         for f in report.findings:

@@ -88,6 +88,8 @@ class Field:
             data["codes"] = status_codes()
         if self.target == "account_role":
             data["codes"] = dict(ECOA)
+        if self.target == "payment_rating":  # (the month's standing, the status's scale)
+            data["codes"] = {k: v for k, (v, _) in RATING.items()}
         return data
 
 
@@ -107,7 +109,7 @@ BASE_FIELDS: tuple[Field, ...] = (
     Field("Scheduled Monthly Payment Amount", 106, 114, "scheduled_payment", "amount"),
     Field("Actual Payment Amount", 115, 123, "actual_payment", "amount"),
     Field("Account Status", 124, 125, "metro2_status"),
-    Field("Payment Rating", 126, 126, "payment_rating"),
+    Field("Payment Rating", 126, 126, "payment_rating", "code"),
     Field("Account Status and Payment Rating", 124, 126, "payment_status", "code", read="status"),
     Field("Payment History Profile", 127, 150, "payment_history_profile"),
     Field("Special Comment", 151, 152, "special_comment"),

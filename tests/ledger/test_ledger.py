@@ -325,6 +325,29 @@ def test_a_record_is_found_in_the_file_named_and_outside_it(copy_population) -> 
     assert versions == [(f"{record}~1", False, person), (new_id, True, person)]
 
 
+def test_a_record_whose_versions_are_in_two_files_is_found(copy_population) -> None:
+    """Each version of a report is linked on its own (a furnisher's re-send can carry another
+    consumer's identity), so its versions can sit in two files: the record is still found,
+    corrected and suppressed, whichever file the caller names."""
+    ws, _ = copy_population
+    with Workspace.open(ws).engine() as engine:
+        (person, record), (other, _) = engine.query(
+            "SELECT person_id, min(record_id) FROM ledger_inquiries WHERE person_id IS NOT NULL "
+            "GROUP BY person_id ORDER BY person_id LIMIT 2"
+        )
+        second = correct_record(engine, record, {"inquiry_type": "card"}, "x")
+        # (as a relink that put the second version's identity in another file would)
+        engine.execute(
+            "UPDATE ledger_inquiries SET person_id = ? WHERE event_id = ?", [other, second]
+        )
+        found = [suppress_record(engine, record, "disputed", person_id=p) for p in (person, other)]
+        third = correct_record(engine, record, {"inquiry_type": "mortgage"}, "y", person_id=person)
+        history = [(v["event_id"], v["is_current"]) for v in record_history(engine, record)]
+    assert len(found) == 2
+    assert third == f"{record}~3"
+    assert history == [(f"{record}~1", False), (second, False), (third, True)]
+
+
 def test_corrections_refuse_bad_input(copy_population) -> None:
     ws, _ = copy_population
     with Workspace.open(ws).engine() as engine:

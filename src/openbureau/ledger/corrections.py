@@ -39,12 +39,12 @@ class _Found(NamedTuple):
     table: EventTable
     record_id: str  # the report's record id
     event_id: str  # the version meant
-    person_id: str | None  # the file it is in (every version is in the same one)
+    person_id: str | None  # the file that version is in (others may be in other files)
 
     def scope(self) -> tuple[str, list[Any]]:
-        """A condition (and its parameter) that keeps a query on this record's rows to its
-        person's: the event tables are written in person order, so their zone maps skip
-        the rest of a table a bare ``record_id = ?`` would scan."""
+        """A condition (and its parameter) that keeps a query on the version meant (by its
+        ``event_id``) to its person's rows: the event tables are written in person order, so
+        their zone maps skip the rest of a table a bare ``event_id = ?`` would scan."""
         return ("person_id = ? AND ", [self.person_id]) if self.person_id else ("", [])
 
 
@@ -88,13 +88,16 @@ def _find_report(engine: Engine, record_id: str, scope: list[str]) -> _Found | N
         if not report:
             continue
         rid, pid = str(report[0][0]), report[0][1]
-        where = _person([pid] if pid else [])
-        row = engine.query(
-            f"SELECT event_id FROM {table.table} WHERE {where}record_id = ? AND is_current",
-            [*([pid] if pid else []), rid],
-        )
-        if row:
-            return _Found(table, rid, str(row[0][0]), pid)
+        # Each version is linked on its own, so the current one may be in another file than
+        # the version found: looked for in this one's file first, then everywhere.
+        for where in ([pid], []) if pid else ([],):
+            row = engine.query(
+                f"SELECT event_id, person_id FROM {table.table} "
+                f"WHERE {_person(where)}record_id = ? AND is_current",
+                [*where, rid],
+            )
+            if row:
+                return _Found(table, rid, str(row[0][0]), row[0][1])
     return None
 
 
@@ -179,8 +182,9 @@ def correct_record(
     with _transaction(engine, in_transaction):
         version = 1 + int(
             engine.scalar(
-                f"SELECT max(version) FROM {table.table} WHERE {mine}record_id = ?",
-                [*of, record_id],
+                # (every version, whichever file it is linked to: a scan of the table)
+                f"SELECT max(version) FROM {table.table} WHERE record_id = ?",
+                [record_id],
             )
         )
         new_id = f"{record_id}~{version}"

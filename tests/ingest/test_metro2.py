@@ -51,11 +51,16 @@ def test_a_variable_length_file_loads_its_base_segments_and_associated_consumers
     report = load(ws, path)
     assert (report.read, report.loaded, report.quarantined, report.control_records) == (4, 4, 0, 2)
     assert report.totals[0] == "Total Base Records 4"
+    # the charge-off amount and the rating are canonical targets: their accuracy rules apply
+    assert report.accuracy is not None
+    rules = {f.rule.id: f for f in report.accuracy.findings}
+    for rule in ("chargeoff-no-amount", "chargeoff-amount-on-open", "rating-contradicts-status"):
+        assert rules[rule].applicable, (rule, rules[rule].not_applicable)
     assert "Total J2 Segments 1" in report.totals and "Total K1 Segments 1" in report.totals
     got = query(
         ws,
         "SELECT account_id, payment_status, metro2_status, payment_rating, balance, "
-        "original_chargeoff, first_delinquency_date, closed_date, period, reported_date, "
+        "charge_off_amount, first_delinquency_date, closed_date, period, reported_date, "
         "original_creditor, account_role FROM src_acme_cards ORDER BY line_no",
     )
     june, june30 = dt.date(2024, 6, 1), dt.date(2024, 6, 30)

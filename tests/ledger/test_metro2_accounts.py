@@ -83,6 +83,23 @@ def test_a_renumbered_account_counts_once_and_a_sold_one_is_no_longer_open(
     ]
 
 
+def test_a_sale_counts_only_while_the_latest_month_says_so(
+    ws: Workspace, cli, tmp_path: Path
+) -> None:
+    """S1 sold in June (K2), then reported again in July without a sale: the latest month
+    governs, so S1 is open again in July (not closed for ever by June's K2)."""
+    months = _three_months(tmp_path, l1=False)
+    months[2] = _month(
+        tmp_path,
+        "july.txt",
+        base(account="A1", balance=470, dai="07312024"),
+        base(account="S1", balance=200, dai="07312024"),
+    )
+    _load(ws, cli, tmp_path, *months)
+    assert _features(ws, JUNE) == {"open_accounts": 1, "total_balance": 460, "tradelines": 2}
+    assert _features(ws, JULY) == {"open_accounts": 2, "total_balance": 670, "tradelines": 2}
+
+
 def test_without_l1_and_k2_the_same_months_count_three_accounts(
     ws: Workspace, cli, tmp_path: Path
 ) -> None:

@@ -116,7 +116,7 @@ BASE_FIELDS: tuple[Field, ...] = (
     Field("Compliance Condition Code", 153, 154, "compliance_condition", category="reference"),
     Field("Current Balance", 155, 163, "balance", "amount"),
     Field("Amount Past Due", 164, 172, "amount_past_due", "amount"),
-    Field("Original Charge-off Amount", 173, 181, "original_chargeoff", "amount"),
+    Field("Original Charge-off Amount", 173, 181, "charge_off_amount", "amount"),
     Field("Date of Account Information", 182, 189, "reported_date", "date", "reference",
           read="date", required=True),
     Field("Date of Account Information (month)", 182, 189, "period", "month", read="date",

@@ -127,7 +127,8 @@ def create_pit_views(
             arg_max(balance, event_date) AS balance,
             arg_max(status_rank, event_date) AS current_rank,
             arg_max(record_id, event_date) AS latest_record_id,
-            arg_max(sold_to, event_date) AS sold_to,
+            -- (the latest month's, empty or not: arg_max alone skips a month without one)
+            nullif(arg_max(coalesce(sold_to, ''), event_date), '') AS sold_to,
             max(event_date) AS last_period,
             max(status_rank) AS worst_rank,
             max(status_rank) FILTER (WHERE event_date > {d} - INTERVAL 12 MONTH) AS worst_rank_12m,

@@ -224,7 +224,7 @@ def _base_sql() -> str:
         (*_field("balance"), _number("balance", 9)),
         (*_field("amount_past_due"), _number("CASE WHEN status BETWEEN 1 AND 6 THEN "
                                              "balance * 0.05 * status END", 9)),
-        (*_field("original_chargeoff"), _number("CASE WHEN status = 6 THEN balance END", 9)),
+        (*_field("charge_off_amount"), _number("CASE WHEN status = 6 THEN balance END", 9)),
         (*_field("reported_date"),
          f"CASE WHEN defect = 1 THEN '{HARBOR_ACCOUNTS.bad_date}' ELSE {_date(dai)} END"),
         (*_field("first_delinquency_date"), _date("dofd")),

@@ -165,3 +165,38 @@ def test_a_delete_request_suppresses_the_accounts_reports_with_its_reason(
     assert res.exit_code == 0 and "furnisher's request" not in res.output
     with ws.engine(read_only=True) as engine:
         assert engine.scalar("SELECT count(*) FROM ledger_suppressions") == 3
+
+
+def test_a_consumer_whose_role_ended_gets_no_report_of_the_month(
+    ws: Workspace, cli, tmp_path: Path
+) -> None:
+    """ECOA T (association terminated) or Z (delete the consumer) on a joint holder: the
+    account's month lands in the base consumer's file only; May, while John was a joint
+    holder, stays in his."""
+
+    def john(ecoa: str) -> str:
+        return segment(
+            "J1", surname="DOE", first="JOHN", ssn="987654321", dob="05061979", ecoa=ecoa
+        )
+
+    months = [
+        _month(tmp_path, "may.txt", base(john("2"), account="A1", ecoa="2", dai="05312024")),
+        _month(tmp_path, "june.txt", base(john("T"), account="A1", ecoa="2", dai="06302024")),
+        _month(tmp_path, "july.txt", base(john("Z"), account="A1", ecoa="2", dai="07312024")),
+    ]
+    _load(ws, cli, tmp_path, *months)
+    with ws.engine(read_only=True) as engine:
+        holders = engine.query(
+            "SELECT event_date, count(DISTINCT person_id) FROM ledger_account_status_effective "
+            "GROUP BY 1 ORDER BY 1"
+        )
+        roles = engine.query(
+            "SELECT account_role, count(*) FROM associated_consumers GROUP BY 1 ORDER BY 1"
+        )
+    assert holders == [
+        (dt.date(2024, 5, 1), 2),
+        (dt.date(2024, 6, 1), 1),
+        (dt.date(2024, 7, 1), 1),
+    ]
+    # (loaded as sent: the roles are kept, only the ledger leaves those months out)
+    assert roles == [("delete_consumer", 1), ("joint", 1), ("terminated", 1)]

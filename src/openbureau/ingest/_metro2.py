@@ -189,6 +189,10 @@ ECOA: dict[str, str] = {
     "X": "deceased",
     "Z": "delete_consumer",
 }
+# Roles that end a consumer's association with the account (T: terminated, Z: delete the
+# consumer): the record's month is no report on that consumer's file (the ledger maps it onto
+# no event of theirs).
+ENDED_ROLES: tuple[str, ...] = (ECOA["T"], ECOA["Z"])
 
 # Account status codes (CRRG field 17A) -> the canonical account status. Codes whose status is
 # read with the payment rating (field 17B) say so: the rating then says how late the account

@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 
 from openbureau.engine import Engine
 from openbureau.errors import UserError
-from openbureau.ingest import store
+from openbureau.ingest import _metro2, store
+from openbureau.ingest._sql import lit
 from openbureau.ingest._yaml import load_yaml
 from openbureau.ingest.spec import LedgerMapping, SourceSpec, parse_spec
 from openbureau.ledger._chain import chain_earlier_rows, chain_events, drop_chained
@@ -180,11 +181,15 @@ def _rows_sql(spec: SourceSpec, compared: bool) -> str:
     if spec.format != "metro2":
         return spec.table
     prior = "s.supersedes || '.' || a.seq" if compared else "NULL::VARCHAR"
-    # (a delete request is no month's report: see ledger._deletes)
-    return f"""(SELECT * FROM {spec.table} s WHERE NOT {delete_requests_sql(spec)} UNION ALL
+    # (a delete request is no month's report: see ledger._deletes; a consumer whose role
+    # ended, ECOA T or Z, gets no event of the month: it is no report on their file)
+    ended = ", ".join(lit(r) for r in _metro2.ENDED_ROLES)
+    return f"""(SELECT * FROM {spec.table} s WHERE NOT {delete_requests_sql(spec)}
+          AND coalesce(s.account_role, '') NOT IN ({ended}) UNION ALL
         SELECT s.* REPLACE (a.record_id AS record_id, {prior} AS supersedes)
         FROM {store.ASSOCIATED_CONSUMERS} a JOIN {spec.table} s
-          ON s.record_id = a.base_record_id WHERE NOT {delete_requests_sql(spec)})"""
+          ON s.record_id = a.base_record_id WHERE NOT {delete_requests_sql(spec)}
+          AND coalesce(a.account_role, '') NOT IN ({ended}))"""
 
 
 def _pending_batches(engine: Engine) -> list[tuple[str, str, str]]:

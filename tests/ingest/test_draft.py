@@ -258,3 +258,47 @@ def test_an_existing_spec_is_not_overwritten(tmp_path: Path, cli) -> None:
     assert res.exit_code == 2 and "already exists (--force replaces it)" in res.stderr
     assert (tmp_path / "x.yaml").read_text() == "mine\n"
     assert cli("spec", "draft", path, "-o", tmp_path / "x.yaml", "--force").exit_code == 0
+
+
+def test_values_that_look_like_identifiers_are_never_written_into_the_spec(
+    tmp_path: Path, cli
+) -> None:
+    ssns, emails = ["123-45-6789", "987-65-4321"], ["jane@example.com", "john@example.com"]
+    rows = [
+        f"A{i};{ssns[i % 2]};{emails[i % 2]};X{i % 2}7731;{['GOLD', 'SILVER'][i % 2]};"
+        f"{['PENDING', 'NONE'][i % 2]};{ssns[i % 2]}"
+        for i in range(20)
+    ]
+    path = _csv(tmp_path, "p.csv", "ACCT;REF;CONTACT;STATUS;TIER;SSN;TIN", rows)
+    spec = _draft(cli, path, tmp_path / "p.yaml")
+    text = (tmp_path / "p.yaml").read_text()
+    for value in [*ssns, *emails, "X07731", "X17731", "PENDING", "NONE"]:
+        assert value not in text, value
+    fields = {f["column"]: f for f in spec["fields"]}
+    # a status column of identifiers gets no code table of them
+    assert "codes" not in fields["STATUS"] and fields["STATUS"]["target"] == "status"
+    assert text.count("values seen withheld: they look like identifiers") == 3  # REF, ...
+    assert "values seen withheld: named like national_id, an identity field" in text  # TIN
+    assert "values seen: GOLD (10), SILVER (10)" in text  # codes are still listed
+
+
+def test_a_metro2_or_fixed_width_file_is_refused_not_drafted_as_one_column(
+    tmp_path: Path, cli
+) -> None:
+    from tests.ingest.metro2_files import base, header, trailer, write
+
+    metro2 = write(tmp_path / "acme.txt", [header(), base(account="A1"), trailer(base=1)])
+    unbroken = write(tmp_path / "acme.dat", [header(), base(account="A1"), trailer(base=1)], "")
+    records = [f"D{i:010d}DOE       JANE      19800102{i * 7:09d}" for i in range(12)]
+    fixed = _csv(tmp_path, "lakeside.dat", "HLAKESIDE CREDIT UNION 20240705", records)
+    for path, fmt in ((metro2, "metro2"), (unbroken, "metro2"), (fixed, "fixed")):
+        res = cli("spec", "draft", path, "-o", tmp_path / "out.yaml")
+        assert res.exit_code == 2 and "Traceback" not in res.output
+        line = res.stderr.strip()
+        assert len(line.splitlines()) == 1 and f"write a spec with format: {fmt} by hand" in line
+        assert not (tmp_path / "out.yaml").exists()
+    # a CSV file whose rows happen to be of one length is still a CSV file
+    padded = _csv(tmp_path, "p.csv", "ACCOUNT_ID,BALANCE", [f"A{i:05d},{i:08d}" for i in range(12)])
+    assert [f["column"] for f in _draft(cli, padded, tmp_path / "p.yaml")["fields"]] == [
+        "ACCOUNT_ID", "BALANCE"
+    ]  # fmt: skip

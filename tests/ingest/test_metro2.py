@@ -89,8 +89,67 @@ def test_a_variable_length_file_loads_its_base_segments_and_associated_consumers
         ("B000001.5.1", "B000001.5", "J2", "RICHARD", "ROE", dt.date(1970, 1, 1), "co_signer",
          "9 ELM ST", "FRESNO", True),
     ]  # fmt: skip
-    # the clear SSNs are nowhere in the warehouse
-    assert not query(ws, "SELECT * FROM associated_consumers WHERE national_id_token = '987654321'")
+    assert not clear_ssns(ws, ["123456789", "987654321", "111223333"])
+
+
+def clear_ssns(ws: Workspace, ssns: list[str]) -> list[tuple[str, str, str]]:
+    """Where any of ``ssns`` is written in clear: (table, column, SSN), over every column of
+    every table and view of the warehouse."""
+    found = []
+    with ws.engine(read_only=True) as engine:
+        columns = engine.query(
+            "SELECT table_name, column_name FROM information_schema.columns "
+            "WHERE table_schema = 'main'"
+        )
+        for table, column in columns:
+            for ssn in ssns:
+                sql = f'SELECT count(*) FROM "{table}" WHERE CAST("{column}" AS VARCHAR) LIKE ?'
+                if engine.scalar(sql, [f"%{ssn}%"]):
+                    found.append((table, column, ssn))
+    return found
+
+
+def test_no_clear_ssn_of_a_quarantined_record_nor_of_its_associated_consumers(ws, tmp_path) -> None:
+    def j1(ssn: str, dob: str = "05061979") -> str:
+        return segment("J1", surname="DOE", first="JOHN", ssn=ssn, dob=dob, ecoa="2")
+
+    def j2(ssn: str) -> str:
+        return segment("J2", surname="ROE", first="RICH", ssn=ssn, dob="01011970", ecoa="5",
+                       address1="9 ELM ST", city="FRESNO", state="CA", zip="93701")  # fmt: skip
+
+    def with_tail(record: str, tail: str) -> str:  # (its descriptor word counting the tail)
+        return f"{len(record) + len(tail):04d}" + record[4:] + tail
+
+    cut = base(j2("555667777"), account="Q4", ssn="500000005")
+    records = [
+        *RECORDS,  # loaded, with their J1 and J2 (987654321, 111223333)
+        base(j1("222334444", dob="13451979"), account="Q1", ssn="200000002"),  # J1's birth date
+        with_tail(base(j1("333445555"), account="Q2", ssn="300000003"), "X9" + " " * 40),
+        "0400" + base(j2("444556666"), account="Q3", ssn="400000004")[4:],  # descriptor word
+        cut[: 426 + 80],  # cut inside its J2 segment, after the SSN
+        "0526" + "9" + base(j1("666778888"), account="Q5", ssn="600000006")[5:],  # record type
+        base(j2("777889999"), j1("888990000"), K1, account="Q6", status="42"),  # unknown status
+        base(j1("999001111"), account="Q7", first="JA\x01NE"),  # a control character
+        RECORDS[0],  # a duplicate row, with its J1
+    ]
+    path = write(tmp_path / "acme.txt", [header(), *records, trailer(base=len(records))])
+    report = load(ws, path)
+    assert (report.loaded, report.quarantined) == (4, 8)
+    reasons = dict(
+        query(ws, "SELECT line_no, reason || coalesce(':' || field, '') FROM quarantine")
+    )
+    assert reasons == {
+        6: "unparseable_date:associated_dob", 7: "unknown_segment", 8: "bad_descriptor_word",
+        9: "short_record:segments", 10: "unknown_record_type", 11: "unknown_code:payment_status",
+        12: "control_character", 13: "duplicate_row",
+    }  # fmt: skip
+    ssns = ["123456789", "987654321", "111223333", "222334444", "333445555", "444556666",
+            "555667777", "666778888", "777889999", "888990000", "999001111", "200000002",
+            "300000003", "400000004", "500000005", "600000006"]  # fmt: skip
+    assert clear_ssns(ws, ssns) == []
+    # masked by position: the rest of the record is as the furnisher sent it
+    raw = query(ws, "SELECT raw FROM quarantine WHERE line_no = 6")[0][0]
+    assert "DOE                      JOHN" in raw and "[national_id]13451979" in raw
 
 
 @pytest.mark.parametrize("sep", ["\r\n", "\n", ""], ids=["CRLF", "LF", "no line breaks"])

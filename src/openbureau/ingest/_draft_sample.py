@@ -16,12 +16,14 @@ import gzip
 import json
 import re
 import zlib
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from openbureau.engine import DuckDBEngine, EngineError
 from openbureau.errors import FileRejected
+from openbureau.ingest import _metro2
 from openbureau.ingest._read import _check_text
 from openbureau.ingest._sql import lit, q
 from openbureau.ingest._validate import _json_path
@@ -33,6 +35,13 @@ _UTF8_TEXT = re.compile(
     rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}"
 )
 _JSON_NAMES = (".jsonl", ".ndjson", ".json")
+# A Metro 2 file's first record: a 4-digit record descriptor word, then HEADER.
+_METRO2_HEADER = re.compile(f"[0-9]{{{_metro2.HEADER_ID[0] - 1}}}{_metro2.HEADER_ID[1]}")
+# Fixed-width records: most lines (header, trailer, a cut record aside) of one length, at
+# least this long, and no delimiter as often on most of them.
+_FIXED_SHARE = 0.8
+_FIXED_MIN_LENGTH = 20
+_DELIMITERS = (",", ";", "\t", "|")
 _NESTED = ("STRUCT", "MAP", "UNION")  # (and a LIST's type ends in [])
 
 Format = Literal["csv", "jsonl", "parquet"]
@@ -103,6 +112,8 @@ def read_sample(
         )
     first = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
     sample.format = "jsonl" if first.startswith("{") else "csv"
+    if sample.format == "csv":
+        _refuse_records(path, text)
     named = "jsonl" if path.name.lower().removesuffix(".gz").endswith(_JSON_NAMES) else "csv"
     if named != sample.format:
         sample.notes.append(
@@ -122,6 +133,36 @@ def read_sample(
         none = "a header but no data rows" if sample.format == "csv" else "no JSON object"
         raise FileRejected(str(path), f"file has {none}")
     return sample
+
+
+def _refuse_records(path: Path, text: str) -> None:
+    """Refuse a Metro 2 or fixed-width file: drafted as CSV, its records would load whole as
+    one text column, national IDs and all."""
+    lines = [ln.rstrip("\r") for ln in text.splitlines() if ln.strip()]
+    if _METRO2_HEADER.match(lines[0] if lines else ""):
+        raise FileRejected(
+            str(path),
+            "a Metro 2 file (HEADER at position 5, after a record descriptor word), which spec "
+            "draft does not draft: write a spec with format: metro2 by hand (see "
+            "docs/ingest.md, Metro 2)",
+        )
+    if len(lines) < 2:
+        return
+    share = round(len(lines) * _FIXED_SHARE)
+    length, same = Counter(len(ln) for ln in lines).most_common(1)[0]
+    if same < share or length < _FIXED_MIN_LENGTH:
+        return
+    for delim in _DELIMITERS:
+        counts = Counter(ln.count(delim) for ln in lines)
+        if any(n > 0 and seen >= share for n, seen in counts.items()):
+            return  # (a delimiter as often on most lines: CSV)
+    raise FileRejected(
+        str(path),
+        f"fixed-width records ({same:,} of {len(lines):,} sampled lines {length:,} characters "
+        "long, without a delimiter), which spec draft does not draft: write a spec with "
+        "format: fixed by hand, with its fields' positions (see docs/ingest.md, Fixed-width "
+        "files)",
+    )
 
 
 def _ends_with_newline(path: Path) -> bool:

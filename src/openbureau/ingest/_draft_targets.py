@@ -82,6 +82,7 @@ _PARTIES = ("borrower", "customer", "consumer", "tenant", "defendant", "taxpayer
             "debtor", "cust")  # fmt: skip
 # Targets that identify a record: their values are text, even when they look like numbers.
 _IDENTIFIERS = frozenset({"account_id", "contract_id", "lease_id"})
+_DIGITS = re.compile(r"[0-9]")
 CANONICAL = (
     frozenset(IDENTITY_FIELDS)
     | frozenset(t.target for t in vocabulary.TYPED_TARGETS)
@@ -140,17 +141,20 @@ def draft_fields(profiles: list[Profile]) -> list[DraftField]:
     for p in profiles:
         f = DraftField(p.column.name, "", p.type, formats=p.formats, notes=list(p.notes))
         f.decimal_comma, f.max_length = p.decimal_comma, p.max_length
-        guess = guess_target(p.column.name)
+        guess = named = guess_target(p.column.name)
         if guess is not None and guess in taken:
             f.notes.append(f"looks like {guess} too, already given to column {taken[guess]!r}")
             guess = None
-        if guess is not None and _fits(f, p, guess):
+        if guess is not None and _fits(f, p, guess, identifying=_identifying(p)):
             f.target, f.guessed = guess, True
             taken[guess] = p.column.name
         else:
             f.target = _free_name(snake_name(p.column.name), taken)
         taken.setdefault(f.target, p.column.name)
-        if not f.guessed and p.low_cardinality and f.type == "string":
+        withheld = _withheld(p, named)
+        if not f.guessed and p.low_cardinality and f.type == "string" and withheld:
+            f.notes.append(f"values seen withheld: {withheld}")
+        elif not f.guessed and p.low_cardinality and f.type == "string":
             shown = ", ".join(f"{v} ({n:,})" for v, n in p.values[:10])
             more = f" and {len(p.values) - 10} more" if len(p.values) > 10 else ""
             f.notes.append(f"values seen: {shown}{more}")
@@ -167,7 +171,22 @@ def _free_name(slug: str, taken: dict[str, str]) -> str:
     return name
 
 
-def _fits(f: DraftField, p: Profile, target: str) -> bool:
+def _identifying(p: Profile) -> bool:
+    """Whether a value seen may name a person: 5 digits or more (an SSN, an account or phone
+    number, a birth date), or an email address."""
+    return any(len(_DIGITS.findall(v)) >= 5 or "@" in v for v, _ in p.values)
+
+
+def _withheld(p: Profile, target: str | None) -> str | None:
+    """Why the values seen in a column must not be written into the spec, if they must not."""
+    if target in IDENTITY_FIELDS:
+        return f"named like {target}, an identity field"
+    if _identifying(p):
+        return "they look like identifiers (5 digits or more, or an email address)"
+    return None
+
+
+def _fits(f: DraftField, p: Profile, target: str, *, identifying: bool = False) -> bool:
     """Whether the values allow the guessed target; adjusts the field's type to it."""
     vocab = vocabulary.for_target(target)
     fixed = IDENTITY_FIELDS.get(target)
@@ -177,6 +196,9 @@ def _fits(f: DraftField, p: Profile, target: str) -> bool:
         f.type, f.formats, f.decimal_comma, f.notes = "string", None, False, as_text
         return True
     if vocab is not None:
+        if identifying:  # (a code table would write them into the spec)
+            f.notes.append(f"named like {target}, but its values look like identifiers")
+            return False
         if not p.values or f.type in ("date", "month", "amount"):
             f.notes.append(f"named like {target}, but its values are not a few codes")
             return False

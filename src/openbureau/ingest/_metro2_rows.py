@@ -12,6 +12,9 @@ consumer cannot be read is quarantined whole, its reasons naming the field
 
 Metro 2 fills a missing date, Social Security number or telephone number with zeros (an SSN
 with nines too): such a value is empty, never a date or a number.
+
+A quarantined record's text is stored with every SSN masked by position (``masked_raw_sql``):
+the base consumer's, and that of each J1 and J2 segment, whatever the reason.
 """
 
 from __future__ import annotations
@@ -20,10 +23,12 @@ from functools import cache
 
 from openbureau.engine import Engine
 from openbureau.ingest import _metro2, store
+from openbureau.ingest._metro2_records import SEGMENT
 from openbureau.ingest._records import TEXT
 from openbureau.ingest._sql import lit, q
 from openbureau.ingest._validate import (
     _UNREADABLE,
+    NATIONAL_ID_MASK,
     NOT_ROWS,
     RAW_AS_TEXT,
     compile_validation,
@@ -75,6 +80,41 @@ def _read(f: _metro2.Field, text: str) -> str:
     return raw
 
 
+def _mask_ssn(f: _metro2.Field, text: str) -> str:
+    """``text`` with the SSN field ``f`` masked, unless it is empty (or not there at all)."""
+    return (
+        f"CASE WHEN {_read(f, text)} = '' THEN {text} ELSE left({text}, {f.start - 1}) || "
+        f"{lit(NATIONAL_ID_MASK)} || substr({text}, {f.end + 1}) END"
+    )
+
+
+def _mask_joint(text: str) -> str:
+    """``text``, if a J1 or J2 segment (or the start of one), with its SSN masked."""
+    f = next(f for f in _metro2.ASSOCIATED_FIELDS if f.target == "national_id")
+    return f"CASE WHEN left({text}, 2) IN ('J1', 'J2') THEN {_mask_ssn(f, text)} ELSE {text} END"
+
+
+def masked_raw_sql() -> str:
+    """The SQL of a record's raw text (``raw_text``, ``text`` of the rows) with every SSN
+    masked by position: the base segment's, and each J1 and J2 segment's in the run of known
+    segments after it. Where the layout cannot tell (an undecodable record, a record of
+    unknown type, the characters after the known segments: an unknown or cut segment), every
+    run of 9 digits or more is masked too."""
+    ssn = next(f for f in _metro2.BASE_FIELDS if f.target == "national_id")
+    digits = f"'[0-9]{{9,}}', {lit(NATIONAL_ID_MASK)}, 'g'"
+    n = _metro2.BASE_LENGTH
+    start, value = _metro2.BASE_ID
+    known = f"regexp_extract(substr(text, {n + 1}), {lit('^(?:' + SEGMENT + ')*')})"
+    by_position = f"""list_transform([{known}], lambda k: {_mask_ssn(ssn, f"left(text, {n})")}
+        || array_to_string(list_transform(regexp_extract_all(k, {lit(SEGMENT)}),
+             lambda s: {_mask_joint("s")}), '')
+        || regexp_replace({_mask_joint(f"substr(text, {n + 1} + length(k))")}, {digits}))[1]"""
+    return f"""CASE WHEN text IS NULL THEN regexp_replace(raw_text, {digits})
+      WHEN substr(text, {start}, {len(value)}) <> {lit(value)}
+        THEN regexp_replace({by_position}, {digits})
+      ELSE {by_position} END"""
+
+
 @cache
 def associated_spec() -> SourceSpec:
     """The associated consumer's fields, as a spec (positions in the J2 segment's layout)."""
@@ -121,9 +161,9 @@ def _consumer_columns() -> list[str]:
     return [output_column(f) for f in associated_spec().fields]
 
 
-def metro2_rows(spec: SourceSpec) -> tuple[str, str]:
-    """The base segments of the records in ``TEXT`` as rows for validation, and the SQL list
-    of their associated consumers' reasons (see ``compile_validation``)."""
+def metro2_rows(spec: SourceSpec) -> tuple[str, str, str]:
+    """The base segments of the records in ``TEXT`` as rows for validation, the SQL list of
+    their associated consumers' reasons and their raw text masked (see ``compile_validation``)."""
     by_target = {f.target: f for f in _metro2.BASE_FIELDS}
     segment_fields = {f.target: (s, f) for s, f in _metro2.SEGMENT_FIELDS}
     cols = []
@@ -167,7 +207,7 @@ def metro2_rows(spec: SourceSpec) -> tuple[str, str]:
       {", ".join(cols)}, a._associated_reasons
     FROM {TEXT} LEFT JOIN ({associated}) a USING (line_no)
     WHERE kind NOT IN {NOT_ROWS}"""
-    return rows, "_associated_reasons"
+    return rows, "_associated_reasons", masked_raw_sql()
 
 
 def _table_sql() -> str:

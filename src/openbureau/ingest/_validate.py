@@ -205,12 +205,16 @@ def compile_validation(
     table: str = STAGED,
     keep: Sequence[str] = (),
     extra_reasons: str | None = None,
+    masked_raw: str | None = None,
 ) -> Compiled:
     """The CREATE TEMP TABLE statement that stages and judges every row of a batch.
 
     ``table``: the table it creates; ``keep``: columns of the source rows kept as they are;
     ``extra_reasons``: a list of reasons over the source rows, added to a row's own (unless
-    it has a structural problem), e.g. those of a Metro 2 record's associated consumers."""
+    it has a structural problem), e.g. those of a Metro 2 record's associated consumers;
+    ``masked_raw``: the raw text with national IDs masked by the layout's positions (Metro 2),
+    over the source rows, computed for quarantined rows only; the national ID's value and
+    anything shaped like one are masked in it too."""
     strings = [
         f"nullif(trim({q('v_' + f.target)}), '') AS {q('s_' + f.target)}" for f in spec.fields
     ]
@@ -262,11 +266,11 @@ def compile_validation(
         else "NULL::VARCHAR"
     )
 
-    mask = "raw_text"
+    mask = masked_raw or "raw_text"
     if any(f.target == "national_id" for f in spec.fields):
         nid = q("s_national_id")
         mask = (
-            f"regexp_replace(CASE WHEN {nid} IS NULL THEN raw_text ELSE replace(raw_text, "
+            f"regexp_replace(CASE WHEN {nid} IS NULL THEN {mask} ELSE replace({mask}, "
             f"{nid}, {lit(NATIONAL_ID_MASK)}) END, {lit(_NATIONAL_ID_PATTERN)}, "
             f"{lit(NATIONAL_ID_MASK)}, 'g')"
         )
@@ -292,7 +296,7 @@ def compile_validation(
     parsed AS (SELECT cleaned.*, {", ".join(parsed_cols)} FROM cleaned),
     checked AS (SELECT parsed.*, {", ".join(problem_cols)} FROM parsed),
     typed AS (
-      SELECT checked.*, {", ".join(typed_cols)}, {mask} AS _masked,
+      SELECT checked.*, {", ".join(typed_cols)},
         list_filter([{", ".join(nulled) if nulled else "NULL"}],
                     lambda x: x IS NOT NULL) AS _nulled
       FROM checked),
@@ -307,7 +311,7 @@ def compile_validation(
       SELECT *, list_concat(pre, list_filter([{dup_key}], lambda x: x IS NOT NULL)) AS _reasons
       FROM prejudged)
     SELECT line_no AS _line_no, {kept}{source_key} AS _source_record_id, {out_list},
-      CASE WHEN len(_reasons) > 0 THEN _masked END AS _raw_text, _reasons, _nulled,
+      CASE WHEN len(_reasons) > 0 THEN {mask} END AS _raw_text, _reasons, _nulled,
       split_part(_reasons[1], ':', 1) AS _reason,
       nullif(split_part(_reasons[1], ':', 2), '') AS _field,
       CASE nullif(split_part(_reasons[1], ':', 2), '') {columns_by_field} END AS _source_column,

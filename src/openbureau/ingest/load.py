@@ -126,6 +126,7 @@ def _stage(
     """Build the staged table; return the rows read, blank lines (and fixed-width header and
     trailer records) counted from the source."""
     extra: str | None = None  # (Metro 2: its associated consumers' reasons)
+    masked: str | None = None  # (Metro 2: the raw text, its SSNs masked by position)
     if spec.format == "parquet":
         source, read = _parquet_source(engine, spec, content)
         blank = 0
@@ -136,7 +137,7 @@ def _stage(
         counts = _metro2_records.check_file(engine, content)
         with hmac_key_bound(engine, key):
             _metro2_rows.stage_associated(engine)
-        source, extra = _metro2_rows.metro2_rows(spec)
+        source, extra, masked = _metro2_rows.metro2_rows(spec)
         read, blank = counts.read, counts.blank
     else:
         assert content.lines is not None
@@ -149,7 +150,7 @@ def _stage(
             "FROM _ingest_text"
         )[0]
         source = csv_rows(spec, content.header) if spec.format == "csv" else jsonl_rows(spec)
-    compiled = compile_validation(spec, source, extra_reasons=extra)
+    compiled = compile_validation(spec, source, extra_reasons=extra, masked_raw=masked)
     try:
         with hmac_key_bound(engine, key):
             engine.execute(compiled.sql)

@@ -200,3 +200,29 @@ def test_a_consumer_whose_role_ended_gets_no_report_of_the_month(
     ]
     # (loaded as sent: the roles are kept, only the ledger leaves those months out)
     assert roles == [("delete_consumer", 1), ("joint", 1), ("terminated", 1)]
+
+
+def test_a_delete_request_reaches_the_reports_under_the_accounts_earlier_number(
+    ws: Workspace, cli, tmp_path: Path
+) -> None:
+    """A1 renumbered to B2 in June (L1), B2 reported in July, then deleted (DA) in August
+    under B2: A1's May and June reports are the same account's and go too."""
+    months = _three_months(tmp_path, k2=False)
+    months.append(
+        _month(
+            tmp_path,
+            "august.txt",
+            base(account="B2", status="DA", balance=0, dai="08312024"),
+        )
+    )
+    _load(ws, cli, tmp_path, *months)
+    with ws.engine(read_only=True) as engine:
+        counted = engine.query(
+            "SELECT DISTINCT account_id FROM ledger_account_status_effective ORDER BY 1"
+        )
+        suppressed = engine.query(
+            "SELECT e.account_id, count(*) FROM ledger_suppressions s "
+            "JOIN ledger_account_status e USING (record_id) GROUP BY 1 ORDER BY 1"
+        )
+    assert counted == [("Acme Bank:S1",)]
+    assert suppressed == [("Acme Bank:A1", 2), ("Acme Bank:B2", 1)]

@@ -27,7 +27,7 @@ import datetime as dt
 from openbureau.config import AgeingSection
 from openbureau.engine import Engine
 from openbureau.ingest.vocabulary import CHARGED_OFF, REVOLVING, STATUS_RANK
-from openbureau.ledger._schema import EVENTS, known_sql
+from openbureau.ledger._schema import EVENTS, MAX_RENUMBERINGS, known_sql
 from openbureau.ledger.ageing import create_ageing_filters
 from openbureau.ledger.build import upgrade_schema
 
@@ -165,10 +165,6 @@ def create_pit_views(
     engine.execute(f"""CREATE OR REPLACE TEMP VIEW pit_public AS
         SELECT *, CASE WHEN resolved_date <= {d} THEN resolved_date END AS resolved_asof
         FROM {known["public_record"]}""")
-
-
-# (a cycle, A to B and B back to A, stops here; the number reached is then one of them)
-MAX_RENUMBERINGS = 20
 
 
 def renumbered_sql(status_rows: str) -> str:

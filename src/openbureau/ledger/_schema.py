@@ -64,6 +64,10 @@ COMMON: list[tuple[str, str]] = [
     ("unreadable", UNREADABLE),
 ]
 
+# How many account renumberings (Metro 2's L1) a chain is followed through: a cycle, A to B
+# and B back to A, stops here (the number reached is then one of them).
+MAX_RENUMBERINGS = 20
+
 
 @dataclass(frozen=True)
 class EventColumn:

@@ -149,10 +149,29 @@ def synth(
     defect_rate: Annotated[
         float, typer.Option(help="Share of deliberately malformed rows.")
     ] = 0.002,
+    generator: Annotated[
+        str,
+        typer.Option(
+            help="standard, or hard: an independent population built to be hard to link "
+            "(households, Jr/Sr, twins, namesakes, married names, romanised names...)."
+        ),
+    ] = "standard",
+    difficulty: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="NAME=RATE",
+            help="With --generator hard: a difficulty's rate instead of its default "
+            "(repeatable; see docs/synth.md), e.g. --difficulty twin=0.05.",
+        ),
+    ] = None,
 ) -> None:
     """Generate a synthetic population and the files its furnishers would send."""
-    from openbureau.synth import SynthConfig, generate
+    from openbureau.synth import GENERATORS, SynthConfig, generate, validate_config
 
+    if generator not in GENERATORS:
+        raise UserError(f"--generator {generator}: one of {', '.join(GENERATORS)}")
+    if difficulty and generator != "hard":
+        raise UserError("--difficulty sets a rate of the hard generator: add --generator hard")
     config = SynthConfig(
         persons=persons,
         seed=seed,
@@ -161,9 +180,17 @@ def synth(
         as_of=_parse_date(as_of, "--as-of"),
         defect_rate=defect_rate,
     )
+    validate_config(config, out)  # (bad settings are one line, before the progress bar)
+    if generator == "hard":
+        from openbureau.synth import hard
+
+        rates = hard.parse(difficulty or [])
     with progress_bar() as tick:
-        result = generate(out, config, progress=tick)
-    table = Table(title=f"{persons:,} persons, seed {seed} -> {out}")
+        if generator == "hard":
+            result = hard.generate(out, config, rates, progress=tick)
+        else:
+            result = generate(out, config, progress=tick)
+    table = Table(title=f"{persons:,} persons ({generator}), seed {seed} -> {out}")
     table.add_column("feed")
     table.add_column("file")
     table.add_column("rows", justify="right")

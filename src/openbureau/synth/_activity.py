@@ -7,10 +7,12 @@ apply) and ``src`` (the furnisher account the identity noise belongs to, numbere
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import numpy as np
 
 from openbureau.synth._config import Calendar
-from openbureau.synth._population import NEVER, Population
+from openbureau.synth._population import NEVER
 from openbureau.synth._risk import (
     BILL_LATE_A,
     BILL_LATE_B,
@@ -29,6 +31,16 @@ from openbureau.synth._risk import (
 )
 
 Rows = dict[str, np.ndarray]
+
+
+class Residents(Protocol):
+    """What the activity needs of a population: its size and when each person moves (``moves``:
+    (n, 2) months of the 1st and 2nd move, ``NEVER`` if none; address slots 0..2)."""
+
+    n: int
+    moves: np.ndarray
+
+
 # Canonical codes used between phases; each furnisher maps them to its own.
 CURRENT, DPD30, DPD60, DPD90, DPD120, DPD150, CHARGEOFF, CLOSED = range(8)
 CARD, AUTO, PERSONAL, MORTGAGE = range(4)
@@ -62,7 +74,7 @@ def _renumber(src: np.ndarray) -> np.ndarray:
 
 
 def tradelines(
-    rng: np.random.Generator, pop: Population, risk: Risk, has_trade: np.ndarray, cal: Calendar
+    rng: np.random.Generator, pop: Residents, risk: Risk, has_trade: np.ndarray, cal: Calendar
 ) -> Rows:
     """Monthly tradeline rows of both lenders, ordered by lender, account number and month."""
     n_acc = np.where(has_trade, 1 + np.minimum(rng.poisson(1.1, pop.n), 5), 0)
@@ -180,7 +192,7 @@ def _first_delinquency(
 
 
 def inquiries(
-    rng: np.random.Generator, pop: Population, risk: Risk, has_trade: np.ndarray, cal: Calendar
+    rng: np.random.Generator, pop: Residents, risk: Risk, has_trade: np.ndarray, cal: Calendar
 ) -> Rows:
     """Credit inquiries of both lenders, ordered by lender, date and inquiry id."""
     lam = INQ_RATE * np.exp(INQ_B * risk.z) * np.where(has_trade, 1.0, 0.6)
@@ -204,7 +216,7 @@ def inquiries(
     return rows
 
 
-def _slots(pop: Population, members: np.ndarray, cal: Calendar) -> tuple[np.ndarray, ...]:
+def _slots(pop: Residents, members: np.ndarray, cal: Calendar) -> tuple[np.ndarray, ...]:
     """Per member and address slot: (person, slot, first month, last month) of slots lived in."""
     mv = pop.moves[members]
     starts = np.c_[np.zeros(len(members), np.int64), mv]
@@ -237,7 +249,7 @@ def _bill_payment(
 
 
 def utility_bills(
-    rng: np.random.Generator, pop: Population, risk: Risk, members: np.ndarray, cal: Calendar
+    rng: np.random.Generator, pop: Residents, risk: Risk, members: np.ndarray, cal: Calendar
 ) -> Rows:
     person, slot, first, last = _slots(pop, members, cal)
     k = len(person)
@@ -271,7 +283,7 @@ def utility_bills(
 
 
 def telecom_bills(
-    rng: np.random.Generator, pop: Population, risk: Risk, members: np.ndarray, cal: Calendar
+    rng: np.random.Generator, pop: Residents, risk: Risk, members: np.ndarray, cal: Calendar
 ) -> Rows:
     k = len(members)
     start_m = np.where(
@@ -305,7 +317,7 @@ def telecom_bills(
 
 
 def rent_payments(
-    rng: np.random.Generator, pop: Population, risk: Risk, members: np.ndarray, cal: Calendar
+    rng: np.random.Generator, pop: Residents, risk: Risk, members: np.ndarray, cal: Calendar
 ) -> Rows:
     person, slot, first, last = _slots(pop, members, cal)
     k = len(person)
@@ -330,7 +342,7 @@ def rent_payments(
     }
 
 
-def court_cases(rng: np.random.Generator, pop: Population, risk: Risk, cal: Calendar) -> Rows:
+def court_cases(rng: np.random.Generator, pop: Residents, risk: Risk, cal: Calendar) -> Rows:
     n = pop.n
     base = rng.random(n) < sigmoid(COURT_A + COURT_B * risk.z)
     d = risk.default_month
@@ -375,7 +387,7 @@ def court_cases(rng: np.random.Generator, pop: Population, risk: Risk, cal: Cale
     return rows
 
 
-def tax_liens(rng: np.random.Generator, pop: Population, risk: Risk, cal: Calendar) -> Rows:
+def tax_liens(rng: np.random.Generator, pop: Residents, risk: Risk, cal: Calendar) -> Rows:
     who = np.flatnonzero(rng.random(pop.n) < sigmoid(TAX_A + TAX_B * risk.z))
     k = len(who)
     filed_m = rng.integers(-24, cal.months, k)

@@ -17,7 +17,7 @@ from openbureau.synth._alternative import (
     STATE_TAX,
 )
 from openbureau.synth._config import Calendar, Progress, SynthConfig, SynthResult, validate
-from openbureau.synth._layout import Feed, to_arrow, write_feed
+from openbureau.synth._layout import Feed, number_lines, to_arrow, write_feed
 from openbureau.synth._lenders import (
     CRESTLINE_INQUIRIES,
     CRESTLINE_TRADELINES,
@@ -74,25 +74,14 @@ def _prepare(
     rows["married"] = pop.is_married(person, month)
     rows["month_date"] = cal.month_start[np.clip(month, 0, cal.months)]
     rows["person_id"] = person + 1
-    defect = np.zeros(n, dtype=np.int8)
-    if feed.format != "parquet" and defect_rate > 0 and n:
-        kinds = rng.choice(feed.allowed_defects(), n)
-        defect = np.where(rng.random(n) < defect_rate, kinds, 0).astype(np.int8)
-        copies = np.where(defect == 5, 2, 1)
-        rows = {k: np.repeat(v, copies) for k, v in rows.items()}
-        first_copy = (np.cumsum(copies) - 2)[defect == 5]
-        defect = np.repeat(defect, copies)
-        defect[first_copy] = 0
-    rows["defect"] = defect
-    rows["ord"] = np.arange(len(defect))
-    first_line = 2 if feed.format == "csv" else 1
-    rows["line_no"] = rows["ord"] + first_line
-    return rows
+    return number_lines(rng, feed, rows, defect_rate)
 
 
-def _events(
-    rngs: list[np.random.Generator], pop: Population, cal: Calendar, risk: act.Risk
+def draw_events(
+    rngs: list[np.random.Generator], pop: act.Residents, cal: Calendar, risk: act.Risk
 ) -> tuple[dict[str, act.Rows], dict[str, np.ndarray]]:
+    """Who has which accounts, bills and public records (8 generators): the row table of each
+    feed, and the truth's participation flags per person."""
     n = pop.n
     part = rngs[0].random((n, 4))
     has_trade = part[:, 0] < TRADELINE_SHARE
@@ -155,7 +144,7 @@ def _write_metro2(
     rows = _prepare(rng, feed, rows, pop, cal, defect_rate)
     rows["line_no"] = rows["ord"] + 2  # (after the header record)
     path = out / feed.path
-    truth = metro2.write_metro2(con, rng, rows, pop, path)
+    truth = metro2.write_metro2(con, rows, metro2.joint_rows(rng, rows, pop), path)
     result.files[feed.name] = path
     result.rows[feed.name] = len(rows["ord"])
     records.append({"feed": feed.name, "file": feed.path, **truth})
@@ -205,7 +194,7 @@ def generate(
     pop = draw_population(rngs[0], tables, cal, config.persons)
     risk = draw_risk(rngs[1], config.persons, cal)
     report("Drew persons and latent risk")
-    events, flags = _events(rngs[2:10], pop, cal, risk)
+    events, flags = draw_events(rngs[2:10], pop, cal, risk)
     flags["consents_alternative_data"] = rngs[23].random(config.persons) < CONSENT_SHARE
     protected = draw_protected(rngs[24], pop, tables, cal, risk.z)
     report("Drew accounts, bills and public records")

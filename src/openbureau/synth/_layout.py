@@ -77,6 +77,28 @@ class Feed:
         return DEFECT_KINDS[kind]
 
 
+def number_lines(
+    rng: np.random.Generator, feed: Feed, rows: dict[str, np.ndarray], defect_rate: float
+) -> dict[str, np.ndarray]:
+    """Draw the text feed's defects (``defect``: 0 none, else a ``DEFECT_KINDS`` key; a
+    duplicate's copy follows its row), and number the rows: ``ord`` and the file's ``line_no``."""
+    n = len(rows["person_id"])
+    defect = np.zeros(n, dtype=np.int8)
+    if feed.format != "parquet" and defect_rate > 0 and n:
+        kinds = rng.choice(feed.allowed_defects(), n)
+        defect = np.where(rng.random(n) < defect_rate, kinds, 0).astype(np.int8)
+        copies = np.where(defect == 5, 2, 1)
+        rows = {k: np.repeat(v, copies) for k, v in rows.items()}
+        first_copy = (np.cumsum(copies) - 2)[defect == 5]
+        defect = np.repeat(defect, copies)
+        defect[first_copy] = 0
+    rows["defect"] = defect
+    rows["ord"] = np.arange(len(defect))
+    first_line = 2 if feed.format == "csv" else 1
+    rows["line_no"] = rows["ord"] + first_line
+    return rows
+
+
 def _lit(s: str) -> str:
     return "'" + s.replace("'", "''") + "'"
 
@@ -176,10 +198,19 @@ def to_arrow(rows: dict[str, np.ndarray]) -> pa.Table:
     return pa.table(cols)
 
 
-def write_feed(con: duckdb.DuckDBPyConnection, feed: Feed, rows_table: str, path: Path) -> None:
-    """Write the rows of ``rows_table`` (ordered by ``ord``) as the feed's file."""
+def write_feed(
+    con: duckdb.DuckDBPyConnection,
+    feed: Feed,
+    rows_table: str,
+    path: Path,
+    identity_view: str = IDENTITY_VIEW,
+) -> None:
+    """Write the rows of ``rows_table`` (ordered by ``ord``) as the feed's file.
+
+    ``identity_view`` is the SQL (``{rows}`` standing for the row table) that gives each row
+    the furnisher's copy of the person's identity: a generator's own noise model."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    view = IDENTITY_VIEW.format(rows=rows_table)
+    view = identity_view.format(rows=rows_table)
     if feed.format == "parquet":
         cols = ", ".join(f'{c.sql} AS "{c.name}"' for c in feed.columns)
         table = con.sql(f"SELECT {cols} FROM ({view}) ORDER BY ord").to_arrow_table()

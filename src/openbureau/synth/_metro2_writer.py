@@ -20,7 +20,7 @@ consumer (``seq`` 1), so that linkage is scored on the joint holders too.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import duckdb
 import numpy as np
@@ -84,8 +84,16 @@ parse:
 """
 
 
+class Holders(act.Residents, Protocol):
+    """What Harbor's accounts need of a population: its size, moves, twins and Jr/Sr pairs
+    (``twin_of``, ``jr_sr_of``: the other's person_id, 0 for none)."""
+
+    twin_of: np.ndarray
+    jr_sr_of: np.ndarray
+
+
 def draw_rows(
-    rng: np.random.Generator, pop: Population, risk: Risk, has_trade: np.ndarray, cal: Calendar
+    rng: np.random.Generator, pop: Holders, risk: Risk, has_trade: np.ndarray, cal: Calendar
 ) -> act.Rows:
     """Harbor's account months, with each account's joint holder (``joint``: person, -1 for
     none; ``joint_seg``: 1 J1, 2 J2), the sale (``sold_to``) and the renumbering (``new_account``,
@@ -261,21 +269,14 @@ def _control(kind: str, totals: dict[int, int]) -> str:
     return "".join(chars)
 
 
-def write_metro2(
-    con: duckdb.DuckDBPyConnection,
-    rng: np.random.Generator,
-    rows: act.Rows,
-    pop: Population,
-    path: Path,
-) -> dict[str, np.ndarray]:
-    """Write Harbor's prepared rows (see ``_generate._prepare``) as its Metro 2 file; return
-    the truth: line, person and ``seq`` (0 the account holder, 1 the joint holder) per
-    consumer of each record."""
+def joint_rows(rng: np.random.Generator, rows: act.Rows, pop: Population) -> act.Rows:
+    """The joint holders of Harbor's prepared rows (those with one), with the standard
+    generator's identity noise: ``ord`` says which row each belongs to."""
     n = len(rows["ord"])
     holder = rows["joint"]
     noise = draw_source_noise(rng, int(rows["src"].max()) + 1 if n else 0, HARBOR_ACCOUNTS.noise)
-    joint_rows = {k: v[rows["src"]] for k, v in noise.items()}
-    joint_rows.update(
+    joint = {k: v[rows["src"]] for k, v in noise.items()}
+    joint.update(
         {
             "ord": rows["ord"],
             "person_id": np.maximum(holder, 0) + 1,
@@ -285,15 +286,31 @@ def write_metro2(
             "defect": np.zeros(n, np.int8),
         }
     )
+    return {k: v[holder >= 0] for k, v in joint.items()}
+
+
+def write_metro2(
+    con: duckdb.DuckDBPyConnection,
+    rows: act.Rows,
+    joint: act.Rows,
+    path: Path,
+    identity_view: str = IDENTITY_VIEW,
+) -> dict[str, np.ndarray]:
+    """Write Harbor's prepared rows (see ``_generate._prepare``) and their joint holders'
+    (``joint_rows``) as its Metro 2 file, the identities as ``identity_view`` gives them (see
+    ``_layout.write_feed``); return the truth: line, person and ``seq`` (0 the account holder,
+    1 the joint holder) per consumer of each record."""
+    n = len(rows["ord"])
+    holder = rows["joint"]
     con.register("m2_rows", to_arrow(rows))
-    con.register("m2_joint", to_arrow({k: v[holder >= 0] for k, v in joint_rows.items()}))
+    con.register("m2_joint", to_arrow(joint))
     record = f"({_base_sql()}) || ({_segments_sql()})"
     lines = con.sql(f"""
         SELECT lpad((length(rec) + 4)::VARCHAR, 4, '0') || rec || '\r\n' AS line,
                status, joint_seg, sold, new_account > 0 AS renumbered
         FROM (SELECT *, substr({record}, 5) AS rec FROM (
-              SELECT b.*, j FROM ({IDENTITY_VIEW.format(rows="m2_rows")}) b
-              LEFT JOIN ({IDENTITY_VIEW.format(rows="m2_joint")}) j USING (ord)))
+              SELECT b.*, j FROM ({identity_view.format(rows="m2_rows")}) b
+              LEFT JOIN ({identity_view.format(rows="m2_joint")}) j USING (ord)))
         ORDER BY ord""").to_arrow_table()
     con.unregister("m2_rows")
     con.unregister("m2_joint")

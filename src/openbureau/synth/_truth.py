@@ -130,19 +130,25 @@ def write_manifest(
     files: dict[str, str],
     figures: dict[str, float],
     path: Path,
+    generator: str = "openbureau.synth",
+    version: str = GENERATOR_VERSION,
+    extra: dict[str, Any] | None = None,
 ) -> None:
+    """manifest.json: the generator and its settings, rows and files per feed, figures
+    (``extra``: a generator's own entries, added at the end)."""
     cfg = {
         k: (v.isoformat() if hasattr(v, "isoformat") else v)
         for k, v in dataclasses.asdict(config).items()
     }
     manifest = {
-        "generator": "openbureau.synth",
-        "generator_version": GENERATOR_VERSION,
+        "generator": generator,
+        "generator_version": version,
         "config": cfg,
         "rows": rows,
         "files": files,
         "oracle_auc": round(figures["oracle_auc"], 6),
         "figures": figures,
         "model": MODEL_PARAMETERS,
+        **(extra or {}),
     }
     path.write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n", encoding="utf-8")

@@ -263,10 +263,15 @@ def population(tmp_path_factory: pytest.TempPathFactory) -> SynthResult:
 
 
 def _src_union(engine: Engine) -> str:
+    """Every loaded consumer: each feed's rows (``seq`` 0) and a Metro 2 feed's associated
+    consumers (joint holders: ``seq`` 1, 2..., the line of their account's record)."""
     feeds = [r[0] for r in engine.query("SELECT DISTINCT feed FROM ingest_batches")]
-    return " UNION ALL ".join(
-        f"SELECT record_id, batch_id, line_no, '{f}' AS feed FROM src_{f}" for f in feeds
-    )
+    parts = [
+        f"SELECT record_id, batch_id, line_no, '{f}' AS feed, 0 AS seq FROM src_{f}" for f in feeds
+    ]
+    if engine.table_exists("associated_consumers"):
+        parts.append("SELECT record_id, batch_id, line_no, feed, seq FROM associated_consumers")
+    return " UNION ALL ".join(parts)
 
 
 @pytest.mark.slow
@@ -342,6 +347,7 @@ def test_population(population: SynthResult, ws: Workspace, tmp_path: Path) -> N
                 SELECT m.identity_id, count(DISTINCT t.person_id) AS persons
                 FROM ({union}) s JOIN identity_record_map m USING (record_id)
                 JOIN '{truth}' t ON t.feed = s.feed AND t.line_no = s.line_no
+                    AND t.seq = s.seq
                 GROUP BY 1)""")[0]
         assert records == engine.scalar("SELECT count(*) FROM identity_records")
         assert pure / records >= 0.99

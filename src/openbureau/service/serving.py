@@ -3,21 +3,23 @@
 DuckDB lets one process write a database file, so a service holding the warehouse open would
 block ``openbureau score``. Instead, publishing a snapshot writes a read-only serving copy
 (``serving/<snapshot>.duckdb``: scores of every snapshot, the snapshot's features and file items,
-the identity tables the lender lookup needs, what a person's own file shows of how it was
-linked, and the links that joined it, for their export) and then points ``serving/CURRENT`` at
-it with an atomic rename. The service notices the new pointer on its next request and switches
-without a restart; a half-written copy is never pointed at. Every version of every record, the
-rest of a person's export, is in a records file beside the copies (``_records_file``), written
-only when the ledger changed; the copy names it, and the service opens the two together. Each
-publication is recorded (``publications``: when, and the newest link run the copy shows), in the
-copy and in the warehouse, for the periods of a person's access log, and signs a head of the
-service's audit log.
+the identity tables the lender lookup needs and its index (``identity/_lookup_index.py``: the
+records it compares, in person order, and their blocking keys), what a person's own file shows
+of how it was linked, and the links that joined it, for their export) and then points
+``serving/CURRENT`` at it with an atomic rename. The service notices the new pointer on its next
+request and switches without a restart; a half-written copy is never pointed at. Every version
+of every record, the rest of a person's export, is in a records file beside the copies
+(``_records_file``), written only when the ledger changed; the copy names it, and the service
+opens the two together. Each publication is recorded (``publications``: when, and the newest
+link run the copy shows), in the copy and in the warehouse, for the periods of a person's access
+log, and signs a head of the service's audit log.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import gc
+import json
 import os
 import threading
 import time
@@ -60,6 +62,8 @@ KEEP = 2  # serving copies kept: the current one and the one before (requests ma
 # Tables the lender lookup and a person's file (identity.person.person_file) read, copied as
 # they are.
 IDENTITY_TABLES = ("identity_records", "person_index", "person_ids", "person_id_history")
+# The saved linkage model, in a workspace (its term-frequency columns are the lookup index's).
+LINKAGE_MODEL = Path("models") / "linkage-model.json"
 # Each record no longer reported on the snapshot's date (ledger.ageing), for a person's export.
 AGED_OFF_TABLE = "aged_off_records"
 
@@ -213,6 +217,13 @@ def publish_snapshot(
         for name, sql in tables.items():
             engine.execute(f"CREATE TABLE pub.{name} AS {sql}")
         engine.execute("CREATE INDEX scores_person ON pub.scores (person_id)")
+        # ... and the lender lookup's index (identity/_lookup_index.py), so a service loads it
+        lookups = {"identity_records", "person_index"} <= set(tables)
+        if lookups and (tf := _lookup_tf_columns(workspace)) is not None:
+            from openbureau.identity._lookup_index import build_sql
+
+            for sql in build_sql("pub", tf):
+                engine.execute(sql)
         # when each published copy began to be served, and the link runs it shows: a person's
         # access log maps the ID history's times to the reads they changed (written last, once
         # the rest is on disk, a moment before the copy is put in place)
@@ -243,6 +254,18 @@ def publish_snapshot(
     _remove_unused_records(engine, folder, copies[-KEEP:], records)
     _sign_audit_log(workspace, snapshot_id)
     return final
+
+
+def _lookup_tf_columns(workspace: Path) -> list[str] | None:
+    """The columns the workspace's linkage model adjusts for term frequency (what the lookup
+    index holds frequencies of); None without a model (no lookup then)."""
+    from openbureau.identity._splink import tf_columns
+
+    try:
+        model = json.loads((workspace / LINKAGE_MODEL).read_text(encoding="utf-8"))
+        return tf_columns(model)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None  # (a lookup reports what is wrong with the file)
 
 
 def republish(engine: Engine, workspace: Path, snapshot_id: str) -> Path:

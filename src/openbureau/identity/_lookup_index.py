@@ -130,7 +130,7 @@ class LookupIndex:
             records = cursor.sql(f"SELECT * FROM {RECORDS} ORDER BY rid").to_arrow_table()
             if not want <= set(records.column_names):
                 raise LookupError
-            keys = cursor.sql(f"SELECT key, rid FROM {KEYS} ORDER BY key").to_arrow_table()
+            keys = cursor.sql(f"SELECT key, rid FROM {KEYS} ORDER BY key, rid").to_arrow_table()
         except (duckdb.CatalogException, LookupError):
             records = cursor.sql(records_sql(tf_columns)).to_arrow_table()
             cursor.register("_lookup_records_in_memory", records)

@@ -195,7 +195,7 @@ def test_scores_and_persons_are_splink_s(population, model, splink_scoring) -> N
         checked["persons"] += len(got)
         checked["certain"] += any(p == 1.0 for p, _ in got.values())
     assert checked["found"] >= 50 and checked["certain"] >= 4, checked
-    assert checked["persons"] >= len(queries) + 20, checked  # (some list several persons)
+    assert checked["persons"] >= len(queries) + 10, checked  # (some list several persons)
 
 
 def test_a_record_typed_back_is_found_in_the_file_link_put_it_in(population, model) -> None:
@@ -337,11 +337,13 @@ def test_the_published_index_is_the_one_a_lookup_computes(population, model, tmp
     assert np.array_equal(published._keys, computed._keys)
     assert np.array_equal(published._key_rows, computed._key_rows)
     assert len(published._keys) > 10 * len(published.records) > 100_000
-    # (and the query's keys, computed from a record's own values as a lookup computes them,
-    # find that record)
+    # (and the query's keys, computed from a record's own values as a lookup computes them, in
+    # Python, are those of the index's SQL, and find that record)
     with lookup._pool(model).search() as search:
-        for row in random.Random(3).sample(range(len(computed.records)), 50):
+        for row in random.Random(3).sample(range(len(computed.records)), 300):
             values = computed.take(np.asarray([row]), COLUMNS)
             record = {c: v[0] for c, v in values.items()}
             record["dob"] = date.fromisoformat(record["dob"]) if record["dob"] else None
-            assert row in computed.hits(search.keys(record))
+            keys = search.keys(record)
+            assert len(keys) >= 3 and sorted(keys) == sorted(search.sql_keys(record))
+            assert row in computed.hits(keys)

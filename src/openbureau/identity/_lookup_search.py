@@ -76,6 +76,7 @@ class Search:
         rules = _splink.blocking_rules(model.settings)
         known = {rule.sql: rule for rule in _lookup_index.indexed_rules()}
         self.keyed = [known[r] for r in rules if r in known]
+        self._key_functions = [_lookup_index.query_key(rule) for rule in self.keyed]
         # (a rule the index lacks is found by a scan; a model without rules pairs everyone)
         self.scanned = [r for r in rules if r not in known] if rules else ["TRUE"]
         self.tf_columns = scoring.tf_columns
@@ -123,7 +124,15 @@ class Search:
         return [_literal(record[c], TYPES[c]) for c in COLUMNS]
 
     def keys(self, record: dict[str, Any]) -> list[int]:
-        """The query's blocking keys under the model's indexed rules."""
+        """The query's blocking keys under the model's indexed rules: computed in Python when
+        every rule's expressions allow (``_lookup_index.query_key``), else by SQL."""
+        if all(f is not None for f in self._key_functions):
+            keys = [f(record) for f in self._key_functions if f is not None]
+            return [k for k in keys if k is not None]
+        return self.sql_keys(record)
+
+    def sql_keys(self, record: dict[str, Any]) -> list[int]:
+        """The same keys, by the SQL the index's keys were computed with."""
         row = self._cur.execute(f"EXECUTE keys({', '.join(self._query_args(record))})").fetchall()
         return [k for k in row[0][0] if k is not None]
 

@@ -340,8 +340,8 @@ class _Pool:
             self._idle.append(search)
 
 
-# Per model file as it stands (path, size, mtime); a changed file's pool goes.
-_POOLS: dict[str, tuple[tuple[int, int], _Pool]] = {}
+# Per model file as it stands (path, size, mtime, inode); a changed file's pool goes.
+_POOLS: dict[str, tuple[tuple[int, int, int], _Pool]] = {}
 _POOLS_LOCK = threading.Lock()
 
 
@@ -353,7 +353,7 @@ def _pool(model_path: Path) -> _Pool:
         raise UserError(
             f"{model_path}: no linkage model yet; run `openbureau link` first"
         ) from None
-    path, stamp = str(model_path.resolve()), (st.st_size, st.st_mtime_ns)
+    path, stamp = str(model_path), (st.st_size, st.st_mtime_ns, st.st_ino)
     with _POOLS_LOCK:
         found = _POOLS.get(path)
     if found is None or found[0] != stamp:

@@ -399,8 +399,29 @@ class Published:
     # person_id -> a row rescored since (a dispute's resolution), laid over ``scores``
     overlay: dict[str, dict[str, Any]] = field(default_factory=dict)
 
+    # table -> its columns, as read once (a copy does not change while open)
+    _columns: dict[str, frozenset[str]] = field(default_factory=dict, init=False, repr=False)
+
     def cursor(self) -> duckdb.DuckDBPyConnection:
         return self.connection.cursor()
+
+    def columns_of(self, table: str) -> frozenset[str]:
+        """The columns of one of the copy's tables (read once: a query costs a millisecond or
+        two, and a lender's lookup asks on every call)."""
+        found = self._columns.get(table)
+        if found is None:
+            cur = self.cursor()
+            try:
+                found = frozenset(
+                    c
+                    for (c,) in cur.execute(
+                        "SELECT column_name FROM duckdb_columns() WHERE table_name = ?", [table]
+                    ).fetchall()
+                )
+            finally:
+                cur.close()
+            self._columns[table] = found
+        return found
 
     def score_row(self, person_id: str) -> dict[str, Any] | None:
         """The person's row of this snapshot (following a retired id), from memory."""

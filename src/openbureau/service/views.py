@@ -181,17 +181,8 @@ _AGEING_COLUMNS = {
 }
 
 
-def _file_item_columns(pub: Published) -> set[str]:
-    cur = pub.cursor()
-    try:
-        return {
-            c
-            for (c,) in cur.execute(
-                "SELECT column_name FROM duckdb_columns() WHERE table_name = 'file_items'"
-            ).fetchall()
-        }
-    finally:
-        cur.close()
+def _file_item_columns(pub: Published) -> frozenset[str]:
+    return pub.columns_of("file_items")
 
 
 def _ageing_columns(pub: Published) -> str:

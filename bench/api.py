@@ -23,8 +23,9 @@ server: a small keep-alive HTTP/1.1 client by default (``--client httpx`` uses o
 3. ``GET /me`` (the person page, logged in through ``POST /login``) open loop at
    ``--page-rate`` per second, then closed loop.
 4. ``POST /api/v1/lookups`` by identity (name, birth date, address line and postcode of a
-   person in the snapshot, through the linker), closed loop, ``--lookups`` requests or
-   ``--lookup-seconds``.
+   person in the snapshot, through the linker), open loop at ``--lookup-rate`` (50 a second;
+   the first lookup is answered before the clock starts: a server loads its lookup index as the
+   snapshot opens), then closed loop, ``--lookups`` requests or ``--lookup-seconds``.
 
 ``--mixed`` runs another measurement instead: identity lookups open loop at ``--lookup-rate``
 (50 a second) and score reads open loop at the first ``--rate`` (200 a second), both at once
@@ -514,6 +515,7 @@ class Settings:
     lookups: int
     lookup_seconds: float
     lookup_clients: int
+    lookup_rate: float
     client: str
 
 
@@ -629,6 +631,10 @@ def run_phases(
             lambda c, p: closed_loop(c, page, p, s.clients, s.closed_seconds, 2),
         ),
         (
+            f"identity lookup, open loop {s.lookup_rate:g}/s",
+            lambda c, p: _primed(c, identity, p, s.lookup_rate, s.seconds, s.warmup),
+        ),
+        (
             f"identity lookup, closed loop {s.lookup_clients} client(s)",
             lambda c, p: closed_loop(
                 c, identity, p, s.lookup_clients, s.lookup_seconds, 2, limit=s.lookups
@@ -667,6 +673,20 @@ async def _first_lookup(client: Client, identity: Callable[[], Request]) -> floa
     if status != 200:
         sys.exit(f"the first identity lookup answered {status}")
     return loop.time() - t0
+
+
+async def _primed(
+    client: Client,
+    identity: Callable[[], Request],
+    phase: Phase,
+    rate: float,
+    seconds: float,
+    warmup: float,
+) -> None:
+    """Identity lookups open loop, after a first one has been answered (its time printed)."""
+    first = await _first_lookup(client, identity)
+    print(f"    (first identity lookup answered in {first:.2f} s)", flush=True)
+    await open_loop(client, identity, phase, rate, seconds, warmup)
 
 
 async def _mixed(
@@ -995,7 +1015,10 @@ def main() -> None:
         help="instead: identity lookups and score reads at once, open loop (the issue's goal)",
     )
     ap.add_argument(
-        "--lookup-rate", type=float, default=50, help="with --mixed: identity lookups a second"
+        "--lookup-rate",
+        type=float,
+        default=50,
+        help="identity lookups a second, open loop (alone, and with --mixed beside score reads)",
     )
     ap.add_argument(
         "--client", choices=sorted(CLIENTS), default="raw", help="load generator's HTTP client"
@@ -1041,6 +1064,7 @@ def main() -> None:
         args.lookups,
         args.lookup_seconds,
         args.lookup_clients,
+        args.lookup_rate,
         args.client,
     )
     print(
@@ -1096,6 +1120,15 @@ def main() -> None:
     met = p99 < TARGET_P99_MS and not errors
     print(
         f"\ntarget: score p99 under {TARGET_P99_MS} ms at {rate:g} req/s with no errors: "
+        f"{'met' if met else 'MISSED'} (p99 {p99:.1f} ms, {errors:.0f} errors)"
+    )
+    at = next(i for i, p in enumerate(runs[0]) if p.name.startswith("identity lookup, open"))
+    p99 = statistics.median(r[at].row()["p99"] for r in runs)
+    errors = statistics.median(r[at].row()["errors"] for r in runs)
+    met = p99 <= TARGET_LOOKUP_P99_MS and not errors
+    print(
+        f"target: identity lookup p99 at most {TARGET_LOOKUP_P99_MS} ms at "
+        f"{settings.lookup_rate:g} req/s with no errors, in the same run: "
         f"{'met' if met else 'MISSED'} (p99 {p99:.1f} ms, {errors:.0f} errors)"
     )
 

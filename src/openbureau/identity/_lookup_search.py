@@ -1,14 +1,15 @@
-"""A lookup's keys and scores, as two statements DuckDB plans once.
+"""A lookup's keys and scores, without a statement DuckDB must plan at each lookup.
 
 DuckDB plans a statement that reads a table again at every execution, prepared or not (0.1 to
 0.5 s for the scoring of a pair as Splink writes it, several milliseconds for the smallest
-join); one that reads only its parameters it plans once. So the search reads no table: the
-query's blocking keys come from one prepared statement (the model's rules over the query, the
-same SQL the index's keys were computed with), :class:`~._lookup_index.LookupIndex` finds the
-records holding them in memory, and a second prepared statement takes the query and those
-records (as JSON text) and does the rest: each rule's own condition, the comparisons' levels,
-match weights and probabilities (``_lookup_score``), the persons holding a record that conflicts
-with the query left out, and the rest gathered per person, best first.
+join); one that reads only its parameters, each once, it plans once. So the search reads no
+table: the query's blocking keys are computed in Python (``_lookup_index.query_key``; the
+rules' own SQL when a rule's expressions are of another kind),
+:class:`~._lookup_index.LookupIndex` finds the records holding them in memory, and one prepared
+statement takes the query and those records (as JSON text) and applies each rule's own
+condition, finds each comparison's level (the model's SQL), and leaves out the persons holding
+a record that conflicts with the query; the match weights and probabilities of those levels,
+and the gathering per person, are arithmetic done in Python (``_lookup_score``).
 
 A search owns a cursor of a private in-memory DuckDB and is used by one thread at a time; the
 lookup keeps a pool of them per model. Values go into ``EXECUTE`` as literals (DuckDB takes no
@@ -27,7 +28,7 @@ import numpy as np
 
 from openbureau.identity import _cluster, _lookup_index, _splink
 from openbureau.identity._address import words_macro
-from openbureau.identity._lookup_score import CompiledModel
+from openbureau.identity._lookup_score import CompiledModel, match_probability
 from openbureau.identity._standardise_one import COLUMNS
 from openbureau.ingest._sql import lit
 
@@ -80,6 +81,7 @@ class Search:
         # (a rule the index lacks is found by a scan; a model without rules pairs everyone)
         self.scanned = [r for r in rules if r not in known] if rules else ["TRUE"]
         self.tf_columns = scoring.tf_columns
+        self._scoring = scoring
         # (a model adjusting only exact matches for frequency needs the candidate's alone,
         # which at such a level is the query's too)
         self.exact_tf_only = _splink.tf_on_exact_match_only(model.settings)
@@ -168,13 +170,29 @@ class Search:
         query's value of each term-frequency column (None where none is needed)."""
         args = [
             *self._query_args(record),
-            _literal(float(threshold), "DOUBLE"),
-            _literal(bool(minimum), "BOOLEAN"),
             _literal(json.dumps(candidates), "VARCHAR"),
             _literal(json.dumps(persons), "VARCHAR"),
-            *(_literal(query_tf.get(c), "DOUBLE") for c in self.tf_columns),
         ]
-        return self._cur.execute(f"EXECUTE score({', '.join(args)})").fetchall()
+        pairs = self._cur.execute(f"EXECUTE score({', '.join(args)})").fetchall()
+        scoring, n = self._scoring, len(self._scoring.comparisons)
+        line = scoring.line
+        best: dict[str, list[Any]] = {}
+        for person_id, same_id, same_postcode, *rest in pairs:
+            gammas, tf_r = rest[:n], dict(zip(scoring.tf_columns, rest[n:], strict=True))
+            weight = scoring.match_weight(gammas, query_tf, tf_r)
+            # (a record with the query's national-ID token is certain, as in linking)
+            probability = 1.0 if same_id else match_probability(weight)
+            tied = (
+                not minimum
+                or same_id
+                or (same_postcode and line is not None and gammas[line.comparison] == line.level)
+            )
+            found = best.setdefault(person_id, [person_id, probability, weight, 0, False])
+            found[1], found[2] = max(found[1], probability), max(found[2], weight)
+            if probability >= threshold:
+                found[3] += 1
+                found[4] = found[4] or tied
+        return sorted((tuple(found) for found in best.values()), key=lambda f: (-f[1], -f[2], f[0]))
 
     def close(self) -> None:
         self._cur.close()
@@ -196,45 +214,27 @@ def _unpacked(column: str, columns: list[str]) -> str:
 
 
 def _score_sql(model: _splink.LinkageModel, scoring: CompiledModel) -> str:
-    """The scoring statement; parameters: the query's :data:`COLUMNS`, the threshold, whether
-    the query is held to the minimum identity, the candidates, their persons' records, and the
-    query's term frequencies. (Each parameter is read once, in ``x``: DuckDB plans a statement
-    that reads one twice again at every execution.)"""
+    """The scoring statement: each candidate the model's rules pair with the query and whose
+    person holds no record conflicting with it, with whether it shares the query's national-ID
+    token and postcode, each comparison's level, and its term frequencies. Parameters: the
+    query's :data:`COLUMNS`, the candidates, their persons' records. (Each parameter is read
+    once, in ``x``: DuckDB plans a statement that reads one twice again at every execution.)"""
     n = len(COLUMNS)
-    tf_l = "".join(f", ${n + 5 + i}::DOUBLE AS tf_{c}_q" for i, c in enumerate(scoring.tf_columns))
-    params = (
-        f"{QUERY}, ${n + 1}::DOUBLE AS threshold, ${n + 2}::BOOLEAN AS minimum, "
-        f"${n + 3}::VARCHAR AS candidates, ${n + 4}::VARCHAR AS persons{tf_l}"
-    )
+    params = f"{QUERY}, ${n + 1}::VARCHAR AS candidates, ${n + 2}::VARCHAR AS persons"
     candidates = _unpacked("candidates", candidate_columns(scoring.tf_columns))
     persons = _unpacked("persons", list(CONFLICT_COLUMNS))
     blocking = " OR ".join(f"({r})" for r in _splink.blocking_rules(model.settings)) or "TRUE"
     columns = ", ".join(f"l.{c} AS {c}_l, r.{c} AS {c}_r" for c in COLUMNS)
-    tf = "".join(f", r.tf_{c} AS tf_{c}_r, l.tf_{c}_q AS tf_{c}_l" for c in scoring.tf_columns)
-    line = scoring.line
-    tie = (
-        "coalesce(national_id_token_r = national_id_token_l, FALSE) OR coalesce("
-        + (f"postcode_r = postcode_l AND {line.gamma_column} = {line.level}" if line else "FALSE")
-        + ", FALSE)"
-    )
+    gammas = ", ".join(g.rsplit(" AS ", 1)[1] for g in scoring.gammas.split(",\n"))
+    tf = "".join(f", r.tf_{c}" for c in scoring.tf_columns)
+    tf_out = "".join(f", tf_{c}" for c in scoring.tf_columns)
     return f"""
         WITH x AS (SELECT {params}),
         c AS ({candidates}),
         y AS ({persons}),
-        pairs AS (
-          SELECT r.person_id, l.threshold, l.minimum, {columns}{tf}
-          FROM x l, c r WHERE {blocking}),
+        pairs AS (SELECT r.person_id, {columns}{tf} FROM x l, c r WHERE {blocking}),
         levels AS (SELECT *, {scoring.gammas} FROM pairs),
-        weighed AS (SELECT *, {scoring.match_weight} AS match_weight FROM levels),
-        scored AS (
-          SELECT person_id, threshold, match_weight,
-                 CASE WHEN national_id_token_r = national_id_token_l THEN 1.0
-                      ELSE {scoring.match_probability} END AS match_probability,
-                 (NOT minimum) OR ({tie}) AS tied
-          FROM weighed),
         ruled_out AS (SELECT DISTINCT y.person_id FROM y, x WHERE {_cluster.conflict_sql(model)})
-        SELECT person_id, max(match_probability) AS p, max(match_weight) AS w,
-               count(*) FILTER (match_probability >= threshold) AS n,
-               coalesce(bool_or(tied) FILTER (match_probability >= threshold), FALSE) AS tied
-        FROM scored WHERE person_id NOT IN (SELECT person_id FROM ruled_out)
-        GROUP BY person_id ORDER BY p DESC, w DESC, person_id"""
+        SELECT person_id, coalesce(national_id_token_r = national_id_token_l, FALSE),
+               coalesce(postcode_r = postcode_l, FALSE), {gammas}{tf_out}
+        FROM levels WHERE person_id NOT IN (SELECT person_id FROM ruled_out)"""

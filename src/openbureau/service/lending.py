@@ -71,9 +71,9 @@ def find_by_identity(
 
 
 def prepare_search(ctx: ServiceContext, pub: Published) -> None:
-    """Load the copy's lookup index and prepare a search (seconds at a million records), so
-    that the first lookup on a snapshot does not wait for it. Runs on the lookup pool when a
-    snapshot opens; a failure is left for the first lookup to report."""
+    """Load the copy's lookup index and file summaries and prepare a search (seconds at a
+    million records), so that the first lookup on a snapshot does not wait for them. Runs on
+    the lookup pool when a snapshot opens; a failure is left for the first lookup to report."""
     from openbureau.identity import lookup as identity_lookup
 
     model = ctx.config.linkage_model
@@ -81,6 +81,7 @@ def prepare_search(ctx: ServiceContext, pub: Published) -> None:
         return
     try:
         identity_lookup.prepare(DuckDBEngine.wrap(pub.connection, str(pub.path)), model)
+        views.file_summary(pub, "")  # (the copy's file summaries, computed once)
     except Exception as exc:  # (whatever it is, the first lookup meets it again and reports it)
         log.warning("preparing lookups on %s failed: %s", pub.snapshot_id, exc)
 

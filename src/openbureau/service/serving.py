@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import duckdb
 import pyarrow as pa
@@ -55,6 +55,7 @@ from openbureau.service._records_file import (
     remove_unused_records,
 )
 
+T = TypeVar("T")
 SERVING_DIR = "serving"
 POINTER = "CURRENT"
 KEEP = 2  # serving copies kept: the current one and the one before (requests may still read it)
@@ -401,9 +402,20 @@ class Published:
 
     # table -> its columns, as read once (a copy does not change while open)
     _columns: dict[str, frozenset[str]] = field(default_factory=dict, init=False, repr=False)
+    # what :meth:`once` computed, by key
+    _once: dict[Any, Any] = field(default_factory=dict, init=False, repr=False)
+    _once_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         return self.connection.cursor()
+
+    def once(self, key: Any, compute: Callable[[], T]) -> T:
+        """``compute()``, computed once while the copy is open (by the first caller; others
+        wait for it), for what is read of every file at once (the lender's file summaries)."""
+        with self._once_lock:
+            if key not in self._once:
+                self._once[key] = compute()
+            return cast(T, self._once[key])
 
     def columns_of(self, table: str) -> frozenset[str]:
         """The columns of one of the copy's tables (read once: a query costs a millisecond or

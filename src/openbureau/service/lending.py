@@ -12,6 +12,7 @@ on the pool as the snapshot opens (:func:`prepare_search`).
 
 from __future__ import annotations
 
+import gc
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -84,6 +85,10 @@ def prepare_search(ctx: ServiceContext, pub: Published) -> None:
         views.file_summary(pub, "")  # (the copy's file summaries, computed once)
     except Exception as exc:  # (whatever it is, the first lookup meets it again and reports it)
         log.warning("preparing lookups on %s failed: %s", pub.snapshot_id, exc)
+    # (what was loaded lives as long as the snapshot: out of the collector's full passes, as
+    # what the snapshot loads when it opens, serving.ServingStore._open)
+    gc.collect()
+    gc.freeze()
 
 
 def decide(row: dict[str, Any] | None, cutoff: int) -> tuple[str, list[dict[str, str]], str]:

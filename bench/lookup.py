@@ -213,13 +213,12 @@ def run_splink(ws: Path, n: int) -> None:
     linker = _splink.linker_for(db, "population", model)
     built = time.perf_counter() - started
     print(f"{len(population):,} records; the linker and its term frequencies: {built:.1f} s")
-    for c in _splink.tf_columns(model):  # (compare_records reads them from the records)
-        con.execute(f"ALTER TABLE population ADD COLUMN tf_{c} DOUBLE").fetchall()
-        con.execute(
-            f"""UPDATE population SET tf_{c} = t.tf FROM (SELECT {c}, count(*)::DOUBLE
-                / (SELECT count({c}) FROM population) AS tf FROM population GROUP BY 1) t
-                WHERE t.{c} = population.{c}"""
-        ).fetchall()
+    # (compare_records reads term frequencies from the records: a copy with them)
+    tf = ", ".join(
+        f"count(*) OVER (PARTITION BY {c})::DOUBLE / count({c}) OVER () AS tf_{c}"
+        for c in _splink.tf_columns(model)
+    )
+    con.execute(f"CREATE TABLE population_tf AS SELECT *, {tf} FROM population").fetchall()
     ids = [
         r[0]
         for r in con.execute(
@@ -253,11 +252,11 @@ def run_splink(ws: Path, n: int) -> None:
         ).fetchall()[0][0]
         t = time.perf_counter()
         candidates = con.sql(
-            "SELECT * FROM population WHERE last_name = ? LIMIT 20", params=[last]
+            "SELECT * FROM population_tf WHERE last_name = ? LIMIT 20", params=[last]
         ).to_arrow_table()
         compare_records(
             con.sql(
-                "SELECT * REPLACE ('query' AS unique_id) FROM population WHERE unique_id = ?",
+                "SELECT * REPLACE ('query' AS unique_id) FROM population_tf WHERE unique_id = ?",
                 params=[uid],
             ).to_arrow_table(),
             candidates,

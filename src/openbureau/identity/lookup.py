@@ -363,23 +363,31 @@ def _pool(model_path: Path) -> _Pool:
     return found[1]
 
 
-# The lookup index of each database connection (weakly: it goes with the connection), per set
-# of term-frequency columns; loading one is done once, other lookups waiting for it.
-_INDEXES: weakref.WeakKeyDictionary[Any, dict[tuple[str, ...], LookupIndex]] = (
-    weakref.WeakKeyDictionary()
-)
+class _Indexes:
+    """The lookup indexes loaded from one database connection, per set of term-frequency
+    columns; loading one is done once, the connection's other lookups waiting for it (and
+    only they: lookups on another connection, the snapshot before, go on)."""
+
+    def __init__(self) -> None:
+        self.loaded: dict[tuple[str, ...], LookupIndex] = {}
+        self.lock = threading.Lock()
+
+
+# Per database connection (weakly: they go with it).
+_INDEXES: weakref.WeakKeyDictionary[Any, _Indexes] = weakref.WeakKeyDictionary()
 _INDEXES_LOCK = threading.Lock()
 
 
 def _index(engine: DuckDBEngine, tf_columns: tuple[str, ...]) -> LookupIndex:
     connection = engine.connection
     with _INDEXES_LOCK:
-        found = _INDEXES.setdefault(connection, {}).get(tf_columns)
+        indexes = _INDEXES.setdefault(connection, _Indexes())
+    with indexes.lock:
+        found = indexes.loaded.get(tf_columns)
         if found is None:
             cursor = connection.cursor()
             try:
-                found = LookupIndex.load(cursor, tf_columns)
+                found = indexes.loaded[tf_columns] = LookupIndex.load(cursor, tf_columns)
             finally:
                 cursor.close()
-            _INDEXES[connection][tf_columns] = found
     return found

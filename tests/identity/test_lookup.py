@@ -8,7 +8,8 @@ import hmac
 import logging
 import random
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
@@ -18,7 +19,7 @@ import pytest
 
 from openbureau.engine import DuckDBEngine, Engine
 from openbureau.errors import UserError
-from openbureau.identity import lookup
+from openbureau.identity import _lookup_search, lookup
 from openbureau.identity.evaluate import _truth_labels
 from openbureau.identity.lookup import (
     MARGIN_BITS,
@@ -384,23 +385,22 @@ def test_the_surname_and_birth_date_sweep_finds_no_one(population, model) -> Non
             find_person(engine, model, query, national_id_key=None)
 
 
-class SpyEngine(DuckDBEngine):
-    """Keeps every value of the lookup's scratch tables, read just before they go."""
-
-    scratch_values: list[str]
-
-    def _execute(self, sql: str, params: Sequence[Any] | None) -> None:
-        if sql.startswith("DETACH lookup_"):
-            catalog = sql.split()[1]
-            tables = self._con.execute(
-                "SELECT table_name FROM duckdb_tables() WHERE database_name = ?", [catalog]
-            ).fetchall()
-            assert tables  # the query record, candidates, scores
-            for (table,) in tables:
-                self.scratch_values.append(
-                    str(self._con.execute(f"SELECT * FROM {catalog}.{table}").fetchall())
-                )
-        super()._execute(sql, params)
+@contextmanager
+def statements_logged(*connections: Any) -> Iterator[list[str]]:
+    """Every statement run on the databases of ``connections`` in the block, as DuckDB's query
+    log has it (the list is filled as the block ends)."""
+    logged: list[str] = []
+    for con in connections:
+        con.execute("CALL truncate_duckdb_logs()").fetchall()
+        con.execute("CALL enable_logging('QueryLog')").fetchall()
+    try:
+        yield logged
+    finally:
+        for con in connections:
+            rows = con.execute("SELECT message FROM duckdb_logs WHERE type = 'QueryLog'")
+            logged += [str(m) for (m,) in rows.fetchall()]
+            con.execute("CALL disable_logging()").fetchall()
+            con.execute("CALL truncate_duckdb_logs()").fetchall()
 
 
 def test_a_national_id_alone_finds_the_person_and_is_never_kept(population, model, caplog):
@@ -423,15 +423,20 @@ def test_a_national_id_alone_finds_the_person_and_is_never_kept(population, mode
         if label in clean and hmac.new(key, ssn.encode(), hashlib.sha256).hexdigest()[:32] in tokens
     )
     typed = f"{ssn[:3]}-{ssn[3:5]}-{ssn[5:]}"
-    spy = SpyEngine(ws.warehouse_path, read_only=True)
-    spy.scratch_values = []
+    # (a fresh engine: its lookup index is loaded in the block, so that is logged too)
+    spy = DuckDBEngine(ws.warehouse_path, read_only=True)
     with spy, caplog.at_level(logging.DEBUG):
         query = IdentityQuery(national_id=typed)
-        result = find_person(spy, model, query, national_id_key=key, minimum=False)
+        # the two databases a lookup uses: the engine's, and the searches' own
+        with statements_logged(spy.connection, _lookup_search._database()) as logged:
+            result = find_person(spy, model, query, national_id_key=key, minimum=False)
         assert result.status == "found" and result.best is not None
         assert result.best.person_id == clean[label]
         assert result.best.match_probability == 1.0
-        assert spy.scratch_values and not any(ssn in v or typed in v for v in spy.scratch_values)
+        # the log holds the lookup (the index read, the search run), not the clear national ID
+        assert any("lookup_records" in m or "identity_records" in m for m in logged)
+        assert any(m.startswith("EXECUTE score") for m in logged)
+        assert not any(ssn in m or typed in m for m in logged)
         for catalog, schema, table in spy.query(
             "SELECT database_name, schema_name, table_name FROM duckdb_tables()"
         ):

@@ -159,3 +159,51 @@ def test_a_killed_publish_leaves_no_tmp_files_after_the_next_one(
     assert not [p.name for p in folder.rglob("*") if ".tmp" in p.name]
     current = (folder / "CURRENT").read_text().strip()
     assert (folder / current).is_file() and current.endswith(".duckdb")
+
+
+def test_the_lender_s_file_summaries_held_in_memory_are_each_file_s_query(served: Served) -> None:
+    """A lookup reads a file's summary from the copy's summaries of every file, computed once:
+    each equals the query of that one file, with alternative data erased or not, and a person
+    with no file item gets what the query gives for none."""
+    from openbureau.service import views
+    from openbureau.service.serving import ServingStore
+
+    pub = ServingStore(served.ws).current()
+    assert pub is not None
+    persons = pub.scores.column("person_id").to_pylist() if pub.scores is not None else []
+    assert len(persons) > 1_000
+    for erased in (False, True):
+        for pid in [*persons[:400], "P-NO-SUCH-PERSON"]:
+            assert views.file_summary(pub, pid, erased) == views._one_file_summary(
+                pub, pid, erased
+            ), (pid, erased)
+    assert {views.file_summary(pub, p)["bill_accounts"] > 0 for p in persons[:400]} == {
+        True,
+        False,
+    }
+
+
+def test_a_published_copy_holds_the_lookup_index(served: Served) -> None:
+    """Publishing writes the lookup's records and keys, so the service loads them rather than
+    computes them: one row per usable identity record with a person, keys sorted."""
+    import duckdb
+
+    from openbureau.identity._lookup_index import KEYS, RECORDS
+
+    copy = served.ws / "serving" / (served.ws / "serving" / "CURRENT").read_text().strip()
+    con = duckdb.connect(str(copy), read_only=True)
+    try:
+        records, persons = con.execute(
+            f"SELECT count(*), count(DISTINCT person_id) FROM {RECORDS}"
+        ).fetchall()[0]
+        usable = con.execute(
+            "SELECT count(*) FROM identity_records r JOIN person_index p USING (identity_id) "
+            "WHERE r.usable"
+        ).fetchall()[0][0]
+        keys = [k for (k,) in con.execute(f"SELECT key FROM {KEYS}").fetchall()]
+        columns = {d[0] for d in con.execute(f"SELECT * FROM {RECORDS} LIMIT 0").description}
+    finally:
+        con.close()
+    assert records == usable > 10_000 and persons > 2_000
+    assert len(keys) > 10 * records and keys == sorted(keys)
+    assert {"rid", "person_id", "tf_first_name", "tf_last_name", "tf_email"} <= columns

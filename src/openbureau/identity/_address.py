@@ -291,14 +291,15 @@ def words(line: str) -> str:
     return f"{WORDS_MACRO}({line})"
 
 
-def words_macro() -> str:
-    """The statement defining the macro behind :func:`words` (in the current catalog). The
+def words_macro(temporary: bool = False) -> str:
+    """The statement defining the macro behind :func:`words` (in the current catalog, or with
+    ``temporary`` in the connection's own, which a read-only database allows). The
     abbreviations are one MAP constant: a CASE of that size makes every query that uses the
     macro slow to plan."""
     table = {**STREET_TYPES, **DIRECTIONALS}
     abbreviation = "MAP {" + ", ".join(f"'{k}': '{v}'" for k, v in table.items()) + "}"
     return (
-        f"CREATE OR REPLACE MACRO {WORDS_MACRO}(line) AS "
+        f"CREATE OR REPLACE {'TEMP ' if temporary else ''}MACRO {WORDS_MACRO}(line) AS "
         f"list_transform(string_split(line, ' '), lambda w: coalesce({abbreviation}[w], w))"
     )
 

@@ -145,8 +145,12 @@ class ServiceContext:
         return pub
 
     def _laid_over(self, pub: Published) -> None:
-        """A snapshot just opened shows the persons rescored on it since it was published."""
+        """A snapshot just opened shows the persons rescored on it since it was published; its
+        lookup index is loaded on the lookup pool meanwhile."""
+        from openbureau.service.lending import prepare_search
+
         pub.overlay = self.disputes.overlay(pub.snapshot_id)
+        self.lookups.submit(prepare_search, self, pub)
 
     def dispute_desk(self) -> Desk:
         """Dispute work in this process: audited as the service, told to the book at once."""

@@ -5,11 +5,15 @@ Before anything is searched, a lookup is counted against the lender's quota (ref
 too), and must state a permissible purpose and, by identity, give the minimum identity
 (``identity.lookup.MINIMUM_IDENTITY``); each refusal is in the audit log. The search and the
 file reads run on the lookup pool (``service/limits.py``): threads of their own, a few of one
-lender's at a time, so a lender's flood of lookups waits on itself, not on other requests.
+lender's at a time, so a lender's flood of lookups waits on itself, not on other requests. The
+search itself takes milliseconds (``identity/lookup.py``); a snapshot's lookup index is loaded
+on the pool as the snapshot opens (:func:`prepare_search`).
 """
 
 from __future__ import annotations
 
+import gc
+import logging
 from typing import TYPE_CHECKING, Any
 
 from starlette.concurrency import run_in_threadpool
@@ -29,6 +33,7 @@ if TYPE_CHECKING:  # (importing the identity package loads Splink: at the first 
     from openbureau.identity.lookup import IdentityQuery
 
 ACTION = "lookup"
+log = logging.getLogger(__name__)
 
 
 def identity_query(identity: IdentityIn) -> IdentityQuery:
@@ -51,21 +56,39 @@ def find_by_identity(
             "no_linkage_model",
             "identity search needs the linkage model: run `openbureau link`",
         )
-    cur = pub.cursor()  # (a connection of its own: searches run side by side)
-    try:
-        result = identity_lookup.find_person(
-            DuckDBEngine.wrap(cur, str(pub.path)),
-            model,
-            identity_query(identity),
-            national_id_key=ctx.config.national_id_key,
-            country=ctx.config.country,
-        )
-    finally:
-        cur.close()
+    # (the copy's own connection: the lookup index it loads and keeps is the copy's, and each
+    # search runs on a connection of its own, so searches run side by side)
+    result = identity_lookup.find_person(
+        DuckDBEngine.wrap(pub.connection, str(pub.path)),
+        model,
+        identity_query(identity),
+        national_id_key=ctx.config.national_id_key,
+        country=ctx.config.country,
+    )
     best = result.best
     if result.status != "found" or best is None:
         return result.status, None, best.match_probability if best else None
     return "found", best.person_id, best.match_probability
+
+
+def prepare_search(ctx: ServiceContext, pub: Published) -> None:
+    """Load the copy's lookup index and file summaries and prepare a search (seconds at a
+    million records), so that the first lookup on a snapshot does not wait for them. Runs on
+    the lookup pool when a snapshot opens; a failure is left for the first lookup to report."""
+    from openbureau.identity import lookup as identity_lookup
+
+    model = ctx.config.linkage_model
+    if not model.exists():
+        return
+    try:
+        identity_lookup.prepare(DuckDBEngine.wrap(pub.connection, str(pub.path)), model)
+        views.file_summary(pub, "")  # (the copy's file summaries, computed once)
+    except Exception as exc:  # (whatever it is, the first lookup meets it again and reports it)
+        log.warning("preparing lookups on %s failed: %s", pub.snapshot_id, exc)
+    # (what was loaded lives as long as the snapshot: out of the collector's full passes, as
+    # what the snapshot loads when it opens, serving.ServingStore._open)
+    gc.collect()
+    gc.freeze()
 
 
 def decide(row: dict[str, Any] | None, cutoff: int) -> tuple[str, list[dict[str, str]], str]:

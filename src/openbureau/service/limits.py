@@ -106,6 +106,10 @@ class LookupPool:
                 slots[account_id] = asyncio.Semaphore(self.per_lender)
             return slots[account_id]
 
+    def submit(self, fn: Callable[..., Any], *args: Any) -> None:
+        """``fn(*args)`` on a lookup thread, not waited for (work ahead of lookups)."""
+        self._executor.submit(fn, *args)
+
     async def run(self, account_id: int, fn: Callable[..., T], *args: Any) -> T:
         """``fn(*args)`` on a lookup thread, once one of the lender's slots is free."""
         async with self._slot(account_id):

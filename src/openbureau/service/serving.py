@@ -3,28 +3,30 @@
 DuckDB lets one process write a database file, so a service holding the warehouse open would
 block ``openbureau score``. Instead, publishing a snapshot writes a read-only serving copy
 (``serving/<snapshot>.duckdb``: scores of every snapshot, the snapshot's features and file items,
-the identity tables the lender lookup needs, what a person's own file shows of how it was
-linked, and the links that joined it, for their export) and then points ``serving/CURRENT`` at
-it with an atomic rename. The service notices the new pointer on its next request and switches
-without a restart; a half-written copy is never pointed at. Every version of every record, the
-rest of a person's export, is in a records file beside the copies (``_records_file``), written
-only when the ledger changed; the copy names it, and the service opens the two together. Each
-publication is recorded (``publications``: when, and the newest link run the copy shows), in the
-copy and in the warehouse, for the periods of a person's access log, and signs a head of the
-service's audit log.
+the identity tables the lender lookup needs and its index (``identity/_lookup_index.py``: the
+records it compares, in person order, and their blocking keys), what a person's own file shows
+of how it was linked, and the links that joined it, for their export) and then points
+``serving/CURRENT`` at it with an atomic rename. The service notices the new pointer on its next
+request and switches without a restart; a half-written copy is never pointed at. Every version
+of every record, the rest of a person's export, is in a records file beside the copies
+(``_records_file``), written only when the ledger changed; the copy names it, and the service
+opens the two together. Each publication is recorded (``publications``: when, and the newest
+link run the copy shows), in the copy and in the warehouse, for the periods of a person's access
+log, and signs a head of the service's audit log.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import gc
+import json
 import os
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import duckdb
 import pyarrow as pa
@@ -53,6 +55,7 @@ from openbureau.service._records_file import (
     remove_unused_records,
 )
 
+T = TypeVar("T")
 SERVING_DIR = "serving"
 POINTER = "CURRENT"
 KEEP = 2  # serving copies kept: the current one and the one before (requests may still read it)
@@ -60,6 +63,8 @@ KEEP = 2  # serving copies kept: the current one and the one before (requests ma
 # Tables the lender lookup and a person's file (identity.person.person_file) read, copied as
 # they are.
 IDENTITY_TABLES = ("identity_records", "person_index", "person_ids", "person_id_history")
+# The saved linkage model, in a workspace (its term-frequency columns are the lookup index's).
+LINKAGE_MODEL = Path("models") / "linkage-model.json"
 # Each record no longer reported on the snapshot's date (ledger.ageing), for a person's export.
 AGED_OFF_TABLE = "aged_off_records"
 
@@ -213,6 +218,13 @@ def publish_snapshot(
         for name, sql in tables.items():
             engine.execute(f"CREATE TABLE pub.{name} AS {sql}")
         engine.execute("CREATE INDEX scores_person ON pub.scores (person_id)")
+        # ... and the lender lookup's index (identity/_lookup_index.py), so a service loads it
+        lookups = {"identity_records", "person_index"} <= set(tables)
+        if lookups and (tf := _lookup_tf_columns(workspace)) is not None:
+            from openbureau.identity._lookup_index import build_sql
+
+            for sql in build_sql("pub", tf):
+                engine.execute(sql)
         # when each published copy began to be served, and the link runs it shows: a person's
         # access log maps the ID history's times to the reads they changed (written last, once
         # the rest is on disk, a moment before the copy is put in place)
@@ -243,6 +255,18 @@ def publish_snapshot(
     _remove_unused_records(engine, folder, copies[-KEEP:], records)
     _sign_audit_log(workspace, snapshot_id)
     return final
+
+
+def _lookup_tf_columns(workspace: Path) -> list[str] | None:
+    """The columns the workspace's linkage model adjusts for term frequency (what the lookup
+    index holds frequencies of); None without a model (no lookup then)."""
+    from openbureau.identity._splink import tf_columns
+
+    try:
+        model = json.loads((workspace / LINKAGE_MODEL).read_text(encoding="utf-8"))
+        return tf_columns(model)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None  # (a lookup reports what is wrong with the file)
 
 
 def republish(engine: Engine, workspace: Path, snapshot_id: str) -> Path:
@@ -376,8 +400,40 @@ class Published:
     # person_id -> a row rescored since (a dispute's resolution), laid over ``scores``
     overlay: dict[str, dict[str, Any]] = field(default_factory=dict)
 
+    # table -> its columns, as read once (a copy does not change while open)
+    _columns: dict[str, frozenset[str]] = field(default_factory=dict, init=False, repr=False)
+    # what :meth:`once` computed, by key
+    _once: dict[Any, Any] = field(default_factory=dict, init=False, repr=False)
+    _once_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
     def cursor(self) -> duckdb.DuckDBPyConnection:
         return self.connection.cursor()
+
+    def once(self, key: Any, compute: Callable[[], T]) -> T:
+        """``compute()``, computed once while the copy is open (by the first caller; others
+        wait for it), for what is read of every file at once (the lender's file summaries)."""
+        with self._once_lock:
+            if key not in self._once:
+                self._once[key] = compute()
+            return cast(T, self._once[key])
+
+    def columns_of(self, table: str) -> frozenset[str]:
+        """The columns of one of the copy's tables (read once: a query costs a millisecond or
+        two, and a lender's lookup asks on every call)."""
+        found = self._columns.get(table)
+        if found is None:
+            cur = self.cursor()
+            try:
+                found = frozenset(
+                    c
+                    for (c,) in cur.execute(
+                        "SELECT column_name FROM duckdb_columns() WHERE table_name = ?", [table]
+                    ).fetchall()
+                )
+            finally:
+                cur.close()
+            self._columns[table] = found
+        return found
 
     def score_row(self, person_id: str) -> dict[str, Any] | None:
         """The person's row of this snapshot (following a retired id), from memory."""

@@ -11,6 +11,8 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import pyarrow as pa
+
 from openbureau.engine import DuckDBEngine, Engine
 from openbureau.errors import UserError
 from openbureau.ingest.vocabulary import ACCOUNT_STATUS, GOOD_STANDING
@@ -181,17 +183,8 @@ _AGEING_COLUMNS = {
 }
 
 
-def _file_item_columns(pub: Published) -> set[str]:
-    cur = pub.cursor()
-    try:
-        return {
-            c
-            for (c,) in cur.execute(
-                "SELECT column_name FROM duckdb_columns() WHERE table_name = 'file_items'"
-            ).fetchall()
-        }
-    finally:
-        cur.close()
+def _file_item_columns(pub: Published) -> frozenset[str]:
+    return pub.columns_of("file_items")
 
 
 def _ageing_columns(pub: Published) -> str:
@@ -272,34 +265,66 @@ def reason_records(
     return out
 
 
+# What a lender sees of a file (file_summary): counts and totals over its file items.
+_SUMMARY = f"""
+    count(*) FILTER (kind = 'account' AND closed IS NULL) AS open_accounts,
+    count(*) FILTER (kind = 'account') AS accounts,
+    coalesce(sum(amount) FILTER (kind = 'account' AND closed IS NULL), 0) AS balances,
+    coalesce(sum(credit_limit) FILTER (kind = 'account' AND closed IS NULL), 0)
+        AS credit_limits,
+    count(*) FILTER (kind = 'account' AND status NOT IN ({_GOOD_STANDING_SQL}))
+        AS accounts_not_current,
+    count(*) FILTER (kind = 'bill') AS bill_accounts,
+    count(*) FILTER (kind = 'bill' AND status = 'unpaid') AS bills_unpaid,
+    count(*) FILTER (kind = 'inquiry' AND last_date > ? - INTERVAL 12 MONTH) AS inquiries_12m,
+    count(*) FILTER (kind = 'public_record' AND status = 'unresolved')
+        AS public_records_unresolved,
+    min(opened) AS oldest_opened"""
+
+
 def file_summary(pub: Published, person_id: str, erased: bool = False) -> dict[str, Any]:
     """What a lender sees of the file: counts and totals, not the records, and nothing no
-    longer reported (aged off) (``erased``: see :func:`file_items`)."""
-    rows = _rows(
-        pub,
-        f"""SELECT
-            count(*) FILTER (kind = 'account' AND closed IS NULL) AS open_accounts,
-            count(*) FILTER (kind = 'account') AS accounts,
-            coalesce(sum(amount) FILTER (kind = 'account' AND closed IS NULL), 0) AS balances,
-            coalesce(sum(credit_limit) FILTER (kind = 'account' AND closed IS NULL), 0)
-                AS credit_limits,
-            count(*) FILTER (kind = 'account' AND status NOT IN ({_GOOD_STANDING_SQL}))
-                AS accounts_not_current,
-            count(*) FILTER (kind = 'bill') AS bill_accounts,
-            count(*) FILTER (kind = 'bill' AND status = 'unpaid') AS bills_unpaid,
-            count(*) FILTER (kind = 'inquiry' AND last_date > ? - INTERVAL 12 MONTH)
-                AS inquiries_12m,
-            count(*) FILTER (kind = 'public_record' AND status = 'unresolved')
-                AS public_records_unresolved,
-            min(opened) AS oldest_opened
-        FROM file_items WHERE person_id = ? AND {reported(pub)} AND {_items_shown(erased)}""",
-        [pub.as_of, person_id],
-    )
-    row = rows[0] if rows else {}
+    longer reported (aged off) (``erased``: see :func:`file_items`). Read from the copy's
+    summaries of every file, computed the first time one is asked for (a quarter of a second
+    at a million records; one file's query took 3 ms of each lender's lookup)."""
+    table, rows, empty = pub.once(("file_summaries", erased), lambda: _summaries(pub, erased))
+    at = rows.get(person_id)
+    row = empty if at is None else table.slice(at, 1).to_pylist()[0]
+    return _summary_values(row)
+
+
+def _summaries(pub: Published, erased: bool) -> tuple[pa.Table, dict[str, int], dict[str, Any]]:
+    """Every file's summary (a table, and each person's row of it), and a summary of none."""
+    shown = f"{reported(pub)} AND {_items_shown(erased)}"
+    cur = pub.cursor()
+    try:
+        table = cur.sql(
+            f"SELECT person_id, {_SUMMARY} FROM file_items WHERE {shown} GROUP BY person_id",
+            params=[pub.as_of],
+        ).to_arrow_table()
+    finally:
+        cur.close()
+    rows = {pid: i for i, pid in enumerate(table.column("person_id").to_pylist())}
+    empty = _rows(pub, f"SELECT {_SUMMARY} FROM file_items WHERE FALSE", [pub.as_of])[0]
+    return table.drop_columns(["person_id"]), rows, empty
+
+
+def _summary_values(row: dict[str, Any]) -> dict[str, Any]:
     return {
         k: (float(v) if isinstance(v, int | float) and k in ("balances", "credit_limits") else v)
         for k, v in row.items()
     }
+
+
+def _one_file_summary(pub: Published, person_id: str, erased: bool = False) -> dict[str, Any]:
+    """:func:`file_summary` by a query of the one file (what the summaries are held to)."""
+    rows = _rows(
+        pub,
+        f"""SELECT {_SUMMARY} FROM file_items
+            WHERE person_id = ? AND {reported(pub)} AND {_items_shown(erased)}""",
+        [pub.as_of, person_id],
+    )
+    return _summary_values(rows[0] if rows else {})
 
 
 def features(pub: Published, person_id: str) -> dict[str, Any] | None:

@@ -66,6 +66,18 @@ def ledger(
             f"{report.deleted_by_furnisher:,} records suppressed at their furnisher's request "
             "(Metro 2 DA or DF: kept, with the request, in ledger_suppressions)"
         )
+    if report.history_months or report.history_superseded:
+        console.print(
+            f"{report.history_months:,} months read from Metro 2 payment history profiles "
+            "(months with no report of their own); "
+            f"{report.history_superseded:,} such months now given by their own report"
+        )
+    if report.history_unreadable:
+        console.print(
+            f"[yellow]{report.history_unreadable:,} payment history profile characters are "
+            "no Metro 2 code: those months were not read (`openbureau accuracy` names the "
+            "records)[/yellow]"
+        )
     if report.kept_out:
         console.print(
             "Kept out of the ledger (a protected or purchase field: stored, never in an "

@@ -133,6 +133,10 @@ EVENTS: dict[str, EventTable] = {
             # whom the furnisher sold it to (K2, indicator 2): it is then no longer open
             _c("new_account_id", "VARCHAR", qualify=True),
             _c("sold_to", "VARCHAR"),
+            # a month read from another report's Metro 2 payment history profile (a month
+            # the ledger had no report of): that report's record_id; NULL for a month's own
+            # report (see ledger._history)
+            _c("history_of", "VARCHAR", "-"),
         ),
     ),
     "inquiry": EventTable(

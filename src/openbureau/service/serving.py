@@ -167,7 +167,6 @@ def publish_snapshot(
 
     if ageing is None:
         ageing = Workspace.open(workspace).settings.ageing
-    # (here: importing the identity package loads Splink)
     from openbureau.identity.person import (
         PERSON_IDENTITY_SQL,
         PERSON_IDENTITY_TABLE,

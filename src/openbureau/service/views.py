@@ -362,7 +362,7 @@ IDENTITY_FIELDS = (
 
 
 # What person_file reads in a published snapshot ("person_identity" is
-# person.PERSON_IDENTITY_TABLE, named here since importing the identity package loads Splink).
+# person.PERSON_IDENTITY_TABLE).
 IDENTITY_SOURCES = frozenset({"person_ids", "person_id_history", "person_identity"})
 
 
@@ -379,7 +379,7 @@ def identity_on_file(
     part split off into another person's file: the person learns what happened to their
     file, not someone else's ID or file size. An auditor investigating a dispute sees them
     (``redact=False``)."""
-    from openbureau.identity.person import person_file  # (loads Splink: only when asked)
+    from openbureau.identity.person import person_file
 
     found = _identity_read(pub, person_file, person_id)
     return None if found is None else identity_shown(found, redact=redact)
@@ -415,7 +415,7 @@ def held_elsewhere(pub: Published | None, person_id: str) -> list[dict[str, Any]
     """When the person's records were in another person's file (a mixed file since taken
     apart): that file's ID and from when to when (``identity.person.held_elsewhere``). None
     such for a snapshot published without the identity part."""
-    from openbureau.identity.person import held_elsewhere as periods  # (loads Splink)
+    from openbureau.identity.person import held_elsewhere as periods
 
     return _identity_read(pub, periods, person_id) or []
 

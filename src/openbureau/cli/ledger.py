@@ -64,6 +64,11 @@ def ledger(
             "(months with no report of their own); "
             f"{report.history_superseded:,} such months now given by their own report"
         )
+    if report.consumers_dropped:
+        console.print(
+            f"{report.consumers_dropped:,} consumers' reports of a month ended: the furnisher "
+            "re-sent the month without them (a joint holder dropped, or ECOA T or Z)"
+        )
     if report.history_unreadable:
         console.print(
             f"[yellow]{report.history_unreadable:,} payment history profile characters are "

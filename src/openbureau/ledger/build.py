@@ -28,6 +28,7 @@ from openbureau.ledger import _history
 from openbureau.ledger._chain import chain_earlier_rows, chain_events, drop_chained
 from openbureau.ledger._checks import refuse_unknown_values
 from openbureau.ledger._deletes import apply_delete_requests, delete_requests_sql
+from openbureau.ledger._holders import end_dropped_consumers
 from openbureau.ledger._legacy import LoadedValues, column_types
 from openbureau.ledger._schema import (
     BATCHES,
@@ -72,6 +73,9 @@ class LedgerReport:
     history_months: int = 0
     history_superseded: int = 0
     history_unreadable: int = 0
+    # a re-sent Metro 2 month's consumers it no longer names (a joint holder dropped, ECOA T
+    # or Z): their version of the month stopped being current (see ledger._holders)
+    consumers_dropped: int = 0
     seconds: float = 0.0
 
 
@@ -269,6 +273,7 @@ def _map_batches(
         found = sources(spec, table)
         kept = {s.target for s in found if s.kept_out}
         added = _map_batch(engine, table, spec, batch_id, report, compared=compared, kept=kept)
+        report.consumers_dropped += end_dropped_consumers(engine, spec, batch_id)
         report.deleted_by_furnisher += apply_delete_requests(engine, spec, batch_id)
         _count_kept_out(report, record_lineage(engine, batch_id, spec, table, found))
         engine.execute(

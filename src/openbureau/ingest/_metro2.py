@@ -264,6 +264,27 @@ HISTORY: dict[str, tuple[str | None, str]] = {
     "L": ("chargeoff", "charge-off"),
 }
 
+# Compliance Condition Code (CRRG field 20): a condition the furnisher reports once and the
+# bureau keeps on the account until another code, or XR (removal), is reported -> what every
+# reader of the account is told (None: nothing, the condition removed).
+COMPLIANCE: dict[str, str | None] = {
+    "XA": "closed at the consumer's request",
+    "XB": "disputed by the consumer (FCRA): the furnisher is investigating",
+    "XC": "the furnisher completed its investigation of the consumer's dispute (FCRA); the "
+    "consumer disagrees",
+    "XD": "closed at the consumer's request, and disputed by the consumer (FCRA)",
+    "XE": "closed at the consumer's request; the furnisher completed its investigation of the "
+    "consumer's dispute and the consumer disagrees",
+    "XF": "in dispute under the Fair Credit Billing Act",
+    "XG": "the dispute under the Fair Credit Billing Act was resolved; the consumer disagrees",
+    "XH": "previously disputed by the consumer; the furnisher completed its investigation",
+    "XJ": "closed at the consumer's request, and in dispute under the Fair Credit Billing Act",
+    "XR": None,  # removes the condition reported before
+}
+# The codes that say the consumer disputes the account, or disagrees with the investigation of
+# their dispute (FCRA s.623(a)(3), s.611(c)): a lender is told the account is disputed.
+COMPLIANCE_DISPUTED = ("XB", "XC", "XD", "XE", "XF", "XG", "XJ")
+
 # Account type (CRRG Exhibit 1) -> the canonical product, for the types it names; another
 # account type leaves the product empty (the type itself is kept as account_type).
 PRODUCT: dict[str, str] = {

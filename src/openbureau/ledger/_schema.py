@@ -137,6 +137,9 @@ EVENTS: dict[str, EventTable] = {
             # the ledger had no report of): that report's record_id; NULL for a month's own
             # report (see ledger._history)
             _c("history_of", "VARCHAR", "-"),
+            # Metro 2's compliance condition code as sent (XB: disputed by the consumer...);
+            # the account keeps the latest until another or XR (service.serving)
+            _c("compliance_condition", "VARCHAR"),
         ),
     ),
     "inquiry": EventTable(

@@ -36,10 +36,18 @@ from openbureau.identity._address import words_macro
 
 SCRATCH = "link_scratch"
 MODEL_VERSION_KEY = "openbureau_model_version"
-# Whether birth dates far apart may split a cluster (see link.CONFLICT_SQL): only when training
-# on pairs that share a national ID found birth dates agree almost always for one person.
+# Whether birth dates that no slip explains may split a cluster (see _cluster.DOB_CONFLICT):
+# only when pairs of records that share a national ID almost never show such birth dates.
 DOB_DECISIVE_KEY = "openbureau_birth_dates_decisive"
-DECISIVE_MIN_EXACT_M = 0.97
+# A rule that two records cannot be one person is applied only where the model says it would
+# part at most this share of one person's pairs of records: by the m values EM found, the
+# share of such pairs reaching the levels the rule reads as a contradiction.
+DECISIVE_MAX_SPLIT = 0.005
+# (Birth dates are judged on the pairs of records that share a national ID instead, the one
+# evidence free of households: EM leaves levels it never sees at their priors.)
+# National IDs: different tokens, together with given names unlike (Jaro-Winkler < 0.7).
+NID_SPLIT_LEVELS = slice(1, None)
+FIRST_NAME_SPLIT_LEVELS = slice(-1, None)
 # Whether national IDs that differ, together with given names that differ, may split a
 # cluster: only when the model found one person's records share a token almost always (a
 # feed whose IDs are often mistyped would otherwise split people).
@@ -232,10 +240,19 @@ def _name_order() -> ComparisonCreator:
     ).configure(m_probabilities=[1e-5, 1e-5, 1 - 2e-5])
 
 
+# Day and month exchanged (12/03 written for 03/12, as US and European dates are confused):
+# a level of its own, so that the levels below it (within a month, a year) hold only dates a
+# single slip does not explain, which one person's records seldom show (see _cluster).
+DAY_MONTH_SWAPPED = (
+    'year("dob_l") = year("dob_r") AND month("dob_l") = day("dob_r") '
+    'AND day("dob_l") = month("dob_r")'
+)
+
+
 def _birth_date() -> ComparisonCreator:
     """Splink's birth-date comparison (exact; one typo; within a month, a year, ten years),
     with a typo that swaps two adjacent digits (1914-10-12 for 1914-01-12) counted as one, as
-    the conflict rule does."""
+    the conflict rule does, and day and month exchanged as a level of its own."""
 
     def within(threshold: int, metric: DateMetricType) -> ComparisonLevelCreator:
         return cll.AbsoluteDateDifferenceLevel(
@@ -255,6 +272,7 @@ def _birth_date() -> ComparisonCreator:
                 'CAST("dob_l" AS VARCHAR), CAST("dob_r" AS VARCHAR)) <= 1 ELSE FALSE END',
                 label_for_charts="one typo (a digit changed or two swapped)",
             ),
+            cll.CustomLevel(DAY_MONTH_SWAPPED, label_for_charts="day and month swapped"),
             within(1, "month"),
             within(1, "year"),
             within(10, "year"),
@@ -294,7 +312,7 @@ def settings() -> SettingsCreator:
             _name("last_name"),
             _name_order(),
             cl.ExactMatch("name_suffix").configure(m_probabilities=[0.99, 0.01]),
-            _birth_date().configure(m_probabilities=[0.95, 0.02, 0.015, 0.01, 0.004, 0.001]),
+            _birth_date().configure(m_probabilities=[0.95, 0.02, 0.01, 0.005, 0.01, 0.004, 0.001]),
             cl.ExactMatch("national_id_token").configure(m_probabilities=[0.98, 0.02]),
             _address(),
             cl.ExactMatch("phone").configure(m_probabilities=[0.8, 0.2]),
@@ -438,6 +456,7 @@ def train(
     deterministic_pairs: bool,
     completeness: dict[str, float],
     agreement: dict[str, float],
+    birth_dates_split: float | None = None,
 ) -> Trained:
     """Estimate the model without labels: u by random sampling, m by EM on several blocks,
     the prior from pairs agreeing on every field of a deterministic rule. Returns the model
@@ -449,8 +468,9 @@ def train(
     ``completeness`` is the share of records with each field of the deterministic rules;
     ``agreement``, for the comparisons of
     COUNTED_LEVELS, the share of all pairs (both records having the field) that agree on its
-    columns. A step the data is too small for is skipped and the priors in ``settings``
-    stand."""
+    columns; ``birth_dates_split``, of the pairs sharing a national-ID token that both have a
+    birth date, the share whose birth dates contradict each other (None: no such pairs).
+    A step the data is too small for is skipped and the priors in ``settings`` stand."""
     session = _Session(db_api, input_table)
     by_token = [block_on("national_id_token")] if national_id_pairs else []
 
@@ -486,13 +506,8 @@ def train(
             return True
         return False
 
-    # Birth dates are decisive (link.CONFLICT_SQL) only if pairs sharing a national ID, the
-    # one evidence free of households, show one person's birth date hardly ever differs.
-    decisive = bool(
-        national_id_pairs
-        and em("national_id_token")
-        and _exact_m(session.model(), "dob") >= DECISIVE_MIN_EXACT_M
-    )
+    if national_id_pairs:
+        em("national_id_token")
     for rule in (
         ("first_name", "last_name", "dob"),
         ("dob", "postcode"),
@@ -508,9 +523,14 @@ def train(
     if counted and recall >= MIN_RECALL:  # the same count of pairs, divided by this recall
         model["probability_two_random_records_match"] *= INITIAL_RECALL / recall
     model = _floor(_swap_no_stronger(_u_without_matches(model, 1.0 / max_pairs)))
-    model[DOB_DECISIVE_KEY] = decisive
+    model[DOB_DECISIVE_KEY] = birth_dates_split is not None and (
+        birth_dates_split <= DECISIVE_MAX_SPLIT
+    )
     model[NID_DECISIVE_KEY] = bool(
-        national_id_pairs and _exact_m(model, "national_id_token") >= DECISIVE_MIN_EXACT_M
+        national_id_pairs
+        and _split_share(model, "national_id_token", NID_SPLIT_LEVELS)
+        * _split_share(model, "first_name", FIRST_NAME_SPLIT_LEVELS)
+        <= DECISIVE_MAX_SPLIT
     )
     return Trained(model, counted, sampled, learned)
 
@@ -680,6 +700,17 @@ class LinkageModel:
     national_ids_decisive: bool = False
     # how a model not trained on the workspace was made (the default model's recipe)
     made_by: dict[str, Any] | None = None
+
+
+def _split_share(model: dict[str, Any], name: str, levels: slice) -> float:
+    """The share of one person's pairs of records (both having the fields) that reach these
+    levels of a comparison (counted among its levels that say something), by the model's m."""
+    for c in model["comparisons"]:
+        if c["output_column_name"] == name:
+            said = [lv for lv in c["comparison_levels"] if not lv.get("is_null_level")]
+            share = sum(float(lv.get("m_probability") or 0.0) for lv in said[levels])
+            return share
+    return 1.0
 
 
 def _exact_m(model: dict[str, Any], name: str) -> float:

@@ -27,7 +27,7 @@ from pathlib import Path
 from openbureau.config import IdentitySection
 from openbureau.engine import Engine
 from openbureau.errors import UserError
-from openbureau.identity import _splink
+from openbureau.identity import _cluster, _splink
 
 S = _splink.SCRATCH
 Progress = Callable[[str, int, int], None]
@@ -132,6 +132,7 @@ def _train(engine: Engine, db_api: object, settings: IdentitySection) -> dict[st
         deterministic_pairs=bool(agreeing),
         completeness=completeness,
         agreement=_agreement(engine),
+        birth_dates_split=_birth_dates_split(engine),
     )
     if not trained.u_sampled:
         raise TooLittleToTrain(
@@ -214,6 +215,17 @@ def _deterministic_pairs() -> str:
 
     names = _splink.DETERMINISTIC_FIELDS
     return f"{pairs('national_id_token')} + {pairs(*names)} - {pairs('national_id_token', *names)}"
+
+
+def _birth_dates_split(engine: Engine) -> float | None:
+    """Of the pairs of records that share a national-ID token and both have a birth date, the
+    share whose birth dates the conflict rule reads as two people's (None: no such pairs)."""
+    pairs, split = engine.query(f"""
+        SELECT count(*), count(*) FILTER (WHERE {_cluster.DOB_CONFLICT})
+        FROM {S}.link_input x JOIN {S}.link_input y
+          ON x.national_id_token = y.national_id_token AND x.unique_id < y.unique_id
+        WHERE x.dob IS NOT NULL AND y.dob IS NOT NULL""")[0]
+    return split / pairs if pairs else None
 
 
 def _agreement(engine: Engine) -> dict[str, float]:

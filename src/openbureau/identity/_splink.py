@@ -39,15 +39,11 @@ MODEL_VERSION_KEY = "openbureau_model_version"
 # Whether birth dates that no slip explains may split a cluster (see _cluster.DOB_CONFLICT):
 # only when pairs of records that share a national ID almost never show such birth dates.
 DOB_DECISIVE_KEY = "openbureau_birth_dates_decisive"
-# A rule that two records cannot be one person is applied only where the model says it would
-# part at most this share of one person's pairs of records: by the m values EM found, the
-# share of such pairs reaching the levels the rule reads as a contradiction.
+# A rule that two records cannot be one person is applied only where the records show it
+# would part at most this share of one person's pairs of records (see _training: counted on
+# pairs that are one person by other evidence, not by EM's m values, which households sway:
+# twins sharing a birth date and postcode pass for one person in an EM block).
 DECISIVE_MAX_SPLIT = 0.005
-# (Birth dates are judged on the pairs of records that share a national ID instead, the one
-# evidence free of households: EM leaves levels it never sees at their priors.)
-# National IDs: different tokens, together with given names unlike (Jaro-Winkler < 0.7).
-NID_SPLIT_LEVELS = slice(1, None)
-FIRST_NAME_SPLIT_LEVELS = slice(-1, None)
 # Whether national IDs that differ, together with given names that differ, may split a
 # cluster: only when the model found one person's records share a token almost always (a
 # feed whose IDs are often mistyped would otherwise split people).
@@ -457,6 +453,7 @@ def train(
     completeness: dict[str, float],
     agreement: dict[str, float],
     birth_dates_split: float | None = None,
+    national_ids_split: float | None = None,
 ) -> Trained:
     """Estimate the model without labels: u by random sampling, m by EM on several blocks,
     the prior from pairs agreeing on every field of a deterministic rule. Returns the model
@@ -469,7 +466,8 @@ def train(
     ``agreement``, for the comparisons of
     COUNTED_LEVELS, the share of all pairs (both records having the field) that agree on its
     columns; ``birth_dates_split``, of the pairs sharing a national-ID token that both have a
-    birth date, the share whose birth dates contradict each other (None: no such pairs).
+    birth date, the share whose birth dates contradict each other (None: no such pairs);
+    ``national_ids_split``, the share of one person's pairs the national-ID rule would part.
     A step the data is too small for is skipped and the priors in ``settings`` stand."""
     session = _Session(db_api, input_table)
     by_token = [block_on("national_id_token")] if national_id_pairs else []
@@ -526,11 +524,8 @@ def train(
     model[DOB_DECISIVE_KEY] = birth_dates_split is not None and (
         birth_dates_split <= DECISIVE_MAX_SPLIT
     )
-    model[NID_DECISIVE_KEY] = bool(
-        national_id_pairs
-        and _split_share(model, "national_id_token", NID_SPLIT_LEVELS)
-        * _split_share(model, "first_name", FIRST_NAME_SPLIT_LEVELS)
-        <= DECISIVE_MAX_SPLIT
+    model[NID_DECISIVE_KEY] = national_ids_split is not None and (
+        national_ids_split <= DECISIVE_MAX_SPLIT
     )
     return Trained(model, counted, sampled, learned)
 
@@ -700,17 +695,6 @@ class LinkageModel:
     national_ids_decisive: bool = False
     # how a model not trained on the workspace was made (the default model's recipe)
     made_by: dict[str, Any] | None = None
-
-
-def _split_share(model: dict[str, Any], name: str, levels: slice) -> float:
-    """The share of one person's pairs of records (both having the fields) that reach these
-    levels of a comparison (counted among its levels that say something), by the model's m."""
-    for c in model["comparisons"]:
-        if c["output_column_name"] == name:
-            said = [lv for lv in c["comparison_levels"] if not lv.get("is_null_level")]
-            share = sum(float(lv.get("m_probability") or 0.0) for lv in said[levels])
-            return share
-    return 1.0
 
 
 def _exact_m(model: dict[str, Any], name: str) -> float:

@@ -470,8 +470,8 @@ def test_the_conflict_check_sees_every_cluster_that_holds_a_conflicting_pair(
           (SELECT unnest(['EMMA', 'EMA', 'OLIVER', 'HALL', NULL]) AS first_name)
           CROSS JOIN (SELECT unnest(['HALL', 'EMMA']) AS last_name)
           CROSS JOIN (SELECT unnest([NULL, 'JR', 'SR']) AS name_suffix)
-          CROSS JOIN (SELECT unnest(['1990-05-01', '1990-01-05', '1991-06-02', '1909-05-01',
-                                     '1995-05-01', NULL])::DATE AS dob)
+          CROSS JOIN (SELECT unnest(['1990-05-01', '1990-01-05', '1990-05-02', '1990-08-20',
+                                     '1991-06-02', '1909-05-01', '1995-05-01', NULL])::DATE AS dob)
           CROSS JOIN (SELECT unnest([NULL, 't1', 't2']) AS national_id_token)""")
     # each conflicting pair as a cluster of its own, two rows
     con.execute(f"""

@@ -304,12 +304,15 @@ def _map_batch(
     t = table.table
     compared = compared and "supersedes" in engine.columns(spec.table)
     types = column_types(engine, spec.table)
+    # (a month read from a payment history profile carries its report's loaded row: never
+    # the report a new row supersedes)
+    own = " AND history_of IS NULL" if table.event == "account_status" else ""
     engine.execute(
         f"""CREATE OR REPLACE TEMP TABLE _ledger_batch AS
         WITH mapped AS ({_select_sql(table, spec, spec.ledger, compared, types, kept)}),
         chain AS (
           SELECT loaded_record_id AS _prior_record, any_value(record_id) AS root FROM {t}
-          WHERE loaded_record_id IN (SELECT _prior_record FROM mapped) GROUP BY 1),
+          WHERE loaded_record_id IN (SELECT _prior_record FROM mapped){own} GROUP BY 1),
         head AS (
           SELECT record_id AS root, max(version) AS top,
                  any_value(event_id) FILTER (WHERE is_current) AS head_event
@@ -340,6 +343,7 @@ def _map_batch(
     # A Metro 2 batch's payment history profiles: the months the ledger has no report of
     # (inserted with the batch's events), and the months they gave that its reports now give
     profiles = table.event == "account_status" and spec.format == "metro2"
+    months = 0
     extra = f"UNION ALL BY NAME SELECT * FROM {_history.NEW}" if profiles else ""
     if profiles:
         replaced_months, months, unreadable = _history.prepare_history(engine, spec, batch_id)
@@ -352,7 +356,7 @@ def _map_batch(
         f"INSERT INTO {t} BY NAME SELECT * FROM (SELECT * EXCLUDE (_prior_record) FROM "
         f"_ledger_batch {extra}) ORDER BY person_id, record_id, version"
     )
-    added = int(engine.scalar("SELECT count(*) FROM _ledger_batch"))
+    added = int(engine.scalar("SELECT count(*) FROM _ledger_batch")) + months
     # (inside the build's transaction: a failure rolls the temp tables back with the rest)
     engine.execute("DROP TABLE _ledger_batch")
     if profiles:

@@ -102,7 +102,9 @@ def person_records(engine: Engine, person_ids: list[str]) -> list[dict[str, Any]
     """Every record of the persons ``person_ids`` (a file's ID and the IDs merged into it), one
     dict each, with its versions oldest first: ``{"record_id", "event", "furnisher", "feed",
     "standing", "suppressions", "versions": [{..., "fields": {...}}]}``. ``standing`` is
-    ``counts``, ``suppressed`` or ``no_longer_reported`` (an ``aged_off`` suppression in force).
+    ``counts``, ``suppressed``, ``no_longer_reported`` (an ``aged_off`` suppression in force) or
+    ``replaced`` (no version is current: a month read from a Metro 2 payment history profile
+    that its own report now gives).
     Ordered by furnisher, feed, event, first event date and record id.
 
     The records are those of the persons' identities (``person_index``). Works on the
@@ -144,6 +146,9 @@ def person_records(engine: Engine, person_ids: list[str]) -> list[dict[str, Any]
                         lambda s: s.reason), 'aged_off') THEN 'no_longer_reported'
                  WHEN len(list_filter(coalesce(any_value(suppressions), []),
                                       lambda s: s.lifted_at IS NULL)) > 0 THEN 'suppressed'
+                 -- (a month read from a payment history profile that its own report now
+                 -- gives: no version of it counts)
+                 WHEN NOT bool_or(is_current) THEN 'replaced'
                  ELSE 'counts' END AS standing,
             min(event_date) AS first_date,
             list({{{version_cols}}} ORDER BY version, batch_id, event_id) AS versions

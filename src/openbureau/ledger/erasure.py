@@ -24,12 +24,10 @@ import json
 from dataclasses import dataclass, field
 
 from openbureau.engine import Engine
+from openbureau.warehouse import ledger as tables
 
-ERASURES_TABLE = "alternative_erasures"
-TOMBSTONES = f"""CREATE TABLE IF NOT EXISTS {ERASURES_TABLE} (
-    erasure_id BIGINT PRIMARY KEY, person_ids VARCHAR[] NOT NULL, requested_at TIMESTAMP,
-    erased_at TIMESTAMP NOT NULL, requested_by VARCHAR NOT NULL, feeds VARCHAR[] NOT NULL,
-    records BIGINT NOT NULL, rows_deleted VARCHAR NOT NULL)  -- JSON: table -> rows"""
+ERASURES_TABLE = tables.ALTERNATIVE_ERASURES.name
+TOMBSTONES = tables.ALTERNATIVE_ERASURES.create_sql()
 
 
 @dataclass

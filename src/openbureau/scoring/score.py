@@ -41,6 +41,7 @@ from openbureau.scoring.factors import (
     guard_scorecard,
 )
 from openbureau.scoring.scorecard import Scorecard
+from openbureau.warehouse import scoring as tables
 
 if TYPE_CHECKING:
     from openbureau.governance.proxies import ProxyGate, ProxyReport
@@ -59,33 +60,11 @@ NO_CREDIT_ACCOUNT = (
     "No credit account on file (utility, telecom and rent payments count only with your consent)"
 )
 
-SCHEMA = [
-    """CREATE TABLE IF NOT EXISTS score_snapshots (
-        snapshot_id VARCHAR PRIMARY KEY, as_of DATE NOT NULL, created_at TIMESTAMP NOT NULL,
-        scorecard_name VARCHAR NOT NULL, scorecard_version VARCHAR NOT NULL,
-        scorecard_yaml VARCHAR NOT NULL, persons BIGINT NOT NULL, scored BIGINT NOT NULL,
-        unscorable BIGINT NOT NULL, seconds DOUBLE, known_at TIMESTAMP, ageing VARCHAR)""",
-    """CREATE TABLE IF NOT EXISTS scores (
-        snapshot_id VARCHAR NOT NULL, person_id VARCHAR NOT NULL, as_of DATE NOT NULL,
-        score INTEGER, band VARCHAR, unscorable_reason VARCHAR, unscorable_text VARCHAR,
-        reasons STRUCT(rank INTEGER, code VARCHAR, factor VARCHAR, statement VARCHAR,
-                       points_lost DOUBLE, value DOUBLE, record_ids VARCHAR[])[],
-        scorecard_version VARCHAR NOT NULL,
-        PRIMARY KEY (snapshot_id, person_id),
-        CHECK ((score IS NULL) <> (unscorable_reason IS NULL)))""",
-]
-# Added with consent (scoring/alternative.py): the score with alternative data, per person,
-# and the scorecard behind it, per snapshot (NULL: a snapshot scored with one scorecard).
+SCHEMA = [tables.SCORE_SNAPSHOTS.create_sql(), tables.SCORES.create_sql()]
+# The score with alternative data (with consent, scoring/alternative.py), per person.
 ALT_SCORE_COLUMNS = {
-    "alt_score": "INTEGER",
-    "alt_band": "VARCHAR",
-    "alt_unscorable_reason": "VARCHAR",
-    "alt_unscorable_text": "VARCHAR",
-    "alt_reasons": "STRUCT(rank INTEGER, code VARCHAR, factor VARCHAR, statement VARCHAR, "
-    "points_lost DOUBLE, value DOUBLE, record_ids VARCHAR[])[]",
-    "alt_scorecard_version": "VARCHAR",
+    c.name: c.type for c in tables.SCORES.columns if c.name.startswith("alt_")
 }
-ALT_SNAPSHOT_COLUMNS = {"alt_scorecard_version": "VARCHAR", "alt_scorecard_yaml": "VARCHAR"}
 
 
 @dataclass
@@ -102,23 +81,10 @@ class SnapshotReport:
 
 
 def ensure_schema(engine: Engine) -> None:
-    """Create the score tables; a ``score_snapshots`` written by an earlier openbureau gains
-    ``known_at``, set to each snapshot's ``created_at`` (it was computed from the ledger as
-    it stood then), and ``ageing``, the ageing-off periods a snapshot was computed with (JSON
-    of bureau.toml's ``[ageing]``; NULL for one computed before items aged off)."""
+    """Create the score tables (columns added since are the warehouse's migrations:
+    ``openbureau.warehouse``)."""
     for sql in SCHEMA:
         engine.execute(sql)
-    columns = engine.columns("score_snapshots")
-    if "known_at" not in columns:
-        engine.execute("ALTER TABLE score_snapshots ADD COLUMN known_at TIMESTAMP")
-        engine.execute("UPDATE score_snapshots SET known_at = created_at")
-    if "ageing" not in columns:
-        engine.execute("ALTER TABLE score_snapshots ADD COLUMN ageing VARCHAR")
-    for table, added in (("scores", ALT_SCORE_COLUMNS), ("score_snapshots", ALT_SNAPSHOT_COLUMNS)):
-        have = set(engine.columns(table))
-        for column, sql_type in added.items():
-            if column not in have:
-                engine.execute(f"ALTER TABLE {table} ADD COLUMN {column} {sql_type}")
 
 
 def snapshot_ageing(engine: Engine, snapshot_id: str) -> AgeingSection | None:

@@ -47,6 +47,7 @@ from openbureau.ledger.ageing import (
 from openbureau.ledger.erasure import ERASURES_TABLE
 from openbureau.scoring.alternative import ALT_COLUMNS
 from openbureau.scoring.scorecard import Scorecard
+from openbureau.warehouse import identity, publication, scoring
 from openbureau.service._records_file import (
     RECORDS_DIR,
     ensure_records_file,
@@ -145,9 +146,7 @@ def _aged(ages_on: str, day: str) -> str:
     return f"CASE WHEN {ages_on} <= {day} THEN {ages_on} END"
 
 
-PUBLICATIONS = """CREATE TABLE IF NOT EXISTS publications (
-    snapshot_id VARCHAR NOT NULL, published_at TIMESTAMP NOT NULL,
-    identity_as_of TIMESTAMP)  -- the newest link run's time (NULL: none yet)"""
+PUBLICATIONS = publication.PUBLICATIONS.create_sql()
 
 
 def publish_snapshot(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from openbureau.engine import Engine
@@ -134,7 +135,9 @@ def person_file(engine: Engine, person_id: str) -> dict[str, Any]:
 _EVENT_ORDER = {"split": 0, "merge": 1, "new": 2, "redirect": 3}
 
 
-def held_elsewhere(engine: Engine, person_id: str) -> list[dict[str, Any]]:
+def held_elsewhere(
+    engine: Engine, person_id: str, served: Sequence[tuple[Any, Any]] = ()
+) -> list[dict[str, Any]]:
     """When records now in the file of ``person_id`` were in another person's file, by the ID
     history: ``[{"person_id", "since", "until"}]``, the other file's ID as reads of it were
     logged, oldest first. For the person's access log: a lender who read that file then read
@@ -150,9 +153,13 @@ def held_elsewhere(engine: Engine, person_id: str) -> list[dict[str, Any]]:
 
     Each is followed through the other file's own merges and redirects. Periods in the
     person's own file (its ID and the IDs merged into it) are left out, and so are IDs in the
-    person's file whose records were never anywhere else. A period starts and ends when the
-    service began to serve a copy showing the change (``publications``); without a record of
-    that, at the link run, which is earlier by the time until the next publication."""
+    person's file whose records were never anywhere else.
+
+    ``served``: (the newest link run's time a published copy showed, when that copy began to
+    be served), oldest first, as publication records them (``service.serving.served_links``;
+    identity does not read the later stage's table itself). A period starts and ends when a
+    copy showing the change began to be served; before the first one recorded, and without
+    ``served``, at the link run, which is earlier by the time until the next publication."""
     active = _index.resolve(engine, person_id.strip().upper())
     if active is None:
         raise UserError(f"{person_id}: no such person ID")
@@ -238,11 +245,10 @@ def held_elsewhere(engine: Engine, person_id: str) -> list[dict[str, Any]]:
         within(p, None, None)
     for source, since, at in split_off:
         within(source, since, at)
-    # a change reached reads when a published copy first showed it (publications: recorded by
-    # publish_snapshot since 2026-11-30; before the first one recorded, the run's time stands)
-    if periods and engine.table_exists("publications"):
-        shown = engine.query("""SELECT identity_as_of, published_at FROM publications
-                                WHERE identity_as_of IS NOT NULL ORDER BY published_at""")
+    # a change reached reads when a published copy first showed it (recorded by publish_snapshot
+    # since 2026-11-30; before the first one recorded, the run's time stands)
+    if periods and served:
+        shown = list(served)
 
         def served(t: Any) -> Any:
             if t is None or not shown or t <= shown[0][0]:

@@ -22,6 +22,8 @@ from typing import Any
 
 from openbureau.engine import Engine
 from openbureau.ledger._schema import EVENTS
+from openbureau.warehouse.identity import PERSON_INDEX
+from openbureau.warehouse.ingest import INGEST_BATCHES
 
 FILE_RECORDS_TABLE = "file_records"
 
@@ -57,7 +59,7 @@ def _event_select(event: str) -> str:
         for name, sql_type in UNION_COLUMNS.items()
     )
     return f"""SELECT '{event}' AS event, {_COMMON}, {cols}
-        FROM {table.table} e LEFT JOIN ingest_batches b USING (batch_id)
+        FROM {table.table} e LEFT JOIN {INGEST_BATCHES.name} b USING (batch_id)
         WHERE e.identity_id IS NOT NULL"""
 
 
@@ -136,7 +138,7 @@ def person_records(engine: Engine, person_ids: list[str]) -> list[dict[str, Any]
         f"""
         WITH mine AS (
             SELECT * FROM {source} WHERE identity_id IN (
-                SELECT identity_id FROM person_index WHERE list_contains(?, person_id)))
+                SELECT identity_id FROM {PERSON_INDEX.name} WHERE list_contains(?, person_id)))
         SELECT record_id, any_value(event) AS event, any_value(furnisher) AS furnisher,
             any_value(feed) AS feed, any_value(suppressions) AS suppressions,
             CASE WHEN list_contains(list_transform(list_filter(

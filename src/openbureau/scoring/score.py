@@ -42,6 +42,7 @@ from openbureau.scoring.factors import (
 )
 from openbureau.scoring.scorecard import Scorecard
 from openbureau.warehouse import scoring as tables
+from openbureau.warehouse.identity import PERSON_IDS, PERSON_INDEX
 
 if TYPE_CHECKING:
     from openbureau.governance.proxies import ProxyGate, ProxyReport
@@ -62,9 +63,7 @@ NO_CREDIT_ACCOUNT = (
 
 SCHEMA = [tables.SCORE_SNAPSHOTS.create_sql(), tables.SCORES.create_sql()]
 # The score with alternative data (with consent, scoring/alternative.py), per person.
-ALT_SCORE_COLUMNS = {
-    c.name: c.type for c in tables.SCORES.columns if c.name.startswith("alt_")
-}
+ALT_SCORE_COLUMNS = {c.name: c.type for c in tables.SCORES.columns if c.name.startswith("alt_")}
 
 
 @dataclass
@@ -199,7 +198,7 @@ def score_snapshot(
     from openbureau.scoring.alternative import check_pair
 
     start = time.perf_counter()
-    if not engine.table_exists("person_index"):
+    if not engine.table_exists(PERSON_INDEX.name):
         raise UserError("records are not linked to persons yet: run `openbureau link` first")
     # (the factor guard first: a protected field is refused as such, whatever else is wrong)
     seen: Resolved = {}
@@ -487,8 +486,10 @@ def person_score(engine: Engine, snapshot_id: str, person_id: str) -> dict[str, 
     ):
         raise UserError(f"no score snapshot {snapshot_id!r}")
     pid = person_id
-    if engine.table_exists("person_ids"):
-        moved = engine.scalar("SELECT resolves_to FROM person_ids WHERE person_id = ?", [person_id])
+    if engine.table_exists(PERSON_IDS.name):
+        moved = engine.scalar(
+            f"SELECT resolves_to FROM {PERSON_IDS.name} WHERE person_id = ?", [person_id]
+        )
         pid = str(moved) if moved else person_id
     rows = engine.arrow(
         "SELECT * FROM scores WHERE snapshot_id = ? AND person_id = ?", [snapshot_id, pid]

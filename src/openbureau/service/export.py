@@ -33,8 +33,9 @@ from openbureau.ledger.erasure import erasures
 from openbureau.service import audit, consent, disputes, notices, statements, views
 from openbureau.service.export_schema import FORMAT, VERSION, FileExport
 from openbureau.service.export_scores import scores_part
-from openbureau.service.serving import AGED_OFF_TABLE
+from openbureau.service.serving import AGED_OFF_TABLE, served_links
 from openbureau.service.store import AuditEntry
+from openbureau.warehouse.identity import IDENTITY_RECORDS, PERSON_INDEX
 
 #: The most reads an export lists (the newest); ``reads_truncated`` says when there are more.
 MAX_READS = 20_000
@@ -133,7 +134,7 @@ def identity_part(held: Held) -> dict[str, Any]:
         "links": person_links(held.engine, held.ids),
         "held_elsewhere": [
             {"since": p["since"], "until": p["until"]}
-            for p in held_elsewhere(held.engine, held.person_id)
+            for p in held_elsewhere(held.engine, held.person_id, served_links(held.engine))
         ],
     }
 
@@ -216,7 +217,7 @@ def reads_part(held: Held) -> list[dict[str, Any]]:
         held.store,
         subject=own,
         limit=MAX_READS + 1,
-        periods=held_elsewhere(held.engine, held.person_id),
+        periods=held_elsewhere(held.engine, held.person_id, served_links(held.engine)),
         not_roles=("anonymous",),
         where=[not_(and_(AuditEntry.actor_role == "person", AuditEntry.subject.not_in(own)))],
     )
@@ -242,9 +243,9 @@ def _name(engine: Engine, person_id: str) -> dict[str, Any]:
     source = (
         "persons"
         if engine.table_exists("persons")
-        else """(SELECT p.person_id, mode(r.first_name) AS first_name,
+        else f"""(SELECT p.person_id, mode(r.first_name) AS first_name,
                     mode(r.last_name) AS last_name, mode(r.dob) AS dob
-                 FROM person_index p JOIN identity_records r USING (identity_id)
+                 FROM {PERSON_INDEX.name} p JOIN {IDENTITY_RECORDS.name} r USING (identity_id)
                  WHERE p.person_id = $1 GROUP BY p.person_id)"""
     )
     rows = engine.arrow(

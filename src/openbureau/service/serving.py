@@ -47,7 +47,6 @@ from openbureau.ledger.ageing import (
 from openbureau.ledger.erasure import ERASURES_TABLE
 from openbureau.scoring.alternative import ALT_COLUMNS
 from openbureau.scoring.scorecard import Scorecard
-from openbureau.warehouse import identity, publication, scoring
 from openbureau.service._records_file import (
     RECORDS_DIR,
     ensure_records_file,
@@ -55,6 +54,7 @@ from openbureau.service._records_file import (
     remove_records_leftovers,
     remove_unused_records,
 )
+from openbureau.warehouse import identity, publication, scoring
 
 T = TypeVar("T")
 SERVING_DIR = "serving"
@@ -63,7 +63,15 @@ KEEP = 2  # serving copies kept: the current one and the one before (requests ma
 
 # Tables the lender lookup and a person's file (identity.person.person_file) read, copied as
 # they are.
-IDENTITY_TABLES = ("identity_records", "person_index", "person_ids", "person_id_history")
+IDENTITY_TABLES = tuple(
+    t.name
+    for t in (
+        identity.IDENTITY_RECORDS,
+        identity.PERSON_INDEX,
+        identity.PERSON_IDS,
+        identity.PERSON_ID_HISTORY,
+    )
+)
 # The saved linkage model, in a workspace (its term-frequency columns are the lookup index's).
 LINKAGE_MODEL = Path("models") / "linkage-model.json"
 # Each record no longer reported on the snapshot's date (ledger.ageing), for a person's export.
@@ -147,6 +155,14 @@ def _aged(ages_on: str, day: str) -> str:
 
 
 PUBLICATIONS = publication.PUBLICATIONS.create_sql()
+PUBLISHED = publication.PUBLICATIONS.name
+# (the identity tables a person's identity part and the lender lookup are built from)
+_LOOKUP_TABLES = (identity.PERSON_INDEX.name, identity.IDENTITY_RECORDS.name)
+_LINK_TABLES = (
+    identity.PERSON_INDEX.name,
+    identity.LINK_EDGES.name,
+    identity.LINK_OVERRIDES.name,
+)
 
 
 def publish_snapshot(
@@ -174,7 +190,9 @@ def publish_snapshot(
         PERSON_LINKS_TABLE,
     )
 
-    as_of = engine.scalar("SELECT as_of FROM score_snapshots WHERE snapshot_id = ?", [snapshot_id])
+    as_of = engine.scalar(
+        f"SELECT as_of FROM {scoring.SCORE_SNAPSHOTS.name} WHERE snapshot_id = ?", [snapshot_id]
+    )
     if as_of is None:
         raise UserError(f"no score snapshot {snapshot_id!r}")
     folder = workspace / SERVING_DIR
@@ -191,16 +209,17 @@ def publish_snapshot(
         tables = {
             "meta": f"""SELECT '{snapshot_id}' AS snapshot_id, {day} AS as_of,
                 now() AS published_at, '{records}' AS records_file""",
-            "snapshots": "SELECT * FROM score_snapshots",
-            "scores": "SELECT * FROM scores ORDER BY person_id, as_of",
+            "snapshots": f"SELECT * FROM {scoring.SCORE_SNAPSHOTS.name}",
+            "scores": f"SELECT * FROM {scoring.SCORES.name} ORDER BY person_id, as_of",
             "features": f"SELECT * FROM {features_table} ORDER BY person_id",
             "file_items": f"SELECT * FROM ({_file_items_sql(day, ageing)}) ORDER BY person_id",
             AGED_OFF_TABLE: f"""SELECT * FROM ({aged_off_records_sql(day, ageing)})
                 ORDER BY person_id, record_id""",
-            "persons": """SELECT p.person_id, mode(r.first_name) AS first_name,
+            "persons": f"""SELECT p.person_id, mode(r.first_name) AS first_name,
                     mode(r.last_name) AS last_name, mode(r.dob) AS dob,
                     mode(r.postcode) AS postcode
-                FROM person_index p JOIN identity_records r USING (identity_id)
+                FROM {identity.PERSON_INDEX.name} p
+                JOIN {identity.IDENTITY_RECORDS.name} r USING (identity_id)
                 GROUP BY p.person_id ORDER BY p.person_id""",
         }
         # ... and the tombstones of erasures of alternative data, for a person's export
@@ -208,17 +227,17 @@ def publish_snapshot(
             if engine.table_exists(name):
                 tables[name] = f"SELECT * FROM {name}"
         # ... and each person's identity records, as person_file reads them, in person order
-        if all(engine.table_exists(t) for t in ("person_index", "identity_records")):
+        if all(engine.table_exists(t) for t in _LOOKUP_TABLES):
             tables[PERSON_IDENTITY_TABLE] = f"{PERSON_IDENTITY_SQL} ORDER BY p.person_id"
         # ... and, for a person's export of their file, the links that joined it (its records
         # are in the records file)
-        if all(engine.table_exists(t) for t in ("person_index", "link_edges", "link_overrides")):
+        if all(engine.table_exists(t) for t in _LINK_TABLES):
             tables[PERSON_LINKS_TABLE] = f"SELECT * FROM ({PERSON_LINKS_SQL}) ORDER BY person_id"
         for name, sql in tables.items():
             engine.execute(f"CREATE TABLE pub.{name} AS {sql}")
         engine.execute("CREATE INDEX scores_person ON pub.scores (person_id)")
         # ... and the lender lookup's index (identity/_lookup_index.py), so a service loads it
-        lookups = {"identity_records", "person_index"} <= set(tables)
+        lookups = set(_LOOKUP_TABLES) <= set(tables)
         if lookups and (tf := _lookup_tf_columns(workspace)) is not None:
             from openbureau.identity._lookup_index import build_sql
 
@@ -229,13 +248,13 @@ def publish_snapshot(
         # the rest is on disk, a moment before the copy is put in place)
         engine.execute("CHECKPOINT pub")
         linked = (
-            engine.scalar("SELECT max(linked_at) FROM link_runs")
-            if engine.table_exists("link_runs")
+            engine.scalar(f"SELECT max(linked_at) FROM {identity.LINK_RUNS.name}")
+            if engine.table_exists(identity.LINK_RUNS.name)
             else None
         )
         this = [snapshot_id, engine.scalar("SELECT now()::TIMESTAMP"), linked]
         engine.execute(
-            "CREATE TABLE pub.publications AS SELECT * FROM publications UNION ALL SELECT ?, ?, ?",
+            f"CREATE TABLE pub.{PUBLISHED} AS SELECT * FROM {PUBLISHED} UNION ALL SELECT ?, ?, ?",
             this,
         )
     except BaseException:
@@ -247,7 +266,7 @@ def publish_snapshot(
     pointer = folder / f"{POINTER}.tmp"
     pointer.write_text(final.name + "\n", encoding="utf-8")
     os.replace(pointer, folder / POINTER)
-    engine.execute("INSERT INTO publications VALUES (?, ?, ?)", this)
+    engine.execute(f"INSERT INTO {PUBLISHED} VALUES (?, ?, ?)", this)
     copies = sorted(folder.glob("*.duckdb"), key=lambda p: p.stat().st_mtime)
     for old in copies[:-KEEP]:
         old.unlink(missing_ok=True)
@@ -345,6 +364,19 @@ def _sign_audit_log(workspace: Path, snapshot_id: str) -> None:
         ) from None
 
 
+def served_links(engine: Engine) -> list[tuple[Any, Any]]:
+    """(the newest link run's time, when the copy began to be served) of each published copy
+    that showed a link run, oldest first: what a change of a person's file is mapped to, when
+    the service began to show it (``identity.person.held_elsewhere``). Reads the warehouse's
+    ``publications``, or a serving copy's."""
+    if not engine.table_exists(PUBLISHED):
+        return []
+    return engine.query(
+        f"SELECT identity_as_of, published_at FROM {PUBLISHED} "
+        "WHERE identity_as_of IS NOT NULL ORDER BY published_at"
+    )
+
+
 def _record_served(engine: Engine, folder: Path) -> None:
     """Make sure the warehouse's ``publications`` holds those of the copy served now: a
     publish that stopped after putting its copy in place (before it recorded it) left them
@@ -360,10 +392,11 @@ def _record_served(engine: Engine, folder: Path) -> None:
     try:
         if engine.scalar(
             "SELECT count(*) FROM duckdb_tables() WHERE database_name = 'served' "
-            "AND table_name = 'publications'"
+            "AND table_name = ?",
+            [PUBLISHED],
         ):
-            engine.execute("""INSERT INTO publications SELECT * FROM served.publications
-                              EXCEPT SELECT * FROM publications""")
+            engine.execute(f"""INSERT INTO {PUBLISHED} SELECT * FROM served.{PUBLISHED}
+                              EXCEPT SELECT * FROM {PUBLISHED}""")
     finally:
         engine.execute("DETACH served")
 

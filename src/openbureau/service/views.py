@@ -17,7 +17,7 @@ from openbureau.engine import DuckDBEngine, Engine
 from openbureau.errors import UserError
 from openbureau.ingest.vocabulary import ACCOUNT_STATUS, GOOD_STANDING
 from openbureau.scoring.alternative import served, served_sql
-from openbureau.service.serving import Published
+from openbureau.service.serving import Published, served_links
 
 T = TypeVar("T")
 
@@ -417,7 +417,7 @@ def held_elsewhere(pub: Published | None, person_id: str) -> list[dict[str, Any]
     such for a snapshot published without the identity part."""
     from openbureau.identity.person import held_elsewhere as periods  # (loads Splink)
 
-    return _identity_read(pub, periods, person_id) or []
+    return _identity_read(pub, lambda e, p: periods(e, p, served_links(e)), person_id) or []
 
 
 def _identity_read(

@@ -33,7 +33,11 @@ INGEST_BATCHES = Table(
         opt("rows_identical", "BIGINT", "Loaded rows equal to the current report"),
         opt("rows_superseding", "BIGINT", "Loaded rows replacing the current report"),
         opt("rows_stale", "BIGINT", "Loaded rows older than the current report"),
-        opt("rows_reverting", "BIGINT", "Superseding rows equal to an earlier version (NULL: not counted)"),
+        opt(
+            "rows_reverting",
+            "BIGINT",
+            "Superseding rows equal to an earlier version (NULL: uncounted)",
+        ),
         opt("again_of", "VARCHAR", "The batch this file is a re-send of"),
         opt("chained_at", "TIMESTAMP", "When the ledger compared a batch loaded before rows were"),
         opt("control_records", "BIGINT", "Fixed width: header and trailer records"),

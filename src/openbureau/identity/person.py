@@ -136,7 +136,7 @@ _EVENT_ORDER = {"split": 0, "merge": 1, "new": 2, "redirect": 3}
 
 
 def held_elsewhere(
-    engine: Engine, person_id: str, served: Sequence[tuple[Any, Any]] = ()
+    engine: Engine, person_id: str, shown_at: Sequence[tuple[Any, Any]] = ()
 ) -> list[dict[str, Any]]:
     """When records now in the file of ``person_id`` were in another person's file, by the ID
     history: ``[{"person_id", "since", "until"}]``, the other file's ID as reads of it were
@@ -155,11 +155,11 @@ def held_elsewhere(
     person's own file (its ID and the IDs merged into it) are left out, and so are IDs in the
     person's file whose records were never anywhere else.
 
-    ``served``: (the newest link run's time a published copy showed, when that copy began to
+    ``shown_at``: (the newest link run's time a published copy showed, when that copy began to
     be served), oldest first, as publication records them (``service.serving.served_links``;
     identity does not read the later stage's table itself). A period starts and ends when a
     copy showing the change began to be served; before the first one recorded, and without
-    ``served``, at the link run, which is earlier by the time until the next publication."""
+    ``shown_at``, at the link run, which is earlier by the time until the next publication."""
     active = _index.resolve(engine, person_id.strip().upper())
     if active is None:
         raise UserError(f"{person_id}: no such person ID")
@@ -247,8 +247,8 @@ def held_elsewhere(
         within(source, since, at)
     # a change reached reads when a published copy first showed it (recorded by publish_snapshot
     # since 2026-11-30; before the first one recorded, the run's time stands)
-    if periods and served:
-        shown = list(served)
+    if periods and shown_at:
+        shown = list(shown_at)
 
         def served(t: Any) -> Any:
             if t is None or not shown or t <= shown[0][0]:

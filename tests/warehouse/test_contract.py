@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -35,7 +36,13 @@ OLD_TABLES = {
 
 
 def declared_shape(table: warehouse.Table) -> list[tuple[str, str]]:
-    return [(c.name, c.type) for c in table.columns]
+    """The declared columns and types, as DuckDB spells the types (quoting a struct's
+    ``value``)."""
+    with DuckDBEngine() as engine:
+        engine.execute(table.create_sql())
+        shape = actual_shape(engine, table.name)
+    assert [n for n, _ in shape] == list(table.column_names)
+    return shape
 
 
 def actual_shape(engine: Engine, table: str) -> list[tuple[str, str]]:
@@ -168,3 +175,24 @@ def test_the_table_reference_is_up_to_date(tmp_path: Path) -> None:
     assert docgen.main(["--check", str(stale)]) == 1
     assert docgen.main([str(stale)]) == 0
     assert stale.read_text(encoding="utf-8") == docgen.render()
+
+
+SRC = Path(__file__).resolve().parents[2] / "src" / "openbureau"
+
+
+def test_no_stage_reads_a_table_of_a_stage_after_it() -> None:
+    """A stage's SQL names no table a later stage declares (identity read the service's
+    ``publications`` once: the service now passes what identity needs)."""
+    found = []
+    for i, stage in enumerate(warehouse.STAGES):
+        later = [t.name for t in warehouse.TABLES if warehouse.STAGES.index(t.stage) > i]
+        use = re.compile(
+            r"""(?:FROM|JOIN|INTO|UPDATE|table_exists\(["'])\s*(""" + "|".join(later) + r")\b",
+            re.IGNORECASE,
+        )
+        package = SRC / stage
+        for path in sorted(package.glob("*.py")) if package.is_dir() else ():
+            for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+                if m := use.search(line):
+                    found.append(f"{path.relative_to(SRC)}:{n}: {m.group(1)}")
+    assert not found, found

@@ -8,20 +8,21 @@ from typing import Any
 from openbureau.engine import Engine
 from openbureau.errors import UserError
 from openbureau.identity import _index
+from openbureau.warehouse.ingest import INGEST_BATCHES
 
 # Each person's identity records: who reported each (the furnisher of the batch that first
 # showed it), when the bureau received it first and last, and how many loaded rows show it. A
 # published snapshot holds it as a table (PERSON_IDENTITY_TABLE), in person order, so that a
 # person's rows are read without a pass over a million.
-PERSON_IDENTITY_SQL = """
+PERSON_IDENTITY_SQL = f"""
     SELECT p.person_id, r.identity_id, r.feed, fb.furnisher, r.n_records AS rows,
            r.first_name, r.middle_name, r.last_name, r.name_suffix, r.dob, r.address_line1,
            r.city, r.region, r.postcode, r.phone, r.email,
            r.national_id_token IS NOT NULL AS national_id,
            fb.loaded_at::DATE AS first_reported, lb.loaded_at::DATE AS last_reported, p.run_id
     FROM person_index p JOIN identity_records r USING (identity_id)
-    LEFT JOIN ingest_batches fb ON fb.batch_id = r.first_batch_id
-    LEFT JOIN ingest_batches lb ON lb.batch_id = r.last_batch_id"""
+    LEFT JOIN {INGEST_BATCHES.name} fb ON fb.batch_id = r.first_batch_id
+    LEFT JOIN {INGEST_BATCHES.name} lb ON lb.batch_id = r.last_batch_id"""
 PERSON_IDENTITY_TABLE = "person_identity"
 ORDER = "furnisher, feed, first_reported, identity_id"  # (the same from either source)
 

@@ -33,6 +33,7 @@ from openbureau.engine import Engine, EngineError
 from openbureau.identity import _address, _full_address, _names, _phone, _postcode
 from openbureau.ingest import store
 from openbureau.warehouse import identity as tables
+from openbureau.warehouse.ingest import INGEST_BATCHES
 
 Progress = Callable[[str, int, int], None]
 
@@ -236,7 +237,7 @@ def stage_identity_records(
         else ""
     )
     pending = engine.query(
-        f"SELECT feed, list(batch_id ORDER BY batch_id) FROM ingest_batches "
+        f"SELECT feed, list(batch_id ORDER BY batch_id) FROM {INGEST_BATCHES.name} "
         f"{done} GROUP BY feed ORDER BY feed"
     )
     if not pending:
@@ -327,7 +328,7 @@ def publish_identity_records(
     expected, stored = engine.query(
         # (a row identical to its key's current report, or stale, has no src_ row to map)
         f"SELECT (SELECT coalesce(sum({store.ROWS_IN_FEED_TABLE}), 0) "
-        "FROM ingest_batches WHERE batch_id IN "
+        f"FROM {INGEST_BATCHES.name} WHERE batch_id IN "
         "(SELECT batch_id FROM identity_batches)) + "
         + (
             f"(SELECT count(*) FROM {store.ASSOCIATED_CONSUMERS} WHERE batch_id IN "

@@ -36,6 +36,7 @@ from openbureau.service.export_scores import scores_part
 from openbureau.service.serving import AGED_OFF_TABLE, served_links
 from openbureau.service.store import AuditEntry
 from openbureau.warehouse.identity import IDENTITY_RECORDS, PERSON_INDEX
+from openbureau.warehouse.scoring import SCORE_SNAPSHOTS
 
 #: The most reads an export lists (the newest); ``reads_truncated`` says when there are more.
 MAX_READS = 20_000
@@ -102,12 +103,12 @@ def _aged_off(engine: Engine, ids: list[str]) -> tuple[dict[str, Any] | None, di
     mine = f"SELECT record_id, aged_off_on FROM {AGED_OFF_TABLE} WHERE list_contains($1, person_id)"
     if engine.table_exists(AGED_OFF_TABLE):  # (a serving copy: marked when published)
         basis = engine.query("SELECT snapshot_id, as_of FROM meta")[0]
-    elif engine.table_exists("meta") or not engine.table_exists("score_snapshots"):
+    elif engine.table_exists("meta") or not engine.table_exists(SCORE_SNAPSHOTS.name):
         return None, {}  # (a copy published before records were marked; nothing scored)
     else:  # the warehouse: as of its newest snapshot, by its periods (the law's: none kept)
-        ageing = "ageing" if "ageing" in engine.columns("score_snapshots") else "NULL"
+        ageing = "ageing" if "ageing" in engine.columns(SCORE_SNAPSHOTS.name) else "NULL"
         newest = engine.query(
-            f"SELECT snapshot_id, as_of, {ageing} FROM score_snapshots "
+            f"SELECT snapshot_id, as_of, {ageing} FROM {SCORE_SNAPSHOTS.name} "
             "ORDER BY created_at DESC, snapshot_id DESC LIMIT 1"
         )
         if not newest:

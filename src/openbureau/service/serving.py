@@ -301,7 +301,8 @@ def republish(engine: Engine, workspace: Path, snapshot_id: str) -> Path:
         raise UserError(f"no score snapshot {snapshot_id!r}")
     ensure_schema(engine)  # (a snapshot of an earlier openbureau gains its known_at)
     known_at = engine.scalar(
-        "SELECT known_at FROM score_snapshots WHERE snapshot_id = ?", [snapshot_id]
+        f"SELECT known_at FROM {scoring.SCORE_SNAPSHOTS.name} WHERE snapshot_id = ?",
+        [snapshot_id],
     )
     # (with the ageing-off periods it was scored with; bureau.toml's for one scored before
     # they were recorded)
@@ -404,7 +405,8 @@ def _record_served(engine: Engine, folder: Path) -> None:
 def snapshot_card(engine: Engine, snapshot_id: str) -> tuple[Scorecard | None, dt.date]:
     """The scorecard a snapshot was scored with, and its as-of date."""
     rows = engine.query(
-        "SELECT scorecard_yaml, as_of FROM score_snapshots WHERE snapshot_id = ?", [snapshot_id]
+        f"SELECT scorecard_yaml, as_of FROM {scoring.SCORE_SNAPSHOTS.name} WHERE snapshot_id = ?",
+        [snapshot_id],
     )
     if not rows:
         return None, dt.date.min
@@ -494,9 +496,10 @@ class Published:
                    FROM scores WHERE snapshot_id = ?""",
                 params=[self.snapshot_id],
             ).to_arrow_table()
-            if "person_ids" in self.tables:
+            if identity.PERSON_IDS.name in self.tables:
                 retired = (
-                    "FROM person_ids WHERE resolves_to IS NOT NULL AND resolves_to <> person_id"
+                    f"FROM {identity.PERSON_IDS.name} "
+                    "WHERE resolves_to IS NOT NULL AND resolves_to <> person_id"
                 )
                 self.moved = dict(
                     cur.execute(f"SELECT person_id, resolves_to {retired}").fetchall()

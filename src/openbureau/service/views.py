@@ -18,6 +18,7 @@ from openbureau.errors import UserError
 from openbureau.ingest.vocabulary import ACCOUNT_STATUS, GOOD_STANDING
 from openbureau.scoring.alternative import served, served_sql
 from openbureau.service.serving import Published, served_links
+from openbureau.warehouse.identity import PERSON_ID_HISTORY, PERSON_IDS
 
 T = TypeVar("T")
 
@@ -363,7 +364,7 @@ IDENTITY_FIELDS = (
 
 # What person_file reads in a published snapshot ("person_identity" is
 # person.PERSON_IDENTITY_TABLE, named here since importing the identity package loads Splink).
-IDENTITY_SOURCES = frozenset({"person_ids", "person_id_history", "person_identity"})
+IDENTITY_SOURCES = frozenset({PERSON_IDS.name, PERSON_ID_HISTORY.name, "person_identity"})
 
 
 def identity_on_file(

@@ -186,6 +186,8 @@ def test_no_stage_reads_a_table_of_a_stage_after_it() -> None:
     found = []
     for i, stage in enumerate(warehouse.STAGES):
         later = [t.name for t in warehouse.TABLES if warehouse.STAGES.index(t.stage) > i]
+        if not later:
+            continue
         use = re.compile(
             r"""(?:FROM|JOIN|INTO|UPDATE|table_exists\(["'])\s*(""" + "|".join(later) + r")\b",
             re.IGNORECASE,

@@ -157,7 +157,7 @@ def held_elsewhere(
     person's file whose records were never anywhere else.
 
     ``shown_at``: (the newest link run's time a published copy showed, when that copy began to
-    be served), oldest first, as publication records them (``service.serving.served_links``;
+    be served), oldest first, as publication records them (``publication.served_links``;
     identity does not read the later stage's table itself). A period starts and ends when a
     copy showing the change began to be served; before the first one recorded, and without
     ``shown_at``, at the link run, which is earlier by the time until the next publication."""

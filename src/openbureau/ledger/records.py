@@ -10,7 +10,7 @@ fraud), lifted ones included.
 by side (NULL where an event has no such column), by identity, not by person: a person's records
 are those of the identities linked into their file (``person_index``), so a link run changes
 none of its rows. The service reads it from a file of its own beside the serving copies
-(``service.serving``), written again only when ``records_stamp`` changes; ``person_records``
+(``publication``), written again only when ``records_stamp`` changes; ``person_records``
 reads that file's ``FILE_RECORDS_TABLE`` or the warehouse.
 """
 

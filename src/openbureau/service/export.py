@@ -30,10 +30,10 @@ from openbureau.config import AgeingSection
 from openbureau.engine import Engine
 from openbureau.ledger.ageing import aged_off_records_sql
 from openbureau.ledger.erasure import erasures
+from openbureau.publication import AGED_OFF_TABLE, served_links
 from openbureau.service import audit, consent, disputes, notices, statements, views
 from openbureau.service.export_schema import FORMAT, VERSION, FileExport
 from openbureau.service.export_scores import scores_part
-from openbureau.service.serving import AGED_OFF_TABLE, served_links
 from openbureau.service.store import AuditEntry
 from openbureau.warehouse.identity import IDENTITY_RECORDS, PERSON_INDEX
 from openbureau.warehouse.scoring import SCORE_SNAPSHOTS

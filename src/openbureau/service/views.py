@@ -16,8 +16,9 @@ import pyarrow as pa
 from openbureau.engine import DuckDBEngine, Engine
 from openbureau.errors import UserError
 from openbureau.ingest.vocabulary import ACCOUNT_STATUS, GOOD_STANDING
+from openbureau.publication import served_links
 from openbureau.scoring.alternative import served, served_sql
-from openbureau.service.serving import Published, served_links
+from openbureau.service.serving import Published
 from openbureau.warehouse.identity import PERSON_ID_HISTORY, PERSON_IDS
 
 T = TypeVar("T")

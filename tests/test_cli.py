@@ -191,3 +191,62 @@ def test_the_installed_script_runs(tmp_path: Path) -> None:
     )
     assert res.returncode == 2 and res.stderr.count("\n") == 1
     assert "Traceback" not in res.stderr
+
+
+def test_python_m_runs_the_command(tmp_path: Path) -> None:
+    run = [sys.executable, "-m", "openbureau.cli", "init", str(tmp_path / "w")]
+    assert subprocess.run(run, capture_output=True, text=True).returncode == 0
+    again = subprocess.run(run, capture_output=True, text=True)
+    assert again.returncode == 2 and "a workspace already exists here" in again.stderr
+
+
+def _cli_imports() -> dict[str, set[str]]:
+    """Which ``openbureau.cli`` modules each command module imports (anywhere in it)."""
+    import ast
+
+    import openbureau.cli
+
+    folder = Path(openbureau.cli.__file__).parent
+    graph: dict[str, set[str]] = {}
+    for path in folder.glob("*.py"):
+        if path.stem.startswith("__"):
+            continue
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                if node.module.startswith("openbureau.cli."):
+                    found.add(node.module.removeprefix("openbureau.cli."))
+                elif node.module == "openbureau.cli":
+                    found |= {a.name for a in node.names}
+            elif isinstance(node, ast.Import):
+                found |= {
+                    a.name.removeprefix("openbureau.cli.")
+                    for a in node.names
+                    if a.name.startswith("openbureau.cli.")
+                }
+        graph[path.stem] = found
+    return graph
+
+
+def test_cli_modules_import_no_circle_and_app_imports_no_command() -> None:
+    graph = _cli_imports()
+    assert graph["app"] == set() and "scoring" in graph and "ledger" in graph
+    assert all("app" in deps for name, deps in graph.items() if name != "app")
+
+    def reaches(start: str, goal: str, seen: set[str]) -> bool:
+        for nxt in graph.get(start, set()) - seen:
+            if nxt == goal or reaches(nxt, goal, seen | {nxt}):
+                return True
+        return False
+
+    assert [m for m in graph if reaches(m, m, set())] == []
+
+
+def test_the_demo_and_each_cli_module_import_alone() -> None:
+    # each in a fresh interpreter: no module relies on another having been imported first
+    for m in ["openbureau.cli." + name for name in sorted(_cli_imports())]:
+        res = subprocess.run([sys.executable, "-c", f"import {m}"], capture_output=True, text=True)
+        assert res.returncode == 0, (m, res.stderr)
+    shown = "import sys, openbureau.demo; print([m for m in sys.modules if 'openbureau.cli' in m])"
+    demo = subprocess.run([sys.executable, "-c", shown], capture_output=True, text=True)
+    assert (demo.returncode, demo.stdout.strip()) == (0, "[]"), demo.stderr

@@ -123,10 +123,10 @@ def test_a_busy_workspace_is_one_line_for_every_command_that_opens_it(
     cli, held, monkeypatch
 ) -> None:
     import openbureau.scoring
-    from openbureau import _cli_scoring
+    from openbureau.cli import scoring as cli_scoring
 
     # (score reads its scorecard before the warehouse: any will do here)
-    monkeypatch.setattr(_cli_scoring, "_scorecard_path", lambda ws, given: ws.root)
+    monkeypatch.setattr(cli_scoring, "_scorecard_path", lambda ws, given: ws.root)
     monkeypatch.setattr(openbureau.scoring, "load_scorecard", lambda path: None)
     ws, spec, file, pid = held("write")
     busy = (

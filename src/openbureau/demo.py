@@ -134,18 +134,19 @@ HISTORY = (dt.date(2025, 3, 31), dt.date(2025, 6, 30), dt.date(2025, 9, 30))
 
 def score_demo(root: Path, truth_dir: Path, *, console: Console, progress: ProgressFactory) -> None:
     """Ledger, scorecard, snapshot; then the distribution and three persons' reasons."""
-    from openbureau._cli_scoring import distribution_table, proxy_gate
     from openbureau.governance.fairness import AttributeSource
+    from openbureau.governance.proxies import ProxyGate
     from openbureau.ledger import build_ledger, event_counts
     from openbureau.scoring import score_snapshot
     from openbureau.scoring.score import describe_records, person_score, score_distribution
     from openbureau.scoring.train import train
     from openbureau.service.bindings import operator
     from openbureau.service.serving import publish_snapshot
+    from openbureau.terminal import score_distribution_table
     from openbureau.workspace import Workspace
 
     ws = Workspace.open(root)
-    gate = proxy_gate(ws)  # (the attributes loaded in step 4b test every factor)
+    gate = ProxyGate(ws, operator().name)  # (the attributes loaded in step 4b test every factor)
     with ws.engine() as engine, progress(transient=True) as tick:
         ledger = build_ledger(engine)
         counts = event_counts(engine)
@@ -196,7 +197,7 @@ def score_demo(root: Path, truth_dir: Path, *, console: Console, progress: Progr
             "published to the service"
         )
         console.print(
-            distribution_table(score_distribution(engine, snap.snapshot_id), snap.persons)
+            score_distribution_table(score_distribution(engine, snap.snapshot_id), snap.persons)
         )
         # Three persons across the range: low, middle and high scores that have reasons.
         picks = [

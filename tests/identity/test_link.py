@@ -574,7 +574,7 @@ def test_an_incremental_runs_components_are_connected_components_at_the_threshol
 def test_a_file_no_stored_chain_joins_at_todays_threshold_says_so(small) -> None:
     """Raising link_threshold after linking leaves some files joined only by links now below
     it: explain-link says so rather than showing an empty chain."""
-    from openbureau.cli import files_text
+    from openbureau.cli.identity import files_text
 
     ws, _ = small
     with Workspace.open(ws).engine(read_only=True) as engine:

@@ -85,7 +85,7 @@ def base(*segments: str, fill_to: int | None = None, **values: object) -> str:
         "highest": 1200,
         "status": "11",
         "rating": " ",
-        "history": "000000000000000000000000",
+        "history": "B" * 24,  # (no history before the month: a test gives one where it reads it)
         "balance": 450,
         "past_due": 0,
         "chargeoff": 0,

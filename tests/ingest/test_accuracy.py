@@ -72,6 +72,7 @@ TARGETS = (
     "inquiry_type",
     "dob",
     "national_id",
+    "payment_history_profile",
 )
 
 
@@ -125,6 +126,24 @@ CASES: dict[str, list[tuple[dict[str, str], bool]]] = {
         (CHARGED_OFF | {"first_delinquency_date": ""}, HIT),
         (LATE, MISS),
         ({}, MISS),
+    ],
+    "history-code-unknown": [
+        ({"payment_history_profile": "00000X000000000000000000"}, HIT),
+        ({"payment_history_profile": "0000000000000000000000a0"}, HIT),
+        ({"payment_history_profile": "0123456BDEGHJKL000000000"}, MISS),
+        ({"payment_history_profile": "000000                  "}, MISS),
+        ({}, MISS),
+    ],
+    "history-contradicts-report": [
+        # the account's February report says 30 days late; March's profile says February
+        # was current: a contradiction; the same with the profile saying 1 (30-59) is none
+        (LATE | FEB | {"account_id": "H1"}, MISS),
+        ({"account_id": "H1", "payment_history_profile": "0" * 24}, HIT),
+        (LATE | FEB | {"account_id": "H2"}, MISS),
+        ({"account_id": "H2", "payment_history_profile": "1" + "0" * 23}, MISS),
+        # not the month before (January): nothing to compare
+        (LATE | {"account_id": "H3", "period": "2024-01"}, MISS),
+        ({"account_id": "H3", "payment_history_profile": "0" * 24}, MISS),
     ],
     "dofd-on-current": [({"first_delinquency_date": "2024-01-01"}, HIT), ({}, MISS), (LATE, MISS)],
     "dofd-after-report": [

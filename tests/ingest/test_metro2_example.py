@@ -44,16 +44,18 @@ def test_the_bank_file_loads_and_maps_as_the_docs_say(ws: Workspace, cli) -> Non
     with ws.engine(read_only=True) as engine:
         files = engine.query(
             "SELECT e.account_id, list(DISTINCT r.first_name ORDER BY r.first_name), "
-            "list(DISTINCT e.payment_status) FROM ledger_account_status e "
+            "list(DISTINCT e.payment_status ORDER BY e.payment_status), count(*) "
+            "FROM ledger_account_status e "
             "JOIN person_index p USING (person_id) JOIN identity_records r "
             "ON r.identity_id = p.identity_id GROUP BY 1 ORDER BY 1"
         )
         persons = engine.scalar("SELECT count(DISTINCT person_id) FROM person_index")
     assert files == [
-        ("Acme Bank:1000000001", ["JANE", "JOHN"], ["current"]),  # joint: in both files
-        ("Acme Bank:1000000002", ["ANNA"], ["dpd30"]),
-        ("Acme Bank:1000000003", ["ANNA"], ["closed"]),
-        ("Acme Bank:1000000004", ["LEE", "RICHARD"], ["chargeoff"]),  # co-signed
+        ("Acme Bank:1000000001", ["JANE", "JOHN"], ["current"], 2),  # joint: in both files
+        # June's report and the 12 months before it, from its payment history profile
+        ("Acme Bank:1000000002", ["ANNA"], ["current", "dpd30"], 13),
+        ("Acme Bank:1000000003", ["ANNA"], ["closed"], 1),
+        ("Acme Bank:1000000004", ["LEE", "RICHARD"], ["chargeoff"], 2),  # co-signed
     ]
     assert persons == 6  # (Kim Gray's delete request is an identity record, no event)
 

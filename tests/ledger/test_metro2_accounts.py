@@ -226,3 +226,48 @@ def test_a_delete_request_reaches_the_reports_under_the_accounts_earlier_number(
         )
     assert counted == [("Acme Bank:S1",)]
     assert suppressed == [("Acme Bank:A1", 2), ("Acme Bank:B2", 1)]
+
+
+def test_a_month_resent_without_a_joint_holder_leaves_their_file(
+    ws: Workspace, cli, tmp_path: Path
+) -> None:
+    """June sent with John as joint holder, then sent again without him (and once more with
+    him terminated, ECOA T): June is no longer a report on John's file; Jane's stands."""
+    john = segment("J1", surname="DOE", first="JOHN", ssn="987654321", dob="05061979", ecoa="2")
+    first = _month(tmp_path, "june.txt", base(john, account="A1", ecoa="2"))
+    again = _month(tmp_path, "june-again.txt", base(account="A1", balance=470))
+    _load(ws, cli, tmp_path, first)
+    with ws.engine(read_only=True) as engine:
+        assert engine.scalar("SELECT count(*) FROM ledger_account_status_effective") == 2
+    spec = tmp_path / "acme.yaml"
+    assert cli("ingest", spec, again, "-w", ws.root).exit_code == 0
+    assert cli("link", "--model", "default", "-w", ws.root).exit_code == 0
+    res = cli("ledger", "-w", ws.root)
+    assert "1 consumers' reports of a month ended" in " ".join(res.output.split()), res.output
+    with ws.engine(read_only=True) as engine:
+        counting = engine.query(
+            "SELECT balance FROM ledger_account_status_effective ORDER BY balance"
+        )
+        john_before = engine.query("""SELECT is_current, superseded_on,
+              (SELECT count(*) FROM ledger_version_states s WHERE s.event_id = e.event_id)
+            FROM ledger_account_status e WHERE record_id LIKE '%.1'""")
+    assert counting == [(470,)]  # Jane's June, as re-sent; none of John's
+    assert john_before == [(False, dt.date(2024, 6, 30), 1)]
+
+
+def test_a_month_resent_with_the_holder_terminated_leaves_their_file(
+    ws: Workspace, cli, tmp_path: Path
+) -> None:
+    def john(ecoa: str) -> str:
+        return segment(
+            "J1", surname="DOE", first="JOHN", ssn="987654321", dob="05061979", ecoa=ecoa
+        )
+
+    first = _month(tmp_path, "june.txt", base(john("2"), account="A1", ecoa="2"))
+    again = _month(tmp_path, "june-again.txt", base(john("T"), account="A1", ecoa="2", balance=9))
+    _load(ws, cli, tmp_path, first, again)
+    with ws.engine(read_only=True) as engine:
+        counting = engine.query(
+            "SELECT count(DISTINCT person_id), count(*) FROM ledger_account_status_effective"
+        )
+    assert counting == [(1, 1)]

@@ -17,7 +17,7 @@ from openbureau.ingest.spec import PROTECTED_CATEGORIES
 from openbureau.scoring import NumpyScorer, load_scorecard, save_scorecard
 from openbureau.scoring._report_scale import monotone_breaks, odds_text, score_deciles
 from openbureau.scoring.evaluate import truth_outcomes
-from openbureau.scoring.score import _reasons_sql
+from openbureau.scoring.reasons import reasons_sql
 from openbureau.scoring.scorecard import DEFAULT_BANDS, Band, Scaling, Scorecard
 from openbureau.workspace import Workspace
 from tests.conftest import write_sealed_card
@@ -441,7 +441,7 @@ def test_reason_rules_four_by_points_lost_then_inquiries_fifth() -> None:
              p_b_factor, p_c_factor, p_d_factor, inquiries_12m, revolving_utilisation,
              a_factor, b_factor, c_factor, d_factor)""")
     rows = engine.query(
-        f"SELECT person_id, rank, factor FROM ({_reasons_sql(card, 's')}) ORDER BY person_id, rank"
+        f"SELECT person_id, rank, factor FROM ({reasons_sql(card, 's')}) ORDER BY person_id, rank"
     )
     p1 = [f for p, _, f in rows if p == "p1"]
     p2 = [f for p, _, f in rows if p == "p2"]

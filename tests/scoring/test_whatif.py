@@ -17,8 +17,9 @@ from pydantic import TypeAdapter, ValidationError
 
 from openbureau.errors import UserError
 from openbureau.ledger.features import FEATURES
-from openbureau.scoring import whatif
-from openbureau.scoring.score import _reasons_sql, _scored_sql
+from openbureau.scoring import reasons
+from openbureau.scoring.reasons import reasons_sql
+from openbureau.scoring.score import _scored_sql
 from openbureau.scoring.scorecard import ALT_MONTHS, Scorecard
 from openbureau.scoring.whatif import (
     AddOnTimeMonths,
@@ -130,7 +131,7 @@ def test_python_scores_and_reasons_equal_the_snapshot_for_every_person(snapshot)
 def test_the_parity_check_catches_a_broken_rule(
     snapshot, monkeypatch, name: str, broken: object
 ) -> None:
-    monkeypatch.setattr(whatif, name, broken)
+    monkeypatch.setattr(reasons, name, broken)
     assert len(_mismatches(snapshot, stop_after=100)) == 100
 
 
@@ -197,7 +198,7 @@ def _assert_same_as_sql(card: Scorecard, row: dict[str, Any]) -> None:
     _DUCKDB.execute(f"CREATE OR REPLACE TABLE s AS {_scored_sql(card, 'f')}")
     sql_score = _DUCKDB.execute("SELECT score FROM s").fetchone()
     want = _DUCKDB.execute(
-        f"SELECT rank, code, statement, points_lost FROM ({_reasons_sql(card, 's')}) ORDER BY rank"
+        f"SELECT rank, code, statement, points_lost FROM ({reasons_sql(card, 's')}) ORDER BY rank"
     ).fetchall()
     got = reasons_for(card, row)
     assert sql_score is not None and points_and_score(card, row)[1] == sql_score[0]
@@ -213,11 +214,10 @@ def test_reasons_follow_the_sql_rules_on_random_scorecards(case) -> None:
 
 
 @pytest.mark.parametrize("tiny", [0.0, 1e-05])
-def test_points_lost_are_compared_in_the_sqls_number_type(tiny: float) -> None:
-    """1.005 - 0.005 ties 1.0 - 0 in DECIMAL (code decides) but not in DOUBLE.
-
-    The SQL reads a literal like ``1e-05`` as DOUBLE, which makes every loss a DOUBLE.
-    """
+def test_points_lost_do_not_depend_on_how_the_sql_types_a_number(tiny: float) -> None:
+    """1.005 - 0.005 ties 1.0 - 0 (the code decides), with or without a point of 1e-05 (which
+    DuckDB would read as a DOUBLE, making float losses that no longer tie): the losses are
+    exact decimals worked out once, in ``reasons``."""
     factors = [
         {
             "name": name,
@@ -230,8 +230,8 @@ def test_points_lost_are_compared_in_the_sqls_number_type(tiny: float) -> None:
             ],
         }
         for name, code, best, worst, missing in [
-            ("total_balance", "C0", 1.005, 0.005, tiny),
-            ("open_accounts", "C1", 1.0, 0.0, 0.0),
+            ("total_balance", "C1", 1.005, 0.005, tiny),
+            ("open_accounts", "C0", 1.0, 0.0, 0.0),
         ]
     ]
     card = Scorecard.model_validate({"name": "types", "factors": factors})
@@ -243,8 +243,21 @@ def test_points_lost_are_compared_in_the_sqls_number_type(tiny: float) -> None:
         "alt_months": 0,
     }
     _assert_same_as_sql(card, row)
-    first = reasons_for(card, row)[0].code
-    assert first == ("C0" if tiny == 0.0 else "C1")
+    assert [r.code for r in reasons_for(card, row)] == ["C0", "C1"]
+    assert 1.005 - 0.005 != 1.0 - 0.0  # (in floats they would not tie)
+
+
+def test_a_loss_too_large_for_the_reasons_is_one_line() -> None:
+    bins = [{"upper": 1, "points": 1e13}, {"lower": 1, "points": 0}, {"missing": True, "points": 0}]
+    card = Scorecard.model_validate(
+        {
+            "name": "huge",
+            "factors": [{"name": "open_accounts", "code": "C0", "statement": "s", "bins": bins}],
+        }
+    )
+    row = {"open_accounts": 2.0, "records": 1, "tradelines": 1, "alt_months": 0}
+    with pytest.raises(UserError, match="factor open_accounts: its bins' points differ by"):
+        reasons_for(card, row)
 
 
 # -- scenarios on random feature rows -----------------------------------------------------------

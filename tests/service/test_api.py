@@ -247,6 +247,35 @@ def test_audit_log_check_through_the_api_and_the_cli_finds_an_edit(service: Serv
     assert not check["ok"] and any("position 1" in p for p in check["problems"])
 
 
+def test_the_score_the_what_if_and_the_lender_give_the_same_reasons(service: Service) -> None:
+    """One reason rule (scoring/reasons.py): the snapshot's reasons, the what-if's reasons
+    before any change, and a declined lender's adverse-action reasons are the same list."""
+    pid = service.served.person
+    score = service.client.get("/api/v1/me/score", headers=service.api("pat")).json()
+    before = service.client.post(
+        "/api/v1/me/what-if",
+        headers=service.api("pat"),
+        json={"scenarios": [{"kind": "pay_down", "target_percent": 5}]},
+    ).json()["before"]
+    lender = service.client.post(
+        "/api/v1/lookups",
+        headers=service.api("lena"),
+        json={"purpose": "credit_application", "person_id": pid, "cutoff": 850},
+    ).json()
+    assert score["score"] < 850 and lender["decision"] == "decline"
+
+    def listed(reasons: list[dict[str, Any]], *keys: str) -> list[tuple[Any, ...]]:
+        return [tuple(r[k] for k in keys) for r in reasons]
+
+    keys = ("rank", "code", "factor", "statement", "points_lost")
+    assert len(score["reasons"]) >= 3
+    assert listed(before["reasons"], *keys) == listed(score["reasons"], *keys)
+    assert listed(lender["reasons"], *keys) == listed(score["reasons"], *keys)
+    assert listed(lender["adverse_action"], "code", "statement") == listed(
+        score["reasons"], "code", "statement"
+    )
+
+
 def test_what_if_moves_the_score_with_the_real_scorecard(service: Service) -> None:
     r = service.client.post(
         "/api/v1/me/what-if",

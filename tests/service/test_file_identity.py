@@ -6,6 +6,8 @@ Checked against the warehouse the snapshot was published from, through the API a
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +17,7 @@ from typer.testing import CliRunner
 
 from openbureau.service.api import ELSEWHERE
 from openbureau.service.merkle import verify_inclusion
-from tests.service.conftest import PASSWORD, Service, post_login
+from tests.service.conftest import PASSWORD, Served, Service, own_workspace, post_login
 
 IDENTITY_SQL = """
     SELECT r.identity_id, b.furnisher, r.first_name, r.last_name, r.dob::VARCHAR AS dob,
@@ -403,3 +405,48 @@ def test_an_auditor_with_a_purpose_sees_the_whole_file_and_it_is_logged_for_the_
         .status_code
         == 403
     )
+
+
+PERSON_FILE_READS = """
+import sys
+from pathlib import Path
+
+import openbureau.service.lending
+from tests.service.conftest import Served, serve
+
+# (a new snapshot warms the lender lookup up on the lookup pool, and matching identities
+# needs Splink: that is the lookup's, not the file's)
+openbureau.service.lending.prepare_search = lambda ctx, pub: None
+served = Served(Path(sys.argv[1]), sys.argv[2], sys.argv[3])
+with serve(served, sys.argv[4]) as service:
+    c = service.login("pat")
+    for path in ("/api/v1/me/file", "/me/file"):
+        assert c.get(path).status_code == 200, path
+    audrey = service.api("audrey")
+    r = service.client.get(
+        f"/api/v1/persons/{served.other}/file",
+        headers=audrey,
+        params={"purpose": "dispute_investigation"},
+    )
+    assert r.status_code == 200, r.text
+print(sorted(m for m in sys.modules if m.split(".")[0] == "splink"))
+"""
+
+
+def test_opening_a_persons_file_does_not_load_splink(
+    served: Served, store_url: str, tmp_path: Path
+) -> None:
+    # (in a fresh interpreter: other tests have long imported Splink into this one)
+    own = own_workspace(served, tmp_path)
+    args = [str(own.ws), own.person, own.other, store_url]
+    run = [sys.executable, "-c", PERSON_FILE_READS, *args]
+    res = subprocess.run(run, capture_output=True, text=True, cwd=Path(__file__).parents[2])
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip().splitlines()[-1] == "[]"
+    # and the command line's `person` does not either
+    shown = (
+        "import sys; from openbureau.cli import app; "
+        "from openbureau.identity.person import person_file; print('splink' in sys.modules)"
+    )
+    res = subprocess.run([sys.executable, "-c", shown], capture_output=True, text=True)
+    assert (res.returncode, res.stdout.strip()) == (0, "False"), res.stderr

@@ -73,7 +73,16 @@ def test_same_layout_as_the_standard_generator_other_persons(small: Path, tmp_pa
     ours, theirs = _digest(small), _digest(standard)
     assert ours.keys() == theirs.keys()
     for name in ours:  # the specs are the same; the files and the truth are not
-        assert (ours[name] == theirs[name]) == name.startswith("specs/"), name
+        if name.startswith("specs/"):
+            # ... but that the hard feeds' birth dates, often mistyped, are emptied when
+            # implausible rather than the row quarantined
+            hard_spec = (small / name).read_text(encoding="utf-8")
+            standard_spec = (standard / name).read_text(encoding="utf-8")
+            assert hard_spec.replace("  invalid: 'null'\n", "") == standard_spec, name
+            # (Metro 2's fields are the format's own, not written in its spec)
+            assert ("invalid: 'null'" in hard_spec) == ("target: dob" in hard_spec), name
+        else:
+            assert ours[name] != theirs[name], name
     std = pq.read_schema(standard / "truth" / "persons.parquet")
     got = pq.read_schema(small / "truth" / "persons.parquet")
     for column in std.names:

@@ -220,22 +220,22 @@ def cramers_v(table: np.ndarray) -> float:
 
 def level_aucs(table: np.ndarray) -> np.ndarray:
     """Per column (attribute value), the AUC of the column's share in a person's row (factor
-    level) as the score of having that value, ties counting 1/2: exact, from the counts (rows
-    of equal share pooled; IEEE division makes equal fractions equal). NaN for a column that
-    holds everybody or nobody."""
+    level) as the score of having that value, ties counting 1/2: scikit-learn's, on the rows
+    weighted by their counts (holders and non-holders of the value), not on one row per
+    person. NaN for a column that holds everybody or nobody."""
+    from sklearn.metrics import roc_auc_score
+
     t = np.asarray(table, dtype=float)
+    t = t[t.sum(axis=1) > 0]
     size = t.sum(axis=1)
+    holds = np.r_[np.ones(len(t)), np.zeros(len(t))]
     out = np.full(t.shape[1], math.nan)
     for j in range(t.shape[1]):  # (a handful of attribute values; the persons are counted)
         pos, neg = t[:, j], size - t[:, j]
-        p, n = pos.sum(), neg.sum()
-        if p == 0 or n == 0:
+        if pos.sum() == 0 or neg.sum() == 0:
             continue
-        shares, pooled = np.unique(pos / size, return_inverse=True)
-        pos_s = np.bincount(pooled, weights=pos, minlength=shares.size)
-        neg_s = np.bincount(pooled, weights=neg, minlength=shares.size)
-        below = np.cumsum(neg_s) - neg_s  # non-holders at a lower share
-        out[j] = float((pos_s * (below + 0.5 * neg_s)).sum() / (p * n))
+        share = pos / size
+        out[j] = roc_auc_score(holds, np.r_[share, share], sample_weight=np.r_[pos, neg])
     return out
 
 

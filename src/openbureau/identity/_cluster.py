@@ -117,15 +117,19 @@ def cluster_incremental(engine: Engine, settings: IdentitySection, wh: str, conf
 # different national IDs together with given names that are not alike (twins and other
 # members of one household share a surname, an address and sometimes a birth date; for one
 # person each of these two differs rarely, together almost never); and when the model found
-# birth dates decisive (see _splink.DOB_DECISIVE_KEY), birth dates over a year apart that no
-# single typo explains (a swapped day and month stays within a year; 1951 for 1915 is one
-# transposition away).
+# birth dates decisive (see _splink.DOB_DECISIVE_KEY), birth dates that neither a single typo
+# (1951 for 1915 is one transposition away) nor day and month exchanged explain: partners
+# born months apart are two people as surely as a father and son.
 SUFFIX_CONFLICT = "x.name_suffix <> y.name_suffix"
-NID_CONFLICT = """(x.national_id_token <> y.national_id_token
-    AND jaro_winkler_similarity(x.first_name, y.first_name) < 0.7
+# Given names unlike: below the name comparisons' "similar" levels (DANIEL and DARNELL, twins,
+# are 0.879 alike; a typo leaves a name 0.9 or more alike), and not crossed between fields.
+GIVEN_NAMES_UNLIKE = """(jaro_winkler_similarity(x.first_name, y.first_name) < 0.88
     AND x.first_name <> y.last_name AND x.last_name <> y.first_name)"""
-DOB_CONFLICT = """(abs(date_diff('day', x.dob, y.dob)) > 366
-    AND damerau_levenshtein(strftime(x.dob, '%Y%m%d'), strftime(y.dob, '%Y%m%d')) > 1)"""
+NID_CONFLICT = f"(x.national_id_token <> y.national_id_token AND {GIVEN_NAMES_UNLIKE})"
+DOB_CONFLICT = """(x.dob <> y.dob
+    AND damerau_levenshtein(strftime(x.dob, '%Y%m%d'), strftime(y.dob, '%Y%m%d')) > 1
+    AND NOT (year(x.dob) = year(y.dob) AND month(x.dob) = day(y.dob)
+             AND day(x.dob) = month(y.dob)))"""
 
 
 def conflict_sql(model: _splink.LinkageModel) -> str:

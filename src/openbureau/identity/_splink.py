@@ -36,10 +36,14 @@ from openbureau.identity._address import words_macro
 
 SCRATCH = "link_scratch"
 MODEL_VERSION_KEY = "openbureau_model_version"
-# Whether birth dates far apart may split a cluster (see link.CONFLICT_SQL): only when training
-# on pairs that share a national ID found birth dates agree almost always for one person.
+# Whether birth dates that no slip explains may split a cluster (see _cluster.DOB_CONFLICT):
+# only when pairs of records that share a national ID almost never show such birth dates.
 DOB_DECISIVE_KEY = "openbureau_birth_dates_decisive"
-DECISIVE_MIN_EXACT_M = 0.97
+# A rule that two records cannot be one person is applied only where the records show it
+# would part at most this share of one person's pairs of records (see _training: counted on
+# pairs that are one person by other evidence, not by EM's m values, which households sway:
+# twins sharing a birth date and postcode pass for one person in an EM block).
+DECISIVE_MAX_SPLIT = 0.005
 # Whether national IDs that differ, together with given names that differ, may split a
 # cluster: only when the model found one person's records share a token almost always (a
 # feed whose IDs are often mistyped would otherwise split people).
@@ -232,10 +236,19 @@ def _name_order() -> ComparisonCreator:
     ).configure(m_probabilities=[1e-5, 1e-5, 1 - 2e-5])
 
 
+# Day and month exchanged (12/03 written for 03/12, as US and European dates are confused):
+# a level of its own, so that the levels below it (within a month, a year) hold only dates a
+# single slip does not explain, which one person's records seldom show (see _cluster).
+DAY_MONTH_SWAPPED = (
+    'year("dob_l") = year("dob_r") AND month("dob_l") = day("dob_r") '
+    'AND day("dob_l") = month("dob_r")'
+)
+
+
 def _birth_date() -> ComparisonCreator:
     """Splink's birth-date comparison (exact; one typo; within a month, a year, ten years),
     with a typo that swaps two adjacent digits (1914-10-12 for 1914-01-12) counted as one, as
-    the conflict rule does."""
+    the conflict rule does, and day and month exchanged as a level of its own."""
 
     def within(threshold: int, metric: DateMetricType) -> ComparisonLevelCreator:
         return cll.AbsoluteDateDifferenceLevel(
@@ -255,6 +268,7 @@ def _birth_date() -> ComparisonCreator:
                 'CAST("dob_l" AS VARCHAR), CAST("dob_r" AS VARCHAR)) <= 1 ELSE FALSE END',
                 label_for_charts="one typo (a digit changed or two swapped)",
             ),
+            cll.CustomLevel(DAY_MONTH_SWAPPED, label_for_charts="day and month swapped"),
             within(1, "month"),
             within(1, "year"),
             within(10, "year"),
@@ -294,7 +308,7 @@ def settings() -> SettingsCreator:
             _name("last_name"),
             _name_order(),
             cl.ExactMatch("name_suffix").configure(m_probabilities=[0.99, 0.01]),
-            _birth_date().configure(m_probabilities=[0.95, 0.02, 0.015, 0.01, 0.004, 0.001]),
+            _birth_date().configure(m_probabilities=[0.95, 0.02, 0.01, 0.005, 0.01, 0.004, 0.001]),
             cl.ExactMatch("national_id_token").configure(m_probabilities=[0.98, 0.02]),
             _address(),
             cl.ExactMatch("phone").configure(m_probabilities=[0.8, 0.2]),
@@ -438,6 +452,8 @@ def train(
     deterministic_pairs: bool,
     completeness: dict[str, float],
     agreement: dict[str, float],
+    birth_dates_split: float | None = None,
+    national_ids_split: float | None = None,
 ) -> Trained:
     """Estimate the model without labels: u by random sampling, m by EM on several blocks,
     the prior from pairs agreeing on every field of a deterministic rule. Returns the model
@@ -449,8 +465,10 @@ def train(
     ``completeness`` is the share of records with each field of the deterministic rules;
     ``agreement``, for the comparisons of
     COUNTED_LEVELS, the share of all pairs (both records having the field) that agree on its
-    columns. A step the data is too small for is skipped and the priors in ``settings``
-    stand."""
+    columns; ``birth_dates_split``, of the pairs sharing a national-ID token that both have a
+    birth date, the share whose birth dates contradict each other (None: no such pairs);
+    ``national_ids_split``, the share of one person's pairs the national-ID rule would part.
+    A step the data is too small for is skipped and the priors in ``settings`` stand."""
     session = _Session(db_api, input_table)
     by_token = [block_on("national_id_token")] if national_id_pairs else []
 
@@ -486,13 +504,8 @@ def train(
             return True
         return False
 
-    # Birth dates are decisive (link.CONFLICT_SQL) only if pairs sharing a national ID, the
-    # one evidence free of households, show one person's birth date hardly ever differs.
-    decisive = bool(
-        national_id_pairs
-        and em("national_id_token")
-        and _exact_m(session.model(), "dob") >= DECISIVE_MIN_EXACT_M
-    )
+    if national_id_pairs:
+        em("national_id_token")
     for rule in (
         ("first_name", "last_name", "dob"),
         ("dob", "postcode"),
@@ -508,9 +521,11 @@ def train(
     if counted and recall >= MIN_RECALL:  # the same count of pairs, divided by this recall
         model["probability_two_random_records_match"] *= INITIAL_RECALL / recall
     model = _floor(_swap_no_stronger(_u_without_matches(model, 1.0 / max_pairs)))
-    model[DOB_DECISIVE_KEY] = decisive
-    model[NID_DECISIVE_KEY] = bool(
-        national_id_pairs and _exact_m(model, "national_id_token") >= DECISIVE_MIN_EXACT_M
+    model[DOB_DECISIVE_KEY] = birth_dates_split is not None and (
+        birth_dates_split <= DECISIVE_MAX_SPLIT
+    )
+    model[NID_DECISIVE_KEY] = national_ids_split is not None and (
+        national_ids_split <= DECISIVE_MAX_SPLIT
     )
     return Trained(model, counted, sampled, learned)
 

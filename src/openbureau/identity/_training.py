@@ -27,7 +27,7 @@ from pathlib import Path
 from openbureau.config import IdentitySection
 from openbureau.engine import Engine
 from openbureau.errors import UserError
-from openbureau.identity import _splink
+from openbureau.identity import _cluster, _splink
 
 S = _splink.SCRATCH
 Progress = Callable[[str, int, int], None]
@@ -132,6 +132,8 @@ def _train(engine: Engine, db_api: object, settings: IdentitySection) -> dict[st
         deterministic_pairs=bool(agreeing),
         completeness=completeness,
         agreement=_agreement(engine),
+        birth_dates_split=_birth_dates_split(engine),
+        national_ids_split=_national_ids_split(engine),
     )
     if not trained.u_sampled:
         raise TooLittleToTrain(
@@ -214,6 +216,36 @@ def _deterministic_pairs() -> str:
 
     names = _splink.DETERMINISTIC_FIELDS
     return f"{pairs('national_id_token')} + {pairs(*names)} - {pairs('national_id_token', *names)}"
+
+
+def _birth_dates_split(engine: Engine) -> float | None:
+    """Of the pairs of records that share a national-ID token and both have a birth date, the
+    share whose birth dates the conflict rule reads as two people's (None: no such pairs)."""
+    pairs, split = engine.query(f"""
+        SELECT count(*), count(*) FILTER (WHERE {_cluster.DOB_CONFLICT})
+        FROM {S}.link_input x JOIN {S}.link_input y
+          ON x.national_id_token = y.national_id_token AND x.unique_id < y.unique_id
+        WHERE x.dob IS NOT NULL AND y.dob IS NOT NULL""")[0]
+    return split / pairs if pairs else None
+
+
+def _national_ids_split(engine: Engine) -> float | None:
+    """The share of one person's pairs of records (both with a national ID) that the
+    national-ID rule would part: how often their IDs differ, counted on pairs sharing given
+    name, surname and birth date, times how often their given names are unlike, counted on
+    pairs sharing a national ID (None: no pairs of either kind)."""
+    differ, unlike = engine.query(f"""
+        SELECT (SELECT avg((x.national_id_token <> y.national_id_token)::DOUBLE)
+                FROM {S}.link_input x JOIN {S}.link_input y
+                  ON x.first_name = y.first_name AND x.last_name = y.last_name
+                 AND x.dob = y.dob AND x.unique_id < y.unique_id
+                WHERE x.national_id_token IS NOT NULL AND y.national_id_token IS NOT NULL),
+               (SELECT avg({_cluster.GIVEN_NAMES_UNLIKE}::DOUBLE)
+                FROM {S}.link_input x JOIN {S}.link_input y
+                  ON x.national_id_token = y.national_id_token AND x.unique_id < y.unique_id
+                WHERE x.first_name IS NOT NULL AND y.first_name IS NOT NULL
+                  AND x.last_name IS NOT NULL AND y.last_name IS NOT NULL)""")[0]
+    return None if differ is None or unlike is None else float(differ) * float(unlike)
 
 
 def _agreement(engine: Engine) -> dict[str, float]:

@@ -16,9 +16,24 @@ from openbureau.ingest._accuracy_rule import (
     days_contradict_status,
     in_list,
 )
-from openbureau.ingest.vocabulary import CHARGED_OFF, CLOSED, CURRENT, GOOD_STANDING, REVOLVING
+from openbureau.ingest._metro2 import HISTORY
+from openbureau.ingest.vocabulary import (
+    CHARGED_OFF,
+    CLOSED,
+    CURRENT,
+    GOOD_STANDING,
+    REVOLVING,
+    STATUS_RANK,
+)
 
 DOFD = "first_delinquency_date"
+PROFILE = "payment_history_profile"
+# the status rank of the profile's first character (the month before the report), if a status
+_FIRST_RANK = (
+    f"CASE left({PROFILE}, 1) "
+    + " ".join(f"WHEN '{c}' THEN {STATUS_RANK[s]}" for c, (s, _) in HISTORY.items() if s)
+    + " END"
+)
 _REAGED = (
     "A date of first delinquency that is later than the true one keeps the delinquency on the "
     "consumer's file past the seven years the law allows (re-ageing); an earlier one drops it "
@@ -142,6 +157,33 @@ STATUSES = (
         f"prev_status = '{CHARGED_OFF}'",
         f"status NOT IN ('{CHARGED_OFF}', '{CLOSED}')",
         ("prev_status", "status"),
+        history=True,
+    ),
+    Rule(
+        "history-code-unknown",
+        "account history",
+        "medium",
+        "A Metro 2 payment history profile holding a character that is no code of the CRRG's "
+        f"({', '.join(HISTORY)}).",
+        "The months it stands for cannot be read onto the consumer's file: an account's record "
+        "of paying on time (or late) goes missing.",
+        (PROFILE,),
+        f"trim({PROFILE}) <> ''",
+        f"regexp_matches({PROFILE}, '[^{''.join(HISTORY)} ]')",
+        (PROFILE,),
+    ),
+    Rule(
+        "history-contradicts-report",
+        "account history",
+        "high",
+        "The payment history profile's first month (the month before the report) says another "
+        "standing than the account's report of that month.",
+        "The month-by-month history a lender reads disagrees with the furnisher's own report; "
+        "a lender may read the worse of the two.",
+        (STATUS, PROFILE),
+        f"prev_consecutive AND prev_rank IS NOT NULL AND {_FIRST_RANK} IS NOT NULL",
+        f"{_FIRST_RANK} <> prev_rank",
+        ("prev_status", PROFILE),
         history=True,
     ),
     Rule(

@@ -54,6 +54,7 @@ COLUMNS: tuple[Column, ...] = (
     _c("product", TEXT),
     _c("payment_status", TEXT),
     _c("payment_rating", TEXT),
+    _c("payment_history_profile", TEXT),
     _c("days_past_due", COUNT),
     _c("balance", AMOUNT),
     _c("credit_limit", AMOUNT),

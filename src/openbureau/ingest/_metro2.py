@@ -242,6 +242,49 @@ RATING: dict[str, tuple[str, str]] = {
     "L": ("chargeoff", "charge-off"),
 }
 
+# Payment History Profile (CRRG field 18): one character per month, the month before the Date of
+# Account Information first, then back to 24 months before it -> the canonical account status of
+# that month; None: the character says there is no history for the month (none is made up).
+HISTORY_MONTHS = 24
+HISTORY: dict[str, tuple[str | None, str]] = {
+    "0": ("current", "0 payments past due (current account)"),
+    "1": ("dpd30", "30-59 days past the due date"),
+    "2": ("dpd60", "60-89 days past the due date"),
+    "3": ("dpd90", "90-119 days past the due date"),
+    "4": ("dpd120", "120-149 days past the due date"),
+    "5": ("dpd150", "150-179 days past the due date"),
+    "6": ("dpd150", "180 days or more past the due date"),
+    "B": (None, "no payment history available before this month"),
+    "D": (None, "no payment history reported or available this month"),
+    "E": ("current", "zero balance and current account"),
+    "G": ("chargeoff", "collection"),
+    "H": ("chargeoff", "foreclosure completed"),
+    "J": ("chargeoff", "voluntary surrender"),
+    "K": ("chargeoff", "repossession"),
+    "L": ("chargeoff", "charge-off"),
+}
+
+# Compliance Condition Code (CRRG field 20): a condition the furnisher reports once and the
+# bureau keeps on the account until another code, or XR (removal), is reported -> what every
+# reader of the account is told (None: nothing, the condition removed).
+COMPLIANCE: dict[str, str | None] = {
+    "XA": "closed at the consumer's request",
+    "XB": "disputed by the consumer (FCRA): the furnisher is investigating",
+    "XC": "the furnisher completed its investigation of the consumer's dispute (FCRA); the "
+    "consumer disagrees",
+    "XD": "closed at the consumer's request, and disputed by the consumer (FCRA)",
+    "XE": "closed at the consumer's request; the furnisher completed its investigation of the "
+    "consumer's dispute and the consumer disagrees",
+    "XF": "in dispute under the Fair Credit Billing Act",
+    "XG": "the dispute under the Fair Credit Billing Act was resolved; the consumer disagrees",
+    "XH": "previously disputed by the consumer; the furnisher completed its investigation",
+    "XJ": "closed at the consumer's request, and in dispute under the Fair Credit Billing Act",
+    "XR": None,  # removes the condition reported before
+}
+# The codes that say the consumer disputes the account, or disagrees with the investigation of
+# their dispute (FCRA s.623(a)(3), s.611(c)): a lender is told the account is disputed.
+COMPLIANCE_DISPUTED = ("XB", "XC", "XD", "XE", "XF", "XG", "XJ")
+
 # Account type (CRRG Exhibit 1) -> the canonical product, for the types it names; another
 # account type leaves the product empty (the type itself is kept as account_type).
 PRODUCT: dict[str, str] = {
@@ -343,6 +386,7 @@ for _table, _vocab in (
     (status_codes(), vocabulary.ACCOUNT_STATUS),
     ({k: v for k, (v, _) in RATING.items()}, vocabulary.ACCOUNT_STATUS),
     (STATUS_UNRATED, vocabulary.ACCOUNT_STATUS),
+    ({k: v for k, (v, _) in HISTORY.items() if v}, vocabulary.ACCOUNT_STATUS),
     (ECOA, vocabulary.ACCOUNT_ROLE),
     (PRODUCT, vocabulary.PRODUCT),
 ):

@@ -137,6 +137,14 @@ def metro2_codes() -> str:
         f"| `{code}` | {meaning} | `{canonical}` |"
         for code, (canonical, meaning) in _metro2.RATING.items()
     )
+    history = "\n".join(
+        f"| `{code}` | {meaning} | " + (f"`{canonical}`" if canonical else "no month") + " |"
+        for code, (canonical, meaning) in _metro2.HISTORY.items()
+    )
+    compliance = "\n".join(
+        f"| `{code}` | " + (meaning or "removes the condition reported before") + " |"
+        for code, meaning in _metro2.COMPLIANCE.items()
+    )
     ecoa = ", ".join(f"`{code}` {role}" for code, role in _metro2.ECOA.items())
     product = ", ".join(f"`{code}` {p}" for code, p in _metro2.PRODUCT.items())
     return (
@@ -144,6 +152,12 @@ def metro2_codes() -> str:
         f"{status}\n{deletes}\n\n"
         "| payment rating | meaning (CRRG) | `payment_status` |\n|---|---|---|\n"
         f"{rating}\n\n"
+        "| payment history profile (one character a month) | meaning (CRRG) "
+        "| the month's `payment_status` |\n|---|---|---|\n"
+        f"{history}\n\n"
+        "| compliance condition | what every reader of the account is told, until another "
+        "code or XR |\n|---|---|\n"
+        f"{compliance}\n\n"
         f"ECOA code (`account_role`): {ecoa}.\n\n"
         f"Account type (`product`; another type leaves it empty): {product}."
     )

@@ -134,6 +134,13 @@ EVENTS: dict[str, EventTable] = {
             # whom the furnisher sold it to (K2, indicator 2): it is then no longer open
             _c("new_account_id", "VARCHAR", qualify=True),
             _c("sold_to", "VARCHAR"),
+            # a month read from another report's Metro 2 payment history profile (a month
+            # the ledger had no report of): that report's record_id; NULL for a month's own
+            # report (see ledger._history)
+            _c("history_of", "VARCHAR", "-"),
+            # Metro 2's compliance condition code as sent (XB: disputed by the consumer...);
+            # the account keeps the latest until another or XR (service.serving)
+            _c("compliance_condition", "VARCHAR"),
         ),
     ),
     "inquiry": EventTable(

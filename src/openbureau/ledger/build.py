@@ -24,9 +24,11 @@ from openbureau.ingest import _metro2, store
 from openbureau.ingest._sql import lit
 from openbureau.ingest._yaml import load_yaml
 from openbureau.ingest.spec import LedgerMapping, SourceSpec, parse_spec
+from openbureau.ledger import _history
 from openbureau.ledger._chain import chain_earlier_rows, chain_events, drop_chained
 from openbureau.ledger._checks import refuse_unknown_values
 from openbureau.ledger._deletes import apply_delete_requests, delete_requests_sql
+from openbureau.ledger._holders import end_dropped_consumers
 from openbureau.ledger._legacy import LoadedValues, column_types
 from openbureau.ledger._schema import (
     BATCHES,
@@ -68,6 +70,15 @@ class LedgerReport:
     persons_refreshed: int = 0  # events whose person changed since the last build
     # records suppressed at their furnisher's request (Metro 2 DA, DF: see ledger._deletes)
     deleted_by_furnisher: int = 0
+    # months read from Metro 2 payment history profiles (months with no report of their own),
+    # such months a report of their own now gives, and profile characters that are no code
+    # (see ledger._history)
+    history_months: int = 0
+    history_superseded: int = 0
+    history_unreadable: int = 0
+    # a re-sent Metro 2 month's consumers it no longer names (a joint holder dropped, ECOA T
+    # or Z): their version of the month stopped being current (see ledger._holders)
+    consumers_dropped: int = 0
     seconds: float = 0.0
 
 
@@ -265,6 +276,7 @@ def _map_batches(
         found = sources(spec, table)
         kept = {s.target for s in found if s.kept_out}
         added = _map_batch(engine, table, spec, batch_id, report, compared=compared, kept=kept)
+        report.consumers_dropped += end_dropped_consumers(engine, spec, batch_id)
         report.deleted_by_furnisher += apply_delete_requests(engine, spec, batch_id)
         _count_kept_out(report, record_lineage(engine, batch_id, spec, table, found))
         engine.execute(
@@ -328,15 +340,26 @@ def _map_batch(
     engine.execute(f"""UPDATE {t} SET is_current = false,
             superseded_on = least(coalesce({t}.superseded_on, b.reported_date), b.reported_date)
         {replaced}""")
+    # A Metro 2 batch's payment history profiles: the months the ledger has no report of
+    # (inserted with the batch's events), and the months they gave that its reports now give
+    profiles = table.event == "account_status" and spec.format == "metro2"
+    extra = f"UNION ALL BY NAME SELECT * FROM {_history.NEW}" if profiles else ""
+    if profiles:
+        replaced_months, months, unreadable = _history.prepare_history(engine, spec, batch_id)
+        report.history_superseded += replaced_months
+        report.history_months += months
+        report.history_unreadable += unreadable
     # In person order: a batch's rows then sit in few row groups per person, whose zone maps
     # let a person-level rescore (a dispute's resolution) skip the rest of the table.
     engine.execute(
-        f"INSERT INTO {t} BY NAME SELECT * EXCLUDE (_prior_record) FROM _ledger_batch "
-        "ORDER BY person_id, record_id, version"
+        f"INSERT INTO {t} BY NAME SELECT * FROM (SELECT * EXCLUDE (_prior_record) FROM "
+        f"_ledger_batch {extra}) ORDER BY person_id, record_id, version"
     )
     added = int(engine.scalar("SELECT count(*) FROM _ledger_batch"))
-    # (inside the build's transaction: a failure rolls the temp table back with the rest)
+    # (inside the build's transaction: a failure rolls the temp tables back with the rest)
     engine.execute("DROP TABLE _ledger_batch")
+    if profiles:
+        engine.execute(f"DROP TABLE {_history.NEW}")
     report.superseded += int(superseded)
     report.corrections_superseded += int(corrections)
     return added

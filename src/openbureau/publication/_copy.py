@@ -31,6 +31,8 @@ import yaml
 from openbureau.config import AgeingSection
 from openbureau.engine import Engine
 from openbureau.errors import UserError
+from openbureau.ingest import _metro2
+from openbureau.ingest._sql import lit
 from openbureau.ledger.ageing import (
     DEFAULT_RULES,
     aged_off_records_sql,
@@ -108,7 +110,8 @@ def _file_items_sql(day: str, ageing: AgeingSection | None = None) -> str:
         count(aged_off_on)::INTEGER AS aged_off_records,
         arg_max(dofd, event_date) FILTER (WHERE dofd IS NOT NULL) AS first_delinquency,
         arg_max(dofd_derived, event_date) FILTER (WHERE dofd IS NOT NULL)
-            AS first_delinquency_derived
+            AS first_delinquency_derived,
+        {_compliance_sql()} AS compliance_condition
     FROM ({marked_status_sql(status_rows, day, rules)})
     GROUP BY person_id, furnisher, feed, account_id
     UNION ALL
@@ -125,22 +128,32 @@ def _file_items_sql(day: str, ageing: AgeingSection | None = None) -> str:
         list(record_id ORDER BY due_date DESC),
         -- (an account of bills is on file while one of its bills is)
         CASE WHEN count(*) {reported} = 0 THEN max(aged_off_on) END,
-        count(aged_off_on)::INTEGER, NULL, NULL
+        count(aged_off_on)::INTEGER, NULL, NULL, NULL
     FROM (SELECT *, {_aged(bill_ages_sql(day, rules), day)} AS aged_off_on
           FROM ledger_payments_effective WHERE {known})
     GROUP BY person_id, furnisher, feed, account_id
     UNION ALL
     SELECT person_id, furnisher, feed, 'inquiry', record_id, 'inquiry: ' ||
         coalesce(inquiry_type, 'credit'), NULL, NULL, NULL, event_date, NULL, event_date, 1,
-        [], [record_id], {_aged(inquiry_ages_sql(rules), day)}, 0, NULL, NULL
+        [], [record_id], {_aged(inquiry_ages_sql(rules), day)}, 0, NULL, NULL, NULL
     FROM ledger_inquiries_effective WHERE {known}
     UNION ALL
     SELECT person_id, furnisher, feed, 'public_record', coalesce(case_id, record_id),
         record_kind, CASE WHEN resolved_date <= {day} THEN 'resolved' ELSE 'unresolved' END,
         amount::DOUBLE, NULL, filed_date,
         CASE WHEN resolved_date <= {day} THEN resolved_date END, event_date, 1, [], [record_id],
-        {_aged(public_record_ages_sql(rules), day)}, 0, NULL, NULL
+        {_aged(public_record_ages_sql(rules), day)}, 0, NULL, NULL, NULL
     FROM ledger_public_records_effective WHERE {known}"""
+
+
+def _compliance_sql() -> str:
+    """SQL (an aggregate over an account's status rows): its furnisher's standing compliance
+    condition code (Metro 2): the latest one sent, kept until another code, or XR (removal)
+    which leaves none."""
+    sent = "trim(coalesce(compliance_condition, ''))"
+    latest = f"arg_max({sent}, event_date) FILTER (WHERE {sent} <> '')"
+    removed = ", ".join(lit(c) for c, text in _metro2.COMPLIANCE.items() if text is None)
+    return f"CASE WHEN {latest} NOT IN ({removed}) THEN {latest} END"
 
 
 def _aged(ages_on: str, day: str) -> str:
@@ -175,7 +188,6 @@ def publish_snapshot(
 
     if ageing is None:
         ageing = Workspace.open(workspace).settings.ageing
-    # (here: importing the identity package loads Splink)
     from openbureau.identity.person import (
         PERSON_IDENTITY_SQL,
         PERSON_IDENTITY_TABLE,

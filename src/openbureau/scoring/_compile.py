@@ -5,7 +5,7 @@ Both give exactly the points of the file's bins; neither imports the training st
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -23,26 +23,26 @@ def _sql_str(v: str) -> str:
     return "'" + v.replace("'", "''") + "'"
 
 
-def factor_points_sql(factor: Factor, column: str) -> str:
-    """``CASE`` giving the factor's points for the value in ``column``."""
-    missing = _num(factor.missing_bin.points)
-    rest = [b for b in factor.bins if not b.missing]
+def factor_points_sql(factor: Factor, column: str, points: Sequence[str] | None = None) -> str:
+    """``CASE`` giving the factor's points for the value in ``column``; ``points``: SQL
+    expressions to give instead, one per bin of ``factor.bins`` (what each bin is worth to
+    another rule: the points lost of ``reasons``)."""
+    worth = list(points) if points is not None else [_num(b.points) for b in factor.bins]
+    bins = list(zip(factor.bins, worth, strict=True))
+    missing = next(w for b, w in bins if b.missing)
+    rest = [(b, w) for b, w in bins if not b.missing]
     if factor.kind == "categorical":
         whens = [
             f"WHEN CAST({column} AS VARCHAR) IN "
-            f"({', '.join(map(_sql_str, b.categories or []))}) THEN {_num(b.points)}"
-            for b in rest
+            f"({', '.join(map(_sql_str, b.categories or []))}) THEN {w}"
+            for b, w in rest
         ]
         return f"CASE WHEN {column} IS NULL THEN {missing} {' '.join(whens)} ELSE {missing} END"
     x = f"CAST({column} AS DOUBLE)"
-    whens = [
-        f"WHEN {x} < {_num(b.upper)} THEN {_num(b.points)}"
-        for b in rest[:-1]
-        if b.upper is not None
-    ]
+    whens = [f"WHEN {x} < {_num(b.upper)} THEN {w}" for b, w in rest[:-1] if b.upper is not None]
     return (
         f"CASE WHEN {column} IS NULL OR isnan({x}) THEN {missing} {' '.join(whens)} "
-        f"ELSE {_num(rest[-1].points)} END"
+        f"ELSE {rest[-1][1]} END"
     )
 
 

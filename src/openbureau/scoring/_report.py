@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
+from sklearn.metrics import roc_auc_score, roc_curve
 
 from openbureau.governance.proxies import ProxyReport, render_section
 from openbureau.scoring import _report_svg as svg
@@ -128,16 +129,16 @@ def _checked(scores: np.ndarray, outcomes: np.ndarray) -> tuple[_Floats, _Bools]
     return s, bad
 
 
-def _cumulative(s: _Floats, bad: _Bools) -> tuple[_Floats, _Floats, _Floats]:
-    """Distinct scores and the shares of bads and of goods scoring at or below each."""
-    values, inverse = np.unique(s, return_inverse=True)
-    bads = np.bincount(inverse, weights=bad.astype(float), minlength=values.size)
-    goods = np.bincount(inverse, weights=(~bad).astype(float), minlength=values.size)
-    return values, np.cumsum(bads) / bads.sum(), np.cumsum(goods) / goods.sum()
+def _roc(s: _Floats, bad: _Bools) -> tuple[_Floats, _Floats, _Floats]:
+    """scikit-learn's ROC curve with a lower score riskier, at every distinct score: the scores
+    ascending, and the shares of bads (true positive rate) and of goods (false positive rate)
+    scoring at or below each."""
+    fpr, tpr, thresholds = roc_curve(bad, -s, drop_intermediate=False)
+    return -thresholds[1:], tpr[1:], fpr[1:]  # (the first point is the curve's origin)
 
 
 def roc_auc(scores: np.ndarray, outcomes: np.ndarray) -> float:
-    """Area under the ROC curve, with a lower score meaning riskier.
+    """Area under the ROC curve, with a lower score meaning riskier (scikit-learn's).
 
     Args:
         scores: Scores of the sample.
@@ -151,17 +152,12 @@ def roc_auc(scores: np.ndarray, outcomes: np.ndarray) -> float:
             class is present.
     """
     s, bad = _checked(scores, outcomes)
-    _, inverse, counts = np.unique(s, return_inverse=True, return_counts=True)
-    # Mann-Whitney U from mid-ranks: a good tied with a bad then counts exactly 1/2.
-    mid_rank = np.cumsum(counts) - (counts - 1) / 2.0
-    n_bad = float(bad.sum())
-    n_good = bad.size - n_bad
-    u = mid_rank[inverse][~bad].sum() - n_good * (n_good + 1) / 2.0
-    return float(u / (n_good * n_bad))
+    return float(roc_auc_score(bad, -s))
 
 
 def ks_statistic(scores: np.ndarray, outcomes: np.ndarray) -> float:
-    """Kolmogorov-Smirnov statistic: the largest gap between the score CDFs of goods and bads.
+    """Kolmogorov-Smirnov statistic: the largest gap between the score CDFs of goods and bads
+    (on scikit-learn's ROC curve: the largest gap between its two rates).
 
     Args:
         scores: Scores of the sample.
@@ -173,7 +169,7 @@ def ks_statistic(scores: np.ndarray, outcomes: np.ndarray) -> float:
     Raises:
         ValueError: As for :func:`roc_auc`.
     """
-    _, cum_bad, cum_good = _cumulative(*_checked(scores, outcomes))
+    _, cum_bad, cum_good = _roc(*_checked(scores, outcomes))
     return float(np.max(np.abs(cum_bad - cum_good)))
 
 
@@ -266,7 +262,7 @@ def _header(d: ReportData, s: _Floats, bad: _Bools, auc: float, ks: float) -> st
 
 
 def _discrimination(d: ReportData, s: _Floats, bad: _Bools, auc: float) -> str:
-    values, cum_bad, cum_good = _cumulative(s, bad)
+    values, cum_bad, cum_good = _roc(s, bad)
     unit = svg.Axes(0, 1, 0, 1)
     ticks01 = (svg.ticks(0, 1), svg.ticks(0, 1))
     roc = svg.chart(

@@ -11,8 +11,9 @@ SQL. The snapshot (``score_snapshots`` + its rows in ``scores``) is written in o
 transaction: published whole or not at all, and never updated afterwards.
 
 Reason codes: the factors where the person lost the most points against that factor's best bin,
-up to four; inquiries are added as a fifth when they cost points and are not already listed.
-Each reason carries the ids of the records that put the person in that bin.
+up to four; inquiries are added as a fifth when they cost points and are not already listed
+(the rule: ``reasons``). Each reason carries the ids of the records that put the person in
+that bin.
 
 Unscorable: no record as of D (``no_file``), or no credit account and under the minimum months
 of utility, telecom or rent history (``insufficient_history``). Such persons get a row with no
@@ -36,10 +37,10 @@ from openbureau.ledger import build_ledger
 from openbureau.ledger.features import compute_features, evidence_sql
 from openbureau.scoring._compile import band_sql, factor_points_sql, round_clip_sql
 from openbureau.scoring.factors import (
-    INQUIRY_FACTORS,
     add_custom_features,
     guard_scorecard,
 )
+from openbureau.scoring.reasons import reasons_sql
 from openbureau.scoring.scorecard import Scorecard
 from openbureau.warehouse import scoring as tables
 from openbureau.warehouse.identity import PERSON_IDS, PERSON_INDEX
@@ -47,10 +48,6 @@ from openbureau.warehouse.identity import PERSON_IDS, PERSON_INDEX
 if TYPE_CHECKING:
     from openbureau.governance.proxies import ProxyGate, ProxyReport
 
-MAX_REASONS = 4
-# Points lost at or below this are no reason (rounding noise). A string: the SQL writes it as a
-# DECIMAL literal, and the what-if compares with the same decimal.
-MIN_POINTS_LOST = "0.005"
 UNSCORABLE = {
     "no_file": "No credit or payment records on file as of the score date",
     "insufficient_history": "No credit account, and less than {m} months of utility, telecom "
@@ -131,39 +128,6 @@ def _scored_sql(card: Scorecard, features: str) -> str:
             FROM pts)
         SELECT *, CASE WHEN unscorable_reason IS NULL THEN {score} END AS score
         FROM scored"""
-
-
-def _reasons_sql(card: Scorecard, scored: str) -> str:
-    lost = " UNION ALL ".join(
-        f"SELECT person_id, '{f.name}' AS factor, '{f.code}' AS code, "
-        f"{f.max_points!r} - p_{f.name} AS points_lost, CAST({f.name} AS DOUBLE) AS value, "
-        f"{'true' if f.name in INQUIRY_FACTORS else 'false'} AS is_inquiry, "
-        f"CASE WHEN {f.name} IS NULL THEN '{_q(f.missing_statement or f.statement)}' "
-        f"ELSE '{_q(f.statement)}' END AS statement "
-        f"FROM {scored} WHERE score IS NOT NULL"
-        for f in card.factors
-    )
-    # One statement is never listed twice (two factors can share "no data" wording), and
-    # inquiries count as one reason however many inquiry factors the scorecard has.
-    return f"""WITH lost AS ({lost}),
-        distinct_lost AS (
-            SELECT * FROM lost WHERE points_lost > {MIN_POINTS_LOST}
-            QUALIFY row_number() OVER (
-                PARTITION BY person_id, CASE WHEN is_inquiry THEN '' ELSE statement END
-                ORDER BY points_lost DESC, code) = 1),
-        ranked AS (
-            SELECT *, row_number() OVER (PARTITION BY person_id
-                                         ORDER BY points_lost DESC, code) AS rn
-            FROM distinct_lost),
-        top AS (SELECT * FROM ranked WHERE rn <= {MAX_REASONS}),
-        fifth AS (
-            SELECT r.* FROM ranked r WHERE r.is_inquiry AND r.rn > {MAX_REASONS}
-              AND NOT EXISTS (SELECT 1 FROM top t WHERE t.person_id = r.person_id
-                              AND t.is_inquiry)
-            QUALIFY row_number() OVER (PARTITION BY r.person_id ORDER BY r.rn) = 1)
-        SELECT person_id, factor, code, statement, points_lost, value,
-            row_number() OVER (PARTITION BY person_id ORDER BY rn) AS rank
-        FROM (SELECT * FROM top UNION ALL SELECT * FROM fifth)"""
 
 
 def score_snapshot(
@@ -368,7 +332,7 @@ def compute_scores(
                 "WHERE a.score IS NOT NULL AND (c.score IS NULL OR a.score > c.score)"
             )
             source = "score_alt_servable"
-        engine.execute(f"CREATE OR REPLACE TEMP TABLE {prefix}reasons AS {_reasons_sql(c, source)}")
+        engine.execute(f"CREATE OR REPLACE TEMP TABLE {prefix}reasons AS {reasons_sql(c, source)}")
     wanted = " UNION ".join(
         f"SELECT person_id, factor AS feature FROM {prefix}reasons" for prefix, _ in cards
     )

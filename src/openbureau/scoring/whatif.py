@@ -3,8 +3,8 @@
 Everything works on ONE feature row (feature name -> value, as in the features table written by
 ``ledger.features.compute_features``), in Python, without an engine: the person's page and the
 API call it per request. The points come from ``NumpyScorer`` (test-checked equal to the SQL
-scorer); the reasons follow exactly the rules of ``score._reasons_sql`` (a test compares both on
-every scored person of a snapshot).
+scorer); the reasons from ``reasons.rank_reasons``, the rule the snapshot ranks them by (a test
+compares both on every scored person of a snapshot).
 
 A scenario is a pydantic model (``Scenario``, discriminated on ``kind``) that rewrites the row
 the way the action would change the ledger; features the action cannot change stay as they are.
@@ -28,7 +28,6 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
@@ -36,9 +35,8 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 from openbureau.errors import UserError
 from openbureau.scoring._compile import NumpyScorer
 from openbureau.scoring.alternative import better
-from openbureau.scoring.factors import INQUIRY_FACTORS
-from openbureau.scoring.score import MAX_REASONS, MIN_POINTS_LOST
-from openbureau.scoring.scorecard import Factor, Scorecard
+from openbureau.scoring.reasons import Reason, rank_reasons
+from openbureau.scoring.scorecard import Scorecard
 
 __all__ = [
     "AddOnTimeMonths",
@@ -71,16 +69,6 @@ class WhatIfNotApplicable(UserError):
 
 
 # -- points, score and reasons of one row ------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Reason:
-    rank: int
-    code: str
-    factor: str
-    statement: str
-    points_lost: float
-    value: float | None
 
 
 def _check_row(card: Scorecard, row: FeatureRow) -> None:
@@ -122,67 +110,13 @@ def points_and_score(
     return points, score, card.band_for(score), None
 
 
-def _in_double(factor: Factor) -> bool:
-    # The SQL writes each bin's points as a literal: DuckDB reads "61.5" as an exact DECIMAL and
-    # "1e-05" as a DOUBLE, and one DOUBLE makes the whole CASE (and its points lost) a DOUBLE.
-    return any("e" in repr(float(b.points)) for b in factor.bins)
-
-
-def _points_lost(factor: Factor, points: float) -> Decimal | float:
-    if _in_double(factor):
-        return factor.max_points - points
-    return Decimal(repr(factor.max_points)) - Decimal(repr(points))
-
-
 def reasons_for(card: Scorecard, features: FeatureRow) -> list[Reason]:
-    """The person's reason codes, by exactly the rules of the snapshot (``_reasons_sql``).
-
-    Up to four factors by points lost against the factor's best bin (ties by code, losses of
-    0.005 or less ignored), one statement listed once, inquiry factors counting as one reason,
-    and an inquiry reason added fifth when it cost points and none is among the four. An
-    unscorable file has no reasons.
+    """The person's reason codes, by the snapshot's rule (``reasons``): up to four factors
+    by points lost against the factor's best bin, ties by code, an inquiry reason added fifth.
+    An unscorable file has no reasons.
     """
-    points, score, _, _ = points_and_score(card, features)
-    return [] if score is None else _ranked_reasons(card, features, points)
-
-
-def _ranked_reasons(
-    card: Scorecard, features: FeatureRow, points: dict[str, float]
-) -> list[Reason]:
-    lost = {f.name: _points_lost(f, points[f.name]) for f in card.factors}
-    threshold: Decimal | float = Decimal(MIN_POINTS_LOST)
-    if any(isinstance(v, float) for v in lost.values()):
-        # UNION ALL makes them all DOUBLE, and the threshold is then compared as a DOUBLE too.
-        lost = {k: float(v) for k, v in lost.items()}
-        threshold = float(MIN_POINTS_LOST)
-    rows = []
-    for f in card.factors:
-        if not lost[f.name] > threshold:
-            continue
-        value = features[f.name]
-        statement = (f.missing_statement or f.statement) if value is None else f.statement
-        rows.append((lost[f.name], f, statement, None if value is None else float(value)))
-    rows.sort(key=lambda r: (-r[0], r[1].code))
-    seen: set[str] = set()
-    ranked = []
-    for row in rows:
-        key = "" if row[1].name in INQUIRY_FACTORS else row[2]
-        if key not in seen:
-            seen.add(key)
-            ranked.append(row)
-    chosen = ranked[:MAX_REASONS]
-    if not any(r[1].name in INQUIRY_FACTORS for r in chosen):
-        chosen += [r for r in ranked[MAX_REASONS:] if r[1].name in INQUIRY_FACTORS][:1]
-    return [
-        Reason(rank, f.code, f.name, statement, _round2(lost_), value)
-        for rank, (lost_, f, statement, value) in enumerate(chosen, start=1)
-    ]
-
-
-def _round2(v: Decimal | float) -> float:
-    if isinstance(v, Decimal):
-        return float(v.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
-    return round(v, 2)
+    _, score, _, _ = points_and_score(card, features)
+    return [] if score is None else rank_reasons(card, features)
 
 
 # -- scenarios ----------------------------------------------------------------------------------
@@ -477,7 +411,7 @@ class WhatIfResult:
 def score_state(card: Scorecard, features: FeatureRow) -> ScoreState:
     """Score, band (or unscorable reason), reasons and points of one feature row."""
     points, score, band, why = points_and_score(card, features)
-    reasons = () if score is None else tuple(_ranked_reasons(card, features, points))
+    reasons = () if score is None else tuple(rank_reasons(card, features))
     return ScoreState(score, band, why, reasons, points)
 
 

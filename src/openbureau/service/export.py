@@ -70,7 +70,7 @@ def find_person(engine: Engine, person_id: str) -> dict[str, Any]:
     Raises:
         UserError: no person index, or no such person ID (one line).
     """
-    from openbureau.identity.person import person_file  # (loads Splink: only when asked)
+    from openbureau.identity.person import person_file
 
     return person_file(engine, person_id)
 

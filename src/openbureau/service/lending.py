@@ -29,7 +29,7 @@ from openbureau.service.schemas import IdentityIn, LookupIn
 from openbureau.service.serving import Published
 from openbureau.service.store import Lookup
 
-if TYPE_CHECKING:  # (importing the identity package loads Splink: at the first lookup)
+if TYPE_CHECKING:  # (the lookup loads Splink: at the first lookup)
     from openbureau.identity.lookup import IdentityQuery
 
 ACTION = "lookup"
@@ -75,11 +75,11 @@ def prepare_search(ctx: ServiceContext, pub: Published) -> None:
     """Load the copy's lookup index and file summaries and prepare a search (seconds at a
     million records), so that the first lookup on a snapshot does not wait for them. Runs on
     the lookup pool when a snapshot opens; a failure is left for the first lookup to report."""
-    from openbureau.identity import lookup as identity_lookup
-
     model = ctx.config.linkage_model
     if not model.exists():
         return
+    from openbureau.identity import lookup as identity_lookup
+
     try:
         identity_lookup.prepare(DuckDBEngine.wrap(pub.connection, str(pub.path)), model)
         views.file_summary(pub, "")  # (the copy's file summaries, computed once)

@@ -57,7 +57,7 @@ def dispute(bureau: str) -> str:
 
 def key_factors(row: dict[str, Any]) -> list[dict[str, Any]]:
     """The key factors of a score row: its reasons as the snapshot ranked them (up to four,
-    and inquiries as a fifth when they are a reason: scoring.score keeps that rule), each
+    and inquiries as a fifth when they are a reason: the rule of scoring.reasons), each
     marked when it is about inquiries; for a row without a score, why there is none."""
     if row["score"] is None:
         text = row["unscorable_text"] or "Insufficient credit history"

@@ -133,6 +133,11 @@ class FileItem(BaseModel):
         description="true: the furnisher sent no (plausible) date of first delinquency and the "
         "bureau derived it from the payment history",
     )
+    furnisher_note: str | None = Field(
+        default=None,
+        description="what the furnisher's latest compliance condition (Metro 2: XB disputed by "
+        "the consumer, XA closed at their request...) tells every reader of the account",
+    )
 
 
 class IdentityRecord(BaseModel):
@@ -223,6 +228,11 @@ class FileSummary(BaseModel):
     bills_unpaid: int
     inquiries_12m: int
     public_records_unresolved: int
+    accounts_disputed: int = Field(
+        default=0,
+        description="accounts whose furnisher reports the consumer disputes them, or disagrees "
+        "with the investigation of their dispute (Metro 2 compliance condition XB, XC...)",
+    )
     oldest_opened: dt.date | None
 
 

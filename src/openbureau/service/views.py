@@ -15,6 +15,7 @@ import pyarrow as pa
 
 from openbureau.engine import DuckDBEngine, Engine
 from openbureau.errors import UserError
+from openbureau.ingest import _metro2
 from openbureau.ingest.vocabulary import ACCOUNT_STATUS, GOOD_STANDING
 from openbureau.publication import served_links
 from openbureau.scoring.alternative import served, served_sql
@@ -176,12 +177,14 @@ def _items_shown(erased: bool) -> str:
     return "kind NOT IN (" + ", ".join(f"'{k}'" for k in ALTERNATIVE_KINDS) + ")"
 
 
-# Columns of file_items a serving copy published before ageing-off lacks, and their value then.
+# Columns of file_items a serving copy published before ageing-off (or compliance conditions)
+# lacks, and their value then.
 _AGEING_COLUMNS = {
     "aged_off_on": "NULL::DATE",
     "aged_off_records": "0",
     "first_delinquency": "NULL::DATE",
     "first_delinquency_derived": "NULL::BOOLEAN",
+    "compliance_condition": "NULL::VARCHAR",  # (a copy published before they were kept)
 }
 
 
@@ -197,9 +200,24 @@ def _ageing_columns(pub: Published) -> str:
     )
 
 
+def _items(pub: Published) -> str:
+    """file_items, with the columns a copy published before some were kept lacks."""
+    have = _file_item_columns(pub)
+    missing = [f"{v} AS {k}" for k, v in _AGEING_COLUMNS.items() if k not in have]
+    return f"(SELECT *, {', '.join(missing)} FROM file_items)" if missing else "file_items"
+
+
 def reported(pub: Published) -> str:
     """The condition on file_items of what may still be reported: all a lender may see."""
     return "aged_off_on IS NULL" if "aged_off_on" in _file_item_columns(pub) else "true"
+
+
+def furnisher_note(code: str | None) -> str | None:
+    """What a furnisher's compliance condition code (Metro 2) tells every reader of the
+    account; a code that is no CRRG code is shown as sent."""
+    if code is None:
+        return None
+    return _metro2.COMPLIANCE.get(code) or f"compliance condition {code}"
 
 
 def file_items(
@@ -221,6 +239,7 @@ def file_items(
     grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
         r["status_text"] = STATUS_WORDS.get(r["status"] or "", r["status"] or "")
+        r["furnisher_note"] = furnisher_note(r.pop("compliance_condition"))
         if r["aged_off_on"] is not None:
             r["status_text"] = f"{NO_LONGER_REPORTED} (was {r['status_text']})"
         grouped[r["furnisher"]].append(r)
@@ -268,6 +287,7 @@ def reason_records(
 
 
 # What a lender sees of a file (file_summary): counts and totals over its file items.
+_DISPUTED_SQL = ", ".join(f"'{c}'" for c in _metro2.COMPLIANCE_DISPUTED)
 _SUMMARY = f"""
     count(*) FILTER (kind = 'account' AND closed IS NULL) AS open_accounts,
     count(*) FILTER (kind = 'account') AS accounts,
@@ -281,6 +301,8 @@ _SUMMARY = f"""
     count(*) FILTER (kind = 'inquiry' AND last_date > ? - INTERVAL 12 MONTH) AS inquiries_12m,
     count(*) FILTER (kind = 'public_record' AND status = 'unresolved')
         AS public_records_unresolved,
+    count(*) FILTER (kind = 'account' AND compliance_condition IN ({_DISPUTED_SQL}))
+        AS accounts_disputed,
     min(opened) AS oldest_opened"""
 
 
@@ -301,7 +323,7 @@ def _summaries(pub: Published, erased: bool) -> tuple[pa.Table, dict[str, int], 
     cur = pub.cursor()
     try:
         table = cur.sql(
-            f"SELECT person_id, {_SUMMARY} FROM file_items WHERE {shown} GROUP BY person_id",
+            f"SELECT person_id, {_SUMMARY} FROM {_items(pub)} WHERE {shown} GROUP BY person_id",
             params=[pub.as_of],
         ).to_arrow_table()
     finally:
@@ -322,7 +344,7 @@ def _one_file_summary(pub: Published, person_id: str, erased: bool = False) -> d
     """:func:`file_summary` by a query of the one file (what the summaries are held to)."""
     rows = _rows(
         pub,
-        f"""SELECT {_SUMMARY} FROM file_items
+        f"""SELECT {_SUMMARY} FROM {_items(pub)}
             WHERE person_id = ? AND {reported(pub)} AND {_items_shown(erased)}""",
         [pub.as_of, person_id],
     )
@@ -364,7 +386,7 @@ IDENTITY_FIELDS = (
 
 
 # What person_file reads in a published snapshot ("person_identity" is
-# person.PERSON_IDENTITY_TABLE, named here since importing the identity package loads Splink).
+# person.PERSON_IDENTITY_TABLE).
 IDENTITY_SOURCES = frozenset({PERSON_IDS.name, PERSON_ID_HISTORY.name, "person_identity"})
 
 
@@ -381,7 +403,7 @@ def identity_on_file(
     part split off into another person's file: the person learns what happened to their
     file, not someone else's ID or file size. An auditor investigating a dispute sees them
     (``redact=False``)."""
-    from openbureau.identity.person import person_file  # (loads Splink: only when asked)
+    from openbureau.identity.person import person_file
 
     found = _identity_read(pub, person_file, person_id)
     return None if found is None else identity_shown(found, redact=redact)
@@ -417,7 +439,7 @@ def held_elsewhere(pub: Published | None, person_id: str) -> list[dict[str, Any]
     """When the person's records were in another person's file (a mixed file since taken
     apart): that file's ID and from when to when (``identity.person.held_elsewhere``). None
     such for a snapshot published without the identity part."""
-    from openbureau.identity.person import held_elsewhere as periods  # (loads Splink)
+    from openbureau.identity.person import held_elsewhere as periods
 
     return _identity_read(pub, lambda e, p: periods(e, p, served_links(e)), person_id) or []
 

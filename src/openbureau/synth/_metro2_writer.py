@@ -229,6 +229,7 @@ def _base_sql() -> str:
         (*_field("highest_credit"), _number("amount", 9)),
         (*_field("metro2_status"), f"CASE status {status} END"),
         (*_field("payment_rating"), "CASE WHEN status IN (7, 8) THEN '0' ELSE ' ' END"),
+        (*_field("payment_history_profile"), "profile"),
         (*_field("balance"), _number("balance", 9)),
         (*_field("amount_past_due"), _number("CASE WHEN status BETWEEN 1 AND 6 THEN "
                                              "balance * 0.05 * status END", 9)),
@@ -241,6 +242,27 @@ def _base_sql() -> str:
         *_address("", _field),
     ]  # fmt: skip
     return _lay(_metro2.BASE_LENGTH, pieces)
+
+
+# The payment history profile's character of a month, by synth status (STATUS's order): the
+# days-late statuses their digit, a charge-off L, a closed or transferred month current.
+HISTORY = ("0", "1", "2", "3", "4", "5", "L", "0", "0")
+
+
+def _profile_sql(rows: str) -> str:
+    """``rows`` with each month's ``profile``: the account's standing in the 24 months before
+    it, the month before first; ``B`` before the account's first reported month, ``D`` a
+    month it was not reported (the account's months, whatever number it had then)."""
+    char = " ".join(f"WHEN {i} THEN '{c}'" for i, c in enumerate(HISTORY))
+    n = _metro2.HISTORY_MONTHS
+    return f"""SELECT * EXCLUDE (before, first), array_to_string(list_transform(range(1, {n + 1}),
+          lambda k: coalesce(list_filter(before, lambda b: b.m = month - k)[1].c,
+                        CASE WHEN month - k < first THEN 'B' ELSE 'D' END)), '') AS profile
+        FROM (SELECT *,
+          list({{'m': month, 'c': CASE status {char} END}}) OVER (PARTITION BY src ORDER BY month
+            RANGE BETWEEN {n} PRECEDING AND 1 PRECEDING) AS before,
+          min(month) OVER (PARTITION BY src) AS first
+          FROM {rows})"""
 
 
 def _segments_sql() -> str:
@@ -302,7 +324,8 @@ def write_metro2(
     1 the joint holder) per consumer of each record."""
     n = len(rows["ord"])
     holder = rows["joint"]
-    con.register("m2_rows", to_arrow(rows))
+    con.register("m2_table", to_arrow(rows))
+    con.execute(f"CREATE OR REPLACE TEMP VIEW m2_rows AS {_profile_sql('m2_table')}")
     con.register("m2_joint", to_arrow(joint))
     record = f"({_base_sql()}) || ({_segments_sql()})"
     lines = con.sql(f"""
@@ -312,7 +335,8 @@ def write_metro2(
               SELECT b.*, j FROM ({identity_view.format(rows="m2_rows")}) b
               LEFT JOIN ({identity_view.format(rows="m2_joint")}) j USING (ord)))
         ORDER BY ord""").to_arrow_table()
-    con.unregister("m2_rows")
+    con.execute("DROP VIEW m2_rows")
+    con.unregister("m2_table")
     con.unregister("m2_joint")
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("wb") as fh:

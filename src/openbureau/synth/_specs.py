@@ -36,8 +36,10 @@ LEDGER: dict[str, LedgerMapping] = {
 }
 
 
-def build_spec(feed: Feed) -> SourceSpec:
-    """The ``SourceSpec`` a bureau analyst would write for this feed."""
+def build_spec(feed: Feed, *, empty_bad_birth_dates: bool = False) -> SourceSpec:
+    """The ``SourceSpec`` a bureau analyst would write for this feed; with
+    ``empty_bad_birth_dates``, for a furnisher known to mistype birth years (1380 for 1980):
+    such a birth date is emptied and counted (``invalid: null``), the row kept."""
     fields = [
         FieldSpec(
             column=c.name,
@@ -48,6 +50,7 @@ def build_spec(feed: Feed) -> SourceSpec:
             formats=list(c.formats) or None,
             codes=c.codes,
             decimal_comma=c.decimal_comma,
+            invalid="null" if empty_bad_birth_dates and c.target == "dob" else "quarantine",
         )
         for c in feed.columns
     ]
@@ -70,6 +73,7 @@ def build_spec(feed: Feed) -> SourceSpec:
     )
 
 
-def write_spec(feed: Feed, folder: Path) -> Path:
+def write_spec(feed: Feed, folder: Path, *, empty_bad_birth_dates: bool = False) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
-    return save_spec(build_spec(feed), folder / f"{feed.name}.yaml")
+    spec = build_spec(feed, empty_bad_birth_dates=empty_bad_birth_dates)
+    return save_spec(spec, folder / f"{feed.name}.yaml")

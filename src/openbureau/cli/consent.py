@@ -8,8 +8,14 @@ from typing import Annotated
 
 import typer
 
-from openbureau._cli_service import StoreOpt, _store
-from openbureau.cli import WorkspaceOpt, app, console, handles_errors
+from openbureau.cli.app import (
+    StoreOpt,
+    WorkspaceOpt,
+    app,
+    console,
+    handles_errors,
+    open_service_store,
+)
 from openbureau.errors import UserError
 from openbureau.workspace import Workspace
 
@@ -49,7 +55,7 @@ def consent_set(
     if erase and given:
         raise UserError("--erase: only a withdrawal can erase the alternative data")
     person = _file_of(workspace, person)
-    factory = _store(workspace, store)
+    factory = open_service_store(workspace, store)
     who = bindings.operator()
     change = consent.record(factory, person, given, who.name, who.role, erase=erase)
     action = "give consent" if given else "withdraw consent"
@@ -101,7 +107,7 @@ def consent_erase_pending(workspace: WorkspaceOpt = Path("."), store: StoreOpt =
     """Carry out the erasures asked for while the warehouse was busy."""
     from openbureau.service import bindings, consent
 
-    factory = _store(workspace, store)
+    factory = open_service_store(workspace, store)
     pending = consent.pending_erasures(factory)
     for change, person, _actor in pending:
         _erase(factory, workspace, change, person, bindings.operator())

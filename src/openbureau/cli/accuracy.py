@@ -15,8 +15,7 @@ from typing import Annotated, NoReturn
 import typer
 from rich.table import Table
 
-from openbureau._cli_spec import _write
-from openbureau.cli import WorkspaceOpt, app, console, handles_errors
+from openbureau.cli.app import WorkspaceOpt, app, console, handles_errors, write_whole
 from openbureau.engine import Engine
 from openbureau.errors import UserError
 from openbureau.ingest import accuracy
@@ -63,7 +62,7 @@ def accuracy_cmd(
             _never_checked(engine, batch)
         lines = accuracy.flagged_lines(engine, batch, rule, limit) if rule else []
     if json_out is not None:
-        _write(json_out, json.dumps(report.to_json(), indent=2, default=str) + "\n")
+        write_whole(json_out, json.dumps(report.to_json(), indent=2, default=str) + "\n")
         console.print(f"Wrote {json_out}.")
     if rule:
         _lines(report, rule, lines)

@@ -1,4 +1,5 @@
-"""CLI commands for the ledger and scoring stages (registered on ``openbureau.cli.app``)."""
+"""Scoring commands: ``train`` a scorecard, ``seal`` one, ``score`` a snapshot, list
+``snapshots`` and ``show-score``."""
 
 from __future__ import annotations
 
@@ -10,82 +11,15 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from openbureau.cli import WorkspaceOpt, _parse_date, app, console, handles_errors, progress_bar
+from openbureau.cli.app import WorkspaceOpt, app, console, handles_errors, parse_date, progress_bar
 from openbureau.errors import UserError
 from openbureau.scoring.alternative import ALT_SCORECARD
 from openbureau.scoring.scorecard import END_SHARE_LIMIT
+from openbureau.terminal import score_distribution_table
 from openbureau.workspace import Workspace
 
 if TYPE_CHECKING:
     from openbureau.governance.proxies import ProxyGate, ProxyReport
-
-
-@app.command()
-@handles_errors
-def ledger(
-    workspace: WorkspaceOpt = Path("."),
-    keep_out: Annotated[
-        bool,
-        typer.Option(
-            "--keep-out",
-            help="Also empty, in the events of batches mapped before the ledger kept them "
-            "out, the columns taken from a protected or purchase field",
-        ),
-    ] = False,
-) -> None:
-    """Map ingested batches onto canonical ledger events and refresh each event's person."""
-    from openbureau.ledger import build_ledger, event_counts
-    from openbureau.ledger.lineage import keep_out_earlier
-
-    ws = Workspace.open(workspace)
-    with ws.engine() as engine:
-        report = build_ledger(engine)
-        emptied = keep_out_earlier(engine) if keep_out else []
-        counts = event_counts(engine)
-    console.print(
-        f"Ledger: {report.batches} new batch(es) mapped, "
-        f"{report.persons_refreshed:,} events moved to another person, "
-        f"{report.unlinked_events:,} events without a person; {report.seconds:.1f} s"
-    )
-    if report.chained_batches:
-        console.print(
-            f"Compared the rows of {report.chained_batches:,} batch(es) loaded before ingest "
-            f"compared rows: {report.chained_identical:,} identical to the report before them "
-            f"({report.chained_events_stopped:,} events no longer count), "
-            f"{report.chained_superseding:,} superseding it (later versions of the report); "
-            "`openbureau batches` shows each batch"
-        )
-    if report.superseded:
-        console.print(
-            f"{report.superseded:,} reports superseded by the furnisher's new report "
-            f"of the same record (kept in the record's history), "
-            f"{report.corrections_superseded:,} of them bureau corrections"
-        )
-    if report.deleted_by_furnisher:
-        console.print(
-            f"{report.deleted_by_furnisher:,} records suppressed at their furnisher's request "
-            "(Metro 2 DA or DF: kept, with the request, in ledger_suppressions)"
-        )
-    if report.kept_out:
-        console.print(
-            "Kept out of the ledger (a protected or purchase field: stored, never in an "
-            f"event): {'; '.join(str(k) for k in report.kept_out)}"
-        )
-    if keep_out:
-        console.print(
-            "Taken out of the events of batches mapped before: "
-            + ("; ".join(str(k) for k in emptied) or "nothing to take out")
-        )
-    if report.identity_only:
-        console.print(
-            f"Identity only (no ledger block in the spec): {', '.join(report.identity_only)}"
-        )
-    table = Table(title="Events that count (current, linked, not suppressed)")
-    table.add_column("event")
-    table.add_column("events", justify="right")
-    for event, n in counts.items():
-        table.add_row(event, f"{n:,}")
-    console.print(table)
 
 
 def _scorecard_path(ws: Workspace, given: Path | None) -> Path:
@@ -141,7 +75,7 @@ def train(
 
     if not 0 < holdout < 1:
         raise UserError("--holdout must be between 0 and 1")
-    day = _parse_date(as_of, "--as-of")
+    day = parse_date(as_of, "--as-of")
     ws = Workspace.open(workspace)
     customs = load_custom_factors(factors) if factors else []
     gate = proxy_gate(ws)
@@ -282,7 +216,7 @@ def score(
         return
     if as_of is None:
         raise UserError("--as-of is required (or --recompute SNAPSHOT)")
-    day = _parse_date(as_of, "--as-of")
+    day = parse_date(as_of, "--as-of")
     known = _parse_time(known_at, "--known-at") if known_at else None
     ws = Workspace.open(workspace)
     card = load_scorecard(_scorecard_path(ws, scorecard))
@@ -306,7 +240,7 @@ def score(
     )
     for tested in report.proxy:
         print_proxy(tested)
-    console.print(distribution_table(dist, report.persons))
+    console.print(score_distribution_table(dist, report.persons))
 
 
 def proxy_gate(ws: Workspace) -> ProxyGate:
@@ -397,16 +331,6 @@ def snapshots(workspace: WorkspaceOpt = Path(".")) -> None:
             f"{scored:,}",
         )
     console.print(table)
-
-
-def distribution_table(dist: list[tuple[str, int, int, int]], persons: int) -> Table:
-    table = Table(title="Score distribution")
-    for col in ("band", "persons", "share", "scores"):
-        table.add_column(col, justify="left" if col == "band" else "right")
-    for band, n, lo, hi in dist:
-        span = f"{lo}-{hi}" if not band.startswith("unscorable") else ""
-        table.add_row(band, f"{n:,}", f"{n / max(persons, 1):.1%}", span)
-    return table
 
 
 @app.command("show-score")

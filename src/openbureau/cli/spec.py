@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from openbureau.cli import app, console, err_console, handles_errors
+from openbureau.cli.app import app, console, err_console, handles_errors, write_whole
 from openbureau.errors import UserError
 from openbureau.ingest.draft import SAMPLE_ROWS, draft_spec
 
@@ -57,20 +55,5 @@ def spec_draft(
         typer.echo(draft.text, nl=False)
         err_console.print(summary, highlight=False, markup=False, soft_wrap=True)
         return
-    _write(output, draft.text)
+    write_whole(output, draft.text)
     console.print(f"Wrote {output}. {summary}", highlight=False, markup=False, soft_wrap=True)
-
-
-def _write(path: Path, text: str) -> None:
-    """Write ``text`` whole or not at all."""
-    folder = path.parent
-    if not folder.is_dir():
-        raise UserError(f"{path}: folder {folder} does not exist")
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise UserError(f"{path}: cannot write: {exc.strerror}") from None

@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from openbureau.cli import WorkspaceOpt, app, console, handles_errors
+from openbureau.cli.app import WorkspaceOpt, app, console, handles_errors
 from openbureau.workspace import Workspace
 
 if TYPE_CHECKING:

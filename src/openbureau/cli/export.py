@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from openbureau.cli import WorkspaceOpt, app, console, handles_errors
+from openbureau.cli.app import StoreOpt, WorkspaceOpt, app, console, handles_errors
 from openbureau.errors import UserError
 from openbureau.workspace import Workspace
 
@@ -43,13 +43,7 @@ def export_file(
         typer.Option("--output", "-o", help="File to write (default: standard output)."),
     ] = None,
     workspace: WorkspaceOpt = Path("."),
-    store: Annotated[
-        str | None,
-        typer.Option(
-            "--store",
-            help="Store URL (default: [service] store_url, else the workspace's SQLite file).",
-        ),
-    ] = None,
+    store: StoreOpt = None,
 ) -> None:
     """Everything the bureau holds on a person, as JSON (docs/export.schema.json) or a printable
     HTML page: every record from every furnisher with its versions and batches, the links that

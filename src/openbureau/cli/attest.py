@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from openbureau.cli import WorkspaceOpt, app, console, handles_errors
+from openbureau.cli.app import WorkspaceOpt, app, console, handles_errors
 from openbureau.errors import UserError
 from openbureau.workspace import Workspace
 

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from openbureau.cli import WorkspaceOpt, app, console, handles_errors
+from openbureau.cli.app import WorkspaceOpt, app, console, handles_errors
 from openbureau.workspace import Workspace
 
 attributes_app = typer.Typer(

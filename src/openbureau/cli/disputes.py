@@ -8,9 +8,15 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from openbureau._cli_export import EXPORT_PURPOSES
-from openbureau._cli_service import StoreOpt, _store
-from openbureau.cli import WorkspaceOpt, app, console, handles_errors
+from openbureau.cli.app import (
+    StoreOpt,
+    WorkspaceOpt,
+    app,
+    console,
+    handles_errors,
+    open_service_store,
+)
+from openbureau.cli.export import EXPORT_PURPOSES
 from openbureau.errors import UserError
 
 if TYPE_CHECKING:
@@ -45,7 +51,7 @@ def _desk(workspace: Path, store: str | None, now: str | None) -> tuple[Desk, Pu
     from openbureau.service.serving import ServingStore
     from openbureau.service.store import utcnow
 
-    factory = _store(workspace, store)
+    factory = open_service_store(workspace, store)
     if now is not None:
         try:
             at = dt.datetime.fromisoformat(now).replace(tzinfo=None)
@@ -126,7 +132,7 @@ def disputes_list(
     from openbureau.service import audit, bindings
     from openbureau.service.store import Dispute
 
-    factory = _store(workspace, store)
+    factory = open_service_store(workspace, store)
     who = bindings.operator()
     asked = person.strip().upper() if person else None
     if purpose not in LIST_PURPOSES:

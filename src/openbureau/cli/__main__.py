@@ -1,0 +1,5 @@
+"""``python -m openbureau.cli``: the ``openbureau`` command."""
+
+from openbureau.cli import main
+
+main()

@@ -5,7 +5,8 @@ One module per stage declares its tables (``ingest``, ``identity``, ``ledger``, 
 ``publication``); a stage creates its own from the declarations, and every other stage and
 the service names them through them (``identity.PERSON_INDEX.name``). The declarations live
 here, apart from the stages' code, so that reading one (the ledger reading identity's
-``person_index``) imports no stage (identity's package loads Splink).
+``person_index``) imports no stage, and the migrations and the table reference see every
+table without importing one.
 ``python -m openbureau.warehouse.docgen`` writes docs/tables.md from them.
 """
 

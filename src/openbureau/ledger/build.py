@@ -45,6 +45,9 @@ from openbureau.ledger._schema import (
     known_view_sql,
 )
 from openbureau.ledger.lineage import KeptOut, record_lineage, sources
+from openbureau.warehouse.identity import IDENTITY_RECORD_MAP, PERSON_INDEX
+from openbureau.warehouse.ingest import INGEST_BATCHES
+from openbureau.warehouse.ledger import LEDGER_BATCHES
 
 
 @dataclass
@@ -178,8 +181,8 @@ def _select_sql(
             NULL AS correction_reason, {loaded.unreadable()} AS unreadable,
             {", ".join(cols)}
         FROM {_rows_sql(spec, compared)} s
-        LEFT JOIN identity_record_map m ON m.record_id = s.record_id
-        LEFT JOIN person_index pi ON pi.identity_id = m.identity_id
+        LEFT JOIN {IDENTITY_RECORD_MAP.name} m ON m.record_id = s.record_id
+        LEFT JOIN {PERSON_INDEX.name} pi ON pi.identity_id = m.identity_id
         WHERE s.batch_id = ?"""
 
 
@@ -207,8 +210,8 @@ def _pending_batches(engine: Engine) -> list[tuple[str, str, str]]:
     return [
         (str(b), str(f), str(y))
         for b, f, y in engine.query(
-            """SELECT b.batch_id, b.feed, b.spec_yaml FROM ingest_batches b
-           WHERE b.batch_id NOT IN (SELECT batch_id FROM ledger_batches)
+            f"""SELECT b.batch_id, b.feed, b.spec_yaml FROM {INGEST_BATCHES.name} b
+           WHERE b.batch_id NOT IN (SELECT batch_id FROM {LEDGER_BATCHES.name})
              AND b.rows_loaded > 0 ORDER BY b.batch_id"""
         )
     ]
@@ -221,11 +224,11 @@ def build_ledger(engine: Engine) -> LedgerReport:
         UserError: nothing was ingested yet, or the records were never linked.
     """
     start = time.perf_counter()
-    if not engine.table_exists("ingest_batches") or not engine.scalar(
-        "SELECT count(*) FROM ingest_batches"
+    if not engine.table_exists(INGEST_BATCHES.name) or not engine.scalar(
+        f"SELECT count(*) FROM {INGEST_BATCHES.name}"
     ):
         raise UserError("nothing to build a ledger from: ingest a furnisher file first")
-    if not engine.table_exists("person_index"):
+    if not engine.table_exists(PERSON_INDEX.name):
         raise UserError("records are not linked to persons yet: run `openbureau link` first")
     report = LedgerReport(batches=0)
     store.ensure_schema(engine)  # (outside the transaction: it may make a table again)
@@ -385,12 +388,12 @@ def refresh_persons(engine: Engine) -> int:
     changed = 0
     for t in EVENTS.values():
         n = engine.scalar(f"""SELECT count(*) FROM {t.table} e
-            LEFT JOIN person_index pi ON pi.identity_id = e.identity_id
+            LEFT JOIN {PERSON_INDEX.name} pi ON pi.identity_id = e.identity_id
             WHERE e.person_id IS DISTINCT FROM pi.person_id""")
         if n:
             engine.execute(f"""UPDATE {t.table} SET person_id = pi.person_id
                 FROM (SELECT e.event_id, p.person_id FROM {t.table} e
-                      LEFT JOIN person_index p ON p.identity_id = e.identity_id
+                      LEFT JOIN {PERSON_INDEX.name} p ON p.identity_id = e.identity_id
                       WHERE e.person_id IS DISTINCT FROM p.person_id) pi
                 WHERE {t.table}.event_id = pi.event_id""")
             changed += int(n)

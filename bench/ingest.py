@@ -4,14 +4,18 @@
 
 For each feed: rows per second through ``openbureau ingest`` (parse, type, validate, tokenise
 national IDs, quarantine, write the batch) and through DuckDB's own reader loading the same file
-into a table as text (``read_csv(all_varchar)`` / ``read_json`` / ``read_parquet``), with no
+into a table as text (``read_csv(all_varchar)`` / ``read_json`` / ``read_parquet``; a Metro 2
+file's lines read as text and its base segment's fields cut out by position), with no
 validation: the peer that shows what our guarantees cost. Medians over ``--repeat`` runs, each
-into a fresh warehouse.
+into a fresh warehouse, and the peak memory (RSS) of the process that ran our ingest: each run
+is a process of its own.
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing as mp
+import resource
 import shutil
 import statistics
 import tempfile
@@ -39,6 +43,15 @@ def peer_load(path: Path, fmt: str, delimiter: str, encoding: str, db: Path) -> 
         )
     elif fmt == "jsonl":
         src = f"read_json('{p}', format = 'newline_delimited', ignore_errors = true)"
+    elif fmt == "metro2":
+        from openbureau.ingest import _metro2
+
+        cols = ", ".join(
+            f"substr(line, {f.start}, {f.end - f.start + 1}) AS c{i}"
+            for i, f in enumerate(_metro2.BASE_FIELDS)
+        )
+        src = f"""(SELECT {cols} FROM read_csv('{p}', columns = {{'line': 'VARCHAR'}},
+            delim = '\x1f', quote = '', escape = '', header = false, encoding = 'latin-1'))"""
     else:
         src = f"read_parquet('{p}')"
     started = time.perf_counter()
@@ -46,6 +59,31 @@ def peer_load(path: Path, fmt: str, delimiter: str, encoding: str, db: Path) -> 
     elapsed = time.perf_counter() - started
     con.close()
     return elapsed
+
+
+def _ours(spec_path: Path, path: Path, root: Path, out: mp.Queue) -> None:  # type: ignore[type-arg]
+    """One ingest in this process: (seconds, rows read, peak RSS in bytes) to ``out``."""
+    spec = load_spec(spec_path)
+    ws = init_workspace(root)
+    key = ws.national_id_key()
+    with ws.engine() as engine:
+        started = time.perf_counter()
+        report = ingest_file(engine, spec, path, key=key)
+        elapsed = time.perf_counter() - started
+    assert report.reconciled
+    out.put((elapsed, report.read, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024))
+
+
+def run_ours(spec_path: Path, path: Path, root: Path) -> tuple[float, int, int]:
+    ctx = mp.get_context("spawn")
+    out = ctx.Queue()
+    proc = ctx.Process(target=_ours, args=(spec_path, path, root, out))
+    proc.start()
+    result = out.get()
+    proc.join()
+    if proc.exitcode != 0:
+        raise SystemExit(f"ingest of {path} failed in its process")
+    return result
 
 
 def main() -> None:
@@ -69,41 +107,43 @@ def main() -> None:
     ]
     files = result.files
 
-    print(f"{'feed':24} {'rows':>10} {'ours s':>8} {'rows/s':>10} {'duckdb s':>9} {'ratio':>6}")
-    total_rows, total_ours, total_peer = 0, 0.0, 0.0
+    print(
+        f"{'feed':24} {'rows':>10} {'ours s':>8} {'rows/s':>10} {'duckdb s':>9} {'ratio':>6} "
+        f"{'file MB':>8} {'peak MB':>8}"
+    )
+    total_rows, total_ours, total_peer, peak_all = 0, 0.0, 0.0, 0
     for spec_path in specs:
         spec = load_spec(spec_path)
-        ours, peer, rows = [], [], 0
+        path = files[spec.name]
+        ours, peer, peaks, rows = [], [], [], 0
         for _ in range(args.repeat):
             tmp = Path(tempfile.mkdtemp(prefix="obbench"))
             try:
-                ws = init_workspace(tmp / "ws")
-                key = ws.national_id_key()
-                with ws.engine() as engine:
-                    started = time.perf_counter()
-                    report = ingest_file(engine, spec, files[spec.name], key=key)
-                    ours.append(time.perf_counter() - started)
-                rows = report.read
-                assert report.reconciled
+                elapsed, rows, peak = run_ours(spec_path, path, tmp / "ws")
+                ours.append(elapsed)
+                peaks.append(peak)
                 peer.append(
                     peer_load(
-                        files[spec.name],
-                        spec.format,
-                        spec.parse.delimiter,
-                        spec.parse.encoding,
+                        path, spec.format, spec.parse.delimiter, spec.parse.encoding,
                         tmp / "peer.duckdb",
                     )
-                )
+                )  # fmt: skip
             finally:
                 shutil.rmtree(tmp)
         o, p = statistics.median(ours), statistics.median(peer)
+        peak_mb = max(peaks) / 2**20
         total_rows += rows
         total_ours += o
         total_peer += p
-        print(f"{spec.name:24} {rows:>10,} {o:>8.2f} {rows / o:>10,.0f} {p:>9.2f} {o / p:>6.1f}")
+        peak_all = max(peak_all, max(peaks))
+        print(
+            f"{spec.name:24} {rows:>10,} {o:>8.2f} {rows / o:>10,.0f} {p:>9.2f} {o / p:>6.1f} "
+            f"{path.stat().st_size / 2**20:>8,.0f} {peak_mb:>8,.0f}"
+        )
     print(
         f"{'all feeds':24} {total_rows:>10,} {total_ours:>8.2f} "
-        f"{total_rows / total_ours:>10,.0f} {total_peer:>9.2f} {total_ours / total_peer:>6.1f}"
+        f"{total_rows / total_ours:>10,.0f} {total_peer:>9.2f} {total_ours / total_peer:>6.1f} "
+        f"{'':>8} {peak_all / 2**20:>8,.0f}"
     )
 
 

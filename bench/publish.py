@@ -131,7 +131,7 @@ def main() -> None:
             rows.append(("changed", timed(publish, args.repeat, before=correct)))
             size = ""
             try:
-                from openbureau.service._records_file import ensure_records_file
+                from openbureau.publication._records import ensure_records_file
             except ImportError:
                 pass
             else:

@@ -17,6 +17,7 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from openbureau import warehouse
 from openbureau.config import DEFAULT_TOML, SETTINGS_FILE, Settings, load_settings
 from openbureau.engine import DuckDBEngine, Engine
 from openbureau.errors import UserError
@@ -53,14 +54,22 @@ class Workspace:
         return self.root / self.settings.warehouse.path
 
     def engine(self, *, read_only: bool = False) -> Engine:
-        """Open the warehouse; use as a context manager so it is closed."""
+        """Open the warehouse; use as a context manager so it is closed. A warehouse an
+        earlier openbureau wrote is migrated to this one's schema version (not when opened
+        ``read_only``: it is read as it stands); one a newer openbureau wrote is refused."""
         wh = self.settings.warehouse
-        return DuckDBEngine(
+        engine = DuckDBEngine(
             self.warehouse_path,
             threads=wh.threads,
             memory_limit=wh.memory_limit,
             read_only=read_only,
         )
+        try:  # (a newer warehouse is refused; an older one brought up to date)
+            warehouse.upgrade(engine, str(self.warehouse_path), read_only=read_only)
+        except BaseException:
+            engine.close()
+            raise
+        return engine
 
     def national_id_key(self) -> bytes:
         """The HMAC key for national-ID tokens, read from the secrets folder."""

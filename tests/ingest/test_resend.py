@@ -278,6 +278,7 @@ def test_a_warehouse_from_before_reads_its_batches_as_new(ws, bank_spec, write_f
         engine.execute("DROP TABLE old")
         engine.execute("ALTER TABLE src_testbank_accounts DROP COLUMN supersedes")
         engine.execute("DROP TABLE identical_rows")
+        engine.execute("DROP TABLE warehouse_schema")
     listing = cli("batches", "-w", ws.root)  # (read-only: nothing added yet)
     assert listing.exit_code == 0, listing.output
     not_yet = "│ 4 │ 4 │ ? │ ? │ ? │ ? │ ? │ 0 │ not yet │"
@@ -470,6 +471,7 @@ def test_a_report_put_back_to_an_earlier_version_is_counted_as_reverting(
 
     with ws.engine() as engine:  # the warehouse as the version before the count left it
         engine.execute("ALTER TABLE ingest_batches DROP COLUMN rows_reverting")
+        engine.execute("DROP TABLE warehouse_schema")  # (from before versions were recorded)
     shown = listing()
     assert shown.count("│ 4 │ 4 │ 0 │ 2 │ 2 │ ? │ 0 │ 0 │ at ingest │") == 2  # unknown, not 0
     assert shown.count("│ 4 │ 4 │ 0 │ 3 │ 1 │ ? │ 0 │ 0 │ at ingest │") == 2

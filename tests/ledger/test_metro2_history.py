@@ -8,6 +8,8 @@ import datetime as dt
 from pathlib import Path
 
 from openbureau.ledger import compute_features
+from openbureau.ledger.corrections import suppress_record
+from openbureau.ledger.records import person_records
 from openbureau.workspace import Workspace
 from tests.ingest.metro2_files import base, header, segment, trailer, write
 
@@ -30,6 +32,15 @@ def _ingest(ws: Workspace, cli, tmp_path: Path, *files: Path) -> str:
     for f in files:
         res = cli("ingest", spec, f, "-w", ws.root)
         assert res.exit_code == 0, res.output
+    assert cli("link", "--model", "default", "-w", ws.root).exit_code == 0
+    res = cli("ledger", "-w", ws.root)
+    assert res.exit_code == 0, res.output
+    return " ".join(res.output.split())
+
+
+def _again(ws: Workspace, cli, tmp_path: Path, f: Path) -> str:
+    """A later file: ingest, link, ledger; the ledger's output on one line."""
+    assert cli("ingest", tmp_path / "acme.yaml", f, "-w", ws.root).exit_code == 0
     assert cli("link", "--model", "default", "-w", ws.root).exit_code == 0
     res = cli("ledger", "-w", ws.root)
     assert res.exit_code == 0, res.output
@@ -105,10 +116,8 @@ def test_a_months_own_report_arriving_later_supersedes_the_profiles(
     late_may = _month(tmp_path, "may.txt", base(account="A1", balance=300, dai="05312024"))
     out = _ingest(ws, cli, tmp_path, june)
     assert "22 months read" in out
-    spec = tmp_path / "acme.yaml"
-    assert cli("ingest", spec, late_may, "-w", ws.root).exit_code == 0
-    res = cli("ledger", "-w", ws.root)
-    assert "1 such months now given by their own report" in " ".join(res.output.split())
+    out = _again(ws, cli, tmp_path, late_may)
+    assert "1 such months replaced" in out, out
     may = _months(ws, "event_date = DATE '2024-05-01'")
     assert may == [
         ("2024-05", "current", True, False, None),
@@ -176,3 +185,116 @@ def test_a_delete_request_takes_the_profiles_months_too(ws: Workspace, cli, tmp_
         counting = engine.scalar("SELECT count(*) FROM ledger_account_status_effective")
         suppressed = engine.scalar("SELECT count(*) FROM ledger_suppressions")
     assert (counting, suppressed) == (0, 23)
+
+
+def test_a_resent_report_with_a_corrected_profile_corrects_its_months(
+    ws: Workspace, cli, tmp_path
+) -> None:
+    """June re-sent: its profile now says April and March were current, and May is not
+    given (D): April and March get a new version (the same records), May stops counting."""
+    june = _month(tmp_path, "june.txt", base(account="A1", history=PROFILE, dai="06302024"))
+    _ingest(ws, cli, tmp_path, june)
+    fixed = "D00" + PROFILE[3:]
+    resent = _month(
+        tmp_path, "june2.txt", base(account="A1", history=fixed, balance=300, dai="06302024")
+    )
+    out = _again(ws, cli, tmp_path, resent)
+    assert "1 such months replaced" in out, out
+    assert _months(ws, "event_date >= DATE '2024-03-01' AND is_current") == [
+        ("2024-03", "current", True, True, None),
+        ("2024-04", "current", True, True, None),
+        ("2024-06", "current", False, True, 300),
+    ]
+    with ws.engine(read_only=True) as engine:
+        versions = engine.query("""SELECT record_id, list(version ORDER BY version),
+              list(payment_status ORDER BY version) FROM ledger_account_status
+            WHERE history_of IS NOT NULL AND event_date >= DATE '2024-03-01'
+            GROUP BY 1 ORDER BY 1""")
+        doubled = engine.scalar("""SELECT count(*) FROM (SELECT event_date FROM
+            ledger_account_status WHERE is_current GROUP BY 1 HAVING count(*) > 1)""")
+    assert [(r.split("#")[1], v, s) for r, v, s in versions] == [
+        ("2024-03", [1, 2], ["dpd30", "current"]),
+        ("2024-04", [1, 2], ["dpd60", "current"]),
+        ("2024-05", [1], ["current"]),
+    ]
+    assert doubled == 0
+
+
+def test_a_month_disputed_away_stays_away_when_its_own_report_comes(
+    ws: Workspace, cli, tmp_path
+) -> None:
+    june = _month(tmp_path, "june.txt", base(account="A1", history=PROFILE, dai="06302024"))
+    _ingest(ws, cli, tmp_path, june)
+    with ws.engine() as engine:
+        april = engine.scalar("""SELECT record_id FROM ledger_account_status
+            WHERE history_of IS NOT NULL AND event_date = DATE '2024-04-01'""")
+        suppress_record(engine, april, "disputed", "dispute 1: deleted")
+    late_april = _month(
+        tmp_path, "apr.txt", base(account="A1", status="78", dai="04302024", dofd="03152024")
+    )
+    _again(ws, cli, tmp_path, late_april)
+    with ws.engine(read_only=True) as engine:
+        counting = engine.query("""SELECT record_id FROM ledger_account_status_effective
+            WHERE event_date = DATE '2024-04-01'""")
+        carried = engine.query(
+            """SELECT s.reason, s.note LIKE 'carried from ' || ? || '%'
+            FROM ledger_suppressions s JOIN ledger_account_status e USING (record_id)
+            WHERE e.history_of IS NULL AND e.event_date = DATE '2024-04-01'""",
+            [april],
+        )
+    assert counting == [] and carried == [("disputed", True)]
+
+
+def test_a_dispute_on_a_month_its_own_report_now_gives_reaches_that_report(
+    ws: Workspace, cli, tmp_path
+) -> None:
+    june = _month(tmp_path, "june.txt", base(account="A1", history=PROFILE, dai="06302024"))
+    _ingest(ws, cli, tmp_path, june)
+    with ws.engine(read_only=True) as engine:
+        april = engine.scalar("""SELECT record_id FROM ledger_account_status
+            WHERE history_of IS NOT NULL AND event_date = DATE '2024-04-01'""")
+    _again(ws, cli, tmp_path, _month(tmp_path, "apr.txt", base(account="A1", dai="04302024")))
+    with ws.engine() as engine:
+        suppress_record(engine, april, "disputed", "dispute filed before the report came")
+        counting = engine.scalar("""SELECT count(*) FROM ledger_account_status_effective
+            WHERE event_date = DATE '2024-04-01'""")
+        pid = engine.scalar("SELECT any_value(person_id) FROM ledger_account_status")
+        standing = {r["record_id"]: r["standing"] for r in person_records(engine, [pid])}
+    assert counting == 0
+    assert standing[april] == "replaced"  # (the person's export: no version of it counts)
+
+
+def test_a_renumbering_learned_late_leaves_one_report_a_month(ws: Workspace, cli, tmp_path) -> None:
+    """April under A1; June under B2 with a profile (April read from it: no link known yet);
+    then May's L1 says A1 became B2: April's own report replaces the month read for B2."""
+    _ingest(ws, cli, tmp_path, _month(tmp_path, "apr.txt", base(account="A1", dai="04302024")))
+    june = _month(tmp_path, "june.txt", base(account="B2", history=PROFILE, dai="06302024"))
+    _again(ws, cli, tmp_path, june)
+    may = _month(
+        tmp_path,
+        "may.txt",
+        base(segment("L1", indicator="1", account="B2"), account="A1", dai="05312024"),
+    )
+    _again(ws, cli, tmp_path, may)
+    window = "event_date BETWEEN DATE '2024-04-01' AND DATE '2024-05-01' AND is_current"
+    assert _months(ws, window) == [
+        ("2024-04", "current", False, True, 450),
+        ("2024-05", "current", False, True, 450),
+    ]
+
+
+def test_unknown_characters_are_counted_when_only_a_joint_holder_gets_the_months(
+    ws: Workspace, cli, tmp_path
+) -> None:
+    joint = segment("J1", surname="DOE", first="JOHN", ssn="987654321", dob="05061979", ecoa="2")
+    june = _month(
+        tmp_path,
+        "june.txt",
+        base(joint, account="A1", ecoa="T", history="0X" + "B" * 22, dai="06302024"),
+    )
+    out = _ingest(ws, cli, tmp_path, june)
+    assert "1 payment history profile characters are no Metro 2 code" in out, out
+    with ws.engine(read_only=True) as engine:
+        months = engine.query("""SELECT count(DISTINCT person_id), count(*)
+            FROM ledger_account_status WHERE history_of IS NOT NULL""")[0]
+    assert months == (1, 1)

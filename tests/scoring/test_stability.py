@@ -215,6 +215,7 @@ def runs(linked_population: tuple[Path, Path], tmp_path_factory: Any) -> dict[st
     ws = Path(shutil.copytree(linked_population[0], tmp_path_factory.mktemp("s") / "ws"))
     with Workspace.open(ws).engine() as engine:
         engine.execute(OLD_RUNS)
+        engine.execute("DROP TABLE warehouse_schema")  # (as written before versions were)
         engine.execute(
             "INSERT INTO scorecard_runs VALUES ('old', 'old', DATE '2020-01-01', now(), 1, 1, "
             "0.1, 0.7, 0.3, 0.2, 1, 0, 'x.yaml', 'x.html')"

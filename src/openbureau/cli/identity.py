@@ -217,11 +217,12 @@ def person_cmd(
 ) -> None:
     """A person's file on the identity side: its records, the IDs merged into it, its history."""
     from openbureau.identity.person import held_elsewhere, person_file
+    from openbureau.publication import served_links
 
     ws = Workspace.open(workspace)
     with ws.engine(read_only=True) as engine:
         f = person_file(engine, person_id)
-        elsewhere = held_elsewhere(engine, person_id)
+        elsewhere = held_elsewhere(engine, person_id, served_links(engine))
     pid, records = f["person_id"], f["records"]
     if f["retired"]:
         console.print(f"{escape(f['asked'])} was merged; it now leads to {pid}.")

@@ -62,7 +62,8 @@ def ledger(
         console.print(
             f"{report.history_months:,} months read from Metro 2 payment history profiles "
             "(months with no report of their own); "
-            f"{report.history_superseded:,} such months now given by their own report"
+            f"{report.history_superseded:,} such months replaced (by their own report, or "
+            "no longer given by a re-sent report's corrected profile)"
         )
     if report.consumers_dropped:
         console.print(

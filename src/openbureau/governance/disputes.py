@@ -36,6 +36,8 @@ from openbureau.ledger._schema import AMOUNT, EVENTS, EventTable
 from openbureau.ledger.build import upgrade_schema
 from openbureau.ledger.corrections import correct_record, suppress_record
 from openbureau.scoring.scorecard import Scorecard
+from openbureau.warehouse.identity import PERSON_INDEX
+from openbureau.warehouse.ingest import FIELD_CATALOG
 
 # The types name the values once for the API's schemas; the tables below must list exactly
 # them (checked at import).
@@ -250,7 +252,7 @@ def split_file(
     kept = [
         str(r[0])
         for r in engine.query(
-            "SELECT identity_id FROM person_index WHERE person_id = ? "
+            f"SELECT identity_id FROM {PERSON_INDEX.name} WHERE person_id = ? "
             "AND NOT list_contains(?, identity_id) ORDER BY identity_id",
             [person_id, disputed],
         )
@@ -272,7 +274,8 @@ def split_file(
 def files_of(engine: Engine, identity_ids: list[str]) -> dict[str, str]:
     """Per identity id, the person id whose file it is in now (the person index)."""
     rows = engine.query(
-        "SELECT identity_id, person_id FROM person_index WHERE list_contains(?, identity_id)",
+        f"SELECT identity_id, person_id FROM {PERSON_INDEX.name} "
+        "WHERE list_contains(?, identity_id)",
         [identity_ids],
     )
     return {str(i): str(p) for i, p in rows}
@@ -292,11 +295,11 @@ def _guard_once(engine: Engine, card: Scorecard) -> None:
     from openbureau.scoring.factors import guard_scorecard
 
     catalog = ""
-    if engine.table_exists("field_catalog"):
+    if engine.table_exists(FIELD_CATALOG.name):
         catalog += str(
             engine.scalar(
                 "SELECT md5(string_agg(feed || '.' || target || '=' || coalesce(category, ''), "
-                "',' ORDER BY feed, target)) FROM field_catalog"
+                f"',' ORDER BY feed, target)) FROM {FIELD_CATALOG.name}"
             )
         )
     if engine.table_exists("ledger_batches"):

@@ -29,6 +29,8 @@ from openbureau.ingest.categories import (
 )
 from openbureau.ledger._schema import EVENTS
 from openbureau.ledger.lineage import column_sources
+from openbureau.warehouse.ingest import FIELD_CATALOG
+from openbureau.warehouse.ledger import LEDGER_BATCHES
 
 PROTECTED = frozenset(c.value for c in PROTECTED_CATEGORIES)
 # What a factor may list among its fields: its value's categories and the ones dating it.
@@ -96,7 +98,7 @@ def catalog_categories(engine: Engine, field: str) -> list[tuple[str, str]]:
     ``ledger.lineage.column_sources``; a field the ledger kept out is not), or ``derived``
     when none is. Returns an empty list for an unknown field.
     """
-    if not engine.table_exists("field_catalog"):
+    if not engine.table_exists(FIELD_CATALOG.name):
         return []
     owner, _, column = field.partition(".")
     if owner in EVENTS:
@@ -105,7 +107,7 @@ def catalog_categories(engine: Engine, field: str) -> list[tuple[str, str]]:
         cols = {c.name: c.sources for c in EVENTS[owner].columns}
         if column not in cols:
             return []
-        if not engine.table_exists("ledger_batches"):
+        if not engine.table_exists(LEDGER_BATCHES.name):
             return [(field, DERIVED)]
         return column_sources(engine, owner, column, cols[column]) or [(field, DERIVED)]
     return feed_categories(engine, owner, column)
@@ -117,10 +119,10 @@ def feed_categories(engine: Engine, feed: str, target: str) -> list[tuple[str, s
     A custom factor reads its feed's own table, so its source is checked here, never as a
     ledger column of the same name. Returns an empty list for an unknown field.
     """
-    if not engine.table_exists("field_catalog"):
+    if not engine.table_exists(FIELD_CATALOG.name):
         return []
     rows = engine.query(
-        "SELECT DISTINCT feed || '.' || target, category FROM field_catalog "
+        f"SELECT DISTINCT feed || '.' || target, category FROM {FIELD_CATALOG.name} "
         "WHERE feed = ? AND target = ?",
         [feed, target],
     )

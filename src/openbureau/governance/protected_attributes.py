@@ -30,6 +30,7 @@ import duckdb
 from openbureau.engine import DuckDBEngine, EngineError
 from openbureau.errors import UserError
 from openbureau.ingest._sql import lit, q
+from openbureau.warehouse.identity import PERSON_INDEX
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -216,11 +217,11 @@ def load_attributes(ws: Workspace, path: Path, *, actor: str) -> int:
     path = Path(path)
     names = _header(path)
     with ws.engine(read_only=True) as warehouse:
-        if not warehouse.table_exists("person_index") or not warehouse.scalar(
-            "SELECT count(*) FROM person_index"
+        if not warehouse.table_exists(PERSON_INDEX.name) or not warehouse.scalar(
+            f"SELECT count(*) FROM {PERSON_INDEX.name}"
         ):
             raise UserError(f"{path}: no persons linked yet; run openbureau link first")
-        known = warehouse.arrow("SELECT DISTINCT person_id FROM person_index")
+        known = warehouse.arrow(f"SELECT DISTINCT person_id FROM {PERSON_INDEX.name}")
     ws.audit_dir.mkdir(exist_ok=True)
     target = store_path(ws)
     digest = _sha256(path)
@@ -394,7 +395,7 @@ def attributes_from_truth(ws: Workspace, truth_dir: Path, out: Path) -> int:
     persons = Path(truth_dir) / "persons.parquet"
     tmp = out.with_name(f".{out.name}.tmp")
     with ws.engine(read_only=True) as engine:
-        if not engine.table_exists("person_index"):
+        if not engine.table_exists(PERSON_INDEX.name):
             raise UserError(f"{ws.root}: no persons linked yet; run openbureau link first")
         mapped = truth_outcomes(engine, Path(truth_dir), into="attribute_truth")
         have = {

@@ -34,43 +34,16 @@ from __future__ import annotations
 
 from openbureau.engine import Engine, EngineError
 from openbureau.ingest._validate import lit
+from openbureau.warehouse import identity as tables
 
 SCHEMA = [
-    """CREATE TABLE IF NOT EXISTS person_ids (
-        person_id VARCHAR PRIMARY KEY,
-        status VARCHAR NOT NULL,            -- active | retired
-        resolves_to VARCHAR,                -- for a retired ID: the person it leads to (rule 5)
-        created_seq BIGINT NOT NULL,        -- creation order, for the merge tie-break
-        created_run BIGINT NOT NULL,
-        retired_run BIGINT
-    )""",
-    # (unique by construction: apply_assignment inserts only records not in it)
-    """CREATE TABLE IF NOT EXISTS person_index (
-        identity_id VARCHAR NOT NULL,
-        person_id VARCHAR NOT NULL,
-        run_id BIGINT NOT NULL              -- the run that last changed this record's person
-    )""",
-    # for each retired ID, the records it held when it was merged (role 'retired') and those its
-    # survivor held then ('kept'): rules 4 and 5
-    """CREATE TABLE IF NOT EXISTS person_id_members (
-        person_id VARCHAR NOT NULL,
-        identity_id VARCHAR NOT NULL,
-        role VARCHAR NOT NULL               -- retired | kept
-    )""",
-    """CREATE TABLE IF NOT EXISTS person_id_history (
-        run_id BIGINT NOT NULL,
-        linked_at TIMESTAMP NOT NULL,
-        event VARCHAR NOT NULL,             -- new | merge | split | redirect
-        person_id VARCHAR NOT NULL,         -- the ID created, kept, split off or led to
-        other_person_id VARCHAR,            -- merge, redirect: the retired ID; split: from
-        records BIGINT NOT NULL,            -- identity records concerned
-        cause VARCHAR NOT NULL,
-        -- a part split off (a new ID): since when its records had been in the file it was split
-        -- from (the earliest link run that put one there); NULL otherwise and before 2026-11-30
-        since TIMESTAMP,
-        seq BIGINT                          -- the order events were written in (a run may write
-                                            -- several clusterings: forced links and splits)
-    )""",
+    t.create_sql()
+    for t in (
+        tables.PERSON_IDS,
+        tables.PERSON_INDEX,
+        tables.PERSON_ID_MEMBERS,
+        tables.PERSON_ID_HISTORY,
+    )
 ]
 HISTORY_COLUMNS = "run_id, linked_at, event, person_id, other_person_id, records, cause, since"
 
@@ -93,16 +66,7 @@ def ensure_schema(engine: Engine) -> None:
 def migrate(engine: Engine) -> None:
     """Bring the tables an earlier openbureau made up to date (rows kept); creates none."""
     if engine.table_exists("person_index"):
-        engine.rebuild_without_primary_key("person_index", SCHEMA[1])
-    if engine.table_exists("person_id_members") and "role" not in engine.columns(
-        "person_id_members"
-    ):  # (as a commit of 2026-11-30 made it)
-        engine.execute("ALTER TABLE person_id_members ADD COLUMN role VARCHAR DEFAULT 'retired'")
-    if engine.table_exists("person_id_history") and "seq" not in engine.columns(
-        "person_id_history"
-    ):  # (likewise)
-        engine.execute("ALTER TABLE person_id_history ADD COLUMN IF NOT EXISTS since TIMESTAMP")
-        engine.execute("ALTER TABLE person_id_history ADD COLUMN IF NOT EXISTS seq BIGINT")
+        engine.rebuild_without_primary_key("person_index", tables.PERSON_INDEX.create_sql())
 
 
 # The person whose records a cluster mostly holds (ties: created first, then the smaller ID): the

@@ -13,6 +13,7 @@ from openbureau.engine import Engine
 from openbureau.errors import UserError
 from openbureau.identity.evaluate_truth import synth_record_join
 from openbureau.ingest._validate import lit
+from openbureau.warehouse.ingest import INGEST_BATCHES
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,7 @@ def _truth_labels(engine: Engine, truth_dir: Path) -> None:
         CREATE OR REPLACE TEMP TABLE _truth AS
         SELECT m.identity_id, mode(t.person_id) AS label
         FROM identity_record_map m
-        JOIN ingest_batches b USING (batch_id)
+        JOIN {INGEST_BATCHES.name} b USING (batch_id)
         {synth_record_join(engine, records)}
         GROUP BY m.identity_id""")
 

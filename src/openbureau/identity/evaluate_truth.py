@@ -36,6 +36,7 @@ from typing import Any
 from openbureau.engine import Engine, EngineError
 from openbureau.errors import UserError
 from openbureau.ingest._sql import lit, q
+from openbureau.warehouse.ingest import INGEST_BATCHES
 
 TRUTH = "_truth_records"  # record_id, feed, key, label: the true person of each record
 DEFAULT_KEY = "source_record_id"
@@ -170,7 +171,7 @@ def truth_from_synth(engine: Engine, truth_dir: Path) -> TruthMatch:
     engine.execute(f"""
         CREATE OR REPLACE TEMP TABLE {TRUTH} AS
         SELECT m.record_id, m.feed, NULL::VARCHAR AS key, CAST(t.person_id AS VARCHAR) AS label
-        FROM identity_record_map m JOIN ingest_batches b USING (batch_id)
+        FROM identity_record_map m JOIN {INGEST_BATCHES.name} b USING (batch_id)
         {synth_record_join(engine, records)}""")
     rows = int(engine.scalar(f"SELECT count(*) FROM read_parquet({lit(str(records))})"))
     # (rows of lines quarantined, or identical to a report already loaded, are no record)

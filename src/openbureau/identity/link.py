@@ -34,28 +34,20 @@ from openbureau.identity._cluster import conflict_sql as conflict_sql  # (for ca
 from openbureau.identity._training import DEFAULT_MODEL as DEFAULT_MODEL  # (for callers)
 from openbureau.identity._training import DEFAULT_MODEL_NAME as DEFAULT_MODEL_NAME
 from openbureau.ingest._validate import lit
+from openbureau.warehouse import identity as tables
 
 Progress = Callable[[str, int, int], None]
 S = _splink.SCRATCH
 
 SCHEMA = [
-    """CREATE TABLE IF NOT EXISTS link_edges (
-        identity_id_l VARCHAR NOT NULL, identity_id_r VARCHAR NOT NULL,
-        match_probability DOUBLE NOT NULL, source VARCHAR NOT NULL, run_id BIGINT NOT NULL)""",
-    """CREATE TABLE IF NOT EXISTS link_overrides (
-        kind VARCHAR NOT NULL, identity_id_a VARCHAR NOT NULL, identity_id_b VARCHAR NOT NULL,
-        given_a VARCHAR NOT NULL, given_b VARCHAR NOT NULL, created_at TIMESTAMP NOT NULL,
-        run_id BIGINT)""",
-    """CREATE TABLE IF NOT EXISTS link_runs (
-        run_id BIGINT PRIMARY KEY, linked_at TIMESTAMP NOT NULL, mode VARCHAR NOT NULL,
-        model_version INTEGER NOT NULL, records BIGINT NOT NULL, new_records BIGINT NOT NULL,
-        edges BIGINT NOT NULL, persons BIGINT NOT NULL, events VARCHAR NOT NULL,
-        seconds DOUBLE NOT NULL,
-        country VARCHAR,    -- whose conventions standardised the run's batches
-        emptied VARCHAR)    -- values standardisation emptied in them: field:reason n, ...""",
-    """CREATE TABLE IF NOT EXISTS unlinked (identity_id VARCHAR PRIMARY KEY, reason VARCHAR)""",
-    # the identity batches whose records the person index holds (all usable ones)
-    """CREATE TABLE IF NOT EXISTS link_batches (batch_id VARCHAR PRIMARY KEY, run_id BIGINT)""",
+    t.create_sql()
+    for t in (
+        tables.LINK_EDGES,
+        tables.LINK_OVERRIDES,
+        tables.LINK_RUNS,
+        tables.UNLINKED,
+        tables.LINK_BATCHES,
+    )
 ]
 
 INPUT_COLUMNS = """identity_id AS unique_id, first_name_std AS first_name, last_name,
@@ -185,9 +177,6 @@ def migrate(engine: Engine) -> None:
     """Bring the link tables an earlier openbureau made up to date (rows kept); creates none."""
     standardise.migrate(engine)
     _index.migrate(engine)
-    if engine.table_exists("link_runs"):
-        for column in ("country", "emptied"):
-            engine.execute(f"ALTER TABLE link_runs ADD COLUMN IF NOT EXISTS {column} VARCHAR")
 
 
 # The warehouse tables a run reads while it works in the scratch catalog: there as views, the

@@ -2,25 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from openbureau.engine import Engine
 from openbureau.errors import UserError
 from openbureau.identity import _index
+from openbureau.warehouse.ingest import INGEST_BATCHES
 
 # Each person's identity records: who reported each (the furnisher of the batch that first
 # showed it), when the bureau received it first and last, and how many loaded rows show it. A
 # published snapshot holds it as a table (PERSON_IDENTITY_TABLE), in person order, so that a
 # person's rows are read without a pass over a million.
-PERSON_IDENTITY_SQL = """
+PERSON_IDENTITY_SQL = f"""
     SELECT p.person_id, r.identity_id, r.feed, fb.furnisher, r.n_records AS rows,
            r.first_name, r.middle_name, r.last_name, r.name_suffix, r.dob, r.address_line1,
            r.city, r.region, r.postcode, r.phone, r.email,
            r.national_id_token IS NOT NULL AS national_id,
            fb.loaded_at::DATE AS first_reported, lb.loaded_at::DATE AS last_reported, p.run_id
     FROM person_index p JOIN identity_records r USING (identity_id)
-    LEFT JOIN ingest_batches fb ON fb.batch_id = r.first_batch_id
-    LEFT JOIN ingest_batches lb ON lb.batch_id = r.last_batch_id"""
+    LEFT JOIN {INGEST_BATCHES.name} fb ON fb.batch_id = r.first_batch_id
+    LEFT JOIN {INGEST_BATCHES.name} lb ON lb.batch_id = r.last_batch_id"""
 PERSON_IDENTITY_TABLE = "person_identity"
 ORDER = "furnisher, feed, first_reported, identity_id"  # (the same from either source)
 
@@ -134,7 +136,9 @@ def person_file(engine: Engine, person_id: str) -> dict[str, Any]:
 _EVENT_ORDER = {"split": 0, "merge": 1, "new": 2, "redirect": 3}
 
 
-def held_elsewhere(engine: Engine, person_id: str) -> list[dict[str, Any]]:
+def held_elsewhere(
+    engine: Engine, person_id: str, shown_at: Sequence[tuple[Any, Any]] = ()
+) -> list[dict[str, Any]]:
     """When records now in the file of ``person_id`` were in another person's file, by the ID
     history: ``[{"person_id", "since", "until"}]``, the other file's ID as reads of it were
     logged, oldest first. For the person's access log: a lender who read that file then read
@@ -150,9 +154,13 @@ def held_elsewhere(engine: Engine, person_id: str) -> list[dict[str, Any]]:
 
     Each is followed through the other file's own merges and redirects. Periods in the
     person's own file (its ID and the IDs merged into it) are left out, and so are IDs in the
-    person's file whose records were never anywhere else. A period starts and ends when the
-    service began to serve a copy showing the change (``publications``); without a record of
-    that, at the link run, which is earlier by the time until the next publication."""
+    person's file whose records were never anywhere else.
+
+    ``shown_at``: (the newest link run's time a published copy showed, when that copy began to
+    be served), oldest first, as publication records them (``publication.served_links``;
+    identity does not read the later stage's table itself). A period starts and ends when a
+    copy showing the change began to be served; before the first one recorded, and without
+    ``shown_at``, at the link run, which is earlier by the time until the next publication."""
     active = _index.resolve(engine, person_id.strip().upper())
     if active is None:
         raise UserError(f"{person_id}: no such person ID")
@@ -238,11 +246,10 @@ def held_elsewhere(engine: Engine, person_id: str) -> list[dict[str, Any]]:
         within(p, None, None)
     for source, since, at in split_off:
         within(source, since, at)
-    # a change reached reads when a published copy first showed it (publications: recorded by
-    # publish_snapshot since 2026-11-30; before the first one recorded, the run's time stands)
-    if periods and engine.table_exists("publications"):
-        shown = engine.query("""SELECT identity_as_of, published_at FROM publications
-                                WHERE identity_as_of IS NOT NULL ORDER BY published_at""")
+    # a change reached reads when a published copy first showed it (recorded by publish_snapshot
+    # since 2026-11-30; before the first one recorded, the run's time stands)
+    if periods and shown_at:
+        shown = list(shown_at)
 
         def served(t: Any) -> Any:
             if t is None or not shown or t <= shown[0][0]:

@@ -32,6 +32,8 @@ from datetime import UTC, datetime
 from openbureau.engine import Engine, EngineError
 from openbureau.identity import _address, _full_address, _names, _phone, _postcode
 from openbureau.ingest import store
+from openbureau.warehouse import identity as tables
+from openbureau.warehouse.ingest import INGEST_BATCHES
 
 Progress = Callable[[str, int, int], None]
 
@@ -70,49 +72,13 @@ IDENTITY_VALUES = (
 )
 
 SCHEMA = [
-    """CREATE TABLE IF NOT EXISTS identity_batches (
-        batch_id VARCHAR PRIMARY KEY,
-        processed_at TIMESTAMP NOT NULL,
-        country VARCHAR                     -- NULL: standardised before this was recorded
-    )""",
-    """CREATE TABLE IF NOT EXISTS identity_records (
-        identity_id VARCHAR PRIMARY KEY,
-        feed VARCHAR NOT NULL,
-        first_name VARCHAR,
-        first_name_std VARCHAR,
-        middle_name VARCHAR,
-        last_name VARCHAR,
-        name_suffix VARCHAR,
-        dob DATE,
-        address_line1 VARCHAR,
-        house_number VARCHAR,
-        street VARCHAR,
-        unit VARCHAR,
-        city VARCHAR,
-        region VARCHAR,
-        postcode VARCHAR,
-        phone VARCHAR,
-        email VARCHAR,
-        national_id_token VARCHAR,
-        usable BOOLEAN NOT NULL,
-        unusable_reason VARCHAR,
-        n_records BIGINT NOT NULL,
-        first_batch_id VARCHAR NOT NULL,
-        last_batch_id VARCHAR NOT NULL
-    )""",
-    # (a row per loaded row: record ids are unique by construction, see _publish)
-    """CREATE TABLE IF NOT EXISTS identity_record_map (
-        record_id VARCHAR NOT NULL,
-        identity_id VARCHAR NOT NULL,
-        feed VARCHAR NOT NULL,
-        batch_id VARCHAR NOT NULL
-    )""",
-    """CREATE TABLE IF NOT EXISTS identity_emptied (
-        batch_id VARCHAR NOT NULL,
-        field VARCHAR NOT NULL,
-        reason VARCHAR NOT NULL,
-        rows BIGINT NOT NULL
-    )""",
+    t.create_sql()
+    for t in (
+        tables.IDENTITY_BATCHES,
+        tables.IDENTITY_RECORDS,
+        tables.IDENTITY_RECORD_MAP,
+        tables.IDENTITY_EMPTIED,
+    )
 ]
 RECORD_COLUMNS = (
     "identity_id",
@@ -198,9 +164,9 @@ def ensure_schema(engine: Engine) -> None:
 def migrate(engine: Engine) -> None:
     """Bring the tables an earlier openbureau made up to date (rows kept); creates none."""
     if engine.table_exists("identity_record_map"):
-        engine.rebuild_without_primary_key("identity_record_map", SCHEMA[2])
-    if engine.table_exists("identity_batches"):
-        engine.execute("ALTER TABLE identity_batches ADD COLUMN IF NOT EXISTS country VARCHAR")
+        engine.rebuild_without_primary_key(
+            "identity_record_map", tables.IDENTITY_RECORD_MAP.create_sql()
+        )
 
 
 def identity_id_sql(feed: str = "feed") -> str:
@@ -271,7 +237,7 @@ def stage_identity_records(
         else ""
     )
     pending = engine.query(
-        f"SELECT feed, list(batch_id ORDER BY batch_id) FROM ingest_batches "
+        f"SELECT feed, list(batch_id ORDER BY batch_id) FROM {INGEST_BATCHES.name} "
         f"{done} GROUP BY feed ORDER BY feed"
     )
     if not pending:
@@ -362,7 +328,7 @@ def publish_identity_records(
     expected, stored = engine.query(
         # (a row identical to its key's current report, or stale, has no src_ row to map)
         f"SELECT (SELECT coalesce(sum({store.ROWS_IN_FEED_TABLE}), 0) "
-        "FROM ingest_batches WHERE batch_id IN "
+        f"FROM {INGEST_BATCHES.name} WHERE batch_id IN "
         "(SELECT batch_id FROM identity_batches)) + "
         + (
             f"(SELECT count(*) FROM {store.ASSOCIATED_CONSUMERS} WHERE batch_id IN "

@@ -31,6 +31,7 @@ from openbureau.ingest._accuracy_rule import SEVERITIES, Rule, Severity, check_r
 from openbureau.ingest._sql import lit
 from openbureau.ingest._yaml import load_yaml
 from openbureau.ingest.spec import parse_spec
+from openbureau.warehouse import ingest as tables
 
 RULES: tuple[Rule, ...] = (
     *DELINQUENCY_DATES,
@@ -45,30 +46,7 @@ check_rules(RULES)
 BY_ID = {r.id: r for r in RULES}
 EXAMPLES = 5  # examples kept per rule and batch
 
-SCHEMA = [
-    """CREATE TABLE IF NOT EXISTS accuracy_findings (
-        batch_id VARCHAR NOT NULL,
-        feed VARCHAR NOT NULL,
-        furnisher VARCHAR NOT NULL,
-        rule_id VARCHAR NOT NULL,
-        severity VARCHAR NOT NULL,
-        applicable BOOLEAN NOT NULL,
-        not_applicable VARCHAR,  -- why not: the targets the feed lacks
-        batch_rows BIGINT NOT NULL,  -- the batch's rows in its feed table
-        rows_checked BIGINT,
-        rows_offending BIGINT,
-        examples STRUCT(record_id VARCHAR, line_no BIGINT, shown VARCHAR)[],
-        checked_at TIMESTAMP NOT NULL,
-        PRIMARY KEY (batch_id, rule_id)
-    )""",
-    """CREATE TABLE IF NOT EXISTS accuracy_flags (
-        batch_id VARCHAR NOT NULL,
-        feed VARCHAR NOT NULL,
-        rule_id VARCHAR NOT NULL,
-        record_id VARCHAR NOT NULL,
-        line_no BIGINT NOT NULL
-    )""",
-]
+SCHEMA = [t.create_sql() for t in (tables.ACCURACY_FINDINGS, tables.ACCURACY_FLAGS)]
 
 
 @dataclass(frozen=True)

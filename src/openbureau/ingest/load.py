@@ -173,7 +173,9 @@ def _ensure_feed_table(engine: Engine, spec: SourceSpec) -> None:
             f" line_no BIGINT NOT NULL, source_record_id VARCHAR, supersedes VARCHAR, {defs})"
         )
         return
-    # (a table from before rows were compared: its rows read as new reports)
+    # (a feed table's columns come from its spec, so it is no declared table and keeps its
+    # columns up to date here: openbureau.warehouse.ingest. One from before rows were
+    # compared gains supersedes: its rows read as new reports)
     engine.execute(f"ALTER TABLE {q(spec.table)} ADD COLUMN IF NOT EXISTS supersedes VARCHAR")
     existing = set(engine.columns(spec.table))
     for c, t in cols.items():

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from openbureau.engine import Engine
+from openbureau.warehouse import ingest as tables
 
 # The associated consumers of Metro 2 feeds' rows: ``record_id`` (``<row's record_id>.<n>``),
 # ``feed``, ``batch_id``, ``line_no``, ``base_record_id`` (the src_ row), ``segment`` (J1,
@@ -35,75 +36,16 @@ from openbureau.engine import Engine
 # record of its own, and the ledger maps it onto its base row's events.
 ASSOCIATED_CONSUMERS = "associated_consumers"
 
+# (created from the declarations: openbureau.warehouse.ingest)
 SCHEMA = [
-    """CREATE TABLE IF NOT EXISTS ingest_batches (
-        batch_id VARCHAR PRIMARY KEY,
-        feed VARCHAR NOT NULL,
-        furnisher VARCHAR NOT NULL,
-        spec_fingerprint VARCHAR NOT NULL,
-        spec_yaml VARCHAR NOT NULL,
-        file_name VARCHAR NOT NULL,
-        file_path VARCHAR NOT NULL,
-        file_sha256 VARCHAR NOT NULL,
-        file_bytes BIGINT NOT NULL,
-        loaded_at TIMESTAMP NOT NULL,
-        rows_read BIGINT NOT NULL,
-        rows_loaded BIGINT NOT NULL,
-        rows_quarantined BIGINT NOT NULL,
-        blank_lines BIGINT NOT NULL,
-        warnings VARCHAR[] NOT NULL,
-        rows_new BIGINT,
-        rows_identical BIGINT,
-        rows_superseding BIGINT,
-        rows_stale BIGINT,
-        -- of the superseding rows, those equal to an earlier version of their report (NULL:
-        -- loaded before they were counted)
-        rows_reverting BIGINT,
-        again_of VARCHAR,
-        chained_at TIMESTAMP,
-        -- fixed width: header and trailer records, counted apart from the rows read
-        control_records BIGINT,
-        CHECK (rows_read = rows_loaded + rows_quarantined),
-        CHECK (rows_new IS NULL
-               OR rows_loaded = rows_new + rows_identical + rows_superseding + rows_stale)
-    )""",
-    """CREATE TABLE IF NOT EXISTS quarantine (
-        batch_id VARCHAR NOT NULL,
-        feed VARCHAR NOT NULL,
-        line_no BIGINT NOT NULL,
-        reason VARCHAR NOT NULL,
-        field VARCHAR,
-        source_column VARCHAR,
-        value VARCHAR,
-        reasons VARCHAR[] NOT NULL,
-        raw VARCHAR,
-        PRIMARY KEY (batch_id, line_no)
-    )""",
-    # (no key: a line is here once by construction, and a re-sent million-row file would
-    # otherwise pay for an index it never uses)
-    """CREATE TABLE IF NOT EXISTS identical_rows (
-        batch_id VARCHAR NOT NULL,
-        feed VARCHAR NOT NULL,
-        line_no BIGINT NOT NULL,
-        record_id VARCHAR NOT NULL
-    )""",
-    """CREATE TABLE IF NOT EXISTS stale_rows (
-        batch_id VARCHAR NOT NULL,
-        feed VARCHAR NOT NULL,
-        line_no BIGINT NOT NULL,
-        reported_date DATE NOT NULL,
-        record_id VARCHAR NOT NULL
-    )""",
-    """CREATE TABLE IF NOT EXISTS field_catalog (
-        feed VARCHAR NOT NULL,
-        target VARCHAR NOT NULL,
-        source_column VARCHAR NOT NULL,
-        type VARCHAR NOT NULL,
-        category VARCHAR NOT NULL,
-        protected BOOLEAN NOT NULL,
-        spec_fingerprint VARCHAR NOT NULL,
-        PRIMARY KEY (feed, target)
-    )""",
+    t.create_sql()
+    for t in (
+        tables.INGEST_BATCHES,
+        tables.QUARANTINE,
+        tables.IDENTICAL_ROWS,
+        tables.STALE_ROWS,
+        tables.FIELD_CATALOG,
+    )
 ]
 
 
@@ -124,18 +66,12 @@ ROWS_IN_FEED_TABLE = (
 def ensure_schema(engine: Engine) -> None:
     """Create the ingest tables, or bring an earlier openbureau's up to date (not inside a
     transaction: ``ingest_batches`` may be made again, in one of its own)."""
+    # (columns added since are the warehouse's migrations, openbureau.warehouse._migrate;
+    # this table's checks changed too, which cannot be altered in place)
     if engine.table_exists("ingest_batches") and "rows_stale" not in engine.columns(
         "ingest_batches"
     ):
         _rebuild_batches(engine)
-    elif engine.table_exists("ingest_batches") and "rows_reverting" not in engine.columns(
-        "ingest_batches"
-    ):  # (its batches' reverting rows were not counted: they stay unknown)
-        engine.execute("ALTER TABLE ingest_batches ADD COLUMN rows_reverting BIGINT")
-    if engine.table_exists("ingest_batches") and "control_records" not in engine.columns(
-        "ingest_batches"
-    ):
-        engine.execute("ALTER TABLE ingest_batches ADD COLUMN control_records BIGINT")
     for ddl in SCHEMA:
         engine.execute(ddl)
 
@@ -149,7 +85,7 @@ def _rebuild_batches(engine: Engine) -> None:
     stale = "CASE WHEN rows_new IS NOT NULL THEN 0 END" if "rows_new" in have else "NULL"
     with engine.transaction():
         engine.execute("ALTER TABLE ingest_batches RENAME TO ingest_batches__before")
-        engine.execute(SCHEMA[0])
+        engine.execute(tables.INGEST_BATCHES.create_sql())
         engine.execute(
             "INSERT INTO ingest_batches BY NAME "
             f"SELECT *, {stale}::BIGINT AS rows_stale FROM ingest_batches__before"

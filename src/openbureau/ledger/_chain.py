@@ -30,6 +30,7 @@ from openbureau.ingest._validate import output_column, q
 from openbureau.ingest._yaml import load_yaml
 from openbureau.ingest.spec import SourceSpec, parse_spec
 from openbureau.ledger._schema import EVENTS
+from openbureau.warehouse.ingest import INGEST_BATCHES
 
 CHAINED = "_ledger_chained"  # record_id, batch_id, root, report, prior, pos: rows of chains
 LINEAGE = ("record_id", "batch_id", "line_no", "source_record_id", "supersedes")
@@ -48,7 +49,7 @@ def chain_earlier_rows(engine: Engine) -> ChainReport:
     for :func:`chain_events`)."""
     report = ChainReport()
     earlier = engine.query(
-        "SELECT batch_id, feed, spec_yaml FROM ingest_batches WHERE rows_new IS NULL "
+        f"SELECT batch_id, feed, spec_yaml FROM {INGEST_BATCHES.name} WHERE rows_new IS NULL "
         "ORDER BY batch_id"
     )
     if not earlier:
@@ -66,7 +67,7 @@ def chain_earlier_rows(engine: Engine) -> ChainReport:
         if engine.table_exists(spec.table):
             _chain_feed(engine, spec, batch_ids)
     engine.execute(
-        f"""UPDATE ingest_batches SET rows_new = rows_loaded - x.identical - x.superseding,
+        f"""UPDATE {INGEST_BATCHES.name} SET rows_new = rows_loaded - x.identical - x.superseding,
             rows_identical = x.identical, rows_superseding = x.superseding, rows_stale = 0,
             chained_at = ?
         FROM (SELECT b.batch_id,
@@ -74,7 +75,7 @@ def chain_earlier_rows(engine: Engine) -> ChainReport:
                 count(c.record_id) FILTER (WHERE c.report = 'superseding') AS superseding
               FROM (SELECT unnest(?::VARCHAR[]) AS batch_id) b
               LEFT JOIN {CHAINED} c USING (batch_id) GROUP BY 1) x
-        WHERE ingest_batches.batch_id = x.batch_id""",
+        WHERE {INGEST_BATCHES.name}.batch_id = x.batch_id""",
         [datetime.now(UTC).replace(tzinfo=None, microsecond=0), report.batch_ids],
     )
     found = dict(engine.query(f"SELECT report, count(*) FROM {CHAINED} GROUP BY 1"))
@@ -87,6 +88,8 @@ def _chain_feed(engine: Engine, spec: SourceSpec, batch_ids: list[str]) -> None:
     """The rows of ``batch_ids`` (one feed, one record key) into ``CHAINED``, and the
     ``supersedes`` of each identical or superseding one in the feed table."""
     table = q(spec.table)
+    # (a feed table is declared by its spec, not by the warehouse contract: one loaded
+    # before rows were compared gains the column here)
     engine.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS supersedes VARCHAR")
     values = [q(c) for c in engine.columns(spec.table) if c not in LINEAGE]
     keys = [q(output_column(spec.field(t))) for t in spec.record_key]

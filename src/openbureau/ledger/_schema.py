@@ -30,6 +30,7 @@ from openbureau.ingest.vocabulary import (
     Vocabulary,
     types_of,
 )
+from openbureau.warehouse import ledger as tables
 
 # What the ledger could not read of a version's loaded row: the event column, the target, the
 # text and why (see ``_legacy``).
@@ -226,13 +227,9 @@ def _status_rank_sql() -> str:
 
 STATUS_RANK_SQL = _status_rank_sql()
 
-SUPPRESSIONS = """CREATE TABLE IF NOT EXISTS ledger_suppressions (
-    suppression_id BIGINT PRIMARY KEY, record_id VARCHAR NOT NULL, reason VARCHAR NOT NULL,
-    note VARCHAR, created_at TIMESTAMP NOT NULL, lifted_at TIMESTAMP, lift_note VARCHAR)"""
+SUPPRESSIONS = tables.LEDGER_SUPPRESSIONS.create_sql()
 
-BATCHES = """CREATE TABLE IF NOT EXISTS ledger_batches (
-    batch_id VARCHAR PRIMARY KEY, feed VARCHAR NOT NULL, event VARCHAR, events BIGINT NOT NULL,
-    built_at TIMESTAMP NOT NULL)"""
+BATCHES = tables.LEDGER_BATCHES.create_sql()
 
 # Which loaded fields each mapped batch's events took their columns from: one row per event
 # column and target feeding it, with the field's category as the batch's spec declared it (a
@@ -242,18 +239,13 @@ BATCHES = """CREATE TABLE IF NOT EXISTS ledger_batches (
 # record's kind are listed too (``event_date``, ``reported_date``, ``record_kind``; never kept
 # out), so every batch with events has rows here, but one mapped before this table existed: the
 # factor guard then reads that batch's lineage from the field catalog.
-LINEAGE = """CREATE TABLE IF NOT EXISTS ledger_lineage (
-    batch_id VARCHAR NOT NULL, feed VARCHAR NOT NULL, event VARCHAR NOT NULL,
-    ledger_column VARCHAR NOT NULL, target VARCHAR NOT NULL, category VARCHAR NOT NULL,
-    kept_out BOOLEAN NOT NULL, rows BIGINT NOT NULL)"""
+LINEAGE = tables.LEDGER_LINEAGE.create_sql()
 
 # How a version stood before a later fact changed it: its ``is_current`` and ``superseded_on``
 # until ``changed_at``, the known-at time of the report or correction that replaced it. With
 # the versions' own ``recorded_at`` (when the bureau learned each one), this lets the ledger be
 # read as it was known at an earlier time (``known_sql``).
-VERSION_STATES = """CREATE TABLE IF NOT EXISTS ledger_version_states (
-    event_id VARCHAR NOT NULL, is_current BOOLEAN NOT NULL, superseded_on DATE,
-    changed_at TIMESTAMP NOT NULL)"""
+VERSION_STATES = tables.LEDGER_VERSION_STATES.create_sql()
 
 # (deleted_by_furnisher: a furnisher's delete request, Metro 2's DA; its DF is fraud)
 SUPPRESSION_REASONS = (

@@ -45,6 +45,9 @@ from openbureau.ledger._schema import (
     known_view_sql,
 )
 from openbureau.ledger.lineage import KeptOut, record_lineage, sources
+from openbureau.warehouse.identity import IDENTITY_RECORD_MAP, PERSON_INDEX
+from openbureau.warehouse.ingest import INGEST_BATCHES
+from openbureau.warehouse.ledger import LEDGER_BATCHES
 
 
 @dataclass
@@ -178,8 +181,8 @@ def _select_sql(
             NULL AS correction_reason, {loaded.unreadable()} AS unreadable,
             {", ".join(cols)}
         FROM {_rows_sql(spec, compared)} s
-        LEFT JOIN identity_record_map m ON m.record_id = s.record_id
-        LEFT JOIN person_index pi ON pi.identity_id = m.identity_id
+        LEFT JOIN {IDENTITY_RECORD_MAP.name} m ON m.record_id = s.record_id
+        LEFT JOIN {PERSON_INDEX.name} pi ON pi.identity_id = m.identity_id
         WHERE s.batch_id = ?"""
 
 
@@ -207,8 +210,8 @@ def _pending_batches(engine: Engine) -> list[tuple[str, str, str]]:
     return [
         (str(b), str(f), str(y))
         for b, f, y in engine.query(
-            """SELECT b.batch_id, b.feed, b.spec_yaml FROM ingest_batches b
-           WHERE b.batch_id NOT IN (SELECT batch_id FROM ledger_batches)
+            f"""SELECT b.batch_id, b.feed, b.spec_yaml FROM {INGEST_BATCHES.name} b
+           WHERE b.batch_id NOT IN (SELECT batch_id FROM {LEDGER_BATCHES.name})
              AND b.rows_loaded > 0 ORDER BY b.batch_id"""
         )
     ]
@@ -221,11 +224,11 @@ def build_ledger(engine: Engine) -> LedgerReport:
         UserError: nothing was ingested yet, or the records were never linked.
     """
     start = time.perf_counter()
-    if not engine.table_exists("ingest_batches") or not engine.scalar(
-        "SELECT count(*) FROM ingest_batches"
+    if not engine.table_exists(INGEST_BATCHES.name) or not engine.scalar(
+        f"SELECT count(*) FROM {INGEST_BATCHES.name}"
     ):
         raise UserError("nothing to build a ledger from: ingest a furnisher file first")
-    if not engine.table_exists("person_index"):
+    if not engine.table_exists(PERSON_INDEX.name):
         raise UserError("records are not linked to persons yet: run `openbureau link` first")
     report = LedgerReport(batches=0)
     store.ensure_schema(engine)  # (outside the transaction: it may make a table again)
@@ -304,12 +307,15 @@ def _map_batch(
     t = table.table
     compared = compared and "supersedes" in engine.columns(spec.table)
     types = column_types(engine, spec.table)
+    # (a month read from a payment history profile carries its report's loaded row: never
+    # the report a new row supersedes)
+    own = " AND history_of IS NULL" if table.event == "account_status" else ""
     engine.execute(
         f"""CREATE OR REPLACE TEMP TABLE _ledger_batch AS
         WITH mapped AS ({_select_sql(table, spec, spec.ledger, compared, types, kept)}),
         chain AS (
           SELECT loaded_record_id AS _prior_record, any_value(record_id) AS root FROM {t}
-          WHERE loaded_record_id IN (SELECT _prior_record FROM mapped) GROUP BY 1),
+          WHERE loaded_record_id IN (SELECT _prior_record FROM mapped){own} GROUP BY 1),
         head AS (
           SELECT record_id AS root, max(version) AS top,
                  any_value(event_id) FILTER (WHERE is_current) AS head_event
@@ -340,6 +346,7 @@ def _map_batch(
     # A Metro 2 batch's payment history profiles: the months the ledger has no report of
     # (inserted with the batch's events), and the months they gave that its reports now give
     profiles = table.event == "account_status" and spec.format == "metro2"
+    months = 0
     extra = f"UNION ALL BY NAME SELECT * FROM {_history.NEW}" if profiles else ""
     if profiles:
         replaced_months, months, unreadable = _history.prepare_history(engine, spec, batch_id)
@@ -352,7 +359,7 @@ def _map_batch(
         f"INSERT INTO {t} BY NAME SELECT * FROM (SELECT * EXCLUDE (_prior_record) FROM "
         f"_ledger_batch {extra}) ORDER BY person_id, record_id, version"
     )
-    added = int(engine.scalar("SELECT count(*) FROM _ledger_batch"))
+    added = int(engine.scalar("SELECT count(*) FROM _ledger_batch")) + months
     # (inside the build's transaction: a failure rolls the temp tables back with the rest)
     engine.execute("DROP TABLE _ledger_batch")
     if profiles:
@@ -381,12 +388,12 @@ def refresh_persons(engine: Engine) -> int:
     changed = 0
     for t in EVENTS.values():
         n = engine.scalar(f"""SELECT count(*) FROM {t.table} e
-            LEFT JOIN person_index pi ON pi.identity_id = e.identity_id
+            LEFT JOIN {PERSON_INDEX.name} pi ON pi.identity_id = e.identity_id
             WHERE e.person_id IS DISTINCT FROM pi.person_id""")
         if n:
             engine.execute(f"""UPDATE {t.table} SET person_id = pi.person_id
                 FROM (SELECT e.event_id, p.person_id FROM {t.table} e
-                      LEFT JOIN person_index p ON p.identity_id = e.identity_id
+                      LEFT JOIN {PERSON_INDEX.name} p ON p.identity_id = e.identity_id
                       WHERE e.person_id IS DISTINCT FROM p.person_id) pi
                 WHERE {t.table}.event_id = pi.event_id""")
             changed += int(n)

@@ -82,8 +82,11 @@ def _find_report(engine: Engine, record_id: str, scope: list[str]) -> _Found | N
         report = engine.query(
             f"SELECT record_id, person_id FROM {table.table} WHERE {_person(scope)}"
             + ("(record_id = ? OR loaded_record_id = ?)" if loaded else "record_id = ?")
+            # (the record named, before a report whose loaded row it is; a report before a
+            # month read from its payment history profile, which carries its loaded row)
+            + " ORDER BY record_id = ? DESC, position('#' IN record_id) = 0 DESC, record_id"
             + " LIMIT 1",
-            [*scope, record_id, record_id] if loaded else [*scope, record_id],
+            [*scope, record_id, record_id, record_id] if loaded else [*scope, record_id, record_id],
         )
         if not report:
             continue
@@ -98,6 +101,17 @@ def _find_report(engine: Engine, record_id: str, scope: list[str]) -> _Found | N
             )
             if row:
                 return _Found(table, rid, str(row[0][0]), row[0][1])
+        if "history_of" in engine.columns(table.table):
+            # a month read from a profile that its own report now gives: that report
+            own = engine.query(
+                f"""SELECT o.record_id, o.event_id, o.person_id FROM {table.table} o
+                JOIN {table.table} d ON d.record_id = ? AND d.history_of IS NOT NULL
+                  AND o.account_id = d.account_id AND o.event_date = d.event_date
+                WHERE o.is_current AND o.history_of IS NULL LIMIT 1""",
+                [rid],
+            )
+            if own:
+                return _Found(table, str(own[0][0]), str(own[0][1]), own[0][2])
     return None
 
 

@@ -24,12 +24,11 @@ import json
 from dataclasses import dataclass, field
 
 from openbureau.engine import Engine
+from openbureau.warehouse import ingest
+from openbureau.warehouse import ledger as tables
 
-ERASURES_TABLE = "alternative_erasures"
-TOMBSTONES = f"""CREATE TABLE IF NOT EXISTS {ERASURES_TABLE} (
-    erasure_id BIGINT PRIMARY KEY, person_ids VARCHAR[] NOT NULL, requested_at TIMESTAMP,
-    erased_at TIMESTAMP NOT NULL, requested_by VARCHAR NOT NULL, feeds VARCHAR[] NOT NULL,
-    records BIGINT NOT NULL, rows_deleted VARCHAR NOT NULL)  -- JSON: table -> rows"""
+ERASURES_TABLE = tables.ALTERNATIVE_ERASURES.name
+TOMBSTONES = tables.ALTERNATIVE_ERASURES.create_sql()
 
 
 @dataclass
@@ -57,7 +56,9 @@ def alternative_feeds(engine: Engine) -> frozenset[str]:
 
     ensure_schema(engine)
     feeds = set()
-    for feed, text in engine.query("SELECT DISTINCT feed, spec_yaml FROM ingest_batches"):
+    for feed, text in engine.query(
+        f"SELECT DISTINCT feed, spec_yaml FROM {ingest.INGEST_BATCHES.name}"
+    ):
         spec = parse_spec(yaml.safe_load(text), f"batch spec of {feed}", historical=True)
         if spec.ledger is not None and spec.ledger.is_alternative:
             feeds.add(str(feed))
@@ -89,14 +90,15 @@ def erase_alternative_data(
             table = f"src_{feed}"
             if engine.table_exists(table):
                 rows[table] = _delete(engine, table, f"record_id IN ({loaded})")
-        for table in ("identical_rows", "stale_rows"):
+        for table in (ingest.IDENTICAL_ROWS.name, ingest.STALE_ROWS.name):
             if engine.table_exists(table):
                 rows[table] = _delete(engine, table, f"record_id IN ({loaded})")
-        if engine.table_exists("accuracy_flags"):  # (and the values an example showed)
-            rows["accuracy_flags"] = _delete(engine, "accuracy_flags", f"record_id IN ({loaded})")
+        flags = ingest.ACCURACY_FLAGS.name
+        if engine.table_exists(flags):  # (and the values an example showed)
+            rows[flags] = _delete(engine, flags, f"record_id IN ({loaded})")
             erased = [str(r) for (r,) in engine.query(loaded)]
             engine.execute(
-                "UPDATE accuracy_findings SET examples = list_filter(examples, "
+                f"UPDATE {ingest.ACCURACY_FINDINGS.name} SET examples = list_filter(examples, "
                 "lambda e: NOT list_contains(?, e.record_id)) "
                 "WHERE len(list_filter(examples, lambda e: list_contains(?, e.record_id))) > 0",
                 [erased, erased],

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from openbureau.config import AgeingSection
 from openbureau.engine import Engine
 from openbureau.ledger._pit import create_pit_views, date_literal, persons_sql
+from openbureau.warehouse.identity import PERSON_INDEX
 
 GROUPS = {
     "payment_history": "Payment history",
@@ -615,7 +616,7 @@ def features_sql(
     for f in features:
         per_source[f.source].append(f"{f.sql.format(d=d)} AS {f.name}")
     scope = f" WHERE person_id IN ({persons_sql(persons)})" if persons is not None else ""
-    ctes = [f"persons AS (SELECT DISTINCT person_id FROM person_index{scope})"]
+    ctes = [f"persons AS (SELECT DISTINCT person_id FROM {PERSON_INDEX.name}{scope})"]
     for src, cols in per_source.items():
         ctes.append(
             f"{src} AS (SELECT person_id, {', '.join(cols)} "

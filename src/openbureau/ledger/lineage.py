@@ -23,6 +23,7 @@ from openbureau.ingest._yaml import load_yaml
 from openbureau.ingest.categories import KEPT_OUT_OF_LEDGER
 from openbureau.ingest.spec import SourceSpec, parse_spec
 from openbureau.ledger._schema import EVENTS, LINEAGE, EventTable
+from openbureau.warehouse.ingest import FIELD_CATALOG, INGEST_BATCHES
 
 # Lineage rows that are not event columns: what an event is and when; never kept out.
 _MAPPING_COLUMNS = ("event_date", "reported_date", "record_kind")
@@ -123,7 +124,7 @@ def column_sources(
     recorded = engine.table_exists("ledger_lineage")
     marks = ", ".join("?" * len(targets))
     earlier = f"""SELECT c.feed || '.' || c.target, c.category
-        FROM field_catalog c JOIN ledger_batches b ON b.feed = c.feed
+        FROM {FIELD_CATALOG.name} c JOIN ledger_batches b ON b.feed = c.feed
         WHERE b.event = ? AND c.target IN ({marks})"""
     if not recorded:
         rows = engine.query(earlier, [event, *targets])
@@ -132,7 +133,7 @@ def column_sources(
             f"""SELECT l.feed || '.' || l.target, l.category FROM ledger_lineage l
                 WHERE l.event = ? AND l.ledger_column = ? AND NOT l.kept_out
             UNION SELECT l.feed || '.' || l.target, c.category FROM ledger_lineage l
-                JOIN field_catalog c ON c.feed = l.feed AND c.target = l.target
+                JOIN {FIELD_CATALOG.name} c ON c.feed = l.feed AND c.target = l.target
                 WHERE l.event = ? AND l.ledger_column = ? AND NOT l.kept_out
             UNION {earlier}
                 AND b.batch_id NOT IN (SELECT batch_id FROM ledger_lineage)
@@ -159,7 +160,7 @@ def keep_out_earlier(engine: Engine) -> list[KeptOut]:
             SELECT DISTINCT l.batch_id, l.feed, l.event, l.ledger_column, l.target,
                 CASE WHEN l.category IN ({_KEPT_OUT}) THEN l.category ELSE c.category END
             FROM ledger_lineage l
-            LEFT JOIN field_catalog c ON c.feed = l.feed AND c.target = l.target
+            LEFT JOIN {FIELD_CATALOG.name} c ON c.feed = l.feed AND c.target = l.target
             WHERE NOT l.kept_out
               AND l.ledger_column NOT IN ({", ".join(f"'{c}'" for c in _MAPPING_COLUMNS)})
               AND (l.category IN ({_KEPT_OUT}) OR c.category IN ({_KEPT_OUT}))
@@ -181,8 +182,8 @@ def keep_out_earlier(engine: Engine) -> list[KeptOut]:
 
 def _record_earlier(engine: Engine) -> None:
     """The lineage of every batch mapped before it was recorded (its values are in)."""
-    earlier = engine.query("""SELECT b.batch_id, i.spec_yaml FROM ledger_batches b
-        JOIN ingest_batches i USING (batch_id)
+    earlier = engine.query(f"""SELECT b.batch_id, i.spec_yaml FROM ledger_batches b
+        JOIN {INGEST_BATCHES.name} i USING (batch_id)
         WHERE b.event IS NOT NULL
           AND b.batch_id NOT IN (SELECT batch_id FROM ledger_lineage) ORDER BY 1""")
     for batch_id, spec_yaml in earlier:
@@ -199,7 +200,7 @@ def _empty(
     """Empty ``column`` in the events of one batch, and note it kept out."""
     others = engine.query(  # (another field kept out of the column goes with it)
         f"""SELECT l.target FROM ledger_lineage l
-            LEFT JOIN field_catalog c ON c.feed = l.feed AND c.target = l.target
+            LEFT JOIN {FIELD_CATALOG.name} c ON c.feed = l.feed AND c.target = l.target
             WHERE l.batch_id = ? AND l.ledger_column = ? AND l.target <> ? AND NOT l.kept_out
               AND l.category NOT IN ({_KEPT_OUT})
               AND coalesce(c.category NOT IN ({_KEPT_OUT}), true)""",

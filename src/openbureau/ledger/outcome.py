@@ -17,6 +17,7 @@ from openbureau.errors import UserError
 from openbureau.ingest.vocabulary import BANKRUPTCIES
 from openbureau.ledger._pit import date_literal
 from openbureau.ledger.build import ensure_schema
+from openbureau.warehouse.identity import PERSON_INDEX
 
 _BANKRUPTCIES = ", ".join(f"'{kind}'" for kind in BANKRUPTCIES)
 
@@ -91,7 +92,7 @@ def label_outcomes(
         SELECT p.person_id,
             p.person_id IN (SELECT person_id FROM bad) AS bad,
             x.reason AS excluded_reason
-        FROM (SELECT DISTINCT person_id FROM person_index) p
+        FROM (SELECT DISTINCT person_id FROM {PERSON_INDEX.name}) p
         LEFT JOIN (SELECT person_id, min(reason) AS reason FROM excluded GROUP BY ALL) x
           USING (person_id)""")
     return into

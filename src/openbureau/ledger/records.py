@@ -10,7 +10,7 @@ fraud), lifted ones included.
 by side (NULL where an event has no such column), by identity, not by person: a person's records
 are those of the identities linked into their file (``person_index``), so a link run changes
 none of its rows. The service reads it from a file of its own beside the serving copies
-(``service.serving``), written again only when ``records_stamp`` changes; ``person_records``
+(``publication``), written again only when ``records_stamp`` changes; ``person_records``
 reads that file's ``FILE_RECORDS_TABLE`` or the warehouse.
 """
 
@@ -22,6 +22,8 @@ from typing import Any
 
 from openbureau.engine import Engine
 from openbureau.ledger._schema import EVENTS
+from openbureau.warehouse.identity import PERSON_INDEX
+from openbureau.warehouse.ingest import INGEST_BATCHES
 
 FILE_RECORDS_TABLE = "file_records"
 
@@ -57,7 +59,7 @@ def _event_select(event: str) -> str:
         for name, sql_type in UNION_COLUMNS.items()
     )
     return f"""SELECT '{event}' AS event, {_COMMON}, {cols}
-        FROM {table.table} e LEFT JOIN ingest_batches b USING (batch_id)
+        FROM {table.table} e LEFT JOIN {INGEST_BATCHES.name} b USING (batch_id)
         WHERE e.identity_id IS NOT NULL"""
 
 
@@ -102,7 +104,9 @@ def person_records(engine: Engine, person_ids: list[str]) -> list[dict[str, Any]
     """Every record of the persons ``person_ids`` (a file's ID and the IDs merged into it), one
     dict each, with its versions oldest first: ``{"record_id", "event", "furnisher", "feed",
     "standing", "suppressions", "versions": [{..., "fields": {...}}]}``. ``standing`` is
-    ``counts``, ``suppressed`` or ``no_longer_reported`` (an ``aged_off`` suppression in force).
+    ``counts``, ``suppressed``, ``no_longer_reported`` (an ``aged_off`` suppression in force) or
+    ``replaced`` (no version is current: a month read from a Metro 2 payment history profile
+    that its own report now gives).
     Ordered by furnisher, feed, event, first event date and record id.
 
     The records are those of the persons' identities (``person_index``). Works on the
@@ -136,7 +140,7 @@ def person_records(engine: Engine, person_ids: list[str]) -> list[dict[str, Any]
         f"""
         WITH mine AS (
             SELECT * FROM {source} WHERE identity_id IN (
-                SELECT identity_id FROM person_index WHERE list_contains(?, person_id)))
+                SELECT identity_id FROM {PERSON_INDEX.name} WHERE list_contains(?, person_id)))
         SELECT record_id, any_value(event) AS event, any_value(furnisher) AS furnisher,
             any_value(feed) AS feed, any_value(suppressions) AS suppressions,
             CASE WHEN list_contains(list_transform(list_filter(
@@ -144,6 +148,9 @@ def person_records(engine: Engine, person_ids: list[str]) -> list[dict[str, Any]
                         lambda s: s.reason), 'aged_off') THEN 'no_longer_reported'
                  WHEN len(list_filter(coalesce(any_value(suppressions), []),
                                       lambda s: s.lifted_at IS NULL)) > 0 THEN 'suppressed'
+                 -- (a month read from a payment history profile that its own report now
+                 -- gives: no version of it counts)
+                 WHEN NOT bool_or(is_current) THEN 'replaced'
                  ELSE 'counts' END AS standing,
             min(event_date) AS first_date,
             list({{{version_cols}}} ORDER BY version, batch_id, event_id) AS versions

@@ -15,26 +15,12 @@ from openbureau.scoring._compile import NumpyScorer
 from openbureau.scoring._report_scale import Population, odds_text
 from openbureau.scoring.fit import ScorecardTrainer
 from openbureau.scoring.scorecard import MinimumCriteria, Scorecard
+from openbureau.warehouse import scoring as tables
 
 if TYPE_CHECKING:
     from openbureau.scoring.train import TrainResult
 
-RUNS = """CREATE TABLE IF NOT EXISTS scorecard_runs (
-    version VARCHAR PRIMARY KEY, name VARCHAR NOT NULL, as_of DATE NOT NULL,
-    trained_at TIMESTAMP NOT NULL, persons_train BIGINT NOT NULL, persons_holdout BIGINT NOT NULL,
-    bad_rate DOUBLE NOT NULL, auc_holdout DOUBLE, ks_holdout DOUBLE, psi DOUBLE,
-    factors INTEGER NOT NULL, excluded INTEGER NOT NULL, scorecard_path VARCHAR NOT NULL,
-    report_path VARCHAR NOT NULL)"""
-# Added with the stability checks (scoring/_stability.py); NULL where not measured. ``psi``
-# compares the populations scorable at training and a horizon later.
-RUN_COLUMNS = {
-    "csi_max": "DOUBLE",
-    "csi_max_factor": "VARCHAR",
-    "shadow_as_of": "DATE",
-    "shadow_auc_in_time": "DOUBLE",
-    "shadow_auc_out_of_time": "DOUBLE",
-    "auc_out_of_time": "DOUBLE",
-}
+RUNS = tables.SCORECARD_RUNS.create_sql()
 
 
 def consent_figures(
@@ -89,10 +75,6 @@ def consent_lines(c: dict[str, float]) -> dict[str, str]:
 
 def record_run(engine: Engine, r: TrainResult, name: str, as_of: dt.date) -> None:
     engine.execute(RUNS)
-    have = set(engine.columns("scorecard_runs"))
-    for column, sql_type in RUN_COLUMNS.items():
-        if column not in have:
-            engine.execute(f"ALTER TABLE scorecard_runs ADD COLUMN {column} {sql_type}")
     top = r.stability.factors[0] if r.stability else None
     shadow, this = r.out_of_time if r.out_of_time else (None, None)
     row = {

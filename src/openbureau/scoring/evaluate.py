@@ -11,6 +11,8 @@ from pathlib import Path
 
 from openbureau.engine import Engine
 from openbureau.errors import UserError
+from openbureau.warehouse.identity import IDENTITY_RECORD_MAP, PERSON_INDEX
+from openbureau.warehouse.ingest import INGEST_BATCHES
 
 
 def _lit(s: str) -> str:
@@ -26,9 +28,9 @@ def truth_outcomes(engine: Engine, truth_dir: Path, into: str = "person_truth") 
     engine.execute(f"""CREATE OR REPLACE TEMP TABLE {into} AS
         WITH rec AS (
             SELECT pi.person_id, t.person_id AS true_person_id
-            FROM identity_record_map m
-            JOIN person_index pi ON pi.identity_id = m.identity_id
-            JOIN ingest_batches b ON b.batch_id = m.batch_id
+            FROM {IDENTITY_RECORD_MAP.name} m
+            JOIN {PERSON_INDEX.name} pi ON pi.identity_id = m.identity_id
+            JOIN {INGEST_BATCHES.name} b ON b.batch_id = m.batch_id
             JOIN read_parquet({_lit(str(records))}) t
               ON t.feed = b.feed AND parse_filename(t.file) = b.file_name
              AND t.line_no = CAST(split_part(m.record_id, '.', 2) AS BIGINT))

@@ -249,6 +249,7 @@ def add_custom_features(
     for name, source in customs:
         # (a report re-sent with new values counts once, as the version that counts on D)
         events = _feed_events(engine, name, source.feed, as_of, known_at, ageing)
+        # (the features table has a column per factor of the scorecard: not a declared table)
         engine.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {name} DOUBLE")
         engine.execute(f"""UPDATE {table} SET {name} = c.{name}
             FROM ({custom_factor_sql(as_of, name, source, events)}) c

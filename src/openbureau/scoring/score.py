@@ -42,6 +42,8 @@ from openbureau.scoring.factors import (
 )
 from openbureau.scoring.reasons import reasons_sql
 from openbureau.scoring.scorecard import Scorecard
+from openbureau.warehouse import scoring as tables
+from openbureau.warehouse.identity import PERSON_IDS, PERSON_INDEX
 
 if TYPE_CHECKING:
     from openbureau.governance.proxies import ProxyGate, ProxyReport
@@ -56,33 +58,9 @@ NO_CREDIT_ACCOUNT = (
     "No credit account on file (utility, telecom and rent payments count only with your consent)"
 )
 
-SCHEMA = [
-    """CREATE TABLE IF NOT EXISTS score_snapshots (
-        snapshot_id VARCHAR PRIMARY KEY, as_of DATE NOT NULL, created_at TIMESTAMP NOT NULL,
-        scorecard_name VARCHAR NOT NULL, scorecard_version VARCHAR NOT NULL,
-        scorecard_yaml VARCHAR NOT NULL, persons BIGINT NOT NULL, scored BIGINT NOT NULL,
-        unscorable BIGINT NOT NULL, seconds DOUBLE, known_at TIMESTAMP, ageing VARCHAR)""",
-    """CREATE TABLE IF NOT EXISTS scores (
-        snapshot_id VARCHAR NOT NULL, person_id VARCHAR NOT NULL, as_of DATE NOT NULL,
-        score INTEGER, band VARCHAR, unscorable_reason VARCHAR, unscorable_text VARCHAR,
-        reasons STRUCT(rank INTEGER, code VARCHAR, factor VARCHAR, statement VARCHAR,
-                       points_lost DOUBLE, value DOUBLE, record_ids VARCHAR[])[],
-        scorecard_version VARCHAR NOT NULL,
-        PRIMARY KEY (snapshot_id, person_id),
-        CHECK ((score IS NULL) <> (unscorable_reason IS NULL)))""",
-]
-# Added with consent (scoring/alternative.py): the score with alternative data, per person,
-# and the scorecard behind it, per snapshot (NULL: a snapshot scored with one scorecard).
-ALT_SCORE_COLUMNS = {
-    "alt_score": "INTEGER",
-    "alt_band": "VARCHAR",
-    "alt_unscorable_reason": "VARCHAR",
-    "alt_unscorable_text": "VARCHAR",
-    "alt_reasons": "STRUCT(rank INTEGER, code VARCHAR, factor VARCHAR, statement VARCHAR, "
-    "points_lost DOUBLE, value DOUBLE, record_ids VARCHAR[])[]",
-    "alt_scorecard_version": "VARCHAR",
-}
-ALT_SNAPSHOT_COLUMNS = {"alt_scorecard_version": "VARCHAR", "alt_scorecard_yaml": "VARCHAR"}
+SCHEMA = [tables.SCORE_SNAPSHOTS.create_sql(), tables.SCORES.create_sql()]
+# The score with alternative data (with consent, scoring/alternative.py), per person.
+ALT_SCORE_COLUMNS = {c.name: c.type for c in tables.SCORES.columns if c.name.startswith("alt_")}
 
 
 @dataclass
@@ -99,23 +77,10 @@ class SnapshotReport:
 
 
 def ensure_schema(engine: Engine) -> None:
-    """Create the score tables; a ``score_snapshots`` written by an earlier openbureau gains
-    ``known_at``, set to each snapshot's ``created_at`` (it was computed from the ledger as
-    it stood then), and ``ageing``, the ageing-off periods a snapshot was computed with (JSON
-    of bureau.toml's ``[ageing]``; NULL for one computed before items aged off)."""
+    """Create the score tables (columns added since are the warehouse's migrations:
+    ``openbureau.warehouse``)."""
     for sql in SCHEMA:
         engine.execute(sql)
-    columns = engine.columns("score_snapshots")
-    if "known_at" not in columns:
-        engine.execute("ALTER TABLE score_snapshots ADD COLUMN known_at TIMESTAMP")
-        engine.execute("UPDATE score_snapshots SET known_at = created_at")
-    if "ageing" not in columns:
-        engine.execute("ALTER TABLE score_snapshots ADD COLUMN ageing VARCHAR")
-    for table, added in (("scores", ALT_SCORE_COLUMNS), ("score_snapshots", ALT_SNAPSHOT_COLUMNS)):
-        have = set(engine.columns(table))
-        for column, sql_type in added.items():
-            if column not in have:
-                engine.execute(f"ALTER TABLE {table} ADD COLUMN {column} {sql_type}")
 
 
 def snapshot_ageing(engine: Engine, snapshot_id: str) -> AgeingSection | None:
@@ -197,7 +162,7 @@ def score_snapshot(
     from openbureau.scoring.alternative import check_pair
 
     start = time.perf_counter()
-    if not engine.table_exists("person_index"):
+    if not engine.table_exists(PERSON_INDEX.name):
         raise UserError("records are not linked to persons yet: run `openbureau link` first")
     # (the factor guard first: a protected field is refused as such, whatever else is wrong)
     seen: Resolved = {}
@@ -485,8 +450,10 @@ def person_score(engine: Engine, snapshot_id: str, person_id: str) -> dict[str, 
     ):
         raise UserError(f"no score snapshot {snapshot_id!r}")
     pid = person_id
-    if engine.table_exists("person_ids"):
-        moved = engine.scalar("SELECT resolves_to FROM person_ids WHERE person_id = ?", [person_id])
+    if engine.table_exists(PERSON_IDS.name):
+        moved = engine.scalar(
+            f"SELECT resolves_to FROM {PERSON_IDS.name} WHERE person_id = ?", [person_id]
+        )
         pid = str(moved) if moved else person_id
     rows = engine.arrow(
         "SELECT * FROM scores WHERE snapshot_id = ? AND person_id = ?", [snapshot_id, pid]

@@ -39,6 +39,7 @@ from openbureau.service.auth import (
     new_api_key,
 )
 from openbureau.service.store import Account, ApiKey, take_lock, utcnow
+from openbureau.warehouse.identity import PERSON_IDS
 
 # log(actor=, actor_role=, action=, subject=, detail=, outcome=): audit.record bound to a store,
 # or the service's AuditWriter.record
@@ -409,10 +410,12 @@ def file_ids(workspace: Path, person_id: str) -> list[str]:
         return [pid]
     try:
         if not con.execute(
-            "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'person_ids'"
+            "SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [PERSON_IDS.name]
         ).fetchone()[0]:  # type: ignore[index]
             return [pid]
-        retired = "FROM person_ids WHERE resolves_to IS NOT NULL AND resolves_to <> person_id"
+        retired = (
+            f"FROM {PERSON_IDS.name} WHERE resolves_to IS NOT NULL AND resolves_to <> person_id"
+        )
         found = con.execute(f"SELECT resolves_to {retired} AND person_id = ?", [pid]).fetchone()
         own = found[0] if found else pid
         merged = [

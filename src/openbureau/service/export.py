@@ -30,11 +30,13 @@ from openbureau.config import AgeingSection
 from openbureau.engine import Engine
 from openbureau.ledger.ageing import aged_off_records_sql
 from openbureau.ledger.erasure import erasures
+from openbureau.publication import AGED_OFF_TABLE, served_links
 from openbureau.service import audit, consent, disputes, notices, statements, views
 from openbureau.service.export_schema import FORMAT, VERSION, FileExport
 from openbureau.service.export_scores import scores_part
-from openbureau.service.serving import AGED_OFF_TABLE
 from openbureau.service.store import AuditEntry
+from openbureau.warehouse.identity import IDENTITY_RECORDS, PERSON_INDEX
+from openbureau.warehouse.scoring import SCORE_SNAPSHOTS
 
 #: The most reads an export lists (the newest); ``reads_truncated`` says when there are more.
 MAX_READS = 20_000
@@ -101,12 +103,12 @@ def _aged_off(engine: Engine, ids: list[str]) -> tuple[dict[str, Any] | None, di
     mine = f"SELECT record_id, aged_off_on FROM {AGED_OFF_TABLE} WHERE list_contains($1, person_id)"
     if engine.table_exists(AGED_OFF_TABLE):  # (a serving copy: marked when published)
         basis = engine.query("SELECT snapshot_id, as_of FROM meta")[0]
-    elif engine.table_exists("meta") or not engine.table_exists("score_snapshots"):
+    elif engine.table_exists("meta") or not engine.table_exists(SCORE_SNAPSHOTS.name):
         return None, {}  # (a copy published before records were marked; nothing scored)
     else:  # the warehouse: as of its newest snapshot, by its periods (the law's: none kept)
-        ageing = "ageing" if "ageing" in engine.columns("score_snapshots") else "NULL"
+        ageing = "ageing" if "ageing" in engine.columns(SCORE_SNAPSHOTS.name) else "NULL"
         newest = engine.query(
-            f"SELECT snapshot_id, as_of, {ageing} FROM score_snapshots "
+            f"SELECT snapshot_id, as_of, {ageing} FROM {SCORE_SNAPSHOTS.name} "
             "ORDER BY created_at DESC, snapshot_id DESC LIMIT 1"
         )
         if not newest:
@@ -133,7 +135,7 @@ def identity_part(held: Held) -> dict[str, Any]:
         "links": person_links(held.engine, held.ids),
         "held_elsewhere": [
             {"since": p["since"], "until": p["until"]}
-            for p in held_elsewhere(held.engine, held.person_id)
+            for p in held_elsewhere(held.engine, held.person_id, served_links(held.engine))
         ],
     }
 
@@ -216,7 +218,7 @@ def reads_part(held: Held) -> list[dict[str, Any]]:
         held.store,
         subject=own,
         limit=MAX_READS + 1,
-        periods=held_elsewhere(held.engine, held.person_id),
+        periods=held_elsewhere(held.engine, held.person_id, served_links(held.engine)),
         not_roles=("anonymous",),
         where=[not_(and_(AuditEntry.actor_role == "person", AuditEntry.subject.not_in(own)))],
     )
@@ -242,9 +244,9 @@ def _name(engine: Engine, person_id: str) -> dict[str, Any]:
     source = (
         "persons"
         if engine.table_exists("persons")
-        else """(SELECT p.person_id, mode(r.first_name) AS first_name,
+        else f"""(SELECT p.person_id, mode(r.first_name) AS first_name,
                     mode(r.last_name) AS last_name, mode(r.dob) AS dob
-                 FROM person_index p JOIN identity_records r USING (identity_id)
+                 FROM {PERSON_INDEX.name} p JOIN {IDENTITY_RECORDS.name} r USING (identity_id)
                  WHERE p.person_id = $1 GROUP BY p.person_id)"""
     )
     rows = engine.arrow(

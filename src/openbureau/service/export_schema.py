@@ -134,10 +134,11 @@ class FileRecord(_Out):
     event: Literal["account_status", "inquiry", "payment", "public_record"]
     furnisher: str
     feed: str
-    standing: Literal["counts", "suppressed", "no_longer_reported"] = Field(
+    standing: Literal["counts", "suppressed", "no_longer_reported", "replaced"] = Field(
         description="counts toward scores; suppressed (a suppression in force); no longer "
         "reported (aged off, by an aged_off suppression or past its period under the ageing "
-        "rules: kept, marked, never in scores or lenders' views)"
+        "rules: kept, marked, never in scores or lenders' views); replaced (a month read from "
+        "a Metro 2 payment history profile that the month's own report now gives)"
     )
     aged_off_on: dt.date | None = Field(
         description="the day it stopped being reported, past its period under the ageing "

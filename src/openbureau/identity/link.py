@@ -30,7 +30,7 @@ from openbureau.config import IdentitySection
 from openbureau.engine import Engine
 from openbureau.errors import UserError
 from openbureau.identity import _cluster, _index, _splink, _training, standardise
-from openbureau.identity._cluster import conflict_sql
+from openbureau.identity._cluster import conflict_sql as conflict_sql  # (for callers)
 from openbureau.identity._training import DEFAULT_MODEL as DEFAULT_MODEL  # (for callers)
 from openbureau.identity._training import DEFAULT_MODEL_NAME as DEFAULT_MODEL_NAME
 from openbureau.ingest._validate import lit
@@ -280,13 +280,15 @@ def _run(
         _read_in_scratch(engine, wh, staged, copied=("link_overrides",) if forced else ())
         # (the run honours the overrides given as if recorded: in its copy of the table)
         _record_overrides(engine, f"{S}.link_overrides", forced)
-        # A full link copies the records (in a fixed order: u sampling draws rows from it); an
-        # incremental one reads them where they are, and copies only the new records and the
+        # A link that trains copies the records (in a fixed order: u sampling draws rows from
+        # it); others read them where they are (Splink's predict copies them once, with their
+        # term frequencies), and an incremental one copies only the new records and the
         # indexed ones that could pair with them (see _incremental_edges).
+        trains = retrain or (model_from is None and not model_path.exists())
         engine.execute(
             f"CREATE TABLE {S}.link_input AS SELECT {INPUT_COLUMNS} "
             f"FROM {S}.identity_records WHERE usable ORDER BY identity_id"
-            if mode == "full"
+            if trains
             else f"CREATE VIEW {S}.link_input AS SELECT {INPUT_COLUMNS} "
             f"FROM {S}.identity_records WHERE usable"
         )
@@ -335,9 +337,9 @@ def _run(
             new = _incremental_edges(engine, db_api, model, settings, S)
         tick(f"{mode} link: clustering", 3, 5)
         if mode == "full":
-            _cluster.cluster_full(engine, db_api, settings, S, conflict_sql(model))
+            _cluster.cluster_full(engine, db_api, settings, S, model)
         elif new:
-            _cluster.cluster_incremental(engine, settings, S, conflict_sql(model))
+            _cluster.cluster_incremental(engine, settings, S, model)
         engine.execute(f"USE {wh}")
         _splink.resume_checkpoints(engine)
         tick("updating the person index", 4, 5)
@@ -464,9 +466,13 @@ def _override_edges(wh: str, new_filter: str) -> str:
 
 
 def _split_filter(wh: str) -> str:
-    return f"""NOT EXISTS (SELECT 1 FROM {wh}.link_overrides o WHERE o.kind = 'split'
-        AND ((o.identity_id_a = e.unique_id_l AND o.identity_id_b = e.unique_id_r)
-          OR (o.identity_id_a = e.unique_id_r AND o.identity_id_b = e.unique_id_l)))"""
+    """SQL on edge ``e``: no forced split of its two records, either way round (two anti
+    joins: one subquery with OR is joined pair by pair, 0.3 s for 600,000 edges)."""
+    return " AND ".join(
+        f"""NOT EXISTS (SELECT 1 FROM {wh}.link_overrides o WHERE o.kind = 'split'
+            AND o.identity_id_a = e.unique_id_{a} AND o.identity_id_b = e.unique_id_{b})"""
+        for a, b in (("l", "r"), ("r", "l"))
+    )
 
 
 def _full_edges(

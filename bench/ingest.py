@@ -71,7 +71,16 @@ def _ours(spec_path: Path, path: Path, root: Path, out: mp.Queue) -> None:  # ty
         report = ingest_file(engine, spec, path, key=key)
         elapsed = time.perf_counter() - started
     assert report.reconciled
-    out.put((elapsed, report.read, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024))
+    out.put((elapsed, report.read, _peak_rss()))
+
+
+def _peak_rss() -> int:
+    """This process's peak resident memory in bytes (VmHWM: ru_maxrss would carry the
+    parent's peak across fork and exec)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def run_ours(spec_path: Path, path: Path, root: Path) -> tuple[float, int, int]:

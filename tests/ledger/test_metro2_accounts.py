@@ -234,16 +234,17 @@ def test_a_month_resent_without_a_joint_holder_leaves_their_file(
     """June sent with John as joint holder, then sent again without him (and once more with
     him terminated, ECOA T): June is no longer a report on John's file; Jane's stands."""
     john = segment("J1", surname="DOE", first="JOHN", ssn="987654321", dob="05061979", ecoa="2")
-    first = _month(tmp_path, "june.txt", base(john, account="A1", ecoa="2"))
+    # (June's profile gives May: each holder gets it; John's goes with his June)
+    first = _month(tmp_path, "june.txt", base(john, account="A1", ecoa="2", history="1" + "B" * 23))
     again = _month(tmp_path, "june-again.txt", base(account="A1", balance=470))
     _load(ws, cli, tmp_path, first)
     with ws.engine(read_only=True) as engine:
-        assert engine.scalar("SELECT count(*) FROM ledger_account_status_effective") == 2
+        assert engine.scalar("SELECT count(*) FROM ledger_account_status_effective") == 4
     spec = tmp_path / "acme.yaml"
     assert cli("ingest", spec, again, "-w", ws.root).exit_code == 0
     assert cli("link", "--model", "default", "-w", ws.root).exit_code == 0
     res = cli("ledger", "-w", ws.root)
-    assert "1 consumers' reports of a month ended" in " ".join(res.output.split()), res.output
+    assert "2 consumers' reports of a month ended" in " ".join(res.output.split()), res.output
     with ws.engine(read_only=True) as engine:
         counting = engine.query(
             "SELECT balance FROM ledger_account_status_effective ORDER BY balance"
@@ -251,7 +252,8 @@ def test_a_month_resent_without_a_joint_holder_leaves_their_file(
         john_before = engine.query("""SELECT is_current, superseded_on,
               (SELECT count(*) FROM ledger_version_states s WHERE s.event_id = e.event_id)
             FROM ledger_account_status e WHERE record_id LIKE '%.1'""")
-    assert counting == [(470,)]  # Jane's June, as re-sent; none of John's
+    # Jane's June, as re-sent (its profile no longer gives May); none of John's, May neither
+    assert counting == [(470,)]
     assert john_before == [(False, dt.date(2024, 6, 30), 1)]
 
 

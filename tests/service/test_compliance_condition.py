@@ -28,8 +28,8 @@ def _cli(*args: object) -> None:
     assert res.exit_code == 0, res.output
 
 
-def _month(path: Path, dai: str, codes: dict[str, str]) -> Path:
-    records = [base(account=a, ccc=c, dai=dai, surname="QUILL", first="ODETTE",
+def _month(path: Path, dai: str, codes: dict[str, str], balance: int = 450) -> Path:
+    records = [base(account=a, ccc=c, dai=dai, surname="QUILL", first="ODETTE", balance=balance,
                     ssn="555443333", dob="07081975") for a, c in codes.items()]  # fmt: skip
     return write(path, [header(), *records, trailer(base=len(records), s11=len(records))])
 
@@ -47,7 +47,9 @@ def test_the_standing_condition_is_shown_to_the_person_and_counted_for_a_lender(
         tmp_path / "june.txt", "06302025", {"A1": "XB", "A2": "XC", "A3": "XA", "A4": "ZZ"}
     )
     july = _month(tmp_path / "july.txt", "07312025", {"A1": "XR", "A2": "", "A3": "", "A4": ""})
-    for f in (june, july):
+    # A3's June re-sent with its balance corrected and the code blank: the code stands
+    june_again = _month(tmp_path / "june2.txt", "06302025", {"A3": ""}, balance=300)
+    for f in (june, july, june_again):
         _cli("ingest", spec, f, "-w", ws)
     _cli("link", "-w", ws, "--model", ws / "models" / "linkage-model.json")
     _cli("score", "--as-of", "2025-12-31", "-w", ws)  # (and publishes)
@@ -92,3 +94,49 @@ def test_the_standing_condition_is_shown_to_the_person_and_counted_for_a_lender(
         assert r.status_code == 200, r.text
         summary = r.json()["file_summary"]
         assert (summary["accounts"], summary["accounts_disputed"]) == (4, 1)  # A2 only
+
+
+def test_a_copy_published_before_the_columns_still_serves_lenders_and_exports(
+    served: Served, tmp_path: Path
+) -> None:
+    """A serving copy (and its records file) published before compliance conditions and
+    months read from payment histories were kept: a lender's lookup and a person's export
+    still answer, reading the missing columns as empty."""
+    ws = Path(shutil.copytree(served.ws, tmp_path / "ws"))
+    copy = ws / "serving" / (ws / "serving" / "CURRENT").read_text().strip()
+    with duckdb.connect(str(copy)) as con:
+        con.execute("ALTER TABLE file_items DROP COLUMN compliance_condition")
+        pid = con.execute(
+            "SELECT any_value(person_id) FROM file_items WHERE kind = 'account'"
+        ).fetchone()[0]
+    for records in (ws / "serving" / "records").glob("*.duckdb"):
+        with duckdb.connect(str(records)) as con:
+            for column in ("history_of", "compliance_condition"):
+                con.execute(f"ALTER TABLE file_records DROP COLUMN {column}")
+    store = default_url(ws)
+    app = create_app(ws, store_url=store)
+    with open_store(store)() as session:
+        keys = {}
+        for username, role, person, org in (
+            ("pat", "person", pid, None),
+            ("lena", "lender", None, "Northwind Bank"),
+        ):
+            account = create_account(session, username=username, role=role, password=PASSWORD,
+                                     person_id=person, organisation=org)  # fmt: skip
+            keys[username] = {
+                "Authorization": f"Bearer {issue_api_key(session, account, with_account=True)}"
+            }
+        session.commit()
+    with TestClient(app, base_url="https://testserver") as client:
+        r = client.post(
+            "/api/v1/lookups",
+            headers=keys["lena"],
+            json={"purpose": "credit_application", "person_id": pid, "cutoff": 300},
+        )
+        assert r.status_code == 200, r.text
+        assert r.json()["file_summary"]["accounts_disputed"] == 0
+        mine = client.get("/api/v1/me/file", headers=keys["pat"]).json()
+        notes = {i["furnisher_note"] for items in mine["furnishers"].values() for i in items}
+        assert notes == {None}
+        r = client.get("/api/v1/me/export", headers=keys["pat"])
+        assert r.status_code == 200, r.text

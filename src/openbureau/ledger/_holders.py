@@ -40,6 +40,13 @@ def end_dropped_consumers(engine: Engine, spec: SourceSpec, batch_id: str) -> in
         SELECT e.event_id, min(p.on_) AS on_ FROM {_T} e JOIN earlier p
           ON e.loaded_record_id = p.loaded
         WHERE e.is_current AND e.history_of IS NULL GROUP BY e.event_id""")
+    # (and the months read from that report's payment history profile: the record that gave
+    # them no longer names the consumer)
+    engine.execute(f"""INSERT INTO _ledger_dropped
+        SELECT h.event_id, min(d.on_) FROM {_T} h
+        JOIN {_T} e ON h.history_of = e.record_id
+        JOIN _ledger_dropped d ON d.event_id = e.event_id
+        WHERE h.is_current GROUP BY h.event_id""")
     n = int(engine.scalar("SELECT count(*) FROM _ledger_dropped"))
     if n:
         engine.execute(f"""INSERT INTO ledger_version_states

@@ -116,8 +116,12 @@ def person_records(engine: Engine, person_ids: list[str]) -> list[dict[str, Any]
         if engine.table_exists(FILE_RECORDS_TABLE)
         else f"({FILE_RECORDS_SQL}) AS r"
     )
+    # (a copy published before a column was kept reads it as NULL)
+    have = (
+        set(engine.columns(FILE_RECORDS_TABLE)) if engine.table_exists(FILE_RECORDS_TABLE) else None
+    )
     version_cols = ", ".join(
-        f"'{c}': {c}"
+        f"'{c}': {c if have is None or c in have else 'NULL'}"
         for c in (
             "event_id",
             "version",

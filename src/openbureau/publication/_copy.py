@@ -33,6 +33,7 @@ from openbureau.engine import Engine
 from openbureau.errors import UserError
 from openbureau.ingest import _metro2
 from openbureau.ingest._sql import lit
+from openbureau.ledger._schema import EVENTS
 from openbureau.ledger.ageing import (
     DEFAULT_RULES,
     aged_off_records_sql,
@@ -111,8 +112,8 @@ def _file_items_sql(day: str, ageing: AgeingSection | None = None) -> str:
         arg_max(dofd, event_date) FILTER (WHERE dofd IS NOT NULL) AS first_delinquency,
         arg_max(dofd_derived, event_date) FILTER (WHERE dofd IS NOT NULL)
             AS first_delinquency_derived,
-        {_compliance_sql()} AS compliance_condition
-    FROM ({marked_status_sql(status_rows, day, rules)})
+        {_compliance_sql(day)} AS compliance_condition
+    FROM ({marked_status_sql(status_rows, day, rules)}) AS acc
     GROUP BY person_id, furnisher, feed, account_id
     UNION ALL
     SELECT person_id, furnisher, feed, 'bill' AS kind, account_id,
@@ -146,14 +147,21 @@ def _file_items_sql(day: str, ageing: AgeingSection | None = None) -> str:
     FROM ledger_public_records_effective WHERE {known}"""
 
 
-def _compliance_sql() -> str:
-    """SQL (an aggregate over an account's status rows): its furnisher's standing compliance
-    condition code (Metro 2): the latest one sent, kept until another code, or XR (removal)
-    which leaves none."""
-    sent = "trim(coalesce(compliance_condition, ''))"
-    latest = f"arg_max({sent}, event_date) FILTER (WHERE {sent} <> '')"
+def _compliance_sql(day: str) -> str:
+    """SQL (a scalar subquery on an account's group ``acc``): its furnisher's standing
+    compliance condition code (Metro 2) as known on ``day``: the latest one sent, over every
+    version of the account's reports not suppressed (a month re-sent blank changes nothing),
+    kept until another code, or XR (removal) which leaves none."""
+    sent = "trim(coalesce(k.compliance_condition, ''))"
     removed = ", ".join(lit(c) for c, text in _metro2.COMPLIANCE.items() if text is None)
-    return f"CASE WHEN {latest} NOT IN ({removed}) THEN {latest} END"
+    return f"""(SELECT CASE WHEN c NOT IN ({removed}) THEN c END FROM (
+        SELECT arg_max({sent}, struct_pack(d := k.event_date, r := k.recorded_at)) AS c
+        FROM {EVENTS["account_status"].table} k
+        WHERE k.person_id = acc.person_id AND k.account_id = acc.account_id
+          AND NOT EXISTS (SELECT 1 FROM ledger_suppressions x
+                          WHERE x.record_id = k.record_id AND x.lifted_at IS NULL)
+          AND k.event_date <= {day} AND coalesce(k.reported_date, k.event_date) <= {day}
+          AND {sent} <> ''))"""
 
 
 def _aged(ages_on: str, day: str) -> str:

@@ -329,7 +329,7 @@ def _summaries(pub: Published, erased: bool) -> tuple[pa.Table, dict[str, int], 
     finally:
         cur.close()
     rows = {pid: i for i, pid in enumerate(table.column("person_id").to_pylist())}
-    empty = _rows(pub, f"SELECT {_SUMMARY} FROM file_items WHERE FALSE", [pub.as_of])[0]
+    empty = _rows(pub, f"SELECT {_SUMMARY} FROM {_items(pub)} WHERE FALSE", [pub.as_of])[0]
     return table.drop_columns(["person_id"]), rows, empty
 
 

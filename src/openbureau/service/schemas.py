@@ -230,8 +230,9 @@ class FileSummary(BaseModel):
     public_records_unresolved: int
     accounts_disputed: int = Field(
         default=0,
-        description="accounts whose furnisher reports the consumer disputes them, or disagrees "
-        "with the investigation of their dispute (Metro 2 compliance condition XB, XC...)",
+        description="accounts whose furnisher reports a consumer's dispute of them, or a "
+        "consumer disagreeing with the investigation of one (Metro 2 compliance condition XB, "
+        "XC...; a joint account's dispute shows on each holder's file)",
     )
     oldest_opened: dt.date | None
 

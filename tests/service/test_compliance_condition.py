@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import duckdb
 from fastapi.testclient import TestClient
@@ -34,6 +35,26 @@ def _month(path: Path, dai: str, codes: dict[str, str], balance: int = 450) -> P
     return write(path, [header(), *records, trailer(base=len(records), s11=len(records))])
 
 
+def _app(ws: Path, person: str, pid: str) -> tuple[Any, dict[str, dict[str, str]]]:
+    """The service on ``ws`` and API keys of the person ``pid`` (as ``person``) and a lender
+    (``lena``)."""
+    store = default_url(ws)
+    app = create_app(ws, store_url=store)
+    with open_store(store)() as session:
+        keys = {}
+        for username, role, who, org in (
+            (person, "person", pid, None),
+            ("lena", "lender", None, "Northwind Bank"),
+        ):
+            account = create_account(session, username=username, role=role, password=PASSWORD,
+                                     person_id=who, organisation=org)  # fmt: skip
+            keys[username] = {
+                "Authorization": f"Bearer {issue_api_key(session, account, with_account=True)}"
+            }
+        session.commit()
+    return app, keys
+
+
 def test_the_standing_condition_is_shown_to_the_person_and_counted_for_a_lender(
     served: Served, tmp_path: Path
 ) -> None:
@@ -58,20 +79,7 @@ def test_the_standing_condition_is_shown_to_the_person_and_counted_for_a_lender(
             "SELECT DISTINCT person_id FROM ledger_account_status WHERE furnisher = 'Acme Bank'"
         ).fetchone()
 
-    store = default_url(ws)
-    app = create_app(ws, store_url=store)
-    with open_store(store)() as session:
-        keys = {}
-        for username, role, person, org in (
-            ("odette", "person", pid, None),
-            ("lena", "lender", None, "Northwind Bank"),
-        ):
-            account = create_account(session, username=username, role=role, password=PASSWORD,
-                                     person_id=person, organisation=org)  # fmt: skip
-            keys[username] = {
-                "Authorization": f"Bearer {issue_api_key(session, account, with_account=True)}"
-            }
-        session.commit()
+    app, keys = _app(ws, "odette", pid)
     with TestClient(app, base_url="https://testserver") as client:
         mine = client.get("/api/v1/me/file", headers=keys["odette"]).json()
         notes = {i["item_id"]: i["furnisher_note"] for i in mine["furnishers"]["Acme Bank"]}
@@ -113,20 +121,7 @@ def test_a_copy_published_before_the_columns_still_serves_lenders_and_exports(
         with duckdb.connect(str(records)) as con:
             for column in ("history_of", "compliance_condition"):
                 con.execute(f"ALTER TABLE file_records DROP COLUMN {column}")
-    store = default_url(ws)
-    app = create_app(ws, store_url=store)
-    with open_store(store)() as session:
-        keys = {}
-        for username, role, person, org in (
-            ("pat", "person", pid, None),
-            ("lena", "lender", None, "Northwind Bank"),
-        ):
-            account = create_account(session, username=username, role=role, password=PASSWORD,
-                                     person_id=person, organisation=org)  # fmt: skip
-            keys[username] = {
-                "Authorization": f"Bearer {issue_api_key(session, account, with_account=True)}"
-            }
-        session.commit()
+    app, keys = _app(ws, "pat", pid)
     with TestClient(app, base_url="https://testserver") as client:
         r = client.post(
             "/api/v1/lookups",

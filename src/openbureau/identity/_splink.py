@@ -33,6 +33,7 @@ from openbureau.engine import DuckDBEngine, Engine
 from openbureau.errors import UserError
 from openbureau.identity._address import words as address_words
 from openbureau.identity._address import words_macro
+from openbureau.identity._standardise_one import COLUMNS as LOOKUP_COLUMNS
 
 SCRATCH = "link_scratch"
 MODEL_VERSION_KEY = "openbureau_model_version"
@@ -52,20 +53,8 @@ NID_DECISIVE_KEY = "openbureau_national_ids_decisive"
 MADE_BY_KEY = "openbureau_made_by"
 
 # Columns Splink compares and blocks on; identity_records provides them (see link.INPUT_COLUMNS).
-COLUMNS = [
-    "first_name",
-    "last_name",
-    "name_suffix",
-    "dob",
-    "national_id_token",
-    "address_line1",
-    "house_number",
-    "street",
-    "postcode",
-    "city",
-    "phone",
-    "email",
-]
+# Declared once, beside the lookup's standardisation of one query (which must not load Splink).
+COLUMNS = list(LOOKUP_COLUMNS)
 
 # Splink narrates training at length (levels EM could not see, untrained u values); the model
 # file records what was estimated, so only its errors reach the user.

@@ -29,7 +29,8 @@ from openbureau.identity import _address, _names, _phone, _postcode
 from openbureau.identity.standardise import _EMAIL
 
 # The columns a lookup compares, as link.INPUT_COLUMNS names them (first_name is the given name
-# after nicknames), and whether the record is usable.
+# after nicknames), and whether the record is usable; also the columns the batch linker's Splink
+# model compares and blocks on (``_splink.COLUMNS``): one list for both.
 COLUMNS = (
     "first_name",
     "last_name",

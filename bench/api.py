@@ -289,6 +289,24 @@ def cpu_seconds(pid: int) -> float:
 Request = tuple[str, str, dict[str, str], bytes]  # method, path and query, headers, body
 
 
+def lender_requests(
+    rng: random.Random, pop: Population, lender: dict[str, str]
+) -> tuple[Callable[[], Request], Callable[[], Request]]:
+    """A lender's score read of a random person, and its identity lookup of a random identity."""
+
+    def score() -> Request:
+        pid = rng.choice(pop.person_ids)
+        return "GET", f"/api/v1/persons/{pid}/score?purpose=account_review", lender, b""
+
+    def identity() -> Request:
+        body = json.dumps(
+            {"purpose": "credit_application", "identity": rng.choice(pop.identities)}
+        ).encode()
+        return "POST", "/api/v1/lookups", {**lender, "Content-Type": "application/json"}, body
+
+    return score, identity
+
+
 class RawClient:
     """HTTP/1.1 with keep-alive over asyncio streams: a tenth of httpx's CPU per request, which
     matters when the load generator shares two cores with the server."""
@@ -592,22 +610,13 @@ def run_phases(
     rng = random.Random(seed)
     cookies: list[str] = []  # sessions live in the store, so they outlive a server
     lender = {"Authorization": f"Bearer {key}"}
+    score, identity = lender_requests(rng, pop, lender)
 
     def health() -> Request:
         return "GET", "/api/v1/health", {}, b""
 
-    def score() -> Request:
-        pid = rng.choice(pop.person_ids)
-        return "GET", f"/api/v1/persons/{pid}/score?purpose=account_review", lender, b""
-
     def page() -> Request:
         return "GET", "/me", {"Cookie": rng.choice(cookies)}, b""
-
-    def identity() -> Request:
-        body = json.dumps(
-            {"purpose": "credit_application", "identity": rng.choice(pop.identities)}
-        ).encode()
-        return "POST", "/api/v1/lookups", {**lender, "Content-Type": "application/json"}, body
 
     plan: list[tuple[str, PhaseRun]] = [
         (
@@ -695,16 +704,7 @@ async def _mixed(
 ) -> list[Phase]:
     rng = random.Random(seed)
     lender = {"Authorization": f"Bearer {key}"}
-
-    def score() -> Request:
-        pid = rng.choice(pop.person_ids)
-        return "GET", f"/api/v1/persons/{pid}/score?purpose=account_review", lender, b""
-
-    def identity() -> Request:
-        body = json.dumps(
-            {"purpose": "credit_application", "identity": rng.choice(pop.identities)}
-        ).encode()
-        return "POST", "/api/v1/lookups", {**lender, "Content-Type": "application/json"}, body
+    score, identity = lender_requests(rng, pop, lender)
 
     client = CLIENTS[m.client](port, MAX_CONNECTIONS)
     phases = [
@@ -800,19 +800,10 @@ async def _flood(port: int, pop: Population, key: str, f: Flood, seed: int) -> l
     """/health and score reads on the idle server, then while one key floods lookups."""
     rng = random.Random(seed)
     lender = {"Authorization": f"Bearer {key}"}
+    score, identity = lender_requests(rng, pop, lender)
 
     def health() -> Request:
         return "GET", "/api/v1/health", {}, b""
-
-    def score() -> Request:
-        pid = rng.choice(pop.person_ids)
-        return "GET", f"/api/v1/persons/{pid}/score?purpose=account_review", lender, b""
-
-    def identity() -> Request:
-        body = json.dumps(
-            {"purpose": "credit_application", "identity": rng.choice(pop.identities)}
-        ).encode()
-        return "POST", "/api/v1/lookups", {**lender, "Content-Type": "application/json"}, body
 
     client = CLIENTS[f.client](port, MAX_CONNECTIONS)
     idle = [Phase("/health, idle"), Phase("score, idle")]

@@ -19,12 +19,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
 
 from openbureau.engine import Engine
 from openbureau.errors import FileRejected
 from openbureau.ingest import _metro2
-from openbureau.ingest._read import FileContent
+from openbureau.ingest._read import LINES_AS_TEXT, FileContent, stage_lines
 from openbureau.ingest._records import TEXT, RecordCounts
 from openbureau.ingest._sql import lit
 from openbureau.ingest._validate import NOT_BLANK, NOT_ROWS
@@ -47,47 +46,56 @@ def kind_sql(text: str = "text") -> str:
     return f"CASE {arms} ELSE 'unknown' END"
 
 
-def split_by_descriptor(data: bytes, stop: int, path: Path) -> tuple[pa.Array, np.ndarray]:
-    """Records of a file without line breaks (``data[:stop]``, UTF-8 by now), each as long as
-    its record descriptor word says, found one after the other; the last one may be cut short
-    (it is then quarantined, or the file lacks its trailer). Returns the records and their
-    byte offsets (plus the end)."""
-    ascii_only = data[:stop].isascii()
-    if ascii_only:
-        chars = stop
-    else:  # a character starts at every byte that is not a UTF-8 continuation byte
-        codes = np.frombuffer(data, dtype=np.uint8, count=stop)
-        starts = np.append(np.flatnonzero((codes & 0xC0) != 0x80), stop)
-        chars = len(starts) - 1
-    offsets = [0]
-    pos = 0  # in characters
-    record = 1
-    while pos < chars:
-        at = pos if ascii_only else int(starts[pos])
-        word = data[at : at + 4]
-        if len(word) < 4 or not word.isdigit() or int(word) < 5:
-            said = word.decode("latin-1")
-            raise FileRejected(
-                str(path),
-                f"record {record} (byte {at}): its record descriptor word {said!r}"
-                " is not a record length, so the records after it cannot be found; nothing "
-                "was loaded",
-            )
-        pos = min(pos + int(word), chars)
-        offsets.append(pos if ascii_only else int(starts[pos]))
-        record += 1
-    bounds = np.array(offsets, dtype=np.int64)
-    records = pa.LargeBinaryArray.from_buffers(
-        pa.large_binary(), len(bounds) - 1, [None, pa.py_buffer(bounds), pa.py_buffer(data)]
-    )
-    return records, bounds
+class DescriptorSplitter:
+    """Finds the records of a file without line breaks (UTF-8 by now), each as long as its
+    record descriptor word says, one chunk after the other: ``offsets`` is given each chunk
+    with what was left over from the one before in front."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.record = 1  # the next record's number
+        self.byte = 0  # the file's bytes (UTF-8) before the chunk
+
+    def offsets(self, data: bytes, stop: int, *, final: bool) -> np.ndarray:
+        """Byte offsets of the whole records in ``data[:stop]`` (plus the end of the last);
+        when ``final``, the last one may be cut short (it is then quarantined, or the file
+        lacks its trailer)."""
+        ascii_only = data[:stop].isascii()
+        if ascii_only:
+            chars = stop
+        else:  # a character starts at every byte that is not a UTF-8 continuation byte
+            codes = np.frombuffer(data, dtype=np.uint8, count=stop)
+            starts = np.append(np.flatnonzero((codes & 0xC0) != 0x80), stop)
+            chars = len(starts) - 1
+        offsets = [0]
+        pos = 0  # in characters
+        while pos < chars:
+            at = pos if ascii_only else int(starts[pos])
+            word = data[at : at + 4]
+            if not final and (len(word) < 4 or (word.isdigit() and pos + int(word) > chars)):
+                break  # (the rest comes with the next chunk)
+            if len(word) < 4 or not word.isdigit() or int(word) < 5:
+                said = word.decode("latin-1")
+                raise FileRejected(
+                    str(self.path),
+                    f"record {self.record} (byte {self.byte + at}): its record descriptor word "
+                    f"{said!r} is not a record length, so the records after it cannot be found; "
+                    "nothing was loaded",
+                )
+            pos = min(pos + int(word), chars)
+            offsets.append(pos if ascii_only else int(starts[pos]))
+            self.record += 1
+        self.byte += offsets[-1]
+        return np.array(offsets, dtype=np.int64)
 
 
-def stage_text(engine: Engine) -> RecordCounts:
-    """Decode the registered ``_ingest_lines`` into ``_ingest_text``: each record with its
-    kind, descriptor word and appended segments; count them."""
-    engine.execute(
-        f"CREATE OR REPLACE TEMP TABLE {TEXT} AS SELECT *, "
+def stage_text(engine: Engine, content: FileContent) -> RecordCounts:
+    """Decode the file's records into ``_ingest_text``, a chunk at a time: each record with
+    its kind, descriptor word and appended segments; count them."""
+    stage_lines(
+        engine,
+        content,
+        "SELECT *, "
         f"TRY_CAST(CASE WHEN regexp_full_match(substr(text, 1, 4), '[0-9]{{4}}') "
         "THEN substr(text, 1, 4) END AS INTEGER) AS rdw, "
         f"CASE WHEN kind = 'detail' AND regexp_full_match(substr(text, "
@@ -95,8 +103,8 @@ def stage_text(engine: Engine) -> RecordCounts:
         f"substr(text, {_metro2.BASE_LENGTH + 1}), {lit(SEGMENT)}), lambda s: "
         "trim(substr(s, 3)) <> '') END AS segments FROM ("
         f"SELECT *, CASE WHEN NOT {NOT_BLANK} THEN 'blank' WHEN text IS NULL THEN 'unreadable' "
-        f"ELSE {kind_sql()} END AS kind FROM (SELECT line_no, raw, CASE WHEN bad THEN NULL "
-        "ELSE rtrim(decode(raw), chr(13) || chr(10)) END AS text FROM _ingest_lines))"
+        f"ELSE {kind_sql()} END AS kind FROM ({LINES_AS_TEXT}))",
+        TEXT,
     )
     rows = dict(engine.query(f"SELECT kind, count(*) FROM {TEXT} GROUP BY kind"))
     return RecordCounts(
@@ -108,7 +116,7 @@ def stage_text(engine: Engine) -> RecordCounts:
 
 def check_file(engine: Engine, content: FileContent) -> RecordCounts:
     """A Metro 2 file's records (``TEXT``), its header, trailer and totals checked once."""
-    counts = stage_text(engine)
+    counts = stage_text(engine, content)
     if content.records is None:
         _check_records(engine, content.path, counts)
         content.records = counts
@@ -119,8 +127,7 @@ def check_files(engine: Engine, contents: Sequence[FileContent]) -> None:
     """Check every file's records before any is loaded (see ``check_file``)."""
     try:
         for c in contents:
-            with engine.registered("_ingest_lines", c.lines):
-                check_file(engine, c)
+            check_file(engine, c)
     finally:
         engine.execute(f"DROP TABLE IF EXISTS {TEXT}")
 

@@ -1,38 +1,49 @@
 """Turn a furnisher file into rows the engine can validate, or reject the file whole.
 
-Text formats (CSV, JSON lines and fixed-width) are read line by line, so every physical line
-is accounted for and keeps its line number: a line that cannot be parsed is quarantined, never
-skipped. Bytes are split in Arrow and decoded in the engine, so one bad byte costs one line, not
-the file. A fixed-width file without line breaks is cut into records of its layout's
-``record_length`` characters instead, numbered from 1 like lines. Parquet is read by the engine
-with its row ordinal as the line number.
+Text formats (CSV, JSON lines, fixed-width and Metro 2) are read line by line, so every
+physical line is accounted for and keeps its line number: a line that cannot be parsed is
+quarantined, never skipped. Bytes are split in Arrow and decoded in the engine, so one bad byte
+costs one line, not the file. A fixed-width file without line breaks is cut into records of its
+layout's ``record_length`` characters instead (a Metro 2 file by its descriptor words), numbered
+from 1 like lines. The file is streamed into the engine in chunks (``_stream``), so memory does
+not grow with it: reading a file checks only what its first bytes can tell, and the chunks are
+read when the batch is staged. Parquet is read by the engine with its row ordinal as the line
+number.
 """
 
 from __future__ import annotations
 
 import codecs
 import csv
-import gzip
 import hashlib
 import re
-import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
 import pyarrow as pa
 
 from openbureau.errors import FileRejected
+from openbureau.ingest import _stream
+from openbureau.ingest._stream import StreamEnd
 from openbureau.ingest.spec import SourceSpec
 
 if TYPE_CHECKING:
+    from openbureau.engine import Engine
     from openbureau.ingest._records import RecordCounts
 
-_UTF8 = {"utf-8", "utf_8", "utf8", "ascii", "us-ascii"}
 _OTHER_DELIMITERS = [",", ";", "\t", "|"]
 # What a blank line may hold (see _validate.NOT_BLANK); files can be large, so search, not strip.
 _NOT_BLANK = re.compile(rb"[^ \t\r\n]")
+
+
+LINES = "_ingest_lines"  # one chunk of a file's lines, registered while it is staged
+# A chunk's lines decoded: their raw bytes are kept only when they are not text.
+LINES_AS_TEXT = (
+    "SELECT line_no, CASE WHEN bad THEN raw END AS raw, CASE WHEN bad THEN NULL ELSE "
+    f"rtrim(decode(raw), chr(13) || chr(10)) END AS text FROM {LINES}"
+)
 
 
 @dataclass
@@ -42,15 +53,68 @@ class FileContent:
     path: Path
     sha256: str
     size: int
-    # Text formats: one row per physical line after the header: line_no, raw (bytes, with the
-    # line break) and bad (the bytes are not valid text in the declared encoding).
-    lines: pa.Table | None = None
-    ends_with_newline: bool = True
+    spec: SourceSpec | None = None  # text formats: read in chunks (see ``chunks``)
+    unbroken: bool = False  # fixed width or Metro 2 without line breaks
     header: list[str] = field(default_factory=list)  # CSV header cells, in file order
     header_lines: int = 0
     warnings: list[str] = field(default_factory=list)
     # fixed width: the records' counts, once checked against the layout (see _records)
     records: RecordCounts | None = None
+    # what streaming the whole file found (None until it has been)
+    end: StreamEnd | None = None
+
+    @property
+    def ends_with_newline(self) -> bool:
+        return self.end is None or self.end.ends_with_newline
+
+    def chunks(self) -> Iterator[pa.Table]:
+        """The lines after the header, a chunk at a time: Arrow tables of ``line_no``, ``raw``
+        (bytes, with the line break) and ``bad`` (not valid text in the declared encoding).
+        Raises FileRejected, once the file has been read to its end, for what only the whole
+        file tells: no data rows, or a last line without a line break where one is required."""
+        assert self.spec is not None
+        end = StreamEnd()
+        yield from _stream.chunks(
+            self.path, self.spec, unbroken=self.unbroken, skip=self.header_lines, end=end
+        )
+        if not end.data:
+            raise FileRejected(str(self.path), "file has a header but no data rows")
+        if not end.ends_with_newline and self.spec.parse.final_newline == "required":
+            raise FileRejected(str(self.path), _TRUNCATED[self.spec.format], line=end.lines)
+        self.end = end
+
+    def scan(self) -> None:
+        """Read the whole file once, for the checks ``chunks`` makes at its end."""
+        if self.spec is not None and self.end is None:
+            for _ in self.chunks():
+                pass
+
+
+_TRUNCATED = {
+    fmt: "file is truncated: the last line has no line break (if this furnisher never ends its "
+    "files with one, set parse.final_newline: optional" + tail
+    for fmt, tail in (
+        ("csv", ")"),
+        ("jsonl", ")"),
+        ("fixed", "; a fixed-width file without any line breaks needs layout.record_length)"),
+        ("metro2", "; a Metro 2 file without any line breaks is read by its descriptor words)"),
+    )
+}
+
+
+def stage_lines(engine: Engine, content: FileContent, select: str, table: str) -> None:
+    """Create the temp ``table`` from ``select``, a query over ``LINES`` run on each chunk of
+    the file in turn (Python holds one chunk at a time; the engine may spill the table)."""
+    created = False
+    for chunk in content.chunks():
+        with engine.registered(LINES, chunk):
+            engine.execute(
+                f"INSERT INTO {table} {select}"
+                if created
+                else f"CREATE OR REPLACE TEMP TABLE {table} AS {select}"
+            )
+        created = True
+    assert created  # (a file without data rows is rejected by ``chunks``)
 
 
 def file_digest(path: Path) -> tuple[str, int]:
@@ -61,35 +125,6 @@ def file_digest(path: Path) -> tuple[str, int]:
             h.update(chunk)
             size += len(chunk)
     return h.hexdigest(), size
-
-
-def _read_bytes(path: Path, spec: SourceSpec) -> bytes:
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise FileRejected(str(path), "file not found") from None
-    except IsADirectoryError:
-        raise FileRejected(str(path), "is a folder, not a file") from None
-    except OSError as exc:
-        raise FileRejected(str(path), f"cannot read: {exc.strerror}") from None
-    if spec.parse.compression == "gzip":
-        try:
-            data = gzip.decompress(data)
-        except EOFError:
-            raise FileRejected(str(path), "gzip stream is truncated") from None
-        except (OSError, zlib.error) as exc:
-            raise FileRejected(str(path), f"not a valid gzip file ({exc})") from None
-    return data
-
-
-def _to_utf8(data: bytes, encoding: str) -> bytes:
-    """Transcode to UTF-8, keeping undecodable bytes as invalid UTF-8 so that only their line is
-    quarantined (as bad encoding) rather than the whole file."""
-    name = codecs.lookup(encoding).name
-    if name in _UTF8 or name == "utf-8-sig":
-        return data
-    text = data.decode(encoding, errors="surrogateescape")
-    return text.encode("utf-8", errors="surrogateescape")
 
 
 _BINARY_MAGIC = {
@@ -103,7 +138,8 @@ _CONTROL = bytes(b for b in range(32) if b not in b"\t\n\r\x0c")
 
 
 def _check_text(path: Path, data: bytes, encoding: str) -> None:
-    """Reject what is not a text file at all; a stray control byte only costs its line."""
+    """Reject what is not a text file at all (``data``: its first bytes, or all of them); a
+    stray control byte only costs its line."""
     if not _NOT_BLANK.search(data):
         raise FileRejected(str(path), "file is empty")
     name = codecs.lookup(encoding).name
@@ -122,77 +158,14 @@ def _check_text(path: Path, data: bytes, encoding: str) -> None:
         )
 
 
-def _split_lines(data: bytes) -> tuple[pa.Array, np.ndarray, bool]:
-    """Lines as a zero-copy Arrow array over ``data`` (each keeps its line break), and the
-    offsets of their starts (plus the end)."""
-    ends = data.endswith(b"\n")
-    breaks = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 0x0A) + 1
-    stops = breaks if ends else np.append(breaks, len(data))
-    offsets = np.concatenate([[0], stops]).astype(np.int64)
-    lines = pa.LargeBinaryArray.from_buffers(
-        pa.large_binary(), len(offsets) - 1, [None, pa.py_buffer(offsets), pa.py_buffer(data)]
-    )
-    return lines, offsets, ends
-
-
-def _split_records(data: bytes, length: int, stop: int) -> tuple[pa.Array, np.ndarray]:
-    """Records of ``length`` characters each, over ``data[:stop]`` (UTF-8 by now: a character
-    starts at every byte that is not a continuation byte), found a chunk at a time."""
-    found = [np.zeros(1, dtype=np.int64)]
-    chars = 0  # characters before the chunk
-    chunk = 1 << 26
-    for base in range(0, stop, chunk):
-        codes = np.frombuffer(data, dtype=np.uint8, count=min(chunk, stop - base), offset=base)
-        starts = np.flatnonzero((codes & 0xC0) != 0x80) + base
-        found.append(starts[(-chars) % length :: length])
-        chars += len(starts)
-    found.append(np.array([stop], dtype=np.int64))
-    offsets = np.unique(np.concatenate(found)).astype(np.int64)
-    records = pa.LargeBinaryArray.from_buffers(
-        pa.large_binary(), len(offsets) - 1, [None, pa.py_buffer(offsets), pa.py_buffer(data)]
-    )
-    return records, offsets
-
-
-def _unbroken_end(data: bytes, spec: SourceSpec) -> int | None:
-    """Where the records of a fixed-width or Metro 2 file without line breaks end (a final
-    line break left out), or None when the file is read line by line."""
-    fixed = spec.format == "fixed" and spec.fixed_layout.record_length is not None
-    if not fixed and spec.format != "metro2":
-        return None
-    stop = len(data)
-    while stop and data[stop - 1] in b"\r\n":
-        stop -= 1
-    return stop if data.find(b"\n", 0, stop) < 0 else None
-
-
-_BAD_UTF8: list[int] = []
-
-
-def _note_bad_utf8(err: UnicodeError) -> tuple[str, int]:
-    assert isinstance(err, UnicodeDecodeError)
-    _BAD_UTF8.append(err.start)
-    return "", err.end
-
-
-codecs.register_error("openbureau_note_bad_utf8", _note_bad_utf8)
-
-
-def _undecodable_lines(data: bytes, offsets: np.ndarray) -> np.ndarray:
-    """Indices of lines that are not valid UTF-8, found by decoding line-aligned chunks."""
-    bad: list[int] = []
-    chunk = 1 << 26
-    start_idx = 0
-    view = memoryview(data)
-    while start_idx < len(offsets) - 1:
-        stop_idx = int(np.searchsorted(offsets, offsets[start_idx] + chunk, "right"))
-        stop_idx = min(max(stop_idx, start_idx + 1), len(offsets) - 1)
-        base = int(offsets[start_idx])
-        _BAD_UTF8.clear()
-        codecs.decode(view[base : int(offsets[stop_idx])], "utf-8", "openbureau_note_bad_utf8")
-        bad.extend(base + pos for pos in _BAD_UTF8)
-        start_idx = stop_idx
-    return np.unique(np.searchsorted(offsets, np.array(bad, dtype=np.int64), "right") - 1)
+def _check_head(path: Path, spec: SourceSpec) -> None:
+    """``_check_text`` on the file's first bytes (past them when they are all blank)."""
+    head = next(_stream.raw_blocks(path, spec, 65536), b"")
+    if not _NOT_BLANK.search(head) and any(
+        _NOT_BLANK.search(block) for block in _stream.raw_blocks(path, spec)
+    ):
+        return
+    _check_text(path, head, spec.parse.encoding)
 
 
 def _decode_one(raw: bytes, path: Path, line_no: int) -> str:
@@ -233,33 +206,23 @@ def _parse_header(path: Path, text: str, spec: SourceSpec) -> list[str]:
 
 
 def read_text_file(path: Path, spec: SourceSpec) -> FileContent:
-    """Read a CSV, JSON-lines or fixed-width file into numbered raw lines (or records); reject
-    it if unreadable."""
+    """Check a CSV, JSON-lines, fixed-width or Metro 2 file can be read, hash it and parse its
+    header; reject it if unreadable. Its lines are read later, in chunks (``chunks``)."""
+    if path.is_dir():
+        raise FileRejected(str(path), "is a folder, not a file")
     sha, size = file_digest(path) if path.is_file() else ("", 0)
-    data = _read_bytes(path, spec)
-    _check_text(path, data, spec.parse.encoding)
-    data = _to_utf8(data, spec.parse.encoding)
-    if data.startswith(codecs.BOM_UTF8):
-        data = data[len(codecs.BOM_UTF8) :]
-    unbroken = _unbroken_end(data, spec)
-    if unbroken is None:
-        parts, offsets, ends = _split_lines(data)
-    elif spec.format == "metro2":  # (each record as long as its descriptor word says)
-        from openbureau.ingest._metro2_records import split_by_descriptor
-
-        parts, offsets = split_by_descriptor(data, unbroken, path)
-        ends = True
-    else:  # (no line breaks: nothing can be missing one)
-        assert spec.fixed_layout.record_length is not None
-        parts, offsets = _split_records(data, spec.fixed_layout.record_length, unbroken)
-        ends = True
-    content = FileContent(path=path, sha256=sha, size=size, ends_with_newline=ends)
-    first_data = 1
+    _check_head(path, spec)
+    content = FileContent(path=path, sha256=sha, size=size, spec=spec)
+    fixed = spec.format == "fixed" and spec.fixed_layout.record_length is not None
+    if fixed or spec.format == "metro2":
+        content.unbroken = _stream.is_unbroken(
+            _stream.utf8_blocks(_stream.raw_blocks(path, spec), spec.parse.encoding)
+        )
     if spec.format == "csv":
         if spec.parse.header:
-            content.header = _parse_header(path, _decode_one(parts[0].as_py(), path, 1), spec)
+            first = _stream.first_line(path, spec)
+            content.header = _parse_header(path, _decode_one(first, path, 1), spec)
             content.header_lines = 1
-            first_data = 2
             unmapped = [c for c in content.header if c not in {f.column for f in spec.fields}]
             if unmapped:
                 content.warnings.append(
@@ -270,32 +233,6 @@ def read_text_file(path: Path, spec: SourceSpec) -> FileContent:
         else:
             width = max(int(f.column) for f in spec.fields)
             content.header = [str(i) for i in range(1, width + 1)]
-    body = parts.slice(first_data - 1)
-    header_bytes = int(offsets[first_data - 1])
-    if not _NOT_BLANK.search(data, header_bytes):  # searching in place: no copy of the body
-        raise FileRejected(str(path), "file has a header but no data rows")
-    if not ends and spec.parse.final_newline == "required":
-        raise FileRejected(
-            str(path),
-            "file is truncated: the last line has no line break "
-            "(if this furnisher never ends its files with one, set "
-            "parse.final_newline: optional"
-            + (
-                "; a fixed-width file without any line breaks needs layout.record_length)"
-                if spec.format == "fixed"
-                else "; a Metro 2 file without any line breaks is read by its descriptor words)"
-                if spec.format == "metro2"
-                else ")"
-            ),
-            line=len(parts),
-        )
-    line_no = pa.array(np.arange(first_data, first_data + len(body), dtype=np.int64))
-    # Lines that are not valid UTF-8 are marked; the engine decodes the others (and the marked
-    # ones are quarantined as bad_encoding, their raw bytes kept).
-    bad = _undecodable_lines(data, offsets) - (first_data - 1)
-    undecodable = np.zeros(len(body), dtype=bool)
-    undecodable[bad[bad >= 0]] = True
-    content.lines = pa.table({"line_no": line_no, "raw": body, "bad": pa.array(undecodable)})
     return content
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from openbureau.engine import Engine
 from openbureau.errors import FileRejected
 from openbureau.ingest._fixed import TrailerTotal, last_position, substr_sql
-from openbureau.ingest._read import FileContent
+from openbureau.ingest._read import LINES_AS_TEXT, FileContent, stage_lines
 from openbureau.ingest._validate import NOT_BLANK, NOT_ROWS
 from openbureau.ingest._values import number_sql
 from openbureau.ingest.categories import DataCategory
@@ -40,15 +40,16 @@ class RecordCounts:
     totals: list[str] = field(default_factory=list)  # the trailer totals found to match
 
 
-def stage_text(engine: Engine, spec: SourceSpec) -> RecordCounts:
-    """Decode the registered ``_ingest_lines`` into ``_ingest_text``, each record with its
-    kind; count them."""
+def stage_text(engine: Engine, spec: SourceSpec, content: FileContent) -> RecordCounts:
+    """Decode the file's records into ``_ingest_text``, a chunk at a time, each record with
+    its kind; count them."""
     kind = spec.fixed_layout.kind_sql("text")
-    engine.execute(
-        f"CREATE OR REPLACE TEMP TABLE {TEXT} AS SELECT *, CASE WHEN NOT {NOT_BLANK} THEN "
-        f"'blank' WHEN text IS NULL THEN 'unreadable' ELSE {kind} END AS kind FROM ("
-        "SELECT line_no, raw, CASE WHEN bad THEN NULL ELSE rtrim(decode(raw), chr(13) || "
-        "chr(10)) END AS text FROM _ingest_lines)"
+    stage_lines(
+        engine,
+        content,
+        f"SELECT *, CASE WHEN NOT {NOT_BLANK} THEN 'blank' WHEN text IS NULL THEN 'unreadable' "
+        f"ELSE {kind} END AS kind FROM ({LINES_AS_TEXT})",
+        TEXT,
     )
     rows = dict(engine.query(f"SELECT kind, count(*) FROM {TEXT} GROUP BY kind"))
     return RecordCounts(
@@ -59,9 +60,9 @@ def stage_text(engine: Engine, spec: SourceSpec) -> RecordCounts:
 
 
 def check_file(engine: Engine, spec: SourceSpec, content: FileContent) -> RecordCounts:
-    """A fixed-width file's records with their kinds (``TEXT``, from the registered
-    ``_ingest_lines``), its header, trailer and totals checked once per file."""
-    counts = stage_text(engine, spec)
+    """A fixed-width file's records with their kinds (``TEXT``), its header, trailer and
+    totals checked once per file."""
+    counts = stage_text(engine, spec, content)
     if content.records is None:
         check_records(engine, spec, content.path, counts)
         content.records = counts
@@ -72,8 +73,7 @@ def check_files(engine: Engine, spec: SourceSpec, contents: Sequence[FileContent
     """Check every file's records before any is loaded (see ``check_file``)."""
     try:
         for c in contents:
-            with engine.registered("_ingest_lines", c.lines):
-                check_file(engine, spec, c)
+            check_file(engine, spec, c)
     finally:
         engine.execute(f"DROP TABLE IF EXISTS {TEXT}")
 

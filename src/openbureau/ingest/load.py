@@ -13,7 +13,6 @@ between, unless asked for (``again``: the rows are then compared like any re-sen
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,7 +23,13 @@ from openbureau.engine import Engine, EngineError
 from openbureau.errors import FileRejected
 from openbureau.ingest import _metro2_records, _metro2_rows, _records, store
 from openbureau.ingest._compare import REPORTED, compare_with_earlier, reported_column
-from openbureau.ingest._read import FileContent, read_parquet_file, read_text_file
+from openbureau.ingest._read import (
+    LINES_AS_TEXT,
+    FileContent,
+    read_parquet_file,
+    read_text_file,
+    stage_lines,
+)
 from openbureau.ingest._validate import (
     NOT_BLANK,
     STAGED,
@@ -140,11 +145,7 @@ def _stage(
         source, extra, masked = _metro2_rows.metro2_rows(spec)
         read, blank = counts.read, counts.blank
     else:
-        assert content.lines is not None
-        engine.execute(
-            "CREATE OR REPLACE TEMP TABLE _ingest_text AS SELECT line_no, raw, CASE WHEN bad "
-            "THEN NULL ELSE rtrim(decode(raw), chr(13) || chr(10)) END AS text FROM _ingest_lines"
-        )
+        stage_lines(engine, content, LINES_AS_TEXT, _records.TEXT)
         read, blank = engine.query(
             f"SELECT count(*) FILTER ({NOT_BLANK}), count(*) FILTER (NOT {NOT_BLANK}) "
             "FROM _ingest_text"
@@ -198,10 +199,10 @@ def _reason_summary(engine: Engine) -> tuple[list[tuple[str, int, int]], int]:
 def _check_truncated(engine: Engine, content: FileContent) -> None:
     """With parse.final_newline: optional, a last line without a break is truncated only
     when it does not parse."""
-    if content.lines is None or content.ends_with_newline:
+    if content.end is None or content.end.ends_with_newline:
         return
     last = engine.query(f"SELECT _line_no, _reason FROM {STAGED} ORDER BY _line_no DESC LIMIT 1")
-    final = content.lines.column("line_no")[-1].as_py()  # (not a row: a fixed-width trailer)
+    final = content.end.lines  # (not a row: a fixed-width trailer)
     if last and last[0][1] in _STRUCTURAL and last[0][0] == final:
         raise FileRejected(
             str(content.path),
@@ -236,6 +237,7 @@ def ingest_file(
             f"loaded again on purpose (--again): batch {previous.batch_id} loaded the same bytes"
         )
     elif previous:
+        content.scan()  # (a file that cannot be read is rejected, loaded before or not)
         return BatchReport(
             spec.name,
             str(path),
@@ -250,20 +252,9 @@ def ingest_file(
             stale=previous.rows_stale,
             reverting=previous.rows_reverting,
         )
-    size = (
-        f"{len(content.lines):,} lines"
-        if content.lines is not None
-        else f"{content.size / 1e6:,.1f} MB"
-    )
-    tick(f"{path.name}: validating {size}", 1, 4)
+    tick(f"{path.name}: validating {content.size / 1e6:,.1f} MB", 1, 4)
     try:
-        lines = (
-            engine.registered("_ingest_lines", content.lines)
-            if content.lines is not None
-            else nullcontext()
-        )
-        with lines:
-            counts = _stage(engine, spec, content, key)
+        counts = _stage(engine, spec, content, key)
         again_of = previous.batch_id if previous else None
         report = _publish(engine, spec, path, content, counts, max_quarantine_share, tick, again_of)
     finally:
@@ -465,10 +456,17 @@ def ingest_files(
     A file that cannot be read stops the command before any batch is written.
     """
     contents = [read_file(spec, p) for p in paths]
-    if spec.format == "fixed":  # (a trailer that does not match rejects its file whole)
+    # Each file is read to its end (a file found unreadable there stops the others too), unless
+    # there is one: it is checked as it is staged, before anything is written.
+    if len(contents) == 1:
+        pass
+    elif spec.format == "fixed":  # (a trailer that does not match rejects its file whole)
         _records.check_files(engine, spec, contents)
     elif spec.format == "metro2":
         _metro2_records.check_files(engine, contents)
+    else:
+        for c in contents:
+            c.scan()
     return [
         ingest_file(
             engine,

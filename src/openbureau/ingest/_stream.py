@@ -1,0 +1,250 @@
+"""A text file streamed in chunks of whole lines (or records), so that memory does not grow
+with the file.
+
+The file is read ``CHUNK_BYTES`` at a time (through ``gzip`` when compressed), transcoded to
+UTF-8 with an incremental decoder, and cut after the last line break of each block; what
+follows it is carried into the next chunk, so a line (a CRLF, a multi-byte character) is never
+split. Each chunk is an Arrow table of ``line_no`` (numbered across chunks), ``raw`` (the
+line's bytes with its break) and ``bad`` (not valid UTF-8). A fixed-width file without line
+breaks is cut into records of ``record_length`` characters and a Metro 2 one by its record
+descriptor words, each chunk ending on a record boundary. Whatever the chunk size, the chunks
+hold the same lines with the same numbers as the whole file read at once.
+
+What only the whole file can tell (no data rows, the last line without a break) is checked
+when the stream ends, before anything is written.
+"""
+
+from __future__ import annotations
+
+import codecs
+import gzip
+import re
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from openbureau.errors import FileRejected
+from openbureau.ingest.spec import SourceSpec
+
+# Bytes read (and transcoded, split, validated) at a time. Tests set it small.
+CHUNK_BYTES = 64 << 20
+_UTF8 = {"utf-8", "utf_8", "utf8", "ascii", "us-ascii"}
+_NOT_BLANK = re.compile(rb"[^ \t\r\n]")
+
+
+@dataclass
+class StreamEnd:
+    """What the stream found once it ended."""
+
+    lines: int = 0  # physical lines (records), the header included
+    ends_with_newline: bool = True
+    data: bool = False  # a non-blank line after the header
+
+
+def raw_blocks(path: Path, spec: SourceSpec, size: int | None = None) -> Iterator[bytes]:
+    """The file's bytes (decompressed), ``size`` at a time; FileRejected if it cannot be read."""
+    size = size or CHUNK_BYTES
+    try:
+        # (closed by the with below, once the open errors are told apart)
+        fh = gzip.open(path, "rb") if spec.parse.compression == "gzip" else path.open("rb")  # noqa: SIM115
+    except FileNotFoundError:
+        raise FileRejected(str(path), "file not found") from None
+    except IsADirectoryError:
+        raise FileRejected(str(path), "is a folder, not a file") from None
+    except OSError as exc:
+        raise FileRejected(str(path), f"cannot read: {exc.strerror}") from None
+    with fh:
+        while True:
+            try:
+                block = fh.read(size)
+            except EOFError:
+                raise FileRejected(str(path), "gzip stream is truncated") from None
+            except (OSError, zlib.error) as exc:
+                if spec.parse.compression != "gzip":
+                    raise FileRejected(str(path), f"cannot read: {exc}") from None
+                raise FileRejected(str(path), f"not a valid gzip file ({exc})") from None
+            if not block:
+                return
+            yield block
+
+
+def utf8_blocks(blocks: Iterator[bytes], encoding: str) -> Iterator[bytes]:
+    """The blocks transcoded to UTF-8 (a UTF-8 BOM dropped), undecodable bytes kept as invalid
+    UTF-8 so that only their line is quarantined (as bad encoding), not the file."""
+    name = codecs.lookup(encoding).name
+    decoder = (
+        None
+        if name in _UTF8 or name == "utf-8-sig"
+        else codecs.getincrementaldecoder(encoding)("surrogateescape")
+    )
+    head: bytes | None = b""  # the file's first bytes, until a BOM is ruled in or out
+    for block in blocks:
+        if decoder is not None:
+            block = decoder.decode(block).encode("utf-8", "surrogateescape")
+        if head is not None:
+            head += block
+            if len(head) < len(codecs.BOM_UTF8) and codecs.BOM_UTF8.startswith(head):
+                continue
+            block, head = head.removeprefix(codecs.BOM_UTF8), None
+        if block:
+            yield block
+    if decoder is not None:
+        tail = decoder.decode(b"", final=True).encode("utf-8", "surrogateescape")
+        head = tail if head is None else head + tail
+    if head:
+        yield head.removeprefix(codecs.BOM_UTF8)
+
+
+def _regroup(blocks: Iterator[bytes], size: int) -> Iterator[bytes]:
+    """Blocks of at least ``size`` bytes (the last may be shorter)."""
+    pending: list[bytes] = []
+    held = 0
+    for block in blocks:
+        pending.append(block)
+        held += len(block)
+        if held >= size:
+            yield b"".join(pending)
+            pending, held = [], 0
+    if pending:
+        yield b"".join(pending)
+
+
+def is_unbroken(blocks: Iterator[bytes]) -> bool:
+    """Whether a file holds no line break before its final run of CR and LF (fixed-width or
+    Metro 2 records written without line breaks)."""
+    seen_break = False
+    for block in blocks:
+        if not seen_break:
+            at = block.find(b"\n")
+            if at < 0:
+                continue
+            seen_break = True
+            block = block[at:]
+        if block.strip(b"\r\n"):
+            return False
+    return True
+
+
+def _table(data: bytes, offsets: np.ndarray, first_line: int) -> pa.Table:
+    """The parts of ``data`` between ``offsets`` as numbered rows, undecodable ones marked."""
+    parts = pa.LargeBinaryArray.from_buffers(
+        pa.large_binary(), len(offsets) - 1, [None, pa.py_buffer(offsets), pa.py_buffer(data)]
+    )
+    bad = np.zeros(len(parts), dtype=bool)
+    bad[_undecodable(data, offsets)] = True
+    line_no = np.arange(first_line, first_line + len(parts), dtype=np.int64)
+    return pa.table({"line_no": line_no, "raw": parts, "bad": bad})
+
+
+_BAD_UTF8: list[int] = []
+
+
+def _note_bad_utf8(err: UnicodeError) -> tuple[str, int]:
+    assert isinstance(err, UnicodeDecodeError)
+    _BAD_UTF8.append(err.start)
+    return "", err.end
+
+
+codecs.register_error("openbureau_note_bad_utf8", _note_bad_utf8)
+
+
+def _undecodable(data: bytes, offsets: np.ndarray) -> np.ndarray:
+    """Indices of the parts that are not valid UTF-8 (the chunk is cut between parts)."""
+    base = int(offsets[0])
+    _BAD_UTF8.clear()
+    codecs.decode(memoryview(data)[base : int(offsets[-1])], "utf-8", "openbureau_note_bad_utf8")
+    found = np.array(_BAD_UTF8, dtype=np.int64) + base
+    return np.unique(np.searchsorted(offsets, found, "right") - 1)
+
+
+def _line_offsets(data: bytes, final: bool) -> np.ndarray:
+    """Offsets of the lines of ``data`` (each with its break); the unterminated rest only when
+    ``final``."""
+    breaks = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 0x0A) + 1
+    stops = np.append(breaks, len(data)) if final and not data.endswith(b"\n") else breaks
+    return np.concatenate([[0], stops]).astype(np.int64)
+
+
+def _record_offsets(data: bytes, length: int, final: bool) -> np.ndarray:
+    """Offsets of the records of ``length`` characters in ``data`` (UTF-8), the incomplete
+    rest only when ``final``."""
+    if data.isascii():
+        offsets = np.arange(0, len(data) + 1, length, dtype=np.int64)
+    else:  # (a character starts at every byte that is not a continuation byte)
+        codes = np.frombuffer(data, dtype=np.uint8)
+        starts = np.append(np.flatnonzero((codes & 0xC0) != 0x80), len(data))
+        offsets = starts[::length]
+    if final and offsets[-1] != len(data):
+        offsets = np.append(offsets, len(data))
+    return offsets.astype(np.int64)
+
+
+def line_chunks(
+    path: Path, spec: SourceSpec, unbroken: bool, end: StreamEnd
+) -> Iterator[tuple[bytes, np.ndarray]]:
+    """The file as chunks of whole lines or records: each chunk's bytes and the offsets of its
+    parts (plus its end). ``end`` is filled in as the stream goes."""
+    from openbureau.ingest._metro2_records import DescriptorSplitter
+
+    blocks = _regroup(utf8_blocks(raw_blocks(path, spec), spec.parse.encoding), CHUNK_BYTES)
+    metro2 = DescriptorSplitter(path) if unbroken and spec.format == "metro2" else None
+    carry = b""
+    for block in blocks:
+        data = carry + block
+        if unbroken:
+            # (a final run of line breaks is no record: held back until the file ends)
+            stop = len(data.rstrip(b"\r\n"))
+            if metro2 is not None:
+                offsets = metro2.offsets(data, stop, final=False)
+            else:
+                assert spec.fixed_layout.record_length is not None
+                offsets = _record_offsets(data[:stop], spec.fixed_layout.record_length, False)
+        else:
+            offsets = _line_offsets(data, final=False)
+        cut = int(offsets[-1])
+        carry = data[cut:]
+        if len(offsets) > 1:
+            yield data[:cut], offsets
+    if unbroken:
+        carry = carry.rstrip(b"\r\n")
+        if carry and metro2 is not None:
+            yield carry, metro2.offsets(carry, len(carry), final=True)
+        elif carry:
+            assert spec.fixed_layout.record_length is not None
+            yield carry, _record_offsets(carry, spec.fixed_layout.record_length, True)
+    elif carry:
+        end.ends_with_newline = False
+        yield carry, _line_offsets(carry, final=True)
+
+
+def chunks(
+    path: Path, spec: SourceSpec, *, unbroken: bool, skip: int, end: StreamEnd
+) -> Iterator[pa.Table]:
+    """The file's lines (records) after the first ``skip`` as numbered chunks (see the
+    module's docstring); ``end`` says what the whole stream held once it is exhausted."""
+    for data, offsets in line_chunks(path, spec, unbroken, end):
+        first = end.lines + 1
+        end.lines += len(offsets) - 1
+        if first <= skip:  # (the header: parsed on its own)
+            offsets = offsets[skip - first + 1 :]
+            first = skip + 1
+            if len(offsets) < 2:
+                continue
+        if not end.data and _NOT_BLANK.search(data, int(offsets[0])):
+            end.data = True
+        yield _table(data, offsets, first)
+
+
+def first_line(path: Path, spec: SourceSpec) -> bytes:
+    """The file's first line (UTF-8, with its break), read without reading the rest."""
+    held = b""
+    for block in utf8_blocks(raw_blocks(path, spec, 1 << 16), spec.parse.encoding):
+        held += block
+        at = held.find(b"\n")
+        if at >= 0:
+            return held[: at + 1]
+    return held

@@ -162,53 +162,78 @@ def _check_records(engine: Engine, path: Path, counts: RecordCounts) -> None:
                 f"{'nothing readable' if rdw is None else rdw}; nothing was loaded",
                 line=at,
             )
+    line, size, text = engine.query(
+        f"SELECT line_no, length(text), text FROM {TEXT} WHERE kind = 'trailer'"
+    )[0]
+    counted = _found(engine)
     for total in _metro2.TRAILER_TOTALS:
-        said = _reconcile(engine, path, total)
+        said = _reconcile(path, total, (int(line), int(size), str(text)), counted[total.counts])
         if said is not None:
             counts.totals.append(said)
 
 
-def _reconcile(engine: Engine, path: Path, total: _metro2.TrailerTotal) -> str | None:
+def _found(engine: Engine) -> dict[str, tuple[int, int, int | None]]:
+    """What each trailer total counts, from the records, in one pass: the count, and the
+    records whose segments could not be read (how many, the first line)."""
+    unread = "kind = 'detail' AND segments IS NULL"
+    columns: list[str] = []
+    for total in _metro2.TRAILER_TOTALS:
+        if total.counts == "base":
+            columns.append(f"count(*) FILTER (kind NOT IN {NOT_ROWS})")
+        elif total.counts in _metro2.SEGMENTS:
+            columns.append(
+                "coalesce(sum(len(list_filter(segments, lambda s: starts_with(s, "
+                f"{lit(total.counts)})))) FILTER (kind = 'detail'), 0)"
+            )
+        else:
+            columns.append(
+                f"count(*) FILTER (kind = 'detail' AND substr(text, 124, 2) = {lit(total.counts)})"
+            )
+    *values, missing, first = engine.query(
+        f"SELECT {', '.join(columns)}, count(*) FILTER ({unread}), min(line_no) FILTER "
+        f"({unread}) FROM {TEXT}"
+    )[0]
+    return {
+        t.counts: (int(v), int(missing), first)
+        if t.counts in _metro2.SEGMENTS
+        else (int(v), 0, None)
+        for t, v in zip(_metro2.TRAILER_TOTALS, values, strict=True)
+    }
+
+
+def _reconcile(
+    path: Path,
+    total: _metro2.TrailerTotal,
+    trailer: tuple[int, int, str],
+    counted: tuple[int, int, int | None],
+) -> str | None:
     """Check one trailer total against the records; return it in words (None: left blank)."""
     end = total.start + _metro2.TOTAL_WIDTH - 1
-    line, size, text = engine.query(
-        f"SELECT line_no, length(text), substr(text, {total.start}, {_metro2.TOTAL_WIDTH}) "
-        f"FROM {TEXT} WHERE kind = 'trailer'"
-    )[0]
+    line, size, record = trailer
+    text = record[total.start - 1 : end]
     where = f"trailer field {total.name!r} (positions {total.start}-{end})"
     if size < end:
         raise FileRejected(
             str(path),
             f"{where} is past the end of the trailer record ({size} characters); nothing was "
             "loaded",
-            line=int(line),
+            line=line,
         )
     if not text.strip():
         return None
     if not text.isdigit():
         raise FileRejected(
-            str(path), f"{where}: {text!r} is not a number; nothing was loaded", line=int(line)
+            str(path), f"{where}: {text!r} is not a number; nothing was loaded", line=line
         )
     said = int(text)
-    unread_segments = "segments IS NULL AND kind = 'detail'"
     if total.counts == "base":
-        sql = f"SELECT count(*), 0, NULL FROM {TEXT} WHERE kind NOT IN {NOT_ROWS}"
         what = "base records between its header and trailer"
     elif total.counts in _metro2.SEGMENTS:
-        sql = (
-            f"SELECT coalesce(sum(len(list_filter(segments, lambda s: starts_with(s, "
-            f"{lit(total.counts)})))), 0), count(*) FILTER ({unread_segments}), "
-            f"min(line_no) FILTER ({unread_segments}) FROM {TEXT} WHERE kind = 'detail'"
-        )
         what = f"{total.counts} segments"
     else:
-        sql = (
-            f"SELECT count(*) FILTER (substr(text, 124, 2) = {lit(total.counts)}), 0, NULL "
-            f"FROM {TEXT} WHERE kind = 'detail'"
-        )
         what = f"base records with account status {total.counts}"
-    found, unread, first = engine.query(sql)[0]
-    if int(found) != said:
+    found, unread, first = counted
+    if found != said:
         why = (
             f" ({unread:,} records' segments could not be read, the first at line {first})"
             if unread
@@ -216,8 +241,7 @@ def _reconcile(engine: Engine, path: Path, total: _metro2.TrailerTotal) -> str |
         )
         raise FileRejected(
             str(path),
-            f"{where} says {said:,}, but the file has {int(found):,} {what}{why}; "
-            "nothing was loaded",
-            line=int(line),
+            f"{where} says {said:,}, but the file has {found:,} {what}{why}; nothing was loaded",
+            line=line,
         )
     return f"{total.name} {said:,}"

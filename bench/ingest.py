@@ -66,9 +66,10 @@ def _ours(spec_path: Path, path: Path, root: Path, out: mp.Queue) -> None:  # ty
     spec = load_spec(spec_path)
     ws = init_workspace(root)
     key = ws.national_id_key()
+    limit = ws.settings.ingest.memory_limit  # (as openbureau ingest runs it)
     with ws.engine() as engine:
         started = time.perf_counter()
-        report = ingest_file(engine, spec, path, key=key)
+        report = ingest_file(engine, spec, path, key=key, memory_limit=limit)
         elapsed = time.perf_counter() - started
     assert report.reconciled
     out.put((elapsed, report.read, _peak_rss()))
@@ -101,20 +102,28 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--feed", action="append", help="only these feeds (default: all)")
+    ap.add_argument(
+        "--reuse", action="store_true", help="the population of an earlier run, if in bench/out"
+    )
     args = ap.parse_args()
 
     pop = OUT / f"pop{args.persons}_s{args.seed}"
-    shutil.rmtree(pop, ignore_errors=True)
-    started = time.perf_counter()
-    result = generate(pop, SynthConfig(persons=args.persons, seed=args.seed))
-    print(
-        f"synth: {args.persons:,} persons, {sum(result.rows.values()):,} rows in "
-        f"{time.perf_counter() - started:.1f} s"
-    )
-    specs = [
-        result.specs[feed] for feed in sorted(result.specs) if not args.feed or feed in args.feed
-    ]
-    files = result.files
+    if args.reuse and (pop / "specs").is_dir():
+        from openbureau.synth._generate import FEEDS
+
+        spec_paths = {f.name: pop / "specs" / f"{f.name}.yaml" for f in FEEDS}
+        files = {f.name: pop / f.path for f in FEEDS}
+        print(f"synth: {args.persons:,} persons, reusing {pop}")
+    else:
+        shutil.rmtree(pop, ignore_errors=True)
+        started = time.perf_counter()
+        result = generate(pop, SynthConfig(persons=args.persons, seed=args.seed))
+        print(
+            f"synth: {args.persons:,} persons, {sum(result.rows.values()):,} rows in "
+            f"{time.perf_counter() - started:.1f} s"
+        )
+        spec_paths, files = result.specs, result.files
+    specs = [spec_paths[feed] for feed in sorted(spec_paths) if not args.feed or feed in args.feed]
 
     print(
         f"{'feed':24} {'rows':>10} {'ours s':>8} {'rows/s':>10} {'duckdb s':>9} {'ratio':>6} "

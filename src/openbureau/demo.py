@@ -67,6 +67,7 @@ def run_demo(
                     key=key,
                     max_quarantine_share=ws.settings.ingest.max_quarantine_share,
                     progress=tick,
+                    memory_limit=ws.settings.ingest.memory_limit,
                 )
             )
     console.print("[bold]3. Ingest[/]")

@@ -204,3 +204,18 @@ def test_any_chunk_size_gives_the_same_batch(tmp_path, rows, size, data) -> None
     path = tmp_path / "bank.csv"
     path.write_bytes(_bytes(body, sep=data.draw(st.sampled_from([b"\n", b"\r\n"]))))
     assert outcome(CSV_OPTIONAL, path, size) == outcome(CSV_OPTIONAL, path, WHOLE)
+
+
+def test_the_memory_limit_holds_while_loading_and_is_put_back(ws, tmp_path) -> None:
+    path = tmp_path / "bank.csv"
+    path.write_bytes(_bytes(ROWS))
+    with ws.engine() as engine:
+        before = engine.scalar("SELECT current_setting('memory_limit')")
+        seen: list[str] = []
+
+        def tick(step: str, done: int, total: int) -> None:
+            seen.append(engine.scalar("SELECT current_setting('memory_limit')"))
+
+        report = ingest_file(engine, CSV, path, key=KEY, memory_limit="64MB", progress=tick)
+        assert engine.scalar("SELECT current_setting('memory_limit')") == before
+    assert report.read == 10 and "61.0 MiB" in seen

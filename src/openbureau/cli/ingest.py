@@ -82,6 +82,7 @@ def ingest(
             max_quarantine_share=ws.settings.ingest.max_quarantine_share,
             progress=tick,
             again=again,
+            memory_limit=ws.settings.ingest.memory_limit,
         )
     _print_reports(reports)
 

@@ -105,6 +105,12 @@ class Engine(ABC):
                     self.execute(f"DROP TABLE IF EXISTS temp.{name}")
 
     @contextmanager
+    def memory_limited(self, limit: str | None) -> Iterator[None]:
+        """Hold the engine's memory to ``limit`` (e.g. '2GB') for the duration of the block,
+        where it can spill to disk; None, or an engine without the setting: as it was."""
+        yield
+
+    @contextmanager
     def transaction(self) -> Iterator[None]:
         """All or nothing: commit when the block ends normally, roll back on any exception."""
         self._begin()

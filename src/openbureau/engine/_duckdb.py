@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,7 @@ class DuckDBEngine(Engine):
             self._con.execute(f"SET threads = {int(threads)}")
         if memory_limit:
             self._con.execute("SET memory_limit = ?", [memory_limit])
+        self._memory_limit = memory_limit
         self.path = str(path)
 
     @classmethod
@@ -48,6 +50,7 @@ class DuckDBEngine(Engine):
         """An engine over a connection someone else opened (the service's read-only copy)."""
         engine = cls.__new__(cls)
         engine._con = connection
+        engine._memory_limit = None
         engine.path = name
         return engine
 
@@ -65,6 +68,21 @@ class DuckDBEngine(Engine):
 
     def _unregister(self, name: str) -> None:
         self._con.unregister(name)
+
+    @contextmanager
+    def memory_limited(self, limit: str | None) -> Iterator[None]:
+        # (a database file spills to its temp_directory, '<file>.tmp'; an in-memory one cannot)
+        if limit is None:
+            yield
+            return
+        self._con.execute("SET memory_limit = ?", [limit])
+        try:
+            yield
+        finally:  # (the engine's own limit, or DuckDB's default)
+            if self._memory_limit:
+                self._con.execute("SET memory_limit = ?", [self._memory_limit])
+            else:
+                self._con.execute("RESET memory_limit")
 
     def _begin(self) -> None:
         self._con.execute("BEGIN TRANSACTION")

@@ -221,11 +221,14 @@ def ingest_file(
     progress: Progress | None = None,
     content: FileContent | None = None,
     again: bool = False,
+    memory_limit: str | None = None,
 ) -> BatchReport:
     """Load one file as one batch. Raises FileRejected (nothing written) if unreadable.
 
     A file whose bytes were loaded for the feed before is "already loaded" (nothing written),
-    unless ``again``: then it is loaded as a new batch that names the earlier one.
+    unless ``again``: then it is loaded as a new batch that names the earlier one. The file is
+    read a chunk at a time; ``memory_limit`` (e.g. '2GB', settings' ``ingest.memory_limit``)
+    holds the engine's memory meanwhile, so that memory does not grow with the file.
     """
     tick = progress or (lambda step, done, total: None)
     tick(f"{path.name}: reading", 0, 4)
@@ -254,9 +257,12 @@ def ingest_file(
         )
     tick(f"{path.name}: validating {content.size / 1e6:,.1f} MB", 1, 4)
     try:
-        counts = _stage(engine, spec, content, key)
-        again_of = previous.batch_id if previous else None
-        report = _publish(engine, spec, path, content, counts, max_quarantine_share, tick, again_of)
+        with engine.memory_limited(memory_limit):
+            counts = _stage(engine, spec, content, key)
+            again_of = previous.batch_id if previous else None
+            report = _publish(
+                engine, spec, path, content, counts, max_quarantine_share, tick, again_of
+            )
     finally:
         for temp in (STAGED, "_ingest_text", REPORTED, _metro2_rows.ASSOCIATED):
             engine.execute(f"DROP TABLE IF EXISTS {temp}")
@@ -449,6 +455,7 @@ def ingest_files(
     max_quarantine_share: float = 1.0,
     progress: Progress | None = None,
     again: bool = False,
+    memory_limit: str | None = None,
 ) -> list[BatchReport]:
     """Check every file can be read, then load each as its own batch (``again``: even a file
     whose bytes were loaded before, see ``ingest_file``).
@@ -477,6 +484,7 @@ def ingest_files(
             progress=progress,
             content=c,
             again=again,
+            memory_limit=memory_limit,
         )
         for p, c in zip(paths, contents, strict=True)
     ]

@@ -110,9 +110,11 @@ def main() -> None:
     pop = OUT / f"pop{args.persons}_s{args.seed}"
     if args.reuse and (pop / "specs").is_dir():
         from openbureau.synth._generate import FEEDS
+        from openbureau.synth._metro2_writer import HARBOR_ACCOUNTS
 
-        spec_paths = {f.name: pop / "specs" / f"{f.name}.yaml" for f in FEEDS}
-        files = {f.name: pop / f.path for f in FEEDS}
+        feeds = [*FEEDS, HARBOR_ACCOUNTS]
+        spec_paths = {f.name: pop / "specs" / f"{f.name}.yaml" for f in feeds}
+        files = {f.name: pop / f.path for f in feeds}
         print(f"synth: {args.persons:,} persons, reusing {pop}")
     else:
         shutil.rmtree(pop, ignore_errors=True)

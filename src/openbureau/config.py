@@ -83,7 +83,7 @@ class IngestSection(_Section):
         description="refuse a batch when more than this share of its rows is quarantined",
     )
     memory_limit: str | None = Field(
-        default="2GB",
+        default="1.5GB",
         description="the engine's memory while a file is staged, validated and written (past "
         "it, the engine spills to disk, so a file of any size fits); unset: the warehouse's",
     )
@@ -426,7 +426,7 @@ path = "warehouse.duckdb"      # relative to the workspace
 
 [ingest]
 max_quarantine_share = 0.5     # refuse a batch when more than half of its rows are bad
-memory_limit = "2GB"           # the engine's memory while a file loads (it spills past it)
+memory_limit = "1.5GB"         # the engine's memory while a file loads (it spills past it)
 
 [identity]
 link_threshold = 0.9           # match probability for two records to be one person

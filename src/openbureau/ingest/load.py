@@ -256,17 +256,17 @@ def ingest_file(
             reverting=previous.rows_reverting,
         )
     tick(f"{path.name}: validating {content.size / 1e6:,.1f} MB", 1, 4)
-    try:
-        with engine.memory_limited(memory_limit):
+    with engine.memory_limited(memory_limit):
+        try:
             counts = _stage(engine, spec, content, key)
             again_of = previous.batch_id if previous else None
             report = _publish(
                 engine, spec, path, content, counts, max_quarantine_share, tick, again_of
             )
-    finally:
-        for temp in (STAGED, "_ingest_text", REPORTED, _metro2_rows.ASSOCIATED):
-            engine.execute(f"DROP TABLE IF EXISTS {temp}")
-    report.accuracy = check_batch(engine, report.batch_id)  # (after the batch commits)
+        finally:
+            for temp in (STAGED, "_ingest_text", REPORTED, _metro2_rows.ASSOCIATED):
+                engine.execute(f"DROP TABLE IF EXISTS {temp}")
+        report.accuracy = check_batch(engine, report.batch_id)  # (after the batch commits)
     return report
 
 

@@ -134,6 +134,7 @@ def _train(engine: Engine, db_api: object, settings: IdentitySection) -> dict[st
         agreement=_agreement(engine),
         birth_dates_split=_birth_dates_split(engine),
         national_ids_split=_national_ids_split(engine),
+        phone_at_same_line=_phone_at_same_line(engine),
     )
     if not trained.u_sampled:
         raise TooLittleToTrain(
@@ -246,6 +247,19 @@ def _national_ids_split(engine: Engine) -> float | None:
                 WHERE x.first_name IS NOT NULL AND y.first_name IS NOT NULL
                   AND x.last_name IS NOT NULL AND y.last_name IS NOT NULL)""")[0]
     return None if differ is None or unlike is None else float(differ) * float(unlike)
+
+
+def _phone_at_same_line(engine: Engine) -> float | None:
+    """Of the pairs of records at one street line, both giving a phone, whose given names are
+    unlike (two people: a household), the share giving the same phone (None: no such pairs)."""
+    pairs, same = engine.query(f"""
+        WITH p AS (SELECT address_line1, first_name, last_name, phone FROM {S}.link_input
+                   WHERE address_line1 IS NOT NULL AND phone IS NOT NULL
+                     AND first_name IS NOT NULL)
+        SELECT count(*), count(*) FILTER (WHERE x.phone = y.phone)
+        FROM p x JOIN p y ON x.address_line1 = y.address_line1 AND x.first_name < y.first_name
+        WHERE {_cluster.GIVEN_NAMES_UNLIKE}""")[0]
+    return same / pairs if pairs else None
 
 
 def _agreement(engine: Engine) -> dict[str, float]:

@@ -186,13 +186,15 @@ SWAPPED = (
 )
 
 
-def _name(col: str) -> ComparisonCreator:
+def _name(col: str, *first: ComparisonLevelCreator) -> ComparisonCreator:
     """Splink's name comparison (exact with term frequencies, Jaro-Winkler 0.92, 0.88, 0.7),
-    saying nothing when names are crossed between fields (``name_order`` weighs those)."""
+    saying nothing when names are crossed between fields (``name_order`` weighs those);
+    ``first``: levels before the exact one."""
     return cl.CustomComparison(
         output_column_name=col,
         comparison_levels=[
             cll.NullLevel(col),
+            *first,
             cll.ExactMatchLevel(col).configure(tf_adjustment_column=col),
             cll.CustomLevel(CROSSED).configure(
                 is_null_level=True, label_for_charts="names crossed (weighed in name_order)"
@@ -281,11 +283,21 @@ def _email() -> ComparisonCreator:
     ).configure(m_probabilities=[0.8, 0.2])
 
 
-# A phone both records give at the one street line both give: a household's landline as often
-# as one person's number, so evidence only beside what the shared line already said (see
-# _household_phone); elsewhere, a number one person keeps through a move.
+# A surname or phone both records give at the one street line both give: a household's as
+# often as one person's, so evidence only beside what the shared line already said (see
+# _household_levels); elsewhere, a surname or number one person keeps through a move.
 SAME_LINE = '"address_line1_l" = "address_line1_r"'
-PHONE_AT_SAME_LINE = "same phone at the same street line"
+AT_SAME_LINE = {
+    "last_name": "same surname at the same street line",
+    "phone": "same phone at the same street line",
+}
+
+
+def _at_same_line(col: str) -> ComparisonLevelCreator:
+    return cll.CustomLevel(
+        f'"{col}_l" = "{col}_r" AND coalesce({SAME_LINE}, FALSE)',
+        label_for_charts=AT_SAME_LINE[col],
+    )
 
 
 def _phone() -> ComparisonCreator:
@@ -297,11 +309,10 @@ def _phone() -> ComparisonCreator:
         output_column_name="phone",
         comparison_levels=[
             cll.NullLevel("phone"),
-            cll.CustomLevel(
-                f'"phone_l" = "phone_r" AND NOT coalesce({SAME_LINE}, FALSE)',
-                label_for_charts="same phone, another street line or none",
+            _at_same_line("phone"),
+            cll.ExactMatchLevel("phone").configure(
+                label_for_charts="same phone, another street line or none"
             ),
-            cll.CustomLevel('"phone_l" = "phone_r"', label_for_charts=PHONE_AT_SAME_LINE),
             cll.ElseLevel(),
         ],
     )
@@ -320,7 +331,7 @@ def settings() -> SettingsCreator:
         probability_two_random_records_match=1e-5,
         comparisons=[
             _name("first_name"),
-            _name("last_name"),
+            _name("last_name", _at_same_line("last_name")),
             _name_order(),
             cl.ExactMatch("name_suffix").configure(m_probabilities=[0.99, 0.01]),
             _birth_date().configure(m_probabilities=[0.95, 0.02, 0.01, 0.005, 0.01, 0.004, 0.001]),
@@ -469,7 +480,7 @@ def train(
     agreement: dict[str, float],
     birth_dates_split: float | None = None,
     national_ids_split: float | None = None,
-    phone_at_same_line: float | None = None,
+    at_same_line: dict[str, float] | None = None,
 ) -> Trained:
     """Estimate the model without labels: u by random sampling, m by EM on several blocks,
     the prior from pairs agreeing on every field of a deterministic rule. Returns the model
@@ -484,8 +495,9 @@ def train(
     columns; ``birth_dates_split``, of the pairs sharing a national-ID token that both have a
     birth date, the share whose birth dates contradict each other (None: no such pairs);
     ``national_ids_split``, the share of one person's pairs the national-ID rule would part;
-    ``phone_at_same_line``, of the pairs of records of two people (given names unlike) at one
-    street line that both give a phone, the share giving the same (see _household_phone).
+    ``at_same_line``, for the columns of AT_SAME_LINE: of the pairs of records of two people
+    (given names unlike) at one street line that both give the column, the share agreeing on
+    it (see _household_levels).
     A step the data is too small for is skipped and the priors in ``settings`` stand."""
     session = _Session(db_api, input_table)
     by_token = [block_on("national_id_token")] if national_id_pairs else []
@@ -539,7 +551,7 @@ def train(
     if counted and recall >= MIN_RECALL:  # the same count of pairs, divided by this recall
         model["probability_two_random_records_match"] *= INITIAL_RECALL / recall
     model = _u_without_matches(model, 1.0 / max_pairs)
-    model = _floor(_swap_no_stronger(_household_phone(model, phone_at_same_line)))
+    model = _floor(_swap_no_stronger(_household_levels(model, at_same_line or {})))
     model[DOB_DECISIVE_KEY] = birth_dates_split is not None and (
         birth_dates_split <= DECISIVE_MAX_SPLIT
     )
@@ -577,9 +589,17 @@ def unestimated(model: dict[str, Any], held: set[str]) -> list[str]:
 def _top_level(model: dict[str, Any], comparison: str) -> dict[str, Any] | None:
     """A comparison's first level after its null ones: exact agreement, or for name_order a
     whole swap."""
+    household = set(AT_SAME_LINE.values())
     for c in model["comparisons"]:
         if c["output_column_name"] == comparison:
-            return next((lv for lv in c["comparison_levels"] if not lv.get("is_null_level")), None)
+            return next(
+                (
+                    lv
+                    for lv in c["comparison_levels"]
+                    if not lv.get("is_null_level") and lv.get("label_for_charts") not in household
+                ),
+                None,
+            )
     return None
 
 
@@ -604,19 +624,24 @@ def _swap_no_stronger(model: dict[str, Any]) -> dict[str, Any]:
     return model
 
 
-def _household_phone(model: dict[str, Any], share: float | None) -> dict[str, Any]:
-    """Weigh a phone shared at a shared street line by what it adds to the line: the level's
-    m against the line's (how often one person's records at one line give one phone) over
-    ``share`` (how often two people's do), its u set so that log2(m / u) says that; random
-    pairs, where two people at one line are too rare to see, would count it in full again."""
+def _household_levels(model: dict[str, Any], shares: dict[str, float]) -> dict[str, Any]:
+    """Weigh a surname or phone shared at a shared street line by what it adds to the line:
+    the level's m against the line's (how often one person's records at one line agree on it)
+    over the share of two people's that do (``shares``), its u set so that log2(m / u) says
+    that; random pairs, where two people at one line are too rare to see, would count it in
+    full again."""
     line = _top_level(model, "address")
+    line_m = (line or {}).get("m_probability")
     for c in model["comparisons"]:
-        for level in c["comparison_levels"]:
-            if level.get("label_for_charts") != PHONE_AT_SAME_LINE:
-                continue
-            m, line_m = level.get("m_probability"), (line or {}).get("m_probability")
-            if share and isinstance(m, float) and isinstance(line_m, float) and line_m > 0:
-                level["u_probability"] = max(level.get("u_probability") or 0.0, line_m * share)
+        share = shares.get(c["output_column_name"])
+        label = AT_SAME_LINE.get(c["output_column_name"])
+        level = next(
+            (lv for lv in c["comparison_levels"] if lv.get("label_for_charts") == label), {}
+        )
+        m = level.get("m_probability")
+        if not (share and isinstance(m, float) and isinstance(line_m, float) and line_m > 0):
+            continue
+        level["u_probability"] = max(level.get("u_probability") or 0.0, line_m * share)
     return model
 
 
@@ -733,9 +758,15 @@ class LinkageModel:
 
 
 def _exact_m(model: dict[str, Any], name: str) -> float:
-    """m of a comparison's first level after the null one (its exact match)."""
+    """m of a comparison's exact match: its first level after the null one, with the level of
+    agreement at the same street line before it (see AT_SAME_LINE) if it has one."""
     exact = _top_level(model, name)
-    return float(exact.get("m_probability") or 0.0) if exact else 0.0
+    m = float(exact.get("m_probability") or 0.0) if exact else 0.0
+    for c in model["comparisons"]:
+        for level in c["comparison_levels"] if c["output_column_name"] == name else ():
+            if level.get("label_for_charts") == AT_SAME_LINE.get(name):
+                m += float(level.get("m_probability") or 0.0)
+    return m
 
 
 def save_model(model: dict[str, Any], path: Path, version: int) -> None:

@@ -267,7 +267,7 @@ def enforce_splits(
         SELECT DISTINCT a.node, b.node FROM {S}.cannot c
         JOIN {S}.conflicted a ON a.identity_id = c.id_a
         JOIN {S}.conflicted b ON b.identity_id = c.id_b WHERE a.node <> b.node""")
-    labels = constrained_clustering(members, among, cannot)
+    labels = constrained_clustering(members, among, cannot, ambiguous_alone=True)
     relabel = {"node": list(labels), "label": list(labels.values())}
     with engine.registered("_relabel", relabel):
         engine.execute(f"""
@@ -277,10 +277,17 @@ def enforce_splits(
 
 
 def constrained_clustering(
-    members: list[str], edges: list[tuple[str, str, float]], cannot: list[tuple[str, str]]
+    members: list[str],
+    edges: list[tuple[str, str, float]],
+    cannot: list[tuple[str, str]],
+    *,
+    ambiguous_alone: bool = False,
 ) -> dict[str, str]:
     """Greedy clustering: edges strongest first (as given), never joining two records that
-    cannot be one person. Returns each member's part label (its part's smallest member).
+    cannot be one person (``edges``: strongest first, with their match probability). Returns
+    each member's part label (its part's smallest member). ``ambiguous_alone``: a member that
+    conflicts with none but links about as strongly to another part as to its own is a part
+    of its own.
 
     Sequential by nature; it runs only on the few clusters that hold a conflict.
     """
@@ -309,6 +316,8 @@ def constrained_clustering(
         groups[a] |= groups.pop(b)
         forbidden[a] |= forbidden.pop(b)
     labels = {m: min(groups[find(m)]) for m in members}
+    if not ambiguous_alone:
+        return labels
     # A record that conflicts with none but links about as strongly to another part as to its
     # own (a record of a father or his son, with neither birth date nor suffix) could be
     # either's: it stands alone rather than show one's records to the other's lenders.

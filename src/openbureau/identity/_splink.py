@@ -547,11 +547,11 @@ def train(
         counted_level = _top_level(model, name)
         if counted_level is not None and share:
             counted_level["u_probability"] = share
+    model = _household_levels(model, at_same_line or {})
     recall = _rule_recall(model, completeness, national_id_pairs)
     if counted and recall >= MIN_RECALL:  # the same count of pairs, divided by this recall
         model["probability_two_random_records_match"] *= INITIAL_RECALL / recall
-    model = _u_without_matches(model, 1.0 / max_pairs)
-    model = _floor(_swap_no_stronger(_household_levels(model, at_same_line or {})))
+    model = _floor(_swap_no_stronger(_u_without_matches(model, 1.0 / max_pairs)))
     model[DOB_DECISIVE_KEY] = birth_dates_split is not None and (
         birth_dates_split <= DECISIVE_MAX_SPLIT
     )
@@ -629,19 +629,37 @@ def _household_levels(model: dict[str, Any], shares: dict[str, float]) -> dict[s
     the level's m against the line's (how often one person's records at one line agree on it)
     over the share of two people's that do (``shares``), its u set so that log2(m / u) says
     that; random pairs, where two people at one line are too rare to see, would count it in
-    full again."""
-    line = _top_level(model, "address")
-    line_m = (line or {}).get("m_probability")
+    full again. The exact level after it weighs agreement elsewhere (another line, or none
+    given) as agreement anywhere: its m and u are the two levels' together. Without a share
+    (too few households to count) the level weighs as the exact one."""
+    line_m = (_top_level(model, "address") or {}).get("m_probability")
     for c in model["comparisons"]:
-        share = shares.get(c["output_column_name"])
-        label = AT_SAME_LINE.get(c["output_column_name"])
+        name = c["output_column_name"]
         level = next(
-            (lv for lv in c["comparison_levels"] if lv.get("label_for_charts") == label), {}
+            (
+                lv
+                for lv in c["comparison_levels"]
+                if lv.get("label_for_charts") == AT_SAME_LINE.get(name)
+            ),
+            None,
         )
-        m = level.get("m_probability")
-        if not (share and isinstance(m, float) and isinstance(line_m, float) and line_m > 0):
+        exact = _top_level(model, name)
+        if level is None or exact is None:
             continue
-        level["u_probability"] = max(level.get("u_probability") or 0.0, line_m * share)
+        m = level.get("m_probability")
+        if not isinstance(m, float):
+            continue
+        for key in ("m_probability", "u_probability"):  # (a level EM or sampling never saw: 0)
+            together = (exact.get(key) or 0.0) + (level.get(key) or 0.0)
+            exact[key] = min(together, 1.0) if together else None
+        share = shares.get(name)
+        if share and isinstance(line_m, float) and line_m > 0:
+            level["u_probability"] = max(level.get("u_probability") or 0.0, line_m * share)
+        else:
+            level["m_probability"], level["u_probability"] = (
+                exact["m_probability"],
+                exact.get("u_probability"),
+            )
     return model
 
 
@@ -758,15 +776,10 @@ class LinkageModel:
 
 
 def _exact_m(model: dict[str, Any], name: str) -> float:
-    """m of a comparison's exact match: its first level after the null one, with the level of
-    agreement at the same street line before it (see AT_SAME_LINE) if it has one."""
+    """m of a comparison's first level after the null one (its exact match; with agreement at
+    the same street line before it, see _household_levels, agreement anywhere)."""
     exact = _top_level(model, name)
-    m = float(exact.get("m_probability") or 0.0) if exact else 0.0
-    for c in model["comparisons"]:
-        for level in c["comparison_levels"] if c["output_column_name"] == name else ():
-            if level.get("label_for_charts") == AT_SAME_LINE.get(name):
-                m += float(level.get("m_probability") or 0.0)
-    return m
+    return float(exact.get("m_probability") or 0.0) if exact else 0.0
 
 
 def save_model(model: dict[str, Any], path: Path, version: int) -> None:

@@ -636,7 +636,7 @@ def _apply_overrides(engine: Engine, settings: IdentitySection, run_id: int) -> 
         ]
         # (forced links first: a run that stored no edges for them still keeps them together)
         edges = engine.query(
-            """SELECT l, r FROM (
+            """SELECT l, r, p FROM (
                  SELECT identity_id_a AS l, identity_id_b AS r, 2.0 AS p FROM link_overrides
                  WHERE kind = 'link'
                  UNION ALL

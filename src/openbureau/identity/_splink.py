@@ -27,12 +27,15 @@ from splink.clustering import cluster_pairwise_predictions_at_threshold
 from splink.internals.comparison_creator import ComparisonCreator
 from splink.internals.comparison_level_creator import ComparisonLevelCreator
 from splink.internals.comparison_level_library import DateMetricType
+from splink.internals.database_api import DatabaseAPI
+from splink.internals.dialects import SplinkDialect
 from splink.internals.exceptions import SplinkException  # not re-exported publicly
 
 from openbureau.engine import DuckDBEngine, Engine
 from openbureau.errors import UserError
 from openbureau.identity._address import words as address_words
 from openbureau.identity._address import words_macro
+from openbureau.identity._dialect import DUCKDB, to_dialect
 from openbureau.identity._standardise_one import COLUMNS as LOOKUP_COLUMNS
 
 SCRATCH = "link_scratch"
@@ -131,6 +134,13 @@ BLOCKING_RULES: list[str] = [rule.sql for rule in RULES]
 RETIRED_RULES: list[Rule] = [same("first_name", "postcode")]
 
 
+class _Level(cll.CustomLevel):
+    """A custom level written in DuckDB's SQL, translated for other engines (_dialect)."""
+
+    def create_sql(self, sql_dialect: SplinkDialect) -> str:
+        return to_dialect(self.sql_condition, sql_dialect.sql_dialect_str)
+
+
 def _address() -> ComparisonCreator:
     """Street line, postcode and town as one comparison: they are not independent evidence,
     and counting each would let a shared household address outweigh a different first name."""
@@ -143,7 +153,7 @@ def _address() -> ComparisonCreator:
             cll.And(cll.NullLevel("address_line1"), cll.NullLevel("postcode")),
             cll.Or(same_line, cll.And(cll.JaroWinklerLevel("address_line1", 0.9), same_zip)),
             # (as CASE: words are split and compared only where the house numbers agree)
-            cll.CustomLevel(
+            _Level(
                 'CASE WHEN "house_number_l" = "house_number_r" AND ("postcode_l" = "postcode_r" '
                 'OR "city_l" = "city_r") THEN "street_l" IS NOT NULL AND "street_r" IS NOT NULL '
                 f"AND (list_has_all({left}, {right}) OR list_has_all({right}, {left})) "
@@ -194,7 +204,7 @@ def _name(col: str) -> ComparisonCreator:
         comparison_levels=[
             cll.NullLevel(col),
             cll.ExactMatchLevel(col).configure(tf_adjustment_column=col),
-            cll.CustomLevel(CROSSED).configure(
+            _Level(CROSSED).configure(
                 is_null_level=True, label_for_charts="names crossed (weighed in name_order)"
             ),
             cll.JaroWinklerLevel(col, 0.92),
@@ -216,8 +226,8 @@ def _name_order() -> ComparisonCreator:
         output_column_name="name_order",
         comparison_levels=[
             cll.Or(*(cll.NullLevel(c) for c in names)),
-            cll.CustomLevel(SWAPPED, label_for_charts="given name and surname swapped"),
-            cll.CustomLevel(
+            _Level(SWAPPED, label_for_charts="given name and surname swapped"),
+            _Level(
                 CROSSED, label_for_charts="one name in the other field, the other different"
             ),
             cll.ElseLevel().configure(label_for_charts="names in place"),
@@ -251,13 +261,13 @@ def _birth_date() -> ComparisonCreator:
             cll.ExactMatchLevel("dob").configure(label_for_charts="same birth date"),
             # one typo leaves two of year, month and day as they were (as CASE: that is checked
             # first, and the edit distance computed only where it holds)
-            cll.CustomLevel(
+            _Level(
                 'CASE WHEN (year("dob_l") = year("dob_r"))::INT + (month("dob_l") = month("dob_r"))'
                 '::INT + (day("dob_l") = day("dob_r"))::INT >= 2 THEN damerau_levenshtein('
                 'CAST("dob_l" AS VARCHAR), CAST("dob_r" AS VARCHAR)) <= 1 ELSE FALSE END',
                 label_for_charts="one typo (a digit changed or two swapped)",
             ),
-            cll.CustomLevel(DAY_MONTH_SWAPPED, label_for_charts="day and month swapped"),
+            _Level(DAY_MONTH_SWAPPED, label_for_charts="day and month swapped"),
             within(1, "month"),
             within(1, "year"),
             within(10, "year"),
@@ -303,7 +313,9 @@ def settings() -> SettingsCreator:
             cl.ExactMatch("phone").configure(m_probabilities=[0.8, 0.2]),
             _email(),
         ],
-        blocking_rules_to_generate_predictions=[CustomRule(rule) for rule in BLOCKING_RULES],
+        blocking_rules_to_generate_predictions=[
+            CustomRule(rule, sql_dialect=DUCKDB) for rule in BLOCKING_RULES
+        ],
         retain_intermediate_calculation_columns=False,
         retain_matching_columns=False,
     )
@@ -432,7 +444,7 @@ class Trained:
 
 
 def train(
-    db_api: DuckDBAPI,
+    db_api: DatabaseAPI[Any],
     input_table: str,
     *,
     seed: int,
@@ -630,7 +642,7 @@ class _Session:
     a workspace with no birth dates lost the name, birth-date and address comparisons and
     took a prior of 0.5: a model under which no pair of records was one person.)"""
 
-    def __init__(self, db_api: DuckDBAPI, input_table: str) -> None:
+    def __init__(self, db_api: DatabaseAPI[Any], input_table: str) -> None:
         self._input = db_api.register(input_table)
         self._linker = Linker(self._input, settings(), log_level=logging.ERROR)
 
@@ -693,7 +705,9 @@ def _exact_m(model: dict[str, Any], name: str) -> float:
 
 
 def save_model(model: dict[str, Any], path: Path, version: int) -> None:
-    model = {**model, MODEL_VERSION_KEY: version}
+    """Write a model (its settings, in whichever engine's SQL, and our metadata) to ``path``,
+    its SQL in DuckDB's dialect (:func:`canonical`), which every engine translates."""
+    model = {**canonical(model), MODEL_VERSION_KEY: version}
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(model, indent=2, sort_keys=True), encoding="utf-8")
@@ -793,11 +807,104 @@ def as_saved(model: LinkageModel) -> dict[str, Any]:
     }
 
 
+def dialect_of(model: dict[str, Any]) -> str:
+    """The SQL dialect a model's settings are written in (Splink records it; DuckDB's if not)."""
+    return str(model.get("sql_dialect") or DUCKDB)
+
+
+def for_dialect(model: dict[str, Any], dialect: str) -> dict[str, Any]:
+    """A saved model's settings with their SQL in ``dialect``: comparison levels and blocking
+    rules translated from DuckDB's SQL, every estimate (m, u, term frequencies, the prior)
+    as it was."""
+    model = canonical(model)
+    if dialect == DUCKDB:
+        return model
+
+    def rule(r: dict[str, Any] | str) -> dict[str, Any] | str:
+        if isinstance(r, str):
+            return to_dialect(r, dialect)
+        return {**r, "blocking_rule": to_dialect(r["blocking_rule"], dialect), "sql_dialect": dialect}
+
+    return {
+        **model,
+        "sql_dialect": dialect,
+        "comparisons": [
+            {
+                **c,
+                "comparison_levels": [
+                    {**lv, "sql_condition": to_dialect(lv["sql_condition"], dialect)}
+                    for lv in c["comparison_levels"]
+                ],
+            }
+            for c in model["comparisons"]
+        ],
+        "blocking_rules_to_generate_predictions": [
+            rule(r) for r in model.get("blocking_rules_to_generate_predictions") or []
+        ],
+    }
+
+
+def canonical(model: dict[str, Any]) -> dict[str, Any]:
+    """A model as saved: its SQL in DuckDB's dialect. A model trained on another engine has
+    the structure of :func:`settings` (training starts from it), so each of its levels and
+    blocking rules is the declared one rendered for DuckDB, with the estimates it holds.
+
+    Raises:
+        UserError: the model's comparisons or rules are not the declared ones.
+    """
+    dialect = dialect_of(model)
+    if dialect == DUCKDB:
+        return model
+    theirs, ours = (settings().create_settings_dict(d) for d in (dialect, DUCKDB))
+    declared = {c["output_column_name"]: c for c in ours["comparisons"]}
+    rendered = {
+        _rule_sql(a): b
+        for a, b in zip(
+            theirs["blocking_rules_to_generate_predictions"],
+            ours["blocking_rules_to_generate_predictions"],
+            strict=True,
+        )
+    }
+    comparisons = []
+    for c in model["comparisons"]:
+        mine = declared.get(c["output_column_name"])
+        if mine is None or len(mine["comparison_levels"]) != len(c["comparison_levels"]):
+            raise UserError(
+                f"a {dialect} linkage model whose comparison {c['output_column_name']!r} is not "
+                "this openbureau's: train it again"
+            )
+        levels = [
+            {**lv, "sql_condition": m["sql_condition"]}
+            for lv, m in zip(c["comparison_levels"], mine["comparison_levels"], strict=True)
+        ]
+        comparisons.append({**c, "comparison_levels": levels})
+    rules = []
+    for r in model.get("blocking_rules_to_generate_predictions") or []:
+        if _rule_sql(r) not in rendered:
+            raise UserError(
+                f"a {dialect} linkage model with a blocking rule that is not this openbureau's "
+                f"({_rule_sql(r)}): train it again"
+            )
+        rules.append(rendered[_rule_sql(r)])
+    return {
+        **model,
+        "sql_dialect": DUCKDB,
+        "comparisons": comparisons,
+        "blocking_rules_to_generate_predictions": rules,
+    }
+
+
 def linker_for(
-    db_api: DuckDBAPI, input_table: str, model: dict[str, Any], tf_for: tuple[str, ...] = ()
+    db_api: DatabaseAPI[Any],
+    input_table: str,
+    model: dict[str, Any],
+    tf_for: tuple[str, ...] = (),
 ) -> Linker:
     """A linker for ``input_table`` with term-frequency tables over all its records; with
-    ``tf_for`` (tables of input records), only for the values those records hold."""
+    ``tf_for`` (tables of input records), only for the values those records hold.
+
+    ``model`` is a saved model's settings (DuckDB's SQL), applied on ``db_api``'s engine."""
+    model = for_dialect(model, db_api.sql_dialect.sql_dialect_str)
     # (Splink's validation of a saved model only logs, below the level shown: 0.1 s)
     linker = Linker(
         db_api.register(input_table), model, log_level=logging.ERROR, validate_settings=False
@@ -806,6 +913,7 @@ def linker_for(
         if not tf_for:
             linker.table_management.compute_tf_table(col)
             continue
+        assert isinstance(db_api, DuckDBAPI)  # (an incremental run: DuckDB's only, so far)
         values = " UNION ".join(f"SELECT {col} FROM {t}" for t in tf_for)
         db_api.duckdb_con.execute(
             f"CREATE OR REPLACE TABLE tf_values_{col} AS {tf_table_sql(col, input_table, values)}"
@@ -866,7 +974,7 @@ def predict_new(
     )
 
 
-def cluster(db_api: DuckDBAPI, nodes: str, edges: str, threshold: float) -> str:
+def cluster(db_api: DatabaseAPI[Any], nodes: str, edges: str, threshold: float) -> str:
     """Connected components over ``edges`` (unique_id_l, unique_id_r, match_probability)."""
     result = cluster_pairwise_predictions_at_threshold(
         nodes,

@@ -1,40 +1,26 @@
 """One link model, two engines: the same persons on DuckDB and on local Spark.
 
-Needs Java 17 (CI installs Debian's openjdk-17-jre-headless); skipped, saying so, without it.
-One Spark session serves every test here (a JVM start costs several seconds)."""
+Needs Java 17 (CI installs Debian's openjdk-17-jre-headless); skipped, saying so, without it
+(failed in CI: the ``spark`` fixture, one session for the whole run, in tests/conftest.py)."""
 
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
 import pytest
 
-from openbureau.engine import DuckDBEngine, Engine, SparkEngine, java_missing
-from openbureau.errors import UserError
+from openbureau.engine import DuckDBEngine, Engine, EngineError, SparkEngine
 from openbureau.identity import on_engine
 from openbureau.identity.link import INPUT_COLUMNS
 from openbureau.workspace import Workspace, init_workspace
 
-pytestmark = [
-    pytest.mark.spark,
-    pytest.mark.skipif(java_missing() is not None, reason=java_missing() or ""),
-]
+pytestmark = pytest.mark.spark
 
-# The edge threshold of a workspace's link (bureau.toml's identity.edge_threshold default).
+# The match probability at which a workspace joins two records (identity.link_threshold).
 THRESHOLD = 0.9
 DEFAULT_MODEL = Path(on_engine.__file__).parent / "data" / "default-linkage-model.json"
-
-
-@pytest.fixture(scope="module")
-def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkEngine]:
-    started = time.perf_counter()
-    engine = SparkEngine(tmp_path_factory.mktemp("spark") / "checkpoints")
-    print(f"spark session started in {time.perf_counter() - started:.1f}s")
-    yield engine
 
 
 @pytest.fixture(scope="module")
@@ -69,9 +55,7 @@ def _duckdb_with(records: pa.Table) -> DuckDBEngine:
 
 
 def _persons(engine: Engine, model: Path) -> dict[str, str]:
-    clusters = on_engine.cluster_records(
-        engine, "records", on_engine.load_model(model), THRESHOLD
-    )
+    clusters = on_engine.cluster_records(engine, "records", on_engine.load_model(model), THRESHOLD)
     return dict(zip(*(clusters[c].to_pylist() for c in ("unique_id", "cluster_id")), strict=True))
 
 
@@ -110,6 +94,10 @@ def test_a_model_trained_on_duckdb_finds_the_same_persons_on_spark(
     assert share >= 0.999
     # (and the model does link: records of one person are joined, not left alone)
     assert len(set(spark_persons.values())) < 0.8 * len(records)
+    # Splink's views, and the Parquet files behind them, do not outlive the run
+    views = [t.name for t in on_spark.spark.catalog.listTables() if t.name.startswith("__splink")]
+    assert views == []
+    assert not list(on_spark.checkpoint_dir.glob("*/__splink*"))
 
 
 def test_a_model_trained_on_spark_finds_the_same_persons_on_duckdb(
@@ -117,7 +105,8 @@ def test_a_model_trained_on_spark_finds_the_same_persons_on_duckdb(
 ) -> None:
     records, _ = population
     model = tmp_path / "spark-model.json"
-    on_engine.train_model(on_spark, "records", model)
+    # (u from 100,000 random pairs rather than all 1.7 million: 90 s less on local Spark)
+    on_engine.train_model(on_spark, "records", model, max_pairs=1e5)
     assert on_engine.model_dialect(model) == "duckdb"  # (saved as every engine reads it)
     saved = json.loads(model.read_text())
     assert "jaro_winkler(" not in json.dumps(saved)  # (Spark's name of the function)
@@ -128,27 +117,6 @@ def test_a_model_trained_on_spark_finds_the_same_persons_on_duckdb(
     assert len(set(spark_persons.values())) < 0.8 * len(records)
 
 
-def test_splink_views_do_not_outlive_a_run(on_spark: SparkEngine, population) -> None:
-    _persons(on_spark, population[1])
-    left = [t.name for t in on_spark.spark.catalog.listTables() if t.name.startswith("__splink")]
-    assert left == []
-
-
 def test_the_spark_engine_has_no_transactions(spark: SparkEngine) -> None:
-    from openbureau.engine import EngineError
-
     with pytest.raises(EngineError, match="no transactions"), spark.transaction():
         pass
-
-
-def test_a_model_of_another_structure_from_spark_is_refused(tmp_path: Path) -> None:
-    from openbureau.identity import _splink
-
-    settings = {**_splink.settings().create_settings_dict("spark"), "sql_dialect": "spark"}
-    settings["comparisons"] = settings["comparisons"][:1]
-    settings["comparisons"][0]["comparison_levels"] = settings["comparisons"][0][
-        "comparison_levels"
-    ][:2]
-    with pytest.raises(UserError, match="train it again"):
-        _splink.save_model(settings, tmp_path / "m.json", 1)
-    assert not (tmp_path / "m.json").exists()

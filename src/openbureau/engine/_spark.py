@@ -61,16 +61,15 @@ def spark_session(
         from pyspark.sql import SparkSession
         from splink.backends.spark import similarity_jar_location
     except ImportError:
-        raise UserError(
-            "the spark engine needs pyspark: pip install 'openbureau[spark]'"
-        ) from None
+        raise UserError("the spark engine needs pyspark: pip install 'openbureau[spark]'") from None
     # (the driver otherwise binds to the address the host name resolves to, which on many
     # machines is no interface at all, and every task then waits for a timeout)
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-    active = SparkSession.getActiveSession()
-    if active is not None:
-        return active
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    spark = SparkSession.getActiveSession()
+    if spark is not None:  # (the checkpoint directory is the session's: the latest engine's)
+        spark.sparkContext.setCheckpointDir(str(checkpoint_dir))
+        return spark
     spark = (
         SparkSession.builder.master(master)
         .appName("openbureau")
@@ -156,9 +155,13 @@ class SparkEngine(Engine):
         return list(self.spark.table(table).columns)
 
     def drop_views(self, prefix: str) -> None:
-        """Drop the session's temporary views whose names begin with ``prefix``. (Splink's
-        tables are temporary views that outlive its linker: the session keeps them, and the
-        cached data behind them, until dropped.)"""
+        """Drop the session's temporary views whose names begin with ``prefix``, and the files
+        behind them in the checkpoint directory. (Splink's tables are temporary views over
+        Parquet files it writes there, which outlive its linker.)"""
         for table in self.spark.catalog.listTables():
             if table.isTemporary and table.name.startswith(prefix):
                 self.spark.catalog.dropTempView(table.name)
+                # (and the Parquet files Splink wrote for it, named alike)
+                # (Spark checkpoints in a folder of its own in the directory given)
+                for written in self.checkpoint_dir.glob(f"*/{table.name}"):
+                    shutil.rmtree(written, ignore_errors=True)

@@ -227,9 +227,7 @@ def _name_order() -> ComparisonCreator:
         comparison_levels=[
             cll.Or(*(cll.NullLevel(c) for c in names)),
             _Level(SWAPPED, label_for_charts="given name and surname swapped"),
-            _Level(
-                CROSSED, label_for_charts="one name in the other field, the other different"
-            ),
+            _Level(CROSSED, label_for_charts="one name in the other field, the other different"),
             cll.ElseLevel().configure(label_for_charts="names in place"),
         ],
     ).configure(m_probabilities=[1e-5, 1e-5, 1 - 2e-5])
@@ -823,7 +821,11 @@ def for_dialect(model: dict[str, Any], dialect: str) -> dict[str, Any]:
     def rule(r: dict[str, Any] | str) -> dict[str, Any] | str:
         if isinstance(r, str):
             return to_dialect(r, dialect)
-        return {**r, "blocking_rule": to_dialect(r["blocking_rule"], dialect), "sql_dialect": dialect}
+        return {
+            **r,
+            "blocking_rule": to_dialect(r["blocking_rule"], dialect),
+            "sql_dialect": dialect,
+        }
 
     return {
         **model,

@@ -21,14 +21,14 @@ from typing import Any
 import pyarrow as pa
 from splink.internals.database_api import DatabaseAPI
 
-from openbureau.engine import DuckDBEngine, Engine
+from openbureau.engine import DuckDBEngine, Engine, SparkEngine
 from openbureau.identity import _splink
 from openbureau.identity._dialect import functions
 
 # Splink's tables on Spark are temporary views named so (see SparkEngine.drop_views).
 _SPLINK_VIEWS = "__splink__"
-# Pairs sampled for the u values (all pairs of a small population).
-MAX_PAIRS = 10_000_000
+# Pairs sampled for the u values (bureau.toml's identity.u_max_pairs by default).
+MAX_PAIRS = 5e6
 
 
 @contextmanager
@@ -39,19 +39,18 @@ def _splink_api(engine: Engine, records: str) -> Iterator[tuple[DatabaseAPI[Any]
             engine.execute(f'CREATE VIEW link_records AS SELECT * FROM "{warehouse}".{records}')
             yield db_api, "link_records"
         return
-    if engine.name != "spark":
+    if not isinstance(engine, SparkEngine):
         raise ValueError(f"no Splink backend for the {engine.name} engine")
     from splink.backends.spark import SparkAPI
 
-    spark = engine.spark  # type: ignore[attr-defined]
-    db_api = SparkAPI(spark_session=spark)
+    spark_api = SparkAPI(spark_session=engine.spark)
     for statement in functions("spark"):
         engine.execute(statement)
     try:
-        yield db_api, records
+        yield spark_api, records
     finally:
         # (Splink's views outlive its linker: the session would keep them, and their data)
-        engine.drop_views(_SPLINK_VIEWS)  # type: ignore[attr-defined]
+        engine.drop_views(_SPLINK_VIEWS)
 
 
 def cluster_records(
@@ -69,13 +68,16 @@ def cluster_records(
         )
 
 
-def train_model(engine: Engine, records: str, path: Path, *, seed: int = 1) -> None:
+def train_model(
+    engine: Engine, records: str, path: Path, *, seed: int = 1, max_pairs: float = MAX_PAIRS
+) -> None:
     """Estimate a model on ``records`` with Splink on ``engine`` and save it at ``path``.
 
     The same estimation as a workspace's training (u by sampling, m by EM on its blocks, the
     prior from the deterministic rule), less what that counts in DuckDB's SQL: u of the exact
     levels counted over all pairs, and the checks that let birth dates and national IDs split
-    a cluster (both off here)."""
+    a cluster (both off here). ``max_pairs`` random pairs estimate the u values (all pairs
+    of a smaller population)."""
     present = ", ".join(f"count({c}) / count(*) AS {c}" for c in _splink.COLUMNS)
     shares = engine.arrow(f"SELECT {present} FROM {records}").to_pylist()[0]
     completeness = {c: float(v or 0.0) for c, v in shares.items()}
@@ -95,7 +97,7 @@ def train_model(engine: Engine, records: str, path: Path, *, seed: int = 1) -> N
             db_api,
             table,
             seed=seed,
-            max_pairs=float(min(max(n * (n - 1) // 2, 1), MAX_PAIRS)),
+            max_pairs=float(min(max(n * (n - 1) // 2, 1), max_pairs)),
             national_id_pairs=bool(shared_token),
             deterministic_pairs=bool(rule_pairs),
             completeness=completeness,

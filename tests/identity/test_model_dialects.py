@@ -99,3 +99,15 @@ def test_the_address_words_function_for_spark_is_duckdbs_macro() -> None:
 def test_no_translation_for_an_engine_it_does_not_know() -> None:
     with pytest.raises(UnknownDialect, match="postgres"):
         to_dialect('"a_l" = "a_r"', "postgres")
+
+
+def test_a_model_file_in_spark_sql_loads_in_duckdb_sql(tmp_path: Path) -> None:
+    path = tmp_path / "m.json"
+    path.write_text(json.dumps(declared("spark")))
+    loaded = _splink.load_model(path)
+    assert rules(loaded.settings) == rules(declared("duckdb"))
+    spark = declared("spark")
+    spark["comparisons"][0]["comparison_levels"].pop()
+    path.write_text(json.dumps(spark))
+    with pytest.raises(UserError, match=r"m\.json: a spark linkage model .* train it again"):
+        _splink.load_model(path)

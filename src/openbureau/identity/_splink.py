@@ -33,9 +33,11 @@ from splink.internals.exceptions import SplinkException  # not re-exported publi
 
 from openbureau.engine import DuckDBEngine, Engine
 from openbureau.errors import UserError
+from openbureau.identity import _dialect
 from openbureau.identity._address import words as address_words
 from openbureau.identity._address import words_macro
 from openbureau.identity._dialect import DUCKDB, to_dialect
+from openbureau.identity._dialect import rule_sql as _rule_sql
 from openbureau.identity._standardise_one import COLUMNS as LOOKUP_COLUMNS
 
 SCRATCH = "link_scratch"
@@ -728,6 +730,10 @@ def load_model(path: Path) -> LinkageModel:
     version = model.get(MODEL_VERSION_KEY, 0)
     if not isinstance(version, int) or version < 0:
         raise UserError(f"{path}: not a linkage model: {MODEL_VERSION_KEY} is {version!r}")
+    try:  # (a model in another engine's SQL, saved by hand: as openbureau saves it)
+        model = canonical(model)
+    except UserError as exc:
+        raise UserError(f"{path}: {exc}") from None
     loaded = as_model(model, version)
     problem = _unusable(json.dumps(loaded.settings, sort_keys=True))
     if problem:
@@ -807,93 +813,23 @@ def as_saved(model: LinkageModel) -> dict[str, Any]:
 
 def dialect_of(model: dict[str, Any]) -> str:
     """The SQL dialect a model's settings are written in (Splink records it; DuckDB's if not)."""
-    return str(model.get("sql_dialect") or DUCKDB)
+    return _dialect.dialect_of(model)
 
 
 def for_dialect(model: dict[str, Any], dialect: str) -> dict[str, Any]:
-    """A saved model's settings with their SQL in ``dialect``: comparison levels and blocking
-    rules translated from DuckDB's SQL, every estimate (m, u, term frequencies, the prior)
-    as it was."""
-    model = canonical(model)
-    if dialect == DUCKDB:
-        return model
-
-    def rule(r: dict[str, Any] | str) -> dict[str, Any] | str:
-        if isinstance(r, str):
-            return to_dialect(r, dialect)
-        return {
-            **r,
-            "blocking_rule": to_dialect(r["blocking_rule"], dialect),
-            "sql_dialect": dialect,
-        }
-
-    return {
-        **model,
-        "sql_dialect": dialect,
-        "comparisons": [
-            {
-                **c,
-                "comparison_levels": [
-                    {**lv, "sql_condition": to_dialect(lv["sql_condition"], dialect)}
-                    for lv in c["comparison_levels"]
-                ],
-            }
-            for c in model["comparisons"]
-        ],
-        "blocking_rules_to_generate_predictions": [
-            rule(r) for r in model.get("blocking_rules_to_generate_predictions") or []
-        ],
-    }
+    """A saved model's settings with their SQL in ``dialect``, every estimate as it was."""
+    return _dialect.translated(canonical(model), dialect)
 
 
 def canonical(model: dict[str, Any]) -> dict[str, Any]:
-    """A model as saved: its SQL in DuckDB's dialect. A model trained on another engine has
-    the structure of :func:`settings` (training starts from it), so each of its levels and
-    blocking rules is the declared one rendered for DuckDB, with the estimates it holds.
+    """A model as saved: its SQL in DuckDB's dialect (see ``_dialect.in_duckdb_sql``: a model
+    trained on another engine has the structure of :func:`settings`).
 
     Raises:
-        UserError: the model's comparisons or rules are not the declared ones.
+        UserError: a model in another engine's SQL whose comparisons or rules are not the
+            declared ones.
     """
-    dialect = dialect_of(model)
-    if dialect == DUCKDB:
-        return model
-    theirs, ours = (settings().create_settings_dict(d) for d in (dialect, DUCKDB))
-    declared = {c["output_column_name"]: c for c in ours["comparisons"]}
-    rendered = {
-        _rule_sql(a): b
-        for a, b in zip(
-            theirs["blocking_rules_to_generate_predictions"],
-            ours["blocking_rules_to_generate_predictions"],
-            strict=True,
-        )
-    }
-    comparisons = []
-    for c in model["comparisons"]:
-        mine = declared.get(c["output_column_name"])
-        if mine is None or len(mine["comparison_levels"]) != len(c["comparison_levels"]):
-            raise UserError(
-                f"a {dialect} linkage model whose comparison {c['output_column_name']!r} is not "
-                "this openbureau's: train it again"
-            )
-        levels = [
-            {**lv, "sql_condition": m["sql_condition"]}
-            for lv, m in zip(c["comparison_levels"], mine["comparison_levels"], strict=True)
-        ]
-        comparisons.append({**c, "comparison_levels": levels})
-    rules = []
-    for r in model.get("blocking_rules_to_generate_predictions") or []:
-        if _rule_sql(r) not in rendered:
-            raise UserError(
-                f"a {dialect} linkage model with a blocking rule that is not this openbureau's "
-                f"({_rule_sql(r)}): train it again"
-            )
-        rules.append(rendered[_rule_sql(r)])
-    return {
-        **model,
-        "sql_dialect": DUCKDB,
-        "comparisons": comparisons,
-        "blocking_rules_to_generate_predictions": rules,
-    }
+    return _dialect.in_duckdb_sql(model, settings().create_settings_dict)
 
 
 def linker_for(
@@ -933,11 +869,6 @@ def blocking_rules(model: dict[str, Any]) -> list[str]:
     if any(isinstance(r, dict) and r.get("arrays_to_explode") for r in rules):
         return []
     return [_rule_sql(r) for r in rules]
-
-
-def _rule_sql(rule: dict[str, Any] | str) -> str:
-    """A saved blocking rule's SQL condition (saved as a dict, or as the bare string)."""
-    return str(rule["blocking_rule"]) if isinstance(rule, dict) else str(rule)
 
 
 def predict_all(linker: Linker, threshold: float) -> str:

@@ -96,8 +96,12 @@ class Workspace:
         return load_spec(p)
 
 
-def init_workspace(root: str | Path) -> Workspace:
-    """Create a new workspace in ``root`` (which may exist but must not hold one already)."""
+def init_workspace(root: str | Path, *, national_id_key: str | None = None) -> Workspace:
+    """Create a new workspace in ``root`` (which may exist but must not hold one already).
+
+    Its national-ID key is random unless ``national_id_key`` (64 hex digits) is given: the demo
+    derives its key from its seed, so that the same seed gives the same persons and scorecards
+    (the key shapes identity ids, and Splink samples pairs for training by them)."""
     path = Path(root)
     if (path / SETTINGS_FILE).exists():
         raise UserError(f"{path / SETTINGS_FILE}: a workspace already exists here")
@@ -112,7 +116,7 @@ def init_workspace(root: str | Path) -> Workspace:
         if not key_file.exists():
             fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w", encoding="ascii") as fh:
-                fh.write(secrets.token_hex(32) + "\n")
+                fh.write((national_id_key or secrets.token_hex(32)) + "\n")
         (path / ".gitignore").write_text(
             "# never commit secrets or the warehouse\nsecrets/\n*.duckdb\n*.duckdb.wal\n",
             encoding="utf-8",

@@ -39,6 +39,8 @@ NOT_ROWS = ("blank", "header", "trailer")
 NATIONAL_ID_MASK = "[national_id]"
 # A national ID written inside a line we could not parse: masked before the line is stored.
 _NATIONAL_ID_PATTERN = r"\b[0-9]{3}-?[0-9]{2}-?[0-9]{4}\b"
+# In a record we could not read as text: digits that may be a national ID, wherever they sit.
+_DIGIT_RUN = r"[0-9]{3}-[0-9]{2}-[0-9]{4}|[0-9]{9,}"
 
 
 HMAC_VARIABLES = ("ob_hmac_ipad", "ob_hmac_opad")
@@ -159,13 +161,40 @@ def fixed_rows(spec: SourceSpec) -> str:
     )
     cols = ", ".join(f"{substr_sql(f)} AS {q('v_' + f.target)}" for f in spec.fields)
     return f"""
-    SELECT line_no, text, coalesce(text, {RAW_AS_TEXT}) AS raw_text,
+    SELECT line_no, text, coalesce(text, {RAW_AS_TEXT}) AS raw_text, hex(raw) AS _raw_hex,
       CASE {_UNREADABLE}
            WHEN kind = 'unknown' THEN {reason_sql("unknown_record_type")}
            {short} {length}
       END AS structural,
       {cols}
     FROM _ingest_text WHERE kind NOT IN {NOT_ROWS}"""
+
+
+def fixed_masked_raw(spec: SourceSpec) -> str | None:
+    """A fixed-width record's raw text with its national-ID field masked by position (over
+    :func:`fixed_rows`), or None when the layout has none. A readable record is masked by
+    its characters; one that is not valid text in the declared encoding by its bytes (at the
+    field's place counted in bytes), and then every run of 9 digits or more, since bytes of
+    more than one byte before the field would move it: digits there sit next to their
+    neighbours, where the pattern masking by word boundaries cannot see them."""
+    nid = next((f for f in spec.fields if f.target == "national_id"), None)
+    if nid is None:
+        return None
+    start, end = nid.start, last_position(nid)
+    assert start is not None
+    mask = lit(NATIONAL_ID_MASK)
+    by_chars = (
+        f"left(text, {start - 1}) || CASE WHEN length(text) >= {start} THEN {mask} ELSE '' END "
+        f"|| substr(text, {end + 1})"
+    )
+    line = "regexp_replace(_raw_hex, '(0D)?0A$', '')"  # (the bytes without the line break)
+    by_bytes = (
+        f"CAST(unhex(left({line}, {2 * (start - 1)}) || CASE WHEN length({line}) "
+        f">= {2 * start} THEN hex({mask}) ELSE '' END || substr({line}, {2 * end + 1})) "
+        "AS VARCHAR)"
+    )
+    unreadable = f"regexp_replace({by_bytes}, {lit(_DIGIT_RUN)}, {mask}, 'g')"
+    return f"CASE WHEN text IS NULL THEN {unreadable} ELSE {by_chars} END"
 
 
 def parquet_rows(spec: SourceSpec, path: str, columns: list[str]) -> str:

@@ -30,6 +30,7 @@ from openbureau.ingest._validate import (
     STAGED,
     compile_validation,
     csv_rows,
+    fixed_masked_raw,
     fixed_rows,
     hmac_key_bound,
     jsonl_rows,
@@ -133,6 +134,7 @@ def _stage(
     elif spec.format == "fixed":
         counts = _records.check_file(engine, spec, content)
         source, read, blank = fixed_rows(spec), counts.read, counts.blank
+        masked = fixed_masked_raw(spec)
     elif spec.format == "metro2":
         counts = _metro2_records.check_file(engine, content)
         with hmac_key_bound(engine, key):

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from openbureau import warehouse
 from openbureau.config import DEFAULT_TOML, SETTINGS_FILE, Settings, load_settings
-from openbureau.engine import DuckDBEngine, Engine
+from openbureau.engine import Engine, engine_class
 from openbureau.errors import UserError
 from openbureau.ingest.spec import SourceSpec, load_spec
 
@@ -53,16 +53,17 @@ class Workspace:
     def warehouse_path(self) -> Path:
         return self.root / self.settings.warehouse.path
 
+    @property
+    def engine_class(self) -> type[Engine]:
+        """The engine ``[warehouse] engine`` names (its capabilities, before opening it)."""
+        return engine_class(self.settings.warehouse.engine)
+
     def engine(self, *, read_only: bool = False) -> Engine:
         """Open the warehouse; use as a context manager so it is closed. A warehouse an
         earlier openbureau wrote is migrated to this one's schema version (not when opened
         ``read_only``: it is read as it stands); one a newer openbureau wrote is refused."""
-        wh = self.settings.warehouse
-        engine = DuckDBEngine(
-            self.warehouse_path,
-            threads=wh.threads,
-            memory_limit=wh.memory_limit,
-            read_only=read_only,
+        engine = self.engine_class.open_warehouse(
+            self.root, self.settings.warehouse, read_only=read_only
         )
         try:  # (a newer warehouse is refused; an older one brought up to date)
             warehouse.upgrade(engine, str(self.warehouse_path), read_only=read_only)

@@ -13,6 +13,7 @@ import pyarrow as pa
 
 from openbureau.engine._base import Engine
 from openbureau.engine._capabilities import Capabilities
+from openbureau.engine.sql import ident, path_literal
 from openbureau.errors import UserError
 
 if TYPE_CHECKING:
@@ -167,8 +168,8 @@ def compact(path: Path) -> tuple[int, int]:
     engine = DuckDBEngine(path)
     try:
         engine.execute("CHECKPOINT")
-        engine.execute("ATTACH '" + str(rewritten).replace("'", "''") + "' AS compacted")
-        engine.execute(f'COPY FROM DATABASE "{engine.catalog}" TO compacted')
+        engine.execute(f"ATTACH {path_literal(rewritten)} AS compacted")
+        engine.execute(f"COPY FROM DATABASE {ident(engine.catalog)} TO compacted")
         engine.execute("DETACH compacted")
     except BaseException:
         rewritten.unlink(missing_ok=True)

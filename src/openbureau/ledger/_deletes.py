@@ -19,8 +19,8 @@ stand. (ECOA T, association terminated, keeps the months before it: see ``_holde
 from __future__ import annotations
 
 from openbureau.engine import Engine
+from openbureau.engine.sql import literal
 from openbureau.ingest import _metro2, store
-from openbureau.ingest._sql import lit
 from openbureau.ingest.spec import SourceSpec
 from openbureau.ledger._schema import MAX_RENUMBERINGS
 from openbureau.warehouse.identity import IDENTITY_RECORD_MAP, PERSON_INDEX
@@ -33,7 +33,7 @@ CONSUMER_MEANING = "delete this consumer from the account: reported on it in err
 
 def delete_requests_sql(spec: SourceSpec) -> str:
     """A condition on a Metro 2 feed's row ``s``: it is a delete request (no month's report)."""
-    codes = ", ".join(lit(c) for c in _metro2.DELETES)
+    codes = ", ".join(literal(c) for c in _metro2.DELETES)
     return f"coalesce(s.metro2_status, '') IN ({codes})"
 
 
@@ -41,9 +41,9 @@ def _asked_sql(spec: SourceSpec) -> str:
     """The batch's requests (parameter: the batch id, three times): the account, the code,
     the request's record, its date and, for a Z consumer, whose reports (person and identity
     record; NULL for an account's delete request: everyone's)."""
-    furnisher = lit(spec.furnisher + ":")
-    deleted = lit(_metro2.DELETED_ROLE)
-    code = lit(CONSUMER_CODE)
+    furnisher = literal(spec.furnisher + ":")
+    deleted = literal(_metro2.DELETED_ROLE)
+    code = literal(CONSUMER_CODE)
 
     def consumer(rows: str, record: str) -> str:
         return f"""SELECT {furnisher} || s.account_id, {code}, {record},
@@ -73,8 +73,8 @@ def apply_delete_requests(engine: Engine, spec: SourceSpec, batch_id: str) -> in
         return 0
     reasons = {**_metro2.DELETE_REASON, CONSUMER_CODE: CONSUMER_REASON}
     meanings = {**_metro2.DELETES, CONSUMER_CODE: CONSUMER_MEANING}
-    reason = " ".join(f"WHEN {lit(c)} THEN {lit(r)}" for c, r in reasons.items())
-    meaning = " ".join(f"WHEN {lit(c)} THEN {lit(m)}" for c, m in meanings.items())
+    reason = " ".join(f"WHEN {literal(c)} THEN {literal(r)}" for c, r in reasons.items())
+    meaning = " ".join(f"WHEN {literal(c)} THEN {literal(m)}" for c, m in meanings.items())
     engine.execute(
         f"""CREATE OR REPLACE TEMP TABLE _ledger_deletes AS
         WITH RECURSIVE asked AS ({_asked_sql(spec)}),
@@ -93,7 +93,7 @@ def apply_delete_requests(engine: Engine, spec: SourceSpec, batch_id: str) -> in
                  || a.request AS note
         FROM ledger_account_status e JOIN named a
           ON e.account_id = a.account_id AND e.feed = ? AND e.event_date <= a.asked_on
-         AND (a.code <> {lit(CONSUMER_CODE)} OR e.person_id = a.person_id
+         AND (a.code <> {literal(CONSUMER_CODE)} OR e.person_id = a.person_id
               OR e.identity_id = a.identity_id)
         WHERE e.is_current
           AND e.record_id NOT IN (SELECT record_id FROM ledger_suppressions x

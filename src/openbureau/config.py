@@ -423,7 +423,7 @@ country = "US"                 # ISO 3166 alpha-2: its phone and postcode conven
 # contact = "Consumer relations, PO Box 1000, Springfield IL 62701; 1-800-555-0100"
 
 [warehouse]
-engine = "duckdb"              # the embedded default
+engine = "duckdb"              # the embedded default (docs/engines.md)
 path = "warehouse.duckdb"      # relative to the workspace
 # threads = 2
 # memory_limit = "8GB"

@@ -182,7 +182,7 @@ def fixed_masked_raw(spec: SourceSpec) -> str | None:
         return None
     start, end = nid.start, last_position(nid)
     assert start is not None
-    mask = lit(NATIONAL_ID_MASK)
+    mask = literal(NATIONAL_ID_MASK)
     by_chars = (
         f"left(text, {start - 1}) || CASE WHEN length(text) >= {start} THEN {mask} ELSE '' END "
         f"|| substr(text, {end + 1})"
@@ -193,7 +193,7 @@ def fixed_masked_raw(spec: SourceSpec) -> str | None:
         f">= {2 * start} THEN hex({mask}) ELSE '' END || substr({line}, {2 * end + 1})) "
         "AS VARCHAR)"
     )
-    unreadable = f"regexp_replace({by_bytes}, {lit(_DIGIT_RUN)}, {mask}, 'g')"
+    unreadable = f"regexp_replace({by_bytes}, {literal(_DIGIT_RUN)}, {mask}, 'g')"
     return f"CASE WHEN text IS NULL THEN {unreadable} ELSE {by_chars} END"
 
 

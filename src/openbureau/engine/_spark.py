@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from openbureau.engine._base import Engine, EngineError
+from openbureau.engine._capabilities import Capabilities
 from openbureau.errors import UserError
 
 if TYPE_CHECKING:
@@ -93,6 +94,8 @@ class SparkEngine(Engine):
     Spark has no transactions: :meth:`transaction` refuses rather than pretend."""
 
     name = "spark"
+    # (what stage SQL needs beyond that is DuckDB's: docs/engines.md lists it)
+    capabilities = Capabilities(dialect="spark", splink_backend="spark", qualify=True)
 
     def __init__(
         self,

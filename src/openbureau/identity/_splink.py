@@ -31,7 +31,7 @@ from splink.internals.database_api import DatabaseAPI
 from splink.internals.dialects import SplinkDialect
 from splink.internals.exceptions import SplinkException  # not re-exported publicly
 
-from openbureau.engine import DuckDBEngine, Engine
+from openbureau.engine import Engine
 from openbureau.errors import UserError
 from openbureau.identity import _dialect
 from openbureau.identity._address import words as address_words
@@ -378,8 +378,9 @@ def levels(comparison: str) -> list[tuple[int, str, str]]:
 @contextmanager
 def scratch(engine: Engine) -> Iterator[tuple[DuckDBAPI, str]]:
     """Use an in-memory catalog for Splink's tables; yield Splink's API and the warehouse name."""
-    if not isinstance(engine, DuckDBEngine):
-        raise UserError(f"identity linking needs the duckdb engine, not {engine.name}")
+    # (Splink's tables go to an attached in-memory catalog, its checkpoints held off with a
+    # session variable: DuckDB's ways; another engine brings its own scratch)
+    engine.require("identity linking", "splink_backend", "attach", "session_variables")
     warehouse = engine.catalog
     # DuckDB checkpoints an attached in-memory catalog too, at the first commit after what was
     # written to it passes the threshold: about 0.5 s each time in an incremental link at
@@ -393,7 +394,7 @@ def scratch(engine: Engine) -> Iterator[tuple[DuckDBAPI, str]]:
         engine.execute(f"ATTACH ':memory:' AS {SCRATCH} (READ_WRITE)")  # also when read-only
         engine.execute(f"USE {SCRATCH}")
         engine.execute(words_macro())  # the address comparison calls it
-        yield DuckDBAPI(connection=engine.connection), warehouse
+        yield engine.splink_api(), warehouse
     finally:
         resume_checkpoints(engine)
         engine.execute(f"USE {warehouse}")

@@ -21,7 +21,7 @@ from typing import Any
 import pyarrow as pa
 from splink.internals.database_api import DatabaseAPI
 
-from openbureau.engine import DuckDBEngine, Engine, SparkEngine
+from openbureau.engine import Engine, SparkEngine
 from openbureau.identity import _splink
 from openbureau.identity._dialect import functions
 
@@ -34,13 +34,15 @@ MAX_PAIRS = 5e6
 @contextmanager
 def _splink_api(engine: Engine, records: str) -> Iterator[tuple[DatabaseAPI[Any], str]]:
     """Splink's backend for ``engine``, and the name ``records`` has there."""
-    if isinstance(engine, DuckDBEngine):
+    backend = engine.capabilities.splink_backend
+    if backend == "duckdb":
         with _splink.scratch(engine) as (db_api, warehouse):
             engine.execute(f'CREATE VIEW link_records AS SELECT * FROM "{warehouse}".{records}')
             yield db_api, "link_records"
         return
-    if not isinstance(engine, SparkEngine):
-        raise ValueError(f"no Splink backend for the {engine.name} engine")
+    if backend != "spark" or not isinstance(engine, SparkEngine):
+        engine.require("linking records", "splink_backend")
+        raise ValueError(f"no Splink backend for the {engine.name} engine here")
     from splink.backends.spark import SparkAPI
 
     spark_api = SparkAPI(spark_session=engine.spark)

@@ -27,12 +27,17 @@ from splink.clustering import cluster_pairwise_predictions_at_threshold
 from splink.internals.comparison_creator import ComparisonCreator
 from splink.internals.comparison_level_creator import ComparisonLevelCreator
 from splink.internals.comparison_level_library import DateMetricType
+from splink.internals.database_api import DatabaseAPI
+from splink.internals.dialects import SplinkDialect
 from splink.internals.exceptions import SplinkException  # not re-exported publicly
 
-from openbureau.engine import DuckDBEngine, Engine
+from openbureau.engine import Engine
 from openbureau.errors import UserError
+from openbureau.identity import _dialect
 from openbureau.identity._address import words as address_words
 from openbureau.identity._address import words_macro
+from openbureau.identity._dialect import DUCKDB, to_dialect
+from openbureau.identity._dialect import rule_sql as _rule_sql
 from openbureau.identity._standardise_one import COLUMNS as LOOKUP_COLUMNS
 
 SCRATCH = "link_scratch"
@@ -131,6 +136,13 @@ BLOCKING_RULES: list[str] = [rule.sql for rule in RULES]
 RETIRED_RULES: list[Rule] = [same("first_name", "postcode")]
 
 
+class _Level(cll.CustomLevel):
+    """A custom level written in DuckDB's SQL, translated for other engines (_dialect)."""
+
+    def create_sql(self, sql_dialect: SplinkDialect) -> str:
+        return to_dialect(self.sql_condition, sql_dialect.sql_dialect_str)
+
+
 def _address() -> ComparisonCreator:
     """Street line, postcode and town as one comparison: they are not independent evidence,
     and counting each would let a shared household address outweigh a different first name."""
@@ -143,7 +155,7 @@ def _address() -> ComparisonCreator:
             cll.And(cll.NullLevel("address_line1"), cll.NullLevel("postcode")),
             cll.Or(same_line, cll.And(cll.JaroWinklerLevel("address_line1", 0.9), same_zip)),
             # (as CASE: words are split and compared only where the house numbers agree)
-            cll.CustomLevel(
+            _Level(
                 'CASE WHEN "house_number_l" = "house_number_r" AND ("postcode_l" = "postcode_r" '
                 'OR "city_l" = "city_r") THEN "street_l" IS NOT NULL AND "street_r" IS NOT NULL '
                 f"AND (list_has_all({left}, {right}) OR list_has_all({right}, {left})) "
@@ -196,7 +208,7 @@ def _name(col: str, *first: ComparisonLevelCreator) -> ComparisonCreator:
             cll.NullLevel(col),
             *first,
             cll.ExactMatchLevel(col).configure(tf_adjustment_column=col),
-            cll.CustomLevel(CROSSED).configure(
+            _Level(CROSSED).configure(
                 is_null_level=True, label_for_charts="names crossed (weighed in name_order)"
             ),
             cll.JaroWinklerLevel(col, 0.92),
@@ -218,10 +230,8 @@ def _name_order() -> ComparisonCreator:
         output_column_name="name_order",
         comparison_levels=[
             cll.Or(*(cll.NullLevel(c) for c in names)),
-            cll.CustomLevel(SWAPPED, label_for_charts="given name and surname swapped"),
-            cll.CustomLevel(
-                CROSSED, label_for_charts="one name in the other field, the other different"
-            ),
+            _Level(SWAPPED, label_for_charts="given name and surname swapped"),
+            _Level(CROSSED, label_for_charts="one name in the other field, the other different"),
             cll.ElseLevel().configure(label_for_charts="names in place"),
         ],
     ).configure(m_probabilities=[1e-5, 1e-5, 1 - 2e-5])
@@ -253,13 +263,13 @@ def _birth_date() -> ComparisonCreator:
             cll.ExactMatchLevel("dob").configure(label_for_charts="same birth date"),
             # one typo leaves two of year, month and day as they were (as CASE: that is checked
             # first, and the edit distance computed only where it holds)
-            cll.CustomLevel(
+            _Level(
                 'CASE WHEN (year("dob_l") = year("dob_r"))::INT + (month("dob_l") = month("dob_r"))'
                 '::INT + (day("dob_l") = day("dob_r"))::INT >= 2 THEN damerau_levenshtein('
                 'CAST("dob_l" AS VARCHAR), CAST("dob_r" AS VARCHAR)) <= 1 ELSE FALSE END',
                 label_for_charts="one typo (a digit changed or two swapped)",
             ),
-            cll.CustomLevel(DAY_MONTH_SWAPPED, label_for_charts="day and month swapped"),
+            _Level(DAY_MONTH_SWAPPED, label_for_charts="day and month swapped"),
             within(1, "month"),
             within(1, "year"),
             within(10, "year"),
@@ -340,7 +350,9 @@ def settings() -> SettingsCreator:
             _phone().configure(m_probabilities=[0.4, 0.4, 0.2]),
             _email(),
         ],
-        blocking_rules_to_generate_predictions=[CustomRule(rule) for rule in BLOCKING_RULES],
+        blocking_rules_to_generate_predictions=[
+            CustomRule(rule, sql_dialect=DUCKDB) for rule in BLOCKING_RULES
+        ],
         retain_intermediate_calculation_columns=False,
         retain_matching_columns=False,
     )
@@ -403,8 +415,9 @@ def levels(comparison: str) -> list[tuple[int, str, str]]:
 @contextmanager
 def scratch(engine: Engine) -> Iterator[tuple[DuckDBAPI, str]]:
     """Use an in-memory catalog for Splink's tables; yield Splink's API and the warehouse name."""
-    if not isinstance(engine, DuckDBEngine):
-        raise UserError(f"identity linking needs the duckdb engine, not {engine.name}")
+    # (Splink's tables go to an attached in-memory catalog, its checkpoints held off with a
+    # session variable: DuckDB's ways; another engine brings its own scratch)
+    engine.require("identity linking", "splink_backend", "attach", "session_variables")
     warehouse = engine.catalog
     # DuckDB checkpoints an attached in-memory catalog too, at the first commit after what was
     # written to it passes the threshold: about 0.5 s each time in an incremental link at
@@ -418,7 +431,7 @@ def scratch(engine: Engine) -> Iterator[tuple[DuckDBAPI, str]]:
         engine.execute(f"ATTACH ':memory:' AS {SCRATCH} (READ_WRITE)")  # also when read-only
         engine.execute(f"USE {SCRATCH}")
         engine.execute(words_macro())  # the address comparison calls it
-        yield DuckDBAPI(connection=engine.connection), warehouse
+        yield engine.splink_api(), warehouse
     finally:
         resume_checkpoints(engine)
         engine.execute(f"USE {warehouse}")
@@ -469,7 +482,7 @@ class Trained:
 
 
 def train(
-    db_api: DuckDBAPI,
+    db_api: DatabaseAPI[Any],
     input_table: str,
     *,
     seed: int,
@@ -719,7 +732,7 @@ class _Session:
     a workspace with no birth dates lost the name, birth-date and address comparisons and
     took a prior of 0.5: a model under which no pair of records was one person.)"""
 
-    def __init__(self, db_api: DuckDBAPI, input_table: str) -> None:
+    def __init__(self, db_api: DatabaseAPI[Any], input_table: str) -> None:
         self._input = db_api.register(input_table)
         self._linker = Linker(self._input, settings(), log_level=logging.ERROR)
 
@@ -783,7 +796,9 @@ def _exact_m(model: dict[str, Any], name: str) -> float:
 
 
 def save_model(model: dict[str, Any], path: Path, version: int) -> None:
-    model = {**model, MODEL_VERSION_KEY: version}
+    """Write a model (its settings, in whichever engine's SQL, and our metadata) to ``path``,
+    its SQL in DuckDB's dialect (:func:`canonical`), which every engine translates."""
+    model = {**canonical(model), MODEL_VERSION_KEY: version}
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(model, indent=2, sort_keys=True), encoding="utf-8")
@@ -806,6 +821,10 @@ def load_model(path: Path) -> LinkageModel:
     version = model.get(MODEL_VERSION_KEY, 0)
     if not isinstance(version, int) or version < 0:
         raise UserError(f"{path}: not a linkage model: {MODEL_VERSION_KEY} is {version!r}")
+    try:  # (a model in another engine's SQL, saved by hand: as openbureau saves it)
+        model = canonical(model)
+    except UserError as exc:
+        raise UserError(f"{path}: {exc}") from None
     loaded = as_model(model, version)
     problem = _unusable(json.dumps(loaded.settings, sort_keys=True))
     if problem:
@@ -883,11 +902,38 @@ def as_saved(model: LinkageModel) -> dict[str, Any]:
     }
 
 
+def dialect_of(model: dict[str, Any]) -> str:
+    """The SQL dialect a model's settings are written in (Splink records it; DuckDB's if not)."""
+    return _dialect.dialect_of(model)
+
+
+def for_dialect(model: dict[str, Any], dialect: str) -> dict[str, Any]:
+    """A saved model's settings with their SQL in ``dialect``, every estimate as it was."""
+    return _dialect.translated(canonical(model), dialect)
+
+
+def canonical(model: dict[str, Any]) -> dict[str, Any]:
+    """A model as saved: its SQL in DuckDB's dialect (see ``_dialect.in_duckdb_sql``: a model
+    trained on another engine has the structure of :func:`settings`).
+
+    Raises:
+        UserError: a model in another engine's SQL whose comparisons or rules are not the
+            declared ones.
+    """
+    return _dialect.in_duckdb_sql(model, settings().create_settings_dict)
+
+
 def linker_for(
-    db_api: DuckDBAPI, input_table: str, model: dict[str, Any], tf_for: tuple[str, ...] = ()
+    db_api: DatabaseAPI[Any],
+    input_table: str,
+    model: dict[str, Any],
+    tf_for: tuple[str, ...] = (),
 ) -> Linker:
     """A linker for ``input_table`` with term-frequency tables over all its records; with
-    ``tf_for`` (tables of input records), only for the values those records hold."""
+    ``tf_for`` (tables of input records), only for the values those records hold.
+
+    ``model`` is a saved model's settings (DuckDB's SQL), applied on ``db_api``'s engine."""
+    model = for_dialect(model, db_api.sql_dialect.sql_dialect_str)
     # (Splink's validation of a saved model only logs, below the level shown: 0.1 s)
     linker = Linker(
         db_api.register(input_table), model, log_level=logging.ERROR, validate_settings=False
@@ -896,6 +942,7 @@ def linker_for(
         if not tf_for:
             linker.table_management.compute_tf_table(col)
             continue
+        assert isinstance(db_api, DuckDBAPI)  # (an incremental run: DuckDB's only, so far)
         values = " UNION ".join(f"SELECT {col} FROM {t}" for t in tf_for)
         db_api.duckdb_con.execute(
             f"CREATE OR REPLACE TABLE tf_values_{col} AS {tf_table_sql(col, input_table, values)}"
@@ -913,11 +960,6 @@ def blocking_rules(model: dict[str, Any]) -> list[str]:
     if any(isinstance(r, dict) and r.get("arrays_to_explode") for r in rules):
         return []
     return [_rule_sql(r) for r in rules]
-
-
-def _rule_sql(rule: dict[str, Any] | str) -> str:
-    """A saved blocking rule's SQL condition (saved as a dict, or as the bare string)."""
-    return str(rule["blocking_rule"]) if isinstance(rule, dict) else str(rule)
 
 
 def predict_all(linker: Linker, threshold: float) -> str:
@@ -956,7 +998,7 @@ def predict_new(
     )
 
 
-def cluster(db_api: DuckDBAPI, nodes: str, edges: str, threshold: float) -> str:
+def cluster(db_api: DatabaseAPI[Any], nodes: str, edges: str, threshold: float) -> str:
     """Connected components over ``edges`` (unique_id_l, unique_id_r, match_probability)."""
     result = cluster_pairwise_predictions_at_threshold(
         nodes,

@@ -6,9 +6,10 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: demo serve screenshots test lint bench clean system-packages pg-start pg-stop pg-status pg-clean
 
-# The browser and store tests need Debian's chromium and a PostgreSQL server: `test` installs
-# the packages when missing (apt-get, as root) and starts a private server in .pg/, left
-# running for the next run (`make pg-stop` stops it). See docs/development.md.
+# The browser and store tests need Debian's chromium and a PostgreSQL server, the Spark tests
+# Java 17: `test` installs the packages when missing (apt-get, as root) and starts a private
+# server in .pg/, left running for the next run (`make pg-stop` stops it). See
+# docs/development.md.
 PG := bash .ci/postgres.sh
 
 $(BIN)/python:
@@ -17,7 +18,7 @@ $(BIN)/python:
 # Reinstall when the declared dependencies change.
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,bench,train]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench,train,spark]'
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -4,6 +4,8 @@
 #                     browser download does not work on these machines)
 #   fonts-liberation  so that screenshots show text (chromium only recommends it)
 #   postgresql        the server the store tests run against (.ci/postgres.sh starts it)
+#   openjdk-17-jre-headless
+#                     Java for the Spark tests (pyspark starts Spark's driver in a JVM)
 # Idempotent and quiet when everything is already there. Needs root, or sudo without a
 # password prompt (CI runs as root with no standard input).
 set -euo pipefail
@@ -27,6 +29,12 @@ for bindir in /usr/lib/postgresql/*/bin; do
 done
 if [[ -z "$pg_found" ]]; then
     missing+=(postgresql)
+fi
+
+# (any Java 17 or later will do: pyspark 4 needs 17)
+java_version=$(java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -n 1 || true)
+if [[ -z "$java_version" || "$java_version" -lt 17 ]]; then
+    missing+=(openjdk-17-jre-headless)
 fi
 
 if [[ ${#missing[@]} -eq 0 ]]; then

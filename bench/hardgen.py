@@ -25,10 +25,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from openbureau.engine import Engine
+from openbureau.engine.sql import path_literal
 from openbureau.identity import link
 from openbureau.identity.evaluate_truth import evaluate_truth
 from openbureau.ingest import load_spec
-from openbureau.ingest._validate import lit
 from openbureau.ingest.load import ingest_file
 from openbureau.synth import SynthConfig, generate, hard
 from openbureau.workspace import init_workspace
@@ -104,7 +104,9 @@ def run(generator: str, persons: int, seed: int, settings: list[str]) -> Result:
 
 def difficulty_table(engine: Engine, records: Path) -> list[tuple]:
     """Per difficulty: records, share in a mixed file, share outside the person's main file."""
-    have = {r[0] for r in engine.query(f"DESCRIBE SELECT * FROM read_parquet({lit(str(records))})")}
+    have = {
+        r[0] for r in engine.query(f"DESCRIBE SELECT * FROM read_parquet({path_literal(records)})")
+    }
     if "difficulties" not in have:
         return []
     return engine.query(f"""
@@ -112,7 +114,7 @@ def difficulty_table(engine: Engine, records: Path) -> list[tuple]:
           SELECT pi.person_id AS file, t.person_id AS truth, t.difficulties
           FROM identity_record_map m JOIN ingest_batches b USING (batch_id)
           JOIN person_index pi ON pi.identity_id = m.identity_id
-          JOIN read_parquet({lit(str(records))}) t
+          JOIN read_parquet({path_literal(records)}) t
             ON t.feed = b.feed AND parse_filename(t.file) = b.file_name
            AND t.line_no = CAST(split_part(m.record_id, '.', 2) AS BIGINT)
            AND t.seq = coalesce(TRY_CAST(split_part(m.record_id, '.', 3) AS BIGINT), 0)),

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import duckdb
 
+from openbureau.engine.sql import path_literal
 from openbureau.ingest import load_spec
 from openbureau.ingest.load import ingest_file
 from openbureau.synth import SynthConfig, generate
@@ -34,15 +35,15 @@ OUT = Path(__file__).parent / "out"
 
 def peer_load(path: Path, fmt: str, delimiter: str, encoding: str, db: Path) -> float:
     con = duckdb.connect(str(db))
-    p = str(path).replace("'", "''")
+    p = path_literal(path)
     if fmt == "csv":
         enc = {"cp1252": "latin-1", "utf-8-sig": "utf-8"}.get(encoding, encoding)
         src = (
-            f"read_csv('{p}', all_varchar = true, delim = '{delimiter}', header = true, "
+            f"read_csv({p}, all_varchar = true, delim = '{delimiter}', header = true, "
             f"encoding = '{enc}', ignore_errors = true)"
         )
     elif fmt == "jsonl":
-        src = f"read_json('{p}', format = 'newline_delimited', ignore_errors = true)"
+        src = f"read_json({p}, format = 'newline_delimited', ignore_errors = true)"
     elif fmt == "metro2":
         from openbureau.ingest import _metro2
 
@@ -50,10 +51,10 @@ def peer_load(path: Path, fmt: str, delimiter: str, encoding: str, db: Path) -> 
             f"substr(line, {f.start}, {f.end - f.start + 1}) AS c{i}"
             for i, f in enumerate(_metro2.BASE_FIELDS)
         )
-        src = f"""(SELECT {cols} FROM read_csv('{p}', columns = {{'line': 'VARCHAR'}},
+        src = f"""(SELECT {cols} FROM read_csv({p}, columns = {{'line': 'VARCHAR'}},
             delim = '\x1f', quote = '', escape = '', header = false, encoding = 'latin-1'))"""
     else:
-        src = f"read_parquet('{p}')"
+        src = f"read_parquet({p})"
     started = time.perf_counter()
     con.execute(f"CREATE TABLE t AS SELECT * FROM {src}")
     elapsed = time.perf_counter() - started

@@ -44,6 +44,8 @@ from typing import Any
 
 import duckdb
 
+from openbureau.engine.sql import path_literal
+
 FIELDS = ("first_name", "last_name", "dob", "address_line1", "postcode")
 
 
@@ -51,7 +53,7 @@ def serving_connection(ws: Path) -> tuple[duckdb.DuckDBPyConnection, Path]:
     """The workspace's current serving copy, opened as the service opens it."""
     path = ws / "serving" / (ws / "serving" / "CURRENT").read_text(encoding="utf-8").strip()
     con = duckdb.connect(":memory:")
-    con.execute(f"ATTACH '{path}' AS srv (READ_ONLY)").fetchall()
+    con.execute(f"ATTACH {path_literal(path)} AS srv (READ_ONLY)").fetchall()
     tables = con.execute(
         "SELECT table_name FROM duckdb_tables() WHERE database_name = 'srv'"
     ).fetchall()

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import yaml
@@ -19,6 +20,9 @@ from tests._servers import (  # noqa: F401  (fixtures: one browser and one serve
     postgres_db_url,
     postgres_url,
 )
+
+if TYPE_CHECKING:
+    from openbureau.engine import SparkEngine
 
 BANK_SPEC = """\
 name: testbank_accounts
@@ -133,3 +137,17 @@ def copy_population(linked_population: tuple[Path, Path], tmp_path: Path) -> tup
 
     ws, pop = linked_population
     return Path(shutil.copytree(ws, tmp_path / "ws")), pop
+
+
+@pytest.fixture(scope="session")
+def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkEngine]:
+    """The Spark engine on local Spark, one session for the whole run (a JVM start: ~15 s).
+
+    No Java: the test skips, or fails under OPENBUREAU_REQUIRE_SERVICES=1 (CI)."""
+    from openbureau.engine import SparkEngine, java_missing
+    from tests._servers import missing_service
+
+    problem = java_missing()
+    if problem:
+        missing_service(problem)
+    yield SparkEngine(tmp_path_factory.mktemp("spark") / "checkpoints")

@@ -169,7 +169,10 @@ def test_bad_settings_name_the_key(cli, ws, write_file, bank_spec) -> None:
     (ws.root / "bureau.toml").write_text('[warehouse]\nengine = "oracle"\n')
     res = cli("batches", "-w", ws.root)
     assert res.exit_code == 2
-    assert "bureau.toml: warehouse.engine: Input should be 'duckdb'" in res.stderr
+    assert (
+        "bureau.toml: warehouse.engine: unknown engine (known engines: duckdb), got 'oracle'"
+        in res.stderr
+    )
     assert "got 'oracle'" in res.stderr
     (ws.root / "bureau.toml").write_text("[ingest]\nmax_quarantine_share = 2\n")
     res = cli("batches", "-w", ws.root)

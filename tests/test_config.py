@@ -22,7 +22,10 @@ def test_empty_file_is_all_defaults(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        ({"warehouse": {"engine": "oracle"}}, "warehouse.engine: Input should be 'duckdb'"),
+        (
+            {"warehouse": {"engine": "oracle"}},
+            "warehouse.engine: unknown engine (known engines: duckdb), got 'oracle'",
+        ),
         ({"warehouse": {"threads": 0}}, "warehouse.threads: Input should be greater than"),
         ({"bureau": {"country": "USA"}}, "bureau.country: String should have at most 2"),
         ({"bureau": {"country": "XX"}}, "bureau.country: 'XX' is not an ISO 3166 country code"),

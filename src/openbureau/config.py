@@ -10,7 +10,7 @@ import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import (
     BaseModel,
@@ -69,10 +69,19 @@ class BureauSection(_Section):
 
 
 class WarehouseSection(_Section):
-    engine: Literal["duckdb"] = "duckdb"
+    engine: str = Field(default="duckdb", description="the engine holding the warehouse")
     path: str = Field(default="warehouse.duckdb", description="relative to the workspace")
     threads: int | None = Field(default=None, ge=1, description="engine threads; default: all")
     memory_limit: str | None = Field(default=None, description="e.g. '8GB'; default: engine's")
+
+    @field_validator("engine")
+    @classmethod
+    def _a_known_engine(cls, value: str) -> str:
+        from openbureau.engine import ENGINES  # (only here: reading settings stays cheap)
+
+        if value not in ENGINES:
+            raise ValueError(f"unknown engine (known engines: {', '.join(sorted(ENGINES))})")
+        return value
 
 
 class IngestSection(_Section):
@@ -419,7 +428,7 @@ country = "US"                 # ISO 3166 alpha-2: its phone and postcode conven
 # contact = "Consumer relations, PO Box 1000, Springfield IL 62701; 1-800-555-0100"
 
 [warehouse]
-engine = "duckdb"              # the embedded default
+engine = "duckdb"              # the embedded default (docs/engines.md)
 path = "warehouse.duckdb"      # relative to the workspace
 # threads = 2
 # memory_limit = "8GB"

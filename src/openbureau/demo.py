@@ -6,6 +6,7 @@ Each stage adds its step here, so one command keeps showing everything working.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import shutil
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -27,11 +28,18 @@ INCOMING = "incoming"
 DEMO_CONTACT = "Demo bureau (not a real one): 1 Example Street, Springfield; 555-0100"
 
 
+def demo_key(seed: int) -> str:
+    """The demo workspace's national-ID key: 64 hex digits from the seed (public, like it)."""
+    return hashlib.sha256(f"openbureau demo national-ID key, seed {seed}".encode()).hexdigest()
+
+
 def run_demo(
     directory: Path, *, persons: int, seed: int, console: Console, progress: ProgressFactory
 ) -> list[BatchReport]:
     """Create a workspace, generate furnisher files into it, ingest them all, summarise."""
-    ws = init_workspace(directory)
+    # The key derived from the seed, not random: the same seed gives the same demo, persons and
+    # scorecards included. It is no secret, so a demo workspace is for synthetic data only.
+    ws = init_workspace(directory, national_id_key=demo_key(seed))
     # (a made-up contact, so that the demo's lenders can issue adverse-action notices)
     settings = ws.root / SETTINGS_FILE
     settings.write_text(

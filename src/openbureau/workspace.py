@@ -19,7 +19,7 @@ from pathlib import Path
 
 from openbureau import warehouse
 from openbureau.config import DEFAULT_TOML, SETTINGS_FILE, Settings, load_settings
-from openbureau.engine import DuckDBEngine, Engine
+from openbureau.engine import Engine, engine_class
 from openbureau.errors import UserError
 from openbureau.ingest.spec import SourceSpec, load_spec
 
@@ -53,16 +53,17 @@ class Workspace:
     def warehouse_path(self) -> Path:
         return self.root / self.settings.warehouse.path
 
+    @property
+    def engine_class(self) -> type[Engine]:
+        """The engine ``[warehouse] engine`` names (its capabilities, before opening it)."""
+        return engine_class(self.settings.warehouse.engine)
+
     def engine(self, *, read_only: bool = False) -> Engine:
         """Open the warehouse; use as a context manager so it is closed. A warehouse an
         earlier openbureau wrote is migrated to this one's schema version (not when opened
         ``read_only``: it is read as it stands); one a newer openbureau wrote is refused."""
-        wh = self.settings.warehouse
-        engine = DuckDBEngine(
-            self.warehouse_path,
-            threads=wh.threads,
-            memory_limit=wh.memory_limit,
-            read_only=read_only,
+        engine = self.engine_class.open_warehouse(
+            self.root, self.settings.warehouse, read_only=read_only
         )
         try:  # (a newer warehouse is refused; an older one brought up to date)
             warehouse.upgrade(engine, str(self.warehouse_path), read_only=read_only)
@@ -96,8 +97,12 @@ class Workspace:
         return load_spec(p)
 
 
-def init_workspace(root: str | Path) -> Workspace:
-    """Create a new workspace in ``root`` (which may exist but must not hold one already)."""
+def init_workspace(root: str | Path, *, national_id_key: str | None = None) -> Workspace:
+    """Create a new workspace in ``root`` (which may exist but must not hold one already).
+
+    Its national-ID key is random unless ``national_id_key`` (64 hex digits) is given: the demo
+    derives its key from its seed, so that the same seed gives the same persons and scorecards
+    (the key shapes identity ids, and Splink samples pairs for training by them)."""
     path = Path(root)
     if (path / SETTINGS_FILE).exists():
         raise UserError(f"{path / SETTINGS_FILE}: a workspace already exists here")
@@ -112,7 +117,7 @@ def init_workspace(root: str | Path) -> Workspace:
         if not key_file.exists():
             fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w", encoding="ascii") as fh:
-                fh.write(secrets.token_hex(32) + "\n")
+                fh.write((national_id_key or secrets.token_hex(32)) + "\n")
         (path / ".gitignore").write_text(
             "# never commit secrets or the warehouse\nsecrets/\n*.duckdb\n*.duckdb.wal\n",
             encoding="utf-8",

@@ -38,8 +38,57 @@ def level(comparison: str, left: dict[str, Any], right: dict[str, Any]) -> str:
     return _splink.levels(comparison)[found][2]
 
 
-def names(first: str | None, last: str | None) -> dict[str, str | None]:
-    return {"first_name": first, "last_name": last}
+def names(first: str | None, last: str | None, line: str | None = None) -> dict[str, str | None]:
+    return {"first_name": first, "last_name": last, "address_line1": line}
+
+
+def test_a_surname_or_phone_at_the_same_street_line_is_a_level_of_its_own() -> None:
+    at_line = names("ANN", "BERRY", "1 ELM RD")
+    assert level("last_name", at_line, names("JOHN", "BERRY", "1 ELM RD")) == (
+        "same surname at the same street line"
+    )
+    for elsewhere in ("9 OAK LN", None):
+        assert level("last_name", at_line, names("ANN", "BERRY", elsewhere)) == (
+            "Exact match on last_name"
+        )
+    phone = {"phone": "+15551234567", "address_line1": "1 ELM RD"}
+    assert level("phone", phone, phone) == "same phone at the same street line"
+    assert level("phone", phone, {**phone, "address_line1": None}).startswith("same phone, another")
+
+
+def test_agreement_at_one_line_counts_for_what_it_adds_to_the_line() -> None:
+    def model(household_m: float, exact_m: float) -> dict[str, Any]:
+        def lv(label: str, m: float, u: float) -> dict[str, Any]:
+            return {"label_for_charts": label, "m_probability": m, "u_probability": u}
+
+        return {
+            "comparisons": [
+                {"output_column_name": "address", "comparison_levels": [lv("line", 0.6, 1e-5)]},
+                {
+                    "output_column_name": "last_name",
+                    "comparison_levels": [
+                        {"is_null_level": True},
+                        lv(_splink.AT_SAME_LINE["last_name"], household_m, 1e-6),
+                        lv("Exact match on last_name", exact_m, 0.004),
+                    ],
+                },
+            ]
+        }
+
+    # two people at one line share a surname 40 % of the time: the level's u is 0.6 * 0.4
+    household, exact = _splink._household_levels(model(0.5, 0.3), {"last_name": 0.4})[
+        "comparisons"
+    ][1]["comparison_levels"][1:]
+    assert household["u_probability"] == pytest.approx(0.24)
+    # the exact level weighs agreement anywhere: the two levels' m and u together
+    assert exact["m_probability"] == pytest.approx(0.8)
+    assert exact["u_probability"] == pytest.approx(0.004001)
+    # too few households counted: the level weighs as the exact one
+    household, exact = _splink._household_levels(model(0.5, 0.3), {})["comparisons"][1][
+        "comparison_levels"
+    ][1:]
+    assert household["m_probability"] == exact["m_probability"] == pytest.approx(0.8)
+    assert household["u_probability"] == exact["u_probability"]
 
 
 def test_names_written_in_each_others_field() -> None:

@@ -143,6 +143,39 @@ def test_records_that_cannot_be_rows_are_quarantined_with_their_line(ws, tmp_pat
     ]
 
 
+def test_a_quarantined_record_never_keeps_a_national_id(ws, tmp_path) -> None:
+    """The attack: national IDs right after other digits (no word boundary for a pattern to
+    find), in records quarantined for every kind of reason, one of them not valid UTF-8 (so
+    its fields cannot be cut as text). Each is masked by its place in the layout."""
+    spec = {
+        **SPEC,
+        "parse": {"encoding": "utf-8"},
+        "layout": {**LAYOUT, "record_length": 39, "totals": LAYOUT["totals"][:1]},
+        "fields": [*SPEC["fields"], {"column": "SSN", "start": 31, "width": 9,
+                                     "target": "national_id", "category": "identity"}],
+    }  # fmt: skip
+    ids = ["123456789", "987654321", "555667777", "444332222", "111223333"]
+    records = [
+        HEADER.ljust(39),
+        "DA1   Müller    20240600001000" + ids[0],  # loads
+        "XA2   Ode       20240600001000" + ids[1],  # unknown record type
+        "DA3   Ode       20240600001000" + ids[2][:7],  # short: a part of one
+        "DA4   Ode       2024x60000100 " + ids[3],  # a bad date
+        "DA5   Ode\udcff      20240600001000" + ids[4],  # not UTF-8
+    ]
+    data = "\n".join([*records, "T000005".ljust(39)]).encode("utf-8", "surrogateescape")
+    (tmp_path / "dale.dat").write_bytes(data + b"\n")
+    report = load(ws, tmp_path / "dale.dat", spec)
+    assert (report.read, report.loaded, report.quarantined) == (5, 1, 4)
+    raws = dict(query(ws, "SELECT line_no, raw FROM quarantine"))
+    assert sorted(raws) == [3, 4, 5, 6]
+    for raw in raws.values():
+        assert "[national_id]" in raw, raw
+        assert not any(i[:5] in raw or i[-4:] in raw for i in ids), raw
+    assert raws[3] == "XA2   Ode       20240600001000[national_id]"
+    assert raws[6].startswith("DA5   Ode\\xFF"), raws[6]  # (the bad byte shown as it was)
+
+
 def test_a_truncated_file_without_line_breaks_loses_only_its_last_record(ws, tmp_path) -> None:
     spec = {**SPEC, "layout": {"record_length": 30}}
     file = write(tmp_path, GOOD, "", "")

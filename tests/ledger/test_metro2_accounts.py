@@ -167,39 +167,85 @@ def test_a_delete_request_suppresses_the_accounts_reports_with_its_reason(
         assert engine.scalar("SELECT count(*) FROM ledger_suppressions") == 3
 
 
-def test_a_consumer_whose_role_ended_gets_no_report_of_the_month(
-    ws: Workspace, cli, tmp_path: Path
-) -> None:
-    """ECOA T (association terminated) or Z (delete the consumer) on a joint holder: the
-    account's month lands in the base consumer's file only; May, while John was a joint
-    holder, stays in his."""
+def _john(ecoa: str) -> str:
+    """John Doe as Jane's joint holder (a J1 segment) with this ECOA code."""
+    return segment("J1", surname="DOE", first="JOHN", ssn="987654321", dob="05061979", ecoa=ecoa)
 
-    def john(ecoa: str) -> str:
-        return segment(
-            "J1", surname="DOE", first="JOHN", ssn="987654321", dob="05061979", ecoa=ecoa
-        )
 
+def _holders(ws: Workspace) -> list[tuple[dt.date, int]]:
+    """(month, how many persons' files count the account's report of it)."""
+    with ws.engine(read_only=True) as engine:
+        return [
+            (d, int(n))
+            for d, n in engine.query(
+                "SELECT event_date, count(DISTINCT person_id) "
+                "FROM ledger_account_status_effective GROUP BY 1 ORDER BY 1"
+            )
+        ]
+
+
+def test_a_terminated_holder_keeps_the_months_before(ws: Workspace, cli, tmp_path: Path) -> None:
+    """ECOA T (association terminated) on a joint holder: from that month the account's report
+    lands in the base consumer's file only; May, while John was a joint holder, stays in his."""
     months = [
-        _month(tmp_path, "may.txt", base(john("2"), account="A1", ecoa="2", dai="05312024")),
-        _month(tmp_path, "june.txt", base(john("T"), account="A1", ecoa="2", dai="06302024")),
-        _month(tmp_path, "july.txt", base(john("Z"), account="A1", ecoa="2", dai="07312024")),
+        _month(tmp_path, "may.txt", base(_john("2"), account="A1", ecoa="2", dai="05312024")),
+        _month(tmp_path, "june.txt", base(_john("T"), account="A1", ecoa="2", dai="06302024")),
     ]
     _load(ws, cli, tmp_path, *months)
+    assert _holders(ws) == [(dt.date(2024, 5, 1), 2), (dt.date(2024, 6, 1), 1)]
     with ws.engine(read_only=True) as engine:
-        holders = engine.query(
-            "SELECT event_date, count(DISTINCT person_id) FROM ledger_account_status_effective "
-            "GROUP BY 1 ORDER BY 1"
-        )
+        assert engine.scalar("SELECT count(*) FROM ledger_suppressions") == 0
         roles = engine.query(
             "SELECT account_role, count(*) FROM associated_consumers GROUP BY 1 ORDER BY 1"
         )
-    assert holders == [
-        (dt.date(2024, 5, 1), 2),
-        (dt.date(2024, 6, 1), 1),
-        (dt.date(2024, 7, 1), 1),
+    # (loaded as sent: the roles are kept, only the ledger leaves that month out)
+    assert roles == [("joint", 1), ("terminated", 1)]
+
+
+def test_a_consumer_deleted_from_the_account_loses_its_months(
+    ws: Workspace, cli, tmp_path: Path
+) -> None:
+    """ECOA Z (delete the consumer: reported in error) on a joint holder: the account, May and
+    June included, leaves John's file (suppressed, with the request named); Jane's months and
+    John's own card stand."""
+    own = base(
+        account="C9", surname="DOE", first="JOHN", ssn="987654321", dob="05061979", dai="08312024"
+    )
+    months = [
+        _month(tmp_path, "may.txt", base(_john("2"), account="A1", ecoa="2", dai="05312024"),
+               base(account="C9", surname="DOE", first="JOHN", ssn="987654321",
+                    dob="05061979", dai="05312024")),
+        _month(tmp_path, "june.txt", base(_john("2"), account="A1", ecoa="2", dai="06302024")),
+        _month(tmp_path, "july.txt", base(_john("Z"), account="A1", ecoa="2", dai="07312024")),
+        _month(tmp_path, "august.txt", base(account="A1", dai="08312024"), own),
+    ]  # fmt: skip
+    _load(ws, cli, tmp_path, *months[:3])
+    with ws.engine(read_only=True) as engine:
+        held = engine.query(
+            "SELECT e.account_id, p.first_name, count(*) FROM ledger_account_status_effective e "
+            "JOIN identity_records p USING (identity_id) GROUP BY ALL ORDER BY ALL"
+        )
+        kept = engine.query(
+            "SELECT e.event_date, s.reason, s.note FROM ledger_suppressions s "
+            "JOIN ledger_account_status e USING (record_id) ORDER BY 1"
+        )
+    assert held == [
+        ("Acme Bank:A1", "JANE", 3),
+        ("Acme Bank:C9", "JOHN", 1),
+    ], held
+    assert [(d, why) for d, why, _ in kept] == [
+        (dt.date(2024, 5, 1), "deleted_by_furnisher"),
+        (dt.date(2024, 6, 1), "deleted_by_furnisher"),
     ]
-    # (loaded as sent: the roles are kept, only the ledger leaves those months out)
-    assert roles == [("delete_consumer", 1), ("joint", 1), ("terminated", 1)]
+    assert kept[0][2] == (
+        "Metro 2 ECOA Z (delete this consumer from the account: reported on it in error): "
+        "record B000003.2.1"
+    )
+    # built again: nothing suppressed twice; a later month without John adds nothing of his
+    _load(ws, cli, tmp_path, months[3])
+    with ws.engine(read_only=True) as engine:
+        assert engine.scalar("SELECT count(*) FROM ledger_suppressions") == 2
+    assert _holders(ws)[-1] == (dt.date(2024, 8, 1), 2)  # (Jane's A1 and John's C9)
 
 
 def test_a_delete_request_reaches_the_reports_under_the_accounts_earlier_number(

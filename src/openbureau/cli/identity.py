@@ -11,7 +11,6 @@ from rich.markup import escape
 from rich.table import Table
 
 from openbureau.cli.app import WorkspaceOpt, app, console, handles_errors, progress_bar
-from openbureau.engine import DuckDBEngine
 from openbureau.errors import UserError
 from openbureau.workspace import Workspace
 
@@ -90,7 +89,7 @@ def link(
             overrides=overrides,
             progress=tick,
         )
-        free = engine.free_share() if isinstance(engine, DuckDBEngine) else 0.0
+        free = engine.free_share()
     for o in overrides:
         console.print(f"Recorded forced {o.kind} of {o.a} and {o.b}; later runs honour it")
     events = ", ".join(f"{n:,} {k}" for k, n in sorted(report.events.items())) or "none"

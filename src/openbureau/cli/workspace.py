@@ -29,9 +29,13 @@ def compact(workspace: WorkspaceOpt = Path(".")) -> None:
     """Rewrite the warehouse without the free space that dropped and deleted rows leave.
 
     Run it while nothing else uses the workspace."""
+    from openbureau.engine import EngineUnsupported
     from openbureau.engine import compact as compact_file
 
-    path = Workspace.open(workspace).warehouse_path
+    ws = Workspace.open(workspace)
+    if not ws.engine_class.capabilities.single_file:
+        raise EngineUnsupported(ws.engine_class.name, "compact", ["single_file"])
+    path = ws.warehouse_path
     if not path.is_file():
         raise UserError(f"{path}: no warehouse yet; nothing to compact")
     with progress_bar(transient=True) as tick:

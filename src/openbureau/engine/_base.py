@@ -6,11 +6,16 @@ import logging
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import pyarrow as pa
 
+from openbureau.engine._capabilities import Capabilities, EngineUnsupported
 from openbureau.errors import BureauError
+
+if TYPE_CHECKING:
+    from openbureau.config import WarehouseSection
 
 log = logging.getLogger(__name__)
 
@@ -20,9 +25,11 @@ class EngineError(BureauError):
 
 
 class Engine(ABC):
-    """A SQL engine holding the warehouse. Subclasses fill the ``_`` hooks."""
+    """A SQL engine holding the warehouse. Subclasses fill the ``_`` hooks and state their
+    :class:`Capabilities`; stage code asks those, never which class it holds."""
 
     name: str = "engine"
+    capabilities: ClassVar[Capabilities]
 
     # -- hooks ------------------------------------------------------------------------------------
     @abstractmethod
@@ -49,7 +56,46 @@ class Engine(ABC):
     @abstractmethod
     def close(self) -> None: ...
 
+    # -- optional hooks: a backend with the capability overrides them -----------------------------
+    @classmethod
+    def open_warehouse(
+        cls, root: Path, settings: WarehouseSection, *, read_only: bool = False
+    ) -> Engine:
+        """Open the warehouse of the workspace in ``root`` as ``[warehouse]`` describes it."""
+        raise EngineUnsupported(cls.name, "opening a workspace's warehouse", ["open_warehouse"])
+
+    @property
+    def connection(self) -> Any:
+        """The backend's own connection in this process, for libraries that drive it
+        themselves (the identity lookup's index)."""
+        raise EngineUnsupported(self.name, "a connection in this process", ["duckdb_connection"])
+
+    def splink_api(self) -> Any:
+        """Splink's database API over this engine's session (``capabilities.splink_backend``)."""
+        raise EngineUnsupported(self.name, "identity linking", ["splink_backend"])
+
+    def free_share(self) -> float:
+        """The share of the warehouse file that is free space (``capabilities.single_file``);
+        0.0 for an engine whose warehouse is not one file."""
+        return 0.0
+
     # -- template methods -------------------------------------------------------------------------
+    def require(self, needed_for: str, *capabilities: str) -> None:
+        """Refuse, with one line naming what is missing, unless the engine has every one of
+        ``capabilities`` (names of :class:`Capabilities` fields).
+
+        Raises:
+            EngineUnsupported: a capability is missing (a UserError: the setting is the fix).
+        """
+        missing = self.capabilities.lacking(*capabilities)
+        if missing:
+            raise EngineUnsupported(self.name, needed_for, missing)
+
+    @property
+    def catalog(self) -> str:
+        """The warehouse's catalog name, to qualify tables while another one is in use."""
+        return str(self.scalar("SELECT current_database()"))
+
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> None:
         log.debug("%s: %s", self.name, sql)
         try:

@@ -7,19 +7,35 @@ import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pyarrow as pa
 
 from openbureau.engine._base import Engine
+from openbureau.engine._capabilities import Capabilities
+from openbureau.engine.sql import ident, path_literal
 from openbureau.errors import UserError
+
+if TYPE_CHECKING:
+    from openbureau.config import WarehouseSection
 
 
 class DuckDBEngine(Engine):
     """A DuckDB database file (or ``:memory:``)."""
 
     name = "duckdb"
+    capabilities = Capabilities(
+        dialect="duckdb",
+        splink_backend="duckdb",
+        recursive_using_key=True,
+        qualify=True,
+        list_functions=True,
+        attach=True,
+        session_variables=True,
+        duckdb_connection=True,
+        single_file=True,
+    )
 
     def __init__(
         self,
@@ -42,6 +58,18 @@ class DuckDBEngine(Engine):
             self._con.execute("SET memory_limit = ?", [memory_limit])
         self._memory_limit = memory_limit
         self.path = str(path)
+
+    @classmethod
+    def open_warehouse(
+        cls, root: Path, settings: WarehouseSection, *, read_only: bool = False
+    ) -> DuckDBEngine:
+        """The warehouse file ``[warehouse] path`` (relative to the workspace ``root``)."""
+        return cls(
+            root / settings.path,
+            threads=settings.threads,
+            memory_limit=settings.memory_limit,
+            read_only=read_only,
+        )
 
     @classmethod
     def wrap(
@@ -98,10 +126,10 @@ class DuckDBEngine(Engine):
         """The DuckDB connection, for libraries that drive DuckDB themselves (Splink)."""
         return self._con
 
-    @property
-    def catalog(self) -> str:
-        """The warehouse's catalog name, to qualify tables while another one is in use."""
-        return str(self.scalar("SELECT current_database()"))
+    def splink_api(self) -> Any:
+        from splink import DuckDBAPI  # (only when linking: Splink takes a second to import)
+
+        return DuckDBAPI(connection=self._con)
 
     def close(self) -> None:
         self._con.close()
@@ -158,8 +186,8 @@ def compact(path: Path) -> tuple[int, int]:
     engine = DuckDBEngine(path)
     try:
         engine.execute("CHECKPOINT")
-        engine.execute("ATTACH '" + str(rewritten).replace("'", "''") + "' AS compacted")
-        engine.execute(f'COPY FROM DATABASE "{engine.catalog}" TO compacted')
+        engine.execute(f"ATTACH {path_literal(rewritten)} AS compacted")
+        engine.execute(f"COPY FROM DATABASE {ident(engine.catalog)} TO compacted")
         engine.execute("DETACH compacted")
     except BaseException:
         rewritten.unlink(missing_ok=True)

@@ -28,8 +28,8 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 from openbureau.engine import DuckDBEngine, EngineError
+from openbureau.engine.sql import ident, literal, path_literal
 from openbureau.errors import UserError
-from openbureau.ingest._sql import lit, q
 from openbureau.warehouse.identity import PERSON_INDEX
 
 if TYPE_CHECKING:
@@ -151,12 +151,12 @@ def _header(path: Path) -> list[str]:
 def _read_rows(store: DuckDBEngine, path: Path, names: list[str]) -> None:
     """The file's rows into a temp table, in file order (``rowid`` 0 = row 1, the first after
     the header), trimmed, an empty value NULL."""
-    columns = "{" + ", ".join(f"{lit(n)}: 'VARCHAR'" for n in names) + "}"
-    cells = ", ".join(f"nullif(trim({q(n)}), '') AS {q(n)}" for n in names)
+    columns = "{" + ", ".join(f"{literal(n)}: 'VARCHAR'" for n in names) + "}"
+    cells = ", ".join(f"nullif(trim({ident(n)}), '') AS {ident(n)}" for n in names)
     try:
         store.execute(
             f"""CREATE OR REPLACE TEMP TABLE {_UPLOAD} AS SELECT {cells}
-            FROM read_csv({lit(str(path))}, header = true, auto_detect = false, delim = ',',
+            FROM read_csv({path_literal(path)}, header = true, auto_detect = false, delim = ',',
                           quote = '"', escape = '"', columns = {columns})"""
         )
     except EngineError as exc:
@@ -238,7 +238,7 @@ def load_attributes(ws: Workspace, path: Path, *, actor: str) -> int:
             )
             store.execute(
                 f"INSERT INTO protected_attributes (person_id{''.join(', ' + a for a in given)}) "
-                f"SELECT person_id{''.join(', ' + q(a) for a in given)} FROM {_UPLOAD}"
+                f"SELECT person_id{''.join(', ' + ident(a) for a in given)} FROM {_UPLOAD}"
             )
             store.execute(
                 """CREATE TABLE IF NOT EXISTS attribute_loads (loaded_at TIMESTAMP NOT NULL,
@@ -355,7 +355,8 @@ def attribute_counts(ws: Workspace, *, actor: str) -> list[tuple[str, str | None
             have = set(store.columns("protected_attributes"))
             rows = store.query(
                 " UNION ALL ".join(
-                    f"SELECT {lit(a)} AS attribute, {a if a in have else 'NULL'}::VARCHAR AS value,"
+                    f"SELECT {literal(a)} AS attribute, {a if a in have else 'NULL'}::VARCHAR"
+                    " AS value,"
                     f" count(*) AS persons, {i} AS k FROM protected_attributes GROUP BY ALL"
                     for i, a in enumerate(ATTRIBUTES)
                 )
@@ -399,7 +400,8 @@ def attributes_from_truth(ws: Workspace, truth_dir: Path, out: Path) -> int:
             raise UserError(f"{ws.root}: no persons linked yet; run openbureau link first")
         mapped = truth_outcomes(engine, Path(truth_dir), into="attribute_truth")
         have = {
-            r[0] for r in engine.query(f"DESCRIBE SELECT * FROM read_parquet({lit(str(persons))})")
+            r[0]
+            for r in engine.query(f"DESCRIBE SELECT * FROM read_parquet({path_literal(persons)})")
         }
         given = [a for a in ATTRIBUTES if a in have]
         if not given:
@@ -411,10 +413,10 @@ def attributes_from_truth(ws: Workspace, truth_dir: Path, out: Path) -> int:
         try:
             engine.execute(
                 f"""COPY (SELECT t.person_id{cols} FROM {mapped} t
-                          JOIN read_parquet({lit(str(persons))}) p
+                          JOIN read_parquet({path_literal(persons)}) p
                             ON p.person_id = t.true_person_id
                           ORDER BY t.person_id)
-                    TO {lit(str(tmp))} (FORMAT csv, HEADER, DELIMITER ',')"""
+                    TO {path_literal(tmp)} (FORMAT csv, HEADER, DELIMITER ',')"""
             )
             os.replace(tmp, out)
         finally:

@@ -10,6 +10,8 @@ the same address written two ways standardises to one string.
 
 from __future__ import annotations
 
+from openbureau.engine.sql import literal, literals
+
 # USPS street suffix abbreviations (the common ones, and their own abbreviated spellings).
 STREET_TYPES = {
     "ALLEY": "ALY",
@@ -234,7 +236,7 @@ _UNIT_VALUE = "\\d[A-Z0-9-]*|[A-Z]-?\\d[A-Z0-9-]*|[A-Z]"
 
 def _lookup(expr: str, table: dict[str, str]) -> str:
     """``expr`` mapped through ``table`` (a CASE), unchanged when not in it."""
-    whens = " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in table.items())
+    whens = " ".join(f"WHEN {literal(k)} THEN {literal(v)}" for k, v in table.items())
     return f"(CASE {expr} {whens} ELSE {expr} END)"
 
 
@@ -297,7 +299,9 @@ def words_macro(temporary: bool = False) -> str:
     abbreviations are one MAP constant: a CASE of that size makes every query that uses the
     macro slow to plan."""
     table = {**STREET_TYPES, **DIRECTIONALS}
-    abbreviation = "MAP {" + ", ".join(f"'{k}': '{v}'" for k, v in table.items()) + "}"
+    abbreviation = (
+        "MAP {" + ", ".join(f"{literal(k)}: {literal(v)}" for k, v in table.items()) + "}"
+    )
     return (
         f"CREATE OR REPLACE {'TEMP ' if temporary else ''}MACRO {WORDS_MACRO}(line) AS "
         f"list_transform(string_split(line, ' '), lambda w: coalesce({abbreviation}[w], w))"
@@ -305,7 +309,7 @@ def words_macro(temporary: bool = False) -> str:
 
 
 def _quoted(table: dict[str, str]) -> str:
-    return ", ".join(f"'{k}'" for k in list(table) + list(table.values()))
+    return literals(list(table) + list(table.values()))
 
 
 def region_code(expr: str) -> str:
@@ -316,7 +320,7 @@ def region_code(expr: str) -> str:
 
 
 def _lookup_or_null(expr: str, table: dict[str, str]) -> str:
-    whens = " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in table.items())
+    whens = " ".join(f"WHEN {literal(k)} THEN {literal(v)}" for k, v in table.items())
     return f"(CASE {expr} {whens} ELSE NULL END)"
 
 

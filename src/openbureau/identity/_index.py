@@ -33,7 +33,7 @@ same data from scratch gives the same IDs.
 from __future__ import annotations
 
 from openbureau.engine import Engine, EngineError
-from openbureau.ingest._validate import lit
+from openbureau.engine.sql import literal
 from openbureau.warehouse import identity as tables
 
 SCHEMA = [
@@ -144,7 +144,7 @@ def apply_assignment(
     if claims:  # rule 4: the retired IDs given back, active again
         engine.execute(
             _history(f"""
-            SELECT {run_id}, {now}, 'split', c.person_id, c.holder, k.size, {lit(cause)}, NULL
+            SELECT {run_id}, {now}, 'split', c.person_id, c.holder, k.size, {literal(cause)}, NULL
             FROM _claims c JOIN _cluster_key k USING (cluster_id)""")
         )
         engine.execute("""UPDATE person_ids SET status = 'active', resolves_to = NULL,
@@ -160,7 +160,7 @@ def apply_assignment(
         FROM _best b JOIN _keep k USING (cluster_id) WHERE b.person_id <> k.person_id""")
     engine.execute(
         _history(f"""
-        SELECT {run_id}, {now}, 'merge', survivor, person_id, n, {lit(cause)}, NULL
+        SELECT {run_id}, {now}, 'merge', survivor, person_id, n, {literal(cause)}, NULL
         FROM _merged""")
     )
     # what each side held (of a person's records, those of IDs merged into it before are
@@ -204,7 +204,7 @@ def apply_assignment(
     engine.execute(
         _history(f"""
         SELECT {run_id}, {now}, CASE WHEN src.person_id IS NULL THEN 'new' ELSE 'split' END,
-               m.person_id, src.person_id, k.size, {lit(cause)}, {since}
+               m.person_id, src.person_id, k.size, {literal(cause)}, {since}
         FROM _minted m JOIN _cluster_key k USING (cluster_id)
         LEFT JOIN ({SOURCE}) src USING (cluster_id)""")
     )
@@ -316,7 +316,7 @@ def _redirect_retired_ids(engine: Engine, run_id: int, cause: str) -> None:
         WHERE h.r = 1 AND i.resolves_to IS DISTINCT FROM h.holder""")
     engine.execute(
         _history(f"""
-        SELECT {run_id}, now()::TIMESTAMP, 'redirect', holder, retired, n, {lit(cause)}, NULL
+        SELECT {run_id}, now()::TIMESTAMP, 'redirect', holder, retired, n, {literal(cause)}, NULL
         FROM _redirect""")
     )
     engine.execute("""UPDATE person_ids SET resolves_to = r.holder FROM _redirect r

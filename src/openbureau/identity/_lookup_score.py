@@ -52,6 +52,7 @@ class LineAgreement:
 # The columns of a street line; a level of the address comparison that reads none of them
 # (the same postcode, the same town) says nothing of the line.
 LINE_COLUMNS = frozenset({"address_line1", "house_number", "street"})
+ADDRESS_COLUMNS = LINE_COLUMNS | {"postcode", "city"}
 
 
 @dataclass(frozen=True)
@@ -213,13 +214,17 @@ def _with_constants(comparison: Comparison, read: dict[float, float]) -> Compari
 
 
 def _line_agreement(comparisons: list[Any]) -> LineAgreement | None:
-    """Where the comparisons say two street lines agree (see :class:`LineAgreement`)."""
+    """Where the comparisons say two street lines agree (see :class:`LineAgreement`). Levels
+    that read other columns beside the address's (a surname at the same line) are not the
+    address comparison's."""
     for i, comparison in enumerate(comparisons):
         reading = [
             level.comparison_vector_value
             for level in comparison.comparison_levels
             if not level.is_null_level
-            and LINE_COLUMNS & {c.input_name for c in level._input_columns_used_by_sql_condition}
+            and (used := {c.input_name for c in level._input_columns_used_by_sql_condition})
+            & LINE_COLUMNS
+            and used <= ADDRESS_COLUMNS
         ]
         if reading:
             return LineAgreement(i, max(reading))

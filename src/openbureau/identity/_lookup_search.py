@@ -26,11 +26,11 @@ from typing import Any
 import duckdb
 import numpy as np
 
+from openbureau.engine.sql import literal
 from openbureau.identity import _cluster, _lookup_index, _splink
 from openbureau.identity._address import words_macro
 from openbureau.identity._lookup_score import CompiledModel, match_probability
 from openbureau.identity._standardise_one import COLUMNS
-from openbureau.ingest._sql import lit
 
 TYPES = {c: "DATE" if c == "dob" else "VARCHAR" for c in COLUMNS}
 # What the conflict rule reads of every record of a candidate's person.
@@ -61,13 +61,11 @@ def _database() -> duckdb.DuckDBPyConnection:
 def _literal(value: Any, kind: str) -> str:
     if value is None:
         return f"NULL::{kind}"
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, date):
-        return f"DATE '{value.isoformat()}'"
+    if isinstance(value, bool | date):
+        return literal(value)
     if isinstance(value, float):
-        return f"{value!r}::DOUBLE"
-    return f"{lit(str(value))}::{kind}"
+        return f"{literal(value)}::DOUBLE"
+    return f"{literal(str(value))}::{kind}"
 
 
 class Search:

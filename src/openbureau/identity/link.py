@@ -28,12 +28,12 @@ from pathlib import Path
 
 from openbureau.config import IdentitySection
 from openbureau.engine import Engine
+from openbureau.engine.sql import literal
 from openbureau.errors import UserError
 from openbureau.identity import _cluster, _index, _splink, _training, standardise
 from openbureau.identity._cluster import conflict_sql as conflict_sql  # (for callers)
 from openbureau.identity._training import DEFAULT_MODEL as DEFAULT_MODEL  # (for callers)
 from openbureau.identity._training import DEFAULT_MODEL_NAME as DEFAULT_MODEL_NAME
-from openbureau.ingest._validate import lit
 from openbureau.warehouse import identity as tables
 
 Progress = Callable[[str, int, int], None]
@@ -428,7 +428,7 @@ def _read_in_scratch(
             ]
             engine.execute(f"CREATE VIEW {S}.{name} AS {' UNION ALL '.join(rows)}")
         elif name == "identity_batches" and staged is not None:
-            ids = ", ".join(lit(b) for b in staged.batch_ids)
+            ids = ", ".join(literal(b) for b in staged.batch_ids)
             rows = [
                 f"SELECT unnest([{ids}]) AS batch_id",
                 *([f"SELECT batch_id FROM {wh}.identity_batches"] if have else []),
@@ -496,7 +496,7 @@ def _incremental_edges(
     # existed, records not in the index). Every other usable record is in the index.
     if engine.scalar(f"SELECT count(*) FROM {wh}.link_batches"):
         batches = [
-            lit(r[0])
+            literal(r[0])
             for r in engine.query(
                 f"SELECT batch_id FROM {wh}.identity_batches ANTI JOIN {wh}.link_batches "
                 "USING (batch_id) ORDER BY 1"
@@ -636,7 +636,7 @@ def _apply_overrides(engine: Engine, settings: IdentitySection, run_id: int) -> 
         ]
         # (forced links first: a run that stored no edges for them still keeps them together)
         edges = engine.query(
-            """SELECT l, r FROM (
+            """SELECT l, r, p FROM (
                  SELECT identity_id_a AS l, identity_id_b AS r, 2.0 AS p FROM link_overrides
                  WHERE kind = 'link'
                  UNION ALL

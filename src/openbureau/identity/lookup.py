@@ -62,7 +62,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
-from openbureau.engine import DuckDBEngine, Engine
+from openbureau.engine import Engine
 from openbureau.errors import UserError
 from openbureau.identity import _lookup_score, _names, _splink
 from openbureau.identity._lookup_index import LookupIndex
@@ -215,8 +215,7 @@ def find_person(
     """
     if minimum and (missing := query.missing()):
         raise NotEnoughToIdentify(missing)
-    if not isinstance(engine, DuckDBEngine):
-        raise UserError(f"looking a person up needs the duckdb engine, not {engine.name}")
+    engine.require("looking a person up", "duckdb_connection")
     pool = _pool(model_path)
     token = _national_id_token(query.national_id, national_id_key)
     record = _standardised(query, token, country, minimum)
@@ -230,8 +229,7 @@ def find_person(
 def prepare(engine: Engine, model_path: Path) -> None:
     """Load the engine's lookup index and prepare a search with the model, ahead of the first
     lookup (which would otherwise wait for both: seconds at a million records)."""
-    if not isinstance(engine, DuckDBEngine):
-        raise UserError(f"looking a person up needs the duckdb engine, not {engine.name}")
+    engine.require("looking a person up", "duckdb_connection")
     with _pool(model_path).search() as search:
         _index(engine, search.tf_columns)
 
@@ -378,7 +376,7 @@ _INDEXES: weakref.WeakKeyDictionary[Any, _Indexes] = weakref.WeakKeyDictionary()
 _INDEXES_LOCK = threading.Lock()
 
 
-def _index(engine: DuckDBEngine, tf_columns: tuple[str, ...]) -> LookupIndex:
+def _index(engine: Engine, tf_columns: tuple[str, ...]) -> LookupIndex:
     connection = engine.connection
     with _INDEXES_LOCK:
         indexes = _INDEXES.setdefault(connection, _Indexes())

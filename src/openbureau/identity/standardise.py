@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from openbureau.engine import Engine, EngineError
+from openbureau.engine.sql import ident, literal, literals
 from openbureau.identity import _address, _full_address, _names, _phone, _postcode
 from openbureau.ingest import store
 from openbureau.warehouse import identity as tables
@@ -395,19 +396,19 @@ def _collect(engine: Engine, pending: list[tuple[str, list[str]]]) -> int:
     # (a Metro 2 feed's associated consumers are identity records too: see store)
     associated = engine.table_exists(store.ASSOCIATED_CONSUMERS)
     for feed, batch_ids in pending:
-        in_list = ", ".join(f"'{b}'" for b in batch_ids)
+        in_list = literals(batch_ids)
         for table in [f"src_{feed}"] + ([store.ASSOCIATED_CONSUMERS] if associated else []):
             have = set(engine.columns(table))
             cols = ", ".join(
-                f"CAST({_q(c)} AS {t}) AS {c}" if c in have else f"CAST(NULL AS {t}) AS {c}"
+                f"CAST({ident(c)} AS {t}) AS {c}" if c in have else f"CAST(NULL AS {t}) AS {c}"
                 for c, t in RAW_FIELDS.items()
             )
             selects.append(
-                f"SELECT record_id, batch_id, '{feed}' AS feed, {cols} FROM {_q(table)} "
+                f"SELECT record_id, batch_id, {literal(feed)} AS feed, {cols} FROM {ident(table)} "
                 f"WHERE batch_id IN ({in_list})"
             )
             total += int(
-                engine.scalar(f"SELECT count(*) FROM {_q(table)} WHERE batch_id IN ({in_list})")
+                engine.scalar(f"SELECT count(*) FROM {ident(table)} WHERE batch_id IN ({in_list})")
             )
     fields = ", ".join(RAW_FIELDS)
     engine.execute(
@@ -430,7 +431,6 @@ def _standardise(country: str) -> str:
     """One SELECT over ``_id_distinct``: each stage a CTE naming the columns it adds; the
     last adds ``emptied``, the "field:reason" of each value given that came out empty."""
     us = country.upper() == "US"
-    email = _EMAIL.replace("'", "''")
     full = _full_address.split("address_full", country)
     s1 = _names.full_name_pieces("full_name")
     s2 = {
@@ -461,7 +461,7 @@ def _standardise(country: str) -> str:
         "region": _address.region_code(region) if us else _address.clean_city(region),
         "postcode": _postcode.postcode(postcode, country),
         "phone": "p.e164",
-        "email": f"""CASE WHEN regexp_full_match(lower(trim(email)), '{email}')
+        "email": f"""CASE WHEN regexp_full_match(lower(trim(email)), {literal(_EMAIL)})
             THEN lower(trim(email)) END""",
         "national_id_token": "nullif(trim(national_id_token), '')",
         "rows": "rows",
@@ -568,7 +568,3 @@ def _stages(source: str, stages: list[dict[str, str]]) -> str:
 
 def _cols(exprs: dict[str, str]) -> str:
     return ", ".join(f"{v} AS {k}" for k, v in exprs.items())
-
-
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from openbureau.engine import Engine
-from openbureau.ingest._sql import lit, q
+from openbureau.engine.sql import ident, literal
 from openbureau.ingest._validate import output_column
 from openbureau.ingest.spec import SourceSpec
 from openbureau.ingest.vocabulary import CURRENT, DAYS_PAST_DUE, STATUS_RANK
@@ -181,12 +181,12 @@ def _canonical_select(
     usable = feed.usable
     cols = []
     for c in COLUMNS:
-        present = [q(usable[t]) for t in c.sources if t in usable]
+        present = [ident(usable[t]) for t in c.sources if t in usable]
         expr = present[0] if len(present) == 1 else f"coalesce({', '.join(present)})"
         cols.append(f"CAST({expr if present else 'NULL'} AS {c.sql_type}) AS {c.name}")
-    table, batch = q(spec.table), lit(batch_id)
+    table, batch = ident(spec.table), literal(batch_id)
     rows = f"""SELECT record_id, batch_id, line_no, {", ".join(cols)},
-            DATE {lit(load_date.isoformat())} AS load_date
+            DATE {literal(load_date.isoformat())} AS load_date
         FROM {table} t"""
     if not history:
         return f"{rows} WHERE batch_id = {batch}"
@@ -233,7 +233,7 @@ def _with_history(source: str, batch_id: str, accounts: bool, inquiries: bool) -
     """The batch's rows of ``source`` (the feed's current reports up to the batch), each with
     the previous report of its account (by month), its account's count of consumers (national
     IDs) and birth dates over all its reports, and its consumer's inquiries of the day."""
-    batch = lit(batch_id)
+    batch = literal(batch_id)
     keys = [k for k, on in (("account_id", accounts), ("national_id", inquiries)) if on]
     related = " OR ".join(
         [f"batch_id = {batch}"]

@@ -30,7 +30,8 @@ loaded before that rule, with its batch's spec, is a report of its own, never an
 from __future__ import annotations
 
 from openbureau.engine import Engine
-from openbureau.ingest._validate import STAGED, output_column, q
+from openbureau.engine.sql import ident
+from openbureau.ingest._validate import STAGED, output_column
 from openbureau.ingest.spec import SourceSpec
 
 # (_line_no, _report, _supersedes, _reported_date, _reverting) per row that passed validation
@@ -66,30 +67,30 @@ def compare_with_earlier(engine: Engine, spec: SourceSpec) -> None:
 
     # Staged values are compared as the feed table stores them (the insert casts the same way).
     def staged(c: str) -> str:
-        return f"CAST(t.{q(c)} AS {types[c]})"
+        return f"CAST(t.{ident(c)} AS {types[c]})"
 
     # A record key matches only when every part is filled and equal (``=``): a row with an empty
     # key part (loaded with a spec from before keys had to be required) is a report of its
     # own. Without a record key, the values are the key, and empty equals empty.
     eq = "=" if spec.record_key else "IS NOT DISTINCT FROM"
-    same_key = " AND ".join(f"p.{q(c)} {eq} k.{q(c)}" for c in keys)
-    join_key = " AND ".join(f"p.{q(c)} {eq} {staged(c)}" for c in keys)
-    same_values = " AND ".join(f"p.{q(c)} IS NOT DISTINCT FROM {staged(c)}" for c in values)
+    same_key = " AND ".join(f"p.{ident(c)} {eq} k.{ident(c)}" for c in keys)
+    join_key = " AND ".join(f"p.{ident(c)} {eq} {staged(c)}" for c in keys)
+    same_values = " AND ".join(f"p.{ident(c)} IS NOT DISTINCT FROM {staged(c)}" for c in values)
     reported, stale = "NULL::DATE", "false"
     column = reported_column(spec)
     if column is not None:
         reported = f"CAST({staged(column)} AS DATE)"
-        stale = f"{reported} < CAST(p.{q(column)} AS DATE)"  # (empty on either side: not stale)
+        stale = f"{reported} < CAST(p.{ident(column)} AS DATE)"  # (empty on either side: not stale)
     engine.execute(f"""
         CREATE OR REPLACE TEMP TABLE {REPORTED} AS
         WITH keyed AS (
-          SELECT DISTINCT {", ".join(f"{staged(c)} AS {q(c)}" for c in keys)}
+          SELECT DISTINCT {", ".join(f"{staged(c)} AS {ident(c)}" for c in keys)}
           FROM {STAGED} t WHERE len(t._reasons) = 0),
         earlier AS (  -- every loaded version of each key the batch holds
-          SELECT p.* FROM {q(spec.table)} p SEMI JOIN keyed k ON {same_key}),
+          SELECT p.* FROM {ident(spec.table)} p SEMI JOIN keyed k ON {same_key}),
         latest AS (  -- the current report of each key
           SELECT p.* FROM earlier p
-          QUALIFY row_number() OVER (PARTITION BY {", ".join(f"p.{q(c)}" for c in keys)}
+          QUALIFY row_number() OVER (PARTITION BY {", ".join(f"p.{ident(c)}" for c in keys)}
                                      ORDER BY p.batch_id DESC, p.line_no DESC) = 1),
         compared AS (
           SELECT t._line_no,

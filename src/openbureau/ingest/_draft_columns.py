@@ -14,9 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from openbureau.engine import DuckDBEngine
+from openbureau.engine.sql import ident
 from openbureau.ingest import bounds
 from openbureau.ingest._draft_sample import SAMPLE_TABLE, SourceColumn
-from openbureau.ingest._sql import q
 from openbureau.ingest._values import read_sql
 from openbureau.ingest.categories import DataCategory
 from openbureau.ingest.spec import PLACEHOLDER, FieldSpec, FieldType
@@ -119,7 +119,7 @@ def profile_columns(engine: DuckDBEngine, columns: list[SourceColumn]) -> list[P
 def _stats(engine: DuckDBEngine, profiles: list[Profile]) -> None:
     parts = []
     for p in profiles:
-        s = f"nullif(trim({q(p.column.sql)}), '')"
+        s = f"nullif(trim({ident(p.column.sql)}), '')"
         parts += [
             f"count({s})",
             f"count(DISTINCT lower({s}))",
@@ -138,7 +138,7 @@ def _code_values(engine: DuckDBEngine, profiles: list[Profile]) -> None:
         return
     union = " UNION ALL ".join(
         f"SELECT {i} AS i, lower(v) AS k, min(v) AS v, count(*) AS n FROM "
-        f"(SELECT nullif(trim({q(p.column.sql)}), '') AS v FROM {SAMPLE_TABLE}) "
+        f"(SELECT nullif(trim({ident(p.column.sql)}), '') AS v FROM {SAMPLE_TABLE}) "
         "WHERE v IS NOT NULL GROUP BY lower(v)"
         for i, p in enumerate(profiles)
     )
@@ -152,7 +152,7 @@ def _failures(engine: DuckDBEngine, profiles: list[Profile]) -> dict[str, dict[s
     columns; each distinct value is read once.)"""
     if not profiles:
         return {}
-    columns = ", ".join(q(p.column.sql) for p in profiles)
+    columns = ", ".join(ident(p.column.sql) for p in profiles)
     counts = ", ".join(
         f"count(*) FILTER (WHERE ({read_sql(_CANDIDATES[name], 'v')}) IS NULL)"
         for name in _READINGS
@@ -212,7 +212,7 @@ def _choose(engine: DuckDBEngine, p: Profile, readings: list[str], what: str) ->
     none (a placeholder), and a note naming the candidates."""
     if len(readings) == 1:
         return readings
-    col = q(p.column.sql)
+    col = ident(p.column.sql)
     first = read_sql(_CANDIDATES[readings[0]], col)
     parts = [
         f"count(*) FILTER (WHERE ({first}) IS DISTINCT FROM ({read_sql(_CANDIDATES[r], col)}))"

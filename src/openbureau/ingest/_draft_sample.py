@@ -22,10 +22,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from openbureau.engine import DuckDBEngine, EngineError
+from openbureau.engine.sql import ident, literal, path_literal
 from openbureau.errors import FileRejected
 from openbureau.ingest import _metro2
 from openbureau.ingest._read import _check_text
-from openbureau.ingest._sql import lit, q
 from openbureau.ingest._validate import _json_path
 
 SAMPLE_TABLE = "draft_sample"
@@ -253,7 +253,7 @@ def _bad_rows(what: str, sample: Sample, count: int, line: int, skip: bool) -> N
 def _csv(engine: DuckDBEngine, copy: Path, sample: Sample, rows: int, skip: bool) -> None:
     delim, quote, escape, header, columns = engine.query(
         "SELECT Delimiter, Quote, Escape, HasHeader, Columns "
-        f"FROM sniff_csv({lit(str(copy))}, sample_size = -1, ignore_errors = true)"
+        f"FROM sniff_csv({path_literal(copy)}, sample_size = -1, ignore_errors = true)"
     )[0]
     if len(delim) != 1:
         raise FileRejected(str(sample.path), f"delimiter {delim!r} is not one character")
@@ -266,10 +266,10 @@ def _csv(engine: DuckDBEngine, copy: Path, sample: Sample, rows: int, skip: bool
             "holding an escaped quote is quarantined"
         )
     names = [c["name"] for c in columns]
-    typed = "{" + ", ".join(f"{lit(n)}: 'VARCHAR'" for n in names) + "}"
-    engine.execute(f"""CREATE TEMP TABLE draft_rows AS SELECT * FROM read_csv({lit(str(copy))},
-        auto_detect = false, delim = {lit(delim)}, quote = {lit(sample.quote)},
-        escape = {lit(sample.quote)}, header = {str(sample.header).lower()}, columns = {typed},
+    typed = "{" + ", ".join(f"{literal(n)}: 'VARCHAR'" for n in names) + "}"
+    engine.execute(f"""CREATE TEMP TABLE draft_rows AS SELECT * FROM read_csv({path_literal(copy)},
+        auto_detect = false, delim = {literal(delim)}, quote = {literal(sample.quote)},
+        escape = {literal(sample.quote)}, header = {str(sample.header).lower()}, columns = {typed},
         store_rejects = true, rejects_table = 'draft_rejects', rejects_scan = 'draft_scans')""")
     count, line, message = engine.query(
         "SELECT count(*), min(line), arg_min(error_message, line) FROM draft_rejects"
@@ -279,7 +279,7 @@ def _csv(engine: DuckDBEngine, copy: Path, sample: Sample, rows: int, skip: bool
         SourceColumn(n if sample.header else str(i), str(c["type"]), f"c{i}")
         for i, (n, c) in enumerate(zip(names, columns, strict=True), start=1)
     ]
-    select = ", ".join(f"{q(n)} AS c{i}" for i, n in enumerate(names, start=1))
+    select = ", ".join(f"{ident(n)} AS c{i}" for i, n in enumerate(names, start=1))
     _keep(engine, f"SELECT {select} FROM draft_rows", sample, rows)
 
 
@@ -289,7 +289,7 @@ def _jsonl(engine: DuckDBEngine, copy: Path, sample: Sample, rows: int, skip: bo
           coalesce(try(json_type(lines[i])) = 'OBJECT', false) AS is_object
         FROM (SELECT lines, unnest(range(1, len(lines) + 1)) AS i
               FROM (SELECT string_split(content, chr(10)) AS lines
-                    FROM read_text({lit(str(copy))})))
+                    FROM read_text({path_literal(copy)})))
         WHERE trim(lines[i], ' ' || chr(9) || chr(13)) <> ''""")
     count, line = engine.query(
         "SELECT count(*), min(line_no) FROM draft_lines WHERE NOT is_object"
@@ -304,7 +304,7 @@ def _jsonl(engine: DuckDBEngine, copy: Path, sample: Sample, rows: int, skip: bo
         SourceColumn(name, kind, f"c{i}", typed=True)
         for i, (name, kind) in enumerate(leaves, start=1)
     ]
-    paths = "[" + ", ".join(lit(_json_path(c.name)) for c in sample.columns) + "]"
+    paths = "[" + ", ".join(literal(_json_path(c.name)) for c in sample.columns) + "]"
     values = ", ".join(f"v[{i}] AS c{i}" for i in range(1, len(sample.columns) + 1))
     _keep(
         engine,
@@ -331,7 +331,7 @@ def _flatten(node: Any, path: list[str], out: list[tuple[str, str]], sample: Sam
 
 def _parquet(engine: DuckDBEngine, path: Path, rows: int) -> Sample:
     sample = Sample(path=path, format="parquet")
-    source = f"read_parquet({lit(str(path))})"
+    source = f"read_parquet({path_literal(path)})"
     try:
         described = engine.query(f"SELECT column_name, column_type FROM (DESCRIBE FROM {source})")
     except EngineError as exc:
@@ -347,7 +347,7 @@ def _parquet(engine: DuckDBEngine, path: Path, rows: int) -> Sample:
     ]
     if nested:
         sample.notes.append(f"nested columns are read as their text: {', '.join(nested)}")
-    select = ", ".join(f"CAST({q(c.name)} AS VARCHAR) AS {c.sql}" for c in sample.columns)
+    select = ", ".join(f"CAST({ident(c.name)} AS VARCHAR) AS {c.sql}" for c in sample.columns)
     sample.whole_file = True
     _keep(engine, f"SELECT {select} FROM {source}", sample, rows)
     if sample.rows == 0:

@@ -30,7 +30,7 @@ from typing import Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from openbureau.ingest._sql import lit
+from openbureau.engine.sql import literal
 
 RecordKind = Literal["header", "detail", "trailer"]
 RECORD_KINDS: tuple[RecordKind, ...] = ("header", "detail", "trailer")
@@ -217,7 +217,7 @@ class FixedLayout(BaseModel):
             return "'detail'"
         value = f"trim({substr_sql(self.record_type, text)})"
         arms = " ".join(
-            f"WHEN {value} IN ({', '.join(lit(t) for t in getattr(self, k))}) THEN '{k}'"
+            f"WHEN {value} IN ({', '.join(literal(t) for t in getattr(self, k))}) THEN '{k}'"
             for k in RECORD_KINDS
             if getattr(self, k)
         )

@@ -193,6 +193,10 @@ ECOA: dict[str, str] = {
 # consumer): the record's month is no report on that consumer's file (the ledger maps it onto
 # no event of theirs).
 ENDED_ROLES: tuple[str, ...] = (ECOA["T"], ECOA["Z"])
+# The role that also takes back what was reported: Z says the consumer was reported on the
+# account in error, so the account, its earlier months included, leaves their file (T keeps
+# the months before the association ended).
+DELETED_ROLE = ECOA["Z"]
 
 # Account status codes (CRRG field 17A) -> the canonical account status. Codes whose status is
 # read with the payment rating (field 17B) say so: the rating then says how late the account

@@ -21,11 +21,11 @@ from pathlib import Path
 import numpy as np
 
 from openbureau.engine import Engine
+from openbureau.engine.sql import literal
 from openbureau.errors import FileRejected
 from openbureau.ingest import _metro2
 from openbureau.ingest._read import LINES_AS_TEXT, FileContent, stage_lines
 from openbureau.ingest._records import TEXT, RecordCounts
-from openbureau.ingest._sql import lit
 from openbureau.ingest._validate import NOT_BLANK, NOT_ROWS
 
 # One appended segment, by its identifier and length; a record's tail is a sequence of them.
@@ -36,7 +36,7 @@ TAIL = f"{SEGMENT}*"
 def kind_sql(text: str = "text") -> str:
     """The SQL naming a record's kind from position 5."""
     arms = " ".join(
-        f"WHEN substr({text}, {start}, {len(value)}) = {lit(value)} THEN '{kind}'"
+        f"WHEN substr({text}, {start}, {len(value)}) = {literal(value)} THEN '{kind}'"
         for kind, (start, value) in (
             ("header", _metro2.HEADER_ID),
             ("trailer", _metro2.TRAILER_ID),
@@ -99,8 +99,8 @@ def stage_text(engine: Engine, content: FileContent) -> RecordCounts:
         f"TRY_CAST(CASE WHEN regexp_full_match(substr(text, 1, 4), '[0-9]{{4}}') "
         "THEN substr(text, 1, 4) END AS INTEGER) AS rdw, "
         f"CASE WHEN kind = 'detail' AND regexp_full_match(substr(text, "
-        f"{_metro2.BASE_LENGTH + 1}), {lit(TAIL)}) THEN list_filter(regexp_extract_all("
-        f"substr(text, {_metro2.BASE_LENGTH + 1}), {lit(SEGMENT)}), lambda s: "
+        f"{_metro2.BASE_LENGTH + 1}), {literal(TAIL)}) THEN list_filter(regexp_extract_all("
+        f"substr(text, {_metro2.BASE_LENGTH + 1}), {literal(SEGMENT)}), lambda s: "
         "trim(substr(s, 3)) <> '') END AS segments FROM ("
         f"SELECT *, CASE WHEN NOT {NOT_BLANK} THEN 'blank' WHEN text IS NULL THEN 'unreadable' "
         f"ELSE {kind_sql()} END AS kind FROM ({LINES_AS_TEXT}))",
@@ -183,11 +183,12 @@ def _found(engine: Engine) -> dict[str, tuple[int, int, int | None]]:
         elif total.counts in _metro2.SEGMENTS:
             columns.append(
                 "coalesce(sum(len(list_filter(segments, lambda s: starts_with(s, "
-                f"{lit(total.counts)})))) FILTER (kind = 'detail'), 0)"
+                f"{literal(total.counts)})))) FILTER (kind = 'detail'), 0)"
             )
         else:
             columns.append(
-                f"count(*) FILTER (kind = 'detail' AND substr(text, 124, 2) = {lit(total.counts)})"
+                "count(*) FILTER (kind = 'detail' AND substr(text, 124, 2) = "
+                f"{literal(total.counts)})"
             )
     *values, missing, first = engine.query(
         f"SELECT {', '.join(columns)}, count(*) FILTER ({unread}), min(line_no) FILTER "

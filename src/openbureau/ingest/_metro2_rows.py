@@ -22,10 +22,10 @@ from __future__ import annotations
 from functools import cache
 
 from openbureau.engine import Engine
+from openbureau.engine.sql import ident, literal
 from openbureau.ingest import _metro2, store
 from openbureau.ingest._metro2_records import SEGMENT
 from openbureau.ingest._records import TEXT
-from openbureau.ingest._sql import lit, q
 from openbureau.ingest._validate import (
     _UNREADABLE,
     NATIONAL_ID_MASK,
@@ -45,7 +45,7 @@ _LINEAGE = ("record_id", "feed", "batch_id", "line_no", "base_record_id", "segme
 
 
 def _empty_if(chars: str, text: str) -> str:
-    return f"CASE WHEN trim({text}, {lit(' ' + chars)}) = '' THEN '' ELSE {text} END"
+    return f"CASE WHEN trim({text}, {literal(' ' + chars)}) = '' THEN '' ELSE {text} END"
 
 
 def _read(f: _metro2.Field, text: str) -> str:
@@ -58,20 +58,22 @@ def _read(f: _metro2.Field, text: str) -> str:
     if f.read == "ssn":
         return f"CASE WHEN trim({raw}, ' 9') = '' THEN '' ELSE {_empty_if('0', raw)} END"
     if f.read == "generation":
-        whens = " ".join(f"WHEN {lit(k)} THEN {lit(v)}" for k, v in _metro2.GENERATION.items())
+        whens = " ".join(
+            f"WHEN {literal(k)} THEN {literal(v)}" for k, v in _metro2.GENERATION.items()
+        )
         return f"CASE trim({raw}) {whens} ELSE trim({raw}) END"
     if f.read == "product":
-        whens = " ".join(f"WHEN {lit(k)} THEN {lit(v)}" for k, v in _metro2.PRODUCT.items())
+        whens = " ".join(f"WHEN {literal(k)} THEN {literal(v)}" for k, v in _metro2.PRODUCT.items())
         return f"CASE {raw} {whens} ELSE '' END"
     if f.read == "sold_to":  # (the K2 segment's indicator 2: the lender sold the account)
         return f"CASE WHEN substr({text}, 3, 1) = '2' THEN {raw} ELSE '' END"
     if f.read == "loan_amount":
-        loans = ", ".join(lit(p) for p in _metro2.LOAN_PORTFOLIOS)
+        loans = ", ".join(literal(p) for p in _metro2.LOAN_PORTFOLIOS)
         return f"CASE WHEN substr({text}, 73, 1) IN ({loans}) THEN {raw} ELSE '' END"
     if f.read == "status":
-        rated = ", ".join(lit(c) for c, (s, _) in _metro2.STATUS.items() if s == "by_rating")
+        rated = ", ".join(literal(c) for c, (s, _) in _metro2.STATUS.items() if s == "by_rating")
         status = f"substr({text}, {f.start}, 2)"
-        deletes = ", ".join(lit(c) for c in _metro2.DELETES)
+        deletes = ", ".join(literal(c) for c in _metro2.DELETES)
         # (a delete request is no status: the ledger applies it to the account's reports)
         return (
             f"CASE WHEN {status} IN ({rated}) THEN {status} || trim(substr({text}, "
@@ -84,7 +86,7 @@ def _mask_ssn(f: _metro2.Field, text: str) -> str:
     """``text`` with the SSN field ``f`` masked, unless it is empty (or not there at all)."""
     return (
         f"CASE WHEN {_read(f, text)} = '' THEN {text} ELSE left({text}, {f.start - 1}) || "
-        f"{lit(NATIONAL_ID_MASK)} || substr({text}, {f.end + 1}) END"
+        f"{literal(NATIONAL_ID_MASK)} || substr({text}, {f.end + 1}) END"
     )
 
 
@@ -101,16 +103,16 @@ def masked_raw_sql() -> str:
     unknown type, the characters after the known segments: an unknown or cut segment), every
     run of 9 digits or more is masked too."""
     ssn = next(f for f in _metro2.BASE_FIELDS if f.target == "national_id")
-    digits = f"'[0-9]{{9,}}', {lit(NATIONAL_ID_MASK)}, 'g'"
+    digits = f"'[0-9]{{9,}}', {literal(NATIONAL_ID_MASK)}, 'g'"
     n = _metro2.BASE_LENGTH
     start, value = _metro2.BASE_ID
-    known = f"regexp_extract(substr(text, {n + 1}), {lit('^(?:' + SEGMENT + ')*')})"
+    known = f"regexp_extract(substr(text, {n + 1}), {literal('^(?:' + SEGMENT + ')*')})"
     by_position = f"""list_transform([{known}], lambda k: {_mask_ssn(ssn, f"left(text, {n})")}
-        || array_to_string(list_transform(regexp_extract_all(k, {lit(SEGMENT)}),
+        || array_to_string(list_transform(regexp_extract_all(k, {literal(SEGMENT)}),
              lambda s: {_mask_joint("s")}), '')
         || regexp_replace({_mask_joint(f"substr(text, {n + 1} + length(k))")}, {digits}))[1]"""
     return f"""CASE WHEN text IS NULL THEN regexp_replace(raw_text, {digits})
-      WHEN substr(text, {start}, {len(value)}) <> {lit(value)}
+      WHEN substr(text, {start}, {len(value)}) <> {literal(value)}
         THEN regexp_replace({by_position}, {digits})
       ELSE {by_position} END"""
 
@@ -141,7 +143,7 @@ def stage_associated(engine: Engine) -> None:
         f"{width}) ELSE seg END"
     )
     values = ", ".join(
-        f"{_read(f, 'consumer')} AS {q('v_' + f.target)}" for f in _metro2.ASSOCIATED_FIELDS
+        f"{_read(f, 'consumer')} AS {ident('v_' + f.target)}" for f in _metro2.ASSOCIATED_FIELDS
     )
     rows = f"""
     SELECT row_number() OVER (ORDER BY line_no, seq) AS line_no, consumer AS text,
@@ -168,12 +170,12 @@ def metro2_rows(spec: SourceSpec) -> tuple[str, str, str]:
     segment_fields = {f.target: (s, f) for s, f in _metro2.SEGMENT_FIELDS}
     cols = []
     for field in spec.fields:
-        v = q("v_" + field.target)
+        v = ident("v_" + field.target)
         if field.target in by_target:
             cols.append(f"{_read(by_target[field.target], 'text')} AS {v}")
         elif field.target in segment_fields:
             seg, f = segment_fields[field.target]
-            first = f"list_filter(segments, lambda s: starts_with(s, {lit(seg)}))[1]"
+            first = f"list_filter(segments, lambda s: starts_with(s, {literal(seg)}))[1]"
             cols.append(f"coalesce({_read(f, first)}, '') AS {v}")
         elif field.target == "associated_consumers":
             cols.append(f"coalesce(a._digest, '') AS {v}")
@@ -184,7 +186,7 @@ def metro2_rows(spec: SourceSpec) -> tuple[str, str, str]:
         f"WHEN length(text) < {f.end} THEN {reason_sql('short_record', f.target)}" for f in by_end
     )
     digest = " || '|' || ".join(
-        f"coalesce(CAST({q(c)} AS VARCHAR), '')" for c in ["_segment", *_consumer_columns()]
+        f"coalesce(CAST({ident(c)} AS VARCHAR), '')" for c in ["_segment", *_consumer_columns()]
     )
     associated = f"""
       SELECT _base_line AS line_no, md5(string_agg({digest}, '/' ORDER BY _seq)) AS _digest,
@@ -212,7 +214,7 @@ def metro2_rows(spec: SourceSpec) -> tuple[str, str, str]:
 
 def _table_sql() -> str:
     fields = associated_spec().fields
-    cols = ", ".join(f"{q(output_column(f))} {output_type(f)}" for f in fields)
+    cols = ", ".join(f"{ident(output_column(f))} {output_type(f)}" for f in fields)
     return (
         f"CREATE TABLE IF NOT EXISTS {TABLE} (record_id VARCHAR NOT NULL, feed VARCHAR NOT "
         "NULL, batch_id VARCHAR NOT NULL, line_no BIGINT NOT NULL, base_record_id VARCHAR NOT "
@@ -224,7 +226,7 @@ def publish_associated(engine: Engine, spec: SourceSpec, batch_id: str, written:
     """Write the associated consumers of the records written to the feed table (``written``:
     a query of their line numbers); return how many. Call inside the batch's transaction."""
     engine.execute(_table_sql())
-    cols = ", ".join(q(c) for c in _consumer_columns())
+    cols = ", ".join(ident(c) for c in _consumer_columns())
     engine.execute(
         f"INSERT INTO {TABLE} ({', '.join(_LINEAGE)}, {cols}) SELECT "
         "? || '.' || _base_line || '.' || _seq, ?, ?, _base_line, ? || '.' || _base_line, "

@@ -20,9 +20,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from openbureau.engine import Engine
+from openbureau.engine.sql import ident, literal
 from openbureau.ingest import _metro2
 from openbureau.ingest._fixed import last_position, substr_sql
-from openbureau.ingest._sql import lit, q
 from openbureau.ingest._values import field_sql
 from openbureau.ingest.reasons import reason_sql
 from openbureau.ingest.spec import FieldSpec, SourceSpec
@@ -39,6 +39,8 @@ NOT_ROWS = ("blank", "header", "trailer")
 NATIONAL_ID_MASK = "[national_id]"
 # A national ID written inside a line we could not parse: masked before the line is stored.
 _NATIONAL_ID_PATTERN = r"\b[0-9]{3}-?[0-9]{2}-?[0-9]{4}\b"
+# In a record we could not read as text: digits that may be a national ID, wherever they sit.
+_DIGIT_RUN = r"[0-9]{3}-[0-9]{2}-[0-9]{4}|[0-9]{9,}"
 
 
 HMAC_VARIABLES = ("ob_hmac_ipad", "ob_hmac_opad")
@@ -84,7 +86,7 @@ class Compiled:
 # The first arms of a text line's structural check: not text, or a control character in it.
 _UNREADABLE = (
     f"WHEN text IS NULL THEN {reason_sql('bad_encoding')} "
-    f"WHEN regexp_matches(text, {lit(CONTROL_CHARS)}) "
+    f"WHEN regexp_matches(text, {literal(CONTROL_CHARS)}) "
     f"THEN {reason_sql('control_character')}"
 )
 
@@ -112,17 +114,17 @@ def csv_rows(spec: SourceSpec, header: list[str]) -> str:
     for f in spec.fields:
         cell = f"cells[{index[f.column]}]"
         unq = (
-            f"CASE WHEN starts_with({cell}, {lit(qt)}) "
-            f"THEN replace({cell}[2:-2], {lit(qt * 2)}, {lit(qt)}) ELSE {cell} END"
+            f"CASE WHEN starts_with({cell}, {literal(qt)}) "
+            f"THEN replace({cell}[2:-2], {literal(qt * 2)}, {literal(qt)}) ELSE {cell} END"
         )
-        cols.append(f"{unq} AS {q('v_' + f.target)}")
+        cols.append(f"{unq} AS {ident('v_' + f.target)}")
     return f"""
     SELECT line_no, text, coalesce(text, {RAW_AS_TEXT}) AS raw_text,
-      {lit(spec.parse.delimiter)} || text AS _prefixed,
-      CASE WHEN text IS NOT NULL AND NOT contains(text, {lit(qt)})
-           THEN string_split(text, {lit(spec.parse.delimiter)})
-           WHEN text IS NOT NULL AND regexp_full_match(_prefixed, {lit(full)})
-           THEN regexp_extract_all(_prefixed, {lit(extract)}, 1) END AS cells,
+      {literal(spec.parse.delimiter)} || text AS _prefixed,
+      CASE WHEN text IS NOT NULL AND NOT contains(text, {literal(qt)})
+           THEN string_split(text, {literal(spec.parse.delimiter)})
+           WHEN text IS NOT NULL AND regexp_full_match(_prefixed, {literal(full)})
+           THEN regexp_extract_all(_prefixed, {literal(extract)}, 1) END AS cells,
       CASE {_UNREADABLE}
            WHEN cells IS NULL THEN {reason_sql("malformed_quoting")}
            WHEN len(cells) <> {len(header)} THEN {reason_sql("wrong_field_count")}
@@ -137,8 +139,8 @@ def _json_path(column: str) -> str:
 
 def jsonl_rows(spec: SourceSpec) -> str:
     # Each line is parsed once for its type and once for all field paths together.
-    paths = "[" + ", ".join(lit(_json_path(f.column)) for f in spec.fields) + "]"
-    cols = [f"_values[{i}] AS {q('v_' + f.target)}" for i, f in enumerate(spec.fields, start=1)]
+    paths = "[" + ", ".join(literal(_json_path(f.column)) for f in spec.fields) + "]"
+    cols = [f"_values[{i}] AS {ident('v_' + f.target)}" for i, f in enumerate(spec.fields, start=1)]
     return f"""
     SELECT line_no, text, coalesce(text, {RAW_AS_TEXT}) AS raw_text,
       try(json_type(text)) AS _json_type,
@@ -164,9 +166,9 @@ def fixed_rows(spec: SourceSpec) -> str:
         if layout.record_length is not None
         else ""
     )
-    cols = ", ".join(f"{substr_sql(f)} AS {q('v_' + f.target)}" for f in spec.fields)
+    cols = ", ".join(f"{substr_sql(f)} AS {ident('v_' + f.target)}" for f in spec.fields)
     return f"""
-    SELECT line_no, text, coalesce(text, {RAW_AS_TEXT}) AS raw_text,
+    SELECT line_no, text, coalesce(text, {RAW_AS_TEXT}) AS raw_text, hex(raw) AS _raw_hex,
       CASE {_UNREADABLE}
            WHEN kind = 'unknown' THEN {reason_sql("unknown_record_type")}
            {short} {length}
@@ -175,14 +177,43 @@ def fixed_rows(spec: SourceSpec) -> str:
     FROM _ingest_text WHERE kind NOT IN {NOT_ROWS}"""
 
 
+def fixed_masked_raw(spec: SourceSpec) -> str | None:
+    """A fixed-width record's raw text with its national-ID field masked by position (over
+    :func:`fixed_rows`), or None when the layout has none. A readable record is masked by
+    its characters; one that is not valid text in the declared encoding by its bytes (at the
+    field's place counted in bytes), and then every run of 9 digits or more, since bytes of
+    more than one byte before the field would move it: digits there sit next to their
+    neighbours, where the pattern masking by word boundaries cannot see them."""
+    nid = next((f for f in spec.fields if f.target == "national_id"), None)
+    if nid is None:
+        return None
+    start, end = nid.start, last_position(nid)
+    assert start is not None
+    mask = literal(NATIONAL_ID_MASK)
+    by_chars = (
+        f"left(text, {start - 1}) || CASE WHEN length(text) >= {start} THEN {mask} ELSE '' END "
+        f"|| substr(text, {end + 1})"
+    )
+    line = "regexp_replace(_raw_hex, '(0D)?0A$', '')"  # (the bytes without the line break)
+    by_bytes = (
+        f"CAST(unhex(left({line}, {2 * (start - 1)}) || CASE WHEN length({line}) "
+        f">= {2 * start} THEN hex({mask}) ELSE '' END || substr({line}, {2 * end + 1})) "
+        "AS VARCHAR)"
+    )
+    unreadable = f"regexp_replace({by_bytes}, {literal(_DIGIT_RUN)}, {mask}, 'g')"
+    return f"CASE WHEN text IS NULL THEN {unreadable} ELSE {by_chars} END"
+
+
 def parquet_rows(spec: SourceSpec, path: str, columns: list[str]) -> str:
-    record = "{" + ", ".join(f"{lit(c)}: p.{q(c)}" for c in columns) + "}"
-    cols = [f"CAST(p.{q(f.column)} AS VARCHAR) AS {q('v_' + f.target)}" for f in spec.fields]
+    record = "{" + ", ".join(f"{literal(c)}: p.{ident(c)}" for c in columns) + "}"
+    cols = [
+        f"CAST(p.{ident(f.column)} AS VARCHAR) AS {ident('v_' + f.target)}" for f in spec.fields
+    ]
     return f"""
     SELECT file_row_number + 1 AS line_no, to_json({record})::VARCHAR AS text,
       to_json({record})::VARCHAR AS raw_text, NULL::VARCHAR AS structural,
       {", ".join(cols)}
-    FROM read_parquet({lit(path)}, file_row_number = true) p"""
+    FROM read_parquet({literal(path)}, file_row_number = true) p"""
 
 
 def output_column(f: FieldSpec) -> str:
@@ -202,7 +233,7 @@ def output_type(f: FieldSpec) -> str:
 def _present(f: FieldSpec) -> str:
     """The column that says whether a field counts towards an identifier group: its raw value
     (a bad value quarantines the row anyway), or its typed value when bad values are emptied."""
-    return q(("t_" + output_column(f)) if f.invalid == "null" else ("s_" + f.target))
+    return ident(("t_" + output_column(f)) if f.invalid == "null" else ("s_" + f.target))
 
 
 def compile_validation(
@@ -223,7 +254,8 @@ def compile_validation(
     over the source rows, computed for quarantined rows only; the national ID's value and
     anything shaped like one are masked in it too."""
     strings = [
-        f"nullif(trim({q('v_' + f.target)}), '') AS {q('s_' + f.target)}" for f in spec.fields
+        f"nullif(trim({ident('v_' + f.target)}), '') AS {ident('s_' + f.target)}"
+        for f in spec.fields
     ]
     parsed_cols: list[str] = []
     problem_cols: list[str] = []
@@ -232,12 +264,12 @@ def compile_validation(
     nulled: list[str] = []
     for f in spec.fields:
         read = field_sql(spec, f, national_id_token_sql)
-        p, e, t = q("p_" + f.target), q("e_" + f.target), q("t_" + output_column(f))
+        p, e, t = ident("p_" + f.target), ident("e_" + f.target), ident("t_" + output_column(f))
         if read.number_text:
-            strings.append(f"{read.number_text} AS {q('n_' + f.target)}")
+            strings.append(f"{read.number_text} AS {ident('n_' + f.target)}")
         parsed_cols.append(f"{read.parsed} AS {p}")
         if read.syntax:
-            parsed_cols.append(f"{read.syntax} AS {q('ok_' + f.target)}")
+            parsed_cols.append(f"{read.syntax} AS {ident('ok_' + f.target)}")
         problem_cols.append(f"{read.problem} AS {e}")
         if f.invalid == "null":  # the value is emptied, the row loads, the batch counts it
             typed_cols.append(f"CASE WHEN {e} IS NULL THEN {p} END AS {t}")
@@ -247,7 +279,7 @@ def compile_validation(
             checks.append(e)
         if f.required:
             checks.append(
-                f"CASE WHEN {q('s_' + f.target)} IS NULL "
+                f"CASE WHEN {ident('s_' + f.target)} IS NULL "
                 f"THEN {reason_sql('missing_required', f.target)} END"
             )
     if spec.require_one_of:
@@ -260,7 +292,7 @@ def compile_validation(
     if status:
         checks.append(status)
 
-    key_cols = [q("t_" + output_column(spec.field(t))) for t in spec.record_key]
+    key_cols = [ident("t_" + output_column(spec.field(t))) for t in spec.record_key]
     source_key = (
         "concat_ws('|', " + ", ".join(f"CAST({c} AS VARCHAR)" for c in key_cols) + ")"
         if key_cols
@@ -275,23 +307,25 @@ def compile_validation(
 
     mask = masked_raw or "raw_text"
     if any(f.target == "national_id" for f in spec.fields):
-        nid = q("s_national_id")
+        nid = ident("s_national_id")
         mask = (
             f"regexp_replace(CASE WHEN {nid} IS NULL THEN {mask} ELSE replace({mask}, "
-            f"{nid}, {lit(NATIONAL_ID_MASK)}) END, {lit(_NATIONAL_ID_PATTERN)}, "
-            f"{lit(NATIONAL_ID_MASK)}, 'g')"
+            f"{nid}, {literal(NATIONAL_ID_MASK)}) END, {literal(_NATIONAL_ID_PATTERN)}, "
+            f"{literal(NATIONAL_ID_MASK)}, 'g')"
         )
     values_by_field = " ".join(
-        f"WHEN {lit(f.target)} THEN "
-        + (lit(NATIONAL_ID_MASK) if f.target == "national_id" else q("s_" + f.target))
+        f"WHEN {literal(f.target)} THEN "
+        + (literal(NATIONAL_ID_MASK) if f.target == "national_id" else ident("s_" + f.target))
         for f in spec.fields
     )
-    columns_by_field = " ".join(f"WHEN {lit(f.target)} THEN {lit(f.column)}" for f in spec.fields)
+    columns_by_field = " ".join(
+        f"WHEN {literal(f.target)} THEN {literal(f.column)}" for f in spec.fields
+    )
     outputs = [output_column(f) for f in spec.fields]
-    out_list = ", ".join(f"{q('t_' + c)} AS {q(c)}" for c in outputs)
+    out_list = ", ".join(f"{ident('t_' + c)} AS {ident(c)}" for c in outputs)
 
     extra = f"coalesce({extra_reasons}, [])" if extra_reasons else "[]::VARCHAR[]"
-    kept = "".join(f"{q(c)}, " for c in keep)
+    kept = "".join(f"{ident(c)}, " for c in keep)
     sql = f"""
     CREATE OR REPLACE TEMP TABLE {table} AS
     WITH src AS ({source_rows}),
@@ -332,9 +366,9 @@ def _status_check(spec: SourceSpec) -> str | None:
     if spec.ledger is None or spec.ledger.event != "account_status":
         return None
     targets = [f for f in spec.fields if f.target in ("payment_status", "days_past_due")]
-    missing = " AND ".join(f"{q('t_' + output_column(f))} IS NULL" for f in targets)
+    missing = " AND ".join(f"{ident('t_' + output_column(f))} IS NULL" for f in targets)
     if spec.format == "metro2":  # (a delete request says no status: see ledger._deletes)
         status = next(f for f in spec.fields if f.target == "metro2_status")
-        deletes = ", ".join(lit(c) for c in _metro2.DELETES)
-        missing += f" AND coalesce({q('t_' + output_column(status))}, '') NOT IN ({deletes})"
+        deletes = ", ".join(literal(c) for c in _metro2.DELETES)
+        missing += f" AND coalesce({ident('t_' + output_column(status))}, '') NOT IN ({deletes})"
     return f"CASE WHEN {missing} THEN {reason_sql('unclassifiable_status')} END"

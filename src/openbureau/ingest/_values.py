@@ -22,8 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
+from openbureau.engine.sql import ident, literal
 from openbureau.ingest import bounds
-from openbureau.ingest._sql import lit, q
 from openbureau.ingest.reasons import reason_sql
 from openbureau.ingest.spec import FieldSpec, SourceSpec, code_key
 
@@ -99,7 +99,7 @@ class _Number:
     def digits(self, text: str) -> str:
         """``text`` without currency signs, spaces and thousands separators, its sign in front:
         what is cast."""
-        bare = f"regexp_replace({text}, {lit(_DROPPED)}, '', 'g')"
+        bare = f"regexp_replace({text}, {literal(_DROPPED)}, '', 'g')"
         if self.decimal_comma:
             bare = f"replace(replace({bare}, '.', ''), ',', '.')"
         else:
@@ -109,7 +109,9 @@ class _Number:
         return bare
 
     def _scaled(self, digits: str) -> str:
-        return f"TRY_CAST({digits} AS {_EXACT}) * CAST({lit(format(self.scale, 'f'))} AS {_SCALE})"
+        return (
+            f"TRY_CAST({digits} AS {_EXACT}) * CAST({literal(format(self.scale, 'f'))} AS {_SCALE})"
+        )
 
     def value(self, digits: str) -> str:
         if self.scale is None:
@@ -117,12 +119,12 @@ class _Number:
         return f"TRY_CAST({self._scaled(digits)} AS {self.sql_type})"
 
     def well_formed(self, text: str) -> str:
-        return f"regexp_full_match({text}, {lit(self.syntax)})"
+        return f"regexp_full_match({text}, {literal(self.syntax)})"
 
     def too_precise(self, text: str, digits: str) -> str:
         """More decimals than the type stores: in the text as written, or (scaled below
         hundredths) in the scaled value."""
-        found = f"regexp_matches({text}, {lit(self.excess)})" if self.excess else "false"
+        found = f"regexp_matches({text}, {literal(self.excess)})" if self.excess else "false"
         if self.excess and self.scale is not None and self.scale < Decimal("0.01"):
             scaled = self._scaled(digits)
             found = f"({found} OR coalesce({scaled} <> round({scaled}, 2), false))"
@@ -141,8 +143,8 @@ class FieldSql:
 
 def field_sql(spec: SourceSpec, f: FieldSpec, tokenise: Callable[[str], str]) -> FieldSql:
     """Parse and judge ``f``; ``tokenise`` makes the SQL of a national ID's keyed token."""
-    s = q("s_" + f.target)
-    p = q("p_" + f.target)
+    s = ident("s_" + f.target)
+    p = ident("p_" + f.target)
     checks: list[tuple[str, str]] = []  # (condition, reason), first that holds wins
     syntax: str | None = None
     number_text: str | None = None
@@ -151,13 +153,16 @@ def field_sql(spec: SourceSpec, f: FieldSpec, tokenise: Callable[[str], str]) ->
         checks.append((f"{p} IS NULL", "unparseable_date"))
     elif f.type in ("amount", "integer"):
         number = _Number.of(f)
-        number_text = number.digits(f"trim({q('v_' + f.target)})")
-        value = number.value(q("n_" + f.target))
+        number_text = number.digits(f"trim({ident('v_' + f.target)})")
+        value = number.value(ident("n_" + f.target))
         syntax = number.well_formed(s)  # the text as written, not as cleaned
         checks.append(
-            (f"NOT {q('ok_' + f.target)}", "bad_amount" if f.type == "amount" else "bad_integer")
+            (
+                f"NOT {ident('ok_' + f.target)}",
+                "bad_amount" if f.type == "amount" else "bad_integer",
+            )
         )
-        checks.append((number.too_precise(s, q("n_" + f.target)), "too_many_decimals"))
+        checks.append((number.too_precise(s, ident("n_" + f.target)), "too_many_decimals"))
         checks.append((f"{p} IS NULL", "implausible_value"))  # too large for its type
     elif f.type in ("code", "boolean") or spec.vocabulary(f) is not None:
         value = _code_sql(spec, f, s)
@@ -185,7 +190,7 @@ def field_sql(spec: SourceSpec, f: FieldSpec, tokenise: Callable[[str], str]) ->
 
 
 def _date(f: FieldSpec, text: str) -> str:
-    parsed = ", ".join(f"try_strptime({text}, {lit(fmt)})" for fmt in f.formats or [])
+    parsed = ", ".join(f"try_strptime({text}, {literal(fmt)})" for fmt in f.formats or [])
     value = f"CAST(coalesce({parsed}) AS DATE)"
     return f"date_trunc('month', {value})::DATE" if f.type == "month" else value
 
@@ -222,6 +227,8 @@ def _code_sql(spec: SourceSpec, f: FieldSpec, s: str) -> str:
     """A code table's lookup; a text field with a vocabulary is looked up in the vocabulary."""
     vocab = spec.vocabulary(f)
     codes = f.codes if f.type in ("code", "boolean") else {v: v for v in vocab or ()}
-    whens = " ".join(f"WHEN {lit(code_key(k))} THEN {lit(v)}" for k, v in (codes or {}).items())
+    whens = " ".join(
+        f"WHEN {literal(code_key(k))} THEN {literal(v)}" for k, v in (codes or {}).items()
+    )
     value = f"CASE lower({s}) {whens} END"
     return f"CAST({value} AS BOOLEAN)" if f.type == "boolean" else value

@@ -23,12 +23,12 @@ from datetime import UTC, date, datetime
 from typing import Any, cast
 
 from openbureau.engine import Engine
+from openbureau.engine.sql import literal
 from openbureau.errors import UserError
 from openbureau.ingest import _accuracy_view as view
 from openbureau.ingest._accuracy_accounts import AMOUNTS, DELINQUENCY_DATES, STATUSES
 from openbureau.ingest._accuracy_records import ACCOUNT_DATES, CONSUMER, LIFELONG, OTHER_RECORDS
 from openbureau.ingest._accuracy_rule import SEVERITIES, Rule, Severity, check_rules
-from openbureau.ingest._sql import lit
 from openbureau.ingest._yaml import load_yaml
 from openbureau.ingest.spec import parse_spec
 from openbureau.warehouse import ingest as tables
@@ -224,7 +224,7 @@ def _count(engine: Engine, rules: list[Rule]) -> dict[Rule, tuple[int, int, list
 
 
 def _publish(engine: Engine, report: AccuracyReport, rules: list[Rule]) -> None:
-    b = lit(report.batch_id)
+    b = literal(report.batch_id)
     with engine.transaction():
         engine.execute(f"DELETE FROM accuracy_findings WHERE batch_id = {b}")
         engine.execute(f"DELETE FROM accuracy_flags WHERE batch_id = {b}")
@@ -248,11 +248,11 @@ def _publish(engine: Engine, report: AccuracyReport, rules: list[Rule]) -> None:
             )
         flagged = [r for r in rules if any(f.rule is r and f.offending for f in report.findings)]
         if flagged:
-            feed = lit(report.feed)
+            feed = literal(report.feed)
             engine.execute(
                 "INSERT INTO accuracy_flags "
                 + " UNION ALL ".join(
-                    f"SELECT {b}, {feed}, '{r.id}', record_id, line_no FROM {view.ROWS} "
+                    f"SELECT {b}, {feed}, {literal(r.id)}, record_id, line_no FROM {view.ROWS} "
                     f"WHERE {_hit(r)}"
                     for r in flagged
                 )

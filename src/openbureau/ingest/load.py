@@ -20,6 +20,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from openbureau.engine import Engine, EngineError
+from openbureau.engine.sql import ident, literal
 from openbureau.errors import FileRejected
 from openbureau.ingest import _metro2_records, _metro2_rows, _records, store
 from openbureau.ingest._compare import REPORTED, compare_with_earlier, reported_column
@@ -35,14 +36,13 @@ from openbureau.ingest._validate import (
     STAGED,
     compile_validation,
     csv_rows,
+    fixed_masked_raw,
     fixed_rows,
     hmac_key_bound,
     jsonl_rows,
-    lit,
     output_column,
     output_type,
     parquet_rows,
-    q,
 )
 from openbureau.ingest.accuracy import AccuracyReport, check_batch
 from openbureau.ingest.spec import SourceSpec
@@ -109,7 +109,7 @@ def _parquet_source(engine: Engine, spec: SourceSpec, content: FileContent) -> t
     path = str(content.path)
     try:
         meta = pq.read_metadata(path)
-        described = engine.query(f"DESCRIBE SELECT * FROM read_parquet({lit(path)})")
+        described = engine.query(f"DESCRIBE SELECT * FROM read_parquet({literal(path)})")
     except (OSError, EngineError, ValueError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise FileRejected(path, f"not a readable Parquet file: {first}") from None
@@ -138,6 +138,7 @@ def _stage(
     elif spec.format == "fixed":
         counts = _records.check_file(engine, spec, content)
         source, read, blank = fixed_rows(spec), counts.read, counts.blank
+        masked = fixed_masked_raw(spec)
     elif spec.format == "metro2":
         counts = _metro2_records.check_file(engine, content)
         with hmac_key_bound(engine, key):
@@ -168,20 +169,21 @@ def _stage(
 def _ensure_feed_table(engine: Engine, spec: SourceSpec) -> None:
     cols = {output_column(f): output_type(f) for f in spec.fields}
     if not engine.table_exists(spec.table):
-        defs = ", ".join(f"{q(c)} {t}" for c, t in cols.items())
+        defs = ", ".join(f"{ident(c)} {t}" for c, t in cols.items())
         engine.execute(
-            f"CREATE TABLE {q(spec.table)} (record_id VARCHAR NOT NULL, batch_id VARCHAR NOT NULL,"
+            f"CREATE TABLE {ident(spec.table)} (record_id VARCHAR NOT NULL, "
+            "batch_id VARCHAR NOT NULL,"
             f" line_no BIGINT NOT NULL, source_record_id VARCHAR, supersedes VARCHAR, {defs})"
         )
         return
     # (a feed table's columns come from its spec, so it is no declared table and keeps its
     # columns up to date here: openbureau.warehouse.ingest. One from before rows were
     # compared gains supersedes: its rows read as new reports)
-    engine.execute(f"ALTER TABLE {q(spec.table)} ADD COLUMN IF NOT EXISTS supersedes VARCHAR")
+    engine.execute(f"ALTER TABLE {ident(spec.table)} ADD COLUMN IF NOT EXISTS supersedes VARCHAR")
     existing = set(engine.columns(spec.table))
     for c, t in cols.items():
         if c not in existing:  # a spec may gain fields; earlier batches read NULL for them
-            engine.execute(f"ALTER TABLE {q(spec.table)} ADD COLUMN {q(c)} {t}")
+            engine.execute(f"ALTER TABLE {ident(spec.table)} ADD COLUMN {ident(c)} {t}")
 
 
 def _reason_summary(engine: Engine) -> tuple[list[tuple[str, int, int]], int]:
@@ -311,7 +313,7 @@ def _publish(
         )
     tick(f"{path.name}: writing {read - quarantined:,} rows, quarantining {quarantined:,}", 2, 4)
     columns = [output_column(f) for f in spec.fields]
-    col_list = ", ".join(q(c) for c in columns)
+    col_list = ", ".join(ident(c) for c in columns)
     with engine.transaction():
         batch_id = store.next_batch_id(engine)
         _ensure_feed_table(engine, spec)
@@ -329,7 +331,7 @@ def _publish(
                 "loaded; a furnisher's correction of a report needs a later reporting date"
             )
         engine.execute(
-            f"INSERT INTO {q(spec.table)} (record_id, batch_id, line_no, source_record_id, "
+            f"INSERT INTO {ident(spec.table)} (record_id, batch_id, line_no, source_record_id, "
             f"supersedes, {col_list}) SELECT ? || '.' || _line_no, ?, _line_no, "
             f"_source_record_id, r._supersedes, {col_list} FROM {STAGED} "
             f"JOIN {REPORTED} r USING (_line_no) WHERE r._report IN ('new', 'superseding') "
@@ -360,7 +362,7 @@ def _publish(
             [batch_id, spec.name],
         )
         stored, superseding = engine.query(
-            f"SELECT count(*), count(supersedes) FROM {q(spec.table)} WHERE batch_id = ?",
+            f"SELECT count(*), count(supersedes) FROM {ident(spec.table)} WHERE batch_id = ?",
             [batch_id],
         )[0]
         same = engine.scalar("SELECT count(*) FROM identical_rows WHERE batch_id = ?", [batch_id])

@@ -8,6 +8,7 @@ declared here (:func:`reason_sql`).
 
 from __future__ import annotations
 
+from openbureau.engine.sql import literal
 from openbureau.ingest.bounds import DEFAULT_MAX_LENGTH
 
 REASONS: dict[str, str] = {
@@ -51,4 +52,4 @@ def reason_sql(code: str, target: str | None = None) -> str:
     """The SQL literal of a reason (``'code:target'``); the code must be declared."""
     if code not in REASONS:
         raise KeyError(f"quarantine reason {code!r} is not declared in ingest.reasons.REASONS")
-    return f"'{code}:{target}'" if target else f"'{code}'"
+    return literal(f"{code}:{target}" if target else code)

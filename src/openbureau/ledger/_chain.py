@@ -26,7 +26,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from openbureau.engine import Engine
-from openbureau.ingest._validate import output_column, q
+from openbureau.engine.sql import ident
+from openbureau.ingest._validate import output_column
 from openbureau.ingest._yaml import load_yaml
 from openbureau.ingest.spec import SourceSpec, parse_spec
 from openbureau.ledger._schema import EVENTS
@@ -87,12 +88,12 @@ def chain_earlier_rows(engine: Engine) -> ChainReport:
 def _chain_feed(engine: Engine, spec: SourceSpec, batch_ids: list[str]) -> None:
     """The rows of ``batch_ids`` (one feed, one record key) into ``CHAINED``, and the
     ``supersedes`` of each identical or superseding one in the feed table."""
-    table = q(spec.table)
+    table = ident(spec.table)
     # (a feed table is declared by its spec, not by the warehouse contract: one loaded
     # before rows were compared gains the column here)
     engine.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS supersedes VARCHAR")
-    values = [q(c) for c in engine.columns(spec.table) if c not in LINEAGE]
-    keys = [q(output_column(spec.field(t))) for t in spec.record_key]
+    values = [ident(c) for c in engine.columns(spec.table) if c not in LINEAGE]
+    keys = [ident(output_column(spec.field(t))) for t in spec.record_key]
     # A key matches only when every part is filled; without a key, the values are the key.
     filled = " AND ".join(f"{k} IS NOT NULL" for k in keys) if keys else "true"
     partition = ", ".join(keys or values)

@@ -34,8 +34,8 @@ Each account's consumers (the base segment's and each associated consumer's) get
 from __future__ import annotations
 
 from openbureau.engine import Engine
+from openbureau.engine.sql import literal
 from openbureau.ingest import _metro2, store
-from openbureau.ingest._sql import lit
 from openbureau.ingest.spec import SourceSpec
 from openbureau.ledger._deletes import delete_requests_sql
 from openbureau.ledger._renumber import renumbered_sql
@@ -49,7 +49,9 @@ _FROM_REPORT = ("account_id", "product", "opened_date", "credit_limit", "origina
 
 
 def _status_sql(code: str) -> str:
-    whens = " ".join(f"WHEN {lit(c)} THEN {lit(s)}" for c, (s, _) in _metro2.HISTORY.items() if s)
+    whens = " ".join(
+        f"WHEN {literal(c)} THEN {literal(s)}" for c, (s, _) in _metro2.HISTORY.items() if s
+    )
     return f"CASE {code} {whens} END"
 
 
@@ -60,7 +62,7 @@ def _families(engine: Engine, spec: SourceSpec) -> None:
         "event_id, record_id, version, account_id, new_account_id, event_date, history_of, "
         "is_current, batch_id, reported_date, payment_status"
     )
-    events = f"""(SELECT {cols} FROM {_T} WHERE feed = {lit(spec.name)}
+    events = f"""(SELECT {cols} FROM {_T} WHERE feed = {literal(spec.name)}
         UNION ALL SELECT {cols} FROM {BATCH})"""
     engine.execute(f"""CREATE OR REPLACE TEMP TABLE _history_family AS
         SELECT * EXCLUDE (account_id, new_account_id), account_id AS family,
@@ -113,11 +115,11 @@ def expand_history(engine: Engine, spec: SourceSpec, batch_id: str) -> tuple[int
     and the new versions of months a re-sent report's corrected profile changes. Returns
     (months in ``NEW``, months a corrected profile no longer gives, profile characters of the
     batch's records that are no CRRG code)."""
-    known = ", ".join(lit(c) for c in _metro2.HISTORY)
+    known = ", ".join(literal(c) for c in _metro2.HISTORY)
     n = _metro2.HISTORY_MONTHS
     unreadable = int(
         engine.scalar(f"""SELECT count(*) FROM {spec.table} s, range(1, {n + 1}) t(k)
-            WHERE s.batch_id = {lit(batch_id)} AND NOT {delete_requests_sql(spec)}
+            WHERE s.batch_id = {literal(batch_id)} AND NOT {delete_requests_sql(spec)}
               AND substr(coalesce(s.payment_history_profile, ''), k, 1)
                   NOT IN ({known}, ' ', '')""")
     )
@@ -126,10 +128,10 @@ def expand_history(engine: Engine, spec: SourceSpec, batch_id: str) -> tuple[int
     engine.execute(f"""CREATE OR REPLACE TEMP TABLE _history_months AS
         WITH rows_ AS (
           SELECT record_id AS loaded, record_id AS base, 0 AS seq FROM {spec.table}
-          WHERE batch_id = {lit(batch_id)}
+          WHERE batch_id = {literal(batch_id)}
           UNION ALL
           SELECT record_id, base_record_id, seq FROM {store.ASSOCIATED_CONSUMERS}
-          WHERE batch_id = {lit(batch_id)}),
+          WHERE batch_id = {literal(batch_id)}),
         reports AS (
           SELECT e.*, r.seq, s.payment_history_profile AS profile
           FROM {BATCH} e JOIN rows_ r ON r.loaded = e.loaded_record_id

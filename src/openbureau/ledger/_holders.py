@@ -14,8 +14,8 @@ one (how it stood before is kept in ``ledger_version_states``).
 from __future__ import annotations
 
 from openbureau.engine import Engine
+from openbureau.engine.sql import literal
 from openbureau.ingest import store
-from openbureau.ingest._sql import lit
 from openbureau.ingest.spec import SourceSpec
 from openbureau.ledger._deletes import delete_requests_sql
 from openbureau.ledger._schema import EVENTS
@@ -29,7 +29,7 @@ def end_dropped_consumers(engine: Engine, spec: SourceSpec, batch_id: str) -> in
     if spec.format != "metro2" or "supersedes" not in engine.columns(spec.table):
         return 0
     resent = f"""SELECT s.supersedes AS earlier, CAST(s.reported_date AS DATE) AS on_
-        FROM {spec.table} s WHERE s.batch_id = {lit(batch_id)} AND s.supersedes IS NOT NULL
+        FROM {spec.table} s WHERE s.batch_id = {literal(batch_id)} AND s.supersedes IS NOT NULL
           AND NOT {delete_requests_sql(spec)}"""
     engine.execute(f"""CREATE OR REPLACE TEMP TABLE _ledger_dropped AS
         WITH resent AS ({resent}),

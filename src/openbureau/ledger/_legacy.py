@@ -18,6 +18,7 @@ noted and refused the same way; a column of another type (a ``DOUBLE``) is read 
 from __future__ import annotations
 
 from openbureau.engine import Engine
+from openbureau.engine.sql import literal
 from openbureau.ingest import bounds
 from openbureau.ingest._values import read_sql
 from openbureau.ingest.spec import DataCategory, FieldSpec
@@ -113,10 +114,10 @@ class LoadedValues:
         note = ", ".join(
             f"'{k}': {v}"
             for k, v in (
-                ("field", _quoted(field)),
-                ("target", _quoted(target)),
+                ("field", literal(field)),
+                ("target", literal(target)),
                 ("text", text),
-                ("why", _quoted(why)),
+                ("why", literal(why)),
             )
         )
         self._unreadable.append(f"CASE WHEN {text} IS NOT NULL AND {unread} THEN {{{note}}} END")
@@ -125,7 +126,3 @@ class LoadedValues:
         """The ``unreadable`` column: the values of the row the event could not take."""
         notes = ", ".join(self._unreadable)
         return f"CAST(list_filter([{notes}], lambda x: x IS NOT NULL) AS {UNREADABLE})"
-
-
-def _quoted(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"

@@ -26,6 +26,7 @@ import datetime as dt
 
 from openbureau.config import AgeingSection
 from openbureau.engine import Engine
+from openbureau.engine.sql import literals
 from openbureau.ingest.vocabulary import CHARGED_OFF, REVOLVING, STATUS_RANK
 from openbureau.ledger._renumber import renumbered_sql
 from openbureau.ledger._schema import EVENTS, known_sql
@@ -68,7 +69,7 @@ def persons_sql(person_ids: list[str]) -> str:
     list reaches the table scans as a filter, where a join to a table of IDs would not."""
     if not person_ids:
         raise ValueError("a person scope needs at least one person ID")
-    return ", ".join("'" + p.replace("'", "''") + "'" for p in person_ids)
+    return literals(person_ids)
 
 
 def pit_events(

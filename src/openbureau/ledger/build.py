@@ -19,9 +19,9 @@ import time
 from dataclasses import dataclass, field
 
 from openbureau.engine import Engine
+from openbureau.engine.sql import literal
 from openbureau.errors import UserError
 from openbureau.ingest import _metro2, store
-from openbureau.ingest._sql import lit
 from openbureau.ingest._yaml import load_yaml
 from openbureau.ingest.spec import LedgerMapping, SourceSpec, parse_spec
 from openbureau.ledger import _history
@@ -144,7 +144,6 @@ def _select_sql(
     text for a typed target is read as ingest reads the type; see ``_legacy``). The targets
     ``kept_out`` feed no column (see ``ledger.lineage``)."""
     have = {f.target for f in spec.fields} - kept_out
-    furnisher = spec.furnisher.replace("'", "''")
     loaded = LoadedValues(types)
 
     def pick(sources: tuple[str, ...], sql_type: str, column: str) -> str:
@@ -157,13 +156,13 @@ def _select_sql(
     cols: list[str] = []
     for c in table.columns:
         if c.name == "payment_kind":
-            expr = f"'{mapping.kind}'"
+            expr = literal(mapping.kind)
         elif c.name == "record_kind":
-            expr = f"s.{mapping.kind_from}" if mapping.kind_from else f"'{mapping.kind}'"
+            expr = f"s.{mapping.kind_from}" if mapping.kind_from else literal(mapping.kind)
         else:
             expr = pick(c.sources, c.sql_type.split()[0], c.name)
             if c.qualify:
-                expr = f"'{furnisher}:' || {expr}"
+                expr = f"{literal(spec.furnisher + ':')} || {expr}"
         cols.append(f"{expr} AS {c.name}")
     event_date = f"CAST({loaded.value(mapping.event_date, 'DATE', 'event_date')} AS DATE)"
     reported = f"{event_date} + INTERVAL {mapping.report_lag_days} DAY"
@@ -173,7 +172,7 @@ def _select_sql(
     return f"""
         SELECT s.record_id || '~1' AS event_id, s.record_id, 1 AS version, true AS is_current,
             NULL::VARCHAR AS supersedes, pi.person_id, m.identity_id,
-            '{furnisher}' AS furnisher, '{spec.name}' AS feed, s.batch_id,
+            {literal(spec.furnisher)} AS furnisher, {literal(spec.name)} AS feed, s.batch_id,
             s.record_id AS loaded_record_id,
             {"s.supersedes" if compared else "NULL::VARCHAR"} AS _prior_record,
             {event_date} AS event_date,
@@ -197,7 +196,7 @@ def _rows_sql(spec: SourceSpec, compared: bool) -> str:
     prior = "s.supersedes || '.' || a.seq" if compared else "NULL::VARCHAR"
     # (a delete request is no month's report: see ledger._deletes; a consumer whose role
     # ended, ECOA T or Z, gets no event of the month: it is no report on their file)
-    ended = ", ".join(lit(r) for r in _metro2.ENDED_ROLES)
+    ended = ", ".join(literal(r) for r in _metro2.ENDED_ROLES)
     return f"""(SELECT * FROM {spec.table} s WHERE NOT {delete_requests_sql(spec)}
           AND coalesce(s.account_role, '') NOT IN ({ended}) UNION ALL
         SELECT s.* REPLACE (a.record_id AS record_id, {prior} AS supersedes)

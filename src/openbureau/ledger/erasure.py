@@ -24,6 +24,7 @@ import json
 from dataclasses import dataclass, field
 
 from openbureau.engine import Engine
+from openbureau.engine.sql import literals
 from openbureau.warehouse import ingest
 from openbureau.warehouse import ledger as tables
 
@@ -44,7 +45,7 @@ class Erasure:
 
 
 def _list(values: list[str]) -> str:
-    return "[" + ", ".join("'" + v.replace("'", "''") + "'" for v in values) + "]"
+    return "[" + literals(values) + "]"
 
 
 def alternative_feeds(engine: Engine) -> frozenset[str]:

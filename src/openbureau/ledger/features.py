@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from openbureau.config import AgeingSection
 from openbureau.engine import Engine
+from openbureau.engine.sql import literal
 from openbureau.ledger._pit import create_pit_views, date_literal, persons_sql
 from openbureau.warehouse.identity import PERSON_INDEX
 
@@ -688,9 +689,9 @@ def evidence_sql(as_of: dt.date, wanted: str, features: list[str] | None = None)
         q = select.format(d=d, src="ev_" + src)
         # Only the persons this feature is a reason for: the filter reaches the scans.
         parts.append(
-            f"SELECT '{f.name}' AS feature, e.person_id, e.rid "
+            f"SELECT {literal(f.name)} AS feature, e.person_id, e.rid "
             f"FROM ({q}) AS e(person_id, rid) WHERE e.person_id IN "
-            f"(SELECT person_id FROM {wanted} WHERE feature = '{f.name}')"
+            f"(SELECT person_id FROM {wanted} WHERE feature = {literal(f.name)})"
         )
     if not parts:
         parts = [

@@ -30,9 +30,9 @@ import yaml
 
 from openbureau.config import AgeingSection
 from openbureau.engine import Engine
+from openbureau.engine.sql import literal, path_literal
 from openbureau.errors import UserError
 from openbureau.ingest import _metro2
-from openbureau.ingest._sql import lit
 from openbureau.ledger._schema import EVENTS
 from openbureau.ledger.ageing import (
     DEFAULT_RULES,
@@ -153,7 +153,7 @@ def _compliance_sql(day: str) -> str:
     version of the account's reports not suppressed (a month re-sent blank changes nothing),
     kept until another code, or XR (removal) which leaves none."""
     sent = "trim(coalesce(k.compliance_condition, ''))"
-    removed = ", ".join(lit(c) for c, text in _metro2.COMPLIANCE.items() if text is None)
+    removed = ", ".join(literal(c) for c, text in _metro2.COMPLIANCE.items() if text is None)
     return f"""(SELECT CASE WHEN c NOT IN ({removed}) THEN c END FROM (
         SELECT arg_max({sent}, struct_pack(d := k.event_date, r := k.recorded_at)) AS c
         FROM {EVENTS["account_status"].table} k
@@ -217,11 +217,11 @@ def publish_snapshot(
     final = folder / f"{snapshot_id}-{time.time_ns()}.duckdb"
     tmp = final.with_suffix(".tmp")
     day = f"DATE '{as_of.isoformat()}'"
-    engine.execute(f"ATTACH '{tmp}' AS pub")
+    engine.execute(f"ATTACH {path_literal(tmp)} AS pub")
     try:
         tables = {
-            "meta": f"""SELECT '{snapshot_id}' AS snapshot_id, {day} AS as_of,
-                now() AS published_at, '{records}' AS records_file""",
+            "meta": f"""SELECT {literal(snapshot_id)} AS snapshot_id, {day} AS as_of,
+                now() AS published_at, {literal(records)} AS records_file""",
             "snapshots": f"SELECT * FROM {scoring.SCORE_SNAPSHOTS.name}",
             "scores": f"SELECT * FROM {scoring.SCORES.name} ORDER BY person_id, as_of",
             "features": f"SELECT * FROM {features_table} ORDER BY person_id",
@@ -385,7 +385,7 @@ def _record_served(engine: Engine, folder: Path) -> None:
         return
     if not served.is_file():
         return
-    engine.execute("ATTACH '" + str(served).replace("'", "''") + "' AS served (READ_ONLY)")
+    engine.execute(f"ATTACH {path_literal(served)} AS served (READ_ONLY)")
     try:
         if engine.scalar(
             "SELECT count(*) FROM duckdb_tables() WHERE database_name = 'served' "

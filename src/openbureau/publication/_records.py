@@ -18,6 +18,7 @@ import os
 from pathlib import Path
 
 from openbureau.engine import Engine
+from openbureau.engine.sql import literal, path_literal
 
 RECORDS_DIR = "records"
 
@@ -34,14 +35,16 @@ def ensure_records_file(engine: Engine, folder: Path) -> str:
     if final.is_file():
         return final.name
     tmp = final.with_suffix(".tmp")
-    engine.execute(f"ATTACH '{tmp}' AS rec")
+    engine.execute(f"ATTACH {path_literal(tmp)} AS rec")
     try:
         # (by identity: an export reads a few identities' row groups, not every one)
         engine.execute(
             f"CREATE TABLE rec.{FILE_RECORDS_TABLE} AS SELECT * FROM ({FILE_RECORDS_SQL}) "
             "ORDER BY identity_id"
         )
-        engine.execute(f"CREATE TABLE rec.meta AS SELECT '{stamp}' AS stamp, now() AS written_at")
+        engine.execute(
+            f"CREATE TABLE rec.meta AS SELECT {literal(stamp)} AS stamp, now() AS written_at"
+        )
     except BaseException:
         engine.execute("DETACH rec")
         remove_records_leftovers(folder)
@@ -54,7 +57,7 @@ def ensure_records_file(engine: Engine, folder: Path) -> str:
 def records_file_of(engine: Engine, copy: Path) -> str | None:
     """The records file a serving copy names (None: it holds its records itself, as copies
     published before the records file did, or it cannot be read)."""
-    engine.execute("ATTACH '" + str(copy).replace("'", "''") + "' AS older (READ_ONLY)")
+    engine.execute(f"ATTACH {path_literal(copy)} AS older (READ_ONLY)")
     try:
         names = engine.query(
             "SELECT column_name FROM duckdb_columns() WHERE database_name = 'older' "

@@ -12,15 +12,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from openbureau.engine.sql import literal
 from openbureau.scoring.scorecard import Factor, Scorecard
 
 
 def _num(v: float) -> str:
     return repr(float(v))
-
-
-def _sql_str(v: str) -> str:
-    return "'" + v.replace("'", "''") + "'"
 
 
 def factor_points_sql(factor: Factor, column: str, points: Sequence[str] | None = None) -> str:
@@ -34,7 +31,7 @@ def factor_points_sql(factor: Factor, column: str, points: Sequence[str] | None 
     if factor.kind == "categorical":
         whens = [
             f"WHEN CAST({column} AS VARCHAR) IN "
-            f"({', '.join(map(_sql_str, b.categories or []))}) THEN {w}"
+            f"({', '.join(map(literal, b.categories or []))}) THEN {w}"
             for b, w in rest
         ]
         return f"CASE WHEN {column} IS NULL THEN {missing} {' '.join(whens)} ELSE {missing} END"
@@ -59,7 +56,7 @@ def round_clip_sql(total: str, card: Scorecard) -> str:
 
 def band_sql(score: str, card: Scorecard) -> str:
     whens = " ".join(
-        f"WHEN {score} <= {b.max_score} THEN {_sql_str(b.name)}"
+        f"WHEN {score} <= {b.max_score} THEN {literal(b.name)}"
         for b in sorted(card.bands, key=lambda b: b.min_score)
     )
     return f"CASE {whens} END"

@@ -10,13 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from openbureau.engine import Engine
+from openbureau.engine.sql import path_literal
 from openbureau.errors import UserError
 from openbureau.warehouse.identity import IDENTITY_RECORD_MAP, PERSON_INDEX
 from openbureau.warehouse.ingest import INGEST_BATCHES
-
-
-def _lit(s: str) -> str:
-    return "'" + s.replace("'", "''") + "'"
 
 
 def truth_outcomes(engine: Engine, truth_dir: Path, into: str = "person_truth") -> str:
@@ -31,11 +28,11 @@ def truth_outcomes(engine: Engine, truth_dir: Path, into: str = "person_truth") 
             FROM {IDENTITY_RECORD_MAP.name} m
             JOIN {PERSON_INDEX.name} pi ON pi.identity_id = m.identity_id
             JOIN {INGEST_BATCHES.name} b ON b.batch_id = m.batch_id
-            JOIN read_parquet({_lit(str(records))}) t
+            JOIN read_parquet({path_literal(records)}) t
               ON t.feed = b.feed AND parse_filename(t.file) = b.file_name
              AND t.line_no = CAST(split_part(m.record_id, '.', 2) AS BIGINT))
         SELECT r.person_id, r.true_person_id, p.default_12m, p.defaulted_before_as_of, p.pd_12m
         FROM (SELECT person_id, mode(true_person_id) AS true_person_id FROM rec
               GROUP BY person_id) r
-        JOIN read_parquet({_lit(str(persons))}) p ON p.person_id = r.true_person_id""")
+        JOIN read_parquet({path_literal(persons)}) p ON p.person_id = r.true_person_id""")
     return into

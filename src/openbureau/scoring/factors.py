@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from openbureau.config import AgeingSection
 from openbureau.engine import Engine
+from openbureau.engine.sql import literal
 from openbureau.errors import UserError
 from openbureau.governance.factor_guard import (
     FactorRefused,
@@ -222,12 +223,11 @@ def _feed_events(
             "rows cannot be dated or suppressed"
         )
     scopes = pit_events(engine, as_of, known_at, ageing)
-    literal = feed.replace("'", "''")
     return (
         "("
         + " UNION ALL ".join(
             f"SELECT person_id, loaded_record_id, event_date FROM {scopes[e]} "
-            f"WHERE feed = '{literal}'"
+            f"WHERE feed = {literal(feed)}"
             for e in found
         )
         + ")"

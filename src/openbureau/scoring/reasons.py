@@ -22,8 +22,9 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from typing import Any
 
+from openbureau.engine.sql import literal
 from openbureau.errors import UserError
-from openbureau.scoring._compile import NumpyScorer, _sql_str, factor_points_sql
+from openbureau.scoring._compile import NumpyScorer, factor_points_sql
 from openbureau.scoring.factors import INQUIRY_FACTORS
 from openbureau.scoring.scorecard import Factor, Scorecard
 
@@ -79,11 +80,11 @@ def reasons_sql(card: Scorecard, scored: str) -> str:
     points_lost, value, rank) from ``scored``: the features' columns, ``person_id`` and
     ``score`` (NULL: unscorable, no reasons)."""
     lost = " UNION ALL ".join(
-        f"SELECT person_id, {_sql_str(f.name)} AS factor, {_sql_str(f.code)} AS code, "
+        f"SELECT person_id, {literal(f.name)} AS factor, {literal(f.code)} AS code, "
         f"{_lost_sql(f, f.name)} AS points_lost, CAST({f.name} AS DOUBLE) AS value, "
         f"{'true' if f.name in INQUIRY_FACTORS else 'false'} AS is_inquiry, "
-        f"CASE WHEN {f.name} IS NULL THEN {_sql_str(f.missing_statement or f.statement)} "
-        f"ELSE {_sql_str(f.statement)} END AS statement "
+        f"CASE WHEN {f.name} IS NULL THEN {literal(f.missing_statement or f.statement)} "
+        f"ELSE {literal(f.statement)} END AS statement "
         f"FROM {scored} WHERE score IS NOT NULL"
         for f in card.factors
     )

@@ -31,6 +31,7 @@ import yaml
 
 from openbureau.config import AgeingSection
 from openbureau.engine import Engine
+from openbureau.engine.sql import literal
 from openbureau.errors import UserError
 from openbureau.governance.factor_guard import Resolved
 from openbureau.ledger import build_ledger
@@ -356,8 +357,8 @@ def _card_rows_sql(card: Scorecard, prefix: str) -> str:
     return f"""SELECT s.person_id, s.score,
                CASE WHEN s.score IS NOT NULL THEN {band_sql("s.score", card)} END AS band,
                s.unscorable_reason,
-               CASE s.unscorable_reason WHEN 'no_file' THEN '{_q(UNSCORABLE["no_file"])}'
-                    WHEN 'insufficient_history' THEN '{_q(hist)}' END AS unscorable_text,
+               CASE s.unscorable_reason WHEN 'no_file' THEN {literal(UNSCORABLE["no_file"])}
+                    WHEN 'insufficient_history' THEN {literal(hist)} END AS unscorable_text,
                r.reasons
         FROM {prefix}scored s
         LEFT JOIN (
@@ -408,10 +409,6 @@ def drop_score_tables(engine: Engine) -> None:
         "score_evidence",
     ):
         engine.execute(f"DROP TABLE IF EXISTS {t}")
-
-
-def _q(s: str) -> str:
-    return s.replace("'", "''")
 
 
 def latest_snapshot(engine: Engine) -> str:

@@ -21,6 +21,7 @@ import yaml
 
 from openbureau.config import AgeingSection
 from openbureau.engine import Engine
+from openbureau.engine.sql import path_literal
 from openbureau.errors import UserError
 from openbureau.publication import _copy
 from openbureau.publication._copy import (
@@ -229,7 +230,7 @@ class ServingStore:
         name = (self.folder / POINTER).read_text(encoding="utf-8").strip()
         path = self.folder / name
         con = duckdb.connect(":memory:")
-        con.execute(f"ATTACH '{path}' AS srv (READ_ONLY)")
+        con.execute(f"ATTACH {path_literal(path)} AS srv (READ_ONLY)")
         tables = {
             t
             for (t,) in con.execute(
@@ -283,7 +284,7 @@ class ServingStore:
         records = self.folder / RECORDS_DIR / str(name)
         if not records.is_file():
             raise UserError(f"{path}: its records file {records} is missing; publish again")
-        con.execute("ATTACH '" + str(records).replace("'", "''") + "' AS rec (READ_ONLY)")
+        con.execute(f"ATTACH {path_literal(records)} AS rec (READ_ONLY)")
         con.execute(
             f"CREATE VIEW main.{FILE_RECORDS_TABLE} AS SELECT * FROM rec.{FILE_RECORDS_TABLE}"
         )

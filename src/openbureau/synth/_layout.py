@@ -16,6 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from openbureau.engine.sql import literal
 from openbureau.synth._noise import IDENTITY_VIEW, NoiseProfile
 
 DEFECT_KINDS = {
@@ -99,10 +100,6 @@ def number_lines(
     return rows
 
 
-def _lit(s: str) -> str:
-    return "'" + s.replace("'", "''") + "'"
-
-
 def _chars(s: str) -> str:
     return " || ".join(f"chr({ord(ch)}::INTEGER)" for ch in s)
 
@@ -112,7 +109,7 @@ def _cell(c: Col, feed: Feed) -> str:
     if feed.format == "csv" and c.type == "string":
         v = f"ob_csv({v}, {_chars(feed.delimiter)})"
     if "date" in c.defects:
-        v = f"CASE WHEN defect = 1 THEN {_lit(feed.bad_date)} ELSE {v} END"
+        v = f"CASE WHEN defect = 1 THEN {literal(feed.bad_date)} ELSE {v} END"
     if "amount" in c.defects:
         v = f"CASE WHEN defect = 2 THEN left({v}, 1) || 'O' || substr({v}, 2) ELSE {v} END"
     if "ident" in c.defects:
@@ -135,7 +132,7 @@ def _json_object(node: dict, feed: Feed) -> str:
     parts = []
     for i, (key, child) in enumerate(node.items()):
         value = _cell(child, feed) if isinstance(child, Col) else _json_object(child, feed)
-        parts.append(_lit(("," if i else "{") + f'"{key}":') + " || " + value)
+        parts.append(literal(("," if i else "{") + f'"{key}":') + " || " + value)
     return "(" + " || ".join(parts) + " || '}')"
 
 

@@ -150,6 +150,17 @@ def test_fixed_width_without_line_breaks_in_chunks(tmp_path) -> None:
     assert same_in_chunks(spec, path, [1, 13, 31])[0][:3] == (4, 3, 1)
 
 
+def test_fixed_width_a_multi_byte_character_ending_a_record_split_across_chunks(tmp_path) -> None:
+    """A record's last character cut by the read: the record waits for its last bytes (it was
+    taken as whole, the file then lost its header record)."""
+    spec = parse_spec({**fx.SPEC, "parse": {"encoding": "utf-8"}})
+    header = "HDALE CU 20240705".ljust(29) + "\xe9"
+    records = [header, *fx.GOOD, fx.trailer(3, 123456 - 2550)]
+    path = tmp_path / "dale.dat"
+    path.write_bytes("".join(records).encode("utf-8") + b"\r\n")
+    assert same_in_chunks(spec, path, [1, 2, 3, 5])[0] == (3, 3, 0, 0)
+
+
 @pytest.mark.parametrize("sep", ["\r\n", ""])
 def test_metro2_in_chunks(tmp_path, sep) -> None:
     from tests.ingest.test_metro2 import RECORDS, TOTALS
@@ -219,3 +230,45 @@ def test_the_memory_limit_holds_while_loading_and_is_put_back(ws, tmp_path) -> N
         report = ingest_file(engine, CSV, path, key=KEY, memory_limit="64MB", progress=tick)
         assert engine.scalar("SELECT current_setting('memory_limit')") == before
     assert report.read == 10 and "61.0 MiB" in seen
+
+
+def test_metro2_a_multi_byte_character_ending_a_record_split_across_chunks(tmp_path) -> None:
+    from tests.ingest.test_metro2 import RECORDS, TOTALS
+
+    header = m2.header()[:-1] + "\xe9"  # (UTF-8: read without transcoding, cut anywhere)
+    path = tmp_path / "acme.txt"
+    path.write_bytes("".join([header, *RECORDS, m2.trailer(**TOTALS)]).encode("utf-8"))
+    spec = parse_spec({**m2.SPEC, "parse": {"encoding": "utf-8"}})
+    assert same_in_chunks(spec, path, [1, 2, 3])[0] == (4, 4, 0, 0)
+
+
+def test_utf16_a_lone_surrogate_costs_its_line(tmp_path) -> None:
+    # (surrogateescape cannot stand for the surrogate's low byte: the load crashed)
+    good = "1,John,Smith,1980-01-02,123-45-6789,2024-01,100.50,11\r\n"
+    bad = "2,Ann,Lee,1990-01-01,,2024-01,5,11\r\n".encode("utf-16-le")
+    path = tmp_path / "bank.csv"
+    path.write_bytes((BANK_HEADER + good).encode("utf-16-le") + bad[:8] + b"\x00\xd8" + bad[8:])
+    spec = parse_spec({**yaml.safe_load(BANK_SPEC), "parse": {"encoding": "utf-16-le"}})
+    counts, reasons, *_ = same_in_chunks(spec, path, [1, 3, 64])
+    assert counts[:3] == (2, 1, 1) and [r for r, _, _ in reasons] == ["bad_encoding"]
+
+
+def test_several_metro2_files_are_checked_within_the_memory_limit(tmp_path) -> None:
+    from openbureau.ingest import _metro2_records
+    from tests.ingest.test_metro2 import RECORDS, TOTALS
+
+    paths = [
+        m2.write(tmp_path / f"acme{i}.txt", [m2.header(), *RECORDS, m2.trailer(**TOTALS)])
+        for i in (1, 2)
+    ]
+    engine = DuckDBEngine()
+    seen: list[str] = []
+    staged = _metro2_records.stage_text
+
+    def spy(engine: DuckDBEngine, content: object) -> object:
+        seen.append(str(engine.scalar("SELECT current_setting('memory_limit')")))
+        return staged(engine, content)  # type: ignore[arg-type]
+
+    with patch.object(_metro2_records, "stage_text", spy):
+        ingest_files(engine, parse_spec(m2.SPEC), paths, key=KEY, again=True, memory_limit="1GB")
+    assert len(seen) == 4 and set(seen) == {"953.6 MiB"}

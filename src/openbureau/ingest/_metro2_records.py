@@ -26,6 +26,7 @@ from openbureau.errors import FileRejected
 from openbureau.ingest import _metro2
 from openbureau.ingest._read import LINES_AS_TEXT, FileContent, stage_lines
 from openbureau.ingest._records import TEXT, RecordCounts
+from openbureau.ingest._stream import char_bounds
 from openbureau.ingest._validate import NOT_BLANK, NOT_ROWS
 
 # One appended segment, by its identifier and length; a record's tail is a sequence of them.
@@ -64,8 +65,7 @@ class DescriptorSplitter:
         if ascii_only:
             chars = stop
         else:  # a character starts at every byte that is not a UTF-8 continuation byte
-            codes = np.frombuffer(data, dtype=np.uint8, count=stop)
-            starts = np.append(np.flatnonzero((codes & 0xC0) != 0x80), stop)
+            starts = char_bounds(data, stop, final)
             chars = len(starts) - 1
         offsets = [0]
         pos = 0  # in characters

@@ -72,6 +72,18 @@ def raw_blocks(path: Path, spec: SourceSpec, size: int | None = None) -> Iterato
             yield block
 
 
+def _escape(err: UnicodeError) -> tuple[str, int]:
+    """Undecodable bytes as surrogates that encode back to invalid UTF-8, as surrogateescape
+    does; it fails on bytes below 0x80 (in UTF-16 a lone surrogate's other byte), which then
+    stand for 0x80."""
+    assert isinstance(err, UnicodeDecodeError)
+    bad = err.object[err.start : err.end]
+    return "".join(chr(0xDC00 + max(b, 0x80)) for b in bad), err.end
+
+
+codecs.register_error("openbureau_escape", _escape)
+
+
 def utf8_blocks(blocks: Iterator[bytes], encoding: str) -> Iterator[bytes]:
     """The blocks transcoded to UTF-8 (a UTF-8 BOM dropped), undecodable bytes kept as invalid
     UTF-8 so that only their line is quarantined (as bad encoding), not the file."""
@@ -79,7 +91,7 @@ def utf8_blocks(blocks: Iterator[bytes], encoding: str) -> Iterator[bytes]:
     decoder = (
         None
         if name in _UTF8 or name == "utf-8-sig"
-        else codecs.getincrementaldecoder(encoding)("surrogateescape")
+        else codecs.getincrementaldecoder(encoding)("openbureau_escape")
     )
     head: bytes | None = b""  # the file's first bytes, until a BOM is ruled in or out
     for block in blocks:
@@ -169,15 +181,35 @@ def _line_offsets(data: bytes, final: bool) -> np.ndarray:
     return np.concatenate([[0], stops]).astype(np.int64)
 
 
+def char_bounds(data: bytes, stop: int, final: bool) -> np.ndarray:
+    """Offsets of the characters of ``data[:stop]`` (UTF-8; a character starts at every byte
+    that is not a continuation byte) and of their end; unless ``final``, a last character whose
+    bytes are not all there yet ends them instead (it comes whole with the next chunk)."""
+    codes = np.frombuffer(data, dtype=np.uint8, count=stop)
+    starts = np.flatnonzero((codes & 0xC0) != 0x80)
+    if not final and len(starts):
+        lead = int(codes[starts[-1]])
+        size = (
+            2
+            if 0xC0 <= lead < 0xE0
+            else 3
+            if 0xE0 <= lead < 0xF0
+            else 4
+            if 0xF0 <= lead < 0xF8
+            else 1
+        )
+        if int(starts[-1]) + size > stop:
+            return starts
+    return np.append(starts, stop)
+
+
 def _record_offsets(data: bytes, length: int, final: bool) -> np.ndarray:
     """Offsets of the records of ``length`` characters in ``data`` (UTF-8), the incomplete
     rest only when ``final``."""
     if data.isascii():
         offsets = np.arange(0, len(data) + 1, length, dtype=np.int64)
-    else:  # (a character starts at every byte that is not a continuation byte)
-        codes = np.frombuffer(data, dtype=np.uint8)
-        starts = np.append(np.flatnonzero((codes & 0xC0) != 0x80), len(data))
-        offsets = starts[::length]
+    else:
+        offsets = char_bounds(data, len(data), final)[::length]
     if final and offsets[-1] != len(data):
         offsets = np.append(offsets, len(data))
     return offsets.astype(np.int64)

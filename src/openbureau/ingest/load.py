@@ -467,15 +467,17 @@ def ingest_files(
     contents = [read_file(spec, p) for p in paths]
     # Each file is read to its end (a file found unreadable there stops the others too), unless
     # there is one: it is checked as it is staged, before anything is written.
-    if len(contents) == 1:
-        pass
-    elif spec.format == "fixed":  # (a trailer that does not match rejects its file whole)
-        _records.check_files(engine, spec, contents)
-    elif spec.format == "metro2":
-        _metro2_records.check_files(engine, contents)
-    else:
-        for c in contents:
-            c.scan()
+    # (the checks stage each file whole: held to ``memory_limit`` as its load is)
+    with engine.memory_limited(memory_limit):
+        if len(contents) == 1:
+            pass
+        elif spec.format == "fixed":  # (a trailer that does not match rejects its file whole)
+            _records.check_files(engine, spec, contents)
+        elif spec.format == "metro2":
+            _metro2_records.check_files(engine, contents)
+        else:
+            for c in contents:
+                c.scan()
     return [
         ingest_file(
             engine,

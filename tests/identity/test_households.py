@@ -171,3 +171,15 @@ def test_a_record_that_could_be_the_father_s_or_the_son_s_joins_neither_s_file(l
     wrong, records = in_relatives_file(ws, pop, found)
     assert records > 100
     assert wrong <= records * MIXED
+
+
+@pytest.mark.parametrize("record", ["a", "x"])
+def test_an_ambiguous_record_stands_alone_whatever_its_id(record) -> None:
+    # It links about as strongly to c as to d, who cannot be one person. Its part was
+    # labelled by its smallest member: when that was the record itself, its part mates kept
+    # its label, and it stayed in their part.
+    from openbureau.identity._cluster import constrained_clustering
+
+    edges = [(record, "c", 0.99), (record, "d", 0.98)]
+    labels = constrained_clustering([record, "c", "d"], edges, [("c", "d")], ambiguous_alone=True)
+    assert len(set(labels.values())) == 3

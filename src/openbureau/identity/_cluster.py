@@ -326,12 +326,19 @@ def constrained_clustering(
         for m, other in ((left, right), (right, left)):
             part, w = labels[other], _weight(p)
             strongest[m][part] = max(strongest[m].get(part, w), w)
+    alone = set()
     for m in members:
         own = strongest[m].pop(labels[m], None)
         rival = max(strongest[m].values(), default=None)
-        if m not in constrained and own is not None and rival is not None:
-            labels[m] = m if rival >= own - AMBIGUOUS_WITHIN else labels[m]
-    return labels
+        near = own is not None and rival is not None and rival >= own - AMBIGUOUS_WITHIN
+        if near and m not in constrained:
+            alone.add(m)
+    # (a part is labelled by its smallest member that stays: one standing alone may be it)
+    stays: dict[str, str] = {}
+    for m in members:
+        if m not in alone:
+            stays[find(m)] = min(stays.get(find(m), m), m)
+    return {m: m if m in alone else stays[find(m)] for m in members}
 
 
 # Match weights (bits) within which a record's links to two parts are as good as each other.

@@ -272,3 +272,26 @@ def test_several_metro2_files_are_checked_within_the_memory_limit(tmp_path) -> N
     with patch.object(_metro2_records, "stage_text", spy):
         ingest_files(engine, parse_spec(m2.SPEC), paths, key=KEY, again=True, memory_limit="1GB")
     assert len(seen) == 4 and set(seen) == {"953.6 MiB"}
+
+
+def test_a_file_that_grows_after_it_was_hashed_is_rejected(tmp_path) -> None:
+    # A list of files is hashed first and each read again when its turn comes: a file still
+    # being written had its batch recorded under the hash of fewer bytes than it loaded.
+    first, growing = tmp_path / "a.csv", tmp_path / "b.csv"
+    first.write_bytes(_bytes(ROWS[:1]))
+    growing.write_bytes(_bytes(ROWS[:1]))
+    engine = DuckDBEngine()
+    staged = _stream.chunks
+
+    def append_then_read(path: Path, *args: object, **kwargs: object) -> object:
+        if path == growing:
+            with growing.open("ab") as fh:
+                fh.write(b"2,Ann,Lee,1990-01-01,,2024-01,5,11\r\n")
+        return staged(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    with (
+        patch.object(_stream, "chunks", append_then_read),
+        pytest.raises(FileRejected, match=r"b\.csv: the file changed while it was being loaded"),
+    ):
+        ingest_files(engine, CSV, [first, growing], key=KEY)
+    assert nothing_written(engine, CSV)

@@ -62,6 +62,8 @@ class FileContent:
     records: RecordCounts | None = None
     # what streaming the whole file found (None until it has been)
     end: StreamEnd | None = None
+    # the file's size and modification time when it was hashed (see ``_stamp``)
+    stamp: tuple[int, int] | None = None
 
     @property
     def ends_with_newline(self) -> bool:
@@ -77,6 +79,12 @@ class FileContent:
         yield from _stream.chunks(
             self.path, self.spec, unbroken=self.unbroken, skip=self.header_lines, end=end
         )
+        if self.stamp is not None and _stamp(self.path) != self.stamp:
+            raise FileRejected(
+                str(self.path),
+                "the file changed while it was being loaded (is it still being written?); "
+                "nothing was loaded",
+            )
         if not end.data:
             raise FileRejected(str(self.path), "file has a header but no data rows")
         if not end.ends_with_newline and self.spec.parse.final_newline == "required":
@@ -115,6 +123,16 @@ def stage_lines(engine: Engine, content: FileContent, select: str, table: str) -
             )
         created = True
     assert created  # (a file without data rows is rejected by ``chunks``)
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    """The file's size and modification time: the file is read again after it was hashed (in
+    chunks, after other files of the command), and must still be the bytes hashed."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_size, st.st_mtime_ns
 
 
 def file_digest(path: Path) -> tuple[str, int]:
@@ -210,9 +228,10 @@ def read_text_file(path: Path, spec: SourceSpec) -> FileContent:
     header; reject it if unreadable. Its lines are read later, in chunks (``chunks``)."""
     if path.is_dir():
         raise FileRejected(str(path), "is a folder, not a file")
+    stamp = _stamp(path)
     sha, size = file_digest(path) if path.is_file() else ("", 0)
     _check_head(path, spec)
-    content = FileContent(path=path, sha256=sha, size=size, spec=spec)
+    content = FileContent(path=path, sha256=sha, size=size, spec=spec, stamp=stamp)
     fixed = spec.format == "fixed" and spec.fixed_layout.record_length is not None
     if fixed or spec.format == "metro2":
         content.unbroken = _stream.is_unbroken(

@@ -111,3 +111,13 @@ def test_a_model_file_in_spark_sql_loads_in_duckdb_sql(tmp_path: Path) -> None:
     path.write_text(json.dumps(spark))
     with pytest.raises(UserError, match=r"m\.json: a spark linkage model .* train it again"):
         _splink.load_model(path)
+
+
+def test_every_level_spark_trains_with_is_in_sparks_sql() -> None:
+    """Training on Spark renders the declared settings for Spark: a level left in DuckDB's SQL
+    would read its "column" names as strings there (Spark's double quotes), never hold, and
+    leave the level unestimated (the household levels, trained on Spark: m None)."""
+    spark = declared("spark")
+    for c in spark["comparisons"]:
+        for lv in c["comparison_levels"]:
+            assert '"' not in lv["sql_condition"], (c["output_column_name"], lv["sql_condition"])

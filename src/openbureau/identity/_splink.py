@@ -32,6 +32,7 @@ from splink.internals.dialects import SplinkDialect
 from splink.internals.exceptions import SplinkException  # not re-exported publicly
 
 from openbureau.engine import Engine
+from openbureau.engine.sql import ident
 from openbureau.errors import UserError
 from openbureau.identity import _dialect
 from openbureau.identity._address import words as address_words
@@ -304,7 +305,7 @@ AT_SAME_LINE = {
 
 
 def _at_same_line(col: str) -> ComparisonLevelCreator:
-    return cll.CustomLevel(
+    return _Level(  # (DuckDB's SQL: translated for Spark, as every custom level)
         f'"{col}_l" = "{col}_r" AND coalesce({SAME_LINE}, FALSE)',
         label_for_charts=AT_SAME_LINE[col],
     )
@@ -414,11 +415,12 @@ def levels(comparison: str) -> list[tuple[int, str, str]]:
 
 @contextmanager
 def scratch(engine: Engine) -> Iterator[tuple[DuckDBAPI, str]]:
-    """Use an in-memory catalog for Splink's tables; yield Splink's API and the warehouse name."""
+    """Use an in-memory catalog for Splink's tables; yield Splink's API and the warehouse's
+    catalog name, quoted (the warehouse file's stem: ``bureau-2026`` is no bare name)."""
     # (Splink's tables go to an attached in-memory catalog, its checkpoints held off with a
     # session variable: DuckDB's ways; another engine brings its own scratch)
     engine.require("identity linking", "splink_backend", "attach", "session_variables")
-    warehouse = engine.catalog
+    warehouse = ident(engine.catalog)
     # DuckDB checkpoints an attached in-memory catalog too, at the first commit after what was
     # written to it passes the threshold: about 0.5 s each time in an incremental link at
     # 1,000,000 records, for tables dropped a moment later. None while it is attached, until

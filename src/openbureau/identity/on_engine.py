@@ -37,7 +37,7 @@ def _splink_api(engine: Engine, records: str) -> Iterator[tuple[DatabaseAPI[Any]
     backend = engine.capabilities.splink_backend
     if backend == "duckdb":
         with _splink.scratch(engine) as (db_api, warehouse):
-            engine.execute(f'CREATE VIEW link_records AS SELECT * FROM "{warehouse}".{records}')
+            engine.execute(f"CREATE VIEW link_records AS SELECT * FROM {warehouse}.{records}")
             yield db_api, "link_records"
         return
     if backend != "spark" or not isinstance(engine, SparkEngine):

@@ -4,7 +4,7 @@
 #                     browser download does not work on these machines)
 #   fonts-liberation  so that screenshots show text (chromium only recommends it)
 #   postgresql        the server the store tests run against (.ci/postgres.sh starts it)
-#   openjdk-17-jre-headless
+#   openjdk-17-jre-headless (21 where the release has no 17)
 #                     Java for the Spark tests (pyspark starts Spark's driver in a JVM)
 # Idempotent and quiet when everything is already there. Needs root, or sudo without a
 # password prompt (CI runs as root with no standard input).
@@ -63,6 +63,13 @@ start=$(date +%s)
 # -o Acquire::Retries: the registry is reachable but occasionally slow to answer.
 "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive \
     apt-get -o Acquire::Retries=3 update -qq
+# (Debian 12 ships Java 17; a later Debian may ship only 21, which pyspark 4 runs on too)
+for i in "${!missing[@]}"; do
+    if [[ "${missing[$i]}" == openjdk-17-jre-headless ]] \
+        && ! apt-cache show openjdk-17-jre-headless >/dev/null 2>&1; then
+        missing[$i]=openjdk-21-jre-headless
+    fi
+done
 "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive \
     apt-get -o Acquire::Retries=3 install -y -qq --no-install-recommends "${missing[@]}" \
     >/dev/null

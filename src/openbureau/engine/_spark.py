@@ -34,7 +34,11 @@ LOCAL_SHUFFLE_PARTITIONS = 2
 
 
 def java_missing() -> str | None:
-    """Why Spark cannot start here (no Java), or None."""
+    """Why Spark cannot start here (no pyspark, or no Java), or None."""
+    from importlib.util import find_spec
+
+    if find_spec("pyspark") is None:
+        return "Spark needs pyspark (pip install 'openbureau[spark]'; make test installs it)"
     java_home = os.environ.get("JAVA_HOME")
     if java_home and (Path(java_home) / "bin" / "java").exists():
         return None

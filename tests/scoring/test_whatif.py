@@ -629,8 +629,12 @@ def test_a_row_without_a_scorecard_feature_is_a_user_error() -> None:
 
 
 def best_utilisation(card: Scorecard) -> float:
-    """A revolving utilisation inside the card's best bin for it (the middle of that bin)."""
-    factor = next(f for f in card.factors if f.name == "revolving_utilisation")
+    """A revolving utilisation inside the card's best bin for it (the middle of that bin); a
+    card that keeps no utilisation of its own (training may leave it out as collinear with
+    the utilisation trend and the available credit, which a pay-down moves too): 5 %."""
+    factor = next((f for f in card.factors if f.name == "revolving_utilisation"), None)
+    if factor is None:
+        return 0.05
     best = max(
         (b for b in factor.bins if not b.missing and b.categories is None), key=lambda b: b.points
     )

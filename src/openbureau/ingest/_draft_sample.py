@@ -12,10 +12,8 @@ holding each value's text as ingest reads it.
 from __future__ import annotations
 
 import codecs
-import gzip
 import json
 import re
-import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +24,7 @@ from openbureau.engine.sql import ident, literal, path_literal
 from openbureau.errors import FileRejected
 from openbureau.ingest import _metro2
 from openbureau.ingest._read import _check_text
+from openbureau.ingest._stream import raw_blocks
 from openbureau.ingest._validate import _json_path
 
 SAMPLE_TABLE = "draft_sample"
@@ -177,27 +176,13 @@ def _first(exc: Exception) -> str:
 
 
 def _open_head(path: Path) -> bytes:
-    try:
-        with path.open("rb") as fh:
-            return fh.read(4)
-    except FileNotFoundError:
-        raise FileRejected(str(path), "file not found") from None
-    except IsADirectoryError:
-        raise FileRejected(str(path), "is a folder, not a file") from None
-    except OSError as exc:
-        raise FileRejected(str(path), f"cannot read: {exc.strerror}") from None
+    return next(raw_blocks(path, "none", 4), b"")
 
 
 def _read_text(path: Path, compression: str, rows: int) -> tuple[bytes, bool]:
     """The first ``rows`` + 1 lines (a header and ``rows`` rows), whole lines only; and
     whether they are the whole file."""
-    try:
-        with gzip.open(path, "rb") if compression == "gzip" else path.open("rb") as fh:
-            data = fh.read(MAX_SAMPLE_BYTES + 1)
-    except EOFError:
-        raise FileRejected(str(path), "gzip stream is truncated") from None
-    except (OSError, zlib.error) as exc:
-        raise FileRejected(str(path), f"not a valid gzip file ({exc})") from None
+    data = next(raw_blocks(path, compression, MAX_SAMPLE_BYTES + 1), b"")
     whole = len(data) <= MAX_SAMPLE_BYTES
     cut = -1
     for _ in range(rows + 1):

@@ -178,9 +178,9 @@ def _check_text(path: Path, data: bytes, encoding: str) -> None:
 
 def _check_head(path: Path, spec: SourceSpec) -> None:
     """``_check_text`` on the file's first bytes (past them when they are all blank)."""
-    head = next(_stream.raw_blocks(path, spec, 65536), b"")
+    head = next(_stream.raw_blocks(path, spec.parse.compression, 65536), b"")
     if not _NOT_BLANK.search(head) and any(
-        _NOT_BLANK.search(block) for block in _stream.raw_blocks(path, spec)
+        _NOT_BLANK.search(block) for block in _stream.raw_blocks(path, spec.parse.compression)
     ):
         return
     _check_text(path, head, spec.parse.encoding)
@@ -234,9 +234,7 @@ def read_text_file(path: Path, spec: SourceSpec) -> FileContent:
     content = FileContent(path=path, sha256=sha, size=size, spec=spec, stamp=stamp)
     fixed = spec.format == "fixed" and spec.fixed_layout.record_length is not None
     if fixed or spec.format == "metro2":
-        content.unbroken = _stream.is_unbroken(
-            _stream.utf8_blocks(_stream.raw_blocks(path, spec), spec.parse.encoding)
-        )
+        content.unbroken = _stream.is_unbroken(_stream.utf8_file_blocks(path, spec))
     if spec.format == "csv":
         if spec.parse.header:
             first = _stream.first_line(path, spec)

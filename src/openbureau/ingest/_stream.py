@@ -45,12 +45,13 @@ class StreamEnd:
     data: bool = False  # a non-blank line after the header
 
 
-def raw_blocks(path: Path, spec: SourceSpec, size: int | None = None) -> Iterator[bytes]:
-    """The file's bytes (decompressed), ``size`` at a time; FileRejected if it cannot be read."""
+def raw_blocks(path: Path, compression: str, size: int | None = None) -> Iterator[bytes]:
+    """The file's bytes (decompressed when ``compression`` is ``gzip``), ``size`` at a time;
+    FileRejected, in one line, if it cannot be opened or read (ingest and ``spec draft``)."""
     size = size or CHUNK_BYTES
     try:
         # (closed by the with below, once the open errors are told apart)
-        fh = gzip.open(path, "rb") if spec.parse.compression == "gzip" else path.open("rb")  # noqa: SIM115
+        fh = gzip.open(path, "rb") if compression == "gzip" else path.open("rb")  # noqa: SIM115
     except FileNotFoundError:
         raise FileRejected(str(path), "file not found") from None
     except IsADirectoryError:
@@ -64,12 +65,17 @@ def raw_blocks(path: Path, spec: SourceSpec, size: int | None = None) -> Iterato
             except EOFError:
                 raise FileRejected(str(path), "gzip stream is truncated") from None
             except (OSError, zlib.error) as exc:
-                if spec.parse.compression != "gzip":
+                if compression != "gzip":
                     raise FileRejected(str(path), f"cannot read: {exc}") from None
                 raise FileRejected(str(path), f"not a valid gzip file ({exc})") from None
             if not block:
                 return
             yield block
+
+
+def utf8_file_blocks(path: Path, spec: SourceSpec, size: int | None = None) -> Iterator[bytes]:
+    """The file's bytes as its spec reads them (decompressed, transcoded to UTF-8)."""
+    return utf8_blocks(raw_blocks(path, spec.parse.compression, size), spec.parse.encoding)
 
 
 def _escape(err: UnicodeError) -> tuple[str, int]:
@@ -222,7 +228,7 @@ def line_chunks(
     parts (plus its end). ``end`` is filled in as the stream goes."""
     from openbureau.ingest._metro2_records import DescriptorSplitter
 
-    blocks = _regroup(utf8_blocks(raw_blocks(path, spec), spec.parse.encoding), CHUNK_BYTES)
+    blocks = _regroup(utf8_file_blocks(path, spec), CHUNK_BYTES)
     metro2 = DescriptorSplitter(path) if unbroken and spec.format == "metro2" else None
     carry = b""
     for block in blocks:
@@ -274,7 +280,7 @@ def chunks(
 def first_line(path: Path, spec: SourceSpec) -> bytes:
     """The file's first line (UTF-8, with its break), read without reading the rest."""
     held = b""
-    for block in utf8_blocks(raw_blocks(path, spec, 1 << 16), spec.parse.encoding):
+    for block in utf8_file_blocks(path, spec, 1 << 16):
         held += block
         at = held.find(b"\n")
         if at >= 0:

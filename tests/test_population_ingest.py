@@ -111,8 +111,7 @@ def test_truncated_or_binary_copies_are_refused_whole(cli, population, tmp_path,
 
 
 def test_demo_runs_the_pipeline(cli, tmp_path) -> None:
-    # (500 persons: at 300 the held-out part sat near the 50 persons training needs, and a
-    # workspace's random national-ID key, which shapes the persons, put it under 1 run in 7)
+    # (500 persons: at 300 the held-out part sits near the 50 persons training needs)
     res = cli("demo", "--persons", "500", "--dir", tmp_path / "demo")
     assert res.exit_code == 0, res.stderr
     assert "all feeds" in res.stdout and "NO" not in res.stdout

@@ -60,17 +60,36 @@ class Workspace:
 
     def engine(self, *, read_only: bool = False) -> Engine:
         """Open the warehouse; use as a context manager so it is closed. A warehouse an
-        earlier openbureau wrote is migrated to this one's schema version (not when opened
-        ``read_only``: it is read as it stands); one a newer openbureau wrote is refused."""
+        earlier openbureau wrote is migrated to this one's schema version first (opened
+        ``read_only`` too: a reader never sees tables older than the code reading them, so it
+        is opened for writing for the migration; if it cannot be, that is refused in one
+        line); one a newer openbureau wrote is refused."""
+        engine, found = self._open(read_only)
+        if not read_only or found == warehouse.SCHEMA_VERSION:
+            return engine
+        engine.close()
+        try:
+            self._open(False)[0].close()
+        except UserError as exc:
+            raise UserError(
+                f"{self.warehouse_path}: the warehouse must be upgraded to this openbureau's "
+                f"schema version ({warehouse.SCHEMA_VERSION}) before it is read, and cannot be "
+                f"opened for writing: {exc}"
+            ) from None
+        return self._open(True)[0]
+
+    def _open(self, read_only: bool) -> tuple[Engine, int]:
+        """The warehouse, and the schema version it was at (brought up to date unless
+        ``read_only``)."""
         engine = self.engine_class.open_warehouse(
             self.root, self.settings.warehouse, read_only=read_only
         )
         try:  # (a newer warehouse is refused; an older one brought up to date)
-            warehouse.upgrade(engine, str(self.warehouse_path), read_only=read_only)
+            found = warehouse.upgrade(engine, str(self.warehouse_path), read_only=read_only)
         except BaseException:
             engine.close()
             raise
-        return engine
+        return engine, found
 
     def national_id_key(self) -> bytes:
         """The HMAC key for national-ID tokens, read from the secrets folder."""

@@ -329,31 +329,46 @@ def test_a_report_revised_later_counts_as_it_was_known_on_each_date(
         )
 
 
-@pytest.mark.parametrize("what", ["suppress", "correct"])
-def test_an_upgraded_ledger_keeps_its_versions(copy_population, what) -> None:
-    """A ledger built before versions named their loaded row gains the column on the next
-    build or correction, filled with each version's own record."""
+@pytest.mark.parametrize("what", ["suppress", "correct", "read"])
+def test_an_upgraded_ledger_keeps_its_versions(copy_population, cli, what) -> None:
+    """A ledger built before versions named their loaded row (and before the later event
+    columns) gains the columns when its warehouse is next opened, read-only too (the
+    warehouse's migration 2), each version's loaded row its own record."""
     ws, _ = copy_population
+    tables = (
+        "ledger_account_status",
+        "ledger_inquiries",
+        "ledger_payments",
+        "ledger_public_records",
+    )
     with Workspace.open(ws).engine() as engine:
-        for t in (
-            "ledger_account_status",
-            "ledger_inquiries",
-            "ledger_payments",
-            "ledger_public_records",
-        ):
+        for t in tables:
             engine.execute(f"ALTER TABLE {t} DROP COLUMN loaded_record_id")
+        engine.execute("ALTER TABLE ledger_account_status DROP COLUMN history_of")
+        engine.execute("DROP TABLE ledger_version_states")
+        engine.execute("DELETE FROM warehouse_schema WHERE version = 2")
         record = engine.scalar("SELECT min(record_id) FROM ledger_inquiries")
+        person = engine.scalar("SELECT min(person_id) FROM ledger_account_status_effective")
+    if what == "read":  # (a command that only reads, on the old warehouse: D8)
+        res = cli(
+            "export-file", person, "--purpose", "consumer_request", "-w", ws, "-o", ws / "e.json"
+        )
+        assert res.exit_code == 0, res.output
+    with Workspace.open(ws).engine() as engine:
+        assert engine.scalar("SELECT max(version) FROM warehouse_schema") == 2
         if what == "suppress":
             suppress_record(engine, record, "disputed")
-        else:
+        elif what == "correct":
             correct_record(engine, record, {"inquiry_type": "card"}, "wrong purpose")
-        assert (
-            engine.scalar(
-                "SELECT count(*) FROM ledger_inquiries "
-                "WHERE loaded_record_id IS DISTINCT FROM record_id"
+        for t in tables:
+            assert (
+                engine.scalar(
+                    f"SELECT count(*) FROM {t} WHERE loaded_record_id IS DISTINCT FROM record_id"
+                )
+                == 0
             )
-            == 0
-        )
+        assert "history_of" in engine.columns("ledger_account_status")
+        assert engine.table_exists("ledger_version_states")
         assert engine.scalar("SELECT count(*) FROM ledger_inquiries_effective") > 0
 
 

@@ -11,6 +11,7 @@ from typer.testing import Result
 
 from openbureau import warehouse
 from openbureau.engine import DuckDBEngine, Engine
+from openbureau.errors import UserError
 from openbureau.warehouse import _migrate as migrate
 from openbureau.warehouse import docgen, identity, scoring
 from openbureau.workspace import Workspace
@@ -75,11 +76,11 @@ def test_a_new_warehouse_is_at_the_current_version(ws: Workspace) -> None:
         assert warehouse.schema_version(engine) == warehouse.SCHEMA_VERSION
 
 
-def test_an_old_warehouse_is_migrated_when_opened(ws: Workspace) -> None:
+@pytest.mark.parametrize("read_only", [False, True])
+def test_an_old_warehouse_is_migrated_when_opened(ws: Workspace, read_only: bool) -> None:
     make_old(ws)
-    with ws.engine(read_only=True) as engine:  # (read as it stands: nothing changes)
-        assert warehouse.schema_version(engine) == 0
-        assert "country" not in engine.columns("link_runs")
+    with ws.engine(read_only=read_only):  # (read-only too: no reader sees older tables)
+        pass
     with ws.engine() as engine:
         assert warehouse.schema_version(engine) == warehouse.SCHEMA_VERSION
         for name in OLD_TABLES:
@@ -107,12 +108,34 @@ def test_a_failing_migration_changes_nothing(
     two = migrate.Migration(2, "a broken one", broken)
     monkeypatch.setattr(migrate, "MIGRATIONS", (*migrate.MIGRATIONS, two))
     monkeypatch.setattr(migrate, "SCHEMA_VERSION", 2)
-    with pytest.raises(RuntimeError, match="migration 2 failed"):
-        ws.engine()
-    with ws.engine(read_only=True) as engine:  # (all or nothing: migration 1 is undone too)
+    for read_only in (False, True):
+        with pytest.raises(RuntimeError, match="migration 2 failed"):
+            ws.engine(read_only=read_only)
+    with DuckDBEngine(ws.warehouse_path, read_only=True) as engine:  # (all or nothing)
         assert warehouse.schema_version(engine) == 0
         assert "country" not in engine.columns("link_runs")
         assert "role" not in engine.columns("person_id_members")
+
+
+def test_an_old_warehouse_that_cannot_be_written_is_refused_to_readers(
+    ws: Workspace, cli: Callable[..., Result], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make_old(ws)
+    opened = DuckDBEngine.open_warehouse.__func__  # type: ignore[attr-defined]
+
+    def read_only_disk(cls, root, settings, *, read_only=False):  # type: ignore[no-untyped-def]
+        if not read_only:
+            raise UserError(f"{root / settings.path}: read-only file system")
+        return opened(cls, root, settings, read_only=True)
+
+    monkeypatch.setattr(DuckDBEngine, "open_warehouse", classmethod(read_only_disk))
+    res = cli("batches", "-w", ws.root)
+    assert res.exit_code == 2
+    assert res.output.strip().count("\n") == 0, res.output
+    assert "must be upgraded to this openbureau's schema version" in res.output
+    assert "read-only file system" in res.output
+    with DuckDBEngine(ws.warehouse_path, read_only=True) as engine:  # (left as it was)
+        assert warehouse.schema_version(engine) == 0
 
 
 def test_a_newer_warehouse_is_refused_in_one_line(

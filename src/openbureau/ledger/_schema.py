@@ -16,7 +16,7 @@ the version it corrects for a correction.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from openbureau.ingest.vocabulary import (
     ACCOUNT_STATUS,
@@ -31,39 +31,14 @@ from openbureau.ingest.vocabulary import (
     types_of,
 )
 from openbureau.warehouse import ledger as tables
+from openbureau.warehouse._declare import Table
 
-# What the ledger could not read of a version's loaded row: the event column, the target, the
-# text and why (see ``_legacy``).
-UNREADABLE = "STRUCT(field VARCHAR, target VARCHAR, text VARCHAR, why VARCHAR)[]"
+UNREADABLE = tables.UNREADABLE
+AMOUNT = tables.AMOUNT
 
-# (column, SQL type) shared by every event table.
-COMMON: list[tuple[str, str]] = [
-    ("event_id", "VARCHAR NOT NULL"),  # record_id '~' version
-    ("record_id", "VARCHAR NOT NULL"),
-    ("version", "INTEGER NOT NULL"),
-    ("is_current", "BOOLEAN NOT NULL"),
-    ("supersedes", "VARCHAR"),  # event_id of the version this one corrects or re-reports
-    ("person_id", "VARCHAR"),  # NULL while the record is not linked to a person
-    ("identity_id", "VARCHAR"),
-    ("furnisher", "VARCHAR NOT NULL"),
-    ("feed", "VARCHAR NOT NULL"),
-    ("batch_id", "VARCHAR NOT NULL"),  # the batch of loaded_record_id
-    ("loaded_record_id", "VARCHAR"),  # the src_ row whose values this version carries
-    ("event_date", "DATE"),
-    ("reported_date", "DATE"),
-    # when the bureau learned this version, its known-at time: the ledger build that took in
-    # its batch (on or after the batch's load), or the correction that made it
-    ("recorded_at", "TIMESTAMP NOT NULL"),
-    ("correction_reason", "VARCHAR"),
-    # when a furnisher's next report of the record replaced this version (the next version's
-    # reported_date): until then this version is what the bureau knew. NULL while current, and
-    # for a version a bureau correction replaced (a correction holds from the report's start)
-    ("superseded_on", "DATE"),
-    # values of the version's loaded row the ledger could not read (a batch loaded before the
-    # target's type was fixed: ``N/A`` as a credit limit); its column is then NULL, and
-    # build_ledger refuses the version until it is corrected or suppressed
-    ("unreadable", UNREADABLE),
-]
+# (column, SQL type) shared by every event table, as the warehouse declares them
+# (``warehouse.ledger.EVENT_COMMON``, where each is described).
+COMMON: list[tuple[str, str]] = [(c.name, c.sql().split(" ", 1)[1]) for c in tables.EVENT_COMMON]
 
 # How many account renumberings (Metro 2's L1) a chain is followed through: a cycle, A to B
 # and B back to A, stops here (the number reached is then one of them).
@@ -103,78 +78,78 @@ class EventTable:
 
 def _c(
     name: str,
-    sql_type: str,
     *sources: str,
     qualify: bool = False,
     vocabulary: Vocabulary | None = None,
 ) -> EventColumn:
-    return EventColumn(name, sql_type, sources or (name,), qualify, vocabulary)
+    """A column of an event table: its type comes from the warehouse's declaration."""
+    return EventColumn(name, "", sources or (name,), qualify, vocabulary)
 
 
-AMOUNT = "DECIMAL(18,2)"
+def _event(event: str, declared: Table, *columns: EventColumn) -> EventTable:
+    """``event``'s table: ``columns`` (their sources) in the order the warehouse declares them,
+    typed as declared there."""
+    own = declared.column_names[len(tables.EVENT_COMMON) :]
+    if tuple(c.name for c in columns) != own:
+        raise AssertionError(f"{declared.name}: the ledger's columns differ from the declaration")
+    typed = tuple(replace(c, sql_type=declared.column(c.name).type) for c in columns)
+    return EventTable(event, declared.name, typed)
+
 
 EVENTS: dict[str, EventTable] = {
-    "account_status": EventTable(
+    "account_status": _event(
         "account_status",
-        "ledger_account_status",
-        (
-            _c("account_id", "VARCHAR", qualify=True),
-            _c("product", "VARCHAR", vocabulary=PRODUCT),
-            _c("opened_date", "DATE"),
-            _c("closed_date", "DATE"),
-            _c("credit_limit", AMOUNT),
-            _c("original_amount", AMOUNT),
-            _c("balance", AMOUNT),
-            _c("payment_status", "VARCHAR", vocabulary=ACCOUNT_STATUS),
-            _c("days_past_due", "INTEGER"),
-            # as the furnisher sent it (Metro 2 "Date of First Delinquency"); one missing is
-            # derived at read time from the status history (ledger.ageing), and flagged
-            _c("first_delinquency_date", "DATE"),
-            # Metro 2: the account's new number (L1), under which its later months come; and
-            # whom the furnisher sold it to (K2, indicator 2): it is then no longer open
-            _c("new_account_id", "VARCHAR", qualify=True),
-            _c("sold_to", "VARCHAR"),
-            # a month read from another report's Metro 2 payment history profile (a month
-            # the ledger had no report of): that report's record_id; NULL for a month's own
-            # report (see ledger._history)
-            _c("history_of", "VARCHAR", "-"),
-            # Metro 2's compliance condition code as sent (XB: disputed by the consumer...);
-            # the account keeps the latest until another or XR (service.serving)
-            _c("compliance_condition", "VARCHAR"),
-        ),
+        tables.LEDGER_ACCOUNT_STATUS,
+        _c("account_id", qualify=True),
+        _c("product", vocabulary=PRODUCT),
+        _c("opened_date"),
+        _c("closed_date"),
+        _c("credit_limit"),
+        _c("original_amount"),
+        _c("balance"),
+        _c("payment_status", vocabulary=ACCOUNT_STATUS),
+        _c("days_past_due"),
+        # as the furnisher sent it (Metro 2 "Date of First Delinquency"); one missing is
+        # derived at read time from the status history (ledger.ageing), and flagged
+        _c("first_delinquency_date"),
+        # Metro 2: the account's new number (L1), under which its later months come; and
+        # whom the furnisher sold it to (K2, indicator 2): it is then no longer open
+        _c("new_account_id", qualify=True),
+        _c("sold_to"),
+        # a month read from another report's Metro 2 payment history profile (a month
+        # the ledger had no report of): that report's record_id; NULL for a month's own
+        # report (see ledger._history)
+        _c("history_of", "-"),
+        # Metro 2's compliance condition code as sent (XB: disputed by the consumer...);
+        # the account keeps the latest until another or XR (service.serving)
+        _c("compliance_condition"),
     ),
-    "inquiry": EventTable(
+    "inquiry": _event(
         "inquiry",
-        "ledger_inquiries",
-        (
-            _c("inquiry_id", "VARCHAR"),
-            _c("inquiry_type", "VARCHAR", vocabulary=INQUIRY_PURPOSE),
-        ),
+        tables.LEDGER_INQUIRIES,
+        _c("inquiry_id"),
+        _c("inquiry_type", vocabulary=INQUIRY_PURPOSE),
     ),
-    "payment": EventTable(
+    "payment": _event(
         "payment",
-        "ledger_payments",
-        (
-            _c("payment_kind", "VARCHAR", "-", vocabulary=PAYMENT_KIND),  # the mapping's kind
-            _c("account_id", "VARCHAR", "account_id", "contract_id", "lease_id", qualify=True),
-            _c("due_date", "DATE", "due_date", "period"),
-            _c("amount_due", AMOUNT),
-            _c("amount_paid", AMOUNT),
-            _c("paid_date", "DATE"),
-            _c("days_late", "INTEGER"),
-        ),
+        tables.LEDGER_PAYMENTS,
+        _c("payment_kind", "-", vocabulary=PAYMENT_KIND),  # the mapping's kind
+        _c("account_id", "account_id", "contract_id", "lease_id", qualify=True),
+        _c("due_date", "due_date", "period"),
+        _c("amount_due"),
+        _c("amount_paid"),
+        _c("paid_date"),
+        _c("days_late"),
     ),
-    "public_record": EventTable(
+    "public_record": _event(
         "public_record",
-        "ledger_public_records",
-        (
-            # from the mapping's kind or kind_from
-            _c("record_kind", "VARCHAR", "-", vocabulary=PUBLIC_RECORD_KIND),
-            _c("case_id", "VARCHAR", "case_id", "lien_id", qualify=True),
-            _c("filed_date", "DATE"),
-            _c("amount", AMOUNT),
-            _c("resolved_date", "DATE", "satisfied_date", "released_date", "resolved_date"),
-        ),
+        tables.LEDGER_PUBLIC_RECORDS,
+        # from the mapping's kind or kind_from
+        _c("record_kind", "-", vocabulary=PUBLIC_RECORD_KIND),
+        _c("case_id", "case_id", "lien_id", qualify=True),
+        _c("filed_date"),
+        _c("amount"),
+        _c("resolved_date", "satisfied_date", "released_date", "resolved_date"),
     ),
 }
 
@@ -259,9 +234,7 @@ SUPPRESSION_REASONS = (
 
 
 def create_sql(table: EventTable) -> str:
-    cols = COMMON + [(c.name, c.sql_type) for c in table.columns]
-    body = ",\n    ".join(f"{n} {t}" for n, t in cols)
-    return f"CREATE TABLE IF NOT EXISTS {table.table} (\n    {body})"
+    return next(t for t in tables.EVENT_TABLES if t.name == table.table).create_sql()
 
 
 def effective_view_sql(table: EventTable) -> str:

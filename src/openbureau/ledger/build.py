@@ -37,7 +37,6 @@ from openbureau.ledger._schema import (
     LINEAGE,
     SUPPRESSIONS,
     TRADELINES_VIEW,
-    UNREADABLE,
     VERSION_STATES,
     EventTable,
     create_sql,
@@ -105,28 +104,10 @@ def create_views(engine: Engine) -> None:
 
 
 def upgrade_schema(engine: Engine) -> None:
-    """Create the ledger, or add the columns a ledger built by an earlier openbureau lacks
-    (its versions carry the values of their own record: ``loaded_record_id = record_id``), and
-    ``ledger_version_states`` (empty: how versions stood before a change made by an earlier
-    openbureau was not kept; see docs/ledger.md)."""
+    """Create the ledger when missing, and make its views again, so that a ledger built by an
+    earlier openbureau reads events (ranks statuses...) as this one does. (Columns added to the
+    event tables since come with the warehouse's migrations: ``warehouse._migrate``.)"""
     ensure_schema(engine)
-    if not engine.table_exists("ledger_version_states"):
-        engine.execute(VERSION_STATES)
-    engine.execute(LINEAGE)  # (empty for the batches mapped before: see ledger.lineage)
-    for table in EVENTS.values():
-        if "loaded_record_id" not in engine.columns(table.table):
-            engine.execute(f"ALTER TABLE {table.table} ADD COLUMN loaded_record_id VARCHAR")
-            engine.execute(f"UPDATE {table.table} SET loaded_record_id = record_id")
-        if "superseded_on" not in engine.columns(table.table):
-            engine.execute(f"ALTER TABLE {table.table} ADD COLUMN superseded_on DATE")
-        if "unreadable" not in engine.columns(table.table):  # (read everything it held)
-            engine.execute(f"ALTER TABLE {table.table} ADD COLUMN unreadable {UNREADABLE}")
-        have = set(engine.columns(table.table))
-        for c in table.columns:  # an event column added since (first_delinquency_date)
-            if c.name not in have:
-                engine.execute(f"ALTER TABLE {table.table} ADD COLUMN {c.name} {c.sql_type}")
-    # (views listing e.* are made again with any new column, and rank statuses as this
-    # version does)
     create_views(engine)
 
 

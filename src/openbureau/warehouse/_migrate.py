@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from openbureau.engine import Engine, EngineError
 from openbureau.errors import UserError
-from openbureau.warehouse import identity, ingest, scoring
+from openbureau.warehouse import identity, ingest, ledger, scoring
 from openbureau.warehouse._declare import Table
 
 VERSION_TABLE = "warehouse_schema"
@@ -74,7 +74,29 @@ def _baseline(engine: Engine) -> None:
             engine.execute(f"UPDATE {snapshots.name} SET known_at = created_at")
 
 
-MIGRATIONS = (Migration(1, "columns added before versions were recorded", _baseline),)
+def _ledger_events(engine: Engine) -> None:
+    """A ledger built before its event tables were declared here gains the columns added to
+    them since (its versions carry their own record's values: ``loaded_record_id =
+    record_id``; the others NULL), and the tables beside them added since (empty: how
+    versions stood before a change an earlier openbureau made was not kept)."""
+    if not any(engine.table_exists(t.name) for t in ledger.EVENT_TABLES):
+        return
+    for table in ledger.EVENT_TABLES:
+        if not engine.table_exists(table.name):
+            engine.execute(table.create_sql())
+            continue
+        had_loaded = "loaded_record_id" in engine.columns(table.name)
+        _add_missing(engine, table)
+        if not had_loaded:
+            engine.execute(f"UPDATE {table.name} SET loaded_record_id = record_id")
+    for table in (ledger.LEDGER_VERSION_STATES, ledger.LEDGER_LINEAGE):
+        engine.execute(table.create_sql())
+
+
+MIGRATIONS = (
+    Migration(1, "columns added before versions were recorded", _baseline),
+    Migration(2, "the ledger's event tables: columns added before declaring them", _ledger_events),
+)
 SCHEMA_VERSION = MIGRATIONS[-1].version
 
 

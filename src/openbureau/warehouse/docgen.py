@@ -21,7 +21,7 @@ DOC = Path(__file__).resolve().parents[3] / "docs" / "tables.md"
 _HEAD = f"""# Warehouse tables
 
 <!-- Written by `python -m openbureau.warehouse.docgen` from the declarations in
-src/openbureau/warehouse/ (and the ledger's event tables in ledger/_schema.py): do not edit. -->
+src/openbureau/warehouse/ (and the event columns' sources in ledger/_schema.py): do not edit. -->
 
 Each stage publishes the tables below, declared as data in `openbureau.warehouse.<stage>`;
 the stage creates them from the declarations, and later stages and the service name them
@@ -36,7 +36,8 @@ and Metro 2's `associated_consumers` (see docs/ingest.md), and a snapshot's feat
 This openbureau writes warehouse schema version {SCHEMA_VERSION}, recorded in
 `{VERSION_TABLE}` (a row per migration applied: `version`, `applied_at`). Opening a
 warehouse for writing applies the migrations past its version, in order, in one transaction;
-a warehouse opened read-only is read as it stands; one of a newer version is refused.
+opening one read-only opens it for writing first to apply them (refused in one line if it cannot
+be), so no reader sees tables older than its code; one of a newer version is refused.
 
 | version | migration |
 |---|---|
@@ -62,21 +63,19 @@ def _table(t: Table) -> str:
 
 
 def _event_tables() -> str:
-    from openbureau.ledger._schema import COMMON, EVENTS
+    from openbureau.ledger._schema import EVENTS
 
-    common = ", ".join(f"`{name}`" for name, _ in COMMON)
     parts = [
-        "### Event tables\n\nEvery event table has the common columns "
-        f"{common}, and its own (each with the canonical targets it is taken from):"
+        "### Where event columns come from\n\nThe four event tables above start with the same "
+        "columns (lineage, person, dates, version); the ledger fills each of their own from the "
+        "first of these canonical targets a feed's spec has (ledger/_schema.py):"
     ]
     for table in EVENTS.values():
         rows = "\n".join(
-            f"| `{c.name}` | `{c.sql_type}` | {', '.join(f'`{s}`' for s in c.sources)} |"
-            for c in table.columns
+            f"| `{c.name}` | {', '.join(f'`{s}`' for s in c.sources)} |" for c in table.columns
         )
         parts.append(
-            f"#### `{table.table}` ({table.event})\n\n"
-            f"| column | type | from |\n|---|---|---|\n{rows}"
+            f"#### `{table.table}` ({table.event})\n\n| column | from |\n|---|---|\n{rows}"
         )
     return "\n\n".join(parts)
 

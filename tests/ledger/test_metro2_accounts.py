@@ -319,3 +319,31 @@ def test_a_month_resent_with_the_holder_terminated_leaves_their_file(
             "SELECT count(DISTINCT person_id), count(*) FROM ledger_account_status_effective"
         )
     assert counting == [(1, 1)]
+
+
+def test_a_holder_dropped_before_another_leaves_each_report_with_its_own_consumer(
+    ws: Workspace, cli, tmp_path: Path
+) -> None:
+    """June sent with John and Mary as joint holders, then again without John: Mary, now the
+    first J1, keeps her own report (a new version of it), not John's; John's month ends. An
+    associated consumer is matched to the earlier record's by national ID, or name and birth
+    date, before its place (D6)."""
+    john = segment("J1", surname="DOE", first="JOHN", ssn="987654321", dob="05061979", ecoa="2")
+    mary = segment("J1", surname="ROE", first="MARY", ssn="123123123", dob="02021982", ecoa="2")
+    first = _month(tmp_path, "june.txt", base(john, mary, account="A1", ecoa="2"))
+    again = _month(tmp_path, "june-again.txt", base(mary, account="A1", ecoa="2", balance=470))
+    _load(ws, cli, tmp_path, first, again)
+    with ws.engine(read_only=True) as engine:
+        # (each report's versions are one consumer's: no chain crosses from one to another)
+        mixed = engine.query("""SELECT record_id FROM ledger_account_status
+            GROUP BY record_id HAVING count(DISTINCT identity_id) > 1""")
+        current = engine.query("""SELECT record_id, version FROM ledger_account_status
+            WHERE is_current ORDER BY record_id""")
+        persons = engine.scalar(
+            "SELECT count(DISTINCT person_id) FROM ledger_account_status_effective"
+        )
+    assert mixed == []
+    # Jane's and Mary's June, each a second version of their own report; John's none
+    assert [v for _, v in current] == [2, 2], current
+    assert [r.rsplit(".", 1)[-1] for r, _ in current][1] == "2"  # (Mary's: the second J1)
+    assert persons == 2

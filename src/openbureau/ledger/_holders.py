@@ -2,8 +2,9 @@
 
 A Metro 2 record re-sent for the same account and month (ingest compares it with the earlier
 one: ``supersedes``) is a new version of the month's report for each consumer it names (the
-base segment's consumer and each J1/J2 associated consumer, by their place in the record). A
-consumer the earlier record named and the re-sent one does not (a joint holder dropped, or
+base segment's consumer, and each J1/J2 associated consumer matched by national ID, name and
+birth date, or place: ``build._same_consumer_sql``). A consumer the earlier record named and
+the re-sent one does not (a joint holder dropped, or
 now reported with ECOA T or Z: terminated, delete the consumer) gets no new version, so
 without this step their earlier version would stay current: the month would stay on their
 file although the furnisher no longer reports it there. Their version stops being current

@@ -170,11 +170,14 @@ def _rows_sql(spec: SourceSpec, compared: bool) -> str:
     """The feed's loaded rows, each an event of its consumer; a Metro 2 feed's associated
     consumers (joint holders, authorised users, co-signers: ``store.ASSOCIATED_CONSUMERS``)
     are rows too, with their account row's values, so that the account is in each one's
-    file. An associated consumer's row supersedes the same consumer (by its place in the
-    record) of the row its account row supersedes."""
+    file. An associated consumer's row supersedes the same consumer's of the record its
+    account row supersedes (``_same_consumer_sql``)."""
     if spec.format != "metro2":
         return spec.table
-    prior = "s.supersedes || '.' || a.seq" if compared else "NULL::VARCHAR"
+    prior = "m.earlier" if compared else "NULL::VARCHAR"
+    same = (
+        f"LEFT JOIN ({_same_consumer_sql(spec)}) m ON m.record_id = a.record_id" if compared else ""
+    )
     # (a delete request is no month's report: see ledger._deletes; a consumer whose role
     # ended, ECOA T or Z, gets no event of the month: it is no report on their file)
     ended = ", ".join(literal(r) for r in _metro2.ENDED_ROLES)
@@ -182,8 +185,33 @@ def _rows_sql(spec: SourceSpec, compared: bool) -> str:
           AND coalesce(s.account_role, '') NOT IN ({ended}) UNION ALL
         SELECT s.* REPLACE (a.record_id AS record_id, {prior} AS supersedes)
         FROM {store.ASSOCIATED_CONSUMERS} a JOIN {spec.table} s
-          ON s.record_id = a.base_record_id WHERE NOT {delete_requests_sql(spec)}
+          ON s.record_id = a.base_record_id {same} WHERE NOT {delete_requests_sql(spec)}
           AND coalesce(a.account_role, '') NOT IN ({ended}))"""
+
+
+def _same_consumer_sql(spec: SourceSpec) -> str:
+    """Each associated consumer of a re-sent record (``record_id``), and the same consumer
+    among the associated consumers of the record it supersedes (``earlier``): the one with
+    the same national ID, else the same name and birth date, else the one at the same place
+    (first J1/J2, second...) unless their national IDs or birth dates differ. A re-sent month
+    that drops one holder thus leaves each other holder's report their own. Each earlier
+    consumer is matched once at most (the best match)."""
+    a = store.ASSOCIATED_CONSUMERS
+    return f"""SELECT record_id, earlier FROM (
+          SELECT n.record_id, p.record_id AS earlier, CASE
+              WHEN n.national_id_token <> '' AND n.national_id_token = p.national_id_token
+                THEN 3
+              WHEN n.national_id_token <> '' AND p.national_id_token <> '' THEN 0
+              WHEN lower(n.last_name) = lower(p.last_name)
+                AND lower(n.first_name) = lower(p.first_name) AND n.dob = p.dob THEN 2
+              WHEN n.seq = p.seq AND (n.dob IS NULL OR p.dob IS NULL OR n.dob = p.dob) THEN 1
+              ELSE 0 END AS score
+          FROM {spec.table} s JOIN {a} n ON n.base_record_id = s.record_id
+          JOIN {a} p ON p.base_record_id = s.supersedes
+          WHERE s.supersedes IS NOT NULL
+          QUALIFY score > 0 AND row_number() OVER (
+              PARTITION BY n.record_id ORDER BY score DESC, p.seq) = 1)
+        QUALIFY row_number() OVER (PARTITION BY earlier ORDER BY score DESC, record_id) = 1"""
 
 
 def _pending_batches(engine: Engine) -> list[tuple[str, str, str]]:

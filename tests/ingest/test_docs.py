@@ -41,6 +41,19 @@ def test_every_value_and_reason_is_in_the_doc() -> None:
         assert f"| `{code}` |" in text
 
 
+def test_every_spec_key_is_in_the_doc() -> None:
+    """Each key of every model of the spec language has a row (and so a description)."""
+    text = DOC.read_text(encoding="utf-8")
+    block = text[text.index("<!-- generated: spec keys -->") :]
+    block = block[: block.index("<!-- end generated: spec keys -->")]
+    models = docgen._spec_models()
+    assert {m.__name__ for _, m in models} >= {"SourceSpec", "FieldSpec", "LedgerMapping"}
+    for _, model in models:
+        for key, field in model.model_fields.items():
+            assert f"| `{key}` |" in block, (model.__name__, key)
+            assert field.description, (model.__name__, key)
+
+
 def test_the_spec_example_is_a_valid_spec() -> None:
     from openbureau.ingest import parse_spec
     from openbureau.ingest._yaml import load_yaml

@@ -95,7 +95,7 @@ class Position(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     start: int = Field(description="first character, counting from 1")
-    width: int | None = None
+    width: int | None = Field(default=None, description="how many characters (or end)")
     end: int | None = Field(default=None, description="last character, inclusive")
 
     @model_validator(mode="after")
@@ -111,7 +111,7 @@ class TrailerTotal(BaseModel):
 
     name: str = Field(description="the total's name, as the manual writes it")
     start: int = Field(description="first character, counting from 1")
-    width: int | None = None
+    width: int | None = Field(default=None, description="how many characters (or end)")
     end: int | None = Field(default=None, description="last character, inclusive")
     count: CountOf | None = Field(
         default=None,
@@ -119,8 +119,12 @@ class TrailerTotal(BaseModel):
         "all_records: every record, header and trailer included",
     )
     sum: str | None = Field(default=None, description="target whose detail values it adds up")
-    scale: Decimal | None = None
-    sign: SignPosition | None = None
+    scale: Decimal | None = Field(
+        default=None, description="the total as written times this power of ten (0.01: cents)"
+    )
+    sign: SignPosition | None = Field(
+        default=None, description="leading or trailing sign, as the field's own"
+    )
 
     @model_validator(mode="after")
     def _one_kind(self) -> TrailerTotal:

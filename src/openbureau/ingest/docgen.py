@@ -15,12 +15,18 @@ from __future__ import annotations
 
 import re
 import sys
+import typing
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.fields import FieldInfo
 
 from openbureau.ingest import _metro2, bounds
 from openbureau.ingest.categories import CATEGORIES, FactorUse
 from openbureau.ingest.reasons import REASONS
+from openbureau.ingest.spec import SourceSpec
 from openbureau.ingest.vocabulary import TYPED_TARGETS, VOCABULARIES
 
 
@@ -163,7 +169,63 @@ def metro2_codes() -> str:
     )
 
 
+def _spec_models() -> list[tuple[str, type[BaseModel]]]:
+    """Each model of the spec language with the key path it first appears under."""
+    found: list[tuple[str, type[BaseModel]]] = []
+
+    def walk(path: str, model: type[BaseModel]) -> None:
+        if any(m is model for _, m in found):
+            return
+        found.append((path, model))
+        for name, f in model.model_fields.items():
+            for t in _types(f.annotation):
+                if isinstance(t, type) and issubclass(t, BaseModel):
+                    list_of = typing.get_origin(f.annotation) is list
+                    walk(f"{path}.{name}{'[]' if list_of else ''}".lstrip("."), t)
+
+    walk("", SourceSpec)
+    return found
+
+
+def _types(annotation: Any) -> list[Any]:
+    """The types an annotation names (through unions, lists and dicts)."""
+    args = typing.get_args(annotation)
+    return [annotation, *(t for a in args for t in _types(a))]
+
+
+def _default(f: FieldInfo) -> str:
+    if f.is_required():
+        return "required"
+    value = f.default_factory() if f.default_factory is not None else f.default  # type: ignore[call-arg]
+    if value is None or value == [] or value == "":
+        return ""
+    if isinstance(value, BaseModel):
+        return "(below)"
+    if isinstance(value, bool):
+        return f"`{str(value).lower()}`"
+    return f"`{value}`"
+
+
+def spec_keys() -> str:
+    """Every key of a source spec: where it sits, its default, what it means."""
+    parts = []
+    for path, model in _spec_models():
+        missing = [n for n, f in model.model_fields.items() if not f.description]
+        if missing:
+            raise ValueError(f"{model.__name__}: spec keys without a description: {missing}")
+        rows = "\n".join(
+            f"| `{n}` | {_default(f)} | {str(f.description).replace('|', chr(92) + '|')} |"
+            for n, f in model.model_fields.items()
+        )
+        where = f"`{path}`" if path else "the spec's top level"
+        parts.append(
+            f"**{where}** ({model.__name__}):\n\n| key | default | meaning |\n|---|---|---|\n{rows}"
+        )
+    return "\n\n".join(parts)
+
+
 BLOCKS: dict[str, Callable[[], str]] = {
+    "spec keys": spec_keys,
     "vocabularies": vocabularies,
     "plausible values": plausible_values,
     "typed targets": typed_targets,

@@ -118,10 +118,17 @@ class FieldSpec(BaseModel):
 
     column: str = Field(description="Source column name; for JSONL a dotted path like a.b.c")
     target: str = Field(description="Canonical field name (snake_case)")
-    type: FieldType = "string"
-    category: DataCategory
-    required: bool = False
-    description: str = ""
+    type: FieldType = Field(
+        default="string",
+        description="string | date | month | amount | integer | code | boolean",
+    )
+    category: DataCategory = Field(
+        description="The data category (Data categories): what a score factor may make of it"
+    )
+    required: bool = Field(
+        default=False, description="A row without a value is quarantined (missing_required)"
+    )
+    description: str = Field(default="", description="Free text about the field")
     formats: list[str] | None = Field(
         default=None, description="strptime formats tried in order (date and month types)"
     )
@@ -295,11 +302,17 @@ class ParseOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    encoding: str = "utf-8"
-    delimiter: str = ","
-    quote: str = '"'
-    header: bool = True
-    compression: Literal["none", "gzip"] = "none"
+    encoding: str = Field(
+        default="utf-8", description="Any Python codec: latin-1, cp1252, utf-8-sig, utf-16..."
+    )
+    delimiter: str = Field(default=",", description="csv: the one character between columns")
+    quote: str = Field(default='"', description="csv: the one character quoting a value")
+    header: bool = Field(
+        default=True, description='csv: false when the file has no header (columns "1", "2"...)'
+    )
+    compression: Literal["none", "gzip"] = Field(
+        default="none", description="none | gzip (read as a stream)"
+    )
     final_newline: Literal["required", "optional"] = Field(
         default="required",
         description="required: a text file whose last line has no line break is truncated",
@@ -329,13 +342,19 @@ class SourceSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    spec_version: int = SPEC_VERSION
+    spec_version: int = Field(
+        default=SPEC_VERSION, description="The spec language's version this spec is written in"
+    )
     name: str = Field(description="Unique feed name, snake_case; names the warehouse table")
-    furnisher: str
+    furnisher: str = Field(description="Who sends the file, as shown to persons and auditors")
     feed: str = Field(description="What the feed carries: accounts, inquiries, bills, ...")
-    description: str = ""
-    format: Literal["csv", "jsonl", "parquet", "fixed", "metro2"]
-    parse: ParseOptions = ParseOptions()
+    description: str = Field(default="", description="Free text about the feed")
+    format: Literal["csv", "jsonl", "parquet", "fixed", "metro2"] = Field(
+        description="csv | jsonl | parquet | fixed (Fixed-width files) | metro2 (Metro 2)"
+    )
+    parse: ParseOptions = Field(
+        default=ParseOptions(), description="How the file's bytes are read (below)"
+    )
     layout: _fixed.FixedLayout | None = Field(
         default=None, description="format fixed: record length, record types, trailer totals"
     )
@@ -347,7 +366,9 @@ class SourceSpec(BaseModel):
         default_factory=list,
         description="Identifier groups; a row must fill every target of at least one group",
     )
-    fields: list[FieldSpec]
+    fields: list[FieldSpec] = Field(
+        description="The columns read and the canonical target each becomes (below)"
+    )
     ledger: LedgerMapping | None = Field(
         default=None, description="The ledger event each row becomes; none: identity only"
     )

@@ -532,3 +532,26 @@ def test_the_conflict_check_sees_every_cluster_that_holds_a_conflicting_pair(
           HAVING NOT ({may_conflict_sql(model)}))""").fetchall()[0][0]
     conflicting_pairs = con.sql("SELECT count(*) FROM pair").fetchall()[0][0]
     assert conflicting_pairs > 1000 and unseen == 0
+
+
+def test_a_street_line_of_hundreds_is_no_household() -> None:
+    """The household shares count pairs at lines of a few records: 300 people at one line (a
+    block of flats without unit numbers) sharing its switchboard's phone neither make the
+    household phone level weak nor cost their 44,850 pairs."""
+    from openbureau.engine import DuckDBEngine
+    from openbureau.identity import _training
+
+    with DuckDBEngine() as engine:
+        engine.execute(f"ATTACH ':memory:' AS {_training.S}")
+        engine.execute(f"""CREATE TABLE {_training.S}.link_input AS
+            SELECT '1 ELM RD ' || i AS address_line1, first_name, 'BERRY' AS last_name,
+                DATE '1950-01-01' + INTERVAL (i * 400 + j * 4000) DAY AS dob,
+                '+1555000' || i || j AS phone
+            FROM range(40) r(i), (VALUES (0, 'ANN'), (1, 'JOHN')) n(j, first_name)
+            UNION ALL
+            SELECT '9 TOWER BLOCK', 'P' || i, 'S' || i, DATE '1940-01-01' + INTERVAL (i * 37) DAY,
+                '+15559999999' FROM range(300) r(i)""")
+        shares = _training._at_same_line(engine)
+    # the 40 households: a surname always shared, a phone never
+    assert shares == {"last_name": 1.0, "phone": 0.0}
+    assert _training.MAX_HOUSEHOLD_RECORDS < 300

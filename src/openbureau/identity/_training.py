@@ -250,18 +250,24 @@ def _national_ids_split(engine: Engine) -> float | None:
 
 
 MIN_HOUSEHOLD_PAIRS = 30
+# A street line with more distinct records than this is no household (a block of flats
+# without unit numbers, a PO box, general delivery): its pairs, which grow as its records
+# squared, are left out of the household shares.
+MAX_HOUSEHOLD_RECORDS = 50
 
 
 def _at_same_line(engine: Engine) -> dict[str, float]:
-    """For each column of _splink.AT_SAME_LINE: of the pairs of records at one street line,
-    both giving the column, whose given names are unlike (two people: a household), the share
-    agreeing on it (no entry: no such pairs)."""
+    """For each column of _splink.AT_SAME_LINE: of the pairs of records at one street line
+    (of at most MAX_HOUSEHOLD_RECORDS), both giving the column, whose given names are unlike
+    (two people: a household), the share agreeing on it (no entry: no such pairs)."""
     shares = {}
     for col in _splink.AT_SAME_LINE:
         pairs, same = engine.query(f"""
-            WITH p AS (SELECT DISTINCT address_line1, first_name, last_name, dob, {col}
+            WITH d AS (SELECT DISTINCT address_line1, first_name, last_name, dob, {col}
                        FROM {S}.link_input WHERE address_line1 IS NOT NULL
-                       AND first_name IS NOT NULL AND dob IS NOT NULL AND {col} IS NOT NULL)
+                       AND first_name IS NOT NULL AND dob IS NOT NULL AND {col} IS NOT NULL),
+            p AS (SELECT * FROM d QUALIFY count(*) OVER (PARTITION BY address_line1)
+                                          <= {MAX_HOUSEHOLD_RECORDS})
             SELECT count(*), count(*) FILTER (WHERE x.{col} = y.{col})
             FROM p x JOIN p y ON x.address_line1 = y.address_line1
              AND x.first_name < y.first_name

@@ -39,6 +39,7 @@ test: $(STAMP) system-packages pg-start
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-logo
 	OPENBUREAU_TEST_POSTGRES_URL="$$($(PG) url)" $(BIN)/pytest
 
 system-packages:
@@ -60,6 +61,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-logo
 
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py

@@ -6,9 +6,10 @@ On the scaled synthetic ledger of ``bench/scoring.py scale`` (``--base`` persons
 ``--copies`` times; built once and reused under bench/out), for ``--disputes`` persons drawn at
 random (seed 0) among those with an inquiry on file, one at a time as the service does it: open
 the warehouse, suppress the inquiry as ``disputed`` (an expiry, or a furnisher's deletion),
-rescore the person (``governance.disputes.rescore_persons``: the snapshot's own SQL restricted to
-them, as of the training date, as known now), serialise the row as the service stores it, close
-the warehouse. Prints p50, p95, p99 and the maximum in seconds, with the rescore alone beside it.
+rescore the person (``service.disputes.rules.rescore_persons``: the snapshot's own SQL
+restricted to them, as of the training date, as known now), serialise the row as the service
+stores it, close the warehouse. Prints p50, p95, p99 and the maximum in seconds, with the rescore
+alone beside it.
 The store's writes (the dispute's steps and the rescore row, a few small rows in SQLite or
 PostgreSQL) are not in the figure.
 """
@@ -28,9 +29,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 def main() -> None:
     from _scoring_synthetic import TRAIN_AS_OF, scaled_workspace
-    from openbureau.governance.disputes import rescore_persons
     from openbureau.ledger.corrections import suppress_record
     from openbureau.scoring import load_scorecard
+    from openbureau.service.disputes.rules import rescore_persons
     from openbureau.workspace import Workspace
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

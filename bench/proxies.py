@@ -34,6 +34,7 @@ from openbureau.governance.proxies import ProxyGate, measure
 from openbureau.scoring import load_scorecard
 from openbureau.scoring.alternative import ALT_SCORECARD
 from openbureau.scoring.score import _proxy_test, compute_scores, engine_now
+from openbureau.service.audit import workspace_log
 from openbureau.workspace import Workspace
 
 AS_OF = dt.date(2025, 12, 31)
@@ -52,7 +53,10 @@ def in_workspace(root: Path, repeat: int, n: int) -> None:
     ws = Workspace.open(root)
     card = load_scorecard(root / "models" / "scorecard.yaml")
     alt = load_scorecard(root / "models" / ALT_SCORECARD)
-    gate = ProxyGate(ws, "bench@proxies")
+
+    def gate() -> ProxyGate:  # (a log of its own per run: each opens the store, as a command)
+        return ProxyGate(ws, "bench@proxies", workspace_log(ws))
+
     with ws.engine() as engine:
         now = engine_now(engine)
         scores, runs_s = _cpu(
@@ -60,11 +64,14 @@ def in_workspace(root: Path, repeat: int, n: int) -> None:
             repeat,
         )
         persons = engine.scalar("SELECT count(*) FROM score_scored WHERE score IS NOT NULL")
-        test, runs_t = _cpu(lambda: _proxy_test(engine, card, alt, gate), repeat)
+        test, runs_t = _cpu(lambda: _proxy_test(engine, card, alt, gate()), repeat)
         held = [str(p) for (p,) in engine.query("SELECT DISTINCT person_id FROM person_index")]
     asked = held[:n] + [f"PX{i:09d}" for i in range(n - len(held[:n]))]
     read, runs_r = _cpu(
-        lambda: read_attributes(ws, asked, actor="bench@proxies", purpose="bench"), repeat
+        lambda: read_attributes(
+            ws, asked, actor="bench@proxies", purpose="bench", log=workspace_log(ws)
+        ),
+        repeat,
     )
     print(
         f"## {root}: {persons:,} persons scored (core), {len(card.factors)} + "

@@ -307,6 +307,18 @@ class AgeingSection(_Section):
         return Period.parse(getattr(self, kind))
 
 
+#: The protected attributes a fairness audit compares groups by, one column each in the audit
+#: store (governance/protected_attributes.py). Declared here, below every stage, because the
+#: settings name them too (a business-necessity override covers one).
+ATTRIBUTES: tuple[str, ...] = (
+    "sex",
+    "age_band",
+    "ethnicity",
+    "national_origin",
+    "political_engagement",
+)
+
+
 class BusinessNecessity(_Section):
     """A documented business necessity: ``factor`` may stay in a scorecard although it is a
     proxy for protected ``attribute`` (the proxy test, governance/proxies.py). Both training and
@@ -330,9 +342,6 @@ class BusinessNecessity(_Section):
     @field_validator("attribute")
     @classmethod
     def _an_attribute(cls, value: str) -> str:
-        # (the attributes are declared once, with their store; imported only when used)
-        from openbureau.governance.protected_attributes import ATTRIBUTES
-
         if value not in ATTRIBUTES:
             raise ValueError(f"{value!r} is not a protected attribute ({', '.join(ATTRIBUTES)})")
         return value

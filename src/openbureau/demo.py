@@ -110,20 +110,21 @@ def attributes_demo(ws: Workspace, truth_dir: Path, *, console: Console) -> None
     truth), loaded into their store apart from the warehouse; later steps may read them."""
     from openbureau.governance.protected_attributes import (
         attribute_counts,
-        attributes_from_truth,
         load_attributes,
         store_path,
     )
+    from openbureau.scoring.evaluate import attributes_from_truth
+    from openbureau.service.audit import workspace_log
     from openbureau.service.bindings import operator
 
-    who = operator().name
+    who, log = operator().name, workspace_log(ws)
     supplied = ws.root / INCOMING / "protected-attributes.csv"
     attributes_from_truth(ws, truth_dir, supplied)
     try:
-        n = load_attributes(ws, supplied, actor=who)
+        n = load_attributes(ws, supplied, actor=who, log=log)
     finally:  # (loaded, the plain copy goes: the store is the one place they are kept)
         supplied.unlink(missing_ok=True)
-    counts = attribute_counts(ws, actor=who)
+    counts = attribute_counts(ws, actor=who, log=log)
     shown = ", ".join(
         f"{value} {persons:,}"
         for attribute, value, persons in counts
@@ -149,13 +150,15 @@ def score_demo(root: Path, truth_dir: Path, *, console: Console, progress: Progr
     from openbureau.scoring import score_snapshot
     from openbureau.scoring.score import describe_records, person_score, score_distribution
     from openbureau.scoring.train import train
+    from openbureau.service.audit import workspace_log
     from openbureau.service.bindings import operator
     from openbureau.service.serving import publish_snapshot
     from openbureau.terminal import score_distribution_table
     from openbureau.workspace import Workspace
 
     ws = Workspace.open(root)
-    gate = ProxyGate(ws, operator().name)  # (the attributes loaded in step 4b test every factor)
+    # (the attributes loaded in step 4b test every factor; each read in the audit log)
+    gate = ProxyGate(ws, operator().name, workspace_log(ws))
     with ws.engine() as engine, progress(transient=True) as tick:
         ledger = build_ledger(engine)
         counts = event_counts(engine)
@@ -171,7 +174,7 @@ def score_demo(root: Path, truth_dir: Path, *, console: Console, progress: Progr
             reports_dir=root / "reports",
             progress=tick,
             ageing=ws.settings.ageing,
-            fairness=AttributeSource.of(ws, operator().name),
+            fairness=AttributeSource.of(ws, operator().name, gate.log),
             proxy=gate,
         )
         card = trained.scorecard

@@ -19,6 +19,7 @@ from openbureau.governance.protected_attributes import (
     read_attributes,
     store_path,
 )
+from openbureau.service.audit import workspace_log
 from openbureau.synth import SynthConfig, generate
 from openbureau.workspace import Workspace, init_workspace
 
@@ -89,15 +90,17 @@ def test_a_load_is_read_back_and_every_read_is_in_the_audit_log(ws: Workspace, t
         tmp_path / "attrs.csv",
         f'ethnicity,person_id,sex\n asian ,{p1},female\n,{p2},male\n"x, y",{p3},\n',
     )
-    assert load_attributes(ws, file, actor=ACTOR) == 3
+    assert load_attributes(ws, file, actor=ACTOR, log=workspace_log(ws)) == 3
     assert attributes_loaded(ws)
-    frame = read_attributes(ws, actor=ACTOR, purpose="fairness_audit")
+    frame = read_attributes(ws, actor=ACTOR, purpose="fairness_audit", log=workspace_log(ws))
     assert list(frame.columns) == list(ATTRIBUTES) and frame.index.name == "person_id"
     assert frame.loc[p1, "ethnicity"] == "asian" and frame.loc[p1, "sex"] == "female"
     assert frame.loc[p2, "ethnicity"] is None and frame.loc[p3, "ethnicity"] == "x, y"
     assert frame.loc[p3, "sex"] is None
     assert frame["age_band"].isna().all()  # not supplied: unknown for everyone
-    some = read_attributes(ws, [p2, "P-NOT-HELD"], actor=ACTOR, purpose="proxy_test")
+    some = read_attributes(
+        ws, [p2, "P-NOT-HELD"], actor=ACTOR, purpose="proxy_test", log=workspace_log(ws)
+    )
     assert list(some.index) == [p2]
     reads = _entries(ws, READ_ACTION)
     assert reads == [
@@ -110,12 +113,12 @@ def test_a_load_is_read_back_and_every_read_is_in_the_audit_log(ws: Workspace, t
 
 def test_a_read_without_a_purpose_is_refused_and_logged(ws: Workspace) -> None:
     with pytest.raises(UserError, match="needs a purpose"):
-        read_attributes(ws, actor=ACTOR, purpose=" ")
+        read_attributes(ws, actor=ACTOR, purpose=" ", log=workspace_log(ws))
     assert _entries(ws, READ_ACTION) == [(ACTOR, None, "denied", "no purpose stated")]
 
 
 def test_nothing_loaded_reads_an_empty_frame_and_is_logged(ws: Workspace) -> None:
-    frame = read_attributes(ws, actor=ACTOR, purpose="fairness_audit")
+    frame = read_attributes(ws, actor=ACTOR, purpose="fairness_audit", log=workspace_log(ws))
     assert frame.empty and list(frame.columns) == list(ATTRIBUTES)
     assert _entries(ws, READ_ACTION) == [
         (ACTOR, "fairness_audit", "allowed", "0 persons (all asked); none loaded")
@@ -174,7 +177,7 @@ def test_bad_files_are_refused_in_one_line_and_nothing_changes(
         assert len(lines) == 1 and str(bad) in lines[0], res.stderr
         assert words in lines[0] and where in lines[0], (content, res.stderr)
     assert store_path(ws).read_bytes() == before
-    frame = read_attributes(ws, actor=ACTOR, purpose="check")
+    frame = read_attributes(ws, actor=ACTOR, purpose="check", log=workspace_log(ws))
     assert list(frame.index) == [persons[0]] and frame.loc[persons[0], "sex"] == "female"
     missing = cli("audit-attributes", "load", tmp_path / "nope.csv", "-w", ws.root)
     assert missing.exit_code == 2 and "file not found" in missing.stderr
@@ -194,7 +197,7 @@ def test_a_load_replaces_what_the_store_held(ws: Workspace, cli, tmp_path) -> No
     second = _write(tmp_path / "b.csv", f"person_id,age_band\n{p2},25-34\n")
     for f in (first, second):
         assert cli("audit-attributes", "load", f, "-w", ws.root).exit_code == 0
-    frame = read_attributes(ws, actor=ACTOR, purpose="check")
+    frame = read_attributes(ws, actor=ACTOR, purpose="check", log=workspace_log(ws))
     assert list(frame.index) == [p2]
     assert frame.loc[p2].to_dict() == {
         a: ("25-34" if a == "age_band" else None) for a in ATTRIBUTES
@@ -213,7 +216,7 @@ def test_from_truth_round_trip_and_show(ws: Workspace, linked, cli, tmp_path) ->
     assert {r["sex"] for r in rows} == {"male", "female"}
     res = cli("audit-attributes", "load", out, "-w", ws.root)
     assert res.exit_code == 0 and f"Loaded {len(rows):,} persons" in res.stdout, res.output
-    frame = read_attributes(ws, actor=ACTOR, purpose="check")
+    frame = read_attributes(ws, actor=ACTOR, purpose="check", log=workspace_log(ws))
     assert frame.reset_index().to_dict("records") == rows
     shown = cli("audit-attributes", "show", "-w", ws.root)
     assert shown.exit_code == 0, shown.output

@@ -33,6 +33,7 @@ from openbureau.governance.proxies import (
     measure,
 )
 from openbureau.scoring import load_scorecard
+from openbureau.service.audit import workspace_log
 from openbureau.workspace import Workspace
 from tests.conftest import write_sealed_card
 
@@ -192,7 +193,7 @@ def test_an_override_lets_it_through_recorded_in_the_scorecard_and_report(
             reports_dir=ws / "reports",
             customs=load_custom_factors(_factors(tmp_path)),
             min_iv=0.0,
-            proxy=ProxyGate(workspace, "tester@test"),
+            proxy=ProxyGate(workspace, "tester@test", workspace_log(workspace)),
         )
     card = load_scorecard(ws / "models" / "scorecard-alternative.yaml")
     assert "salutation" in [f.name for f in card.factors]

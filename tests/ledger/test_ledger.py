@@ -486,7 +486,7 @@ def test_a_correction_cannot_write_a_column_kept_out_of_the_ledger(
 ) -> None:
     """paybills' amount due is purchase data, kept out of its events: neither the bureau's
     correction nor a furnisher's (a dispute's outcome) may put a value there."""
-    from openbureau.governance.disputes import apply_outcome, check_changes
+    from openbureau.service.disputes.rules import apply_outcome, check_changes
 
     ws = init_workspace(tmp_path / "ws")
     (tmp_path / "bills.yaml").write_text(BILLS)

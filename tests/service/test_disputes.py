@@ -446,7 +446,7 @@ def test_a_person_level_rescore_gives_the_snapshots_own_rows(disputed: Service) 
     """The rescore is the snapshot's SQL restricted to a few persons: on an unchanged ledger
     it gives exactly their published rows (score, band, reasons and their records)."""
     from openbureau.engine import DuckDBEngine
-    from openbureau.governance.disputes import rescore_persons
+    from openbureau.service.disputes.rules import rescore_persons
 
     pub = disputed.client.app.state.ctx.published()
     persons = [*sorted(pub.index)[:40:8], disputed.served.person]
@@ -549,7 +549,7 @@ def test_the_persons_export_holds_their_disputes_with_every_step(disputed: Servi
 def _fail_once(monkeypatch: pytest.MonkeyPatch, error: Exception) -> list[int]:
     """The person-level rescore raises ``error`` the first time, then runs as it does; the
     calls made."""
-    from openbureau.governance import disputes as rules
+    from openbureau.service.disputes import rules
 
     real, calls = rules.rescore_persons, []
 

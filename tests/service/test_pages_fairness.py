@@ -12,10 +12,11 @@ import pytest
 from openbureau.governance.fairness import NOT_LOADED, PURPOSE
 from openbureau.governance.protected_attributes import (
     READ_ACTION,
-    attributes_from_truth,
     load_attributes,
     read_attributes,
 )
+from openbureau.scoring.evaluate import attributes_from_truth
+from openbureau.service.audit import workspace_log
 from openbureau.workspace import Workspace
 from tests.service.conftest import Served, Service, own_workspace, serve
 
@@ -55,7 +56,7 @@ def with_attributes(
     ws = Workspace.open(mine.ws)
     csv = tmp_path / "attributes.csv"
     attributes_from_truth(ws, linked_population[1] / "truth", csv)
-    load_attributes(ws, csv, actor="loader@test")
+    load_attributes(ws, csv, actor="loader@test", log=workspace_log(ws))
     with serve(mine, store_url) as running:
         yield running
 
@@ -83,7 +84,7 @@ def test_the_page_shows_approval_and_adverse_impact_at_the_cutoffs_in_use(
     ws = Workspace.open(service.served.ws)
     pub = service.client.app.state.ctx.published()
     scores = pub.scores.select(["person_id", "score"]).to_pandas().set_index("person_id")
-    sex = read_attributes(ws, actor="test", purpose="check")["sex"]
+    sex = read_attributes(ws, actor="test", purpose="check", log=workspace_log(ws))["sex"]
     groups = sex.reindex(scores.index).fillna("(unknown)")
     expected = (scores["score"].astype(float) >= 730).groupby(groups).mean()
     block = page.text.split("<h3>sex</h3>")[1].split("<h3>")[0]

@@ -32,11 +32,12 @@ def attributes_load(
     """Replace the stored attributes with a file's (all or nothing), in the audit log as done
     by you (OS user@host)."""
     from openbureau.governance.protected_attributes import load_attributes, store_path
+    from openbureau.service.audit import workspace_log
     from openbureau.service.bindings import operator
 
     ws = Workspace.open(workspace)
     who = operator().name
-    n = load_attributes(ws, file, actor=who)
+    n = load_attributes(ws, file, actor=who, log=workspace_log(ws))
     console.print(
         f"Loaded {n:,} persons' protected attributes from {file} into {store_path(ws)} "
         f"(what it held is replaced). Logged as done by {who}."
@@ -53,7 +54,7 @@ def attributes_from_truth_cmd(
     """Write the attributes file a bureau would be supplied, from a synthetic population's
     truth: each linked person with the attributes of the true person behind most of their
     records."""
-    from openbureau.governance.protected_attributes import attributes_from_truth
+    from openbureau.scoring.evaluate import attributes_from_truth
 
     n = attributes_from_truth(Workspace.open(workspace), truth_dir, out)
     console.print(f"Wrote {out}: {n:,} persons.")
@@ -64,10 +65,11 @@ def attributes_from_truth_cmd(
 def attributes_show(workspace: WorkspaceOpt = Path(".")) -> None:
     """Persons per attribute value (no person rows), and the last load."""
     from openbureau.governance.protected_attributes import attribute_counts, last_load
+    from openbureau.service.audit import workspace_log
     from openbureau.service.bindings import operator
 
     ws = Workspace.open(workspace)
-    counts = attribute_counts(ws, actor=operator().name)
+    counts = attribute_counts(ws, actor=operator().name, log=workspace_log(ws))
     load = last_load(ws)
     if not counts or load is None:
         console.print("No protected attributes loaded (openbureau audit-attributes load FILE).")

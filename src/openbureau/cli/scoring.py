@@ -91,7 +91,7 @@ def train(
             customs=customs,
             progress=tick,
             ageing=ws.settings.ageing,
-            fairness=AttributeSource.of(ws, operator().name),
+            fairness=AttributeSource.of(ws, operator().name, gate.log),
             proxy=gate,
         )
     for label, r in (("core (credit data only)", result), ("with alternative data", result.alt)):
@@ -244,11 +244,13 @@ def score(
 
 
 def proxy_gate(ws: Workspace) -> ProxyGate:
-    """The proxy test's access to the workspace's protected attributes, as the operator."""
+    """The proxy test's access to the workspace's protected attributes, as the operator (each
+    read in the workspace's audit log)."""
     from openbureau.governance.proxies import ProxyGate
+    from openbureau.service.audit import workspace_log
     from openbureau.service.bindings import operator
 
-    return ProxyGate(ws, operator().name)
+    return ProxyGate(ws, operator().name, workspace_log(ws))
 
 
 def print_proxy(report: ProxyReport) -> None:

@@ -1,7 +1,7 @@
 """Fairness of a score across protected groups, for the model report and the auditor's page.
 
-Per protected attribute (:data:`~openbureau.governance.protected_attributes.ATTRIBUTES`) and
-group, with fairlearn's ``MetricFrame``:
+Per protected attribute (:data:`~openbureau.config.ATTRIBUTES`) and group, with fairlearn's
+``MetricFrame``:
 
 - **persons**, and those the scorecard **scored**;
 - **approval rate** at each cut-off: the share of the group's persons scoring at or above it
@@ -32,6 +32,7 @@ from sklearn.metrics import roc_auc_score
 
 from openbureau.governance.protected_attributes import (
     ATTRIBUTES,
+    AuditLog,
     attributes_loaded,
     read_attributes,
 )
@@ -265,24 +266,25 @@ NO_WORKSPACE = (
 @dataclass(frozen=True)
 class AttributeSource:
     """A workspace's audit store, read for a model report's fairness section (each read in
-    the audit log as by ``actor`` with purpose :data:`PURPOSE`)."""
+    the audit log, through ``log``, as by ``actor`` with purpose :data:`PURPOSE`)."""
 
     ws: Workspace
     actor: str
+    log: AuditLog
     cutoffs: tuple[int, ...]
     min_persons: int = MIN_GROUP
 
     @classmethod
-    def of(cls, ws: Workspace, actor: str) -> AttributeSource:
+    def of(cls, ws: Workspace, actor: str, log: AuditLog) -> AttributeSource:
         """With the cut-offs and group size of the workspace's ``[model_risk]`` settings."""
         mr = ws.settings.model_risk
-        return cls(ws, actor, tuple(mr.fairness_cutoffs), mr.fairness_min_group)
+        return cls(ws, actor, log, tuple(mr.fairness_cutoffs), mr.fairness_min_group)
 
     def read(self, persons: Sequence[str]) -> pd.DataFrame | None:
         """The persons' attributes (audited), or None when nothing is loaded (no read)."""
         if not attributes_loaded(self.ws):
             return None
-        return read_attributes(self.ws, persons, actor=self.actor, purpose=PURPOSE)
+        return read_attributes(self.ws, persons, actor=self.actor, purpose=PURPOSE, log=self.log)
 
 
 def report_section(

@@ -20,13 +20,13 @@ import contextlib
 import csv
 import datetime as dt
 import hashlib
-import os
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import duckdb
 
+from openbureau.config import ATTRIBUTES
 from openbureau.engine import DuckDBEngine, EngineError
 from openbureau.engine.sql import ident, literal, path_literal
 from openbureau.errors import UserError
@@ -37,14 +37,6 @@ if TYPE_CHECKING:
 
     from openbureau.workspace import Workspace
 
-#: The protected attributes the store holds, one column each.
-ATTRIBUTES: tuple[str, ...] = (
-    "sex",
-    "age_band",
-    "ethnicity",
-    "national_origin",
-    "political_engagement",
-)
 STORE_FILE = "attributes.duckdb"
 LOAD_ACTION = "load protected attributes"
 READ_ACTION = "read protected attributes"
@@ -71,12 +63,13 @@ def _open(path: Path, *, read_only: bool) -> Iterator[DuckDBEngine]:
 
 
 #: Writes one audit-log entry (keyword arguments as ``service.audit.record`` takes them,
-#: without the store): a running service hands its own writer.
+#: without the store): the caller's, so that governance needs no service. A running service
+#: hands its own writer; the command line ``service.audit.workspace_log``, the workspace's.
 AuditLog = Callable[..., None]
 
 
 def _log(
-    ws: Workspace,
+    log: AuditLog,
     actor: str,
     action: str,
     purpose: str | None,
@@ -84,20 +77,8 @@ def _log(
     detail: str,
     *,
     actor_role: str = "operator",
-    log: AuditLog | None = None,
 ) -> None:
-    """One entry in the service's audit log: through ``log``, else in the store the
-    workspace's settings name."""
-    if log is None:
-        from openbureau.service import audit
-        from openbureau.service.app import service_config
-        from openbureau.service.store import open_store
-
-        store = open_store(service_config(ws).store_url)
-
-        def log(**entry: Any) -> None:
-            audit.record(store, **entry)
-
+    """One entry in the audit log, through ``log``."""
     log(
         actor=actor,
         actor_role=actor_role,
@@ -201,8 +182,9 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def load_attributes(ws: Workspace, path: Path, *, actor: str) -> int:
-    """Replace the store's content with a CSV file's, in one transaction.
+def load_attributes(ws: Workspace, path: Path, *, actor: str, log: AuditLog) -> int:
+    """Replace the store's content with a CSV file's, in one transaction, recorded through
+    ``log`` as done by ``actor``.
 
     The header is ``person_id`` and any of :data:`ATTRIBUTES`; values are free text, empty
     for unknown. Each person_id must be a person of the person index, once.
@@ -250,7 +232,7 @@ def load_attributes(ws: Workspace, path: Path, *, actor: str) -> int:
                 [_utcnow(), path.name, digest, n, actor],
             )
     _log(
-        ws,
+        log,
         actor,
         LOAD_ACTION,
         None,
@@ -296,10 +278,10 @@ def read_attributes(
     actor: str,
     purpose: str,
     actor_role: str = "operator",
-    log: AuditLog | None = None,
+    log: AuditLog,
 ) -> pd.DataFrame:
-    """Protected attributes of ``persons`` (all when None), recorded in the audit log (as by
-    ``actor`` in ``actor_role``; through ``log`` when given, as a running service does).
+    """Protected attributes of ``persons`` (all when None), recorded through ``log`` (as read
+    by ``actor`` in ``actor_role``).
 
     Returns:
         One row per person the store holds (of those asked), sorted by person_id, indexed by
@@ -310,16 +292,7 @@ def read_attributes(
         UserError: no purpose was given (the refusal is logged too).
     """
     if not purpose or not purpose.strip():
-        _log(
-            ws,
-            actor,
-            READ_ACTION,
-            None,
-            "denied",
-            "no purpose stated",
-            actor_role=actor_role,
-            log=log,
-        )
+        _log(log, actor, READ_ACTION, None, "denied", "no purpose stated", actor_role=actor_role)
         raise UserError("reading protected attributes needs a purpose; it is logged")
     path = store_path(ws)
     frame = _empty_frame()
@@ -341,13 +314,15 @@ def read_attributes(
             frame = table.to_pandas().set_index("person_id")
     asked = "all asked" if persons is None else f"{len(persons):,} asked"
     detail = f"{len(frame):,} persons ({asked})" + ("" if loaded else "; none loaded")
-    _log(ws, actor, READ_ACTION, purpose.strip(), "allowed", detail, actor_role=actor_role, log=log)
+    _log(log, actor, READ_ACTION, purpose.strip(), "allowed", detail, actor_role=actor_role)
     return frame
 
 
-def attribute_counts(ws: Workspace, *, actor: str) -> list[tuple[str, str | None, int]]:
+def attribute_counts(
+    ws: Workspace, *, actor: str, log: AuditLog
+) -> list[tuple[str, str | None, int]]:
     """(attribute, value, persons) for every value held, None for unknown; no person rows.
-    Logged as a count, not a read of persons."""
+    Logged through ``log`` as a count, not a read of persons."""
     path = store_path(ws)
     rows: list[tuple[Any, ...]] = []
     if _has_table(path):
@@ -362,7 +337,7 @@ def attribute_counts(ws: Workspace, *, actor: str) -> list[tuple[str, str | None
                 )
                 + " ORDER BY k, value NULLS LAST"
             )
-    _log(ws, actor, COUNT_ACTION, None, "allowed", "persons per attribute value; no person rows")
+    _log(log, actor, COUNT_ACTION, None, "allowed", "persons per attribute value; no person rows")
     return [(str(a), v, int(n)) for a, v, n, _ in rows]
 
 
@@ -376,49 +351,3 @@ def last_load(ws: Workspace) -> dict[str, Any] | None:
             return None
         table = store.arrow("SELECT * FROM attribute_loads ORDER BY loaded_at DESC LIMIT 1")
     return table.to_pylist()[0] if table.num_rows else None
-
-
-def attributes_from_truth(ws: Workspace, truth_dir: Path, out: Path) -> int:
-    """Write the CSV a bureau would be supplied, from a synthetic population's truth: each of
-    our persons with the attributes of the true person most of their records belong to (as
-    :func:`openbureau.scoring.evaluate.truth_outcomes` maps them).
-
-    Returns:
-        The number of persons written.
-    """
-    from openbureau.scoring.evaluate import truth_outcomes
-
-    out = Path(out)
-    if not out.parent.is_dir():
-        raise UserError(f"{out}: folder {out.parent} does not exist")
-    if out.is_dir():
-        raise UserError(f"{out}: is a folder; name the file to write, e.g. {out / 'a.csv'}")
-    persons = Path(truth_dir) / "persons.parquet"
-    tmp = out.with_name(f".{out.name}.tmp")
-    with ws.engine(read_only=True) as engine:
-        if not engine.table_exists(PERSON_INDEX.name):
-            raise UserError(f"{ws.root}: no persons linked yet; run openbureau link first")
-        mapped = truth_outcomes(engine, Path(truth_dir), into="attribute_truth")
-        have = {
-            r[0]
-            for r in engine.query(f"DESCRIBE SELECT * FROM read_parquet({path_literal(persons)})")
-        }
-        given = [a for a in ATTRIBUTES if a in have]
-        if not given:
-            raise UserError(
-                f"{persons}: no protected attributes (written by an earlier generator); "
-                "generate the population again"
-            )
-        cols = "".join(f", p.{a}" for a in given)
-        try:
-            engine.execute(
-                f"""COPY (SELECT t.person_id{cols} FROM {mapped} t
-                          JOIN read_parquet({path_literal(persons)}) p
-                            ON p.person_id = t.true_person_id
-                          ORDER BY t.person_id)
-                    TO {path_literal(tmp)} (FORMAT csv, HEADER, DELIMITER ',')"""
-            )
-            os.replace(tmp, out)
-        finally:
-            tmp.unlink(missing_ok=True)
-        return int(engine.scalar(f"SELECT count(*) FROM {mapped}"))

@@ -3,7 +3,7 @@
 The factor guard (``factor_guard.py``) reads what a source spec *says* a field is; a spec can
 say anything (a salutation filed as ``payment`` data is still the person's sex). This test
 reads what the data says: for every factor and every protected attribute of
-``protected_attributes.ATTRIBUTES``, over the persons whose value of the attribute is known,
+``config.ATTRIBUTES``, over the persons whose value of the attribute is known,
 
 - **Cramér's V**, bias-corrected (Bergsma 2013, J. Korean Stat. Soc. 42:323), between the
   factor's levels and the attribute's values: 0 for no association, 1 when either determines
@@ -47,7 +47,7 @@ import numpy as np
 
 from openbureau.errors import UserError
 from openbureau.governance.factor_guard import FactorRefused
-from openbureau.governance.protected_attributes import ATTRIBUTES, attributes_loaded
+from openbureau.governance.protected_attributes import ATTRIBUTES, AuditLog, attributes_loaded
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -329,10 +329,11 @@ def with_points(
 @dataclass(frozen=True)
 class ProxyGate:
     """What the test needs from a workspace: its protected attributes (read on record, as
-    ``actor``) and its ``[model_risk]`` settings."""
+    ``actor``, through ``log``) and its ``[model_risk]`` settings."""
 
     ws: Workspace
     actor: str
+    log: AuditLog
 
     @property
     def policy(self) -> ModelRiskSection:
@@ -357,7 +358,7 @@ class ProxyGate:
             not_run(self.policy, NOT_LOADED, self.ws)
             return None
         return read_attributes(
-            self.ws, frame["person_id"].tolist(), actor=self.actor, purpose=purpose
+            self.ws, frame["person_id"].tolist(), actor=self.actor, purpose=purpose, log=self.log
         )
 
 

@@ -22,7 +22,7 @@ import secrets
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ColumnElement, and_, insert, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -30,7 +30,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from openbureau.service import audit_tree
 from openbureau.service.merkle import leaf_hash
-from openbureau.service.store import AuditEntry, AuditTreeNode, utcnow
+from openbureau.service.store import AuditEntry, AuditTreeNode, open_store, utcnow
+
+if TYPE_CHECKING:
+    from openbureau.workspace import Workspace
 
 _RETRIES = 20
 # Threads of one process take turns; the unique leaf_index settles races between processes.
@@ -195,6 +198,23 @@ def record(
             factory,
             [_Pending(_fields(actor, actor_role, action, subject, purpose, outcome, detail))],
         )
+
+
+def workspace_log(ws: Workspace) -> Callable[..., None]:
+    """:func:`record` into the workspace's operational store (its ``[service] store_url``),
+    opened at the first entry: the audit log of the command line and the demo, handed to the
+    stages that log (governance's reads of protected attributes) as a running service hands
+    its :class:`AuditWriter`'s ``record``."""
+    from openbureau.service.app import service_config  # (the app imports this module)
+
+    opened: list[sessionmaker[Session]] = []
+
+    def log(**entry: Any) -> None:
+        if not opened:
+            opened.append(open_store(service_config(ws).store_url))
+        record(opened[0], **entry)
+
+    return log
 
 
 class AuditWriter:

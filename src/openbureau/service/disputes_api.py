@@ -15,12 +15,12 @@ from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import Response
 from pydantic import AfterValidator, BaseModel, Field
 
-from openbureau.governance import disputes as rules
 from openbureau.service import disputes, views
 from openbureau.service.api import ERRORS
 from openbureau.service.auth import Principal
 from openbureau.service.context import ServiceContext
 from openbureau.service.deps import AuditorUser, Csrf, Ctx, PersonUser, Snapshot, User, _role
+from openbureau.service.disputes import rules
 from openbureau.service.errors import ApiError
 from openbureau.service.schemas import ErrorBody, UtcDateTime, _In
 

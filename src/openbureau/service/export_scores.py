@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from openbureau.governance.disputes import RESCORE_FEATURES
 from openbureau.scoring.alternative import ALT_COLUMNS, better
 from openbureau.service import consent
 from openbureau.service.disputes import row_from_json
+from openbureau.service.disputes.rules import RESCORE_FEATURES
 from openbureau.service.store import PersonRescore
 from openbureau.warehouse.scoring import SCORE_SNAPSHOTS, SCORES
 

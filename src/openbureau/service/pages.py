@@ -18,7 +18,6 @@ from sqlalchemy import select, update
 from starlette.concurrency import run_in_threadpool
 
 from openbureau.errors import UserError
-from openbureau.governance.disputes import RECORD_REASONS
 from openbureau.service import audit_tree, bindings, logins, notices, views
 from openbureau.service.api import (
     access_log,
@@ -49,6 +48,7 @@ from openbureau.service.deps import (
     Snapshot,
     User,
 )
+from openbureau.service.disputes.rules import RECORD_REASONS
 from openbureau.service.disputes_api import my_disputes_read
 from openbureau.service.errors import ApiError
 from openbureau.service.lending import lookup

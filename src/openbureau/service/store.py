@@ -205,7 +205,7 @@ class AdverseActionNotice(Base):
 
 class Dispute(Base):
     """A person's dispute of a record on their file (or of a link: records that are not theirs),
-    and where it stands (service/disputes/, rules in governance/disputes.py)."""
+    and where it stands (service/disputes/, its rules in rules.py there)."""
 
     __tablename__ = "disputes"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -1,5 +1,6 @@
 """Disputes in the service: filing, adding information, a furnisher's answer, expiry, and the
-person-level rescore each resolution brings (rules in governance/disputes.py).
+person-level rescore each resolution brings (the rules, and what a resolution does to the
+warehouse, in ``rules``).
 
 A dispute lives in the store (``disputes``, its ``dispute_steps`` and attachments). Its
 resolution changes the warehouse (a correction or a ``disputed`` suppression) and rescores the
@@ -12,7 +13,8 @@ The warehouse is one writer at a time: when it is busy (a ``score`` running), th
 kept and marked waiting, and ``openbureau disputes apply`` (or the next resolution) applies it.
 
 The names are exported here; the code is in ``_store`` (the Desk and the reads), ``_filing``,
-``_answer`` (answers, resolution, expiry), ``_apply`` (warehouse and rescore) and ``_book``.
+``_answer`` (answers, resolution, expiry), ``_apply`` (warehouse and rescore) and ``_book``;
+``rules`` is public: these, the API, the pages, benchmarks and tests use it directly.
 """
 
 from openbureau.service.disputes._answer import answer, answer_link, expire_due, resolve

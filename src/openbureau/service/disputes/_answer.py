@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select, update
 
 from openbureau.errors import UserError
-from openbureau.governance import disputes as rules
+from openbureau.service.disputes import rules
 from openbureau.service.disputes._apply import apply
 from openbureau.service.disputes._store import Desk, add_step, one
 from openbureau.service.errors import ApiError

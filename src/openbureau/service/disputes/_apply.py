@@ -14,9 +14,9 @@ from typing import Any
 from sqlalchemy import select
 
 from openbureau.errors import UserError
-from openbureau.governance import disputes as rules
 from openbureau.scoring.alternative import served
 from openbureau.service import consent
+from openbureau.service.disputes import rules
 from openbureau.service.disputes._book import json_value
 from openbureau.service.disputes._store import Desk, add_step
 from openbureau.service.serving import Published

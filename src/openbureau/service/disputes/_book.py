@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from openbureau.governance import disputes as rules
+from openbureau.service.disputes import rules
 from openbureau.service.store import Dispute, PersonRescore
 
 

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from openbureau.governance import disputes as rules
+from openbureau.service.disputes import rules
 from openbureau.service.disputes._store import Desk, add_step, one
 from openbureau.service.errors import ApiError
 from openbureau.service.serving import Published

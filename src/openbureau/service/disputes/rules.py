@@ -16,10 +16,10 @@ Every outcome is declared in ``OUTCOMES`` with what it does to the ledger:
                layer's forced split (:func:`split_file`), which every later link run honours
 
 While open, a disputed record still counts (a dispute is not proof; FCRA s.611 lets the
-record stand for the investigation), and every reader is told it is disputed. The service keeps
-the dispute itself (service/disputes/); this module changes the warehouse and rescores one
-person (:func:`rescore_persons`) by the same SQL as a snapshot, on the served snapshot's
-scorecard and as-of date, as known now.
+record stand for the investigation), and every reader is told it is disputed. The rest of
+this package keeps the dispute itself (its store, filing and answers); this module changes the
+warehouse and rescores one person (:func:`rescore_persons`) by the same SQL as a snapshot, on
+the served snapshot's scorecard and as-of date, as known now.
 """
 
 from __future__ import annotations

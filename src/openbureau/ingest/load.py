@@ -155,7 +155,7 @@ def _stage(
     compiled = compile_validation(spec, source, extra_reasons=extra, masked_raw=masked)
     try:
         with hmac_key_bound(engine, key):
-            engine.execute(compiled.sql)
+            compiled.run(engine)
     except EngineError as exc:
         if spec.format == "parquet":
             first = str(exc).split("\n")[0]

@@ -298,8 +298,11 @@ def compile_validation(
     typed_cols: list[str] = []
     checks: list[str] = []
     nulled: list[str] = []
+    # A national ID is read normalised and replaced by its token once staged, each distinct ID
+    # hashed once (a person's rows repeat it), unless it is part of the record key.
+    tokens_after = "national_id" in {f.target for f in spec.fields} - set(spec.record_key)
     for f in spec.fields:
-        read = field_sql(spec, f, national_id_token_sql)
+        read = field_sql(spec, f, (lambda n: n) if tokens_after else national_id_token_sql)
         p, e, t = ident("p_" + f.target), ident("e_" + f.target), ident("t_" + output_column(f))
         if read.number_text:
             strings.append(f"{read.number_text} AS {ident('n_' + f.target)}")
@@ -392,6 +395,8 @@ def compile_validation(
         ),
         sql,
     ]
+    if tokens_after:
+        statements.append(_tokenise(table))
     dup_key = None
     if spec.record_key:
         dup_keys = f"{table}_dup_keys"
@@ -423,6 +428,16 @@ def compile_validation(
         duplicate_keys=dup_key,
         scratch=[dup_rows] + ([dup_key.table] if dup_key else []),
     )
+
+
+def _tokenise(table: str) -> str:
+    """Replace the staged national IDs (normalised, valid) by their keyed tokens."""
+    col = ident("national_id_token")
+    return f"""
+    UPDATE {table} SET {col} = t.token
+    FROM (SELECT n, {national_id_token_sql("n")} AS token
+          FROM (SELECT DISTINCT {col} AS n FROM {table} WHERE {col} IS NOT NULL)) t
+    WHERE {table}.{col} = t.n"""
 
 
 def _repeated(table: str, rows: str, line: str, columns: list[str]) -> str:

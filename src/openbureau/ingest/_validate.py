@@ -116,7 +116,7 @@ _UNREADABLE = (
 )
 
 
-def _csv_cell_pattern(delim: str, quote: str) -> tuple[str, str]:
+def csv_cell_pattern(delim: str, quote: str) -> tuple[str, str]:
     """Patterns for one cell and for a whole line, both applied to delimiter || line.
 
     Prefixing the delimiter makes every match non-empty, so empty cells are never skipped.
@@ -133,7 +133,7 @@ def csv_rows(spec: SourceSpec, header: list[str]) -> str:
     the same way, and splitting is several times faster); only lines with quotes are matched
     cell by cell."""
     qt = spec.parse.quote
-    extract, full = _csv_cell_pattern(spec.parse.delimiter, qt)
+    extract, full = csv_cell_pattern(spec.parse.delimiter, qt)
     index = {c: i + 1 for i, c in enumerate(header)}
     cols = []
     for f in spec.fields:

@@ -35,6 +35,8 @@ def join_quoted_lines(engine: Engine, spec: SourceSpec, width: int) -> int:
     first line (see the module's docstring); return how many lines were joined into an
     earlier one (0, and ``TEXT`` untouched, when there are none)."""
     qt, delim = spec.parse.quote, spec.parse.delimiter
+    # (equi-joins on the line numbers of each pair: a join on a range of lines would compare
+    # every line with every pair)
     if not qt:
         return 0
     extract, full = csv_cell_pattern(delim, qt)
@@ -49,10 +51,11 @@ def join_quoted_lines(engine: Engine, spec: SourceSpec, width: int) -> int:
         SELECT line_no AS first, lead(line_no) OVER (ORDER BY line_no) AS last
         FROM {TEXT} WHERE {odd})
       WHERE last IS NOT NULL AND last - first < {MAX_RECORD_LINES}),
+    spans AS (SELECT first, last, unnest(range(first, last + 1)) AS line_no FROM pairs),
     joined AS (
       SELECT p.first, p.last, count(t.text) AS readable,
         string_agg(t.text, chr(10) ORDER BY t.line_no) AS text
-      FROM pairs p JOIN {TEXT} t ON t.line_no BETWEEN p.first AND p.last
+      FROM spans p JOIN {TEXT} t USING (line_no)
       GROUP BY p.first, p.last),
     records AS (
       SELECT first, last, text FROM joined
@@ -68,7 +71,8 @@ def join_quoted_lines(engine: Engine, spec: SourceSpec, width: int) -> int:
             CREATE OR REPLACE TEMP TABLE {TEXT} AS
             SELECT t.line_no, t.raw, coalesce(j.text, t.text) AS text
             FROM {TEXT} t LEFT JOIN {_JOINS} j ON t.line_no = j.first
-            ANTI JOIN {_JOINS} c ON t.line_no > c.first AND t.line_no <= c.last""")
+            ANTI JOIN (SELECT unnest(range(first + 1, last + 1)) AS line_no FROM {_JOINS}) c
+              USING (line_no)""")
     finally:
         engine.execute(f"DROP TABLE IF EXISTS {_JOINS}")
     return joined

@@ -89,8 +89,8 @@ SOURCES = frozenset(t for c in COLUMNS for t in c.sources)
 DERIVED = ("status", "status_rank", "report_date", "load_date", "month")
 ACCOUNT_HISTORY = ("account_id", "period")
 INQUIRY_HISTORY = ("national_id", "inquiry_date")
-# name: (SQL over the history, with {w} the account's months in order and {a} all of them;
-# its type). A row without an account has no history: NULL (and not consecutive).
+# name: (SQL over the account's reports in order, {w} their window; its type). A row without an
+# account has no history: NULL (and not consecutive).
 _BY_MONTH = "OVER (PARTITION BY account_id ORDER BY month, batch_id, line_no)"
 _ACCOUNT_WINDOWS = {
     "prev_status": ("lag(status) {w}", "VARCHAR"),
@@ -100,8 +100,11 @@ _ACCOUNT_WINDOWS = {
     "prev_opened_date": ("lag(opened_date) {w}", "DATE"),
     "prev_product": ("lag(product) {w}", "VARCHAR"),
     "prev_original_amount": ("lag(original_amount) {w}", "DECIMAL(18,2)"),
-    "consumers": ("count(DISTINCT national_id) {a}", "BIGINT"),
-    "birth_dates": ("count(DISTINCT dob) {a}", "BIGINT"),
+}
+# name: (an aggregate over all the account's reports; its type)
+_ACCOUNT_TOTALS = {
+    "consumers": ("count(DISTINCT national_id)", "BIGINT"),
+    "birth_dates": ("count(DISTINCT dob)", "BIGINT"),
 }
 _INQUIRY_WINDOWS = {
     "same_day_inquiries": (
@@ -109,7 +112,8 @@ _INQUIRY_WINDOWS = {
         "BIGINT",
     ),
 }
-HISTORY = (*_ACCOUNT_WINDOWS, *_INQUIRY_WINDOWS)
+_TYPES = {n: t for n, (_, t) in (_ACCOUNT_WINDOWS | _ACCOUNT_TOTALS | _INQUIRY_WINDOWS).items()}
+HISTORY = (*_ACCOUNT_WINDOWS, *_ACCOUNT_TOTALS, *_INQUIRY_WINDOWS)
 
 
 @dataclass(frozen=True)
@@ -207,46 +211,58 @@ def _derived(source: str) -> str:
         FROM ({source}))"""
 
 
-def _windows(windows: dict[str, tuple[str, str]], on: bool, key: str) -> list[str]:
-    """The history columns for the rows with ``key``, or NULLs of their types when the feed
-    cannot have them."""
+def _history_columns(present: set[str]) -> list[str]:
+    """The history columns in ``HISTORY`` order: those ``present`` as they are, the others NULL
+    of their types (a boolean: false)."""
     out = []
-    for name, (expr, sql_type) in windows.items():
-        value = expr.format(w=_BY_MONTH, a="OVER (PARTITION BY account_id)")
-        value = f"CASE WHEN {key} THEN {value} END" if on else f"NULL::{sql_type}"
-        out.append(f"coalesce({value}, false)" if sql_type == "BOOLEAN" else value)
+    for name in HISTORY:
+        value = name if name in present else f"NULL::{_TYPES[name]}"
+        out.append(f"coalesce({value}, false)" if _TYPES[name] == "BOOLEAN" else value)
         out[-1] += f" AS {name}"
     return out
 
 
-_HAS_ACCOUNT = "account_id IS NOT NULL"
 _HAS_INQUIRY = "national_id IS NOT NULL AND inquiry_date IS NOT NULL"
-
-
-def _history_columns(accounts: bool, inquiries: bool) -> list[str]:
-    return _windows(_ACCOUNT_WINDOWS, accounts, _HAS_ACCOUNT) + _windows(
-        _INQUIRY_WINDOWS, inquiries, _HAS_INQUIRY
-    )
 
 
 def _with_history(source: str, batch_id: str, accounts: bool, inquiries: bool) -> str:
     """The batch's rows of ``source`` (the feed's current reports up to the batch), each with
     the previous report of its account (by month), its account's count of consumers (national
-    IDs) and birth dates over all its reports, and its consumer's inquiries of the day."""
+    IDs) and birth dates over all its reports, and its consumer's inquiries of the day.
+
+    The windows and totals are computed over the few columns they read, for the accounts and
+    consumers of the batch only, and joined to its rows: a window over every column would
+    carry them all."""
     batch = literal(batch_id)
-    keys = [k for k, on in (("account_id", accounts), ("national_id", inquiries)) if on]
-    related = " OR ".join(
-        [f"batch_id = {batch}"]
-        + [f"{k} IN (SELECT {k} FROM h WHERE batch_id = {batch})" for k in keys]
-    )
-    cols = _history_columns(accounts, inquiries)
-    return f"""WITH h AS MATERIALIZED ({source})
-        SELECT * FROM (SELECT *, {", ".join(cols)} FROM h WHERE {related})
-        WHERE batch_id = {batch}"""
+    ctes = [f"h AS MATERIALIZED ({source})"]
+    joins, present = [], set()
+    if accounts:
+        mine = f"account_id IN (SELECT account_id FROM h WHERE batch_id = {batch})"
+        lags = ", ".join(
+            f"{expr.format(w=_BY_MONTH)} AS {name}" for name, (expr, _) in _ACCOUNT_WINDOWS.items()
+        )
+        totals = ", ".join(f"{expr} AS {name}" for name, (expr, _) in _ACCOUNT_TOTALS.items())
+        ctes += [
+            f"lags AS (SELECT record_id, {lags} FROM h WHERE {mine})",
+            f"totals AS (SELECT account_id, {totals} FROM h WHERE {mine} GROUP BY account_id)",
+        ]
+        joins += ["LEFT JOIN lags USING (record_id)", "LEFT JOIN totals USING (account_id)"]
+        present |= {*_ACCOUNT_WINDOWS, *_ACCOUNT_TOTALS}
+    if inquiries:
+        mine = f"national_id IN (SELECT national_id FROM h WHERE batch_id = {batch})"
+        windows = ", ".join(f"{expr} AS {name}" for name, (expr, _) in _INQUIRY_WINDOWS.items())
+        ctes.append(
+            f"inquiries AS (SELECT record_id, {windows} FROM h WHERE {_HAS_INQUIRY} AND {mine})"
+        )
+        joins.append("LEFT JOIN inquiries USING (record_id)")
+        present |= set(_INQUIRY_WINDOWS)
+    return f"""WITH {", ".join(ctes)}
+        SELECT h.*, {", ".join(_history_columns(present))} FROM h {" ".join(joins)}
+        WHERE h.batch_id = {batch}"""
 
 
 def _without_history(source: str) -> str:
-    return f"SELECT *, {', '.join(_history_columns(False, False))} FROM ({source})"
+    return f"SELECT *, {', '.join(_history_columns(set()))} FROM ({source})"
 
 
 def stage_rows(

@@ -156,7 +156,7 @@ def stage_associated(engine: Engine) -> None:
     compiled = compile_validation(
         associated_spec(), rows, table=ASSOCIATED, keep=("_base_line", "_seq", "_segment")
     )
-    engine.execute(compiled.sql)
+    compiled.run(engine)
 
 
 def _consumer_columns() -> list[str]:

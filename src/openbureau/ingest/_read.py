@@ -41,8 +41,8 @@ _NOT_BLANK = re.compile(rb"[^ \t\r\n]")
 LINES = "_ingest_lines"  # one chunk of a file's lines, registered while it is staged
 # A chunk's lines decoded: their raw bytes are kept only when they are not text.
 LINES_AS_TEXT = (
-    "SELECT line_no, CASE WHEN bad THEN raw END AS raw, CASE WHEN bad THEN NULL ELSE "
-    f"rtrim(decode(raw), chr(13) || chr(10)) END AS text FROM {LINES}"
+    "SELECT line_no, CASE WHEN bad THEN raw END AS raw, rtrim(text, chr(13) || chr(10)) AS text "
+    f"FROM {LINES}"
 )
 
 
@@ -71,7 +71,8 @@ class FileContent:
 
     def chunks(self) -> Iterator[pa.Table]:
         """The lines after the header, a chunk at a time: Arrow tables of ``line_no``, ``raw``
-        (bytes, with the line break) and ``bad`` (not valid text in the declared encoding).
+        (bytes, with the line break), ``text`` (the same as text; NULL when ``bad``) and
+        ``bad`` (not valid text in the declared encoding).
         Raises FileRejected, once the file has been read to its end, for what only the whole
         file tells: no data rows, or a last line without a line break where one is required."""
         assert self.spec is not None

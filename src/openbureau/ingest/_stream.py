@@ -5,7 +5,8 @@ The file is read ``CHUNK_BYTES`` at a time (through ``gzip`` when compressed), t
 UTF-8 with an incremental decoder, and cut after the last line break of each block; what
 follows it is carried into the next chunk, so a line (a CRLF, a multi-byte character) is never
 split. Each chunk is an Arrow table of ``line_no`` (numbered across chunks), ``raw`` (the
-line's bytes with its break) and ``bad`` (not valid UTF-8). A fixed-width file without line
+line's bytes with its break), ``text`` (the same bytes as text, NULL when not valid UTF-8: the
+engine need not decode them again) and ``bad`` (not valid UTF-8). A fixed-width file without line
 breaks is cut into records of ``record_length`` characters and a Metro 2 one by its record
 descriptor words, each chunk ending on a record boundary. Whatever the chunk size, the chunks
 hold the same lines with the same numbers as the whole file read at once.
@@ -148,14 +149,18 @@ def is_unbroken(blocks: Iterator[bytes]) -> bool:
 
 
 def _table(data: bytes, offsets: np.ndarray, first_line: int) -> pa.Table:
-    """The parts of ``data`` between ``offsets`` as numbered rows, undecodable ones marked."""
-    parts = pa.LargeBinaryArray.from_buffers(
-        pa.large_binary(), len(offsets) - 1, [None, pa.py_buffer(offsets), pa.py_buffer(data)]
-    )
-    bad = np.zeros(len(parts), dtype=bool)
+    """The parts of ``data`` between ``offsets`` as numbered rows, undecodable ones marked:
+    ``raw`` (bytes) and ``text`` (the same bytes as text, NULL where they are not valid
+    UTF-8; both share the chunk's buffer, and the engine need not decode them)."""
+    n = len(offsets) - 1
+    buffers = [pa.py_buffer(offsets), pa.py_buffer(data)]
+    parts = pa.LargeBinaryArray.from_buffers(pa.large_binary(), n, [None, *buffers])
+    bad = np.zeros(n, dtype=bool)
     bad[_undecodable(data, offsets)] = True
-    line_no = np.arange(first_line, first_line + len(parts), dtype=np.int64)
-    return pa.table({"line_no": line_no, "raw": parts, "bad": bad})
+    valid = pa.py_buffer(np.packbits(~bad, bitorder="little"))
+    text = pa.LargeStringArray.from_buffers(n, buffers[0], buffers[1], valid, int(bad.sum()))
+    line_no = np.arange(first_line, first_line + n, dtype=np.int64)
+    return pa.table({"line_no": line_no, "raw": parts, "text": text, "bad": bad})
 
 
 _BAD_UTF8: list[int] = []
@@ -173,6 +178,8 @@ codecs.register_error("openbureau_note_bad_utf8", _note_bad_utf8)
 def _undecodable(data: bytes, offsets: np.ndarray) -> np.ndarray:
     """Indices of the parts that are not valid UTF-8 (the chunk is cut between parts)."""
     base = int(offsets[0])
+    if memoryview(data)[base : int(offsets[-1])].tobytes().isascii():
+        return np.zeros(0, dtype=np.int64)
     _BAD_UTF8.clear()
     codecs.decode(memoryview(data)[base : int(offsets[-1])], "utf-8", "openbureau_note_bad_utf8")
     found = np.array(_BAD_UTF8, dtype=np.int64) + base

@@ -17,7 +17,7 @@ import hashlib
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from openbureau.engine import Engine
 from openbureau.engine.sql import ident, literal
@@ -78,9 +78,34 @@ def hmac_key_bound(engine: Engine, key: bytes) -> Iterator[None]:
 
 
 @dataclass(frozen=True)
+class DuplicateKeys:
+    """How the rows that repeat an earlier valid row's record key are found and quarantined."""
+
+    find: str  # creates ``table``: their line numbers
+    table: str
+    mark: str  # quarantines them (their only reason: they had none), their raw text masked
+
+
+@dataclass(frozen=True)
 class Compiled:
-    sql: str
+    statements: list[str]  # run in order: the duplicate lines, then the staged table
     value_columns: list[str]  # typed output columns, in spec order (national_id -> token)
+    duplicate_keys: DuplicateKeys | None = None
+    scratch: list[str] = field(default_factory=list)  # temp tables dropped once staged
+
+    def run(self, engine: Engine) -> None:
+        """Stage and judge the batch's rows (with the national ID key bound)."""
+        try:
+            for sql in self.statements:
+                engine.execute(sql)
+            dup = self.duplicate_keys
+            if dup is not None:
+                engine.execute(dup.find)
+                if engine.scalar(f"SELECT count(*) FROM {dup.table}"):
+                    engine.execute(dup.mark)
+        finally:
+            for table in self.scratch:
+                engine.execute(f"DROP TABLE IF EXISTS {table}")
 
 
 # The first arms of a text line's structural check: not text, or a control character in it.
@@ -91,7 +116,7 @@ _UNREADABLE = (
 )
 
 
-def _csv_cell_pattern(delim: str, quote: str) -> tuple[str, str]:
+def csv_cell_pattern(delim: str, quote: str) -> tuple[str, str]:
     """Patterns for one cell and for a whole line, both applied to delimiter || line.
 
     Prefixing the delimiter makes every match non-empty, so empty cells are never skipped.
@@ -108,7 +133,7 @@ def csv_rows(spec: SourceSpec, header: list[str]) -> str:
     the same way, and splitting is several times faster); only lines with quotes are matched
     cell by cell."""
     qt = spec.parse.quote
-    extract, full = _csv_cell_pattern(spec.parse.delimiter, qt)
+    extract, full = csv_cell_pattern(spec.parse.delimiter, qt)
     index = {c: i + 1 for i, c in enumerate(header)}
     cols = []
     for f in spec.fields:
@@ -118,19 +143,23 @@ def csv_rows(spec: SourceSpec, header: list[str]) -> str:
             f"THEN replace({cell}[2:-2], {literal(qt * 2)}, {literal(qt)}) ELSE {cell} END"
         )
         cols.append(f"{unq} AS {ident('v_' + f.target)}")
+    # (cells in a subquery: a lateral alias would be computed again where it is used)
     return f"""
-    SELECT line_no, text, coalesce(text, {RAW_AS_TEXT}) AS raw_text,
-      {literal(spec.parse.delimiter)} || text AS _prefixed,
-      CASE WHEN text IS NOT NULL AND NOT contains(text, {literal(qt)})
-           THEN string_split(text, {literal(spec.parse.delimiter)})
-           WHEN text IS NOT NULL AND regexp_full_match(_prefixed, {literal(full)})
-           THEN regexp_extract_all(_prefixed, {literal(extract)}, 1) END AS cells,
+    SELECT line_no, text, raw_text,
       CASE {_UNREADABLE}
            WHEN cells IS NULL THEN {reason_sql("malformed_quoting")}
            WHEN len(cells) <> {len(header)} THEN {reason_sql("wrong_field_count")}
       END AS structural,
       {", ".join(cols)}
-    FROM _ingest_text WHERE {NOT_BLANK}"""
+    FROM (
+      SELECT line_no, text, coalesce(text, {RAW_AS_TEXT}) AS raw_text,
+        CASE WHEN text IS NOT NULL AND NOT contains(text, {literal(qt)})
+             THEN string_split(text, {literal(spec.parse.delimiter)})
+             WHEN text IS NOT NULL
+               AND regexp_full_match({literal(spec.parse.delimiter)} || text, {literal(full)})
+             THEN regexp_extract_all({literal(spec.parse.delimiter)} || text,
+                                     {literal(extract)}, 1) END AS cells
+      FROM _ingest_text WHERE {NOT_BLANK})"""
 
 
 def _json_path(column: str) -> str:
@@ -138,18 +167,25 @@ def _json_path(column: str) -> str:
 
 
 def jsonl_rows(spec: SourceSpec) -> str:
-    # Each line is parsed once for its type and once for all field paths together.
+    # Each line is parsed once, for all field paths together: a line that does not parse has no
+    # values (try). A line that parses is an object when its first character is a brace (JSON
+    # allows only spaces, tabs and line breaks before it).
     paths = "[" + ", ".join(literal(_json_path(f.column)) for f in spec.fields) + "]"
-    cols = [f"_values[{i}] AS {ident('v_' + f.target)}" for i, f in enumerate(spec.fields, start=1)]
+    cols = [
+        f"CASE WHEN structural IS NULL THEN _values[{i}] END AS {ident('v_' + f.target)}"
+        for i, f in enumerate(spec.fields, start=1)
+    ]
     return f"""
-    SELECT line_no, text, coalesce(text, {RAW_AS_TEXT}) AS raw_text,
-      try(json_type(text)) AS _json_type,
+    SELECT line_no, text, raw_text,
       CASE {_UNREADABLE}
-           WHEN _json_type IS NULL THEN {reason_sql("invalid_json")}
-           WHEN _json_type <> 'OBJECT' THEN {reason_sql("not_an_object")} END AS structural,
-      CASE WHEN structural IS NULL THEN json_extract_string(text, {paths}) END AS _values,
+           WHEN _values IS NULL THEN {reason_sql("invalid_json")}
+           WHEN NOT starts_with(ltrim(text, ' ' || chr(9) || chr(10) || chr(13)), '{{')
+           THEN {reason_sql("not_an_object")} END AS structural,
       {", ".join(cols)}
-    FROM _ingest_text WHERE {NOT_BLANK}"""
+    FROM (
+      SELECT line_no, text, coalesce(text, {RAW_AS_TEXT}) AS raw_text,
+        try(json_extract_string(text, {paths})) AS _values
+      FROM _ingest_text WHERE {NOT_BLANK})"""
 
 
 def fixed_rows(spec: SourceSpec) -> str:
@@ -262,8 +298,11 @@ def compile_validation(
     typed_cols: list[str] = []
     checks: list[str] = []
     nulled: list[str] = []
+    # A national ID is read normalised and replaced by its token once staged, each distinct ID
+    # hashed once (a person's rows repeat it), unless it is part of the record key.
+    tokens_after = "national_id" in {f.target for f in spec.fields} - set(spec.record_key)
     for f in spec.fields:
-        read = field_sql(spec, f, national_id_token_sql)
+        read = field_sql(spec, f, (lambda n: n) if tokens_after else national_id_token_sql)
         p, e, t = ident("p_" + f.target), ident("e_" + f.target), ident("t_" + output_column(f))
         if read.number_text:
             strings.append(f"{read.number_text} AS {ident('n_' + f.target)}")
@@ -298,12 +337,6 @@ def compile_validation(
         if key_cols
         else "NULL::VARCHAR"
     )
-    dup_key = (
-        f"CASE WHEN len(pre) = 0 AND row_number() OVER (PARTITION BY len(pre) = 0, "
-        f"{', '.join(key_cols)} ORDER BY line_no) > 1 THEN {reason_sql('duplicate_key')} END"
-        if key_cols
-        else "NULL::VARCHAR"
-    )
 
     mask = masked_raw or "raw_text"
     if any(f.target == "national_id" for f in spec.fields):
@@ -326,12 +359,13 @@ def compile_validation(
 
     extra = f"coalesce({extra_reasons}, [])" if extra_reasons else "[]::VARCHAR[]"
     kept = "".join(f"{ident(c)}, " for c in keep)
+    dup_rows = f"{table}_dup_rows"
     sql = f"""
     CREATE OR REPLACE TEMP TABLE {table} AS
     WITH src AS ({source_rows}),
     cleaned AS (
       SELECT *, {", ".join(strings)},
-        CASE WHEN row_number() OVER (PARTITION BY raw_text ORDER BY line_no) > 1
+        CASE WHEN line_no IN (SELECT line_no FROM {dup_rows})
              THEN {reason_sql("duplicate_row")} END AS dup_row
       FROM src),
     parsed AS (SELECT cleaned.*, {", ".join(parsed_cols)} FROM cleaned),
@@ -341,16 +375,13 @@ def compile_validation(
         list_filter([{", ".join(nulled) if nulled else "NULL"}],
                     lambda x: x IS NOT NULL) AS _nulled
       FROM checked),
-    prejudged AS (
+    judged AS (
       SELECT typed.*,
         CASE WHEN structural IS NOT NULL
              THEN list_filter([structural, dup_row], lambda x: x IS NOT NULL)
              ELSE list_concat(list_filter([dup_row, {", ".join(checks) if checks else "NULL"}],
-                              lambda x: x IS NOT NULL), {extra}) END AS pre
-      FROM typed),
-    judged AS (
-      SELECT *, list_concat(pre, list_filter([{dup_key}], lambda x: x IS NOT NULL)) AS _reasons
-      FROM prejudged)
+                              lambda x: x IS NOT NULL), {extra}) END AS _reasons
+      FROM typed)
     SELECT line_no AS _line_no, {kept}{source_key} AS _source_record_id, {out_list},
       CASE WHEN len(_reasons) > 0 THEN {mask} END AS _raw_text, _reasons, _nulled,
       split_part(_reasons[1], ':', 1) AS _reason,
@@ -358,7 +389,69 @@ def compile_validation(
       CASE nullif(split_part(_reasons[1], ':', 2), '') {columns_by_field} END AS _source_column,
       CASE nullif(split_part(_reasons[1], ':', 2), '') {values_by_field} END AS _value
     FROM judged"""
-    return Compiled(sql=sql, value_columns=outputs)
+    statements = [
+        _repeated(
+            dup_rows, f"SELECT line_no, raw_text FROM ({source_rows})", "line_no", ["raw_text"]
+        ),
+        sql,
+    ]
+    if tokens_after:
+        statements.append(_tokenise(table))
+    dup_key = None
+    if spec.record_key:
+        dup_keys = f"{table}_dup_keys"
+        keys = [ident(output_column(spec.field(t))) for t in spec.record_key]
+        nid = (
+            f", nullif(trim({ident('v_national_id')}), '') AS {ident('s_national_id')}"
+            if any(f.target == "national_id" for f in spec.fields)
+            else ""
+        )
+        dup_key = DuplicateKeys(
+            find=_repeated(
+                dup_keys,
+                f"SELECT _line_no, {', '.join(keys)} FROM {table} WHERE len(_reasons) = 0",
+                "_line_no",
+                keys,
+            ),
+            table=dup_keys,
+            mark=f"""
+    UPDATE {table} SET _reasons = [{reason_sql("duplicate_key")}],
+      _reason = {reason_sql("duplicate_key")}, _raw_text = m._masked
+    FROM (SELECT line_no, {mask} AS _masked
+          FROM (SELECT src.*{nid} FROM ({source_rows}) src)
+          WHERE line_no IN (SELECT _line_no FROM {dup_keys})) m
+    WHERE {table}._line_no = m.line_no""",
+        )
+    return Compiled(
+        statements=statements,
+        value_columns=outputs,
+        duplicate_keys=dup_key,
+        scratch=[dup_rows] + ([dup_key.table] if dup_key else []),
+    )
+
+
+def _tokenise(table: str) -> str:
+    """Replace the staged national IDs (normalised, valid) by their keyed tokens."""
+    col = ident("national_id_token")
+    return f"""
+    UPDATE {table} SET {col} = t.token
+    FROM (SELECT n, {national_id_token_sql("n")} AS token
+          FROM (SELECT DISTINCT {col} AS n FROM {table} WHERE {col} IS NOT NULL)) t
+    WHERE {table}.{col} = t.n"""
+
+
+def _repeated(table: str, rows: str, line: str, columns: list[str]) -> str:
+    """The temp ``table`` of the ``line`` numbers of ``rows`` whose ``columns`` equal an
+    earlier row's (NULL equal to NULL, as a window's partition). The rows are grouped by a
+    hash first, so that only those that may repeat are sorted: a window over every row would
+    carry them all."""
+    cols = ", ".join(columns)
+    return f"""
+    CREATE OR REPLACE TEMP TABLE {table} AS
+    WITH r AS ({rows})
+    SELECT {line} FROM r SEMI JOIN (
+      SELECT hash({cols}) AS h FROM r GROUP BY 1 HAVING count(*) > 1) d ON hash({cols}) = d.h
+    QUALIFY row_number() OVER (PARTITION BY {cols} ORDER BY {line}) > 1"""
 
 
 def _status_check(spec: SourceSpec) -> str | None:

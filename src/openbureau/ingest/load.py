@@ -24,6 +24,7 @@ from openbureau.engine.sql import ident, literal
 from openbureau.errors import FileRejected
 from openbureau.ingest import _metro2_records, _metro2_rows, _records, store
 from openbureau.ingest._compare import REPORTED, compare_with_earlier, reported_column
+from openbureau.ingest._csv_records import join_quoted_lines
 from openbureau.ingest._read import (
     LINES_AS_TEXT,
     FileContent,
@@ -147,6 +148,14 @@ def _stage(
         read, blank = counts.read, counts.blank
     else:
         stage_lines(engine, content, LINES_AS_TEXT, _records.TEXT)
+        if spec.format == "csv":
+            joined = join_quoted_lines(engine, spec, len(content.header))
+            if joined:
+                content.warnings.append(
+                    f"{joined:,} lines continued a quoted field of the line before (a line "
+                    "break inside a field): each record was read as one row, numbered by its "
+                    "first line"
+                )
         read, blank = engine.query(
             f"SELECT count(*) FILTER ({NOT_BLANK}), count(*) FILTER (NOT {NOT_BLANK}) "
             "FROM _ingest_text"
@@ -155,7 +164,7 @@ def _stage(
     compiled = compile_validation(spec, source, extra_reasons=extra, masked_raw=masked)
     try:
         with hmac_key_bound(engine, key):
-            engine.execute(compiled.sql)
+            compiled.run(engine)
     except EngineError as exc:
         if spec.format == "parquet":
             first = str(exc).split("\n")[0]

@@ -9,6 +9,7 @@ when one is made) runs identity's linking so far (docs/engines.md).
 
 from openbureau.engine._base import Engine, EngineError
 from openbureau.engine._capabilities import Capabilities, EngineUnsupported
+from openbureau.engine._copy import copy_warehouse
 from openbureau.engine._duckdb import DuckDBEngine, compact
 from openbureau.engine._registry import DEFAULT_ENGINE, ENGINES, engine_class
 from openbureau.engine._spark import SparkEngine, java_missing
@@ -23,6 +24,7 @@ __all__ = [
     "EngineUnsupported",
     "SparkEngine",
     "compact",
+    "copy_warehouse",
     "engine_class",
     "java_missing",
 ]

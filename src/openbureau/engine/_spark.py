@@ -22,7 +22,7 @@ import pyarrow as pa
 
 from openbureau.engine._base import Engine, EngineError
 from openbureau.engine._capabilities import Capabilities
-from openbureau.engine._spark_sql import SparkStatement, translate
+from openbureau.engine._spark_sql import SparkStatement, expand_stars, translate
 from openbureau.engine._spark_warehouse import Journal, read_schema, table_dirs, write_schema
 from openbureau.engine.sql import literal
 from openbureau.errors import UserError
@@ -37,6 +37,7 @@ DRIVER_MEMORY = "4g"
 # Spark's default of 200 shuffle partitions is for clusters: on one machine each is a task of
 # its own, and a small population spends its time scheduling them.
 LOCAL_SHUFFLE_PARTITIONS = 2
+_EXCLUDED_RULES = "org.apache.spark.sql.catalyst.optimizer.RemoveRedundantAliases"
 
 
 def java_missing() -> str | None:
@@ -80,6 +81,7 @@ def spark_session(
     spark = SparkSession.getActiveSession()
     if spark is not None:  # (the checkpoint directory is the session's: the latest engine's)
         spark.sparkContext.setCheckpointDir(str(checkpoint_dir))
+        spark.conf.set("spark.sql.optimizer.excludedRules", _EXCLUDED_RULES)
         return spark
     spark = (
         SparkSession.builder.master(master)
@@ -94,6 +96,10 @@ def spark_session(
         .getOrCreate()
     )
     spark.sparkContext.setLogLevel("ERROR")
+    # Spark 4.1's RemoveRedundantAliases makes an invalid plan of the reason codes' query (a
+    # window over a CTE read twice: PLAN_VALIDATION_FAILED_RULE_IN_BATCH); without the rule
+    # the plan keeps a projection more, nothing else
+    spark.conf.set("spark.sql.optimizer.excludedRules", _EXCLUDED_RULES)
     spark.sparkContext.setCheckpointDir(str(checkpoint_dir))
     return spark
 
@@ -195,11 +201,31 @@ class SparkEngine(Engine):
             write_schema(directory, self.spark.table(f"{self.database}.{target}").schema.toDDL())
 
     def _run(self, statement: SparkStatement, params: Sequence[Any] | None) -> Any:
-        args = list(params) if params else None
+        sql = statement.sql or str(statement.tree)
+        try:
+            sql = self._sql(statement)
+            named = {f"p{i}": v for i, v in enumerate(params or (), start=1)} or None
+            return self._run_translated(statement, sql, named)
+        except Exception as exc:  # (the SQL Spark was given, after the SQL stage code wrote)
+            raise EngineError(f"{exc}\nSpark SQL: {sql}") from exc
+
+    def _sql(self, statement: SparkStatement) -> str:
+        if not statement.star_tables:
+            return statement.sql
+        columns = {
+            t: {f.name: f.dataType.simpleString() for f in self.spark.table(t).schema.fields}
+            for t in statement.star_tables
+            if self.spark.catalog.tableExists(t)
+        }
+        return expand_stars(statement, columns)
+
+    def _run_translated(
+        self, statement: SparkStatement, sql: str, args: dict[str, Any] | None
+    ) -> Any:
         if statement.temp_table:
             assert statement.target is not None
             # (kept, not recomputed at each read: a checkpoint in the executors' memory)
-            frame = self.spark.sql(statement.sql, args=args).localCheckpoint()
+            frame = self.spark.sql(sql, args=args).localCheckpoint()
             frame.createOrReplaceTempView(statement.target)
             self._temp.add(statement.target)
             if self._txn_temp is not None:
@@ -207,7 +233,7 @@ class SparkEngine(Engine):
             return frame
         own = self._before_write(statement)
         try:
-            frame = self.spark.sql(statement.sql, args=args)
+            frame = self.spark.sql(sql, args=args)
             self._after_write(statement)
         except BaseException:
             if own:

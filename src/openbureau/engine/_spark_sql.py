@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Any, ClassVar
 
 import sqlglot
 from sqlglot import exp
@@ -35,8 +36,8 @@ class StageSQL(DuckDB):
     """DuckDB's dialect as stage SQL writes it: ``len()`` of a list (text's is ``length()``),
     which sqlglot would read as a string's length (Spark's ``length`` refuses an array)."""
 
-    class Parser(DuckDB.Parser):
-        FUNCTIONS = {
+    class Parser(DuckDB.Parser):  # type: ignore[valid-type,misc]
+        FUNCTIONS: ClassVar[dict[str, Any]] = {
             **DuckDB.Parser.FUNCTIONS,
             "LEN": lambda args: exp.ArraySize(this=args[0]),
         }
@@ -84,7 +85,8 @@ def expand_stars(statement: SparkStatement, columns: dict[str, dict[str, str]]) 
     ]
     for i, sub in enumerate(unnamed):
         sub.set("alias", exp.TableAlias(this=exp.to_identifier(f"_derived{i}")))
-    tree = qualify_columns(tree, schema=columns, dialect=StageSQL)
+    schema: dict[str, object] = dict(columns)
+    tree = qualify_columns(tree, schema=schema, dialect=StageSQL)
     return tree.sql("spark")
 
 

@@ -4,7 +4,7 @@ Stage code talks to an :class:`Engine`, asks its :class:`Capabilities` (never it
 writes SQL in DuckDB's dialect, quoting names and values with :mod:`openbureau.engine.sql`. A
 backend fills a few hooks; ``bureau.toml``'s ``[warehouse] engine`` picks it from
 :data:`ENGINES`. DuckDB is the embedded default; Spark (``SparkEngine``, pyspark imported only
-when one is made) runs identity's linking so far (docs/engines.md).
+when one is made) runs identity's linking and scoring so far (docs/engines.md).
 """
 
 from openbureau.engine._base import Engine, EngineError

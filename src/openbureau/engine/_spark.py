@@ -4,8 +4,9 @@ pyspark is imported only when a SparkEngine is made (the ``spark`` extra install
 must be on the PATH). One SparkSession serves a process: Spark's driver is a JVM, and a
 second session in one process would share it anyway.
 
-So far identity's linking runs on it (Splink's Spark backend, see docs/engines.md); the
-other stages' SQL is still DuckDB's dialect.
+Identity's linking runs on it (Splink's Spark backend), and, on a warehouse directory of
+Parquet tables, the stages whose DuckDB SQL ``_spark_sql`` translates (scoring so far; see
+docs/engines.md).
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from openbureau.engine import DuckDBEngine, Engine, SparkEngine, copy_warehouse
+from openbureau.engine import DuckDBEngine, Engine, EngineError, SparkEngine, copy_warehouse
 from openbureau.scoring import Scorecard
 from openbureau.scoring.score import score_snapshot
 from openbureau.workspace import Workspace, init_workspace
@@ -119,6 +119,8 @@ def test_a_workspace_names_the_spark_engine(spark: SparkEngine, tmp_path: Path) 
         assert engine.capabilities.dialect == "spark"
         assert engine.scalar("SELECT max(version) FROM warehouse_schema") == 1
     assert (ws.root / "tables" / "warehouse_schema").is_dir()
-    with Workspace.open(ws.root).engine(read_only=True) as engine:
-        with pytest.raises(Exception, match="read-only"):
-            engine.execute("INSERT INTO warehouse_schema VALUES (2, now())")
+    with (
+        Workspace.open(ws.root).engine(read_only=True) as engine,
+        pytest.raises(EngineError, match="read-only"),
+    ):
+        engine.execute("INSERT INTO warehouse_schema VALUES (2, now())")

@@ -170,7 +170,7 @@ def test_bad_settings_name_the_key(cli, ws, write_file, bank_spec) -> None:
     res = cli("batches", "-w", ws.root)
     assert res.exit_code == 2
     assert (
-        "bureau.toml: warehouse.engine: unknown engine (known engines: duckdb), got 'oracle'"
+        "bureau.toml: warehouse.engine: unknown engine (known engines: duckdb, spark), got 'oracle'"
         in res.stderr
     )
     assert "got 'oracle'" in res.stderr

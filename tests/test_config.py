@@ -24,7 +24,7 @@ def test_empty_file_is_all_defaults(tmp_path: Path) -> None:
     [
         (
             {"warehouse": {"engine": "oracle"}},
-            "warehouse.engine: unknown engine (known engines: duckdb), got 'oracle'",
+            "warehouse.engine: unknown engine (known engines: duckdb, spark), got 'oracle'",
         ),
         ({"warehouse": {"threads": 0}}, "warehouse.threads: Input should be greater than"),
         ({"bureau": {"country": "USA"}}, "bureau.country: String should have at most 2"),

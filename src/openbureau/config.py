@@ -68,11 +68,24 @@ class BureauSection(_Section):
         return value.upper()
 
 
+class SparkSection(_Section):
+    master: str = Field(
+        default="local[2]", min_length=1, description="Spark's master URL (a cluster's, or local)"
+    )
+    path: str = Field(
+        default="warehouse-spark",
+        min_length=1,
+        description="the directory of the warehouse's Parquet tables, relative to the workspace",
+    )
+    driver_memory: str = Field(default="4g", description="the Spark driver's memory")
+
+
 class WarehouseSection(_Section):
     engine: str = Field(default="duckdb", description="the engine holding the warehouse")
     path: str = Field(default="warehouse.duckdb", description="relative to the workspace")
     threads: int | None = Field(default=None, ge=1, description="engine threads; default: all")
     memory_limit: str | None = Field(default=None, description="e.g. '8GB'; default: engine's")
+    spark: SparkSection = SparkSection()  # (engine = "spark")
 
     @field_validator("engine")
     @classmethod
@@ -441,6 +454,9 @@ engine = "duckdb"              # the embedded default (docs/engines.md)
 path = "warehouse.duckdb"      # relative to the workspace
 # threads = 2
 # memory_limit = "8GB"
+# [warehouse.spark]            # engine = "spark" (docs/engines.md)
+# master = "local[2]"          # or a cluster's URL
+# path = "warehouse-spark"     # a directory of Parquet tables, relative to the workspace
 
 [ingest]
 max_quarantine_share = 0.5     # refuse a batch when more than half of its rows are bad

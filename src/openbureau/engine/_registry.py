@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 # name in bureau.toml -> "module:class"
 ENGINES: dict[str, str] = {
     "duckdb": "openbureau.engine._duckdb:DuckDBEngine",
+    "spark": "openbureau.engine._spark:SparkEngine",
 }
 DEFAULT_ENGINE = "duckdb"
 

@@ -47,7 +47,7 @@ def _splink_api(engine: Engine, records: str) -> Iterator[tuple[DatabaseAPI[Any]
 
     spark_api = SparkAPI(spark_session=engine.spark)
     for statement in functions("spark"):
-        engine.execute(statement)
+        engine.run_spark_sql(statement)  # (already Spark's SQL)
     try:
         yield spark_api, records
     finally:

@@ -118,8 +118,14 @@ def create_pit_views(
     # million persons); the per-account summary, read many times, is materialised.
     engine.execute(f"""CREATE OR REPLACE TEMP VIEW pit_status AS
         SELECT * FROM {known["account_status"]}""")
+    # An account is open on D when it is not closed by D, not charged off, still reporting,
+    # and not sold by its furnisher (Metro 2 K2: the purchaser reports it from then on).
+    # (computed with the summary, not added to it after: a temporary table Spark keeps cannot
+    # be altered or updated)
     engine.execute(f"""CREATE OR REPLACE TEMP TABLE pit_accounts AS
-        SELECT person_id, account_id,
+        SELECT a.*, (closed_date IS NULL OR closed_date > {d}) AND current_rank < {_CHARGED_OFF}
+            AND last_period > {d} - INTERVAL 3 MONTH AND sold_to IS NULL AS is_open
+        FROM (SELECT person_id, account_id,
             arg_max(product, event_date) AS product,
             arg_max(product, event_date) = '{REVOLVING}' AS revolving,
             min(opened_date) AS opened_date,
@@ -149,13 +155,7 @@ def create_pit_views(
                 WHERE product = '{REVOLVING}' AND status_rank < {_CHARGED_OFF}
                   AND credit_limit > 0 AND event_date > {d} - INTERVAL 12 MONTH)
                 AS util_months_12m
-        FROM pit_status GROUP BY person_id, account_id""")
-    # An account is open on D when it is not closed by D, not charged off, still reporting,
-    # and not sold by its furnisher (Metro 2 K2: the purchaser reports it from then on).
-    engine.execute("""ALTER TABLE pit_accounts ADD COLUMN is_open BOOLEAN""")
-    engine.execute(f"""UPDATE pit_accounts SET is_open =
-        (closed_date IS NULL OR closed_date > {d}) AND current_rank < {_CHARGED_OFF}
-        AND last_period > {d} - INTERVAL 3 MONTH AND sold_to IS NULL""")
+        FROM pit_status GROUP BY person_id, account_id) a""")
     engine.execute(f"""CREATE OR REPLACE TEMP VIEW pit_inquiries AS
         SELECT * FROM {known["inquiry"]}""")
     engine.execute(f"""CREATE OR REPLACE TEMP VIEW pit_payments AS

@@ -16,7 +16,9 @@ import yaml
 from openbureau.engine import DuckDBEngine, Engine, EngineError, SparkEngine, copy_warehouse
 from openbureau.scoring import Scorecard
 from openbureau.scoring.score import score_snapshot
+from openbureau.warehouse import SCHEMA_VERSION
 from openbureau.workspace import Workspace, init_workspace
+from tests.conftest import BANK_GOOD_ROWS, BANK_HEADER
 from tests.scoring.test_score import HAND_WRITTEN
 
 pytestmark = pytest.mark.spark
@@ -117,10 +119,28 @@ def test_a_workspace_names_the_spark_engine(spark: SparkEngine, tmp_path: Path) 
     )
     with Workspace.open(ws.root).engine() as engine:
         assert engine.capabilities.dialect == "spark"
-        assert engine.scalar("SELECT max(version) FROM warehouse_schema") == 1
+        assert engine.scalar("SELECT max(version) FROM warehouse_schema") == SCHEMA_VERSION
     assert (ws.root / "tables" / "warehouse_schema").is_dir()
     with (
         Workspace.open(ws.root).engine(read_only=True) as engine,
         pytest.raises(EngineError, match="read-only"),
     ):
         engine.execute("INSERT INTO warehouse_schema VALUES (2, now())")
+
+
+def test_a_stage_not_yet_on_spark_is_refused_in_one_line(
+    spark: SparkEngine, tmp_path: Path, cli, bank_spec: Path
+) -> None:
+    """Ingest (and mapping batches onto the ledger) update rows in place, which Parquet
+    tables do not: on a Spark warehouse they are refused in one line, nothing written."""
+    ws = init_workspace(tmp_path / "ws")
+    (ws.root / "bureau.toml").write_text(
+        '[warehouse]\nengine = "spark"\n[warehouse.spark]\npath = "tables"\n'
+    )
+    data = tmp_path / "bank.csv"
+    data.write_text(BANK_HEADER + "\n".join(BANK_GOOD_ROWS) + "\n", encoding="utf-8")
+    res = cli("ingest", bank_spec, data, "-w", ws.root)
+    assert res.exit_code == 2, res.output
+    assert res.output.strip().count("\n") == 0, res.output
+    assert "ingest needs the engine capabilities session_variables, row_updates" in res.output
+    assert not (ws.root / "tables" / "ingest_batches").exists()

@@ -31,6 +31,8 @@ class Capabilities:
             (the identity lookup's in-memory index; the service's serving copy has one).
         single_file: the warehouse is one file, which reports its free space and can be
             compacted (``openbureau compact``).
+        row_updates: ``UPDATE`` and ``DELETE`` change a table's rows in place (Parquet
+            tables on Spark are written whole: the stages that update rows refuse there).
     """
 
     dialect: str
@@ -42,6 +44,7 @@ class Capabilities:
     session_variables: bool = False
     duckdb_connection: bool = False
     single_file: bool = False
+    row_updates: bool = False
 
     def lacking(self, *names: str) -> list[str]:
         """The capabilities among ``names`` this engine does not have (in the order given)."""

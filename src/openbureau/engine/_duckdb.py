@@ -35,6 +35,7 @@ class DuckDBEngine(Engine):
         session_variables=True,
         duckdb_connection=True,
         single_file=True,
+        row_updates=True,
     )
 
     def __init__(

@@ -12,6 +12,7 @@ docs/engines.md).
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import shutil
 from collections.abc import Iterator, Mapping, Sequence
@@ -97,6 +98,9 @@ def spark_session(
         .getOrCreate()
     )
     spark.sparkContext.setLogLevel("ERROR")
+    # (pyspark logs each failed statement, JVM stack and all, before raising it; the engine
+    # raises it as an EngineError, or a stage expects it: a table probed for is missing)
+    logging.getLogger("SQLQueryContextLogger").setLevel(logging.CRITICAL)
     # Spark 4.1's RemoveRedundantAliases makes an invalid plan of the reason codes' query (a
     # window over a CTE read twice: PLAN_VALIDATION_FAILED_RULE_IN_BATCH); without the rule
     # the plan keeps a projection more, nothing else

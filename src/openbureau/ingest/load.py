@@ -244,6 +244,7 @@ def ingest_file(
     tick = progress or (lambda step, done, total: None)
     tick(f"{path.name}: reading", 0, 4)
     content = content or read_file(spec, path)
+    engine.require("ingest", "session_variables", "row_updates")
     store.ensure_schema(engine)
     previous = store.find_loaded(engine, spec.name, content.sha256)
     if previous and again:
@@ -477,6 +478,7 @@ def ingest_files(
     # Each file is read to its end (a file found unreadable there stops the others too), unless
     # there is one: it is checked as it is staged, before anything is written.
     # (the checks stage each file whole: held to ``memory_limit`` as its load is)
+    engine.require("ingest", "session_variables", "row_updates")
     with engine.memory_limited(memory_limit):
         if len(contents) == 1:
             pass

@@ -247,6 +247,8 @@ def build_ledger(engine: Engine) -> LedgerReport:
         # batches from before rows were compared are mapped as they were (each row a report
         # of its own), then chained; the batches after them name rows of those chains
         earlier = [b for b in pending if b[0] in set(chained.batch_ids)]
+        if pending or chained.batch_ids:
+            engine.require("mapping batches onto the ledger", "row_updates")
         _map_batches(engine, earlier, report, compared=False)
         if chained.batch_ids:
             report.chained_events_stopped = chain_events(engine)
@@ -399,6 +401,7 @@ def refresh_persons(engine: Engine) -> int:
             LEFT JOIN {PERSON_INDEX.name} pi ON pi.identity_id = e.identity_id
             WHERE e.person_id IS DISTINCT FROM pi.person_id""")
         if n:
+            engine.require("moving events to their identity's new person", "row_updates")
             engine.execute(f"""UPDATE {t.table} SET person_id = pi.person_id
                 FROM (SELECT e.event_id, p.person_id FROM {t.table} e
                       LEFT JOIN {PERSON_INDEX.name} p ON p.identity_id = e.identity_id

@@ -194,6 +194,9 @@ def publish_snapshot(
     """
     from openbureau.workspace import Workspace
 
+    # (the serving copy is a DuckDB file the warehouse writes through ATTACH; from a Spark
+    # warehouse it is to be built from the snapshot's Parquet: not yet)
+    engine.require("publishing a snapshot to the service", "attach")
     if ageing is None:
         ageing = Workspace.open(workspace).settings.ageing
     from openbureau.identity.person import (

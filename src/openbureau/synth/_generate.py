@@ -129,6 +129,7 @@ def generate(
     con = duckdb.connect()
     con.execute(f"SET memory_limit = '{DUCKDB_MEMORY_LIMIT}'")
     con.execute("SET preserve_insertion_order = true")
+    con.execute("SET enable_progress_bar = false")
     install_macros(con)
 
     harbor = metro2.HARBOR_ACCOUNTS

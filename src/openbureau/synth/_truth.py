@@ -144,6 +144,7 @@ class FeedMajor:
         for feed, part in self._parts.items():
             self._files[feed].close()
             file = pq.ParquetFile(part)
+            whole.add(file.schema_arrow.empty_table())  # (a feed without rows has no group)
             for i in range(file.num_row_groups):
                 whole.add(file.read_row_group(i))
             part.unlink()

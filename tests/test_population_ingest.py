@@ -34,7 +34,7 @@ def population(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("pop") / "incoming"
     res = CliRunner().invoke(
         app,
-        ["synth", "--persons", "2000", "--seed", "7", "--out", str(out)],
+        ["synth", "--persons", "2000", "--seed", "7", "--chunk-persons", "1000", "--out", str(out)],
         catch_exceptions=False,
     )
     assert res.exit_code == 0, res.output

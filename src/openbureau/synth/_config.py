@@ -33,7 +33,7 @@ class SynthConfig:
     defect_rate: float = 0.002  # share of text-file rows deliberately malformed
     # persons generated and written at a time: bounds memory, does not change the output
     # (a whole number of blocks; the hard generator draws its population whole)
-    chunk_persons: int = 50_000
+    chunk_persons: int = 20_000
 
 
 @dataclass

@@ -24,7 +24,7 @@ from openbureau.synth._alternative import (
     STATE_TAX,
 )
 from openbureau.synth._block import Block, draw_block
-from openbureau.synth._config import BLOCK, Progress, SynthConfig, SynthResult, validate
+from openbureau.synth._config import BLOCK, Calendar, Progress, SynthConfig, SynthResult, validate
 from openbureau.synth._ids import Numbering
 from openbureau.synth._layout import Feed, FeedFile, ParquetAppender, to_arrow
 from openbureau.synth._lenders import (
@@ -35,7 +35,7 @@ from openbureau.synth._lenders import (
 )
 from openbureau.synth._names import load_tables
 from openbureau.synth._noise import install_macros
-from openbureau.synth._population import join_blocks, load_population
+from openbureau.synth._population import Population, join_blocks, load_population
 from openbureau.synth._protected import zip_mix
 from openbureau.synth._risk import Risk, rank_auc
 from openbureau.synth._specs import write_spec
@@ -62,23 +62,23 @@ FEEDS: tuple[Feed, ...] = (
 MIX_STREAM = 0x5A4950
 # What DuckDB may hold while formatting a chunk (it spills to disk beyond).
 DUCKDB_MEMORY_LIMIT = "2GB"
-# Per person, what the manifest's figures are computed from once every chunk is written.
+HARBOR = metro2.HARBOR_ACCOUNTS
 SUMMARY = ("pd_12m", "default_12m", "defaulted_before_as_of", "has_tradeline", "has_any_record")
 
 
 def _join_rows(parts: list[act.Rows], done: int) -> tuple[act.Rows, list[int]]:
     """A feed's rows of consecutive blocks as one table: lines numbered on from ``done`` rows
     already in the file, accounts (``src``) numbered apart; also each block's first ``ord``."""
-    shifts, src_shift, joined = [], 0, []
+    shifts: list[int] = []
+    shift, src_shift = done, 0
     for rows in parts:
-        shift = done + sum(len(r["ord"]) for r in joined)
         shifts.append(shift)
         rows["ord"] = rows["ord"] + shift
         rows["line_no"] = rows["line_no"] + shift
         rows["src"] = rows["src"] + src_shift
+        shift += len(rows["ord"])
         src_shift = int(rows["src"].max()) + 1 if len(rows["src"]) else src_shift
-        joined.append(rows)
-    return {k: np.concatenate([r[k] for r in joined]) for k in joined[0]}, shifts
+    return _joined(parts), shifts
 
 
 def _persons_of(block: Block, rows: act.Rows) -> act.Rows:
@@ -88,6 +88,90 @@ def _persons_of(block: Block, rows: act.Rows) -> act.Rows:
     if "joint" in rows:
         rows["joint"] = np.where(rows["joint"] >= 0, rows["joint"] + block.first, -1)
     return rows
+
+
+def _joined(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Per-person arrays of consecutive blocks, end to end."""
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+
+class _Output:
+    """Every file of a population, open while the chunks are appended to it."""
+
+    def __init__(self, out: Path, result: SynthResult) -> None:
+        self.result = result
+        truth = result.truth_dir
+        truth.mkdir(parents=True, exist_ok=True)
+        names = (*(f.name for f in FEEDS), HARBOR.name)
+        self.files = {feed.name: FeedFile(feed, out / feed.path) for feed in FEEDS}
+        self.harbor = metro2.Metro2File(out / HARBOR.path)
+        self.persons = ParquetAppender(truth / "persons.parquet")
+        self.records = FeedMajor(truth / "records.parquet", names)
+        self.defects = FeedMajor(truth / "defects.parquet", names)
+        result.rows = dict.fromkeys(names, 0)
+        result.files = {f.name: out / f.path for f in (*FEEDS, HARBOR)}
+        # per person, what the manifest's figures are computed from at the end
+        self.summary: dict[str, list[np.ndarray]] = {k: [] for k in SUMMARY}
+
+    def feed(self, con: duckdb.DuckDBPyConnection, feed: Feed, blocks: list[Block]) -> None:
+        """Append the blocks' rows to the feed's file, and their truth."""
+        parts = [_persons_of(b, b.rows.pop(feed.name)) for b in blocks]
+        rows, shifts = _join_rows(parts, self.result.rows[feed.name])
+        if feed is HARBOR:
+            joint = [_persons_of(b, b.harbor_joint) for b in blocks]
+            for j, shift in zip(joint, shifts, strict=True):
+                j["ord"] = j["ord"] + shift
+            truth = self.harbor.write(con, rows, _joined(joint))
+        else:
+            con.register("feed_rows", to_arrow(rows))
+            self.files[feed.name].write(con, "feed_rows")
+            con.unregister("feed_rows")
+            truth = {"line_no": rows["line_no"], "person_id": rows["person_id"]}
+        self.result.rows[feed.name] += len(rows["ord"])
+        part = {"feed": feed.name, "file": feed.path}
+        self.records.add(feed.name, records_table({**part, **truth}))
+        bad = rows["defect"] > 0
+        kinds = [feed.defect_name(int(k)) for k in rows["defect"][bad]]
+        table = defects_table({**part, "line_no": rows["line_no"][bad], "kind": kinds})
+        self.defects.add(feed.name, table)
+
+    def persons_truth(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        pop: Population,
+        blocks: list[Block],
+        cal: Calendar,
+        first_id: int,
+    ) -> None:
+        """Append the blocks' persons to persons.parquet (their identities loaded in DuckDB)."""
+        risk = Risk(**_joined([vars(b.risk) for b in blocks]))
+        flags = _joined([b.flags for b in blocks])
+        protected = _joined([b.protected for b in blocks])
+        self.persons.add(persons_table(con, pop, risk, flags, protected, cal, first_id))
+        for key in SUMMARY:
+            self.summary[key].append(flags[key] if key in flags else getattr(risk, key))
+
+    def close(self, config: SynthConfig) -> None:
+        """Finish every file (Harbor's trailer, the truth in feed order) and the manifest."""
+        for file in self.files.values():
+            file.close()
+        self.harbor.close()
+        self.persons.close()
+        self.records.close()
+        self.defects.close()
+        s = {k: np.concatenate(v) for k, v in self.summary.items()}
+        alive = ~s["defaulted_before_as_of"]
+        self.result.oracle_auc = rank_auc(s["pd_12m"][alive], s["default_12m"][alive])
+        figures = {
+            "oracle_auc": self.result.oracle_auc,
+            "default_rate_12m": float(s["default_12m"][alive].mean()) if alive.any() else 0.0,
+            "defaulted_before_as_of": float(s["defaulted_before_as_of"].mean()),
+            "share_with_tradeline": float(s["has_tradeline"].mean()),
+            "share_without_any_record": float(1 - s["has_any_record"].mean()),
+        }
+        paths = {f.name: f.path for f in (*FEEDS, HARBOR)}
+        manifest = self.result.truth_dir / "manifest.json"
+        write_manifest(config, self.result.rows, paths, figures, manifest)
 
 
 def _chunks(config: SynthConfig) -> Iterator[tuple[int, int]]:
@@ -131,94 +215,29 @@ def generate(
     con.execute("SET preserve_insertion_order = true")
     con.execute("SET enable_progress_bar = false")
     install_macros(con)
-
-    harbor = metro2.HARBOR_ACCOUNTS
     result = SynthResult(out=out, truth_dir=out / "truth")
-    truth = result.truth_dir
-    truth.mkdir(parents=True, exist_ok=True)
-    names = (*(f.name for f in FEEDS), harbor.name)
-    files = {feed.name: FeedFile(feed, out / feed.path) for feed in FEEDS}
-    harbor_file = metro2.Metro2File(out / harbor.path)
-    persons = ParquetAppender(truth / "persons.parquet")
-    records = FeedMajor(truth / "records.parquet", names)
-    defects = FeedMajor(truth / "defects.parquet", names)
-    result.rows = dict.fromkeys(names, 0)
-    summary: dict[str, list[np.ndarray]] = {k: [] for k in SUMMARY}
-    sold = False
-
+    output = _Output(out, result)
+    sold = False  # (Harbor sells one account and renumbers one in the whole file)
     for start, size in chunks:
         blocks = []
         for first in range(start, start + size, BLOCK):
             n = min(BLOCK, start + size - first)
             blocks.append(draw_block(config, first, n, FEEDS, cal, tables, mix, ids, not sold))
-            sold = sold or bool(blocks[-1].rows[harbor.name]["sold"].any())
+            sold = sold or bool(blocks[-1].rows[HARBOR.name]["sold"].any())
         pop = join_blocks([(b.first, b.pop) for b in blocks])
         load_population(con, pop, tables, first_id=start + 1)
         report(f"Drew persons {start + 1:,}-{start + size:,} of {config.persons:,}")
-
-        for feed in (*FEEDS, harbor):
-            parts = [_persons_of(b, b.rows.pop(feed.name)) for b in blocks]
-            rows, shifts = _join_rows(parts, result.rows[feed.name])
-            if feed is harbor:
-                joint = [_persons_of(b, b.harbor_joint) for b in blocks]
-                for j, shift in zip(joint, shifts, strict=True):
-                    j["ord"] = j["ord"] + shift
-                joined = {k: np.concatenate([j[k] for j in joint]) for k in joint[0]}
-                truth_rows = harbor_file.write(con, rows, joined)
-            else:
-                con.register("feed_rows", to_arrow(rows))
-                files[feed.name].write(con, "feed_rows")
-                con.unregister("feed_rows")
-                truth_rows = {"line_no": rows["line_no"], "person_id": rows["person_id"]}
-            result.rows[feed.name] += len(rows["ord"])
-            part = {"feed": feed.name, "file": feed.path}
-            records.add(feed.name, records_table({**part, **truth_rows}))
-            bad = rows["defect"] > 0
-            kinds = [feed.defect_name(int(k)) for k in rows["defect"][bad]]
-            defects.add(
-                feed.name, defects_table({**part, "line_no": rows["line_no"][bad], "kind": kinds})
-            )
+        for feed in (*FEEDS, HARBOR):
+            output.feed(con, feed, blocks)
             report(f"Wrote {feed.path} (persons to {start + size:,})")
-
-        risk = Risk(
-            *(
-                np.concatenate([getattr(b.risk, f) for b in blocks])
-                for f in Risk.__dataclass_fields__
-            )
-        )
-        flags = {k: np.concatenate([b.flags[k] for b in blocks]) for k in blocks[0].flags}
-        protected = {
-            k: np.concatenate([b.protected[k] for b in blocks]) for k in blocks[0].protected
-        }
-        persons.add(persons_table(con, pop, risk, flags, protected, cal, first_id=start + 1))
-        for key in SUMMARY:
-            summary[key].append(flags[key] if key in flags else getattr(risk, key))
+        output.persons_truth(con, pop, blocks, cal, start + 1)
         report(f"Wrote the truth of persons to {start + size:,}")
 
-    for file in files.values():
-        file.close()
-    harbor_file.close()
-    result.files = {f.name: out / f.path for f in (*FEEDS, harbor)}
     for feed in FEEDS:
         result.specs[feed.name] = write_spec(feed, out / "specs")
-    result.specs[harbor.name] = metro2.write_spec(out / "specs")
+    result.specs[HARBOR.name] = metro2.write_spec(out / "specs")
     report("Wrote specs")
-
-    persons.close()
-    records.close()
-    defects.close()
-    s = {k: np.concatenate(v) for k, v in summary.items()}
-    alive = ~s["defaulted_before_as_of"]
-    result.oracle_auc = rank_auc(s["pd_12m"][alive], s["default_12m"][alive])
-    figures = {
-        "oracle_auc": result.oracle_auc,
-        "default_rate_12m": float(s["default_12m"][alive].mean()) if alive.any() else 0.0,
-        "defaulted_before_as_of": float(s["defaulted_before_as_of"].mean()),
-        "share_with_tradeline": float(s["has_tradeline"].mean()),
-        "share_without_any_record": float(1 - s["has_any_record"].mean()),
-    }
-    paths = {f.name: f.path for f in (*FEEDS, harbor)}
-    write_manifest(config, result.rows, paths, figures, truth / "manifest.json")
+    output.close(config)
     con.close()
     report("Wrote truth")
     return result

@@ -89,7 +89,9 @@ def _constant(value: str, n: int) -> pa.DictionaryArray:
 
 
 def records_table(p: dict[str, Any]) -> pa.Table:
-    """records.parquet's rows of one part of a feed (see ``write_records``)."""
+    """records.parquet's rows of one part of a feed: feed, file, line_no, person_id and seq
+    for every consumer of every data row: ``seq`` 0 the row's consumer, 1, 2... a Metro 2
+    record's associated consumers (joint holders) in the order of its segments."""
     return pa.table(
         {
             "feed": _constant(str(p["feed"]), len(p["line_no"])),
@@ -99,14 +101,6 @@ def records_table(p: dict[str, Any]) -> pa.Table:
             "seq": pa.array(p.get("seq", np.zeros(len(p["line_no"]), np.int64)), pa.int64()),
         }
     )
-
-
-def write_records(parts: list[dict[str, Any]], path: Path) -> None:
-    """records.parquet: feed, file, line_no, person_id and seq for every consumer of every
-    data row of every file: ``seq`` 0 the row's consumer, 1, 2... a Metro 2 record's associated
-    consumers (joint holders) in the order of its segments."""
-    tables = [records_table(p) for p in parts]
-    pq.write_table(pa.concat_tables(tables), path, compression="zstd")
 
 
 def defects_table(p: dict[str, Any]) -> pa.Table:

@@ -34,7 +34,7 @@ def population(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("pop") / "incoming"
     res = CliRunner().invoke(
         app,
-        ["synth", "--persons", "2000", "--seed", "7", "--out", str(out)],
+        ["synth", "--persons", "2000", "--seed", "7", "--chunk-persons", "1000", "--out", str(out)],
         catch_exceptions=False,
     )
     assert res.exit_code == 0, res.output
@@ -114,7 +114,8 @@ def test_demo_runs_the_pipeline(cli, tmp_path) -> None:
     # (500 persons: at 300 the held-out part sits near the 50 persons training needs)
     res = cli("demo", "--persons", "500", "--dir", tmp_path / "demo")
     assert res.exit_code == 0, res.stderr
-    assert "all feeds" in res.stdout and "NO" not in res.stdout
+    # (a reconciliation that fails says NO; "NOT JUDGED" is the proxy check on few persons)
+    assert "all feeds" in res.stdout and not re.search(r"\bNO\b", res.stdout)
     # (its lenders can issue adverse-action notices: the bureau's contact is set)
     assert Workspace.open(tmp_path / "demo").settings.bureau.contact.startswith("Demo bureau")
     # protected attributes from the truth, loaded into their own store, not the warehouse

@@ -170,12 +170,12 @@ def test_twins_share_ethnicity_and_birthplace(persons: pd.DataFrame) -> None:
 def test_the_files_do_not_depend_on_them(run: SynthResult, tmp_path, monkeypatch) -> None:
     """The attributes are drawn from a stream of their own: drawing none at all leaves every
     furnisher file as it was (so a seed's population, linkage and scores are unchanged)."""
-    from openbureau.synth import _generate
+    from openbureau.synth import _block
 
-    def no_draws(rng, pop, t, cal, risk_z):  # type: ignore[no-untyped-def]
+    def no_draws(rng, pop, mix, cal, risk_z):  # type: ignore[no-untyped-def]
         return {a: np.full(pop.n, "unknown", dtype=object) for a in ATTRIBUTES}
 
-    monkeypatch.setattr(_generate, "draw_protected", no_draws)
+    monkeypatch.setattr(_block, "draw_protected", no_draws)
     plain = generate(tmp_path / "plain", CONFIG)
     for feed in FEED_NAMES:
         assert plain.files[feed].read_bytes() == run.files[feed].read_bytes(), feed

@@ -26,6 +26,13 @@ def synth(
     defect_rate: Annotated[
         float, typer.Option(help="Share of deliberately malformed rows.")
     ] = 0.002,
+    chunk_persons: Annotated[
+        int,
+        typer.Option(
+            help="Persons generated and written at a time (a multiple of 1,000): bounds "
+            "memory, does not change the files (standard generator)."
+        ),
+    ] = 20_000,
     generator: Annotated[
         str,
         typer.Option(
@@ -56,6 +63,7 @@ def synth(
         months=months,
         as_of=parse_date(as_of, "--as-of"),
         defect_rate=defect_rate,
+        chunk_persons=chunk_persons,
     )
     validate_config(config, out)  # (bad settings are one line, before the progress bar)
     if generator == "hard":

@@ -12,6 +12,7 @@ from typing import Protocol
 import numpy as np
 
 from openbureau.synth._config import Calendar
+from openbureau.synth._ids import Numbering
 from openbureau.synth._population import NEVER
 from openbureau.synth._risk import (
     BILL_LATE_A,
@@ -60,10 +61,6 @@ def _order(rows: Rows, *keys: str) -> Rows:
     return {k: v[idx] for k, v in rows.items()}
 
 
-def _unique_ids(rng: np.random.Generator, n: int, lo: int, hi: int) -> np.ndarray:
-    return lo + rng.choice(hi - lo, size=n, replace=False)
-
-
 def _days(rng: np.random.Generator, lo: int, hi: int, n: int) -> np.ndarray:
     return rng.integers(lo, hi, n).astype("timedelta64[D]")
 
@@ -74,7 +71,12 @@ def _renumber(src: np.ndarray) -> np.ndarray:
 
 
 def tradelines(
-    rng: np.random.Generator, pop: Residents, risk: Risk, has_trade: np.ndarray, cal: Calendar
+    rng: np.random.Generator,
+    pop: Residents,
+    risk: Risk,
+    has_trade: np.ndarray,
+    cal: Calendar,
+    ids: Numbering,
 ) -> Rows:
     """Monthly tradeline rows of both lenders, ordered by lender, account number and month."""
     n_acc = np.where(has_trade, 1 + np.minimum(rng.poisson(1.1, pop.n), 5), 0)
@@ -108,7 +110,7 @@ def tradelines(
         np.exp(rng.normal(12.4, 0.5, k)),
     ).round(-2)
     util = sigmoid(UTIL_A + UTIL_B * z + rng.normal(0, 0.7, k))
-    acct = _unique_ids(rng, k, 10_000_000, 99_999_999)
+    acct = ids.take("tradeline", k)
     open_date = (cal.start.astype("datetime64[M]") + open_m).astype("datetime64[D]")
     open_date = open_date + _days(rng, 0, 28, k)
     report_day = rng.integers(0, 10, k)
@@ -192,7 +194,12 @@ def _first_delinquency(
 
 
 def inquiries(
-    rng: np.random.Generator, pop: Residents, risk: Risk, has_trade: np.ndarray, cal: Calendar
+    rng: np.random.Generator,
+    pop: Residents,
+    risk: Risk,
+    has_trade: np.ndarray,
+    cal: Calendar,
+    ids: Numbering,
 ) -> Rows:
     """Credit inquiries of both lenders, ordered by lender, date and inquiry id."""
     lam = INQ_RATE * np.exp(INQ_B * risk.z) * np.where(has_trade, 1.0, 0.6)
@@ -208,7 +215,7 @@ def inquiries(
         "date": date,
         "purpose": rng.choice(4, k, p=[0.5, 0.2, 0.18, 0.12]),
         "lender": (rng.random(k) >= 0.55).astype(np.int8),
-        "inquiry": _unique_ids(rng, k, 1_000_000, 9_999_999),
+        "inquiry": ids.take("inquiry", k),
     }
     rows = {key: v[month <= risk.default_month[who]] for key, v in rows.items()}
     rows = _order(rows, "lender", "date", "inquiry")
@@ -249,11 +256,16 @@ def _bill_payment(
 
 
 def utility_bills(
-    rng: np.random.Generator, pop: Residents, risk: Risk, members: np.ndarray, cal: Calendar
+    rng: np.random.Generator,
+    pop: Residents,
+    risk: Risk,
+    members: np.ndarray,
+    cal: Calendar,
+    ids: Numbering,
 ) -> Rows:
     person, slot, first, last = _slots(pop, members, cal)
     k = len(person)
-    acct = _unique_ids(rng, k, 100_000_000, 999_999_999)
+    acct = ids.take("utility", k)
     base = np.exp(rng.normal(4.6, 0.45, k))
     bill_day = rng.integers(0, 28, k)
     order = np.argsort(acct)
@@ -283,13 +295,18 @@ def utility_bills(
 
 
 def telecom_bills(
-    rng: np.random.Generator, pop: Residents, risk: Risk, members: np.ndarray, cal: Calendar
+    rng: np.random.Generator,
+    pop: Residents,
+    risk: Risk,
+    members: np.ndarray,
+    cal: Calendar,
+    ids: Numbering,
 ) -> Rows:
     k = len(members)
     start_m = np.where(
         rng.random(k) < 0.7, -rng.integers(1, 60, k), rng.integers(0, cal.months - 6, k)
     )
-    contract = _unique_ids(rng, k, 10_000_000, 99_999_999)
+    contract = ids.take("telecom", k)
     start_date = (cal.start.astype("datetime64[M]") + start_m).astype("datetime64[D]") + _days(
         rng, 0, 28, k
     )
@@ -317,11 +334,16 @@ def telecom_bills(
 
 
 def rent_payments(
-    rng: np.random.Generator, pop: Residents, risk: Risk, members: np.ndarray, cal: Calendar
+    rng: np.random.Generator,
+    pop: Residents,
+    risk: Risk,
+    members: np.ndarray,
+    cal: Calendar,
+    ids: Numbering,
 ) -> Rows:
     person, slot, first, last = _slots(pop, members, cal)
     k = len(person)
-    lease = _unique_ids(rng, k, 100_000, 999_999)
+    lease = ids.take("lease", k)
     rent = (np.exp(rng.normal(7.2, 0.35, k)) / 5).round() * 5
     order = np.argsort(lease)
     src, month = expand(first[order], last[order])
@@ -342,7 +364,9 @@ def rent_payments(
     }
 
 
-def court_cases(rng: np.random.Generator, pop: Residents, risk: Risk, cal: Calendar) -> Rows:
+def court_cases(
+    rng: np.random.Generator, pop: Residents, risk: Risk, cal: Calendar, ids: Numbering
+) -> Rows:
     n = pop.n
     base = rng.random(n) < sigmoid(COURT_A + COURT_B * risk.z)
     d = risk.default_month
@@ -372,7 +396,7 @@ def court_cases(rng: np.random.Generator, pop: Residents, risk: Risk, cal: Calen
     satisfied = np.where(
         done & (filed + after <= cal.extract_date), filed + after, np.datetime64("NaT", "D")
     )
-    case = _unique_ids(rng, k, 1, 999_999)
+    case = ids.take("court", k)
     rows = {
         "person": who,
         "month": np.maximum(filed_m, 0),
@@ -387,7 +411,9 @@ def court_cases(rng: np.random.Generator, pop: Residents, risk: Risk, cal: Calen
     return rows
 
 
-def tax_liens(rng: np.random.Generator, pop: Residents, risk: Risk, cal: Calendar) -> Rows:
+def tax_liens(
+    rng: np.random.Generator, pop: Residents, risk: Risk, cal: Calendar, ids: Numbering
+) -> Rows:
     who = np.flatnonzero(rng.random(pop.n) < sigmoid(TAX_A + TAX_B * risk.z))
     k = len(who)
     filed_m = rng.integers(-24, cal.months, k)
@@ -398,7 +424,7 @@ def tax_liens(rng: np.random.Generator, pop: Residents, risk: Risk, cal: Calenda
     released = np.where(
         (rng.random(k) < 0.4) & (release <= cal.extract_date), release, np.datetime64("NaT", "D")
     )
-    lien = _unique_ids(rng, k, 1_000_000, 9_999_999)
+    lien = ids.take("lien", k)
     rows = {
         "person": who,
         "month": np.maximum(filed_m, 0),

@@ -13,7 +13,10 @@ import numpy as np
 
 from openbureau.errors import UserError
 
-GENERATOR_VERSION = "2"
+GENERATOR_VERSION = "3"
+# Persons are drawn in blocks of this many, each block from random streams of its own, so a
+# population comes out the same whatever number of blocks a chunk holds.
+BLOCK = 1_000
 
 Progress = Callable[[str, int, int], None]
 
@@ -28,6 +31,9 @@ class SynthConfig:
     months: int = 36  # months of history written
     as_of: datetime.date = date(2024, 12, 31)  # truth is measured over the 12 months after this
     defect_rate: float = 0.002  # share of text-file rows deliberately malformed
+    # persons generated and written at a time: bounds memory, does not change the output
+    # (a whole number of blocks; the hard generator draws its population whole)
+    chunk_persons: int = 20_000
 
 
 @dataclass
@@ -74,6 +80,12 @@ def validate(config: SynthConfig, out: Path) -> Calendar:
         raise UserError(f"months must be at least 24 (got {config.months!r})")
     if not isinstance(config.seed, int) or config.seed < 0:
         raise UserError(f"seed must be a non-negative whole number, got {config.seed!r}")
+    chunk = config.chunk_persons
+    if not isinstance(chunk, int) or chunk < BLOCK or chunk % BLOCK:
+        raise UserError(
+            f"chunk_persons must be a whole multiple of {BLOCK:,} (persons are drawn in blocks "
+            f"of {BLOCK:,}), got {chunk!r}"
+        )
     if not 0.0 <= config.defect_rate <= 0.2:
         raise UserError(f"defect_rate must be between 0 and 0.2, got {config.defect_rate!r}")
     as_of_month = (

@@ -1,7 +1,14 @@
-"""``generate``: draw the population, write every furnisher file, its spec and the truth."""
+"""``generate``: draw the population, write every furnisher file, its spec and the truth.
+
+The population is generated ``chunk_persons`` persons at a time: each chunk's blocks are drawn
+(``_block``), their identities loaded into DuckDB, and every file gets the chunk's rows
+appended (Harbor's Metro 2 trailer, written last, counts every chunk's records). Memory depends
+on the chunk size, not on the population's; the output does not depend on the chunk size.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
@@ -16,8 +23,10 @@ from openbureau.synth._alternative import (
     RENTRIGHT_RENT,
     STATE_TAX,
 )
-from openbureau.synth._config import Calendar, Progress, SynthConfig, SynthResult, validate
-from openbureau.synth._layout import Feed, number_lines, to_arrow, write_feed
+from openbureau.synth._block import Block, draw_block
+from openbureau.synth._config import BLOCK, Calendar, Progress, SynthConfig, SynthResult, validate
+from openbureau.synth._ids import Numbering
+from openbureau.synth._layout import Feed, FeedFile, ParquetAppender, to_arrow
 from openbureau.synth._lenders import (
     CRESTLINE_INQUIRIES,
     CRESTLINE_TRADELINES,
@@ -25,12 +34,18 @@ from openbureau.synth._lenders import (
     NORTHBANK_INQUIRIES,
 )
 from openbureau.synth._names import load_tables
-from openbureau.synth._noise import draw_row_noise, draw_source_noise, install_macros
-from openbureau.synth._population import Population, draw_population, load_population
-from openbureau.synth._protected import draw_protected
-from openbureau.synth._risk import draw_risk, oracle_auc
+from openbureau.synth._noise import install_macros
+from openbureau.synth._population import Population, join_blocks, load_population
+from openbureau.synth._protected import zip_mix
+from openbureau.synth._risk import Risk, rank_auc
 from openbureau.synth._specs import write_spec
-from openbureau.synth._truth import write_defects, write_manifest, write_persons, write_records
+from openbureau.synth._truth import (
+    FeedMajor,
+    defects_table,
+    persons_table,
+    records_table,
+    write_manifest,
+)
 
 FEEDS: tuple[Feed, ...] = (
     NORTHBANK_ACCOUNTS,
@@ -43,120 +58,125 @@ FEEDS: tuple[Feed, ...] = (
     COUNTY_COURT,
     STATE_TAX,
 )
-TRADELINE_SHARE = 0.85
-UTILITY_SHARE, TELECOM_SHARE, RENT_SHARE = 0.40, 0.60, 0.25
-# Share of persons who consent to their utility, telecom and rent payments counting in their
-# score (``consents_alternative_data`` in the truth). Boost products are the reference: Experian
-# reported some 15 million US consumers connected to Experian Boost by 2023, against about 220
-# million credit files it holds, i.e. about 7 % (figures as Experian stated them in its press
-# releases; we have not audited them). Drawn independently of risk and with its own generator,
-# so the rest of the population is the same with or without it.
-CONSENT_SHARE = 0.07
+# The residential mix of ethnicity per zip code: drawn once, from a stream of its own.
+MIX_STREAM = 0x5A4950
+# What DuckDB may hold while formatting a chunk (it spills to disk beyond).
+DUCKDB_MEMORY_LIMIT = "2GB"
+HARBOR = metro2.HARBOR_ACCOUNTS
+SUMMARY = ("pd_12m", "default_12m", "defaulted_before_as_of", "has_tradeline", "has_any_record")
 
 
-def _prepare(
-    rng: np.random.Generator,
-    feed: Feed,
-    rows: act.Rows,
-    pop: Population,
-    cal: Calendar,
-    defect_rate: float,
-) -> act.Rows:
-    """Add identity noise, address slot, surname state and defects; number the lines."""
-    n = len(rows["person"])
-    n_src = int(rows["src"].max()) + 1 if n else 0
-    for key, values in draw_source_noise(rng, n_src, feed.noise).items():
-        rows[key] = values[rows["src"]]
-    rows["rmiss"] = draw_row_noise(rng, n, feed.noise)
-    person, month = rows["person"], rows["month"]
-    if "slot" not in rows:
-        rows["slot"] = pop.address_slot(person, month)
-    rows["married"] = pop.is_married(person, month)
-    rows["month_date"] = cal.month_start[np.clip(month, 0, cal.months)]
-    rows["person_id"] = person + 1
-    return number_lines(rng, feed, rows, defect_rate)
+def _join_rows(parts: list[act.Rows], done: int) -> tuple[act.Rows, list[int]]:
+    """A feed's rows of consecutive blocks as one table: lines numbered on from ``done`` rows
+    already in the file, accounts (``src``) numbered apart; also each block's first ``ord``."""
+    shifts: list[int] = []
+    shift, src_shift = done, 0
+    for rows in parts:
+        shifts.append(shift)
+        rows["ord"] = rows["ord"] + shift
+        rows["line_no"] = rows["line_no"] + shift
+        rows["src"] = rows["src"] + src_shift
+        shift += len(rows["ord"])
+        src_shift = int(rows["src"].max()) + 1 if len(rows["src"]) else src_shift
+    return _joined(parts), shifts
 
 
-def draw_events(
-    rngs: list[np.random.Generator], pop: act.Residents, cal: Calendar, risk: act.Risk
-) -> tuple[dict[str, act.Rows], dict[str, np.ndarray]]:
-    """Who has which accounts, bills and public records (8 generators): the row table of each
-    feed, and the truth's participation flags per person."""
-    n = pop.n
-    part = rngs[0].random((n, 4))
-    has_trade = part[:, 0] < TRADELINE_SHARE
-    util = np.flatnonzero(part[:, 1] < UTILITY_SHARE)
-    tel = np.flatnonzero(part[:, 2] < TELECOM_SHARE)
-    rent = np.flatnonzero(part[:, 3] < RENT_SHARE)
-    trade = act.tradelines(rngs[1], pop, risk, has_trade, cal)
-    inq = act.inquiries(rngs[2], pop, risk, has_trade, cal)
-    court = act.court_cases(rngs[6], pop, risk, cal)
-    tax = act.tax_liens(rngs[7], pop, risk, cal)
-
-    def part_of(rows: act.Rows, mask: np.ndarray) -> act.Rows:
-        out = {k: v[mask] for k, v in rows.items()}
-        out["src"] = np.unique(out["src"], return_inverse=True)[1]
-        return out
-
-    events = {
-        "northbank_accounts": part_of(trade, trade["lender"] == 0),
-        "northbank_inquiries": part_of(inq, inq["lender"] == 0),
-        "crestline_tradelines": part_of(trade, trade["lender"] == 1),
-        "crestline_inquiries": part_of(inq, inq["lender"] == 1),
-        "brightwater_utility": act.utility_bills(rngs[3], pop, risk, util, cal),
-        "metrotel_telecom": act.telecom_bills(rngs[4], pop, risk, tel, cal),
-        "rentright_rent": act.rent_payments(rngs[5], pop, risk, rent, cal),
-        "county_court_records": court,
-        "state_tax_liens": tax,
-    }
-    has_alt = np.zeros(n, bool)
-    has_alt[np.r_[util, tel, rent]] = True
-    has_tl = np.zeros(n, bool)
-    has_tl[trade["person"]] = True
-    has_any = has_tl | has_alt
-    for key in (
-        "northbank_inquiries",
-        "crestline_inquiries",
-        "county_court_records",
-        "state_tax_liens",
-    ):
-        has_any[events[key]["person"]] = True
-    flags = {"has_tradeline": has_tl, "has_alternative_data": has_alt, "has_any_record": has_any}
-    return events, flags
+def _persons_of(block: Block, rows: act.Rows) -> act.Rows:
+    """Person ids (and a Metro 2 record's joint holder) from the block's indexes to the
+    population's."""
+    rows["person_id"] = rows["person_id"] + block.first
+    if "joint" in rows:
+        rows["joint"] = np.where(rows["joint"] >= 0, rows["joint"] + block.first, -1)
+    return rows
 
 
-def _write_metro2(
-    con: duckdb.DuckDBPyConnection,
-    rng: np.random.Generator,
-    pop: Population,
-    risk: act.Risk,
-    cal: Calendar,
-    has_tradeline: np.ndarray,
-    defect_rate: float,
-    out: Path,
-    result: SynthResult,
-    records: list[dict],
-    defects: list[dict],
-) -> None:
-    """Harbor Bank's accounts, as a Metro 2 file (see ``_metro2_writer``)."""
-    feed = metro2.HARBOR_ACCOUNTS
-    rows = metro2.draw_rows(rng, pop, risk, has_tradeline, cal)
-    rows = _prepare(rng, feed, rows, pop, cal, defect_rate)
-    rows["line_no"] = rows["ord"] + 2  # (after the header record)
-    path = out / feed.path
-    truth = metro2.write_metro2(con, rows, metro2.joint_rows(rng, rows, pop), path)
-    result.files[feed.name] = path
-    result.rows[feed.name] = len(rows["ord"])
-    records.append({"feed": feed.name, "file": feed.path, **truth})
-    bad = rows["defect"] > 0
-    defects.append(
-        {
-            "feed": feed.name,
-            "file": feed.path,
-            "line_no": rows["line_no"][bad],
-            "kind": [feed.defect_name(int(k)) for k in rows["defect"][bad]],
+def _joined(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Per-person arrays of consecutive blocks, end to end."""
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+
+class _Output:
+    """Every file of a population, open while the chunks are appended to it."""
+
+    def __init__(self, out: Path, result: SynthResult) -> None:
+        self.result = result
+        truth = result.truth_dir
+        truth.mkdir(parents=True, exist_ok=True)
+        names = (*(f.name for f in FEEDS), HARBOR.name)
+        self.files = {feed.name: FeedFile(feed, out / feed.path) for feed in FEEDS}
+        self.harbor = metro2.Metro2File(out / HARBOR.path)
+        self.persons = ParquetAppender(truth / "persons.parquet")
+        self.records = FeedMajor(truth / "records.parquet", names)
+        self.defects = FeedMajor(truth / "defects.parquet", names)
+        result.rows = dict.fromkeys(names, 0)
+        result.files = {f.name: out / f.path for f in (*FEEDS, HARBOR)}
+        # per person, what the manifest's figures are computed from at the end
+        self.summary: dict[str, list[np.ndarray]] = {k: [] for k in SUMMARY}
+
+    def feed(self, con: duckdb.DuckDBPyConnection, feed: Feed, blocks: list[Block]) -> None:
+        """Append the blocks' rows to the feed's file, and their truth."""
+        parts = [_persons_of(b, b.rows.pop(feed.name)) for b in blocks]
+        rows, shifts = _join_rows(parts, self.result.rows[feed.name])
+        if feed is HARBOR:
+            joint = [_persons_of(b, b.harbor_joint) for b in blocks]
+            for j, shift in zip(joint, shifts, strict=True):
+                j["ord"] = j["ord"] + shift
+            truth = self.harbor.write(con, rows, _joined(joint))
+        else:
+            con.register("feed_rows", to_arrow(rows))
+            self.files[feed.name].write(con, "feed_rows")
+            con.unregister("feed_rows")
+            truth = {"line_no": rows["line_no"], "person_id": rows["person_id"]}
+        self.result.rows[feed.name] += len(rows["ord"])
+        part = {"feed": feed.name, "file": feed.path}
+        self.records.add(feed.name, records_table({**part, **truth}))
+        bad = rows["defect"] > 0
+        kinds = [feed.defect_name(int(k)) for k in rows["defect"][bad]]
+        table = defects_table({**part, "line_no": rows["line_no"][bad], "kind": kinds})
+        self.defects.add(feed.name, table)
+
+    def persons_truth(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        pop: Population,
+        blocks: list[Block],
+        cal: Calendar,
+        first_id: int,
+    ) -> None:
+        """Append the blocks' persons to persons.parquet (their identities loaded in DuckDB)."""
+        risk = Risk(**_joined([vars(b.risk) for b in blocks]))
+        flags = _joined([b.flags for b in blocks])
+        protected = _joined([b.protected for b in blocks])
+        self.persons.add(persons_table(con, pop, risk, flags, protected, cal, first_id))
+        for key in SUMMARY:
+            self.summary[key].append(flags[key] if key in flags else getattr(risk, key))
+
+    def close(self, config: SynthConfig) -> None:
+        """Finish every file (Harbor's trailer, the truth in feed order) and the manifest."""
+        for file in self.files.values():
+            file.close()
+        self.harbor.close()
+        self.persons.close()
+        self.records.close()
+        self.defects.close()
+        s = {k: np.concatenate(v) for k, v in self.summary.items()}
+        alive = ~s["defaulted_before_as_of"]
+        self.result.oracle_auc = rank_auc(s["pd_12m"][alive], s["default_12m"][alive])
+        figures = {
+            "oracle_auc": self.result.oracle_auc,
+            "default_rate_12m": float(s["default_12m"][alive].mean()) if alive.any() else 0.0,
+            "defaulted_before_as_of": float(s["defaulted_before_as_of"].mean()),
+            "share_with_tradeline": float(s["has_tradeline"].mean()),
+            "share_without_any_record": float(1 - s["has_any_record"].mean()),
         }
-    )
+        paths = {f.name: f.path for f in (*FEEDS, HARBOR)}
+        manifest = self.result.truth_dir / "manifest.json"
+        write_manifest(config, self.result.rows, paths, figures, manifest)
+
+
+def _chunks(config: SynthConfig) -> Iterator[tuple[int, int]]:
+    for start in range(0, config.persons, config.chunk_persons):
+        yield start, min(config.chunk_persons, config.persons - start)
 
 
 def generate(
@@ -166,7 +186,7 @@ def generate(
 
     Args:
         out: Output folder, created if missing.
-        config: Size, seed and reporting window.
+        config: Size, seed and reporting window; ``chunk_persons`` bounds memory.
         progress: Called as ``progress(step, done, total)`` while work advances.
 
     Returns:
@@ -177,7 +197,8 @@ def generate(
     """
     out = Path(out)
     cal = validate(config, out)
-    total = 6 + len(FEEDS)
+    chunks = list(_chunks(config))
+    total = len(chunks) * (len(FEEDS) + 3) + 2
     step = 0
 
     def report(what: str) -> None:
@@ -186,90 +207,37 @@ def generate(
         if progress is not None:
             progress(what, step, total)
 
-    # Streams are only ever added at the end (spawning more leaves the earlier ones as they
-    # were), so a seed's population stays the same as the generator grows.
-    seeds = np.random.SeedSequence(config.seed).spawn(25)
-    rngs = [np.random.default_rng(s) for s in seeds]
     tables = load_tables()
-    pop = draw_population(rngs[0], tables, cal, config.persons)
-    risk = draw_risk(rngs[1], config.persons, cal)
-    report("Drew persons and latent risk")
-    events, flags = draw_events(rngs[2:10], pop, cal, risk)
-    flags["consents_alternative_data"] = rngs[23].random(config.persons) < CONSENT_SHARE
-    protected = draw_protected(rngs[24], pop, tables, cal, risk.z)
-    report("Drew accounts, bills and public records")
-
+    ids = Numbering(config.seed)
+    mix = zip_mix(np.random.default_rng([config.seed, MIX_STREAM]), tables)
     con = duckdb.connect()
+    con.execute(f"SET memory_limit = '{DUCKDB_MEMORY_LIMIT}'")
     con.execute("SET preserve_insertion_order = true")
+    con.execute("SET enable_progress_bar = false")
     install_macros(con)
-    load_population(con, pop, tables)
-    report("Loaded identities")
-
     result = SynthResult(out=out, truth_dir=out / "truth")
-    records, defects = [], []
-    for i, feed in enumerate(FEEDS):
-        rows = _prepare(rngs[12 + i], feed, events[feed.name], pop, cal, config.defect_rate)
-        con.register("feed_rows", to_arrow(rows))
-        path = out / feed.path
-        write_feed(con, feed, "feed_rows", path)
-        con.unregister("feed_rows")
-        result.files[feed.name] = path
-        result.rows[feed.name] = len(rows["ord"])
-        records.append(
-            {
-                "feed": feed.name,
-                "file": feed.path,
-                "line_no": rows["line_no"],
-                "person_id": rows["person_id"],
-            }
-        )
-        bad = rows["defect"] > 0
-        defects.append(
-            {
-                "feed": feed.name,
-                "file": feed.path,
-                "line_no": rows["line_no"][bad],
-                "kind": [feed.defect_name(int(k)) for k in rows["defect"][bad]],
-            }
-        )
-        report(f"Wrote {feed.path}")
-
-    _write_metro2(
-        con,
-        np.random.default_rng([config.seed, metro2.STREAM]),
-        pop,
-        risk,
-        cal,
-        flags["has_tradeline"],
-        config.defect_rate,
-        out,
-        result,
-        records,
-        defects,
-    )
-    report(f"Wrote {metro2.HARBOR_ACCOUNTS.path}")
+    output = _Output(out, result)
+    sold = False  # (Harbor sells one account and renumbers one in the whole file)
+    for start, size in chunks:
+        blocks = []
+        for first in range(start, start + size, BLOCK):
+            n = min(BLOCK, start + size - first)
+            blocks.append(draw_block(config, first, n, FEEDS, cal, tables, mix, ids, not sold))
+            sold = sold or bool(blocks[-1].rows[HARBOR.name]["sold"].any())
+        pop = join_blocks([(b.first, b.pop) for b in blocks])
+        load_population(con, pop, tables, first_id=start + 1)
+        report(f"Drew persons {start + 1:,}-{start + size:,} of {config.persons:,}")
+        for feed in (*FEEDS, HARBOR):
+            output.feed(con, feed, blocks)
+            report(f"Wrote {feed.path} (persons to {start + size:,})")
+        output.persons_truth(con, pop, blocks, cal, start + 1)
+        report(f"Wrote the truth of persons to {start + size:,}")
 
     for feed in FEEDS:
         result.specs[feed.name] = write_spec(feed, out / "specs")
-    result.specs[metro2.HARBOR_ACCOUNTS.name] = metro2.write_spec(out / "specs")
+    result.specs[HARBOR.name] = metro2.write_spec(out / "specs")
     report("Wrote specs")
-
-    truth = result.truth_dir
-    truth.mkdir(parents=True, exist_ok=True)
-    write_persons(con, pop, risk, flags, protected, cal, truth / "persons.parquet")
-    write_records(records, truth / "records.parquet")
-    write_defects(defects, truth / "defects.parquet")
-    result.oracle_auc = oracle_auc(risk)
-    alive = ~risk.defaulted_before_as_of
-    figures = {
-        "oracle_auc": result.oracle_auc,
-        "default_rate_12m": float(risk.default_12m[alive].mean()) if alive.any() else 0.0,
-        "defaulted_before_as_of": float(risk.defaulted_before_as_of.mean()),
-        "share_with_tradeline": float(flags["has_tradeline"].mean()),
-        "share_without_any_record": float(1 - flags["has_any_record"].mean()),
-    }
-    paths = {f.name: f.path for f in (*FEEDS, metro2.HARBOR_ACCOUNTS)}
-    write_manifest(config, result.rows, paths, figures, truth / "manifest.json")
+    output.close(config)
     con.close()
     report("Wrote truth")
     return result

@@ -195,6 +195,92 @@ def to_arrow(rows: dict[str, np.ndarray]) -> pa.Table:
     return pa.table(cols)
 
 
+class ParquetAppender:
+    """A Parquet file written a table at a time, in row groups of ``ROW_GROUP_ROWS`` rows
+    whatever the tables' sizes (so the bytes do not depend on how the rows were split)."""
+
+    ROW_GROUP_ROWS = 250_000
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._path = path
+        self._writer: pq.ParquetWriter | None = None
+        self._schema: pa.Schema | None = None
+        self._held: list[pa.Table] = []
+        self._held_rows = 0
+
+    def add(self, table: pa.Table) -> None:
+        if self._schema is None:
+            self._schema = table.schema
+        elif table.schema != self._schema:
+            table = table.cast(self._schema)
+        self._held.append(table)
+        self._held_rows += table.num_rows
+        if self._held_rows >= self.ROW_GROUP_ROWS:
+            self._flush(whole_groups_only=True)
+
+    def _flush(self, whole_groups_only: bool) -> None:
+        if not self._held or self._schema is None:
+            return
+        # (one dictionary and one chunk per column: the bytes then do not depend on the parts)
+        held = pa.concat_tables(self._held).unify_dictionaries().combine_chunks()
+        size = self.ROW_GROUP_ROWS
+        cut = (held.num_rows // size) * size if whole_groups_only else held.num_rows
+        if self._writer is None:
+            self._writer = pq.ParquetWriter(self._path, self._schema, compression="zstd")
+        if cut:
+            self._writer.write_table(held.slice(0, cut), row_group_size=size)
+        rest = held.slice(cut)
+        self._held, self._held_rows = ([rest] if rest.num_rows else []), rest.num_rows
+
+    def close(self) -> None:
+        self._flush(whole_groups_only=False)
+        if self._writer is None:  # nothing added: an empty file with the schema it would have
+            if self._schema is None:
+                raise RuntimeError(f"{self._path}: no table was added")
+            pq.write_table(self._schema.empty_table(), self._path, compression="zstd")
+            return
+        self._writer.close()
+
+
+class FeedFile:
+    """A furnisher file written a part of its rows at a time (see ``write_feed``)."""
+
+    def __init__(self, feed: Feed, path: Path) -> None:
+        self.feed = feed
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._parquet = ParquetAppender(path) if feed.format == "parquet" else None
+        self._fh = None if self._parquet else path.open("wb")
+        if self._fh is not None:
+            self._fh.write(header_bytes(feed))
+
+    def write(
+        self, con: duckdb.DuckDBPyConnection, rows_table: str, identity_view: str = IDENTITY_VIEW
+    ) -> None:
+        """Append the rows of ``rows_table`` (ordered by ``ord``).
+
+        ``identity_view`` is the SQL (``{rows}`` standing for the row table) that gives each
+        row the furnisher's copy of the person's identity: a generator's own noise model."""
+        feed = self.feed
+        view = identity_view.format(rows=rows_table)
+        if self._parquet is not None:
+            cols = ", ".join(f'{c.sql} AS "{c.name}"' for c in feed.columns)
+            self._parquet.add(con.sql(f"SELECT {cols} FROM ({view}) ORDER BY ord").to_arrow_table())
+            return
+        assert self._fh is not None
+        reader = con.sql(f"SELECT {line_sql(feed)} AS line FROM ({view}) ORDER BY ord")
+        for batch in reader.to_arrow_reader(250_000):
+            if batch.column(0).null_count:  # a line lost would shift every line number after it
+                raise RuntimeError(f"{feed.name}: a formatted line came out NULL")
+            self._fh.write(_encode(_string_bytes(batch.column(0)), feed))
+
+    def close(self) -> None:
+        if self._parquet is not None:
+            self._parquet.close()
+        elif self._fh is not None:
+            self._fh.close()
+
+
 def write_feed(
     con: duckdb.DuckDBPyConnection,
     feed: Feed,
@@ -202,22 +288,8 @@ def write_feed(
     path: Path,
     identity_view: str = IDENTITY_VIEW,
 ) -> None:
-    """Write the rows of ``rows_table`` (ordered by ``ord``) as the feed's file.
-
-    ``identity_view`` is the SQL (``{rows}`` standing for the row table) that gives each row
-    the furnisher's copy of the person's identity: a generator's own noise model."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    view = identity_view.format(rows=rows_table)
-    if feed.format == "parquet":
-        cols = ", ".join(f'{c.sql} AS "{c.name}"' for c in feed.columns)
-        table = con.sql(f"SELECT {cols} FROM ({view}) ORDER BY ord").to_arrow_table()
-        pq.write_table(table, path, compression="zstd")
-        return
-    reader = con.sql(f"SELECT {line_sql(feed)} AS line FROM ({view}) ORDER BY ord")
-    batches = reader.to_arrow_reader(250_000)
-    with path.open("wb") as fh:
-        fh.write(header_bytes(feed))
-        for batch in batches:
-            if batch.column(0).null_count:  # a line lost would shift every line number after it
-                raise RuntimeError(f"{feed.name}: a formatted line came out NULL")
-            fh.write(_encode(_string_bytes(batch.column(0)), feed))
+    """Write the rows of ``rows_table`` (ordered by ``ord``) as the feed's whole file (see
+    ``FeedFile.write``)."""
+    file = FeedFile(feed, path)
+    file.write(con, rows_table, identity_view)
+    file.close()

@@ -28,6 +28,7 @@ import numpy as np
 from openbureau.ingest import _metro2
 from openbureau.synth import _activity as act
 from openbureau.synth._config import Calendar
+from openbureau.synth._ids import Numbering
 from openbureau.synth._layout import Col, Feed, _encode, _string_bytes, to_arrow
 from openbureau.synth._noise import IDENTITY_VIEW, NoiseProfile, draw_source_noise
 from openbureau.synth._population import Population
@@ -93,13 +94,20 @@ class Holders(act.Residents, Protocol):
 
 
 def draw_rows(
-    rng: np.random.Generator, pop: Holders, risk: Risk, has_trade: np.ndarray, cal: Calendar
+    rng: np.random.Generator,
+    pop: Holders,
+    risk: Risk,
+    has_trade: np.ndarray,
+    cal: Calendar,
+    ids: Numbering,
+    sell: bool = True,
 ) -> act.Rows:
     """Harbor's account months, with each account's joint holder (``joint``: person, -1 for
-    none; ``joint_seg``: 1 J1, 2 J2), the sale (``sold_to``) and the renumbering (``new_account``,
-    0 for none)."""
+    none; ``joint_seg``: 1 J1, 2 J2), the sale (``sold``) and the renumbering (``new_account``,
+    0 for none); ``sell``: whether to sell and renumber an account among these (a file has one
+    of each: the first block of persons that can, does)."""
     chosen = has_trade & (rng.random(pop.n) < PERSON_SHARE)
-    rows = act.tradelines(rng, pop, risk, chosen, cal)
+    rows = act.tradelines(rng, pop, risk, chosen, cal, ids)
     src = rows["src"]
     n_src = int(src.max()) + 1 if len(src) else 0
     owner = np.zeros(n_src, np.int64)
@@ -115,7 +123,9 @@ def draw_rows(
     rows["status"] = rows["status"].astype(np.int8)
     rows["new_account"] = np.zeros(len(src), np.int64)
     rows["sold"] = np.zeros(len(src), bool)
-    _sell_and_renumber(rng, rows, cal)
+    rows["after_sale"] = np.zeros(len(src), bool)
+    if sell:
+        _sell_and_renumber(rng, rows, cal)
     keep = ~rows.pop("after_sale")
     return {k: v[keep] for k, v in rows.items()}
 
@@ -125,7 +135,6 @@ def _sell_and_renumber(rng: np.random.Generator, rows: act.Rows, cal: Calendar) 
     standing, without a joint holder, reported from six months before to the window's end."""
     src, month = rows["src"], rows["month"]
     change = cal.as_of_month - 1
-    rows["after_sale"] = np.zeros(len(src), bool)
     first = np.full(int(src.max()) + 1 if len(src) else 0, 10_000)
     np.minimum.at(first, src, month)
     last = np.zeros_like(first)
@@ -311,6 +320,62 @@ def joint_rows(rng: np.random.Generator, rows: act.Rows, pop: Population) -> act
     return {k: v[holder >= 0] for k, v in joint.items()}
 
 
+class Metro2File:
+    """Harbor's Metro 2 file, written a part at a time: the header when opened, the records of
+    each part, and on ``close`` the trailer, whose totals count every part's records."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._fh = path.open("wb")
+        self._fh.write((_control("HEADER", {}) + "\r\n").encode("latin-1"))
+        self._counts: dict[str, int] = {}
+
+    def write(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        rows: act.Rows,
+        joint: act.Rows,
+        identity_view: str = IDENTITY_VIEW,
+    ) -> dict[str, np.ndarray]:
+        """Write Harbor's prepared rows (see ``_generate._prepare``) and their joint holders'
+        (``joint_rows``), the identities as ``identity_view`` gives them (see
+        ``_layout.write_feed``); return the truth: line, person and ``seq`` (0 the account
+        holder, 1 the joint holder) per consumer of each record."""
+        n = len(rows["ord"])
+        holder = rows["joint"]
+        con.register("m2_table", to_arrow(rows))
+        con.execute(f"CREATE OR REPLACE TEMP VIEW m2_rows AS {_profile_sql('m2_table')}")
+        con.register("m2_joint", to_arrow(joint))
+        record = f"({_base_sql()}) || ({_segments_sql()})"
+        lines = con.sql(f"""
+            SELECT lpad((length(rec) + 4)::VARCHAR, 4, '0') || rec || '\r\n' AS line,
+                   status, joint_seg, sold, new_account > 0 AS renumbered
+            FROM (SELECT *, substr({record}, 5) AS rec FROM (
+                  SELECT b.*, j FROM ({identity_view.format(rows="m2_rows")}) b
+                  LEFT JOIN ({identity_view.format(rows="m2_joint")}) j USING (ord)))
+            ORDER BY ord""").to_arrow_table()
+        con.execute("DROP VIEW m2_rows")
+        con.unregister("m2_table")
+        con.unregister("m2_joint")
+        self._fh.write(_encode(_string_bytes(lines.column("line")), HARBOR_ACCOUNTS))
+        for key, count in _counts(lines).items():
+            self._counts[key] = self._counts.get(key, 0) + count
+        with_joint = holder >= 0
+        truth = {
+            "line_no": np.r_[rows["line_no"], rows["line_no"][with_joint]],
+            "person_id": np.r_[rows["person_id"], holder[with_joint] + 1],
+            "seq": np.r_[np.zeros(n, np.int64), np.ones(int(with_joint.sum()), np.int64)],
+        }
+        # in line order (so the truth of a file written in parts is that of it written whole)
+        order = np.lexsort((truth["seq"], truth["line_no"]))
+        return {k: v[order] for k, v in truth.items()}
+
+    def close(self) -> None:
+        totals = {t.start: self._counts.get(t.counts, 0) for t in _metro2.TRAILER_TOTALS}
+        self._fh.write((_control("TRAILER", totals) + "\r\n").encode("latin-1"))
+        self._fh.close()
+
+
 def write_metro2(
     con: duckdb.DuckDBPyConnection,
     rows: act.Rows,
@@ -318,41 +383,15 @@ def write_metro2(
     path: Path,
     identity_view: str = IDENTITY_VIEW,
 ) -> dict[str, np.ndarray]:
-    """Write Harbor's prepared rows (see ``_generate._prepare``) and their joint holders'
-    (``joint_rows``) as its Metro 2 file, the identities as ``identity_view`` gives them (see
-    ``_layout.write_feed``); return the truth: line, person and ``seq`` (0 the account holder,
-    1 the joint holder) per consumer of each record."""
-    n = len(rows["ord"])
-    holder = rows["joint"]
-    con.register("m2_table", to_arrow(rows))
-    con.execute(f"CREATE OR REPLACE TEMP VIEW m2_rows AS {_profile_sql('m2_table')}")
-    con.register("m2_joint", to_arrow(joint))
-    record = f"({_base_sql()}) || ({_segments_sql()})"
-    lines = con.sql(f"""
-        SELECT lpad((length(rec) + 4)::VARCHAR, 4, '0') || rec || '\r\n' AS line,
-               status, joint_seg, sold, new_account > 0 AS renumbered
-        FROM (SELECT *, substr({record}, 5) AS rec FROM (
-              SELECT b.*, j FROM ({identity_view.format(rows="m2_rows")}) b
-              LEFT JOIN ({identity_view.format(rows="m2_joint")}) j USING (ord)))
-        ORDER BY ord""").to_arrow_table()
-    con.execute("DROP VIEW m2_rows")
-    con.unregister("m2_table")
-    con.unregister("m2_joint")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("wb") as fh:
-        fh.write((_control("HEADER", {}) + "\r\n").encode("latin-1"))
-        fh.write(_encode(_string_bytes(lines.column("line")), HARBOR_ACCOUNTS))
-        fh.write((_control("TRAILER", _totals(lines)) + "\r\n").encode("latin-1"))
-    with_joint = holder >= 0
-    return {
-        "line_no": np.r_[rows["line_no"], rows["line_no"][with_joint]],
-        "person_id": np.r_[rows["person_id"], holder[with_joint] + 1],
-        "seq": np.r_[np.zeros(n, np.int64), np.ones(int(with_joint.sum()), np.int64)],
-    }
+    """Harbor's whole Metro 2 file in one part (see ``Metro2File.write``)."""
+    file = Metro2File(path)
+    truth = file.write(con, rows, joint, identity_view)
+    file.close()
+    return truth
 
 
-def _totals(lines: Any) -> dict[int, int]:
-    """The trailer's totals, by their start position, from the records written."""
+def _counts(lines: Any) -> dict[str, int]:
+    """Records, segments and statuses among the records written, by the trailer's names."""
     status = np.asarray(lines.column("status"))
     seg = np.asarray(lines.column("joint_seg"))
     counts = {"base": len(status), "J1": int((seg == 1).sum()), "J2": int((seg == 2).sum())}
@@ -360,7 +399,7 @@ def _totals(lines: Any) -> dict[int, int]:
     counts["L1"] = int(np.asarray(lines.column("renumbered")).sum())
     for i, code in enumerate(STATUS):
         counts[code] = int((status == i).sum())
-    return {t.start: counts.get(t.counts, 0) for t in _metro2.TRAILER_TOTALS}
+    return counts
 
 
 def write_spec(folder: Path) -> Path:

@@ -6,6 +6,7 @@ from the index columns (see ``load_population``).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import duckdb
@@ -13,6 +14,7 @@ import numpy as np
 import pyarrow as pa
 
 from openbureau.synth._config import Calendar
+from openbureau.synth._ids import Numbering, ssns
 from openbureau.synth._names import (
     EMAIL_DOMAIN_WEIGHTS,
     EMAIL_DOMAINS,
@@ -78,18 +80,13 @@ def _first_names(rng: np.random.Generator, t: NameTables, sex: np.ndarray) -> np
     return out
 
 
-def _ssns(rng: np.random.Generator, n: int) -> np.ndarray:
-    # Area 001-899 except 666, group 01-99, serial 0001-9999: the shape of a real SSN.
-    k = rng.choice(898 * 99 * 9999, size=n, replace=False)
-    area, rest = np.divmod(k, 99 * 9999)
-    group, serial = np.divmod(rest, 9999)
-    area = area + 1
-    area = np.where(area >= 666, area + 1, area)
-    return area * 1_000_000 + (group + 1) * 10_000 + serial + 1
+def draw_population(
+    rng: np.random.Generator, t: NameTables, cal: Calendar, n: int, ids: Numbering
+) -> Population:
+    """Draw ``n`` persons with names, birth dates, national ids and address histories.
 
-
-def draw_population(rng: np.random.Generator, t: NameTables, cal: Calendar, n: int) -> Population:
-    """Draw ``n`` persons with names, birth dates, national ids and address histories."""
+    Twins and Jr/Sr pairs are drawn among these ``n`` (``twin_of``, ``jr_sr_of``: 1 + the
+    other's index here)."""
     sex = (rng.random(n) < 0.51).astype(np.int8)
     first = _first_names(rng, t, sex)
     middle = np.where(rng.random(n) < 0.82, _first_names(rng, t, sex), -1)
@@ -137,7 +134,7 @@ def draw_population(rng: np.random.Generator, t: NameTables, cal: Calendar, n: i
         last_hyphen=last_hyphen,
         suffix=suffix,
         dob=dob,
-        ssn=_ssns(rng, n),
+        ssn=ssns(ids.take("ssn", n)),
         marry_month=marry_month,
         married_last=married_last,
         married_hyphen=married_hyphen,
@@ -213,8 +210,27 @@ def _add_hard_negatives(
     pop.jr_sr_of[jr] = sr + 1
 
 
-def load_population(con: duckdb.DuckDBPyConnection, pop: Population, t: NameTables) -> None:
-    """Create DuckDB tables ``persons`` (true identity, one row per person) and ``addresses``."""
+def join_blocks(blocks: list[tuple[int, Population]]) -> Population:
+    """One population of consecutive blocks, each given with the index of its first person;
+    ``twin_of`` and ``jr_sr_of`` become person ids (1 + the person's index overall)."""
+    fields = {}
+    for f in dataclasses.fields(Population):
+        if f.name == "n":
+            continue
+        parts = [getattr(p, f.name) for _, p in blocks]
+        if f.name in ("twin_of", "jr_sr_of"):
+            parts = [
+                np.where(v > 0, v + first, 0) for (first, _), v in zip(blocks, parts, strict=True)
+            ]
+        fields[f.name] = np.concatenate(parts)
+    return Population(n=sum(p.n for _, p in blocks), **fields)
+
+
+def load_population(
+    con: duckdb.DuckDBPyConnection, pop: Population, t: NameTables, first_id: int = 1
+) -> None:
+    """Create DuckDB tables ``persons`` (true identity, one row per person) and ``addresses``;
+    the first person's id is ``first_id``."""
     nick_lists = [t.nicknames.get(f, []) for f in t.first]
     con.register(
         "first_t",
@@ -233,7 +249,7 @@ def load_population(con: duckdb.DuckDBPyConnection, pop: Population, t: NameTabl
         "p_raw",
         pa.table(
             {
-                "person_id": np.arange(1, pop.n + 1),
+                "person_id": np.arange(first_id, first_id + pop.n),
                 "sex": pop.sex,
                 "first": pop.first,
                 "middle": pop.middle,
@@ -289,7 +305,7 @@ def load_population(con: duckdb.DuckDBPyConnection, pop: Population, t: NameTabl
         "a_raw",
         pa.table(
             {
-                "person_id": np.repeat(np.arange(1, n + 1), 3),
+                "person_id": np.repeat(np.arange(first_id, first_id + n), 3),
                 "k": k,
                 "house": pop.house.ravel(),
                 "street": pop.street.ravel(),

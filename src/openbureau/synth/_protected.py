@@ -63,9 +63,9 @@ def _age_bands(dob: np.ndarray, as_of: np.datetime64) -> np.ndarray:
     return np.digitize(full_months // 12, AGE_BAND_FLOORS[1:])
 
 
-def _zip_mix(rng: np.random.Generator, t: NameTables) -> tuple[np.ndarray, np.ndarray]:
+def zip_mix(rng: np.random.Generator, t: NameTables) -> tuple[np.ndarray, np.ndarray]:
     """(ethnic mix per zip code, log-odds shift of being born abroad per zip code), indexed by
-    the zip code's number."""
+    the zip code's number: drawn once for the population, shared by its blocks."""
     n_zip = max(c[3] for c in t.cities) + 1
     mix = np.tile(ETHNICITY_SHARES, (n_zip, 1))
     city_mix = rng.dirichlet(CITY_CONCENTRATION * ETHNICITY_SHARES, len(t.cities))
@@ -78,14 +78,19 @@ def _zip_mix(rng: np.random.Generator, t: NameTables) -> tuple[np.ndarray, np.nd
 
 
 def draw_protected(
-    rng: np.random.Generator, pop: Population, t: NameTables, cal: Calendar, risk_z: np.ndarray
+    rng: np.random.Generator,
+    pop: Population,
+    mix: tuple[np.ndarray, np.ndarray],
+    cal: Calendar,
+    risk_z: np.ndarray,
 ) -> dict[str, np.ndarray]:
-    """Each person's protected attributes as strings, keyed by attribute name."""
+    """Each person's protected attributes as strings, keyed by attribute name (``mix``:
+    ``zip_mix``'s)."""
     n = pop.n
     person = np.arange(n)
     home = pop.zip[person, pop.address_slot(person, np.full(n, cal.as_of_month))]
-    mix, foreign_shift = _zip_mix(rng, t)
-    odds = mix[home] * np.exp(np.outer(risk_z, RISK_TILT))
+    zip_ethnicity, foreign_shift = mix
+    odds = zip_ethnicity[home] * np.exp(np.outer(risk_z, RISK_TILT))
     ethnicity = _categorical(rng, odds / odds.sum(axis=1, keepdims=True))
     base = np.log(FOREIGN_BORN_SHARE / (1 - FOREIGN_BORN_SHARE))[ethnicity]
     foreign = rng.random(n) < 1 / (1 + np.exp(-(base + foreign_shift[home])))

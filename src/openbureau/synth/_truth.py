@@ -13,23 +13,24 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from openbureau.synth._config import GENERATOR_VERSION, Calendar, SynthConfig
-from openbureau.synth._layout import to_arrow
+from openbureau.synth._layout import ParquetAppender, to_arrow
 from openbureau.synth._population import NEVER, Population
 from openbureau.synth._risk import MODEL_PARAMETERS, Risk
 
 
-def write_persons(
+def persons_table(
     con: duckdb.DuckDBPyConnection,
     pop: Population,
     risk: Risk,
     flags: dict[str, np.ndarray],
     protected: dict[str, np.ndarray],
     cal: Calendar,
-    path: Path,
-) -> None:
-    """persons.parquet: true identity, address history, latent risk and outcome per person,
-    and the protected attributes a fairness audit compares groups by (``protected``, as
-    strings; ``sex`` there replaces the generator's 0/1)."""
+    first_id: int = 1,
+) -> pa.Table:
+    """persons.parquet's rows of the persons in DuckDB's ``persons`` (ids from ``first_id``):
+    true identity, address history, latent risk and outcome per person, and the protected
+    attributes a fairness audit compares groups by (``protected``, as strings; ``sex`` there
+    replaces the generator's 0/1)."""
     month_start = cal.month_start
     moves = np.where(pop.moves < NEVER, pop.moves, 0)
     d = risk.default_month
@@ -38,7 +39,7 @@ def write_persons(
         "truth_raw",
         to_arrow(
             {
-                "person_id": np.arange(1, pop.n + 1),
+                "person_id": np.arange(first_id, first_id + pop.n),
                 "latent_risk": risk.z,
                 "monthly_hazard": risk.hazard,
                 "pd_12m": risk.pd_12m,
@@ -78,50 +79,70 @@ def write_persons(
         LEFT JOIN month_t m ON m.m = p.marry_month
         ORDER BY p.person_id
     """).to_arrow_table()
-    pq.write_table(table, path, compression="zstd")
+    con.unregister("truth_raw")
+    con.unregister("month_t")
+    return table
 
 
 def _constant(value: str, n: int) -> pa.DictionaryArray:
     return pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, np.int32)), pa.array([value]))
 
 
-def write_records(parts: list[dict[str, Any]], path: Path) -> None:
-    """records.parquet: feed, file, line_no, person_id and seq for every consumer of every
-    data row of every file: ``seq`` 0 the row's consumer, 1, 2... a Metro 2 record's associated
-    consumers (joint holders) in the order of its segments."""
-    tables = [
-        pa.table(
-            {
-                "feed": _constant(str(p["feed"]), len(p["line_no"])),
-                "file": _constant(str(p["file"]), len(p["line_no"])),
-                "line_no": pa.array(p["line_no"], pa.int64()),
-                "person_id": pa.array(p["person_id"], pa.int64()),
-                "seq": pa.array(p.get("seq", np.zeros(len(p["line_no"]), np.int64)), pa.int64()),
-            }
-        )
-        for p in parts
-    ]
-    pq.write_table(pa.concat_tables(tables), path, compression="zstd")
+def records_table(p: dict[str, Any]) -> pa.Table:
+    """records.parquet's rows of one part of a feed: feed, file, line_no, person_id and seq
+    for every consumer of every data row: ``seq`` 0 the row's consumer, 1, 2... a Metro 2
+    record's associated consumers (joint holders) in the order of its segments."""
+    return pa.table(
+        {
+            "feed": _constant(str(p["feed"]), len(p["line_no"])),
+            "file": _constant(str(p["file"]), len(p["line_no"])),
+            "line_no": pa.array(p["line_no"], pa.int64()),
+            "person_id": pa.array(p["person_id"], pa.int64()),
+            "seq": pa.array(p.get("seq", np.zeros(len(p["line_no"]), np.int64)), pa.int64()),
+        }
+    )
+
+
+def defects_table(p: dict[str, Any]) -> pa.Table:
+    """defects.parquet's rows of one part of a feed (see ``write_defects``)."""
+    n = len(p["line_no"])
+    return pa.table(
+        {
+            "feed": pa.array([p["feed"]] * n, pa.string()),
+            "file": pa.array([p["file"]] * n, pa.string()),
+            "line_no": pa.array(np.asarray(p["line_no"], np.int64), pa.int64()),
+            "kind": pa.array(list(p["kind"]), pa.string()),
+        }
+    )
 
 
 def write_defects(parts: list[dict[str, Any]], path: Path) -> None:
     """defects.parquet: feed, file, line_no and kind of each deliberately malformed row."""
-    feed, file, line, kind = [], [], [], []
-    for p in parts:
-        n = len(p["line_no"])
-        feed += [p["feed"]] * n
-        file += [p["file"]] * n
-        line.append(np.asarray(p["line_no"], np.int64))
-        kind += list(p["kind"])
-    table = pa.table(
-        {
-            "feed": pa.array(feed, pa.string()),
-            "file": pa.array(file, pa.string()),
-            "line_no": pa.array(np.concatenate(line) if line else [], pa.int64()),
-            "kind": pa.array(kind, pa.string()),
-        }
-    )
-    pq.write_table(table, path, compression="zstd")
+    pq.write_table(pa.concat_tables([defects_table(p) for p in parts]), path, compression="zstd")
+
+
+class FeedMajor:
+    """A truth file written a part at a time but ordered feed by feed, as one write of the
+    whole population orders it: a hidden file per feed, copied in order on ``close``."""
+
+    def __init__(self, path: Path, feeds: tuple[str, ...]) -> None:
+        self._path = path
+        self._parts = {f: path.with_name(f".{path.stem}-{f}.parquet") for f in feeds}
+        self._files = {f: ParquetAppender(p) for f, p in self._parts.items()}
+
+    def add(self, feed: str, table: pa.Table) -> None:
+        self._files[feed].add(table)
+
+    def close(self) -> None:
+        whole = ParquetAppender(self._path)
+        for feed, part in self._parts.items():
+            self._files[feed].close()
+            file = pq.ParquetFile(part)
+            whole.add(file.schema_arrow.empty_table())  # (a feed without rows has no group)
+            for i in range(file.num_row_groups):
+                whole.add(file.read_row_group(i))
+            part.unlink()
+        whole.close()
 
 
 def write_manifest(
@@ -139,6 +160,7 @@ def write_manifest(
     cfg = {
         k: (v.isoformat() if hasattr(v, "isoformat") else v)
         for k, v in dataclasses.asdict(config).items()
+        if k != "chunk_persons"  # (how the work was split, not what was generated)
     }
     manifest = {
         "generator": generator,

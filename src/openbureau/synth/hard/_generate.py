@@ -15,8 +15,10 @@ import duckdb
 import numpy as np
 
 from openbureau.synth import _metro2_writer as metro2
+from openbureau.synth._block import CONSENT_SHARE, draw_events
 from openbureau.synth._config import Calendar, Progress, SynthConfig, SynthResult, validate
-from openbureau.synth._generate import CONSENT_SHARE, FEEDS, draw_events
+from openbureau.synth._generate import FEEDS
+from openbureau.synth._ids import Numbering
 from openbureau.synth._layout import number_lines, to_arrow, write_feed
 from openbureau.synth._noise import install_macros as install_layout_macros
 from openbureau.synth._population import NEVER
@@ -86,6 +88,7 @@ def _harbor(
     d: Difficulties,
     cal: Calendar,
     tags: np.ndarray,
+    ids: Numbering,
     defect_rate: float,
     out: Path,
     result: SynthResult,
@@ -94,7 +97,7 @@ def _harbor(
     """Harbor Bank's Metro 2 file (the standard generator's accounts and layout), with this
     package's persons and noise, its joint holders' too; the records' truth."""
     feed = metro2.HARBOR_ACCOUNTS
-    rows = metro2.draw_rows(rng, pop, risk, has_tradeline, cal)
+    rows = metro2.draw_rows(rng, pop, risk, has_tradeline, cal, ids)
     rows = draw_noise(rng, feed, rows, pop, lists, d, cal, tags)
     rows = number_lines(rng, feed, rows, defect_rate)
     rows["line_no"] = rows["ord"] + 2  # (after the header record)
@@ -166,7 +169,9 @@ def generate(
     lists = load_lists()
     pop = draw_people(rngs[0], lists, d, cal, config.persons)
     risk = draw_risk(rngs[1], pop.n, cal)
-    events, flags = draw_events(rngs[2:10], pop, cal, risk)
+    # (one numbering for the whole population: the hard generator draws it whole)
+    ids = Numbering(config.seed, STREAM)
+    events, flags = draw_events(rngs[2:10], pop, cal, risk, ids)
     flags["consents_alternative_data"] = rngs[10].random(pop.n) < CONSENT_SHARE
     protected = draw_protected(rngs[11], pop, cal)
     report("Drew households, persons and what they do")
@@ -214,6 +219,7 @@ def generate(
             d,
             cal,
             tags,
+            ids,
             config.defect_rate,
             out,
             result,

@@ -9,7 +9,8 @@ engine session, as of the date D and as known at the time K (default: now):
 ``pit_inquiries``  inquiries made on or before D
 ``pit_payments``   utility, telecom and rent bills due on or before D with ``days_late_asof``:
                    a bill paid after D counts as unpaid on D, late by D - due date
-``pit_public``     public records filed on or before D; ``resolved_asof`` only when resolved by D
+``pit_public``     public records filed on or before D, with the bankruptcies the accounts
+                   report (``_bankruptcy``); ``resolved_asof`` only when resolved by D
 
 Everything reads the ``*_known`` views: of each record, the version that was the furnisher's
 latest report on D (a report re-sent with other values replaces the old one only from the new
@@ -28,6 +29,7 @@ from openbureau.config import AgeingSection
 from openbureau.engine import Engine
 from openbureau.engine.sql import literals
 from openbureau.ingest.vocabulary import CHARGED_OFF, REVOLVING, STATUS_RANK
+from openbureau.ledger._bankruptcy import public_records_sql
 from openbureau.ledger._renumber import renumbered_sql
 from openbureau.ledger._schema import EVENTS, known_sql
 from openbureau.ledger.ageing import create_ageing_filters
@@ -91,6 +93,11 @@ def pit_events(
         for e, v in versions.items()
     }
     on_d["account_status"] = f"{renumbered_sql(on_d['account_status'])} s WHERE true"
+    # (the bankruptcies the accounts report are read from their rows before any aged off: a
+    # bankruptcy ages by its own period)
+    public = f"(SELECT * FROM {on_d['public_record']})"
+    status = f"(SELECT * FROM {on_d['account_status']})"
+    on_d["public_record"] = f"{public_records_sql(public, status)} s WHERE true"
     aged = create_ageing_filters(engine, as_of, f"(SELECT * FROM {on_d['account_status']})", ageing)
     kept = {
         "account_status": aged.status,

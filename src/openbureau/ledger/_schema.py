@@ -123,6 +123,10 @@ EVENTS: dict[str, EventTable] = {
         # Metro 2's compliance condition code as sent (XB: disputed by the consumer...);
         # the account keeps the latest until another or XR (service.serving)
         _c("compliance_condition"),
+        # Metro 2's consumer information indicator as sent, the consumer's own (a J1/J2
+        # consumer's from their segment): a bankruptcy code makes the consumer's bankruptcy
+        # public record (ledger._bankruptcy)
+        _c("consumer_information"),
     ),
     "inquiry": _event(
         "inquiry",

@@ -178,7 +178,12 @@ FEATURES: tuple[Feature, ...] = (
         "pub",
         "count(*) FILTER (WHERE resolved_asof IS NULL OR filed_date > {d} - INTERVAL 7 YEAR)",
         "ascending",
-        ("public_record.record_kind", "public_record.filed_date", "public_record.resolved_date"),
+        (
+            "public_record.record_kind",
+            "public_record.filed_date",
+            "public_record.resolved_date",
+            "account_status.consumer_information",
+        ),
         "public_records",
         zero_if_absent=True,
     ),

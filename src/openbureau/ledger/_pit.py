@@ -28,6 +28,7 @@ import datetime as dt
 from openbureau.config import AgeingSection
 from openbureau.engine import Engine
 from openbureau.engine.sql import literals
+from openbureau.ingest import _metro2
 from openbureau.ingest.vocabulary import CHARGED_OFF, REVOLVING, STATUS_RANK
 from openbureau.ledger._bankruptcy import public_records_sql
 from openbureau.ledger._renumber import renumbered_sql
@@ -138,6 +139,7 @@ def create_pit_views(
             arg_max(record_id, event_date) AS latest_record_id,
             -- (the latest month's, empty or not: arg_max alone skips a month without one)
             nullif(arg_max(coalesce(sold_to, ''), event_date), '') AS sold_to,
+            nullif(arg_max(coalesce(metro2_status, ''), event_date), '') AS metro2_status,
             max(event_date) AS last_period,
             max(status_rank) AS worst_rank,
             max(status_rank) FILTER (WHERE event_date > {d} - INTERVAL 12 MONTH) AS worst_rank_12m,
@@ -157,11 +159,16 @@ def create_pit_views(
                   AND credit_limit > 0 AND event_date > {d} - INTERVAL 12 MONTH)
                 AS util_months_12m
         FROM pit_status GROUP BY person_id, account_id""")
-    # An account is open on D when it is not closed by D, not charged off, still reporting,
-    # and not sold by its furnisher (Metro 2 K2: the purchaser reports it from then on).
-    engine.execute("""ALTER TABLE pit_accounts ADD COLUMN is_open BOOLEAN""")
-    engine.execute(f"""UPDATE pit_accounts SET is_open =
-        (closed_date IS NULL OR closed_date > {d}) AND current_rank < {_CHARGED_OFF}
+    # An account is closed on D when its Date Closed is past, or its latest report says it
+    # was paid, closed or transferred (Metro 2 05, 13: with a rating, the month still counts
+    # as that late). It is open when not closed, not charged off, still reporting, and not
+    # sold by its furnisher (Metro 2 K2: the purchaser reports it from then on).
+    ended = ", ".join(f"'{s}'" for s in _metro2.ENDED_STATUSES)
+    closed = f"(coalesce(closed_date <= {d}, false) OR coalesce(metro2_status IN ({ended}), false))"
+    engine.execute("ALTER TABLE pit_accounts ADD COLUMN is_closed BOOLEAN")
+    engine.execute("ALTER TABLE pit_accounts ADD COLUMN is_open BOOLEAN")
+    engine.execute(f"""UPDATE pit_accounts SET is_closed = {closed},
+        is_open = NOT {closed} AND current_rank < {_CHARGED_OFF}
         AND last_period > {d} - INTERVAL 3 MONTH AND sold_to IS NULL""")
     engine.execute(f"""CREATE OR REPLACE TEMP VIEW pit_inquiries AS
         SELECT * FROM {known["inquiry"]}""")

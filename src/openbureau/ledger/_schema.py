@@ -127,6 +127,9 @@ EVENTS: dict[str, EventTable] = {
         # consumer's from their segment): a bankruptcy code makes the consumer's bankruptcy
         # public record (ledger._bankruptcy)
         _c("consumer_information"),
+        # Metro 2's account status as sent (payment_status is read from it and the payment
+        # rating): 05 and 13 end the account, whatever their rating (ledger._pit)
+        _c("metro2_status"),
     ),
     "inquiry": _event(
         "inquiry",

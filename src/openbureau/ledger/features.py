@@ -69,7 +69,12 @@ _STATUS = (
     "account_status.days_past_due",
     "account_status.event_date",
 )
-_OPEN = ("account_status.closed_date", "account_status.event_date", "account_status.payment_status")
+_OPEN = (
+    "account_status.closed_date",
+    "account_status.event_date",
+    "account_status.payment_status",
+    "account_status.metro2_status",
+)
 _CARD = ("account_status.balance", "account_status.credit_limit", "account_status.product", *_OPEN)
 _LOAN = (
     "account_status.balance",
@@ -125,7 +130,7 @@ FEATURES: tuple[Feature, ...] = (
         "Accounts past due in their latest report",
         "Accounts currently past due",
         "acc",
-        "count(*) FILTER (WHERE current_rank >= 1 AND (closed_date IS NULL OR closed_date > {d}))",
+        "count(*) FILTER (WHERE current_rank >= 1 AND NOT is_closed)",
         "ascending",
         _STATUS + _OPEN,
         "past_due_now",
@@ -521,8 +526,7 @@ EVIDENCE: dict[str, tuple[str, str]] = {
     ),
     "past_due_now": (
         "pit_accounts",
-        "SELECT person_id, latest_record_id FROM {src} WHERE current_rank >= 1 AND "
-        "(closed_date IS NULL OR closed_date > {d})",
+        "SELECT person_id, latest_record_id FROM {src} WHERE current_rank >= 1 AND NOT is_closed",
     ),
     "delinquent_24m": (
         "pit_status",

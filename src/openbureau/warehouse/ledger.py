@@ -59,6 +59,7 @@ LEDGER_ACCOUNT_STATUS = _event_table(
     opt("history_of", "VARCHAR", "A month read from this report's payment history profile"),
     opt("compliance_condition", "VARCHAR", "Metro 2's compliance condition code, as sent"),
     opt("consumer_information", "VARCHAR", "Metro 2's consumer information indicator, as sent"),
+    opt("metro2_status", "VARCHAR", "Metro 2's account status, as sent"),
 )
 
 LEDGER_INQUIRIES = _event_table(

@@ -93,7 +93,7 @@ def pit_events(
         e: f"{_known_on(v, d)} s WHERE reported_date <= {d} AND {ON_FILE[e]} <= {d}{scope}"
         for e, v in versions.items()
     }
-    on_d["account_status"] = f"{renumbered_sql(on_d['account_status'])} s WHERE true"
+    on_d["account_status"] = f"{renumbered_sql(on_d['account_status'], sales=True)} s WHERE true"
     # (the bankruptcies the accounts report are read from their rows before any aged off: a
     # bankruptcy ages by its own period)
     public = f"(SELECT * FROM {on_d['public_record']})"

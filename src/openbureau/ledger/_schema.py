@@ -130,6 +130,11 @@ EVENTS: dict[str, EventTable] = {
         # Metro 2's account status as sent (payment_status is read from it and the payment
         # rating): 05 and 13 end the account, whatever their rating (ledger._pit)
         _c("metro2_status"),
+        # Metro 2's K2 as sent: indicator 1 (purchased from) or 2 (sold to) and the other
+        # party's name; a purchase pairs the seller's account with the purchaser's
+        # (ledger._renumber)
+        _c("sale_indicator"),
+        _c("sale_party"),
     ),
     "inquiry": _event(
         "inquiry",

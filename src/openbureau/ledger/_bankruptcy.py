@@ -54,16 +54,23 @@ def _codes_sql() -> str:
     )
 
 
+# The account status rows the bankruptcies are read from: those with an indicator, and those
+# renumbering an account (L1), so that a Q reported under an account's new number removes what
+# it reported under the old one. A filter the scan applies, before the rows are renumbered.
+BANKRUPTCY_EVIDENCE = "(consumer_information IS NOT NULL OR new_account_id IS NOT NULL)"
+
+
 def reported_bankruptcies_sql(status_rows: str) -> str:
-    """The bankruptcies the account status rows of ``status_rows`` (a FROM item, accounts under
-    their latest number) report: one row per person and kind, with the columns of the public
-    record table (``case_id`` and ``amount`` empty) and ``EXTRA_COLUMNS``. A subquery."""
+    """The bankruptcies the account status rows of ``status_rows`` (a FROM item, at least those
+    ``BANKRUPTCY_EVIDENCE`` selects; accounts as reported) report: one row per person and kind,
+    with the columns of the public record table (``case_id`` and ``amount`` empty) and
+    ``EXTRA_COLUMNS``. A subquery."""
     codes = ", ".join(literal(c) for c in [*_metro2.BANKRUPTCY, _metro2.BANKRUPTCY_REMOVED])
     return f"""(WITH r AS (
           SELECT person_id, identity_id, account_id, event_id, record_id, furnisher, feed,
                  batch_id, loaded_record_id, event_date, reported_date, recorded_at,
                  consumer_information AS code
-          FROM {status_rows} WHERE consumer_information IN ({codes})),
+          FROM {renumbered_sql(status_rows)} WHERE consumer_information IN ({codes})),
         removed AS (
           SELECT person_id, account_id, max(event_date) AS on_ FROM r
           WHERE code = {literal(_metro2.BANKRUPTCY_REMOVED)} GROUP BY ALL),
@@ -128,7 +135,8 @@ def on_file_sql(where: str = "true") -> str:
     """Every public record on file now: the current, unsuppressed public records and the
     bankruptcies the current account reports say (``public_records_sql``); ``where``: a
     condition on the rows of both (what was known on a day). A subquery."""
-    status = renumbered_sql(f"(SELECT * FROM {EVENTS['account_status'].effective} WHERE {where})")
+    status = f"""(SELECT * FROM {EVENTS["account_status"].effective}
+        WHERE {where} AND {BANKRUPTCY_EVIDENCE})"""
     records = f"(SELECT * FROM {EVENTS['public_record'].effective} WHERE {where})"
     return public_records_sql(records, status)
 

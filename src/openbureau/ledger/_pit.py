@@ -30,7 +30,7 @@ from openbureau.engine import Engine
 from openbureau.engine.sql import literals
 from openbureau.ingest import _metro2
 from openbureau.ingest.vocabulary import CHARGED_OFF, REVOLVING, STATUS_RANK
-from openbureau.ledger._bankruptcy import public_records_sql
+from openbureau.ledger._bankruptcy import BANKRUPTCY_EVIDENCE, public_records_sql
 from openbureau.ledger._renumber import renumbered_sql
 from openbureau.ledger._schema import EVENTS, known_sql
 from openbureau.ledger.ageing import create_ageing_filters
@@ -93,12 +93,12 @@ def pit_events(
         e: f"{_known_on(v, d)} s WHERE reported_date <= {d} AND {ON_FILE[e]} <= {d}{scope}"
         for e, v in versions.items()
     }
-    on_d["account_status"] = f"{renumbered_sql(on_d['account_status'], sales=True)} s WHERE true"
     # (the bankruptcies the accounts report are read from their rows before any aged off: a
     # bankruptcy ages by its own period)
     public = f"(SELECT * FROM {on_d['public_record']})"
-    status = f"(SELECT * FROM {on_d['account_status']})"
+    status = f"(SELECT * FROM {on_d['account_status']} AND {BANKRUPTCY_EVIDENCE})"
     on_d["public_record"] = f"{public_records_sql(public, status)} s WHERE true"
+    on_d["account_status"] = f"{renumbered_sql(on_d['account_status'], sales=True)} s WHERE true"
     aged = create_ageing_filters(engine, as_of, f"(SELECT * FROM {on_d['account_status']})", ageing)
     kept = {
         "account_status": aged.status,

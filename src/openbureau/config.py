@@ -294,7 +294,10 @@ class AgeingSection(_Section):
     civil_judgment: str = Field(default="7y", description="from the filing date")
     tax_lien: str = Field(default="7y", description="from the release, or the filing date")
     bankruptcy_ch7: str = Field(default="10y", description="from the filing date")
+    bankruptcy_ch11: str = Field(default="10y", description="from the filing date")
+    bankruptcy_ch12: str = Field(default="10y", description="from the filing date")
     bankruptcy_ch13: str = Field(default="10y", description="from the filing date")
+    bankruptcy_undesignated: str = Field(default="10y", description="from the filing date")
     inquiry: str = Field(default="2y", description="an inquiry on file: from its date")
     inquiry_in_score: str = Field(
         default="1y", description="an inquiry counted in features and scores: from its date"
@@ -496,7 +499,10 @@ late_bill = "7y"               # a utility, telecom or rent bill paid late or un
 civil_judgment = "7y"          # from filing
 tax_lien = "7y"                # from its release (payment), or from filing while unreleased
 bankruptcy_ch7 = "10y"         # from filing
+bankruptcy_ch11 = "10y"        # from filing
+bankruptcy_ch12 = "10y"        # from filing
 bankruptcy_ch13 = "10y"        # from filing (US bureaus remove a completed one at 7y by practice)
+bankruptcy_undesignated = "10y"  # from filing (a Metro 2 report that names no chapter)
 inquiry = "2y"                 # an inquiry stays on file
 inquiry_in_score = "1y"        # ... and counts in features and scores
 

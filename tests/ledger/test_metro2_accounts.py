@@ -56,7 +56,10 @@ def _three_months(tmp_path: Path, *, l1: bool = True, k2: bool = True) -> list[P
             tmp_path,
             "june.txt",
             base(*renumber, account="A1", balance=460, dai="06302024"),
-            base(*sale, account="S1", status="05", rating="0", balance=0, dai="06302024"),
+            # (sold: status 05 and K2; without the sale, a month like May's)
+            base(*sale, account="S1", status="05", rating="0", balance=0, dai="06302024")
+            if k2
+            else base(account="S1", balance=300, dai="06302024"),
         ),
         _month(tmp_path, "july.txt", base(account="B2" if l1 else "A1", balance=470,
                                          dai="07312024")),
@@ -108,7 +111,7 @@ def test_without_l1_and_k2_the_same_months_count_three_accounts(
     files = _three_months(tmp_path, l1=False, k2=False)
     files[2] = _month(tmp_path, "july.txt", base(account="B2", balance=470, dai="07312024"))
     _load(ws, cli, tmp_path, *files)
-    assert _features(ws, JULY) == {"open_accounts": 3, "total_balance": 930, "tradelines": 3}
+    assert _features(ws, JULY) == {"open_accounts": 3, "total_balance": 1230, "tradelines": 3}
 
 
 def test_a_delete_request_suppresses_the_accounts_reports_with_its_reason(

@@ -226,6 +226,11 @@ STATUS: dict[str, tuple[str, str]] = {
 }
 # What a by_rating status is with no rating, or rating 0.
 STATUS_UNRATED: dict[str, str] = {"05": "current", "13": "closed"}
+# Statuses that end the account at this furnisher whatever its rating (which says how late it
+# was then) and whether a Date Closed is sent: paid or closed (13), transferred to another
+# office (05), which reports it from then on. From such a report the account is not open, nor
+# past due now (ledger._pit); a later report that says otherwise opens it again.
+ENDED_STATUSES: tuple[str, ...] = ("05", "13")
 # Delete requests (not statuses): the furnisher asks for the account's reports to go.
 DELETES: dict[str, str] = {
     "DA": "delete the entire account (not for fraud)",
@@ -288,6 +293,38 @@ COMPLIANCE: dict[str, str | None] = {
 # The codes that say the consumer disputes the account, or disagrees with the investigation of
 # their dispute (FCRA s.623(a)(3), s.611(c)): a lender is told the account is disputed.
 COMPLIANCE_DISPUTED = ("XB", "XC", "XD", "XE", "XF", "XG", "XJ")
+
+# Consumer Information Indicator (CRRG field 38; J1/J2 field 11): the codes that say the
+# consumer is in a bankruptcy under the US Code -> (the public record kind, what the latest
+# report says of the case, the CRRG's meaning). The ledger makes one bankruptcy public record
+# per consumer and chapter of them (ledger._bankruptcy). Z names no chapter.
+BANKRUPTCY_STAGES = ("petitioned", "discharged", "dismissed", "withdrawn")
+BANKRUPTCY: dict[str, tuple[str, str, str]] = {
+    **{
+        code: (f"bankruptcy_ch{chapter}", stage, what.format(chapter))
+        for stage, what, codes in (
+            ("petitioned", "petition for Chapter {} bankruptcy", "ABCD"),
+            ("discharged", "discharged through Chapter {} bankruptcy", "EFGH"),
+            ("dismissed", "Chapter {} bankruptcy dismissed", "IJKL"),
+            ("withdrawn", "Chapter {} bankruptcy withdrawn", "MNOP"),
+        )
+        for code, chapter in zip(codes, (7, 11, 12, 13), strict=True)
+    },
+    "Z": ("bankruptcy_undesignated", "petitioned", "bankruptcy, chapter not designated"),
+}
+# Q removes the bankruptcy (and personal receivership) indicator the account reported before:
+# its earlier months no longer say the consumer is in a bankruptcy.
+BANKRUPTCY_REMOVED = "Q"
+# Codes that say no bankruptcy under the US Code is open: kept on the report
+# (``consumer_information``), no public record; as is any other code.
+NOT_BANKRUPTCY: dict[str, str] = {
+    "1A": "personal receivership",
+    "R": "reaffirmation of debt",
+    "S": "removes a reaffirmation of debt reported before",
+    "T": "the credit grantor cannot locate the consumer",
+    "U": "the consumer is located again",
+    "V": "Chapter 7 reaffirmation of debt rescinded",
+}
 
 # Account type (CRRG Exhibit 1) -> the canonical product, for the types it names; another
 # account type leaves the product empty (the type itself is kept as account_type).
@@ -393,6 +430,7 @@ for _table, _vocab in (
     ({k: v for k, (v, _) in HISTORY.items() if v}, vocabulary.ACCOUNT_STATUS),
     (ECOA, vocabulary.ACCOUNT_ROLE),
     (PRODUCT, vocabulary.PRODUCT),
+    ({k: v for k, (v, _, _) in BANKRUPTCY.items()}, vocabulary.PUBLIC_RECORD_KIND),
 ):
     if not set(_table.values()) <= set(_vocab.values):
         raise AssertionError(f"metro2: {set(_table.values()) - set(_vocab.values)} not canonical")

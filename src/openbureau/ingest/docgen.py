@@ -151,6 +151,10 @@ def metro2_codes() -> str:
         f"| `{code}` | " + (meaning or "removes the condition reported before") + " |"
         for code, meaning in _metro2.COMPLIANCE.items()
     )
+    bankruptcy = "\n".join(
+        f"| `{code}` | {meaning} | `{kind}`, {stage} |"
+        for code, (kind, stage, meaning) in _metro2.BANKRUPTCY.items()
+    )
     ecoa = ", ".join(f"`{code}` {role}" for code, role in _metro2.ECOA.items())
     product = ", ".join(f"`{code}` {p}" for code, p in _metro2.PRODUCT.items())
     return (
@@ -164,6 +168,16 @@ def metro2_codes() -> str:
         "| compliance condition | what every reader of the account is told, until another "
         "code or XR |\n|---|---|\n"
         f"{compliance}\n\n"
+        "| consumer information indicator | meaning (CRRG) | the consumer's bankruptcy "
+        "(`record_kind`, `case_status`) |\n|---|---|---|\n"
+        f"{bankruptcy}\n"
+        f"| `{_metro2.BANKRUPTCY_REMOVED}` | removes the bankruptcy indicator reported before "
+        "| the account's earlier reports no longer count |\n"
+        + "\n".join(
+            f"| `{code}` | {meaning} | none (kept as `consumer_information`) |"
+            for code, meaning in _metro2.NOT_BANKRUPTCY.items()
+        )
+        + "\n\n"
         f"ECOA code (`account_role`): {ecoa}.\n\n"
         f"Account type (`product`; another type leaves it empty): {product}."
     )

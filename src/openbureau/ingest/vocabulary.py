@@ -110,7 +110,13 @@ PUBLIC_RECORD_KIND = Vocabulary(
     (
         Term("civil_judgment", "a court ordered the person to pay a debt"),
         Term("bankruptcy_ch7", "bankruptcy with liquidation of assets (US Chapter 7)"),
+        Term("bankruptcy_ch11", "bankruptcy with a reorganisation plan (US Chapter 11)"),
+        Term("bankruptcy_ch12", "bankruptcy of a family farmer or fisherman (US Chapter 12)"),
         Term("bankruptcy_ch13", "bankruptcy with a repayment plan (US Chapter 13)"),
+        Term(
+            "bankruptcy_undesignated",
+            "bankruptcy whose chapter the report does not say (Metro 2 indicator Z)",
+        ),
         Term("tax_lien", "a tax authority's claim on the person's property for unpaid tax"),
     ),
     targets=("case_type",),
@@ -198,7 +204,7 @@ REVOLVING = "card"  # the product whose balance over its limit is a utilisation
 # Statuses of an account in good standing (rank 0): what a lender's summary counts as not late.
 GOOD_STANDING: tuple[str, ...] = tuple(s for s in ACCOUNT_STATUS if STATUS_RANK[s] == 0)
 # Public record kinds that are a bankruptcy: a default for the training outcome.
-BANKRUPTCIES: tuple[str, ...] = ("bankruptcy_ch7", "bankruptcy_ch13")
+BANKRUPTCIES: tuple[str, ...] = tuple(k for k in PUBLIC_RECORD_KIND if k.startswith("bankruptcy"))
 
 if set(STATUS_RANK) != set(ACCOUNT_STATUS.values) or not set(DAYS_PAST_DUE) <= set(STATUS_RANK):
     raise AssertionError("every account status needs a rank (vocabulary.STATUS_RANK)")

@@ -9,7 +9,8 @@ engine session, as of the date D and as known at the time K (default: now):
 ``pit_inquiries``  inquiries made on or before D
 ``pit_payments``   utility, telecom and rent bills due on or before D with ``days_late_asof``:
                    a bill paid after D counts as unpaid on D, late by D - due date
-``pit_public``     public records filed on or before D; ``resolved_asof`` only when resolved by D
+``pit_public``     public records filed on or before D, with the bankruptcies the accounts
+                   report (``_bankruptcy``); ``resolved_asof`` only when resolved by D
 
 Everything reads the ``*_known`` views: of each record, the version that was the furnisher's
 latest report on D (a report re-sent with other values replaces the old one only from the new
@@ -27,7 +28,9 @@ import datetime as dt
 from openbureau.config import AgeingSection
 from openbureau.engine import Engine
 from openbureau.engine.sql import literals
+from openbureau.ingest import _metro2
 from openbureau.ingest.vocabulary import CHARGED_OFF, REVOLVING, STATUS_RANK
+from openbureau.ledger._bankruptcy import BANKRUPTCY_EVIDENCE, public_records_sql
 from openbureau.ledger._renumber import renumbered_sql
 from openbureau.ledger._schema import EVENTS, known_sql
 from openbureau.ledger.ageing import create_ageing_filters
@@ -90,7 +93,12 @@ def pit_events(
         e: f"{_known_on(v, d)} s WHERE reported_date <= {d} AND {ON_FILE[e]} <= {d}{scope}"
         for e, v in versions.items()
     }
-    on_d["account_status"] = f"{renumbered_sql(on_d['account_status'])} s WHERE true"
+    # (the bankruptcies the accounts report are read from their rows before any aged off: a
+    # bankruptcy ages by its own period)
+    public = f"(SELECT * FROM {on_d['public_record']})"
+    status = f"(SELECT * FROM {on_d['account_status']} AND {BANKRUPTCY_EVIDENCE})"
+    on_d["public_record"] = f"{public_records_sql(public, status)} s WHERE true"
+    on_d["account_status"] = f"{renumbered_sql(on_d['account_status'], sales=True)} s WHERE true"
     aged = create_ageing_filters(engine, as_of, f"(SELECT * FROM {on_d['account_status']})", ageing)
     kept = {
         "account_status": aged.status,
@@ -118,12 +126,16 @@ def create_pit_views(
     # million persons); the per-account summary, read many times, is materialised.
     engine.execute(f"""CREATE OR REPLACE TEMP VIEW pit_status AS
         SELECT * FROM {known["account_status"]}""")
-    # An account is open on D when it is not closed by D, not charged off, still reporting,
-    # and not sold by its furnisher (Metro 2 K2: the purchaser reports it from then on).
+    # An account is closed on D when its Date Closed is past, or its latest report says it
+    # was paid, closed or transferred (Metro 2 05, 13: with a rating, the month still counts
+    # as that late). It is open when not closed, not charged off, still reporting, and not
+    # sold by its furnisher (Metro 2 K2: the purchaser reports it from then on).
     # (computed with the summary, not added to it after: a temporary table Spark keeps cannot
     # be altered or updated)
+    ended = ", ".join(f"'{s}'" for s in _metro2.ENDED_STATUSES)
+    closed = f"(coalesce(closed_date <= {d}, false) OR coalesce(metro2_status IN ({ended}), false))"
     engine.execute(f"""CREATE OR REPLACE TEMP TABLE pit_accounts AS
-        SELECT a.*, (closed_date IS NULL OR closed_date > {d}) AND current_rank < {_CHARGED_OFF}
+        SELECT a.*, {closed} AS is_closed, NOT {closed} AND current_rank < {_CHARGED_OFF}
             AND last_period > {d} - INTERVAL 3 MONTH AND sold_to IS NULL AS is_open
         FROM (SELECT person_id, account_id,
             arg_max(product, event_date) AS product,
@@ -137,6 +149,7 @@ def create_pit_views(
             arg_max(record_id, event_date) AS latest_record_id,
             -- (the latest month's, empty or not: arg_max alone skips a month without one)
             nullif(arg_max(coalesce(sold_to, ''), event_date), '') AS sold_to,
+            nullif(arg_max(coalesce(metro2_status, ''), event_date), '') AS metro2_status,
             max(event_date) AS last_period,
             max(status_rank) AS worst_rank,
             max(status_rank) FILTER (WHERE event_date > {d} - INTERVAL 12 MONTH) AS worst_rank_12m,

@@ -123,6 +123,18 @@ EVENTS: dict[str, EventTable] = {
         # Metro 2's compliance condition code as sent (XB: disputed by the consumer...);
         # the account keeps the latest until another or XR (service.serving)
         _c("compliance_condition"),
+        # Metro 2's consumer information indicator as sent, the consumer's own (a J1/J2
+        # consumer's from their segment): a bankruptcy code makes the consumer's bankruptcy
+        # public record (ledger._bankruptcy)
+        _c("consumer_information"),
+        # Metro 2's account status as sent (payment_status is read from it and the payment
+        # rating): 05 and 13 end the account, whatever their rating (ledger._pit)
+        _c("metro2_status"),
+        # Metro 2's K2 as sent: indicator 1 (purchased from) or 2 (sold to) and the other
+        # party's name; a purchase pairs the seller's account with the purchaser's
+        # (ledger._renumber)
+        _c("sale_indicator"),
+        _c("sale_party"),
     ),
     "inquiry": _event(
         "inquiry",

@@ -25,6 +25,7 @@ from openbureau.ingest import _metro2, store
 from openbureau.ingest._yaml import load_yaml
 from openbureau.ingest.spec import LedgerMapping, SourceSpec, parse_spec
 from openbureau.ledger import _history
+from openbureau.ledger._bankruptcy import on_file_view_sql
 from openbureau.ledger._chain import chain_earlier_rows, chain_events, drop_chained
 from openbureau.ledger._checks import refuse_unknown_values
 from openbureau.ledger._deletes import apply_delete_requests, delete_requests_sql
@@ -101,6 +102,7 @@ def create_views(engine: Engine) -> None:
         engine.execute(effective_view_sql(table))
         engine.execute(known_view_sql(table))
     engine.execute(TRADELINES_VIEW)
+    engine.execute(on_file_view_sql())
 
 
 def upgrade_schema(engine: Engine) -> None:
@@ -183,7 +185,8 @@ def _rows_sql(spec: SourceSpec, compared: bool) -> str:
     ended = ", ".join(literal(r) for r in _metro2.ENDED_ROLES)
     return f"""(SELECT * FROM {spec.table} s WHERE NOT {delete_requests_sql(spec)}
           AND coalesce(s.account_role, '') NOT IN ({ended}) UNION ALL
-        SELECT s.* REPLACE (a.record_id AS record_id, {prior} AS supersedes)
+        SELECT s.* REPLACE (a.record_id AS record_id, {prior} AS supersedes,
+                            a.consumer_information AS consumer_information)
         FROM {store.ASSOCIATED_CONSUMERS} a JOIN {spec.table} s
           ON s.record_id = a.base_record_id {same} WHERE NOT {delete_requests_sql(spec)}
           AND coalesce(a.account_role, '') NOT IN ({ended}))"""

@@ -69,7 +69,12 @@ _STATUS = (
     "account_status.days_past_due",
     "account_status.event_date",
 )
-_OPEN = ("account_status.closed_date", "account_status.event_date", "account_status.payment_status")
+_OPEN = (
+    "account_status.closed_date",
+    "account_status.event_date",
+    "account_status.payment_status",
+    "account_status.metro2_status",
+)
 _CARD = ("account_status.balance", "account_status.credit_limit", "account_status.product", *_OPEN)
 _LOAN = (
     "account_status.balance",
@@ -125,7 +130,7 @@ FEATURES: tuple[Feature, ...] = (
         "Accounts past due in their latest report",
         "Accounts currently past due",
         "acc",
-        "count(*) FILTER (WHERE current_rank >= 1 AND (closed_date IS NULL OR closed_date > {d}))",
+        "count(*) FILTER (WHERE current_rank >= 1 AND NOT is_closed)",
         "ascending",
         _STATUS + _OPEN,
         "past_due_now",
@@ -178,7 +183,12 @@ FEATURES: tuple[Feature, ...] = (
         "pub",
         "count(*) FILTER (WHERE resolved_asof IS NULL OR filed_date > {d} - INTERVAL 7 YEAR)",
         "ascending",
-        ("public_record.record_kind", "public_record.filed_date", "public_record.resolved_date"),
+        (
+            "public_record.record_kind",
+            "public_record.filed_date",
+            "public_record.resolved_date",
+            "account_status.consumer_information",
+        ),
         "public_records",
         zero_if_absent=True,
     ),
@@ -516,8 +526,7 @@ EVIDENCE: dict[str, tuple[str, str]] = {
     ),
     "past_due_now": (
         "pit_accounts",
-        "SELECT person_id, latest_record_id FROM {src} WHERE current_rank >= 1 AND "
-        "(closed_date IS NULL OR closed_date > {d})",
+        "SELECT person_id, latest_record_id FROM {src} WHERE current_rank >= 1 AND NOT is_closed",
     ),
     "delinquent_24m": (
         "pit_status",

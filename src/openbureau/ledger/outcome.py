@@ -15,6 +15,7 @@ import datetime as dt
 from openbureau.engine import Engine
 from openbureau.errors import UserError
 from openbureau.ingest.vocabulary import BANKRUPTCIES
+from openbureau.ledger._bankruptcy import on_file_sql
 from openbureau.ledger._pit import date_literal
 from openbureau.ledger.build import ensure_schema
 from openbureau.warehouse.identity import PERSON_INDEX
@@ -84,7 +85,7 @@ def label_outcomes(
             SELECT person_id FROM st
             WHERE status_rank >= 3 AND event_date > {d} AND event_date <= {e}
             UNION ALL
-            SELECT person_id FROM ledger_public_records_effective
+            SELECT person_id FROM {on_file_sql()}
             WHERE record_kind IN ({_BANKRUPTCIES}) AND filed_date > {d} AND filed_date <= {e}
             UNION ALL
             SELECT person_id FROM bills

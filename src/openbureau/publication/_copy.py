@@ -33,6 +33,7 @@ from openbureau.engine import Engine
 from openbureau.engine.sql import literal, path_literal
 from openbureau.errors import UserError
 from openbureau.ingest import _metro2
+from openbureau.ledger._bankruptcy import on_file_sql
 from openbureau.ledger._schema import EVENTS
 from openbureau.ledger.ageing import (
     DEFAULT_RULES,
@@ -144,7 +145,7 @@ def _file_items_sql(day: str, ageing: AgeingSection | None = None) -> str:
         amount::DOUBLE, NULL, filed_date,
         CASE WHEN resolved_date <= {day} THEN resolved_date END, event_date, 1, [], [record_id],
         {_aged(public_record_ages_sql(rules), day)}, 0, NULL, NULL, NULL
-    FROM ledger_public_records_effective WHERE {known}"""
+    FROM {on_file_sql(known)}"""
 
 
 def _compliance_sql(day: str) -> str:

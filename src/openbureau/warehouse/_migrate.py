@@ -93,9 +93,16 @@ def _ledger_events(engine: Engine) -> None:
         engine.execute(table.create_sql())
 
 
+def _metro2_accounts(engine: Engine) -> None:
+    """Account status events gain Metro 2 columns (NULL for the events mapped before: their
+    batches' reports are not read again)."""
+    _add_missing(engine, ledger.LEDGER_ACCOUNT_STATUS)
+
+
 MIGRATIONS = (
     Migration(1, "columns added before versions were recorded", _baseline),
     Migration(2, "the ledger's event tables: columns added before declaring them", _ledger_events),
+    Migration(3, "account status events: Metro 2 indicator, status and sale", _metro2_accounts),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 

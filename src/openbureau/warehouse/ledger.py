@@ -58,6 +58,10 @@ LEDGER_ACCOUNT_STATUS = _event_table(
     opt("sold_to", "VARCHAR", "Metro 2 K2: whom the furnisher sold it to"),
     opt("history_of", "VARCHAR", "A month read from this report's payment history profile"),
     opt("compliance_condition", "VARCHAR", "Metro 2's compliance condition code, as sent"),
+    opt("consumer_information", "VARCHAR", "Metro 2's consumer information indicator, as sent"),
+    opt("metro2_status", "VARCHAR", "Metro 2's account status, as sent"),
+    opt("sale_indicator", "VARCHAR", "Metro 2 K2: 1 purchased from, 2 sold to"),
+    opt("sale_party", "VARCHAR", "Metro 2 K2: whom it was purchased from or sold to"),
 )
 
 LEDGER_INQUIRIES = _event_table(

@@ -71,3 +71,22 @@ def test_a_record_spread_over_lines_across_chunks(ws, bank_spec, write_file) -> 
         report = ingest_file(engine, load_spec(bank_spec), f, key=ws.national_id_key())
     assert (report.read, report.loaded, report.quarantined) == (6, 5, 1)
     assert quarantined(ws) == {8: ["duplicate_row"]}
+
+
+def test_a_run_of_records_each_sharing_a_line_with_the_next_pair_joins_every_other_pair(
+    ws, bank_spec, write_file
+) -> None:
+    # Lines 6-7, 7-8 and 8-9 each make a well-formed record: 6-7 wins, so 8-9 is the next
+    # record (7-8 lost its first line to 6-7, and must not make 8-9 lose too).
+    lines = [
+        *BANK_GOOD_ROWS,  # 2-5
+        '5,"Al',  # 6
+        '",Ng,1980-01-01,,2024-01,1,11',  # 7: closes 6's field
+        '",x,Ng,1980-01-01,,2024-01,2,11',  # 8: opens an account number over two lines
+        '",Ki,Lee,1980-01-01,,2024-01,3,11',  # 9: closes it
+    ]
+    f = write_file("chain.csv", BANK_HEADER + "\n".join(lines) + "\n")
+    report = load(ws, bank_spec, f)
+    assert (report.read, report.loaded, report.quarantined) == (6, 6, 0)
+    got = dict(rows(ws, "SELECT line_no, first_name FROM src_testbank_accounts"))
+    assert got[6] == "Al\n" and got[8] == "Ki"

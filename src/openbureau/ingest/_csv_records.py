@@ -36,7 +36,9 @@ def join_quoted_lines(engine: Engine, spec: SourceSpec, width: int) -> int:
     earlier one (0, and ``TEXT`` untouched, when there are none)."""
     qt, delim = spec.parse.quote, spec.parse.delimiter
     # (equi-joins on the line numbers of each pair: a join on a range of lines would compare
-    # every line with every pair)
+    # every line with every pair. Pair k shares its last line with pair k + 1's first: in a run
+    # of joinable pairs numbered one after the other, the first, third, fifth... win, each
+    # taking the next one's first line; a window over the pairs that won cannot see that)
     if not qt:
         return 0
     extract, full = csv_cell_pattern(delim, qt)
@@ -48,22 +50,24 @@ def join_quoted_lines(engine: Engine, spec: SourceSpec, width: int) -> int:
     CREATE OR REPLACE TEMP TABLE {_JOINS} AS
     WITH pairs AS (
       SELECT * FROM (
-        SELECT line_no AS first, lead(line_no) OVER (ORDER BY line_no) AS last
+        SELECT row_number() OVER (ORDER BY line_no) AS k, line_no AS first,
+          lead(line_no) OVER (ORDER BY line_no) AS last
         FROM {TEXT} WHERE {odd})
       WHERE last IS NOT NULL AND last - first < {MAX_RECORD_LINES}),
-    spans AS (SELECT first, last, unnest(range(first, last + 1)) AS line_no FROM pairs),
+    spans AS (SELECT k, first, last, unnest(range(first, last + 1)) AS line_no FROM pairs),
     joined AS (
-      SELECT p.first, p.last, count(t.text) AS readable,
+      SELECT p.k, p.first, p.last, count(t.text) AS readable,
         string_agg(t.text, chr(10) ORDER BY t.line_no) AS text
       FROM spans p JOIN {TEXT} t USING (line_no)
-      GROUP BY p.first, p.last),
+      GROUP BY p.k, p.first, p.last),
     records AS (
-      SELECT first, last, text FROM joined
+      SELECT k, first, last, text FROM joined
       WHERE readable = last - first + 1
         AND regexp_full_match({literal(delim)} || text, {literal(full)})
-        AND len(regexp_extract_all({literal(delim)} || text, {literal(extract)}, 1)) = {width})
-    SELECT first, last, text FROM records
-    QUALIFY lag(last) OVER (ORDER BY first) IS DISTINCT FROM first""")
+        AND len(regexp_extract_all({literal(delim)} || text, {literal(extract)}, 1)) = {width}),
+    runs AS (SELECT *, k - row_number() OVER (ORDER BY k) AS run FROM records)
+    SELECT first, last, text FROM runs
+    QUALIFY row_number() OVER (PARTITION BY run ORDER BY k) % 2 = 1""")
     try:
         joined = int(engine.scalar(f"SELECT coalesce(sum(last - first), 0) FROM {_JOINS}"))
         if joined:

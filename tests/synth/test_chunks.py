@@ -100,3 +100,22 @@ def test_a_bad_chunk_size_is_refused_in_one_line(cli, tmp_path: Path, chunk: int
     assert res.output.strip().count("\n") == 0 and "chunk_persons must be" in res.output
     with pytest.raises(UserError, match="multiple of 1,000"):
         generate(tmp_path / "y", SynthConfig(persons=10, chunk_persons=chunk))
+
+
+def test_ids_that_run_out_are_one_line_and_leave_no_files(
+    cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from openbureau.synth import _ids
+
+    # 500 lease numbers: they run out in the second chunk, once the first was written
+    monkeypatch.setitem(_ids.ID_RANGES, "lease", (100_000, 100_499, "lease numbers"))
+    mine = tmp_path / "x" / "notes.txt"  # (the user's own file in the folder stays)
+    mine.parent.mkdir()
+    mine.write_text("mine")
+    res = cli("synth", "--persons", 3_000, "--chunk-persons", 1_000, "--out", tmp_path / "x")
+    assert res.exit_code == 2
+    assert res.output.strip().splitlines()[-1] == (
+        "error: too many persons: the lease numbers (500 possible) run out; generate fewer persons"
+    )
+    left = sorted(str(p.relative_to(tmp_path / "x")) for p in (tmp_path / "x").rglob("*"))
+    assert left == ["notes.txt"]

@@ -8,7 +8,8 @@ on the chunk size, not on the population's; the output does not depend on the ch
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import suppress
 from pathlib import Path
 
 import duckdb
@@ -33,7 +34,7 @@ from openbureau.synth._lenders import (
     NORTHBANK_ACCOUNTS,
     NORTHBANK_INQUIRIES,
 )
-from openbureau.synth._names import load_tables
+from openbureau.synth._names import NameTables, load_tables
 from openbureau.synth._noise import install_macros
 from openbureau.synth._population import Population, join_blocks, load_population
 from openbureau.synth._protected import zip_mix
@@ -173,6 +174,28 @@ class _Output:
         manifest = self.result.truth_dir / "manifest.json"
         write_manifest(config, self.result.rows, paths, figures, manifest)
 
+    def discard(self) -> None:
+        """Remove every file of the population, unfinished: a generation that fails (ids run
+        out, a full disk, an interrupt) leaves no files that look like a population."""
+        files: list[FeedFile | metro2.Metro2File | ParquetAppender | FeedMajor] = [
+            *self.files.values(),
+            self.harbor,
+            self.persons,
+            self.records,
+            self.defects,
+        ]
+        for file in files:
+            with suppress(Exception):  # (each file removed, whatever became of the others)
+                file.discard()
+        for spec in self.result.specs.values():
+            spec.unlink(missing_ok=True)
+        (self.result.truth_dir / "manifest.json").unlink(missing_ok=True)
+        for path in (*self.result.files.values(), *self.result.specs.values()):
+            with suppress(OSError):  # (only an empty folder: others may hold the user's files)
+                path.parent.rmdir()
+        with suppress(OSError):
+            self.result.truth_dir.rmdir()
+
 
 def _chunks(config: SynthConfig) -> Iterator[tuple[int, int]]:
     for start in range(0, config.persons, config.chunk_persons):
@@ -217,6 +240,34 @@ def generate(
     install_macros(con)
     result = SynthResult(out=out, truth_dir=out / "truth")
     output = _Output(out, result)
+    try:
+        _write_population(config, cal, output, con, ids, tables, mix, chunks, report)
+        for feed in FEEDS:
+            result.specs[feed.name] = write_spec(feed, out / "specs")
+        result.specs[HARBOR.name] = metro2.write_spec(out / "specs")
+        report("Wrote specs")
+        output.close(config)
+    except BaseException:
+        output.discard()
+        raise
+    finally:
+        con.close()
+    report("Wrote truth")
+    return result
+
+
+def _write_population(
+    config: SynthConfig,
+    cal: Calendar,
+    output: _Output,
+    con: duckdb.DuckDBPyConnection,
+    ids: Numbering,
+    tables: NameTables,
+    mix: tuple[np.ndarray, np.ndarray],
+    chunks: list[tuple[int, int]],
+    report: Callable[[str], None],
+) -> None:
+    """Draw the population chunk by chunk and append each chunk to every file."""
     sold = False  # (Harbor sells one account and renumbers one in the whole file)
     for start, size in chunks:
         blocks = []
@@ -232,12 +283,3 @@ def generate(
             report(f"Wrote {feed.path} (persons to {start + size:,})")
         output.persons_truth(con, pop, blocks, cal, start + 1)
         report(f"Wrote the truth of persons to {start + size:,}")
-
-    for feed in FEEDS:
-        result.specs[feed.name] = write_spec(feed, out / "specs")
-    result.specs[HARBOR.name] = metro2.write_spec(out / "specs")
-    report("Wrote specs")
-    output.close(config)
-    con.close()
-    report("Wrote truth")
-    return result

@@ -242,12 +242,19 @@ class ParquetAppender:
             return
         self._writer.close()
 
+    def discard(self) -> None:
+        """Close the file unfinished and remove it (a generation that failed)."""
+        if self._writer is not None:
+            self._writer.close()
+        self._path.unlink(missing_ok=True)
+
 
 class FeedFile:
     """A furnisher file written a part of its rows at a time (see ``write_feed``)."""
 
     def __init__(self, feed: Feed, path: Path) -> None:
         self.feed = feed
+        self._path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         self._parquet = ParquetAppender(path) if feed.format == "parquet" else None
         self._fh = None if self._parquet else path.open("wb")
@@ -279,6 +286,14 @@ class FeedFile:
             self._parquet.close()
         elif self._fh is not None:
             self._fh.close()
+
+    def discard(self) -> None:
+        """Close the file unfinished and remove it (a generation that failed)."""
+        if self._parquet is not None:
+            self._parquet.discard()
+        elif self._fh is not None:
+            self._fh.close()
+            self._path.unlink(missing_ok=True)
 
 
 def write_feed(

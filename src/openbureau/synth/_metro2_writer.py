@@ -326,6 +326,7 @@ class Metro2File:
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
+        self._path = path
         self._fh = path.open("wb")
         self._fh.write((_control("HEADER", {}) + "\r\n").encode("latin-1"))
         self._counts: dict[str, int] = {}
@@ -374,6 +375,11 @@ class Metro2File:
         totals = {t.start: self._counts.get(t.counts, 0) for t in _metro2.TRAILER_TOTALS}
         self._fh.write((_control("TRAILER", totals) + "\r\n").encode("latin-1"))
         self._fh.close()
+
+    def discard(self) -> None:
+        """Close the file without its trailer and remove it (a generation that failed)."""
+        self._fh.close()
+        self._path.unlink(missing_ok=True)
 
 
 def write_metro2(

@@ -144,6 +144,12 @@ class FeedMajor:
             part.unlink()
         whole.close()
 
+    def discard(self) -> None:
+        """Remove the parts and the file, unfinished (a generation that failed)."""
+        for file in self._files.values():
+            file.discard()
+        self._path.unlink(missing_ok=True)
+
 
 def write_manifest(
     config: SynthConfig,

@@ -144,3 +144,24 @@ def test_a_stage_not_yet_on_spark_is_refused_in_one_line(
     assert res.output.strip().count("\n") == 0, res.output
     assert "ingest needs the engine capabilities session_variables, row_updates" in res.output
     assert not (ws.root / "tables" / "ingest_batches").exists()
+
+
+def test_the_outcome_and_a_ledger_run_are_the_same_on_spark(
+    spark: SparkEngine, duckdb_warehouse: Path, tmp_path: Path
+) -> None:
+    """The training outcome (bankruptcies reported or the court's) labels the same persons on
+    Spark, and a ledger run with nothing new to map (its views made again) runs there."""
+    from openbureau.ledger import build_ledger, label_outcomes
+
+    duck = DuckDBEngine(Path(shutil.copy(duckdb_warehouse, tmp_path / "w.duckdb")))
+    on_spark = _warehouse(spark, tmp_path / "spark")
+    copy_warehouse(duck, on_spark)
+    assert build_ledger(on_spark).batches == 0
+    sql = "SELECT person_id, bad FROM o ORDER BY person_id"
+    label_outcomes(duck, dt.date(2024, 12, 31), into="o", horizon_months=12)
+    label_outcomes(on_spark, dt.date(2024, 12, 31), into="o", horizon_months=12)
+    want = duck.query(sql)
+    assert len(want) > 250 and any(bad for _, bad in want)
+    assert on_spark.query(sql) == want
+    on_spark.close()
+    duck.close()

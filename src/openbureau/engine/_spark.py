@@ -212,7 +212,8 @@ class SparkEngine(Engine):
             named = {f"p{i}": v for i, v in enumerate(params or (), start=1)} or None
             return self._run_translated(statement, sql, named)
         except Exception as exc:  # (the SQL Spark was given, after the SQL stage code wrote)
-            raise EngineError(f"{exc}\nSpark SQL: {sql}") from exc
+            # (pyspark's message begins with a blank line: the one line a user sees is the first)
+            raise EngineError(f"{str(exc).strip()}\nSpark SQL: {sql}") from exc
 
     def _sql(self, statement: SparkStatement) -> str:
         if not statement.star_tables:
@@ -307,6 +308,10 @@ class SparkEngine(Engine):
             directory = self.warehouse / name
             if directory.is_dir():
                 self._register_table(name, directory)
+
+    def rebuild_without_primary_key(self, table: str, ddl: str) -> None:
+        """Nothing to do: a Parquet table carries no primary key (``_spark_sql`` leaves it
+        out), and Spark has no ``information_schema.table_constraints`` to ask."""
 
     def close(self) -> None:
         """The session stays (the process's, and the next engine would pay the JVM's start);

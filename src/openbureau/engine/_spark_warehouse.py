@@ -104,9 +104,14 @@ class Journal:
         registers them again)."""
         saved = self.saved or self._read_manifest()
         for table, existed in saved.items():
+            kept = self.dir / table
+            # (a rollback a stopped process left half done is finished here: a table whose
+            # copy is gone from the journal was put back already, and is left as it is)
+            if existed and not kept.exists():
+                continue
             shutil.rmtree(self.root / table, ignore_errors=True)
             if existed:
-                os.replace(self.dir / table, self.root / table)
+                os.replace(kept, self.root / table)
         shutil.rmtree(self.dir, ignore_errors=True)
         self.saved = {}
         return list(saved)

@@ -33,6 +33,7 @@ from openbureau.ingest import _metro2
 from openbureau.ingest.vocabulary import BANKRUPTCIES
 from openbureau.ledger._renumber import renumbered_sql
 from openbureau.ledger._schema import EVENTS
+from openbureau.warehouse import ledger as tables
 
 # How far apart a court's filing date and the first Metro 2 report of the same bankruptcy may
 # be: a Chapter 13 plan runs up to five years, so even a furnisher whose first report is the
@@ -43,6 +44,8 @@ SAME_CASE_AFTER = "1 MONTH"
 UNDESIGNATED = _metro2.BANKRUPTCY["Z"][0]
 # The columns a reported bankruptcy has besides the public record table's.
 EXTRA_COLUMNS = ("case_status", "accounts_reporting")
+# The public record table's columns a reported bankruptcy has no value for (NULL of the type)
+_NOT_REPORTED = ("unreadable",)
 
 
 def _codes_sql() -> str:
@@ -81,7 +84,8 @@ def reported_bankruptcies_sql(status_rows: str) -> str:
           LEFT JOIN removed q ON q.person_id = r.person_id
             AND q.account_id IS NOT DISTINCT FROM r.account_id
           WHERE q.on_ IS NULL OR r.event_date > q.on_),
-        latest AS (
+        -- (no CTE named as one of renumbered_sql's: Spark refuses a name used twice)
+        last_report AS (
           SELECT * FROM cases QUALIFY row_number() OVER (
             PARTITION BY person_id, record_kind
             ORDER BY reported_date DESC, event_date DESC, stage DESC, record_id DESC) = 1),
@@ -89,7 +93,7 @@ def reported_bankruptcies_sql(status_rows: str) -> str:
           SELECT c.person_id, c.record_kind, min(c.event_date) AS filed_date,
                  count(DISTINCT coalesce(c.account_id, c.record_id)) AS accounts_reporting,
                  min(c.event_date) FILTER (WHERE c.case_status = l.case_status) AS since
-          FROM cases c JOIN latest l USING (person_id, record_kind) GROUP BY ALL)
+          FROM cases c JOIN last_report l USING (person_id, record_kind) GROUP BY ALL)
         SELECT l.event_id, l.record_id, 1 AS version, true AS is_current,
                NULL::VARCHAR AS supersedes, l.person_id, l.identity_id, l.furnisher, l.feed,
                l.batch_id, l.loaded_record_id, s.filed_date AS event_date, l.reported_date,
@@ -98,7 +102,7 @@ def reported_bankruptcies_sql(status_rows: str) -> str:
                AS amount,
                CASE WHEN l.stage > 0 THEN s.since END AS resolved_date, l.case_status,
                s.accounts_reporting
-        FROM latest l JOIN span s USING (person_id, record_kind))"""
+        FROM last_report l JOIN span s USING (person_id, record_kind))"""
 
 
 def public_records_sql(records: str, status_rows: str) -> str:
@@ -125,7 +129,23 @@ def public_records_sql(records: str, status_rows: str) -> str:
               AND o.record_kind <> {literal(UNDESIGNATED)}
               AND o.filed_date BETWEEN d.filed_date - INTERVAL {SAME_CASE_BEFORE}
                                    AND d.filed_date + INTERVAL {SAME_CASE_BEFORE})))
-        SELECT * FROM p UNION ALL BY NAME SELECT * FROM kept)"""
+        SELECT {_union_columns(False)} FROM p UNION ALL SELECT {_union_columns(True)} FROM kept)"""
+
+
+def _union_columns(reported: bool) -> str:
+    """The columns of the public record table and ``EXTRA_COLUMNS``, in that order: of the
+    court's records (their extra columns empty) or of the bankruptcies reported (``reported``:
+    the table's columns a report has no value for empty). Listed, as Spark has no UNION BY
+    NAME."""
+    table = next(t for t in tables.EVENT_TABLES if t.name == EVENTS["public_record"].table)
+    if not reported:
+        return ", ".join(
+            [c.name for c in table.columns]
+            + ["NULL::VARCHAR AS case_status", "NULL::BIGINT AS accounts_reporting"]
+        )
+    empty = {c.name: f"NULL::{c.sql().split(' ', 1)[1]} AS {c.name}" for c in table.columns}
+    cols = [empty[c.name] if c.name in _NOT_REPORTED else c.name for c in table.columns]
+    return ", ".join(cols + list(EXTRA_COLUMNS))
 
 
 ON_FILE_VIEW = "ledger_public_records_on_file"

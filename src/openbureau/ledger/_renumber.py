@@ -41,14 +41,14 @@ def sales_sql(rows: str) -> str:
     ``sale_party``, ``history_of``) and its purchaser's account (see the module docstring)."""
     transferred = ", ".join(literal(s) for s in _metro2.ENDED_STATUSES if s == "05")
     return f"""SELECT old, new FROM (
-        SELECT DISTINCT s.account_id AS old, b.account_id AS new
+        SELECT DISTINCT s.account_id AS old, b.account_id AS new -- (max, not any_value: Spark)
         FROM (SELECT person_id, furnisher, account_id, min(event_date) AS month,
-                     any_value(sold_to) AS sold_to, min(opened_date) AS opened
+                     max(sold_to) AS sold_to, min(opened_date) AS opened
               FROM {rows} WHERE history_of IS NULL AND account_id IS NOT NULL
                 AND (sold_to IS NOT NULL OR metro2_status IN ({transferred}))
               GROUP BY ALL) s
         JOIN (SELECT person_id, furnisher, account_id, min(event_date) AS month,
-                     any_value(sale_party) FILTER (
+                     max(sale_party) FILTER (
                        WHERE sale_indicator = {literal(PURCHASED_FROM)}) AS bought_from,
                      min(opened_date) AS opened
               FROM {rows} WHERE history_of IS NULL AND account_id IS NOT NULL
@@ -78,7 +78,7 @@ def renumbered_sql(status_rows: str, *, sales: bool = False) -> str:
         final = """joined AS (
               SELECT DISTINCT l.new AS account_id FROM sold_ s JOIN latest l ON l.old = s.old)
             SELECT m.* FROM moved m ANTI JOIN joined j ON j.account_id = m.account_id
-            UNION ALL BY NAME
+            UNION ALL
             SELECT * FROM (
               SELECT m.* FROM moved m SEMI JOIN joined j ON j.account_id = m.account_id
               QUALIFY row_number() OVER (

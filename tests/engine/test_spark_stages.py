@@ -139,6 +139,10 @@ def test_a_stage_not_yet_on_spark_is_refused_in_one_line(
     )
     data = tmp_path / "bank.csv"
     data.write_text(BANK_HEADER + "\n".join(BANK_GOOD_ROWS) + "\n", encoding="utf-8")
+    res = cli("train", "--as-of", "2024-12-31", "-w", ws.root)
+    assert res.exit_code == 2, res.output
+    assert "training a scorecard runs on the duckdb engine only so far" in res.output
+    assert res.output.strip().count("\n") == 0, res.output
     res = cli("ingest", bank_spec, data, "-w", ws.root)
     assert res.exit_code == 2, res.output
     assert res.output.strip().count("\n") == 0, res.output

@@ -120,7 +120,13 @@ def old_warehouse(old_code, linked_population, tmp_path_factory) -> tuple[Path, 
     (here / "a.csv").write_text(text)
     (here / "a-again.csv").write_text(text + "\n")
     rpt = {"RPT_DT": "2024-12-20"}
-    revised = {i: {"ACCT_STATUS": "71"} for i in (5, 6, 7)} | {8: {"ACCT_STATUS": "80", **rpt}}
+    # (each revised row's status other than the one it had, whatever the generator drew)
+    had = [r["ACCT_STATUS"] for r in csv.DictReader(io.StringIO(text))]
+
+    def other(i: int, status: str) -> dict[str, str]:
+        return {"ACCT_STATUS": status if had[i] != status else "82"}
+
+    revised = {i: other(i, "78") for i in (5, 6, 7)} | {8: {**other(8, "80"), **rpt}}
     (here / "revised.csv").write_text(_rows(text, revised))
     # (as the old code's synth wrote it: address fields were 'identity' before 'location')
     spec = (pop / "specs" / f"{FEED}.yaml").read_text()

@@ -38,6 +38,7 @@ import pandas as pd
 
 from openbureau.config import AgeingSection
 from openbureau.engine import Engine
+from openbureau.errors import UserError
 from openbureau.governance import fairness as fair
 from openbureau.governance.proxies import ProxyGate, ProxyReport, with_points
 from openbureau.ledger import build_ledger
@@ -149,6 +150,11 @@ def train(
         ProxyRefused: a candidate is a proxy for a protected attribute; nothing is written.
     """
     start = time.perf_counter()
+    if engine.capabilities.dialect != "duckdb":  # (its SQL is not yet run through Spark's)
+        raise UserError(
+            f"training a scorecard runs on the duckdb engine only so far, not on "
+            f"{engine.name}: train on a DuckDB copy of the warehouse (docs/engines.md)"
+        )
     customs = customs or []
     tick = progress or (lambda step, done, total: None)
     if proxy is not None:

@@ -230,7 +230,8 @@ STATUS_UNRATED: dict[str, str] = {"05": "current", "13": "closed"}
 # was then) and whether a Date Closed is sent: paid or closed (13), transferred to another
 # office (05), which reports it from then on. From such a report the account is not open, nor
 # past due now (ledger._pit); a later report that says otherwise opens it again.
-ENDED_STATUSES: tuple[str, ...] = ("05", "13")
+TRANSFERRED = "05"
+ENDED_STATUSES: tuple[str, ...] = (TRANSFERRED, "13")
 # Delete requests (not statuses): the furnisher asks for the account's reports to go.
 DELETES: dict[str, str] = {
     "DA": "delete the entire account (not for fraud)",

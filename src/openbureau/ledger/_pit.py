@@ -132,7 +132,7 @@ def create_pit_views(
     # sold by its furnisher (Metro 2 K2: the purchaser reports it from then on).
     # (computed with the summary, not added to it after: a temporary table Spark keeps cannot
     # be altered or updated)
-    ended = ", ".join(f"'{s}'" for s in _metro2.ENDED_STATUSES)
+    ended = literals(_metro2.ENDED_STATUSES)
     closed = f"(coalesce(closed_date <= {d}, false) OR coalesce(metro2_status IN ({ended}), false))"
     engine.execute(f"""CREATE OR REPLACE TEMP TABLE pit_accounts AS
         SELECT a.*, {closed} AS is_closed, NOT {closed} AND current_rank < {_CHARGED_OFF}

@@ -39,7 +39,7 @@ def sales_sql(rows: str) -> str:
     """(old, new): each sold account of the account status rows ``rows`` (a CTE name, with
     ``person_id``, ``furnisher``, ``sold_to``, ``metro2_status``, ``sale_indicator``,
     ``sale_party``, ``history_of``) and its purchaser's account (see the module docstring)."""
-    transferred = ", ".join(literal(s) for s in _metro2.ENDED_STATUSES if s == "05")
+    transferred = literal(_metro2.TRANSFERRED)
     return f"""SELECT old, new FROM (
         SELECT DISTINCT s.account_id AS old, b.account_id AS new -- (max, not any_value: Spark)
         FROM (SELECT person_id, furnisher, account_id, min(event_date) AS month,
